@@ -1,0 +1,49 @@
+# ambientd — the two contract targets are `make run` and `make test`.
+# Both install what they need (npm packages, and Debian tools the tests use).
+
+SHELL := /bin/bash
+NODE_BIN := node_modules/.bin
+STAMP := node_modules/.install-stamp
+SYS_STAMP := .sysdeps-stamp
+SCENARIO ?=
+export NODE_OPTIONS ?= --enable-source-maps
+
+.PHONY: all deps sysdeps build run test test-unit cycles bench bench-full chaos clean proto-check
+
+all: build
+
+$(STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $(STAMP)
+
+deps: $(STAMP)
+
+# Debian tools used as independent oracles by the tests: protoc (wire bytes),
+# openssl (certificates), promtool (metrics), systemd-analyze (unit files).
+sysdeps:
+	@bash tools/sysdeps.sh
+
+build: deps
+	$(NODE_BIN)/tsc -p tsconfig.json
+
+# The daemon on the embedded default mesh (examples/default).
+run: build
+	node dist/cmd/ambientd/main.js serve --config examples/default/ambientd.yaml
+
+cycles: deps
+	$(NODE_BIN)/madge --circular --extensions ts --ts-config tsconfig.json cmd pkg e2e
+
+test: deps sysdeps build cycles
+	bash tools/run-tests.sh
+
+bench: build
+	node dist/bench/run.js $(if $(SCENARIO),--scenario $(SCENARIO),) --mode quick
+
+bench-full: build
+	node dist/bench/run.js $(if $(SCENARIO),--scenario $(SCENARIO),) --mode full
+
+chaos: build
+	node dist/e2e/chaos/run.js --cycles $${CYCLES:-1000}
+
+clean:
+	rm -rf dist .tap

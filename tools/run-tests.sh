@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every compiled test file under tap and ends with the plain line
+# "N passed, N failed" that CI reads. N counts the test points one level
+# inside each file (each t.test or top-level assertion), from the TAP stream.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mapfile -t files < <(find dist -name '*.test.js' -not -path '*/node_modules/*' | sort)
+if [ ${#files[@]} -eq 0 ]; then echo "no test files"; echo "0 passed, 1 failed"; exit 1; fi
+out=$(mktemp)
+node_modules/.bin/tap --reporter=tap "${files[@]}" | tee "$out"
+rc=${PIPESTATUS[0]}
+passed=$(grep -cE '^    ok [0-9]+' "$out" || true)
+failed=$(grep -cE '^    not ok [0-9]+' "$out" || true)
+# A file that crashed before emitting subtests shows up only at top level.
+topfail=$(grep -cE '^not ok [0-9]+' "$out" || true)
+if [ "$failed" -eq 0 ] && [ "$topfail" -gt 0 ]; then failed=$topfail; fi
+rm -f "$out"
+echo "${passed} passed, ${failed} failed"
+[ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]
