@@ -1,0 +1,2 @@
+export { DaemonError, isDaemonError, GrpcCode } from './errors';
+export type { ErrorCode } from './errors';

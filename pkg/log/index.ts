@@ -1,0 +1,2 @@
+export { createRootLogger, createSilentLogger, REDACT_PATHS } from './logger';
+export type { Logger, LogFields, LoggerOptions } from './logger';
