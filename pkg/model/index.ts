@@ -1,0 +1,26 @@
+export { ALL_KINDS, CLUSTER_SCOPED, objectKey } from './types';
+export type {
+  Kind,
+  StringMap,
+  NamespaceObj,
+  ServiceObj,
+  ServicePortObj,
+  ContainerPortObj,
+  PodObj,
+  WorkloadEntryObj,
+  NodeObj,
+  AuthzSource,
+  AuthzOperation,
+  AuthzCondition,
+  AuthzRule,
+  AuthorizationPolicyObj,
+  MtlsMode,
+  PeerAuthenticationObj,
+  GatewayListenerObj,
+  GatewayAddressObj,
+  GatewayObj,
+  ModelObj,
+  StringListMatch,
+} from './types';
+export { LABEL, ANNOTATION } from './labels';
+export { ipToBytes, bytesToIp, canonicalIp, parseCidr } from './ip';

@@ -1,0 +1,70 @@
+import { isIP } from 'node:net';
+
+/**
+ * Parses an IPv4/IPv6 literal into its 4- or 16-byte form (what ztunnel
+ * requires: any other length is a NACK). Returns undefined when malformed.
+ */
+export function ipToBytes(ip: string): Buffer | undefined {
+  const fam = isIP(ip);
+  if (fam === 4) return Buffer.from(ip.split('.').map((o) => Number(o)));
+  if (fam !== 6) return undefined;
+  let s = ip;
+  const zone = s.indexOf('%');
+  if (zone >= 0) return undefined;
+  // Embedded IPv4 tail (::ffff:1.2.3.4): convert to two hextets.
+  const lastColon = s.lastIndexOf(':');
+  const tail = s.slice(lastColon + 1);
+  if (tail.includes('.')) {
+    const b = tail.split('.').map(Number);
+    s = `${s.slice(0, lastColon + 1)}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+  }
+  const [head, rest] = s.includes('::') ? s.split('::') : [s, undefined];
+  const h = head ? head.split(':') : [];
+  const r = rest !== undefined && rest !== '' ? rest.split(':') : [];
+  const fill = rest !== undefined ? 8 - h.length - r.length : 0;
+  const parts = [...h, ...Array<string>(fill).fill('0'), ...r];
+  if (parts.length !== 8) return undefined;
+  const out = Buffer.alloc(16);
+  parts.forEach((p, i) => out.writeUInt16BE(parseInt(p, 16), i * 2));
+  return out;
+}
+
+/** Canonical text form (so "10.0.0.01"-style variants cannot create two keys). */
+export function canonicalIp(ip: string): string | undefined {
+  const b = ipToBytes(ip);
+  if (!b) return undefined;
+  return bytesToIp(b);
+}
+
+export function bytesToIp(b: Uint8Array): string {
+  if (b.length === 4) return Array.from(b).join('.');
+  const h: string[] = [];
+  for (let i = 0; i < 16; i += 2) h.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+  // RFC 5952: compress the longest run (>=2) of zero groups.
+  let best = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (h[i] !== '0') { i++; continue; }
+    let j = i;
+    while (j < 8 && h[j] === '0') j++;
+    if (j - i > bestLen && j - i >= 2) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  if (best < 0) return h.join(':');
+  return `${h.slice(0, best).join(':')}::${h.slice(best + bestLen).join(':')}`;
+}
+
+/** Parses "ip" or "ip/len"; single IPs get the full length (32/128). */
+export function parseCidr(s: string): { bytes: Buffer; length: number } | undefined {
+  const slash = s.indexOf('/');
+  const ip = slash >= 0 ? s.slice(0, slash) : s;
+  const bytes = ipToBytes(ip);
+  if (!bytes) return undefined;
+  const max = bytes.length * 8;
+  if (slash < 0) return { bytes, length: max };
+  const lenStr = s.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(lenStr)) return undefined;
+  const length = Number(lenStr);
+  if (length > max) return undefined;
+  return { bytes, length };
+}
