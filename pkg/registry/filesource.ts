@@ -1,0 +1,236 @@
+import { watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import * as path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type { Clock, Component } from '../lifecycle';
+import type { Logger } from '../log';
+import type { RawObject } from './normalize';
+import type { LocalRegistry } from './store';
+import { isObj } from './validate';
+
+export interface FileSourceOptions {
+  dir: string;
+  registry: LocalRegistry;
+  logger: Logger;
+  clock: Clock;
+  /** Safety-net stat scan period; fs.watch usually reacts first. Default 500 ms. */
+  pollIntervalMs?: number;
+  /** Files larger than this are rejected whole. Default 32 MiB. */
+  maxFileBytes?: number;
+}
+
+const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
+/** Coalesces a burst of fs.watch events (editors write several times) into one scan. */
+const WATCH_SETTLE_MS = 25;
+
+export interface ParsedFile {
+  objects: { obj: RawObject; origin: string }[];
+  errors: { origin: string; reason: string }[];
+}
+
+/**
+ * Splits one file into objects: multi-document YAML, JSON, and
+ * `kubectl get -o yaml` List output (items expanded, origin "file#doc.item").
+ */
+export function parseManifest(text: string, name: string): ParsedFile {
+  const out: ParsedFile = { objects: [], errors: [] };
+  const docs = parseAllDocuments(text, { prettyErrors: false });
+  const list = Array.isArray(docs) ? docs : [docs];
+  list.forEach((doc, i) => {
+    const origin = `${name}#${i}`;
+    if (doc.errors.length > 0) {
+      out.errors.push({ origin, reason: `YAML does not parse: ${doc.errors[0]!.message.split('\n')[0]}` });
+      return;
+    }
+    let v: unknown;
+    try {
+      v = doc.toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      out.errors.push({ origin, reason: `YAML does not parse: ${(e as Error).message}` });
+      return;
+    }
+    if (v === null || v === undefined) return; // empty document (e.g. a trailing ---)
+    if (isObj(v) && typeof v['kind'] === 'string' && v['kind'].endsWith('List') && Array.isArray(v['items'])) {
+      v['items'].forEach((item, j) => out.objects.push({ obj: item as RawObject, origin: `${origin}.${j}` }));
+      return;
+    }
+    out.objects.push({ obj: v as RawObject, origin });
+  });
+  return out;
+}
+
+/**
+ * Feeds the registry from a directory tree of Kubernetes manifests. Each file
+ * is its own registry source ("file:<relpath>"), so editing one file touches
+ * only its objects. fs.watch gives fast pick-up; a periodic stat scan
+ * (inode + size + mtime) is the safety net where watch is unreliable.
+ */
+export class FileSource implements Component {
+  private readonly dir: string;
+  private readonly registry: LocalRegistry;
+  private readonly log: Logger;
+  private readonly pollMs: number;
+  private readonly maxBytes: number;
+  private readonly loaderId: string;
+  private readonly stamps = new Map<string, string>();
+  private watcher: FSWatcher | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private settleTimer: NodeJS.Timeout | undefined;
+  private scanning: Promise<void> | undefined;
+  private rescan = false;
+  private closed = false;
+
+  constructor(opts: FileSourceOptions) {
+    this.dir = path.resolve(opts.dir);
+    this.registry = opts.registry;
+    this.log = opts.logger.child({ component: 'file-source' });
+    this.pollMs = opts.pollIntervalMs ?? 500;
+    this.maxBytes = opts.maxFileBytes ?? 32 * 1024 * 1024;
+    this.loaderId = `file-source:${this.dir}`;
+    this.registry.registerSource(this.loaderId);
+  }
+
+  async start(): Promise<void> {
+    await this.scan();
+    this.registry.markLoaded(this.loaderId);
+    try {
+      this.watcher = watch(this.dir, { recursive: true, persistent: false }, () => this.kick());
+      this.watcher.on('error', (err) => {
+        this.log.warn({ err }, 'fs.watch failed; relying on the periodic scan');
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch (err) {
+      this.log.warn({ err }, 'fs.watch unavailable; relying on the periodic scan');
+    }
+    this.pollTimer = setInterval(() => this.kick(), this.pollMs);
+    this.pollTimer.unref();
+  }
+
+  /** Runs a scan now (also what the timers call); resolves when it is done. */
+  async scan(): Promise<void> {
+    if (this.scanning) {
+      this.rescan = true;
+      return this.scanning;
+    }
+    this.scanning = (async () => {
+      do {
+        this.rescan = false;
+        try {
+          await this.scanOnce();
+        } catch (err) {
+          this.log.error({ err }, 'manifest scan failed');
+        }
+      } while (this.rescan && !this.closed);
+    })();
+    try {
+      await this.scanning;
+    } finally {
+      this.scanning = undefined;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.stopTimers();
+    await this.scanning;
+  }
+
+  destroy(): void {
+    this.stopTimers();
+  }
+
+  private stopTimers(): void {
+    this.closed = true;
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.settleTimer) clearTimeout(this.settleTimer);
+    this.pollTimer = this.settleTimer = undefined;
+  }
+
+  private kick(): void {
+    if (this.closed || this.settleTimer) return;
+    this.settleTimer = setTimeout(() => {
+      this.settleTimer = undefined;
+      if (!this.closed) void this.scan();
+    }, WATCH_SETTLE_MS);
+    this.settleTimer.unref();
+  }
+
+  private async scanOnce(): Promise<void> {
+    const seen = new Map<string, string>();
+    await this.walk(this.dir, seen);
+    // Changed and new files first, removals last: on a rename the new file's
+    // copy takes over before the old one is withdrawn, so nothing flaps.
+    for (const [rel, stamp] of seen) {
+      if (this.closed) return;
+      if (this.stamps.get(rel) === stamp) continue;
+      await this.load(rel, stamp);
+    }
+    for (const rel of [...this.stamps.keys()]) {
+      if (seen.has(rel)) continue;
+      this.stamps.delete(rel);
+      this.log.info({ file: rel }, 'manifest file removed');
+      this.registry.removeSource(`file:${rel}`);
+    }
+  }
+
+  private async walk(abs: string, seen: Map<string, string>): Promise<void> {
+    let entries;
+    try {
+      entries = await readdir(abs, { withFileTypes: true });
+    } catch (err) {
+      if (abs === this.dir) this.log.warn({ err, dir: abs }, 'manifest directory unreadable');
+      return;
+    }
+    for (const e of entries) {
+      // Dot entries are skipped: editor swap files, and ConfigMap mounts' ..data twins.
+      if (e.name.startsWith('.')) continue;
+      const p = path.join(abs, e.name);
+      if (e.isDirectory()) {
+        await this.walk(p, seen);
+        continue;
+      }
+      if (!EXTENSIONS.has(path.extname(e.name).toLowerCase())) continue;
+      try {
+        const st = await stat(p, { bigint: true });
+        if (!st.isFile()) continue;
+        seen.set(path.relative(this.dir, p), `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`);
+      } catch {
+        // Vanished between readdir and stat: the next scan settles it.
+      }
+    }
+  }
+
+  private async load(rel: string, stamp: string): Promise<void> {
+    const id = `file:${rel}`;
+    let text: string;
+    try {
+      const st = await stat(path.join(this.dir, rel));
+      if (st.size > this.maxBytes) {
+        this.stamps.set(rel, stamp);
+        this.registry.reportParseErrors(id, [{ origin: rel, reason: `file is larger than ${this.maxBytes} bytes` }]);
+        return;
+      }
+      text = await readFile(path.join(this.dir, rel), 'utf8');
+    } catch (err) {
+      this.log.debug({ err, file: rel }, 'manifest unreadable this round');
+      return;
+    }
+    this.stamps.set(rel, stamp);
+    const parsed = parseManifest(text, rel);
+    this.registry.reportParseErrors(id, parsed.errors);
+    if (parsed.errors.length === 0) {
+      this.registry.replaceSource(id, parsed.objects);
+    } else {
+      // A document that does not parse could have been any object: withdraw
+      // nothing until the file parses again, only apply the valid documents.
+      this.registry.applyEvents(
+        id,
+        parsed.objects.map((o) => ({ type: 'upsert' as const, obj: o.obj, origin: o.origin })),
+      );
+    }
+    this.log.info({ file: rel, objects: parsed.objects.length, parseErrors: parsed.errors.length }, 'manifest file loaded');
+  }
+}

@@ -1,0 +1,262 @@
+import type { Clock } from '../lifecycle';
+import type { Logger } from '../log';
+import { ALL_KINDS } from '../model';
+import type { Kind, ModelObj } from '../model';
+import { CowMap } from './cowmap';
+import { identify, normalise } from './normalize';
+import type { RawObject } from './normalize';
+import type { ChangeSet, RegistryEvent, RegistrySnapshot, Rejection } from './types';
+import { SNAPSHOT_FIELD } from './types';
+import { deepEqual } from './validate';
+
+interface SourceState {
+  /** Explicitly registered sources gate isLoaded(); implicit ones (one per file) do not. */
+  registered: boolean;
+  loaded: boolean;
+  /** "Kind|key" -> the last good object this source supplied. */
+  objects: Map<string, ModelObj>;
+  rejections: Map<string, Rejection>;
+}
+
+const sep = '|';
+const fullKey = (kind: Kind, key: string): string => kind + sep + key;
+
+/**
+ * The registry: single writer of the mesh object store. Sources (files, a
+ * Kubernetes watch) push raw objects; each is validated and normalised alone,
+ * rejected objects keep their last good version, and listeners get one
+ * ChangeSet per batch that actually changed something.
+ *
+ * When two sources supply the same object, the most recent write wins; when
+ * the winner withdraws it, another source's copy takes over.
+ */
+export class LocalRegistry {
+  private readonly log: Logger;
+  private readonly sources = new Map<string, SourceState>();
+  private readonly maps = new Map<Kind, CowMap<ModelObj>>();
+  /** "Kind|key" -> source whose copy is in force. */
+  private readonly owner = new Map<string, string>();
+  private readonly listeners = new Set<(c: ChangeSet) => void>();
+  private readonly warnedKinds = new Set<string>();
+  private version = 0;
+  private cached: RegistrySnapshot | undefined;
+  private rejectedCache: readonly Rejection[] | undefined;
+  // Per-batch accumulators.
+  private pending = new Map<Kind, Set<string>>();
+  private rejectionsDirty = false;
+
+  constructor(opts: { logger: Logger; clock: Clock }) {
+    this.log = opts.logger.child({ component: 'registry' });
+    for (const k of ALL_KINDS) this.maps.set(k, new CowMap());
+  }
+
+  registerSource(sourceId: string): void {
+    const s = this.source(sourceId);
+    s.registered = true;
+  }
+
+  markLoaded(sourceId: string): void {
+    this.source(sourceId).loaded = true;
+  }
+
+  isLoaded(): boolean {
+    for (const s of this.sources.values()) if (s.registered && !s.loaded) return false;
+    return true;
+  }
+
+  replaceSource(sourceId: string, objects: { obj: RawObject; origin?: string }[]): void {
+    const src = this.source(sourceId);
+    const next = new Map<string, ModelObj>();
+    const rejections = new Map<string, Rejection>();
+    objects.forEach((item, i) => {
+      const r = normalise(item.obj);
+      if (r.status === 'ok') {
+        next.set(fullKey(r.kind, r.key), r.obj);
+        return;
+      }
+      if (r.status === 'unknown') {
+        this.warnUnknown(r.kind, item.origin);
+        return;
+      }
+      const rej = this.rejection(r.kind, r.key, item.origin, r.reason);
+      rejections.set(r.key ? r.kind + sep + r.key : `#${item.origin ?? i}`, rej);
+      // Keep the last good version of the rejected object (if we can tell which one it is).
+      if (r.key && ALL_KINDS.includes(r.kind as Kind)) {
+        const fk = fullKey(r.kind as Kind, r.key);
+        const prev = src.objects.get(fk);
+        if (prev && !next.has(fk)) next.set(fk, prev);
+      }
+    });
+    for (const fk of [...src.objects.keys()]) if (!next.has(fk)) this.remove(sourceId, src, fk);
+    for (const [fk, o] of next) this.put(sourceId, src, fk, o);
+    this.setRejections(src, rejections);
+    this.flush();
+  }
+
+  applyEvents(sourceId: string, events: RegistryEvent[]): void {
+    const src = this.source(sourceId);
+    const rejections = new Map(src.rejections);
+    for (const ev of events) {
+      if (ev.type === 'delete') {
+        const id = identify(ev.obj);
+        if (!id.known) continue;
+        if (!id.key) {
+          this.log.warn({ origin: ev.origin }, 'delete event without a name ignored');
+          continue;
+        }
+        rejections.delete(id.known + sep + id.key);
+        this.remove(sourceId, src, fullKey(id.known, id.key));
+        continue;
+      }
+      const r = normalise(ev.obj);
+      if (r.status === 'ok') {
+        rejections.delete(r.kind + sep + r.key);
+        this.put(sourceId, src, fullKey(r.kind, r.key), r.obj);
+      } else if (r.status === 'unknown') {
+        this.warnUnknown(r.kind, ev.origin);
+      } else {
+        rejections.set(r.key ? r.kind + sep + r.key : `#${ev.origin ?? ''}`, this.rejection(r.kind, r.key, ev.origin, r.reason));
+      }
+    }
+    this.setRejections(src, rejections);
+    this.flush();
+  }
+
+  /**
+   * Replaces the source-level rejections that are not about one object, e.g.
+   * YAML documents that did not parse (keyed by origin).
+   */
+  reportParseErrors(sourceId: string, errors: { origin: string; reason: string }[]): void {
+    const src = this.source(sourceId);
+    const rejections = new Map([...src.rejections].filter(([k]) => !k.startsWith('parse#')));
+    for (const e of errors) rejections.set(`parse#${e.origin}`, this.rejection('', undefined, e.origin, e.reason));
+    this.setRejections(src, rejections);
+    this.flush();
+  }
+
+  /** Withdraws everything a source supplied and forgets it (e.g. a deleted file). */
+  removeSource(sourceId: string): void {
+    const src = this.sources.get(sourceId);
+    if (!src) return;
+    for (const fk of [...src.objects.keys()]) this.remove(sourceId, src, fk);
+    this.setRejections(src, new Map());
+    this.sources.delete(sourceId);
+    this.flush();
+  }
+
+  snapshot(): RegistrySnapshot {
+    if (this.cached) return this.cached;
+    const fields: Record<string, unknown> = { version: this.version, rejected: this.rejected() };
+    for (const k of ALL_KINDS) fields[SNAPSHOT_FIELD[k]] = this.maps.get(k)!.freeze();
+    this.cached = Object.freeze(fields) as unknown as RegistrySnapshot;
+    return this.cached;
+  }
+
+  onChange(listener: (changes: ChangeSet) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private source(id: string): SourceState {
+    let s = this.sources.get(id);
+    if (!s) {
+      s = { registered: false, loaded: false, objects: new Map(), rejections: new Map() };
+      this.sources.set(id, s);
+    }
+    return s;
+  }
+
+  private rejection(kind: string, key: string | undefined, origin: string | undefined, reason: string): Rejection {
+    const r: Rejection = { kind, key: key ?? '', reason };
+    if (origin !== undefined) r.origin = origin;
+    return r;
+  }
+
+  private setRejections(src: SourceState, next: Map<string, Rejection>): void {
+    for (const [k, r] of next) {
+      const old = src.rejections.get(k);
+      if (old && deepEqual(old, r)) continue;
+      this.rejectionsDirty = true;
+      this.log.warn({ kind: r.kind, key: r.key, origin: r.origin, reason: r.reason }, 'object rejected');
+    }
+    for (const k of src.rejections.keys()) if (!next.has(k)) this.rejectionsDirty = true;
+    src.rejections = next;
+  }
+
+  private warnUnknown(kind: string, origin?: string): void {
+    if (this.warnedKinds.has(kind)) return;
+    this.warnedKinds.add(kind);
+    this.log.warn({ kind, origin }, 'unsupported kind skipped (warned once per kind)');
+  }
+
+  private put(sourceId: string, src: SourceState, fk: string, o: ModelObj): void {
+    src.objects.set(fk, o);
+    const cur = this.owner.get(fk);
+    if (cur !== undefined && cur !== sourceId) {
+      this.log.debug({ key: fk, from: cur, to: sourceId }, 'object supplied by two sources; latest wins');
+    }
+    this.owner.set(fk, sourceId);
+    this.setEffective(fk, o);
+  }
+
+  private remove(sourceId: string, src: SourceState, fk: string): void {
+    if (!src.objects.delete(fk)) return;
+    if (this.owner.get(fk) !== sourceId) return;
+    for (const [id, other] of this.sources) {
+      const o = other.objects.get(fk);
+      if (o) {
+        this.owner.set(fk, id);
+        this.setEffective(fk, o);
+        return;
+      }
+    }
+    this.owner.delete(fk);
+    this.setEffective(fk, undefined);
+  }
+
+  private setEffective(fk: string, o: ModelObj | undefined): void {
+    const i = fk.indexOf(sep);
+    const kind = fk.slice(0, i) as Kind;
+    const key = fk.slice(i + 1);
+    const map = this.maps.get(kind)!;
+    const cur = map.get(key);
+    if (o === undefined) {
+      if (!map.delete(key)) return;
+    } else {
+      if (cur !== undefined && (cur === o || deepEqual(cur, o))) return;
+      map.set(key, o);
+    }
+    let set = this.pending.get(kind);
+    if (!set) this.pending.set(kind, (set = new Set()));
+    set.add(key);
+  }
+
+  private rejected(): readonly Rejection[] {
+    if (!this.rejectedCache) {
+      const all: Rejection[] = [];
+      for (const s of this.sources.values()) all.push(...s.rejections.values());
+      this.rejectedCache = Object.freeze(all);
+    }
+    return this.rejectedCache;
+  }
+
+  /** Ends a batch: bump the version and notify if anything visible changed. */
+  private flush(): void {
+    const changed = this.pending.size > 0;
+    if (!changed && !this.rejectionsDirty) return;
+    this.version++;
+    this.cached = undefined;
+    if (this.rejectionsDirty) this.rejectedCache = undefined;
+    this.rejectionsDirty = false;
+    if (!changed) return;
+    const changes: ChangeSet = { byKind: this.pending };
+    this.pending = new Map();
+    for (const l of [...this.listeners]) {
+      try {
+        l(changes);
+      } catch (e) {
+        this.log.error({ err: e }, 'registry listener threw');
+      }
+    }
+  }
+}
