@@ -1,0 +1,240 @@
+import * as net from 'node:net';
+import { DaemonError, GrpcCode } from '../errors';
+import { systemClock } from '../lifecycle';
+import type { Clock } from '../lifecycle';
+import type { Logger } from '../log';
+import {
+  authorityKeyIdExtension,
+  basicConstraintsExtension,
+  buildCertificate,
+  certificateToPem,
+  createSigner,
+  emptyName,
+  extKeyUsageExtension,
+  generateKeyPair,
+  keyIdFromSpki,
+  KeyUsageBit,
+  keyUsageExtension,
+  OID,
+  parseCsr,
+  parseSpiffeId,
+  privateKeyToPem,
+  randomSerial,
+  subjectAltNameExtension,
+  subjectKeyIdExtension,
+} from '../x509';
+import type { CertificateInfo, Signer } from '../x509';
+import { loadOrCreateSelfSigned, loadPluginCa } from './keymaterial';
+import type { KeyMaterial } from './keymaterial';
+
+export const DEFAULT_WORKLOAD_TTL_SECONDS = 24 * 3600;
+export const DEFAULT_MAX_WORKLOAD_TTL_SECONDS = 90 * 24 * 3600;
+export const SELF_SIGNED_ROOT_TTL_SECONDS = 10 * 365 * 24 * 3600;
+/** istio backdates NotBefore to absorb clock skew between CA and workloads (generate_cert.go). */
+const BACKDATE_MS = 2 * 60_000;
+
+export interface AuthorityOptions {
+  /** State directory; the self-signed root lives in `<stateDir>/ca/`. */
+  stateDir: string;
+  /** Plug-in CA directory in istio's cacerts layout; when set it is used instead of a self-signed root. */
+  pluginDir?: string;
+  trustDomain: string;
+  selfSignedKeyAlgorithm?: 'rsa-2048' | 'ec-p256';
+  defaultTtlSeconds?: number;
+  maxTtlSeconds?: number;
+  clock?: Clock;
+  logger: Logger;
+}
+
+export interface SignRequest {
+  csrPem: string;
+  /** The single URI SAN, `spiffe://<td>/ns/<ns>/sa/<sa>` — from authentication, never from the CSR. */
+  identity: string;
+  /** Requested lifetime; ≤ 0 means the default. */
+  ttlSeconds: number;
+}
+
+export interface SignResult {
+  /** [leaf, each intermediate, root bundle]; every element newline-terminated PEM. */
+  certChain: string[];
+  notAfter: number;
+  serialHex: string;
+}
+
+export interface ServingCertRequest {
+  dnsNames?: readonly string[];
+  ipAddresses?: readonly string[];
+  /** SPIFFE URI; default `spiffe://<td>/ns/istio-system/sa/istiod`. */
+  uri?: string;
+  ttlSeconds?: number;
+}
+
+export interface ServingCert {
+  /** Leaf followed by intermediates (what a TLS server sends). */
+  certChainPem: string;
+  /** PKCS#8 PEM. Never log it. */
+  keyPem: string;
+  rootBundlePem: string;
+  notBefore: number;
+  notAfter: number;
+}
+
+export interface CertSummary {
+  subject: string;
+  serialHex: string;
+  notBefore: number;
+  notAfter: number;
+  fingerprint256: string;
+}
+
+export interface AuthorityInfo {
+  mode: 'plugin' | 'self-signed';
+  source: string;
+  trustDomain: string;
+  signingKey: string;
+  signingCert: CertSummary;
+  roots: CertSummary[];
+  intermediates: CertSummary[];
+  issuedTotal: number;
+  servingIssuedTotal: number;
+}
+
+function summary(c: CertificateInfo): CertSummary {
+  return { subject: c.subject, serialHex: c.serialHex, notBefore: c.notBefore, notAfter: c.notAfter, fingerprint256: c.x509.fingerprint256 };
+}
+
+/**
+ * The single owner of CA key material. Everything that depends on the key
+ * (signer, issuer name, AKI, constant extensions, chain PEMs) is computed once
+ * at load, so a signature costs one CSR verify plus one native sign.
+ */
+export class Authority {
+  readonly trustDomain: string;
+  private readonly material: KeyMaterial;
+  private readonly signer: Signer;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly defaultTtl: number;
+  readonly maxTtlSeconds: number;
+  private readonly chainTail: string[];
+  private readonly rootBundle: string;
+  private readonly leafExtensions: Buffer[];
+  private issued = 0;
+  private servingIssued = 0;
+
+  private constructor(opts: AuthorityOptions, material: KeyMaterial) {
+    this.trustDomain = opts.trustDomain;
+    this.material = material;
+    this.clock = opts.clock ?? systemClock;
+    this.logger = opts.logger.child({ component: 'ca' });
+    this.defaultTtl = opts.defaultTtlSeconds ?? DEFAULT_WORKLOAD_TTL_SECONDS;
+    this.maxTtlSeconds = opts.maxTtlSeconds ?? DEFAULT_MAX_WORKLOAD_TTL_SECONDS;
+    this.signer = createSigner(material.signingKey);
+    this.rootBundle = material.roots.map((r) => r.pem).join('');
+    this.chainTail = [...material.intermediates.map((c) => c.pem), this.rootBundle];
+    this.leafExtensions = [
+      keyUsageExtension([KeyUsageBit.digitalSignature, KeyUsageBit.keyEncipherment]),
+      extKeyUsageExtension([OID.serverAuth, OID.clientAuth]),
+      basicConstraintsExtension(false),
+      authorityKeyIdExtension(material.signingCert.subjectKeyId),
+    ];
+  }
+
+  /** Loads the plug-in CA if configured, else loads or creates the self-signed root. */
+  static open(opts: AuthorityOptions): Authority {
+    const clock = opts.clock ?? systemClock;
+    const material = opts.pluginDir
+      ? loadPluginCa(opts.pluginDir)
+      : loadOrCreateSelfSigned({
+          stateDir: opts.stateDir,
+          trustDomain: opts.trustDomain,
+          keyAlgorithm: opts.selfSignedKeyAlgorithm ?? 'rsa-2048',
+          ttlSeconds: SELF_SIGNED_ROOT_TTL_SECONDS,
+          now: clock.now(),
+          logger: opts.logger,
+        });
+    const a = new Authority(opts, material);
+    a.logger.info(
+      { mode: material.mode, source: material.source, signingKey: a.signer.description, roots: material.roots.length, intermediates: material.intermediates.length },
+      'certificate authority loaded',
+    );
+    return a;
+  }
+
+  rootBundlePem(): string {
+    return this.rootBundle;
+  }
+
+  /** Effective TTL: ≤ 0 → default; above the maximum → ca.ttl_too_long (istio server.go refuses, it does not clamp). */
+  resolveTtl(ttlSeconds: number): number {
+    const ttl = !Number.isFinite(ttlSeconds) || ttlSeconds <= 0 ? this.defaultTtl : Math.floor(ttlSeconds);
+    if (ttl > this.maxTtlSeconds) {
+      throw new DaemonError('ca.ttl_too_long', GrpcCode.INVALID_ARGUMENT, `requested TTL ${ttl}s exceeds the maximum ${this.maxTtlSeconds}s`);
+    }
+    return ttl;
+  }
+
+  /** Signs a workload CSR for `identity`. Throws DaemonError (InvalidArgument) for bad CSRs, identities or TTLs. */
+  sign(req: SignRequest): SignResult {
+    const ttl = this.resolveTtl(req.ttlSeconds);
+    const id = parseSpiffeId(req.identity);
+    const csr = parseCsr(req.csrPem);
+    const { der, notAfter, serial } = this.issue(csr.spki, { uris: [id.uri] }, ttl);
+    this.issued++;
+    return { certChain: [certificateToPem(der), ...this.chainTail], notAfter, serialHex: serial.toString('hex').toUpperCase() };
+  }
+
+  private issue(spki: Buffer, san: { uris?: readonly string[]; dnsNames?: readonly string[]; ipAddresses?: readonly string[] }, ttlSeconds: number) {
+    const now = this.clock.now();
+    // NotAfter never outlives the signing certificate (istio clamps the same way).
+    const notAfter = Math.min(now + ttlSeconds * 1000, this.material.signingCert.notAfter);
+    const serial = randomSerial();
+    const der = buildCertificate({
+      serial,
+      issuer: this.material.signingCert.subjectDer,
+      subject: emptyName(),
+      notBefore: now - BACKDATE_MS,
+      notAfter,
+      spki,
+      signer: this.signer,
+      extensions: [
+        // Empty subject ⇒ the SAN extension must be critical (RFC 5280 §4.2.1.6).
+        subjectAltNameExtension(san, true),
+        ...this.leafExtensions,
+        subjectKeyIdExtension(keyIdFromSpki(spki)),
+      ],
+    });
+    return { der, serial, notAfter: Math.floor(notAfter / 1000) * 1000 };
+  }
+
+  /** A fresh P-256 key and certificate for the daemon's own TLS listeners and peering client. */
+  issueServingCert(req: ServingCertRequest = {}): ServingCert {
+    const uri = req.uri ?? `spiffe://${this.trustDomain}/ns/istio-system/sa/istiod`;
+    parseSpiffeId(uri);
+    const dnsNames = [...new Set(['istiod.istio-system.svc', ...(req.dnsNames ?? [])])];
+    const ipAddresses = [...new Set(req.ipAddresses ?? [])].filter((ip) => net.isIP(ip) !== 0);
+    const ttl = Math.min(req.ttlSeconds ?? DEFAULT_WORKLOAD_TTL_SECONDS, this.maxTtlSeconds);
+    const { privateKey, publicKey } = generateKeyPair('ec-p256');
+    const spki = publicKey.export({ type: 'spki', format: 'der' });
+    const { der, notAfter } = this.issue(spki, { uris: [uri], dnsNames, ipAddresses }, ttl);
+    this.servingIssued++;
+    const certChainPem = [certificateToPem(der), ...this.material.intermediates.map((c) => c.pem)].join('');
+    this.logger.info({ uri, dnsNames, ipAddresses, notAfter: new Date(notAfter).toISOString() }, 'issued serving certificate');
+    return { certChainPem, keyPem: privateKeyToPem(privateKey), rootBundlePem: this.rootBundle, notBefore: this.clock.now() - BACKDATE_MS, notAfter };
+  }
+
+  /** Public facts only: never key material. */
+  info(): AuthorityInfo {
+    return {
+      mode: this.material.mode,
+      source: this.material.source,
+      trustDomain: this.trustDomain,
+      signingKey: this.signer.description,
+      signingCert: summary(this.material.signingCert),
+      roots: this.material.roots.map(summary),
+      intermediates: this.material.intermediates.map(summary),
+      issuedTotal: this.issued,
+      servingIssuedTotal: this.servingIssued,
+    };
+  }
+}

@@ -1,0 +1,147 @@
+import * as crypto from 'node:crypto';
+import { DaemonError, GrpcCode } from '../errors';
+import { bitString, children, ctx, DerError, decodeOid, expectTag, oid, readTlv, seq, set, slice, smallInt, Tag, value } from './der';
+import { subjectAltNameExtension } from './extensions';
+import type { Signer } from './keys';
+import { HASH_OIDS, OID } from './oids';
+import { decodePemBlocks, encodePem } from './pem';
+
+/** Inputs beyond this are refused before any parsing (a P-256 CSR is ~400 bytes, RSA-4096 ~1.7 KiB). */
+export const MAX_CSR_BYTES = 64 * 1024;
+
+export type CsrKeyType = 'ec-p256' | 'ec-p384' | 'rsa' | 'rsa-pss';
+
+export interface ParsedCsr {
+  /** DER SubjectPublicKeyInfo, copied into the certificate unchanged. */
+  spki: Buffer;
+  publicKey: crypto.KeyObject;
+  keyType: CsrKeyType;
+  keyBits: number;
+}
+
+function invalid(code: string, message: string): DaemonError {
+  return new DaemonError(`x509.${code}`, GrpcCode.INVALID_ARGUMENT, message);
+}
+
+interface SigCheck {
+  hash: string;
+  keyTypes: readonly string[];
+  pss?: { saltLength: number };
+}
+
+/** RFC 4055 §3.1 RSASSA-PSS-params; only SHA-2 with MGF1 over the same hash. */
+function pssParams(buf: Buffer, params: ReturnType<typeof readTlv> | undefined): SigCheck {
+  let hash = 'sha1';
+  let mgfHash = 'sha1';
+  let saltLength = 20;
+  if (params) {
+    for (const c of children(buf, expectTag(params, Tag.SEQUENCE, 'PSS params'))) {
+      const inner = children(buf, c)[0];
+      if (c.tag === 0xa0) hash = HASH_OIDS[decodeOid(buf, children(buf, expectTag(inner, Tag.SEQUENCE, 'hash'))[0]!)] ?? 'unknown';
+      else if (c.tag === 0xa1) {
+        const mgf = children(buf, expectTag(inner, Tag.SEQUENCE, 'mgf'));
+        if (decodeOid(buf, mgf[0]!) !== OID.mgf1) mgfHash = 'unknown';
+        else mgfHash = HASH_OIDS[decodeOid(buf, children(buf, expectTag(mgf[1], Tag.SEQUENCE, 'mgf hash'))[0]!)] ?? 'unknown';
+      } else if (c.tag === 0xa2) saltLength = value(buf, expectTag(inner, Tag.INTEGER, 'salt')).readUIntBE(0, Math.min(4, inner!.end - inner!.valueStart));
+    }
+  }
+  if (hash === 'sha1' || hash === 'unknown' || mgfHash !== hash) throw invalid('csr_unsupported_algorithm', 'unsupported RSA-PSS parameters');
+  return { hash, keyTypes: ['rsa', 'rsa-pss'], pss: { saltLength } };
+}
+
+function signatureCheck(buf: Buffer, algId: ReturnType<typeof readTlv>): SigCheck {
+  const parts = children(buf, expectTag(algId, Tag.SEQUENCE, 'AlgorithmIdentifier'));
+  const alg = decodeOid(buf, parts[0]!);
+  switch (alg) {
+    case OID.ecdsaWithSha256: return { hash: 'sha256', keyTypes: ['ec'] };
+    case OID.ecdsaWithSha384: return { hash: 'sha384', keyTypes: ['ec'] };
+    case OID.ecdsaWithSha512: return { hash: 'sha512', keyTypes: ['ec'] };
+    case OID.sha256WithRsa: return { hash: 'sha256', keyTypes: ['rsa'] };
+    case OID.sha384WithRsa: return { hash: 'sha384', keyTypes: ['rsa'] };
+    case OID.sha512WithRsa: return { hash: 'sha512', keyTypes: ['rsa'] };
+    case OID.rsassaPss: return pssParams(buf, parts[1]);
+    default: throw invalid('csr_unsupported_algorithm', `unsupported CSR signature algorithm ${alg}`);
+  }
+}
+
+function classifyKey(key: crypto.KeyObject): { keyType: CsrKeyType; keyBits: number } {
+  const t = key.asymmetricKeyType;
+  const d = key.asymmetricKeyDetails ?? {};
+  if (t === 'ec') {
+    if (d.namedCurve === 'prime256v1') return { keyType: 'ec-p256', keyBits: 256 };
+    if (d.namedCurve === 'secp384r1') return { keyType: 'ec-p384', keyBits: 384 };
+  }
+  if ((t === 'rsa' || t === 'rsa-pss') && d.modulusLength && d.modulusLength >= 2048 && d.modulusLength <= 4096) {
+    return { keyType: t, keyBits: d.modulusLength };
+  }
+  throw invalid('csr_unsupported_key', `unsupported CSR key ${t ?? 'unknown'} ${d.namedCurve ?? d.modulusLength ?? ''}`);
+}
+
+/**
+ * Parses a PEM PKCS#10 request (RFC 2986) and verifies its self-signature
+ * natively. The subject and requested extensions are deliberately ignored: the
+ * identity comes from authentication (istio security/pkg/server/ca/server.go).
+ */
+export function parseCsr(pem: string): ParsedCsr {
+  if (typeof pem !== 'string' || pem.length === 0) throw invalid('csr_not_pem', 'CSR is empty');
+  if (pem.length > MAX_CSR_BYTES) throw invalid('csr_too_large', `CSR exceeds ${MAX_CSR_BYTES} bytes`);
+  const blocks = decodePemBlocks(pem);
+  if (blocks.length === 0) throw invalid('csr_not_pem', 'CSR is not PEM');
+  const block = blocks[0]!;
+  if (blocks.length > 1 || (block.type !== 'CERTIFICATE REQUEST' && block.type !== 'NEW CERTIFICATE REQUEST')) {
+    throw invalid('csr_wrong_pem_type', `expected one CERTIFICATE REQUEST block, got ${blocks.map((b) => b.type).join(',')}`);
+  }
+  const buf = block.der;
+  let cri, spki, check, sig;
+  try {
+    const outer = expectTag(readTlv(buf, 0), Tag.SEQUENCE, 'CertificationRequest');
+    if (outer.end !== buf.length) throw new DerError('trailing bytes');
+    const [criT, algT, sigT] = children(buf, outer);
+    cri = expectTag(criT, Tag.SEQUENCE, 'CertificationRequestInfo');
+    const criParts = children(buf, cri);
+    const version = value(buf, expectTag(criParts[0], Tag.INTEGER, 'version'));
+    if (version.length !== 1 || version[0] !== 0) throw new DerError('unsupported CSR version');
+    expectTag(criParts[1], Tag.SEQUENCE, 'subject');
+    spki = expectTag(criParts[2], Tag.SEQUENCE, 'SubjectPublicKeyInfo');
+    check = signatureCheck(buf, algT!);
+    const sigBits = value(buf, expectTag(sigT, Tag.BIT_STRING, 'signature'));
+    if (sigBits.length < 2 || sigBits[0] !== 0) throw new DerError('bad signature bit string');
+    sig = sigBits.subarray(1);
+  } catch (e) {
+    if (e instanceof DaemonError) throw e;
+    throw invalid('csr_malformed', `CSR DER is malformed: ${(e as Error).message}`);
+  }
+  const spkiDer = Buffer.from(slice(buf, spki));
+  let publicKey: crypto.KeyObject;
+  try {
+    publicKey = crypto.createPublicKey({ key: spkiDer, format: 'der', type: 'spki' });
+  } catch {
+    throw invalid('csr_unsupported_key', 'CSR public key could not be parsed');
+  }
+  const { keyType, keyBits } = classifyKey(publicKey);
+  if (!check.keyTypes.includes(publicKey.asymmetricKeyType ?? '')) {
+    throw invalid('csr_bad_signature', 'CSR signature algorithm does not match its key');
+  }
+  let ok = false;
+  try {
+    const key = check.pss ? { key: publicKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: check.pss.saltLength } : publicKey;
+    ok = crypto.verify(check.hash, slice(buf, cri), key, sig);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw invalid('csr_bad_signature', 'CSR signature does not verify');
+  return { spki: spkiDer, publicKey, keyType, keyBits };
+}
+
+/**
+ * Builds a ztunnel-shaped CSR (src/tls/csr.rs): empty subject, one extension
+ * request holding a critical URI SAN. Used by benchmarks and by callers of our
+ * own (e.g. renewal clients); tests use openssl as the independent oracle.
+ */
+export function createCsr(opts: { publicKey: crypto.KeyObject; signer: Signer; uris?: string[]; dnsNames?: string[] }): string {
+  const spki = opts.publicKey.export({ type: 'spki', format: 'der' });
+  const san = subjectAltNameExtension({ uris: opts.uris ?? [], dnsNames: opts.dnsNames ?? [] }, true);
+  const attrs = ctx(0, true, seq(oid(OID.extensionRequest), set(seq(san))));
+  const cri = seq(smallInt(0), seq(), spki, attrs);
+  return encodePem('CERTIFICATE REQUEST', seq(cri, opts.signer.algorithmIdentifier, bitString(opts.signer.sign(cri))));
+}

@@ -1,0 +1,59 @@
+import * as crypto from 'node:crypto';
+import { DaemonError, GrpcCode } from '../errors';
+import { nullValue, oid, seq } from './der';
+import { OID } from './oids';
+
+export type KeyAlgorithm = 'rsa-2048' | 'rsa-3072' | 'rsa-4096' | 'ec-p256' | 'ec-p384';
+
+export function generateKeyPair(alg: KeyAlgorithm): { privateKey: crypto.KeyObject; publicKey: crypto.KeyObject } {
+  if (alg.startsWith('rsa-')) {
+    return crypto.generateKeyPairSync('rsa', { modulusLength: Number(alg.slice(4)) });
+  }
+  return crypto.generateKeyPairSync('ec', { namedCurve: alg === 'ec-p384' ? 'P-384' : 'P-256' });
+}
+
+/** PKCS#8 PEM, the form ztunnel and rustls expect for private keys. */
+export function privateKeyToPem(key: crypto.KeyObject): string {
+  return key.export({ type: 'pkcs8', format: 'pem' }).toString();
+}
+
+/** Loads PKCS#1, PKCS#8 or SEC1 PEM. Throws x509.bad_private_key without echoing key bytes. */
+export function loadPrivateKey(pem: string | Buffer): crypto.KeyObject {
+  try {
+    return crypto.createPrivateKey(pem);
+  } catch {
+    throw new DaemonError('x509.bad_private_key', GrpcCode.INTERNAL, 'private key could not be parsed');
+  }
+}
+
+/**
+ * The CA side of signing: the AlgorithmIdentifier written into the certificate
+ * and a native sign function. The KeyObject is parsed once and reused, so a
+ * signature costs only the native operation.
+ */
+export interface Signer {
+  readonly algorithmIdentifier: Buffer;
+  readonly description: string;
+  sign(data: Buffer): Buffer;
+}
+
+export function createSigner(key: crypto.KeyObject): Signer {
+  const type = key.asymmetricKeyType;
+  if (type === 'rsa') {
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    // RFC 4055 §5: sha256WithRSAEncryption carries an explicit NULL parameter.
+    const algorithmIdentifier = seq(oid(OID.sha256WithRsa), nullValue());
+    return { algorithmIdentifier, description: `RSA-${bits}`, sign: (d) => crypto.sign('sha256', d, key) };
+  }
+  if (type === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    // RFC 5758 §3.2: ECDSA AlgorithmIdentifiers omit parameters entirely.
+    if (curve === 'prime256v1') {
+      return { algorithmIdentifier: seq(oid(OID.ecdsaWithSha256)), description: 'ECDSA-P256', sign: (d) => crypto.sign('sha256', d, key) };
+    }
+    if (curve === 'secp384r1') {
+      return { algorithmIdentifier: seq(oid(OID.ecdsaWithSha384)), description: 'ECDSA-P384', sign: (d) => crypto.sign('sha384', d, key) };
+    }
+  }
+  throw new DaemonError('x509.unsupported_ca_key', GrpcCode.FAILED_PRECONDITION, `unsupported signing key type ${type ?? 'unknown'}`);
+}
