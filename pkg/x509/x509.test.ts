@@ -1,0 +1,103 @@
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createCsr, createSigner, generateKeyPair, parseCsr, parseSpiffeId, splitPemCertificates, MAX_CSR_BYTES } from './index';
+
+const OPENSSL = '/usr/bin/openssl';
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x509-test-'));
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function ossl(args: string[], input?: string): string {
+  return execFileSync(OPENSSL, args, { cwd: dir, input, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
+}
+
+/** A CSR the way ztunnel shapes it, made by openssl (the independent oracle). */
+function opensslCsr(name: string, keyArgs: string[], extra: string[] = []): string {
+  ossl(['genpkey', ...keyArgs, '-out', `${name}.key`]);
+  ossl(['req', '-new', '-key', `${name}.key`, '-subj', '/', '-addext', 'subjectAltName=critical,URI:spiffe://cluster.local/ns/a/sa/b', ...extra, '-out', `${name}.csr`]);
+  return fs.readFileSync(path.join(dir, `${name}.csr`), 'utf8');
+}
+
+function code(fn: () => unknown): { code?: string; grpcCode?: number } {
+  try {
+    fn();
+  } catch (e) {
+    const err = e as { code?: string; grpcCode?: number };
+    return { code: err.code, grpcCode: err.grpcCode };
+  }
+  return {};
+}
+
+t.test('accepts openssl CSRs of every supported key type', async (t) => {
+  const p256 = parseCsr(opensslCsr('p256', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']));
+  t.equal(p256.keyType, 'ec-p256');
+  const p384 = parseCsr(opensslCsr('p384', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384'], ['-sha384']));
+  t.equal(p384.keyType, 'ec-p384');
+  const rsa = parseCsr(opensslCsr('rsa', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']));
+  t.equal(rsa.keyType, 'rsa');
+  t.equal(rsa.keyBits, 2048);
+  ossl(['req', '-new', '-key', 'rsa.key', '-subj', '/', '-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:32', '-out', 'pss.csr']);
+  t.equal(parseCsr(fs.readFileSync(path.join(dir, 'pss.csr'), 'utf8')).keyType, 'rsa', 'RSA-PSS signed CSR verifies');
+  // The SPKI handed to the certificate builder is exactly the CSR's key.
+  const pub = crypto.createPublicKey(fs.readFileSync(path.join(dir, 'p256.key')));
+  t.same(p256.spki, pub.export({ type: 'spki', format: 'der' }));
+});
+
+t.test('refuses bad CSRs with stable codes and InvalidArgument', async (t) => {
+  const good = opensslCsr('p256b', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']);
+  t.same(code(() => parseCsr('hello')), { code: 'x509.csr_not_pem', grpcCode: 3 }, 'not PEM');
+  t.same(code(() => parseCsr('')), { code: 'x509.csr_not_pem', grpcCode: 3 }, 'empty');
+  ossl(['req', '-x509', '-key', 'p256b.key', '-subj', '/CN=x', '-days', '1', '-out', 'self.pem']);
+  t.same(code(() => parseCsr(fs.readFileSync(path.join(dir, 'self.pem'), 'utf8'))), { code: 'x509.csr_wrong_pem_type', grpcCode: 3 }, 'certificate instead of CSR');
+  t.same(code(() => parseCsr(good + good)), { code: 'x509.csr_wrong_pem_type', grpcCode: 3 }, 'two CSRs');
+  // Tamper with the last byte of the DER (inside the signature).
+  const der = Buffer.from(good.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  der[der.length - 1] ^= 0x01;
+  const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+  t.same(code(() => parseCsr(tampered)), { code: 'x509.csr_bad_signature', grpcCode: 3 }, 'bad signature');
+  // Change a byte of the public key: the signature no longer matches.
+  const der2 = Buffer.from(good.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  der2[60] ^= 0x01;
+  const r = code(() => parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${der2.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`));
+  t.ok(r.code === 'x509.csr_bad_signature' || r.code === 'x509.csr_unsupported_key', `modified key refused (${r.code})`);
+  t.equal(r.grpcCode, 3);
+  const noise = crypto.randomBytes(1024 * 1024).toString('base64');
+  t.same(code(() => parseCsr(noise)), { code: 'x509.csr_too_large', grpcCode: 3 }, '1 MB of noise');
+  t.ok(MAX_CSR_BYTES <= 64 * 1024);
+  const garbage = `-----BEGIN CERTIFICATE REQUEST-----\n${crypto.randomBytes(300).toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+  t.same(code(() => parseCsr(garbage)), { code: 'x509.csr_malformed', grpcCode: 3 }, 'random DER');
+  const small = opensslCsr('rsa1024', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024']);
+  t.same(code(() => parseCsr(small)), { code: 'x509.csr_unsupported_key', grpcCode: 3 }, 'RSA-1024');
+  const ed = opensslCsr('ed', ['-algorithm', 'ED25519']);
+  const edr = code(() => parseCsr(ed));
+  t.ok(edr.code === 'x509.csr_unsupported_algorithm' || edr.code === 'x509.csr_unsupported_key', `Ed25519 refused (${edr.code})`);
+});
+
+t.test('createCsr output verifies with openssl', async (t) => {
+  const { privateKey, publicKey } = generateKeyPair('ec-p256');
+  const pem = createCsr({ publicKey, signer: createSigner(privateKey), uris: ['spiffe://td/ns/n/sa/s'] });
+  fs.writeFileSync(path.join(dir, 'own.csr'), pem);
+  const text = execFileSync(OPENSSL, ['req', '-in', 'own.csr', '-noout', '-verify', '-text'], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
+  t.match(text, /Subject Alternative Name: critical\s+URI:spiffe:\/\/td\/ns\/n\/sa\/s/);
+  t.equal(parseCsr(pem).keyType, 'ec-p256');
+});
+
+t.test('SPIFFE ids follow ztunnel’s five-segment rule', async (t) => {
+  t.same(parseSpiffeId('spiffe://cluster.local/ns/default/sa/bookinfo'), {
+    uri: 'spiffe://cluster.local/ns/default/sa/bookinfo', trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'bookinfo',
+  });
+  for (const bad of ['spiffe://td/ns/a', 'http://td/ns/a/sa/b', 'spiffe://td/ns/a/sa/b/extra', 'spiffe://td/xs/a/sa/b', 'spiffe://TD/ns/a/sa/b', 'spiffe://td/ns//sa/b']) {
+    t.equal(code(() => parseSpiffeId(bad)).code, 'x509.bad_spiffe_id', bad);
+  }
+});
+
+t.test('splitPemCertificates yields newline-terminated single blocks', async (t) => {
+  ossl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'a.key', '-subj', '/CN=a', '-days', '1', '-out', 'a.pem']);
+  const one = fs.readFileSync(path.join(dir, 'a.pem'), 'utf8');
+  const parts = splitPemCertificates(one.trimEnd() + '\r\n' + one);
+  t.equal(parts.length, 2);
+  for (const p of parts) t.ok(p.endsWith('-----END CERTIFICATE-----\n'));
+});
