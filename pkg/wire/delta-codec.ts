@@ -1,0 +1,52 @@
+import * as crypto from 'node:crypto';
+import protobuf from 'protobufjs';
+
+/**
+ * Hand-assembled encoders for the two hot messages. Each Resource is encoded
+ * once per version into a "frame" (field tag + length + bytes, ready to splice
+ * into a DeltaDiscoveryResponse), so a push to N streams copies bytes N times
+ * but encodes them once (go-control-plane#1324 is the bug this avoids).
+ *
+ * Field numbers (envoy/service/discovery/v3/discovery.proto):
+ *   Resource: version=1, resource=2 (Any{type_url=1, value=2}), name=3, aliases=4
+ *   DeltaDiscoveryResponse: system_version_info=1, resources=2, type_url=4,
+ *   nonce=5, removed_resources=6
+ */
+
+/** Content-derived version: the same bytes give the same version on every replica and restart. */
+export function contentVersion(bytes: Uint8Array): string {
+  return crypto.createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+}
+
+/** Encodes Resource{name, version, resource: Any{typeUrl, value}} as a response field-2 frame. */
+export function encodeResourceFrame(name: string, version: string, typeUrl: string, value: Uint8Array): Buffer {
+  const any = protobuf.Writer.create().uint32(0x0a).string(typeUrl).uint32(0x12).bytes(value).finish();
+  const res = protobuf.Writer.create()
+    .uint32(0x0a).string(version)
+    .uint32(0x12).bytes(any)
+    .uint32(0x1a).string(name)
+    .finish();
+  const frame = protobuf.Writer.create().uint32(0x12).bytes(res).finish();
+  return Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+}
+
+export interface DeltaResponseParts {
+  typeUrl: string;
+  nonce: string;
+  systemVersionInfo?: string;
+  /** Frames from encodeResourceFrame. */
+  frames: readonly Buffer[];
+  removed: readonly string[];
+}
+
+export function encodeDeltaResponse(p: DeltaResponseParts): Buffer {
+  const head = protobuf.Writer.create();
+  if (p.systemVersionInfo) head.uint32(0x0a).string(p.systemVersionInfo);
+  head.uint32(0x22).string(p.typeUrl);
+  head.uint32(0x2a).string(p.nonce);
+  for (const r of p.removed) head.uint32(0x32).string(r);
+  const h = head.finish();
+  if (p.frames.length === 0) return Buffer.from(h.buffer, h.byteOffset, h.byteLength);
+  // Field order on the wire does not matter to protobuf decoders.
+  return Buffer.concat([Buffer.from(h.buffer, h.byteOffset, h.byteLength), ...p.frames]);
+}

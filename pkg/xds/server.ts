@@ -1,0 +1,204 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { DetailedPeerCertificate } from 'node:tls';
+import { decodeDeltaRequest, type NodeInfo, type Wire } from '../wire';
+import { GrpcCode, isDaemonError } from '../errors';
+import type { Logger } from '../log';
+import type { Clock } from '../lifecycle';
+import type { ResourceCache } from './cache';
+import { XdsStream, type StreamSink, type StreamStatus } from './stream';
+import type { XdsMetrics } from './metrics';
+
+export const ADS_DELTA_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
+
+/** What the server needs to know about a caller; the daemon binds it to pkg/auth. */
+export interface XdsCallContext {
+  metadata: Record<string, string[]>;
+  peerCertificate?: DetailedPeerCertificate;
+  remoteAddress?: string;
+}
+
+export interface XdsServerOptions {
+  wire: Wire;
+  cache: ResourceCache;
+  logger: Logger;
+  clock: Clock;
+  metrics: XdsMetrics;
+  typeOrder: readonly string[];
+  /** Resolves the caller's identity or throws (DaemonError with an opaque publicMessage). */
+  authenticate: (ctx: XdsCallContext) => Promise<unknown>;
+  /** May this identity watch this type? (ztunnels: workload types; peers: peering types). */
+  authorizeType?: (identity: unknown, typeUrl: string, node: NodeInfo | undefined) => boolean;
+  /** Checks the first node against the identity (istiod: namespace must match NAMESPACE metadata). */
+  checkNode?: (identity: unknown, node: NodeInfo) => string | undefined;
+  onAck?: (s: XdsStream, typeUrl: string, latencyMs: number | undefined, originAt: number | undefined) => void;
+  /** Requests buffered per stream while authentication is pending. */
+  maxPendingRequests?: number;
+}
+
+type DuplexCall = grpc.ServerDuplexStream<Buffer, Buffer>;
+
+/** Delta ADS over grpc-js with raw-bytes (de)serialisers: we encode/decode ourselves. */
+export class XdsServer {
+  private readonly streams = new Set<XdsStream>();
+  private nextId = 1;
+  private draining = false;
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly o: XdsServerOptions) {
+    this.unsubscribe = o.cache.onCommit(() => {
+      for (const s of this.streams) s.onCommit();
+    });
+  }
+
+  /** The service definition + handler to add to the daemon's gRPC server. */
+  service(): { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation } {
+    const raw = (b: Buffer): Buffer => b;
+    const definition: grpc.ServiceDefinition = {
+      DeltaAggregatedResources: {
+        path: ADS_DELTA_PATH,
+        requestStream: true,
+        responseStream: true,
+        requestSerialize: raw,
+        requestDeserialize: raw,
+        responseSerialize: raw,
+        responseDeserialize: raw,
+        originalName: 'deltaAggregatedResources',
+      },
+    };
+    const implementation: grpc.UntypedServiceImplementation = {
+      DeltaAggregatedResources: (call: DuplexCall) => this.handle(call),
+    };
+    return { definition, implementation };
+  }
+
+  private handle(call: DuplexCall): void {
+    const log = this.o.logger;
+    if (this.draining) {
+      call.emit('error', { code: GrpcCode.UNAVAILABLE, details: 'server shutting down' });
+      return;
+    }
+    const id = String(this.nextId++);
+    let stream: XdsStream | undefined;
+    let ended = false;
+    const pending: Buffer[] = [];
+    const maxPending = this.o.maxPendingRequests ?? 64;
+    const sink: StreamSink = {
+      write: (buf, done) => {
+        if (ended) return done();
+        call.write(buf, () => done());
+      },
+      close: (code, details) => {
+        if (ended) return;
+        ended = true;
+        if (code === GrpcCode.OK) call.end();
+        else call.emit('error', { code, details });
+      },
+    };
+    const fail = (code: number, details: string): void => {
+      if (stream) stream.end(code, details);
+      else sink.close(code, details);
+    };
+    const process = (buf: Buffer): void => {
+      let req;
+      try {
+        req = decodeDeltaRequest(this.o.wire.DeltaDiscoveryRequest, buf);
+      } catch (e) {
+        log.warn({ streamId: id, err: (e as Error).message }, 'malformed xDS request');
+        fail(GrpcCode.INVALID_ARGUMENT, 'malformed DeltaDiscoveryRequest');
+        return;
+      }
+      stream!.onRequest(req);
+    };
+    call.on('data', (buf: Buffer) => {
+      if (ended) return;
+      if (stream) return process(buf);
+      if (pending.length >= maxPending) return fail(GrpcCode.RESOURCE_EXHAUSTED, 'too many requests before authentication');
+      pending.push(buf);
+    });
+    const gone = (): void => {
+      ended = true;
+      stream?.dispose();
+    };
+    call.on('end', () => {
+      // Client half-closed: finish cleanly.
+      if (!ended) sink.close(GrpcCode.OK, 'OK');
+      gone();
+    });
+    call.on('cancelled', gone);
+    call.on('error', gone);
+    call.on('close', gone);
+
+    const ctx: XdsCallContext = {
+      metadata: metadataToRecord(call.metadata),
+      peerCertificate: call.getAuthContext?.()?.sslPeerCertificate as DetailedPeerCertificate | undefined,
+      remoteAddress: call.getPeer(),
+    };
+    this.o.authenticate(ctx).then(
+      (identity) => {
+        if (ended) return;
+        stream = new XdsStream({
+          id,
+          cache: this.o.cache,
+          sink,
+          logger: log.child({ component: 'xds' }),
+          clock: this.o.clock,
+          metrics: this.o.metrics,
+          typeOrder: this.o.typeOrder,
+          identity,
+          authorizeType: this.o.authorizeType ? (t, node) => this.o.authorizeType!(identity, t, node) : undefined,
+          checkNode: this.o.checkNode ? (node) => this.o.checkNode!(identity, node) : undefined,
+          onClose: (s) => {
+            if (this.streams.delete(s)) this.o.metrics.clients.dec({ version: 'ambientd' });
+          },
+          onAck: this.o.onAck,
+        });
+        this.streams.add(stream);
+        this.o.metrics.clients.inc({ version: 'ambientd' });
+        for (const b of pending.splice(0)) if (!ended) process(b);
+      },
+      (err: unknown) => {
+        // Opaque to the caller, complete in the log (house rule 6).
+        const reason = isDaemonError(err) ? err.message : (err as Error)?.message;
+        const code = isDaemonError(err) ? err.grpcCode : GrpcCode.UNAUTHENTICATED;
+        const pub = isDaemonError(err) ? err.publicMessage : 'authentication failed';
+        log.warn({ streamId: id, peer: ctx.remoteAddress, reason }, 'xDS caller refused');
+        sink.close(code, pub);
+      },
+    );
+  }
+
+  /** Read-only view for /debug/syncz and `ambientd check`. */
+  status(): StreamStatus[] {
+    return [...this.streams].map((s) => s.status());
+  }
+
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  /** All streams whose every type has ACKed its latest response. */
+  allInSync(): boolean {
+    for (const s of this.streams) if (!s.inSync) return false;
+    return true;
+  }
+
+  /** Stop accepting streams and end the open ones with UNAVAILABLE so clients reconnect elsewhere. */
+  async close(): Promise<void> {
+    this.draining = true;
+    this.unsubscribe();
+    for (const s of [...this.streams]) s.end(GrpcCode.UNAVAILABLE, 'server shutting down');
+  }
+
+  destroy(): void {
+    void this.close();
+  }
+}
+
+export function metadataToRecord(md: grpc.Metadata): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(md.getMap())) {
+    const all = md.get(k).map((x) => (Buffer.isBuffer(x) ? x.toString('utf8') : String(x)));
+    out[k.toLowerCase()] = all.length ? all : [String(v)];
+  }
+  return out;
+}

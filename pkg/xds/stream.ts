@@ -1,0 +1,384 @@
+import { encodeDeltaResponse, type DeltaRequest, type NodeInfo } from '../wire';
+import { GrpcCode } from '../errors';
+import type { Logger } from '../log';
+import type { Clock } from '../lifecycle';
+import type { CacheEntry, Cursor, ResourceCache } from './cache';
+import { Subscription } from './subscription';
+import { shortType, type XdsMetrics } from './metrics';
+
+/** Where a stream's responses go; the gRPC adapter implements it. */
+export interface StreamSink {
+  /** Writes one encoded response; `done` fires when the transport has taken it. */
+  write(buf: Buffer, done: () => void): void;
+  /** Ends the stream with a gRPC status. */
+  close(code: number, details: string): void;
+}
+
+/** Per-type protocol state, exposed read-only for /debug/syncz. */
+export interface TypeStatus {
+  typeUrl: string;
+  wildcard: boolean;
+  explicitNames: number;
+  lastNonceSent: string;
+  lastNonceAcked: string;
+  lastSentAt?: number;
+  lastAckedAt?: number;
+  lastNack?: { nonce: string; message: string; at: number };
+  responses: number;
+  acks: number;
+  nacks: number;
+  /** Cache seq this type has been sent up to. */
+  sentSeq: number;
+}
+
+export interface StreamStatus {
+  id: string;
+  nodeId: string;
+  node?: NodeInfo;
+  identity?: unknown;
+  connectedAt: number;
+  pendingWrite: boolean;
+  /** Commits not yet sent to this stream (cache seq minus the lowest sent seq). */
+  pendingCommits: number;
+  types: TypeStatus[];
+}
+
+export interface StreamOptions {
+  id: string;
+  cache: ResourceCache;
+  sink: StreamSink;
+  logger: Logger;
+  clock: Clock;
+  metrics: XdsMetrics;
+  /** Type URLs this server serves, in push order (Address before Authorization: make-before-break). */
+  typeOrder: readonly string[];
+  identity?: unknown;
+  /** May this stream watch this (known) type? */
+  authorizeType?: (typeUrl: string, node: NodeInfo | undefined) => boolean;
+  /** Validates the first node seen; returns a reason to refuse, or undefined. */
+  checkNode?: (node: NodeInfo) => string | undefined;
+  onClose?: (s: XdsStream) => void;
+  onAck?: (s: XdsStream, typeUrl: string, latencyMs: number | undefined, originAt: number | undefined) => void;
+}
+
+interface TypeState {
+  readonly typeUrl: string;
+  readonly sub: Subscription;
+  cursor: Cursor | null;
+  /** initial_resource_versions of the first request, consumed by the first response. */
+  initial: Map<string, string> | null;
+  /** Names that must be answered in the next response (rules 9, 13). */
+  force: Set<string>;
+  /** Names unsubscribed while still wildcard (rule 10). */
+  unsubNotify: Set<string>;
+  /** Names the client holds; tracked only for non-wildcard subscriptions. */
+  held: Set<string> | null;
+  mustRespond: boolean;
+  nonceSent: string;
+  nonceAcked: string;
+  sentAt?: number;
+  ackedAt?: number;
+  /** Timing of the response identified by nonceSent. */
+  sentCommitAt?: number;
+  sentOriginAt?: number;
+  lastNack?: { nonce: string; message: string; at: number };
+  responses: number;
+  acks: number;
+  nacks: number;
+}
+
+/**
+ * One delta-ADS stream: subscription bookkeeping, ACK/NACK, and turning cache
+ * changes into at most one response per type per flush. A slow client costs
+ * one cursor per type: while a write is outstanding nothing else is queued,
+ * and the next flush sends the coalesced diff since the cursor.
+ */
+export class XdsStream {
+  readonly id: string;
+  readonly connectedAt: number;
+  node?: NodeInfo;
+  private readonly types = new Map<string, TypeState>();
+  private inFlight = false;
+  private scheduled = false;
+  private closed = false;
+  private nonceCounter = 0;
+  private readonly log: Logger;
+
+  constructor(private readonly o: StreamOptions) {
+    this.id = o.id;
+    this.connectedAt = o.clock.now();
+    this.log = o.logger.child({ streamId: o.id });
+  }
+
+  get nodeId(): string {
+    return this.node?.id ?? '';
+  }
+
+  get identity(): unknown {
+    return this.o.identity;
+  }
+
+  /** Handles one decoded request (already authenticated at stream level). */
+  onRequest(req: DeltaRequest): void {
+    if (this.closed) return;
+    if (!req.typeUrl) {
+      // Rule 3: on ADS a request without type_url is an error.
+      this.fail(GrpcCode.INVALID_ARGUMENT, 'type_url is required');
+      return;
+    }
+    if (req.node && !this.node) {
+      const reason = this.o.checkNode?.(req.node);
+      if (reason) {
+        this.log.warn({ nodeId: req.node.id, reason }, 'xDS node refused');
+        this.fail(GrpcCode.PERMISSION_DENIED, 'permission denied');
+        return;
+      }
+      this.node = req.node; // rule 2: only the first request is guaranteed to carry it
+    }
+    const known = this.o.typeOrder.includes(req.typeUrl);
+    const label = known ? shortType(req.typeUrl) : 'unknown';
+    if (!known) {
+      // Logged and answered empty so a client waiting on its first response is not stuck.
+      this.log.warn({ typeUrl: req.typeUrl }, 'request for unknown type URL');
+      if (!req.responseNonce) this.sendUnknown(req.typeUrl);
+      return;
+    }
+    if (this.o.authorizeType && !this.o.authorizeType(req.typeUrl, this.node)) {
+      this.log.warn({ typeUrl: req.typeUrl }, 'caller not allowed to watch this type');
+      this.fail(GrpcCode.PERMISSION_DENIED, 'permission denied');
+      return;
+    }
+    let st = this.types.get(req.typeUrl);
+    const first = !st;
+    if (!st) {
+      st = {
+        typeUrl: req.typeUrl, sub: new Subscription(), cursor: null, initial: null, force: new Set(),
+        unsubNotify: new Set(), held: null, mustRespond: true, nonceSent: '', nonceAcked: '',
+        responses: 0, acks: 0, nacks: 0,
+      };
+      this.types.set(req.typeUrl, st);
+    }
+    if (req.responseNonce) {
+      const now = this.o.clock.monotonic();
+      if (req.errorDetail) {
+        // Rule 17: a NACK is detected by error_detail's presence; ztunnel leaves code 0.
+        st.nacks++;
+        st.lastNack = { nonce: req.responseNonce, message: req.errorDetail.message.slice(0, 4096), at: this.o.clock.now() };
+        this.o.metrics.rejects.inc({ type: label });
+        this.log.warn({ typeUrl: req.typeUrl, nonce: req.responseNonce, error: st.lastNack.message }, 'xDS NACK');
+      } else if (req.responseNonce === st.nonceSent) {
+        st.acks++;
+        st.nonceAcked = req.responseNonce;
+        st.ackedAt = this.o.clock.now();
+        const latency = st.sentCommitAt !== undefined ? now - st.sentCommitAt : undefined;
+        if (latency !== undefined) this.o.metrics.convergence.observe(latency / 1000);
+        this.o.onAck?.(this, req.typeUrl, latency, st.sentOriginAt);
+        st.sentCommitAt = undefined;
+        st.sentOriginAt = undefined;
+      } else {
+        // Not the latest nonce: counted, but (rule 19) its subscription changes still apply.
+        this.o.metrics.expiredNonce.inc({ type: label });
+      }
+    }
+    const change = st.sub.apply(req.subscribe, req.unsubscribe);
+    if (first) {
+      if (req.initialResourceVersions.size > 0) {
+        st.initial = req.initialResourceVersions;
+        st.sub.adoptInitialVersions(st.initial.keys());
+      }
+    } else {
+      // Rule 23: initial_resource_versions only counts on the first request of a type.
+      for (const n of change.added) st.force.add(n);
+      for (const n of change.unsubscribedUnderWildcard) st.unsubNotify.add(n);
+      // A spontaneous subscription request always gets an answer (on-demand wake-up).
+      if (change.added.length > 0) st.mustRespond = true;
+    }
+    if (!st.sub.wildcard && st.held === null) st.held = new Set();
+    this.schedule();
+  }
+
+  /** Called by the server when the cache committed new changes. */
+  onCommit(): void {
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Sends at most one response per type, in push order, while the transport has room. */
+  flush(): void {
+    if (this.closed || this.inFlight) return;
+    for (const typeUrl of this.o.typeOrder) {
+      const st = this.types.get(typeUrl);
+      if (!st) continue;
+      if (st.cursor?.expired) {
+        this.o.metrics.pendingResets.inc({ reason: 'fell_behind' });
+        this.fail(GrpcCode.UNAVAILABLE, 'client fell too far behind; reconnect to resync');
+        return;
+      }
+      const out = this.build(st);
+      if (!out) {
+        this.fail(GrpcCode.UNAVAILABLE, 'client fell too far behind; reconnect to resync');
+        return;
+      }
+      if (out.frames.length === 0 && out.removed.length === 0 && !st.mustRespond) continue;
+      st.mustRespond = false;
+      this.send(st, out.frames, out.removed, out.since);
+      if (this.inFlight) return; // one response in flight at a time: backpressure
+    }
+  }
+
+  /** Computes the next response for one type. undefined = the cursor fell off the log. */
+  private build(st: TypeState): { frames: Buffer[]; removed: string[]; since: number } | undefined {
+    const cache = this.o.cache;
+    const frames: Buffer[] = [];
+    const removed: string[] = [];
+    const names = new Set<string>(); // rule 15: no name twice in one response
+    const add = (e: CacheEntry): void => {
+      if (names.has(e.name)) return;
+      names.add(e.name);
+      frames.push(e.frame);
+      st.held?.add(e.name);
+    };
+    const remove = (n: string): void => {
+      if (names.has(n)) return;
+      names.add(n);
+      removed.push(n);
+      st.held?.delete(n);
+    };
+    /** Answers an explicitly named key: the resources it resolves to, and the key itself removed if it is only an alias. */
+    const answerKey = (key: string, skipVersions?: Map<string, string>): void => {
+      const resolved = cache.resolve(st.typeUrl, key);
+      for (const n of resolved) {
+        const e = cache.get(st.typeUrl, n)!;
+        if (skipVersions && skipVersions.get(n) === e.version) continue;
+        add(e);
+      }
+      // Rule 13: a subscribed name that does not exist is answered in removed_resources.
+      // ztunnel wakes an on-demand waiter only on a resource *named* by the key or
+      // the key in removed_resources (ztunnel-protocol.md §3.2), so an alias key is
+      // also listed as removed — harmless to ztunnel, essential for the wake-up.
+      if (!resolved.includes(key)) remove(key);
+    };
+    let since: number;
+    if (st.cursor === null) {
+      since = -1;
+      const irv = st.initial ?? new Map<string, string>();
+      st.initial = null;
+      if (st.sub.wildcard) {
+        for (const e of cache.entries(st.typeUrl)) if (irv.get(e.name) !== e.version) add(e);
+        // Rule 22b: names the client holds that no longer exist are removed.
+        for (const n of irv.keys()) if (!cache.get(st.typeUrl, n) && cache.resolve(st.typeUrl, n).length === 0) remove(n);
+      }
+      for (const n of st.sub.explicitNames) answerKey(n, irv);
+      st.force.clear();
+      st.unsubNotify.clear();
+      st.cursor = cache.openCursor(cache.seq);
+      return { frames, removed, since };
+    }
+    since = st.cursor.seq;
+    const wildcard = st.sub.wildcard;
+    const ok = cache.forEachChangedSince(st.typeUrl, since, (name, e) => {
+      if (wildcard || st.held?.has(name) || st.sub.has(name) || (e && e.aliases.some((a) => st.sub.has(a)))) {
+        if (e) add(e);
+        else if (wildcard || st.held?.has(name) || st.sub.has(name)) remove(name);
+      }
+    });
+    if (!ok) return undefined;
+    for (const n of st.force) answerKey(n);
+    st.force.clear();
+    for (const n of st.unsubNotify) {
+      // Rule 10: tell the client whether the wildcard still covers the name.
+      const e = cache.get(st.typeUrl, n);
+      if (wildcard && e) add(e);
+      else remove(n);
+    }
+    st.unsubNotify.clear();
+    st.cursor.seq = cache.seq;
+    return { frames, removed, since };
+  }
+
+  private send(st: TypeState, frames: Buffer[], removed: string[], since: number): void {
+    const nonce = `${this.id}-${++this.nonceCounter}`; // rule 16: unique per stream
+    const started = this.o.clock.monotonic();
+    const buf = encodeDeltaResponse({ typeUrl: st.typeUrl, nonce, systemVersionInfo: String(this.o.cache.seq), frames, removed });
+    st.nonceSent = nonce;
+    st.sentAt = this.o.clock.now();
+    st.responses++;
+    if (since >= 0) {
+      st.sentCommitAt = this.o.cache.oldestCommitAfter(since)?.at;
+      st.sentOriginAt = this.o.cache.earliestOriginAfter(since);
+    } else {
+      st.sentCommitAt = undefined;
+      st.sentOriginAt = undefined;
+    }
+    const label = shortType(st.typeUrl);
+    this.o.metrics.pushes.inc({ type: label });
+    this.inFlight = true;
+    this.o.sink.write(buf, () => {
+      this.inFlight = false;
+      this.o.metrics.sendTime.observe((this.o.clock.monotonic() - started) / 1000);
+      if (!this.closed) this.flush();
+    });
+  }
+
+  private sendUnknown(typeUrl: string): void {
+    const nonce = `${this.id}-${++this.nonceCounter}`;
+    const buf = encodeDeltaResponse({ typeUrl, nonce, frames: [], removed: [] });
+    // Bounded: answered only for spontaneous requests; written even while another is in flight.
+    this.o.sink.write(buf, () => undefined);
+  }
+
+  private fail(code: number, details: string): void {
+    if (this.closed) return;
+    this.o.sink.close(code, details);
+    this.dispose();
+  }
+
+  /** Transport went away (client closed, error, or server shutdown). */
+  dispose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const st of this.types.values()) if (st.cursor) this.o.cache.closeCursor(st.cursor);
+    this.o.onClose?.(this);
+  }
+
+  /** Ends the stream cleanly (server drain): clients reconnect elsewhere. */
+  end(code: number = GrpcCode.UNAVAILABLE, details = 'server shutting down'): void {
+    this.fail(code, details);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** True when every type's latest response has been ACKed. */
+  get inSync(): boolean {
+    for (const st of this.types.values()) if (st.nonceSent && st.nonceSent !== st.nonceAcked) return false;
+    return true;
+  }
+
+  status(): StreamStatus {
+    let minSeq = this.o.cache.seq;
+    const types: TypeStatus[] = [];
+    for (const st of this.types.values()) {
+      const sentSeq = st.cursor?.seq ?? 0;
+      if (sentSeq < minSeq) minSeq = sentSeq;
+      types.push({
+        typeUrl: st.typeUrl, wildcard: st.sub.wildcard, explicitNames: st.sub.explicitNames.size,
+        lastNonceSent: st.nonceSent, lastNonceAcked: st.nonceAcked, lastSentAt: st.sentAt, lastAckedAt: st.ackedAt,
+        lastNack: st.lastNack, responses: st.responses, acks: st.acks, nacks: st.nacks, sentSeq,
+      });
+    }
+    return {
+      id: this.id, nodeId: this.nodeId, node: this.node, identity: this.o.identity, connectedAt: this.connectedAt,
+      pendingWrite: this.inFlight, pendingCommits: this.o.cache.seq - minSeq, types,
+    };
+  }
+}
