@@ -1,0 +1,183 @@
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createSilentLogger } from '../log';
+import { Authority, ServingIdentity } from './index';
+
+const OPENSSL = '/usr/bin/openssl';
+const REPO = path.resolve(__dirname, '../../..');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ca-test-'));
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+const logger = createSilentLogger();
+const ID = 'spiffe://cluster.local/ns/default/sa/bookinfo';
+
+function ossl(args: string[]): string {
+  return execFileSync(OPENSSL, args, { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
+}
+function write(name: string, text: string): string {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, text);
+  return p;
+}
+let csrN = 0;
+function opensslCsr(keyArgs = ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']): string {
+  const n = `csr${csrN++}`;
+  ossl(['genpkey', ...keyArgs, '-out', `${n}.key`]);
+  // The CSR asks for another identity: the CA must ignore CSR SANs.
+  ossl(['req', '-new', '-key', `${n}.key`, '-subj', '/', '-addext', 'subjectAltName=critical,URI:spiffe://evil/ns/x/sa/y', '-out', `${n}.csr`]);
+  return fs.readFileSync(path.join(dir, `${n}.csr`), 'utf8');
+}
+/** openssl verify with the last element as CA file and the middle ones as untrusted intermediates. */
+function verifyChain(chain: string[]): string {
+  const leaf = write('leaf.pem', chain[0]!);
+  const root = write('root.pem', chain[chain.length - 1]!);
+  const args = ['verify', '-CAfile', root];
+  if (chain.length > 2) args.push('-untrusted', write('inter.pem', chain.slice(1, -1).join('')));
+  return ossl([...args, leaf]);
+}
+function certText(pem: string): string {
+  return ossl(['x509', '-in', write('show.pem', pem), '-noout', '-text']);
+}
+function opensslDate(pem: string, which: 'startdate' | 'enddate'): number {
+  const out = ossl(['x509', '-in', write('d.pem', pem), '-noout', `-${which}`]);
+  return Date.parse(out.split('=')[1]!.trim());
+}
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    return (e as { code?: string }).code;
+  }
+  return undefined;
+}
+
+t.test('self-signed root: persisted 0600, reused on restart, leaf verifies with openssl', async (t) => {
+  const stateDir = path.join(dir, 'state');
+  const a = Authority.open({ stateDir, trustDomain: 'cluster.local', logger });
+  const keyFile = path.join(stateDir, 'ca', 'root-key.pem');
+  t.equal(fs.statSync(keyFile).mode & 0o777, 0o600, 'root key is 0600');
+  const again = Authority.open({ stateDir, trustDomain: 'cluster.local', logger });
+  t.equal(again.info().roots[0]!.fingerprint256, a.info().roots[0]!.fingerprint256, 'restart keeps the same root');
+  t.equal(a.info().signingKey, 'RSA-2048', 'RSA-2048 by default');
+  const rootText = certText(a.rootBundlePem());
+  t.match(rootText, /CA:TRUE/);
+  const days = (a.info().roots[0]!.notAfter - Date.now()) / 86400e3;
+  t.ok(days > 3640 && days < 3660, `root lives ~10 years (${days.toFixed(0)} days)`);
+
+  const before = Date.now();
+  const res = a.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 3600 });
+  t.equal(res.certChain.length, 2, 'self-signed chain is [leaf, root]');
+  for (const pem of res.certChain) {
+    t.ok(pem.endsWith('\n'), 'newline-terminated');
+    t.equal(pem.match(/BEGIN CERTIFICATE/g)!.length, 1, 'one certificate per element');
+  }
+  t.match(verifyChain(res.certChain), /leaf.pem: OK/);
+  const text = certText(res.certChain[0]!);
+  t.match(text, /Subject: *\n/, 'empty subject');
+  t.match(text, /X509v3 Subject Alternative Name: critical\s+URI:spiffe:\/\/cluster\.local\/ns\/default\/sa\/bookinfo\s*\n/, 'one critical URI SAN from the identity, not the CSR');
+  t.notMatch(text, /evil/);
+  t.match(text, /X509v3 Key Usage: critical\s+Digital Signature, Key Encipherment/);
+  t.match(text, /Extended Key Usage:\s+TLS Web Server Authentication, TLS Web Client Authentication/);
+  t.match(text, /Basic Constraints: critical\s+CA:FALSE/);
+  t.match(text, /Authority Key Identifier/);
+  t.match(text, /Subject Key Identifier/);
+  const serial = text.match(/Serial Number:\s*\n\s*([0-9a-f:]+)/)![1]!.replace(/:/g, '');
+  t.equal(serial.length, 32, '128-bit serial');
+  t.ok(parseInt(serial[0]!, 16) < 8, 'serial positive');
+  const nb = opensslDate(res.certChain[0]!, 'startdate');
+  t.ok(Math.abs(before - 120_000 - nb) < 5_000, 'NotBefore backdated 2 minutes');
+  const na = opensslDate(res.certChain[0]!, 'enddate');
+  t.ok(Math.abs(before + 3600_000 - na) < 5_000, 'NotAfter = now + ttl');
+  t.equal(a.info().issuedTotal, 1);
+  t.notMatch(JSON.stringify(a.info()), /PRIVATE/, 'info() has no key material');
+});
+
+t.test('TTL rules and RSA CSRs', async (t) => {
+  const a = Authority.open({ stateDir: path.join(dir, 'state-ec'), trustDomain: 'td.example', selfSignedKeyAlgorithm: 'ec-p256', maxTtlSeconds: 7 * 86400, logger });
+  t.equal(a.info().signingKey, 'ECDSA-P256');
+  const now = Date.now();
+  const dflt = a.sign({ csrPem: opensslCsr(), identity: 'spiffe://td.example/ns/a/sa/b', ttlSeconds: 0 });
+  t.ok(Math.abs(opensslDate(dflt.certChain[0]!, 'enddate') - (now + 86400e3)) < 5_000, 'ttl 0 → 24 h');
+  t.match(verifyChain(dflt.certChain), /OK/);
+  t.equal(codeOf(() => a.sign({ csrPem: opensslCsr(), identity: 'spiffe://td.example/ns/a/sa/b', ttlSeconds: 8 * 86400 })), 'ca.ttl_too_long');
+  const rsa = a.sign({ csrPem: opensslCsr(['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']), identity: 'spiffe://td.example/ns/a/sa/b', ttlSeconds: 60 });
+  t.match(verifyChain(rsa.certChain), /OK/, 'RSA CSR signed');
+  t.equal(codeOf(() => a.sign({ csrPem: 'nope', identity: 'spiffe://td.example/ns/a/sa/b', ttlSeconds: 60 })), 'x509.csr_not_pem');
+  t.equal(codeOf(() => a.sign({ csrPem: opensslCsr(), identity: 'not-spiffe', ttlSeconds: 60 })), 'x509.bad_spiffe_id');
+});
+
+t.test('plug-in CA from make -C certs: root → intermediate → leaf, clamp, multi-root bundle', async (t) => {
+  const pki = path.join(dir, 'pki');
+  execFileSync('make', ['-s', '-C', path.join(REPO, 'certs'), `OUT=${pki}`, 'root-ca', 'c1-cacerts'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const plug = path.join(pki, 'c1');
+  for (const f of ['ca-cert.pem', 'ca-key.pem', 'root-cert.pem', 'cert-chain.pem']) t.ok(fs.existsSync(path.join(plug, f)), f);
+  t.match(ossl(['x509', '-in', path.join(plug, 'ca-cert.pem'), '-noout', '-text']), /CA:TRUE, pathlen:0/);
+  t.match(ossl(['x509', '-in', path.join(pki, 'root-cert.pem'), '-noout', '-text']), /Public-Key: \(4096 bit\)/, 'RSA 4096 root by default');
+
+  const a = Authority.open({ stateDir: path.join(dir, 'unused'), pluginDir: plug, trustDomain: 'cluster.local', logger });
+  t.equal(a.info().mode, 'plugin');
+  t.equal(fs.existsSync(path.join(dir, 'unused', 'ca')), false, 'no self-signed root when plugged');
+  const res = a.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 3600 });
+  t.equal(res.certChain.length, 3, '[leaf, intermediate, root]');
+  t.equal(res.certChain[1], fs.readFileSync(path.join(plug, 'ca-cert.pem'), 'utf8'));
+  t.match(verifyChain(res.certChain), /leaf.pem: OK/);
+
+  // Clamp: a 1-day intermediate cannot issue a 7-day leaf beyond its own expiry.
+  execFileSync('make', ['-s', '-C', path.join(REPO, 'certs'), `OUT=${pki}`, 'INTERMEDIATE_KEYSZ=2048', 'INTERMEDIATE_DAYS=1', 'short-cacerts'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const short = Authority.open({ stateDir: path.join(dir, 'unused'), pluginDir: path.join(pki, 'short'), trustDomain: 'cluster.local', logger });
+  const clamped = short.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 7 * 86400 });
+  t.equal(opensslDate(clamped.certChain[0]!, 'enddate'), opensslDate(fs.readFileSync(path.join(pki, 'short', 'ca-cert.pem'), 'utf8'), 'enddate'), 'NotAfter clamped to the signing cert');
+  t.match(verifyChain(clamped.certChain), /OK/);
+
+  // Root rotation: the bundle holds two roots; both come back in the last element.
+  const rot = path.join(dir, 'rotating');
+  fs.mkdirSync(rot);
+  for (const f of ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem']) fs.copyFileSync(path.join(plug, f), path.join(rot, f));
+  ossl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'new-root.key', '-subj', '/O=New Root', '-days', '10', '-out', 'new-root.pem']);
+  fs.writeFileSync(path.join(rot, 'root-cert.pem'), fs.readFileSync(path.join(dir, 'new-root.pem'), 'utf8') + fs.readFileSync(path.join(plug, 'root-cert.pem'), 'utf8'));
+  const r = Authority.open({ stateDir: path.join(dir, 'unused'), pluginDir: rot, trustDomain: 'cluster.local', logger });
+  t.equal(r.info().roots.length, 2);
+  const rc = r.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 60 });
+  t.equal(rc.certChain.length, 3);
+  t.equal(rc.certChain[2]!.match(/BEGIN CERTIFICATE/g)!.length, 2, 'root bundle keeps every root');
+  t.match(verifyChain(rc.certChain), /OK/);
+
+  // A key that does not match the cert is refused at load.
+  const bad = path.join(dir, 'badplug');
+  fs.mkdirSync(bad);
+  for (const f of ['ca-cert.pem', 'root-cert.pem', 'cert-chain.pem']) fs.copyFileSync(path.join(plug, f), path.join(bad, f));
+  fs.copyFileSync(path.join(pki, 'short', 'ca-key.pem'), path.join(bad, 'ca-key.pem'));
+  t.equal(codeOf(() => Authority.open({ stateDir: dir, pluginDir: bad, trustDomain: 'cluster.local', logger })), 'ca.plugin_invalid');
+  // A chain that does not reach the bundle is refused.
+  fs.copyFileSync(path.join(plug, 'ca-key.pem'), path.join(bad, 'ca-key.pem'));
+  fs.copyFileSync(path.join(dir, 'new-root.pem'), path.join(bad, 'root-cert.pem'));
+  fs.rmSync(path.join(bad, 'cert-chain.pem'));
+  t.equal(codeOf(() => Authority.open({ stateDir: dir, pluginDir: bad, trustDomain: 'cluster.local', logger })), 'ca.plugin_invalid');
+});
+
+t.test('serving certificate and its renewal', async (t) => {
+  const a = Authority.open({ stateDir: path.join(dir, 'state'), trustDomain: 'cluster.local', logger });
+  const sid = new ServingIdentity({ authority: a, request: { dnsNames: ['ambientd.local'], ipAddresses: ['127.0.0.1', '::1'] }, logger });
+  t.teardown(() => sid.close());
+  await sid.start();
+  const first = sid.current();
+  t.match(first.keyPem, /BEGIN PRIVATE KEY/, 'PKCS#8 key');
+  const text = certText(first.certChainPem);
+  t.match(text, /DNS:istiod\.istio-system\.svc/);
+  t.match(text, /DNS:ambientd\.local/);
+  t.match(text, /IP Address:127\.0\.0\.1/);
+  t.match(text, /IP Address:0:0:0:0:0:0:0:1/);
+  t.match(text, /URI:spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/istiod/);
+  t.match(verifyChain([first.certChainPem, first.rootBundlePem]), /OK/);
+  const life = first.notAfter - first.notBefore;
+  const at = sid.renewAt()!;
+  t.ok(at >= first.notBefore + 0.5 * life - 1000 && at <= first.notBefore + 0.8 * life + 1000, 'renewal scheduled at 50–80 % of lifetime');
+  const rotated = new Promise((resolve) => sid.once('rotated', resolve));
+  sid.rotate();
+  const second = (await rotated) as typeof first;
+  t.not(second.keyPem, first.keyPem, 'new key');
+  t.equal(sid.current(), second);
+  t.notMatch(JSON.stringify(a.info()), /PRIVATE/);
+});
