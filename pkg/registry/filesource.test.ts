@@ -1,0 +1,111 @@
+import { mkdtempSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import t from 'tap';
+import type { Test } from 'tap';
+import { systemClock, waitFor } from '../lifecycle';
+import { createSilentLogger } from '../log';
+import { FileSource, LocalRegistry, parseManifest } from './index';
+import type { ChangeSet } from './index';
+
+const ns = (name: string, extra = ''): string => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n${extra}`;
+const pod = (name: string, ip: string): string =>
+  `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: default\nspec:\n  nodeName: n1\nstatus:\n  podIP: ${ip}\n`;
+
+async function setup(t: Test, files: Record<string, string>) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ambientd-fs-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const [f, c] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    writeFileSync(path.join(dir, f), c);
+  }
+  const registry = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
+  const changes: ChangeSet[] = [];
+  registry.onChange((c) => changes.push(c));
+  const src = new FileSource({ dir, registry, logger: createSilentLogger(), clock: systemClock, pollIntervalMs: 100 });
+  t.teardown(() => src.close());
+  await src.start();
+  return { dir, registry, changes, src };
+}
+
+t.test('parseManifest: multi-document YAML and kubectl List output', async (t) => {
+  const text = [
+    ns('a'),
+    '---',
+    '# only a comment',
+    '---',
+    'apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: b}\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: c}\n',
+    '---',
+    'kind: [unclosed',
+  ].join('\n');
+  const p = parseManifest(text, 'f.yaml');
+  t.same(p.objects.map((o) => o.origin), ['f.yaml#0', 'f.yaml#2.0', 'f.yaml#2.1']);
+  t.same(p.objects.map((o) => (o.obj['metadata'] as { name: string }).name), ['a', 'b', 'c']);
+  t.equal(p.errors.length, 1);
+  t.match(p.errors[0], { origin: 'f.yaml#3', reason: /YAML does not parse/ });
+});
+
+t.test('initial load: directory tree, yaml/yml/json, markLoaded', async (t) => {
+  const { registry } = await setup(t, {
+    'a.yaml': `${ns('a')}---\n${ns('b')}`,
+    'sub/dir/c.yml': ns('c'),
+    'd.json': JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'd' } }),
+    'ignored.txt': ns('x'),
+    '.hidden.yaml': ns('y'),
+  });
+  t.ok(registry.isLoaded());
+  t.same([...registry.snapshot().namespaces.keys()].sort(), ['a', 'b', 'c', 'd']);
+});
+
+t.test('hot reload: add, edit, rename, delete', async (t) => {
+  const { dir, registry } = await setup(t, { 'a.yaml': pod('p1', '10.0.0.1') });
+  const pods = () => registry.snapshot().pods;
+  writeFileSync(path.join(dir, 'b.yaml'), pod('p2', '10.0.0.2'));
+  await waitFor(() => pods().has('default/p2'), { timeoutMs: 3000, what: 'added file' });
+  writeFileSync(path.join(dir, 'a.yaml'), pod('p1', '10.0.0.11'));
+  await waitFor(() => pods().get('default/p1')?.ips[0] === '10.0.0.11', { timeoutMs: 3000, what: 'edited file' });
+  renameSync(path.join(dir, 'b.yaml'), path.join(dir, 'c.yaml'));
+  await waitFor(() => registry.snapshot().rejected.length === 0 && pods().has('default/p2'), { timeoutMs: 3000 });
+  rmSync(path.join(dir, 'a.yaml'));
+  await waitFor(() => !pods().has('default/p1'), { timeoutMs: 3000, what: 'deleted file' });
+  t.same([...pods().keys()], ['default/p2']);
+});
+
+t.test('bad document rejected with file+index+reason; last good version stays', async (t) => {
+  const { dir, registry } = await setup(t, { 'm.yaml': `${ns('a')}---\n${pod('p1', '10.0.0.1')}` });
+  writeFileSync(path.join(dir, 'm.yaml'), `${ns('a', '  labels:\n    x: y\n')}---\n${pod('p1', '10.0.0.999')}`);
+  await waitFor(() => registry.snapshot().rejected.length === 1, { timeoutMs: 3000 });
+  const s = registry.snapshot();
+  t.match(s.rejected[0], { kind: 'Pod', key: 'default/p1', origin: 'm.yaml#1', reason: /not a valid IP/ });
+  t.same(s.pods.get('default/p1')?.ips, ['10.0.0.1'], 'last good version in force');
+  // The other document still applied.
+  t.same(s.namespaces.get('a')?.labels, { x: 'y' });
+});
+
+t.test('YAML that does not parse: other documents and the last good version survive', async (t) => {
+  const { dir, registry } = await setup(t, { 'm.yaml': `${ns('a')}---\n${pod('p1', '10.0.0.1')}` });
+  writeFileSync(path.join(dir, 'm.yaml'), `${ns('a', '  labels:\n    x: y\n')}---\napiVersion: v1\nkind: Pod\nmetadata: {name: [p1\n`);
+  await waitFor(() => registry.snapshot().rejected.length === 1, { timeoutMs: 3000 });
+  const s = registry.snapshot();
+  t.match(s.rejected[0], { origin: 'm.yaml#1', reason: /YAML does not parse/ });
+  t.ok(s.pods.has('default/p1'), 'pod from the broken document kept');
+  t.same(s.namespaces.get('a')?.labels, { x: 'y' }, 'valid document applied');
+  // Fixing the file clears the error and applies the whole file again.
+  writeFileSync(path.join(dir, 'm.yaml'), ns('a'));
+  await waitFor(() => registry.snapshot().rejected.length === 0 && !registry.snapshot().pods.has('default/p1'), { timeoutMs: 3000 });
+  t.pass('recovered');
+});
+
+t.test('unchanged reload produces no ChangeSet', async (t) => {
+  const { dir, registry, changes, src } = await setup(t, { 'm.yaml': pod('p1', '10.0.0.1') });
+  const before = changes.length;
+  const v = registry.snapshot().version;
+  // Same content, new mtime: the file is re-read but nothing changes.
+  writeFileSync(path.join(dir, 'm.yaml'), `# touched\n${pod('p1', '10.0.0.1')}`);
+  writeFileSync(path.join(dir, 'z.yaml'), ns('z'));
+  await waitFor(() => registry.snapshot().namespaces.has('z'), { timeoutMs: 3000 });
+  await src.scan();
+  t.equal(changes.length, before + 1, 'only the new namespace produced a change');
+  t.same([...changes.at(-1)!.byKind.keys()], ['Namespace']);
+  t.equal(registry.snapshot().version, v + 1);
+});
