@@ -1,0 +1,14 @@
+import { OPTIONS } from './schema';
+import { flagName } from './load';
+
+/** `ambientd serve --help` text, generated from the option table. */
+export function optionsHelp(): string {
+  const lines: string[] = [];
+  for (const o of OPTIONS) {
+    const env = o.env?.length ? ` [env ${o.env.join(', ')}]` : '';
+    const def = Array.isArray(o.default) ? o.default.join(',') : String(o.default);
+    lines.push(`  --${flagName(o)}=<${o.kind === 'enum' ? o.values!.join('|') : o.kind}>`);
+    lines.push(`      ${o.help} (default: ${o.secret ? '""' : JSON.stringify(def)})${env}`);
+  }
+  return lines.join('\n');
+}

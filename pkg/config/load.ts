@@ -1,0 +1,229 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as YAML from 'yaml';
+import { OPTIONS, type OptionSpec } from './schema';
+import type { DaemonConfig } from './types';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadInput {
+  /** Parsed --flag values (name without dashes -> raw string). */
+  flags?: Record<string, string>;
+  env?: Record<string, string | undefined>;
+  /** Path of a YAML/JSON config file. */
+  file?: string;
+  /** Already-read file content (for SIGHUP reloads and tests). */
+  fileContent?: string;
+}
+
+export function flagName(o: OptionSpec): string {
+  return o.flag ?? o.path.replace(/\./g, '-').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** Go-style durations as istiod accepts them ("100ms", "10s", "1h30m"); bare numbers are ms. */
+export function parseDuration(v: string): number | undefined {
+  const s = v.trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return Number(s);
+  const re = /(\d+(?:\.\d+)?)(ms|us|µs|ns|s|m|h|d)/gy;
+  let total = 0;
+  let matched = 0;
+  let m: RegExpExecArray | null;
+  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  while ((m = re.exec(s)) !== null) {
+    total += Number(m[1]) * unit[m[2]!]!;
+    matched = re.lastIndex;
+  }
+  return matched === s.length && matched > 0 ? total : undefined;
+}
+
+function coerce(o: OptionSpec, raw: unknown, where: string, problems: string[]): unknown {
+  const bad = (why: string): undefined => {
+    problems.push(`${o.path} (${where}): ${why}`);
+    return undefined;
+  };
+  switch (o.kind) {
+    case 'string':
+      if (typeof raw === 'string') return raw;
+      if (typeof raw === 'number') return String(raw);
+      return bad(`expected a string, got ${JSON.stringify(raw)}`);
+    case 'enum': {
+      const s = String(raw);
+      return o.values!.includes(s) ? s : bad(`must be one of ${o.values!.join(', ')}, got "${s}"`);
+    }
+    case 'bool':
+      if (typeof raw === 'boolean') return raw;
+      if (['true', '1', 'yes', 'on'].includes(String(raw).toLowerCase())) return true;
+      if (['false', '0', 'no', 'off', ''].includes(String(raw).toLowerCase())) return false;
+      return bad(`expected true or false, got "${String(raw)}"`);
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : /^-?\d+$/.test(String(raw).trim()) ? Number(String(raw).trim()) : NaN;
+      if (!Number.isSafeInteger(n)) return bad(`expected an integer, got "${String(raw)}"`);
+      if (o.min !== undefined && n < o.min) return bad(`must be at least ${o.min}`);
+      if (o.max !== undefined && n > o.max) return bad(`must be at most ${o.max}`);
+      return n;
+    }
+    case 'duration': {
+      const n = typeof raw === 'number' ? raw : parseDuration(String(raw));
+      if (n === undefined || !Number.isFinite(n) || n < 0) return bad(`expected a duration like 100ms, 10s, 24h; got "${String(raw)}"`);
+      return n;
+    }
+    case 'list':
+      if (Array.isArray(raw)) return raw.map(String);
+      return String(raw).split(',').map((x) => x.trim()).filter(Boolean);
+  }
+}
+
+function getPath(obj: unknown, path: string): unknown {
+  let cur = obj as Record<string, unknown> | undefined;
+  for (const p of path.split('.')) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = cur[p] as Record<string, unknown> | undefined;
+  }
+  return cur;
+}
+
+function setPath(obj: Record<string, unknown>, path: string, v: unknown): void {
+  const parts = path.split('.');
+  let cur = obj;
+  for (const p of parts.slice(0, -1)) cur = (cur[p] ??= {}) as Record<string, unknown>;
+  cur[parts[parts.length - 1]!] = v;
+}
+
+function collectPaths(obj: unknown, prefix: string, out: string[]): void {
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+    out.push(prefix);
+    return;
+  }
+  for (const [k, v] of Object.entries(obj)) collectPaths(v, prefix ? `${prefix}.${k}` : k, out);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+function isLoopbackListen(listen: string): boolean {
+  const host = listen.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || (net.isIPv4(host) && host.startsWith('127.'));
+}
+
+function validListen(v: string): boolean {
+  const m = /^(.*):(\d+)$/.exec(v);
+  if (!m) return false;
+  const port = Number(m[2]);
+  const host = m[1]!.replace(/^\[|\]$/g, '');
+  return port >= 0 && port <= 65535 && (host === 'localhost' || net.isIP(host) !== 0 || /^[a-z0-9.-]+$/i.test(host));
+}
+
+/**
+ * defaults < file < env < flags; every problem collected (one line each),
+ * then a single ConfigError; the result is deep-frozen.
+ */
+export function loadConfig(input: LoadInput = {}): DaemonConfig {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const o of OPTIONS) setPath(out, o.path, structuredClone(o.default));
+
+  let fileObj: unknown;
+  if (input.file !== undefined || input.fileContent !== undefined) {
+    let text = input.fileContent;
+    if (text === undefined) {
+      try {
+        text = fs.readFileSync(input.file!, 'utf8');
+      } catch (e) {
+        problems.push(`config file ${input.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+    }
+    if (text !== undefined) {
+      try {
+        fileObj = YAML.parse(text) ?? {};
+        if (typeof fileObj !== 'object' || Array.isArray(fileObj)) {
+          problems.push(`config file ${input.file ?? ''}: top level must be a mapping`);
+          fileObj = {};
+        }
+      } catch (e) {
+        problems.push(`config file ${input.file ?? ''}: ${(e as Error).message.split('\n')[0]}`);
+      }
+    }
+  }
+  if (fileObj) {
+    const known = new Set(OPTIONS.map((o) => o.path));
+    const paths: string[] = [];
+    collectPaths(fileObj, '', paths);
+    for (const p of paths) {
+      if (p && !known.has(p) && ![...known].some((k) => k.startsWith(`${p}.`))) problems.push(`${p} (file): unknown setting`);
+    }
+    for (const o of OPTIONS) {
+      const v = getPath(fileObj, o.path);
+      if (v !== undefined && v !== null) {
+        const c = coerce(o, v, 'file', problems);
+        if (c !== undefined) setPath(out, o.path, c);
+      }
+    }
+  }
+  const env = input.env ?? {};
+  for (const o of OPTIONS) {
+    for (const name of o.env ?? []) {
+      const v = env[name];
+      if (v === undefined || v === '') continue;
+      const c = coerce(o, v, `env ${name}`, problems);
+      if (c !== undefined) setPath(out, o.path, c);
+      break; // first env name present wins
+    }
+  }
+  const byFlag = new Map(OPTIONS.map((o) => [flagName(o), o]));
+  for (const [name, v] of Object.entries(input.flags ?? {})) {
+    const o = byFlag.get(name);
+    if (!o) {
+      problems.push(`--${name}: unknown flag`);
+      continue;
+    }
+    const c = coerce(o, v, `flag --${name}`, problems);
+    if (c !== undefined) setPath(out, o.path, c);
+  }
+
+  const cfg = out as unknown as DaemonConfig;
+  // Cross-field rules.
+  for (const p of ['xds.listen', 'admin.metricsListen', 'admin.debugListen']) {
+    const v = getPath(cfg, p) as string;
+    if (!validListen(v)) problems.push(`${p}: "${v}" is not host:port`);
+  }
+  if (cfg.xds.insecure && !isLoopbackListen(cfg.xds.listen)) {
+    problems.push(`xds.insecure: refused because xds.listen (${cfg.xds.listen}) is not a loopback address`);
+  }
+  if (!isLoopbackListen(cfg.admin.debugListen) && !cfg.admin.debugToken) {
+    problems.push(`admin.debugListen: binding ${cfg.admin.debugListen} (not loopback) requires admin.debugToken`);
+  }
+  if (cfg.xds.debounceMax < cfg.xds.debounceAfter) problems.push('xds.debounceMax: must not be shorter than xds.debounceAfter');
+  if (cfg.ca.maxTtl < cfg.ca.defaultTtl) problems.push('ca.maxTtl: must not be shorter than ca.defaultTtl');
+  if (!/^[A-Za-z0-9.-]+$/.test(cfg.trustDomain)) problems.push(`trustDomain: "${cfg.trustDomain}" is not a valid trust domain`);
+  for (const a of cfg.ca.trustedNodeAccounts) if (!/^[^/]+\/[^/]+$/.test(a)) problems.push(`ca.trustedNodeAccounts: "${a}" is not ns/sa`);
+  for (const p of ['ca.identity', 'peering.peerIdentity']) {
+    const v = getPath(cfg, p) as string;
+    if (!/^[^/]+\/[^/]+$/.test(v)) problems.push(`${p}: "${v}" is not ns/sa`);
+  }
+  if (cfg.registry.type === 'file' && !cfg.registry.dir) problems.push('registry.dir: required for registry.type file');
+  if (problems.length) throw new ConfigError(problems);
+  return deepFreeze(cfg);
+}
+
+/** The effective config with secrets replaced, for logs and /debug/configz. */
+export function redactConfig(cfg: DaemonConfig): Record<string, unknown> {
+  const copy = structuredClone(cfg) as unknown as Record<string, unknown>;
+  for (const o of OPTIONS) {
+    if (o.secret && getPath(copy, o.path)) setPath(copy, o.path, '[redacted]');
+  }
+  return copy;
+}
+
+export function isLoopback(listen: string): boolean {
+  return isLoopbackListen(listen);
+}

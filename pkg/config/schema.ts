@@ -1,0 +1,63 @@
+/**
+ * The one table that defines every setting: its config-file path, the env
+ * names (istiod's first where one exists, then AMBIENTD_*), the flag, the
+ * default and how to parse/validate it. Help text, env and flag parsing are
+ * all derived from here, so a setting cannot exist in one place only.
+ */
+export type Kind = 'string' | 'int' | 'bool' | 'duration' | 'list' | 'enum';
+
+export interface OptionSpec {
+  /** Dotted path in the config object / YAML file. */
+  path: string;
+  kind: Kind;
+  default: unknown;
+  env?: readonly string[];
+  /** Long flag name without dashes; defaults to the path with dots as dashes. */
+  flag?: string;
+  help: string;
+  values?: readonly string[];
+  min?: number;
+  max?: number;
+  secret?: boolean;
+}
+
+export const OPTIONS: readonly OptionSpec[] = [
+  { path: 'clusterId', kind: 'string', default: 'Kubernetes', env: ['CLUSTER_ID'], help: 'This cluster\'s id (istiod CLUSTER_ID).' },
+  { path: 'network', kind: 'string', default: '', env: ['NETWORK', 'AMBIENTD_NETWORK'], help: 'This cluster\'s network; empty = the topology.istio.io/network label of the system namespace.' },
+  { path: 'trustDomain', kind: 'string', default: 'cluster.local', env: ['TRUST_DOMAIN'], help: 'SPIFFE trust domain.' },
+  { path: 'domainSuffix', kind: 'string', default: 'cluster.local', env: ['DOMAIN_SUFFIX', 'CLUSTER_DOMAIN'], help: 'Kubernetes DNS domain suffix.' },
+  { path: 'systemNamespace', kind: 'string', default: 'istio-system', env: ['POD_NAMESPACE', 'ISTIOD_NAMESPACE'], help: 'Namespace of the control plane (root namespace for policies).' },
+  { path: 'stateDir', kind: 'string', default: '.state', env: ['AMBIENTD_STATE_DIR', 'STATE_DIRECTORY'], help: 'Directory for persisted CA keys, peer state and tokens.' },
+  { path: 'log.level', kind: 'enum', default: 'info', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], env: ['AMBIENTD_LOG_LEVEL'], help: 'Log level.' },
+  { path: 'registry.type', kind: 'enum', default: 'file', values: ['file', 'kubernetes'], env: ['AMBIENTD_REGISTRY'], help: 'Where local services/workloads come from.' },
+  { path: 'registry.dir', kind: 'string', default: 'examples/default/mesh', env: ['AMBIENTD_REGISTRY_DIR'], help: 'Directory of Kubernetes-shaped YAML for the file registry.' },
+  { path: 'registry.kubeconfig', kind: 'string', default: '', env: ['KUBECONFIG'], help: 'kubeconfig path for registry: kubernetes (empty = in-cluster).' },
+  { path: 'registry.context', kind: 'string', default: '', env: ['AMBIENTD_KUBE_CONTEXT'], help: 'kubeconfig context.' },
+  { path: 'xds.listen', kind: 'string', default: '0.0.0.0:15012', env: ['AMBIENTD_XDS_LISTEN'], help: 'gRPC TLS listen address for xDS, CA and peers.' },
+  { path: 'xds.maxReceiveBytes', kind: 'int', default: 4 * 1024 * 1024, min: 1024, env: ['ISTIO_GPRC_MAXRECVMSGSIZE'], help: 'Largest accepted gRPC message.' },
+  { path: 'xds.maxSessionMemoryMb', kind: 'int', default: 512, min: 10, env: ['AMBIENTD_XDS_MAX_SESSION_MEMORY_MB'], help: 'HTTP/2 session memory cap per connection (MB).' },
+  { path: 'xds.debounceAfter', kind: 'duration', default: 5, env: ['PILOT_DEBOUNCE_AFTER'], help: 'Quiet period before a push (istiod default 100ms; ours is short so one change lands in <20 ms).' },
+  { path: 'xds.debounceMax', kind: 'duration', default: 50, env: ['PILOT_DEBOUNCE_MAX'], help: 'Longest a change waits under steady churn.' },
+  { path: 'xds.insecure', kind: 'bool', default: false, env: ['AMBIENTD_INSECURE'], help: 'Accept unauthenticated xDS/CA callers (refused unless xds.listen is loopback).' },
+  { path: 'xds.maxTombstones', kind: 'int', default: 100_000, min: 10, env: ['AMBIENTD_XDS_MAX_TOMBSTONES'], help: 'Deleted names remembered for lagging streams before they are reset.' },
+  { path: 'ca.dir', kind: 'string', default: '', env: ['AMBIENTD_CACERTS_DIR'], help: 'Plug-in CA directory (istio cacerts layout); empty = self-signed root in the state dir.' },
+  { path: 'ca.rootKeyType', kind: 'enum', default: 'rsa', values: ['rsa', 'ec'], env: ['AMBIENTD_CA_ROOT_KEY_TYPE'], help: 'Key type of a self-signed root.' },
+  { path: 'ca.defaultTtl', kind: 'duration', default: 24 * 3600_000, env: ['DEFAULT_WORKLOAD_CERT_TTL'], help: 'Workload certificate lifetime when the request asks for none.' },
+  { path: 'ca.maxTtl', kind: 'duration', default: 90 * 24 * 3600_000, env: ['MAX_WORKLOAD_CERT_TTL'], help: 'Longest workload certificate lifetime granted.' },
+  { path: 'ca.trustedNodeAccounts', kind: 'list', default: ['istio-system/ztunnel'], env: ['CA_TRUSTED_NODE_ACCOUNTS'], help: 'ns/sa of callers allowed to request other identities on their node.' },
+  { path: 'ca.servingDnsNames', kind: 'list', default: [], env: ['ISTIOD_CUSTOM_HOST'], help: 'Extra DNS names on the daemon\'s serving certificate.' },
+  { path: 'ca.identity', kind: 'string', default: 'istio-system/istiod', env: ['AMBIENTD_IDENTITY'], help: 'ns/sa of the daemon\'s own SPIFFE identity.' },
+  { path: 'auth.jwksFile', kind: 'string', default: '', env: ['AMBIENTD_JWKS_FILE'], help: 'JWKS file to verify Kubernetes service-account tokens.' },
+  { path: 'auth.jwksUrl', kind: 'string', default: '', env: ['AMBIENTD_JWKS_URL'], help: 'JWKS URL (or issuer discovery) for service-account tokens.' },
+  { path: 'auth.issuer', kind: 'string', default: '', env: ['AMBIENTD_JWT_ISSUER'], help: 'Expected iss of Kubernetes service-account tokens.' },
+  { path: 'auth.audiences', kind: 'list', default: ['istio-ca'], env: ['TOKEN_AUDIENCES'], help: 'Accepted token audiences.' },
+  { path: 'admin.metricsListen', kind: 'string', default: '0.0.0.0:15014', env: ['AMBIENTD_METRICS_LISTEN'], help: 'Prometheus /metrics listen address.' },
+  { path: 'admin.debugListen', kind: 'string', default: '127.0.0.1:8080', env: ['AMBIENTD_DEBUG_LISTEN'], help: 'Debug/health listen address (loopback unless a token is set).' },
+  { path: 'admin.debugToken', kind: 'string', default: '', env: ['AMBIENTD_DEBUG_TOKEN'], secret: true, help: 'Bearer token required when the debug port is not loopback.' },
+  { path: 'peering.discoverySuffix', kind: 'string', default: 'mesh.internal', env: ['PEERING_DISCOVERY_SUFFIX'], help: 'Suffix of global hostnames.' },
+  { path: 'peering.defaultTrafficDistribution', kind: 'enum', default: 'PreferNetwork', values: ['PreferNetwork', 'PreferRegion', 'PreferClose', 'Any'], env: ['PEERING_DISCOVERY_DEFAULT_TRAFFIC_DISTRIBUTION'], help: 'Traffic distribution of global services without one.' },
+  { path: 'peering.enableFlatNetworks', kind: 'bool', default: true, env: ['PEERING_ENABLE_FLAT_NETWORKS'], help: 'Import remote pods directly when a peer shares our network.' },
+  { path: 'peering.peerIdentity', kind: 'string', default: 'istio-system/istiod', env: ['AMBIENTD_PEER_IDENTITY'], help: 'Default ns/sa expected of peer daemons.' },
+  { path: 'peering.disableLegacyMulticluster', kind: 'bool', default: true, env: ['DISABLE_LEGACY_MULTICLUSTER'], help: 'Accepted for istiod compatibility; ambientd has no remote-kubeconfig code.' },
+  { path: 'drainDeadline', kind: 'duration', default: 10_000, env: ['AMBIENTD_DRAIN_DEADLINE', 'TERMINATION_DRAIN_DURATION'], help: 'Graceful shutdown deadline.' },
+];

@@ -1,0 +1,63 @@
+/** The frozen, validated configuration; components receive only their slice. */
+export interface DaemonConfig {
+  readonly clusterId: string;
+  readonly network: string;
+  readonly trustDomain: string;
+  readonly domainSuffix: string;
+  readonly systemNamespace: string;
+  readonly stateDir: string;
+  readonly log: { readonly level: string };
+  readonly registry: { readonly type: 'file' | 'kubernetes'; readonly dir: string; readonly kubeconfig: string; readonly context: string };
+  readonly xds: XdsConfig;
+  readonly ca: CaConfig;
+  readonly auth: AuthConfig;
+  readonly admin: AdminConfig;
+  readonly peering: PeeringConfig;
+  /** ms */
+  readonly drainDeadline: number;
+}
+
+export interface XdsConfig {
+  readonly listen: string;
+  readonly maxReceiveBytes: number;
+  readonly maxSessionMemoryMb: number;
+  /** ms */
+  readonly debounceAfter: number;
+  /** ms */
+  readonly debounceMax: number;
+  readonly insecure: boolean;
+  readonly maxTombstones: number;
+}
+
+export interface CaConfig {
+  readonly dir: string;
+  readonly rootKeyType: 'rsa' | 'ec';
+  /** ms */
+  readonly defaultTtl: number;
+  /** ms */
+  readonly maxTtl: number;
+  readonly trustedNodeAccounts: readonly string[];
+  readonly servingDnsNames: readonly string[];
+  readonly identity: string;
+}
+
+export interface AuthConfig {
+  readonly jwksFile: string;
+  readonly jwksUrl: string;
+  readonly issuer: string;
+  readonly audiences: readonly string[];
+}
+
+export interface AdminConfig {
+  readonly metricsListen: string;
+  readonly debugListen: string;
+  readonly debugToken: string;
+}
+
+export interface PeeringConfig {
+  readonly discoverySuffix: string;
+  readonly defaultTrafficDistribution: 'PreferNetwork' | 'PreferRegion' | 'PreferClose' | 'Any';
+  readonly enableFlatNetworks: boolean;
+  readonly peerIdentity: string;
+  readonly disableLegacyMulticluster: boolean;
+}

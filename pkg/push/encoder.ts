@@ -1,0 +1,61 @@
+import { TYPE_ADDRESS, type Wire } from '../wire';
+import { entryFromBytes, type CacheEntry, type TypeCommit } from '../xds';
+import type protobuf from 'protobufjs';
+
+/** Message objects keyed by resource name, in protobufjs form; identity marks "unchanged". */
+export type MessageMap = ReadonlyMap<string, object>;
+
+/**
+ * Turns generator output into cache commits. Keeps the previous map per type
+ * and encodes only entries whose object identity changed (generators reuse
+ * unchanged objects); an entry whose bytes hash to the same version is dropped
+ * by the cache, so no-op regenerations never reach a stream.
+ */
+export class Encoder {
+  private readonly prev = new Map<string, MessageMap>();
+
+  constructor(private readonly wire: Wire, private readonly types: ReadonlyMap<string, protobuf.Type>) {}
+
+  diff(typeUrl: string, next: MessageMap): TypeCommit {
+    const type = this.types.get(typeUrl);
+    if (!type) throw new Error(`no message type registered for ${typeUrl}`);
+    const prev = this.prev.get(typeUrl) ?? new Map<string, object>();
+    const upserts: CacheEntry[] = [];
+    const removes: string[] = [];
+    for (const [name, msg] of next) {
+      if (prev.get(name) === msg) continue;
+      const bytes = type.encode(type.fromObject(msg as Record<string, unknown>)).finish();
+      upserts.push(entryFromBytes(typeUrl, name, bytes, typeUrl === TYPE_ADDRESS ? addressAliases(msg) : []));
+    }
+    for (const name of prev.keys()) if (!next.has(name)) removes.push(name);
+    this.prev.set(typeUrl, next);
+    return { typeUrl, upserts, removes };
+  }
+
+  get wireSchema(): Wire {
+    return this.wire;
+  }
+}
+
+/** On-demand keys for an Address: `network/ip` per workload IP or service VIP (istiod's aliases). */
+export function addressAliases(msg: object): string[] {
+  const m = msg as { workload?: { network?: string; addresses?: Uint8Array[] }; service?: { addresses?: { network?: string; address?: Uint8Array }[] } };
+  const out: string[] = [];
+  if (m.workload) for (const a of m.workload.addresses ?? []) out.push(`${m.workload.network ?? ''}/${ipToString(a)}`);
+  if (m.service) for (const a of m.service.addresses ?? []) if (a.address) out.push(`${a.network ?? ''}/${ipToString(a.address)}`);
+  return out;
+}
+
+export function ipToString(b: Uint8Array): string {
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  if (b.length === 16) {
+    const parts: string[] = [];
+    for (let i = 0; i < 16; i += 2) parts.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+    // Compress the longest zero run, like Rust's/ztunnel's canonical text form.
+    const s = parts.join(':');
+    let best = '';
+    for (const m of s.matchAll(/(?:^|:)(0(?::0)+)(?::|$)/g)) if (m[1]!.length > best.length) best = m[1]!;
+    return best ? s.replace(best, '').replace(/:{3,}/, '::').replace(/^:(?!:)/, '::').replace(/(?<!:):$/, '::') : s;
+  }
+  return Buffer.from(b).toString('hex');
+}
