@@ -1,0 +1,21 @@
+// Caller authentication shared by xDS and the CA. Failures are DaemonErrors with
+// code auth.<reason>; callers see only "authentication failed"/"permission denied".
+export {
+  AUTH_FAILURE_REASONS,
+  AUTHENTICATION_FAILED,
+  IMPERSONATION_FAILURE_REASONS,
+  PERMISSION_DENIED,
+  authFailure,
+  permissionDenied,
+} from './types';
+export type { Authenticator, AuthFailureReason, CallContext, CallerIdentity, ImpersonationFailureReason, WorkloadPlacement } from './types';
+export { decodeJwt, signJwt, MAX_TOKEN_BYTES } from './jwt';
+export type { JwtAlg, JwtHeader } from './jwt';
+export { fileJwksLoader, parseJwks, RefreshingKeySet, StaticKeySet, urlJwksLoader } from './jwks';
+export type { Fetcher, JsonWebKeySet, JwksLoader, KeySet, RefreshingKeySetOptions } from './jwks';
+export { DEFAULT_AUDIENCE, TokenAuthenticator } from './token';
+export type { TokenAuthenticatorOptions, TrustedIssuer } from './token';
+export { BootstrapIssuer, MAX_BOOTSTRAP_TTL_SECONDS } from './bootstrap';
+export type { BootstrapIssuerOptions, BootstrapTokenRequest } from './bootstrap';
+export { MtlsAuthenticator } from './mtls';
+export { authorizeImpersonation, CompositeAuthenticator, DEFAULT_TRUSTED_NODE_ACCOUNTS, InsecureAuthenticator } from './composite';

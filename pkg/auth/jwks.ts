@@ -1,0 +1,164 @@
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import { systemClock } from '../lifecycle';
+import type { Clock } from '../lifecycle';
+import type { Logger } from '../log';
+import type { JwtAlg } from './jwt';
+import { authFailure } from './types';
+
+export interface JsonWebKeySet {
+  keys: Array<crypto.JsonWebKey & { kid?: string; alg?: string; use?: string }>;
+}
+
+/** Where verification keys come from. `refresh` is the hook for an unknown kid. */
+export interface KeySet {
+  /** The key for `kid`/`alg`, or undefined. May refresh (rate-limited) when the kid is unknown. */
+  getKey(kid: string | undefined, alg: JwtAlg): Promise<crypto.KeyObject | undefined>;
+}
+
+interface ParsedKey {
+  kid: string | undefined;
+  key: crypto.KeyObject;
+  alg: JwtAlg;
+}
+
+function compatibleAlg(key: crypto.KeyObject): JwtAlg | undefined {
+  if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048) return 'RS256';
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256';
+  return undefined;
+}
+
+/** Public keys of a JWKS, item by item: unusable entries are skipped (and reported), never fatal. */
+export function parseJwks(set: unknown, onSkip?: (why: string) => void): ParsedKey[] {
+  const keys = (set as JsonWebKeySet | undefined)?.keys;
+  if (!Array.isArray(keys)) throw new Error('JWKS has no keys array');
+  const out: ParsedKey[] = [];
+  for (const jwk of keys) {
+    try {
+      if (jwk.use !== undefined && jwk.use !== 'sig') throw new Error(`use=${jwk.use}`);
+      // Only public members go in: a JWKS that carries "d" must not turn into a private key here.
+      const { kty, n, e, crv, x, y } = jwk;
+      const key = crypto.createPublicKey({ key: { kty, n, e, crv, x, y } as crypto.JsonWebKey, format: 'jwk' });
+      const alg = compatibleAlg(key);
+      if (!alg || (jwk.alg !== undefined && jwk.alg !== alg)) throw new Error(`unsupported key ${kty}/${crv ?? ''} alg=${jwk.alg ?? ''}`);
+      out.push({ kid: jwk.kid, key, alg });
+    } catch (e) {
+      onSkip?.(`key ${jwk?.kid ?? '?'}: ${(e as Error).message}`);
+    }
+  }
+  return out;
+}
+
+function select(keys: readonly ParsedKey[], kid: string | undefined, alg: JwtAlg): crypto.KeyObject | undefined {
+  if (kid !== undefined) return keys.find((k) => k.kid === kid && k.alg === alg)?.key;
+  // No kid: only unambiguous when exactly one key fits the algorithm.
+  const fit = keys.filter((k) => k.alg === alg);
+  return fit.length === 1 ? fit[0]!.key : undefined;
+}
+
+/** A fixed key set (e.g. the daemon's own bootstrap issuer). */
+export class StaticKeySet implements KeySet {
+  private readonly keys: ParsedKey[];
+  constructor(jwks: JsonWebKeySet) {
+    this.keys = parseJwks(jwks);
+  }
+  async getKey(kid: string | undefined, alg: JwtAlg): Promise<crypto.KeyObject | undefined> {
+    return select(this.keys, kid, alg);
+  }
+}
+
+export type JwksLoader = () => Promise<unknown>;
+
+export interface RefreshingKeySetOptions {
+  loader: JwksLoader;
+  /** Human-readable origin for logs. */
+  source: string;
+  /** Re-fetch at most this often when an unknown kid shows up (default 30 s). */
+  minRefreshIntervalMs?: number;
+  /** Re-fetch in the background of a lookup when the set is older than this (default 10 min). */
+  maxAgeMs?: number;
+  clock?: Clock;
+  logger: Logger;
+}
+
+/**
+ * Keys loaded from a file or URL and cached. An unknown kid triggers a reload
+ * (the issuer rotated its keys), rate-limited so a flood of forged kids cannot
+ * turn into a flood of fetches. Concurrent lookups share one in-flight load.
+ * A failed reload keeps the last good set.
+ */
+export class RefreshingKeySet implements KeySet {
+  private keys: ParsedKey[] = [];
+  private loadedAt = -Infinity;
+  private attemptedAt = -Infinity;
+  private inflight: Promise<void> | undefined;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+
+  constructor(private readonly opts: RefreshingKeySetOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.logger = opts.logger.child({ component: 'jwks' });
+  }
+
+  async getKey(kid: string | undefined, alg: JwtAlg): Promise<crypto.KeyObject | undefined> {
+    const now = this.clock.monotonic();
+    const stale = now - this.loadedAt > (this.opts.maxAgeMs ?? 600_000);
+    let key = select(this.keys, kid, alg);
+    if ((!key || stale) && now - this.attemptedAt >= (this.opts.minRefreshIntervalMs ?? 30_000)) {
+      await this.reload();
+      key = select(this.keys, kid, alg);
+    }
+    if (!key && this.loadedAt === -Infinity) throw authFailure('keys_unavailable', `no key set loaded from ${this.opts.source}`);
+    return key;
+  }
+
+  /** Loads now (coalesced). Errors are logged; the previous set stays. */
+  reload(): Promise<void> {
+    if (!this.inflight) {
+      this.attemptedAt = this.clock.monotonic();
+      this.inflight = (async () => {
+        try {
+          const keys = parseJwks(await this.opts.loader(), (why) => this.logger.warn({ source: this.opts.source }, `JWKS entry skipped: ${why}`));
+          this.keys = keys;
+          this.loadedAt = this.clock.monotonic();
+          this.logger.debug({ source: this.opts.source, keys: keys.length }, 'JWKS loaded');
+        } catch (e) {
+          this.logger.warn({ source: this.opts.source, err: (e as Error).message }, 'JWKS load failed; keeping the previous keys');
+        } finally {
+          this.inflight = undefined;
+        }
+      })();
+    }
+    return this.inflight;
+  }
+}
+
+export function fileJwksLoader(file: string): JwksLoader {
+  return async () => JSON.parse(await fs.readFile(file, 'utf8'));
+}
+
+export type Fetcher = (url: string, init: { signal: AbortSignal; headers: Record<string, string> }) => Promise<{ ok: boolean; status: number; json(): Promise<unknown> }>;
+
+/**
+ * Loads a JWKS from `jwksUri`, or discovers it from `<issuer>/.well-known/openid-configuration`
+ * (what the Kubernetes API server publishes for service-account tokens).
+ */
+export function urlJwksLoader(opts: { issuer?: string; jwksUri?: string; fetcher?: Fetcher; timeoutMs?: number; headers?: Record<string, string> }): JwksLoader {
+  const fetcher: Fetcher = opts.fetcher ?? ((url, init) => fetch(url, init));
+  const get = async (url: string): Promise<unknown> => {
+    const signal = AbortSignal.timeout(opts.timeoutMs ?? 5000);
+    const res = await fetcher(url, { signal, headers: { accept: 'application/json', ...(opts.headers ?? {}) } });
+    if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`);
+    return res.json();
+  };
+  return async () => {
+    let uri = opts.jwksUri;
+    if (!uri) {
+      if (!opts.issuer) throw new Error('neither jwksUri nor issuer configured');
+      const disco = (await get(`${opts.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`)) as { jwks_uri?: unknown };
+      if (typeof disco.jwks_uri !== 'string') throw new Error('discovery document has no jwks_uri');
+      uri = disco.jwks_uri;
+    }
+    return get(uri);
+  };
+}

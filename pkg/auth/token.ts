@@ -1,0 +1,151 @@
+import { systemClock } from '../lifecycle';
+import type { Clock } from '../lifecycle';
+import { parseSpiffeId } from '../x509';
+import type { KeySet } from './jwks';
+import { decodeJwt, SUPPORTED_ALGS, verifyJwsSignature } from './jwt';
+import type { JwtAlg, JwtPayload } from './jwt';
+import { authFailure, header } from './types';
+import type { Authenticator, CallContext, CallerIdentity } from './types';
+
+export const DEFAULT_AUDIENCE = 'istio-ca';
+
+export interface TrustedIssuer {
+  issuer: string;
+  /** Accepted audiences; the token's `aud` must contain at least one. Default ['istio-ca']. */
+  audiences?: readonly string[];
+  keys: KeySet;
+  /** Reported as CallerIdentity.method. */
+  method: 'jwt' | 'bootstrap';
+}
+
+export interface TokenAuthenticatorOptions {
+  issuers: readonly TrustedIssuer[];
+  /** Trust domain of the SPIFFE ids we derive (the mesh's, not the token's). */
+  trustDomain: string;
+  /** Allowed clock skew for exp/nbf, seconds (default 30). */
+  skewSeconds?: number;
+  /** Verified tokens remembered (default 10,000); each for at most cacheTtlMs (default 60 s). */
+  cacheSize?: number;
+  cacheTtlMs?: number;
+  clock?: Clock;
+}
+
+interface Cached {
+  identity: CallerIdentity;
+  exp: number;
+  nbf: number;
+  until: number;
+}
+
+const SA_SUBJECT = /^system:serviceaccount:([^:]+):([^:]+)$/;
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v.length > 0 ? v : undefined;
+}
+
+function k8sClaim(payload: JwtPayload, path: [string, string]): string | undefined {
+  const k = payload['kubernetes.io'];
+  if (typeof k !== 'object' || k === null) return undefined;
+  const o = (k as Record<string, unknown>)[path[0]];
+  return typeof o === 'object' && o !== null ? str((o as Record<string, unknown>)[path[1]]) : undefined;
+}
+
+/**
+ * Bearer-token authentication, verified locally (no TokenReview round trip):
+ * Kubernetes service-account JWTs and our own bootstrap tokens share this path.
+ * A verified token is cached (keyed by the whole token, bounded, short-lived)
+ * because ztunnel sends the same token on every CSR.
+ */
+export class TokenAuthenticator implements Authenticator {
+  private readonly byIssuer: Map<string, TrustedIssuer>;
+  private readonly clock: Clock;
+  private readonly skewMs: number;
+  private readonly cache = new Map<string, Cached>();
+
+  constructor(private readonly opts: TokenAuthenticatorOptions) {
+    this.byIssuer = new Map(opts.issuers.map((i) => [i.issuer, i]));
+    this.clock = opts.clock ?? systemClock;
+    this.skewMs = (opts.skewSeconds ?? 30) * 1000;
+  }
+
+  async authenticate(ctx: CallContext): Promise<CallerIdentity> {
+    const h = header(ctx, 'authorization');
+    if (!h) throw authFailure('no_credentials', 'no authorization header');
+    const m = /^Bearer +(\S+)\s*$/i.exec(h);
+    if (!m) throw authFailure('malformed_token', 'authorization is not a Bearer token');
+    return this.verify(m[1]!);
+  }
+
+  async verify(token: string): Promise<CallerIdentity> {
+    const now = this.clock.now();
+    const hit = this.cache.get(token);
+    if (hit && now < hit.until) {
+      this.checkTimes(hit.exp, hit.nbf, now);
+      return hit.identity;
+    }
+    const jwt = decodeJwt(token);
+    const alg = jwt.header.alg;
+    // Checked before anything else: 'none' and HMAC (HS256 with a public key as secret) are classic forgeries.
+    if (!SUPPORTED_ALGS.has(alg)) throw authFailure('unsupported_alg', `alg ${alg.slice(0, 16)}`);
+    const iss = str(jwt.payload.iss);
+    const trusted = iss ? this.byIssuer.get(iss) : undefined;
+    if (!trusted) throw authFailure('wrong_issuer', `issuer ${String(iss).slice(0, 128)} not trusted`);
+    const key = await trusted.keys.getKey(jwt.header.kid, alg as JwtAlg);
+    if (!key) throw authFailure('unknown_kid', `no ${alg} key ${jwt.header.kid ?? '(no kid)'} for ${iss}`);
+    if (!verifyJwsSignature(alg as JwtAlg, key, jwt.signingInput, jwt.signature)) throw authFailure('bad_signature', `signature check failed (${iss})`);
+
+    const p = jwt.payload;
+    if (typeof p.exp !== 'number') throw authFailure('malformed_token', 'exp missing');
+    if (p.nbf !== undefined && typeof p.nbf !== 'number') throw authFailure('malformed_token', 'nbf not numeric');
+    const exp = p.exp * 1000;
+    const nbf = typeof p.nbf === 'number' ? p.nbf * 1000 : -Infinity;
+    this.checkTimes(exp, nbf, now);
+    const auds = Array.isArray(p.aud) ? p.aud : [p.aud];
+    const want = trusted.audiences ?? [DEFAULT_AUDIENCE];
+    if (!auds.some((a) => typeof a === 'string' && want.includes(a))) throw authFailure('wrong_audience', `aud ${JSON.stringify(p.aud)?.slice(0, 128)}`);
+
+    const sub = str(p.sub) ?? '';
+    const sm = SA_SUBJECT.exec(sub);
+    if (!sm) throw authFailure('bad_subject', `subject ${sub.slice(0, 128)} is not a service account`);
+    const [, namespace, serviceAccount] = sm as unknown as [string, string, string];
+    const kio = p['kubernetes.io'];
+    const claimNs = typeof kio === 'object' && kio !== null ? str((kio as Record<string, unknown>).namespace) : undefined;
+    if (claimNs !== undefined && claimNs !== namespace) throw authFailure('bad_subject', 'kubernetes.io namespace disagrees with sub');
+    let spiffeId: string;
+    try {
+      spiffeId = parseSpiffeId(`spiffe://${this.opts.trustDomain}/ns/${namespace}/sa/${serviceAccount}`).uri;
+    } catch {
+      throw authFailure('bad_subject', 'subject does not form a valid SPIFFE id');
+    }
+    const identity: CallerIdentity = {
+      spiffeId,
+      trustDomain: this.opts.trustDomain,
+      namespace,
+      serviceAccount,
+      method: trusted.method,
+    };
+    const podName = k8sClaim(p, ['pod', 'name']);
+    const podUid = k8sClaim(p, ['pod', 'uid']);
+    const nodeName = k8sClaim(p, ['node', 'name']);
+    if (podName) identity.podName = podName;
+    if (podUid) identity.podUid = podUid;
+    if (nodeName) identity.nodeName = nodeName;
+    Object.freeze(identity);
+    this.remember(token, { identity, exp, nbf, until: Math.min(exp, now + (this.opts.cacheTtlMs ?? 60_000)) });
+    return identity;
+  }
+
+  private checkTimes(exp: number, nbf: number, now: number): void {
+    if (now > exp + this.skewMs) throw authFailure('expired', `expired at ${new Date(exp).toISOString()}`);
+    if (now + this.skewMs < nbf) throw authFailure('not_yet_valid', `not valid before ${new Date(nbf).toISOString()}`);
+  }
+
+  private remember(token: string, c: Cached): void {
+    const max = this.opts.cacheSize ?? 10_000;
+    if (max <= 0) return;
+    this.cache.delete(token);
+    this.cache.set(token, c);
+    // Map iteration is insertion order: the first entry is the oldest.
+    while (this.cache.size > max) this.cache.delete(this.cache.keys().next().value as string);
+  }
+}
