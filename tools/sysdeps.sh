@@ -3,6 +3,8 @@
 set -euo pipefail
 need=()
 command -v protoc >/dev/null || need+=(protobuf-compiler)
+# protoc resolves google/protobuf/*.proto imports from libprotobuf-dev.
+[ -f /usr/include/google/protobuf/any.proto ] || need+=(libprotobuf-dev)
 command -v openssl >/dev/null || need+=(openssl)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v systemd-analyze >/dev/null || need+=(systemd)
