@@ -1,0 +1,60 @@
+import t from 'tap';
+import { loadConfig, ConfigError, parseDuration, redactConfig } from './index';
+
+t.test('defaults < file < env < flags', async (t) => {
+  const base = loadConfig({});
+  t.equal(base.clusterId, 'Kubernetes');
+  t.equal(base.xds.listen, '0.0.0.0:15012', 'istio port conventions');
+  t.equal(base.admin.metricsListen, '0.0.0.0:15014');
+  t.equal(base.admin.debugListen, '127.0.0.1:8080');
+  const file = 'clusterId: from-file\ntrustDomain: file.td\nxds:\n  debounceAfter: 20ms\n';
+  const c1 = loadConfig({ fileContent: file });
+  t.equal(c1.clusterId, 'from-file');
+  t.equal(c1.xds.debounceAfter, 20);
+  const c2 = loadConfig({ fileContent: file, env: { CLUSTER_ID: 'from-env', PILOT_DEBOUNCE_AFTER: '30ms' } });
+  t.equal(c2.clusterId, 'from-env', 'istiod env name honoured');
+  t.equal(c2.trustDomain, 'file.td');
+  t.equal(c2.xds.debounceAfter, 30);
+  const c3 = loadConfig({ fileContent: file, env: { CLUSTER_ID: 'from-env' }, flags: { 'cluster-id': 'from-flag' } });
+  t.equal(c3.clusterId, 'from-flag');
+  t.ok(Object.isFrozen(c3) && Object.isFrozen(c3.xds), 'frozen');
+});
+
+t.test('every problem is listed, one per line', async (t) => {
+  try {
+    loadConfig({
+      fileContent: 'bogus: 1\nxds:\n  maxReceiveBytes: nope\n',
+      env: { PILOT_DEBOUNCE_MAX: 'soon', AMBIENTD_INSECURE: 'true' },
+      flags: { 'log-level': 'loud', 'no-such-flag': 'x' },
+    });
+    t.fail('should throw');
+  } catch (e) {
+    t.ok(e instanceof ConfigError);
+    const p = (e as ConfigError).problems;
+    t.ok(p.some((x) => /^bogus \(file\): unknown setting/.test(x)), 'unknown file key');
+    t.ok(p.some((x) => /xds.maxReceiveBytes \(file\): expected an integer/.test(x)));
+    t.ok(p.some((x) => /xds.debounceMax \(env PILOT_DEBOUNCE_MAX\)/.test(x)));
+    t.ok(p.some((x) => /log.level \(flag --log-level\): must be one of/.test(x)));
+    t.ok(p.some((x) => /--no-such-flag: unknown flag/.test(x)));
+    t.ok(p.some((x) => /xds.insecure: refused because xds.listen/.test(x)), 'insecure refused off loopback');
+    t.ok(p.length >= 6);
+  }
+});
+
+t.test('insecure allowed on loopback; debug port off loopback needs a token; secrets redacted', async (t) => {
+  const c = loadConfig({ flags: { 'xds-insecure': 'true', 'xds-listen': '127.0.0.1:0' } });
+  t.equal(c.xds.insecure, true);
+  t.throws(() => loadConfig({ flags: { 'admin-debug-listen': '0.0.0.0:8080' } }), ConfigError);
+  const d = loadConfig({ flags: { 'admin-debug-listen': '0.0.0.0:8080', 'admin-debug-token': 'tok-123' } });
+  t.equal(d.admin.debugToken, 'tok-123');
+  t.notMatch(JSON.stringify(redactConfig(d)), /tok-123/);
+});
+
+t.test('durations parse like istiod (Go syntax)', async (t) => {
+  t.equal(parseDuration('100ms'), 100);
+  t.equal(parseDuration('10s'), 10_000);
+  t.equal(parseDuration('1h30m'), 5_400_000);
+  t.equal(parseDuration('250'), 250);
+  t.equal(parseDuration('ten'), undefined);
+  t.equal(parseDuration('10x'), undefined);
+});
