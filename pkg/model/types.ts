@@ -119,6 +119,8 @@ export interface StringListMatch {
 }
 
 export interface AuthzSource {
+  readonly trustDomains?: readonly string[];
+  readonly notTrustDomains?: readonly string[];
   readonly principals?: readonly string[];
   readonly notPrincipals?: readonly string[];
   readonly requestPrincipals?: readonly string[];
@@ -176,6 +178,8 @@ export interface PeerAuthenticationObj {
   readonly namespace: string;
   readonly selector?: StringMap;
   readonly mode: MtlsMode;
+  /** metadata.creationTimestamp; the oldest policy wins a tie at one level (istiod rule). */
+  readonly creationTimestamp?: string;
   readonly portLevelMtls?: Readonly<Record<string, MtlsMode>>;
 }
 

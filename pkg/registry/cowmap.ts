@@ -52,6 +52,11 @@ export class FrozenMap<V> implements ReadonlyMap<string, V> {
   [Symbol.iterator](): MapIterator<[string, V]> {
     return this.entries();
   }
+
+  /** A writable copy that shares every shard until it is written to. */
+  thaw(): CowMap<V> {
+    return CowMap.fromShards(this.shards, this.size);
+  }
 }
 
 /** The single writer's mutable side. */
@@ -63,6 +68,18 @@ export class CowMap<V> {
 
   get size(): number {
     return this.count;
+  }
+
+  static fromShards<V>(shards: readonly (Map<string, V> | undefined)[], size: number): CowMap<V> {
+    const m = new CowMap<V>();
+    m.shards = shards.slice();
+    m.shared.fill(true);
+    m.count = size;
+    return m;
+  }
+
+  has(key: string): boolean {
+    return this.shards[shardOf(key)]?.has(key) ?? false;
   }
 
   get(key: string): V | undefined {

@@ -7,3 +7,4 @@ export type { RawObject, NormaliseResult, Identity } from './normalize';
 export { SNAPSHOT_FIELD, snapshotGet } from './types';
 export type { RegistryEvent, Rejection, ChangeSet, RegistrySnapshot } from './types';
 export { deepEqual } from './validate';
+export { CowMap, FrozenMap } from './cowmap';

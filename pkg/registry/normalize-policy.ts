@@ -15,7 +15,7 @@ import { arr, fail, obj, port, reqStr, str, strList, strMap } from './validate';
 import type { Raw } from './validate';
 
 const SOURCE_FIELDS = [
-  'principals', 'notPrincipals', 'requestPrincipals', 'notRequestPrincipals', 'namespaces', 'notNamespaces',
+  'trustDomains', 'notTrustDomains', 'principals', 'notPrincipals', 'requestPrincipals', 'notRequestPrincipals', 'namespaces', 'notNamespaces',
   'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks', 'serviceAccounts', 'notServiceAccounts',
 ] as const;
 const OPERATION_FIELDS = ['ports', 'notPorts', 'hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const;
@@ -113,6 +113,10 @@ export function normPeerAuthentication(m: Meta): PeerAuthenticationObj {
   };
   const sel = selectorOf(s);
   if (sel) out.selector = sel;
+  const md = obj(m.raw['metadata'], 'metadata')!;
+  const ts = md['creationTimestamp'];
+  if (ts instanceof Date) out.creationTimestamp = ts.toISOString();
+  else if (str(ts, 'metadata.creationTimestamp')) out.creationTimestamp = ts as string;
   const pl = obj(s['portLevelMtls'], 'spec.portLevelMtls');
   if (pl) {
     const ports: Record<string, MtlsMode> = {};

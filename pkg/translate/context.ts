@@ -1,0 +1,79 @@
+import { ipToBytes, LABEL } from '../model';
+import type { AuthorizationPolicyObj, GatewayObj, PeerAuthenticationObj, ServiceObj, StringMap } from '../model';
+import type { RegistrySnapshot } from '../registry';
+import type { GatewayAddressMsg, MeshContext } from './types';
+
+/**
+ * Lookups derived from the small kinds of a snapshot (services, policies,
+ * gateways: thousands at most), rebuilt per generate call. Pods are never
+ * indexed here, so a call stays cheap at 50k pods.
+ */
+export interface TranslateContext {
+  snapshot: RegistrySnapshot;
+  mesh: MeshContext;
+  servicesByNs: Map<string, ServiceObj[]>;
+  /** Selector-based AuthorizationPolicies, by namespace. */
+  selectorPoliciesByNs: Map<string, AuthorizationPolicyObj[]>;
+  peerAuthsByNs: Map<string, PeerAuthenticationObj[]>;
+  /** Local network gateway per network (east-west gateways with an HBONE listener). */
+  networkGateways: Map<string, GatewayAddressMsg>;
+}
+
+function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const l = m.get(k);
+  if (l) l.push(v);
+  else m.set(k, [v]);
+}
+
+const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+export const EAST_WEST_CLASSES = new Set(['istio-eastwest', 'istio-east-west']);
+const HBONE_PORT = 15008;
+
+/**
+ * The east-west gateway address for a network, as istiod's network gateway
+ * (reference §7.1 network_gateway): IP → address{network, ip}, hostname →
+ * hostname{ns, host}; hbone_mtls_port from the HBONE listener. Gateways are
+ * ranked by namespace/name so the choice is deterministic.
+ */
+function gatewayAddress(gw: GatewayObj, network: string): GatewayAddressMsg | undefined {
+  const hbone = gw.listeners.find((l) => l.protocol.toUpperCase() === 'HBONE' || l.port === HBONE_PORT);
+  if (!hbone) return undefined;
+  const addr = gw.addresses[0] ?? gw.statusAddresses[0];
+  if (!addr) return undefined;
+  const out: GatewayAddressMsg = { hboneMtlsPort: hbone.port };
+  const bytes = addr.type === 'Hostname' ? undefined : ipToBytes(addr.value);
+  if (bytes) out.address = network ? { network, address: bytes } : { address: bytes };
+  else if (addr.type === 'Hostname') out.hostname = { namespace: gw.namespace, hostname: addr.value };
+  else return undefined;
+  return out;
+}
+
+export function buildContext(snapshot: RegistrySnapshot, mesh: MeshContext): TranslateContext {
+  const servicesByNs = new Map<string, ServiceObj[]>();
+  for (const s of snapshot.services.values()) push(servicesByNs, s.namespace, s);
+  for (const l of servicesByNs.values()) l.sort(byName);
+  const selectorPoliciesByNs = new Map<string, AuthorizationPolicyObj[]>();
+  for (const p of snapshot.authorizationPolicies.values()) if (p.selector) push(selectorPoliciesByNs, p.namespace, p);
+  for (const l of selectorPoliciesByNs.values()) l.sort(byName);
+  const peerAuthsByNs = new Map<string, PeerAuthenticationObj[]>();
+  for (const p of snapshot.peerAuthentications.values()) push(peerAuthsByNs, p.namespace, p);
+  for (const l of peerAuthsByNs.values()) l.sort(byName);
+  const networkGateways = new Map<string, GatewayAddressMsg>();
+  const gws = [...snapshot.gateways.values()]
+    .filter((g) => EAST_WEST_CLASSES.has(g.gatewayClassName))
+    .sort((a, b) => byName({ name: `${a.namespace}/${a.name}` }, { name: `${b.namespace}/${b.name}` }));
+  for (const g of gws) {
+    const net = g.labels[LABEL.network] ?? mesh.network;
+    if (networkGateways.has(net)) continue;
+    const a = gatewayAddress(g, net);
+    if (a) networkGateways.set(net, a);
+  }
+  return { snapshot, mesh, servicesByNs, selectorPoliciesByNs, peerAuthsByNs, networkGateways };
+}
+
+/** Kubernetes equality-based selector: every selector label present with the same value. */
+export function selectorMatches(selector: StringMap, labels: StringMap): boolean {
+  for (const k in selector) if (labels[k] !== selector[k]) return false;
+  return true;
+}

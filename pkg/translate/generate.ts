@@ -1,0 +1,207 @@
+import { CowMap, FrozenMap } from '../registry';
+import type { ChangeSet, RegistrySnapshot } from '../registry';
+import { convertAuthorizationPolicy } from './authz';
+import { buildContext } from './context';
+import type { TranslateContext } from './context';
+import { msgEqual } from './equal';
+import { convertPeerAuthentication, staticStrictKey, staticStrictPolicy } from './peerauth';
+import { buildService } from './service';
+import { CONVERTED_PA_PREFIX, STATIC_STRICT_POLICY, serviceResourceName, workloadUidForPod, workloadUidForWorkloadEntry } from './types';
+import type { AddressMsg, AuthorizationMsg, LocalDelta, LocalOutput, MeshContext } from './types';
+import { buildPodWorkload, buildWorkloadEntryWorkload } from './workload';
+
+/** Accumulates one generation's writes against the previous output and records the diff. */
+class Writer<V> {
+  readonly map: CowMap<V>;
+  readonly changed = new Set<string>();
+  readonly removed = new Set<string>();
+  constructor(private readonly prev: ReadonlyMap<string, V> | undefined) {
+    if (prev instanceof FrozenMap) this.map = (prev as FrozenMap<V>).thaw();
+    else {
+      this.map = new CowMap<V>();
+      for (const [k, v] of prev ?? []) this.map.set(k, v);
+    }
+  }
+  /** Sets (or with undefined, removes) one resource, recording only real differences. */
+  put(key: string, v: V | undefined): void {
+    const old = this.map.get(key);
+    if (v === undefined) {
+      if (old === undefined) return;
+      this.map.delete(key);
+      this.changed.delete(key);
+      if (this.prev?.has(key)) this.removed.add(key);
+      return;
+    }
+    if (old !== undefined && msgEqual(old, v)) return;
+    this.map.set(key, v);
+    this.removed.delete(key);
+    if (!this.prev?.has(key) || !msgEqual(this.prev.get(key), v)) this.changed.add(key);
+    else this.changed.delete(key);
+  }
+}
+
+const isPaDerived = (key: string, root: string): boolean =>
+  key === `${root}/${STATIC_STRICT_POLICY}` || key.slice(key.indexOf('/') + 1).startsWith(CONVERTED_PA_PREFIX);
+
+function podWorkload(ctx: TranslateContext, key: string, addr: Writer<AddressMsg>): void {
+  const [ns, name] = key.split('/') as [string, string];
+  const pod = ctx.snapshot.pods.get(key);
+  const w = pod ? buildPodWorkload(pod, ctx) : undefined;
+  addr.put(workloadUidForPod(ctx.mesh.clusterId, ns, name), w ? { workload: w } : undefined);
+}
+
+function weWorkload(ctx: TranslateContext, key: string, addr: Writer<AddressMsg>): void {
+  const [ns, name] = key.split('/') as [string, string];
+  const we = ctx.snapshot.workloadEntries.get(key);
+  const w = we ? buildWorkloadEntryWorkload(we, ctx) : undefined;
+  addr.put(workloadUidForWorkloadEntry(ctx.mesh.clusterId, ns, name), w ? { workload: w } : undefined);
+}
+
+function service(ctx: TranslateContext, key: string, addr: Writer<AddressMsg>): void {
+  const [ns, name] = key.split('/') as [string, string];
+  const svc = ctx.snapshot.services.get(key);
+  const s = svc ? buildService(svc, ctx) : undefined;
+  addr.put(serviceResourceName(name, ns, ctx.mesh.domainSuffix), s ? { service: s } : undefined);
+}
+
+function policy(ctx: TranslateContext, key: string, authz: Writer<AuthorizationMsg>): void {
+  const ap = ctx.snapshot.authorizationPolicies.get(key);
+  authz.put(key, ap ? convertAuthorizationPolicy(ap, ctx.mesh.rootNamespace) : undefined);
+}
+
+/** All PeerAuthentication-derived policies: few, and each depends on its namespace's and the root's PAs. */
+function peerAuthPolicies(ctx: TranslateContext, authz: Writer<AuthorizationMsg>, prev: ReadonlyMap<string, AuthorizationMsg> | undefined): void {
+  const root = ctx.mesh.rootNamespace;
+  const want = new Map<string, AuthorizationMsg>();
+  // istiod sends the static strict policy whenever any PeerAuthentication exists.
+  if (ctx.snapshot.peerAuthentications.size > 0) want.set(staticStrictKey(root), staticStrictPolicy(root));
+  for (const pa of ctx.snapshot.peerAuthentications.values()) {
+    const m = convertPeerAuthentication(ctx, pa);
+    if (m) want.set(`${m.namespace}/${m.name}`, m);
+  }
+  for (const k of prev?.keys() ?? []) if (isPaDerived(k, root) && !want.has(k)) authz.put(k, undefined);
+  for (const [k, m] of want) authz.put(k, m);
+}
+
+function full(ctx: TranslateContext, prev: LocalOutput | undefined): LocalDelta {
+  // Start from an empty map but diff against the previous output.
+  const addr = new Writer<AddressMsg>(undefined);
+  const authz = new Writer<AuthorizationMsg>(undefined);
+  for (const k of ctx.snapshot.pods.keys()) podWorkload(ctx, k, addr);
+  for (const k of ctx.snapshot.workloadEntries.keys()) weWorkload(ctx, k, addr);
+  for (const k of ctx.snapshot.services.keys()) service(ctx, k, addr);
+  for (const k of ctx.snapshot.authorizationPolicies.keys()) policy(ctx, k, authz);
+  peerAuthPolicies(ctx, authz, undefined);
+  return finish(addr.map, authz.map, prev);
+}
+
+function finish(addrMap: CowMap<AddressMsg>, authzMap: CowMap<AuthorizationMsg>, prev: LocalOutput | undefined): LocalDelta {
+  const addresses = addrMap.freeze();
+  const authorizations = authzMap.freeze();
+  const diff = <V>(now: ReadonlyMap<string, V>, before: ReadonlyMap<string, V> | undefined) => {
+    const changed = new Set<string>();
+    const removed = new Set<string>();
+    for (const [k, v] of now) if (!before || !msgEqual(before.get(k), v)) changed.add(k);
+    for (const k of before?.keys() ?? []) if (!now.has(k)) removed.add(k);
+    return { changed, removed };
+  };
+  const a = diff(addresses, prev?.addresses);
+  const z = diff(authorizations, prev?.authorizations);
+  return {
+    output: { addresses, authorizations },
+    changedAddresses: a.changed,
+    removedAddresses: a.removed,
+    changedAuthorizations: z.changed,
+    removedAuthorizations: z.removed,
+  };
+}
+
+/**
+ * Translates a registry snapshot into ztunnel's resources. Pure: reads only
+ * its arguments. Given the previous output and the ChangeSet that led from
+ * the previous snapshot to this one, it recomputes only what those changes
+ * can affect:
+ *  - Pod / WorkloadEntry → that workload;
+ *  - Service → the service, and every workload of its namespace (its old or
+ *    new selector may have matched any of them);
+ *  - Namespace → its workloads; Node → the pods on it;
+ *  - AuthorizationPolicy / PeerAuthentication → the policy (all PA-derived
+ *    ones) and the workloads of its namespace (all workloads for the root
+ *    namespace);
+ *  - Gateway → everything (network gateways reach every workload).
+ * The golden property test checks this equals full regeneration.
+ */
+export function generateLocal(input: {
+  snapshot: RegistrySnapshot;
+  mesh: MeshContext;
+  previous?: LocalOutput;
+  changes?: ChangeSet;
+}): LocalDelta {
+  const { snapshot, mesh, previous, changes } = input;
+  const ctx = buildContext(snapshot, mesh);
+  if (!previous || !changes || changes.byKind.has('Gateway')) return full(ctx, previous);
+
+  const root = mesh.rootNamespace;
+  const pods = new Set<string>();
+  const wes = new Set<string>();
+  const nsAll = new Set<string>();
+  const nodes = new Set<string>();
+  let everyWorkload = false;
+  let paChanged = false;
+  const addr = new Writer<AddressMsg>(previous.addresses);
+  const authz = new Writer<AuthorizationMsg>(previous.authorizations);
+  const nsOf = (key: string): string => key.slice(0, key.indexOf('/'));
+
+  for (const [kind, keys] of changes.byKind) {
+    for (const key of keys) {
+      switch (kind) {
+        case 'Pod':
+          pods.add(key);
+          break;
+        case 'WorkloadEntry':
+          wes.add(key);
+          break;
+        case 'Service':
+          service(ctx, key, addr);
+          nsAll.add(nsOf(key));
+          break;
+        case 'Namespace':
+          nsAll.add(key);
+          break;
+        case 'Node':
+          nodes.add(key);
+          break;
+        case 'AuthorizationPolicy':
+          policy(ctx, key, authz);
+          if (nsOf(key) === root) everyWorkload = true;
+          else nsAll.add(nsOf(key));
+          break;
+        case 'PeerAuthentication':
+          paChanged = true;
+          if (nsOf(key) === root) everyWorkload = true;
+          else nsAll.add(nsOf(key));
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  if (paChanged) peerAuthPolicies(ctx, authz, previous.authorizations);
+
+  if (everyWorkload || nsAll.size > 0 || nodes.size > 0) {
+    for (const [k, p] of snapshot.pods) {
+      if (everyWorkload || nsAll.has(p.namespace) || (p.nodeName !== undefined && nodes.has(p.nodeName))) pods.add(k);
+    }
+    for (const [k, w] of snapshot.workloadEntries) if (everyWorkload || nsAll.has(w.namespace)) wes.add(k);
+  }
+  for (const k of pods) podWorkload(ctx, k, addr);
+  for (const k of wes) weWorkload(ctx, k, addr);
+
+  return {
+    output: { addresses: addr.map.freeze(), authorizations: authz.map.freeze() },
+    changedAddresses: addr.changed,
+    removedAddresses: addr.removed,
+    changedAuthorizations: authz.changed,
+    removedAuthorizations: authz.removed,
+  };
+}

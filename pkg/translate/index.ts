@@ -1,0 +1,49 @@
+export { generateLocal } from './generate';
+export { buildContext, selectorMatches, EAST_WEST_CLASSES } from './context';
+export type { TranslateContext } from './context';
+export { buildPodWorkload, buildWorkloadEntryWorkload, podWorkloadName } from './workload';
+export { buildService, appProtocol } from './service';
+export { convertAuthorizationPolicy, stringMatch } from './authz';
+export { convertPeerAuthentication, peerAuthKeysFor, staticStrictPolicy, staticStrictKey } from './peerauth';
+export { msgEqual } from './equal';
+export {
+  TunnelProtocol,
+  NetworkMode,
+  WorkloadStatus,
+  WorkloadType,
+  AppProtocol,
+  IPFamilies,
+  LbScope,
+  LbMode,
+  LbHealthPolicy,
+  AuthzScope,
+  AuthzAction,
+  STATIC_STRICT_POLICY,
+  CONVERTED_PA_PREFIX,
+  workloadUidForPod,
+  workloadUidForWorkloadEntry,
+  serviceHostname,
+  serviceResourceName,
+} from './types';
+export type {
+  MeshContext,
+  LocalOutput,
+  LocalDelta,
+  AddressMsg,
+  WorkloadMsg,
+  ServiceMsg,
+  AuthorizationMsg,
+  NetworkAddressMsg,
+  NamespacedHostnameMsg,
+  GatewayAddressMsg,
+  PortMsg,
+  PortListMsg,
+  LocalityMsg,
+  LoadBalancingMsg,
+  StringMatchMsg,
+  ServiceAccountMatchMsg,
+  SecurityAddressMsg,
+  MatchMsg,
+  ClauseMsg,
+  RuleMsg,
+} from './types';
