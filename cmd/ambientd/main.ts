@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig, optionsHelp, redactConfig, OPTIONS, flagName } from '../../pkg/config';
+import { createRootLogger } from '../../pkg/log';
+import { Daemon, StartupError, VERSION } from '../../pkg/daemon';
+import { parseArgs } from './argv';
+import { tokenCreateCommand } from './token-cmd';
+
+/** Exit codes (documented in the README): 0 clean, 1 failure, 2 bad configuration. */
+const EXIT_OK = 0;
+const EXIT_FAIL = 1;
+const EXIT_CONFIG = 2;
+
+const USAGE = `ambientd — istiod-like control plane for Istio ambient mode with multicluster peering
+
+Usage:
+  ambientd serve [--config FILE] [--<setting>=<value> ...]   run the daemon
+  ambientd token create --namespace NS --service-account SA [--node NODE] [--ttl 1h] [--state-dir DIR]
+  ambientd version
+  ambientd --help | ambientd serve --help
+
+Exit codes: 0 clean shutdown, 1 failure, 2 invalid configuration.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const booleans = new Set(OPTIONS.filter((o) => o.kind === 'bool').map(flagName).concat(['help']));
+  const { positionals, flags } = parseArgs(argv, booleans);
+  const cmd = positionals[0];
+  if (cmd === 'version' || flags.version === 'true') {
+    process.stdout.write(`ambientd ${VERSION} (node ${process.version})\n`);
+    return EXIT_OK;
+  }
+  if (!cmd || flags.help === 'true' && cmd !== 'serve') {
+    process.stdout.write(USAGE);
+    return cmd || flags.help === 'true' ? EXIT_OK : EXIT_CONFIG;
+  }
+  if (cmd === 'serve') {
+    if (flags.help === 'true') {
+      process.stdout.write(`${USAGE}\nSettings (flag, env, default; precedence defaults < file < env < flags):\n${optionsHelp()}\n`);
+      return EXIT_OK;
+    }
+    return serve(flags);
+  }
+  if (cmd === 'token' && positionals[1] === 'create') {
+    const cfgFlags = { ...flags };
+    const stateDir = cfgFlags['state-dir'] ?? process.env.AMBIENTD_STATE_DIR ?? '.state';
+    if (!cfgFlags.namespace || !cfgFlags['service-account']) {
+      process.stderr.write('token create: --namespace and --service-account are required\n');
+      return EXIT_CONFIG;
+    }
+    return tokenCreateCommand(
+      {
+        stateDir,
+        namespace: cfgFlags.namespace,
+        serviceAccount: cfgFlags['service-account'],
+        node: cfgFlags.node,
+        ttl: cfgFlags.ttl ?? '1h',
+        trustDomain: cfgFlags['trust-domain'] ?? process.env.TRUST_DOMAIN,
+      },
+      process.stdout,
+    );
+  }
+  process.stderr.write(`unknown command "${positionals.join(' ')}"\n\n${USAGE}`);
+  return EXIT_CONFIG;
+}
+
+async function serve(flags: Record<string, string>): Promise<number> {
+  const file = flags.config;
+  delete flags.config;
+  let cfg;
+  try {
+    cfg = loadConfig({ flags, env: process.env, file });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`ambientd: invalid configuration (${e.problems.length} problem${e.problems.length > 1 ? 's' : ''}):\n`);
+      for (const p of e.problems) process.stderr.write(`  ${p}\n`);
+      return EXIT_CONFIG;
+    }
+    throw e;
+  }
+  const logger = createRootLogger({ level: cfg.log.level });
+  logger.info({ config: redactConfig(cfg) }, 'effective configuration');
+  if (cfg.peering.disableLegacyMulticluster) logger.info('DISABLE_LEGACY_MULTICLUSTER accepted: ambientd has no remote-kubeconfig code');
+  const daemon = new Daemon(cfg, { logger, reloadConfig: () => loadConfig({ flags, env: process.env, file }) });
+  let stopping = false;
+  const done = new Promise<number>((resolve) => {
+    const stop = (sig: string): void => {
+      if (stopping) {
+        logger.warn({ signal: sig }, 'second signal: exiting now');
+        daemon.destroy();
+        resolve(EXIT_FAIL);
+        return;
+      }
+      stopping = true;
+      logger.info({ signal: sig, deadlineMs: cfg.drainDeadline }, 'draining');
+      const deadline = setTimeout(() => {
+        logger.warn('drain deadline passed: forcing shutdown');
+        daemon.destroy();
+        resolve(EXIT_OK);
+      }, cfg.drainDeadline);
+      daemon.close().then(
+        () => {
+          clearTimeout(deadline);
+          logger.info('stopped');
+          resolve(EXIT_OK);
+        },
+        (err) => {
+          clearTimeout(deadline);
+          logger.error({ err }, 'error during shutdown');
+          resolve(EXIT_FAIL);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      daemon.reload().catch((err: unknown) => logger.error({ err }, 'reload failed'));
+    });
+  });
+  try {
+    await daemon.start();
+  } catch (e) {
+    const msg = e instanceof StartupError ? e.message : (e as Error).message;
+    process.stderr.write(`ambientd: ${msg}\n`);
+    logger.error({ err: e }, 'start-up failed');
+    daemon.destroy();
+    return EXIT_FAIL;
+  }
+  return done;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      // Let pino flush, then exit with the documented code.
+      process.exitCode = code;
+      setImmediate(() => process.exit(code));
+    },
+    (err: unknown) => {
+      process.stderr.write(`ambientd: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exit(EXIT_FAIL);
+    },
+  );
+}
+
+export { main };

@@ -1,0 +1,325 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { DaemonConfig } from '../config';
+import type { Logger } from '../log';
+import { systemClock, type Clock } from '../lifecycle';
+import { loadWire, TYPE_ADDRESS, TYPE_AUTHORIZATION, type Wire } from '../wire';
+import { ResourceCache, XdsServer, createXdsMetrics, type XdsMetrics } from '../xds';
+import { GrpcServer, RotatingServerCredentials } from '../transport';
+import { Encoder, Pusher } from '../push';
+import { LocalRegistry, FileSource, identitiesOnNode } from '../registry';
+import { generateLocal, type LocalOutput, type MeshContext } from '../translate';
+import { Authority, ServingIdentity } from '../ca';
+import { ChangeAccumulator } from './changes';
+import { buildAuth, type DaemonAuth } from './auth';
+import { StartupError } from './errors';
+import type { PeeringFactory, PeeringLayer } from './peering-hook';
+
+export interface DaemonDeps {
+  logger: Logger;
+  clock?: Clock;
+  /** Injected Prometheus registry (one per daemon; tests run several in one process). */
+  metrics?: Registry;
+  wire?: Wire;
+  /**
+   * Re-reads the configuration the daemon was started with (file + env +
+   * flags) for SIGHUP; throws ConfigError when invalid. Provided by cmd/,
+   * the only place that may read env and argv.
+   */
+  reloadConfig?: () => DaemonConfig;
+  /** Builds the peering layer (multicluster); absent = single cluster. */
+  peering?: PeeringFactory;
+}
+
+export interface DaemonAddresses {
+  grpcPort: number;
+}
+
+/**
+ * Composition only: builds every component in dependency order, starts them,
+ * and tears them down in reverse. No protocol or translation logic lives here.
+ */
+export class Daemon {
+  readonly metrics: Registry;
+  readonly wire: Wire;
+  readonly cache: ResourceCache;
+  readonly registry: LocalRegistry;
+  readonly clock: Clock;
+  readonly startedAt: number;
+  authority!: Authority;
+  serving!: ServingIdentity;
+  xds!: XdsServer;
+  auth!: DaemonAuth;
+  peering?: PeeringLayer;
+  private lastMesh?: string;
+  private grpc!: GrpcServer;
+  private credentials!: RotatingServerCredentials;
+  private source?: FileSource;
+  private pusher!: Pusher;
+  private xdsMetrics!: XdsMetrics;
+  private readonly changes = new ChangeAccumulator();
+  private previous?: LocalOutput;
+  private readonly log: Logger;
+  private started = false;
+  private closing?: Promise<void>;
+  private unsubs: (() => void)[] = [];
+
+  constructor(readonly cfg: DaemonConfig, private readonly deps: DaemonDeps) {
+    this.log = deps.logger;
+    this.clock = deps.clock ?? systemClock;
+    this.metrics = deps.metrics ?? new Registry();
+    this.wire = deps.wire ?? loadWire();
+    this.cache = new ResourceCache({ maxTombstones: cfg.xds.maxTombstones });
+    this.registry = new LocalRegistry({ logger: this.log.child({ component: 'registry' }), clock: this.clock });
+    this.startedAt = this.clock.now();
+  }
+
+  /** The mesh context; the network comes from config or the system namespace's topology label. */
+  get mesh(): MeshContext {
+    let network = this.cfg.network;
+    if (!network) {
+      const ns = this.registry.snapshot().namespaces.get(this.cfg.systemNamespace) as { labels?: Record<string, string> } | undefined;
+      network = ns?.labels?.['topology.istio.io/network'] ?? '';
+    }
+    return {
+      clusterId: this.cfg.clusterId,
+      network,
+      trustDomain: this.cfg.trustDomain,
+      domainSuffix: this.cfg.domainSuffix,
+      rootNamespace: this.cfg.systemNamespace,
+    };
+  }
+
+  async start(): Promise<DaemonAddresses> {
+    if (this.started) return { grpcPort: this.grpc.port };
+    this.started = true;
+    const cfg = this.cfg;
+    ensureWritableDir(cfg.stateDir);
+    collectDefaultMetrics({ register: this.metrics });
+    const clock = this.clock;
+    const startedAt = this.startedAt;
+    new Gauge({
+      name: 'istiod_uptime_seconds', help: 'Current istiod server uptime in seconds', registers: [this.metrics],
+      collect(this: Gauge): void {
+        this.set((clock.now() - startedAt) / 1000);
+      },
+    });
+
+    // CA first: the serving identity depends on it.
+    try {
+      this.authority = Authority.open({
+        stateDir: cfg.stateDir, pluginDir: cfg.ca.dir || undefined, trustDomain: cfg.trustDomain,
+        selfSignedKeyAlgorithm: cfg.ca.rootKeyType === 'ec' ? 'ec-p256' : 'rsa-2048',
+        defaultTtlSeconds: Math.round(cfg.ca.defaultTtl / 1000), maxTtlSeconds: Math.round(cfg.ca.maxTtl / 1000),
+        clock: this.clock, logger: this.log,
+      });
+    } catch (e) {
+      throw new StartupError(`cannot load CA material${cfg.ca.dir ? ` from ${cfg.ca.dir}` : ''}: ${(e as Error).message}`);
+    }
+    const [idNs, idSa] = cfg.ca.identity.split('/') as [string, string];
+    this.serving = new ServingIdentity({
+      authority: this.authority,
+      logger: this.log,
+      clock: this.clock,
+      request: {
+        dnsNames: servingDnsNames(cfg),
+        ipAddresses: servingIps(cfg.xds.listen),
+        uri: `spiffe://${cfg.trustDomain}/ns/${idNs}/sa/${idSa}`,
+      },
+    });
+    await this.serving.start();
+
+    // Registry source.
+    if (cfg.registry.type === 'file') {
+      this.source = new FileSource({ dir: path.resolve(cfg.registry.dir), registry: this.registry, logger: this.log.child({ component: 'file-source' }), clock: this.clock });
+    } else {
+      throw new StartupError('registry.type kubernetes is not wired in this build');
+    }
+
+    // Push pipeline: registry changes -> debounce -> generate -> encode -> cache.
+    const material = () => {
+      const c = this.serving.current();
+      return { certChainPem: c.certChainPem, keyPem: c.keyPem, trustBundlePem: this.authority.rootBundlePem() };
+    };
+    if (this.deps.peering) {
+      this.peering = this.deps.peering({
+        cfg, logger: this.log.child({ component: 'peering' }), clock: this.clock, metrics: this.metrics, wire: this.wire,
+        snapshot: () => this.registry.snapshot(),
+        onRegistryChange: (cb) => this.registry.onChange(() => cb()),
+        identity: material,
+        requestPush: () => this.pusher?.notify(),
+      });
+    }
+    const types = new Map([[TYPE_ADDRESS, this.wire.Address], [TYPE_AUTHORIZATION, this.wire.Authorization], ...(this.peering?.exportTypes ?? [])]);
+    const encoder = new Encoder(this.wire, types);
+    this.pusher = new Pusher({
+      cache: this.cache, logger: this.log, clock: this.clock, registry: this.metrics,
+      debounceAfterMs: cfg.xds.debounceAfter, debounceMaxMs: cfg.xds.debounceMax,
+      build: () => {
+        const snapshot = this.registry.snapshot();
+        const changes = this.changes.take();
+        const mesh = this.mesh;
+        const meshKey = JSON.stringify(mesh);
+        // A changed mesh context (e.g. the network label) invalidates every output.
+        const incremental = this.previous !== undefined && meshKey === this.lastMesh;
+        this.lastMesh = meshKey;
+        const delta = generateLocal({ snapshot, mesh, previous: incremental ? this.previous : undefined, changes: incremental ? changes : undefined });
+        this.previous = delta.output;
+        if (!this.peering) {
+          return { commits: [encoder.diff(TYPE_ADDRESS, delta.output.addresses), encoder.diff(TYPE_AUTHORIZATION, delta.output.authorizations)] };
+        }
+        const merged = this.peering.build({ snapshot, mesh, local: delta.output });
+        const commits = [encoder.diff(TYPE_ADDRESS, merged.addresses), encoder.diff(TYPE_AUTHORIZATION, merged.authorizations)];
+        for (const [typeUrl, m] of merged.exports) commits.push(encoder.diff(typeUrl, m));
+        return { commits, originAt: merged.originAt };
+      },
+    });
+    this.unsubs.push(this.registry.onChange((c) => {
+      this.changes.add(c);
+      this.pusher.notify();
+    }));
+    await this.source.start();
+    await this.peering?.start();
+    // First state is built before the port opens, so no ztunnel ever sees a half-loaded mesh.
+    this.pusher.pushNow();
+
+    // Authentication for xDS and CA callers.
+    this.auth = buildAuth({
+      cfg, logger: this.log, clock: this.clock, metrics: this.metrics, authority: this.authority,
+      placement: { identitiesOnNode: (node: string) => identitiesOnNode(this.registry.snapshot(), node, cfg.trustDomain) },
+      extraTypeAuthz: this.peering ? (id, t) => this.peering!.authorizeType(id, t) : undefined,
+    });
+
+    // One TLS port for ztunnel (server-auth) and peers/renewals (mTLS).
+    this.credentials = new RotatingServerCredentials(material());
+    const onRotate = (): void => this.credentials.update(material());
+    this.serving.on('rotated', onRotate);
+    this.unsubs.push(() => this.serving.off('rotated', onRotate));
+    this.grpc = new GrpcServer({
+      listen: cfg.xds.listen, credentials: this.credentials, logger: this.log,
+      maxReceiveBytes: cfg.xds.maxReceiveBytes, maxSessionMemoryMb: cfg.xds.maxSessionMemoryMb,
+    });
+    this.xdsMetrics = createXdsMetrics(this.metrics);
+    this.xds = new XdsServer({
+      wire: this.wire, cache: this.cache, logger: this.log, clock: this.clock, metrics: this.xdsMetrics,
+      typeOrder: [...types.keys()],
+      authenticate: (ctx) => this.auth.authenticator.authenticate(ctx),
+      checkNode: (identity, node) => this.auth.checkNode(identity, node),
+      authorizeType: (identity, typeUrl) => this.auth.authorizeType(identity, typeUrl),
+      onAck: (_s, _t, _lat, originAt) => {
+        if (originAt !== undefined) this.xdsMetrics.propagation.observe(Math.max(0, this.clock.now() - originAt) / 1000);
+      },
+    });
+    this.grpc.addService(this.xds.service());
+    this.grpc.addService(this.auth.caService);
+    try {
+      await this.grpc.start();
+    } catch (e) {
+      throw new StartupError(`cannot listen on ${cfg.xds.listen}: ${(e as Error).message}`);
+    }
+    this.log.info({ grpcPort: this.grpc.port, cluster: cfg.clusterId, trustDomain: cfg.trustDomain }, 'ambientd serving');
+    return { grpcPort: this.grpc.port };
+  }
+
+  /**
+   * SIGHUP: re-read the config and the registry directory. Settings that can
+   * change live (log level) are applied; the rest are reported as needing a
+   * restart and NOT half-applied. An invalid config is rejected whole.
+   */
+  async reload(): Promise<{ applied: string[]; needRestart: string[]; error?: string }> {
+    const applied: string[] = [];
+    const needRestart: string[] = [];
+    if (this.deps.reloadConfig) {
+      let next: DaemonConfig;
+      try {
+        next = this.deps.reloadConfig();
+      } catch (e) {
+        const error = (e as Error).message;
+        this.log.error({ error }, 'reload: new configuration rejected; keeping the running one');
+        return { applied, needRestart, error };
+      }
+      for (const p of diffPaths(this.cfg, next)) {
+        if (p === 'log.level') {
+          this.log.level = next.log.level;
+          applied.push(p);
+        } else {
+          needRestart.push(p);
+        }
+      }
+      if (needRestart.length) this.log.warn({ settings: needRestart }, 'reload: these settings change only after a restart');
+    }
+    await this.source?.scan();
+    this.log.info({ applied }, 'reloaded');
+    return { applied, needRestart };
+  }
+
+  get grpcPort(): number {
+    return this.grpc?.port ?? 0;
+  }
+
+  /** Ready once the registry loaded, the CA serves and the port is open. */
+  readiness(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (!this.registry.isLoaded()) reasons.push('registry not loaded');
+    if (!this.grpc?.port) reasons.push('gRPC server not listening');
+    if (this.peering && !this.peering.restored()) reasons.push('persisted peer state not restored');
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  /** Graceful: end streams (clients reconnect elsewhere), let unary calls finish, stop timers. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const u of this.unsubs.splice(0)) u();
+      this.pusher?.close();
+      await this.peering?.close();
+      await this.source?.close();
+      await this.xds?.close();
+      await this.grpc?.close();
+      await this.serving?.close();
+    })();
+    return this.closing;
+  }
+
+  destroy(): void {
+    for (const u of this.unsubs.splice(0)) u();
+    this.pusher?.close();
+    this.peering?.destroy();
+    this.source?.destroy();
+    this.xds?.destroy();
+    this.grpc?.destroy();
+    this.serving?.destroy();
+  }
+}
+
+function diffPaths(a: unknown, b: unknown, prefix = ''): string[] {
+  if (JSON.stringify(a) === JSON.stringify(b)) return [];
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) => diffPaths((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k));
+  }
+  return [prefix];
+}
+
+function ensureWritableDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (e) {
+    throw new StartupError(`state directory ${dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** istiod's serving names (pilot/pkg/bootstrap/server.go getDNSNames) plus local names for VMs/dev. */
+function servingDnsNames(cfg: DaemonConfig): string[] {
+  const ns = cfg.systemNamespace;
+  return [...new Set([`istiod.${ns}.svc`, `istiod-remote.${ns}.svc`, `istio-pilot.${ns}.svc`, 'localhost', ...cfg.ca.servingDnsNames])];
+}
+
+function servingIps(listen: string): string[] {
+  const host = listen.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  const ips = new Set<string>(['127.0.0.1']);
+  if (net.isIP(host) && host !== '0.0.0.0' && host !== '::') ips.add(host);
+  return [...ips];
+}

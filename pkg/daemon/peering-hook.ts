@@ -1,0 +1,56 @@
+import type protobuf from 'protobufjs';
+import type { Registry } from 'prom-client';
+import type { DaemonConfig } from '../config';
+import type { Logger } from '../log';
+import type { Clock } from '../lifecycle';
+import type { Wire } from '../wire';
+import type { RegistrySnapshot } from '../registry';
+import type { LocalOutput, MeshContext } from '../translate';
+import type { MessageMap } from '../push';
+import type { CallerIdentity } from '../auth';
+
+/** What the daemon gives the peering layer. */
+export interface PeeringContext {
+  cfg: DaemonConfig;
+  logger: Logger;
+  clock: Clock;
+  metrics: Registry;
+  wire: Wire;
+  /** Latest registry snapshot (Gateways declare peers and the local east-west gateway). */
+  snapshot: () => RegistrySnapshot;
+  /** Subscribe to registry changes (to re-read peer declarations). */
+  onRegistryChange: (cb: () => void) => () => void;
+  /** The daemon's current serving identity (client cert for dialling peers) and trust bundle. */
+  identity: () => { certChainPem: string; keyPem: string; trustBundlePem: string };
+  /** Ask the daemon for a push (peer data changed). */
+  requestPush: () => void;
+}
+
+/** Output of one peering build step, inside the daemon's push. Pure with respect to its input + the layer's partitions. */
+export interface PeeringBuildResult {
+  /** What local ztunnels see (local output merged with imported data). */
+  addresses: MessageMap;
+  authorizations: MessageMap;
+  /** Resources served to peers, per type URL. */
+  exports: ReadonlyMap<string, MessageMap>;
+  /** Earliest origin time (wall-clock ms) of peer changes included since the last build. */
+  originAt?: number;
+}
+
+/** The peering layer as the daemon composes it. */
+export interface PeeringLayer {
+  /** Type URLs served to peers (push order) and their message types. */
+  readonly exportTypes: ReadonlyMap<string, protobuf.Type>;
+  build(input: { snapshot: RegistrySnapshot; mesh: MeshContext; local: LocalOutput }): PeeringBuildResult;
+  /** true/false to decide, undefined to defer to the default (ztunnel types allowed). */
+  authorizeType(identity: CallerIdentity, typeUrl: string): boolean | undefined;
+  /** Restored persisted peer state (gates /ready). */
+  restored(): boolean;
+  start(): Promise<void>;
+  close(): Promise<void>;
+  destroy(): void;
+  /** Read-only view for /debug/peers and `ambientd check`. */
+  status(): unknown[];
+}
+
+export type PeeringFactory = (ctx: PeeringContext) => PeeringLayer;
