@@ -31,6 +31,15 @@ export interface DaemonDeps {
   reloadConfig?: () => DaemonConfig;
   /** Builds the peering layer (multicluster); absent = single cluster. */
   peering?: PeeringFactory;
+  /** Builds the HTTP admin surface (metrics, debug, health) over read-only views of this daemon. */
+  admin?: (daemon: Daemon) => AdminLayer;
+}
+
+/** The admin surface as the daemon composes it; started after the gRPC port, closed first. */
+export interface AdminLayer {
+  start(): Promise<void>;
+  close(): Promise<void>;
+  destroy(): void;
 }
 
 export interface DaemonAddresses {
@@ -53,6 +62,7 @@ export class Daemon {
   xds!: XdsServer;
   auth!: DaemonAuth;
   peering?: PeeringLayer;
+  admin?: AdminLayer;
   private lastMesh?: string;
   private grpc!: GrpcServer;
   private credentials!: RotatingServerCredentials;
@@ -219,6 +229,14 @@ export class Daemon {
     } catch (e) {
       throw new StartupError(`cannot listen on ${cfg.xds.listen}: ${(e as Error).message}`);
     }
+    if (this.deps.admin) {
+      this.admin = this.deps.admin(this);
+      try {
+        await this.admin.start();
+      } catch (e) {
+        throw new StartupError(`cannot start admin servers (${cfg.admin.metricsListen}, ${cfg.admin.debugListen}): ${(e as Error).message}`);
+      }
+    }
     this.log.info({ grpcPort: this.grpc.port, cluster: cfg.clusterId, trustDomain: cfg.trustDomain }, 'ambientd serving');
     return { grpcPort: this.grpc.port };
   }
@@ -273,6 +291,7 @@ export class Daemon {
     this.closing ??= (async () => {
       for (const u of this.unsubs.splice(0)) u();
       this.pusher?.close();
+      await this.admin?.close();
       await this.peering?.close();
       await this.source?.close();
       await this.xds?.close();
@@ -285,6 +304,7 @@ export class Daemon {
   destroy(): void {
     for (const u of this.unsubs.splice(0)) u();
     this.pusher?.close();
+    this.admin?.destroy();
     this.peering?.destroy();
     this.source?.destroy();
     this.xds?.destroy();
