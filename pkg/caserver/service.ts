@@ -1,0 +1,113 @@
+import * as grpc from '@grpc/grpc-js';
+import type * as client from 'prom-client';
+import { authorizeImpersonation, DEFAULT_TRUSTED_NODE_ACCOUNTS } from '../auth';
+import type { Authenticator, CallContext, CallerIdentity, WorkloadPlacement } from '../auth';
+import type { Authority } from '../ca';
+import { DaemonError, GrpcCode, isDaemonError } from '../errors';
+import type { Logger } from '../log';
+import { caMetrics } from './metrics';
+import { loadCaService } from './proto';
+import type { CaRequest, CaResponse } from './proto';
+
+export interface CaServiceDeps {
+  authority: Authority;
+  authenticator: Authenticator;
+  placement: WorkloadPlacement;
+  /** `ns/sa` accounts allowed to request other identities; default istio-system/ztunnel. */
+  trustedNodeAccounts?: readonly string[];
+  /** Refuse longer lifetimes than this (the Authority enforces its own maximum too). */
+  maxTtlSeconds?: number;
+  logger: Logger;
+  registry: client.Registry;
+  protoDir?: string;
+}
+
+export interface CaService {
+  definition: grpc.ServiceDefinition;
+  implementation: grpc.UntypedServiceImplementation;
+}
+
+/** metadata key ztunnel sets in shared mode (src/identity/caclient.rs). */
+const IMPERSONATED_IDENTITY = 'ImpersonatedIdentity';
+
+/** grpc-js Metadata → lower-cased header → string values (binary -bin headers as base64). */
+export function callContextOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): CallContext {
+  const metadata: Record<string, string[]> = {};
+  for (const [k, vs] of Object.entries(call.metadata.toJSON())) {
+    metadata[k.toLowerCase()] = (vs as Array<string | Buffer>).map((v) => (typeof v === 'string' ? v : v.toString('base64')));
+  }
+  const ctx: CallContext = { metadata, remoteAddress: call.getPeer() };
+  const cert = call.getAuthContext()?.sslPeerCertificate;
+  if (cert) ctx.peerCertificate = cert;
+  return ctx;
+}
+
+function requestedIdentity(req: CaRequest): string | undefined {
+  const f = req.metadata?.fields?.[IMPERSONATED_IDENTITY];
+  if (!f) return undefined;
+  if (typeof f.stringValue !== 'string' || (f.kind !== undefined && f.kind !== 'stringValue')) {
+    throw new DaemonError('ca.bad_metadata', GrpcCode.INVALID_ARGUMENT, 'ImpersonatedIdentity must be a string');
+  }
+  return f.stringValue;
+}
+
+function ttlOf(req: CaRequest): number {
+  const n = Number(req.validity_duration ?? 0);
+  return Number.isFinite(n) ? n : 0;
+}
+
+/**
+ * istio.v1.auth.IstioCertificateService/CreateCertificate, as ztunnel calls it
+ * (ztunnel-protocol.md §4.3; istiod security/pkg/server/ca/server.go):
+ * authenticate → (impersonation check) → sign → [leaf, intermediates…, roots].
+ * Refusals are opaque to the caller; the reason goes to the log and a metric label.
+ */
+export function createCaService(deps: CaServiceDeps): CaService {
+  const { definition } = loadCaService(deps.protoDir);
+  const metrics = caMetrics(deps.registry, deps.authority);
+  const logger = deps.logger.child({ component: 'ca-server' });
+  const trusted = deps.trustedNodeAccounts ?? DEFAULT_TRUSTED_NODE_ACCOUNTS;
+
+  async function handle(call: grpc.ServerUnaryCall<CaRequest, CaResponse>): Promise<CaResponse> {
+    const ctx = callContextOf(call);
+    const caller: CallerIdentity = await deps.authenticator.authenticate(ctx);
+    const req = call.request;
+    const requested = requestedIdentity(req);
+    const identity = requested === undefined ? caller.spiffeId : authorizeImpersonation(caller, requested, deps.placement, trusted);
+    const ttl = ttlOf(req);
+    if (deps.maxTtlSeconds !== undefined && ttl > deps.maxTtlSeconds) {
+      throw new DaemonError('ca.ttl_too_long', GrpcCode.INVALID_ARGUMENT, `requested TTL ${ttl}s exceeds the maximum ${deps.maxTtlSeconds}s`);
+    }
+    const res = deps.authority.sign({ csrPem: req.csr, identity, ttlSeconds: ttl });
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug({ caller: caller.spiffeId, method: caller.method, identity, serial: res.serialHex, notAfter: new Date(res.notAfter).toISOString() }, 'certificate issued');
+    }
+    return { cert_chain: res.certChain };
+  }
+
+  const CreateCertificate: grpc.handleUnaryCall<CaRequest, CaResponse> = (call, callback) => {
+    const stop = metrics.signSeconds.startTimer();
+    metrics.csr.inc();
+    handle(call).then(
+      (res) => {
+        stop();
+        metrics.issued.inc();
+        callback(null, res);
+      },
+      (e: unknown) => {
+        if (isDaemonError(e)) {
+          metrics.refusals.inc({ reason: e.code });
+          if (e.grpcCode === GrpcCode.UNAUTHENTICATED) metrics.authFailures.inc();
+          logger.warn({ reason: e.code, detail: e.message, peer: call.getPeer() }, 'CSR refused');
+          callback({ code: e.grpcCode as number as grpc.status, details: e.publicMessage });
+        } else {
+          metrics.refusals.inc({ reason: 'internal' });
+          logger.error({ err: e instanceof Error ? e.message : String(e), peer: call.getPeer() }, 'CSR handling failed');
+          callback({ code: grpc.status.INTERNAL, details: 'internal error' });
+        }
+      },
+    );
+  };
+
+  return { definition, implementation: { CreateCertificate } as grpc.UntypedServiceImplementation };
+}
