@@ -58,88 +58,65 @@ const isLax = (m: MtlsMode | undefined): boolean => m === 'PERMISSIVE' || m === 
 /** Keys of the PeerAuthentication-derived policies a workload must reference. */
 export function peerAuthKeysFor(ctx: TranslateContext, ns: string, labels: StringMap): string[] {
   const root = ctx.mesh.rootNamespace;
-  const meshCfg = namespacePolicy(ctx, root);
-  const nsCfg = ns === root ? undefined : namespacePolicy(ctx, ns);
   const wlCfg =
     ns === root
       ? undefined
       : oldest((ctx.peerAuthsByNs.get(ns) ?? []).filter((p) => hasSelector(p) && selectorMatches(p.selector!, labels)));
-  let strict = meshCfg ? isStrict(meshCfg.mode) : false;
-  if (nsCfg && !isUnset(nsCfg.mode)) strict = isStrict(nsCfg.mode);
-  let portKey: string | undefined;
-  if (wlCfg) {
-    if (isStrict(wlCfg.mode)) strict = true;
-    if (isLax(wlCfg.mode)) strict = false;
-    const portModes = Object.values(wlCfg.portLevelMtls ?? {});
-    if (wlCfg.portLevelMtls) {
-      if (isStrict(wlCfg.mode)) {
-        if (portModes.some(isLax)) { portKey = convertedPaKey(wlCfg); strict = false; }
-      } else if (isLax(wlCfg.mode)) {
-        if (portModes.some(isStrict)) portKey = convertedPaKey(wlCfg);
-      } else if (strict) {
-        if (portModes.some((m) => m === 'PERMISSIVE')) { portKey = convertedPaKey(wlCfg); strict = false; }
-      } else {
-        strict = false;
-        if (portModes.some(isStrict)) portKey = convertedPaKey(wlCfg);
-      }
-    }
-  }
-  const keys: string[] = [];
-  if (strict) keys.push(staticStrictKey(root));
-  if (portKey) keys.push(portKey);
-  return keys.sort();
+  const strict = wlCfg && !isUnset(wlCfg.mode) ? isStrict(wlCfg.mode) : parentStrict(ctx, ns);
+  // A converted port-level policy carries the whole decision (it embeds the
+  // STRICT default when there are exemptions), so it replaces the static one.
+  if (wlCfg && convertPeerAuthentication(ctx, wlCfg)) return [convertedPaKey(wlCfg)];
+  return strict ? [staticStrictKey(root)] : [];
+}
+
+/**
+ * Whether the namespace / mesh level makes a workload STRICT when its own
+ * policy is UNSET. A namespace policy with mode UNSET inherits the root one.
+ * (istiod's convertPeerAuthentication treats a namespace UNSET policy as
+ * not-strict, so it drops the exception policy that the workload still
+ * references; we resolve inheritance the same way for both, so the workload
+ * never points at a policy that does not exist.)
+ */
+function parentStrict(ctx: TranslateContext, ns: string): boolean {
+  const nsCfg = namespacePolicy(ctx, ns);
+  if (nsCfg && !isUnset(nsCfg.mode)) return isStrict(nsCfg.mode);
+  const rootCfg = namespacePolicy(ctx, ctx.mesh.rootNamespace);
+  return rootCfg ? isStrict(rootCfg.mode) : false;
 }
 
 /** The converted form of a selector PA with port-level mTLS, or undefined when none is needed. */
 export function convertPeerAuthentication(ctx: TranslateContext, pa: PeerAuthenticationObj): AuthorizationMsg | undefined {
   const root = ctx.mesh.rootNamespace;
   if (pa.namespace === root || !hasSelector(pa) || !pa.portLevelMtls || Object.keys(pa.portLevelMtls).length === 0) return undefined;
-  const nsCfg = namespacePolicy(ctx, pa.namespace);
-  const rootCfg = namespacePolicy(ctx, root);
+  const parent = parentStrict(ctx, pa.namespace);
   const mode = pa.mode;
-  const rules: RuleMsg[] = [];
+  // The mode in force on ports without an override.
+  const effectiveStrict = isStrict(mode) || (isUnset(mode) && parent);
+  const exemptions: RuleMsg[] = [];
   const strictPortRules: RuleMsg[] = [];
-  let foundNonStrict = false;
   const entries = Object.entries(pa.portLevelMtls).sort((a, b) => Number(a[0]) - Number(b[0]));
   for (const [portStr, portMode] of entries) {
     const port = Number(portStr);
     if (isStrict(portMode)) {
-      const parentStrict =
-        isStrict(mode) ||
-        (isUnset(mode) && nsCfg !== undefined && isStrict(nsCfg.mode)) ||
-        ((nsCfg === undefined || isUnset(nsCfg.mode)) && rootCfg !== undefined && isStrict(rootCfg.mode));
-      if (parentStrict) continue;
+      // Already covered when the rest of the workload is STRICT.
+      if (effectiveStrict) continue;
       strictPortRules.push({ clauses: [{ matches: [{ notPrincipals: [{ presence: {} }], destinationPorts: [port] }] }] });
     } else if (isLax(portMode)) {
-      if (isLax(mode)) continue;
-      if (
-        isUnset(mode) &&
-        ((nsCfg !== undefined && !isStrict(nsCfg.mode)) ||
-          (nsCfg === undefined && rootCfg !== undefined && !isStrict(rootCfg.mode)) ||
-          (nsCfg === undefined && rootCfg === undefined))
-      ) continue;
-      foundNonStrict = true;
-      rules.push({ clauses: [{ matches: [{ notDestinationPorts: [port] }] }] });
+      if (!effectiveStrict) continue;
+      exemptions.push({ clauses: [{ matches: [{ notDestinationPorts: [port] }] }] });
     }
   }
-  if (isStrict(mode) && !foundNonStrict) return undefined;
-  if (isStrict(mode)) rules.unshift(denyPlaintext());
-  if (rules.length === 0 && strictPortRules.length === 0) return undefined;
-  const mergeStrict =
-    (rootCfg !== undefined && isStrict(rootCfg.mode) && (nsCfg === undefined || isUnset(nsCfg.mode) || isStrict(nsCfg.mode))) ||
-    (nsCfg !== undefined && isStrict(nsCfg.mode));
-  if (mergeStrict && foundNonStrict) rules.push(denyPlaintext());
-  // istiod's wire form has one Group (our Rule) per strict port, then one Group
-  // holding the remaining Rules (our Clauses). The clause-per-Rule shape here
-  // flattens that: a Group's Rules are AND-ed, so they become one Rule with
-  // several clauses.
-  const out: RuleMsg[] = [...strictPortRules];
-  if (rules.length > 0) out.push({ clauses: rules.flatMap((r) => r.clauses ?? []) });
+  const rules: RuleMsg[] = [...strictPortRules];
+  // STRICT with exemptions: deny plaintext AND port not exempted (one Rule: clauses are AND-ed).
+  if (effectiveStrict && exemptions.length > 0) {
+    rules.push({ clauses: [...denyPlaintext().clauses!, ...exemptions.flatMap((r) => r.clauses ?? [])] });
+  }
+  if (rules.length === 0) return undefined;
   return {
     name: `${CONVERTED_PA_PREFIX}${pa.name}`,
     namespace: pa.namespace,
     scope: AuthzScope.WORKLOAD_SELECTOR,
     action: AuthzAction.DENY,
-    rules: out,
+    rules,
   };
 }
