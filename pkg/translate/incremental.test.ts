@@ -1,0 +1,93 @@
+import t from 'tap';
+import type { Test } from 'tap';
+import { systemClock } from '../lifecycle';
+import { createSilentLogger } from '../log';
+import { LocalRegistry } from '../registry';
+import type { ChangeSet } from '../registry';
+import { generateLocal, msgEqual } from './index';
+import type { LocalDelta, MeshContext } from './index';
+import { RandomWorld } from './testing/random';
+import { rng } from './testing/util';
+
+const mesh: MeshContext = {
+  clusterId: 'c1',
+  network: 'net-main',
+  trustDomain: 'cluster.local',
+  domainSuffix: 'cluster.local',
+  rootNamespace: 'istio-system',
+};
+
+function sameMap<V>(t: Test, a: ReadonlyMap<string, V>, b: ReadonlyMap<string, V>, what: string): boolean {
+  const ka = [...a.keys()].sort();
+  const kb = [...b.keys()].sort();
+  if (JSON.stringify(ka) !== JSON.stringify(kb)) {
+    t.same(ka, kb, `${what}: same resource names`);
+    return false;
+  }
+  for (const k of ka) {
+    if (!msgEqual(a.get(k), b.get(k))) {
+      t.same(a.get(k), b.get(k), `${what}: ${k}`);
+      return false;
+    }
+  }
+  return true;
+}
+
+const sorted = (s: ReadonlySet<string>): string[] => [...s].sort();
+
+for (const seed of [1, 42, 20261126]) {
+  t.test(`incremental == full over a random change sequence (seed ${seed})`, async (t) => {
+    const world = new RandomWorld(rng(seed));
+    const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
+    let pending: ChangeSet | undefined;
+    reg.onChange((c) => (pending = c));
+    let inc: LocalDelta = generateLocal({ snapshot: reg.snapshot(), mesh });
+    let full: LocalDelta = inc;
+    let steps = 0;
+    let mismatches = 0;
+    for (let i = 0; i < 400; i++) {
+      pending = undefined;
+      const n = 1 + Math.floor(world['r']() * 3);
+      reg.applyEvents('random', Array.from({ length: n }, () => world.event()));
+      if (!pending) continue;
+      steps++;
+      const snapshot = reg.snapshot();
+      inc = generateLocal({ snapshot, mesh, previous: inc.output, changes: pending });
+      const next = generateLocal({ snapshot, mesh, previous: full.output });
+      const ok =
+        sameMap(t, inc.output.addresses, next.output.addresses, `step ${i} addresses`) &&
+        sameMap(t, inc.output.authorizations, next.output.authorizations, `step ${i} authorizations`);
+      // The delta sets must match what a full regeneration reports against the same previous state.
+      const deltasOk =
+        JSON.stringify([sorted(inc.changedAddresses), sorted(inc.removedAddresses), sorted(inc.changedAuthorizations), sorted(inc.removedAuthorizations)]) ===
+        JSON.stringify([sorted(next.changedAddresses), sorted(next.removedAddresses), sorted(next.changedAuthorizations), sorted(next.removedAuthorizations)]);
+      if (!deltasOk) {
+        t.same(
+          { ca: sorted(inc.changedAddresses), ra: sorted(inc.removedAddresses), cz: sorted(inc.changedAuthorizations), rz: sorted(inc.removedAuthorizations) },
+          { ca: sorted(next.changedAddresses), ra: sorted(next.removedAddresses), cz: sorted(next.changedAuthorizations), rz: sorted(next.removedAuthorizations) },
+          `step ${i} delta`,
+        );
+      }
+      if (!ok || !deltasOk) {
+        mismatches++;
+        break;
+      }
+      full = next;
+    }
+    t.equal(mismatches, 0, 'no divergence');
+    t.ok(steps > 200, `exercised ${steps} changing batches`);
+    t.ok(inc.output.addresses.size > 10, 'non-trivial final state');
+  });
+}
+
+t.test('unchanged regeneration reports nothing', async (t) => {
+  const world = new RandomWorld(rng(7));
+  const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
+  reg.applyEvents('s', Array.from({ length: 60 }, () => ({ ...world.event(), type: 'upsert' as const })));
+  const first = generateLocal({ snapshot: reg.snapshot(), mesh });
+  const again = generateLocal({ snapshot: reg.snapshot(), mesh, previous: first.output });
+  t.equal(again.changedAddresses.size + again.removedAddresses.size + again.changedAuthorizations.size + again.removedAuthorizations.size, 0);
+  const changes: ChangeSet = { byKind: new Map([['Namespace', new Set(['a', 'b'])], ['Service', new Set(['a/s1'])]]) };
+  const inc = generateLocal({ snapshot: reg.snapshot(), mesh, previous: first.output, changes });
+  t.equal(inc.changedAddresses.size + inc.removedAddresses.size, 0, 'a no-op change set recomputes but reports nothing');
+});
