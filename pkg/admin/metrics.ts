@@ -1,0 +1,47 @@
+import { Gauge, type Registry } from 'prom-client';
+import type { FastifyPluginAsync } from 'fastify';
+import type { AuthorityView } from './views';
+
+/**
+ * Registers the CA expiry gauges unless a component already did (caserver
+ * registers the same names; a registry refuses duplicates). Values are
+ * computed at scrape time from the authority's public info(), so rotation
+ * needs no bookkeeping. istiod names (security/pkg/server/ca/monitoring.go).
+ */
+export function ensureAdminMetrics(registry: Registry, authority: AuthorityView): void {
+  if (!registry.getSingleMetric('citadel_server_root_cert_expiry_timestamp')) {
+    new Gauge({
+      name: 'citadel_server_root_cert_expiry_timestamp',
+      help: 'Unix seconds when the earliest-expiring root in the bundle expires.',
+      registers: [registry],
+      collect(this: Gauge): void {
+        const roots = authority.info().roots;
+        if (roots.length) this.set(Math.min(...roots.map((r) => r.notAfter)) / 1000);
+      },
+    });
+  }
+  if (!registry.getSingleMetric('citadel_server_cert_chain_expiry_timestamp')) {
+    new Gauge({
+      name: 'citadel_server_cert_chain_expiry_timestamp',
+      help: 'Unix seconds when the CA signing certificate chain expires (earliest element).',
+      registers: [registry],
+      collect(this: Gauge): void {
+        const i = authority.info();
+        this.set(Math.min(i.signingCert.notAfter, ...i.intermediates.map((c) => c.notAfter), ...i.roots.map((r) => r.notAfter)) / 1000);
+      },
+    });
+  }
+}
+
+export interface MetricsPluginOptions {
+  registry: Registry;
+}
+
+/** GET /metrics in the Prometheus text format; nothing secret is ever registered here. */
+export const metricsPlugin: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
+  const { registry } = opts;
+  app.get('/metrics', async (_req, reply) => {
+    const body = await registry.metrics();
+    return reply.header('content-type', registry.contentType).send(body);
+  });
+};
