@@ -29,6 +29,7 @@ export interface CaService {
 
 /** metadata key ztunnel sets in shared mode (src/identity/caclient.rs). */
 const IMPERSONATED_IDENTITY = 'ImpersonatedIdentity';
+const REFUSAL_LOGS_PER_SECOND = 20;
 
 /** grpc-js Metadata → lower-cased header → string values (binary -bin headers as base64). */
 export function callContextOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): CallContext {
@@ -67,6 +68,22 @@ export function createCaService(deps: CaServiceDeps): CaService {
   const metrics = caMetrics(deps.registry, deps.authority);
   const logger = deps.logger.child({ component: 'ca-server' });
   const trusted = deps.trustedNodeAccounts ?? DEFAULT_TRUSTED_NODE_ACCOUNTS;
+  // A flood of bad requests must not become a flood of log lines: at most
+  // REFUSAL_LOGS_PER_SECOND per second, the rest counted (metrics count them all).
+  let windowStart = 0;
+  let logged = 0;
+  let suppressed = 0;
+  const logRefusal = (fields: Record<string, unknown>) => {
+    const now = Date.now();
+    if (now - windowStart >= 1000) {
+      if (suppressed > 0) logger.warn({ suppressed }, 'CSR refusal log lines suppressed');
+      windowStart = now;
+      logged = 0;
+      suppressed = 0;
+    }
+    if (logged++ < REFUSAL_LOGS_PER_SECOND) logger.warn(fields, 'CSR refused');
+    else suppressed++;
+  };
 
   async function handle(call: grpc.ServerUnaryCall<CaRequest, CaResponse>): Promise<CaResponse> {
     const ctx = callContextOf(call);
@@ -98,7 +115,7 @@ export function createCaService(deps: CaServiceDeps): CaService {
         if (isDaemonError(e)) {
           metrics.refusals.inc({ reason: e.code });
           if (e.grpcCode === GrpcCode.UNAUTHENTICATED) metrics.authFailures.inc();
-          logger.warn({ reason: e.code, detail: e.message, peer: call.getPeer() }, 'CSR refused');
+          logRefusal({ reason: e.code, detail: e.message, peer: call.getPeer() });
           callback({ code: e.grpcCode as number as grpc.status, details: e.publicMessage });
         } else {
           metrics.refusals.inc({ reason: 'internal' });

@@ -1,0 +1,47 @@
+// Hosts the CA service on a TLS grpc-js server, alone in this process so the
+// scenario can measure its CPU. Prints one JSON line {port, root, token} when ready.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as promClient from 'prom-client';
+import { BootstrapIssuer, CompositeAuthenticator, TokenAuthenticator } from '../../pkg/auth';
+import { Authority, ServingIdentity } from '../../pkg/ca';
+import { createCaService, servingCredentials } from '../../pkg/caserver';
+import { createSilentLogger } from '../../pkg/log';
+
+async function main(): Promise<void> {
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ca-'));
+  const logger = createSilentLogger();
+  const authority = Authority.open({ stateDir, trustDomain: 'cluster.local', selfSignedKeyAlgorithm: 'rsa-2048', logger });
+  const bootstrap = BootstrapIssuer.open({ stateDir, trustDomain: 'cluster.local' });
+  const authenticator = new CompositeAuthenticator({ token: new TokenAuthenticator({ issuers: [bootstrap.trustedIssuer()], trustDomain: 'cluster.local' }) });
+  // Shared-mode ztunnel: every impersonated identity is placed on the caller's node.
+  const onNode = new Set(Array.from({ length: 100 }, (_, i) => `spiffe://cluster.local/ns/ns${i % 10}/sa/sa${i}`));
+  const svc = createCaService({ authority, authenticator, placement: { identitiesOnNode: () => onNode }, logger, registry: new promClient.Registry() });
+  const identity = new ServingIdentity({ authority, request: { ipAddresses: ['127.0.0.1'] }, logger });
+  await identity.start();
+  // channelz bookkeeping costs ~2 % of a CSR here and nothing reads it.
+  const server = new grpc.Server({ 'grpc.enable_channelz': 0 });
+  server.addService(svc.definition, svc.implementation);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', servingCredentials(identity).credentials, (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  const token = bootstrap.createBootstrapToken({ namespace: 'istio-system', serviceAccount: 'ztunnel', node: 'node-1', ttlSeconds: 3600 });
+  process.stdout.write(JSON.stringify({ port, root: authority.rootBundlePem(), token, identities: [...onNode] }) + '\n');
+  const stop = () => {
+    server.forceShutdown();
+    void identity.close();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.stdin.on('end', stop); // parent gone
+  process.stdin.resume();
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench ca server: ${(e as Error).stack}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,146 @@
+// Scenario `ca`: certificates/s and burst latency of CreateCertificate with an
+// RSA-2048 CA key and ztunnel-shaped P-256 CSRs. Server and load generator run
+// as separate child processes; the server's CPU is read from /proc.
+import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import type { Figure, ScenarioResult } from '../lib/types';
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised comm; utime and stime are fields 14 and 15.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+function statusKb(pid: number, key: string): number {
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+/** The native crypto one certificate needs: one P-256 verify (the CSR) + one RSA-2048 sign (the leaf). */
+function cryptoCeiling(seconds: number): number {
+  const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const cri = crypto.randomBytes(250);
+  const sig = crypto.sign('sha256', cri, ec.privateKey);
+  const tbs = crypto.randomBytes(600);
+  for (let i = 0; i < 50; i++) {
+    crypto.verify('sha256', cri, ec.publicKey, sig);
+    crypto.sign('sha256', tbs, rsa.privateKey);
+  }
+  let n = 0;
+  const t0 = performance.now();
+  const until = t0 + seconds * 1000;
+  while (performance.now() < until) {
+    crypto.verify('sha256', cri, ec.publicKey, sig);
+    crypto.sign('sha256', tbs, rsa.privateKey);
+    n++;
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+function lines(child: ChildProcess, onLine: (o: Record<string, unknown>) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const rl = readline.createInterface({ input: child.stdout! });
+    rl.on('line', (l) => {
+      try {
+        onLine(JSON.parse(l) as Record<string, unknown>);
+      } catch (e) {
+        reject(e);
+      }
+    });
+    child.on('exit', (code) => (code === 0 || code === null ? resolve() : reject(new Error(`child exited ${code}`))));
+    child.on('error', reject);
+  });
+}
+
+export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Promise<ScenarioResult> {
+  const full = opts.mode === 'full';
+  const params = {
+    caKey: 'RSA-2048 (self-signed root)',
+    csrKey: 'ECDSA P-256, ztunnel shape, ImpersonatedIdentity',
+    channels: 8,
+    sustainedConcurrency: 64,
+    sustainedSeconds: full ? 15 : 4,
+    burstSize: 500,
+    bursts: full ? 10 : 3,
+    csrs: 1000,
+  };
+  fs.mkdirSync(opts.logDir, { recursive: true });
+  const ceiling = cryptoCeiling(full ? 3 : 1);
+
+  const here = __dirname; // dist/bench/scenarios
+  const serverLog = fs.openSync(path.join(opts.logDir, 'ca-server.stderr.log'), 'w');
+  const clientLog = fs.openSync(path.join(opts.logDir, 'ca-client.stderr.log'), 'w');
+  const server = spawn(process.execPath, [path.join(here, '../ca/server.js')], { stdio: ['pipe', 'pipe', serverLog] });
+  let client: ChildProcess | undefined;
+  try {
+    const ready = await new Promise<{ port: number; root: string; token: string; identities: string[] }>((resolve, reject) => {
+      const rl = readline.createInterface({ input: server.stdout! });
+      rl.once('line', (l) => resolve(JSON.parse(l)));
+      server.once('exit', (c) => reject(new Error(`CA server exited ${c} before ready`)));
+    });
+    const serverPid = server.pid!;
+    const cfg = { ...ready, ...params };
+    client = spawn(process.execPath, [path.join(here, '../ca/client.js'), JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', clientLog] });
+    const clientPid = client.pid!;
+    const marks: Record<string, { cpu: number; clientCpu: number; t: number }> = {};
+    let result: Record<string, any> | undefined;
+    await lines(client, (o) => {
+      if (o.event === 'phase-start' || o.event === 'phase-end') {
+        marks[`${o.event}:${o.phase}`] = { cpu: cpuSeconds(serverPid), clientCpu: cpuSeconds(clientPid), t: performance.now() };
+      } else if (o.event === 'result') result = o;
+    });
+    if (!result) throw new Error('client produced no result');
+    const s0 = marks['phase-start:sustained']!;
+    const s1 = marks['phase-end:sustained']!;
+    const wall = (s1.t - s0.t) / 1000;
+    const serverCores = (s1.cpu - s0.cpu) / wall;
+    const clientCores = (s1.clientCpu - s0.clientCpu) / wall;
+    const rate = result.sustained.rate as number;
+    const perCpuSecond = result.sustained.done / Math.max(1e-9, s1.cpu - s0.cpu);
+    const figures: Figure[] = [
+      { name: 'sustained_certificates_per_second', value: rate, unit: 'cert/s', target: { op: '>=', value: 2000 } },
+      { name: 'certificates_per_server_cpu_second', value: perCpuSecond, unit: 'cert/cpu-s', target: { op: '>=', value: 2000 } },
+      { name: 'burst500_p99_latency', value: result.burst.p99, unit: 'ms', target: { op: '<=', value: 20 } },
+      { name: 'burst500_p50_latency', value: result.burst.p50, unit: 'ms' },
+      { name: 'burst500_max_latency', value: result.burst.max, unit: 'ms' },
+      { name: 'sustained_p99_latency', value: result.sustained.p99, unit: 'ms' },
+      { name: 'native_crypto_ceiling', value: ceiling, unit: 'cert/s' },
+      { name: 'rate_fraction_of_crypto_ceiling', value: rate / ceiling, unit: 'ratio' },
+      { name: 'cpu_rate_fraction_of_crypto_ceiling', value: perCpuSecond / ceiling, unit: 'ratio' },
+      { name: 'server_cpu_during_sustained', value: serverCores, unit: 'cores' },
+      { name: 'client_cpu_during_sustained', value: clientCores, unit: 'cores' },
+      { name: 'server_rss_peak', value: statusKb(serverPid, 'VmHWM') / 1024, unit: 'MiB' },
+      { name: 'errors', value: result.errors, unit: 'count', target: { op: '<=', value: 0 } },
+    ];
+    return {
+      scenario: 'ca',
+      params,
+      figures,
+      notes: [
+        'Ceiling = one P-256 verify + one RSA-2048 sign per certificate, measured in the scenario process before the load starts.',
+        'certificates_per_server_cpu_second is the one-core figure: issued certificates divided by the CA server process CPU time (/proc/<pid>/stat).',
+        `On this 2-core machine the load generator shares the CPU (${clientCores.toFixed(2)} cores during the sustained phase), so the wall-clock rate understates a dedicated core.`,
+        `Burst wall times (ms): ${result.burst.wallMs.map((x: number) => x.toFixed(0)).join(', ')}.`,
+      ],
+    };
+  } finally {
+    client?.kill('SIGTERM');
+    server.kill('SIGTERM');
+    fs.closeSync(serverLog);
+    fs.closeSync(clientLog);
+  }
+}
