@@ -14,6 +14,8 @@ export interface RequestOptions {
   /** Serialised as JSON unless it is already a string/Buffer. */
   body?: unknown;
   contentType?: string;
+  /** Accept header; default application/json (the JWKS endpoint serves only application/jwk-set+json). */
+  accept?: string;
   /** Whole-request deadline (headers and body). Default 60 s. */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -183,6 +185,7 @@ export class KubeClient implements KubeApi {
     const fullPath = buildPath(path, opts.query);
     let body: Buffer | undefined;
     const extra: Record<string, string> = {};
+    if (opts.accept) extra.accept = opts.accept;
     if (opts.body !== undefined) {
       body = Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));
       extra['content-type'] = opts.contentType ?? 'application/json';

@@ -88,7 +88,8 @@ export class KubeJwksProvider implements JwksProvider {
   private fetch(): Promise<void> {
     this.inflight ??= (async () => {
       try {
-        const doc = await this.api.json<{ keys?: JsonWebKey[] }>('GET', JWKS_PATH, { timeoutMs: 15_000 });
+        // The API server answers 406 unless jwk-set+json is acceptable.
+        const doc = await this.api.json<{ keys?: JsonWebKey[] }>('GET', JWKS_PATH, { timeoutMs: 15_000, accept: 'application/jwk-set+json, application/json' });
         if (!Array.isArray(doc.keys)) throw new DaemonError('kube.jwks_invalid', GrpcCode.UNAVAILABLE, `${JWKS_PATH} has no keys array`);
         this.keys = doc.keys;
         this.fetchedAt = this.clock.monotonic();
