@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { createSilentLogger } from '../log';
 import {
   authorizeImpersonation,
+  authorizeNodeNamespace,
   BootstrapIssuer,
   CompositeAuthenticator,
   InsecureAuthenticator,
@@ -216,4 +217,11 @@ t.test('impersonation matrix', async (t) => {
   t.equal(await reasonSync(() => authorizeImpersonation(ztunnel, 'garbage', placement)), 'auth.impersonation_bad_identity');
   t.equal(authorizeImpersonation(web, 'spiffe://cluster.local/ns/default/sa/web2', { identitiesOnNode: (n) => new Set(n === 'node-a' ? ['spiffe://cluster.local/ns/default/sa/web2'] : []) }, ['default/web']), 'spiffe://cluster.local/ns/default/sa/web2', 'trusted node accounts are configurable');
   t.equal(await reasonSync(() => authorizeImpersonation(ztunnel, 'spiffe://cluster.local/ns/default/sa/web', placement, ['default/web'])), 'auth.impersonation_untrusted_caller', 'ztunnel not trusted when the list omits it');
+});
+
+t.test('xDS node namespace must match the caller', async (t) => {
+  const caller: CallerIdentity = { spiffeId: 'spiffe://td/ns/istio-system/sa/ztunnel', trustDomain: 'td', namespace: 'istio-system', serviceAccount: 'ztunnel', method: 'jwt' };
+  t.doesNotThrow(() => authorizeNodeNamespace(caller, 'istio-system'));
+  t.doesNotThrow(() => authorizeNodeNamespace(caller, undefined), 'absent NAMESPACE left to policy');
+  t.equal(await reasonSync(() => authorizeNodeNamespace(caller, 'default')), 'auth.node_namespace_mismatch');
 });

@@ -71,3 +71,16 @@ export function authorizeImpersonation(
   }
   return requested.uri;
 }
+
+/**
+ * xDS: a proxy may only present itself as a proxy of its own namespace — the
+ * node metadata NAMESPACE must equal the caller's (istiod pilot/pkg/xds/auth.go).
+ * An absent NAMESPACE is left to the caller's policy (istiod lets it through).
+ */
+export function authorizeNodeNamespace(caller: CallerIdentity, nodeNamespace: string | undefined): void {
+  if (nodeNamespace === undefined || nodeNamespace === '') return;
+  if (caller.method === 'insecure') return;
+  if (nodeNamespace !== caller.namespace) {
+    throw permissionDenied('node_namespace_mismatch', `caller ${caller.spiffeId} claims node namespace ${nodeNamespace.slice(0, 128)}`);
+  }
+}

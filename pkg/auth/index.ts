@@ -2,13 +2,14 @@
 // code auth.<reason>; callers see only "authentication failed"/"permission denied".
 export {
   AUTH_FAILURE_REASONS,
+  AUTHORIZATION_FAILURE_REASONS,
   AUTHENTICATION_FAILED,
   IMPERSONATION_FAILURE_REASONS,
   PERMISSION_DENIED,
   authFailure,
   permissionDenied,
 } from './types';
-export type { Authenticator, AuthFailureReason, CallContext, CallerIdentity, ImpersonationFailureReason, WorkloadPlacement } from './types';
+export type { Authenticator, AuthFailureReason, AuthorizationFailureReason, CallContext, CallerIdentity, ImpersonationFailureReason, WorkloadPlacement } from './types';
 export { decodeJwt, signJwt, MAX_TOKEN_BYTES } from './jwt';
 export type { JwtAlg, JwtHeader } from './jwt';
 export { fileJwksLoader, parseJwks, RefreshingKeySet, StaticKeySet, urlJwksLoader } from './jwks';
@@ -18,4 +19,4 @@ export type { TokenAuthenticatorOptions, TrustedIssuer } from './token';
 export { BootstrapIssuer, MAX_BOOTSTRAP_TTL_SECONDS } from './bootstrap';
 export type { BootstrapIssuerOptions, BootstrapTokenRequest } from './bootstrap';
 export { MtlsAuthenticator } from './mtls';
-export { authorizeImpersonation, CompositeAuthenticator, DEFAULT_TRUSTED_NODE_ACCOUNTS, InsecureAuthenticator } from './composite';
+export { authorizeImpersonation, authorizeNodeNamespace, CompositeAuthenticator, DEFAULT_TRUSTED_NODE_ACCOUNTS, InsecureAuthenticator } from './composite';

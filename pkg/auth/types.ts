@@ -59,6 +59,10 @@ export const IMPERSONATION_FAILURE_REASONS = [
 ] as const;
 export type ImpersonationFailureReason = (typeof IMPERSONATION_FAILURE_REASONS)[number];
 
+/** Every PermissionDenied reason (bounded, for metric labels). */
+export const AUTHORIZATION_FAILURE_REASONS = [...IMPERSONATION_FAILURE_REASONS, 'node_namespace_mismatch'] as const;
+export type AuthorizationFailureReason = (typeof AUTHORIZATION_FAILURE_REASONS)[number];
+
 export const AUTHENTICATION_FAILED = 'authentication failed';
 export const PERMISSION_DENIED = 'permission denied';
 
@@ -66,7 +70,7 @@ export function authFailure(reason: AuthFailureReason, detail: string): DaemonEr
   return new DaemonError(`auth.${reason}`, GrpcCode.UNAUTHENTICATED, `${reason}: ${detail}`, AUTHENTICATION_FAILED);
 }
 
-export function permissionDenied(reason: ImpersonationFailureReason, detail: string): DaemonError {
+export function permissionDenied(reason: AuthorizationFailureReason, detail: string): DaemonError {
   return new DaemonError(`auth.${reason}`, GrpcCode.PERMISSION_DENIED, `${reason}: ${detail}`, PERMISSION_DENIED);
 }
 
