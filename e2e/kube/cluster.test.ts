@@ -28,6 +28,8 @@ import * as k from './objects';
 const bins = findBinaries();
 const skip = typeof bins === 'string' ? bins : false;
 const WAIT = { timeoutMs: 45_000, intervalMs: 20 };
+// Starting etcd + kube-apiserver on a shared 2-core machine can take a while: raise tap's 30 s file timeout.
+if (!skip) t.setTimeout(300_000);
 const DEPLOY = path.join(REPO_ROOT, 'deploy/kubernetes');
 
 type Obj = Record<string, unknown>;

@@ -18,6 +18,8 @@ import * as k from './objects';
 const bins = findBinaries();
 const skip = typeof bins === 'string' ? bins : false;
 const WAIT = { timeoutMs: 45_000, intervalMs: 20 };
+// Starting etcd + kube-apiserver on a shared 2-core machine can take a while: raise tap's 30 s file timeout.
+if (!skip) t.setTimeout(300_000);
 
 /** Feeds both the recorder (exact change accounting) and the real store (validation). */
 function tee(a: RegistrySink, b: RegistrySink): RegistrySink {
