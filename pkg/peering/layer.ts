@@ -1,0 +1,341 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type protobuf from 'protobufjs';
+import type { PeeringContext, PeeringLayer, PeeringBuildResult } from '../daemon';
+import { VERSION } from '../daemon';
+import type { CallerIdentity } from '../auth';
+import type { RegistrySnapshot } from '../registry';
+import type { LocalOutput, MeshContext } from '../translate';
+import { loadWire, type Wire } from '../wire';
+import { LABEL } from '../model';
+import { PeerClient, TERMINATION_REASONS } from './client';
+import { declaredPeers, type PeerDecl, type PeerDeclarations } from './declare';
+import { Exporter, exportedServices } from './export';
+import { Merger, type PeerView } from './merge';
+import { createPeeringMetrics, type PeeringMetrics } from './metrics';
+import { PeerPartition, peerFile, writeAtomic } from './partition';
+import { peerStatus, declarationStatus, type PeerStatus } from './status';
+import { validateImported } from './validate';
+import {
+  MSG, PEERING_PROTO, PEERING_TYPES, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD,
+} from './types';
+
+/** Message types of our type URLs, from the daemon's wire if it loaded peering.proto, else loaded alongside it. */
+export function peeringTypes(wire: Wire): Map<string, protobuf.Type> {
+  let w = wire;
+  try {
+    wire.type(MSG.FederatedService);
+  } catch {
+    w = loadWire({ protoDir: wire.protoDir, extraFiles: [PEERING_PROTO] });
+  }
+  return new Map([
+    [TYPE_CLUSTER_INFO, w.type(MSG.ClusterInfo)],
+    [TYPE_FEDERATED_SERVICE, w.type(MSG.FederatedService)],
+    [TYPE_PEER_WORKLOAD, w.type(MSG.PeerWorkload)],
+    [TYPE_PEER_NODE, w.type(MSG.PeerNode)],
+  ]);
+}
+
+interface Peer {
+  decl: PeerDecl;
+  flat: boolean;
+  types: string[];
+  key: string;
+  client: PeerClient;
+  partition: PeerPartition;
+}
+
+/** Test/bench knobs (not configuration). */
+export interface PeeringTuning {
+  backoff?: { initialMs: number; maxMs: number };
+  saveDelayMs?: number;
+}
+
+export class Peering implements PeeringLayer {
+  readonly exportTypes: ReadonlyMap<string, protobuf.Type>;
+  private readonly peers = new Map<string, Peer>();
+  /** Restored partitions not yet claimed by a declared peer. */
+  private readonly restoredParts = new Map<string, PeerPartition>();
+  private declarations: PeerDeclarations = { peers: [], invalid: [], self: [], duplicates: [] };
+  private readonly exporter: Exporter;
+  private readonly merger = new Merger();
+  private readonly metrics: PeeringMetrics;
+  private readonly log;
+  private restoreDone = false;
+  readonly restoreProblems: { file: string; reason: string }[] = [];
+  private conflicts = new Map<string, string[]>();
+  private saveTimer?: NodeJS.Timeout;
+  private unsub?: () => void;
+  private closed = false;
+  private lastNetwork?: string;
+  private reported = new Set<string>();
+  private readonly identityNs: string;
+
+  constructor(private readonly ctx: PeeringContext, private readonly tuning: PeeringTuning = {}) {
+    this.exportTypes = peeringTypes(ctx.wire);
+    this.exporter = new Exporter({ version: VERSION, suffix: ctx.cfg.peering.discoverySuffix, now: () => ctx.clock.now() });
+    this.metrics = createPeeringMetrics(ctx.metrics);
+    this.log = ctx.logger;
+    this.identityNs = ctx.cfg.ca.identity.split('/')[0] || ctx.cfg.systemNamespace;
+  }
+
+  private localNetwork(snapshot: RegistrySnapshot): string {
+    if (this.ctx.cfg.network) return this.ctx.cfg.network;
+    return snapshot.namespaces.get(this.ctx.cfg.systemNamespace)?.labels[LABEL.network] ?? '';
+  }
+
+  /** Restores persisted peer data synchronously, then dials every declared peer. */
+  async start(): Promise<void> {
+    if (this.restoreDone) return;
+    this.restore();
+    this.restoreDone = true;
+    if (this.ctx.cfg.peering.disableLegacyMulticluster) this.log.info('DISABLE_LEGACY_MULTICLUSTER: no-op, ambientd has no remote-kubeconfig discovery');
+    this.reconcile();
+    this.unsub = this.ctx.onRegistryChange(() => this.reconcile());
+  }
+
+  private restore(): void {
+    const dir = path.join(this.ctx.cfg.stateDir, 'peers');
+    let files: string[] = [];
+    try {
+      files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.restoreProblems.push({ file: dir, reason: (e as Error).message });
+    }
+    for (const f of files.sort()) {
+      const file = path.join(dir, f);
+      try {
+        const p = PeerPartition.deserialise(fs.readFileSync(file, 'utf8'), this.exportTypes, (t, n, m) => validateImported(t, n, m, { cluster: decodeURIComponent(f.slice(0, -5)) }));
+        if (peerFile(this.ctx.cfg.stateDir, p.cluster) !== file) throw new Error(`file name does not match cluster ${p.cluster}`);
+        this.restoredParts.set(p.cluster, p);
+        this.log.info({ peer: p.cluster, services: p.services.size, workloads: p.workloads.size }, 'restored persisted peer data');
+      } catch (e) {
+        const reason = (e as Error).message.slice(0, 300);
+        this.restoreProblems.push({ file, reason });
+        this.log.error({ file, reason }, 'persisted peer state is unreadable or corrupt; ignoring it');
+      }
+    }
+  }
+
+  /** Registry changed: re-read istio-remote Gateways; (re)connect, update or unlink peers. */
+  private reconcile(): void {
+    if (this.closed) return;
+    const snapshot = this.ctx.snapshot();
+    const cfg = this.ctx.cfg;
+    const decls = declaredPeers(snapshot, { localCluster: cfg.clusterId, localTrustDomain: cfg.trustDomain, peerIdentity: cfg.peering.peerIdentity });
+    this.reportDeclarations(decls);
+    this.declarations = decls;
+    const network = this.localNetwork(snapshot);
+    let push = network !== this.lastNetwork && this.lastNetwork !== undefined;
+    this.lastNetwork = network;
+    const wanted = new Set<string>();
+    for (const decl of decls.peers) {
+      wanted.add(decl.cluster);
+      const flat = cfg.peering.enableFlatNetworks && decl.network === network;
+      const types = [TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE];
+      if (flat) types.push(TYPE_PEER_WORKLOAD);
+      if (decl.nodePort) types.push(TYPE_PEER_NODE);
+      const key = `${decl.connKey}|${flat}`;
+      const cur = this.peers.get(decl.cluster);
+      if (cur && cur.key === key) {
+        if (JSON.stringify(cur.decl) !== JSON.stringify(decl)) {
+          cur.decl = decl; // locality/ports: same connection, regenerate derived data
+          push = true;
+        }
+        continue;
+      }
+      const partition = cur?.partition ?? this.restoredParts.get(decl.cluster) ?? new PeerPartition(decl.cluster);
+      this.restoredParts.delete(decl.cluster);
+      if (cur) {
+        this.log.info({ peer: decl.cluster }, 'peer declaration changed; reconnecting');
+        cur.client.close();
+      }
+      for (const t of PEERING_TYPES) if (!types.includes(t)) partition.clearType(t);
+      const peer: Peer = { decl, flat, types, key, partition, client: undefined as unknown as PeerClient };
+      peer.client = this.newClient(peer);
+      this.peers.set(decl.cluster, peer);
+      peer.client.start();
+      push = true;
+    }
+    for (const [cluster, p] of this.peers) {
+      if (wanted.has(cluster)) continue;
+      p.client.close();
+      this.peers.delete(cluster);
+      this.forget(cluster);
+      this.log.info({ peer: cluster }, 'istio-remote Gateway removed: peer unlinked, its data withdrawn');
+      push = true;
+    }
+    for (const cluster of [...this.restoredParts.keys()]) {
+      if (wanted.has(cluster)) continue;
+      this.restoredParts.delete(cluster);
+      this.forget(cluster);
+      this.log.info({ peer: cluster }, 'persisted data of a peer that is no longer declared removed');
+    }
+    if (push) this.ctx.requestPush();
+  }
+
+  private forget(cluster: string): void {
+    try {
+      fs.rmSync(peerFile(this.ctx.cfg.stateDir, cluster), { force: true });
+    } catch (e) {
+      this.log.error({ peer: cluster, err: (e as Error).message }, 'cannot remove persisted peer state');
+    }
+    for (const g of [this.metrics.connected, this.metrics.synced, this.metrics.lastSync]) g.remove({ peer: cluster });
+    for (const t of PEERING_TYPES) this.metrics.resources.remove({ peer: cluster, type: t.split('.').pop()! });
+    this.conflicts.delete(cluster);
+  }
+
+  private reportDeclarations(d: PeerDeclarations): void {
+    const lines = [
+      ...d.invalid.map((i) => `invalid|${i.key}|${i.reason}`),
+      ...d.self.map((k) => `self|${k}`),
+      ...d.duplicates.map((x) => `dup|${x.key}|${x.cluster}`),
+    ];
+    for (const l of lines) {
+      if (this.reported.has(l)) continue;
+      const [kind, key, extra] = l.split('|');
+      if (kind === 'invalid') this.log.warn({ gateway: key, reason: extra }, 'invalid istio-remote Gateway; not dialled');
+      else if (kind === 'self') this.log.info({ gateway: key }, 'istio-remote Gateway names the local cluster; ignored');
+      else this.log.warn({ gateway: key, cluster: extra }, 'second istio-remote Gateway for the same cluster; ignored');
+    }
+    this.reported = new Set(lines);
+  }
+
+  private newClient(peer: Peer): PeerClient {
+    const cluster = peer.decl.cluster;
+    const m = this.metrics;
+    return new PeerClient({
+      decl: peer.decl, partition: peer.partition, types: peer.types, decoders: this.exportTypes, wire: this.ctx.wire,
+      localCluster: this.ctx.cfg.clusterId, identityNamespace: this.identityNs,
+      identity: () => this.ctx.identity(),
+      // The mesh trust bundle holds every root we accept (plug-in cacerts root-cert.pem or our own root).
+      rootsFor: () => this.ctx.identity().trustBundlePem,
+      logger: this.log, clock: this.ctx.clock, backoff: this.tuning.backoff,
+      onChange: () => {
+        this.updateResourceMetrics(peer);
+        this.ctx.requestPush();
+        if (peer.client?.state.synced) this.scheduleSave();
+      },
+      onSynced: () => {
+        m.synced.set({ peer: cluster }, 1);
+        m.lastSync.set({ peer: cluster }, this.ctx.clock.now() / 1000);
+        this.log.info({ peer: cluster, services: peer.partition.services.size, workloads: peer.partition.workloads.size }, `peer ${cluster} synced (${peer.partition.services.size} services)`);
+        this.save(peer.partition);
+        this.updateResourceMetrics(peer);
+        this.ctx.requestPush();
+      },
+      onStateChange: () => {
+        m.connected.set({ peer: cluster }, peer.client.state.connected ? 1 : 0);
+        if (!peer.client.state.synced) m.synced.set({ peer: cluster }, 0);
+      },
+      onTermination: (reason) => m.terminations.inc({ peer: cluster, reason }),
+    });
+  }
+
+  private updateResourceMetrics(peer: Peer): void {
+    const p = peer.partition;
+    const r = this.metrics.resources;
+    r.set({ peer: p.cluster, type: 'ClusterInfo' }, p.clusterInfo ? 1 : 0);
+    r.set({ peer: p.cluster, type: 'FederatedService' }, p.services.size);
+    r.set({ peer: p.cluster, type: 'PeerWorkload' }, p.workloads.size);
+    r.set({ peer: p.cluster, type: 'PeerNode' }, p.nodes.size);
+  }
+
+  private scheduleSave(): void {
+    if (this.saveTimer || this.closed) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      this.flush();
+    }, this.tuning.saveDelayMs ?? 1000);
+    this.saveTimer.unref?.();
+  }
+
+  private flush(): void {
+    for (const p of this.peers.values()) if (p.partition.dirty && p.client.state.synced) this.save(p.partition);
+  }
+
+  private save(p: PeerPartition): void {
+    try {
+      writeAtomic(peerFile(this.ctx.cfg.stateDir, p.cluster), p.serialise());
+      p.dirty = false;
+    } catch (e) {
+      this.log.error({ peer: p.cluster, err: (e as Error).message }, 'cannot persist peer state (kept in memory)');
+    }
+  }
+
+  build(input: { snapshot: RegistrySnapshot; mesh: MeshContext; local: LocalOutput }): PeeringBuildResult {
+    const { snapshot, mesh, local } = input;
+    const cfg = this.ctx.cfg.peering;
+    const exported = exportedServices(snapshot, mesh);
+    const exports = this.exporter.build(snapshot, mesh, local, exported);
+    const views: PeerView[] = [];
+    let originAt: number | undefined;
+    for (const p of [...this.peers.values()].sort((a, b) => (a.decl.cluster < b.decl.cluster ? -1 : 1))) {
+      views.push({ decl: p.decl, data: p.partition, flat: cfg.enableFlatNetworks && p.decl.network === mesh.network });
+      const o = p.partition.takeOrigin();
+      if (o !== undefined) originAt = Math.min(originAt ?? o, o);
+    }
+    const res = this.merger.merge(
+      { snapshot, mesh, local, exported, peers: views, suffix: cfg.discoverySuffix, defaultTrafficDistribution: cfg.defaultTrafficDistribution },
+      (cluster, message) => this.log.error({ peer: cluster, conflict: message }, 'flat network address collision: the imported workload is not programmed (flat networks need unique pod and service CIDRs)'),
+    );
+    this.conflicts = res.conflicts;
+    const out: PeeringBuildResult = { addresses: res.addresses, authorizations: local.authorizations, exports };
+    if (originAt !== undefined) out.originAt = originAt;
+    return out;
+  }
+
+  /** Peers may watch only peering types; nobody else may watch them. */
+  authorizeType(identity: CallerIdentity, typeUrl: string): boolean | undefined {
+    const peerType = this.exportTypes.has(typeUrl);
+    const isPeer = identity?.method === 'mtls' && this.allowedPeer(identity);
+    if (isPeer) {
+      if (!peerType) this.log.warn({ caller: identity.spiffeId, typeUrl }, 'peer identity asked for a ztunnel type; refused');
+      return peerType;
+    }
+    if (peerType) {
+      this.log.warn({ caller: identity?.spiffeId, method: identity?.method, typeUrl }, 'caller is not an allowed peer; peering type refused');
+      return false;
+    }
+    return undefined;
+  }
+
+  private allowedPeer(id: CallerIdentity): boolean {
+    const tds = new Set([this.ctx.cfg.trustDomain, ...this.declarations.peers.map((p) => p.trustDomain)]);
+    return tds.has(id.trustDomain) && `${id.namespace}/${id.serviceAccount}` === this.ctx.cfg.peering.peerIdentity;
+  }
+
+  restored(): boolean {
+    return this.restoreDone;
+  }
+
+  status(): PeerStatus[] {
+    const out: PeerStatus[] = [];
+    for (const p of [...this.peers.values()].sort((a, b) => (a.decl.cluster < b.decl.cluster ? -1 : 1))) {
+      out.push(peerStatus(p.decl, p.flat, p.partition, p.client.state, this.conflicts.get(p.decl.cluster) ?? []));
+    }
+    out.push(...declarationStatus(this.declarations));
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsub?.();
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    for (const p of this.peers.values()) {
+      p.client.close();
+      if (p.partition.dirty && p.partition.lastSyncAt !== undefined) this.save(p.partition);
+    }
+  }
+
+  destroy(): void {
+    this.closed = true;
+    this.unsub?.();
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    for (const p of this.peers.values()) p.client.close();
+  }
+}
+
+export const KNOWN_TERMINATION_REASONS = TERMINATION_REASONS;

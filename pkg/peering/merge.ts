@@ -1,0 +1,365 @@
+import { ipToString } from '../push';
+import type { RegistrySnapshot } from '../registry';
+import { LbMode, LbScope, TunnelProtocol, WorkloadStatus, WorkloadType, serviceHostname } from '../translate';
+import type {
+  AddressMsg, GatewayAddressMsg, LoadBalancingMsg, LocalOutput, MeshContext, PortMsg, ServiceMsg, WorkloadMsg,
+} from '../translate';
+import { ipToBytes, LABEL } from '../model';
+import type { PeerDecl } from './declare';
+import type { ExportedService } from './export';
+import { trafficDistributionOf } from './export';
+import { allocateVips, slotOf, slotToBytes } from './vip';
+import { DEFAULT_HBONE_PORT, Takeover } from './types';
+import type { ClusterInfoMsg, FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg } from './types';
+
+/** One peer's imported data (its partition, written only by its client). */
+export interface PeerData {
+  readonly clusterInfo?: ClusterInfoMsg;
+  readonly services: ReadonlyMap<string, FederatedServiceMsg>;
+  readonly workloads: ReadonlyMap<string, PeerWorkloadMsg>;
+  readonly nodes: ReadonlyMap<string, PeerNodeMsg>;
+}
+
+export interface PeerView {
+  decl: PeerDecl;
+  data: PeerData;
+  /** Same network and flat networks enabled: pods are imported as real workloads. */
+  flat: boolean;
+}
+
+export interface MergeInput {
+  snapshot: RegistrySnapshot;
+  mesh: MeshContext;
+  local: LocalOutput;
+  exported: ReadonlyMap<string, ExportedService>;
+  /** Sorted by cluster id. */
+  peers: readonly PeerView[];
+  suffix: string;
+  defaultTrafficDistribution: string;
+}
+
+export interface MergeResult {
+  addresses: Map<string, AddressMsg>;
+  /** Per peer cluster: address collisions found (flat mode), human-readable. */
+  conflicts: Map<string, string[]>;
+  /** Global service hostname -> VIP. */
+  vips: Map<string, string>;
+}
+
+/** Issue point 5: traffic distribution -> ztunnel LoadBalancing. */
+export function loadBalancingFor(td: string): LoadBalancingMsg | undefined {
+  switch (td) {
+    case 'PreferNetwork':
+      return { routingPreference: [LbScope.NETWORK], mode: LbMode.FAILOVER };
+    case 'PreferRegion':
+      return { routingPreference: [LbScope.NETWORK, LbScope.REGION], mode: LbMode.FAILOVER };
+    case 'PreferClose':
+      return { routingPreference: [LbScope.NETWORK, LbScope.REGION, LbScope.ZONE, LbScope.SUBZONE], mode: LbMode.FAILOVER };
+    default:
+      return undefined; // Any: no preference
+  }
+}
+
+/** istiod's split-horizon form (ztunnel-protocol.md §7.3), one per (peer gateway, global service). */
+export function splitHorizonUid(decl: PeerDecl, ns: string, host: string): string {
+  return `${decl.network}/SplitHorizonWorkload/${decl.gatewayNamespace}/${decl.gatewayName}/${ns}/${host}`;
+}
+
+export function nodeGatewayHost(decl: PeerDecl, suffix: string): string {
+  return `node.${decl.gatewayServiceAccount}.${decl.network}.${suffix}`;
+}
+
+interface Group {
+  ns: string;
+  name: string;
+  local?: ExportedService;
+  remotes: { peer: PeerView; fs: FederatedServiceMsg }[];
+}
+
+const isWorkload = (a: AddressMsg): a is { workload: WorkloadMsg } => (a as { workload?: unknown }).workload !== undefined;
+
+/**
+ * Pure merge of local output and every peer partition into what local ztunnels
+ * see, memoised on object identity so an unchanged input yields the same
+ * output objects (the push Encoder then re-encodes nothing).
+ */
+export class Merger {
+  private readonly localCopies = new WeakMap<WorkloadMsg, { sig: string; msg: { workload: WorkloadMsg } }>();
+  private synthetic = new Map<string, { fs: FederatedServiceMsg; sig: string; msg: { workload: WorkloadMsg } }>();
+  private readonly flatMemo = new WeakMap<PeerWorkloadMsg, { sig: string; msg: { workload: WorkloadMsg } }>();
+  private nodeMemo = new Map<string, { sig: string; msg: AddressMsg }>();
+  private services = new Map<string, { sig: string; msg: { service: ServiceMsg } }>();
+  private readonly reported = new Set<string>();
+
+  merge(i: MergeInput, onConflict: (cluster: string, message: string) => void): MergeResult {
+    const { mesh, suffix } = i;
+    const groups = new Map<string, Group>();
+    const group = (ns: string, name: string): Group => {
+      const k = `${ns}/${name}`;
+      let g = groups.get(k);
+      if (!g) groups.set(k, (g = { ns, name, remotes: [] }));
+      return g;
+    };
+    for (const e of i.exported.values()) group(e.svc.namespace, e.svc.name).local = e;
+    for (const p of i.peers) for (const fs of p.data.services.values()) group(fs.namespace, fs.name).remotes.push({ peer: p, fs });
+
+    // Reserved slots: local addresses inside the VIP range are never handed out.
+    const reserved = new Set<number>();
+    const ipOwner = new Map<string, string>();
+    for (const [name, a] of i.local.addresses) {
+      if (isWorkload(a)) {
+        for (const b of a.workload.addresses ?? []) ipOwner.set(`${a.workload.network ?? ''}/${ipToString(b)}`, `local ${name}`);
+      } else {
+        for (const na of a.service.addresses ?? []) {
+          const s = slotOf(na.address);
+          if (s !== undefined) reserved.add(s);
+        }
+      }
+    }
+
+    // Takeover (peering-model.md §2.1): local Service label, then Namespace, then what peers advertise, then global-only.
+    const takeover = (g: Group): boolean => {
+      if (g.local && g.local.takeover !== Takeover.UNSET) return g.local.takeover === Takeover.TRUE;
+      const nsV = i.snapshot.namespaces.get(g.ns)?.labels[LABEL.serviceTakeover];
+      if (nsV === 'true' || nsV === 'false') return nsV === 'true';
+      const remote = g.remotes.find((r) => r.fs.takeover && r.fs.takeover !== Takeover.UNSET);
+      if (remote) return remote.fs.takeover === Takeover.TRUE;
+      return g.local?.scope === 'global-only' || g.remotes.some((r) => r.fs.scope === 'global-only');
+    };
+
+    const hosts: string[] = [];
+    const plan: { g: Group; host: string; takeoverHost?: string; localSvc: boolean }[] = [];
+    for (const g of groups.values()) {
+      const host = `${g.name}.${g.ns}.${suffix}`;
+      const localSvc = i.snapshot.services.has(`${g.ns}/${g.name}`);
+      const tk = takeover(g) ? serviceHostname(g.name, g.ns, mesh.domainSuffix) : undefined;
+      hosts.push(host);
+      if (tk && !localSvc) hosts.push(tk);
+      plan.push({ g, host, takeoverHost: tk, localSvc });
+    }
+    const slots = allocateVips(hosts, reserved);
+    const vips = new Map<string, string>();
+    for (const [h, s] of slots) vips.set(h, ipToString(slotToBytes(s)));
+
+    const out = new Map<string, AddressMsg>();
+    // Local hostKey -> extra service keys its pods gain (the global hostname).
+    const extraKeys = new Map<string, string>();
+    const nextServices = new Map<string, { sig: string; msg: { service: ServiceMsg } }>();
+    const nextSynthetic = new Map<string, { fs: FederatedServiceMsg; sig: string; msg: { workload: WorkloadMsg } }>();
+    const conflicts = new Map<string, string[]>();
+    const flatOut: [string, { workload: WorkloadMsg }, PeerView][] = [];
+
+    for (const { g, host, takeoverHost, localSvc } of plan) {
+      const globalKey = `${g.ns}/${host}`;
+      const localHostKey = `${g.ns}/${serviceHostname(g.name, g.ns, mesh.domainSuffix)}`;
+      if (g.local) extraKeys.set(localHostKey, globalKey);
+      const svcKeys = [globalKey];
+      if (takeoverHost) svcKeys.push(`${g.ns}/${takeoverHost}`);
+      const sMsg = this.globalService(i, g, host, slots.get(host)!);
+      this.keep(nextServices, globalKey, sMsg, out);
+      if (takeoverHost && !localSvc) this.keep(nextServices, `${g.ns}/${takeoverHost}`, { ...sMsg, hostname: takeoverHost, addresses: [this.vipAddr(mesh, slots.get(takeoverHost)!)] }, out);
+      for (const { peer, fs } of g.remotes) {
+        if (peer.flat) {
+          continue; // pods arrive as PeerWorkloads below
+        }
+        const k = `${peer.decl.cluster}|${g.ns}/${g.name}`;
+        const sig = `${peer.decl.connKey}|${JSON.stringify(peer.decl.locality ?? {})}|${peer.decl.hbonePort}|${svcKeys.join(',')}`;
+        const prev = this.synthetic.get(k);
+        const m = prev && prev.fs === fs && prev.sig === sig ? prev : { fs, sig, msg: { workload: this.splitHorizon(i, peer, fs, host, svcKeys) } };
+        nextSynthetic.set(k, m);
+        out.set(m.msg.workload.uid, m.msg);
+      }
+    }
+    this.services = nextServices;
+    this.synthetic = nextSynthetic;
+
+    // Local pods of exported services also back the global hostname.
+    for (const [name, a] of i.local.addresses) {
+      if (out.has(name)) continue;
+      if (!isWorkload(a) || !a.workload.services) {
+        out.set(name, a);
+        continue;
+      }
+      const w = a.workload;
+      let add: string[] | undefined;
+      for (const k in w.services) {
+        const gk = extraKeys.get(k);
+        if (gk && !w.services[gk]) (add ??= []).push(k);
+      }
+      if (!add) {
+        out.set(name, a);
+        continue;
+      }
+      const sig = add.join(',');
+      const prev = this.localCopies.get(w);
+      if (prev && prev.sig === sig) {
+        out.set(name, prev.msg);
+        continue;
+      }
+      const services = { ...w.services };
+      for (const k of add) services[extraKeys.get(k)!] = w.services![k]!;
+      const msg = { workload: { ...w, services } };
+      this.localCopies.set(w, { sig, msg });
+      out.set(name, msg);
+    }
+
+    // Flat peers: real workloads with their own IPs; collisions are reported, never shadowing.
+    for (const peer of i.peers) {
+      if (peer.flat) {
+        for (const pw of peer.data.workloads.values()) {
+          const w = this.flatWorkload(i, peer, pw);
+          if (w) flatOut.push([w.workload.uid, w, peer]);
+        }
+      }
+    }
+    const nextNodes = new Map<string, { sig: string; msg: AddressMsg }>();
+    for (const peer of i.peers) if (peer.decl.nodePort) this.nodeGateway(i, peer, out, nextNodes);
+    this.nodeMemo = nextNodes;
+    for (const [uid, a, peer] of flatOut) {
+      const w = a.workload;
+      let clash: string | undefined;
+      for (const b of w.addresses ?? []) {
+        const owner = ipOwner.get(`${w.network ?? ''}/${ipToString(b)}`);
+        if (owner) clash = `${ipToString(b)} of ${peer.decl.cluster}/${w.namespace}/${w.name} collides with ${owner}`;
+      }
+      if (clash) {
+        const l = conflicts.get(peer.decl.cluster) ?? [];
+        l.push(clash);
+        conflicts.set(peer.decl.cluster, l);
+        if (!this.reported.has(clash)) {
+          this.reported.add(clash);
+          onConflict(peer.decl.cluster, clash);
+        }
+        continue;
+      }
+      for (const b of w.addresses ?? []) ipOwner.set(`${w.network ?? ''}/${ipToString(b)}`, `${peer.decl.cluster} ${uid}`);
+      out.set(uid, a);
+    }
+    if (this.reported.size > 10_000) this.reported.clear();
+    return { addresses: out, conflicts, vips };
+  }
+
+  private keep(next: Map<string, { sig: string; msg: { service: ServiceMsg } }>, key: string, s: ServiceMsg, out: Map<string, AddressMsg>): void {
+    const sig = JSON.stringify(s);
+    const prev = this.services.get(key);
+    const m = prev && prev.sig === sig ? prev : { sig, msg: { service: s } };
+    next.set(key, m);
+    out.set(key, m.msg);
+  }
+
+  private vipAddr(mesh: MeshContext, slot: number): { network?: string; address: Buffer } {
+    return mesh.network ? { network: mesh.network, address: slotToBytes(slot) } : { address: slotToBytes(slot) };
+  }
+
+  private globalService(i: MergeInput, g: Group, host: string, slot: number): ServiceMsg {
+    const s: ServiceMsg = { name: g.name, namespace: g.ns, hostname: host, addresses: [this.vipAddr(i.mesh, slot)] };
+    let ports: PortMsg[];
+    if (g.local) {
+      ports = g.local.svc.ports.map((p) => (typeof p.targetPort === 'number' ? { servicePort: p.port, targetPort: p.targetPort } : { servicePort: p.port }));
+    } else {
+      const byPort = new Map<number, PortMsg>();
+      for (const { fs } of g.remotes) for (const p of fs.ports ?? []) if (!byPort.has(p.port)) byPort.set(p.port, p.targetPort ? { servicePort: p.port, targetPort: p.targetPort } : { servicePort: p.port });
+      ports = [...byPort.values()].sort((a, b) => a.servicePort! - b.servicePort!);
+    }
+    if (ports.length) s.ports = ports;
+    const sans = new Set<string>();
+    for (const { fs } of g.remotes) for (const n of fs.subjectAltNames ?? []) sans.add(n);
+    if (sans.size) s.subjectAltNames = [...sans].sort();
+    let td = g.local ? trafficDistributionOf(g.local.svc) : '';
+    if (!td && !g.local) {
+      const vals = new Set(g.remotes.map((r) => r.fs.trafficDistribution ?? '').filter((v) => v));
+      if (vals.size === 1) td = [...vals][0]!;
+    }
+    const lb = loadBalancingFor(td || i.defaultTrafficDistribution);
+    if (lb) s.loadBalancing = lb;
+    return s;
+  }
+
+  private gatewayFor(i: MergeInput, decl: PeerDecl): GatewayAddressMsg {
+    if (decl.nodePort) return { hostname: { namespace: i.mesh.rootNamespace, hostname: nodeGatewayHost(decl, i.suffix) }, hboneMtlsPort: DEFAULT_HBONE_PORT };
+    if (decl.address.type === 'Hostname') return { hostname: { namespace: decl.gatewayNamespace, hostname: decl.address.value }, hboneMtlsPort: decl.hbonePort };
+    return { address: { network: decl.network, address: ipToBytes(decl.address.value)! }, hboneMtlsPort: decl.hbonePort };
+  }
+
+  private splitHorizon(i: MergeInput, peer: PeerView, fs: FederatedServiceMsg, host: string, svcKeys: string[]): WorkloadMsg {
+    const { decl } = peer;
+    const uid = splitHorizonUid(decl, fs.namespace, host);
+    const ports: PortMsg[] = (fs.ports ?? []).map((p) => ({ servicePort: p.port, targetPort: p.targetPort || p.port }));
+    const services: Record<string, { ports?: PortMsg[] }> = {};
+    for (const k of svcKeys) services[k] = ports.length ? { ports } : {};
+    const w: WorkloadMsg = { uid, name: uid, namespace: fs.namespace, network: decl.network, tunnelProtocol: TunnelProtocol.HBONE };
+    if (decl.trustDomain !== 'cluster.local') w.trustDomain = decl.trustDomain;
+    w.networkGateway = this.gatewayFor(i, decl);
+    w.services = services;
+    if (!fs.capacity) w.status = WorkloadStatus.UNHEALTHY;
+    w.clusterId = decl.cluster;
+    if (decl.locality) w.locality = decl.locality;
+    if (fs.capacity) w.capacity = { value: fs.capacity };
+    return w;
+  }
+
+  private flatWorkload(i: MergeInput, peer: PeerView, pw: PeerWorkloadMsg): { workload: WorkloadMsg } | undefined {
+    const keys: string[] = [];
+    for (const k of Object.keys(pw.services ?? {}).sort()) {
+      const [ns, name] = k.split('/');
+      keys.push(`${ns}/${name}.${ns}.${i.suffix}`);
+    }
+    const sig = `${peer.decl.cluster}|${i.mesh.network}|${JSON.stringify(peer.decl.locality ?? {})}|${keys.join(',')}`;
+    const prev = this.flatMemo.get(pw);
+    if (prev && prev.sig === sig) return prev.msg;
+    const uid = `${peer.decl.cluster}//Pod/${pw.namespace}/${pw.name}`;
+    const w: WorkloadMsg = { uid, name: pw.name, namespace: pw.namespace, addresses: pw.addresses ?? [] };
+    if (i.mesh.network) w.network = i.mesh.network;
+    w.tunnelProtocol = TunnelProtocol.HBONE;
+    if (pw.trustDomain && pw.trustDomain !== 'cluster.local') w.trustDomain = pw.trustDomain;
+    w.serviceAccount = pw.serviceAccount || 'default';
+    if (pw.node) w.node = pw.node;
+    if (pw.canonicalName) w.canonicalName = pw.canonicalName;
+    if (pw.canonicalRevision) w.canonicalRevision = pw.canonicalRevision;
+    w.workloadType = WorkloadType.POD;
+    if (pw.workloadName) w.workloadName = pw.workloadName;
+    const services: Record<string, { ports?: PortMsg[] }> = {};
+    for (const [k, v] of Object.entries(pw.services ?? {})) {
+      const [ns, name] = k.split('/');
+      services[`${ns}/${name}.${ns}.${i.suffix}`] = v.ports?.length ? { ports: v.ports.map((p) => ({ ...p })) } : {};
+    }
+    w.services = services;
+    if (!pw.ready) w.status = WorkloadStatus.UNHEALTHY;
+    w.clusterId = peer.decl.cluster;
+    const loc = pw.locality ?? peer.decl.locality;
+    if (loc) w.locality = loc;
+    const msg = { workload: w };
+    this.flatMemo.set(pw, { sig, msg });
+    return msg;
+  }
+
+  /** NodePort mode: the peer's gateway is a hostname service backed by its node addresses (HBONE nodePort). */
+  private nodeGateway(i: MergeInput, peer: PeerView, out: Map<string, AddressMsg>, next: Map<string, { sig: string; msg: AddressMsg }>): void {
+    const memo = (key: string, a: AddressMsg): void => {
+      const sig = JSON.stringify(a);
+      const prev = this.nodeMemo.get(key);
+      const m = prev && prev.sig === sig ? prev : { sig, msg: a };
+      next.set(key, m);
+      out.set(key, m.msg);
+    };
+    const { decl } = peer;
+    const host = nodeGatewayHost(decl, i.suffix);
+    const ns = i.mesh.rootNamespace;
+    const key = `${ns}/${host}`;
+    let nodePort = 0;
+    for (const n of peer.data.nodes.values()) nodePort ||= n.hboneNodePort ?? 0;
+    if (peer.data.nodes.size === 0) return;
+    memo(key, { service: { name: `node.${decl.gatewayServiceAccount}`, namespace: ns, hostname: host, ports: [{ servicePort: DEFAULT_HBONE_PORT, targetPort: nodePort }] } });
+    for (const n of peer.data.nodes.values()) {
+      const uid = `${decl.cluster}//Node/${n.name}`;
+      const w: WorkloadMsg = { uid, name: n.name, namespace: decl.gatewayNamespace, addresses: n.addresses ?? [], network: decl.network };
+      if (decl.trustDomain !== 'cluster.local') w.trustDomain = decl.trustDomain;
+      w.serviceAccount = decl.gatewayServiceAccount;
+      w.services = { [key]: { ports: [{ servicePort: DEFAULT_HBONE_PORT, targetPort: n.hboneNodePort ?? nodePort }] } };
+      w.clusterId = decl.cluster;
+      const loc = n.locality ?? decl.locality;
+      if (loc) w.locality = loc;
+      memo(uid, { workload: w });
+    }
+  }
+}
