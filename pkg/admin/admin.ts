@@ -1,4 +1,4 @@
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { createSilentLogger, type Logger } from '../log';
 import { debugPlugin } from './debug';
@@ -9,7 +9,7 @@ import type { AdminDaemonView } from './views';
 
 function makeApp(log: Logger) {
   // Request logging is ours (debug level): Prometheus scrapes every few seconds would flood info.
-  const app = Fastify({ loggerInstance: log, disableRequestLogging: true, forceCloseConnections: 'idle' });
+  const app = Fastify({ loggerInstance: log, logController: new LogController({ disableRequestLogging: true }), forceCloseConnections: 'idle' });
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug({ method: req.method, url: req.url.replace(/\?.*$/, ''), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'admin request');
   });

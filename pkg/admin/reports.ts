@@ -134,7 +134,7 @@ function chainSummary(pem: string, now: number): Obj[] {
   return blocks.map((b) => {
     const x = new crypto.X509Certificate(b);
     return {
-      subject: x.subject.replace(/\n/g, ', '), issuer: x.issuer.replace(/\n/g, ', '), serialHex: x.serialNumber.toLowerCase(),
+      subject: (x.subject ?? '').replace(/\n/g, ', '), issuer: (x.issuer ?? '').replace(/\n/g, ', '), serialHex: x.serialNumber,
       notBefore: new Date(x.validFrom).toISOString(), notAfter: new Date(x.validTo).toISOString(),
       expiresInSeconds: Math.floor((Date.parse(x.validTo) - now) / 1000),
       subjectAltName: x.subjectAltName ?? null, fingerprint256: x.fingerprint256,
