@@ -5,6 +5,8 @@ import { isIP } from 'node:net';
  * requires: any other length is a NACK). Returns undefined when malformed.
  */
 export function ipToBytes(ip: string): Buffer | undefined {
+  const v4 = parseV4(ip);
+  if (v4) return v4;
   const fam = isIP(ip);
   if (fam === 4) return Buffer.from(ip.split('.').map((o) => Number(o)));
   if (fam !== 6) return undefined;
@@ -26,6 +28,30 @@ export function ipToBytes(ip: string): Buffer | undefined {
   if (parts.length !== 8) return undefined;
   const out = Buffer.alloc(16);
   parts.forEach((p, i) => out.writeUInt16BE(parseInt(p, 16), i * 2));
+  return out;
+}
+
+/** Hot path (every pod IP is translated): strict dotted-quad, no leading zeros. */
+function parseV4(ip: string): Buffer | undefined {
+  const out = Buffer.allocUnsafe(4);
+  let part = 0;
+  let val = 0;
+  let digits = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || part === 3) return undefined;
+      out[part++] = val;
+      val = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && val === 0) return undefined; // leading zero
+      val = val * 10 + (c - 48);
+      if (++digits > 3 || val > 255) return undefined;
+    } else return undefined;
+  }
+  if (part !== 3 || digits === 0) return undefined;
+  out[3] = val;
   return out;
 }
 

@@ -33,8 +33,9 @@ export class FrozenMap<V> implements ReadonlyMap<string, V> {
     return this.shards[shardOf(key)]?.has(key) ?? false;
   }
 
+  /** Faster than iterating entries() (no generator): use it for full scans of big maps. */
   forEach(cb: (value: V, key: string, map: ReadonlyMap<string, V>) => void): void {
-    for (const [k, v] of this) cb(v, k, this);
+    for (const s of this.shards) if (s) for (const [k, v] of s) cb(v, k, this);
   }
 
   *entries(): MapIterator<[string, V]> {

@@ -123,7 +123,10 @@ export function deepEqual(a: unknown, b: unknown): boolean {
 export function deepFreeze<T>(o: T): T {
   if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
     Object.freeze(o);
-    for (const v of Object.values(o)) deepFreeze(v);
+    for (const k in o) {
+      const v = (o as Record<string, unknown>)[k];
+      if (typeof v === 'object' && v !== null) deepFreeze(v);
+    }
   }
   return o;
 }

@@ -8,10 +8,20 @@ import type { GatewayAddressMsg, MeshContext } from './types';
  * gateways: thousands at most), rebuilt per generate call. Pods are never
  * indexed here, so a call stays cheap at 50k pods.
  */
+/** A selecting Service with what every workload lookup needs precomputed. */
+export interface SelectingService {
+  svc: ServiceObj;
+  /** Workload.services key: "ns/hostname". */
+  key: string;
+  selector: [string, string][];
+}
+
 export interface TranslateContext {
   snapshot: RegistrySnapshot;
   mesh: MeshContext;
   servicesByNs: Map<string, ServiceObj[]>;
+  /** Services with a selector (not ExternalName), by namespace, sorted by name. */
+  selectingByNs: Map<string, SelectingService[]>;
   /** Selector-based AuthorizationPolicies, by namespace. */
   selectorPoliciesByNs: Map<string, AuthorizationPolicyObj[]>;
   peerAuthsByNs: Map<string, PeerAuthenticationObj[]>;
@@ -53,6 +63,13 @@ export function buildContext(snapshot: RegistrySnapshot, mesh: MeshContext): Tra
   const servicesByNs = new Map<string, ServiceObj[]>();
   for (const s of snapshot.services.values()) push(servicesByNs, s.namespace, s);
   for (const l of servicesByNs.values()) l.sort(byName);
+  const selectingByNs = new Map<string, SelectingService[]>();
+  for (const [ns, l] of servicesByNs) {
+    const sel = l
+      .filter((s) => s.selector && s.type !== 'ExternalName')
+      .map((svc) => ({ svc, key: `${ns}/${svc.name}.${ns}.svc.${mesh.domainSuffix}`, selector: Object.entries(svc.selector!) }));
+    if (sel.length > 0) selectingByNs.set(ns, sel);
+  }
   const selectorPoliciesByNs = new Map<string, AuthorizationPolicyObj[]>();
   for (const p of snapshot.authorizationPolicies.values()) if (p.selector) push(selectorPoliciesByNs, p.namespace, p);
   for (const l of selectorPoliciesByNs.values()) l.sort(byName);
@@ -69,7 +86,7 @@ export function buildContext(snapshot: RegistrySnapshot, mesh: MeshContext): Tra
     const a = gatewayAddress(g, net);
     if (a) networkGateways.set(net, a);
   }
-  return { snapshot, mesh, servicesByNs, selectorPoliciesByNs, peerAuthsByNs, networkGateways };
+  return { snapshot, mesh, servicesByNs, selectingByNs, selectorPoliciesByNs, peerAuthsByNs, networkGateways };
 }
 
 /** Kubernetes equality-based selector: every selector label present with the same value. */

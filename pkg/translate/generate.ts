@@ -87,8 +87,8 @@ function full(ctx: TranslateContext, prev: LocalOutput | undefined): LocalDelta 
   // Start from an empty map but diff against the previous output.
   const addr = new Writer<AddressMsg>(undefined);
   const authz = new Writer<AuthorizationMsg>(undefined);
-  for (const k of ctx.snapshot.pods.keys()) podWorkload(ctx, k, addr);
-  for (const k of ctx.snapshot.workloadEntries.keys()) weWorkload(ctx, k, addr);
+  ctx.snapshot.pods.forEach((_p, k) => podWorkload(ctx, k, addr));
+  ctx.snapshot.workloadEntries.forEach((_w, k) => weWorkload(ctx, k, addr));
   for (const k of ctx.snapshot.services.keys()) service(ctx, k, addr);
   for (const k of ctx.snapshot.authorizationPolicies.keys()) policy(ctx, k, authz);
   peerAuthPolicies(ctx, authz, undefined);
@@ -189,10 +189,13 @@ export function generateLocal(input: {
   if (paChanged) peerAuthPolicies(ctx, authz, previous.authorizations);
 
   if (everyWorkload || nsAll.size > 0 || nodes.size > 0) {
-    for (const [k, p] of snapshot.pods) {
+    // A full scan of pods, but only for namespace/node/root-level changes; forEach avoids generator overhead.
+    snapshot.pods.forEach((p, k) => {
       if (everyWorkload || nsAll.has(p.namespace) || (p.nodeName !== undefined && nodes.has(p.nodeName))) pods.add(k);
-    }
-    for (const [k, w] of snapshot.workloadEntries) if (everyWorkload || nsAll.has(w.namespace)) wes.add(k);
+    });
+    snapshot.workloadEntries.forEach((w, k) => {
+      if (everyWorkload || nsAll.has(w.namespace)) wes.add(k);
+    });
   }
   for (const k of pods) podWorkload(ctx, k, addr);
   for (const k of wes) weWorkload(ctx, k, addr);

@@ -8,7 +8,6 @@ import {
   TunnelProtocol,
   WorkloadStatus,
   WorkloadType,
-  serviceHostname,
   workloadUidForPod,
   workloadUidForWorkloadEntry,
 } from './types';
@@ -72,20 +71,18 @@ function services(
   labels: StringMap,
   resolve: (svcPortName: string | undefined, target: number | string) => number | undefined,
 ): Record<string, PortListMsg> | undefined {
-  const out: Record<string, PortListMsg> = {};
-  let any = false;
-  for (const svc of ctx.servicesByNs.get(ns) ?? []) {
-    if (!svc.selector || svc.type === 'ExternalName' || !selectorMatches(svc.selector, labels)) continue;
+  let out: Record<string, PortListMsg> | undefined;
+  outer: for (const s of ctx.selectingByNs.get(ns) ?? []) {
+    for (const [k, v] of s.selector) if (labels[k] !== v) continue outer;
     const ports: PortMsg[] = [];
-    for (const p of svc.ports) {
+    for (const p of s.svc.ports) {
       const target = resolve(p.name, p.targetPort);
       if (target === undefined) continue; // unresolvable named port: dropped, as istiod does
       ports.push({ servicePort: p.port, targetPort: target });
     }
-    out[`${ns}/${serviceHostname(svc.name, ns, ctx.mesh.domainSuffix)}`] = ports.length > 0 ? { ports } : {};
-    any = true;
+    (out ??= {})[s.key] = ports.length > 0 ? { ports } : {};
   }
-  return any ? out : undefined;
+  return out;
 }
 
 /** WORKLOAD_SELECTOR AuthorizationPolicies (own or root namespace) + PeerAuthentication-derived keys, sorted. */
