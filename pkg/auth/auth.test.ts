@@ -2,6 +2,8 @@ import t from 'tap';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
+import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +15,8 @@ import {
   CompositeAuthenticator,
   InsecureAuthenticator,
   MtlsAuthenticator,
+  fileJwksLoader,
+  httpsFetcher,
   RefreshingKeySet,
   signJwt,
   TokenAuthenticator,
@@ -224,4 +228,32 @@ t.test('xDS node namespace must match the caller', async (t) => {
   t.doesNotThrow(() => authorizeNodeNamespace(caller, 'istio-system'));
   t.doesNotThrow(() => authorizeNodeNamespace(caller, undefined), 'absent NAMESPACE left to policy');
   t.equal(await reasonSync(() => authorizeNodeNamespace(caller, 'default')), 'auth.node_namespace_mismatch');
+});
+
+t.test('JWKS from a file and from an HTTPS issuer with a private CA', async (t) => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'auth-jwks-'));
+  t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const file = path.join(tmp, 'jwks.json');
+  fs.writeFileSync(file, JSON.stringify({ keys: [jwk(ec.publicKey, 'e1'), { kty: 'oct', k: 'c2VjcmV0', kid: 'hmac' }] }));
+  const fromFile = new RefreshingKeySet({ loader: fileJwksLoader(file), source: file, clock, logger });
+  t.ok(await fromFile.getKey('e1', 'ES256'), 'EC key loaded from file');
+  t.equal(await fromFile.getKey('hmac', 'RS256'), undefined, 'symmetric keys are skipped, never used');
+
+  execFileSync('/usr/bin/openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem',
+    '-subj', '/CN=issuer', '-days', '1', '-addext', 'subjectAltName=IP:127.0.0.1'], { cwd: tmp, stdio: 'ignore' });
+  const cert = fs.readFileSync(path.join(tmp, 'c.pem'));
+  let sawAuth = '';
+  const server = https.createServer({ key: fs.readFileSync(path.join(tmp, 'k.pem')), cert }, (req, res) => {
+    sawAuth = req.headers.authorization ?? '';
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ keys: [jwk(rsa.publicKey, 'r1')] }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/openid/v1/jwks`;
+  const keys = new RefreshingKeySet({ loader: urlJwksLoader({ jwksUri: url, fetcher: httpsFetcher({ ca: cert }), headers: { authorization: 'Bearer reader' } }), source: url, clock, logger });
+  t.ok(await keys.getKey('r1', 'RS256'), 'fetched over HTTPS trusting only the given CA');
+  t.equal(sawAuth, 'Bearer reader', 'configured headers sent');
+  const untrusted = new RefreshingKeySet({ loader: urlJwksLoader({ jwksUri: url, fetcher: httpsFetcher({}) }), source: url, clock, logger });
+  t.equal(await reason(untrusted.getKey('r1', 'RS256')), 'auth.keys_unavailable', 'unknown CA → no keys');
 });

@@ -12,7 +12,7 @@ export {
 export type { Authenticator, AuthFailureReason, AuthorizationFailureReason, CallContext, CallerIdentity, ImpersonationFailureReason, WorkloadPlacement } from './types';
 export { decodeJwt, signJwt, MAX_TOKEN_BYTES } from './jwt';
 export type { JwtAlg, JwtHeader } from './jwt';
-export { fileJwksLoader, parseJwks, RefreshingKeySet, StaticKeySet, urlJwksLoader } from './jwks';
+export { fileJwksLoader, httpsFetcher, parseJwks, RefreshingKeySet, StaticKeySet, urlJwksLoader } from './jwks';
 export type { Fetcher, JsonWebKeySet, JwksLoader, KeySet, RefreshingKeySetOptions } from './jwks';
 export { DEFAULT_AUDIENCE, TokenAuthenticator } from './token';
 export type { TokenAuthenticatorOptions, TrustedIssuer } from './token';

@@ -1,5 +1,6 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs/promises';
+import * as https from 'node:https';
 import { systemClock } from '../lifecycle';
 import type { Clock } from '../lifecycle';
 import type { Logger } from '../log';
@@ -161,4 +162,32 @@ export function urlJwksLoader(opts: { issuer?: string; jwksUri?: string; fetcher
     }
     return get(uri);
   };
+}
+
+/**
+ * A Fetcher over node:https with a private CA (and optional client cert), for
+ * issuers such as the Kubernetes API server whose certificate is not publicly
+ * trusted. Bodies are capped (a JWKS is a few KiB).
+ */
+export function httpsFetcher(tlsOpts: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; maxBytes?: number } = {}): Fetcher {
+  const maxBytes = tlsOpts.maxBytes ?? 1024 * 1024;
+  return (url, init) =>
+    new Promise((resolve, reject) => {
+      const req = https.get(url, { ca: tlsOpts.ca, cert: tlsOpts.cert, key: tlsOpts.key, headers: init.headers, signal: init.signal, minVersion: 'TLSv1.2' }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > maxBytes) req.destroy(new Error(`response from ${url} exceeds ${maxBytes} bytes`));
+          else chunks.push(c);
+        });
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          resolve({ ok: status >= 200 && status < 300, status, json: async () => JSON.parse(body) as unknown });
+        });
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+    });
 }
