@@ -154,3 +154,19 @@ export function kubeconfigFromObject(
   }
   return cfg;
 }
+
+export interface ClientConfigOptions {
+  /** registry.kubeconfig; empty = in-cluster. */
+  kubeconfig?: string;
+  /** registry.context; empty = current-context. */
+  context?: string;
+  /** KUBERNETES_SERVICE_HOST/PORT as read by cmd/ (undefined when not in a pod). */
+  inCluster?: InClusterOptions;
+}
+
+/** The daemon's choice, as kubectl/client-go make it: an explicit kubeconfig wins, else in-cluster. */
+export function resolveClientConfig(o: ClientConfigOptions): KubeClientConfig {
+  if (o.kubeconfig) return loadKubeconfig(o.kubeconfig, o.context || undefined);
+  if (o.inCluster?.host) return inClusterConfig(o.inCluster);
+  throw configError('registry: kubernetes needs registry.kubeconfig or the in-cluster KUBERNETES_SERVICE_HOST/PORT');
+}

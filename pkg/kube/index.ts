@@ -1,5 +1,5 @@
-export { inClusterConfig, loadKubeconfig, kubeconfigFromObject, SERVICE_ACCOUNT_DIR } from './config';
-export type { KubeClientConfig, InClusterOptions } from './config';
+export { inClusterConfig, loadKubeconfig, kubeconfigFromObject, resolveClientConfig, SERVICE_ACCOUNT_DIR } from './config';
+export type { KubeClientConfig, InClusterOptions, ClientConfigOptions } from './config';
 export { KubeClient, KubeApiError, apiErrorFrom, buildPath, lineStream } from './client';
 export type { KubeApi, KubeResponse, LineStream, Query, RequestOptions } from './client';
 export { KINDS, DEFAULT_KINDS, slim, collectionPath, crdName, sourceIdOf, apiVersionOf } from './kinds';
