@@ -1,0 +1,218 @@
+/**
+ * `ambientd check`: reads one daemon's debug endpoints and prints one line per
+ * check (✓/✗ and a short reason), like `istioctl multicluster check`. Only the
+ * documented JSON fields (docs/admin.md) are read, so it works against any
+ * daemon version that keeps them.
+ */
+export interface CheckArgs {
+  debugUrl: string;
+  token?: string;
+  output: 'text' | 'json';
+  /** Peer data older than this (seconds) while the peer is not refreshing it is stale; default 300. */
+  staleSeconds?: number;
+}
+
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  reason: string;
+}
+
+type Obj = Record<string, unknown>;
+
+/** The documents the checks read (as fetched; shapes per docs/admin.md). */
+export interface CheckDocs {
+  ready: { status: number; body: { ready?: boolean; reasons?: string[] } };
+  configz: Obj;
+  registryz: { counts?: Record<string, number>; rejected?: { kind: string; key: string; reason: string }[] };
+  certz: { now?: string; ca?: { mode?: string; roots?: { notAfter: string }[]; expiresAt?: string } };
+  peers: { now?: string; enabled?: boolean; peers?: PeerDoc[] };
+  syncz: { streams?: StreamDoc[] };
+}
+
+interface PeerDoc {
+  name: string;
+  conditions: Record<'Connected' | 'Synced' | 'DataPlaneProgrammed', { status: string; reason: string; message: string }>;
+  lastSyncTime: string | null;
+  stale: boolean;
+  conflicts: { kind: string; key: string; reason: string }[];
+}
+
+interface StreamDoc {
+  nodeId: string;
+  kind: string;
+  inSync: boolean;
+  pendingCommits: number;
+  types: { typeUrl: string; acked: boolean; lastNack: { message: string } | null }[];
+}
+
+export const CA_MIN_VALIDITY_DAYS = 30;
+export const DEFAULT_STALE_SECONDS = 300;
+const TIMEOUT_MS = 5000;
+const DAY = 86_400_000;
+
+const shortType = (t: string): string => t.replace(/^.*[./]/, '');
+const list = (xs: string[], max = 3): string => (xs.length <= max ? xs.join('; ') : `${xs.slice(0, max).join('; ')}; … (+${xs.length - max} more)`);
+
+/** Pure: documents in, one result per check out. */
+export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): CheckResult[] {
+  const out: CheckResult[] = [];
+  const staleMs = (opts.staleSeconds ?? DEFAULT_STALE_SECONDS) * 1000;
+
+  const ready = d.ready.status === 200 && d.ready.body.ready === true;
+  out.push({ name: 'daemon ready', ok: ready, reason: ready ? 'serving' : `not ready: ${list(d.ready.body.reasons ?? [`HTTP ${d.ready.status}`])}` });
+
+  const rejected = d.registryz.rejected ?? [];
+  const configOk = typeof d.configz.config === 'object' && d.configz.config !== null && rejected.length === 0;
+  const objects = Object.entries(d.registryz.counts ?? {}).filter(([k]) => k !== 'rejected').reduce((n, [, v]) => n + v, 0);
+  out.push({
+    name: 'config valid',
+    ok: configOk,
+    reason: rejected.length
+      ? `${rejected.length} registry object(s) rejected: ${list(rejected.map((r) => `${r.kind} ${r.key}: ${r.reason}`))}`
+      : configOk ? `effective configuration loaded; ${objects} registry objects, none rejected` : 'effective configuration missing from /debug/configz',
+  });
+
+  const now = Date.parse(d.certz.now ?? '') || Date.now();
+  const roots = d.certz.ca?.roots ?? [];
+  const expiresAt = Date.parse(d.certz.ca?.expiresAt ?? '');
+  if (!roots.length || Number.isNaN(expiresAt)) {
+    out.push({ name: 'CA material', ok: false, reason: 'no CA roots reported' });
+  } else {
+    const days = Math.floor((expiresAt - now) / DAY);
+    const ok = expiresAt - now > CA_MIN_VALIDITY_DAYS * DAY;
+    out.push({
+      name: 'CA material',
+      ok,
+      reason: `${d.certz.ca?.mode ?? 'unknown'} CA, ${roots.length} root(s); earliest expiry ${new Date(expiresAt).toISOString()} (${days} days${ok ? '' : `, less than ${CA_MIN_VALIDITY_DAYS}`})`,
+    });
+  }
+
+  const peers = d.peers.peers ?? [];
+  const pnow = Date.parse(d.peers.now ?? '') || now;
+  if (!peers.length) {
+    const why = d.peers.enabled ? 'no peers declared' : 'single-cluster mode (no peering layer)';
+    out.push({ name: 'peers connected and synced', ok: true, reason: why });
+    out.push({ name: 'no stale peer data', ok: true, reason: why });
+    out.push({ name: 'no flat-mode address conflicts', ok: true, reason: why });
+  } else {
+    const bad = peers.filter((p) => p.conditions.Connected.status !== 'True' || p.conditions.Synced.status !== 'True');
+    out.push({
+      name: 'peers connected and synced',
+      ok: bad.length === 0,
+      reason: bad.length === 0
+        ? `${peers.length} peer(s) Connected and Synced`
+        : list(bad.map((p) => {
+          const c = p.conditions.Connected.status !== 'True' ? p.conditions.Connected : p.conditions.Synced;
+          const which = p.conditions.Connected.status !== 'True' ? 'not Connected' : 'not Synced';
+          return `${p.name} ${which}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}`;
+        })),
+    });
+    const stale: string[] = [];
+    for (const p of peers) {
+      const refreshing = p.conditions.Connected.status === 'True' && !p.stale;
+      if (refreshing) continue;
+      const last = p.lastSyncTime ? Date.parse(p.lastSyncTime) : NaN;
+      if (Number.isNaN(last)) {
+        if (p.stale) stale.push(`${p.name}: stale data of unknown age`);
+        continue;
+      }
+      if (pnow - last > staleMs) stale.push(`${p.name}: last synced ${Math.round((pnow - last) / 1000)}s ago`);
+    }
+    out.push({
+      name: 'no stale peer data',
+      ok: stale.length === 0,
+      reason: stale.length ? list(stale) : `no peer data older than ${Math.round(staleMs / 1000)}s without refresh`,
+    });
+    const conflicts = peers.flatMap((p) => p.conflicts.map((c) => `${p.name}: ${[c.kind, c.key].filter(Boolean).join(' ')}${c.reason ? ` (${c.reason})` : ''}`));
+    out.push({ name: 'no flat-mode address conflicts', ok: conflicts.length === 0, reason: conflicts.length ? list(conflicts) : 'none detected' });
+  }
+
+  const streams = d.syncz.streams ?? [];
+  const lagging = streams.filter((s) => !s.inSync);
+  const zt = streams.filter((s) => s.kind === 'ztunnel').length;
+  out.push({
+    name: 'ztunnels ACKed the latest push',
+    ok: lagging.length === 0,
+    reason: lagging.length === 0
+      ? `${streams.length} xDS client(s) (${zt} ztunnel) in sync`
+      : list(lagging.map((s) => {
+        const nack = s.types.find((t) => t.lastNack && !t.acked);
+        const open = s.types.filter((t) => !t.acked).map((t) => shortType(t.typeUrl));
+        if (nack) return `${s.nodeId} NACKed ${shortType(nack.typeUrl)}: ${nack.lastNack!.message}`;
+        return `${s.nodeId} has not ACKed ${open.length ? open.join(', ') : `${s.pendingCommits} pending commit(s)`}`;
+      })),
+  });
+  return out;
+}
+
+class HttpError extends Error {
+  constructor(readonly status: number, path: string) {
+    super(status === 401 ? `${path}: 401 unauthorized (missing or wrong --token)` : `${path}: HTTP ${status}`);
+  }
+}
+
+async function fetchJson(base: string, path: string, token: string | undefined, allow: number[] = [200]): Promise<{ status: number; body: unknown }> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(`${base}${path}`, { headers, signal: AbortSignal.timeout(TIMEOUT_MS) });
+  const text = await res.text();
+  if (!allow.includes(res.status)) throw new HttpError(res.status, path);
+  return { status: res.status, body: JSON.parse(text) as unknown };
+}
+
+async function fetchDocs(base: string, token: string | undefined): Promise<CheckDocs> {
+  const [ready, configz, registryz, certz, peers] = await Promise.all([
+    fetchJson(base, '/ready', token, [200, 503]),
+    fetchJson(base, '/debug/configz', token),
+    fetchJson(base, '/debug/registryz', token),
+    fetchJson(base, '/debug/certz', token),
+    fetchJson(base, '/debug/peers', token),
+  ]);
+  return {
+    ready: ready as CheckDocs['ready'],
+    configz: configz.body as Obj,
+    registryz: registryz.body as CheckDocs['registryz'],
+    certz: certz.body as CheckDocs['certz'],
+    peers: peers.body as CheckDocs['peers'],
+    syncz: (await fetchJson(base, '/debug/syncz', token)).body as CheckDocs['syncz'],
+  };
+}
+
+/**
+ * A push may be on the wire at the moment of the check; re-read syncz a few
+ * times (bounded, ~1 s in all) before declaring a client behind.
+ */
+async function settleSync(base: string, token: string | undefined, docs: CheckDocs): Promise<void> {
+  for (let i = 0; i < 5 && (docs.syncz.streams ?? []).some((s) => !s.inSync && !s.types.some((t) => t.lastNack && !t.acked)); i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    docs.syncz = (await fetchJson(base, '/debug/syncz', token)).body as CheckDocs['syncz'];
+  }
+}
+
+function render(results: CheckResult[], args: CheckArgs, out: NodeJS.WritableStream): void {
+  const ok = results.every((r) => r.ok);
+  if (args.output === 'json') {
+    out.write(`${JSON.stringify({ ok, debugUrl: args.debugUrl, checks: results }, null, 2)}\n`);
+    return;
+  }
+  for (const r of results) out.write(`${r.ok ? '✓' : '✗'} ${r.name}: ${r.reason}\n`);
+}
+
+/** Exit code 0 when every check passes, 1 when any fails or the daemon cannot be read. */
+export async function checkCommand(args: CheckArgs, out: NodeJS.WritableStream): Promise<number> {
+  const base = args.debugUrl.replace(/\/+$/, '');
+  let docs: CheckDocs;
+  try {
+    docs = await fetchDocs(base, args.token);
+    await settleSync(base, args.token, docs);
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause?.code;
+    const reason = e instanceof HttpError ? e.message : `cannot read ${base}: ${cause ?? (e as Error).message}`;
+    render([{ name: 'daemon reachable', ok: false, reason }], args, out);
+    return 1;
+  }
+  const results = evaluate(docs, { staleSeconds: args.staleSeconds });
+  render(results, args, out);
+  return results.every((r) => r.ok) ? 0 : 1;
+}

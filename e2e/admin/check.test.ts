@@ -1,0 +1,142 @@
+import t from 'tap';
+import * as net from 'node:net';
+import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../pkg/wire';
+import { createAdmin } from '../../pkg/admin';
+import { checkCommand, evaluate, type CheckDocs } from '../../cmd/ambientd/check-cmd';
+import { startDaemon } from '../harness/daemon-fixture';
+import { BAD_SERVICE, Capture, MESH, adminOf, stubPeering } from './helpers';
+
+async function runCheck(port: number, extra: { token?: string; output?: 'text' | 'json'; staleSeconds?: number } = {}): Promise<{ code: number; text: string }> {
+  const cap = new Capture();
+  const code = await checkCommand({ debugUrl: `http://127.0.0.1:${port}`, output: extra.output ?? 'text', token: extra.token, staleSeconds: extra.staleSeconds }, cap.stream);
+  return { code, text: cap.text };
+}
+
+const CHECKS = ['daemon ready', 'config valid', 'CA material', 'peers connected and synced', 'no stale peer data', 'no flat-mode address conflicts', 'ztunnels ACKed the latest push'];
+
+t.test('healthy daemon with an in-sync ztunnel: every check ✓, exit 0', async (t) => {
+  const f = await startDaemon({ files: { 'mesh.yaml': MESH }, deps: { admin: createAdmin } });
+  t.teardown(() => f.close());
+  const z = f.ztunnel();
+  z.connect();
+  await z.until(() => z.held(TYPE_ADDRESS).size > 0 && z.acked.get(TYPE_AUTHORIZATION), 'synced');
+  const r = await runCheck(adminOf(f.daemon).debugPort);
+  t.equal(r.code, 0, r.text);
+  const lines = r.text.trim().split('\n');
+  t.same(lines.map((l) => l.replace(/^[✓✗] /, '').replace(/:.*$/, '')), CHECKS, 'one line per check, in order');
+  t.ok(lines.every((l) => l.startsWith('✓ ')), r.text);
+  t.match(r.text, /1 xDS client\(s\) \(1 ztunnel\) in sync/);
+  const j = await runCheck(adminOf(f.daemon).debugPort, { output: 'json' });
+  t.equal(j.code, 0);
+  const doc = JSON.parse(j.text) as { ok: boolean; checks: { name: string; ok: boolean; reason: string }[] };
+  t.equal(doc.ok, true);
+  t.same(doc.checks.map((c) => c.name), CHECKS);
+});
+
+// The peering layer (pkg/peering) is not wired into the daemon yet: these two
+// tests run a REAL daemon and admin surface with a STUB peering layer whose
+// status() reports a declared istio-remote peer that cannot be reached (a
+// closed 127.0.0.x port), as the real layer will.
+t.test('[stub peering] a declared-but-disconnected peer with old data: ✗ and exit 1', async (t) => {
+  const closed = await closedPort();
+  const peering = stubPeering([{
+    name: 'istio-remote-peer-c2', cluster: 'c2', network: 'net2', address: `127.0.0.2:${closed}`,
+    conditions: {
+      Connected: { status: 'False', reason: 'DialFailed', message: `connect ECONNREFUSED 127.0.0.2:${closed}` },
+      Synced: { status: 'True', reason: 'InitialSyncDone' },
+    },
+    lastSyncAt: Date.now() - 3600_000, stale: true, resources: { FederatedService: 2 },
+  }]);
+  const f = await startDaemon({ files: { 'mesh.yaml': MESH }, deps: { admin: createAdmin, peering: peering.factory } });
+  t.teardown(() => f.close());
+  const r = await runCheck(adminOf(f.daemon).debugPort);
+  t.equal(r.code, 1, r.text);
+  t.match(r.text, /^✗ peers connected and synced: istio-remote-peer-c2 not Connected \(DialFailed: connect ECONNREFUSED/m);
+  t.match(r.text, /^✗ no stale peer data: istio-remote-peer-c2: last synced 36\d\ds ago/m);
+  t.match(r.text, /^✓ CA material/m);
+  t.match(r.text, /^✓ no flat-mode address conflicts/m);
+  const generous = await runCheck(adminOf(f.daemon).debugPort, { staleSeconds: 7200, output: 'json' });
+  const doc = JSON.parse(generous.text) as { checks: { name: string; ok: boolean }[] };
+  t.equal(doc.checks.find((c) => c.name === 'no stale peer data')!.ok, true, 'threshold is honoured');
+  t.equal(doc.checks.find((c) => c.name === 'peers connected and synced')!.ok, false);
+  t.equal(generous.code, 1);
+  // The peer comes back: everything passes.
+  peering.peers = [{
+    name: 'istio-remote-peer-c2',
+    conditions: { Connected: { status: 'True', reason: 'StreamUp' }, Synced: { status: 'True', reason: 'InitialSyncDone' } },
+    lastSyncAt: Date.now(), stale: false,
+  }];
+  const healed = await runCheck(adminOf(f.daemon).debugPort);
+  t.equal(healed.code, 0, healed.text);
+});
+
+t.test('[stub peering] a flat-mode address conflict fails its check', async (t) => {
+  const peering = stubPeering([{
+    name: 'istio-remote-peer-c3',
+    conditions: { Connected: { status: 'True' }, Synced: { status: 'True' } },
+    lastSyncAt: Date.now(),
+    conflicts: [{ kind: 'address', key: 'net1/10.0.0.5', reason: 'local Pod default/web-1 has the same address' }],
+  }]);
+  const f = await startDaemon({ files: { 'mesh.yaml': MESH }, deps: { admin: createAdmin, peering: peering.factory } });
+  t.teardown(() => f.close());
+  const r = await runCheck(adminOf(f.daemon).debugPort);
+  t.equal(r.code, 1);
+  t.match(r.text, /^✗ no flat-mode address conflicts: istio-remote-peer-c3: address net1\/10\.0\.0\.5 \(local Pod default\/web-1/m);
+  t.match(r.text, /^✓ peers connected and synced: 1 peer\(s\)/m);
+});
+
+t.test('a ztunnel that NACKed the latest push, and a rejected registry object, fail their checks', async (t) => {
+  const f = await startDaemon({ files: { 'mesh.yaml': MESH, 'bad.yaml': BAD_SERVICE }, deps: { admin: createAdmin } });
+  t.teardown(() => f.close());
+  const z = f.ztunnel({ validate: (typeUrl) => (typeUrl === TYPE_AUTHORIZATION ? 'refused by test' : undefined) });
+  z.connect();
+  await z.until(() => z.received.some((x) => x.typeUrl === TYPE_AUTHORIZATION), 'got policies');
+  const r = await runCheck(adminOf(f.daemon).debugPort);
+  t.equal(r.code, 1);
+  t.match(r.text, /^✗ ztunnels ACKed the latest push: ztunnel~.* NACKed Authorization: .*refused by test/m);
+  t.match(r.text, /^✗ config valid: 1 registry object\(s\) rejected: Service default\/broken: /m);
+});
+
+t.test('unreachable daemon and wrong token: exit 1 with a reason', async (t) => {
+  const closed = await closedPort();
+  const r = await runCheck(closed);
+  t.equal(r.code, 1);
+  t.match(r.text, /^✗ daemon reachable: cannot read http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/m);
+
+  const f = await startDaemon({ files: { 'mesh.yaml': MESH }, flags: { 'admin-debug-token': 'check-secret-1' }, deps: { admin: createAdmin } });
+  t.teardown(() => f.close());
+  const port = adminOf(f.daemon).debugPort;
+  const none = await runCheck(port);
+  t.equal(none.code, 1);
+  t.match(none.text, /401 unauthorized/);
+  const wrong = await runCheck(port, { token: 'check-secret-2' });
+  t.equal(wrong.code, 1);
+  const right = await runCheck(port, { token: 'check-secret-1' });
+  t.equal(right.code, 0, right.text);
+});
+
+t.test('CA material expiring within 30 days fails (documents fabricated; evaluate is pure)', async (t) => {
+  const now = Date.parse('2030-01-01T00:00:00Z');
+  const docs = (days: number): CheckDocs => ({
+    ready: { status: 200, body: { ready: true, reasons: [] } },
+    configz: { config: {} },
+    registryz: { counts: {}, rejected: [] },
+    certz: { now: new Date(now).toISOString(), ca: { mode: 'plugin', roots: [{ notAfter: '' }], expiresAt: new Date(now + days * 86_400_000).toISOString() } },
+    peers: { enabled: false, peers: [] },
+    syncz: { streams: [] },
+  });
+  const ca = (days: number) => evaluate(docs(days)).find((c) => c.name === 'CA material')!;
+  t.equal(ca(29).ok, false);
+  t.match(ca(29).reason, /29 days, less than 30/);
+  t.equal(ca(31).ok, true);
+  const none = evaluate({ ...docs(100), certz: { ca: { roots: [] } } }).find((c) => c.name === 'CA material')!;
+  t.equal(none.ok, false);
+});
+
+async function closedPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
