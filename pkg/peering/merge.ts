@@ -267,7 +267,8 @@ export class Merger {
     if (sans.size) s.subjectAltNames = [...sans].sort();
     let td = g.local ? trafficDistributionOf(g.local.svc) : '';
     if (!td && !g.local) {
-      const vals = new Set(g.remotes.map((r) => r.fs.trafficDistribution ?? '').filter((v) => v));
+      // An exporter that set nothing means the default; disagreement falls back to the default too.
+      const vals = new Set(g.remotes.map((r) => r.fs.trafficDistribution || i.defaultTrafficDistribution));
       if (vals.size === 1) td = [...vals][0]!;
     }
     const lb = loadBalancingFor(td || i.defaultTrafficDistribution);
