@@ -148,7 +148,8 @@ export function urlJwksLoader(opts: { issuer?: string; jwksUri?: string; fetcher
   const fetcher: Fetcher = opts.fetcher ?? ((url, init) => fetch(url, init));
   const get = async (url: string): Promise<unknown> => {
     const signal = AbortSignal.timeout(opts.timeoutMs ?? 5000);
-    const res = await fetcher(url, { signal, headers: { accept: 'application/json', ...(opts.headers ?? {}) } });
+    // kube-apiserver serves /openid/v1/jwks as application/jwk-set+json and answers 406 without it.
+    const res = await fetcher(url, { signal, headers: { accept: 'application/jwk-set+json, application/json', ...(opts.headers ?? {}) } });
     if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`);
     return res.json();
   };
