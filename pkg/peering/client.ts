@@ -207,6 +207,7 @@ export class PeerClient {
         continue;
       }
       this.o.partition.apply(resp.typeUrl, r.name, r.version, r.resource.value, msg);
+      this.o.partition.received++;
       changed = true;
     }
     for (const n of resp.removedResources) if (this.o.partition.remove(resp.typeUrl, n)) changed = true;

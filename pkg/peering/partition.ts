@@ -27,6 +27,8 @@ export class PeerPartition implements PeerData {
   pendingOrigin?: number;
   lastSyncAt?: number;
   dirty = false;
+  /** Resources accepted from the peer over all connections (a reconnect to an unchanged peer adds none). */
+  received = 0;
 
   constructor(readonly cluster: string) {}
 

@@ -26,6 +26,8 @@ export interface PeerStatus {
   lastTermination?: { reason: string; message: string; at: string };
   nacks?: number;
   lastNack?: string;
+  connects?: number;
+  received?: number;
 }
 
 export function peerStatus(decl: PeerDecl, flat: boolean, p: PeerPartition, s: PeerClientState, conflicts: string[]): PeerStatus {
@@ -55,7 +57,7 @@ export function peerStatus(decl: PeerDecl, flat: boolean, p: PeerPartition, s: P
   const out: PeerStatus = {
     gateway: decl.key, cluster: decl.cluster, network: decl.network, address: `${decl.address.value}:${decl.xdsPort}`,
     mode: decl.nodePort ? 'nodeport' : flat ? 'flat' : 'gateway', conditions,
-    services: p.services.size, workloads: p.workloads.size, nodes: p.nodes.size, stale, conflicts, nacks: s.nacks,
+    services: p.services.size, workloads: p.workloads.size, nodes: p.nodes.size, stale, conflicts, nacks: s.nacks, connects: s.connects, received: p.received,
   };
   if (p.lastSyncAt !== undefined) out.lastSyncTime = new Date(p.lastSyncAt).toISOString();
   if (term) out.lastTermination = { reason: term.reason, message: term.message, at: new Date(term.at).toISOString() };
