@@ -1,0 +1,66 @@
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../pkg/wire';
+import { createAdmin } from '../../pkg/admin';
+import { startDaemon } from '../harness/daemon-fixture';
+import { MESH, adminOf, get, stubPeering } from './helpers';
+
+const PROMTOOL = '/usr/bin/promtool';
+
+/**
+ * Lint findings promtool reports for names we must keep: istiod's own counter
+ * names (no `_total`, some ending `_count`) so the Istio control-plane
+ * dashboard works unchanged (issue 5), and prom-client's Node.js default
+ * gauges. istiod's own /metrics draws the same findings. Anything else —
+ * and any parse error — fails the test.
+ */
+const COMPAT_LINT: readonly RegExp[] = [
+  /^(pilot_xds_pushes|pilot_total_xds_rejects|pilot_xds_expired_nonce|citadel_server_csr_count|citadel_server_success_cert_issuance_count|citadel_server_authentication_failure_count) counter metrics should have "_total" suffix$/,
+  /^(citadel_server_csr_count|citadel_server_success_cert_issuance_count|citadel_server_authentication_failure_count) non-histogram and non-summary metrics should not have "_count" suffix$/,
+  /^nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/,
+];
+
+/** The names issue 5 lists (peer metrics belong to the peering layer and are checked when it is wired). */
+const ISSUE5_NAMES = [
+  'pilot_xds', 'pilot_xds_pushes', 'pilot_xds_push_time', 'pilot_xds_send_time', 'pilot_proxy_convergence_time', 'pilot_debounce_time',
+  'pilot_pushcontext_init_seconds', 'pilot_total_xds_rejects', 'pilot_xds_expired_nonce', 'citadel_server_csr_count',
+  'citadel_server_success_cert_issuance_count', 'citadel_server_root_cert_expiry_timestamp', 'citadel_server_cert_chain_expiry_timestamp',
+  'istiod_uptime_seconds', 'ambientd_mesh_propagation_seconds', 'process_cpu_seconds_total', 'process_resident_memory_bytes',
+  'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes',
+];
+
+t.test('promtool check metrics on a live scrape after a ztunnel connected and got pushes', { skip: !fs.existsSync(PROMTOOL) && 'promtool not installed (make sysdeps)' }, async (t) => {
+  const f = await startDaemon({ files: { 'mesh.yaml': MESH }, deps: { admin: createAdmin, peering: stubPeering().factory } });
+  t.teardown(() => f.close());
+  const z = f.ztunnel();
+  z.connect();
+  await z.until(() => z.held(TYPE_ADDRESS).size > 0 && z.acked.get(TYPE_AUTHORIZATION), 'ztunnel synced');
+  // A registry edit makes a second, incremental push.
+  f.write('mesh.yaml', MESH.replace('10.0.0.6', '10.0.0.7'));
+  await z.until(() => {
+    const w = z.held(TYPE_ADDRESS).get('c1//Pod/default/web-2')?.value.workload as { addresses?: Buffer[] } | undefined;
+    return w?.addresses?.[0]?.[3] === 7;
+  }, 'edit reached the ztunnel');
+  await z.until(async () => (await get(adminOf(f.daemon).debugPort, '/debug/syncz')).json<{ streams: { inSync: boolean }[] }>().streams[0]?.inSync, 'ACKed');
+
+  const scrape = await get(adminOf(f.daemon).metricsPort, '/metrics');
+  t.equal(scrape.status, 200);
+  t.match(scrape.headers['content-type'], /^text\/plain; version=0\.0\.4; charset=utf-8$/);
+  const body = scrape.body;
+
+  const p = spawnSync(PROMTOOL, ['check', 'metrics'], { input: body, encoding: 'utf8', timeout: 30_000 });
+  const findings = `${p.stdout}${p.stderr}`.split('\n').map((l) => l.trim()).filter(Boolean);
+  t.not(p.status, 1, `promtool parsed the exposition (no format errors): ${findings.join(' | ')}`);
+  t.ok(p.status === 0 || p.status === 3, `promtool exit ${p.status}`);
+  const unexpected = findings.filter((l) => !COMPAT_LINT.some((re) => re.test(l)));
+  t.same(unexpected, [], 'no lint findings beyond the documented istiod/Node.js compatibility names');
+
+  for (const name of ISSUE5_NAMES) t.match(body, new RegExp(`^# TYPE ${name} `, 'm'), `${name} exported`);
+  t.match(body, /^pilot_xds\{version="[^"]*"\} 1$/m, 'one connected client');
+  t.match(body, /^pilot_xds_pushes\{type="address"\} [1-9]/im, 'Address pushes counted');
+  t.match(body, /^citadel_server_root_cert_expiry_timestamp \d{10}(\.\d+)?$/m, 'root expiry is a unix timestamp');
+  t.match(body, /^citadel_server_cert_chain_expiry_timestamp \d{10}(\.\d+)?$/m);
+  // Bounded label sets: no resource name (workload uid, hostname, policy) is ever a label value.
+  for (const forbidden of ['web-1', 'web-2', 'web.default', 'allow-web', 'c1//Pod']) t.notMatch(body, forbidden, `no "${forbidden}" in any label`);
+});
