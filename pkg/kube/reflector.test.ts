@@ -242,3 +242,18 @@ t.test('CRD not installed: reported, kind marked loaded (empty), flows when the 
   t.same(sink.keys('kube:Gateway'), ['istio-gateways/eastwest']);
   t.notOk(sink.registered.has('kube:CustomResourceDefinition'), 'CRDs never reach the store');
 });
+
+t.test('CRD deleted while watching: the kind empties in the store and waits for the CRD again', async (t) => {
+  const { fake, sink, r } = await setup(t, KINDS.PeerAuthentication!);
+  const path = '/apis/security.istio.io/v1/peerauthentications';
+  fake.put(path, { metadata: { name: 'strict', namespace: 'a' }, spec: { mtls: { mode: 'STRICT' } } });
+  r.start();
+  await waitFor(() => fake.openWatches(path) === 1, { what: 'watching' });
+  t.same(sink.keys('kube:PeerAuthentication'), ['a/strict']);
+  fake.missing.add(path);
+  fake.endWatches();
+  await waitFor(() => r.status().state === 'not-installed', { what: 'not-installed' });
+  t.same(sink.keys('kube:PeerAuthentication'), [], 'objects of a removed CRD are withdrawn');
+  fake.missing.delete(path);
+  await waitFor(() => sink.keys('kube:PeerAuthentication').length === 1, { what: 'back (by polling, no CRD watch here)' });
+});
