@@ -257,3 +257,25 @@ t.test('JWKS from a file and from an HTTPS issuer with a private CA', async (t) 
   const untrusted = new RefreshingKeySet({ loader: urlJwksLoader({ jwksUri: url, fetcher: httpsFetcher({}) }), source: url, clock, logger });
   t.equal(await reason(untrusted.getKey('r1', 'RS256')), 'auth.keys_unavailable', 'unknown CA → no keys');
 });
+
+t.test('mutated tokens fail only with auth.* Unauthenticated errors (seeded fuzz)', async (t) => {
+  const keys = new RefreshingKeySet({ loader: async () => ({ keys: [jwk(ec.publicKey, 'e1'), jwk(rsa.publicKey, 'r1')] }), source: 'test', clock, logger });
+  const auth = new TokenAuthenticator({ issuers: [{ issuer: ISS, keys, method: 'jwt' }], trustDomain: 'cluster.local', clock, cacheSize: 0 });
+  const goods = [signJwt({ alg: 'ES256', kid: 'e1' }, claims(), ec.privateKey), signJwt({ alg: 'RS256', kid: 'r1' }, claims(), rsa.privateKey)];
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ ';
+  let seed = 42;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const unexpected: string[] = [];
+  let accepted = 0;
+  for (let i = 0; i < 600; i++) {
+    const g = goods[i % 2]!;
+    const pos = Math.floor(rnd() * g.length);
+    const tok = g.slice(0, pos) + alphabet[Math.floor(rnd() * alphabet.length)] + g.slice(pos + (rnd() < 0.5 ? 1 : 0));
+    const r = await reason(auth.authenticate(bearer(tok)));
+    if (r === 'accepted') { accepted++; t.comment(`accepted mutation at ${pos}/${g.length}: ${JSON.stringify(tok.slice(Math.max(0, pos - 3), pos + 3))} vs ${JSON.stringify(g.slice(Math.max(0, pos - 3), pos + 3))}`); }
+    else if (!r.startsWith('auth.')) unexpected.push(`${i}: ${r}`);
+  }
+  t.same(unexpected.slice(0, 5), [], 'every refusal is an opaque auth.* Unauthenticated');
+  // base64url has spare bits in the last character: a handful of edits decode to the same bytes.
+  t.ok(accepted < 30, `few mutations survive (${accepted})`);
+});
