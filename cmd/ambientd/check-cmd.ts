@@ -24,7 +24,11 @@ type Obj = Record<string, unknown>;
 export interface CheckDocs {
   ready: { status: number; body: { ready?: boolean; reasons?: string[] } };
   configz: Obj;
-  registryz: { counts?: Record<string, number>; rejected?: { kind: string; key: string; reason: string }[] };
+  registryz: {
+    counts?: Record<string, number>;
+    rejected?: { kind: string; key: string; reason: string }[];
+    gateways?: { key: string; name: string; gatewayClassName?: string }[];
+  };
   certz: { now?: string; ca?: { mode?: string; roots?: { notAfter: string }[]; expiresAt?: string } };
   peers: { now?: string; enabled?: boolean; peers?: PeerDoc[] };
   syncz: { streams?: StreamDoc[] };
@@ -90,23 +94,30 @@ export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): Ch
 
   const peers = d.peers.peers ?? [];
   const pnow = Date.parse(d.peers.now ?? '') || now;
-  if (!peers.length) {
+  // A peer is declared by an istio-remote Gateway (peering-model.md §1.2); one the peering layer does not report is not connected.
+  const reported = new Set(peers.map((p) => p.name));
+  const unreported = (d.registryz.gateways ?? [])
+    .filter((g) => g.gatewayClassName === 'istio-remote' && !reported.has(g.name) && !reported.has(g.key))
+    .map((g) => `${g.key} declared but ${d.peers.enabled ? 'not reported by the peering layer' : 'peering is not enabled in this daemon'}`);
+  if (!peers.length && !unreported.length) {
     const why = d.peers.enabled ? 'no peers declared' : 'single-cluster mode (no peering layer)';
     out.push({ name: 'peers connected and synced', ok: true, reason: why });
     out.push({ name: 'no stale peer data', ok: true, reason: why });
     out.push({ name: 'no flat-mode address conflicts', ok: true, reason: why });
   } else {
     const bad = peers.filter((p) => p.conditions.Connected.status !== 'True' || p.conditions.Synced.status !== 'True');
+    const problems = [
+      ...bad.map((p) => {
+        const c = p.conditions.Connected.status !== 'True' ? p.conditions.Connected : p.conditions.Synced;
+        const which = p.conditions.Connected.status !== 'True' ? 'not Connected' : 'not Synced';
+        return `${p.name} ${which}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}`;
+      }),
+      ...unreported,
+    ];
     out.push({
       name: 'peers connected and synced',
-      ok: bad.length === 0,
-      reason: bad.length === 0
-        ? `${peers.length} peer(s) Connected and Synced`
-        : list(bad.map((p) => {
-          const c = p.conditions.Connected.status !== 'True' ? p.conditions.Connected : p.conditions.Synced;
-          const which = p.conditions.Connected.status !== 'True' ? 'not Connected' : 'not Synced';
-          return `${p.name} ${which}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}`;
-        })),
+      ok: problems.length === 0,
+      reason: problems.length === 0 ? `${peers.length} peer(s) Connected and Synced` : list(problems),
     });
     const stale: string[] = [];
     for (const p of peers) {

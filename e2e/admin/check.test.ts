@@ -70,6 +70,37 @@ t.test('[stub peering] a declared-but-disconnected peer with old data: ✗ and e
   t.equal(healed.code, 0, healed.text);
 });
 
+const remoteGateway = (port: number): string => `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: istio-remote-peer-net2
+  namespace: istio-system
+  labels: { topology.istio.io/network: net2, topology.istio.io/cluster: c2 }
+  annotations: { gateway.istio.io/service-account: istio-eastwest }
+spec:
+  gatewayClassName: istio-remote
+  addresses: [{ type: IPAddress, value: 127.0.0.3 }]
+  listeners:
+  - { name: cross-network, port: 15008, protocol: HBONE, tls: { mode: Passthrough } }
+  - { name: xds-tls, port: ${port}, protocol: TLS, tls: { mode: Passthrough } }
+`;
+
+t.test('an istio-remote Gateway (at a closed 127.0.0.3 port) that no peering layer connects: ✗ and exit 1', async (t) => {
+  const closed = await closedPort();
+  const f = await startDaemon({ files: { 'mesh.yaml': MESH, 'peer.yaml': remoteGateway(closed) }, deps: { admin: createAdmin } });
+  t.teardown(() => f.close());
+  const r = await runCheck(adminOf(f.daemon).debugPort);
+  t.equal(r.code, 1, r.text);
+  t.match(r.text, /^✗ peers connected and synced: istio-system\/istio-remote-peer-net2 declared but peering is not enabled in this daemon/m);
+  // [stub peering] a layer that does not (yet) report the declared peer.
+  const g = await startDaemon({ files: { 'mesh.yaml': MESH, 'peer.yaml': remoteGateway(closed) }, deps: { admin: createAdmin, peering: stubPeering().factory } });
+  t.teardown(() => g.close());
+  const s = await runCheck(adminOf(g.daemon).debugPort);
+  t.equal(s.code, 1);
+  t.match(s.text, /^✗ peers connected and synced: istio-system\/istio-remote-peer-net2 declared but not reported by the peering layer/m);
+});
+
 t.test('[stub peering] a flat-mode address conflict fails its check', async (t) => {
   const peering = stubPeering([{
     name: 'istio-remote-peer-c3',
