@@ -29,8 +29,12 @@ function statusKb(pid: number, key: string): number {
   return m ? Number(m[1]) : NaN;
 }
 
-/** The native crypto one certificate needs: one P-256 verify (the CSR) + one RSA-2048 sign (the leaf). */
-function cryptoCeiling(seconds: number): number {
+/**
+ * The native crypto one certificate needs: one P-256 verify (the CSR) + one
+ * RSA-2048 sign (the leaf). Reported per wall second and per CPU second of this
+ * process; the CPU figure is the fair comparison on a shared machine.
+ */
+function cryptoCeiling(seconds: number): { wall: number; cpu: number } {
   const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const cri = crypto.randomBytes(250);
@@ -41,6 +45,7 @@ function cryptoCeiling(seconds: number): number {
     crypto.sign('sha256', tbs, rsa.privateKey);
   }
   let n = 0;
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const until = t0 + seconds * 1000;
   while (performance.now() < until) {
@@ -48,7 +53,8 @@ function cryptoCeiling(seconds: number): number {
     crypto.sign('sha256', tbs, rsa.privateKey);
     n++;
   }
-  return n / ((performance.now() - t0) / 1000);
+  const cpu = process.cpuUsage(c0);
+  return { wall: n / ((performance.now() - t0) / 1000), cpu: n / ((cpu.user + cpu.system) / 1e6) };
 }
 
 function lines(child: ChildProcess, onLine: (o: Record<string, unknown>) => void): Promise<void> {
@@ -118,9 +124,11 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       { name: 'burst500_p50_latency', value: result.burst.p50, unit: 'ms' },
       { name: 'burst500_max_latency', value: result.burst.max, unit: 'ms' },
       { name: 'sustained_p99_latency', value: result.sustained.p99, unit: 'ms' },
-      { name: 'native_crypto_ceiling', value: ceiling, unit: 'cert/s' },
-      { name: 'rate_fraction_of_crypto_ceiling', value: rate / ceiling, unit: 'ratio' },
-      { name: 'cpu_rate_fraction_of_crypto_ceiling', value: perCpuSecond / ceiling, unit: 'ratio' },
+      { name: 'native_crypto_ceiling_wall', value: ceiling.wall, unit: 'cert/s' },
+      { name: 'native_crypto_ceiling_cpu', value: ceiling.cpu, unit: 'cert/cpu-s' },
+      { name: 'rate_fraction_of_crypto_ceiling', value: rate / ceiling.wall, unit: 'ratio' },
+      { name: 'cpu_rate_fraction_of_crypto_ceiling', value: perCpuSecond / ceiling.cpu, unit: 'ratio' },
+      { name: 'burst500_drain_lower_bound', value: (params.burstSize / ceiling.cpu) * 1000, unit: 'ms' },
       { name: 'server_cpu_during_sustained', value: serverCores, unit: 'cores' },
       { name: 'client_cpu_during_sustained', value: clientCores, unit: 'cores' },
       { name: 'server_rss_peak', value: statusKb(serverPid, 'VmHWM') / 1024, unit: 'MiB' },
@@ -131,7 +139,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       params,
       figures,
       notes: [
-        'Ceiling = one P-256 verify + one RSA-2048 sign per certificate, measured in the scenario process before the load starts.',
+        'Ceiling = one P-256 verify + one RSA-2048 sign per certificate, measured in the scenario process before the load starts (per wall second and per CPU second).',
+        'burst500_drain_lower_bound = burst size / crypto ceiling: the last of 500 simultaneous CSRs cannot finish before every signature ahead of it on one core, so a burst p99 below that bound is not reachable with an RSA-2048 CA key on one core.',
         'certificates_per_server_cpu_second is the one-core figure: issued certificates divided by the CA server process CPU time (/proc/<pid>/stat).',
         `On this 2-core machine the load generator shares the CPU (${clientCores.toFixed(2)} cores during the sustained phase), so the wall-clock rate understates a dedicated core.`,
         `Burst wall times (ms): ${result.burst.wallMs.map((x: number) => x.toFixed(0)).join(', ')}.`,
