@@ -210,6 +210,26 @@ function render(results: CheckResult[], args: CheckArgs, out: NodeJS.WritableStr
   for (const r of results) out.write(`${r.ok ? '✓' : '✗'} ${r.name}: ${r.reason}\n`);
 }
 
+export const DEFAULT_DEBUG_URL = 'http://127.0.0.1:8080';
+
+/**
+ * Builds CheckArgs from parsed flags (`--debug-url`, `--token`, `--output`,
+ * `--stale-seconds`); returns an error message for bad usage. The token may
+ * also come from env (AMBIENTD_DEBUG_TOKEN) — cmd/ passes it in `envToken`.
+ */
+export function checkArgsFromFlags(flags: Record<string, string>, envToken?: string): CheckArgs | string {
+  const output = flags.output ?? 'text';
+  if (output !== 'text' && output !== 'json') return `--output must be text or json, got "${output}"`;
+  let staleSeconds: number | undefined;
+  if (flags['stale-seconds'] !== undefined) {
+    staleSeconds = Number(flags['stale-seconds']);
+    if (!Number.isFinite(staleSeconds) || staleSeconds < 0) return `--stale-seconds must be a non-negative number, got "${flags['stale-seconds']}"`;
+  }
+  const debugUrl = flags['debug-url'] ?? DEFAULT_DEBUG_URL;
+  if (!/^https?:\/\/[^/]+/.test(debugUrl)) return `--debug-url must be an http(s) URL, got "${debugUrl}"`;
+  return { debugUrl, token: flags.token ?? (envToken || undefined), output, staleSeconds };
+}
+
 /** Exit code 0 when every check passes, 1 when any fails or the daemon cannot be read. */
 export async function checkCommand(args: CheckArgs, out: NodeJS.WritableStream): Promise<number> {
   const base = args.debugUrl.replace(/\/+$/, '');

@@ -2,7 +2,7 @@ import t from 'tap';
 import * as net from 'node:net';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../pkg/wire';
 import { createAdmin } from '../../pkg/admin';
-import { checkCommand, evaluate, type CheckDocs } from '../../cmd/ambientd/check-cmd';
+import { checkArgsFromFlags, checkCommand, evaluate, type CheckDocs } from '../../cmd/ambientd/check-cmd';
 import { startDaemon } from '../harness/daemon-fixture';
 import { BAD_SERVICE, Capture, MESH, adminOf, stubPeering } from './helpers';
 
@@ -171,3 +171,13 @@ async function closedPort(): Promise<number> {
   await new Promise<void>((r) => srv.close(() => r()));
   return port;
 }
+
+t.test('flag parsing for the lead\'s main.ts wiring', async (t) => {
+  t.same(checkArgsFromFlags({}), { debugUrl: 'http://127.0.0.1:8080', token: undefined, output: 'text', staleSeconds: undefined });
+  t.same(checkArgsFromFlags({ 'debug-url': 'http://127.0.0.1:9', output: 'json', 'stale-seconds': '60' }, 'env-tok'),
+    { debugUrl: 'http://127.0.0.1:9', token: 'env-tok', output: 'json', staleSeconds: 60 });
+  t.equal((checkArgsFromFlags({ token: 'flag-tok' }, 'env-tok') as { token: string }).token, 'flag-tok', 'flag beats env');
+  t.match(checkArgsFromFlags({ output: 'yaml' }), /--output must be text or json/);
+  t.match(checkArgsFromFlags({ 'stale-seconds': 'soon' }), /--stale-seconds/);
+  t.match(checkArgsFromFlags({ 'debug-url': '127.0.0.1:8080' }), /--debug-url must be an http/);
+});
