@@ -1,14 +1,15 @@
 import { CowMap, FrozenMap } from '../registry';
+import type { StringMap } from '../model';
 import type { ChangeSet, RegistrySnapshot } from '../registry';
 import { convertAuthorizationPolicy } from './authz';
-import { buildContext } from './context';
+import { buildContext, selectorMatches } from './context';
 import type { TranslateContext } from './context';
 import { msgEqual } from './equal';
 import { convertPeerAuthentication, staticStrictKey, staticStrictPolicy } from './peerauth';
 import { buildService } from './service';
 import { CONVERTED_PA_PREFIX, STATIC_STRICT_POLICY, serviceResourceName, workloadUidForPod, workloadUidForWorkloadEntry } from './types';
 import type { AddressMsg, AuthorizationMsg, LocalDelta, LocalOutput, MeshContext } from './types';
-import { buildPodWorkload, buildWorkloadEntryWorkload } from './workload';
+import { buildPodWorkload, buildWorkloadEntryWorkload, workloadNetwork } from './workload';
 
 /** Accumulates one generation's writes against the previous output and records the diff. */
 class Writer<V> {
@@ -116,6 +117,19 @@ function finish(addrMap: CowMap<AddressMsg>, authzMap: CowMap<AuthorizationMsg>,
   };
 }
 
+/** A selector-based policy change: which workloads may have gained or lost the reference. */
+interface PolicyChange {
+  key: string;
+  ns: string;
+  selector: StringMap | undefined;
+}
+
+/** Did the previous output list `key` in this workload's authorization_policies? */
+function referenced(prev: ReadonlyMap<string, AddressMsg>, uid: string, key: string): boolean {
+  const a = prev.get(uid);
+  return a !== undefined && 'workload' in a && (a.workload.authorizationPolicies?.includes(key) ?? false);
+}
+
 /**
  * Translates a registry snapshot into ztunnel's resources. Pure: reads only
  * its arguments. Given the previous output and the ChangeSet that led from
@@ -125,11 +139,14 @@ function finish(addrMap: CowMap<AddressMsg>, authzMap: CowMap<AuthorizationMsg>,
  *  - Service → the service, and every workload of its namespace (its old or
  *    new selector may have matched any of them);
  *  - Namespace → its workloads; Node → the pods on it;
- *  - AuthorizationPolicy / PeerAuthentication → the policy (all PA-derived
- *    ones) and the workloads of its namespace (all workloads for the root
- *    namespace);
- *  - Gateway → everything (network gateways reach every workload).
- * The golden property test checks this equals full regeneration.
+ *  - AuthorizationPolicy → the policy, and the workloads that referenced it
+ *    before or that its selector matches now (only selector policies are
+ *    listed in Workload.authorization_policies);
+ *  - PeerAuthentication → all PA-derived policies, and the workloads of its
+ *    namespace (every workload for the root namespace);
+ *  - Gateway → the workloads on networks other than the local one (only
+ *    those carry a network_gateway).
+ * The property test checks this equals full regeneration.
  */
 export function generateLocal(input: {
   snapshot: RegistrySnapshot;
@@ -139,14 +156,16 @@ export function generateLocal(input: {
 }): LocalDelta {
   const { snapshot, mesh, previous, changes } = input;
   const ctx = buildContext(snapshot, mesh);
-  if (!previous || !changes || changes.byKind.has('Gateway')) return full(ctx, previous);
+  if (!previous || !changes) return full(ctx, previous);
 
   const root = mesh.rootNamespace;
   const pods = new Set<string>();
   const wes = new Set<string>();
   const nsAll = new Set<string>();
   const nodes = new Set<string>();
+  const policyChanges: PolicyChange[] = [];
   let everyWorkload = false;
+  let remoteNetworks = false;
   let paChanged = false;
   const addr = new Writer<AddressMsg>(previous.addresses);
   const authz = new Writer<AuthorizationMsg>(previous.authorizations);
@@ -173,13 +192,15 @@ export function generateLocal(input: {
           break;
         case 'AuthorizationPolicy':
           policy(ctx, key, authz);
-          if (nsOf(key) === root) everyWorkload = true;
-          else nsAll.add(nsOf(key));
+          policyChanges.push({ key, ns: nsOf(key), selector: snapshot.authorizationPolicies.get(key)?.selector });
           break;
         case 'PeerAuthentication':
           paChanged = true;
           if (nsOf(key) === root) everyWorkload = true;
           else nsAll.add(nsOf(key));
+          break;
+        case 'Gateway':
+          remoteNetworks = true;
           break;
         default:
           break;
@@ -188,13 +209,52 @@ export function generateLocal(input: {
   }
   if (paChanged) peerAuthPolicies(ctx, authz, previous.authorizations);
 
-  if (everyWorkload || nsAll.size > 0 || nodes.size > 0) {
-    // A full scan of pods, but only for namespace/node/root-level changes; forEach avoids generator overhead.
+  // Whether a workload outside the explicit Pod/WorkloadEntry changes must be
+  // recomputed. Cheap tests first; network and uid are only built when needed.
+  const nsLabelCache = new Map<string, StringMap | undefined>();
+  const nsLabels = (ns: string): StringMap | undefined => {
+    if (!nsLabelCache.has(ns)) nsLabelCache.set(ns, snapshot.namespaces.get(ns)?.labels);
+    return nsLabelCache.get(ns);
+  };
+  const affected = (
+    ns: string,
+    labels: StringMap,
+    node: string | undefined,
+    net: () => string,
+    uid: () => string,
+  ): boolean => {
+    if (everyWorkload || nsAll.has(ns) || (node !== undefined && nodes.has(node))) return true;
+    if (remoteNetworks && net() !== mesh.network) return true;
+    for (const pc of policyChanges) {
+      if (pc.ns !== root && pc.ns !== ns) continue;
+      if (pc.selector && selectorMatches(pc.selector, labels)) return true;
+      if (referenced(previous.addresses, uid(), pc.key)) return true;
+    }
+    return false;
+  };
+  if (everyWorkload || nsAll.size > 0 || nodes.size > 0 || remoteNetworks || policyChanges.length > 0) {
+    // One scan over the pods; forEach avoids generator overhead at 50k pods.
     snapshot.pods.forEach((p, k) => {
-      if (everyWorkload || nsAll.has(p.namespace) || (p.nodeName !== undefined && nodes.has(p.nodeName))) pods.add(k);
+      if (pods.has(k)) return;
+      const hit = affected(
+        p.namespace,
+        p.labels,
+        p.nodeName,
+        () => workloadNetwork(ctx, p.labels, nsLabels(p.namespace)),
+        () => workloadUidForPod(mesh.clusterId, p.namespace, p.name),
+      );
+      if (hit) pods.add(k);
     });
     snapshot.workloadEntries.forEach((w, k) => {
-      if (everyWorkload || nsAll.has(w.namespace)) wes.add(k);
+      if (wes.has(k)) return;
+      const hit = affected(
+        w.namespace,
+        w.labels,
+        undefined,
+        () => workloadNetwork(ctx, w.labels, nsLabels(w.namespace), w.network),
+        () => workloadUidForWorkloadEntry(mesh.clusterId, w.namespace, w.name),
+      );
+      if (hit) wes.add(k);
     });
   }
   for (const k of pods) podWorkload(ctx, k, addr);

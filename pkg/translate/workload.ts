@@ -31,7 +31,8 @@ function captured(labels: StringMap, annotations: StringMap, ns: StringMap | und
   return ns?.[LABEL.dataplaneMode] === 'ambient';
 }
 
-function network(ctx: TranslateContext, labels: StringMap, ns: StringMap | undefined, explicit?: string): string {
+/** The workload's network: explicit (WorkloadEntry spec) > own label > namespace label > the mesh's. */
+export function workloadNetwork(ctx: TranslateContext, labels: StringMap, ns: StringMap | undefined, explicit?: string): string {
   return explicit || labels[LABEL.network] || ns?.[LABEL.network] || ctx.mesh.network;
 }
 
@@ -131,7 +132,7 @@ export function buildPodWorkload(pod: PodObj, ctx: TranslateContext): WorkloadMs
     namespace: pod.namespace,
     addresses: pod.ips.map((ip) => ipToBytes(ip)!),
   };
-  common(ctx, w, pod.namespace, pod.labels, network(ctx, pod.labels, nsLabels), captured(pod.labels, pod.annotations, nsLabels, pod.hostNetwork));
+  common(ctx, w, pod.namespace, pod.labels, workloadNetwork(ctx, pod.labels, nsLabels), captured(pod.labels, pod.annotations, nsLabels, pod.hostNetwork));
   if (pod.labels[LABEL.tunnel] === 'http') {
     w.tunnelProtocol = TunnelProtocol.HBONE;
     w.nativeTunnel = true;
@@ -165,7 +166,7 @@ export function buildWorkloadEntryWorkload(we: WorkloadEntryObj, ctx: TranslateC
   const bytes = ipToBytes(we.address);
   if (bytes) w.addresses = [bytes];
   else w.hostname = we.address;
-  common(ctx, w, we.namespace, we.labels, network(ctx, we.labels, nsLabels, we.network), captured(we.labels, we.annotations, nsLabels, false));
+  common(ctx, w, we.namespace, we.labels, workloadNetwork(ctx, we.labels, nsLabels, we.network), captured(we.labels, we.annotations, nsLabels, false));
   w.serviceAccount = we.serviceAccount;
   const c = canonical(we.labels, we.name);
   w.canonicalName = c.name;
