@@ -13,7 +13,8 @@ import { createSilentLogger } from '../../pkg/log';
 async function main(): Promise<void> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ca-'));
   const logger = createSilentLogger();
-  const authority = Authority.open({ stateDir, trustDomain: 'cluster.local', selfSignedKeyAlgorithm: 'rsa-2048', logger });
+  const caKey = process.argv[2] === 'ec-p256' ? 'ec-p256' : 'rsa-2048';
+  const authority = Authority.open({ stateDir, trustDomain: 'cluster.local', selfSignedKeyAlgorithm: caKey, logger });
   const bootstrap = BootstrapIssuer.open({ stateDir, trustDomain: 'cluster.local' });
   const authenticator = new CompositeAuthenticator({ token: new TokenAuthenticator({ issuers: [bootstrap.trustedIssuer()], trustDomain: 'cluster.local' }) });
   // Shared-mode ztunnel: every impersonated identity is placed on the caller's node.

@@ -178,7 +178,12 @@ export class Daemon {
         const delta = generateLocal({ snapshot, mesh, previous: incremental ? this.previous : undefined, changes: incremental ? changes : undefined });
         this.previous = delta.output;
         if (!this.peering) {
-          return { commits: [encoder.diff(TYPE_ADDRESS, delta.output.addresses), encoder.diff(TYPE_AUTHORIZATION, delta.output.authorizations)] };
+          return {
+            commits: [
+              encoder.diff(TYPE_ADDRESS, delta.output.addresses, incremental ? { changed: delta.changedAddresses, removed: delta.removedAddresses } : undefined),
+              encoder.diff(TYPE_AUTHORIZATION, delta.output.authorizations, incremental ? { changed: delta.changedAuthorizations, removed: delta.removedAuthorizations } : undefined),
+            ],
+          };
         }
         const merged = this.peering.build({ snapshot, mesh, local: delta.output });
         const commits = [encoder.diff(TYPE_ADDRESS, merged.addresses), encoder.diff(TYPE_AUTHORIZATION, merged.authorizations)];

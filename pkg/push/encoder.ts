@@ -16,18 +16,31 @@ export class Encoder {
 
   constructor(private readonly wire: Wire, private readonly types: ReadonlyMap<string, protobuf.Type>) {}
 
-  diff(typeUrl: string, next: MessageMap): TypeCommit {
+  /**
+   * With `hint` (the generator's own changed/removed sets) only those names are
+   * looked at — O(changes) instead of O(resources) per push. Without it the
+   * maps are compared by identity.
+   */
+  diff(typeUrl: string, next: MessageMap, hint?: { changed: ReadonlySet<string>; removed: ReadonlySet<string> }): TypeCommit {
     const type = this.types.get(typeUrl);
     if (!type) throw new Error(`no message type registered for ${typeUrl}`);
-    const prev = this.prev.get(typeUrl) ?? new Map<string, object>();
+    const prev = this.prev.get(typeUrl);
     const upserts: CacheEntry[] = [];
     const removes: string[] = [];
-    for (const [name, msg] of next) {
-      if (prev.get(name) === msg) continue;
+    const encode = (name: string, msg: object): void => {
       const bytes = type.encode(type.fromObject(msg as Record<string, unknown>)).finish();
       upserts.push(entryFromBytes(typeUrl, name, bytes, typeUrl === TYPE_ADDRESS ? addressAliases(msg) : []));
+    };
+    if (hint && prev) {
+      for (const name of hint.changed) {
+        const msg = next.get(name);
+        if (msg && prev.get(name) !== msg) encode(name, msg);
+      }
+      for (const name of hint.removed) if (!next.has(name)) removes.push(name);
+    } else {
+      for (const [name, msg] of next) if (!prev || prev.get(name) !== msg) encode(name, msg);
+      if (prev) for (const name of prev.keys()) if (!next.has(name)) removes.push(name);
     }
-    for (const name of prev.keys()) if (!next.has(name)) removes.push(name);
     this.prev.set(typeUrl, next);
     return { typeUrl, upserts, removes };
   }

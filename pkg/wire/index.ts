@@ -2,6 +2,6 @@ export { loadWire, findProtoDir, TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_PREFIX }
 export type { Wire } from './schema';
 export { encodeResourceFrame, encodeDeltaResponse, contentVersion } from './delta-codec';
 export type { DeltaResponseParts } from './delta-codec';
-export { decodeDeltaRequest, WireError } from './request';
+export { decodeDeltaRequest, decodeDeltaRequestSlow, WireError } from './request';
 export type { DeltaRequest, NodeInfo } from './request';
 export { structToPlain } from './struct';

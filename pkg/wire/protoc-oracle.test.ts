@@ -1,6 +1,6 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { loadWire, TYPE_ADDRESS, encodeDeltaResponse, encodeResourceFrame, contentVersion, decodeDeltaRequest } from './index';
+import { loadWire, TYPE_ADDRESS, encodeDeltaResponse, encodeResourceFrame, contentVersion, decodeDeltaRequest, decodeDeltaRequestSlow } from './index';
 
 // protoc is an independent implementation of the wire format: bytes we encode
 // must decode with protoc against the same .proto files, field by field.
@@ -76,4 +76,24 @@ t.test('a protoc-encoded DeltaDiscoveryRequest (ztunnel NACK shape) decodes with
   t.same(req.errorDetail, { code: 0, message: 'u1: bad' }, 'NACK with code 0 is still a NACK');
   t.equal(req.initialResourceVersions.get('a'), 'v1');
   t.equal(req.node!.metadata.NAMESPACE, 'istio-system');
+});
+
+t.test('the hand-written request decoder agrees with protobufjs on random valid requests and rejects truncations', async (t) => {
+  let seed = 42;
+  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const str = (): string => (rnd() < 0.1 ? '' : `n${Math.floor(rnd() * 1e6)}/é${Math.floor(rnd() * 100)}`);
+  for (let i = 0; i < 300; i++) {
+    const o: Record<string, unknown> = { typeUrl: rnd() < 0.9 ? TYPE_ADDRESS : '' };
+    if (rnd() < 0.3) o.node = { id: str(), metadata: { fields: { NAMESPACE: { stringValue: str() } } } };
+    if (rnd() < 0.5) o.resourceNamesSubscribe = Array.from({ length: Math.floor(rnd() * 5) }, str);
+    if (rnd() < 0.3) o.resourceNamesUnsubscribe = Array.from({ length: Math.floor(rnd() * 3) }, str);
+    if (rnd() < 0.5) o.initialResourceVersions = Object.fromEntries(Array.from({ length: Math.floor(rnd() * 20) }, () => [str(), str()]));
+    if (rnd() < 0.5) o.responseNonce = str();
+    if (rnd() < 0.2) o.errorDetail = { code: 0, message: str() };
+    const bytes = wire.DeltaDiscoveryRequest.encode(wire.DeltaDiscoveryRequest.fromObject(o)).finish();
+    const fast = decodeDeltaRequest(wire.DeltaDiscoveryRequest, bytes);
+    const slow = decodeDeltaRequestSlow(wire.DeltaDiscoveryRequest, bytes);
+    t.same(fast, slow, `case ${i}`);
+    if (bytes.length > 2) t.throws(() => decodeDeltaRequest(wire.DeltaDiscoveryRequest, bytes.subarray(0, bytes.length - 1)), `truncated case ${i}`);
+  }
 });

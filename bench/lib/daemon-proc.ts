@@ -1,0 +1,79 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+
+/** The real daemon binary as its own process, so its CPU and RSS are measured alone. */
+export interface DaemonProc {
+  proc: ChildProcess;
+  pid: number;
+  grpcPort: number;
+  rootCaPem: string;
+  token: string;
+  stateDir: string;
+  logFile: string;
+  stop(): Promise<number | null>;
+}
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+export const MAIN = path.join(ROOT, 'dist', 'cmd', 'ambientd', 'main.js');
+
+export async function startDaemonProc(o: { dir: string; config: Record<string, unknown>; logDir: string; name?: string; extraArgs?: string[]; nodeArgs?: string[] }): Promise<DaemonProc> {
+  const stateDir = path.join(o.dir, 'state');
+  fs.mkdirSync(stateDir, { recursive: true });
+  const cfgFile = path.join(o.dir, 'ambientd.yaml');
+  fs.writeFileSync(cfgFile, JSON.stringify({ stateDir, log: { level: 'warn' }, ...o.config }, null, 2));
+  // Mint the token first: the issuer key is created once in the state dir and the daemon reuses it.
+  const token = execFileSync('node', [MAIN, 'token', 'create', '--state-dir', stateDir, '--namespace', 'istio-system', '--service-account', 'ztunnel', '--ttl', '24h'], { encoding: 'utf8' }).trim();
+  const logFile = path.join(o.logDir, `${o.name ?? 'daemon'}.log`);
+  fs.mkdirSync(o.logDir, { recursive: true });
+  const log = fs.createWriteStream(logFile);
+  const proc = spawn('node', [...(o.nodeArgs ?? []), MAIN, 'serve', '--config', cfgFile, '--log-level', 'info', ...(o.extraArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stderr!.pipe(log);
+  const rl = readline.createInterface({ input: proc.stdout! });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not start; see ${logFile}`)), 120_000);
+    let grpcPort = 0;
+    rl.on('line', (line) => {
+      log.write(line + '\n');
+      try {
+        const j = JSON.parse(line) as { msg?: string; port?: number; grpcPort?: number };
+        if (j.msg === 'gRPC TLS server listening') grpcPort = j.port ?? 0;
+        if (j.msg === 'ambientd serving') {
+          clearTimeout(timer);
+          resolve(j.grpcPort ?? grpcPort);
+        }
+      } catch {
+        /* non-JSON line */
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`daemon exited with ${code}; see ${logFile}`));
+    });
+  });
+  const ca = path.join(stateDir, 'ca');
+  const rootFile = fs.existsSync(path.join(ca, 'root-cert.pem')) ? path.join(ca, 'root-cert.pem') : findRoot(stateDir);
+  return {
+    proc, pid: proc.pid!, grpcPort: port, rootCaPem: fs.readFileSync(rootFile, 'utf8'), token, stateDir, logFile,
+    stop: () =>
+      new Promise((resolve) => {
+        if (proc.exitCode !== null) return resolve(proc.exitCode);
+        proc.once('exit', (code) => resolve(code));
+        proc.kill('SIGTERM');
+      }),
+  };
+}
+
+function findRoot(stateDir: string): string {
+  const stack = [stateDir];
+  while (stack.length) {
+    const d = stack.pop()!;
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) stack.push(p);
+      else if (/root.*\.pem$/.test(e.name) && !/key/.test(e.name)) return p;
+    }
+  }
+  throw new Error(`no root certificate under ${stateDir}`);
+}

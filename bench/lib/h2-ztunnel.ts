@@ -1,0 +1,82 @@
+import * as http2 from 'node:http2';
+import { TLS13_CIPHERS } from '../../pkg/transport';
+import { encodeRequest, grpcFrame, parseResponse, type LiteResponse } from './pb';
+
+export const TYPE_ADDRESS = 'type.googleapis.com/istio.workload.Address';
+export const TYPE_AUTHORIZATION = 'type.googleapis.com/istio.security.Authorization';
+const PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
+
+export interface SimOptions {
+  address: string; // host:port
+  rootCaPem: string;
+  token: string;
+  servername?: string;
+  /** Pre-encoded initial requests per type (shared across clients: same held state). */
+  initial?: Map<string, Buffer>;
+  /** Do not read from the socket at all (slow-consumer simulation). */
+  stuck?: boolean;
+  onResponse?: (c: SimZtunnel, r: LiteResponse, at: number) => void;
+  /** Parse resource names (costs CPU in the simulator). */
+  wantNames?: boolean;
+  session?: http2.ClientHttp2Session;
+}
+
+let counter = 0;
+
+/** A ztunnel-shaped delta client on raw node:http2 framing. */
+export class SimZtunnel {
+  readonly id = ++counter;
+  session: http2.ClientHttp2Session;
+  stream?: http2.ClientHttp2Stream;
+  responses = 0;
+  resources = 0;
+  firstAt = new Map<string, number>();
+  closed = false;
+  private pending: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly o: SimOptions) {
+    this.session = o.session ?? http2.connect(`https://${o.address}`, {
+      ca: o.rootCaPem, servername: o.servername ?? 'istiod.istio-system.svc', minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS,
+      maxSessionMemory: 1024,
+    });
+    this.session.on('error', () => undefined);
+  }
+
+  start(): void {
+    const st = this.session.request({
+      ':method': 'POST', ':path': PATH, 'content-type': 'application/grpc', te: 'trailers',
+      authorization: `Bearer ${this.o.token}`, clusterid: 'Kubernetes',
+    });
+    this.stream = st;
+    st.on('error', () => undefined);
+    st.on('close', () => (this.closed = true));
+    if (this.o.stuck) st.pause();
+    st.on('data', (chunk: Buffer) => this.onData(chunk));
+    for (const t of [TYPE_ADDRESS, TYPE_AUTHORIZATION]) {
+      const req = this.o.initial?.get(t) ?? grpcFrame(encodeRequest({ typeUrl: t, nodeId: `ztunnel~10.0.0.${this.id % 250}~zt-${this.id}.istio-system~istio-system.svc.cluster.local`, namespace: 'istio-system' }));
+      st.write(req);
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    const at = performance.now();
+    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    while (this.pending.length >= 5) {
+      const len = this.pending.readUInt32BE(1);
+      if (this.pending.length < 5 + len) break;
+      const msg = this.pending.subarray(5, 5 + len);
+      this.pending = this.pending.subarray(5 + len);
+      const r = parseResponse(Buffer.from(msg), this.o.wantNames ?? true);
+      this.responses++;
+      this.resources += r.names.length;
+      if (!this.firstAt.has(r.typeUrl)) this.firstAt.set(r.typeUrl, at);
+      this.stream?.write(grpcFrame(encodeRequest({ typeUrl: r.typeUrl, nonce: r.nonce })));
+      this.o.onResponse?.(this, r, at);
+    }
+  }
+
+  close(): void {
+    this.stream?.close();
+    if (!this.o.session) this.session.close();
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * `make bench` / `make bench-full` / `make bench SCENARIO=<name>`: runs
+ * scenarios, writes bench/results/<scenario>.json (machine, parameters, every
+ * figure with unit and target), and prints one PASS/MISS line per figure.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { machineInfo } from './lib/proc';
+import type { ScenarioResult } from './lib/types';
+
+const SCENARIOS = ['xds', 'ca', 'mesh', 'churn', 'slow-consumer'] as const;
+
+async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  const get = (f: string): string | undefined => {
+    const i = args.indexOf(f);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const mode = (get('--mode') ?? 'quick') as 'quick' | 'full';
+  const only = get('--scenario');
+  const list = only ? [only] : [...SCENARIOS];
+  const root = path.resolve(__dirname, '..', '..');
+  const resultsDir = path.join(root, 'bench', 'results');
+  const logDir = path.join(resultsDir, 'logs');
+  fs.mkdirSync(logDir, { recursive: true });
+  let misses = 0;
+  for (const name of list) {
+    const file = path.join(__dirname, 'scenarios', `${name}.js`);
+    if (!fs.existsSync(file)) {
+      console.log(`MISS ${name} scenario_missing 0 - (no bench/scenarios/${name}.ts)`);
+      misses++;
+      continue;
+    }
+    const mod = (await import(file)) as { run: (o: { mode: 'quick' | 'full'; logDir: string }) => Promise<ScenarioResult> };
+    console.log(`# scenario ${name} (${mode})`);
+    const started = new Date().toISOString();
+    let result: ScenarioResult;
+    try {
+      result = await mod.run({ mode, logDir });
+    } catch (e) {
+      console.log(`MISS ${name} scenario_failed 0 - (${(e as Error).message})`);
+      misses++;
+      continue;
+    }
+    for (const f of result.figures) {
+      const v = Number.isFinite(f.value) ? Number(f.value.toFixed(3)) : f.value;
+      if (!f.target) {
+        console.log(`INFO ${name}.${f.name} ${v} ${f.unit}`);
+        continue;
+      }
+      const ok = f.target.op === '<=' ? f.value <= f.target.value : f.value >= f.target.value;
+      if (!ok) misses++;
+      console.log(`${ok ? 'PASS' : 'MISS'} ${name}.${f.name} ${v} ${f.unit} (target ${f.target.op} ${f.target.value})`);
+    }
+    for (const n of result.notes ?? []) console.log(`# ${n}`);
+    fs.writeFileSync(path.join(resultsDir, `${name}.json`), JSON.stringify({ ...result, mode, started, finished: new Date().toISOString(), machine: machineInfo() }, null, 2) + '\n');
+  }
+  console.log(`bench: ${misses} figure(s) missed their target`);
+  return 0;
+}
+
+main().then((c) => process.exit(c), (e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,93 @@
+/**
+ * Simulated ztunnels in their own process (so the daemon is measured alone).
+ * Driven over IPC by a scenario runner:
+ *   {cmd:'connect', n, withState, stuck?}   → {ev:'connected', n, ms, resources}
+ *   {cmd:'expect', uid}                      → per client receipt of uid: {ev:'got', uid, times[]} once all have it
+ *   {cmd:'close'}                            → exits
+ * Times are wall-clock ms with sub-ms precision (performance.timeOrigin + now),
+ * comparable across processes.
+ */
+import { SimZtunnel, TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../lib/h2-ztunnel';
+import { encodeRequest, grpcFrame } from '../lib/pb';
+
+interface Init { address: string; rootCaPem: string; token: string }
+const wall = (t: number): number => performance.timeOrigin + t;
+
+let init: Init | undefined;
+const clients: SimZtunnel[] = [];
+let held: Map<string, string> | undefined; // name -> version from the first full sync
+let expectUid: string | undefined;
+let gotTimes: number[] = [];
+let gotClients = new Set<number>();
+let stuckIds = new Set<number>();
+
+function send(m: object): void {
+  process.send!(m);
+}
+
+function onResponse(c: SimZtunnel, r: { typeUrl: string; names: string[] }, at: number): void {
+  if (expectUid && r.typeUrl === TYPE_ADDRESS && r.names.includes(expectUid) && !gotClients.has(c.id)) {
+    gotClients.add(c.id);
+    gotTimes.push(wall(at));
+    const live = clients.filter((x) => !stuckIds.has(x.id) && !x.closed).length;
+    if (gotClients.size >= live) {
+      send({ ev: 'got', uid: expectUid, times: gotTimes });
+      expectUid = undefined;
+    }
+  }
+}
+
+async function connect(n: number, withState: boolean, stuck: boolean): Promise<void> {
+  const t0 = performance.now();
+  let initial: Map<string, Buffer> | undefined;
+  if (withState && held) {
+    // One encoded reconnect request shared by all clients (they hold the same state).
+    initial = new Map([
+      [TYPE_ADDRESS, grpcFrame(encodeRequest({ typeUrl: TYPE_ADDRESS, nodeId: 'ztunnel~10.0.0.1~zt.istio-system~istio-system.svc.cluster.local', namespace: 'istio-system', irv: held }))],
+      [TYPE_AUTHORIZATION, grpcFrame(encodeRequest({ typeUrl: TYPE_AUTHORIZATION, nodeId: 'ztunnel~10.0.0.1~zt.istio-system~istio-system.svc.cluster.local', namespace: 'istio-system' }))],
+    ]);
+  }
+  const batch: SimZtunnel[] = [];
+  const wantFull = !withState && !held;
+  for (let i = 0; i < n; i++) {
+    const c = new SimZtunnel({
+      ...init!, initial, stuck, wantNames: true,
+      onResponse: (cl, r, at) => {
+        if (wantFull && r.typeUrl === TYPE_ADDRESS && !held) held = new Map(r.names.map((nm, j) => [nm, r.versions[j]!]));
+        onResponse(cl, r, at);
+      },
+    });
+    if (stuck) stuckIds.add(c.id);
+    batch.push(c);
+    clients.push(c);
+    c.start();
+  }
+  if (stuck) {
+    send({ ev: 'connected', n, ms: performance.now() - t0, resources: 0 });
+    return;
+  }
+  await new Promise<void>((resolve) => {
+    const check = setInterval(() => {
+      if (batch.every((c) => c.firstAt.has(TYPE_ADDRESS) && c.firstAt.has(TYPE_AUTHORIZATION))) {
+        clearInterval(check);
+        resolve();
+      }
+    }, 1);
+  });
+  const last = Math.max(...batch.map((c) => Math.max(c.firstAt.get(TYPE_ADDRESS)!, c.firstAt.get(TYPE_AUTHORIZATION)!)));
+  send({ ev: 'connected', n, ms: last - t0, resources: batch.reduce((a, c) => a + c.resources, 0) });
+}
+
+process.on('message', (m: { cmd: string; n?: number; withState?: boolean; stuck?: boolean; uid?: string; init?: Init }) => {
+  if (m.cmd === 'init') init = m.init;
+  else if (m.cmd === 'connect') void connect(m.n!, m.withState ?? false, m.stuck ?? false);
+  else if (m.cmd === 'expect') {
+    expectUid = m.uid;
+    gotTimes = [];
+    gotClients = new Set();
+  } else if (m.cmd === 'close') {
+    for (const c of clients) c.close();
+    process.exit(0);
+  }
+});
+send({ ev: 'ready' });
