@@ -15,7 +15,8 @@ const wall = (t: number): number => performance.timeOrigin + t;
 
 let init: Init | undefined;
 const clients: SimZtunnel[] = [];
-let held: Map<string, string> | undefined; // name -> version from the first full sync
+let held: Map<string, string> | undefined; // Address name -> version from the first full sync
+let heldAuthz: Map<string, string> | undefined;
 let expectUid: string | undefined;
 let gotTimes: number[] = [];
 let gotClients = new Set<number>();
@@ -44,7 +45,7 @@ async function connect(n: number, withState: boolean, stuck: boolean): Promise<v
     // One encoded reconnect request shared by all clients (they hold the same state).
     initial = new Map([
       [TYPE_ADDRESS, grpcFrame(encodeRequest({ typeUrl: TYPE_ADDRESS, nodeId: 'ztunnel~10.0.0.1~zt.istio-system~istio-system.svc.cluster.local', namespace: 'istio-system', irv: held }))],
-      [TYPE_AUTHORIZATION, grpcFrame(encodeRequest({ typeUrl: TYPE_AUTHORIZATION, nodeId: 'ztunnel~10.0.0.1~zt.istio-system~istio-system.svc.cluster.local', namespace: 'istio-system' }))],
+      [TYPE_AUTHORIZATION, grpcFrame(encodeRequest({ typeUrl: TYPE_AUTHORIZATION, nodeId: 'ztunnel~10.0.0.1~zt.istio-system~istio-system.svc.cluster.local', namespace: 'istio-system', irv: heldAuthz ?? [] }))],
     ]);
   }
   const batch: SimZtunnel[] = [];
@@ -54,6 +55,7 @@ async function connect(n: number, withState: boolean, stuck: boolean): Promise<v
       ...init!, initial, stuck, wantNames: true,
       onResponse: (cl, r, at) => {
         if (wantFull && r.typeUrl === TYPE_ADDRESS && !held) held = new Map(r.names.map((nm, j) => [nm, r.versions[j]!]));
+        if (wantFull && r.typeUrl === TYPE_AUTHORIZATION && !heldAuthz) heldAuthz = new Map(r.names.map((nm, j) => [nm, r.versions[j]!]));
         onResponse(cl, r, at);
       },
     });
