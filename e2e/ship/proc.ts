@@ -1,0 +1,153 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { waitFor } from '../../pkg/lifecycle';
+
+/** The repository root (this file runs from dist/e2e/ship/). */
+export const REPO_ROOT = path.resolve(__dirname, '../../..');
+/** The compiled CLI, exactly what `make build` produces and `bin` points at. */
+export const MAIN_JS = path.join(REPO_ROOT, 'dist/cmd/ambientd/main.js');
+
+export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * A real ambientd process: stdout parsed as pino JSON lines, stderr kept as
+ * text, and bounded waits on both (never a sleep).
+ */
+export interface AmbientdProcess {
+  child: ChildProcess;
+  logs: LogLine[];
+  /** stdout lines that were not JSON (there should be none in serve mode). */
+  plain: string[];
+  stderr(): string;
+  exit?: Exit;
+  waitLog(pred: (l: LogLine) => boolean, what: string, timeoutMs?: number, from?: number): Promise<LogLine>;
+  waitMsg(msg: string, timeoutMs?: number, from?: number): Promise<LogLine>;
+  waitExit(timeoutMs?: number): Promise<Exit>;
+  signal(sig: NodeJS.Signals): void;
+  /** SIGKILL if still running (teardown). */
+  kill(): void;
+}
+
+export interface SpawnOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  uid?: number;
+  gid?: number;
+  /** The command line: defaults to `node <repo>/dist/cmd/ambientd/main.js`. */
+  command?: readonly string[];
+}
+
+/** A minimal environment so the host's AMBIENTD_* / istiod variables never leak into a test. */
+export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir(), ...extra };
+}
+
+export function spawnAmbientd(args: readonly string[], o: SpawnOptions = {}): AmbientdProcess {
+  const [cmd, ...pre] = o.command ?? [process.execPath, MAIN_JS];
+  const child = spawn(cmd!, [...pre, ...args], {
+    cwd: o.cwd ?? REPO_ROOT,
+    env: o.env ?? cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(o.uid !== undefined ? { uid: o.uid, gid: o.gid ?? o.uid } : {}),
+  });
+  const logs: LogLine[] = [];
+  const plain: string[] = [];
+  let err = '';
+  let buf = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => {
+    buf += d;
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (!line.trim()) continue;
+      try {
+        logs.push(JSON.parse(line) as LogLine);
+      } catch {
+        plain.push(line);
+      }
+    }
+  });
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => (err += d));
+  const p: AmbientdProcess = {
+    child, logs, plain,
+    stderr: () => err,
+    waitLog(pred, what, timeoutMs = 15_000, from = 0) {
+      return waitFor(() => {
+        for (let i = from; i < logs.length; i++) if (pred(logs[i]!)) return logs[i]!;
+        if (p.exit) throw new Error(`process exited (${JSON.stringify(p.exit)}) before ${what}; stderr: ${err.trim()}`);
+        return undefined;
+      }, { timeoutMs, what }) as Promise<LogLine>;
+    },
+    waitMsg(msg, timeoutMs, from) {
+      return p.waitLog((l) => l.msg === msg, `log "${msg}"`, timeoutMs, from);
+    },
+    waitExit(timeoutMs = 15_000) {
+      return waitFor(() => p.exit, { timeoutMs, what: 'process exit' }) as Promise<Exit>;
+    },
+    signal(sig) {
+      child.kill(sig);
+    },
+    kill() {
+      if (!p.exit) child.kill('SIGKILL');
+    },
+  };
+  // 'close' (not 'exit'): stdout/stderr are fully read by then.
+  child.on('close', (code, signal) => (p.exit = { code, signal }));
+  return p;
+}
+
+/** Runs the CLI to completion (bounded) and returns exit + output. */
+export async function runAmbientd(args: readonly string[], o: SpawnOptions = {}, timeoutMs = 15_000): Promise<{ exit: Exit; stdout: string; stderr: string; proc: AmbientdProcess }> {
+  const proc = spawnAmbientd(args, o);
+  try {
+    const exit = await proc.waitExit(timeoutMs);
+    return { exit, stdout: [...proc.plain, ...proc.logs.map((l) => JSON.stringify(l))].join('\n'), stderr: proc.stderr(), proc };
+  } finally {
+    proc.kill();
+  }
+}
+
+/** Flags that keep a daemon on loopback, ephemeral ports and the given dirs. */
+export function loopbackFlags(stateDir: string, registryDir: string): string[] {
+  return [
+    '--cluster-id=c1', '--xds-listen=127.0.0.1:0', '--admin-metrics-listen=127.0.0.1:0', '--admin-debug-listen=127.0.0.1:0',
+    `--state-dir=${stateDir}`, `--registry-dir=${registryDir}`, '--ca-root-key-type=ec',
+  ];
+}
+
+/** A temp dir removed at teardown; world-traversable so an unprivileged child can reach what the test grants it. */
+export function tempDir(t: { teardown(fn: () => void): void }, prefix = 'ambientd-ship-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.chmodSync(dir, 0o755);
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * File permissions do not stop root, so when the suite runs as root the
+ * permission tests run the daemon as nobody (65534) instead.
+ */
+export function unprivileged(): { uid: number; gid: number } | undefined {
+  return process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
+}
+
+export const MINI_MESH = `apiVersion: v1
+kind: Namespace
+metadata: { name: default, labels: { istio.io/dataplane-mode: ambient } }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: web-1, namespace: default, labels: { app: web } }
+spec: { nodeName: node-1, serviceAccountName: web, containers: [{ name: c }] }
+status: { phase: Running, podIP: 10.0.0.5, conditions: [{ type: Ready, status: "True" }] }
+`;
