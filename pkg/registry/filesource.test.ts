@@ -61,20 +61,20 @@ t.test('hot reload: add, edit, rename, delete', async (t) => {
   const { dir, registry } = await setup(t, { 'a.yaml': pod('p1', '10.0.0.1') });
   const pods = () => registry.snapshot().pods;
   writeFileSync(path.join(dir, 'b.yaml'), pod('p2', '10.0.0.2'));
-  await waitFor(() => pods().has('default/p2'), { timeoutMs: 3000, what: 'added file' });
+  await waitFor(() => pods().has('default/p2'), { timeoutMs: 5000, what: 'added file' });
   writeFileSync(path.join(dir, 'a.yaml'), pod('p1', '10.0.0.11'));
-  await waitFor(() => pods().get('default/p1')?.ips[0] === '10.0.0.11', { timeoutMs: 3000, what: 'edited file' });
+  await waitFor(() => pods().get('default/p1')?.ips[0] === '10.0.0.11', { timeoutMs: 5000, what: 'edited file' });
   renameSync(path.join(dir, 'b.yaml'), path.join(dir, 'c.yaml'));
-  await waitFor(() => registry.snapshot().rejected.length === 0 && pods().has('default/p2'), { timeoutMs: 3000 });
+  await waitFor(() => registry.snapshot().rejected.length === 0 && pods().has('default/p2'), { timeoutMs: 5000 });
   rmSync(path.join(dir, 'a.yaml'));
-  await waitFor(() => !pods().has('default/p1'), { timeoutMs: 3000, what: 'deleted file' });
+  await waitFor(() => !pods().has('default/p1'), { timeoutMs: 5000, what: 'deleted file' });
   t.same([...pods().keys()], ['default/p2']);
 });
 
 t.test('bad document rejected with file+index+reason; last good version stays', async (t) => {
   const { dir, registry } = await setup(t, { 'm.yaml': `${ns('a')}---\n${pod('p1', '10.0.0.1')}` });
   writeFileSync(path.join(dir, 'm.yaml'), `${ns('a', '  labels:\n    x: y\n')}---\n${pod('p1', '10.0.0.999')}`);
-  await waitFor(() => registry.snapshot().rejected.length === 1, { timeoutMs: 3000 });
+  await waitFor(() => registry.snapshot().rejected.length === 1, { timeoutMs: 5000 });
   const s = registry.snapshot();
   t.match(s.rejected[0], { kind: 'Pod', key: 'default/p1', origin: 'm.yaml#1', reason: /not a valid IP/ });
   t.same(s.pods.get('default/p1')?.ips, ['10.0.0.1'], 'last good version in force');
@@ -85,14 +85,14 @@ t.test('bad document rejected with file+index+reason; last good version stays', 
 t.test('YAML that does not parse: other documents and the last good version survive', async (t) => {
   const { dir, registry } = await setup(t, { 'm.yaml': `${ns('a')}---\n${pod('p1', '10.0.0.1')}` });
   writeFileSync(path.join(dir, 'm.yaml'), `${ns('a', '  labels:\n    x: y\n')}---\napiVersion: v1\nkind: Pod\nmetadata: {name: [p1\n`);
-  await waitFor(() => registry.snapshot().rejected.length === 1, { timeoutMs: 3000 });
+  await waitFor(() => registry.snapshot().rejected.length === 1, { timeoutMs: 5000 });
   const s = registry.snapshot();
   t.match(s.rejected[0], { origin: 'm.yaml#1', reason: /YAML does not parse/ });
   t.ok(s.pods.has('default/p1'), 'pod from the broken document kept');
   t.same(s.namespaces.get('a')?.labels, { x: 'y' }, 'valid document applied');
   // Fixing the file clears the error and applies the whole file again.
   writeFileSync(path.join(dir, 'm.yaml'), ns('a'));
-  await waitFor(() => registry.snapshot().rejected.length === 0 && !registry.snapshot().pods.has('default/p1'), { timeoutMs: 3000 });
+  await waitFor(() => registry.snapshot().rejected.length === 0 && !registry.snapshot().pods.has('default/p1'), { timeoutMs: 5000 });
   t.pass('recovered');
 });
 
@@ -103,7 +103,7 @@ t.test('unchanged reload produces no ChangeSet', async (t) => {
   // Same content, new mtime: the file is re-read but nothing changes.
   writeFileSync(path.join(dir, 'm.yaml'), `# touched\n${pod('p1', '10.0.0.1')}`);
   writeFileSync(path.join(dir, 'z.yaml'), ns('z'));
-  await waitFor(() => registry.snapshot().namespaces.has('z'), { timeoutMs: 3000 });
+  await waitFor(() => registry.snapshot().namespaces.has('z'), { timeoutMs: 5000 });
   await src.scan();
   t.equal(changes.length, before + 1, 'only the new namespace produced a change');
   t.same([...changes.at(-1)!.byKind.keys()], ['Namespace']);
