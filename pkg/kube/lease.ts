@@ -102,6 +102,8 @@ export class LeaderElector implements Component {
         forbidden ? 'RBAC: may not get/create/update leases in this namespace; cannot elect a status writer' : 'lease attempt failed',
       );
     }
+    // A round still in flight when close()/destroy() ran must not revive leadership.
+    if (this.closed) return;
     const now = this.clock.monotonic();
     if (ok) this.lastRenew = now;
     if (this.leader && !ok && now - this.lastRenew > (this.opts.renewDeadlineMs ?? 10_000)) this.setLeader(false, 'renew deadline passed');
