@@ -1,8 +1,9 @@
 import t from 'tap';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../pkg/wire';
-import { createAdmin } from '../../pkg/admin';
+import { adminWithLogger, createAdmin } from '../../pkg/admin';
+import { createRootLogger } from '../../pkg/log';
 import { startDaemon } from '../harness/daemon-fixture';
-import { BAD_SERVICE, MESH, adminOf, get, stubPeering } from './helpers';
+import { BAD_SERVICE, Capture, MESH, adminOf, get, stubPeering } from './helpers';
 
 type Obj = Record<string, unknown>;
 
@@ -203,4 +204,23 @@ t.test('/ready is 503 with the reason until persisted peer state is restored; /d
   t.same(peer.conflicts, []);
   const c = (await get(port, '/debug/connections')).json<{ peers: Obj[] }>();
   t.same(c.peers, [{ peer: 'istio-remote-peer-c2', address: '127.0.0.9:15012', connected: true }]);
+});
+
+t.test('an internal error is logged in full and answered opaquely', async (t) => {
+  const cap = new Capture();
+  const logger = createRootLogger({ level: 'info', destination: cap.stream });
+  const f = await startDaemon({
+    files: { 'mesh.yaml': MESH },
+    deps: {
+      // The real daemon, seen through a view whose CA info() fails.
+      admin: (d) => adminWithLogger(logger)(Object.create(d, { authority: { value: { info: () => { throw new Error('boom at /internal/path'); } } } }) as typeof d),
+    },
+  });
+  t.teardown(() => f.close());
+  const r = await get(adminOf(f.daemon).debugPort, '/debug/certz');
+  t.equal(r.status, 500);
+  t.same(r.json(), { error: 'internal error' });
+  t.match(cap.text, /admin request failed/);
+  t.match(cap.text, /boom at \/internal\/path/);
+  t.equal((await get(adminOf(f.daemon).debugPort, '/debug/syncz')).status, 200, 'other endpoints unaffected');
 });

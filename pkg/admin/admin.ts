@@ -13,6 +13,12 @@ function makeApp(log: Logger) {
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug({ method: req.method, url: req.url.replace(/\?.*$/, ''), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'admin request');
   });
+  // Internal errors are logged in full; the caller gets no internals.
+  app.setErrorHandler((err: { statusCode?: number; message?: string }, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) req.log.error({ err, url: req.url.replace(/\?.*$/, '') }, 'admin request failed');
+    void reply.code(status).send({ error: status === 500 ? 'internal error' : (err.message ?? 'bad request') });
+  });
   return app;
 }
 type App = ReturnType<typeof makeApp>;

@@ -17,10 +17,11 @@ export function bearerMatches(header: string | undefined, token: string): boolea
 
 /** An onRequest hook enforcing the token; registered only inside the protected scope. */
 export function bearerHook(token: string, log: Logger) {
-  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     const header = req.headers.authorization;
-    if (bearerMatches(header, token)) return;
+    if (bearerMatches(header, token)) return undefined;
     log.warn({ remoteAddress: req.ip, url: req.url, why: header ? 'wrong or malformed bearer token' : 'no bearer token' }, 'debug request refused');
-    await reply.code(401).header('www-authenticate', 'Bearer realm="ambientd-debug"').send({ error: 'unauthorized' });
+    // Returning the reply ends the request here (fastify async-hook rule).
+    return reply.code(401).header('www-authenticate', 'Bearer realm="ambientd-debug"').send({ error: 'unauthorized' });
   };
 }
