@@ -4,6 +4,7 @@ import { systemClock } from '../lifecycle';
 import { createSilentLogger } from '../log';
 import { LocalRegistry } from '../registry';
 import type { ChangeSet } from '../registry';
+import type { Kind } from '../model';
 import { generateLocal, msgEqual } from './index';
 import type { LocalDelta, MeshContext } from './index';
 import { RandomWorld } from './testing/random';
@@ -79,6 +80,39 @@ for (const seed of [1, 42, 20261126]) {
     t.ok(inc.output.addresses.size > 10, 'non-trivial final state');
   });
 }
+
+t.test('incremental == full when several registry batches are merged into one ChangeSet (debounce)', async (t) => {
+  const world = new RandomWorld(rng(5150));
+  const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
+  const merged = new Map<Kind, Set<string>>();
+  reg.onChange((c) => {
+    for (const [k, keys] of c.byKind) {
+      let s = merged.get(k);
+      if (!s) merged.set(k, (s = new Set()));
+      for (const key of keys) s.add(key);
+    }
+  });
+  let inc = generateLocal({ snapshot: reg.snapshot(), mesh });
+  let rounds = 0;
+  for (let i = 0; i < 120; i++) {
+    const batches = 1 + Math.floor(world['r']() * 5);
+    for (let b = 0; b < batches; b++) reg.applyEvents('random', [world.event(), world.event()]);
+    if (merged.size === 0) continue;
+    const changes: ChangeSet = { byKind: new Map(merged) };
+    merged.clear();
+    const prev = inc.output;
+    inc = generateLocal({ snapshot: reg.snapshot(), mesh, previous: prev, changes });
+    const fullOut = generateLocal({ snapshot: reg.snapshot(), mesh, previous: prev });
+    rounds++;
+    if (
+      !sameMap(t, inc.output.addresses, fullOut.output.addresses, `round ${i} addresses`) ||
+      !sameMap(t, inc.output.authorizations, fullOut.output.authorizations, `round ${i} authorizations`)
+    ) break;
+    t.same(sorted(inc.changedAddresses), sorted(fullOut.changedAddresses), `round ${i} changed`);
+    t.same(sorted(inc.removedAddresses), sorted(fullOut.removedAddresses), `round ${i} removed`);
+  }
+  t.ok(rounds > 100, `${rounds} merged rounds`);
+});
 
 t.test('unchanged regeneration reports nothing', async (t) => {
   const world = new RandomWorld(rng(7));
