@@ -186,3 +186,29 @@ t.test('serving certificate and its renewal', async (t) => {
   t.equal(sid.current(), second);
   t.notMatch(JSON.stringify(a.info()), /PRIVATE/);
 });
+
+t.test('concurrent first starts agree on one self-signed root', async (t) => {
+  const stateDir = path.join(dir, 'race');
+  const script = `
+    const { Authority } = require(${JSON.stringify(path.join(__dirname, 'index.js'))});
+    const { createSilentLogger } = require(${JSON.stringify(path.join(__dirname, '../log/index.js'))});
+    const a = Authority.open({ stateDir: ${JSON.stringify(stateDir)}, trustDomain: 'cluster.local', selfSignedKeyAlgorithm: 'ec-p256', logger: createSilentLogger() });
+    process.stdout.write(a.info().roots[0].fingerprint256);`;
+  const { spawn } = await import('node:child_process');
+  const runs = await Promise.all(
+    [0, 1, 2].map(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          const c = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+          let out = '';
+          let err = '';
+          c.stdout.on('data', (d) => (out += d));
+          c.stderr.on('data', (d) => (err += d));
+          c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(err))));
+        }),
+    ),
+  );
+  t.equal(new Set(runs).size, 1, 'all three processes use the same root');
+  t.equal(fs.readdirSync(stateDir).filter((f) => f.startsWith('.ca-')).length, 0, 'no temp dirs left behind');
+  t.equal(Authority.open({ stateDir, trustDomain: 'cluster.local', logger }).info().roots[0]!.fingerprint256, runs[0]);
+});
