@@ -1,4 +1,5 @@
 import t from 'tap';
+import * as http from 'node:http';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../pkg/wire';
 import { adminWithLogger, createAdmin } from '../../pkg/admin';
 import { createRootLogger } from '../../pkg/log';
@@ -223,4 +224,19 @@ t.test('an internal error is logged in full and answered opaquely', async (t) =>
   t.match(cap.text, /admin request failed/);
   t.match(cap.text, /boom at \/internal\/path/);
   t.equal((await get(adminOf(f.daemon).debugPort, '/debug/syncz')).status, 200, 'other endpoints unaffected');
+});
+
+t.test('close() is idempotent and does not wait for an idle keep-alive client; the ports are released', async (t) => {
+  const f = await startDaemon({ files: { 'mesh.yaml': MESH }, deps: { admin: createAdmin } });
+  t.teardown(() => f.close());
+  const admin = adminOf(f.daemon);
+  const agent = new http.Agent({ keepAlive: true });
+  t.teardown(() => agent.destroy());
+  t.equal((await get(admin.debugPort, '/healthz', {}, agent)).status, 200);
+  t.equal((await get(admin.metricsPort, '/metrics', {}, agent)).status, 200);
+  await Promise.all([admin.close(), admin.close()]);
+  const refused = await get(admin.debugPort, '/healthz').then(() => 'answered', (e: NodeJS.ErrnoException) => e.code);
+  t.equal(refused, 'ECONNREFUSED', 'debug port closed');
+  const refusedM = await get(admin.metricsPort, '/metrics').then(() => 'answered', (e: NodeJS.ErrnoException) => e.code);
+  t.equal(refusedM, 'ECONNREFUSED', 'metrics port closed');
 });
