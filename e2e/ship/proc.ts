@@ -49,9 +49,15 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
   return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir(), ...extra };
 }
 
+/**
+ * tap's processinfo wraps child_process.spawn and injects NODE_OPTIONS
+ * (--import hooks that also write .tap/ files at exit, which an unprivileged
+ * child cannot). `env -u NODE_OPTIONS` execs the command without them, so the
+ * daemon runs exactly as in production; env exec()s, so the pid is the daemon's.
+ */
 export function spawnAmbientd(args: readonly string[], o: SpawnOptions = {}): AmbientdProcess {
-  const [cmd, ...pre] = o.command ?? [process.execPath, MAIN_JS];
-  const child = spawn(cmd!, [...pre, ...args], {
+  const command = o.command ?? [process.execPath, MAIN_JS];
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', ...command, ...args], {
     cwd: o.cwd ?? REPO_ROOT,
     env: o.env ?? cleanEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
