@@ -91,7 +91,11 @@ async function listen(app: App, where: string): Promise<number> {
   return (app.server.address() as AddressInfo).port;
 }
 
-/** The DaemonDeps.admin factory. */
+/**
+ * The DaemonDeps.admin factory. Logs through `daemon.logger` when the daemon
+ * exposes one; the Daemon keeps its logger private today, so cmd/ should wire
+ * `adminWithLogger(rootLogger)` to get admin logs (otherwise they are dropped).
+ */
 export function createAdmin(daemon: AdminDaemonView & { logger?: Logger }): AdminServer {
   return new AdminServer(daemon, { logger: daemon.logger });
 }
