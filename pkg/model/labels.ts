@@ -12,6 +12,7 @@ export const LABEL = {
   istioGlobal: 'istio.io/global',
   canonicalName: 'service.istio.io/canonical-name',
   canonicalRevision: 'service.istio.io/canonical-revision',
+  workloadName: 'service.istio.io/workload-name',
   k8sAppName: 'app.kubernetes.io/name',
   k8sAppVersion: 'app.kubernetes.io/version',
   app: 'app',

@@ -87,7 +87,7 @@ export interface PodObj {
   readonly deleting: boolean;
   /** Named container ports only (unnamed ones can never resolve a named targetPort). */
   readonly namedPorts: readonly ContainerPortObj[];
-  /** Controller owner reference, if any. */
+  /** The controller owner reference (controller: true), if any. */
   readonly owner?: { readonly kind: string; readonly name: string };
   readonly generateName?: string;
 }

@@ -145,14 +145,14 @@ export function normPod(m: Meta): PodObj {
     const co = obj(c, `status.conditions[${i}]`);
     if (co && co['type'] === 'Ready' && co['status'] === 'True') ready = true;
   });
+  // Only the controller reference names a workload (istiod's GetDeployMetaFromPod).
   let owner: { kind: string; name: string } | undefined;
   const refs = arr(md['ownerReferences'], 'metadata.ownerReferences');
   for (const [i, r] of refs.entries()) {
     const ro = obj(r, `metadata.ownerReferences[${i}]`);
-    if (!ro) continue;
-    const o = { kind: str(ro['kind'], `metadata.ownerReferences[${i}].kind`) ?? '', name: str(ro['name'], `metadata.ownerReferences[${i}].name`) ?? '' };
-    if (ro['controller'] === true || !owner) owner = o;
-    if (ro['controller'] === true) break;
+    if (!ro || ro['controller'] !== true) continue;
+    owner = { kind: str(ro['kind'], `metadata.ownerReferences[${i}].kind`) ?? '', name: str(ro['name'], `metadata.ownerReferences[${i}].name`) ?? '' };
+    break;
   }
   const out: { -readonly [K in keyof PodObj]: PodObj[K] } = {
     kind: 'Pod',

@@ -43,14 +43,27 @@ function canonical(labels: StringMap, workloadName: string): { name: string; rev
   };
 }
 
-/** The owning controller's name (Deployment for a ReplicaSet pod, CronJob for a Job pod), istiod's heuristic. */
+/**
+ * Workload (telemetry) name, istiod's GetWorkloadMetaFromPod heuristic: the
+ * service.istio.io/workload-name label; else, for a generated pod with a
+ * controller, the controller's name with ReplicaSet hashes trimmed
+ * (Deployment / Argo Rollout), an OpenShift DeploymentConfig's name, or a
+ * CronJob's name from its Job's timestamp suffix; else the pod name.
+ */
 export function podWorkloadName(pod: PodObj): string {
+  const override = pod.labels[LABEL.workloadName];
+  if (override) return override;
   const o = pod.owner;
-  if (!o) return pod.generateName ? pod.generateName.replace(/-$/, '') : pod.name;
-  const hash = pod.labels['pod-template-hash'];
-  if (o.kind === 'ReplicaSet' && hash && o.name.endsWith(`-${hash}`)) return o.name.slice(0, -(hash.length + 1));
+  if (!pod.generateName || !o || !o.name) return pod.name;
+  if (o.kind === 'ReplicaSet') {
+    for (const l of ['pod-template-hash', 'rollouts-pod-template-hash']) {
+      const hash = pod.labels[l];
+      if (hash && o.name.endsWith(hash)) return o.name.endsWith(`-${hash}`) ? o.name.slice(0, -(hash.length + 1)) : o.name;
+    }
+  }
+  if (o.kind === 'ReplicationController' && pod.labels['deploymentconfig']) return pod.labels['deploymentconfig'];
   if (o.kind === 'Job') {
-    const m = /^(.+)-\d+$/.exec(o.name);
+    const m = /^(.+)-\d{8,10}$/.exec(o.name);
     if (m) return m[1]!;
   }
   return o.name;
