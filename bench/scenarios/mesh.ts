@@ -1,0 +1,359 @@
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import * as grpc from '@grpc/grpc-js';
+import type { Figure, ScenarioResult } from '../lib/types';
+import { MAIN } from '../lib/daemon-proc';
+import { SimProc } from '../lib/sim-proc';
+import { cpuPercent, percentile, sampleProc, type ProcSample } from '../lib/proc';
+import { SimZtunnel } from '../lib/h2-ztunnel';
+import { loadWire, type Wire } from '../../pkg/wire';
+import { contentVersion } from '../../pkg/wire';
+import { ADS_DELTA_PATH } from '../../pkg/xds';
+import { PEERING_PROTO, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, capacityBucket, peeringTypes, createPeering } from '../../pkg/peering';
+import { loadConfig } from '../../pkg/config';
+import { createRootLogger } from '../../pkg/log';
+import { Daemon } from '../../pkg/daemon';
+
+/**
+ * Multicluster peering at scale (issue 4, "Numbers"). A simulator process
+ * serves N virtual peer control planes on distinct loopback addresses
+ * (127.1.x.y, one gRPC server bound to all of them, the virtual cluster picked
+ * from the peering client's node id), each exporting 100 global services, with
+ * one pod replaced per second per virtual cluster (inside a capacity bucket, so
+ * nothing is sent — the point of bucketing) plus a few bucket crossings per
+ * second that must propagate. Simulated ztunnels (in the simulator process, so
+ * one clock measures propagation) hold streams to the daemon, which runs alone
+ * in its own process: `node dist/cmd/ambientd/main.js serve --config <file>`.
+ */
+const SERVICES = 100;
+const NS = 'bench';
+const BASE_PODS = 40; // bucket 32; a crossing flips to 70 (bucket 64) and back
+
+function addressOf(i: number): string {
+  return `127.1.${(i >> 8) & 255}.${(i & 255) + 1}`;
+}
+
+function splitName(i: number, j: number): string {
+  return `sim-net-${i}/SplitHorizonWorkload/istio-gateways/istio-remote-peer-sim-${i}/${NS}/svc-${j}.${NS}.mesh.internal`;
+}
+
+function makePki(dir: string): { daemonCa: string; simChain: string; simKey: string; root: string } {
+  const certs = path.resolve(__dirname, '..', '..', '..', 'certs');
+  // One shared root for the run; RSA 2048 is ample for a throwaway bench PKI.
+  execFileSync('make', ['-s', '-C', certs, `OUT=${dir}`, 'ROOTCA_KEYSZ=2048', 'INTERMEDIATE_KEYSZ=2048', 'daemon-cacerts', 'sim-cacerts'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const d = path.join(dir, 'sim');
+  const run = (args: string[]): void => void execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  run(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', path.join(d, 'leaf-key.pem')]);
+  run(['req', '-new', '-key', path.join(d, 'leaf-key.pem'), '-subj', '/O=bench', '-out', path.join(d, 'leaf.csr')]);
+  fs.writeFileSync(path.join(d, 'leaf.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=URI:spiffe://cluster.local/ns/istio-system/sa/istiod\n');
+  run(['x509', '-req', '-in', path.join(d, 'leaf.csr'), '-CA', path.join(d, 'ca-cert.pem'), '-CAkey', path.join(d, 'ca-key.pem'), '-set_serial', '7', '-days', '2', '-sha256', '-extfile', path.join(d, 'leaf.ext'), '-out', path.join(d, 'leaf.pem')]);
+  return {
+    daemonCa: path.join(dir, 'daemon'),
+    simChain: fs.readFileSync(path.join(d, 'leaf.pem'), 'utf8') + fs.readFileSync(path.join(d, 'ca-cert.pem'), 'utf8'),
+    simKey: fs.readFileSync(path.join(d, 'leaf-key.pem'), 'utf8'),
+    root: path.join(dir, 'root-cert.pem'),
+  };
+}
+
+function remoteGateways(n: number, port: number): string {
+  const out: string[] = [
+    'apiVersion: v1\nkind: Namespace\nmetadata: { name: istio-system, labels: { topology.istio.io/network: net-local } }\n',
+    `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${NS}, labels: { istio.io/dataplane-mode: ambient } }\n`,
+  ];
+  for (let i = 0; i < n; i++) {
+    out.push(`apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: istio-remote-peer-sim-${i}, namespace: istio-gateways, labels: { topology.istio.io/network: sim-net-${i}, topology.istio.io/cluster: sim-${i} }, annotations: { gateway.istio.io/service-account: istio-eastwest } }
+spec:
+  gatewayClassName: istio-remote
+  addresses: [{ type: IPAddress, value: ${addressOf(i)} }]
+  listeners: [{ name: cross-network, port: 15008, protocol: HBONE }, { name: xds-tls, port: ${port}, protocol: TLS }]
+`);
+  }
+  return out.join('---\n');
+}
+
+/** The daemon binary if it wires peering, else this file's stand-in runner (same Daemon, same config). */
+function daemonCommand(cfgFile: string): string[] {
+  const main = fs.readFileSync(MAIN, 'utf8');
+  if (/createPeering|peering:\s*create/.test(main)) return [MAIN, 'serve', '--config', cfgFile, '--log-level', 'info'];
+  return [__filename, 'daemon', cfgFile];
+}
+
+async function startDaemon(dir: string, logDir: string, config: Record<string, unknown>): Promise<{ pid: number; port: number; token: string; stop: () => Promise<void>; cmd: string }> {
+  const stateDir = path.join(dir, 'state');
+  fs.mkdirSync(stateDir, { recursive: true });
+  const cfgFile = path.join(dir, 'ambientd.yaml');
+  fs.writeFileSync(cfgFile, JSON.stringify({ stateDir, ...config }, null, 2));
+  const token = execFileSync('node', [MAIN, 'token', 'create', '--state-dir', stateDir, '--namespace', 'istio-system', '--service-account', 'ztunnel', '--ttl', '24h'], { encoding: 'utf8' }).trim();
+  const cmd = daemonCommand(cfgFile);
+  const log = fs.createWriteStream(path.join(logDir, 'mesh-daemon.log'));
+  const proc = spawn('node', ['--max-old-space-size=2048', ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stderr!.pipe(log);
+  const rl = readline.createInterface({ input: proc.stdout! });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('daemon did not start')), 180_000);
+    rl.on('line', (line) => {
+      log.write(line + '\n');
+      try {
+        const j = JSON.parse(line) as { msg?: string; grpcPort?: number };
+        if (j.msg === 'ambientd serving') {
+          clearTimeout(timer);
+          resolve(j.grpcPort ?? 0);
+        }
+      } catch {
+        /* not JSON */
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`daemon exited with ${code}`));
+    });
+  });
+  return {
+    pid: proc.pid!, port, token, cmd: cmd[0] === MAIN ? 'main.js serve' : 'bench stand-in runner (main.js does not wire peering yet)',
+    stop: () => new Promise<void>((resolve) => {
+      if (proc.exitCode !== null) return resolve();
+      proc.once('exit', () => resolve());
+      proc.kill('SIGTERM');
+    }),
+  };
+}
+
+export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Promise<ScenarioResult> {
+  const full = opts.mode === 'full';
+  const n = full ? 2000 : 200;
+  const ztunnels = full ? 8 : 4;
+  const crossingsPerSec = 5;
+  const windowMs = full ? 30_000 : 15_000;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-bench-mesh-'));
+  fs.mkdirSync(opts.logDir, { recursive: true });
+  const pki = makePki(path.join(dir, 'pki'));
+  const sim = new SimProc(__filename, ['--max-old-space-size=4096']);
+  const figures: Figure[] = [];
+  const notes: string[] = [];
+  let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined;
+  try {
+    await sim.next('ready');
+    sim.send({ cmd: 'serve', n, chain: pki.simChain, key: pki.simKey });
+    const serving = await sim.next('serving', 300_000);
+    const simPort = Number(serving.port);
+    const reg = path.join(dir, 'registry');
+    fs.mkdirSync(reg, { recursive: true });
+    fs.writeFileSync(path.join(reg, 'peers.yaml'), remoteGateways(n, simPort));
+    const t0 = Date.now();
+    daemon = await startDaemon(dir, opts.logDir, {
+      clusterId: 'bench-local', network: 'net-local', registry: { type: 'file', dir: reg },
+      xds: { listen: '127.0.0.1:0' }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' },
+      ca: { dir: pki.daemonCa }, log: { level: 'warn' },
+    });
+    notes.push(`daemon: ${daemon.cmd}`);
+    const samples: ProcSample[] = [sampleProc(daemon.pid)];
+    const sampler = setInterval(() => samples.push(sampleProc(daemon!.pid)), 1000);
+    sim.send({ cmd: 'ztunnels', k: ztunnels, address: `127.0.0.1:${daemon.port}`, rootCaPem: fs.readFileSync(pki.root, 'utf8'), token: daemon.token, expect: n * SERVICES });
+    const synced = await sim.next('synced', full ? 900_000 : 300_000);
+    figures.push({ name: 'first_full_sync', value: (Number(synced.at) - t0) / 1000, unit: 's' });
+    notes.push(`first full sync: ${n} peers x ${SERVICES} services = ${n * SERVICES} split-horizon workloads at each of ${ztunnels} ztunnels (from daemon start)`);
+    // Let start-up work (persistence, GC) settle before the steady window; a measurement window, not synchronisation.
+    await new Promise((r) => setTimeout(r, 5000));
+    sim.send({ cmd: 'churn', crossingsPerSec });
+    await new Promise((r) => setTimeout(r, 2000));
+    const a = sampleProc(daemon.pid);
+    await new Promise((r) => setTimeout(r, windowMs));
+    const b = sampleProc(daemon.pid);
+    sim.send({ cmd: 'report' });
+    const rep = await sim.next('report');
+    clearInterval(sampler);
+    const lat = rep.latencies as number[];
+    figures.push({ name: 'steady_cpu', value: cpuPercent(a, b), unit: '% of one core', target: { op: '<=', value: 10 } });
+    figures.push({ name: 'rss', value: b.rssBytes / 2 ** 20, unit: 'MiB', target: { op: '<=', value: 512 } });
+    figures.push({ name: 'peak_rss', value: Math.max(...samples.map((s) => s.rssBytes), b.rssBytes) / 2 ** 20, unit: 'MiB' });
+    figures.push({ name: 'propagation_p50', value: percentile(lat, 50), unit: 'ms' });
+    figures.push({ name: 'propagation_p99', value: percentile(lat, 99), unit: 'ms', target: { op: '<=', value: 100 } });
+    figures.push({ name: 'propagation_samples', value: lat.length, unit: 'changes' });
+    figures.push({ name: 'churn_pod_replacements', value: Number(rep.replacements), unit: 'pods' });
+    figures.push({ name: 'churn_updates_sent', value: Number(rep.churnSends), unit: 'resources' });
+    notes.push(`steady window ${windowMs / 1000}s: ${n} pod replacements/s (inside capacity buckets: nothing sent) + ${crossingsPerSec} bucket crossings/s that must reach every ztunnel`);
+    notes.push('propagation = simulator change (FederatedService sent) -> simulated ztunnel receives the split-horizon workload; both in the simulator process, one clock');
+    if (!full) notes.push('quick mode runs N = 200; the targets are stated for N = 2,000 (make bench-full)');
+    return { scenario: 'mesh', params: { peers: n, servicesPerPeer: SERVICES, ztunnels, crossingsPerSec, windowMs, mode: opts.mode }, figures, notes };
+  } finally {
+    sim.close();
+    await daemon?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------- simulator
+
+interface VCluster {
+  i: number;
+  pods: number[];
+  fs: { name: string; version: string; bytes: Uint8Array }[];
+  ci: { name: string; version: string; bytes: Uint8Array };
+  streams: Set<grpc.ServerDuplexStream<Buffer, Buffer>>;
+}
+
+function simMain(): void {
+  const wire: Wire = loadWire({ extraFiles: [PEERING_PROTO] });
+  const types = peeringTypes(wire);
+  const FS = types.get(TYPE_FEDERATED_SERVICE)!;
+  const CI = types.get(TYPE_CLUSTER_INFO)!;
+  const clusters: VCluster[] = [];
+  let server: grpc.Server | undefined;
+  const zts: SimZtunnel[] = [];
+  const pending = new Map<string, number>();
+  const latencies: number[] = [];
+  let replacements = 0;
+  let churnSends = 0;
+  let nonce = 0;
+  const timers: NodeJS.Timeout[] = [];
+
+  const encodeFs = (j: number, pods: number): { name: string; version: string; bytes: Uint8Array } => {
+    const bytes = FS.encode(FS.fromObject({
+      name: `svc-${j}`, namespace: NS, hostname: `svc-${j}.${NS}.mesh.internal`, ports: [{ port: 80, targetPort: 8080, protocol: 'TCP', name: 'http', appProtocol: 'http' }],
+      subjectAltNames: [`spiffe://cluster.local/ns/${NS}/sa/svc-${j}`], capacity: capacityBucket(pods), scope: 'global', originTimeUnixMs: Date.now(),
+    })).finish();
+    return { name: `${NS}/svc-${j}`, version: contentVersion(bytes), bytes };
+  };
+  const respond = (call: grpc.ServerDuplexStream<Buffer, Buffer>, typeUrl: string, res: { name: string; version: string; bytes: Uint8Array }[], removed: string[] = []): void => {
+    const msg = wire.DeltaDiscoveryResponse.encode(wire.DeltaDiscoveryResponse.fromObject({
+      typeUrl, nonce: String(++nonce), systemVersionInfo: '', removedResources: removed,
+      resources: res.map((r) => ({ name: r.name, version: r.version, resource: { typeUrl, value: r.bytes } })),
+    })).finish();
+    call.write(Buffer.from(msg));
+  };
+
+  const handle = (call: grpc.ServerDuplexStream<Buffer, Buffer>): void => {
+    let vc: VCluster | undefined;
+    call.on('data', (b: Buffer) => {
+      const req = wire.DeltaDiscoveryRequest.decode(b) as unknown as { typeUrl: string; responseNonce: string; node?: { id: string }; initialResourceVersions: Record<string, string> };
+      if (req.node?.id && !vc) {
+        const m = /peering-sim-(\d+)\./.exec(req.node.id);
+        vc = m ? clusters[Number(m[1])] : undefined;
+        if (!vc) return call.end();
+        vc.streams.add(call);
+      }
+      if (!vc || req.responseNonce) return; // ACK/NACK
+      const irv = req.initialResourceVersions ?? {};
+      if (req.typeUrl === TYPE_CLUSTER_INFO) respond(call, req.typeUrl, irv[vc.ci.name] === vc.ci.version ? [] : [vc.ci]);
+      else if (req.typeUrl === TYPE_FEDERATED_SERVICE) respond(call, req.typeUrl, vc.fs.filter((r) => irv[r.name] !== r.version));
+      else respond(call, req.typeUrl, []);
+    });
+    const gone = (): void => void vc?.streams.delete(call);
+    call.on('end', () => {
+      gone();
+      call.end();
+    });
+    call.on('error', gone);
+    call.on('close', gone);
+  };
+
+  process.on('message', (m: Record<string, unknown>) => {
+    void (async () => {
+      if (m.cmd === 'serve') {
+        const n = Number(m.n);
+        for (let i = 0; i < n; i++) {
+          const pods = Array.from({ length: SERVICES }, () => BASE_PODS);
+          const ciBytes = CI.encode(CI.fromObject({ clusterId: `sim-${i}`, network: `sim-net-${i}`, trustDomain: 'cluster.local', softwareVersion: 'sim' })).finish();
+          clusters.push({ i, pods, fs: pods.map((p, j) => encodeFs(j, p)), ci: { name: 'cluster', version: contentVersion(ciBytes), bytes: ciBytes }, streams: new Set() });
+        }
+        const raw = (b: Buffer): Buffer => b;
+        server = new grpc.Server({ 'grpc.max_concurrent_streams': 100_000, 'grpc.keepalive_permit_without_calls': 1 });
+        server.addService({ DeltaAggregatedResources: { path: ADS_DELTA_PATH, requestStream: true, responseStream: true, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } } as grpc.ServiceDefinition, { DeltaAggregatedResources: handle } as never);
+        const creds = grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(String(m.chain)), private_key: Buffer.from(String(m.key)) }], false);
+        const bind = (addr: string): Promise<number> => new Promise((res, rej) => server!.bindAsync(addr, creds, (e, p) => (e ? rej(e) : res(p))));
+        const port = await bind(`${addressOf(0)}:0`);
+        for (let i = 1; i < n; i++) await bind(`${addressOf(i)}:${port}`);
+        process.send!({ ev: 'serving', port });
+      } else if (m.cmd === 'ztunnels') {
+        const expect = Number(m.expect);
+        const seen: Set<string>[] = [];
+        let done = 0;
+        for (let k = 0; k < Number(m.k); k++) {
+          const held = new Set<string>();
+          seen.push(held);
+          let full = false;
+          const z = new SimZtunnel({
+            address: String(m.address), rootCaPem: String(m.rootCaPem), token: String(m.token), wantNames: true,
+            onResponse: (_c, r, at) => {
+              for (const name of r.names) {
+                if (!full && name.includes('/SplitHorizonWorkload/')) held.add(name);
+                const t = pending.get(name);
+                if (t !== undefined && full) {
+                  latencies.push(at - t);
+                  pending.delete(name);
+                }
+              }
+              if (!full && held.size >= expect) {
+                full = true;
+                if (++done === Number(m.k)) process.send!({ ev: 'synced', at: Date.now() });
+              }
+            },
+          });
+          z.start();
+          zts.push(z);
+        }
+      } else if (m.cmd === 'churn') {
+        // One pod replaced per second per virtual cluster: count -1 then +1, bucket unchanged, nothing to send.
+        timers.push(setInterval(() => {
+          for (const c of clusters) {
+            const j = replacements % SERVICES;
+            const before = capacityBucket(c.pods[j]!);
+            c.pods[j]!--;
+            c.pods[j]!++;
+            replacements++;
+            if (capacityBucket(c.pods[j]!) !== before) churnSends++;
+          }
+        }, 1000));
+        // Bucket crossings (32 <-> 64) that must propagate to every ztunnel.
+        const period = 1000 / Number(m.crossingsPerSec);
+        let x = 0;
+        timers.push(setInterval(() => {
+          const c = clusters[(x * 7919) % clusters.length]!;
+          const j = x % SERVICES;
+          x++;
+          c.pods[j] = c.pods[j] === BASE_PODS ? 70 : BASE_PODS;
+          const r = encodeFs(j, c.pods[j]!);
+          c.fs[j] = r;
+          pending.set(splitName(c.i, j), performance.now());
+          for (const s of c.streams) respond(s, TYPE_FEDERATED_SERVICE, [r]);
+        }, period));
+      } else if (m.cmd === 'report') {
+        process.send!({ ev: 'report', latencies, replacements, churnSends, unanswered: pending.size });
+      } else if (m.cmd === 'close') {
+        for (const t of timers) clearInterval(t);
+        for (const z of zts) z.close();
+        server?.forceShutdown();
+        process.exit(0);
+      }
+    })().catch((e: Error) => {
+      console.error(`mesh simulator: ${e.stack ?? e.message}`);
+      process.exit(1);
+    });
+  });
+  process.send!({ ev: 'ready' });
+}
+
+/** Stand-in for `main.js serve` until cmd/ wires the peering layer (same Daemon, same config loader). */
+async function daemonMain(cfgFile: string): Promise<void> {
+  const cfg = loadConfig({ file: cfgFile });
+  const logger = createRootLogger({ level: 'info' });
+  const daemon = new Daemon(cfg, { logger, peering: createPeering });
+  await daemon.start();
+  process.on('SIGTERM', () => void daemon.close().then(() => process.exit(0)));
+}
+
+if (require.main === module) {
+  if (process.argv[2] === 'daemon') {
+    daemonMain(process.argv[3]!).catch((e: Error) => {
+      console.error(e.stack ?? e.message);
+      process.exit(1);
+    });
+  } else if (process.send) {
+    simMain();
+  }
+}
