@@ -26,6 +26,8 @@ export interface PeerReport {
   cluster: string;
   network: string;
   address: string;
+  /** How imported data is reached: gateway | flat | nodeport ('' when not reported). */
+  mode: string;
   conditions: { Connected: PeerCondition; Synced: PeerCondition; DataPlaneProgrammed: PeerCondition };
   lastSyncTime: string | null;
   /** Imported resources per type (short type name -> count). */
@@ -34,6 +36,8 @@ export interface PeerReport {
   stale: boolean;
   /** Flat-mode address conflicts and other detected conflicts. */
   conflicts: PeerConflict[];
+  /** Why the last peer stream ended, if it did. */
+  lastTermination: { reason: string; message: string; at: string | null } | null;
 }
 
 type Obj = Record<string, unknown>;
@@ -104,10 +108,19 @@ function conflicts(v: unknown): PeerConflict[] {
   });
 }
 
-function counts(v: unknown): Record<string, number> {
+/** Per-type counts: a `resources`/`counts` map, or the layer's top-level services/workloads/nodes numbers. */
+function counts(o: Obj): Record<string, number> {
   const out: Record<string, number> = {};
+  const v = o.resources ?? o.counts;
   if (v && typeof v === 'object') for (const [k, n] of Object.entries(v as Obj)) if (typeof n === 'number') out[k] = n;
+  for (const k of ['services', 'workloads', 'nodes']) if (typeof o[k] === 'number') out[k] = o[k] as number;
   return out;
+}
+
+function termination(v: unknown): PeerReport['lastTermination'] {
+  if (!v || typeof v !== 'object') return null;
+  const o = v as Obj;
+  return { reason: String(o.reason ?? ''), message: String(o.message ?? ''), at: timeOf(o.at) };
 }
 
 export function normalisePeer(raw: unknown): PeerReport {
@@ -121,14 +134,16 @@ export function normalisePeer(raw: unknown): PeerReport {
     cluster: s(['cluster', 'clusterId']),
     network: s(['network']),
     address: s(['address', 'target', 'endpoint']),
+    mode: s(['mode']),
     conditions: {
       Connected: condition(findCondition(o, 'Connected')),
       Synced: condition(findCondition(o, 'Synced')),
       DataPlaneProgrammed: condition(findCondition(o, 'DataPlaneProgrammed')),
     },
     lastSyncTime: timeOf(o.lastSyncAt ?? o.lastSyncTime ?? o.lastSync),
-    resources: counts(o.resources ?? o.counts),
+    resources: counts(o),
     stale: o.stale === true,
     conflicts: conflicts(o.conflicts),
+    lastTermination: termination(o.lastTermination),
   };
 }
