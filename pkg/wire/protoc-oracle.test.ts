@@ -93,7 +93,7 @@ t.test('the hand-written request decoder agrees with protobufjs on random valid 
     const bytes = wire.DeltaDiscoveryRequest.encode(wire.DeltaDiscoveryRequest.fromObject(o)).finish();
     const fast = decodeDeltaRequest(wire.DeltaDiscoveryRequest, bytes);
     const slow = decodeDeltaRequestSlow(wire.DeltaDiscoveryRequest, bytes);
-    t.same(fast, slow, `case ${i}`);
+    t.same({ ...fast, initialResourceVersions: fast.initialResourceVersions.toMap() }, { ...slow, initialResourceVersions: slow.initialResourceVersions.toMap() }, `case ${i}`);
     if (bytes.length > 2) t.throws(() => decodeDeltaRequest(wire.DeltaDiscoveryRequest, bytes.subarray(0, bytes.length - 1)), `truncated case ${i}`);
   }
 });

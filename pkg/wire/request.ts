@@ -1,5 +1,6 @@
 import type protobuf from 'protobufjs';
 import { structToPlain } from './struct';
+import { InitialVersions } from './irv';
 
 export class WireError extends Error {
   constructor(readonly code: string, message: string) {
@@ -20,7 +21,7 @@ export interface DeltaRequest {
   typeUrl: string;
   subscribe: string[];
   unsubscribe: string[];
-  initialResourceVersions: Map<string, string>;
+  initialResourceVersions: InitialVersions;
   responseNonce: string;
   /** Present iff this is a NACK; ztunnel leaves code at 0, so presence is the signal. */
   errorDetail?: { code: number; message: string };
@@ -66,7 +67,7 @@ export function decodeDeltaRequestSlow(type: protobuf.Type, bytes: Uint8Array): 
     typeUrl: raw.typeUrl ?? '',
     subscribe: raw.resourceNamesSubscribe ?? [],
     unsubscribe: raw.resourceNamesUnsubscribe ?? [],
-    initialResourceVersions: new Map(Object.entries(raw.initialResourceVersions ?? {})),
+    initialResourceVersions: InitialVersions.fromMap(new Map(Object.entries(raw.initialResourceVersions ?? {}))),
     responseNonce: raw.responseNonce ?? '',
   };
   if (raw.node) {
@@ -118,7 +119,8 @@ class Reader {
 }
 
 function fastDecode(type: protobuf.Type, b: Buffer): DeltaRequest {
-  const req: DeltaRequest = { typeUrl: '', subscribe: [], unsubscribe: [], initialResourceVersions: new Map(), responseNonce: '' };
+  const req: DeltaRequest = { typeUrl: '', subscribe: [], unsubscribe: [], initialResourceVersions: EMPTY_IRV, responseNonce: '' };
+  let offs: number[] | undefined;
   const r = new Reader(b);
   const Node = type.fields.node!.resolvedType as protobuf.Type;
   const Status = type.fields.errorDetail!.resolvedType as protobuf.Type;
@@ -143,8 +145,8 @@ function fastDecode(type: protobuf.Type, b: Buffer): DeltaRequest {
       case 4: req.unsubscribe.push(r.str(e)); break;
       case 5: {
         // map<string,string> entry: key = 1, value = 2; missing fields default to "".
-        let key = '';
-        let value = '';
+        // Recorded as byte offsets; strings are made only if someone asks.
+        let ks = 0, ke = 0, vs = 0, ve = 0;
         while (r.p < e) {
           const t = r.varint();
           if ((t & 7) !== 2) {
@@ -153,11 +155,12 @@ function fastDecode(type: protobuf.Type, b: Buffer): DeltaRequest {
           }
           const fe = r.bytesEnd();
           if (fe > e) malformed('map entry overruns');
-          if (t >>> 3 === 1) key = r.str(fe);
-          else if (t >>> 3 === 2) value = r.str(fe);
-          else r.p = fe;
+          if (t >>> 3 === 1) { ks = r.p; ke = fe; }
+          else if (t >>> 3 === 2) { vs = r.p; ve = fe; }
+          r.p = fe;
         }
-        req.initialResourceVersions.set(key, value);
+        (offs ??= []).push(ks, ke, vs, ve);
+        r.p = e;
         break;
       }
       case 6: req.responseNonce = r.str(e); break;
@@ -170,5 +173,10 @@ function fastDecode(type: protobuf.Type, b: Buffer): DeltaRequest {
     }
     if (r.p !== e) malformed('field length mismatch');
   }
+  // Duplicate keys (protobuf map: last wins) are detected by the consumer's
+  // byte-level match, which then falls back to toMap().
+  if (offs) req.initialResourceVersions = new InitialVersions(b, Uint32Array.from(offs), offs.length / 4);
   return req;
 }
+
+const EMPTY_IRV = InitialVersions.fromMap(new Map());

@@ -1,4 +1,4 @@
-import { contentVersion, encodeResourceFrame } from '../wire';
+import { contentVersion, encodeResourceFrame, fnv1a, type InitialVersions } from '../wire';
 
 /**
  * The versioned xDS resource cache. Single writer: the push pipeline calls
@@ -56,8 +56,64 @@ interface LogEntry {
   name: string;
 }
 
+/** Result of matching a client's initial_resource_versions against the cache. */
+export interface InitialMatch {
+  /** Held entries that still exist (same or different version). */
+  current: number;
+  /** Held entries whose version differs: resend. */
+  changed: CacheEntry[];
+  /** Held names that no longer exist: remove (unless an alias resolves them). */
+  missing: string[];
+  /** The same name appeared twice: the caller must use the exact (Map) path. */
+  duplicate: boolean;
+}
+
+/** Does the ASCII/UTF-8 string s equal bytes b[start, end)? */
+function strEqualsBytes(s: string, b: Buffer, start: number, end: number): boolean {
+  const n = end - start;
+  if (s.length > n) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return Buffer.from(s, 'utf8').equals(b.subarray(start, end));
+    if (c !== b[start + i]) return false;
+  }
+  return s.length === n;
+}
+
 class TypeTable {
   readonly entries = new Map<string, CacheEntry>();
+  /** fnv1a(name bytes) -> entries: matches reconnect requests without making strings. */
+  readonly byHash = new Map<number, CacheEntry | CacheEntry[]>();
+  matchStamp = 0;
+  readonly stamps = new WeakMap<CacheEntry, number>();
+
+  indexAdd(e: CacheEntry): void {
+    const h = fnv1a(Buffer.from(e.name, 'utf8'), 0, Buffer.byteLength(e.name, 'utf8'));
+    const cur = this.byHash.get(h);
+    if (cur === undefined) this.byHash.set(h, e);
+    else if (Array.isArray(cur)) cur.push(e);
+    else this.byHash.set(h, [cur, e]);
+  }
+
+  indexRemove(e: CacheEntry): void {
+    const h = fnv1a(Buffer.from(e.name, 'utf8'), 0, Buffer.byteLength(e.name, 'utf8'));
+    const cur = this.byHash.get(h);
+    if (cur === e) this.byHash.delete(h);
+    else if (Array.isArray(cur)) {
+      const rest = cur.filter((x) => x !== e);
+      if (rest.length === 1) this.byHash.set(h, rest[0]!);
+      else if (rest.length === 0) this.byHash.delete(h);
+      else this.byHash.set(h, rest);
+    }
+  }
+
+  findBytes(b: Buffer, ns: number, ne: number): CacheEntry | undefined {
+    const cur = this.byHash.get(fnv1a(b, ns, ne));
+    if (cur === undefined) return undefined;
+    if (!Array.isArray(cur)) return strEqualsBytes(cur.name, b, ns, ne) ? cur : undefined;
+    for (const e of cur) if (strEqualsBytes(e.name, b, ns, ne)) return e;
+    return undefined;
+  }
   readonly lastSeq = new Map<string, number>();
   log: LogEntry[] = [];
   readonly aliasIndex = new Map<string, Set<string>>();
@@ -125,10 +181,13 @@ export class ResourceCache {
       for (const e of c.upserts ?? []) {
         const prev = t.entries.get(e.name);
         if (prev && prev.version === e.version) continue;
-        if (prev) t.dropAliases(prev);
-        else if (t.lastSeq.has(e.name)) t.tombstones--; // resurrected
+        if (prev) {
+          t.dropAliases(prev);
+          t.indexRemove(prev);
+        } else if (t.lastSeq.has(e.name)) t.tombstones--; // resurrected
         t.entries.set(e.name, e);
         t.addAliases(e);
+        t.indexAdd(e);
         t.record(next, e.name);
         touched.add(c.typeUrl);
       }
@@ -136,6 +195,7 @@ export class ResourceCache {
         const prev = t.entries.get(name);
         if (!prev) continue;
         t.dropAliases(prev);
+        t.indexRemove(prev);
         t.entries.delete(name);
         t.tombstones++;
         t.record(next, name);
@@ -174,6 +234,32 @@ export class ResourceCache {
       if (o !== undefined && (min === undefined || o < min)) min = o;
     }
     return min;
+  }
+
+  /** Matches what a reconnecting client holds against the cache, by bytes (no strings for held-and-current names). */
+  matchInitial(typeUrl: string, irv: InitialVersions): InitialMatch {
+    const out: InitialMatch = { current: 0, changed: [], missing: [], duplicate: false };
+    const t = this.tables.get(typeUrl);
+    if (!t) {
+      for (const k of irv.keys()) out.missing.push(k);
+      return out;
+    }
+    const stamp = ++t.matchStamp;
+    irv.forEachRaw((b, ns, ne, vs, ve) => {
+      const e = t.findBytes(b, ns, ne);
+      if (!e) {
+        out.missing.push(b.toString('utf8', ns, ne));
+        return;
+      }
+      if (t.stamps.get(e) === stamp) {
+        out.duplicate = true;
+        return;
+      }
+      t.stamps.set(e, stamp);
+      out.current++;
+      if (!strEqualsBytes(e.version, b, vs, ve)) out.changed.push(e);
+    });
+    return out;
   }
 
   get(typeUrl: string, name: string): CacheEntry | undefined {

@@ -1,10 +1,12 @@
-import { encodeDeltaResponse, type DeltaRequest, type NodeInfo } from '../wire';
+import { encodeDeltaResponse, InitialVersions, type DeltaRequest, type NodeInfo } from '../wire';
 import { GrpcCode } from '../errors';
 import type { Logger } from '../log';
 import type { Clock } from '../lifecycle';
 import type { CacheEntry, Cursor, ResourceCache } from './cache';
 import { Subscription } from './subscription';
 import { shortType, type XdsMetrics } from './metrics';
+
+const EMPTY_IRV = InitialVersions.fromMap(new Map());
 
 /** Where a stream's responses go; the gRPC adapter implements it. */
 export interface StreamSink {
@@ -66,7 +68,7 @@ interface TypeState {
   readonly sub: Subscription;
   cursor: Cursor | null;
   /** initial_resource_versions of the first request, consumed by the first response. */
-  initial: Map<string, string> | null;
+  initial: InitialVersions | null;
   /** Names that must be answered in the next response (rules 9, 13). */
   force: Set<string>;
   /** Names unsubscribed while still wildcard (rule 10). */
@@ -184,7 +186,7 @@ export class XdsStream {
     if (first) {
       if (req.initialResourceVersions.size > 0) {
         st.initial = req.initialResourceVersions;
-        st.sub.adoptInitialVersions(st.initial.keys());
+        if (!st.sub.wildcard) st.sub.adoptInitialVersions(st.initial.keys());
       }
     } else {
       // Rule 23: initial_resource_versions only counts on the first request of a type.
@@ -253,7 +255,7 @@ export class XdsStream {
       st.held?.delete(n);
     };
     /** Answers an explicitly named key: the resources it resolves to, and the key itself removed if it is only an alias. */
-    const answerKey = (key: string, skipVersions?: Map<string, string>): void => {
+    const answerKey = (key: string, skipVersions?: ReadonlyMap<string, string>): void => {
       const resolved = cache.resolve(st.typeUrl, key);
       for (const n of resolved) {
         const e = cache.get(st.typeUrl, n)!;
@@ -269,14 +271,29 @@ export class XdsStream {
     let since: number;
     if (st.cursor === null) {
       since = -1;
-      const irv = st.initial ?? new Map<string, string>();
+      const irv = st.initial ?? EMPTY_IRV;
       st.initial = null;
       if (st.sub.wildcard) {
-        for (const e of cache.entries(st.typeUrl)) if (irv.get(e.name) !== e.version) add(e);
-        // Rule 22b: names the client holds that no longer exist are removed.
-        for (const n of irv.keys()) if (!cache.get(st.typeUrl, n) && cache.resolve(st.typeUrl, n).length === 0) remove(n);
+        // Match what the client holds, by bytes: unchanged entries are skipped
+        // (rule 22c; versions are content hashes, stable across restarts and
+        // replicas), changed ones resent, vanished ones removed (rule 22b).
+        // Only if the client lacks some entry is the cache scanned as well.
+        const m = irv.size > 0 ? cache.matchInitial(st.typeUrl, irv) : undefined;
+        if (m && !m.duplicate) {
+          for (const e of m.changed) add(e);
+          for (const n of m.missing) if (cache.resolve(st.typeUrl, n).length === 0) remove(n);
+          if (m.current < cache.size(st.typeUrl)) {
+            const held = irv.toMap();
+            for (const e of cache.entries(st.typeUrl)) if (!held.has(e.name)) add(e);
+          }
+        } else {
+          // Exact path (no IRV, or a map key repeated: protobuf keeps the last value).
+          const held = irv.toMap();
+          for (const e of cache.entries(st.typeUrl)) if (held.get(e.name) !== e.version) add(e);
+          for (const n of held.keys()) if (!cache.get(st.typeUrl, n) && cache.resolve(st.typeUrl, n).length === 0) remove(n);
+        }
       }
-      for (const n of st.sub.explicitNames) answerKey(n, irv);
+      for (const n of st.sub.explicitNames) answerKey(n, st.sub.explicitNames.size > 0 && irv.size > 0 ? irv.toMap() : undefined);
       st.force.clear();
       st.unsubNotify.clear();
       st.cursor = cache.openCursor(cache.seq);
