@@ -208,3 +208,25 @@ t.test('kinds normalise the peering-relevant fields', async (t) => {
   t.equal(s.peerAuthentications.get('istio-system/default')?.mode, 'STRICT');
   t.match(s.rejected, [{ kind: 'PeerAuthentication', key: 'default/bad', reason: /"ON" is not one of/ }]);
 });
+
+t.test('pods-by-namespace index follows adds and deletes, copy-on-write per snapshot', async (t) => {
+  const { reg } = newRegistry();
+  const inNs = (name: string, ns: string, ip: string): RawObject => {
+    const p = pod(name, ip);
+    (p['metadata'] as Record<string, unknown>)['namespace'] = ns;
+    return p;
+  };
+  reg.replaceSource('s', [{ obj: inNs('a', 'x', '10.0.0.1') }, { obj: inNs('b', 'x', '10.0.0.2') }, { obj: inNs('c', 'y', '10.0.0.3') }]);
+  const s1 = reg.snapshot();
+  t.same([...s1.podsByNamespace!.get('x')!].sort(), ['x/a', 'x/b']);
+  reg.applyEvents('s', [{ type: 'delete', obj: inNs('a', 'x', '') }, { type: 'upsert', obj: inNs('d', 'z', '10.0.0.4') }]);
+  reg.applyEvents('s', [{ type: 'upsert', obj: inNs('b', 'x', '10.0.0.9') }]);
+  const s2 = reg.snapshot();
+  t.same([...s2.podsByNamespace!.get('x')!], ['x/b']);
+  t.same([...s2.podsByNamespace!.get('z')!], ['z/d']);
+  t.same([...s1.podsByNamespace!.get('x')!].sort(), ['x/a', 'x/b'], 'older snapshot untouched');
+  t.equal(s1.podsByNamespace!.has('z'), false);
+  t.equal(s2.podsByNamespace!.get('y'), s1.podsByNamespace!.get('y'), 'unchanged namespaces shared');
+  reg.applyEvents('s', [{ type: 'delete', obj: inNs('c', 'y', '') }]);
+  t.equal(reg.snapshot().podsByNamespace!.has('y'), false, 'empty namespace dropped');
+});

@@ -3,6 +3,7 @@ import type { Logger } from '../log';
 import { ALL_KINDS } from '../model';
 import type { Kind, ModelObj } from '../model';
 import { CowMap } from './cowmap';
+import { NamespaceIndex } from './nsindex';
 import { identify, normalise } from './normalize';
 import type { RawObject } from './normalize';
 import type { ChangeSet, RegistryEvent, RegistrySnapshot, Rejection } from './types';
@@ -34,6 +35,9 @@ export class LocalRegistry {
   private readonly log: Logger;
   private readonly sources = new Map<string, SourceState>();
   private readonly maps = new Map<Kind, CowMap<ModelObj>>();
+  /** Pods and WorkloadEntries by namespace (translation's namespace-wide recomputes). */
+  private readonly podsByNs = new NamespaceIndex();
+  private readonly wesByNs = new NamespaceIndex();
   /** "Kind|key" -> source whose copy is in force. */
   private readonly owner = new Map<string, string>();
   private readonly listeners = new Set<(c: ChangeSet) => void>();
@@ -146,7 +150,12 @@ export class LocalRegistry {
 
   snapshot(): RegistrySnapshot {
     if (this.cached) return this.cached;
-    const fields: Record<string, unknown> = { version: this.version, rejected: this.rejected() };
+    const fields: Record<string, unknown> = {
+      version: this.version,
+      rejected: this.rejected(),
+      podsByNamespace: this.podsByNs.freeze(),
+      workloadEntriesByNamespace: this.wesByNs.freeze(),
+    };
     for (const k of ALL_KINDS) fields[SNAPSHOT_FIELD[k]] = this.maps.get(k)!.freeze();
     this.cached = Object.freeze(fields) as unknown as RegistrySnapshot;
     return this.cached;
@@ -220,11 +229,14 @@ export class LocalRegistry {
     const key = fk.slice(i + 1);
     const map = this.maps.get(kind)!;
     const cur = map.get(key);
+    const idx = kind === 'Pod' ? this.podsByNs : kind === 'WorkloadEntry' ? this.wesByNs : undefined;
     if (o === undefined) {
       if (!map.delete(key)) return;
+      idx?.delete(key);
     } else {
       if (cur !== undefined && (cur === o || deepEqual(cur, o))) return;
       map.set(key, o);
+      if (cur === undefined) idx?.add(key);
     }
     let set = this.pending.get(kind);
     if (!set) this.pending.set(kind, (set = new Set()));

@@ -43,10 +43,16 @@ export interface RegistrySnapshot {
   readonly peerAuthentications: ReadonlyMap<string, PeerAuthenticationObj>;
   readonly gateways: ReadonlyMap<string, GatewayObj>;
   readonly rejected: readonly Rejection[];
+  /** Pod keys by namespace; optional so hand-built snapshots (tests) may omit it. */
+  readonly podsByNamespace?: ReadonlyMap<string, ReadonlySet<string>>;
+  /** WorkloadEntry keys by namespace; optional like podsByNamespace. */
+  readonly workloadEntriesByNamespace?: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 /** Snapshot field holding each kind. */
-export const SNAPSHOT_FIELD: Readonly<Record<Kind, keyof Omit<RegistrySnapshot, 'version' | 'rejected'>>> = {
+export const SNAPSHOT_FIELD: Readonly<
+  Record<Kind, keyof Omit<RegistrySnapshot, 'version' | 'rejected' | 'podsByNamespace' | 'workloadEntriesByNamespace'>>
+> = {
   Namespace: 'namespaces',
   Service: 'services',
   Pod: 'pods',

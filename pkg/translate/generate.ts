@@ -232,30 +232,42 @@ export function generateLocal(input: {
     }
     return false;
   };
-  if (everyWorkload || nsAll.size > 0 || nodes.size > 0 || remoteNetworks || policyChanges.length > 0) {
-    // One scan over the pods; forEach avoids generator overhead at 50k pods.
-    snapshot.pods.forEach((p, k) => {
-      if (pods.has(k)) return;
-      const hit = affected(
-        p.namespace,
-        p.labels,
-        p.nodeName,
-        () => workloadNetwork(ctx, p.labels, nsLabels(p.namespace)),
-        () => workloadUidForPod(mesh.clusterId, p.namespace, p.name),
-      );
-      if (hit) pods.add(k);
-    });
-    snapshot.workloadEntries.forEach((w, k) => {
-      if (wes.has(k)) return;
-      const hit = affected(
-        w.namespace,
-        w.labels,
-        undefined,
-        () => workloadNetwork(ctx, w.labels, nsLabels(w.namespace), w.network),
-        () => workloadUidForWorkloadEntry(mesh.clusterId, w.namespace, w.name),
-      );
-      if (hit) wes.add(k);
-    });
+  const onePod = (k: string): void => {
+    const p = snapshot.pods.get(k);
+    if (!p || pods.has(k)) return;
+    const hit = affected(
+      p.namespace,
+      p.labels,
+      p.nodeName,
+      () => workloadNetwork(ctx, p.labels, nsLabels(p.namespace)),
+      () => workloadUidForPod(mesh.clusterId, p.namespace, p.name),
+    );
+    if (hit) pods.add(k);
+  };
+  const oneWe = (k: string): void => {
+    const w = snapshot.workloadEntries.get(k);
+    if (!w || wes.has(k)) return;
+    const hit = affected(
+      w.namespace,
+      w.labels,
+      undefined,
+      () => workloadNetwork(ctx, w.labels, nsLabels(w.namespace), w.network),
+      () => workloadUidForWorkloadEntry(mesh.clusterId, w.namespace, w.name),
+    );
+    if (hit) wes.add(k);
+  };
+  const clusterWide = everyWorkload || nodes.size > 0 || remoteNetworks || policyChanges.some((pc) => pc.ns === root);
+  if (!clusterWide && snapshot.podsByNamespace && snapshot.workloadEntriesByNamespace) {
+    // Only namespace-scoped causes: visit just those namespaces via the registry's index.
+    const namespaces = new Set([...nsAll, ...policyChanges.map((pc) => pc.ns)]);
+    for (const ns of namespaces) {
+      snapshot.podsByNamespace.get(ns)?.forEach(onePod);
+      snapshot.workloadEntriesByNamespace.get(ns)?.forEach(oneWe);
+    }
+  } else if (clusterWide || nsAll.size > 0 || policyChanges.length > 0) {
+    // One scan over everything; forEach avoids generator overhead at 50k pods.
+    snapshot.pods.forEach((_p, k) => onePod(k));
+    snapshot.workloadEntries.forEach((_w, k) => oneWe(k));
   }
   for (const k of pods) podWorkload(ctx, k, addr);
   for (const k of wes) weWorkload(ctx, k, addr);
