@@ -4,7 +4,9 @@ import * as fs from 'node:fs';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../pkg/wire';
 import { createAdmin } from '../../pkg/admin';
 import { startDaemon } from '../harness/daemon-fixture';
-import { MESH, adminOf, get, stubPeering } from './helpers';
+import { createPeeringWith } from '../../pkg/peering';
+import { peeringWire, remote } from '../peering/harness';
+import { MESH, adminOf, get } from './helpers';
 
 const PROMTOOL = '/usr/bin/promtool';
 
@@ -21,17 +23,23 @@ const COMPAT_LINT: readonly RegExp[] = [
   /^nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/,
 ];
 
-/** The names issue 5 lists (peer metrics belong to the peering layer and are checked when it is wired). */
+/** The names issue 5 lists, plus process/Node.js defaults. */
 const ISSUE5_NAMES = [
   'pilot_xds', 'pilot_xds_pushes', 'pilot_xds_push_time', 'pilot_xds_send_time', 'pilot_proxy_convergence_time', 'pilot_debounce_time',
   'pilot_pushcontext_init_seconds', 'pilot_total_xds_rejects', 'pilot_xds_expired_nonce', 'citadel_server_csr_count',
   'citadel_server_success_cert_issuance_count', 'citadel_server_root_cert_expiry_timestamp', 'citadel_server_cert_chain_expiry_timestamp',
   'istiod_uptime_seconds', 'ambientd_mesh_propagation_seconds', 'process_cpu_seconds_total', 'process_resident_memory_bytes',
   'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes',
+  'ambientd_peer_connected', 'ambientd_peer_synced', 'ambientd_peer_resources', 'ambientd_peer_terminations_total',
+  'ambientd_peer_last_sync_timestamp_seconds',
 ];
 
 t.test('promtool check metrics on a live scrape after a ztunnel connected and got pushes', { skip: !fs.existsSync(PROMTOOL) && 'promtool not installed (make sysdeps)' }, async (t) => {
-  const f = await startDaemon({ files: { 'mesh.yaml': MESH }, deps: { admin: createAdmin, peering: stubPeering().factory } });
+  // The real peering layer with one declared peer that never answers (port 9 on 127.0.0.3 is closed), so peer series exist.
+  const f = await startDaemon({
+    files: { 'mesh.yaml': MESH, 'peer.yaml': remote({ cluster: 'c9', network: 'net9', port: 9, address: '127.0.0.3' }) },
+    deps: { wire: peeringWire(), peering: createPeeringWith({ backoff: { initialMs: 50, maxMs: 500 } }), admin: createAdmin },
+  });
   t.teardown(() => f.close());
   const z = f.ztunnel();
   z.connect();
@@ -44,6 +52,7 @@ t.test('promtool check metrics on a live scrape after a ztunnel connected and go
   }, 'edit reached the ztunnel');
   await z.until(async () => (await get(adminOf(f.daemon).debugPort, '/debug/syncz')).json<{ streams: { inSync: boolean }[] }>().streams[0]?.inSync, 'ACKed');
 
+  await z.until(async () => /^ambientd_peer_terminations_total\{/m.test((await get(adminOf(f.daemon).metricsPort, '/metrics')).body), 'a peer dial failed');
   const scrape = await get(adminOf(f.daemon).metricsPort, '/metrics');
   t.equal(scrape.status, 200);
   t.match(scrape.headers['content-type'], /^text\/plain; version=0\.0\.4; charset=utf-8$/);
@@ -61,6 +70,7 @@ t.test('promtool check metrics on a live scrape after a ztunnel connected and go
   t.match(body, /^pilot_xds_pushes\{type="address"\} [1-9]/im, 'Address pushes counted');
   t.match(body, /^citadel_server_root_cert_expiry_timestamp \d{10}(\.\d+)?$/m, 'root expiry is a unix timestamp');
   t.match(body, /^citadel_server_cert_chain_expiry_timestamp \d{10}(\.\d+)?$/m);
+  t.match(body, /^ambientd_peer_connected\{peer="c9"\} 0$/m, 'the unreachable peer is not connected');
   // Bounded label sets: no resource name (workload uid, hostname, policy) is ever a label value.
   for (const forbidden of ['web-1', 'web-2', 'web.default', 'allow-web', 'c1//Pod']) t.notMatch(body, forbidden, `no "${forbidden}" in any label`);
 });
