@@ -13,6 +13,8 @@ export interface DaemonProc {
   stateDir: string;
   logFile: string;
   stop(): Promise<number | null>;
+  /** Full GC in the daemon (SIGUSR2; needs --expose-gc), then its memory: heap+external and RSS. */
+  memory(): Promise<{ heapUsed: number; external: number; arrayBuffers: number; rss: number }>;
 }
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -28,9 +30,10 @@ export async function startDaemonProc(o: { dir: string; config: Record<string, u
   const logFile = path.join(o.logDir, `${o.name ?? 'daemon'}.log`);
   fs.mkdirSync(o.logDir, { recursive: true });
   const log = fs.createWriteStream(logFile);
-  const proc = spawn('node', [...(o.nodeArgs ?? []), MAIN, 'serve', '--config', cfgFile, '--log-level', 'info', ...(o.extraArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn('node', ['--expose-gc', ...(o.nodeArgs ?? []), MAIN, 'serve', '--config', cfgFile, '--log-level', 'info', ...(o.extraArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stderr!.pipe(log);
   const rl = readline.createInterface({ input: proc.stdout! });
+  const lineWaiters: ((j: Record<string, unknown>) => boolean)[] = [];
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`daemon did not start; see ${logFile}`)), 120_000);
     let grpcPort = 0;
@@ -38,6 +41,7 @@ export async function startDaemonProc(o: { dir: string; config: Record<string, u
       log.write(line + '\n');
       try {
         const j = JSON.parse(line) as { msg?: string; port?: number; grpcPort?: number };
+        for (let i = lineWaiters.length - 1; i >= 0; i--) if (lineWaiters[i]!(j as Record<string, unknown>)) lineWaiters.splice(i, 1);
         if (j.msg === 'gRPC TLS server listening') grpcPort = j.port ?? 0;
         if (j.msg === 'ambientd serving') {
           clearTimeout(timer);
@@ -56,6 +60,18 @@ export async function startDaemonProc(o: { dir: string; config: Record<string, u
   const rootFile = fs.existsSync(path.join(ca, 'root-cert.pem')) ? path.join(ca, 'root-cert.pem') : findRoot(stateDir);
   return {
     proc, pid: proc.pid!, grpcPort: port, rootCaPem: fs.readFileSync(rootFile, 'utf8'), token, stateDir, logFile,
+    memory: () =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no memory report from daemon')), 30_000);
+        lineWaiters.push((j) => {
+          if (j.msg !== 'memory usage') return false;
+          clearTimeout(timer);
+          const m = j.memory as { heapUsed: number; external: number; arrayBuffers: number; rss: number };
+          resolve(m);
+          return true;
+        });
+        proc.kill('SIGUSR2');
+      }),
     stop: () =>
       new Promise((resolve) => {
         if (proc.exitCode !== null) return resolve(proc.exitCode);

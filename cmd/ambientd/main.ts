@@ -112,6 +112,16 @@ async function serve(flags: Record<string, string>): Promise<number> {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    // Diagnostics: SIGUSR2 logs memory use, after a full GC when node runs
+    // with --expose-gc (how `make bench` measures memory per stream).
+    process.on('SIGUSR2', () => {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      if (gc) {
+        gc();
+        gc();
+      }
+      logger.info({ memory: process.memoryUsage(), gc: Boolean(gc), streams: daemon.xds?.streamCount ?? 0 }, 'memory usage');
+    });
     process.on('SIGHUP', () => {
       daemon.reload().catch((err: unknown) => logger.error({ err }, 'reload failed'));
     });
