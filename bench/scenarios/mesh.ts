@@ -91,7 +91,7 @@ async function startDaemon(dir: string, logDir: string, config: Record<string, u
   const token = execFileSync('node', [MAIN, 'token', 'create', '--state-dir', stateDir, '--namespace', 'istio-system', '--service-account', 'ztunnel', '--ttl', '24h'], { encoding: 'utf8' }).trim();
   const cmd = daemonCommand(cfgFile);
   const log = fs.createWriteStream(path.join(logDir, 'mesh-daemon.log'));
-  const proc = spawn('node', ['--max-old-space-size=2048', ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn('node', ['--max-old-space-size=2048', ...(process.env['MESH_PROF'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/meshprof'] : []), ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stderr!.pipe(log);
   const rl = readline.createInterface({ input: proc.stdout! });
   const port = await new Promise<number>((resolve, reject) => {

@@ -70,6 +70,10 @@ export class Peering implements PeeringLayer {
   private lastNetwork?: string;
   private reported = new Set<string>();
   private readonly identityNs: string;
+  /** Set when peers were added, removed or re-declared: the next merge is a full one. */
+  private structural = true;
+  private lastLocal?: ReadonlyMap<string, object>;
+  private lastInputs?: { services: unknown; namespaces: unknown; mesh: string };
 
   constructor(private readonly ctx: PeeringContext, private readonly tuning: PeeringTuning = {}) {
     this.exportTypes = peeringTypes(ctx.wire);
@@ -171,7 +175,10 @@ export class Peering implements PeeringLayer {
       this.forget(cluster);
       this.log.info({ peer: cluster }, 'persisted data of a peer that is no longer declared removed');
     }
-    if (push) this.ctx.requestPush();
+    if (push) {
+      this.structural = true;
+      this.ctx.requestPush();
+    }
   }
 
   private forget(cluster: string): void {
@@ -270,19 +277,41 @@ export class Peering implements PeeringLayer {
     const exports = this.exporter.build(snapshot, mesh, local, exported);
     const views: PeerView[] = [];
     let originAt: number | undefined;
+    // A full merge when anything but peers' FederatedServices changed (local output, services, namespaces, mesh, peer set).
+    const meshKey = JSON.stringify(mesh);
+    let full = this.structural || this.localChanged(local.addresses) || !this.lastInputs
+      || this.lastInputs.services !== snapshot.services || this.lastInputs.namespaces !== snapshot.namespaces || this.lastInputs.mesh !== meshKey;
+    this.structural = false;
+    this.lastInputs = { services: snapshot.services, namespaces: snapshot.namespaces, mesh: meshKey };
+    const dirty = new Map<string, Set<string>>();
     for (const p of [...this.peers.values()].sort((a, b) => (a.decl.cluster < b.decl.cluster ? -1 : 1))) {
-      views.push({ decl: p.decl, data: p.partition, flat: cfg.enableFlatNetworks && p.decl.network === mesh.network });
+      const flat = cfg.enableFlatNetworks && p.decl.network === mesh.network;
+      views.push({ decl: p.decl, data: p.partition, flat });
       const o = p.partition.takeOrigin();
       if (o !== undefined) originAt = Math.min(originAt ?? o, o);
+      if (p.partition.structural) full = true;
+      if (p.partition.changedServices.size) dirty.set(p.decl.cluster, p.partition.changedServices);
+      p.partition.changedServices = new Set();
+      p.partition.structural = false;
     }
     const res = this.merger.merge(
       { snapshot, mesh, local, exported, peers: views, suffix: cfg.discoverySuffix, defaultTrafficDistribution: cfg.defaultTrafficDistribution },
       (cluster, message) => this.log.error({ peer: cluster, conflict: message }, 'flat network address collision: the imported workload is not programmed (flat networks need unique pod and service CIDRs)'),
+      full ? undefined : dirty,
     );
     this.conflicts = res.conflicts;
     const out: PeeringBuildResult = { addresses: res.addresses, authorizations: local.authorizations, exports };
     if (originAt !== undefined) out.originAt = originAt;
     return out;
+  }
+
+  /** Local output entries keep their identity when unchanged (translate's Writer), so identity tells. */
+  private localChanged(next: ReadonlyMap<string, object>): boolean {
+    const prev = this.lastLocal;
+    this.lastLocal = next;
+    if (!prev || prev.size !== next.size) return true;
+    for (const [k, v] of next) if (prev.get(k) !== v) return true;
+    return false;
   }
 
   /** Peers may watch only peering types; nobody else may watch them. */

@@ -73,35 +73,135 @@ interface Group {
   ns: string;
   name: string;
   local?: ExportedService;
-  remotes: { peer: PeerView; fs: FederatedServiceMsg }[];
+  /** By peer cluster; emitted in cluster order. */
+  remotes: Map<string, { peer: PeerView; fs: FederatedServiceMsg }>;
+  takeover: boolean;
+  /** Output keys this group produced last time (removed before it is re-emitted). */
+  keys: string[];
 }
+
+/** Peer partitions changed only in these FederatedServices since the last merge (cluster -> "ns/name"). */
+export type MergeDirty = ReadonlyMap<string, ReadonlySet<string>>;
 
 const isWorkload = (a: AddressMsg): a is { workload: WorkloadMsg } => (a as { workload?: unknown }).workload !== undefined;
 
 /**
  * Pure merge of local output and every peer partition into what local ztunnels
  * see, memoised on object identity so an unchanged input yields the same
- * output objects (the push Encoder then re-encodes nothing).
+ * output objects (the push Encoder then re-encodes nothing). A full merge is
+ * O(everything); when only some peers' FederatedServices changed (the steady
+ * state: bucket crossings), only the affected global services are redone.
  */
 export class Merger {
   private readonly localCopies = new WeakMap<WorkloadMsg, { sig: string; msg: { workload: WorkloadMsg } }>();
-  private synthetic = new Map<string, { fs: FederatedServiceMsg; sig: string; msg: { workload: WorkloadMsg } }>();
+  private synthetic = new Map<string, { fs: FederatedServiceMsg; decl: PeerDecl; gsig: string; msg: { workload: WorkloadMsg } }>();
   private readonly flatMemo = new WeakMap<PeerWorkloadMsg, { sig: string; msg: { workload: WorkloadMsg } }>();
   private nodeMemo = new Map<string, { sig: string; msg: AddressMsg }>();
   private services = new Map<string, { sig: string; msg: { service: ServiceMsg } }>();
   private readonly reported = new Set<string>();
+  private groups = new Map<string, Group>();
+  private out = new Map<string, AddressMsg>();
+  private slots = new Map<string, number>();
+  private last?: MergeResult;
 
-  merge(i: MergeInput, onConflict: (cluster: string, message: string) => void): MergeResult {
+  /** Incremental when `dirty` is given and nothing structural changed; falls back to a full merge otherwise. */
+  merge(i: MergeInput, onConflict: (cluster: string, message: string) => void, dirty?: MergeDirty): MergeResult {
+    if (dirty && this.last && this.incremental(i, dirty)) {
+      this.last = { addresses: new Map(this.out), conflicts: this.last.conflicts, vips: this.last.vips };
+      return this.last;
+    }
+    this.last = this.full(i, onConflict);
+    return this.last;
+  }
+
+  // Takeover (peering-model.md §2.1): local Service label, then Namespace, then what peers advertise, then global-only.
+  private takeover(i: MergeInput, g: Group): boolean {
+    if (g.local && g.local.takeover !== Takeover.UNSET) return g.local.takeover === Takeover.TRUE;
+    const nsV = i.snapshot.namespaces.get(g.ns)?.labels[LABEL.serviceTakeover];
+    if (nsV === 'true' || nsV === 'false') return nsV === 'true';
+    let global = g.local?.scope === 'global-only';
+    for (const r of this.ordered(g)) {
+      if (r.fs.takeover && r.fs.takeover !== Takeover.UNSET) return r.fs.takeover === Takeover.TRUE;
+      if (r.fs.scope === 'global-only') global = true;
+    }
+    return global;
+  }
+
+  private ordered(g: Group): { peer: PeerView; fs: FederatedServiceMsg }[] {
+    return [...g.remotes.values()].sort((a, b) => (a.peer.decl.cluster < b.peer.decl.cluster ? -1 : a.peer.decl.cluster > b.peer.decl.cluster ? 1 : 0));
+  }
+
+  private incremental(i: MergeInput, dirty: MergeDirty): boolean {
+    const views = new Map(i.peers.map((p) => [p.decl.cluster, p]));
+    const touched = new Set<Group>();
+    for (const [cluster, keys] of dirty) {
+      const peer = views.get(cluster);
+      if (!peer || peer.flat) return false;
+      for (const key of keys) {
+        const fs = peer.data.services.get(key);
+        const g = this.groups.get(key);
+        if (!g) return false; // a new global service: VIPs are re-planned
+        if (fs) g.remotes.set(cluster, { peer, fs });
+        else g.remotes.delete(cluster);
+        if (!g.local && g.remotes.size === 0) return false; // a global service disappears
+        touched.add(g);
+      }
+    }
+    for (const g of touched) {
+      const tk = this.takeover(i, g);
+      if (tk !== g.takeover) return false; // takeover names change the VIP plan
+    }
+    for (const g of touched) {
+      for (const k of g.keys) this.out.delete(k);
+      g.keys = this.emit(i, g, this.services, this.synthetic);
+    }
+    return true;
+  }
+
+  /** Emits one global service (+ takeover service) and its per-peer endpoints into this.out; returns the keys. */
+  private emit(
+    i: MergeInput, g: Group,
+    nextServices: Map<string, { sig: string; msg: { service: ServiceMsg } }>,
+    nextSynthetic: Map<string, { fs: FederatedServiceMsg; decl: PeerDecl; gsig: string; msg: { workload: WorkloadMsg } }>,
+  ): string[] {
+    const { mesh, suffix } = i;
+    const host = `${g.name}.${g.ns}.${suffix}`;
+    const localSvc = i.snapshot.services.has(`${g.ns}/${g.name}`);
+    const takeoverHost = g.takeover ? serviceHostname(g.name, g.ns, mesh.domainSuffix) : undefined;
+    const keys: string[] = [];
+    const globalKey = `${g.ns}/${host}`;
+    const svcKeys = [globalKey];
+    if (takeoverHost) svcKeys.push(`${g.ns}/${takeoverHost}`);
+    const gsig = svcKeys.join(',');
+    const remotes = this.ordered(g);
+    const sMsg = this.globalService(i, g, remotes, host, this.slots.get(host)!);
+    keys.push(this.keep(nextServices, globalKey, sMsg));
+    if (takeoverHost && !localSvc) keys.push(this.keep(nextServices, `${g.ns}/${takeoverHost}`, { ...sMsg, hostname: takeoverHost, addresses: [this.vipAddr(mesh, this.slots.get(takeoverHost)!)] }));
+    for (const { peer, fs } of remotes) {
+      if (peer.flat) continue; // pods arrive as PeerWorkloads
+      const k = `${peer.decl.cluster}|${g.ns}/${g.name}`;
+      const prev = this.synthetic.get(k);
+      const m = prev && prev.fs === fs && prev.decl === peer.decl && prev.gsig === gsig
+        ? prev
+        : { fs, decl: peer.decl, gsig, msg: { workload: this.splitHorizon(i, peer, fs, host, svcKeys) } };
+      nextSynthetic.set(k, m);
+      this.out.set(m.msg.workload.uid, m.msg);
+      keys.push(m.msg.workload.uid);
+    }
+    return keys;
+  }
+
+  private full(i: MergeInput, onConflict: (cluster: string, message: string) => void): MergeResult {
     const { mesh, suffix } = i;
     const groups = new Map<string, Group>();
     const group = (ns: string, name: string): Group => {
       const k = `${ns}/${name}`;
       let g = groups.get(k);
-      if (!g) groups.set(k, (g = { ns, name, remotes: [] }));
+      if (!g) groups.set(k, (g = { ns, name, remotes: new Map(), takeover: false, keys: [] }));
       return g;
     };
     for (const e of i.exported.values()) group(e.svc.namespace, e.svc.name).local = e;
-    for (const p of i.peers) for (const fs of p.data.services.values()) group(fs.namespace, fs.name).remotes.push({ peer: p, fs });
+    for (const p of i.peers) for (const fs of p.data.services.values()) group(fs.namespace, fs.name).remotes.set(p.decl.cluster, { peer: p, fs });
 
     // Reserved slots: local addresses inside the VIP range are never handed out.
     const reserved = new Set<number>();
@@ -117,59 +217,30 @@ export class Merger {
       }
     }
 
-    // Takeover (peering-model.md §2.1): local Service label, then Namespace, then what peers advertise, then global-only.
-    const takeover = (g: Group): boolean => {
-      if (g.local && g.local.takeover !== Takeover.UNSET) return g.local.takeover === Takeover.TRUE;
-      const nsV = i.snapshot.namespaces.get(g.ns)?.labels[LABEL.serviceTakeover];
-      if (nsV === 'true' || nsV === 'false') return nsV === 'true';
-      const remote = g.remotes.find((r) => r.fs.takeover && r.fs.takeover !== Takeover.UNSET);
-      if (remote) return remote.fs.takeover === Takeover.TRUE;
-      return g.local?.scope === 'global-only' || g.remotes.some((r) => r.fs.scope === 'global-only');
-    };
-
     const hosts: string[] = [];
-    const plan: { g: Group; host: string; takeoverHost?: string; localSvc: boolean }[] = [];
     for (const g of groups.values()) {
-      const host = `${g.name}.${g.ns}.${suffix}`;
-      const localSvc = i.snapshot.services.has(`${g.ns}/${g.name}`);
-      const tk = takeover(g) ? serviceHostname(g.name, g.ns, mesh.domainSuffix) : undefined;
-      hosts.push(host);
-      if (tk && !localSvc) hosts.push(tk);
-      plan.push({ g, host, takeoverHost: tk, localSvc });
+      g.takeover = this.takeover(i, g);
+      hosts.push(`${g.name}.${g.ns}.${suffix}`);
+      if (g.takeover && !i.snapshot.services.has(`${g.ns}/${g.name}`)) hosts.push(serviceHostname(g.name, g.ns, mesh.domainSuffix));
     }
-    const slots = allocateVips(hosts, reserved);
+    this.slots = allocateVips(hosts, reserved);
     const vips = new Map<string, string>();
-    for (const [h, s] of slots) vips.set(h, ipToString(slotToBytes(s)));
+    for (const [h, s] of this.slots) vips.set(h, ipToString(slotToBytes(s)));
 
-    const out = new Map<string, AddressMsg>();
+    this.out = new Map<string, AddressMsg>();
+    const out = this.out;
     // Local hostKey -> extra service keys its pods gain (the global hostname).
     const extraKeys = new Map<string, string>();
     const nextServices = new Map<string, { sig: string; msg: { service: ServiceMsg } }>();
-    const nextSynthetic = new Map<string, { fs: FederatedServiceMsg; sig: string; msg: { workload: WorkloadMsg } }>();
+    const nextSynthetic = new Map<string, { fs: FederatedServiceMsg; decl: PeerDecl; gsig: string; msg: { workload: WorkloadMsg } }>();
     const conflicts = new Map<string, string[]>();
     const flatOut: [string, { workload: WorkloadMsg }, PeerView][] = [];
 
-    for (const { g, host, takeoverHost, localSvc } of plan) {
-      const globalKey = `${g.ns}/${host}`;
-      const localHostKey = `${g.ns}/${serviceHostname(g.name, g.ns, mesh.domainSuffix)}`;
-      if (g.local) extraKeys.set(localHostKey, globalKey);
-      const svcKeys = [globalKey];
-      if (takeoverHost) svcKeys.push(`${g.ns}/${takeoverHost}`);
-      const sMsg = this.globalService(i, g, host, slots.get(host)!);
-      this.keep(nextServices, globalKey, sMsg, out);
-      if (takeoverHost && !localSvc) this.keep(nextServices, `${g.ns}/${takeoverHost}`, { ...sMsg, hostname: takeoverHost, addresses: [this.vipAddr(mesh, slots.get(takeoverHost)!)] }, out);
-      for (const { peer, fs } of g.remotes) {
-        if (peer.flat) {
-          continue; // pods arrive as PeerWorkloads below
-        }
-        const k = `${peer.decl.cluster}|${g.ns}/${g.name}`;
-        const sig = `${peer.decl.connKey}|${JSON.stringify(peer.decl.locality ?? {})}|${peer.decl.hbonePort}|${svcKeys.join(',')}`;
-        const prev = this.synthetic.get(k);
-        const m = prev && prev.fs === fs && prev.sig === sig ? prev : { fs, sig, msg: { workload: this.splitHorizon(i, peer, fs, host, svcKeys) } };
-        nextSynthetic.set(k, m);
-        out.set(m.msg.workload.uid, m.msg);
-      }
+    for (const g of groups.values()) {
+      if (g.local) extraKeys.set(`${g.ns}/${serviceHostname(g.name, g.ns, mesh.domainSuffix)}`, `${g.ns}/${g.name}.${g.ns}.${suffix}`);
+      g.keys = this.emit(i, g, nextServices, nextSynthetic);
     }
+    this.groups = groups;
     this.services = nextServices;
     this.synthetic = nextSynthetic;
 
@@ -236,39 +307,40 @@ export class Merger {
       out.set(uid, a);
     }
     if (this.reported.size > 10_000) this.reported.clear();
-    return { addresses: out, conflicts, vips };
+    return { addresses: new Map(out), conflicts, vips };
   }
 
-  private keep(next: Map<string, { sig: string; msg: { service: ServiceMsg } }>, key: string, s: ServiceMsg, out: Map<string, AddressMsg>): void {
+  private keep(next: Map<string, { sig: string; msg: { service: ServiceMsg } }>, key: string, s: ServiceMsg): string {
     const sig = JSON.stringify(s);
     const prev = this.services.get(key);
     const m = prev && prev.sig === sig ? prev : { sig, msg: { service: s } };
     next.set(key, m);
-    out.set(key, m.msg);
+    this.out.set(key, m.msg);
+    return key;
   }
 
   private vipAddr(mesh: MeshContext, slot: number): { network?: string; address: Buffer } {
     return mesh.network ? { network: mesh.network, address: slotToBytes(slot) } : { address: slotToBytes(slot) };
   }
 
-  private globalService(i: MergeInput, g: Group, host: string, slot: number): ServiceMsg {
+  private globalService(i: MergeInput, g: Group, remotes: { peer: PeerView; fs: FederatedServiceMsg }[], host: string, slot: number): ServiceMsg {
     const s: ServiceMsg = { name: g.name, namespace: g.ns, hostname: host, addresses: [this.vipAddr(i.mesh, slot)] };
     let ports: PortMsg[];
     if (g.local) {
       ports = g.local.svc.ports.map((p) => (typeof p.targetPort === 'number' ? { servicePort: p.port, targetPort: p.targetPort } : { servicePort: p.port }));
     } else {
       const byPort = new Map<number, PortMsg>();
-      for (const { fs } of g.remotes) for (const p of fs.ports ?? []) if (!byPort.has(p.port)) byPort.set(p.port, p.targetPort ? { servicePort: p.port, targetPort: p.targetPort } : { servicePort: p.port });
+      for (const { fs } of remotes) for (const p of fs.ports ?? []) if (!byPort.has(p.port)) byPort.set(p.port, p.targetPort ? { servicePort: p.port, targetPort: p.targetPort } : { servicePort: p.port });
       ports = [...byPort.values()].sort((a, b) => a.servicePort! - b.servicePort!);
     }
     if (ports.length) s.ports = ports;
     const sans = new Set<string>();
-    for (const { fs } of g.remotes) for (const n of fs.subjectAltNames ?? []) sans.add(n);
+    for (const { fs } of remotes) for (const n of fs.subjectAltNames ?? []) sans.add(n);
     if (sans.size) s.subjectAltNames = [...sans].sort();
     let td = g.local ? trafficDistributionOf(g.local.svc) : '';
     if (!td && !g.local) {
       // An exporter that set nothing means the default; disagreement falls back to the default too.
-      const vals = new Set(g.remotes.map((r) => r.fs.trafficDistribution || i.defaultTrafficDistribution));
+      const vals = new Set(remotes.map((r) => r.fs.trafficDistribution || i.defaultTrafficDistribution));
       if (vals.size === 1) td = [...vals][0]!;
     }
     const lb = loadBalancingFor(td || i.defaultTrafficDistribution);

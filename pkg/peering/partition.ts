@@ -29,6 +29,9 @@ export class PeerPartition implements PeerData {
   dirty = false;
   /** Resources accepted from the peer over all connections (a reconnect to an unchanged peer adds none). */
   received = 0;
+  /** FederatedServices changed since the last merge, and whether anything else the merge reads changed. */
+  changedServices = new Set<string>();
+  structural = false;
 
   constructor(readonly cluster: string) {}
 
@@ -48,12 +51,15 @@ export class PeerPartition implements PeerData {
         break;
       case TYPE_FEDERATED_SERVICE:
         this.services.set(name, msg as unknown as FederatedServiceMsg);
+        this.changedServices.add(name);
         break;
       case TYPE_PEER_WORKLOAD:
         this.workloads.set(name, msg as unknown as PeerWorkloadMsg);
+        this.structural = true;
         break;
       case TYPE_PEER_NODE:
         this.nodes.set(name, msg as unknown as PeerNodeMsg);
+        this.structural = true;
         break;
     }
     const origin = (msg as { originTimeUnixMs?: number }).originTimeUnixMs;
@@ -64,9 +70,13 @@ export class PeerPartition implements PeerData {
   remove(typeUrl: string, name: string): boolean {
     if (!this.held.get(typeUrl)?.delete(name)) return false;
     if (typeUrl === TYPE_CLUSTER_INFO) this.clusterInfo = undefined;
-    else if (typeUrl === TYPE_FEDERATED_SERVICE) this.services.delete(name);
-    else if (typeUrl === TYPE_PEER_WORKLOAD) this.workloads.delete(name);
-    else if (typeUrl === TYPE_PEER_NODE) this.nodes.delete(name);
+    else if (typeUrl === TYPE_FEDERATED_SERVICE) {
+      this.services.delete(name);
+      this.changedServices.add(name);
+    } else if (typeUrl === TYPE_PEER_WORKLOAD || typeUrl === TYPE_PEER_NODE) {
+      (typeUrl === TYPE_PEER_WORKLOAD ? this.workloads : this.nodes).delete(name);
+      this.structural = true;
+    }
     this.dirty = true;
     return true;
   }
