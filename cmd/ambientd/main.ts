@@ -4,6 +4,9 @@ import { createRootLogger } from '../../pkg/log';
 import { Daemon, StartupError, VERSION } from '../../pkg/daemon';
 import { parseArgs } from './argv';
 import { tokenCreateCommand } from './token-cmd';
+import { checkArgsFromFlags, checkCommand } from './check-cmd';
+import { createPeering } from '../../pkg/peering';
+import { adminWithLogger } from '../../pkg/admin';
 
 /** Exit codes (documented in the README): 0 clean, 1 failure, 2 bad configuration. */
 const EXIT_OK = 0;
@@ -15,6 +18,7 @@ const USAGE = `ambientd — istiod-like control plane for Istio ambient mode wit
 Usage:
   ambientd serve [--config FILE] [--<setting>=<value> ...]   run the daemon
   ambientd token create --namespace NS --service-account SA [--node NODE] [--ttl 1h] [--state-dir DIR]
+  ambientd check [--debug-url http://127.0.0.1:8080] [--token T] [--output json] [--stale-seconds 300]
   ambientd version
   ambientd --help | ambientd serve --help
 
@@ -59,6 +63,14 @@ async function main(argv: string[]): Promise<number> {
       process.stdout,
     );
   }
+  if (cmd === 'check') {
+    const args = checkArgsFromFlags(flags, process.env.AMBIENTD_DEBUG_TOKEN);
+    if (typeof args === 'string') {
+      process.stderr.write(`check: ${args}\n`);
+      return EXIT_CONFIG;
+    }
+    return checkCommand(args, process.stdout);
+  }
   process.stderr.write(`unknown command "${positionals.join(' ')}"\n\n${USAGE}`);
   return EXIT_CONFIG;
 }
@@ -80,7 +92,12 @@ async function serve(flags: Record<string, string>): Promise<number> {
   const logger = createRootLogger({ level: cfg.log.level });
   logger.info({ config: redactConfig(cfg) }, 'effective configuration');
   if (cfg.peering.disableLegacyMulticluster) logger.info('DISABLE_LEGACY_MULTICLUSTER accepted: ambientd has no remote-kubeconfig code');
-  const daemon = new Daemon(cfg, { logger, reloadConfig: () => loadConfig({ flags, env: process.env, file }) });
+  const daemon = new Daemon(cfg, {
+    logger,
+    reloadConfig: () => loadConfig({ flags, env: process.env, file }),
+    peering: createPeering,
+    admin: adminWithLogger(logger.child({ component: 'admin' })),
+  });
   let stopping = false;
   const done = new Promise<number>((resolve) => {
     const stop = (sig: string): void => {
