@@ -153,6 +153,8 @@ export class TestCluster {
       '--enable-priority-and-fairness=false',
       '--profiling=false',
       '--endpoint-reconciler-type=none',
+      // Close open watches on SIGTERM instead of waiting for them (a restart test would otherwise wait for the kill).
+      '--shutdown-watch-termination-grace-period=1s',
       `--cert-dir=${this.file('certs')}`,
       '--v=0',
     ];
