@@ -26,8 +26,16 @@ sysdeps:
 build: deps
 	$(NODE_BIN)/tsc -p tsconfig.json
 
-# The daemon on the embedded default mesh (examples/default).
+# The daemon on the embedded default mesh (examples/default). A dev token for a
+# local ztunnel (istio-system/ztunnel) is minted first; the root certificate
+# appears under the state dir once the daemon has started.
+RUN_STATE := .state/default
 run: build
+	@mkdir -p $(RUN_STATE)
+	@# No trailing newline: ztunnel sends the file's bytes verbatim as the bearer token.
+	@printf '%s' "$$(node dist/cmd/ambientd/main.js token create --state-dir $(RUN_STATE) --namespace istio-system --service-account ztunnel --ttl 24h)" > $(RUN_STATE)/ztunnel-token
+	@echo "ambientd: dev token for a local ztunnel written to $(RUN_STATE)/ztunnel-token (AUTH_TOKEN=$$(pwd)/$(RUN_STATE)/ztunnel-token)"
+	@echo "ambientd: mesh root certificate: $$(pwd)/$(RUN_STATE)/ca/root-cert.pem (XDS_ROOT_CA / CA_ROOT_CA)"
 	node dist/cmd/ambientd/main.js serve --config examples/default/ambientd.yaml
 
 cycles: deps
