@@ -103,6 +103,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
         { name: 'daemon_rss_after_sync_mb', value: after.rssBytes / 2 ** 20, unit: 'MiB' },
         { name: 'daemon_rss_peak_mb', value: hwm ? Number(hwm[1]) / 1024 : NaN, unit: 'MiB' },
         { name: 'daemon_rss_growth_per_pod', value: (after.rssBytes - before.rssBytes) / Math.max(1, pods), unit: 'bytes' },
+        { name: 'daemon_heap_used_after_gc_mb', value: Number(synced.heapUsed) / 2 ** 20, unit: 'MiB' },
         { name: 'daemon_sync_cpu_ms', value: after.cpuMs - before.cpuMs, unit: 'ms' },
         { name: 'pods_in_store', value: pods, unit: 'count' },
         { name: 'services_in_store', value: Number(synced.services), unit: 'count' },
