@@ -240,3 +240,25 @@ t.test('close() is idempotent and does not wait for an idle keep-alive client; t
   const refusedM = await get(admin.metricsPort, '/metrics').then(() => 'answered', (e: NodeJS.ErrnoException) => e.code);
   t.equal(refusedM, 'ECONNREFUSED', 'metrics port closed');
 });
+
+t.test('destroy() drops open connections at once; a later close() resolves', async (t) => {
+  const f = await startDaemon({ files: { 'mesh.yaml': MESH }, deps: { admin: createAdmin } });
+  t.teardown(() => f.close());
+  const admin = adminOf(f.daemon);
+  // A request that never completes: headers sent, body never finished.
+  const hung = http.request({ host: '127.0.0.1', port: admin.debugPort, method: 'POST', path: '/debug/syncz', agent: false, headers: { 'content-length': '100' } });
+  const ended = new Promise<string>((resolve) => {
+    hung.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+    hung.on('response', () => resolve('response'));
+  });
+  const connected = new Promise<void>((resolve) => hung.on('socket', (s) => s.on('connect', () => resolve())));
+  hung.write('x');
+  await connected;
+  // Connections are accepted in order: once a later one is answered, the server tracks the hung one.
+  t.equal((await get(admin.debugPort, '/healthz')).status, 200);
+  admin.destroy();
+  t.match(await ended, /ECONNRESET|socket hang up|response/, 'the hung request is cut off');
+  await admin.close();
+  const refused = await get(admin.debugPort, '/healthz').then(() => 'answered', (e: NodeJS.ErrnoException) => e.code);
+  t.equal(refused, 'ECONNREFUSED');
+});

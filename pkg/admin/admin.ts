@@ -76,12 +76,13 @@ export class AdminServer {
     return this.closing;
   }
 
+  /** Drops every open connection now; a later close() just awaits the same shutdown. */
   destroy(): void {
-    for (const app of [this.metricsApp, this.debugApp]) {
-      if (!app) continue;
-      app.server.closeAllConnections();
-      void app.close();
-    }
+    for (const app of [this.metricsApp, this.debugApp]) app?.server.closeAllConnections();
+    this.closing ??= (async () => {
+      await Promise.all([this.metricsApp?.close(), this.debugApp?.close()]);
+    })();
+    this.closing.catch((err: unknown) => this.log.warn({ err }, 'admin destroy'));
   }
 }
 
