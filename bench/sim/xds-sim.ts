@@ -21,12 +21,21 @@ let expectUid: string | undefined;
 let gotTimes: number[] = [];
 let gotClients = new Set<number>();
 let stuckIds = new Set<number>();
+/** uid -> wall-clock ms the change was made (churn tracking); every receipt is a latency sample. */
+const tracked = new Map<string, number>();
+let trackedLat: number[] = [];
 
 function send(m: object): void {
   process.send!(m);
 }
 
 function onResponse(c: SimZtunnel, r: { typeUrl: string; names: string[] }, at: number): void {
+  if (tracked.size && r.typeUrl === TYPE_ADDRESS) {
+    for (const n of r.names) {
+      const t0 = tracked.get(n);
+      if (t0 !== undefined) trackedLat.push(wall(at) - t0);
+    }
+  }
   if (expectUid && r.typeUrl === TYPE_ADDRESS && r.names.includes(expectUid) && !gotClients.has(c.id)) {
     gotClients.add(c.id);
     gotTimes.push(wall(at));
@@ -87,6 +96,14 @@ process.on('message', (m: { cmd: string; n?: number; withState?: boolean; stuck?
     expectUid = m.uid;
     gotTimes = [];
     gotClients = new Set();
+  } else if (m.cmd === 'track') {
+    const mm = m as unknown as { uid: string; t0: number };
+    tracked.set(mm.uid, mm.t0);
+    if (tracked.size > 100_000) tracked.delete(tracked.keys().next().value!);
+  } else if (m.cmd === 'report') {
+    send({ ev: 'report', lat: trackedLat, clients: clients.filter((c) => !c.closed).length });
+    trackedLat = [];
+    tracked.clear();
   } else if (m.cmd === 'close') {
     for (const c of clients) c.close();
     process.exit(0);

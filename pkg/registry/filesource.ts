@@ -14,7 +14,7 @@ export interface FileSourceOptions {
   registry: LocalRegistry;
   logger: Logger;
   clock: Clock;
-  /** Safety-net stat scan period; fs.watch usually reacts first. Default 500 ms. */
+  /** Safety-net full stat scan period; fs.watch usually reacts first. Default 1000 ms. */
   pollIntervalMs?: number;
   /** Files larger than this are rejected whole. Default 32 MiB. */
   maxFileBytes?: number;
@@ -22,7 +22,7 @@ export interface FileSourceOptions {
 
 const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 /** Coalesces a burst of fs.watch events (editors write several times) into one scan. */
-const WATCH_SETTLE_MS = 10;
+const WATCH_SETTLE_MS = 3;
 
 export interface ParsedFile {
   objects: { obj: RawObject; origin: string }[];
@@ -100,6 +100,8 @@ export class FileSource implements Component {
   private readonly watchers = new Map<string, FSWatcher>();
   private pollTimer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
+  private readonly dirty = new Set<string>();
+  private fullPending = false;
   private scanning: Promise<void> | undefined;
   private rescan = false;
   private closed = false;
@@ -108,7 +110,7 @@ export class FileSource implements Component {
     this.dir = path.resolve(opts.dir);
     this.registry = opts.registry;
     this.log = opts.logger.child({ component: 'file-source' });
-    this.pollMs = opts.pollIntervalMs ?? 500;
+    this.pollMs = opts.pollIntervalMs ?? 1000;
     this.maxBytes = opts.maxFileBytes ?? 32 * 1024 * 1024;
     this.loaderId = `file-source:${this.dir}`;
     this.registry.registerSource(this.loaderId);
@@ -162,19 +164,79 @@ export class FileSource implements Component {
     this.pollTimer = this.settleTimer = undefined;
   }
 
-  private kick(): void {
-    if (this.closed || this.settleTimer) return;
+  /**
+   * A watch event names one entry: only that file is re-checked (O(1) per
+   * edit, not a walk of the whole tree); an event without a name, or the
+   * periodic safety scan, walks everything.
+   */
+  private kick(file?: string): void {
+    if (this.closed) return;
+    if (file === undefined) this.fullPending = true;
+    else if (this.dirty.size < 1000) this.dirty.add(file);
+    else this.fullPending = true;
+    if (this.settleTimer) return;
     this.settleTimer = setTimeout(() => {
       this.settleTimer = undefined;
-      if (!this.closed) void this.scan();
+      if (this.closed) return;
+      if (this.fullPending) {
+        this.fullPending = false;
+        this.dirty.clear();
+        void this.scan();
+      } else {
+        const files = [...this.dirty];
+        this.dirty.clear();
+        void this.scanFiles(files);
+      }
     }, WATCH_SETTLE_MS);
     this.settleTimer.unref();
+  }
+
+  /** Re-checks just these paths; anything surprising (a directory) falls back to a full scan. */
+  private async scanFiles(files: string[]): Promise<void> {
+    if (this.scanning) {
+      // A full scan is running; it will see these changes or rescan after.
+      this.rescan = true;
+      return;
+    }
+    this.scanning = (async () => {
+      for (const abs of files) {
+        if (this.closed) return;
+        const rel = path.relative(this.dir, abs);
+        if (rel.startsWith('..') || path.basename(abs).startsWith('.')) continue;
+        let st;
+        try {
+          st = await stat(abs, { bigint: true });
+        } catch {
+          st = undefined;
+        }
+        if (st?.isDirectory()) {
+          this.fullPending = true;
+          continue;
+        }
+        if (!EXTENSIONS.has(path.extname(abs).toLowerCase())) continue;
+        if (!st || !st.isFile()) {
+          if (this.stamps.delete(rel)) {
+            this.log.info({ file: rel }, 'manifest file removed');
+            this.registry.removeSource(`file:${rel}`);
+          }
+          continue;
+        }
+        const stamp = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+        if (this.stamps.get(rel) !== stamp) await this.load(rel, stamp);
+      }
+    })();
+    try {
+      await this.scanning;
+    } finally {
+      this.scanning = undefined;
+    }
+    if (this.fullPending || this.rescan) this.kick();
   }
 
   private watchDir(abs: string): void {
     if (this.closed || this.watchers.has(abs)) return;
     try {
-      const w = watch(abs, { persistent: false }, () => this.kick());
+      const w = watch(abs, { persistent: false }, (_ev, name) => this.kick(name ? path.join(abs, name.toString()) : undefined));
       w.on('error', (err) => {
         this.log.warn({ err, dir: abs }, 'fs.watch failed; relying on the periodic scan');
         w.close();
