@@ -7,6 +7,10 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import * as os from 'node:os';
+import { Authority } from '../../pkg/ca';
+import { createSilentLogger } from '../../pkg/log';
+import { createCsr, createSigner, generateKeyPair } from '../../pkg/x509';
 import type { Figure, ScenarioResult } from '../lib/types';
 
 const CLK_TCK = (() => {
@@ -55,6 +59,52 @@ function cryptoCeiling(seconds: number): { wall: number; cpu: number } {
   }
   const cpu = process.cpuUsage(c0);
   return { wall: n / ((performance.now() - t0) / 1000), cpu: n / ((cpu.user + cpu.system) / 1e6) };
+}
+
+/**
+ * The CA's own code path (CSR parse + verify, DER build, RSA sign, PEM) against
+ * the bare crypto pair, in alternating 100 ms windows of the same process so
+ * both see the same machine load. Returns CPU microseconds per certificate.
+ */
+function signPathVsCrypto(seconds: number): { signPathUs: number; cryptoUs: number } {
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ca-path-'));
+  try {
+    const authority = Authority.open({ stateDir, trustDomain: 'cluster.local', selfSignedKeyAlgorithm: 'rsa-2048', logger: createSilentLogger() });
+    const csrs = Array.from({ length: 200 }, () => {
+      const k = generateKeyPair('ec-p256');
+      return createCsr({ publicKey: k.publicKey, signer: createSigner(k.privateKey), uris: ['spiffe://cluster.local/ns/a/sa/b'] });
+    });
+    const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const cri = crypto.randomBytes(250);
+    const sig = crypto.sign('sha256', cri, ec.privateKey);
+    const tbs = crypto.randomBytes(600);
+    const acc = { pathCpu: 0, pathN: 0, cryptoCpu: 0, cryptoN: 0 };
+    const end = performance.now() + seconds * 1000;
+    let i = 0;
+    while (performance.now() < end) {
+      let c0 = process.cpuUsage();
+      let until = performance.now() + 100;
+      while (performance.now() < until) {
+        authority.sign({ csrPem: csrs[i++ % csrs.length]!, identity: 'spiffe://cluster.local/ns/a/sa/b', ttlSeconds: 3600 });
+        acc.pathN++;
+      }
+      let c = process.cpuUsage(c0);
+      acc.pathCpu += c.user + c.system;
+      c0 = process.cpuUsage();
+      until = performance.now() + 100;
+      while (performance.now() < until) {
+        crypto.verify('sha256', cri, ec.publicKey, sig);
+        crypto.sign('sha256', tbs, rsa.privateKey);
+        acc.cryptoN++;
+      }
+      c = process.cpuUsage(c0);
+      acc.cryptoCpu += c.user + c.system;
+    }
+    return { signPathUs: acc.pathCpu / acc.pathN, cryptoUs: acc.cryptoCpu / acc.cryptoN };
+  } finally {
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  }
 }
 
 function lines(child: ChildProcess, onLine: (o: Record<string, unknown>) => void): Promise<void> {
@@ -137,6 +187,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   const params = { caKey: 'RSA-2048 (self-signed root)', csrKey: 'ECDSA P-256, ztunnel shape, ImpersonatedIdentity', ...load, ecVariant: 'same load with an ECDSA P-256 CA key (informational)' };
   fs.mkdirSync(opts.logDir, { recursive: true });
   const ceiling = cryptoCeiling(full ? 3 : 1);
+  const pathCost = signPathVsCrypto(full ? 4 : 2);
   const rsa = await measure('rsa-2048', load, opts.logDir);
   const ec = await measure('ec-p256', { ...load, sustainedSeconds: full ? 5 : 2, bursts: full ? 3 : 1 }, opts.logDir);
   const r = rsa.result;
@@ -151,6 +202,9 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     { name: 'native_crypto_ceiling_cpu', value: ceiling.cpu, unit: 'cert/cpu-s' },
     { name: 'rate_fraction_of_crypto_ceiling', value: rsa.rate / ceiling.wall, unit: 'ratio' },
     { name: 'cpu_rate_fraction_of_crypto_ceiling', value: rsa.perCpuSecond / ceiling.cpu, unit: 'ratio' },
+    { name: 'sign_path_cpu_per_certificate', value: pathCost.signPathUs, unit: 'us' },
+    { name: 'crypto_pair_cpu_per_certificate', value: pathCost.cryptoUs, unit: 'us' },
+    { name: 'sign_path_fraction_of_crypto_ceiling', value: pathCost.cryptoUs / pathCost.signPathUs, unit: 'ratio' },
     { name: 'burst500_drain_lower_bound', value: (load.burstSize / ceiling.cpu) * 1000, unit: 'ms' },
     { name: 'server_cpu_during_sustained', value: rsa.serverCores, unit: 'cores' },
     { name: 'client_cpu_during_sustained', value: rsa.clientCores, unit: 'cores' },
@@ -166,6 +220,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     figures,
     notes: [
       'Ceiling = one P-256 verify + one RSA-2048 sign per certificate, measured in the scenario process before the load starts (per wall second and per CPU second).',
+      'sign_path_* compares Authority.sign (CSR parse + verify, DER build, RSA sign, PEM) with the bare verify+sign pair in alternating 100 ms windows of one process, so both see the same machine load; the gap to cpu_rate_fraction_of_crypto_ceiling is gRPC/HTTP2/TLS and authentication.',
       'certificates_per_server_cpu_second is the one-core figure: issued certificates divided by the CA server process CPU time (/proc/<pid>/stat).',
       'burst500_drain_lower_bound = 500 / crypto ceiling: the last of 500 simultaneous CSRs cannot finish before every signature queued ahead of it on one core, so a burst p99 under that bound is out of reach for an RSA-2048 CA key on one core (the ec_ca_* figures show the same load with a P-256 CA key).',
       `On this 2-core machine the load generator shares the CPU (${rsa.clientCores.toFixed(2)} cores during the sustained phase) and so does everything else running; wall-clock rates understate a dedicated core.`,
