@@ -257,3 +257,15 @@ t.test('CRD deleted while watching: the kind empties in the store and waits for 
   fake.missing.delete(path);
   await waitFor(() => sink.keys('kube:PeerAuthentication').length === 1, { what: 'back (by polling, no CRD watch here)' });
 });
+
+t.test('403 on the watch (list allowed) names the watch verb', async (t) => {
+  const { fake, sink, r, cap } = await setup(t);
+  fake.failures.push({ match: (q) => q.query.get('watch') === 'true', status: 403, reason: 'Forbidden', times: 1 });
+  r.start();
+  await waitFor(() => cap.lines().some((l) => l.level === 50), { what: 'denial logged' });
+  const d = cap.lines().find((l) => l.level === 50)!;
+  t.same([d.verb, d.resource, d.apiGroup], ['watch', 'pods', '']);
+  t.match(d.msg, 'may not watch pods in API group "(core)"');
+  await waitFor(() => fake.openWatches(PODS) === 1, { what: 'watch after retry' });
+  t.ok(sink.loaded.has('kube:Pod'));
+});

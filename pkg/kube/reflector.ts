@@ -70,6 +70,8 @@ export class Reflector {
   private wake?: () => void;
   private timer?: NodeJS.Timeout;
   private consecutiveGone = 0;
+  /** What the current/last request was, for error messages (a watch can fail before it is 'watching'). */
+  private phase: 'list' | 'watch' = 'list';
   private reportedMissing = false;
   private st: ReflectorStatus;
 
@@ -147,6 +149,7 @@ export class Reflector {
 
   private async list(): Promise<void> {
     this.st.state = 'listing';
+    this.phase = 'list';
     const k = this.opts.kind;
     const path = collectionPath(k);
     const items: { obj: Obj }[] = [];
@@ -195,6 +198,7 @@ export class Reflector {
   /** One watch. Returns whether anything (event or bookmark) arrived; throws on errors. */
   private async watch(): Promise<boolean> {
     const k = this.opts.kind;
+    this.phase = 'watch';
     const base = this.opts.watchTimeoutSeconds ?? 300;
     const timeoutSeconds = Math.floor(base * (1 + this.random()));
     const stallMs = this.opts.stallMs ?? 150_000;
@@ -286,7 +290,7 @@ export class Reflector {
   /** Classifies a failure, logs it once clearly, and returns how long to wait. */
   private onError(e: unknown): number {
     const k = this.opts.kind;
-    const phase = this.st.state === 'watching' ? 'watch' : 'list';
+    const phase = this.phase;
     const gone = e instanceof GoneError || (e instanceof KubeApiError && e.httpStatus === 410);
     if (gone) {
       // client-go: "too old resource version" → relist right away; the store's
