@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { waitFor } from '../../pkg/lifecycle';
 
 /** The repository root (this file runs from dist/e2e/ship/). */
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
@@ -88,17 +87,17 @@ export function spawnAmbientd(args: readonly string[], o: SpawnOptions = {}): Am
     child, logs, plain,
     stderr: () => err,
     waitLog(pred, what, timeoutMs = 15_000, from = 0) {
-      return waitFor(() => {
+      return bounded(() => {
         for (let i = from; i < logs.length; i++) if (pred(logs[i]!)) return logs[i]!;
         if (p.exit) throw new Error(`process exited (${JSON.stringify(p.exit)}) before ${what}; stderr: ${err.trim()}`);
         return undefined;
-      }, { timeoutMs, what }) as Promise<LogLine>;
+      }, timeoutMs, what);
     },
     waitMsg(msg, timeoutMs, from) {
       return p.waitLog((l) => l.msg === msg, `log "${msg}"`, timeoutMs, from);
     },
     waitExit(timeoutMs = 15_000) {
-      return waitFor(() => p.exit, { timeoutMs, what: 'process exit' }) as Promise<Exit>;
+      return bounded(() => p.exit, timeoutMs, 'process exit');
     },
     signal(sig) {
       child.kill(sig);
@@ -110,6 +109,34 @@ export function spawnAmbientd(args: readonly string[], o: SpawnOptions = {}): Am
   // 'close' (not 'exit'): stdout/stderr are fully read by then.
   child.on('close', (code, signal) => (p.exit = { code, signal }));
   return p;
+}
+
+/**
+ * Polls cond until it returns a value (bounded). Unlike lifecycle's waitFor,
+ * a throw ends the wait at once: a daemon that exited will never log.
+ */
+function bounded<T>(cond: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const deadline = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+    const tick = setInterval(check, 5);
+    function finish(e?: Error, v?: T): void {
+      clearTimeout(deadline);
+      clearInterval(tick);
+      if (e) reject(e);
+      else resolve(v as T);
+    }
+    function check(): void {
+      let v: T | undefined;
+      try {
+        v = cond();
+      } catch (e) {
+        finish(e as Error);
+        return;
+      }
+      if (v !== undefined) finish(undefined, v);
+    }
+    check();
+  });
 }
 
 /** Runs the CLI to completion (bounded) and returns exit + output. */
