@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { machineInfo } from './lib/proc';
-import type { ScenarioResult } from './lib/types';
+import type { ScenarioResult, ScenarioResultWithSeries, Series } from './lib/types';
+import { renderCharts } from './lib/chart';
 
 const SCENARIOS = ['xds', 'ca', 'mesh', 'churn', 'slow-consumer'] as const;
 
@@ -24,6 +25,7 @@ async function main(): Promise<number> {
   const logDir = path.join(resultsDir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
   let misses = 0;
+  const series: Series[] = [];
   for (const name of list) {
     const file = path.join(__dirname, 'scenarios', `${name}.js`);
     if (!fs.existsSync(file)) {
@@ -53,8 +55,15 @@ async function main(): Promise<number> {
       console.log(`${ok ? 'PASS' : 'MISS'} ${name}.${f.name} ${v} ${f.unit} (target ${f.target.op} ${f.target.value})`);
     }
     for (const n of result.notes ?? []) console.log(`# ${n}`);
-    fs.writeFileSync(path.join(resultsDir, `${name}.json`), JSON.stringify({ ...result, mode, started, finished: new Date().toISOString(), machine: machineInfo() }, null, 2) + '\n');
+    const withSeries = result as ScenarioResultWithSeries;
+    if (withSeries.series) series.push(...withSeries.series);
+    // Raw samples go to the chart only; the JSON keeps the figures.
+    const { series: _omit, ...plain } = withSeries;
+    void _omit;
+    fs.writeFileSync(path.join(resultsDir, `${name}.json`), JSON.stringify({ ...plain, mode, started, finished: new Date().toISOString(), machine: machineInfo() }, null, 2) + '\n');
   }
+  const png = renderCharts(series, resultsDir);
+  if (png) console.log(`# chart: ${path.relative(root, png)}`);
   console.log(`bench: ${misses} figure(s) missed their target`);
   return 0;
 }

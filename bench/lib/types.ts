@@ -11,3 +11,16 @@ export interface ScenarioResult {
   figures: Figure[];
   notes?: string[];
 }
+
+/** Raw data for the runner's charts (bench/results/*.png). */
+export interface Series {
+  /** e.g. "propagation" (a latency CDF) or "scale" (x = peers). */
+  chart: 'latency-cdf' | 'scale-cpu' | 'scale-rss';
+  label: string;
+  /** For latency-cdf: latency samples in ms. For scale-*: [x, y] pairs. */
+  values: number[] | [number, number][];
+}
+
+export interface ScenarioResultWithSeries extends ScenarioResult {
+  series?: Series[];
+}

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Figure, ScenarioResult } from '../lib/types';
+import type { Figure, ScenarioResultWithSeries, Series } from '../lib/types';
 import { startDaemonProc } from '../lib/daemon-proc';
 import { writeMesh } from '../lib/mesh-gen';
 import { SimProc } from '../lib/sim-proc';
@@ -14,7 +14,7 @@ import { churn } from '../lib/churn';
  * /proc (daemon in its own process), p99 from the file write of a replacement
  * to each ztunnel receiving the new workload.
  */
-export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Promise<ScenarioResult> {
+export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Promise<ScenarioResultWithSeries> {
   const full = opts.mode === 'full';
   const shape = full ? { workloads: 50_000, services: 1000, policies: 100 } : { workloads: 10_000, services: 200, policies: 20 };
   const streams = full ? 100 : 20;
@@ -27,6 +27,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   const sim = new SimProc(path.join(__dirname, '..', 'sim', 'xds-sim.js'));
   const figures: Figure[] = [];
   const notes: string[] = [];
+  const series: Series[] = [];
   try {
     await sim.next('ready');
     sim.send({ cmd: 'init', init: { address: `127.0.0.1:${daemon.grpcPort}`, rootCaPem: daemon.rootCaPem, token: daemon.token } });
@@ -46,6 +47,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       const rep = await sim.next('report');
       const lat = rep.lat as number[];
       const expected = n * streams;
+      series.push({ chart: 'latency-cdf', label: `churn: ${rate} pod/s, ${streams} ztunnels`, values: lat });
       figures.push({ name: `cpu_at_${rate}_per_s`, value: cpuPercent(a, b), unit: '% of one core', target: rate <= 1 ? { op: '<=', value: 10 } : undefined });
       figures.push({ name: `rss_at_${rate}_per_s`, value: b.rssBytes / 1048576, unit: 'MiB' });
       figures.push({ name: `p50_at_${rate}_per_s`, value: percentile(lat, 50), unit: 'ms' });
@@ -59,5 +61,5 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     await daemon.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  return { scenario: 'churn', params: { ...shape, streams, seconds, rates: [1, 10, 100], mode: opts.mode }, figures, notes };
+  return { scenario: 'churn', params: { ...shape, streams, seconds, rates: [1, 10, 100], mode: opts.mode }, figures, notes, series };
 }

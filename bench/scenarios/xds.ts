@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Figure, ScenarioResult } from '../lib/types';
+import type { Figure, ScenarioResultWithSeries, Series } from '../lib/types';
 import { startDaemonProc } from '../lib/daemon-proc';
 import { writeMesh, writeAtomic } from '../lib/mesh-gen';
 import { SimProc, wallNow } from '../lib/sim-proc';
@@ -14,7 +14,7 @@ import { cpuPercent, percentile, sampleProc } from '../lib/proc';
  * Cores: the daemon and the simulator are separate processes sharing the
  * machine's 2 cores; the simulator parses only resource names, never bodies.
  */
-export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Promise<ScenarioResult> {
+export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Promise<ScenarioResultWithSeries> {
   const full = opts.mode === 'full';
   const shape = full ? { workloads: 50_000, services: 1000, policies: 100 } : { workloads: 10_000, services: 200, policies: 20 };
   const streams = full ? 1000 : 200;
@@ -26,6 +26,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   const sim = new SimProc(path.join(__dirname, '..', 'sim', 'xds-sim.js'));
   const figures: Figure[] = [];
   const notes: string[] = [];
+  const series: Series[] = [];
   try {
     await sim.next('ready');
     sim.send({ cmd: 'init', init: { address: `127.0.0.1:${daemon.grpcPort}`, rootCaPem: daemon.rootCaPem, token: daemon.token } });
@@ -69,6 +70,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       lastPerChange.push(Math.max(...times));
     }
     const cpuAfter = sampleProc(daemon.pid);
+    series.push({ chart: 'latency-cdf', label: `xds: 1 change -> ${streams + 1} ztunnels`, values: lat });
     figures.push({ name: 'fanout_p50', value: percentile(lat, 50), unit: 'ms' });
     figures.push({ name: 'fanout_p99', value: percentile(lat, 99), unit: 'ms', target: { op: '<=', value: 50 } });
     figures.push({ name: 'fanout_all_received_p99', value: percentile(lastPerChange, 99), unit: 'ms' });
@@ -83,5 +85,5 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     await daemon.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  return { scenario: 'xds', params: { ...shape, streams, changes, mode: opts.mode }, figures, notes };
+  return { scenario: 'xds', params: { ...shape, streams, changes, mode: opts.mode }, figures, notes, series };
 }
