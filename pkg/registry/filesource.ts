@@ -29,6 +29,10 @@ export interface ParsedFile {
   errors: { origin: string; reason: string }[];
 }
 
+function detach(v: unknown): unknown {
+  return v === undefined ? undefined : JSON.parse(JSON.stringify(v));
+}
+
 /**
  * Splits one file into objects: multi-document YAML, JSON, and
  * `kubectl get -o yaml` List output (items expanded, origin "file#doc.item").
@@ -62,7 +66,11 @@ export function parseManifest(text: string, name: string): ParsedFile {
     }
     let v: unknown;
     try {
-      v = doc.toJS({ maxAliasCount: 100 });
+      // The JSON round trip copies every string out of the file text: the YAML
+      // lexer's substrings are V8 sliced strings that would otherwise keep each
+      // reloaded version of the whole file alive for as long as one object
+      // from it stays unchanged in the registry.
+      v = detach(doc.toJS({ maxAliasCount: 100 }));
     } catch (e) {
       out.errors.push({ origin, reason: `YAML does not parse: ${(e as Error).message}` });
       return;

@@ -18,6 +18,8 @@ export interface Meta {
   raw: Raw;
   spec: Raw;
   status: Raw;
+  /** Returns a shared copy of a low-cardinality string (see StringPool). */
+  intern: (s: string) => string;
 }
 
 const IANA_SVC_NAME = /^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/;
@@ -137,7 +139,7 @@ export function normPod(m: Meta): PodObj {
       const po = obj(p, path) ?? fail(path, 'must be an object');
       const cp = port(po['containerPort'], `${path}.containerPort`) ?? fail(`${path}.containerPort`, 'is required');
       const name = str(po['name'], `${path}.name`);
-      if (name) namedPorts.push({ name, port: cp, protocol: str(po['protocol'], `${path}.protocol`) ?? 'TCP' });
+      if (name) namedPorts.push({ name: m.intern(name), port: cp, protocol: m.intern(str(po['protocol'], `${path}.protocol`) ?? 'TCP') });
     });
   });
   let ready = false;
@@ -151,29 +153,33 @@ export function normPod(m: Meta): PodObj {
   for (const [i, r] of refs.entries()) {
     const ro = obj(r, `metadata.ownerReferences[${i}]`);
     if (!ro || ro['controller'] !== true) continue;
-    owner = { kind: str(ro['kind'], `metadata.ownerReferences[${i}].kind`) ?? '', name: str(ro['name'], `metadata.ownerReferences[${i}].name`) ?? '' };
+    owner = {
+      kind: m.intern(str(ro['kind'], `metadata.ownerReferences[${i}].kind`) ?? ''),
+      name: m.intern(str(ro['name'], `metadata.ownerReferences[${i}].name`) ?? ''),
+    };
     break;
   }
   const out: { -readonly [K in keyof PodObj]: PodObj[K] } = {
     kind: 'Pod',
     name: m.name,
     namespace: m.namespace,
-    labels: strMap(md['labels'], 'metadata.labels'),
+    labels: strMap(md['labels'], 'metadata.labels', undefined, m.intern),
     annotations: strMap(md['annotations'], 'metadata.annotations', keepPodAnnotation),
     ips,
-    serviceAccount:
+    serviceAccount: m.intern(
       str(s['serviceAccountName'], 'spec.serviceAccountName') || str(s['serviceAccount'], 'spec.serviceAccount') || 'default',
+    ),
     hostNetwork: bool(s['hostNetwork'], 'spec.hostNetwork') ?? false,
-    phase: str(st['phase'], 'status.phase') ?? '',
+    phase: m.intern(str(st['phase'], 'status.phase') ?? ''),
     ready,
     deleting: md['deletionTimestamp'] !== undefined && md['deletionTimestamp'] !== null,
     namedPorts,
   };
   const node = str(s['nodeName'], 'spec.nodeName');
-  if (node) out.nodeName = node;
+  if (node) out.nodeName = m.intern(node);
   if (owner) out.owner = owner;
   const gn = str(md['generateName'], 'metadata.generateName');
-  if (gn) out.generateName = gn;
+  if (gn) out.generateName = m.intern(gn);
   return out;
 }
 

@@ -69,8 +69,13 @@ export function identify(raw: unknown): Identity {
   return id;
 }
 
-/** Validates and normalises one raw object; never throws. */
-export function normalise(raw: unknown): NormaliseResult {
+const noIntern = (s: string): string => s;
+
+/**
+ * Validates and normalises one raw object; never throws. `intern` (the
+ * registry's StringPool) lets equal strings be shared between objects.
+ */
+export function normalise(raw: unknown, intern: (s: string) => string = noIntern): NormaliseResult {
   const id = identify(raw);
   if (!isObj(raw)) return { status: 'invalid', kind: '', reason: 'document is not an object' };
   if (!id.kind) return { status: 'invalid', kind: '', reason: 'kind: is required' };
@@ -92,7 +97,8 @@ export function normalise(raw: unknown): NormaliseResult {
     }
     const meta: Meta = {
       name,
-      namespace,
+      namespace: intern(namespace),
+      intern,
       raw,
       spec: obj(raw['spec'], 'spec') ?? {},
       status: obj(raw['status'], 'status') ?? {},

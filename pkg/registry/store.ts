@@ -8,7 +8,7 @@ import { identify, normalise } from './normalize';
 import type { RawObject } from './normalize';
 import type { ChangeSet, RegistryEvent, RegistrySnapshot, Rejection } from './types';
 import { SNAPSHOT_FIELD } from './types';
-import { deepEqual } from './validate';
+import { deepEqual, StringPool } from './validate';
 
 interface SourceState {
   /** Explicitly registered sources gate isLoaded(); implicit ones (one per file) do not. */
@@ -42,6 +42,7 @@ export class LocalRegistry {
   private readonly owner = new Map<string, string>();
   private readonly listeners = new Set<(c: ChangeSet) => void>();
   private readonly warnedKinds = new Set<string>();
+  private readonly strings = new StringPool();
   private version = 0;
   private cached: RegistrySnapshot | undefined;
   private rejectedCache: readonly Rejection[] | undefined;
@@ -73,7 +74,7 @@ export class LocalRegistry {
     const next = new Map<string, ModelObj>();
     const rejections = new Map<string, Rejection>();
     objects.forEach((item, i) => {
-      const r = normalise(item.obj);
+      const r = normalise(item.obj, this.strings.intern);
       if (r.status === 'ok') {
         next.set(fullKey(r.kind, r.key), r.obj);
         return;
@@ -112,7 +113,7 @@ export class LocalRegistry {
         this.remove(sourceId, src, fullKey(id.known, id.key));
         continue;
       }
-      const r = normalise(ev.obj);
+      const r = normalise(ev.obj, this.strings.intern);
       if (r.status === 'ok') {
         rejections.delete(r.kind + sep + r.key);
         this.put(sourceId, src, fullKey(r.kind, r.key), r.obj);

@@ -66,7 +66,12 @@ export function strList(v: unknown, path: string): string[] | undefined {
 }
 
 /** A string→string map (labels, annotations, selectors). Keys are sorted so equal maps compare equal. */
-export function strMap(v: unknown, path: string, keep?: (k: string) => boolean): Record<string, string> {
+export function strMap(
+  v: unknown,
+  path: string,
+  keep?: (k: string) => boolean,
+  intern?: (s: string) => string,
+): Record<string, string> {
   const o = obj(v, path);
   const out: Record<string, string> = {};
   if (!o) return out;
@@ -74,7 +79,7 @@ export function strMap(v: unknown, path: string, keep?: (k: string) => boolean):
     if (keep && !keep(k)) continue;
     const val = o[k];
     if (typeof val !== 'string') fail(`${path}.${k}`, `must be a string, got ${typeName(val)}`);
-    out[k] = val;
+    out[k] = intern ? intern(val) : val;
   }
   return out;
 }
@@ -129,4 +134,22 @@ export function deepFreeze<T>(o: T): T {
     }
   }
   return o;
+}
+
+/**
+ * Shares equal low-cardinality strings (namespaces, label values, node and
+ * service-account names) between the objects of a 50k-pod registry instead
+ * of keeping one copy per pod. Bounded: when full it starts over, which only
+ * costs some sharing, never correctness.
+ */
+export class StringPool {
+  private pool = new Map<string, string>();
+  constructor(private readonly max = 200_000) {}
+  readonly intern = (s: string): string => {
+    const hit = this.pool.get(s);
+    if (hit !== undefined) return hit;
+    if (this.pool.size >= this.max) this.pool = new Map();
+    this.pool.set(s, s);
+    return s;
+  };
 }
