@@ -7,7 +7,16 @@ export interface DaemonConfig {
   readonly systemNamespace: string;
   readonly stateDir: string;
   readonly log: { readonly level: string };
-  readonly registry: { readonly type: 'file' | 'kubernetes'; readonly dir: string; readonly kubeconfig: string; readonly context: string };
+  readonly registry: {
+    readonly type: 'file' | 'kubernetes';
+    readonly dir: string;
+    readonly kubeconfig: string;
+    readonly context: string;
+    readonly apiHost: string;
+    readonly apiPort: string;
+    /** ms */
+    readonly syncTimeout: number;
+  };
   readonly xds: XdsConfig;
   readonly ca: CaConfig;
   readonly auth: AuthConfig;

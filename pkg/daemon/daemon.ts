@@ -12,6 +12,7 @@ import { Encoder, Pusher } from '../push';
 import { LocalRegistry, FileSource, identitiesOnNode } from '../registry';
 import { generateLocal, type LocalOutput, type MeshContext } from '../translate';
 import { Authority, ServingIdentity } from '../ca';
+import { KubeClient, KubeSource, resolveClientConfig } from '../kube';
 import { ChangeAccumulator } from './changes';
 import { buildAuth, type DaemonAuth } from './auth';
 import { StartupError } from './errors';
@@ -66,7 +67,7 @@ export class Daemon {
   private lastMesh?: string;
   private grpc!: GrpcServer;
   private credentials!: RotatingServerCredentials;
-  private source?: FileSource;
+  private source?: FileSource | KubeSource;
   private pusher!: Pusher;
   private xdsMetrics!: XdsMetrics;
   private readonly changes = new ChangeAccumulator();
@@ -145,7 +146,17 @@ export class Daemon {
     if (cfg.registry.type === 'file') {
       this.source = new FileSource({ dir: path.resolve(cfg.registry.dir), registry: this.registry, logger: this.log.child({ component: 'file-source' }), clock: this.clock });
     } else {
-      throw new StartupError('registry.type kubernetes is not wired in this build');
+      let api: KubeClient;
+      try {
+        api = new KubeClient(resolveClientConfig({
+          kubeconfig: cfg.registry.kubeconfig || undefined,
+          context: cfg.registry.context || undefined,
+          inCluster: cfg.registry.apiHost ? { host: cfg.registry.apiHost, port: cfg.registry.apiPort } : undefined,
+        }), this.clock);
+      } catch (e) {
+        throw new StartupError(`registry: kubernetes: ${(e as Error).message}`);
+      }
+      this.source = new KubeSource({ api, sink: this.registry, logger: this.log.child({ component: 'kube-source' }), metricsRegistry: this.metrics });
     }
 
     // Push pipeline: registry changes -> debounce -> generate -> encode -> cache.
@@ -196,6 +207,13 @@ export class Daemon {
       this.pusher.notify();
     }));
     await this.source.start();
+    if (this.source instanceof KubeSource) {
+      // Like istiod's cache sync: serve once every kind has listed (bounded; readiness reports the rest).
+      const source = this.source;
+      const deadline = this.clock.monotonic() + cfg.registry.syncTimeout;
+      while (!source.synced() && this.clock.monotonic() < deadline) await new Promise((r) => setTimeout(r, 20));
+      if (!source.synced()) this.log.warn('Kubernetes registry not fully synced at start-up; serving what is listed so far');
+    }
     await this.peering?.start();
     // First state is built before the port opens, so no ztunnel ever sees a half-loaded mesh.
     this.pusher.pushNow();
@@ -273,7 +291,7 @@ export class Daemon {
       }
       if (needRestart.length) this.log.warn({ settings: needRestart }, 'reload: these settings change only after a restart');
     }
-    await this.source?.scan();
+    if (this.source instanceof FileSource) await this.source.scan();
     this.log.info({ applied }, 'reloaded');
     return { applied, needRestart };
   }
