@@ -296,6 +296,7 @@ function simMain(): void {
           });
           z.start();
           zts.push(z);
+          if (process.env['MESH_DEBUG']) { const tt = setInterval(() => { console.error(`zt${k} ${Date.now()} held=${held.size} responses=${z.responses}`); if (full) clearInterval(tt); }, 2000); }
         }
       } else if (m.cmd === 'churn') {
         // One pod replaced per second per virtual cluster: count -1 then +1, bucket unchanged, nothing to send.
@@ -344,6 +345,12 @@ async function daemonMain(cfgFile: string): Promise<void> {
   const logger = createRootLogger({ level: 'info' });
   const daemon = new Daemon(cfg, { logger, peering: createPeering });
   await daemon.start();
+  if (process.env['MESH_DEBUG']) {
+    setInterval(() => {
+      const d = daemon as unknown as { pusher: { pushes: number }; cache: { seq: number } };
+      console.error(`daemon ${Date.now()} pushes=${d.pusher.pushes} seq=${d.cache.seq} peersSynced=${(daemon.peering!.status() as { conditions: { status: string }[] }[]).filter((x) => x.conditions[1]?.status === 'True').length}`);
+    }, 2000).unref();
+  }
   process.on('SIGTERM', () => void daemon.close().then(() => process.exit(0)));
 }
 
