@@ -1,5 +1,6 @@
 import t from 'tap';
 import type { Test } from 'tap';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as path from 'node:path';
@@ -8,7 +9,7 @@ import { TYPE_ADDRESS } from '../../pkg/wire';
 import { CA_SERVICE_PATH } from '../../pkg/caserver';
 import { testWire } from '../harness/xds-fixture';
 import { ZtunnelClient } from '../harness/ztunnel-client';
-import { MINI_MESH, loopbackFlags, runAmbientd, spawnAmbientd, tempDir, type AmbientdProcess } from './proc';
+import { MINI_MESH, REPO_ROOT, loopbackFlags, runAmbientd, spawnAmbientd, tempDir, type AmbientdProcess } from './proc';
 
 /** A daemon process on loopback with a temp state dir and a one-pod registry. */
 async function serve(t: Test, extra: string[] = [], configYaml?: string): Promise<{ p: AmbientdProcess; dir: string; stateDir: string; port: number; config: string }> {
@@ -160,4 +161,60 @@ t.test('SIGHUP: an invalid config is rejected whole and the running one kept; a 
   z.connect();
   await z.until(() => z.held(TYPE_ADDRESS).has('c1//Pod/default/web-1'), 'sync after reloads');
   t.equal(p.exit, undefined, 'still running');
+});
+
+t.test('SIGTERM flushes peer state to disk; a restart with the peer down restores it before serving', async (t) => {
+  const dir = tempDir(t);
+  // One shared root with an intermediate per cluster, from the dev PKI tool (small keys: speed).
+  execFileSync('make', ['-s', '-C', path.join(REPO_ROOT, 'certs'), `OUT=${path.join(dir, 'pki')}`, 'ROOTCA_KEYSZ=2048', 'INTERMEDIATE_KEYSZ=2048', 'cluster-a-cacerts', 'cluster-b-cacerts'], { stdio: 'ignore' });
+  const reg = (c: string, extra = ''): string => {
+    const r = path.join(dir, `registry-${c}`);
+    fs.mkdirSync(r);
+    fs.copyFileSync(path.join(REPO_ROOT, `examples/two-cluster/cluster-${c}/mesh/mesh.yaml`), path.join(r, 'mesh.yaml'));
+    if (extra) fs.writeFileSync(path.join(r, 'peers.yaml'), extra);
+    return r;
+  };
+  const flags = (c: string, registryDir: string): string[] => [
+    ...loopbackFlags(path.join(dir, `state-${c}`), registryDir).map((f) => f.replace('--cluster-id=c1', `--cluster-id=cluster-${c}`)),
+    `--ca-dir=${path.join(dir, `pki/cluster-${c}`)}`,
+  ];
+  // B exports its global "reviews"; A declares B as a peer (one-way link: A dials and imports).
+  const b = spawnAmbientd(['serve', ...flags('b', reg('b'))]);
+  t.teardown(() => b.kill());
+  const bPort = (await b.waitMsg('ambientd serving')).grpcPort as number;
+  const aRegistry = reg('a', `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: istio-remote-peer-cluster-b
+  namespace: istio-gateways
+  labels: { topology.istio.io/network: net-b, topology.istio.io/cluster: cluster-b }
+spec:
+  gatewayClassName: istio-remote
+  addresses: [{ type: IPAddress, value: 127.0.0.1 }]
+  listeners:
+  - { name: xds-tls, port: ${bPort}, protocol: TLS, tls: { mode: Passthrough } }
+  - { name: cross-network, port: 15008, protocol: HBONE, tls: { mode: Passthrough } }
+`);
+  const a = spawnAmbientd(['serve', ...flags('a', aRegistry)]);
+  t.teardown(() => a.kill());
+  const synced = await a.waitMsg('peer cluster-b synced (1 services)', 15_000);
+  t.equal(synced.peer, 'cluster-b', 'A imported from B');
+  const file = path.join(dir, 'state-a/peers/cluster-b.json');
+  t.comment(`peer file before SIGTERM: ${fs.existsSync(file) ? 'already saved by the 1 s save timer' : 'not yet written'}`);
+  a.signal('SIGTERM');
+  t.same(await a.waitExit(12_000), { code: 0, signal: null }, 'A drained and exited 0');
+  t.ok(fs.existsSync(file), 'peer state on disk after exit');
+  t.match(fs.readFileSync(file, 'utf8'), /reviews/, 'it holds the imported service');
+
+  // B goes away; A restarts and serves the imported data from disk.
+  b.signal('SIGTERM');
+  t.same(await b.waitExit(12_000), { code: 0, signal: null }, 'B exited 0');
+  const a2 = spawnAmbientd(['serve', ...flags('a', aRegistry)]);
+  t.teardown(() => a2.kill());
+  const restored = await a2.waitMsg('restored persisted peer data');
+  t.equal(restored.services, 1, 'restored one service');
+  const serving = await a2.waitMsg('ambientd serving');
+  t.ok(a2.logs.indexOf(restored) < a2.logs.indexOf(serving), 'restored before the port opened');
+  a2.signal('SIGTERM');
+  t.same(await a2.waitExit(12_000), { code: 0, signal: null }, 'exit 0 with the peer unreachable');
 });
