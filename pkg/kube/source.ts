@@ -24,6 +24,8 @@ export interface KubeSourceOptions {
    * reflector still polls with capped backoff.
    */
   watchCrds?: boolean;
+  /** close()/destroy() also close `api` (its keep-alive agent). Leave false when the status writer, lease or JWKS share it. */
+  ownsApi?: boolean;
 }
 
 export const CRD_KIND: KindSpec = {
@@ -49,8 +51,12 @@ export class KubeSource implements Component {
   private crdReflector?: Reflector;
   private readonly log: Logger;
   private started = false;
+  private readonly api: KubeSourceOptions['api'];
+  private readonly ownsApi: boolean;
 
   constructor(opts: KubeSourceOptions) {
+    this.api = opts.api;
+    this.ownsApi = opts.ownsApi ?? false;
     this.log = opts.logger.child({ component: 'kube' });
     const metrics = opts.metrics ?? createKubeMetrics(opts.metricsRegistry);
     const common = { api: opts.api, sink: opts.sink, logger: opts.logger, metrics, ...opts.reflector };
@@ -94,10 +100,12 @@ export class KubeSource implements Component {
 
   async close(): Promise<void> {
     await Promise.all([...this.reflectors, ...(this.crdReflector ? [this.crdReflector] : [])].map((r) => r.close()));
+    if (this.ownsApi) this.api.close();
   }
 
   destroy(): void {
     for (const r of this.reflectors) r.destroy();
     this.crdReflector?.destroy();
+    if (this.ownsApi) this.api.close();
   }
 }
