@@ -26,7 +26,8 @@ export function appProtocol(appProto: string | undefined, name: string | undefin
  * Load balancing, istiod's constructService (reference §7.2):
  * internalTrafficPolicy Local → [NODE] STRICT; otherwise trafficDistribution
  * (annotation networking.istio.io/traffic-distribution, else spec) selects a
- * FAILOVER preference list. UNSPECIFIED_SCOPE is never emitted (ztunnel NACKs it).
+ * FAILOVER preference list; `Any` and unknown values leave it unset (spread).
+ * UNSPECIFIED_SCOPE is never emitted (ztunnel NACKs it).
  */
 function loadBalancing(svc: ServiceObj): LoadBalancingMsg | undefined {
   let lb: LoadBalancingMsg | undefined;
@@ -45,8 +46,12 @@ function loadBalancing(svc: ServiceObj): LoadBalancingMsg | undefined {
           mode: LbMode.FAILOVER,
         };
         break;
+      // Solo's peering values (reference peering-model §2.6; their exact scope lists are inferred there).
       case 'PreferNetwork':
         lb = { routingPreference: [LbScope.NETWORK], mode: LbMode.FAILOVER };
+        break;
+      case 'PreferRegion':
+        lb = { routingPreference: [LbScope.NETWORK, LbScope.REGION], mode: LbMode.FAILOVER };
         break;
       default:
         break;
