@@ -1,3 +1,4 @@
+/** Compact model objects shared by registry, translation and peering, plus IP byte helpers. */
 export { ALL_KINDS, CLUSTER_SCOPED, objectKey } from './types';
 export type {
   Kind,

@@ -1,3 +1,8 @@
+/**
+ * Pure translation of a registry snapshot into ztunnel's resources
+ * (istio.workload.Address, istio.security.Authorization) with istiod's
+ * semantics, in protobufjs plain-object form, full or incremental.
+ */
 export { generateLocal } from './generate';
 export { buildContext, selectorMatches, EAST_WEST_CLASSES } from './context';
 export type { TranslateContext } from './context';
