@@ -67,24 +67,35 @@ t.test('npm pack holds the compiled JS, protos, README and LICENSE — and no te
   t.same(pkg.bin, { ambientd: 'dist/cmd/ambientd/main.js' }, 'bin points at the compiled CLI');
 });
 
-t.test('the installed tarball: `ambientd version`, then `ambientd serve` with the systemd example config until it serves, SIGTERM → exit 0', async (t) => {
+t.test('the installed tarball: `ambientd version`, then the systemd unit\'s ExecStart with the example config serves; SIGTERM → exit 0', async (t) => {
   const bin = path.join(prefix, 'node_modules/.bin/ambientd');
   const cwd = tempDir(t); // nowhere near the repository: protos must come from the package
   const v = await runAmbientd(['version'], { command: [bin], cwd });
   t.equal(v.exit.code, 0, 'version exits 0');
   t.match(v.stdout, /^ambientd 0\.1\.0 /, 'prints the package version');
 
-  // deploy/systemd/config.yaml as shipped, with /etc/ambientd rebased and loopback ports.
+  // The unit's ExecStart as systemd would run it, with /opt/ambientd → the
+  // prefix installed above and /etc/ambientd → deploy/systemd/config.yaml's
+  // rebased copy; loopback ephemeral ports appended (flags win over the file).
+  const unit = fs.readFileSync(path.join(REPO_ROOT, 'deploy/systemd/ambientd.service'), 'utf8');
   const etc = path.join(cwd, 'etc/ambientd');
+  const state = path.join(cwd, 'var/lib/ambientd');
+  const rebase = (v: string): string => v.replaceAll('/opt/ambientd', prefix).replaceAll('/etc/ambientd', etc).replaceAll('/var/lib/ambientd', state);
   fs.mkdirSync(path.join(etc, 'registry'), { recursive: true });
   fs.writeFileSync(path.join(etc, 'registry/mesh.yaml'), MINI_MESH);
-  const cfg = fs.readFileSync(path.join(REPO_ROOT, 'deploy/systemd/config.yaml'), 'utf8').replaceAll('/etc/ambientd', etc);
-  fs.writeFileSync(path.join(etc, 'config.yaml'), cfg);
-  const state = path.join(cwd, 'var/lib/ambientd');
+  fs.writeFileSync(path.join(etc, 'config.yaml'), rebase(fs.readFileSync(path.join(REPO_ROOT, 'deploy/systemd/config.yaml'), 'utf8')));
+  // StateDirectory= creates the directory for the service user and exports STATE_DIRECTORY.
+  fs.mkdirSync(path.dirname(state), { recursive: true });
+  fs.mkdirSync(state, { mode: 0o700 });
+  const who = unprivileged(); // DynamicUser: some unprivileged uid
+  if (who) fs.chownSync(state, who.uid, who.gid);
+  const execStart = /^ExecStart=(.+)$/m.exec(unit)![1]!.split(/\s+/).map(rebase);
+  const unitEnv = Object.fromEntries([...unit.matchAll(/^Environment=(\w+)=(\S*)$/gm)].map((m) => [m[1]!, m[2]!]));
+  t.equal(execStart[0], bin, 'ExecStart is the bin npm installed under the prefix');
+  const workdir = rebase(/^WorkingDirectory=(.+)$/m.exec(unit)![1]!);
   const p = spawnAmbientd(
-    ['serve', `--config=${path.join(etc, 'config.yaml')}`, '--xds-listen=127.0.0.1:0', '--admin-metrics-listen=127.0.0.1:0', '--admin-debug-listen=127.0.0.1:0', '--ca-root-key-type=ec'],
-    // STATE_DIRECTORY is how systemd's StateDirectory= reaches the daemon.
-    { command: [bin], cwd, env: cleanEnv({ STATE_DIRECTORY: state }) },
+    [...execStart.slice(1), '--xds-listen=127.0.0.1:0', '--admin-metrics-listen=127.0.0.1:0', '--admin-debug-listen=127.0.0.1:0', '--ca-root-key-type=ec'],
+    { command: [execStart[0]!], cwd: workdir, env: cleanEnv({ ...unitEnv, STATE_DIRECTORY: state, CONFIGURATION_DIRECTORY: etc }), ...(who ?? {}) },
   );
   t.teardown(() => p.kill());
   const serving = await p.waitMsg('ambientd serving', 20_000);
