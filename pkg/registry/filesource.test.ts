@@ -109,3 +109,33 @@ t.test('unchanged reload produces no ChangeSet', async (t) => {
   t.same([...changes.at(-1)!.byKind.keys()], ['Namespace']);
   t.equal(registry.snapshot().version, v + 1);
 });
+
+t.test('a removed subdirectory withdraws its objects; close is idempotent', async (t) => {
+  const { dir, registry, src } = await setup(t, { 'sub/a.yaml': ns('a'), 'b.yaml': ns('b') });
+  t.same([...registry.snapshot().namespaces.keys()].sort(), ['a', 'b']);
+  rmSync(path.join(dir, 'sub'), { recursive: true });
+  await waitFor(() => !registry.snapshot().namespaces.has('a'), { timeoutMs: 5000, what: 'removed directory' });
+  t.same([...registry.snapshot().namespaces.keys()], ['b']);
+  await src.close();
+  await src.close();
+  src.destroy();
+  // After close nothing is picked up any more, even on an explicit scan.
+  writeFileSync(path.join(dir, 'c.yaml'), ns('c'));
+  await src.scan();
+  t.notOk(registry.snapshot().namespaces.has('c'), 'closed source applies nothing');
+});
+
+t.test('missing directory at start: loaded (empty), then picked up when it appears', async (t) => {
+  const parent = mkdtempSync(path.join(tmpdir(), 'ambientd-fs-'));
+  t.teardown(() => rmSync(parent, { recursive: true, force: true }));
+  const dir = path.join(parent, 'later');
+  const registry = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
+  const src = new FileSource({ dir, registry, logger: createSilentLogger(), clock: systemClock, pollIntervalMs: 100 });
+  t.teardown(() => src.close());
+  await src.start();
+  t.ok(registry.isLoaded());
+  mkdirSync(dir);
+  writeFileSync(path.join(dir, 'a.yaml'), ns('a'));
+  await waitFor(() => registry.snapshot().namespaces.has('a'), { timeoutMs: 5000, what: 'directory created later' });
+  t.same([...registry.snapshot().namespaces.keys()], ['a'], 'picked up by the periodic scan');
+});
