@@ -62,6 +62,8 @@ t.test('npm pack holds the compiled JS, protos, README and LICENSE — and no te
   const app = path.join(imageRoot, 'app');
   const keyLike = packedFiles.filter((f) => /PRIVATE KEY-----/.test(fs.readFileSync(path.join(app, f), 'latin1')));
   t.same(keyLike, [], 'no file contains a PEM private key');
+  // A .js packed while tsc was still writing it is empty: the package would not load.
+  t.same(packedFiles.filter((f) => f.endsWith('.js') && fs.statSync(path.join(app, f)).size === 0), [], 'no empty .js file');
   t.match(fs.readFileSync(path.join(app, 'dist/cmd/ambientd/main.js'), 'utf8'), /^#!\/usr\/bin\/env node\n/, 'bin has a node shebang');
   const pkg = JSON.parse(fs.readFileSync(path.join(app, 'package.json'), 'utf8')) as { bin: Record<string, string> };
   t.same(pkg.bin, { ambientd: 'dist/cmd/ambientd/main.js' }, 'bin points at the compiled CLI');
