@@ -1,6 +1,9 @@
 /** PEM framing (RFC 7468): strict enough to reject garbage, tolerant of CRLF and trailing text. */
 
-const PEM_RE = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]*?)\r?\n?-----END \1-----/g;
+// Markers are found in one linear pass and paired in order, so hostile input
+// (thousands of unterminated BEGIN lines) costs O(n), not O(n²) backtracking.
+const MARKER_RE = /-----(BEGIN|END) ([A-Z0-9 ]{1,64})-----/g;
+const BODY_RE = /^[A-Za-z0-9+/=\r\n\t ]*$/;
 
 export interface PemBlock {
   type: string;
@@ -9,9 +12,17 @@ export interface PemBlock {
 
 export function decodePemBlocks(text: string): PemBlock[] {
   const out: PemBlock[] = [];
-  for (const m of text.matchAll(PEM_RE)) {
-    const b64 = m[2]!.replace(/[\r\n]/g, '');
-    out.push({ type: m[1]!, der: Buffer.from(b64, 'base64') });
+  let open: { type: string; bodyStart: number } | undefined;
+  for (const m of text.matchAll(MARKER_RE)) {
+    if (m[1] === 'BEGIN') {
+      open = { type: m[2]!, bodyStart: m.index! + m[0].length };
+    } else if (open && m[2] === open.type) {
+      const body = text.slice(open.bodyStart, m.index!);
+      if (BODY_RE.test(body)) out.push({ type: open.type, der: Buffer.from(body.replace(/\s/g, ''), 'base64') });
+      open = undefined;
+    } else {
+      open = undefined;
+    }
   }
   return out;
 }
