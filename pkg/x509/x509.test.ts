@@ -137,3 +137,13 @@ t.test('mutated CSRs fail only with x509.* InvalidArgument errors (seeded fuzz)'
   // A mutation that still verifies must have hit a byte the signature does not cover (e.g. an unused tag bit): rare.
   t.ok(accepted < 150, `few mutations survive (${accepted})`);
 });
+
+t.test('PEM framing: labels must pair, bodies must be base64, surrounding text is ignored', async (t) => {
+  const good = opensslCsr('pem', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']);
+  const body = good.replace(/-----[^-]+-----/g, '').trim();
+  t.equal(parseCsr(`subject=/\nissuer text\n${good}trailing words\n`).keyType, 'ec-p256', 'openssl-style preamble and trailer');
+  t.equal(parseCsr(good.replace(/\n/g, '\r\n')).keyType, 'ec-p256', 'CRLF');
+  t.equal(code(() => parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${body}\n-----END CERTIFICATE-----\n`)).code, 'x509.csr_not_pem', 'mismatched END label');
+  t.equal(code(() => parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${body}!\n-----END CERTIFICATE REQUEST-----\n`)).code, 'x509.csr_not_pem', 'non-base64 body');
+  t.equal(code(() => parseCsr('-----BEGIN A-----\n'.repeat(3000))).code, 'x509.csr_not_pem', 'thousands of unterminated BEGIN lines');
+});
