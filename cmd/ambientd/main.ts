@@ -7,6 +7,7 @@ import { tokenCreateCommand } from './token-cmd';
 import { checkArgsFromFlags, checkCommand } from './check-cmd';
 import { createPeering } from '../../pkg/peering';
 import { adminWithLogger } from '../../pkg/admin';
+import { routeGrpcLogs } from '../../pkg/transport';
 
 /** Exit codes (documented in the README): 0 clean, 1 failure, 2 bad configuration. */
 const EXIT_OK = 0;
@@ -90,6 +91,7 @@ async function serve(flags: Record<string, string>): Promise<number> {
     throw e;
   }
   const logger = createRootLogger({ level: cfg.log.level });
+  routeGrpcLogs(logger);
   logger.info({ config: redactConfig(cfg) }, 'effective configuration');
   if (cfg.peering.disableLegacyMulticluster) logger.info('DISABLE_LEGACY_MULTICLUSTER accepted: ambientd has no remote-kubeconfig code');
   const daemon = new Daemon(cfg, {

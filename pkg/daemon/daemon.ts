@@ -281,13 +281,12 @@ export class Daemon {
         this.log.error({ error }, 'reload: new configuration rejected; keeping the running one');
         return { applied, needRestart, error };
       }
-      for (const p of diffPaths(this.cfg, next)) {
-        if (p === 'log.level') {
-          this.log.level = next.log.level;
-          applied.push(p);
-        } else {
-          needRestart.push(p);
-        }
+      // Compare with what is running, not with the start-up config, so a
+      // reload can also bring log.level back to its original value.
+      for (const p of diffPaths(this.cfg, next)) if (p !== 'log.level') needRestart.push(p);
+      if (next.log.level !== this.log.level) {
+        this.log.level = next.log.level;
+        applied.push('log.level');
       }
       if (needRestart.length) this.log.warn({ settings: needRestart }, 'reload: these settings change only after a restart');
     }

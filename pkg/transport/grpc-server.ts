@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { format } from 'node:util';
 import type { Logger } from '../log';
 
 export interface GrpcServerOptions {
@@ -15,6 +16,16 @@ export interface GrpcServerOptions {
   maxSessionMemoryMb: number;
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
+}
+
+/**
+ * grpc-js logs to stderr on its own (e.g. "No address added out of total 1
+ * resolved" next to our one-line start-up error). Route it into our logger at
+ * debug level instead; the process owner calls this once.
+ */
+export function routeGrpcLogs(logger: Logger): void {
+  const log = (...args: unknown[]): void => logger.debug({ component: 'grpc-js', msg: format(...args) }, 'grpc-js');
+  grpc.setLogger({ error: log, info: log, debug: log } as unknown as Console);
 }
 
 export interface ServiceRegistration {

@@ -1,4 +1,4 @@
 export { RotatingServerCredentials, TLS13_CIPHERS } from './credentials';
 export type { ServingMaterial } from './credentials';
-export { GrpcServer } from './grpc-server';
+export { GrpcServer, routeGrpcLogs } from './grpc-server';
 export type { GrpcServerOptions, ServiceRegistration } from './grpc-server';
