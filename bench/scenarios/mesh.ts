@@ -8,7 +8,9 @@ import type { Figure, ScenarioResult } from '../lib/types';
 import { MAIN } from '../lib/daemon-proc';
 import { SimProc, wallNow } from '../lib/sim-proc';
 import { cpuPercent, percentile, sampleProc, type ProcSample } from '../lib/proc';
-import { SimZtunnel } from '../lib/h2-ztunnel';
+import * as http2 from 'node:http2';
+import { TLS13_CIPHERS } from '../../pkg/transport';
+import { encodeRequest, grpcFrame, parseResponse, type LiteResponse } from '../lib/pb';
 import { loadWire, type Wire } from '../../pkg/wire';
 import { contentVersion } from '../../pkg/wire';
 import { ADS_DELTA_PATH } from '../../pkg/xds';
@@ -205,6 +207,56 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
 
 // ---------------------------------------------------------------- simulator
 
+/**
+ * A ztunnel-shaped delta client (Address + Authorization wildcard, ACK every
+ * response) that reassembles gRPC messages linearly: full syncs here are
+ * several MB per response, and re-concatenating on every chunk is quadratic.
+ */
+class MeshZtunnel {
+  private readonly session: http2.ClientHttp2Session;
+  private stream?: http2.ClientHttp2Stream;
+  private chunks: Buffer[] = [];
+  private have = 0;
+
+  constructor(private readonly o: { address: string; rootCaPem: string; token: string; id: number; onResponse: (r: LiteResponse) => void }) {
+    this.session = http2.connect(`https://${o.address}`, { ca: o.rootCaPem, servername: 'istiod.istio-system.svc', minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS, maxSessionMemory: 1024 });
+    this.session.on('error', () => undefined);
+  }
+
+  start(): void {
+    const st = this.session.request({ ':method': 'POST', ':path': ADS_DELTA_PATH, 'content-type': 'application/grpc', te: 'trailers', authorization: `Bearer ${this.o.token}`, clusterid: 'Kubernetes' });
+    this.stream = st;
+    st.on('error', () => undefined);
+    st.on('data', (c: Buffer) => this.onData(c));
+    for (const t of ['type.googleapis.com/istio.workload.Address', 'type.googleapis.com/istio.security.Authorization']) {
+      st.write(grpcFrame(encodeRequest({ typeUrl: t, nodeId: `ztunnel~10.0.0.${this.o.id + 1}~zt-${this.o.id}.istio-system~istio-system.svc.cluster.local`, namespace: 'istio-system' })));
+    }
+  }
+
+  private onData(c: Buffer): void {
+    this.chunks.push(c);
+    this.have += c.length;
+    for (;;) {
+      if (this.have < 5) return;
+      if (this.chunks[0]!.length < 5) this.chunks = [Buffer.concat(this.chunks)];
+      const len = this.chunks[0]!.readUInt32BE(1);
+      if (this.have < 5 + len) return;
+      const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.have);
+      const r = parseResponse(Buffer.from(all.subarray(5, 5 + len)), true);
+      const rest = all.subarray(5 + len);
+      this.chunks = rest.length ? [rest] : [];
+      this.have = rest.length;
+      this.stream?.write(grpcFrame(encodeRequest({ typeUrl: r.typeUrl, nonce: r.nonce })));
+      this.o.onResponse(r);
+    }
+  }
+
+  close(): void {
+    this.stream?.close();
+    this.session.close();
+  }
+}
+
 interface VCluster {
   i: number;
   pods: number[];
@@ -220,7 +272,7 @@ function simMain(): void {
   const CI = types.get(TYPE_CLUSTER_INFO)!;
   const clusters: VCluster[] = [];
   let server: grpc.Server | undefined;
-  const zts: SimZtunnel[] = [];
+  const zts: MeshZtunnel[] = [];
   const changes: [string, number][] = [];
   const received: [string, number][][] = [];
   let replacements = 0;
@@ -295,9 +347,9 @@ function simMain(): void {
           const recv: [string, number][] = [];
           received.push(recv);
           let full = false;
-          const z = new SimZtunnel({
-            address: String(m.address), rootCaPem: String(m.rootCaPem), token: String(m.token), wantNames: true,
-            onResponse: (_c, r) => {
+          const z = new MeshZtunnel({
+            address: String(m.address), rootCaPem: String(m.rootCaPem), token: String(m.token), id: k,
+            onResponse: (r) => {
               const at = wallNow();
               if (full && recv.length < 100_000) for (const name of r.names) recv.push([name, at]);
               if (!full) for (const name of r.names) if (name.includes('/SplitHorizonWorkload/')) held.add(name);
@@ -309,7 +361,7 @@ function simMain(): void {
           });
           z.start();
           zts.push(z);
-          if (process.env['MESH_DEBUG']) { const tt = setInterval(() => { console.error(`zt${k} ${Date.now()} held=${held.size} responses=${z.responses}`); if (full) clearInterval(tt); }, 2000); }
+          if (process.env['MESH_DEBUG']) { const tt = setInterval(() => { console.error(`zt${k} ${Date.now()} held=${held.size}`); if (full) clearInterval(tt); }, 2000); }
         }
       } else if (m.cmd === 'churn') {
         // One pod replaced per second per virtual cluster: count -1 then +1, bucket unchanged, nothing to send.
