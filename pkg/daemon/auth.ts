@@ -31,6 +31,8 @@ export interface BuildAuthInput {
   metrics: Registry;
   authority: Authority;
   placement: WorkloadPlacement;
+  /** More token issuers (e.g. the cluster's service-account issuer discovered in-cluster). */
+  extraIssuers?: readonly TrustedIssuer[];
   /** Extra type authorisation (peering types), consulted before the default. */
   extraTypeAuthz?: (identity: CallerIdentity, typeUrl: string) => boolean | undefined;
 }
@@ -38,7 +40,7 @@ export interface BuildAuthInput {
 export function buildAuth(i: BuildAuthInput): DaemonAuth {
   const { cfg, logger, clock } = i;
   const bootstrap = BootstrapIssuer.open({ stateDir: cfg.stateDir, trustDomain: cfg.trustDomain, clock, logger });
-  const issuers: TrustedIssuer[] = [bootstrap.trustedIssuer(cfg.auth.audiences)];
+  const issuers: TrustedIssuer[] = [bootstrap.trustedIssuer(cfg.auth.audiences), ...(i.extraIssuers ?? [])];
   if (cfg.auth.jwksFile || cfg.auth.jwksUrl) {
     const loader = cfg.auth.jwksFile
       ? fileJwksLoader(cfg.auth.jwksFile)

@@ -12,8 +12,11 @@ import { Encoder, Pusher } from '../push';
 import { LocalRegistry, FileSource, identitiesOnNode } from '../registry';
 import { generateLocal, type LocalOutput, type MeshContext } from '../translate';
 import { Authority, ServingIdentity } from '../ca';
-import { KubeClient, KubeSource, resolveClientConfig } from '../kube';
+import { KubeClient, KubeSource, createKubeMetrics, resolveClientConfig, type KubeMetrics } from '../kube';
 import { ChangeAccumulator } from './changes';
+import { kubeTokenIssuer, peerStatusWriter } from './kube-extras';
+import type { Component } from '../lifecycle';
+import type { TrustedIssuer } from '../auth';
 import { buildAuth, type DaemonAuth } from './auth';
 import { StartupError } from './errors';
 import type { PeeringFactory, PeeringLayer } from './peering-hook';
@@ -68,6 +71,9 @@ export class Daemon {
   private grpc!: GrpcServer;
   private credentials!: RotatingServerCredentials;
   private source?: FileSource | KubeSource;
+  private kubeApi?: KubeClient;
+  private kubeMetrics?: KubeMetrics;
+  private statusWriter?: Component;
   private pusher!: Pusher;
   private xdsMetrics!: XdsMetrics;
   private readonly changes = new ChangeAccumulator();
@@ -156,7 +162,10 @@ export class Daemon {
       } catch (e) {
         throw new StartupError(`registry: kubernetes: ${(e as Error).message}`);
       }
-      this.source = new KubeSource({ api, sink: this.registry, logger: this.log.child({ component: 'kube-source' }), metricsRegistry: this.metrics });
+      this.kubeApi = api;
+      // One metrics object shared by the source, the lease and the status writer (registering twice throws).
+      this.kubeMetrics = createKubeMetrics(this.metrics);
+      this.source = new KubeSource({ api, sink: this.registry, logger: this.log.child({ component: 'kube-source' }), metrics: this.kubeMetrics, ownsApi: true });
     }
 
     // Push pipeline: registry changes -> debounce -> generate -> encode -> cache.
@@ -218,8 +227,14 @@ export class Daemon {
     // First state is built before the port opens, so no ztunnel ever sees a half-loaded mesh.
     this.pusher.pushNow();
 
-    // Authentication for xDS and CA callers.
+    // Authentication for xDS and CA callers (in-cluster: the service-account issuer too).
+    const extraIssuers: TrustedIssuer[] = [];
+    if (this.kubeApi && !cfg.auth.jwksFile && !cfg.auth.jwksUrl) {
+      const iss = await kubeTokenIssuer(this.kubeApi, { audiences: cfg.auth.audiences, logger: this.log.child({ component: 'kube-jwks' }), clock: this.clock });
+      if (iss) extraIssuers.push(iss);
+    }
     this.auth = buildAuth({
+      extraIssuers,
       cfg, logger: this.log, clock: this.clock, metrics: this.metrics, authority: this.authority,
       placement: { identitiesOnNode: (node: string) => identitiesOnNode(this.registry.snapshot(), node, cfg.trustDomain) },
       extraTypeAuthz: this.peering ? (id, t) => this.peering!.authorizeType(id, t) : undefined,
@@ -251,6 +266,14 @@ export class Daemon {
       await this.grpc.start();
     } catch (e) {
       throw new StartupError(`cannot listen on ${cfg.xds.listen}: ${(e as Error).message}`);
+    }
+    if (this.kubeApi && this.peering) {
+      const peering = this.peering;
+      this.statusWriter = peerStatusWriter({
+        api: this.kubeApi, logger: this.log.child({ component: 'gateway-status' }), clock: this.clock, metrics: this.kubeMetrics!,
+        namespace: cfg.systemNamespace, peers: () => peering.status() as { gateway: string; conditions: { type: string; status: string; reason: string; message: string }[] }[],
+      });
+      await this.statusWriter.start();
     }
     if (this.deps.admin) {
       this.admin = this.deps.admin(this);
@@ -314,6 +337,7 @@ export class Daemon {
       for (const u of this.unsubs.splice(0)) u();
       this.pusher?.close();
       await this.admin?.close();
+      await this.statusWriter?.close();
       await this.peering?.close();
       await this.source?.close();
       await this.xds?.close();
@@ -327,6 +351,7 @@ export class Daemon {
     for (const u of this.unsubs.splice(0)) u();
     this.pusher?.close();
     this.admin?.destroy();
+    this.statusWriter?.destroy();
     this.peering?.destroy();
     this.source?.destroy();
     this.xds?.destroy();

@@ -181,7 +181,8 @@ export class GatewayStatusWriter implements Component {
         throw e;
       }
       const existing = gw.status?.conditions ?? [];
-      const merged = mergeConditions(existing, p.conditions, p.generation, this.clock.now());
+      // A provider that does not track generations (0) gets the live object's.
+      const merged = mergeConditions(existing, p.conditions, p.generation || gw.metadata?.generation || 0, this.clock.now());
       if (sameConditions(existing, merged)) {
         this.written.set(key, fp);
         this.metrics.statusWrites.inc({ result: 'unchanged' });
