@@ -9,11 +9,12 @@ if [ ${#files[@]} -eq 0 ]; then echo "no test files"; echo "0 passed, 1 failed";
 out=$(mktemp)
 node_modules/.bin/tap --reporter=tap "${files[@]}" | tee "$out"
 rc=${PIPESTATUS[0]}
-passed=$(grep -cE '^    ok [0-9]+' "$out" || true)
+skipped=$(grep -E '^    ok [0-9]+' "$out" | grep -cE '# (SKIP|skip)' || true)
+passed=$(( $(grep -cE '^    ok [0-9]+' "$out" || true) - skipped ))
 failed=$(grep -cE '^    not ok [0-9]+' "$out" || true)
 # A file that crashed before emitting subtests shows up only at top level.
 topfail=$(grep -cE '^not ok [0-9]+' "$out" || true)
 if [ "$failed" -eq 0 ] && [ "$topfail" -gt 0 ]; then failed=$topfail; fi
 rm -f "$out"
-echo "${passed} passed, ${failed} failed"
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]
