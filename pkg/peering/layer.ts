@@ -13,7 +13,7 @@ import { declaredPeers, type PeerDecl, type PeerDeclarations } from './declare';
 import { Exporter, exportedServices } from './export';
 import { Merger, type PeerView } from './merge';
 import { createPeeringMetrics, type PeeringMetrics } from './metrics';
-import { PeerPartition, peerFile, writeAtomic } from './partition';
+import { PeerPartition, peerFile, writeAtomic, writeAtomicAsync } from './partition';
 import { peerStatus, declarationStatus, type PeerStatus } from './status';
 import { validateImported } from './validate';
 import {
@@ -257,8 +257,29 @@ export class Peering implements PeeringLayer {
     this.saveTimer.unref?.();
   }
 
+  /** Background persistence: one write at a time, off the event loop's critical path. */
+  private saving = false;
   private flush(): void {
-    for (const p of this.peers.values()) if (p.partition.dirty && p.client.state.synced) this.save(p.partition);
+    if (this.saving) return this.scheduleSave();
+    const due = [...this.peers.values()].filter((p) => p.partition.dirty && p.client.state.synced).map((p) => p.partition);
+    if (due.length === 0) return;
+    this.saving = true;
+    void (async () => {
+      for (const p of due) {
+        if (this.closed) break;
+        if (this.peers.get(p.cluster)?.partition !== p) continue; // unlinked meanwhile
+        p.dirty = false;
+        try {
+          await writeAtomicAsync(peerFile(this.ctx.cfg.stateDir, p.cluster), p.serialise());
+          // An unlink that raced the write must not leave the file behind.
+          if (this.peers.get(p.cluster)?.partition !== p) this.forget(p.cluster);
+        } catch (e) {
+          p.dirty = true;
+          this.log.error({ peer: p.cluster, err: (e as Error).message }, 'cannot persist peer state (kept in memory)');
+        }
+      }
+      this.saving = false;
+    })();
   }
 
   private save(p: PeerPartition): void {

@@ -130,6 +130,20 @@ export function peerFile(stateDir: string, cluster: string): string {
   return path.join(stateDir, 'peers', `${encodeURIComponent(cluster)}.json`);
 }
 
+/** Async form of writeAtomic: the event loop keeps serving while the disk syncs. */
+export async function writeAtomicAsync(file: string, text: string): Promise<void> {
+  await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fh = await fs.promises.open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fs.promises.rename(tmp, file);
+}
+
 /** write tmp, fsync, rename: a crash leaves the old or the new file, never half of one. */
 export function writeAtomic(file: string, text: string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
