@@ -51,6 +51,8 @@ export class GrpcServer {
       'grpc.keepalive_timeout_ms': o.keepaliveTimeoutMs ?? 10_000,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.max_concurrent_streams': 100_000,
+      // channelz bookkeeping costs ~2 % CPU per call and nobody reads it here.
+      'grpc.enable_channelz': 0,
     });
   }
 
