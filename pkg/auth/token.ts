@@ -95,9 +95,12 @@ export class TokenAuthenticator implements Authenticator {
     if (!verifyJwsSignature(alg as JwtAlg, key, jwt.signingInput, jwt.signature)) throw authFailure('bad_signature', `signature check failed (${iss})`);
 
     const p = jwt.payload;
-    if (typeof p.exp !== 'number') throw authFailure('malformed_token', 'exp missing');
-    if (p.nbf !== undefined && typeof p.nbf !== 'number') throw authFailure('malformed_token', 'nbf not numeric');
-    const exp = p.exp * 1000;
+    // NumericDate (RFC 7519 §2): finite seconds. Absurd values (1e308) would overflow Date arithmetic.
+    const MAX_NUMERIC_DATE = 253402300799; // 9999-12-31T23:59:59Z
+    const badDate = (v: unknown): boolean => typeof v !== 'number' || !Number.isFinite(v) || Math.abs(v) > MAX_NUMERIC_DATE;
+    if (badDate(p.exp)) throw authFailure('malformed_token', 'exp missing or not a valid NumericDate');
+    if (p.nbf !== undefined && badDate(p.nbf)) throw authFailure('malformed_token', 'nbf not a valid NumericDate');
+    const exp = (p.exp as number) * 1000;
     const nbf = typeof p.nbf === 'number' ? p.nbf * 1000 : -Infinity;
     this.checkTimes(exp, nbf, now);
     const auds = Array.isArray(p.aud) ? p.aud : [p.aud];

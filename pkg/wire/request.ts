@@ -151,6 +151,7 @@ function fastDecode(type: protobuf.Type, b: Buffer): DeltaRequest {
           const t = r.varint();
           if ((t & 7) !== 2) {
             r.skip(t & 7);
+            if (r.p > e) malformed('map entry field overruns the entry');
             continue;
           }
           const fe = r.bytesEnd();
