@@ -96,3 +96,40 @@ t.test('exporter and merger reuse unchanged objects (the push Encoder then re-en
   t.ok(pod.workload.services['shop/web.shop.mesh.internal'], 'local pod also under the global hostname');
   t.not(pod, local.addresses.get('c1//Pod/shop/web-0'), 'a copy, the local message is untouched');
 });
+
+t.test('incremental merge equals a full merge of the same inputs', async (t) => {
+  const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
+  reg.replaceSource('test', [{ obj: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } } }]);
+  const snapshot = reg.snapshot();
+  const mesh = { clusterId: 'c0', network: 'n0', trustDomain: 'cluster.local', domainSuffix: 'cluster.local', rootNamespace: 'istio-system' };
+  const local = generateLocal({ snapshot, mesh }).output;
+  const decl = (c: string) => {
+    const r = validatePeerGateway(gw({ name: `peer-${c}`, labels: { 'topology.istio.io/network': `net-${c}`, 'topology.istio.io/cluster': c } }), { localTrustDomain: 'cluster.local', peerIdentity: 'istio-system/istiod' });
+    if (!('key' in r)) throw new Error(r.reason);
+    return r;
+  };
+  const fsOf = (name: string, capacity: number) => ({ name, namespace: 'shop', hostname: `${name}.shop.mesh.internal`, ports: [{ port: 80, targetPort: 8080 }], capacity, subjectAltNames: [`spiffe://cluster.local/ns/shop/sa/${name}`], scope: 'global' });
+  const data = (svcs: [string, number][]) => ({ services: new Map(svcs.map(([n, c]) => [`shop/${n}`, fsOf(n, c)])), workloads: new Map(), nodes: new Map() });
+  const p1 = { decl: decl('c1'), data: data([['web', 4], ['cart', 2]]), flat: false };
+  const p2 = { decl: decl('c2'), data: data([['web', 8]]), flat: false };
+  const base = { snapshot, mesh, local, exported: exportedServices(snapshot, mesh), suffix: 'mesh.internal', defaultTrafficDistribution: 'PreferNetwork' };
+  const m = new Merger();
+  m.merge({ ...base, peers: [p1, p2] }, () => undefined);
+  // c1's web crosses a bucket and its cart goes to 0; c2's web changes SANs.
+  p1.data.services.set('shop/web', fsOf('web', 16));
+  p1.data.services.set('shop/cart', fsOf('cart', 0));
+  p2.data.services.set('shop/web', { ...fsOf('web', 8), subjectAltNames: ['spiffe://cluster.local/ns/shop/sa/web-v2'] });
+  const inc = m.merge({ ...base, peers: [p1, p2] }, () => undefined, new Map([['c1', new Set(['shop/web', 'shop/cart'])], ['c2', new Set(['shop/web'])]]));
+  const fresh = new Merger().merge({ ...base, peers: [p1, p2] }, () => undefined);
+  const norm = (x: Map<string, object>) => JSON.stringify([...x].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+  t.equal(norm(inc.addresses), norm(fresh.addresses));
+  const web = inc.addresses.get('shop/web.shop.mesh.internal') as { service: { subjectAltNames: string[] } };
+  t.same(web.service.subjectAltNames, ['spiffe://cluster.local/ns/shop/sa/web', 'spiffe://cluster.local/ns/shop/sa/web-v2']);
+  const cart = inc.addresses.get('net-c1/SplitHorizonWorkload/istio-gateways/peer-c1/shop/cart.shop.mesh.internal') as { workload: { status?: number; capacity?: unknown } };
+  t.equal(cart.workload.status, 1, 'capacity 0 -> UNHEALTHY');
+  t.notOk(cart.workload.capacity);
+  // A new global service forces a full re-plan (VIPs), still equal.
+  p2.data.services.set('shop/new', fsOf('new', 1));
+  const inc2 = m.merge({ ...base, peers: [p1, p2] }, () => undefined, new Map([['c2', new Set(['shop/new'])]]));
+  t.equal(norm(inc2.addresses), norm(new Merger().merge({ ...base, peers: [p1, p2] }, () => undefined).addresses));
+});
