@@ -116,7 +116,9 @@ export class Outcomes {
   readonly counts = new Map<string, number>();
   maxCaseMs = 0;
   slowest = '';
-  add(code: string): void {
+  add(raw: string): void {
+    // Codes may quote fuzzed bytes: keep them printable so a TAP comment never spans lines.
+    const code = raw.replace(/[^\x20-\x7e]/g, '?');
     this.counts.set(code, (this.counts.get(code) ?? 0) + 1);
   }
   time(label: string, ms: number): void {
