@@ -35,7 +35,7 @@ const NS = 'bench';
 const BASE_PODS = 40; // bucket 32; a crossing flips to 70 (bucket 64) and back
 
 function addressOf(i: number): string {
-  return `127.1.${(i >> 8) & 255}.${(i & 255) + 1}`;
+  return `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 }
 
 function splitName(i: number, j: number): string {
