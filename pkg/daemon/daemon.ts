@@ -271,7 +271,10 @@ export class Daemon {
       const peering = this.peering;
       this.statusWriter = peerStatusWriter({
         api: this.kubeApi, logger: this.log.child({ component: 'gateway-status' }), clock: this.clock, metrics: this.kubeMetrics!,
-        namespace: cfg.systemNamespace, peers: () => peering.status() as { gateway: string; conditions: { type: string; status: string; reason: string; message: string }[] }[],
+        namespace: cfg.systemNamespace,
+        // The Gateway's generation rides along so a spec bump re-stamps observedGeneration promptly.
+        peers: () => (peering.status() as { gateway: string; conditions: { type: string; status: string; reason: string; message: string }[] }[])
+          .map((p) => ({ ...p, generation: this.registry.snapshot().gateways.get(p.gateway)?.generation ?? 0 })),
       });
       await this.statusWriter.start();
     }

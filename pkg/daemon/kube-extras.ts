@@ -31,6 +31,7 @@ export async function kubeTokenIssuer(api: KubeApi, o: { audiences: readonly str
 
 interface PeerStatusLike {
   gateway: string;
+  generation?: number;
   conditions: { type: string; status: string; reason: string; message: string }[];
 }
 
@@ -64,9 +65,9 @@ export function peerStatusWriter(o: {
       peers: (): PeerGatewayStatus[] =>
         o.peers().map((p) => {
           const [ns, name] = p.gateway.split('/') as [string, string];
-          // 0 = the writer uses the live object's metadata.generation as observedGeneration.
+          // 0 (unknown) = the writer uses the live object's metadata.generation.
           return {
-            gatewayNamespace: ns, gatewayName: name, generation: 0,
+            gatewayNamespace: ns, gatewayName: name, generation: p.generation ?? 0,
             conditions: p.conditions.map((c) => ({ type: c.type, status: c.status as 'True' | 'False' | 'Unknown', reason: c.reason, message: c.message })),
           };
         }),

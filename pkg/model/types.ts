@@ -205,6 +205,8 @@ export interface GatewayObj {
   readonly addresses: readonly GatewayAddressObj[];
   readonly statusAddresses: readonly GatewayAddressObj[];
   readonly listeners: readonly GatewayListenerObj[];
+  /** metadata.generation (0 or absent when unknown, e.g. file registry): observedGeneration for written-back status. */
+  readonly generation?: number;
 }
 
 export type ModelObj =

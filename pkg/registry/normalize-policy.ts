@@ -163,5 +163,6 @@ export function normGateway(m: Meta): GatewayObj {
     addresses: addresses(s['addresses'], 'spec.addresses'),
     statusAddresses: addresses(m.status['addresses'], 'status.addresses'),
     listeners,
+    generation: typeof md['generation'] === 'number' && Number.isSafeInteger(md['generation']) ? md['generation'] : 0,
   };
 }

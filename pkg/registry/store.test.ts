@@ -173,6 +173,7 @@ t.test('kinds normalise the peering-relevant fields', async (t) => {
         metadata: {
           name: 'istio-eastwest',
           namespace: 'istio-gateways',
+          generation: 7,
           labels: { 'topology.istio.io/network': 'net1' },
           annotations: { 'peering.solo.io/data-plane-service-type': 'nodeport', 'kubectl.kubernetes.io/last-applied-configuration': '{}' },
         },
@@ -204,6 +205,7 @@ t.test('kinds normalise the peering-relevant fields', async (t) => {
     addresses: [{ type: 'IPAddress', value: '192.0.2.1' }],
     statusAddresses: [],
     listeners: [{ name: 'cross-network', port: 15008, protocol: 'HBONE' }],
+    generation: 7,
   });
   t.equal(s.peerAuthentications.get('istio-system/default')?.mode, 'STRICT');
   t.match(s.rejected, [{ kind: 'PeerAuthentication', key: 'default/bad', reason: /"ON" is not one of/ }]);
