@@ -46,7 +46,8 @@ t.test(`YAML manifests: ${CASES} mutated documents through parseManifest, LocalR
   t.ok(docs.length >= 10, `corpus of ${docs.length} valid files`);
   const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
   // The base source stays valid throughout; the fuzz source is replaced by each mutant.
-  const base = docs.flatMap((d, i) => parseManifest(d, `base${i}.yaml`).objects);
+  // The base (kept valid, translated every case) is the churned chaos registry; mutants come from every file.
+  const base = docs.filter((d) => !d.includes('TestMeshContext') && !d.startsWith('#')).flatMap((d, i) => parseManifest(d, `base${i}.yaml`).objects);
   reg.replaceSource('file:base.yaml', base);
   const mesh = meshFor('fuzz', 'net-f');
   const full = (s: RegistrySnapshot): string => {
@@ -56,7 +57,7 @@ t.test(`YAML manifests: ${CASES} mutated documents through parseManifest, LocalR
   const before = reg.snapshot();
   const baseKeys = keysOf(before);
   const baseOutput = full(before);
-  t.ok(baseKeys.size > 20, `${baseKeys.size} base objects`);
+  t.ok(baseKeys.size > 10, `${baseKeys.size} base objects`);
 
   // Mutants are built from one to three documents: small inputs keep 10k YAML parses cheap.
   const single = docs.flatMap((d) => d.split(/^---$/m)).map((d) => d.trim()).filter((d) => /^kind:|\nkind:/.test(d));
