@@ -39,6 +39,8 @@ export interface ChaosResult {
   /** The mismatch lines of the last failing settle (bounded). */
   problems: string[];
   stateFilesChecked: number;
+  /** Temp files left by writes a kill -9 interrupted (not loaded, never cleaned up): reported, not a mismatch. */
+  leftoverTempFiles: string[];
   dir: string;
 }
 
@@ -83,7 +85,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const rootCaPem = fs.readFileSync(path.join(pki.dir, 'root-cert.pem'), 'utf8');
   const faults = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
   const churn: Record<string, number> = {};
-  const result: ChaosResult = { seed: o.seed, cycles: 0, faults, totalFaults: 0, churn, settles: 0, mismatches: 0, problems: [], stateFilesChecked: 0, dir };
+  const result: ChaosResult = { seed: o.seed, cycles: 0, faults, totalFaults: 0, churn, settles: 0, mismatches: 0, problems: [], stateFilesChecked: 0, leftoverTempFiles: [], dir };
   const nodes: Node[] = [];
   let supervisor: NodeJS.Timeout | undefined;
   try {
@@ -172,6 +174,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     await Promise.all(nodes.map((n) => n.proc.stop()));
     const sf = checkStateFiles(wire, nodes.map((n) => ({ name: n.name, stateDir: n.proc.stateDir, logFile: n.proc.logFile })));
     result.stateFilesChecked = sf.checked;
+    result.leftoverTempFiles = sf.leftovers;
+    for (const l of sf.leftovers) log(`chaos: leftover temp file (a write interrupted by kill -9, never cleaned up): ${l}`);
     if (sf.problems.length) {
       result.mismatches += sf.problems.length;
       result.problems.push(...sf.problems);
