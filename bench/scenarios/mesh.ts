@@ -201,7 +201,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     figures.push({ name: 'churn_pod_replacements', value: Number(rep.replacements), unit: 'pods' });
     figures.push({ name: 'churn_updates_sent', value: Number(rep.churnSends), unit: 'resources' });
     notes.push(`steady window ${windowMs / 1000}s: ${n} pod replacements/s (inside capacity buckets: nothing sent); then ${windowMs / 1000}s with ${crossingsPerSec} bucket crossings/s on top (propagation, cpu_during_crossings)`);
-    notes.push('propagation = simulator change (FederatedService sent) -> simulated ztunnel receives the split-horizon workload; both in the simulator process, one clock');
+    notes.push('propagation = simulator change (FederatedService sent) -> each simulated ztunnel first receives the split-horizon workload; peers and ztunnels in two simulator processes, matched on wall-clock time');
     if (!full) notes.push('quick mode runs N = 200; the targets are stated for N = 2,000 (make bench-full)');
     return { scenario: 'mesh', params: { peers: n, servicesPerPeer: SERVICES, ztunnels, crossingsPerSec, windowMs, mode: opts.mode }, figures, notes };
   } finally {
