@@ -68,6 +68,7 @@ export class Daemon {
   peering?: PeeringLayer;
   admin?: AdminLayer;
   private lastMesh?: string;
+  private lastPassthrough = false;
   private grpc!: GrpcServer;
   private credentials!: RotatingServerCredentials;
   private source?: FileSource | KubeSource;
@@ -206,7 +207,13 @@ export class Daemon {
           };
         }
         const merged = this.peering.build({ snapshot, mesh, local: delta.output });
-        const commits = [encoder.diff(TYPE_ADDRESS, merged.addresses), encoder.diff(TYPE_AUTHORIZATION, merged.authorizations)];
+        // Hints are safe only when this build and the previous one were both the plain local output.
+        const hinted = incremental && merged.passthrough === true && this.lastPassthrough;
+        this.lastPassthrough = merged.passthrough === true;
+        const commits = [
+          encoder.diff(TYPE_ADDRESS, merged.addresses, hinted ? { changed: delta.changedAddresses, removed: delta.removedAddresses } : undefined),
+          encoder.diff(TYPE_AUTHORIZATION, merged.authorizations, incremental ? { changed: delta.changedAuthorizations, removed: delta.removedAuthorizations } : undefined),
+        ];
         for (const [typeUrl, m] of merged.exports) commits.push(encoder.diff(typeUrl, m));
         return { commits, originAt: merged.originAt };
       },

@@ -35,6 +35,11 @@ export interface PeeringBuildResult {
   exports: ReadonlyMap<string, MessageMap>;
   /** Earliest origin time (wall-clock ms) of peer changes included since the last build. */
   originAt?: number;
+  /**
+   * True when `addresses` IS the local output unchanged (no peers, nothing
+   * exported): the daemon can then encode only the generator's changed names.
+   */
+  passthrough?: boolean;
 }
 
 /** The peering layer as the daemon composes it. */

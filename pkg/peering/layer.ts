@@ -296,6 +296,13 @@ export class Peering implements PeeringLayer {
     const cfg = this.ctx.cfg.peering;
     const exported = exportedServices(snapshot, mesh);
     const exports = this.exporter.build(snapshot, mesh, local, exported);
+    if (this.peers.size === 0 && exported.size === 0) {
+      // Nothing to merge: ztunnels see the local output as is. The next build
+      // with peers or exports starts from a full merge.
+      this.structural = true;
+      this.conflicts = new Map();
+      return { addresses: local.addresses, authorizations: local.authorizations, exports, passthrough: true };
+    }
     const views: PeerView[] = [];
     let originAt: number | undefined;
     // A full merge when anything but peers' FederatedServices changed (local output, services, namespaces, mesh, peer set).
