@@ -126,12 +126,16 @@ function fastDecode(type: protobuf.Type, b: Buffer): DeltaRequest {
   const Status = type.fields.errorDetail!.resolvedType as protobuf.Type;
   while (r.p < r.end) {
     const tag = r.varint();
+    // Tags are uint32 with a non-zero field number; bitwise ops would wrap larger values.
+    if (tag > 0xffffffff || tag < 8) malformed(`invalid tag ${tag}`);
     const field = Math.floor(tag / 8);
-    const wire = tag & 7;
-    if (wire !== 2 || field < 1 || field > 7) {
-      r.skip(wire);
+    const wire = tag % 8;
+    if (field < 1 || field > 7) {
+      r.skip(wire); // unknown fields are skipped, as protobuf requires
       continue;
     }
+    // Every known field is length-delimited; another wire type is malformed (protoc agrees).
+    if (wire !== 2) malformed(`field ${field} has wire type ${wire}`);
     const e = r.bytesEnd();
     switch (field) {
       case 1: {
@@ -149,15 +153,16 @@ function fastDecode(type: protobuf.Type, b: Buffer): DeltaRequest {
         let ks = 0, ke = 0, vs = 0, ve = 0;
         while (r.p < e) {
           const t = r.varint();
-          if ((t & 7) !== 2) {
-            r.skip(t & 7);
+          if (t > 0xffffffff || t < 8) malformed(`invalid tag ${t}`);
+          if (t % 8 !== 2) {
+            r.skip(t % 8);
             if (r.p > e) malformed('map entry field overruns the entry');
             continue;
           }
           const fe = r.bytesEnd();
           if (fe > e) malformed('map entry overruns');
-          if (t >>> 3 === 1) { ks = r.p; ke = fe; }
-          else if (t >>> 3 === 2) { vs = r.p; ve = fe; }
+          if (Math.floor(t / 8) === 1) { ks = r.p; ke = fe; }
+          else if (Math.floor(t / 8) === 2) { vs = r.p; ve = fe; }
           r.p = fe;
         }
         (offs ??= []).push(ks, ke, vs, ve);
