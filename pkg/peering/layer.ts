@@ -102,7 +102,19 @@ export class Peering implements PeeringLayer {
     const dir = path.join(this.ctx.cfg.stateDir, 'peers');
     let files: string[] = [];
     try {
-      files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
+      const all = fs.readdirSync(dir);
+      files = all.filter((f) => f.endsWith('.json'));
+      // A crash mid-write (kill -9) leaves <cluster>.json.tmp-<pid>; the rename never happened, so the
+      // .json beside it is the last good copy. Nothing of ours writes before restore, so remove them.
+      for (const f of all) {
+        if (!/\.json\.tmp-\d+$/.test(f)) continue;
+        try {
+          fs.rmSync(path.join(dir, f), { force: true });
+          this.log.info({ file: f }, 'removed a temp file left by an interrupted peer-state write');
+        } catch {
+          /* best effort */
+        }
+      }
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.restoreProblems.push({ file: dir, reason: (e as Error).message });
     }
