@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
-import type { Figure, ScenarioResult } from '../lib/types';
+import type { Figure, ScenarioResult, Series } from '../lib/types';
 import { MAIN } from '../lib/daemon-proc';
 import { SimProc, wallNow } from '../lib/sim-proc';
 import { cpuPercent, percentile, sampleProc, type ProcSample } from '../lib/proc';
@@ -203,7 +203,12 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     notes.push(`steady window ${windowMs / 1000}s: ${n} pod replacements/s (inside capacity buckets: nothing sent); then ${windowMs / 1000}s with ${crossingsPerSec} bucket crossings/s on top (propagation, cpu_during_crossings)`);
     notes.push('propagation = simulator change (FederatedService sent) -> each simulated ztunnel first receives the split-horizon workload; peers and ztunnels in two simulator processes, matched on wall-clock time');
     if (!full) notes.push('quick mode runs N = 200; the targets are stated for N = 2,000 (make bench-full)');
-    return { scenario: 'mesh', params: { peers: n, servicesPerPeer: SERVICES, ztunnels, crossingsPerSec, windowMs, mode: opts.mode }, figures, notes };
+    const series: Series[] = [
+      { chart: 'latency-cdf', label: `mesh: ${n} peers -> ${ztunnels} ztunnels`, values: lat },
+      { chart: 'scale-cpu', label: 'steady CPU', values: [[n, cpuPercent(a, b)]] },
+      { chart: 'scale-rss', label: 'RSS', values: [[n, b.rssBytes / 2 ** 20]] },
+    ];
+    return { scenario: 'mesh', params: { peers: n, servicesPerPeer: SERVICES, ztunnels, crossingsPerSec, windowMs, mode: opts.mode }, figures, notes, series } as ScenarioResult;
   } finally {
     sim.close();
     zsim.close();
