@@ -56,11 +56,24 @@ async function main(): Promise<number> {
     }
     for (const n of result.notes ?? []) console.log(`# ${n}`);
     const withSeries = result as ScenarioResultWithSeries;
-    if (withSeries.series) series.push(...withSeries.series);
+    // Series are kept per scenario so a single-scenario run redraws the chart with the others' latest data.
+    const seriesDir = path.join(resultsDir, 'chart-data');
+    fs.mkdirSync(seriesDir, { recursive: true });
+    fs.writeFileSync(path.join(seriesDir, `${name}.series.json`), JSON.stringify(withSeries.series ?? []));
     // Raw samples go to the chart only; the JSON keeps the figures.
     const { series: _omit, ...plain } = withSeries;
     void _omit;
     fs.writeFileSync(path.join(resultsDir, `${name}.json`), JSON.stringify({ ...plain, mode, started, finished: new Date().toISOString(), machine: machineInfo() }, null, 2) + '\n');
+  }
+  const seriesDir = path.join(resultsDir, 'chart-data');
+  if (fs.existsSync(seriesDir)) {
+    for (const f of fs.readdirSync(seriesDir).filter((x) => x.endsWith('.series.json')).sort()) {
+      try {
+        series.push(...(JSON.parse(fs.readFileSync(path.join(seriesDir, f), 'utf8')) as Series[]));
+      } catch {
+        /* a corrupt series file only costs its curve */
+      }
+    }
   }
   const png = renderCharts(series, resultsDir);
   if (png) console.log(`# chart: ${path.relative(root, png)}`);
