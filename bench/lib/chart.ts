@@ -54,7 +54,7 @@ export function renderCharts(series: Series[], outDir: string): string | undefin
       fs.writeFileSync(f, (s.values as [number, number][]).map(([x, y]) => `${x} ${y}`).join('\n') + '\n');
       return `'${f}' using 1:2 with linespoints lw 2 pt 7 title '${s.label.replace(/'/g, '')}'`;
     });
-    script.push(`set title "${title}"`, 'set xlabel "peered clusters"', `set ylabel "${ylabel}"`, `plot ${p.join(', ')}`);
+    script.push(`set title "${title}"`, 'set xlabel "peered clusters"', `set ylabel "${ylabel}"`, 'set xrange [0:*]', 'set yrange [0:*]', `plot ${p.join(', ')}`);
   }
   script.push('unset multiplot');
   const sf = path.join(dataDir, 'bench.gp');
