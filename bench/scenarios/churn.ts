@@ -1,10 +1,5 @@
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import type { Figure, ScenarioResultWithSeries, Series } from '../lib/types';
-import { startDaemonProc } from '../lib/daemon-proc';
-import { writeMesh } from '../lib/mesh-gen';
-import { SimProc } from '../lib/sim-proc';
+import { connectStreams, startXdsRig } from '../lib/rig';
 import { cpuPercent, percentile, sampleProc } from '../lib/proc';
 import { churn } from '../lib/churn';
 
@@ -20,21 +15,13 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   const streams = full ? 100 : 20;
   const seconds = full ? 30 : 8;
   const slots = 100;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-bench-churn-'));
-  const reg = path.join(dir, 'registry');
-  writeMesh(reg, { ...shape, churnPods: slots });
-  const daemon = await startDaemonProc({ dir, logDir: opts.logDir, name: 'churn-daemon', config: { clusterId: 'bench', registry: { type: 'file', dir: reg }, xds: { listen: '127.0.0.1:0' }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' } } });
-  const sim = new SimProc(path.join(__dirname, '..', 'sim', 'xds-sim.js'));
+  const rig = await startXdsRig({ name: 'churn', logDir: opts.logDir, shape: { ...shape, churnPods: slots } });
+  const { reg, daemon, sim } = rig;
   const figures: Figure[] = [];
   const notes: string[] = [];
   const series: Series[] = [];
   try {
-    await sim.next('ready');
-    sim.send({ cmd: 'init', init: { address: `127.0.0.1:${daemon.grpcPort}`, rootCaPem: daemon.rootCaPem, token: daemon.token } });
-    sim.send({ cmd: 'connect', n: 1, withState: false });
-    await sim.next('connected');
-    sim.send({ cmd: 'connect', n: streams - 1, withState: true });
-    await sim.next('connected', 300_000);
+    await connectStreams(sim, streams);
     let gen = 1;
     for (const rate of [1, 10, 100]) {
       const a = sampleProc(daemon.pid);
@@ -57,9 +44,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     notes.push(`${streams} simulated ztunnels; ${shape.workloads} pods; each rate for ${seconds} s; latency = file write -> ztunnel receives the new pod`);
     notes.push('targets: CPU <= 10 % of one core at Solo\'s 1 replacement/s shape; p99 <= 100 ms (the seed\'s propagation bar)');
   } finally {
-    sim.close();
-    await daemon.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await rig.close();
   }
   return { scenario: 'churn', params: { ...shape, streams, seconds, rates: [1, 10, 100], mode: opts.mode }, figures, notes, series };
 }

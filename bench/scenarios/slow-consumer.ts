@@ -1,10 +1,5 @@
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import type { Figure, ScenarioResult } from '../lib/types';
-import { startDaemonProc } from '../lib/daemon-proc';
-import { writeMesh } from '../lib/mesh-gen';
-import { SimProc } from '../lib/sim-proc';
+import { connectStreams, startXdsRig } from '../lib/rig';
 import { percentile } from '../lib/proc';
 import { churn } from '../lib/churn';
 
@@ -21,19 +16,11 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   const seconds = full ? 30 : 10;
   const rate = 20;
   const slots = 100;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-bench-slow-'));
-  const reg = path.join(dir, 'registry');
-  writeMesh(reg, { ...shape, churnPods: slots });
-  const daemon = await startDaemonProc({ dir, logDir: opts.logDir, name: 'slow-daemon', config: { clusterId: 'bench', registry: { type: 'file', dir: reg }, xds: { listen: '127.0.0.1:0' }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' } } });
-  const sim = new SimProc(path.join(__dirname, '..', 'sim', 'xds-sim.js'));
+  const rig = await startXdsRig({ name: 'slow-consumer', logDir: opts.logDir, shape: { ...shape, churnPods: slots } });
+  const { reg, daemon, sim } = rig;
   const figures: Figure[] = [];
   try {
-    await sim.next('ready');
-    sim.send({ cmd: 'init', init: { address: `127.0.0.1:${daemon.grpcPort}`, rootCaPem: daemon.rootCaPem, token: daemon.token } });
-    sim.send({ cmd: 'connect', n: 1, withState: false });
-    await sim.next('connected');
-    sim.send({ cmd: 'connect', n: streams - 1, withState: true });
-    await sim.next('connected', 300_000);
+    await connectStreams(sim, streams);
     const phase = async (startGen: number): Promise<number[]> => {
       await churn({ reg, sim, ratePerSec: rate, seconds, slots, cluster: 'bench', services: shape.services, startGen });
       await new Promise((r) => setTimeout(r, 500)); // tail window for in-flight deliveries, not synchronisation
@@ -65,9 +52,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     figures.push({ name: 'heap_after_stuck_churn', value: h2, unit: 'MiB' });
     figures.push({ name: 'heap_growth_with_stuck_client', value: h2 - h1, unit: 'MiB', target: { op: '<=', value: 32 } });
   } finally {
-    sim.close();
-    await daemon.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await rig.close();
   }
   return {
     scenario: 'slow-consumer',

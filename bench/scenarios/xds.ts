@@ -1,10 +1,8 @@
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Figure, ScenarioResultWithSeries, Series } from '../lib/types';
-import { startDaemonProc } from '../lib/daemon-proc';
-import { writeMesh, writeAtomic } from '../lib/mesh-gen';
-import { SimProc, wallNow } from '../lib/sim-proc';
+import { writeAtomic } from '../lib/mesh-gen';
+import { wallNow } from '../lib/sim-proc';
+import { startXdsRig } from '../lib/rig';
 import { cpuPercent, percentile, sampleProc } from '../lib/proc';
 
 /**
@@ -19,17 +17,12 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   const shape = full ? { workloads: 50_000, services: 1000, policies: 100 } : { workloads: 10_000, services: 200, policies: 20 };
   const streams = full ? 1000 : 200;
   const changes = full ? 30 : 20;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-bench-xds-'));
-  const reg = path.join(dir, 'registry');
-  const mesh = writeMesh(reg, { ...shape, churnPods: 1 });
-  const daemon = await startDaemonProc({ dir, logDir: opts.logDir, name: 'xds-daemon', config: { clusterId: 'bench', registry: { type: 'file', dir: reg }, xds: { listen: '127.0.0.1:0' }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' } } });
-  const sim = new SimProc(path.join(__dirname, '..', 'sim', 'xds-sim.js'));
+  const rig = await startXdsRig({ name: 'xds', logDir: opts.logDir, shape: { ...shape, churnPods: 1 } });
+  const { reg, mesh, daemon, sim } = rig;
   const figures: Figure[] = [];
   const notes: string[] = [];
   const series: Series[] = [];
   try {
-    await sim.next('ready');
-    sim.send({ cmd: 'init', init: { address: `127.0.0.1:${daemon.grpcPort}`, rootCaPem: daemon.rootCaPem, token: daemon.token } });
     const mem0 = await daemon.memory();
 
     // 1. First full sync to one fresh client.
@@ -81,9 +74,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     notes.push('latency = file write -> simulated ztunnel receives the change (includes the file watcher and parse)');
     notes.push(`slowest delivery per change (ms): ${lastPerChange.map((x) => x.toFixed(1)).join(' ')}`);
   } finally {
-    sim.close();
-    await daemon.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await rig.close();
   }
   return { scenario: 'xds', params: { ...shape, streams, changes, mode: opts.mode }, figures, notes, series };
 }

@@ -68,6 +68,18 @@ export interface InitialMatch {
   duplicate: boolean;
 }
 
+/** Index of the first element with seq > since in a seq-ordered array (binary search). */
+function firstAfter(log: readonly { seq: number }[], since: number): number {
+  let lo = 0;
+  let hi = log.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (log[mid]!.seq <= since) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** Does the ASCII/UTF-8 string s equal bytes b[start, end)? */
 function strEqualsBytes(s: string, b: Buffer, start: number, end: number): boolean {
   const n = end - start;
@@ -215,15 +227,7 @@ export class ResourceCache {
 
   /** The oldest commit after `since` (what a response covering (since, seq] has waited longest for). */
   oldestCommitAfter(since: number): CommitMeta | undefined {
-    const log = this.commitLog;
-    let lo = 0;
-    let hi = log.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (log[mid]!.seq <= since) lo = mid + 1;
-      else hi = mid;
-    }
-    return log[lo]?.meta;
+    return this.commitLog[firstAfter(this.commitLog, since)]?.meta;
   }
 
   /** The earliest origin stamp among commits after `since`. */
@@ -295,13 +299,7 @@ export class ResourceCache {
     if (!t) return true;
     if (since < t.floorSeq) return false;
     const log = t.log;
-    let lo = 0;
-    let hi = log.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (log[mid]!.seq <= since) lo = mid + 1;
-      else hi = mid;
-    }
+    const lo = firstAfter(log, since);
     for (let i = lo; i < log.length; i++) {
       const le = log[i]!;
       // Only the newest log entry of a name counts: no duplicates (rule 15).

@@ -1,0 +1,46 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startDaemonProc, type DaemonProc } from './daemon-proc';
+import { writeMesh, type MeshShape } from './mesh-gen';
+import { SimProc } from './sim-proc';
+
+/** A synthetic file-registry mesh, the daemon as its own process, and the simulated-ztunnel process, wired up. */
+export interface XdsRig {
+  reg: string;
+  mesh: ReturnType<typeof writeMesh>;
+  daemon: DaemonProc;
+  sim: SimProc;
+  close(): Promise<void>;
+}
+
+export async function startXdsRig(o: { name: string; logDir: string; shape: MeshShape }): Promise<XdsRig> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ambientd-bench-${o.name}-`));
+  const reg = path.join(dir, 'registry');
+  const mesh = writeMesh(reg, o.shape);
+  const daemon = await startDaemonProc({
+    dir, logDir: o.logDir, name: `${o.name}-daemon`,
+    config: { clusterId: 'bench', registry: { type: 'file', dir: reg }, xds: { listen: '127.0.0.1:0' }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' } },
+  });
+  const sim = new SimProc(path.join(__dirname, '..', 'sim', 'xds-sim.js'));
+  await sim.next('ready');
+  sim.send({ cmd: 'init', init: { address: `127.0.0.1:${daemon.grpcPort}`, rootCaPem: daemon.rootCaPem, token: daemon.token } });
+  return {
+    reg, mesh, daemon, sim,
+    async close() {
+      sim.close();
+      await daemon.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One client fetches full state, then n-1 more connect presenting it (cheap for the simulator and the daemon). */
+export async function connectStreams(sim: SimProc, n: number): Promise<void> {
+  sim.send({ cmd: 'connect', n: 1, withState: false });
+  await sim.next('connected');
+  if (n > 1) {
+    sim.send({ cmd: 'connect', n: n - 1, withState: true });
+    await sim.next('connected', 300_000);
+  }
+}
