@@ -125,12 +125,35 @@ async function startDaemon(dir: string, logDir: string, config: Record<string, u
   };
 }
 
+/**
+ * The headline run at N (200 quick, 2,000 full), preceded by shorter runs at
+ * smaller N that only contribute CPU/RSS-versus-peers points to the chart.
+ */
 export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Promise<ScenarioResult> {
   const full = opts.mode === 'full';
-  const n = full ? 2000 : 200;
+  const sweep = full ? [200, 500, 1000] : [50, 100];
+  const points: { n: number; cpu: number; rss: number }[] = [];
+  for (const n of sweep) {
+    const r = (await runAt(opts, n, 8_000)) as ScenarioResult & { series?: Series[] };
+    const get = (k: string): number => r.figures.find((f) => f.name === k)?.value ?? NaN;
+    points.push({ n, cpu: get('steady_cpu'), rss: get('rss') });
+  }
+  const main = (await runAt(opts, full ? 2000 : 200, full ? 30_000 : 15_000)) as ScenarioResult & { series?: Series[] };
+  const get = (k: string): number => main.figures.find((f) => f.name === k)?.value ?? NaN;
+  points.push({ n: full ? 2000 : 200, cpu: get('steady_cpu'), rss: get('rss') });
+  main.series = [
+    ...(main.series ?? []).filter((x) => x.chart === 'latency-cdf'),
+    { chart: 'scale-cpu', label: 'steady CPU', values: points.map((p) => [p.n, p.cpu] as [number, number]) },
+    { chart: 'scale-rss', label: 'RSS', values: points.map((p) => [p.n, p.rss] as [number, number]) },
+  ];
+  main.notes = [...(main.notes ?? []), `scale points (peers: steady CPU %, RSS MiB): ${points.map((p) => `${p.n}: ${p.cpu.toFixed(2)} %, ${p.rss.toFixed(0)} MiB`).join('; ')}`];
+  return main;
+}
+
+async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number, windowMs: number): Promise<ScenarioResult> {
+  const full = opts.mode === 'full';
   const ztunnels = full ? 8 : 4;
   const crossingsPerSec = 2;
-  const windowMs = full ? 30_000 : 15_000;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-bench-mesh-'));
   fs.mkdirSync(opts.logDir, { recursive: true });
   const pki = makePki(path.join(dir, 'pki'));
