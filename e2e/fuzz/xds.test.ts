@@ -213,15 +213,30 @@ t.test(`delta-xDS requests over real gRPC: ${GRPC_CASES} mutated first requests 
     const call = client.makeBidiStreamRequest(ADS_DELTA_PATH, (b: Buffer) => b, (b: Buffer) => b, md);
     const seen = new Set<string>();
     const t0 = performance.now();
+    let done = false;
+    let responses = 0;
+    let quietChecks = 0;
     const finish = (what: string): void => {
-      clearTimeout(timer);
+      if (done) return;
+      done = true;
+      clearInterval(poll);
       out.add(what);
       out.time(`case ${i}`, performance.now() - t0);
       call.cancel();
       resolve();
     };
-    const timer = setTimeout(() => finish('open-quiet'), 3000);
+    // A stream that stays open is "quiet" once the daemon owes nobody anything (every stream has
+    // ACKed its latest response) and nothing new arrived across two checks; past 3 s it counts as hung.
+    let lastSeen = -1;
+    const poll = setInterval(() => {
+      if (performance.now() - t0 > 3000) return finish('hung');
+      if (responses > 0 && d.daemon.xds!.allInSync() && responses === lastSeen) quietChecks++;
+      else quietChecks = 0;
+      lastSeen = responses;
+      if (quietChecks >= 2) finish('open-quiet');
+    }, 20);
     call.on('data', (b: Buffer) => {
+      responses++;
       const r = RESP.decode(b) as unknown as { typeUrl: string; nonce: string };
       call.write(enc({ typeUrl: r.typeUrl, responseNonce: r.nonce }));
       seen.add(r.typeUrl);
