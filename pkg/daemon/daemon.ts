@@ -1,5 +1,3 @@
-import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { DaemonConfig } from '../config';
@@ -19,6 +17,7 @@ import type { Component } from '../lifecycle';
 import type { TrustedIssuer } from '../auth';
 import { buildAuth, type DaemonAuth } from './auth';
 import { StartupError } from './errors';
+import { diffPaths, ensureWritableDir, servingDnsNames, servingIps } from './helpers';
 import type { PeeringFactory, PeeringLayer } from './peering-hook';
 
 export interface DaemonDeps {
@@ -368,35 +367,4 @@ export class Daemon {
     this.grpc?.destroy();
     this.serving?.destroy();
   }
-}
-
-function diffPaths(a: unknown, b: unknown, prefix = ''): string[] {
-  if (JSON.stringify(a) === JSON.stringify(b)) return [];
-  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a)) {
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    return [...keys].flatMap((k) => diffPaths((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k));
-  }
-  return [prefix];
-}
-
-function ensureWritableDir(dir: string): void {
-  try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    fs.accessSync(dir, fs.constants.W_OK);
-  } catch (e) {
-    throw new StartupError(`state directory ${dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
-/** istiod's serving names (pilot/pkg/bootstrap/server.go getDNSNames) plus local names for VMs/dev. */
-function servingDnsNames(cfg: DaemonConfig): string[] {
-  const ns = cfg.systemNamespace;
-  return [...new Set([`istiod.${ns}.svc`, `istiod-remote.${ns}.svc`, `istio-pilot.${ns}.svc`, 'localhost', ...cfg.ca.servingDnsNames])];
-}
-
-function servingIps(listen: string): string[] {
-  const host = listen.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  const ips = new Set<string>(['127.0.0.1']);
-  if (net.isIP(host) && host !== '0.0.0.0' && host !== '::') ips.add(host);
-  return [...ips];
 }

@@ -1,0 +1,36 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import type { DaemonConfig } from '../config';
+import { StartupError } from './errors';
+
+/** Small pure helpers of the composition root (config diffing, serving names, the state dir check). */
+export function diffPaths(a: unknown, b: unknown, prefix = ''): string[] {
+  if (JSON.stringify(a) === JSON.stringify(b)) return [];
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) => diffPaths((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k));
+  }
+  return [prefix];
+}
+
+export function ensureWritableDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (e) {
+    throw new StartupError(`state directory ${dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** istiod's serving names (pilot/pkg/bootstrap/server.go getDNSNames) plus local names for VMs/dev. */
+export function servingDnsNames(cfg: DaemonConfig): string[] {
+  const ns = cfg.systemNamespace;
+  return [...new Set([`istiod.${ns}.svc`, `istiod-remote.${ns}.svc`, `istio-pilot.${ns}.svc`, 'localhost', ...cfg.ca.servingDnsNames])];
+}
+
+export function servingIps(listen: string): string[] {
+  const host = listen.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  const ips = new Set<string>(['127.0.0.1']);
+  if (net.isIP(host) && host !== '0.0.0.0' && host !== '::') ips.add(host);
+  return [...ips];
+}
