@@ -5,6 +5,9 @@ import type { Clock } from '../lifecycle';
 import type { CacheEntry, Cursor, ResourceCache } from './cache';
 import { Subscription } from './subscription';
 import { shortType, type XdsMetrics } from './metrics';
+import type { StreamStatus, TypeStatus } from './status';
+
+export type { StreamStatus, TypeStatus } from './status';
 
 const EMPTY_IRV = InitialVersions.fromMap(new Map());
 
@@ -14,35 +17,6 @@ export interface StreamSink {
   write(buf: Buffer, done: () => void): void;
   /** Ends the stream with a gRPC status. */
   close(code: number, details: string): void;
-}
-
-/** Per-type protocol state, exposed read-only for /debug/syncz. */
-export interface TypeStatus {
-  typeUrl: string;
-  wildcard: boolean;
-  explicitNames: number;
-  lastNonceSent: string;
-  lastNonceAcked: string;
-  lastSentAt?: number;
-  lastAckedAt?: number;
-  lastNack?: { nonce: string; message: string; at: number };
-  responses: number;
-  acks: number;
-  nacks: number;
-  /** Cache seq this type has been sent up to. */
-  sentSeq: number;
-}
-
-export interface StreamStatus {
-  id: string;
-  nodeId: string;
-  node?: NodeInfo;
-  identity?: unknown;
-  connectedAt: number;
-  pendingWrite: boolean;
-  /** Commits not yet sent to this stream (cache seq minus the lowest sent seq). */
-  pendingCommits: number;
-  types: TypeStatus[];
 }
 
 export interface StreamOptions {
