@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type protobuf from 'protobufjs';
 import type { PeeringContext, PeeringLayer, PeeringBuildResult } from '../daemon';
 import { VERSION } from '../daemon';
@@ -15,7 +14,7 @@ import { Merger, type PeerView } from './merge';
 import { createPeeringMetrics, type PeeringMetrics } from './metrics';
 import { PeerPartition, peerFile, writeAtomic, writeAtomicAsync } from './partition';
 import { peerStatus, declarationStatus, type PeerStatus } from './status';
-import { validateImported } from './validate';
+import { restorePeerState } from './persist';
 import {
   MSG, PEERING_PROTO, PEERING_TYPES, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD,
 } from './types';
@@ -99,38 +98,9 @@ export class Peering implements PeeringLayer {
   }
 
   private restore(): void {
-    const dir = path.join(this.ctx.cfg.stateDir, 'peers');
-    let files: string[] = [];
-    try {
-      const all = fs.readdirSync(dir);
-      files = all.filter((f) => f.endsWith('.json'));
-      // A crash mid-write (kill -9) leaves <cluster>.json.tmp-<pid>; the rename never happened, so the
-      // .json beside it is the last good copy. Nothing of ours writes before restore, so remove them.
-      for (const f of all) {
-        if (!/\.json\.tmp-\d+$/.test(f)) continue;
-        try {
-          fs.rmSync(path.join(dir, f), { force: true });
-          this.log.info({ file: f }, 'removed a temp file left by an interrupted peer-state write');
-        } catch {
-          /* best effort */
-        }
-      }
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.restoreProblems.push({ file: dir, reason: (e as Error).message });
-    }
-    for (const f of files.sort()) {
-      const file = path.join(dir, f);
-      try {
-        const p = PeerPartition.deserialise(fs.readFileSync(file, 'utf8'), this.exportTypes, (t, n, m) => validateImported(t, n, m, { cluster: decodeURIComponent(f.slice(0, -5)) }));
-        if (peerFile(this.ctx.cfg.stateDir, p.cluster) !== file) throw new Error(`file name does not match cluster ${p.cluster}`);
-        this.restoredParts.set(p.cluster, p);
-        this.log.info({ peer: p.cluster, services: p.services.size, workloads: p.workloads.size }, 'restored persisted peer data');
-      } catch (e) {
-        const reason = (e as Error).message.slice(0, 300);
-        this.restoreProblems.push({ file, reason });
-        this.log.error({ file, reason }, 'persisted peer state is unreadable or corrupt; ignoring it');
-      }
-    }
+    const r = restorePeerState(this.ctx.cfg.stateDir, this.exportTypes, this.log);
+    for (const [cluster, p] of r.parts) this.restoredParts.set(cluster, p);
+    this.restoreProblems.push(...r.problems);
   }
 
   /** Registry changed: re-read istio-remote Gateways; (re)connect, update or unlink peers. */
