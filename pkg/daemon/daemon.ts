@@ -279,8 +279,11 @@ export class Daemon {
         api: this.kubeApi, logger: this.log.child({ component: 'gateway-status' }), clock: this.clock, metrics: this.kubeMetrics!,
         namespace: cfg.systemNamespace,
         // The Gateway's generation rides along so a spec bump re-stamps observedGeneration promptly.
-        peers: () => (peering.status() as { gateway: string; conditions: { type: string; status: string; reason: string; message: string }[] }[])
-          .map((p) => ({ ...p, generation: this.registry.snapshot().gateways.get(p.gateway)?.generation ?? 0 })),
+        peers: () => {
+          const gateways = this.registry.snapshot().gateways;
+          return (peering.status() as { gateway: string; conditions: { type: string; status: string; reason: string; message: string }[] }[])
+            .map((p) => ({ ...p, generation: gateways.get(p.gateway)?.generation ?? 0 }));
+        },
       });
       await this.statusWriter.start();
     }
