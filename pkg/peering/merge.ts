@@ -1,15 +1,17 @@
 import { ipToString } from '../push';
 import type { RegistrySnapshot } from '../registry';
-import { LbMode, LbScope, TunnelProtocol, WorkloadStatus, WorkloadType, serviceHostname } from '../translate';
+import { TunnelProtocol, WorkloadStatus, WorkloadType, serviceHostname } from '../translate';
 import type {
-  AddressMsg, GatewayAddressMsg, LoadBalancingMsg, LocalOutput, MeshContext, PortMsg, ServiceMsg, WorkloadMsg,
+  AddressMsg, LocalOutput, MeshContext, PortMsg, ServiceMsg, WorkloadMsg,
 } from '../translate';
-import { ipToBytes, LABEL } from '../model';
+import { LABEL } from '../model';
 import type { PeerDecl } from './declare';
 import type { ExportedService } from './export';
-import { trafficDistributionOf } from './export';
 import { allocateVips, slotOf, slotToBytes } from './vip';
 import { DEFAULT_HBONE_PORT, Takeover } from './types';
+import { globalService, nodeGatewayHost, splitHorizon, vipAddr } from './shapes';
+
+export { loadBalancingFor, nodeGatewayHost, splitHorizonUid } from './shapes';
 import type { ClusterInfoMsg, FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg } from './types';
 
 /** One peer's imported data (its partition, written only by its client). */
@@ -47,28 +49,6 @@ export interface MergeResult {
 }
 
 /** Issue point 5: traffic distribution -> ztunnel LoadBalancing. */
-export function loadBalancingFor(td: string): LoadBalancingMsg | undefined {
-  switch (td) {
-    case 'PreferNetwork':
-      return { routingPreference: [LbScope.NETWORK], mode: LbMode.FAILOVER };
-    case 'PreferRegion':
-      return { routingPreference: [LbScope.NETWORK, LbScope.REGION], mode: LbMode.FAILOVER };
-    case 'PreferClose':
-      return { routingPreference: [LbScope.NETWORK, LbScope.REGION, LbScope.ZONE, LbScope.SUBZONE], mode: LbMode.FAILOVER };
-    default:
-      return undefined; // Any: no preference
-  }
-}
-
-/** istiod's split-horizon form (ztunnel-protocol.md §7.3), one per (peer gateway, global service). */
-export function splitHorizonUid(decl: PeerDecl, ns: string, host: string): string {
-  return `${decl.network}/SplitHorizonWorkload/${decl.gatewayNamespace}/${decl.gatewayName}/${ns}/${host}`;
-}
-
-export function nodeGatewayHost(decl: PeerDecl, suffix: string): string {
-  return `node.${decl.gatewayServiceAccount}.${decl.network}.${suffix}`;
-}
-
 interface Group {
   ns: string;
   name: string;
@@ -174,16 +154,16 @@ export class Merger {
     if (takeoverHost) svcKeys.push(`${g.ns}/${takeoverHost}`);
     const gsig = svcKeys.join(',');
     const remotes = this.ordered(g);
-    const sMsg = this.globalService(i, g, remotes, host, this.slots.get(host)!);
+    const sMsg = globalService(i, g, remotes, host, this.slots.get(host)!);
     keys.push(this.keep(nextServices, globalKey, sMsg));
-    if (takeoverHost && !localSvc) keys.push(this.keep(nextServices, `${g.ns}/${takeoverHost}`, { ...sMsg, hostname: takeoverHost, addresses: [this.vipAddr(mesh, this.slots.get(takeoverHost)!)] }));
+    if (takeoverHost && !localSvc) keys.push(this.keep(nextServices, `${g.ns}/${takeoverHost}`, { ...sMsg, hostname: takeoverHost, addresses: [vipAddr(mesh, this.slots.get(takeoverHost)!)] }));
     for (const { peer, fs } of remotes) {
       if (peer.flat) continue; // pods arrive as PeerWorkloads
       const k = `${peer.decl.cluster}|${g.ns}/${g.name}`;
       const prev = this.synthetic.get(k);
       const m = prev && prev.fs === fs && prev.decl === peer.decl && prev.gsig === gsig
         ? prev
-        : { fs, decl: peer.decl, gsig, msg: { workload: this.splitHorizon(i, peer, fs, host, svcKeys) } };
+        : { fs, decl: peer.decl, gsig, msg: { workload: splitHorizon(i, peer, fs, host, svcKeys) } };
       nextSynthetic.set(k, m);
       this.out.set(m.msg.workload.uid, m.msg);
       keys.push(m.msg.workload.uid);
@@ -317,58 +297,6 @@ export class Merger {
     next.set(key, m);
     this.out.set(key, m.msg);
     return key;
-  }
-
-  private vipAddr(mesh: MeshContext, slot: number): { network?: string; address: Buffer } {
-    return mesh.network ? { network: mesh.network, address: slotToBytes(slot) } : { address: slotToBytes(slot) };
-  }
-
-  private globalService(i: MergeInput, g: Group, remotes: { peer: PeerView; fs: FederatedServiceMsg }[], host: string, slot: number): ServiceMsg {
-    const s: ServiceMsg = { name: g.name, namespace: g.ns, hostname: host, addresses: [this.vipAddr(i.mesh, slot)] };
-    let ports: PortMsg[];
-    if (g.local) {
-      ports = g.local.svc.ports.map((p) => (typeof p.targetPort === 'number' ? { servicePort: p.port, targetPort: p.targetPort } : { servicePort: p.port }));
-    } else {
-      const byPort = new Map<number, PortMsg>();
-      for (const { fs } of remotes) for (const p of fs.ports ?? []) if (!byPort.has(p.port)) byPort.set(p.port, p.targetPort ? { servicePort: p.port, targetPort: p.targetPort } : { servicePort: p.port });
-      ports = [...byPort.values()].sort((a, b) => a.servicePort! - b.servicePort!);
-    }
-    if (ports.length) s.ports = ports;
-    const sans = new Set<string>();
-    for (const { fs } of remotes) for (const n of fs.subjectAltNames ?? []) sans.add(n);
-    if (sans.size) s.subjectAltNames = [...sans].sort();
-    let td = g.local ? trafficDistributionOf(g.local.svc) : '';
-    if (!td && !g.local) {
-      // An exporter that set nothing means the default; disagreement falls back to the default too.
-      const vals = new Set(remotes.map((r) => r.fs.trafficDistribution || i.defaultTrafficDistribution));
-      if (vals.size === 1) td = [...vals][0]!;
-    }
-    const lb = loadBalancingFor(td || i.defaultTrafficDistribution);
-    if (lb) s.loadBalancing = lb;
-    return s;
-  }
-
-  private gatewayFor(i: MergeInput, decl: PeerDecl): GatewayAddressMsg {
-    if (decl.nodePort) return { hostname: { namespace: i.mesh.rootNamespace, hostname: nodeGatewayHost(decl, i.suffix) }, hboneMtlsPort: DEFAULT_HBONE_PORT };
-    if (decl.address.type === 'Hostname') return { hostname: { namespace: decl.gatewayNamespace, hostname: decl.address.value }, hboneMtlsPort: decl.hbonePort };
-    return { address: { network: decl.network, address: ipToBytes(decl.address.value)! }, hboneMtlsPort: decl.hbonePort };
-  }
-
-  private splitHorizon(i: MergeInput, peer: PeerView, fs: FederatedServiceMsg, host: string, svcKeys: string[]): WorkloadMsg {
-    const { decl } = peer;
-    const uid = splitHorizonUid(decl, fs.namespace, host);
-    const ports: PortMsg[] = (fs.ports ?? []).map((p) => ({ servicePort: p.port, targetPort: p.targetPort || p.port }));
-    const services: Record<string, { ports?: PortMsg[] }> = {};
-    for (const k of svcKeys) services[k] = ports.length ? { ports } : {};
-    const w: WorkloadMsg = { uid, name: uid, namespace: fs.namespace, network: decl.network, tunnelProtocol: TunnelProtocol.HBONE };
-    if (decl.trustDomain !== 'cluster.local') w.trustDomain = decl.trustDomain;
-    w.networkGateway = this.gatewayFor(i, decl);
-    w.services = services;
-    if (!fs.capacity) w.status = WorkloadStatus.UNHEALTHY;
-    w.clusterId = decl.cluster;
-    if (decl.locality) w.locality = decl.locality;
-    if (fs.capacity) w.capacity = { value: fs.capacity };
-    return w;
   }
 
   private flatWorkload(i: MergeInput, peer: PeerView, pw: PeerWorkloadMsg): { workload: WorkloadMsg } | undefined {

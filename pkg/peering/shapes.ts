@@ -1,0 +1,94 @@
+import type { GatewayAddressMsg, LoadBalancingMsg, MeshContext, PortMsg, ServiceMsg, WorkloadMsg } from '../translate';
+import { LbMode, LbScope, TunnelProtocol, WorkloadStatus } from '../translate';
+import { ipToBytes } from '../model';
+import type { PeerDecl } from './declare';
+import type { ExportedService } from './export';
+import { trafficDistributionOf } from './export';
+import { slotToBytes } from './vip';
+import { DEFAULT_HBONE_PORT } from './types';
+import type { FederatedServiceMsg } from './types';
+
+/**
+ * What imported data looks like to ztunnel: stateless builders for global
+ * services, split-horizon workloads and peer gateways. The merger decides
+ * which of them exist; these decide their shape.
+ */
+export interface ShapeContext {
+  mesh: MeshContext;
+  suffix: string;
+  defaultTrafficDistribution: string;
+}
+
+export function loadBalancingFor(td: string): LoadBalancingMsg | undefined {
+  switch (td) {
+    case 'PreferNetwork':
+      return { routingPreference: [LbScope.NETWORK], mode: LbMode.FAILOVER };
+    case 'PreferRegion':
+      return { routingPreference: [LbScope.NETWORK, LbScope.REGION], mode: LbMode.FAILOVER };
+    case 'PreferClose':
+      return { routingPreference: [LbScope.NETWORK, LbScope.REGION, LbScope.ZONE, LbScope.SUBZONE], mode: LbMode.FAILOVER };
+    default:
+      return undefined; // Any: no preference
+  }
+}
+
+/** istiod's split-horizon form (ztunnel-protocol.md §7.3), one per (peer gateway, global service). */
+export function splitHorizonUid(decl: PeerDecl, ns: string, host: string): string {
+  return `${decl.network}/SplitHorizonWorkload/${decl.gatewayNamespace}/${decl.gatewayName}/${ns}/${host}`;
+}
+
+export function nodeGatewayHost(decl: PeerDecl, suffix: string): string {
+  return `node.${decl.gatewayServiceAccount}.${decl.network}.${suffix}`;
+}
+
+export function vipAddr(mesh: MeshContext, slot: number): { network?: string; address: Buffer } {
+  return mesh.network ? { network: mesh.network, address: slotToBytes(slot) } : { address: slotToBytes(slot) };
+}
+
+export function globalService(i: ShapeContext, g: { name: string; ns: string; local?: ExportedService }, remotes: { fs: FederatedServiceMsg }[], host: string, slot: number): ServiceMsg {
+  const s: ServiceMsg = { name: g.name, namespace: g.ns, hostname: host, addresses: [vipAddr(i.mesh, slot)] };
+  let ports: PortMsg[];
+  if (g.local) {
+    ports = g.local.svc.ports.map((p) => (typeof p.targetPort === 'number' ? { servicePort: p.port, targetPort: p.targetPort } : { servicePort: p.port }));
+  } else {
+    const byPort = new Map<number, PortMsg>();
+    for (const { fs } of remotes) for (const p of fs.ports ?? []) if (!byPort.has(p.port)) byPort.set(p.port, p.targetPort ? { servicePort: p.port, targetPort: p.targetPort } : { servicePort: p.port });
+    ports = [...byPort.values()].sort((a, b) => a.servicePort! - b.servicePort!);
+  }
+  if (ports.length) s.ports = ports;
+  const sans = new Set<string>();
+  for (const { fs } of remotes) for (const n of fs.subjectAltNames ?? []) sans.add(n);
+  if (sans.size) s.subjectAltNames = [...sans].sort();
+  let td = g.local ? trafficDistributionOf(g.local.svc) : '';
+  if (!td && !g.local) {
+    // An exporter that set nothing means the default; disagreement falls back to the default too.
+    const vals = new Set(remotes.map((r) => r.fs.trafficDistribution || i.defaultTrafficDistribution));
+    if (vals.size === 1) td = [...vals][0]!;
+  }
+  const lb = loadBalancingFor(td || i.defaultTrafficDistribution);
+  if (lb) s.loadBalancing = lb;
+  return s;
+}
+
+export function gatewayFor(i: ShapeContext, decl: PeerDecl): GatewayAddressMsg {
+  if (decl.nodePort) return { hostname: { namespace: i.mesh.rootNamespace, hostname: nodeGatewayHost(decl, i.suffix) }, hboneMtlsPort: DEFAULT_HBONE_PORT };
+  if (decl.address.type === 'Hostname') return { hostname: { namespace: decl.gatewayNamespace, hostname: decl.address.value }, hboneMtlsPort: decl.hbonePort };
+  return { address: { network: decl.network, address: ipToBytes(decl.address.value)! }, hboneMtlsPort: decl.hbonePort };
+}
+
+export function splitHorizon(i: ShapeContext, peer: { decl: PeerDecl }, fs: FederatedServiceMsg, host: string, svcKeys: string[]): WorkloadMsg {
+  const { decl } = peer;
+  const uid = splitHorizonUid(decl, fs.namespace, host);
+  const ports: PortMsg[] = (fs.ports ?? []).map((p) => ({ servicePort: p.port, targetPort: p.targetPort || p.port }));
+  const services: Record<string, { ports?: PortMsg[] }> = {};
+  for (const k of svcKeys) services[k] = ports.length ? { ports } : {};
+  const w: WorkloadMsg = { uid, name: uid, namespace: fs.namespace, network: decl.network, tunnelProtocol: TunnelProtocol.HBONE };
+  if (decl.trustDomain !== 'cluster.local') w.trustDomain = decl.trustDomain;
+  w.networkGateway = gatewayFor(i, decl);
+  w.services = services;
+  if (!fs.capacity) w.status = WorkloadStatus.UNHEALTHY;
+  w.clusterId = decl.cluster;
+  if (decl.locality) w.locality = decl.locality;
+  if (fs.capacity) w.capacity = { value: fs.capacity };
+  return w;
+}
