@@ -44,6 +44,8 @@ export interface ServicePortObj {
   readonly targetPort: number | string;
   readonly protocol: string;
   readonly appProtocol?: string;
+  /** spec.ports[].nodePort (NodePort/LoadBalancer Services): the peering export's HBONE nodePort. */
+  readonly nodePort?: number;
 }
 
 export interface ServiceObj {
@@ -112,6 +114,11 @@ export interface NodeObj {
   readonly name: string;
   /** Topology labels only. */
   readonly labels: StringMap;
+  /**
+   * status.addresses of type InternalIP / ExternalIP (canonical IPs, API order):
+   * the peering export's NodePort data-plane addresses. Absent when none.
+   */
+  readonly addresses?: readonly { readonly type: 'InternalIP' | 'ExternalIP'; readonly address: string }[];
 }
 
 export interface StringListMatch {

@@ -37,9 +37,23 @@ export function normNamespace(m: Meta): NamespaceObj {
 
 const NODE_LABELS = new Set<string>([LABEL.region, LABEL.zone, LABEL.subzone, LABEL.network]);
 
+/** Node address types the NodePort export can dial (Hostname / InternalDNS are not IPs). */
+const NODE_ADDRESS_TYPES = new Set(['InternalIP', 'ExternalIP']);
+
 export function normNode(m: Meta): NodeObj {
   const md = obj(m.raw['metadata'], 'metadata')!;
-  return { kind: 'Node', name: m.name, labels: strMap(md['labels'], 'metadata.labels', (k) => NODE_LABELS.has(k)) };
+  const out: { -readonly [K in keyof NodeObj]: NodeObj[K] } = { kind: 'Node', name: m.name, labels: strMap(md['labels'], 'metadata.labels', (k) => NODE_LABELS.has(k)) };
+  const addresses: { type: 'InternalIP' | 'ExternalIP'; address: string }[] = [];
+  for (const [i, a] of arr(m.status['addresses'], 'status.addresses').entries()) {
+    const path = `status.addresses[${i}]`;
+    const ao = obj(a, path) ?? fail(path, 'must be an object');
+    const type = str(ao['type'], `${path}.type`) ?? '';
+    if (!NODE_ADDRESS_TYPES.has(type)) continue;
+    const address = ip(reqStr(ao['address'], `${path}.address`), `${path}.address`);
+    if (!addresses.some((x) => x.type === type && x.address === address)) addresses.push({ type: type as 'InternalIP' | 'ExternalIP', address });
+  }
+  if (addresses.length > 0) out.addresses = addresses;
+  return out;
 }
 
 function keepServiceAnnotation(k: string): boolean {
@@ -77,6 +91,9 @@ export function normService(m: Meta): ServiceObj {
     if (name) out.name = name;
     const ap = str(po['appProtocol'], `${path}.appProtocol`);
     if (ap) out.appProtocol = ap;
+    // Kubernetes allocates nodePorts in 30000-32767 by default, but the range is configurable.
+    const np = port(po['nodePort'], `${path}.nodePort`);
+    if (np) out.nodePort = np;
     return out;
   });
   const type = str(s['type'], 'spec.type') ?? 'ClusterIP';
