@@ -59,8 +59,23 @@ t.test('NodePort mode: the gateway is a hostname backed by the peer\'s node addr
       'pods.yaml': pods('web', 'shop', 1, '10.1'),
       'ew.yaml': eastWest({
         network: 'net-a', cluster: 'cluster-a',
-        annotations: { 'peering.solo.io/data-plane-service-type': 'NodePort', 'peering.solo.io/hbone-node-port': '31008', 'peering.solo.io/node-addresses': 'node-1=127.0.10.1,node-2=127.0.10.2' },
+        annotations: { 'peering.solo.io/data-plane-service-type': 'NodePort' },
       }),
+      // NodePort data comes from the registry: the gateway's Service (HBONE port's nodePort) and the Nodes' InternalIPs.
+      'ew-svc.yaml': `apiVersion: v1
+kind: Service
+metadata: { name: istio-eastwest, namespace: istio-gateways, labels: { gateway.networking.k8s.io/gateway-name: istio-eastwest } }
+spec:
+  type: NodePort
+  clusterIP: 10.96.0.99
+  selector: { gateway.networking.k8s.io/gateway-name: istio-eastwest }
+  ports: [{ name: tls-hbone, port: 15008, nodePort: 31008 }, { name: tls-xds, port: 15012, nodePort: 31012 }]
+`,
+      'nodes.yaml': ['node-1', 'node-2'].map((n, i) => `apiVersion: v1
+kind: Node
+metadata: { name: ${n} }
+status: { addresses: [{ type: Hostname, address: ${n} }, { type: InternalIP, address: 127.0.10.${i + 1} }] }
+`).join('---\n'),
     },
   });
   t.teardown(() => a.close());

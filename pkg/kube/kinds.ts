@@ -95,14 +95,37 @@ function slimNode(o: Obj, out: Obj): void {
 }
 
 /**
+ * EndpointSlice: per endpoint only addresses, the ready condition and the
+ * targetRef kind (the store drops Pod-backed endpoints anyway); hostname,
+ * nodeName, zone, hints and the full targetRef go.
+ */
+function slimEndpointSlice(o: Obj, out: Obj): void {
+  if (o.addressType !== undefined) out.addressType = o.addressType;
+  if (o.ports !== undefined) out.ports = o.ports;
+  if (!Array.isArray(o.endpoints)) {
+    if (o.endpoints !== undefined) out.endpoints = o.endpoints; // malformed: let the store reject it with a reason
+    return;
+  }
+  out.endpoints = o.endpoints.map((e: unknown) => {
+    if (!isObj(e)) return e;
+    const ee: Obj = {};
+    if (e.addresses !== undefined) ee.addresses = e.addresses;
+    if (isObj(e.conditions) && e.conditions.ready !== undefined) ee.conditions = { ready: e.conditions.ready };
+    if (isObj(e.targetRef)) ee.targetRef = { kind: e.targetRef.kind };
+    return ee;
+  });
+}
+
+/**
  * Reduces an API object to what translation needs (managedFields and
- * last-applied copies dropped everywhere; Pods and Nodes pruned further) and
+ * last-applied copies dropped everywhere; Pods, Nodes and EndpointSlices pruned further) and
  * stamps apiVersion/kind, which list items lack.
  */
 export function slim(k: KindSpec, o: Obj): Obj {
   const out: Obj = { apiVersion: apiVersionOf(k), kind: k.kind, metadata: slimMeta(o.metadata) };
   if (k.kind === 'Pod') slimPod(o, out);
   else if (k.kind === 'Node') slimNode(o, out);
+  else if (k.kind === 'EndpointSlice') slimEndpointSlice(o, out);
   else {
     for (const [key, v] of Object.entries(o)) {
       if (key !== 'metadata' && key !== 'apiVersion' && key !== 'kind') out[key] = v;

@@ -20,6 +20,9 @@ export type {
   GatewayListenerObj,
   GatewayAddressObj,
   GatewayObj,
+  EndpointSliceObj,
+  EndpointSlicePortObj,
+  EndpointObj,
   ModelObj,
   StringListMatch,
 } from './types';

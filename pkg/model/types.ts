@@ -13,7 +13,8 @@ export type Kind =
   | 'Node'
   | 'AuthorizationPolicy'
   | 'PeerAuthentication'
-  | 'Gateway';
+  | 'Gateway'
+  | 'EndpointSlice';
 
 export const ALL_KINDS: readonly Kind[] = [
   'Namespace',
@@ -24,6 +25,7 @@ export const ALL_KINDS: readonly Kind[] = [
   'AuthorizationPolicy',
   'PeerAuthentication',
   'Gateway',
+  'EndpointSlice',
 ];
 
 /** Kinds without a namespace; their key is just the name. */
@@ -216,6 +218,41 @@ export interface GatewayObj {
   readonly generation?: number;
 }
 
+export interface EndpointSlicePortObj {
+  /** The Service port name this slice port serves ('' when unnamed; the API server defaults a missing name to ''). */
+  readonly name: string;
+  /** The endpoints' port (the Service's target port); absent = all ports. */
+  readonly port?: number;
+  /** TCP | UDP | SCTP (the API server defaults a missing protocol to TCP). */
+  readonly protocol: string;
+}
+
+export interface EndpointObj {
+  /** Canonical IPs. */
+  readonly addresses: readonly string[];
+  /** The first address as written: istiod keys the endpoint's workload uid by it. */
+  readonly key: string;
+  /** conditions.ready; absent counts as ready (Kubernetes: "unknown state ... interpreted as ready"). */
+  readonly ready: boolean;
+}
+
+export interface EndpointSliceObj {
+  readonly kind: 'EndpointSlice';
+  readonly name: string;
+  readonly namespace: string;
+  /** The kubernetes.io/service-name label; absent = not a Service's slice (translation ignores it). */
+  readonly serviceName?: string;
+  /** IPv4 | IPv6 | FQDN. */
+  readonly addressType: string;
+  readonly ports: readonly EndpointSlicePortObj[];
+  /**
+   * Only the endpoints not backed by a Pod, and only for IP slices of a
+   * Service: a Pod-backed endpoint is served by the Pod's own workload, so
+   * keeping the controller-managed entries would cost memory for nothing.
+   */
+  readonly endpoints: readonly EndpointObj[];
+}
+
 export type ModelObj =
   | NamespaceObj
   | ServiceObj
@@ -224,7 +261,8 @@ export type ModelObj =
   | NodeObj
   | AuthorizationPolicyObj
   | PeerAuthenticationObj
-  | GatewayObj;
+  | GatewayObj
+  | EndpointSliceObj;
 
 /** Registry key of an object: "ns/name", or "name" for cluster-scoped kinds. */
 export function objectKey(obj: { kind: Kind; name: string; namespace?: string }): string {

@@ -29,14 +29,6 @@ export const LISTENER_XDS = 'xds-tls';
 export const LISTENER_HBONE = 'cross-network';
 export const ANN_DATA_PLANE_TYPE = 'peering.solo.io/data-plane-service-type';
 export const ANN_PREFERRED_DATA_PLANE_TYPE = 'peering.solo.io/preferred-data-plane-service-type';
-/**
- * The registry's Node objects carry no addresses and Services no nodePorts, so
- * in NodePort mode the exporter reads them from its east-west Gateway:
- * `peering.solo.io/hbone-node-port: "31008"` and
- * `peering.solo.io/node-addresses: "node-a=10.0.0.1,node-b=10.0.0.2;fd00::2"`.
- */
-export const ANN_HBONE_NODE_PORT = 'peering.solo.io/hbone-node-port';
-export const ANN_NODE_ADDRESSES = 'peering.solo.io/node-addresses';
 /** Capacity buckets stop here (peering-model.md §3.2). */
 export const MAX_CAPACITY = 2048;
 

@@ -81,3 +81,61 @@ t.test('Pod keeps only what translation needs', async (t) => {
     owner: { kind: 'ReplicaSet', name: 'rs' },
   });
 });
+
+t.test('EndpointSlice: keeps the Service name, ports and the endpoints no Pod backs', async (t) => {
+  const es = (extra: Record<string, unknown>) => ({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: 'ext-1', namespace: 'x', labels: { 'kubernetes.io/service-name': 'ext', other: 'dropped' } },
+    addressType: 'IPv4',
+    ...extra,
+  });
+  const r = ok(
+    es({
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { port: 9090 }],
+      endpoints: [
+        { addresses: ['192.168.1.10'], conditions: { ready: false }, hostname: 'h', nodeName: 'n1' },
+        { addresses: ['192.168.1.11'] },
+        { addresses: ['10.0.0.5'], conditions: { ready: true }, targetRef: { kind: 'Pod', name: 'p', namespace: 'x' } },
+      ],
+    }),
+  );
+  t.same(r.obj, {
+    kind: 'EndpointSlice',
+    name: 'ext-1',
+    namespace: 'x',
+    addressType: 'IPv4',
+    // The API server's defaults for a missing name / protocol.
+    ports: [{ name: 'http', protocol: 'TCP', port: 8080 }, { name: '', protocol: 'TCP', port: 9090 }],
+    endpoints: [
+      { addresses: ['192.168.1.10'], key: '192.168.1.10', ready: false },
+      { addresses: ['192.168.1.11'], key: '192.168.1.11', ready: true },
+    ],
+    serviceName: 'ext',
+  });
+  // istiod keys the workload uid by the address as written; the model keeps both forms.
+  const v6 = ok({ ...es({ endpoints: [{ addresses: ['2001:DB8::1'] }] }), addressType: 'IPv6' });
+  t.match(v6.obj, { endpoints: [{ addresses: ['2001:db8::1'], key: '2001:DB8::1' }] });
+});
+
+t.test('EndpointSlice validation: malformed IPs and address types reject the slice with a reason', async (t) => {
+  const es = (addressType: unknown, endpoints: unknown, labels: Record<string, string> = { 'kubernetes.io/service-name': 'ext' }) => ({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: 's', namespace: 'x', labels },
+    addressType,
+    endpoints,
+  });
+  t.match(reason(es('IPv4', [{ addresses: ['10.0.0.300'] }])), /endpoints\[0\]\.addresses\[0\]: "10\.0\.0\.300" is not a valid IP address/);
+  // Even a Pod-backed endpoint's address is validated: the object is judged whole.
+  t.match(reason(es('IPv4', [{ addresses: ['x'], targetRef: { kind: 'Pod' } }])), /not a valid IP address/);
+  t.match(reason(es('IPv5', [])), /addressType: "IPv5" is not one of/);
+  t.match(reason(es(undefined, [])), /addressType: is required/);
+  t.match(reason(es('IPv4', [{ addresses: ['10.0.0.1'], conditions: { ready: 'yes' } }])), /conditions\.ready: must be a boolean/);
+  t.match(reason({ ...es('IPv4', []), ports: [{ port: 0 }] }), /ports\[0\]\.port: 0 is out of range/);
+  // FQDN slices hold hostnames, and slices of no Service are nobody's: both keep no endpoints.
+  const endpoints = (o: unknown) => (o as { endpoints: unknown[] }).endpoints.length;
+  t.equal(endpoints(ok(es('FQDN', [{ addresses: ['db.example.com'] }])).obj), 0);
+  t.equal(endpoints(ok(es('IPv4', [{ addresses: ['10.0.0.1'] }], {})).obj), 0);
+  t.equal(normalise({ apiVersion: 'v1', kind: 'EndpointSlice', metadata: { name: 's' } }).status, 'unknown', 'only discovery.k8s.io');
+});

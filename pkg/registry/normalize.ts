@@ -2,6 +2,7 @@ import { CLUSTER_SCOPED, objectKey } from '../model';
 import type { Kind, ModelObj } from '../model';
 import { normNamespace, normNode, normPod, normService, normWorkloadEntry } from './normalize-core';
 import type { Meta } from './normalize-core';
+import { normEndpointSlice } from './normalize-endpoints';
 import { normAuthorizationPolicy, normGateway, normPeerAuthentication } from './normalize-policy';
 import { deepFreeze, Invalid, isObj, namespaceName, obj, objectName, str } from './validate';
 
@@ -17,6 +18,7 @@ const GROUPS: Record<Kind, readonly string[]> = {
   AuthorizationPolicy: ['security.istio.io'],
   PeerAuthentication: ['security.istio.io'],
   Gateway: ['gateway.networking.k8s.io'],
+  EndpointSlice: ['discovery.k8s.io'],
 };
 
 const NORMALISERS: Record<Kind, (m: Meta) => ModelObj> = {
@@ -28,6 +30,7 @@ const NORMALISERS: Record<Kind, (m: Meta) => ModelObj> = {
   AuthorizationPolicy: normAuthorizationPolicy,
   PeerAuthentication: normPeerAuthentication,
   Gateway: normGateway,
+  EndpointSlice: normEndpointSlice,
 };
 
 export type NormaliseResult =

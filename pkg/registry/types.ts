@@ -1,5 +1,6 @@
 import type {
   AuthorizationPolicyObj,
+  EndpointSliceObj,
   GatewayObj,
   Kind,
   ModelObj,
@@ -42,6 +43,8 @@ export interface RegistrySnapshot {
   readonly authorizationPolicies: ReadonlyMap<string, AuthorizationPolicyObj>;
   readonly peerAuthentications: ReadonlyMap<string, PeerAuthenticationObj>;
   readonly gateways: ReadonlyMap<string, GatewayObj>;
+  /** Slices of Services, slimmed to their non-Pod endpoints (see EndpointSliceObj). */
+  readonly endpointSlices: ReadonlyMap<string, EndpointSliceObj>;
   readonly rejected: readonly Rejection[];
   /** Pod keys by namespace; optional so hand-built snapshots (tests) may omit it. */
   readonly podsByNamespace?: ReadonlyMap<string, ReadonlySet<string>>;
@@ -61,6 +64,7 @@ export const SNAPSHOT_FIELD: Readonly<
   AuthorizationPolicy: 'authorizationPolicies',
   PeerAuthentication: 'peerAuthentications',
   Gateway: 'gateways',
+  EndpointSlice: 'endpointSlices',
 };
 
 /** Looks an object up by kind in a snapshot. */
