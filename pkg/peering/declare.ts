@@ -1,11 +1,11 @@
 import * as net from 'node:net';
 import { LABEL, ANNOTATION, ipToBytes } from '../model';
-import type { GatewayObj, StringMap } from '../model';
+import type { GatewayObj, ServiceObj, StringMap } from '../model';
 import type { RegistrySnapshot } from '../registry';
 import type { LocalityMsg } from '../translate';
 import { EAST_WEST_CLASSES } from '../translate';
 import {
-  ANN_DATA_PLANE_TYPE, ANN_HBONE_NODE_PORT, ANN_NODE_ADDRESSES, ANN_PREFERRED_DATA_PLANE_TYPE, CLASS_REMOTE,
+  ANN_DATA_PLANE_TYPE, ANN_PREFERRED_DATA_PLANE_TYPE, CLASS_REMOTE,
   DEFAULT_HBONE_PORT, DEFAULT_XDS_PORT, LISTENER_HBONE, LISTENER_XDS,
 } from './types';
 import type { EastWestGatewayMsg } from './types';
@@ -147,8 +147,59 @@ export function declaredPeers(
   return out;
 }
 
-/** The local east-west gateway (first by ns/name) as exported in ClusterInfo. */
-export function localEastWest(snapshot: RegistrySnapshot): { msg: EastWestGatewayMsg; nodes: { name: string; addresses: Buffer[] }[] } | undefined {
+/** Label istio's gateway deployment controller puts on the Service it renders for a Gateway. */
+export const LABEL_GATEWAY_NAME = 'gateway.networking.k8s.io/gateway-name';
+
+/**
+ * The Service behind an east-west Gateway. istio renders it in the Gateway's
+ * namespace under the Gateway's own name (the east-west class has
+ * DisableNameSuffix, like waypoints: pilot gatewaycommon ClassInfo) and labels
+ * it gateway.networking.k8s.io/gateway-name; a same-named Service labelled for
+ * another Gateway is not ours. One map lookup: this runs on every push.
+ */
+export function eastWestService(snapshot: RegistrySnapshot, gw: GatewayObj): ServiceObj | undefined {
+  const svc = snapshot.services.get(`${gw.namespace}/${gw.name}`);
+  if (!svc) return undefined;
+  const owner = svc.labels[LABEL_GATEWAY_NAME];
+  return owner === undefined || owner === gw.name ? svc : undefined;
+}
+
+export interface EastWestNode {
+  name: string;
+  addresses: Buffer[];
+  locality?: LocalityMsg;
+}
+
+/**
+ * Data-plane addresses of every Node: its InternalIPs, or its ExternalIPs when
+ * it has no InternalIP (peers on another network usually reach nodes through
+ * whatever routes the operator set up for NodePort; InternalIP is what a node
+ * always has and what Solo's NodePort mode is documented to work with).
+ * Nodes without either are skipped. Sorted by name.
+ */
+export function nodeAddresses(snapshot: RegistrySnapshot): EastWestNode[] {
+  const out: EastWestNode[] = [];
+  for (const n of snapshot.nodes.values()) {
+    const all = n.addresses ?? [];
+    const internal = all.filter((a) => a.type === 'InternalIP');
+    const chosen = internal.length > 0 ? internal : all.filter((a) => a.type === 'ExternalIP');
+    const addresses = chosen.map((a) => ipToBytes(a.address)).filter((b): b is Buffer => b !== undefined);
+    if (addresses.length === 0) continue;
+    const node: EastWestNode = { name: n.name, addresses };
+    const loc = localityOf(n.labels);
+    if (loc) node.locality = loc;
+    out.push(node);
+  }
+  return out.sort((a, b) => cmp(a.name, b.name));
+}
+
+/**
+ * The local east-west gateway (first by ns/name) as exported in ClusterInfo.
+ * NodePort mode (peering.solo.io/data-plane-service-type: nodeport): the HBONE
+ * nodePort is the gateway Service's spec.ports[].nodePort for the HBONE
+ * listener port, and the nodes are the registry's Nodes (nodeAddresses).
+ */
+export function localEastWest(snapshot: RegistrySnapshot): { msg: EastWestGatewayMsg; nodes: EastWestNode[] } | undefined {
   const gws = [...snapshot.gateways.values()].filter((g) => EAST_WEST_CLASSES.has(g.gatewayClassName));
   if (gws.length === 0) return undefined;
   gws.sort((a, b) => cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
@@ -161,18 +212,12 @@ export function localEastWest(snapshot: RegistrySnapshot): { msg: EastWestGatewa
   const xds = gw.listeners.find((l) => l.name === LISTENER_XDS || l.port === DEFAULT_XDS_PORT);
   msg.xdsPort = xds?.port ?? DEFAULT_XDS_PORT;
   msg.serviceAccount = gw.annotations[ANNOTATION.gatewayServiceAccount] || gw.name;
-  const nodes: { name: string; addresses: Buffer[] }[] = [];
+  let nodes: EastWestNode[] = [];
   if (isNodePort(gw.annotations[ANN_DATA_PLANE_TYPE])) {
     msg.nodePort = true;
-    const p = Number(gw.annotations[ANN_HBONE_NODE_PORT]);
-    if (Number.isInteger(p) && p > 0 && p < 65536) msg.hboneNodePort = p;
-    for (const part of (gw.annotations[ANN_NODE_ADDRESSES] ?? '').split(',')) {
-      const [name, ips] = part.split('=');
-      if (!name?.trim() || !ips) continue;
-      const addresses = ips.split(';').map((s) => ipToBytes(s.trim())).filter((b): b is Buffer => b !== undefined);
-      if (addresses.length > 0) nodes.push({ name: name.trim(), addresses });
-    }
-    nodes.sort((a, b) => cmp(a.name, b.name));
+    const port = eastWestService(snapshot, gw)?.ports.find((p) => p.port === msg.hbonePort && (p.protocol || 'TCP').toUpperCase() === 'TCP');
+    if (port?.nodePort) msg.hboneNodePort = port.nodePort;
+    nodes = nodeAddresses(snapshot);
   }
   const loc = localityOf(gw.labels);
   if (loc) msg.locality = loc;

@@ -155,7 +155,9 @@ export class Exporter {
     if (ew?.msg.nodePort && ew.msg.hboneNodePort) {
       for (const n of ew.nodes) {
         const msg: PeerNodeMsg = { name: n.name, addresses: n.addresses, hboneNodePort: ew.msg.hboneNodePort };
-        if (ew.msg.locality) msg.locality = ew.msg.locality;
+        // The gateway's locality when it declares one, else the node's own topology labels.
+        const loc = ew.msg.locality ?? n.locality;
+        if (loc) msg.locality = loc;
         const m = this.memo(this.nodes.get(n.name), msg, now);
         nextNodes.set(n.name, m);
         nodeMap.set(n.name, m.msg);
