@@ -39,6 +39,33 @@ export interface DeltaResponseParts {
   removed: readonly string[];
 }
 
+/**
+ * The same response minus its nonce, for fan-out: every wildcard stream that is
+ * caught up to the same sequence number gets identical resources, so the body is
+ * encoded once and each stream only appends its own nonce (withNonce).
+ */
+export function encodeDeltaResponseBody(p: Omit<DeltaResponseParts, 'nonce'>): Buffer {
+  const head = protobuf.Writer.create();
+  if (p.systemVersionInfo) head.uint32(0x0a).string(p.systemVersionInfo);
+  head.uint32(0x22).string(p.typeUrl);
+  for (const r of p.removed) head.uint32(0x32).string(r);
+  const h = head.finish();
+  const hb = Buffer.from(h.buffer, h.byteOffset, h.byteLength);
+  return p.frames.length === 0 ? hb : Buffer.concat([hb, ...p.frames]);
+}
+
+/** body (from encodeDeltaResponseBody) + nonce field 5; protobuf decoders accept fields in any order. */
+export function withNonce(body: Buffer, nonce: string): Buffer {
+  const n = Buffer.byteLength(nonce);
+  if (n > 127) return Buffer.concat([body, Buffer.from(protobuf.Writer.create().uint32(0x2a).string(nonce).finish())]);
+  const out = Buffer.allocUnsafe(body.length + 2 + n);
+  body.copy(out, 0);
+  out[body.length] = 0x2a;
+  out[body.length + 1] = n;
+  out.write(nonce, body.length + 2, 'utf8');
+  return out;
+}
+
 export function encodeDeltaResponse(p: DeltaResponseParts): Buffer {
   const head = protobuf.Writer.create();
   if (p.systemVersionInfo) head.uint32(0x0a).string(p.systemVersionInfo);

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { loadWire, TYPE_ADDRESS, encodeDeltaResponse, encodeResourceFrame, contentVersion, decodeDeltaRequest, decodeDeltaRequestSlow } from './index';
+import { loadWire, TYPE_ADDRESS, encodeDeltaResponse, encodeDeltaResponseBody, withNonce, encodeResourceFrame, contentVersion, decodeDeltaRequest, decodeDeltaRequestSlow } from './index';
 
 // protoc is an independent implementation of the wire format: bytes we encode
 // must decode with protoc against the same .proto files, field by field.
@@ -65,6 +65,26 @@ t.test('hand-assembled DeltaDiscoveryResponse (shared resource frames) decodes w
   const back = wire.DeltaDiscoveryResponse.decode(resp) as unknown as { resources: { name: string; resource: { value: Uint8Array } }[] };
   t.equal(back.resources[0]!.name, 'u1');
   t.same(Buffer.from(back.resources[0]!.resource.value), Buffer.from(value));
+});
+
+t.test('a shared response body plus a per-stream nonce decodes with protoc like the one-shot encoding', async (t) => {
+  const value = wire.Address.encode(wire.Address.fromObject({ workload: { uid: 'u2', name: 'm' } })).finish();
+  const frame = encodeResourceFrame('u2', contentVersion(value), TYPE_ADDRESS, value);
+  const parts = { typeUrl: TYPE_ADDRESS, systemVersionInfo: '9', frames: [frame], removed: ['gone/3'] };
+  const body = encodeDeltaResponseBody(parts);
+  const pristine = Buffer.from(body);
+  const longNonce = 'x'.repeat(200); // > 127 bytes: a two-byte length varint
+  for (const nonce of ['17-3', longNonce]) {
+    const shared = withNonce(body, nonce);
+    const oneShot = encodeDeltaResponse({ ...parts, nonce });
+    const text = decode('envoy.service.discovery.v3.DeltaDiscoveryResponse', 'envoy/service/discovery/v3/discovery.proto', shared);
+    t.match(text, new RegExp(`nonce: "${nonce}"`));
+    t.match(text, /removed_resources: "gone\/3"/);
+    t.match(text, /system_version_info: "9"/);
+    t.equal(text.match(/resources \{/g)?.length, 1);
+    t.same(wire.DeltaDiscoveryResponse.toObject(wire.DeltaDiscoveryResponse.decode(shared)), wire.DeltaDiscoveryResponse.toObject(wire.DeltaDiscoveryResponse.decode(oneShot)), 'same message as the one-shot encoding');
+  }
+  t.same(body, pristine, 'appending a nonce copies; the shared body is untouched');
 });
 
 t.test('a protoc-encoded DeltaDiscoveryRequest (ztunnel NACK shape) decodes with our codec', async (t) => {

@@ -7,6 +7,7 @@ import type { Clock } from '../lifecycle';
 import type { ResourceCache } from './cache';
 import { XdsStream, type StreamSink, type StreamStatus } from './stream';
 import type { XdsMetrics } from './metrics';
+import { SharedResponses } from './fanout';
 
 export const ADS_DELTA_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 
@@ -43,8 +44,10 @@ export class XdsServer {
   private nextId = 1;
   private draining = false;
   private readonly unsubscribe: () => void;
+  private readonly shared: SharedResponses;
 
   constructor(private readonly o: XdsServerOptions) {
+    this.shared = new SharedResponses(o.cache);
     this.unsubscribe = o.cache.onCommit(() => {
       for (const s of this.streams) s.onCommit();
     });
@@ -151,6 +154,7 @@ export class XdsServer {
             if (this.streams.delete(s)) this.o.metrics.clients.dec({ version: 'ambientd' });
           },
           onAck: this.o.onAck,
+          shared: this.shared,
         });
         this.streams.add(stream);
         this.o.metrics.clients.inc({ version: 'ambientd' });

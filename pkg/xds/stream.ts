@@ -1,10 +1,11 @@
-import { encodeDeltaResponse, InitialVersions, type DeltaRequest, type NodeInfo } from '../wire';
+import { encodeDeltaResponse, withNonce, InitialVersions, type DeltaRequest, type NodeInfo } from '../wire';
 import { GrpcCode } from '../errors';
 import type { Logger } from '../log';
 import type { Clock } from '../lifecycle';
 import type { CacheEntry, Cursor, ResourceCache } from './cache';
 import { Subscription } from './subscription';
 import { shortType, type XdsMetrics } from './metrics';
+import type { SharedResponse, SharedResponses } from './fanout';
 import type { StreamStatus, TypeStatus } from './status';
 
 export type { StreamStatus, TypeStatus } from './status';
@@ -35,6 +36,8 @@ export interface StreamOptions {
   checkNode?: (node: NodeInfo) => string | undefined;
   onClose?: (s: XdsStream) => void;
   onAck?: (s: XdsStream, typeUrl: string, latencyMs: number | undefined, originAt: number | undefined) => void;
+  /** Server-wide fan-out memo: caught-up wildcard streams share one encoded body. */
+  shared?: SharedResponses;
 }
 
 interface TypeState {
@@ -61,6 +64,9 @@ interface TypeState {
   responses: number;
   acks: number;
   nacks: number;
+  /** Metric label, and bound metric children: label work once per type, not per request/response. */
+  readonly label: string;
+  readonly pushes: { inc(): void };
 }
 
 /**
@@ -112,7 +118,7 @@ export class XdsStream {
       this.node = req.node; // rule 2: only the first request is guaranteed to carry it
     }
     const known = this.o.typeOrder.includes(req.typeUrl);
-    const label = known ? shortType(req.typeUrl) : 'unknown';
+    const label = known ? (this.types.get(req.typeUrl)?.label ?? shortType(req.typeUrl)) : 'unknown';
     if (!known) {
       // Logged and answered empty so a client waiting on its first response is not stuck.
       this.log.warn({ typeUrl: req.typeUrl }, 'request for unknown type URL');
@@ -130,7 +136,7 @@ export class XdsStream {
       st = {
         typeUrl: req.typeUrl, sub: new Subscription(), cursor: null, initial: null, force: new Set(),
         unsubNotify: new Set(), held: null, mustRespond: true, nonceSent: '', nonceAcked: '',
-        responses: 0, acks: 0, nacks: 0,
+        responses: 0, acks: 0, nacks: 0, label, pushes: this.o.metrics.pushes.labels({ type: label }),
       };
       this.types.set(req.typeUrl, st);
     }
@@ -190,6 +196,7 @@ export class XdsStream {
   /** Sends at most one response per type, in push order, while the transport has room. */
   flush(): void {
     if (this.closed || this.inFlight) return;
+    const seq = this.o.cache.seq;
     for (const typeUrl of this.o.typeOrder) {
       const st = this.types.get(typeUrl);
       if (!st) continue;
@@ -197,6 +204,21 @@ export class XdsStream {
         this.o.metrics.pendingResets.inc({ reason: 'fell_behind' });
         this.fail(GrpcCode.UNAVAILABLE, 'client fell too far behind; reconnect to resync');
         return;
+      }
+      const quiet = st.force.size === 0 && st.unsubNotify.size === 0 && !st.mustRespond;
+      // Nothing committed since this type's last response and nothing owed: the common case for ACKs.
+      if (quiet && st.cursor !== null && st.cursor.seq === seq) continue;
+      if (quiet && st.cursor !== null && st.held === null && st.sub.wildcard && this.o.shared) {
+        const r = this.o.shared.get(typeUrl, st.cursor.seq);
+        if (!r) {
+          this.fail(GrpcCode.UNAVAILABLE, 'client fell too far behind; reconnect to resync');
+          return;
+        }
+        st.cursor.seq = seq;
+        if (r.empty) continue;
+        this.sendShared(st, r);
+        if (this.inFlight) return;
+        continue;
       }
       const out = this.build(st);
       if (!out) {
@@ -296,21 +318,31 @@ export class XdsStream {
   }
 
   private send(st: TypeState, frames: Buffer[], removed: string[], since: number): void {
-    const nonce = `${this.id}-${++this.nonceCounter}`; // rule 16: unique per stream
-    const started = this.o.clock.monotonic();
+    const nonce = this.nextNonce();
     const buf = encodeDeltaResponse({ typeUrl: st.typeUrl, nonce, systemVersionInfo: String(this.o.cache.seq), frames, removed });
+    const commitAt = since >= 0 ? this.o.cache.oldestCommitAfter(since)?.at : undefined;
+    const originAt = since >= 0 ? this.o.cache.earliestOriginAfter(since) : undefined;
+    this.write(st, nonce, buf, commitAt, originAt);
+  }
+
+  /** A fan-out response: the shared body plus this stream's nonce. */
+  private sendShared(st: TypeState, r: SharedResponse): void {
+    const nonce = this.nextNonce();
+    this.write(st, nonce, withNonce(r.body, nonce), r.commitAt, r.originAt);
+  }
+
+  private nextNonce(): string {
+    return `${this.id}-${++this.nonceCounter}`; // rule 16: unique per stream
+  }
+
+  private write(st: TypeState, nonce: string, buf: Buffer, commitAt: number | undefined, originAt: number | undefined): void {
+    const started = this.o.clock.monotonic();
     st.nonceSent = nonce;
     st.sentAt = this.o.clock.now();
     st.responses++;
-    if (since >= 0) {
-      st.sentCommitAt = this.o.cache.oldestCommitAfter(since)?.at;
-      st.sentOriginAt = this.o.cache.earliestOriginAfter(since);
-    } else {
-      st.sentCommitAt = undefined;
-      st.sentOriginAt = undefined;
-    }
-    const label = shortType(st.typeUrl);
-    this.o.metrics.pushes.inc({ type: label });
+    st.sentCommitAt = commitAt;
+    st.sentOriginAt = originAt;
+    st.pushes.inc();
     this.inFlight = true;
     this.o.sink.write(buf, () => {
       this.inFlight = false;

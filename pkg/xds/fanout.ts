@@ -1,0 +1,63 @@
+import { encodeDeltaResponseBody } from '../wire';
+import type { CacheEntry, ResourceCache } from './cache';
+
+/** One encoded response body (everything but the nonce) and what the sender records about it. */
+export interface SharedResponse {
+  /** DeltaDiscoveryResponse fields except nonce; empty when there is nothing to send. */
+  readonly body: Buffer;
+  readonly empty: boolean;
+  readonly commitAt?: number;
+  readonly originAt?: number;
+}
+
+/**
+ * Fan-out memo. A wildcard stream with no pending per-stream work (no forced
+ * names, no unsubscribe notices, no held-name tracking) that has sent up to
+ * sequence S receives exactly "every name of this type changed after S, as of
+ * the current sequence" — the same bytes for every such stream. At one change
+ * to N caught-up streams that is one build + one encode instead of N; each
+ * stream only appends its nonce (rule 16: unique per stream).
+ *
+ * Valid for one cache sequence number: the first lookup after a commit drops
+ * everything. Bounded: streams can only differ in S, and we keep at most
+ * `maxEntries` distinct (type, S) pairs (further ones are built per stream).
+ */
+export class SharedResponses {
+  private seq = -1;
+  private readonly memo = new Map<string, SharedResponse>();
+
+  constructor(
+    private readonly cache: ResourceCache,
+    private readonly maxEntries = 64,
+  ) {}
+
+  /** The shared response for wildcard streams of `typeUrl` that sent up to `since`; undefined = the cursor fell off the log. */
+  get(typeUrl: string, since: number): SharedResponse | undefined {
+    const cache = this.cache;
+    if (cache.seq !== this.seq) {
+      this.memo.clear();
+      this.seq = cache.seq;
+    }
+    const key = `${since}|${typeUrl}`;
+    const hit = this.memo.get(key);
+    if (hit) return hit;
+    const frames: Buffer[] = [];
+    const removed: string[] = [];
+    const ok = cache.forEachChangedSince(typeUrl, since, (name: string, e: CacheEntry | undefined) => {
+      if (e) frames.push(e.frame);
+      else removed.push(name);
+    });
+    if (!ok) return undefined;
+    const empty = frames.length === 0 && removed.length === 0;
+    const r: SharedResponse = {
+      body: empty ? EMPTY : encodeDeltaResponseBody({ typeUrl, systemVersionInfo: String(cache.seq), frames, removed }),
+      empty,
+      commitAt: empty ? undefined : cache.oldestCommitAfter(since)?.at,
+      originAt: empty ? undefined : cache.earliestOriginAfter(since),
+    };
+    if (this.memo.size < this.maxEntries) this.memo.set(key, r);
+    return r;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
