@@ -6,8 +6,16 @@ import { buildContext, selectorMatches } from './context';
 import type { TranslateContext } from './context';
 import { msgEqual } from './equal';
 import { convertPeerAuthentication, staticStrictKey, staticStrictPolicy } from './peerauth';
+import { buildEndpointSliceWorkloads } from './endpointslice';
 import { buildService } from './service';
-import { CONVERTED_PA_PREFIX, STATIC_STRICT_POLICY, serviceResourceName, workloadUidForPod, workloadUidForWorkloadEntry } from './types';
+import {
+  CONVERTED_PA_PREFIX,
+  STATIC_STRICT_POLICY,
+  serviceResourceName,
+  workloadUidForEndpoint,
+  workloadUidForPod,
+  workloadUidForWorkloadEntry,
+} from './types';
 import type { AddressMsg, AuthorizationMsg, LocalDelta, LocalOutput, MeshContext } from './types';
 import { buildPodWorkload, buildWorkloadEntryWorkload, workloadNetwork } from './workload';
 
@@ -58,6 +66,33 @@ function weWorkload(ctx: TranslateContext, key: string, addr: Writer<AddressMsg>
   addr.put(workloadUidForWorkloadEntry(ctx.mesh.clusterId, ns, name), w ? { workload: w } : undefined);
 }
 
+/**
+ * Rebuilds one EndpointSlice's workloads: withdraws the uids it produced last
+ * time (from the previous output's side index, or a prefix scan when that is
+ * missing) and records the new ones in `uids`.
+ */
+function sliceWorkloads(
+  ctx: TranslateContext,
+  key: string,
+  addr: Writer<AddressMsg>,
+  uids: Map<string, readonly string[]>,
+  prev: LocalOutput | undefined,
+): void {
+  const [ns, name] = key.split('/') as [string, string];
+  let old = prev?.endpointSliceUids?.get(key);
+  if (prev && !prev.endpointSliceUids) {
+    const prefix = workloadUidForEndpoint(ctx.mesh.clusterId, ns, name, '');
+    old = [...prev.addresses.keys()].filter((k) => k.startsWith(prefix));
+  }
+  const slice = ctx.snapshot.endpointSlices.get(key);
+  const ws = slice ? buildEndpointSliceWorkloads(slice, ctx) : [];
+  const now = new Set(ws.map((w) => w.uid));
+  for (const u of old ?? []) if (!now.has(u)) addr.put(u, undefined);
+  for (const w of ws) addr.put(w.uid, { workload: w });
+  if (ws.length > 0) uids.set(key, [...now]);
+  else uids.delete(key);
+}
+
 function service(ctx: TranslateContext, key: string, addr: Writer<AddressMsg>): void {
   const [ns, name] = key.split('/') as [string, string];
   const svc = ctx.snapshot.services.get(key);
@@ -91,12 +126,19 @@ function full(ctx: TranslateContext, prev: LocalOutput | undefined): LocalDelta 
   ctx.snapshot.pods.forEach((_p, k) => podWorkload(ctx, k, addr));
   ctx.snapshot.workloadEntries.forEach((_w, k) => weWorkload(ctx, k, addr));
   for (const k of ctx.snapshot.services.keys()) service(ctx, k, addr);
+  const uids = new Map<string, readonly string[]>();
+  for (const k of ctx.snapshot.endpointSlices.keys()) sliceWorkloads(ctx, k, addr, uids, undefined);
   for (const k of ctx.snapshot.authorizationPolicies.keys()) policy(ctx, k, authz);
   peerAuthPolicies(ctx, authz, undefined);
-  return finish(addr.map, authz.map, prev);
+  return finish(addr.map, authz.map, uids, prev);
 }
 
-function finish(addrMap: CowMap<AddressMsg>, authzMap: CowMap<AuthorizationMsg>, prev: LocalOutput | undefined): LocalDelta {
+function finish(
+  addrMap: CowMap<AddressMsg>,
+  authzMap: CowMap<AuthorizationMsg>,
+  endpointSliceUids: ReadonlyMap<string, readonly string[]>,
+  prev: LocalOutput | undefined,
+): LocalDelta {
   const addresses = addrMap.freeze();
   const authorizations = authzMap.freeze();
   const diff = <V>(now: ReadonlyMap<string, V>, before: ReadonlyMap<string, V> | undefined) => {
@@ -109,7 +151,7 @@ function finish(addrMap: CowMap<AddressMsg>, authzMap: CowMap<AuthorizationMsg>,
   const a = diff(addresses, prev?.addresses);
   const z = diff(authorizations, prev?.authorizations);
   return {
-    output: { addresses, authorizations },
+    output: { addresses, authorizations, endpointSliceUids },
     changedAddresses: a.changed,
     removedAddresses: a.removed,
     changedAuthorizations: z.changed,
@@ -145,7 +187,9 @@ function referenced(prev: ReadonlyMap<string, AddressMsg>, uid: string, key: str
  *  - PeerAuthentication → all PA-derived policies, and the workloads of its
  *    namespace (every workload for the root namespace);
  *  - Gateway → the workloads on networks other than the local one (only
- *    those carry a network_gateway).
+ *    those carry a network_gateway);
+ *  - EndpointSlice → that slice's endpoint workloads; a Service change also
+ *    rebuilds the slices labelled with its name.
  * The property test checks this equals full regeneration.
  */
 export function generateLocal(input: {
@@ -161,6 +205,8 @@ export function generateLocal(input: {
   const root = mesh.rootNamespace;
   const pods = new Set<string>();
   const wes = new Set<string>();
+  const slices = new Set<string>();
+  const changedServices: string[] = [];
   const nsAll = new Set<string>();
   const nodes = new Set<string>();
   const policyChanges: PolicyChange[] = [];
@@ -183,6 +229,10 @@ export function generateLocal(input: {
         case 'Service':
           service(ctx, key, addr);
           nsAll.add(nsOf(key));
+          changedServices.push(key);
+          break;
+        case 'EndpointSlice':
+          slices.add(key);
           break;
         case 'Namespace':
           nsAll.add(key);
@@ -272,8 +322,22 @@ export function generateLocal(input: {
   for (const k of pods) podWorkload(ctx, k, addr);
   for (const k of wes) weWorkload(ctx, k, addr);
 
+  // A slice's workloads depend on the slice and on its Service (existence, type, port names).
+  if (changedServices.length > 0 && snapshot.endpointSlices.size > 0) {
+    const svcs = new Set(changedServices);
+    snapshot.endpointSlices.forEach((s, k) => {
+      if (s.serviceName && svcs.has(`${s.namespace}/${s.serviceName}`)) slices.add(k);
+    });
+  }
+  let endpointSliceUids = previous.endpointSliceUids ?? new Map<string, readonly string[]>();
+  if (slices.size > 0) {
+    const uids = new Map(endpointSliceUids);
+    for (const k of slices) sliceWorkloads(ctx, k, addr, uids, previous);
+    endpointSliceUids = uids;
+  }
+
   return {
-    output: { addresses: addr.map.freeze(), authorizations: authz.map.freeze() },
+    output: { addresses: addr.map.freeze(), authorizations: authz.map.freeze(), endpointSliceUids },
     changedAddresses: addr.changed,
     removedAddresses: addr.removed,
     changedAuthorizations: authz.changed,

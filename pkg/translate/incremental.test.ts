@@ -46,6 +46,7 @@ for (const seed of [1, 42, 20261126]) {
     let full: LocalDelta = inc;
     let steps = 0;
     let mismatches = 0;
+    let sliceWorkloads = 0;
     for (let i = 0; i < 250; i++) {
       pending = undefined;
       const n = 1 + Math.floor(world['r']() * 3);
@@ -69,17 +70,56 @@ for (const seed of [1, 42, 20261126]) {
           `step ${i} delta`,
         );
       }
-      if (!ok || !deltasOk) {
+      const uids = (o: typeof inc.output) => JSON.stringify([...(o.endpointSliceUids ?? new Map())].map(([k, v]) => [k, [...v].sort()]).sort());
+      const uidsOk = uids(inc.output) === uids(next.output);
+      if (!uidsOk) t.same(uids(inc.output), uids(next.output), `step ${i} EndpointSlice uid index`);
+      if (!ok || !deltasOk || !uidsOk) {
         mismatches++;
         break;
       }
+      for (const k of inc.output.addresses.keys()) if (k.includes('/discovery.k8s.io/EndpointSlice/')) sliceWorkloads++;
       full = next;
     }
     t.equal(mismatches, 0, 'no divergence');
     t.ok(steps > 150, `exercised ${steps} changing batches`);
     t.ok(inc.output.addresses.size > 10, 'non-trivial final state');
+    t.ok(sliceWorkloads > 0, 'EndpointSlice workloads were exercised');
   });
 }
+
+t.test('EndpointSlice: incremental withdraws a slice\'s old endpoints, also from an output without the uid index', async (t) => {
+  const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
+  let pending: ChangeSet | undefined;
+  reg.onChange((c) => (pending = c));
+  const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'ext', namespace: 'a' }, spec: { ports: [{ name: 'http', port: 80 }] } };
+  const slice = (...ips: string[]) => ({
+    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'ext-1', namespace: 'a', labels: { 'kubernetes.io/service-name': 'ext' } },
+    addressType: 'IPv4', ports: [{ name: 'http', port: 8080 }], endpoints: ips.map((ip) => ({ addresses: [ip] })),
+  });
+  reg.applyEvents('s', [{ type: 'upsert', obj: svc }, { type: 'upsert', obj: slice('192.168.0.1', '192.168.0.2') }]);
+  const first = generateLocal({ snapshot: reg.snapshot(), mesh });
+  const uid = (ip: string) => `c1/discovery.k8s.io/EndpointSlice/a/ext-1/${ip}`;
+  t.same(first.output.endpointSliceUids?.get('a/ext-1'), [uid('192.168.0.1'), uid('192.168.0.2')]);
+  t.match(first.output.addresses.get(uid('192.168.0.1')), { workload: { services: { 'a/ext.a.svc.cluster.local': { ports: [{ servicePort: 80, targetPort: 8080 }] } } } });
+
+  reg.applyEvents('s', [{ type: 'upsert', obj: slice('192.168.0.2', '192.168.0.3') }]);
+  for (const previous of [first.output, { addresses: first.output.addresses, authorizations: first.output.authorizations }]) {
+    const d = generateLocal({ snapshot: reg.snapshot(), mesh, previous, changes: pending! });
+    t.same(sorted(d.removedAddresses), [uid('192.168.0.1')], 'the dropped endpoint is withdrawn');
+    t.same(sorted(d.changedAddresses), [uid('192.168.0.3')], 'only the new endpoint is new');
+  }
+
+  // The Service is half of the input: renaming its port drops the slice's port mapping; deleting it withdraws everything.
+  const cur = generateLocal({ snapshot: reg.snapshot(), mesh }).output;
+  reg.applyEvents('s', [{ type: 'upsert', obj: { ...svc, spec: { ports: [{ name: 'web', port: 80 }] } } }]);
+  const renamed = generateLocal({ snapshot: reg.snapshot(), mesh, previous: cur, changes: pending! });
+  t.match(renamed.output.addresses.get(uid('192.168.0.2')), { workload: { services: { 'a/ext.a.svc.cluster.local': {} } } });
+  t.notOk((renamed.output.addresses.get(uid('192.168.0.2')) as { workload: { services: Record<string, { ports?: unknown }> } }).workload.services['a/ext.a.svc.cluster.local']!.ports, 'no port of that name any more');
+  reg.applyEvents('s', [{ type: 'delete', obj: svc }]);
+  const gone = generateLocal({ snapshot: reg.snapshot(), mesh, previous: renamed.output, changes: pending! });
+  t.same(sorted(gone.removedAddresses), ['a/ext.a.svc.cluster.local', uid('192.168.0.2'), uid('192.168.0.3')].sort(), 'service and its endpoint workloads withdrawn');
+  t.equal(gone.output.endpointSliceUids?.has('a/ext-1'), false);
+});
 
 t.test('incremental == full when several registry batches are merged into one ChangeSet (debounce)', async (t) => {
   const world = new RandomWorld(rng(5150));

@@ -8,6 +8,7 @@ export { buildContext, selectorMatches, EAST_WEST_CLASSES } from './context';
 export type { TranslateContext } from './context';
 export { buildPodWorkload, buildWorkloadEntryWorkload, podWorkloadName } from './workload';
 export { buildService, appProtocol } from './service';
+export { buildEndpointSliceWorkloads } from './endpointslice';
 export { convertAuthorizationPolicy, stringMatch } from './authz';
 export { convertPeerAuthentication, peerAuthKeysFor, staticStrictPolicy, staticStrictKey } from './peerauth';
 export { msgEqual } from './equal';
@@ -27,6 +28,7 @@ export {
   CONVERTED_PA_PREFIX,
   workloadUidForPod,
   workloadUidForWorkloadEntry,
+  workloadUidForEndpoint,
   serviceHostname,
   serviceResourceName,
 } from './types';

@@ -164,6 +164,13 @@ export interface LocalOutput {
   readonly addresses: ReadonlyMap<string, AddressMsg>;
   /** Resource name "ns/name" -> Authorization. */
   readonly authorizations: ReadonlyMap<string, AuthorizationMsg>;
+  /**
+   * EndpointSlice key "ns/name" -> uids of the workloads built from it, so an
+   * incremental generation can withdraw a slice's old endpoints without
+   * scanning every address. Optional: outputs built elsewhere may omit it
+   * (an incremental call then falls back to a prefix scan).
+   */
+  readonly endpointSliceUids?: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface LocalDelta {
@@ -181,6 +188,11 @@ export function workloadUidForPod(clusterId: string, ns: string, name: string): 
 
 export function workloadUidForWorkloadEntry(clusterId: string, ns: string, name: string): string {
   return `${clusterId}/networking.istio.io/WorkloadEntry/${ns}/${name}`;
+}
+
+/** istiod's uid for a workload built from an EndpointSlice endpoint: keyed by the endpoint's first address as written. */
+export function workloadUidForEndpoint(clusterId: string, ns: string, slice: string, address: string): string {
+  return `${clusterId}/discovery.k8s.io/EndpointSlice/${ns}/${slice}/${address}`;
 }
 
 export function serviceHostname(name: string, ns: string, domainSuffix: string): string {

@@ -211,7 +211,7 @@ const ORDER: (keyof WorkloadMsg)[] = [
   'nativeTunnel', 'services', 'authorizationPolicies', 'status', 'clusterId', 'locality', 'networkMode', 'capacity',
 ];
 
-function sortKeys(w: WorkloadMsg): WorkloadMsg {
+export function sortKeys(w: WorkloadMsg): WorkloadMsg {
   const out: Record<string, unknown> = {};
   for (const k of ORDER) if (w[k] !== undefined) out[k] = w[k];
   return out as unknown as WorkloadMsg;

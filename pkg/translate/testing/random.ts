@@ -121,11 +121,30 @@ export class RandomWorld {
     };
   }
 
+  /** A slice of one of the services (manual endpoints, sometimes Pod-backed or not ready). */
+  endpointSlice(): RawObject {
+    const n = Math.floor(this.r() * 3);
+    const endpoints = Array.from({ length: n }, () => ({
+      addresses: [`192.168.7.${1 + Math.floor(this.r() * 4)}`],
+      ...(this.chance(0.7) ? { conditions: { ready: this.chance(0.7) } } : {}),
+      ...(this.chance(0.2) ? { targetRef: { kind: 'Pod', name: `p${Math.floor(this.r() * 30)}` } } : {}),
+    }));
+    return {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: `es${Math.floor(this.r() * 4)}`, namespace: this.pick(this.namespaces), labels: { 'kubernetes.io/service-name': `s${Math.floor(this.r() * 8)}` } },
+      addressType: 'IPv4',
+      ports: [{ name: this.pick(['http', 'other']), port: this.pick([8080, 9090]) }],
+      endpoints,
+    };
+  }
+
   /** One random upsert (or, one time in five, a delete of a like-named object). */
   event(): RegistryEvent {
     const makers = [
       () => this.pod(), () => this.pod(), () => this.pod(), () => this.service(), () => this.namespace(), () => this.node(),
       () => this.authorizationPolicy(), () => this.peerAuthentication(), () => this.workloadEntry(), () => this.gateway(),
+      () => this.endpointSlice(),
     ];
     const obj = this.pick(makers)();
     return { type: this.chance(0.2) ? 'delete' : 'upsert', obj };
