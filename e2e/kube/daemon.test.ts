@@ -151,6 +151,45 @@ t.test('pods and services written through the API reach a connected ztunnel: add
   t.notOk(z.status, 'one stream throughout');
 });
 
+t.test('selector-less Service + EndpointSlice: its non-Pod endpoints become workloads at a ztunnel; delete withdraws them', { skip }, async (t) => {
+  const z = ztunnel(await ztunnelToken());
+  z.connect();
+  await z.until(() => z.received.some((r) => r.typeUrl === TYPE_ADDRESS), 'initial sync', 30_000);
+
+  // No selector: nothing but the manually written slice says where "ext" lives.
+  const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'ext', namespace: 'apps' }, spec: { ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] } };
+  await k.apply(admin, svc);
+  const slice = k.endpointSlice('apps', 'ext-manual', 'ext', '192.168.60.1');
+  (slice.endpoints as unknown[]).push(
+    { addresses: ['192.168.60.2'], conditions: { ready: false } },
+    // Pod-backed: served by the Pod's own workload, never by the slice.
+    { addresses: ['10.1.0.99'], conditions: { ready: true }, targetRef: { kind: 'Pod', name: 'whatever', namespace: 'apps' } },
+  );
+  await k.apply(admin, slice);
+  const uid = (ip: string) => `c1/discovery.k8s.io/EndpointSlice/apps/ext-manual/${ip}`;
+  const svcKey = 'apps/ext.apps.svc.cluster.local';
+  await z.until(() => workload(z, uid('192.168.60.1')) && workload(z, uid('192.168.60.2')), 'endpoint workloads arrived', 30_000);
+  const w = workload(z, uid('192.168.60.1'))!;
+  t.equal(ipOf(w), '192.168.60.1');
+  t.equal(w.name, 'ext-manual');
+  t.equal(w.namespace, 'apps');
+  t.equal(w.networkMode, 1, 'HOST_NETWORK: an opaque address');
+  t.equal(w.network, 'net1', "the mesh's network");
+  const ports = (w.services as Record<string, { ports?: { servicePort: number; targetPort: number }[] }>)[svcKey]?.ports;
+  t.same(ports?.map((p) => [p.servicePort, p.targetPort]), [[80, 8080]], 'Service port joined to the slice port by name');
+  t.notOk(w.status, 'ready endpoint: HEALTHY (the default)');
+  t.equal(workload(z, uid('192.168.60.2'))!.status, 1, 'ready=false: UNHEALTHY');
+  t.notOk(z.held(TYPE_ADDRESS).has(uid('10.1.0.99')), 'no workload for the Pod-backed endpoint');
+  t.ok(z.held(TYPE_ADDRESS).has(svcKey), 'the service itself is there');
+
+  await k.remove(admin, slice);
+  await z.until(() => !z.held(TYPE_ADDRESS).has(uid('192.168.60.1')) && !z.held(TYPE_ADDRESS).has(uid('192.168.60.2')), 'slice delete propagated', 30_000);
+  t.pass('deleting the slice withdrew its workloads');
+  t.ok(z.held(TYPE_ADDRESS).has(svcKey), 'the service stays');
+  await k.remove(admin, svc);
+  t.notOk(z.status, 'one stream throughout');
+});
+
 t.test('projected token: accepted by xDS and the CA (identity from the token); tampered one refused', { skip }, async (t) => {
   const token = await ztunnelToken();
   const bad = tamper(token);
