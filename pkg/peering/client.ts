@@ -1,13 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
-import * as tls from 'node:tls';
 import * as net from 'node:net';
 import type protobuf from 'protobufjs';
 import type { Logger } from '../log';
 import { Backoff, type Clock } from '../lifecycle';
 import type { Wire } from '../wire';
 import { ADS_DELTA_PATH } from '../xds';
-import { TLS13_CIPHERS } from '../transport';
 import type { PeerDecl } from './declare';
+import { BidiCall } from './h2call';
+import type { SecureContexts } from './tls-context';
 import { DECODE_OPTS, type PeerPartition } from './partition';
 import { validateImported } from './validate';
 
@@ -34,6 +34,8 @@ export interface PeerClientOptions {
   identity: () => PeerIdentityMaterial;
   /** Roots that may sign the peer's serving certificate, per its trust domain. */
   rootsFor: (trustDomain: string) => string;
+  /** Shared TLS contexts: one per (roots, identity) generation across all peers, not one per link. */
+  contexts: SecureContexts;
   logger: Logger;
   clock: Clock;
   onChange: () => void;
@@ -83,8 +85,7 @@ function classify(code: number, details: string): TerminationReason {
  */
 export class PeerClient {
   readonly state: PeerClientState = { connected: false, synced: false, connects: 0, nacks: 0 };
-  private client?: grpc.Client;
-  private call?: grpc.ClientDuplexStream<Buffer, Buffer>;
+  private call?: BidiCall;
   private timer?: NodeJS.Timeout;
   private closed = false;
   private readonly backoff: Backoff;
@@ -100,58 +101,50 @@ export class PeerClient {
     this.connect();
   }
 
-  private target(): string {
-    const { value, type } = this.o.decl.address;
-    const host = type === 'IPAddress' && net.isIPv6(value) ? `[${value}]` : value;
-    return `${host}:${this.o.decl.xdsPort}`;
-  }
-
   private connect(): void {
     if (this.closed) return;
     this.timer = undefined;
-    const id = this.o.identity();
     const expected = this.o.decl.peerSpiffeId;
-    const ctx = tls.createSecureContext({
-      ca: this.o.rootsFor(this.o.decl.trustDomain), cert: id.certChainPem, key: id.keyPem, minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS,
-    });
-    const creds = grpc.credentials.createFromSecureContext(ctx, {
-      // The chain is verified against the roots by TLS; the name check is the SPIFFE id, not the dialled host.
-      checkServerIdentity: (_host, cert) => {
-        const uris = uriSans(cert);
-        return uris.length === 1 && uris[0] === expected ? undefined : new Error(`peer identity mismatch: want ${expected}, got ${uris.join(',') || 'no URI SAN'}`);
-      },
-    });
-    this.client?.close();
-    this.client = new grpc.Client(this.target(), creds, {
-      'grpc.max_receive_message_length': 256 * 1024 * 1024,
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.keepalive_timeout_ms': 10_000,
-      'grpc.initial_reconnect_backoff_ms': 1000,
-      'grpc.max_reconnect_backoff_ms': 15_000,
-    });
-    const raw = (b: Buffer): Buffer => b;
-    const call = this.client.makeBidiStreamRequest(ADS_DELTA_PATH, raw, raw, new grpc.Metadata());
-    this.call = call;
-    this.state.synced = false;
-    this.awaiting = new Set(this.o.types);
+    const { value, type } = this.o.decl.address;
     let established = false;
-    call.on('metadata', () => {
+    // Headers of a 200 response, or (if a server skips them) the first message, mark the link up.
+    const establish = (): void => {
+      if (established || this.call !== call) return;
       established = true;
       this.state.connected = true;
       this.state.connects++;
       this.state.lastConnectedAt = this.o.clock.now();
       this.o.onStateChange();
+    };
+    const call: BidiCall = new BidiCall({
+      host: value, port: this.o.decl.xdsPort, path: ADS_DELTA_PATH,
+      // SNI carries hostnames only (RFC 6066 §3); an IP peer gets none. The identity check below is what authenticates.
+      sni: type === 'Hostname' && !net.isIP(value) ? value : undefined,
+      // Only the peer trust domain's roots may sign its serving chain.
+      secureContext: this.o.contexts.get(this.o.rootsFor(this.o.decl.trustDomain), this.o.identity()),
+      // The chain is verified against the peer trust domain's roots by TLS; the name check is the SPIFFE id, not the dialled host.
+      checkServerIdentity: (cert) => {
+        const uris = uriSans(cert);
+        return uris.length === 1 && uris[0] === expected ? undefined : new Error(`peer identity mismatch: want ${expected}, got ${uris.join(',') || 'no URI SAN'}`);
+      },
+      maxMessageBytes: 256 * 1024 * 1024,
+      keepaliveMs: 30_000,
+      keepaliveTimeoutMs: 10_000,
+      onEstablished: establish,
+      onMessage: (b) => {
+        if (this.call !== call) return;
+        establish();
+        this.onResponse(b);
+      },
+      onEnd: (code, details) => {
+        if (this.call !== call) return;
+        this.call = undefined;
+        this.terminated(classify(code, details), `${grpc.status[code] ?? code}: ${details}`);
+      },
     });
-    call.on('data', (b: Buffer) => {
-      if (!established) call.emit('metadata', new grpc.Metadata());
-      this.onResponse(b);
-    });
-    call.on('error', () => undefined); // 'status' carries the outcome
-    call.on('status', (s: grpc.StatusObject) => {
-      if (this.call !== call) return;
-      this.call = undefined;
-      this.terminated(classify(s.code, s.details), `${grpc.status[s.code] ?? s.code}: ${s.details}`);
-    });
+    this.call = call;
+    this.state.synced = false;
+    this.awaiting = new Set(this.o.types);
     const ns = this.o.identityNamespace;
     const node = {
       id: `peering~0.0.0.0~peering-${this.o.decl.cluster}.${ns}~${ns}.svc.cluster.local`,
@@ -164,7 +157,7 @@ export class PeerClient {
 
   private send(req: Record<string, unknown>): void {
     const w = this.o.wire.DeltaDiscoveryRequest;
-    this.call?.write(Buffer.from(w.encode(w.fromObject(req)).finish()));
+    this.call?.write(w.encode(w.fromObject(req)).finish());
   }
 
   private onResponse(b: Buffer): void {
@@ -172,7 +165,9 @@ export class PeerClient {
     try {
       resp = this.o.wire.DeltaDiscoveryResponse.decode(b) as unknown as typeof resp;
     } catch (e) {
-      this.call?.cancel();
+      const c = this.call;
+      this.call = undefined;
+      c?.cancel();
       this.terminated('protocol', `undecodable response: ${(e as Error).message}`);
       return;
     }
@@ -254,7 +249,6 @@ export class PeerClient {
     const c = this.call;
     this.call = undefined;
     c?.cancel();
-    this.client?.close();
     this.state.connected = false;
   }
 }

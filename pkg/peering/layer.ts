@@ -15,6 +15,7 @@ import { createPeeringMetrics, type PeeringMetrics } from './metrics';
 import { PeerPartition, peerFile, writeAtomic, writeAtomicAsync } from './partition';
 import { peerStatus, declarationStatus, type PeerStatus } from './status';
 import { restorePeerState } from './persist';
+import { SecureContexts } from './tls-context';
 import {
   MSG, PEERING_PROTO, PEERING_TYPES, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD,
 } from './types';
@@ -73,6 +74,8 @@ export class Peering implements PeeringLayer {
   private structural = true;
   private lastLocal?: ReadonlyMap<string, object>;
   private lastInputs?: { services: unknown; namespaces: unknown; mesh: string };
+  /** Client TLS contexts shared by all peer links of one (roots, identity) generation. */
+  readonly contexts: SecureContexts;
 
   constructor(private readonly ctx: PeeringContext, private readonly tuning: PeeringTuning = {}) {
     this.exportTypes = peeringTypes(ctx.wire);
@@ -80,6 +83,7 @@ export class Peering implements PeeringLayer {
     this.metrics = createPeeringMetrics(ctx.metrics);
     this.log = ctx.logger;
     this.identityNs = ctx.cfg.ca.identity.split('/')[0] || ctx.cfg.systemNamespace;
+    this.contexts = new SecureContexts();
   }
 
   private localNetwork(snapshot: RegistrySnapshot): string {
@@ -199,6 +203,7 @@ export class Peering implements PeeringLayer {
       identity: () => this.ctx.identity(),
       // The mesh trust bundle holds every root we accept (plug-in cacerts root-cert.pem or our own root).
       rootsFor: () => this.ctx.identity().trustBundlePem,
+      contexts: this.contexts,
       logger: this.log, clock: this.ctx.clock, backoff: this.tuning.backoff,
       onChange: () => {
         this.updateResourceMetrics(peer);
