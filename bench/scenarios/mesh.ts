@@ -85,7 +85,9 @@ function daemonCommand(cfgFile: string): string[] {
   return [__filename, 'daemon', cfgFile];
 }
 
-async function startDaemon(dir: string, logDir: string, config: Record<string, unknown>): Promise<{ pid: number; port: number; token: string; stop: () => Promise<void>; cmd: string }> {
+interface MemoryReport { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number }
+
+async function startDaemon(dir: string, logDir: string, config: Record<string, unknown>): Promise<{ pid: number; port: number; token: string; stop: () => Promise<void>; cmd: string; memory: () => Promise<MemoryReport> }> {
   const stateDir = path.join(dir, 'state');
   fs.mkdirSync(stateDir, { recursive: true });
   const cfgFile = path.join(dir, 'ambientd.yaml');
@@ -93,7 +95,11 @@ async function startDaemon(dir: string, logDir: string, config: Record<string, u
   const token = execFileSync('node', [MAIN, 'token', 'create', '--state-dir', stateDir, '--namespace', 'istio-system', '--service-account', 'ztunnel', '--ttl', '24h'], { encoding: 'utf8' }).trim();
   const cmd = daemonCommand(cfgFile);
   const log = fs.createWriteStream(path.join(logDir, 'mesh-daemon.log'));
-  const proc = spawn('node', ['--max-old-space-size=2048', ...(process.env['MESH_PROF'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/meshprof'] : []), ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // --expose-gc: SIGUSR2 makes the daemon log memory after a full GC (what is retained, not garbage).
+  // MESH_NODE_ARGS adds diagnostics flags, e.g. --heapsnapshot-signal=SIGUSR1.
+  const extra = (process.env['MESH_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const proc = spawn('node', ['--max-old-space-size=2048', '--expose-gc', ...extra, ...(process.env['MESH_PROF'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/meshprof'] : []), ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const memWaiters: ((m: MemoryReport) => void)[] = [];
   proc.stderr!.pipe(log);
   const rl = readline.createInterface({ input: proc.stdout! });
   const port = await new Promise<number>((resolve, reject) => {
@@ -101,7 +107,8 @@ async function startDaemon(dir: string, logDir: string, config: Record<string, u
     rl.on('line', (line) => {
       log.write(line + '\n');
       try {
-        const j = JSON.parse(line) as { msg?: string; grpcPort?: number };
+        const j = JSON.parse(line) as { msg?: string; grpcPort?: number; memory?: MemoryReport };
+        if (j.msg === 'memory usage' && j.memory) memWaiters.splice(0).forEach((w) => w(j.memory!));
         if (j.msg === 'ambientd serving') {
           clearTimeout(timer);
           resolve(j.grpcPort ?? 0);
@@ -122,6 +129,14 @@ async function startDaemon(dir: string, logDir: string, config: Record<string, u
       proc.once('exit', () => resolve());
       proc.kill('SIGTERM');
     }),
+    memory: () => new Promise<MemoryReport>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('daemon did not report memory')), 60_000);
+      memWaiters.push((m) => {
+        clearTimeout(timer);
+        resolve(m);
+      });
+      proc.kill('SIGUSR2');
+    }),
   };
 }
 
@@ -131,6 +146,9 @@ async function startDaemon(dir: string, logDir: string, config: Record<string, u
  */
 export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Promise<ScenarioResult> {
   const full = opts.mode === 'full';
+  // MESH_N=<n>: one point only (diagnosis without the whole sweep).
+  const only = Number(process.env['MESH_N'] ?? 0);
+  if (only > 0) return runAt(opts, only, Number(process.env['MESH_WINDOW_MS'] ?? 15_000));
   const sweep = full ? [200, 500, 1000] : [50, 100];
   const points: { n: number; cpu: number; rss: number }[] = [];
   for (const n of sweep) {
@@ -198,6 +216,8 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
     const c = sampleProc(daemon.pid);
     await new Promise((r) => setTimeout(r, windowMs));
     const d = sampleProc(daemon.pid);
+    // Retained memory after a full GC, split the way V8 reports it (JS heap vs buffers vs the rest).
+    const mem = await daemon.memory().catch(() => undefined);
     sim.send({ cmd: 'report' });
     const rep = await sim.next('report');
     zsim.send({ cmd: 'report' });
@@ -216,6 +236,14 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
     }
     figures.push({ name: 'steady_cpu', value: cpuPercent(a, b), unit: '% of one core', target: { op: '<=', value: 10 } });
     figures.push({ name: 'rss', value: b.rssBytes / 2 ** 20, unit: 'MiB', target: { op: '<=', value: 512 } });
+    if (mem) {
+      const mib = (x: number): number => x / 2 ** 20;
+      figures.push({ name: 'gc_rss', value: mib(mem.rss), unit: 'MiB' });
+      figures.push({ name: 'gc_heap_used', value: mib(mem.heapUsed), unit: 'MiB' });
+      figures.push({ name: 'gc_heap_total', value: mib(mem.heapTotal), unit: 'MiB' });
+      figures.push({ name: 'gc_external', value: mib(mem.external), unit: 'MiB' });
+      figures.push({ name: 'gc_array_buffers', value: mib(mem.arrayBuffers), unit: 'MiB' });
+    }
     figures.push({ name: 'peak_rss', value: Math.max(...samples.map((s) => s.rssBytes), b.rssBytes) / 2 ** 20, unit: 'MiB' });
     figures.push({ name: 'cpu_during_crossings', value: cpuPercent(c, d), unit: '% of one core' });
     figures.push({ name: 'propagation_p50', value: percentile(lat, 50), unit: 'ms' });
