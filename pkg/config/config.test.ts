@@ -58,3 +58,55 @@ t.test('durations parse like istiod (Go syntax)', async (t) => {
   t.equal(parseDuration('ten'), undefined);
   t.equal(parseDuration('10x'), undefined);
 });
+
+t.test('peering.trustBundles: file mapping, env and flag forms; every bad entry listed', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-config-tb-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const ossl = (...args: string[]): void => void execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const ca = path.join(dir, 'ca.pem');
+  const leaf = path.join(dir, 'leaf.pem');
+  ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(dir, 'ca-key.pem'), '-subj', '/CN=root-b', '-days', '1',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-out', ca);
+  ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(dir, 'leaf-key.pem'), '-subj', '/CN=leaf', '-days', '1',
+    '-addext', 'basicConstraints=critical,CA:FALSE', '-out', leaf);
+  fs.writeFileSync(path.join(dir, 'junk.pem'), 'not a certificate\n');
+
+  const c = loadConfig({ fileContent: `peering:\n  trustBundles:\n    td-b.example: ${ca}\n` });
+  t.same(c.peering.trustBundles, { 'td-b.example': ca }, 'trust-domain keys with dots are data, not setting paths');
+  t.ok(Object.isFrozen(c.peering.trustBundles));
+  t.same(loadConfig({ env: { AMBIENTD_PEERING_TRUST_BUNDLES: `td-b=${ca}, td-c=${ca}` } }).peering.trustBundles, { 'td-b': ca, 'td-c': ca });
+  t.same(loadConfig({ flags: { 'peering-trust-bundles': `td-b=${ca}` } }).peering.trustBundles, { 'td-b': ca });
+  t.same(loadConfig({}).peering.trustBundles, {}, 'none by default');
+
+  try {
+    loadConfig({
+      fileContent: [
+        'trustDomain: td-a',
+        'peering:',
+        '  trustBundles:',
+        `    td-a: ${ca}`,
+        `    td-missing: ${path.join(dir, 'nope.pem')}`,
+        `    td-junk: ${path.join(dir, 'junk.pem')}`,
+        `    td-leaf: ${leaf}`,
+        `    "bad/td": ${ca}`,
+        '    td-empty: ""',
+      ].join('\n'),
+    });
+    t.fail('should throw');
+  } catch (e) {
+    t.ok(e instanceof ConfigError);
+    const p = (e as ConfigError).problems;
+    t.ok(p.some((x) => /trustBundles\["td-a"\]: the local trust domain always uses the mesh trust bundle/.test(x)), 'local td refused');
+    t.ok(p.some((x) => /trustBundles\["td-missing"\]: cannot read .*ENOENT/.test(x)), 'unreadable file');
+    t.ok(p.some((x) => /trustBundles\["td-junk"\]: .* holds no PEM certificate/.test(x)), 'not PEM');
+    t.ok(p.some((x) => /trustBundles\["td-leaf"\]: .* is not a CA certificate/.test(x)), 'not a CA');
+    t.ok(p.some((x) => /trustBundles\["bad\/td"\]: "bad\/td" is not a valid trust domain/.test(x)), 'bad key');
+    t.ok(p.some((x) => /trustBundles\["td-empty"\]: a PEM file path is required/.test(x)), 'empty path');
+    t.equal(p.length, 6, 'one line per problem');
+  }
+  t.throws(() => loadConfig({ env: { AMBIENTD_PEERING_TRUST_BUNDLES: 'td-b' } }), /is not key=value/);
+});

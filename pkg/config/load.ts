@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as YAML from 'yaml';
@@ -75,6 +76,23 @@ function coerce(o: OptionSpec, raw: unknown, where: string, problems: string[]):
     case 'list':
       if (Array.isArray(raw)) return raw.map(String);
       return String(raw).split(',').map((x) => x.trim()).filter(Boolean);
+    case 'map': {
+      const out: Record<string, string> = {};
+      if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+        for (const [k, v] of Object.entries(raw)) {
+          if (typeof v !== 'string' && typeof v !== 'number') return bad(`${k}: expected a string, got ${JSON.stringify(v)}`);
+          out[k] = String(v);
+        }
+        return out;
+      }
+      if (typeof raw !== 'string') return bad(`expected a mapping or "key=value,...", got ${JSON.stringify(raw)}`);
+      for (const part of raw.split(',').map((x) => x.trim()).filter(Boolean)) {
+        const eq = part.indexOf('=');
+        if (eq <= 0) return bad(`"${part}" is not key=value`);
+        out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+      }
+      return out;
+    }
   }
 }
 
@@ -156,9 +174,12 @@ export function loadConfig(input: LoadInput = {}): DaemonConfig {
   }
   if (fileObj) {
     const known = new Set(OPTIONS.map((o) => o.path));
+    // Keys inside a map setting are data, not settings.
+    const maps = OPTIONS.filter((o) => o.kind === 'map').map((o) => o.path);
     const paths: string[] = [];
     collectPaths(fileObj, '', paths);
     for (const p of paths) {
+      if (maps.some((m) => p.startsWith(`${m}.`))) continue;
       if (p && !known.has(p) && ![...known].some((k) => k.startsWith(`${p}.`))) problems.push(`${p} (file): unknown setting`);
     }
     for (const o of OPTIONS) {
@@ -211,8 +232,42 @@ export function loadConfig(input: LoadInput = {}): DaemonConfig {
     if (!/^[^/]+\/[^/]+$/.test(v)) problems.push(`${p}: "${v}" is not ns/sa`);
   }
   if (cfg.registry.type === 'file' && !cfg.registry.dir) problems.push('registry.dir: required for registry.type file');
+  checkTrustBundles(cfg, problems);
   if (problems.length) throw new ConfigError(problems);
   return deepFreeze(cfg);
+}
+
+/**
+ * peering.trustBundles: each key a trust domain other than ours, each value a
+ * readable PEM file holding at least one CA certificate. Read here once so a
+ * bad file stops start-up with every problem listed.
+ */
+function checkTrustBundles(cfg: DaemonConfig, problems: string[]): void {
+  for (const [td, file] of Object.entries(cfg.peering.trustBundles)) {
+    const where = `peering.trustBundles[${JSON.stringify(td)}]`;
+    if (!/^[A-Za-z0-9.-]+$/.test(td)) problems.push(`${where}: "${td}" is not a valid trust domain`);
+    else if (td === cfg.trustDomain) problems.push(`${where}: the local trust domain always uses the mesh trust bundle; remove this entry`);
+    if (!file) {
+      problems.push(`${where}: a PEM file path is required`);
+      continue;
+    }
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      problems.push(`${where}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      continue;
+    }
+    const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    if (blocks.length === 0) problems.push(`${where}: ${file} holds no PEM certificate`);
+    for (const [i, b] of blocks.entries()) {
+      try {
+        if (!new X509Certificate(b).ca) problems.push(`${where}: ${file} certificate ${i + 1} is not a CA certificate`);
+      } catch (e) {
+        problems.push(`${where}: ${file} certificate ${i + 1}: ${(e as Error).message}`);
+      }
+    }
+  }
 }
 
 /** The effective config with secrets replaced, for logs and /debug/configz. */

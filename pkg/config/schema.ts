@@ -4,7 +4,8 @@
  * default and how to parse/validate it. Help text, env and flag parsing are
  * all derived from here, so a setting cannot exist in one place only.
  */
-export type Kind = 'string' | 'int' | 'bool' | 'duration' | 'list' | 'enum';
+/** map: string → string; file form a YAML mapping, env/flag form "k1=v1,k2=v2". */
+export type Kind = 'string' | 'int' | 'bool' | 'duration' | 'list' | 'enum' | 'map';
 
 export interface OptionSpec {
   /** Dotted path in the config object / YAML file. */
@@ -61,6 +62,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'peering.defaultTrafficDistribution', kind: 'enum', default: 'PreferNetwork', values: ['PreferNetwork', 'PreferRegion', 'PreferClose', 'Any'], env: ['PEERING_DISCOVERY_DEFAULT_TRAFFIC_DISTRIBUTION'], help: 'Traffic distribution of global services without one.' },
   { path: 'peering.enableFlatNetworks', kind: 'bool', default: true, env: ['PEERING_ENABLE_FLAT_NETWORKS'], help: 'Import remote pods directly when a peer shares our network.' },
   { path: 'peering.peerIdentity', kind: 'string', default: 'istio-system/istiod', env: ['AMBIENTD_PEER_IDENTITY'], help: 'Default ns/sa expected of peer daemons.' },
+  { path: 'peering.trustBundles', kind: 'map', default: {}, env: ['AMBIENTD_PEERING_TRUST_BUNDLES'], help: 'Roots per peer trust domain: <trust domain>=<PEM file> (env/flag: comma-separated). The local trust domain always uses the mesh bundle; a peer in a trust domain not listed is never dialled or admitted.' },
   { path: 'peering.disableLegacyMulticluster', kind: 'bool', default: true, env: ['DISABLE_LEGACY_MULTICLUSTER'], help: 'Accepted for istiod compatibility; ambientd has no remote-kubeconfig code.' },
   { path: 'drainDeadline', kind: 'duration', default: 10_000, env: ['AMBIENTD_DRAIN_DEADLINE', 'TERMINATION_DRAIN_DURATION'], help: 'Graceful shutdown deadline.' },
 ];

@@ -68,5 +68,7 @@ export interface PeeringConfig {
   readonly defaultTrafficDistribution: 'PreferNetwork' | 'PreferRegion' | 'PreferClose' | 'Any';
   readonly enableFlatNetworks: boolean;
   readonly peerIdentity: string;
+  /** Peer trust domain → path of a PEM file with its roots (validated at load: readable, ≥ 1 certificate). */
+  readonly trustBundles: Readonly<Record<string, string>>;
   readonly disableLegacyMulticluster: boolean;
 }
