@@ -33,6 +33,7 @@ export class SimZtunnel {
   firstAt = new Map<string, number>();
   closed = false;
   private pending: Buffer = Buffer.alloc(0);
+  private readonly acks: Buffer[] = [];
 
   constructor(private readonly o: SimOptions) {
     this.session = o.session ?? http2.connect(`https://${o.address}`, {
@@ -70,9 +71,24 @@ export class SimZtunnel {
       this.responses++;
       this.resources += r.names.length;
       if (!this.firstAt.has(r.typeUrl)) this.firstAt.set(r.typeUrl, at);
-      this.stream?.write(grpcFrame(encodeRequest({ typeUrl: r.typeUrl, nonce: r.nonce })));
+      this.queueAck(grpcFrame(encodeRequest({ typeUrl: r.typeUrl, nonce: r.nonce })));
       this.o.onResponse?.(this, r, at);
     }
+  }
+
+  /**
+   * ACKs go out on the next turn, not inside the read callback: hundreds of
+   * simulated ztunnels share one process, and an ACK write (HTTP/2 + TLS)
+   * inside each read would delay the next socket's read and so inflate every
+   * later client's receipt time. A real ztunnel is its own process.
+   */
+  private queueAck(b: Buffer): void {
+    this.acks.push(b);
+    if (this.acks.length > 1) return;
+    setImmediate(() => {
+      const all = this.acks.splice(0);
+      if (!this.closed) this.stream?.write(all.length === 1 ? all[0]! : Buffer.concat(all));
+    });
   }
 
   close(): void {

@@ -61,3 +61,59 @@ export class SharedResponses {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** What the fan-out loop needs from a stream. */
+export interface Flushable {
+  flush(): void;
+}
+
+/**
+ * Writes one commit to every stream in batches of `batch`, one batch per
+ * event-loop turn. Why batches: node:http2 hands a session's queued frames to
+ * the socket only on a later turn, so a single loop over N streams sends
+ * nothing until all N responses are built; with batches the first streams'
+ * bytes leave (and the clients start decoding, on the other core) while later
+ * batches are still being built. One pass at a time: a commit that lands
+ * mid-pass asks for another pass (streams already flushed in this pass pick it
+ * up then; later ones see it in this pass already).
+ */
+export class FanOut {
+  private running = false;
+  private again = false;
+  private closed = false;
+
+  constructor(
+    private readonly streams: () => Iterable<Flushable>,
+    private readonly batch = 32,
+  ) {}
+
+  trigger(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    const list = [...this.streams()];
+    let i = 0;
+    const step = (): void => {
+      if (this.closed) return;
+      const end = Math.min(i + this.batch, list.length);
+      for (; i < end; i++) list[i]!.flush();
+      if (i < list.length) {
+        setImmediate(step);
+        return;
+      }
+      this.running = false;
+      if (this.again) {
+        this.again = false;
+        this.trigger();
+      }
+    };
+    setImmediate(step);
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}

@@ -7,7 +7,7 @@ import type { Clock } from '../lifecycle';
 import type { ResourceCache } from './cache';
 import { XdsStream, type StreamSink, type StreamStatus } from './stream';
 import type { XdsMetrics } from './metrics';
-import { SharedResponses } from './fanout';
+import { FanOut, SharedResponses } from './fanout';
 
 export const ADS_DELTA_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 
@@ -34,6 +34,8 @@ export interface XdsServerOptions {
   onAck?: (s: XdsStream, typeUrl: string, latencyMs: number | undefined, originAt: number | undefined) => void;
   /** Requests buffered per stream while authentication is pending. */
   maxPendingRequests?: number;
+  /** Streams written per event-loop turn when a commit fans out (default 32). */
+  fanoutBatch?: number;
 }
 
 type DuplexCall = grpc.ServerDuplexStream<Buffer, Buffer>;
@@ -45,12 +47,12 @@ export class XdsServer {
   private draining = false;
   private readonly unsubscribe: () => void;
   private readonly shared: SharedResponses;
+  private readonly fanout: FanOut;
 
   constructor(private readonly o: XdsServerOptions) {
     this.shared = new SharedResponses(o.cache);
-    this.unsubscribe = o.cache.onCommit(() => {
-      for (const s of this.streams) s.onCommit();
-    });
+    this.fanout = new FanOut(() => this.streams, o.fanoutBatch);
+    this.unsubscribe = o.cache.onCommit(() => this.fanout.trigger());
   }
 
   /** The service definition + handler to add to the daemon's gRPC server. */
@@ -190,6 +192,7 @@ export class XdsServer {
   async close(): Promise<void> {
     this.draining = true;
     this.unsubscribe();
+    this.fanout.close();
     for (const s of [...this.streams]) s.end(GrpcCode.UNAVAILABLE, 'server shutting down');
   }
 

@@ -176,7 +176,18 @@ export class XdsStream {
       if (change.added.length > 0) st.mustRespond = true;
     }
     if (!st.sub.wildcard && st.held === null) st.held = new Set();
-    this.schedule();
+    // A plain ACK of a caught-up stream owes nothing: skip the flush turn.
+    if (this.owesResponse()) this.schedule();
+  }
+
+  /** Is there anything flush() could send now? (Checked per request; O(types).) */
+  private owesResponse(): boolean {
+    if (this.inFlight) return false; // the write callback flushes
+    const seq = this.o.cache.seq;
+    for (const st of this.types.values()) {
+      if (st.cursor === null || st.cursor.seq !== seq || st.cursor.expired || st.mustRespond || st.force.size > 0 || st.unsubNotify.size > 0) return true;
+    }
+    return false;
   }
 
   /** Called by the server when the cache committed new changes. */
