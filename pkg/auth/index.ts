@@ -18,5 +18,6 @@ export { DEFAULT_AUDIENCE, TokenAuthenticator } from './token';
 export type { TokenAuthenticatorOptions, TrustedIssuer } from './token';
 export { BootstrapIssuer, MAX_BOOTSTRAP_TTL_SECONDS } from './bootstrap';
 export type { BootstrapIssuerOptions, BootstrapTokenRequest } from './bootstrap';
-export { MtlsAuthenticator } from './mtls';
+export { anchoredIn, MtlsAuthenticator, parsePemCertificates, TrustDomainRoots } from './mtls';
+export type { AnchorSet, MtlsAuthenticatorOptions, TrustAnchors } from './mtls';
 export { authorizeImpersonation, authorizeNodeNamespace, CompositeAuthenticator, DEFAULT_TRUSTED_NODE_ACCOUNTS, InsecureAuthenticator } from './composite';

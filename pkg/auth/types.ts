@@ -47,6 +47,8 @@ export const AUTH_FAILURE_REASONS = [
   'keys_unavailable',
   'bad_peer_certificate',
   'wrong_trust_domain',
+  /** The chain does not anchor in a root of the trust domain its SPIFFE id names. */
+  'untrusted_anchor',
 ] as const;
 export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
 

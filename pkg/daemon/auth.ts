@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import type { Registry } from 'prom-client';
 import type { DaemonConfig } from '../config';
 import type { Logger } from '../log';
@@ -7,12 +8,30 @@ import type { ServiceRegistration } from '../transport';
 import type { Authority } from '../ca';
 import {
   BootstrapIssuer, CompositeAuthenticator, InsecureAuthenticator, MtlsAuthenticator, RefreshingKeySet, TokenAuthenticator,
-  fileJwksLoader, urlJwksLoader, type Authenticator, type CallerIdentity, type TrustedIssuer, type WorkloadPlacement,
-  type JsonWebKeySet,
+  TrustDomainRoots, fileJwksLoader, urlJwksLoader, type Authenticator, type CallerIdentity, type TrustAnchors, type TrustedIssuer,
+  type WorkloadPlacement, type JsonWebKeySet,
 } from '../auth';
 import { createCaService } from '../caserver';
 
+/**
+ * Trust domain → roots: the local trust domain maps to the mesh bundle (and our
+ * own issuing CA certificates), every peering.trustBundles entry to the roots
+ * in its file (read once here; loadConfig already validated them).
+ */
+export function buildTrustAnchors(cfg: DaemonConfig, meshRoots: () => string, ownChain?: () => string): TrustAnchors {
+  const extra = new Map<string, string>();
+  for (const [td, file] of Object.entries(cfg.peering.trustBundles)) {
+    try {
+      extra.set(td, fs.readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new Error(`peering.trustBundles[${JSON.stringify(td)}]: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  return new TrustDomainRoots({ localTrustDomain: cfg.trustDomain, localRoots: meshRoots, localIssuers: ownChain, extra });
+}
+
 export interface DaemonAuth {
+  /** xDS callers: local identities, plus peer daemons of every trust domain with configured roots. */
   authenticator: Authenticator;
   bootstrap: BootstrapIssuer;
   caService: ServiceRegistration;
@@ -35,6 +54,8 @@ export interface BuildAuthInput {
   extraIssuers?: readonly TrustedIssuer[];
   /** Extra type authorisation (peering types), consulted before the default. */
   extraTypeAuthz?: (identity: CallerIdentity, typeUrl: string) => boolean | undefined;
+  /** Per-trust-domain roots (buildTrustAnchors); default: the local trust domain with the authority's roots only. */
+  anchors?: TrustAnchors;
 }
 
 export function buildAuth(i: BuildAuthInput): DaemonAuth {
@@ -52,14 +73,27 @@ export function buildAuth(i: BuildAuthInput): DaemonAuth {
       method: 'jwt',
     });
   }
+  const anchors = i.anchors ?? buildTrustAnchors({ ...cfg, peering: { ...cfg.peering, trustBundles: {} } }, () => i.authority.rootBundlePem());
+  const token = new TokenAuthenticator({ issuers, trustDomain: cfg.trustDomain, clock });
+  const insecure = cfg.xds.insecure ? new InsecureAuthenticator({ trustDomain: cfg.trustDomain, namespace: cfg.systemNamespace }) : undefined;
+  // A client certificate must anchor in the roots of the trust domain its own
+  // SPIFFE id names; from another trust domain only the peer daemon account is
+  // accepted (nothing else of a foreign mesh has business on our xDS port).
   const authenticator = new CompositeAuthenticator({
-    mtls: new MtlsAuthenticator({ trustDomains: [cfg.trustDomain] }),
-    token: new TokenAuthenticator({ issuers, trustDomain: cfg.trustDomain, clock }),
-    insecure: cfg.xds.insecure ? new InsecureAuthenticator({ trustDomain: cfg.trustDomain, namespace: cfg.systemNamespace }) : undefined,
+    mtls: new MtlsAuthenticator({ trustDomains: anchors.trustDomains(), anchors, foreignAccounts: [cfg.peering.peerIdentity] }),
+    token,
+    insecure,
+  });
+  // The CA signs identities of our trust domain only: a peer's certificate
+  // (another trust domain) never buys a certificate here.
+  const caAuthenticator = new CompositeAuthenticator({
+    mtls: new MtlsAuthenticator({ trustDomains: [cfg.trustDomain], anchors }),
+    token,
+    insecure,
   });
   const caService = createCaService({
     authority: i.authority,
-    authenticator,
+    authenticator: caAuthenticator,
     placement: i.placement,
     trustedNodeAccounts: cfg.ca.trustedNodeAccounts,
     maxTtlSeconds: Math.round(cfg.ca.maxTtl / 1000),

@@ -15,7 +15,7 @@ import { ChangeAccumulator } from './changes';
 import { kubeTokenIssuer, peerStatusWriter } from './kube-extras';
 import type { Component } from '../lifecycle';
 import type { TrustedIssuer } from '../auth';
-import { buildAuth, type DaemonAuth } from './auth';
+import { buildAuth, buildTrustAnchors, type DaemonAuth } from './auth';
 import { StartupError } from './errors';
 import { diffPaths, ensureWritableDir, servingDnsNames, servingIps } from './helpers';
 import type { PeeringFactory, PeeringLayer } from './peering-hook';
@@ -68,6 +68,8 @@ export class Daemon {
   admin?: AdminLayer;
   private lastMesh?: string;
   private lastPassthrough = false;
+  /** A peering build started and has not reached the encoder yet (set while building; still set = it threw). */
+  private peeringBuildOpen = false;
   private grpc!: GrpcServer;
   private credentials!: RotatingServerCredentials;
   private source?: FileSource | KubeSource;
@@ -173,12 +175,20 @@ export class Daemon {
       const c = this.serving.current();
       return { certChainPem: c.certChainPem, keyPem: c.keyPem, trustBundlePem: this.authority.rootBundlePem() };
     };
+    // Trust domain -> roots (mesh bundle for ours, peering.trustBundles for peers').
+    let anchors: ReturnType<typeof buildTrustAnchors>;
+    try {
+      anchors = buildTrustAnchors(cfg, () => this.authority.rootBundlePem(), () => this.serving.current().certChainPem);
+    } catch (e) {
+      throw new StartupError((e as Error).message);
+    }
     if (this.deps.peering) {
       this.peering = this.deps.peering({
         cfg, logger: this.log.child({ component: 'peering' }), clock: this.clock, metrics: this.metrics, wire: this.wire,
         snapshot: () => this.registry.snapshot(),
         onRegistryChange: (cb) => this.registry.onChange(() => cb()),
         identity: material,
+        rootsFor: (td) => anchors.rootsFor(td),
         requestPush: () => this.pusher?.notify(),
       });
     }
@@ -205,15 +215,21 @@ export class Daemon {
             ],
           };
         }
-        const merged = this.peering.build({ snapshot, mesh, local: delta.output });
-        // Hints are safe only when this build and the previous one were both the plain local output.
+        // A build that threw may have advanced the merge without reaching the encoder: start over.
+        const previousFailed = this.peeringBuildOpen;
+        this.peeringBuildOpen = true;
+        const merged = this.peering.build({ snapshot, mesh, local: delta.output, full: previousFailed });
+        // Hints are safe only when this build and the previous one were both the plain local output,
+        // or when the merge itself says what changed since its previous (encoded) result.
         const hinted = incremental && merged.passthrough === true && this.lastPassthrough;
         this.lastPassthrough = merged.passthrough === true;
+        const addressHint = hinted ? { changed: delta.changedAddresses, removed: delta.removedAddresses } : previousFailed ? undefined : merged.addressHint;
         const commits = [
-          encoder.diff(TYPE_ADDRESS, merged.addresses, hinted ? { changed: delta.changedAddresses, removed: delta.removedAddresses } : undefined),
+          encoder.diff(TYPE_ADDRESS, merged.addresses, addressHint, { live: merged.live === true }),
           encoder.diff(TYPE_AUTHORIZATION, merged.authorizations, incremental ? { changed: delta.changedAuthorizations, removed: delta.removedAuthorizations } : undefined),
         ];
         for (const [typeUrl, m] of merged.exports) commits.push(encoder.diff(typeUrl, m));
+        this.peeringBuildOpen = false;
         return { commits, originAt: merged.originAt };
       },
     });
@@ -244,11 +260,15 @@ export class Daemon {
       cfg, logger: this.log, clock: this.clock, metrics: this.metrics, authority: this.authority,
       placement: { identitiesOnNode: (node: string) => identitiesOnNode(this.registry.snapshot(), node, cfg.trustDomain) },
       extraTypeAuthz: this.peering ? (id, t) => this.peering!.authorizeType(id, t) : undefined,
+      anchors,
     });
 
     // One TLS port for ztunnel (server-auth) and peers/renewals (mTLS).
-    this.credentials = new RotatingServerCredentials(material());
-    const onRotate = (): void => this.credentials.update(material());
+    // TLS verifies client certificates against every configured root; the
+    // authenticator then checks each caller's anchor against its own trust domain.
+    const serverMaterial = () => ({ ...material(), trustBundlePem: anchors.unionPem() });
+    this.credentials = new RotatingServerCredentials(serverMaterial());
+    const onRotate = (): void => this.credentials.update(serverMaterial());
     this.serving.on('rotated', onRotate);
     this.unsubs.push(() => this.serving.off('rotated', onRotate));
     this.grpc = new GrpcServer({

@@ -64,7 +64,12 @@ const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a
 /** ValidatePeerGateway rules (peering-model.md §1.2) plus address and identity sanity. */
 export function validatePeerGateway(
   gw: GatewayObj,
-  opts: { localTrustDomain: string; peerIdentity: string },
+  opts: {
+    localTrustDomain: string;
+    peerIdentity: string;
+    /** Trust domains with roots (the local one and peering.trustBundles keys); unset = any. */
+    trustDomains?: readonly string[];
+  },
 ): PeerDecl | { reason: string; cluster?: string } {
   if (gw.gatewayClassName !== CLASS_REMOTE) return { reason: `gatewayClassName is ${gw.gatewayClassName}, not ${CLASS_REMOTE}` };
   const network = gw.labels[LABEL.network] ?? '';
@@ -94,6 +99,10 @@ export function validatePeerGateway(
   const hbone = gw.listeners.find((l) => l.name === LISTENER_HBONE);
   const trustDomain = gw.annotations[ANNOTATION.gatewayTrustDomain] || opts.localTrustDomain;
   if (!/^[a-z0-9.-]+$/i.test(trustDomain)) return { cluster, reason: `trust domain "${trustDomain}" is not valid` };
+  // A peer is verified against the roots of its own trust domain only, so one without roots can never be dialled.
+  if (opts.trustDomains && !opts.trustDomains.includes(trustDomain)) {
+    return { cluster, reason: `trust domain "${trustDomain}" has no roots configured (peering.trustBundles)` };
+  }
   const ident = gw.annotations[ANN_PEER_IDENTITY] || opts.peerIdentity;
   const m = /^([a-z0-9.-]+)\/([a-z0-9.-]+)$/i.exec(ident);
   if (!m) return { cluster, reason: `peer identity "${ident}" is not <namespace>/<serviceaccount>` };
@@ -119,7 +128,7 @@ export function validatePeerGateway(
 /** All istio-remote Gateways of a snapshot, sorted by ns/name so duplicates resolve the same way every time. */
 export function declaredPeers(
   snapshot: RegistrySnapshot,
-  opts: { localCluster: string; localTrustDomain: string; peerIdentity: string },
+  opts: { localCluster: string; localTrustDomain: string; peerIdentity: string; trustDomains?: readonly string[] },
 ): PeerDeclarations {
   const out: PeerDeclarations = { peers: [], invalid: [], self: [], duplicates: [] };
   const gws = [...snapshot.gateways.values()].filter((g) => g.gatewayClassName === CLASS_REMOTE);

@@ -112,7 +112,9 @@ export class Peering implements PeeringLayer {
     if (this.closed) return;
     const snapshot = this.ctx.snapshot();
     const cfg = this.ctx.cfg;
-    const decls = declaredPeers(snapshot, { localCluster: cfg.clusterId, localTrustDomain: cfg.trustDomain, peerIdentity: cfg.peering.peerIdentity });
+    const decls = declaredPeers(snapshot, {
+      localCluster: cfg.clusterId, localTrustDomain: cfg.trustDomain, peerIdentity: cfg.peering.peerIdentity, trustDomains: this.trustDomains(),
+    });
     this.reportDeclarations(decls);
     this.declarations = decls;
     const network = this.localNetwork(snapshot);
@@ -202,7 +204,9 @@ export class Peering implements PeeringLayer {
       localCluster: this.ctx.cfg.clusterId, identityNamespace: this.identityNs,
       identity: () => this.ctx.identity(),
       // The mesh trust bundle holds every root we accept (plug-in cacerts root-cert.pem or our own root).
-      rootsFor: () => this.ctx.identity().trustBundlePem,
+      // Only the roots of the peer's own trust domain (a declaration without roots is never dialled;
+      // the mesh bundle stays the fallback so an empty CA list can never mean Node's public roots).
+      rootsFor: (td) => this.ctx.rootsFor?.(td) ?? this.ctx.identity().trustBundlePem,
       contexts: this.contexts,
       logger: this.log, clock: this.ctx.clock, backoff: this.tuning.backoff,
       onChange: () => {
@@ -345,8 +349,14 @@ export class Peering implements PeeringLayer {
   }
 
   private allowedPeer(id: CallerIdentity): boolean {
-    const tds = new Set([this.ctx.cfg.trustDomain, ...this.declarations.peers.map((p) => p.trustDomain)]);
+    // Links are one-way: a peer that dials us need not be declared here, so every trust domain with roots counts.
+    const tds = new Set(this.trustDomains());
     return tds.has(id.trustDomain) && `${id.namespace}/${id.serviceAccount}` === this.ctx.cfg.peering.peerIdentity;
+  }
+
+  /** Our trust domain and every peer trust domain with configured roots (peering.trustBundles). */
+  private trustDomains(): string[] {
+    return [this.ctx.cfg.trustDomain, ...Object.keys(this.ctx.cfg.peering.trustBundles ?? {})];
   }
 
   restored(): boolean {
