@@ -68,6 +68,8 @@ export class Daemon {
   admin?: AdminLayer;
   private lastMesh?: string;
   private lastPassthrough = false;
+  /** A peering build started and has not reached the encoder yet (set while building; still set = it threw). */
+  private peeringBuildOpen = false;
   private grpc!: GrpcServer;
   private credentials!: RotatingServerCredentials;
   private source?: FileSource | KubeSource;
@@ -213,15 +215,21 @@ export class Daemon {
             ],
           };
         }
-        const merged = this.peering.build({ snapshot, mesh, local: delta.output });
-        // Hints are safe only when this build and the previous one were both the plain local output.
+        // A build that threw may have advanced the merge without reaching the encoder: start over.
+        const previousFailed = this.peeringBuildOpen;
+        this.peeringBuildOpen = true;
+        const merged = this.peering.build({ snapshot, mesh, local: delta.output, full: previousFailed });
+        // Hints are safe only when this build and the previous one were both the plain local output,
+        // or when the merge itself says what changed since its previous (encoded) result.
         const hinted = incremental && merged.passthrough === true && this.lastPassthrough;
         this.lastPassthrough = merged.passthrough === true;
+        const addressHint = hinted ? { changed: delta.changedAddresses, removed: delta.removedAddresses } : previousFailed ? undefined : merged.addressHint;
         const commits = [
-          encoder.diff(TYPE_ADDRESS, merged.addresses, hinted ? { changed: delta.changedAddresses, removed: delta.removedAddresses } : undefined),
+          encoder.diff(TYPE_ADDRESS, merged.addresses, addressHint, { live: merged.live === true }),
           encoder.diff(TYPE_AUTHORIZATION, merged.authorizations, incremental ? { changed: delta.changedAuthorizations, removed: delta.removedAuthorizations } : undefined),
         ];
         for (const [typeUrl, m] of merged.exports) commits.push(encoder.diff(typeUrl, m));
+        this.peeringBuildOpen = false;
         return { commits, originAt: merged.originAt };
       },
     });

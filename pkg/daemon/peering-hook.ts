@@ -42,13 +42,28 @@ export interface PeeringBuildResult {
    * exported): the daemon can then encode only the generator's changed names.
    */
   passthrough?: boolean;
+  /**
+   * `addresses` is updated in place by later builds (no per-push copy): the
+   * encoder must keep its own copy to compare against.
+   */
+  live?: boolean;
+  /**
+   * `addresses` differs from the previous build's only in these names (an
+   * incremental merge: a bucket crossing touches one global service, not all
+   * N x S entries). Absent: compare everything.
+   */
+  addressHint?: { changed: ReadonlySet<string>; removed: ReadonlySet<string> };
 }
 
 /** The peering layer as the daemon composes it. */
 export interface PeeringLayer {
   /** Type URLs served to peers (push order) and their message types. */
   readonly exportTypes: ReadonlyMap<string, protobuf.Type>;
-  build(input: { snapshot: RegistrySnapshot; mesh: MeshContext; local: LocalOutput }): PeeringBuildResult;
+  /**
+   * `full`: the previous build's output may not have reached the encoder (it
+   * failed): merge from scratch, no hints.
+   */
+  build(input: { snapshot: RegistrySnapshot; mesh: MeshContext; local: LocalOutput; full?: boolean }): PeeringBuildResult;
   /** true/false to decide, undefined to defer to the default (ztunnel types allowed). */
   authorizeType(identity: CallerIdentity, typeUrl: string): boolean | undefined;
   /** Restored persisted peer state (gates /ready). */

@@ -282,7 +282,7 @@ export class Peering implements PeeringLayer {
     }
   }
 
-  build(input: { snapshot: RegistrySnapshot; mesh: MeshContext; local: LocalOutput }): PeeringBuildResult {
+  build(input: { snapshot: RegistrySnapshot; mesh: MeshContext; local: LocalOutput; full?: boolean }): PeeringBuildResult {
     const { snapshot, mesh, local } = input;
     const cfg = this.ctx.cfg.peering;
     const exported = exportedServices(snapshot, mesh);
@@ -298,7 +298,7 @@ export class Peering implements PeeringLayer {
     let originAt: number | undefined;
     // A full merge when anything but peers' FederatedServices changed (local output, services, namespaces, mesh, peer set).
     const meshKey = JSON.stringify(mesh);
-    let full = this.structural || this.localChanged(local.addresses) || !this.lastInputs
+    let full = input.full === true || this.structural || this.localChanged(local.addresses) || !this.lastInputs
       || this.lastInputs.services !== snapshot.services || this.lastInputs.namespaces !== snapshot.namespaces || this.lastInputs.mesh !== meshKey;
     this.structural = false;
     this.lastInputs = { services: snapshot.services, namespaces: snapshot.namespaces, mesh: meshKey };
@@ -317,9 +317,11 @@ export class Peering implements PeeringLayer {
       { snapshot, mesh, local, exported, peers: views, suffix: cfg.discoverySuffix, defaultTrafficDistribution: cfg.defaultTrafficDistribution },
       (cluster, message) => this.log.error({ peer: cluster, conflict: message }, 'flat network address collision: the imported workload is not programmed (flat networks need unique pod and service CIDRs)'),
       full ? undefined : dirty,
+      { live: true },
     );
     this.conflicts = res.conflicts;
-    const out: PeeringBuildResult = { addresses: res.addresses, authorizations: local.authorizations, exports };
+    const out: PeeringBuildResult = { addresses: res.addresses, authorizations: local.authorizations, exports, live: true };
+    if (res.changed && res.removed) out.addressHint = { changed: res.changed, removed: res.removed };
     if (originAt !== undefined) out.originAt = originAt;
     return out;
   }

@@ -42,6 +42,13 @@ export interface MergeInput {
 
 export interface MergeResult {
   addresses: Map<string, AddressMsg>;
+  /**
+   * Set on an incremental merge: `addresses` differs from the previous
+   * result's only in these names (an object that kept its identity is not
+   * listed). Absent after a full merge — then compare the maps.
+   */
+  changed?: Set<string>;
+  removed?: Set<string>;
   /** Per peer cluster: address collisions found (flat mode), human-readable. */
   conflicts: Map<string, string[]>;
   /** Global service hostname -> VIP. */
@@ -84,13 +91,23 @@ export class Merger {
   private slots = new Map<string, number>();
   private last?: MergeResult;
 
-  /** Incremental when `dirty` is given and nothing structural changed; falls back to a full merge otherwise. */
-  merge(i: MergeInput, onConflict: (cluster: string, message: string) => void, dirty?: MergeDirty): MergeResult {
-    if (dirty && this.last && this.incremental(i, dirty)) {
-      this.last = { addresses: new Map(this.out), conflicts: this.last.conflicts, vips: this.last.vips };
-      return this.last;
+  /**
+   * Incremental when `dirty` is given and nothing structural changed; falls
+   * back to a full merge otherwise. `live`: the result's `addresses` is the
+   * merger's own map, updated in place by later incremental merges (no O(all)
+   * copy per push; the caller uses the changed/removed hints); otherwise each
+   * result owns a copy.
+   */
+  merge(i: MergeInput, onConflict: (cluster: string, message: string) => void, dirty?: MergeDirty, opts: { live?: boolean } = {}): MergeResult {
+    if (dirty && this.last) {
+      const hint = this.incremental(i, dirty);
+      if (hint) {
+        this.last = { addresses: opts.live ? this.out : new Map(this.out), conflicts: this.last.conflicts, vips: this.last.vips, changed: hint.changed, removed: hint.removed };
+        return this.last;
+      }
     }
     this.last = this.full(i, onConflict);
+    if (opts.live) this.last.addresses = this.out;
     return this.last;
   }
 
@@ -111,31 +128,42 @@ export class Merger {
     return [...g.remotes.values()].sort((a, b) => (a.peer.decl.cluster < b.peer.decl.cluster ? -1 : a.peer.decl.cluster > b.peer.decl.cluster ? 1 : 0));
   }
 
-  private incremental(i: MergeInput, dirty: MergeDirty): boolean {
+  /** Redoes only the touched global services; undefined when a full merge is needed (nothing was modified then). */
+  private incremental(i: MergeInput, dirty: MergeDirty): { changed: Set<string>; removed: Set<string> } | undefined {
     const views = new Map(i.peers.map((p) => [p.decl.cluster, p]));
     const touched = new Set<Group>();
     for (const [cluster, keys] of dirty) {
       const peer = views.get(cluster);
-      if (!peer || peer.flat) return false;
+      if (!peer || peer.flat) return undefined;
       for (const key of keys) {
         const fs = peer.data.services.get(key);
         const g = this.groups.get(key);
-        if (!g) return false; // a new global service: VIPs are re-planned
+        if (!g) return undefined; // a new global service: VIPs are re-planned
         if (fs) g.remotes.set(cluster, { peer, fs });
         else g.remotes.delete(cluster);
-        if (!g.local && g.remotes.size === 0) return false; // a global service disappears
+        if (!g.local && g.remotes.size === 0) return undefined; // a global service disappears
         touched.add(g);
       }
     }
     for (const g of touched) {
       const tk = this.takeover(i, g);
-      if (tk !== g.takeover) return false; // takeover names change the VIP plan
+      if (tk !== g.takeover) return undefined; // takeover names change the VIP plan
     }
+    const changed = new Set<string>();
+    const removed = new Set<string>();
     for (const g of touched) {
-      for (const k of g.keys) this.out.delete(k);
+      const before = new Map<string, AddressMsg>();
+      for (const k of g.keys) {
+        before.set(k, this.out.get(k)!);
+        this.out.delete(k);
+      }
       g.keys = this.emit(i, g, this.services, this.synthetic);
+      // Memoised entries keep their identity, so only real changes are hinted.
+      for (const k of g.keys) if (before.get(k) !== this.out.get(k)) changed.add(k);
+      for (const k of before.keys()) if (!this.out.has(k)) removed.add(k);
     }
-    return true;
+    for (const k of changed) removed.delete(k);
+    return { changed, removed };
   }
 
   /** Emits one global service (+ takeover service) and its per-peer endpoints into this.out; returns the keys. */

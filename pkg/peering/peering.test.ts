@@ -8,6 +8,8 @@ import { createSilentLogger } from '../log';
 import { systemClock } from '../lifecycle';
 import { generateLocal } from '../translate';
 import type { GatewayObj } from '../model';
+import { loadWire, TYPE_ADDRESS } from '../wire';
+import { Encoder } from '../push';
 
 t.test('capacity buckets: round down to a power of two, cap 2048', async (t) => {
   const cases: [number, number][] = [[0, 0], [1, 1], [2, 2], [3, 2], [50, 32], [60, 32], [63, 32], [64, 64], [2047, 1024], [2048, 2048], [100_000, 2048]];
@@ -132,4 +134,69 @@ t.test('incremental merge equals a full merge of the same inputs', async (t) => 
   p2.data.services.set('shop/new', fsOf('new', 1));
   const inc2 = m.merge({ ...base, peers: [p1, p2] }, () => undefined, new Map([['c2', new Set(['shop/new'])]]));
   t.equal(norm(inc2.addresses), norm(new Merger().merge({ ...base, peers: [p1, p2] }, () => undefined).addresses));
+});
+
+t.test('merge hints through a live Encoder commit exactly what a full identity diff commits', async (t) => {
+  const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
+  reg.replaceSource('test', [{ obj: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } } }]);
+  const snapshot = reg.snapshot();
+  const mesh = { clusterId: 'c0', network: 'n0', trustDomain: 'cluster.local', domainSuffix: 'cluster.local', rootNamespace: 'istio-system' };
+  const local = generateLocal({ snapshot, mesh }).output;
+  const decl = (c: string) => {
+    const r = validatePeerGateway(gw({ name: `peer-${c}`, labels: { 'topology.istio.io/network': `net-${c}`, 'topology.istio.io/cluster': c } }), { localTrustDomain: 'cluster.local', peerIdentity: 'istio-system/istiod' });
+    if (!('key' in r)) throw new Error(r.reason);
+    return r;
+  };
+  const fsOf = (name: string, capacity: number, sa = name) => ({ name, namespace: 'shop', hostname: `${name}.shop.mesh.internal`, ports: [{ port: 80, targetPort: 8080 }], capacity, subjectAltNames: [`spiffe://cluster.local/ns/shop/sa/${sa}`], scope: 'global' });
+  const svcs = ['web', 'cart', 'pay', 'auth'];
+  const peers = ['c1', 'c2', 'c3'].map((c) => ({ decl: decl(c), data: { services: new Map(svcs.map((n) => [`shop/${n}`, fsOf(n, 4)])), workloads: new Map(), nodes: new Map() }, flat: false }));
+  const base = { snapshot, mesh, local, exported: exportedServices(snapshot, mesh), suffix: 'mesh.internal', defaultTrafficDistribution: 'PreferNetwork' };
+  const wire = loadWire();
+  const types = new Map([[TYPE_ADDRESS, wire.Address]]);
+  const live = new Encoder(wire, types);
+  const oracle = new Encoder(wire, types);
+  const m = new Merger();
+  let dirty = new Map<string, Set<string>>();
+  const touch = (p: number, name: string, v: ReturnType<typeof fsOf> | undefined): void => {
+    const key = `shop/${name}`;
+    if (v) peers[p]!.data.services.set(key, v);
+    else peers[p]!.data.services.delete(key);
+    const c = peers[p]!.decl.cluster;
+    (dirty.get(c) ?? dirty.set(c, new Set()).get(c)!).add(key);
+  };
+  const commit = (c: { upserts?: readonly { name: string; version: string }[]; removes?: readonly string[] }) => JSON.stringify([(c.upserts ?? []).map((u) => `${u.name}@${u.version}`).sort(), [...(c.removes ?? [])].sort()]);
+  const step = (what: string, expectHint: boolean): void => {
+    const r = m.merge({ ...base, peers }, () => undefined, dirty, { live: true });
+    dirty = new Map();
+    t.equal(r.changed !== undefined, expectHint, `${what}: ${expectHint ? 'incremental' : 'full'} merge`);
+    const a = live.diff(TYPE_ADDRESS, r.addresses, r.changed && r.removed ? { changed: r.changed, removed: r.removed } : undefined, { live: true });
+    // The oracle sees an independent copy every time and compares everything by identity.
+    const b = oracle.diff(TYPE_ADDRESS, new Map(r.addresses));
+    t.equal(commit(a), commit(b), `${what}: same upserts and removes`);
+    t.equal((a.upserts?.length ?? 0) + (a.removes?.length ?? 0) > 0, what !== 'nothing changed', `${what}: ${what === 'nothing changed' ? 'nothing' : 'something'} to commit`);
+    t.same([...r.addresses.keys()].sort(), [...new Merger().merge({ ...base, peers }, () => undefined).addresses.keys()].sort(), `${what}: same names as a fresh merge`);
+  };
+  step('initial', false);
+  touch(0, 'web', fsOf('web', 8));
+  step('bucket crossing', true);
+  touch(1, 'cart', fsOf('cart', 0));
+  touch(2, 'cart', fsOf('cart', 0));
+  step('two peers to capacity 0', true);
+  touch(1, 'pay', undefined);
+  step('one peer withdraws a service others still export', true);
+  touch(0, 'auth', fsOf('auth', 4, 'auth-v2'));
+  step('SANs change the global service', true);
+  touch(2, 'web', fsOf('web', 4));
+  step('re-sent unchanged content', true);
+  step('nothing changed', true);
+  touch(0, 'new', fsOf('new', 2));
+  step('a new global service re-plans VIPs', false);
+  touch(0, 'web', fsOf('web', 16));
+  step('incremental again after a full merge', true);
+  // A live result is the merger's own map: the next merge updates it in place.
+  const r1 = m.merge({ ...base, peers }, () => undefined, new Map(), { live: true });
+  touch(1, 'web', fsOf('web', 32));
+  const r2 = m.merge({ ...base, peers }, () => undefined, dirty, { live: true });
+  t.equal(r1.addresses, r2.addresses, 'live: one map, no per-push copy');
+  t.same([...r2.changed!].sort(), ['net-c2/SplitHorizonWorkload/istio-gateways/peer-c2/shop/web.shop.mesh.internal'], 'a bucket crossing hints exactly one workload');
 });

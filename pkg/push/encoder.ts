@@ -13,6 +13,8 @@ export type MessageMap = ReadonlyMap<string, object>;
  */
 export class Encoder {
   private readonly prev = new Map<string, MessageMap>();
+  /** Types whose `prev` is a private copy (the caller's map is live: mutated in place after diff). */
+  private readonly owned = new Set<string>();
 
   constructor(private readonly wire: Wire, private readonly types: ReadonlyMap<string, protobuf.Type>) {}
 
@@ -20,8 +22,13 @@ export class Encoder {
    * With `hint` (the generator's own changed/removed sets) only those names are
    * looked at — O(changes) instead of O(resources) per push. Without it the
    * maps are compared by identity.
+   *
+   * `live`: the caller keeps mutating `next` in place after this call (the
+   * peering merger's output), so identity can only be compared against a
+   * private copy: taken once on a full diff, then kept up to date from the
+   * hints. Without `live`, `next` itself becomes the previous map.
    */
-  diff(typeUrl: string, next: MessageMap, hint?: { changed: ReadonlySet<string>; removed: ReadonlySet<string> }): TypeCommit {
+  diff(typeUrl: string, next: MessageMap, hint?: { changed: ReadonlySet<string>; removed: ReadonlySet<string> }, opts: { live?: boolean } = {}): TypeCommit {
     const type = this.types.get(typeUrl);
     if (!type) throw new Error(`no message type registered for ${typeUrl}`);
     const prev = this.prev.get(typeUrl);
@@ -37,11 +44,28 @@ export class Encoder {
         if (msg && prev.get(name) !== msg) encode(name, msg);
       }
       for (const name of hint.removed) if (!next.has(name)) removes.push(name);
+      if (opts.live) {
+        const own = this.owned.has(typeUrl) ? (prev as Map<string, object>) : new Map(prev);
+        for (const name of hint.changed) {
+          const msg = next.get(name);
+          if (msg) own.set(name, msg);
+        }
+        for (const name of hint.removed) if (!next.has(name)) own.delete(name);
+        this.prev.set(typeUrl, own);
+        this.owned.add(typeUrl);
+        return { typeUrl, upserts, removes };
+      }
     } else {
       for (const [name, msg] of next) if (!prev || prev.get(name) !== msg) encode(name, msg);
       if (prev) for (const name of prev.keys()) if (!next.has(name)) removes.push(name);
     }
-    this.prev.set(typeUrl, next);
+    if (opts.live) {
+      this.prev.set(typeUrl, new Map(next));
+      this.owned.add(typeUrl);
+    } else {
+      this.prev.set(typeUrl, next);
+      this.owned.delete(typeUrl);
+    }
     return { typeUrl, upserts, removes };
   }
 
