@@ -2,6 +2,7 @@
  * Simulated ztunnels in their own process (so the daemon is measured alone).
  * Driven over IPC by a scenario runner:
  *   {cmd:'connect', n, withState, stuck?}   → {ev:'connected', n, ms, resources}
+ *   {cmd:'closeStuck'}                       → closes every stuck client: {ev:'stuckClosed', n}
  *   {cmd:'expect', uid}                      → per client receipt of uid: {ev:'got', uid, times[]} once all have it
  *   {cmd:'close'}                            → exits
  * Times are wall-clock ms with sub-ms precision (performance.timeOrigin + now),
@@ -104,6 +105,10 @@ process.on('message', (m: { cmd: string; n?: number; withState?: boolean; stuck?
     send({ ev: 'report', lat: trackedLat, clients: clients.filter((c) => !c.closed).length });
     trackedLat = [];
     tracked.clear();
+  } else if (m.cmd === 'closeStuck') {
+    const stuck = clients.filter((c) => stuckIds.has(c.id) && !c.closed);
+    for (const c of stuck) c.close();
+    send({ ev: 'stuckClosed', n: stuck.length });
   } else if (m.cmd === 'close') {
     for (const c of clients) c.close();
     process.exit(0);
