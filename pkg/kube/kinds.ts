@@ -96,8 +96,8 @@ function slimNode(o: Obj, out: Obj): void {
 
 /**
  * EndpointSlice: per endpoint only addresses, the ready condition and the
- * targetRef kind (the store drops Pod-backed endpoints anyway); hostname,
- * nodeName, zone, hints and the full targetRef go.
+ * targetRef's kind/name/namespace (the store keeps at most a Pod's key);
+ * hostname, nodeName, zone, hints and the rest of targetRef go.
  */
 function slimEndpointSlice(o: Obj, out: Obj): void {
   if (o.addressType !== undefined) out.addressType = o.addressType;
@@ -111,7 +111,7 @@ function slimEndpointSlice(o: Obj, out: Obj): void {
     const ee: Obj = {};
     if (e.addresses !== undefined) ee.addresses = e.addresses;
     if (isObj(e.conditions) && e.conditions.ready !== undefined) ee.conditions = { ready: e.conditions.ready };
-    if (isObj(e.targetRef)) ee.targetRef = { kind: e.targetRef.kind };
+    if (isObj(e.targetRef)) ee.targetRef = { kind: e.targetRef.kind, name: e.targetRef.name, namespace: e.targetRef.namespace };
     return ee;
   });
 }

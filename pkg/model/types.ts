@@ -251,6 +251,14 @@ export interface EndpointSliceObj {
    * keeping the controller-managed entries would cost memory for nothing.
    */
   readonly endpoints: readonly EndpointObj[];
+  /**
+   * "ns/name" of the Pods this slice lists (targetRef kind Pod, same
+   * namespace), kept only for slices the endpointslice controller does not
+   * manage: such a slice adds its Service to those Pods' workloads (istiod's
+   * matchingServicesWithoutSelectors). Controller-managed slices list exactly
+   * the Pods their Service's selector already matches, so theirs are dropped.
+   */
+  readonly podRefs?: readonly string[];
 }
 
 export type ModelObj =

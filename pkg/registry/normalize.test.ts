@@ -112,7 +112,16 @@ t.test('EndpointSlice: keeps the Service name, ports and the endpoints no Pod ba
       { addresses: ['192.168.1.11'], key: '192.168.1.11', ready: true },
     ],
     serviceName: 'ext',
+    podRefs: ['x/p'],
   });
+  // The endpointslice controller's slices list only Pods their Service selects: their Pod list is dropped.
+  const managed = ok({
+    ...es({ endpoints: [{ addresses: ['10.0.0.5'], targetRef: { kind: 'Pod', name: 'p' } }] }),
+    metadata: { name: 'web-abc', namespace: 'x', labels: { 'kubernetes.io/service-name': 'web', 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } },
+  });
+  t.notOk('podRefs' in managed.obj, 'controller-managed: no pod list kept');
+  const other = ok(es({ endpoints: [{ addresses: ['10.0.0.5'], targetRef: { kind: 'Pod', name: 'p', namespace: 'elsewhere' } }, { addresses: ['10.0.0.6'], targetRef: { kind: 'Pod', name: 'q' } }] }));
+  t.same((other.obj as { podRefs?: string[] }).podRefs, ['x/q'], 'same-namespace Pods only; namespace defaults to the slice\'s');
   // istiod keys the workload uid by the address as written; the model keeps both forms.
   const v6 = ok({ ...es({ endpoints: [{ addresses: ['2001:DB8::1'] }] }), addressType: 'IPv6' });
   t.match(v6.obj, { endpoints: [{ addresses: ['2001:db8::1'], key: '2001:DB8::1' }] });

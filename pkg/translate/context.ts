@@ -27,6 +27,8 @@ export interface TranslateContext {
   peerAuthsByNs: Map<string, PeerAuthenticationObj[]>;
   /** Local network gateway per network (east-west gateways with an HBONE listener). */
   networkGateways: Map<string, GatewayAddressMsg>;
+  /** Pod key -> Services whose (not controller-managed) EndpointSlices list the Pod, sorted by name. */
+  sliceServicesByPod: Map<string, SelectingService[]>;
 }
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
@@ -86,7 +88,20 @@ export function buildContext(snapshot: RegistrySnapshot, mesh: MeshContext): Tra
     const a = gatewayAddress(g, net);
     if (a) networkGateways.set(net, a);
   }
-  return { snapshot, mesh, servicesByNs, selectingByNs, selectorPoliciesByNs, peerAuthsByNs, networkGateways };
+  const sliceServicesByPod = new Map<string, SelectingService[]>();
+  snapshot.endpointSlices.forEach((es) => {
+    if (!es.podRefs || !es.serviceName) return;
+    const svc = snapshot.services.get(`${es.namespace}/${es.serviceName}`);
+    if (!svc || svc.type === 'ExternalName') return;
+    const entry: SelectingService = { svc, key: `${es.namespace}/${svc.name}.${es.namespace}.svc.${mesh.domainSuffix}`, selector: [] };
+    for (const p of es.podRefs) {
+      const l = sliceServicesByPod.get(p);
+      if (!l) sliceServicesByPod.set(p, [entry]);
+      else if (!l.some((x) => x.key === entry.key)) l.push(entry);
+    }
+  });
+  for (const l of sliceServicesByPod.values()) l.sort((a, b) => byName(a.svc, b.svc));
+  return { snapshot, mesh, servicesByNs, selectingByNs, selectorPoliciesByNs, peerAuthsByNs, networkGateways, sliceServicesByPod };
 }
 
 /** Kubernetes equality-based selector: every selector label present with the same value. */

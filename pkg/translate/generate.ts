@@ -188,8 +188,9 @@ function referenced(prev: ReadonlyMap<string, AddressMsg>, uid: string, key: str
  *    namespace (every workload for the root namespace);
  *  - Gateway → the workloads on networks other than the local one (only
  *    those carry a network_gateway);
- *  - EndpointSlice → that slice's endpoint workloads; a Service change also
- *    rebuilds the slices labelled with its name.
+ *  - EndpointSlice → that slice's endpoint workloads, and the workloads of
+ *    its namespace (the Pods it lists gain or lose its Service); a Service
+ *    change also rebuilds the slices labelled with its name.
  * The property test checks this equals full regeneration.
  */
 export function generateLocal(input: {
@@ -233,6 +234,9 @@ export function generateLocal(input: {
           break;
         case 'EndpointSlice':
           slices.add(key);
+          // Its Pod list (old or new) adds its Service to those Pods, all in the slice's namespace.
+          // Controller-managed slices normalise to the same object under pod churn, so this is rare.
+          nsAll.add(nsOf(key));
           break;
         case 'Namespace':
           nsAll.add(key);

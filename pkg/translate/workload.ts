@@ -1,7 +1,7 @@
 import { ipToBytes, LABEL, ANNOTATION } from '../model';
 import type { PodObj, StringMap, WorkloadEntryObj } from '../model';
 import { selectorMatches } from './context';
-import type { TranslateContext } from './context';
+import type { SelectingService, TranslateContext } from './context';
 import { peerAuthKeysFor } from './peerauth';
 import {
   NetworkMode,
@@ -84,10 +84,11 @@ function services(
   ns: string,
   labels: StringMap,
   resolve: (svcPortName: string | undefined, target: number | string) => number | undefined,
+  /** Pods only: Services that list this pod in an EndpointSlice without selecting it (istiod's matchingServicesWithoutSelectors). */
+  listedBy?: readonly SelectingService[],
 ): Record<string, PortListMsg> | undefined {
   let out: Record<string, PortListMsg> | undefined;
-  outer: for (const s of ctx.selectingByNs.get(ns) ?? []) {
-    for (const [k, v] of s.selector) if (labels[k] !== v) continue outer;
+  const add = (s: SelectingService): void => {
     const ports: PortMsg[] = [];
     for (const p of s.svc.ports) {
       const target = resolve(p.name, p.targetPort);
@@ -95,7 +96,13 @@ function services(
       ports.push({ servicePort: p.port, targetPort: target });
     }
     (out ??= {})[s.key] = ports.length > 0 ? { ports } : {};
+  };
+  outer: for (const s of ctx.selectingByNs.get(ns) ?? []) {
+    for (const [k, v] of s.selector) if (labels[k] !== v) continue outer;
+    add(s);
   }
+  // Already selected: the slice adds nothing.
+  if (listedBy) for (const s of listedBy) if (!out?.[s.key]) add(s);
   return out;
 }
 
@@ -159,7 +166,10 @@ export function buildPodWorkload(pod: PodObj, ctx: TranslateContext): WorkloadMs
   w.workloadType = WorkloadType.POD;
   w.workloadName = wlName;
   const named = new Map(pod.namedPorts.map((p) => [p.name, p.port]));
-  const svcs = services(ctx, pod.namespace, pod.labels, (_n, t) => (typeof t === 'number' ? t : named.get(t)));
+  const svcs = services(
+    ctx, pod.namespace, pod.labels, (_n, t) => (typeof t === 'number' ? t : named.get(t)),
+    ctx.sliceServicesByPod.get(`${pod.namespace}/${pod.name}`),
+  );
   if (svcs) w.services = svcs;
   if (!pod.ready || pod.deleting) w.status = WorkloadStatus.UNHEALTHY;
   const loc = locality(pod.nodeName ? ctx.snapshot.nodes.get(pod.nodeName)?.labels : undefined);
