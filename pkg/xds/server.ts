@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { DetailedPeerCertificate } from 'node:tls';
+import { TLSSocket, type DetailedPeerCertificate } from 'node:tls';
 import { decodeDeltaRequest, type NodeInfo, type Wire } from '../wire';
 import { GrpcCode, isDaemonError } from '../errors';
 import type { Logger } from '../log';
@@ -10,6 +10,23 @@ import type { XdsMetrics } from './metrics';
 import { FanOut, SharedResponses } from './fanout';
 
 export const ADS_DELTA_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
+
+/**
+ * The verified client certificate WITH its issuer chain (issuerCertificate
+ * links, getPeerCertificate(true)): the authenticator checks that a caller's
+ * chain anchors in the roots of its own trust domain, and grpc-js's auth
+ * context carries the leaf only. Bridge until the node:http2 server provides
+ * it directly; grpc-js 1.14's call keeps its HTTP/2 stream at call.stream.
+ */
+function verifiedPeerCertificate(call: grpc.ServerDuplexStream<Buffer, Buffer>): DetailedPeerCertificate | undefined {
+  const socket = (call as unknown as { call?: { stream?: { session?: { socket?: unknown } } } }).call?.stream?.session?.socket;
+  if (socket instanceof TLSSocket) {
+    if (!socket.authorized) return undefined;
+    const cert = socket.getPeerCertificate(true);
+    return cert?.raw ? cert : undefined;
+  }
+  return call.getAuthContext?.()?.sslPeerCertificate as DetailedPeerCertificate | undefined;
+}
 
 /** What the server needs to know about a caller; the daemon binds it to pkg/auth. */
 export interface XdsCallContext {
@@ -135,7 +152,7 @@ export class XdsServer {
 
     const ctx: XdsCallContext = {
       metadata: metadataToRecord(call.metadata),
-      peerCertificate: call.getAuthContext?.()?.sslPeerCertificate as DetailedPeerCertificate | undefined,
+      peerCertificate: verifiedPeerCertificate(call),
       remoteAddress: call.getPeer(),
     };
     this.o.authenticate(ctx).then(
