@@ -70,7 +70,10 @@ t.test('peers in different trust domains with each other\'s roots configured con
   await until('both synced', () => a.cond('cluster-b', 'Synced') === 'True' && b.cond('cluster-a', 'Synced') === 'True');
   t.equal(a.peer('cluster-b')!.services, 1);
   t.equal(b.peer('cluster-a')!.services, 1);
-  t.notOk(a.peer('cluster-b')!.lastTermination, 'never refused');
+  // A transient drop under load is possible; a refusal of either side's identity is not.
+  for (const [who, st] of [['A->B', a.peer('cluster-b')], ['B->A', b.peer('cluster-a')]] as const) {
+    t.notMatch(st!.lastTermination?.reason ?? '', /^(tls|unauthenticated|permission_denied|server_identity)$/, `${who} never refused`);
+  }
 });
 
 t.test('server side: a certificate must anchor in the roots of the trust domain its SPIFFE id names', async (t) => {
