@@ -49,7 +49,10 @@ export function normNode(m: Meta): NodeObj {
     const ao = obj(a, path) ?? fail(path, 'must be an object');
     const type = str(ao['type'], `${path}.type`) ?? '';
     if (!NODE_ADDRESS_TYPES.has(type)) continue;
-    const address = ip(reqStr(ao['address'], `${path}.address`), `${path}.address`);
+    // An odd address is skipped, not fatal: rejecting the Node would also drop the
+    // topology labels every workload on it takes its locality from.
+    const address = canonicalIp(str(ao['address'], `${path}.address`) ?? '');
+    if (address === undefined) continue;
     if (!addresses.some((x) => x.type === type && x.address === address)) addresses.push({ type: type as 'InternalIP' | 'ExternalIP', address });
   }
   if (addresses.length > 0) out.addresses = addresses;
