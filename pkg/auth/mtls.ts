@@ -54,7 +54,7 @@ function anchorSet(certs: X509Certificate[]): AnchorSet {
  */
 export class TrustDomainRoots implements TrustAnchors {
   private readonly extra = new Map<string, { pem: string; anchors: AnchorSet }>();
-  private local?: { key: string; pem: string; anchors: AnchorSet; union: string; unionFp: Set<string> };
+  private local?: { pem: string; issuers: string; anchors: AnchorSet; union: string; unionFp: Set<string> };
 
   constructor(private readonly o: {
     localTrustDomain: string;
@@ -74,15 +74,15 @@ export class TrustDomainRoots implements TrustAnchors {
   private current(): NonNullable<TrustDomainRoots['local']> {
     const pem = this.o.localRoots();
     const issuers = this.o.localIssuers?.() ?? '';
-    const key = `${pem}\n${issuers}`;
-    if (this.local?.key === key) return this.local;
+    // Called per authentication: the same strings come back until a rotation.
+    if (this.local && this.local.pem === pem && this.local.issuers === issuers) return this.local;
     const roots = pem ? parsePemCertificates(pem) : [];
     const own = issuers ? parsePemCertificates(issuers).filter((c) => c.ca) : [];
     const anchors = anchorSet([...roots, ...own]);
     const union = [pem, ...[...this.extra.values()].map((e) => e.pem)].map((p) => (p.endsWith('\n') || p === '' ? p : `${p}\n`)).join('');
     const unionFp = new Set<string>(roots.map((c) => c.fingerprint256));
     for (const e of this.extra.values()) for (const f of e.anchors.fingerprints) unionFp.add(f);
-    this.local = { key, pem, anchors, union, unionFp };
+    this.local = { pem, issuers, anchors, union, unionFp };
     return this.local;
   }
 
