@@ -22,9 +22,22 @@ export interface CertificateSpec {
   signer: Signer;
 }
 
+// CSPRNG bytes drawn 4 KiB at a time: one randomBytes call per serial cost
+// more than the rest of the certificate's DER.
+const SERIAL_POOL_BYTES = 4096;
+let serialPool = Buffer.alloc(0);
+let serialPoolOffset = 0;
+
 /** A positive 128-bit serial that still encodes in 16 bytes (RFC 5280 §4.1.2.2 caps serials at 20 octets). */
 export function randomSerial(): Buffer {
-  const b = crypto.randomBytes(16);
+  if (serialPoolOffset + 16 > serialPool.length) {
+    serialPool = crypto.randomBytes(SERIAL_POOL_BYTES);
+    serialPoolOffset = 0;
+  }
+  // A copy, and the pool never reuses bytes: no two serials share randomness.
+  const b = Buffer.from(serialPool.subarray(serialPoolOffset, serialPoolOffset + 16));
+  serialPool.fill(0, serialPoolOffset, serialPoolOffset + 16);
+  serialPoolOffset += 16;
   b[0] = (b[0]! & 0x7f) | 0x40;
   return b;
 }

@@ -1,5 +1,3 @@
-import forge from 'node-forge';
-
 /**
  * Minimal DER reader/writer on Buffers. Reading keeps exact byte ranges, which
  * signature checks need (the signed bytes are the original encoding, never a
@@ -80,26 +78,84 @@ export function value(buf: Buffer, t: Tlv): Buffer {
   return buf.subarray(t.valueStart, t.end);
 }
 
+/**
+ * X.690 §8.19: first octet 40*arc0+arc1, then base-128 arcs with the high bit
+ * as continuation. Decoded here (forge's decoder first copies the bytes into a
+ * binary string: a measurable share of a CSR's parse time). Arcs beyond 2^53
+ * go through BigInt so no OID is ever silently misread.
+ */
 export function decodeOid(buf: Buffer, t: Tlv): string {
   expectTag(t, Tag.OID, 'OBJECT IDENTIFIER');
-  return forge.asn1.derToOid(forge.util.createBuffer(value(buf, t).toString('binary')));
+  if (t.end <= t.valueStart) throw new DerError('empty OBJECT IDENTIFIER');
+  const arcs: Array<number | bigint> = [];
+  let n = 0;
+  let big: bigint | undefined;
+  let first = true;
+  for (let p = t.valueStart; p < t.end; p++) {
+    const b = buf[p]!;
+    // A leading 0x80 would be a non-minimal encoding (X.690 §8.19.2).
+    if (b === 0x80 && n === 0 && big === undefined) throw new DerError('non-minimal OID arc');
+    if (big !== undefined) big = big * 128n + BigInt(b & 0x7f);
+    else if (n > 2 ** 45) big = BigInt(n) * 128n + BigInt(b & 0x7f);
+    else n = n * 128 + (b & 0x7f);
+    if (b & 0x80) continue;
+    const arc = big ?? n;
+    if (first) {
+      // arc0 is 0, 1 or 2; arc1 < 40 unless arc0 is 2.
+      if (typeof arc === 'bigint') arcs.push(2, arc - 80n);
+      else if (arc < 80) arcs.push(Math.floor(arc / 40), arc % 40);
+      else arcs.push(2, arc - 80);
+      first = false;
+    } else arcs.push(arc);
+    n = 0;
+    big = undefined;
+  }
+  if (buf[t.end - 1]! & 0x80) throw new DerError('truncated OID arc');
+  return arcs.join('.');
+}
+
+function encodeOid(dotted: string): Buffer {
+  const arcs = dotted.split('.').map((a) => {
+    if (!/^\d+$/.test(a)) throw new RangeError(`bad OID ${dotted}`);
+    return BigInt(a);
+  });
+  if (arcs.length < 2 || arcs[0]! > 2n || (arcs[0]! < 2n && arcs[1]! >= 40n)) throw new RangeError(`bad OID ${dotted}`);
+  const out: number[] = [];
+  const push = (v: bigint) => {
+    const groups = [Number(v & 0x7fn)];
+    for (v >>= 7n; v > 0n; v >>= 7n) groups.unshift(Number(v & 0x7fn) | 0x80);
+    out.push(...groups);
+  };
+  push(arcs[0]! * 40n + arcs[1]!);
+  for (const a of arcs.slice(2)) push(a);
+  return Buffer.from(out);
 }
 
 // ---- writer ----
 
-function lengthBytes(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const bytes: number[] = [];
-  while (n > 0) {
-    bytes.unshift(n & 0xff);
-    n = Math.floor(n / 256);
-  }
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
+function lengthOfLength(n: number): number {
+  return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x1000000 ? 4 : 5;
 }
 
+/**
+ * One allocation per TLV: header and every part are copied once into a buffer
+ * of the final size (concatenating [tag], [length] and a concatenated body
+ * allocated three or four buffers per node of a certificate).
+ */
 export function tlv(tag: number, ...parts: Buffer[]): Buffer {
-  const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-  return Buffer.concat([Buffer.from([tag]), lengthBytes(body.length), body]);
+  let len = 0;
+  for (const p of parts) len += p.length;
+  const ll = lengthOfLength(len);
+  const out = Buffer.allocUnsafe(1 + ll + len);
+  out[0] = tag;
+  if (ll === 1) out[1] = len;
+  else {
+    out[1] = 0x80 | (ll - 1);
+    for (let i = ll - 1, v = len; i >= 1; i--, v = Math.floor(v / 256)) out[1 + i] = v & 0xff;
+  }
+  let p = 1 + ll;
+  for (const part of parts) p += part.copy(out, p);
+  return out;
 }
 
 export const seq = (...parts: Buffer[]): Buffer => tlv(Tag.SEQUENCE, ...parts);
@@ -116,7 +172,7 @@ const oidCache = new Map<string, Buffer>();
 export function oid(dotted: string): Buffer {
   let b = oidCache.get(dotted);
   if (!b) {
-    b = tlv(Tag.OID, Buffer.from(forge.asn1.oidToDer(dotted).getBytes(), 'binary'));
+    b = tlv(Tag.OID, encodeOid(dotted));
     oidCache.set(dotted, b);
   }
   return b;
@@ -143,9 +199,25 @@ export function smallInt(n: number): Buffer {
   return unsignedInt(Buffer.from(bytes));
 }
 
+// Every certificate issued in the same second encodes the same NotBefore (and,
+// for equal TTLs, NotAfter): remember the last few encodings.
+const timeCache = new Map<number, Buffer>();
+
 /** RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050. Seconds precision, Zulu. */
 export function time(ms: number): Buffer {
-  const d = new Date(Math.floor(ms / 1000) * 1000);
+  const s = Math.floor(ms / 1000);
+  let b = timeCache.get(s);
+  if (!b) {
+    b = encodeTime(s);
+    if (timeCache.size >= 8) timeCache.delete(timeCache.keys().next().value as number);
+    timeCache.set(s, b);
+  }
+  // A copy: callers own what they get (the cache must never be mutated through it).
+  return Buffer.from(b);
+}
+
+function encodeTime(seconds: number): Buffer {
+  const d = new Date(seconds * 1000);
   const iso = d.toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
   const y = d.getUTCFullYear();
   const rest = iso.slice(5, 7) + iso.slice(8, 10) + iso.slice(11, 13) + iso.slice(14, 16) + iso.slice(17, 19) + 'Z';

@@ -89,5 +89,7 @@ export function authorityKeyIdExtension(keyId: Buffer): Buffer {
 export function keyIdFromSpki(spki: Buffer): Buffer {
   const outer = readTlv(spki, 0);
   const bits = children(spki, outer)[1]!;
-  return crypto.createHash('sha1').update(value(spki, bits).subarray(1)).digest();
+  const key = value(spki, bits).subarray(1);
+  // One-shot crypto.hash (Node ≥ 20.12) skips the Hash object; same digest.
+  return typeof crypto.hash === 'function' ? crypto.hash('sha1', key, 'buffer') : crypto.createHash('sha1').update(key).digest();
 }

@@ -18,7 +18,9 @@ export function decodePemBlocks(text: string): PemBlock[] {
       open = { type: m[2]!, bodyStart: m.index! + m[0].length };
     } else if (open && m[2] === open.type) {
       const body = text.slice(open.bodyStart, m.index!);
-      if (BODY_RE.test(body)) out.push({ type: open.type, der: Buffer.from(body.replace(/\s/g, ''), 'base64') });
+      // Node's base64 decoder skips whitespace, so decoding the checked body
+      // directly equals decoding it with whitespace stripped (one copy fewer).
+      if (BODY_RE.test(body)) out.push({ type: open.type, der: Buffer.from(body, 'base64') });
       open = undefined;
     } else {
       open = undefined;
