@@ -11,7 +11,7 @@ import { loadWire } from '../wire';
 import type { GatewayObj } from '../model';
 import { PeerClient, type PeerIdentityMaterial } from './client';
 import { SecureContexts } from './tls-context';
-import { PeerPartition } from './partition';
+import { PeerPartition, StringPool } from './partition';
 import { peeringTypes } from './layer';
 import { validatePeerGateway } from './declare';
 import { PEERING_PROTO, TYPE_CLUSTER_INFO } from './types';
@@ -72,7 +72,7 @@ function peer(t: Test, o: { port: number; address?: { type: string; value: strin
   if (!('key' in decl)) throw new Error(decl.reason);
   const c = new PeerClient({
     decl, partition: new PeerPartition(decl.cluster), types: [TYPE_CLUSTER_INFO], decoders, wire, localCluster: 'local', identityNamespace: 'istio-system',
-    identity: () => identity, rootsFor: o.rootsFor, contexts: o.contexts, logger: createSilentLogger(), clock: systemClock,
+    identity: () => identity, rootsFor: o.rootsFor, contexts: o.contexts, pool: new StringPool(), logger: createSilentLogger(), clock: systemClock,
     backoff: { initialMs: 50, maxMs: 200 },
     onChange: () => undefined, onSynced: () => undefined, onStateChange: () => undefined, onTermination: () => undefined,
   });

@@ -8,7 +8,7 @@ import { ADS_DELTA_PATH } from '../xds';
 import type { PeerDecl } from './declare';
 import { BidiCall } from './h2call';
 import type { SecureContexts } from './tls-context';
-import { DECODE_OPTS, type PeerPartition } from './partition';
+import { DECODE_OPTS, type PeerPartition, type StringPool } from './partition';
 import { validateImported } from './validate';
 
 /** Bounded termination reasons (metric label). */
@@ -36,6 +36,8 @@ export interface PeerClientOptions {
   rootsFor: (trustDomain: string) => string;
   /** Shared TLS contexts: one per (roots, identity) generation across all peers, not one per link. */
   contexts: SecureContexts;
+  /** Shared string pool: every peer exporting a service sends the same names (see StringPool). */
+  pool: StringPool;
   logger: Logger;
   clock: Clock;
   onChange: () => void;
@@ -201,7 +203,9 @@ export class PeerClient {
         rejects.push(`${r.name}: ${why}`); // last good copy stays
         continue;
       }
-      this.o.partition.apply(resp.typeUrl, r.name, r.version, r.resource.value, msg);
+      const origin = (msg as { originTimeUnixMs?: number }).originTimeUnixMs;
+      const pool = this.o.pool;
+      this.o.partition.apply(resp.typeUrl, pool.str(r.name), pool.str(r.version), pool.share(resp.typeUrl, msg), origin);
       this.o.partition.received++;
       changed = true;
     }

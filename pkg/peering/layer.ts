@@ -12,7 +12,7 @@ import { declaredPeers, type PeerDecl, type PeerDeclarations } from './declare';
 import { Exporter, exportedServices } from './export';
 import { Merger, type PeerView } from './merge';
 import { createPeeringMetrics, type PeeringMetrics } from './metrics';
-import { PeerPartition, peerFile, writeAtomic, writeAtomicAsync } from './partition';
+import { PeerPartition, StringPool, peerFile, writeAtomic, writeAtomicAsync } from './partition';
 import { peerStatus, declarationStatus, type PeerStatus } from './status';
 import { restorePeerState } from './persist';
 import { SecureContexts } from './tls-context';
@@ -76,6 +76,8 @@ export class Peering implements PeeringLayer {
   private lastInputs?: { services: unknown; namespaces: unknown; mesh: string };
   /** Client TLS contexts shared by all peer links of one (roots, identity) generation. */
   readonly contexts: SecureContexts;
+  /** Strings of imported resources, shared across peers (N peers send the same service names). */
+  private readonly pool = new StringPool();
 
   constructor(private readonly ctx: PeeringContext, private readonly tuning: PeeringTuning = {}) {
     this.exportTypes = peeringTypes(ctx.wire);
@@ -102,7 +104,7 @@ export class Peering implements PeeringLayer {
   }
 
   private restore(): void {
-    const r = restorePeerState(this.ctx.cfg.stateDir, this.exportTypes, this.log);
+    const r = restorePeerState(this.ctx.cfg.stateDir, this.exportTypes, this.log, this.pool);
     for (const [cluster, p] of r.parts) this.restoredParts.set(cluster, p);
     this.restoreProblems.push(...r.problems);
   }
@@ -207,7 +209,7 @@ export class Peering implements PeeringLayer {
       // Only the roots of the peer's own trust domain (a declaration without roots is never dialled;
       // the mesh bundle stays the fallback so an empty CA list can never mean Node's public roots).
       rootsFor: (td) => this.ctx.rootsFor?.(td) ?? this.ctx.identity().trustBundlePem,
-      contexts: this.contexts,
+      contexts: this.contexts, pool: this.pool,
       logger: this.log, clock: this.ctx.clock, backoff: this.tuning.backoff,
       onChange: () => {
         this.updateResourceMetrics(peer);
@@ -261,7 +263,7 @@ export class Peering implements PeeringLayer {
         if (this.peers.get(p.cluster)?.partition !== p) continue; // unlinked meanwhile
         p.dirty = false;
         try {
-          await writeAtomicAsync(peerFile(this.ctx.cfg.stateDir, p.cluster), p.serialise());
+          await writeAtomicAsync(peerFile(this.ctx.cfg.stateDir, p.cluster), p.serialise(this.exportTypes));
           // An unlink that raced the write must not leave the file behind.
           if (this.peers.get(p.cluster)?.partition !== p) this.forget(p.cluster);
         } catch (e) {
@@ -275,7 +277,7 @@ export class Peering implements PeeringLayer {
 
   private save(p: PeerPartition): void {
     try {
-      writeAtomic(peerFile(this.ctx.cfg.stateDir, p.cluster), p.serialise());
+      writeAtomic(peerFile(this.ctx.cfg.stateDir, p.cluster), p.serialise(this.exportTypes));
       p.dirty = false;
     } catch (e) {
       this.log.error({ peer: p.cluster, err: (e as Error).message }, 'cannot persist peer state (kept in memory)');

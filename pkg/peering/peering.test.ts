@@ -10,6 +10,8 @@ import { generateLocal } from '../translate';
 import type { GatewayObj } from '../model';
 import { loadWire, TYPE_ADDRESS } from '../wire';
 import { Encoder } from '../push';
+import { PeerPartition, StringPool, DECODE_OPTS } from './partition';
+import { peeringTypes, PEERING_PROTO, TYPE_FEDERATED_SERVICE, validateImported } from './index';
 
 t.test('capacity buckets: round down to a power of two, cap 2048', async (t) => {
   const cases: [number, number][] = [[0, 0], [1, 1], [2, 2], [3, 2], [50, 32], [60, 32], [63, 32], [64, 64], [2047, 1024], [2048, 2048], [100_000, 2048]];
@@ -199,4 +201,31 @@ t.test('merge hints through a live Encoder commit exactly what a full identity d
   const r2 = m.merge({ ...base, peers }, () => undefined, dirty, { live: true });
   t.equal(r1.addresses, r2.addresses, 'live: one map, no per-push copy');
   t.same([...r2.changed!].sort(), ['net-c2/SplitHorizonWorkload/istio-gateways/peer-c2/shop/web.shop.mesh.internal'], 'a bucket crossing hints exactly one workload');
+});
+
+t.test('partitions share equal imported content, keep their own origin stamps, and persist by re-encoding', async (t) => {
+  const wire = loadWire({ extraFiles: [PEERING_PROTO] });
+  const types = peeringTypes(wire);
+  const FS = types.get(TYPE_FEDERATED_SERVICE)!;
+  const pool = new StringPool();
+  const decode = (origin: number, capacity: number) => {
+    const b = FS.encode(FS.fromObject({ name: 'web', namespace: 'shop', hostname: 'web.shop.mesh.internal', ports: [{ port: 80, targetPort: 8080, protocol: 'TCP' }], subjectAltNames: ['spiffe://cluster.local/ns/shop/sa/web'], capacity, scope: 'global', originTimeUnixMs: origin })).finish();
+    return FS.toObject(FS.decode(b), DECODE_OPTS);
+  };
+  const a = new PeerPartition('a');
+  const b = new PeerPartition('b');
+  for (const [p, origin] of [[a, 1000], [b, 2000]] as const) {
+    const msg = decode(origin, 4);
+    p.apply(TYPE_FEDERATED_SERVICE, pool.str('shop/web'), pool.str('v1'), pool.share(TYPE_FEDERATED_SERVICE, msg), origin);
+  }
+  t.equal(a.services.get('shop/web'), b.services.get('shop/web'), 'equal content (origin aside): one shared object');
+  t.equal(a.takeOrigin(), 1000);
+  t.equal(b.takeOrigin(), 2000, 'each partition keeps the origin stamp it received');
+  const c = decode(3000, 8);
+  b.apply(TYPE_FEDERATED_SERVICE, 'shop/web', 'v2', pool.share(TYPE_FEDERATED_SERVICE, c), 3000);
+  t.not(a.services.get('shop/web'), b.services.get('shop/web'), 'different content: different objects');
+  t.equal(a.services.get('shop/web')!.capacity, 4, 'a shared object is never changed by another peer');
+  const back = PeerPartition.deserialise(b.serialise(types), types, (u, n, m) => validateImported(u, n, m, { cluster: 'b' }));
+  t.same(back.versions(TYPE_FEDERATED_SERVICE), { 'shop/web': 'v2' }, 'versions restore (reconnects echo them)');
+  t.same({ ...back.services.get('shop/web'), originTimeUnixMs: undefined }, { ...b.services.get('shop/web'), originTimeUnixMs: undefined }, 'content restores');
 });

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type protobuf from 'protobufjs';
 import type { Logger } from '../log';
-import { PeerPartition, peerFile } from './partition';
+import { PeerPartition, peerFile, type StringPool } from './partition';
 import { validateImported } from './validate';
 
 /**
@@ -16,6 +16,7 @@ export function restorePeerState(
   stateDir: string,
   types: ReadonlyMap<string, protobuf.Type>,
   log: Logger,
+  pool?: StringPool,
 ): { parts: Map<string, PeerPartition>; problems: { file: string; reason: string }[] } {
   const dir = path.join(stateDir, 'peers');
   const parts = new Map<string, PeerPartition>();
@@ -39,7 +40,7 @@ export function restorePeerState(
   for (const f of files.sort()) {
     const file = path.join(dir, f);
     try {
-      const p = PeerPartition.deserialise(fs.readFileSync(file, 'utf8'), types, (t, n, m) => validateImported(t, n, m, { cluster: decodeURIComponent(f.slice(0, -5)) }));
+      const p = PeerPartition.deserialise(fs.readFileSync(file, 'utf8'), types, (t, n, m) => validateImported(t, n, m, { cluster: decodeURIComponent(f.slice(0, -5)) }), pool);
       if (peerFile(stateDir, p.cluster) !== file) throw new Error(`file name does not match cluster ${p.cluster}`);
       parts.set(p.cluster, p);
       log.info({ peer: p.cluster, services: p.services.size, workloads: p.workloads.size }, 'restored persisted peer data');
