@@ -2,14 +2,14 @@ import { ipToString } from '../push';
 import type { RegistrySnapshot } from '../registry';
 import { TunnelProtocol, WorkloadStatus, WorkloadType, serviceHostname } from '../translate';
 import type {
-  AddressMsg, LocalOutput, MeshContext, PortMsg, ServiceMsg, WorkloadMsg,
+  AddressMsg, GatewayAddressMsg, LocalOutput, MeshContext, PortMsg, ServiceMsg, WorkloadMsg,
 } from '../translate';
 import { LABEL } from '../model';
 import type { PeerDecl } from './declare';
 import type { ExportedService } from './export';
 import { allocateVips, slotOf, slotToBytes } from './vip';
 import { DEFAULT_HBONE_PORT, Takeover } from './types';
-import { globalService, nodeGatewayHost, splitHorizon, vipAddr } from './shapes';
+import { gatewayFor, globalService, nodeGatewayHost, splitHorizon, splitHorizonServices, splitHorizonUid, vipAddr } from './shapes';
 
 export { loadBalancingFor, nodeGatewayHost, splitHorizonUid } from './shapes';
 import type { ClusterInfoMsg, FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg } from './types';
@@ -90,6 +90,11 @@ export class Merger {
   private out = new Map<string, AddressMsg>();
   private slots = new Map<string, number>();
   private last?: MergeResult;
+  /** Shared read-only parts of split-horizon workloads (see splitHorizon's `parts`). */
+  private readonly gateways = new WeakMap<PeerDecl, { key: string; gw: GatewayAddressMsg }>();
+  private shapes = new Map<string, Record<string, { ports?: PortMsg[] }>>();
+  private nextShapes?: Map<string, Record<string, { ports?: PortMsg[] }>>;
+  private readonly capacities = new Map<number, { value: number }>();
 
   /**
    * Incremental when `dirty` is given and nothing structural changed; falls
@@ -187,20 +192,42 @@ export class Merger {
     if (takeoverHost && !localSvc) keys.push(this.keep(nextServices, `${g.ns}/${takeoverHost}`, { ...sMsg, hostname: takeoverHost, addresses: [vipAddr(mesh, this.slots.get(takeoverHost)!)] }));
     for (const { peer, fs } of remotes) {
       if (peer.flat) continue; // pods arrive as PeerWorkloads
-      const k = `${peer.decl.cluster}|${g.ns}/${g.name}`;
-      const prev = this.synthetic.get(k);
+      // Keyed by the workload uid (one per peer gateway and global service); stored under the
+      // message's own uid string so the map holds no second copy of it.
+      const prev = this.synthetic.get(splitHorizonUid(peer.decl, fs.namespace, host));
       const m = prev && prev.fs === fs && prev.decl === peer.decl && prev.gsig === gsig
         ? prev
-        : { fs, decl: peer.decl, gsig, msg: { workload: splitHorizon(i, peer, fs, host, svcKeys) } };
-      nextSynthetic.set(k, m);
+        : { fs, decl: peer.decl, gsig, msg: { workload: splitHorizon(i, peer, fs, host, svcKeys, this.sharedParts(i, peer.decl, fs, gsig, svcKeys)) } };
+      nextSynthetic.set(m.msg.workload.uid, m);
       this.out.set(m.msg.workload.uid, m.msg);
       keys.push(m.msg.workload.uid);
     }
     return keys;
   }
 
+  private sharedParts(i: MergeInput, decl: PeerDecl, fs: FederatedServiceMsg, gsig: string, svcKeys: string[]): Parameters<typeof splitHorizon>[5] {
+    const gkey = `${i.mesh.rootNamespace}|${i.suffix}`;
+    let g = this.gateways.get(decl);
+    if (!g || g.key !== gkey) this.gateways.set(decl, (g = { key: gkey, gw: gatewayFor(i, decl) }));
+    const skey = `${gsig}|${(fs.ports ?? []).map((p) => `${p.port}:${p.targetPort || p.port}`).join(',')}`;
+    let services = this.shapes.get(skey) ?? this.nextShapes?.get(skey);
+    if (!services) services = splitHorizonServices(fs, svcKeys);
+    (this.nextShapes ?? this.shapes).set(skey, services);
+    let capacity: { value: number } | undefined;
+    if (fs.capacity) {
+      capacity = this.capacities.get(fs.capacity);
+      if (!capacity) {
+        capacity = { value: fs.capacity };
+        if (this.capacities.size < 64) this.capacities.set(fs.capacity, capacity);
+      }
+    }
+    return { gateway: g.gw, services, capacity };
+  }
+
   private full(i: MergeInput, onConflict: (cluster: string, message: string) => void): MergeResult {
     const { mesh, suffix } = i;
+    // Shared shapes still in use are carried over; the rest are dropped with this merge.
+    this.nextShapes = new Map();
     const groups = new Map<string, Group>();
     const group = (ns: string, name: string): Group => {
       const k = `${ns}/${name}`;
@@ -251,6 +278,8 @@ export class Merger {
     this.groups = groups;
     this.services = nextServices;
     this.synthetic = nextSynthetic;
+    this.shapes = this.nextShapes;
+    this.nextShapes = undefined;
 
     // Local pods of exported services also back the global hostname.
     for (const [name, a] of i.local.addresses) {

@@ -76,19 +76,32 @@ export function gatewayFor(i: ShapeContext, decl: PeerDecl): GatewayAddressMsg {
   return { address: { network: decl.network, address: ipToBytes(decl.address.value)! }, hboneMtlsPort: decl.hbonePort };
 }
 
-export function splitHorizon(i: ShapeContext, peer: { decl: PeerDecl }, fs: FederatedServiceMsg, host: string, svcKeys: string[]): WorkloadMsg {
-  const { decl } = peer;
-  const uid = splitHorizonUid(decl, fs.namespace, host);
+/** The `services` map of a split-horizon workload: every global key, with the peer service's ports. */
+export function splitHorizonServices(fs: FederatedServiceMsg, svcKeys: readonly string[]): Record<string, { ports?: PortMsg[] }> {
   const ports: PortMsg[] = (fs.ports ?? []).map((p) => ({ servicePort: p.port, targetPort: p.targetPort || p.port }));
   const services: Record<string, { ports?: PortMsg[] }> = {};
   for (const k of svcKeys) services[k] = ports.length ? { ports } : {};
+  return services;
+}
+
+/**
+ * `parts` lets the caller pass shared, equal sub-objects (the peer's gateway,
+ * the services map every peer of a global service has in common): messages are
+ * read-only once built, and at N peers x S services the copies add up.
+ */
+export function splitHorizon(
+  i: ShapeContext, peer: { decl: PeerDecl }, fs: FederatedServiceMsg, host: string, svcKeys: string[],
+  parts: { gateway?: GatewayAddressMsg; services?: Record<string, { ports?: PortMsg[] }>; capacity?: { value: number } } = {},
+): WorkloadMsg {
+  const { decl } = peer;
+  const uid = splitHorizonUid(decl, fs.namespace, host);
   const w: WorkloadMsg = { uid, name: uid, namespace: fs.namespace, network: decl.network, tunnelProtocol: TunnelProtocol.HBONE };
   if (decl.trustDomain !== 'cluster.local') w.trustDomain = decl.trustDomain;
-  w.networkGateway = gatewayFor(i, decl);
-  w.services = services;
+  w.networkGateway = parts.gateway ?? gatewayFor(i, decl);
+  w.services = parts.services ?? splitHorizonServices(fs, svcKeys);
   if (!fs.capacity) w.status = WorkloadStatus.UNHEALTHY;
   w.clusterId = decl.cluster;
   if (decl.locality) w.locality = decl.locality;
-  if (fs.capacity) w.capacity = { value: fs.capacity };
+  if (fs.capacity) w.capacity = parts.capacity ?? { value: fs.capacity };
   return w;
 }

@@ -36,7 +36,7 @@ export class Encoder {
     const removes: string[] = [];
     const encode = (name: string, msg: object): void => {
       const bytes = type.encode(type.fromObject(msg as Record<string, unknown>)).finish();
-      upserts.push(entryFromBytes(typeUrl, name, bytes, typeUrl === TYPE_ADDRESS ? addressAliases(msg) : []));
+      upserts.push(entryFromBytes(typeUrl, name, bytes, typeUrl === TYPE_ADDRESS ? addressAliases(msg) : NO_ALIASES));
     };
     const done = (): TypeCommit => ({ typeUrl, upserts: compactFrames(upserts), removes });
     if (hint && prev) {
@@ -93,12 +93,15 @@ function compactFrames(upserts: CacheEntry[]): CacheEntry[] {
 }
 
 /** On-demand keys for an Address: `network/ip` per workload IP or service VIP (istiod's aliases). */
-export function addressAliases(msg: object): string[] {
+const NO_ALIASES: readonly string[] = Object.freeze([]);
+
+export function addressAliases(msg: object): readonly string[] {
   const m = msg as { workload?: { network?: string; addresses?: Uint8Array[] }; service?: { addresses?: { network?: string; address?: Uint8Array }[] } };
   const out: string[] = [];
   if (m.workload) for (const a of m.workload.addresses ?? []) out.push(`${m.workload.network ?? ''}/${ipToString(a)}`);
   if (m.service) for (const a of m.service.addresses ?? []) if (a.address) out.push(`${a.network ?? ''}/${ipToString(a.address)}`);
-  return out;
+  // Most workloads of a large mesh (split-horizon ones) have no address: one shared empty list.
+  return out.length ? out : NO_ALIASES;
 }
 
 export function ipToString(b: Uint8Array): string {
