@@ -4,14 +4,15 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createCsr, createSigner, generateKeyPair, parseCsr, parseSpiffeId, splitPemCertificates, MAX_CSR_BYTES } from './index';
+import { createCsr, createSigner, generateKeyPair, parseCsr, parseSpiffeId, randomSerial, splitPemCertificates, MAX_CSR_BYTES } from './index';
+import { decodeOid, oid, readTlv, seq, time, tlv } from './der';
 
 const OPENSSL = '/usr/bin/openssl';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x509-test-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function ossl(args: string[], input?: string): string {
-  return execFileSync(OPENSSL, args, { cwd: dir, input, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
+function ossl(args: string[], input?: string, bytes?: Buffer): string {
+  return execFileSync(OPENSSL, args, { cwd: dir, input: bytes ?? input, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
 }
 
 /** A CSR the way ztunnel shapes it, made by openssl (the independent oracle). */
@@ -146,4 +147,44 @@ t.test('PEM framing: labels must pair, bodies must be base64, surrounding text i
   t.equal(code(() => parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${body}\n-----END CERTIFICATE-----\n`)).code, 'x509.csr_not_pem', 'mismatched END label');
   t.equal(code(() => parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${body}!\n-----END CERTIFICATE REQUEST-----\n`)).code, 'x509.csr_not_pem', 'non-base64 body');
   t.equal(code(() => parseCsr('-----BEGIN A-----\n'.repeat(3000))).code, 'x509.csr_not_pem', 'thousands of unterminated BEGIN lines');
+});
+
+t.test('OID and TLV codec agree with openssl asn1parse and with themselves', async (t) => {
+  const oids = ['1.2.840.10045.2.1', '1.2.840.113549.1.1.11', '2.5.29.17', '0.0', '1.39', '2.999.1', '2.5.4.3', '1.3.6.1.4.1.11129.2.4.2', '2.25.329800735698586629295641978511506172918', '1.2.9007199254740993'];
+  for (const dotted of oids) {
+    const der = oid(dotted);
+    t.equal(decodeOid(der, readTlv(der, 0)), dotted, `round trip ${dotted}`);
+    const parsed = ossl(['asn1parse', '-inform', 'DER', '-i'], undefined, der);
+    // openssl prints the dotted form for OIDs it has no name for, else the short name; both are fine, the DER must parse.
+    t.match(parsed, /OBJECT/, `openssl parses ${dotted}`);
+  }
+  t.equal(ossl(['asn1parse', '-inform', 'DER'], undefined, oid('1.2.840.10045.2.1')).trim().split(':').pop(), 'id-ecPublicKey');
+  for (const bad of [Buffer.from([6, 0]), Buffer.from([6, 1, 0x80]), Buffer.from([6, 2, 0x2a, 0x86])]) {
+    t.throws(() => decodeOid(bad, readTlv(bad, 0)), /OBJECT IDENTIFIER|OID/, `refuses ${bad.toString('hex')}`);
+  }
+  // Lengths across the short/long form boundaries encode minimally and read back.
+  for (const n of [0, 1, 127, 128, 255, 256, 65535, 65536]) {
+    const b = tlv(0x04, Buffer.alloc(n, 7));
+    const r = readTlv(b, 0);
+    t.same([r.end - r.valueStart, r.end], [n, b.length], `length ${n}`);
+  }
+  t.equal(tlv(0x30, seq(), Buffer.from([5, 0])).toString('hex'), '30043000' + '0500');
+  // Same second, same bytes; callers get their own copy.
+  const a = time(Date.UTC(2030, 0, 2, 3, 4, 5, 600));
+  a[2] = 0;
+  t.equal(time(Date.UTC(2030, 0, 2, 3, 4, 5, 100)).toString('latin1'), '\x17\x0d300102030405Z');
+  t.equal(time(Date.UTC(2050, 0, 1)).toString('latin1'), '\x18\x0f20500101000000Z');
+});
+
+t.test('serials are positive, 16 bytes and never repeat', async (t) => {
+  const seen = new Set<string>();
+  const bad: string[] = [];
+  // 1000 draws cross several refills of the 4 KiB pool.
+  for (let i = 0; i < 1000; i++) {
+    const s = randomSerial();
+    if (s.length !== 16 || (s[0]! & 0xc0) !== 0x40) bad.push(s.toString('hex'));
+    seen.add(s.toString('hex'));
+  }
+  t.same(bad, [], '16 bytes, top byte in 0x40..0x7f');
+  t.equal(seen.size, 1000);
 });
