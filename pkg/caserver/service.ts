@@ -5,6 +5,7 @@ import type { Authenticator, CallContext, CallerIdentity, WorkloadPlacement } fr
 import type { Authority } from '../ca';
 import { DaemonError, GrpcCode, isDaemonError } from '../errors';
 import type { Logger } from '../log';
+import { decodeCaRequest, encodeCaResponse } from './codec';
 import { caMetrics } from './metrics';
 import { loadCaService } from './proto';
 import type { CaRequest, CaResponse } from './proto';
@@ -64,7 +65,12 @@ function ttlOf(req: CaRequest): number {
  * Refusals are opaque to the caller; the reason goes to the log and a metric label.
  */
 export function createCaService(deps: CaServiceDeps): CaService {
-  const { definition } = loadCaService(deps.protoDir);
+  const loaded = loadCaService(deps.protoDir).definition;
+  // Same method and path; the server decodes and encodes with the hand codec (codec.ts).
+  const definition: grpc.ServiceDefinition = {
+    ...loaded,
+    CreateCertificate: { ...loaded.CreateCertificate!, requestDeserialize: decodeCaRequest, responseSerialize: encodeCaResponse },
+  };
   const metrics = caMetrics(deps.registry, deps.authority);
   const logger = deps.logger.child({ component: 'ca-server' });
   const trusted = deps.trustedNodeAccounts ?? DEFAULT_TRUSTED_NODE_ACCOUNTS;
@@ -103,11 +109,11 @@ export function createCaService(deps: CaServiceDeps): CaService {
   }
 
   const CreateCertificate: grpc.handleUnaryCall<CaRequest, CaResponse> = (call, callback) => {
-    const stop = metrics.signSeconds.startTimer();
+    const t0 = performance.now();
     metrics.csr.inc();
     handle(call).then(
       (res) => {
-        stop();
+        metrics.signSeconds.observe((performance.now() - t0) / 1000);
         metrics.issued.inc();
         callback(null, res);
       },
