@@ -34,7 +34,9 @@ export function loadBalancingFor(td: string): LoadBalancingMsg | undefined {
 
 /** istiod's split-horizon form (ztunnel-protocol.md §7.3), one per (peer gateway, global service). */
 export function splitHorizonUid(decl: PeerDecl, ns: string, host: string): string {
-  return `${decl.network}/SplitHorizonWorkload/${decl.gatewayNamespace}/${decl.gatewayName}/${ns}/${host}`;
+  // join() yields one flat string; a template literal leaves a rope (cons string) that is kept
+  // alongside its flattened copy once hashed — per workload, at N peers x S services.
+  return [decl.network, 'SplitHorizonWorkload', decl.gatewayNamespace, decl.gatewayName, ns, host].join('/');
 }
 
 export function nodeGatewayHost(decl: PeerDecl, suffix: string): string {
@@ -95,13 +97,14 @@ export function splitHorizon(
 ): WorkloadMsg {
   const { decl } = peer;
   const uid = splitHorizonUid(decl, fs.namespace, host);
-  const w: WorkloadMsg = { uid, name: uid, namespace: fs.namespace, network: decl.network, tunnelProtocol: TunnelProtocol.HBONE };
-  if (decl.trustDomain !== 'cluster.local') w.trustDomain = decl.trustDomain;
-  w.networkGateway = parts.gateway ?? gatewayFor(i, decl);
-  w.services = parts.services ?? splitHorizonServices(fs, svcKeys);
-  if (!fs.capacity) w.status = WorkloadStatus.UNHEALTHY;
-  w.clusterId = decl.cluster;
-  if (decl.locality) w.locality = decl.locality;
+  // The common fields in one literal so V8 keeps them in-object (no separate property array per workload).
+  const w: WorkloadMsg = {
+    uid, name: uid, namespace: fs.namespace, network: decl.network, tunnelProtocol: TunnelProtocol.HBONE,
+    networkGateway: parts.gateway ?? gatewayFor(i, decl), services: parts.services ?? splitHorizonServices(fs, svcKeys), clusterId: decl.cluster,
+  };
   if (fs.capacity) w.capacity = parts.capacity ?? { value: fs.capacity };
+  else w.status = WorkloadStatus.UNHEALTHY;
+  if (decl.trustDomain !== 'cluster.local') w.trustDomain = decl.trustDomain;
+  if (decl.locality) w.locality = decl.locality;
   return w;
 }
