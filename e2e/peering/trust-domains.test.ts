@@ -1,7 +1,10 @@
 import t from 'tap';
 import type { Test } from 'tap';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as tls from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
 import { TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE } from '../../pkg/peering';
 import { ZtunnelClient } from '../harness/ztunnel-client';
 import { startFakePeer } from './fake-peer';
@@ -150,4 +153,31 @@ t.test('local trust domain unchanged with peer roots configured: a same-mesh pee
   const p = peerClient(t, a, own);
   await until('own identity admitted', () => p.held(TYPE_FEDERATED_SERVICE).get('shop/web'));
   t.equal(p.status, undefined);
+});
+
+t.test('the CA signs for the local trust domain only: a td-b peer certificate buys nothing, a local mTLS renewal works', async (t) => {
+  const a = await clusterA();
+  t.teardown(() => a.close());
+  const csrDir = fs.mkdtempSync(path.join(pkiA.dir, 'csr-'));
+  execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(csrDir, 'k.pem'), '-subj', '/', '-out', path.join(csrDir, 'r.csr')], { stdio: 'ignore' });
+  const csr = fs.readFileSync(path.join(csrDir, 'r.csr'), 'utf8');
+  const Req = a.daemon.wire.type('istio.v1.auth.IstioCertificateRequest');
+  const Resp = a.daemon.wire.type('istio.v1.auth.IstioCertificateResponse');
+  const sign = (cert: { certChainPem: string; keyPem: string }): Promise<{ code: number; chain?: string[] }> => {
+    const creds = grpc.credentials.createFromSecureContext(tls.createSecureContext({ ca: a.daemon.authority.rootBundlePem(), cert: cert.certChainPem, key: cert.keyPem, minVersion: 'TLSv1.3' }));
+    const client = new grpc.Client(`127.0.0.1:${a.port}`, creds, { 'grpc.ssl_target_name_override': 'istiod.istio-system.svc' });
+    t.teardown(() => client.close());
+    return new Promise((resolve) => {
+      client.makeUnaryRequest('/istio.v1.auth.IstioCertificateService/CreateCertificate',
+        (o: object) => Buffer.from(Req.encode(Req.fromObject(o)).finish()),
+        (b: Buffer) => Resp.toObject(Resp.decode(b)) as { certChain: string[] },
+        { csr, validityDuration: 3600 }, new grpc.Metadata(), (err, v) => resolve(err ? { code: err.code } : { code: 0, chain: v!.certChain }));
+    });
+  };
+  const foreign = await sign(leafFrom(pkiB.dir, 'cluster-b', 'ca-peer-b', [`URI:${PEER_B}`]));
+  t.equal(foreign.code, grpc.status.UNAUTHENTICATED, 'td-b peer identity: no certificate from our CA');
+  const local = await sign(a.daemon.serving.current());
+  t.equal(local.code, 0, 'local identity renews over mTLS');
+  const text = execFileSync('openssl', ['x509', '-noout', '-text'], { input: local.chain![0]! }).toString();
+  t.match(text, /URI:spiffe:\/\/td-a\/ns\/istio-system\/sa\/istiod/);
 });
