@@ -195,6 +195,21 @@ t.test('merge hints through a live Encoder commit exactly what a full identity d
   step('a new global service re-plans VIPs', false);
   touch(0, 'web', fsOf('web', 16));
   step('incremental again after a full merge', true);
+  // A build that threw after merging in place never reached the encoder: the daemon then asks for a
+  // full merge without hints, and the encoder's private copy (what was really committed) is the base.
+  const committed = new Map(m.merge({ ...base, peers }, () => undefined, new Map(), { live: true }).addresses);
+  touch(2, 'auth', fsOf('auth', 64));
+  m.merge({ ...base, peers }, () => undefined, dirty, { live: true }); // lost: never encoded
+  dirty = new Map();
+  touch(0, 'cart', fsOf('cart', 2));
+  dirty = new Map();
+  const rec = m.merge({ ...base, peers }, () => undefined, undefined, { live: true });
+  t.equal(rec.changed, undefined, 'recovery merge is full');
+  const got = live.diff(TYPE_ADDRESS, rec.addresses, undefined, { live: true });
+  const want = new Encoder(wire, types);
+  want.diff(TYPE_ADDRESS, committed);
+  t.equal(commit(got), commit(want.diff(TYPE_ADDRESS, new Map(rec.addresses))), 'the lost change and the new one are both committed');
+  t.ok((got.upserts ?? []).some((u) => u.name.includes('peer-c3/shop/auth')), 'the change of the failed build is not lost');
   // A live result is the merger's own map: the next merge updates it in place.
   const r1 = m.merge({ ...base, peers }, () => undefined, new Map(), { live: true });
   touch(1, 'web', fsOf('web', 32));
