@@ -181,3 +181,23 @@ t.test('the CA signs for the local trust domain only: a td-b peer certificate bu
   const text = execFileSync('openssl', ['x509', '-noout', '-text'], { input: local.chain![0]! }).toString();
   t.match(text, /URI:spiffe:\/\/td-a\/ns\/istio-system\/sa\/istiod/);
 });
+
+t.test('one shared root, per-cluster trust domains: the root listed for the peer trust domain admits it', async (t) => {
+  const a = await startCluster({
+    name: 'cluster-a', network: 'net-a', pki: pkiA.dir, flags: { 'trust-domain': 'td-a', 'peering-trust-bundles': `td-c=${ROOT_A}` }, files: GLOBAL_WEB,
+  });
+  t.teardown(() => a.close());
+  const c = await startCluster({
+    name: 'cluster-a2', network: 'net-c', pki: pkiA.dir, flags: { 'trust-domain': 'td-c', 'peering-trust-bundles': `td-a=${ROOT_A}` },
+    files: { 'ns.yaml': ns('shop'), 'peer.yaml': remote({ cluster: 'cluster-a', network: 'net-a', port: a.port, annotations: { 'gateway.istio.io/trust-domain': 'td-a' } }) },
+  });
+  t.teardown(() => c.close());
+  const z = c.ztunnel();
+  z.connect();
+  await until('td-c cluster imports from td-a over the shared root', () => held(z, 'net-a/SplitHorizonWorkload/istio-gateways/istio-remote-peer-cluster-a/shop/web.shop.mesh.internal'));
+  t.equal(c.cond('cluster-a', 'Connected'), 'True');
+  // The shared root is not listed for td-b on A: a td-b identity under it is still refused.
+  const other = peerClient(t, a, leafFrom(pkiA.dir, 'cluster-a2', 'td-b-shared', [`URI:${PEER_B}`]));
+  await until('td-b under the shared root refused', () => other.status);
+  t.equal(other.status!.code, 16);
+});
