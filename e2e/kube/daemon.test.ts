@@ -162,9 +162,11 @@ t.test('selector-less Service + EndpointSlice: its non-Pod endpoints become work
   const slice = k.endpointSlice('apps', 'ext-manual', 'ext', '192.168.60.1');
   (slice.endpoints as unknown[]).push(
     { addresses: ['192.168.60.2'], conditions: { ready: false } },
-    // Pod-backed: served by the Pod's own workload, never by the slice.
-    { addresses: ['10.1.0.99'], conditions: { ready: true }, targetRef: { kind: 'Pod', name: 'whatever', namespace: 'apps' } },
+    // Pod-backed: served by the Pod's own workload, never by the slice; that workload gains the Service.
+    { addresses: ['10.1.0.99'], conditions: { ready: true }, targetRef: { kind: 'Pod', name: 'legacy-0', namespace: 'apps' } },
   );
+  const legacy = k.pod('apps', 'legacy-0', 'legacy', 'node-1');
+  await k.setPodRunning(admin, await k.apply(admin, legacy), '10.1.0.99');
   await k.apply(admin, slice);
   const uid = (ip: string) => `c1/discovery.k8s.io/EndpointSlice/apps/ext-manual/${ip}`;
   const svcKey = 'apps/ext.apps.svc.cluster.local';
@@ -179,12 +181,22 @@ t.test('selector-less Service + EndpointSlice: its non-Pod endpoints become work
   t.same(ports?.map((p) => [p.servicePort, p.targetPort]), [[80, 8080]], 'Service port joined to the slice port by name');
   t.notOk(w.status, 'ready endpoint: HEALTHY (the default)');
   t.equal(workload(z, uid('192.168.60.2'))!.status, 1, 'ready=false: UNHEALTHY');
-  t.notOk(z.held(TYPE_ADDRESS).has(uid('10.1.0.99')), 'no workload for the Pod-backed endpoint');
+  t.notOk(z.held(TYPE_ADDRESS).has(uid('10.1.0.99')), 'no slice workload for the Pod-backed endpoint');
+  const podKey = 'c1//Pod/apps/legacy-0';
+  await z.until(() => (workload(z, podKey)?.services as object | undefined)?.hasOwnProperty(svcKey), 'listed pod gained the service', 30_000);
+  t.same(
+    (workload(z, podKey)!.services as Record<string, { ports?: { servicePort: number; targetPort: number }[] }>)[svcKey]?.ports?.map((p) => [p.servicePort, p.targetPort]),
+    [[80, 8080]],
+    "the Pod's workload lists the selector-less Service (Service targetPort)",
+  );
   t.ok(z.held(TYPE_ADDRESS).has(svcKey), 'the service itself is there');
 
   await k.remove(admin, slice);
   await z.until(() => !z.held(TYPE_ADDRESS).has(uid('192.168.60.1')) && !z.held(TYPE_ADDRESS).has(uid('192.168.60.2')), 'slice delete propagated', 30_000);
   t.pass('deleting the slice withdrew its workloads');
+  await z.until(() => !(workload(z, podKey)?.services as object | undefined)?.hasOwnProperty(svcKey), 'pod lost the service with the slice', 30_000);
+  t.pass("the Pod's workload no longer lists the Service");
+  await k.remove(admin, legacy);
   t.ok(z.held(TYPE_ADDRESS).has(svcKey), 'the service stays');
   await k.remove(admin, svc);
   t.notOk(z.status, 'one stream throughout');
