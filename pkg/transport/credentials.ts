@@ -1,4 +1,3 @@
-import * as grpc from '@grpc/grpc-js';
 import type { SecureContextOptions } from 'node:tls';
 
 /**
@@ -26,32 +25,33 @@ function contextOptions(m: ServingMaterial): SecureContextOptions {
 }
 
 /**
- * Server credentials for the single gRPC TLS port. One port serves ztunnel (no
- * client certificate) and peers/renewals (mTLS): the server *requests* a
- * certificate but does not require one; grpc-js's getAuthContext() reports a
- * peer certificate only when it verified against the trust bundle, and the
+ * Serving key/cert/bundle for the single gRPC TLS port. One port serves
+ * ztunnel (no client certificate) and peers/renewals (mTLS): the server
+ * *requests* a certificate but does not require one, exposes a peer
+ * certificate only when it verified against the trust bundle, and the
  * authenticator decides per call. update() swaps key/cert/bundle for new
  * handshakes without touching live connections (renewal without dropping streams).
  */
-export class RotatingServerCredentials extends grpc.ServerCredentials {
+export class RotatingServerCredentials {
+  private current: SecureContextOptions;
+  private readonly listeners = new Set<(o: SecureContextOptions) => void>();
+
   constructor(material: ServingMaterial) {
-    super(
-      {
-        requestCert: true,
-        rejectUnauthorized: false,
-        minVersion: 'TLSv1.3',
-        ciphers: TLS13_CIPHERS,
-        ALPNProtocols: ['h2'],
-      },
-      contextOptions(material),
-    );
+    this.current = contextOptions(material);
+  }
+
+  secureContextOptions(): SecureContextOptions {
+    return this.current;
+  }
+
+  /** The server subscribes to renewals; returns the unsubscribe. */
+  onUpdate(fn: (o: SecureContextOptions) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
   }
 
   update(material: ServingMaterial): void {
-    this.updateSecureContextOptions(contextOptions(material));
-  }
-
-  _equals(other: grpc.ServerCredentials): boolean {
-    return other === this;
+    this.current = contextOptions(material);
+    for (const fn of this.listeners) fn(this.current);
   }
 }

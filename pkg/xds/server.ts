@@ -1,5 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
-import { TLSSocket, type DetailedPeerCertificate } from 'node:tls';
+import type { BidiCall, ServiceRegistration } from '../transport';
+import type { DetailedPeerCertificate } from 'node:tls';
 import { decodeDeltaRequest, type NodeInfo, type Wire } from '../wire';
 import { GrpcCode, isDaemonError } from '../errors';
 import type { Logger } from '../log';
@@ -13,19 +14,12 @@ export const ADS_DELTA_PATH = '/envoy.service.discovery.v3.AggregatedDiscoverySe
 
 /**
  * The verified client certificate WITH its issuer chain (issuerCertificate
- * links, getPeerCertificate(true)): the authenticator checks that a caller's
- * chain anchors in the roots of its own trust domain, and grpc-js's auth
- * context carries the leaf only. Bridge until the node:http2 server provides
- * it directly; grpc-js 1.14's call keeps its HTTP/2 stream at call.stream.
+ * links): the authenticator checks that a caller's chain anchors in the roots
+ * of its own trust domain. The transport reports it only when the handshake
+ * verified it against the trust bundle (socket.authorized).
  */
-function verifiedPeerCertificate(call: grpc.ServerDuplexStream<Buffer, Buffer>): DetailedPeerCertificate | undefined {
-  const socket = (call as unknown as { call?: { stream?: { session?: { socket?: unknown } } } }).call?.stream?.session?.socket;
-  if (socket instanceof TLSSocket) {
-    if (!socket.authorized) return undefined;
-    const cert = socket.getPeerCertificate(true);
-    return cert?.raw ? cert : undefined;
-  }
-  return call.getAuthContext?.()?.sslPeerCertificate as DetailedPeerCertificate | undefined;
+function verifiedPeerCertificate(call: BidiCall): DetailedPeerCertificate | undefined {
+  return call.getAuthContext().sslPeerCertificate;
 }
 
 /** What the server needs to know about a caller; the daemon binds it to pkg/auth. */
@@ -55,9 +49,7 @@ export interface XdsServerOptions {
   fanoutBatch?: number;
 }
 
-type DuplexCall = grpc.ServerDuplexStream<Buffer, Buffer>;
-
-/** Delta ADS over grpc-js with raw-bytes (de)serialisers: we encode/decode ourselves. */
+/** Delta ADS over the transport's bidi calls with raw-bytes (de)serialisers: we encode/decode ourselves. */
 export class XdsServer {
   private readonly streams = new Set<XdsStream>();
   private nextId = 1;
@@ -73,7 +65,7 @@ export class XdsServer {
   }
 
   /** The service definition + handler to add to the daemon's gRPC server. */
-  service(): { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation } {
+  service(): ServiceRegistration {
     const raw = (b: Buffer): Buffer => b;
     const definition: grpc.ServiceDefinition = {
       DeltaAggregatedResources: {
@@ -88,15 +80,15 @@ export class XdsServer {
       },
     };
     const implementation: grpc.UntypedServiceImplementation = {
-      DeltaAggregatedResources: (call: DuplexCall) => this.handle(call),
+      DeltaAggregatedResources: ((call: BidiCall) => this.handle(call)) as unknown as grpc.UntypedHandleCall,
     };
     return { definition, implementation };
   }
 
-  private handle(call: DuplexCall): void {
+  private handle(call: BidiCall): void {
     const log = this.o.logger;
     if (this.draining) {
-      call.emit('error', { code: GrpcCode.UNAVAILABLE, details: 'server shutting down' });
+      call.finish(GrpcCode.UNAVAILABLE, 'server shutting down');
       return;
     }
     const id = String(this.nextId++);
@@ -112,8 +104,7 @@ export class XdsServer {
       close: (code, details) => {
         if (ended) return;
         ended = true;
-        if (code === GrpcCode.OK) call.end();
-        else call.emit('error', { code, details });
+        call.finish(code, details);
       },
     };
     const fail = (code: number, details: string): void => {

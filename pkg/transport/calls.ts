@@ -1,0 +1,235 @@
+import { EventEmitter } from 'node:events';
+import type * as http2 from 'node:http2';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
+
+/**
+ * gRPC calls over one node:http2 stream (gRPC over HTTP/2, PROTOCOL-HTTP2.md):
+ * requests are Length-Prefixed-Messages (1 byte compressed flag, 4 bytes
+ * big-endian length, message); the response is HEADERS, messages, then
+ * trailers carrying grpc-status / grpc-message (or "trailers-only": one HEADERS
+ * frame with the status when nothing was sent).
+ */
+
+/** Headers grpc-js strips from server-side metadata; we do the same so handlers see the same metadata. */
+const NOT_METADATA = ['content-type', 'te', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'accept-encoding'];
+
+export function metadataFromHeaders(headers: http2.IncomingHttpHeaders): grpc.Metadata {
+  const md = grpc.Metadata.fromHttp2Headers(headers);
+  for (const k of NOT_METADATA) md.remove(k);
+  return md;
+}
+
+/** grpc-message is percent-encoded (bytes outside printable ASCII, and '%'). */
+function encodeGrpcMessage(s: string): string {
+  return /^[\x20-\x24\x26-\x7e]*$/.test(s) ? s : encodeURIComponent(s);
+}
+
+export interface CallEnv {
+  stream: http2.ServerHttp2Stream;
+  headers: http2.IncomingHttpHeaders;
+  maxReceiveBytes: number;
+}
+
+/** What handlers may ask about the caller (the grpc-js surface our services use). */
+export interface CallIdentity {
+  readonly metadata: grpc.Metadata;
+  /** "ip:port" ("[ip]:port" for IPv6), as grpc-js reports it. */
+  getPeer(): string;
+  /**
+   * The client certificate only when it verified against the trust bundle
+   * (socket.authorized), like grpc-js — but with its issuer chain
+   * (getPeerCertificate(true)), which grpc-js leaves out.
+   */
+  getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: DetailedPeerCertificate };
+}
+
+/**
+ * One call's framing and status. Subclasses decide what a message means.
+ * Single writer: everything runs on the event loop in order of stream events.
+ */
+abstract class BaseCall extends EventEmitter implements CallIdentity {
+  readonly metadata: grpc.Metadata;
+  protected readonly stream: http2.ServerHttp2Stream;
+  private headersSent = false;
+  private finished = false;
+  private pending: Buffer | null = null;
+  private discarding = false;
+
+  constructor(protected readonly env: CallEnv) {
+    super();
+    this.stream = env.stream;
+    this.metadata = metadataFromHeaders(env.headers);
+    this.stream.on('data', (chunk: Buffer) => this.onChunk(chunk));
+    this.stream.on('end', () => this.onClientEnd());
+    this.stream.on('error', () => undefined); // 'close' follows; a reset stream is not a server error
+    this.stream.on('close', () => {
+      if (!this.finished) {
+        this.finished = true;
+        this.emit('cancelled');
+      }
+      this.emit('close');
+    });
+  }
+
+  getPeer(): string {
+    const s = this.stream.session?.socket;
+    const ip = s?.remoteAddress ?? 'unknown';
+    return ip.includes(':') ? `[${ip}]:${s?.remotePort}` : `${ip}:${s?.remotePort}`;
+  }
+
+  getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: DetailedPeerCertificate } {
+    const socket = this.stream.session?.socket as TLSSocket | undefined;
+    if (!socket || !socket.authorized) return {};
+    const cert = socket.getPeerCertificate(true);
+    return { transportSecurityType: 'ssl', sslPeerCertificate: cert.raw ? cert : undefined };
+  }
+
+  get isFinished(): boolean {
+    return this.finished;
+  }
+
+  protected abstract onMessage(msg: Buffer): void;
+  protected abstract onClientEnd(): void;
+
+  private onChunk(chunk: Buffer): void {
+    if (this.discarding) return;
+    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = null;
+    while (buf.length >= 5) {
+      const len = buf.readUInt32BE(1);
+      if (len > this.env.maxReceiveBytes) {
+        // grpc-js's wording; the rest of the request is read and dropped (flow control keeps moving).
+        this.discarding = true;
+        this.finish(grpc.status.RESOURCE_EXHAUSTED, `Received message larger than max (${len} vs. ${this.env.maxReceiveBytes})`);
+        return;
+      }
+      if (buf[0] !== 0) {
+        this.discarding = true;
+        this.finish(grpc.status.INTERNAL, 'compressed messages are not supported (grpc-encoding identity only)');
+        return;
+      }
+      if (buf.length < 5 + len) break;
+      const msg = buf.subarray(5, 5 + len);
+      buf = buf.subarray(5 + len);
+      if (this.finished) return;
+      this.onMessage(msg);
+    }
+    if (buf.length > 0) this.pending = buf;
+  }
+
+  private ensureHeaders(): boolean {
+    if (this.headersSent) return true;
+    if (this.stream.destroyed || this.stream.closed) return false;
+    this.headersSent = true;
+    this.stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' }, { waitForTrailers: true });
+    return true;
+  }
+
+  /** Writes one response message; `cb` fires when HTTP/2 has taken it (backpressure). */
+  write(msg: Buffer, cb?: () => void): void {
+    if (this.finished || !this.ensureHeaders()) {
+      cb?.();
+      return;
+    }
+    const framed = Buffer.allocUnsafe(5 + msg.length);
+    framed[0] = 0;
+    framed.writeUInt32BE(msg.length, 1);
+    msg.copy(framed, 5);
+    this.stream.write(framed, cb ? () => cb() : undefined);
+  }
+
+  /** Ends the call with a status (OK = clean end). Idempotent. */
+  finish(code: number, details: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    const stream = this.stream;
+    if (stream.destroyed || stream.closed) return;
+    const trailers = { 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(details) };
+    if (!this.headersSent) {
+      // Trailers-only response.
+      this.headersSent = true;
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...trailers }, { endStream: true });
+      return;
+    }
+    stream.once('wantTrailers', () => {
+      try {
+        stream.sendTrailers(trailers);
+      } catch {
+        /* stream already gone */
+      }
+    });
+    stream.end();
+  }
+}
+
+/**
+ * A bidirectional-streaming call: 'data' (one request message, raw bytes),
+ * 'end' (client half-closed), 'cancelled' (gone before a status was sent),
+ * 'close' (stream closed). The handler writes messages and finishes with a status.
+ */
+export class BidiCall extends BaseCall {
+  protected onMessage(msg: Buffer): void {
+    this.emit('data', msg);
+  }
+
+  protected onClientEnd(): void {
+    this.emit('end');
+  }
+}
+
+type UnaryHandler = (call: UnaryCall, callback: (err: { code?: number; details?: string; message?: string } | null, value?: unknown) => void) => void;
+
+/** A unary call in the grpc-js handler shape `(call, callback)`: `call.request` is the deserialised request. */
+export class UnaryCall extends BaseCall {
+  request: unknown;
+  cancelled = false;
+  private message: Buffer | undefined;
+  private count = 0;
+
+  constructor(
+    env: CallEnv,
+    private readonly method: { deserialize: (b: Buffer) => unknown; serialize: (v: unknown) => Buffer; handler: UnaryHandler },
+  ) {
+    super(env);
+    this.on('cancelled', () => (this.cancelled = true));
+  }
+
+  protected onMessage(msg: Buffer): void {
+    this.count++;
+    this.message = Buffer.from(msg);
+  }
+
+  protected onClientEnd(): void {
+    if (this.isFinished) return;
+    if (this.count !== 1 || !this.message) {
+      this.finish(grpc.status.UNIMPLEMENTED, `unary call received ${this.count} request messages`);
+      return;
+    }
+    try {
+      this.request = this.method.deserialize(this.message);
+    } catch {
+      this.finish(grpc.status.INTERNAL, 'Error deserializing request');
+      return;
+    }
+    try {
+      this.method.handler(this, (err, value) => {
+        if (err) {
+          this.finish(err.code ?? grpc.status.UNKNOWN, err.details ?? err.message ?? 'unknown error');
+          return;
+        }
+        let out: Buffer;
+        try {
+          out = this.method.serialize(value);
+        } catch {
+          this.finish(grpc.status.INTERNAL, 'Error serializing response');
+          return;
+        }
+        this.write(out);
+        this.finish(grpc.status.OK, 'OK');
+      });
+    } catch {
+      this.finish(grpc.status.UNKNOWN, 'handler failed');
+    }
+  }
+}
