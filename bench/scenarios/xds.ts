@@ -55,6 +55,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     for (let g = 1; g <= changes; g++) {
       const c = mesh.churnPod(0, g);
       sim.send({ cmd: 'expect', uid: `bench//Pod/${c.uid}` });
+      await sim.next('expecting');
       const t0 = wallNow();
       writeAtomic(path.join(reg, c.file), c.yaml);
       const got = await sim.next('got', 60_000);

@@ -3,7 +3,7 @@
  * Driven over IPC by a scenario runner:
  *   {cmd:'connect', n, withState, stuck?}   → {ev:'connected', n, ms, resources}
  *   {cmd:'closeStuck'}                       → closes every stuck client: {ev:'stuckClosed', n}
- *   {cmd:'expect', uid}                      → per client receipt of uid: {ev:'got', uid, times[]} once all have it
+ *   {cmd:'expect', uid}                      → {ev:'expecting'}; then per client receipt of uid: {ev:'got', uid, times[]} once all have it
  *   {cmd:'close'}                            → exits
  * Times are wall-clock ms with sub-ms precision (performance.timeOrigin + now),
  * comparable across processes.
@@ -97,6 +97,9 @@ process.on('message', (m: { cmd: string; n?: number; withState?: boolean; stuck?
     expectUid = m.uid;
     gotTimes = [];
     gotClients = new Set();
+    // The runner makes the change only after this: on a loaded machine the daemon's push could
+    // otherwise reach our sockets before this IPC message, and that receipt would be missed.
+    send({ ev: 'expecting', uid: m.uid });
   } else if (m.cmd === 'track') {
     const mm = m as unknown as { uid: string; t0: number };
     tracked.set(mm.uid, mm.t0);
