@@ -253,3 +253,31 @@ t.test('a stuck client is reset once it pins too many tombstones; its reconnect 
   await stuck.until(() => [...stuck.held(A).keys()].join() === 'u/2999', 'exact state after resync');
   t.pass('resynced');
 });
+
+t.test('fan-out: wildcard streams share one encoded body yet each gets its own nonce and exactly the coalesced diff; an on-demand stream only its key', async (t) => {
+  const f = await fixture(t);
+  f.cache.commit([{ typeUrl: A, upserts: [f.workload('u/x', '10.0.2.1'), f.workload('u/y', '10.0.2.2'), f.workload('u/z', '10.0.2.3')] }]);
+  const wild = [f.client(), f.client(), f.client()];
+  const od = f.client({ onDemand: true });
+  for (const c of [...wild, od]) c.connect();
+  for (const c of [...wild, od]) await synced(c);
+  od.demand('u/z');
+  await od.until(() => od.held(A).has('u/z'), 'on-demand key');
+  const before = [...wild, od].map((c) => c.received.length);
+  // Rapid commits: streams may see them in different batches; each must end at the cache's state.
+  for (let i = 0; i < 10; i++) f.cache.commit([{ typeUrl: A, upserts: [f.workload('u/x', `10.0.3.${i}`)] }]);
+  f.cache.commit([{ typeUrl: A, removes: ['u/y'] }]);
+  f.cache.commit([{ typeUrl: A, upserts: [f.workload('u/z', '10.0.2.33')] }]);
+  const xAt = (c: ZtunnelClient): number | undefined => (c.held(A).get('u/x')?.value.workload as { addresses: Buffer[] } | undefined)?.addresses[0]?.[3];
+  const zAt = (c: ZtunnelClient): number | undefined => (c.held(A).get('u/z')?.value.workload as { addresses: Buffer[] } | undefined)?.addresses[0]?.[3];
+  for (const c of wild) await c.until(() => xAt(c) === 9 && !c.held(A).has('u/y') && zAt(c) === 33, 'final state');
+  await od.until(() => zAt(od) === 33, 'on-demand update');
+  for (const c of wild) {
+    t.same([...c.held(A).keys()].sort(), ['u/x', 'u/z'], 'wildcard stream holds exactly the cache');
+    for (const r of c.received) t.equal(new Set(r.names).size, r.names.length, 'no name twice in one response');
+  }
+  const nonces = [...wild, od].flatMap((c) => c.received.map((r) => r.nonce));
+  t.equal(new Set(nonces).size, nonces.length, 'every response has its own nonce, across streams too');
+  const odNames = od.received.slice(before[3]).flatMap((r) => [...r.names, ...r.removed]);
+  t.same([...new Set(odNames)], ['u/z'], 'the on-demand stream got only its key');
+});
