@@ -61,6 +61,26 @@ function gatewayAddress(gw: GatewayObj, network: string): GatewayAddressMsg | un
   return out;
 }
 
+/** The snapshot maps (and mesh) a context's lookups are derived from. */
+function sources(snapshot: RegistrySnapshot, mesh: MeshContext): readonly unknown[] {
+  return [snapshot.services, snapshot.authorizationPolicies, snapshot.peerAuthentications, snapshot.gateways, snapshot.endpointSlices, mesh.domainSuffix, mesh.network];
+}
+
+/**
+ * buildContext, reusing `prev`'s lookups when every map they derive from is
+ * the very same object (the registry hands out the same frozen map until
+ * that kind changes) and the mesh fields they read are equal: under pod
+ * churn this skips re-indexing every service and policy on each push.
+ */
+export function reuseContext(snapshot: RegistrySnapshot, mesh: MeshContext, prev: TranslateContext | undefined): TranslateContext {
+  if (prev) {
+    const a = sources(prev.snapshot, prev.mesh);
+    const b = sources(snapshot, mesh);
+    if (a.every((x, i) => x === b[i])) return { ...prev, snapshot, mesh };
+  }
+  return buildContext(snapshot, mesh);
+}
+
 export function buildContext(snapshot: RegistrySnapshot, mesh: MeshContext): TranslateContext {
   const servicesByNs = new Map<string, ServiceObj[]>();
   for (const s of snapshot.services.values()) push(servicesByNs, s.namespace, s);

@@ -2,7 +2,7 @@ import { CowMap, FrozenMap } from '../registry';
 import type { StringMap } from '../model';
 import type { ChangeSet, RegistrySnapshot } from '../registry';
 import { convertAuthorizationPolicy } from './authz';
-import { buildContext, selectorMatches } from './context';
+import { buildContext, reuseContext, selectorMatches } from './context';
 import type { TranslateContext } from './context';
 import { msgEqual } from './equal';
 import { convertPeerAuthentication, staticStrictKey, staticStrictPolicy } from './peerauth';
@@ -130,7 +130,7 @@ function full(ctx: TranslateContext, prev: LocalOutput | undefined): LocalDelta 
   for (const k of ctx.snapshot.endpointSlices.keys()) sliceWorkloads(ctx, k, addr, uids, undefined);
   for (const k of ctx.snapshot.authorizationPolicies.keys()) policy(ctx, k, authz);
   peerAuthPolicies(ctx, authz, undefined);
-  return finish(addr.map, authz.map, uids, prev);
+  return finish(addr.map, authz.map, uids, prev, ctx);
 }
 
 function finish(
@@ -138,6 +138,7 @@ function finish(
   authzMap: CowMap<AuthorizationMsg>,
   endpointSliceUids: ReadonlyMap<string, readonly string[]>,
   prev: LocalOutput | undefined,
+  ctx: TranslateContext,
 ): LocalDelta {
   const addresses = addrMap.freeze();
   const authorizations = authzMap.freeze();
@@ -151,7 +152,7 @@ function finish(
   const a = diff(addresses, prev?.addresses);
   const z = diff(authorizations, prev?.authorizations);
   return {
-    output: { addresses, authorizations, endpointSliceUids },
+    output: { addresses, authorizations, endpointSliceUids, context: ctx },
     changedAddresses: a.changed,
     removedAddresses: a.removed,
     changedAuthorizations: z.changed,
@@ -200,8 +201,9 @@ export function generateLocal(input: {
   changes?: ChangeSet;
 }): LocalDelta {
   const { snapshot, mesh, previous, changes } = input;
-  const ctx = buildContext(snapshot, mesh);
-  if (!previous || !changes) return full(ctx, previous);
+  // Full regeneration (the oracle the incremental path is tested against) always indexes afresh.
+  if (!previous || !changes) return full(buildContext(snapshot, mesh), previous);
+  const ctx = reuseContext(snapshot, mesh, previous.context as TranslateContext | undefined);
 
   const root = mesh.rootNamespace;
   const pods = new Set<string>();
@@ -341,7 +343,7 @@ export function generateLocal(input: {
   }
 
   return {
-    output: { addresses: addr.map.freeze(), authorizations: authz.map.freeze(), endpointSliceUids },
+    output: { addresses: addr.map.freeze(), authorizations: authz.map.freeze(), endpointSliceUids, context: ctx },
     changedAddresses: addr.changed,
     removedAddresses: addr.removed,
     changedAuthorizations: authz.changed,

@@ -165,3 +165,22 @@ t.test('unchanged regeneration reports nothing', async (t) => {
   const inc = generateLocal({ snapshot: reg.snapshot(), mesh, previous: first.output, changes });
   t.equal(inc.changedAddresses.size + inc.removedAddresses.size, 0, 'a no-op change set recomputes but reports nothing');
 });
+
+t.test('incremental reuses the previous lookups while no kind they index changed, and rebuilds them when one did', async (t) => {
+  const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
+  let pending: ChangeSet | undefined;
+  reg.onChange((c) => (pending = c));
+  const world = new RandomWorld(rng(99));
+  reg.applyEvents('s', [{ type: 'upsert', obj: world.service() }, { type: 'upsert', obj: world.pod() }]);
+  const first = generateLocal({ snapshot: reg.snapshot(), mesh });
+  const lookups = (d: LocalDelta) => (d.output.context as { servicesByNs: unknown }).servicesByNs;
+  reg.applyEvents('s', [{ type: 'upsert', obj: world.pod() }]);
+  const podOnly = generateLocal({ snapshot: reg.snapshot(), mesh, previous: first.output, changes: pending! });
+  t.equal(lookups(podOnly), lookups(first), 'pod change: same service index object');
+  reg.applyEvents('s', [{ type: 'upsert', obj: { apiVersion: 'v1', kind: 'Service', metadata: { name: 'new', namespace: 'a' }, spec: { selector: { app: 'x' } } } }]);
+  const svc = generateLocal({ snapshot: reg.snapshot(), mesh, previous: podOnly.output, changes: pending! });
+  t.not(lookups(svc), lookups(podOnly), 'service change: rebuilt');
+  t.ok((svc.output.context as { servicesByNs: Map<string, unknown[]> }).servicesByNs.get('a')?.length, 'and it sees the new service');
+  const otherMesh = generateLocal({ snapshot: reg.snapshot(), mesh: { ...mesh, domainSuffix: 'example.org' }, previous: svc.output, changes: { byKind: new Map() } });
+  t.not(lookups(otherMesh), lookups(svc), 'a different domain suffix: rebuilt');
+});

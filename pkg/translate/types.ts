@@ -171,6 +171,12 @@ export interface LocalOutput {
    * (an incremental call then falls back to a prefix scan).
    */
   readonly endpointSliceUids?: ReadonlyMap<string, readonly string[]>;
+  /**
+   * The lookups this output was built with (a TranslateContext), for the
+   * next incremental generation to reuse when their sources did not change.
+   * Opaque to everyone else.
+   */
+  readonly context?: unknown;
 }
 
 export interface LocalDelta {
