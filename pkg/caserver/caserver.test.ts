@@ -10,7 +10,7 @@ import * as promClient from 'prom-client';
 import { BootstrapIssuer, CompositeAuthenticator, MtlsAuthenticator, TokenAuthenticator } from '../auth';
 import { Authority, ServingIdentity } from '../ca';
 import { createSilentLogger } from '../log';
-import { caServiceClient, createCaService, servingCredentials } from './index';
+import { CA_SERVICE_PATH, caServiceClient, createCaService, servingCredentials } from './index';
 import type { CaRequest, CaResponse } from './index';
 
 const OPENSSL = '/usr/bin/openssl';
@@ -126,6 +126,18 @@ t.test('CreateCertificate over gRPC/TLS 1.3 with the Authority’s own serving c
   t.equal(long.err?.code, grpc.status.INVALID_ARGUMENT, 'ttl above 90 days');
   t.equal((await call(client, { csr: csr().csr, validity_duration: 60 }, webToken)).err, null, 'still serving');
 
+  // Bytes that are not an IstioCertificateRequest (invalid UTF-8 in csr, a length past the end):
+  // the server's codec refuses them, grpc-js answers INTERNAL, and the server keeps serving.
+  for (const [name, bytes] of [['invalid UTF-8', [0x0a, 2, 0xc3, 0x28]], ['truncated', [0x0a, 0x7f, 0x41]]] as const) {
+    const raw = await new Promise<grpc.ServiceError | null>((resolve) => {
+      const md = new grpc.Metadata();
+      md.set('authorization', `Bearer ${webToken}`);
+      client.makeUnaryRequest(CA_SERVICE_PATH, () => Buffer.from(bytes), (b: Buffer) => b, {}, md, (e) => resolve(e));
+    });
+    t.equal(raw?.code, grpc.status.INTERNAL, `undecodable request (${name})`);
+  }
+  t.equal((await call(client, { csr: csr().csr, validity_duration: 60 }, webToken)).err, null, 'still serving after undecodable requests');
+
   // Renewal over mTLS with the certificate just issued (no token).
   const mtlsClient = connect(grpc.credentials.createSsl(Buffer.from(root), fs.readFileSync(first.keyFile), Buffer.from(chain[0]!)));
   const renewed = await call(mtlsClient, { csr: csr().csr, validity_duration: 60 });
@@ -157,7 +169,7 @@ t.test('CreateCertificate over gRPC/TLS 1.3 with the Authority’s own serving c
   // Metrics, checked by promtool as an independent parser.
   const text = await registry.metrics();
   t.match(text, /citadel_server_csr_count \d+/);
-  t.match(text, /citadel_server_success_cert_issuance_count 5\n/);
+  t.match(text, /citadel_server_success_cert_issuance_count 6\n/);
   t.match(text, /citadel_server_authentication_failure_count 2\n/);
   t.match(text, /ambientd_ca_refusals_total\{reason="auth.impersonation_not_on_node"\} 1/);
   t.match(text, /ambientd_ca_refusals_total\{reason="x509.csr_too_large"\} 1/);
