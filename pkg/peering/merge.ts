@@ -63,8 +63,10 @@ interface Group {
   /** By peer cluster; emitted in cluster order. */
   remotes: Map<string, { peer: PeerView; fs: FederatedServiceMsg }>;
   takeover: boolean;
-  /** Output keys this group produced last time (removed before it is re-emitted). */
-  keys: string[];
+  /** Output keys this group produced last time. */
+  keys: Set<string>;
+  /** Remote clusters in order, cached until the set of remotes changes (not when their data does). */
+  order?: string[];
 }
 
 /** Peer partitions changed only in these FederatedServices since the last merge (cluster -> "ns/name"). */
@@ -130,13 +132,20 @@ export class Merger {
   }
 
   private ordered(g: Group): { peer: PeerView; fs: FederatedServiceMsg }[] {
-    return [...g.remotes.values()].sort((a, b) => (a.peer.decl.cluster < b.peer.decl.cluster ? -1 : a.peer.decl.cluster > b.peer.decl.cluster ? 1 : 0));
+    // Default sort compares UTF-16 code units, like the < of the cluster ids it replaces.
+    g.order ??= [...g.remotes.keys()].sort();
+    return g.order.map((c) => g.remotes.get(c)!);
   }
 
-  /** Redoes only the touched global services; undefined when a full merge is needed (nothing was modified then). */
+  /**
+   * Redoes the touched global services (they summarise every remote) and only
+   * the changed peers' endpoints: a bucket crossing costs O(peers of that
+   * service) for the global service's summary, not an endpoint rebuild per
+   * peer. Undefined when a full merge is needed (nothing was modified then).
+   */
   private incremental(i: MergeInput, dirty: MergeDirty): { changed: Set<string>; removed: Set<string> } | undefined {
     const views = new Map(i.peers.map((p) => [p.decl.cluster, p]));
-    const touched = new Set<Group>();
+    const touched = new Map<Group, string[]>();
     for (const [cluster, keys] of dirty) {
       const peer = views.get(cluster);
       if (!peer || peer.flat) return undefined;
@@ -144,31 +153,86 @@ export class Merger {
         const fs = peer.data.services.get(key);
         const g = this.groups.get(key);
         if (!g) return undefined; // a new global service: VIPs are re-planned
-        if (fs) g.remotes.set(cluster, { peer, fs });
-        else g.remotes.delete(cluster);
+        if (fs) {
+          if (!g.remotes.has(cluster)) g.order = undefined;
+          g.remotes.set(cluster, { peer, fs });
+        } else if (g.remotes.delete(cluster)) g.order = undefined;
         if (!g.local && g.remotes.size === 0) return undefined; // a global service disappears
-        touched.add(g);
+        const l = touched.get(g);
+        if (l) l.push(cluster);
+        else touched.set(g, [cluster]);
       }
     }
-    for (const g of touched) {
+    for (const g of touched.keys()) {
       const tk = this.takeover(i, g);
       if (tk !== g.takeover) return undefined; // takeover names change the VIP plan
     }
     const changed = new Set<string>();
     const removed = new Set<string>();
-    for (const g of touched) {
-      const before = new Map<string, AddressMsg>();
-      for (const k of g.keys) {
-        before.set(k, this.out.get(k)!);
-        this.out.delete(k);
+    for (const [g, clusters] of touched) {
+      const before = new Map<string, AddressMsg | undefined>();
+      const note = (k: string): void => void (before.has(k) || before.set(k, this.out.get(k)));
+      const n = this.names(i, g);
+      for (const k of n.serviceKeys) note(k);
+      this.emitServices(i, g, n, this.services);
+      for (const cluster of clusters) {
+        const peer = views.get(cluster)!;
+        const uid = splitHorizonUid(peer.decl, g.ns, n.host);
+        note(uid);
+        const r = g.remotes.get(cluster);
+        if (r && !peer.flat) {
+          g.keys.add(this.emitRemote(i, r.peer, r.fs, n, this.synthetic));
+        } else {
+          this.out.delete(uid);
+          this.synthetic.delete(uid);
+          g.keys.delete(uid);
+        }
       }
-      g.keys = this.emit(i, g, this.services, this.synthetic);
       // Memoised entries keep their identity, so only real changes are hinted.
-      for (const k of g.keys) if (before.get(k) !== this.out.get(k)) changed.add(k);
-      for (const k of before.keys()) if (!this.out.has(k)) removed.add(k);
+      for (const [k, old] of before) {
+        const now = this.out.get(k);
+        if (now === old) continue;
+        if (now) changed.add(k);
+        else removed.add(k);
+      }
     }
-    for (const k of changed) removed.delete(k);
     return { changed, removed };
+  }
+
+  /** Names one global service produces (its hostname, the keys its endpoints list, and the service entries). */
+  private names(i: MergeInput, g: Group): { host: string; svcKeys: string[]; gsig: string; takeoverHost?: string; serviceKeys: string[] } {
+    const host = `${g.name}.${g.ns}.${i.suffix}`;
+    const takeoverHost = g.takeover ? serviceHostname(g.name, g.ns, i.mesh.domainSuffix) : undefined;
+    const globalKey = `${g.ns}/${host}`;
+    const svcKeys = [globalKey];
+    if (takeoverHost) svcKeys.push(`${g.ns}/${takeoverHost}`);
+    const serviceKeys = [globalKey];
+    if (takeoverHost && !i.snapshot.services.has(`${g.ns}/${g.name}`)) serviceKeys.push(`${g.ns}/${takeoverHost}`);
+    return { host, svcKeys, gsig: svcKeys.join(','), takeoverHost, serviceKeys };
+  }
+
+  /** The global service (+ takeover alias without a local Service) into this.out; returns their keys. */
+  private emitServices(i: MergeInput, g: Group, n: ReturnType<Merger['names']>, nextServices: Map<string, { sig: string; msg: { service: ServiceMsg } }>): string[] {
+    const sMsg = globalService(i, g, this.ordered(g), n.host, this.slots.get(n.host)!);
+    const keys = [this.keep(nextServices, n.serviceKeys[0]!, sMsg)];
+    if (n.serviceKeys.length > 1) keys.push(this.keep(nextServices, n.serviceKeys[1]!, { ...sMsg, hostname: n.takeoverHost!, addresses: [vipAddr(i.mesh, this.slots.get(n.takeoverHost!)!)] }));
+    return keys;
+  }
+
+  /** One peer's split-horizon endpoint of a global service into this.out (memoised); returns its uid. */
+  private emitRemote(
+    i: MergeInput, peer: PeerView, fs: FederatedServiceMsg, n: ReturnType<Merger['names']>,
+    nextSynthetic: Map<string, { fs: FederatedServiceMsg; decl: PeerDecl; gsig: string; msg: { workload: WorkloadMsg } }>,
+  ): string {
+    // Keyed by the workload uid (one per peer gateway and global service); stored under the
+    // message's own uid string so the map holds no second copy of it.
+    const prev = this.synthetic.get(splitHorizonUid(peer.decl, fs.namespace, n.host));
+    const m = prev && prev.fs === fs && prev.decl === peer.decl && prev.gsig === n.gsig
+      ? prev
+      : { fs, decl: peer.decl, gsig: n.gsig, msg: { workload: splitHorizon(i, peer, fs, n.host, n.svcKeys, this.sharedParts(i, peer.decl, fs, n.gsig, n.svcKeys)) } };
+    nextSynthetic.set(m.msg.workload.uid, m);
+    this.out.set(m.msg.workload.uid, m.msg);
+    return m.msg.workload.uid;
   }
 
   /** Emits one global service (+ takeover service) and its per-peer endpoints into this.out; returns the keys. */
@@ -177,30 +241,11 @@ export class Merger {
     nextServices: Map<string, { sig: string; msg: { service: ServiceMsg } }>,
     nextSynthetic: Map<string, { fs: FederatedServiceMsg; decl: PeerDecl; gsig: string; msg: { workload: WorkloadMsg } }>,
   ): string[] {
-    const { mesh, suffix } = i;
-    const host = `${g.name}.${g.ns}.${suffix}`;
-    const localSvc = i.snapshot.services.has(`${g.ns}/${g.name}`);
-    const takeoverHost = g.takeover ? serviceHostname(g.name, g.ns, mesh.domainSuffix) : undefined;
-    const keys: string[] = [];
-    const globalKey = `${g.ns}/${host}`;
-    const svcKeys = [globalKey];
-    if (takeoverHost) svcKeys.push(`${g.ns}/${takeoverHost}`);
-    const gsig = svcKeys.join(',');
-    const remotes = this.ordered(g);
-    const sMsg = globalService(i, g, remotes, host, this.slots.get(host)!);
-    keys.push(this.keep(nextServices, globalKey, sMsg));
-    if (takeoverHost && !localSvc) keys.push(this.keep(nextServices, `${g.ns}/${takeoverHost}`, { ...sMsg, hostname: takeoverHost, addresses: [vipAddr(mesh, this.slots.get(takeoverHost)!)] }));
-    for (const { peer, fs } of remotes) {
+    const n = this.names(i, g);
+    const keys = this.emitServices(i, g, n, nextServices);
+    for (const { peer, fs } of this.ordered(g)) {
       if (peer.flat) continue; // pods arrive as PeerWorkloads
-      // Keyed by the workload uid (one per peer gateway and global service); stored under the
-      // message's own uid string so the map holds no second copy of it.
-      const prev = this.synthetic.get(splitHorizonUid(peer.decl, fs.namespace, host));
-      const m = prev && prev.fs === fs && prev.decl === peer.decl && prev.gsig === gsig
-        ? prev
-        : { fs, decl: peer.decl, gsig, msg: { workload: splitHorizon(i, peer, fs, host, svcKeys, this.sharedParts(i, peer.decl, fs, gsig, svcKeys)) } };
-      nextSynthetic.set(m.msg.workload.uid, m);
-      this.out.set(m.msg.workload.uid, m.msg);
-      keys.push(m.msg.workload.uid);
+      keys.push(this.emitRemote(i, peer, fs, n, nextSynthetic));
     }
     return keys;
   }
@@ -232,7 +277,7 @@ export class Merger {
     const group = (ns: string, name: string): Group => {
       const k = `${ns}/${name}`;
       let g = groups.get(k);
-      if (!g) groups.set(k, (g = { ns, name, remotes: new Map(), takeover: false, keys: [] }));
+      if (!g) groups.set(k, (g = { ns, name, remotes: new Map(), takeover: false, keys: new Set() }));
       return g;
     };
     for (const e of i.exported.values()) group(e.svc.namespace, e.svc.name).local = e;
@@ -273,7 +318,7 @@ export class Merger {
 
     for (const g of groups.values()) {
       if (g.local) extraKeys.set(`${g.ns}/${serviceHostname(g.name, g.ns, mesh.domainSuffix)}`, `${g.ns}/${g.name}.${g.ns}.${suffix}`);
-      g.keys = this.emit(i, g, nextServices, nextSynthetic);
+      g.keys = new Set(this.emit(i, g, nextServices, nextSynthetic));
     }
     this.groups = groups;
     this.services = nextServices;
