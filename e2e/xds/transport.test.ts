@@ -179,3 +179,21 @@ t.test('garbage bytes on the port close that connection; the server keeps servin
   const r = await unary(client(), UNARY, Buffer.from('ok'));
   t.equal(r.value?.toString(), 'echo:ok');
 });
+
+t.test('a large request (many HTTP/2 DATA frames) and back-to-back small ones arrive intact', async (t) => {
+  const { client } = await setup(t, 4 << 20);
+  const c = client();
+  const big = Buffer.alloc(700_000);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff;
+  const r = await unary(c, UNARY, big);
+  t.equal(r.err, null);
+  t.ok(r.value?.subarray(5).equals(big), 'echoed byte for byte');
+  const call = c.makeBidiStreamRequest(BIDI, raw, raw);
+  const got: string[] = [];
+  call.on('data', (m: Buffer) => got.push(m.toString()));
+  call.on('error', () => undefined);
+  for (let i = 0; i < 50; i++) call.write(Buffer.from(`m${i}`));
+  await waitFor(() => got.length === 50, { timeoutMs: 5000 });
+  t.same(got, Array.from({ length: 50 }, (_, i) => `re:m${i}`));
+  call.end();
+});
