@@ -5,7 +5,6 @@ import type { Authenticator, CallContext, CallerIdentity, WorkloadPlacement } fr
 import type { Authority } from '../ca';
 import { DaemonError, GrpcCode, isDaemonError } from '../errors';
 import type { Logger } from '../log';
-import { decodeCaRequest, encodeCaResponse } from './codec';
 import { caMetrics } from './metrics';
 import { loadCaService } from './proto';
 import type { CaRequest, CaResponse } from './proto';
@@ -65,12 +64,7 @@ function ttlOf(req: CaRequest): number {
  * Refusals are opaque to the caller; the reason goes to the log and a metric label.
  */
 export function createCaService(deps: CaServiceDeps): CaService {
-  const loaded = loadCaService(deps.protoDir).definition;
-  // Same method and path; the server decodes and encodes with the hand codec (codec.ts).
-  const definition: grpc.ServiceDefinition = {
-    ...loaded,
-    CreateCertificate: { ...loaded.CreateCertificate!, requestDeserialize: decodeCaRequest, responseSerialize: encodeCaResponse },
-  };
+  const { definition } = loadCaService(deps.protoDir);
   const metrics = caMetrics(deps.registry, deps.authority);
   const logger = deps.logger.child({ component: 'ca-server' });
   const trusted = deps.trustedNodeAccounts ?? DEFAULT_TRUSTED_NODE_ACCOUNTS;
