@@ -23,12 +23,12 @@ interface Seen {
   cert?: tls.DetailedPeerCertificate;
 }
 
-async function setup(t: { teardown(fn: () => unknown): void }, maxReceiveBytes = 1024) {
+async function setup(t: { teardown(fn: () => unknown): void }, maxReceiveBytes = 1024, keepalive?: { keepaliveTimeMs: number; keepaliveTimeoutMs: number }) {
   const pki = createTestPki();
   t.teardown(() => pki.cleanup());
   const leaf = pki.leaf('server', ['DNS:localhost', 'IP:127.0.0.1']);
   const creds = new RotatingServerCredentials({ certChainPem: leaf.certPem, keyPem: leaf.keyPem, trustBundlePem: pki.rootCertPem });
-  const server = new GrpcServer({ listen: '127.0.0.1:0', logger: createSilentLogger(), maxReceiveBytes, maxSessionMemoryMb: 16, credentials: creds });
+  const server = new GrpcServer({ listen: '127.0.0.1:0', logger: createSilentLogger(), maxReceiveBytes, maxSessionMemoryMb: 16, credentials: creds, ...keepalive });
   const seen: Seen = {};
   const definition: grpc.ServiceDefinition = {
     Echo: { path: UNARY, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw },
@@ -196,4 +196,33 @@ t.test('a large request (many HTTP/2 DATA frames) and back-to-back small ones ar
   await waitFor(() => got.length === 50, { timeoutMs: 5000 });
   t.same(got, Array.from({ length: 50 }, (_, i) => `re:m${i}`));
   call.end();
+});
+
+t.test('keepalive: a peer that never answers PINGs is dropped; peers that answer keep their calls; the server keeps serving', async (t) => {
+  const { pki, port, client } = await setup(t, 1024, { keepaliveTimeMs: 30, keepaliveTimeoutMs: 100 });
+  // A raw HTTP/2 peer: client preface + empty SETTINGS, then it reads and ignores everything (no PING ACK).
+  const sock = tls.connect({ host: '127.0.0.1', port, ca: pki.rootCertPem, servername: 'localhost', ALPNProtocols: ['h2'] });
+  t.teardown(() => sock.destroy());
+  let closed = false;
+  let bytes = 0;
+  sock.on('secureConnect', () => sock.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])])));
+  sock.on('data', (d: Buffer) => (bytes += d.length));
+  sock.on('error', () => undefined);
+  sock.on('close', () => (closed = true));
+  await waitFor(() => closed, { timeoutMs: 5000, what: 'silent peer dropped' });
+  t.ok(bytes > 0, 'the server spoke HTTP/2 to it (SETTINGS, PING) before dropping it');
+  // A well-behaved client (grpc-js answers PINGs) keeps working with 30 ms keepalive on.
+  const c = client();
+  const call = c.makeBidiStreamRequest(BIDI, raw, raw);
+  const got: string[] = [];
+  call.on('data', (m: Buffer) => got.push(m.toString()));
+  call.on('error', () => undefined);
+  for (let i = 0; i < 5; i++) {
+    call.write(Buffer.from(`k${i}`));
+    await waitFor(() => got.length === i + 1, { timeoutMs: 5000 });
+  }
+  t.equal(got.length, 5);
+  call.end();
+  const r = await unary(c, UNARY, Buffer.from('alive'));
+  t.equal(r.value?.toString(), 'echo:alive');
 });

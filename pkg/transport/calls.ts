@@ -146,7 +146,11 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
     if (this.headersSent) return true;
     if (this.stream.destroyed || this.stream.closed) return false;
     this.headersSent = true;
-    this.stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' }, { waitForTrailers: true });
+    try {
+      this.stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' }, { waitForTrailers: true });
+    } catch {
+      return false; // session torn down under us; 'close' follows
+    }
     return true;
   }
 
@@ -173,7 +177,11 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
     if (!this.headersSent) {
       // Trailers-only response.
       this.headersSent = true;
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...trailers }, { endStream: true });
+      try {
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...trailers }, { endStream: true });
+      } catch {
+        /* session torn down under us */
+      }
       return;
     }
     stream.once('wantTrailers', () => {

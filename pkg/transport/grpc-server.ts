@@ -143,13 +143,20 @@ export class GrpcServer {
     let timer: NodeJS.Timeout | undefined;
     const arm = (): void => {
       timer = setTimeout(() => {
+        // A destroyed session emits 'close' (which clears this timer) only on a later turn,
+        // and ping() on it throws: check first, and never let a ping take the process down.
+        if (session.destroyed || session.closed) return;
         const deadline = setTimeout(() => session.destroy(), timeout);
         deadline.unref();
-        const ok = session.ping((err) => {
+        try {
+          const ok = session.ping((err) => {
+            clearTimeout(deadline);
+            if (!err && !session.destroyed) arm();
+          });
+          if (!ok) clearTimeout(deadline);
+        } catch {
           clearTimeout(deadline);
-          if (!err && !session.destroyed) arm();
-        });
-        if (!ok) clearTimeout(deadline);
+        }
       }, every);
       timer.unref();
     };
@@ -162,14 +169,16 @@ export class GrpcServer {
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     stream.on('error', () => undefined);
-    const trailersOnly = (code: number, message: string): void => {
-      if (!stream.destroyed) stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': message }, { endStream: true });
+    const respond = (h: http2.OutgoingHttpHeaders): void => {
+      try {
+        if (!stream.destroyed && !stream.closed) stream.respond(h, { endStream: true });
+      } catch {
+        /* session torn down under us */
+      }
     };
+    const trailersOnly = (code: number, message: string): void => respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': message });
     const ct = String(headers['content-type'] ?? '');
-    if (headers[':method'] !== 'POST' || !ct.startsWith('application/grpc')) {
-      if (!stream.destroyed) stream.respond({ ':status': 415 }, { endStream: true });
-      return;
-    }
+    if (headers[':method'] !== 'POST' || !ct.startsWith('application/grpc')) return respond({ ':status': 415 });
     const route = this.routes.get(String(headers[':path'] ?? ''));
     if (!route) return trailersOnly(grpc.status.UNIMPLEMENTED, `The server does not implement the method ${encodeURIComponent(String(headers[':path']))}`);
     const enc = headers['grpc-encoding'];
