@@ -11,6 +11,7 @@ import { loadWire } from '../wire';
 import type { GatewayObj } from '../model';
 import { PeerClient, type PeerIdentityMaterial } from './client';
 import { SecureContexts } from './tls-context';
+import { BidiCall } from './h2call';
 import { PeerPartition, StringPool } from './partition';
 import { peeringTypes } from './layer';
 import { validatePeerGateway } from './declare';
@@ -110,6 +111,36 @@ t.test('peer links share one TLS context per (roots, identity) and still refuse 
   t.ok(ok.snis.includes('localhost'), 'hostname peer sends SNI');
   t.ok(ok.snis.includes(false), 'IP peer sends no SNI');
   t.notOk(warnings.includes('DEP0123'), 'no DEP0123 warning');
+});
+
+t.test('keepalive: a stall of our own event loop past the ping timeout does not drop a healthy link', async (t) => {
+  const ok = await server(t, good);
+  const contexts = new SecureContexts();
+  let ended: string | undefined;
+  let up = false;
+  const call = new BidiCall({
+    host: '127.0.0.1', port: ok.port, path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources',
+    secureContext: contexts.get(meshRoot, identity), checkServerIdentity: () => undefined,
+    maxMessageBytes: 1 << 20, keepaliveMs: 30, keepaliveTimeoutMs: 20,
+    onEstablished: () => void (up = true), onMessage: () => undefined, onEnd: (_c, d) => void (ended = d),
+  });
+  t.teardown(() => call.cancel());
+  await waitFor(() => up, { timeoutMs: 10_000 });
+  // Stall synchronously right after each ping goes out, well past the 20 ms ack timeout: the ACK
+  // arrives during the stall, so the timer and the ACK are both pending when the loop resumes.
+  const session = (call as unknown as { session: http2.ClientHttp2Session }).session;
+  const ping = session.ping.bind(session);
+  let pings = 0;
+  (session as unknown as { ping: typeof ping }).ping = ((cb: (err: Error | null, duration: number, payload: Buffer) => void) => {
+    const r = ping(cb);
+    const until = Date.now() + 80;
+    while (Date.now() < until) { /* a synchronous stall, as a long push or fsync would cause */ }
+    pings++;
+    return r;
+  }) as typeof ping;
+  await waitFor(() => pings >= 5 || ended !== undefined, { timeoutMs: 10_000 });
+  await new Promise((r) => setImmediate(r));
+  t.equal(ended, undefined, 'the link survived the stalls');
 });
 
 t.test('a new identity generation builds a new context', async (t) => {

@@ -72,15 +72,33 @@ export class BidiCall {
 
   private ping(): void {
     if (this.ended) return;
-    const timer = setTimeout(() => this.fail(grpc.status.UNAVAILABLE, 'keepalive ping not acknowledged'), this.o.keepaliveTimeoutMs);
-    timer.unref?.();
+    let acked = false;
+    let timer: NodeJS.Timeout | undefined;
+    // The peer gets a fair window: if the timer fires late, our own event loop was stalled (a long
+    // push, a sync fsync) and the PING may not even have left yet (node:http2 writes frames on a
+    // later turn) — start the window again instead of blaming the peer. The verdict itself waits
+    // one more turn (setImmediate runs after the poll phase) so an ACK already received is seen.
+    const arm = (): void => {
+      const due = Date.now() + this.o.keepaliveTimeoutMs;
+      timer = setTimeout(() => {
+        if (acked || this.ended) return;
+        if (Date.now() - due > this.o.keepaliveTimeoutMs / 2) return arm();
+        setImmediate(() => {
+          if (!acked) this.fail(grpc.status.UNAVAILABLE, 'keepalive ping not acknowledged');
+        });
+      }, this.o.keepaliveTimeoutMs);
+      timer.unref?.();
+    };
+    arm();
     try {
       this.session.ping((err) => {
-        clearTimeout(timer);
+        acked = true;
+        if (timer) clearTimeout(timer);
         if (err) this.fail(grpc.status.UNAVAILABLE, `keepalive: ${err.message}`);
       });
     } catch (e) {
-      clearTimeout(timer);
+      acked = true;
+      if (timer) clearTimeout(timer);
       this.fail(grpc.status.UNAVAILABLE, `keepalive: ${(e as Error).message}`);
     }
   }
