@@ -7,7 +7,7 @@ import type { Wire } from '../wire';
 import { ADS_DELTA_PATH } from '../xds';
 import type { PeerDecl } from './declare';
 import { BidiCall } from './h2call';
-import type { SecureContexts } from './tls-context';
+import type { PeerIdentityMaterial, SecureContexts } from './tls-context';
 import { DECODE_OPTS, type PeerPartition, type StringPool } from './partition';
 import { validateImported } from './validate';
 
@@ -15,11 +15,7 @@ import { validateImported } from './validate';
 export const TERMINATION_REASONS = ['server_identity', 'tls', 'unauthenticated', 'permission_denied', 'unavailable', 'server_closed', 'protocol', 'error'] as const;
 export type TerminationReason = (typeof TERMINATION_REASONS)[number];
 
-export interface PeerIdentityMaterial {
-  certChainPem: string;
-  keyPem: string;
-  trustBundlePem: string;
-}
+export type { PeerIdentityMaterial } from './tls-context';
 
 export interface PeerClientOptions {
   decl: PeerDecl;

@@ -1,6 +1,12 @@
 import * as tls from 'node:tls';
 import { TLS13_CIPHERS } from '../transport';
-import type { PeerIdentityMaterial } from './client';
+
+/** The daemon's client identity for dialling peers (and its mesh trust bundle). */
+export interface PeerIdentityMaterial {
+  certChainPem: string;
+  keyPem: string;
+  trustBundlePem: string;
+}
 
 /**
  * One TLS SecureContext per (roots, identity) generation, shared by every peer
