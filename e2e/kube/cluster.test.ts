@@ -183,6 +183,9 @@ t.test('peer status: written by the Lease holder only, kept upstream conditions,
   t.equal(byType['gloo.solo.io/PeerConnected']!.status, 'True');
   t.equal(byType['gloo.solo.io/PeeringSucceeded']!.status, 'Unknown');
   t.equal(byType['gloo.solo.io/PeerConnected']!.observedGeneration, 1);
+  // The apiserver shows the PATCH before the writer has handled its response
+  // (and counted it): wait for the count to move, then check its exact value.
+  await waitFor(async () => (await leader.written()) !== '0', { ...WAIT, what: 'first write counted' });
   t.equal(await leader.written(), '1');
   t.equal(await follower.written(), '0', 'the follower never wrote');
 
@@ -198,6 +201,7 @@ t.test('peer status: written by the Lease holder only, kept upstream conditions,
   await waitFor(async () => (await read()).status.conditions.find((c) => c.type === 'gloo.solo.io/PeeringSucceeded')?.status === 'True', { ...WAIT, what: 'changed condition written' });
   const second = Object.fromEntries((await read()).status.conditions.map((c) => [c.type, c]));
   t.equal(second['gloo.solo.io/PeerConnected']!.lastTransitionTime, byType['gloo.solo.io/PeerConnected']!.lastTransitionTime, 'unchanged condition keeps its transition time');
+  await waitFor(async () => (await leader.written()) !== '1', { ...WAIT, what: 'second write counted' });
   t.equal(await leader.written(), '2');
 
   // The leader steps down (releasing the lease); the other replica takes over.
@@ -208,6 +212,7 @@ t.test('peer status: written by the Lease holder only, kept upstream conditions,
   peers = [{ ...peers[0]!, conditions: peers[0]!.conditions.map((c) => (c.type === 'gloo.solo.io/PeerConnected' ? { ...c, status: 'False' as const, reason: 'Pending', message: 'not connected to peer' } : c)) }];
   for (const cb of listeners) cb();
   await waitFor(async () => (await read()).status.conditions.find((c) => c.type === 'gloo.solo.io/PeerConnected')?.status === 'False', { ...WAIT, what: 'new leader writes' });
+  await waitFor(async () => (await follower.written()) !== '0', { ...WAIT, what: 'new leader write counted' });
   t.equal(await follower.written(), '1', 'the new leader wrote the change');
 });
 
