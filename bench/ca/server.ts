@@ -1,13 +1,14 @@
-// Hosts the CA service on a TLS grpc-js server, alone in this process so the
-// scenario can measure its CPU. Prints one JSON line {port, root, token} when ready.
+// Hosts the CA service on the daemon's own gRPC TLS server (pkg/transport, the
+// same code that serves port 15012), alone in this process so the scenario can
+// measure its CPU. Prints one JSON line {port, root, token} when ready.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import * as promClient from 'prom-client';
 import { BootstrapIssuer, CompositeAuthenticator, TokenAuthenticator } from '../../pkg/auth';
 import { Authority, ServingIdentity } from '../../pkg/ca';
-import { createCaService, servingCredentials } from '../../pkg/caserver';
+import { createCaService } from '../../pkg/caserver';
+import { GrpcServer, RotatingServerCredentials } from '../../pkg/transport';
 import { createSilentLogger } from '../../pkg/log';
 
 async function main(): Promise<void> {
@@ -22,16 +23,15 @@ async function main(): Promise<void> {
   const svc = createCaService({ authority, authenticator, placement: { identitiesOnNode: () => onNode }, logger, registry: new promClient.Registry() });
   const identity = new ServingIdentity({ authority, request: { ipAddresses: ['127.0.0.1'] }, logger });
   await identity.start();
-  // channelz bookkeeping costs ~2 % of a CSR here and nothing reads it.
-  const server = new grpc.Server({ 'grpc.enable_channelz': 0 });
-  server.addService(svc.definition, svc.implementation);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', servingCredentials(identity).credentials, (e, p) => (e ? reject(e) : resolve(p))),
-  );
+  const cert = identity.current();
+  const credentials = new RotatingServerCredentials({ certChainPem: cert.certChainPem, keyPem: cert.keyPem, trustBundlePem: authority.rootBundlePem() });
+  const server = new GrpcServer({ listen: '127.0.0.1:0', credentials, logger, maxReceiveBytes: 4 * 1024 * 1024, maxSessionMemoryMb: 64 });
+  server.addService(svc);
+  const port = await server.start();
   const token = bootstrap.createBootstrapToken({ namespace: 'istio-system', serviceAccount: 'ztunnel', node: 'node-1', ttlSeconds: 3600 });
   process.stdout.write(JSON.stringify({ port, root: authority.rootBundlePem(), token, identities: [...onNode] }) + '\n');
   const stop = () => {
-    server.forceShutdown();
+    server.destroy();
     void identity.close();
     fs.rmSync(stateDir, { recursive: true, force: true });
     process.exit(0);
