@@ -54,6 +54,22 @@ const gw = (o: Partial<GatewayObj>): GatewayObj => ({
   addresses: [{ type: 'IPAddress', value: '127.0.0.2' }], statusAddresses: [], listeners: [], ...o,
 });
 
+/** One namespace, no local services; peer declarations and FederatedServices made to order (merge tests). */
+function mergeWorld() {
+  const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
+  reg.replaceSource('test', [{ obj: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } } }]);
+  const snapshot = reg.snapshot();
+  const mesh = { clusterId: 'c0', network: 'n0', trustDomain: 'cluster.local', domainSuffix: 'cluster.local', rootNamespace: 'istio-system' };
+  const local = generateLocal({ snapshot, mesh }).output;
+  const decl = (c: string) => {
+    const r = validatePeerGateway(gw({ name: `peer-${c}`, labels: { 'topology.istio.io/network': `net-${c}`, 'topology.istio.io/cluster': c } }), { localTrustDomain: 'cluster.local', peerIdentity: 'istio-system/istiod' });
+    if (!('key' in r)) throw new Error(r.reason);
+    return r;
+  };
+  const fsOf = (name: string, capacity: number, sa = name) => ({ name, namespace: 'shop', hostname: `${name}.shop.mesh.internal`, ports: [{ port: 80, targetPort: 8080 }], capacity, subjectAltNames: [`spiffe://cluster.local/ns/shop/sa/${sa}`], scope: 'global' });
+  return { snapshot, mesh, local, decl, fsOf };
+}
+
 t.test('istio-remote validation', async (t) => {
   const opts = { localTrustDomain: 'cluster.local', peerIdentity: 'istio-system/istiod' };
   const ok = validatePeerGateway(gw({}), opts);
@@ -102,17 +118,7 @@ t.test('exporter and merger reuse unchanged objects (the push Encoder then re-en
 });
 
 t.test('incremental merge equals a full merge of the same inputs', async (t) => {
-  const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
-  reg.replaceSource('test', [{ obj: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } } }]);
-  const snapshot = reg.snapshot();
-  const mesh = { clusterId: 'c0', network: 'n0', trustDomain: 'cluster.local', domainSuffix: 'cluster.local', rootNamespace: 'istio-system' };
-  const local = generateLocal({ snapshot, mesh }).output;
-  const decl = (c: string) => {
-    const r = validatePeerGateway(gw({ name: `peer-${c}`, labels: { 'topology.istio.io/network': `net-${c}`, 'topology.istio.io/cluster': c } }), { localTrustDomain: 'cluster.local', peerIdentity: 'istio-system/istiod' });
-    if (!('key' in r)) throw new Error(r.reason);
-    return r;
-  };
-  const fsOf = (name: string, capacity: number) => ({ name, namespace: 'shop', hostname: `${name}.shop.mesh.internal`, ports: [{ port: 80, targetPort: 8080 }], capacity, subjectAltNames: [`spiffe://cluster.local/ns/shop/sa/${name}`], scope: 'global' });
+  const { snapshot, mesh, local, decl, fsOf } = mergeWorld();
   const data = (svcs: [string, number][]) => ({ services: new Map(svcs.map(([n, c]) => [`shop/${n}`, fsOf(n, c)])), workloads: new Map(), nodes: new Map() });
   const p1 = { decl: decl('c1'), data: data([['web', 4], ['cart', 2]]), flat: false };
   const p2 = { decl: decl('c2'), data: data([['web', 8]]), flat: false };
@@ -139,17 +145,7 @@ t.test('incremental merge equals a full merge of the same inputs', async (t) => 
 });
 
 t.test('merge hints through a live Encoder commit exactly what a full identity diff commits', async (t) => {
-  const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
-  reg.replaceSource('test', [{ obj: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } } }]);
-  const snapshot = reg.snapshot();
-  const mesh = { clusterId: 'c0', network: 'n0', trustDomain: 'cluster.local', domainSuffix: 'cluster.local', rootNamespace: 'istio-system' };
-  const local = generateLocal({ snapshot, mesh }).output;
-  const decl = (c: string) => {
-    const r = validatePeerGateway(gw({ name: `peer-${c}`, labels: { 'topology.istio.io/network': `net-${c}`, 'topology.istio.io/cluster': c } }), { localTrustDomain: 'cluster.local', peerIdentity: 'istio-system/istiod' });
-    if (!('key' in r)) throw new Error(r.reason);
-    return r;
-  };
-  const fsOf = (name: string, capacity: number, sa = name) => ({ name, namespace: 'shop', hostname: `${name}.shop.mesh.internal`, ports: [{ port: 80, targetPort: 8080 }], capacity, subjectAltNames: [`spiffe://cluster.local/ns/shop/sa/${sa}`], scope: 'global' });
+  const { snapshot, mesh, local, decl, fsOf } = mergeWorld();
   const svcs = ['web', 'cart', 'pay', 'auth'];
   const peers = ['c1', 'c2', 'c3'].map((c) => ({ decl: decl(c), data: { services: new Map(svcs.map((n) => [`shop/${n}`, fsOf(n, 4)])), workloads: new Map(), nodes: new Map() }, flat: false }));
   const base = { snapshot, mesh, local, exported: exportedServices(snapshot, mesh), suffix: 'mesh.internal', defaultTrafficDistribution: 'PreferNetwork' };
