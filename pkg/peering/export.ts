@@ -92,7 +92,9 @@ export class Exporter {
     const ready = new Map<string, number>();
     const sans = new Map<string, Set<string>>();
     const pods = new Map<string, PeerWorkloadMsg>();
-    for (const a of local.addresses.values()) {
+    // Nothing exported (the single-cluster default): skip the pass over every
+    // local workload — at 50k pods it ran on each push for no output.
+    for (const a of exported.size > 0 ? local.addresses.values() : []) {
       if (!isWorkload(a)) continue;
       const w = a.workload;
       if (!w.services || (w.network && w.network !== mesh.network)) continue;
