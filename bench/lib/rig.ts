@@ -20,6 +20,8 @@ export async function startXdsRig(o: { name: string; logDir: string; shape: Mesh
   const mesh = writeMesh(reg, o.shape);
   const daemon = await startDaemonProc({
     dir, logDir: o.logDir, name: `${o.name}-daemon`,
+    // Diagnosis only (e.g. BENCH_DAEMON_NODE_ARGS=--cpu-prof); figures are taken without it.
+    nodeArgs: process.env.BENCH_DAEMON_NODE_ARGS ? process.env.BENCH_DAEMON_NODE_ARGS.split(' ') : undefined,
     config: { clusterId: 'bench', registry: { type: 'file', dir: reg }, xds: { listen: '127.0.0.1:0' }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' } },
   });
   const sim = new SimProc(path.join(__dirname, '..', 'sim', 'xds-sim.js'));
