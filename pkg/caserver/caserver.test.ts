@@ -10,7 +10,8 @@ import * as promClient from 'prom-client';
 import { BootstrapIssuer, CompositeAuthenticator, MtlsAuthenticator, TokenAuthenticator } from '../auth';
 import { Authority, ServingIdentity } from '../ca';
 import { createSilentLogger } from '../log';
-import { CA_SERVICE_PATH, caServiceClient, createCaService, servingCredentials } from './index';
+import { GrpcServer, RotatingServerCredentials } from '../transport';
+import { CA_SERVICE_PATH, caServiceClient, createCaService } from './index';
 import type { CaRequest, CaResponse } from './index';
 
 const OPENSSL = '/usr/bin/openssl';
@@ -50,12 +51,16 @@ t.test('CreateCertificate over gRPC/TLS 1.3 with the Authority’s own serving c
   const identity = new ServingIdentity({ authority, request: { ipAddresses: ['127.0.0.1'] }, logger });
   await identity.start();
   t.teardown(() => identity.close());
-  const creds = servingCredentials(identity, { requestClientCert: true });
-  t.teardown(() => creds.dispose());
-  const server = new grpc.Server();
-  server.addService(svc.definition, svc.implementation);
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds.credentials, (e, p) => (e ? reject(e) : resolve(p))));
-  t.teardown(() => new Promise<void>((r) => server.tryShutdown(() => r())));
+  // The daemon's own gRPC TLS server, wired to the serving identity as the daemon wires it (rotation included).
+  const material = () => ({ certChainPem: identity.current().certChainPem, keyPem: identity.current().keyPem, trustBundlePem: authority.rootBundlePem() });
+  const creds = new RotatingServerCredentials(material());
+  const onRotated = (): void => creds.update(material());
+  identity.on('rotated', onRotated);
+  t.teardown(() => void identity.off('rotated', onRotated));
+  const server = new GrpcServer({ listen: '127.0.0.1:0', credentials: creds, logger, maxReceiveBytes: 4 * 1024 * 1024, maxSessionMemoryMb: 64 });
+  server.addService(svc);
+  const port = await server.start();
+  t.teardown(() => server.destroy());
 
   const root = authority.rootBundlePem();
   const Client = caServiceClient();

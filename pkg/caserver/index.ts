@@ -3,5 +3,3 @@ export type { CaService, CaServiceDeps } from './service';
 export { CA_SERVICE_PATH, caServiceClient, defaultProtoDir, loadCaService } from './proto';
 export type { CaRequest, CaResponse } from './proto';
 export type { CaMetrics } from './metrics';
-export { servingCredentials } from './tls';
-export type { ServingCredentialsOptions } from './tls';
