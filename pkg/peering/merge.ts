@@ -1,6 +1,6 @@
 import { ipToString } from '../push';
 import type { RegistrySnapshot } from '../registry';
-import { TunnelProtocol, WorkloadStatus, WorkloadType, serviceHostname } from '../translate';
+import { serviceHostname } from '../translate';
 import type {
   AddressMsg, GatewayAddressMsg, LocalOutput, MeshContext, PortMsg, ServiceMsg, WorkloadMsg,
 } from '../translate';
@@ -8,8 +8,8 @@ import { LABEL } from '../model';
 import type { PeerDecl } from './declare';
 import type { ExportedService } from './export';
 import { allocateVips, slotOf, slotToBytes } from './vip';
-import { DEFAULT_HBONE_PORT, Takeover } from './types';
-import { gatewayFor, globalService, nodeGatewayHost, splitHorizon, splitHorizonServices, splitHorizonUid, vipAddr } from './shapes';
+import { Takeover } from './types';
+import { flatPodWorkload, gatewayFor, globalService, nodeGatewayAddresses, splitHorizon, splitHorizonServices, splitHorizonUid, vipAddr } from './shapes';
 
 export { loadBalancingFor, nodeGatewayHost, splitHorizonUid } from './shapes';
 import type { ClusterInfoMsg, FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg } from './types';
@@ -410,59 +410,19 @@ export class Merger {
     const sig = `${peer.decl.cluster}|${i.mesh.network}|${JSON.stringify(peer.decl.locality ?? {})}|${keys.join(',')}`;
     const prev = this.flatMemo.get(pw);
     if (prev && prev.sig === sig) return prev.msg;
-    const uid = `${peer.decl.cluster}//Pod/${pw.namespace}/${pw.name}`;
-    const w: WorkloadMsg = { uid, name: pw.name, namespace: pw.namespace, addresses: pw.addresses ?? [] };
-    if (i.mesh.network) w.network = i.mesh.network;
-    w.tunnelProtocol = TunnelProtocol.HBONE;
-    if (pw.trustDomain && pw.trustDomain !== 'cluster.local') w.trustDomain = pw.trustDomain;
-    w.serviceAccount = pw.serviceAccount || 'default';
-    if (pw.node) w.node = pw.node;
-    if (pw.canonicalName) w.canonicalName = pw.canonicalName;
-    if (pw.canonicalRevision) w.canonicalRevision = pw.canonicalRevision;
-    w.workloadType = WorkloadType.POD;
-    if (pw.workloadName) w.workloadName = pw.workloadName;
-    const services: Record<string, { ports?: PortMsg[] }> = {};
-    for (const [k, v] of Object.entries(pw.services ?? {})) {
-      const [ns, name] = k.split('/');
-      services[`${ns}/${name}.${ns}.${i.suffix}`] = v.ports?.length ? { ports: v.ports.map((p) => ({ ...p })) } : {};
-    }
-    w.services = services;
-    if (!pw.ready) w.status = WorkloadStatus.UNHEALTHY;
-    w.clusterId = peer.decl.cluster;
-    const loc = pw.locality ?? peer.decl.locality;
-    if (loc) w.locality = loc;
-    const msg = { workload: w };
+    const msg = { workload: flatPodWorkload(pw, peer.decl, i.mesh.network, i.suffix) };
     this.flatMemo.set(pw, { sig, msg });
     return msg;
   }
 
-  /** NodePort mode: the peer's gateway is a hostname service backed by its node addresses (HBONE nodePort). */
+  /** NodePort mode: memoised node-gateway service and node workloads of one peer. */
   private nodeGateway(i: MergeInput, peer: PeerView, out: Map<string, AddressMsg>, next: Map<string, { sig: string; msg: AddressMsg }>): void {
-    const memo = (key: string, a: AddressMsg): void => {
+    for (const [key, a] of nodeGatewayAddresses(peer.decl, peer.data.nodes.values(), i.mesh.rootNamespace, i.suffix)) {
       const sig = JSON.stringify(a);
       const prev = this.nodeMemo.get(key);
       const m = prev && prev.sig === sig ? prev : { sig, msg: a };
       next.set(key, m);
       out.set(key, m.msg);
-    };
-    const { decl } = peer;
-    const host = nodeGatewayHost(decl, i.suffix);
-    const ns = i.mesh.rootNamespace;
-    const key = `${ns}/${host}`;
-    let nodePort = 0;
-    for (const n of peer.data.nodes.values()) nodePort ||= n.hboneNodePort ?? 0;
-    if (peer.data.nodes.size === 0) return;
-    memo(key, { service: { name: `node.${decl.gatewayServiceAccount}`, namespace: ns, hostname: host, ports: [{ servicePort: DEFAULT_HBONE_PORT, targetPort: nodePort }] } });
-    for (const n of peer.data.nodes.values()) {
-      const uid = `${decl.cluster}//Node/${n.name}`;
-      const w: WorkloadMsg = { uid, name: n.name, namespace: decl.gatewayNamespace, addresses: n.addresses ?? [], network: decl.network };
-      if (decl.trustDomain !== 'cluster.local') w.trustDomain = decl.trustDomain;
-      w.serviceAccount = decl.gatewayServiceAccount;
-      w.services = { [key]: { ports: [{ servicePort: DEFAULT_HBONE_PORT, targetPort: n.hboneNodePort ?? nodePort }] } };
-      w.clusterId = decl.cluster;
-      const loc = n.locality ?? decl.locality;
-      if (loc) w.locality = loc;
-      memo(uid, { workload: w });
     }
   }
 }

@@ -1,12 +1,12 @@
-import type { GatewayAddressMsg, LoadBalancingMsg, MeshContext, PortMsg, ServiceMsg, WorkloadMsg } from '../translate';
-import { LbMode, LbScope, TunnelProtocol, WorkloadStatus } from '../translate';
+import type { AddressMsg, GatewayAddressMsg, LoadBalancingMsg, MeshContext, PortMsg, ServiceMsg, WorkloadMsg } from '../translate';
+import { LbMode, LbScope, TunnelProtocol, WorkloadStatus, WorkloadType } from '../translate';
 import { ipToBytes } from '../model';
 import type { PeerDecl } from './declare';
 import type { ExportedService } from './export';
 import { trafficDistributionOf } from './export';
 import { slotToBytes } from './vip';
 import { DEFAULT_HBONE_PORT } from './types';
-import type { FederatedServiceMsg } from './types';
+import type { FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg } from './types';
 
 /**
  * What imported data looks like to ztunnel: stateless builders for global
@@ -107,4 +107,55 @@ export function splitHorizon(
   if (decl.trustDomain !== 'cluster.local') w.trustDomain = decl.trustDomain;
   if (decl.locality) w.locality = decl.locality;
   return w;
+}
+
+/** Flat mode: a peer's pod as a real local-network workload (its own IPs), services re-keyed to global hostnames. */
+export function flatPodWorkload(pw: PeerWorkloadMsg, decl: PeerDecl, network: string, suffix: string): WorkloadMsg {
+  const uid = `${decl.cluster}//Pod/${pw.namespace}/${pw.name}`;
+  const w: WorkloadMsg = { uid, name: pw.name, namespace: pw.namespace, addresses: pw.addresses ?? [] };
+  if (network) w.network = network;
+  w.tunnelProtocol = TunnelProtocol.HBONE;
+  if (pw.trustDomain && pw.trustDomain !== 'cluster.local') w.trustDomain = pw.trustDomain;
+  w.serviceAccount = pw.serviceAccount || 'default';
+  if (pw.node) w.node = pw.node;
+  if (pw.canonicalName) w.canonicalName = pw.canonicalName;
+  if (pw.canonicalRevision) w.canonicalRevision = pw.canonicalRevision;
+  w.workloadType = WorkloadType.POD;
+  if (pw.workloadName) w.workloadName = pw.workloadName;
+  const services: Record<string, { ports?: PortMsg[] }> = {};
+  for (const [k, v] of Object.entries(pw.services ?? {})) {
+    const [ns, name] = k.split('/');
+    services[`${ns}/${name}.${ns}.${suffix}`] = v.ports?.length ? { ports: v.ports.map((p) => ({ ...p })) } : {};
+  }
+  w.services = services;
+  if (!pw.ready) w.status = WorkloadStatus.UNHEALTHY;
+  w.clusterId = decl.cluster;
+  const loc = pw.locality ?? decl.locality;
+  if (loc) w.locality = loc;
+  return w;
+}
+
+/**
+ * NodePort mode: the peer's gateway is a hostname service backed by its node
+ * addresses (HBONE nodePort). Yields the service first, then one workload per node.
+ */
+export function* nodeGatewayAddresses(decl: PeerDecl, nodes: Iterable<PeerNodeMsg>, rootNamespace: string, suffix: string): Generator<[string, AddressMsg]> {
+  const list = [...nodes];
+  if (list.length === 0) return;
+  const host = nodeGatewayHost(decl, suffix);
+  const key = `${rootNamespace}/${host}`;
+  let nodePort = 0;
+  for (const n of list) nodePort ||= n.hboneNodePort ?? 0;
+  yield [key, { service: { name: `node.${decl.gatewayServiceAccount}`, namespace: rootNamespace, hostname: host, ports: [{ servicePort: DEFAULT_HBONE_PORT, targetPort: nodePort }] } }];
+  for (const n of list) {
+    const uid = `${decl.cluster}//Node/${n.name}`;
+    const w: WorkloadMsg = { uid, name: n.name, namespace: decl.gatewayNamespace, addresses: n.addresses ?? [], network: decl.network };
+    if (decl.trustDomain !== 'cluster.local') w.trustDomain = decl.trustDomain;
+    w.serviceAccount = decl.gatewayServiceAccount;
+    w.services = { [key]: { ports: [{ servicePort: DEFAULT_HBONE_PORT, targetPort: n.hboneNodePort ?? nodePort }] } };
+    w.clusterId = decl.cluster;
+    const loc = n.locality ?? decl.locality;
+    if (loc) w.locality = loc;
+    yield [uid, { workload: w }];
+  }
 }
