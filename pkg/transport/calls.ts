@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type * as http2 from 'node:http2';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
+import type { ReceiveBudget } from './budget';
 
 /**
  * gRPC calls over one node:http2 stream (gRPC over HTTP/2, PROTOCOL-HTTP2.md):
@@ -29,6 +30,8 @@ export interface CallEnv {
   stream: http2.ServerHttp2Stream;
   headers: http2.IncomingHttpHeaders;
   maxReceiveBytes: number;
+  /** Server-wide cap on bytes of large messages being received (absent = unmetered). */
+  budget?: ReceiveBudget;
 }
 
 /** What handlers may ask about the caller (the grpc-js surface our services use). */
@@ -59,6 +62,9 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
   private partsBytes = 0;
   private awaiting = 0;
   private discarding = false;
+  /** Budget held for the large message being received, and the grant we wait for while paused. */
+  private reserved = 0;
+  private waitingGrant: (() => void) | null = null;
 
   constructor(protected readonly env: CallEnv) {
     super();
@@ -68,6 +74,7 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
     this.stream.on('end', () => this.onClientEnd());
     this.stream.on('error', () => undefined); // 'close' follows; a reset stream is not a server error
     this.stream.on('close', () => {
+      this.releaseBudget();
       if (!this.finished) {
         this.finished = true;
         this.emit('cancelled');
@@ -113,6 +120,7 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
       this.pending = null;
       this.parts = [];
       this.partsBytes = 0;
+      this.releaseBudget();
     }
     let buf = chunk;
     while (buf.length >= 5) {
@@ -139,6 +147,37 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
       this.parts = [buf];
       this.partsBytes = buf.length;
       this.awaiting = buf.length >= 5 ? 5 + buf.readUInt32BE(1) : 5;
+      const budget = this.env.budget;
+      if (budget && this.awaiting > budget.threshold) this.admit(budget, this.awaiting);
+    }
+  }
+
+  /** Reserves room for a large message, or pauses the stream (flow control) until it is granted. */
+  private admit(budget: ReceiveBudget, bytes: number): void {
+    const grant = (): void => {
+      this.waitingGrant = null;
+      this.reserved = bytes;
+      if (!this.stream.destroyed) this.stream.resume();
+    };
+    if (budget.reserve(bytes, grant)) {
+      this.reserved = bytes;
+      return;
+    }
+    this.waitingGrant = grant;
+    this.stream.pause();
+  }
+
+  private releaseBudget(): void {
+    const budget = this.env.budget;
+    if (!budget) return;
+    if (this.waitingGrant) {
+      budget.cancel(this.waitingGrant);
+      this.waitingGrant = null;
+    }
+    if (this.reserved > 0) {
+      const n = this.reserved;
+      this.reserved = 0;
+      budget.release(n);
     }
   }
 

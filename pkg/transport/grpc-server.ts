@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log';
 import { BidiCall, UnaryCall } from './calls';
 import type { RotatingServerCredentials } from './credentials';
+import { ReceiveBudget } from './budget';
 
 export interface GrpcServerOptions {
   /** host:port; port 0 picks a free one. */
@@ -20,6 +21,11 @@ export interface GrpcServerOptions {
   maxSessionMemoryMb: number;
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
+  /**
+   * Cap on bytes of large request messages being received at once across all
+   * calls (default 64 MiB; never below one maximal message). See ReceiveBudget.
+   */
+  maxBufferedReceiveBytes?: number;
   /** Graceful close waits this long for open calls, then drops the connections. Default 5 s. */
   closeTimeoutMs?: number;
 }
@@ -68,11 +74,13 @@ export class GrpcServer {
   private readonly routes = new Map<string, Route>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly detach: () => void;
+  private readonly budget: ReceiveBudget;
   private boundPort = 0;
   private started = false;
   private closed = false;
 
   constructor(private readonly o: GrpcServerOptions) {
+    this.budget = new ReceiveBudget(Math.max(o.maxBufferedReceiveBytes ?? 64 * 1024 * 1024, o.maxReceiveBytes + 5));
     this.server = http2.createSecureServer({
       ...o.credentials.secureContextOptions(),
       requestCert: true,
@@ -126,6 +134,11 @@ export class GrpcServer {
 
   get port(): number {
     return this.boundPort;
+  }
+
+  /** Bytes reserved by large messages in flight, and calls paused waiting for room (diagnostics, tests). */
+  receiveBudget(): { inUse: number; queued: number; total: number } {
+    return { inUse: this.budget.inUse, queued: this.budget.queued, total: this.budget.total };
   }
 
   private onSession(session: http2.ServerHttp2Session): void {
@@ -183,7 +196,7 @@ export class GrpcServer {
     if (!route) return trailersOnly(grpc.status.UNIMPLEMENTED, `The server does not implement the method ${encodeURIComponent(String(headers[':path']))}`);
     const enc = headers['grpc-encoding'];
     if (enc !== undefined && enc !== 'identity') return trailersOnly(grpc.status.UNIMPLEMENTED, 'only identity encoding is supported');
-    const env = { stream, headers, maxReceiveBytes: this.o.maxReceiveBytes };
+    const env = { stream, headers, maxReceiveBytes: this.o.maxReceiveBytes, budget: this.budget };
     try {
       if (route.kind === 'bidi') (route.handler as unknown as (c: BidiCall) => void)(new BidiCall(env));
       else new UnaryCall(env, route as never);

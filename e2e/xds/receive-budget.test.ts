@@ -1,0 +1,116 @@
+import t from 'tap';
+import * as http2 from 'node:http2';
+import * as grpc from '@grpc/grpc-js';
+import { GrpcServer, RotatingServerCredentials, type BidiCall } from '../../pkg/transport';
+import { createSilentLogger } from '../../pkg/log';
+import { waitFor } from '../../pkg/lifecycle';
+import { createTestPki } from '../harness/pki';
+
+/**
+ * The server-wide receive budget on the real transport: a large message that
+ * does not fit is not read (its stream is paused, so HTTP/2 flow control holds
+ * the client) until an earlier one completes; every message still arrives
+ * intact, in order, and the budget drains back to zero — also when a call
+ * that holds or waits for room goes away.
+ */
+
+const raw = (b: Buffer): Buffer => b;
+const PATH = '/test.Svc/Sink';
+const MSG = 600_000;
+
+function pattern(len: number, seed: number): Buffer {
+  const b = Buffer.alloc(len);
+  for (let i = 0; i < len; i++) b[i] = (i * 31 + seed) & 0xff;
+  return b;
+}
+
+function framed(msg: Buffer): Buffer {
+  const f = Buffer.alloc(5 + msg.length);
+  f.writeUInt32BE(msg.length, 1);
+  msg.copy(f, 5);
+  return f;
+}
+
+async function setup(t: { teardown(fn: () => unknown): void }) {
+  const pki = createTestPki();
+  t.teardown(() => pki.cleanup());
+  const leaf = pki.leaf('server', ['DNS:localhost', 'IP:127.0.0.1']);
+  const creds = new RotatingServerCredentials({ certChainPem: leaf.certPem, keyPem: leaf.keyPem, trustBundlePem: pki.rootCertPem });
+  // Room for one 600 kB message at a time (the cap never drops below one maximal message).
+  const server = new GrpcServer({ listen: '127.0.0.1:0', logger: createSilentLogger(), maxReceiveBytes: 1 << 20, maxSessionMemoryMb: 16, credentials: creds, maxBufferedReceiveBytes: 1 });
+  const received: { call: number; msg: Buffer }[] = [];
+  let calls = 0;
+  const definition: grpc.ServiceDefinition = {
+    Sink: { path: PATH, requestStream: true, responseStream: true, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw },
+  };
+  const implementation = {
+    Sink: (call: BidiCall) => {
+      const id = ++calls;
+      call.on('data', (m: Buffer) => received.push({ call: id, msg: Buffer.from(m) }));
+      call.on('end', () => call.finish(grpc.status.OK, 'OK'));
+    },
+  } as unknown as grpc.UntypedServiceImplementation;
+  server.addService({ definition, implementation });
+  const port = await server.start();
+  t.teardown(() => server.destroy());
+  const session = http2.connect(`https://127.0.0.1:${port}`, { ca: pki.rootCertPem, servername: 'localhost' });
+  session.on('error', () => undefined);
+  t.teardown(() => session.destroy());
+  const open = (): http2.ClientHttp2Stream => {
+    const s = session.request({ ':method': 'POST', ':path': PATH, 'content-type': 'application/grpc', te: 'trailers' });
+    s.on('error', () => undefined);
+    s.on('data', () => undefined);
+    return s;
+  };
+  return { server, received, open, calls: () => calls };
+}
+
+t.test('a large message waits for room while another is being received, then both arrive intact', async (t) => {
+  const { server, received, open, calls } = await setup(t);
+  const a = pattern(MSG, 1);
+  const b = pattern(MSG, 2);
+  const fa = framed(a);
+  const fb = framed(b);
+  const sa = open();
+  sa.write(fa.subarray(0, 100_000)); // A reserves its whole declared length and stays incomplete
+  await waitFor(() => server.receiveBudget().inUse > 0, { timeoutMs: 5000 });
+  t.equal(server.receiveBudget().inUse, 5 + MSG, 'A holds room for its whole message');
+  const sb = open();
+  sb.write(fb); // B's first chunk shows a length that does not fit: B is paused
+  await waitFor(() => calls() === 2 && server.receiveBudget().queued === 1, { timeoutMs: 5000 });
+  t.equal(received.length, 0, 'nothing complete yet');
+  t.ok(server.receiveBudget().inUse <= server.receiveBudget().total, 'never over the cap');
+  sa.write(fa.subarray(100_000)); // A completes → its room goes to B
+  await waitFor(() => received.length === 2, { timeoutMs: 10_000 });
+  t.same(received.map((r) => r.call), [1, 2], 'A first, then B');
+  t.ok(received[0]!.msg.equals(a), 'A byte for byte');
+  t.ok(received[1]!.msg.equals(b), 'B byte for byte');
+  await waitFor(() => server.receiveBudget().inUse === 0 && server.receiveBudget().queued === 0, { timeoutMs: 5000 });
+  t.pass('budget drained');
+  sa.end();
+  sb.end();
+});
+
+t.test('a call that closes while holding or waiting for room gives it back', async (t) => {
+  const { server, received, open, calls } = await setup(t);
+  const fa = framed(pattern(MSG, 3));
+  const fb = framed(pattern(MSG, 4));
+  const fc = framed(pattern(MSG, 5));
+  const sa = open();
+  sa.write(fa.subarray(0, 50_000));
+  await waitFor(() => server.receiveBudget().inUse > 0, { timeoutMs: 5000 });
+  const sb = open();
+  sb.write(fb.subarray(0, 50_000));
+  await waitFor(() => calls() === 2 && server.receiveBudget().queued === 1, { timeoutMs: 5000 });
+  sb.close(http2.constants.NGHTTP2_CANCEL); // the waiter leaves the queue
+  await waitFor(() => server.receiveBudget().queued === 0, { timeoutMs: 5000 });
+  sa.close(http2.constants.NGHTTP2_CANCEL); // the holder gives its room back
+  await waitFor(() => server.receiveBudget().inUse === 0, { timeoutMs: 5000 });
+  const sc = open();
+  sc.write(fc);
+  await waitFor(() => received.length === 1, { timeoutMs: 10_000 });
+  t.ok(received[0]!.msg.equals(fc.subarray(5)), 'a later call gets the whole budget');
+  await waitFor(() => server.receiveBudget().inUse === 0, { timeoutMs: 5000 });
+  t.pass('drained');
+  sc.end();
+});
