@@ -5,4 +5,4 @@ export type { DeltaResponseParts } from './delta-codec';
 export { decodeDeltaRequest, decodeDeltaRequestSlow, WireError } from './request';
 export type { DeltaRequest, NodeInfo } from './request';
 export { structToPlain } from './struct';
-export { InitialVersions, fnv1a } from './irv';
+export { InitialVersions, SetDigest, fnv1a } from './irv';

@@ -7,6 +7,7 @@
  */
 export class InitialVersions implements Iterable<[string, string]> {
   private map?: Map<string, string>;
+  private sum?: SetDigest;
 
   /** offs holds 4 numbers per entry: nameStart, nameEnd, versionStart, versionEnd. */
   constructor(readonly buf: Buffer, private readonly offs: Uint32Array, readonly size: number) {}
@@ -29,6 +30,19 @@ export class InitialVersions implements Iterable<[string, string]> {
     }
     const o = this.offs;
     for (let i = 0; i < this.size; i++) fn(this.buf, o[i * 4]!, o[i * 4 + 1]!, o[i * 4 + 2]!, o[i * 4 + 3]!);
+  }
+
+  /**
+   * The order-independent digest of every (name, version) pair (see
+   * SetDigest): one sequential pass over the request bytes, no lookups.
+   */
+  digest(): SetDigest {
+    if (!this.sum) {
+      const d = new SetDigest();
+      this.forEachRaw((b, ns, ne, vs, ve) => d.addBytes(b, ns, ne, vs, ve));
+      this.sum = d;
+    }
+    return this.sum;
   }
 
   /** True when the entries are kept as bytes (fromMap instances are not). */
@@ -69,5 +83,69 @@ export function fnv1a(b: Uint8Array, start: number, end: number): number {
     h ^= b[i]!;
     h = Math.imul(h, 0x01000193);
   }
+  return h >>> 0;
+}
+
+/**
+ * An order-independent 64-bit digest of a set of (name, version) pairs: two
+ * 32-bit lanes, each the sum mod 2^32 of a per-pair hash (FNV-1a-style passes
+ * with different bases and multipliers over name, a separator and version,
+ * finished with murmur3's fmix32). Sums, not XOR, so a pair listed twice does
+ * not cancel out. Why: a reconnect storm after a daemon restart is thousands of
+ * ztunnels each listing ~50k names whose versions are all current; equal
+ * digests and equal counts let the cache answer "nothing changed" from one
+ * sequential pass over the request instead of 50k random lookups. A digest
+ * mismatch falls back to the exact per-name match, so the digest only ever
+ * shortcuts the all-equal case (a false match needs a 64-bit collision).
+ */
+export class SetDigest {
+  a = 0;
+  b = 0;
+
+  addBytes(buf: Uint8Array, ns: number, ne: number, vs: number, ve: number): void {
+    let h1 = 0x811c9dc5;
+    let h2 = 0x2545f491;
+    for (let i = ns; i < ne; i++) {
+      const c = buf[i]!;
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    }
+    h1 = Math.imul(h1 ^ 0xff, 0x01000193); // separator: ("ab","c") != ("a","bc")
+    h2 = Math.imul(h2 ^ 0xff, 0x5bd1e995);
+    for (let i = vs; i < ve; i++) {
+      const c = buf[i]!;
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    }
+    this.a = (this.a + fmix32(h1)) >>> 0;
+    this.b = (this.b + fmix32(h2)) >>> 0;
+  }
+
+  /** Adds (sign 1) or removes (sign -1) one pair given as strings (the cache's side). */
+  addPair(name: string, version: string, sign: 1 | -1 = 1): void {
+    const nb = Buffer.from(name, 'utf8');
+    const vb = Buffer.from(version, 'utf8');
+    const both = Buffer.concat([nb, vb]);
+    const before = { a: this.a, b: this.b };
+    this.a = 0;
+    this.b = 0;
+    this.addBytes(both, 0, nb.length, nb.length, both.length);
+    const ha = this.a;
+    const hb = this.b;
+    this.a = (before.a + sign * ha) >>> 0;
+    this.b = (before.b + sign * hb) >>> 0;
+  }
+
+  equals(o: SetDigest): boolean {
+    return this.a === o.a && this.b === o.b;
+  }
+}
+
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }

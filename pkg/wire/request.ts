@@ -120,7 +120,8 @@ class Reader {
 
 function fastDecode(type: protobuf.Type, b: Buffer): DeltaRequest {
   const req: DeltaRequest = { typeUrl: '', subscribe: [], unsubscribe: [], initialResourceVersions: EMPTY_IRV, responseNonce: '' };
-  let offs: number[] | undefined;
+  let offs: Uint32Array | undefined;
+  let nOffs = 0;
   const r = new Reader(b);
   const Node = type.fields.node!.resolvedType as protobuf.Type;
   const Status = type.fields.errorDetail!.resolvedType as protobuf.Type;
@@ -149,23 +150,43 @@ function fastDecode(type: protobuf.Type, b: Buffer): DeltaRequest {
       case 4: req.unsubscribe.push(r.str(e)); break;
       case 5: {
         // map<string,string> entry: key = 1, value = 2; missing fields default to "".
-        // Recorded as byte offsets; strings are made only if someone asks.
+        // Recorded as byte offsets; strings are made only if someone asks. A
+        // reconnect lists ~50k entries, so the common shape (one-byte tags and
+        // lengths, key then value) is read inline; anything else takes the
+        // general loop.
         let ks = 0, ke = 0, vs = 0, ve = 0;
-        while (r.p < e) {
-          const t = r.varint();
-          if (t > 0xffffffff || t < 8) malformed(`invalid tag ${t}`);
-          if (t % 8 !== 2) {
-            r.skip(t % 8);
-            if (r.p > e) malformed('map entry field overruns the entry');
-            continue;
+        const p = r.p;
+        const kl = b[p + 1]!;
+        const vl = b[p + 3 + kl];
+        if (b[p] === 0x0a && kl < 0x80 && p + 2 + kl + 2 <= e && b[p + 2 + kl] === 0x12 && vl !== undefined && vl < 0x80 && p + 4 + kl + vl === e) {
+          ks = p + 2; ke = ks + kl; vs = ke + 2; ve = vs + vl;
+          r.p = e;
+        } else {
+          while (r.p < e) {
+            const t = r.varint();
+            if (t > 0xffffffff || t < 8) malformed(`invalid tag ${t}`);
+            if (t % 8 !== 2) {
+              r.skip(t % 8);
+              if (r.p > e) malformed('map entry field overruns the entry');
+              continue;
+            }
+            const fe = r.bytesEnd();
+            if (fe > e) malformed('map entry overruns');
+            if (Math.floor(t / 8) === 1) { ks = r.p; ke = fe; }
+            else if (Math.floor(t / 8) === 2) { vs = r.p; ve = fe; }
+            r.p = fe;
           }
-          const fe = r.bytesEnd();
-          if (fe > e) malformed('map entry overruns');
-          if (Math.floor(t / 8) === 1) { ks = r.p; ke = fe; }
-          else if (Math.floor(t / 8) === 2) { vs = r.p; ve = fe; }
-          r.p = fe;
         }
-        (offs ??= []).push(ks, ke, vs, ve);
+        if (!offs) offs = new Uint32Array(64);
+        else if (nOffs + 4 > offs.length) {
+          const grown = new Uint32Array(offs.length * 2);
+          grown.set(offs);
+          offs = grown;
+        }
+        offs[nOffs++] = ks;
+        offs[nOffs++] = ke;
+        offs[nOffs++] = vs;
+        offs[nOffs++] = ve;
         r.p = e;
         break;
       }
@@ -181,7 +202,7 @@ function fastDecode(type: protobuf.Type, b: Buffer): DeltaRequest {
   }
   // Duplicate keys (protobuf map: last wins) are detected by the consumer's
   // byte-level match, which then falls back to toMap().
-  if (offs) req.initialResourceVersions = new InitialVersions(b, Uint32Array.from(offs), offs.length / 4);
+  if (offs) req.initialResourceVersions = new InitialVersions(b, offs.subarray(0, nOffs), nOffs / 4);
   return req;
 }
 

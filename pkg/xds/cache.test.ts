@@ -59,3 +59,28 @@ t.test('matchInitial after removals and re-adds in a collision chain', (t) => {
   t.same(m.changed, [], 'updated entries are indexed once, at their new version');
   t.end();
 });
+
+t.test('matchInitial: the all-current set is answered as current; any difference still gets the exact match', (t) => {
+  const cache = new ResourceCache();
+  const names = Array.from({ length: 200 }, (_, i) => `ns/w-${i}`);
+  cache.commit([{ typeUrl: T, upserts: names.map((n, i) => entryFromBytes(T, n, Buffer.from(`b${i}`))) }]);
+  const held: [string, string][] = names.map((n) => [n, cache.get(T, n)!.version]);
+  const shuffled = [...held].reverse();
+  const same = cache.matchInitial(T, rawIrv(shuffled));
+  t.same({ current: same.current, changed: same.changed.length, missing: same.missing.length, duplicate: same.duplicate }, { current: 200, changed: 0, missing: 0, duplicate: false }, 'any order');
+  // Two names' versions swapped: same multiset of versions, different pairs.
+  const swapped = held.map(([n, v], i): [string, string] => (i === 0 ? [n, held[1]![1]] : i === 1 ? [n, held[0]![1]] : [n, v]));
+  t.same(cache.matchInitial(T, rawIrv(swapped)).changed.map((e) => e.name).sort(), ['ns/w-0', 'ns/w-1']);
+  // Same count, one name replaced by a name the server does not have.
+  const other = held.map(([n, v], i): [string, string] => (i === 5 ? ['ns/else', v] : [n, v]));
+  const m = cache.matchInitial(T, rawIrv(other));
+  t.same(m.missing, ['ns/else']);
+  t.equal(m.current, 199);
+  // One pair listed twice in place of another: sums do not cancel.
+  const dup = held.map(([n, v], i): [string, string] => (i === 7 ? held[8]! : [n, v]));
+  t.equal(cache.matchInitial(T, rawIrv(dup)).duplicate, true);
+  // After a change, the old full set is no longer "current".
+  cache.commit([{ typeUrl: T, upserts: [entryFromBytes(T, 'ns/w-3', Buffer.from('new'))] }]);
+  t.same(cache.matchInitial(T, rawIrv(held)).changed.map((e) => e.name), ['ns/w-3']);
+  t.end();
+});

@@ -1,4 +1,4 @@
-import { contentVersion, encodeResourceFrame, fnv1a, type InitialVersions } from '../wire';
+import { contentVersion, encodeResourceFrame, fnv1a, SetDigest, type InitialVersions } from '../wire';
 
 /**
  * The versioned xDS resource cache. Single writer: the push pipeline calls
@@ -113,14 +113,18 @@ class TypeTable {
   /** hash(name bytes) -> slot chain: matches reconnect requests without making strings. */
   readonly byHash = new Map<number, Slot>();
   matchStamp = 0;
+  /** Digest of every (name, version) held: the reconnect fast path (SetDigest). */
+  readonly digest = new SetDigest();
 
   indexAdd(e: CacheEntry): void {
+    this.digest.addPair(e.name, e.version, 1);
     const nb = Buffer.from(e.name, 'utf8');
     const h = smiHash(nb, 0, nb.length);
     this.byHash.set(h, { e, stamp: 0, next: this.byHash.get(h) });
   }
 
   indexRemove(e: CacheEntry): void {
+    this.digest.addPair(e.name, e.version, -1);
     const nb = Buffer.from(e.name, 'utf8');
     const h = smiHash(nb, 0, nb.length);
     let prev: Slot | undefined;
@@ -257,6 +261,13 @@ export class ResourceCache {
     const t = this.tables.get(typeUrl);
     if (!t) {
       for (const k of irv.keys()) out.missing.push(k);
+      return out;
+    }
+    // Fast path: the client holds exactly the current set (same count, same
+    // digest of all pairs) — the usual storm after a restart. One sequential
+    // pass over the request; otherwise the exact per-name match below.
+    if (irv.raw && irv.size === t.entries.size && irv.digest().equals(t.digest)) {
+      out.current = irv.size;
       return out;
     }
     const stamp = ++t.matchStamp;
