@@ -17,8 +17,10 @@ export interface DaemonProc {
   memory(): Promise<{ heapUsed: number; external: number; arrayBuffers: number; rss: number }>;
 }
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-export const MAIN = path.join(ROOT, 'dist', 'cmd', 'ambientd', 'main.js');
+// The daemon from the same build as this file (dist/ normally; a build into another
+// outDir benchmarks itself, so one engineer's bench never picks up another's rebuild).
+const BUILD = path.resolve(__dirname, '..', '..');
+export const MAIN = path.join(BUILD, 'cmd', 'ambientd', 'main.js');
 
 export async function startDaemonProc(o: { dir: string; config: Record<string, unknown>; logDir: string; name?: string; extraArgs?: string[]; nodeArgs?: string[] }): Promise<DaemonProc> {
   const stateDir = path.join(o.dir, 'state');
