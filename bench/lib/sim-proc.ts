@@ -6,8 +6,8 @@ export class SimProc {
   private readonly waiters: { ev: string; resolve: (m: Record<string, unknown>) => void }[] = [];
   private readonly queue: Record<string, unknown>[] = [];
 
-  constructor(script: string, execArgv: string[] = []) {
-    this.child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+  constructor(script: string, execArgv: string[] = [], args: string[] = []) {
+    this.child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
     this.child.on('message', (m: Record<string, unknown>) => {
       const i = this.waiters.findIndex((w) => w.ev === m.ev);
       if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(m);

@@ -4,6 +4,7 @@ import { writeAtomic } from '../lib/mesh-gen';
 import { wallNow } from '../lib/sim-proc';
 import { startXdsRig } from '../lib/rig';
 import { cpuPercent, percentile, sampleProc } from '../lib/proc';
+import { transportFloor } from '../lib/floor';
 
 /**
  * Core xDS numbers (issue 2): first full sync to one client, one change fanned
@@ -78,5 +79,13 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   } finally {
     await rig.close();
   }
+
+  // 5. The transport floor: the same clients against a bare node:http2 server (bench/sim/floor-server.ts).
+  const floor = await transportFloor({ streams: streams + 1, changes });
+  series.push({ chart: 'latency-cdf', label: `bare node:http2 floor: 1 message -> ${streams + 1} streams`, values: floor.lat });
+  figures.push({ name: 'transport_floor_p50', value: floor.p50, unit: 'ms' });
+  figures.push({ name: 'transport_floor_p99', value: floor.p99, unit: 'ms' });
+  figures.push({ name: 'transport_floor_cpu_per_stream', value: floor.cpuPerStreamUs, unit: 'us' });
+  notes.push('transport floor = a bare node:http2 TLS 1.3 server (no ambientd code) writing one pre-encoded response to the same simulated ztunnels; its latency is measured from the write command, so it excludes the file watcher, parse and push pipeline');
   return { scenario: 'xds', params: { ...shape, streams, changes, mode: opts.mode }, figures, notes, series };
 }

@@ -1,0 +1,62 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { SimProc, wallNow } from './sim-proc';
+import { percentile } from './proc';
+
+/** What the bare transport achieved for one message to N streams (see bench/sim/floor-server.ts). */
+export interface FloorResult {
+  p50: number;
+  p99: number;
+  lastP99: number;
+  /** Server CPU per change per stream (µs), ACK reading included. */
+  cpuPerStreamUs: number;
+  /** Every receipt latency (ms), for the CDF chart. */
+  lat: number[];
+}
+
+/**
+ * Runs the transport floor: the bare node:http2 server and the same simulated
+ * ztunnels as the daemon phases, `changes` broadcasts to `streams` streams.
+ * Latency = just before the server is told to write -> each client's receipt.
+ */
+export async function transportFloor(o: { streams: number; changes: number }): Promise<FloorResult> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-bench-floor-'));
+  const key = path.join(dir, 'key.pem');
+  const cert = path.join(dir, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=istiod',
+    '-addext', 'subjectAltName=DNS:istiod.istio-system.svc', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  const srv = new SimProc(path.join(__dirname, '..', 'sim', 'floor-server.js'), [], [key, cert]);
+  const sim = new SimProc(path.join(__dirname, '..', 'sim', 'xds-sim.js'));
+  try {
+    const { port } = (await srv.next('ready')) as { port: number };
+    await sim.next('ready');
+    sim.send({ cmd: 'init', init: { address: `127.0.0.1:${port}`, rootCaPem: fs.readFileSync(cert, 'utf8'), token: 'unused' } });
+    sim.send({ cmd: 'connect', n: o.streams, withState: false });
+    await sim.next('connected', 300_000);
+    const lat: number[] = [];
+    const last: number[] = [];
+    srv.send({ cmd: 'cpu' });
+    const c0 = Number((await srv.next('cpu')).cpuMs);
+    for (let i = 1; i <= o.changes; i++) {
+      const uid = `floor//Pod/ns/p-${i}`;
+      sim.send({ cmd: 'expect', uid });
+      await sim.next('expecting');
+      const t0 = wallNow();
+      srv.send({ cmd: 'cast', uid });
+      const got = await sim.next('got', 60_000);
+      await srv.next('cast');
+      const times = (got.times as number[]).map((x) => x - t0);
+      lat.push(...times);
+      last.push(Math.max(...times));
+    }
+    srv.send({ cmd: 'cpu' });
+    const c1 = Number((await srv.next('cpu')).cpuMs);
+    return { p50: percentile(lat, 50), p99: percentile(lat, 99), lastP99: percentile(last, 99), cpuPerStreamUs: ((c1 - c0) / o.changes / o.streams) * 1000, lat };
+  } finally {
+    sim.close();
+    srv.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

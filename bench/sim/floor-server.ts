@@ -1,0 +1,103 @@
+/**
+ * The transport floor for the xds fan-out figure: a bare node:http2 TLS 1.3
+ * server with the daemon's HTTP/2 settings and nothing else — no registry, no
+ * cache, no subscriptions, no metrics. It answers each stream's first request
+ * per type with an empty response (so the simulated ztunnels count as
+ * connected), ignores ACKs, and on {cmd:'cast', uid} writes one pre-encoded
+ * response naming `uid` to every stream in one loop. The simulated ztunnels
+ * measure receipt exactly as they do against the daemon, so the figure is what
+ * this machine's Node TLS + HTTP/2 stack costs for one message to N streams
+ * while the clients share the cores: a lower bound for the daemon's fan-out.
+ * IPC: → {ev:'ready', port}; {cmd:'cast', uid} → {ev:'cast', cpuMs};
+ *      {cmd:'cpu'} → {ev:'cpu', cpuMs}; {cmd:'close'} exits.
+ */
+import * as fs from 'node:fs';
+import * as http2 from 'node:http2';
+import { TLS13_CIPHERS } from '../../pkg/transport';
+import { encodeDeltaResponse, encodeDeltaResponseBody, encodeResourceFrame, withNonce } from '../../pkg/wire';
+import { TYPE_ADDRESS } from '../lib/h2-ztunnel';
+
+const [keyFile, certFile] = process.argv.slice(2);
+const cpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+function grpcMessage(msg: Buffer): Buffer {
+  const f = Buffer.allocUnsafe(5 + msg.length);
+  f[0] = 0;
+  f.writeUInt32BE(msg.length, 1);
+  msg.copy(f, 5);
+  return f;
+}
+
+/** type_url (field 2) of a DeltaDiscoveryRequest, read without a schema. */
+function requestType(b: Buffer): string {
+  let p = 0;
+  const varint = (): number => {
+    let v = 0;
+    let mul = 1;
+    for (;;) {
+      const c = b[p++]!;
+      v += (c & 0x7f) * mul;
+      if (c < 0x80) return v;
+      mul *= 128;
+    }
+  };
+  while (p < b.length) {
+    const tag = varint();
+    const wire = tag & 7;
+    if (wire === 0) varint();
+    else if (wire === 2) {
+      const len = varint();
+      if (tag >>> 3 === 2) return b.toString('utf8', p, p + len);
+      p += len;
+    } else if (wire === 1) p += 8;
+    else p += 4;
+  }
+  return '';
+}
+
+const streams: { st: http2.ServerHttp2Stream; id: number; n: number }[] = [];
+let nextId = 0;
+const server = http2.createSecureServer({
+  key: fs.readFileSync(keyFile!), cert: fs.readFileSync(certFile!), minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS,
+  ALPNProtocols: ['h2'], allowHTTP1: false, maxSessionMemory: 512,
+  settings: { maxConcurrentStreams: 100_000, enablePush: false },
+});
+server.on('stream', (st) => {
+  const s = { st, id: ++nextId, n: 0 };
+  st.on('error', () => undefined);
+  st.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+  streams.push(s);
+  const answered = new Set<string>();
+  let pending: Buffer = Buffer.alloc(0);
+  st.on('data', (chunk: Buffer) => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
+      const len = pending.readUInt32BE(1);
+      const type = requestType(pending.subarray(5, 5 + len));
+      pending = pending.subarray(5 + len);
+      if (!type || answered.has(type)) continue; // an ACK
+      answered.add(type);
+      st.write(grpcMessage(encodeDeltaResponse({ typeUrl: type, nonce: `${s.id}-${++s.n}`, systemVersionInfo: '1', frames: [], removed: [] })));
+    }
+  });
+});
+server.on('sessionError', () => undefined);
+server.listen(0, '127.0.0.1', () => process.send!({ ev: 'ready', port: (server.address() as { port: number }).port }));
+
+process.on('message', (m: { cmd: string; uid?: string }) => {
+  if (m.cmd === 'cast') {
+    const c0 = cpuMs();
+    const frame = encodeResourceFrame(m.uid!, `v-${m.uid}`, TYPE_ADDRESS, Buffer.from(`workload ${m.uid}`.padEnd(300, '.')));
+    const body = encodeDeltaResponseBody({ typeUrl: TYPE_ADDRESS, systemVersionInfo: '2', frames: [frame], removed: [] });
+    for (const s of streams) if (!s.st.destroyed) s.st.write(grpcMessage(withNonce(body, `${s.id}-${++s.n}`)));
+    setImmediate(() => process.send!({ ev: 'cast', cpuMs: cpuMs() - c0 }));
+  } else if (m.cmd === 'cpu') process.send!({ ev: 'cpu', cpuMs: cpuMs() });
+  else if (m.cmd === 'close') {
+    server.close();
+    process.exit(0);
+  }
+});
+process.on('disconnect', () => process.exit(0));
