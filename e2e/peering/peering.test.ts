@@ -82,7 +82,12 @@ t.test('export, import, merge with local copies, takeover, three daemons, capaci
   t.equal(st.stale, false);
   t.equal(b.cond('cluster-a', 'Connected'), 'True');
   t.equal(b.cond('cluster-a', 'DataPlaneProgrammed'), 'True');
-  t.ok(fs.existsSync(peerFile(b.stateDir, 'cluster-a')), 'peer state persisted');
+  // Persistence is asynchronous and coalesced (a synchronous fsync per peer stalled the loop at N = 2,000
+  // peers), so the file follows Synced shortly instead of being written before it is reported.
+  await until('peer state persisted', () => fs.existsSync(peerFile(b.stateDir, 'cluster-a')));
+  const persisted = JSON.parse(fs.readFileSync(peerFile(b.stateDir, 'cluster-a'), 'utf8')) as { cluster: string; types: Record<string, Record<string, unknown>> };
+  t.equal(persisted.cluster, 'cluster-a');
+  t.equal(Object.keys(persisted.types['type.googleapis.com/ambientd.peering.v1.FederatedService'] ?? {}).length, 2, 'both imported services persisted');
   const metrics = await b.daemon.metrics.metrics();
   t.match(metrics, /ambientd_peer_connected\{peer="cluster-a"\} 1/);
   t.match(metrics, /ambientd_peer_synced\{peer="cluster-a"\} 1/);

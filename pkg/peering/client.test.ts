@@ -16,6 +16,7 @@ import { PeerPartition, StringPool } from './partition';
 import { peeringTypes } from './layer';
 import { validatePeerGateway } from './declare';
 import { PEERING_PROTO, TYPE_CLUSTER_INFO } from './types';
+import { Admission } from './admission';
 
 // A throwaway PKI: two unrelated roots, server leaves with the right and a wrong SPIFFE id, our client leaf.
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-peer-client-'));
@@ -40,14 +41,26 @@ const rogue = leaf('mesh-root', 'rogue', 'URI:spiffe://cluster.local/ns/istio-sy
 const client = leaf('mesh-root', 'client', 'URI:spiffe://cluster.local/ns/istio-system/sa/istiod');
 const identity: PeerIdentityMaterial = { certChainPem: client.cert, keyPem: client.key, trustBundlePem: meshRoot };
 
-/** A minimal peer xDS endpoint: mTLS against the mesh root, answers the stream with gRPC response headers. */
-async function server(t: Test, cred: { cert: string; key: string }): Promise<{ port: number; snis: (string | false)[] }> {
+/**
+ * A minimal peer xDS endpoint: mTLS against the mesh root, answers the stream with gRPC response headers;
+ * with `answer`, also one empty ClusterInfo response to the first request (enough for a ClusterInfo-only client to sync).
+ */
+async function server(t: Test, cred: { cert: string; key: string }, answer = false): Promise<{ port: number; snis: (string | false)[] }> {
   const snis: (string | false)[] = [];
   const s = http2.createSecureServer({ cert: cred.cert, key: cred.key, ca: meshRoot, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' });
   s.on('secureConnection', (sock: TLSSocket) => snis.push((sock as TLSSocket & { servername?: string | false }).servername ?? false));
   s.on('stream', (st) => {
     st.respond({ ':status': 200, 'content-type': 'application/grpc' });
-    st.on('data', () => undefined);
+    let answered = !answer;
+    st.on('data', () => {
+      if (answered) return;
+      answered = true;
+      const msg = wire.DeltaDiscoveryResponse.encode(wire.DeltaDiscoveryResponse.fromObject({ typeUrl: TYPE_CLUSTER_INFO, nonce: '1' })).finish();
+      const frame = Buffer.alloc(5 + msg.length);
+      frame.writeUInt32BE(msg.length, 1);
+      frame.set(msg, 5);
+      st.write(frame);
+    });
     st.on('error', () => undefined);
   });
   s.on('sessionError', () => undefined);
@@ -62,7 +75,7 @@ async function server(t: Test, cred: { cert: string; key: string }): Promise<{ p
 const wire = loadWire({ extraFiles: [PEERING_PROTO] });
 const decoders = peeringTypes(wire);
 
-function peer(t: Test, o: { port: number; address?: { type: string; value: string }; trustDomain?: string; contexts: SecureContexts; rootsFor: (td: string) => string }): PeerClient {
+function peer(t: Test, o: { port: number; address?: { type: string; value: string }; trustDomain?: string; contexts: SecureContexts; rootsFor: (td: string) => string; admission?: Admission }): PeerClient {
   const gw: GatewayObj = {
     kind: 'Gateway', name: `peer-${o.port}`, namespace: 'istio-gateways', gatewayClassName: 'istio-remote',
     labels: { 'topology.istio.io/network': `n-${o.port}` }, annotations: o.trustDomain ? { 'gateway.istio.io/trust-domain': o.trustDomain } : {},
@@ -74,7 +87,7 @@ function peer(t: Test, o: { port: number; address?: { type: string; value: strin
   const c = new PeerClient({
     decl, partition: new PeerPartition(decl.cluster), types: [TYPE_CLUSTER_INFO], decoders, wire, localCluster: 'local', identityNamespace: 'istio-system',
     identity: () => identity, rootsFor: o.rootsFor, contexts: o.contexts, pool: new StringPool(), logger: createSilentLogger(), clock: systemClock,
-    backoff: { initialMs: 50, maxMs: 200 },
+    backoff: { initialMs: 50, maxMs: 200 }, admission: o.admission,
     onChange: () => undefined, onSynced: () => undefined, onStateChange: () => undefined, onTermination: () => undefined,
   });
   t.teardown(() => c.close());
@@ -150,4 +163,31 @@ t.test('a new identity generation builds a new context', async (t) => {
   const rotated = leaf('mesh-root', 'client2', 'URI:spiffe://cluster.local/ns/istio-system/sa/istiod');
   t.not(contexts.get(meshRoot, { certChainPem: rotated.cert, keyPem: rotated.key, trustBundlePem: meshRoot }), a);
   t.equal(contexts.created, 2);
+});
+
+t.test('dials wait for an admission slot, held until the first sync, given back on close', async (t) => {
+  const answering = await server(t, good, true);
+  const silent1 = await server(t, good);
+  const silent2 = await server(t, good);
+  const contexts = new SecureContexts();
+  const rootsFor = (): string => meshRoot;
+  const admission = new Admission({ limit: 1, holdMs: 600_000 });
+  t.teardown(() => admission.clear());
+  const first = peer(t, { port: answering.port, contexts, rootsFor, admission });
+  const second = peer(t, { port: silent1.port, contexts, rootsFor, admission });
+  const third = peer(t, { port: silent2.port, contexts, rootsFor, admission });
+  // The first holds the only slot until its first sync; then the second dials.
+  await waitFor(() => first.state.synced, { timeoutMs: 10_000 });
+  await waitFor(() => silent1.snis.length === 1 && second.state.connected, { timeoutMs: 10_000 });
+  // The second is connected but its peer never answers: it keeps the slot, the third waits undialled.
+  t.equal(admission.inFlight, 1);
+  t.equal(admission.queued, 1, 'the third waits');
+  t.equal(silent2.snis.length, 0, 'the third has not dialled');
+  t.equal(third.state.connects, 0);
+  // Closing the second gives its slot back.
+  second.close();
+  await waitFor(() => silent2.snis.length === 1 && third.state.connected, { timeoutMs: 10_000 });
+  t.equal(admission.queued, 0);
+  t.equal(admission.admitted, 3);
+  t.equal(answering.snis.length, 1, 'the synced link was not redialled');
 });

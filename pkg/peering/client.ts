@@ -6,6 +6,7 @@ import { Backoff, type Clock } from '../lifecycle';
 import type { Wire } from '../wire';
 import { ADS_DELTA_PATH } from '../xds';
 import type { PeerDecl } from './declare';
+import type { Admission } from './admission';
 import { BidiCall } from './h2call';
 import type { PeerIdentityMaterial, SecureContexts } from './tls-context';
 import { DECODE_OPTS, type PeerPartition, type StringPool } from './partition';
@@ -41,6 +42,8 @@ export interface PeerClientOptions {
   onStateChange: () => void;
   onTermination: (reason: TerminationReason) => void;
   backoff?: { initialMs: number; maxMs: number };
+  /** Shared dial admission: a connection attempt waits for a slot, held until its first sync (see Admission). */
+  admission?: Admission;
 }
 
 export interface PeerClientState {
@@ -102,6 +105,12 @@ export class PeerClient {
   private connect(): void {
     if (this.closed) return;
     this.timer = undefined;
+    if (this.o.admission) this.o.admission.admit(this, () => this.dial());
+    else this.dial();
+  }
+
+  private dial(): void {
+    if (this.closed) return this.o.admission?.release(this);
     const expected = this.o.decl.peerSpiffeId;
     const { value, type } = this.o.decl.address;
     let established = false;
@@ -214,6 +223,7 @@ export class PeerClient {
     if (changed) this.o.onChange();
     if (this.awaiting.delete(resp.typeUrl) && this.awaiting.size === 0 && !this.state.synced) {
       this.state.synced = true;
+      this.o.admission?.release(this); // its turn is over: the next waiting peer dials
       this.backoff.reset();
       this.o.partition.lastSyncAt = this.o.clock.now();
       this.o.onSynced();
@@ -228,6 +238,7 @@ export class PeerClient {
   }
 
   private terminated(reason: TerminationReason, message: string): void {
+    this.o.admission?.release(this);
     const wasConnected = this.state.connected;
     this.state.connected = false;
     this.state.synced = false;
@@ -244,6 +255,7 @@ export class PeerClient {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.o.admission?.release(this);
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const c = this.call;
