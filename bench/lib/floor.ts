@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SimProc, wallNow } from './sim-proc';
-import { percentile } from './proc';
+import { percentile, sampleProc } from './proc';
 
 /** What the bare transport achieved for one message to N streams (see bench/sim/floor-server.ts). */
 export interface FloorResult {
@@ -12,6 +12,8 @@ export interface FloorResult {
   lastP99: number;
   /** Server CPU per change per stream (µs), ACK reading included. */
   cpuPerStreamUs: number;
+  /** The simulated clients' CPU per change per stream (µs): receipt, parse, ACK. */
+  clientCpuPerStreamUs: number;
   /** Every receipt latency (ms), for the CDF chart. */
   lat: number[];
 }
@@ -21,13 +23,13 @@ export interface FloorResult {
  * ztunnels as the daemon phases, `changes` broadcasts to `streams` streams.
  * Latency = just before the server is told to write -> each client's receipt.
  */
-export async function transportFloor(o: { streams: number; changes: number }): Promise<FloorResult> {
+export async function transportFloor(o: { streams: number; changes: number; batch?: number }): Promise<FloorResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-bench-floor-'));
   const key = path.join(dir, 'key.pem');
   const cert = path.join(dir, 'cert.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=istiod',
     '-addext', 'subjectAltName=DNS:istiod.istio-system.svc', '-keyout', key, '-out', cert], { stdio: 'ignore' });
-  const srv = new SimProc(path.join(__dirname, '..', 'sim', 'floor-server.js'), [], [key, cert]);
+  const srv = new SimProc(path.join(__dirname, '..', 'sim', 'floor-server.js'), [], [key, cert, String(o.batch ?? 0)]);
   const sim = new SimProc(path.join(__dirname, '..', 'sim', 'xds-sim.js'));
   try {
     const { port } = (await srv.next('ready')) as { port: number };
@@ -39,6 +41,7 @@ export async function transportFloor(o: { streams: number; changes: number }): P
     const last: number[] = [];
     srv.send({ cmd: 'cpu' });
     const c0 = Number((await srv.next('cpu')).cpuMs);
+    const s0 = sampleProc(sim.pid);
     for (let i = 1; i <= o.changes; i++) {
       const uid = `floor//Pod/ns/p-${i}`;
       sim.send({ cmd: 'expect', uid });
@@ -53,7 +56,8 @@ export async function transportFloor(o: { streams: number; changes: number }): P
     }
     srv.send({ cmd: 'cpu' });
     const c1 = Number((await srv.next('cpu')).cpuMs);
-    return { p50: percentile(lat, 50), p99: percentile(lat, 99), lastP99: percentile(last, 99), cpuPerStreamUs: ((c1 - c0) / o.changes / o.streams) * 1000, lat };
+    const s1 = sampleProc(sim.pid);
+    return { p50: percentile(lat, 50), p99: percentile(lat, 99), lastP99: percentile(last, 99), cpuPerStreamUs: ((c1 - c0) / o.changes / o.streams) * 1000, clientCpuPerStreamUs: ((s1.cpuMs - s0.cpuMs) / o.changes / o.streams) * 1000, lat };
   } finally {
     sim.close();
     srv.close();

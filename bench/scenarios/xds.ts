@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Figure, ScenarioResultWithSeries, Series } from '../lib/types';
 import { writeAtomic } from '../lib/mesh-gen';
@@ -86,6 +87,11 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   figures.push({ name: 'transport_floor_p50', value: floor.p50, unit: 'ms' });
   figures.push({ name: 'transport_floor_p99', value: floor.p99, unit: 'ms' });
   figures.push({ name: 'transport_floor_cpu_per_stream', value: floor.cpuPerStreamUs, unit: 'us' });
+  figures.push({ name: 'transport_floor_client_cpu_per_stream', value: floor.clientCpuPerStreamUs, unit: 'us' });
+  // Both sides of one message to every stream, on this machine's cores: no arrangement of
+  // processes delivers it to every stream sooner than total CPU / cores.
+  const cores = os.cpus().length;
+  figures.push({ name: 'fanout_cpu_bound_all_streams', value: ((floor.cpuPerStreamUs + floor.clientCpuPerStreamUs) * (streams + 1)) / 1000 / cores, unit: 'ms' });
   notes.push('transport floor = a bare node:http2 TLS 1.3 server (no ambientd code) writing one pre-encoded response to the same simulated ztunnels; its latency is measured from the write command, so it excludes the file watcher, parse and push pipeline');
   return { scenario: 'xds', params: { ...shape, streams, changes, mode: opts.mode }, figures, notes, series };
 }

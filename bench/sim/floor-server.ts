@@ -17,7 +17,9 @@ import { TLS13_CIPHERS } from '../../pkg/transport';
 import { encodeDeltaResponse, encodeDeltaResponseBody, encodeResourceFrame, withNonce } from '../../pkg/wire';
 import { TYPE_ADDRESS } from '../lib/h2-ztunnel';
 
-const [keyFile, certFile] = process.argv.slice(2);
+const [keyFile, certFile, batchArg] = process.argv.slice(2);
+/** Streams written per event-loop turn (0 = all in one loop); diagnosis knob, the figure uses 0. */
+const batch = Number(batchArg ?? 0);
 const cpuMs = (): number => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
@@ -92,8 +94,21 @@ process.on('message', (m: { cmd: string; uid?: string }) => {
     const c0 = cpuMs();
     const frame = encodeResourceFrame(m.uid!, `v-${m.uid}`, TYPE_ADDRESS, Buffer.from(`workload ${m.uid}`.padEnd(300, '.')));
     const body = encodeDeltaResponseBody({ typeUrl: TYPE_ADDRESS, systemVersionInfo: '2', frames: [frame], removed: [] });
-    for (const s of streams) if (!s.st.destroyed) s.st.write(grpcMessage(withNonce(body, `${s.id}-${++s.n}`)));
-    setImmediate(() => process.send!({ ev: 'cast', cpuMs: cpuMs() - c0 }));
+    const write = (s: (typeof streams)[number]): void => {
+      if (!s.st.destroyed) s.st.write(grpcMessage(withNonce(body, `${s.id}-${++s.n}`)));
+    };
+    if (batch <= 0) {
+      for (const s of streams) write(s);
+      setImmediate(() => process.send!({ ev: 'cast', cpuMs: cpuMs() - c0 }));
+      return;
+    }
+    let i = 0;
+    const step = (): void => {
+      const end = Math.min(i + batch, streams.length);
+      for (; i < end; i++) write(streams[i]!);
+      setImmediate(i < streams.length ? step : () => process.send!({ ev: 'cast', cpuMs: cpuMs() - c0 }));
+    };
+    step();
   } else if (m.cmd === 'cpu') process.send!({ ev: 'cpu', cpuMs: cpuMs() });
   else if (m.cmd === 'close') {
     server.close();
