@@ -14,6 +14,10 @@ export interface FloorResult {
   cpuPerStreamUs: number;
   /** The simulated clients' CPU per change per stream (µs): receipt, parse, ACK. */
   clientCpuPerStreamUs: number;
+  /** With stateSize: streams-1 clients reconnecting with initial_resource_versions for stateSize names. */
+  stormMs?: number;
+  stormServerCpuMs?: number;
+  stormClientCpuMs?: number;
   /** Every receipt latency (ms), for the CDF chart. */
   lat: number[];
 }
@@ -23,20 +27,37 @@ export interface FloorResult {
  * ztunnels as the daemon phases, `changes` broadcasts to `streams` streams.
  * Latency = just before the server is told to write -> each client's receipt.
  */
-export async function transportFloor(o: { streams: number; changes: number; batch?: number }): Promise<FloorResult> {
+export async function transportFloor(o: { streams: number; changes: number; batch?: number; stateSize?: number }): Promise<FloorResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-bench-floor-'));
   const key = path.join(dir, 'key.pem');
   const cert = path.join(dir, 'cert.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=istiod',
     '-addext', 'subjectAltName=DNS:istiod.istio-system.svc', '-keyout', key, '-out', cert], { stdio: 'ignore' });
-  const srv = new SimProc(path.join(__dirname, '..', 'sim', 'floor-server.js'), [], [key, cert, String(o.batch ?? 0)]);
+  const srv = new SimProc(path.join(__dirname, '..', 'sim', 'floor-server.js'), [], [key, cert, String(o.batch ?? 0), String(o.stateSize ?? 0)]);
   const sim = new SimProc(path.join(__dirname, '..', 'sim', 'xds-sim.js'));
   try {
     const { port } = (await srv.next('ready')) as { port: number };
     await sim.next('ready');
     sim.send({ cmd: 'init', init: { address: `127.0.0.1:${port}`, rootCaPem: fs.readFileSync(cert, 'utf8'), token: 'unused' } });
-    sim.send({ cmd: 'connect', n: o.streams, withState: false });
-    await sim.next('connected', 300_000);
+    let stormMs: number | undefined;
+    let stormServerCpuMs: number | undefined;
+    let stormClientCpuMs: number | undefined;
+    if (o.stateSize) {
+      // One client takes the full state, then the rest reconnect presenting it (as in the daemon phases).
+      sim.send({ cmd: 'connect', n: 1, withState: false });
+      await sim.next('connected', 300_000);
+      srv.send({ cmd: 'cpu' });
+      const a0 = Number((await srv.next('cpu')).cpuMs);
+      const b0 = sampleProc(sim.pid);
+      sim.send({ cmd: 'connect', n: o.streams - 1, withState: true });
+      stormMs = Number((await sim.next('connected', 600_000)).ms);
+      srv.send({ cmd: 'cpu' });
+      stormServerCpuMs = Number((await srv.next('cpu')).cpuMs) - a0;
+      stormClientCpuMs = sampleProc(sim.pid).cpuMs - b0.cpuMs;
+    } else {
+      sim.send({ cmd: 'connect', n: o.streams, withState: false });
+      await sim.next('connected', 300_000);
+    }
     const lat: number[] = [];
     const last: number[] = [];
     srv.send({ cmd: 'cpu' });
@@ -57,7 +78,7 @@ export async function transportFloor(o: { streams: number; changes: number; batc
     srv.send({ cmd: 'cpu' });
     const c1 = Number((await srv.next('cpu')).cpuMs);
     const s1 = sampleProc(sim.pid);
-    return { p50: percentile(lat, 50), p99: percentile(lat, 99), lastP99: percentile(last, 99), cpuPerStreamUs: ((c1 - c0) / o.changes / o.streams) * 1000, clientCpuPerStreamUs: ((s1.cpuMs - s0.cpuMs) / o.changes / o.streams) * 1000, lat };
+    return { p50: percentile(lat, 50), p99: percentile(lat, 99), lastP99: percentile(last, 99), cpuPerStreamUs: ((c1 - c0) / o.changes / o.streams) * 1000, clientCpuPerStreamUs: ((s1.cpuMs - s0.cpuMs) / o.changes / o.streams) * 1000, lat, stormMs, stormServerCpuMs, stormClientCpuMs };
   } finally {
     sim.close();
     srv.close();

@@ -17,7 +17,13 @@ import { TLS13_CIPHERS } from '../../pkg/transport';
 import { encodeDeltaResponse, encodeDeltaResponseBody, encodeResourceFrame, withNonce } from '../../pkg/wire';
 import { TYPE_ADDRESS } from '../lib/h2-ztunnel';
 
-const [keyFile, certFile, batchArg] = process.argv.slice(2);
+const [keyFile, certFile, batchArg, stateArg] = process.argv.slice(2);
+/**
+ * Resources in the first client's full Address sync (names floor/<i>, version
+ * v1): what later clients present as initial_resource_versions in a reconnect
+ * storm, so the floor also shows what merely receiving those requests costs.
+ */
+const stateSize = Number(stateArg ?? 0);
 /** Streams written per event-loop turn (0 = all in one loop); diagnosis knob, the figure uses 0. */
 const batch = Number(batchArg ?? 0);
 const cpuMs = (): number => {
@@ -60,6 +66,10 @@ function requestType(b: Buffer): string {
   return '';
 }
 
+function stateFrames(): Buffer[] {
+  return Array.from({ length: stateSize }, (_, i) => encodeResourceFrame(`floor/ns-${i % 50}/pod-${i}`, 'v1', TYPE_ADDRESS, Buffer.from(`workload ${i}`.padEnd(200, '.'))));
+}
+
 const streams: { st: http2.ServerHttp2Stream; id: number; n: number }[] = [];
 let nextId = 0;
 const server = http2.createSecureServer({
@@ -73,16 +83,27 @@ server.on('stream', (st) => {
   st.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
   streams.push(s);
   const answered = new Set<string>();
-  let pending: Buffer = Buffer.alloc(0);
+  // Chunks are collected and joined once per message (a reconnect request is megabytes).
+  let parts: Buffer[] = [];
+  let have = 0;
   st.on('data', (chunk: Buffer) => {
-    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
-      const len = pending.readUInt32BE(1);
-      const type = requestType(pending.subarray(5, 5 + len));
-      pending = pending.subarray(5 + len);
+    parts.push(chunk);
+    have += chunk.length;
+    for (;;) {
+      if (have < 5) return;
+      if (parts[0]!.length < 5) parts = [Buffer.concat(parts, have)];
+      if (have < 5 + parts[0]!.readUInt32BE(1)) return;
+      if (parts.length > 1) parts = [Buffer.concat(parts, have)];
+      const buf = parts[0]!;
+      const len = buf.readUInt32BE(1);
+      const type = requestType(buf.subarray(5, 5 + len));
+      const rest = buf.subarray(5 + len);
+      parts = rest.length ? [rest] : [];
+      have = rest.length;
       if (!type || answered.has(type)) continue; // an ACK
       answered.add(type);
-      st.write(grpcMessage(encodeDeltaResponse({ typeUrl: type, nonce: `${s.id}-${++s.n}`, systemVersionInfo: '1', frames: [], removed: [] })));
+      const full = stateSize > 0 && s.id === 1 && type === TYPE_ADDRESS;
+      st.write(grpcMessage(encodeDeltaResponse({ typeUrl: type, nonce: `${s.id}-${++s.n}`, systemVersionInfo: '1', frames: full ? stateFrames() : [], removed: [] })));
     }
   });
 });
