@@ -210,7 +210,10 @@ export class PeerClient {
       }
       const origin = (msg as { originTimeUnixMs?: number }).originTimeUnixMs;
       const pool = this.o.pool;
-      this.o.partition.apply(resp.typeUrl, pool.str(r.name), pool.str(r.version), pool.share(resp.typeUrl, msg), origin);
+      // Names are shared across peers (N peers export the same services) and pooled; versions are
+      // content hashes that include the peer's origin stamp, unique per peer, so pooling them only
+      // filled the pool (200k entries at 2,000 peers x 100 services) with strings nobody shares.
+      this.o.partition.apply(resp.typeUrl, pool.str(r.name), r.version, pool.share(resp.typeUrl, msg), origin);
       this.o.partition.received++;
       changed = true;
     }
