@@ -18,6 +18,15 @@ let init: Init | undefined;
 const clients: SimZtunnel[] = [];
 let held: Map<string, string> | undefined; // Address name -> version from the first full sync
 let heldAuthz: Map<string, string> | undefined;
+/** The client whose responses define `held`. */
+let holder: number | undefined;
+
+function track(m: Map<string, string> | undefined, r: { names: string[]; versions: string[]; removed: string[] }): Map<string, string> {
+  const out = m ?? new Map<string, string>();
+  r.names.forEach((nm, j) => out.set(nm, r.versions[j]!));
+  for (const nm of r.removed) out.delete(nm);
+  return out;
+}
 let expectUid: string | undefined;
 let gotTimes: number[] = [];
 let gotClients = new Set<number>();
@@ -64,8 +73,13 @@ async function connect(n: number, withState: boolean, stuck: boolean): Promise<v
     const c = new SimZtunnel({
       ...init!, initial, stuck, wantNames: true,
       onResponse: (cl, r, at) => {
-        if (wantFull && r.typeUrl === TYPE_ADDRESS && !held) held = new Map(r.names.map((nm, j) => [nm, r.versions[j]!]));
-        if (wantFull && r.typeUrl === TYPE_AUTHORIZATION && !heldAuthz) heldAuthz = new Map(r.names.map((nm, j) => [nm, r.versions[j]!]));
+        if (wantFull && holder === undefined) holder = cl.id;
+        // The first full-sync client keeps what it holds current, as a ztunnel does, so a
+        // later storm presents the state as of the storm, not as of the first sync.
+        if (cl.id === holder) {
+          if (r.typeUrl === TYPE_ADDRESS) held = track(held, r);
+          if (r.typeUrl === TYPE_AUTHORIZATION) heldAuthz = track(heldAuthz, r);
+        }
         onResponse(cl, r, at);
       },
     });
