@@ -63,8 +63,6 @@ interface Group {
   /** By peer cluster; emitted in cluster order. */
   remotes: Map<string, { peer: PeerView; fs: FederatedServiceMsg }>;
   takeover: boolean;
-  /** Output keys this group produced last time. */
-  keys: Set<string>;
   /** Remote clusters in order, cached until the set of remotes changes (not when their data does). */
   order?: string[];
 }
@@ -181,11 +179,10 @@ export class Merger {
         note(uid);
         const r = g.remotes.get(cluster);
         if (r && !peer.flat) {
-          g.keys.add(this.emitRemote(i, r.peer, r.fs, n, this.synthetic));
+          this.emitRemote(i, r.peer, r.fs, n, this.synthetic);
         } else {
           this.out.delete(uid);
           this.synthetic.delete(uid);
-          g.keys.delete(uid);
         }
       }
       // Memoised entries keep their identity, so only real changes are hinted. A changed workload is
@@ -279,7 +276,7 @@ export class Merger {
     const group = (ns: string, name: string): Group => {
       const k = `${ns}/${name}`;
       let g = groups.get(k);
-      if (!g) groups.set(k, (g = { ns, name, remotes: new Map(), takeover: false, keys: new Set() }));
+      if (!g) groups.set(k, (g = { ns, name, remotes: new Map(), takeover: false }));
       return g;
     };
     for (const e of i.exported.values()) group(e.svc.namespace, e.svc.name).local = e;
@@ -320,7 +317,7 @@ export class Merger {
 
     for (const g of groups.values()) {
       if (g.local) extraKeys.set(`${g.ns}/${serviceHostname(g.name, g.ns, mesh.domainSuffix)}`, `${g.ns}/${g.name}.${g.ns}.${suffix}`);
-      g.keys = new Set(this.emit(i, g, nextServices, nextSynthetic));
+      this.emit(i, g, nextServices, nextSynthetic);
     }
     this.groups = groups;
     this.services = nextServices;

@@ -97,13 +97,19 @@ export function splitHorizon(
 ): WorkloadMsg {
   const { decl } = peer;
   const uid = splitHorizonUid(decl, fs.namespace, host);
-  // The common fields in one literal so V8 keeps them in-object (no separate property array per workload).
-  const w: WorkloadMsg = {
-    uid, name: uid, namespace: fs.namespace, network: decl.network, tunnelProtocol: TunnelProtocol.HBONE,
-    networkGateway: parts.gateway ?? gatewayFor(i, decl), services: parts.services ?? splitHorizonServices(fs, svcKeys), clusterId: decl.cluster,
-  };
-  if (fs.capacity) w.capacity = parts.capacity ?? { value: fs.capacity };
-  else w.status = WorkloadStatus.UNHEALTHY;
+  // The common fields in one literal so V8 keeps them in-object; capacity (or status) too — added
+  // afterwards it went to a separate property array, 40 B more per workload (heap snapshot, N = 500).
+  const networkGateway = parts.gateway ?? gatewayFor(i, decl);
+  const services = parts.services ?? splitHorizonServices(fs, svcKeys);
+  const w: WorkloadMsg = fs.capacity
+    ? {
+      uid, name: uid, namespace: fs.namespace, network: decl.network, tunnelProtocol: TunnelProtocol.HBONE,
+      networkGateway, services, clusterId: decl.cluster, capacity: parts.capacity ?? { value: fs.capacity },
+    }
+    : {
+      uid, name: uid, namespace: fs.namespace, network: decl.network, tunnelProtocol: TunnelProtocol.HBONE,
+      networkGateway, services, clusterId: decl.cluster, status: WorkloadStatus.UNHEALTHY,
+    };
   if (decl.trustDomain !== 'cluster.local') w.trustDomain = decl.trustDomain;
   if (decl.locality) w.locality = decl.locality;
   return w;
