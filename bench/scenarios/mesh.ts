@@ -95,10 +95,12 @@ async function startDaemon(dir: string, logDir: string, config: Record<string, u
   const token = execFileSync('node', [MAIN, 'token', 'create', '--state-dir', stateDir, '--namespace', 'istio-system', '--service-account', 'ztunnel', '--ttl', '24h'], { encoding: 'utf8' }).trim();
   const cmd = daemonCommand(cfgFile);
   const log = fs.createWriteStream(path.join(logDir, 'mesh-daemon.log'));
-  // --expose-gc: SIGUSR2 makes the daemon log memory after a full GC (what is retained, not garbage).
+  // Node flags as the product ships them (deploy/: none), so RSS is what a deployment sees; a
+  // bench-only --max-old-space-size was dropped. --expose-gc only enables the SIGUSR2 report below
+  // (memory after a full GC: what is retained, not garbage); nothing calls gc() otherwise.
   // MESH_NODE_ARGS adds diagnostics flags, e.g. --heapsnapshot-signal=SIGUSR1.
   const extra = (process.env['MESH_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
-  const proc = spawn('node', ['--max-old-space-size=2048', '--expose-gc', ...extra, ...(process.env['MESH_PROF'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/meshprof'] : []), ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn('node', ['--expose-gc', ...extra, ...(process.env['MESH_PROF'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/meshprof'] : []), ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
   const memWaiters: ((m: MemoryReport) => void)[] = [];
   proc.stderr!.pipe(log);
   const rl = readline.createInterface({ input: proc.stdout! });
