@@ -42,6 +42,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'xds.maxSessionMemoryMb', kind: 'int', default: 512, min: 10, env: ['AMBIENTD_XDS_MAX_SESSION_MEMORY_MB'], help: 'HTTP/2 session memory cap per connection (MB).' },
   { path: 'xds.debounceAfter', kind: 'duration', default: 5, env: ['PILOT_DEBOUNCE_AFTER'], help: 'Quiet period before a push (istiod default 100ms; ours is short so one change lands in <20 ms).' },
   { path: 'xds.debounceMax', kind: 'duration', default: 50, env: ['PILOT_DEBOUNCE_MAX'], help: 'Longest a change waits under steady churn.' },
+  { path: 'xds.debounceMode', kind: 'enum', default: 'leading', values: ['leading', 'quiet'], env: ['AMBIENTD_DEBOUNCE_MODE'], help: 'quiet = istiod: every push waits debounceAfter of quiet (capped at debounceMax). leading (default): a change arriving when nothing was pushed for debounceAfter is pushed at once (our builds are incremental, so waiting buys nothing and costs a timer wake-up); changes closer together coalesce as in quiet.' },
   { path: 'xds.insecure', kind: 'bool', default: false, env: ['AMBIENTD_INSECURE'], help: 'Accept unauthenticated xDS/CA callers (refused unless xds.listen is loopback).' },
   { path: 'xds.maxTombstones', kind: 'int', default: 100_000, min: 10, env: ['AMBIENTD_XDS_MAX_TOMBSTONES'], help: 'Deleted names remembered for lagging streams before they are reset.' },
   { path: 'ca.dir', kind: 'string', default: '', env: ['AMBIENTD_CACERTS_DIR'], help: 'Plug-in CA directory (istio cacerts layout); empty = self-signed root in the state dir.' },

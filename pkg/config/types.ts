@@ -34,6 +34,7 @@ export interface XdsConfig {
   readonly debounceAfter: number;
   /** ms */
   readonly debounceMax: number;
+  readonly debounceMode: 'leading' | 'quiet';
   readonly insecure: boolean;
   readonly maxTombstones: number;
 }

@@ -196,7 +196,7 @@ export class Daemon {
     const encoder = new Encoder(this.wire, types);
     this.pusher = new Pusher({
       cache: this.cache, logger: this.log, clock: this.clock, registry: this.metrics,
-      debounceAfterMs: cfg.xds.debounceAfter, debounceMaxMs: cfg.xds.debounceMax,
+      debounceAfterMs: cfg.xds.debounceAfter, debounceMaxMs: cfg.xds.debounceMax, debounceMode: cfg.xds.debounceMode,
       build: () => {
         const snapshot = this.registry.snapshot();
         const changes = this.changes.take();

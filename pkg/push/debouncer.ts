@@ -1,46 +1,95 @@
 import type { Clock } from '../lifecycle';
 
+/**
+ * - `quiet`: istiod's debounce (discovery.go debounce()) exactly: the first
+ *   event starts the clock; a push happens when events have been quiet for
+ *   `after`, or when the first pending event is `max` old.
+ * - `leading`: the same, except that an event arriving while the debouncer is
+ *   idle (nothing pending, no push within the last `after`) is pushed at the
+ *   end of the current event-loop turn, with whatever else that turn
+ *   delivered. istiod waits out a quiet period first because its pushes
+ *   rebuild everything; ours cost O(changed), so the wait buys nothing for a
+ *   lone change and, on a loaded host, costs one more timer wake-up. Churn
+ *   (events closer together than `after`) still coalesces exactly as in
+ *   `quiet` from the second event on.
+ */
+export type DebounceMode = 'leading' | 'quiet';
+
+/** The timer functions the debouncer uses (tests inject a fake clock's). */
+export interface DebounceTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  setImmediate(fn: () => void): unknown;
+  clearImmediate(handle: unknown): void;
+}
+
+export const nodeTimers: DebounceTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  setImmediate: (fn) => setImmediate(fn),
+  clearImmediate: (h) => clearImmediate(h as NodeJS.Immediate),
+};
+
 export interface DebounceOptions {
   /** Quiet period (ms): push once no event arrived for this long. */
   after: number;
   /** Longest an event waits under continuous churn (ms). */
   max: number;
+  /** Default `leading`. */
+  mode?: DebounceMode;
   clock: Clock;
+  timers?: DebounceTimers;
   fire: () => void;
 }
 
 /**
- * istiod's debounce (discovery.go debounce()): the first event starts the
- * clock; a push happens when events have been quiet for `after`, or when the
- * first pending event is `max` old. Only one push runs at a time: events during
- * a push are merged into the next one by the caller's accumulator.
+ * Coalesces change notifications into pushes (see DebounceMode). Only one
+ * push runs at a time: `fire` is synchronous, and events during it are merged
+ * into the next one by the caller's accumulator.
  */
 export class Debouncer {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
+  private immediate: unknown;
   private firstAt = 0;
   private lastAt = 0;
+  /** When the last push returned; -Infinity = never (the first event is on an idle debouncer). */
+  private lastFireAt = -Infinity;
   private pending = false;
   private closed = false;
+  private readonly timers: DebounceTimers;
+  private readonly mode: DebounceMode;
 
-  constructor(private readonly o: DebounceOptions) {}
-
-  /** Records an event. */
-  poke(): void {
-    if (this.closed) return;
-    const now = this.o.clock.monotonic();
-    if (!this.pending) {
-      this.pending = true;
-      this.firstAt = now;
-    }
-    this.lastAt = now;
-    if (!this.timer) this.arm(this.o.after);
+  constructor(private readonly o: DebounceOptions) {
+    this.timers = o.timers ?? nodeTimers;
+    this.mode = o.mode ?? 'leading';
   }
 
   /** Monotonic time of the first event of the batch being fired (for latency metrics). */
   batchFirstAt = 0;
 
+  /** Records an event. */
+  poke(): void {
+    if (this.closed) return;
+    const now = this.o.clock.monotonic();
+    this.lastAt = now;
+    if (!this.pending) {
+      this.pending = true;
+      this.firstAt = now;
+      if (this.mode === 'leading' && now - this.lastFireAt >= this.o.after) {
+        // setImmediate, not a synchronous push: a watch chunk or file scan that
+        // delivers several events in this turn still becomes one push.
+        this.immediate = this.timers.setImmediate(() => {
+          this.immediate = undefined;
+          if (this.pending && !this.closed) this.fire();
+        });
+        return;
+      }
+    }
+    if (this.timer === undefined && this.immediate === undefined) this.arm(this.o.after);
+  }
+
   private arm(ms: number): void {
-    this.timer = setTimeout(() => this.check(), Math.max(0, ms));
+    this.timer = this.timers.setTimeout(() => this.check(), Math.max(0, ms));
   }
 
   private check(): void {
@@ -50,17 +99,27 @@ export class Debouncer {
     const quiet = now - this.lastAt;
     const age = now - this.firstAt;
     if (quiet >= this.o.after || age >= this.o.max) {
-      this.pending = false;
-      this.batchFirstAt = this.firstAt;
-      this.o.fire();
+      this.fire();
       return;
     }
     this.arm(Math.min(this.o.after - quiet, this.o.max - age));
   }
 
+  private fire(): void {
+    this.pending = false;
+    this.batchFirstAt = this.firstAt;
+    try {
+      this.o.fire();
+    } finally {
+      this.lastFireAt = this.o.clock.monotonic();
+    }
+  }
+
   close(): void {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    if (this.immediate !== undefined) this.timers.clearImmediate(this.immediate);
     this.timer = undefined;
+    this.immediate = undefined;
   }
 }

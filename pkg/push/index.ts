@@ -1,6 +1,6 @@
 export { Pusher } from './pusher';
 export type { PusherOptions, PushBuildResult } from './pusher';
-export { Debouncer } from './debouncer';
-export type { DebounceOptions } from './debouncer';
+export { Debouncer, nodeTimers } from './debouncer';
+export type { DebounceMode, DebounceOptions, DebounceTimers } from './debouncer';
 export { Encoder, addressAliases, ipToString } from './encoder';
 export type { MessageMap } from './encoder';
