@@ -183,6 +183,8 @@ async function steady(o: { cluster: TestCluster; admin: KubeApi; size: Size; log
   }));
   const daemon = await startDaemonProc({
     dir, logDir: o.logDir, name: 'kube-steady-daemon',
+    // Diagnosis only (e.g. BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"), as in the xds/churn rigs; figures are taken without it.
+    nodeArgs: process.env.BENCH_DAEMON_NODE_ARGS ? process.env.BENCH_DAEMON_NODE_ARGS.split(' ') : undefined,
     config: {
       clusterId: 'Kubernetes', registry: { type: 'kubernetes', kubeconfig, syncTimeout: '600s' }, ca: { rootKeyType: 'ec' },
       xds: { listen: '127.0.0.1:0' }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' },
@@ -191,6 +193,10 @@ async function steady(o: { cluster: TestCluster; admin: KubeApi; size: Size; log
   const sent = new Map<string, number>();
   const watched = new Map<string, number>();
   const lat: number[] = [];
+  // Per change, wall-clock ms (timeOrigin-based, so comparable across processes on this host): PATCH sent,
+  // apiserver ack, reference watch, ztunnel receipt. Written to logs/kube-steady-changes.json so a tail can be
+  // lined up with the daemon's own timeline (reflector receipt, push, GC) when diagnosing.
+  const trace = new Map<string, { sent?: number; watch?: number; recv?: number; ack?: number }>();
   const fromWatch: number[] = [];
   const ack: number[] = [];
   let errors = 0;
@@ -214,6 +220,7 @@ async function steady(o: { cluster: TestCluster; admin: KubeApi; size: Size; log
         if (t0 === undefined) continue;
         lat.push(at - t0);
         sent.delete(n);
+        trace.set(n, { ...trace.get(n), recv: performance.timeOrigin + at });
         arrived.set(n, at);
         const w = watched.get(n);
         if (w !== undefined) fromWatch.push(at - w);
@@ -243,6 +250,7 @@ async function steady(o: { cluster: TestCluster; admin: KubeApi; size: Size; log
           const uid = `Kubernetes//Pod/${ev.object.metadata.namespace}/${ev.object.metadata.name}`;
           if (watched.has(uid)) continue;
           watched.set(uid, at);
+          trace.set(uid, { ...trace.get(uid), watch: performance.timeOrigin + at });
           const got = arrived.get(uid);
           if (got !== undefined) fromWatch.push(got - at); // the daemon was faster than the reference watcher
         }
@@ -269,6 +277,7 @@ async function steady(o: { cluster: TestCluster; admin: KubeApi; size: Size; log
       const ns = podNs(size, i);
       const ip = podIp(i, 1);
       sent.set(`Kubernetes//Pod/${ns}/pod-${i}`, performance.now());
+      trace.set(`Kubernetes//Pod/${ns}/pod-${i}`, { sent: performance.timeOrigin + performance.now() });
       const t0 = performance.now();
       inFlight++;
       writes.push(
@@ -278,7 +287,11 @@ async function steady(o: { cluster: TestCluster; admin: KubeApi; size: Size; log
             contentType: 'application/merge-patch+json',
           })
           .then(
-            () => void ack.push(performance.now() - t0),
+            () => {
+              ack.push(performance.now() - t0);
+              const k = `Kubernetes//Pod/${ns}/pod-${i}`;
+              trace.set(k, { ...trace.get(k), ack: performance.timeOrigin + performance.now() });
+            },
             () => {
               errors++;
               sent.delete(`Kubernetes//Pod/${ns}/pod-${i}`);
@@ -293,6 +306,7 @@ async function steady(o: { cluster: TestCluster; admin: KubeApi; size: Size; log
     await waitFor(() => sent.size === 0, { timeoutMs: 10_000, intervalMs: 5, what: 'last deliveries' }).catch(() => undefined);
     await waitFor(() => watched.size >= lat.length, { timeoutMs: 5_000, intervalMs: 5, what: 'reference watch' }).catch(() => undefined);
     const b = sampleProc(daemon.pid);
+    fs.writeFileSync(path.join(o.logDir, 'kube-steady-changes.json'), JSON.stringify([...trace]));
     const pipeline = await daemonPipeline(daemon.logFile);
     const delivered = lat.length / Math.max(1, total - errors);
     const figures: Figure[] = [
