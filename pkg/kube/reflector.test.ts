@@ -269,3 +269,38 @@ t.test('403 on the watch (list allowed) names the watch verb', async (t) => {
   await waitFor(() => fake.openWatches(PODS) === 1, { what: 'watch after retry' });
   t.ok(sink.loaded.has('kube:Pod'));
 });
+
+t.test('a backlog of buffered watch events is applied over several event-loop turns, not one macrotask', async (t) => {
+  // The stream hands over 20 chunks that are all already buffered (as after an API server stall).
+  const events = Array.from({ length: 20 }, (_, i) => JSON.stringify({ type: 'MODIFIED', object: { ...pod(`b${i}`, `10.9.0.${i}`), metadata: { name: `b${i}`, namespace: 'default', resourceVersion: String(100 + i) } } }));
+  let aborted!: () => void;
+  const done = new Promise<void>((r) => (aborted = r));
+  const api = {
+    json: async () => ({ metadata: { resourceVersion: '99' }, items: [] }),
+    stream: async (_path: string, opts: { signal?: AbortSignal }) => ({
+      ...(opts.signal?.addEventListener('abort', () => aborted()), {}),
+      abort: () => aborted(),
+      async *lines() {
+        for (const e of events) yield [e];
+        await done;
+      },
+    }),
+    close: () => undefined,
+  } as unknown as KubeClient;
+  const sink = new RecordingSink();
+  const appliedAtTurnEnd: number[] = [];
+  const applyEvents = sink.applyEvents.bind(sink);
+  sink.applyEvents = (id, evs) => {
+    applyEvents(id, evs);
+    // What a debouncer's setImmediate (or an xDS write) queued by this event would see when it runs.
+    const n = sink.changes.length;
+    if (n === 1) setImmediate(() => appliedAtTurnEnd.push(sink.changes.length));
+  };
+  const r = new Reflector({ api, kind: KINDS.Pod!, sink, logger: captureLogger().logger, yieldEveryMs: 0, random: () => 0.5 });
+  t.teardown(() => r.close());
+  r.start();
+  await waitFor(() => sink.changes.length === 20, { what: 'all 20 events applied' });
+  t.equal(appliedAtTurnEnd.length, 1);
+  t.ok(appliedAtTurnEnd[0]! < 20, `the turn after the first event ran before the backlog was done (${appliedAtTurnEnd[0]} of 20 applied)`);
+  t.same(sink.changes.map((c) => c.key), events.map((_, i) => `default/b${i}`), 'every event applied, in order');
+});

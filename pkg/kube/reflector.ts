@@ -44,6 +44,11 @@ export interface ReflectorOptions {
   backoff?: BackoffOptions;
   /** Poll cap while a CRD is missing (a CRD watch also wakes us). Default 30 s. */
   crdPollMaxMs?: number;
+  /**
+   * Longest the watch loop applies buffered events before giving the event
+   * loop a turn (ms; default 5, 0 = after every chunk). See watch().
+   */
+  yieldEveryMs?: number;
   random?: () => number;
 }
 
@@ -221,10 +226,23 @@ export class Reflector {
       });
       this.st.state = 'watching';
       this.st.watchesOpened++;
+      // After a stall of the API server (or of this process), one socket read
+      // holds dozens of events and the async iterator hands them over from
+      // its buffer in microtasks, so the whole backlog would be applied in a
+      // single macrotask: the push for its first event (debounced with
+      // setImmediate/timers) and every xDS write would wait until the last
+      // one is in (measured: a 70-event backlog held a push for 48 ms). A turn
+      // every few ms lets earlier events go out while later ones are applied.
+      const yieldEveryMs = this.opts.yieldEveryMs ?? 5;
+      let turnAt = performance.now();
       for await (const lines of stream.lines()) {
         arm();
         got = true;
         this.applyLines(lines);
+        if (performance.now() - turnAt >= yieldEveryMs) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          turnAt = performance.now();
+        }
       }
       return got;
     } catch (e) {
