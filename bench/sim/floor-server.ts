@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import { TLS13_CIPHERS } from '../../pkg/transport';
-import { encodeDeltaResponse, encodeDeltaResponseBody, encodeResourceFrame, withNonce } from '../../pkg/wire';
+import { encodeDeltaResponse, encodeDeltaResponseBody, encodeResourceFrame, nonceField } from '../../pkg/wire';
 import { TYPE_ADDRESS } from '../lib/h2-ztunnel';
 
 const [keyFile, certFile, batchArg, stateArg] = process.argv.slice(2);
@@ -116,7 +116,17 @@ process.on('message', (m: { cmd: string; uid?: string }) => {
     const frame = encodeResourceFrame(m.uid!, `v-${m.uid}`, TYPE_ADDRESS, Buffer.from(`workload ${m.uid}`.padEnd(300, '.')));
     const body = encodeDeltaResponseBody({ typeUrl: TYPE_ADDRESS, systemVersionInfo: '2', frames: [frame], removed: [] });
     const write = (s: (typeof streams)[number]): void => {
-      if (!s.st.destroyed) s.st.write(grpcMessage(withNonce(body, `${s.id}-${++s.n}`)));
+      if (s.st.destroyed) return;
+      // As the daemon writes a fan-out: one corked write of prefix, shared body and nonce, no copies.
+      const nonce = nonceField(`${s.id}-${++s.n}`);
+      const prefix = Buffer.allocUnsafe(5);
+      prefix[0] = 0;
+      prefix.writeUInt32BE(body.length + nonce.length, 1);
+      s.st.cork();
+      s.st.write(prefix);
+      s.st.write(body);
+      s.st.write(nonce);
+      s.st.uncork();
     };
     if (batch <= 0) {
       for (const s of streams) write(s);

@@ -85,7 +85,7 @@ t.test(`delta-xDS requests in-process: ${CASES} streams of mutated requests, see
       id: String(caseNo), cache, logger, clock: systemClock, metrics, typeOrder: [TYPE_ADDRESS, TYPE_AUTHORIZATION],
       sink: {
         write(buf, done) {
-          const r = RESP.decode(buf) as unknown as { typeUrl: string; nonce: string; resources: { name: string }[]; removedResources: string[] };
+          const r = RESP.decode(Buffer.isBuffer(buf) ? buf : Buffer.concat(buf)) as unknown as { typeUrl: string; nonce: string; resources: { name: string }[]; removedResources: string[] };
           got.responses.push({ typeUrl: r.typeUrl, names: r.resources.map((x) => x.name) });
           for (const x of r.resources) if (check && !names.get(r.typeUrl)?.has(x.name)) bad.push(`case ${caseNo}: served unknown ${r.typeUrl} ${x.name}`);
           queueMicrotask(done);

@@ -193,17 +193,30 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
     return true;
   }
 
-  /** Writes one response message; `cb` fires when HTTP/2 has taken it (backpressure). */
-  write(msg: Buffer, cb?: () => void): void {
+  /**
+   * Writes one response message; `cb` fires when HTTP/2 has taken it
+   * (backpressure). A message given as parts (e.g. a fan-out body shared by
+   * every stream, then this stream's nonce) goes out as one corked write of
+   * the 5-byte prefix and the parts as they are: nothing is copied per stream,
+   * so N streams hold one body between them, not N framed copies of it.
+   */
+  write(msg: Buffer | readonly Buffer[], cb?: () => void): void {
     if (this.finished || !this.ensureHeaders()) {
       cb?.();
       return;
     }
-    const framed = Buffer.allocUnsafe(5 + msg.length);
-    framed[0] = 0;
-    framed.writeUInt32BE(msg.length, 1);
-    msg.copy(framed, 5);
-    this.stream.write(framed, cb ? () => cb() : undefined);
+    const parts = Buffer.isBuffer(msg) ? [msg] : msg;
+    let len = 0;
+    for (const p of parts) len += p.length;
+    const prefix = Buffer.allocUnsafe(5);
+    prefix[0] = 0;
+    prefix.writeUInt32BE(len, 1);
+    const done = cb ? () => cb() : undefined;
+    const stream = this.stream;
+    stream.cork();
+    stream.write(prefix);
+    for (let i = 0; i < parts.length; i++) stream.write(parts[i]!, i === parts.length - 1 ? done : undefined);
+    stream.uncork();
   }
 
   /** Ends the call with a status (OK = clean end). Idempotent. */

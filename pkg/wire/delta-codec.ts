@@ -54,16 +54,24 @@ export function encodeDeltaResponseBody(p: Omit<DeltaResponseParts, 'nonce'>): B
   return p.frames.length === 0 ? hb : Buffer.concat([hb, ...p.frames]);
 }
 
-/** body (from encodeDeltaResponseBody) + nonce field 5; protobuf decoders accept fields in any order. */
-export function withNonce(body: Buffer, nonce: string): Buffer {
+/**
+ * The nonce as its own encoded field (5): appended after a shared body it
+ * completes the response, and protobuf decoders accept fields in any order.
+ * Fan-out writes [body, nonceField] without copying the body per stream.
+ */
+export function nonceField(nonce: string): Buffer {
   const n = Buffer.byteLength(nonce);
-  if (n > 127) return Buffer.concat([body, Buffer.from(protobuf.Writer.create().uint32(0x2a).string(nonce).finish())]);
-  const out = Buffer.allocUnsafe(body.length + 2 + n);
-  body.copy(out, 0);
-  out[body.length] = 0x2a;
-  out[body.length + 1] = n;
-  out.write(nonce, body.length + 2, 'utf8');
+  if (n > 127) return Buffer.from(protobuf.Writer.create().uint32(0x2a).string(nonce).finish());
+  const out = Buffer.allocUnsafe(2 + n);
+  out[0] = 0x2a;
+  out[1] = n;
+  out.write(nonce, 2, 'utf8');
   return out;
+}
+
+/** body (from encodeDeltaResponseBody) + nonce field 5, as one buffer. */
+export function withNonce(body: Buffer, nonce: string): Buffer {
+  return Buffer.concat([body, nonceField(nonce)]);
 }
 
 export function encodeDeltaResponse(p: DeltaResponseParts): Buffer {

@@ -1,4 +1,4 @@
-import { encodeDeltaResponse, withNonce, InitialVersions, type DeltaRequest, type NodeInfo } from '../wire';
+import { encodeDeltaResponse, nonceField, InitialVersions, type DeltaRequest, type NodeInfo } from '../wire';
 import { GrpcCode } from '../errors';
 import type { Logger } from '../log';
 import type { Clock } from '../lifecycle';
@@ -14,8 +14,8 @@ const EMPTY_IRV = InitialVersions.fromMap(new Map());
 
 /** Where a stream's responses go; the gRPC adapter implements it. */
 export interface StreamSink {
-  /** Writes one encoded response; `done` fires when the transport has taken it. */
-  write(buf: Buffer, done: () => void): void;
+  /** Writes one encoded response (whole, or as parts to send back to back); `done` fires when the transport has taken it. */
+  write(buf: Buffer | readonly Buffer[], done: () => void): void;
   /** Ends the stream with a gRPC status. */
   close(code: number, details: string): void;
 }
@@ -339,14 +339,14 @@ export class XdsStream {
   /** A fan-out response: the shared body plus this stream's nonce. */
   private sendShared(st: TypeState, r: SharedResponse): void {
     const nonce = this.nextNonce();
-    this.write(st, nonce, withNonce(r.body, nonce), r.commitAt, r.originAt);
+    this.write(st, nonce, [r.body, nonceField(nonce)], r.commitAt, r.originAt);
   }
 
   private nextNonce(): string {
     return `${this.id}-${++this.nonceCounter}`; // rule 16: unique per stream
   }
 
-  private write(st: TypeState, nonce: string, buf: Buffer, commitAt: number | undefined, originAt: number | undefined): void {
+  private write(st: TypeState, nonce: string, buf: Buffer | readonly Buffer[], commitAt: number | undefined, originAt: number | undefined): void {
     const started = this.o.clock.monotonic();
     st.nonceSent = nonce;
     st.sentAt = this.o.clock.now();
