@@ -45,6 +45,13 @@ async function setup(t: { teardown(fn: () => unknown): void }, maxReceiveBytes =
     },
     Chat: (call: BidiCall) => {
       call.on('data', (m: Buffer) => {
+        if (m.toString() === 'parts') {
+          // A message as many parts (chunked on the way out), then a small one right behind it.
+          const parts = Array.from({ length: 5000 }, (_, i) => Buffer.alloc(500, i & 0xff));
+          call.write(parts);
+          call.write(Buffer.from('after'));
+          return;
+        }
         if (m.toString() === 'bye') call.finish(grpc.status.OK, 'OK');
         else if (m.toString() === 'err') call.finish(grpc.status.INVALID_ARGUMENT, 'bad ünïcode %');
         else call.write(Buffer.concat([Buffer.from('re:'), m]));
@@ -225,4 +232,20 @@ t.test('keepalive: a peer that never answers PINGs is dropped; peers that answer
   call.end();
   const r = await unary(c, UNARY, Buffer.from('alive'));
   t.equal(r.value?.toString(), 'echo:alive');
+});
+
+t.test('a message given as many parts arrives whole and in order, and a write issued behind it does not interleave', async (t) => {
+  const { client } = await setup(t, 4 << 20);
+  const c = client();
+  const call = c.makeBidiStreamRequest(BIDI, raw, raw);
+  const got: Buffer[] = [];
+  call.on('data', (m: Buffer) => got.push(m));
+  call.on('error', () => undefined);
+  call.write(Buffer.from('parts'));
+  await waitFor(() => got.length === 2, { timeoutMs: 10_000 });
+  const expected = Buffer.concat(Array.from({ length: 5000 }, (_, i) => Buffer.alloc(500, i & 0xff)));
+  t.equal(got[0]!.length, expected.length, '2.5 MB: more than one chunk');
+  t.ok(got[0]!.equals(expected), 'byte for byte');
+  t.equal(got[1]!.toString(), 'after');
+  call.end();
 });

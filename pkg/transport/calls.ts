@@ -12,6 +12,11 @@ import type { ReceiveBudget } from './budget';
  * frame with the status when nothing was sent).
  */
 
+/** Up to this many parts are written as they are (corked); more are joined into chunks. */
+const FEW_PARTS = 4;
+/** Largest chunk made from many small parts (bytes). */
+const CHUNK = 1 << 20;
+
 /** Headers grpc-js strips from server-side metadata; we do the same so handlers see the same metadata. */
 const NOT_METADATA = ['content-type', 'te', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'accept-encoding'];
 
@@ -64,6 +69,9 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
   private discarding = false;
   /** Budget held for the large message being received, and the grant we wait for while paused. */
   private reserved = 0;
+  /** A chunked message is being written; later writes wait here (bounded by the caller: one response in flight). */
+  private chunking = false;
+  private waitingWrites: { msg: Buffer | readonly Buffer[]; cb?: () => void }[] = [];
   private waitingGrant: (() => void) | null = null;
 
   constructor(protected readonly env: CallEnv) {
@@ -195,14 +203,24 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
 
   /**
    * Writes one response message; `cb` fires when HTTP/2 has taken it
-   * (backpressure). A message given as parts (e.g. a fan-out body shared by
-   * every stream, then this stream's nonce) goes out as one corked write of
-   * the 5-byte prefix and the parts as they are: nothing is copied per stream,
-   * so N streams hold one body between them, not N framed copies of it.
+   * (backpressure). A message may be given as parts, written back to back
+   * without copying what need not be copied:
+   * - a few parts (a fan-out body shared by every stream, then this stream's
+   *   nonce) go out as one corked write of the 5-byte prefix and the parts;
+   * - many parts (a full sync: a head, then one frame per resource, shared
+   *   with the cache) are joined into chunks of at most CHUNK bytes, and each
+   *   chunk is made only once the previous one has been taken — a 100 MB
+   *   first sync holds ~1 MB of copies per stream, not a 100 MB buffer.
+   * Messages never interleave: a write issued while a chunked one is under
+   * way waits for it.
    */
   write(msg: Buffer | readonly Buffer[], cb?: () => void): void {
     if (this.finished || !this.ensureHeaders()) {
       cb?.();
+      return;
+    }
+    if (this.chunking) {
+      this.waitingWrites.push({ msg, cb });
       return;
     }
     const parts = Buffer.isBuffer(msg) ? [msg] : msg;
@@ -213,10 +231,38 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
     prefix.writeUInt32BE(len, 1);
     const done = cb ? () => cb() : undefined;
     const stream = this.stream;
-    stream.cork();
+    if (parts.length <= FEW_PARTS) {
+      stream.cork();
+      stream.write(prefix);
+      for (let i = 0; i < parts.length; i++) stream.write(parts[i]!, i === parts.length - 1 ? done : undefined);
+      stream.uncork();
+      return;
+    }
+    this.chunking = true;
     stream.write(prefix);
-    for (let i = 0; i < parts.length; i++) stream.write(parts[i]!, i === parts.length - 1 ? done : undefined);
-    stream.uncork();
+    let i = 0;
+    const next = (): void => {
+      if (stream.destroyed || this.finished) {
+        this.chunking = false;
+        done?.();
+        return;
+      }
+      let bytes = 0;
+      const start = i;
+      while (i < parts.length && (i === start || bytes + parts[i]!.length <= CHUNK)) bytes += parts[i++]!.length;
+      const chunk = i - start === 1 ? parts[start]! : Buffer.concat(parts.slice(start, i), bytes);
+      if (i < parts.length) {
+        stream.write(chunk, next);
+        return;
+      }
+      stream.write(chunk, () => {
+        this.chunking = false;
+        done?.();
+        const queued = this.waitingWrites.splice(0);
+        for (const w of queued) this.write(w.msg, w.cb);
+      });
+    };
+    next();
   }
 
   /** Ends the call with a status (OK = clean end). Idempotent. */

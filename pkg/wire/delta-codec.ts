@@ -74,6 +74,21 @@ export function withNonce(body: Buffer, nonce: string): Buffer {
   return Buffer.concat([body, nonceField(nonce)]);
 }
 
+/**
+ * The response as [head, ...resource frames], uncopied: the transport writes
+ * the frames (shared with the cache) in bounded chunks, so a 100 MB first sync
+ * is never one 100 MB buffer per stream.
+ */
+export function encodeDeltaResponseParts(p: DeltaResponseParts): Buffer[] {
+  const head = protobuf.Writer.create();
+  if (p.systemVersionInfo) head.uint32(0x0a).string(p.systemVersionInfo);
+  head.uint32(0x22).string(p.typeUrl);
+  head.uint32(0x2a).string(p.nonce);
+  for (const r of p.removed) head.uint32(0x32).string(r);
+  const h = head.finish();
+  return [Buffer.from(h.buffer, h.byteOffset, h.byteLength), ...p.frames];
+}
+
 export function encodeDeltaResponse(p: DeltaResponseParts): Buffer {
   const head = protobuf.Writer.create();
   if (p.systemVersionInfo) head.uint32(0x0a).string(p.systemVersionInfo);

@@ -1,4 +1,4 @@
-import { encodeDeltaResponse, nonceField, InitialVersions, type DeltaRequest, type NodeInfo } from '../wire';
+import { encodeDeltaResponse, encodeDeltaResponseParts, nonceField, InitialVersions, type DeltaRequest, type NodeInfo } from '../wire';
 import { GrpcCode } from '../errors';
 import type { Logger } from '../log';
 import type { Clock } from '../lifecycle';
@@ -330,7 +330,8 @@ export class XdsStream {
 
   private send(st: TypeState, frames: Buffer[], removed: string[], since: number): void {
     const nonce = this.nextNonce();
-    const buf = encodeDeltaResponse({ typeUrl: st.typeUrl, nonce, systemVersionInfo: String(this.o.cache.seq), frames, removed });
+    const parts = encodeDeltaResponseParts({ typeUrl: st.typeUrl, nonce, systemVersionInfo: String(this.o.cache.seq), frames, removed });
+    const buf = parts.length === 1 ? parts[0]! : parts;
     const commitAt = since >= 0 ? this.o.cache.oldestCommitAfter(since)?.at : undefined;
     const originAt = since >= 0 ? this.o.cache.earliestOriginAfter(since) : undefined;
     this.write(st, nonce, buf, commitAt, originAt);
