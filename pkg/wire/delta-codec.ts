@@ -89,14 +89,8 @@ export function encodeDeltaResponseParts(p: DeltaResponseParts): Buffer[] {
   return [Buffer.from(h.buffer, h.byteOffset, h.byteLength), ...p.frames];
 }
 
+/** The whole response as one buffer (field order on the wire does not matter to protobuf decoders). */
 export function encodeDeltaResponse(p: DeltaResponseParts): Buffer {
-  const head = protobuf.Writer.create();
-  if (p.systemVersionInfo) head.uint32(0x0a).string(p.systemVersionInfo);
-  head.uint32(0x22).string(p.typeUrl);
-  head.uint32(0x2a).string(p.nonce);
-  for (const r of p.removed) head.uint32(0x32).string(r);
-  const h = head.finish();
-  if (p.frames.length === 0) return Buffer.from(h.buffer, h.byteOffset, h.byteLength);
-  // Field order on the wire does not matter to protobuf decoders.
-  return Buffer.concat([Buffer.from(h.buffer, h.byteOffset, h.byteLength), ...p.frames]);
+  const parts = encodeDeltaResponseParts(p);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
