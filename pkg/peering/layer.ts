@@ -12,9 +12,9 @@ import { declaredPeers, type PeerDecl, type PeerDeclarations } from './declare';
 import { Exporter, exportedServices } from './export';
 import { Merger, type PeerView } from './merge';
 import { createPeeringMetrics, type PeeringMetrics } from './metrics';
-import { PeerPartition, StringPool, peerFile, writeAtomic, writeAtomicAsync } from './partition';
+import { PeerPartition, StringPool, peerFile } from './partition';
 import { peerStatus, declarationStatus, type PeerStatus } from './status';
-import { restorePeerState } from './persist';
+import { PeerStateWriter, restorePeerState } from './persist';
 import { SecureContexts } from './tls-context';
 import { Admission } from './admission';
 import {
@@ -79,7 +79,7 @@ export class Peering implements PeeringLayer {
   private restoreDone = false;
   readonly restoreProblems: { file: string; reason: string }[] = [];
   private conflicts = new Map<string, string[]>();
-  private saveTimer?: NodeJS.Timeout;
+  private readonly writer: PeerStateWriter;
   private unsub?: () => void;
   private closed = false;
   private lastNetwork?: string;
@@ -104,6 +104,12 @@ export class Peering implements PeeringLayer {
     this.identityNs = ctx.cfg.ca.identity.split('/')[0] || ctx.cfg.systemNamespace;
     this.contexts = new SecureContexts();
     this.admission = new Admission({ limit: tuning.dialConcurrency ?? DIAL_CONCURRENCY, holdMs: tuning.dialHoldMs ?? DIAL_HOLD_MS });
+    this.writer = new PeerStateWriter({
+      stateDir: ctx.cfg.stateDir, types: this.exportTypes, log: this.log, delayMs: tuning.saveDelayMs ?? 1000,
+      due: () => [...this.peers.values()].filter((p) => p.partition.dirty && p.client.state.synced).map((p) => p.partition),
+      current: (p) => this.peers.get(p.cluster)?.partition === p,
+      onStale: (cluster) => this.forget(cluster),
+    });
   }
 
   private localNetwork(snapshot: RegistrySnapshot): string {
@@ -232,7 +238,7 @@ export class Peering implements PeeringLayer {
       onChange: () => {
         this.updateResourceMetrics(peer);
         this.ctx.requestPush();
-        if (peer.client?.state.synced) this.scheduleSave();
+        if (peer.client?.state.synced) this.writer.schedule();
       },
       onSynced: () => {
         m.synced.set({ peer: cluster }, 1);
@@ -240,7 +246,7 @@ export class Peering implements PeeringLayer {
         this.log.info({ peer: cluster, services: peer.partition.services.size, workloads: peer.partition.workloads.size }, `peer ${cluster} synced (${peer.partition.services.size} services)`);
         // Persisted in the background, coalesced with every other peer synced meanwhile: a
         // synchronous write + fsync per peer stalled the loop ~19 s at N = 2,000 (mesh bench).
-        this.scheduleSave();
+        this.writer.schedule();
         this.updateResourceMetrics(peer);
         this.ctx.requestPush();
       },
@@ -259,49 +265,6 @@ export class Peering implements PeeringLayer {
     r.set({ peer: p.cluster, type: 'FederatedService' }, p.services.size);
     r.set({ peer: p.cluster, type: 'PeerWorkload' }, p.workloads.size);
     r.set({ peer: p.cluster, type: 'PeerNode' }, p.nodes.size);
-  }
-
-  private scheduleSave(): void {
-    if (this.saveTimer || this.closed) return;
-    this.saveTimer = setTimeout(() => {
-      this.saveTimer = undefined;
-      this.flush();
-    }, this.tuning.saveDelayMs ?? 1000);
-    this.saveTimer.unref?.();
-  }
-
-  /** Background persistence: one write at a time, off the event loop's critical path. */
-  private saving = false;
-  private flush(): void {
-    if (this.saving) return this.scheduleSave();
-    const due = [...this.peers.values()].filter((p) => p.partition.dirty && p.client.state.synced).map((p) => p.partition);
-    if (due.length === 0) return;
-    this.saving = true;
-    void (async () => {
-      for (const p of due) {
-        if (this.closed) break;
-        if (this.peers.get(p.cluster)?.partition !== p) continue; // unlinked meanwhile
-        p.dirty = false;
-        try {
-          await writeAtomicAsync(peerFile(this.ctx.cfg.stateDir, p.cluster), p.serialise(this.exportTypes));
-          // An unlink that raced the write must not leave the file behind.
-          if (this.peers.get(p.cluster)?.partition !== p) this.forget(p.cluster);
-        } catch (e) {
-          p.dirty = true;
-          this.log.error({ peer: p.cluster, err: (e as Error).message }, 'cannot persist peer state (kept in memory)');
-        }
-      }
-      this.saving = false;
-    })();
-  }
-
-  private save(p: PeerPartition): void {
-    try {
-      writeAtomic(peerFile(this.ctx.cfg.stateDir, p.cluster), p.serialise(this.exportTypes));
-      p.dirty = false;
-    } catch (e) {
-      this.log.error({ peer: p.cluster, err: (e as Error).message }, 'cannot persist peer state (kept in memory)');
-    }
   }
 
   build(input: { snapshot: RegistrySnapshot; mesh: MeshContext; local: LocalOutput; full?: boolean }): PeeringBuildResult {
@@ -400,19 +363,18 @@ export class Peering implements PeeringLayer {
     if (this.closed) return;
     this.closed = true;
     this.unsub?.();
-    if (this.saveTimer) clearTimeout(this.saveTimer);
-    this.saveTimer = undefined;
+    this.writer.close();
     this.admission.clear();
     for (const p of this.peers.values()) {
       p.client.close();
-      if (p.partition.dirty && p.partition.lastSyncAt !== undefined) this.save(p.partition);
+      if (p.partition.dirty && p.partition.lastSyncAt !== undefined) this.writer.saveNow(p.partition);
     }
   }
 
   destroy(): void {
     this.closed = true;
     this.unsub?.();
-    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.writer.close();
     this.admission.clear();
     for (const p of this.peers.values()) p.client.close();
   }

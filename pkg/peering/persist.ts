@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type protobuf from 'protobufjs';
 import type { Logger } from '../log';
-import { PeerPartition, peerFile, type StringPool } from './partition';
+import { PeerPartition, peerFile, writeAtomic, writeAtomicAsync, type StringPool } from './partition';
 import { validateImported } from './validate';
 
 /**
@@ -51,4 +51,84 @@ export function restorePeerState(
     }
   }
   return { parts, problems };
+}
+
+export interface PeerStateWriterOptions {
+  stateDir: string;
+  types: ReadonlyMap<string, protobuf.Type>;
+  log: Logger;
+  /** Coalescing delay before a background write (ms). */
+  delayMs: number;
+  /** Partitions that should be on disk now (changed since their last write, and synced). */
+  due: () => PeerPartition[];
+  /** Is `p` still the partition held for its cluster? (an unlink can race a write) */
+  current: (p: PeerPartition) => boolean;
+  /** `p`'s cluster was unlinked while its file was being written: remove what was just written. */
+  onStale: (cluster: string) => void;
+}
+
+/**
+ * Writes peer partitions to the state directory (write, fsync, rename). In the
+ * background: scheduled writes are coalesced over `delayMs` and done one at a
+ * time off the event loop, so 2,000 peers finishing their first sync together
+ * cost one batch of asynchronous writes, not 2,000 synchronous write + fsync
+ * calls in a row (measured: a ~19 s loop stall in the mesh bench). Shutdown
+ * writes what is left synchronously (saveNow).
+ */
+export class PeerStateWriter {
+  private timer?: NodeJS.Timeout;
+  private saving = false;
+  private closed = false;
+
+  constructor(private readonly o: PeerStateWriterOptions) {}
+
+  /** Asks for a background write of every due partition soon. */
+  schedule(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, this.o.delayMs);
+    this.timer.unref?.();
+  }
+
+  private flush(): void {
+    if (this.saving) return this.schedule();
+    const due = this.o.due();
+    if (due.length === 0) return;
+    this.saving = true;
+    void (async () => {
+      for (const p of due) {
+        if (this.closed) break;
+        if (!this.o.current(p)) continue; // unlinked meanwhile
+        p.dirty = false;
+        try {
+          await writeAtomicAsync(peerFile(this.o.stateDir, p.cluster), p.serialise(this.o.types));
+          // An unlink that raced the write must not leave the file behind.
+          if (!this.o.current(p)) this.o.onStale(p.cluster);
+        } catch (e) {
+          p.dirty = true;
+          this.o.log.error({ peer: p.cluster, err: (e as Error).message }, 'cannot persist peer state (kept in memory)');
+        }
+      }
+      this.saving = false;
+    })();
+  }
+
+  /** Writes `p` now, synchronously (shutdown). */
+  saveNow(p: PeerPartition): void {
+    try {
+      writeAtomic(peerFile(this.o.stateDir, p.cluster), p.serialise(this.o.types));
+      p.dirty = false;
+    } catch (e) {
+      this.o.log.error({ peer: p.cluster, err: (e as Error).message }, 'cannot persist peer state (kept in memory)');
+    }
+  }
+
+  /** No more background writes (a write already under way finishes its current file). */
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
 }
