@@ -4,6 +4,7 @@ import type { Logger } from '../log';
 import type { Clock } from '../lifecycle';
 import type { CacheEntry, Cursor, ResourceCache } from './cache';
 import { Subscription } from './subscription';
+import { wildcardInitial } from './initial';
 import { shortType, type XdsMetrics } from './metrics';
 import type { SharedResponse, SharedResponses } from './fanout';
 import type { StreamStatus, TypeStatus } from './status';
@@ -281,26 +282,14 @@ export class XdsStream {
       const irv = st.initial ?? EMPTY_IRV;
       st.initial = null;
       if (st.sub.wildcard) {
-        // Match what the client holds, by bytes: unchanged entries are skipped
-        // (rule 22c; versions are content hashes, stable across restarts and
-        // replicas), changed ones resent, vanished ones removed (rule 22b).
-        // Only if the client lacks some entry is the cache scanned as well.
-        const m = irv.size > 0 ? cache.matchInitial(st.typeUrl, irv) : undefined;
-        if (m && !m.duplicate) {
-          for (const e of m.changed) add(e);
-          for (const n of m.missing) if (cache.resolve(st.typeUrl, n).length === 0) remove(n);
-          if (m.current < cache.size(st.typeUrl)) {
-            const held = irv.toMap();
-            for (const e of cache.entries(st.typeUrl)) if (!held.has(e.name)) add(e);
-          }
-        } else {
-          // Exact path (no IRV, or a map key repeated: protobuf keeps the last value).
-          const held = irv.toMap();
-          for (const e of cache.entries(st.typeUrl)) if (held.get(e.name) !== e.version) add(e);
-          for (const n of held.keys()) if (!cache.get(st.typeUrl, n) && cache.resolve(st.typeUrl, n).length === 0) remove(n);
-        }
+        const r = wildcardInitial(cache, st.typeUrl, irv);
+        for (const e of r.send) add(e);
+        for (const n of r.remove) remove(n);
       }
-      for (const n of st.sub.explicitNames) answerKey(n, st.sub.explicitNames.size > 0 && irv.size > 0 ? irv.toMap() : undefined);
+      if (st.sub.explicitNames.size > 0) {
+        const held = irv.size > 0 ? irv.toMap() : undefined;
+        for (const n of st.sub.explicitNames) answerKey(n, held);
+      }
       st.force.clear();
       st.unsubNotify.clear();
       st.cursor = cache.openCursor(cache.seq);
