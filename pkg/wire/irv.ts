@@ -102,38 +102,35 @@ export class SetDigest {
   a = 0;
   b = 0;
 
+  /** Adds the pair whose name is buf[ns, ne) and version buf[vs, ve) (a request's bytes). */
   addBytes(buf: Uint8Array, ns: number, ne: number, vs: number, ve: number): void {
+    this.mix(1, buf, ns, ne, buf, vs, ve);
+  }
+
+  /** Adds (sign 1) or removes (sign -1) one pair; the name may come already encoded (the cache's index has it). */
+  addPair(name: string | Uint8Array, version: string, sign: 1 | -1 = 1): void {
+    const nb = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
+    const vb = Buffer.from(version, 'utf8');
+    this.mix(sign, nb, 0, nb.length, vb, 0, vb.length);
+  }
+
+  private mix(sign: 1 | -1, nb: Uint8Array, ns: number, ne: number, vb: Uint8Array, vs: number, ve: number): void {
     let h1 = 0x811c9dc5;
     let h2 = 0x2545f491;
     for (let i = ns; i < ne; i++) {
-      const c = buf[i]!;
+      const c = nb[i]!;
       h1 = Math.imul(h1 ^ c, 0x01000193);
       h2 = Math.imul(h2 ^ c, 0x5bd1e995);
     }
     h1 = Math.imul(h1 ^ 0xff, 0x01000193); // separator: ("ab","c") != ("a","bc")
     h2 = Math.imul(h2 ^ 0xff, 0x5bd1e995);
     for (let i = vs; i < ve; i++) {
-      const c = buf[i]!;
+      const c = vb[i]!;
       h1 = Math.imul(h1 ^ c, 0x01000193);
       h2 = Math.imul(h2 ^ c, 0x5bd1e995);
     }
-    this.a = (this.a + fmix32(h1)) >>> 0;
-    this.b = (this.b + fmix32(h2)) >>> 0;
-  }
-
-  /** Adds (sign 1) or removes (sign -1) one pair given as strings (the cache's side). */
-  addPair(name: string, version: string, sign: 1 | -1 = 1): void {
-    const nb = Buffer.from(name, 'utf8');
-    const vb = Buffer.from(version, 'utf8');
-    const both = Buffer.concat([nb, vb]);
-    const before = { a: this.a, b: this.b };
-    this.a = 0;
-    this.b = 0;
-    this.addBytes(both, 0, nb.length, nb.length, both.length);
-    const ha = this.a;
-    const hb = this.b;
-    this.a = (before.a + sign * ha) >>> 0;
-    this.b = (before.b + sign * hb) >>> 0;
+    this.a = (this.a + sign * fmix32(h1)) >>> 0;
+    this.b = (this.b + sign * fmix32(h2)) >>> 0;
   }
 
   equals(o: SetDigest): boolean {

@@ -117,15 +117,15 @@ class TypeTable {
   readonly digest = new SetDigest();
 
   indexAdd(e: CacheEntry): void {
-    this.digest.addPair(e.name, e.version, 1);
     const nb = Buffer.from(e.name, 'utf8');
+    this.digest.addPair(nb, e.version, 1);
     const h = smiHash(nb, 0, nb.length);
     this.byHash.set(h, { e, stamp: 0, next: this.byHash.get(h) });
   }
 
   indexRemove(e: CacheEntry): void {
-    this.digest.addPair(e.name, e.version, -1);
     const nb = Buffer.from(e.name, 'utf8');
+    this.digest.addPair(nb, e.version, -1);
     const h = smiHash(nb, 0, nb.length);
     let prev: Slot | undefined;
     for (let s = this.byHash.get(h); s; prev = s, s = s.next) {
