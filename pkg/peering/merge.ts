@@ -8,6 +8,7 @@ import { LABEL } from '../model';
 import type { PeerDecl } from './declare';
 import type { ExportedService } from './export';
 import { allocateVips, slotOf, slotToBytes } from './vip';
+import { AddressOwners } from './collisions';
 import { Takeover } from './types';
 import { flatPodWorkload, gatewayFor, globalService, nodeGatewayAddresses, splitHorizon, splitHorizonServices, splitHorizonUid, vipAddr } from './shapes';
 
@@ -284,10 +285,10 @@ export class Merger {
 
     // Reserved slots: local addresses inside the VIP range are never handed out.
     const reserved = new Set<number>();
-    const ipOwner = new Map<string, string>();
+    const owners = new AddressOwners();
     for (const [name, a] of i.local.addresses) {
       if (isWorkload(a)) {
-        for (const b of a.workload.addresses ?? []) ipOwner.set(`${a.workload.network ?? ''}/${ipToString(b)}`, `local ${name}`);
+        owners.claim(a.workload, `local ${name}`);
       } else {
         for (const na of a.service.addresses ?? []) {
           const s = slotOf(na.address);
@@ -312,8 +313,7 @@ export class Merger {
     const extraKeys = new Map<string, string>();
     const nextServices = new Map<string, { sig: string; msg: { service: ServiceMsg } }>();
     const nextSynthetic = new Map<string, { fs: FederatedServiceMsg; decl: PeerDecl; gsig: string; msg: { workload: WorkloadMsg } }>();
-    const conflicts = new Map<string, string[]>();
-    const flatOut: [string, { workload: WorkloadMsg }, PeerView][] = [];
+    const flatOut: [string, { workload: WorkloadMsg }, string][] = [];
 
     for (const g of groups.values()) {
       if (g.local) extraKeys.set(`${g.ns}/${serviceHostname(g.name, g.ns, mesh.domainSuffix)}`, `${g.ns}/${g.name}.${g.ns}.${suffix}`);
@@ -360,33 +360,15 @@ export class Merger {
       if (peer.flat) {
         for (const pw of peer.data.workloads.values()) {
           const w = this.flatWorkload(i, peer, pw);
-          if (w) flatOut.push([w.workload.uid, w, peer]);
+          if (w) flatOut.push([w.workload.uid, w, peer.decl.cluster]);
         }
       }
     }
     const nextNodes = new Map<string, { sig: string; msg: AddressMsg }>();
     for (const peer of i.peers) if (peer.decl.nodePort) this.nodeGateway(i, peer, out, nextNodes);
     this.nodeMemo = nextNodes;
-    for (const [uid, a, peer] of flatOut) {
-      const w = a.workload;
-      let clash: string | undefined;
-      for (const b of w.addresses ?? []) {
-        const owner = ipOwner.get(`${w.network ?? ''}/${ipToString(b)}`);
-        if (owner) clash = `${ipToString(b)} of ${peer.decl.cluster}/${w.namespace}/${w.name} collides with ${owner}`;
-      }
-      if (clash) {
-        const l = conflicts.get(peer.decl.cluster) ?? [];
-        l.push(clash);
-        conflicts.set(peer.decl.cluster, l);
-        if (!this.reported.has(clash)) {
-          this.reported.add(clash);
-          onConflict(peer.decl.cluster, clash);
-        }
-        continue;
-      }
-      for (const b of w.addresses ?? []) ipOwner.set(`${w.network ?? ''}/${ipToString(b)}`, `${peer.decl.cluster} ${uid}`);
-      out.set(uid, a);
-    }
+    const { accepted, conflicts } = owners.admitFlat(flatOut, this.reported, onConflict);
+    for (const [uid, a] of accepted) out.set(uid, a);
     if (this.reported.size > 10_000) this.reported.clear();
     return { addresses: new Map(out), conflicts, vips };
   }
