@@ -2,50 +2,16 @@ import t from 'tap';
 import { Registry } from 'prom-client';
 import { createSilentLogger } from '../log';
 import { ResourceCache, entryFromBytes } from '../xds';
-import type { DebounceTimers } from './debouncer';
+import { FakeTime } from './fake-time';
 import { Pusher } from './pusher';
 
-/** Manual time: timers fire only in advance(); immediates run in endTurn(). */
-function fakeTime() {
-  let now = 0;
-  let seq = 0;
-  const timeouts = new Map<number, { at: number; fn: () => void }>();
-  const immediates = new Map<number, () => void>();
-  const timers: DebounceTimers = {
-    setTimeout: (fn, ms) => (timeouts.set(++seq, { at: now + ms, fn }), seq),
-    clearTimeout: (h) => void timeouts.delete(h as number),
-    setImmediate: (fn) => (immediates.set(++seq, fn), seq),
-    clearImmediate: (h) => void immediates.delete(h as number),
-  };
-  const endTurn = () => {
-    for (const [id, fn] of [...immediates]) {
-      immediates.delete(id);
-      fn();
-    }
-  };
-  const advance = (ms: number) => {
-    endTurn();
-    const end = now + ms;
-    for (;;) {
-      const due = [...timeouts].filter(([, x]) => x.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      timeouts.delete(due[0]);
-      now = due[1].at;
-      due[1].fn();
-      endTurn();
-    }
-    now = end;
-  };
-  return { timers, clock: { now: () => now, monotonic: () => now }, endTurn, advance };
-}
-
 function rig(mode?: 'leading' | 'quiet') {
-  const time = fakeTime();
+  const time = new FakeTime();
   const cache = new ResourceCache();
   let builds = 0;
   const registry = new Registry();
   const pusher = new Pusher({
-    cache, logger: createSilentLogger(), clock: time.clock, registry, timers: time.timers,
+    cache, logger: createSilentLogger(), clock: time.clock, registry, timers: time,
     debounceAfterMs: 5, debounceMaxMs: 50, debounceMode: mode,
     build: () => {
       builds++;
