@@ -61,8 +61,7 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
   protected readonly stream: http2.ServerHttp2Stream;
   private headersSent = false;
   private finished = false;
-  /** An incomplete message: its chunks so far, their total, and the bytes needed to complete it. */
-  private pending: Buffer | null = null;
+  /** An incomplete message (empty when none): its chunks so far, their total, and the bytes needed to complete it. */
   private parts: Buffer[] = [];
   private partsBytes = 0;
   private awaiting = 0;
@@ -119,13 +118,12 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
    */
   private onChunk(chunk: Buffer): void {
     if (this.discarding) return;
-    if (this.pending) {
+    if (this.parts.length > 0) {
       this.parts.push(chunk);
       this.partsBytes += chunk.length;
       // Still short of the awaited message (or of its 5-byte prefix): keep collecting.
       if (this.partsBytes < this.awaiting) return;
       chunk = Buffer.concat(this.parts, this.partsBytes);
-      this.pending = null;
       this.parts = [];
       this.partsBytes = 0;
       this.releaseBudget();
@@ -151,7 +149,6 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
       this.onMessage(msg);
     }
     if (buf.length > 0) {
-      this.pending = buf;
       this.parts = [buf];
       this.partsBytes = buf.length;
       this.awaiting = buf.length >= 5 ? 5 + buf.readUInt32BE(1) : 5;
