@@ -13,7 +13,7 @@
  */
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
-import { TLS13_CIPHERS } from '../../pkg/transport';
+import { MessageReader, TLS13_CIPHERS } from '../../pkg/transport';
 import { encodeDeltaResponse, encodeDeltaResponseBody, encodeResourceFrame, nonceField } from '../../pkg/wire';
 import { TYPE_ADDRESS } from '../lib/h2-ztunnel';
 
@@ -83,29 +83,17 @@ server.on('stream', (st) => {
   st.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
   streams.push(s);
   const answered = new Set<string>();
-  // Chunks are collected and joined once per message (a reconnect request is megabytes).
-  let parts: Buffer[] = [];
-  let have = 0;
-  st.on('data', (chunk: Buffer) => {
-    parts.push(chunk);
-    have += chunk.length;
-    for (;;) {
-      if (have < 5) return;
-      if (parts[0]!.length < 5) parts = [Buffer.concat(parts, have)];
-      if (have < 5 + parts[0]!.readUInt32BE(1)) return;
-      if (parts.length > 1) parts = [Buffer.concat(parts, have)];
-      const buf = parts[0]!;
-      const len = buf.readUInt32BE(1);
-      const type = requestType(buf.subarray(5, 5 + len));
-      const rest = buf.subarray(5 + len);
-      parts = rest.length ? [rest] : [];
-      have = rest.length;
-      if (!type || answered.has(type)) continue; // an ACK
+  const reader = new MessageReader({
+    check: () => true,
+    message: (msg) => {
+      const type = requestType(msg);
+      if (!type || answered.has(type)) return; // an ACK
       answered.add(type);
       const full = stateSize > 0 && s.id === 1 && type === TYPE_ADDRESS;
       st.write(grpcMessage(encodeDeltaResponse({ typeUrl: type, nonce: `${s.id}-${++s.n}`, systemVersionInfo: '1', frames: full ? stateFrames() : [], removed: [] })));
-    }
+    },
   });
+  st.on('data', (chunk: Buffer) => reader.push(chunk));
 });
 server.on('sessionError', () => undefined);
 server.listen(0, '127.0.0.1', () => process.send!({ ev: 'ready', port: (server.address() as { port: number }).port }));

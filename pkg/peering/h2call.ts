@@ -1,6 +1,7 @@
 import * as http2 from 'node:http2';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
+import { MessageReader } from '../transport';
 
 /**
  * One gRPC bidi stream over its own node:http2 session: the peer link without
@@ -34,8 +35,15 @@ export interface BidiCallOptions {
 export class BidiCall {
   private readonly session: http2.ClientHttp2Session;
   private readonly stream: http2.ClientHttp2Stream;
-  private chunks: Buffer[] = [];
-  private have = 0;
+  /** gRPC framing of the responses; a refused prefix ends the call. */
+  private readonly reader = new MessageReader({
+    check: (compressed, len) => {
+      if (compressed) this.fail(grpc.status.INTERNAL, 'compressed message without negotiated encoding');
+      else if (len > this.o.maxMessageBytes) this.fail(grpc.status.RESOURCE_EXHAUSTED, `message of ${len} bytes exceeds ${this.o.maxMessageBytes}`);
+      return !this.ended;
+    },
+    message: (msg) => void (this.ended || this.o.onMessage(msg)),
+  });
   private ended = false;
   private keepalive?: NodeJS.Timeout;
 
@@ -62,7 +70,7 @@ export class BidiCall {
       if (h['grpc-status'] !== undefined) return this.trailers(h); // trailers-only response
       this.o.onEstablished();
     });
-    this.stream.on('data', (c: Buffer) => this.onData(c));
+    this.stream.on('data', (c: Buffer) => this.reader.push(c));
     this.stream.on('trailers', (h) => this.trailers(h));
     this.stream.on('error', (e: Error) => this.end(grpc.status.UNAVAILABLE, e.message));
     this.stream.on('close', () => this.end(grpc.status.UNAVAILABLE, `stream closed (HTTP/2 code ${this.stream.rstCode ?? 0})`));
@@ -114,26 +122,6 @@ export class BidiCall {
     this.end(Number.isInteger(code) ? code : grpc.status.UNKNOWN, details);
   }
 
-  /** Linear reassembly: concatenates only when a message spans chunks. */
-  private onData(c: Buffer): void {
-    this.chunks.push(c);
-    this.have += c.length;
-    while (!this.ended && this.have >= 5) {
-      if (this.chunks[0]!.length < 5) this.chunks = [Buffer.concat(this.chunks)];
-      const head = this.chunks[0]!;
-      if (head[0] !== 0) return this.fail(grpc.status.INTERNAL, 'compressed message without negotiated encoding');
-      const len = head.readUInt32BE(1);
-      if (len > this.o.maxMessageBytes) return this.fail(grpc.status.RESOURCE_EXHAUSTED, `message of ${len} bytes exceeds ${this.o.maxMessageBytes}`);
-      if (this.have < 5 + len) return;
-      const all = this.chunks.length === 1 ? head : Buffer.concat(this.chunks, this.have);
-      const msg = all.subarray(5, 5 + len);
-      const rest = all.subarray(5 + len);
-      this.chunks = rest.length ? [rest] : [];
-      this.have = rest.length;
-      this.o.onMessage(msg);
-    }
-  }
-
   write(message: Uint8Array): void {
     if (this.ended) return;
     const frame = Buffer.allocUnsafe(5 + message.length);
@@ -165,7 +153,7 @@ export class BidiCall {
   private teardown(): void {
     if (this.keepalive) clearInterval(this.keepalive);
     this.keepalive = undefined;
-    this.chunks = [];
+    this.reader.stop();
     if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
     if (!this.session.destroyed) this.session.destroy();
   }

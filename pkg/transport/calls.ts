@@ -3,6 +3,7 @@ import type * as http2 from 'node:http2';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { ReceiveBudget } from './budget';
+import { MessageReader } from './reader';
 
 /**
  * gRPC calls over one node:http2 stream (gRPC over HTTP/2, PROTOCOL-HTTP2.md):
@@ -61,11 +62,7 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
   protected readonly stream: http2.ServerHttp2Stream;
   private headersSent = false;
   private finished = false;
-  /** An incomplete message (empty when none): its chunks so far, their total, and the bytes needed to complete it. */
-  private parts: Buffer[] = [];
-  private partsBytes = 0;
-  private awaiting = 0;
-  private discarding = false;
+  private readonly reader: MessageReader;
   /** Budget held for the large message being received, and the grant we wait for while paused. */
   private reserved = 0;
   /** A chunked message is being written; later writes wait here (bounded by the caller: one response in flight). */
@@ -77,7 +74,17 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
     super();
     this.stream = env.stream;
     this.metadata = metadataFromHeaders(env.headers);
-    this.stream.on('data', (chunk: Buffer) => this.onChunk(chunk));
+    this.reader = new MessageReader({
+      check: (compressed, len) => this.checkPrefix(compressed, len),
+      // A call finished mid-chunk (a handler ended it) reads no further messages.
+      message: (msg) => void (this.finished || this.onMessage(msg)),
+      collecting: (total) => {
+        const budget = this.env.budget;
+        if (budget && total > budget.threshold) this.admit(budget, total);
+      },
+      joined: () => this.releaseBudget(),
+    });
+    this.stream.on('data', (chunk: Buffer) => this.reader.push(chunk));
     this.stream.on('end', () => this.onClientEnd());
     this.stream.on('error', () => undefined); // 'close' follows; a reset stream is not a server error
     this.stream.on('close', () => {
@@ -111,50 +118,21 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
   protected abstract onClientEnd(): void;
 
   /**
-   * Splits the request stream into messages. A large message (a reconnect's
-   * initial_resource_versions can be ~0.5 MB at 10k resources) arrives in many
-   * 16 KB chunks: they are collected in a list and joined once when the
-   * message is complete, not re-concatenated per chunk (quadratic copying).
+   * The receive limit and identity encoding, checked on each message's prefix.
+   * A refused message ends the call; the rest of the request is read and
+   * dropped (flow control keeps moving).
    */
-  private onChunk(chunk: Buffer): void {
-    if (this.discarding) return;
-    if (this.parts.length > 0) {
-      this.parts.push(chunk);
-      this.partsBytes += chunk.length;
-      // Still short of the awaited message (or of its 5-byte prefix): keep collecting.
-      if (this.partsBytes < this.awaiting) return;
-      chunk = Buffer.concat(this.parts, this.partsBytes);
-      this.parts = [];
-      this.partsBytes = 0;
-      this.releaseBudget();
+  private checkPrefix(compressed: boolean, len: number): boolean {
+    if (len > this.env.maxReceiveBytes) {
+      // grpc-js's wording.
+      this.finish(grpc.status.RESOURCE_EXHAUSTED, `Received message larger than max (${len} vs. ${this.env.maxReceiveBytes})`);
+      return false;
     }
-    let buf = chunk;
-    while (buf.length >= 5) {
-      const len = buf.readUInt32BE(1);
-      if (len > this.env.maxReceiveBytes) {
-        // grpc-js's wording; the rest of the request is read and dropped (flow control keeps moving).
-        this.discarding = true;
-        this.finish(grpc.status.RESOURCE_EXHAUSTED, `Received message larger than max (${len} vs. ${this.env.maxReceiveBytes})`);
-        return;
-      }
-      if (buf[0] !== 0) {
-        this.discarding = true;
-        this.finish(grpc.status.INTERNAL, 'compressed messages are not supported (grpc-encoding identity only)');
-        return;
-      }
-      if (buf.length < 5 + len) break;
-      const msg = buf.subarray(5, 5 + len);
-      buf = buf.subarray(5 + len);
-      if (this.finished) return;
-      this.onMessage(msg);
+    if (compressed) {
+      this.finish(grpc.status.INTERNAL, 'compressed messages are not supported (grpc-encoding identity only)');
+      return false;
     }
-    if (buf.length > 0) {
-      this.parts = [buf];
-      this.partsBytes = buf.length;
-      this.awaiting = buf.length >= 5 ? 5 + buf.readUInt32BE(1) : 5;
-      const budget = this.env.budget;
-      if (budget && this.awaiting > budget.threshold) this.admit(budget, this.awaiting);
-    }
+    return true;
   }
 
   /** Reserves room for a large message, or pauses the stream (flow control) until it is granted. */
