@@ -21,10 +21,18 @@ export interface SharedResponse {
  * Valid for one cache sequence number: the first lookup after a commit drops
  * everything. Bounded: streams can only differ in S, and we keep at most
  * `maxEntries` distinct (type, S) pairs (further ones are built per stream).
+ *
+ * Kept only while a fan-out pass runs (`hold()` … `release()`). Outside a pass
+ * a lookup comes from one stream's ACK, which other streams rarely share, and a
+ * kept body outlives its use: a stream catching up after a burst gets a body
+ * close to the whole table (~80 MB at 200k workloads), which a memo that
+ * waited for the next commit held through an idle mesh — the largest single
+ * block of the daemon's retained memory at 2,000 peers (heap snapshot).
  */
 export class SharedResponses {
   private seq = -1;
   private readonly memo = new Map<string, SharedResponse>();
+  private holding = false;
 
   constructor(
     private readonly cache: ResourceCache,
@@ -55,8 +63,24 @@ export class SharedResponses {
       commitAt: empty ? undefined : cache.oldestCommitAfter(since)?.at,
       originAt: empty ? undefined : cache.earliestOriginAfter(since),
     };
-    if (this.memo.size < this.maxEntries) this.memo.set(key, r);
+    if (this.holding && this.memo.size < this.maxEntries) this.memo.set(key, r);
     return r;
+  }
+
+  /** A fan-out pass begins: responses built from now on are shared by the streams it visits. */
+  hold(): void {
+    this.holding = true;
+  }
+
+  /** The pass ended: drop every kept body. */
+  release(): void {
+    this.holding = false;
+    this.memo.clear();
+  }
+
+  /** Bodies kept now (for tests and the debug view). */
+  get size(): number {
+    return this.memo.size;
   }
 }
 
@@ -65,6 +89,12 @@ const EMPTY = Buffer.alloc(0);
 /** What the fan-out loop needs from a stream. */
 export interface Flushable {
   flush(): void;
+}
+
+/** Called around each fan-out pass (the shared-response memo lives exactly that long). */
+export interface PassHooks {
+  begin(): void;
+  end(): void;
 }
 
 /**
@@ -85,6 +115,7 @@ export class FanOut {
   constructor(
     private readonly streams: () => Iterable<Flushable>,
     private readonly batch = 32,
+    private readonly hooks?: PassHooks,
   ) {}
 
   trigger(): void {
@@ -97,7 +128,8 @@ export class FanOut {
     const list = [...this.streams()];
     let i = 0;
     const step = (): void => {
-      if (this.closed) return;
+      if (this.closed) return this.hooks?.end();
+      if (i === 0) this.hooks?.begin();
       const end = Math.min(i + this.batch, list.length);
       for (; i < end; i++) list[i]!.flush();
       if (i < list.length) {
@@ -105,6 +137,7 @@ export class FanOut {
         return;
       }
       this.running = false;
+      this.hooks?.end();
       if (this.again) {
         this.again = false;
         this.trigger();

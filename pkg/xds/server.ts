@@ -60,7 +60,7 @@ export class XdsServer {
 
   constructor(private readonly o: XdsServerOptions) {
     this.shared = new SharedResponses(o.cache);
-    this.fanout = new FanOut(() => this.streams, o.fanoutBatch);
+    this.fanout = new FanOut(() => this.streams, o.fanoutBatch, { begin: () => this.shared.hold(), end: () => this.shared.release() });
     this.unsubscribe = o.cache.onCommit(() => this.fanout.trigger());
   }
 

@@ -1,0 +1,68 @@
+import t from 'tap';
+import { ResourceCache, entryFromBytes } from './cache';
+import { FanOut, SharedResponses } from './fanout';
+
+const T = 'type.googleapis.com/istio.workload.Address';
+
+function cacheWith(names: string[]): ResourceCache {
+  const cache = new ResourceCache();
+  cache.commit([{ typeUrl: T, upserts: names.map((n) => entryFromBytes(T, n, Buffer.from(`body-${n}`))) }]);
+  return cache;
+}
+
+t.test('SharedResponses keeps bodies only during a pass, and drops them when it ends', (t) => {
+  const cache = cacheWith(['ns/a', 'ns/b']);
+  const shared = new SharedResponses(cache);
+  // Outside a pass (one stream's ACK): built, correct, and not kept.
+  const lone = shared.get(T, 0)!;
+  t.equal(lone.empty, false);
+  t.ok(lone.body.includes(Buffer.from('body-ns/a')) && lone.body.includes(Buffer.from('body-ns/b')), 'the body carries both resources');
+  t.equal(shared.size, 0, 'a lookup outside a pass keeps nothing');
+  t.not(shared.get(T, 0), lone, 'so the next lookup builds again');
+  // During a pass: streams at the same cursor share one object.
+  shared.hold();
+  const a = shared.get(T, 0)!;
+  t.equal(shared.get(T, 0), a, 'same (type, cursor) within a pass: one shared body');
+  t.equal(shared.size, 1);
+  shared.release();
+  t.equal(shared.size, 0, 'the pass ended: nothing retained');
+  t.end();
+});
+
+t.test('SharedResponses drops its memo when a commit lands mid-pass', (t) => {
+  const cache = cacheWith(['ns/a']);
+  const shared = new SharedResponses(cache);
+  shared.hold();
+  const before = shared.get(T, 0)!;
+  cache.commit([{ typeUrl: T, upserts: [entryFromBytes(T, 'ns/c', Buffer.from('body-ns/c'))] }]);
+  const after = shared.get(T, 0)!;
+  t.not(after, before);
+  t.ok(after.body.includes(Buffer.from('body-ns/c')), 'the newer body includes the new commit');
+  t.equal(shared.size, 1, 'only the current sequence is kept');
+  shared.release();
+  t.end();
+});
+
+t.test('FanOut brackets each pass with begin/end, across batches and after close', async (t) => {
+  const events: string[] = [];
+  const streams = Array.from({ length: 5 }, (_, i) => ({ flush: () => events.push(`s${i}`) }));
+  let done!: () => void;
+  const ended = new Promise<void>((r) => (done = r));
+  const fan = new FanOut(() => streams, 2, {
+    begin: () => events.push('begin'),
+    end: () => {
+      events.push('end');
+      done();
+    },
+  });
+  fan.trigger();
+  await ended;
+  t.same(events, ['begin', 's0', 's1', 's2', 's3', 's4', 'end'], 'one begin before the first batch, one end after the last');
+  // A pass cut short by close() still ends (the memo must not outlive a closed server).
+  events.length = 0;
+  const ended2 = new Promise<void>((r) => (done = r));
+  fan.trigger();
+  fan.close();
+  await ended2;
+  t.same(events, ['end'], 'closed before the first batch: end only, no flush');
+});
