@@ -85,7 +85,7 @@ function daemonCommand(cfgFile: string): string[] {
   return [__filename, 'daemon', cfgFile];
 }
 
-interface MemoryReport { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number }
+interface MemoryReport { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; before?: MemoryReport }
 
 async function startDaemon(dir: string, logDir: string, config: Record<string, unknown>): Promise<{ pid: number; port: number; token: string; stop: () => Promise<void>; cmd: string; memory: () => Promise<MemoryReport> }> {
   const stateDir = path.join(dir, 'state');
@@ -109,8 +109,8 @@ async function startDaemon(dir: string, logDir: string, config: Record<string, u
     rl.on('line', (line) => {
       log.write(line + '\n');
       try {
-        const j = JSON.parse(line) as { msg?: string; grpcPort?: number; memory?: MemoryReport };
-        if (j.msg === 'memory usage' && j.memory) memWaiters.splice(0).forEach((w) => w(j.memory!));
+        const j = JSON.parse(line) as { msg?: string; grpcPort?: number; memory?: MemoryReport; before?: MemoryReport };
+        if (j.msg === 'memory usage' && j.memory) memWaiters.splice(0).forEach((w) => w({ ...j.memory!, before: j.before }));
         if (j.msg === 'ambientd serving') {
           clearTimeout(timer);
           resolve(j.grpcPort ?? 0);
@@ -245,6 +245,12 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
       figures.push({ name: 'gc_heap_total', value: mib(mem.heapTotal), unit: 'MiB' });
       figures.push({ name: 'gc_external', value: mib(mem.external), unit: 'MiB' });
       figures.push({ name: 'gc_array_buffers', value: mib(mem.arrayBuffers), unit: 'MiB' });
+      // The same process just before that GC: how much of the RSS was garbage V8 had not collected yet.
+      if (mem.before) {
+        figures.push({ name: 'pre_gc_rss', value: mib(mem.before.rss), unit: 'MiB' });
+        figures.push({ name: 'pre_gc_heap_total', value: mib(mem.before.heapTotal), unit: 'MiB' });
+        figures.push({ name: 'pre_gc_external', value: mib(mem.before.external), unit: 'MiB' });
+      }
     }
     figures.push({ name: 'peak_rss', value: Math.max(...samples.map((s) => s.rssBytes), b.rssBytes) / 2 ** 20, unit: 'MiB' });
     figures.push({ name: 'cpu_during_crossings', value: cpuPercent(c, d), unit: '% of one core' });

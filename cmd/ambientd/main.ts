@@ -135,11 +135,13 @@ async function serve(flags: Record<string, string>): Promise<number> {
     // with --expose-gc (how `make bench` measures memory per stream).
     process.on('SIGUSR2', () => {
       const gc = (globalThis as { gc?: () => void }).gc;
+      // Also what was held before the collection: live data vs garbage not yet collected.
+      const before = process.memoryUsage();
       if (gc) {
         gc();
         gc();
       }
-      logger.info({ memory: process.memoryUsage(), gc: Boolean(gc), streams: daemon.xds?.streamCount ?? 0 }, 'memory usage');
+      logger.info({ memory: process.memoryUsage(), before, gc: Boolean(gc), streams: daemon.xds?.streamCount ?? 0 }, 'memory usage');
     });
     process.on('SIGHUP', () => {
       daemon.reload().catch((err: unknown) => logger.error({ err }, 'reload failed'));
