@@ -13,9 +13,14 @@ import protobuf from 'protobufjs';
  *   nonce=5, removed_resources=6
  */
 
-/** Content-derived version: the same bytes give the same version on every replica and restart. */
+/**
+ * Content-derived version: the same bytes give the same version on every replica and restart.
+ * The first 8 digest bytes as hex (the first 16 hex digits). Encoded straight from those bytes
+ * rather than `.slice(0, 16)` of the whole hex digest: V8 makes such a slice a view that keeps
+ * the 64-character parent alive, ~80 bytes more per cached resource (200k of them at 2,000 peers).
+ */
 export function contentVersion(bytes: Uint8Array): string {
-  return crypto.createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+  return crypto.createHash('sha256').update(bytes).digest().toString('hex', 0, 8);
 }
 
 /** Encodes Resource{name, version, resource: Any{typeUrl, value}} as a response field-2 frame. */

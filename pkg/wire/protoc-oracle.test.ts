@@ -117,3 +117,11 @@ t.test('the hand-written request decoder agrees with protobufjs on random valid 
     if (bytes.length > 2) t.throws(() => decodeDeltaRequest(wire.DeltaDiscoveryRequest, bytes.subarray(0, bytes.length - 1)), `truncated case ${i}`);
   }
 });
+
+t.test('contentVersion is the first 16 hex digits of SHA-256 (openssl as oracle): versions persisted before stay valid', async (t) => {
+  const value = wire.Address.encode(wire.Address.fromObject({ workload: { uid: 'u1', name: 'n', namespace: 'ns' } })).finish();
+  const out = execFileSync('openssl', ['dgst', '-sha256', '-r'], { input: Buffer.from(value) }).toString();
+  const hex = out.split(' ')[0]!;
+  t.match(hex, /^[0-9a-f]{64}$/);
+  t.equal(contentVersion(value), hex.slice(0, 16));
+});
