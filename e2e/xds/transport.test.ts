@@ -249,3 +249,33 @@ t.test('a message given as many parts arrives whole and in order, and a write is
   t.equal(got[1]!.toString(), 'after');
   call.end();
 });
+
+t.test('chunked writes on concurrent streams reuse pooled chunks and still arrive byte for byte', async (t) => {
+  const { client, server } = await setup(t, 4 << 20);
+  const c = client();
+  const expected = Buffer.concat(Array.from({ length: 5000 }, (_, i) => Buffer.alloc(500, i & 0xff)));
+  const round = async (): Promise<void> => {
+    const calls = [0, 1, 2].map(() => {
+      const call = c.makeBidiStreamRequest(BIDI, raw, raw);
+      const got: Buffer[] = [];
+      call.on('data', (m: Buffer) => got.push(m));
+      call.on('error', () => undefined);
+      call.write(Buffer.from('parts'));
+      return { call, got };
+    });
+    await waitFor(() => calls.every((x) => x.got.length === 2), { timeoutMs: 15_000 });
+    for (const { call, got } of calls) {
+      t.ok(got[0]!.equals(expected), 'byte for byte, though the same chunk memory was refilled many times');
+      t.equal(got[1]!.toString(), 'after');
+      call.end();
+    }
+  };
+  await round();
+  await round();
+  const p = server.chunkPool();
+  const chunksPerMessage = Math.ceil(expected.length / p.size);
+  t.ok(chunksPerMessage > 4, `each message needs ${chunksPerMessage} chunks`);
+  // 6 messages x ~10 chunks were written; at most one chunk per concurrent stream was ever allocated.
+  t.ok(p.allocated >= 1 && p.allocated <= 3, `chunks allocated: ${p.allocated} (no more than the 3 concurrent streams)`);
+  t.equal(p.free, p.allocated, 'every chunk is back in the pool once the writes are done');
+});

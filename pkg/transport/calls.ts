@@ -3,6 +3,7 @@ import type * as http2 from 'node:http2';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { ReceiveBudget } from './budget';
+import type { ChunkPool } from './chunks';
 import { MessageReader } from './reader';
 
 /**
@@ -15,7 +16,7 @@ import { MessageReader } from './reader';
 
 /** Up to this many parts are written as they are (corked); more are joined into chunks. */
 const FEW_PARTS = 4;
-/** Largest chunk made from many small parts (bytes). */
+/** Largest chunk made from many small parts when the server has no chunk pool (bytes). */
 const CHUNK = 1 << 20;
 
 /** Headers grpc-js strips from server-side metadata; we do the same so handlers see the same metadata. */
@@ -38,6 +39,8 @@ export interface CallEnv {
   maxReceiveBytes: number;
   /** Server-wide cap on bytes of large messages being received (absent = unmetered). */
   budget?: ReceiveBudget;
+  /** Server-wide reusable chunks for joining many parts (absent = a fresh buffer per chunk). */
+  chunks?: ChunkPool;
 }
 
 /** What handlers may ask about the caller (the grpc-js surface our services use). */
@@ -183,9 +186,10 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
    * - a few parts (a fan-out body shared by every stream, then this stream's
    *   nonce) go out as one corked write of the 5-byte prefix and the parts;
    * - many parts (a full sync: a head, then one frame per resource, shared
-   *   with the cache) are joined into chunks of at most CHUNK bytes, and each
-   *   chunk is made only once the previous one has been taken — a 100 MB
-   *   first sync holds ~1 MB of copies per stream, not a 100 MB buffer.
+   *   with the cache) are copied into chunks taken from the server's pool,
+   *   and each chunk is filled only once the previous one has been taken — a
+   *   100 MB first sync holds one chunk per stream, not a 100 MB buffer, and
+   *   leaves no garbage behind (the chunk goes back to the pool).
    * Messages never interleave: a write issued while a chunked one is under
    * way waits for it.
    */
@@ -215,29 +219,46 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
     }
     this.chunking = true;
     stream.write(prefix);
+    const pool = this.env.chunks;
     let i = 0;
+    const last = (): void => {
+      this.chunking = false;
+      done?.();
+      const queued = this.waitingWrites.splice(0);
+      for (const w of queued) this.write(w.msg, w.cb);
+    };
     const next = (): void => {
       if (stream.destroyed || this.finished) {
         this.chunking = false;
         done?.();
         return;
       }
-      let bytes = 0;
-      const start = i;
-      while (i < parts.length && (i === start || bytes + parts[i]!.length <= CHUNK)) bytes += parts[i++]!.length;
-      const chunk = i - start === 1 ? parts[start]! : Buffer.concat(parts.slice(start, i), bytes);
-      if (i < parts.length) {
-        stream.write(chunk, next);
-        return;
-      }
-      stream.write(chunk, () => {
-        this.chunking = false;
-        done?.();
-        const queued = this.waitingWrites.splice(0);
-        for (const w of queued) this.write(w.msg, w.cb);
+      const { chunk, pooled } = this.fill(parts, i, pool);
+      i = chunk.end;
+      const after = i < parts.length ? next : last;
+      stream.write(chunk.bytes, (err?: Error | null) => {
+        // Back to the pool only once HTTP/2 is done with it; after an error the stream was torn
+        // down with the write possibly still referenced, so that chunk is left to the GC.
+        if (pooled && !err) pool!.give(pooled);
+        after();
       });
     };
     next();
+  }
+
+  /** The next chunk of `parts` from index `start`: pooled and copied into, or one part as is when it alone fills a chunk. */
+  private fill(parts: readonly Buffer[], start: number, pool: ChunkPool | undefined): { chunk: { bytes: Buffer; end: number }; pooled?: Buffer } {
+    const cap = pool ? pool.size : CHUNK;
+    if (parts[start]!.length >= cap) return { chunk: { bytes: parts[start]!, end: start + 1 } };
+    let i = start;
+    let bytes = 0;
+    while (i < parts.length && bytes + parts[i]!.length <= cap) bytes += parts[i++]!.length;
+    if (i - start === 1) return { chunk: { bytes: parts[start]!, end: i } };
+    if (!pool) return { chunk: { bytes: Buffer.concat(parts.slice(start, i), bytes), end: i } };
+    const buf = pool.take();
+    let off = 0;
+    for (let k = start; k < i; k++) off += parts[k]!.copy(buf, off);
+    return { chunk: { bytes: buf.subarray(0, off), end: i }, pooled: buf };
   }
 
   /** Ends the call with a status (OK = clean end). Idempotent. */

@@ -6,6 +6,7 @@ import type { Logger } from '../log';
 import { BidiCall, UnaryCall } from './calls';
 import type { RotatingServerCredentials } from './credentials';
 import { ReceiveBudget } from './budget';
+import { ChunkPool } from './chunks';
 
 export interface GrpcServerOptions {
   /** host:port; port 0 picks a free one. */
@@ -75,6 +76,8 @@ export class GrpcServer {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly detach: () => void;
   private readonly budget: ReceiveBudget;
+  /** Reused buffers for chunked writes (full syncs), shared by every call. */
+  private readonly chunks = new ChunkPool();
   private boundPort = 0;
   private started = false;
   private closed = false;
@@ -134,6 +137,11 @@ export class GrpcServer {
 
   get port(): number {
     return this.boundPort;
+  }
+
+  /** Write chunks ever allocated and those idle in the pool now (diagnostics, tests). */
+  chunkPool(): { allocated: number; free: number; size: number } {
+    return { allocated: this.chunks.allocated, free: this.chunks.free, size: this.chunks.size };
   }
 
   /** Bytes reserved by large messages in flight, and calls paused waiting for room (diagnostics, tests). */
@@ -196,7 +204,7 @@ export class GrpcServer {
     if (!route) return trailersOnly(grpc.status.UNIMPLEMENTED, `The server does not implement the method ${encodeURIComponent(String(headers[':path']))}`);
     const enc = headers['grpc-encoding'];
     if (enc !== undefined && enc !== 'identity') return trailersOnly(grpc.status.UNIMPLEMENTED, 'only identity encoding is supported');
-    const env = { stream, headers, maxReceiveBytes: this.o.maxReceiveBytes, budget: this.budget };
+    const env = { stream, headers, maxReceiveBytes: this.o.maxReceiveBytes, budget: this.budget, chunks: this.chunks };
     try {
       if (route.kind === 'bidi') (route.handler as unknown as (c: BidiCall) => void)(new BidiCall(env));
       else new UnaryCall(env, route as never);
