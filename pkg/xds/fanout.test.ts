@@ -1,6 +1,7 @@
 import t from 'tap';
 import { ResourceCache, entryFromBytes } from './cache';
 import { FanOut, SharedResponses } from './fanout';
+import { loadWire, nonceField } from '../wire';
 
 const T = 'type.googleapis.com/istio.workload.Address';
 
@@ -16,7 +17,9 @@ t.test('SharedResponses keeps bodies only during a pass, and drops them when it 
   // Outside a pass (one stream's ACK): built, correct, and not kept.
   const lone = shared.get(T, 0)!;
   t.equal(lone.empty, false);
-  t.ok(lone.body.includes(Buffer.from('body-ns/a')) && lone.body.includes(Buffer.from('body-ns/b')), 'the body carries both resources');
+  const joined = Buffer.concat(lone.body);
+  t.equal(lone.body.length, 1, 'a small body is one buffer (fan-out writes it without a copy)');
+  t.ok(joined.includes(Buffer.from('body-ns/a')) && joined.includes(Buffer.from('body-ns/b')), 'the body carries both resources');
   t.equal(shared.size, 0, 'a lookup outside a pass keeps nothing');
   t.not(shared.get(T, 0), lone, 'so the next lookup builds again');
   // During a pass: streams at the same cursor share one object.
@@ -37,10 +40,25 @@ t.test('SharedResponses drops its memo when a commit lands mid-pass', (t) => {
   cache.commit([{ typeUrl: T, upserts: [entryFromBytes(T, 'ns/c', Buffer.from('body-ns/c'))] }]);
   const after = shared.get(T, 0)!;
   t.not(after, before);
-  t.ok(after.body.includes(Buffer.from('body-ns/c')), 'the newer body includes the new commit');
+  t.ok(Buffer.concat(after.body).includes(Buffer.from('body-ns/c')), 'the newer body includes the new commit');
   t.equal(shared.size, 1, 'only the current sequence is kept');
   shared.release();
   t.end();
+});
+
+t.test('a large shared body is the head plus the cache\'s own frames (no joined copy), and decodes as one response', async (t) => {
+  const names = Array.from({ length: 300 }, (_, i) => `ns/w-${i}`);
+  const cache = new ResourceCache();
+  cache.commit([{ typeUrl: T, upserts: names.map((n) => entryFromBytes(T, n, Buffer.alloc(400, n.length))) }]);
+  const r = new SharedResponses(cache).get(T, 0)!;
+  t.equal(r.body.length, 1 + names.length, 'head, then one part per resource');
+  t.ok(names.every((n, i) => r.body[i + 1] === cache.get(T, n)!.frame), 'the parts are the cached frames themselves');
+  const wire = await loadWire();
+  const resp = wire.DeltaDiscoveryResponse.decode(Buffer.concat([...r.body, nonceField('n-7')])) as unknown as { typeUrl: string; nonce: string; systemVersionInfo: string; resources: { name: string }[] };
+  t.equal(resp.typeUrl, T);
+  t.equal(resp.nonce, 'n-7');
+  t.equal(resp.systemVersionInfo, String(cache.seq));
+  t.same(resp.resources.map((x) => x.name).sort(), [...names].sort());
 });
 
 t.test('FanOut brackets each pass with begin/end, across batches and after close', async (t) => {

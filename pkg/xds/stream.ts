@@ -329,7 +329,7 @@ export class XdsStream {
   /** A fan-out response: the shared body plus this stream's nonce. */
   private sendShared(st: TypeState, r: SharedResponse): void {
     const nonce = this.nextNonce();
-    this.write(st, nonce, [r.body, nonceField(nonce)], r.commitAt, r.originAt);
+    this.write(st, nonce, [...r.body, nonceField(nonce)], r.commitAt, r.originAt);
   }
 
   private nextNonce(): string {
