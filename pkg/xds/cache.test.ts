@@ -84,3 +84,39 @@ t.test('matchInitial: the all-current set is answered as current; any difference
   t.same(cache.matchInitial(T, rawIrv(held)).changed.map((e) => e.name), ['ns/w-3']);
   t.end();
 });
+
+t.test('change log: updates, deletions, resurrection, compaction and stuck cursors', (t) => {
+  const cache = new ResourceCache({ maxTombstones: 3 });
+  const e = (n: string, v: string): ReturnType<typeof entryFromBytes> => entryFromBytes(T, n, Buffer.from(v));
+  const changed = (since: number): [string, string | undefined][] => {
+    const out: [string, string | undefined][] = [];
+    t.ok(cache.forEachChangedSince(T, since, (n, x) => out.push([n, x?.version])), `since ${since} is still in the log`);
+    return out.sort((a, b) => a[0].localeCompare(b[0]));
+  };
+  const s1 = cache.commit([{ typeUrl: T, upserts: [e('a', '1'), e('b', '1'), e('c', '1')] }]);
+  const cursor = cache.openCursor(s1);
+  const s2 = cache.commit([{ typeUrl: T, upserts: [e('a', '2')], removes: ['b'] }]);
+  t.equal(cache.commit([{ typeUrl: T, upserts: [e('a', '2')] }]), s2, 'same version again: no commit');
+  t.same(changed(s1), [['a', cache.get(T, 'a')!.version], ['b', undefined]], 'an update and a deletion (tombstone)');
+  t.equal(cache.get(T, 'b'), undefined);
+  t.equal(cache.stats().types[T]!.tombstones, 1);
+  const s3 = cache.commit([{ typeUrl: T, upserts: [e('b', '3')] }]);
+  t.same(changed(s2), [['b', cache.get(T, 'b')!.version]], 'resurrected: reported as an entry, not a deletion');
+  t.equal(cache.stats().types[T]!.tombstones, 0, 'resurrection clears the tombstone');
+  t.same(changed(0).map(([n]) => n), ['a', 'b', 'c'], 'each name once, however often it changed');
+  t.same([...cache.entries(T)].map((x) => x.name).sort(), ['a', 'b', 'c']);
+  t.equal(cache.size(T), 3);
+  // Many deletions while the cursor stays at s1: more tombstones than allowed expire it.
+  const names = Array.from({ length: 1200 }, (_, i) => `x${i}`);
+  cache.commit([{ typeUrl: T, upserts: names.map((n) => e(n, '1')) }]);
+  for (const n of names) cache.commit([{ typeUrl: T, removes: [n] }]);
+  t.equal(cursor.expired, true, 'a cursor pinning more than maxTombstones is expired');
+  t.notOk(cache.forEachChangedSince(T, s1, () => undefined), 'and its old position is below the compaction floor');
+  const st = cache.stats().types[T]!;
+  t.ok(st.tombstones <= 3, `tombstones pruned to the cap once no live cursor needs them (${st.tombstones})`);
+  t.ok(st.log <= 2 * (st.entries + st.tombstones) + 1024, `log compacted (${st.log} records for ${st.entries} entries)`);
+  t.notOk(cache.forEachChangedSince(T, s3, () => undefined), 'with no live cursor the floor moved up to the newest commit');
+  t.same(changed(cache.seq), [], 'nothing after the newest commit');
+  cache.closeCursor(cursor);
+  t.end();
+});

@@ -6,8 +6,8 @@ import { contentVersion, encodeResourceFrame, fnv1a, SetDigest, type InitialVers
  * (a response "frame"), so N streams share one encoding.
  *
  * Change tracking without per-stream name sets: every commit bumps a global
- * sequence number; per type we keep `lastSeq` (name -> seq of its last change,
- * including deletions = tombstones) and an append-only log of (seq, name)
+ * sequence number; per type we keep each name's last-change seq (on its slot;
+ * deletions in a tombstone map) and an append-only log of (seq, name)
  * compacted to one entry per name. A stream remembers only the seq it has sent
  * up to, so its pending diff is "names changed after seq S" — O(1) memory per
  * stream however far behind it falls (istio/istio#54858 is the bug class).
@@ -51,11 +51,6 @@ export interface CommitMeta {
 
 export type CacheListener = (seq: number, typeUrls: ReadonlySet<string>) => void;
 
-interface LogEntry {
-  seq: number;
-  name: string;
-}
-
 /** Result of matching a client's initial_resource_versions against the cache. */
 export interface InitialMatch {
   /** Held entries that still exist (same or different version). */
@@ -68,13 +63,13 @@ export interface InitialMatch {
   duplicate: boolean;
 }
 
-/** Index of the first element with seq > since in a seq-ordered array (binary search). */
-function firstAfter(log: readonly { seq: number }[], since: number): number {
+/** Index of the first of `n` seq-ordered items whose seq (read by `seqAt`) is > since (binary search). */
+function firstAfter(n: number, seqAt: (i: number) => number, since: number): number {
   let lo = 0;
-  let hi = log.length;
+  let hi = n;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (log[mid]!.seq <= since) lo = mid + 1;
+    if (seqAt(mid) <= since) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -99,7 +94,10 @@ function strEqualsBytes(s: string, b: Buffer, start: number, end: number): boole
  * every GC, ~100 ns per lookup) at 50k entries x 1,000 reconnects.
  */
 interface Slot {
-  readonly e: CacheEntry;
+  /** The current entry: an update replaces it in place (same name, same hash chain). */
+  e: CacheEntry;
+  /** Seq of the name's last change. */
+  seq: number;
   stamp: number;
   /** Next slot with the same hash (chained). */
   next: Slot | undefined;
@@ -108,49 +106,83 @@ interface Slot {
 /** fnv1a folded into V8's small-integer range, so Map keys stay unboxed. */
 const smiHash = (b: Uint8Array, start: number, end: number): number => fnv1a(b, start, end) & 0x3fffffff;
 
+/**
+ * One type's resources. Memory matters here: at 2,000 peers a table holds
+ * 200k entries, so each name costs one slot (entry, last-change seq, match
+ * stamp, hash chain) in two maps and two log arrays — no separate seq map, no
+ * object per log record (heap snapshot: ~70 B per name less than that layout).
+ */
 class TypeTable {
-  readonly entries = new Map<string, CacheEntry>();
+  /** Live names -> slot. */
+  readonly entries = new Map<string, Slot>();
   /** hash(name bytes) -> slot chain: matches reconnect requests without making strings. */
   readonly byHash = new Map<number, Slot>();
+  /** Deleted names -> seq of the deletion, until every cursor has passed it. */
+  readonly tombs = new Map<string, number>();
   matchStamp = 0;
   /** Digest of every (name, version) held: the reconnect fast path (SetDigest). */
   readonly digest = new SetDigest();
+  /** The change log as two parallel arrays (seq ascending). */
+  logSeq: number[] = [];
+  logName: string[] = [];
+  readonly aliasIndex = new Map<string, Set<string>>();
+  /** Changes older than this have been compacted away (tombstones pruned). */
+  floorSeq = 0;
 
-  indexAdd(e: CacheEntry): void {
-    const nb = Buffer.from(e.name, 'utf8');
-    this.digest.addPair(nb, e.version, 1);
-    const h = smiHash(nb, 0, nb.length);
-    this.byHash.set(h, { e, stamp: 0, next: this.byHash.get(h) });
+  /** Seq of the last change to `name` (live or deleted), if still tracked. */
+  lastSeq(name: string): number | undefined {
+    return this.entries.get(name)?.seq ?? this.tombs.get(name);
   }
 
-  indexRemove(e: CacheEntry): void {
-    const nb = Buffer.from(e.name, 'utf8');
-    this.digest.addPair(nb, e.version, -1);
+  upsert(e: CacheEntry, seq: number): boolean {
+    const slot = this.entries.get(e.name);
+    if (slot) {
+      if (slot.e.version === e.version) return false;
+      this.dropAliases(slot.e);
+      this.digest.addPair(Buffer.from(slot.e.name, 'utf8'), slot.e.version, -1);
+      this.digest.addPair(Buffer.from(e.name, 'utf8'), e.version, 1);
+      slot.e = e;
+      slot.seq = seq;
+    } else {
+      this.tombs.delete(e.name); // resurrected (or new)
+      const nb = Buffer.from(e.name, 'utf8');
+      this.digest.addPair(nb, e.version, 1);
+      const h = smiHash(nb, 0, nb.length);
+      const fresh: Slot = { e, seq, stamp: 0, next: this.byHash.get(h) };
+      this.byHash.set(h, fresh);
+      this.entries.set(e.name, fresh);
+    }
+    this.addAliases(e);
+    this.logSeq.push(seq);
+    this.logName.push(e.name);
+    return true;
+  }
+
+  remove(name: string, seq: number): boolean {
+    const slot = this.entries.get(name);
+    if (!slot) return false;
+    this.dropAliases(slot.e);
+    const nb = Buffer.from(name, 'utf8');
+    this.digest.addPair(nb, slot.e.version, -1);
     const h = smiHash(nb, 0, nb.length);
     let prev: Slot | undefined;
     for (let s = this.byHash.get(h); s; prev = s, s = s.next) {
-      if (s.e !== e) continue;
+      if (s !== slot) continue;
       if (prev) prev.next = s.next;
       else if (s.next) this.byHash.set(h, s.next);
       else this.byHash.delete(h);
-      return;
+      break;
     }
+    this.entries.delete(name);
+    this.tombs.set(name, seq);
+    this.logSeq.push(seq);
+    this.logName.push(name);
+    return true;
   }
 
   findSlot(b: Buffer, ns: number, ne: number): Slot | undefined {
     for (let s = this.byHash.get(smiHash(b, ns, ne)); s; s = s.next) if (strEqualsBytes(s.e.name, b, ns, ne)) return s;
     return undefined;
-  }
-  readonly lastSeq = new Map<string, number>();
-  log: LogEntry[] = [];
-  readonly aliasIndex = new Map<string, Set<string>>();
-  /** Changes older than this have been compacted away (tombstones pruned). */
-  floorSeq = 0;
-  tombstones = 0;
-
-  record(seq: number, name: string): void {
-    this.lastSeq.set(name, seq);
-    this.log.push({ seq, name });
   }
 
   addAliases(e: CacheEntry): void {
@@ -205,29 +237,8 @@ export class ResourceCache {
     const next = this.seqNo + 1;
     for (const c of changes) {
       const t = this.table(c.typeUrl);
-      for (const e of c.upserts ?? []) {
-        const prev = t.entries.get(e.name);
-        if (prev && prev.version === e.version) continue;
-        if (prev) {
-          t.dropAliases(prev);
-          t.indexRemove(prev);
-        } else if (t.lastSeq.has(e.name)) t.tombstones--; // resurrected
-        t.entries.set(e.name, e);
-        t.addAliases(e);
-        t.indexAdd(e);
-        t.record(next, e.name);
-        touched.add(c.typeUrl);
-      }
-      for (const name of c.removes ?? []) {
-        const prev = t.entries.get(name);
-        if (!prev) continue;
-        t.dropAliases(prev);
-        t.indexRemove(prev);
-        t.entries.delete(name);
-        t.tombstones++;
-        t.record(next, name);
-        touched.add(c.typeUrl);
-      }
+      for (const e of c.upserts ?? []) if (t.upsert(e, next)) touched.add(c.typeUrl);
+      for (const name of c.removes ?? []) if (t.remove(name, next)) touched.add(c.typeUrl);
     }
     if (touched.size === 0) return this.seqNo;
     this.seqNo = next;
@@ -242,7 +253,7 @@ export class ResourceCache {
 
   /** The oldest commit after `since` (what a response covering (since, seq] has waited longest for). */
   oldestCommitAfter(since: number): CommitMeta | undefined {
-    return this.commitLog[firstAfter(this.commitLog, since)]?.meta;
+    return this.commitLog[firstAfter(this.commitLog.length, (i) => this.commitLog[i]!.seq, since)]?.meta;
   }
 
   /** The earliest origin stamp among commits after `since`. */
@@ -289,7 +300,7 @@ export class ResourceCache {
   }
 
   get(typeUrl: string, name: string): CacheEntry | undefined {
-    return this.tables.get(typeUrl)?.entries.get(name);
+    return this.tables.get(typeUrl)?.entries.get(name)?.e;
   }
 
   /** Names reachable by an on-demand key: the name itself and any alias match. */
@@ -303,8 +314,9 @@ export class ResourceCache {
     return out;
   }
 
-  entries(typeUrl: string): IterableIterator<CacheEntry> {
-    return (this.tables.get(typeUrl)?.entries ?? new Map<string, CacheEntry>()).values();
+  *entries(typeUrl: string): IterableIterator<CacheEntry> {
+    const t = this.tables.get(typeUrl);
+    if (t) for (const slot of t.entries.values()) yield slot.e;
   }
 
   size(typeUrl: string): number {
@@ -320,13 +332,14 @@ export class ResourceCache {
     const t = this.tables.get(typeUrl);
     if (!t) return true;
     if (since < t.floorSeq) return false;
-    const log = t.log;
-    const lo = firstAfter(log, since);
-    for (let i = lo; i < log.length; i++) {
-      const le = log[i]!;
+    const seqs = t.logSeq;
+    const names = t.logName;
+    for (let i = firstAfter(seqs.length, (k) => seqs[k]!, since); i < seqs.length; i++) {
+      const name = names[i]!;
+      const slot = t.entries.get(name);
       // Only the newest log entry of a name counts: no duplicates (rule 15).
-      if (t.lastSeq.get(le.name) !== le.seq) continue;
-      fn(le.name, t.entries.get(le.name));
+      if ((slot ? slot.seq : t.tombs.get(name)) !== seqs[i]) continue;
+      fn(name, slot?.e);
     }
     return true;
   }
@@ -348,7 +361,7 @@ export class ResourceCache {
 
   stats(): { seq: number; types: Record<string, { entries: number; tombstones: number; log: number }> } {
     const types: Record<string, { entries: number; tombstones: number; log: number }> = {};
-    for (const [k, t] of this.tables) types[k] = { entries: t.entries.size, tombstones: t.tombstones, log: t.log.length };
+    for (const [k, t] of this.tables) types[k] = { entries: t.entries.size, tombstones: t.tombs.size, log: t.logSeq.length };
     return { seq: this.seqNo, types };
   }
 
@@ -364,29 +377,32 @@ export class ResourceCache {
    */
   private maybeCompact(t: TypeTable): void {
     const live = t.entries.size;
-    if (t.log.length <= 2 * (live + t.tombstones) + 1024 && t.tombstones <= this.maxTombstones) return;
-    if (t.tombstones > this.maxTombstones) {
+    const tombstones = t.tombs.size;
+    if (t.logSeq.length <= 2 * (live + tombstones) + 1024 && tombstones <= this.maxTombstones) return;
+    if (tombstones > this.maxTombstones) {
       // A stuck client pins tombstones: expire the laggards instead of growing.
       // Pruning the oldest (tombstones - max) needs every cursor at or past the
       // newest of them; cursors behind it are expired and their streams reset.
-      const tombSeqs: number[] = [];
-      for (const [name, s] of t.lastSeq) if (!t.entries.has(name)) tombSeqs.push(s);
-      tombSeqs.sort((a, b) => a - b);
+      const tombSeqs = [...t.tombs.values()].sort((a, b) => a - b);
       const cut = tombSeqs[tombSeqs.length - this.maxTombstones - 1] ?? 0;
       for (const c of this.cursors) if (c.seq < cut) c.expired = true;
     }
     const floor = this.minCursorSeq();
-    const kept: LogEntry[] = [];
-    for (const le of t.log) {
-      if (t.lastSeq.get(le.name) !== le.seq) continue;
-      if (!t.entries.has(le.name) && le.seq <= floor) {
-        t.lastSeq.delete(le.name);
-        t.tombstones--;
+    const seqs: number[] = [];
+    const names: string[] = [];
+    for (let i = 0; i < t.logSeq.length; i++) {
+      const seq = t.logSeq[i]!;
+      const name = t.logName[i]!;
+      if (t.lastSeq(name) !== seq) continue;
+      if (!t.entries.has(name) && seq <= floor) {
+        t.tombs.delete(name);
         continue;
       }
-      kept.push(le);
+      seqs.push(seq);
+      names.push(name);
     }
-    t.log = kept;
+    t.logSeq = seqs;
+    t.logName = names;
     if (floor > t.floorSeq) t.floorSeq = floor;
   }
 }
