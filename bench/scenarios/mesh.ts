@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Figure, ScenarioResult, Series } from '../lib/types';
 import { MAIN } from '../lib/daemon-proc';
 import { SimProc, wallNow } from '../lib/sim-proc';
+import { linkFloor } from '../lib/link-floor';
 import { cpuPercent, percentile, sampleProc, type ProcSample } from '../lib/proc';
 import * as http2 from 'node:http2';
 import { TLS13_CIPHERS } from '../../pkg/transport';
@@ -150,7 +151,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   const full = opts.mode === 'full';
   // MESH_N=<n>: one point only (diagnosis without the whole sweep).
   const only = Number(process.env['MESH_N'] ?? 0);
-  if (only > 0) return runAt(opts, only, Number(process.env['MESH_WINDOW_MS'] ?? 15_000));
+  if (only > 0) return withLinkFloor(await runAt(opts, only, Number(process.env['MESH_WINDOW_MS'] ?? 15_000)));
   const sweep = full ? [200, 500, 1000] : [50, 100];
   const points: { n: number; cpu: number; rss: number }[] = [];
   for (const n of sweep) {
@@ -167,7 +168,22 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     { chart: 'scale-rss', label: 'RSS', values: points.map((p) => [p.n, p.rss] as [number, number]) },
   ];
   main.notes = [...(main.notes ?? []), `scale points (peers: steady CPU %, RSS MiB): ${points.map((p) => `${p.n}: ${p.cpu.toFixed(2)} %, ${p.rss.toFixed(0)} MiB`).join('; ')}`];
-  return main;
+  return withLinkFloor(main);
+}
+
+/**
+ * Adds the memory floor of the peer links alone (bench/sim/link-floor.ts): N bare mTLS HTTP/2
+ * links that each received one first sync's bytes, in a process that holds nothing else.
+ */
+async function withLinkFloor(r: ScenarioResult): Promise<ScenarioResult> {
+  const p = r.params as { peers: number; firstSyncBytes: number };
+  const lf = await linkFloor({ links: p.peers, responseBytes: p.firstSyncBytes });
+  r.figures.push({ name: 'link_floor_rss', value: lf.totalMiB, unit: 'MiB' });
+  r.figures.push({ name: 'link_floor_per_link', value: lf.perLinkKiB, unit: 'KiB' });
+  r.figures.push({ name: 'link_floor_heap_per_link', value: lf.heapPerLinkKiB, unit: 'KiB' });
+  r.figures.push({ name: 'link_floor_process_base', value: lf.baseMiB, unit: 'MiB' });
+  r.notes = [...(r.notes ?? []), `link floor: ${p.peers} bare mTLS HTTP/2 links, each after a ${p.firstSyncBytes}-byte first sync, cost ${lf.totalMiB.toFixed(0)} MiB of RSS (${lf.perLinkKiB.toFixed(1)} KiB per link, ${lf.heapPerLinkKiB.toFixed(1)} KiB of it JS heap) in a process that holds nothing else (no ambientd code)`];
+  return r;
 }
 
 async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number, windowMs: number): Promise<ScenarioResult> {
@@ -270,7 +286,7 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
       { chart: 'scale-cpu', label: 'steady CPU', values: [[n, cpuPercent(a, b)]] },
       { chart: 'scale-rss', label: 'RSS', values: [[n, b.rssBytes / 2 ** 20]] },
     ];
-    return { scenario: 'mesh', params: { peers: n, servicesPerPeer: SERVICES, ztunnels, crossingsPerSec, windowMs, mode: opts.mode }, figures, notes, series } as ScenarioResult;
+    return { scenario: 'mesh', params: { peers: n, servicesPerPeer: SERVICES, ztunnels, crossingsPerSec, windowMs, mode: opts.mode, firstSyncBytes: Number(serving.firstSyncBytes) }, figures, notes, series } as ScenarioResult;
   } finally {
     sim.close();
     zsim.close();
@@ -361,12 +377,13 @@ function simMain(): void {
     })).finish();
     return { name: `${NS}/svc-${j}`, version: contentVersion(bytes), bytes };
   };
-  const respond = (call: grpc.ServerDuplexStream<Buffer, Buffer>, typeUrl: string, res: { name: string; version: string; bytes: Uint8Array }[], removed: string[] = []): void => {
-    const msg = wire.DeltaDiscoveryResponse.encode(wire.DeltaDiscoveryResponse.fromObject({
+  const encodeResponse = (typeUrl: string, res: { name: string; version: string; bytes: Uint8Array }[], removed: string[] = []): Uint8Array =>
+    wire.DeltaDiscoveryResponse.encode(wire.DeltaDiscoveryResponse.fromObject({
       typeUrl, nonce: String(++nonce), systemVersionInfo: '', removedResources: removed,
       resources: res.map((r) => ({ name: r.name, version: r.version, resource: { typeUrl, value: r.bytes } })),
     })).finish();
-    call.write(Buffer.from(msg));
+  const respond = (call: grpc.ServerDuplexStream<Buffer, Buffer>, typeUrl: string, res: { name: string; version: string; bytes: Uint8Array }[], removed: string[] = []): void => {
+    call.write(Buffer.from(encodeResponse(typeUrl, res, removed)));
   };
 
   const handle = (call: grpc.ServerDuplexStream<Buffer, Buffer>): void => {
@@ -410,7 +427,9 @@ function simMain(): void {
         const bind = (addr: string): Promise<number> => new Promise((res, rej) => server!.bindAsync(addr, creds, (e, p) => (e ? rej(e) : res(p))));
         const port = await bind(`${addressOf(0)}:0`);
         for (let i = 1; i < n; i++) await bind(`${addressOf(i)}:${port}`);
-        process.send!({ ev: 'serving', port });
+        // What one virtual peer sends on a first sync (the link floor receives as much per link).
+        const firstSyncBytes = encodeResponse(TYPE_FEDERATED_SERVICE, clusters[0]!.fs).length + encodeResponse(TYPE_CLUSTER_INFO, [clusters[0]!.ci]).length;
+        process.send!({ ev: 'serving', port, firstSyncBytes });
       } else if (m.cmd === 'ztunnels') {
         const expect = Number(m.expect);
         const seen: Set<string>[] = [];
