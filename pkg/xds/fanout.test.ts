@@ -11,24 +11,33 @@ function cacheWith(names: string[]): ResourceCache {
   return cache;
 }
 
-t.test('SharedResponses keeps bodies only during a pass, and drops them when it ends', (t) => {
+t.test('SharedResponses keeps small bodies until the next commit, large ones only during a pass', (t) => {
   const cache = cacheWith(['ns/a', 'ns/b']);
   const shared = new SharedResponses(cache);
-  // Outside a pass (one stream's ACK): built, correct, and not kept.
+  // Outside a pass (streams flushing as their ACKs arrive): a small body is built once and shared.
   const lone = shared.get(T, 0)!;
   t.equal(lone.empty, false);
   const joined = Buffer.concat(lone.body);
   t.equal(lone.body.length, 1, 'a small body is one buffer (fan-out writes it without a copy)');
   t.ok(joined.includes(Buffer.from('body-ns/a')) && joined.includes(Buffer.from('body-ns/b')), 'the body carries both resources');
-  t.equal(shared.size, 0, 'a lookup outside a pass keeps nothing');
-  t.not(shared.get(T, 0), lone, 'so the next lookup builds again');
-  // During a pass: streams at the same cursor share one object.
+  t.equal(shared.get(T, 0), lone, 'the next stream at the same cursor shares it');
   shared.hold();
-  const a = shared.get(T, 0)!;
-  t.equal(shared.get(T, 0), a, 'same (type, cursor) within a pass: one shared body');
-  t.equal(shared.size, 1);
   shared.release();
-  t.equal(shared.size, 0, 'the pass ended: nothing retained');
+  t.equal(shared.get(T, 0), lone, 'the end of a pass keeps small bodies');
+  // A large body (a stream catching up on the whole table).
+  const big = new ResourceCache();
+  big.commit([{ typeUrl: T, upserts: Array.from({ length: 300 }, (_, i) => entryFromBytes(T, `ns/w-${i}`, Buffer.alloc(400, 1))) }]);
+  const bigShared = new SharedResponses(big);
+  const first = bigShared.get(T, 0)!;
+  t.ok(first.body.length > 1, 'large: head + frames');
+  t.equal(bigShared.size, 0, 'a large body outside a pass is not kept');
+  t.not(bigShared.get(T, 0), first, 'so the next lookup builds it again');
+  bigShared.hold();
+  const inPass = bigShared.get(T, 0)!;
+  t.equal(bigShared.get(T, 0), inPass, 'within a pass the large body is shared');
+  t.equal(bigShared.size, 1);
+  bigShared.release();
+  t.equal(bigShared.size, 0, 'and dropped when the pass ends');
   t.end();
 });
 

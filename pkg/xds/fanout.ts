@@ -33,12 +33,14 @@ export interface SharedResponse {
  * everything. Bounded: streams can only differ in S, and we keep at most
  * `maxEntries` distinct (type, S) pairs (further ones are built per stream).
  *
- * Kept only while a fan-out pass runs (`hold()` … `release()`). Outside a pass
- * a lookup comes from one stream's ACK, which other streams rarely share, and a
- * kept body outlives its use: a stream catching up after a burst gets a body
- * close to the whole table (~80 MB at 200k workloads), which a memo that
- * waited for the next commit held through an idle mesh — the largest single
- * block of the daemon's retained memory at 2,000 peers (heap snapshot).
+ * Large bodies (parts, above JOIN_MAX) are kept only while a fan-out pass runs
+ * (`hold()` … `release()`): a stream catching up after a burst gets a body
+ * close to the whole table (~80 MB at 200k workloads), and a memo that waited
+ * for the next commit held it through an idle mesh — the largest single block
+ * of the daemon's retained memory at 2,000 peers (heap snapshot). Small bodies
+ * are kept until the next commit as before: streams that were still waiting
+ * for an ACK during the pass flush when it arrives, mostly from the same
+ * cursor, and share the body then instead of each building its own.
  */
 export class SharedResponses {
   private seq = -1;
@@ -77,7 +79,7 @@ export class SharedResponses {
       commitAt: empty ? undefined : cache.oldestCommitAfter(since)?.at,
       originAt: empty ? undefined : cache.earliestOriginAfter(since),
     };
-    if (this.holding && this.memo.size < this.maxEntries) this.memo.set(key, r);
+    if ((this.holding || bytes <= JOIN_MAX) && this.memo.size < this.maxEntries) this.memo.set(key, r);
     return r;
   }
 
@@ -86,10 +88,10 @@ export class SharedResponses {
     this.holding = true;
   }
 
-  /** The pass ended: drop every kept body. */
+  /** The pass ended: drop the large bodies (small ones stay until the next commit). */
   release(): void {
     this.holding = false;
-    this.memo.clear();
+    for (const [k, r] of this.memo) if (r.body.length > 1) this.memo.delete(k);
   }
 
   /** Bodies kept now (for tests and the debug view). */
