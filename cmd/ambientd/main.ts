@@ -93,7 +93,6 @@ async function serve(flags: Record<string, string>): Promise<number> {
   const logger = createRootLogger({ level: cfg.log.level });
   routeGrpcLogs(logger);
   logger.info({ config: redactConfig(cfg) }, 'effective configuration');
-  if (cfg.peering.disableLegacyMulticluster) logger.info('DISABLE_LEGACY_MULTICLUSTER accepted: ambientd has no remote-kubeconfig code');
   const daemon = new Daemon(cfg, {
     logger,
     reloadConfig: () => loadConfig({ flags, env: process.env, file }),

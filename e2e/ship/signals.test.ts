@@ -199,6 +199,9 @@ spec:
   t.teardown(() => a.kill());
   const synced = await a.waitMsg('peer cluster-b synced (1 services)', 15_000);
   t.equal(synced.peer, 'cluster-b', 'A imported from B');
+  // Issue #4 point 7: istiod's DISABLE_LEGACY_MULTICLUSTER (on by default) is accepted and logged once as a no-op.
+  const legacy = a.logs.filter((l) => String(l.msg).startsWith('DISABLE_LEGACY_MULTICLUSTER'));
+  t.same(legacy.map((l) => l.msg), ['DISABLE_LEGACY_MULTICLUSTER: no-op, ambientd has no remote-kubeconfig discovery'], 'logged once, as a no-op');
   const file = path.join(dir, 'state-a/peers/cluster-b.json');
   t.comment(`peer file before SIGTERM: ${fs.existsSync(file) ? 'already saved by the 1 s save timer' : 'not yet written'}`);
   a.signal('SIGTERM');
