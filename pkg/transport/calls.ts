@@ -16,8 +16,6 @@ import { MessageReader } from './reader';
 
 /** Up to this many parts are written as they are (corked); more are joined into chunks. */
 const FEW_PARTS = 4;
-/** Largest chunk made from many small parts when the server has no chunk pool (bytes). */
-const CHUNK = 1 << 20;
 
 /** Headers grpc-js strips from server-side metadata; we do the same so handlers see the same metadata. */
 const NOT_METADATA = ['content-type', 'te', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'accept-encoding'];
@@ -39,8 +37,8 @@ export interface CallEnv {
   maxReceiveBytes: number;
   /** Server-wide cap on bytes of large messages being received (absent = unmetered). */
   budget?: ReceiveBudget;
-  /** Server-wide reusable chunks for joining many parts (absent = a fresh buffer per chunk). */
-  chunks?: ChunkPool;
+  /** Server-wide reusable chunks for joining many parts. */
+  chunks: ChunkPool;
 }
 
 /** What handlers may ask about the caller (the grpc-js surface our services use). */
@@ -239,7 +237,7 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
       stream.write(chunk.bytes, (err?: Error | null) => {
         // Back to the pool only once HTTP/2 is done with it; after an error the stream was torn
         // down with the write possibly still referenced, so that chunk is left to the GC.
-        if (pooled && !err) pool!.give(pooled);
+        if (pooled && !err) pool.give(pooled);
         after();
       });
     };
@@ -247,14 +245,11 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
   }
 
   /** The next chunk of `parts` from index `start`: pooled and copied into, or one part as is when it alone fills a chunk. */
-  private fill(parts: readonly Buffer[], start: number, pool: ChunkPool | undefined): { chunk: { bytes: Buffer; end: number }; pooled?: Buffer } {
-    const cap = pool ? pool.size : CHUNK;
-    if (parts[start]!.length >= cap) return { chunk: { bytes: parts[start]!, end: start + 1 } };
+  private fill(parts: readonly Buffer[], start: number, pool: ChunkPool): { chunk: { bytes: Buffer; end: number }; pooled?: Buffer } {
     let i = start;
     let bytes = 0;
-    while (i < parts.length && bytes + parts[i]!.length <= cap) bytes += parts[i++]!.length;
-    if (i - start === 1) return { chunk: { bytes: parts[start]!, end: i } };
-    if (!pool) return { chunk: { bytes: Buffer.concat(parts.slice(start, i), bytes), end: i } };
+    while (i < parts.length && bytes + parts[i]!.length <= pool.size) bytes += parts[i++]!.length;
+    if (i - start <= 1) return { chunk: { bytes: parts[start]!, end: start + 1 } };
     const buf = pool.take();
     let off = 0;
     for (let k = start; k < i; k++) off += parts[k]!.copy(buf, off);

@@ -3,7 +3,6 @@ export type { ServingMaterial } from './credentials';
 export { GrpcServer, routeGrpcLogs } from './grpc-server';
 export type { GrpcServerOptions, ServiceRegistration } from './grpc-server';
 export { BidiCall, UnaryCall, metadataFromHeaders } from './calls';
-export { ChunkPool } from './chunks';
 export { MessageReader } from './reader';
 export type { MessageReaderHandlers } from './reader';
 export type { CallIdentity } from './calls';
