@@ -1,17 +1,15 @@
-import { encodeDeltaResponse, encodeDeltaResponseParts, nonceField, InitialVersions, type DeltaRequest, type NodeInfo } from '../wire';
+import { encodeDeltaResponse, encodeDeltaResponseParts, nonceField, type DeltaRequest, type NodeInfo } from '../wire';
 import { GrpcCode } from '../errors';
 import type { Logger } from '../log';
 import type { Clock } from '../lifecycle';
-import type { CacheEntry, Cursor, ResourceCache } from './cache';
+import type { ResourceCache } from './cache';
 import { Subscription } from './subscription';
-import { wildcardInitial } from './initial';
+import { nextResponse, type TypeState } from './diff';
 import { shortType, type XdsMetrics } from './metrics';
 import type { SharedResponse, SharedResponses } from './fanout';
 import type { StreamStatus, TypeStatus } from './status';
 
 export type { StreamStatus, TypeStatus } from './status';
-
-const EMPTY_IRV = InitialVersions.fromMap(new Map());
 
 /** Where a stream's responses go; the gRPC adapter implements it. */
 export interface StreamSink {
@@ -39,35 +37,6 @@ export interface StreamOptions {
   onAck?: (s: XdsStream, typeUrl: string, latencyMs: number | undefined, originAt: number | undefined) => void;
   /** Server-wide fan-out memo: caught-up wildcard streams share one encoded body. */
   shared?: SharedResponses;
-}
-
-interface TypeState {
-  readonly typeUrl: string;
-  readonly sub: Subscription;
-  cursor: Cursor | null;
-  /** initial_resource_versions of the first request, consumed by the first response. */
-  initial: InitialVersions | null;
-  /** Names that must be answered in the next response (rules 9, 13). */
-  force: Set<string>;
-  /** Names unsubscribed while still wildcard (rule 10). */
-  unsubNotify: Set<string>;
-  /** Names the client holds; tracked only for non-wildcard subscriptions. */
-  held: Set<string> | null;
-  mustRespond: boolean;
-  nonceSent: string;
-  nonceAcked: string;
-  sentAt?: number;
-  ackedAt?: number;
-  /** Timing of the response identified by nonceSent. */
-  sentCommitAt?: number;
-  sentOriginAt?: number;
-  lastNack?: { nonce: string; message: string; at: number };
-  responses: number;
-  acks: number;
-  nacks: number;
-  /** Metric label, and bound metric children: label work once per type, not per request/response. */
-  readonly label: string;
-  readonly pushes: { inc(): void };
 }
 
 /**
@@ -232,7 +201,7 @@ export class XdsStream {
         if (this.inFlight) return;
         continue;
       }
-      const out = this.build(st);
+      const out = nextResponse(this.o.cache, st);
       if (!out) {
         this.fail(GrpcCode.UNAVAILABLE, 'client fell too far behind; reconnect to resync');
         return;
@@ -242,79 +211,6 @@ export class XdsStream {
       this.send(st, out.frames, out.removed, out.since);
       if (this.inFlight) return; // one response in flight at a time: backpressure
     }
-  }
-
-  /** Computes the next response for one type. undefined = the cursor fell off the log. */
-  private build(st: TypeState): { frames: Buffer[]; removed: string[]; since: number } | undefined {
-    const cache = this.o.cache;
-    const frames: Buffer[] = [];
-    const removed: string[] = [];
-    const names = new Set<string>(); // rule 15: no name twice in one response
-    const add = (e: CacheEntry): void => {
-      if (names.has(e.name)) return;
-      names.add(e.name);
-      frames.push(e.frame);
-      st.held?.add(e.name);
-    };
-    const remove = (n: string): void => {
-      if (names.has(n)) return;
-      names.add(n);
-      removed.push(n);
-      st.held?.delete(n);
-    };
-    /** Answers an explicitly named key: the resources it resolves to, and the key itself removed if it is only an alias. */
-    const answerKey = (key: string, skipVersions?: ReadonlyMap<string, string>): void => {
-      const resolved = cache.resolve(st.typeUrl, key);
-      for (const n of resolved) {
-        const e = cache.get(st.typeUrl, n)!;
-        if (skipVersions && skipVersions.get(n) === e.version) continue;
-        add(e);
-      }
-      // Rule 13: a subscribed name that does not exist is answered in removed_resources.
-      // ztunnel wakes an on-demand waiter only on a resource *named* by the key or
-      // the key in removed_resources (ztunnel-protocol.md §3.2), so an alias key is
-      // also listed as removed — harmless to ztunnel, essential for the wake-up.
-      if (!resolved.includes(key)) remove(key);
-    };
-    let since: number;
-    if (st.cursor === null) {
-      since = -1;
-      const irv = st.initial ?? EMPTY_IRV;
-      st.initial = null;
-      if (st.sub.wildcard) {
-        const r = wildcardInitial(cache, st.typeUrl, irv);
-        for (const e of r.send) add(e);
-        for (const n of r.remove) remove(n);
-      }
-      if (st.sub.explicitNames.size > 0) {
-        const held = irv.size > 0 ? irv.toMap() : undefined;
-        for (const n of st.sub.explicitNames) answerKey(n, held);
-      }
-      st.force.clear();
-      st.unsubNotify.clear();
-      st.cursor = cache.openCursor(cache.seq);
-      return { frames, removed, since };
-    }
-    since = st.cursor.seq;
-    const wildcard = st.sub.wildcard;
-    const ok = cache.forEachChangedSince(st.typeUrl, since, (name, e) => {
-      if (wildcard || st.held?.has(name) || st.sub.has(name) || (e && e.aliases.some((a) => st.sub.has(a)))) {
-        if (e) add(e);
-        else if (wildcard || st.held?.has(name) || st.sub.has(name)) remove(name);
-      }
-    });
-    if (!ok) return undefined;
-    for (const n of st.force) answerKey(n);
-    st.force.clear();
-    for (const n of st.unsubNotify) {
-      // Rule 10: tell the client whether the wildcard still covers the name.
-      const e = cache.get(st.typeUrl, n);
-      if (wildcard && e) add(e);
-      else remove(n);
-    }
-    st.unsubNotify.clear();
-    st.cursor.seq = cache.seq;
-    return { frames, removed, since };
   }
 
   private send(st: TypeState, frames: Buffer[], removed: string[], since: number): void {
