@@ -67,7 +67,8 @@ function appProtocolName(p: { name?: string; appProtocol?: string }): string {
   return (p.appProtocol ?? (p.name ? p.name.split('-')[0]! : '')).toLowerCase();
 }
 
-function isWorkload(a: object): a is { workload: WorkloadMsg } {
+/** An Address that carries a Workload (not a Service). */
+export function isWorkload(a: object): a is { workload: WorkloadMsg } {
   return (a as { workload?: unknown }).workload !== undefined;
 }
 

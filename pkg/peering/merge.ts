@@ -6,7 +6,8 @@ import type {
 } from '../translate';
 import { LABEL } from '../model';
 import type { PeerDecl } from './declare';
-import type { ExportedService } from './export';
+import { isWorkload, type ExportedService } from './export';
+import { GlobalKeyCopies } from './global-keys';
 import { allocateVips, slotOf, slotToBytes } from './vip';
 import { AddressOwners } from './collisions';
 import { Takeover } from './types';
@@ -71,8 +72,6 @@ interface Group {
 /** Peer partitions changed only in these FederatedServices since the last merge (cluster -> "ns/name"). */
 export type MergeDirty = ReadonlyMap<string, ReadonlySet<string>>;
 
-const isWorkload = (a: AddressMsg): a is { workload: WorkloadMsg } => (a as { workload?: unknown }).workload !== undefined;
-
 /**
  * Pure merge of local output and every peer partition into what local ztunnels
  * see, memoised on object identity so an unchanged input yields the same
@@ -81,7 +80,7 @@ const isWorkload = (a: AddressMsg): a is { workload: WorkloadMsg } => (a as { wo
  * state: bucket crossings), only the affected global services are redone.
  */
 export class Merger {
-  private readonly localCopies = new WeakMap<WorkloadMsg, { sig: string; msg: { workload: WorkloadMsg } }>();
+  private readonly localCopies = new GlobalKeyCopies();
   private synthetic = new Map<string, { fs: FederatedServiceMsg; decl: PeerDecl; gsig: string; msg: { workload: WorkloadMsg } }>();
   private readonly flatMemo = new WeakMap<PeerWorkloadMsg, { sig: string; msg: { workload: WorkloadMsg } }>();
   private nodeMemo = new Map<string, { sig: string; msg: AddressMsg }>();
@@ -326,34 +325,7 @@ export class Merger {
     this.nextShapes = undefined;
 
     // Local pods of exported services also back the global hostname.
-    for (const [name, a] of i.local.addresses) {
-      if (out.has(name)) continue;
-      if (!isWorkload(a) || !a.workload.services) {
-        out.set(name, a);
-        continue;
-      }
-      const w = a.workload;
-      let add: string[] | undefined;
-      for (const k in w.services) {
-        const gk = extraKeys.get(k);
-        if (gk && !w.services[gk]) (add ??= []).push(k);
-      }
-      if (!add) {
-        out.set(name, a);
-        continue;
-      }
-      const sig = add.join(',');
-      const prev = this.localCopies.get(w);
-      if (prev && prev.sig === sig) {
-        out.set(name, prev.msg);
-        continue;
-      }
-      const services = { ...w.services };
-      for (const k of add) services[extraKeys.get(k)!] = w.services![k]!;
-      const msg = { workload: { ...w, services } };
-      this.localCopies.set(w, { sig, msg });
-      out.set(name, msg);
-    }
+    for (const [name, a] of i.local.addresses) if (!out.has(name)) out.set(name, this.localCopies.apply(a, extraKeys));
 
     // Flat peers: real workloads with their own IPs; collisions are reported, never shadowing.
     for (const peer of i.peers) {
