@@ -22,17 +22,23 @@ export interface FloorResult {
   lat: number[];
 }
 
+/** A throwaway self-signed P-256 serving certificate for istiod.istio-system.svc, for the bare floor servers. */
+export function istiodServingCert(tag: string): { dir: string; key: string; cert: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ambientd-bench-${tag}-`));
+  const key = path.join(dir, 'key.pem');
+  const cert = path.join(dir, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=istiod',
+    '-addext', 'subjectAltName=DNS:istiod.istio-system.svc', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  return { dir, key, cert };
+}
+
 /**
  * Runs the transport floor: the bare node:http2 server and the same simulated
  * ztunnels as the daemon phases, `changes` broadcasts to `streams` streams.
  * Latency = just before the server is told to write -> each client's receipt.
  */
 export async function transportFloor(o: { streams: number; changes: number; batch?: number; stateSize?: number }): Promise<FloorResult> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-bench-floor-'));
-  const key = path.join(dir, 'key.pem');
-  const cert = path.join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=istiod',
-    '-addext', 'subjectAltName=DNS:istiod.istio-system.svc', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  const { dir, key, cert } = istiodServingCert('floor');
   const srv = new SimProc(path.join(__dirname, '..', 'sim', 'floor-server.js'), [], [key, cert, String(o.batch ?? 0), String(o.stateSize ?? 0)]);
   const sim = new SimProc(path.join(__dirname, '..', 'sim', 'xds-sim.js'));
   try {

@@ -1,7 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { istiodServingCert } from './floor';
 import { SimProc } from './sim-proc';
 
 /** What N bare peer links cost in memory (see bench/sim/link-floor.ts). */
@@ -18,11 +17,7 @@ export interface LinkFloor {
 
 /** Opens `links` mTLS HTTP/2 links that each receive `responseBytes`, in a process of their own, and reports their memory. */
 export async function linkFloor(o: { links: number; responseBytes: number }): Promise<LinkFloor> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-bench-links-'));
-  const key = path.join(dir, 'key.pem');
-  const cert = path.join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=istiod',
-    '-addext', 'subjectAltName=DNS:istiod.istio-system.svc', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  const { dir, key, cert } = istiodServingCert('links');
   const proc = new SimProc(path.join(__dirname, '..', 'sim', 'link-floor.js'), ['--expose-gc'], [key, cert, String(o.links), String(o.responseBytes)]);
   try {
     await proc.next('ready');

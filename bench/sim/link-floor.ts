@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as tls from 'node:tls';
 import { TLS13_CIPHERS } from '../../pkg/transport';
+import { sampleProc } from '../lib/proc';
 
 const [keyFile, certFile, linksArg, bytesArg, role] = process.argv.slice(2);
 
@@ -39,7 +40,7 @@ function serve(): void {
   process.on('disconnect', () => process.exit(0));
 }
 
-const rss = (): number => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+const rss = (): number => sampleProc(process.pid).rssBytes;
 
 async function measure(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
