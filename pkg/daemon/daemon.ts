@@ -225,7 +225,7 @@ export class Daemon {
         this.lastPassthrough = merged.passthrough === true;
         const addressHint = hinted ? { changed: delta.changedAddresses, removed: delta.removedAddresses } : previousFailed ? undefined : merged.addressHint;
         const commits = [
-          encoder.diff(TYPE_ADDRESS, merged.addresses, addressHint, { live: merged.live === true }),
+          encoder.diff(TYPE_ADDRESS, merged.addresses, addressHint, { live: merged.live === true, extra: merged.extraAddresses }),
           encoder.diff(TYPE_AUTHORIZATION, merged.authorizations, incremental ? { changed: delta.changedAuthorizations, removed: delta.removedAuthorizations } : undefined),
         ];
         for (const [typeUrl, m] of merged.exports) commits.push(encoder.diff(typeUrl, m));

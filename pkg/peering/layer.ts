@@ -277,7 +277,8 @@ export class Peering implements PeeringLayer {
       // with peers or exports starts from a full merge.
       this.structural = true;
       this.conflicts = new Map();
-      return { addresses: local.addresses, authorizations: local.authorizations, exports, passthrough: true };
+      const withdrawn = this.merger.clear({ reset: input.full === true });
+      return { addresses: local.addresses, authorizations: local.authorizations, exports, passthrough: true, extraAddresses: withdrawn };
     }
     const views: PeerView[] = [];
     let originAt: number | undefined;
@@ -302,10 +303,10 @@ export class Peering implements PeeringLayer {
       { snapshot, mesh, local, exported, peers: views, suffix: cfg.discoverySuffix, defaultTrafficDistribution: cfg.defaultTrafficDistribution },
       (cluster, message) => this.log.error({ peer: cluster, conflict: message }, 'flat network address collision: the imported workload is not programmed (flat networks need unique pod and service CIDRs)'),
       full ? undefined : dirty,
-      { live: true },
+      { live: true, reset: input.full === true },
     );
     this.conflicts = res.conflicts;
-    const out: PeeringBuildResult = { addresses: res.addresses, authorizations: local.authorizations, exports, live: true };
+    const out: PeeringBuildResult = { addresses: res.addresses, authorizations: local.authorizations, exports, live: true, extraAddresses: res.remote };
     if (res.changed && res.removed) out.addressHint = { changed: res.changed, removed: res.removed };
     if (originAt !== undefined) out.originAt = originAt;
     return out;

@@ -2,7 +2,7 @@ import { ipToString } from '../push';
 import type { RegistrySnapshot } from '../registry';
 import { serviceHostname } from '../translate';
 import type {
-  AddressMsg, GatewayAddressMsg, LocalOutput, MeshContext, PortMsg, ServiceMsg, WorkloadMsg,
+  AddressMsg, LocalOutput, MeshContext, ServiceMsg, WorkloadMsg,
 } from '../translate';
 import { LABEL } from '../model';
 import type { PeerDecl } from './declare';
@@ -11,7 +11,7 @@ import { GlobalKeyCopies } from './global-keys';
 import { allocateVips, slotOf, slotToBytes } from './vip';
 import { AddressOwners } from './collisions';
 import { Takeover } from './types';
-import { flatPodWorkload, gatewayFor, globalService, nodeGatewayAddresses, splitHorizon, splitHorizonServices, splitHorizonUid, vipAddr } from './shapes';
+import { flatPodWorkload, globalService, nodeGatewayAddresses, splitHorizon, vipAddr } from './shapes';
 
 export { loadBalancingFor, nodeGatewayHost, splitHorizonUid } from './shapes';
 import type { ClusterInfoMsg, FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg } from './types';
@@ -51,19 +51,45 @@ export interface MergeResult {
    */
   changed?: Set<string>;
   removed?: Set<string>;
+  /**
+   * Split-horizon workloads (one per peer gateway x global service: 200k at
+   * 2,000 peers x 100 services) are not in `addresses`. The merger keeps no
+   * message for them, only what they were built from: `changed` holds the ones
+   * built by this merge (encode them now, then drop them), `removed` the names
+   * that no longer exist. After a `reset` merge `changed` holds all of them.
+   */
+  remote: RemoteChanges;
   /** Per peer cluster: address collisions found (flat mode), human-readable. */
   conflicts: Map<string, string[]>;
   /** Global service hostname -> VIP. */
   vips: Map<string, string>;
 }
 
-/** Issue point 5: traffic distribution -> ztunnel LoadBalancing. */
+export interface RemoteChanges {
+  changed: Map<string, AddressMsg>;
+  removed: Set<string>;
+}
+
+/**
+ * One peer's copy of a global service, and what its split-horizon workload was
+ * last built from: the memo is these fields, so an unchanged (fs, decl, global
+ * keys) triple builds nothing and keeps nothing but its uid.
+ */
+interface Remote {
+  peer: PeerView;
+  fs: FederatedServiceMsg;
+  uid?: string;
+  builtFs?: FederatedServiceMsg;
+  builtDecl?: PeerDecl;
+  builtGsig?: string;
+}
+
 interface Group {
   ns: string;
   name: string;
   local?: ExportedService;
   /** By peer cluster; emitted in cluster order. */
-  remotes: Map<string, { peer: PeerView; fs: FederatedServiceMsg }>;
+  remotes: Map<string, Remote>;
   takeover: boolean;
   /** Remote clusters in order, cached until the set of remotes changes (not when their data does). */
   order?: string[];
@@ -81,7 +107,6 @@ export type MergeDirty = ReadonlyMap<string, ReadonlySet<string>>;
  */
 export class Merger {
   private readonly localCopies = new GlobalKeyCopies();
-  private synthetic = new Map<string, { fs: FederatedServiceMsg; decl: PeerDecl; gsig: string; msg: { workload: WorkloadMsg } }>();
   private readonly flatMemo = new WeakMap<PeerWorkloadMsg, { sig: string; msg: { workload: WorkloadMsg } }>();
   private nodeMemo = new Map<string, { sig: string; msg: AddressMsg }>();
   private services = new Map<string, { sig: string; msg: { service: ServiceMsg } }>();
@@ -90,11 +115,8 @@ export class Merger {
   private out = new Map<string, AddressMsg>();
   private slots = new Map<string, number>();
   private last?: MergeResult;
-  /** Shared read-only parts of split-horizon workloads (see splitHorizon's `parts`). */
-  private readonly gateways = new WeakMap<PeerDecl, { key: string; gw: GatewayAddressMsg }>();
-  private shapes = new Map<string, Record<string, { ports?: PortMsg[] }>>();
-  private nextShapes?: Map<string, Record<string, { ports?: PortMsg[] }>>;
-  private readonly capacities = new Map<number, { value: number }>();
+  /** Split-horizon names removed by merges whose results are not yet known to be committed. */
+  private unconfirmed = new Set<string>();
 
   /**
    * Incremental when `dirty` is given and nothing structural changed; falls
@@ -102,18 +124,50 @@ export class Merger {
    * merger's own map, updated in place by later incremental merges (no O(all)
    * copy per push; the caller uses the changed/removed hints); otherwise each
    * result owns a copy.
+   *
+   * Calling merge() without `reset` tells the merger that the caller committed
+   * the previous result. `reset`: earlier results may have been lost (a build
+   * threw before the encoder): every split-horizon workload is rebuilt and every
+   * removal since the last committed result is repeated.
    */
-  merge(i: MergeInput, onConflict: (cluster: string, message: string) => void, dirty?: MergeDirty, opts: { live?: boolean } = {}): MergeResult {
-    if (dirty && this.last) {
-      const hint = this.incremental(i, dirty);
-      if (hint) {
-        this.last = { addresses: opts.live ? this.out : new Map(this.out), conflicts: this.last.conflicts, vips: this.last.vips, changed: hint.changed, removed: hint.removed };
-        return this.last;
-      }
+  merge(i: MergeInput, onConflict: (cluster: string, message: string) => void, dirty?: MergeDirty, opts: { live?: boolean; reset?: boolean } = {}): MergeResult {
+    if (!opts.reset) this.unconfirmed = new Set();
+    const remote: RemoteChanges = { changed: new Map(), removed: new Set() };
+    let res: MergeResult | undefined;
+    if (dirty && this.last && !opts.reset) {
+      const hint = this.incremental(i, dirty, remote);
+      if (hint) res = { addresses: opts.live ? this.out : new Map(this.out), conflicts: this.last.conflicts, vips: this.last.vips, changed: hint.changed, removed: hint.removed, remote };
     }
-    this.last = this.full(i, onConflict);
-    if (opts.live) this.last.addresses = this.out;
-    return this.last;
+    if (!res) {
+      res = this.full(i, onConflict, remote, opts.reset === true);
+      if (opts.live) res.addresses = this.out;
+    }
+    this.settle(remote, opts.reset === true);
+    this.last = res;
+    return res;
+  }
+
+  /**
+   * Withdraws every split-horizon workload (the layer stops merging: no peers,
+   * nothing exported); the next merge is a full one. Same `reset` contract as merge().
+   */
+  clear(opts: { reset?: boolean } = {}): RemoteChanges {
+    if (!opts.reset) this.unconfirmed = new Set();
+    const remote: RemoteChanges = { changed: new Map(), removed: new Set() };
+    for (const g of this.groups.values()) for (const r of g.remotes.values()) if (r.uid !== undefined) remote.removed.add(r.uid);
+    this.groups = new Map();
+    this.out = new Map();
+    this.services = new Map();
+    this.last = undefined;
+    this.settle(remote, opts.reset === true);
+    return remote;
+  }
+
+  private settle(remote: RemoteChanges, reset: boolean): void {
+    for (const n of remote.removed) this.unconfirmed.add(n);
+    if (reset) for (const n of this.unconfirmed) remote.removed.add(n);
+    // A name rebuilt in the same merge (a peer's gateway renamed and back, a reset) is not removed.
+    for (const n of remote.changed.keys()) remote.removed.delete(n);
   }
 
   // Takeover (peering-model.md §2.1): local Service label, then Namespace, then what peers advertise, then global-only.
@@ -129,7 +183,7 @@ export class Merger {
     return global;
   }
 
-  private ordered(g: Group): { peer: PeerView; fs: FederatedServiceMsg }[] {
+  private ordered(g: Group): Remote[] {
     // Default sort compares UTF-16 code units, like the < of the cluster ids it replaces.
     g.order ??= [...g.remotes.keys()].sort();
     return g.order.map((c) => g.remotes.get(c)!);
@@ -139,9 +193,11 @@ export class Merger {
    * Redoes the touched global services (they summarise every remote) and only
    * the changed peers' endpoints: a bucket crossing costs O(peers of that
    * service) for the global service's summary, not an endpoint rebuild per
-   * peer. Undefined when a full merge is needed (nothing was modified then).
+   * peer. Undefined when a full merge is needed; the groups may then hold the
+   * new inputs already (full() rebuilds them) and `remote.removed` the
+   * workloads of withdrawn services.
    */
-  private incremental(i: MergeInput, dirty: MergeDirty): { changed: Set<string>; removed: Set<string> } | undefined {
+  private incremental(i: MergeInput, dirty: MergeDirty, remote: RemoteChanges): { changed: Set<string>; removed: Set<string> } | undefined {
     const views = new Map(i.peers.map((p) => [p.decl.cluster, p]));
     const touched = new Map<Group, string[]>();
     for (const [cluster, keys] of dirty) {
@@ -151,10 +207,18 @@ export class Merger {
         const fs = peer.data.services.get(key);
         const g = this.groups.get(key);
         if (!g) return undefined; // a new global service: VIPs are re-planned
-        if (fs) {
-          if (!g.remotes.has(cluster)) g.order = undefined;
+        const r = g.remotes.get(cluster);
+        if (fs && r) {
+          r.peer = peer;
+          r.fs = fs;
+        } else if (fs) {
           g.remotes.set(cluster, { peer, fs });
-        } else if (g.remotes.delete(cluster)) g.order = undefined;
+          g.order = undefined;
+        } else if (r) {
+          g.remotes.delete(cluster);
+          g.order = undefined;
+          if (r.uid !== undefined) remote.removed.add(r.uid);
+        }
         if (!g.local && g.remotes.size === 0) return undefined; // a global service disappears
         const l = touched.get(g);
         if (l) l.push(cluster);
@@ -169,29 +233,18 @@ export class Merger {
     const removed = new Set<string>();
     for (const [g, clusters] of touched) {
       const before = new Map<string, AddressMsg | undefined>();
-      const note = (k: string): void => void (before.has(k) || before.set(k, this.out.get(k)));
       const n = this.names(i, g);
-      for (const k of n.serviceKeys) note(k);
+      for (const k of n.serviceKeys) before.set(k, this.out.get(k));
       this.emitServices(i, g, n, this.services);
       for (const cluster of clusters) {
-        const peer = views.get(cluster)!;
-        const uid = splitHorizonUid(peer.decl, g.ns, n.host);
-        note(uid);
         const r = g.remotes.get(cluster);
-        if (r && !peer.flat) {
-          this.emitRemote(i, r.peer, r.fs, n, this.synthetic);
-        } else {
-          this.out.delete(uid);
-          this.synthetic.delete(uid);
-        }
+        if (r) this.emitRemote(i, r, n, remote);
       }
-      // Memoised entries keep their identity, so only real changes are hinted. A changed workload is
-      // hinted by its own uid string, not the recomputed key: the encoder keeps the hinted name in the
-      // xDS cache, and a second copy of every uid there cost ~26 MB at 2,000 peers x 100 services.
+      // Memoised services keep their identity, so only real changes are hinted.
       for (const [k, old] of before) {
         const now = this.out.get(k);
         if (now === old) continue;
-        if (now) changed.add(isWorkload(now) ? now.workload.uid : k);
+        if (now) changed.add(k);
         else removed.add(k);
       }
     }
@@ -218,60 +271,42 @@ export class Merger {
     return keys;
   }
 
-  /** One peer's split-horizon endpoint of a global service into this.out (memoised); returns its uid. */
-  private emitRemote(
-    i: MergeInput, peer: PeerView, fs: FederatedServiceMsg, n: ReturnType<Merger['names']>,
-    nextSynthetic: Map<string, { fs: FederatedServiceMsg; decl: PeerDecl; gsig: string; msg: { workload: WorkloadMsg } }>,
-  ): string {
-    // Keyed by the workload uid (one per peer gateway and global service); stored under the
-    // message's own uid string so the map holds no second copy of it.
-    const prev = this.synthetic.get(splitHorizonUid(peer.decl, fs.namespace, n.host));
-    const m = prev && prev.fs === fs && prev.decl === peer.decl && prev.gsig === n.gsig
-      ? prev
-      : { fs, decl: peer.decl, gsig: n.gsig, msg: { workload: splitHorizon(i, peer, fs, n.host, n.svcKeys, this.sharedParts(i, peer.decl, fs, n.gsig, n.svcKeys)) } };
-    nextSynthetic.set(m.msg.workload.uid, m);
-    this.out.set(m.msg.workload.uid, m.msg);
-    return m.msg.workload.uid;
+  /**
+   * One peer's split-horizon endpoint of a global service, built only when its
+   * inputs changed; the message goes to `sink` and is not kept. The memo keeps
+   * the workload's own uid string, which the encoder also hands to the cache as
+   * the resource name: one copy of each of the 200k names at 2,000 peers.
+   */
+  private emitRemote(i: MergeInput, r: Remote, n: ReturnType<Merger['names']>, sink: RemoteChanges): void {
+    const decl = r.peer.decl;
+    if (r.uid !== undefined && r.builtFs === r.fs && r.builtDecl === decl && r.builtGsig === n.gsig) return;
+    const w = splitHorizon(i, r.peer, r.fs, n.host, n.svcKeys);
+    if (r.uid !== undefined && r.uid !== w.uid) sink.removed.add(r.uid);
+    r.uid = w.uid;
+    r.builtFs = r.fs;
+    r.builtDecl = decl;
+    r.builtGsig = n.gsig;
+    sink.changed.set(w.uid, { workload: w });
   }
 
-  /** Emits one global service (+ takeover service) and its per-peer endpoints into this.out; returns the keys. */
-  private emit(
-    i: MergeInput, g: Group,
-    nextServices: Map<string, { sig: string; msg: { service: ServiceMsg } }>,
-    nextSynthetic: Map<string, { fs: FederatedServiceMsg; decl: PeerDecl; gsig: string; msg: { workload: WorkloadMsg } }>,
-  ): string[] {
+  /** Emits one global service (+ takeover service) into this.out and its per-peer endpoints into `sink`. */
+  private emit(i: MergeInput, g: Group, nextServices: Map<string, { sig: string; msg: { service: ServiceMsg } }>, sink: RemoteChanges): void {
     const n = this.names(i, g);
-    const keys = this.emitServices(i, g, n, nextServices);
-    for (const { peer, fs } of this.ordered(g)) {
-      if (peer.flat) continue; // pods arrive as PeerWorkloads
-      keys.push(this.emitRemote(i, peer, fs, n, nextSynthetic));
-    }
-    return keys;
-  }
-
-  private sharedParts(i: MergeInput, decl: PeerDecl, fs: FederatedServiceMsg, gsig: string, svcKeys: string[]): Parameters<typeof splitHorizon>[5] {
-    const gkey = `${i.mesh.rootNamespace}|${i.suffix}`;
-    let g = this.gateways.get(decl);
-    if (!g || g.key !== gkey) this.gateways.set(decl, (g = { key: gkey, gw: gatewayFor(i, decl) }));
-    const skey = `${gsig}|${(fs.ports ?? []).map((p) => `${p.port}:${p.targetPort || p.port}`).join(',')}`;
-    let services = this.shapes.get(skey) ?? this.nextShapes?.get(skey);
-    if (!services) services = splitHorizonServices(fs, svcKeys);
-    (this.nextShapes ?? this.shapes).set(skey, services);
-    let capacity: { value: number } | undefined;
-    if (fs.capacity) {
-      capacity = this.capacities.get(fs.capacity);
-      if (!capacity) {
-        capacity = { value: fs.capacity };
-        if (this.capacities.size < 64) this.capacities.set(fs.capacity, capacity);
+    this.emitServices(i, g, n, nextServices);
+    for (const r of this.ordered(g)) {
+      if (r.peer.flat) {
+        // Pods arrive as PeerWorkloads; a gateway endpoint built before the peer went flat is withdrawn.
+        if (r.uid !== undefined) sink.removed.add(r.uid);
+        r.uid = r.builtFs = r.builtDecl = r.builtGsig = undefined;
+        continue;
       }
+      this.emitRemote(i, r, n, sink);
     }
-    return { gateway: g.gw, services, capacity };
   }
 
-  private full(i: MergeInput, onConflict: (cluster: string, message: string) => void): MergeResult {
+  private full(i: MergeInput, onConflict: (cluster: string, message: string) => void, sink: RemoteChanges, reset: boolean): MergeResult {
     const { mesh, suffix } = i;
-    // Shared shapes still in use are carried over; the rest are dropped with this merge.
-    this.nextShapes = new Map();
+    const previous = this.groups;
     const groups = new Map<string, Group>();
     const group = (ns: string, name: string): Group => {
       const k = `${ns}/${name}`;
@@ -280,7 +315,18 @@ export class Merger {
       return g;
     };
     for (const e of i.exported.values()) group(e.svc.namespace, e.svc.name).local = e;
-    for (const p of i.peers) for (const fs of p.data.services.values()) group(fs.namespace, fs.name).remotes.set(p.decl.cluster, { peer: p, fs });
+    for (const p of i.peers) {
+      for (const fs of p.data.services.values()) {
+        const g = group(fs.namespace, fs.name);
+        // The previous remote object carries its memo (what its workload was built from) over; a reset starts afresh.
+        const r = reset ? undefined : previous.get(`${g.ns}/${g.name}`)?.remotes.get(p.decl.cluster);
+        if (r) {
+          r.peer = p;
+          r.fs = fs;
+        }
+        g.remotes.set(p.decl.cluster, r ?? { peer: p, fs });
+      }
+    }
 
     // Reserved slots: local addresses inside the VIP range are never handed out.
     const reserved = new Set<number>();
@@ -311,18 +357,18 @@ export class Merger {
     // Local hostKey -> extra service keys its pods gain (the global hostname).
     const extraKeys = new Map<string, string>();
     const nextServices = new Map<string, { sig: string; msg: { service: ServiceMsg } }>();
-    const nextSynthetic = new Map<string, { fs: FederatedServiceMsg; decl: PeerDecl; gsig: string; msg: { workload: WorkloadMsg } }>();
     const flatOut: [string, { workload: WorkloadMsg }, string][] = [];
 
     for (const g of groups.values()) {
       if (g.local) extraKeys.set(`${g.ns}/${serviceHostname(g.name, g.ns, mesh.domainSuffix)}`, `${g.ns}/${g.name}.${g.ns}.${suffix}`);
-      this.emit(i, g, nextServices, nextSynthetic);
+      this.emit(i, g, nextServices, sink);
+    }
+    // Endpoints of (peer, service) pairs that are gone (or, after a reset, replaced by fresh objects).
+    for (const [k, g] of previous) {
+      for (const [cluster, r] of g.remotes) if (r.uid !== undefined && groups.get(k)?.remotes.get(cluster) !== r) sink.removed.add(r.uid);
     }
     this.groups = groups;
     this.services = nextServices;
-    this.synthetic = nextSynthetic;
-    this.shapes = this.nextShapes;
-    this.nextShapes = undefined;
 
     // Local pods of exported services also back the global hostname.
     for (const [name, a] of i.local.addresses) if (!out.has(name)) out.set(name, this.localCopies.apply(a, extraKeys));
@@ -342,7 +388,7 @@ export class Merger {
     const { accepted, conflicts } = owners.admitFlat(flatOut, this.reported, onConflict);
     for (const [uid, a] of accepted) out.set(uid, a);
     if (this.reported.size > 10_000) this.reported.clear();
-    return { addresses: new Map(out), conflicts, vips };
+    return { addresses: new Map(out), conflicts, vips, remote: sink };
   }
 
   private keep(next: Map<string, { sig: string; msg: { service: ServiceMsg } }>, key: string, s: ServiceMsg): string {

@@ -8,8 +8,7 @@ import { createSilentLogger } from '../log';
 import { systemClock } from '../lifecycle';
 import { generateLocal } from '../translate';
 import type { GatewayObj } from '../model';
-import { loadWire, TYPE_ADDRESS } from '../wire';
-import { Encoder } from '../push';
+import { loadWire } from '../wire';
 import { PeerPartition, StringPool, DECODE_OPTS } from './partition';
 import { peeringTypes, PEERING_PROTO, TYPE_FEDERATED_SERVICE, validateImported } from './index';
 
@@ -53,22 +52,6 @@ const gw = (o: Partial<GatewayObj>): GatewayObj => ({
   kind: 'Gateway', name: 'peer', namespace: 'istio-gateways', gatewayClassName: 'istio-remote', labels: { 'topology.istio.io/network': 'n1' }, annotations: {},
   addresses: [{ type: 'IPAddress', value: '127.0.0.2' }], statusAddresses: [], listeners: [], ...o,
 });
-
-/** One namespace, no local services; peer declarations and FederatedServices made to order (merge tests). */
-function mergeWorld() {
-  const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
-  reg.replaceSource('test', [{ obj: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } } }]);
-  const snapshot = reg.snapshot();
-  const mesh = { clusterId: 'c0', network: 'n0', trustDomain: 'cluster.local', domainSuffix: 'cluster.local', rootNamespace: 'istio-system' };
-  const local = generateLocal({ snapshot, mesh }).output;
-  const decl = (c: string) => {
-    const r = validatePeerGateway(gw({ name: `peer-${c}`, labels: { 'topology.istio.io/network': `net-${c}`, 'topology.istio.io/cluster': c } }), { localTrustDomain: 'cluster.local', peerIdentity: 'istio-system/istiod' });
-    if (!('key' in r)) throw new Error(r.reason);
-    return r;
-  };
-  const fsOf = (name: string, capacity: number, sa = name) => ({ name, namespace: 'shop', hostname: `${name}.shop.mesh.internal`, ports: [{ port: 80, targetPort: 8080 }], capacity, subjectAltNames: [`spiffe://cluster.local/ns/shop/sa/${sa}`], scope: 'global' });
-  return { snapshot, mesh, local, decl, fsOf };
-}
 
 t.test('istio-remote validation', async (t) => {
   const opts = { localTrustDomain: 'cluster.local', peerIdentity: 'istio-system/istiod' };
@@ -115,103 +98,6 @@ t.test('exporter and merger reuse unchanged objects (the push Encoder then re-en
   const pod = r1.addresses.get('c1//Pod/shop/web-0') as { workload: { services: Record<string, unknown> } };
   t.ok(pod.workload.services['shop/web.shop.mesh.internal'], 'local pod also under the global hostname');
   t.not(pod, local.addresses.get('c1//Pod/shop/web-0'), 'a copy, the local message is untouched');
-});
-
-t.test('incremental merge equals a full merge of the same inputs', async (t) => {
-  const { snapshot, mesh, local, decl, fsOf } = mergeWorld();
-  const data = (svcs: [string, number][]) => ({ services: new Map(svcs.map(([n, c]) => [`shop/${n}`, fsOf(n, c)])), workloads: new Map(), nodes: new Map() });
-  const p1 = { decl: decl('c1'), data: data([['web', 4], ['cart', 2]]), flat: false };
-  const p2 = { decl: decl('c2'), data: data([['web', 8]]), flat: false };
-  const base = { snapshot, mesh, local, exported: exportedServices(snapshot, mesh), suffix: 'mesh.internal', defaultTrafficDistribution: 'PreferNetwork' };
-  const m = new Merger();
-  m.merge({ ...base, peers: [p1, p2] }, () => undefined);
-  // c1's web crosses a bucket and its cart goes to 0; c2's web changes SANs.
-  p1.data.services.set('shop/web', fsOf('web', 16));
-  p1.data.services.set('shop/cart', fsOf('cart', 0));
-  p2.data.services.set('shop/web', { ...fsOf('web', 8), subjectAltNames: ['spiffe://cluster.local/ns/shop/sa/web-v2'] });
-  const inc = m.merge({ ...base, peers: [p1, p2] }, () => undefined, new Map([['c1', new Set(['shop/web', 'shop/cart'])], ['c2', new Set(['shop/web'])]]));
-  const fresh = new Merger().merge({ ...base, peers: [p1, p2] }, () => undefined);
-  const norm = (x: Map<string, object>) => JSON.stringify([...x].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
-  t.equal(norm(inc.addresses), norm(fresh.addresses));
-  const web = inc.addresses.get('shop/web.shop.mesh.internal') as { service: { subjectAltNames: string[] } };
-  t.same(web.service.subjectAltNames, ['spiffe://cluster.local/ns/shop/sa/web', 'spiffe://cluster.local/ns/shop/sa/web-v2']);
-  const cart = inc.addresses.get('net-c1/SplitHorizonWorkload/istio-gateways/peer-c1/shop/cart.shop.mesh.internal') as { workload: { status?: number; capacity?: unknown } };
-  t.equal(cart.workload.status, 1, 'capacity 0 -> UNHEALTHY');
-  t.notOk(cart.workload.capacity);
-  // A new global service forces a full re-plan (VIPs), still equal.
-  p2.data.services.set('shop/new', fsOf('new', 1));
-  const inc2 = m.merge({ ...base, peers: [p1, p2] }, () => undefined, new Map([['c2', new Set(['shop/new'])]]));
-  t.equal(norm(inc2.addresses), norm(new Merger().merge({ ...base, peers: [p1, p2] }, () => undefined).addresses));
-});
-
-t.test('merge hints through a live Encoder commit exactly what a full identity diff commits', async (t) => {
-  const { snapshot, mesh, local, decl, fsOf } = mergeWorld();
-  const svcs = ['web', 'cart', 'pay', 'auth'];
-  const peers = ['c1', 'c2', 'c3'].map((c) => ({ decl: decl(c), data: { services: new Map(svcs.map((n) => [`shop/${n}`, fsOf(n, 4)])), workloads: new Map(), nodes: new Map() }, flat: false }));
-  const base = { snapshot, mesh, local, exported: exportedServices(snapshot, mesh), suffix: 'mesh.internal', defaultTrafficDistribution: 'PreferNetwork' };
-  const wire = loadWire();
-  const types = new Map([[TYPE_ADDRESS, wire.Address]]);
-  const live = new Encoder(wire, types);
-  const oracle = new Encoder(wire, types);
-  const m = new Merger();
-  let dirty = new Map<string, Set<string>>();
-  const touch = (p: number, name: string, v: ReturnType<typeof fsOf> | undefined): void => {
-    const key = `shop/${name}`;
-    if (v) peers[p]!.data.services.set(key, v);
-    else peers[p]!.data.services.delete(key);
-    const c = peers[p]!.decl.cluster;
-    (dirty.get(c) ?? dirty.set(c, new Set()).get(c)!).add(key);
-  };
-  const commit = (c: { upserts?: readonly { name: string; version: string }[]; removes?: readonly string[] }) => JSON.stringify([(c.upserts ?? []).map((u) => `${u.name}@${u.version}`).sort(), [...(c.removes ?? [])].sort()]);
-  const step = (what: string, expectHint: boolean): void => {
-    const r = m.merge({ ...base, peers }, () => undefined, dirty, { live: true });
-    dirty = new Map();
-    t.equal(r.changed !== undefined, expectHint, `${what}: ${expectHint ? 'incremental' : 'full'} merge`);
-    const a = live.diff(TYPE_ADDRESS, r.addresses, r.changed && r.removed ? { changed: r.changed, removed: r.removed } : undefined, { live: true });
-    // The oracle sees an independent copy every time and compares everything by identity.
-    const b = oracle.diff(TYPE_ADDRESS, new Map(r.addresses));
-    t.equal(commit(a), commit(b), `${what}: same upserts and removes`);
-    t.equal((a.upserts?.length ?? 0) + (a.removes?.length ?? 0) > 0, what !== 'nothing changed', `${what}: ${what === 'nothing changed' ? 'nothing' : 'something'} to commit`);
-    t.same([...r.addresses.keys()].sort(), [...new Merger().merge({ ...base, peers }, () => undefined).addresses.keys()].sort(), `${what}: same names as a fresh merge`);
-  };
-  step('initial', false);
-  touch(0, 'web', fsOf('web', 8));
-  step('bucket crossing', true);
-  touch(1, 'cart', fsOf('cart', 0));
-  touch(2, 'cart', fsOf('cart', 0));
-  step('two peers to capacity 0', true);
-  touch(1, 'pay', undefined);
-  step('one peer withdraws a service others still export', true);
-  touch(0, 'auth', fsOf('auth', 4, 'auth-v2'));
-  step('SANs change the global service', true);
-  touch(2, 'web', fsOf('web', 4));
-  step('re-sent unchanged content', true);
-  step('nothing changed', true);
-  touch(0, 'new', fsOf('new', 2));
-  step('a new global service re-plans VIPs', false);
-  touch(0, 'web', fsOf('web', 16));
-  step('incremental again after a full merge', true);
-  // A build that threw after merging in place never reached the encoder: the daemon then asks for a
-  // full merge without hints, and the encoder's private copy (what was really committed) is the base.
-  const committed = new Map(m.merge({ ...base, peers }, () => undefined, new Map(), { live: true }).addresses);
-  touch(2, 'auth', fsOf('auth', 64));
-  m.merge({ ...base, peers }, () => undefined, dirty, { live: true }); // lost: never encoded
-  dirty = new Map();
-  touch(0, 'cart', fsOf('cart', 2));
-  dirty = new Map();
-  const rec = m.merge({ ...base, peers }, () => undefined, undefined, { live: true });
-  t.equal(rec.changed, undefined, 'recovery merge is full');
-  const got = live.diff(TYPE_ADDRESS, rec.addresses, undefined, { live: true });
-  const want = new Encoder(wire, types);
-  want.diff(TYPE_ADDRESS, committed);
-  t.equal(commit(got), commit(want.diff(TYPE_ADDRESS, new Map(rec.addresses))), 'the lost change and the new one are both committed');
-  t.ok((got.upserts ?? []).some((u) => u.name.includes('peer-c3/shop/auth')), 'the change of the failed build is not lost');
-  // A live result is the merger's own map: the next merge updates it in place.
-  const r1 = m.merge({ ...base, peers }, () => undefined, new Map(), { live: true });
-  touch(1, 'web', fsOf('web', 32));
-  const r2 = m.merge({ ...base, peers }, () => undefined, dirty, { live: true });
-  t.equal(r1.addresses, r2.addresses, 'live: one map, no per-push copy');
-  t.same([...r2.changed!].sort(), ['net-c2/SplitHorizonWorkload/istio-gateways/peer-c2/shop/web.shop.mesh.internal'], 'a bucket crossing hints exactly one workload');
 });
 
 t.test('partitions share equal imported content, keep their own origin stamps, and persist by re-encoding', async (t) => {

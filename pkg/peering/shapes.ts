@@ -86,30 +86,16 @@ export function splitHorizonServices(fs: FederatedServiceMsg, svcKeys: readonly 
   return services;
 }
 
-/**
- * `parts` lets the caller pass shared, equal sub-objects (the peer's gateway,
- * the services map every peer of a global service has in common): messages are
- * read-only once built, and at N peers x S services the copies add up.
- */
-export function splitHorizon(
-  i: ShapeContext, peer: { decl: PeerDecl }, fs: FederatedServiceMsg, host: string, svcKeys: string[],
-  parts: { gateway?: GatewayAddressMsg; services?: Record<string, { ports?: PortMsg[] }>; capacity?: { value: number } } = {},
-): WorkloadMsg {
+/** One peer's endpoint of a global service: no addresses, reached through the peer's gateway. */
+export function splitHorizon(i: ShapeContext, peer: { decl: PeerDecl }, fs: FederatedServiceMsg, host: string, svcKeys: string[]): WorkloadMsg {
   const { decl } = peer;
   const uid = splitHorizonUid(decl, fs.namespace, host);
-  // The common fields in one literal so V8 keeps them in-object; capacity (or status) too — added
-  // afterwards it went to a separate property array, 40 B more per workload (heap snapshot, N = 500).
-  const networkGateway = parts.gateway ?? gatewayFor(i, decl);
-  const services = parts.services ?? splitHorizonServices(fs, svcKeys);
-  const w: WorkloadMsg = fs.capacity
-    ? {
-      uid, name: uid, namespace: fs.namespace, network: decl.network, tunnelProtocol: TunnelProtocol.HBONE,
-      networkGateway, services, clusterId: decl.cluster, capacity: parts.capacity ?? { value: fs.capacity },
-    }
-    : {
-      uid, name: uid, namespace: fs.namespace, network: decl.network, tunnelProtocol: TunnelProtocol.HBONE,
-      networkGateway, services, clusterId: decl.cluster, status: WorkloadStatus.UNHEALTHY,
-    };
+  const w: WorkloadMsg = {
+    uid, name: uid, namespace: fs.namespace, network: decl.network, tunnelProtocol: TunnelProtocol.HBONE,
+    networkGateway: gatewayFor(i, decl), services: splitHorizonServices(fs, svcKeys), clusterId: decl.cluster,
+  };
+  if (fs.capacity) w.capacity = { value: fs.capacity };
+  else w.status = WorkloadStatus.UNHEALTHY;
   if (decl.trustDomain !== 'cluster.local') w.trustDomain = decl.trustDomain;
   if (decl.locality) w.locality = decl.locality;
   return w;

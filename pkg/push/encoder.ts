@@ -27,8 +27,15 @@ export class Encoder {
    * peering merger's output), so identity can only be compared against a
    * private copy: taken once on a full diff, then kept up to date from the
    * hints. Without `live`, `next` itself becomes the previous map.
+   *
+   * `extra`: resources of the same type that the caller tracks itself and
+   * never puts in `next` (their messages are not kept): each changed one is
+   * encoded, each removed name deleted, and none enters the previous map.
    */
-  diff(typeUrl: string, next: MessageMap, hint?: { changed: ReadonlySet<string>; removed: ReadonlySet<string> }, opts: { live?: boolean } = {}): TypeCommit {
+  diff(
+    typeUrl: string, next: MessageMap, hint?: { changed: ReadonlySet<string>; removed: ReadonlySet<string> },
+    opts: { live?: boolean; extra?: { changed: ReadonlyMap<string, object>; removed: ReadonlySet<string> } } = {},
+  ): TypeCommit {
     const type = this.types.get(typeUrl);
     if (!type) throw new Error(`no message type registered for ${typeUrl}`);
     const prev = this.prev.get(typeUrl);
@@ -38,6 +45,10 @@ export class Encoder {
       const bytes = type.encode(type.fromObject(msg as Record<string, unknown>)).finish();
       upserts.push(entryFromBytes(typeUrl, name, bytes, typeUrl === TYPE_ADDRESS ? addressAliases(msg) : NO_ALIASES));
     };
+    if (opts.extra) {
+      for (const [name, msg] of opts.extra.changed) encode(name, msg);
+      for (const name of opts.extra.removed) removes.push(name);
+    }
     const done = (): TypeCommit => ({ typeUrl, upserts: compactFrames(upserts), removes });
     if (hint && prev) {
       for (const name of hint.changed) {
