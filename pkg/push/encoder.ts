@@ -96,10 +96,7 @@ export class Encoder {
  * slabs back to back and the temporaries' slabs are freed.
  */
 function compactFrames(upserts: CacheEntry[]): CacheEntry[] {
-  for (let k = 0; k < upserts.length; k++) {
-    const e = upserts[k]!;
-    upserts[k] = { ...e, frame: Buffer.from(e.frame) };
-  }
+  for (let k = 0; k < upserts.length; k++) upserts[k] = upserts[k]!.rehomed();
   return upserts;
 }
 

@@ -61,7 +61,8 @@ t.test('a large shared body is the head plus the cache\'s own frames (no joined 
   cache.commit([{ typeUrl: T, upserts: names.map((n) => entryFromBytes(T, n, Buffer.alloc(400, n.length))) }]);
   const r = new SharedResponses(cache).get(T, 0)!;
   t.equal(r.body.length, 1 + names.length, 'head, then one part per resource');
-  t.ok(names.every((n, i) => r.body[i + 1] === cache.get(T, n)!.frame), 'the parts are the cached frames themselves');
+  const same = (a: Buffer, b: Buffer): boolean => a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.length === b.length;
+  t.ok(names.every((n, i) => same(r.body[i + 1]!, cache.get(T, n)!.frame)), 'the parts are views of the cached frames themselves (same memory)');
   const wire = await loadWire();
   const resp = wire.DeltaDiscoveryResponse.decode(Buffer.concat([...r.body, nonceField('n-7')])) as unknown as { typeUrl: string; nonce: string; systemVersionInfo: string; resources: { name: string }[] };
   t.equal(resp.typeUrl, T);

@@ -1,18 +1,44 @@
 import { contentVersion, encodeResourceFrame, fnv1a, SetDigest } from '../wire';
 
-export interface CacheEntry {
-  readonly name: string;
-  readonly version: string;
-  /** Encoded Resource as a DeltaDiscoveryResponse field-2 frame. */
-  readonly frame: Buffer;
-  /** On-demand lookup keys that resolve to this entry (e.g. "network/ip"). */
-  readonly aliases: readonly string[];
+/**
+ * One cached resource. Its frame (the encoded Resource as a
+ * DeltaDiscoveryResponse field-2 frame) is held as backing store + offset +
+ * length rather than as a Buffer: a Buffer is a ~90 B heap object of its own,
+ * 18 MiB at 200k entries (heap snapshot, 400 peers). `frame` makes a view on
+ * each read; the bytes are shared, never copied.
+ */
+export class CacheEntry {
+  constructor(
+    readonly name: string,
+    readonly version: string,
+    private readonly store: ArrayBufferLike,
+    private readonly offset: number,
+    readonly frameLength: number,
+    /** On-demand lookup keys that resolve to this entry (e.g. "network/ip"). */
+    readonly aliases: readonly string[],
+  ) {}
+
+  static of(name: string, version: string, frame: Uint8Array, aliases: readonly string[]): CacheEntry {
+    return new CacheEntry(name, version, frame.buffer, frame.byteOffset, frame.length, aliases);
+  }
+
+  get frame(): Buffer {
+    return Buffer.from(this.store, this.offset, this.frameLength);
+  }
+
+  /**
+   * The same entry with its frame copied next to other small frames (Node's
+   * buffer pool): the encoder's temporaries are then not pinned by the frame.
+   */
+  rehomed(): CacheEntry {
+    return CacheEntry.of(this.name, this.version, Buffer.from(this.frame), this.aliases);
+  }
 }
 
 /** Builds a cache entry from a message's encoded bytes; the version is a content hash. */
 export function entryFromBytes(typeUrl: string, name: string, bytes: Uint8Array, aliases: readonly string[] = []): CacheEntry {
   const version = contentVersion(bytes);
-  return { name, version, frame: encodeResourceFrame(name, version, typeUrl, bytes), aliases };
+  return CacheEntry.of(name, version, encodeResourceFrame(name, version, typeUrl, bytes), aliases);
 }
 
 /** Does the ASCII/UTF-8 string s equal bytes b[start, end)? */
