@@ -23,16 +23,49 @@ export function contentVersion(bytes: Uint8Array): string {
   return crypto.createHash('sha256').update(bytes).digest().toString('hex', 0, 8);
 }
 
-/** Encodes Resource{name, version, resource: Any{typeUrl, value}} as a response field-2 frame. */
+const varintLen = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
+
+function putVarint(b: Buffer, at: number, n: number): number {
+  while (n >= 0x80) {
+    b[at++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  b[at++] = n;
+  return at;
+}
+
+/**
+ * Encodes Resource{name, version, resource: Any{typeUrl, value}} as a response
+ * field-2 frame, sizes first and then one buffer: the nested writers it
+ * replaces made three throw-away buffers per resource, ~1.5 KB of garbage per
+ * entry during a 200k-entry first sync.
+ */
 export function encodeResourceFrame(name: string, version: string, typeUrl: string, value: Uint8Array): Buffer {
-  const any = protobuf.Writer.create().uint32(0x0a).string(typeUrl).uint32(0x12).bytes(value).finish();
-  const res = protobuf.Writer.create()
-    .uint32(0x0a).string(version)
-    .uint32(0x12).bytes(any)
-    .uint32(0x1a).string(name)
-    .finish();
-  const frame = protobuf.Writer.create().uint32(0x12).bytes(res).finish();
-  return Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+  const nameLen = Buffer.byteLength(name);
+  const versionLen = Buffer.byteLength(version);
+  const typeLen = Buffer.byteLength(typeUrl);
+  const anyLen = 1 + varintLen(typeLen) + typeLen + 1 + varintLen(value.length) + value.length;
+  const resLen = 1 + varintLen(versionLen) + versionLen + 1 + varintLen(anyLen) + anyLen + 1 + varintLen(nameLen) + nameLen;
+  const b = Buffer.allocUnsafe(1 + varintLen(resLen) + resLen);
+  let at = 0;
+  b[at++] = 0x12; // DeltaDiscoveryResponse.resources
+  at = putVarint(b, at, resLen);
+  b[at++] = 0x0a; // Resource.version
+  at = putVarint(b, at, versionLen);
+  at += b.write(version, at);
+  b[at++] = 0x12; // Resource.resource (Any)
+  at = putVarint(b, at, anyLen);
+  b[at++] = 0x0a; // Any.type_url
+  at = putVarint(b, at, typeLen);
+  at += b.write(typeUrl, at);
+  b[at++] = 0x12; // Any.value
+  at = putVarint(b, at, value.length);
+  b.set(value, at);
+  at += value.length;
+  b[at++] = 0x1a; // Resource.name
+  at = putVarint(b, at, nameLen);
+  at += b.write(name, at);
+  return b;
 }
 
 export interface DeltaResponseParts {

@@ -67,6 +67,22 @@ t.test('hand-assembled DeltaDiscoveryResponse (shared resource frames) decodes w
   t.same(Buffer.from(back.resources[0]!.resource.value), Buffer.from(value));
 });
 
+t.test('resource frames with multi-byte lengths and UTF-8 names decode with protoc', async (t) => {
+  // Sizes straddling the 1/2/3-byte varint boundaries of every nested length.
+  for (const size of [0, 100, 127, 128, 16_000, 16_383, 16_384, 70_000]) {
+    const value = Buffer.alloc(size, 0x61);
+    const name = `ns-ü/${'w'.repeat(size % 300)}-${size}`;
+    const frame = encodeResourceFrame(name, `v${size}`, TYPE_ADDRESS, value);
+    const resp = encodeDeltaResponse({ typeUrl: TYPE_ADDRESS, nonce: 'n', frames: [frame], removed: [] });
+    const text = decode('envoy.service.discovery.v3.DeltaDiscoveryResponse', 'envoy/service/discovery/v3/discovery.proto', resp);
+    t.match(text, new RegExp(`version: "v${size}"`), `${size}: version`);
+    const back = wire.DeltaDiscoveryResponse.decode(resp) as unknown as { resources: { name: string; version: string; resource: { value: Uint8Array } }[] };
+    t.equal(back.resources[0]!.name, name, `${size}: UTF-8 name`);
+    t.match(text, /type_url: "type.googleapis.com\/istio.workload.Address"/, `${size}: type_url`);
+    t.equal(back.resources[0]!.resource.value.length, size, `${size}: value length`);
+  }
+});
+
 t.test('a shared response body plus a per-stream nonce decodes with protoc like the one-shot encoding', async (t) => {
   const value = wire.Address.encode(wire.Address.fromObject({ workload: { uid: 'u2', name: 'm' } })).finish();
   const frame = encodeResourceFrame('u2', contentVersion(value), TYPE_ADDRESS, value);
