@@ -55,10 +55,11 @@ export interface PeeringBuildResult {
   addressHint?: { changed: ReadonlySet<string>; removed: ReadonlySet<string> };
   /**
    * Address resources kept outside `addresses` (split-horizon workloads: one
-   * per peer x global service, too many to keep as messages): the ones built by
-   * this step, to encode and drop, and the names withdrawn. Never in `addresses`.
+   * per peer x global service, too many to keep as messages): the ones changed
+   * by this step, each made by its thunk when encoded, and the names withdrawn.
+   * Never in `addresses`.
    */
-  extraAddresses?: { changed: ReadonlyMap<string, object>; removed: ReadonlySet<string> };
+  extraAddresses?: { changed: ReadonlyMap<string, () => object>; removed: ReadonlySet<string> };
 }
 
 /** The peering layer as the daemon composes it. */

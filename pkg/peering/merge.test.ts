@@ -41,7 +41,7 @@ class Held {
   readonly remote = new Map<string, object>();
   apply(r: MergeResult): Map<string, object> {
     for (const n of r.remote.removed) this.remote.delete(n);
-    for (const [n, m] of r.remote.changed) this.remote.set(n, m);
+    for (const [n, make] of r.remote.changed) this.remote.set(n, make());
     return this.all(r);
   }
   all(r: MergeResult): Map<string, object> {
@@ -74,6 +74,9 @@ t.test('incremental merge equals a full merge of the same inputs', async (t) => 
   t.ok(inc.changed, 'incremental');
   const got = held.apply(inc);
   t.equal(norm(got), norm(new Held().apply(new Merger().merge({ ...base, peers: [p1, p2] }, () => undefined))));
+  // The encoder encodes messages as they are (no fromObject copy): they must be in protobufjs form.
+  const { Address } = loadWire();
+  for (const [k, msg] of got) t.equal(Address.verify(msg), null, `${k} is in protobufjs form`);
   t.same([...inc.remote.changed.keys()].sort(), [SPLIT('c1', 'cart'), SPLIT('c1', 'web'), SPLIT('c2', 'web')], 'exactly the three changed endpoints are built');
   const web = got.get('shop/web.shop.mesh.internal') as { service: { subjectAltNames: string[] } };
   t.same(web.service.subjectAltNames, ['spiffe://cluster.local/ns/shop/sa/web', 'spiffe://cluster.local/ns/shop/sa/web-v2']);

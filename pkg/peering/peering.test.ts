@@ -89,6 +89,9 @@ t.test('exporter and merger reuse unchanged objects (the push Encoder then re-en
   const e1 = ex.build(snapshot, mesh, local, exported);
   const e2 = ex.build(snapshot, mesh, local, exported);
   for (const [typeUrl, m] of e1) for (const [n, o] of m) t.equal(e2.get(typeUrl)!.get(n), o, `${typeUrl} ${n} identical`);
+  // The encoder encodes messages as they are (no fromObject copy): they must be in protobufjs form.
+  const types = peeringTypes(loadWire({ extraFiles: [PEERING_PROTO] }));
+  for (const [typeUrl, m] of e1) for (const [n, o] of m) t.equal(types.get(typeUrl)!.verify(o), null, `${typeUrl} ${n} is in protobufjs form`);
   const m = new Merger();
   const input = { snapshot, mesh, local, exported, peers: [], suffix: 'mesh.internal', defaultTrafficDistribution: 'PreferNetwork' };
   const r1 = m.merge(input, () => undefined);

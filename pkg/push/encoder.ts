@@ -30,11 +30,12 @@ export class Encoder {
    *
    * `extra`: resources of the same type that the caller tracks itself and
    * never puts in `next` (their messages are not kept): each changed one is
-   * encoded, each removed name deleted, and none enters the previous map.
+   * made (the thunk), encoded and dropped, each removed name deleted, and none
+   * enters the previous map.
    */
   diff(
     typeUrl: string, next: MessageMap, hint?: { changed: ReadonlySet<string>; removed: ReadonlySet<string> },
-    opts: { live?: boolean; extra?: { changed: ReadonlyMap<string, object>; removed: ReadonlySet<string> } } = {},
+    opts: { live?: boolean; extra?: { changed: ReadonlyMap<string, () => object>; removed: ReadonlySet<string> } } = {},
   ): TypeCommit {
     const type = this.types.get(typeUrl);
     if (!type) throw new Error(`no message type registered for ${typeUrl}`);
@@ -42,11 +43,13 @@ export class Encoder {
     const upserts: CacheEntry[] = [];
     const removes: string[] = [];
     const encode = (name: string, msg: object): void => {
-      const bytes = type.encode(type.fromObject(msg as Record<string, unknown>)).finish();
+      // Generators build messages in protobufjs form already (numeric enums, Uint8Array bytes), so they
+      // are encoded as they are: fromObject made a full copy of each, garbage by the 200k in a first sync.
+      const bytes = type.encode(msg).finish();
       upserts.push(entryFromBytes(typeUrl, name, bytes, typeUrl === TYPE_ADDRESS ? addressAliases(msg) : NO_ALIASES));
     };
     if (opts.extra) {
-      for (const [name, msg] of opts.extra.changed) encode(name, msg);
+      for (const [name, make] of opts.extra.changed) encode(name, make());
       for (const name of opts.extra.removed) removes.push(name);
     }
     const done = (): TypeCommit => ({ typeUrl, upserts: compactFrames(upserts), removes });
