@@ -1,9 +1,6 @@
 import { ipToString } from '../push';
-import type { RegistrySnapshot } from '../registry';
 import { serviceHostname } from '../translate';
-import type {
-  AddressMsg, LocalOutput, MeshContext, ServiceMsg, WorkloadMsg,
-} from '../translate';
+import type { AddressMsg, ServiceMsg, WorkloadMsg } from '../translate';
 import { LABEL } from '../model';
 import type { PeerDecl } from './declare';
 import { isWorkload, type ExportedService } from './export';
@@ -14,67 +11,10 @@ import { Takeover } from './types';
 import { flatPodWorkload, globalService, nodeGatewayAddresses, splitHorizon, splitHorizonUid, vipAddr } from './shapes';
 
 export { loadBalancingFor, nodeGatewayHost, splitHorizonUid } from './shapes';
-import type { ClusterInfoMsg, FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg } from './types';
+import type { FederatedServiceMsg, PeerWorkloadMsg } from './types';
+import type { MergeDirty, MergeInput, MergeResult, PeerView, RemoteChanges } from './merge-types';
 
-/** One peer's imported data (its partition, written only by its client). */
-export interface PeerData {
-  readonly clusterInfo?: ClusterInfoMsg;
-  readonly services: ReadonlyMap<string, FederatedServiceMsg>;
-  readonly workloads: ReadonlyMap<string, PeerWorkloadMsg>;
-  readonly nodes: ReadonlyMap<string, PeerNodeMsg>;
-}
-
-export interface PeerView {
-  decl: PeerDecl;
-  data: PeerData;
-  /** Same network and flat networks enabled: pods are imported as real workloads. */
-  flat: boolean;
-}
-
-export interface MergeInput {
-  snapshot: RegistrySnapshot;
-  mesh: MeshContext;
-  local: LocalOutput;
-  exported: ReadonlyMap<string, ExportedService>;
-  /** Sorted by cluster id. */
-  peers: readonly PeerView[];
-  suffix: string;
-  defaultTrafficDistribution: string;
-}
-
-export interface MergeResult {
-  addresses: Map<string, AddressMsg>;
-  /**
-   * Set on an incremental merge: `addresses` differs from the previous
-   * result's only in these names (an object that kept its identity is not
-   * listed). Absent after a full merge — then compare the maps.
-   */
-  changed?: Set<string>;
-  removed?: Set<string>;
-  /**
-   * Split-horizon workloads (one per peer gateway x global service: 200k at
-   * 2,000 peers x 100 services) are not in `addresses`. The merger keeps no
-   * message for them, only what they were built from: `changed` holds the ones
-   * built by this merge (encode them now, then drop them), `removed` the names
-   * that no longer exist. After a `reset` merge `changed` holds all of them.
-   */
-  remote: RemoteChanges;
-  /** Per peer cluster: address collisions found (flat mode), human-readable. */
-  conflicts: Map<string, string[]>;
-  /** Global service hostname -> VIP. */
-  vips: Map<string, string>;
-}
-
-export interface RemoteChanges {
-  /**
-   * Name -> the message, made when called. Built only when encoded, one at a
-   * time, the messages die young: a first sync's 200k of them, held together
-   * until the encoder ran, were promoted to the old generation and stayed as
-   * ~200 MiB of garbage until the next full GC (N = 2,000 peers).
-   */
-  changed: Map<string, () => AddressMsg>;
-  removed: Set<string>;
-}
+export type { MergeDirty, MergeInput, MergeResult, PeerData, PeerView, RemoteChanges } from './merge-types';
 
 /**
  * One peer's copy of a global service, and what its split-horizon workload was
@@ -109,9 +49,6 @@ interface Group {
   /** Remote clusters in order, cached until the set of remotes changes (not when their data does). */
   order?: string[];
 }
-
-/** Peer partitions changed only in these FederatedServices since the last merge (cluster -> "ns/name"). */
-export type MergeDirty = ReadonlyMap<string, ReadonlySet<string>>;
 
 /**
  * Pure merge of local output and every peer partition into what local ztunnels
