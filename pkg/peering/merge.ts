@@ -39,6 +39,20 @@ function newRemote(peer: PeerView, fs: FederatedServiceMsg): Remote {
   return { peer, fs, uid: undefined, builtFs: undefined, builtDecl: undefined, builtGsig: undefined };
 }
 
+/** The remote of a (global service, peer) with its current inputs; an existing one keeps its memo. */
+function adopt(r: Remote | undefined, peer: PeerView, fs: FederatedServiceMsg): Remote {
+  if (!r) return newRemote(peer, fs);
+  r.peer = peer;
+  r.fs = fs;
+  return r;
+}
+
+/** Its workload is no longer served: removed from ztunnels, and the memo forgotten (a later build starts afresh). */
+function withdraw(r: Remote, sink: RemoteChanges): void {
+  if (r.uid !== undefined) sink.removed.add(r.uid);
+  r.uid = r.builtFs = r.builtDecl = r.builtGsig = undefined;
+}
+
 interface Group {
   ns: string;
   name: string;
@@ -106,7 +120,7 @@ export class Merger {
   clear(opts: { reset?: boolean } = {}): RemoteChanges {
     if (!opts.reset) this.unconfirmed = new Set();
     const remote: RemoteChanges = { changed: new Map(), removed: new Set() };
-    for (const g of this.groups.values()) for (const r of g.remotes.values()) if (r.uid !== undefined) remote.removed.add(r.uid);
+    for (const g of this.groups.values()) for (const r of g.remotes.values()) withdraw(r, remote);
     this.groups = new Map();
     this.out = new Map();
     this.services = new Map();
@@ -160,16 +174,13 @@ export class Merger {
         const g = this.groups.get(key);
         if (!g) return undefined; // a new global service: VIPs are re-planned
         const r = g.remotes.get(cluster);
-        if (fs && r) {
-          r.peer = peer;
-          r.fs = fs;
-        } else if (fs) {
-          g.remotes.set(cluster, newRemote(peer, fs));
-          g.order = undefined;
+        if (fs) {
+          if (!r) g.order = undefined;
+          g.remotes.set(cluster, adopt(r, peer, fs));
         } else if (r) {
           g.remotes.delete(cluster);
           g.order = undefined;
-          if (r.uid !== undefined) remote.removed.add(r.uid);
+          withdraw(r, remote);
         }
         if (!g.local && g.remotes.size === 0) return undefined; // a global service disappears
         const l = touched.get(g);
@@ -249,8 +260,7 @@ export class Merger {
     for (const r of this.ordered(g)) {
       if (r.peer.flat) {
         // Pods arrive as PeerWorkloads; a gateway endpoint built before the peer went flat is withdrawn.
-        if (r.uid !== undefined) sink.removed.add(r.uid);
-        r.uid = r.builtFs = r.builtDecl = r.builtGsig = undefined;
+        withdraw(r, sink);
         continue;
       }
       this.emitRemote(i, r, n, sink);
@@ -261,23 +271,18 @@ export class Merger {
     const { mesh, suffix } = i;
     const previous = this.groups;
     const groups = new Map<string, Group>();
-    const group = (ns: string, name: string): Group => {
-      const k = `${ns}/${name}`;
+    const group = (k: string, ns: string, name: string): Group => {
       let g = groups.get(k);
       if (!g) groups.set(k, (g = { ns, name, remotes: new Map(), takeover: false }));
       return g;
     };
-    for (const e of i.exported.values()) group(e.svc.namespace, e.svc.name).local = e;
+    for (const e of i.exported.values()) group(`${e.svc.namespace}/${e.svc.name}`, e.svc.namespace, e.svc.name).local = e;
     for (const p of i.peers) {
       for (const fs of p.data.services.values()) {
-        const g = group(fs.namespace, fs.name);
+        const k = `${fs.namespace}/${fs.name}`;
         // The previous remote object carries its memo (what its workload was built from) over; a reset starts afresh.
-        const r = reset ? undefined : previous.get(`${g.ns}/${g.name}`)?.remotes.get(p.decl.cluster);
-        if (r) {
-          r.peer = p;
-          r.fs = fs;
-        }
-        g.remotes.set(p.decl.cluster, r ?? newRemote(p, fs));
+        const prev = reset ? undefined : previous.get(k)?.remotes.get(p.decl.cluster);
+        group(k, fs.namespace, fs.name).remotes.set(p.decl.cluster, adopt(prev, p, fs));
       }
     }
 
@@ -318,7 +323,7 @@ export class Merger {
     }
     // Endpoints of (peer, service) pairs that are gone (or, after a reset, replaced by fresh objects).
     for (const [k, g] of previous) {
-      for (const [cluster, r] of g.remotes) if (r.uid !== undefined && groups.get(k)?.remotes.get(cluster) !== r) sink.removed.add(r.uid);
+      for (const [cluster, r] of g.remotes) if (groups.get(k)?.remotes.get(cluster) !== r) withdraw(r, sink);
     }
     this.groups = groups;
     this.services = nextServices;
