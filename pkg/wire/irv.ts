@@ -114,6 +114,11 @@ export class SetDigest {
     this.mix(sign, nb, 0, nb.length, vb, 0, vb.length);
   }
 
+  /** Adds (sign 1) or removes (sign -1) the pair whose name is nb[ns, ne) and version vb[vs, ve). */
+  addRanges(sign: 1 | -1, nb: Uint8Array, ns: number, ne: number, vb: Uint8Array, vs: number, ve: number): void {
+    this.mix(sign, nb, ns, ne, vb, vs, ve);
+  }
+
   private mix(sign: 1 | -1, nb: Uint8Array, ns: number, ne: number, vb: Uint8Array, vs: number, ve: number): void {
     let h1 = 0x811c9dc5;
     let h2 = 0x2545f491;

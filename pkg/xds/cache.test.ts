@@ -1,6 +1,6 @@
 import t from 'tap';
 import { ResourceCache, entryFromBytes } from './cache';
-import { InitialVersions } from '../wire';
+import { contentVersion, InitialVersions } from '../wire';
 
 const T = 'type.googleapis.com/istio.workload.Address';
 
@@ -90,7 +90,7 @@ t.test('change log: updates, deletions, resurrection, compaction and stuck curso
   const e = (n: string, v: string): ReturnType<typeof entryFromBytes> => entryFromBytes(T, n, Buffer.from(v));
   const changed = (since: number): [string, string | undefined][] => {
     const out: [string, string | undefined][] = [];
-    t.ok(cache.forEachChangedSince(T, since, (n, x) => out.push([n, x?.version])), `since ${since} is still in the log`);
+    t.ok(cache.forEachChangedSince(T, since, (c) => void out.push(typeof c === 'string' ? [c, undefined] : [c.name, c.version])), `since ${since} is still in the log`);
     return out.sort((a, b) => a[0].localeCompare(b[0]));
   };
   const s1 = cache.commit([{ typeUrl: T, upserts: [e('a', '1'), e('b', '1'), e('c', '1')] }]);
@@ -118,5 +118,42 @@ t.test('change log: updates, deletions, resurrection, compaction and stuck curso
   t.notOk(cache.forEachChangedSince(T, s3, () => undefined), 'with no live cursor the floor moved up to the newest commit');
   t.same(changed(cache.seq), [], 'nothing after the newest commit');
   cache.closeCursor(cursor);
+  t.end();
+});
+
+t.test('entries hold no name or version strings: both are read back from the frame, across varint boundaries and UTF-8', (t) => {
+  const cache = new ResourceCache();
+  const names = ['a', 'ns/'.padEnd(127, 'x'), 'ns/'.padEnd(128, 'y'), 'ns/'.padEnd(300, 'z'), 'ns/ünïcødé-名前'];
+  const bodies = [0, 1, 127, 128, 20_000].map((n) => Buffer.alloc(n, 7));
+  const pairs = names.flatMap((n) => bodies.map((b, i) => [`${n}-${i}`, b] as const));
+  cache.commit([{ typeUrl: T, upserts: pairs.map(([n, b]) => entryFromBytes(T, n, b)) }]);
+  t.equal(cache.size(T), pairs.length);
+  for (const [n, b] of pairs) {
+    const e = cache.get(T, n);
+    t.equal(e?.name, n, `name of ${n.length}-char ${n.slice(0, 8)}… with a ${b.length}-byte body`);
+    t.equal(e?.version, contentVersion(b));
+  }
+  const m = cache.matchInitial(T, rawIrv(pairs.map(([n, b]) => [n, contentVersion(b)])));
+  t.same([m.current, m.changed.length, m.missing.length], [pairs.length, 0, 0], 'matched by bytes');
+  const stale = cache.matchInitial(T, rawIrv([[pairs[3]![0], 'stale'], ['ns/none', 'x']]));
+  t.same([stale.changed.map((e) => e.name), stale.missing], [[pairs[3]![0]], ['ns/none']]);
+  for (const [n] of pairs) cache.commit([{ typeUrl: T, removes: [n] }]);
+  t.equal(cache.size(T), 0);
+  t.same([...cache.entries(T)], []);
+  t.end();
+});
+
+t.test('one entry object committed to two caches is linked into each on its own', (t) => {
+  const a = new ResourceCache();
+  const b = new ResourceCache();
+  const e = entryFromBytes(T, 'ns/shared', Buffer.from('v1'));
+  a.commit([{ typeUrl: T, upserts: [e, entryFromBytes(T, 'ns/other', Buffer.from('o'))] }]);
+  b.commit([{ typeUrl: T, upserts: [e] }]);
+  a.commit([{ typeUrl: T, upserts: [entryFromBytes(T, 'ns/shared', Buffer.from('v2'))] }]);
+  t.equal(b.get(T, 'ns/shared')?.version, contentVersion(Buffer.from('v1')), 'an update in one cache does not touch the other');
+  t.equal(a.get(T, 'ns/shared')?.version, contentVersion(Buffer.from('v2')));
+  const seen: string[] = [];
+  t.ok(b.forEachChangedSince(T, 0, (c) => void seen.push(typeof c === 'string' ? `-${c}` : c.name)));
+  t.same(seen, ['ns/shared'], "b's log holds only its own commit");
   t.end();
 });

@@ -1,5 +1,5 @@
 import type { InitialVersions } from '../wire';
-import { strEqualsBytes, TypeTable, type CacheEntry } from './type-table';
+import { TypeTable, type CacheEntry } from './type-table';
 
 export { entryFromBytes } from './type-table';
 export type { CacheEntry } from './type-table';
@@ -138,30 +138,30 @@ export class ResourceCache {
     // Fast path: the client holds exactly the current set (same count, same
     // digest of all pairs) — the usual storm after a restart. One sequential
     // pass over the request; otherwise the exact per-name match below.
-    if (irv.raw && irv.size === t.entries.size && irv.digest().equals(t.digest)) {
+    if (irv.raw && irv.size === t.size && irv.digest().equals(t.digest)) {
       out.current = irv.size;
       return out;
     }
     const stamp = ++t.matchStamp;
     irv.forEachRaw((b, ns, ne, vs, ve) => {
-      const slot = t.findSlot(b, ns, ne);
-      if (!slot) {
+      const e = t.findBytes(b, ns, ne);
+      if (!e) {
         out.missing.push(b.toString('utf8', ns, ne));
         return;
       }
-      if (slot.stamp === stamp) {
+      if (e.stamp === stamp) {
         out.duplicate = true;
         return;
       }
-      slot.stamp = stamp;
+      e.stamp = stamp;
       out.current++;
-      if (!strEqualsBytes(slot.e.version, b, vs, ve)) out.changed.push(slot.e);
+      if (!e.versionIs(b, vs, ve)) out.changed.push(e);
     });
     return out;
   }
 
   get(typeUrl: string, name: string): CacheEntry | undefined {
-    return this.tables.get(typeUrl)?.entries.get(name)?.e;
+    return this.tables.get(typeUrl)?.get(name);
   }
 
   /** Names reachable by an on-demand key: the name itself and any alias match. */
@@ -169,38 +169,40 @@ export class ResourceCache {
     const t = this.tables.get(typeUrl);
     if (!t) return [];
     const out: string[] = [];
-    if (t.entries.has(key)) out.push(key);
+    if (t.get(key)) out.push(key);
     const s = t.aliasIndex.get(key);
-    if (s) for (const n of s) if (n !== key) out.push(n);
+    if (s) {
+      for (const e of s) {
+        const n = e.name;
+        if (n !== key) out.push(n);
+      }
+    }
     return out;
   }
 
   *entries(typeUrl: string): IterableIterator<CacheEntry> {
     const t = this.tables.get(typeUrl);
-    if (t) for (const slot of t.entries.values()) yield slot.e;
+    if (t) yield* t.entries();
   }
 
   size(typeUrl: string): number {
-    return this.tables.get(typeUrl)?.entries.size ?? 0;
+    return this.tables.get(typeUrl)?.size ?? 0;
   }
 
   /**
-   * Calls fn(name, entry|undefined) once for every name changed after `since`
-   * (undefined entry = deleted). Returns false if `since` predates the
+   * Calls fn once for every name changed after `since`: with its current
+   * entry, or with the deleted name. Returns false if `since` predates the
    * compaction floor (the caller must fall back to a reset).
    */
-  forEachChangedSince(typeUrl: string, since: number, fn: (name: string, e: CacheEntry | undefined) => void): boolean {
+  forEachChangedSince(typeUrl: string, since: number, fn: (e: CacheEntry | string) => void): boolean {
     const t = this.tables.get(typeUrl);
     if (!t) return true;
     if (since < t.floorSeq) return false;
     const seqs = t.logSeq;
-    const names = t.logName;
     for (let i = firstAfter(seqs.length, (k) => seqs[k]!, since); i < seqs.length; i++) {
-      const name = names[i]!;
-      const slot = t.entries.get(name);
-      // Only the newest log entry of a name counts: no duplicates (rule 15).
-      if ((slot ? slot.seq : t.tombs.get(name)) !== seqs[i]) continue;
-      fn(name, slot?.e);
+      // Only the newest log record of a name counts: no duplicates (rule 15).
+      const cur = t.current(i);
+      if (cur !== undefined) fn(cur);
     }
     return true;
   }
@@ -222,7 +224,7 @@ export class ResourceCache {
 
   stats(): { seq: number; types: Record<string, { entries: number; tombstones: number; log: number }> } {
     const types: Record<string, { entries: number; tombstones: number; log: number }> = {};
-    for (const [k, t] of this.tables) types[k] = { entries: t.entries.size, tombstones: t.tombs.size, log: t.logSeq.length };
+    for (const [k, t] of this.tables) types[k] = { entries: t.size, tombstones: t.tombs.size, log: t.logSeq.length };
     return { seq: this.seqNo, types };
   }
 
@@ -237,7 +239,7 @@ export class ResourceCache {
    * passed. Amortised: runs only when the log has doubled.
    */
   private maybeCompact(t: TypeTable): void {
-    const live = t.entries.size;
+    const live = t.size;
     const tombstones = t.tombs.size;
     if (t.logSeq.length <= 2 * (live + tombstones) + 1024 && tombstones <= this.maxTombstones) return;
     if (tombstones > this.maxTombstones) {
@@ -250,20 +252,20 @@ export class ResourceCache {
     }
     const floor = this.minCursorSeq();
     const seqs: number[] = [];
-    const names: string[] = [];
+    const refs: (CacheEntry | string)[] = [];
     for (let i = 0; i < t.logSeq.length; i++) {
+      const cur = t.current(i);
+      if (cur === undefined) continue;
       const seq = t.logSeq[i]!;
-      const name = t.logName[i]!;
-      if (t.lastSeq(name) !== seq) continue;
-      if (!t.entries.has(name) && seq <= floor) {
-        t.tombs.delete(name);
+      if (typeof cur === 'string' && seq <= floor) {
+        t.tombs.delete(cur);
         continue;
       }
       seqs.push(seq);
-      names.push(name);
+      refs.push(cur);
     }
     t.logSeq = seqs;
-    t.logName = names;
+    t.logRef = refs;
     if (floor > t.floorSeq) t.floorSeq = floor;
   }
 }

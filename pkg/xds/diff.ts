@@ -45,16 +45,22 @@ export interface TypeState {
 export function nextResponse(cache: ResourceCache, st: TypeState): { frames: Buffer[]; removed: string[]; since: number } | undefined {
   const frames: Buffer[] = [];
   const removed: string[] = [];
-  const names = new Set<string>(); // rule 15: no name twice in one response
+  // Rule 15: no name twice in one response. An entry object stands for its
+  // name (one live entry per name), so sent entries are deduplicated without
+  // reading their names; removals are names, and never also sent.
+  const sent = new Set<CacheEntry>();
+  const gone = new Set<string>();
   const add = (e: CacheEntry): void => {
-    if (names.has(e.name)) return;
-    names.add(e.name);
+    if (sent.has(e)) return;
+    sent.add(e);
     frames.push(e.frame);
     st.held?.add(e.name);
   };
   const remove = (n: string): void => {
-    if (names.has(n)) return;
-    names.add(n);
+    if (gone.has(n)) return;
+    const live = cache.get(st.typeUrl, n);
+    if (live && sent.has(live)) return;
+    gone.add(n);
     removed.push(n);
     st.held?.delete(n);
   };
@@ -93,11 +99,14 @@ export function nextResponse(cache: ResourceCache, st: TypeState): { frames: Buf
   }
   since = st.cursor.seq;
   const wildcard = st.sub.wildcard;
-  const ok = cache.forEachChangedSince(st.typeUrl, since, (name, e) => {
-    if (wildcard || st.held?.has(name) || st.sub.has(name) || (e && e.aliases.some((a) => st.sub.has(a)))) {
-      if (e) add(e);
-      else if (wildcard || st.held?.has(name) || st.sub.has(name)) remove(name);
+  const ok = cache.forEachChangedSince(st.typeUrl, since, (c) => {
+    if (typeof c === 'string') {
+      if (wildcard || st.held?.has(c) || st.sub.has(c)) remove(c);
+      return;
     }
+    if (wildcard) return add(c);
+    const name = c.name;
+    if (st.held?.has(name) || st.sub.has(name) || c.aliases.some((a) => st.sub.has(a))) add(c);
   });
   if (!ok) return undefined;
   for (const n of st.force) answerKey(n);

@@ -64,9 +64,9 @@ export class SharedResponses {
     if (hit) return hit;
     const frames: Buffer[] = [];
     const removed: string[] = [];
-    const ok = cache.forEachChangedSince(typeUrl, since, (name: string, e: CacheEntry | undefined) => {
-      if (e) frames.push(e.frame);
-      else removed.push(name);
+    const ok = cache.forEachChangedSince(typeUrl, since, (c: CacheEntry | string) => {
+      if (typeof c === 'string') removed.push(c);
+      else frames.push(c.frame);
     });
     if (!ok) return undefined;
     const empty = frames.length === 0 && removed.length === 0;
