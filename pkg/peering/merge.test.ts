@@ -125,6 +125,20 @@ t.test('split-horizon workloads are built when their inputs change and are not k
   t.same([...m.clear().removed], [], 'withdrawn once');
 });
 
+t.test('a remote whose uid changes withdraws the old uid, which the memo derives from what it was built from', async (t) => {
+  const { base, decl, peer } = mergeWorld();
+  const p1 = peer('c1', [['web', 4]]);
+  const m = new Merger();
+  m.merge({ ...base, peers: [p1] }, () => undefined, undefined, { live: true });
+  // The uid carries the peer's network: relabelling the peer's network renames its endpoint.
+  const relabelled = { ...p1, decl: decl('c1', 'net-moved') };
+  const r = m.merge({ ...base, peers: [relabelled] }, () => undefined, undefined, { live: true });
+  const renamed = 'net-moved/SplitHorizonWorkload/istio-gateways/peer-c1/shop/web.shop.mesh.internal';
+  t.same([...r.remote.removed], [SPLIT('c1', 'web')], 'the old uid is removed');
+  t.same([...r.remote.changed.keys()], [renamed], 'the new one is built');
+  t.same([...m.clear().removed], [renamed], 'and is the one a later withdrawal removes');
+});
+
 t.test('merge results through a live Encoder commit what a full identity diff commits', async (t) => {
   const { base, fsOf, peer } = mergeWorld();
   const svcs: [string, number][] = ['web', 'cart', 'pay', 'auth'].map((n) => [n, 4]);

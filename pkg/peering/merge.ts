@@ -19,15 +19,23 @@ export type { MergeDirty, MergeInput, MergeResult, PeerData, PeerView, RemoteCha
 /**
  * One peer's copy of a global service, and what its split-horizon workload was
  * last built from: the memo is these fields, so an unchanged (fs, decl, global
- * keys) triple builds nothing and keeps nothing but its uid.
+ * keys) triple builds nothing. The workload's uid is not kept: it is a function
+ * of what it was built from (builtUid), and the cache reads names from its
+ * frames, so no copy of the 200k uids (~115 B each at 2,000 peers) stays on the heap.
  */
 interface Remote {
   peer: PeerView;
   fs: FederatedServiceMsg;
-  uid?: string;
   builtFs?: FederatedServiceMsg;
   builtDecl?: PeerDecl;
   builtGsig?: string;
+  /** The global hostname it was built under (one string per global service, shared). */
+  builtHost?: string;
+}
+
+/** The uid of the split-horizon workload a remote currently serves, if any. */
+function builtUid(r: Remote): string | undefined {
+  return r.builtFs && r.builtDecl && r.builtHost !== undefined ? splitHorizonUid(r.builtDecl, r.builtFs.namespace, r.builtHost) : undefined;
 }
 
 /**
@@ -36,7 +44,7 @@ interface Remote {
  * 400 peers: 60 B more per remote, 12 MiB at 2,000 peers x 100 services).
  */
 function newRemote(peer: PeerView, fs: FederatedServiceMsg): Remote {
-  return { peer, fs, uid: undefined, builtFs: undefined, builtDecl: undefined, builtGsig: undefined };
+  return { peer, fs, builtFs: undefined, builtDecl: undefined, builtGsig: undefined, builtHost: undefined };
 }
 
 /** The remote of a (global service, peer) with its current inputs; an existing one keeps its memo. */
@@ -49,8 +57,9 @@ function adopt(r: Remote | undefined, peer: PeerView, fs: FederatedServiceMsg): 
 
 /** Its workload is no longer served: removed from ztunnels, and the memo forgotten (a later build starts afresh). */
 function withdraw(r: Remote, sink: RemoteChanges): void {
-  if (r.uid !== undefined) sink.removed.add(r.uid);
-  r.uid = r.builtFs = r.builtDecl = r.builtGsig = undefined;
+  const uid = builtUid(r);
+  if (uid !== undefined) sink.removed.add(uid);
+  r.builtFs = r.builtDecl = r.builtGsig = r.builtHost = undefined;
 }
 
 interface Group {
@@ -236,21 +245,20 @@ export class Merger {
 
   /**
    * One peer's split-horizon endpoint of a global service, built only when its
-   * inputs changed; the message goes to `sink` and is not kept. The memo keeps
-   * the workload's own uid string, which the encoder also hands to the cache as
-   * the resource name: one copy of each of the 200k names at 2,000 peers.
+   * inputs changed; the message goes to `sink` and is not kept.
    */
   private emitRemote(i: MergeInput, r: Remote, n: ReturnType<Merger['names']>, sink: RemoteChanges): void {
     const { peer, fs } = r;
-    if (r.uid !== undefined && r.builtFs === fs && r.builtDecl === peer.decl && r.builtGsig === n.gsig) return;
+    if (r.builtFs === fs && r.builtDecl === peer.decl && r.builtGsig === n.gsig && r.builtHost === n.host) return;
     const uid = splitHorizonUid(peer.decl, fs.namespace, n.host);
-    if (r.uid !== undefined && r.uid !== uid) sink.removed.add(r.uid);
-    r.uid = r.uid === uid ? r.uid : uid;
+    const was = builtUid(r);
+    if (was !== undefined && was !== uid) sink.removed.add(was);
     r.builtFs = fs;
     r.builtDecl = peer.decl;
     r.builtGsig = n.gsig;
+    r.builtHost = r.builtHost === n.host ? r.builtHost : n.host;
     const { host, svcKeys } = n;
-    sink.changed.set(r.uid, () => ({ workload: splitHorizon(i, peer, fs, host, svcKeys) }));
+    sink.changed.set(uid, () => ({ workload: splitHorizon(i, peer, fs, host, svcKeys) }));
   }
 
   /** Emits one global service (+ takeover service) into this.out and its per-peer endpoints into `sink`. */
