@@ -7,7 +7,7 @@ import { GrpcCode } from '../../pkg/errors';
 import { systemClock } from '../../pkg/lifecycle';
 import { createSilentLogger } from '../../pkg/log';
 import { TLS13_CIPHERS } from '../../pkg/transport';
-import { decodeDeltaRequest, decodeDeltaRequestSlow, WireError, TYPE_ADDRESS, TYPE_AUTHORIZATION, type DeltaRequest } from '../../pkg/wire';
+import { decodeDeltaRequest, decodeDeltaRequestSlow, WireError, TYPE_ADDRESS, TYPE_AUTHORIZATION, type DeltaRequest, joinParts } from '../../pkg/wire';
 import { ADS_DELTA_PATH, ResourceCache, XdsStream, createXdsMetrics, entryFromBytes } from '../../pkg/xds';
 import { testWire } from '../harness/xds-fixture';
 import { startDaemon } from '../harness/daemon-fixture';
@@ -85,7 +85,7 @@ t.test(`delta-xDS requests in-process: ${CASES} streams of mutated requests, see
       id: String(caseNo), cache, logger, clock: systemClock, metrics, typeOrder: [TYPE_ADDRESS, TYPE_AUTHORIZATION],
       sink: {
         write(buf, done) {
-          const r = RESP.decode(Buffer.isBuffer(buf) ? buf : Buffer.concat(buf)) as unknown as { typeUrl: string; nonce: string; resources: { name: string }[]; removedResources: string[] };
+          const r = RESP.decode(Buffer.isBuffer(buf) ? buf : joinParts(buf)) as unknown as { typeUrl: string; nonce: string; resources: { name: string }[]; removedResources: string[] };
           got.responses.push({ typeUrl: r.typeUrl, names: r.resources.map((x) => x.name) });
           for (const x of r.resources) if (check && !names.get(r.typeUrl)?.has(x.name)) bad.push(`case ${caseNo}: served unknown ${r.typeUrl} ${x.name}`);
           queueMicrotask(done);

@@ -4,6 +4,7 @@ import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { ReceiveBudget } from './budget';
 import type { ChunkPool } from './chunks';
+import { partBytes, type FramePart } from '../wire';
 import { MessageReader } from './reader';
 
 /**
@@ -68,7 +69,7 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
   private reserved = 0;
   /** A chunked message is being written; later writes wait here (bounded by the caller: one response in flight). */
   private chunking = false;
-  private waitingWrites: { msg: Buffer | readonly Buffer[]; cb?: () => void }[] = [];
+  private waitingWrites: { msg: Buffer | readonly FramePart[]; cb?: () => void }[] = [];
   private waitingGrant: (() => void) | null = null;
 
   constructor(protected readonly env: CallEnv) {
@@ -191,7 +192,7 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
    * Messages never interleave: a write issued while a chunked one is under
    * way waits for it.
    */
-  write(msg: Buffer | readonly Buffer[], cb?: () => void): void {
+  write(msg: Buffer | readonly FramePart[], cb?: () => void): void {
     if (this.finished || !this.ensureHeaders()) {
       cb?.();
       return;
@@ -211,7 +212,7 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
     if (parts.length <= FEW_PARTS) {
       stream.cork();
       stream.write(prefix);
-      for (let i = 0; i < parts.length; i++) stream.write(parts[i]!, i === parts.length - 1 ? done : undefined);
+      for (let i = 0; i < parts.length; i++) stream.write(partBytes(parts[i]!), i === parts.length - 1 ? done : undefined);
       stream.uncork();
       return;
     }
@@ -245,11 +246,11 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
   }
 
   /** The next chunk of `parts` from index `start`: pooled and copied into, or one part as is when it alone fills a chunk. */
-  private fill(parts: readonly Buffer[], start: number, pool: ChunkPool): { chunk: { bytes: Buffer; end: number }; pooled?: Buffer } {
+  private fill(parts: readonly FramePart[], start: number, pool: ChunkPool): { chunk: { bytes: Buffer; end: number }; pooled?: Buffer } {
     let i = start;
     let bytes = 0;
     while (i < parts.length && bytes + parts[i]!.length <= pool.size) bytes += parts[i++]!.length;
-    if (i - start <= 1) return { chunk: { bytes: parts[start]!, end: start + 1 } };
+    if (i - start <= 1) return { chunk: { bytes: partBytes(parts[start]!), end: start + 1 } };
     const buf = pool.take();
     let off = 0;
     for (let k = start; k < i; k++) off += parts[k]!.copy(buf, off);

@@ -68,12 +68,41 @@ export function encodeResourceFrame(name: string, version: string, typeUrl: stri
   return b;
 }
 
+/**
+ * A piece of an encoded message that writers copy into their output: a
+ * Buffer, or an object that makes its bytes only when copied (a cached
+ * resource stored packed). Buffer.copy has this shape.
+ */
+export interface FramePart {
+  readonly length: number;
+  copy(target: Uint8Array, targetStart: number): number;
+}
+
+/** The part's bytes as one Buffer (a Buffer part itself, uncopied). */
+export function partBytes(p: FramePart): Buffer {
+  if (Buffer.isBuffer(p)) return p;
+  const out = Buffer.allocUnsafe(p.length);
+  p.copy(out, 0);
+  return out;
+}
+
+/** Parts joined into one buffer. */
+export function joinParts(parts: readonly FramePart[]): Buffer {
+  if (parts.length === 1) return partBytes(parts[0]!);
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = Buffer.allocUnsafe(n);
+  let at = 0;
+  for (const p of parts) at += p.copy(out, at);
+  return out;
+}
+
 export interface DeltaResponseParts {
   typeUrl: string;
   nonce: string;
   systemVersionInfo?: string;
-  /** Frames from encodeResourceFrame. */
-  frames: readonly Buffer[];
+  /** Frames from encodeResourceFrame (or cache entries, which write theirs). */
+  frames: readonly FramePart[];
   removed: readonly string[];
 }
 
@@ -89,7 +118,7 @@ export function encodeDeltaResponseBody(p: Omit<DeltaResponseParts, 'nonce'>): B
   for (const r of p.removed) head.uint32(0x32).string(r);
   const h = head.finish();
   const hb = Buffer.from(h.buffer, h.byteOffset, h.byteLength);
-  return p.frames.length === 0 ? hb : Buffer.concat([hb, ...p.frames]);
+  return p.frames.length === 0 ? hb : joinParts([hb, ...p.frames]);
 }
 
 /**
@@ -117,7 +146,7 @@ export function withNonce(body: Buffer, nonce: string): Buffer {
  * the frames (shared with the cache) in bounded chunks, so a 100 MB first sync
  * is never one 100 MB buffer per stream.
  */
-export function encodeDeltaResponseParts(p: DeltaResponseParts): Buffer[] {
+export function encodeDeltaResponseParts(p: DeltaResponseParts): FramePart[] {
   const head = protobuf.Writer.create();
   if (p.systemVersionInfo) head.uint32(0x0a).string(p.systemVersionInfo);
   head.uint32(0x22).string(p.typeUrl);
@@ -129,6 +158,5 @@ export function encodeDeltaResponseParts(p: DeltaResponseParts): Buffer[] {
 
 /** The whole response as one buffer (field order on the wire does not matter to protobuf decoders). */
 export function encodeDeltaResponse(p: DeltaResponseParts): Buffer {
-  const parts = encodeDeltaResponseParts(p);
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  return joinParts(encodeDeltaResponseParts(p));
 }

@@ -1,7 +1,7 @@
 export { loadWire, findProtoDir, TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_PREFIX } from './schema';
 export type { Wire } from './schema';
-export { encodeResourceFrame, encodeDeltaResponse, encodeDeltaResponseParts, encodeDeltaResponseBody, withNonce, nonceField, contentVersion } from './delta-codec';
-export type { DeltaResponseParts } from './delta-codec';
+export { encodeResourceFrame, encodeDeltaResponse, encodeDeltaResponseParts, encodeDeltaResponseBody, withNonce, nonceField, contentVersion, partBytes, joinParts } from './delta-codec';
+export type { DeltaResponseParts, FramePart } from './delta-codec';
 export { decodeDeltaRequest, decodeDeltaRequestSlow, WireError } from './request';
 export type { DeltaRequest, NodeInfo } from './request';
 export { structToPlain } from './struct';

@@ -157,3 +157,37 @@ t.test('one entry object committed to two caches is linked into each on its own'
   t.same(seen, ['ns/shared'], "b's log holds only its own commit");
   t.end();
 });
+
+t.test('packed frames: names repeated inside the resource are stored once and written back byte for byte', (t) => {
+  const uid = 'net-1/SplitHorizonWorkload/istio-gateways/peer-1/shop/web.shop.mesh.internal';
+  const enc = (parts: (string | Buffer)[]): Buffer => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
+  const cases: [string, string, Buffer, number][] = [
+    // [label, name, resource bytes, copies of the name left out]
+    ['uid and name inside (split-horizon shape)', uid, enc(['\x0a\x4c', uid, '\x12\x4c', uid, '\x1a\x05shop!']), 2],
+    ['one copy inside', uid, enc(['prefix', uid, 'suffix']), 1],
+    ['three copies inside: two are left out', uid, enc([uid, uid, uid]), 2],
+    ['a short name is not worth it', 'ns/a', enc(['ns/a', 'ns/a']), 0],
+    ['no copy inside', uid, Buffer.alloc(300, 3), 0],
+    ['a frame of 32 KiB or more stays as it is', uid, enc([uid, Buffer.alloc(40_000, 1), uid]), 0],
+    ['a UTF-8 name', `ns/ünïcødé-${'x'.repeat(30)}`, enc(['a', `ns/ünïcødé-${'x'.repeat(30)}`, 'b']), 1],
+  ];
+  const cache = new ResourceCache();
+  for (const [label, name, body, holes] of cases) {
+    const plain = entryFromBytes(T, name, body);
+    const packed = plain.rehomed();
+    const nameBytes = Buffer.byteLength(name);
+    t.equal(packed.storedLength, plain.length - holes * nameBytes, `${label}: ${holes} copies left out`);
+    t.equal(packed.length, plain.length, `${label}: same length on the wire`);
+    t.ok(packed.frame.equals(plain.frame), `${label}: the same bytes`);
+    const out = Buffer.alloc(plain.length + 7, 0xee);
+    t.equal(packed.copy(out, 3), plain.length);
+    t.ok(out.subarray(3, 3 + plain.length).equals(plain.frame) && out[2] === 0xee && out[3 + plain.length] === 0xee, `${label}: copy() writes exactly the frame at the offset`);
+    t.same([packed.name, packed.version], [name, contentVersion(body)]);
+    cache.commit([{ typeUrl: T, upserts: [packed] }]);
+    t.equal(cache.get(T, name), packed, `${label}: found by name`);
+    const m = cache.matchInitial(T, rawIrv([[name, contentVersion(body)]]));
+    t.same([m.current, m.changed.length], [1, 0], `${label}: matched by bytes`);
+    t.ok(cache.commit([{ typeUrl: T, removes: [name] }]) > 0 && cache.get(T, name) === undefined, `${label}: removed`);
+  }
+  t.end();
+});

@@ -1,4 +1,4 @@
-import { InitialVersions } from '../wire';
+import { InitialVersions, type FramePart } from '../wire';
 import type { CacheEntry, Cursor, ResourceCache } from './cache';
 import { wildcardInitial } from './initial';
 import type { Subscription } from './subscription';
@@ -42,8 +42,9 @@ export interface TypeState {
  * Advances the cursor and the held-name set. undefined = the cursor fell off
  * the log (the caller resets the stream).
  */
-export function nextResponse(cache: ResourceCache, st: TypeState): { frames: Buffer[]; removed: string[]; since: number } | undefined {
-  const frames: Buffer[] = [];
+export function nextResponse(cache: ResourceCache, st: TypeState): { frames: FramePart[]; removed: string[]; since: number } | undefined {
+  // The entries themselves: the transport copies each into its output (no per-resource Buffer here).
+  const frames: FramePart[] = [];
   const removed: string[] = [];
   // Rule 15: no name twice in one response. An entry object stands for its
   // name (one live entry per name), so sent entries are deduplicated without
@@ -53,7 +54,7 @@ export function nextResponse(cache: ResourceCache, st: TypeState): { frames: Buf
   const add = (e: CacheEntry): void => {
     if (sent.has(e)) return;
     sent.add(e);
-    frames.push(e.frame);
+    frames.push(e);
     st.held?.add(e.name);
   };
   const remove = (n: string): void => {

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { ResourceCache, entryFromBytes } from './cache';
 import { FanOut, SharedResponses } from './fanout';
-import { loadWire, nonceField } from '../wire';
+import { joinParts, loadWire, nonceField } from '../wire';
 
 const T = 'type.googleapis.com/istio.workload.Address';
 
@@ -17,7 +17,7 @@ t.test('SharedResponses keeps small bodies until the next commit, large ones onl
   // Outside a pass (streams flushing as their ACKs arrive): a small body is built once and shared.
   const lone = shared.get(T, 0)!;
   t.equal(lone.empty, false);
-  const joined = Buffer.concat(lone.body);
+  const joined = joinParts(lone.body);
   t.equal(lone.body.length, 1, 'a small body is one buffer (fan-out writes it without a copy)');
   t.ok(joined.includes(Buffer.from('body-ns/a')) && joined.includes(Buffer.from('body-ns/b')), 'the body carries both resources');
   t.equal(shared.get(T, 0), lone, 'the next stream at the same cursor shares it');
@@ -49,7 +49,7 @@ t.test('SharedResponses drops its memo when a commit lands mid-pass', (t) => {
   cache.commit([{ typeUrl: T, upserts: [entryFromBytes(T, 'ns/c', Buffer.from('body-ns/c'))] }]);
   const after = shared.get(T, 0)!;
   t.not(after, before);
-  t.ok(Buffer.concat(after.body).includes(Buffer.from('body-ns/c')), 'the newer body includes the new commit');
+  t.ok(joinParts(after.body).includes(Buffer.from('body-ns/c')), 'the newer body includes the new commit');
   t.equal(shared.size, 1, 'only the current sequence is kept');
   shared.release();
   t.end();
@@ -61,10 +61,9 @@ t.test('a large shared body is the head plus the cache\'s own frames (no joined 
   cache.commit([{ typeUrl: T, upserts: names.map((n) => entryFromBytes(T, n, Buffer.alloc(400, n.length))) }]);
   const r = new SharedResponses(cache).get(T, 0)!;
   t.equal(r.body.length, 1 + names.length, 'head, then one part per resource');
-  const same = (a: Buffer, b: Buffer): boolean => a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.length === b.length;
-  t.ok(names.every((n, i) => same(r.body[i + 1]!, cache.get(T, n)!.frame)), 'the parts are views of the cached frames themselves (same memory)');
+  t.ok(names.every((n, i) => r.body[i + 1] === cache.get(T, n)), 'the parts are the cache entries themselves (each writes its frame where the transport copies it)');
   const wire = await loadWire();
-  const resp = wire.DeltaDiscoveryResponse.decode(Buffer.concat([...r.body, nonceField('n-7')])) as unknown as { typeUrl: string; nonce: string; systemVersionInfo: string; resources: { name: string }[] };
+  const resp = wire.DeltaDiscoveryResponse.decode(joinParts([...r.body, nonceField('n-7')])) as unknown as { typeUrl: string; nonce: string; systemVersionInfo: string; resources: { name: string }[] };
   t.equal(resp.typeUrl, T);
   t.equal(resp.nonce, 'n-7');
   t.equal(resp.systemVersionInfo, String(cache.seq));

@@ -1,4 +1,4 @@
-import { encodeDeltaResponseBody } from '../wire';
+import { encodeDeltaResponseBody, type FramePart } from '../wire';
 import type { CacheEntry, ResourceCache } from './cache';
 
 /**
@@ -15,7 +15,7 @@ const JOIN_MAX = 64 * 1024;
 /** One encoded response body (everything but the nonce) and what the sender records about it. */
 export interface SharedResponse {
   /** DeltaDiscoveryResponse fields except nonce, as parts sent back to back; none when there is nothing to send. */
-  readonly body: readonly Buffer[];
+  readonly body: readonly FramePart[];
   readonly empty: boolean;
   readonly commitAt?: number;
   readonly originAt?: number;
@@ -62,11 +62,11 @@ export class SharedResponses {
     const key = `${since}|${typeUrl}`;
     const hit = this.memo.get(key);
     if (hit) return hit;
-    const frames: Buffer[] = [];
+    const frames: FramePart[] = [];
     const removed: string[] = [];
     const ok = cache.forEachChangedSince(typeUrl, since, (c: CacheEntry | string) => {
       if (typeof c === 'string') removed.push(c);
-      else frames.push(c.frame);
+      else frames.push(c);
     });
     if (!ok) return undefined;
     const empty = frames.length === 0 && removed.length === 0;
@@ -100,7 +100,7 @@ export class SharedResponses {
   }
 }
 
-const EMPTY: readonly Buffer[] = Object.freeze([]);
+const EMPTY: readonly FramePart[] = Object.freeze([]);
 
 /** What the fan-out loop needs from a stream. */
 export interface Flushable {

@@ -1,4 +1,4 @@
-import { encodeDeltaResponse, encodeDeltaResponseParts, nonceField, type DeltaRequest, type NodeInfo } from '../wire';
+import { encodeDeltaResponse, encodeDeltaResponseParts, nonceField, partBytes, type DeltaRequest, type FramePart, type NodeInfo } from '../wire';
 import { GrpcCode } from '../errors';
 import type { Logger } from '../log';
 import type { Clock } from '../lifecycle';
@@ -14,7 +14,7 @@ export type { StreamStatus, TypeStatus } from './status';
 /** Where a stream's responses go; the gRPC adapter implements it. */
 export interface StreamSink {
   /** Writes one encoded response (whole, or as parts to send back to back); `done` fires when the transport has taken it. */
-  write(buf: Buffer | readonly Buffer[], done: () => void): void;
+  write(buf: Buffer | readonly FramePart[], done: () => void): void;
   /** Ends the stream with a gRPC status. */
   close(code: number, details: string): void;
 }
@@ -213,10 +213,10 @@ export class XdsStream {
     }
   }
 
-  private send(st: TypeState, frames: Buffer[], removed: string[], since: number): void {
+  private send(st: TypeState, frames: FramePart[], removed: string[], since: number): void {
     const nonce = this.nextNonce();
     const parts = encodeDeltaResponseParts({ typeUrl: st.typeUrl, nonce, systemVersionInfo: String(this.o.cache.seq), frames, removed });
-    const buf = parts.length === 1 ? parts[0]! : parts;
+    const buf = parts.length === 1 ? partBytes(parts[0]!) : parts;
     const commitAt = since >= 0 ? this.o.cache.oldestCommitAfter(since)?.at : undefined;
     const originAt = since >= 0 ? this.o.cache.earliestOriginAfter(since) : undefined;
     this.write(st, nonce, buf, commitAt, originAt);
@@ -232,7 +232,7 @@ export class XdsStream {
     return `${this.id}-${++this.nonceCounter}`; // rule 16: unique per stream
   }
 
-  private write(st: TypeState, nonce: string, buf: Buffer | readonly Buffer[], commitAt: number | undefined, originAt: number | undefined): void {
+  private write(st: TypeState, nonce: string, buf: Buffer | readonly FramePart[], commitAt: number | undefined, originAt: number | undefined): void {
     const started = this.o.clock.monotonic();
     st.nonceSent = nonce;
     st.sentAt = this.o.clock.now();
