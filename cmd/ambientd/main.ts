@@ -8,6 +8,7 @@ import { checkArgsFromFlags, checkCommand } from './check-cmd';
 import { createPeering } from '../../pkg/peering';
 import { adminWithLogger } from '../../pkg/admin';
 import { routeGrpcLogs } from '../../pkg/transport';
+import { applyRuntime } from './runtime';
 
 /** Exit codes (documented in the README): 0 clean, 1 failure, 2 bad configuration. */
 const EXIT_OK = 0;
@@ -92,12 +93,14 @@ async function serve(flags: Record<string, string>): Promise<number> {
   }
   const logger = createRootLogger({ level: cfg.log.level });
   routeGrpcLogs(logger);
+  const collectGarbage = applyRuntime(cfg.runtime, logger);
   logger.info({ config: redactConfig(cfg) }, 'effective configuration');
   const daemon = new Daemon(cfg, {
     logger,
     reloadConfig: () => loadConfig({ flags, env: process.env, file }),
     peering: createPeering,
     admin: adminWithLogger(logger.child({ component: 'admin' })),
+    collectGarbage,
   });
   let stopping = false;
   const done = new Promise<number>((resolve) => {

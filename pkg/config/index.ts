@@ -1,6 +1,6 @@
 export { loadConfig, redactConfig, parseDuration, ConfigError, flagName, isLoopback } from './load';
 export type { LoadInput } from './load';
-export type { DaemonConfig, XdsConfig, CaConfig, AuthConfig, AdminConfig, PeeringConfig } from './types';
+export type { DaemonConfig, XdsConfig, CaConfig, AuthConfig, AdminConfig, PeeringConfig, RuntimeConfig } from './types';
 export { OPTIONS } from './schema';
 export type { OptionSpec } from './schema';
 export { optionsHelp } from './help';

@@ -65,5 +65,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'peering.peerIdentity', kind: 'string', default: 'istio-system/istiod', env: ['AMBIENTD_PEER_IDENTITY'], help: 'Default ns/sa expected of peer daemons.' },
   { path: 'peering.trustBundles', kind: 'map', default: {}, env: ['AMBIENTD_PEERING_TRUST_BUNDLES'], help: 'Roots per peer trust domain: <trust domain>=<PEM file> (env/flag: comma-separated). The local trust domain always uses the mesh bundle; a peer in a trust domain not listed is never dialled or admitted.' },
   { path: 'peering.disableLegacyMulticluster', kind: 'bool', default: true, env: ['DISABLE_LEGACY_MULTICLUSTER'], help: 'Accepted for istiod compatibility; ambientd has no remote-kubeconfig code.' },
+  { path: 'runtime.heapGrowthPercent', kind: 'int', default: 25, min: 0, max: 300, env: ['AMBIENTD_HEAP_GROWTH_PERCENT'], help: 'How far the JS heap may grow past the live data before the next full collection (like Go\'s GOGC, which istiod uses). 0 = V8\'s own choice, which on hosts with much memory lets the heap reach 4x the live data.' },
+  { path: 'runtime.gcAfterBurst', kind: 'duration', default: 10_000, env: ['AMBIENTD_GC_AFTER_BURST'], help: 'After a burst of pushes (a first sync, a resync: 10,000 resources or more), one full collection once fewer than 1,000 resources were pushed in a window this long. 0 = never.' },
   { path: 'drainDeadline', kind: 'duration', default: 10_000, env: ['AMBIENTD_DRAIN_DEADLINE', 'TERMINATION_DRAIN_DURATION'], help: 'Graceful shutdown deadline.' },
 ];

@@ -22,8 +22,17 @@ export interface DaemonConfig {
   readonly auth: AuthConfig;
   readonly admin: AdminConfig;
   readonly peering: PeeringConfig;
+  readonly runtime: RuntimeConfig;
   /** ms */
   readonly drainDeadline: number;
+}
+
+/** Memory policy of the process (applied by cmd/, which alone touches V8 flags). */
+export interface RuntimeConfig {
+  /** 0 = V8's default growth. */
+  readonly heapGrowthPercent: number;
+  /** ms; 0 = never. */
+  readonly gcAfterBurst: number;
 }
 
 export interface XdsConfig {

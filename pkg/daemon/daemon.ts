@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { DaemonConfig } from '../config';
 import type { Logger } from '../log';
-import { systemClock, type Clock } from '../lifecycle';
+import { AfterBurst, systemClock, type Clock } from '../lifecycle';
 import { loadWire, TYPE_ADDRESS, TYPE_AUTHORIZATION, type Wire } from '../wire';
 import { ResourceCache, XdsServer, createXdsMetrics, type XdsMetrics } from '../xds';
 import { GrpcServer, RotatingServerCredentials } from '../transport';
@@ -36,6 +36,8 @@ export interface DaemonDeps {
   peering?: PeeringFactory;
   /** Builds the HTTP admin surface (metrics, debug, health) over read-only views of this daemon. */
   admin?: (daemon: Daemon) => AdminLayer;
+  /** One full JS collection (cmd/ provides it; see runtime.gcAfterBurst). */
+  collectGarbage?: () => void;
 }
 
 /** The admin surface as the daemon composes it; started after the gRPC port, closed first. */
@@ -194,7 +196,11 @@ export class Daemon {
     }
     const types = new Map([[TYPE_ADDRESS, this.wire.Address], [TYPE_AUTHORIZATION, this.wire.Authorization], ...(this.peering?.exportTypes ?? [])]);
     const encoder = new Encoder(this.wire, types);
+    const collect = this.deps.collectGarbage;
+    const burst = collect && cfg.runtime.gcAfterBurst > 0 ? new AfterBurst({ threshold: 10_000, quietBelow: 1_000, quietMs: cfg.runtime.gcAfterBurst, run: collect }) : undefined;
+    if (burst) this.unsubs.push(() => burst.close());
     this.pusher = new Pusher({
+      committed: burst && ((n) => burst.note(n)),
       cache: this.cache, logger: this.log, clock: this.clock, registry: this.metrics,
       debounceAfterMs: cfg.xds.debounceAfter, debounceMaxMs: cfg.xds.debounceMax, debounceMode: cfg.xds.debounceMode,
       build: () => {

@@ -23,6 +23,8 @@ export interface PusherOptions {
   timers?: DebounceTimers;
   /** Snapshot + pure generators + encode; called once per debounced push. */
   build: () => PushBuildResult;
+  /** Told after each commit how many resources it carried (upserts + removes). */
+  committed?: (resources: number) => void;
 }
 
 /**
@@ -75,6 +77,11 @@ export class Pusher {
     this.initTime.observe((t1 - t0) / 1000);
     this.o.cache.commit(result.commits, { at: firstEvent, originAt: result.originAt });
     this.pushes++;
+    if (this.o.committed) {
+      let n = 0;
+      for (const c of result.commits) n += (c.upserts?.length ?? 0) + (c.removes?.length ?? 0);
+      this.o.committed(n);
+    }
   }
 
   close(): void {

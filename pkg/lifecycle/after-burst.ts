@@ -1,0 +1,67 @@
+export interface AfterBurstOptions {
+  /** Work units (e.g. resources committed) that make a burst. */
+  threshold: number;
+  /** The burst has ended once fewer units than this came within `quietMs`. */
+  quietBelow: number;
+  /** The window in which fewer than `quietBelow` units mean quiet (ms). */
+  quietMs: number;
+  run: () => void;
+  /** Timer functions (tests); default Node's. */
+  timers?: { setTimeout: (fn: () => void, ms: number) => unknown; clearTimeout: (h: unknown) => void };
+}
+
+/**
+ * Calls `run` once after a burst of work has ended: at least `threshold` units
+ * noted since the last run, then a window of `quietMs` in which fewer than
+ * `quietBelow` came. A sync arrives as many small pushes (peers connect over
+ * tens of seconds), so the rate, not the size of one push, tells that it is
+ * over; a steady trickle of changes stays below the rate, so a mesh that is
+ * never fully idle still gets its run.
+ *
+ * The daemon uses it to ask V8 for one full collection after a first sync or
+ * a large resync: V8 sizes its next collection from the live heap at the last
+ * one, which during a sync includes the sync's own transient data. After the
+ * sync the allocation rate is low, V8's memory reducer does not step in, and
+ * the process kept the sync's garbage (about half of the JS heap at 2,000
+ * peers) for minutes.
+ */
+export class AfterBurst {
+  private units = 0;
+  /** Units noted since the current window started. */
+  private recent = 0;
+  private timer: unknown;
+  private closed = false;
+  runs = 0;
+
+  constructor(private readonly o: AfterBurstOptions) {}
+
+  note(units: number): void {
+    if (this.closed || units <= 0) return;
+    this.units += units;
+    this.recent += units;
+    if (this.units >= this.o.threshold && this.timer === undefined) this.arm();
+  }
+
+  private arm(): void {
+    this.recent = 0;
+    const t = this.o.timers ?? { setTimeout, clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout) };
+    const h = t.setTimeout(() => this.check(), this.o.quietMs);
+    (h as { unref?: () => void }).unref?.();
+    this.timer = h;
+  }
+
+  private check(): void {
+    this.timer = undefined;
+    if (this.closed) return;
+    if (this.recent >= this.o.quietBelow) return this.arm();
+    this.units = 0;
+    this.runs++;
+    this.o.run();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer !== undefined) (this.o.timers ?? { clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout) }).clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
