@@ -25,6 +25,8 @@ export function wildcardInitial(cache: ResourceCache, typeUrl: string, irv: Init
     }
     return { send, remove };
   }
+  // Holding nothing (a fresh client): everything, without reading a name or version back from its frame.
+  if (irv.size === 0) return { send: [...cache.entries(typeUrl)], remove };
   const held = irv.toMap();
   for (const e of cache.entries(typeUrl)) if (held.get(e.name) !== e.version) send.push(e);
   for (const n of held.keys()) if (!cache.get(typeUrl, n) && gone(n)) remove.push(n);
