@@ -15,8 +15,10 @@ type Gc = (o: { type: 'major'; execution: 'async' }) => Promise<void>;
  * read by V8 at every collection, so setting it at start-up is enough.
  *
  * The hook: gc() is exposed to a fresh context only (the global scope stays
- * as it was); 'async' runs the collection as incremental marking on the event
- * loop rather than one long pause.
+ * as it was). 'async' runs the collection from a task of its own, after the
+ * push that triggered it; it is still one full, atomic collection (a pause of
+ * ~0.2 s at 120 MiB of live heap, --trace-gc at 2,000 peers), which is why the
+ * daemon asks for it only after large bursts.
  */
 export function applyRuntime(cfg: RuntimeConfig, logger: Logger): (() => void) | undefined {
   if (cfg.heapGrowthPercent > 0) v8.setFlagsFromString(`--heap-growing-percent=${cfg.heapGrowthPercent}`);

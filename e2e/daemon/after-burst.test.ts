@@ -14,9 +14,9 @@ function manyPods(n: number): string {
   return docs.join('---\n');
 }
 
-t.test('after a first sync of 10,000+ resources the daemon asks for one full collection once pushes go quiet', async (t) => {
+t.test('after a first sync of runtime.gcBurstResources or more the daemon asks for one full collection once pushes go quiet', async (t) => {
   let calls = 0;
-  const f = await startDaemon({ files: { 'big.yaml': manyPods(10_500) }, flags: { 'runtime-gc-after-burst': '50ms' }, deps: { collectGarbage: () => void calls++ } });
+  const f = await startDaemon({ files: { 'big.yaml': manyPods(2_100) }, flags: { 'runtime-gc-after-burst': '50ms', 'runtime-gc-burst-resources': '2000' }, deps: { collectGarbage: () => void calls++ } });
   t.teardown(() => f.close());
   await waitFor(() => calls > 0, { timeoutMs: 20_000, what: 'a collection after the burst' });
   t.equal(calls, 1, 'one collection for the burst');
@@ -24,7 +24,7 @@ t.test('after a first sync of 10,000+ resources the daemon asks for one full col
 
 t.test('no collection is scheduled for a daemon whose pushes stay small', async (t) => {
   let calls = 0;
-  const f = await startDaemon({ files: { 'small.yaml': manyPods(50) }, flags: { 'runtime-gc-after-burst': '1ms' }, deps: { collectGarbage: () => void calls++ } });
+  const f = await startDaemon({ files: { 'small.yaml': manyPods(50) }, flags: { 'runtime-gc-after-burst': '1ms', 'runtime-gc-burst-resources': '2000' }, deps: { collectGarbage: () => void calls++ } });
   t.teardown(() => f.close());
   // Three more pushes, each waited for through the served state; none adds up to a burst.
   for (let k = 0; k < 3; k++) {
@@ -35,7 +35,7 @@ t.test('no collection is scheduled for a daemon whose pushes stay small', async 
 });
 
 t.test('the runtime hook runs a real full collection: an unreachable object is gone after it', async (t) => {
-  const collect = applyRuntime({ heapGrowthPercent: 25, gcAfterBurst: 1 }, createSilentLogger());
+  const collect = applyRuntime({ heapGrowthPercent: 25, gcAfterBurst: 1, gcBurstResources: 1 }, createSilentLogger());
   t.ok(collect, 'enabled by gcAfterBurst > 0');
   let ref: WeakRef<object> | undefined;
   (() => {
@@ -44,5 +44,5 @@ t.test('the runtime hook runs a real full collection: an unreachable object is g
   await new Promise<void>((r) => setImmediate(r)); // WeakRef targets survive until the current job ends
   collect!();
   await waitFor(() => ref!.deref() === undefined, { timeoutMs: 10_000, what: 'the object to be collected' });
-  t.equal(applyRuntime({ heapGrowthPercent: 0, gcAfterBurst: 0 }, createSilentLogger()), undefined, 'gcAfterBurst 0: no hook');
+  t.equal(applyRuntime({ heapGrowthPercent: 0, gcAfterBurst: 0, gcBurstResources: 1 }, createSilentLogger()), undefined, 'gcAfterBurst 0: no hook');
 });

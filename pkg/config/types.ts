@@ -33,6 +33,7 @@ export interface RuntimeConfig {
   readonly heapGrowthPercent: number;
   /** ms; 0 = never. */
   readonly gcAfterBurst: number;
+  readonly gcBurstResources: number;
 }
 
 export interface XdsConfig {
