@@ -99,8 +99,8 @@ async function startDaemon(dir: string, logDir: string, config: Record<string, u
   // Node flags as the product ships them (deploy/: none), so RSS is what a deployment sees; a
   // bench-only --max-old-space-size was dropped. --expose-gc only enables the SIGUSR2 report below
   // (memory after a full GC: what is retained, not garbage); the bench calls gc() nowhere else. The
-  // daemon's own memory policy (runtime.heapGrowthPercent, runtime.gcAfterBurst) is whatever its
-  // config/env says: off by default, on with the AMBIENTD_* env inherited from the bench.
+  // daemon's own memory policy (runtime.heapGrowthPercent, runtime.gcAfterBurst) runs at its defaults,
+  // as shipped.
   // MESH_NODE_ARGS adds diagnostics flags, e.g. --heapsnapshot-signal=SIGUSR1.
   const extra = (process.env['MESH_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
   const proc = spawn('node', ['--expose-gc', ...extra, ...(process.env['MESH_PROF'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/meshprof'] : []), ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
