@@ -88,6 +88,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const result: ChaosResult = { seed: o.seed, cycles: 0, faults, totalFaults: 0, churn, settles: 0, mismatches: 0, problems: [], stateFilesChecked: 0, leftoverTempFiles: [], dir };
   const nodes: Node[] = [];
   let supervisor: NodeJS.Timeout | undefined;
+  /** What kept the mesh from quiet at the last check (reported if a settle times out). */
+  let quietWhy = '';
   try {
     const relays = CLUSTERS.map((_c, i) => new Relay(() => ports[i]!.xds));
     for (const r of relays) await r.start();
@@ -193,7 +195,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       await n.relay.close();
     }
     pki.cleanup();
-    if (!o.keepDir) fs.rmSync(dir, { recursive: true, force: true });
+    // A failed run keeps its daemons' logs and state for diagnosis.
+    if (!o.keepDir && result.mismatches === 0) fs.rmSync(dir, { recursive: true, force: true });
+    else log(`chaos: work dir kept at ${dir}`);
   }
 
   async function settle(cycle: number): Promise<void> {
@@ -204,6 +208,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const t0 = performance.now();
     const truths = nodes.map((n) => truthFromFiles(wire, n.registryDir, n.name, n.network));
     let last: string[] = ['mesh never reported every peer Connected+Synced and every stream in sync'];
+    quietWhy = 'not checked yet';
     try {
       await waitFor(async () => {
         if (!(await meshQuiet())) return false;
@@ -211,7 +216,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         return last.length === 0;
       }, { timeoutMs: o.settleTimeoutMs ?? 90_000, intervalMs: 250, what: 'settle' });
     } catch {
-      /* the last verification's lines are the mismatches */
+      /* the last verification's lines are the mismatches; if it never ran, say what kept the mesh from quiet */
+      if (last.length === 1 && last[0]!.startsWith('mesh never reported')) last = [`${last[0]} (last seen: ${quietWhy})`];
     }
     result.settles++;
     const ms = Math.round(performance.now() - t0);
@@ -227,14 +233,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
   /** Every peer Connected+Synced, every long-lived ztunnel streaming, every xDS stream ACKed and with nothing pending. */
   async function meshQuiet(): Promise<boolean> {
+    const not = (why: string): false => ((quietWhy = why), false);
     for (const n of nodes) {
-      if (!n.proc.up || n.zt.some((z) => z.status || TYPES.some((t) => !z.acked.get(t)))) return false;
+      if (!n.proc.up) return not(`${n.name} is down`);
+      const z = n.zt.findIndex((c) => c.status || TYPES.some((t) => !c.acked.get(t)));
+      if (z >= 0) return not(`${n.name} ztunnel-${z} (${n.zt[z]!.nodeId}): status ${JSON.stringify(n.zt[z]!.status)}, ACKed ${TYPES.map((t) => n.zt[z]!.acked.get(t) ?? 0).join('/')}`);
       const peers = await n.proc.debug<PeersDoc>('/debug/peers');
-      if (!peers || peers.peers.length !== nodes.length - 1) return false;
-      if (!peers.peers.every((p) => p.conditions.Connected?.status === 'True' && p.conditions.Synced?.status === 'True')) return false;
+      if (!peers || peers.peers.length !== nodes.length - 1) return not(`${n.name} lists ${peers?.peers.length ?? 'no'} peers`);
+      const peer = peers.peers.find((p) => p.conditions.Connected?.status !== 'True' || p.conditions.Synced?.status !== 'True');
+      if (peer) return not(`${n.name} peer ${JSON.stringify(peer).slice(0, 600)}`);
       const sz = await n.proc.debug<SynczDoc>('/debug/syncz');
-      if (!sz || !sz.streams.every((s) => s.inSync)) return false;
-      if (!n.zt.every((z) => sz.streams.some((s) => s.nodeId === z.nodeId))) return false;
+      const lagging = sz?.streams.find((s) => !s.inSync);
+      if (!sz || lagging) return not(`${n.name} stream ${JSON.stringify(lagging ?? 'no syncz').slice(0, 600)}`);
+      const missing = n.zt.find((c) => !sz.streams.some((s) => s.nodeId === c.nodeId));
+      if (missing) return not(`${n.name} has no stream for ${missing.nodeId}`);
     }
     return true;
   }
