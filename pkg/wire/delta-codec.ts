@@ -34,6 +34,33 @@ function putVarint(b: Buffer, at: number, n: number): number {
   return at;
 }
 
+function readVarint(b: Uint8Array, at: number): [number, number] {
+  let n = 0;
+  for (let shift = 0; ; shift += 7) {
+    const c = b[at++]!;
+    n += (c & 0x7f) * 2 ** shift;
+    if (c < 0x80) return [n, at];
+  }
+}
+
+/**
+ * Where Resource.version sits in a frame from encodeResourceFrame (our own
+ * bytes, not input: no bounds checks): after the frame's tag and length, the
+ * version is the first field.
+ */
+export function frameVersionRange(f: Uint8Array): [number, number] {
+  const [, body] = readVarint(f, 1);
+  const [len, at] = readVarint(f, body + 1);
+  return [at, at + len];
+}
+
+/** Length of Resource.name in a frame from encodeResourceFrame: its last field, after version and resource. */
+export function frameNameLength(f: Uint8Array): number {
+  const [, vEnd] = frameVersionRange(f);
+  const [anyLen, anyStart] = readVarint(f, vEnd + 1);
+  return readVarint(f, anyStart + anyLen + 1)[0];
+}
+
 /**
  * Encodes Resource{name, version, resource: Any{typeUrl, value}} as a response
  * field-2 frame, sizes first and then one buffer: the nested writers it
