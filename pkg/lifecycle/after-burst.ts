@@ -7,8 +7,15 @@ export interface AfterBurstOptions {
   quietMs: number;
   run: () => void;
   /** Timer functions (tests); default Node's. */
-  timers?: { setTimeout: (fn: () => void, ms: number) => unknown; clearTimeout: (h: unknown) => void };
+  timers?: Timers;
 }
+
+interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(h: unknown): void;
+}
+
+const nodeTimers: Timers = { setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 
 /**
  * Calls `run` once after a burst of work has ended: at least `threshold` units
@@ -31,9 +38,11 @@ export class AfterBurst {
   private recent = 0;
   private timer: unknown;
   private closed = false;
-  runs = 0;
+  private readonly timers: Timers;
 
-  constructor(private readonly o: AfterBurstOptions) {}
+  constructor(private readonly o: AfterBurstOptions) {
+    this.timers = o.timers ?? nodeTimers;
+  }
 
   note(units: number): void {
     if (this.closed || units <= 0) return;
@@ -44,10 +53,7 @@ export class AfterBurst {
 
   private arm(): void {
     this.recent = 0;
-    const t = this.o.timers ?? { setTimeout, clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout) };
-    const h = t.setTimeout(() => this.check(), this.o.quietMs);
-    (h as { unref?: () => void }).unref?.();
-    this.timer = h;
+    this.timer = this.timers.setTimeout(() => this.check(), this.o.quietMs);
   }
 
   private check(): void {
@@ -55,13 +61,12 @@ export class AfterBurst {
     if (this.closed) return;
     if (this.recent >= this.o.quietBelow) return this.arm();
     this.units = 0;
-    this.runs++;
     this.o.run();
   }
 
   close(): void {
     this.closed = true;
-    if (this.timer !== undefined) (this.o.timers ?? { clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout) }).clearTimeout(this.timer);
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
   }
 }
