@@ -72,7 +72,8 @@ export async function startDaemon(o: DaemonFixtureOptions = {}): Promise<DaemonF
     async close() {
       for (const c of clients) c.close();
       await daemon.close();
-      if (!o.stateDir && !o.registryDir) fs.rmSync(dir, { recursive: true, force: true });
+      // The fixture's own dir only: a state or registry dir the caller passed lives elsewhere and is the caller's.
+      fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }
