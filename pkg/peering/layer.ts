@@ -108,7 +108,14 @@ export class Peering implements PeeringLayer {
       stateDir: ctx.cfg.stateDir, types: this.exportTypes, log: this.log, delayMs: tuning.saveDelayMs ?? 1000,
       due: () => [...this.peers.values()].filter((p) => p.partition.dirty && p.client.state.synced).map((p) => p.partition),
       current: (p) => this.peers.get(p.cluster)?.partition === p,
-      onStale: (cluster) => this.forget(cluster),
+      // Unlinked while its file was being written: remove it again. Re-linked meanwhile (a new
+      // partition holds the cluster): keep the series and rewrite the file from the new partition.
+      onStale: (cluster) => {
+        const live = this.peers.get(cluster);
+        if (!live) return this.forget(cluster);
+        live.partition.dirty = true;
+        this.writer.schedule();
+      },
     });
   }
 
