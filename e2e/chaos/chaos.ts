@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -210,8 +211,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     let last: string[] = ['mesh never reported every peer Connected+Synced and every stream in sync'];
     quietWhy = 'not checked yet';
     try {
+      let reported = false;
       await waitFor(async () => {
-        if (!(await meshQuiet())) return false;
+        if (!(await meshQuiet())) {
+          // A settle normally takes about a second; one that drags says once what it is waiting for.
+          if (!reported && performance.now() - t0 > 10_000) {
+            reported = true;
+            log(`chaos: settle after cycle ${cycle} still waiting after 10 s: ${quietWhy.slice(0, 400)}`);
+          }
+          return false;
+        }
         last = await verify(truths);
         return last.length === 0;
       }, { timeoutMs: o.settleTimeoutMs ?? 90_000, intervalMs: 250, what: 'settle' });
@@ -237,7 +246,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     for (const n of nodes) {
       if (!n.proc.up) return not(`${n.name} is down`);
       const z = n.zt.findIndex((c) => c.status || TYPES.some((t) => !c.acked.get(t)));
-      if (z >= 0) return not(`${n.name} ztunnel-${z} (${n.zt[z]!.nodeId}): status ${JSON.stringify(n.zt[z]!.status)}, ACKed ${TYPES.map((t) => n.zt[z]!.acked.get(t) ?? 0).join('/')}`);
+      if (z >= 0) {
+        const c = n.zt[z]!;
+        // The daemon's side of the same stream, if it has one.
+        const sz = await n.proc.debug<SynczDoc>('/debug/syncz');
+        const server = sz ? `${sz.streams.length} streams; for it or without a node yet: ${JSON.stringify(sz.streams.filter((s) => s.nodeId === c.nodeId || !s.nodeId)).slice(0, 800)}` : 'no syncz';
+        const d = c.diagnose();
+        return not(`${n.name} ztunnel-${z} (${c.nodeId}): status ${JSON.stringify(c.status)}, ACKed ${TYPES.map((t) => c.acked.get(t) ?? 0).join('/')}; ${d}; daemon streams for it: ${server}; sockets: ${socketsOf(d)}`);
+      }
       const peers = await n.proc.debug<PeersDoc>('/debug/peers');
       if (!peers || peers.peers.length !== nodes.length - 1) return not(`${n.name} lists ${peers?.peers.length ?? 'no'} peers`);
       const peer = peers.peers.find((p) => p.conditions.Connected?.status !== 'True' || p.conditions.Synced?.status !== 'True');
@@ -273,6 +289,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       }
     }
     return bad;
+  }
+}
+
+/** The kernel's view (ss) of the client sockets a diagnosis names: both ends, state, owning processes. Best effort. */
+function socketsOf(diagnosis: string): string {
+  const ports = [...diagnosis.matchAll(/local port (\d+)/g)].map((m) => m[1]!);
+  if (ports.length === 0) return 'none named';
+  try {
+    const filter = ports.map((p) => `sport = :${p} or dport = :${p}`).join(' or ');
+    return execFileSync('ss', ['-tanpi', filter], { encoding: 'utf8', timeout: 5000 }).replace(/\s+/g, ' ');
+  } catch (e) {
+    return `ss failed: ${(e as Error).message.split('\n')[0]}`;
   }
 }
 

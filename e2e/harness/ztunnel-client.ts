@@ -56,6 +56,7 @@ export class ZtunnelClient extends EventEmitter {
   private client: grpc.Client;
   private call?: grpc.ClientDuplexStream<Buffer, Buffer>;
   status?: { code: number; details: string };
+  private openedAt?: number;
   acked = new Map<string, number>();
   private readonly decoders = new Map<string, protobuf.Type>();
 
@@ -99,6 +100,7 @@ export class ZtunnelClient extends EventEmitter {
       md.set('clusterid', this.o.clusterId ?? 'Kubernetes');
     }
     this.status = undefined;
+    this.openedAt = performance.now();
     const raw = (b: Buffer): Buffer => b;
     const call = this.client.makeBidiStreamRequest(ADS_DELTA_PATH, raw, raw, md);
     this.call = call;
@@ -211,6 +213,13 @@ export class ZtunnelClient extends EventEmitter {
     return waitFor(pred, { timeoutMs, what });
   }
 
+  /** For failure reports: the channel's connectivity state, the stream's age and what it has received. */
+  diagnose(): string {
+    const state = grpc.connectivityState[this.client.getChannel().getConnectivityState(false)];
+    const age = this.openedAt === undefined ? 'no stream' : `stream open ${Math.round(performance.now() - this.openedAt)} ms`;
+    return `channel ${state}, ${age}, ${this.received.length} responses; channelz: ${channelzReport(this.client.getChannel().getChannelzRef().id)}`;
+  }
+
   /** Ends the stream from the client side (like a ztunnel restart of its xDS loop). */
   disconnect(): void {
     const c = this.call;
@@ -228,4 +237,35 @@ function toStruct(o: Record<string, string>): Record<string, unknown> {
   const fields: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) fields[k] = { stringValue: v };
   return { fields };
+}
+
+/**
+ * grpc-js's own account of a channel (its channelz handlers, called in
+ * process): call counts and state-transition trace of the channel and its
+ * subchannels, and each socket's local port, streams and messages. For
+ * failure reports only.
+ */
+function channelzReport(channelId: number): string {
+  const h = grpc.getChannelzHandlers() as unknown as Record<string, (call: { request: Record<string, unknown> }, cb: (err: unknown, v?: Record<string, any>) => void) => void>;
+  const get = (method: string, request: Record<string, unknown>): Record<string, any> | undefined => {
+    let out: Record<string, any> | undefined;
+    h[method]!({ request }, (err, v) => (out = err ? undefined : v));
+    return out;
+  };
+  const trace = (t: { events?: { description: string; timestamp?: { seconds: number; nanos: number } }[] } | undefined): string =>
+    (t?.events ?? []).map((e) => `${e.timestamp ? new Date(e.timestamp.seconds * 1000 + e.timestamp.nanos / 1e6).toISOString().slice(11, 23) : '?'} ${e.description}`).join(' | ');
+  const ch = get('GetChannel', { channel_id: channelId })?.channel;
+  if (!ch) return 'no channelz entry';
+  const parts = [`calls ${ch.data.calls_started}/${ch.data.calls_succeeded}/${ch.data.calls_failed} (started/ok/failed); trace: ${trace(ch.data.trace)}`];
+  for (const ref of ch.subchannel_ref ?? []) {
+    const sc = get('GetSubchannel', { subchannel_id: ref.subchannel_id })?.subchannel;
+    if (!sc) continue;
+    parts.push(`subchannel ${ref.subchannel_id} ${sc.data.state?.state}, calls ${sc.data.calls_started}/${sc.data.calls_succeeded}/${sc.data.calls_failed}; trace: ${trace(sc.data.trace)}`);
+    for (const so of sc.socket_ref ?? []) {
+      const k = get('GetSocket', { socket_id: so.socket_id })?.socket;
+      if (!k) continue;
+      parts.push(`socket ${so.name} local port ${k.local?.tcpip_address?.port}, streams ${k.data.streams_started}/${k.data.streams_succeeded}/${k.data.streams_failed}, messages sent ${k.data.messages_sent} received ${k.data.messages_received}, keepalives ${k.data.keep_alives_sent}`);
+    }
+  }
+  return parts.join('; ');
 }
