@@ -33,6 +33,8 @@ export interface ZtunnelClientOptions {
   /** Client cert for mTLS callers (peers, renewals). */
   clientCertPem?: string;
   clientKeyPem?: string;
+  /** HTTP/2 PING interval while a stream is open (default 30 s, as ztunnel). */
+  keepaliveMs?: number;
   /** Extra types to subscribe (wildcard) after Address and Authorization; or replace them. */
   types?: readonly string[];
 }
@@ -70,7 +72,14 @@ export class ZtunnelClient extends EventEmitter {
       ciphers: TLS13_CIPHERS,
     });
     const creds = grpc.credentials.createFromSecureContext(ctx);
-    const opts: grpc.ChannelOptions = { 'grpc.max_receive_message_length': 200 * 1024 * 1024 };
+    // ztunnel's channel: 200 MiB receive limit, and an HTTP/2 PING every 30 s with a 10 s timeout
+    // (ztunnel-protocol.md §3.5). The PING is what ends a stream whose connection died without a
+    // close ever reaching this process (seen in e2e/chaos after a kill -9 of the daemon).
+    const opts: grpc.ChannelOptions = {
+      'grpc.max_receive_message_length': 200 * 1024 * 1024,
+      'grpc.keepalive_time_ms': o.keepaliveMs ?? 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+    };
     if (o.serverName) opts['grpc.ssl_target_name_override'] = o.serverName;
     this.client = new grpc.Client(o.address, creds, opts);
     this.decoders.set(TYPE_ADDRESS, o.wire.Address);
