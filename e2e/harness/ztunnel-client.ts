@@ -33,8 +33,9 @@ export interface ZtunnelClientOptions {
   /** Client cert for mTLS callers (peers, renewals). */
   clientCertPem?: string;
   clientKeyPem?: string;
-  /** HTTP/2 PING interval while a stream is open (default 30 s, as ztunnel). */
+  /** HTTP/2 PING interval while a stream is open, and how long to wait for its ACK (default 30 s / 10 s, as ztunnel). */
   keepaliveMs?: number;
+  keepaliveTimeoutMs?: number;
   /** Extra types to subscribe (wildcard) after Address and Authorization; or replace them. */
   types?: readonly string[];
 }
@@ -78,7 +79,7 @@ export class ZtunnelClient extends EventEmitter {
     const opts: grpc.ChannelOptions = {
       'grpc.max_receive_message_length': 200 * 1024 * 1024,
       'grpc.keepalive_time_ms': o.keepaliveMs ?? 30_000,
-      'grpc.keepalive_timeout_ms': 10_000,
+      'grpc.keepalive_timeout_ms': o.keepaliveTimeoutMs ?? 10_000,
     };
     if (o.serverName) opts['grpc.ssl_target_name_override'] = o.serverName;
     this.client = new grpc.Client(o.address, creds, opts);
