@@ -197,7 +197,10 @@ export class Daemon {
     const types = new Map([[TYPE_ADDRESS, this.wire.Address], [TYPE_AUTHORIZATION, this.wire.Authorization], ...(this.peering?.exportTypes ?? [])]);
     const encoder = new Encoder(this.wire, types);
     const collect = this.deps.collectGarbage;
-    const burst = collect && cfg.runtime.gcAfterBurst > 0 ? new AfterBurst({ threshold: cfg.runtime.gcBurstResources, quietBelow: 1_000, quietMs: cfg.runtime.gcAfterBurst, run: collect }) : undefined;
+    const burst = collect && cfg.runtime.gcAfterBurst > 0 ? new AfterBurst({
+      threshold: cfg.runtime.gcBurstResources, quietBelow: 1_000, quietMs: cfg.runtime.gcAfterBurst, run: collect,
+      settled: () => this.xds?.allInSync() ?? true,
+    }) : undefined;
     if (burst) this.unsubs.push(() => burst.close());
     this.pusher = new Pusher({
       committed: burst && ((n) => burst.note(n)),

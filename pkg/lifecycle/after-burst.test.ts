@@ -68,3 +68,24 @@ t.test('close() cancels a scheduled run', (t) => {
   t.equal(runs, 0);
   t.end();
 });
+
+t.test('a quiet window waits for the tail to settle, at most maxDeferrals windows', (t) => {
+  const ft = fakeTime();
+  let runs = 0;
+  let settled = false;
+  const b = new AfterBurst({ timers: ft.timers, threshold: 100, quietBelow: 20, quietMs: 1000, run: () => runs++, settled: () => settled, maxDeferrals: 3 });
+  b.note(200);
+  ft.advance(2500);
+  t.equal(runs, 0, 'quiet, but the tail is still being written: no run');
+  settled = true;
+  ft.advance(1000);
+  t.equal(runs, 1, 'runs at the first quiet window that finds it settled');
+  // Never settles: runs anyway after maxDeferrals extra windows.
+  settled = false;
+  b.note(200);
+  ft.advance(3500);
+  t.equal(runs, 1, 'still deferring after 3 windows');
+  ft.advance(1000);
+  t.equal(runs, 2, 'runs once maxDeferrals is used up');
+  t.end();
+});
