@@ -8,10 +8,11 @@ import { ResourceCache, XdsServer, createXdsMetrics, type XdsMetrics } from '../
 import { GrpcServer, RotatingServerCredentials } from '../transport';
 import { Encoder, Pusher } from '../push';
 import { LocalRegistry, FileSource, identitiesOnNode } from '../registry';
-import { generateLocal, type LocalOutput, type MeshContext } from '../translate';
+import type { MeshContext } from '../translate';
 import { Authority, ServingIdentity } from '../ca';
 import { KubeClient, KubeSource, createKubeMetrics, resolveClientConfig, type KubeMetrics } from '../kube';
 import { ChangeAccumulator } from './changes';
+import { PushBuilder } from './build';
 import { kubeTokenIssuer, peerStatusWriter } from './kube-extras';
 import type { Component } from '../lifecycle';
 import type { TrustedIssuer } from '../auth';
@@ -68,10 +69,6 @@ export class Daemon {
   auth!: DaemonAuth;
   peering?: PeeringLayer;
   admin?: AdminLayer;
-  private lastMesh?: string;
-  private lastPassthrough = false;
-  /** A peering build started and has not reached the encoder yet (set while building; still set = it threw). */
-  private peeringBuildOpen = false;
   private grpc!: GrpcServer;
   private credentials!: RotatingServerCredentials;
   private source?: FileSource | KubeSource;
@@ -81,7 +78,6 @@ export class Daemon {
   private pusher!: Pusher;
   private xdsMetrics!: XdsMetrics;
   private readonly changes = new ChangeAccumulator();
-  private previous?: LocalOutput;
   private readonly log: Logger;
   private started = false;
   private closing?: Promise<void>;
@@ -195,7 +191,10 @@ export class Daemon {
       });
     }
     const types = new Map([[TYPE_ADDRESS, this.wire.Address], [TYPE_AUTHORIZATION, this.wire.Authorization], ...(this.peering?.exportTypes ?? [])]);
-    const encoder = new Encoder(this.wire, types);
+    const builder = new PushBuilder({
+      encoder: new Encoder(this.wire, types), peering: this.peering,
+      snapshot: () => this.registry.snapshot(), mesh: () => this.mesh, takeChanges: () => this.changes.take(),
+    });
     const collect = this.deps.collectGarbage;
     const burst = collect && cfg.runtime.gcAfterBurst > 0 ? new AfterBurst({
       threshold: cfg.runtime.gcBurstResources, quietBelow: 1_000, quietMs: cfg.runtime.gcAfterBurst, run: collect,
@@ -206,41 +205,7 @@ export class Daemon {
       committed: burst && ((n) => burst.note(n)),
       cache: this.cache, logger: this.log, clock: this.clock, registry: this.metrics,
       debounceAfterMs: cfg.xds.debounceAfter, debounceMaxMs: cfg.xds.debounceMax, debounceMode: cfg.xds.debounceMode,
-      build: () => {
-        const snapshot = this.registry.snapshot();
-        const changes = this.changes.take();
-        const mesh = this.mesh;
-        const meshKey = JSON.stringify(mesh);
-        // A changed mesh context (e.g. the network label) invalidates every output.
-        const incremental = this.previous !== undefined && meshKey === this.lastMesh;
-        this.lastMesh = meshKey;
-        const delta = generateLocal({ snapshot, mesh, previous: incremental ? this.previous : undefined, changes: incremental ? changes : undefined });
-        this.previous = delta.output;
-        if (!this.peering) {
-          return {
-            commits: [
-              encoder.diff(TYPE_ADDRESS, delta.output.addresses, incremental ? { changed: delta.changedAddresses, removed: delta.removedAddresses } : undefined),
-              encoder.diff(TYPE_AUTHORIZATION, delta.output.authorizations, incremental ? { changed: delta.changedAuthorizations, removed: delta.removedAuthorizations } : undefined),
-            ],
-          };
-        }
-        // A build that threw may have advanced the merge without reaching the encoder: start over.
-        const previousFailed = this.peeringBuildOpen;
-        this.peeringBuildOpen = true;
-        const merged = this.peering.build({ snapshot, mesh, local: delta.output, full: previousFailed });
-        // Hints are safe only when this build and the previous one were both the plain local output,
-        // or when the merge itself says what changed since its previous (encoded) result.
-        const hinted = incremental && merged.passthrough === true && this.lastPassthrough;
-        this.lastPassthrough = merged.passthrough === true;
-        const addressHint = hinted ? { changed: delta.changedAddresses, removed: delta.removedAddresses } : previousFailed ? undefined : merged.addressHint;
-        const commits = [
-          encoder.diff(TYPE_ADDRESS, merged.addresses, addressHint, { live: merged.live === true, extra: merged.extraAddresses }),
-          encoder.diff(TYPE_AUTHORIZATION, merged.authorizations, incremental ? { changed: delta.changedAuthorizations, removed: delta.removedAuthorizations } : undefined),
-        ];
-        for (const [typeUrl, m] of merged.exports) commits.push(encoder.diff(typeUrl, m));
-        this.peeringBuildOpen = false;
-        return { commits, originAt: merged.originAt };
-      },
+      build: () => builder.build(),
     });
     this.unsubs.push(this.registry.onChange((c) => {
       this.changes.add(c);
