@@ -6,7 +6,8 @@ import { waitFor } from '../../pkg/lifecycle';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../pkg/wire';
 import { makePki, peeringWire, eastWest, remote } from '../peering/harness';
 import { ZtunnelClient, type ZtunnelClientOptions } from '../harness/ztunnel-client';
-import { DaemonProc, Relay, freePorts } from './procs';
+import { DaemonProc, freePorts } from './procs';
+import { Relay } from '../harness/relay';
 import { ClusterModel, Rng, namespaceYaml } from './model';
 import { truthFromFiles, checkAgainstTruth, compareHeld, type ClusterTruth } from './oracle';
 import { checkStateFiles } from './state-files';
@@ -251,8 +252,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         // The daemon's side of the same stream, if it has one.
         const sz = await n.proc.debug<SynczDoc>('/debug/syncz');
         const server = sz ? `${sz.streams.length} streams; for it or without a node yet: ${JSON.stringify(sz.streams.filter((s) => s.nodeId === c.nodeId || !s.nodeId)).slice(0, 800)}` : 'no syncz';
-        const d = c.diagnose();
-        return not(`${n.name} ztunnel-${z} (${c.nodeId}): status ${JSON.stringify(c.status)}, ACKed ${TYPES.map((t) => c.acked.get(t) ?? 0).join('/')}; ${d}; daemon streams for it: ${server}; sockets: ${socketsOf(d)}`);
+        const ports = c.sockets().flatMap((k) => (k.localPort === undefined ? [] : [k.localPort]));
+        return not(`${n.name} ztunnel-${z} (${c.nodeId}): status ${JSON.stringify(c.status)}, ACKed ${TYPES.map((t) => c.acked.get(t) ?? 0).join('/')}; ${c.diagnose()}; daemon streams for it: ${server}; sockets: ${kernelSockets(ports)}`);
       }
       const peers = await n.proc.debug<PeersDoc>('/debug/peers');
       if (!peers || peers.peers.length !== nodes.length - 1) return not(`${n.name} lists ${peers?.peers.length ?? 'no'} peers`);
@@ -292,10 +293,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   }
 }
 
-/** The kernel's view (ss) of the client sockets a diagnosis names: both ends, state, owning processes. Best effort. */
-function socketsOf(diagnosis: string): string {
-  const ports = [...diagnosis.matchAll(/local port (\d+)/g)].map((m) => m[1]!);
-  if (ports.length === 0) return 'none named';
+/** The kernel's view (ss) of these local ports: both ends, state, owning processes. Best effort. */
+function kernelSockets(ports: readonly number[]): string {
+  if (ports.length === 0) return 'none open';
   try {
     const filter = ports.map((p) => `sport = :${p} or dport = :${p}`).join(' or ');
     return execFileSync('ss', ['-tanpi', filter], { encoding: 'utf8', timeout: 5000 }).replace(/\s+/g, ' ');

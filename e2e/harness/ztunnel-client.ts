@@ -227,7 +227,16 @@ export class ZtunnelClient extends EventEmitter {
   diagnose(): string {
     const state = grpc.connectivityState[this.client.getChannel().getConnectivityState(false)];
     const age = this.openedAt === undefined ? 'no stream' : `stream open ${Math.round(performance.now() - this.openedAt)} ms`;
-    return `channel ${state}, ${age}, ${this.received.length} responses; channelz: ${channelzReport(this.client.getChannel().getChannelzRef().id)}`;
+    return `channel ${state}, ${age}, ${this.received.length} responses; channelz: ${channelz(this.channelId).text}`;
+  }
+
+  /** The channel's current sockets as grpc-js counts them (local port, keepalive PINGs sent). */
+  sockets(): SocketStats[] {
+    return channelz(this.channelId).sockets;
+  }
+
+  private get channelId(): number {
+    return this.client.getChannel().getChannelzRef().id;
   }
 
   /** Ends the stream from the client side (like a ztunnel restart of its xDS loop). */
@@ -249,13 +258,18 @@ function toStruct(o: Record<string, string>): Record<string, unknown> {
   return { fields };
 }
 
+export interface SocketStats {
+  localPort?: number;
+  keepalivesSent: number;
+}
+
 /**
  * grpc-js's own account of a channel (its channelz handlers, called in
  * process): call counts and state-transition trace of the channel and its
  * subchannels, and each socket's local port, streams and messages. For
- * failure reports only.
+ * failure reports and transport checks in tests.
  */
-function channelzReport(channelId: number): string {
+function channelz(channelId: number): { text: string; sockets: SocketStats[] } {
   const h = grpc.getChannelzHandlers() as unknown as Record<string, (call: { request: Record<string, unknown> }, cb: (err: unknown, v?: Record<string, any>) => void) => void>;
   const get = (method: string, request: Record<string, unknown>): Record<string, any> | undefined => {
     let out: Record<string, any> | undefined;
@@ -264,8 +278,9 @@ function channelzReport(channelId: number): string {
   };
   const trace = (t: { events?: { description: string; timestamp?: { seconds: number; nanos: number } }[] } | undefined): string =>
     (t?.events ?? []).map((e) => `${e.timestamp ? new Date(e.timestamp.seconds * 1000 + e.timestamp.nanos / 1e6).toISOString().slice(11, 23) : '?'} ${e.description}`).join(' | ');
+  const sockets: SocketStats[] = [];
   const ch = get('GetChannel', { channel_id: channelId })?.channel;
-  if (!ch) return 'no channelz entry';
+  if (!ch) return { text: 'no channelz entry', sockets };
   const parts = [`calls ${ch.data.calls_started}/${ch.data.calls_succeeded}/${ch.data.calls_failed} (started/ok/failed); trace: ${trace(ch.data.trace)}`];
   for (const ref of ch.subchannel_ref ?? []) {
     const sc = get('GetSubchannel', { subchannel_id: ref.subchannel_id })?.subchannel;
@@ -274,8 +289,10 @@ function channelzReport(channelId: number): string {
     for (const so of sc.socket_ref ?? []) {
       const k = get('GetSocket', { socket_id: so.socket_id })?.socket;
       if (!k) continue;
-      parts.push(`socket ${so.name} local port ${k.local?.tcpip_address?.port}, streams ${k.data.streams_started}/${k.data.streams_succeeded}/${k.data.streams_failed}, messages sent ${k.data.messages_sent} received ${k.data.messages_received}, keepalives ${k.data.keep_alives_sent}`);
+      const stats: SocketStats = { localPort: k.local?.tcpip_address?.port, keepalivesSent: Number(k.data.keep_alives_sent ?? 0) };
+      sockets.push(stats);
+      parts.push(`socket ${so.name} local port ${stats.localPort}, streams ${k.data.streams_started}/${k.data.streams_succeeded}/${k.data.streams_failed}, messages sent ${k.data.messages_sent} received ${k.data.messages_received}, keepalives ${stats.keepalivesSent}`);
     }
   }
-  return parts.join('; ');
+  return { text: parts.join('; '), sockets };
 }
