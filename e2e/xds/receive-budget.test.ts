@@ -72,7 +72,7 @@ t.test('a large message waits for room while another is being received, then bot
   const fa = framed(a);
   const fb = framed(b);
   const sa = open();
-  sa.write(fa.subarray(0, 100_000)); // A reserves its whole declared length and stays incomplete
+  sa.write(fa.subarray(0, 300_000)); // past the threshold: A reserves its whole declared length and stays incomplete
   await waitFor(() => server.receiveBudget().inUse > 0, { timeoutMs: 5000 });
   t.equal(server.receiveBudget().inUse, 5 + MSG, 'A holds room for its whole message');
   const sb = open();
@@ -80,7 +80,7 @@ t.test('a large message waits for room while another is being received, then bot
   await waitFor(() => calls() === 2 && server.receiveBudget().queued === 1, { timeoutMs: 5000 });
   t.equal(received.length, 0, 'nothing complete yet');
   t.ok(server.receiveBudget().inUse <= server.receiveBudget().total, 'never over the cap');
-  sa.write(fa.subarray(100_000)); // A completes → its room goes to B
+  sa.write(fa.subarray(300_000)); // A completes → its room goes to B
   await waitFor(() => received.length === 2, { timeoutMs: 10_000 });
   t.same(received.map((r) => r.call), [1, 2], 'A first, then B');
   t.ok(received[0]!.msg.equals(a), 'A byte for byte');
@@ -97,10 +97,10 @@ t.test('a call that closes while holding or waiting for room gives it back', asy
   const fb = framed(pattern(MSG, 4));
   const fc = framed(pattern(MSG, 5));
   const sa = open();
-  sa.write(fa.subarray(0, 50_000));
+  sa.write(fa.subarray(0, 300_000));
   await waitFor(() => server.receiveBudget().inUse > 0, { timeoutMs: 5000 });
   const sb = open();
-  sb.write(fb.subarray(0, 50_000));
+  sb.write(fb.subarray(0, 300_000));
   await waitFor(() => calls() === 2 && server.receiveBudget().queued === 1, { timeoutMs: 5000 });
   sb.close(http2.constants.NGHTTP2_CANCEL); // the waiter leaves the queue
   await waitFor(() => server.receiveBudget().queued === 0, { timeoutMs: 5000 });

@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
-import type * as http2 from 'node:http2';
+import * as http2 from 'node:http2';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { ReceiveBudget } from './budget';
 import type { ChunkPool } from './chunks';
+import type { RefusalReason, RefusalSink } from './limits';
 import { partBytes, type FramePart } from '../wire';
 import { MessageReader } from './reader';
 
@@ -40,6 +41,12 @@ export interface CallEnv {
   budget?: ReceiveBudget;
   /** Server-wide reusable chunks for joining many parts. */
   chunks: ChunkPool;
+  /** The first request message must arrive within this long (ms; absent = no deadline). */
+  firstMessageTimeoutMs?: number;
+  /** A budget reservation expires unless its message arrives within this long (ms; absent = never). */
+  receiveHoldTimeoutMs?: number;
+  /** Told when this call is closed by a deadline. */
+  refused?: RefusalSink;
 }
 
 /** What handlers may ask about the caller (the grpc-js surface our services use). */
@@ -71,6 +78,12 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
   private chunking = false;
   private waitingWrites: { msg: Buffer | readonly FramePart[]; cb?: () => void }[] = [];
   private waitingGrant: (() => void) | null = null;
+  /** Length (prefix included) of the large message being collected that has not yet asked the budget. */
+  private unmetered = 0;
+  /** The first-message deadline, then (while a reservation is held) the hold deadline. */
+  private deadline: NodeJS.Timeout | undefined;
+  private gotFirst = false;
+  private clientEnded = false;
 
   constructor(protected readonly env: CallEnv) {
     super();
@@ -79,17 +92,29 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
     this.reader = new MessageReader({
       check: (compressed, len) => this.checkPrefix(compressed, len),
       // A call finished mid-chunk (a handler ended it) reads no further messages.
-      message: (msg) => void (this.finished || this.onMessage(msg)),
+      message: (msg) => {
+        if (!this.gotFirst) {
+          this.gotFirst = true;
+          this.clearDeadline();
+        }
+        if (!this.finished) this.onMessage(msg);
+      },
       collecting: (total) => {
         const budget = this.env.budget;
-        if (budget && total > budget.threshold) this.admit(budget, total);
+        if (budget && total > budget.threshold) this.unmetered = total;
       },
+      progress: (have) => this.earn(have),
       joined: () => this.releaseBudget(),
     });
+    if (env.firstMessageTimeoutMs) this.arm(env.firstMessageTimeoutMs, 'first_message_timeout', 'no request message in time');
     this.stream.on('data', (chunk: Buffer) => this.reader.push(chunk));
-    this.stream.on('end', () => this.onClientEnd());
+    this.stream.on('end', () => {
+      this.clientEnded = true;
+      this.onClientEnd();
+    });
     this.stream.on('error', () => undefined); // 'close' follows; a reset stream is not a server error
     this.stream.on('close', () => {
+      this.clearDeadline();
       this.releaseBudget();
       if (!this.finished) {
         this.finished = true;
@@ -137,22 +162,75 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
     return true;
   }
 
+  /**
+   * A large message asks the budget for its whole length only once the
+   * caller has actually sent `threshold` bytes of it (what any message below
+   * the threshold may hold unmetered anyway): a caller that declares 4 MiB
+   * and sends 1 KiB reserves nothing. Until then the first-message deadline
+   * runs; while queued for room no deadline runs (the wait is ours, not the
+   * caller's); once granted, the reservation expires unless the message
+   * completes within receiveHoldTimeoutMs.
+   */
+  private earn(have: number): void {
+    const budget = this.env.budget;
+    if (!budget || this.unmetered === 0 || have < budget.threshold) return;
+    const bytes = this.unmetered;
+    this.unmetered = 0;
+    this.admit(budget, bytes);
+  }
+
   /** Reserves room for a large message, or pauses the stream (flow control) until it is granted. */
   private admit(budget: ReceiveBudget, bytes: number): void {
+    const hold = (): void => {
+      this.reserved = bytes;
+      if (this.env.receiveHoldTimeoutMs) this.arm(this.env.receiveHoldTimeoutMs, 'receive_stalled', 'request message not received in time');
+    };
     const grant = (): void => {
       this.waitingGrant = null;
-      this.reserved = bytes;
+      hold();
       if (!this.stream.destroyed) this.stream.resume();
     };
     if (budget.reserve(bytes, grant)) {
-      this.reserved = bytes;
+      hold();
       return;
     }
+    this.clearDeadline();
     this.waitingGrant = grant;
     this.stream.pause();
   }
 
+  private arm(ms: number, reason: RefusalReason, details: string): void {
+    this.clearDeadline();
+    this.deadline = setTimeout(() => {
+      this.deadline = undefined;
+      this.env.refused?.(reason);
+      this.reader.stop();
+      this.releaseBudget();
+      this.finish(grpc.status.DEADLINE_EXCEEDED, details);
+      this.reset();
+    }, ms);
+    this.deadline.unref();
+  }
+
+  private clearDeadline(): void {
+    if (this.deadline) clearTimeout(this.deadline);
+    this.deadline = undefined;
+  }
+
+  /** RST_STREAM: the stream stops counting against the connection's stream cap at once. */
+  private reset(): void {
+    setImmediate(() => {
+      try {
+        if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      } catch {
+        /* session torn down under us */
+      }
+    });
+  }
+
   private releaseBudget(): void {
+    this.unmetered = 0;
+    if (this.reserved > 0 && this.gotFirst) this.clearDeadline();
     const budget = this.env.budget;
     if (!budget) return;
     if (this.waitingGrant) {
@@ -272,6 +350,7 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
       } catch {
         /* session torn down under us */
       }
+      this.resetIfOpen();
       return;
     }
     stream.once('wantTrailers', () => {
@@ -280,8 +359,18 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
       } catch {
         /* stream already gone */
       }
+      this.resetIfOpen();
     });
     stream.end();
+  }
+
+  /**
+   * After the status, a caller that has not half-closed gets RST_STREAM(NO_ERROR)
+   * (RFC 9113 §8.1, as grpc-go does): a refused or finished call never keeps
+   * its stream, and its slot under the connection's stream cap, open.
+   */
+  private resetIfOpen(): void {
+    if (!this.clientEnded) this.reset();
   }
 }
 

@@ -1,5 +1,5 @@
 import * as http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log';
@@ -7,6 +7,8 @@ import { BidiCall, UnaryCall } from './calls';
 import type { RotatingServerCredentials } from './credentials';
 import { ReceiveBudget } from './budget';
 import { ChunkPool } from './chunks';
+import { DEFAULT_TRANSPORT_LIMITS, type RefusalSink, type TransportLimits } from './limits';
+import { SessionGuard } from './session-guard';
 
 export interface GrpcServerOptions {
   /** host:port; port 0 picks a free one. */
@@ -29,6 +31,10 @@ export interface GrpcServerOptions {
   maxBufferedReceiveBytes?: number;
   /** Graceful close waits this long for open calls, then drops the connections. Default 5 s. */
   closeTimeoutMs?: number;
+  /** Deadlines and caps for what a caller can hold (defaults: DEFAULT_TRANSPORT_LIMITS). */
+  limits?: Partial<TransportLimits>;
+  /** Told about every connection or stream closed by a limit (the daemon counts them in /metrics). */
+  refused?: RefusalSink;
 }
 
 /**
@@ -76,6 +82,9 @@ export class GrpcServer {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly detach: () => void;
   private readonly budget: ReceiveBudget;
+  private readonly limits: TransportLimits;
+  private readonly guard: SessionGuard;
+  private readonly refused: RefusalSink;
   /** Reused buffers for chunked writes (full syncs), shared by every call. */
   private readonly chunks = new ChunkPool();
   private boundPort = 0;
@@ -84,6 +93,9 @@ export class GrpcServer {
 
   constructor(private readonly o: GrpcServerOptions) {
     this.budget = new ReceiveBudget(Math.max(o.maxBufferedReceiveBytes ?? 64 * 1024 * 1024, o.maxReceiveBytes + 5));
+    this.limits = { ...DEFAULT_TRANSPORT_LIMITS, ...o.limits };
+    this.refused = o.refused ?? (() => undefined);
+    this.guard = new SessionGuard(this.limits, this.refused);
     this.server = http2.createSecureServer({
       ...o.credentials.secureContextOptions(),
       requestCert: true,
@@ -91,14 +103,20 @@ export class GrpcServer {
       ALPNProtocols: ['h2'],
       allowHTTP1: false,
       maxSessionMemory: o.maxSessionMemoryMb,
-      settings: { maxConcurrentStreams: 100_000, enablePush: false },
+      // Node's default is 120 s; the socket is destroyed with ERR_TLS_HANDSHAKE_TIMEOUT.
+      handshakeTimeout: this.limits.tlsHandshakeTimeoutMs,
+      settings: { maxConcurrentStreams: this.limits.maxConcurrentStreams, enablePush: false },
     });
+    // Before TLS's own listener: a socket over the per-source limit is closed before any handshake work.
+    this.server.prependListener('connection', (socket: Socket) => void this.guard.admitSocket(socket));
     // Renewal: new handshakes use the new key/cert/bundle; live connections keep theirs.
     this.detach = o.credentials.onUpdate((opts) => this.server.setSecureContext(opts));
     this.server.on('session', (s) => this.onSession(s));
     this.server.on('stream', (stream, headers) => this.onStream(stream, headers));
     // Garbage on the port, or a failed handshake: that connection is dropped; nothing else to do.
-    this.server.on('tlsClientError', () => undefined);
+    this.server.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.refused('tls_handshake_timeout');
+    });
     this.server.on('sessionError', () => undefined);
   }
 
@@ -144,6 +162,11 @@ export class GrpcServer {
     return { allocated: this.chunks.allocated, free: this.chunks.free, size: this.chunks.size };
   }
 
+  /** Connections currently open from a source address, as the per-source limit counts them (diagnostics, tests). */
+  connectionsFrom(ip: string): number {
+    return this.guard.connectionsFrom(ip);
+  }
+
   /** Bytes reserved by large messages in flight, and calls paused waiting for room (diagnostics, tests). */
   receiveBudget(): { inUse: number; queued: number; total: number } {
     return { inUse: this.budget.inUse, queued: this.budget.queued, total: this.budget.total };
@@ -156,6 +179,7 @@ export class GrpcServer {
     }
     this.sessions.add(session);
     session.on('error', () => undefined);
+    this.guard.watchSession(session);
     // Server keepalive (grpc.keepalive_time_ms / _timeout_ms): a peer that stops answering
     // PINGs is dropped, so a dead ztunnel's stream does not linger. ztunnel pings us every
     // 30 s too (ztunnel-protocol.md §3.5); node:http2 answers those itself.
@@ -190,6 +214,7 @@ export class GrpcServer {
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     stream.on('error', () => undefined);
+    if (!this.guard.admitStream(stream.session!, stream)) return;
     const respond = (h: http2.OutgoingHttpHeaders): void => {
       try {
         if (!stream.destroyed && !stream.closed) stream.respond(h, { endStream: true });
@@ -204,7 +229,11 @@ export class GrpcServer {
     if (!route) return trailersOnly(grpc.status.UNIMPLEMENTED, `The server does not implement the method ${encodeURIComponent(String(headers[':path']))}`);
     const enc = headers['grpc-encoding'];
     if (enc !== undefined && enc !== 'identity') return trailersOnly(grpc.status.UNIMPLEMENTED, 'only identity encoding is supported');
-    const env = { stream, headers, maxReceiveBytes: this.o.maxReceiveBytes, budget: this.budget, chunks: this.chunks };
+    const env = {
+      stream, headers, maxReceiveBytes: this.o.maxReceiveBytes, budget: this.budget, chunks: this.chunks,
+      firstMessageTimeoutMs: this.limits.firstMessageTimeoutMs, receiveHoldTimeoutMs: this.limits.receiveHoldTimeoutMs,
+      refused: this.refused,
+    };
     try {
       if (route.kind === 'bidi') (route.handler as unknown as (c: BidiCall) => void)(new BidiCall(env));
       else new UnaryCall(env, route as never);

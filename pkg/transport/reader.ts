@@ -13,6 +13,8 @@ export interface MessageReaderHandlers {
   message(msg: Buffer): void;
   /** An incomplete message of `total` bytes (prefix included) starts being collected. */
   collecting?(total: number): void;
+  /** Bytes of the incomplete message collected so far (prefix included), after each chunk. */
+  progress?(have: number): void;
   /** The bytes being collected were joined (the message, or its prefix, is complete). */
   joined?(): void;
 }
@@ -31,7 +33,10 @@ export class MessageReader {
     if (this.parts.length > 0) {
       this.parts.push(chunk);
       this.have += chunk.length;
-      if (this.have < this.need) return;
+      if (this.have < this.need) {
+        if (this.need > 5) this.h.progress?.(this.have);
+        return;
+      }
       chunk = Buffer.concat(this.parts, this.have);
       this.parts = [];
       this.have = 0;
@@ -54,7 +59,10 @@ export class MessageReader {
       this.parts = [buf];
       this.have = buf.length;
       this.need = buf.length >= 5 ? 5 + buf.readUInt32BE(1) : 5;
-      if (buf.length >= 5) this.h.collecting?.(this.need);
+      if (buf.length >= 5) {
+        this.h.collecting?.(this.need);
+        if (!this.stopped) this.h.progress?.(this.have);
+      }
     }
   }
 

@@ -1,0 +1,59 @@
+import { Counter, type Registry } from 'prom-client';
+
+/**
+ * Bounds on what a caller of the gRPC TLS port can hold before (and while)
+ * it is authenticated. Anchors: istiod's gRPC server (keepalive enforcement,
+ * MaxConcurrentStreams, connection age) and Envoy's overload manager
+ * (handshake/idle timeouts, per-connection stream caps, connection limits).
+ * Every timeout is a deadline, never a sleep: a resource that misses it is
+ * closed and the refusal is reported by reason.
+ */
+export interface TransportLimits {
+  /** A TLS handshake must finish within this long (ms). */
+  tlsHandshakeTimeoutMs: number;
+  /** After TLS, the client's HTTP/2 preface and SETTINGS must arrive within this long (ms). */
+  prefaceTimeoutMs: number;
+  /** A connection with no open stream for this long is closed with GOAWAY (ms). */
+  idleTimeoutMs: number;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS advertised per connection; streams beyond it are refused. */
+  maxConcurrentStreams: number;
+  /** A call must deliver its first request message within this long of opening (ms). */
+  firstMessageTimeoutMs: number;
+  /** Connections open at once from one source IP address; more are closed on accept. */
+  maxConnectionsPerSource: number;
+  /** A receive-budget reservation expires if its message has not fully arrived within this long (ms). */
+  receiveHoldTimeoutMs: number;
+}
+
+export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
+  tlsHandshakeTimeoutMs: 10_000,
+  prefaceTimeoutMs: 10_000,
+  idleTimeoutMs: 60_000,
+  maxConcurrentStreams: 100,
+  firstMessageTimeoutMs: 10_000,
+  maxConnectionsPerSource: 128,
+  receiveHoldTimeoutMs: 10_000,
+};
+
+/** Why the transport closed something an outsider held (bounded label values). */
+export type RefusalReason =
+  | 'per_source_limit'
+  | 'tls_handshake_timeout'
+  | 'preface_timeout'
+  | 'idle_timeout'
+  | 'stream_limit'
+  | 'first_message_timeout'
+  | 'receive_stalled';
+
+export type RefusalSink = (reason: RefusalReason) => void;
+
+/** `ambientd_grpc_refusals_total{reason}`: one increment per connection or stream the transport closed. */
+export function transportRefusalCounter(registry: Registry): RefusalSink {
+  const c = new Counter({
+    name: 'ambientd_grpc_refusals_total',
+    help: 'Connections and streams the gRPC TLS port closed because a limit or deadline was hit, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  return (reason) => c.inc({ reason });
+}
