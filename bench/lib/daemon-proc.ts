@@ -17,6 +17,12 @@ export interface DaemonProc {
   memory(): Promise<{ heapUsed: number; external: number; arrayBuffers: number; rss: number }>;
 }
 
+/**
+ * Every simulated ztunnel of a bench run connects from 127.0.0.1, unlike a mesh where each node has its own
+ * address: the bench daemons lift the per-source connection limit (xds.maxConnectionsPerSource, default 128).
+ */
+export const BENCH_CONNECTIONS_PER_SOURCE = 100_000;
+
 // The daemon from the same build as this file (dist/ normally; a build into another
 // outDir benchmarks itself, so one engineer's bench never picks up another's rebuild).
 const BUILD = path.resolve(__dirname, '..', '..');

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { startDaemonProc, type DaemonProc } from './daemon-proc';
 import { writeMesh, type MeshShape } from './mesh-gen';
 import { SimProc } from './sim-proc';
+import { BENCH_CONNECTIONS_PER_SOURCE } from './daemon-proc';
 
 /** A synthetic file-registry mesh, the daemon as its own process, and the simulated-ztunnel process, wired up. */
 export interface XdsRig {
@@ -22,7 +23,7 @@ export async function startXdsRig(o: { name: string; logDir: string; shape: Mesh
     dir, logDir: o.logDir, name: `${o.name}-daemon`,
     // Diagnosis only (e.g. BENCH_DAEMON_NODE_ARGS=--cpu-prof); figures are taken without it.
     nodeArgs: process.env.BENCH_DAEMON_NODE_ARGS ? process.env.BENCH_DAEMON_NODE_ARGS.split(' ') : undefined,
-    config: { clusterId: 'bench', registry: { type: 'file', dir: reg }, xds: { listen: '127.0.0.1:0' }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' } },
+    config: { clusterId: 'bench', registry: { type: 'file', dir: reg }, xds: { listen: '127.0.0.1:0', maxConnectionsPerSource: BENCH_CONNECTIONS_PER_SOURCE }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' } },
   });
   const sim = new SimProc(path.join(__dirname, '..', 'sim', 'xds-sim.js'));
   await sim.next('ready');

@@ -21,7 +21,7 @@ import { waitFor } from '../../pkg/lifecycle';
 import { TLS13_CIPHERS } from '../../pkg/transport';
 import { findBinaries, TestCluster } from '../../e2e/kube/harness';
 import { requestToken } from '../../e2e/kube/objects';
-import { startDaemonProc } from '../lib/daemon-proc';
+import { BENCH_CONNECTIONS_PER_SOURCE, startDaemonProc } from '../lib/daemon-proc';
 import { SimZtunnel, TYPE_ADDRESS } from '../lib/h2-ztunnel';
 import { cpuPercent, percentile, sampleProc } from '../lib/proc';
 import type { Figure, ScenarioResultWithSeries, Series } from '../lib/types';
@@ -187,7 +187,7 @@ async function steady(o: { cluster: TestCluster; admin: KubeApi; size: Size; log
     nodeArgs: process.env.BENCH_DAEMON_NODE_ARGS ? process.env.BENCH_DAEMON_NODE_ARGS.split(' ') : undefined,
     config: {
       clusterId: 'Kubernetes', registry: { type: 'kubernetes', kubeconfig, syncTimeout: '600s' }, ca: { rootKeyType: 'ec' },
-      xds: { listen: '127.0.0.1:0' }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' },
+      xds: { listen: '127.0.0.1:0', maxConnectionsPerSource: BENCH_CONNECTIONS_PER_SOURCE }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' },
     },
   });
   const sent = new Map<string, number>();

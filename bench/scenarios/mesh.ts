@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
 import type { Figure, ScenarioResult, Series } from '../lib/types';
-import { MAIN } from '../lib/daemon-proc';
+import { BENCH_CONNECTIONS_PER_SOURCE, MAIN } from '../lib/daemon-proc';
 import { SimProc, wallNow } from '../lib/sim-proc';
 import { linkFloor } from '../lib/link-floor';
 import { cpuPercent, percentile, sampleProc, type ProcSample } from '../lib/proc';
@@ -213,7 +213,7 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
     const t0 = Date.now();
     daemon = await startDaemon(dir, opts.logDir, {
       clusterId: 'bench-local', network: 'net-local', registry: { type: 'file', dir: reg },
-      xds: { listen: '127.0.0.1:0' }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' },
+      xds: { listen: '127.0.0.1:0', maxConnectionsPerSource: BENCH_CONNECTIONS_PER_SOURCE }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' },
       ca: { dir: pki.daemonCa }, log: { level: 'warn' },
     });
     notes.push(`daemon: ${daemon.cmd}`);

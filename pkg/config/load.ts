@@ -71,6 +71,7 @@ function coerce(o: OptionSpec, raw: unknown, where: string, problems: string[]):
     case 'duration': {
       const n = typeof raw === 'number' ? raw : parseDuration(String(raw));
       if (n === undefined || !Number.isFinite(n) || n < 0) return bad(`expected a duration like 100ms, 10s, 24h; got "${String(raw)}"`);
+      if (o.min !== undefined && n < o.min) return bad(`must be at least ${o.min} ms`);
       return n;
     }
     case 'list':
@@ -222,6 +223,9 @@ export function loadConfig(input: LoadInput = {}): DaemonConfig {
   }
   if (!isLoopbackListen(cfg.admin.debugListen) && !cfg.admin.debugToken) {
     problems.push(`admin.debugListen: binding ${cfg.admin.debugListen} (not loopback) requires admin.debugToken`);
+  }
+  if (cfg.xds.receiveBudgetBytes < cfg.xds.maxReceiveBytes) {
+    problems.push('xds.receiveBudgetBytes: must be at least xds.maxReceiveBytes (one largest message must fit)');
   }
   if (cfg.xds.debounceMax < cfg.xds.debounceAfter) problems.push('xds.debounceMax: must not be shorter than xds.debounceAfter');
   if (cfg.ca.maxTtl < cfg.ca.defaultTtl) problems.push('ca.maxTtl: must not be shorter than ca.defaultTtl');

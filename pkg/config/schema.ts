@@ -45,6 +45,51 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'xds.debounceMode', kind: 'enum', default: 'leading', values: ['leading', 'quiet'], env: ['AMBIENTD_DEBOUNCE_MODE'], help: 'quiet = istiod: every push waits debounceAfter of quiet (capped at debounceMax). leading (default): a change arriving when nothing was pushed for debounceAfter is pushed at once (our builds are incremental, so waiting buys nothing and costs a timer wake-up); changes closer together coalesce as in quiet.' },
   { path: 'xds.insecure', kind: 'bool', default: false, env: ['AMBIENTD_INSECURE'], help: 'Accept unauthenticated xDS/CA callers (refused unless xds.listen is loopback).' },
   { path: 'xds.maxTombstones', kind: 'int', default: 100_000, min: 10, env: ['AMBIENTD_XDS_MAX_TOMBSTONES'], help: 'Deleted names remembered for lagging streams before they are reset.' },
+  // Transport limits (issue 18): what any caller of the gRPC TLS port can hold, before and after authentication.
+  {
+    path: 'xds.tlsHandshakeTimeout', kind: 'duration', default: 10_000, min: 1, env: ['AMBIENTD_XDS_TLS_HANDSHAKE_TIMEOUT'],
+    help: 'A TLS handshake on the gRPC port must finish within this long (Node\'s default is 120s).',
+  },
+  {
+    path: 'xds.prefaceTimeout', kind: 'duration', default: 10_000, min: 1, env: ['AMBIENTD_XDS_PREFACE_TIMEOUT'],
+    help: 'After TLS, the client\'s HTTP/2 preface and SETTINGS must arrive within this long.',
+  },
+  {
+    path: 'xds.idleTimeout', kind: 'duration', default: 60_000, min: 1, env: ['AMBIENTD_XDS_IDLE_TIMEOUT'],
+    help: 'A connection with no open stream for this long is closed with GOAWAY (grpc-go MaxConnectionIdle).',
+  },
+  {
+    path: 'xds.maxConcurrentStreams', kind: 'int', default: 100, min: 1, max: 2 ** 31 - 1,
+    env: ['ISTIO_GPRC_MAXSTREAMS', 'AMBIENTD_XDS_MAX_CONCURRENT_STREAMS'],
+    help: 'Concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS; more are refused). istiod defaults to '
+      + '100000; a ztunnel or peer uses one xDS stream and a few unary calls per connection.',
+  },
+  {
+    path: 'xds.firstMessageTimeout', kind: 'duration', default: 10_000, min: 1, env: ['AMBIENTD_XDS_FIRST_MESSAGE_TIMEOUT'],
+    help: 'A new call must send its first request message, and an xDS stream finish authenticating, within this long.',
+  },
+  {
+    path: 'xds.maxConnectionsPerSource', kind: 'int', default: 128, min: 1, env: ['AMBIENTD_XDS_MAX_CONNECTIONS_PER_SOURCE'],
+    help: 'Connections open at once from one source IP address; more are closed on accept.',
+  },
+  {
+    path: 'xds.receiveBudgetBytes', kind: 'int', default: 64 * 1024 * 1024, min: 1024, env: ['AMBIENTD_XDS_RECEIVE_BUDGET_BYTES'],
+    help: 'Bytes of large request messages (over 256 KiB) being received at once, across all calls; a call reserves '
+      + 'its message only after 256 KiB of it arrived. At least xds.maxReceiveBytes.',
+  },
+  {
+    path: 'xds.receiveHoldTimeout', kind: 'duration', default: 10_000, min: 1, env: ['AMBIENTD_XDS_RECEIVE_HOLD_TIMEOUT'],
+    help: 'A receive-budget reservation expires (the call is ended) unless its message arrives within this long.',
+  },
+  {
+    path: 'xds.maxNamesPerStream', kind: 'int', default: 1_000_000, min: 1, env: ['AMBIENTD_XDS_MAX_NAMES_PER_STREAM'],
+    help: 'Resource names one xDS stream may subscribe to (all types together); over it the stream ends RESOURCE_EXHAUSTED.',
+  },
+  {
+    path: 'log.repeatLimit', kind: 'int', default: 5, min: 1, env: ['AMBIENTD_LOG_REPEAT_LIMIT'],
+    help: 'Lines per second for warnings a caller can repeat (xDS authentication refusals server-wide; NACKs and '
+      + 'unknown type URLs per stream); the rest are counted in metrics only.',
+  },
   { path: 'ca.dir', kind: 'string', default: '', env: ['AMBIENTD_CACERTS_DIR'], help: 'Plug-in CA directory (istio cacerts layout); empty = self-signed root in the state dir.' },
   { path: 'ca.rootKeyType', kind: 'enum', default: 'rsa', values: ['rsa', 'ec'], env: ['AMBIENTD_CA_ROOT_KEY_TYPE'], help: 'Key type of a self-signed root.' },
   { path: 'ca.defaultTtl', kind: 'duration', default: 24 * 3600_000, env: ['DEFAULT_WORKLOAD_CERT_TTL'], help: 'Workload certificate lifetime when the request asks for none.' },

@@ -6,7 +6,11 @@ export interface DaemonConfig {
   readonly domainSuffix: string;
   readonly systemNamespace: string;
   readonly stateDir: string;
-  readonly log: { readonly level: string };
+  readonly log: {
+    readonly level: string;
+    /** Lines per second per repeated-warning source. */
+    readonly repeatLimit: number;
+  };
   readonly registry: {
     readonly type: 'file' | 'kubernetes';
     readonly dir: string;
@@ -47,6 +51,20 @@ export interface XdsConfig {
   readonly debounceMode: 'leading' | 'quiet';
   readonly insecure: boolean;
   readonly maxTombstones: number;
+  /** ms */
+  readonly tlsHandshakeTimeout: number;
+  /** ms */
+  readonly prefaceTimeout: number;
+  /** ms */
+  readonly idleTimeout: number;
+  readonly maxConcurrentStreams: number;
+  /** ms */
+  readonly firstMessageTimeout: number;
+  readonly maxConnectionsPerSource: number;
+  readonly receiveBudgetBytes: number;
+  /** ms */
+  readonly receiveHoldTimeout: number;
+  readonly maxNamesPerStream: number;
 }
 
 export interface CaConfig {

@@ -5,7 +5,7 @@ import type { Logger } from '../log';
 import { AfterBurst, systemClock, type Clock } from '../lifecycle';
 import { loadWire, TYPE_ADDRESS, TYPE_AUTHORIZATION, type Wire } from '../wire';
 import { ResourceCache, XdsServer, createXdsMetrics, type XdsMetrics } from '../xds';
-import { GrpcServer, RotatingServerCredentials } from '../transport';
+import { GrpcServer, RotatingServerCredentials, transportRefusalCounter } from '../transport';
 import { Encoder, Pusher } from '../push';
 import { LocalRegistry, FileSource, identitiesOnNode } from '../registry';
 import type { MeshContext } from '../translate';
@@ -245,14 +245,23 @@ export class Daemon {
     const onRotate = (): void => this.credentials.update(serverMaterial());
     this.serving.on('rotated', onRotate);
     this.unsubs.push(() => this.serving.off('rotated', onRotate));
+    const x = cfg.xds;
     this.grpc = new GrpcServer({
-      listen: cfg.xds.listen, credentials: this.credentials, logger: this.log,
-      maxReceiveBytes: cfg.xds.maxReceiveBytes, maxSessionMemoryMb: cfg.xds.maxSessionMemoryMb,
+      listen: x.listen, credentials: this.credentials, logger: this.log,
+      maxReceiveBytes: x.maxReceiveBytes, maxSessionMemoryMb: x.maxSessionMemoryMb,
+      maxBufferedReceiveBytes: x.receiveBudgetBytes,
+      limits: {
+        tlsHandshakeTimeoutMs: x.tlsHandshakeTimeout, prefaceTimeoutMs: x.prefaceTimeout, idleTimeoutMs: x.idleTimeout,
+        maxConcurrentStreams: x.maxConcurrentStreams, firstMessageTimeoutMs: x.firstMessageTimeout,
+        maxConnectionsPerSource: x.maxConnectionsPerSource, receiveHoldTimeoutMs: x.receiveHoldTimeout,
+      },
+      refused: transportRefusalCounter(this.metrics),
     });
     this.xdsMetrics = createXdsMetrics(this.metrics);
     this.xds = new XdsServer({
       wire: this.wire, cache: this.cache, logger: this.log, clock: this.clock, metrics: this.xdsMetrics,
       typeOrder: [...types.keys()],
+      authTimeoutMs: x.firstMessageTimeout, maxNamesPerStream: x.maxNamesPerStream, repeatLogsPerSecond: cfg.log.repeatLimit,
       authenticate: (ctx) => this.auth.authenticator.authenticate(ctx),
       checkNode: (identity, node) => this.auth.checkNode(identity, node),
       authorizeType: (identity, typeUrl) => this.auth.authorizeType(identity, typeUrl),

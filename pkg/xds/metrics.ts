@@ -23,6 +23,12 @@ export interface XdsMetrics {
   pendingResets: Counter<'reason'>;
   /** Per ACK per stream: a FastHistogram. */
   propagation: Observer;
+  /** xDS callers refused at authentication, by error code (a fixed catalogue). */
+  authRefusals: Counter<'reason'>;
+  /** Requests for a type URL this server does not serve. */
+  unknownTypes: Counter;
+  /** Warnings dropped by a log rate limit (the event itself is counted by its own metric). */
+  logSuppressed: Counter<'kind'>;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -38,6 +44,9 @@ export function createXdsMetrics(registry: Registry): XdsMetrics {
     rejects: new Counter({ name: 'pilot_total_xds_rejects', help: 'Total number of XDS responses from pilot rejected by proxy.', labelNames: ['type'], registers }),
     expiredNonce: new Counter({ name: 'pilot_xds_expired_nonce', help: 'Total number of XDS requests with an expired nonce.', labelNames: ['type'], registers }),
     pendingResets: new Counter({ name: 'ambientd_xds_stream_resets_total', help: 'xDS streams reset by the server, by reason.', labelNames: ['reason'], registers }),
+    authRefusals: new Counter({ name: 'ambientd_xds_auth_refusals_total', help: 'xDS streams refused at authentication, by reason code.', labelNames: ['reason'], registers }),
+    unknownTypes: new Counter({ name: 'ambientd_xds_unknown_type_requests_total', help: 'xDS requests for a type URL this server does not serve.', registers }),
+    logSuppressed: new Counter({ name: 'ambientd_xds_log_lines_suppressed_total', help: 'xDS warnings not logged because of the log.repeatLimit rate limit, by kind (the events are counted by their own metrics).', labelNames: ['kind'], registers }),
     propagation: new FastHistogram({ name: 'ambientd_mesh_propagation_seconds', help: 'Time from a change at its origin (stamped by the originating daemon) to a local ztunnel ACKing it.', buckets: LATENCY_BUCKETS, registers }),
   };
 }

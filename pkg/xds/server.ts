@@ -3,7 +3,7 @@ import type { BidiCall, ServiceRegistration } from '../transport';
 import type { DetailedPeerCertificate } from 'node:tls';
 import { decodeDeltaRequest, type NodeInfo, type Wire } from '../wire';
 import { GrpcCode, isDaemonError } from '../errors';
-import type { Logger } from '../log';
+import { LogLimiter, type Logger } from '../log';
 import type { Clock } from '../lifecycle';
 import type { ResourceCache } from './cache';
 import { XdsStream, type StreamSink, type StreamStatus } from './stream';
@@ -47,6 +47,12 @@ export interface XdsServerOptions {
   maxPendingRequests?: number;
   /** Streams written per event-loop turn when a commit fans out (default 32). */
   fanoutBatch?: number;
+  /** A stream whose authentication has not finished within this long is refused (ms; default 10 s). */
+  authTimeoutMs?: number;
+  /** Resource names one stream may subscribe to across its types (default 1 M). */
+  maxNamesPerStream?: number;
+  /** Lines per second: authentication refusals server-wide, NACKs and unknown types per stream (default 5). */
+  repeatLogsPerSecond?: number;
 }
 
 /** Delta ADS over the transport's bidi calls with raw-bytes (de)serialisers: we encode/decode ourselves. */
@@ -57,8 +63,11 @@ export class XdsServer {
   private readonly unsubscribe: () => void;
   private readonly shared: SharedResponses;
   private readonly fanout: FanOut;
+  /** Authentication refusals are logged at most repeatLogsPerSecond per second; all are counted. */
+  private readonly refusalLog: LogLimiter;
 
   constructor(private readonly o: XdsServerOptions) {
+    this.refusalLog = new LogLimiter(o.repeatLogsPerSecond ?? 5, () => o.clock.monotonic());
     this.shared = new SharedResponses(o.cache);
     this.fanout = new FanOut(() => this.streams, o.fanoutBatch, { begin: () => this.shared.hold(), end: () => this.shared.release() });
     this.unsubscribe = o.cache.onCommit(() => this.fanout.trigger());
@@ -146,7 +155,15 @@ export class XdsServer {
       peerCertificate: verifiedPeerCertificate(call),
       remoteAddress: call.getPeer(),
     };
-    this.o.authenticate(ctx).then(
+    // Credentials are in the stream's headers; resolving them (a JWKS fetch, say) is bounded too.
+    let authTimer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      authTimer = setTimeout(() => reject(new Error('authentication did not finish in time')), this.o.authTimeoutMs ?? 10_000);
+      authTimer.unref();
+    });
+    const authenticated = Promise.race([this.o.authenticate(ctx), timedOut]);
+    authenticated.finally(() => clearTimeout(authTimer)).catch(() => undefined);
+    authenticated.then(
       (identity) => {
         if (ended) return;
         stream = new XdsStream({
@@ -165,6 +182,8 @@ export class XdsServer {
           },
           onAck: this.o.onAck,
           shared: this.shared,
+          maxNames: this.o.maxNamesPerStream,
+          repeatLogsPerSecond: this.o.repeatLogsPerSecond,
         });
         this.streams.add(stream);
         this.o.metrics.clients.inc({ version: 'ambientd' });
@@ -175,7 +194,10 @@ export class XdsServer {
         const reason = isDaemonError(err) ? err.message : (err as Error)?.message;
         const code = isDaemonError(err) ? err.grpcCode : GrpcCode.UNAUTHENTICATED;
         const pub = isDaemonError(err) ? err.publicMessage : 'authentication failed';
-        log.warn({ streamId: id, peer: ctx.remoteAddress, reason }, 'xDS caller refused');
+        this.o.metrics.authRefusals.inc({ reason: isDaemonError(err) ? err.code : 'auth.failed' });
+        const line = this.refusalLog.take();
+        if (line) log.warn({ streamId: id, peer: ctx.remoteAddress, reason, ...line }, 'xDS caller refused');
+        else this.o.metrics.logSuppressed.inc({ kind: 'auth_refused' });
         sink.close(code, pub);
       },
     );

@@ -1,6 +1,6 @@
 import { encodeDeltaResponse, encodeDeltaResponseParts, nonceField, partBytes, type DeltaRequest, type FramePart, type NodeInfo } from '../wire';
 import { GrpcCode } from '../errors';
-import type { Logger } from '../log';
+import { LogLimiter, type Logger } from '../log';
 import type { Clock } from '../lifecycle';
 import type { ResourceCache } from './cache';
 import { Subscription } from './subscription';
@@ -37,7 +37,14 @@ export interface StreamOptions {
   onAck?: (s: XdsStream, typeUrl: string, latencyMs: number | undefined, originAt: number | undefined) => void;
   /** Server-wide fan-out memo: caught-up wildcard streams share one encoded body. */
   shared?: SharedResponses;
+  /** Resource names this stream may subscribe to, all types together (default 1 M). */
+  maxNames?: number;
+  /** NACK and unknown-type warnings logged per second on this stream (default 5); all are counted. */
+  repeatLogsPerSecond?: number;
 }
+
+/** How much of a NACK's error_detail goes into one log line (the debug view keeps 4 KiB). */
+const NACK_LOG_CHARS = 512;
 
 /**
  * One delta-ADS stream: subscription bookkeeping, ACK/NACK, and turning cache
@@ -55,11 +62,16 @@ export class XdsStream {
   private closed = false;
   private nonceCounter = 0;
   private readonly log: Logger;
+  private readonly nackLog: LogLimiter;
+  private readonly unknownLog: LogLimiter;
 
   constructor(private readonly o: StreamOptions) {
     this.id = o.id;
     this.connectedAt = o.clock.now();
     this.log = o.logger.child({ streamId: o.id });
+    const now = (): number => o.clock.monotonic();
+    this.nackLog = new LogLimiter(o.repeatLogsPerSecond ?? 5, now);
+    this.unknownLog = new LogLimiter(o.repeatLogsPerSecond ?? 5, now);
   }
 
   get nodeId(): string {
@@ -90,8 +102,11 @@ export class XdsStream {
     const known = this.o.typeOrder.includes(req.typeUrl);
     const label = known ? (this.types.get(req.typeUrl)?.label ?? shortType(req.typeUrl)) : 'unknown';
     if (!known) {
-      // Logged and answered empty so a client waiting on its first response is not stuck.
-      this.log.warn({ typeUrl: req.typeUrl }, 'request for unknown type URL');
+      // Logged (rate-limited) and answered empty so a client waiting on its first response is not stuck.
+      this.o.metrics.unknownTypes.inc();
+      const line = this.unknownLog.take();
+      if (line) this.log.warn({ typeUrl: req.typeUrl.slice(0, 200), ...line }, 'request for unknown type URL');
+      else this.o.metrics.logSuppressed.inc({ kind: 'unknown_type' });
       if (!req.responseNonce) this.sendUnknown(req.typeUrl);
       return;
     }
@@ -117,7 +132,13 @@ export class XdsStream {
         st.nacks++;
         st.lastNack = { nonce: req.responseNonce, message: req.errorDetail.message.slice(0, 4096), at: this.o.clock.now() };
         this.o.metrics.rejects.inc({ type: label });
-        this.log.warn({ typeUrl: req.typeUrl, nonce: req.responseNonce, error: st.lastNack.message }, 'xDS NACK');
+        const line = this.nackLog.take();
+        if (line) {
+          const error = st.lastNack.message.slice(0, NACK_LOG_CHARS);
+          this.log.warn({ typeUrl: req.typeUrl, nonce: req.responseNonce.slice(0, 64), error, ...line }, 'xDS NACK');
+        } else {
+          this.o.metrics.logSuppressed.inc({ kind: 'nack' });
+        }
       } else if (req.responseNonce === st.nonceSent) {
         st.acks++;
         st.nonceAcked = req.responseNonce;
@@ -133,12 +154,20 @@ export class XdsStream {
       }
     }
     const change = st.sub.apply(req.subscribe, req.unsubscribe);
-    if (first) {
-      if (req.initialResourceVersions.size > 0) {
-        st.initial = req.initialResourceVersions;
-        if (!st.sub.wildcard) st.sub.adoptInitialVersions(st.initial.keys());
-      }
-    } else {
+    if (first && req.initialResourceVersions.size > 0) {
+      st.initial = req.initialResourceVersions;
+      if (!st.sub.wildcard) st.sub.adoptInitialVersions(st.initial.keys());
+    }
+    // Bounded per stream: one request can add at most what fits in one message (xds.maxReceiveBytes).
+    const names = this.subscribedNames();
+    const cap = this.o.maxNames ?? 1_000_000;
+    if (names > cap) {
+      this.o.metrics.pendingResets.inc({ reason: 'too_many_names' });
+      this.log.warn({ names, cap }, 'xDS stream subscribed too many resource names; ending it');
+      this.fail(GrpcCode.RESOURCE_EXHAUSTED, `too many subscribed resource names (${names} > ${cap})`);
+      return;
+    }
+    if (!first) {
       // Rule 23: initial_resource_versions only counts on the first request of a type.
       for (const n of change.added) st.force.add(n);
       for (const n of change.unsubscribedUnderWildcard) st.unsubNotify.add(n);
@@ -148,6 +177,13 @@ export class XdsStream {
     if (!st.sub.wildcard && st.held === null) st.held = new Set();
     // A plain ACK of a caught-up stream owes nothing: skip the flush turn.
     if (this.owesResponse()) this.schedule();
+  }
+
+  /** Explicit names held across this stream's types (O(types)). */
+  private subscribedNames(): number {
+    let n = 0;
+    for (const st of this.types.values()) n += st.sub.explicitNames.size;
+    return n;
   }
 
   /** Is there anything flush() could send now? (Checked per request; O(types).) */
