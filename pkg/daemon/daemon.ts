@@ -5,7 +5,7 @@ import type { Logger } from '../log';
 import { AfterBurst, systemClock, type Clock } from '../lifecycle';
 import { loadWire, TYPE_ADDRESS, TYPE_AUTHORIZATION, type Wire } from '../wire';
 import { ResourceCache, XdsServer, createXdsMetrics, type XdsMetrics } from '../xds';
-import { GrpcServer, RotatingServerCredentials, transportRefusalCounter } from '../transport';
+import { GrpcServer, RotatingServerCredentials, receiveBudgetGauges, transportRefusalCounter } from '../transport';
 import { Encoder, Pusher } from '../push';
 import { LocalRegistry, FileSource, identitiesOnNode } from '../registry';
 import type { MeshContext } from '../translate';
@@ -257,6 +257,8 @@ export class Daemon {
       },
       refused: transportRefusalCounter(this.metrics),
     });
+    const grpc = this.grpc;
+    receiveBudgetGauges(this.metrics, () => grpc.receiveBudget());
     this.xdsMetrics = createXdsMetrics(this.metrics);
     this.xds = new XdsServer({
       wire: this.wire, cache: this.cache, logger: this.log, clock: this.clock, metrics: this.xdsMetrics,

@@ -178,7 +178,11 @@ export class GrpcServer {
       return;
     }
     this.sessions.add(session);
-    session.on('error', () => undefined);
+    session.on('error', (err: NodeJS.ErrnoException) => {
+      // nghttp2 refuses streams over the advertised SETTINGS_MAX_CONCURRENT_STREAMS itself (RST_STREAM
+      // REFUSED_STREAM, never seen here); Node closes a connection once it sent 1,000 such invalid frames.
+      if (err.code === 'ERR_HTTP2_TOO_MANY_INVALID_FRAMES') this.refused('invalid_frames');
+    });
     this.guard.watchSession(session);
     // Server keepalive (grpc.keepalive_time_ms / _timeout_ms): a peer that stops answering
     // PINGs is dropped, so a dead ztunnel's stream does not linger. ztunnel pings us every
@@ -221,6 +225,14 @@ export class GrpcServer {
       } catch {
         /* session torn down under us */
       }
+      // Then RST_STREAM(NO_ERROR): a refused caller that never half-closes does not keep the stream.
+      setImmediate(() => {
+        try {
+          if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+        } catch {
+          /* already gone */
+        }
+      });
     };
     const trailersOnly = (code: number, message: string): void => respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': message });
     const ct = String(headers['content-type'] ?? '');

@@ -6,5 +6,5 @@ export { BidiCall, UnaryCall, metadataFromHeaders } from './calls';
 export { MessageReader } from './reader';
 export type { MessageReaderHandlers } from './reader';
 export type { CallIdentity } from './calls';
-export { DEFAULT_TRANSPORT_LIMITS, transportRefusalCounter } from './limits';
+export { DEFAULT_TRANSPORT_LIMITS, receiveBudgetGauges, transportRefusalCounter } from './limits';
 export type { RefusalReason, RefusalSink, TransportLimits } from './limits';

@@ -1,4 +1,4 @@
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 
 /**
  * Bounds on what a caller of the gRPC TLS port can hold before (and while)
@@ -42,6 +42,7 @@ export type RefusalReason =
   | 'preface_timeout'
   | 'idle_timeout'
   | 'stream_limit'
+  | 'invalid_frames'
   | 'first_message_timeout'
   | 'receive_stalled';
 
@@ -56,4 +57,22 @@ export function transportRefusalCounter(registry: Registry): RefusalSink {
     registers: [registry],
   });
   return (reason) => c.inc({ reason });
+}
+
+/** The receive budget at scrape time: bytes reserved by large messages being received, and calls queued for room. */
+export function receiveBudgetGauges(registry: Registry, read: () => { inUse: number; queued: number }): void {
+  new Gauge({
+    name: 'ambientd_grpc_receive_budget_bytes', help: 'Bytes of large request messages reserved while being received.',
+    registers: [registry],
+    collect(this: Gauge): void {
+      this.set(read().inUse);
+    },
+  });
+  new Gauge({
+    name: 'ambientd_grpc_receive_budget_queued_calls', help: 'Calls paused until the receive budget has room.',
+    registers: [registry],
+    collect(this: Gauge): void {
+      this.set(read().queued);
+    },
+  });
 }

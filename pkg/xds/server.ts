@@ -63,7 +63,7 @@ export class XdsServer {
   private readonly unsubscribe: () => void;
   private readonly shared: SharedResponses;
   private readonly fanout: FanOut;
-  /** Authentication refusals are logged at most repeatLogsPerSecond per second; all are counted. */
+  /** Authentication refusals and malformed requests: at most repeatLogsPerSecond lines per second; all are counted. */
   private readonly refusalLog: LogLimiter;
 
   constructor(private readonly o: XdsServerOptions) {
@@ -125,7 +125,9 @@ export class XdsServer {
       try {
         req = decodeDeltaRequest(this.o.wire.DeltaDiscoveryRequest, buf);
       } catch (e) {
-        log.warn({ streamId: id, err: (e as Error).message }, 'malformed xDS request');
+        const line = this.refusalLog.take();
+        if (line) log.warn({ streamId: id, err: (e as Error).message, ...line }, 'malformed xDS request');
+        else this.o.metrics.logSuppressed.inc({ kind: 'malformed' });
         fail(GrpcCode.INVALID_ARGUMENT, 'malformed DeltaDiscoveryRequest');
         return;
       }
