@@ -31,13 +31,17 @@ function framed(msg: Buffer): Buffer {
   return f;
 }
 
-async function setup(t: { teardown(fn: () => unknown): void }) {
+async function setup(t: { teardown(fn: () => unknown): void }, limits?: { receiveHoldTimeoutMs: number }) {
   const pki = createTestPki();
   t.teardown(() => pki.cleanup());
   const leaf = pki.leaf('server', ['DNS:localhost', 'IP:127.0.0.1']);
   const creds = new RotatingServerCredentials({ certChainPem: leaf.certPem, keyPem: leaf.keyPem, trustBundlePem: pki.rootCertPem });
   // Room for one 600 kB message at a time (the cap never drops below one maximal message).
-  const server = new GrpcServer({ listen: '127.0.0.1:0', logger: createSilentLogger(), maxReceiveBytes: 1 << 20, maxSessionMemoryMb: 16, credentials: creds, maxBufferedReceiveBytes: 1 });
+  const refusals: string[] = [];
+  const server = new GrpcServer({
+    listen: '127.0.0.1:0', logger: createSilentLogger(), maxReceiveBytes: 1 << 20, maxSessionMemoryMb: 16, credentials: creds,
+    maxBufferedReceiveBytes: 1, limits, refused: (r) => refusals.push(r),
+  });
   const received: { call: number; msg: Buffer }[] = [];
   let calls = 0;
   const definition: grpc.ServiceDefinition = {
@@ -62,7 +66,7 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
     s.on('data', () => undefined);
     return s;
   };
-  return { server, received, open, calls: () => calls };
+  return { server, received, open, calls: () => calls, refusals };
 }
 
 t.test('a large message waits for room while another is being received, then both arrive intact', async (t) => {
@@ -113,4 +117,27 @@ t.test('a call that closes while holding or waiting for room gives it back', asy
   await waitFor(() => server.receiveBudget().inUse === 0, { timeoutMs: 5000 });
   t.pass('drained');
   sc.end();
+});
+
+t.test('a reservation is earned by bytes arriving and expires when they stop', async (t) => {
+  const { server, received, open, refusals } = await setup(t, { receiveHoldTimeoutMs: 500 });
+  const fa = framed(pattern(MSG, 6));
+  const fb = framed(pattern(MSG, 7));
+  const sa = open();
+  // Declares 600 kB and sends 1 kB: below the threshold nothing is reserved.
+  sa.write(fa.subarray(0, 1024));
+  const sb = open();
+  sb.write(fb);
+  await waitFor(() => received.length === 1, { timeoutMs: 10_000, what: 'B received while A sent 1 kB' });
+  t.ok(received[0]!.msg.equals(fb.subarray(5)), 'B was not held back by A');
+  await waitFor(() => server.receiveBudget().inUse === 0, { timeoutMs: 5000 });
+  // A sends past the threshold (it earns its reservation), then stalls: the hold deadline ends it.
+  let status = '';
+  sa.on('trailers', (h) => (status = String(h['grpc-status'])));
+  sa.on('response', (h) => (status ||= String(h['grpc-status'] ?? '')));
+  sa.write(fa.subarray(1024, 300_000));
+  await waitFor(() => server.receiveBudget().inUse > 0, { timeoutMs: 5000, what: 'A holds a reservation' });
+  await waitFor(() => refusals.includes('receive_stalled') && server.receiveBudget().inUse === 0, { timeoutMs: 10_000, what: 'A expired' });
+  await waitFor(() => sa.closed, { timeoutMs: 5000, what: 'A reset' });
+  t.equal(status, '4', 'A ended DEADLINE_EXCEEDED');
 });
