@@ -15,7 +15,8 @@ export interface XdsRig {
   close(): Promise<void>;
 }
 
-export async function startXdsRig(o: { name: string; logDir: string; shape: MeshShape }): Promise<XdsRig> {
+/** `xds` settings override the rig's (e.g. the attack scenario keeps the default per-source connection limit). */
+export async function startXdsRig(o: { name: string; logDir: string; shape: MeshShape; xds?: Record<string, unknown> }): Promise<XdsRig> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ambientd-bench-${o.name}-`));
   const reg = path.join(dir, 'registry');
   const mesh = writeMesh(reg, o.shape);
@@ -23,7 +24,7 @@ export async function startXdsRig(o: { name: string; logDir: string; shape: Mesh
     dir, logDir: o.logDir, name: `${o.name}-daemon`,
     // Diagnosis only (e.g. BENCH_DAEMON_NODE_ARGS=--cpu-prof); figures are taken without it.
     nodeArgs: process.env.BENCH_DAEMON_NODE_ARGS ? process.env.BENCH_DAEMON_NODE_ARGS.split(' ') : undefined,
-    config: { clusterId: 'bench', registry: { type: 'file', dir: reg }, xds: { listen: '127.0.0.1:0', maxConnectionsPerSource: BENCH_CONNECTIONS_PER_SOURCE }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' } },
+    config: { clusterId: 'bench', registry: { type: 'file', dir: reg }, xds: { listen: '127.0.0.1:0', maxConnectionsPerSource: BENCH_CONNECTIONS_PER_SOURCE, ...o.xds }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' } },
   });
   const sim = new SimProc(path.join(__dirname, '..', 'sim', 'xds-sim.js'));
   await sim.next('ready');

@@ -3,6 +3,7 @@
  * Driven over IPC by a scenario runner:
  *   {cmd:'connect', n, withState, stuck?}   → {ev:'connected', n, ms, resources}
  *   {cmd:'closeStuck'}                       → closes every stuck client: {ev:'stuckClosed', n}
+ *   {cmd:'closeLast', n}                     → closes the n most recently connected clients: {ev:'lastClosed', n}
  *   {cmd:'expect', uid}                      → {ev:'expecting'}; then per client receipt of uid: {ev:'got', uid, times[]} once all have it
  *   {cmd:'close'}                            → exits
  * Times are wall-clock ms with sub-ms precision (performance.timeOrigin + now),
@@ -126,6 +127,13 @@ process.on('message', (m: { cmd: string; n?: number; withState?: boolean; stuck?
     const stuck = clients.filter((c) => stuckIds.has(c.id) && !c.closed);
     for (const c of stuck) c.close();
     send({ ev: 'stuckClosed', n: stuck.length });
+  } else if (m.cmd === 'closeLast') {
+    const last = clients.filter((c) => !c.closed).slice(-m.n!);
+    for (const c of last) {
+      c.close();
+      c.closed = true; // at once: the 'got' count must not wait for a client that is going away
+    }
+    send({ ev: 'lastClosed', n: last.length });
   } else if (m.cmd === 'close') {
     for (const c of clients) c.close();
     process.exit(0);
