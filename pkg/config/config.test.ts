@@ -113,24 +113,28 @@ t.test('peering.trustBundles: file mapping, env and flag forms; every bad entry 
 
 t.test('transport and stream limits: defaults, env, flags, validation', async (t) => {
   const d = loadConfig({});
-  t.same(
-    [d.xds.tlsHandshakeTimeout, d.xds.prefaceTimeout, d.xds.idleTimeout, d.xds.firstMessageTimeout, d.xds.receiveHoldTimeout],
-    [10_000, 10_000, 60_000, 10_000, 10_000], 'deadlines');
-  t.same([d.xds.maxConcurrentStreams, d.xds.maxConnectionsPerSource, d.xds.receiveBudgetBytes, d.xds.maxNamesPerStream, d.log.repeatLimit],
-    [100, 128, 64 * 1024 * 1024, 1_000_000, 5], 'caps');
+  const x = d.xds;
+  const deadlines = [x.tlsHandshakeTimeout, x.prefaceTimeout, x.idleTimeout, x.firstMessageTimeout, x.receiveHoldTimeout];
+  t.same(deadlines, [10_000, 10_000, 60_000, 10_000, 10_000], 'deadlines');
+  const caps = [x.maxConcurrentStreams, x.maxConnectionsPerSource, x.receiveBudgetBytes, x.maxNamesPerStream];
+  t.same([...caps, d.log.repeatLimit], [100, 128, 64 * 1024 * 1024, 1_000_000, 5], 'caps');
   const c = loadConfig({
     env: { ISTIO_GPRC_MAXSTREAMS: '500', AMBIENTD_XDS_IDLE_TIMEOUT: '5m', AMBIENTD_XDS_MAX_NAMES_PER_STREAM: '2000' },
     flags: { 'xds-max-connections-per-source': '4', 'xds-preface-timeout': '2s', 'log-repeat-limit': '1' },
   });
-  t.same([c.xds.maxConcurrentStreams, c.xds.idleTimeout, c.xds.maxNamesPerStream], [500, 300_000, 2000], 'istiod and AMBIENTD_* env');
+  const fromEnv = [c.xds.maxConcurrentStreams, c.xds.idleTimeout, c.xds.maxNamesPerStream];
+  t.same(fromEnv, [500, 300_000, 2000], 'istiod and AMBIENTD_* env');
   t.same([c.xds.maxConnectionsPerSource, c.xds.prefaceTimeout, c.log.repeatLimit], [4, 2000, 1], 'flags');
   try {
-    loadConfig({ flags: { 'xds-idle-timeout': '0s', 'xds-max-concurrent-streams': '0', 'xds-receive-budget-bytes': '2048' } });
+    loadConfig({
+      flags: { 'xds-idle-timeout': '0s', 'xds-max-concurrent-streams': '0', 'xds-receive-budget-bytes': '2048' },
+    });
     t.fail('should throw');
   } catch (e) {
     const p = (e as ConfigError).problems;
     t.ok(p.some((x) => /xds.idleTimeout .*must be at least 1 ms/.test(x)), 'a zero deadline is refused');
     t.ok(p.some((x) => /xds.maxConcurrentStreams .*must be at least 1/.test(x)), 'a zero cap is refused');
-    t.ok(p.some((x) => /xds.receiveBudgetBytes: must be at least xds.maxReceiveBytes/.test(x)), 'budget below one message');
+    const budget = /xds.receiveBudgetBytes: must be at least xds.maxReceiveBytes/;
+    t.ok(p.some((x) => budget.test(x)), 'budget below one message');
   }
 });

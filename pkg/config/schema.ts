@@ -47,7 +47,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { path: 'xds.maxTombstones', kind: 'int', default: 100_000, min: 10, env: ['AMBIENTD_XDS_MAX_TOMBSTONES'], help: 'Deleted names remembered for lagging streams before they are reset.' },
   // Transport limits (issue 18): what any caller of the gRPC TLS port can hold, before and after authentication.
   {
-    path: 'xds.tlsHandshakeTimeout', kind: 'duration', default: 10_000, min: 1, env: ['AMBIENTD_XDS_TLS_HANDSHAKE_TIMEOUT'],
+    path: 'xds.tlsHandshakeTimeout', kind: 'duration', default: 10_000, min: 1,
+    env: ['AMBIENTD_XDS_TLS_HANDSHAKE_TIMEOUT'],
     help: 'A TLS handshake on the gRPC port must finish within this long (Node\'s default is 120s).',
   },
   {
@@ -65,25 +66,30 @@ export const OPTIONS: readonly OptionSpec[] = [
       + '100000; a ztunnel or peer uses one xDS stream and a few unary calls per connection.',
   },
   {
-    path: 'xds.firstMessageTimeout', kind: 'duration', default: 10_000, min: 1, env: ['AMBIENTD_XDS_FIRST_MESSAGE_TIMEOUT'],
+    path: 'xds.firstMessageTimeout', kind: 'duration', default: 10_000, min: 1,
+    env: ['AMBIENTD_XDS_FIRST_MESSAGE_TIMEOUT'],
     help: 'A new call must send its first request message, and an xDS stream finish authenticating, within this long.',
   },
   {
-    path: 'xds.maxConnectionsPerSource', kind: 'int', default: 128, min: 1, env: ['AMBIENTD_XDS_MAX_CONNECTIONS_PER_SOURCE'],
+    path: 'xds.maxConnectionsPerSource', kind: 'int', default: 128, min: 1,
+    env: ['AMBIENTD_XDS_MAX_CONNECTIONS_PER_SOURCE'],
     help: 'Connections open at once from one source IP address; more are closed on accept.',
   },
   {
-    path: 'xds.receiveBudgetBytes', kind: 'int', default: 64 * 1024 * 1024, min: 1024, env: ['AMBIENTD_XDS_RECEIVE_BUDGET_BYTES'],
+    path: 'xds.receiveBudgetBytes', kind: 'int', default: 64 * 1024 * 1024, min: 1024,
+    env: ['AMBIENTD_XDS_RECEIVE_BUDGET_BYTES'],
     help: 'Bytes of large request messages (over 256 KiB) being received at once, across all calls; a call reserves '
       + 'its message only after 256 KiB of it arrived. At least xds.maxReceiveBytes.',
   },
   {
-    path: 'xds.receiveHoldTimeout', kind: 'duration', default: 10_000, min: 1, env: ['AMBIENTD_XDS_RECEIVE_HOLD_TIMEOUT'],
+    path: 'xds.receiveHoldTimeout', kind: 'duration', default: 10_000, min: 1,
+    env: ['AMBIENTD_XDS_RECEIVE_HOLD_TIMEOUT'],
     help: 'A receive-budget reservation expires (the call is ended) unless its message arrives within this long.',
   },
   {
     path: 'xds.maxNamesPerStream', kind: 'int', default: 1_000_000, min: 1, env: ['AMBIENTD_XDS_MAX_NAMES_PER_STREAM'],
-    help: 'Resource names one xDS stream may subscribe to (all types together); over it the stream ends RESOURCE_EXHAUSTED.',
+    help: 'Resource names one xDS stream may subscribe to (all types together); over it the stream ends '
+      + 'RESOURCE_EXHAUSTED.',
   },
   {
     path: 'log.repeatLimit', kind: 'int', default: 5, min: 1, env: ['AMBIENTD_LOG_REPEAT_LIMIT'],

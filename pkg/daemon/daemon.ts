@@ -263,7 +263,8 @@ export class Daemon {
     this.xds = new XdsServer({
       wire: this.wire, cache: this.cache, logger: this.log, clock: this.clock, metrics: this.xdsMetrics,
       typeOrder: [...types.keys()],
-      authTimeoutMs: x.firstMessageTimeout, maxNamesPerStream: x.maxNamesPerStream, repeatLogsPerSecond: cfg.log.repeatLimit,
+      authTimeoutMs: x.firstMessageTimeout, maxNamesPerStream: x.maxNamesPerStream,
+      repeatLogsPerSecond: cfg.log.repeatLimit,
       authenticate: (ctx) => this.auth.authenticator.authenticate(ctx),
       checkNode: (identity, node) => this.auth.checkNode(identity, node),
       authorizeType: (identity, typeUrl) => this.auth.authorizeType(identity, typeUrl),

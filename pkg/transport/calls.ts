@@ -66,7 +66,7 @@ export interface CallIdentity {
  * One call's framing and status. Subclasses decide what a message means.
  * Single writer: everything runs on the event loop in order of stream events.
  */
-abstract class BaseCall extends EventEmitter implements CallIdentity {
+export abstract class BaseCall extends EventEmitter implements CallIdentity {
   readonly metadata: grpc.Metadata;
   protected readonly stream: http2.ServerHttp2Stream;
   private headersSent = false;
@@ -106,7 +106,8 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
       progress: (have) => this.earn(have),
       joined: () => this.releaseBudget(),
     });
-    if (env.firstMessageTimeoutMs) this.arm(env.firstMessageTimeoutMs, 'first_message_timeout', 'no request message in time');
+    const first = env.firstMessageTimeoutMs;
+    if (first) this.arm(first, 'first_message_timeout', 'no request message in time');
     this.stream.on('data', (chunk: Buffer) => this.reader.push(chunk));
     this.stream.on('end', () => {
       this.clientEnded = true;
@@ -183,7 +184,8 @@ abstract class BaseCall extends EventEmitter implements CallIdentity {
   private admit(budget: ReceiveBudget, bytes: number): void {
     const hold = (): void => {
       this.reserved = bytes;
-      if (this.env.receiveHoldTimeoutMs) this.arm(this.env.receiveHoldTimeoutMs, 'receive_stalled', 'request message not received in time');
+      const holdMs = this.env.receiveHoldTimeoutMs;
+      if (holdMs) this.arm(holdMs, 'receive_stalled', 'request message not received in time');
     };
     const grant = (): void => {
       this.waitingGrant = null;
@@ -386,61 +388,5 @@ export class BidiCall extends BaseCall {
 
   protected onClientEnd(): void {
     this.emit('end');
-  }
-}
-
-type UnaryHandler = (call: UnaryCall, callback: (err: { code?: number; details?: string; message?: string } | null, value?: unknown) => void) => void;
-
-/** A unary call in the grpc-js handler shape `(call, callback)`: `call.request` is the deserialised request. */
-export class UnaryCall extends BaseCall {
-  request: unknown;
-  cancelled = false;
-  private message: Buffer | undefined;
-  private count = 0;
-
-  constructor(
-    env: CallEnv,
-    private readonly method: { deserialize: (b: Buffer) => unknown; serialize: (v: unknown) => Buffer; handler: UnaryHandler },
-  ) {
-    super(env);
-    this.on('cancelled', () => (this.cancelled = true));
-  }
-
-  protected onMessage(msg: Buffer): void {
-    this.count++;
-    this.message = Buffer.from(msg);
-  }
-
-  protected onClientEnd(): void {
-    if (this.isFinished) return;
-    if (this.count !== 1 || !this.message) {
-      this.finish(grpc.status.UNIMPLEMENTED, `unary call received ${this.count} request messages`);
-      return;
-    }
-    try {
-      this.request = this.method.deserialize(this.message);
-    } catch {
-      this.finish(grpc.status.INTERNAL, 'Error deserializing request');
-      return;
-    }
-    try {
-      this.method.handler(this, (err, value) => {
-        if (err) {
-          this.finish(err.code ?? grpc.status.UNKNOWN, err.details ?? err.message ?? 'unknown error');
-          return;
-        }
-        let out: Buffer;
-        try {
-          out = this.method.serialize(value);
-        } catch {
-          this.finish(grpc.status.INTERNAL, 'Error serializing response');
-          return;
-        }
-        this.write(out);
-        this.finish(grpc.status.OK, 'OK');
-      });
-    } catch {
-      this.finish(grpc.status.UNKNOWN, 'handler failed');
-    }
   }
 }

@@ -44,9 +44,19 @@ export function createXdsMetrics(registry: Registry): XdsMetrics {
     rejects: new Counter({ name: 'pilot_total_xds_rejects', help: 'Total number of XDS responses from pilot rejected by proxy.', labelNames: ['type'], registers }),
     expiredNonce: new Counter({ name: 'pilot_xds_expired_nonce', help: 'Total number of XDS requests with an expired nonce.', labelNames: ['type'], registers }),
     pendingResets: new Counter({ name: 'ambientd_xds_stream_resets_total', help: 'xDS streams reset by the server, by reason.', labelNames: ['reason'], registers }),
-    authRefusals: new Counter({ name: 'ambientd_xds_auth_refusals_total', help: 'xDS streams refused at authentication, by reason code.', labelNames: ['reason'], registers }),
-    unknownTypes: new Counter({ name: 'ambientd_xds_unknown_type_requests_total', help: 'xDS requests for a type URL this server does not serve.', registers }),
-    logSuppressed: new Counter({ name: 'ambientd_xds_log_lines_suppressed_total', help: 'xDS warnings not logged because of the log.repeatLimit rate limit, by kind (the events are counted by their own metrics).', labelNames: ['kind'], registers }),
+    authRefusals: new Counter({
+      name: 'ambientd_xds_auth_refusals_total', help: 'xDS streams refused at authentication, by reason code.',
+      labelNames: ['reason'], registers,
+    }),
+    unknownTypes: new Counter({
+      name: 'ambientd_xds_unknown_type_requests_total', help: 'xDS requests for a type URL this server does not serve.',
+      registers,
+    }),
+    logSuppressed: new Counter({
+      name: 'ambientd_xds_log_lines_suppressed_total',
+      help: 'xDS warnings not logged because of log.repeatLimit, by kind (the events have their own counters).',
+      labelNames: ['kind'], registers,
+    }),
     propagation: new FastHistogram({ name: 'ambientd_mesh_propagation_seconds', help: 'Time from a change at its origin (stamped by the originating daemon) to a local ztunnel ACKing it.', buckets: LATENCY_BUCKETS, registers }),
   };
 }

@@ -160,7 +160,8 @@ export class XdsServer {
     // Credentials are in the stream's headers; resolving them (a JWKS fetch, say) is bounded too.
     let authTimer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      authTimer = setTimeout(() => reject(new Error('authentication did not finish in time')), this.o.authTimeoutMs ?? 10_000);
+      const ms = this.o.authTimeoutMs ?? 10_000;
+      authTimer = setTimeout(() => reject(new Error('authentication did not finish in time')), ms);
       authTimer.unref();
     });
     const authenticated = Promise.race([this.o.authenticate(ctx), timedOut]);
