@@ -21,12 +21,16 @@ import { ATTACKS } from '../lib/attacks';
  */
 export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Promise<ScenarioResult> {
   const full = opts.mode === 'full';
-  const shape = full ? { workloads: 50_000, services: 1000, policies: 100 } : { workloads: 10_000, services: 200, policies: 20 };
+  const shape = full
+    ? { workloads: 50_000, services: 1000, policies: 100 }
+    : { workloads: 10_000, services: 200, policies: 20 };
   const ztunnels = 100;
-  const changes = full ? 40 : 15;
-  const reconnects = full ? 10 : 3;
+  const changes = full ? 60 : 30;
+  const reconnects = full ? 10 : 5;
   const settleMs = full ? 3000 : 1500;
-  const rig = await startXdsRig({ name: 'attack', logDir: opts.logDir, shape: { ...shape, churnPods: 1 }, xds: { maxConnectionsPerSource: 128 } });
+  const rig = await startXdsRig({
+    name: 'attack', logDir: opts.logDir, shape: { ...shape, churnPods: 1 }, xds: { maxConnectionsPerSource: 128 },
+  });
   const { reg, mesh, daemon, sim } = rig;
   const attacker = new SimProc(path.join(__dirname, '..', 'sim', 'attack-sim.js'));
   const figures: Figure[] = [];
@@ -50,7 +54,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
         const t0 = wallNow();
         writeAtomic(path.join(reg, c.file), c.yaml);
         change.push(...((await sim.next('got', 120_000)).times as number[]).map((x) => x - t0));
-        await new Promise((r) => setTimeout(r, 50)); // spacing: each change meets a settled daemon (pacing, not synchronisation)
+        // Spacing: each change meets a settled daemon (pacing, not synchronisation).
+        await new Promise((r) => setTimeout(r, 50));
       }
       const reconnect: number[] = [];
       for (let k = 0; k < reconnects; k++) {
@@ -80,25 +85,33 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       const rb = Math.max(...withA.reconnect);
       figures.push({ name: `${a}.change_p99_without`, value: pa, unit: 'ms' });
       figures.push({ name: `${a}.change_p99_with`, value: pb, unit: 'ms' });
-      figures.push({ name: `${a}.change_p99_ratio`, value: pa > 0 ? pb / pa : 0, unit: 'x', target: { op: '<=', value: 2 } });
+      const twice = { op: '<=' as const, value: 2 };
+      figures.push({ name: `${a}.change_p99_ratio`, value: pa > 0 ? pb / pa : 0, unit: 'x', target: twice });
       figures.push({ name: `${a}.reconnect_without`, value: ra, unit: 'ms' });
       figures.push({ name: `${a}.reconnect_with`, value: rb, unit: 'ms' });
-      figures.push({ name: `${a}.reconnect_ratio`, value: ra > 0 ? rb / ra : 0, unit: 'x', target: { op: '<=', value: 2 } });
-      figures.push({ name: `${a}.rss_over_idle`, value: withA.rssMiB - idleRss, unit: 'MiB', target: { op: '<=', value: 256 } });
-      notes.push(`${a}: attacker ${JSON.stringify(stopped.stats)}; RSS peak ${withA.rssMiB.toFixed(0)} MiB (idle ${idleRss.toFixed(0)})`);
+      figures.push({ name: `${a}.reconnect_ratio`, value: ra > 0 ? rb / ra : 0, unit: 'x', target: twice });
+      const rssTarget = { op: '<=' as const, value: 256 };
+      figures.push({ name: `${a}.rss_over_idle`, value: withA.rssMiB - idleRss, unit: 'MiB', target: rssTarget });
+      const peak = `RSS peak ${withA.rssMiB.toFixed(0)} MiB (idle ${idleRss.toFixed(0)})`;
+      notes.push(`${a}: attacker ${JSON.stringify(stopped.stats)}; ${peak}`);
       // Let what the attack left behind (closing sockets, expiring deadlines) clear before the next A phase.
       await new Promise((r) => setTimeout(r, settleMs));
     }
     clearInterval(rssTimer);
-    notes.push(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} cores, shared)`);
-    notes.push('change p99 = every ztunnel\'s receipt of a single pod change, from the file write; reconnect = one ztunnel presenting the full state it holds, until both types are answered (max of the phase)');
+    const load = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+    notes.push(`load average at the end: ${load} (${os.cpus().length} cores, shared)`);
+    notes.push('change p99 = every ztunnel\'s receipt of a single pod change, from the file write; reconnect = one '
+      + 'ztunnel presenting the full state it holds, until both types are answered (max of the phase)');
   } finally {
     attacker.close();
     await rig.close();
   }
   return {
     scenario: 'attack',
-    params: { ...shape, ztunnels, changesPerPhase: changes, reconnectsPerPhase: reconnects, attacks: [...ATTACKS], mode: opts.mode },
+    params: {
+      ...shape, ztunnels, changesPerPhase: changes, reconnectsPerPhase: reconnects, attacks: [...ATTACKS],
+      mode: opts.mode,
+    },
     figures,
     notes,
   };

@@ -25,7 +25,9 @@ const port = (): number => Number(init!.address.split(':').pop());
 const auth = (): Record<string, string> => ({ authorization: `Bearer ${init!.token}`, clusterid: 'Kubernetes' });
 
 /** Keeps `n` raw connections from `src` open, each set up by `prime`; reopens closed ones (and tops up via `tick`). */
-function pool(n: number, src: string, prime: (c: RawH2) => void, preface = true, tick?: (c: RawH2) => void): () => Record<string, number> {
+function pool(
+  n: number, src: string, prime: (c: RawH2) => void, preface = true, tick?: (c: RawH2) => void,
+): () => Record<string, number> {
   const conns = new Set<RawH2>();
   const stats = { opened: 0, refused: 0 };
   let pending = 0;
@@ -69,7 +71,8 @@ function flood(src: string, first: Buffer, next: (i: number) => Buffer): () => R
       localAddress: src,
     } as http2.SecureClientSessionOptions);
     session.on('error', () => undefined);
-    const s = session.request({ ':method': 'POST', ':path': PATH, 'content-type': 'application/grpc', te: 'trailers', ...auth() });
+    const headers = { ':method': 'POST', ':path': PATH, 'content-type': 'application/grpc', te: 'trailers', ...auth() };
+    const s = session.request(headers);
     stats.streams++;
     s.on('error', () => undefined);
     s.on('data', () => undefined); // read and drop responses

@@ -39,7 +39,9 @@ export interface AttackDaemon {
 
 /** Pods in one ambient namespace: what a ztunnel must keep holding throughout an attack. */
 export function meshYaml(pods: number): string {
-  const docs = ['apiVersion: v1\nkind: Namespace\nmetadata: { name: default, labels: { istio.io/dataplane-mode: ambient } }'];
+  const ns = 'apiVersion: v1\nkind: Namespace\n'
+    + 'metadata: { name: default, labels: { istio.io/dataplane-mode: ambient } }';
+  const docs = [ns];
   for (let i = 0; i < pods; i++) {
     docs.push(`apiVersion: v1
 kind: Pod
@@ -78,9 +80,11 @@ export async function startAttackDaemon(
   fs.mkdirSync(registryDir, { recursive: true });
   fs.writeFileSync(path.join(registryDir, 'mesh.yaml'), meshYaml(o.pods ?? 20));
   // The issuer key is created in the state dir by the first command; the daemon reuses it.
-  const token = execFileSync(process.execPath, [MAIN_JS, 'token', 'create', '--state-dir', stateDir, '--namespace', 'istio-system',
-    '--service-account', 'ztunnel', '--ttl', '1h'], { encoding: 'utf8', env: cleanEnv() }).trim();
-  const proc = spawnAmbientd(['serve', ...loopbackFlags(stateDir, registryDir), '--log-level=info', ...(o.flags ?? [])]);
+  const mint = [MAIN_JS, 'token', 'create', '--state-dir', stateDir, '--namespace', 'istio-system',
+    '--service-account', 'ztunnel', '--ttl', '1h'];
+  const token = execFileSync(process.execPath, mint, { encoding: 'utf8', env: cleanEnv() }).trim();
+  const args = ['serve', ...loopbackFlags(stateDir, registryDir), '--log-level=info', ...(o.flags ?? [])];
+  const proc = spawnAmbientd(args);
   const clients: ZtunnelClient[] = [];
   let closed = false;
   const close = async (): Promise<void> => {
@@ -121,7 +125,9 @@ export async function startAttackDaemon(
     logBytes: () => proc.logs.reduce((a, l) => a + JSON.stringify(l).length + 1, 0) + proc.stderr().length,
     ztunnel(co = {}) {
       const c = new ZtunnelClient({
-        wire, address: `127.0.0.1:${grpcPort}`, rootCaPem, serverName: 'istiod.istio-system.svc', token, clusterId: 'c1', ...co,
+        wire, address: `127.0.0.1:${grpcPort}`, rootCaPem, serverName: 'istiod.istio-system.svc', token,
+        clusterId: 'c1',
+        ...co,
       });
       clients.push(c);
       return c;
@@ -135,7 +141,10 @@ export async function startAttackDaemon(
  * A connected ztunnel holding the full state, and the check that it still
  * holds every resource it held (same names, stream not ended) after an attack.
  */
-export async function legitimateZtunnel(d: AttackDaemon, pods: number): Promise<{ client: ZtunnelClient; intact(): string | undefined }> {
+export async function legitimateZtunnel(
+  d: AttackDaemon,
+  pods: number,
+): Promise<{ client: ZtunnelClient; intact(): string | undefined }> {
   const client = d.ztunnel();
   client.connect();
   // Pods plus the namespace's... only workloads are counted: every pod must be there.

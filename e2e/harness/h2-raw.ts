@@ -80,7 +80,8 @@ export function rawH2(o: RawH2Options): Promise<RawH2> {
     const tcp = net.connect({ host: '127.0.0.1', port: o.port, localAddress: o.localAddress });
     tcp.on('error', () => undefined);
     const socket = tls.connect({
-      socket: tcp, ALPNProtocols: ['h2'], rejectUnauthorized: false, servername: 'istiod.istio-system.svc', minVersion: 'TLSv1.3',
+      socket: tcp, ALPNProtocols: ['h2'], rejectUnauthorized: false, servername: 'istiod.istio-system.svc',
+      minVersion: 'TLSv1.3',
     });
     let nextId = 1;
     let inbuf: Buffer = Buffer.alloc(0);
@@ -105,7 +106,9 @@ export function rawH2(o: RawH2Options): Promise<RawH2> {
       },
       data(id, data) {
         const out: Buffer[] = [];
-        for (let off = 0; off < data.length; off += 16_384) out.push(frame(0x0, 0, id, data.subarray(off, off + 16_384)));
+        for (let off = 0; off < data.length; off += 16_384) {
+          out.push(frame(0x0, 0, id, data.subarray(off, off + 16_384)));
+        }
         if (!socket.destroyed) socket.write(Buffer.concat(out));
       },
       destroy: () => socket.destroy(),
@@ -114,7 +117,8 @@ export function rawH2(o: RawH2Options): Promise<RawH2> {
       // Preface, our SETTINGS (none changed) and a large connection window, so DATA is never held back by us.
       const windowUpdate = Buffer.alloc(4);
       windowUpdate.writeUInt32BE(1 << 30);
-      if (o.preface !== false) socket.write(Buffer.concat([PREFACE, frame(0x4, 0, 0, Buffer.alloc(0)), frame(0x8, 0, 0, windowUpdate)]));
+      const settings = frame(0x4, 0, 0, Buffer.alloc(0));
+      if (o.preface !== false) socket.write(Buffer.concat([PREFACE, settings, frame(0x8, 0, 0, windowUpdate)]));
       resolve(c);
     });
     socket.on('data', (d: Buffer) => {

@@ -43,7 +43,8 @@ function encode(req: Record<string, unknown>): Buffer {
 t.test('attacks by an authenticated stream', async (t) => {
   const d = await startAttackDaemon(t, { pods: PODS });
   const zt = await legitimateZtunnel(d, PODS);
-  const healthy = async (t: { ok(v: unknown, m: string): void; equal(a: unknown, b: unknown, m: string): void }): Promise<void> => {
+  type Asserts = { ok(v: unknown, m: string): void; equal(a: unknown, b: unknown, m: string): void };
+  const healthy = async (t: Asserts): Promise<void> => {
     t.ok(await d.ready(), 'daemon still ready');
     t.equal(zt.intact(), undefined, 'the ztunnel kept every resource and its stream');
   };
@@ -63,7 +64,8 @@ t.test('attacks by an authenticated stream', async (t) => {
     t.equal(greedy.status!.code, GrpcCode.RESOURCE_EXHAUSTED, 'RESOURCE_EXHAUSTED');
     t.match(greedy.status!.details, /too many subscribed resource names \(\d+ > 1000000\)/, 'with a clear message');
     t.equal(await d.metric('ambientd_xds_stream_resets_total', { reason: 'too_many_names' }), 1, 'counted');
-    t.ok(rssMax - rss0 < 400, `RSS grew ${(rssMax - rss0).toFixed(0)} MiB at most (bound 400 MiB; 8 M names cost ~680 MiB unbounded)`);
+    const grew = rssMax - rss0;
+    t.ok(grew < 400, `RSS grew ${grew.toFixed(0)} MiB at most (bound 400 MiB; 8 M names cost ~680 MiB unbounded)`);
     greedy.close();
     await healthy(t);
   });
@@ -74,9 +76,12 @@ t.test('attacks by an authenticated stream', async (t) => {
     const first = await nacker.until(() => nacker.received[0], 'first response');
     const rejects0 = await d.metric('pilot_total_xds_rejects', { type: 'Address' });
     const log0 = d.logBytes();
-    const nack = encode({ typeUrl: TYPE_ADDRESS, responseNonce: first.nonce, errorDetail: { code: 0, message: 'x'.repeat(4096) } });
+    const errorDetail = { code: 0, message: 'x'.repeat(4096) };
+    const nack = encode({ typeUrl: TYPE_ADDRESS, responseNonce: first.nonce, errorDetail });
     for (let i = 0; i < 20_000; i++) nacker.sendBytes(nack);
-    await until(async () => (await d.metric('pilot_total_xds_rejects', { type: 'Address' })) - rejects0 === 20_000, '20,000 NACKs counted', 120_000);
+    const rejects = async (): Promise<number> =>
+      (await d.metric('pilot_total_xds_rejects', { type: 'Address' })) - rejects0;
+    await until(async () => (await rejects()) === 20_000, '20,000 NACKs counted', 120_000);
     const logged = d.logBytes() - log0;
     t.ok(logged < 256 * 1024, `${logged} bytes logged for 20,000 NACKs (bound 256 KiB; unbounded: ~84 MB)`);
     t.ok((await d.metric('ambientd_xds_log_lines_suppressed_total', { kind: 'nack' })) > 0, 'suppressed lines counted');
@@ -94,11 +99,14 @@ t.test('attacks by an authenticated stream', async (t) => {
     const answered0 = prober.received.length;
     const long = 'U'.repeat(300);
     for (let i = 0; i < 10_000; i++) prober.sendBytes(encode({ typeUrl: `type.googleapis.com/attack.${long}${i}` }));
-    await until(async () => (await d.metric('ambientd_xds_unknown_type_requests_total')) - unknown0 === 10_000, '10,000 counted', 120_000);
+    const unknown = async (): Promise<number> =>
+      (await d.metric('ambientd_xds_unknown_type_requests_total')) - unknown0;
+    await until(async () => (await unknown()) === 10_000, '10,000 counted', 120_000);
     await prober.until(() => prober.received.length - answered0 >= 10_000, 'each answered (empty)', 60_000);
     const logged = d.logBytes() - log0;
     t.ok(logged < 256 * 1024, `${logged} bytes logged for 10,000 unknown types (bound 256 KiB; unbounded: ~3.7 MB)`);
-    t.ok((await d.metric('ambientd_xds_log_lines_suppressed_total', { kind: 'unknown_type' })) > 0, 'suppressed lines counted');
+    const suppressed = await d.metric('ambientd_xds_log_lines_suppressed_total', { kind: 'unknown_type' });
+    t.ok(suppressed > 0, 'suppressed lines counted');
     prober.close();
     await healthy(t);
   });

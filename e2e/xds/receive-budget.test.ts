@@ -137,7 +137,8 @@ t.test('a reservation is earned by bytes arriving and expires when they stop', a
   sa.on('response', (h) => (status ||= String(h['grpc-status'] ?? '')));
   sa.write(fa.subarray(1024, 300_000));
   await waitFor(() => server.receiveBudget().inUse > 0, { timeoutMs: 5000, what: 'A holds a reservation' });
-  await waitFor(() => refusals.includes('receive_stalled') && server.receiveBudget().inUse === 0, { timeoutMs: 10_000, what: 'A expired' });
+  const expired = (): boolean => refusals.includes('receive_stalled') && server.receiveBudget().inUse === 0;
+  await waitFor(expired, { timeoutMs: 10_000, what: 'A expired' });
   await waitFor(() => sa.closed, { timeoutMs: 5000, what: 'A reset' });
   t.equal(status, '4', 'A ended DEADLINE_EXCEEDED');
 });

@@ -108,8 +108,13 @@ export class GrpcServer {
       handshakeTimeout: this.limits.tlsHandshakeTimeoutMs,
       settings: { maxConcurrentStreams: this.limits.maxConcurrentStreams, enablePush: false },
     });
-    // Before TLS's own listener: a socket over the per-source limit is closed before any handshake work.
-    this.server.prependListener('connection', (socket: Socket) => void this.guard.admitSocket(socket));
+    // TLS's own 'connection' listener (tls.Server wraps each accepted socket in a TLSSocket) runs only for a
+    // socket the per-source limit admits: a refused one is closed before any TLS object exists for it.
+    const wrapTls = this.server.listeners('connection') as ((s: Socket) => void)[];
+    this.server.removeAllListeners('connection');
+    this.server.on('connection', (socket: Socket) => {
+      if (this.guard.admitSocket(socket)) for (const l of wrapTls) l.call(this.server, socket);
+    });
     // Renewal: new handshakes use the new key/cert/bundle; live connections keep theirs.
     this.detach = o.credentials.onUpdate((opts) => this.server.setSecureContext(opts));
     this.server.on('session', (s) => this.onSession(s));
