@@ -147,7 +147,7 @@ export async function legitimateZtunnel(
 ): Promise<{ client: ZtunnelClient; intact(): string | undefined }> {
   const client = d.ztunnel();
   client.connect();
-  // Pods plus the namespace's... only workloads are counted: every pod must be there.
+  // Synced once every pod's workload is held (Address also carries services; those are not counted here).
   await waitFor(() => [...client.held(TYPE_ADDRESS).keys()].filter((k) => k.includes('/Pod/')).length >= pods,
     { timeoutMs: 30_000, what: `ztunnel holds ${pods} pods` });
   const before = new Map([...client.state].map(([t, m]) => [t, new Set(m.keys())]));
