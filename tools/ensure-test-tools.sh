@@ -6,10 +6,11 @@
 # say why (tools/run-tests.sh repeats those reasons next to its closing line).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p .tap
+logs="${AMBIENTD_ENSURE_LOGS:-.tap}" # where each build's output goes
+mkdir -p "$logs"
 
 ensure() { # name script
-  local name=$1 script=$2 log=".tap/ensure-${1}.log" path rc start ticker
+  local name=$1 script=$2 log="$logs/ensure-${1}.log" path rc start ticker
   if path="$(bash "$script" --print 2>/dev/null)"; then
     echo "make test: $name: cached at ${path##*$'\n'}"
     return
