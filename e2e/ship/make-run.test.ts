@@ -8,7 +8,7 @@ import { waitFor } from '../../pkg/lifecycle';
 import { duplicateKeys } from '../../pkg/log/testing/json-keys';
 import { testWire } from '../harness/xds-fixture';
 import { ZtunnelClient } from '../harness/ztunnel-client';
-import { REPO_ROOT, cleanEnv, tempDir } from './proc';
+import { REPO_ROOT, cleanEnv, processesUsing, tempDir } from './proc';
 
 /**
  * `make run` as a user runs it (the recipe, tools/run-daemon.sh, the CLI), on ephemeral loopback ports
@@ -52,26 +52,10 @@ function startMake(t: Test, viaTerminal: boolean): MakeRun {
   child.stderr!.resume();
   child.on('close', (code, signal) => (run.exit = { code, signal }));
   t.teardown(() => {
-    for (const pid of daemonPids(state)) process.kill(pid, 'SIGKILL');
+    for (const pid of processesUsing(state)) process.kill(pid, 'SIGKILL');
     if (!run.exit) process.kill(-child.pid!, 'SIGKILL');
   });
   return run;
-}
-
-/** The daemon started by tools/run-daemon.sh for this state dir (it runs in a process group of its own). */
-function daemonPids(state: string): number[] {
-  const pids: number[] = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    let argv: string[];
-    try {
-      argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue;
-    }
-    if (argv.includes('serve') && argv.includes(state)) pids.push(Number(d));
-  }
-  return pids;
 }
 
 const msgs = (r: MakeRun, msg: string): number => r.logs.filter((l) => l.msg === msg).length;
@@ -117,7 +101,7 @@ t.test('make run: tokens for the node and the README pod, three plain lines, the
   t.equal(msgs(r, 'stopped'), 1, 'one "stopped" line: a clean drain');
   // GNU make re-raises a fatal signal it received itself once its children are done (tools/run-daemon.sh).
   t.same(r.exit, { code: null, signal: 'SIGTERM' }, 'make reports the signal it was sent');
-  t.same(daemonPids(r.state), [], 'nothing left running');
+  t.same(processesUsing(r.state), [], 'nothing left running');
 });
 
 t.test('make run on a terminal: one Ctrl-C stops the daemon cleanly and make exits 0', async (t) => {
@@ -130,5 +114,5 @@ t.test('make run on a terminal: one Ctrl-C stops the daemon cleanly and make exi
   t.equal(msgs(r, 'second signal: exiting now'), 0, 'no second signal');
   t.equal(msgs(r, 'stopped'), 1, 'one "stopped" line');
   t.same(r.exit, { code: 0, signal: null }, 'make (through script -e) exits 0');
-  t.same(daemonPids(r.state), [], 'nothing left running');
+  t.same(processesUsing(r.state), [], 'nothing left running');
 });

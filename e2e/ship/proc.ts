@@ -214,3 +214,20 @@ metadata: { name: web-1, namespace: default, labels: { app: web } }
 spec: { nodeName: node-1, serviceAccountName: web, containers: [{ name: c }] }
 status: { phase: Running, podIP: 10.0.0.5, conditions: [{ type: Ready, status: "True" }] }
 `;
+
+/**
+ * Processes whose command line has `arg` as one of its words (a temp state dir, say): how a test finds
+ * the daemon tools/run-daemon.sh started in a process group of its own, to make sure nothing outlives it.
+ */
+export function processesUsing(arg: string): number[] {
+  const pids: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(arg)) pids.push(Number(d));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
