@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { TYPE_ADDRESS } from '../../pkg/wire';
 import { testWire } from '../harness/xds-fixture';
 import { ZtunnelClient } from '../harness/ztunnel-client';
+import { duplicateKeys } from '../../pkg/log/testing/json-keys';
 import { REPO_ROOT, runAmbientd, spawnAmbientd, tempDir } from './proc';
 
 /** The CLI as the README calls it from a checkout. */
@@ -71,4 +72,10 @@ t.test('serve and token create agree on the state dir by default; another key is
   t.match(String(line.reason), `unknown_kid: no ES256 key ${theirs} `, 'the log names the token\'s key');
   t.match(String(line.reason), `signed by key ${ours} in ${path.join(fs.realpathSync(cwd), '.state/bootstrap/issuer-key.pem')}`,
     'and the key and state dir it expected');
+
+  // Every record so far (start-up, streams, refusals) and the shutdown ones: no key twice in one object.
+  p.signal('SIGTERM');
+  t.equal((await p.waitExit()).code, 0);
+  t.ok(p.jsonLines.length > 10, `${p.jsonLines.length} log lines`);
+  t.same(p.jsonLines.flatMap((l) => duplicateKeys(l).map((k) => `${k} in ${l}`)), [], 'no log line repeats a key');
 });

@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Test } from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TYPE_ADDRESS } from '../../pkg/wire';
@@ -104,7 +104,8 @@ t.test('make run: tokens for the node and the README pod, three plain lines, the
   t.same(processesUsing(r.state), [], 'nothing left running');
 });
 
-t.test('make run on a terminal: one Ctrl-C stops the daemon cleanly and make exits 0', async (t) => {
+const noScript = spawnSync('script', ['--version']).status !== 0 && 'needs script(1) (util-linux) for a terminal';
+t.test('make run on a terminal: one Ctrl-C stops the daemon cleanly and make exits 0', { skip: noScript }, async (t) => {
   const r = startMake(t, true);
   await serving(r);
   r.child.stdin!.write('\x03');

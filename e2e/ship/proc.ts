@@ -22,6 +22,8 @@ export interface Exit {
 export interface AmbientdProcess {
   child: ChildProcess;
   logs: LogLine[];
+  /** The JSON lines as written (JSON.parse hides a repeated key; tests check these). */
+  jsonLines: string[];
   /** stdout lines that were not JSON (there should be none in serve mode). */
   plain: string[];
   stderr(): string;
@@ -63,6 +65,7 @@ export function spawnAmbientd(args: readonly string[], o: SpawnOptions = {}): Am
     ...(o.uid !== undefined ? { uid: o.uid, gid: o.gid ?? o.uid } : {}),
   });
   const logs: LogLine[] = [];
+  const jsonLines: string[] = [];
   const plain: string[] = [];
   let err = '';
   let buf = '';
@@ -76,6 +79,7 @@ export function spawnAmbientd(args: readonly string[], o: SpawnOptions = {}): Am
       if (!line.trim()) continue;
       try {
         logs.push(JSON.parse(line) as LogLine);
+        jsonLines.push(line);
       } catch {
         plain.push(line);
       }
@@ -84,7 +88,7 @@ export function spawnAmbientd(args: readonly string[], o: SpawnOptions = {}): Am
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => (err += d));
   const p: AmbientdProcess = {
-    child, logs, plain,
+    child, logs, jsonLines, plain,
     stderr: () => err,
     waitLog(pred, what, timeoutMs = 15_000, from = 0) {
       return bounded(() => {
