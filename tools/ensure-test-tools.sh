@@ -20,7 +20,8 @@ ensure() { # name script
   ( trap 'kill "$s" 2>/dev/null; exit 0' TERM
     while :; do
       sleep 60 & s=$!; wait "$s"
-      echo "make test: still building $name ($(( ($(date +%s) - start) / 60 )) min): $(tail -n 1 "$log" 2>/dev/null | cut -c1-100)"
+      last="$(tail -n 1 "$log" 2>/dev/null | cut -c1-100)"
+      echo "make test: still building $name ($(( ($(date +%s) - start) / 60 )) min): $last"
     done ) &
   ticker=$!
   path="$(bash "$script" 2>"$log")"; rc=$?

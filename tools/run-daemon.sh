@@ -18,7 +18,8 @@ mkdir -p "$STATE"
 abs="$(cd "$STATE" && pwd)"
 mint() { # file namespace service-account; no trailing newline: ztunnel sends the file's bytes as the token
   local t
-  t="$(cli token create --config "$CONFIG" --state-dir "$STATE" --namespace "$2" --service-account "$3" --ttl 24h)" || exit 1
+  t="$(cli token create --config "$CONFIG" --state-dir "$STATE" --namespace "$2" --service-account "$3" \
+    --ttl 24h)" || exit 1
   printf '%s' "$t" > "$abs/$1"
 }
 mint ztunnel-token istio-system ztunnel

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { ConfigError, loadConfig, optionsHelp, redactConfig, OPTIONS, flagName, type DaemonConfig } from '../../pkg/config';
+import {
+  ConfigError, loadConfig, optionsHelp, redactConfig, OPTIONS, flagName, type DaemonConfig,
+} from '../../pkg/config';
 import { createRootLogger } from '../../pkg/log';
 import { Daemon, StartupError, VERSION } from '../../pkg/daemon';
 import { parseArgs } from './argv';

@@ -76,7 +76,9 @@ async function getJson(url: string, token: string | undefined): Promise<unknown>
  * state dir) whether it can verify tokens signed by `kid`. A daemon that does
  * not answer gives no warning: the token may be meant for one not started yet.
  */
-export async function daemonKeyWarning(debugUrl: string, token: string | undefined, kid: string, stateDir: string): Promise<string | undefined> {
+export async function daemonKeyWarning(
+  debugUrl: string, token: string | undefined, kid: string, stateDir: string,
+): Promise<string | undefined> {
   let kids: string[];
   try {
     const jwks = (await getJson(`${debugUrl}/.well-known/jwks.json`, undefined)) as { keys?: { kid?: string }[] };

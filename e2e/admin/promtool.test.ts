@@ -17,8 +17,9 @@ const PROMTOOL = '/usr/bin/promtool';
  * exact promtool line. Anything else — prom-client's defaults included — and
  * any parse error fails the test.
  */
-const ISTIOD_COUNTERS = ['pilot_xds_pushes', 'pilot_total_xds_rejects', 'pilot_xds_expired_nonce', 'citadel_server_csr_count',
-  'citadel_server_success_cert_issuance_count', 'citadel_server_authentication_failure_count'];
+const ISTIOD_COUNTERS = ['pilot_xds_pushes', 'pilot_total_xds_rejects', 'pilot_xds_expired_nonce',
+  'citadel_server_csr_count', 'citadel_server_success_cert_issuance_count',
+  'citadel_server_authentication_failure_count'];
 const ALLOWED_LINT: ReadonlyMap<string, string> = new Map([
   ...ISTIOD_COUNTERS.map((n) => [`${n} counter metrics should have "_total" suffix`, n] as const),
   ...ISTIOD_COUNTERS.filter((n) => n.endsWith('_count'))

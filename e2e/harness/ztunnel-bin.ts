@@ -14,6 +14,8 @@ export function findZtunnel(): { path: string } | string {
   const bin = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status === 0 && bin) return { path: bin };
   const why = r.stderr.trim().split('\n').pop();
-  return `no ztunnel binary${why ? ` (${why})` : ''}: \`make test\` builds one with tools/ztunnel/ensure.sh ` +
-    'from ZTUNNEL_SRC (istio/ztunnel at the pinned commit), or set ZTUNNEL_BIN';
+  return (
+    `no ztunnel binary${why ? ` (${why})` : ''}: \`make test\` builds one with tools/ztunnel/ensure.sh ` +
+    'from ZTUNNEL_SRC (istio/ztunnel at the pinned commit), or set ZTUNNEL_BIN'
+  );
 }

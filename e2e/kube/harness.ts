@@ -24,7 +24,8 @@ export function findBinaries(): KubeBinaries | string {
   const r = spawnSync('bash', [path.join(REPO_ROOT, 'tools/kube/ensure.sh'), '--print'], { encoding: 'utf8' });
   const dir = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !dir) {
-    return 'kube-apiserver/etcd not built: `make test` builds them with tools/kube/ensure.sh (needs Go; 10-20 min cold)';
+    return 'kube-apiserver/etcd not built: `make test` builds them with tools/kube/ensure.sh ' +
+      '(needs Go; 10-20 min cold)';
   }
   return { dir, apiserver: path.join(dir, 'kube-apiserver'), etcd: path.join(dir, 'etcd') };
 }

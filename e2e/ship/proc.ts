@@ -182,19 +182,21 @@ let install: string | undefined;
 
 /**
  * What `node dist/cmd/ambientd/main.js` needs, copied to a world-readable temp dir (copied, not linked:
- * making a hard link readable would change the checkout's own file): package.json, proto/, dist/cmd, dist/pkg and the production dependencies the
- * lockfile lists. A daemon run as another user starts from there, so the tests pass wherever the checkout
- * lives (a clone under a 0700 home is unreadable to nobody). Made once per test file, removed at exit.
- * Returns the SpawnOptions that run the copy.
+ * making a hard link readable would change the checkout's own file): package.json, proto/, dist/cmd,
+ * dist/pkg and the production dependencies the lockfile lists. A daemon run as another user starts from
+ * there, so the tests pass wherever the checkout lives (a clone under a 0700 home is unreadable to nobody).
+ * Made once per test file, removed at exit. Returns the SpawnOptions that run the copy.
  */
 export function readableInstall(): Pick<SpawnOptions, 'command' | 'cwd'> {
   if (!install) {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-install-'));
     process.on('exit', () => fs.rmSync(root, { recursive: true, force: true }));
-    const lock = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+    const lockFile = path.join(REPO_ROOT, 'package-lock.json');
+    const lock = JSON.parse(fs.readFileSync(lockFile, 'utf8')) as { packages: Record<string, { dev?: boolean }> };
     // Top-level production packages; nested node_modules come with their parent directory.
     const deps = Object.entries(lock.packages)
-      .filter(([k, v]) => k.startsWith('node_modules/') && !v.dev && !k.slice('node_modules/'.length).includes('/node_modules/'))
+      .filter(([k, v]) => k.startsWith('node_modules/') && !v.dev)
+      .filter(([k]) => !k.slice('node_modules/'.length).includes('/node_modules/'))
       .map(([k]) => k);
     const copy = (rel: string): void => {
       const to = path.join(root, rel);

@@ -57,7 +57,9 @@ export interface DaemonAddresses {
  * and tears them down in reverse. No protocol or translation logic lives here.
  */
 /** prom-client defaults whose names break Prometheus naming rules (removed after registration). */
-const MISNAMED_DEFAULT_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+const MISNAMED_DEFAULT_GAUGES = [
+  'nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total',
+];
 
 export class Daemon {
   readonly metrics: Registry;
@@ -157,7 +159,9 @@ export class Daemon {
 
     // Registry source.
     if (cfg.registry.type === 'file') {
-      this.source = new FileSource({ dir: path.resolve(cfg.registry.dir), registry: this.registry, logger: this.log, clock: this.clock });
+      this.source = new FileSource({
+        dir: path.resolve(cfg.registry.dir), registry: this.registry, logger: this.log, clock: this.clock,
+      });
     } else {
       let api: KubeClient;
       try {
@@ -233,7 +237,9 @@ export class Daemon {
     // Authentication for xDS and CA callers (in-cluster: the service-account issuer too).
     const extraIssuers: TrustedIssuer[] = [];
     if (this.kubeApi && !cfg.auth.jwksFile && !cfg.auth.jwksUrl) {
-      const iss = await kubeTokenIssuer(this.kubeApi, { audiences: cfg.auth.audiences, logger: this.log, clock: this.clock });
+      const iss = await kubeTokenIssuer(this.kubeApi, {
+        audiences: cfg.auth.audiences, logger: this.log, clock: this.clock,
+      });
       if (iss) extraIssuers.push(iss);
     }
     this.auth = buildAuth({

@@ -12,7 +12,11 @@ function capture(): { stream: PassThrough; lines: () => string[] } {
 
 t.test('duplicateKeys finds repeated names at any depth and nothing else', async (t) => {
   t.same(duplicateKeys('{"a":1,"b":{"c":1,"c":2},"a":"x\\"a\\""}'), ['b.c', 'a']);
-  t.same(duplicateKeys('{"a":[{"k":1},{"k":2}],"s":"{\\"a\\":1}"}'), [], 'same key in sibling objects and in strings is fine');
+  t.same(
+    duplicateKeys('{"a":[{"k":1},{"k":2}],"s":"{\\"a\\":1}"}'),
+    [],
+    'same key in sibling objects and in strings is fine',
+  );
   t.throws(() => duplicateKeys('{"a":'), 'not JSON');
 });
 

@@ -57,7 +57,8 @@ export function dedupeChildBindings(child: Logger): void {
   if (!text) return;
   const bound = JSON.parse(`{${text.slice(1)}}`) as Record<string, unknown>;
   const keys = Object.keys(bound);
-  const once = keys.length === 0 ? '' : `,${keys.map((k) => `${JSON.stringify(k)}:${JSON.stringify(bound[k])}`).join(',')}`;
+  const pairs = keys.map((k) => `${JSON.stringify(k)}:${JSON.stringify(bound[k])}`);
+  const once = pairs.length === 0 ? '' : `,${pairs.join(',')}`;
   if (once !== text) holder[pino.symbols.chindingsSym] = once;
 }
 
