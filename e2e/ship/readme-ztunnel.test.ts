@@ -116,7 +116,6 @@ t.test(
         timeout: 5000,
         stdio: ['pipe', 'ignore', 'ignore'],
       });
-    hello();
     const dump = (await waitFor(
       () => {
         const r = nsGet('http://127.0.0.1:15000/config_dump');
@@ -125,7 +124,9 @@ t.test(
           certificates?: { identity?: string; state?: string; certChain?: unknown[] }[];
           workloads?: unknown[];
         };
-        return d.certificates?.some((c) => c.identity === FRONTEND && c.state === 'Available') ? d : undefined;
+        if (d.certificates?.some((c) => c.identity === FRONTEND && c.state === 'Available')) return d;
+        hello(); // a handshake that found no workload yet fetched nothing: try again
+        return undefined;
       },
       { timeoutMs: 60_000, what: `a certificate for ${FRONTEND} in ztunnel's config_dump` },
     ))!;
