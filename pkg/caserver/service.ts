@@ -4,7 +4,7 @@ import { authorizeImpersonation, DEFAULT_TRUSTED_NODE_ACCOUNTS } from '../auth';
 import type { Authenticator, CallContext, CallerIdentity, WorkloadPlacement } from '../auth';
 import type { Authority } from '../ca';
 import { DaemonError, GrpcCode, isDaemonError } from '../errors';
-import type { Logger } from '../log';
+import { rateLimitedWarn, type Logger } from '../log';
 import { caMetrics } from './metrics';
 import { loadCaService } from './proto';
 import type { CaRequest, CaResponse } from './proto';
@@ -58,27 +58,6 @@ function ttlOf(req: CaRequest): number {
 }
 
 /**
- * A warn-level logger that writes at most REFUSAL_LOGS_PER_SECOND lines per
- * second and then one line counting the ones it dropped.
- */
-function rateLimitedWarn(logger: Logger, fixedMsg: string | undefined, suppressedMsg: string) {
-  let windowStart = 0;
-  let logged = 0;
-  let suppressed = 0;
-  return (fields: Record<string, unknown>, msg?: string): void => {
-    const now = Date.now();
-    if (now - windowStart >= 1000) {
-      if (suppressed > 0) logger.warn({ suppressed }, suppressedMsg);
-      windowStart = now;
-      logged = 0;
-      suppressed = 0;
-    }
-    if (logged++ < REFUSAL_LOGS_PER_SECOND) logger.warn(fields, msg ?? fixedMsg ?? '');
-    else suppressed++;
-  };
-}
-
-/**
  * istio.v1.auth.IstioCertificateService/CreateCertificate, as ztunnel calls it
  * (ztunnel-protocol.md §4.3; istiod security/pkg/server/ca/server.go):
  * authenticate → (impersonation check) → sign → [leaf, intermediates…, roots].
@@ -91,8 +70,12 @@ export function createCaService(deps: CaServiceDeps): CaService {
   const trusted = deps.trustedNodeAccounts ?? DEFAULT_TRUSTED_NODE_ACCOUNTS;
   // A flood of bad requests must not become a flood of log lines: at most
   // REFUSAL_LOGS_PER_SECOND per second, the rest counted (metrics count them all).
-  const logRefusal = rateLimitedWarn(logger, 'CSR refused', 'CSR refusal log lines suppressed');
-  const logOtherIdentity = rateLimitedWarn(logger, undefined, 'identity mismatch log lines suppressed');
+  const perSecond = REFUSAL_LOGS_PER_SECOND;
+  const warnRefusal = rateLimitedWarn(logger, { perSecond, suppressedMsg: 'CSR refusal log lines suppressed' });
+  const logRefusal = (fields: object): void => warnRefusal(fields, 'CSR refused');
+  const logOtherIdentity = rateLimitedWarn(logger, {
+    perSecond, suppressedMsg: 'identity mismatch log lines suppressed',
+  });
 
   async function handle(call: grpc.ServerUnaryCall<CaRequest, CaResponse>): Promise<CaResponse> {
     const ctx = callContextOf(call);

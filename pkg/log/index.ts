@@ -1,2 +1,4 @@
 export { createRootLogger, createSilentLogger, REDACT_PATHS } from './logger';
 export type { Logger, LogFields, LoggerOptions } from './logger';
+export { rateLimitedWarn } from './rate-limited';
+export type { RateLimitedWarnOptions } from './rate-limited';

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { PassThrough } from 'node:stream';
 import { createRootLogger } from './logger';
+import { rateLimitedWarn } from './rate-limited';
 import { duplicateKeys } from './testing/json-keys';
 
 function capture(): { stream: PassThrough; lines: () => string[] } {
@@ -37,4 +38,27 @@ t.test('nested child loggers that bind the same key write it once, the innermost
   t.match(one, { component: 'admin', peer: 'p1', app: 'ambientd', msg: 'one' });
   t.match(two, { component: 'xds', streamId: 8, peer: 'p1', extra: true, msg: 'two' });
   t.match(three, { component: 'daemon', msg: 'three' }, 'the parent keeps its own binding');
+});
+
+t.test('rateLimitedWarn: at most perSecond lines a window, then one line counting the rest', async (t) => {
+  const cap = capture();
+  let now = 1_000_000;
+  const warn = rateLimitedWarn(createRootLogger({ destination: cap.stream }), {
+    perSecond: 3,
+    suppressedMsg: 'dropped',
+    now: () => now,
+  });
+  for (let i = 0; i < 5; i++) warn({ i }, 'refused');
+  now += 999;
+  warn({ i: 5 }, 'refused'); // same window: dropped
+  now += 1;
+  warn({ i: 6 }, 'refused'); // a new window: the count of dropped lines first
+  await new Promise((r) => setImmediate(r));
+  type Line = { msg: string; i?: number; suppressed?: number; level: number };
+  const lines = cap.lines().map((l) => JSON.parse(l) as Line);
+  t.same(
+    lines.map((l) => [l.msg, l.i ?? l.suppressed]),
+    [['refused', 0], ['refused', 1], ['refused', 2], ['dropped', 3], ['refused', 6]],
+  );
+  t.ok(lines.every((l) => l.level === 40), 'all at warn level');
 });

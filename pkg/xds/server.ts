@@ -3,7 +3,7 @@ import type { BidiCall, ServiceRegistration } from '../transport';
 import type { DetailedPeerCertificate } from 'node:tls';
 import { decodeDeltaRequest, type NodeInfo, type Wire } from '../wire';
 import { GrpcCode, isDaemonError } from '../errors';
-import type { Logger } from '../log';
+import { rateLimitedWarn, type Logger } from '../log';
 import type { Clock } from '../lifecycle';
 import type { ResourceCache } from './cache';
 import { XdsStream, type StreamSink, type StreamStatus } from './stream';
@@ -57,8 +57,13 @@ export class XdsServer {
   private readonly unsubscribe: () => void;
   private readonly shared: SharedResponses;
   private readonly fanout: FanOut;
+  /** Refused callers can reconnect at will: their log lines are rate-limited (the metrics count them all). */
+  private readonly warnRefused: (fields: object, msg: string) => void;
 
   constructor(private readonly o: XdsServerOptions) {
+    this.warnRefused = rateLimitedWarn(o.logger, {
+      suppressedMsg: 'xDS refusal log lines suppressed', now: () => o.clock.now(),
+    });
     this.shared = new SharedResponses(o.cache);
     this.fanout = new FanOut(() => this.streams, o.fanoutBatch, { begin: () => this.shared.hold(), end: () => this.shared.release() });
     this.unsubscribe = o.cache.onCommit(() => this.fanout.trigger());
@@ -87,6 +92,7 @@ export class XdsServer {
 
   private handle(call: BidiCall): void {
     const log = this.o.logger;
+    const warnRefused = this.warnRefused;
     if (this.draining) {
       call.finish(GrpcCode.UNAVAILABLE, 'server shutting down');
       return;
@@ -175,7 +181,7 @@ export class XdsServer {
         const reason = isDaemonError(err) ? err.message : (err as Error)?.message;
         const code = isDaemonError(err) ? err.grpcCode : GrpcCode.UNAUTHENTICATED;
         const pub = isDaemonError(err) ? err.publicMessage : 'authentication failed';
-        log.warn({ streamId: id, peer: ctx.remoteAddress, reason }, 'xDS caller refused');
+        warnRefused({ streamId: id, peer: ctx.remoteAddress, reason }, 'xDS caller refused');
         sink.close(code, pub);
       },
     );
