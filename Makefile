@@ -13,6 +13,7 @@ export NODE_OPTIONS ?= --enable-source-maps
 all: build
 
 $(STAMP): package.json package-lock.json
+	@echo "ambientd: installing npm dependencies (npm ci; about a minute the first time)"
 	npm ci --no-audit --no-fund
 	@touch $(STAMP)
 
@@ -23,26 +24,26 @@ deps: $(STAMP)
 sysdeps:
 	@bash tools/sysdeps.sh
 
+# The bin is made executable so `npx ambientd ...` runs it from a checkout (npm sets the mode only when it
+# installs a package, and dist/ is built after `npm ci`).
 build: deps
+	@echo "ambientd: compiling TypeScript (tsc; up to a minute)"
 	$(NODE_BIN)/tsc -p tsconfig.json
+	@chmod +x dist/cmd/ambientd/main.js
 
-# The daemon on the embedded default mesh (examples/default). A dev token for a
-# local ztunnel (istio-system/ztunnel) is minted first; the root certificate
-# appears under the state dir once the daemon has started.
-RUN_STATE := .state/default
+# The daemon on the embedded default mesh (examples/default), state in .state (RUN_STATE), after minting a node
+# token and the README pod's workload token for local ztunnels; tools/run-daemon.sh says why it, not make, relays
+# signals. RUN_FLAGS are appended to `ambientd serve` (the tests use them for ephemeral ports).
 run: build
-	@mkdir -p $(RUN_STATE)
-	@# No trailing newline: ztunnel sends the file's bytes verbatim as the bearer token.
-	@printf '%s' "$$(node dist/cmd/ambientd/main.js token create --state-dir $(RUN_STATE) --namespace istio-system --service-account ztunnel --ttl 24h)" > $(RUN_STATE)/ztunnel-token
-	@echo "ambientd: dev token for a local ztunnel written to $(RUN_STATE)/ztunnel-token (AUTH_TOKEN=$$(pwd)/$(RUN_STATE)/ztunnel-token)"
-	@echo "ambientd: mesh root certificate: $$(pwd)/$(RUN_STATE)/ca/root-cert.pem (XDS_ROOT_CA / CA_ROOT_CA)"
-	node dist/cmd/ambientd/main.js serve --config examples/default/ambientd.yaml
+	@exec bash tools/run-daemon.sh $(RUN_FLAGS)
 
 cycles: deps
 	$(NODE_BIN)/madge --circular --extensions ts --ts-config tsconfig.json cmd pkg e2e
 
+# The whole suite CI runs: the real kube-apiserver/etcd and ztunnel are built (or taken from their cache) first.
 test: deps sysdeps build cycles
-	bash tools/run-tests.sh
+	@bash tools/ensure-test-tools.sh
+	@bash tools/run-tests.sh
 
 bench: build
 	node dist/bench/run.js $(if $(SCENARIO),--scenario $(SCENARIO),) --mode quick

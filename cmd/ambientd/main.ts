@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { ConfigError, loadConfig, optionsHelp, redactConfig, OPTIONS, flagName } from '../../pkg/config';
+import {
+  ConfigError, loadConfig, optionsHelp, redactConfig, OPTIONS, flagName, type DaemonConfig,
+} from '../../pkg/config';
 import { createRootLogger } from '../../pkg/log';
 import { Daemon, StartupError, VERSION } from '../../pkg/daemon';
 import { parseArgs } from './argv';
@@ -19,7 +21,8 @@ const USAGE = `ambientd — istiod-like control plane for Istio ambient mode wit
 
 Usage:
   ambientd serve [--config FILE] [--<setting>=<value> ...]   run the daemon
-  ambientd token create --namespace NS --service-account SA [--node NODE] [--ttl 1h] [--state-dir DIR]
+  ambientd token create --namespace NS --service-account SA [--node NODE] [--ttl 1h]
+                        [--config FILE | --state-dir DIR]   (the same state dir as serve's)
   ambientd check [--debug-url http://127.0.0.1:8080] [--token T] [--output json] [--stale-seconds 300]
   ambientd version
   ambientd --help | ambientd serve --help
@@ -46,25 +49,7 @@ async function main(argv: string[]): Promise<number> {
     }
     return serve(flags);
   }
-  if (cmd === 'token' && positionals[1] === 'create') {
-    const cfgFlags = { ...flags };
-    const stateDir = cfgFlags['state-dir'] ?? process.env.AMBIENTD_STATE_DIR ?? '.state';
-    if (!cfgFlags.namespace || !cfgFlags['service-account']) {
-      process.stderr.write('token create: --namespace and --service-account are required\n');
-      return EXIT_CONFIG;
-    }
-    return tokenCreateCommand(
-      {
-        stateDir,
-        namespace: cfgFlags.namespace,
-        serviceAccount: cfgFlags['service-account'],
-        node: cfgFlags.node,
-        ttl: cfgFlags.ttl ?? '1h',
-        trustDomain: cfgFlags['trust-domain'] ?? process.env.TRUST_DOMAIN,
-      },
-      process.stdout,
-    );
-  }
+  if (cmd === 'token' && positionals[1] === 'create') return tokenCreate(flags);
   if (cmd === 'check') {
     const args = checkArgsFromFlags(flags, process.env.AMBIENTD_DEBUG_TOKEN);
     if (typeof args === 'string') {
@@ -77,20 +62,65 @@ async function main(argv: string[]): Promise<number> {
   return EXIT_CONFIG;
 }
 
-async function serve(flags: Record<string, string>): Promise<number> {
-  const file = flags.config;
-  delete flags.config;
-  let cfg;
+/** `token create`'s own flags; every other flag is a daemon setting (--state-dir, --trust-domain, ...). */
+const TOKEN_FLAGS = new Set(['namespace', 'service-account', 'node', 'ttl', 'config']);
+
+/**
+ * `ambientd token create`: the state directory and trust domain come from the
+ * same sources as `serve` (defaults < --config file < env < flags), so by
+ * default both use the same issuer key.
+ */
+async function tokenCreate(flags: Record<string, string>): Promise<number> {
+  if (!flags.namespace || !flags['service-account']) {
+    process.stderr.write('token create: --namespace and --service-account are required\n');
+    return EXIT_CONFIG;
+  }
+  const settings = Object.fromEntries(Object.entries(flags).filter(([k]) => !TOKEN_FLAGS.has(k)));
+  const cfg = loadOrReport({ flags: settings, env: process.env, file: flags.config }, 'ambientd token create');
+  if (!cfg) return EXIT_CONFIG;
+  const [host, port] = splitListen(cfg.admin.debugListen);
+  return tokenCreateCommand(
+    {
+      stateDir: cfg.stateDir,
+      namespace: flags.namespace,
+      serviceAccount: flags['service-account'],
+      node: flags.node,
+      ttl: flags.ttl ?? '1h',
+      trustDomain: cfg.trustDomain,
+      daemonDebugUrl: `http://${host}:${port}`,
+      debugToken: cfg.admin.debugToken || undefined,
+    },
+    process.stdout,
+  );
+}
+
+/** host:port of a listen address, with a wildcard host replaced by loopback (where a local client connects). */
+function splitListen(listen: string): [string, string] {
+  const i = listen.lastIndexOf(':');
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, '');
+  const connect = host === '' || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return [connect.includes(':') ? `[${connect}]` : connect, listen.slice(i + 1)];
+}
+
+function loadOrReport(input: Parameters<typeof loadConfig>[0], who: string): DaemonConfig | undefined {
   try {
-    cfg = loadConfig({ flags, env: process.env, file });
+    return loadConfig(input);
   } catch (e) {
     if (e instanceof ConfigError) {
-      process.stderr.write(`ambientd: invalid configuration (${e.problems.length} problem${e.problems.length > 1 ? 's' : ''}):\n`);
+      const n = e.problems.length;
+      process.stderr.write(`${who}: invalid configuration (${n} problem${n > 1 ? 's' : ''}):\n`);
       for (const p of e.problems) process.stderr.write(`  ${p}\n`);
-      return EXIT_CONFIG;
+      return undefined;
     }
     throw e;
   }
+}
+
+async function serve(flags: Record<string, string>): Promise<number> {
+  const file = flags.config;
+  delete flags.config;
+  const cfg = loadOrReport({ flags, env: process.env, file }, 'ambientd');
+  if (!cfg) return EXIT_CONFIG;
   const logger = createRootLogger({ level: cfg.log.level });
   routeGrpcLogs(logger);
   const collectGarbage = applyRuntime(cfg.runtime, logger);
@@ -99,7 +129,7 @@ async function serve(flags: Record<string, string>): Promise<number> {
     logger,
     reloadConfig: () => loadConfig({ flags, env: process.env, file }),
     peering: createPeering,
-    admin: adminWithLogger(logger.child({ component: 'admin' })),
+    admin: adminWithLogger(logger),
     collectGarbage,
   });
   let stopping = false;

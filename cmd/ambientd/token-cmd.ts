@@ -11,7 +11,17 @@ export interface TokenCreateArgs {
   trustDomain?: string;
   /** Overrides the issuer name; must match the daemon's configured bootstrap issuer. */
   issuer?: string;
+  /**
+   * The debug URL of the daemon this state dir belongs to (its admin.debugListen). When a daemon answers
+   * there and does not hold the key that signed the token, a warning names both keys and state dirs.
+   */
+  daemonDebugUrl?: string;
+  /** admin.debugToken, for /debug/configz (where the daemon's state dir is read). */
+  debugToken?: string;
 }
+
+/** How long the optional look at a running daemon may take. */
+const DAEMON_CHECK_MS = 1500;
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
@@ -43,9 +53,48 @@ export async function tokenCreateCommand(
     };
     if (args.node) req.node = args.node;
     out.write(`${issuer.createBootstrapToken(req)}\n`);
+    if (args.daemonDebugUrl) {
+      const warning = await daemonKeyWarning(args.daemonDebugUrl, args.debugToken, issuer.kid, issuer.stateDir);
+      if (warning) err.write(`ambientd token create: warning: ${warning}\n`);
+    }
     return 0;
   } catch (e) {
     err.write(`ambientd token create: ${(e as Error).message}\n`);
     return 2;
   }
+}
+
+async function getJson(url: string, token: string | undefined): Promise<unknown> {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(DAEMON_CHECK_MS) });
+  if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+  return res.json();
+}
+
+/**
+ * Asks the daemon at `debugUrl` (its public JWKS, then /debug/configz for its
+ * state dir) whether it can verify tokens signed by `kid`. A daemon that does
+ * not answer gives no warning: the token may be meant for one not started yet.
+ */
+export async function daemonKeyWarning(
+  debugUrl: string, token: string | undefined, kid: string, stateDir: string,
+): Promise<string | undefined> {
+  let kids: string[];
+  try {
+    const jwks = (await getJson(`${debugUrl}/.well-known/jwks.json`, undefined)) as { keys?: { kid?: string }[] };
+    kids = (jwks.keys ?? []).map((k) => String(k.kid));
+  } catch {
+    return undefined;
+  }
+  if (kids.includes(kid)) return undefined;
+  let theirs = '';
+  try {
+    const doc = (await getJson(`${debugUrl}/debug/configz`, token)) as { config?: { stateDir?: string } };
+    if (doc.config?.stateDir) theirs = ` (state dir ${doc.config.stateDir})`;
+  } catch {
+    // configz may need a debug token we do not have; the key ids still say enough.
+  }
+  return `the daemon at ${debugUrl} verifies bootstrap tokens with key ${kids.join(', ') || '(none)'}${theirs}, ` +
+    `but this token is signed by key ${kid} from ${stateDir}: it will refuse it. ` +
+    'Pass --state-dir (or --config) naming the daemon\'s state directory.';
 }

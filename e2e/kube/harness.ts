@@ -18,12 +18,15 @@ export interface KubeBinaries {
 
 /**
  * The cached binaries, or a reason why the real-apiserver tests must skip.
- * Never builds: `.ci/run` runs tools/kube/ensure.sh first.
+ * Never builds: `make test` runs tools/kube/ensure.sh first (tools/ensure-test-tools.sh).
  */
 export function findBinaries(): KubeBinaries | string {
   const r = spawnSync('bash', [path.join(REPO_ROOT, 'tools/kube/ensure.sh'), '--print'], { encoding: 'utf8' });
   const dir = r.stdout.trim().split('\n').pop() ?? '';
-  if (r.status !== 0 || !dir) return 'kube-apiserver/etcd not built: run tools/kube/ensure.sh (10-20 min cold) to enable these tests';
+  if (r.status !== 0 || !dir) {
+    return 'kube-apiserver/etcd not built: `make test` builds them with tools/kube/ensure.sh ' +
+      '(needs Go; 10-20 min cold)';
+  }
   return { dir, apiserver: path.join(dir, 'kube-apiserver'), etcd: path.join(dir, 'etcd') };
 }
 

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -22,6 +22,8 @@ export interface Exit {
 export interface AmbientdProcess {
   child: ChildProcess;
   logs: LogLine[];
+  /** The JSON lines as written (JSON.parse hides a repeated key; tests check these). */
+  jsonLines: string[];
   /** stdout lines that were not JSON (there should be none in serve mode). */
   plain: string[];
   stderr(): string;
@@ -63,6 +65,7 @@ export function spawnAmbientd(args: readonly string[], o: SpawnOptions = {}): Am
     ...(o.uid !== undefined ? { uid: o.uid, gid: o.gid ?? o.uid } : {}),
   });
   const logs: LogLine[] = [];
+  const jsonLines: string[] = [];
   const plain: string[] = [];
   let err = '';
   let buf = '';
@@ -76,6 +79,7 @@ export function spawnAmbientd(args: readonly string[], o: SpawnOptions = {}): Am
       if (!line.trim()) continue;
       try {
         logs.push(JSON.parse(line) as LogLine);
+        jsonLines.push(line);
       } catch {
         plain.push(line);
       }
@@ -84,7 +88,7 @@ export function spawnAmbientd(args: readonly string[], o: SpawnOptions = {}): Am
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => (err += d));
   const p: AmbientdProcess = {
-    child, logs, plain,
+    child, logs, jsonLines, plain,
     stderr: () => err,
     waitLog(pred, what, timeoutMs = 15_000, from = 0) {
       return bounded(() => {
@@ -174,6 +178,38 @@ export function unprivileged(): { uid: number; gid: number } | undefined {
   return process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
 }
 
+let install: string | undefined;
+
+/**
+ * What `node dist/cmd/ambientd/main.js` needs, copied to a world-readable temp dir (copied, not linked:
+ * making a hard link readable would change the checkout's own file): package.json, proto/, dist/cmd,
+ * dist/pkg and the production dependencies the lockfile lists. A daemon run as another user starts from
+ * there, so the tests pass wherever the checkout lives (a clone under a 0700 home is unreadable to nobody).
+ * Made once per test file, removed at exit. Returns the SpawnOptions that run the copy.
+ */
+export function readableInstall(): Pick<SpawnOptions, 'command' | 'cwd'> {
+  if (!install) {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-install-'));
+    process.on('exit', () => fs.rmSync(root, { recursive: true, force: true }));
+    const lockFile = path.join(REPO_ROOT, 'package-lock.json');
+    const lock = JSON.parse(fs.readFileSync(lockFile, 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+    // Top-level production packages; nested node_modules come with their parent directory.
+    const deps = Object.entries(lock.packages)
+      .filter(([k, v]) => k.startsWith('node_modules/') && !v.dev)
+      .filter(([k]) => !k.slice('node_modules/'.length).includes('/node_modules/'))
+      .map(([k]) => k);
+    const copy = (rel: string): void => {
+      const to = path.join(root, rel);
+      fs.mkdirSync(path.dirname(to), { recursive: true });
+      execFileSync('cp', ['-a', path.join(REPO_ROOT, rel), to]);
+    };
+    for (const rel of ['package.json', 'proto', 'dist/cmd', 'dist/pkg', ...deps]) copy(rel);
+    execFileSync('chmod', ['-R', 'a+rX', root]);
+    install = root;
+  }
+  return { command: [process.execPath, path.join(install, 'dist/cmd/ambientd/main.js')], cwd: install };
+}
+
 export const MINI_MESH = `apiVersion: v1
 kind: Namespace
 metadata: { name: default, labels: { istio.io/dataplane-mode: ambient } }
@@ -184,3 +220,20 @@ metadata: { name: web-1, namespace: default, labels: { app: web } }
 spec: { nodeName: node-1, serviceAccountName: web, containers: [{ name: c }] }
 status: { phase: Running, podIP: 10.0.0.5, conditions: [{ type: Ready, status: "True" }] }
 `;
+
+/**
+ * Processes whose command line has `arg` as one of its words (a temp state dir, say): how a test finds
+ * the daemon tools/run-daemon.sh started in a process group of its own, to make sure nothing outlives it.
+ */
+export function processesUsing(arg: string): number[] {
+  const pids: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(arg)) pids.push(Number(d));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}

@@ -3,7 +3,7 @@ import type { Test } from 'tap';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { MINI_MESH, loopbackFlags, runAmbientd, tempDir, unprivileged } from './proc';
+import { MINI_MESH, loopbackFlags, readableInstall, runAmbientd, tempDir, unprivileged } from './proc';
 
 /** The operator-facing contract: exactly one `ambientd: ...` line, no stack frames, exit 1. */
 function oneClearLine(t: Test, r: { exit: { code: number | null }; stderr: string }, re: RegExp): void {
@@ -69,7 +69,8 @@ t.test('unreadable CA directory: one clear line, exit 1', async (t) => {
   for (const f of ['ca-cert.pem', 'ca-key.pem', 'root-cert.pem', 'cert-chain.pem']) fs.writeFileSync(path.join(ca, f), 'not read\n');
   fs.chmodSync(ca, 0o000);
   t.teardown(() => fs.chmodSync(ca, 0o700));
-  const r = await runAmbientd(['serve', ...loopbackFlags(state, registry(dir)), `--ca-dir=${ca}`], who ?? {});
+  const asNobody = who ? { ...who, ...readableInstall() } : {};
+  const r = await runAmbientd(['serve', ...loopbackFlags(state, registry(dir)), `--ca-dir=${ca}`], asNobody);
   oneClearLine(t, r, new RegExp(`^ambientd: cannot load CA material from ${ca}: .*EACCES`));
 });
 
@@ -80,7 +81,8 @@ t.test('state directory not writable: one clear line, exit 1', async (t) => {
   fs.mkdirSync(parent, { mode: 0o555 });
   fs.chmodSync(parent, 0o555);
   const state = path.join(parent, 'state');
-  const r = await runAmbientd(['serve', ...loopbackFlags(state, registry(dir))], who ?? {});
+  const asNobody = who ? { ...who, ...readableInstall() } : {};
+  const r = await runAmbientd(['serve', ...loopbackFlags(state, registry(dir))], asNobody);
   oneClearLine(t, r, new RegExp(`^ambientd: state directory ${state} is not writable: EACCES`));
 
   // A state path under a regular file fails the same way, even for root.

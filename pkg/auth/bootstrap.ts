@@ -46,12 +46,15 @@ function thumbprint(jwk: crypto.JsonWebKey): string {
  */
 export class BootstrapIssuer {
   readonly issuer: string;
+  /** The state directory whose `bootstrap/issuer-key.pem` signs (absolute). */
+  readonly stateDir: string;
   private readonly key: crypto.KeyObject;
   private readonly publicJwk: crypto.JsonWebKey & { kid: string; alg: string; use: string };
   private readonly clock: Clock;
 
   private constructor(opts: BootstrapIssuerOptions, key: crypto.KeyObject) {
     this.issuer = opts.issuer ?? `ambientd://${opts.trustDomain}/bootstrap`;
+    this.stateDir = path.resolve(opts.stateDir);
     this.key = key;
     this.clock = opts.clock ?? systemClock;
     const jwk = crypto.createPublicKey(key).export({ format: 'jwk' });
@@ -118,7 +121,17 @@ export class BootstrapIssuer {
     return { keys: [{ ...this.publicJwk }] };
   }
 
+  /** The key id (RFC 7638 thumbprint) every token of this issuer carries. */
+  get kid(): string {
+    return this.publicJwk.kid;
+  }
+
   trustedIssuer(audiences: readonly string[] = [DEFAULT_AUDIENCE]): TrustedIssuer {
-    return { issuer: this.issuer, audiences, keys: new StaticKeySet(this.jwks()), method: 'bootstrap' };
+    // A token minted against another state directory carries another key id:
+    // the hint names the directory whose key this daemon verifies with.
+    const unknownKeyHint = `this daemon's bootstrap tokens are signed by key ${this.kid} in ` +
+      `${path.join(this.stateDir, 'bootstrap', KEY_FILE)}: mint them with ` +
+      `\`ambientd token create --state-dir ${this.stateDir} ...\` (or --config with the daemon's config file)`;
+    return { issuer: this.issuer, audiences, keys: new StaticKeySet(this.jwks()), method: 'bootstrap', unknownKeyHint };
   }
 }

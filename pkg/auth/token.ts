@@ -16,6 +16,8 @@ export interface TrustedIssuer {
   keys: KeySet;
   /** Reported as CallerIdentity.method. */
   method: 'jwt' | 'bootstrap';
+  /** Appended to the (logged, never returned) reason when a token names a key this issuer does not hold. */
+  unknownKeyHint?: string;
 }
 
 export interface TokenAuthenticatorOptions {
@@ -91,7 +93,10 @@ export class TokenAuthenticator implements Authenticator {
     const trusted = iss ? this.byIssuer.get(iss) : undefined;
     if (!trusted) throw authFailure('wrong_issuer', `issuer ${String(iss).slice(0, 128)} not trusted`);
     const key = await trusted.keys.getKey(jwt.header.kid, alg as JwtAlg);
-    if (!key) throw authFailure('unknown_kid', `no ${alg} key ${jwt.header.kid ?? '(no kid)'} for ${iss}`);
+    if (!key) {
+      const hint = trusted.unknownKeyHint ? `; ${trusted.unknownKeyHint}` : '';
+      throw authFailure('unknown_kid', `no ${alg} key ${jwt.header.kid ?? '(no kid)'} for ${iss}${hint}`);
+    }
     if (!verifyJwsSignature(alg as JwtAlg, key, jwt.signingInput, jwt.signature)) throw authFailure('bad_signature', `signature check failed (${iss})`);
 
     const p = jwt.payload;

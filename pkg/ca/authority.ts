@@ -59,6 +59,8 @@ export interface SignResult {
   certChain: string[];
   notAfter: number;
   serialHex: string;
+  /** URI SANs the CSR asked for (never used for the certificate; see ParsedCsr.requestedUris). */
+  csrUris: string[];
 }
 
 export interface ServingCertRequest {
@@ -181,7 +183,10 @@ export class Authority {
     const csr = parseCsr(req.csrPem);
     const { der, notAfter, serial } = this.issue(csr.spki, { uris: [id.uri] }, ttl);
     this.issued++;
-    return { certChain: [certificateToPem(der), ...this.chainTail], notAfter, serialHex: serial.toString('hex').toUpperCase() };
+    return {
+      certChain: [certificateToPem(der), ...this.chainTail], notAfter, serialHex: serial.toString('hex').toUpperCase(),
+      csrUris: csr.requestedUris,
+    };
   }
 
   private issue(spki: Buffer, san: { uris?: readonly string[]; dnsNames?: readonly string[]; ipAddresses?: readonly string[] }, ttlSeconds: number) {

@@ -4,7 +4,7 @@ import { authorizeImpersonation, DEFAULT_TRUSTED_NODE_ACCOUNTS } from '../auth';
 import type { Authenticator, CallContext, CallerIdentity, WorkloadPlacement } from '../auth';
 import type { Authority } from '../ca';
 import { DaemonError, GrpcCode, isDaemonError } from '../errors';
-import type { Logger } from '../log';
+import { rateLimitedWarn, type Logger } from '../log';
 import { caMetrics } from './metrics';
 import { loadCaService } from './proto';
 import type { CaRequest, CaResponse } from './proto';
@@ -70,20 +70,12 @@ export function createCaService(deps: CaServiceDeps): CaService {
   const trusted = deps.trustedNodeAccounts ?? DEFAULT_TRUSTED_NODE_ACCOUNTS;
   // A flood of bad requests must not become a flood of log lines: at most
   // REFUSAL_LOGS_PER_SECOND per second, the rest counted (metrics count them all).
-  let windowStart = 0;
-  let logged = 0;
-  let suppressed = 0;
-  const logRefusal = (fields: Record<string, unknown>) => {
-    const now = Date.now();
-    if (now - windowStart >= 1000) {
-      if (suppressed > 0) logger.warn({ suppressed }, 'CSR refusal log lines suppressed');
-      windowStart = now;
-      logged = 0;
-      suppressed = 0;
-    }
-    if (logged++ < REFUSAL_LOGS_PER_SECOND) logger.warn(fields, 'CSR refused');
-    else suppressed++;
-  };
+  const perSecond = REFUSAL_LOGS_PER_SECOND;
+  const warnRefusal = rateLimitedWarn(logger, { perSecond, suppressedMsg: 'CSR refusal log lines suppressed' });
+  const logRefusal = (fields: object): void => warnRefusal(fields, 'CSR refused');
+  const logOtherIdentity = rateLimitedWarn(logger, {
+    perSecond, suppressedMsg: 'identity mismatch log lines suppressed',
+  });
 
   async function handle(call: grpc.ServerUnaryCall<CaRequest, CaResponse>): Promise<CaResponse> {
     const ctx = callContextOf(call);
@@ -96,6 +88,16 @@ export function createCaService(deps: CaServiceDeps): CaService {
       throw new DaemonError('ca.ttl_too_long', GrpcCode.INVALID_ARGUMENT, `requested TTL ${ttl}s exceeds the maximum ${deps.maxTtlSeconds}s`);
     }
     const res = deps.authority.sign({ csrPem: req.csr, identity, ttlSeconds: ttl });
+    if (res.csrUris.length > 0 && !res.csrUris.includes(identity)) {
+      // istiod does the same (the identity comes from the credentials), but the
+      // caller wanted something else: typically a dedicated-mode ztunnel started
+      // with a node token instead of its workload's own token.
+      const asked = res.csrUris.join(', ');
+      logOtherIdentity({ requested: res.csrUris, issued: identity, caller: caller.spiffeId, method: caller.method },
+        `CSR asks for ${asked} but the caller's credentials name ${identity}: issued ${identity} ` +
+        '(without ImpersonatedIdentity the certificate carries the caller\'s identity; a dedicated-mode ztunnel ' +
+        'needs the workload\'s own token)');
+    }
     if (logger.isLevelEnabled('debug')) {
       logger.debug({ caller: caller.spiffeId, method: caller.method, identity, serial: res.serialHex, notAfter: new Date(res.notAfter).toISOString() }, 'certificate issued');
     }

@@ -56,6 +56,11 @@ export interface DaemonAddresses {
  * Composition only: builds every component in dependency order, starts them,
  * and tears them down in reverse. No protocol or translation logic lives here.
  */
+/** prom-client defaults whose names break Prometheus naming rules (removed after registration). */
+const MISNAMED_DEFAULT_GAUGES = [
+  'nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total',
+];
+
 export class Daemon {
   readonly metrics: Registry;
   readonly wire: Wire;
@@ -89,7 +94,7 @@ export class Daemon {
     this.metrics = deps.metrics ?? new Registry();
     this.wire = deps.wire ?? loadWire();
     this.cache = new ResourceCache({ maxTombstones: cfg.xds.maxTombstones });
-    this.registry = new LocalRegistry({ logger: this.log.child({ component: 'registry' }), clock: this.clock });
+    this.registry = new LocalRegistry({ logger: this.log, clock: this.clock });
     this.startedAt = this.clock.now();
   }
 
@@ -115,6 +120,10 @@ export class Daemon {
     const cfg = this.cfg;
     ensureWritableDir(cfg.stateDir);
     collectDefaultMetrics({ register: this.metrics });
+    // prom-client also exports the sums of nodejs_active_{handles,requests,resources} as gauges named
+    // *_total, a suffix Prometheus reserves for counters (promtool lint). The labelled gauges of the
+    // same names without the suffix stay; their sum over `type` is the same number.
+    for (const name of MISNAMED_DEFAULT_GAUGES) this.metrics.removeSingleMetric(name);
     const clock = this.clock;
     const startedAt = this.startedAt;
     new Gauge({
@@ -150,7 +159,9 @@ export class Daemon {
 
     // Registry source.
     if (cfg.registry.type === 'file') {
-      this.source = new FileSource({ dir: path.resolve(cfg.registry.dir), registry: this.registry, logger: this.log.child({ component: 'file-source' }), clock: this.clock });
+      this.source = new FileSource({
+        dir: path.resolve(cfg.registry.dir), registry: this.registry, logger: this.log, clock: this.clock,
+      });
     } else {
       let api: KubeClient;
       try {
@@ -226,7 +237,9 @@ export class Daemon {
     // Authentication for xDS and CA callers (in-cluster: the service-account issuer too).
     const extraIssuers: TrustedIssuer[] = [];
     if (this.kubeApi && !cfg.auth.jwksFile && !cfg.auth.jwksUrl) {
-      const iss = await kubeTokenIssuer(this.kubeApi, { audiences: cfg.auth.audiences, logger: this.log.child({ component: 'kube-jwks' }), clock: this.clock });
+      const iss = await kubeTokenIssuer(this.kubeApi, {
+        audiences: cfg.auth.audiences, logger: this.log, clock: this.clock,
+      });
       if (iss) extraIssuers.push(iss);
     }
     this.auth = buildAuth({

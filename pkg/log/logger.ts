@@ -42,12 +42,33 @@ export const REDACT_PATHS: readonly string[] = [
   '*.bearerToken',
 ];
 
+/**
+ * pino writes a child's bindings after its parent's, as text, so a component
+ * that binds `component` under a parent that already did produced
+ * `"component":"daemon","component":"admin"` — a record JSON pipelines reject.
+ * Called once per child (pino's onChild hook, inherited by grandchildren):
+ * the bindings are rewritten with each key once, the innermost value winning
+ * (JSON.parse keeps the last duplicate). pino.symbols.chindingsSym holds that
+ * text (`,"k":v,...`); pino's own bindings() parses it the same way.
+ */
+export function dedupeChildBindings(child: Logger): void {
+  const holder = child as unknown as Record<symbol, string>;
+  const text = holder[pino.symbols.chindingsSym];
+  if (!text) return;
+  const bound = JSON.parse(`{${text.slice(1)}}`) as Record<string, unknown>;
+  const keys = Object.keys(bound);
+  const pairs = keys.map((k) => `${JSON.stringify(k)}:${JSON.stringify(bound[k])}`);
+  const once = pairs.length === 0 ? '' : `,${pairs.join(',')}`;
+  if (once !== text) holder[pino.symbols.chindingsSym] = once;
+}
+
 export function createRootLogger(opts: LoggerOptions = {}): Logger {
   const options: pino.LoggerOptions = {
     level: opts.level ?? 'info',
     base: { app: 'ambientd' },
     redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
+    onChild: dedupeChildBindings,
   };
   return opts.destination ? pino(options, opts.destination) : pino(options);
 }

@@ -17,6 +17,12 @@ export interface ParsedCsr {
   publicKey: crypto.KeyObject;
   keyType: CsrKeyType;
   keyBits: number;
+  /**
+   * URI SANs the CSR's extensionRequest asks for (ztunnel puts the identity it
+   * wants there). Informational only: the certificate's identity comes from
+   * authentication. Empty when absent or unreadable.
+   */
+  requestedUris: string[];
 }
 
 function invalid(code: string, message: string): DaemonError {
@@ -116,7 +122,7 @@ export function parseCsr(pem: string): ParsedCsr {
     throw invalid('csr_wrong_pem_type', `expected one CERTIFICATE REQUEST block, got ${blocks.map((b) => b.type).join(',')}`);
   }
   const buf = block.der;
-  let cri, spki, check, sig;
+  let cri, spki, check, sig, attrs;
   try {
     const outer = expectTag(readTlv(buf, 0), Tag.SEQUENCE, 'CertificationRequest');
     if (outer.end !== buf.length) throw new DerError('trailing bytes');
@@ -127,6 +133,7 @@ export function parseCsr(pem: string): ParsedCsr {
     if (version.length !== 1 || version[0] !== 0) throw new DerError('unsupported CSR version');
     expectTag(criParts[1], Tag.SEQUENCE, 'subject');
     spki = expectTag(criParts[2], Tag.SEQUENCE, 'SubjectPublicKeyInfo');
+    attrs = criParts[3];
     check = signatureCheck(buf, algT!);
     const sigBits = value(buf, expectTag(sigT, Tag.BIT_STRING, 'signature'));
     if (sigBits.length < 2 || sigBits[0] !== 0) throw new DerError('bad signature bit string');
@@ -156,7 +163,41 @@ export function parseCsr(pem: string): ParsedCsr {
     ok = false;
   }
   if (!ok) throw invalid('csr_bad_signature', 'CSR signature does not verify');
-  return { spki: spkiDer, publicKey, keyType, keyBits };
+  return { spki: spkiDer, publicKey, keyType, keyBits, requestedUris: attrs ? requestedUris(buf, attrs) : [] };
+}
+
+/** GeneralName uniformResourceIdentifier: [6] IMPLICIT IA5String (RFC 5280 §4.2.1.6). */
+const GENERAL_NAME_URI = 0x86;
+
+/**
+ * URI SANs inside the [0] attributes of a CertificationRequestInfo (RFC 2986
+ * §4.1): the extensionRequest attribute (RFC 2985 §5.4.2) holds Extensions,
+ * the subjectAltName one an OCTET STRING wrapping GeneralNames. Anything
+ * malformed here yields [] (the signature already covered these bytes).
+ */
+function requestedUris(buf: Buffer, attrs: ReturnType<typeof readTlv>): string[] {
+  const out: string[] = [];
+  try {
+    if (attrs.tag !== 0xa0) return out;
+    for (const attr of children(buf, attrs)) {
+      const [type, values] = children(buf, expectTag(attr, Tag.SEQUENCE, 'Attribute'));
+      if (decodeOid(buf, type!) !== OID.extensionRequest) continue;
+      for (const exts of children(buf, expectTag(values, Tag.SET, 'values'))) {
+        for (const ext of children(buf, expectTag(exts, Tag.SEQUENCE, 'Extensions'))) {
+          const parts = children(buf, expectTag(ext, Tag.SEQUENCE, 'Extension'));
+          if (decodeOid(buf, parts[0]!) !== OID.subjectAltName) continue;
+          const octetString = expectTag(parts[parts.length - 1], Tag.OCTET_STRING, 'extnValue');
+          const names = readTlv(buf, octetString.valueStart, octetString.end);
+          for (const n of children(buf, expectTag(names, Tag.SEQUENCE, 'GeneralNames'))) {
+            if (n.tag === GENERAL_NAME_URI) out.push(value(buf, n).toString('latin1'));
+          }
+        }
+      }
+    }
+  } catch {
+    return [];
+  }
+  return out;
 }
 
 /**

@@ -86,6 +86,24 @@ t.test('createCsr output verifies with openssl', async (t) => {
   t.equal(parseCsr(pem).keyType, 'ec-p256');
 });
 
+t.test('requestedUris: the URI SANs the CSR asks for, read next to other names and extensions', async (t) => {
+  // openssl shapes the request as ztunnel does (extensionRequest → subjectAltName), plus DNS/IP names
+  // and a second extension.
+  ossl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'uris.key']);
+  ossl(['req', '-new', '-key', 'uris.key', '-subj', '/CN=x', '-addext',
+    'subjectAltName=DNS:a.example,URI:spiffe://cluster.local/ns/bookstore/sa/frontend,' +
+      'IP:10.0.0.1,URI:spiffe://td/ns/n/sa/s',
+    '-addext', 'keyUsage=digitalSignature', '-out', 'uris.csr']);
+  t.same(parseCsr(fs.readFileSync(path.join(dir, 'uris.csr'), 'utf8')).requestedUris,
+    ['spiffe://cluster.local/ns/bookstore/sa/frontend', 'spiffe://td/ns/n/sa/s'],
+    'both URIs, in order; DNS and IP names skipped');
+  ossl(['req', '-new', '-key', 'uris.key', '-subj', '/CN=x', '-out', 'none.csr']);
+  t.same(parseCsr(fs.readFileSync(path.join(dir, 'none.csr'), 'utf8')).requestedUris, [], 'no extensionRequest: none');
+  const { privateKey, publicKey } = generateKeyPair('ec-p256');
+  const own = createCsr({ publicKey, signer: createSigner(privateKey), uris: ['spiffe://a/ns/b/sa/c'] });
+  t.same(parseCsr(own).requestedUris, ['spiffe://a/ns/b/sa/c'], 'our own createCsr');
+});
+
 t.test('SPIFFE ids follow ztunnel’s five-segment rule', async (t) => {
   t.same(parseSpiffeId('spiffe://cluster.local/ns/default/sa/bookinfo'), {
     uri: 'spiffe://cluster.local/ns/default/sa/bookinfo', trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'bookinfo',
