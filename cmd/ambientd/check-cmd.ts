@@ -39,7 +39,7 @@ interface PeerDoc {
   conditions: Record<'Connected' | 'Synced' | 'DataPlaneProgrammed', { status: string; reason: string; message: string }>;
   lastSyncTime: string | null;
   stale: boolean;
-  conflicts: { kind: string; key: string; reason: string }[];
+  conflicts: { kind: string; key: string; owners?: string[]; reason: string }[];
 }
 
 interface StreamDoc {
@@ -135,7 +135,7 @@ export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): Ch
       ok: stale.length === 0,
       reason: stale.length ? list(stale) : `no peer data older than ${Math.round(staleMs / 1000)}s without refresh`,
     });
-    const conflicts = peers.flatMap((p) => p.conflicts.map((c) => `${p.name}: ${[c.kind, c.key].filter(Boolean).join(' ')}${c.reason ? ` (${c.reason})` : ''}`));
+    const conflicts = peers.flatMap((p) => p.conflicts.map((c) => conflictLine(p.name, c)));
     out.push({ name: 'no flat-mode address conflicts', ok: conflicts.length === 0, reason: conflicts.length ? list(conflicts) : 'none detected' });
   }
 
@@ -155,6 +155,18 @@ export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): Ch
       })),
   });
   return out;
+}
+
+/**
+ * One conflict, readable: "<peer>: <kind> <key> held by <owner>, refused to <contender>".
+ * Falls back to the reason alone when the daemon names neither kind nor owners.
+ */
+export function conflictLine(peer: string, c: PeerDoc['conflicts'][number]): string {
+  const what = [c.kind, c.key].filter(Boolean).join(' ');
+  const [owner, contender] = c.owners ?? [];
+  if (what && owner && contender) return `${peer}: ${what} held by ${owner}, refused to ${contender}`;
+  if (what) return `${peer}: ${what}${c.reason ? ` (${c.reason})` : ''}`;
+  return `${peer}: ${c.reason || 'conflict (no details reported)'}`;
 }
 
 class HttpError extends Error {

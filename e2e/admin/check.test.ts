@@ -116,6 +116,23 @@ t.test('[stub peering] a flat-mode address conflict fails its check', async (t) 
   t.match(r.text, /^✓ peers connected and synced: 1 peer\(s\)/m);
 });
 
+t.test('[stub peering] a conflict that names both owners is printed with them', async (t) => {
+  const peering = stubPeering([{
+    name: 'istio-remote-peer-c3',
+    conditions: { Connected: { status: 'True' }, Synced: { status: 'True' } },
+    lastSyncAt: Date.now(),
+    conflicts: [{
+      kind: 'WorkloadAddress', key: 'net1/10.0.0.5', owners: ['local c1//Pod/default/web-1', 'c3 c3//Pod/shop/api-0'],
+      reason: '10.0.0.5 of c3/shop/api-0 collides with local c1//Pod/default/web-1',
+    }],
+  }]);
+  const f = await startDaemon({ files: { 'mesh.yaml': MESH }, deps: { admin: createAdmin, peering: peering.factory } });
+  t.teardown(() => f.close());
+  const r = await runCheck(adminOf(f.daemon).debugPort);
+  t.equal(r.code, 1);
+  t.match(r.text, /^✗ no flat-mode address conflicts: istio-remote-peer-c3: WorkloadAddress net1\/10\.0\.0\.5 held by local c1\/\/Pod\/default\/web-1, refused to c3 c3\/\/Pod\/shop\/api-0$/m);
+});
+
 t.test('a ztunnel that NACKed the latest push, and a rejected registry object, fail their checks', async (t) => {
   const f = await startDaemon({ files: { 'mesh.yaml': MESH, 'bad.yaml': BAD_SERVICE }, deps: { admin: createAdmin } });
   t.teardown(() => f.close());

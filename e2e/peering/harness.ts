@@ -8,6 +8,7 @@ import { findProtoDir } from '../../pkg/wire';
 import { startDaemon, type DaemonFixture } from '../harness/daemon-fixture';
 import type { ZtunnelClient } from '../harness/ztunnel-client';
 import { waitFor } from '../../pkg/lifecycle';
+import { createAdmin } from '../../pkg/admin';
 
 let wire: Wire | undefined;
 export function peeringWire(): Wire {
@@ -46,6 +47,8 @@ export interface ClusterOptions {
   files?: Record<string, string>;
   stateDir?: string;
   registryDir?: string;
+  /** Serve the admin endpoints (metrics, /debug/*) on ephemeral loopback ports. */
+  admin?: boolean;
 }
 
 export interface Cluster extends DaemonFixture {
@@ -64,7 +67,10 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     files: { 'system.yaml': ns('istio-system'), ...o.files },
     stateDir: o.stateDir,
     registryDir: o.registryDir,
-    deps: { wire: peeringWire(), peering: createPeeringWith({ backoff: { initialMs: 50, maxMs: 500 }, saveDelayMs: 20 }) },
+    deps: {
+      wire: peeringWire(), peering: createPeeringWith({ backoff: { initialMs: 50, maxMs: 500 }, saveDelayMs: 20 }),
+      ...(o.admin ? { admin: createAdmin } : {}),
+    },
   });
   const peering = f.daemon.peering as Peering;
   const c: Cluster = Object.assign(f, {

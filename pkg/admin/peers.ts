@@ -18,6 +18,8 @@ export interface PeerCondition {
 export interface PeerConflict {
   kind: string;
   key: string;
+  /** Who holds `key` (first) and who was refused it (second); empty when the layer did not say. */
+  owners: string[];
   reason: string;
 }
 
@@ -98,11 +100,12 @@ function findCondition(o: Obj, which: keyof PeerReport['conditions']): unknown {
 function conflicts(v: unknown): PeerConflict[] {
   if (!Array.isArray(v)) return [];
   return v.map((c) => {
-    if (typeof c === 'string') return { kind: '', key: '', reason: c };
+    if (typeof c === 'string') return { kind: '', key: '', owners: [], reason: c };
     const o = (c ?? {}) as Obj;
     return {
       kind: String(o.kind ?? o.type ?? ''),
       key: String(o.key ?? o.address ?? o.name ?? ''),
+      owners: Array.isArray(o.owners) ? o.owners.map(String) : [],
       reason: String(o.reason ?? o.message ?? ''),
     };
   });

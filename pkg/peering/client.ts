@@ -41,6 +41,12 @@ export interface PeerClientOptions {
   onSynced: () => void;
   onStateChange: () => void;
   onTermination: (reason: TerminationReason) => void;
+  /**
+   * Once per sync of a connection that delivered changes: how old the oldest
+   * of them was (ms since its origin stamp). Data caught up at a resync is not
+   * a live propagation and never feeds the propagation metric.
+   */
+  onResyncAge?: (ageMs: number) => void;
   backoff?: { initialMs: number; maxMs: number };
   /** Shared dial admission: a connection attempt waits for a slot, held until its first sync (see Admission). */
   admission?: Admission;
@@ -91,6 +97,8 @@ export class PeerClient {
   private closed = false;
   private readonly backoff: Backoff;
   private awaiting = new Set<string>();
+  /** Earliest origin stamp among the resources of this connection's initial responses. */
+  private resyncOrigin?: number;
   private readonly log: Logger;
 
   constructor(private readonly o: PeerClientOptions) {
@@ -152,6 +160,7 @@ export class PeerClient {
     this.call = call;
     this.state.synced = false;
     this.awaiting = new Set(this.o.types);
+    this.resyncOrigin = undefined;
     const ns = this.o.identityNamespace;
     const node = {
       id: `peering~0.0.0.0~peering-${this.o.decl.cluster}.${ns}~${ns}.svc.cluster.local`,
@@ -208,7 +217,12 @@ export class PeerClient {
         rejects.push(`${r.name}: ${why}`); // last good copy stays
         continue;
       }
-      const origin = (msg as { originTimeUnixMs?: number }).originTimeUnixMs;
+      let origin = (msg as { originTimeUnixMs?: number }).originTimeUnixMs;
+      if (!this.state.synced) {
+        // Part of the (re)sync: its age is the resync's, not a propagation observed live.
+        if (typeof origin === 'number' && origin > 0) this.resyncOrigin = Math.min(this.resyncOrigin ?? origin, origin);
+        origin = 0;
+      }
       const pool = this.o.pool;
       // Names are shared across peers (N peers export the same services) and pooled; versions are
       // content hashes that include the peer's origin stamp, unique per peer, so pooling them only
@@ -229,6 +243,8 @@ export class PeerClient {
       this.o.admission?.release(this); // its turn is over: the next waiting peer dials
       this.backoff.reset();
       this.o.partition.lastSyncAt = this.o.clock.now();
+      if (this.resyncOrigin !== undefined) this.o.onResyncAge?.(Math.max(0, this.o.clock.now() - this.resyncOrigin));
+      this.resyncOrigin = undefined;
       this.o.onSynced();
     }
   }

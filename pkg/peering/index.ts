@@ -26,4 +26,4 @@ export { validateImported } from './validate';
 export { PeerPartition, peerFile } from './partition';
 export { TERMINATION_REASONS, uriSans } from './client';
 export type { TerminationReason, PeerClientState } from './client';
-export type { PeerStatus, Condition } from './status';
+export type { PeerStatus, Condition, Conflict } from './status';

@@ -13,7 +13,8 @@ import { Exporter, exportedServices } from './export';
 import { Merger, type PeerView } from './merge';
 import { createPeeringMetrics, type PeeringMetrics } from './metrics';
 import { PeerPartition, StringPool, peerFile } from './partition';
-import { peerStatus, declarationStatus, type PeerStatus } from './status';
+import { ConditionClock, peerStatus, declarationStatus, type DataPlaneState, type PeerStatus } from './status';
+import type { Conflict } from './merge-types';
 import { PeerStateWriter, restorePeerState } from './persist';
 import { SecureContexts } from './tls-context';
 import { Admission } from './admission';
@@ -44,6 +45,11 @@ interface Peer {
   key: string;
   client: PeerClient;
   partition: PeerPartition;
+  /** Syncs of this link so far; `mark` is the cache seq before the push that first carried sync `gen`. */
+  syncs: number;
+  mark?: { gen: number; seq: number };
+  /** Set once local ztunnels ACKed a push carrying this link's synced data. */
+  programmed: boolean;
 }
 
 /** Test/bench knobs (not configuration). */
@@ -78,7 +84,9 @@ export class Peering implements PeeringLayer {
   private readonly log;
   private restoreDone = false;
   readonly restoreProblems: { file: string; reason: string }[] = [];
-  private conflicts = new Map<string, string[]>();
+  private conflicts = new Map<string, Conflict[]>();
+  private readonly clock = new ConditionClock();
+  private ackCheck?: NodeJS.Timeout;
   private readonly writer: PeerStateWriter;
   private unsub?: () => void;
   private closed = false;
@@ -176,7 +184,7 @@ export class Peering implements PeeringLayer {
         cur.client.close();
       }
       for (const t of PEERING_TYPES) if (!types.includes(t)) partition.clearType(t);
-      const peer: Peer = { decl, flat, types, key, partition, client: undefined as unknown as PeerClient };
+      const peer: Peer = { decl, flat, types, key, partition, client: undefined as unknown as PeerClient, syncs: 0, programmed: false };
       peer.client = this.newClient(peer);
       this.peers.set(decl.cluster, peer);
       peer.client.start();
@@ -248,6 +256,7 @@ export class Peering implements PeeringLayer {
         if (peer.client?.state.synced) this.writer.schedule();
       },
       onSynced: () => {
+        peer.syncs++;
         m.synced.set({ peer: cluster }, 1);
         m.lastSync.set({ peer: cluster }, this.ctx.clock.now() / 1000);
         this.log.info({ peer: cluster, services: peer.partition.services.size, workloads: peer.partition.workloads.size }, `peer ${cluster} synced (${peer.partition.services.size} services)`);
@@ -256,12 +265,15 @@ export class Peering implements PeeringLayer {
         this.writer.schedule();
         this.updateResourceMetrics(peer);
         this.ctx.requestPush();
+        this.observe(peer);
       },
       onStateChange: () => {
         m.connected.set({ peer: cluster }, peer.client.state.connected ? 1 : 0);
         if (!peer.client.state.synced) m.synced.set({ peer: cluster }, 0);
+        this.observe(peer);
       },
       onTermination: (reason) => m.terminations.inc({ peer: cluster, reason }),
+      onResyncAge: (ms) => m.resyncAge.observe(ms / 1000),
     });
   }
 
@@ -296,7 +308,10 @@ export class Peering implements PeeringLayer {
     this.structural = false;
     this.lastInputs = { services: snapshot.services, namespaces: snapshot.namespaces, mesh: meshKey };
     const dirty = new Map<string, Set<string>>();
+    const seq = this.ctx.dataPlane?.().seq;
     for (const p of [...this.peers.values()].sort((a, b) => (a.decl.cluster < b.decl.cluster ? -1 : 1))) {
+      // This build carries the peer's synced data; the commit that follows it gets a seq above `seq`.
+      if (seq !== undefined && p.syncs > 0 && p.mark?.gen !== p.syncs) p.mark = { gen: p.syncs, seq };
       const flat = cfg.enableFlatNetworks && p.decl.network === mesh.network;
       views.push({ decl: p.decl, data: p.partition, flat });
       const o = p.partition.takeOrigin();
@@ -314,6 +329,7 @@ export class Peering implements PeeringLayer {
     );
     this.conflicts = res.conflicts;
     const out: PeeringBuildResult = { addresses: res.addresses, authorizations: local.authorizations, exports, live: true, extraAddresses: res.remote };
+    this.scheduleAckCheck();
     if (res.changed && res.removed) out.addressHint = { changed: res.changed, removed: res.removed };
     if (originAt !== undefined) out.originAt = originAt;
     return out;
@@ -359,17 +375,64 @@ export class Peering implements PeeringLayer {
   }
 
   status(): PeerStatus[] {
+    const now = this.ctx.clock.now();
     const out: PeerStatus[] = [];
-    for (const p of [...this.peers.values()].sort((a, b) => (a.decl.cluster < b.decl.cluster ? -1 : 1))) {
-      out.push(peerStatus(p.decl, p.flat, p.partition, p.client.state, this.conflicts.get(p.decl.cluster) ?? []));
-    }
-    out.push(...declarationStatus(this.declarations));
+    for (const p of [...this.peers.values()].sort((a, b) => (a.decl.cluster < b.decl.cluster ? -1 : 1))) out.push(this.peerStatusOf(p, now));
+    for (const d of declarationStatus(this.declarations)) out.push({ ...d, conditions: this.clock.stamp(d.gateway, d.conditions, now) });
+    this.clock.retain(new Set(out.map((s) => s.gateway)));
     return out;
+  }
+
+  private peerStatusOf(p: Peer, now: number): PeerStatus {
+    const st = peerStatus(p.decl, p.flat, p.partition, p.client.state, this.conflicts.get(p.decl.cluster) ?? [], this.dataPlaneState(p));
+    st.conditions = this.clock.stamp(p.decl.key, st.conditions, now);
+    return st;
+  }
+
+  /** Stamps a peer's conditions at the moment its state changes (lastTransitionTime is the event's time). */
+  private observe(p: Peer): void {
+    if (this.peers.get(p.decl.cluster) === p) this.peerStatusOf(p, this.ctx.clock.now());
+  }
+
+  /**
+   * DataPlaneProgrammed's input: the push that followed this link's sync was
+   * ACKed by every connected ztunnel (ackedSeq at least the commit after the
+   * mark; or, when that build committed nothing, the mark itself). Latched per
+   * link: later pushes are ordinary updates, not a new programming.
+   */
+  private dataPlaneState(p: Peer): DataPlaneState {
+    if (p.programmed) return 'acked';
+    if (!p.mark) return 'never-synced';
+    const dp = this.ctx.dataPlane?.();
+    if (!dp) return 'acked'; // a daemon that reports no data plane: nothing to wait for
+    if (dp.ackedSeq === undefined) return 'no-ztunnels';
+    const need = dp.seq > p.mark.seq ? p.mark.seq + 1 : p.mark.seq;
+    if (dp.ackedSeq < need) return 'waiting';
+    p.programmed = true;
+    return 'acked';
+  }
+
+  onDataPlaneAck(): void {
+    this.scheduleAckCheck();
+  }
+
+  /** Coalesced (one check per 50 ms however many ztunnels ACK): stamps peers whose push was just ACKed. */
+  private scheduleAckCheck(): void {
+    if (this.ackCheck || this.closed) return;
+    let pending = false;
+    for (const p of this.peers.values()) if (p.mark && !p.programmed) pending = true;
+    if (!pending) return;
+    this.ackCheck = setTimeout(() => {
+      this.ackCheck = undefined;
+      for (const p of this.peers.values()) if (p.mark && !p.programmed) this.observe(p);
+    }, 50);
+    this.ackCheck.unref?.();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.ackCheck) clearTimeout(this.ackCheck);
     this.unsub?.();
     this.writer.close();
     this.admission.clear();
@@ -381,6 +444,7 @@ export class Peering implements PeeringLayer {
 
   destroy(): void {
     this.closed = true;
+    if (this.ackCheck) clearTimeout(this.ackCheck);
     this.unsub?.();
     this.writer.close();
     this.admission.clear();
