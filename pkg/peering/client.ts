@@ -162,9 +162,12 @@ export class PeerClient {
     this.awaiting = new Set(this.o.types);
     this.resyncOrigin = undefined;
     const ns = this.o.identityNamespace;
+    // Named after the dialling (local) cluster, in Node.cluster too: the serving side shows who is dialling.
+    const local = this.o.localCluster;
     const node = {
-      id: `peering~0.0.0.0~peering-${this.o.decl.cluster}.${ns}~${ns}.svc.cluster.local`,
-      metadata: { fields: { NAMESPACE: { stringValue: ns }, CLUSTER_ID: { stringValue: this.o.localCluster }, PEERING: { stringValue: 'true' } } },
+      id: `peering~0.0.0.0~peering-${local}.${ns}~${ns}.svc.cluster.local`,
+      cluster: local,
+      metadata: { fields: { NAMESPACE: { stringValue: ns }, CLUSTER_ID: { stringValue: local }, PEERING: { stringValue: 'true' } } },
     };
     for (const t of this.o.types) {
       this.send({ node, typeUrl: t, resourceNamesSubscribe: ['*'], initialResourceVersions: this.o.partition.versions(t) });
