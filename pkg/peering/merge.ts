@@ -367,15 +367,18 @@ export class Merger {
   }
 
   private flatWorkload(i: MergeInput, peer: PeerView, pw: PeerWorkloadMsg): { workload: WorkloadMsg } | undefined {
+    // A taken-over service's pods also back its cluster.local name, as network peers' endpoints do (splitHorizon).
+    const takeover = (ns: string, name: string): string[] =>
+      this.groups.get(`${ns}/${name}`)?.takeover ? [`${ns}/${serviceHostname(name, ns, i.mesh.domainSuffix)}`] : [];
     const keys: string[] = [];
     for (const k of Object.keys(pw.services ?? {}).sort()) {
-      const [ns, name] = k.split('/');
-      keys.push(`${ns}/${name}.${ns}.${i.suffix}`);
+      const [ns, name] = k.split('/') as [string, string];
+      keys.push(`${ns}/${name}.${ns}.${i.suffix}`, ...takeover(ns, name));
     }
     const sig = `${peer.decl.cluster}|${i.mesh.network}|${JSON.stringify(peer.decl.locality ?? {})}|${keys.join(',')}`;
     const prev = this.flatMemo.get(pw);
     if (prev && prev.sig === sig) return prev.msg;
-    const msg = { workload: flatPodWorkload(pw, peer.decl, i.mesh.network, i.suffix) };
+    const msg = { workload: flatPodWorkload(pw, peer.decl, i.mesh.network, i.suffix, takeover) };
     this.flatMemo.set(pw, { sig, msg });
     return msg;
   }

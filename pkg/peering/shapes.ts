@@ -101,8 +101,13 @@ export function splitHorizon(i: ShapeContext, peer: { decl: PeerDecl }, fs: Fede
   return w;
 }
 
-/** Flat mode: a peer's pod as a real local-network workload (its own IPs), services re-keyed to global hostnames. */
-export function flatPodWorkload(pw: PeerWorkloadMsg, decl: PeerDecl, network: string, suffix: string): WorkloadMsg {
+/**
+ * Flat mode: a peer's pod as a real local-network workload (its own IPs), services re-keyed to global
+ * hostnames; `extraKeys` adds the keys a peer service's pods also back (its taken-over cluster.local name).
+ */
+export function flatPodWorkload(
+  pw: PeerWorkloadMsg, decl: PeerDecl, network: string, suffix: string, extraKeys?: (ns: string, name: string) => string[],
+): WorkloadMsg {
   const uid = `${decl.cluster}//Pod/${pw.namespace}/${pw.name}`;
   const w: WorkloadMsg = { uid, name: pw.name, namespace: pw.namespace, addresses: pw.addresses ?? [] };
   if (network) w.network = network;
@@ -116,8 +121,9 @@ export function flatPodWorkload(pw: PeerWorkloadMsg, decl: PeerDecl, network: st
   if (pw.workloadName) w.workloadName = pw.workloadName;
   const services: Record<string, { ports?: PortMsg[] }> = {};
   for (const [k, v] of Object.entries(pw.services ?? {})) {
-    const [ns, name] = k.split('/');
-    services[`${ns}/${name}.${ns}.${suffix}`] = v.ports?.length ? { ports: v.ports.map((p) => ({ ...p })) } : {};
+    const [ns, name] = k.split('/') as [string, string];
+    const keys = [`${ns}/${name}.${ns}.${suffix}`, ...(extraKeys?.(ns, name) ?? [])];
+    for (const key of keys) services[key] = v.ports?.length ? { ports: v.ports.map((p) => ({ ...p })) } : {};
   }
   w.services = services;
   if (!pw.ready) w.status = WorkloadStatus.UNHEALTHY;
