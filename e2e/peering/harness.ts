@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadWire, type Wire } from '../../pkg/wire';
-import { createPeeringWith, PEERING_PROTO, type Peering, type PeerStatus } from '../../pkg/peering';
+import { createPeeringWith, PEERING_PROTO, type Peering, type PeeringTuning, type PeerStatus } from '../../pkg/peering';
 import { findProtoDir } from '../../pkg/wire';
 import { startDaemon, type DaemonFixture } from '../harness/daemon-fixture';
 import type { ZtunnelClient } from '../harness/ztunnel-client';
@@ -49,6 +49,8 @@ export interface ClusterOptions {
   registryDir?: string;
   /** Serve the admin endpoints (metrics, /debug/*) on ephemeral loopback ports. */
   admin?: boolean;
+  /** Peering test knobs on top of the harness's fast backoff. */
+  tuning?: PeeringTuning;
 }
 
 export interface Cluster extends DaemonFixture {
@@ -68,7 +70,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     stateDir: o.stateDir,
     registryDir: o.registryDir,
     deps: {
-      wire: peeringWire(), peering: createPeeringWith({ backoff: { initialMs: 50, maxMs: 500 }, saveDelayMs: 20 }),
+      wire: peeringWire(), peering: createPeeringWith({ backoff: { initialMs: 50, maxMs: 500 }, saveDelayMs: 20, ...o.tuning }),
       ...(o.admin ? { admin: createAdmin } : {}),
     },
   });

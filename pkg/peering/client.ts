@@ -61,6 +61,8 @@ export interface PeerClientState {
   lastTermination?: { reason: TerminationReason; message: string; at: number };
   nacks: number;
   lastNack?: string;
+  /** The gateway endpoint ("address:port") of the current or last dial. */
+  endpoint?: string;
 }
 
 /** Extracts URI SANs as Node renders them ("DNS:a, URI:spiffe://..."). */
@@ -97,6 +99,8 @@ export class PeerClient {
   private closed = false;
   private readonly backoff: Backoff;
   private awaiting = new Set<string>();
+  /** Which of the peer's xDS endpoints the next dial uses (rotates on every termination: failover). */
+  private next = 0;
   /** Earliest origin stamp among the resources of this connection's initial responses. */
   private resyncOrigin?: number;
   private readonly log: Logger;
@@ -120,7 +124,9 @@ export class PeerClient {
   private dial(): void {
     if (this.closed) return this.o.admission?.release(this);
     const expected = this.o.decl.peerSpiffeId;
-    const { value, type } = this.o.decl.address;
+    const ep = this.endpoints();
+    const { address: { value, type }, xdsPort } = ep[this.next % ep.length]!;
+    this.state.endpoint = `${value}:${xdsPort}`;
     let established = false;
     // Headers of a 200 response, or (if a server skips them) the first message, mark the link up.
     const establish = (): void => {
@@ -132,7 +138,7 @@ export class PeerClient {
       this.o.onStateChange();
     };
     const call: BidiCall = new BidiCall({
-      host: value, port: this.o.decl.xdsPort, path: ADS_DELTA_PATH,
+      host: value, port: xdsPort, path: ADS_DELTA_PATH,
       // SNI carries hostnames only (RFC 6066 §3); an IP peer gets none. The identity check below is what authenticates.
       sni: type === 'Hostname' && !net.isIP(value) ? value : undefined,
       // Only the peer trust domain's roots may sign its serving chain.
@@ -172,6 +178,20 @@ export class PeerClient {
     for (const t of this.o.types) {
       this.send({ node, typeUrl: t, resourceNamesSubscribe: ['*'], initialResourceVersions: this.o.partition.versions(t) });
     }
+  }
+
+  /** The peer's distinct xDS endpoints, in declaration order (every gateway passes TLS through to the peer daemon). */
+  private endpoints(): { address: { value: string; type: string }; xdsPort: number }[] {
+    const seen = new Set<string>();
+    const out: { address: { value: string; type: string }; xdsPort: number }[] = [];
+    for (const g of this.o.decl.gateways ?? []) {
+      const k = `${g.address.value}:${g.xdsPort}`;
+      if (!seen.has(k)) {
+        seen.add(k);
+        out.push(g);
+      }
+    }
+    return out.length ? out : [{ address: this.o.decl.address, xdsPort: this.o.decl.xdsPort }];
   }
 
   private send(req: Record<string, unknown>): void {
@@ -266,6 +286,7 @@ export class PeerClient {
     this.state.synced = false;
     this.state.lastTermination = { reason, message: message.slice(0, 500), at: this.o.clock.now() };
     if (this.closed) return;
+    this.next++; // the next dial tries the peer's next gateway
     this.o.onTermination(reason);
     this.o.onStateChange();
     const delay = this.backoff.next();

@@ -18,6 +18,7 @@ import type { Conflict } from './merge-types';
 import { PeerStateWriter, restorePeerState } from './persist';
 import { SecureContexts } from './tls-context';
 import { Admission } from './admission';
+import { GatewayHealth, type Probe } from './gateway-health';
 import {
   MSG, PEERING_PROTO, PEERING_TYPES, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD,
 } from './types';
@@ -40,6 +41,8 @@ export function peeringTypes(wire: Wire): Map<string, protobuf.Type> {
 
 interface Peer {
   decl: PeerDecl;
+  /** `decl` with dataGateways = its healthy gateways (identity changes only when that set does). */
+  dataDecl?: PeerDecl;
   flat: boolean;
   types: string[];
   key: string;
@@ -60,6 +63,9 @@ export interface PeeringTuning {
   dialConcurrency?: number;
   /** A dial gives its admission slot back after this long even if the peer never answered (default DIAL_HOLD_MS). */
   dialHoldMs?: number;
+  /** Gateway health probe (default: TCP connect to HBONE and xds-tls ports) and its interval. */
+  probe?: Probe;
+  probeIntervalMs?: number;
 }
 
 /**
@@ -86,6 +92,7 @@ export class Peering implements PeeringLayer {
   readonly restoreProblems: { file: string; reason: string }[] = [];
   private conflicts = new Map<string, Conflict[]>();
   private readonly clock = new ConditionClock();
+  private readonly health: GatewayHealth;
   private ackCheck?: NodeJS.Timeout;
   private readonly writer: PeerStateWriter;
   private unsub?: () => void;
@@ -112,6 +119,9 @@ export class Peering implements PeeringLayer {
     this.identityNs = ctx.cfg.ca.identity.split('/')[0] || ctx.cfg.systemNamespace;
     this.contexts = new SecureContexts();
     this.admission = new Admission({ limit: tuning.dialConcurrency ?? DIAL_CONCURRENCY, holdMs: tuning.dialHoldMs ?? DIAL_HOLD_MS });
+    this.health = new GatewayHealth({
+      onChange: () => this.onGatewayHealth(), now: () => ctx.clock.now(), probe: tuning.probe, intervalMs: tuning.probeIntervalMs,
+    });
     this.writer = new PeerStateWriter({
       stateDir: ctx.cfg.stateDir, types: this.exportTypes, log: this.log, delayMs: tuning.saveDelayMs ?? 1000,
       due: () => [...this.peers.values()].filter((p) => p.partition.dirty && p.client.state.synced).map((p) => p.partition),
@@ -204,7 +214,53 @@ export class Peering implements PeeringLayer {
       this.forget(cluster);
       this.log.info({ peer: cluster }, 'persisted data of a peer that is no longer declared removed');
     }
+    this.probeGateways();
+    for (const p of this.peers.values()) this.updateDataDecl(p);
     if (push) {
+      this.structural = true;
+      this.ctx.requestPush();
+    }
+  }
+
+  /**
+   * Gateway-mode peers with more than one gateway have theirs probed: that is
+   * where a choice exists. A single gateway is used whatever its probe says
+   * (withdrawing it would withdraw the peer), so it is not probed at all —
+   * which also keeps 2,000 single-gateway peers from costing 8,000 connects/s.
+   */
+  private probeGateways(): void {
+    const targets = [];
+    for (const p of this.peers.values()) {
+      if (p.flat || p.decl.nodePort || p.decl.gateways.length < 2) continue;
+      for (const g of p.decl.gateways) targets.push({ id: g.id, host: g.address.value, ports: [g.hbonePort, g.xdsPort] });
+    }
+    this.health.setTargets(targets);
+  }
+
+  /** Recomputes a peer's data-plane gateway set; true when it changed. */
+  private updateDataDecl(p: Peer): boolean {
+    const all = p.decl.gateways;
+    let healthy = all.filter((g) => this.health.healthy(g.id));
+    // Fail open: none passing means the probe may be what is broken, not every gateway.
+    if (healthy.length === 0) healthy = [...all];
+    const prev = p.dataDecl;
+    if (prev && prev.gateways === all && prev.dataGateways!.length === healthy.length
+      && prev.dataGateways!.every((g, i) => g === healthy[i])) return false;
+    p.dataDecl = { ...p.decl, dataGateways: healthy };
+    return prev !== undefined;
+  }
+
+  private onGatewayHealth(): void {
+    if (this.closed) return;
+    let changed = false;
+    for (const p of this.peers.values()) {
+      if (this.updateDataDecl(p)) {
+        changed = true;
+        this.log.info({ peer: p.decl.cluster, gateways: p.dataDecl!.dataGateways!.map((g) => g.id) }, 'peer gateways for the data plane changed');
+        this.observe(p);
+      }
+    }
+    if (changed) {
       this.structural = true;
       this.ctx.requestPush();
     }
@@ -313,7 +369,7 @@ export class Peering implements PeeringLayer {
       // This build carries the peer's synced data; the commit that follows it gets a seq above `seq`.
       if (seq !== undefined && p.syncs > 0 && p.mark?.gen !== p.syncs) p.mark = { gen: p.syncs, seq };
       const flat = cfg.enableFlatNetworks && p.decl.network === mesh.network;
-      views.push({ decl: p.decl, data: p.partition, flat });
+      views.push({ decl: p.dataDecl ?? p.decl, data: p.partition, flat });
       const o = p.partition.takeOrigin();
       if (o !== undefined) originAt = Math.min(originAt ?? o, o);
       if (p.partition.structural) full = true;
@@ -377,14 +433,20 @@ export class Peering implements PeeringLayer {
   status(): PeerStatus[] {
     const now = this.ctx.clock.now();
     const out: PeerStatus[] = [];
-    for (const p of [...this.peers.values()].sort((a, b) => (a.decl.cluster < b.decl.cluster ? -1 : 1))) out.push(this.peerStatusOf(p, now));
+    for (const p of [...this.peers.values()].sort((a, b) => (a.decl.cluster < b.decl.cluster ? -1 : 1))) {
+      const st = this.peerStatusOf(p, now);
+      out.push(st);
+      // Every further istio-remote Gateway of the peer carries the peer's conditions too.
+      for (const k of new Set(p.decl.gateways.map((g) => g.key))) if (k !== st.gateway) out.push({ ...st, gateway: k });
+    }
     for (const d of declarationStatus(this.declarations)) out.push({ ...d, conditions: this.clock.stamp(d.gateway, d.conditions, now) });
     this.clock.retain(new Set(out.map((s) => s.gateway)));
     return out;
   }
 
   private peerStatusOf(p: Peer, now: number): PeerStatus {
-    const st = peerStatus(p.decl, p.flat, p.partition, p.client.state, this.conflicts.get(p.decl.cluster) ?? [], this.dataPlaneState(p));
+    const gateways = p.decl.gateways.map((g) => ({ id: g.id, healthy: this.health.healthy(g.id), since: this.health.since(g.id) }));
+    const st = peerStatus(p.dataDecl ?? p.decl, p.flat, p.partition, p.client.state, this.conflicts.get(p.decl.cluster) ?? [], this.dataPlaneState(p), gateways);
     st.conditions = this.clock.stamp(p.decl.key, st.conditions, now);
     return st;
   }
@@ -432,6 +494,7 @@ export class Peering implements PeeringLayer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.health.close();
     if (this.ackCheck) clearTimeout(this.ackCheck);
     this.unsub?.();
     this.writer.close();
@@ -444,6 +507,7 @@ export class Peering implements PeeringLayer {
 
   destroy(): void {
     this.closed = true;
+    this.health.close();
     if (this.ackCheck) clearTimeout(this.ackCheck);
     this.unsub?.();
     this.writer.close();

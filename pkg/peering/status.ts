@@ -35,6 +35,16 @@ export interface PeerStatus {
   lastNack?: string;
   connects?: number;
   received?: number;
+  /** Each gateway of the peer and whether the data plane uses it (health-checked when there are several). */
+  gateways?: GatewayStatus[];
+}
+
+export interface GatewayStatus {
+  /** `<gateway ns/name>|<address>` */
+  id: string;
+  healthy: boolean;
+  /** When it last changed state (RFC 3339), if probed. */
+  since?: string;
 }
 
 /**
@@ -47,7 +57,7 @@ export type DataPlaneState = 'acked' | 'waiting' | 'no-ztunnels' | 'never-synced
 
 type C = Omit<Condition, 'type' | 'lastTransitionTime'>;
 
-function dataPlaneCondition(decl: PeerDecl, flat: boolean, p: PeerPartition, conflicts: Conflict[], dp: DataPlaneState): C {
+function dataPlaneCondition(decl: PeerDecl, flat: boolean, p: PeerPartition, conflicts: Conflict[], dp: DataPlaneState, gws: GatewayHealthView[]): C {
   if (dp === 'never-synced') return { status: 'False', reason: 'NotSynced', message: 'nothing programmed: the peer has not synced on this link yet' };
   if (decl.nodePort && p.nodes.size === 0) {
     return { status: 'False', reason: 'NoNodes', message: 'peer sent no NodePort node workloads (is its east-west gateway in NodePort mode?)' };
@@ -55,15 +65,29 @@ function dataPlaneCondition(decl: PeerDecl, flat: boolean, p: PeerPartition, con
   if (flat && conflicts.length) {
     return { status: 'False', reason: 'AddressConflict', message: `${conflicts.length} imported workloads collide with existing addresses` };
   }
+  if (!flat && !decl.nodePort && gws.length > 1 && !gws.some((g) => g.healthy)) {
+    return { status: 'False', reason: 'NoHealthyGateway', message: `none of the ${gws.length} gateways passes its health check; all kept` };
+  }
   if (dp === 'no-ztunnels') return { status: 'Unknown', reason: 'NoZtunnels', message: 'synced; no local ztunnel is connected to program it' };
   if (dp === 'waiting') return { status: 'False', reason: 'Pending', message: 'synced; waiting for local ztunnels to ACK the push' };
+  const used = decl.dataGateways ?? decl.gateways ?? [];
   const via = decl.nodePort ? `${p.nodes.size} node addresses behind the NodePort gateway`
-    : flat ? 'flat network: pods programmed directly' : `via ${decl.address.value}:${decl.hbonePort} (HBONE)`;
+    : flat ? 'flat network: pods programmed directly'
+      : used.length > 1 || (decl.gateways?.length ?? 1) > 1
+        ? `via ${used.length} of ${decl.gateways.length} gateways: ${used.map((g) => `${g.address.value}:${g.hbonePort}`).join(', ')} (HBONE)`
+        : `via ${decl.address.value}:${decl.hbonePort} (HBONE)`;
   return { status: 'True', reason: 'Programmed', message: `ACKed by local ztunnels; ${via}` };
+}
+
+interface GatewayHealthView {
+  id: string;
+  healthy: boolean;
+  since?: number;
 }
 
 export function peerStatus(
   decl: PeerDecl, flat: boolean, p: PeerPartition, s: PeerClientState, conflicts: Conflict[], dp: DataPlaneState,
+  gws: GatewayHealthView[] = [],
 ): PeerStatus {
   const term = s.lastTermination;
   const stale = !s.synced && (p.lastSyncAt !== undefined || p.services.size > 0);
@@ -71,7 +95,7 @@ export function peerStatus(
     {
       type: 'Connected',
       ...(s.connected
-        ? { status: 'True', reason: 'Connected', message: `xDS stream to ${decl.address.value}:${decl.xdsPort} is up` }
+        ? { status: 'True', reason: 'Connected', message: `xDS stream to ${s.endpoint ?? `${decl.address.value}:${decl.xdsPort}`} is up` }
         : { status: 'False', reason: term ? reasonName(term.reason) : 'Pending', message: term ? term.message : 'not connected to peer' }),
     },
     {
@@ -82,7 +106,7 @@ export function peerStatus(
           ? { status: 'False', reason: 'Stale', message: 'disconnected; serving last-known data until resync' }
           : { status: 'Unknown', reason: 'Pending', message: 'not yet synced' }),
     },
-    { type: 'DataPlaneProgrammed', ...dataPlaneCondition(decl, flat, p, conflicts, dp) },
+    { type: 'DataPlaneProgrammed', ...dataPlaneCondition(decl, flat, p, conflicts, dp, gws) },
   ];
   const out: PeerStatus = {
     gateway: decl.key, cluster: decl.cluster, network: decl.network, address: `${decl.address.value}:${decl.xdsPort}`,
@@ -93,6 +117,9 @@ export function peerStatus(
   if (p.lastSyncAt !== undefined) out.lastSyncTime = new Date(p.lastSyncAt).toISOString();
   if (term) out.lastTermination = { reason: term.reason, message: term.message, at: new Date(term.at).toISOString() };
   if (s.lastNack) out.lastNack = s.lastNack;
+  if (gws.length) {
+    out.gateways = gws.map((g) => (g.since !== undefined ? { id: g.id, healthy: g.healthy, since: new Date(g.since).toISOString() } : { id: g.id, healthy: g.healthy }));
+  }
   return out;
 }
 
@@ -109,7 +136,7 @@ export function declarationStatus(d: PeerDeclarations): PeerStatus[] {
     ...d.self.map((k) => ({ gateway: k, conditions: all('False', 'LocalCluster', 'the Gateway names the local cluster; ignored') })),
     ...d.duplicates.map((x) => ({
       gateway: x.key, cluster: x.cluster,
-      conditions: all('False', 'Duplicate', `cluster ${x.cluster} is already declared by ${x.kept}; ignored`),
+      conditions: all('False', 'Duplicate', `cluster ${x.cluster} is already declared by ${x.kept}${x.reason ? ` (${x.reason})` : ''}; ignored`),
     })),
   ];
 }
