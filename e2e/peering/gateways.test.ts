@@ -1,32 +1,10 @@
 import t from 'tap';
-import * as net from 'node:net';
 import { Relay } from '../harness/relay';
-import { makePki, startCluster, ns, service, pods, remote, held, until, type Cluster } from './harness';
+import { FakeGateway, makePki, startCluster, ns, service, pods, remote, held, until, type Cluster } from './harness';
 
 t.setTimeout(240_000);
 const pki = makePki(['cluster-a', 'cluster-b']);
 t.teardown(() => pki.cleanup());
-
-/** Stands in for one east-west gateway's HBONE listener (15008): accepts and closes. Restartable on its port. */
-class FakeGateway {
-  private server?: net.Server;
-  private readonly sockets = new Set<net.Socket>();
-  port = 0;
-  async start(): Promise<void> {
-    this.server = net.createServer((s) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s)).on('error', () => undefined);
-      s.end();
-    });
-    await new Promise<void>((r) => this.server!.listen(this.port, '127.0.0.1', r));
-    this.port = (this.server.address() as net.AddressInfo).port;
-  }
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((r) => this.server?.close(() => r()) ?? r());
-    this.server = undefined;
-  }
-}
 
 const SPLIT = (gw: string): string => `net-a/SplitHorizonWorkload/istio-gateways/${gw}/shop/web.shop.mesh.internal`;
 

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadWire, type Wire } from '../../pkg/wire';
@@ -159,4 +160,25 @@ export function held(z: ZtunnelClient, name: string): Record<string, any> | unde
 
 export async function until<T>(what: string, cond: () => T, timeoutMs = 15_000): Promise<T> {
   return waitFor(cond, { timeoutMs, what, intervalMs: 10 });
+}
+
+/** Stands in for one east-west gateway's HBONE listener (15008): accepts and closes. Restartable on its port. */
+export class FakeGateway {
+  private server?: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  port = 0;
+  async start(): Promise<void> {
+    this.server = net.createServer((s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s)).on('error', () => undefined);
+      s.end();
+    });
+    await new Promise<void>((r) => this.server!.listen(this.port, '127.0.0.1', r));
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => this.server?.close(() => r()) ?? r());
+    this.server = undefined;
+  }
 }

@@ -32,3 +32,6 @@ export {
   CLASS_EAST_WEST, DEFAULT_EAST_WEST_NAME, DEFAULT_GATEWAY_NAMESPACE,
 } from './link';
 export type { EastWestSpec, Manifest, PeerLinkInfo } from './link';
+export { GatewayHealth, tcpProbe, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, WINDOW, FALL_OF, RISE } from './gateway-health';
+export type { Probe, ProbeTarget } from './gateway-health';
+export type { PeerGateway } from './declare';
