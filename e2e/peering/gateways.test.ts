@@ -1,5 +1,6 @@
 import t from 'tap';
 import { Relay } from '../harness/relay';
+import { adminOf, get } from '../admin/helpers';
 import { FakeGateway, makePki, startCluster, ns, service, pods, remote, held, until, type Cluster } from './harness';
 
 t.setTimeout(240_000);
@@ -25,7 +26,7 @@ t.test('several gateways per peer: the data plane spreads over the healthy ones,
   t.teardown(() => g1.stop());
   t.teardown(() => g2.stop());
   const b = await startCluster({
-    name: 'cluster-b', network: 'net-b', pki: pki.dir, tuning: { probeIntervalMs: 100 },
+    name: 'cluster-b', network: 'net-b', pki: pki.dir, tuning: { probeIntervalMs: 100 }, admin: true,
     files: {
       'ns.yaml': ns('shop', { 'solo.io/service-scope': 'global' }),
       'svc.yaml': service('web', 'shop', { annotations: { 'networking.istio.io/traffic-distribution': 'PreferClose' } }),
@@ -57,6 +58,11 @@ t.test('several gateways per peer: the data plane spreads over the healthy ones,
   t.equal(held(z, SPLIT('istio-remote-peer-cluster-a'))!.workload.capacity.value, 2);
   await until('status shows it', () => b.peer('cluster-a')!.gateways!.find((g) => g.id.includes('cluster-a-2'))!.healthy === false);
   await until('programmed via the healthy one', () => /via 1 of 2 gateways/.test(b.peer('cluster-a')!.conditions[2]!.message));
+  type Doc = { peers: { name: string; gateways: { id: string; healthy: boolean; since: string | null }[] }[] };
+  const doc = (await get(adminOf(b.daemon).debugPort, '/debug/peers')).json<Doc>();
+  const gws = doc.peers.find((p) => p.name === 'istio-gateways/istio-remote-peer-cluster-a')!.gateways;
+  t.match(gws, [{ healthy: true }, { id: 'istio-gateways/istio-remote-peer-cluster-a-2|127.0.0.1', healthy: false }]);
+  t.ok(gws[1]!.since && Date.parse(gws[1]!.since) > 0, '/debug/peers says since when');
 
   // Back: restored.
   await g2.start();

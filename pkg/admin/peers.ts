@@ -40,6 +40,8 @@ export interface PeerReport {
   conflicts: PeerConflict[];
   /** Why the last peer stream ended, if it did. */
   lastTermination: { reason: string; message: string; at: string | null } | null;
+  /** The peer's gateways (`<Gateway ns/name>|<address>`) and whether the data plane uses each. */
+  gateways: { id: string; healthy: boolean; since: string | null }[];
 }
 
 type Obj = Record<string, unknown>;
@@ -148,5 +150,9 @@ export function normalisePeer(raw: unknown): PeerReport {
     stale: o.stale === true,
     conflicts: conflicts(o.conflicts),
     lastTermination: termination(o.lastTermination),
+    gateways: Array.isArray(o.gateways)
+      ? o.gateways.filter((g): g is Obj => !!g && typeof g === 'object')
+        .map((g) => ({ id: String(g.id ?? ''), healthy: g.healthy !== false, since: timeOf(g.since) }))
+      : [],
   };
 }
