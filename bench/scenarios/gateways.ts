@@ -18,6 +18,7 @@ const SPLIT = (gw: string): string => `net-a/SplitHorizonWorkload/istio-gateways
 const GW1 = 'istio-remote-peer-cluster-a';
 const GW2 = 'istio-remote-peer-cluster-a-2';
 const LOSS = 0.1;
+const ms3 = (x: number): number => Number(x.toFixed(3));
 
 /** mulberry32: a seeded PRNG, so a run's probe losses can be replayed. */
 function rng(seed: number): () => number {
@@ -59,7 +60,10 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     await g2.start();
     const a = await startCluster({
       name: 'cluster-a', network: 'net-a', pki: pki.dir,
-      files: { 'ns.yaml': ns('shop', { 'solo.io/service-scope': 'global' }), 'svc.yaml': service('web', 'shop'), 'pods.yaml': pods('web', 'shop', 4, '10.1') },
+      files: {
+        'ns.yaml': ns('shop', { 'solo.io/service-scope': 'global' }), 'svc.yaml': service('web', 'shop'),
+        'pods.yaml': pods('web', 'shop', 4, '10.1'),
+      },
     });
     close.unshift(() => a.close());
     // The shipped probe interval and thresholds; only the loss is added.
@@ -79,7 +83,9 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     // Every removal of a gateway endpoint the ztunnel receives, with its time.
     const removals: { name: string; at: number }[] = [];
     z.on('response', (r: { removed: string[] }) => {
-      for (const n of r.removed) if (n === SPLIT(GW1) || n === SPLIT(GW2)) removals.push({ name: n, at: performance.now() });
+      for (const n of r.removed) {
+        if (n === SPLIT(GW1) || n === SPLIT(GW2)) removals.push({ name: n, at: performance.now() });
+      }
     });
 
     const withdraw: number[] = [];
@@ -116,12 +122,13 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     return {
       scenario: 'gateways',
       params: {
-        rounds, steadyMs, probeLoss: LOSS, probeIntervalMs: PROBE_INTERVAL_MS, window: WINDOW, fallOf: FALL_OF, rise: RISE,
-        withdrawSeconds: withdraw.map((x) => Number(x.toFixed(3))), restoreSeconds: restore.map((x) => Number(x.toFixed(3))),
+        rounds, steadyMs, probeLoss: LOSS, probeIntervalMs: PROBE_INTERVAL_MS, window: WINDOW, fallOf: FALL_OF,
+        rise: RISE, withdrawSeconds: withdraw.map(ms3), restoreSeconds: restore.map(ms3),
       },
       figures,
       notes: [
-        'failure = the gateway\'s listener closed; withdrawn/restored = the simulated ztunnel no longer holds / holds its endpoint again',
+        'failure = the gateway\'s listener closed; withdrawn/restored = the simulated ztunnel no longer holds / '
+          + 'holds its endpoint again',
         `every probe outcome independently lost with p=${LOSS} (injected on top of the real TCP probe, seeded PRNG)`,
       ],
     };

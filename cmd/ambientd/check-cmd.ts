@@ -180,17 +180,22 @@ function linkCheck(d: CheckDocs): CheckResult {
   const problems: string[] = [];
   // Importing needs no east-west Gateway; being imported from does (peers' link and data plane use it).
   if (!eastWest.length && inbound.length) {
-    problems.push('no east-west Gateway: peers cannot link to this cluster; run `ambientd expose --address <reachable address> --write` '
-      + '(file registry) or `ambientd expose | kubectl apply -f -`');
+    problems.push('no east-west Gateway: peers cannot link to this cluster; run '
+      + '`ambientd expose --address <reachable address> --write` (file registry) '
+      + 'or `ambientd expose | kubectl apply -f -`');
   }
   for (const p of d.peers.peers ?? []) {
     const c = p.conditions.Connected;
-    if (c.reason === 'Invalid') problems.push(`${p.name} is Invalid (${c.message}); regenerate it with \`ambientd link --from <peer debug URL> --write\``);
+    if (c.reason !== 'Invalid') continue;
+    const fix = '`ambientd link --from <peer debug URL> --write`';
+    problems.push(`${p.name} is Invalid (${c.message}); regenerate it with ${fix}`);
   }
   const oneWay = inbound.filter((c) => !linked.has(c));
-  const notes = oneWay.map((c) => `${c} imports from this cluster but is not imported from (one-way); to link back: \`ambientd link --from <${c} debug URL> --write\``);
+  const notes = oneWay.map((c) => `${c} imports from this cluster but is not imported from (one-way); `
+    + `to link back: \`ambientd link --from <${c} debug URL> --write\``);
   if (problems.length) return { name: 'peers linked', ok: false, reason: list([...problems, ...notes]) };
-  const base = `${eastWest.length ? `east-west Gateway ${eastWest.map((g) => g.key).join(', ')}` : 'no east-west Gateway'}; ${remotes.length} peer(s) declared`;
+  const ew = eastWest.length ? `east-west Gateway ${eastWest.map((g) => g.key).join(', ')}` : 'no east-west Gateway';
+  const base = `${ew}; ${remotes.length} peer(s) declared`;
   return { name: 'peers linked', ok: true, reason: notes.length ? `${base}; ${list(notes)}` : base };
 }
 

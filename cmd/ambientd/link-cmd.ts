@@ -19,7 +19,9 @@ import {
  */
 
 /** Flags these commands own; the rest are daemon settings (loadConfig). */
-export const EXPOSE_FLAGS = ['address', 'namespace', 'name', 'xds-port', 'hbone-port', 'region', 'zone', 'write'] as const;
+export const EXPOSE_FLAGS = [
+  'address', 'namespace', 'name', 'xds-port', 'hbone-port', 'region', 'zone', 'write',
+] as const;
 export const LINK_FLAGS = ['from', 'token', 'address', 'write'] as const;
 
 export interface CmdIo {
@@ -46,7 +48,8 @@ function emit(m: Manifest, cfg: DaemonConfig, write: boolean, io: CmdIo, what: s
     return 0;
   }
   if (cfg.registry.type !== 'file') {
-    io.err.write(`--write needs the file registry (registry.type is ${cfg.registry.type}); pipe the YAML to kubectl apply -f - instead\n`);
+    io.err.write(`--write needs the file registry (registry.type is ${cfg.registry.type}); `
+      + 'pipe the YAML to kubectl apply -f - instead\n');
     return 2;
   }
   const file = path.join(cfg.registry.dir, `${m.metadata.name}.yaml`);
@@ -64,7 +67,8 @@ function emit(m: Manifest, cfg: DaemonConfig, write: boolean, io: CmdIo, what: s
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
   fs.writeFileSync(tmp, text);
   fs.renameSync(tmp, file);
-  io.out.write(`${what} ${m.metadata.namespace}/${m.metadata.name} ${before === undefined ? 'written' : 'updated'} (${file})\n`);
+  const done = before === undefined ? 'written' : 'updated';
+  io.out.write(`${what} ${m.metadata.namespace}/${m.metadata.name} ${done} (${file})\n`);
   return 0;
 }
 
@@ -102,10 +106,19 @@ async function fetchJson(base: string, p: string, token: string | undefined): Pr
 }
 
 /** The peer's east-west Gateways and configured identity, from its debug endpoints or a file. */
-async function readPeer(from: string, token: string | undefined): Promise<{ gateways: GatewayObj[]; cluster?: string; network?: string; trustDomain?: string }> {
+interface PeerDocs {
+  gateways: GatewayObj[];
+  cluster?: string;
+  network?: string;
+  trustDomain?: string;
+}
+
+async function readPeer(from: string, token: string | undefined): Promise<PeerDocs> {
   if (/^https?:\/\//.test(from)) {
     const base = from.replace(/\/+$/, '');
-    const [configz, registryz] = await Promise.all([fetchJson(base, '/debug/configz', token), fetchJson(base, '/debug/registryz', token)]);
+    const [configz, registryz] = await Promise.all([
+      fetchJson(base, '/debug/configz', token), fetchJson(base, '/debug/registryz', token),
+    ]);
     const c = (configz.config ?? {}) as Obj;
     const str = (v: unknown): string | undefined => (typeof v === 'string' && v ? v : undefined);
     return {
@@ -131,7 +144,7 @@ export async function linkCommand(cfg: DaemonConfig, flags: Record<string, strin
     io.err.write('link: --from <peer debug URL | file with its east-west Gateway> is required\n');
     return 2;
   }
-  let peer: Awaited<ReturnType<typeof readPeer>>;
+  let peer: PeerDocs;
   try {
     peer = await readPeer(from, flags.token);
   } catch (e) {
@@ -158,5 +171,6 @@ export async function linkCommand(cfg: DaemonConfig, flags: Record<string, strin
     io.err.write(`link: refused: the istio-remote Gateway for ${info.cluster} would be Invalid: ${r.reason}\n`);
     return 1;
   }
-  return emit(r.manifest, cfg, flags.write === 'true', io, `istio-remote Gateway (imports ${info.cluster}, network ${info.network})`);
+  const what = `istio-remote Gateway (imports ${info.cluster}, network ${info.network})`;
+  return emit(r.manifest, cfg, flags.write === 'true', io, what);
 }

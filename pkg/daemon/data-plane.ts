@@ -11,7 +11,9 @@ export function isZtunnel(nodeId: string): boolean {
  * to: everything committed at or below it is held by every local ztunnel.
  * A ztunnel that has not asked for Address yet holds nothing (seq 0).
  */
-export function ztunnelAcks(seq: number, streams: readonly StreamStatus[]): { seq: number; ackedSeq?: number; ztunnels: number } {
+export function ztunnelAcks(
+  seq: number, streams: readonly StreamStatus[],
+): { seq: number; ackedSeq?: number; ztunnels: number } {
   let acked: number | undefined;
   let ztunnels = 0;
   for (const s of streams) {

@@ -173,7 +173,9 @@ export class PeerClient {
     const node = {
       id: `peering~0.0.0.0~peering-${local}.${ns}~${ns}.svc.cluster.local`,
       cluster: local,
-      metadata: { fields: { NAMESPACE: { stringValue: ns }, CLUSTER_ID: { stringValue: local }, PEERING: { stringValue: 'true' } } },
+      metadata: {
+        fields: { NAMESPACE: { stringValue: ns }, CLUSTER_ID: { stringValue: local }, PEERING: { stringValue: 'true' } },
+      },
     };
     for (const t of this.o.types) {
       this.send({ node, typeUrl: t, resourceNamesSubscribe: ['*'], initialResourceVersions: this.o.partition.versions(t) });

@@ -115,7 +115,9 @@ export function validatePeerGateway(
   const addresses: PeerDecl['address'][] = [];
   for (const [i, a] of gw.addresses.entries()) {
     if (a.type === 'Hostname') {
-      if (!DNS_NAME.test(a.value)) return { cluster, reason: `spec.addresses[${i}] "${a.value}" is not a valid hostname` };
+      if (!DNS_NAME.test(a.value)) {
+        return { cluster, reason: `spec.addresses[${i}] "${a.value}" is not a valid hostname` };
+      }
       addresses.push({ type: 'Hostname', value: a.value });
     } else if (a.type === 'IPAddress' || a.type === '') {
       if (!net.isIP(a.value)) return { cluster, reason: `spec.addresses[${i}] "${a.value}" is not a valid IP address` };
@@ -164,7 +166,8 @@ export function validatePeerGateway(
 }
 
 /** The identity of a link: what must agree for two Gateways to be gateways of the same peer. */
-const linkIdentity = (d: PeerDecl): string => JSON.stringify([d.cluster, d.network, d.trustDomain, d.peerSpiffeId, d.nodePort]);
+const linkIdentity = (d: PeerDecl): string =>
+  JSON.stringify([d.cluster, d.network, d.trustDomain, d.peerSpiffeId, d.nodePort]);
 
 /** A declaration with its gateway list (and the connection key that covers every xDS endpoint). */
 function withGateways(d: PeerDecl, gateways: readonly PeerGateway[]): PeerDecl {
@@ -196,7 +199,8 @@ export function declaredPeers(
     if (kept) {
       // Another gateway of the same peer when it agrees on what the link is; a conflicting declaration otherwise.
       if (linkIdentity(kept) !== linkIdentity(r)) {
-        out.duplicates.push({ key, cluster: r.cluster, kept: kept.key, reason: 'network, trust domain, peer identity or NodePort mode differ' });
+        const reason = 'network, trust domain, peer identity or NodePort mode differ';
+        out.duplicates.push({ key, cluster: r.cluster, kept: kept.key, reason });
         continue;
       }
       byCluster.set(r.cluster, withGateways(kept, [...kept.gateways, ...r.gateways]));

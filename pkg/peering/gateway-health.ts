@@ -84,7 +84,9 @@ export class GatewayHealth {
     for (const [id, t] of want) {
       const s = this.states.get(id);
       if (s && s.target.host === t.host && s.target.ports.join() === t.ports.join()) continue;
-      this.states.set(id, { target: t, healthy: true, window: [], streak: 0, inFlight: false, changedAt: this.o.now() });
+      const fresh: State = { target: t, healthy: true, window: [], streak: 0, inFlight: false, changedAt: 0 };
+      fresh.changedAt = this.o.now();
+      this.states.set(id, fresh);
     }
     if (this.states.size && !this.timer && !this.closed) {
       this.timer = setInterval(() => this.tick(), this.o.intervalMs ?? PROBE_INTERVAL_MS);

@@ -28,7 +28,8 @@ export { TERMINATION_REASONS, uriSans } from './client';
 export type { TerminationReason, PeerClientState } from './client';
 export type { PeerStatus, Condition, Conflict } from './status';
 export {
-  eastWestManifest, eastWestGateways, linkGateway, parseAddresses, peerInfoFromEastWest, remoteGateway, remoteGatewayName,
+  eastWestManifest, eastWestGateways, linkGateway, parseAddresses, peerInfoFromEastWest, remoteGateway,
+  remoteGatewayName,
   CLASS_EAST_WEST, DEFAULT_EAST_WEST_NAME, DEFAULT_GATEWAY_NAMESPACE,
 } from './link';
 export type { EastWestSpec, Manifest, PeerLinkInfo } from './link';

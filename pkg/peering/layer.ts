@@ -120,7 +120,8 @@ export class Peering implements PeeringLayer {
     this.contexts = new SecureContexts();
     this.admission = new Admission({ limit: tuning.dialConcurrency ?? DIAL_CONCURRENCY, holdMs: tuning.dialHoldMs ?? DIAL_HOLD_MS });
     this.health = new GatewayHealth({
-      onChange: () => this.onGatewayHealth(), now: () => ctx.clock.now(), probe: tuning.probe, intervalMs: tuning.probeIntervalMs,
+      onChange: () => this.onGatewayHealth(), now: () => ctx.clock.now(),
+      probe: tuning.probe, intervalMs: tuning.probeIntervalMs,
     });
     this.writer = new PeerStateWriter({
       stateDir: ctx.cfg.stateDir, types: this.exportTypes, log: this.log, delayMs: tuning.saveDelayMs ?? 1000,
@@ -194,7 +195,9 @@ export class Peering implements PeeringLayer {
         cur.client.close();
       }
       for (const t of PEERING_TYPES) if (!types.includes(t)) partition.clearType(t);
-      const peer: Peer = { decl, flat, types, key, partition, client: undefined as unknown as PeerClient, syncs: 0, programmed: false };
+      const peer: Peer = {
+        decl, flat, types, key, partition, client: undefined as unknown as PeerClient, syncs: 0, programmed: false,
+      };
       peer.client = this.newClient(peer);
       this.peers.set(decl.cluster, peer);
       peer.client.start();
@@ -232,7 +235,9 @@ export class Peering implements PeeringLayer {
     const targets = [];
     for (const p of this.peers.values()) {
       if (p.flat || p.decl.nodePort || p.decl.gateways.length < 2) continue;
-      for (const g of p.decl.gateways) targets.push({ id: g.id, host: g.address.value, ports: [g.hbonePort, g.xdsPort] });
+      for (const g of p.decl.gateways) {
+        targets.push({ id: g.id, host: g.address.value, ports: [g.hbonePort, g.xdsPort] });
+      }
     }
     this.health.setTargets(targets);
   }
@@ -256,7 +261,8 @@ export class Peering implements PeeringLayer {
     for (const p of this.peers.values()) {
       if (this.updateDataDecl(p)) {
         changed = true;
-        this.log.info({ peer: p.decl.cluster, gateways: p.dataDecl!.dataGateways!.map((g) => g.id) }, 'peer gateways for the data plane changed');
+        const gateways = p.dataDecl!.dataGateways!.map((g) => g.id);
+        this.log.info({ peer: p.decl.cluster, gateways }, 'peer gateways for the data plane changed');
         this.observe(p);
       }
     }
@@ -439,14 +445,18 @@ export class Peering implements PeeringLayer {
       // Every further istio-remote Gateway of the peer carries the peer's conditions too.
       for (const k of new Set(p.decl.gateways.map((g) => g.key))) if (k !== st.gateway) out.push({ ...st, gateway: k });
     }
-    for (const d of declarationStatus(this.declarations)) out.push({ ...d, conditions: this.clock.stamp(d.gateway, d.conditions, now) });
+    for (const d of declarationStatus(this.declarations)) {
+      out.push({ ...d, conditions: this.clock.stamp(d.gateway, d.conditions, now) });
+    }
     this.clock.retain(new Set(out.map((s) => s.gateway)));
     return out;
   }
 
   private peerStatusOf(p: Peer, now: number): PeerStatus {
-    const gateways = p.decl.gateways.map((g) => ({ id: g.id, healthy: this.health.healthy(g.id), since: this.health.since(g.id) }));
-    const st = peerStatus(p.dataDecl ?? p.decl, p.flat, p.partition, p.client.state, this.conflicts.get(p.decl.cluster) ?? [], this.dataPlaneState(p), gateways);
+    const h = this.health;
+    const gateways = p.decl.gateways.map((g) => ({ id: g.id, healthy: h.healthy(g.id), since: h.since(g.id) }));
+    const conflicts = this.conflicts.get(p.decl.cluster) ?? [];
+    const st = peerStatus(p.dataDecl ?? p.decl, p.flat, p.partition, p.client.state, conflicts, this.dataPlaneState(p), gateways);
     st.conditions = this.clock.stamp(p.decl.key, st.conditions, now);
     return st;
   }

@@ -40,6 +40,7 @@ export interface EastWestSpec {
 }
 
 const addrType = (v: string): string => (net.isIP(v) ? 'IPAddress' : 'Hostname');
+const typed = (a: GatewayAddressObj): GatewayAddressObj => ({ type: a.type || addrType(a.value), value: a.value });
 
 /** Parses "a,b" (IPs or hostnames) into Gateway addresses. */
 export function parseAddresses(list: string): GatewayAddressObj[] {
@@ -65,7 +66,7 @@ function listeners(xdsPort: number, hbonePort: number): Record<string, unknown>[
 export function eastWestManifest(s: EastWestSpec): Manifest {
   const xdsPort = s.xdsPort ?? DEFAULT_XDS_PORT;
   const spec: Record<string, unknown> = { gatewayClassName: CLASS_EAST_WEST };
-  if (s.addresses?.length) spec.addresses = s.addresses.map((a) => ({ type: a.type || addrType(a.value), value: a.value }));
+  if (s.addresses?.length) spec.addresses = s.addresses.map(typed);
   spec.listeners = listeners(xdsPort, s.hbonePort ?? DEFAULT_HBONE_PORT);
   return {
     apiVersion: 'gateway.networking.k8s.io/v1',
@@ -114,9 +115,12 @@ export function peerInfoFromEastWest(
   if (!network) return { reason: `${key} has no ${LABEL.network} label and the peer reports no network` };
   const cluster = gw.labels[LABEL.cluster] || fallback.cluster || network;
   const trustDomain = gw.annotations[ANNOTATION.gatewayTrustDomain] || fallback.trustDomain || '';
-  if (!trustDomain) return { reason: `${key}: the peer's trust domain is unknown (annotation ${ANNOTATION.gatewayTrustDomain})` };
-  const xds = gw.listeners.find((l) => l.name === LISTENER_XDS) ?? gw.listeners.find((l) => l.port === DEFAULT_XDS_PORT);
-  const hbone = gw.listeners.find((l) => l.name === LISTENER_HBONE) ?? gw.listeners.find((l) => l.protocol.toUpperCase() === 'HBONE');
+  if (!trustDomain) {
+    return { reason: `${key}: the peer's trust domain is unknown (annotation ${ANNOTATION.gatewayTrustDomain})` };
+  }
+  const ls = gw.listeners;
+  const xds = ls.find((l) => l.name === LISTENER_XDS) ?? ls.find((l) => l.port === DEFAULT_XDS_PORT);
+  const hbone = ls.find((l) => l.name === LISTENER_HBONE) ?? ls.find((l) => l.protocol.toUpperCase() === 'HBONE');
   const info: PeerLinkInfo = {
     cluster, network, trustDomain,
     // spec first; status (what Kubernetes assigned a LoadBalancer) when spec has none.
@@ -142,10 +146,13 @@ export const remoteGatewayName = (cluster: string): string => `istio-remote-peer
 /** The istio-remote Gateway for a peer (the `istioctl multicluster link` shape), as a registry object. */
 export function remoteGateway(info: PeerLinkInfo): GatewayObj {
   return {
-    kind: 'Gateway', name: remoteGatewayName(info.cluster), namespace: info.gatewayNamespace, gatewayClassName: CLASS_REMOTE,
+    kind: 'Gateway', name: remoteGatewayName(info.cluster), namespace: info.gatewayNamespace,
+    gatewayClassName: CLASS_REMOTE,
     labels: { [LABEL.network]: info.network, [LABEL.cluster]: info.cluster, ...localityLabels(info.locality) },
-    annotations: { [ANNOTATION.gatewayServiceAccount]: info.serviceAccount, [ANNOTATION.gatewayTrustDomain]: info.trustDomain },
-    addresses: info.addresses.map((a) => ({ type: a.type || addrType(a.value), value: a.value })),
+    annotations: {
+      [ANNOTATION.gatewayServiceAccount]: info.serviceAccount, [ANNOTATION.gatewayTrustDomain]: info.trustDomain,
+    },
+    addresses: info.addresses.map(typed),
     statusAddresses: [],
     listeners: [
       { name: LISTENER_HBONE, port: info.hbonePort, protocol: 'HBONE' },
@@ -153,6 +160,8 @@ export function remoteGateway(info: PeerLinkInfo): GatewayObj {
     ],
   };
 }
+
+const portOf = (gw: GatewayObj, name: string): number => gw.listeners.find((l) => l.name === name)!.port;
 
 export function remoteManifest(gw: GatewayObj): Manifest {
   return {
@@ -162,9 +171,7 @@ export function remoteManifest(gw: GatewayObj): Manifest {
     spec: {
       gatewayClassName: gw.gatewayClassName,
       addresses: gw.addresses.map((a) => ({ type: a.type, value: a.value })),
-      listeners: listeners(
-        gw.listeners.find((l) => l.name === LISTENER_XDS)!.port, gw.listeners.find((l) => l.name === LISTENER_HBONE)!.port,
-      ),
+      listeners: listeners(portOf(gw, LISTENER_XDS), portOf(gw, LISTENER_HBONE)),
     },
   };
 }
@@ -178,9 +185,13 @@ export function linkGateway(
   info: PeerLinkInfo,
   local: { cluster: string; trustDomain: string; peerIdentity: string; trustDomains: readonly string[] },
 ): { manifest: Manifest; gateway: GatewayObj } | { reason: string } {
-  if (info.cluster === local.cluster) return { reason: `the peer is this cluster (${local.cluster}); a cluster does not link to itself` };
+  if (info.cluster === local.cluster) {
+    return { reason: `the peer is this cluster (${local.cluster}); a cluster does not link to itself` };
+  }
   const gw = remoteGateway(info);
-  const r = validatePeerGateway(gw, { localTrustDomain: local.trustDomain, peerIdentity: local.peerIdentity, trustDomains: local.trustDomains });
+  const r = validatePeerGateway(gw, {
+    localTrustDomain: local.trustDomain, peerIdentity: local.peerIdentity, trustDomains: local.trustDomains,
+  });
   if (!('key' in r)) return { reason: r.reason };
   return { manifest: remoteManifest(gw), gateway: gw };
 }

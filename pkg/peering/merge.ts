@@ -9,7 +9,8 @@ import { allocateVips, slotOf, slotToBytes } from './vip';
 import { AddressOwners } from './collisions';
 import { Takeover } from './types';
 import {
-  capacityShare, endpointGateways, flatPodWorkload, globalService, nodeGatewayAddresses, splitHorizon, splitHorizonUid, vipAddr,
+  capacityShare, endpointGateways, flatPodWorkload, globalService, nodeGatewayAddresses, splitHorizon,
+  splitHorizonUid, vipAddr,
 } from './shapes';
 
 export { loadBalancingFor, nodeGatewayHost, splitHorizonUid } from './shapes';

@@ -40,7 +40,9 @@ export function loadBalancingFor(td: string): LoadBalancingMsg | undefined {
 export function splitHorizonUid(decl: PeerDecl, ns: string, host: string, gw?: PeerGateway): string {
   // join() yields one flat string; a template literal leaves a rope (cons string) that is kept
   // alongside its flattened copy once hashed — per workload, at N peers x S services.
-  if (!gw || gw.id === decl.gateways[0]?.id) return [decl.network, 'SplitHorizonWorkload', decl.gatewayNamespace, decl.gatewayName, ns, host].join('/');
+  if (!gw || gw.id === decl.gateways[0]?.id) {
+    return [decl.network, 'SplitHorizonWorkload', decl.gatewayNamespace, decl.gatewayName, ns, host].join('/');
+  }
   const name = gw.index ? `${gw.gatewayName}@${gw.address.value}` : gw.gatewayName;
   return [decl.network, 'SplitHorizonWorkload', gw.gatewayNamespace, name, ns, host].join('/');
 }
@@ -99,7 +101,9 @@ export function globalService(i: ShapeContext, g: { name: string; ns: string; lo
 export function gatewayFor(i: ShapeContext, decl: PeerDecl, gw?: PeerGateway): GatewayAddressMsg {
   if (decl.nodePort) return { hostname: { namespace: i.mesh.rootNamespace, hostname: nodeGatewayHost(decl, i.suffix) }, hboneMtlsPort: DEFAULT_HBONE_PORT };
   const g = gw ?? { address: decl.address, gatewayNamespace: decl.gatewayNamespace, hbonePort: decl.hbonePort };
-  if (g.address.type === 'Hostname') return { hostname: { namespace: g.gatewayNamespace, hostname: g.address.value }, hboneMtlsPort: g.hbonePort };
+  if (g.address.type === 'Hostname') {
+    return { hostname: { namespace: g.gatewayNamespace, hostname: g.address.value }, hboneMtlsPort: g.hbonePort };
+  }
   return { address: { network: decl.network, address: ipToBytes(g.address.value)! }, hboneMtlsPort: g.hbonePort };
 }
 
@@ -138,7 +142,8 @@ export function splitHorizon(
  * hostnames; `extraKeys` adds the keys a peer service's pods also back (its taken-over cluster.local name).
  */
 export function flatPodWorkload(
-  pw: PeerWorkloadMsg, decl: PeerDecl, network: string, suffix: string, extraKeys?: (ns: string, name: string) => string[],
+  pw: PeerWorkloadMsg, decl: PeerDecl, network: string, suffix: string,
+  extraKeys?: (ns: string, name: string) => string[],
 ): WorkloadMsg {
   const uid = `${decl.cluster}//Pod/${pw.namespace}/${pw.name}`;
   const w: WorkloadMsg = { uid, name: pw.name, namespace: pw.namespace, addresses: pw.addresses ?? [] };

@@ -57,26 +57,35 @@ export type DataPlaneState = 'acked' | 'waiting' | 'no-ztunnels' | 'never-synced
 
 type C = Omit<Condition, 'type' | 'lastTransitionTime'>;
 
-function dataPlaneCondition(decl: PeerDecl, flat: boolean, p: PeerPartition, conflicts: Conflict[], dp: DataPlaneState, gws: GatewayHealthView[]): C {
-  if (dp === 'never-synced') return { status: 'False', reason: 'NotSynced', message: 'nothing programmed: the peer has not synced on this link yet' };
+const cond = (status: Condition['status'], reason: string, message: string): C => ({ status, reason, message });
+
+function dataPlaneCondition(
+  decl: PeerDecl, flat: boolean, p: PeerPartition, conflicts: Conflict[], dp: DataPlaneState, gws: GatewayHealthView[],
+): C {
+  if (dp === 'never-synced') return cond('False', 'NotSynced', 'nothing programmed: the peer has not synced on this link');
   if (decl.nodePort && p.nodes.size === 0) {
-    return { status: 'False', reason: 'NoNodes', message: 'peer sent no NodePort node workloads (is its east-west gateway in NodePort mode?)' };
+    return cond('False', 'NoNodes', 'peer sent no NodePort node workloads '
+      + '(is its east-west gateway in NodePort mode?)');
   }
   if (flat && conflicts.length) {
-    return { status: 'False', reason: 'AddressConflict', message: `${conflicts.length} imported workloads collide with existing addresses` };
+    return cond('False', 'AddressConflict', `${conflicts.length} imported workloads collide with existing addresses`);
   }
   if (!flat && !decl.nodePort && gws.length > 1 && !gws.some((g) => g.healthy)) {
-    return { status: 'False', reason: 'NoHealthyGateway', message: `none of the ${gws.length} gateways passes its health check; all kept` };
+    return cond('False', 'NoHealthyGateway', `none of the ${gws.length} gateways passes its health check; all kept`);
   }
-  if (dp === 'no-ztunnels') return { status: 'Unknown', reason: 'NoZtunnels', message: 'synced; no local ztunnel is connected to program it' };
-  if (dp === 'waiting') return { status: 'False', reason: 'Pending', message: 'synced; waiting for local ztunnels to ACK the push' };
+  if (dp === 'no-ztunnels') return cond('Unknown', 'NoZtunnels', 'synced; no local ztunnel is connected to program it');
+  if (dp === 'waiting') return cond('False', 'Pending', 'synced; waiting for local ztunnels to ACK the push');
   const used = decl.dataGateways ?? decl.gateways ?? [];
-  const via = decl.nodePort ? `${p.nodes.size} node addresses behind the NodePort gateway`
-    : flat ? 'flat network: pods programmed directly'
-      : used.length > 1 || (decl.gateways?.length ?? 1) > 1
-        ? `via ${used.length} of ${decl.gateways.length} gateways: ${used.map((g) => `${g.address.value}:${g.hbonePort}`).join(', ')} (HBONE)`
-        : `via ${decl.address.value}:${decl.hbonePort} (HBONE)`;
-  return { status: 'True', reason: 'Programmed', message: `ACKed by local ztunnels; ${via}` };
+  const declared = decl.gateways?.length ?? 1;
+  let via: string;
+  if (decl.nodePort) via = `${p.nodes.size} node addresses behind the NodePort gateway`;
+  else if (flat) via = 'flat network: pods programmed directly';
+  else if (declared > 1) {
+    const list = used.map((g) => `${g.address.value}:${g.hbonePort}`).join(', ');
+    via = `via ${used.length} of ${declared} gateways: ${list} (HBONE)`;
+  }
+  else via = `via ${decl.address.value}:${decl.hbonePort} (HBONE)`;
+  return cond('True', 'Programmed', `ACKed by local ztunnels; ${via}`);
 }
 
 interface GatewayHealthView {
@@ -95,7 +104,7 @@ export function peerStatus(
     {
       type: 'Connected',
       ...(s.connected
-        ? { status: 'True', reason: 'Connected', message: `xDS stream to ${s.endpoint ?? `${decl.address.value}:${decl.xdsPort}`} is up` }
+        ? cond('True', 'Connected', `xDS stream to ${s.endpoint ?? `${decl.address.value}:${decl.xdsPort}`} is up`)
         : { status: 'False', reason: term ? reasonName(term.reason) : 'Pending', message: term ? term.message : 'not connected to peer' }),
     },
     {
@@ -118,7 +127,11 @@ export function peerStatus(
   if (term) out.lastTermination = { reason: term.reason, message: term.message, at: new Date(term.at).toISOString() };
   if (s.lastNack) out.lastNack = s.lastNack;
   if (gws.length) {
-    out.gateways = gws.map((g) => (g.since !== undefined ? { id: g.id, healthy: g.healthy, since: new Date(g.since).toISOString() } : { id: g.id, healthy: g.healthy }));
+    out.gateways = gws.map((g) => {
+      const v: GatewayStatus = { id: g.id, healthy: g.healthy };
+      if (g.since !== undefined) v.since = new Date(g.since).toISOString();
+      return v;
+    });
   }
   return out;
 }
@@ -130,13 +143,16 @@ function reasonName(r: string): string {
 const all = (status: Condition['status'], reason: string, message: string): Condition[] =>
   (['Connected', 'Synced', 'DataPlaneProgrammed'] as const).map((type) => ({ type, status, reason, message }));
 
+const why = (r?: string): string => (r ? ` (${r})` : '');
+
 export function declarationStatus(d: PeerDeclarations): PeerStatus[] {
   return [
     ...d.invalid.map((i) => ({ gateway: i.key, cluster: i.cluster, conditions: all('False', 'Invalid', i.reason) })),
     ...d.self.map((k) => ({ gateway: k, conditions: all('False', 'LocalCluster', 'the Gateway names the local cluster; ignored') })),
     ...d.duplicates.map((x) => ({
       gateway: x.key, cluster: x.cluster,
-      conditions: all('False', 'Duplicate', `cluster ${x.cluster} is already declared by ${x.kept}${x.reason ? ` (${x.reason})` : ''}; ignored`),
+      conditions: all('False', 'Duplicate', `cluster ${x.cluster} is already declared by ${x.kept}${why(x.reason)}; ignored`,
+      ),
     })),
   ];
 }
