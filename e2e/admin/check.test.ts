@@ -116,6 +116,19 @@ t.test('[stub peering] a flat-mode address conflict fails its check', async (t) 
   t.match(r.text, /^✓ peers connected and synced: 1 peer\(s\)/m);
 });
 
+t.test('[stub peering] an Invalid istio-remote Gateway fails "peers linked" and names the fix', async (t) => {
+  const invalid = { status: 'False', reason: 'Invalid', message: 'spec.addresses is required' };
+  const peering = stubPeering([{
+    name: 'istio-gateways/istio-remote-peer-c4',
+    conditions: { Connected: invalid, Synced: invalid, DataPlaneProgrammed: invalid },
+  }]);
+  const f = await startDaemon({ files: { 'mesh.yaml': MESH }, deps: { admin: createAdmin, peering: peering.factory } });
+  t.teardown(() => f.close());
+  const r = await runCheck(adminOf(f.daemon).debugPort);
+  t.equal(r.code, 1);
+  t.match(r.text, /^✗ peers linked: istio-gateways\/istio-remote-peer-c4 is Invalid \(spec\.addresses is required\); regenerate it with `ambientd link --from <peer debug URL> --write`$/m);
+});
+
 t.test('[stub peering] a conflict that names both owners is printed with them', async (t) => {
   const peering = stubPeering([{
     name: 'istio-remote-peer-c3',
