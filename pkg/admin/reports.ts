@@ -53,7 +53,8 @@ function identityJson(id: unknown): Obj | null {
 
 /**
  * ztunnel node ids are `ztunnel~<ip>~<pod>.<ns>~<ns>.svc.<suffix>` (ztunnel-protocol.md §3.1); a peer
- * daemon's importer sends `peering~0.0.0.0~peering-<its cluster>.<ns>~...` (pkg/peering client).
+ * daemon's importer sends `peering~0.0.0.0~peering-<our cluster>.<ns>~...` with its own cluster in
+ * Node.cluster (pkg/peering client).
  */
 export function clientKind(nodeId: string): 'ztunnel' | 'peer' | 'other' {
   if (nodeId.startsWith('ztunnel~')) return 'ztunnel';

@@ -168,10 +168,11 @@ export class PeerClient {
     this.awaiting = new Set(this.o.types);
     this.resyncOrigin = undefined;
     const ns = this.o.identityNamespace;
-    // Named after the dialling (local) cluster, in Node.cluster too: the serving side shows who is dialling.
+    // The client name is Solo's `peering-<remote cluster>` (peering-model.md §3.1); who is dialling is in
+    // Node.cluster and CLUSTER_ID, which the serving side shows with the SPIFFE id that authenticated us.
     const local = this.o.localCluster;
     const node = {
-      id: `peering~0.0.0.0~peering-${local}.${ns}~${ns}.svc.cluster.local`,
+      id: `peering~0.0.0.0~peering-${this.o.decl.cluster}.${ns}~${ns}.svc.cluster.local`,
       cluster: local,
       metadata: {
         fields: { NAMESPACE: { stringValue: ns }, CLUSTER_ID: { stringValue: local }, PEERING: { stringValue: 'true' } },
