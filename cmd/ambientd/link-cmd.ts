@@ -168,7 +168,8 @@ export async function linkCommand(cfg: DaemonConfig, flags: Record<string, strin
     trustDomains: [cfg.trustDomain, ...Object.keys(cfg.peering.trustBundles ?? {})],
   });
   if ('reason' in r) {
-    io.err.write(`link: refused: the istio-remote Gateway for ${info.cluster} would be Invalid: ${r.reason}\n`);
+    const why = r.status === 'Invalid' ? `the istio-remote Gateway for ${info.cluster} would be Invalid: ` : '';
+    io.err.write(`link: refused: ${why}${r.reason}\n`);
     return 1;
   }
   const what = `istio-remote Gateway (imports ${info.cluster}, network ${info.network})`;

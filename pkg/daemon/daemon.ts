@@ -190,6 +190,7 @@ export class Daemon {
         rootsFor: (td) => anchors.rootsFor(td),
         requestPush: () => this.pusher?.notify(),
         dataPlane: () => ztunnelAcks(this.cache.seq, this.xds?.status() ?? []),
+        committedSeq: () => this.cache.seq,
       });
     }
     const types = new Map([[TYPE_ADDRESS, this.wire.Address], [TYPE_AUTHORIZATION, this.wire.Authorization], ...(this.peering?.exportTypes ?? [])]);

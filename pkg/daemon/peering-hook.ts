@@ -32,6 +32,8 @@ export interface PeeringContext {
    * while none is connected). Read by DataPlaneProgrammed.
    */
   dataPlane?: () => { seq: number; ackedSeq?: number; ztunnels: number };
+  /** The cache seq committed so far (cheap; dataPlane() reads every stream). */
+  committedSeq?: () => number;
 }
 
 /** Output of one peering build step, inside the daemon's push. Pure with respect to its input + the layer's partitions. */

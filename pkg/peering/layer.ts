@@ -39,6 +39,8 @@ export function peeringTypes(wire: Wire): Map<string, protobuf.Type> {
   ]);
 }
 
+type DataPlaneView = () => ReturnType<NonNullable<PeeringContext['dataPlane']>> | undefined;
+
 interface Peer {
   decl: PeerDecl;
   /** `decl` with dataGateways = its healthy gateways (identity changes only when that set does). */
@@ -94,6 +96,8 @@ export class Peering implements PeeringLayer {
   private readonly clock = new ConditionClock();
   private readonly health: GatewayHealth;
   private ackCheck?: NodeJS.Timeout;
+  /** Peers synced on their link whose push no ztunnel ACK has confirmed yet. */
+  private readonly unprogrammed = new Set<Peer>();
   private readonly writer: PeerStateWriter;
   private unsub?: () => void;
   private closed = false;
@@ -370,10 +374,13 @@ export class Peering implements PeeringLayer {
     this.structural = false;
     this.lastInputs = { services: snapshot.services, namespaces: snapshot.namespaces, mesh: meshKey };
     const dirty = new Map<string, Set<string>>();
-    const seq = this.ctx.dataPlane?.().seq;
+    const seq = this.ctx.committedSeq?.();
     for (const p of [...this.peers.values()].sort((a, b) => (a.decl.cluster < b.decl.cluster ? -1 : 1))) {
       // This build carries the peer's synced data; the commit that follows it gets a seq above `seq`.
-      if (seq !== undefined && p.syncs > 0 && p.mark?.gen !== p.syncs) p.mark = { gen: p.syncs, seq };
+      if (seq !== undefined && p.syncs > 0 && p.mark?.gen !== p.syncs) {
+        p.mark = { gen: p.syncs, seq };
+        if (!p.programmed) this.unprogrammed.add(p);
+      }
       const flat = cfg.enableFlatNetworks && p.decl.network === mesh.network;
       views.push({ decl: p.dataDecl ?? p.decl, data: p.partition, flat });
       const o = p.partition.takeOrigin();
@@ -439,8 +446,9 @@ export class Peering implements PeeringLayer {
   status(): PeerStatus[] {
     const now = this.ctx.clock.now();
     const out: PeerStatus[] = [];
+    const plane = this.planeOnce();
     for (const p of [...this.peers.values()].sort((a, b) => (a.decl.cluster < b.decl.cluster ? -1 : 1))) {
-      const st = this.peerStatusOf(p, now);
+      const st = this.peerStatusOf(p, now, plane);
       out.push(st);
       // Every further istio-remote Gateway of the peer carries the peer's conditions too.
       for (const k of new Set(p.decl.gateways.map((g) => g.key))) if (k !== st.gateway) out.push({ ...st, gateway: k });
@@ -452,18 +460,25 @@ export class Peering implements PeeringLayer {
     return out;
   }
 
-  private peerStatusOf(p: Peer, now: number): PeerStatus {
+  private peerStatusOf(p: Peer, now: number, plane?: DataPlaneView): PeerStatus {
     const h = this.health;
     const gateways = p.decl.gateways.map((g) => ({ id: g.id, healthy: h.healthy(g.id), since: h.since(g.id) }));
     const conflicts = this.conflicts.get(p.decl.cluster) ?? [];
-    const st = peerStatus(p.dataDecl ?? p.decl, p.flat, p.partition, p.client.state, conflicts, this.dataPlaneState(p), gateways);
+    const dp = this.dataPlaneState(p, plane);
+    const st = peerStatus(p.dataDecl ?? p.decl, p.flat, p.partition, p.client.state, conflicts, dp, gateways);
     st.conditions = this.clock.stamp(p.decl.key, st.conditions, now);
     return st;
   }
 
   /** Stamps a peer's conditions at the moment its state changes (lastTransitionTime is the event's time). */
-  private observe(p: Peer): void {
-    if (this.peers.get(p.decl.cluster) === p) this.peerStatusOf(p, this.ctx.clock.now());
+  private observe(p: Peer, plane?: DataPlaneView): void {
+    if (this.peers.get(p.decl.cluster) === p) this.peerStatusOf(p, this.ctx.clock.now(), plane);
+  }
+
+  /** The data-plane view read at most once per use (it walks every xDS stream). */
+  private planeOnce(): DataPlaneView {
+    let v: ReturnType<NonNullable<PeeringContext['dataPlane']>> | undefined;
+    return () => (v ??= this.ctx.dataPlane?.());
   }
 
   /**
@@ -472,15 +487,16 @@ export class Peering implements PeeringLayer {
    * mark; or, when that build committed nothing, the mark itself). Latched per
    * link: later pushes are ordinary updates, not a new programming.
    */
-  private dataPlaneState(p: Peer): DataPlaneState {
+  private dataPlaneState(p: Peer, plane?: DataPlaneView): DataPlaneState {
     if (p.programmed) return 'acked';
     if (!p.mark) return 'never-synced';
-    const dp = this.ctx.dataPlane?.();
+    const dp = plane?.() ?? this.ctx.dataPlane?.();
     if (!dp) return 'acked'; // a daemon that reports no data plane: nothing to wait for
     if (dp.ackedSeq === undefined) return 'no-ztunnels';
     const need = dp.seq > p.mark.seq ? p.mark.seq + 1 : p.mark.seq;
     if (dp.ackedSeq < need) return 'waiting';
     p.programmed = true;
+    this.unprogrammed.delete(p);
     return 'acked';
   }
 
@@ -491,12 +507,14 @@ export class Peering implements PeeringLayer {
   /** Coalesced (one check per 50 ms however many ztunnels ACK): stamps peers whose push was just ACKed. */
   private scheduleAckCheck(): void {
     if (this.ackCheck || this.closed) return;
-    let pending = false;
-    for (const p of this.peers.values()) if (p.mark && !p.programmed) pending = true;
-    if (!pending) return;
+    if (this.unprogrammed.size === 0) return; // O(1) per ACK: no scan of every peer
     this.ackCheck = setTimeout(() => {
       this.ackCheck = undefined;
-      for (const p of this.peers.values()) if (p.mark && !p.programmed) this.observe(p);
+      const plane = this.planeOnce();
+      for (const p of [...this.unprogrammed]) {
+        if (this.peers.get(p.decl.cluster) === p) this.observe(p, plane);
+        else this.unprogrammed.delete(p); // unlinked or re-declared meanwhile
+      }
     }, 50);
     this.ackCheck.unref?.();
   }

@@ -184,14 +184,15 @@ export function remoteManifest(gw: GatewayObj): Manifest {
 export function linkGateway(
   info: PeerLinkInfo,
   local: { cluster: string; trustDomain: string; peerIdentity: string; trustDomains: readonly string[] },
-): { manifest: Manifest; gateway: GatewayObj } | { reason: string } {
+): { manifest: Manifest; gateway: GatewayObj } | { reason: string; status: 'Invalid' | 'LocalCluster' } {
   if (info.cluster === local.cluster) {
-    return { reason: `the peer is this cluster (${local.cluster}); a cluster does not link to itself` };
+    const reason = `the peer is this cluster (${local.cluster}); a cluster does not link to itself`;
+    return { status: 'LocalCluster', reason };
   }
   const gw = remoteGateway(info);
   const r = validatePeerGateway(gw, {
     localTrustDomain: local.trustDomain, peerIdentity: local.peerIdentity, trustDomains: local.trustDomains,
   });
-  if (!('key' in r)) return { reason: r.reason };
+  if (!('key' in r)) return { status: 'Invalid', reason: r.reason };
   return { manifest: remoteManifest(gw), gateway: gw };
 }
