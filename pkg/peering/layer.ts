@@ -13,12 +13,14 @@ import { Exporter, exportedServices } from './export';
 import { Merger, type PeerView } from './merge';
 import { createPeeringMetrics, type PeeringMetrics } from './metrics';
 import { PeerPartition, StringPool, peerFile } from './partition';
-import { ConditionClock, peerStatus, declarationStatus, type DataPlaneState, type PeerStatus } from './status';
+import { ConditionClock, peerStatus, declarationStatus, type PeerStatus } from './status';
 import type { Conflict } from './merge-types';
 import { PeerStateWriter, restorePeerState } from './persist';
 import { SecureContexts } from './tls-context';
 import { Admission } from './admission';
 import { GatewayHealth, type Probe } from './gateway-health';
+import { LinkProgramming, ProgrammingTracker, type PlaneView } from './programming';
+import { dataDeclFor, probeTargets } from './peer-gateways';
 import {
   MSG, PEERING_PROTO, PEERING_TYPES, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD,
 } from './types';
@@ -39,8 +41,6 @@ export function peeringTypes(wire: Wire): Map<string, protobuf.Type> {
   ]);
 }
 
-type DataPlaneView = () => ReturnType<NonNullable<PeeringContext['dataPlane']>> | undefined;
-
 interface Peer {
   decl: PeerDecl;
   /** `decl` with dataGateways = its healthy gateways (identity changes only when that set does). */
@@ -50,11 +50,8 @@ interface Peer {
   key: string;
   client: PeerClient;
   partition: PeerPartition;
-  /** Syncs of this link so far; `mark` is the cache seq before the push that first carried sync `gen`. */
-  syncs: number;
-  mark?: { gen: number; seq: number };
-  /** Set once local ztunnels ACKed a push carrying this link's synced data. */
-  programmed: boolean;
+  /** Whether local ztunnels hold this link's synced data (DataPlaneProgrammed). */
+  programming: LinkProgramming;
 }
 
 /** Test/bench knobs (not configuration). */
@@ -95,9 +92,7 @@ export class Peering implements PeeringLayer {
   private conflicts = new Map<string, Conflict[]>();
   private readonly clock = new ConditionClock();
   private readonly health: GatewayHealth;
-  private ackCheck?: NodeJS.Timeout;
-  /** Peers synced on their link whose push no ztunnel ACK has confirmed yet. */
-  private readonly unprogrammed = new Set<Peer>();
+  private readonly programming: ProgrammingTracker;
   private readonly writer: PeerStateWriter;
   private unsub?: () => void;
   private closed = false;
@@ -123,6 +118,10 @@ export class Peering implements PeeringLayer {
     this.identityNs = ctx.cfg.ca.identity.split('/')[0] || ctx.cfg.systemNamespace;
     this.contexts = new SecureContexts();
     this.admission = new Admission({ limit: tuning.dialConcurrency ?? DIAL_CONCURRENCY, holdMs: tuning.dialHoldMs ?? DIAL_HOLD_MS });
+    // Stamps DataPlaneProgrammed when the ACK that programs a link arrives (not when someone reads it).
+    this.programming = new ProgrammingTracker(ctx, (links, plane) => {
+      for (const p of this.peers.values()) if (links.has(p.programming)) this.observe(p, plane);
+    });
     this.health = new GatewayHealth({
       onChange: () => this.onGatewayHealth(), now: () => ctx.clock.now(),
       probe: tuning.probe, intervalMs: tuning.probeIntervalMs,
@@ -197,10 +196,11 @@ export class Peering implements PeeringLayer {
       if (cur) {
         this.log.info({ peer: decl.cluster }, 'peer declaration changed; reconnecting');
         cur.client.close();
+        this.programming.forget(cur.programming);
       }
       for (const t of PEERING_TYPES) if (!types.includes(t)) partition.clearType(t);
       const peer: Peer = {
-        decl, flat, types, key, partition, client: undefined as unknown as PeerClient, syncs: 0, programmed: false,
+        decl, flat, types, key, partition, client: undefined as unknown as PeerClient, programming: new LinkProgramming(),
       };
       peer.client = this.newClient(peer);
       this.peers.set(decl.cluster, peer);
@@ -210,6 +210,7 @@ export class Peering implements PeeringLayer {
     for (const [cluster, p] of this.peers) {
       if (wanted.has(cluster)) continue;
       p.client.close();
+      this.programming.forget(p.programming);
       this.peers.delete(cluster);
       this.forget(cluster);
       this.log.info({ peer: cluster }, 'istio-remote Gateway removed: peer unlinked, its data withdrawn');
@@ -229,34 +230,15 @@ export class Peering implements PeeringLayer {
     }
   }
 
-  /**
-   * Gateway-mode peers with more than one gateway have theirs probed: that is
-   * where a choice exists. A single gateway is used whatever its probe says
-   * (withdrawing it would withdraw the peer), so it is not probed at all —
-   * which also keeps 2,000 single-gateway peers from costing 8,000 connects/s.
-   */
   private probeGateways(): void {
-    const targets = [];
-    for (const p of this.peers.values()) {
-      if (p.flat || p.decl.nodePort || p.decl.gateways.length < 2) continue;
-      for (const g of p.decl.gateways) {
-        targets.push({ id: g.id, host: g.address.value, ports: [g.hbonePort, g.xdsPort] });
-      }
-    }
-    this.health.setTargets(targets);
+    this.health.setTargets(probeTargets(this.peers.values()));
   }
 
   /** Recomputes a peer's data-plane gateway set; true when it changed. */
   private updateDataDecl(p: Peer): boolean {
-    const all = p.decl.gateways;
-    let healthy = all.filter((g) => this.health.healthy(g.id));
-    // Fail open: none passing means the probe may be what is broken, not every gateway.
-    if (healthy.length === 0) healthy = [...all];
     const prev = p.dataDecl;
-    if (prev && prev.gateways === all && prev.dataGateways!.length === healthy.length
-      && prev.dataGateways!.every((g, i) => g === healthy[i])) return false;
-    p.dataDecl = { ...p.decl, dataGateways: healthy };
-    return prev !== undefined;
+    p.dataDecl = dataDeclFor(p.decl, prev, (id) => this.health.healthy(id));
+    return prev !== undefined && p.dataDecl !== prev;
   }
 
   private onGatewayHealth(): void {
@@ -322,7 +304,7 @@ export class Peering implements PeeringLayer {
         if (peer.client?.state.synced) this.writer.schedule();
       },
       onSynced: () => {
-        peer.syncs++;
+        peer.programming.syncs++;
         m.synced.set({ peer: cluster }, 1);
         m.lastSync.set({ peer: cluster }, this.ctx.clock.now() / 1000);
         this.log.info({ peer: cluster, services: peer.partition.services.size, workloads: peer.partition.workloads.size }, `peer ${cluster} synced (${peer.partition.services.size} services)`);
@@ -374,13 +356,10 @@ export class Peering implements PeeringLayer {
     this.structural = false;
     this.lastInputs = { services: snapshot.services, namespaces: snapshot.namespaces, mesh: meshKey };
     const dirty = new Map<string, Set<string>>();
-    const seq = this.ctx.committedSeq?.();
+    // This build carries every synced link's data; the commit that follows it gets a seq above the mark.
+    this.programming.noteBuild([...this.peers.values()].map((p) => p.programming));
     for (const p of [...this.peers.values()].sort((a, b) => (a.decl.cluster < b.decl.cluster ? -1 : 1))) {
       // This build carries the peer's synced data; the commit that follows it gets a seq above `seq`.
-      if (seq !== undefined && p.syncs > 0 && p.mark?.gen !== p.syncs) {
-        p.mark = { gen: p.syncs, seq };
-        if (!p.programmed) this.unprogrammed.add(p);
-      }
       const flat = cfg.enableFlatNetworks && p.decl.network === mesh.network;
       views.push({ decl: p.dataDecl ?? p.decl, data: p.partition, flat });
       const o = p.partition.takeOrigin();
@@ -398,7 +377,6 @@ export class Peering implements PeeringLayer {
     );
     this.conflicts = res.conflicts;
     const out: PeeringBuildResult = { addresses: res.addresses, authorizations: local.authorizations, exports, live: true, extraAddresses: res.remote };
-    this.scheduleAckCheck();
     if (res.changed && res.removed) out.addressHint = { changed: res.changed, removed: res.removed };
     if (originAt !== undefined) out.originAt = originAt;
     return out;
@@ -446,7 +424,7 @@ export class Peering implements PeeringLayer {
   status(): PeerStatus[] {
     const now = this.ctx.clock.now();
     const out: PeerStatus[] = [];
-    const plane = this.planeOnce();
+    const plane = this.programming.planeOnce();
     for (const p of [...this.peers.values()].sort((a, b) => (a.decl.cluster < b.decl.cluster ? -1 : 1))) {
       const st = this.peerStatusOf(p, now, plane);
       out.push(st);
@@ -460,70 +438,30 @@ export class Peering implements PeeringLayer {
     return out;
   }
 
-  private peerStatusOf(p: Peer, now: number, plane?: DataPlaneView): PeerStatus {
+  private peerStatusOf(p: Peer, now: number, plane?: PlaneView): PeerStatus {
     const h = this.health;
     const gateways = p.decl.gateways.map((g) => ({ id: g.id, healthy: h.healthy(g.id), since: h.since(g.id) }));
     const conflicts = this.conflicts.get(p.decl.cluster) ?? [];
-    const dp = this.dataPlaneState(p, plane);
+    const dp = this.programming.state(p.programming, plane);
     const st = peerStatus(p.dataDecl ?? p.decl, p.flat, p.partition, p.client.state, conflicts, dp, gateways);
     st.conditions = this.clock.stamp(p.decl.key, st.conditions, now);
     return st;
   }
 
   /** Stamps a peer's conditions at the moment its state changes (lastTransitionTime is the event's time). */
-  private observe(p: Peer, plane?: DataPlaneView): void {
+  private observe(p: Peer, plane?: PlaneView): void {
     if (this.peers.get(p.decl.cluster) === p) this.peerStatusOf(p, this.ctx.clock.now(), plane);
   }
 
-  /** The data-plane view read at most once per use (it walks every xDS stream). */
-  private planeOnce(): DataPlaneView {
-    let v: ReturnType<NonNullable<PeeringContext['dataPlane']>> | undefined;
-    return () => (v ??= this.ctx.dataPlane?.());
-  }
-
-  /**
-   * DataPlaneProgrammed's input: the push that followed this link's sync was
-   * ACKed by every connected ztunnel (ackedSeq at least the commit after the
-   * mark; or, when that build committed nothing, the mark itself). Latched per
-   * link: later pushes are ordinary updates, not a new programming.
-   */
-  private dataPlaneState(p: Peer, plane?: DataPlaneView): DataPlaneState {
-    if (p.programmed) return 'acked';
-    if (!p.mark) return 'never-synced';
-    const dp = plane?.() ?? this.ctx.dataPlane?.();
-    if (!dp) return 'acked'; // a daemon that reports no data plane: nothing to wait for
-    if (dp.ackedSeq === undefined) return 'no-ztunnels';
-    const need = dp.seq > p.mark.seq ? p.mark.seq + 1 : p.mark.seq;
-    if (dp.ackedSeq < need) return 'waiting';
-    p.programmed = true;
-    this.unprogrammed.delete(p);
-    return 'acked';
-  }
-
   onDataPlaneAck(): void {
-    this.scheduleAckCheck();
-  }
-
-  /** Coalesced (one check per 50 ms however many ztunnels ACK): stamps peers whose push was just ACKed. */
-  private scheduleAckCheck(): void {
-    if (this.ackCheck || this.closed) return;
-    if (this.unprogrammed.size === 0) return; // O(1) per ACK: no scan of every peer
-    this.ackCheck = setTimeout(() => {
-      this.ackCheck = undefined;
-      const plane = this.planeOnce();
-      for (const p of [...this.unprogrammed]) {
-        if (this.peers.get(p.decl.cluster) === p) this.observe(p, plane);
-        else this.unprogrammed.delete(p); // unlinked or re-declared meanwhile
-      }
-    }, 50);
-    this.ackCheck.unref?.();
+    this.programming.onAck();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.health.close();
-    if (this.ackCheck) clearTimeout(this.ackCheck);
+    this.programming.close();
     this.unsub?.();
     this.writer.close();
     this.admission.clear();
@@ -536,7 +474,7 @@ export class Peering implements PeeringLayer {
   destroy(): void {
     this.closed = true;
     this.health.close();
-    if (this.ackCheck) clearTimeout(this.ackCheck);
+    this.programming.close();
     this.unsub?.();
     this.writer.close();
     this.admission.clear();
