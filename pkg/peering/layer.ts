@@ -5,7 +5,6 @@ import { VERSION } from '../daemon';
 import type { CallerIdentity } from '../auth';
 import type { RegistrySnapshot } from '../registry';
 import type { LocalOutput, MeshContext } from '../translate';
-import { loadWire, type Wire } from '../wire';
 import { LABEL } from '../model';
 import { PeerClient, TERMINATION_REASONS } from './client';
 import { declaredPeers, type PeerDecl, type PeerDeclarations } from './declare';
@@ -18,28 +17,12 @@ import type { Conflict } from './merge-types';
 import { PeerStateWriter, restorePeerState } from './persist';
 import { SecureContexts } from './tls-context';
 import { Admission } from './admission';
-import { GatewayHealth, type Probe } from './gateway-health';
+import { GatewayHealth } from './gateway-health';
 import { LinkProgramming, ProgrammingTracker, type PlaneView } from './programming';
 import { dataDeclFor, probeTargets } from './peer-gateways';
-import {
-  MSG, PEERING_PROTO, PEERING_TYPES, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD,
-} from './types';
-
-/** Message types of our type URLs, from the daemon's wire if it loaded peering.proto, else loaded alongside it. */
-export function peeringTypes(wire: Wire): Map<string, protobuf.Type> {
-  let w = wire;
-  try {
-    wire.type(MSG.FederatedService);
-  } catch {
-    w = loadWire({ protoDir: wire.protoDir, extraFiles: [PEERING_PROTO] });
-  }
-  return new Map([
-    [TYPE_CLUSTER_INFO, w.type(MSG.ClusterInfo)],
-    [TYPE_FEDERATED_SERVICE, w.type(MSG.FederatedService)],
-    [TYPE_PEER_WORKLOAD, w.type(MSG.PeerWorkload)],
-    [TYPE_PEER_NODE, w.type(MSG.PeerNode)],
-  ]);
-}
+import { PEERING_TYPES, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD } from './types';
+import { peeringTypes } from './wire-types';
+import { DIAL_CONCURRENCY, DIAL_HOLD_MS, type PeeringTuning } from './tuning';
 
 interface Peer {
   decl: PeerDecl;
@@ -53,29 +36,6 @@ interface Peer {
   /** Whether local ztunnels hold this link's synced data (DataPlaneProgrammed). */
   programming: LinkProgramming;
 }
-
-/** Test/bench knobs (not configuration). */
-export interface PeeringTuning {
-  backoff?: { initialMs: number; maxMs: number };
-  saveDelayMs?: number;
-  /** Peer links dialling or in their first sync at once (default DIAL_CONCURRENCY). */
-  dialConcurrency?: number;
-  /** A dial gives its admission slot back after this long even if the peer never answered (default DIAL_HOLD_MS). */
-  dialHoldMs?: number;
-  /** Gateway health probe (default: TCP connect to HBONE and xds-tls ports) and its interval. */
-  probe?: Probe;
-  probeIntervalMs?: number;
-}
-
-/**
- * Bounded first dials/syncs. 64 concurrent handshakes keep both cores busy on
- * loopback and, at ~4 round trips per first sync, bring 2,000 WAN peers at
- * 100 ms RTT up in ~13 s; the bound is what keeps start-up from building one
- * push of every peer at once.
- */
-export const DIAL_CONCURRENCY = 64;
-/** Longer than a healthy first sync, short enough that a silent peer does not hold a slot for long. */
-export const DIAL_HOLD_MS = 10_000;
 
 export class Peering implements PeeringLayer {
   readonly exportTypes: ReadonlyMap<string, protobuf.Type>;
