@@ -27,11 +27,13 @@ export interface CheckDocs {
   registryz: {
     counts?: Record<string, number>;
     rejected?: { kind: string; key: string; reason: string }[];
-    gateways?: { key: string; name: string; gatewayClassName?: string }[];
+    gateways?: { key: string; name: string; gatewayClassName?: string; labels?: Record<string, string> }[];
   };
   certz: { now?: string; ca?: { mode?: string; roots?: { notAfter: string }[]; expiresAt?: string } };
   peers: { now?: string; enabled?: boolean; peers?: PeerDoc[] };
   syncz: { streams?: StreamDoc[] };
+  /** Absent from daemons older than inbound peer reporting. */
+  connections?: { inboundPeers?: { clusterId: string | null; spiffeId: string | null }[] };
 }
 
 interface PeerDoc {
@@ -39,7 +41,7 @@ interface PeerDoc {
   conditions: Record<'Connected' | 'Synced' | 'DataPlaneProgrammed', { status: string; reason: string; message: string }>;
   lastSyncTime: string | null;
   stale: boolean;
-  conflicts: { kind: string; key: string; reason: string }[];
+  conflicts: { kind: string; key: string; owners?: string[]; reason: string }[];
 }
 
 interface StreamDoc {
@@ -135,9 +137,11 @@ export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): Ch
       ok: stale.length === 0,
       reason: stale.length ? list(stale) : `no peer data older than ${Math.round(staleMs / 1000)}s without refresh`,
     });
-    const conflicts = peers.flatMap((p) => p.conflicts.map((c) => `${p.name}: ${[c.kind, c.key].filter(Boolean).join(' ')}${c.reason ? ` (${c.reason})` : ''}`));
+    const conflicts = peers.flatMap((p) => p.conflicts.map((c) => conflictLine(p.name, c)));
     out.push({ name: 'no flat-mode address conflicts', ok: conflicts.length === 0, reason: conflicts.length ? list(conflicts) : 'none detected' });
   }
+
+  out.push(linkCheck(d));
 
   const streams = d.syncz.streams ?? [];
   const lagging = streams.filter((s) => !s.inSync);
@@ -155,6 +159,56 @@ export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): Ch
       })),
   });
   return out;
+}
+
+const EAST_WEST = new Set(['istio-eastwest', 'istio-east-west']);
+const NETWORK = 'topology.istio.io/network';
+const CLUSTER = 'topology.istio.io/cluster';
+
+/**
+ * Links: an east-west Gateway exists once a peer imports from this cluster,
+ * every declared istio-remote Gateway is valid, and peers that import from us
+ * without being imported from are named (one-way links are allowed, so that
+ * alone does not fail). Each finding says which command fixes it.
+ */
+function linkCheck(d: CheckDocs): CheckResult {
+  const gws = d.registryz.gateways ?? [];
+  const eastWest = gws.filter((g) => EAST_WEST.has(g.gatewayClassName ?? ''));
+  const remotes = gws.filter((g) => g.gatewayClassName === 'istio-remote');
+  const linked = new Set(remotes.map((g) => g.labels?.[CLUSTER] || g.labels?.[NETWORK] || ''));
+  const inbound = [...new Set((d.connections?.inboundPeers ?? []).map((p) => p.clusterId ?? '').filter(Boolean))];
+  const problems: string[] = [];
+  // Importing needs no east-west Gateway; being imported from does (peers' link and data plane use it).
+  if (!eastWest.length && inbound.length) {
+    problems.push('no east-west Gateway: peers cannot link to this cluster; run '
+      + '`ambientd expose --address <reachable address> --write` (file registry) '
+      + 'or `ambientd expose | kubectl apply -f -`');
+  }
+  for (const p of d.peers.peers ?? []) {
+    const c = p.conditions.Connected;
+    if (c.reason !== 'Invalid') continue;
+    const fix = '`ambientd link --from <peer debug URL> --write`';
+    problems.push(`${p.name} is Invalid (${c.message}); regenerate it with ${fix}`);
+  }
+  const oneWay = inbound.filter((c) => !linked.has(c));
+  const notes = oneWay.map((c) => `${c} imports from this cluster but is not imported from (one-way); `
+    + `to link back: \`ambientd link --from <${c} debug URL> --write\``);
+  if (problems.length) return { name: 'peers linked', ok: false, reason: list([...problems, ...notes]) };
+  const ew = eastWest.length ? `east-west Gateway ${eastWest.map((g) => g.key).join(', ')}` : 'no east-west Gateway';
+  const base = `${ew}; ${remotes.length} peer(s) declared`;
+  return { name: 'peers linked', ok: true, reason: notes.length ? `${base}; ${list(notes)}` : base };
+}
+
+/**
+ * One conflict, readable: "<peer>: <kind> <key> held by <owner>, refused to <contender>".
+ * Falls back to the reason alone when the daemon names neither kind nor owners.
+ */
+export function conflictLine(peer: string, c: PeerDoc['conflicts'][number]): string {
+  const what = [c.kind, c.key].filter(Boolean).join(' ');
+  const [owner, contender] = c.owners ?? [];
+  if (what && owner && contender) return `${peer}: ${what} held by ${owner}, refused to ${contender}`;
+  if (what) return `${peer}: ${what}${c.reason ? ` (${c.reason})` : ''}`;
+  return `${peer}: ${c.reason || 'conflict (no details reported)'}`;
 }
 
 class HttpError extends Error {
@@ -187,6 +241,7 @@ async function fetchDocs(base: string, token: string | undefined): Promise<Check
     certz: certz.body as CheckDocs['certz'],
     peers: peers.body as CheckDocs['peers'],
     syncz: (await fetchJson(base, '/debug/syncz', token)).body as CheckDocs['syncz'],
+    connections: (await fetchJson(base, '/debug/connections', token)).body as CheckDocs['connections'],
   };
 }
 

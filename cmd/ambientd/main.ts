@@ -7,6 +7,7 @@ import { Daemon, StartupError, VERSION } from '../../pkg/daemon';
 import { parseArgs } from './argv';
 import { tokenCreateCommand } from './token-cmd';
 import { checkArgsFromFlags, checkCommand } from './check-cmd';
+import { EXPOSE_FLAGS, LINK_FLAGS, exposeCommand, linkCommand } from './link-cmd';
 import { createPeering } from '../../pkg/peering';
 import { adminWithLogger } from '../../pkg/admin';
 import { routeGrpcLogs } from '../../pkg/transport';
@@ -24,6 +25,8 @@ Usage:
   ambientd token create --namespace NS --service-account SA [--node NODE] [--ttl 1h]
                         [--config FILE | --state-dir DIR]   (the same state dir as serve's)
   ambientd check [--debug-url http://127.0.0.1:8080] [--token T] [--output json] [--stale-seconds 300]
+  ambientd expose [--config FILE] [--address A[,B]] [--namespace istio-gateways] [--region R] [--zone Z] [--write]
+  ambientd link --from <peer debug URL | file> [--config FILE] [--token T] [--address A[,B]] [--write]
   ambientd version
   ambientd --help | ambientd serve --help
 
@@ -31,7 +34,7 @@ Exit codes: 0 clean shutdown, 1 failure, 2 invalid configuration.
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const booleans = new Set(OPTIONS.filter((o) => o.kind === 'bool').map(flagName).concat(['help']));
+  const booleans = new Set(OPTIONS.filter((o) => o.kind === 'bool').map(flagName).concat(['help', 'write']));
   const { positionals, flags } = parseArgs(argv, booleans);
   const cmd = positionals[0];
   if (cmd === 'version' || flags.version === 'true') {
@@ -57,6 +60,17 @@ async function main(argv: string[]): Promise<number> {
       return EXIT_CONFIG;
     }
     return checkCommand(args, process.stdout);
+  }
+  if (cmd === 'expose' || cmd === 'link') {
+    const own = new Set<string>(cmd === 'expose' ? EXPOSE_FLAGS : LINK_FLAGS);
+    const mine: Record<string, string> = {};
+    const rest: Record<string, string> = {};
+    for (const [k, v] of Object.entries(flags)) (own.has(k) ? mine : rest)[k] = v;
+    const cfg = loadCliConfig(rest);
+    if (typeof cfg === 'number') return cfg;
+    const io = { out: process.stdout, err: process.stderr };
+    if (cmd === 'expose') return exposeCommand(cfg, mine, io);
+    return linkCommand(cfg, { ...mine, token: mine.token ?? process.env.AMBIENTD_DEBUG_TOKEN ?? '' }, io);
   }
   process.stderr.write(`unknown command "${positionals.join(' ')}"\n\n${USAGE}`);
   return EXIT_CONFIG;
@@ -114,6 +128,13 @@ function loadOrReport(input: Parameters<typeof loadConfig>[0], who: string): Dae
     }
     throw e;
   }
+}
+
+/** The daemon's settings for a CLI command (same sources as serve); exit code on invalid configuration. */
+function loadCliConfig(flags: Record<string, string>): DaemonConfig | number {
+  const file = flags.config;
+  delete flags.config;
+  return loadOrReport({ flags, env: process.env, file }, 'ambientd') ?? EXIT_CONFIG;
 }
 
 async function serve(flags: Record<string, string>): Promise<number> {

@@ -12,7 +12,7 @@ async function runCheck(port: number, extra: { token?: string; output?: 'text' |
   return { code, text: cap.text };
 }
 
-const CHECKS = ['daemon ready', 'config valid', 'CA material', 'peers connected and synced', 'no stale peer data', 'no flat-mode address conflicts', 'ztunnels ACKed the latest push'];
+const CHECKS = ['daemon ready', 'config valid', 'CA material', 'peers connected and synced', 'no stale peer data', 'no flat-mode address conflicts', 'peers linked', 'ztunnels ACKed the latest push'];
 
 t.test('healthy daemon with an in-sync ztunnel: every check ✓, exit 0', async (t) => {
   const f = await startDaemon({ files: { 'mesh.yaml': MESH }, deps: { admin: createAdmin } });
@@ -114,6 +114,36 @@ t.test('[stub peering] a flat-mode address conflict fails its check', async (t) 
   t.equal(r.code, 1);
   t.match(r.text, /^✗ no flat-mode address conflicts: istio-remote-peer-c3: address net1\/10\.0\.0\.5 \(local Pod default\/web-1/m);
   t.match(r.text, /^✓ peers connected and synced: 1 peer\(s\)/m);
+});
+
+t.test('[stub peering] an Invalid istio-remote Gateway fails "peers linked" and names the fix', async (t) => {
+  const invalid = { status: 'False', reason: 'Invalid', message: 'spec.addresses is required' };
+  const peering = stubPeering([{
+    name: 'istio-gateways/istio-remote-peer-c4',
+    conditions: { Connected: invalid, Synced: invalid, DataPlaneProgrammed: invalid },
+  }]);
+  const f = await startDaemon({ files: { 'mesh.yaml': MESH }, deps: { admin: createAdmin, peering: peering.factory } });
+  t.teardown(() => f.close());
+  const r = await runCheck(adminOf(f.daemon).debugPort);
+  t.equal(r.code, 1);
+  t.match(r.text, /^✗ peers linked: istio-gateways\/istio-remote-peer-c4 is Invalid \(spec\.addresses is required\); regenerate it with `ambientd link --from <peer debug URL> --write`$/m);
+});
+
+t.test('[stub peering] a conflict that names both owners is printed with them', async (t) => {
+  const peering = stubPeering([{
+    name: 'istio-remote-peer-c3',
+    conditions: { Connected: { status: 'True' }, Synced: { status: 'True' } },
+    lastSyncAt: Date.now(),
+    conflicts: [{
+      kind: 'WorkloadAddress', key: 'net1/10.0.0.5', owners: ['local c1//Pod/default/web-1', 'c3 c3//Pod/shop/api-0'],
+      reason: '10.0.0.5 of c3/shop/api-0 collides with local c1//Pod/default/web-1',
+    }],
+  }]);
+  const f = await startDaemon({ files: { 'mesh.yaml': MESH }, deps: { admin: createAdmin, peering: peering.factory } });
+  t.teardown(() => f.close());
+  const r = await runCheck(adminOf(f.daemon).debugPort);
+  t.equal(r.code, 1);
+  t.match(r.text, /^✗ no flat-mode address conflicts: istio-remote-peer-c3: WorkloadAddress net1\/10\.0\.0\.5 held by local c1\/\/Pod\/default\/web-1, refused to c3 c3\/\/Pod\/shop\/api-0$/m);
 });
 
 t.test('a ztunnel that NACKed the latest push, and a rejected registry object, fail their checks', async (t) => {

@@ -55,6 +55,18 @@ t.test('[real peering] check passes with a connected, synced peer and fails once
   t.equal(ok.code, 0, ok.text);
   t.match(ok.text, /^✓ peers connected and synced: 1 peer\(s\) Connected and Synced$/m);
 
+  // On A (the serving side), B's importer stream names B and the SPIFFE id that authenticated it.
+  type Conn = { kind: string; clusterId: string | null; identity: { spiffeId: string | null } | null };
+  const conns = (await get(adminOf(a.daemon).debugPort, '/debug/connections')).json<{ byKind: Record<string, number>; xds: Conn[]; inboundPeers: Record<string, unknown>[] }>();
+  const inbound = conns.xds.filter((c) => c.kind === 'peer');
+  t.equal(inbound.length, 1, 'one inbound peer stream');
+  t.equal(inbound[0]!.clusterId, 'cluster-b', 'named after the dialling cluster');
+  t.equal(inbound[0]!.identity?.spiffeId, 'spiffe://cluster.local/ns/istio-system/sa/istiod');
+  t.match(conns.inboundPeers, [{ clusterId: 'cluster-b', spiffeId: 'spiffe://cluster.local/ns/istio-system/sa/istiod' }]);
+  t.equal(conns.byKind.peer, 1);
+  const scrape = (await get(adminOf(a.daemon).metricsPort, '/metrics')).body;
+  t.match(scrape, /^ambientd_peer_inbound_streams\{cluster="cluster-b",spiffe_id="spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/istiod"\} 1$/m);
+
   // A second peer declared at a closed loopback port: never connects.
   const closed = await closedPort();
   b.write('peer-c.yaml', remote({ cluster: 'cluster-c', network: 'net-c', port: closed, address: '127.0.0.3' }));

@@ -18,7 +18,8 @@ import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
 import { Registry } from 'prom-client';
-import { stringify as toYaml } from 'yaml';
+import { parse as fromYaml, stringify as toYaml } from 'yaml';
+import { exposeCommand, linkCommand } from '../../cmd/ambientd/link-cmd';
 import { loadConfig } from '../../pkg/config';
 import { Daemon } from '../../pkg/daemon';
 import type { KubeApi } from '../../pkg/kube';
@@ -328,4 +329,28 @@ t.test('istio-remote Gateway: a spec change that leaves the peer state alone sti
     { timeoutMs: 5_000, intervalMs: 200, what: 'observedGeneration follows the spec change' },
   ).then(() => true, () => false);
   t.ok(followed, 'conditions re-stamped with the new generation');
+});
+
+t.test('ambientd expose / link YAML applies to the API server and declares a peer there', { skip }, async (t) => {
+  // expose in Kubernetes mode: no address yet (the LoadBalancer assigns it); link --from that file with --address.
+  const out: string[] = [];
+  const io = { out: { write: (s: string) => out.push(s) } as unknown as NodeJS.WritableStream, err: process.stderr };
+  const peerCfg = { ...daemon.cfg, clusterId: 'c3', network: 'net3' };
+  t.equal(exposeCommand(peerCfg, { namespace: 'istio-gateways', name: 'eastwest-c3' }, io), 0);
+  const ew = fromYaml(out.join('')) as Obj;
+  t.notOk((ew.spec as Obj).addresses, 'no address before the LoadBalancer has one');
+  await k.apply(admin, ew);
+  const file = path.join(dir, 'c3-eastwest.yaml');
+  fs.writeFileSync(file, out.join(''));
+  out.length = 0;
+  t.equal(await linkCommand(daemon.cfg, { from: file, address: '127.0.0.1' }, io), 0);
+  const remote = fromYaml(out.join('')) as Obj;
+  t.equal((remote.metadata as Obj).name, 'istio-remote-peer-c3');
+  await k.apply(admin, remote);
+  // The daemon (in Kubernetes mode) picks it up from the API server and reports the peer.
+  const declared = (): boolean => (daemon.peering?.status() as { gateway: string }[] | undefined ?? [])
+    .some((p) => p.gateway === 'istio-gateways/istio-remote-peer-c3');
+  await waitFor(declared, { ...WAIT, what: 'peer declared through the API server' });
+  await admin.json('DELETE', k.objectPath(remote));
+  await admin.json('DELETE', k.objectPath(ew));
 });

@@ -1,13 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadWire, type Wire } from '../../pkg/wire';
-import { createPeeringWith, PEERING_PROTO, type Peering, type PeerStatus } from '../../pkg/peering';
+import { createPeeringWith, PEERING_PROTO, type Peering, type PeeringTuning, type PeerStatus } from '../../pkg/peering';
 import { findProtoDir } from '../../pkg/wire';
 import { startDaemon, type DaemonFixture } from '../harness/daemon-fixture';
 import type { ZtunnelClient } from '../harness/ztunnel-client';
 import { waitFor } from '../../pkg/lifecycle';
+import { createAdmin } from '../../pkg/admin';
 
 let wire: Wire | undefined;
 export function peeringWire(): Wire {
@@ -46,6 +48,10 @@ export interface ClusterOptions {
   files?: Record<string, string>;
   stateDir?: string;
   registryDir?: string;
+  /** Serve the admin endpoints (metrics, /debug/*) on ephemeral loopback ports. */
+  admin?: boolean;
+  /** Peering test knobs on top of the harness's fast backoff. */
+  tuning?: PeeringTuning;
 }
 
 export interface Cluster extends DaemonFixture {
@@ -64,7 +70,10 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     files: { 'system.yaml': ns('istio-system'), ...o.files },
     stateDir: o.stateDir,
     registryDir: o.registryDir,
-    deps: { wire: peeringWire(), peering: createPeeringWith({ backoff: { initialMs: 50, maxMs: 500 }, saveDelayMs: 20 }) },
+    deps: {
+      wire: peeringWire(), peering: createPeeringWith({ backoff: { initialMs: 50, maxMs: 500 }, saveDelayMs: 20, ...o.tuning }),
+      ...(o.admin ? { admin: createAdmin } : {}),
+    },
   });
   const peering = f.daemon.peering as Peering;
   const c: Cluster = Object.assign(f, {
@@ -151,4 +160,25 @@ export function held(z: ZtunnelClient, name: string): Record<string, any> | unde
 
 export async function until<T>(what: string, cond: () => T, timeoutMs = 15_000): Promise<T> {
   return waitFor(cond, { timeoutMs, what, intervalMs: 10 });
+}
+
+/** Stands in for one east-west gateway's HBONE listener (15008): accepts and closes. Restartable on its port. */
+export class FakeGateway {
+  private server?: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  port = 0;
+  async start(): Promise<void> {
+    this.server = net.createServer((s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s)).on('error', () => undefined);
+      s.end();
+    });
+    await new Promise<void>((r) => this.server!.listen(this.port, '127.0.0.1', r));
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => this.server?.close(() => r()) ?? r());
+    this.server = undefined;
+  }
 }

@@ -39,8 +39,15 @@ t.test('flat network: remote pods become real workloads; an address collision is
   await until('collision reported', () => (b.peer('cluster-a')?.conflicts ?? []).length > 0);
   t.notOk(held(z, 'cluster-a//Pod/shop/web-0'), 'colliding remote pod not programmed');
   t.ok(held(z, 'cluster-b//Pod/shop/clash-0'), 'the local pod keeps its address');
-  t.match(b.peer('cluster-a')!.conflicts![0], /10\.1\.0\.1 of cluster-a\/shop\/web-0 collides with local cluster-b\/\/Pod\/shop\/clash-0/);
+  t.same(b.peer('cluster-a')!.conflicts![0], {
+    kind: 'WorkloadAddress', key: 'flat-net/10.1.0.1',
+    owners: ['local cluster-b//Pod/shop/clash-0', 'cluster-a cluster-a//Pod/shop/web-0'],
+    reason: '10.1.0.1 of cluster-a/shop/web-0 collides with local cluster-b//Pod/shop/clash-0',
+  }, 'the conflict names its kind, key and both owners');
   t.equal(b.cond('cluster-a', 'DataPlaneProgrammed'), 'False');
+  const dp = b.peer('cluster-a')!.conditions.find((c) => c.type === 'DataPlaneProgrammed')!;
+  t.equal(dp.reason, 'AddressConflict');
+  t.ok(dp.lastTransitionTime && Date.parse(dp.lastTransitionTime) > 0, 'lastTransitionTime set');
   t.equal(b.peer('cluster-a')!.mode, 'flat');
   t.notOk([...z.held('type.googleapis.com/istio.workload.Address').keys()].some((k) => k.includes('SplitHorizon')), 'no gateway endpoint in flat mode');
   t.ok(held(z, 'shop/web.shop.mesh.internal'), 'global service present');

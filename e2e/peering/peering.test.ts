@@ -81,7 +81,8 @@ t.test('export, import, merge with local copies, takeover, three daemons, capaci
   t.equal(st.services, 2);
   t.equal(st.stale, false);
   t.equal(b.cond('cluster-a', 'Connected'), 'True');
-  t.equal(b.cond('cluster-a', 'DataPlaneProgrammed'), 'True');
+  // Programmed once B's ztunnel ACKed the push that carried the synced data (status.test.ts covers the order).
+  await until('B programmed', () => b.cond('cluster-a', 'DataPlaneProgrammed') === 'True');
   // Persistence is asynchronous and coalesced (a synchronous fsync per peer stalled the loop at N = 2,000
   // peers), so the file follows Synced shortly instead of being written before it is reported.
   await until('peer state persisted', () => fs.existsSync(peerFile(b.stateDir, 'cluster-a')));

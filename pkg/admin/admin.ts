@@ -51,7 +51,7 @@ export class AdminServer {
     if (this.metricsApp) return;
     const d = this.daemon;
     const cfg = d.cfg.admin;
-    ensureAdminMetrics(d.metrics, d.authority);
+    ensureAdminMetrics(d.metrics, d.authority, d.xds);
 
     const metrics = makeApp(this.log);
     await metrics.register(metricsPlugin, { registry: d.metrics });

@@ -107,6 +107,6 @@ t.test('peer status normalisation accepts the shapes a peering layer may report'
   t.equal(flat.conditions.Synced.status, 'False');
   t.equal(flat.lastSyncTime, null);
   t.equal(flat.stale, true);
-  t.same(flat.conflicts, [{ kind: '', key: '', reason: 'net/10.0.0.1 twice' }]);
+  t.same(flat.conflicts, [{ kind: '', key: '', owners: [], reason: 'net/10.0.0.1 twice' }]);
   t.equal(normalisePeer(null).conditions.Connected.status, 'Unknown', 'garbage in, Unknown out');
 });

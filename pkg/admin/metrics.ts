@@ -1,6 +1,7 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { FastifyPluginAsync } from 'fastify';
-import type { AuthorityView } from './views';
+import type { AuthorityView, XdsView } from './views';
+import { clientKind, clusterOf } from './reports';
 
 /**
  * Registers the CA expiry gauges unless a component already did (caserver
@@ -8,7 +9,26 @@ import type { AuthorityView } from './views';
  * computed at scrape time from the authority's public info(), so rotation
  * needs no bookkeeping. istiod names (security/pkg/server/ca/monitoring.go).
  */
-export function ensureAdminMetrics(registry: Registry, authority: AuthorityView): void {
+export function ensureAdminMetrics(registry: Registry, authority: AuthorityView, xds?: XdsView): void {
+  if (xds && !registry.getSingleMetric('ambientd_peer_inbound_streams')) {
+    new Gauge({
+      name: 'ambientd_peer_inbound_streams',
+      help: 'Open xDS streams from peer daemons importing from us, by the dialling cluster (self-reported) '
+        + 'and the SPIFFE id that authenticated it. Series exist only while such a stream is open.',
+      labelNames: ['cluster', 'spiffe_id'],
+      registers: [registry],
+      collect(this: Gauge<'cluster' | 'spiffe_id'>): void {
+        // Rebuilt per scrape from the open streams: the label sets are bounded by the server's stream limit.
+        this.reset();
+        for (const s of xds.status()) {
+          if (clientKind(s.nodeId) !== 'peer') continue;
+          const id = s.identity as { spiffeId?: unknown } | undefined;
+          const spiffe = typeof id?.spiffeId === 'string' ? id.spiffeId : '';
+          this.inc({ cluster: clusterOf(s) ?? '', spiffe_id: spiffe });
+        }
+      },
+    });
+  }
   if (!registry.getSingleMetric('citadel_server_root_cert_expiry_timestamp')) {
     new Gauge({
       name: 'citadel_server_root_cert_expiry_timestamp',

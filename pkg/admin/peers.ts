@@ -18,6 +18,8 @@ export interface PeerCondition {
 export interface PeerConflict {
   kind: string;
   key: string;
+  /** Who holds `key` (first) and who was refused it (second); empty when the layer did not say. */
+  owners: string[];
   reason: string;
 }
 
@@ -38,6 +40,8 @@ export interface PeerReport {
   conflicts: PeerConflict[];
   /** Why the last peer stream ended, if it did. */
   lastTermination: { reason: string; message: string; at: string | null } | null;
+  /** The peer's gateways (`<Gateway ns/name>|<address>`) and whether the data plane uses each. */
+  gateways: { id: string; healthy: boolean; since: string | null }[];
 }
 
 type Obj = Record<string, unknown>;
@@ -98,11 +102,12 @@ function findCondition(o: Obj, which: keyof PeerReport['conditions']): unknown {
 function conflicts(v: unknown): PeerConflict[] {
   if (!Array.isArray(v)) return [];
   return v.map((c) => {
-    if (typeof c === 'string') return { kind: '', key: '', reason: c };
+    if (typeof c === 'string') return { kind: '', key: '', owners: [], reason: c };
     const o = (c ?? {}) as Obj;
     return {
       kind: String(o.kind ?? o.type ?? ''),
       key: String(o.key ?? o.address ?? o.name ?? ''),
+      owners: Array.isArray(o.owners) ? o.owners.map(String) : [],
       reason: String(o.reason ?? o.message ?? ''),
     };
   });
@@ -145,5 +150,9 @@ export function normalisePeer(raw: unknown): PeerReport {
     stale: o.stale === true,
     conflicts: conflicts(o.conflicts),
     lastTermination: termination(o.lastTermination),
+    gateways: Array.isArray(o.gateways)
+      ? o.gateways.filter((g): g is Obj => !!g && typeof g === 'object')
+        .map((g) => ({ id: String(g.id ?? ''), healthy: g.healthy !== false, since: timeOf(g.since) }))
+      : [],
   };
 }

@@ -51,9 +51,24 @@ function identityJson(id: unknown): Obj | null {
   return { spiffeId: pick('spiffeId'), method: pick('method'), namespace: pick('namespace'), serviceAccount: pick('serviceAccount'), nodeName: pick('nodeName') };
 }
 
-/** ztunnel node ids are `ztunnel~<ip>~<pod>.<ns>~<ns>.svc.<suffix>` (ztunnel-protocol.md §3.1). */
-export function clientKind(nodeId: string): 'ztunnel' | 'other' {
-  return nodeId.startsWith('ztunnel~') ? 'ztunnel' : 'other';
+/**
+ * ztunnel node ids are `ztunnel~<ip>~<pod>.<ns>~<ns>.svc.<suffix>` (ztunnel-protocol.md §3.1); a peer
+ * daemon's importer sends `peering~0.0.0.0~peering-<our cluster>.<ns>~...` with its own cluster in
+ * Node.cluster (pkg/peering client).
+ */
+export function clientKind(nodeId: string): 'ztunnel' | 'peer' | 'other' {
+  if (nodeId.startsWith('ztunnel~')) return 'ztunnel';
+  return nodeId.startsWith('peering~') ? 'peer' : 'other';
+}
+
+/**
+ * An inbound stream's cluster: Node.cluster, else the CLUSTER_ID metadata
+ * (what ztunnel and peer importers send). Self-reported: `identity` is what
+ * authenticated the caller.
+ */
+export function clusterOf(s: StreamStatusView): string | null {
+  const meta = s.node?.metadata.CLUSTER_ID;
+  return s.node?.cluster || (typeof meta === 'string' && meta ? meta : null);
 }
 
 function inSync(s: StreamStatusView): boolean {
@@ -66,7 +81,7 @@ export function syncz(d: AdminDaemonView): Obj {
     id: s.id,
     nodeId: s.nodeId,
     kind: clientKind(s.nodeId),
-    clusterId: s.node?.cluster ?? null,
+    clusterId: clusterOf(s),
     identity: identityJson(s.identity),
     connectedAt: iso(s.connectedAt),
     pendingWrite: s.pendingWrite,
@@ -169,13 +184,17 @@ export function certz(d: AdminDaemonView): Obj {
 export function connections(d: AdminDaemonView): Obj {
   const now = d.clock.now();
   const xds = d.xds.status().map((s) => ({
-    id: s.id, nodeId: s.nodeId, kind: clientKind(s.nodeId), clusterId: s.node?.cluster ?? null,
+    id: s.id, nodeId: s.nodeId, kind: clientKind(s.nodeId), clusterId: clusterOf(s),
     identity: identityJson(s.identity), connectedAt: iso(s.connectedAt),
     connectedSeconds: Math.max(0, Math.floor((now - s.connectedAt) / 1000)),
     types: s.types.map((t) => t.typeUrl),
   }));
   const outbound = peers(d).peers.map((p) => ({ peer: p.name, address: p.address, connected: p.conditions.Connected.status === 'True' }));
+  // Peers dialling us (their importers): who they say they are, and the identity that authenticated them.
+  const inbound = xds.filter((c) => c.kind === 'peer').map((c) => ({
+    id: c.id, clusterId: c.clusterId, spiffeId: c.identity?.spiffeId ?? null, connectedAt: c.connectedAt,
+  }));
   const byKind: Record<string, number> = {};
   for (const c of xds) byKind[c.kind] = (byKind[c.kind] ?? 0) + 1;
-  return { now: iso(now), total: xds.length, byKind, xds, peers: outbound };
+  return { now: iso(now), total: xds.length, byKind, xds, peers: outbound, inboundPeers: inbound };
 }

@@ -19,6 +19,7 @@ import type { TrustedIssuer } from '../auth';
 import { buildAuth, buildTrustAnchors, type DaemonAuth } from './auth';
 import { StartupError } from './errors';
 import { diffPaths, ensureWritableDir, servingDnsNames, servingIps } from './helpers';
+import { isZtunnel, ztunnelAcks } from './data-plane';
 import type { PeeringFactory, PeeringLayer } from './peering-hook';
 
 export interface DaemonDeps {
@@ -199,6 +200,8 @@ export class Daemon {
         identity: material,
         rootsFor: (td) => anchors.rootsFor(td),
         requestPush: () => this.pusher?.notify(),
+        dataPlane: () => ztunnelAcks(this.cache.seq, this.xds?.status() ?? []),
+        committedSeq: () => this.cache.seq,
       });
     }
     const types = new Map([[TYPE_ADDRESS, this.wire.Address], [TYPE_AUTHORIZATION, this.wire.Authorization], ...(this.peering?.exportTypes ?? [])]);
@@ -281,8 +284,9 @@ export class Daemon {
       authenticate: (ctx) => this.auth.authenticator.authenticate(ctx),
       checkNode: (identity, node) => this.auth.checkNode(identity, node),
       authorizeType: (identity, typeUrl) => this.auth.authorizeType(identity, typeUrl),
-      onAck: (_s, _t, _lat, originAt) => {
+      onAck: (s, _t, _lat, originAt) => {
         if (originAt !== undefined) this.xdsMetrics.propagation.observe(Math.max(0, this.clock.now() - originAt) / 1000);
+        if (isZtunnel(s.nodeId)) this.peering?.onDataPlaneAck?.();
       },
     });
     this.grpc.addService(this.xds.service());

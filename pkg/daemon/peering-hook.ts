@@ -26,6 +26,14 @@ export interface PeeringContext {
   rootsFor?: (trustDomain: string) => string | undefined;
   /** Ask the daemon for a push (peer data changed). */
   requestPush: () => void;
+  /**
+   * What local ztunnels hold: the cache seq committed so far, and the lowest
+   * seq every connected ztunnel has ACKed its Address stream up to (undefined
+   * while none is connected). Read by DataPlaneProgrammed.
+   */
+  dataPlane?: () => { seq: number; ackedSeq?: number; ztunnels: number };
+  /** The cache seq committed so far (cheap; dataPlane() reads every stream). */
+  committedSeq?: () => number;
 }
 
 /** Output of one peering build step, inside the daemon's push. Pure with respect to its input + the layer's partitions. */
@@ -80,6 +88,8 @@ export interface PeeringLayer {
   destroy(): void;
   /** Read-only view for /debug/peers and `ambientd check`. */
   status(): unknown[];
+  /** A local ztunnel ACKed a response (DataPlaneProgrammed may now hold). */
+  onDataPlaneAck?(): void;
 }
 
 export type PeeringFactory = (ctx: PeeringContext) => PeeringLayer;

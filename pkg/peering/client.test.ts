@@ -13,7 +13,7 @@ import { PeerClient, type PeerIdentityMaterial } from './client';
 import { SecureContexts } from './tls-context';
 import { BidiCall } from './h2call';
 import { PeerPartition, StringPool } from './partition';
-import { peeringTypes } from './layer';
+import { peeringTypes } from './wire-types';
 import { validatePeerGateway } from './declare';
 import { PEERING_PROTO, TYPE_CLUSTER_INFO } from './types';
 import { Admission } from './admission';

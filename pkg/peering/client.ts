@@ -41,6 +41,12 @@ export interface PeerClientOptions {
   onSynced: () => void;
   onStateChange: () => void;
   onTermination: (reason: TerminationReason) => void;
+  /**
+   * Once per sync of a connection that delivered changes: how old the oldest
+   * of them was (ms since its origin stamp). Data caught up at a resync is not
+   * a live propagation and never feeds the propagation metric.
+   */
+  onResyncAge?: (ageMs: number) => void;
   backoff?: { initialMs: number; maxMs: number };
   /** Shared dial admission: a connection attempt waits for a slot, held until its first sync (see Admission). */
   admission?: Admission;
@@ -55,6 +61,8 @@ export interface PeerClientState {
   lastTermination?: { reason: TerminationReason; message: string; at: number };
   nacks: number;
   lastNack?: string;
+  /** The gateway endpoint ("address:port") of the current or last dial. */
+  endpoint?: string;
 }
 
 /** Extracts URI SANs as Node renders them ("DNS:a, URI:spiffe://..."). */
@@ -91,6 +99,10 @@ export class PeerClient {
   private closed = false;
   private readonly backoff: Backoff;
   private awaiting = new Set<string>();
+  /** Which of the peer's xDS endpoints the next dial uses (rotates on every termination: failover). */
+  private next = 0;
+  /** Earliest origin stamp among the resources of this connection's initial responses. */
+  private resyncOrigin?: number;
   private readonly log: Logger;
 
   constructor(private readonly o: PeerClientOptions) {
@@ -112,7 +124,9 @@ export class PeerClient {
   private dial(): void {
     if (this.closed) return this.o.admission?.release(this);
     const expected = this.o.decl.peerSpiffeId;
-    const { value, type } = this.o.decl.address;
+    const ep = this.endpoints();
+    const { address: { value, type }, xdsPort } = ep[this.next % ep.length]!;
+    this.state.endpoint = `${value}:${xdsPort}`;
     let established = false;
     // Headers of a 200 response, or (if a server skips them) the first message, mark the link up.
     const establish = (): void => {
@@ -124,7 +138,7 @@ export class PeerClient {
       this.o.onStateChange();
     };
     const call: BidiCall = new BidiCall({
-      host: value, port: this.o.decl.xdsPort, path: ADS_DELTA_PATH,
+      host: value, port: xdsPort, path: ADS_DELTA_PATH,
       // SNI carries hostnames only (RFC 6066 §3); an IP peer gets none. The identity check below is what authenticates.
       sni: type === 'Hostname' && !net.isIP(value) ? value : undefined,
       // Only the peer trust domain's roots may sign its serving chain.
@@ -152,14 +166,35 @@ export class PeerClient {
     this.call = call;
     this.state.synced = false;
     this.awaiting = new Set(this.o.types);
+    this.resyncOrigin = undefined;
     const ns = this.o.identityNamespace;
+    // The client name is Solo's `peering-<remote cluster>` (peering-model.md §3.1); who is dialling is in
+    // Node.cluster and CLUSTER_ID, which the serving side shows with the SPIFFE id that authenticated us.
+    const local = this.o.localCluster;
     const node = {
       id: `peering~0.0.0.0~peering-${this.o.decl.cluster}.${ns}~${ns}.svc.cluster.local`,
-      metadata: { fields: { NAMESPACE: { stringValue: ns }, CLUSTER_ID: { stringValue: this.o.localCluster }, PEERING: { stringValue: 'true' } } },
+      cluster: local,
+      metadata: {
+        fields: { NAMESPACE: { stringValue: ns }, CLUSTER_ID: { stringValue: local }, PEERING: { stringValue: 'true' } },
+      },
     };
     for (const t of this.o.types) {
       this.send({ node, typeUrl: t, resourceNamesSubscribe: ['*'], initialResourceVersions: this.o.partition.versions(t) });
     }
+  }
+
+  /** The peer's distinct xDS endpoints, in declaration order (every gateway passes TLS through to the peer daemon). */
+  private endpoints(): { address: { value: string; type: string }; xdsPort: number }[] {
+    const seen = new Set<string>();
+    const out: { address: { value: string; type: string }; xdsPort: number }[] = [];
+    for (const g of this.o.decl.gateways ?? []) {
+      const k = `${g.address.value}:${g.xdsPort}`;
+      if (!seen.has(k)) {
+        seen.add(k);
+        out.push(g);
+      }
+    }
+    return out.length ? out : [{ address: this.o.decl.address, xdsPort: this.o.decl.xdsPort }];
   }
 
   private send(req: Record<string, unknown>): void {
@@ -208,7 +243,12 @@ export class PeerClient {
         rejects.push(`${r.name}: ${why}`); // last good copy stays
         continue;
       }
-      const origin = (msg as { originTimeUnixMs?: number }).originTimeUnixMs;
+      let origin = (msg as { originTimeUnixMs?: number }).originTimeUnixMs;
+      if (!this.state.synced) {
+        // Part of the (re)sync: its age is the resync's, not a propagation observed live.
+        if (typeof origin === 'number' && origin > 0) this.resyncOrigin = Math.min(this.resyncOrigin ?? origin, origin);
+        origin = 0;
+      }
       const pool = this.o.pool;
       // Names are shared across peers (N peers export the same services) and pooled; versions are
       // content hashes that include the peer's origin stamp, unique per peer, so pooling them only
@@ -229,6 +269,8 @@ export class PeerClient {
       this.o.admission?.release(this); // its turn is over: the next waiting peer dials
       this.backoff.reset();
       this.o.partition.lastSyncAt = this.o.clock.now();
+      if (this.resyncOrigin !== undefined) this.o.onResyncAge?.(Math.max(0, this.o.clock.now() - this.resyncOrigin));
+      this.resyncOrigin = undefined;
       this.o.onSynced();
     }
   }
@@ -247,6 +289,7 @@ export class PeerClient {
     this.state.synced = false;
     this.state.lastTermination = { reason, message: message.slice(0, 500), at: this.o.clock.now() };
     if (this.closed) return;
+    this.next++; // the next dial tries the peer's next gateway
     this.o.onTermination(reason);
     this.o.onStateChange();
     const delay = this.backoff.next();

@@ -1,5 +1,6 @@
 import { ipToString } from '../push';
 import type { WorkloadMsg } from '../translate';
+import type { Conflict } from './merge-types';
 
 /**
  * Who owns each address on each network, for flat mode (#4 point 5): flat
@@ -22,23 +23,28 @@ export class AddressOwners {
     flat: readonly [uid: string, a: A, cluster: string][],
     reported: Set<string>,
     onConflict: (cluster: string, message: string) => void,
-  ): { accepted: [string, A][]; conflicts: Map<string, string[]> } {
+  ): { accepted: [string, A][]; conflicts: Map<string, Conflict[]> } {
     const accepted: [string, A][] = [];
-    const conflicts = new Map<string, string[]>();
+    const conflicts = new Map<string, Conflict[]>();
     for (const [uid, a, cluster] of flat) {
       const w = a.workload;
-      let clash: string | undefined;
+      let clash: Conflict | undefined;
       for (const b of w.addresses ?? []) {
-        const owner = this.owner.get(key(w.network, b));
-        if (owner) clash = `${ipToString(b)} of ${cluster}/${w.namespace}/${w.name} collides with ${owner}`;
+        const k = key(w.network, b);
+        const owner = this.owner.get(k);
+        if (!owner) continue;
+        clash = {
+          kind: 'WorkloadAddress', key: k, owners: [owner, `${cluster} ${uid}`],
+          reason: `${ipToString(b)} of ${cluster}/${w.namespace}/${w.name} collides with ${owner}`,
+        };
       }
       if (clash) {
         const l = conflicts.get(cluster) ?? [];
         l.push(clash);
         conflicts.set(cluster, l);
-        if (!reported.has(clash)) {
-          reported.add(clash);
-          onConflict(cluster, clash);
+        if (!reported.has(clash.reason)) {
+          reported.add(clash.reason);
+          onConflict(cluster, clash.reason);
         }
         continue;
       }
@@ -49,4 +55,5 @@ export class AddressOwners {
   }
 }
 
+/** `<network>/<ip>`: one address space per network (an empty network is the default one). */
 const key = (network: string | undefined, ip: Uint8Array): string => `${network ?? ''}/${ipToString(ip)}`;

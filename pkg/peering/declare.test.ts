@@ -3,7 +3,7 @@ import { LocalRegistry } from '../registry';
 import { createSilentLogger } from '../log';
 import { systemClock } from '../lifecycle';
 import type { GatewayObj } from '../model';
-import { eastWestService, localEastWest, nodeAddresses, validatePeerGateway } from './declare';
+import { declaredPeers, eastWestService, localEastWest, nodeAddresses, validatePeerGateway } from './declare';
 
 // Pure declaration/export helpers over a real registry snapshot (objects go
 // through the same normalisation as the file and Kubernetes sources).
@@ -92,4 +92,42 @@ t.test('a peer declaration naming a trust domain without roots is invalid', asyn
   const ok = validatePeerGateway(gw, { ...opts, trustDomains: ['td-a', 'td-b'] });
   t.match(ok, { trustDomain: 'td-b', peerSpiffeId: 'spiffe://td-b/ns/istio-system/sa/istiod' });
   t.match(validatePeerGateway(gw, opts), { trustDomain: 'td-b' }, 'no list given: not restricted (callers without configuration)');
+});
+
+const remoteGw = (name: string, o: { addresses: string[]; xds?: number; network?: string; td?: string; zone?: string }) => ({
+  apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway',
+  metadata: {
+    name, namespace: 'istio-gateways',
+    labels: {
+      'topology.istio.io/network': o.network ?? 'net-a', 'topology.istio.io/cluster': 'cluster-a',
+      ...(o.zone ? { 'topology.kubernetes.io/zone': o.zone } : {}),
+    },
+    annotations: o.td ? { 'gateway.istio.io/trust-domain': o.td } : {},
+  },
+  spec: {
+    gatewayClassName: 'istio-remote',
+    addresses: o.addresses.map((value) => ({ type: /^[0-9.]+$/.test(value) ? 'IPAddress' : 'Hostname', value })),
+    listeners: [{ name: 'cross-network', port: 15008, protocol: 'HBONE' }, { name: 'xds-tls', port: o.xds ?? 15012, protocol: 'TLS' }],
+  },
+});
+
+t.test('several gateways per peer: every address of every agreeing Gateway; a disagreeing one is a Duplicate', async (t) => {
+  const opts = { localCluster: 'cluster-b', localTrustDomain: 'cluster.local', peerIdentity: 'istio-system/istiod', trustDomains: ['cluster.local', 'td-x'] };
+  const d = declaredPeers(snapshotOf([
+    remoteGw('a-1', { addresses: ['10.0.0.1', 'ew.a.example'], zone: 'z1' }),
+    remoteGw('a-2', { addresses: ['10.0.0.2'], xds: 16012, zone: 'z2' }),
+    remoteGw('a-3', { addresses: ['10.0.0.3'], td: 'td-x' }),
+  ]), opts);
+  t.equal(d.peers.length, 1, 'one peer');
+  const p = d.peers[0]!;
+  t.same(p.gateways.map((g) => [g.id, g.address.type, g.xdsPort, g.locality?.zone]), [
+    ['istio-gateways/a-1|10.0.0.1', 'IPAddress', 15012, 'z1'],
+    ['istio-gateways/a-1|ew.a.example', 'Hostname', 15012, 'z1'],
+    ['istio-gateways/a-2|10.0.0.2', 'IPAddress', 16012, 'z2'],
+  ]);
+  t.equal(p.key, 'istio-gateways/a-1', 'the first Gateway describes the peer');
+  t.same(d.joined, [{ key: 'istio-gateways/a-2', cluster: 'cluster-a', kept: 'istio-gateways/a-1' }]);
+  t.match(d.duplicates, [{ key: 'istio-gateways/a-3', reason: /trust domain/ }], 'another trust domain is another link: Duplicate');
+  const bad = validatePeerGateway(snapshotOf([remoteGw('a-4', { addresses: ['10.0.0.4', 'bad_name!'] })]).gateways.get('istio-gateways/a-4')!, opts);
+  t.match(bad, { reason: 'spec.addresses[1] "bad_name!" is not a valid hostname' }, 'every address is validated');
 });

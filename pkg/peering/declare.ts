@@ -31,8 +31,33 @@ export interface PeerDecl {
   readonly gatewayServiceAccount: string;
   readonly nodePort: boolean;
   readonly locality?: LocalityMsg;
+  /**
+   * Every gateway of the peer, in declaration order: each spec.addresses entry
+   * of each istio-remote Gateway naming this cluster. The first is the one the
+   * fields above describe; the control-plane link fails over between them and
+   * the data plane spreads over the healthy ones.
+   */
+  readonly gateways: readonly PeerGateway[];
+  /** The subset the data plane uses now (health-checked); absent = `gateways`. Set by the layer, not declared. */
+  readonly dataGateways?: readonly PeerGateway[];
   /** Everything that needs a new connection when it changes. */
   readonly connKey: string;
+}
+
+/** One reachable address of one of a peer's gateways. */
+export interface PeerGateway {
+  /** `<gateway ns/name>|<address>`: stable identity for health and workload names. */
+  readonly id: string;
+  /** Gateway "ns/name". */
+  readonly key: string;
+  readonly gatewayName: string;
+  readonly gatewayNamespace: string;
+  /** Index of the address in its Gateway's spec.addresses. */
+  readonly index: number;
+  readonly address: { readonly type: 'IPAddress' | 'Hostname'; readonly value: string };
+  readonly xdsPort: number;
+  readonly hbonePort: number;
+  readonly locality?: LocalityMsg;
 }
 
 export interface InvalidPeer {
@@ -46,8 +71,10 @@ export interface PeerDeclarations {
   invalid: InvalidPeer[];
   /** Gateways naming our own cluster (ignored, logged). */
   self: string[];
-  /** Later Gateways for an already-declared cluster (warned, ignored). */
-  duplicates: { key: string; cluster: string; kept: string }[];
+  /** Later Gateways for an already-declared cluster that disagree with it (warned, ignored). */
+  duplicates: { key: string; cluster: string; kept: string; reason?: string }[];
+  /** Later Gateways for an already-declared cluster that agree with it: more gateways of that peer. */
+  joined?: { key: string; cluster: string; kept: string }[];
 }
 
 export function localityOf(labels: StringMap): LocalityMsg | undefined {
@@ -85,16 +112,21 @@ export function validatePeerGateway(
   if (nodePort && (!gw.annotations[ANNOTATION.gatewayServiceAccount] || !gw.labels[LABEL.cluster])) {
     return { cluster, reason: `${ANN_PREFERRED_DATA_PLANE_TYPE}=nodeport needs the ${ANNOTATION.gatewayServiceAccount} annotation and the ${LABEL.cluster} label` };
   }
-  let address: PeerDecl['address'];
-  if (first.type === 'Hostname') {
-    if (!DNS_NAME.test(first.value)) return { cluster, reason: `spec.addresses[0] "${first.value}" is not a valid hostname` };
-    address = { type: 'Hostname', value: first.value };
-  } else if (first.type === 'IPAddress' || first.type === '') {
-    if (!net.isIP(first.value)) return { cluster, reason: `spec.addresses[0] "${first.value}" is not a valid IP address` };
-    address = { type: 'IPAddress', value: first.value };
-  } else {
-    return { cluster, reason: `spec.addresses[0] has unsupported type ${first.type}` };
+  const addresses: PeerDecl['address'][] = [];
+  for (const [i, a] of gw.addresses.entries()) {
+    if (a.type === 'Hostname') {
+      if (!DNS_NAME.test(a.value)) {
+        return { cluster, reason: `spec.addresses[${i}] "${a.value}" is not a valid hostname` };
+      }
+      addresses.push({ type: 'Hostname', value: a.value });
+    } else if (a.type === 'IPAddress' || a.type === '') {
+      if (!net.isIP(a.value)) return { cluster, reason: `spec.addresses[${i}] "${a.value}" is not a valid IP address` };
+      addresses.push({ type: 'IPAddress', value: a.value });
+    } else {
+      return { cluster, reason: `spec.addresses[${i}] has unsupported type ${a.type}` };
+    }
   }
+  const address = addresses[0]!;
   const xds = gw.listeners.find((l) => l.name === LISTENER_XDS);
   const hbone = gw.listeners.find((l) => l.name === LISTENER_HBONE);
   const trustDomain = gw.annotations[ANNOTATION.gatewayTrustDomain] || opts.localTrustDomain;
@@ -122,7 +154,25 @@ export function validatePeerGateway(
     nodePort,
     locality: localityOf(gw.labels),
   };
-  return { ...decl, connKey: JSON.stringify([cluster, network, address, decl.xdsPort, trustDomain, peerSpiffeId, nodePort]) };
+  const key = decl.key;
+  const gateways: PeerGateway[] = addresses.map((a, index) => {
+    const g: PeerGateway = {
+      id: `${key}|${a.value}`, key, gatewayName: gw.name, gatewayNamespace: gw.namespace, index, address: a,
+      xdsPort: decl.xdsPort, hbonePort: decl.hbonePort,
+    };
+    return decl.locality ? { ...g, locality: decl.locality } : g;
+  });
+  return withGateways({ ...decl, gateways, connKey: '' }, gateways);
+}
+
+/** The identity of a link: what must agree for two Gateways to be gateways of the same peer. */
+const linkIdentity = (d: PeerDecl): string =>
+  JSON.stringify([d.cluster, d.network, d.trustDomain, d.peerSpiffeId, d.nodePort]);
+
+/** A declaration with its gateway list (and the connection key that covers every xDS endpoint). */
+function withGateways(d: PeerDecl, gateways: readonly PeerGateway[]): PeerDecl {
+  const endpoints = gateways.map((g) => [g.address.value, g.xdsPort]);
+  return { ...d, gateways, connKey: JSON.stringify([linkIdentity(d), endpoints]) };
 }
 
 /** All istio-remote Gateways of a snapshot, sorted by ns/name so duplicates resolve the same way every time. */
@@ -147,12 +197,19 @@ export function declaredPeers(
     }
     const kept = byCluster.get(r.cluster);
     if (kept) {
-      out.duplicates.push({ key, cluster: r.cluster, kept: kept.key });
+      // Another gateway of the same peer when it agrees on what the link is; a conflicting declaration otherwise.
+      if (linkIdentity(kept) !== linkIdentity(r)) {
+        const reason = 'network, trust domain, peer identity or NodePort mode differ';
+        out.duplicates.push({ key, cluster: r.cluster, kept: kept.key, reason });
+        continue;
+      }
+      byCluster.set(r.cluster, withGateways(kept, [...kept.gateways, ...r.gateways]));
+      (out.joined ??= []).push({ key, cluster: r.cluster, kept: kept.key });
       continue;
     }
     byCluster.set(r.cluster, r);
-    out.peers.push(r);
   }
+  out.peers = [...byCluster.values()];
   return out;
 }
 

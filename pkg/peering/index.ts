@@ -1,5 +1,6 @@
 import type { PeeringFactory } from '../daemon';
-import { Peering, type PeeringTuning } from './layer';
+import { Peering } from './layer';
+import type { PeeringTuning } from './tuning';
 
 /** The daemon's peering layer (multicluster): `new Daemon(cfg, { ..., peering: createPeering })`. */
 export const createPeering: PeeringFactory = (ctx) => new Peering(ctx);
@@ -9,8 +10,10 @@ export function createPeeringWith(tuning: PeeringTuning): PeeringFactory {
   return (ctx) => new Peering(ctx, tuning);
 }
 
-export { Peering, peeringTypes } from './layer';
-export type { PeeringTuning } from './layer';
+export { Peering } from './layer';
+export { peeringTypes } from './wire-types';
+export { DIAL_CONCURRENCY, DIAL_HOLD_MS } from './tuning';
+export type { PeeringTuning } from './tuning';
 export {
   PEERING_PROTO, PEERING_TYPES, MSG, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_WORKLOAD, TYPE_PEER_NODE,
   CLUSTER_INFO_NAME, Takeover, MAX_CAPACITY,
@@ -26,4 +29,13 @@ export { validateImported } from './validate';
 export { PeerPartition, peerFile } from './partition';
 export { TERMINATION_REASONS, uriSans } from './client';
 export type { TerminationReason, PeerClientState } from './client';
-export type { PeerStatus, Condition } from './status';
+export type { PeerStatus, Condition, Conflict } from './status';
+export {
+  eastWestManifest, eastWestGateways, linkGateway, parseAddresses, peerInfoFromEastWest, remoteGateway,
+  remoteGatewayName,
+  CLASS_EAST_WEST, DEFAULT_EAST_WEST_NAME, DEFAULT_GATEWAY_NAMESPACE,
+} from './link';
+export type { EastWestSpec, Manifest, PeerLinkInfo } from './link';
+export { GatewayHealth, tcpProbe, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, WINDOW, FALL_OF, RISE } from './gateway-health';
+export type { Probe, ProbeTarget } from './gateway-health';
+export type { PeerGateway } from './declare';

@@ -5,7 +5,6 @@ import { VERSION } from '../daemon';
 import type { CallerIdentity } from '../auth';
 import type { RegistrySnapshot } from '../registry';
 import type { LocalOutput, MeshContext } from '../translate';
-import { loadWire, type Wire } from '../wire';
 import { LABEL } from '../model';
 import { PeerClient, TERMINATION_REASONS } from './client';
 import { declaredPeers, type PeerDecl, type PeerDeclarations } from './declare';
@@ -13,58 +12,30 @@ import { Exporter, exportedServices } from './export';
 import { Merger, type PeerView } from './merge';
 import { createPeeringMetrics, type PeeringMetrics } from './metrics';
 import { PeerPartition, StringPool, peerFile } from './partition';
-import { peerStatus, declarationStatus, type PeerStatus } from './status';
+import { ConditionClock, peerStatus, declarationStatus, type PeerStatus } from './status';
+import type { Conflict } from './merge-types';
 import { PeerStateWriter, restorePeerState } from './persist';
 import { SecureContexts } from './tls-context';
 import { Admission } from './admission';
-import {
-  MSG, PEERING_PROTO, PEERING_TYPES, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD,
-} from './types';
-
-/** Message types of our type URLs, from the daemon's wire if it loaded peering.proto, else loaded alongside it. */
-export function peeringTypes(wire: Wire): Map<string, protobuf.Type> {
-  let w = wire;
-  try {
-    wire.type(MSG.FederatedService);
-  } catch {
-    w = loadWire({ protoDir: wire.protoDir, extraFiles: [PEERING_PROTO] });
-  }
-  return new Map([
-    [TYPE_CLUSTER_INFO, w.type(MSG.ClusterInfo)],
-    [TYPE_FEDERATED_SERVICE, w.type(MSG.FederatedService)],
-    [TYPE_PEER_WORKLOAD, w.type(MSG.PeerWorkload)],
-    [TYPE_PEER_NODE, w.type(MSG.PeerNode)],
-  ]);
-}
+import { GatewayHealth } from './gateway-health';
+import { LinkProgramming, ProgrammingTracker, type PlaneView } from './programming';
+import { dataDeclFor, probeTargets } from './peer-gateways';
+import { PEERING_TYPES, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD } from './types';
+import { peeringTypes } from './wire-types';
+import { DIAL_CONCURRENCY, DIAL_HOLD_MS, type PeeringTuning } from './tuning';
 
 interface Peer {
   decl: PeerDecl;
+  /** `decl` with dataGateways = its healthy gateways (identity changes only when that set does). */
+  dataDecl?: PeerDecl;
   flat: boolean;
   types: string[];
   key: string;
   client: PeerClient;
   partition: PeerPartition;
+  /** Whether local ztunnels hold this link's synced data (DataPlaneProgrammed). */
+  programming: LinkProgramming;
 }
-
-/** Test/bench knobs (not configuration). */
-export interface PeeringTuning {
-  backoff?: { initialMs: number; maxMs: number };
-  saveDelayMs?: number;
-  /** Peer links dialling or in their first sync at once (default DIAL_CONCURRENCY). */
-  dialConcurrency?: number;
-  /** A dial gives its admission slot back after this long even if the peer never answered (default DIAL_HOLD_MS). */
-  dialHoldMs?: number;
-}
-
-/**
- * Bounded first dials/syncs. 64 concurrent handshakes keep both cores busy on
- * loopback and, at ~4 round trips per first sync, bring 2,000 WAN peers at
- * 100 ms RTT up in ~13 s; the bound is what keeps start-up from building one
- * push of every peer at once.
- */
-export const DIAL_CONCURRENCY = 64;
-/** Longer than a healthy first sync, short enough that a silent peer does not hold a slot for long. */
-export const DIAL_HOLD_MS = 10_000;
 
 export class Peering implements PeeringLayer {
   readonly exportTypes: ReadonlyMap<string, protobuf.Type>;
@@ -78,7 +49,10 @@ export class Peering implements PeeringLayer {
   private readonly log;
   private restoreDone = false;
   readonly restoreProblems: { file: string; reason: string }[] = [];
-  private conflicts = new Map<string, string[]>();
+  private conflicts = new Map<string, Conflict[]>();
+  private readonly clock = new ConditionClock();
+  private readonly health: GatewayHealth;
+  private readonly programming: ProgrammingTracker;
   private readonly writer: PeerStateWriter;
   private unsub?: () => void;
   private closed = false;
@@ -104,6 +78,14 @@ export class Peering implements PeeringLayer {
     this.identityNs = ctx.cfg.ca.identity.split('/')[0] || ctx.cfg.systemNamespace;
     this.contexts = new SecureContexts();
     this.admission = new Admission({ limit: tuning.dialConcurrency ?? DIAL_CONCURRENCY, holdMs: tuning.dialHoldMs ?? DIAL_HOLD_MS });
+    // Stamps DataPlaneProgrammed when the ACK that programs a link arrives (not when someone reads it).
+    this.programming = new ProgrammingTracker(ctx, (links, plane) => {
+      for (const p of this.peers.values()) if (links.has(p.programming)) this.observe(p, plane);
+    });
+    this.health = new GatewayHealth({
+      onChange: () => this.onGatewayHealth(), now: () => ctx.clock.now(),
+      probe: tuning.probe, intervalMs: tuning.probeIntervalMs,
+    });
     this.writer = new PeerStateWriter({
       stateDir: ctx.cfg.stateDir, types: this.exportTypes, log: this.log, delayMs: tuning.saveDelayMs ?? 1000,
       due: () => [...this.peers.values()].filter((p) => p.partition.dirty && p.client.state.synced).map((p) => p.partition),
@@ -174,9 +156,12 @@ export class Peering implements PeeringLayer {
       if (cur) {
         this.log.info({ peer: decl.cluster }, 'peer declaration changed; reconnecting');
         cur.client.close();
+        this.programming.forget(cur.programming);
       }
       for (const t of PEERING_TYPES) if (!types.includes(t)) partition.clearType(t);
-      const peer: Peer = { decl, flat, types, key, partition, client: undefined as unknown as PeerClient };
+      const peer: Peer = {
+        decl, flat, types, key, partition, client: undefined as unknown as PeerClient, programming: new LinkProgramming(),
+      };
       peer.client = this.newClient(peer);
       this.peers.set(decl.cluster, peer);
       peer.client.start();
@@ -185,6 +170,7 @@ export class Peering implements PeeringLayer {
     for (const [cluster, p] of this.peers) {
       if (wanted.has(cluster)) continue;
       p.client.close();
+      this.programming.forget(p.programming);
       this.peers.delete(cluster);
       this.forget(cluster);
       this.log.info({ peer: cluster }, 'istio-remote Gateway removed: peer unlinked, its data withdrawn');
@@ -196,7 +182,37 @@ export class Peering implements PeeringLayer {
       this.forget(cluster);
       this.log.info({ peer: cluster }, 'persisted data of a peer that is no longer declared removed');
     }
+    this.probeGateways();
+    for (const p of this.peers.values()) this.updateDataDecl(p);
     if (push) {
+      this.structural = true;
+      this.ctx.requestPush();
+    }
+  }
+
+  private probeGateways(): void {
+    this.health.setTargets(probeTargets(this.peers.values()));
+  }
+
+  /** Recomputes a peer's data-plane gateway set; true when it changed. */
+  private updateDataDecl(p: Peer): boolean {
+    const prev = p.dataDecl;
+    p.dataDecl = dataDeclFor(p.decl, prev, (id) => this.health.healthy(id));
+    return prev !== undefined && p.dataDecl !== prev;
+  }
+
+  private onGatewayHealth(): void {
+    if (this.closed) return;
+    let changed = false;
+    for (const p of this.peers.values()) {
+      if (this.updateDataDecl(p)) {
+        changed = true;
+        const gateways = p.dataDecl!.dataGateways!.map((g) => g.id);
+        this.log.info({ peer: p.decl.cluster, gateways }, 'peer gateways for the data plane changed');
+        this.observe(p);
+      }
+    }
+    if (changed) {
       this.structural = true;
       this.ctx.requestPush();
     }
@@ -248,6 +264,7 @@ export class Peering implements PeeringLayer {
         if (peer.client?.state.synced) this.writer.schedule();
       },
       onSynced: () => {
+        peer.programming.syncs++;
         m.synced.set({ peer: cluster }, 1);
         m.lastSync.set({ peer: cluster }, this.ctx.clock.now() / 1000);
         this.log.info({ peer: cluster, services: peer.partition.services.size, workloads: peer.partition.workloads.size }, `peer ${cluster} synced (${peer.partition.services.size} services)`);
@@ -256,12 +273,15 @@ export class Peering implements PeeringLayer {
         this.writer.schedule();
         this.updateResourceMetrics(peer);
         this.ctx.requestPush();
+        this.observe(peer);
       },
       onStateChange: () => {
         m.connected.set({ peer: cluster }, peer.client.state.connected ? 1 : 0);
         if (!peer.client.state.synced) m.synced.set({ peer: cluster }, 0);
+        this.observe(peer);
       },
       onTermination: (reason) => m.terminations.inc({ peer: cluster, reason }),
+      onResyncAge: (ms) => m.resyncAge.observe(ms / 1000),
     });
   }
 
@@ -296,9 +316,12 @@ export class Peering implements PeeringLayer {
     this.structural = false;
     this.lastInputs = { services: snapshot.services, namespaces: snapshot.namespaces, mesh: meshKey };
     const dirty = new Map<string, Set<string>>();
+    // This build carries every synced link's data; the commit that follows it gets a seq above the mark.
+    this.programming.noteBuild([...this.peers.values()].map((p) => p.programming));
     for (const p of [...this.peers.values()].sort((a, b) => (a.decl.cluster < b.decl.cluster ? -1 : 1))) {
+      // This build carries the peer's synced data; the commit that follows it gets a seq above `seq`.
       const flat = cfg.enableFlatNetworks && p.decl.network === mesh.network;
-      views.push({ decl: p.decl, data: p.partition, flat });
+      views.push({ decl: p.dataDecl ?? p.decl, data: p.partition, flat });
       const o = p.partition.takeOrigin();
       if (o !== undefined) originAt = Math.min(originAt ?? o, o);
       if (p.partition.structural) full = true;
@@ -359,17 +382,46 @@ export class Peering implements PeeringLayer {
   }
 
   status(): PeerStatus[] {
+    const now = this.ctx.clock.now();
     const out: PeerStatus[] = [];
+    const plane = this.programming.planeOnce();
     for (const p of [...this.peers.values()].sort((a, b) => (a.decl.cluster < b.decl.cluster ? -1 : 1))) {
-      out.push(peerStatus(p.decl, p.flat, p.partition, p.client.state, this.conflicts.get(p.decl.cluster) ?? []));
+      const st = this.peerStatusOf(p, now, plane);
+      out.push(st);
+      // Every further istio-remote Gateway of the peer carries the peer's conditions too.
+      for (const k of new Set(p.decl.gateways.map((g) => g.key))) if (k !== st.gateway) out.push({ ...st, gateway: k });
     }
-    out.push(...declarationStatus(this.declarations));
+    for (const d of declarationStatus(this.declarations)) {
+      out.push({ ...d, conditions: this.clock.stamp(d.gateway, d.conditions, now) });
+    }
+    this.clock.retain(new Set(out.map((s) => s.gateway)));
     return out;
+  }
+
+  private peerStatusOf(p: Peer, now: number, plane?: PlaneView): PeerStatus {
+    const h = this.health;
+    const gateways = p.decl.gateways.map((g) => ({ id: g.id, healthy: h.healthy(g.id), since: h.since(g.id) }));
+    const conflicts = this.conflicts.get(p.decl.cluster) ?? [];
+    const dp = this.programming.state(p.programming, plane);
+    const st = peerStatus(p.dataDecl ?? p.decl, p.flat, p.partition, p.client.state, conflicts, dp, gateways);
+    st.conditions = this.clock.stamp(p.decl.key, st.conditions, now);
+    return st;
+  }
+
+  /** Stamps a peer's conditions at the moment its state changes (lastTransitionTime is the event's time). */
+  private observe(p: Peer, plane?: PlaneView): void {
+    if (this.peers.get(p.decl.cluster) === p) this.peerStatusOf(p, this.ctx.clock.now(), plane);
+  }
+
+  onDataPlaneAck(): void {
+    this.programming.onAck();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.health.close();
+    this.programming.close();
     this.unsub?.();
     this.writer.close();
     this.admission.clear();
@@ -381,6 +433,8 @@ export class Peering implements PeeringLayer {
 
   destroy(): void {
     this.closed = true;
+    this.health.close();
+    this.programming.close();
     this.unsub?.();
     this.writer.close();
     this.admission.clear();

@@ -6,6 +6,14 @@ import type { ClusterInfoMsg, FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg 
 
 /** What the merger reads and what it returns (merge.ts). */
 
+/** Two claimants of one thing: `owners[0]` keeps it, `owners[1]` (the peer's) is not programmed. */
+export interface Conflict {
+  kind: string;
+  key: string;
+  owners: [string, string];
+  reason: string;
+}
+
 /** One peer's imported data (its partition, written only by its client). */
 export interface PeerData {
   readonly clusterInfo?: ClusterInfoMsg;
@@ -50,7 +58,7 @@ export interface MergeResult {
    */
   remote: RemoteChanges;
   /** Per peer cluster: address collisions found (flat mode), human-readable. */
-  conflicts: Map<string, string[]>;
+  conflicts: Map<string, Conflict[]>;
   /** Global service hostname -> VIP. */
   vips: Map<string, string>;
 }

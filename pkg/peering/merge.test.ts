@@ -227,3 +227,29 @@ t.test('a reset repeats a lost clear', async (t) => {
   t.same([...m.clear({ reset: true }).removed], [SPLIT('c1', 'web')], 'repeated');
   t.same([...m.clear().removed], [], 'confirmed: not repeated again');
 });
+
+t.test('takeover: a flat peer\'s pods back the taken-over cluster.local name, like a network peer\'s endpoint', async (t) => {
+  const { base, decl, fsOf } = mergeWorld();
+  const pod = (name: string, ip: number[]) => ({
+    name, namespace: 'shop', addresses: [Buffer.from(ip)], serviceAccount: 'web', ready: true,
+    services: { 'shop/web': { ports: [{ servicePort: 80, targetPort: 8080 }] } },
+  });
+  const flatPeer = (takeover: number) => ({
+    decl: decl('c1', 'n0'), flat: true,
+    data: {
+      services: new Map([['shop/web', { ...fsOf('web', 2), takeover }]]),
+      workloads: new Map([['shop/web-0', pod('web-0', [10, 9, 0, 1])]]), nodes: new Map(),
+    },
+  });
+  const netPeer = { decl: decl('c2'), flat: false, data: { services: new Map([['shop/web', { ...fsOf('web', 2), takeover: 1 }]]), workloads: new Map(), nodes: new Map() } };
+  const m = new Merger();
+  const held = new Held();
+  const all = held.apply(m.merge({ ...base, peers: [flatPeer(1), netPeer] }, () => undefined));
+  const keys = (uid: string) => Object.keys((all.get(uid) as { workload: { services: object } }).workload.services).sort();
+  t.same(keys('c1//Pod/shop/web-0'), ['shop/web.shop.mesh.internal', 'shop/web.shop.svc.cluster.local'], 'flat pod joins the taken-over service');
+  t.same(keys(SPLIT('c2', 'web')), ['shop/web.shop.mesh.internal', 'shop/web.shop.svc.cluster.local'], 'network peer endpoint, same keys');
+  t.ok(all.get('shop/web.shop.svc.cluster.local'), 'the taken-over service exists');
+  // Takeover explicitly off: the flat pod backs the global name only.
+  const off = new Held().apply(new Merger().merge({ ...base, peers: [flatPeer(2)] }, () => undefined));
+  t.same(Object.keys((off.get('c1//Pod/shop/web-0') as { workload: { services: object } }).workload.services), ['shop/web.shop.mesh.internal']);
+});

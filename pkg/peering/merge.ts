@@ -8,7 +8,10 @@ import { GlobalKeyCopies } from './global-keys';
 import { allocateVips, slotOf, slotToBytes } from './vip';
 import { AddressOwners } from './collisions';
 import { Takeover } from './types';
-import { flatPodWorkload, globalService, nodeGatewayAddresses, splitHorizon, splitHorizonUid, vipAddr } from './shapes';
+import {
+  capacityShare, endpointGateways, flatPodWorkload, globalService, nodeGatewayAddresses, splitHorizon,
+  splitHorizonUid, vipAddr,
+} from './shapes';
 
 export { loadBalancingFor, nodeGatewayHost, splitHorizonUid } from './shapes';
 import type { FederatedServiceMsg, PeerWorkloadMsg } from './types';
@@ -33,9 +36,11 @@ interface Remote {
   builtHost?: string;
 }
 
-/** The uid of the split-horizon workload a remote currently serves, if any. */
-function builtUid(r: Remote): string | undefined {
-  return r.builtFs && r.builtDecl && r.builtHost !== undefined ? splitHorizonUid(r.builtDecl, r.builtFs.namespace, r.builtHost) : undefined;
+/** The uids of the split-horizon workloads (one per gateway) a remote currently serves. */
+function builtUids(r: Remote): string[] {
+  if (!r.builtFs || !r.builtDecl || r.builtHost === undefined) return [];
+  const { builtDecl: d, builtFs: fs, builtHost: host } = r;
+  return endpointGateways(d).map((gw) => splitHorizonUid(d, fs.namespace, host, gw));
 }
 
 /**
@@ -57,8 +62,7 @@ function adopt(r: Remote | undefined, peer: PeerView, fs: FederatedServiceMsg): 
 
 /** Its workload is no longer served: removed from ztunnels, and the memo forgotten (a later build starts afresh). */
 function withdraw(r: Remote, sink: RemoteChanges): void {
-  const uid = builtUid(r);
-  if (uid !== undefined) sink.removed.add(uid);
+  for (const uid of builtUids(r)) sink.removed.add(uid);
   r.builtFs = r.builtDecl = r.builtGsig = r.builtHost = undefined;
 }
 
@@ -250,15 +254,22 @@ export class Merger {
   private emitRemote(i: MergeInput, r: Remote, n: ReturnType<Merger['names']>, sink: RemoteChanges): void {
     const { peer, fs } = r;
     if (r.builtFs === fs && r.builtDecl === peer.decl && r.builtGsig === n.gsig && r.builtHost === n.host) return;
-    const uid = splitHorizonUid(peer.decl, fs.namespace, n.host);
-    const was = builtUid(r);
-    if (was !== undefined && was !== uid) sink.removed.add(was);
+    const was = builtUids(r);
     r.builtFs = fs;
     r.builtDecl = peer.decl;
     r.builtGsig = n.gsig;
     r.builtHost = r.builtHost === n.host ? r.builtHost : n.host;
     const { host, svcKeys } = n;
-    sink.changed.set(uid, () => ({ workload: splitHorizon(i, peer, fs, host, svcKeys) }));
+    // One endpoint per (healthy) gateway of the peer, the peer's capacity shared between them.
+    const gws = endpointGateways(peer.decl);
+    const share = capacityShare(fs.capacity ?? 0, gws.length);
+    const now = new Set<string>();
+    for (const gw of gws) {
+      const uid = splitHorizonUid(peer.decl, fs.namespace, host, gw);
+      now.add(uid);
+      sink.changed.set(uid, () => ({ workload: splitHorizon(i, peer, fs, host, svcKeys, gw, share) }));
+    }
+    for (const u of was) if (!now.has(u)) sink.removed.add(u);
   }
 
   /** Emits one global service (+ takeover service) into this.out and its per-peer endpoints into `sink`. */
@@ -367,15 +378,18 @@ export class Merger {
   }
 
   private flatWorkload(i: MergeInput, peer: PeerView, pw: PeerWorkloadMsg): { workload: WorkloadMsg } | undefined {
+    // A taken-over service's pods also back its cluster.local name, as network peers' endpoints do (splitHorizon).
+    const takeover = (ns: string, name: string): string[] =>
+      this.groups.get(`${ns}/${name}`)?.takeover ? [`${ns}/${serviceHostname(name, ns, i.mesh.domainSuffix)}`] : [];
     const keys: string[] = [];
     for (const k of Object.keys(pw.services ?? {}).sort()) {
-      const [ns, name] = k.split('/');
-      keys.push(`${ns}/${name}.${ns}.${i.suffix}`);
+      const [ns, name] = k.split('/') as [string, string];
+      keys.push(`${ns}/${name}.${ns}.${i.suffix}`, ...takeover(ns, name));
     }
     const sig = `${peer.decl.cluster}|${i.mesh.network}|${JSON.stringify(peer.decl.locality ?? {})}|${keys.join(',')}`;
     const prev = this.flatMemo.get(pw);
     if (prev && prev.sig === sig) return prev.msg;
-    const msg = { workload: flatPodWorkload(pw, peer.decl, i.mesh.network, i.suffix) };
+    const msg = { workload: flatPodWorkload(pw, peer.decl, i.mesh.network, i.suffix, takeover) };
     this.flatMemo.set(pw, { sig, msg });
     return msg;
   }

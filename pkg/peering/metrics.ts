@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** Peer metrics; the peer label is bounded by the declared istio-remote Gateways. */
 export interface PeeringMetrics {
@@ -8,7 +8,12 @@ export interface PeeringMetrics {
   terminations: Counter<'peer' | 'reason'>;
   lastSync: Gauge<'peer'>;
   nacks: Counter<'peer'>;
+  /** Not per peer: one sample per (re)sync, the age of the oldest change it caught up on. */
+  resyncAge: Histogram<never>;
 }
+
+/** Seconds to days: a resync after a long outage catches up on data that old. */
+const RESYNC_AGE_BUCKETS = [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 21600, 86400];
 
 export function createPeeringMetrics(registry: Registry): PeeringMetrics {
   const registers = [registry];
@@ -19,5 +24,11 @@ export function createPeeringMetrics(registry: Registry): PeeringMetrics {
     terminations: new Counter({ name: 'ambientd_peer_terminations_total', help: 'Peer stream terminations by reason.', labelNames: ['peer', 'reason'], registers }),
     lastSync: new Gauge({ name: 'ambientd_peer_last_sync_timestamp_seconds', help: 'Wall-clock time of the last completed sync with the peer.', labelNames: ['peer'], registers }),
     nacks: new Counter({ name: 'ambientd_peer_nacks_total', help: 'Responses from the peer that were NACKed (invalid resources).', labelNames: ['peer'], registers }),
+    resyncAge: new Histogram({
+      name: 'ambientd_peer_resync_age_seconds',
+      help: 'Per peer (re)sync that delivered changes: age of the oldest of them (origin stamp to sync). '
+        + 'Kept out of ambientd_mesh_propagation_seconds, which counts live changes only.',
+      buckets: RESYNC_AGE_BUCKETS, registers,
+    }),
   };
 }

@@ -1,7 +1,7 @@
 import type { AddressMsg, GatewayAddressMsg, LoadBalancingMsg, MeshContext, PortMsg, ServiceMsg, WorkloadMsg } from '../translate';
 import { LbMode, LbScope, TunnelProtocol, WorkloadStatus, WorkloadType } from '../translate';
 import { ipToBytes } from '../model';
-import type { PeerDecl } from './declare';
+import type { PeerDecl, PeerGateway } from './declare';
 import type { ExportedService } from './export';
 import { trafficDistributionOf } from './export';
 import { slotToBytes } from './vip';
@@ -32,11 +32,37 @@ export function loadBalancingFor(td: string): LoadBalancingMsg | undefined {
   }
 }
 
-/** istiod's split-horizon form (ztunnel-protocol.md §7.3), one per (peer gateway, global service). */
-export function splitHorizonUid(decl: PeerDecl, ns: string, host: string): string {
+/**
+ * istiod's split-horizon form (ztunnel-protocol.md §7.3), one per (peer gateway, global service).
+ * The peer's first gateway keeps the plain form; each further gateway address is its own endpoint
+ * (`<gateway name>` for a Gateway's first address, `<gateway name>@<address>` for the others).
+ */
+export function splitHorizonUid(decl: PeerDecl, ns: string, host: string, gw?: PeerGateway): string {
   // join() yields one flat string; a template literal leaves a rope (cons string) that is kept
   // alongside its flattened copy once hashed — per workload, at N peers x S services.
-  return [decl.network, 'SplitHorizonWorkload', decl.gatewayNamespace, decl.gatewayName, ns, host].join('/');
+  if (!gw || gw.id === decl.gateways[0]?.id) {
+    return [decl.network, 'SplitHorizonWorkload', decl.gatewayNamespace, decl.gatewayName, ns, host].join('/');
+  }
+  const name = gw.index ? `${gw.gatewayName}@${gw.address.value}` : gw.gatewayName;
+  return [decl.network, 'SplitHorizonWorkload', gw.gatewayNamespace, name, ns, host].join('/');
+}
+
+/**
+ * The gateways a peer's endpoints go through: the health-checked subset when the layer set one,
+ * else every declared gateway. NodePort peers have one (the node hostname service): undefined.
+ */
+export function endpointGateways(decl: PeerDecl): readonly (PeerGateway | undefined)[] {
+  if (decl.nodePort) return [undefined];
+  const g = decl.dataGateways ?? decl.gateways ?? [];
+  return g.length ? g : [undefined];
+}
+
+/**
+ * A peer's capacity split over its gateways so the peer's total weight is unchanged (ztunnel
+ * weighs endpoints by capacity): at least 1 each while the peer has capacity.
+ */
+export function capacityShare(capacity: number, gateways: number): number {
+  return capacity && gateways > 1 ? Math.max(1, Math.round(capacity / gateways)) : capacity;
 }
 
 export function nodeGatewayHost(decl: PeerDecl, suffix: string): string {
@@ -72,10 +98,13 @@ export function globalService(i: ShapeContext, g: { name: string; ns: string; lo
   return s;
 }
 
-export function gatewayFor(i: ShapeContext, decl: PeerDecl): GatewayAddressMsg {
+export function gatewayFor(i: ShapeContext, decl: PeerDecl, gw?: PeerGateway): GatewayAddressMsg {
   if (decl.nodePort) return { hostname: { namespace: i.mesh.rootNamespace, hostname: nodeGatewayHost(decl, i.suffix) }, hboneMtlsPort: DEFAULT_HBONE_PORT };
-  if (decl.address.type === 'Hostname') return { hostname: { namespace: decl.gatewayNamespace, hostname: decl.address.value }, hboneMtlsPort: decl.hbonePort };
-  return { address: { network: decl.network, address: ipToBytes(decl.address.value)! }, hboneMtlsPort: decl.hbonePort };
+  const g = gw ?? { address: decl.address, gatewayNamespace: decl.gatewayNamespace, hbonePort: decl.hbonePort };
+  if (g.address.type === 'Hostname') {
+    return { hostname: { namespace: g.gatewayNamespace, hostname: g.address.value }, hboneMtlsPort: g.hbonePort };
+  }
+  return { address: { network: decl.network, address: ipToBytes(g.address.value)! }, hboneMtlsPort: g.hbonePort };
 }
 
 /** The `services` map of a split-horizon workload: every global key, with the peer service's ports. */
@@ -86,23 +115,36 @@ export function splitHorizonServices(fs: FederatedServiceMsg, svcKeys: readonly 
   return services;
 }
 
-/** One peer's endpoint of a global service: no addresses, reached through the peer's gateway. */
-export function splitHorizon(i: ShapeContext, peer: { decl: PeerDecl }, fs: FederatedServiceMsg, host: string, svcKeys: string[]): WorkloadMsg {
+/**
+ * One peer's endpoint of a global service through one of its gateways (`gw`; the first when
+ * absent): no addresses, `capacity` the peer's share on that gateway, locality the gateway's.
+ */
+export function splitHorizon(
+  i: ShapeContext, peer: { decl: PeerDecl }, fs: FederatedServiceMsg, host: string, svcKeys: string[],
+  gw?: PeerGateway, capacity = fs.capacity ?? 0,
+): WorkloadMsg {
   const { decl } = peer;
-  const uid = splitHorizonUid(decl, fs.namespace, host);
+  const uid = splitHorizonUid(decl, fs.namespace, host, gw);
   const w: WorkloadMsg = {
     uid, name: uid, namespace: fs.namespace, network: decl.network, tunnelProtocol: TunnelProtocol.HBONE,
-    networkGateway: gatewayFor(i, decl), services: splitHorizonServices(fs, svcKeys), clusterId: decl.cluster,
+    networkGateway: gatewayFor(i, decl, gw), services: splitHorizonServices(fs, svcKeys), clusterId: decl.cluster,
   };
-  if (fs.capacity) w.capacity = { value: fs.capacity };
+  if (capacity) w.capacity = { value: capacity };
   else w.status = WorkloadStatus.UNHEALTHY;
   if (decl.trustDomain !== 'cluster.local') w.trustDomain = decl.trustDomain;
-  if (decl.locality) w.locality = decl.locality;
+  const loc = gw?.locality ?? decl.locality;
+  if (loc) w.locality = loc;
   return w;
 }
 
-/** Flat mode: a peer's pod as a real local-network workload (its own IPs), services re-keyed to global hostnames. */
-export function flatPodWorkload(pw: PeerWorkloadMsg, decl: PeerDecl, network: string, suffix: string): WorkloadMsg {
+/**
+ * Flat mode: a peer's pod as a real local-network workload (its own IPs), services re-keyed to global
+ * hostnames; `extraKeys` adds the keys a peer service's pods also back (its taken-over cluster.local name).
+ */
+export function flatPodWorkload(
+  pw: PeerWorkloadMsg, decl: PeerDecl, network: string, suffix: string,
+  extraKeys?: (ns: string, name: string) => string[],
+): WorkloadMsg {
   const uid = `${decl.cluster}//Pod/${pw.namespace}/${pw.name}`;
   const w: WorkloadMsg = { uid, name: pw.name, namespace: pw.namespace, addresses: pw.addresses ?? [] };
   if (network) w.network = network;
@@ -116,8 +158,9 @@ export function flatPodWorkload(pw: PeerWorkloadMsg, decl: PeerDecl, network: st
   if (pw.workloadName) w.workloadName = pw.workloadName;
   const services: Record<string, { ports?: PortMsg[] }> = {};
   for (const [k, v] of Object.entries(pw.services ?? {})) {
-    const [ns, name] = k.split('/');
-    services[`${ns}/${name}.${ns}.${suffix}`] = v.ports?.length ? { ports: v.ports.map((p) => ({ ...p })) } : {};
+    const [ns, name] = k.split('/') as [string, string];
+    const keys = [`${ns}/${name}.${ns}.${suffix}`, ...(extraKeys?.(ns, name) ?? [])];
+    for (const key of keys) services[key] = v.ports?.length ? { ports: v.ports.map((p) => ({ ...p })) } : {};
   }
   w.services = services;
   if (!pw.ready) w.status = WorkloadStatus.UNHEALTHY;

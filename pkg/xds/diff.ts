@@ -26,6 +26,9 @@ export interface TypeState {
   /** Timing of the response identified by nonceSent. */
   sentCommitAt?: number;
   sentOriginAt?: number;
+  /** Cache seq the response identified by nonceSent covers, and the seq of the last ACKed response. */
+  sentSeq?: number;
+  ackedSeq?: number;
   lastNack?: { nonce: string; message: string; at: number };
   responses: number;
   acks: number;

@@ -15,6 +15,8 @@ export interface TypeStatus {
   nacks: number;
   /** Cache seq this type has been sent up to. */
   sentSeq: number;
+  /** Cache seq the client has ACKed up to (what it is known to hold). */
+  ackedSeq: number;
 }
 
 export interface StreamStatus {

@@ -143,6 +143,7 @@ export class XdsStream {
         st.acks++;
         st.nonceAcked = req.responseNonce;
         st.ackedAt = this.o.clock.now();
+        st.ackedSeq = st.sentSeq;
         const latency = st.sentCommitAt !== undefined ? now - st.sentCommitAt : undefined;
         if (latency !== undefined) this.o.metrics.convergence.observe(latency / 1000);
         this.o.onAck?.(this, req.typeUrl, latency, st.sentOriginAt);
@@ -275,6 +276,7 @@ export class XdsStream {
     st.responses++;
     st.sentCommitAt = commitAt;
     st.sentOriginAt = originAt;
+    st.sentSeq = st.cursor?.seq ?? 0;
     st.pushes.inc();
     this.inFlight = true;
     this.o.sink.write(buf, () => {
@@ -330,6 +332,8 @@ export class XdsStream {
         typeUrl: st.typeUrl, wildcard: st.sub.wildcard, explicitNames: st.sub.explicitNames.size,
         lastNonceSent: st.nonceSent, lastNonceAcked: st.nonceAcked, lastSentAt: st.sentAt, lastAckedAt: st.ackedAt,
         lastNack: st.lastNack, responses: st.responses, acks: st.acks, nacks: st.nacks, sentSeq,
+        // Caught up (latest nonce ACKed): the client holds everything up to the cursor.
+        ackedSeq: st.nonceSent === st.nonceAcked ? sentSeq : (st.ackedSeq ?? 0),
       });
     }
     return {
