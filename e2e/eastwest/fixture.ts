@@ -98,6 +98,10 @@ export interface GatewayFixture {
 
 export interface GatewayFixtureOptions {
   pods?: number;
+  /** Shared-root PKI dir (makePki) with a cluster named CLUSTER; default: the daemon's own root. */
+  pki?: string;
+  /** ns/sa of the gateway (default istio-system/istio-eastwest). */
+  identity?: string;
   flags?: Record<string, string>;
   trustBundles?: Record<string, string>;
   logger?: Logger;
@@ -108,8 +112,9 @@ export interface GatewayFixtureOptions {
 export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promise<GatewayFixture> {
   const base = runBase();
   const n = o.pods ?? 2;
+  const [idNs, idSa] = (o.identity ?? 'istio-system/istio-eastwest').split('/') as [string, string];
   const daemon = await startCluster({
-    name: CLUSTER, network: NETWORK,
+    name: CLUSTER, network: NETWORK, ...(o.pki ? { pki: o.pki } : {}),
     files: {
       'demo.yaml': [
         ns('demo'),
@@ -131,10 +136,11 @@ export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promis
   const rootFile = path.join(dir, 'root-cert.pem');
   fs.writeFileSync(rootFile, daemon.daemon.authority.rootBundlePem());
   const tokenFile = path.join(dir, 'eastwest-token');
-  fs.writeFileSync(tokenFile, daemon.token('istio-system', 'istio-eastwest'));
+  fs.writeFileSync(tokenFile, daemon.token(idNs, idSa));
   const cfg = loadEastwestConfig({
     flags: {
       'cluster-id': CLUSTER, network: NETWORK, listen: '127.0.0.1:0', 'admin-listen': '127.0.0.1:0', 'admin-debug-listen': '127.0.0.1:0',
+      identity: `${idNs}/${idSa}`,
       'xds-address': `127.0.0.1:${daemon.daemon.grpcPort}`, 'xds-root-ca': rootFile, 'xds-auth-token': tokenFile,
       ...(o.trustBundles ? { 'trust-bundles': Object.entries(o.trustBundles).map(([k, v]) => `${k}=${v}`).join(',') } : {}),
       ...o.flags,
@@ -147,14 +153,8 @@ export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promis
   const f: GatewayFixture = {
     daemon, gateway, registry, base, dests,
     hbonePort: gateway.ports!.hbone[0]!,
-    gatewaySpiffe: 'spiffe://cluster.local/ns/istio-system/sa/istio-eastwest',
-    workloadCert(wns, sa) {
-      const { privateKey, publicKey } = generateKeyPair('ec-p256');
-      const csrPem = createCsr({ publicKey, signer: createSigner(privateKey), uris: [`spiffe://cluster.local/ns/${wns}/sa/${sa}`] });
-      const res = daemon.daemon.authority.sign({ csrPem, identity: `spiffe://cluster.local/ns/${wns}/sa/${sa}`, ttlSeconds: 3600 });
-      const chain = res.certChain;
-      return { certChainPem: chain.slice(0, -1).join(''), keyPem: privateKeyToPem(privateKey), rootsPem: chain[chain.length - 1]! };
-    },
+    gatewaySpiffe: `spiffe://cluster.local/ns/${idNs}/sa/${idSa}`,
+    workloadCert: (wns, sa) => workloadCert(daemon, wns, sa),
     async metric(name, labels = {}) {
       const m = await registry.getSingleMetric(name)?.get();
       const v = m?.values.find((x) => Object.entries(labels).every(([k, lv]) => String(x.labels[k]) === lv));
@@ -167,6 +167,15 @@ export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promis
     },
   };
   return f;
+}
+
+/** A workload certificate from a daemon's CA, laid out as ztunnel reads the CA response. */
+export function workloadCert(d: DaemonFixture, wns: string, sa: string, td = 'cluster.local'): WorkloadCert {
+  const { privateKey, publicKey } = generateKeyPair('ec-p256');
+  const id = `spiffe://${td}/ns/${wns}/sa/${sa}`;
+  const csrPem = createCsr({ publicKey, signer: createSigner(privateKey), uris: [id] });
+  const chain = d.daemon.authority.sign({ csrPem, identity: id, ttlSeconds: 3600 }).certChain;
+  return { certChainPem: chain.slice(0, -1).join(''), keyPem: privateKeyToPem(privateKey), rootsPem: chain[chain.length - 1]! };
 }
 
 export interface HboneClient {
