@@ -29,7 +29,8 @@ export function runBase(): string {
   return `127.${20 + ((process.pid + Math.floor(Math.random() * 1000)) % 230)}`;
 }
 
-export type DestBehaviour = 'echo' | 'sink' | 'reset';
+/** echo: writes back what arrives, ends after the caller's FIN; manual: the test drives the socket (last()). */
+export type DestBehaviour = 'echo' | 'manual' | 'reset';
 
 /** A TCP server standing in for the destination ztunnel's :15008: records what arrives. */
 export class DestStandIn {
@@ -48,13 +49,14 @@ export class DestStandIn {
         s.once('data', () => s.resetAndDestroy());
         return;
       }
+      const echo = this.behaviour === 'echo';
       s.on('data', (d: Buffer) => {
         this.received.push(d);
-        if (this.behaviour === 'echo') s.write(d);
+        if (echo) s.write(d);
       });
       s.on('end', () => {
         this.finsSeen++;
-        s.end();
+        if (echo) s.end();
       });
     });
   }
@@ -64,6 +66,11 @@ export class DestStandIn {
       this.server.once('error', reject);
       this.server.listen(port, this.ip, () => resolve());
     });
+  }
+
+  /** The newest accepted connection. */
+  last(): net.Socket | undefined {
+    return this.connections[this.connections.length - 1];
   }
 
   bytes(): number {
@@ -203,7 +210,8 @@ export async function hboneClient(port: number, id: WorkloadCert | undefined, ex
   });
   session.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
-    session.once('connect', () => resolve());
+    // The gateway's SETTINGS have arrived (the 'connect' event comes before them).
+    session.once('remoteSettings', () => resolve());
     session.once('error', reject);
     session.once('close', () => reject(new Error('session closed before connect')));
   });
