@@ -34,38 +34,47 @@ export type DestBehaviour = 'echo' | 'manual' | 'reset';
 
 /** A TCP server standing in for the destination ztunnel's :15008: records what arrives. */
 export class DestStandIn {
-  readonly server: net.Server;
+  server?: net.Server;
   readonly received: Buffer[] = [];
   readonly connections: net.Socket[] = [];
   accepted = 0;
   finsSeen = 0;
 
-  constructor(readonly ip: string, public behaviour: DestBehaviour = 'echo') {
-    this.server = net.createServer({ allowHalfOpen: true }, (s) => {
-      this.accepted++;
-      this.connections.push(s);
-      s.on('error', () => undefined);
-      if (this.behaviour === 'reset') {
-        s.once('data', () => s.resetAndDestroy());
-        return;
-      }
-      const echo = this.behaviour === 'echo';
-      s.on('data', (d: Buffer) => {
-        this.received.push(d);
-        if (echo) s.write(d);
-      });
-      s.on('end', () => {
-        this.finsSeen++;
-        if (echo) s.end();
-      });
+  constructor(readonly ip: string, public behaviour: DestBehaviour = 'echo') {}
+
+  private accept(s: net.Socket): void {
+    this.accepted++;
+    this.connections.push(s);
+    s.on('error', () => undefined);
+    if (this.behaviour === 'reset') {
+      s.once('data', () => s.resetAndDestroy());
+      return;
+    }
+    const echo = this.behaviour === 'echo';
+    s.on('data', (d: Buffer) => {
+      this.received.push(d);
+      if (echo) s.write(d);
+    });
+    s.on('end', () => {
+      this.finsSeen++;
+      if (echo) s.end();
     });
   }
 
+  /** Listens on <ip>:15008 (again, after down()). */
   async listen(port = 15008): Promise<void> {
+    const server = net.createServer({ allowHalfOpen: true }, (s) => this.accept(s));
+    this.server = server;
     await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, this.ip, () => resolve());
+      server.once('error', reject);
+      server.listen(port, this.ip, () => resolve());
     });
+  }
+
+  /** Stops accepting (connects are refused); open connections stay. */
+  down(): void {
+    this.server?.close();
+    this.server = undefined;
   }
 
   /** The newest accepted connection. */
@@ -79,7 +88,7 @@ export class DestStandIn {
 
   close(): void {
     for (const c of this.connections) c.destroy();
-    this.server.close();
+    this.down();
   }
 }
 
@@ -196,17 +205,18 @@ export interface HboneClient {
 /** The outer half of double HBONE as ztunnel does it (hbone-dataplane.md §1.1–§1.2): mTLS, no SNI, ALPN h2, CONNECT. */
 export async function hboneClient(port: number, id: WorkloadCert | undefined, expectSan?: string): Promise<HboneClient> {
   let serverSans: string[] = [];
+  let socket: tls.TLSSocket | undefined;
   const session = http2.connect(`https://127.0.0.1:${port}`, {
     settings: { enablePush: false, initialWindowSize: 4 * 1024 * 1024 },
-    createConnection: () => tls.connect({
+    createConnection: () => (socket = tls.connect({
       host: '127.0.0.1', port, ALPNProtocols: ['h2'], minVersion: 'TLSv1.3',
-      ca: id?.rootsPem, cert: id?.certChainPem, key: id?.keyPem,
-      rejectUnauthorized: id !== undefined,
+      ca: id?.rootsPem, rejectUnauthorized: id !== undefined,
+      ...(id?.certChainPem ? { cert: id.certChainPem, key: id.keyPem } : {}),
       checkServerIdentity: (_h, cert) => {
         serverSans = uriSans(cert);
         return expectSan && !serverSans.includes(expectSan) ? new Error(`want ${expectSan}, got ${serverSans.join(',')}`) : undefined;
       },
-    }),
+    })),
   });
   session.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
@@ -214,6 +224,13 @@ export async function hboneClient(port: number, id: WorkloadCert | undefined, ex
     session.once('remoteSettings', () => resolve());
     session.once('error', reject);
     session.once('close', () => reject(new Error('session closed before connect')));
+    // A refused handshake can destroy the session without a session event (node 20); the socket tells.
+    socket?.once('close', () => reject(new Error('connection closed before SETTINGS')));
+    socket?.once('error', (e) => reject(e));
+  }).catch((e: unknown) => {
+    socket?.destroy();
+    session.destroy();
+    throw e;
   });
   return {
     session,
