@@ -125,7 +125,18 @@ export interface GatewayFixtureOptions {
   files?: Record<string, string>;
 }
 
-export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promise<GatewayFixture> {
+export interface MeshFixture {
+  daemon: DaemonFixture;
+  base: string;
+  dests: DestStandIn[];
+  /** Settings (flag form) for a gateway of this cluster: ephemeral ports on 127.0.0.1. */
+  gatewayFlags: Record<string, string>;
+  gatewaySpiffe: string;
+  close(): Promise<void>;
+}
+
+/** The daemon of cluster CLUSTER (network NETWORK) exporting echo.demo, with pod stand-ins; no gateway yet. */
+export async function startMesh(o: GatewayFixtureOptions = {}): Promise<MeshFixture> {
   const base = runBase();
   const n = o.pods ?? 2;
   const [idNs, idSa] = (o.identity ?? 'istio-system/istio-eastwest').split('/') as [string, string];
@@ -153,15 +164,27 @@ export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promis
   fs.writeFileSync(rootFile, daemon.daemon.authority.rootBundlePem());
   const tokenFile = path.join(dir, 'eastwest-token');
   fs.writeFileSync(tokenFile, daemon.token(idNs, idSa));
-  const cfg = loadEastwestConfig({
-    flags: {
-      'cluster-id': CLUSTER, network: NETWORK, listen: '127.0.0.1:0', 'admin-listen': '127.0.0.1:0', 'admin-debug-listen': '127.0.0.1:0',
-      identity: `${idNs}/${idSa}`,
-      'xds-address': `127.0.0.1:${daemon.daemon.grpcPort}`, 'xds-root-ca': rootFile, 'xds-auth-token': tokenFile,
-      ...(o.trustBundles ? { 'trust-bundles': Object.entries(o.trustBundles).map(([k, v]) => `${k}=${v}`).join(',') } : {}),
-      ...o.flags,
+  const gatewayFlags: Record<string, string> = {
+    'cluster-id': CLUSTER, network: NETWORK, listen: '127.0.0.1:0', 'admin-listen': '127.0.0.1:0', 'admin-debug-listen': '127.0.0.1:0',
+    identity: `${idNs}/${idSa}`,
+    'xds-address': `127.0.0.1:${daemon.daemon.grpcPort}`, 'xds-root-ca': rootFile, 'xds-auth-token': tokenFile,
+    ...(o.trustBundles ? { 'trust-bundles': Object.entries(o.trustBundles).map(([k, v]) => `${k}=${v}`).join(',') } : {}),
+    ...o.flags,
+  };
+  return {
+    daemon, base, dests, gatewayFlags,
+    gatewaySpiffe: `spiffe://cluster.local/ns/${idNs}/sa/${idSa}`,
+    async close() {
+      for (const d of dests) d.close();
+      await daemon.close();
     },
-  });
+  };
+}
+
+export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promise<GatewayFixture> {
+  const mesh = await startMesh(o);
+  const { daemon, base, dests } = mesh;
+  const cfg = loadEastwestConfig({ flags: mesh.gatewayFlags });
   const registry = new Registry();
   const gateway = new EastWestGateway(cfg, { logger: o.logger ?? createSilentLogger(), metrics: registry });
   await gateway.start();
@@ -169,7 +192,7 @@ export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promis
   const f: GatewayFixture = {
     daemon, gateway, registry, base, dests,
     hbonePort: gateway.ports!.hbone[0]!,
-    gatewaySpiffe: `spiffe://cluster.local/ns/${idNs}/sa/${idSa}`,
+    gatewaySpiffe: mesh.gatewaySpiffe,
     workloadCert: (wns, sa) => workloadCert(daemon, wns, sa),
     async metric(name, labels = {}) {
       const m = await registry.getSingleMetric(name)?.get();
@@ -178,8 +201,7 @@ export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promis
     },
     async close() {
       gateway.destroy();
-      for (const d of dests) d.close();
-      await daemon.close();
+      await mesh.close();
     },
   };
   return f;
