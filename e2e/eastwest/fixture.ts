@@ -114,6 +114,8 @@ export interface GatewayFixture {
 
 export interface GatewayFixtureOptions {
   pods?: number;
+  /** 127.<a> slice for pod IPs (default runBase()). */
+  base?: string;
   /** Shared-root PKI dir (makePki) with a cluster named CLUSTER; default: the daemon's own root. */
   pki?: string;
   /** ns/sa of the gateway (default istio-system/istio-eastwest). */
@@ -137,7 +139,7 @@ export interface MeshFixture {
 
 /** The daemon of cluster CLUSTER (network NETWORK) exporting echo.demo, with pod stand-ins; no gateway yet. */
 export async function startMesh(o: GatewayFixtureOptions = {}): Promise<MeshFixture> {
-  const base = runBase();
+  const base = o.base ?? runBase();
   const n = o.pods ?? 2;
   const [idNs, idSa] = (o.identity ?? 'istio-system/istio-eastwest').split('/') as [string, string];
   const daemon = await startCluster({
@@ -225,13 +227,15 @@ export interface HboneClient {
 }
 
 /** The outer half of double HBONE as ztunnel does it (hbone-dataplane.md §1.1–§1.2): mTLS, no SNI, ALPN h2, CONNECT. */
-export async function hboneClient(port: number, id: WorkloadCert | undefined, expectSan?: string): Promise<HboneClient> {
+export async function hboneClient(
+  port: number, id: WorkloadCert | undefined, expectSan?: string, host = '127.0.0.1',
+): Promise<HboneClient> {
   let serverSans: string[] = [];
   let socket: tls.TLSSocket | undefined;
-  const session = http2.connect(`https://127.0.0.1:${port}`, {
+  const session = http2.connect(`https://${host}:${port}`, {
     settings: { enablePush: false, initialWindowSize: 4 * 1024 * 1024 },
     createConnection: () => (socket = tls.connect({
-      host: '127.0.0.1', port, ALPNProtocols: ['h2'], minVersion: 'TLSv1.3',
+      host, port, ALPNProtocols: ['h2'], minVersion: 'TLSv1.3',
       ca: id?.rootsPem, rejectUnauthorized: id !== undefined,
       ...(id?.certChainPem ? { cert: id.certChainPem, key: id.keyPem } : {}),
       checkServerIdentity: (_h, cert) => {
