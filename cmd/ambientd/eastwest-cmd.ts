@@ -17,7 +17,7 @@ Usage:
  */
 export async function eastwestCommand(flags: Record<string, string>, env: NodeJS.ProcessEnv): Promise<number> {
   if (flags.help === 'true') {
-    process.stdout.write(`${EASTWEST_USAGE}\nSettings (flag, env, default; precedence defaults < file < env < flags):\n`);
+    process.stdout.write(`${EASTWEST_USAGE}\nSettings (flag, env, default; defaults < file < env < flags):\n`);
     process.stdout.write(`${optionsHelp(EASTWEST_OPTIONS)}\n`);
     return 0;
   }

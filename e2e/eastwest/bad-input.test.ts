@@ -20,6 +20,8 @@ t.teardown(() => {
   peer.cleanup();
 });
 const MAX_CONNECTIONS = 200;
+const BAD_REQUEST = { status: 400, after: 200 };
+const UNAVAILABLE = { status: 503, after: 200 };
 let f: GatewayFixture;
 let canary: { c: HboneClient; stream: http2.ClientHttp2Stream; n: number };
 let meshRoots: string;
@@ -28,7 +30,8 @@ t.before(async () => {
   f = await startGatewayFixture({
     trustBundles: { 'peer.td': peer.rootCertFile },
     flags: {
-      'limits-handshake-timeout': '1s', 'limits-session-idle-timeout': '1s', 'limits-max-connections': String(MAX_CONNECTIONS),
+      'limits-handshake-timeout': '1s', 'limits-session-idle-timeout': '1s',
+      'limits-max-connections': String(MAX_CONNECTIONS),
     },
   });
   const id = f.workloadCert('demo', 'canary');
@@ -101,17 +104,22 @@ const leaf = (pki: ReturnType<typeof createTestPki>, name: string, uri: string):
 
 t.test('malformed CONNECT: 400, the connection stays up for other streams', async (t) => {
   const before = { m: await refusals('method_not_allowed'), a: await refusals('bad_authority') };
-  t.same(await ask({ ':method': 'GET', ':path': '/', ':authority': `${GLOBAL_HOST}:80` }), { status: 400, after: 200 }, 'GET');
-  t.same(await ask({ ':method': 'POST', ':path': '/x', ':authority': `${GLOBAL_HOST}:80` }), { status: 400, after: 200 }, 'POST');
-  for (const a of [GLOBAL_HOST, `${GLOBAL_HOST}:`, `${GLOBAL_HOST}:0`, `${GLOBAL_HOST}:70000`, 'bad_host!:80', `${GLOBAL_HOST}:80:80`]) {
-    t.same(await ask({ ':method': 'CONNECT', ':authority': a }), { status: 400, after: 200 }, `authority ${JSON.stringify(a)}`);
+  const authority = `${GLOBAL_HOST}:80`;
+  t.same(await ask({ ':method': 'GET', ':path': '/', ':authority': authority }), BAD_REQUEST, 'GET');
+  t.same(await ask({ ':method': 'POST', ':path': '/x', ':authority': authority }), BAD_REQUEST, 'POST');
+  const bad = [GLOBAL_HOST, `${GLOBAL_HOST}:`, `${GLOBAL_HOST}:0`, `${GLOBAL_HOST}:70000`, 'bad_host!:80',
+    `${GLOBAL_HOST}:80:80`];
+  for (const a of bad) {
+    t.same(await ask({ ':method': 'CONNECT', ':authority': a }), BAD_REQUEST, `authority ${JSON.stringify(a)}`);
   }
   t.equal(await refusals('method_not_allowed'), before.m + 2);
   t.equal(await refusals('bad_authority'), before.a + 6);
   // Not HTTP/2 at all after a good handshake: the connection is closed, nothing else.
   const id = f.workloadCert('demo', 'client');
-  const s = tls.connect({ host: '127.0.0.1', port: f.hbonePort, ALPNProtocols: ['h2'], ca: id.rootsPem, cert: id.certChainPem, key: id.keyPem,
-    checkServerIdentity: () => undefined });
+  const s = tls.connect({
+    host: '127.0.0.1', port: f.hbonePort, ALPNProtocols: ['h2'], ca: id.rootsPem, cert: id.certChainPem, key: id.keyPem,
+    checkServerIdentity: () => undefined,
+  });
   s.on('error', () => undefined);
   s.resume();
   await new Promise((r) => s.once('secureConnect', r));
@@ -121,23 +129,27 @@ t.test('malformed CONNECT: 400, the connection stays up for other streams', asyn
 });
 
 t.test('unknown or non-exported authority: 503', async (t) => {
-  const before = { h: await refusals('unknown_host'), n: await refusals('not_exported'), p: await refusals('unknown_port') };
+  const before = {
+    h: await refusals('unknown_host'), n: await refusals('not_exported'), p: await refusals('unknown_port'),
+  };
   const dials = f.dests.reduce((n, d) => n + d.accepted, 0);
-  t.same(await ask({ ':method': 'CONNECT', ':authority': 'nope.demo.mesh.internal:80' }), { status: 503, after: 200 });
-  t.same(await ask({ ':method': 'CONNECT', ':authority': 'example.com:443' }), { status: 503, after: 200 });
-  t.same(await ask({ ':method': 'CONNECT', ':authority': 'local.demo.svc.cluster.local:80' }), { status: 503, after: 200 }, 'local-only');
-  t.same(await ask({ ':method': 'CONNECT', ':authority': `${GLOBAL_HOST}:81` }), { status: 503, after: 200 }, 'no such port');
+  const connect = (a: string): Promise<{ status: number; after: number }> =>
+    ask({ ':method': 'CONNECT', ':authority': a });
+  t.same(await connect('nope.demo.mesh.internal:80'), UNAVAILABLE, 'unknown global name');
+  t.same(await connect('example.com:443'), UNAVAILABLE, 'a name of no mesh');
+  t.same(await connect('local.demo.svc.cluster.local:80'), UNAVAILABLE, 'local-only');
+  t.same(await connect(`${GLOBAL_HOST}:81`), UNAVAILABLE, 'no such port');
   t.equal(await refusals('unknown_host'), before.h + 2);
   t.equal(await refusals('not_exported'), before.n + 1);
   t.equal(await refusals('unknown_port'), before.p + 1);
-  t.equal(f.dests.reduce((n, d) => n + d.accepted, 0), dials + 4, 'no dial for a refused stream (only the 4 valid ones)');
+  t.equal(f.dests.reduce((n, d) => n + d.accepted, 0), dials + 4, 'no dial for a refused stream (only the 4 valid)');
   await canaryAlive(t);
 });
 
 t.test('IP authority: 400', async (t) => {
   const before = await refusals('ip_authority');
-  t.same(await ask({ ':method': 'CONNECT', ':authority': `${f.dests[0]!.ip}:15008` }), { status: 400, after: 200 }, 'a pod IP');
-  t.same(await ask({ ':method': 'CONNECT', ':authority': '[::1]:80' }), { status: 400, after: 200 }, 'IPv6');
+  t.same(await ask({ ':method': 'CONNECT', ':authority': `${f.dests[0]!.ip}:15008` }), BAD_REQUEST, 'a pod IP');
+  t.same(await ask({ ':method': 'CONNECT', ':authority': '[::1]:80' }), BAD_REQUEST, 'IPv6');
   t.equal(await refusals('ip_authority'), before + 2);
   await canaryAlive(t);
 });
@@ -152,14 +164,17 @@ t.test('unauthenticated caller: the handshake fails, nothing is answered', async
 t.test('foreign-trust callers are refused; a configured peer trust domain is accepted', async (t) => {
   const hs = await refusals('tls_handshake');
   const ut = await refusals('untrusted_caller');
-  t.equal(await attempt(leaf(foreign, 'foreign', 'spiffe://cluster.local/ns/demo/sa/client')), 'closed', 'unknown root, local trust domain');
+  t.equal(await attempt(leaf(foreign, 'foreign', 'spiffe://cluster.local/ns/demo/sa/client')), 'closed',
+    'unknown root, local trust domain');
   await waitFor(async () => (await refusals('tls_handshake')) > hs, { what: 'tls_handshake counted' });
   t.equal(await attempt(leaf(peer, 'impostor', 'spiffe://cluster.local/ns/demo/sa/client')), 'closed',
     'peer root vouching for our trust domain');
-  t.equal(await attempt(leaf(peer, 'third', 'spiffe://third.td/ns/demo/sa/client')), 'closed', 'trust domain not accepted');
+  t.equal(await attempt(leaf(peer, 'third', 'spiffe://third.td/ns/demo/sa/client')), 'closed',
+    'trust domain not accepted');
   t.equal(await attempt(leaf(peer, 'nospiffe', 'https://example.com/x')), 'closed', 'no SPIFFE id');
   await waitFor(async () => (await refusals('untrusted_caller')) >= ut + 3, { what: 'untrusted_caller counted' });
-  t.equal(await attempt(leaf(peer, 'peer', 'spiffe://peer.td/ns/demo/sa/client')), 200, 'peer trust domain with its own root');
+  t.equal(await attempt(leaf(peer, 'peer', 'spiffe://peer.td/ns/demo/sa/client')), 200,
+    'peer trust domain with its own root');
   await canaryAlive(t);
 });
 
@@ -173,8 +188,12 @@ t.test('slowloris on 15008: silent and trickling connections are closed at the h
     if (i % 2) s.once('connect', () => s.write(Buffer.from([0x16, 0x03, 0x01, 0x02])));
     socks.push(s);
   }
-  await waitFor(() => socks.every((s) => s.destroyed || s.readableEnded), { timeoutMs: 15_000, what: 'slow connections closed' });
-  await waitFor(async () => (await refusals('handshake_timeout')) >= before + 40, { what: 'handshake_timeout counted' });
+  await waitFor(() => socks.every((s) => s.destroyed || s.readableEnded), {
+    timeoutMs: 15_000, what: 'slow connections closed',
+  });
+  await waitFor(async () => (await refusals('handshake_timeout')) >= before + 40, {
+    what: 'handshake_timeout counted',
+  });
   for (const s of socks) s.destroy();
   // After the handshake, a connection that opens no tunnel gets GOAWAY at the session idle deadline.
   const idle = await refusals('session_idle');
@@ -195,7 +214,9 @@ t.test('connections beyond the limit are closed at accept', async (t) => {
     s.on('error', () => undefined);
     socks.push(s);
   }
-  await waitFor(async () => (await refusals('max_connections')) >= before + 19, { what: 'connections dropped at the limit' });
+  await waitFor(async () => (await refusals('max_connections')) >= before + 19, {
+    what: 'connections dropped at the limit',
+  });
   for (const s of socks) s.destroy();
   await waitFor(() => f.metric('ambientd_eastwest_connections_open').then((n) => n <= 2), { what: 'sockets released' });
   t.equal(await attempt(f.workloadCert('demo', 'client')), 200, 'a new caller is served again');

@@ -1,7 +1,16 @@
 import t from 'tap';
 import { bytesToIp } from '../../pkg/model';
+import type { ZtunnelClient } from '../harness/ztunnel-client';
 import { makePki, startCluster, held, until, remote, ns, eastWest } from '../peering/harness';
-import { CLUSTER, GLOBAL_HOST, NETWORK, hboneClient, readAll, runBase, startGatewayFixture, workloadCert } from './fixture';
+import {
+  CLUSTER, GLOBAL_HOST, NETWORK, hboneClient, readAll, runBase, startGatewayFixture, workloadCert,
+} from './fixture';
+
+const ADDRESS = 'type.googleapis.com/istio.workload.Address';
+const values = (z: ZtunnelClient): Record<string, any>[] =>
+  [...z.held(ADDRESS).values()].map((h) => h.value as Record<string, any>);
+const idOf = (w: Record<string, any>): string =>
+  `spiffe://${w.trustDomain || 'cluster.local'}/ns/${w.namespace}/sa/${w.serviceAccount}`;
 
 /**
  * What a client ztunnel in a peer cluster needs to reach this gateway
@@ -32,19 +41,18 @@ t.test('a peer\'s ztunnel state leads to this gateway, whose certificate matches
 
   const svc = (await until('A sees the global service', () => held(za, `demo/${GLOBAL_HOST}`)))!.service;
   t.same(svc.subjectAltNames, ['spiffe://cluster.local/ns/demo/sa/echo'], 'inner-tunnel SANs: B\'s workloads');
-  const split = await until('A sees B\'s split-horizon endpoint', () => [...za.held('type.googleapis.com/istio.workload.Address').values()]
-    .map((h) => h.value as Record<string, any>).find((v) => v.workload?.networkGateway && v.workload.network === NETWORK));
+  const split = await until('A sees B\'s split-horizon endpoint', () => values(za)
+    .find((v) => v.workload?.networkGateway && v.workload.network === NETWORK));
   const gwAddr = split!.workload.networkGateway;
   t.equal(gwAddr.address.network, NETWORK);
   t.equal(gwAddr.hboneMtlsPort, b.hbonePort, 'HBONE port from the istio-remote Gateway');
   const gwIp = bytesToIp(gwAddr.address.address);
   // ztunnel's fetch_network_gateway: a Workload with that IP in that network.
-  const gwWorkload = [...za.held('type.googleapis.com/istio.workload.Address').values()]
-    .map((h) => h.value as Record<string, any>)
-    .find((v) => v.workload && v.workload.network === NETWORK && (v.workload.addresses ?? []).some((x: Buffer) => bytesToIp(x) === gwIp))
-    ?.workload;
+  const hasIp = (w: Record<string, any>): boolean => (w.addresses ?? []).some((x: Buffer) => bytesToIp(x) === gwIp);
+  const gwWorkload = values(za)
+    .find((v) => v.workload && v.workload.network === NETWORK && hasIp(v.workload))?.workload;
   t.ok(gwWorkload, 'the gateway resolves to a Workload in its network');
-  const expected = `spiffe://${gwWorkload.trustDomain || 'cluster.local'}/ns/${gwWorkload.namespace}/sa/${gwWorkload.serviceAccount}`;
+  const expected = idOf(gwWorkload);
   t.equal(expected, b.gatewaySpiffe, 'the SAN ztunnel expects is the gateway\'s identity');
   t.notOk(gwWorkload.services && Object.keys(gwWorkload.services).length, 'the gateway is no service endpoint');
 
@@ -62,14 +70,16 @@ t.test('a peer\'s ztunnel state leads to this gateway, whose certificate matches
 
   // Unlinking the peer withdraws the gateway workload with the rest.
   a.remove('peer-b.yaml');
-  await until('gateway workload withdrawn', () => ![...za.held('type.googleapis.com/istio.workload.Address').values()]
-    .some((h) => (h.value as Record<string, any>).workload?.uid === gwWorkload.uid));
+  await until('gateway workload withdrawn', () => !values(za).some((v) => v.workload?.uid === gwWorkload.uid));
 });
 
 /** The Service istio renders for the east-west Gateway: its HBONE port's nodePort is what peers dial. */
 const ewService = (nodePort: number): string => `apiVersion: v1
 kind: Service
-metadata: { name: istio-eastwest, namespace: istio-gateways, labels: { gateway.networking.k8s.io/gateway-name: istio-eastwest } }
+metadata:
+  name: istio-eastwest
+  namespace: istio-gateways
+  labels: { gateway.networking.k8s.io/gateway-name: istio-eastwest }
 spec:
   type: NodePort
   clusterIP: 10.96.0.99
@@ -93,7 +103,9 @@ t.test('NodePort form: the same gateway through a node address and node port', a
   const b = await startGatewayFixture({
     pki: pki.dir, base, identity: 'istio-gateways/istio-eastwest',
     files: {
-      'ew.yaml': eastWest({ network: NETWORK, cluster: CLUSTER, annotations: { 'peering.solo.io/data-plane-service-type': 'nodeport' } }),
+      'ew.yaml': eastWest({
+        network: NETWORK, cluster: CLUSTER, annotations: { 'peering.solo.io/data-plane-service-type': 'nodeport' },
+      }),
       'ew-svc.yaml': ewService(NODE_PORT),
       'nodes.yaml': nodeObj('node-1', nodeIp),
     },
@@ -115,21 +127,21 @@ t.test('NodePort form: the same gateway through a node address and node port', a
   t.teardown(() => a.close());
   const za = a.ztunnel();
   za.connect();
-  const all = (): Record<string, any>[] => [...za.held('type.googleapis.com/istio.workload.Address').values()]
-    .map((h) => h.value as Record<string, any>);
+  const all = (): Record<string, any>[] => values(za);
   const split = await until('split-horizon endpoint via the node gateway', () => all()
     .find((v) => v.workload?.networkGateway?.hostname && v.workload.network === NETWORK));
   const gwHost = split!.workload.networkGateway.hostname;
   // ztunnel's hostname form: a Service with that hostname, its endpoints' port mapping for hbone_mtls_port.
   const svc = await until('node gateway service', () => held(za, `${gwHost.namespace}/${gwHost.hostname}`));
   t.ok(svc, 'node gateway service');
-  const nodeW = await until('node workload', () => all().find((v) => v.workload?.services?.[`${gwHost.namespace}/${gwHost.hostname}`]));
+  const key = `${gwHost.namespace}/${gwHost.hostname}`;
+  const nodeW = await until('node workload', () => all().find((v) => v.workload?.services?.[key]));
   const w = nodeW!.workload;
   const ip = bytesToIp(w.addresses[0]);
   const port = w.services[`${gwHost.namespace}/${gwHost.hostname}`].ports
     .find((p: { servicePort: number }) => p.servicePort === split!.workload.networkGateway.hboneMtlsPort).targetPort;
   t.same([ip, port], [nodeIp, NODE_PORT], 'ztunnel dials <node-ip>:<nodePort>');
-  const expected = `spiffe://${w.trustDomain || 'cluster.local'}/ns/${w.namespace}/sa/${w.serviceAccount}`;
+  const expected = idOf(w);
   t.equal(expected, b.gatewaySpiffe, 'the node workload carries the gateway identity');
 
   const c = await hboneClient(port, workloadCert(a, 'demo', 'client'), expected, ip);

@@ -167,10 +167,13 @@ export async function startMesh(o: GatewayFixtureOptions = {}): Promise<MeshFixt
   const tokenFile = path.join(dir, 'eastwest-token');
   fs.writeFileSync(tokenFile, daemon.token(idNs, idSa));
   const gatewayFlags: Record<string, string> = {
-    'cluster-id': CLUSTER, network: NETWORK, listen: '127.0.0.1:0', 'admin-listen': '127.0.0.1:0', 'admin-debug-listen': '127.0.0.1:0',
+    'cluster-id': CLUSTER, network: NETWORK,
+    listen: '127.0.0.1:0', 'admin-listen': '127.0.0.1:0', 'admin-debug-listen': '127.0.0.1:0',
     identity: `${idNs}/${idSa}`,
     'xds-address': `127.0.0.1:${daemon.daemon.grpcPort}`, 'xds-root-ca': rootFile, 'xds-auth-token': tokenFile,
-    ...(o.trustBundles ? { 'trust-bundles': Object.entries(o.trustBundles).map(([k, v]) => `${k}=${v}`).join(',') } : {}),
+    ...(o.trustBundles
+      ? { 'trust-bundles': Object.entries(o.trustBundles).map(([k, v]) => `${k}=${v}`).join(',') }
+      : {}),
     ...o.flags,
   };
   return {
@@ -215,18 +218,25 @@ export function workloadCert(d: DaemonFixture, wns: string, sa: string, td = 'cl
   const id = `spiffe://${td}/ns/${wns}/sa/${sa}`;
   const csrPem = createCsr({ publicKey, signer: createSigner(privateKey), uris: [id] });
   const chain = d.daemon.authority.sign({ csrPem, identity: id, ttlSeconds: 3600 }).certChain;
-  return { certChainPem: chain.slice(0, -1).join(''), keyPem: privateKeyToPem(privateKey), rootsPem: chain[chain.length - 1]! };
+  return {
+    certChainPem: chain.slice(0, -1).join(''), keyPem: privateKeyToPem(privateKey), rootsPem: chain[chain.length - 1]!,
+  };
+}
+
+export interface Connected {
+  status: number;
+  stream: http2.ClientHttp2Stream;
 }
 
 export interface HboneClient {
   session: http2.ClientHttp2Session;
   /** The gateway's URI SANs as presented. */
   serverSans: string[];
-  connect(authority: string, headers?: Record<string, string>): Promise<{ status: number; stream: http2.ClientHttp2Stream }>;
+  connect(authority: string, headers?: Record<string, string>): Promise<Connected>;
   close(): void;
 }
 
-/** The outer half of double HBONE as ztunnel does it (hbone-dataplane.md §1.1–§1.2): mTLS, no SNI, ALPN h2, CONNECT. */
+/** The outer half of double HBONE as ztunnel does it (hbone-dataplane.md §1.1–§1.2): mTLS, no SNI, h2, CONNECT. */
 export async function hboneClient(
   port: number, id: WorkloadCert | undefined, expectSan?: string, host = '127.0.0.1',
 ): Promise<HboneClient> {
@@ -240,7 +250,8 @@ export async function hboneClient(
       ...(id?.certChainPem ? { cert: id.certChainPem, key: id.keyPem } : {}),
       checkServerIdentity: (_h, cert) => {
         serverSans = uriSans(cert);
-        return expectSan && !serverSans.includes(expectSan) ? new Error(`want ${expectSan}, got ${serverSans.join(',')}`) : undefined;
+        if (!expectSan || serverSans.includes(expectSan)) return undefined;
+        return new Error(`want ${expectSan}, got ${serverSans.join(',')}`);
       },
     })),
   });
@@ -264,7 +275,8 @@ export async function hboneClient(
       return serverSans;
     },
     connect(authority, headers = {}) {
-      const stream = session.request({ ':method': 'CONNECT', ':authority': authority, ...headers }, { endStream: false });
+      const req = { ':method': 'CONNECT', ':authority': authority, ...headers };
+      const stream = session.request(req, { endStream: false });
       stream.on('error', () => undefined);
       return new Promise((resolve, reject) => {
         stream.once('response', (h) => resolve({ status: Number(h[':status']), stream }));

@@ -5,7 +5,9 @@ import * as http2 from 'node:http2';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { waitFor } from '../../pkg/lifecycle';
-import { startGatewayFixture, hboneClient, readAll, GLOBAL_HOST, LOCAL_HOST, type GatewayFixture } from './fixture';
+import {
+  startGatewayFixture, hboneClient, readAll, GLOBAL_HOST, LOCAL_HOST, type DestStandIn, type GatewayFixture,
+} from './fixture';
 
 /** The gateway's relay, end to end: real daemon, real TLS, real TCP to pod stand-ins on <pod-ip>:15008. */
 t.setTimeout(240_000);
@@ -15,13 +17,18 @@ t.before(async () => {
 });
 t.teardown(async () => f?.close());
 
-const get = (port: number, path: string): Promise<{ status: number; body: string }> => new Promise((resolve, reject) => {
-  http.get({ host: '127.0.0.1', port, path }, (res) => {
-    let body = '';
-    res.on('data', (c: Buffer) => (body += c.toString()));
-    res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-  }).on('error', reject);
-});
+const get = (port: number, path: string): Promise<{ status: number; body: string }> =>
+  new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+
+/** The stand-in that accepted a connection since `before` (accept counts per stand-in). */
+const newDest = async (before: number[]): Promise<DestStandIn> =>
+  (await waitFor(() => f.dests.find((d, i) => d.accepted > before[i]!), { what: 'destination connection' }))!;
 
 t.test('a trusted caller reaches an exported service; bytes relayed both ways', async (t) => {
   const id = f.workloadCert('demo', 'client');
@@ -54,7 +61,7 @@ t.test('half-close: each direction ends on its own', async (t) => {
   const before = f.dests.map((d) => d.accepted);
   const { status, stream } = await c.connect(`${GLOBAL_HOST}:80`);
   t.equal(status, 200);
-  const dest = (await waitFor(() => f.dests.find((d, i) => d.accepted > before[i]!), { what: 'destination connection' }))!;
+  const dest = await newDest(before);
   const sock = dest.last()!;
   const fins = dest.finsSeen;
   stream.end('request'); // END_STREAM
@@ -80,7 +87,7 @@ t.test('large transfers both ways respect flow control', async (t) => {
   const before = f.dests.map((d) => d.accepted);
   const { status, stream } = await c.connect(`${GLOBAL_HOST}:80`);
   t.equal(status, 200);
-  const dest = (await waitFor(() => f.dests.find((d, i) => d.accepted > before[i]!), { what: 'destination connection' }))!;
+  const dest = await newDest(before);
   const sock = dest.last()!;
   sock.pause(); // the destination reads nothing yet
   const TOTAL = 64 * 1024 * 1024;
@@ -122,7 +129,9 @@ t.test('large transfers both ways respect flow control', async (t) => {
     got.update(d);
   });
   sock.resume();
-  await waitFor(() => sock.readableEnded && gotBytes === TOTAL, { timeoutMs: 60_000, what: 'all bytes and the FIN at the destination' });
+  await waitFor(() => sock.readableEnded && gotBytes === TOTAL, {
+    timeoutMs: 60_000, what: 'all bytes and the FIN at the destination',
+  });
   t.equal(got.digest('hex'), sentHash.digest('hex'), 'caller → destination: 64 MiB intact');
 
   // And back: the destination writes 64 MiB as fast as the caller reads.
@@ -155,19 +164,22 @@ t.test('metrics, debug listing and readiness', async (t) => {
   t.equal(status, 200);
   stream.write('x');
   const ports = f.gateway.ports!;
-  const tunnels = JSON.parse((await get(ports.debug, '/debug/tunnels')).body) as { open: number; tunnels: Record<string, unknown>[] };
+  type Listing = { open: number; tunnels: Record<string, unknown>[] };
+  const tunnels = JSON.parse((await get(ports.debug, '/debug/tunnels')).body) as Listing;
   t.equal(tunnels.open, 1);
   t.equal(tunnels.tunnels[0]!.caller, 'spiffe://cluster.local/ns/demo/sa/client');
   t.equal(tunnels.tunnels[0]!.authority, `${GLOBAL_HOST}:80`);
   t.match(tunnels.tunnels[0]!.endpoint, new RegExp(`^${f.base.replace(/\./g, '\\.')}\\.0\\.\\d+:15008$`));
-  const routes = JSON.parse((await get(ports.debug, '/debug/routes')).body) as { hostname: string; endpoints: unknown[] }[];
+  type Routes = { hostname: string; endpoints: unknown[] }[];
+  const routes = JSON.parse((await get(ports.debug, '/debug/routes')).body) as Routes;
   t.same(routes.map((r) => [r.hostname, r.endpoints.length]), [[GLOBAL_HOST, 2]], 'only the exported service');
   t.equal((await get(ports.admin, '/debug/tunnels')).status, 404, 'debug routes only on the loopback debug port');
   t.equal((await get(ports.admin, '/healthz/ready')).status, 200);
   const scrape = (await get(ports.admin, '/metrics')).body;
   for (const name of [
     'ambientd_eastwest_connections_total', 'ambientd_eastwest_tunnels_total', 'ambientd_eastwest_tunnels_open 1',
-    'ambientd_eastwest_tunnel_bytes_total{direction="to_destination"}', 'ambientd_eastwest_refusals_total{reason="unknown_host"}',
+    'ambientd_eastwest_tunnel_bytes_total{direction="to_destination"}',
+    'ambientd_eastwest_refusals_total{reason="unknown_host"}',
     'ambientd_eastwest_dial_duration_seconds_bucket', 'ambientd_eastwest_ready 1', 'ambientd_eastwest_xds_connected 1',
   ]) t.ok(scrape.includes(name), name);
   if (fs.existsSync('/usr/bin/promtool')) {
@@ -184,7 +196,7 @@ t.test('drain: no new tunnels, open ones finish, then the gateway stops', async 
   const before = f.dests.map((d) => d.accepted);
   const { status, stream } = await c.connect(`${GLOBAL_HOST}:80`);
   t.equal(status, 200);
-  const dest = (await waitFor(() => f.dests.find((d, i) => d.accepted > before[i]!), { what: 'destination connection' }))!;
+  const dest = await newDest(before);
   let gotGoaway = false;
   c.session.once('goaway', () => (gotGoaway = true));
   const closing = f.gateway.close(30_000);

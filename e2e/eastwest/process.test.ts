@@ -44,26 +44,35 @@ function writeConfig(mesh: MeshFixture, extra: Record<string, unknown>): { file:
   return { file, flags: [`--admin-listen=${g['admin-listen']}`, `--admin-debug-listen=${g['admin-debug-listen']}`] };
 }
 
-async function startGateway(mesh: MeshFixture, extra: Record<string, unknown>): Promise<{ p: AmbientdProcess; hbone: number; admin: number; debug: number }> {
+interface GatewayProcess {
+  p: AmbientdProcess;
+  hbone: number;
+  admin: number;
+  debug: number;
+}
+
+async function startGateway(mesh: MeshFixture, extra: Record<string, unknown>): Promise<GatewayProcess> {
   const { file, flags } = writeConfig(mesh, extra);
   const p = spawnAmbientd(['eastwest', '--config', file, ...flags], { env: cleanEnv() });
   const line = await p.waitMsg('east-west gateway listening', 30_000);
   const ports = line.ports as { hbone: number[]; admin: number; debug: number };
-  await waitFor(async () => (await get(ports.admin, '/healthz/ready')).status === 200, { timeoutMs: 20_000, what: 'ready' });
+  const ready = async (): Promise<boolean> => (await get(ports.admin, '/healthz/ready')).status === 200;
+  await waitFor(ready, { timeoutMs: 20_000, what: 'ready' });
   return { p, hbone: ports.hbone[0]!, admin: ports.admin, debug: ports.debug };
 }
 
 t.test('--help lists every setting; a bad config exits 2 naming each problem', async (t) => {
   const help = await runAmbientd(['eastwest', '--help'], { env: cleanEnv() });
   t.equal(help.exit.code, 0);
-  for (const flag of ['--listen', '--xds-address', '--xds-root-ca', '--xds-auth-token', '--identity', '--limits-idle-timeout', '--drain-deadline']) {
-    t.match(help.stdout, flag, flag);
-  }
-  const bad = await runAmbientd(['eastwest', '--listen', 'nope', '--identity', 'x', '--limits-max-streams', '10'], { env: cleanEnv() });
+  const flags = ['--listen', '--xds-address', '--xds-root-ca', '--xds-auth-token', '--identity',
+    '--limits-idle-timeout', '--drain-deadline'];
+  for (const flag of flags) t.match(help.stdout, flag, flag);
+  const args = ['eastwest', '--listen', 'nope', '--identity', 'x', '--no-such', '1'];
+  const bad = await runAmbientd(args, { env: cleanEnv() });
   t.equal(bad.exit.code, 2);
-  for (const p of ['listen: "nope" is not host:port', 'identity: "x" is not ns/sa', 'xds.rootCa: required', 'xds.authToken: required']) {
-    t.match(bad.stderr, p, p);
-  }
+  const problems = ['listen: "nope" is not host:port', 'identity: "x" is not ns/sa', 'xds.rootCa: required',
+    'xds.authToken: required', '--no-such: unknown flag'];
+  for (const p of problems) t.match(bad.stderr, p, p);
 });
 
 t.test(`${TUNNELS} idle tunnels: RSS bounded, each still works, the gateway serves new callers`, async (t) => {
@@ -97,7 +106,8 @@ t.test(`${TUNNELS} idle tunnels: RSS bounded, each still works, the gateway serv
   t.equal(listed.connections, TUNNELS / 100);
   const after = rssOf(gw.p.child.pid!);
   const per = (after - before) / TUNNELS;
-  t.comment(`gateway RSS ${(before / 2 ** 20).toFixed(1)} MiB -> ${(after / 2 ** 20).toFixed(1)} MiB, ${(per / 1024).toFixed(1)} KiB per idle tunnel`);
+  const mib = (n: number): string => (n / 2 ** 20).toFixed(1);
+  t.comment(`gateway RSS ${mib(before)} MiB -> ${mib(after)} MiB, ${(per / 1024).toFixed(1)} KiB per idle tunnel`);
   t.ok(per <= RSS_PER_TUNNEL, `RSS per idle tunnel ${(per / 1024).toFixed(1)} KiB <= ${RSS_PER_TUNNEL / 1024} KiB`);
   // A sample of the old tunnels still echoes, and a new caller is served.
   for (const s of [streams[0]!, streams[TUNNELS / 2]!, streams[TUNNELS - 1]!]) {

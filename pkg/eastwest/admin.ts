@@ -31,9 +31,8 @@ export class AdminServer {
 
   private async start(addr: string, debug: boolean): Promise<number> {
     const m = /^(.*):(\d+)$/.exec(addr)!;
-    const server = http.createServer({ requestTimeout: ADMIN_TIMEOUT_MS, headersTimeout: ADMIN_TIMEOUT_MS }, (req, res) => {
-      void this.handle(req, res, debug);
-    });
+    const opts = { requestTimeout: ADMIN_TIMEOUT_MS, headersTimeout: ADMIN_TIMEOUT_MS };
+    const server = http.createServer(opts, (req, res) => void this.handle(req, res, debug));
     server.maxConnections = ADMIN_MAX_CONNECTIONS;
     server.keepAliveTimeout = 5_000;
     this.servers.push(server);

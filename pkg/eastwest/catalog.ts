@@ -54,7 +54,9 @@ export class Catalog {
   nacks = 0;
 
   constructor(private readonly o: CatalogOptions) {
-    this.backoff = new Backoff({ initialMs: o.backoff?.initialMs ?? 200, maxMs: o.backoff?.maxMs ?? 15_000, jitter: 0.3 });
+    this.backoff = new Backoff({
+      initialMs: o.backoff?.initialMs ?? 200, maxMs: o.backoff?.maxMs ?? 15_000, jitter: 0.3,
+    });
     this.log = o.logger.child({ component: 'eastwest-xds' });
   }
 
@@ -102,7 +104,11 @@ export class Catalog {
     this.send({
       node: {
         id: `ztunnel~0.0.0.0~${sa}.${ns}~${ns}.svc.cluster.local`,
-        metadata: { fields: { NAMESPACE: { stringValue: ns }, NAME: { stringValue: sa }, CLUSTER_ID: { stringValue: this.o.clusterId } } },
+        metadata: {
+          fields: {
+            NAMESPACE: { stringValue: ns }, NAME: { stringValue: sa }, CLUSTER_ID: { stringValue: this.o.clusterId },
+          },
+        },
       },
       typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: [], initialResourceVersions: irv,
     });
@@ -137,7 +143,8 @@ export class Catalog {
     }
     if (resp.typeUrl !== TYPE_ADDRESS) {
       this.nacks++;
-      return this.send({ typeUrl: resp.typeUrl, responseNonce: resp.nonce, errorDetail: { code: 3, message: 'not requested' } });
+      const errorDetail = { code: 3, message: 'not requested' };
+      return this.send({ typeUrl: resp.typeUrl, responseNonce: resp.nonce, errorDetail });
     }
     const rejects: string[] = [];
     const A = this.o.wire.Address;
@@ -156,8 +163,9 @@ export class Catalog {
     for (const n of resp.removedResources ?? []) this.held.delete(n);
     if (rejects.length) {
       this.nacks++;
-      this.log.warn({ rejected: rejects.join('; ').slice(0, 2000) }, 'NACKed Address resources; keeping last good copies');
-      this.send({ typeUrl: resp.typeUrl, responseNonce: resp.nonce, errorDetail: { code: 0, message: rejects.join('; ') } });
+      const message = rejects.join('; ');
+      this.log.warn({ rejected: message.slice(0, 2000) }, 'NACKed Address resources; keeping last good copies');
+      this.send({ typeUrl: resp.typeUrl, responseNonce: resp.nonce, errorDetail: { code: 0, message } });
     } else {
       this.send({ typeUrl: resp.typeUrl, responseNonce: resp.nonce });
     }

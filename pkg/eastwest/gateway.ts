@@ -67,14 +67,18 @@ export class EastWestGateway implements Component {
     });
     const locality = parseLocality(cfg.locality);
     this.listener = new HboneListener({
-      limits: cfg.limits, anchors, routes: () => this.catalog.table, metrics: this.metrics, clock: this.clock, logger: this.log,
+      limits: cfg.limits, anchors, routes: () => this.catalog.table,
+      metrics: this.metrics, clock: this.clock, logger: this.log,
       ...(locality ? { locality } : {}),
       ...(deps.destinationPort ? { destinationPort: deps.destinationPort } : {}),
     });
     this.catalog = new Catalog({
       wire: deps.wire ?? loadWire(), host: xds.host, port: xds.port, serverName: cfg.xds.serverName,
       rootCaFile: cfg.xds.rootCa, tokenFile: cfg.xds.authToken, clusterId: cfg.clusterId, identity: cfg.identity,
-      routes: { network: cfg.network, clusterId: cfg.clusterId, domainSuffix: cfg.domainSuffix, discoverySuffix: cfg.discoverySuffix },
+      routes: {
+        network: cfg.network, clusterId: cfg.clusterId,
+        domainSuffix: cfg.domainSuffix, discoverySuffix: cfg.discoverySuffix,
+      },
       clock: this.clock, logger: this.log,
       onTable: (t) => this.tableChanged(t),
       onConnected: (up) => this.metrics.xdsConnected.set(up ? 1 : 0),
@@ -83,11 +87,15 @@ export class EastWestGateway implements Component {
       metrics: this.registry,
       ready: () => this.readiness(),
       debug: {
-        '/debug/tunnels': () => ({ open: this.listener.tunnelCount, connections: this.listener.sessionCount, tunnels: this.listener.listTunnels() }),
+        '/debug/tunnels': () => ({
+          open: this.listener.tunnelCount, connections: this.listener.sessionCount,
+          tunnels: this.listener.listTunnels(),
+        }),
         '/debug/routes': () => routesView(this.catalog.table),
         '/debug/identity': () => {
           const id = this.cert.identity;
-          return id ? { spiffeId: id.spiffeId, notBefore: new Date(id.notBefore), notAfter: new Date(id.notAfter) } : {};
+          if (!id) return {};
+          return { spiffeId: id.spiffeId, notBefore: new Date(id.notBefore), notAfter: new Date(id.notAfter) };
         },
       },
     });

@@ -60,7 +60,9 @@ export class CertSource {
   failures = 0;
 
   constructor(private readonly o: CertSourceOptions) {
-    this.backoff = new Backoff({ initialMs: o.backoff?.initialMs ?? 500, maxMs: o.backoff?.maxMs ?? 30_000, jitter: 0.2 });
+    this.backoff = new Backoff({
+      initialMs: o.backoff?.initialMs ?? 500, maxMs: o.backoff?.maxMs ?? 30_000, jitter: 0.2,
+    });
     this.log = o.logger.child({ component: 'eastwest-cert' });
   }
 
@@ -122,7 +124,8 @@ export class CertSource {
     } catch (e) {
       this.failures++;
       const delay = this.backoff.next();
-      this.log.warn({ err: (e as Error).message, retryInMs: delay }, 'certificate renewal failed; keeping the current one');
+      const err = (e as Error).message;
+      this.log.warn({ err, retryInMs: delay }, 'certificate renewal failed; keeping the current one');
       this.timer = setTimeout(() => void this.renew(), delay);
       this.timer.unref?.();
     }
@@ -142,8 +145,9 @@ export class CertSource {
     const res = await new Promise<CaResponse>((resolve, reject) => {
       const deadline = new Date(Date.now() + (this.o.callTimeoutMs ?? CALL_TIMEOUT_MS));
       const req: CaRequest = { csr, validity_duration: Math.round(this.o.ttlMs / 1000) };
-      client.makeUnaryRequest(CA_SERVICE_PATH, method.requestSerialize, method.responseDeserialize, req, md, { deadline },
-        (err, r) => (err ? reject(err) : resolve(r!)));
+      const { requestSerialize: ser, responseDeserialize: de } = method;
+      const done = (err: grpc.ServiceError | null, r?: CaResponse): void => (err ? reject(err) : resolve(r!));
+      client.makeUnaryRequest(CA_SERVICE_PATH, ser, de, req, md, { deadline }, done);
     });
     const chain = res.cert_chain ?? [];
     if (chain.length < 2) throw new Error(`CA returned ${chain.length} PEM element(s); want leaf, …, roots`);
@@ -151,7 +155,8 @@ export class CertSource {
     const uris = (leaf.subjectAltName ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
     if (!uris.includes(spiffeId)) {
       // The CA issues the token's account: a token for another account yields another identity (pitfall 1).
-      throw new Error(`CA issued ${uris.join(',') || 'no URI SAN'}, not ${spiffeId}: check the token's service account`);
+      const got = uris.join(',') || 'no URI SAN';
+      throw new Error(`CA issued ${got}, not ${spiffeId}: check the token's service account`);
     }
     return {
       certChainPem: chain.slice(0, -1).map(pemLine).join(''),
@@ -165,7 +170,8 @@ export class CertSource {
 
   private grpcClient(): grpc.Client {
     if (!this.client) {
-      const ctx = tls.createSecureContext({ ca: fs.readFileSync(this.o.rootCaFile, 'utf8'), minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS });
+      const ca = fs.readFileSync(this.o.rootCaFile, 'utf8');
+      const ctx = tls.createSecureContext({ ca, minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS });
       this.client = new grpc.Client(this.o.address, grpc.credentials.createFromSecureContext(ctx), {
         'grpc.ssl_target_name_override': this.o.serverName,
       });

@@ -1,23 +1,17 @@
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
-import { anchoredIn, type TrustAnchors } from '../auth';
-import { uriSans } from '../peering';
-import { parseSpiffeId } from '../x509';
+import type { TrustAnchors } from '../auth';
+import { authenticateCaller } from './caller';
+import { CONNECTION_WINDOW, serverOptions, tlsOptions, type ServingIdentity } from './server-options';
 import type { LocalityMsg } from '../translate';
 import type { Clock } from '../lifecycle';
 import type { Logger } from '../log';
-import { TLS13_CIPHERS } from '../transport';
 import type { GatewayMetrics } from './metrics';
 import { REFUSALS, RefusalLog, type RefusalReason } from './refusals';
 import { pickEndpoint, type RouteTable } from './routes';
 import { Tunnel, type TunnelEnd, type TunnelView } from './tunnel';
 
-/** ztunnel's HBONE settings (hbone-dataplane.md §1.5): 4 MiB stream, 16 MiB connection windows, 1 MiB frames. */
-const STREAM_WINDOW = 4 * 1024 * 1024;
-const CONNECTION_WINDOW = 16 * 1024 * 1024;
-const MAX_FRAME = 1024 * 1024;
-const MAX_HEADER_LIST = 64 * 1024;
 /** The destination ztunnel's HBONE port: the gateway always dials it (§3.2 item 5). */
 export const HBONE_PORT = 15008;
 /** ztunnel's server PINGs every 10 s and drops a connection after 20 s without a pong (§1.5). */
@@ -34,11 +28,6 @@ export interface ListenerLimits {
   sessionIdleTimeout: number;
 }
 
-export interface ServingIdentity {
-  certChainPem: string;
-  keyPem: string;
-}
-
 export interface HboneListenerOptions {
   limits: ListenerLimits;
   /** Trust domain → roots of accepted callers (the mesh roots for the local one, peer bundles for others). */
@@ -50,6 +39,13 @@ export interface HboneListenerOptions {
   metrics: GatewayMetrics;
   clock: Clock;
   logger: Logger;
+}
+
+interface DialTarget {
+  caller: string;
+  authority: string;
+  uid: string;
+  ip: string;
 }
 
 interface SessionState {
@@ -80,6 +76,8 @@ export class HboneListener {
   private readonly log: Logger;
   private nextId = 1;
   private draining = false;
+  /** Set while a drain waits for the last tunnel. */
+  private onIdle?: () => void;
   private openSockets = 0;
   /** Bytes of tunnels already closed, by direction. */
   private closedBytes = { toDestination: 0, toClient: 0 };
@@ -87,15 +85,6 @@ export class HboneListener {
   constructor(private readonly o: HboneListenerOptions) {
     this.log = o.logger.child({ component: 'eastwest-hbone' });
     this.refusalLog = new RefusalLog(this.log, () => o.clock.monotonic());
-  }
-
-  private tlsOptions(id: ServingIdentity): tls.SecureContextOptions {
-    return {
-      cert: id.certChainPem, key: id.keyPem, ca: this.o.anchors.unionPem(),
-      minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS,
-      // rustls's default key exchange order (hbone-dataplane.md §1.1).
-      ecdhCurve: 'X25519:P-256:P-384',
-    };
   }
 
   /** Starts one listener per address; resolves with their bound ports. */
@@ -119,28 +108,11 @@ export class HboneListener {
 
   /** New certificate or roots: new handshakes use them; open connections keep theirs. */
   rotate(id: ServingIdentity): void {
-    for (const s of this.servers) s.setSecureContext(this.tlsOptions(id));
+    for (const s of this.servers) s.setSecureContext(tlsOptions(id, this.o.anchors));
   }
 
   private createServer(id: ServingIdentity): http2.Http2SecureServer {
-    const server = http2.createSecureServer({
-      ...this.tlsOptions(id),
-      requestCert: true,
-      rejectUnauthorized: true,
-      ALPNProtocols: ['h2'],
-      allowHTTP1: false,
-      handshakeTimeout: this.o.limits.handshakeTimeout,
-      unknownProtocolTimeout: this.o.limits.handshakeTimeout,
-      // Room for every stream's window plus headers; beyond it node:http2 refuses new streams.
-      maxSessionMemory: Math.ceil((CONNECTION_WINDOW * 2) / (1024 * 1024)) + 16,
-      settings: {
-        maxConcurrentStreams: this.o.limits.maxConcurrentStreams,
-        initialWindowSize: STREAM_WINDOW,
-        maxFrameSize: MAX_FRAME,
-        maxHeaderListSize: MAX_HEADER_LIST,
-        enablePush: false,
-      },
-    });
+    const server = http2.createSecureServer(serverOptions(id, this.o.anchors, this.o.limits));
     server.maxConnections = this.o.limits.maxConnections;
     server.on('drop', () => this.refuse('max_connections', {}));
     server.on('connection', (s: net.Socket) => {
@@ -162,34 +134,15 @@ export class HboneListener {
       s.destroy();
     });
     server.on('session', (session: http2.ServerHttp2Session) => this.onSession(session));
-    server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => this.onStream(stream, headers));
+    server.on('stream', (s: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders) => this.onStream(s, h));
     // Errors of one session must not reach the server (node would rethrow them).
     server.on('sessionError', (err: Error) => this.log.debug({ err: err.message }, 'session error'));
     return server;
   }
 
-  /** The client certificate's SPIFFE id, if its trust domain is accepted and its chain anchors in that domain's roots. */
-  private authenticate(socket: tls.TLSSocket): { caller: string } | { why: string } {
-    if (!socket.authorized) return { why: `not authorized: ${String(socket.authorizationError)}` };
-    const cert = socket.getPeerCertificate(true);
-    if (!cert?.raw) return { why: 'no client certificate' };
-    const uris = uriSans(cert).filter((u) => u.startsWith('spiffe://'));
-    if (uris.length !== 1) return { why: `want one SPIFFE URI SAN, got ${uris.length}` };
-    let td: string;
-    try {
-      td = parseSpiffeId(uris[0]!).trustDomain;
-    } catch (e) {
-      return { why: `bad SPIFFE id ${uris[0]}: ${(e as Error).message}` };
-    }
-    const anchors = this.o.anchors.anchorsFor(td);
-    if (!anchors) return { why: `trust domain ${td} is not accepted (${uris[0]})` };
-    if (!anchoredIn(cert, anchors)) return { why: `${uris[0]} does not chain to the roots of trust domain ${td}` };
-    return { caller: uris[0]! };
-  }
-
   private onSession(session: http2.ServerHttp2Session): void {
     const socket = session.socket as tls.TLSSocket;
-    const auth = this.authenticate(socket);
+    const auth = authenticateCaller(socket, this.o.anchors);
     if ('why' in auth) {
       // Opaque to the caller (the connection just closes, as ztunnel does); the reason goes to the log.
       this.refuse('untrusted_caller', { peer: socket.remoteAddress, why: auth.why });
@@ -261,17 +214,19 @@ export class HboneListener {
     stream.on('error', () => undefined); // outcome is handled by 'close'
     const authority = headers[':authority'];
     const fields = { caller: st.caller, authority };
-    if (headers[':method'] !== 'CONNECT') return this.answer(stream, 'method_not_allowed', { ...fields, method: headers[':method'] });
+    const method = headers[':method'];
+    if (method !== 'CONNECT') return this.answer(stream, 'method_not_allowed', { ...fields, method });
     if (this.draining) return this.answer(stream, 'draining', fields);
     const r = this.o.routes().resolve(authority);
     if (!r.ok) return this.answer(stream, r.reason, fields);
-    if (this.tunnels.size + this.pending.size >= this.o.limits.maxTunnels) return this.answer(stream, 'max_tunnels', fields);
+    const open = this.tunnels.size + this.pending.size;
+    if (open >= this.o.limits.maxTunnels) return this.answer(stream, 'max_tunnels', fields);
     const ep = pickEndpoint(r.route, this.o.locality, (uid) => this.activeByEndpoint.get(uid) ?? 0);
     if (!ep) return this.answer(stream, 'no_healthy_endpoint', fields);
     this.dial(stream, { caller: st.caller, authority: authority!, uid: ep.uid, ip: ep.ip });
   }
 
-  private dial(stream: http2.ServerHttp2Stream, t: { caller: string; authority: string; uid: string; ip: string }): void {
+  private dial(stream: http2.ServerHttp2Stream, t: DialTarget): void {
     const port = this.o.destinationPort ?? HBONE_PORT;
     const endpoint = net.isIPv6(t.ip) ? `[${t.ip}]:${port}` : `${t.ip}:${port}`;
     this.activeByEndpoint.set(t.uid, (this.activeByEndpoint.get(t.uid) ?? 0) + 1);
@@ -287,13 +242,15 @@ export class HboneListener {
     // Plain TCP, no TLS: the bytes that follow are the caller's own inner HBONE session (§0 item 1).
     const socket = net.connect({ host: t.ip, port, allowHalfOpen: true, noDelay: true });
     this.pending.add(socket);
-    const deadline = setTimeout(() => socket.destroy(new Error(`connect timed out after ${this.o.limits.dialTimeout} ms`)), this.o.limits.dialTimeout);
+    const ms = this.o.limits.dialTimeout;
+    const deadline = setTimeout(() => socket.destroy(new Error(`connect timed out after ${ms} ms`)), ms);
     const callerGone = (): void => {
       socket.destroy();
     };
     stream.once('close', callerGone);
     socket.once('error', (err: Error) => {
       if (!this.pending.delete(socket)) return;
+      this.settle();
       clearTimeout(deadline);
       stream.off('close', callerGone);
       release();
@@ -324,8 +281,14 @@ export class HboneListener {
     });
   }
 
+  /** Called whenever a tunnel or dial ends: wakes a drain waiting for the last one. */
+  private settle(): void {
+    if (this.onIdle && this.tunnels.size + this.pending.size === 0) this.onIdle();
+  }
+
   private ended(t: Tunnel, id: number, why: TunnelEnd, release: () => void): void {
     this.tunnels.delete(id);
+    this.settle();
     release();
     this.closedBytes.toDestination += t.bytesToDestination;
     this.closedBytes.toClient += t.bytesToClient;
@@ -383,10 +346,16 @@ export class HboneListener {
     this.draining = true;
     for (const s of this.servers) s.close();
     for (const session of this.sessions.keys()) if (!session.closed) session.close();
-    const until = this.o.clock.monotonic() + deadlineMs;
-    while (this.tunnels.size + this.pending.size > 0 && this.o.clock.monotonic() < until) {
-      await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, until - this.o.clock.monotonic()))));
+    if (this.tunnels.size + this.pending.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadlineMs);
+        this.onIdle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     }
+    this.onIdle = undefined;
     this.destroy('drain_deadline');
   }
 

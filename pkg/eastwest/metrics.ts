@@ -19,7 +19,9 @@ export interface GatewayMetrics {
   ready: client.Gauge;
 }
 
-export function gatewayMetrics(registry: client.Registry, live: () => { toDestination: number; toClient: number }): GatewayMetrics {
+export function gatewayMetrics(
+  registry: client.Registry, live: () => { toDestination: number; toClient: number },
+): GatewayMetrics {
   const registers = [registry];
   let reported = { toDestination: 0, toClient: 0 };
   const bytes = new client.Counter({
@@ -33,7 +35,10 @@ export function gatewayMetrics(registry: client.Registry, live: () => { toDestin
         this.inc({ direction: 'to_destination' }, now.toDestination - reported.toDestination);
       }
       if (now.toClient > reported.toClient) this.inc({ direction: 'to_client' }, now.toClient - reported.toClient);
-      reported = { toDestination: Math.max(now.toDestination, reported.toDestination), toClient: Math.max(now.toClient, reported.toClient) };
+      reported = {
+        toDestination: Math.max(now.toDestination, reported.toDestination),
+        toClient: Math.max(now.toClient, reported.toClient),
+      };
     },
   });
   const refusals = new client.Counter({
@@ -44,10 +49,15 @@ export function gatewayMetrics(registry: client.Registry, live: () => { toDestin
   for (const r of REFUSAL_REASONS) refusals.inc({ reason: r }, 0);
   return {
     connectionsAccepted: new client.Counter({
-      name: 'ambientd_eastwest_connections_total', help: 'TLS connections accepted on the HBONE port (handshake done, caller trusted).', registers,
+      name: 'ambientd_eastwest_connections_total',
+      help: 'TLS connections accepted on the HBONE port (handshake done, caller trusted).', registers,
     }),
-    connectionsOpen: new client.Gauge({ name: 'ambientd_eastwest_connections_open', help: 'Open TCP connections on the HBONE port.', registers }),
-    tunnelsOpened: new client.Counter({ name: 'ambientd_eastwest_tunnels_total', help: 'Tunnels established (200 sent).', registers }),
+    connectionsOpen: new client.Gauge({
+      name: 'ambientd_eastwest_connections_open', help: 'Open TCP connections on the HBONE port.', registers,
+    }),
+    tunnelsOpened: new client.Counter({
+      name: 'ambientd_eastwest_tunnels_total', help: 'Tunnels established (200 sent).', registers,
+    }),
     tunnelsOpen: new client.Gauge({ name: 'ambientd_eastwest_tunnels_open', help: 'Tunnels open now.', registers }),
     bytes,
     refusals,
@@ -55,10 +65,15 @@ export function gatewayMetrics(registry: client.Registry, live: () => { toDestin
       name: 'ambientd_eastwest_dial_duration_seconds', help: 'TCP connect to <endpoint>:15008, successful or not.',
       buckets: DIAL_BUCKETS, registers,
     }),
-    xdsConnected: new client.Gauge({ name: 'ambientd_eastwest_xds_connected', help: '1 while the xDS stream to the daemon is up.', registers }),
-    certExpiry: new client.Gauge({
-      name: 'ambientd_eastwest_cert_expiry_timestamp_seconds', help: 'notAfter of the gateway\'s current certificate.', registers,
+    xdsConnected: new client.Gauge({
+      name: 'ambientd_eastwest_xds_connected', help: '1 while the xDS stream to the daemon is up.', registers,
     }),
-    ready: new client.Gauge({ name: 'ambientd_eastwest_ready', help: '1 once a certificate is held and the first xDS sync is done.', registers }),
+    certExpiry: new client.Gauge({
+      name: 'ambientd_eastwest_cert_expiry_timestamp_seconds',
+      help: 'notAfter of the gateway\'s current certificate.', registers,
+    }),
+    ready: new client.Gauge({
+      name: 'ambientd_eastwest_ready', help: '1 once a certificate is held and the first xDS sync is done.', registers,
+    }),
   };
 }

@@ -34,7 +34,9 @@ export interface RouteContext {
   readonly discoverySuffix: string;
 }
 
-export type Resolution = { ok: true; route: Route; port: number; host: string } | { ok: false; reason: RefusalReason; host?: string };
+export type Resolution =
+  | { ok: true; route: Route; port: number; host: string }
+  | { ok: false; reason: RefusalReason; host?: string };
 
 const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
@@ -44,7 +46,9 @@ const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a
  * required): an IP authority is refused here because the gateway forwards by
  * service name only.
  */
-export function parseAuthority(authority: string | undefined): { host: string; port: number } | { reason: RefusalReason } {
+export function parseAuthority(
+  authority: string | undefined,
+): { host: string; port: number } | { reason: RefusalReason } {
   if (!authority) return { reason: 'bad_authority' };
   const m = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(authority);
   if (!m) return { reason: net.isIP(authority.replace(/^\[|\]$/g, '')) ? 'ip_authority' : 'bad_authority' };
@@ -73,7 +77,9 @@ export class RouteTable {
     if ('reason' in a) return { ok: false, reason: a.reason };
     const global = this.aliases.get(a.host) ?? a.host;
     const route = this.routes.get(global);
-    if (!route) return { ok: false, reason: this.unexported.has(a.host) ? 'not_exported' : 'unknown_host', host: a.host };
+    if (!route) {
+      return { ok: false, reason: this.unexported.has(a.host) ? 'not_exported' : 'unknown_host', host: a.host };
+    }
     if (!route.ports.has(a.port)) return { ok: false, reason: 'unknown_port', host: a.host };
     return { ok: true, route, port: a.port, host: a.host };
   }
@@ -95,7 +101,8 @@ export function buildRouteTable(addresses: Iterable<AddressMsg>, ctx: RouteConte
     const w = a.workload;
     if (!isLocalEndpoint(w, ctx)) continue;
     const ip = bytesToIp(w.addresses![0]!);
-    const ep: Endpoint = { uid: w.uid, ip, healthy: (w.status ?? WorkloadStatus.HEALTHY) === WorkloadStatus.HEALTHY, locality: w.locality };
+    const healthy = (w.status ?? WorkloadStatus.HEALTHY) === WorkloadStatus.HEALTHY;
+    const ep: Endpoint = { uid: w.uid, ip, healthy, locality: w.locality };
     for (const key of Object.keys(w.services ?? {})) {
       if (!key.endsWith(globalSuffix)) continue;
       let l = endpoints.get(key);
@@ -116,7 +123,10 @@ export function buildRouteTable(addresses: Iterable<AddressMsg>, ctx: RouteConte
     }
     const ns = s.namespace ?? '';
     const ports = new Set((s.ports ?? []).map((p) => p.servicePort ?? 0).filter((p) => p > 0));
-    const r: Route = { hostname: host, namespace: ns, ports, endpoints: eps, ...(s.loadBalancing ? { loadBalancing: s.loadBalancing } : {}) };
+    const r: Route = {
+      hostname: host, namespace: ns, ports, endpoints: eps,
+      ...(s.loadBalancing ? { loadBalancing: s.loadBalancing } : {}),
+    };
     routes.set(host, r);
     const name = host.slice(0, host.length - globalSuffix.length - ns.length - 1);
     if (name && host === `${name}.${ns}${globalSuffix}`) aliases.set(`${name}.${ns}.svc.${ctx.domainSuffix}`, host);

@@ -45,7 +45,9 @@ export class Tunnel {
   private clientDone = false;
   private destinationDone = false;
 
-  constructor(readonly stream: http2.ServerHttp2Stream, readonly socket: net.Socket, private readonly o: TunnelOptions) {
+  constructor(
+    readonly stream: http2.ServerHttp2Stream, readonly socket: net.Socket, private readonly o: TunnelOptions,
+  ) {
     stream.once('end', () => {
       this.clientDone = true;
     });
@@ -107,7 +109,8 @@ export class Tunnel {
 
   view(): TunnelView {
     return {
-      id: this.o.id, caller: this.o.caller, authority: this.o.authority, endpoint: this.o.endpoint, openedAt: this.o.openedAt,
+      id: this.o.id, caller: this.o.caller, authority: this.o.authority, endpoint: this.o.endpoint,
+      openedAt: this.o.openedAt,
       bytesToDestination: this.bytesToDestination, bytesToClient: this.bytesToClient,
       clientDone: this.clientDone, destinationDone: this.destinationDone,
     };

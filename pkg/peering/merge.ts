@@ -386,7 +386,10 @@ export class Merger {
   }
 
   /** Address or hostname mode: the peer's gateway as a workload (memoised like the node gateways). */
-  private peerGateway(peer: PeerView, out: Map<string, AddressMsg>, next: Map<string, { sig: string; msg: AddressMsg }>): void {
+  private peerGateway(
+    peer: PeerView, out: Map<string, AddressMsg>,
+    next: Map<string, { sig: string; msg: AddressMsg }>,
+  ): void {
     const [key, w] = peerGatewayWorkload(peer.decl);
     const sig = JSON.stringify(w);
     const prev = this.nodeMemo.get(key);
