@@ -2,7 +2,8 @@ import t from 'tap';
 import * as http2 from 'node:http2';
 import type * as tls from 'node:tls';
 import { waitFor } from '../../pkg/lifecycle';
-import { GLOBAL_HOST, hboneClient, readAll, startGatewayFixture } from './fixture';
+import { pods, startCluster } from '../peering/harness';
+import { CLUSTER, GLOBAL_HOST, NETWORK, hboneClient, readAll, startGatewayFixture } from './fixture';
 
 /** The gateway's own lifecycle: certificate renewal, and the loss of its control plane. */
 t.setTimeout(120_000);
@@ -45,4 +46,20 @@ t.test('the daemon goes away: routes are kept, tunnels and new CONNECTs still wo
   open.stream.end('y');
   t.equal((await readAll(open.stream)).toString(), 'y', 'the tunnel opened before still relays');
   t.equal(f.gateway.readiness().ready, true, 'still ready: it holds a certificate and routes');
+
+  // The daemon comes back (same state, same port): the gateway reconnects and follows changes again.
+  const port = f.daemon.daemon.grpcPort;
+  const back = await startCluster({
+    name: CLUSTER, network: NETWORK, stateDir: f.daemon.stateDir, registryDir: f.daemon.registryDir,
+    flags: { 'xds-listen': `127.0.0.1:${port}` },
+  });
+  t.teardown(() => back.close());
+  await waitFor(async () => (await f.metric('ambientd_eastwest_xds_connected')) === 1, {
+    timeoutMs: 20_000, what: 'xDS stream re-established',
+  });
+  back.write('more.yaml', pods('echo', 'demo', 3, f.base, { prefix: 'more' }));
+  await waitFor(() => (f.gateway.routes().get(GLOBAL_HOST)?.endpoints.length ?? 0) === 5, {
+    what: 'a change after the reconnect reaches the routes',
+  });
+  t.pass('routes follow the daemon again');
 });

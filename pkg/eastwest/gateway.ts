@@ -173,6 +173,11 @@ export class EastWestGateway implements Component {
   get tunnelCount(): number {
     return this.listener.tunnelCount;
   }
+
+  /** The current routes (read-only snapshot). */
+  routes(): RouteTable['routes'] {
+    return this.catalog.table.routes;
+  }
 }
 
 function splitHostPort(a: string): { host: string; port: number } {
