@@ -116,6 +116,8 @@ export interface GatewayFixtureOptions {
   pods?: number;
   /** 127.<a> slice for pod IPs (default runBase()). */
   base?: string;
+  /** Port of the pod stand-ins and the gateway's dials (default 15008; another where a real ztunnel holds 15008). */
+  destPort?: number;
   /** Shared-root PKI dir (makePki) with a cluster named CLUSTER; default: the daemon's own root. */
   pki?: string;
   /** ns/sa of the gateway (default istio-system/istio-eastwest). */
@@ -158,7 +160,7 @@ export async function startMesh(o: GatewayFixtureOptions = {}): Promise<MeshFixt
   const dests: DestStandIn[] = [];
   for (let i = 0; i < n; i++) {
     const d = new DestStandIn(`${base}.0.${i + 1}`);
-    await d.listen();
+    await d.listen(o.destPort);
     dests.push(d);
   }
   const dir = daemon.dir;
@@ -191,7 +193,9 @@ export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promis
   const { daemon, base, dests } = mesh;
   const cfg = loadEastwestConfig({ flags: mesh.gatewayFlags });
   const registry = new Registry();
-  const gateway = new EastWestGateway(cfg, { logger: o.logger ?? createSilentLogger(), metrics: registry });
+  const gateway = new EastWestGateway(cfg, {
+    logger: o.logger ?? createSilentLogger(), metrics: registry, ...(o.destPort ? { destinationPort: o.destPort } : {}),
+  });
   await gateway.start();
   await gateway.whenReady(20_000);
   const f: GatewayFixture = {
