@@ -23,7 +23,8 @@ const DEST_PORT = 25008; // the ztunnel holds 15008 in this namespace
 async function main(ztunnel: string): Promise<void> {
   const pki = makePki(['cluster-a', CLUSTER]);
   const b = await startGatewayFixture({
-    pki: pki.dir, identity: 'istio-gateways/istio-eastwest', destPort: DEST_PORT, flags: { 'admin-listen': '127.0.0.1:0' },
+    pki: pki.dir, identity: 'istio-gateways/istio-eastwest', destPort: DEST_PORT,
+    flags: { 'admin-listen': '127.0.0.1:0' },
   });
   for (const d of b.dests) d.behaviour = 'manual';
   const a = await startCluster({
@@ -49,7 +50,8 @@ async function main(ztunnel: string): Promise<void> {
       PATH: process.env.PATH ?? '/usr/bin:/bin', PROXY_MODE: 'dedicated', PROXY_WORKLOAD_INFO: 'demo/client-0/client',
       NETWORK: 'net-a', CLUSTER_ID: 'cluster-a', XDS_ADDRESS: xds, CA_ADDRESS: xds, XDS_ROOT_CA: root, CA_ROOT_CA: root,
       ALT_XDS_HOSTNAME: 'istiod.istio-system.svc', ALT_CA_HOSTNAME: 'istiod.istio-system.svc', AUTH_TOKEN: token,
-      ENABLE_ORIG_SRC: 'false', UNSTABLE_ENABLE_SOCKS5: 'true', ISTIO_META_DNS_CAPTURE: 'false', ZTUNNEL_WORKER_THREADS: '1',
+      ENABLE_ORIG_SRC: 'false', UNSTABLE_ENABLE_SOCKS5: 'true', ISTIO_META_DNS_CAPTURE: 'false',
+      ZTUNNEL_WORKER_THREADS: '1',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -73,8 +75,10 @@ async function main(ztunnel: string): Promise<void> {
   const reply = (await new Promise<Buffer>((r) => s.once('data', r)))[1];
   s.write('hello');
   const got = (): Buffer => Buffer.concat(b.dests.flatMap((d) => d.received));
-  await waitFor(() => got().length >= 5, { timeoutMs: 15_000, what: 'bytes at the pod stand-in' }).catch(() => undefined);
-  const refusals = (await b.registry.getSingleMetric('ambientd_eastwest_refusals_total')!.get()).values.filter((v) => v.value > 0);
+  await waitFor(() => got().length >= 5, { timeoutMs: 15_000, what: 'bytes at the pod stand-in' })
+    .catch(() => undefined); // reported below as what arrived
+  const counted = await b.registry.getSingleMetric('ambientd_eastwest_refusals_total')!.get();
+  const refusals = counted.values.filter((v) => v.value > 0);
   const out = {
     vip, socksReply: reply, received: got().length, firstBytes: got().subarray(0, 3).toString('hex'),
     tunnels: await b.metric('ambientd_eastwest_tunnels_total'), refusals: refusals.map((v) => v.labels.reason),

@@ -14,7 +14,8 @@ t.setTimeout(180_000);
 
 function ztunnelBin(): string | undefined {
   try {
-    return execFileSync('bash', [path.join(REPO_ROOT, 'tools/ztunnel/ensure.sh'), '--print'], { encoding: 'utf8' }).trim();
+    const script = path.join(REPO_ROOT, 'tools/ztunnel/ensure.sh');
+    return execFileSync('bash', [script, '--print'], { encoding: 'utf8' }).trim();
   } catch {
     return undefined;
   }
