@@ -29,8 +29,11 @@ export function runBase(): string {
   return `127.${20 + ((process.pid + Math.floor(Math.random() * 1000)) % 230)}`;
 }
 
-/** echo: writes back what arrives, ends after the caller's FIN; manual: the test drives the socket (last()). */
-export type DestBehaviour = 'echo' | 'manual' | 'reset';
+/**
+ * echo: writes back what arrives, ends after the caller's FIN; manual: the test drives the socket (last());
+ * discard: counts what arrives (bytesIn) and keeps nothing, ends after the caller's FIN (bench).
+ */
+export type DestBehaviour = 'echo' | 'manual' | 'reset' | 'discard';
 
 /** A TCP server standing in for the destination ztunnel's :15008: records what arrives. */
 export class DestStandIn {
@@ -39,6 +42,7 @@ export class DestStandIn {
   readonly connections: net.Socket[] = [];
   accepted = 0;
   finsSeen = 0;
+  bytesIn = 0;
 
   constructor(readonly ip: string, public behaviour: DestBehaviour = 'echo') {}
 
@@ -51,13 +55,15 @@ export class DestStandIn {
       return;
     }
     const echo = this.behaviour === 'echo';
+    const keep = this.behaviour !== 'discard';
     s.on('data', (d: Buffer) => {
-      this.received.push(d);
+      this.bytesIn += d.length;
+      if (keep) this.received.push(d);
       if (echo) s.write(d);
     });
     s.on('end', () => {
       this.finsSeen++;
-      if (echo) s.end();
+      if (echo || !keep) s.end();
     });
   }
 
