@@ -52,6 +52,7 @@ const CALL_TIMEOUT_MS = 10_000;
 export class CertSource {
   private current?: GatewayIdentity;
   private timer?: NodeJS.Timeout;
+  private wake?: () => void;
   private client?: grpc.Client;
   private closed = false;
   private readonly backoff: Backoff;
@@ -89,6 +90,7 @@ export class CertSource {
         this.log.warn({ err: (e as Error).message, retryInMs: delay }, 'certificate request failed');
         await new Promise<void>((r) => {
           this.timer = setTimeout(r, delay);
+          this.wake = r; // close() ends the wait, and the loop then throws
         });
       }
     }
@@ -183,6 +185,8 @@ export class CertSource {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.wake?.();
+    this.wake = undefined;
     this.client?.close();
     this.client = undefined;
   }
