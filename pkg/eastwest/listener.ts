@@ -244,19 +244,24 @@ export class HboneListener {
     this.pending.add(socket);
     const ms = this.o.limits.dialTimeout;
     const deadline = setTimeout(() => socket.destroy(new Error(`connect timed out after ${ms} ms`)), ms);
+    // Before the connect, the dial ends one way: an error (refused, reset, deadline) answers 503; the
+    // caller going away destroys the socket, which then closes without an error and answers nobody.
+    const abandon = (err?: Error): void => {
+      if (!this.pending.delete(socket)) return;
+      clearTimeout(deadline);
+      stream.off('close', callerGone);
+      release();
+      this.settle();
+      this.o.metrics.dialSeconds.observe((this.o.clock.monotonic() - t0) / 1000);
+      if (!err) return;
+      this.answer(stream, 'dial_failed', { caller: t.caller, authority: t.authority, endpoint, err: err.message });
+    };
     const callerGone = (): void => {
       socket.destroy();
     };
     stream.once('close', callerGone);
-    socket.once('error', (err: Error) => {
-      if (!this.pending.delete(socket)) return;
-      this.settle();
-      clearTimeout(deadline);
-      stream.off('close', callerGone);
-      release();
-      this.o.metrics.dialSeconds.observe((this.o.clock.monotonic() - t0) / 1000);
-      this.answer(stream, 'dial_failed', { caller: t.caller, authority: t.authority, endpoint, err: err.message });
-    });
+    socket.once('error', (err: Error) => abandon(err));
+    socket.once('close', () => abandon());
     socket.once('connect', () => {
       clearTimeout(deadline);
       this.pending.delete(socket);
