@@ -21,10 +21,20 @@ function ztunnelBin(): string | undefined {
   }
 }
 
+function hasIp(): boolean {
+  try {
+    execFileSync('ip', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const bin = ztunnelBin();
 const root = process.getuid?.() === 0;
 const skip = !root ? 'needs root (network namespaces)'
-  : !bin ? 'no ztunnel binary: set ZTUNNEL_BIN or ZTUNNEL_SRC (tools/ztunnel/ensure.sh)' : false;
+  : !hasIp() ? 'needs the ip command (Debian package iproute2)'
+    : !bin ? 'no ztunnel binary: set ZTUNNEL_BIN or ZTUNNEL_SRC (tools/ztunnel/ensure.sh)' : false;
 
 t.test('a real ztunnel reaches the pod through the gateway', { skip }, async (t) => {
   const nsName = `ewzt${process.pid}`;
