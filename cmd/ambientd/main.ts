@@ -12,6 +12,7 @@ import { createPeering } from '../../pkg/peering';
 import { adminWithLogger } from '../../pkg/admin';
 import { routeGrpcLogs } from '../../pkg/transport';
 import { applyRuntime } from './runtime';
+import { eastwestCommand } from './eastwest-cmd';
 
 /** Exit codes (documented in the README): 0 clean, 1 failure, 2 bad configuration. */
 const EXIT_OK = 0;
@@ -24,6 +25,7 @@ Usage:
   ambientd serve [--config FILE] [--<setting>=<value> ...]   run the daemon
   ambientd token create --namespace NS --service-account SA [--node NODE] [--ttl 1h]
                         [--config FILE | --state-dir DIR]   (the same state dir as serve's)
+  ambientd eastwest [--config FILE] [--<setting>=<value> ...]   run an east-west gateway (eastwest --help)
   ambientd check [--debug-url http://127.0.0.1:8080] [--token T] [--output json] [--stale-seconds 300]
   ambientd expose [--config FILE] [--address A[,B]] [--namespace istio-gateways] [--region R] [--zone Z] [--write]
   ambientd link --from <peer debug URL | file> [--config FILE] [--token T] [--address A[,B]] [--write]
@@ -41,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`ambientd ${VERSION} (node ${process.version})\n`);
     return EXIT_OK;
   }
+  if (cmd === 'eastwest') return eastwestCommand(flags, process.env);
   if (!cmd || flags.help === 'true' && cmd !== 'serve') {
     process.stdout.write(USAGE);
     return cmd || flags.help === 'true' ? EXIT_OK : EXIT_CONFIG;

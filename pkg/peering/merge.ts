@@ -9,8 +9,8 @@ import { allocateVips, slotOf, slotToBytes } from './vip';
 import { AddressOwners } from './collisions';
 import { Takeover } from './types';
 import {
-  capacityShare, endpointGateways, flatPodWorkload, globalService, nodeGatewayAddresses, splitHorizon,
-  splitHorizonUid, vipAddr,
+  capacityShare, endpointGateways, flatPodWorkload, globalService, nodeGatewayAddresses, peerGatewayWorkloads,
+  splitHorizon, splitHorizonUid, vipAddr,
 } from './shapes';
 
 export { loadBalancingFor, nodeGatewayHost, splitHorizonUid } from './shapes';
@@ -360,7 +360,10 @@ export class Merger {
       }
     }
     const nextNodes = new Map<string, { sig: string; msg: AddressMsg }>();
-    for (const peer of i.peers) if (peer.decl.nodePort) this.nodeGateway(i, peer, out, nextNodes);
+    for (const peer of i.peers) {
+      if (peer.decl.nodePort) this.nodeGateway(i, peer, out, nextNodes);
+      else if (!peer.flat) this.peerGateway(peer, out, nextNodes);
+    }
     this.nodeMemo = nextNodes;
     const { accepted, conflicts } = owners.admitFlat(flatOut, this.reported, onConflict);
     for (const [uid, a] of accepted) out.set(uid, a);
@@ -392,6 +395,20 @@ export class Merger {
     const msg = { workload: flatPodWorkload(pw, peer.decl, i.mesh.network, i.suffix, takeover) };
     this.flatMemo.set(pw, { sig, msg });
     return msg;
+  }
+
+  /** Address or hostname mode: the peer's gateways as workloads (memoised like the node gateways). */
+  private peerGateway(
+    peer: PeerView, out: Map<string, AddressMsg>,
+    next: Map<string, { sig: string; msg: AddressMsg }>,
+  ): void {
+    for (const [key, w] of peerGatewayWorkloads(peer.decl)) {
+      const sig = JSON.stringify(w);
+      const prev = this.nodeMemo.get(key);
+      const m = prev && prev.sig === sig ? prev : { sig, msg: { workload: w } };
+      next.set(key, m);
+      out.set(key, m.msg);
+    }
   }
 
   /** NodePort mode: memoised node-gateway service and node workloads of one peer. */

@@ -107,6 +107,36 @@ export function gatewayFor(i: ShapeContext, decl: PeerDecl, gw?: PeerGateway): G
   return { address: { network: decl.network, address: ipToBytes(g.address.value)! }, hboneMtlsPort: g.hbonePort };
 }
 
+/**
+ * The peer's gateway itself (address or hostname form), so ztunnel's
+ * fetch_network_gateway resolves `network_gateway` (hbone-dataplane.md §2.1
+ * (c): a Workload with that IP in the gateway's network, or that hostname and
+ * namespace). Its identity — namespace of the istio-remote Gateway, the
+ * gateway's service account — is the SAN the client expects of the gateway's
+ * certificate (istiod convertGateway). One per declared gateway address (a peer may
+ * have several). NodePort peers use node workloads instead.
+ */
+export function peerGatewayWorkloads(decl: PeerDecl): [string, WorkloadMsg][] {
+  const gws = decl.gateways?.length ? decl.gateways : [undefined];
+  return gws.map((gw) => {
+    const ns = gw?.gatewayNamespace ?? decl.gatewayNamespace;
+    const name = gw?.gatewayName ?? decl.gatewayName;
+    const address = gw?.address ?? decl.address;
+    // A Gateway's second and later addresses are workloads of their own (as splitHorizonUid names them).
+    const uid = [decl.cluster, 'NetworkGateway', ns, gw?.index ? `${name}@${address.value}` : name].join('/');
+    const w: WorkloadMsg = { uid, name, namespace: ns, network: decl.network };
+    if (address.type === 'Hostname') w.hostname = address.value;
+    else w.addresses = [ipToBytes(address.value)!];
+    w.tunnelProtocol = TunnelProtocol.HBONE;
+    if (decl.trustDomain !== 'cluster.local') w.trustDomain = decl.trustDomain;
+    w.serviceAccount = decl.gatewayServiceAccount;
+    w.clusterId = decl.cluster;
+    const locality = gw?.locality ?? decl.locality;
+    if (locality) w.locality = locality;
+    return [uid, w] as [string, WorkloadMsg];
+  });
+}
+
 /** The `services` map of a split-horizon workload: every global key, with the peer service's ports. */
 export function splitHorizonServices(fs: FederatedServiceMsg, svcKeys: readonly string[]): Record<string, { ports?: PortMsg[] }> {
   const ports: PortMsg[] = (fs.ports ?? []).map((p) => ({ servicePort: p.port, targetPort: p.targetPort || p.port }));
