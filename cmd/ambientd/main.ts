@@ -9,6 +9,7 @@ import { createPeering } from '../../pkg/peering';
 import { adminWithLogger } from '../../pkg/admin';
 import { routeGrpcLogs } from '../../pkg/transport';
 import { applyRuntime } from './runtime';
+import { eastwestCommand } from './eastwest-cmd';
 
 /** Exit codes (documented in the README): 0 clean, 1 failure, 2 bad configuration. */
 const EXIT_OK = 0;
@@ -20,6 +21,7 @@ const USAGE = `ambientd — istiod-like control plane for Istio ambient mode wit
 Usage:
   ambientd serve [--config FILE] [--<setting>=<value> ...]   run the daemon
   ambientd token create --namespace NS --service-account SA [--node NODE] [--ttl 1h] [--state-dir DIR]
+  ambientd eastwest [--config FILE] [--<setting>=<value> ...]   run an east-west gateway (eastwest --help)
   ambientd check [--debug-url http://127.0.0.1:8080] [--token T] [--output json] [--stale-seconds 300]
   ambientd version
   ambientd --help | ambientd serve --help
@@ -35,6 +37,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`ambientd ${VERSION} (node ${process.version})\n`);
     return EXIT_OK;
   }
+  if (cmd === 'eastwest') return eastwestCommand(flags, process.env);
   if (!cmd || flags.help === 'true' && cmd !== 'serve') {
     process.stdout.write(USAGE);
     return cmd || flags.help === 'true' ? EXIT_OK : EXIT_CONFIG;

@@ -1,10 +1,10 @@
-import { OPTIONS } from './schema';
+import { OPTIONS, type OptionSpec } from './schema';
 import { flagName } from './load';
 
 /** `ambientd serve --help` text, generated from the option table. */
-export function optionsHelp(): string {
+export function optionsHelp(table: readonly OptionSpec[] = OPTIONS): string {
   const lines: string[] = [];
-  for (const o of OPTIONS) {
+  for (const o of table) {
     const env = o.env?.length ? ` [env ${o.env.join(', ')}]` : '';
     const def = Array.isArray(o.default)
       ? o.default.join(',')

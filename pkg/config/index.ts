@@ -4,3 +4,5 @@ export type { DaemonConfig, XdsConfig, CaConfig, AuthConfig, AdminConfig, Peerin
 export { OPTIONS } from './schema';
 export type { OptionSpec } from './schema';
 export { optionsHelp } from './help';
+export { EASTWEST_OPTIONS, loadEastwestConfig, stripScheme } from './eastwest';
+export type { EastwestConfig } from './eastwest';

@@ -120,7 +120,7 @@ function collectPaths(obj: unknown, prefix: string, out: string[]): void {
   for (const [k, v] of Object.entries(obj)) collectPaths(v, prefix ? `${prefix}.${k}` : k, out);
 }
 
-function deepFreeze<T>(o: T): T {
+export function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object') {
     for (const v of Object.values(o)) deepFreeze(v);
     Object.freeze(o);
@@ -128,12 +128,12 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-function isLoopbackListen(listen: string): boolean {
+export function isLoopbackListen(listen: string): boolean {
   const host = listen.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
   return host === 'localhost' || host === '::1' || (net.isIPv4(host) && host.startsWith('127.'));
 }
 
-function validListen(v: string): boolean {
+export function validListen(v: string): boolean {
   const m = /^(.*):(\d+)$/.exec(v);
   if (!m) return false;
   const port = Number(m[2]);
@@ -142,13 +142,12 @@ function validListen(v: string): boolean {
 }
 
 /**
- * defaults < file < env < flags; every problem collected (one line each),
- * then a single ConfigError; the result is deep-frozen.
+ * defaults < file < env < flags for one option table, every problem appended
+ * to `problems` (one line each); the caller adds cross-field rules.
  */
-export function loadConfig(input: LoadInput = {}): DaemonConfig {
-  const problems: string[] = [];
+export function resolveOptions(table: readonly OptionSpec[], input: LoadInput, problems: string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const o of OPTIONS) setPath(out, o.path, structuredClone(o.default));
+  for (const o of table) setPath(out, o.path, structuredClone(o.default));
 
   let fileObj: unknown;
   if (input.file !== undefined || input.fileContent !== undefined) {
@@ -173,16 +172,16 @@ export function loadConfig(input: LoadInput = {}): DaemonConfig {
     }
   }
   if (fileObj) {
-    const known = new Set(OPTIONS.map((o) => o.path));
+    const known = new Set(table.map((o) => o.path));
     // Keys inside a map setting are data, not settings.
-    const maps = OPTIONS.filter((o) => o.kind === 'map').map((o) => o.path);
+    const maps = table.filter((o) => o.kind === 'map').map((o) => o.path);
     const paths: string[] = [];
     collectPaths(fileObj, '', paths);
     for (const p of paths) {
       if (maps.some((m) => p.startsWith(`${m}.`))) continue;
       if (p && !known.has(p) && ![...known].some((k) => k.startsWith(`${p}.`))) problems.push(`${p} (file): unknown setting`);
     }
-    for (const o of OPTIONS) {
+    for (const o of table) {
       const v = getPath(fileObj, o.path);
       if (v !== undefined && v !== null) {
         const c = coerce(o, v, 'file', problems);
@@ -191,7 +190,7 @@ export function loadConfig(input: LoadInput = {}): DaemonConfig {
     }
   }
   const env = input.env ?? {};
-  for (const o of OPTIONS) {
+  for (const o of table) {
     for (const name of o.env ?? []) {
       const v = env[name];
       if (v === undefined || v === '') continue;
@@ -200,7 +199,7 @@ export function loadConfig(input: LoadInput = {}): DaemonConfig {
       break; // first env name present wins
     }
   }
-  const byFlag = new Map(OPTIONS.map((o) => [flagName(o), o]));
+  const byFlag = new Map(table.map((o) => [flagName(o), o]));
   for (const [name, v] of Object.entries(input.flags ?? {})) {
     const o = byFlag.get(name);
     if (!o) {
@@ -210,6 +209,16 @@ export function loadConfig(input: LoadInput = {}): DaemonConfig {
     const c = coerce(o, v, `flag --${name}`, problems);
     if (c !== undefined) setPath(out, o.path, c);
   }
+  return out;
+}
+
+/**
+ * defaults < file < env < flags; every problem collected (one line each),
+ * then a single ConfigError; the result is deep-frozen.
+ */
+export function loadConfig(input: LoadInput = {}): DaemonConfig {
+  const problems: string[] = [];
+  const out = resolveOptions(OPTIONS, input, problems);
 
   const cfg = out as unknown as DaemonConfig;
   // Cross-field rules.
@@ -243,10 +252,15 @@ export function loadConfig(input: LoadInput = {}): DaemonConfig {
  * bad file stops start-up with every problem listed.
  */
 function checkTrustBundles(cfg: DaemonConfig, problems: string[]): void {
-  for (const [td, file] of Object.entries(cfg.peering.trustBundles)) {
-    const where = `peering.trustBundles[${JSON.stringify(td)}]`;
+  checkTrustBundleFiles('peering.trustBundles', cfg.peering.trustBundles, cfg.trustDomain, problems);
+}
+
+/** One trust-bundle map (trust domain → PEM file): each file readable and holding CA certificates only. */
+export function checkTrustBundleFiles(path: string, bundles: Readonly<Record<string, string>>, localTd: string, problems: string[]): void {
+  for (const [td, file] of Object.entries(bundles)) {
+    const where = `${path}[${JSON.stringify(td)}]`;
     if (!/^[A-Za-z0-9.-]+$/.test(td)) problems.push(`${where}: "${td}" is not a valid trust domain`);
-    else if (td === cfg.trustDomain) problems.push(`${where}: the local trust domain always uses the mesh trust bundle; remove this entry`);
+    else if (td === localTd) problems.push(`${where}: the local trust domain always uses the mesh trust bundle; remove this entry`);
     if (!file) {
       problems.push(`${where}: a PEM file path is required`);
       continue;

@@ -19,6 +19,8 @@ export interface BidiCallOptions {
   /** Send SNI only for hostnames: RFC 6066 §3 forbids literal IPs in server_name (Node warns DEP0123). */
   sni?: string;
   path: string;
+  /** Extra request headers (gRPC metadata such as authorization and clusterid). */
+  headers?: Readonly<Record<string, string>>;
   /** Shared per (roots, identity) generation; never built per call. */
   secureContext: tls.SecureContext;
   /** Runs after the chain verified against the context's roots; returns an Error to refuse the server. */
@@ -62,6 +64,7 @@ export class BidiCall {
     this.session.on('goaway', (code) => this.end(grpc.status.UNAVAILABLE, `server sent GOAWAY (code ${code})`));
     this.session.on('close', () => this.end(grpc.status.UNAVAILABLE, 'connection closed'));
     this.stream = this.session.request({
+      ...o.headers,
       ':method': 'POST', ':path': o.path, 'content-type': 'application/grpc', te: 'trailers',
     });
     this.stream.on('response', (h) => {

@@ -27,3 +27,5 @@ export { PeerPartition, peerFile } from './partition';
 export { TERMINATION_REASONS, uriSans } from './client';
 export type { TerminationReason, PeerClientState } from './client';
 export type { PeerStatus, Condition } from './status';
+export { BidiCall } from './h2call';
+export type { BidiCallOptions } from './h2call';

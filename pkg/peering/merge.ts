@@ -8,7 +8,9 @@ import { GlobalKeyCopies } from './global-keys';
 import { allocateVips, slotOf, slotToBytes } from './vip';
 import { AddressOwners } from './collisions';
 import { Takeover } from './types';
-import { flatPodWorkload, globalService, nodeGatewayAddresses, splitHorizon, splitHorizonUid, vipAddr } from './shapes';
+import {
+  flatPodWorkload, globalService, nodeGatewayAddresses, peerGatewayWorkload, splitHorizon, splitHorizonUid, vipAddr,
+} from './shapes';
 
 export { loadBalancingFor, nodeGatewayHost, splitHorizonUid } from './shapes';
 import type { FederatedServiceMsg, PeerWorkloadMsg } from './types';
@@ -349,7 +351,10 @@ export class Merger {
       }
     }
     const nextNodes = new Map<string, { sig: string; msg: AddressMsg }>();
-    for (const peer of i.peers) if (peer.decl.nodePort) this.nodeGateway(i, peer, out, nextNodes);
+    for (const peer of i.peers) {
+      if (peer.decl.nodePort) this.nodeGateway(i, peer, out, nextNodes);
+      else if (!peer.flat) this.peerGateway(peer, out, nextNodes);
+    }
     this.nodeMemo = nextNodes;
     const { accepted, conflicts } = owners.admitFlat(flatOut, this.reported, onConflict);
     for (const [uid, a] of accepted) out.set(uid, a);
@@ -378,6 +383,16 @@ export class Merger {
     const msg = { workload: flatPodWorkload(pw, peer.decl, i.mesh.network, i.suffix) };
     this.flatMemo.set(pw, { sig, msg });
     return msg;
+  }
+
+  /** Address or hostname mode: the peer's gateway as a workload (memoised like the node gateways). */
+  private peerGateway(peer: PeerView, out: Map<string, AddressMsg>, next: Map<string, { sig: string; msg: AddressMsg }>): void {
+    const [key, w] = peerGatewayWorkload(peer.decl);
+    const sig = JSON.stringify(w);
+    const prev = this.nodeMemo.get(key);
+    const m = prev && prev.sig === sig ? prev : { sig, msg: { workload: w } };
+    next.set(key, m);
+    out.set(key, m.msg);
   }
 
   /** NodePort mode: memoised node-gateway service and node workloads of one peer. */

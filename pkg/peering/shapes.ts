@@ -78,6 +78,27 @@ export function gatewayFor(i: ShapeContext, decl: PeerDecl): GatewayAddressMsg {
   return { address: { network: decl.network, address: ipToBytes(decl.address.value)! }, hboneMtlsPort: decl.hbonePort };
 }
 
+/**
+ * The peer's gateway itself (address or hostname form), so ztunnel's
+ * fetch_network_gateway resolves `network_gateway` (hbone-dataplane.md §2.1
+ * (c): a Workload with that IP in the gateway's network, or that hostname and
+ * namespace). Its identity — namespace of the istio-remote Gateway, the
+ * gateway's service account — is the SAN the client expects of the gateway's
+ * certificate (istiod convertGateway). NodePort peers use node workloads instead.
+ */
+export function peerGatewayWorkload(decl: PeerDecl): [string, WorkloadMsg] {
+  const uid = [decl.cluster, 'NetworkGateway', decl.gatewayNamespace, decl.gatewayName].join('/');
+  const w: WorkloadMsg = { uid, name: decl.gatewayName, namespace: decl.gatewayNamespace, network: decl.network };
+  if (decl.address.type === 'Hostname') w.hostname = decl.address.value;
+  else w.addresses = [ipToBytes(decl.address.value)!];
+  w.tunnelProtocol = TunnelProtocol.HBONE;
+  if (decl.trustDomain !== 'cluster.local') w.trustDomain = decl.trustDomain;
+  w.serviceAccount = decl.gatewayServiceAccount;
+  w.clusterId = decl.cluster;
+  if (decl.locality) w.locality = decl.locality;
+  return [uid, w];
+}
+
 /** The `services` map of a split-horizon workload: every global key, with the peer service's ports. */
 export function splitHorizonServices(fs: FederatedServiceMsg, svcKeys: readonly string[]): Record<string, { ports?: PortMsg[] }> {
   const ports: PortMsg[] = (fs.ports ?? []).map((p) => ({ servicePort: p.port, targetPort: p.targetPort || p.port }));

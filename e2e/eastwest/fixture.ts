@@ -1,0 +1,243 @@
+import * as fs from 'node:fs';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
+import { Registry } from 'prom-client';
+import { loadEastwestConfig } from '../../pkg/config';
+import { EastWestGateway } from '../../pkg/eastwest';
+import { createSilentLogger, type Logger } from '../../pkg/log';
+import { uriSans } from '../../pkg/peering';
+import { createCsr, createSigner, generateKeyPair, privateKeyToPem } from '../../pkg/x509';
+import { waitFor } from '../../pkg/lifecycle';
+import type { DaemonFixture } from '../harness/daemon-fixture';
+import { ns, pods, service, startCluster } from '../peering/harness';
+
+/**
+ * An east-west gateway against a real in-process daemon, and the parts a test
+ * needs around it: "destination ztunnel" stand-ins (TCP servers on
+ * <pod-ip>:15008, loopback addresses unique to this run), workload identities
+ * from the daemon's CA, and an HBONE client (TLS 1.3 + HTTP/2 CONNECT).
+ */
+export const NETWORK = 'net-b';
+export const CLUSTER = 'cb';
+export const GLOBAL_HOST = 'echo.demo.mesh.internal';
+export const LOCAL_HOST = 'echo.demo.svc.cluster.local';
+
+/** 127.<a>: a slice of loopback for this run's pod IPs (127.<a>.0.<i>; other runs pick other slices). */
+export function runBase(): string {
+  return `127.${20 + ((process.pid + Math.floor(Math.random() * 1000)) % 230)}`;
+}
+
+/** echo: writes back what arrives, ends after the caller's FIN; manual: the test drives the socket (last()). */
+export type DestBehaviour = 'echo' | 'manual' | 'reset';
+
+/** A TCP server standing in for the destination ztunnel's :15008: records what arrives. */
+export class DestStandIn {
+  readonly server: net.Server;
+  readonly received: Buffer[] = [];
+  readonly connections: net.Socket[] = [];
+  accepted = 0;
+  finsSeen = 0;
+
+  constructor(readonly ip: string, public behaviour: DestBehaviour = 'echo') {
+    this.server = net.createServer({ allowHalfOpen: true }, (s) => {
+      this.accepted++;
+      this.connections.push(s);
+      s.on('error', () => undefined);
+      if (this.behaviour === 'reset') {
+        s.once('data', () => s.resetAndDestroy());
+        return;
+      }
+      const echo = this.behaviour === 'echo';
+      s.on('data', (d: Buffer) => {
+        this.received.push(d);
+        if (echo) s.write(d);
+      });
+      s.on('end', () => {
+        this.finsSeen++;
+        if (echo) s.end();
+      });
+    });
+  }
+
+  async listen(port = 15008): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, this.ip, () => resolve());
+    });
+  }
+
+  /** The newest accepted connection. */
+  last(): net.Socket | undefined {
+    return this.connections[this.connections.length - 1];
+  }
+
+  bytes(): number {
+    return this.received.reduce((n, b) => n + b.length, 0);
+  }
+
+  close(): void {
+    for (const c of this.connections) c.destroy();
+    this.server.close();
+  }
+}
+
+export interface WorkloadCert {
+  certChainPem: string;
+  keyPem: string;
+  rootsPem: string;
+}
+
+export interface GatewayFixture {
+  daemon: DaemonFixture;
+  gateway: EastWestGateway;
+  registry: Registry;
+  base: string;
+  dests: DestStandIn[];
+  hbonePort: number;
+  gatewaySpiffe: string;
+  /** A certificate of ns/sa signed by the daemon's CA. */
+  workloadCert(ns: string, sa: string): WorkloadCert;
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface GatewayFixtureOptions {
+  pods?: number;
+  /** Shared-root PKI dir (makePki) with a cluster named CLUSTER; default: the daemon's own root. */
+  pki?: string;
+  /** ns/sa of the gateway (default istio-system/istio-eastwest). */
+  identity?: string;
+  flags?: Record<string, string>;
+  trustBundles?: Record<string, string>;
+  logger?: Logger;
+  /** Extra registry files. */
+  files?: Record<string, string>;
+}
+
+export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promise<GatewayFixture> {
+  const base = runBase();
+  const n = o.pods ?? 2;
+  const [idNs, idSa] = (o.identity ?? 'istio-system/istio-eastwest').split('/') as [string, string];
+  const daemon = await startCluster({
+    name: CLUSTER, network: NETWORK, ...(o.pki ? { pki: o.pki } : {}),
+    files: {
+      'demo.yaml': [
+        ns('demo'),
+        service('echo', 'demo', { labels: { 'solo.io/service-scope': 'global' }, clusterIP: '10.96.0.20', port: 80 }),
+        service('local', 'demo', { clusterIP: '10.96.0.21', port: 80 }),
+        pods('echo', 'demo', n, base),
+        pods('local', 'demo', 1, base).replace(/podIP: \S+/, `podIP: ${base}.9.1`),
+      ].join('---\n'),
+      ...o.files,
+    },
+  });
+  const dests: DestStandIn[] = [];
+  for (let i = 0; i < n; i++) {
+    const d = new DestStandIn(`${base}.0.${i + 1}`);
+    await d.listen();
+    dests.push(d);
+  }
+  const dir = daemon.dir;
+  const rootFile = path.join(dir, 'root-cert.pem');
+  fs.writeFileSync(rootFile, daemon.daemon.authority.rootBundlePem());
+  const tokenFile = path.join(dir, 'eastwest-token');
+  fs.writeFileSync(tokenFile, daemon.token(idNs, idSa));
+  const cfg = loadEastwestConfig({
+    flags: {
+      'cluster-id': CLUSTER, network: NETWORK, listen: '127.0.0.1:0', 'admin-listen': '127.0.0.1:0', 'admin-debug-listen': '127.0.0.1:0',
+      identity: `${idNs}/${idSa}`,
+      'xds-address': `127.0.0.1:${daemon.daemon.grpcPort}`, 'xds-root-ca': rootFile, 'xds-auth-token': tokenFile,
+      ...(o.trustBundles ? { 'trust-bundles': Object.entries(o.trustBundles).map(([k, v]) => `${k}=${v}`).join(',') } : {}),
+      ...o.flags,
+    },
+  });
+  const registry = new Registry();
+  const gateway = new EastWestGateway(cfg, { logger: o.logger ?? createSilentLogger(), metrics: registry });
+  await gateway.start();
+  await gateway.whenReady(20_000);
+  const f: GatewayFixture = {
+    daemon, gateway, registry, base, dests,
+    hbonePort: gateway.ports!.hbone[0]!,
+    gatewaySpiffe: `spiffe://cluster.local/ns/${idNs}/sa/${idSa}`,
+    workloadCert: (wns, sa) => workloadCert(daemon, wns, sa),
+    async metric(name, labels = {}) {
+      const m = await registry.getSingleMetric(name)?.get();
+      const v = m?.values.find((x) => Object.entries(labels).every(([k, lv]) => String(x.labels[k]) === lv));
+      return v?.value ?? 0;
+    },
+    async close() {
+      gateway.destroy();
+      for (const d of dests) d.close();
+      await daemon.close();
+    },
+  };
+  return f;
+}
+
+/** A workload certificate from a daemon's CA, laid out as ztunnel reads the CA response. */
+export function workloadCert(d: DaemonFixture, wns: string, sa: string, td = 'cluster.local'): WorkloadCert {
+  const { privateKey, publicKey } = generateKeyPair('ec-p256');
+  const id = `spiffe://${td}/ns/${wns}/sa/${sa}`;
+  const csrPem = createCsr({ publicKey, signer: createSigner(privateKey), uris: [id] });
+  const chain = d.daemon.authority.sign({ csrPem, identity: id, ttlSeconds: 3600 }).certChain;
+  return { certChainPem: chain.slice(0, -1).join(''), keyPem: privateKeyToPem(privateKey), rootsPem: chain[chain.length - 1]! };
+}
+
+export interface HboneClient {
+  session: http2.ClientHttp2Session;
+  /** The gateway's URI SANs as presented. */
+  serverSans: string[];
+  connect(authority: string, headers?: Record<string, string>): Promise<{ status: number; stream: http2.ClientHttp2Stream }>;
+  close(): void;
+}
+
+/** The outer half of double HBONE as ztunnel does it (hbone-dataplane.md §1.1–§1.2): mTLS, no SNI, ALPN h2, CONNECT. */
+export async function hboneClient(port: number, id: WorkloadCert | undefined, expectSan?: string): Promise<HboneClient> {
+  let serverSans: string[] = [];
+  const session = http2.connect(`https://127.0.0.1:${port}`, {
+    settings: { enablePush: false, initialWindowSize: 4 * 1024 * 1024 },
+    createConnection: () => tls.connect({
+      host: '127.0.0.1', port, ALPNProtocols: ['h2'], minVersion: 'TLSv1.3',
+      ca: id?.rootsPem, cert: id?.certChainPem, key: id?.keyPem,
+      rejectUnauthorized: id !== undefined,
+      checkServerIdentity: (_h, cert) => {
+        serverSans = uriSans(cert);
+        return expectSan && !serverSans.includes(expectSan) ? new Error(`want ${expectSan}, got ${serverSans.join(',')}`) : undefined;
+      },
+    }),
+  });
+  session.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    // The gateway's SETTINGS have arrived (the 'connect' event comes before them).
+    session.once('remoteSettings', () => resolve());
+    session.once('error', reject);
+    session.once('close', () => reject(new Error('session closed before connect')));
+  });
+  return {
+    session,
+    get serverSans() {
+      return serverSans;
+    },
+    connect(authority, headers = {}) {
+      const stream = session.request({ ':method': 'CONNECT', ':authority': authority, ...headers }, { endStream: false });
+      stream.on('error', () => undefined);
+      return new Promise((resolve, reject) => {
+        stream.once('response', (h) => resolve({ status: Number(h[':status']), stream }));
+        stream.once('close', () => reject(new Error(`stream closed before a response (rst ${stream.rstCode})`)));
+      });
+    },
+    close() {
+      session.destroy();
+    },
+  };
+}
+
+/** Reads a stream to its end (bounded). */
+export async function readAll(s: NodeJS.ReadableStream, timeoutMs = 20_000): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  s.on('data', (c: Buffer) => chunks.push(c));
+  await waitFor(() => (s as unknown as { readableEnded: boolean }).readableEnded, { timeoutMs, what: 'end of stream' });
+  return Buffer.concat(chunks);
+}
