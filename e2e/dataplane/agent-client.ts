@@ -8,7 +8,8 @@ const AGENT_JS = path.join(__dirname, 'agent.js');
 
 /** The test's handle on one namespace's agent (agent.ts). */
 export class Agent {
-  constructor(readonly name: string, readonly sock: string, readonly proc: NetnsProc) {}
+  /** `proc` is absent for an agent another process started (the rig CLI's `call`). */
+  constructor(readonly name: string, readonly sock: string, readonly proc?: NetnsProc) {}
 
   static async start(o: { ns: string; name: string; workDir: string; logDir: string }): Promise<Agent> {
     const sock = path.join(o.workDir, `${o.name}.sock`);
@@ -91,8 +92,8 @@ export class Agent {
     });
   }
 
-  serve(port: number, banner?: string): Promise<unknown> {
-    return this.call({ op: 'serve', port, banner });
+  serve(port: number, banner?: string, o: { http?: boolean } = {}): Promise<unknown> {
+    return this.call({ op: 'serve', port, banner, http: o.http === true });
   }
 
   unserve(port: number): Promise<unknown> {
@@ -107,8 +108,8 @@ export class Agent {
     return this.call({ op: 'load', load });
   }
 
-  close(): Promise<unknown> {
-    return this.proc.stop(2000);
+  async close(): Promise<void> {
+    await this.proc?.stop(2000);
   }
 }
 

@@ -6,7 +6,8 @@
  *  - {"op":"dial","host","port","socks"?}: a TCP connection inside the namespace (through ztunnel's SOCKS5
  *    listener when socks is true); the agent answers `ok\n` or `err <reason>\n`, then relays bytes both ways
  *    with half-close until both sides are done;
- *  - {"op":"serve","port","banner"?} / {"op":"unserve","port"}: start or stop an app server (app-server.ts);
+ *  - {"op":"serve","port","banner"?,"http"?} / {"op":"unserve","port"}: start or stop an app server
+ *    (app-server.ts; `http` for the HTTP one);
  *  - {"op":"stats"}: open and accepted connections per app port;
  *  - {"op":"load",...}: a load run measured inside the namespace (agent-load.ts), for the bench.
  * Answers other than `dial` are one JSON line, then the agent closes the connection.
@@ -14,7 +15,7 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { startAppServer, type AppServer } from './app-server';
+import { startAppServer, startHttpServer, type AppServer } from './app-server';
 import { socksConnect } from './socks';
 import { runLoad, type LoadRequest } from './agent-load';
 
@@ -24,6 +25,7 @@ interface Request {
   port?: number;
   socks?: boolean;
   banner?: string;
+  http?: boolean;
   load?: LoadRequest;
 }
 
@@ -93,7 +95,8 @@ async function handle(c: net.Socket, r: Request): Promise<void> {
       return dial(c, r);
     case 'serve': {
       const port = r.port ?? 0;
-      if (!servers.has(port)) servers.set(port, await startAppServer({ port, banner: r.banner ?? podName }));
+      const banner = r.banner ?? podName;
+      if (!servers.has(port)) servers.set(port, await (r.http ? startHttpServer : startAppServer)({ port, banner }));
       return reply({ ok: true, port: servers.get(port)!.port });
     }
     case 'unserve': {

@@ -93,3 +93,27 @@ function source(s: net.Socket, total: number): void {
   pump();
   s.on('data', () => undefined);
 }
+
+/** A tiny HTTP app for people trying the rig by hand (`curl --socks5 …`): answers `hello from <banner>`. */
+export async function startHttpServer(o: { port: number; banner: string }): Promise<AppServer> {
+  const { createServer } = await import('node:http');
+  let accepted = 0;
+  const server = createServer((req, res) => {
+    res.setHeader('content-type', 'text/plain');
+    res.end(`hello from ${o.banner}\n`);
+    req.resume();
+  });
+  server.on('connection', () => void accepted++);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port: o.port, host: '0.0.0.0' }, () => resolve());
+  });
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    stats: () => ({ open: 0, accepted }),
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}

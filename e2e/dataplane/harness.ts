@@ -36,11 +36,11 @@ export class Rig implements RigEnv {
     return 'skip' in z ? z.skip : undefined;
   }
 
-  static async create(o: { tag: string; owner?: number }): Promise<Rig> {
+  static async create(o: { tag: string; owner?: number; signals?: boolean }): Promise<Rig> {
     const z = findZtunnel();
     if ('skip' in z) throw new Error(z.skip);
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `ambrig-${o.tag}-`));
-    const topology = await Topology.create({ owner: o.owner });
+    const topology = await Topology.create({ owner: o.owner, signals: o.signals });
     return new Rig(topology, workDir, path.join(workDir, 'logs'), z.bin);
   }
 

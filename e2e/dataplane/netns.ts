@@ -105,14 +105,17 @@ export class Topology {
     this.switchNs = `${prefix}sw`;
   }
 
-  static async create(o: { owner?: number } = {}): Promise<Topology> {
+  /** `signals: false` leaves SIGINT/SIGTERM to the caller (which must then close() the topology itself). */
+  static async create(o: { owner?: number; signals?: boolean } = {}): Promise<Topology> {
     await removeStaleRigs();
     const t = new Topology(`${RIG_PREFIX}${o.owner ?? process.pid}-`);
     // A test killed on timeout (SIGTERM) or exiting without close() still removes its namespaces; the
     // processes inside die with it (PR_SET_PDEATHSIG, netns-proc.ts).
     process.once('exit', t.onExit);
-    process.once('SIGTERM', t.onSignal);
-    process.once('SIGINT', t.onSignal);
+    if (o.signals !== false) {
+      process.once('SIGTERM', t.onSignal);
+      process.once('SIGINT', t.onSignal);
+    }
     await t.addNetns(t.switchNs);
     return t;
   }
