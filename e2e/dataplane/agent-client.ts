@@ -124,6 +124,8 @@ export interface AppConn {
   echo(line: string, timeoutMs?: number): Promise<string>;
   /** Half-closes and resolves once the far side has closed too (true) or the timeout passed (false). */
   finish(timeoutMs?: number): Promise<boolean>;
+  /** Resolves true once the far side has ended the connection (EOF or close), false after the timeout. */
+  endedByPeer(timeoutMs: number): Promise<boolean>;
   close(): void;
 }
 
@@ -198,6 +200,17 @@ export async function openAppConn(
           clearTimeout(timer);
           resolve(true);
         }
+      });
+    },
+    endedByPeer(ms) {
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(false), ms);
+        const check = (): void => {
+          if (!ended) return void waiters.push(check);
+          clearTimeout(timer);
+          resolve(true);
+        };
+        check();
       });
     },
     close: () => s.destroy(),

@@ -9,7 +9,7 @@ import { serviceByHost } from './ztunnel';
 // endpoint while it exists, fails over to B through the gateway when it goes away, and comes back; B's
 // endpoints going away changes nothing for a client served locally.
 const skip = Rig.unavailable();
-t.setTimeout(300_000);
+t.setTimeout(240_000);
 
 /** Who answers n new connections (banners), failing the test on a refused one. */
 async function answers(client: RigPod, vip: string, n: number): Promise<string[]> {

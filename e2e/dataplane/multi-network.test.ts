@@ -7,7 +7,7 @@ import { untilEndpoints, WEB_GLOBAL_HOST } from './topologies';
 // gateway (double HBONE), once with the gateway's LoadBalancer-style address and once through a node address
 // and NodePort. Nothing routes between the two networks; only the gateway has a leg on both.
 const skip = Rig.unavailable();
-t.setTimeout(300_000);
+t.setTimeout(240_000);
 
 for (const nodePort of [false, true]) {
   const form = nodePort ? 'NodePort' : 'LoadBalancer address';

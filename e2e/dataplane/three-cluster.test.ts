@@ -8,7 +8,7 @@ import { addWebPod, exportWeb, SHOP_NS, untilEndpoints, WEB_GLOBAL_HOST } from '
 // east-west gateway with an address on A's network; a pod in A reaches the one global service and lands on
 // both, and on the remaining one when the other's endpoints go away.
 const skip = Rig.unavailable();
-t.setTimeout(300_000);
+t.setTimeout(240_000);
 
 t.test('three clusters: A reaches a service exported by both B and C', { skip }, async (t) => {
   const rig = await Rig.create({ tag: 'three' });
