@@ -8,7 +8,7 @@ SYS_STAMP := .sysdeps-stamp
 SCENARIO ?=
 export NODE_OPTIONS ?= --enable-source-maps
 
-.PHONY: all deps sysdeps build run test test-unit cycles bench bench-full chaos clean proto-check
+.PHONY: all deps sysdeps build run test test-unit cycles bench bench-full chaos clean proto-check rig rig-down
 
 all: build
 
@@ -37,6 +37,14 @@ run: build
 	@echo "ambientd: dev token for a local ztunnel written to $(RUN_STATE)/ztunnel-token (AUTH_TOKEN=$$(pwd)/$(RUN_STATE)/ztunnel-token)"
 	@echo "ambientd: mesh root certificate: $$(pwd)/$(RUN_STATE)/ca/root-cert.pem (XDS_ROOT_CA / CA_ROOT_CA)"
 	node dist/cmd/ambientd/main.js serve --config examples/default/ambientd.yaml
+
+# Two peered clusters with real ztunnels in network namespaces (README "Cross-cluster in five minutes"). Root;
+# a ztunnel from tools/ztunnel/ensure.sh (or ZTUNNEL_BIN). MODE=flat: one network, no gateway.
+rig: build sysdeps
+	node dist/e2e/dataplane/rig.js up --mode $${MODE:-gateway}
+
+rig-down: build
+	node dist/e2e/dataplane/rig.js down
 
 cycles: deps
 	$(NODE_BIN)/madge --circular --extensions ts --ts-config tsconfig.json cmd pkg e2e
