@@ -49,6 +49,8 @@ export async function openApp(host: string, port: number, timeoutMs = 10_000): P
     s.on('data', onData);
     s.on('end', onEnd);
     s.on('error', onErr);
+    // socksConnect hands the socket over paused; a 'data' listener does not resume an explicitly paused stream.
+    s.resume();
   });
   return { s, banner };
 }

@@ -252,7 +252,8 @@ export class RigCluster {
     const withZtunnel = s.ztunnel !== false;
     let z: Ztunnel | undefined;
     const pod0 = new RigPod(this, s, ns, ip, agent, undefined);
-    if (s.register ?? withZtunnel) this.registerPod(pod0);
+    const register = s.register ?? withZtunnel;
+    if (register) this.registerPod(pod0);
     if (withZtunnel) {
       z = await Ztunnel.start({
         bin: this.env.ztunnelBin, ns, label, agent, cp: this.cpRef(), namespace: s.namespace, podName: s.name,
@@ -262,7 +263,8 @@ export class RigCluster {
     }
     const pod = new RigPod(this, s, ns, ip, agent, z);
     this.pods.set(s.name, pod);
-    if (z) await z.until('its own workload', (d) => d.workloads.some((w) => w.name === s.name && w.namespace === s.namespace));
+    // An unregistered pod (registered later, to time propagation) has a ready ztunnel without its own workload.
+    if (z && register) await z.until('its own workload', (d) => d.workloads.some((w) => w.name === s.name && w.namespace === s.namespace));
     return pod;
   }
 
