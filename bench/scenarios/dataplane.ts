@@ -4,7 +4,6 @@ import { Rig, type RigCluster, type RigPod } from '../../e2e/dataplane/harness';
 import { gatewayPair } from '../../e2e/dataplane/gateway-topology';
 import * as y from '../../e2e/dataplane/mesh-yaml';
 import { untilEndpoints, WEB_GLOBAL_HOST } from '../../e2e/dataplane/topologies';
-import { serviceByHost } from '../../e2e/dataplane/ztunnel';
 
 /**
  * The data plane with real ztunnels (issue 17), on the e2e/dataplane rig: two clusters on two networks, B's
@@ -19,20 +18,29 @@ import { serviceByHost } from '../../e2e/dataplane/ztunnel';
  * connection from A that the new pod answers.
  */
 const SIZES = {
-  quick: { bulkMiB: 256, rounds: 3, rr: 400, fresh: 100, connSeconds: 4, connConcurrency: 4, hold: 500, propagation: 8 },
-  full: { bulkMiB: 1024, rounds: 5, rr: 2000, fresh: 400, connSeconds: 10, connConcurrency: 8, hold: 2000, propagation: 20 },
+  quick: {
+    bulkMiB: 256, rounds: 3, rr: 400, fresh: 100, connSeconds: 4, connConcurrency: 4, hold: 500, propagation: 8,
+  },
+  full: {
+    bulkMiB: 1024, rounds: 5, rr: 2000, fresh: 400, connSeconds: 10, connConcurrency: 8, hold: 2000, propagation: 20,
+  },
 };
 
 const median = (xs: number[]): number => percentile(xs, 50);
 
 async function bulk(client: RigPod, vip: string, bytes: number): Promise<{ mbps: number; ms: number }> {
-  const r = (await client.agent.load({ kind: 'bulk', host: vip, port: 80, bytes, streams: 1 })) as { ms: number; received: number };
+  const r = (await client.agent.load({ kind: 'bulk', host: vip, port: 80, bytes, streams: 1 })) as {
+    ms: number; received: number;
+  };
   if (r.received !== bytes) throw new Error(`bulk: the app counted ${r.received} of ${bytes} bytes`);
   return { mbps: (bytes * 8) / (r.ms * 1000), ms: r.ms };
 }
 
 async function rr(client: RigPod, vip: string, count: number, fresh: boolean): Promise<number[]> {
-  return ((await client.agent.load({ kind: 'rr', host: vip, port: 80, count, size: 64, fresh })) as { samples: number[] }).samples;
+  const r = (await client.agent.load({ kind: 'rr', host: vip, port: 80, count, size: 64, fresh })) as {
+    samples: number[];
+  };
+  return r.samples;
 }
 
 function tunnelsOpen(metrics: string): number {
@@ -81,7 +89,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     figures.push({ name: 'bulk_ratio_gateway_vs_direct', value: ratio, unit: 'x', target: { op: '>=', value: 0.5 } });
     figures.push({ name: 'gateway_cpu_per_gb', value: gwCpuMs / 1000 / gb, unit: 'CPU s/GB' });
     figures.push({ name: 'client_ztunnel_cpu_per_gb_double_hbone', value: clientCpuMs / 1000 / gb, unit: 'CPU s/GB' });
-    notes.push(`bulk Mbit/s per round, direct: ${tput.direct.map((x) => x.toFixed(0)).join(' ')}; gateway: ${tput.gateway.map((x) => x.toFixed(0)).join(' ')}`);
+    const list = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(' ');
+    notes.push(`bulk Mbit/s per round, direct: ${list(tput.direct)}; gateway: ${list(tput.gateway)}`);
 
     // 2. Latency of a 64-byte request/response: on an established connection, and on a new one (connect included).
     const est = { direct: [] as number[], gateway: [] as number[] };
@@ -103,12 +112,14 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
         });
       }
     }
-    series.push({ chart: 'latency-cdf', label: 'dataplane: new connection + 64 B echo via gateway', values: fresh.gateway });
+    series.push({ chart: 'latency-cdf', label: 'dataplane: new connection + 64 B echo via gateway',
+      values: fresh.gateway });
 
     // 3. New connections per second through the gateway (connect, banner, close), and direct for reference.
     for (const k of ['gateway', 'direct'] as const) {
       const r = (await paths[k].c.agent.load({
-        kind: 'connrate', host: paths[k].vip, port: 80, durationMs: size.connSeconds * 1000, concurrency: size.connConcurrency,
+        kind: 'connrate', host: paths[k].vip, port: 80, durationMs: size.connSeconds * 1000,
+        concurrency: size.connConcurrency,
       })) as { ok: number; failed: number; ms: number };
       figures.push({ name: `new_connections_per_s_${k}`, value: (r.ok * 1000) / r.ms, unit: 'conn/s' });
       if (r.failed > 0) notes.push(`connrate ${k}: ${r.failed} failed connections`);
@@ -123,7 +134,10 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     const z1 = sampleProc(client.ztunnel!.proc.pid).rssBytes;
     await client.agent.load({ kind: 'release' });
     if (open < size.hold) notes.push(`only ${open} of ${size.hold} tunnels open at the RSS sample`);
-    figures.push({ name: 'gateway_rss_per_tunnel', value: (rss1 - rss0) / 1024 / size.hold, unit: 'KiB', target: { op: '<=', value: 64 } });
+    figures.push({
+      name: 'gateway_rss_per_tunnel', value: (rss1 - rss0) / 1024 / size.hold, unit: 'KiB',
+      target: { op: '<=', value: 64 },
+    });
     figures.push({ name: 'gateway_rss_with_tunnels', value: rss1 / 1048576, unit: 'MiB' });
     figures.push({ name: 'client_ztunnel_rss_per_connection', value: (z1 - z0) / 1024 / size.hold, unit: 'KiB' });
 
@@ -131,9 +145,11 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     const samples = await propagation(a, b, client, size.propagation);
     figures.push({ name: 'propagation_scale_in_b_to_first_conn_from_a_p50', value: median(samples), unit: 'ms' });
     figures.push({ name: 'propagation_scale_in_b_to_first_conn_from_a_max', value: Math.max(...samples), unit: 'ms' });
-    series.push({ chart: 'latency-cdf', label: 'dataplane: pod added in B -> first connection from A', values: samples });
+    series.push({ chart: 'latency-cdf', label: 'dataplane: pod added in B -> first connection from A',
+      values: samples });
     notes.push(`propagation samples (ms): ${samples.map((x) => x.toFixed(0)).join(' ')}`);
-    notes.push('paths: direct = pod in B -> B pods (single HBONE); gateway = pod in A -> B gateway -> B pods (double HBONE); '
+    notes.push('paths: direct = pod in B -> B pods (single HBONE); '
+      + 'gateway = pod in A -> B gateway -> B pods (double HBONE); '
       + 'every ztunnel with ZTUNNEL_WORKER_THREADS=1; all processes share the same cores');
     ok = true;
   } finally {
@@ -156,7 +172,9 @@ async function propagation(a: RigCluster, b: RigCluster, client: RigPod, n: numb
   a.write('20-web2.yaml', svc(a.nextVip()));
   b.write('20-web2.yaml', svc(b.nextVip()));
   const host = 'web2.shop.mesh.internal';
-  const pod = await b.addPod({ name: 'web2-0', namespace: 'shop', labels: { app: 'web2' }, serve: [8080], register: false });
+  const pod = await b.addPod({
+    name: 'web2-0', namespace: 'shop', labels: { app: 'web2' }, serve: [8080], register: false,
+  });
   const vip = await untilEndpoints(client, host, 0);
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -167,7 +185,7 @@ async function propagation(a: RigCluster, b: RigCluster, client: RigPod, n: numb
     if (r.error) throw new Error(`propagation sample ${i}: ${r.error}`);
     out.push(performance.now() - t0);
     b.unregisterPod(pod);
-    await client.ztunnel!.until(`${host} without endpoints`, (d) => Object.keys(serviceByHost(d, host)?.endpoints ?? {}).length === 0);
+    await untilEndpoints(client, host, 0);
   }
   return out;
 }

@@ -14,7 +14,8 @@ export class Agent {
   static async start(o: { ns: string; name: string; workDir: string; logDir: string }): Promise<Agent> {
     const sock = path.join(o.workDir, `${o.name}.sock`);
     const proc = spawnInNetns({
-      ns: o.ns, name: `agent-${o.name}`, cmd: process.execPath, args: [AGENT_JS, '--sock', sock, '--name', o.name], logDir: o.logDir,
+      ns: o.ns, name: `agent-${o.name}`, cmd: process.execPath, args: [AGENT_JS, '--sock', sock, '--name', o.name],
+      logDir: o.logDir,
     });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`agent ${o.name} did not start: ${proc.logTail()}`)), 20_000);
@@ -77,7 +78,11 @@ export class Agent {
   async get(host: string, port: number, urlPath: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
     const s = await this.dial(host, port);
     return new Promise((resolve, reject) => {
-      const req = http.request({ host, port, path: urlPath, method: 'GET', createConnection: () => s, timeout: timeoutMs, headers: { connection: 'close' } }, (res) => {
+      const opts: http.RequestOptions = {
+        host, port, path: urlPath, method: 'GET', createConnection: () => s, timeout: timeoutMs,
+        headers: { connection: 'close' },
+      };
+      const req = http.request(opts, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => void (body += c));
@@ -168,7 +173,8 @@ export async function openAppConn(
         }
         if (ended) {
           clearTimeout(timer);
-          return reject(new Error(`${host}:${port} from ${agent.name}: connection closed before a reply (refused upstream)`));
+          const why = `${host}:${port} from ${agent.name}: connection closed before a reply (refused upstream)`;
+          return reject(new Error(why));
         }
         waiters.push(check);
       };

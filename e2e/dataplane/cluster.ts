@@ -192,10 +192,13 @@ export class RigCluster {
       ...this.o.flags,
     };
     const args = [MAIN_JS, 'serve', ...Object.entries(flags).map(([k, v]) => `--${k}=${v}`)];
-    const proc = spawnInNetns({ ns: this.cpNs, name: `ambientd-${this.name}`, cmd: process.execPath, args, logDir: this.env.logDir });
+    const proc = spawnInNetns({
+      ns: this.cpNs, name: `ambientd-${this.name}`, cmd: process.execPath, args, logDir: this.env.logDir,
+    });
     this.daemon = proc;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`ambientd ${this.name} did not start:\n${proc.logTail()}`)), 60_000);
+      const fail = (): void => reject(new Error(`ambientd ${this.name} did not start:\n${proc.logTail()}`));
+      const timer = setTimeout(fail, 60_000);
       proc.onLine((l) => {
         if (l.includes('"ambientd serving"')) {
           clearTimeout(timer);
@@ -219,7 +222,8 @@ export class RigCluster {
     if (!fs.existsSync(file)) {
       const issuer = BootstrapIssuer.open({ stateDir: this.stateDir, trustDomain: 'cluster.local' });
       // ztunnel sends the file's bytes verbatim as the bearer token.
-      fs.writeFileSync(file, issuer.createBootstrapToken({ namespace, serviceAccount: sa, ttlSeconds: 24 * 3600 }), { mode: 0o600 });
+      const jwt = issuer.createBootstrapToken({ namespace, serviceAccount: sa, ttlSeconds: 24 * 3600 });
+      fs.writeFileSync(file, jwt, { mode: 0o600 });
     }
     return file;
   }
@@ -245,7 +249,8 @@ export class RigCluster {
     const ip = t.allocate(this.bridge);
     await t.attach(ns, this.bridge, 'eth0', [ip]);
     for (const port of s.captureInbound ?? []) {
-      await iptables(ns, ['-t', 'nat', '-A', 'PREROUTING', '-i', 'eth0', '-p', 'tcp', '--dport', String(port), '-j', 'REDIRECT', '--to-ports', '15006']);
+      await iptables(ns, ['-t', 'nat', '-A', 'PREROUTING', '-i', 'eth0', '-p', 'tcp', '--dport', String(port),
+        '-j', 'REDIRECT', '--to-ports', '15006']);
     }
     const agent = await Agent.start({ ns, name: label, workDir: this.env.workDir, logDir: this.env.logDir });
     for (const port of s.serve ?? []) await agent.serve(port, s.name);
@@ -264,7 +269,10 @@ export class RigCluster {
     const pod = new RigPod(this, s, ns, ip, agent, z);
     this.pods.set(s.name, pod);
     // An unregistered pod (registered later, to time propagation) has a ready ztunnel without its own workload.
-    if (z && register) await z.until('its own workload', (d) => d.workloads.some((w) => w.name === s.name && w.namespace === s.namespace));
+    if (z && register) {
+      const own = (w: Record<string, any>): boolean => w.name === s.name && w.namespace === s.namespace;
+      await z.until('its own workload', (d) => d.workloads.some(own));
+    }
     return pod;
   }
 
@@ -294,5 +302,6 @@ export class RigCluster {
 async function iptables(ns: string, args: string[]): Promise<void> {
   const { execFile } = await import('node:child_process');
   await new Promise<void>((resolve, reject) =>
-    execFile('ip', ['netns', 'exec', ns, 'iptables', ...args], (e, _o, err) => (e ? reject(new Error(`iptables ${args.join(' ')}: ${err}`)) : resolve())));
+    execFile('ip', ['netns', 'exec', ns, 'iptables', ...args], (e, _o, err) =>
+      (e ? reject(new Error(`iptables ${args.join(' ')}: ${err}`)) : resolve())));
 }

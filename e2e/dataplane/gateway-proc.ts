@@ -44,7 +44,8 @@ export async function startGateway(c: RigCluster, o: { flags?: Record<string, st
   const args = [MAIN_JS, 'eastwest', ...Object.entries(flags).map(([k, v]) => `--${k}=${v}`)];
   const spawn = (): NetnsProc =>
     spawnInNetns({ ns: c.cpNs, name: `eastwest-${c.name}`, cmd: process.execPath, args, logDir: c.env.logDir });
-  const get = (port: number, urlPath: string): Promise<{ status: number; body: string }> => c.cpAgent.get('127.0.0.1', port, urlPath);
+  const get = (port: number, urlPath: string): Promise<{ status: number; body: string }> =>
+    c.cpAgent.get('127.0.0.1', port, urlPath);
   const g: GatewayProc = {
     cluster: c,
     proc: spawn(),

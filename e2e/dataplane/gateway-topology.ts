@@ -70,7 +70,9 @@ export function eastWestObjects(c: RigCluster, edge: Edge, consumer: string, o: 
 }
 
 /** The consumer's side: an istio-remote Gateway naming the exporter's edge. */
-export function remoteFor(exporter: RigCluster, edge: Edge, consumer: RigCluster, o: { nodePort?: boolean } = {}): string {
+export function remoteFor(
+  exporter: RigCluster, edge: Edge, consumer: RigCluster, o: { nodePort?: boolean } = {},
+): string {
   return y.remoteGateway({
     cluster: exporter.name, network: exporter.network, address: edge.lb[consumer.network]!,
     annotations: o.nodePort ? { 'peering.solo.io/preferred-data-plane-service-type': 'nodeport' } : {},

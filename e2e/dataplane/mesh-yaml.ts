@@ -56,7 +56,9 @@ export function pod(o: {
       serviceAccountName: o.sa,
       containers: [{ name: 'app', ports: o.containerPorts ?? [] }],
     },
-    status: { phase: 'Running', podIP: o.ip, conditions: [{ type: 'Ready', status: o.ready === false ? 'False' : 'True' }] },
+    status: {
+      phase: 'Running', podIP: o.ip, conditions: [{ type: 'Ready', status: o.ready === false ? 'False' : 'True' }],
+    },
   });
 }
 
@@ -113,7 +115,11 @@ export function eastWestGateway(o: {
     apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway',
     metadata: {
       name: 'istio-eastwest', namespace: 'istio-gateways',
-      labels: { 'topology.istio.io/network': o.network, 'topology.istio.io/cluster': o.cluster, 'istio.io/expose-istiod': '15012' },
+      labels: {
+        'topology.istio.io/network': o.network,
+        'topology.istio.io/cluster': o.cluster,
+        'istio.io/expose-istiod': '15012',
+      },
       annotations: o.annotations ?? {},
     },
     spec: {

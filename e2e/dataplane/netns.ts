@@ -29,7 +29,9 @@ export async function ip(args: string[]): Promise<string> {
 /** Why the rig cannot run here, or undefined when it can (root, iproute2, netns support). */
 export function rigUnavailable(): string | undefined {
   if (process.platform !== 'linux') return 'the data-plane rig needs Linux network namespaces';
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'the data-plane rig needs root (network namespaces)';
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    return 'the data-plane rig needs root (network namespaces)';
+  }
   try {
     execFileSync('ip', ['-V'], { stdio: 'ignore' });
   } catch {

@@ -66,7 +66,8 @@ t.test('restarts during traffic: daemons, a draining gateway, a crashed gateway'
     await waitFor(async () => (await client.reach(vip, 80)).banner !== undefined,
       { timeoutMs: 30_000, intervalMs: 20, what: 'a new connection through the new gateway' });
     t.pass('new connections succeed through the new gateway');
-    await waitFor(async () => (await openCount(pods)) === 0, { timeoutMs: 10_000, intervalMs: 50, what: 'no open app connection' });
+    await waitFor(async () => (await openCount(pods)) === 0,
+      { timeoutMs: 10_000, intervalMs: 50, what: 'no open app connection' });
     t.pass('nothing left open at the apps');
   });
 
@@ -78,7 +79,8 @@ t.test('restarts during traffic: daemons, a draining gateway, a crashed gateway'
     await gw.proc.exited;
     for (const h of held) t.ok(await h.endedByPeer(15_000), 'the client side saw the connection end');
     for (const h of held) h.close();
-    await waitFor(async () => (await openCount(pods)) === 0, { timeoutMs: 15_000, intervalMs: 50, what: 'apps see the end' });
+    await waitFor(async () => (await openCount(pods)) === 0,
+      { timeoutMs: 15_000, intervalMs: 50, what: 'apps see the end' });
     t.pass('the destination side ended too: nothing half-open');
     await gw.restart();
     await waitFor(async () => (await client.reach(vip, 80)).banner !== undefined,

@@ -6,14 +6,17 @@ import * as net from 'node:net';
  * dials the upstream, so a refused or failed upstream shows as EOF after the reply, never as a SOCKS error.
  * Resolves with the socket positioned after the reply.
  */
-export function socksConnect(o: { host: string; port: number; proxyPort?: number; timeoutMs?: number }): Promise<net.Socket> {
+export function socksConnect(
+  o: { host: string; port: number; proxyPort?: number; timeoutMs?: number },
+): Promise<net.Socket> {
   const octets = o.host.split('.').map(Number);
   if (octets.length !== 4 || octets.some((x) => !(x >= 0 && x <= 255))) {
     return Promise.reject(new Error(`socks: ${o.host} is not an IPv4 address`));
   }
   return new Promise((resolve, reject) => {
     const s = net.connect({ host: '127.0.0.1', port: o.proxyPort ?? 15080, allowHalfOpen: true });
-    const timer = setTimeout(() => fail(new Error(`socks: no reply within ${o.timeoutMs ?? 10_000} ms`)), o.timeoutMs ?? 10_000);
+    const timeoutMs = o.timeoutMs ?? 10_000;
+    const timer = setTimeout(() => fail(new Error(`socks: no reply within ${timeoutMs} ms`)), timeoutMs);
     let buf = Buffer.alloc(0);
     let stage = 0;
     const fail = (e: Error): void => {

@@ -18,8 +18,8 @@ export function findZtunnel(): { bin: string } | { skip: string } {
   if (r.status !== 0 || !bin) {
     const why = r.stderr.trim().split('\n').pop() ?? '';
     return {
-      skip: `no ztunnel binary: run tools/ztunnel/ensure.sh with ZTUNNEL_SRC=<istio/ztunnel checkout at the pinned commit>, `
-        + `or set ZTUNNEL_BIN to a built ztunnel${why ? ` (${why})` : ''}`,
+      skip: 'no ztunnel binary: run tools/ztunnel/ensure.sh with ZTUNNEL_SRC=<istio/ztunnel checkout at the pinned '
+        + `commit>, or set ZTUNNEL_BIN to a built ztunnel${why ? ` (${why})` : ''}`,
     };
   }
   return { bin };
@@ -81,7 +81,9 @@ export class Ztunnel {
   }
 
   private static spawn(o: ZtunnelOptions, env: Record<string, string>, dir: string): NetnsProc {
-    return spawnInNetns({ ns: o.ns, name: `ztunnel-${o.label}`, cmd: o.bin, args: ['proxy', 'ztunnel'], env, cwd: dir, logDir: o.logDir });
+    return spawnInNetns({
+      ns: o.ns, name: `ztunnel-${o.label}`, cmd: o.bin, args: ['proxy', 'ztunnel'], env, cwd: dir, logDir: o.logDir,
+    });
   }
 
   /** Readiness (15021) answers 200: first xDS responses in and listeners up (§5.5). */
@@ -111,7 +113,8 @@ export class Ztunnel {
       }, { timeoutMs, intervalMs: 25, what: `${what} in ztunnel ${this.o.label}'s config_dump` });
     } catch (e) {
       const summary = last
-        ? ` (holds workloads ${last.workloads.map((w) => w.uid).join(', ')}; services ${last.services.map((s) => s.hostname).join(', ')})`
+        ? ` (holds workloads ${last.workloads.map((w) => w.uid).join(', ')}; `
+          + `services ${last.services.map((s) => s.hostname).join(', ')})`
         : '';
       throw new Error(`${(e as Error).message}${summary}`);
     }
@@ -158,4 +161,10 @@ export function serviceByHost(d: ConfigDump, hostname: string): Record<string, a
 export function vipOf(svc: Record<string, any> | undefined, network: string): string | undefined {
   const v = (svc?.vips as string[] | undefined)?.find((x) => x.startsWith(`${network}/`));
   return v?.slice(network.length + 1);
+}
+
+/** Whether a ztunnel's metrics count a connection it accepted as destination from this SPIFFE id. */
+export function acceptedFrom(metrics: string, spiffeId: string): boolean {
+  return metrics.split('\n').some((l) => l.startsWith('istio_tcp_connections_opened_total{')
+    && l.includes('reporter="destination"') && l.includes(`source_principal="${spiffeId}"`));
 }
