@@ -1,7 +1,7 @@
 import t from 'tap';
 import { bytesToIp } from '../../pkg/model';
-import { makePki, startCluster, held, until, remote, ns } from '../peering/harness';
-import { CLUSTER, GLOBAL_HOST, NETWORK, hboneClient, readAll, startGatewayFixture, workloadCert } from './fixture';
+import { makePki, startCluster, held, until, remote, ns, eastWest } from '../peering/harness';
+import { CLUSTER, GLOBAL_HOST, NETWORK, hboneClient, readAll, runBase, startGatewayFixture, workloadCert } from './fixture';
 
 /**
  * What a client ztunnel in a peer cluster needs to reach this gateway
@@ -64,4 +64,78 @@ t.test('a peer\'s ztunnel state leads to this gateway, whose certificate matches
   a.remove('peer-b.yaml');
   await until('gateway workload withdrawn', () => ![...za.held('type.googleapis.com/istio.workload.Address').values()]
     .some((h) => (h.value as Record<string, any>).workload?.uid === gwWorkload.uid));
+});
+
+/** The Service istio renders for the east-west Gateway: its HBONE port's nodePort is what peers dial. */
+const ewService = (nodePort: number): string => `apiVersion: v1
+kind: Service
+metadata: { name: istio-eastwest, namespace: istio-gateways, labels: { gateway.networking.k8s.io/gateway-name: istio-eastwest } }
+spec:
+  type: NodePort
+  clusterIP: 10.96.0.99
+  selector: { gateway.networking.k8s.io/gateway-name: istio-eastwest }
+  ports:
+  - { name: tls-hbone, port: 15008, nodePort: ${nodePort} }
+`;
+
+const nodeObj = (name: string, ip: string): string => `apiVersion: v1
+kind: Node
+metadata: { name: ${name} }
+status:
+  addresses: [{ type: InternalIP, address: ${ip} }]
+  conditions: [{ type: Ready, status: "True" }]
+`;
+
+t.test('NodePort form: the same gateway through a node address and node port', async (t) => {
+  const base = runBase();
+  const nodeIp = `${base}.7.1`;
+  const NODE_PORT = 31008;
+  const b = await startGatewayFixture({
+    pki: pki.dir, base, identity: 'istio-gateways/istio-eastwest',
+    files: {
+      'ew.yaml': eastWest({ network: NETWORK, cluster: CLUSTER, annotations: { 'peering.solo.io/data-plane-service-type': 'nodeport' } }),
+      'ew-svc.yaml': ewService(NODE_PORT),
+      'nodes.yaml': nodeObj('node-1', nodeIp),
+    },
+    // The gateway also listens where kube-proxy would deliver <node-ip>:<nodePort>.
+    flags: { listen: `127.0.0.1:0,${nodeIp}:${NODE_PORT}` },
+  });
+  t.teardown(() => b.close());
+  t.same(b.gateway.ports!.hbone.slice(1), [NODE_PORT]);
+  const a = await startCluster({
+    name: 'cluster-a', network: 'net-a', pki: pki.dir,
+    files: {
+      'ns.yaml': ns('demo'),
+      'peer-b.yaml': remote({
+        cluster: CLUSTER, network: NETWORK, port: b.daemon.daemon.grpcPort,
+        annotations: { 'peering.solo.io/preferred-data-plane-service-type': 'nodeport' },
+      }),
+    },
+  });
+  t.teardown(() => a.close());
+  const za = a.ztunnel();
+  za.connect();
+  const all = (): Record<string, any>[] => [...za.held('type.googleapis.com/istio.workload.Address').values()]
+    .map((h) => h.value as Record<string, any>);
+  const split = await until('split-horizon endpoint via the node gateway', () => all()
+    .find((v) => v.workload?.networkGateway?.hostname && v.workload.network === NETWORK));
+  const gwHost = split!.workload.networkGateway.hostname;
+  // ztunnel's hostname form: a Service with that hostname, its endpoints' port mapping for hbone_mtls_port.
+  const svc = await until('node gateway service', () => held(za, `${gwHost.namespace}/${gwHost.hostname}`));
+  t.ok(svc, 'node gateway service');
+  const nodeW = await until('node workload', () => all().find((v) => v.workload?.services?.[`${gwHost.namespace}/${gwHost.hostname}`]));
+  const w = nodeW!.workload;
+  const ip = bytesToIp(w.addresses[0]);
+  const port = w.services[`${gwHost.namespace}/${gwHost.hostname}`].ports
+    .find((p: { servicePort: number }) => p.servicePort === split!.workload.networkGateway.hboneMtlsPort).targetPort;
+  t.same([ip, port], [nodeIp, NODE_PORT], 'ztunnel dials <node-ip>:<nodePort>');
+  const expected = `spiffe://${w.trustDomain || 'cluster.local'}/ns/${w.namespace}/sa/${w.serviceAccount}`;
+  t.equal(expected, b.gatewaySpiffe, 'the node workload carries the gateway identity');
+
+  const c = await hboneClient(port, workloadCert(a, 'demo', 'client'), expected, ip);
+  t.teardown(() => c.close());
+  const { status, stream } = await c.connect(`${GLOBAL_HOST}:80`);
+  t.equal(status, 200);
+  stream.end('via node port');
+  t.equal((await readAll(stream)).toString(), 'via node port');
 });

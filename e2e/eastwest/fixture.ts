@@ -34,38 +34,47 @@ export type DestBehaviour = 'echo' | 'manual' | 'reset';
 
 /** A TCP server standing in for the destination ztunnel's :15008: records what arrives. */
 export class DestStandIn {
-  readonly server: net.Server;
+  server?: net.Server;
   readonly received: Buffer[] = [];
   readonly connections: net.Socket[] = [];
   accepted = 0;
   finsSeen = 0;
 
-  constructor(readonly ip: string, public behaviour: DestBehaviour = 'echo') {
-    this.server = net.createServer({ allowHalfOpen: true }, (s) => {
-      this.accepted++;
-      this.connections.push(s);
-      s.on('error', () => undefined);
-      if (this.behaviour === 'reset') {
-        s.once('data', () => s.resetAndDestroy());
-        return;
-      }
-      const echo = this.behaviour === 'echo';
-      s.on('data', (d: Buffer) => {
-        this.received.push(d);
-        if (echo) s.write(d);
-      });
-      s.on('end', () => {
-        this.finsSeen++;
-        if (echo) s.end();
-      });
+  constructor(readonly ip: string, public behaviour: DestBehaviour = 'echo') {}
+
+  private accept(s: net.Socket): void {
+    this.accepted++;
+    this.connections.push(s);
+    s.on('error', () => undefined);
+    if (this.behaviour === 'reset') {
+      s.once('data', () => s.resetAndDestroy());
+      return;
+    }
+    const echo = this.behaviour === 'echo';
+    s.on('data', (d: Buffer) => {
+      this.received.push(d);
+      if (echo) s.write(d);
+    });
+    s.on('end', () => {
+      this.finsSeen++;
+      if (echo) s.end();
     });
   }
 
+  /** Listens on <ip>:15008 (again, after down()). */
   async listen(port = 15008): Promise<void> {
+    const server = net.createServer({ allowHalfOpen: true }, (s) => this.accept(s));
+    this.server = server;
     await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, this.ip, () => resolve());
+      server.once('error', reject);
+      server.listen(port, this.ip, () => resolve());
     });
+  }
+
+  /** Stops accepting (connects are refused); open connections stay. */
+  down(): void {
+    this.server?.close();
+    this.server = undefined;
   }
 
   /** The newest accepted connection. */
@@ -79,7 +88,7 @@ export class DestStandIn {
 
   close(): void {
     for (const c of this.connections) c.destroy();
-    this.server.close();
+    this.down();
   }
 }
 
@@ -105,6 +114,8 @@ export interface GatewayFixture {
 
 export interface GatewayFixtureOptions {
   pods?: number;
+  /** 127.<a> slice for pod IPs (default runBase()). */
+  base?: string;
   /** Shared-root PKI dir (makePki) with a cluster named CLUSTER; default: the daemon's own root. */
   pki?: string;
   /** ns/sa of the gateway (default istio-system/istio-eastwest). */
@@ -116,8 +127,19 @@ export interface GatewayFixtureOptions {
   files?: Record<string, string>;
 }
 
-export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promise<GatewayFixture> {
-  const base = runBase();
+export interface MeshFixture {
+  daemon: DaemonFixture;
+  base: string;
+  dests: DestStandIn[];
+  /** Settings (flag form) for a gateway of this cluster: ephemeral ports on 127.0.0.1. */
+  gatewayFlags: Record<string, string>;
+  gatewaySpiffe: string;
+  close(): Promise<void>;
+}
+
+/** The daemon of cluster CLUSTER (network NETWORK) exporting echo.demo, with pod stand-ins; no gateway yet. */
+export async function startMesh(o: GatewayFixtureOptions = {}): Promise<MeshFixture> {
+  const base = o.base ?? runBase();
   const n = o.pods ?? 2;
   const [idNs, idSa] = (o.identity ?? 'istio-system/istio-eastwest').split('/') as [string, string];
   const daemon = await startCluster({
@@ -144,15 +166,27 @@ export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promis
   fs.writeFileSync(rootFile, daemon.daemon.authority.rootBundlePem());
   const tokenFile = path.join(dir, 'eastwest-token');
   fs.writeFileSync(tokenFile, daemon.token(idNs, idSa));
-  const cfg = loadEastwestConfig({
-    flags: {
-      'cluster-id': CLUSTER, network: NETWORK, listen: '127.0.0.1:0', 'admin-listen': '127.0.0.1:0', 'admin-debug-listen': '127.0.0.1:0',
-      identity: `${idNs}/${idSa}`,
-      'xds-address': `127.0.0.1:${daemon.daemon.grpcPort}`, 'xds-root-ca': rootFile, 'xds-auth-token': tokenFile,
-      ...(o.trustBundles ? { 'trust-bundles': Object.entries(o.trustBundles).map(([k, v]) => `${k}=${v}`).join(',') } : {}),
-      ...o.flags,
+  const gatewayFlags: Record<string, string> = {
+    'cluster-id': CLUSTER, network: NETWORK, listen: '127.0.0.1:0', 'admin-listen': '127.0.0.1:0', 'admin-debug-listen': '127.0.0.1:0',
+    identity: `${idNs}/${idSa}`,
+    'xds-address': `127.0.0.1:${daemon.daemon.grpcPort}`, 'xds-root-ca': rootFile, 'xds-auth-token': tokenFile,
+    ...(o.trustBundles ? { 'trust-bundles': Object.entries(o.trustBundles).map(([k, v]) => `${k}=${v}`).join(',') } : {}),
+    ...o.flags,
+  };
+  return {
+    daemon, base, dests, gatewayFlags,
+    gatewaySpiffe: `spiffe://cluster.local/ns/${idNs}/sa/${idSa}`,
+    async close() {
+      for (const d of dests) d.close();
+      await daemon.close();
     },
-  });
+  };
+}
+
+export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promise<GatewayFixture> {
+  const mesh = await startMesh(o);
+  const { daemon, base, dests } = mesh;
+  const cfg = loadEastwestConfig({ flags: mesh.gatewayFlags });
   const registry = new Registry();
   const gateway = new EastWestGateway(cfg, { logger: o.logger ?? createSilentLogger(), metrics: registry });
   await gateway.start();
@@ -160,7 +194,7 @@ export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promis
   const f: GatewayFixture = {
     daemon, gateway, registry, base, dests,
     hbonePort: gateway.ports!.hbone[0]!,
-    gatewaySpiffe: `spiffe://cluster.local/ns/${idNs}/sa/${idSa}`,
+    gatewaySpiffe: mesh.gatewaySpiffe,
     workloadCert: (wns, sa) => workloadCert(daemon, wns, sa),
     async metric(name, labels = {}) {
       const m = await registry.getSingleMetric(name)?.get();
@@ -169,8 +203,7 @@ export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promis
     },
     async close() {
       gateway.destroy();
-      for (const d of dests) d.close();
-      await daemon.close();
+      await mesh.close();
     },
   };
   return f;
@@ -194,19 +227,22 @@ export interface HboneClient {
 }
 
 /** The outer half of double HBONE as ztunnel does it (hbone-dataplane.md §1.1–§1.2): mTLS, no SNI, ALPN h2, CONNECT. */
-export async function hboneClient(port: number, id: WorkloadCert | undefined, expectSan?: string): Promise<HboneClient> {
+export async function hboneClient(
+  port: number, id: WorkloadCert | undefined, expectSan?: string, host = '127.0.0.1',
+): Promise<HboneClient> {
   let serverSans: string[] = [];
-  const session = http2.connect(`https://127.0.0.1:${port}`, {
+  let socket: tls.TLSSocket | undefined;
+  const session = http2.connect(`https://${host}:${port}`, {
     settings: { enablePush: false, initialWindowSize: 4 * 1024 * 1024 },
-    createConnection: () => tls.connect({
-      host: '127.0.0.1', port, ALPNProtocols: ['h2'], minVersion: 'TLSv1.3',
-      ca: id?.rootsPem, cert: id?.certChainPem, key: id?.keyPem,
-      rejectUnauthorized: id !== undefined,
+    createConnection: () => (socket = tls.connect({
+      host, port, ALPNProtocols: ['h2'], minVersion: 'TLSv1.3',
+      ca: id?.rootsPem, rejectUnauthorized: id !== undefined,
+      ...(id?.certChainPem ? { cert: id.certChainPem, key: id.keyPem } : {}),
       checkServerIdentity: (_h, cert) => {
         serverSans = uriSans(cert);
         return expectSan && !serverSans.includes(expectSan) ? new Error(`want ${expectSan}, got ${serverSans.join(',')}`) : undefined;
       },
-    }),
+    })),
   });
   session.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
@@ -214,6 +250,13 @@ export async function hboneClient(port: number, id: WorkloadCert | undefined, ex
     session.once('remoteSettings', () => resolve());
     session.once('error', reject);
     session.once('close', () => reject(new Error('session closed before connect')));
+    // A refused handshake can destroy the session without a session event (node 20); the socket tells.
+    socket?.once('close', () => reject(new Error('connection closed before SETTINGS')));
+    socket?.once('error', (e) => reject(e));
+  }).catch((e: unknown) => {
+    socket?.destroy();
+    session.destroy();
+    throw e;
   });
   return {
     session,

@@ -100,10 +100,15 @@ export class CertSource {
     this.log.info({ spiffeId: id.spiffeId, notAfter: new Date(id.notAfter).toISOString() }, 'certificate held');
   }
 
+  /**
+   * Renewal at half of the lifetime left when it arrived: the CA backdates
+   * notBefore (2 min, for clock skew), which would otherwise shift the halfway
+   * point of a short-lived certificate toward its expiry.
+   */
   private schedule(id: GatewayIdentity): void {
     if (this.closed) return;
-    const half = id.notBefore + (id.notAfter - id.notBefore) / 2;
-    const delay = Math.max(1000, half - this.o.clock.now());
+    const now = this.o.clock.now();
+    const delay = Math.max(500, (id.notAfter - now) / 2);
     this.timer = setTimeout(() => void this.renew(), Math.min(delay, 2 ** 31 - 1));
     this.timer.unref?.();
   }

@@ -35,7 +35,7 @@ export interface TunnelOptions {
  * from the destination becomes END_STREAM, each direction on its own, so one
  * finishing does not cut the other (§1.5 half-close). A TCP reset or error
  * becomes RST_STREAM(CONNECT_ERROR) (RFC 9113 §8.5); a caller's RST_STREAM
- * destroys the TCP connection. Both directions go through pipe(), so a slow
+ * closes the TCP connection. Both directions go through pipe(), so a slow
  * reader stops the other side: the stream is paused and node:http2 withholds
  * WINDOW_UPDATE (HTTP/2 flow control), or the socket is paused and TCP's
  * window closes. No bytes either way for idleTimeoutMs ends the tunnel.
@@ -75,17 +75,19 @@ export class Tunnel {
     if (this.stream.closed && this.socket.destroyed) this.finish('done');
   }
 
-  /** Ends both sides now: RST_STREAM toward the caller (unless it reset), TCP reset toward the destination. */
+  /**
+   * Ends both sides now: RST_STREAM toward the caller (unless it reset) and
+   * the TCP connection closed. Not resetAndDestroy(): on node 20.20 it left
+   * the socket's handle open after a caller's reset (seen with async_hooks:
+   * the TCPWRAP of the dial never destroyed, the process never exiting).
+   */
   abort(why: TunnelEnd): void {
     if (this.ended) return;
     if (!this.stream.destroyed) {
       const code = why === 'destination_reset' ? http2.constants.NGHTTP2_CONNECT_ERROR : http2.constants.NGHTTP2_CANCEL;
       this.stream.close(code);
     }
-    if (!this.socket.destroyed) {
-      if (why === 'client_reset' || why === 'idle_timeout' || why === 'drain_deadline') this.socket.resetAndDestroy();
-      else this.socket.destroy();
-    }
+    if (!this.socket.destroyed) this.socket.destroy();
     this.finish(why);
   }
 
