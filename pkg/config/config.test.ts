@@ -1,5 +1,8 @@
 import t from 'tap';
-import { loadConfig, ConfigError, parseDuration, redactConfig } from './index';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadConfig, loadEastwestConfig, ConfigError, parseDuration, redactConfig } from './index';
 
 t.test('defaults < file < env < flags', async (t) => {
   const base = loadConfig({});
@@ -109,4 +112,34 @@ t.test('peering.trustBundles: file mapping, env and flag forms; every bad entry 
     t.equal(p.length, 6, 'one line per problem');
   }
   t.throws(() => loadConfig({ env: { AMBIENTD_PEERING_TRUST_BUNDLES: 'td-b' } }), /is not key=value/);
+});
+
+t.test('eastwest: its own slice, ztunnel env names, every problem listed', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-ew-cfg-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const root = path.join(dir, 'root.pem');
+  const token = path.join(dir, 'token');
+  fs.writeFileSync(root, 'x');
+  fs.writeFileSync(token, 'x');
+  const c = loadEastwestConfig({
+    fileContent: `listen: ["0.0.0.0:15008", "10.0.0.5:31008"]\nxds: { rootCa: ${root} }\nlimits: { idleTimeout: 5m }\n`,
+    env: { XDS_ADDRESS: 'https://10.0.0.2:15012', AUTH_TOKEN: token, NETWORK: 'net-b' },
+    flags: { 'cluster-id': 'cb' },
+  });
+  t.same(c.listen, ['0.0.0.0:15008', '10.0.0.5:31008']);
+  t.equal(c.xds.address, 'https://10.0.0.2:15012');
+  t.equal(c.network, 'net-b');
+  t.equal(c.clusterId, 'cb');
+  t.equal(c.identity, 'istio-system/istio-eastwest', 'default SA');
+  t.equal(c.limits.idleTimeout, 300_000);
+  t.equal(c.limits.maxConcurrentStreams, 100);
+  t.ok(Object.isFrozen(c.limits));
+  try {
+    loadEastwestConfig({ flags: { listen: 'x', 'admin-debug-listen': '0.0.0.0:15000', 'limits-max-concurrent-streams': '10' } });
+    t.fail('should throw');
+  } catch (e) {
+    const p = (e as ConfigError).problems;
+    for (const re of [/listen: "x" is not host:port/, /admin.debugListen: .* is not a loopback/, /maxConcurrentStreams .*at least 100/,
+      /xds.rootCa: required/, /xds.authToken: required/]) t.ok(p.some((x) => re.test(x)), String(re));
+  }
 });
