@@ -24,7 +24,7 @@ async function answers(client: RigPod, vip: string, n: number): Promise<string[]
 t.test('failover between A\'s local endpoint and B\'s behind the gateway (PreferNetwork)', { skip }, async (t) => {
   const rig = await Rig.create({ tag: 'failover' });
   t.teardown(() => rig.close({ keep: !t.passing() }));
-  const { a, b, client, web } = await gatewayPair(rig);
+  const { a, b, client, web, gw } = await gatewayPair(rig);
   exportWeb(a);
   const local = await addWebPod(a, 'web-a-0');
   // Two endpoints in A's ztunnel: the local pod and the split-horizon workload standing for B's pods.
@@ -57,6 +57,7 @@ t.test('failover between A\'s local endpoint and B\'s behind the gateway (Prefer
     await untilEndpoints(client, WEB_GLOBAL_HOST, 1);
     t.same([...new Set(await answers(client, vip, 5))], ['web-a-0'], 'B gone: still local');
     for (const w of web) b.registerPod(w);
+    await gw.untilRoute(WEB_GLOBAL_HOST, web.length);
     await untilEndpoints(client, WEB_GLOBAL_HOST, 2);
     a.unregisterPod(local);
     await untilEndpoints(client, WEB_GLOBAL_HOST, 1);

@@ -18,6 +18,12 @@ export interface GatewayProc {
   /** GET on the gateway's admin (15020) or debug (15000) port. */
   get(port: number, urlPath: string): Promise<{ status: number; body: string }>;
   metrics(): Promise<string>;
+  /**
+   * Waits until the gateway's own route table (/debug/routes) has n healthy endpoints for a global hostname.
+   * A peer's ztunnel can learn of an endpoint before this cluster's gateway does (both hear it from the same
+   * daemon, on different streams), so a test that needs the path to work waits for both views.
+   */
+  untilRoute(hostname: string, n: number, timeoutMs?: number): Promise<void>;
   /** SIGTERM: drain (no new tunnels; open ones finish until the drain deadline); resolves at exit. */
   stop(graceMs?: number): Promise<number | string>;
   /** Starts a fresh gateway process with the same settings and waits until it is ready. */
@@ -51,6 +57,14 @@ export async function startGateway(c: RigCluster, o: { flags?: Record<string, st
     proc: spawn(),
     get,
     metrics: async () => (await get(15020, '/metrics')).body,
+    async untilRoute(hostname, n, timeoutMs = 30_000) {
+      await waitFor(async () => {
+        const routes = JSON.parse((await get(15000, '/debug/routes')).body) as
+          { hostname: string; endpoints: { healthy: boolean }[] }[];
+        const r = routes.find((x) => x.hostname === hostname);
+        return (r?.endpoints.filter((e) => e.healthy).length ?? 0) === n;
+      }, { timeoutMs, intervalMs: 25, what: `${n} endpoint(s) of ${hostname} in ${c.name}'s gateway` });
+    },
     stop: (graceMs = 20_000) => g.proc.stop(graceMs),
     async restart() {
       await g.proc.stop(20_000);

@@ -2,7 +2,7 @@ import type { Rig, RigCluster } from './harness';
 import * as y from './mesh-yaml';
 import { startGateway, type GatewayProc } from './gateway-proc';
 import { ip } from './netns';
-import { addWebPod, exportWeb, SHOP_NS, type Pair } from './topologies';
+import { addWebPod, exportWeb, SHOP_NS, WEB_GLOBAL_HOST, type Pair } from './topologies';
 
 /**
  * Clusters on different networks (hbone-dataplane.md §5.2, multi-network example). Each cluster's pods and
@@ -99,5 +99,6 @@ export async function gatewayPair(rig: Rig, o: { nodePort?: boolean } = {}): Pro
   const gw = await startGateway(b);
   const web = [await addWebPod(b, 'web-b-0'), await addWebPod(b, 'web-b-1')];
   const client = await a.addPod({ name: 'client', namespace: 'shop', labels: { app: 'client' } });
+  await gw.untilRoute(WEB_GLOBAL_HOST, web.length);
   return { a, b, client, web, gw, edge };
 }

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Rig, type RigCluster, type RigPod } from './harness';
-import { startGateway } from './gateway-proc';
+import { startGateway, type GatewayProc } from './gateway-proc';
 import { addEdge, eastWestObjects, remoteFor } from './gateway-topology';
 import { addWebPod, exportWeb, SHOP_NS, untilEndpoints, WEB_GLOBAL_HOST } from './topologies';
 
@@ -15,16 +15,17 @@ t.test('three clusters: A reaches a service exported by both B and C', { skip },
   t.teardown(() => rig.close({ keep: !t.passing() }));
   const a = await rig.cluster({ name: 'cluster-a', network: 'net-a' });
   a.write('10-shop.yaml', SHOP_NS);
-  const exporters: { c: RigCluster; pod: RigPod }[] = [];
+  const exporters: { c: RigCluster; pod: RigPod; gw: GatewayProc }[] = [];
   for (const [name, network] of [['cluster-b', 'net-b'], ['cluster-c', 'net-c']] as const) {
     const c = await rig.cluster({ name, network });
     const edge = await addEdge(rig, c, ['net-a']);
     exportWeb(c);
     c.write('40-eastwest.yaml', eastWestObjects(c, edge, 'net-a'));
     a.write(`50-peer-${name}.yaml`, remoteFor(c, edge, a));
-    await startGateway(c);
+    const gw = await startGateway(c);
     const pod = await addWebPod(c, `web-${name.slice(-1)}-0`);
-    exporters.push({ c, pod });
+    await gw.untilRoute(WEB_GLOBAL_HOST, 1);
+    exporters.push({ c, pod, gw });
   }
   const client = await a.addPod({ name: 'client', namespace: 'shop', labels: { app: 'client' } });
   const vip = await untilEndpoints(client, WEB_GLOBAL_HOST, 2);
@@ -53,6 +54,7 @@ t.test('three clusters: A reaches a service exported by both B and C', { skip },
     await untilEndpoints(client, WEB_GLOBAL_HOST, 1);
     for (let i = 0; i < 5; i++) t.equal((await client.reach(vip, 80)).banner, c!.pod.name);
     b!.c.registerPod(b!.pod);
+    await b!.gw.untilRoute(WEB_GLOBAL_HOST, 1);
     await untilEndpoints(client, WEB_GLOBAL_HOST, 2);
     const seen = new Set<string>();
     for (let i = 0; i < 40 && seen.size < 2; i++) seen.add((await client.reach(vip, 80)).banner ?? 'refused');
