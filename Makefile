@@ -8,7 +8,7 @@ SYS_STAMP := .sysdeps-stamp
 SCENARIO ?=
 export NODE_OPTIONS ?= --enable-source-maps
 
-.PHONY: all deps sysdeps build run test test-unit cycles bench bench-full chaos clean proto-check
+.PHONY: all deps sysdeps build run test test-unit cycles bench bench-full chaos clean proto-check rig rig-down ztunnel
 
 all: build
 
@@ -37,8 +37,21 @@ build: deps
 run: build
 	@exec bash tools/run-daemon.sh $(RUN_FLAGS)
 
+# Two peered clusters with real ztunnels in network namespaces (README "Cross-cluster in five minutes"). Root;
+# a ztunnel from tools/ztunnel/ensure.sh (or ZTUNNEL_BIN). MODE=flat: one network, no gateway.
+rig: build sysdeps
+	node dist/e2e/dataplane/rig.js up --mode $${MODE:-gateway}
+
+rig-down: build
+	node dist/e2e/dataplane/rig.js down
+
 cycles: deps
 	$(NODE_BIN)/madge --circular --extensions ts --ts-config tsconfig.json cmd pkg e2e
+
+# An unmodified ztunnel for the data-plane tests (e2e/dataplane): the cached binary, ZTUNNEL_BIN, or a build from
+# ZTUNNEL_SRC (~15 min cold). Without one those tests skip and say what to set; the rest of the suite runs.
+ztunnel:
+	@bash tools/ztunnel/ensure.sh >/dev/null || echo "make: no ztunnel (set ZTUNNEL_SRC or ZTUNNEL_BIN); e2e/dataplane tests will skip"
 
 # The whole suite CI runs: the real kube-apiserver/etcd and ztunnel are built (or taken from their cache) first.
 test: deps sysdeps build cycles
