@@ -1,28 +1,17 @@
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { waitFor } from '../../pkg/lifecycle';
+import { findZtunnel as findHarnessZtunnel } from '../harness/ztunnel-bin';
 import type { Agent } from './agent-client';
 import { spawnInNetns, type NetnsProc } from './netns-proc';
 
 /** dist/e2e/dataplane → repository root. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 
-/**
- * The unmodified ztunnel from tools/ztunnel/ensure.sh (find only, never a build here), or the reason the
- * rig cannot have one.
- */
+/** The unmodified ztunnel (e2e/harness/ztunnel-bin.ts), or the reason the rig cannot have one. */
 export function findZtunnel(): { bin: string } | { skip: string } {
-  const r = spawnSync('bash', [path.join(REPO_ROOT, 'tools/ztunnel/ensure.sh'), '--print'], { encoding: 'utf8' });
-  const bin = r.stdout.trim().split('\n').pop() ?? '';
-  if (r.status !== 0 || !bin) {
-    const why = r.stderr.trim().split('\n').pop() ?? '';
-    return {
-      skip: 'no ztunnel binary: run tools/ztunnel/ensure.sh with ZTUNNEL_SRC=<istio/ztunnel checkout at the pinned '
-        + `commit>, or set ZTUNNEL_BIN to a built ztunnel${why ? ` (${why})` : ''}`,
-    };
-  }
-  return { bin };
+  const z = findHarnessZtunnel();
+  return typeof z === 'string' ? { skip: z } : { bin: z.path };
 }
 
 /** What a dedicated-mode ztunnel needs to find its control plane (hbone-dataplane.md §5.3). */

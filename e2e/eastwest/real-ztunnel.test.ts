@@ -1,7 +1,7 @@
 import t from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { REPO_ROOT } from '../ship/proc';
+import { findZtunnel } from '../harness/ztunnel-bin';
 
 /**
  * The outer leg of double HBONE with an unmodified ztunnel as the client
@@ -12,15 +12,6 @@ import { REPO_ROOT } from '../ship/proc';
  */
 t.setTimeout(180_000);
 
-function ztunnelBin(): string | undefined {
-  try {
-    const script = path.join(REPO_ROOT, 'tools/ztunnel/ensure.sh');
-    return execFileSync('bash', [script, '--print'], { encoding: 'utf8' }).trim();
-  } catch {
-    return undefined;
-  }
-}
-
 function hasIp(): boolean {
   try {
     execFileSync('ip', ['-V'], { stdio: 'ignore' });
@@ -30,11 +21,12 @@ function hasIp(): boolean {
   }
 }
 
-const bin = ztunnelBin();
+const zt = findZtunnel();
+const bin = typeof zt === 'string' ? undefined : zt.path;
 const root = process.getuid?.() === 0;
 const skip = !root ? 'needs root (network namespaces)'
   : !hasIp() ? 'needs the ip command (Debian package iproute2)'
-    : !bin ? 'no ztunnel binary: set ZTUNNEL_BIN or ZTUNNEL_SRC (tools/ztunnel/ensure.sh)' : false;
+    : typeof zt === 'string' ? zt : false;
 
 t.test('a real ztunnel reaches the pod through the gateway', { skip }, async (t) => {
   const nsName = `ewzt${process.pid}`;
