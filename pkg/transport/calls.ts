@@ -84,6 +84,8 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
   private deadline: NodeJS.Timeout | undefined;
   private gotFirst = false;
   private clientEnded = false;
+  /** The handler asked to stop reading (pauseReading); the budget's grant must not resume then. */
+  private handlerPaused = false;
 
   constructor(protected readonly env: CallEnv) {
     super();
@@ -138,6 +140,23 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
     return { transportSecurityType: 'ssl', sslPeerCertificate: cert.raw ? cert : undefined };
   }
 
+  /**
+   * Stops consuming this call's data until resumeReading(): HTTP/2 flow
+   * control then holds the sender once the stream's window is used up.
+   * Messages of a chunk already read are still delivered.
+   */
+  pauseReading(): void {
+    this.handlerPaused = true;
+    if (!this.stream.destroyed) this.stream.pause();
+  }
+
+  /** Undoes pauseReading() (a call still waiting for receive budget stays paused until granted). */
+  resumeReading(): void {
+    if (!this.handlerPaused) return;
+    this.handlerPaused = false;
+    if (!this.stream.destroyed && !this.waitingGrant) this.stream.resume();
+  }
+
   get isFinished(): boolean {
     return this.finished;
   }
@@ -190,7 +209,7 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
     const grant = (): void => {
       this.waitingGrant = null;
       hold();
-      if (!this.stream.destroyed) this.stream.resume();
+      if (!this.stream.destroyed && !this.handlerPaused) this.stream.resume();
     };
     if (budget.reserve(bytes, grant)) {
       hold();
