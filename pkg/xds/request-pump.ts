@@ -1,4 +1,4 @@
-import { InitialVersions, type DeltaRequest } from '../wire';
+import { InitialVersions, type DeltaRequest, type ScannedRequest } from '../wire';
 
 /** Reading control of one call: pausing stops consuming its data, so HTTP/2 flow control holds the sender. */
 export interface ReadControl {
@@ -7,8 +7,8 @@ export interface ReadControl {
 }
 
 export interface RequestPumpOptions {
-  /** Turns one message into a request; undefined = the message was refused (the caller ended the stream). */
-  decode: (msg: Buffer) => DeltaRequest | undefined;
+  /** Validates one message, names left as bytes; undefined = refused (the caller ended the stream). */
+  decode: (msg: Buffer) => ScannedRequest | undefined;
   /** Applies one request (or one slice of a large one) to the stream. */
   apply: (req: DeltaRequest) => void;
   /** May requests of this type be sliced? (Not an unknown type: each slice would be answered.) */
@@ -16,7 +16,7 @@ export interface RequestPumpOptions {
   /** Has the stream ended? Queued work is dropped then. */
   closed: () => boolean;
   read: ReadControl;
-  /** Resource names (subscribe + unsubscribe) applied per event-loop turn (default 4096). */
+  /** Resource names (subscribe + unsubscribe) applied per event-loop turn (default 2048). */
   namesPerTurn?: number;
   /** Requests applied per event-loop turn (default 64). */
   requestsPerTurn?: number;
@@ -45,7 +45,7 @@ const NO_VERSIONS = InitialVersions.fromMap(new Map());
 export class RequestPump {
   private readonly queue: Buffer[] = [];
   /** The request being applied in slices, and how far. */
-  private big: DeltaRequest | null = null;
+  private big: ScannedRequest | null = null;
   private subAt = 0;
   private unsubAt = 0;
   private names = 0;
@@ -57,7 +57,7 @@ export class RequestPump {
   private readonly requestsPerTurn: number;
 
   constructor(private readonly o: RequestPumpOptions) {
-    this.namesPerTurn = Math.max(1, o.namesPerTurn ?? 4096);
+    this.namesPerTurn = Math.max(1, o.namesPerTurn ?? 2048);
     this.requestsPerTurn = Math.max(1, o.requestsPerTurn ?? 64);
   }
 
@@ -104,10 +104,13 @@ export class RequestPump {
       if (!req) continue;
       this.requests++;
       const count = req.subscribe.length + req.unsubscribe.length;
-      if (count + this.names <= this.namesPerTurn || !this.o.sliceable(req.typeUrl)) {
+      if (count + this.names <= this.namesPerTurn || !this.o.sliceable(req.request.typeUrl)) {
         // initial_resource_versions is applied whole (once per type, rule 23) and counts against the turn.
-        this.names += count + req.initialResourceVersions.size;
-        this.o.apply(req);
+        this.names += count + req.request.initialResourceVersions.size;
+        const whole = req.request;
+        whole.subscribe = req.subscribe.strings(0, req.subscribe.length);
+        whole.unsubscribe = req.unsubscribe.strings(0, req.unsubscribe.length);
+        this.o.apply(whole);
         continue;
       }
       this.big = req;
@@ -140,17 +143,18 @@ export class RequestPump {
     this.o.read.pauseReading();
   }
 
-  /** The next slice of `req` that fits this turn's remaining budget (at least one name). */
-  private nextSlice(req: DeltaRequest): DeltaRequest {
+  /** The next slice of `req` that fits this turn's remaining budget (at least one name); its strings are made now. */
+  private nextSlice(req: ScannedRequest): DeltaRequest {
     const room = Math.max(1, this.namesPerTurn - this.names);
     const first = this.subAt === 0 && this.unsubAt === 0;
-    const sub = req.subscribe.slice(this.subAt, this.subAt + room);
+    const sub = req.subscribe.strings(this.subAt, this.subAt + room);
     this.subAt += sub.length;
-    const unsub = req.unsubscribe.slice(this.unsubAt, this.unsubAt + room - sub.length);
+    const unsub = req.unsubscribe.strings(this.unsubAt, this.unsubAt + room - sub.length);
     this.unsubAt += unsub.length;
     this.names += sub.length + unsub.length;
     if (this.subAt >= req.subscribe.length && this.unsubAt >= req.unsubscribe.length) this.big = null;
-    if (first) return { ...req, subscribe: sub, unsubscribe: unsub };
-    return { typeUrl: req.typeUrl, subscribe: sub, unsubscribe: unsub, initialResourceVersions: NO_VERSIONS, responseNonce: '' };
+    const typeUrl = req.request.typeUrl;
+    if (first) return { ...req.request, subscribe: sub, unsubscribe: unsub };
+    return { typeUrl, subscribe: sub, unsubscribe: unsub, initialResourceVersions: NO_VERSIONS, responseNonce: '' };
   }
 }

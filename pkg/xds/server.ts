@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { BidiCall, ServiceRegistration } from '../transport';
 import type { DetailedPeerCertificate } from 'node:tls';
-import { decodeDeltaRequest, type DeltaRequest, type NodeInfo, type Wire } from '../wire';
+import { scanDeltaRequest, type NodeInfo, type ScannedRequest, type Wire } from '../wire';
 import { GrpcCode, isDaemonError } from '../errors';
 import { LogLimiter, type Logger } from '../log';
 import type { Clock } from '../lifecycle';
@@ -54,7 +54,7 @@ export interface XdsServerOptions {
   maxNamesPerStream?: number;
   /** Lines per second: authentication refusals server-wide, NACKs and unknown types per stream (default 5). */
   repeatLogsPerSecond?: number;
-  /** Resource names one stream may have applied per event-loop turn (default 4096; see RequestPump). */
+  /** Resource names one stream may have applied per event-loop turn (default 2048; see RequestPump). */
   namesPerTurn?: number;
   /** Requests one stream may have applied per event-loop turn (default 64). */
   requestsPerTurn?: number;
@@ -125,9 +125,9 @@ export class XdsServer {
       if (stream) stream.end(code, details);
       else sink.close(code, details);
     };
-    const decode = (buf: Buffer): DeltaRequest | undefined => {
+    const decode = (buf: Buffer): ScannedRequest | undefined => {
       try {
-        return decodeDeltaRequest(this.o.wire.DeltaDiscoveryRequest, buf);
+        return scanDeltaRequest(this.o.wire.DeltaDiscoveryRequest, buf);
       } catch (e) {
         const line = this.refusalLog.take();
         if (line) log.warn({ streamId: id, err: (e as Error).message, ...line }, 'malformed xDS request');

@@ -196,6 +196,12 @@ export class XdsStream {
     return false;
   }
 
+  /** Are names still owed from a large subscription (answered ANSWER_SLICE per response)? O(types). */
+  private owesSlices(): boolean {
+    for (const st of this.types.values()) if (st.force.size > 0 || st.unsubNotify.size > 0) return true;
+    return false;
+  }
+
   /** Called by the server when the cache committed new changes. */
   onCommit(): void {
     this.schedule();
@@ -280,7 +286,10 @@ export class XdsStream {
     this.o.sink.write(buf, () => {
       this.inFlight = false;
       this.o.metrics.sendTime.observe((this.o.clock.monotonic() - started) / 1000);
-      if (!this.closed) this.flush();
+      if (this.closed) return;
+      // Owed names go out a slice per response and a response per turn, whenever the transport calls back.
+      if (this.owesSlices()) this.schedule();
+      else this.flush();
     });
   }
 
