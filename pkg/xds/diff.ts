@@ -10,11 +10,11 @@ const EMPTY_IRV = InitialVersions.fromMap(new Map());
  * Subscribed names answered per response. Delta xDS lets a server answer a
  * request's names over several responses (each name is answered once it is
  * in one: rule 9); a slice bounds the event-loop time and the size of one
- * response (a few ms and ~25 KB of removed names), so a stream that
+ * response (about a millisecond and ~6 KB of removed names), so a stream that
  * subscribed hundreds of thousands of names cannot hold the loop while other
  * streams wait.
  */
-export const ANSWER_SLICE = 2048;
+export const ANSWER_SLICE = 512;
 
 /** One stream's state for one type URL (written only by its XdsStream). */
 export interface TypeState {

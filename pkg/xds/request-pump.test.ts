@@ -11,7 +11,14 @@ const enc = (o: Record<string, unknown>): Buffer => Buffer.from(REQ.encode(REQ.f
 const names = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
 /** A pump over a recording stream: every applied request (or slice), pause/resume calls, the drain. */
-function rig(o: { namesPerTurn?: number; requestsPerTurn?: number; known?: boolean } = {}) {
+type RigOptions = {
+  namesPerTurn?: number; requestsPerTurn?: number; bytesPerTurn?: number; known?: boolean;
+  namesPerSecond?: number; bytesPerSecond?: number;
+};
+/** The rates' clock: tests move it by hand. */
+let clock = 0;
+
+function rig(o: RigOptions = {}) {
   const applied: DeltaRequest[] = [];
   const reads: string[] = [];
   let drained = 0;
@@ -24,6 +31,10 @@ function rig(o: { namesPerTurn?: number; requestsPerTurn?: number; known?: boole
     read: { pauseReading: () => reads.push('pause'), resumeReading: () => reads.push('resume') },
     namesPerTurn: o.namesPerTurn,
     requestsPerTurn: o.requestsPerTurn,
+    bytesPerTurn: o.bytesPerTurn ?? 1 << 30,
+    namesPerSecond: o.namesPerSecond ?? 1e9,
+    bytesPerSecond: o.bytesPerSecond ?? 1e12,
+    now: () => clock,
     onDrained: () => drained++,
   });
   const count = (r: DeltaRequest): number => r.subscribe.length + r.unsubscribe.length;
@@ -74,6 +85,34 @@ t.test('many small requests: at most requestsPerTurn per turn, in arrival order'
   t.equal(r.pump.queued, 42, 'the rest wait');
   await r.idle();
   t.same(r.applied.map((q) => q.responseNonce), names('n-', 50), 'all applied, in order');
+  t.same(r.reads, ['pause', 'resume']);
+});
+
+t.test('large messages (a NACK flood): bounded by bytes per turn; a message over the budget alone still applies', async (t) => {
+  const r = rig({ bytesPerTurn: 16 * 1024 });
+  const nack = enc({ typeUrl: TYPE_ADDRESS, responseNonce: 'x', errorDetail: { code: 0, message: 'x'.repeat(4096) } });
+  for (let i = 0; i < 40; i++) r.pump.push(nack);
+  t.equal(r.applied.length, Math.ceil((16 * 1024) / nack.length), 'as many as fit 16 KiB in the first turn');
+  t.same(r.reads, ['pause']);
+  await r.idle();
+  t.equal(r.applied.length, 40, 'all applied over later turns');
+  const big = rig({ bytesPerTurn: 1024 });
+  big.pump.push(nack);
+  t.equal(big.applied.length, 1, 'a 4 KiB message under a 1 KiB budget is applied');
+});
+
+t.test('sustained rates: past one second of names, the rest waits for the clock', async (t) => {
+  const r = rig({ namesPerTurn: 1000, namesPerSecond: 2000 });
+  r.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: names('a', 5000) }));
+  const applied = (): number => r.applied.reduce((n, s) => n + s.subscribe.length, 0);
+  await waitFor(() => applied() === 2000, { timeoutMs: 10_000, what: 'the burst applied', intervalMs: 1 });
+  t.equal(r.reads[0], 'pause', 'reading paused while throttled');
+  clock += 1000; // one second: 2,000 more names
+  await waitFor(() => applied() === 4000, { timeoutMs: 10_000, what: 'one second later, 2,000 more', intervalMs: 5 });
+  t.equal(applied(), 4000, 'no more than the rate allows');
+  clock += 1000;
+  await r.idle();
+  t.equal(applied(), 5000, 'everything, in the end');
   t.same(r.reads, ['pause', 'resume']);
 });
 

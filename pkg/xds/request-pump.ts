@@ -16,10 +16,27 @@ export interface RequestPumpOptions {
   /** Has the stream ended? Queued work is dropped then. */
   closed: () => boolean;
   read: ReadControl;
-  /** Resource names (subscribe + unsubscribe) applied per event-loop turn (default 2048). */
+  /** Resource names (subscribe + unsubscribe) applied per event-loop turn (default 512). */
   namesPerTurn?: number;
   /** Requests applied per event-loop turn (default 64). */
   requestsPerTurn?: number;
+  /**
+   * Request bytes applied per event-loop turn (default 64 KiB; a larger message is still applied, and
+   * then nothing more that turn). Receiving costs per byte (TLS, HTTP/2, framing), so a flood of large
+   * NACKs is bounded by bytes, not by requests.
+   */
+  bytesPerTurn?: number;
+  /**
+   * Sustained rates per stream (token buckets; the burst is one second's worth). Per-turn budgets
+   * keep other streams' work interleaved; rates keep one stream from keeping the process busy, which
+   * on a shared machine makes every turn, everyone's, wait longer for a CPU. Defaults: 65,536 names/s
+   * (a ztunnel asks for a few on demand; its reconnect's initial_resource_versions do not count) and
+   * 8 MiB/s (twice the largest message, so a reconnect of any allowed size goes through at once).
+   */
+  namesPerSecond?: number;
+  bytesPerSecond?: number;
+  /** Monotonic milliseconds (the rates' clock). */
+  now: () => number;
   /** Called when the queue drains after the client half-closed (see end()). */
   onDrained?: () => void;
 }
@@ -28,8 +45,8 @@ const NO_VERSIONS = InitialVersions.fromMap(new Map());
 
 /**
  * Bounds the work one xDS stream makes the server do per event-loop turn.
- * Requests are applied in arrival order; once a turn's budget (names or
- * requests) is spent, the rest waits for a later turn and the call's reading
+ * Requests are applied in arrival order; once a turn's budget (names,
+ * requests or bytes) is spent, the rest waits for a later turn and the call's reading
  * is paused: HTTP/2 flow control then holds the client back, so what waits
  * here is at most what had already arrived (one read of the socket). Other
  * streams' pushes, ACKs and reconnects run in the turns between.
@@ -50,15 +67,24 @@ export class RequestPump {
   private unsubAt = 0;
   private names = 0;
   private requests = 0;
+  private bytes = 0;
   private refill = false;
   private paused = false;
   private ending = false;
   private readonly namesPerTurn: number;
   private readonly requestsPerTurn: number;
+  private readonly bytesPerTurn: number;
+
+  private readonly nameRate: TokenBucket;
+  private readonly byteRate: TokenBucket;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: RequestPumpOptions) {
-    this.namesPerTurn = Math.max(1, o.namesPerTurn ?? 2048);
+    this.namesPerTurn = Math.max(1, o.namesPerTurn ?? 512);
     this.requestsPerTurn = Math.max(1, o.requestsPerTurn ?? 64);
+    this.bytesPerTurn = Math.max(1, o.bytesPerTurn ?? 64 * 1024);
+    this.nameRate = new TokenBucket(o.namesPerSecond ?? 65_536, o.now);
+    this.byteRate = new TokenBucket(o.bytesPerSecond ?? 8 * 1024 * 1024, o.now);
   }
 
   /** One message from the client. Applied now if this turn's budget allows. */
@@ -88,25 +114,42 @@ export class RequestPump {
       if (this.o.closed()) {
         this.queue.length = 0;
         this.big = null;
+        clearTimeout(this.timer);
+        this.timer = undefined;
         break;
       }
-      if (this.names >= this.namesPerTurn || this.requests >= this.requestsPerTurn) {
+      if (this.names >= this.namesPerTurn || this.requests >= this.requestsPerTurn || this.bytes >= this.bytesPerTurn) {
         this.pause();
         this.startTurn();
         return;
       }
+      const wait = Math.max(this.nameRate.waitMs(), this.byteRate.waitMs());
+      if (wait > 0) {
+        this.pause();
+        this.timer ??= setTimeout(() => {
+          this.timer = undefined;
+          this.drain();
+        }, wait);
+        this.timer.unref();
+        return;
+      }
+      if (this.timer) return; // a push while throttled: the timer drains
       this.startTurn();
       if (this.big) {
         this.o.apply(this.nextSlice(this.big));
         continue;
       }
-      const req = this.o.decode(this.queue.shift()!);
-      if (!req) continue;
+      const msg = this.queue.shift()!;
+      this.bytes += msg.length;
+      this.byteRate.take(msg.length);
       this.requests++;
+      const req = this.o.decode(msg);
+      if (!req) continue;
       const count = req.subscribe.length + req.unsubscribe.length;
       if (count + this.names <= this.namesPerTurn || !this.o.sliceable(req.request.typeUrl)) {
         // initial_resource_versions is applied whole (once per type, rule 23) and counts against the turn.
         this.names += count + req.request.initialResourceVersions.size;
+        this.nameRate.take(count);
         const whole = req.request;
         whole.subscribe = req.subscribe.strings(0, req.subscribe.length);
         whole.unsubscribe = req.unsubscribe.strings(0, req.unsubscribe.length);
@@ -133,6 +176,7 @@ export class RequestPump {
       this.refill = false;
       this.names = 0;
       this.requests = 0;
+      this.bytes = 0;
       if (this.queue.length > 0 || this.big !== null) this.drain();
     });
   }
@@ -152,9 +196,37 @@ export class RequestPump {
     const unsub = req.unsubscribe.strings(this.unsubAt, this.unsubAt + room - sub.length);
     this.unsubAt += unsub.length;
     this.names += sub.length + unsub.length;
+    this.nameRate.take(sub.length + unsub.length);
     if (this.subAt >= req.subscribe.length && this.unsubAt >= req.unsubscribe.length) this.big = null;
     const typeUrl = req.request.typeUrl;
     if (first) return { ...req.request, subscribe: sub, unsubscribe: unsub };
     return { typeUrl, subscribe: sub, unsubscribe: unsub, initialResourceVersions: NO_VERSIONS, responseNonce: '' };
+  }
+}
+
+/** Tokens refilled at `rate` per second up to one second's worth; may go negative (a whole message or slice is taken). */
+class TokenBucket {
+  private tokens: number;
+  private at: number;
+
+  constructor(
+    private readonly rate: number,
+    private readonly now: () => number,
+  ) {
+    this.tokens = rate;
+    this.at = now();
+  }
+
+  take(n: number): void {
+    this.tokens -= n;
+  }
+
+  /** Milliseconds until a token is available (0: now). */
+  waitMs(): number {
+    if (this.tokens > 0) return 0;
+    const t = this.now();
+    this.tokens = Math.min(this.rate, this.tokens + ((t - this.at) * this.rate) / 1000);
+    this.at = t;
+    return this.tokens > 0 ? 0 : Math.ceil((1 - this.tokens) * 1000 / this.rate);
   }
 }

@@ -54,10 +54,15 @@ export interface XdsServerOptions {
   maxNamesPerStream?: number;
   /** Lines per second: authentication refusals server-wide, NACKs and unknown types per stream (default 5). */
   repeatLogsPerSecond?: number;
-  /** Resource names one stream may have applied per event-loop turn (default 2048; see RequestPump). */
+  /** Resource names one stream may have applied per event-loop turn (default 512; see RequestPump). */
   namesPerTurn?: number;
   /** Requests one stream may have applied per event-loop turn (default 64). */
   requestsPerTurn?: number;
+  /** Request bytes one stream may have applied per event-loop turn (default 64 KiB). */
+  bytesPerTurn?: number;
+  /** Sustained names and request bytes per second per stream (defaults 65,536 and 8 MiB; see RequestPump). */
+  namesPerSecond?: number;
+  bytesPerSecond?: number;
 }
 
 /** Delta ADS over the transport's bidi calls with raw-bytes (de)serialisers: we encode/decode ourselves. */
@@ -149,6 +154,10 @@ export class XdsServer {
       read: call,
       namesPerTurn: this.o.namesPerTurn,
       requestsPerTurn: this.o.requestsPerTurn,
+      bytesPerTurn: this.o.bytesPerTurn,
+      namesPerSecond: this.o.namesPerSecond,
+      bytesPerSecond: this.o.bytesPerSecond,
+      now: () => this.o.clock.monotonic(),
       onDrained: () => {
         // Client half-closed and everything it sent is applied: finish cleanly.
         if (!ended) sink.close(GrpcCode.OK, 'OK');
