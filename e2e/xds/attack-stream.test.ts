@@ -14,10 +14,13 @@ import { legitimateZtunnel, startAttackDaemon } from '../harness/attack-daemon';
 
 const PODS = 20;
 /**
- * Generous on purpose: one stream's work is bounded per event-loop turn (a few ms of CPU), and this bound
- * leaves room for a loaded machine's scheduling and garbage collection; unbounded, one request stalled seconds.
+ * Generous on purpose. One stream's work per event-loop turn is bounded (512 names, about a millisecond of CPU);
+ * what remains are garbage-collection steps of a heap holding up to a million subscribed names (--trace-gc showed
+ * incremental-marking steps of ~60 ms on the main thread when the concurrent markers get no CPU) and scheduling on
+ * a loaded machine: 51–109 ms alone, 203 ms once with other test files in parallel. Before, one 350k-name request
+ * held the loop for seconds.
  */
-const STALL_BOUND_MS = 200;
+const STALL_BOUND_MS = 500;
 const wire = loadWire();
 
 function until<T>(cond: () => T | Promise<T>, what: string, timeoutMs = 30_000): Promise<T> {
@@ -55,7 +58,8 @@ t.test('attacks by an authenticated stream', async (t) => {
     t.equal(zt.intact(), undefined, 'the ztunnel kept every resource and its stream');
   };
 
-  await t.test('subscribing 8 M names: the stream is refused at the 1 M cap, RSS and event-loop stalls bounded', async (t) => {
+  const title8m = 'subscribing 8 M names: the stream is refused at the 1 M cap, RSS and event-loop stalls bounded';
+  await t.test(title8m, async (t) => {
     const greedy = d.ztunnel({ types: [TYPE_ADDRESS] });
     greedy.connect();
     await greedy.until(() => greedy.received.length > 0, 'greedy stream answered', 30_000);
@@ -74,8 +78,8 @@ t.test('attacks by an authenticated stream', async (t) => {
     const grew = rssMax - rss0;
     t.ok(grew < 400, `RSS grew ${grew.toFixed(0)} MiB at most (bound 400 MiB; 8 M names cost ~680 MiB unbounded)`);
     const stall = await loopStallMs();
-    t.ok(stall < STALL_BOUND_MS, `the daemon's event loop stalled ${stall.toFixed(0)} ms at most (bound ${STALL_BOUND_MS} ms; `
-      + 'a 350k-name request applied in one turn stalled it for seconds)');
+    t.ok(stall < STALL_BOUND_MS, `the daemon's event loop stalled ${stall.toFixed(0)} ms at most `
+      + `(bound ${STALL_BOUND_MS} ms; a 350k-name request applied in one turn stalled it for seconds)`);
     greedy.close();
     await healthy(t);
   });
@@ -96,7 +100,7 @@ t.test('attacks by an authenticated stream', async (t) => {
     const logged = d.logBytes() - log0;
     t.ok(logged < 256 * 1024, `${logged} bytes logged for 20,000 NACKs (bound 256 KiB; unbounded: ~84 MB)`);
     const stall = await loopStallMs();
-    t.ok(stall < STALL_BOUND_MS, `the daemon's event loop stalled ${stall.toFixed(0)} ms at most (bound ${STALL_BOUND_MS} ms)`);
+    t.ok(stall < STALL_BOUND_MS, `the daemon's event loop stalled ${stall.toFixed(0)} ms (bound ${STALL_BOUND_MS} ms)`);
     t.ok((await d.metric('ambientd_xds_log_lines_suppressed_total', { kind: 'nack' })) > 0, 'suppressed lines counted');
     t.equal(nacker.status, undefined, 'a NACK does not end the stream');
     nacker.close();

@@ -84,7 +84,7 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
   private deadline: NodeJS.Timeout | undefined;
   private gotFirst = false;
   private clientEnded = false;
-  /** The handler asked to stop reading (pauseReading); the budget's grant must not resume then. */
+  /** The handler paused reading: the budget's grant must not resume. */
   private handlerPaused = false;
 
   constructor(protected readonly env: CallEnv) {
@@ -140,19 +140,14 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
     return { transportSecurityType: 'ssl', sslPeerCertificate: cert.raw ? cert : undefined };
   }
 
-  /**
-   * Stops consuming this call's data until resumeReading(): HTTP/2 flow
-   * control then holds the sender once the stream's window is used up.
-   * Messages of a chunk already read are still delivered.
-   */
+  /** Stops consuming this call's data (HTTP/2 flow control holds the sender); a chunk already read is delivered. */
   pauseReading(): void {
     this.handlerPaused = true;
     if (!this.stream.destroyed) this.stream.pause();
   }
 
-  /** Undoes pauseReading() (a call still waiting for receive budget stays paused until granted). */
+  /** Undoes pauseReading() (a call waiting for receive budget stays paused until granted). */
   resumeReading(): void {
-    if (!this.handlerPaused) return;
     this.handlerPaused = false;
     if (!this.stream.destroyed && !this.waitingGrant) this.stream.resume();
   }

@@ -65,7 +65,8 @@ export class NameList {
   strings(from: number, to: number): string[] {
     const end = Math.min(to, this.length);
     const out: string[] = [];
-    for (let i = Math.max(0, from); i < end; i++) out.push(this.b.toString('utf8', this.offs[2 * i]!, this.offs[2 * i + 1]!));
+    const o = this.offs;
+    for (let i = Math.max(0, from); i < end; i++) out.push(this.b.toString('utf8', o[2 * i]!, o[2 * i + 1]!));
     return out;
   }
 }

@@ -204,7 +204,7 @@ export class RequestPump {
   }
 }
 
-/** Tokens refilled at `rate` per second up to one second's worth; may go negative (a whole message or slice is taken). */
+/** Tokens refilled at `rate` per second up to one second's worth; may go negative (whole messages and slices). */
 class TokenBucket {
   private tokens: number;
   private at: number;
