@@ -29,6 +29,12 @@ export interface AttackDaemon {
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   /** The sum of a metric's samples over all label sets (0 when absent). */
   metricSum(name: string): Promise<number>;
+  /**
+   * The daemon's longest event-loop stall (ms) since the previous call, over every scrape in between:
+   * prom-client's nodejs_eventloop_lag_max_seconds is perf_hooks.monitorEventLoopDelay's max, reset on each
+   * scrape, so each scrape's value is folded in here. Scrapes once itself.
+   */
+  loopStallMs(): Promise<number>;
   /** Resident set size, MiB. */
   rssMiB(): number;
   /** Bytes of log output so far (stdout JSON lines plus stderr). */
@@ -104,10 +110,22 @@ export async function startAttackDaemon(
   const grpcPort = Number(serving.grpcPort);
   const pid = proc.child.pid!;
   const wire = loadWire();
+  let stallMax = 0;
   const d: AttackDaemon = {
     proc, pid, grpcPort, metricsPort, debugPort, rootCaPem, token,
     ready: async () => (await get(debugPort, '/ready')).status === 200,
-    metrics: async () => (await get(metricsPort, '/metrics')).body,
+    async metrics() {
+      const body = (await get(metricsPort, '/metrics')).body;
+      const m = /^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(body);
+      if (m) stallMax = Math.max(stallMax, Number(m[1]) * 1000);
+      return body;
+    },
+    async loopStallMs() {
+      await d.metrics();
+      const v = stallMax;
+      stallMax = 0;
+      return v;
+    },
     async metric(name, labels = {}) {
       const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',');
       const prefix = want ? `${name}{${want}} ` : `${name} `;

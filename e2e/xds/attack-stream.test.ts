@@ -13,6 +13,14 @@ import { legitimateZtunnel, startAttackDaemon } from '../harness/attack-daemon';
  */
 
 const PODS = 20;
+/**
+ * Generous on purpose. One stream's work per event-loop turn is bounded (512 names, about a millisecond of CPU);
+ * what remains are garbage-collection steps of a heap holding up to a million subscribed names (--trace-gc showed
+ * incremental-marking steps of ~60 ms on the main thread when the concurrent markers get no CPU) and scheduling on
+ * a loaded machine: 51–109 ms alone, 203 ms once with other test files in parallel. Before, one 350k-name request
+ * held the loop for seconds.
+ */
+const STALL_BOUND_MS = 500;
 const wire = loadWire();
 
 function until<T>(cond: () => T | Promise<T>, what: string, timeoutMs = 30_000): Promise<T> {
@@ -43,16 +51,19 @@ function encode(req: Record<string, unknown>): Buffer {
 t.test('attacks by an authenticated stream', async (t) => {
   const d = await startAttackDaemon(t, { pods: PODS });
   const zt = await legitimateZtunnel(d, PODS);
+  const loopStallMs = (): Promise<number> => d.loopStallMs();
   type Asserts = { ok(v: unknown, m: string): void; equal(a: unknown, b: unknown, m: string): void };
   const healthy = async (t: Asserts): Promise<void> => {
     t.ok(await d.ready(), 'daemon still ready');
     t.equal(zt.intact(), undefined, 'the ztunnel kept every resource and its stream');
   };
 
-  await t.test('subscribing 8 M names: the stream is refused at the 1 M cap, RSS bounded', async (t) => {
+  const title8m = 'subscribing 8 M names: the stream is refused at the 1 M cap, RSS and event-loop stalls bounded';
+  await t.test(title8m, async (t) => {
     const greedy = d.ztunnel({ types: [TYPE_ADDRESS] });
     greedy.connect();
     await greedy.until(() => greedy.received.length > 0, 'greedy stream answered', 30_000);
+    await loopStallMs(); // starts the daemon's stall window here
     const rss0 = d.rssMiB();
     const perMessage = 350_000; // 11 bytes a name: 3.85 MB, under the 4 MiB receive limit
     for (let i = 0; i < 8_050_000; i += perMessage) greedy.sendBytes(subscribeMany(i, perMessage));
@@ -66,6 +77,9 @@ t.test('attacks by an authenticated stream', async (t) => {
     t.equal(await d.metric('ambientd_xds_stream_resets_total', { reason: 'too_many_names' }), 1, 'counted');
     const grew = rssMax - rss0;
     t.ok(grew < 400, `RSS grew ${grew.toFixed(0)} MiB at most (bound 400 MiB; 8 M names cost ~680 MiB unbounded)`);
+    const stall = await loopStallMs();
+    t.ok(stall < STALL_BOUND_MS, `the daemon's event loop stalled ${stall.toFixed(0)} ms at most `
+      + `(bound ${STALL_BOUND_MS} ms; a 350k-name request applied in one turn stalled it for seconds)`);
     greedy.close();
     await healthy(t);
   });
@@ -76,6 +90,7 @@ t.test('attacks by an authenticated stream', async (t) => {
     const first = await nacker.until(() => nacker.received[0], 'first response');
     const rejects0 = await d.metric('pilot_total_xds_rejects', { type: 'Address' });
     const log0 = d.logBytes();
+    await loopStallMs();
     const errorDetail = { code: 0, message: 'x'.repeat(4096) };
     const nack = encode({ typeUrl: TYPE_ADDRESS, responseNonce: first.nonce, errorDetail });
     for (let i = 0; i < 20_000; i++) nacker.sendBytes(nack);
@@ -84,6 +99,8 @@ t.test('attacks by an authenticated stream', async (t) => {
     await until(async () => (await rejects()) === 20_000, '20,000 NACKs counted', 120_000);
     const logged = d.logBytes() - log0;
     t.ok(logged < 256 * 1024, `${logged} bytes logged for 20,000 NACKs (bound 256 KiB; unbounded: ~84 MB)`);
+    const stall = await loopStallMs();
+    t.ok(stall < STALL_BOUND_MS, `the daemon's event loop stalled ${stall.toFixed(0)} ms (bound ${STALL_BOUND_MS} ms)`);
     t.ok((await d.metric('ambientd_xds_log_lines_suppressed_total', { kind: 'nack' })) > 0, 'suppressed lines counted');
     t.equal(nacker.status, undefined, 'a NACK does not end the stream');
     nacker.close();

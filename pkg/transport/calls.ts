@@ -84,6 +84,8 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
   private deadline: NodeJS.Timeout | undefined;
   private gotFirst = false;
   private clientEnded = false;
+  /** The handler paused reading: the budget's grant must not resume. */
+  private handlerPaused = false;
 
   constructor(protected readonly env: CallEnv) {
     super();
@@ -138,6 +140,18 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
     return { transportSecurityType: 'ssl', sslPeerCertificate: cert.raw ? cert : undefined };
   }
 
+  /** Stops consuming this call's data (HTTP/2 flow control holds the sender); a chunk already read is delivered. */
+  pauseReading(): void {
+    this.handlerPaused = true;
+    if (!this.stream.destroyed) this.stream.pause();
+  }
+
+  /** Undoes pauseReading() (a call waiting for receive budget stays paused until granted). */
+  resumeReading(): void {
+    this.handlerPaused = false;
+    if (!this.stream.destroyed && !this.waitingGrant) this.stream.resume();
+  }
+
   get isFinished(): boolean {
     return this.finished;
   }
@@ -190,7 +204,7 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
     const grant = (): void => {
       this.waitingGrant = null;
       hold();
-      if (!this.stream.destroyed) this.stream.resume();
+      if (!this.stream.destroyed && !this.handlerPaused) this.stream.resume();
     };
     if (budget.reserve(bytes, grant)) {
       hold();

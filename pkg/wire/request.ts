@@ -47,11 +47,67 @@ interface RawRequest {
  * go through protobufjs.
  */
 export function decodeDeltaRequest(type: protobuf.Type, bytes: Uint8Array): DeltaRequest {
+  const s = scanDeltaRequest(type, bytes);
+  s.request.subscribe = s.subscribe.strings(0, s.subscribe.length);
+  s.request.unsubscribe = s.unsubscribe.strings(0, s.unsubscribe.length);
+  return s.request;
+}
+
+/** One repeated string field's values, kept as byte ranges of the message until asked for. */
+export class NameList {
+  constructor(
+    private readonly b: Buffer,
+    private readonly offs: Uint32Array,
+    readonly length: number,
+  ) {}
+
+  /** Values [from, to) as strings (one UTF-8 decode each). */
+  strings(from: number, to: number): string[] {
+    const end = Math.min(to, this.length);
+    const out: string[] = [];
+    const o = this.offs;
+    for (let i = Math.max(0, from); i < end; i++) out.push(this.b.toString('utf8', o[2 * i]!, o[2 * i + 1]!));
+    return out;
+  }
+}
+
+/** A request validated whole, whose resource names are not strings yet (its subscribe/unsubscribe are empty). */
+export interface ScannedRequest {
+  readonly request: DeltaRequest;
+  readonly subscribe: NameList;
+  readonly unsubscribe: NameList;
+}
+
+/**
+ * Validates a request like decodeDeltaRequest but leaves the resource names
+ * as byte ranges: a 4 MiB request holds ~350k names, and a caller that
+ * applies them in slices makes the strings of one slice at a time.
+ */
+export function scanDeltaRequest(type: protobuf.Type, bytes: Uint8Array): ScannedRequest {
   try {
     return fastDecode(type, Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (e) {
     if (e instanceof WireError) throw e;
     throw new WireError('xds.request_malformed', `cannot decode DeltaDiscoveryRequest: ${(e as Error).message}`);
+  }
+}
+
+/** Growing (start, end) pairs of byte offsets. */
+class Ranges {
+  offs = new Uint32Array(0);
+  n = 0;
+  add(s: number, e: number): void {
+    if (2 * this.n + 2 > this.offs.length) {
+      const grown = new Uint32Array(Math.max(32, this.offs.length * 2));
+      grown.set(this.offs);
+      this.offs = grown;
+    }
+    this.offs[2 * this.n] = s;
+    this.offs[2 * this.n + 1] = e;
+    this.n++;
+  }
+  list(b: Buffer): NameList {
+    return new NameList(b, this.offs, this.n);
   }
 }
 
@@ -118,8 +174,10 @@ class Reader {
   }
 }
 
-function fastDecode(type: protobuf.Type, b: Buffer): DeltaRequest {
+function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
   const req: DeltaRequest = { typeUrl: '', subscribe: [], unsubscribe: [], initialResourceVersions: EMPTY_IRV, responseNonce: '' };
+  const sub = new Ranges();
+  const unsub = new Ranges();
   let offs: Uint32Array | undefined;
   let nOffs = 0;
   const r = new Reader(b);
@@ -146,8 +204,8 @@ function fastDecode(type: protobuf.Type, b: Buffer): DeltaRequest {
         break;
       }
       case 2: req.typeUrl = r.str(e); break;
-      case 3: req.subscribe.push(r.str(e)); break;
-      case 4: req.unsubscribe.push(r.str(e)); break;
+      case 3: sub.add(r.p, e); r.p = e; break;
+      case 4: unsub.add(r.p, e); r.p = e; break;
       case 5: {
         // map<string,string> entry: key = 1, value = 2; missing fields default to "".
         // Recorded as byte offsets; strings are made only if someone asks. A
@@ -203,7 +261,7 @@ function fastDecode(type: protobuf.Type, b: Buffer): DeltaRequest {
   // Duplicate keys (protobuf map: last wins) are detected by the consumer's
   // byte-level match, which then falls back to toMap().
   if (offs) req.initialResourceVersions = new InitialVersions(b, offs.subarray(0, nOffs), nOffs / 4);
-  return req;
+  return { request: req, subscribe: sub.list(b), unsubscribe: unsub.list(b) };
 }
 
 const EMPTY_IRV = InitialVersions.fromMap(new Map());

@@ -180,6 +180,11 @@ export class ResourceCache {
     return out;
   }
 
+  /** Entries that list `key` among their aliases (may include the entry named `key`); undefined when none. */
+  aliasTargets(typeUrl: string, key: string): ReadonlySet<CacheEntry> | undefined {
+    return this.tables.get(typeUrl)?.aliasIndex.get(key);
+  }
+
   *entries(typeUrl: string): IterableIterator<CacheEntry> {
     const t = this.tables.get(typeUrl);
     if (t) yield* t.entries();

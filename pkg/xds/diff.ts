@@ -1,9 +1,20 @@
 import { InitialVersions, type FramePart } from '../wire';
 import type { CacheEntry, Cursor, ResourceCache } from './cache';
 import { wildcardInitial } from './initial';
+import type { OwedNames } from './owed';
 import type { Subscription } from './subscription';
 
 const EMPTY_IRV = InitialVersions.fromMap(new Map());
+
+/**
+ * Subscribed names answered per response. Delta xDS lets a server answer a
+ * request's names over several responses (each name is answered once it is
+ * in one: rule 9); a slice bounds the event-loop time and the size of one
+ * response (about a millisecond and ~6 KB of removed names), so a stream that
+ * subscribed hundreds of thousands of names cannot hold the loop while other
+ * streams wait.
+ */
+export const ANSWER_SLICE = 512;
 
 /** One stream's state for one type URL (written only by its XdsStream). */
 export interface TypeState {
@@ -12,8 +23,8 @@ export interface TypeState {
   cursor: Cursor | null;
   /** initial_resource_versions of the first request, consumed by the first response. */
   initial: InitialVersions | null;
-  /** Names that must be answered in the next response (rules 9, 13). */
-  force: Set<string>;
+  /** Names that must be answered in the next responses (rules 9, 13). */
+  readonly force: OwedNames;
   /** Names unsubscribed while still wildcard (rule 10). */
   unsubNotify: Set<string>;
   /** Names the client holds; tracked only for non-wildcard subscriptions. */
@@ -60,27 +71,40 @@ export function nextResponse(cache: ResourceCache, st: TypeState): { frames: Fra
     frames.push(e);
     st.held?.add(e.name);
   };
-  const remove = (n: string): void => {
-    if (gone.has(n)) return;
-    const live = cache.get(st.typeUrl, n);
-    if (live && sent.has(live)) return;
+  /** A name the cache does not hold: a removal (one Set operation for the dedupe). */
+  const removeAbsent = (n: string): void => {
+    const before = gone.size;
     gone.add(n);
+    if (gone.size === before) return;
     removed.push(n);
     st.held?.delete(n);
   };
-  /** Answers an explicitly named key: the resources it resolves to, and the key itself removed if it is only an alias. */
+  const remove = (n: string): void => {
+    const live = cache.get(st.typeUrl, n);
+    if (live && sent.has(live)) return;
+    removeAbsent(n);
+  };
+  /**
+   * Answers an explicitly named key: the entry it names and the entries it is
+   * an alias of, skipping what the client holds at the same version; the key
+   * itself is removed if nothing is named by it. Two map lookups and no
+   * allocation for a key the cache does not know (the common case of a flood).
+   */
   const answerKey = (key: string, skipVersions?: ReadonlyMap<string, string>): void => {
-    const resolved = cache.resolve(st.typeUrl, key);
-    for (const n of resolved) {
-      const e = cache.get(st.typeUrl, n)!;
-      if (skipVersions && skipVersions.get(n) === e.version) continue;
-      add(e);
+    const own = cache.get(st.typeUrl, key);
+    if (own && !(skipVersions && skipVersions.get(key) === own.version)) add(own);
+    const targets = cache.aliasTargets(st.typeUrl, key);
+    if (targets) {
+      for (const e of targets) {
+        if (e === own || (skipVersions && skipVersions.get(e.name) === e.version)) continue;
+        add(e);
+      }
     }
     // Rule 13: a subscribed name that does not exist is answered in removed_resources.
     // ztunnel wakes an on-demand waiter only on a resource *named* by the key or
     // the key in removed_resources (ztunnel-protocol.md §3.2), so an alias key is
     // also listed as removed — harmless to ztunnel, essential for the wake-up.
-    if (!resolved.includes(key)) remove(key);
+    if (!own) removeAbsent(key);
   };
   let since: number;
   if (st.cursor === null) {
@@ -92,12 +116,20 @@ export function nextResponse(cache: ResourceCache, st: TypeState): { frames: Fra
       for (const e of r.send) add(e);
       for (const n of r.remove) remove(n);
     }
-    if (st.sub.explicitNames.size > 0) {
-      const held = irv.size > 0 ? irv.toMap() : undefined;
-      for (const n of st.sub.explicitNames) answerKey(n, held);
-    }
     st.force.clear();
     st.unsubNotify.clear();
+    if (st.sub.explicitNames.size > 0) {
+      const held = irv.size > 0 ? irv.toMap() : undefined;
+      // Past one slice, the rest is owed like a later subscribe (the client may get
+      // again what it holds at the same version: correct, and only for huge requests).
+      let budget = ANSWER_SLICE;
+      const rest: string[] = [];
+      for (const n of st.sub.explicitNames) {
+        if (budget-- > 0) answerKey(n, held);
+        else rest.push(n);
+      }
+      st.force.push(rest);
+    }
     st.cursor = cache.openCursor(cache.seq);
     return { frames, removed, since };
   }
@@ -113,15 +145,18 @@ export function nextResponse(cache: ResourceCache, st: TypeState): { frames: Fra
     if (st.held?.has(name) || st.sub.has(name) || c.aliases.some((a) => st.sub.has(a))) add(c);
   });
   if (!ok) return undefined;
-  for (const n of st.force) answerKey(n);
-  st.force.clear();
+  // At most one slice of owed names per response; the rest go out in the next ones.
+  const owed = st.force.size;
+  st.force.take(ANSWER_SLICE, (n) => answerKey(n));
+  let budget = ANSWER_SLICE - (owed - st.force.size);
   for (const n of st.unsubNotify) {
+    if (budget-- <= 0) break;
+    st.unsubNotify.delete(n);
     // Rule 10: tell the client whether the wildcard still covers the name.
     const e = cache.get(st.typeUrl, n);
     if (wildcard && e) add(e);
     else remove(n);
   }
-  st.unsubNotify.clear();
   st.cursor.seq = cache.seq;
   return { frames, removed, since };
 }

@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { BidiCall, ServiceRegistration } from '../transport';
 import type { DetailedPeerCertificate } from 'node:tls';
-import { decodeDeltaRequest, type NodeInfo, type Wire } from '../wire';
+import { scanDeltaRequest, type NodeInfo, type ScannedRequest, type Wire } from '../wire';
 import { GrpcCode, isDaemonError } from '../errors';
 import { LogLimiter, type Logger } from '../log';
 import type { Clock } from '../lifecycle';
@@ -9,6 +9,7 @@ import type { ResourceCache } from './cache';
 import { XdsStream, type StreamSink, type StreamStatus } from './stream';
 import type { XdsMetrics } from './metrics';
 import { FanOut, SharedResponses } from './fanout';
+import { RequestPump } from './request-pump';
 
 export const ADS_DELTA_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 
@@ -53,6 +54,15 @@ export interface XdsServerOptions {
   maxNamesPerStream?: number;
   /** Lines per second: authentication refusals server-wide, NACKs and unknown types per stream (default 5). */
   repeatLogsPerSecond?: number;
+  /** Resource names one stream may have applied per event-loop turn (default 512; see RequestPump). */
+  namesPerTurn?: number;
+  /** Requests one stream may have applied per event-loop turn (default 64). */
+  requestsPerTurn?: number;
+  /** Request bytes one stream may have applied per event-loop turn (default 64 KiB). */
+  bytesPerTurn?: number;
+  /** Sustained names and request bytes per second per stream (defaults 65,536 and 8 MiB; see RequestPump). */
+  namesPerSecond?: number;
+  bytesPerSecond?: number;
 }
 
 /** Delta ADS over the transport's bidi calls with raw-bytes (de)serialisers: we encode/decode ourselves. */
@@ -120,33 +130,52 @@ export class XdsServer {
       if (stream) stream.end(code, details);
       else sink.close(code, details);
     };
-    const process = (buf: Buffer): void => {
-      let req;
+    const decode = (buf: Buffer): ScannedRequest | undefined => {
       try {
-        req = decodeDeltaRequest(this.o.wire.DeltaDiscoveryRequest, buf);
+        return scanDeltaRequest(this.o.wire.DeltaDiscoveryRequest, buf);
       } catch (e) {
         const line = this.refusalLog.take();
         if (line) log.warn({ streamId: id, err: (e as Error).message, ...line }, 'malformed xDS request');
         else this.o.metrics.logSuppressed.inc({ kind: 'malformed' });
         fail(GrpcCode.INVALID_ARGUMENT, 'malformed DeltaDiscoveryRequest');
-        return;
+        return undefined;
       }
-      stream!.onRequest(req);
     };
-    call.on('data', (buf: Buffer) => {
-      if (ended) return;
-      if (stream) return process(buf);
-      if (pending.length >= maxPending) return fail(GrpcCode.RESOURCE_EXHAUSTED, 'too many requests before authentication');
-      pending.push(buf);
-    });
     const gone = (): void => {
       ended = true;
       stream?.dispose();
     };
+    // Bounded work per turn for this stream (reading paused while requests wait): no stream starves the others.
+    const pump = new RequestPump({
+      decode,
+      apply: (req) => stream!.onRequest(req),
+      sliceable: (typeUrl) => this.o.typeOrder.includes(typeUrl),
+      closed: () => ended,
+      read: call,
+      namesPerTurn: this.o.namesPerTurn,
+      requestsPerTurn: this.o.requestsPerTurn,
+      bytesPerTurn: this.o.bytesPerTurn,
+      namesPerSecond: this.o.namesPerSecond,
+      bytesPerSecond: this.o.bytesPerSecond,
+      now: () => this.o.clock.monotonic(),
+      onDrained: () => {
+        // Client half-closed and everything it sent is applied: finish cleanly.
+        if (!ended) sink.close(GrpcCode.OK, 'OK');
+        gone();
+      },
+    });
+    call.on('data', (buf: Buffer) => {
+      if (ended) return;
+      if (stream) return pump.push(buf);
+      if (pending.length >= maxPending) return fail(GrpcCode.RESOURCE_EXHAUSTED, 'too many requests before authentication');
+      pending.push(buf);
+    });
     call.on('end', () => {
-      // Client half-closed: finish cleanly.
-      if (!ended) sink.close(GrpcCode.OK, 'OK');
-      gone();
+      if (stream) pump.end();
+      else {
+        if (!ended) sink.close(GrpcCode.OK, 'OK');
+        gone();
+      }
     });
     call.on('cancelled', gone);
     call.on('error', gone);
@@ -190,7 +219,7 @@ export class XdsServer {
         });
         this.streams.add(stream);
         this.o.metrics.clients.inc({ version: 'ambientd' });
-        for (const b of pending.splice(0)) if (!ended) process(b);
+        for (const b of pending.splice(0)) if (!ended) pump.push(b);
       },
       (err: unknown) => {
         // Opaque to the caller, complete in the log (house rule 6).

@@ -4,6 +4,7 @@ import { LogLimiter, type Logger } from '../log';
 import type { Clock } from '../lifecycle';
 import type { ResourceCache } from './cache';
 import { Subscription } from './subscription';
+import { OwedNames } from './owed';
 import { nextResponse, type TypeState } from './diff';
 import { shortType, type XdsMetrics } from './metrics';
 import type { SharedResponse, SharedResponses } from './fanout';
@@ -119,7 +120,7 @@ export class XdsStream {
     const first = !st;
     if (!st) {
       st = {
-        typeUrl: req.typeUrl, sub: new Subscription(), cursor: null, initial: null, force: new Set(),
+        typeUrl: req.typeUrl, sub: new Subscription(), cursor: null, initial: null, force: new OwedNames(),
         unsubNotify: new Set(), held: null, mustRespond: true, nonceSent: '', nonceAcked: '',
         responses: 0, acks: 0, nacks: 0, label, pushes: this.o.metrics.pushes.labels({ type: label }),
       };
@@ -154,13 +155,17 @@ export class XdsStream {
         this.o.metrics.expiredNonce.inc({ type: label });
       }
     }
-    const change = st.sub.apply(req.subscribe, req.unsubscribe);
+    // Rule 23: initial_resource_versions only counts on the first request of a type;
+    // later requests owe answers for what they add (force) and unsubscribe under wildcard.
+    const added = st.sub.apply(req.subscribe, req.unsubscribe, first ? null : st);
     if (first && req.initialResourceVersions.size > 0) {
       st.initial = req.initialResourceVersions;
       if (!st.sub.wildcard) st.sub.adoptInitialVersions(st.initial.keys());
     }
     // Bounded per stream: one request can add at most what fits in one message (xds.maxReceiveBytes).
-    const names = this.subscribedNames();
+    // Names owed an answer are bounded too: a client that re-subscribes the same names
+    // without reading its responses would otherwise grow them without growing the set.
+    const names = Math.max(this.subscribedNames(), st.force.size);
     const cap = this.o.maxNames ?? 1_000_000;
     if (names > cap) {
       this.o.metrics.pendingResets.inc({ reason: 'too_many_names' });
@@ -168,13 +173,8 @@ export class XdsStream {
       this.fail(GrpcCode.RESOURCE_EXHAUSTED, `too many subscribed resource names (${names} > ${cap})`);
       return;
     }
-    if (!first) {
-      // Rule 23: initial_resource_versions only counts on the first request of a type.
-      for (const n of change.added) st.force.add(n);
-      for (const n of change.unsubscribedUnderWildcard) st.unsubNotify.add(n);
-      // A spontaneous subscription request always gets an answer (on-demand wake-up).
-      if (change.added.length > 0) st.mustRespond = true;
-    }
+    // A spontaneous subscription request always gets an answer (on-demand wake-up).
+    if (!first && added > 0) st.mustRespond = true;
     if (!st.sub.wildcard && st.held === null) st.held = new Set();
     // A plain ACK of a caught-up stream owes nothing: skip the flush turn.
     if (this.owesResponse()) this.schedule();
@@ -194,6 +194,12 @@ export class XdsStream {
     for (const st of this.types.values()) {
       if (st.cursor === null || st.cursor.seq !== seq || st.cursor.expired || st.mustRespond || st.force.size > 0 || st.unsubNotify.size > 0) return true;
     }
+    return false;
+  }
+
+  /** Are names still owed from a large subscription (answered ANSWER_SLICE per response)? O(types). */
+  private owesSlices(): boolean {
+    for (const st of this.types.values()) if (st.force.size > 0 || st.unsubNotify.size > 0) return true;
     return false;
   }
 
@@ -282,7 +288,10 @@ export class XdsStream {
     this.o.sink.write(buf, () => {
       this.inFlight = false;
       this.o.metrics.sendTime.observe((this.o.clock.monotonic() - started) / 1000);
-      if (!this.closed) this.flush();
+      if (this.closed) return;
+      // Owed names go out a slice per response and a response per turn, whenever the transport calls back.
+      if (this.owesSlices()) this.schedule();
+      else this.flush();
     });
   }
 

@@ -4,11 +4,15 @@
  * ../shared/reference/xds-and-performance.md §3.1, restating xds_protocol.rst
  * "Incremental xDS"). Pure: no I/O, no clock.
  */
-export interface SubscriptionChange {
-  /** Names newly subscribed by this request (each must be answered, rule 9). */
-  readonly added: readonly string[];
+
+import type { OwedNames } from './owed';
+
+/** What a request owes the client, filled in by apply. */
+export interface Owed {
+  /** Names subscribed by this request (each must be answered, rule 9): the request's list itself. */
+  readonly force: OwedNames;
   /** Names the client held explicitly and unsubscribed while still wildcard (rule 10). */
-  readonly unsubscribedUnderWildcard: readonly string[];
+  readonly unsubNotify: Set<string>;
 }
 
 export class Subscription {
@@ -33,38 +37,43 @@ export class Subscription {
   /**
    * Applies one request's lists. Subscribe first, then unsubscribe (rule 7:
    * "*" in both on the first request means "nothing"; applied the other way
-   * round a wildcard would survive).
+   * round a wildcard would survive). What the request owes goes into `owed`
+   * (null: nothing is owed beyond the first response). One Set operation per
+   * name, no per-name allocation: a request may carry
+   * hundreds of thousands of names (xds.maxReceiveBytes / ~11 bytes a name).
+   * Returns how many subscribe entries were names (not "*").
    */
-  apply(subscribe: readonly string[], unsubscribe: readonly string[]): SubscriptionChange {
-    const added: string[] = [];
+  apply(subscribe: readonly string[], unsubscribe: readonly string[], owed: Owed | null): number {
+    let added = 0;
     if (subscribe.length > 0) {
       // Rule 5: any explicit subscribe ends legacy wildcard mode for good.
       // Rule 22/envoy#16063: a reconnecting wildcard client that re-lists held
       // names keeps its wildcard only if it says "*" — the legacy flag is
       // replaced by the explicit flag below.
-      if (this.legacy) {
-        this.legacy = false;
-      }
-      for (const n of subscribe) {
+      this.legacy = false;
+      const names = this.names;
+      for (let i = 0; i < subscribe.length; i++) {
+        const n = subscribe[i]!;
         if (n === '*') {
           this.explicitWildcard = true;
           continue;
         }
-        if (!this.names.has(n)) this.names.add(n);
-        added.push(n); // rule 9: even a repeated subscribe gets an answer
+        names.add(n);
+        added++;
       }
+      owed?.force.push(subscribe); // rule 9: even a repeated subscribe gets an answer
     }
-    const underWildcard: string[] = [];
-    for (const n of unsubscribe) {
+    for (let i = 0; i < unsubscribe.length; i++) {
+      const n = unsubscribe[i]!;
       if (n === '*') {
         this.legacy = false;
         this.explicitWildcard = false;
         continue;
       }
-      if (this.names.delete(n) && this.wildcard) underWildcard.push(n);
       // Rule 8: unknown/phantom unsubscribes are no-ops.
+      if (this.names.delete(n) && owed && this.wildcard) owed.unsubNotify.add(n);
     }
-    return { added: dedupe(added), unsubscribedUnderWildcard: underWildcard };
+    return added;
   }
 
   /**
@@ -76,8 +85,4 @@ export class Subscription {
     if (this.wildcard) return;
     for (const n of names) this.names.add(n);
   }
-}
-
-function dedupe(a: string[]): string[] {
-  return a.length < 2 ? a : [...new Set(a)];
 }

@@ -1,0 +1,160 @@
+import t from 'tap';
+import { loadWire, scanDeltaRequest, TYPE_ADDRESS, type DeltaRequest } from '../wire';
+import { waitFor } from '../lifecycle';
+import { RequestPump } from './request-pump';
+import { Subscription } from './subscription';
+import { OwedNames } from './owed';
+
+const wire = loadWire();
+const REQ = wire.DeltaDiscoveryRequest;
+const enc = (o: Record<string, unknown>): Buffer => Buffer.from(REQ.encode(REQ.fromObject(o)).finish());
+const names = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+/** A pump over a recording stream: every applied request (or slice), pause/resume calls, the drain. */
+type RigOptions = {
+  namesPerTurn?: number; requestsPerTurn?: number; bytesPerTurn?: number; known?: boolean;
+  namesPerSecond?: number; bytesPerSecond?: number;
+};
+/** The rates' clock: tests move it by hand. */
+let clock = 0;
+
+function rig(o: RigOptions = {}) {
+  const applied: DeltaRequest[] = [];
+  const reads: string[] = [];
+  let drained = 0;
+  let closed = false;
+  const pump = new RequestPump({
+    decode: (b) => scanDeltaRequest(REQ, b),
+    apply: (r) => applied.push(r),
+    sliceable: () => o.known ?? true,
+    closed: () => closed,
+    read: { pauseReading: () => reads.push('pause'), resumeReading: () => reads.push('resume') },
+    namesPerTurn: o.namesPerTurn,
+    requestsPerTurn: o.requestsPerTurn,
+    bytesPerTurn: o.bytesPerTurn ?? 1 << 30,
+    namesPerSecond: o.namesPerSecond ?? 1e9,
+    bytesPerSecond: o.bytesPerSecond ?? 1e12,
+    now: () => clock,
+    onDrained: () => drained++,
+  });
+  const count = (r: DeltaRequest): number => r.subscribe.length + r.unsubscribe.length;
+  return {
+    pump, applied, reads, count,
+    drained: () => drained,
+    close: () => (closed = true),
+    idle: () => waitFor(() => pump.idle, { timeoutMs: 10_000, what: 'pump drained', intervalMs: 1 }),
+  };
+}
+
+t.test('a request over the turn budget is applied in slices; the subscription is as if applied whole', async (t) => {
+  const sub = names('Kubernetes//Pod/default/w-', 10_000);
+  const unsub = ['*', ...names('Kubernetes//Pod/default/w-', 2_500)];
+  const msg = enc({
+    typeUrl: TYPE_ADDRESS, responseNonce: 'n-7', resourceNamesSubscribe: ['*', ...sub], resourceNamesUnsubscribe: unsub,
+    node: { id: 'z' },
+  });
+  const r = rig({ namesPerTurn: 1000 });
+  r.pump.push(msg);
+  t.equal(r.applied.length, 1, 'one slice in the turn the message arrived');
+  t.equal(r.count(r.applied[0]!), 1000, 'of exactly the budget');
+  t.same(r.reads, ['pause'], 'reading paused while the rest waits');
+  await r.idle();
+  t.same(r.reads, ['pause', 'resume'], 'resumed once everything is applied');
+  t.equal(r.applied.length, Math.ceil((sub.length + 1 + unsub.length) / 1000), 'every name applied once, in slices');
+  t.ok(r.applied.every((s) => r.count(s) <= 1000), 'no slice over the budget');
+  const [first, ...rest] = r.applied;
+  t.equal(first!.responseNonce, 'n-7', 'the first slice carries the nonce');
+  t.equal(first!.node?.id, 'z', 'and the node');
+  const bare = rest.every((s) => s.responseNonce === '' && !s.node && s.typeUrl === TYPE_ADDRESS);
+  t.ok(bare, 'later slices: type and names only');
+  const unsubAt = r.applied.findIndex((s) => s.unsubscribe.length > 0);
+  const ordered = r.applied.slice(unsubAt + 1).every((s) => s.subscribe.length === 0);
+  t.ok(ordered, 'subscribe slices before unsubscribe slices (rule 7)');
+
+  const whole = new Subscription();
+  const wholeOwed = { force: new OwedNames(), unsubNotify: new Set<string>() };
+  whole.apply(['*', ...sub], unsub, wholeOwed);
+  const sliced = new Subscription();
+  const slicedOwed = { force: new OwedNames(), unsubNotify: new Set<string>() };
+  for (const s of r.applied) sliced.apply(s.subscribe, s.unsubscribe, slicedOwed);
+  t.same([...sliced.explicitNames], [...whole.explicitNames], 'same explicit names');
+  t.equal(sliced.wildcard, whole.wildcard, 'same wildcard state ("*" in both lists: not wildcard)');
+  t.equal(slicedOwed.force.size, wholeOwed.force.size, 'same names owed an answer');
+  t.same([...slicedOwed.unsubNotify], [...wholeOwed.unsubNotify], 'same unsubscribe notices');
+});
+
+t.test('many small requests: at most requestsPerTurn per turn, in arrival order', async (t) => {
+  const r = rig({ requestsPerTurn: 8 });
+  for (let i = 0; i < 50; i++) r.pump.push(enc({ typeUrl: TYPE_ADDRESS, responseNonce: `n-${i}` }));
+  t.equal(r.applied.length, 8, 'eight applied in the first turn');
+  t.equal(r.pump.queued, 42, 'the rest wait');
+  await r.idle();
+  t.same(r.applied.map((q) => q.responseNonce), names('n-', 50), 'all applied, in order');
+  t.same(r.reads, ['pause', 'resume']);
+});
+
+t.test('large messages (a NACK flood): bytes per turn bound them; one over the budget still applies', async (t) => {
+  const r = rig({ bytesPerTurn: 16 * 1024 });
+  const nack = enc({ typeUrl: TYPE_ADDRESS, responseNonce: 'x', errorDetail: { code: 0, message: 'x'.repeat(4096) } });
+  for (let i = 0; i < 40; i++) r.pump.push(nack);
+  t.equal(r.applied.length, Math.ceil((16 * 1024) / nack.length), 'as many as fit 16 KiB in the first turn');
+  t.same(r.reads, ['pause']);
+  await r.idle();
+  t.equal(r.applied.length, 40, 'all applied over later turns');
+  const big = rig({ bytesPerTurn: 1024 });
+  big.pump.push(nack);
+  t.equal(big.applied.length, 1, 'a 4 KiB message under a 1 KiB budget is applied');
+});
+
+t.test('sustained rates: past one second of names, the rest waits for the clock', async (t) => {
+  const r = rig({ namesPerTurn: 1000, namesPerSecond: 2000 });
+  r.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: names('a', 5000) }));
+  const applied = (): number => r.applied.reduce((n, s) => n + s.subscribe.length, 0);
+  await waitFor(() => applied() === 2000, { timeoutMs: 10_000, what: 'the burst applied', intervalMs: 1 });
+  t.equal(r.reads[0], 'pause', 'reading paused while throttled');
+  clock += 1000; // one second: 2,000 more names
+  await waitFor(() => applied() === 4000, { timeoutMs: 10_000, what: 'one second later, 2,000 more', intervalMs: 5 });
+  t.equal(applied(), 4000, 'no more than the rate allows');
+  clock += 1000;
+  await r.idle();
+  t.equal(applied(), 5000, 'everything, in the end');
+  t.same(r.reads, ['pause', 'resume']);
+});
+
+t.test('half-close: drained only after the last slice; a closed stream drops what waits', async (t) => {
+  const r = rig({ namesPerTurn: 100 });
+  r.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: names('a', 1000) }));
+  r.pump.end();
+  t.equal(r.drained(), 0, 'not drained while slices wait');
+  await r.idle();
+  t.equal(r.drained(), 1, 'drained once');
+  t.equal(r.applied.reduce((n, s) => n + s.subscribe.length, 0), 1000, 'every name applied first');
+
+  const c = rig({ namesPerTurn: 100 });
+  c.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: names('a', 1000) }));
+  c.close();
+  await c.idle();
+  t.equal(c.applied.length, 1, 'nothing applied after the stream ended');
+});
+
+t.test('an unknown type is not sliced (each slice would be answered)', async (t) => {
+  const r = rig({ namesPerTurn: 10, known: false });
+  r.pump.push(enc({ typeUrl: 'type.googleapis.com/other', resourceNamesSubscribe: names('a', 100) }));
+  t.equal(r.applied.length, 1);
+  t.equal(r.applied[0]!.subscribe.length, 100);
+});
+
+t.test('OwedNames hands out the recorded lists oldest first, a slice at a time, skipping "*"', async (t) => {
+  const o = new OwedNames();
+  o.push(['a', '*', 'b']);
+  o.push([]);
+  o.push(['c', 'd', 'e']);
+  t.equal(o.size, 6);
+  const got: string[] = [];
+  o.take(4, (n) => got.push(n));
+  t.same(got, ['a', 'b', 'c'], 'four entries taken, "*" not handed on');
+  t.equal(o.size, 2);
+  o.take(10, (n) => got.push(n));
+  t.same(got, ['a', 'b', 'c', 'd', 'e']);
+  t.equal(o.size, 0);
+});

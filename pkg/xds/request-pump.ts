@@ -1,0 +1,232 @@
+import { InitialVersions, type DeltaRequest, type ScannedRequest } from '../wire';
+
+/** Reading control of one call: pausing stops consuming its data, so HTTP/2 flow control holds the sender. */
+export interface ReadControl {
+  pauseReading(): void;
+  resumeReading(): void;
+}
+
+export interface RequestPumpOptions {
+  /** Validates one message, names left as bytes; undefined = refused (the caller ended the stream). */
+  decode: (msg: Buffer) => ScannedRequest | undefined;
+  /** Applies one request (or one slice of a large one) to the stream. */
+  apply: (req: DeltaRequest) => void;
+  /** May requests of this type be sliced? (Not an unknown type: each slice would be answered.) */
+  sliceable: (typeUrl: string) => boolean;
+  /** Has the stream ended? Queued work is dropped then. */
+  closed: () => boolean;
+  read: ReadControl;
+  /** Resource names (subscribe + unsubscribe) applied per event-loop turn (default 512). */
+  namesPerTurn?: number;
+  /** Requests applied per event-loop turn (default 64). */
+  requestsPerTurn?: number;
+  /**
+   * Request bytes applied per event-loop turn (default 64 KiB; a larger message is still applied, and
+   * then nothing more that turn). Receiving costs per byte (TLS, HTTP/2, framing), so a flood of large
+   * NACKs is bounded by bytes, not by requests.
+   */
+  bytesPerTurn?: number;
+  /**
+   * Sustained rates per stream (token buckets; the burst is one second's worth). Per-turn budgets
+   * keep other streams' work interleaved; rates keep one stream from keeping the process busy, which
+   * on a shared machine makes every turn, everyone's, wait longer for a CPU. Defaults: 65,536 names/s
+   * (a ztunnel asks for a few on demand; its reconnect's initial_resource_versions do not count) and
+   * 8 MiB/s (twice the largest message, so a reconnect of any allowed size goes through at once).
+   */
+  namesPerSecond?: number;
+  bytesPerSecond?: number;
+  /** Monotonic milliseconds (the rates' clock). */
+  now: () => number;
+  /** Called when the queue drains after the client half-closed (see end()). */
+  onDrained?: () => void;
+}
+
+const NO_VERSIONS = InitialVersions.fromMap(new Map());
+
+/**
+ * Bounds the work one xDS stream makes the server do per event-loop turn.
+ * Requests are applied in arrival order; once a turn's budget (names,
+ * requests or bytes) is spent, the rest waits for a later turn and the call's reading
+ * is paused: HTTP/2 flow control then holds the client back, so what waits
+ * here is at most what had already arrived (one read of the socket). Other
+ * streams' pushes, ACKs and reconnects run in the turns between.
+ *
+ * A request with more names than a turn allows is applied in slices, each a
+ * valid request on its own: the first carries everything but the names past
+ * the budget (node, nonce, NACK detail, initial_resource_versions); the others
+ * carry only type_url and names, subscribe slices before unsubscribe slices
+ * (the order a single request is applied in, rule 7). Applying the slices in
+ * order leaves the same subscription as the whole request; each added name is
+ * still answered (rule 9), possibly over several responses.
+ */
+export class RequestPump {
+  private readonly queue: Buffer[] = [];
+  /** The request being applied in slices, and how far. */
+  private big: ScannedRequest | null = null;
+  private subAt = 0;
+  private unsubAt = 0;
+  private names = 0;
+  private requests = 0;
+  private bytes = 0;
+  private refill = false;
+  private paused = false;
+  private ending = false;
+  private readonly namesPerTurn: number;
+  private readonly requestsPerTurn: number;
+  private readonly bytesPerTurn: number;
+
+  private readonly nameRate: TokenBucket;
+  private readonly byteRate: TokenBucket;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: RequestPumpOptions) {
+    this.namesPerTurn = Math.max(1, o.namesPerTurn ?? 512);
+    this.requestsPerTurn = Math.max(1, o.requestsPerTurn ?? 64);
+    this.bytesPerTurn = Math.max(1, o.bytesPerTurn ?? 64 * 1024);
+    this.nameRate = new TokenBucket(o.namesPerSecond ?? 65_536, o.now);
+    this.byteRate = new TokenBucket(o.bytesPerSecond ?? 8 * 1024 * 1024, o.now);
+  }
+
+  /** One message from the client. Applied now if this turn's budget allows. */
+  push(msg: Buffer): void {
+    this.queue.push(msg);
+    if (this.queue.length === 1 && this.big === null) this.drain();
+  }
+
+  /** The client half-closed: onDrained fires once what it sent has been applied. */
+  end(): void {
+    this.ending = true;
+    if (this.idle) this.o.onDrained?.();
+  }
+
+  /** Nothing waits. */
+  get idle(): boolean {
+    return this.big === null && this.queue.length === 0;
+  }
+
+  /** Messages waiting (bounded by one socket read: reading is paused while any wait). */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  private drain(): void {
+    while (!this.idle) {
+      if (this.o.closed()) {
+        this.queue.length = 0;
+        this.big = null;
+        clearTimeout(this.timer);
+        this.timer = undefined;
+        break;
+      }
+      if (this.names >= this.namesPerTurn || this.requests >= this.requestsPerTurn || this.bytes >= this.bytesPerTurn) {
+        this.pause();
+        this.startTurn();
+        return;
+      }
+      const wait = Math.max(this.nameRate.waitMs(), this.byteRate.waitMs());
+      if (wait > 0) {
+        this.pause();
+        this.timer ??= setTimeout(() => {
+          this.timer = undefined;
+          this.drain();
+        }, wait);
+        this.timer.unref();
+        return;
+      }
+      if (this.timer) return; // a push while throttled: the timer drains
+      this.startTurn();
+      if (this.big) {
+        this.o.apply(this.nextSlice(this.big));
+        continue;
+      }
+      const msg = this.queue.shift()!;
+      this.bytes += msg.length;
+      this.byteRate.take(msg.length);
+      this.requests++;
+      const req = this.o.decode(msg);
+      if (!req) continue;
+      const count = req.subscribe.length + req.unsubscribe.length;
+      if (count + this.names <= this.namesPerTurn || !this.o.sliceable(req.request.typeUrl)) {
+        // initial_resource_versions is applied whole (once per type, rule 23) and counts against the turn.
+        this.names += count + req.request.initialResourceVersions.size;
+        this.nameRate.take(count);
+        const whole = req.request;
+        whole.subscribe = req.subscribe.strings(0, req.subscribe.length);
+        whole.unsubscribe = req.unsubscribe.strings(0, req.unsubscribe.length);
+        this.o.apply(whole);
+        continue;
+      }
+      this.big = req;
+      this.subAt = 0;
+      this.unsubAt = 0;
+      this.o.apply(this.nextSlice(req));
+    }
+    if (this.paused) {
+      this.paused = false;
+      this.o.read.resumeReading();
+    }
+    if (this.ending) this.o.onDrained?.();
+  }
+
+  /** The budget is per turn: the first work of a turn arranges its refill on the next. */
+  private startTurn(): void {
+    if (this.refill) return;
+    this.refill = true;
+    setImmediate(() => {
+      this.refill = false;
+      this.names = 0;
+      this.requests = 0;
+      this.bytes = 0;
+      if (this.queue.length > 0 || this.big !== null) this.drain();
+    });
+  }
+
+  private pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.o.read.pauseReading();
+  }
+
+  /** The next slice of `req` that fits this turn's remaining budget (at least one name); its strings are made now. */
+  private nextSlice(req: ScannedRequest): DeltaRequest {
+    const room = Math.max(1, this.namesPerTurn - this.names);
+    const first = this.subAt === 0 && this.unsubAt === 0;
+    const sub = req.subscribe.strings(this.subAt, this.subAt + room);
+    this.subAt += sub.length;
+    const unsub = req.unsubscribe.strings(this.unsubAt, this.unsubAt + room - sub.length);
+    this.unsubAt += unsub.length;
+    this.names += sub.length + unsub.length;
+    this.nameRate.take(sub.length + unsub.length);
+    if (this.subAt >= req.subscribe.length && this.unsubAt >= req.unsubscribe.length) this.big = null;
+    const typeUrl = req.request.typeUrl;
+    if (first) return { ...req.request, subscribe: sub, unsubscribe: unsub };
+    return { typeUrl, subscribe: sub, unsubscribe: unsub, initialResourceVersions: NO_VERSIONS, responseNonce: '' };
+  }
+}
+
+/** Tokens refilled at `rate` per second up to one second's worth; may go negative (whole messages and slices). */
+class TokenBucket {
+  private tokens: number;
+  private at: number;
+
+  constructor(
+    private readonly rate: number,
+    private readonly now: () => number,
+  ) {
+    this.tokens = rate;
+    this.at = now();
+  }
+
+  take(n: number): void {
+    this.tokens -= n;
+  }
+
+  /** Milliseconds until a token is available (0: now). */
+  waitMs(): number {
+    if (this.tokens > 0) return 0;
+    const t = this.now();
+    this.tokens = Math.min(this.rate, this.tokens + ((t - this.at) * this.rate) / 1000);
+    this.at = t;
+    return this.tokens > 0 ? 0 : Math.ceil((1 - this.tokens) * 1000 / this.rate);
+  }
+}
