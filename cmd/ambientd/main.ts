@@ -9,6 +9,7 @@ import { createPeering } from '../../pkg/peering';
 import { adminWithLogger } from '../../pkg/admin';
 import { routeGrpcLogs } from '../../pkg/transport';
 import { applyRuntime } from './runtime';
+import { readNofile } from '../../pkg/admission';
 
 /** Exit codes (documented in the README): 0 clean, 1 failure, 2 bad configuration. */
 const EXIT_OK = 0;
@@ -101,6 +102,7 @@ async function serve(flags: Record<string, string>): Promise<number> {
     peering: createPeering,
     admin: adminWithLogger(logger.child({ component: 'admin' })),
     collectGarbage,
+    nofileSoftLimit: readNofile()?.soft,
   });
   let stopping = false;
   const done = new Promise<number>((resolve) => {

@@ -2,6 +2,7 @@ import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
+import type { ConnectionAdmissionHook } from '../admission';
 import type { Logger } from '../log';
 import { BidiCall, UnaryCall } from './calls';
 import type { RotatingServerCredentials } from './credentials';
@@ -29,6 +30,8 @@ export interface GrpcServerOptions {
   maxBufferedReceiveBytes?: number;
   /** Graceful close waits this long for open calls, then drops the connections. Default 5 s. */
   closeTimeoutMs?: number;
+  /** Connection cap at accept (pkg/admission: descriptor headroom); absent = none. */
+  admission?: ConnectionAdmissionHook;
 }
 
 /**
@@ -100,6 +103,7 @@ export class GrpcServer {
     // Garbage on the port, or a failed handshake: that connection is dropped; nothing else to do.
     this.server.on('tlsClientError', () => undefined);
     this.server.on('sessionError', () => undefined);
+    o.admission?.attach(this.server, 'grpc');
   }
 
   addService(s: ServiceRegistration): void {
