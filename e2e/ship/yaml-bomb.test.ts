@@ -16,9 +16,11 @@ const MB30 = 30 * 1024 * 1024;
  */
 const PEAK_RSS_MIB = 512;
 
+/** Written aside and renamed in, as an attacker (or kubectl) would: the daemon only ever sees the whole file. */
 function writeBomb(dir: string): void {
   const line = '- a\n';
-  fs.writeFileSync(path.join(dir, 'bomb.yaml'), `items:\n${line.repeat(Math.floor((MB30 - 7) / line.length))}`);
+  fs.writeFileSync(path.join(dir, '.bomb.yaml.tmp'), `items:\n${line.repeat(Math.floor((MB30 - 7) / line.length))}`);
+  fs.renameSync(path.join(dir, '.bomb.yaml.tmp'), path.join(dir, 'bomb.yaml'));
 }
 
 /** Polls /ready until cond(): every answer must come within 2 s (the event loop is not blocked). */
