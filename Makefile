@@ -36,7 +36,10 @@ run: build
 	@printf '%s' "$$(node dist/cmd/ambientd/main.js token create --state-dir $(RUN_STATE) --namespace istio-system --service-account ztunnel --ttl 24h)" > $(RUN_STATE)/ztunnel-token
 	@echo "ambientd: dev token for a local ztunnel written to $(RUN_STATE)/ztunnel-token (AUTH_TOKEN=$$(pwd)/$(RUN_STATE)/ztunnel-token)"
 	@echo "ambientd: mesh root certificate: $$(pwd)/$(RUN_STATE)/ca/root-cert.pem (XDS_ROOT_CA / CA_ROOT_CA)"
-	node dist/cmd/ambientd/main.js serve --config examples/default/ambientd.yaml
+	@# Descriptor headroom (docs/reliability.md): the gRPC connection cap is this limit minus
+	@# runtime.fdReserve, so floods meet the cap before the daemon's own file reads fail.
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); \
+	exec node dist/cmd/ambientd/main.js serve --config examples/default/ambientd.yaml
 
 cycles: deps
 	$(NODE_BIN)/madge --circular --extensions ts --ts-config tsconfig.json cmd pkg e2e
