@@ -18,7 +18,8 @@ function pod(i: number): string {
   return `apiVersion: v1
 kind: Pod
 metadata: { name: pod-${i}, namespace: ns-${i % 10}, labels: { app: app-${i % 100} } }
-spec: { nodeName: node-${i % 100}, serviceAccountName: app-${i % 100}, containers: [{ name: c, ports: [{ containerPort: 8080 }] }] }
+spec: { nodeName: node-${i % 100}, serviceAccountName: app-${i % 100}, containers: [{ name: c,
+  ports: [{ containerPort: 8080 }] }] }
 status: { phase: Running, podIP: 10.1.${(i >> 8) & 255}.${i & 255}, conditions: [{ type: Ready, status: "True" }] }
 `;
 }
@@ -71,13 +72,15 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
   const figures: Figure[] = [];
   const notes: string[] = [];
   for (const [shape, mb, mode] of cases) {
-    const out = execFileSync(process.execPath, [__filename, 'child', shape, String(mb), mode], { maxBuffer: 1 << 20 }).toString();
+    const out = execFileSync(process.execPath, [__filename, 'child', shape, String(mb), mode],
+      { maxBuffer: 1 << 20 }).toString();
     const s = JSON.parse(out) as Sample;
     const k = `${shape}_${mb}mb_${mode}`;
     figures.push({ name: `${k}_ms`, value: s.ms, unit: 'ms' });
     // The point of the worker: the daemon's event loop keeps serving while a file parses.
     const stallTarget = mode === 'worker' ? { op: '<=' as const, value: 250 } : undefined;
-    figures.push({ name: `${k}_loop_stall_ms`, value: s.stallMs, unit: 'ms', ...(stallTarget ? { target: stallTarget } : {}) });
+    figures.push({ name: `${k}_loop_stall_ms`, value: s.stallMs, unit: 'ms',
+      ...(stallTarget ? { target: stallTarget } : {}) });
     figures.push({ name: `${k}_peak_rss_mib`, value: s.peakMiB, unit: 'MiB' });
     notes.push(`${k}: ${s.outcome}`);
   }

@@ -20,7 +20,8 @@ async function flood(n: number, port: number): Promise<{ open: tls.TLSSocket[]; 
   const open: tls.TLSSocket[] = [];
   let refused = 0;
   await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve) => {
-    const s = tls.connect({ host: '127.0.0.1', port, ALPNProtocols: ['h2'], rejectUnauthorized: false, servername: 'istiod.istio-system.svc' });
+    const s = tls.connect({ host: '127.0.0.1', port, ALPNProtocols: ['h2'], rejectUnauthorized: false,
+      servername: 'istiod.istio-system.svc' });
     let done = false;
     const finish = (ok: boolean): void => {
       if (done) return;
@@ -48,7 +49,8 @@ t.test(`fd exhaustion: ${FLOOD} idle TLS connections at RLIMIT_NOFILE ${NOFILE} 
 
   const f = await flood(FLOOD, d.port);
   t.teardown(() => f.open.forEach((s) => s.destroy()));
-  t.ok(f.refused >= FLOOD - (NOFILE - RESERVE), `connections over the cap refused at accept (${f.refused} of ${FLOOD})`);
+  t.ok(f.refused >= FLOOD - (NOFILE - RESERVE),
+    `connections over the cap refused at accept (${f.refused} of ${FLOOD})`);
   t.ok(f.open.length <= NOFILE - RESERVE, `at most the cap held open (${f.open.length})`);
 
   // The registry changes and every file is re-read while the flood is held.

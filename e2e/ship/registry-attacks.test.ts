@@ -35,7 +35,8 @@ t.test('garbage overwrite, symlink escape, duplicates, wrong-type node metadata'
 
   await t.test('a file overwritten with random bytes keeps its objects and is reported', async (t) => {
     fs.writeFileSync(path.join(d.registryDir, 'pods.yaml'), randomBytes(64 * 1024));
-    const p = await until(async () => (await problems(d.debugPort)).find((x) => x.path === 'pods.yaml'), 'problem reported');
+    const p = await until(async () => (await problems(d.debugPort)).find((x) => x.path === 'pods.yaml'),
+      'problem reported');
     t.equal(p.code, 'parse');
     // The change after it proves the daemon processed the garbage before we look.
     fs.writeFileSync(path.join(d.registryDir, 'probe.yaml'), pod('probe', '10.0.2.1'));
@@ -51,7 +52,8 @@ t.test('garbage overwrite, symlink escape, duplicates, wrong-type node metadata'
 
   await t.test('a symlink leaving the directory is refused with a reason', async (t) => {
     fs.symlinkSync(path.join(outside, 'evil.yaml'), path.join(d.registryDir, 'evil.yaml'));
-    const p = await until(async () => (await problems(d.debugPort)).find((x) => x.path === 'evil.yaml'), 'refusal reported');
+    const p = await until(async () => (await problems(d.debugPort)).find((x) => x.path === 'evil.yaml'),
+      'refusal reported');
     t.match(p, { code: 'symlink', reason: /leaves the registry directory/ });
     fs.writeFileSync(path.join(d.registryDir, 'probe2.yaml'), pod('probe2', '10.0.2.2'));
     await z.until(() => z.held(TYPE_ADDRESS).has('c1//Pod/default/probe2'), 'probe2 served');
@@ -65,12 +67,14 @@ t.test('garbage overwrite, symlink escape, duplicates, wrong-type node metadata'
       const rz = (await getJson(d.debugPort, '/debug/registryz')).body;
       return rz.rejected.find((x: { key: string }) => x.key === 'default/w0');
     }, 'conflict reported');
-    t.match(r, { kind: 'Pod', origin: 'file:zz-dup.yaml', reason: /duplicate: also supplied by file:zz-dup.yaml; file:pods.yaml wins/ });
+    t.match(r, { kind: 'Pod', origin: 'file:zz-dup.yaml',
+      reason: /duplicate: also supplied by file:zz-dup.yaml; file:pods.yaml wins/ });
     const addr = z.held(TYPE_ADDRESS).get('c1//Pod/default/w0')!.value as { workload?: { addresses?: Buffer[] } };
     t.same([...(addr.workload?.addresses?.[0] ?? [])], [10, 0, 1, 1], 'pods.yaml copy in force');
     const check = await runAmbientd(['check', `--debug-url=http://127.0.0.1:${d.debugPort}`]);
     t.match(check.stdout, /duplicate: also supplied by file:zz-dup\.yaml/);
-    t.ok(d.p.logs.some((l) => l.msg === 'object supplied by more than one source; the first wins' && l.level === 40), 'logged at warn');
+    t.ok(d.p.logs.some((l) => l.msg === 'object supplied by more than one source; the first wins' && l.level === 40),
+      'logged at warn');
     fs.rmSync(path.join(d.registryDir, 'zz-dup.yaml'));
   });
 
@@ -82,7 +86,8 @@ t.test('garbage overwrite, symlink escape, duplicates, wrong-type node metadata'
       t.equal(bad.held(TYPE_ADDRESS).size, 0, 'nothing served');
       bad.close();
     }
-    t.ok(d.p.logs.some((l) => l.msg === 'xDS node refused' && /NAMESPACE must be a string/.test(String(l.reason))), 'reason logged');
+    t.ok(d.p.logs.some((l) => l.msg === 'xDS node refused' && /NAMESPACE must be a string/.test(String(l.reason))),
+      'reason logged');
   });
   t.same(removals(z).filter((n) => !/probe|w0/.test(n)), [], 'the connected client lost nothing it had');
   t.equal(z.held(TYPE_AUTHORIZATION).size, authz);

@@ -24,7 +24,8 @@ function writeBomb(dir: string): void {
 }
 
 /** Polls /ready until cond(): every answer must come within 2 s (the event loop is not blocked). */
-async function readyWhile(port: number, done: () => Promise<boolean>, timeoutMs: number): Promise<{ polls: number; worstMs: number }> {
+async function readyWhile(port: number, done: () => Promise<boolean>,
+  timeoutMs: number): Promise<{ polls: number; worstMs: number }> {
   let polls = 0;
   let worstMs = 0;
   for (const deadline = Date.now() + timeoutMs; ;) {
@@ -38,7 +39,8 @@ async function readyWhile(port: number, done: () => Promise<boolean>, timeoutMs:
   }
 }
 
-t.test('a 30 MB flat-list YAML: rejected alone with a reason, the daemon serves throughout; a restart comes up', async (t) => {
+t.test('a 30 MB flat-list YAML: rejected alone with a reason, the daemon serves throughout; a restart comes up',
+  async (t) => {
   const d = await startAttackDaemon(t);
   const z = await connectZtunnel(t, d);
   await untilSynced(z);
@@ -48,9 +50,12 @@ t.test('a 30 MB flat-list YAML: rejected alone with a reason, the daemon serves 
     return rz.rejected.some((r: { origin: string }) => r.origin === 'bomb.yaml');
   };
   const during = await readyWhile(d.debugPort, rejected, 60_000);
-  t.ok(during.polls >= 1, `ready answered ${during.polls} time(s) while the file was read and parsed (worst ${Math.round(during.worstMs)} ms)`);
+  t.ok(during.polls >= 1,
+    `ready answered ${during.polls} time(s) while the file was read and parsed` +
+      ` (worst ${Math.round(during.worstMs)} ms)`);
   const rz = (await getJson(d.debugPort, '/debug/registryz')).body;
-  t.match(rz.rejected.find((r: { origin: string }) => r.origin === 'bomb.yaml'), { reason: /file rejected: more than 250000 YAML nodes/ });
+  t.match(rz.rejected.find((r: { origin: string }) => r.origin === 'bomb.yaml'),
+    { reason: /file rejected: more than 250000 YAML nodes/ });
   // xDS still served: a new file reaches the connected client, and a new client syncs.
   fs.writeFileSync(path.join(d.registryDir, 'after.yaml'), pod('after', '10.0.3.1'));
   await z.until(() => z.held(TYPE_ADDRESS).has('c1//Pod/default/after'), 'a change after the bomb');
@@ -58,7 +63,8 @@ t.test('a 30 MB flat-list YAML: rejected alone with a reason, the daemon serves 
   await untilSynced(z2);
   t.same(removals(z), [], 'nothing withdrawn');
   const rss = rssMiB(d.p.child.pid!);
-  t.ok(rss.peak < PEAK_RSS_MIB, `peak RSS ${Math.round(rss.peak)} MiB < ${PEAK_RSS_MIB} MiB (now ${Math.round(rss.rss)} MiB)`);
+  t.ok(rss.peak < PEAK_RSS_MIB,
+    `peak RSS ${Math.round(rss.peak)} MiB < ${PEAK_RSS_MIB} MiB (now ${Math.round(rss.rss)} MiB)`);
 
   // Restart with the file present, the node limit raised so the parse really runs out of its
   // worker's heap: the worker dies, the daemon comes up and serves.

@@ -125,7 +125,14 @@ export interface SourceHealthView {
   readonly healthy: boolean;
   readonly synced: boolean;
   readonly lastFullScanAt: number | null;
-  readonly problems: readonly { readonly path: string; readonly code: string; readonly reason: string; readonly since: number }[];
+  readonly problems: readonly SourceProblemView[];
+}
+
+export interface SourceProblemView {
+  readonly path: string;
+  readonly code: string;
+  readonly reason: string;
+  readonly since: number;
 }
 
 export interface Readiness {

@@ -43,7 +43,9 @@ export function inside(root: string, p: string): boolean {
 /** Whether a file known at `rel` sits under a path that failed this round (so it must be kept, not removed). */
 export function underFailed(rel: string, failed: ReadonlyMap<string, string>): boolean {
   if (failed.has('.') || failed.has(rel)) return true;
-  for (let d = path.dirname(rel); d !== '.' && d !== '/' && d !== ''; d = path.dirname(d)) if (failed.has(d)) return true;
+  for (let d = path.dirname(rel); d !== '.' && d !== '/' && d !== ''; d = path.dirname(d)) {
+    if (failed.has(d)) return true;
+  }
   return false;
 }
 
@@ -92,7 +94,8 @@ async function walk(root: string, realRoot: string, abs: string, out: DirListing
     else if (r.kind === 'failed') out.failed.set(frel, r.reason);
     else if (r.kind === 'refused') out.refused.set(frel, r.reason);
     // Listed but gone at stat (removed mid-scan, or a dangling link): kept this round, settled by the next listing.
-    else if (r.kind === 'absent') out.failed.set(frel, 'listed but not found (removed mid-scan, or a dangling symlink)');
+    else if (r.kind === 'absent') out.failed.set(frel,
+      'listed but not found (removed mid-scan, or a dangling symlink)');
   }
 }
 
@@ -112,7 +115,8 @@ export async function statFile(root: string, realRoot: string, abs: string): Pro
     if (st.isSymbolicLink()) {
       const target = await realpath(abs);
       if (!inside(realRoot, target)) {
-        return { kind: 'refused', reason: `symlink leaves the registry directory (${path.relative(root, abs)} -> ${target})` };
+        return { kind: 'refused',
+          reason: `symlink leaves the registry directory (${path.relative(root, abs)} -> ${target})` };
       }
       const tst = await stat(target, { bigint: true });
       // In-tree links to directories are not followed: the target is walked where it really is.
@@ -134,7 +138,10 @@ function stampOf(st: { ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigi
   return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
-export type ReadResult = { kind: 'text'; text: string } | { kind: 'too-big'; size: number } | { kind: 'failed'; reason: string };
+export type ReadResult =
+  | { kind: 'text'; text: string }
+  | { kind: 'too-big'; size: number }
+  | { kind: 'failed'; reason: string };
 
 /**
  * Reads a manifest without following a symlink in its last component

@@ -13,8 +13,10 @@ import type { FileSourceOptions } from './index';
 // "A failure is never a deletion" (house rule 4, issue #18 items 1, 2, 5) for the directory source.
 
 const pod = (name: string, ip: string): string =>
-  `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: default\nspec:\n  nodeName: n1\nstatus:\n  podIP: ${ip}\n`;
-const pods = (n: number, prefix = 'p'): string => Array.from({ length: n }, (_, i) => pod(`${prefix}${i}`, `10.0.0.${i + 1}`)).join('---\n');
+  `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: default\n` +
+  `spec:\n  nodeName: n1\nstatus:\n  podIP: ${ip}\n`;
+const pods = (n: number, prefix = 'p'): string => Array.from({ length: n }, (_, i) => pod(`${prefix}${i}`,
+  `10.0.0.${i + 1}`)).join('---\n');
 
 async function setup(t: Test, files: Record<string, string>, extra: Partial<FileSourceOptions> = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'ambientd-fsf-'));
@@ -28,7 +30,8 @@ async function setup(t: Test, files: Record<string, string>, extra: Partial<File
   }
   const registry = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
   const metrics = new Registry();
-  const src = new FileSource({ dir, registry, logger: createSilentLogger(), clock: systemClock, pollIntervalMs: 50, metrics, ...extra });
+  const src = new FileSource({ dir, registry, logger: createSilentLogger(), clock: systemClock, pollIntervalMs: 50,
+    metrics, ...extra });
   t.teardown(() => src.close());
   await src.start();
   return { dir, registry, src, metrics };
@@ -54,7 +57,8 @@ t.test('a file overwritten with garbage keeps its objects; the source reports th
   await waitFor(() => registry.snapshot().pods.size === 2, { timeoutMs: 5000, what: 'shrunk by a good read' });
 });
 
-t.test('an unreadable directory or file keeps its objects and reports it (EACCES)', { skip: process.getuid?.() === 0 && 'root ignores permissions' }, async (t) => {
+t.test('an unreadable directory or file keeps its objects and reports it (EACCES)',
+  { skip: process.getuid?.() === 0 && 'root ignores permissions' }, async (t) => {
   const { dir, registry, src } = await setup(t, { 'a.yaml': pods(2), 'sub/b.yaml': pods(2, 'q') });
   chmodSync(path.join(dir, 'sub'), 0);
   writeFileSync(path.join(dir, 'a.yaml'), pods(1));
@@ -86,7 +90,8 @@ t.test('a path that becomes a directory is no manifest: the listing withdraws it
   rmSync(path.join(dir, 'a.yaml'));
   mkdirSync(path.join(dir, 'a.yaml')); // a directory where the file was: not a file, listing says so
   await src.scan();
-  t.equal(registry.snapshot().pods.size, 0, 'a listing that names no such file removes it (a directory is not a manifest)');
+  t.equal(registry.snapshot().pods.size, 0,
+    'a listing that names no such file removes it (a directory is not a manifest)');
   rmSync(path.join(dir, 'a.yaml'), { recursive: true });
   writeFileSync(path.join(dir, 'a.yaml'), pods(2));
   await src.scan();
@@ -116,13 +121,15 @@ t.test('duplicates across files: the first file by name wins, whatever the order
   writeFileSync(path.join(dir, 'a.yaml'), pod('x', '10.0.0.1'));
   await waitFor(() => registry.snapshot().rejected.length === 1, { timeoutMs: 5000, what: 'conflict' });
   t.same(registry.snapshot().pods.get('default/x')?.ips, ['10.0.0.1'], 'a.yaml sorts first and wins');
-  t.match(registry.snapshot().rejected, [{ kind: 'Pod', key: 'default/x', origin: 'file:b.yaml', reason: /file:a.yaml wins/ }]);
+  t.match(registry.snapshot().rejected, [{ kind: 'Pod', key: 'default/x', origin: 'file:b.yaml',
+    reason: /file:a.yaml wins/ }]);
   rmSync(path.join(dir, 'a.yaml'));
   await waitFor(() => registry.snapshot().rejected.length === 0, { timeoutMs: 5000, what: 'resolved' });
   t.same(registry.snapshot().pods.get('default/x')?.ips, ['10.0.0.2'], 'b.yaml takes over');
 });
 
-t.test('parse limits: an over-limit file is rejected alone with a reason and keeps its last good objects', async (t) => {
+t.test('parse limits: an over-limit file is rejected alone with a reason and keeps its last good objects',
+  async (t) => {
   const { dir, registry, src } = await setup(t, { 'a.yaml': pods(2), 'b.yaml': pods(1, 'q') }, {
     parseLimits: { maxNodes: 5_000, maxAliases: 3, maxDepth: 64 },
   });
@@ -134,9 +141,11 @@ t.test('parse limits: an over-limit file is rejected alone with a reason and kee
   ];
   for (const [text, why] of cases) {
     writeFileSync(path.join(dir, 'a.yaml'), text);
-    await waitFor(() => src.health().problems.some((p) => why.test(p.reason)), { timeoutMs: 10_000, what: `refusal ${why}` });
+    await waitFor(() => src.health().problems.some((p) => why.test(p.reason)), { timeoutMs: 10_000,
+      what: `refusal ${why}` });
     t.same(podNames(registry), ['default/p0', 'default/p1', 'default/q0'], `kept under ${why}`);
-    t.ok(registry.snapshot().rejected.some((r) => r.origin === 'a.yaml' && why.test(r.reason)), 'rejection with the reason');
+    t.ok(registry.snapshot().rejected.some((r) => r.origin === 'a.yaml' && why.test(r.reason)),
+      'rejection with the reason');
   }
   writeFileSync(path.join(dir, 'b.yaml'), pods(2, 'q'));
   await waitFor(() => registry.snapshot().pods.size === 4, { timeoutMs: 5000, what: 'other files still load' });
@@ -148,10 +157,12 @@ t.test('time budget: the parser worker is replaced, the file rejected, the sourc
   });
   // ~8 MB flat list: well over 300 ms in the YAML library.
   writeFileSync(path.join(dir, 'a.yaml'), `items:\n${'- a\n'.repeat(2_000_000)}`);
-  await waitFor(() => src.health().problems.some((p) => /longer than 300 ms/.test(p.reason)), { timeoutMs: 20_000, what: 'budget refusal' });
+  await waitFor(() => src.health().problems.some((p) => /longer than 300 ms/.test(p.reason)), { timeoutMs: 20_000,
+    what: 'budget refusal' });
   t.equal(registry.snapshot().pods.size, 2, 'kept');
   writeFileSync(path.join(dir, 'a.yaml'), pods(3));
-  await waitFor(() => registry.snapshot().pods.size === 3, { timeoutMs: 10_000, what: 'a new worker parses the next version' });
+  await waitFor(() => registry.snapshot().pods.size === 3, { timeoutMs: 10_000,
+    what: 'a new worker parses the next version' });
   t.ok(src.health().healthy);
 });
 

@@ -277,7 +277,8 @@ export class FileSource implements Component {
   }
 
   private report(rel: string, code: ProblemCode, reason: string): void {
-    if (this.problems.set(rel, code, reason)) this.log.warn({ file: rel, code, reason }, 'registry source problem; last good objects kept');
+    if (!this.problems.set(rel, code, reason)) return;
+    this.log.warn({ file: rel, code, reason }, 'registry source problem; last good objects kept');
   }
 
   /**
@@ -314,7 +315,8 @@ export class FileSource implements Component {
       // A document that does not parse could have been any object: withdraw
       // nothing until the file parses again, only apply the valid documents.
       const limit = parsed.errors.some((e) => e.origin === rel);
-      this.report(rel, limit ? 'limit' : 'parse', parsed.errors.map((e) => `${e.origin}: ${e.reason}`).slice(0, 3).join('; '));
+      const first = parsed.errors.slice(0, 3).map((e) => `${e.origin}: ${e.reason}`);
+      this.report(rel, limit ? 'limit' : 'parse', first.join('; '));
       this.registry.applyEvents(
         id,
         parsed.objects.map((o) => ({ type: 'upsert' as const, obj: o.obj, origin: o.origin })),

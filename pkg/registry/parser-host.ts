@@ -78,7 +78,8 @@ export class ParserHost {
     const id = this.nextId++;
     return new Promise<ParseOutcome>((resolve) => {
       const timer = setTimeout(() => {
-        this.log.warn({ file: name, timeoutMs: this.timeoutMs }, 'manifest parse over its time budget; parser restarted');
+        this.log.warn({ file: name, timeoutMs: this.timeoutMs },
+          'manifest parse over its time budget; parser restarted');
         this.replace(w);
         settle({ ok: false, reason: `file rejected: parsing took longer than ${this.timeoutMs} ms` });
       }, this.timeoutMs);
@@ -130,15 +131,19 @@ export class ParserHost {
     w.on('error', (err: Error & { code?: string }) => {
       // ERR_WORKER_OUT_OF_MEMORY when the heap cap was hit; the thread is gone either way.
       const oom = err.code === 'ERR_WORKER_OUT_OF_MEMORY';
-      this.log.warn({ err, heapMb: this.heapMb }, oom ? 'manifest parser ran out of memory; parser restarted' : 'manifest parser failed');
+      this.log.warn({ err, heapMb: this.heapMb },
+        oom ? 'manifest parser ran out of memory; parser restarted' : 'manifest parser failed');
       if (this.worker === w) this.worker = undefined;
       this.restarts++;
-      const reason = oom ? `file rejected: parsing needs more than the parser's ${this.heapMb} MiB heap` : `parser failed: ${err.message}`;
+      const reason = oom
+        ? `file rejected: parsing needs more than the parser's ${this.heapMb} MiB heap`
+        : `parser failed: ${err.message}`;
       if (this.current?.worker === w) this.current.settle({ ok: false, reason });
     });
     w.on('exit', (code) => {
       if (this.worker === w) this.worker = undefined;
-      if (this.current?.worker === w) this.current.settle({ ok: false, reason: `file rejected: the parser exited (code ${code})` });
+      if (this.current?.worker !== w) return;
+      this.current.settle({ ok: false, reason: `file rejected: the parser exited (code ${code})` });
     });
     this.worker = w;
     return w;

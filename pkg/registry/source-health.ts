@@ -37,11 +37,13 @@ export function createSourceMetrics(registry: Registry | undefined): SourceMetri
   if (!registry) return undefined;
   return {
     healthy: new Gauge({
-      name: 'ambientd_registry_source_healthy', help: '1 when the registry source read everything on its last attempt, else 0.',
+      name: 'ambientd_registry_source_healthy',
+      help: '1 when the registry source read everything on its last attempt, else 0.',
       labelNames: ['source'], registers: [registry],
     }),
     problems: new Gauge({
-      name: 'ambientd_registry_source_problems', help: 'Paths the registry source currently cannot read or refuses, by problem code.',
+      name: 'ambientd_registry_source_problems',
+      help: 'Paths the registry source currently cannot read or refuses, by problem code.',
       labelNames: ['source', 'code'], registers: [registry],
     }),
     failures: new Counter({
@@ -56,7 +58,8 @@ export function createSourceMetrics(registry: Registry | undefined): SourceMetri
 export class ProblemTable {
   private readonly byPath = new Map<string, SourceProblem>();
 
-  constructor(private readonly source: string, private readonly metrics: SourceMetrics | undefined, private readonly now: () => number) {}
+  constructor(private readonly source: string, private readonly metrics: SourceMetrics | undefined,
+    private readonly now: () => number) {}
 
   set(p: string, code: ProblemCode, reason: string): boolean {
     const old = this.byPath.get(p);

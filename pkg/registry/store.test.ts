@@ -115,14 +115,16 @@ t.test('replaceSource deletes what the source no longer owns; other sources unaf
   t.same([...reg.snapshot().pods.keys()], ['default/p1']);
 });
 
-t.test('two sources with the same object: the first by id wins whatever the write order; a conflict is reported', async (t) => {
+t.test('two sources with the same object: the first by id wins whatever the write order; a conflict is reported',
+  async (t) => {
   const { reg } = newRegistry();
   reg.replaceSource('b', [{ obj: pod('p', '10.0.0.2') }]);
   reg.replaceSource('a', [{ obj: pod('p', '10.0.0.1') }]);
   t.same(reg.snapshot().pods.get('default/p')?.ips, ['10.0.0.1'], 'a sorts first: it wins although b wrote first');
   reg.replaceSource('b', [{ obj: pod('p', '10.0.0.3') }]);
   t.same(reg.snapshot().pods.get('default/p')?.ips, ['10.0.0.1'], 'a later write by b does not take over');
-  t.match(reg.snapshot().rejected, [{ kind: 'Pod', key: 'default/p', origin: 'b', reason: /duplicate: also supplied by b; a wins/ }]);
+  t.match(reg.snapshot().rejected, [{ kind: 'Pod', key: 'default/p', origin: 'b',
+    reason: /duplicate: also supplied by b; a wins/ }]);
   reg.removeSource('a');
   t.same(reg.snapshot().pods.get('default/p')?.ips, ['10.0.0.3'], 'withdrawal falls back to the other copy');
   t.same(reg.snapshot().rejected, [], 'conflict resolved');

@@ -85,7 +85,8 @@ export class LocalRegistry {
       if (r.status === 'ok') {
         const fk = fullKey(r.kind, r.key);
         if (firstOrigin.has(fk)) {
-          const reason = `duplicate ${r.kind} ${r.key} in the same source: ${firstOrigin.get(fk) ?? 'an earlier document'} wins`;
+          const first = firstOrigin.get(fk) ?? 'an earlier document';
+          const reason = `duplicate ${r.kind} ${r.key} in the same source: ${first} wins`;
           rejections.set(`dup#${item.origin ?? i}`, this.rejection(r.kind, r.key, item.origin, reason));
           return;
         }
@@ -258,7 +259,8 @@ export class LocalRegistry {
     const r = this.rejection(fk.slice(0, i), fk.slice(i + 1), losers.join(','), reason);
     this.conflicts.set(fk, r);
     this.rejectionsDirty = true;
-    this.log.warn({ kind: r.kind, key: r.key, winner, losers }, 'object supplied by more than one source; the first wins');
+    this.log.warn({ kind: r.kind, key: r.key, winner, losers },
+      'object supplied by more than one source; the first wins');
   }
 
   private setEffective(fk: string, o: ModelObj | undefined): void {
