@@ -54,6 +54,8 @@ export interface AttackDaemonOptions {
   /** Reuse these dirs (a restart). */
   dirs?: { dir: string };
   serveTimeoutMs?: number;
+  /** Run the daemon as this user (permission tests as root); its state dir is handed over to it. */
+  user?: { uid: number; gid: number };
 }
 
 export async function startAttackDaemon(t: Test, o: AttackDaemonOptions = {}): Promise<AttackDaemon> {
@@ -65,13 +67,21 @@ export async function startAttackDaemon(t: Test, o: AttackDaemonOptions = {}): P
     fs.mkdirSync(registryDir);
     fs.writeFileSync(path.join(registryDir, 'mesh.yaml'), MINI_MESH);
     fs.writeFileSync(path.join(registryDir, 'policy.yaml'), POLICY_MESH);
-    for (const [f, c] of Object.entries(o.files ?? {})) fs.writeFileSync(path.join(registryDir, f), c);
+    for (const [f, c] of Object.entries(o.files ?? {})) {
+      fs.mkdirSync(path.dirname(path.join(registryDir, f)), { recursive: true });
+      fs.writeFileSync(path.join(registryDir, f), c);
+    }
+  }
+  if (o.user) {
+    fs.chmodSync(dir, 0o755);
+    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    fs.chownSync(stateDir, o.user.uid, o.user.gid);
   }
   const args = ['serve', ...loopbackFlags(stateDir, registryDir), ...(o.extraFlags ?? [])];
   // `ulimit -n N` sets the soft and the hard limit; exec keeps the pid (the daemon's).
   const command = o.nofile ? ['bash', '-c', `ulimit -n ${o.nofile} && exec "$@"`, 'ambientd', process.execPath,
     MAIN_JS] : undefined;
-  const p = spawnAmbientd(args, command ? { command } : {});
+  const p = spawnAmbientd(args, { ...(command ? { command } : {}), ...(o.user ?? {}) });
   t.teardown(() => p.kill());
   const serving = await p.waitMsg('ambientd serving', o.serveTimeoutMs ?? 30_000);
   const admin = await p.waitMsg('admin servers listening', 15_000);

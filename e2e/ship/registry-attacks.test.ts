@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../pkg/wire';
 import { connectZtunnel, getJson, pod, removals, startAttackDaemon, untilSynced } from './attack-fixture';
-import { runAmbientd } from './proc';
+import { runAmbientd, unprivileged } from './proc';
 
 // Issue #18 items 1, 2 and 5 against a real daemon process.
 
@@ -35,9 +35,11 @@ t.test('garbage overwrite, symlink escape, duplicates, wrong-type node metadata'
 
   await t.test('a file overwritten with random bytes keeps its objects and is reported', async (t) => {
     fs.writeFileSync(path.join(d.registryDir, 'pods.yaml'), randomBytes(64 * 1024));
-    const p = await until(async () => (await problems(d.debugPort)).find((x) => x.path === 'pods.yaml'),
-      'problem reported');
-    t.equal(p.code, 'parse');
+    // Written in place (not renamed): a read may first catch it half-written ('read'); it settles at 'parse'.
+    const parseProblem = async (): Promise<{ reason: string } | undefined> =>
+      (await problems(d.debugPort)).find((x) => x.path === 'pods.yaml' && x.code === 'parse');
+    const p = await until(parseProblem, 'parse problem reported');
+    t.match(p.reason, /not an object|does not parse/);
     // The change after it proves the daemon processed the garbage before we look.
     fs.writeFileSync(path.join(d.registryDir, 'probe.yaml'), pod('probe', '10.0.2.1'));
     await z.until(() => z.held(TYPE_ADDRESS).has('c1//Pod/default/probe'), 'probe served');
@@ -91,4 +93,41 @@ t.test('garbage overwrite, symlink escape, duplicates, wrong-type node metadata'
   });
   t.same(removals(z).filter((n) => !/probe|w0/.test(n)), [], 'the connected client lost nothing it had');
   t.equal(z.held(TYPE_AUTHORIZATION).size, authz);
+});
+
+t.test('EACCES on a directory and on a file withdraws nothing; reported until readable again', async (t) => {
+  const pods = Array.from({ length: 3 }, (_, i) => pod(`s${i}`, `10.0.4.${i + 1}`)).join('---\n');
+  // File permissions do not stop root: as root the daemon runs as nobody.
+  const d = await startAttackDaemon(t, { files: { 'sub/pods.yaml': pods }, user: unprivileged() });
+  const z = await connectZtunnel(t, d);
+  await untilSynced(z);
+  await z.until(() => z.held(TYPE_ADDRESS).has('c1//Pod/default/s2'), 'sub/pods.yaml served');
+  const held = z.held(TYPE_ADDRESS).size;
+  const authz = z.held(TYPE_AUTHORIZATION).size;
+  const sub = path.join(d.registryDir, 'sub');
+  const policy = path.join(d.registryDir, 'policy.yaml');
+  fs.chmodSync(sub, 0);
+  fs.chmodSync(policy, 0);
+  fs.utimesSync(policy, new Date(), new Date()); // a new stamp: the file must be read again
+  t.teardown(() => {
+    fs.chmodSync(sub, 0o755);
+    fs.chmodSync(policy, 0o644);
+  });
+  const both = await until(async () => {
+    const ps = await problems(d.debugPort);
+    return ps.some((x) => x.path === 'sub') && ps.some((x) => x.path === 'policy.yaml') ? ps : undefined;
+  }, 'both reported');
+  t.match(both.find((x) => x.path === 'sub'), { code: 'dir', reason: /EACCES/ });
+  t.match(both.find((x) => x.path === 'policy.yaml'), { code: 'read', reason: /EACCES/ });
+  fs.writeFileSync(path.join(d.registryDir, 'probe.yaml'), pod('probe', '10.0.4.9'));
+  await z.until(() => z.held(TYPE_ADDRESS).has('c1//Pod/default/probe'), 'probe served');
+  t.same(removals(z), [], 'nothing withdrawn');
+  t.equal(z.held(TYPE_ADDRESS).size, held + 1);
+  t.equal(z.held(TYPE_AUTHORIZATION).size, authz, 'DENY and STRICT kept');
+  const metrics = (await getJson(d.metricsPort, '/metrics')).body as string;
+  t.match(metrics, /ambientd_registry_source_healthy\{source="file"\} 0/);
+  fs.chmodSync(sub, 0o755);
+  fs.chmodSync(policy, 0o644);
+  await until(async () => ((await problems(d.debugPort)).length === 0 ? true : undefined), 'healthy again');
+  t.same(removals(z), []);
 });

@@ -18,24 +18,28 @@ export interface ConnectionAdmissionOptions {
   metrics?: Registry;
 }
 
+const REFUSED = 'ambientd_connections_refused_total';
+const MAX = 'ambientd_connections_max';
+
+/**
+ * One cap for the servers attached to it. Several instances (the gRPC port,
+ * the admin ports) share the two metrics of one registry, told apart by the
+ * port label.
+ */
 export class ConnectionAdmission implements ConnectionAdmissionHook {
   private readonly refused?: Counter;
-  private readonly servers: { server: Server; port: string }[] = [];
+  private readonly max?: Gauge;
 
   constructor(private readonly o: ConnectionAdmissionOptions) {
-    if (!o.metrics) return;
-    const servers = this.servers;
-    this.refused = new Counter({
-      name: 'ambientd_connections_refused_total',
-      help: 'Connections closed at accept because the port was at its connection cap (runtime.maxConnections).',
-      labelNames: ['port', 'reason'], registers: [o.metrics],
+    const r = o.metrics;
+    if (!r) return;
+    this.refused = (r.getSingleMetric(REFUSED) as Counter | undefined) ?? new Counter({
+      name: REFUSED,
+      help: 'Connections closed at accept because the port was at its connection cap (docs/reliability.md).',
+      labelNames: ['port', 'reason'], registers: [r],
     });
-    new Gauge({
-      name: 'ambientd_connections_max', help: 'Connection cap of the port (0 = none).', labelNames: ['port'],
-      registers: [o.metrics],
-      collect(this: Gauge): void {
-        for (const s of servers) this.set({ port: s.port }, o.maxConnections);
-      },
+    this.max = (r.getSingleMetric(MAX) as Gauge | undefined) ?? new Gauge({
+      name: MAX, help: 'Connection cap of the port (0 = none).', labelNames: ['port'], registers: [r],
     });
   }
 
@@ -44,7 +48,7 @@ export class ConnectionAdmission implements ConnectionAdmissionHook {
   }
 
   attach(server: Server, port: string): void {
-    this.servers.push({ server, port });
+    this.max?.set({ port }, this.o.maxConnections);
     if (this.o.maxConnections <= 0) return;
     server.maxConnections = this.o.maxConnections;
     server.on('drop', () => this.refused?.inc({ port, reason: 'max_connections' }));

@@ -57,6 +57,20 @@ t.test('a file overwritten with garbage keeps its objects; the source reports th
   await waitFor(() => registry.snapshot().pods.size === 2, { timeoutMs: 5000, what: 'shrunk by a good read' });
 });
 
+t.test('a file truncated before it is rewritten keeps its objects; one left empty is withdrawn a poll later', async (t) => {
+  const { dir, registry, src } = await setup(t, { 'a.yaml': pods(3) }, { pollIntervalMs: 200 });
+  writeFileSync(path.join(dir, 'a.yaml'), ''); // what O_TRUNC shows a reader before the new bytes land
+  await src.scan();
+  t.equal(registry.snapshot().pods.size, 3, 'a moment of emptiness withdraws nothing');
+  t.match(src.health().problems, [{ path: 'a.yaml', code: 'read', reason: /empty/ }]);
+  writeFileSync(path.join(dir, 'a.yaml'), randomBytes(4096));
+  await waitFor(() => src.health().problems.some((p) => p.code === 'parse'), { timeoutMs: 5000, what: 'garbage seen' });
+  t.equal(registry.snapshot().pods.size, 3, 'still kept: the garbage is a parse failure');
+  writeFileSync(path.join(dir, 'a.yaml'), '');
+  await waitFor(() => registry.snapshot().pods.size === 0, { timeoutMs: 5000, what: 'emptiness that held still' });
+  t.ok(src.health().healthy, 'an empty file that stays empty is a successful read');
+});
+
 t.test('an unreadable directory or file keeps its objects and reports it (EACCES)',
   { skip: process.getuid?.() === 0 && 'root ignores permissions' }, async (t) => {
   const { dir, registry, src } = await setup(t, { 'a.yaml': pods(2), 'sub/b.yaml': pods(2, 'q') });

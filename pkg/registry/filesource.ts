@@ -54,6 +54,8 @@ export class FileSource implements Component {
   private readonly loaderId: string;
   private readonly parser: ParserHost;
   private readonly problems: ProblemTable;
+  /** rel path -> when an empty version (that stamp) of a file that had objects was first read. */
+  private readonly emptySeen = new Map<string, { stamp: string; at: number }>();
   /** rel path -> stamp of the version last processed (read and parsed, or rejected whole). */
   private readonly stamps = new Map<string, string>();
   /**
@@ -134,8 +136,9 @@ export class FileSource implements Component {
 
   async close(): Promise<void> {
     this.stopTimers();
-    await this.scanning;
+    // The parser first: a parse in flight (up to its time budget) ends now, not after the drain deadline.
     await this.parser.close();
+    await this.scanning;
   }
 
   destroy(): void {
@@ -259,6 +262,7 @@ export class FileSource implements Component {
       // Kept: still listed, or under a directory that could not be listed this round.
       if (listing.files.has(rel) || underFailed(rel, listing.failed)) continue;
       this.stamps.delete(rel);
+      this.emptySeen.delete(rel);
       if (listing.refused.has(rel)) {
         this.log.warn({ file: rel, reason: listing.refused.get(rel) }, 'manifest file refused; its objects withdrawn');
       } else {
@@ -292,6 +296,18 @@ export class FileSource implements Component {
       this.report(rel, 'read', read.reason);
       return false;
     }
+    if (read.kind === 'text' && read.text.trim() === '' && this.registry.sourceSize(id) > 0) {
+      // A writer that truncates before writing (O_TRUNC: editors, shell redirection) shows an
+      // empty file for a moment: emptiness withdraws the file's objects only once it held still
+      // for a poll interval; until then it is a 'read' problem and the file is read again.
+      const seen = this.emptySeen.get(rel);
+      if (seen?.stamp !== file.stamp) this.emptySeen.set(rel, { stamp: file.stamp, at: this.clock.now() });
+      if (!seen || seen.stamp !== file.stamp || this.clock.now() - seen.at < this.pollMs) {
+        this.report(rel, 'read', 'empty; its objects stay until it is still empty a poll interval later');
+        return false;
+      }
+    }
+    this.emptySeen.delete(rel);
     this.stamps.set(rel, file.stamp);
     if (read.kind === 'too-big') {
       const reason = `file rejected: larger than ${this.maxBytes} bytes (${read.size})`;

@@ -154,6 +154,11 @@ export class LocalRegistry {
     this.flush();
   }
 
+  /** How many objects a source supplies now (0 for an unknown source). */
+  sourceSize(sourceId: string): number {
+    return this.sources.get(sourceId)?.objects.size ?? 0;
+  }
+
   /** Withdraws everything a source supplied and forgets it (e.g. a deleted file). */
   removeSource(sourceId: string): void {
     const src = this.sources.get(sourceId);
