@@ -57,7 +57,8 @@ t.test('a file overwritten with garbage keeps its objects; the source reports th
   await waitFor(() => registry.snapshot().pods.size === 2, { timeoutMs: 5000, what: 'shrunk by a good read' });
 });
 
-t.test('a file truncated before it is rewritten keeps its objects; one left empty is withdrawn a poll later', async (t) => {
+t.test('a file truncated before it is rewritten keeps its objects; one left empty is withdrawn a poll later',
+  async (t) => {
   const { dir, registry, src } = await setup(t, { 'a.yaml': pods(3) }, { pollIntervalMs: 200 });
   writeFileSync(path.join(dir, 'a.yaml'), ''); // what O_TRUNC shows a reader before the new bytes land
   await src.scan();
