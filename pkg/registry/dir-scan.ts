@@ -1,4 +1,4 @@
-import { constants as FS } from 'node:fs';
+import { closeSync, constants as FS, fstatSync, lstatSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
 import type { Dirent } from 'node:fs';
 import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
 import * as path from 'node:path';
@@ -138,6 +138,35 @@ function stampOf(st: { ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigi
   return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
+/**
+ * statFile without thread-pool round trips, for the watch path's one-file
+ * re-check: each async fs call waits for a loop wake-up, which on a busy host
+ * was most of a single edit's file-write -> ztunnel latency.
+ */
+export function statFileSync(root: string, realRoot: string, abs: string): StatResult {
+  let st;
+  try {
+    st = lstatSync(abs, { bigint: true });
+    if (st.isSymbolicLink()) {
+      const target = realpathSync(abs);
+      if (!inside(realRoot, target)) {
+        return { kind: 'refused',
+          reason: `symlink leaves the registry directory (${path.relative(root, abs)} -> ${target})` };
+      }
+      const tst = statSync(target, { bigint: true });
+      if (!tst.isFile()) return { kind: 'other' };
+      return { kind: 'file', file: { stamp: stampOf(tst), readPath: target, size: Number(tst.size) } };
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'absent' };
+    return { kind: 'failed', reason: `unreadable: ${errText(e)}` };
+  }
+  if (st.isDirectory()) return { kind: 'dir' };
+  if (!st.isFile()) return { kind: 'other' };
+  return { kind: 'file', file: { stamp: stampOf(st), readPath: abs, size: Number(st.size) } };
+}
+
 export type ReadResult =
   | { kind: 'text'; text: string }
   | { kind: 'too-big'; size: number }
@@ -168,5 +197,28 @@ export async function readBounded(readPath: string, maxBytes: number): Promise<R
     return { kind: 'failed', reason: `unreadable: ${errText(e)}` };
   } finally {
     await fh?.close().catch(() => undefined);
+  }
+}
+
+/** readBounded for small files, synchronously (tens of µs; see statFileSync). */
+export function readBoundedSync(readPath: string, maxBytes: number): ReadResult {
+  let fd: number | undefined;
+  try {
+    fd = openSync(readPath, FS.O_RDONLY | FS.O_NOFOLLOW);
+    const size = fstatSync(fd).size;
+    if (size > maxBytes) return { kind: 'too-big', size };
+    const buf = Buffer.allocUnsafe(size + 1);
+    let n = 0;
+    for (;;) {
+      const got = readSync(fd, buf, n, buf.length - n, n);
+      if (got === 0) break;
+      n += got;
+      if (n > size) return { kind: 'failed', reason: 'changed while being read' };
+    }
+    return { kind: 'text', text: buf.toString('utf8', 0, n) };
+  } catch (e) {
+    return { kind: 'failed', reason: `unreadable: ${errText(e)}` };
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
