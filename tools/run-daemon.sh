@@ -29,6 +29,9 @@ echo "ambientd: ztunnel tokens (24 h): node $abs/ztunnel-token (istio-system/ztu
 echo "ambientd: mesh root certificate: $abs/ca/root-cert.pem (XDS_ROOT_CA / CA_ROOT_CA)"
 echo "ambientd: starting the daemon ($CONFIG, state $abs); ready when it logs \"ambientd serving\"; Ctrl-C stops it"
 
+# Descriptor headroom (docs/reliability.md): the gRPC connection cap is this limit minus runtime.fdReserve,
+# so a connection flood meets the cap before the daemon's own file reads fail.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 set -m
 node dist/cmd/ambientd/main.js serve --config "$CONFIG" --state-dir "$STATE" "$@" &
 pid=$!

@@ -31,9 +31,16 @@ export interface CheckDocs {
   };
   certz: { now?: string; ca?: { mode?: string; roots?: { notAfter: string }[]; expiresAt?: string } };
   peers: { now?: string; enabled?: boolean; peers?: PeerDoc[] };
-  syncz: { streams?: StreamDoc[] };
+  syncz: { streams?: StreamDoc[]; sources?: SourceDoc[] };
   /** Absent from daemons older than inbound peer reporting. */
   connections?: { inboundPeers?: { clusterId: string | null; spiffeId: string | null }[] };
+}
+
+interface SourceDoc {
+  source: string;
+  healthy: boolean;
+  synced: boolean;
+  problems: { path: string; code: string; reason: string }[];
 }
 
 interface PeerDoc {
@@ -77,6 +84,20 @@ export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): Ch
     reason: rejected.length
       ? `${rejected.length} registry object(s) rejected: ${list(rejected.map((r) => `${r.kind} ${r.key}: ${r.reason}`))}`
       : configOk ? `effective configuration loaded; ${objects} registry objects, none rejected` : 'effective configuration missing from /debug/configz',
+  });
+
+  // A source that cannot read something keeps its last good objects (docs/reliability.md); say what and why.
+  const sources = d.syncz.sources ?? [];
+  const sick = sources.filter((x) => !x.healthy || !x.synced);
+  out.push({
+    name: 'registry sources readable',
+    ok: sick.length === 0,
+    reason: sick.length === 0
+      ? `${sources.length} source(s) read in full`
+      : list(sick.flatMap((x) => [
+        ...(x.synced ? [] : [`${x.source} never read in full`]),
+        ...x.problems.map((p) => `${p.path}: ${p.reason} (last good objects kept)`),
+      ])),
   });
 
   const now = Date.parse(d.certz.now ?? '') || Date.now();

@@ -13,6 +13,7 @@ import { adminWithLogger } from '../../pkg/admin';
 import { routeGrpcLogs } from '../../pkg/transport';
 import { applyRuntime } from './runtime';
 import { eastwestCommand } from './eastwest-cmd';
+import { readNofile } from '../../pkg/admission';
 
 /** Exit codes (documented in the README): 0 clean, 1 failure, 2 bad configuration. */
 const EXIT_OK = 0;
@@ -155,6 +156,7 @@ async function serve(flags: Record<string, string>): Promise<number> {
     peering: createPeering,
     admin: adminWithLogger(logger),
     collectGarbage,
+    nofileSoftLimit: readNofile()?.soft,
   });
   let stopping = false;
   const done = new Promise<number>((resolve) => {

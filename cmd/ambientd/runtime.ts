@@ -20,7 +20,10 @@ type Gc = (o: { type: 'major'; execution: 'async' }) => Promise<void>;
  * ~0.2 s at 120 MiB of live heap, --trace-gc at 2,000 peers), which is why the
  * daemon asks for it only after large bursts.
  */
-export function applyRuntime(cfg: RuntimeConfig, logger: Logger): (() => void) | undefined {
+export function applyRuntime(
+  cfg: Pick<RuntimeConfig, 'heapGrowthPercent' | 'gcAfterBurst' | 'gcBurstResources'>,
+  logger: Logger,
+): (() => void) | undefined {
   if (cfg.heapGrowthPercent > 0) v8.setFlagsFromString(`--heap-growing-percent=${cfg.heapGrowthPercent}`);
   if (cfg.gcAfterBurst <= 0) return undefined;
   v8.setFlagsFromString('--expose-gc');

@@ -12,7 +12,7 @@ async function runCheck(port: number, extra: { token?: string; output?: 'text' |
   return { code, text: cap.text };
 }
 
-const CHECKS = ['daemon ready', 'config valid', 'CA material', 'peers connected and synced', 'no stale peer data', 'no flat-mode address conflicts', 'peers linked', 'ztunnels ACKed the latest push'];
+const CHECKS = ['daemon ready', 'config valid', 'registry sources readable', 'CA material', 'peers connected and synced', 'no stale peer data', 'no flat-mode address conflicts', 'peers linked', 'ztunnels ACKed the latest push'];
 
 t.test('healthy daemon with an in-sync ztunnel: every check ✓, exit 0', async (t) => {
   const f = await startDaemon({ files: { 'mesh.yaml': MESH }, deps: { admin: createAdmin } });

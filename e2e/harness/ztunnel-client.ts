@@ -38,6 +38,8 @@ export interface ZtunnelClientOptions {
   keepaliveTimeoutMs?: number;
   /** Extra types to subscribe (wildcard) after Address and Authorization; or replace them. */
   types?: readonly string[];
+  /** Node metadata entries added or replaced as JS values (numbers, lists: malformed-client tests). */
+  metadata?: Record<string, unknown>;
 }
 
 export interface HeldResource {
@@ -126,6 +128,7 @@ export class ZtunnelClient extends EventEmitter {
       NAMESPACE: ns,
       INSTANCE_IPS: this.o.instanceIp ?? '1.1.1.1',
       NODE_NAME: this.o.nodeName ?? '',
+      ...this.o.metadata,
     };
     for (const t of this.types) {
       const irv: Record<string, string> = {};
@@ -252,9 +255,18 @@ export class ZtunnelClient extends EventEmitter {
   }
 }
 
-function toStruct(o: Record<string, string>): Record<string, unknown> {
+function toValue(v: unknown): Record<string, unknown> {
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(toValue) } };
+  if (v && typeof v === 'object') return { structValue: toStruct(v as Record<string, unknown>) };
+  return { nullValue: 0 };
+}
+
+function toStruct(o: Record<string, unknown>): Record<string, unknown> {
   const fields: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) fields[k] = { stringValue: v };
+  for (const [k, v] of Object.entries(o)) fields[k] = toValue(v);
   return { fields };
 }
 

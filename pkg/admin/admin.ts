@@ -4,6 +4,7 @@ import { createSilentLogger, type Logger } from '../log';
 import { debugPlugin } from './debug';
 import { healthPlugin } from './health';
 import { parseListen } from './listen';
+import { ConnectionAdmission } from '../admission';
 import { ensureAdminMetrics, metricsPlugin } from './metrics';
 import type { AdminDaemonView } from './views';
 
@@ -64,6 +65,10 @@ export class AdminServer {
     await debug.register(debugPlugin, { daemon: d, token: cfg.debugToken, logger: this.log });
     this.debugApp = debug;
 
+    // The admin ports' connections come out of runtime.fdReserve (docs/reliability.md): capped apiece.
+    const admission = new ConnectionAdmission({ maxConnections: ADMIN_MAX_CONNECTIONS, metrics: d.metrics });
+    admission.attach(metrics.server, 'metrics');
+    admission.attach(debug.server, 'debug');
     this.metricsPort = await listen(metrics, cfg.metricsListen);
     this.debugPort = await listen(debug, cfg.debugListen);
     this.log.info({ metrics: `${parseListen(cfg.metricsListen).host}:${this.metricsPort}`, debug: `${parseListen(cfg.debugListen).host}:${this.debugPort}`, debugAuth: cfg.debugToken ? 'bearer' : 'none' }, 'admin servers listening');
@@ -85,6 +90,9 @@ export class AdminServer {
     this.closing.catch((err: unknown) => this.log.warn({ err }, 'admin destroy'));
   }
 }
+
+/** Concurrent connections per admin port (scrapers, probes, `ambientd check`): 2 x 64 of the 256 reserved. */
+export const ADMIN_MAX_CONNECTIONS = 64;
 
 async function listen(app: App, where: string): Promise<number> {
   const { host, port } = parseListen(where);

@@ -103,7 +103,11 @@ export function syncz(d: AdminDaemonView): Obj {
       sentSeq: t.sentSeq,
     })),
   }));
-  return { now: iso(now), cacheSeq: d.cache.seq, streams };
+  const sources = (d.sources?.() ?? []).map((h) => ({
+    source: h.source, healthy: h.healthy, synced: h.synced, lastFullScanAt: iso(h.lastFullScanAt ?? undefined),
+    problems: h.problems.map((p) => ({ path: p.path, code: p.code, reason: p.reason, since: iso(p.since) })),
+  }));
+  return { now: iso(now), cacheSeq: d.cache.seq, streams, sources };
 }
 
 export type ConfigDumpResult = { status: 200; body: ZtunnelDump & { ambientd: Obj } } | { status: 400 | 404; body: Obj };

@@ -120,6 +120,21 @@ export interface AuthView {
   jwks(): unknown;
 }
 
+export interface SourceHealthView {
+  readonly source: string;
+  readonly healthy: boolean;
+  readonly synced: boolean;
+  readonly lastFullScanAt: number | null;
+  readonly problems: readonly SourceProblemView[];
+}
+
+export interface SourceProblemView {
+  readonly path: string;
+  readonly code: string;
+  readonly reason: string;
+  readonly since: number;
+}
+
 export interface Readiness {
   ready: boolean;
   reasons: string[];
@@ -145,4 +160,6 @@ export interface AdminDaemonView {
   readonly startedAt: number;
   readonly grpcPort: number;
   readiness(): Readiness;
+  /** Registry source health (absent in hand-built views: reported as no sources). */
+  sources?(): readonly SourceHealthView[];
 }

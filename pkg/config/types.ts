@@ -20,6 +20,13 @@ export interface DaemonConfig {
     readonly apiPort: string;
     /** ms */
     readonly syncTimeout: number;
+    readonly maxFileBytes: number;
+    readonly maxNodes: number;
+    readonly maxAliases: number;
+    readonly maxDepth: number;
+    /** ms */
+    readonly parseTimeout: number;
+    readonly parserHeapMb: number;
   };
   readonly xds: XdsConfig;
   readonly ca: CaConfig;
@@ -38,6 +45,10 @@ export interface RuntimeConfig {
   /** ms; 0 = never. */
   readonly gcAfterBurst: number;
   readonly gcBurstResources: number;
+  /** File descriptors reserved for the daemon's own work. */
+  readonly fdReserve: number;
+  /** 0 = derived from RLIMIT_NOFILE − fdReserve. */
+  readonly maxConnections: number;
 }
 
 export interface XdsConfig {

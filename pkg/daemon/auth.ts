@@ -106,6 +106,8 @@ export function buildAuth(i: BuildAuthInput): DaemonAuth {
     caService,
     checkNode(identity, node) {
       const id = identity as CallerIdentity;
+      const wrong = wrongTypedNodeMetadata(node.metadata);
+      if (wrong) return wrong;
       const ns = node.metadata.NAMESPACE;
       if (id.method === 'insecure') return undefined;
       if (typeof ns === 'string' && ns !== '' && ns !== id.namespace) {
@@ -120,4 +122,24 @@ export function buildAuth(i: BuildAuthInput): DaemonAuth {
     },
     jwks: () => bootstrap.jwks(),
   };
+}
+
+/**
+ * Node metadata keys the daemon or istiod reads as strings (ztunnel sends
+ * them as strings: ztunnel-protocol.md §3.1). Any other type is refused
+ * rather than skipped, so a list or number cannot step around the
+ * namespace check.
+ */
+const STRING_NODE_METADATA = ['NAMESPACE', 'NAME', 'NODE_NAME', 'CLUSTER_ID', 'SERVICE_ACCOUNT',
+  'INSTANCE_IPS'] as const;
+
+export function wrongTypedNodeMetadata(metadata: Readonly<Record<string, unknown>>): string | undefined {
+  for (const k of STRING_NODE_METADATA) {
+    const v = metadata[k];
+    if (v === undefined || typeof v === 'string') continue;
+    const what = v === null ? 'null' : Array.isArray(v) ? 'a list'
+      : typeof v === 'object' ? 'a struct' : `a ${typeof v}`;
+    return `node metadata ${k} must be a string, got ${what}`;
+  }
+  return undefined;
 }

@@ -7,7 +7,8 @@ import { loadWire, TYPE_ADDRESS, TYPE_AUTHORIZATION, type Wire } from '../wire';
 import { ResourceCache, XdsServer, createXdsMetrics, type XdsMetrics } from '../xds';
 import { GrpcServer, RotatingServerCredentials, receiveBudgetGauges, transportRefusalCounter } from '../transport';
 import { Encoder, Pusher } from '../push';
-import { LocalRegistry, FileSource, identitiesOnNode } from '../registry';
+import { LocalRegistry, FileSource, identitiesOnNode, type SourceHealth } from '../registry';
+import { ConnectionAdmission, connectionLimit } from '../admission';
 import type { MeshContext } from '../translate';
 import { Authority, ServingIdentity } from '../ca';
 import { KubeClient, KubeSource, createKubeMetrics, resolveClientConfig, type KubeMetrics } from '../kube';
@@ -40,6 +41,8 @@ export interface DaemonDeps {
   admin?: (daemon: Daemon) => AdminLayer;
   /** One full JS collection (cmd/ provides it; see runtime.gcAfterBurst). */
   collectGarbage?: () => void;
+  /** Soft RLIMIT_NOFILE of this process (cmd/ reads it); the gRPC connection cap is derived from it. */
+  nofileSoftLimit?: number;
 }
 
 /** The admin surface as the daemon composes it; started after the gRPC port, closed first. */
@@ -160,8 +163,12 @@ export class Daemon {
 
     // Registry source.
     if (cfg.registry.type === 'file') {
+      const r = cfg.registry;
       this.source = new FileSource({
-        dir: path.resolve(cfg.registry.dir), registry: this.registry, logger: this.log, clock: this.clock,
+        dir: path.resolve(r.dir), registry: this.registry, logger: this.log.child({ component: 'file-source' }),
+        clock: this.clock, metrics: this.metrics, maxFileBytes: r.maxFileBytes,
+        parseLimits: { maxNodes: r.maxNodes, maxAliases: r.maxAliases, maxDepth: r.maxDepth },
+        parseTimeoutMs: r.parseTimeout, parserHeapMb: r.parserHeapMb,
       });
     } else {
       let api: KubeClient;
@@ -261,6 +268,12 @@ export class Daemon {
     const onRotate = (): void => this.credentials.update(serverMaterial());
     this.serving.on('rotated', onRotate);
     this.unsubs.push(() => this.serving.off('rotated', onRotate));
+    // Descriptor headroom: connections are capped below RLIMIT_NOFILE so a flood is refused at
+    // accept before the registry scan, a state write or a certificate read meets EMFILE.
+    const limit = connectionLimit({
+      softNofile: this.deps.nofileSoftLimit, reserve: cfg.runtime.fdReserve, configured: cfg.runtime.maxConnections,
+    });
+    this.log.info({ maxConnections: limit.max, basis: limit.basis }, 'gRPC connection cap');
     const x = cfg.xds;
     this.grpc = new GrpcServer({
       listen: x.listen, credentials: this.credentials, logger: this.log,
@@ -272,6 +285,7 @@ export class Daemon {
         maxConnectionsPerSource: x.maxConnectionsPerSource, receiveHoldTimeoutMs: x.receiveHoldTimeout,
       },
       refused: transportRefusalCounter(this.metrics),
+      admission: new ConnectionAdmission({ maxConnections: limit.max, metrics: this.metrics }),
     });
     const grpc = this.grpc;
     receiveBudgetGauges(this.metrics, () => grpc.receiveBudget());
@@ -357,10 +371,18 @@ export class Daemon {
     return this.grpc?.port ?? 0;
   }
 
+  /** Health of the registry source(s): what could not be read or was refused (objects kept). */
+  sources(): SourceHealth[] {
+    return this.source instanceof FileSource ? [this.source.health()] : [];
+  }
+
   /** Ready once the registry loaded, the CA serves and the port is open. */
   readiness(): { ready: boolean; reasons: string[] } {
     const reasons: string[] = [];
-    if (!this.registry.isLoaded()) reasons.push('registry not loaded');
+    if (!this.registry.isLoaded()) {
+      const problems = this.sources().flatMap((h) => h.problems).slice(0, 3).map((p) => `${p.path}: ${p.reason}`);
+      reasons.push(problems.length ? `registry not loaded (${problems.join('; ')})` : 'registry not loaded');
+    }
     if (!this.grpc?.port) reasons.push('gRPC server not listening');
     if (this.peering && !this.peering.restored()) reasons.push('persisted peer state not restored');
     return { ready: reasons.length === 0, reasons };

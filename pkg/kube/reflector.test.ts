@@ -304,3 +304,34 @@ t.test('a backlog of buffered watch events is applied over several event-loop tu
   t.ok(appliedAtTurnEnd[0]! < 20, `the turn after the first event ran before the backlog was done (${appliedAtTurnEnd[0]} of 20 applied)`);
   t.same(sink.changes.map((c) => c.key), events.map((_, i) => `default/b${i}`), 'every event applied, in order');
 });
+
+t.test('a relist that fails (5xx, 403, a broken page) keeps the last good set; only a good list replaces it',
+  async (t) => {
+  const { fake, sink, r } = await setup(t);
+  const all = ['a', 'b', 'c', 'd', 'e'];
+  all.forEach((n, i) => fake.put(PODS, pod(n, `10.0.0.${i + 1}`)));
+  r.start();
+  await waitFor(() => fake.openWatches(PODS) === 1, { what: 'watching' });
+  t.same(sink.keys('kube:Pod'), all.map((n) => `default/${n}`));
+  const replaces = sink.replaceCalls;
+  // History compacted while disconnected: the reflector must relist, and every relist fails for a while.
+  fake.stallWatches = true;
+  fake.endWatches();
+  fake.remove(PODS, 'default', 'e');
+  fake.compact();
+  const isList = (q: { query: URLSearchParams }): boolean => q.query.get('watch') !== 'true';
+  fake.failures.push({ match: isList, status: 503, reason: 'ServiceUnavailable', times: 2 });
+  fake.failures.push({ match: isList, status: 403, reason: 'Forbidden', times: 1 });
+  // Page 2 of the next attempt fails (4 pods, pages of 3): the first page alone must not reach the store.
+  fake.failures.push({ match: (q) => isList(q) && q.query.has('continue'), status: 500, reason: 'InternalError',
+    times: 1 });
+  fake.stallWatches = false;
+  const changesBefore = sink.changes.length;
+  await waitFor(() => fake.failures.every((f) => f.times === 0), { what: 'every failure served', timeoutMs: 10_000 });
+  await waitFor(() => sink.keys('kube:Pod').length === 4, { what: 'the good relist', timeoutMs: 10_000 });
+  t.equal(sink.replaceCalls, replaces + 1, 'one replace: no failed or partial list reached the store');
+  t.same(sink.changes.slice(changesBefore).map((c) => `${c.type}:${c.key}`), ['delete:default/e'],
+    'the last good set was kept throughout: the only change is the one the good list shows');
+  t.same(sink.keys('kube:Pod'), ['default/a', 'default/b', 'default/c', 'default/d'],
+    'a successful list without e removes it');
+});

@@ -138,7 +138,7 @@ t.test('a removed subdirectory withdraws its objects; close is idempotent', asyn
   t.notOk(registry.snapshot().namespaces.has('c'), 'closed source applies nothing');
 });
 
-t.test('missing directory at start: loaded (empty), then picked up when it appears', async (t) => {
+t.test('missing directory at start: not loaded (never synced, reported), loaded when it appears', async (t) => {
   const parent = mkdtempSync(path.join(tmpdir(), 'ambientd-fs-'));
   t.teardown(() => rmSync(parent, { recursive: true, force: true }));
   const dir = path.join(parent, 'later');
@@ -146,9 +146,12 @@ t.test('missing directory at start: loaded (empty), then picked up when it appea
   const src = new FileSource({ dir, registry, logger: createSilentLogger(), clock: systemClock, pollIntervalMs: 100 });
   t.teardown(() => src.close());
   await src.start();
-  t.ok(registry.isLoaded());
+  t.notOk(registry.isLoaded(), 'a directory never read is not a synced, empty one');
+  t.match(src.health(), { healthy: false, synced: false, problems: [{ path: '.', code: 'dir', reason: /ENOENT/ }] });
   mkdirSync(dir);
   writeFileSync(path.join(dir, 'a.yaml'), ns('a'));
   await waitFor(() => registry.snapshot().namespaces.has('a'), { timeoutMs: 5000, what: 'directory created later' });
   t.same([...registry.snapshot().namespaces.keys()], ['a'], 'picked up by the periodic scan');
+  await waitFor(() => registry.isLoaded(), { timeoutMs: 5000, what: 'loaded' });
+  t.match(src.health(), { healthy: true, synced: true, problems: [] });
 });

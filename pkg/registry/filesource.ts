@@ -1,111 +1,75 @@
-import { readFileSync, statSync, watch } from 'node:fs';
+import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import type { Registry } from 'prom-client';
 import type { Clock, Component } from '../lifecycle';
 import type { Logger } from '../log';
-import type { RawObject } from './normalize';
+import {
+  listTree, MANIFEST_EXTENSIONS, readBounded, readBoundedSync, statFileSync, underFailed, type ListedFile,
+} from './dir-scan';
+import { parseManifest, type ParsedFile } from './manifest';
+import { DEFAULT_PARSE_LIMITS, type ParseLimits } from './manifest';
+import { ParserHost, type ParseOutcome } from './parser-host';
+import { createSourceMetrics, ProblemTable, type ProblemCode, type SourceHealth } from './source-health';
 import type { LocalRegistry } from './store';
-import { isObj } from './validate';
 
 export interface FileSourceOptions {
   dir: string;
   registry: LocalRegistry;
   logger: Logger;
   clock: Clock;
+  /** Prometheus registry for ambientd_registry_* source metrics (absent: no metrics). */
+  metrics?: Registry;
   /** Safety-net full stat scan period; fs.watch usually reacts first. Default 1000 ms. */
   pollIntervalMs?: number;
   /** Files larger than this are rejected whole. Default 32 MiB. */
   maxFileBytes?: number;
+  /** Per-file parse limits (nodes, aliases, depth); defaults in manifest.ts. */
+  parseLimits?: Partial<ParseLimits>;
+  /** Per-file parse time budget (ms); default 30 s. */
+  parseTimeoutMs?: number;
+  /** Heap cap of the parser worker (MiB); default 512. */
+  parserHeapMb?: number;
 }
 
-const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 /** Coalesces a burst of fs.watch events (editors write several times) into one scan. */
 const WATCH_SETTLE_MS = 1;
 /**
- * A watched file this small is re-read synchronously (tens of µs): a single
- * edit then costs no thread-pool round trips (stat, open, fstat, read, close),
- * each of which waits for a loop wake-up — on a busy 2-core host that was most
- * of an idle daemon's file-write → ztunnel latency. Larger files, and full
- * scans, stay asynchronous; their YAML parse dominates anyway.
+ * A file this small is read synchronously and parsed on the event loop (under
+ * the same limits): at most ~4,000 YAML nodes, a few ms of parse, while the
+ * worker's round trips (thread pool reads, postMessage both ways, each waiting
+ * for a loop wake-up) added ~50 ms to a one-pod edit's file-write -> ztunnel
+ * latency on this 2-core host (bench churn p50 64 ms vs 8 ms). Larger files
+ * go to the parser worker.
  */
-const SYNC_READ_MAX_BYTES = 256 * 1024;
-
-export interface ParsedFile {
-  objects: { obj: RawObject; origin: string }[];
-  errors: { origin: string; reason: string }[];
-}
-
-function detach(v: unknown): unknown {
-  return v === undefined ? undefined : JSON.parse(JSON.stringify(v));
-}
-
-/**
- * Splits one file into objects: multi-document YAML, JSON, and
- * `kubectl get -o yaml` List output (items expanded, origin "file#doc.item").
- */
-export function parseManifest(text: string, name: string): ParsedFile {
-  const out: ParsedFile = { objects: [], errors: [] };
-  // JSON is YAML too, but JSON.parse is ~50x faster than the YAML parser for
-  // the large machine-written files (kubectl get -o json) where it matters.
-  if (name.toLowerCase().endsWith('.json')) {
-    let v: unknown;
-    try {
-      v = JSON.parse(text);
-    } catch (e) {
-      out.errors.push({ origin: `${name}#0`, reason: `JSON does not parse: ${(e as Error).message}` });
-      return out;
-    }
-    if (isObj(v) && typeof v['kind'] === 'string' && v['kind'].endsWith('List') && Array.isArray(v['items'])) {
-      v['items'].forEach((item, j) => out.objects.push({ obj: item as RawObject, origin: `${name}#0.${j}` }));
-    } else if (v !== null) {
-      out.objects.push({ obj: v as RawObject, origin: `${name}#0` });
-    }
-    return out;
-  }
-  const docs = parseAllDocuments(text, { prettyErrors: false });
-  const list = Array.isArray(docs) ? docs : [docs];
-  list.forEach((doc, i) => {
-    const origin = `${name}#${i}`;
-    if (doc.errors.length > 0) {
-      out.errors.push({ origin, reason: `YAML does not parse: ${doc.errors[0]!.message.split('\n')[0]}` });
-      return;
-    }
-    let v: unknown;
-    try {
-      // The JSON round trip copies every string out of the file text: the YAML
-      // lexer's substrings are V8 sliced strings that would otherwise keep each
-      // reloaded version of the whole file alive for as long as one object
-      // from it stays unchanged in the registry.
-      v = detach(doc.toJS({ maxAliasCount: 100 }));
-    } catch (e) {
-      out.errors.push({ origin, reason: `YAML does not parse: ${(e as Error).message}` });
-      return;
-    }
-    if (v === null || v === undefined) return; // empty document (e.g. a trailing ---)
-    if (isObj(v) && typeof v['kind'] === 'string' && v['kind'].endsWith('List') && Array.isArray(v['items'])) {
-      v['items'].forEach((item, j) => out.objects.push({ obj: item as RawObject, origin: `${origin}.${j}` }));
-      return;
-    }
-    out.objects.push({ obj: v as RawObject, origin });
-  });
-  return out;
-}
+const INLINE_MAX_BYTES = 16 * 1024;
 
 /**
  * Feeds the registry from a directory tree of Kubernetes manifests. Each file
  * is its own registry source ("file:<relpath>"), so editing one file touches
  * only its objects. fs.watch gives fast pick-up; a periodic stat scan
  * (inode + size + mtime) is the safety net where watch is unreliable.
+ *
+ * A failure is never a deletion: a directory that cannot be listed, a file
+ * that cannot be read, parsed as a whole, or is over a limit keeps its last
+ * good objects and is reported in health() until it reads again. Only a
+ * successful listing that no longer names a file removes its objects.
+ * Parsing runs in a worker thread (ParserHost) under limits and a budget.
  */
 export class FileSource implements Component {
   private readonly dir: string;
   private readonly registry: LocalRegistry;
   private readonly log: Logger;
+  private readonly clock: Clock;
   private readonly pollMs: number;
   private readonly maxBytes: number;
   private readonly loaderId: string;
+  private readonly parser: ParserHost;
+  private readonly limits: ParseLimits;
+  private readonly problems: ProblemTable;
+  /** rel path -> when an empty version (that stamp) of a file that had objects was first read. */
+  private readonly emptySeen = new Map<string, { stamp: string; at: number }>();
+  /** rel path -> stamp of the version last processed (read and parsed, or rejected whole). */
   private readonly stamps = new Map<string, string>();
   /**
    * One non-recursive watcher per directory: Node 20's recursive fs.watch on
@@ -121,22 +85,44 @@ export class FileSource implements Component {
   private scanning: Promise<void> | undefined;
   private rescan = false;
   private closed = false;
+  private synced = false;
+  private lastFullScanAt: number | null = null;
+  /** The directory's real path as of the last listing (symlink targets must stay under it). */
+  private realRoot: string | undefined;
 
   constructor(opts: FileSourceOptions) {
     this.dir = path.resolve(opts.dir);
     this.registry = opts.registry;
     this.log = opts.logger.child({ component: 'file-source' });
+    this.clock = opts.clock;
     this.pollMs = opts.pollIntervalMs ?? 1000;
     this.maxBytes = opts.maxFileBytes ?? 32 * 1024 * 1024;
     this.loaderId = `file-source:${this.dir}`;
+    this.limits = { ...DEFAULT_PARSE_LIMITS, ...opts.parseLimits };
+    this.parser = new ParserHost({
+      logger: this.log, limits: opts.parseLimits, timeoutMs: opts.parseTimeoutMs, heapMb: opts.parserHeapMb,
+    });
+    this.problems = new ProblemTable('file', createSourceMetrics(opts.metrics), () => this.clock.now());
+    this.problems.init();
     this.registry.registerSource(this.loaderId);
   }
 
+  /**
+   * One full scan, then periodic ones. The registry counts as loaded only
+   * after a scan that read every file (readiness waits for it); until then
+   * the safety scan keeps retrying.
+   */
   async start(): Promise<void> {
     await this.scan();
-    this.registry.markLoaded(this.loaderId);
     this.pollTimer = setInterval(() => this.kick(), this.pollMs);
     this.pollTimer.unref();
+  }
+
+  health(): SourceHealth {
+    return {
+      source: this.loaderId, healthy: this.problems.size === 0, synced: this.synced,
+      lastFullScanAt: this.lastFullScanAt, problems: this.problems.list(),
+    };
   }
 
   /** Runs a scan now (also what the timers call); resolves when it is done. */
@@ -164,11 +150,14 @@ export class FileSource implements Component {
 
   async close(): Promise<void> {
     this.stopTimers();
+    // The parser first: a parse in flight (up to its time budget) ends now, not after the drain deadline.
+    await this.parser.close();
     await this.scanning;
   }
 
   destroy(): void {
     this.stopTimers();
+    void this.parser.close();
   }
 
   private stopTimers(): void {
@@ -207,7 +196,11 @@ export class FileSource implements Component {
     this.settleTimer.unref();
   }
 
-  /** Re-checks just these paths; anything surprising (a directory) falls back to a full scan. */
+  /**
+   * Re-checks just these paths. Anything that is not plainly a readable file
+   * (a directory, a path that is gone, an error) falls back to a full scan:
+   * only a listing can prove a file was removed.
+   */
   private async scanFiles(files: string[]): Promise<void> {
     if (this.scanning) {
       // A full scan is running; it will see these changes or rescan after.
@@ -219,26 +212,20 @@ export class FileSource implements Component {
         if (this.closed) return;
         const rel = path.relative(this.dir, abs);
         if (rel.startsWith('..') || path.basename(abs).startsWith('.')) continue;
-        let st;
-        try {
-          st = statSync(abs, { bigint: true });
-        } catch {
-          st = undefined;
+        if (!MANIFEST_EXTENSIONS.has(path.extname(abs).toLowerCase())) {
+          this.fullPending ||= !path.extname(abs); // maybe a directory
+          continue;
         }
-        if (st?.isDirectory()) {
+        if (!this.realRoot) {
           this.fullPending = true;
           continue;
         }
-        if (!EXTENSIONS.has(path.extname(abs).toLowerCase())) continue;
-        if (!st || !st.isFile()) {
-          if (this.stamps.delete(rel)) {
-            this.log.info({ file: rel }, 'manifest file removed');
-            this.registry.removeSource(`file:${rel}`);
-          }
+        const r = statFileSync(this.dir, this.realRoot, abs);
+        if (r?.kind !== 'file') {
+          this.fullPending = true;
           continue;
         }
-        const stamp = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-        if (this.stamps.get(rel) !== stamp) await this.load(rel, stamp, Number(st.size));
+        if (this.stamps.get(rel) !== r.file.stamp) await this.load(rel, r.file);
       }
     })();
     try {
@@ -265,88 +252,121 @@ export class FileSource implements Component {
   }
 
   private async scanOnce(): Promise<void> {
-    const seen = new Map<string, string>();
-    const dirs = new Set<string>();
-    await this.walk(this.dir, seen, dirs);
-    for (const d of dirs) this.watchDir(d);
+    const listing = await listTree(this.dir);
+    if (listing.realRoot) this.realRoot = listing.realRoot;
+    for (const d of listing.dirs) this.watchDir(d);
     for (const [d, w] of this.watchers) {
-      if (dirs.has(d)) continue;
+      if (listing.dirs.has(d) || underFailed(path.relative(this.dir, d) || '.', listing.failed)) continue;
       w.close();
       this.watchers.delete(d);
     }
+    // Listing problems are re-reported by every full scan; what no longer fails clears.
+    this.problems.retain(['dir', 'symlink'], (p) => listing.failed.has(p) || listing.refused.has(p));
+    for (const [rel, reason] of listing.failed) this.report(rel, 'dir', reason);
+    for (const [rel, reason] of listing.refused) this.report(rel, 'symlink', reason);
+    let complete = listing.failed.size === 0;
     // Changed and new files first, removals last: on a rename the new file's
     // copy takes over before the old one is withdrawn, so nothing flaps.
-    for (const [rel, stamp] of seen) {
+    for (const [rel, file] of listing.files) {
       if (this.closed) return;
-      if (this.stamps.get(rel) === stamp) continue;
-      await this.load(rel, stamp);
+      if (this.stamps.get(rel) === file.stamp) continue;
+      if (!(await this.load(rel, file))) complete = false;
     }
     for (const rel of [...this.stamps.keys()]) {
-      if (seen.has(rel)) continue;
+      // Kept: still listed, or under a directory that could not be listed this round.
+      if (listing.files.has(rel) || underFailed(rel, listing.failed)) continue;
       this.stamps.delete(rel);
-      this.log.info({ file: rel }, 'manifest file removed');
+      this.emptySeen.delete(rel);
+      if (listing.refused.has(rel)) {
+        this.log.warn({ file: rel, reason: listing.refused.get(rel) }, 'manifest file refused; its objects withdrawn');
+      } else {
+        this.log.info({ file: rel }, 'manifest file removed');
+      }
+      this.problems.clear(rel);
       this.registry.removeSource(`file:${rel}`);
     }
+    // A read problem on a file no longer listed (removed since) clears with it.
+    this.problems.retain(['read'], (p) => listing.files.has(p) || underFailed(p, listing.failed));
+    this.lastFullScanAt = this.clock.now();
+    if (complete && !this.synced) {
+      this.synced = true;
+      this.registry.markLoaded(this.loaderId);
+    }
   }
 
-  private async walk(abs: string, seen: Map<string, string>, dirs: Set<string>): Promise<void> {
-    let entries;
+  private parseInline(rel: string, text: string): ParseOutcome {
     try {
-      entries = await readdir(abs, { withFileTypes: true });
-    } catch (err) {
-      if (abs === this.dir) this.log.warn({ err, dir: abs }, 'manifest directory unreadable');
-      return;
-    }
-    dirs.add(abs);
-    for (const e of entries) {
-      // Dot entries are skipped: editor swap files, and ConfigMap mounts' ..data twins.
-      if (e.name.startsWith('.')) continue;
-      const p = path.join(abs, e.name);
-      if (e.isDirectory()) {
-        await this.walk(p, seen, dirs);
-        continue;
-      }
-      if (!EXTENSIONS.has(path.extname(e.name).toLowerCase())) continue;
-      try {
-        const st = await stat(p, { bigint: true });
-        if (!st.isFile()) continue;
-        seen.set(path.relative(this.dir, p), `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`);
-      } catch {
-        // Vanished between readdir and stat: the next scan settles it.
-      }
+      const parsed: ParsedFile = parseManifest(text, rel, this.limits);
+      return { ok: true, parsed };
+    } catch (e) {
+      return { ok: false, reason: `parser failed: ${(e as Error).message}` };
     }
   }
 
-  /** `knownSize`: the size the caller just stat'ed (a small file is then read synchronously). */
-  private async load(rel: string, stamp: string, knownSize?: number): Promise<void> {
+  private report(rel: string, code: ProblemCode, reason: string): void {
+    if (!this.problems.set(rel, code, reason)) return;
+    this.log.warn({ file: rel, code, reason }, 'registry source problem; last good objects kept');
+  }
+
+  /**
+   * Reads and parses one file. Returns false when it could not be read (its
+   * stamp is not recorded, so the next scan retries it).
+   */
+  private async load(rel: string, file: ListedFile): Promise<boolean> {
     const id = `file:${rel}`;
-    let text: string;
-    try {
-      const abs = path.join(this.dir, rel);
-      const size = knownSize ?? (await stat(abs)).size;
-      if (size > this.maxBytes) {
-        this.stamps.set(rel, stamp);
-        this.registry.reportParseErrors(id, [{ origin: rel, reason: `file is larger than ${this.maxBytes} bytes` }]);
-        return;
-      }
-      text = size <= SYNC_READ_MAX_BYTES ? readFileSync(abs, 'utf8') : await readFile(abs, 'utf8');
-    } catch (err) {
-      this.log.debug({ err, file: rel }, 'manifest unreadable this round');
-      return;
+    const small = file.size <= INLINE_MAX_BYTES;
+    const read = small
+      ? readBoundedSync(file.readPath, this.maxBytes)
+      : await readBounded(file.readPath, this.maxBytes);
+    if (read.kind === 'failed') {
+      this.report(rel, 'read', read.reason);
+      return false;
     }
-    this.stamps.set(rel, stamp);
-    const parsed = parseManifest(text, rel);
+    if (read.kind === 'text' && read.text.trim() === '' && this.registry.sourceSize(id) > 0) {
+      // A writer that truncates before writing (O_TRUNC: editors, shell redirection) shows an
+      // empty file for a moment: emptiness withdraws the file's objects only once it held still
+      // for a poll interval; until then it is a 'read' problem and the file is read again.
+      const seen = this.emptySeen.get(rel);
+      if (seen?.stamp !== file.stamp) this.emptySeen.set(rel, { stamp: file.stamp, at: this.clock.now() });
+      if (!seen || seen.stamp !== file.stamp || this.clock.now() - seen.at < this.pollMs) {
+        this.report(rel, 'read', 'empty; its objects stay until it is still empty a poll interval later');
+        return false;
+      }
+    }
+    this.emptySeen.delete(rel);
+    this.stamps.set(rel, file.stamp);
+    if (read.kind === 'too-big') {
+      const reason = `file rejected: larger than ${this.maxBytes} bytes (${read.size})`;
+      this.report(rel, 'limit', reason);
+      this.registry.reportParseErrors(id, [{ origin: rel, reason }]);
+      return true;
+    }
+    const outcome = small && read.text.length <= INLINE_MAX_BYTES
+      ? this.parseInline(rel, read.text)
+      : await this.parser.parse(rel, read.text);
+    if (this.closed) return true;
+    if (!outcome.ok) {
+      this.report(rel, 'limit', outcome.reason);
+      this.registry.reportParseErrors(id, [{ origin: rel, reason: outcome.reason }]);
+      return true;
+    }
+    const parsed = outcome.parsed;
     this.registry.reportParseErrors(id, parsed.errors);
     if (parsed.errors.length === 0) {
+      this.problems.clear(rel);
       this.registry.replaceSource(id, parsed.objects);
     } else {
       // A document that does not parse could have been any object: withdraw
       // nothing until the file parses again, only apply the valid documents.
+      const limit = parsed.errors.some((e) => e.origin === rel);
+      const first = parsed.errors.slice(0, 3).map((e) => `${e.origin}: ${e.reason}`);
+      this.report(rel, limit ? 'limit' : 'parse', first.join('; '));
       this.registry.applyEvents(
         id,
         parsed.objects.map((o) => ({ type: 'upsert' as const, obj: o.obj, origin: o.origin })),
       );
     }
     this.log.info({ file: rel, objects: parsed.objects.length, parseErrors: parsed.errors.length }, 'manifest file loaded');
+    return true;
   }
 }

@@ -7,8 +7,13 @@
  * and cheap (copy-on-write shards).
  */
 export { LocalRegistry } from './store';
-export { FileSource, parseManifest } from './filesource';
-export type { FileSourceOptions, ParsedFile } from './filesource';
+export { FileSource } from './filesource';
+export type { FileSourceOptions } from './filesource';
+export { parseManifest, DEFAULT_PARSE_LIMITS } from './manifest';
+export type { ParsedFile, ParseLimits } from './manifest';
+export { ParserHost } from './parser-host';
+export type { ParseOutcome, ParserHostOptions } from './parser-host';
+export type { SourceHealth, SourceProblem, ProblemCode } from './source-health';
 export { identitiesOnNode } from './identities';
 export { normalise, identify } from './normalize';
 export type { RawObject, NormaliseResult, Identity } from './normalize';

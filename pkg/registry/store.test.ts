@@ -115,13 +115,26 @@ t.test('replaceSource deletes what the source no longer owns; other sources unaf
   t.same([...reg.snapshot().pods.keys()], ['default/p1']);
 });
 
-t.test('two sources with the same object: latest wins, withdrawal falls back', async (t) => {
+t.test('two sources with the same object: the first by id wins whatever the write order; a conflict is reported',
+  async (t) => {
   const { reg } = newRegistry();
-  reg.replaceSource('a', [{ obj: pod('p', '10.0.0.1') }]);
   reg.replaceSource('b', [{ obj: pod('p', '10.0.0.2') }]);
-  t.same(reg.snapshot().pods.get('default/p')?.ips, ['10.0.0.2']);
-  reg.removeSource('b');
+  reg.replaceSource('a', [{ obj: pod('p', '10.0.0.1') }]);
+  t.same(reg.snapshot().pods.get('default/p')?.ips, ['10.0.0.1'], 'a sorts first: it wins although b wrote first');
+  reg.replaceSource('b', [{ obj: pod('p', '10.0.0.3') }]);
+  t.same(reg.snapshot().pods.get('default/p')?.ips, ['10.0.0.1'], 'a later write by b does not take over');
+  t.match(reg.snapshot().rejected, [{ kind: 'Pod', key: 'default/p', origin: 'b',
+    reason: /duplicate: also supplied by b; a wins/ }]);
+  reg.removeSource('a');
+  t.same(reg.snapshot().pods.get('default/p')?.ips, ['10.0.0.3'], 'withdrawal falls back to the other copy');
+  t.same(reg.snapshot().rejected, [], 'conflict resolved');
+});
+
+t.test('the same object twice in one source: the first document wins, the second is rejected', async (t) => {
+  const { reg } = newRegistry();
+  reg.replaceSource('a', [{ obj: pod('p', '10.0.0.1'), origin: 'f#0' }, { obj: pod('p', '10.0.0.2'), origin: 'f#1' }]);
   t.same(reg.snapshot().pods.get('default/p')?.ips, ['10.0.0.1']);
+  t.match(reg.snapshot().rejected, [{ kind: 'Pod', key: 'default/p', origin: 'f#1', reason: /same source: f#0 wins/ }]);
 });
 
 t.test('snapshots are immutable and share structure', async (t) => {

@@ -28,8 +28,12 @@ const fullKey = (kind: Kind, key: string): string => kind + sep + key;
  * rejected objects keep their last good version, and listeners get one
  * ChangeSet per batch that actually changed something.
  *
- * When two sources supply the same object, the most recent write wins; when
- * the winner withdraws it, another source's copy takes over.
+ * When two sources supply the same object (kind + ns/name, which is also
+ * what the workload uid is derived from), the source whose id sorts first
+ * wins — for files, the first by path — whatever the order of writes; the
+ * other copy is a conflict, reported (warn, and in `rejected`) until one
+ * side goes, when the remaining copy takes over. Within one source the
+ * first document wins.
  */
 export class LocalRegistry {
   private readonly log: Logger;
@@ -42,6 +46,8 @@ export class LocalRegistry {
   private readonly owner = new Map<string, string>();
   private readonly listeners = new Set<(c: ChangeSet) => void>();
   private readonly warnedKinds = new Set<string>();
+  /** "Kind|key" -> the conflict of an object supplied by more than one source. */
+  private readonly conflicts = new Map<string, Rejection>();
   private readonly strings = new StringPool();
   private version = 0;
   private cached: RegistrySnapshot | undefined;
@@ -73,10 +79,19 @@ export class LocalRegistry {
     const src = this.source(sourceId);
     const next = new Map<string, ModelObj>();
     const rejections = new Map<string, Rejection>();
+    const firstOrigin = new Map<string, string | undefined>();
     objects.forEach((item, i) => {
       const r = normalise(item.obj, this.strings.intern);
       if (r.status === 'ok') {
-        next.set(fullKey(r.kind, r.key), r.obj);
+        const fk = fullKey(r.kind, r.key);
+        if (firstOrigin.has(fk)) {
+          const first = firstOrigin.get(fk) ?? 'an earlier document';
+          const reason = `duplicate ${r.kind} ${r.key} in the same source: ${first} wins`;
+          rejections.set(`dup#${item.origin ?? i}`, this.rejection(r.kind, r.key, item.origin, reason));
+          return;
+        }
+        firstOrigin.set(fk, item.origin);
+        next.set(fk, r.obj);
         return;
       }
       if (r.status === 'unknown') {
@@ -137,6 +152,11 @@ export class LocalRegistry {
     for (const e of errors) rejections.set(`parse#${e.origin}`, this.rejection('', undefined, e.origin, e.reason));
     this.setRejections(src, rejections);
     this.flush();
+  }
+
+  /** How many objects a source supplies now (0 for an unknown source). */
+  sourceSize(sourceId: string): number {
+    return this.sources.get(sourceId)?.objects.size ?? 0;
   }
 
   /** Withdraws everything a source supplied and forgets it (e.g. a deleted file). */
@@ -203,7 +223,8 @@ export class LocalRegistry {
     src.objects.set(fk, o);
     const cur = this.owner.get(fk);
     if (cur !== undefined && cur !== sourceId) {
-      this.log.debug({ key: fk, from: cur, to: sourceId }, 'object supplied by two sources; latest wins');
+      this.noteConflict(fk);
+      if (cur < sourceId) return; // the first source by id keeps it
     }
     this.owner.set(fk, sourceId);
     this.setEffective(fk, o);
@@ -211,17 +232,40 @@ export class LocalRegistry {
 
   private remove(sourceId: string, src: SourceState, fk: string): void {
     if (!src.objects.delete(fk)) return;
+    if (this.conflicts.has(fk)) this.noteConflict(fk);
     if (this.owner.get(fk) !== sourceId) return;
-    for (const [id, other] of this.sources) {
-      const o = other.objects.get(fk);
-      if (o) {
-        this.owner.set(fk, id);
-        this.setEffective(fk, o);
-        return;
-      }
+    let next: string | undefined;
+    for (const [id, other] of this.sources) if (other.objects.has(fk) && (next === undefined || id < next)) next = id;
+    if (next !== undefined) {
+      this.owner.set(fk, next);
+      this.setEffective(fk, this.sources.get(next)!.objects.get(fk)!);
+      return;
     }
     this.owner.delete(fk);
     this.setEffective(fk, undefined);
+  }
+
+  /** Recomputes the conflict record of one object from the sources that hold it now. */
+  private noteConflict(fk: string): void {
+    const holders = [...this.sources].filter(([, s]) => s.objects.has(fk)).map(([id]) => id).sort();
+    const old = this.conflicts.get(fk);
+    if (holders.length < 2) {
+      if (old) {
+        this.conflicts.delete(fk);
+        this.rejectionsDirty = true;
+        this.log.info({ key: fk }, 'duplicate object resolved');
+      }
+      return;
+    }
+    const i = fk.indexOf(sep);
+    const [winner, ...losers] = holders;
+    const reason = `duplicate: also supplied by ${losers.join(', ')}; ${winner} wins (first by name)`;
+    if (old?.reason === reason) return;
+    const r = this.rejection(fk.slice(0, i), fk.slice(i + 1), losers.join(','), reason);
+    this.conflicts.set(fk, r);
+    this.rejectionsDirty = true;
+    this.log.warn({ kind: r.kind, key: r.key, winner, losers },
+      'object supplied by more than one source; the first wins');
   }
 
   private setEffective(fk: string, o: ModelObj | undefined): void {
@@ -248,6 +292,7 @@ export class LocalRegistry {
     if (!this.rejectedCache) {
       const all: Rejection[] = [];
       for (const s of this.sources.values()) all.push(...s.rejections.values());
+      all.push(...this.conflicts.values());
       this.rejectedCache = Object.freeze(all);
     }
     return this.rejectedCache;

@@ -2,6 +2,7 @@ import * as http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
+import type { ConnectionAdmissionHook } from '../admission';
 import type { Logger } from '../log';
 import { BidiCall } from './calls';
 import { UnaryCall } from './unary-call';
@@ -36,6 +37,8 @@ export interface GrpcServerOptions {
   limits?: Partial<TransportLimits>;
   /** Told about every connection or stream closed by a limit (the daemon counts them in /metrics). */
   refused?: RefusalSink;
+  /** Connection cap at accept (pkg/admission: descriptor headroom); absent = none. */
+  admission?: ConnectionAdmissionHook;
 }
 
 /**
@@ -124,6 +127,7 @@ export class GrpcServer {
       if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.refused('tls_handshake_timeout');
     });
     this.server.on('sessionError', () => undefined);
+    o.admission?.attach(this.server, 'grpc');
   }
 
   addService(s: ServiceRegistration): void {

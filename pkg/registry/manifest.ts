@@ -1,0 +1,173 @@
+import { Lexer, parseAllDocuments } from 'yaml';
+import type { RawObject } from './normalize';
+import { isObj } from './validate';
+
+/**
+ * Pure manifest parsing (runs inside the parser worker, see parse-worker.ts):
+ * multi-document YAML, JSON and `kubectl get -o yaml` List output, under
+ * limits that bound what one file may cost before the YAML library builds
+ * anything (its CST costs ~200 MB and ~4 s per MB of a flat list, measured
+ * with yaml 2.9.1 on Node 20).
+ */
+export interface ParsedFile {
+  objects: { obj: RawObject; origin: string }[];
+  errors: { origin: string; reason: string }[];
+}
+
+export interface ParseLimits {
+  /**
+   * Scalars + collections + aliases in a YAML file (JSON: 10x as many, see
+   * JSON_NODE_FACTOR). The YAML library needs ~1 KiB of heap per node of a
+   * flat list (1 MB, 262k nodes: ~250 MiB in the worker, measured), so the
+   * default keeps a worst-case file inside the default worker heap cap.
+   */
+  maxNodes: number;
+  /** Alias references (`*x`) in the whole file. */
+  maxAliases: number;
+  /** Nesting depth (flow brackets + block indicators + indentation columns; an upper bound of the real depth). */
+  maxDepth: number;
+}
+
+export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxNodes: 250_000, maxAliases: 100, maxDepth: 256 };
+
+/** JSON.parse needs about a tenth of the YAML library's memory per node, so JSON files may have 10x as many. */
+export const JSON_NODE_FACTOR = 10;
+
+/** Raised for a file over a limit: the whole file is rejected with this reason. */
+export class LimitError extends Error {}
+
+/**
+ * One pass of the YAML lexer (no tree is built: ~1 µs and no memory per
+ * token) that stops at the first limit crossed. Block depth is estimated from
+ * the line's indentation plus the block indicators (`-`, `?`, `:`) on it, which
+ * is never below the real depth, so a legitimate manifest (depth ~15,
+ * indentation ~40) is far from the default.
+ */
+export function checkYamlLimits(text: string, limits: ParseLimits): void {
+  let nodes = 0;
+  let aliases = 0;
+  let flow = 0;
+  let indent = 0;
+  let lineIndicators = 0;
+  let atLineStart = true;
+  let scalarSource = false;
+  for (const tok of new Lexer().lex(text)) {
+    // The lexer emits a plain or block scalar as "\x1f" followed by its source text.
+    if (scalarSource) {
+      scalarSource = false;
+      continue;
+    }
+    const c = tok.charCodeAt(0);
+    if (tok === '\n' || tok === '\r\n') {
+      atLineStart = true;
+      indent = 0;
+      lineIndicators = 0;
+      continue;
+    }
+    if (c === 0x20 /* space */ && atLineStart) {
+      indent = tok.length;
+      continue;
+    }
+    atLineStart = false;
+    if (tok === '[' || tok === '{') {
+      flow++;
+      nodes++;
+    } else if (tok === ']' || tok === '}') {
+      flow = Math.max(0, flow - 1);
+    } else if (tok === '-' || tok === '?' || tok === ':') {
+      lineIndicators++;
+    } else if (c === 0x2a /* * */) {
+      if (++aliases > limits.maxAliases) throw new LimitError(`more than ${limits.maxAliases} aliases`);
+      nodes++;
+    } else if (c === 0x1f /* scalar */) {
+      scalarSource = true;
+      nodes++;
+    } else if (c === 0x22 || c === 0x27 /* quoted scalar */) {
+      nodes++;
+    }
+    if (nodes > limits.maxNodes) throw new LimitError(`more than ${limits.maxNodes} YAML nodes`);
+    if (flow + indent + lineIndicators > limits.maxDepth) throw new LimitError(`nested deeper than ${limits.maxDepth}`);
+  }
+}
+
+/** The same limits over a parsed JSON value (iterative: a deep value cannot overflow the stack). */
+export function checkValueLimits(v: unknown, limits: ParseLimits): void {
+  let nodes = 0;
+  const stack: [unknown, number][] = [[v, 1]];
+  while (stack.length > 0) {
+    const [x, depth] = stack.pop()!;
+    if (++nodes > limits.maxNodes) throw new LimitError(`more than ${limits.maxNodes} JSON nodes`);
+    if (depth > limits.maxDepth) throw new LimitError(`nested deeper than ${limits.maxDepth}`);
+    if (x !== null && typeof x === 'object') for (const c of Object.values(x)) stack.push([c, depth + 1]);
+  }
+}
+
+function isList(v: unknown): v is { items: unknown[] } {
+  return isObj(v) && typeof v['kind'] === 'string' && v['kind'].endsWith('List') && Array.isArray(v['items']);
+}
+
+/**
+ * Adds one parsed document. Anything but a mapping (a scalar, a list) is an
+ * error of the document — never zero objects — so bytes overwritten with
+ * garbage withdraw nothing (a failure is never a deletion).
+ */
+function addDocument(out: ParsedFile, v: unknown, origin: string): void {
+  if (v === null || v === undefined) return; // empty document (e.g. a trailing ---)
+  if (!isObj(v)) {
+    const what = Array.isArray(v) ? 'a list' : `a ${typeof v}`;
+    out.errors.push({ origin, reason: `document is not an object (${what})` });
+    return;
+  }
+  if (isList(v)) {
+    v.items.forEach((item, j) => out.objects.push({ obj: item as RawObject, origin: `${origin}.${j}` }));
+    return;
+  }
+  out.objects.push({ obj: v as RawObject, origin });
+}
+
+/**
+ * Splits one file into objects: multi-document YAML, JSON, and
+ * `kubectl get -o yaml` List output (items expanded, origin "file#doc.item").
+ * A file over a limit is one error at origin "file" and no objects.
+ */
+export function parseManifest(text: string, name: string, limits: ParseLimits = DEFAULT_PARSE_LIMITS): ParsedFile {
+  const out: ParsedFile = { objects: [], errors: [] };
+  const isJson = name.toLowerCase().endsWith('.json');
+  try {
+    if (isJson) {
+      // JSON is YAML too, but JSON.parse is ~50x faster than the YAML parser.
+      let v: unknown;
+      try {
+        v = JSON.parse(text);
+      } catch (e) {
+        out.errors.push({ origin: `${name}#0`, reason: `JSON does not parse: ${(e as Error).message}` });
+        return out;
+      }
+      checkValueLimits(v, { ...limits, maxNodes: limits.maxNodes * JSON_NODE_FACTOR });
+      addDocument(out, v, `${name}#0`);
+      return out;
+    }
+    checkYamlLimits(text, limits);
+  } catch (e) {
+    if (!(e instanceof LimitError)) throw e;
+    return { objects: [], errors: [{ origin: name, reason: `file rejected: ${e.message}` }] };
+  }
+  const docs = parseAllDocuments(text, { prettyErrors: false });
+  const list = Array.isArray(docs) ? docs : [docs];
+  list.forEach((doc, i) => {
+    const origin = `${name}#${i}`;
+    if (doc.errors.length > 0) {
+      out.errors.push({ origin, reason: `YAML does not parse: ${doc.errors[0]!.message.split('\n')[0]}` });
+      return;
+    }
+    let v: unknown;
+    try {
+      v = doc.toJS({ maxAliasCount: limits.maxAliases });
+    } catch (e) {
+      out.errors.push({ origin, reason: `YAML does not parse: ${(e as Error).message}` });
+      return;
+    }
+    addDocument(out, v, origin);
+  });
+  return out;
+}
