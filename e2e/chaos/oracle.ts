@@ -113,8 +113,11 @@ export function checkAgainstTruth(self: ClusterTruth, peers: ClusterTruth[], ser
   // Imported: split-horizon workloads per peer-exported service, global services per exported hostname.
   const split = new Map<string, number>();
   const globals = new Set<string>();
+  // Each peer's east-west gateway, as a Workload so ztunnel resolves network_gateway (shapes.ts peerGatewayWorkloads).
+  const gateways = new Set<string>();
   for (const key of self.exported.keys()) globals.add(globalKey(key));
   for (const p of peers) {
+    gateways.add(`${p.cluster}/NetworkGateway/istio-gateways/istio-remote-peer-${p.cluster}`);
     for (const [key, ready] of p.exported) {
       const [ns, name] = key.split('/') as [string, string];
       split.set(`${p.network}/SplitHorizonWorkload/istio-gateways/istio-remote-peer-${p.cluster}/${ns}/${name}.${ns}.${SUFFIX}`, capacityBucket(ready));
@@ -128,7 +131,10 @@ export function checkAgainstTruth(self: ClusterTruth, peers: ClusterTruth[], ser
     else if ((got.status === WorkloadStatus.UNHEALTHY) !== (cap === 0)) bad.push(`${tag}: imported ${k} status ${got.status ?? 0} with capacity ${cap}`);
   }
   for (const k of globals) if (!addr.get(k)?.value.service) bad.push(`${tag}: lost global service ${k}`);
-  for (const k of addr.keys()) if (!self.addresses.has(k) && !split.has(k) && !globals.has(k)) bad.push(`${tag}: ghost address ${k}`);
+  for (const k of gateways) if (!addr.get(k)?.value.workload) bad.push(`${tag}: lost peer gateway ${k}`);
+  for (const k of addr.keys()) {
+    if (!self.addresses.has(k) && !split.has(k) && !globals.has(k) && !gateways.has(k)) bad.push(`${tag}: ghost address ${k}`);
+  }
   for (const [k, want] of self.authorizations) {
     const got = authz.get(k);
     if (!got) bad.push(`${tag}: lost policy ${k}`);
