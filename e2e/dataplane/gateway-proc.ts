@@ -32,7 +32,16 @@ export interface GatewayProc {
 
 export const GATEWAY_IDENTITY = { namespace: 'istio-gateways', sa: 'istio-eastwest' };
 
-export async function startGateway(c: RigCluster, o: { flags?: Record<string, string> } = {}): Promise<GatewayProc> {
+/** The port of a host:port flag value. */
+const portOf = (hostPort: string): number => Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
+
+/**
+ * Starts a gateway in c's control-plane namespace. Several gateways of one cluster need their own `name` (log
+ * file) and their own listen, admin-listen and admin-debug-listen flags; get() follows the admin flags.
+ */
+export async function startGateway(
+  c: RigCluster, o: { flags?: Record<string, string>; name?: string } = {},
+): Promise<GatewayProc> {
   const flags: Record<string, string> = {
     'cluster-id': c.name,
     network: c.network,
@@ -48,18 +57,20 @@ export async function startGateway(c: RigCluster, o: { flags?: Record<string, st
     ...o.flags,
   };
   const args = [MAIN_JS, 'eastwest', ...Object.entries(flags).map(([k, v]) => `--${k}=${v}`)];
-  const spawn = (): NetnsProc =>
-    spawnInNetns({ ns: c.cpNs, name: `eastwest-${c.name}`, cmd: process.execPath, args, logDir: c.env.logDir });
+  const name = o.name ?? `eastwest-${c.name}`;
+  const spawn = (): NetnsProc => spawnInNetns({ ns: c.cpNs, name, cmd: process.execPath, args, logDir: c.env.logDir });
+  const adminPort = portOf(flags['admin-listen']!);
+  const debugPort = portOf(flags['admin-debug-listen']!);
   const get = (port: number, urlPath: string): Promise<{ status: number; body: string }> =>
     c.cpAgent.get('127.0.0.1', port, urlPath);
   const g: GatewayProc = {
     cluster: c,
     proc: spawn(),
     get,
-    metrics: async () => (await get(15020, '/metrics')).body,
+    metrics: async () => (await get(adminPort, '/metrics')).body,
     async untilRoute(hostname, n, timeoutMs = 30_000) {
       await waitFor(async () => {
-        const routes = JSON.parse((await get(15000, '/debug/routes')).body) as
+        const routes = JSON.parse((await get(debugPort, '/debug/routes')).body) as
           { hostname: string; endpoints: { healthy: boolean }[] }[];
         const r = routes.find((x) => x.hostname === hostname);
         return (r?.endpoints.filter((e) => e.healthy).length ?? 0) === n;
@@ -69,18 +80,18 @@ export async function startGateway(c: RigCluster, o: { flags?: Record<string, st
     async restart() {
       await g.proc.stop(20_000);
       g.proc = spawn();
-      await ready(g);
+      await ready(g, adminPort);
     },
   };
-  await ready(g);
+  await ready(g, adminPort);
   return g;
 }
 
 /** Ready = a certificate held and the first xDS state in (the gateway's /healthz/ready). */
-async function ready(g: GatewayProc): Promise<void> {
+async function ready(g: GatewayProc, adminPort: number): Promise<void> {
   await waitFor(async () => {
     if (g.proc.exitedAlready()) throw new Error(`east-west gateway exited:\n${g.proc.logTail(30)}`);
-    return (await g.get(15020, '/healthz/ready')).status === 200;
+    return (await g.get(adminPort, '/healthz/ready')).status === 200;
   }, { timeoutMs: 60_000, intervalMs: 50, what: `east-west gateway of ${g.cluster.name} ready` }).catch((e: Error) => {
     throw new Error(`${e.message}\n${g.proc.logTail(30)}`);
   });

@@ -99,15 +99,19 @@ export function peerAuthentication(o: { name: string; namespace: string; mode: '
   });
 }
 
+const ipAddresses = (o: { address: string; addresses?: string[] }): Obj[] =>
+  (o.addresses ?? [o.address]).map((value) => ({ type: 'IPAddress', value }));
+
 /**
  * This cluster's istio-eastwest Gateway (what it tells peers about its data plane, peering-model.md §1.1).
- * `address` is the gateway's address on the peers' networks; peers dial it on 15008 (HBONE) and on xdsPort
- * (the daemon's peering port).
+ * `address` is the gateway's address on the peers' networks (`addresses`: several gateways); peers dial it on
+ * 15008 (HBONE) and on xdsPort (the daemon's peering port).
  */
 export function eastWestGateway(o: {
   cluster: string;
   network: string;
   address: string;
+  addresses?: string[];
   xdsPort?: number;
   annotations?: Record<string, string>;
 }): string {
@@ -124,7 +128,7 @@ export function eastWestGateway(o: {
     },
     spec: {
       gatewayClassName: 'istio-eastwest',
-      addresses: [{ type: 'IPAddress', value: o.address }],
+      addresses: ipAddresses(o),
       listeners: [
         { name: 'cross-network', port: 15008, protocol: 'HBONE', tls: { mode: 'Passthrough' } },
         { name: 'xds-tls', port: o.xdsPort ?? 15012, protocol: 'TLS', tls: { mode: 'Passthrough' } },
@@ -133,11 +137,15 @@ export function eastWestGateway(o: {
   });
 }
 
-/** An istio-remote Gateway: a peer this cluster dials (xDS at address:xdsPort) and imports from. */
+/**
+ * An istio-remote Gateway: a peer this cluster dials (xDS at address:xdsPort) and imports from; `addresses`
+ * lists several gateways of the peer (all used by the data plane).
+ */
 export function remoteGateway(o: {
   cluster: string;
   network: string;
   address: string;
+  addresses?: string[];
   xdsPort?: number;
   hbonePort?: number;
   annotations?: Record<string, string>;
@@ -151,7 +159,7 @@ export function remoteGateway(o: {
     },
     spec: {
       gatewayClassName: 'istio-remote',
-      addresses: [{ type: 'IPAddress', value: o.address }],
+      addresses: ipAddresses(o),
       listeners: [
         { name: 'cross-network', port: o.hbonePort ?? 15008, protocol: 'HBONE', tls: { mode: 'Passthrough' } },
         { name: 'xds-tls', port: o.xdsPort ?? 15012, protocol: 'TLS', tls: { mode: 'Passthrough' } },
