@@ -19,7 +19,8 @@ const EPHEMERAL = [
 ];
 
 t.test('README and docs call the CLI one way from a checkout: bin/ambientd', async (t) => {
-  const docs = ['README.md', ...fs.readdirSync(path.join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const docFiles = fs.readdirSync(path.join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md'));
+  const docs = ['README.md', ...docFiles.map((f) => `docs/${f}`)];
   t.ok(docs.includes('docs/ship.md') && docs.includes('docs/admin.md'), 'the walkthrough docs are among them');
   for (const doc of docs) {
     const text = fs.readFileSync(path.join(REPO_ROOT, doc), 'utf8');
