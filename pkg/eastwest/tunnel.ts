@@ -44,6 +44,8 @@ export class Tunnel {
   private ended = false;
   private clientDone = false;
   private destinationDone = false;
+  /** The destination socket is corked until the next check phase (see batchToDestination). */
+  private corked = false;
 
   constructor(
     readonly stream: http2.ServerHttp2Stream, readonly socket: net.Socket, private readonly o: TunnelOptions,
@@ -54,6 +56,8 @@ export class Tunnel {
     socket.once('end', () => {
       this.destinationDone = true;
     });
+    // Before pipe() adds its own 'data' listener, so the socket is corked when pipe() writes the chunk.
+    stream.on('data', () => this.batchToDestination());
     stream.pipe(socket);
     socket.pipe(stream);
     // Socket timeouts count reads and writes, i.e. both directions of the relay.
@@ -70,6 +74,25 @@ export class Tunnel {
       // Both directions ended: let the FIN already queued flush, then release the socket.
       if (!this.socket.destroyed) this.socket.destroySoon();
       this.maybeDone();
+    });
+  }
+
+  /**
+   * node:http2 hands each DATA chunk (at most one TLS record, 16 KiB) to JS on
+   * its own, and a plain socket.write() is one write(2) each: under bulk
+   * traffic that syscall was the gateway's largest cost. Every chunk that
+   * arrives in one pass of the event loop's poll phase is written together:
+   * cork on the first, uncork (one writev(2)) in the check phase that follows
+   * it (setImmediate), before the loop waits again, so no chunk waits for
+   * more input. end() uncorks by itself.
+   */
+  private batchToDestination(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    setImmediate(() => {
+      this.corked = false;
+      this.socket.uncork();
     });
   }
 
