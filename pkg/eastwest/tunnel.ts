@@ -44,7 +44,8 @@ export class Tunnel {
   private ended = false;
   private clientDone = false;
   private destinationDone = false;
-  /** The destination socket is corked until the next check phase (see batchToDestination). */
+  /** A chunk toward the destination was written in this poll pass; later ones are corked (batchToDestination). */
+  private inPass = false;
   private corked = false;
 
   constructor(
@@ -80,20 +81,27 @@ export class Tunnel {
   /**
    * node:http2 hands each DATA chunk (at most one TLS record, 16 KiB) to JS on
    * its own, and a plain socket.write() is one write(2) each: under bulk
-   * traffic that syscall was the gateway's largest cost. Every chunk that
-   * arrives in one pass of the event loop's poll phase is written together:
-   * cork on the first, uncork (one writev(2)) in the check phase that follows
-   * it (setImmediate), before the loop waits again, so no chunk waits for
-   * more input. end() uncorks by itself.
+   * traffic that syscall was the gateway's largest cost. The first chunk of a
+   * pass of the event loop's poll phase is written at once (a lone small
+   * message waits for nothing); the socket is corked for the chunks that
+   * follow it in the same pass and uncorked (one writev(2)) in the check phase
+   * right after it (setImmediate), before the loop waits for input again.
+   * end() uncorks by itself.
    */
   private batchToDestination(): void {
+    if (!this.inPass) {
+      this.inPass = true;
+      setImmediate(() => {
+        this.inPass = false;
+        if (!this.corked) return;
+        this.corked = false;
+        this.socket.uncork();
+      });
+      return;
+    }
     if (this.corked) return;
     this.corked = true;
     this.socket.cork();
-    setImmediate(() => {
-      this.corked = false;
-      this.socket.uncork();
-    });
   }
 
   private maybeDone(): void {
