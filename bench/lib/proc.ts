@@ -34,6 +34,8 @@ export function machineInfo(): Record<string, unknown> {
     memoryBytes: os.totalmem(),
     node: process.version,
     platform: `${os.platform()} ${os.release()}`,
+    // 1/5/15-minute load averages when the result is written: the machine may be shared, which moves every figure.
+    loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
   };
 }
 

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as http from 'node:http';
 import * as crypto from 'node:crypto';
 import { waitFor } from '../../pkg/lifecycle';
-import { spawnAmbientd, cleanEnv, type AmbientdProcess } from '../../e2e/ship/proc';
+import { spawnAmbientd, cleanEnv, MAIN_JS, type AmbientdProcess } from '../../e2e/ship/proc';
 import { GLOBAL_HOST, hboneClient, startMesh, workloadCert, type MeshFixture } from '../../e2e/eastwest/fixture';
 import { percentile, sampleProc } from '../lib/proc';
 import type { Figure, ScenarioResult } from '../lib/types';
@@ -31,7 +31,10 @@ async function startGateway(mesh: MeshFixture): Promise<{ p: AmbientdProcess; hb
     xds: { address: g['xds-address'], rootCa: g['xds-root-ca'], authToken: g['xds-auth-token'] },
     admin: { listen: '127.0.0.1:0', debugListen: '127.0.0.1:0' }, log: { level: 'warn' },
   }));
-  const p = spawnAmbientd(['eastwest', '--config', file, '--log-level=info'], { env: cleanEnv() });
+  // Diagnosis only (e.g. BENCH_EASTWEST_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"); figures are taken without it.
+  const extra = (process.env.BENCH_EASTWEST_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const command = extra.length ? [process.execPath, ...extra, MAIN_JS] : undefined;
+  const p = spawnAmbientd(['eastwest', '--config', file, '--log-level=info'], { env: cleanEnv(), command });
   const line = await p.waitMsg('east-west gateway listening', 30_000);
   const ports = line.ports as { hbone: number[]; admin: number };
   await waitFor(async () => (await get(ports.admin, '/healthz/ready')) === 200, { timeoutMs: 20_000, what: 'ready' });
@@ -147,6 +150,9 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     for (const h of held) h.close();
     c.close();
   } finally {
+    // SIGTERM first: a profile (--cpu-prof) is written only on a clean exit; the drain is bounded.
+    gw.p.signal('SIGTERM');
+    await gw.p.waitExit(20_000).catch(() => undefined);
     gw.p.kill();
     await mesh.close();
   }

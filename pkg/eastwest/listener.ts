@@ -16,6 +16,13 @@ import { Tunnel, type TunnelEnd, type TunnelView } from './tunnel';
 export const HBONE_PORT = 15008;
 /** ztunnel's server PINGs every 10 s and drops a connection after 20 s without a pong (§1.5). */
 const PING_EVERY_MS = 10_000;
+/**
+ * Bytes queued toward a destination before pipe() pauses the caller's stream.
+ * Above node's 16 KiB default so that a batch of chunks (Tunnel's cork) is not
+ * cut at the first one; the stream window (4 MiB) still bounds what a caller
+ * can have in flight.
+ */
+const DESTINATION_WRITE_BUFFER = 256 * 1024;
 const PING_TIMEOUT_MS = 20_000;
 
 export interface ListenerLimits {
@@ -240,7 +247,11 @@ export class HboneListener {
     };
     const t0 = this.o.clock.monotonic();
     // Plain TCP, no TLS: the bytes that follow are the caller's own inner HBONE session (§0 item 1).
-    const socket = net.connect({ host: t.ip, port, allowHalfOpen: true, noDelay: true });
+    // net.Socket hands its options to stream.Duplex, which reads writableHighWaterMark (@types/node omits it).
+    const opts: net.TcpNetConnectOpts & { writableHighWaterMark: number } = {
+      host: t.ip, port, allowHalfOpen: true, noDelay: true, writableHighWaterMark: DESTINATION_WRITE_BUFFER,
+    };
+    const socket = net.connect(opts);
     this.pending.add(socket);
     const ms = this.o.limits.dialTimeout;
     const deadline = setTimeout(() => socket.destroy(new Error(`connect timed out after ${ms} ms`)), ms);

@@ -44,6 +44,9 @@ export class Tunnel {
   private ended = false;
   private clientDone = false;
   private destinationDone = false;
+  /** A chunk toward the destination was written in this poll pass; later ones are corked (batchToDestination). */
+  private inPass = false;
+  private corked = false;
 
   constructor(
     readonly stream: http2.ServerHttp2Stream, readonly socket: net.Socket, private readonly o: TunnelOptions,
@@ -54,6 +57,8 @@ export class Tunnel {
     socket.once('end', () => {
       this.destinationDone = true;
     });
+    // Before pipe() adds its own 'data' listener, so the socket is corked when pipe() writes the chunk.
+    stream.on('data', () => this.batchToDestination());
     stream.pipe(socket);
     socket.pipe(stream);
     // Socket timeouts count reads and writes, i.e. both directions of the relay.
@@ -71,6 +76,32 @@ export class Tunnel {
       if (!this.socket.destroyed) this.socket.destroySoon();
       this.maybeDone();
     });
+  }
+
+  /**
+   * node:http2 hands each DATA chunk (at most one TLS record, 16 KiB) to JS on
+   * its own, and a plain socket.write() is one write(2) each: under bulk
+   * traffic that syscall was the gateway's largest cost. The first chunk of a
+   * pass of the event loop's poll phase is written at once (a lone small
+   * message waits for nothing); the socket is corked for the chunks that
+   * follow it in the same pass and uncorked (one writev(2)) in the check phase
+   * right after it (setImmediate), before the loop waits for input again.
+   * end() uncorks by itself.
+   */
+  private batchToDestination(): void {
+    if (!this.inPass) {
+      this.inPass = true;
+      setImmediate(() => {
+        this.inPass = false;
+        if (!this.corked) return;
+        this.corked = false;
+        this.socket.uncork();
+      });
+      return;
+    }
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
   }
 
   private maybeDone(): void {
