@@ -32,6 +32,8 @@ t.test('oracle catches lost updates, stale values and ghosts', async (t) => {
   const served = (): Map<string, Map<string, { value: Record<string, unknown> }>> => {
     const addr = new Map<string, { value: Record<string, unknown> }>();
     for (const [k, v] of x.addresses) addr.set(k, { value: decode(v) });
+    const gatewayUid = `${y.cluster}/NetworkGateway/istio-gateways/istio-remote-peer-${y.cluster}`;
+    addr.set(gatewayUid, { value: { workload: { uid: gatewayUid } } });
     for (const [key, ready] of y.exported) {
       const [ns, name] = key.split('/') as [string, string];
       const cap = ready <= 0 ? 0 : 2 ** Math.floor(Math.log2(ready));
@@ -54,6 +56,9 @@ t.test('oracle catches lost updates, stale values and ghosts', async (t) => {
   const ghost = served();
   ghost.get(TYPE_ADDRESS)!.set('chaos//Pod/shop/gone', { value: { workload: { uid: 'gone' } } });
   t.match(checkAgainstTruth(x, [y], ghost).join('\n'), 'ghost address chaos//Pod/shop/gone');
+  const noGateway = served();
+  noGateway.get(TYPE_ADDRESS)!.delete(`${y.cluster}/NetworkGateway/istio-gateways/istio-remote-peer-${y.cluster}`);
+  t.match(checkAgainstTruth(x, [y], noGateway).join('\n'), `lost peer gateway ${y.cluster}/NetworkGateway/`);
   const split = [...served().get(TYPE_ADDRESS)!.keys()].find((k) => k.includes('SplitHorizon'))!;
   const cap = served();
   cap.get(TYPE_ADDRESS)!.set(split, { value: { workload: { capacity: { value: 4096 } } } });

@@ -23,7 +23,11 @@ async function script(args: string[], env: Record<string, string>): Promise<{ co
 }
 
 t.test('run-tests.sh: each skip reason once, with its count, on the lines just above the closing line', async (t) => {
-  const dir = tempDir(t);
+  // Inside the checkout's .tap/ (ignored by git): tap saves each file's results under .tap/test-results/ at the
+  // file's path relative to the working directory, so a file under /tmp would leave <checkout>/tmp/... behind.
+  fs.mkdirSync(path.join(REPO_ROOT, '.tap'), { recursive: true });
+  const dir = fs.mkdtempSync(path.join(REPO_ROOT, '.tap', 'run-tests-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = (name: string, body: string): string => {
     fs.writeFileSync(path.join(dir, name), `const t = require('tap');\n${body}\n`);
     return path.join(dir, name);
