@@ -1,6 +1,6 @@
 import * as http from 'node:http';
-import type * as net from 'node:net';
 import type { Registry } from 'prom-client';
+import { bindServer } from './bind-server';
 
 export interface AdminRoutes {
   metrics: Registry;
@@ -30,20 +30,12 @@ export class AdminServer {
   }
 
   private async start(addr: string, debug: boolean): Promise<number> {
-    const m = /^(.*):(\d+)$/.exec(addr)!;
     const opts = { requestTimeout: ADMIN_TIMEOUT_MS, headersTimeout: ADMIN_TIMEOUT_MS };
     const server = http.createServer(opts, (req, res) => void this.handle(req, res, debug));
     server.maxConnections = ADMIN_MAX_CONNECTIONS;
     server.keepAliveTimeout = 5_000;
     this.servers.push(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(Number(m[2]), m[1]!.replace(/^\[|\]$/g, ''), () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    return (server.address() as net.AddressInfo).port;
+    return bindServer(server, addr);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse, debug: boolean): Promise<void> {

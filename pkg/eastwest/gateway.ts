@@ -6,6 +6,7 @@ import { loadWire, type Wire } from '../wire';
 import { systemClock, type Clock, type Component } from '../lifecycle';
 import type { Logger } from '../log';
 import { AdminServer } from './admin';
+import { splitHostPort } from './bind-server';
 import { Catalog } from './catalog';
 import { CertSource, type GatewayIdentity } from './identity';
 import { HboneListener } from './listener';
@@ -178,11 +179,6 @@ export class EastWestGateway implements Component {
   routes(): RouteTable['routes'] {
     return this.catalog.table.routes;
   }
-}
-
-function splitHostPort(a: string): { host: string; port: number } {
-  const i = a.lastIndexOf(':');
-  return { host: a.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(a.slice(i + 1)) };
 }
 
 function routesView(t: RouteTable): unknown {

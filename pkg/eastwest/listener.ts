@@ -2,6 +2,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
 import type { TrustAnchors } from '../auth';
+import { bindServer } from './bind-server';
 import { authenticateCaller } from './caller';
 import { CONNECTION_WINDOW, serverOptions, tlsOptions, type ServingIdentity } from './server-options';
 import type { LocalityMsg } from '../translate';
@@ -98,17 +99,9 @@ export class HboneListener {
   async listen(addresses: readonly string[], id: ServingIdentity): Promise<number[]> {
     const ports: number[] = [];
     for (const a of addresses) {
-      const m = /^(.*):(\d+)$/.exec(a)!;
       const server = this.createServer(id);
       this.servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(Number(m[2]), m[1]!.replace(/^\[|\]$/g, ''), () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      ports.push((server.address() as net.AddressInfo).port);
+      ports.push(await bindServer(server, a));
     }
     return ports;
   }

@@ -1,5 +1,5 @@
 import { closeSync, constants as FS, fstatSync, lstatSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
-import type { Dirent } from 'node:fs';
+import type { BigIntStats, Dirent } from 'node:fs';
 import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 
@@ -107,31 +107,38 @@ export type StatResult =
   | { kind: 'failed'; reason: string }
   | { kind: 'refused'; reason: string };
 
-/** Stats one manifest path (lstat semantics for the link itself, then its target if it is an in-tree symlink). */
-export async function statFile(root: string, realRoot: string, abs: string): Promise<StatResult> {
-  let st;
-  try {
-    st = await lstat(abs, { bigint: true });
-    if (st.isSymbolicLink()) {
-      const target = await realpath(abs);
-      if (!inside(realRoot, target)) {
-        return { kind: 'refused',
-          reason: `symlink leaves the registry directory (${path.relative(root, abs)} -> ${target})` };
-      }
-      const tst = await stat(target, { bigint: true });
-      // In-tree links to directories are not followed: the target is walked where it really is.
-      if (!tst.isFile()) return { kind: 'other' };
-      return { kind: 'file', file: { stamp: stampOf(tst), readPath: target, size: Number(tst.size) } };
-    }
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    // ENOENT from a stat is not proof of removal (the directory may have vanished): the caller confirms by listing.
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'absent' };
-    return { kind: 'failed', reason: `unreadable: ${errText(e)}` };
-  }
+/** Where a symlink's target leaves the registry directory, the refusal; else undefined. */
+function escapes(root: string, realRoot: string, abs: string, target: string): StatResult | undefined {
+  if (inside(realRoot, target)) return undefined;
+  return { kind: 'refused', reason: `symlink leaves the registry directory (${path.relative(root, abs)} -> ${target})` };
+}
+
+/** What a stat names: a regular file (read at `readPath`), a directory, or something else. */
+function classify(st: BigIntStats, readPath: string): StatResult {
   if (st.isDirectory()) return { kind: 'dir' };
   if (!st.isFile()) return { kind: 'other' };
-  return { kind: 'file', file: { stamp: stampOf(st), readPath: abs, size: Number(st.size) } };
+  return { kind: 'file', file: { stamp: stampOf(st), readPath, size: Number(st.size) } };
+}
+
+function statFailure(e: unknown): StatResult {
+  const code = (e as NodeJS.ErrnoException).code;
+  // ENOENT from a stat is not proof of removal (the directory may have vanished): the caller confirms by listing.
+  if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'absent' };
+  return { kind: 'failed', reason: `unreadable: ${errText(e)}` };
+}
+
+/** Stats one manifest path (lstat semantics for the link itself, then its target if it is an in-tree symlink). */
+export async function statFile(root: string, realRoot: string, abs: string): Promise<StatResult> {
+  try {
+    const st = await lstat(abs, { bigint: true });
+    if (!st.isSymbolicLink()) return classify(st, abs);
+    const target = await realpath(abs);
+    // In-tree links to directories are not followed: the target is walked where it really is.
+    const tst = escapes(root, realRoot, abs, target) ?? classify(await stat(target, { bigint: true }), target);
+    return tst.kind === 'dir' ? { kind: 'other' } : tst;
+  } catch (e) {
+    return statFailure(e);
+  }
 }
 
 function stampOf(st: { ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string {
@@ -144,27 +151,15 @@ function stampOf(st: { ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigi
  * was most of a single edit's file-write -> ztunnel latency.
  */
 export function statFileSync(root: string, realRoot: string, abs: string): StatResult {
-  let st;
   try {
-    st = lstatSync(abs, { bigint: true });
-    if (st.isSymbolicLink()) {
-      const target = realpathSync(abs);
-      if (!inside(realRoot, target)) {
-        return { kind: 'refused',
-          reason: `symlink leaves the registry directory (${path.relative(root, abs)} -> ${target})` };
-      }
-      const tst = statSync(target, { bigint: true });
-      if (!tst.isFile()) return { kind: 'other' };
-      return { kind: 'file', file: { stamp: stampOf(tst), readPath: target, size: Number(tst.size) } };
-    }
+    const st = lstatSync(abs, { bigint: true });
+    if (!st.isSymbolicLink()) return classify(st, abs);
+    const target = realpathSync(abs);
+    const tst = escapes(root, realRoot, abs, target) ?? classify(statSync(target, { bigint: true }), target);
+    return tst.kind === 'dir' ? { kind: 'other' } : tst;
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'absent' };
-    return { kind: 'failed', reason: `unreadable: ${errText(e)}` };
+    return statFailure(e);
   }
-  if (st.isDirectory()) return { kind: 'dir' };
-  if (!st.isFile()) return { kind: 'other' };
-  return { kind: 'file', file: { stamp: stampOf(st), readPath: abs, size: Number(st.size) } };
 }
 
 export type ReadResult =
