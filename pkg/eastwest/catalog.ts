@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { BidiCall } from '../peering';
-import { TYPE_ADDRESS, type Wire } from '../wire';
+import { decodeDeltaResponse, TYPE_ADDRESS, type DeltaResponse, type Wire } from '../wire';
 import { ADS_DELTA_PATH } from '../xds';
 import type { AddressMsg } from '../translate';
 import { Backoff, type Clock } from '../lifecycle';
@@ -129,12 +129,9 @@ export class Catalog {
   }
 
   private onResponse(b: Buffer): void {
-    let resp: {
-      typeUrl: string; nonce: string; removedResources: string[];
-      resources: { name: string; version: string; resource?: { value: Uint8Array } }[];
-    };
+    let resp: DeltaResponse;
     try {
-      resp = this.o.wire.DeltaDiscoveryResponse.decode(b) as unknown as typeof resp;
+      resp = decodeDeltaResponse(this.o.wire, b);
     } catch (e) {
       const c = this.call;
       this.call = undefined;

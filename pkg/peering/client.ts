@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import type protobuf from 'protobufjs';
 import type { Logger } from '../log';
 import { Backoff, type Clock } from '../lifecycle';
-import type { Wire } from '../wire';
+import { decodeDeltaResponse, type DeltaResponse, type Wire } from '../wire';
 import { ADS_DELTA_PATH } from '../xds';
 import type { PeerDecl } from './declare';
 import type { Admission } from './admission';
@@ -203,9 +203,9 @@ export class PeerClient {
   }
 
   private onResponse(b: Buffer): void {
-    let resp: { typeUrl: string; nonce: string; removedResources: string[]; resources: { name: string; version: string; resource?: { value: Uint8Array } }[] };
+    let resp: DeltaResponse;
     try {
-      resp = this.o.wire.DeltaDiscoveryResponse.decode(b) as unknown as typeof resp;
+      resp = decodeDeltaResponse(this.o.wire, b);
     } catch (e) {
       const c = this.call;
       this.call = undefined;
