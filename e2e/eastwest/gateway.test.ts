@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
@@ -51,7 +51,11 @@ t.test('a trusted caller reaches an exported service; bytes relayed both ways', 
   c.close();
 });
 
-t.test('half-close: each direction ends on its own', async (t) => {
+/**
+ * One tunnel to a destination under the test's control (no echo), opened by a
+ * workload client; both are closed and echo restored at teardown.
+ */
+async function manualTunnel(t: Test) {
   for (const d of f.dests) d.behaviour = 'manual';
   t.teardown(() => {
     for (const d of f.dests) d.behaviour = 'echo';
@@ -62,7 +66,11 @@ t.test('half-close: each direction ends on its own', async (t) => {
   const { status, stream } = await c.connect(`${GLOBAL_HOST}:80`);
   t.equal(status, 200);
   const dest = await newDest(before);
-  const sock = dest.last()!;
+  return { stream, dest, sock: dest.last()! };
+}
+
+t.test('half-close: each direction ends on its own', async (t) => {
+  const { stream, dest, sock } = await manualTunnel(t);
   const fins = dest.finsSeen;
   stream.end('request'); // END_STREAM
   await waitFor(() => dest.finsSeen > fins, { what: 'FIN at the destination' });
@@ -78,17 +86,7 @@ t.test('half-close: each direction ends on its own', async (t) => {
 });
 
 t.test('large transfers both ways respect flow control', async (t) => {
-  for (const d of f.dests) d.behaviour = 'manual';
-  t.teardown(() => {
-    for (const d of f.dests) d.behaviour = 'echo';
-  });
-  const c = await hboneClient(f.hbonePort, f.workloadCert('demo', 'client'), f.gatewaySpiffe);
-  t.teardown(() => c.close());
-  const before = f.dests.map((d) => d.accepted);
-  const { status, stream } = await c.connect(`${GLOBAL_HOST}:80`);
-  t.equal(status, 200);
-  const dest = await newDest(before);
-  const sock = dest.last()!;
+  const { stream, sock } = await manualTunnel(t);
   sock.pause(); // the destination reads nothing yet
   const TOTAL = 64 * 1024 * 1024;
   const chunk = crypto.randomBytes(256 * 1024);
