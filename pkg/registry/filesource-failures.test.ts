@@ -72,15 +72,40 @@ t.test('a file truncated before it is rewritten keeps its objects; one left empt
   t.ok(src.health().healthy, 'an empty file that stays empty is a successful read');
 });
 
-t.test('an unreadable directory or file keeps its objects and reports it (EACCES)',
-  { skip: process.getuid?.() === 0 && 'root ignores permissions' }, async (t) => {
+/**
+ * Makes `sub` unlistable. Root ignores permission bits, so as root the listing call itself fails with EACCES:
+ * dir-scan calls fs/promises' readdir through the module object at each call, so replacing it there is seen.
+ */
+function denyListing(t: Test, sub: string): () => void {
+  if (process.getuid?.() !== 0) {
+    chmodSync(sub, 0);
+    return () => chmodSync(sub, 0o755);
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the live module object, not a namespace copy
+  const fsp = require('node:fs/promises') as { readdir: (p: string, ...rest: unknown[]) => Promise<unknown> };
+  const real = fsp.readdir;
+  fsp.readdir = async (p: string, ...rest: unknown[]) => {
+    if (path.resolve(p) === path.resolve(sub)) {
+      throw Object.assign(new Error(`EACCES: permission denied, scandir '${p}'`), { code: 'EACCES' });
+    }
+    return real(p, ...rest);
+  };
+  const restore = (): void => {
+    fsp.readdir = real;
+  };
+  t.teardown(restore);
+  return restore;
+}
+
+t.test('an unreadable directory or file keeps its objects and reports it (EACCES)', async (t) => {
   const { dir, registry, src } = await setup(t, { 'a.yaml': pods(2), 'sub/b.yaml': pods(2, 'q') });
-  chmodSync(path.join(dir, 'sub'), 0);
+  const allow = denyListing(t, path.join(dir, 'sub'));
   writeFileSync(path.join(dir, 'a.yaml'), pods(1));
   await waitFor(() => registry.snapshot().pods.size === 3, { timeoutMs: 5000, what: 'a.yaml reloaded' });
   await waitFor(() => !src.health().healthy, { timeoutMs: 5000, what: 'sub reported' });
   t.same(podNames(registry), ['default/p0', 'default/q0', 'default/q1']);
-  chmodSync(path.join(dir, 'sub'), 0o755);
+  t.match(src.health().problems, [{ path: 'sub', reason: /EACCES/ }], 'the directory and its reason are reported');
+  allow();
   await waitFor(() => src.health().healthy, { timeoutMs: 5000, what: 'healthy again' });
 });
 
