@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { BidiCall } from '../peering';
-import { decodeDeltaResponse, TYPE_ADDRESS, type DeltaResponse, type Wire } from '../wire';
+import { decodeDeltaResponse, encodeDeltaRequest, TYPE_ADDRESS, type DeltaResponse, type Wire } from '../wire';
 import { ADS_DELTA_PATH } from '../xds';
 import type { AddressMsg } from '../translate';
 import { Backoff, type Clock } from '../lifecycle';
@@ -124,8 +124,7 @@ export class Catalog {
   }
 
   private send(req: Record<string, unknown>): void {
-    const w = this.o.wire.DeltaDiscoveryRequest;
-    this.call?.write(w.encode(w.fromObject(req)).finish());
+    this.call?.write(encodeDeltaRequest(this.o.wire, req));
   }
 
   private onResponse(b: Buffer): void {

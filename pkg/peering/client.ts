@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import type protobuf from 'protobufjs';
 import type { Logger } from '../log';
 import { Backoff, type Clock } from '../lifecycle';
-import { decodeDeltaResponse, type DeltaResponse, type Wire } from '../wire';
+import { decodeDeltaResponse, encodeDeltaRequest, type DeltaResponse, type Wire } from '../wire';
 import { ADS_DELTA_PATH } from '../xds';
 import type { PeerDecl } from './declare';
 import type { Admission } from './admission';
@@ -198,8 +198,7 @@ export class PeerClient {
   }
 
   private send(req: Record<string, unknown>): void {
-    const w = this.o.wire.DeltaDiscoveryRequest;
-    this.call?.write(w.encode(w.fromObject(req)).finish());
+    this.call?.write(encodeDeltaRequest(this.o.wire, req));
   }
 
   private onResponse(b: Buffer): void {

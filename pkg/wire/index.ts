@@ -6,5 +6,5 @@ export { decodeDeltaRequest, decodeDeltaRequestSlow, scanDeltaRequest, NameList,
 export type { DeltaRequest, NodeInfo, ScannedRequest } from './request';
 export { structToPlain } from './struct';
 export { InitialVersions, SetDigest, fnv1a, fnv1aString } from './irv';
-export { decodeDeltaResponse } from './response';
+export { decodeDeltaResponse, encodeDeltaRequest } from './response';
 export type { DeltaResponse } from './response';

@@ -17,3 +17,9 @@ export interface DeltaResponse {
 export function decodeDeltaResponse(wire: Wire, b: Uint8Array): DeltaResponse {
   return wire.DeltaDiscoveryResponse.decode(b) as unknown as DeltaResponse;
 }
+
+/** Encodes a DeltaDiscoveryRequest from its plain (camelCase) form, as a client sends it. */
+export function encodeDeltaRequest(wire: Wire, req: Record<string, unknown>): Uint8Array {
+  const w = wire.DeltaDiscoveryRequest;
+  return w.encode(w.fromObject(req)).finish();
+}
