@@ -12,6 +12,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { waitFor } from '../../pkg/lifecycle';
 import { Agent, openAppConn } from './agent-client';
 import { Rig } from './harness';
 import { removeStaleRigs } from './netns';
@@ -121,9 +122,10 @@ async function call(target: string, host: string, port: number): Promise<number>
 async function down(): Promise<number> {
   for (const s of liveStates()) {
     process.kill(s.pid, 'SIGTERM');
-    const until = Date.now() + 20_000;
-    // The owner tears its rig down on SIGTERM; its state file disappears when it is done.
-    while (fs.existsSync(stateFile(s.pid)) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    // The owner tears its rig down on SIGTERM; its state file disappears when it is done. An owner that does not
+    // finish in time is left to removeStaleRigs below.
+    await waitFor(() => !fs.existsSync(stateFile(s.pid)), { timeoutMs: 20_000, intervalMs: 100, what: 'rig owner exit' })
+      .catch(() => undefined);
   }
   const removed = await removeStaleRigs();
   process.stdout.write(`rig: down${removed.length ? ` (removed ${removed.length} leftover namespaces)` : ''}\n`);
