@@ -7,12 +7,13 @@ import type { RegistrySnapshot } from '../registry';
 import type { LocalOutput, MeshContext } from '../translate';
 import { LABEL } from '../model';
 import { PeerClient, TERMINATION_REASONS } from './client';
-import { declaredPeers, type PeerDecl, type PeerDeclarations } from './declare';
+import { declaredPeers, type PeerDeclarations } from './declare';
 import { Exporter, exportedServices } from './export';
 import { Merger, type PeerView } from './merge';
 import { createPeeringMetrics, type PeeringMetrics } from './metrics';
 import { PeerPartition, StringPool, peerFile } from './partition';
-import { ConditionClock, peerStatus, declarationStatus, type PeerStatus } from './status';
+import type { PeerStatus } from './status';
+import { StatusBook, type StatusPeer } from './status-book';
 import type { Conflict } from './merge-types';
 import { PeerStateWriter, restorePeerState } from './persist';
 import { SecureContexts } from './tls-context';
@@ -24,17 +25,9 @@ import { PEERING_TYPES, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NOD
 import { peeringTypes } from './wire-types';
 import { DIAL_CONCURRENCY, DIAL_HOLD_MS, type PeeringTuning } from './tuning';
 
-interface Peer {
-  decl: PeerDecl;
-  /** `decl` with dataGateways = its healthy gateways (identity changes only when that set does). */
-  dataDecl?: PeerDecl;
-  flat: boolean;
+interface Peer extends StatusPeer {
   types: string[];
   key: string;
-  client: PeerClient;
-  partition: PeerPartition;
-  /** Whether local ztunnels hold this link's synced data (DataPlaneProgrammed). */
-  programming: LinkProgramming;
 }
 
 export class Peering implements PeeringLayer {
@@ -50,7 +43,7 @@ export class Peering implements PeeringLayer {
   private restoreDone = false;
   readonly restoreProblems: { file: string; reason: string }[] = [];
   private conflicts = new Map<string, Conflict[]>();
-  private readonly clock = new ConditionClock();
+  private readonly book: StatusBook;
   private readonly health: GatewayHealth;
   private readonly programming: ProgrammingTracker;
   private readonly writer: PeerStateWriter;
@@ -86,6 +79,7 @@ export class Peering implements PeeringLayer {
       onChange: () => this.onGatewayHealth(), now: () => ctx.clock.now(),
       probe: tuning.probe, intervalMs: tuning.probeIntervalMs,
     });
+    this.book = new StatusBook(this.health, this.programming);
     this.writer = new PeerStateWriter({
       stateDir: ctx.cfg.stateDir, types: this.exportTypes, log: this.log, delayMs: tuning.saveDelayMs ?? 1000,
       due: () => [...this.peers.values()].filter((p) => p.partition.dirty && p.client.state.synced).map((p) => p.partition),
@@ -382,35 +376,13 @@ export class Peering implements PeeringLayer {
   }
 
   status(): PeerStatus[] {
-    const now = this.ctx.clock.now();
-    const out: PeerStatus[] = [];
-    const plane = this.programming.planeOnce();
-    for (const p of [...this.peers.values()].sort((a, b) => (a.decl.cluster < b.decl.cluster ? -1 : 1))) {
-      const st = this.peerStatusOf(p, now, plane);
-      out.push(st);
-      // Every further istio-remote Gateway of the peer carries the peer's conditions too.
-      for (const k of new Set(p.decl.gateways.map((g) => g.key))) if (k !== st.gateway) out.push({ ...st, gateway: k });
-    }
-    for (const d of declarationStatus(this.declarations)) {
-      out.push({ ...d, conditions: this.clock.stamp(d.gateway, d.conditions, now) });
-    }
-    this.clock.retain(new Set(out.map((s) => s.gateway)));
-    return out;
-  }
-
-  private peerStatusOf(p: Peer, now: number, plane?: PlaneView): PeerStatus {
-    const h = this.health;
-    const gateways = p.decl.gateways.map((g) => ({ id: g.id, healthy: h.healthy(g.id), since: h.since(g.id) }));
-    const conflicts = this.conflicts.get(p.decl.cluster) ?? [];
-    const dp = this.programming.state(p.programming, plane);
-    const st = peerStatus(p.dataDecl ?? p.decl, p.flat, p.partition, p.client.state, conflicts, dp, gateways);
-    st.conditions = this.clock.stamp(p.decl.key, st.conditions, now);
-    return st;
+    return this.book.list(this.peers.values(), (c) => this.conflicts.get(c) ?? [], this.declarations, this.ctx.clock.now());
   }
 
   /** Stamps a peer's conditions at the moment its state changes (lastTransitionTime is the event's time). */
   private observe(p: Peer, plane?: PlaneView): void {
-    if (this.peers.get(p.decl.cluster) === p) this.peerStatusOf(p, this.ctx.clock.now(), plane);
+    if (this.peers.get(p.decl.cluster) !== p) return;
+    this.book.peer(p, this.conflicts.get(p.decl.cluster) ?? [], this.ctx.clock.now(), plane);
   }
 
   onDataPlaneAck(): void {
