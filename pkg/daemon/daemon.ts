@@ -5,10 +5,9 @@ import type { Logger } from '../log';
 import { AfterBurst, systemClock, type Clock } from '../lifecycle';
 import { loadWire, TYPE_ADDRESS, TYPE_AUTHORIZATION, type Wire } from '../wire';
 import { ResourceCache, XdsServer, createXdsMetrics, type XdsMetrics } from '../xds';
-import { GrpcServer, RotatingServerCredentials, receiveBudgetGauges, transportRefusalCounter } from '../transport';
+import { GrpcServer, RotatingServerCredentials, receiveBudgetGauges } from '../transport';
 import { Encoder, Pusher } from '../push';
 import { LocalRegistry, FileSource, identitiesOnNode, type SourceHealth } from '../registry';
-import { ConnectionAdmission, connectionLimit } from '../admission';
 import type { MeshContext } from '../translate';
 import { Authority, ServingIdentity } from '../ca';
 import { KubeClient, KubeSource, createKubeMetrics, resolveClientConfig, type KubeMetrics } from '../kube';
@@ -19,6 +18,7 @@ import type { Component } from '../lifecycle';
 import type { TrustedIssuer } from '../auth';
 import { buildAuth, buildTrustAnchors, type DaemonAuth } from './auth';
 import { StartupError } from './errors';
+import { grpcServerOptions } from './grpc-options';
 import { diffPaths, ensureWritableDir, servingDnsNames, servingIps } from './helpers';
 import { isZtunnel, ztunnelAcks } from './data-plane';
 import type { PeeringFactory, PeeringLayer } from './peering-hook';
@@ -268,25 +268,10 @@ export class Daemon {
     const onRotate = (): void => this.credentials.update(serverMaterial());
     this.serving.on('rotated', onRotate);
     this.unsubs.push(() => this.serving.off('rotated', onRotate));
-    // Descriptor headroom: connections are capped below RLIMIT_NOFILE so a flood is refused at
-    // accept before the registry scan, a state write or a certificate read meets EMFILE.
-    const limit = connectionLimit({
-      softNofile: this.deps.nofileSoftLimit, reserve: cfg.runtime.fdReserve, configured: cfg.runtime.maxConnections,
-    });
-    this.log.info({ maxConnections: limit.max, basis: limit.basis }, 'gRPC connection cap');
+    this.grpc = new GrpcServer(grpcServerOptions(cfg, {
+      credentials: this.credentials, logger: this.log, metrics: this.metrics, nofileSoftLimit: this.deps.nofileSoftLimit,
+    }));
     const x = cfg.xds;
-    this.grpc = new GrpcServer({
-      listen: x.listen, credentials: this.credentials, logger: this.log,
-      maxReceiveBytes: x.maxReceiveBytes, maxSessionMemoryMb: x.maxSessionMemoryMb,
-      maxBufferedReceiveBytes: x.receiveBudgetBytes,
-      limits: {
-        tlsHandshakeTimeoutMs: x.tlsHandshakeTimeout, prefaceTimeoutMs: x.prefaceTimeout, idleTimeoutMs: x.idleTimeout,
-        maxConcurrentStreams: x.maxConcurrentStreams, firstMessageTimeoutMs: x.firstMessageTimeout,
-        maxConnectionsPerSource: x.maxConnectionsPerSource, receiveHoldTimeoutMs: x.receiveHoldTimeout,
-      },
-      refused: transportRefusalCounter(this.metrics),
-      admission: new ConnectionAdmission({ maxConnections: limit.max, metrics: this.metrics }),
-    });
     const grpc = this.grpc;
     receiveBudgetGauges(this.metrics, () => grpc.receiveBudget());
     this.xdsMetrics = createXdsMetrics(this.metrics);
