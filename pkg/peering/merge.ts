@@ -360,10 +360,7 @@ export class Merger {
       }
     }
     const nextNodes = new Map<string, { sig: string; msg: AddressMsg }>();
-    for (const peer of i.peers) {
-      if (peer.decl.nodePort) this.nodeGateway(i, peer, out, nextNodes);
-      else if (!peer.flat) this.peerGateway(peer, out, nextNodes);
-    }
+    for (const peer of i.peers) if (peer.decl.nodePort || !peer.flat) this.gateways(i, peer, out, nextNodes);
     this.nodeMemo = nextNodes;
     const { accepted, conflicts } = owners.admitFlat(flatOut, this.reported, onConflict);
     for (const [uid, a] of accepted) out.set(uid, a);
@@ -397,23 +394,16 @@ export class Merger {
     return msg;
   }
 
-  /** Address or hostname mode: the peer's gateways as workloads (memoised like the node gateways). */
-  private peerGateway(
-    peer: PeerView, out: Map<string, AddressMsg>,
-    next: Map<string, { sig: string; msg: AddressMsg }>,
-  ): void {
-    for (const [key, w] of peerGatewayWorkloads(peer.decl)) {
-      const sig = JSON.stringify(w);
-      const prev = this.nodeMemo.get(key);
-      const m = prev && prev.sig === sig ? prev : { sig, msg: { workload: w } };
-      next.set(key, m);
-      out.set(key, m.msg);
-    }
-  }
-
-  /** NodePort mode: memoised node-gateway service and node workloads of one peer. */
-  private nodeGateway(i: MergeInput, peer: PeerView, out: Map<string, AddressMsg>, next: Map<string, { sig: string; msg: AddressMsg }>): void {
-    for (const [key, a] of nodeGatewayAddresses(peer.decl, peer.data.nodes.values(), i.mesh.rootNamespace, i.suffix)) {
+  /**
+   * A peer's gateways as ztunnel resolves network_gateway, memoised by content: NodePort mode, the node-gateway
+   * service and node workloads; address or hostname mode, one workload per gateway address.
+   */
+  private gateways(i: MergeInput, peer: PeerView, out: Map<string, AddressMsg>,
+    next: Map<string, { sig: string; msg: AddressMsg }>): void {
+    const addresses: Iterable<[string, AddressMsg]> = peer.decl.nodePort
+      ? nodeGatewayAddresses(peer.decl, peer.data.nodes.values(), i.mesh.rootNamespace, i.suffix)
+      : peerGatewayWorkloads(peer.decl).map(([key, w]): [string, AddressMsg] => [key, { workload: w }]);
+    for (const [key, a] of addresses) {
       const sig = JSON.stringify(a);
       const prev = this.nodeMemo.get(key);
       const m = prev && prev.sig === sig ? prev : { sig, msg: a };
