@@ -2,6 +2,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { pinnedCommand } from './pin';
 
 /** The real daemon binary as its own process, so its CPU and RSS are measured alone. */
 export interface DaemonProc {
@@ -28,7 +29,7 @@ export const BENCH_CONNECTIONS_PER_SOURCE = 100_000;
 const BUILD = path.resolve(__dirname, '..', '..');
 export const MAIN = path.join(BUILD, 'cmd', 'ambientd', 'main.js');
 
-export async function startDaemonProc(o: { dir: string; config: Record<string, unknown>; logDir: string; name?: string; extraArgs?: string[]; nodeArgs?: string[] }): Promise<DaemonProc> {
+export async function startDaemonProc(o: { dir: string; config: Record<string, unknown>; logDir: string; name?: string; extraArgs?: string[]; nodeArgs?: string[]; cpus?: string }): Promise<DaemonProc> {
   const stateDir = path.join(o.dir, 'state');
   fs.mkdirSync(stateDir, { recursive: true });
   const cfgFile = path.join(o.dir, 'ambientd.yaml');
@@ -38,7 +39,9 @@ export async function startDaemonProc(o: { dir: string; config: Record<string, u
   const logFile = path.join(o.logDir, `${o.name ?? 'daemon'}.log`);
   fs.mkdirSync(o.logDir, { recursive: true });
   const log = fs.createWriteStream(logFile);
-  const proc = spawn('node', ['--expose-gc', ...(o.nodeArgs ?? []), MAIN, 'serve', '--config', cfgFile, '--log-level', 'info', ...(o.extraArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // cpus: under `taskset -c cpus`, which execs node (same pid, so /proc figures are the daemon's).
+  const run = pinnedCommand('node', ['--expose-gc', ...(o.nodeArgs ?? []), MAIN, 'serve', '--config', cfgFile, '--log-level', 'info', ...(o.extraArgs ?? [])], o.cpus);
+  const proc = spawn(run.cmd, run.args, { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stderr!.pipe(log);
   const rl = readline.createInterface({ input: proc.stdout! });
   const lineWaiters: ((j: Record<string, unknown>) => boolean)[] = [];

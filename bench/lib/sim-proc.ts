@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { pinnedCommand } from './pin';
 
 /** A forked simulator process driven over IPC. */
 export class SimProc {
@@ -6,8 +7,10 @@ export class SimProc {
   private readonly waiters: { ev: string; resolve: (m: Record<string, unknown>) => void }[] = [];
   private readonly queue: Record<string, unknown>[] = [];
 
-  constructor(script: string, execArgv: string[] = [], args: string[] = []) {
-    this.child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+  /** `cpus`: run under `taskset -c cpus` (fork runs execPath with execArgv, then the script). */
+  constructor(script: string, execArgv: string[] = [], args: string[] = [], cpus?: string) {
+    const run = pinnedCommand(process.execPath, execArgv, cpus);
+    this.child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execPath: run.cmd, execArgv: run.args });
     this.child.on('message', (m: Record<string, unknown>) => {
       const i = this.waiters.findIndex((w) => w.ev === m.ev);
       if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(m);

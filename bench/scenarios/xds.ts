@@ -5,7 +5,8 @@ import { writeAtomic } from '../lib/mesh-gen';
 import { wallNow } from '../lib/sim-proc';
 import { startXdsRig } from '../lib/rig';
 import { cpuPercent, percentile, sampleProc } from '../lib/proc';
-import { transportFloor } from '../lib/floor';
+import { quiet, startFloor, type FloorFanout } from '../lib/floor';
+import { describePinning, pinningFromEnv, pinSelf } from '../lib/pin';
 
 /**
  * Core xDS numbers (issue 2): first full sync to one client, one change fanned
@@ -20,7 +21,16 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   // Diagnosis knobs (figures for the record are taken without them): XDS_STREAMS, XDS_CHANGES.
   const streams = Number(process.env['XDS_STREAMS'] ?? 0) || (full ? 1000 : 200);
   const changes = Number(process.env['XDS_CHANGES'] ?? 0) || (full ? 30 : 20);
-  const rig = await startXdsRig({ name: 'xds', logDir: opts.logDir, shape: { ...shape, churnPods: 1 } });
+  // XDS_ROUNDS: interleaved daemon/floor rounds of the storm and the fan-out (min and median reported).
+  const rounds = Math.max(1, Number(process.env['XDS_ROUNDS'] ?? 0) || 3);
+  // XDS_PIN=1: the daemon and the floor server on CPU 0, the clients and this runner on CPU 1 (bench/lib/pin.ts).
+  const pin = pinningFromEnv();
+  if (pin) pinSelf(pin.clients);
+  const load0 = os.loadavg();
+  const rig = await startXdsRig({ name: 'xds', logDir: opts.logDir, shape: { ...shape, churnPods: 1 }, pin });
+  const floor = await startFloor({ stateSize: shape.workloads + shape.services, pin });
+  const stormD: { ms: number; resent: number; cpu: number; client: number }[] = [];
+  const stormF: { ms: number; serverCpuMs: number; clientCpuMs: number }[] = [];
   const { reg, mesh, daemon, sim } = rig;
   const figures: Figure[] = [];
   const notes: string[] = [];
@@ -28,6 +38,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   try {
     const mem0 = await daemon.memory();
 
+    await floor.firstSync();
     // 1. First full sync to one fresh client.
     sim.send({ cmd: 'connect', n: 1, withState: false });
     const first = await sim.next('connected');
@@ -54,75 +65,122 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     figures.push({ name: 'idle_single_change_p50', value: percentile(idle, 50), unit: 'ms' });
     figures.push({ name: 'idle_single_change_p99', value: percentile(idle, 99), unit: 'ms', target: { op: '<=', value: 20 } });
 
-    // 2. Reconnect storm: N clients presenting the state they hold.
-    const c0 = sampleProc(daemon.pid);
-    const k0 = sampleProc(sim.pid);
-    sim.send({ cmd: 'connect', n: streams, withState: true });
-    const storm = await sim.next('connected', 300_000);
-    const c1 = sampleProc(daemon.pid);
-    const k1 = sampleProc(sim.pid);
-    figures.push({ name: 'reconnect_storm_duration', value: Number(storm.ms), unit: 'ms', target: { op: '<=', value: 5000 } });
-    figures.push({ name: 'reconnect_storm_resources_resent', value: Number(storm.resources), unit: 'resources', target: { op: '<=', value: streams } });
-    figures.push({ name: 'reconnect_storm_daemon_cpu', value: c1.cpuMs - c0.cpuMs, unit: 'ms' });
-    figures.push({ name: 'reconnect_storm_client_cpu', value: k1.cpuMs - k0.cpuMs, unit: 'ms' });
+    // 2. Reconnect storm: N clients presenting the state they hold; then the same against the floor,
+    // interleaved, `rounds` times (each later round first closes the previous round's N clients).
+    for (let r = 0; r < rounds; r++) {
+      if (r > 0) {
+        sim.send({ cmd: 'closeLast', n: streams });
+        await sim.next('lastClosed');
+        await quiet(daemon.pid);
+      }
+      const c0 = sampleProc(daemon.pid);
+      const k0 = sampleProc(sim.pid);
+      sim.send({ cmd: 'connect', n: streams, withState: true });
+      const storm = await sim.next('connected', 300_000);
+      const c1 = sampleProc(daemon.pid);
+      const k1 = sampleProc(sim.pid);
+      stormD.push({ ms: Number(storm.ms), resent: Number(storm.resources), cpu: c1.cpuMs - c0.cpuMs, client: k1.cpuMs - k0.cpuMs });
+      if (r === 0) {
+        // 3. Idle memory per wildcard stream: after a full GC in the daemon, JS heap
+        // + external (Buffers) per stream, and RSS per stream (includes OpenSSL and
+        // nghttp2 per-connection state, and allocator slack from the storm).
+        const memN = await daemon.memory();
+        const js = (m: { heapUsed: number; external: number }): number => m.heapUsed + m.external;
+        figures.push({ name: 'idle_memory_per_stream', value: Math.max(0, (js(memN) - js(mem0)) / (streams + 1) / 1024), unit: 'KiB', target: { op: '<=', value: 100 } });
+        figures.push({ name: 'idle_rss_per_stream', value: Math.max(0, (memN.rss - mem0.rss) / (streams + 1) / 1024), unit: 'KiB' });
+      }
+      stormF.push(await floor.storm(streams));
+    }
+    const med = (xs: number[]): number => percentile(xs, 50);
+    const min = (xs: number[]): number => Math.min(...xs);
+    const sd = stormD.map((x) => x.cpu);
+    const sf = stormF.map((x) => x.serverCpuMs);
+    const stormRatio = stormD.map((x, i) => x.cpu / Math.max(1, stormF[i]!.serverCpuMs));
+    figures.push({ name: 'reconnect_storm_duration', value: med(stormD.map((x) => x.ms)), unit: 'ms', target: { op: '<=', value: 5000 } });
+    figures.push({ name: 'reconnect_storm_duration_min', value: min(stormD.map((x) => x.ms)), unit: 'ms' });
+    figures.push({ name: 'reconnect_storm_resources_resent', value: Math.max(...stormD.map((x) => x.resent)), unit: 'resources', target: { op: '<=', value: streams } });
+    figures.push({ name: 'reconnect_storm_daemon_cpu', value: med(sd), unit: 'ms' });
+    figures.push({ name: 'reconnect_storm_daemon_cpu_min', value: min(sd), unit: 'ms' });
+    figures.push({ name: 'reconnect_storm_client_cpu', value: med(stormD.map((x) => x.client)), unit: 'ms' });
+    figures.push({ name: 'transport_floor_storm_duration', value: med(stormF.map((x) => x.ms)), unit: 'ms' });
+    figures.push({ name: 'transport_floor_storm_server_cpu', value: med(sf), unit: 'ms' });
+    figures.push({ name: 'transport_floor_storm_server_cpu_min', value: min(sf), unit: 'ms' });
+    figures.push({ name: 'transport_floor_storm_client_cpu', value: med(stormF.map((x) => x.clientCpuMs)), unit: 'ms' });
+    // Issue 20 target 4: daemon CPU <= 2x the bare server's for the same storm (per-round ratio).
+    figures.push({ name: 'reconnect_storm_cpu_vs_floor', value: med(stormRatio), unit: 'x', target: { op: '<=', value: 2 } });
+    figures.push({ name: 'reconnect_storm_cpu_vs_floor_min', value: min(stormRatio), unit: 'x' });
+    notes.push(`storm rounds (daemon ms CPU / floor ms CPU): ${stormD.map((x, i) => `${x.cpu}/${stormF[i]!.serverCpuMs.toFixed(0)}`).join(' ')}`);
 
-    // 3. Idle memory per wildcard stream: after a full GC in the daemon, JS heap
-    // + external (Buffers) per stream, and RSS per stream (includes OpenSSL and
-    // nghttp2 per-connection state, and allocator slack from the storm).
-    const memN = await daemon.memory();
-    const js = (m: { heapUsed: number; external: number }): number => m.heapUsed + m.external;
-    figures.push({ name: 'idle_memory_per_stream', value: Math.max(0, (js(memN) - js(mem0)) / (streams + 1) / 1024), unit: 'KiB', target: { op: '<=', value: 100 } });
-    figures.push({ name: 'idle_rss_per_stream', value: Math.max(0, (memN.rss - mem0.rss) / (streams + 1) / 1024), unit: 'KiB' });
-
-    // 4. One change fanned out to every stream, repeated.
+    // 4. One change fanned out to every stream, `changes` per round; each daemon round followed
+    // by a floor round of the same size.
     const lat: number[] = [];
     const lastPerChange: number[] = [];
-    const cpuBefore = sampleProc(daemon.pid);
-    for (let g = 1; g <= changes; g++) {
-      const c = mesh.churnPod(0, g);
-      sim.send({ cmd: 'expect', uid: `bench//Pod/${c.uid}` });
-      await sim.next('expecting');
-      const t0 = wallNow();
-      writeAtomic(path.join(reg, c.file), c.yaml);
-      const got = await sim.next('got', 60_000);
-      const times = (got.times as number[]).map((x) => x - t0);
-      lat.push(...times);
-      lastPerChange.push(Math.max(...times));
+    const floorLat: number[] = [];
+    const floorLast: number[] = [];
+    const fanD: { perChange: number; marginal: number; pct: number }[] = [];
+    const fanF: FloorFanout[] = [];
+    let g = 0;
+    for (let r = 0; r < rounds; r++) {
+      const cpuBefore = sampleProc(daemon.pid);
+      for (let k = 1; k <= changes; k++) {
+        const c = mesh.churnPod(0, ++g);
+        sim.send({ cmd: 'expect', uid: `bench//Pod/${c.uid}` });
+        await sim.next('expecting');
+        const t0 = wallNow();
+        writeAtomic(path.join(reg, c.file), c.yaml);
+        const got = await sim.next('got', 60_000);
+        const times = (got.times as number[]).map((x) => x - t0);
+        lat.push(...times);
+        lastPerChange.push(Math.max(...times));
+      }
+      const cpuAfter = sampleProc(daemon.pid);
+      const perChange = (cpuAfter.cpuMs - cpuBefore.cpuMs) / changes;
+      // CPU per change = fixed part + streams x marginal: the marginal cost is what one more stream adds.
+      fanD.push({ perChange, marginal: ((perChange - cpuOneStream) / streams) * 1000, pct: cpuPercent(cpuBefore, cpuAfter) });
+      const f = await floor.fanout(changes, streams + 1);
+      fanF.push(f);
+      floorLat.push(...f.lat);
+      floorLast.push(...f.last);
     }
-    const cpuAfter = sampleProc(daemon.pid);
+    const marg = fanD.map((x) => x.marginal);
+    const fpu = fanF.map((x) => x.cpuPerStreamUs);
+    const fanRatio = fanD.map((x, i) => x.marginal / fanF[i]!.cpuPerStreamUs);
     series.push({ chart: 'latency-cdf', label: `xds: 1 change -> ${streams + 1} ztunnels`, values: lat });
     figures.push({ name: 'fanout_p50', value: percentile(lat, 50), unit: 'ms' });
     figures.push({ name: 'fanout_p99', value: percentile(lat, 99), unit: 'ms', target: { op: '<=', value: 50 } });
     figures.push({ name: 'fanout_all_received_p99', value: percentile(lastPerChange, 99), unit: 'ms' });
-    figures.push({ name: 'cpu_per_change', value: (cpuAfter.cpuMs - cpuBefore.cpuMs) / changes, unit: 'ms' });
-    figures.push({ name: 'cpu_per_change_per_stream', value: ((cpuAfter.cpuMs - cpuBefore.cpuMs) / changes / (streams + 1)) * 1000, unit: 'us' });
-    // CPU per change = fixed part + streams x marginal: the marginal cost is what one more stream adds
-    // (compare transport_floor_cpu_per_stream); it must not grow with the number of streams.
+    figures.push({ name: 'cpu_per_change', value: med(fanD.map((x) => x.perChange)), unit: 'ms' });
+    figures.push({ name: 'cpu_per_change_per_stream', value: med(fanD.map((x) => (x.perChange / (streams + 1)) * 1000)), unit: 'us' });
     figures.push({ name: 'cpu_per_change_one_stream', value: cpuOneStream, unit: 'ms' });
-    figures.push({ name: 'cpu_per_change_marginal_per_stream', value: (((cpuAfter.cpuMs - cpuBefore.cpuMs) / changes - cpuOneStream) / streams) * 1000, unit: 'us' });
-    figures.push({ name: 'daemon_cpu_during_fanout', value: cpuPercent(cpuBefore, cpuAfter), unit: '% of one core' });
+    figures.push({ name: 'cpu_per_change_marginal_per_stream', value: med(marg), unit: 'us' });
+    figures.push({ name: 'cpu_per_change_marginal_per_stream_min', value: min(marg), unit: 'us' });
+    figures.push({ name: 'daemon_cpu_during_fanout', value: med(fanD.map((x) => x.pct)), unit: '% of one core' });
     figures.push({ name: 'daemon_rss', value: sampleProc(daemon.pid).rssBytes / 1048576, unit: 'MiB' });
+    series.push({ chart: 'latency-cdf', label: `bare node:http2 floor: 1 message -> ${streams + 1} streams`, values: floorLat });
+    figures.push({ name: 'transport_floor_p50', value: percentile(floorLat, 50), unit: 'ms' });
+    figures.push({ name: 'transport_floor_p99', value: percentile(floorLat, 99), unit: 'ms' });
+    figures.push({ name: 'transport_floor_cpu_per_stream', value: med(fpu), unit: 'us' });
+    figures.push({ name: 'transport_floor_cpu_per_stream_min', value: min(fpu), unit: 'us' });
+    figures.push({ name: 'transport_floor_client_cpu_per_stream', value: med(fanF.map((x) => x.clientCpuPerStreamUs)), unit: 'us' });
+    // Issue 20 target 5: the daemon's marginal CPU per stream <= 1.25x the floor's (per-round ratio).
+    figures.push({ name: 'fanout_marginal_vs_floor', value: med(fanRatio), unit: 'x', target: { op: '<=', value: 1.25 } });
+    figures.push({ name: 'fanout_marginal_vs_floor_min', value: min(fanRatio), unit: 'x' });
+    // Both sides of one message to every stream, on this machine's cores: no arrangement of
+    // processes delivers it to every stream sooner than total CPU / cores.
+    const cores = os.cpus().length;
+    const clientUs = med(fanF.map((x) => x.clientCpuPerStreamUs));
+    figures.push({ name: 'fanout_cpu_bound_all_streams', value: ((med(fpu) + clientUs) * (streams + 1)) / 1000 / cores, unit: 'ms' });
+    notes.push(`fan-out rounds (daemon marginal us / floor us per stream): ${marg.map((x, i) => `${x.toFixed(1)}/${fpu[i]!.toFixed(1)}`).join(' ')}`);
     notes.push('latency = file write -> simulated ztunnel receives the change (includes the file watcher and parse)');
     notes.push(`slowest delivery per change (ms): ${lastPerChange.map((x) => x.toFixed(1)).join(' ')}`);
   } finally {
     await rig.close();
+    floor.close();
   }
-
-  // 5. The transport floor: the same clients against a bare node:http2 server (bench/sim/floor-server.ts).
-  const floor = await transportFloor({ streams: streams + 1, changes, stateSize: shape.workloads + shape.services });
-  series.push({ chart: 'latency-cdf', label: `bare node:http2 floor: 1 message -> ${streams + 1} streams`, values: floor.lat });
-  figures.push({ name: 'transport_floor_storm_duration', value: floor.stormMs ?? NaN, unit: 'ms' });
-  figures.push({ name: 'transport_floor_storm_server_cpu', value: floor.stormServerCpuMs ?? NaN, unit: 'ms' });
-  figures.push({ name: 'transport_floor_storm_client_cpu', value: floor.stormClientCpuMs ?? NaN, unit: 'ms' });
-  figures.push({ name: 'transport_floor_p50', value: floor.p50, unit: 'ms' });
-  figures.push({ name: 'transport_floor_p99', value: floor.p99, unit: 'ms' });
-  figures.push({ name: 'transport_floor_cpu_per_stream', value: floor.cpuPerStreamUs, unit: 'us' });
-  figures.push({ name: 'transport_floor_client_cpu_per_stream', value: floor.clientCpuPerStreamUs, unit: 'us' });
-  // Both sides of one message to every stream, on this machine's cores: no arrangement of
-  // processes delivers it to every stream sooner than total CPU / cores.
-  const cores = os.cpus().length;
-  figures.push({ name: 'fanout_cpu_bound_all_streams', value: ((floor.cpuPerStreamUs + floor.clientCpuPerStreamUs) * (streams + 1)) / 1000 / cores, unit: 'ms' });
+  const loadEnd = os.loadavg();
+  notes.push(`${rounds} interleaved rounds (daemon, then floor); figures are medians, *_min the best round; ${describePinning(pin)}`);
+  notes.push(`load average (1/5/15 min) at start ${load0.map((l) => l.toFixed(2)).join('/')}, at end ${loadEnd.map((l) => l.toFixed(2)).join('/')}`);
   notes.push('transport floor = a bare node:http2 TLS 1.3 server (no ambientd code) writing one pre-encoded response to the same simulated ztunnels; its latency is measured from the write command, so it excludes the file watcher, parse and push pipeline');
   notes.push(`transport floor storm = the same bare server receiving ${streams} reconnects that each list ${shape.workloads + shape.services} names in initial_resource_versions, answering each with an empty response and matching nothing`);
-  return { scenario: 'xds', params: { ...shape, streams, changes, mode: opts.mode }, figures, notes, series };
+  return { scenario: 'xds', params: { ...shape, streams, changes, rounds, pinned: describePinning(pin), mode: opts.mode }, figures, notes, series };
 }
