@@ -44,7 +44,9 @@ export interface SharedResponse {
  */
 export class SharedResponses {
   private seq = -1;
-  private readonly memo = new Map<string, SharedResponse>();
+  /** type URL -> cursor -> response (no per-lookup key string: one lookup per stream per push). */
+  private readonly memo = new Map<string, Map<number, SharedResponse>>();
+  private entries = 0;
   private holding = false;
 
   constructor(
@@ -57,10 +59,11 @@ export class SharedResponses {
     const cache = this.cache;
     if (cache.seq !== this.seq) {
       this.memo.clear();
+      this.entries = 0;
       this.seq = cache.seq;
     }
-    const key = `${since}|${typeUrl}`;
-    const hit = this.memo.get(key);
+    let byType = this.memo.get(typeUrl);
+    const hit = byType?.get(since);
     if (hit) return hit;
     const frames: FramePart[] = [];
     const removed: string[] = [];
@@ -79,7 +82,11 @@ export class SharedResponses {
       commitAt: empty ? undefined : cache.oldestCommitAfter(since)?.at,
       originAt: empty ? undefined : cache.earliestOriginAfter(since),
     };
-    if ((this.holding || bytes <= JOIN_MAX) && this.memo.size < this.maxEntries) this.memo.set(key, r);
+    if ((this.holding || bytes <= JOIN_MAX) && this.entries < this.maxEntries) {
+      if (!byType) this.memo.set(typeUrl, (byType = new Map()));
+      byType.set(since, r);
+      this.entries++;
+    }
     return r;
   }
 
@@ -91,12 +98,19 @@ export class SharedResponses {
   /** The pass ended: drop the large bodies (small ones stay until the next commit). */
   release(): void {
     this.holding = false;
-    for (const [k, r] of this.memo) if (r.body.length > 1) this.memo.delete(k);
+    for (const byType of this.memo.values()) {
+      for (const [k, r] of byType) {
+        if (r.body.length > 1) {
+          byType.delete(k);
+          this.entries--;
+        }
+      }
+    }
   }
 
   /** Bodies kept now (for tests and the debug view). */
   get size(): number {
-    return this.memo.size;
+    return this.entries;
   }
 }
 

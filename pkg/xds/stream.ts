@@ -100,8 +100,10 @@ export class XdsStream {
       }
       this.node = req.node; // rule 2: only the first request is guaranteed to carry it
     }
-    const known = this.o.typeOrder.includes(req.typeUrl);
-    const label = known ? (this.types.get(req.typeUrl)?.label ?? shortType(req.typeUrl)) : 'unknown';
+    let st = this.types.get(req.typeUrl);
+    // A type this stream already watches is one of typeOrder (checked when it was added).
+    const known = st !== undefined || this.o.typeOrder.includes(req.typeUrl);
+    const label = known ? (st?.label ?? shortType(req.typeUrl)) : 'unknown';
     if (!known) {
       // Logged (rate-limited) and answered empty so a client waiting on its first response is not stuck.
       this.o.metrics.unknownTypes.inc();
@@ -116,7 +118,6 @@ export class XdsStream {
       this.fail(GrpcCode.PERMISSION_DENIED, 'permission denied');
       return;
     }
-    let st = this.types.get(req.typeUrl);
     const first = !st;
     if (!st) {
       st = {
