@@ -29,7 +29,12 @@ export const BENCH_CONNECTIONS_PER_SOURCE = 100_000;
 const BUILD = path.resolve(__dirname, '..', '..');
 export const MAIN = path.join(BUILD, 'cmd', 'ambientd', 'main.js');
 
-export async function startDaemonProc(o: { dir: string; config: Record<string, unknown>; logDir: string; name?: string; extraArgs?: string[]; nodeArgs?: string[]; cpus?: string }): Promise<DaemonProc> {
+export async function startDaemonProc(o: {
+  dir: string; config: Record<string, unknown>; logDir: string; name?: string;
+  extraArgs?: string[]; nodeArgs?: string[];
+  /** Run under `taskset -c cpus` (bench/lib/pin.ts). */
+  cpus?: string;
+}): Promise<DaemonProc> {
   const stateDir = path.join(o.dir, 'state');
   fs.mkdirSync(stateDir, { recursive: true });
   const cfgFile = path.join(o.dir, 'ambientd.yaml');
@@ -40,7 +45,8 @@ export async function startDaemonProc(o: { dir: string; config: Record<string, u
   fs.mkdirSync(o.logDir, { recursive: true });
   const log = fs.createWriteStream(logFile);
   // cpus: under `taskset -c cpus`, which execs node (same pid, so /proc figures are the daemon's).
-  const run = pinnedCommand('node', ['--expose-gc', ...(o.nodeArgs ?? []), MAIN, 'serve', '--config', cfgFile, '--log-level', 'info', ...(o.extraArgs ?? [])], o.cpus);
+  const nodeArgs = ['--expose-gc', ...(o.nodeArgs ?? []), MAIN, 'serve', '--config', cfgFile, '--log-level', 'info'];
+  const run = pinnedCommand('node', [...nodeArgs, ...(o.extraArgs ?? [])], o.cpus);
   const proc = spawn(run.cmd, run.args, { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stderr!.pipe(log);
   const rl = readline.createInterface({ input: proc.stdout! });

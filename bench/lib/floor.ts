@@ -28,7 +28,7 @@ export interface FloorFanout {
 export interface Floor {
   /** One client takes the full state (stateSize names), as the daemon's first client does. */
   firstSync(): Promise<void>;
-  /** n clients connect presenting the state (closing the previous storm's n first): wall ms, server and client CPU ms. */
+  /** n clients connect presenting the state (the previous storm's n closed first): wall ms, server/client CPU ms. */
   storm(n: number): Promise<{ ms: number; serverCpuMs: number; clientCpuMs: number }>;
   /** `changes` broadcasts to every connected stream (`streams` of them). */
   fanout(changes: number, streams: number): Promise<FloorFanout>;
@@ -37,7 +37,8 @@ export interface Floor {
 
 export async function startFloor(o: { batch?: number; stateSize?: number; pin?: Pinning }): Promise<Floor> {
   const { dir, key, cert } = istiodServingCert('floor');
-  const srv = new SimProc(path.join(__dirname, '..', 'sim', 'floor-server.js'), [], [key, cert, String(o.batch ?? 0), String(o.stateSize ?? 0)], o.pin?.server);
+  const args = [key, cert, String(o.batch ?? 0), String(o.stateSize ?? 0)];
+  const srv = new SimProc(path.join(__dirname, '..', 'sim', 'floor-server.js'), [], args, o.pin?.server);
   const sim = new SimProc(path.join(__dirname, '..', 'sim', 'xds-sim.js'), [], [], o.pin?.clients);
   const serverCpu = async (): Promise<number> => {
     srv.send({ cmd: 'cpu' });
@@ -46,7 +47,8 @@ export async function startFloor(o: { batch?: number; stateSize?: number; pin?: 
   let stormed = 0;
   const { port } = (await srv.next('ready')) as { port: number };
   await sim.next('ready');
-  sim.send({ cmd: 'init', init: { address: `127.0.0.1:${port}`, rootCaPem: fs.readFileSync(cert, 'utf8'), token: 'unused' } });
+  const rootCaPem = fs.readFileSync(cert, 'utf8');
+  sim.send({ cmd: 'init', init: { address: `127.0.0.1:${port}`, rootCaPem, token: 'unused' } });
   return {
     async firstSync() {
       sim.send({ cmd: 'connect', n: 1, withState: false });
@@ -84,7 +86,8 @@ export async function startFloor(o: { batch?: number; stateSize?: number; pin?: 
       }
       const c1 = await serverCpu();
       const s1 = sampleProc(sim.pid);
-      return { lat, last, cpuPerStreamUs: ((c1 - c0) / changes / streams) * 1000, clientCpuPerStreamUs: ((s1.cpuMs - s0.cpuMs) / changes / streams) * 1000 };
+      const perStream = (ms: number): number => (ms / changes / streams) * 1000;
+      return { lat, last, cpuPerStreamUs: perStream(c1 - c0), clientCpuPerStreamUs: perStream(s1.cpuMs - s0.cpuMs) };
     },
     close() {
       sim.close();

@@ -17,7 +17,9 @@ export interface XdsRig {
 }
 
 /** `xds` settings override the rig's (e.g. the attack scenario keeps the default per-source connection limit). */
-export async function startXdsRig(o: { name: string; logDir: string; shape: MeshShape; xds?: Record<string, unknown>; pin?: Pinning }): Promise<XdsRig> {
+export async function startXdsRig(o: {
+  name: string; logDir: string; shape: MeshShape; xds?: Record<string, unknown>; pin?: Pinning;
+}): Promise<XdsRig> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ambientd-bench-${o.name}-`));
   const reg = path.join(dir, 'registry');
   const mesh = writeMesh(reg, o.shape);

@@ -10,7 +10,8 @@ export class SimProc {
   /** `cpus`: run under `taskset -c cpus` (fork runs execPath with execArgv, then the script). */
   constructor(script: string, execArgv: string[] = [], args: string[] = [], cpus?: string) {
     const run = pinnedCommand(process.execPath, execArgv, cpus);
-    this.child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execPath: run.cmd, execArgv: run.args });
+    const stdio: ('ignore' | 'inherit' | 'ipc')[] = ['ignore', 'inherit', 'inherit', 'ipc'];
+    this.child = fork(script, args, { stdio, execPath: run.cmd, execArgv: run.args });
     this.child.on('message', (m: Record<string, unknown>) => {
       const i = this.waiters.findIndex((w) => w.ev === m.ev);
       if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(m);

@@ -47,10 +47,12 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       figures.push({ name: `delivered_at_${rate}_per_s`, value: lat.length / Math.max(1, expected), unit: 'fraction', target: { op: '>=', value: 0.99 } });
     }
     notes.push(`${streams} simulated ztunnels; ${shape.workloads} pods; each rate for ${seconds} s; latency = file write -> ztunnel receives the new pod`);
-    notes.push(`${describePinning(pin)}; load average (1/5/15 min) at end ${os.loadavg().map((l) => l.toFixed(2)).join('/')}`);
+    const load = os.loadavg().map((l) => l.toFixed(2)).join('/');
+    notes.push(`${describePinning(pin)}; load average (1/5/15 min) at end ${load}`);
     notes.push('targets: CPU <= 10 % of one core at Solo\'s 1 replacement/s shape; p99 <= 100 ms (the seed\'s propagation bar)');
   } finally {
     await rig.close();
   }
-  return { scenario: 'churn', params: { ...shape, streams, seconds, rates: [1, 10, 100], pinned: describePinning(pin), mode: opts.mode }, figures, notes, series };
+  const params = { ...shape, streams, seconds, rates: [1, 10, 100], pinned: describePinning(pin), mode: opts.mode };
+  return { scenario: 'churn', params, figures, notes, series };
 }

@@ -33,6 +33,10 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   const stormF: { ms: number; serverCpuMs: number; clientCpuMs: number }[] = [];
   const { reg, mesh, daemon, sim } = rig;
   const figures: Figure[] = [];
+  /** One figure; `le` = target "at most". */
+  const fig = (name: string, value: number, unit: string, le?: number): void => {
+    figures.push({ name, value, unit, ...(le === undefined ? {} : { target: { op: '<=' as const, value: le } }) });
+  };
   const notes: string[] = [];
   const series: Series[] = [];
   try {
@@ -79,15 +83,17 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       const storm = await sim.next('connected', 300_000);
       const c1 = sampleProc(daemon.pid);
       const k1 = sampleProc(sim.pid);
-      stormD.push({ ms: Number(storm.ms), resent: Number(storm.resources), cpu: c1.cpuMs - c0.cpuMs, client: k1.cpuMs - k0.cpuMs });
+      stormD.push({
+        ms: Number(storm.ms), resent: Number(storm.resources), cpu: c1.cpuMs - c0.cpuMs, client: k1.cpuMs - k0.cpuMs,
+      });
       if (r === 0) {
         // 3. Idle memory per wildcard stream: after a full GC in the daemon, JS heap
         // + external (Buffers) per stream, and RSS per stream (includes OpenSSL and
         // nghttp2 per-connection state, and allocator slack from the storm).
         const memN = await daemon.memory();
         const js = (m: { heapUsed: number; external: number }): number => m.heapUsed + m.external;
-        figures.push({ name: 'idle_memory_per_stream', value: Math.max(0, (js(memN) - js(mem0)) / (streams + 1) / 1024), unit: 'KiB', target: { op: '<=', value: 100 } });
-        figures.push({ name: 'idle_rss_per_stream', value: Math.max(0, (memN.rss - mem0.rss) / (streams + 1) / 1024), unit: 'KiB' });
+        fig('idle_memory_per_stream', Math.max(0, (js(memN) - js(mem0)) / (streams + 1) / 1024), 'KiB', 100);
+        fig('idle_rss_per_stream', Math.max(0, (memN.rss - mem0.rss) / (streams + 1) / 1024), 'KiB');
       }
       stormF.push(await floor.storm(streams));
     }
@@ -96,20 +102,21 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     const sd = stormD.map((x) => x.cpu);
     const sf = stormF.map((x) => x.serverCpuMs);
     const stormRatio = stormD.map((x, i) => x.cpu / Math.max(1, stormF[i]!.serverCpuMs));
-    figures.push({ name: 'reconnect_storm_duration', value: med(stormD.map((x) => x.ms)), unit: 'ms', target: { op: '<=', value: 5000 } });
-    figures.push({ name: 'reconnect_storm_duration_min', value: min(stormD.map((x) => x.ms)), unit: 'ms' });
-    figures.push({ name: 'reconnect_storm_resources_resent', value: Math.max(...stormD.map((x) => x.resent)), unit: 'resources', target: { op: '<=', value: streams } });
-    figures.push({ name: 'reconnect_storm_daemon_cpu', value: med(sd), unit: 'ms' });
-    figures.push({ name: 'reconnect_storm_daemon_cpu_min', value: min(sd), unit: 'ms' });
-    figures.push({ name: 'reconnect_storm_client_cpu', value: med(stormD.map((x) => x.client)), unit: 'ms' });
-    figures.push({ name: 'transport_floor_storm_duration', value: med(stormF.map((x) => x.ms)), unit: 'ms' });
-    figures.push({ name: 'transport_floor_storm_server_cpu', value: med(sf), unit: 'ms' });
-    figures.push({ name: 'transport_floor_storm_server_cpu_min', value: min(sf), unit: 'ms' });
-    figures.push({ name: 'transport_floor_storm_client_cpu', value: med(stormF.map((x) => x.clientCpuMs)), unit: 'ms' });
+    fig('reconnect_storm_duration', med(stormD.map((x) => x.ms)), 'ms', 5000);
+    fig('reconnect_storm_duration_min', min(stormD.map((x) => x.ms)), 'ms');
+    fig('reconnect_storm_resources_resent', Math.max(...stormD.map((x) => x.resent)), 'resources', streams);
+    fig('reconnect_storm_daemon_cpu', med(sd), 'ms');
+    fig('reconnect_storm_daemon_cpu_min', min(sd), 'ms');
+    fig('reconnect_storm_client_cpu', med(stormD.map((x) => x.client)), 'ms');
+    fig('transport_floor_storm_duration', med(stormF.map((x) => x.ms)), 'ms');
+    fig('transport_floor_storm_server_cpu', med(sf), 'ms');
+    fig('transport_floor_storm_server_cpu_min', min(sf), 'ms');
+    fig('transport_floor_storm_client_cpu', med(stormF.map((x) => x.clientCpuMs)), 'ms');
     // Issue 20 target 4: daemon CPU <= 2x the bare server's for the same storm (per-round ratio).
-    figures.push({ name: 'reconnect_storm_cpu_vs_floor', value: med(stormRatio), unit: 'x', target: { op: '<=', value: 2 } });
-    figures.push({ name: 'reconnect_storm_cpu_vs_floor_min', value: min(stormRatio), unit: 'x' });
-    notes.push(`storm rounds (daemon ms CPU / floor ms CPU): ${stormD.map((x, i) => `${x.cpu}/${stormF[i]!.serverCpuMs.toFixed(0)}`).join(' ')}`);
+    fig('reconnect_storm_cpu_vs_floor', med(stormRatio), 'x', 2);
+    fig('reconnect_storm_cpu_vs_floor_min', min(stormRatio), 'x');
+    const stormPairs = stormD.map((x, i) => `${x.cpu}/${stormF[i]!.serverCpuMs.toFixed(0)}`);
+    notes.push(`storm rounds (daemon ms CPU / floor ms CPU): ${stormPairs.join(' ')}`);
 
     // 4. One change fanned out to every stream, `changes` per round; each daemon round followed
     // by a floor round of the same size.
@@ -136,7 +143,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       const cpuAfter = sampleProc(daemon.pid);
       const perChange = (cpuAfter.cpuMs - cpuBefore.cpuMs) / changes;
       // CPU per change = fixed part + streams x marginal: the marginal cost is what one more stream adds.
-      fanD.push({ perChange, marginal: ((perChange - cpuOneStream) / streams) * 1000, pct: cpuPercent(cpuBefore, cpuAfter) });
+      const marginal = ((perChange - cpuOneStream) / streams) * 1000;
+      fanD.push({ perChange, marginal, pct: cpuPercent(cpuBefore, cpuAfter) });
       const f = await floor.fanout(changes, streams + 1);
       fanF.push(f);
       floorLat.push(...f.lat);
@@ -146,31 +154,33 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     const fpu = fanF.map((x) => x.cpuPerStreamUs);
     const fanRatio = fanD.map((x, i) => x.marginal / fanF[i]!.cpuPerStreamUs);
     series.push({ chart: 'latency-cdf', label: `xds: 1 change -> ${streams + 1} ztunnels`, values: lat });
-    figures.push({ name: 'fanout_p50', value: percentile(lat, 50), unit: 'ms' });
-    figures.push({ name: 'fanout_p99', value: percentile(lat, 99), unit: 'ms', target: { op: '<=', value: 50 } });
-    figures.push({ name: 'fanout_all_received_p99', value: percentile(lastPerChange, 99), unit: 'ms' });
-    figures.push({ name: 'cpu_per_change', value: med(fanD.map((x) => x.perChange)), unit: 'ms' });
-    figures.push({ name: 'cpu_per_change_per_stream', value: med(fanD.map((x) => (x.perChange / (streams + 1)) * 1000)), unit: 'us' });
-    figures.push({ name: 'cpu_per_change_one_stream', value: cpuOneStream, unit: 'ms' });
-    figures.push({ name: 'cpu_per_change_marginal_per_stream', value: med(marg), unit: 'us' });
-    figures.push({ name: 'cpu_per_change_marginal_per_stream_min', value: min(marg), unit: 'us' });
-    figures.push({ name: 'daemon_cpu_during_fanout', value: med(fanD.map((x) => x.pct)), unit: '% of one core' });
-    figures.push({ name: 'daemon_rss', value: sampleProc(daemon.pid).rssBytes / 1048576, unit: 'MiB' });
-    series.push({ chart: 'latency-cdf', label: `bare node:http2 floor: 1 message -> ${streams + 1} streams`, values: floorLat });
-    figures.push({ name: 'transport_floor_p50', value: percentile(floorLat, 50), unit: 'ms' });
-    figures.push({ name: 'transport_floor_p99', value: percentile(floorLat, 99), unit: 'ms' });
-    figures.push({ name: 'transport_floor_cpu_per_stream', value: med(fpu), unit: 'us' });
-    figures.push({ name: 'transport_floor_cpu_per_stream_min', value: min(fpu), unit: 'us' });
-    figures.push({ name: 'transport_floor_client_cpu_per_stream', value: med(fanF.map((x) => x.clientCpuPerStreamUs)), unit: 'us' });
+    fig('fanout_p50', percentile(lat, 50), 'ms');
+    fig('fanout_p99', percentile(lat, 99), 'ms', 50);
+    fig('fanout_all_received_p99', percentile(lastPerChange, 99), 'ms');
+    fig('cpu_per_change', med(fanD.map((x) => x.perChange)), 'ms');
+    fig('cpu_per_change_per_stream', med(fanD.map((x) => (x.perChange / (streams + 1)) * 1000)), 'us');
+    fig('cpu_per_change_one_stream', cpuOneStream, 'ms');
+    fig('cpu_per_change_marginal_per_stream', med(marg), 'us');
+    fig('cpu_per_change_marginal_per_stream_min', min(marg), 'us');
+    fig('daemon_cpu_during_fanout', med(fanD.map((x) => x.pct)), '% of one core');
+    fig('daemon_rss', sampleProc(daemon.pid).rssBytes / 1048576, 'MiB');
+    const floorLabel = `bare node:http2 floor: 1 message -> ${streams + 1} streams`;
+    series.push({ chart: 'latency-cdf', label: floorLabel, values: floorLat });
+    fig('transport_floor_p50', percentile(floorLat, 50), 'ms');
+    fig('transport_floor_p99', percentile(floorLat, 99), 'ms');
+    fig('transport_floor_cpu_per_stream', med(fpu), 'us');
+    fig('transport_floor_cpu_per_stream_min', min(fpu), 'us');
+    fig('transport_floor_client_cpu_per_stream', med(fanF.map((x) => x.clientCpuPerStreamUs)), 'us');
     // Issue 20 target 5: the daemon's marginal CPU per stream <= 1.25x the floor's (per-round ratio).
-    figures.push({ name: 'fanout_marginal_vs_floor', value: med(fanRatio), unit: 'x', target: { op: '<=', value: 1.25 } });
-    figures.push({ name: 'fanout_marginal_vs_floor_min', value: min(fanRatio), unit: 'x' });
+    fig('fanout_marginal_vs_floor', med(fanRatio), 'x', 1.25);
+    fig('fanout_marginal_vs_floor_min', min(fanRatio), 'x');
     // Both sides of one message to every stream, on this machine's cores: no arrangement of
     // processes delivers it to every stream sooner than total CPU / cores.
     const cores = os.cpus().length;
     const clientUs = med(fanF.map((x) => x.clientCpuPerStreamUs));
-    figures.push({ name: 'fanout_cpu_bound_all_streams', value: ((med(fpu) + clientUs) * (streams + 1)) / 1000 / cores, unit: 'ms' });
-    notes.push(`fan-out rounds (daemon marginal us / floor us per stream): ${marg.map((x, i) => `${x.toFixed(1)}/${fpu[i]!.toFixed(1)}`).join(' ')}`);
+    fig('fanout_cpu_bound_all_streams', ((med(fpu) + clientUs) * (streams + 1)) / 1000 / cores, 'ms');
+    const fanPairs = marg.map((x, i) => `${x.toFixed(1)}/${fpu[i]!.toFixed(1)}`);
+    notes.push(`fan-out rounds (daemon marginal us / floor us per stream): ${fanPairs.join(' ')}`);
     notes.push('latency = file write -> simulated ztunnel receives the change (includes the file watcher and parse)');
     notes.push(`slowest delivery per change (ms): ${lastPerChange.map((x) => x.toFixed(1)).join(' ')}`);
   } finally {
@@ -178,9 +188,12 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     floor.close();
   }
   const loadEnd = os.loadavg();
-  notes.push(`${rounds} interleaved rounds (daemon, then floor); figures are medians, *_min the best round; ${describePinning(pin)}`);
-  notes.push(`load average (1/5/15 min) at start ${load0.map((l) => l.toFixed(2)).join('/')}, at end ${loadEnd.map((l) => l.toFixed(2)).join('/')}`);
+  notes.push(`${rounds} interleaved rounds (daemon, then floor); figures are medians, *_min the best round; `
+    + describePinning(pin));
+  const loads = (l: number[]): string => l.map((x) => x.toFixed(2)).join('/');
+  notes.push(`load average (1/5/15 min) at start ${loads(load0)}, at end ${loads(loadEnd)}`);
   notes.push('transport floor = a bare node:http2 TLS 1.3 server (no ambientd code) writing one pre-encoded response to the same simulated ztunnels; its latency is measured from the write command, so it excludes the file watcher, parse and push pipeline');
   notes.push(`transport floor storm = the same bare server receiving ${streams} reconnects that each list ${shape.workloads + shape.services} names in initial_resource_versions, answering each with an empty response and matching nothing`);
-  return { scenario: 'xds', params: { ...shape, streams, changes, rounds, pinned: describePinning(pin), mode: opts.mode }, figures, notes, series };
+  const params = { ...shape, streams, changes, rounds, pinned: describePinning(pin), mode: opts.mode };
+  return { scenario: 'xds', params, figures, notes, series };
 }
