@@ -29,7 +29,7 @@ export interface Floor {
   /** One client takes the full state (stateSize names), as the daemon's first client does. */
   firstSync(): Promise<void>;
   /** n clients connect presenting the state (the previous storm's n closed first): wall ms, server/client CPU ms. */
-  storm(n: number): Promise<{ ms: number; serverCpuMs: number; clientCpuMs: number }>;
+  storm(n: number): Promise<{ ms: number; failed: number; serverCpuMs: number; clientCpuMs: number }>;
   /** `changes` broadcasts to every connected stream (`streams` of them). */
   fanout(changes: number, streams: number): Promise<FloorFanout>;
   close(): void;
@@ -62,10 +62,11 @@ export async function startFloor(o: { batch?: number; stateSize?: number; pin?: 
       }
       const a0 = await serverCpu();
       const b0 = sampleProc(sim.pid);
-      sim.send({ cmd: 'connect', n, withState: true });
-      const ms = Number((await sim.next('connected', 600_000)).ms);
+      sim.send({ cmd: 'connect', n, withState: true, countFailed: true });
+      const done = await sim.next('connected', 600_000);
       stormed = n;
-      return { ms, serverCpuMs: (await serverCpu()) - a0, clientCpuMs: sampleProc(sim.pid).cpuMs - b0.cpuMs };
+      const clientCpuMs = sampleProc(sim.pid).cpuMs - b0.cpuMs;
+      return { ms: Number(done.ms), failed: Number(done.failed), serverCpuMs: (await serverCpu()) - a0, clientCpuMs };
     },
     async fanout(changes, streams) {
       const lat: number[] = [];

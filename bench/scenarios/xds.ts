@@ -29,8 +29,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   const load0 = os.loadavg();
   const rig = await startXdsRig({ name: 'xds', logDir: opts.logDir, shape: { ...shape, churnPods: 1 }, pin });
   const floor = await startFloor({ stateSize: shape.workloads + shape.services, pin });
-  const stormD: { ms: number; resent: number; cpu: number; client: number }[] = [];
-  const stormF: { ms: number; serverCpuMs: number; clientCpuMs: number }[] = [];
+  const stormD: { ms: number; resent: number; cpu: number; client: number; failed: number }[] = [];
+  const stormF: { ms: number; failed: number; serverCpuMs: number; clientCpuMs: number }[] = [];
   const { reg, mesh, daemon, sim } = rig;
   const figures: Figure[] = [];
   /** One figure; `le` = target "at most". */
@@ -79,12 +79,13 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       }
       const c0 = sampleProc(daemon.pid);
       const k0 = sampleProc(sim.pid);
-      sim.send({ cmd: 'connect', n: streams, withState: true });
+      sim.send({ cmd: 'connect', n: streams, withState: true, countFailed: true });
       const storm = await sim.next('connected', 300_000);
       const c1 = sampleProc(daemon.pid);
       const k1 = sampleProc(sim.pid);
       stormD.push({
         ms: Number(storm.ms), resent: Number(storm.resources), cpu: c1.cpuMs - c0.cpuMs, client: k1.cpuMs - k0.cpuMs,
+        failed: Number(storm.failed),
       });
       if (r === 0) {
         // 3. Idle memory per wildcard stream: after a full GC in the daemon, JS heap
@@ -105,6 +106,9 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     fig('reconnect_storm_duration', med(stormD.map((x) => x.ms)), 'ms', 5000);
     fig('reconnect_storm_duration_min', min(stormD.map((x) => x.ms)), 'ms');
     fig('reconnect_storm_resources_resent', Math.max(...stormD.map((x) => x.resent)), 'resources', streams);
+    // Streams the server ended before their first responses (deadlines under load): must be none.
+    fig('reconnect_storm_streams_failed', Math.max(...stormD.map((x) => x.failed)), 'streams', 0);
+    fig('transport_floor_storm_streams_failed', Math.max(...stormF.map((x) => x.failed)), 'streams');
     fig('reconnect_storm_daemon_cpu', med(sd), 'ms');
     fig('reconnect_storm_daemon_cpu_min', min(sd), 'ms');
     fig('reconnect_storm_client_cpu', med(stormD.map((x) => x.client)), 'ms');

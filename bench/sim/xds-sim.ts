@@ -1,7 +1,8 @@
 /**
  * Simulated ztunnels in their own process (so the daemon is measured alone).
  * Driven over IPC by a scenario runner:
- *   {cmd:'connect', n, withState, stuck?}   → {ev:'connected', n, ms, resources}
+ *   {cmd:'connect', n, withState, stuck?, countFailed?} → {ev:'connected', n, ms, resources, failed}
+ *     (countFailed: streams the server ends before both first responses are counted in failed, not awaited)
  *   {cmd:'closeStuck'}                       → closes every stuck client: {ev:'stuckClosed', n}
  *   {cmd:'closeLast', n}                     → closes the n most recently connected clients: {ev:'lastClosed', n}
  *   {cmd:'expect', uid}                      → {ev:'expecting'}; then per client receipt of uid: {ev:'got', uid, times[]} once all have it
@@ -58,7 +59,7 @@ function onResponse(c: SimZtunnel, r: { typeUrl: string; names: string[] }, at: 
   }
 }
 
-async function connect(n: number, withState: boolean, stuck: boolean): Promise<void> {
+async function connect(n: number, withState: boolean, stuck: boolean, countFailed: boolean): Promise<void> {
   const t0 = performance.now();
   let initial: Map<string, Buffer> | undefined;
   if (withState && held) {
@@ -93,21 +94,28 @@ async function connect(n: number, withState: boolean, stuck: boolean): Promise<v
     send({ ev: 'connected', n, ms: performance.now() - t0, resources: 0 });
     return;
   }
+  const synced = (c: SimZtunnel): boolean => c.firstAt.has(TYPE_ADDRESS) && c.firstAt.has(TYPE_AUTHORIZATION);
   await new Promise<void>((resolve) => {
+    // countFailed: a stream the server ended before both first responses is reported as failed, not waited for.
     const check = setInterval(() => {
-      if (batch.every((c) => c.firstAt.has(TYPE_ADDRESS) && c.firstAt.has(TYPE_AUTHORIZATION))) {
+      if (batch.every((c) => synced(c) || (countFailed && c.closed))) {
         clearInterval(check);
         resolve();
       }
     }, 1);
   });
-  const last = Math.max(...batch.map((c) => Math.max(c.firstAt.get(TYPE_ADDRESS)!, c.firstAt.get(TYPE_AUTHORIZATION)!)));
-  send({ ev: 'connected', n, ms: last - t0, resources: batch.reduce((a, c) => a + c.resources, 0) });
+  const ok = batch.filter(synced);
+  const at = (c: SimZtunnel): number => Math.max(c.firstAt.get(TYPE_ADDRESS)!, c.firstAt.get(TYPE_AUTHORIZATION)!);
+  const last = ok.length ? Math.max(...ok.map(at)) : NaN;
+  const resources = batch.reduce((a, c) => a + c.resources, 0);
+  send({ ev: 'connected', n, ms: last - t0, resources, failed: batch.length - ok.length });
 }
 
-process.on('message', (m: { cmd: string; n?: number; withState?: boolean; stuck?: boolean; uid?: string; init?: Init }) => {
+process.on('message', (m: {
+  cmd: string; n?: number; withState?: boolean; stuck?: boolean; countFailed?: boolean; uid?: string; init?: Init;
+}) => {
   if (m.cmd === 'init') init = m.init;
-  else if (m.cmd === 'connect') void connect(m.n!, m.withState ?? false, m.stuck ?? false);
+  else if (m.cmd === 'connect') void connect(m.n!, m.withState ?? false, m.stuck ?? false, m.countFailed ?? false);
   else if (m.cmd === 'expect') {
     expectUid = m.uid;
     gotTimes = [];
