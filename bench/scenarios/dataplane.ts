@@ -1,5 +1,7 @@
+import * as os from 'node:os';
 import type { Figure, ScenarioResultWithSeries, Series } from '../lib/types';
 import { percentile, sampleProc } from '../lib/proc';
+import { bulkPhase } from '../lib/dataplane-bulk';
 import { Rig, type RigCluster, type RigPod } from '../../e2e/dataplane/harness';
 import { gatewayPair } from '../../e2e/dataplane/gateway-topology';
 import * as y from '../../e2e/dataplane/mesh-yaml';
@@ -30,13 +32,15 @@ const SIZES = {
 
 const median = (xs: number[]): number => percentile(xs, 50);
 
-async function bulk(client: RigPod, vip: string, bytes: number): Promise<{ mbps: number; ms: number }> {
+async function bulk(client: RigPod, vip: string, bytes: number): Promise<void> {
   const r = (await client.agent.load({ kind: 'bulk', host: vip, port: 80, bytes, streams: 1 })) as {
-    ms: number; received: number;
+    received: number;
   };
   if (r.received !== bytes) throw new Error(`bulk: the app counted ${r.received} of ${bytes} bytes`);
-  return { mbps: (bytes * 8) / (r.ms * 1000), ms: r.ms };
 }
+
+/** Diagnosis only (e.g. BENCH_EASTWEST_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"); figures are taken without. */
+const nodeArgs = (): string[] => (process.env.BENCH_EASTWEST_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 async function rr(client: RigPod, vip: string, count: number, fresh: boolean): Promise<number[]> {
   const r = (await client.agent.load({ kind: 'rr', host: vip, port: 80, count, size: 64, fresh })) as {
@@ -58,9 +62,10 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   const figures: Figure[] = [];
   const notes: string[] = [];
   const series: Series[] = [];
+  const detail: Record<string, unknown> = { loadAverageAtStart: os.loadavg() };
   let ok = false;
   try {
-    const { a, b, client, gw } = await gatewayPair(rig);
+    const { a, b, client, gw, web } = await gatewayPair(rig, { gatewayNodeArgs: nodeArgs() });
     const clientB = await b.addPod({ name: 'client-b', namespace: 'shop', labels: { app: 'client-b' } });
     const vipGw = await untilEndpoints(client, WEB_GLOBAL_HOST, 1);
     const vipDirect = await untilEndpoints(clientB, 'web.shop.svc.cluster.local', 2);
@@ -71,33 +76,15 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       await bulk(p.c, p.vip, 16 << 20);
     }
 
-    // 1. Bulk throughput, one flow, alternating paths; gateway CPU over the gateway rounds. The ratio is the median
-    //    of per-round ratios (a direct round and the gateway round right after it see about the same load).
-    //    Paths alternate which goes first, so neither always inherits the other's after-effects.
-    const bytes = size.bulkMiB << 20;
-    const tput = { direct: [] as number[], gateway: [] as number[] };
-    let gwCpuMs = 0;
-    let clientCpuMs = 0;
-    const viaGateway = async (): Promise<void> => {
-      const g0 = sampleProc(gw.proc.pid);
-      const c0 = sampleProc(client.ztunnel!.proc.pid);
-      tput.gateway.push((await bulk(client, vipGw, bytes)).mbps);
-      gwCpuMs += sampleProc(gw.proc.pid).cpuMs - g0.cpuMs;
-      clientCpuMs += sampleProc(client.ztunnel!.proc.pid).cpuMs - c0.cpuMs;
-    };
-    const direct = async (): Promise<void> => void tput.direct.push((await bulk(clientB, vipDirect, bytes)).mbps);
-    for (let r = 0; r < size.rounds; r++) {
-      for (const step of r % 2 === 0 ? [direct, viaGateway] : [viaGateway, direct]) await step();
-    }
-    const gb = (bytes * size.rounds) / 1e9;
-    const ratio = median(tput.gateway.map((g, i) => g / tput.direct[i]!));
-    figures.push({ name: 'bulk_direct', value: median(tput.direct), unit: 'Mbit/s' });
-    figures.push({ name: 'bulk_gateway', value: median(tput.gateway), unit: 'Mbit/s' });
-    figures.push({ name: 'bulk_ratio_gateway_vs_direct', value: ratio, unit: 'x', target: { op: '>=', value: 0.5 } });
-    figures.push({ name: 'gateway_cpu_per_gb', value: gwCpuMs / 1000 / gb, unit: 'CPU s/GB' });
-    figures.push({ name: 'client_ztunnel_cpu_per_gb_double_hbone', value: clientCpuMs / 1000 / gb, unit: 'CPU s/GB' });
-    const list = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(' ');
-    notes.push(`bulk Mbit/s per round, direct: ${list(tput.direct)}; gateway: ${list(tput.gateway)}`);
+    // 1. Bulk throughput, one flow, in direct/X pairs; X is the gateway or, in the same run, the bare node:http2
+    //    relay in its place (its floor: bench/sim/relay-floor.ts). See bench/lib/dataplane-bulk.ts.
+    const bp = await bulkPhase({
+      direct: paths.direct, viaGateway: paths.gateway, gw, b, caDir: rig.caDir(b.name), web, workDir: rig.workDir,
+      bytes: size.bulkMiB << 20, pairsPerPath: size.rounds,
+    });
+    figures.push(...bp.figures);
+    notes.push(...bp.notes);
+    detail.bulkPairs = bp.rounds;
 
     // 2. Latency of a 64-byte request/response: on an established connection, and on a new one (connect included).
     const est = { direct: [] as number[], gateway: [] as number[] };
@@ -163,7 +150,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   } finally {
     await rig.close({ keep: !ok });
   }
-  return { scenario: 'dataplane', params: { ...size, mode: opts.mode }, figures, notes, series };
+  detail.loadAverageAtEnd = os.loadavg();
+  return { scenario: 'dataplane', params: { ...size, mode: opts.mode }, figures, notes, series, detail };
 }
 
 /**

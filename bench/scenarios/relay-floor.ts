@@ -1,0 +1,122 @@
+/**
+ * `make bench SCENARIO=relay-floor`: what relaying one TLS 1.3 flow costs a Node process, with no ambientd code,
+ * on loopback. The relay (bench/sim/relay-floor.ts, its own process, CPU from /proc) runs in two modes, in
+ * alternating rounds so both see the same machine load:
+ *  - tls: TLS termination piped to a plain TCP socket (the floor for any Node relay of a TLS flow);
+ *  - h2:  the same TLS plus node:http2 CONNECT (the east-west gateway's settings), stream piped to a TCP socket.
+ * The client (this process) pushes the bytes in 256 KiB writes; a discard server (this process) counts them.
+ * With real ztunnels, the dataplane scenario puts the h2 relay and the gateway in the same place.
+ */
+import * as fs from 'node:fs';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
+import { waitFor } from '../../pkg/lifecycle';
+import { percentile, sampleProc } from '../lib/proc';
+import { makeCa, mintLeaf, startLocalRelay, type PemFiles } from '../lib/relay-floor';
+import type { Figure, ScenarioResult } from '../lib/types';
+
+const SIZES = { quick: { mib: 512, rounds: 4 }, full: { mib: 2048, rounds: 6 } };
+const CIPHERS = 'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256';
+
+type Mode = 'tls' | 'h2';
+
+async function push(mode: Mode, port: number, id: PemFiles, ca: string, bytes: number): Promise<void> {
+  const opts = {
+    host: '127.0.0.1', port, cert: fs.readFileSync(id.cert), key: fs.readFileSync(id.key), ca: fs.readFileSync(ca),
+    minVersion: 'TLSv1.3' as const, ciphers: CIPHERS, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined,
+  };
+  const chunk = Buffer.alloc(256 * 1024, 7);
+  const pump = (w: { write(b: Buffer): boolean; once(ev: 'drain', f: () => void): unknown; end(): void }): void => {
+    let sent = 0;
+    const go = (): void => {
+      while (sent < bytes) {
+        sent += chunk.length;
+        if (!w.write(chunk)) return void w.once('drain', go);
+      }
+      w.end();
+    };
+    go();
+  };
+  if (mode === 'tls') {
+    const s = tls.connect(opts);
+    s.on('error', () => undefined);
+    await new Promise((r) => s.once('secureConnect', r));
+    pump(s);
+    return;
+  }
+  // ztunnel's client settings (hbone-dataplane.md §1.5): 4 MiB stream, 16 MiB connection window, 1 MiB frames.
+  const session = http2.connect(`https://127.0.0.1:${port}`, {
+    ...opts, settings: { initialWindowSize: 4 << 20, maxFrameSize: 1 << 20, enablePush: false },
+  });
+  session.on('error', () => undefined);
+  const st = session.request({ ':method': 'CONNECT', ':authority': 'sink.bench.mesh.internal:80' });
+  st.on('error', () => undefined);
+  await new Promise((r) => st.once('response', r));
+  pump(st);
+  st.once('close', () => session.close());
+}
+
+export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult> {
+  const size = SIZES[o.mode];
+  const bytes = size.mib << 20;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-relay-floor-'));
+  let received = 0;
+  const sink = net.createServer((s) => s.on('data', (b: Buffer) => void (received += b.length)).on('error', () => 0));
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+  const dest = `127.0.0.1:${(sink.address() as net.AddressInfo).port}`;
+  const ca = makeCa(dir);
+  const server = mintLeaf(dir, 'relay', ca, 'spiffe://cluster.local/ns/istio-system/sa/istio-eastwest');
+  const client = mintLeaf(dir, 'client', ca, 'spiffe://cluster.local/ns/bench/sa/client');
+  const relays: Record<Mode, Awaited<ReturnType<typeof startLocalRelay>>> = {} as never;
+  const cpu: Record<Mode, number[]> = { tls: [], h2: [] };
+  const gbps: Record<Mode, number[]> = { tls: [], h2: [] };
+  const loadStart = os.loadavg();
+  try {
+    for (const mode of ['tls', 'h2'] as const) {
+      relays[mode] = await startLocalRelay({
+        mode, listen: '127.0.0.1:0', cert: server.cert, key: server.key, ca: ca.cert, destinations: [dest],
+      });
+    }
+    const once = async (mode: Mode, n: number): Promise<{ cpuS: number; secs: number }> => {
+      const pid = relays[mode].child.pid!;
+      const r0 = received;
+      const c0 = sampleProc(pid);
+      const t0 = performance.now();
+      await push(mode, relays[mode].port, client, ca.cert, n);
+      await waitFor(() => received - r0 >= n, { timeoutMs: 300_000, intervalMs: 2, what: `${mode} bytes` });
+      return { cpuS: (sampleProc(pid).cpuMs - c0.cpuMs) / 1000, secs: (performance.now() - t0) / 1000 };
+    };
+    for (const mode of ['tls', 'h2'] as const) await once(mode, 32 << 20); // warm-up (JIT), discarded
+    for (let r = 0; r < size.rounds; r++) {
+      for (const mode of r % 2 === 0 ? ['tls', 'h2'] as const : ['h2', 'tls'] as const) {
+        const m = await once(mode, bytes);
+        cpu[mode].push(m.cpuS / (bytes / 1e9));
+        gbps[mode].push((bytes * 8) / m.secs / 1e9);
+      }
+    }
+  } finally {
+    for (const r of Object.values(relays)) r.child.kill('SIGTERM');
+    sink.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const med = (xs: number[]): number => percentile(xs, 50);
+  const figures: Figure[] = [];
+  for (const mode of ['tls', 'h2'] as const) {
+    figures.push({ name: `${mode}_relay_cpu_per_gb`, value: med(cpu[mode]), unit: 'CPU s/GB' });
+    figures.push({ name: `${mode}_relay_cpu_per_gb_min`, value: Math.min(...cpu[mode]), unit: 'CPU s/GB' });
+    figures.push({ name: `${mode}_relay_throughput`, value: med(gbps[mode]), unit: 'Gbit/s' });
+  }
+  figures.push({ name: 'h2_vs_tls_relay_cpu', value: med(cpu.h2) / med(cpu.tls), unit: 'x' });
+  const f = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(' ');
+  return {
+    scenario: 'relay-floor', params: { ...size, mode: o.mode }, figures,
+    notes: [
+      `per round CPU-s/GB, tls: ${f(cpu.tls)}; h2: ${f(cpu.h2)}`,
+      'one flow, client -> relay -> discard server on loopback; the client and the sink share this process',
+    ],
+    detail: { cpuPerGb: cpu, gbps, loadAverageAtStart: loadStart, loadAverageAtEnd: os.loadavg() },
+  };
+}
