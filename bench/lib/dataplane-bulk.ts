@@ -24,6 +24,8 @@ export interface BulkRun {
   /** CPU-s per GB of the process in the relay's place (gateway or bare relay), and of the client's ztunnel. */
   relayCpuPerGb?: number;
   clientZtunnelCpuPerGb: number;
+  /** CPU-s per GB of every process on the path: client agent and ztunnel, relay, the pods' ztunnels and agents. */
+  pathCpuPerGb: number;
   /** 1-minute load average right after the run. */
   load1: number;
 }
@@ -42,17 +44,23 @@ async function bulk(p: BulkPath, bytes: number): Promise<number> {
   return (bytes * 8) / (r.ms * 1000);
 }
 
+/** The processes of the destination side, shared by both paths: each web pod's ztunnel and agent (its app). */
+const podPids = (pods: RigPod[]): number[] => pods.flatMap((p) => [p.ztunnel!.proc.pid, p.agent.proc!.pid]);
+
 async function measured(
-  kind: BulkRun['path'], p: BulkPath, bytes: number, relayPid: number | undefined,
+  kind: BulkRun['path'], p: BulkPath, bytes: number, relayPid: number | undefined, web: RigPod[],
 ): Promise<BulkRun> {
   const zPid = p.c.ztunnel!.proc.pid;
-  const r0 = relayPid === undefined ? undefined : sampleProc(relayPid);
-  const z0 = sampleProc(zPid);
+  const pids = [p.c.agent.proc!.pid, zPid, ...(relayPid === undefined ? [] : [relayPid]), ...podPids(web)];
+  const cpu = (): number[] => pids.map((pid) => sampleProc(pid).cpuMs);
+  const before = cpu();
   const mbps = await bulk(p, bytes);
+  const after = cpu();
   const gb = bytes / 1e9;
-  const relayCpuPerGb = r0 === undefined ? undefined : (sampleProc(relayPid!).cpuMs - r0.cpuMs) / 1000 / gb;
-  const clientZtunnelCpuPerGb = (sampleProc(zPid).cpuMs - z0.cpuMs) / 1000 / gb;
-  return { path: kind, mbps, relayCpuPerGb, clientZtunnelCpuPerGb, load1: os.loadavg()[0]! };
+  const used = (i: number): number => (after[i]! - before[i]!) / 1000 / gb;
+  const relayCpuPerGb = relayPid === undefined ? undefined : used(2);
+  const pathCpuPerGb = after.reduce((n, _, i) => n + used(i), 0);
+  return { path: kind, mbps, relayCpuPerGb, clientZtunnelCpuPerGb: used(1), pathCpuPerGb, load1: os.loadavg()[0]! };
 }
 
 /**
@@ -121,8 +129,8 @@ export async function bulkPhase(o: {
         const kind = onGateway ? 'gateway' : 'bare_h2';
         if (counts[kind] >= o.pairsPerPath) break;
         const pid = onGateway ? o.gw.proc.pid : relay!.pid;
-        const x = (): Promise<BulkRun> => measured(kind, o.viaGateway, o.bytes, pid);
-        const d = (): Promise<BulkRun> => measured('direct', o.direct, o.bytes, undefined);
+        const x = (): Promise<BulkRun> => measured(kind, o.viaGateway, o.bytes, pid, o.web);
+        const d = (): Promise<BulkRun> => measured('direct', o.direct, o.bytes, undefined, o.web);
         let xr: BulkRun;
         let dr: BulkRun;
         if (pair % 2 === 0) {
@@ -172,6 +180,20 @@ function summarise(rounds: BulkPhase['rounds'], loadStart: number[]): BulkPhase 
   figures.push({
     name: 'client_ztunnel_cpu_per_gb_direct', value: med(rounds.map((r) => r.direct.clientZtunnelCpuPerGb)),
     unit: 'CPU s/GB',
+  });
+  const pathCpu = (rs: BulkRun[]): number => med(rs.map((r) => r.pathCpuPerGb));
+  const direct = rounds.map((r) => r.direct);
+  figures.push({ name: 'path_cpu_per_gb_direct', value: pathCpu(direct), unit: 'CPU s/GB' });
+  figures.push({ name: 'path_cpu_per_gb_gateway', value: pathCpu(gw.map((r) => r.x)), unit: 'CPU s/GB' });
+  figures.push({ name: 'path_cpu_per_gb_bare_h2_relay', value: pathCpu(bare.map((r) => r.x)), unit: 'CPU s/GB' });
+  // CPU-bound on a machine of its own, throughput is about cores / (CPU per byte): the ratio the wall clock
+  // approaches on a quiet machine, and one that neighbours' load hardly moves.
+  figures.push({
+    name: 'bulk_ratio_gateway_vs_direct_cpu_model', value: pathCpu(direct) / pathCpu(gw.map((r) => r.x)), unit: 'x',
+  });
+  figures.push({
+    name: 'bulk_ratio_bare_h2_relay_vs_direct_cpu_model', value: pathCpu(direct) / pathCpu(bare.map((r) => r.x)),
+    unit: 'x',
   });
   const f = (x: number): string => x.toFixed(2);
   const notes = [

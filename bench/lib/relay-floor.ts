@@ -6,7 +6,7 @@ import * as path from 'node:path';
 export const RELAY_FLOOR_JS = path.join(__dirname, '..', 'sim', 'relay-floor.js');
 
 export interface RelayConfig {
-  mode: 'h2' | 'tls';
+  mode: 'h2' | 'tls' | 'tls-batched' | 'gateway';
   listen: string;
   cert: string;
   key: string;

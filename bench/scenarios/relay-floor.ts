@@ -1,9 +1,11 @@
 /**
- * `make bench SCENARIO=relay-floor`: what relaying one TLS 1.3 flow costs a Node process, with no ambientd code,
- * on loopback. The relay (bench/sim/relay-floor.ts, its own process, CPU from /proc) runs in two modes, in
- * alternating rounds so both see the same machine load:
+ * `make bench SCENARIO=relay-floor`: what relaying one TLS 1.3 flow costs a Node process, on loopback. The relay
+ * (bench/sim/relay-floor.ts, its own process, CPU from /proc) runs in four modes, in alternating rounds so all
+ * see the same machine load:
  *  - tls: TLS termination piped to a plain TCP socket (the floor for any Node relay of a TLS flow);
- *  - h2:  the same TLS plus node:http2 CONNECT (the east-west gateway's settings), stream piped to a TCP socket.
+ *  - tls-batched: tls with the gateway's write batching toward the destination;
+ *  - h2:  the same TLS plus node:http2 CONNECT (the east-west gateway's settings), stream piped to a TCP socket;
+ *  - gateway: h2 with the gateway's own relay (pkg/eastwest Tunnel) instead of pipe(); the only ambientd code.
  * The client (this process) pushes the bytes in 256 KiB writes; a discard server (this process) counts them.
  * With real ztunnels, the dataplane scenario puts the h2 relay and the gateway in the same place.
  */
@@ -21,7 +23,8 @@ import type { Figure, ScenarioResult } from '../lib/types';
 const SIZES = { quick: { mib: 512, rounds: 4 }, full: { mib: 2048, rounds: 6 } };
 const CIPHERS = 'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256';
 
-type Mode = 'tls' | 'h2';
+type Mode = 'tls' | 'tls-batched' | 'h2' | 'gateway';
+const MODES: readonly Mode[] = ['tls', 'tls-batched', 'h2', 'gateway'];
 
 async function push(mode: Mode, port: number, id: PemFiles, ca: string, bytes: number): Promise<void> {
   const opts = {
@@ -40,7 +43,7 @@ async function push(mode: Mode, port: number, id: PemFiles, ca: string, bytes: n
     };
     go();
   };
-  if (mode === 'tls') {
+  if (mode.startsWith('tls')) {
     const s = tls.connect(opts);
     s.on('error', () => undefined);
     await new Promise((r) => s.once('secureConnect', r));
@@ -71,11 +74,11 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
   const server = mintLeaf(dir, 'relay', ca, 'spiffe://cluster.local/ns/istio-system/sa/istio-eastwest');
   const client = mintLeaf(dir, 'client', ca, 'spiffe://cluster.local/ns/bench/sa/client');
   const relays: Record<Mode, Awaited<ReturnType<typeof startLocalRelay>>> = {} as never;
-  const cpu: Record<Mode, number[]> = { tls: [], h2: [] };
-  const gbps: Record<Mode, number[]> = { tls: [], h2: [] };
+  const cpu = Object.fromEntries(MODES.map((m) => [m, [] as number[]])) as Record<Mode, number[]>;
+  const gbps = Object.fromEntries(MODES.map((m) => [m, [] as number[]])) as Record<Mode, number[]>;
   const loadStart = os.loadavg();
   try {
-    for (const mode of ['tls', 'h2'] as const) {
+    for (const mode of MODES) {
       relays[mode] = await startLocalRelay({
         mode, listen: '127.0.0.1:0', cert: server.cert, key: server.key, ca: ca.cert, destinations: [dest],
       });
@@ -89,9 +92,9 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
       await waitFor(() => received - r0 >= n, { timeoutMs: 300_000, intervalMs: 2, what: `${mode} bytes` });
       return { cpuS: (sampleProc(pid).cpuMs - c0.cpuMs) / 1000, secs: (performance.now() - t0) / 1000 };
     };
-    for (const mode of ['tls', 'h2'] as const) await once(mode, 32 << 20); // warm-up (JIT), discarded
+    for (const mode of MODES) await once(mode, 32 << 20); // warm-up (JIT), discarded
     for (let r = 0; r < size.rounds; r++) {
-      for (const mode of r % 2 === 0 ? ['tls', 'h2'] as const : ['h2', 'tls'] as const) {
+      for (const mode of r % 2 === 0 ? MODES : [...MODES].reverse()) {
         const m = await once(mode, bytes);
         cpu[mode].push(m.cpuS / (bytes / 1e9));
         gbps[mode].push((bytes * 8) / m.secs / 1e9);
@@ -104,17 +107,22 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
   }
   const med = (xs: number[]): number => percentile(xs, 50);
   const figures: Figure[] = [];
-  for (const mode of ['tls', 'h2'] as const) {
-    figures.push({ name: `${mode}_relay_cpu_per_gb`, value: med(cpu[mode]), unit: 'CPU s/GB' });
-    figures.push({ name: `${mode}_relay_cpu_per_gb_min`, value: Math.min(...cpu[mode]), unit: 'CPU s/GB' });
-    figures.push({ name: `${mode}_relay_throughput`, value: med(gbps[mode]), unit: 'Gbit/s' });
+  for (const mode of MODES) {
+    const n = mode.replace('-', '_');
+    figures.push({ name: `${n}_relay_cpu_per_gb`, value: med(cpu[mode]), unit: 'CPU s/GB' });
+    figures.push({ name: `${n}_relay_cpu_per_gb_min`, value: Math.min(...cpu[mode]), unit: 'CPU s/GB' });
+    figures.push({ name: `${n}_relay_throughput`, value: med(gbps[mode]), unit: 'Gbit/s' });
   }
   figures.push({ name: 'h2_vs_tls_relay_cpu', value: med(cpu.h2) / med(cpu.tls), unit: 'x' });
+  figures.push({ name: 'gateway_vs_h2_relay_cpu', value: med(cpu.gateway) / med(cpu.h2), unit: 'x' });
+  figures.push({
+    name: 'gateway_vs_tls_batched_relay_cpu', value: med(cpu.gateway) / med(cpu['tls-batched']), unit: 'x',
+  });
   const f = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(' ');
   return {
     scenario: 'relay-floor', params: { ...size, mode: o.mode }, figures,
     notes: [
-      `per round CPU-s/GB, tls: ${f(cpu.tls)}; h2: ${f(cpu.h2)}`,
+      `per round CPU-s/GB, ${MODES.map((m) => `${m}: ${f(cpu[m])}`).join('; ')}`,
       'one flow, client -> relay -> discard server on loopback; the client and the sink share this process',
     ],
     detail: { cpuPerGb: cpu, gbps, loadAverageAtStart: loadStart, loadAverageAtEnd: os.loadavg() },

@@ -7,6 +7,10 @@
  *         next destination of the list (round robin), 200 after the connect, then stream.pipe(socket) and
  *         socket.pipe(stream). No authority check, no routing, no metrics.
  *  - tls: the same TLS termination without HTTP/2: each TLS connection is piped to a TCP connection.
+ *  - tls-batched: tls, with the writes toward the destination batched per event-loop pass as the gateway's
+ *         Tunnel does (the first chunk of a pass written at once, the rest corked until setImmediate).
+ *  - gateway: the h2 server with the gateway's own relay (pkg/eastwest Tunnel, its destination socket options)
+ *         instead of pipe(); no authentication, routing or metrics (per-connection work, not per-byte).
  *
  * argv: one JSON object {mode, listen: "ip:port", cert, key, ca (PEM file paths), destinations: ["ip:port"]}.
  * stdout: one JSON line {ev: "ready", port} once listening. Exits on SIGTERM.
@@ -14,10 +18,12 @@
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
+import type * as stream from 'node:stream';
 import * as tls from 'node:tls';
+import { Tunnel } from '../../pkg/eastwest';
 
 interface Config {
-  mode: 'h2' | 'tls';
+  mode: 'h2' | 'tls' | 'tls-batched' | 'gateway';
   listen: string;
   cert: string;
   key: string;
@@ -33,8 +39,36 @@ const split = (hp: string): { host: string; port: number } => {
 let next = 0;
 const dial = (): net.Socket => {
   const d = split(cfg.destinations[next++ % cfg.destinations.length]!);
-  return net.connect({ host: d.host, port: d.port, noDelay: true, allowHalfOpen: true });
+  // 256 KiB: the gateway's DESTINATION_WRITE_BUFFER (pkg/eastwest/listener.ts); stream.Duplex reads the option.
+  const o: net.TcpNetConnectOpts & { writableHighWaterMark: number } = {
+    host: d.host, port: d.port, noDelay: true, allowHalfOpen: true, writableHighWaterMark: 256 * 1024,
+  };
+  return net.connect(o);
 };
+
+/** src → dst with dst's writes corked after the first one of an event-loop pass (pkg/eastwest/tunnel.ts). */
+function batchedPipe(src: stream.Readable, dst: net.Socket): void {
+  let inPass = false;
+  let corked = false;
+  src.on('data', (c: Buffer) => {
+    if (!inPass) {
+      inPass = true;
+      setImmediate(() => {
+        inPass = false;
+        if (corked) {
+          corked = false;
+          dst.uncork();
+        }
+      });
+    } else if (!corked) {
+      corked = true;
+      dst.cork();
+    }
+    if (!dst.write(c)) src.pause();
+  });
+  dst.on('drain', () => src.resume());
+  src.once('end', () => dst.end());
+}
 
 const tlsOpts: tls.TlsOptions = {
   cert: fs.readFileSync(cfg.cert), key: fs.readFileSync(cfg.key), ca: fs.readFileSync(cfg.ca),
@@ -66,6 +100,12 @@ function h2Server(): net.Server {
     stream.on('close', () => socket.destroySoon());
     socket.once('connect', () => {
       stream.respond({ ':status': 200 });
+      if (cfg.mode === 'gateway') {
+        new Tunnel(stream, socket, {
+          id: next, caller: '', authority: '', endpoint: '', openedAt: 0, idleTimeoutMs: 3_600_000, onEnd: () => 0,
+        });
+        return;
+      }
       stream.pipe(socket);
       socket.pipe(stream);
     });
@@ -81,14 +121,15 @@ function tlsServer(): net.Server {
     const socket = dial();
     t.on('error', () => socket.destroy());
     socket.on('error', () => t.destroy());
-    t.pipe(socket);
+    if (cfg.mode === 'tls-batched') batchedPipe(t, socket);
+    else t.pipe(socket);
     socket.pipe(t);
   });
   server.on('tlsClientError', () => undefined);
   return server;
 }
 
-const server = cfg.mode === 'tls' ? tlsServer() : h2Server();
+const server = cfg.mode.startsWith('tls') ? tlsServer() : h2Server();
 const at = split(cfg.listen);
 server.listen(at.port, at.host, () => {
   process.stdout.write(`${JSON.stringify({ ev: 'ready', port: (server.address() as net.AddressInfo).port })}\n`);
