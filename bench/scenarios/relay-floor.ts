@@ -20,7 +20,7 @@ import { percentile, sampleProc } from '../lib/proc';
 import { makeCa, mintLeaf, startLocalRelay, type PemFiles } from '../lib/relay-floor';
 import type { Figure, ScenarioResult } from '../lib/types';
 
-const SIZES = { quick: { mib: 512, rounds: 4 }, full: { mib: 2048, rounds: 6 } };
+const SIZES = { quick: { mib: 256, rounds: 8 }, full: { mib: 1024, rounds: 12 } };
 const CIPHERS = 'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256';
 
 type Mode = 'tls' | 'tls-batched' | 'h2' | 'gateway';
