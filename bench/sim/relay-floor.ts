@@ -21,17 +21,9 @@ import * as net from 'node:net';
 import type * as stream from 'node:stream';
 import * as tls from 'node:tls';
 import { Tunnel } from '../../pkg/eastwest';
+import type { RelayConfig } from '../lib/relay-floor';
 
-interface Config {
-  mode: 'h2' | 'tls' | 'tls-batched' | 'gateway';
-  listen: string;
-  cert: string;
-  key: string;
-  ca: string;
-  destinations: string[];
-}
-
-const cfg = JSON.parse(process.argv[2] ?? '{}') as Config;
+const cfg = JSON.parse(process.argv[2] ?? '{}') as RelayConfig;
 const split = (hp: string): { host: string; port: number } => {
   const i = hp.lastIndexOf(':');
   return { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) };
