@@ -19,6 +19,7 @@ import type * as stream from 'node:stream';
 import * as tls from 'node:tls';
 import { waitFor } from '../../pkg/lifecycle';
 import { percentile, sampleProc } from '../lib/proc';
+import { roundTrips } from '../lib/round-trips';
 import { makeCa, mintLeaf, startLocalRelay, type PemFiles } from '../lib/relay-floor';
 import type { Figure, ScenarioResult } from '../lib/types';
 
@@ -76,27 +77,10 @@ async function push(mode: Mode, port: number, id: PemFiles, ca: string, bytes: n
 /** 64-byte round trips through the relay to the echo side of the destination server (first byte 'E'). */
 async function rtt(mode: Mode, port: number, id: PemFiles, ca: string, n: number): Promise<number[]> {
   const c = await open(mode, port, id, ca);
-  const msg = Buffer.alloc(64, 0x45);
-  const out: number[] = [];
-  let got = 0;
-  let wake: (() => void) | undefined;
-  c.w.on('data', (d: Buffer) => {
-    got += d.length;
-    if (got >= msg.length && wake) {
-      got -= msg.length;
-      const f = wake;
-      wake = undefined;
-      f();
-    }
-  });
-  for (let i = 0; i < n + 50; i++) {
-    const t = performance.now();
-    await new Promise<void>((r) => {
-      wake = r;
-      c.w.write(msg);
-    });
-    if (i >= 50) out.push(performance.now() - t); // the first 50 warm the path
-  }
+  // The first 50 warm the path; only the ones after them count. Any message starting with 'E' is echoed.
+  const on = (f: (d: Buffer) => void): void => void c.w.on('data', f);
+  const all = await roundTrips((b) => c.w.write(b), on, n + 50);
+  const out = all.slice(50);
   c.close();
   return out;
 }
