@@ -187,6 +187,14 @@ export function entryFromBytes(typeUrl: string, name: string, bytes: Uint8Array,
   return CacheEntry.of(encodeResourceFrame(name, contentVersion(bytes), typeUrl, bytes), aliases);
 }
 
+/**
+ * A cache entry holding its own copy of a complete frame (e.g. one in an
+ * encoder's reused buffer), packed like rehomed() packs.
+ */
+export function entryFromFrame(frame: Uint8Array, aliases: readonly string[]): CacheEntry {
+  return CacheEntry.of(frame, aliases).rehomed();
+}
+
 /** Does the ASCII/UTF-8 string s equal bytes b[start, end)? */
 export function strEqualsBytes(s: string, b: Uint8Array, start: number, end: number): boolean {
   const n = end - start;
