@@ -60,7 +60,9 @@ function emitType(t: protobuf.Type, out: string[]): void {
   out.push(`export interface ${id} {`);
   for (const f of fields) {
     if (f instanceof protobuf.MapField) {
-      if (f.keyType !== 'string') throw new Error(`${f.fullName}: map key ${f.keyType} is not supported`);
+      if (f.keyType !== 'string' || kindOf(f) !== 'message') {
+        throw new Error(`${f.fullName}: map<${f.keyType}, ${f.type}> is not supported by the generator`);
+      }
       out.push(`  ${f.name}?: Readonly<Record<string, ${tsType(f, kindOf(f))}>> | null;`);
     } else out.push(`  ${f.name}?: ${f.repeated ? `readonly ${tsType(f, kindOf(f))}[]` : tsType(f, kindOf(f))} | null;`);
   }
