@@ -51,7 +51,10 @@ export class Encoder {
     // A generated encoder writes the whole frame into its reused buffer and the entry copies it once;
     // protobufjs (types without one) makes temporaries that compactFrames moves the frames away from.
     const encode = frames
-      ? (name: string, msg: object): void => void upserts.push(entryFromFrame(frames.encode(name, msg).bytes, aliasesOf(msg)))
+      ? (name: string, msg: object): void => {
+        const f = frames.encode(name, msg);
+        upserts.push(entryFromFrame(f.bytes, aliasesOf(msg), f.nameLen, f.versionEnd));
+      }
       : (name: string, msg: object): void => void upserts.push(entryFromBytes(typeUrl, name, type.encode(msg).finish(), aliasesOf(msg)));
     if (opts.extra) {
       for (const [name, make] of opts.extra.changed) encode(name, make());

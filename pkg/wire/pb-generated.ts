@@ -3,8 +3,12 @@
 /* eslint-disable */
 import { putBytes, putString, putVarint, utf8Size, varintSize } from './pb-writer';
 
-/** Lengths recorded by the size pass, read back in the same order by the write pass. */
-const S: number[] = [];
+/**
+ * Lengths recorded by the size pass, read back in the same order by the write pass. A typed array
+ * (a plain array filled out of order turns holey); a store past its end is dropped, so a size pass
+ * that ran past it is repeated with a larger one.
+ */
+let S = new Int32Array(4096);
 let sn = 0;
 let si = 0;
 const EMPTY = Object.freeze({});
@@ -16,27 +20,31 @@ export interface istio_workload_Address {
 
 function s_istio_workload_Address(m: istio_workload_Address): number {
   let n = 0;
-  if (m.workload != null) {
+  const f1 = m.workload;
+  if (f1 != null) {
     const e = sn++;
-    const l = (S[e] = s_istio_workload_Workload(m.workload));
+    const l = (S[e] = s_istio_workload_Workload(f1));
     n += 1 + varintSize(l) + l;
   }
-  if (m.service != null) {
+  const f2 = m.service;
+  if (f2 != null) {
     const e = sn++;
-    const l = (S[e] = s_istio_workload_Service(m.service));
+    const l = (S[e] = s_istio_workload_Service(f2));
     n += 1 + varintSize(l) + l;
   }
   return n;
 }
 
 function w_istio_workload_Address(m: istio_workload_Address, b: Buffer, at: number): number {
-  if (m.workload != null) {
+  const f1 = m.workload;
+  if (f1 != null) {
     b[at++] = 10;
-    at = w_istio_workload_Workload(m.workload, b, putVarint(b, at, S[si++]!));
+    at = w_istio_workload_Workload(f1, b, putVarint(b, at, S[si++]!));
   }
-  if (m.service != null) {
+  const f2 = m.service;
+  if (f2 != null) {
     b[at++] = 18;
-    at = w_istio_workload_Service(m.service, b, putVarint(b, at, S[si++]!));
+    at = w_istio_workload_Service(f2, b, putVarint(b, at, S[si++]!));
   }
   return at;
 }
@@ -72,12 +80,14 @@ export interface istio_workload_Workload {
 
 function s_istio_workload_Workload(m: istio_workload_Workload): number {
   let n = 0;
-  if (m.name != null && m.name !== '') {
-    const l = (S[sn++] = utf8Size(m.name));
+  const f1 = m.name;
+  if (f1 != null && f1 !== '') {
+    const l = (S[sn++] = utf8Size(f1));
     n += 1 + varintSize(l) + l;
   }
-  if (m.namespace != null && m.namespace !== '') {
-    const l = (S[sn++] = utf8Size(m.namespace));
+  const f2 = m.namespace;
+  if (f2 != null && f2 !== '') {
+    const l = (S[sn++] = utf8Size(f2));
     n += 1 + varintSize(l) + l;
   }
   const f3 = m.addresses;
@@ -87,42 +97,53 @@ function s_istio_workload_Workload(m: istio_workload_Workload): number {
       n += 1 + varintSize(l) + l;
     }
   }
-  if (m.network != null && m.network !== '') {
-    const l = (S[sn++] = utf8Size(m.network));
+  const f4 = m.network;
+  if (f4 != null && f4 !== '') {
+    const l = (S[sn++] = utf8Size(f4));
     n += 1 + varintSize(l) + l;
   }
-  if (m.tunnelProtocol != null && m.tunnelProtocol !== 0) n += 1 + varintSize(m.tunnelProtocol);
-  if (m.trustDomain != null && m.trustDomain !== '') {
-    const l = (S[sn++] = utf8Size(m.trustDomain));
+  const f5 = m.tunnelProtocol;
+  if (f5 != null && f5 !== 0) n += 1 + varintSize(f5);
+  const f6 = m.trustDomain;
+  if (f6 != null && f6 !== '') {
+    const l = (S[sn++] = utf8Size(f6));
     n += 1 + varintSize(l) + l;
   }
-  if (m.serviceAccount != null && m.serviceAccount !== '') {
-    const l = (S[sn++] = utf8Size(m.serviceAccount));
+  const f7 = m.serviceAccount;
+  if (f7 != null && f7 !== '') {
+    const l = (S[sn++] = utf8Size(f7));
     n += 1 + varintSize(l) + l;
   }
-  if (m.waypoint != null) {
+  const f8 = m.waypoint;
+  if (f8 != null) {
     const e = sn++;
-    const l = (S[e] = s_istio_workload_GatewayAddress(m.waypoint));
+    const l = (S[e] = s_istio_workload_GatewayAddress(f8));
     n += 1 + varintSize(l) + l;
   }
-  if (m.node != null && m.node !== '') {
-    const l = (S[sn++] = utf8Size(m.node));
+  const f9 = m.node;
+  if (f9 != null && f9 !== '') {
+    const l = (S[sn++] = utf8Size(f9));
     n += 1 + varintSize(l) + l;
   }
-  if (m.canonicalName != null && m.canonicalName !== '') {
-    const l = (S[sn++] = utf8Size(m.canonicalName));
+  const f10 = m.canonicalName;
+  if (f10 != null && f10 !== '') {
+    const l = (S[sn++] = utf8Size(f10));
     n += 1 + varintSize(l) + l;
   }
-  if (m.canonicalRevision != null && m.canonicalRevision !== '') {
-    const l = (S[sn++] = utf8Size(m.canonicalRevision));
+  const f11 = m.canonicalRevision;
+  if (f11 != null && f11 !== '') {
+    const l = (S[sn++] = utf8Size(f11));
     n += 1 + varintSize(l) + l;
   }
-  if (m.workloadType != null && m.workloadType !== 0) n += 1 + varintSize(m.workloadType);
-  if (m.workloadName != null && m.workloadName !== '') {
-    const l = (S[sn++] = utf8Size(m.workloadName));
+  const f12 = m.workloadType;
+  if (f12 != null && f12 !== 0) n += 1 + varintSize(f12);
+  const f13 = m.workloadName;
+  if (f13 != null && f13 !== '') {
+    const l = (S[sn++] = utf8Size(f13));
     n += 1 + varintSize(l) + l;
   }
-  if (m.nativeTunnel === true) n += 1 + varintSize((m.nativeTunnel ? 1 : 0));
+  const f14 = m.nativeTunnel;
+  if (f14 === true) n += 1 + varintSize((f14 ? 1 : 0));
   const f16 = m.authorizationPolicies;
   if (f16 != null && f16.length > 0) {
     for (let i = 0; i < f16.length; i++) {
@@ -130,22 +151,27 @@ function s_istio_workload_Workload(m: istio_workload_Workload): number {
       n += 2 + varintSize(l) + l;
     }
   }
-  if (m.status != null && m.status !== 0) n += 2 + varintSize(m.status);
-  if (m.clusterId != null && m.clusterId !== '') {
-    const l = (S[sn++] = utf8Size(m.clusterId));
+  const f17 = m.status;
+  if (f17 != null && f17 !== 0) n += 2 + varintSize(f17);
+  const f18 = m.clusterId;
+  if (f18 != null && f18 !== '') {
+    const l = (S[sn++] = utf8Size(f18));
     n += 2 + varintSize(l) + l;
   }
-  if (m.networkGateway != null) {
+  const f19 = m.networkGateway;
+  if (f19 != null) {
     const e = sn++;
-    const l = (S[e] = s_istio_workload_GatewayAddress(m.networkGateway));
+    const l = (S[e] = s_istio_workload_GatewayAddress(f19));
     n += 2 + varintSize(l) + l;
   }
-  if (m.uid != null && m.uid !== '') {
-    const l = (S[sn++] = utf8Size(m.uid));
+  const f20 = m.uid;
+  if (f20 != null && f20 !== '') {
+    const l = (S[sn++] = utf8Size(f20));
     n += 2 + varintSize(l) + l;
   }
-  if (m.hostname != null && m.hostname !== '') {
-    const l = (S[sn++] = utf8Size(m.hostname));
+  const f21 = m.hostname;
+  if (f21 != null && f21 !== '') {
+    const l = (S[sn++] = utf8Size(f21));
     n += 2 + varintSize(l) + l;
   }
   const f22 = m.services;
@@ -160,17 +186,20 @@ function s_istio_workload_Workload(m: istio_workload_Workload): number {
       n += 2 + varintSize(el) + el;
     }
   }
-  if (m.applicationTunnel != null) {
+  const f23 = m.applicationTunnel;
+  if (f23 != null) {
     const e = sn++;
-    const l = (S[e] = s_istio_workload_ApplicationTunnel(m.applicationTunnel));
+    const l = (S[e] = s_istio_workload_ApplicationTunnel(f23));
     n += 2 + varintSize(l) + l;
   }
-  if (m.locality != null) {
+  const f24 = m.locality;
+  if (f24 != null) {
     const e = sn++;
-    const l = (S[e] = s_istio_workload_Locality(m.locality));
+    const l = (S[e] = s_istio_workload_Locality(f24));
     n += 2 + varintSize(l) + l;
   }
-  if (m.networkMode != null && m.networkMode !== 0) n += 2 + varintSize(m.networkMode);
+  const f25 = m.networkMode;
+  if (f25 != null && f25 !== 0) n += 2 + varintSize(f25);
   const f26 = m.extensions;
   if (f26 != null && f26.length > 0) {
     for (let i = 0; i < f26.length; i++) {
@@ -179,24 +208,27 @@ function s_istio_workload_Workload(m: istio_workload_Workload): number {
       n += 2 + varintSize(l) + l;
     }
   }
-  if (m.capacity != null) {
+  const f27 = m.capacity;
+  if (f27 != null) {
     const e = sn++;
-    const l = (S[e] = s_google_protobuf_UInt32Value(m.capacity));
+    const l = (S[e] = s_google_protobuf_UInt32Value(f27));
     n += 2 + varintSize(l) + l;
   }
   return n;
 }
 
 function w_istio_workload_Workload(m: istio_workload_Workload, b: Buffer, at: number): number {
-  if (m.name != null && m.name !== '') {
+  const f1 = m.name;
+  if (f1 != null && f1 !== '') {
     b[at++] = 10;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.name, l);
+    at = putString(b, putVarint(b, at, l), f1, l);
   }
-  if (m.namespace != null && m.namespace !== '') {
+  const f2 = m.namespace;
+  if (f2 != null && f2 !== '') {
     b[at++] = 18;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.namespace, l);
+    at = putString(b, putVarint(b, at, l), f2, l);
   }
   const f3 = m.addresses;
   if (f3 != null && f3.length > 0) {
@@ -205,56 +237,67 @@ function w_istio_workload_Workload(m: istio_workload_Workload, b: Buffer, at: nu
       at = putBytes(b, putVarint(b, at, f3[i]!.length), f3[i]!);
     }
   }
-  if (m.network != null && m.network !== '') {
+  const f4 = m.network;
+  if (f4 != null && f4 !== '') {
     b[at++] = 34;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.network, l);
+    at = putString(b, putVarint(b, at, l), f4, l);
   }
-  if (m.tunnelProtocol != null && m.tunnelProtocol !== 0) {
+  const f5 = m.tunnelProtocol;
+  if (f5 != null && f5 !== 0) {
     b[at++] = 40;
-    at = putVarint(b, at, m.tunnelProtocol);
+    at = putVarint(b, at, f5);
   }
-  if (m.trustDomain != null && m.trustDomain !== '') {
+  const f6 = m.trustDomain;
+  if (f6 != null && f6 !== '') {
     b[at++] = 50;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.trustDomain, l);
+    at = putString(b, putVarint(b, at, l), f6, l);
   }
-  if (m.serviceAccount != null && m.serviceAccount !== '') {
+  const f7 = m.serviceAccount;
+  if (f7 != null && f7 !== '') {
     b[at++] = 58;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.serviceAccount, l);
+    at = putString(b, putVarint(b, at, l), f7, l);
   }
-  if (m.waypoint != null) {
+  const f8 = m.waypoint;
+  if (f8 != null) {
     b[at++] = 66;
-    at = w_istio_workload_GatewayAddress(m.waypoint, b, putVarint(b, at, S[si++]!));
+    at = w_istio_workload_GatewayAddress(f8, b, putVarint(b, at, S[si++]!));
   }
-  if (m.node != null && m.node !== '') {
+  const f9 = m.node;
+  if (f9 != null && f9 !== '') {
     b[at++] = 74;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.node, l);
+    at = putString(b, putVarint(b, at, l), f9, l);
   }
-  if (m.canonicalName != null && m.canonicalName !== '') {
+  const f10 = m.canonicalName;
+  if (f10 != null && f10 !== '') {
     b[at++] = 82;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.canonicalName, l);
+    at = putString(b, putVarint(b, at, l), f10, l);
   }
-  if (m.canonicalRevision != null && m.canonicalRevision !== '') {
+  const f11 = m.canonicalRevision;
+  if (f11 != null && f11 !== '') {
     b[at++] = 90;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.canonicalRevision, l);
+    at = putString(b, putVarint(b, at, l), f11, l);
   }
-  if (m.workloadType != null && m.workloadType !== 0) {
+  const f12 = m.workloadType;
+  if (f12 != null && f12 !== 0) {
     b[at++] = 96;
-    at = putVarint(b, at, m.workloadType);
+    at = putVarint(b, at, f12);
   }
-  if (m.workloadName != null && m.workloadName !== '') {
+  const f13 = m.workloadName;
+  if (f13 != null && f13 !== '') {
     b[at++] = 106;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.workloadName, l);
+    at = putString(b, putVarint(b, at, l), f13, l);
   }
-  if (m.nativeTunnel === true) {
+  const f14 = m.nativeTunnel;
+  if (f14 === true) {
     b[at++] = 112;
-    at = putVarint(b, at, (m.nativeTunnel ? 1 : 0));
+    at = putVarint(b, at, (f14 ? 1 : 0));
   }
   const f16 = m.authorizationPolicies;
   if (f16 != null && f16.length > 0) {
@@ -265,33 +308,38 @@ function w_istio_workload_Workload(m: istio_workload_Workload, b: Buffer, at: nu
       at = putString(b, putVarint(b, at, l), f16[i]!, l);
     }
   }
-  if (m.status != null && m.status !== 0) {
+  const f17 = m.status;
+  if (f17 != null && f17 !== 0) {
     b[at++] = 136;
     b[at++] = 1;
-    at = putVarint(b, at, m.status);
+    at = putVarint(b, at, f17);
   }
-  if (m.clusterId != null && m.clusterId !== '') {
+  const f18 = m.clusterId;
+  if (f18 != null && f18 !== '') {
     b[at++] = 146;
     b[at++] = 1;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.clusterId, l);
+    at = putString(b, putVarint(b, at, l), f18, l);
   }
-  if (m.networkGateway != null) {
+  const f19 = m.networkGateway;
+  if (f19 != null) {
     b[at++] = 154;
     b[at++] = 1;
-    at = w_istio_workload_GatewayAddress(m.networkGateway, b, putVarint(b, at, S[si++]!));
+    at = w_istio_workload_GatewayAddress(f19, b, putVarint(b, at, S[si++]!));
   }
-  if (m.uid != null && m.uid !== '') {
+  const f20 = m.uid;
+  if (f20 != null && f20 !== '') {
     b[at++] = 162;
     b[at++] = 1;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.uid, l);
+    at = putString(b, putVarint(b, at, l), f20, l);
   }
-  if (m.hostname != null && m.hostname !== '') {
+  const f21 = m.hostname;
+  if (f21 != null && f21 !== '') {
     b[at++] = 170;
     b[at++] = 1;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.hostname, l);
+    at = putString(b, putVarint(b, at, l), f21, l);
   }
   const f22 = m.services;
   if (f22 != null) {
@@ -308,20 +356,23 @@ function w_istio_workload_Workload(m: istio_workload_Workload, b: Buffer, at: nu
       at = w_istio_workload_PortList(f22[ks[i]!] ?? EMPTY, b, at);
     }
   }
-  if (m.applicationTunnel != null) {
+  const f23 = m.applicationTunnel;
+  if (f23 != null) {
     b[at++] = 186;
     b[at++] = 1;
-    at = w_istio_workload_ApplicationTunnel(m.applicationTunnel, b, putVarint(b, at, S[si++]!));
+    at = w_istio_workload_ApplicationTunnel(f23, b, putVarint(b, at, S[si++]!));
   }
-  if (m.locality != null) {
+  const f24 = m.locality;
+  if (f24 != null) {
     b[at++] = 194;
     b[at++] = 1;
-    at = w_istio_workload_Locality(m.locality, b, putVarint(b, at, S[si++]!));
+    at = w_istio_workload_Locality(f24, b, putVarint(b, at, S[si++]!));
   }
-  if (m.networkMode != null && m.networkMode !== 0) {
+  const f25 = m.networkMode;
+  if (f25 != null && f25 !== 0) {
     b[at++] = 200;
     b[at++] = 1;
-    at = putVarint(b, at, m.networkMode);
+    at = putVarint(b, at, f25);
   }
   const f26 = m.extensions;
   if (f26 != null && f26.length > 0) {
@@ -331,10 +382,11 @@ function w_istio_workload_Workload(m: istio_workload_Workload, b: Buffer, at: nu
       at = w_istio_workload_Extension(f26[i] ?? EMPTY, b, putVarint(b, at, S[si++]!));
     }
   }
-  if (m.capacity != null) {
+  const f27 = m.capacity;
+  if (f27 != null) {
     b[at++] = 218;
     b[at++] = 1;
-    at = w_google_protobuf_UInt32Value(m.capacity, b, putVarint(b, at, S[si++]!));
+    at = w_google_protobuf_UInt32Value(f27, b, putVarint(b, at, S[si++]!));
   }
   return at;
 }
@@ -347,32 +399,38 @@ export interface istio_workload_GatewayAddress {
 
 function s_istio_workload_GatewayAddress(m: istio_workload_GatewayAddress): number {
   let n = 0;
-  if (m.hostname != null) {
+  const f1 = m.hostname;
+  if (f1 != null) {
     const e = sn++;
-    const l = (S[e] = s_istio_workload_NamespacedHostname(m.hostname));
+    const l = (S[e] = s_istio_workload_NamespacedHostname(f1));
     n += 1 + varintSize(l) + l;
   }
-  if (m.address != null) {
+  const f2 = m.address;
+  if (f2 != null) {
     const e = sn++;
-    const l = (S[e] = s_istio_workload_NetworkAddress(m.address));
+    const l = (S[e] = s_istio_workload_NetworkAddress(f2));
     n += 1 + varintSize(l) + l;
   }
-  if (m.hboneMtlsPort != null && m.hboneMtlsPort !== 0) n += 1 + varintSize(m.hboneMtlsPort);
+  const f3 = m.hboneMtlsPort;
+  if (f3 != null && f3 !== 0) n += 1 + varintSize(f3);
   return n;
 }
 
 function w_istio_workload_GatewayAddress(m: istio_workload_GatewayAddress, b: Buffer, at: number): number {
-  if (m.hostname != null) {
+  const f1 = m.hostname;
+  if (f1 != null) {
     b[at++] = 10;
-    at = w_istio_workload_NamespacedHostname(m.hostname, b, putVarint(b, at, S[si++]!));
+    at = w_istio_workload_NamespacedHostname(f1, b, putVarint(b, at, S[si++]!));
   }
-  if (m.address != null) {
+  const f2 = m.address;
+  if (f2 != null) {
     b[at++] = 18;
-    at = w_istio_workload_NetworkAddress(m.address, b, putVarint(b, at, S[si++]!));
+    at = w_istio_workload_NetworkAddress(f2, b, putVarint(b, at, S[si++]!));
   }
-  if (m.hboneMtlsPort != null && m.hboneMtlsPort !== 0) {
+  const f3 = m.hboneMtlsPort;
+  if (f3 != null && f3 !== 0) {
     b[at++] = 24;
-    at = putVarint(b, at, m.hboneMtlsPort);
+    at = putVarint(b, at, f3);
   }
   return at;
 }
@@ -384,27 +442,31 @@ export interface istio_workload_NamespacedHostname {
 
 function s_istio_workload_NamespacedHostname(m: istio_workload_NamespacedHostname): number {
   let n = 0;
-  if (m.namespace != null && m.namespace !== '') {
-    const l = (S[sn++] = utf8Size(m.namespace));
+  const f1 = m.namespace;
+  if (f1 != null && f1 !== '') {
+    const l = (S[sn++] = utf8Size(f1));
     n += 1 + varintSize(l) + l;
   }
-  if (m.hostname != null && m.hostname !== '') {
-    const l = (S[sn++] = utf8Size(m.hostname));
+  const f2 = m.hostname;
+  if (f2 != null && f2 !== '') {
+    const l = (S[sn++] = utf8Size(f2));
     n += 1 + varintSize(l) + l;
   }
   return n;
 }
 
 function w_istio_workload_NamespacedHostname(m: istio_workload_NamespacedHostname, b: Buffer, at: number): number {
-  if (m.namespace != null && m.namespace !== '') {
+  const f1 = m.namespace;
+  if (f1 != null && f1 !== '') {
     b[at++] = 10;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.namespace, l);
+    at = putString(b, putVarint(b, at, l), f1, l);
   }
-  if (m.hostname != null && m.hostname !== '') {
+  const f2 = m.hostname;
+  if (f2 != null && f2 !== '') {
     b[at++] = 18;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.hostname, l);
+    at = putString(b, putVarint(b, at, l), f2, l);
   }
   return at;
 }
@@ -417,28 +479,34 @@ export interface istio_workload_NetworkAddress {
 
 function s_istio_workload_NetworkAddress(m: istio_workload_NetworkAddress): number {
   let n = 0;
-  if (m.network != null && m.network !== '') {
-    const l = (S[sn++] = utf8Size(m.network));
+  const f1 = m.network;
+  if (f1 != null && f1 !== '') {
+    const l = (S[sn++] = utf8Size(f1));
     n += 1 + varintSize(l) + l;
   }
-  if (m.address != null && m.address.length > 0) n += 1 + varintSize(m.address.length) + m.address.length;
-  if (m.length != null) n += 1 + varintSize(m.length);
+  const f2 = m.address;
+  if (f2 != null && f2.length > 0) n += 1 + varintSize(f2.length) + f2.length;
+  const f3 = m.length;
+  if (f3 != null) n += 1 + varintSize(f3);
   return n;
 }
 
 function w_istio_workload_NetworkAddress(m: istio_workload_NetworkAddress, b: Buffer, at: number): number {
-  if (m.network != null && m.network !== '') {
+  const f1 = m.network;
+  if (f1 != null && f1 !== '') {
     b[at++] = 10;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.network, l);
+    at = putString(b, putVarint(b, at, l), f1, l);
   }
-  if (m.address != null && m.address.length > 0) {
+  const f2 = m.address;
+  if (f2 != null && f2.length > 0) {
     b[at++] = 18;
-    at = putBytes(b, putVarint(b, at, m.address.length), m.address);
+    at = putBytes(b, putVarint(b, at, f2.length), f2);
   }
-  if (m.length != null) {
+  const f3 = m.length;
+  if (f3 != null) {
     b[at++] = 24;
-    at = putVarint(b, at, m.length);
+    at = putVarint(b, at, f3);
   }
   return at;
 }
@@ -479,24 +547,30 @@ export interface istio_workload_Port {
 
 function s_istio_workload_Port(m: istio_workload_Port): number {
   let n = 0;
-  if (m.servicePort != null && m.servicePort !== 0) n += 1 + varintSize(m.servicePort);
-  if (m.targetPort != null && m.targetPort !== 0) n += 1 + varintSize(m.targetPort);
-  if (m.appProtocol != null && m.appProtocol !== 0) n += 1 + varintSize(m.appProtocol);
+  const f1 = m.servicePort;
+  if (f1 != null && f1 !== 0) n += 1 + varintSize(f1);
+  const f2 = m.targetPort;
+  if (f2 != null && f2 !== 0) n += 1 + varintSize(f2);
+  const f3 = m.appProtocol;
+  if (f3 != null && f3 !== 0) n += 1 + varintSize(f3);
   return n;
 }
 
 function w_istio_workload_Port(m: istio_workload_Port, b: Buffer, at: number): number {
-  if (m.servicePort != null && m.servicePort !== 0) {
+  const f1 = m.servicePort;
+  if (f1 != null && f1 !== 0) {
     b[at++] = 8;
-    at = putVarint(b, at, m.servicePort);
+    at = putVarint(b, at, f1);
   }
-  if (m.targetPort != null && m.targetPort !== 0) {
+  const f2 = m.targetPort;
+  if (f2 != null && f2 !== 0) {
     b[at++] = 16;
-    at = putVarint(b, at, m.targetPort);
+    at = putVarint(b, at, f2);
   }
-  if (m.appProtocol != null && m.appProtocol !== 0) {
+  const f3 = m.appProtocol;
+  if (f3 != null && f3 !== 0) {
     b[at++] = 24;
-    at = putVarint(b, at, m.appProtocol);
+    at = putVarint(b, at, f3);
   }
   return at;
 }
@@ -508,19 +582,23 @@ export interface istio_workload_ApplicationTunnel {
 
 function s_istio_workload_ApplicationTunnel(m: istio_workload_ApplicationTunnel): number {
   let n = 0;
-  if (m.protocol != null && m.protocol !== 0) n += 1 + varintSize(m.protocol);
-  if (m.port != null && m.port !== 0) n += 1 + varintSize(m.port);
+  const f1 = m.protocol;
+  if (f1 != null && f1 !== 0) n += 1 + varintSize(f1);
+  const f2 = m.port;
+  if (f2 != null && f2 !== 0) n += 1 + varintSize(f2);
   return n;
 }
 
 function w_istio_workload_ApplicationTunnel(m: istio_workload_ApplicationTunnel, b: Buffer, at: number): number {
-  if (m.protocol != null && m.protocol !== 0) {
+  const f1 = m.protocol;
+  if (f1 != null && f1 !== 0) {
     b[at++] = 8;
-    at = putVarint(b, at, m.protocol);
+    at = putVarint(b, at, f1);
   }
-  if (m.port != null && m.port !== 0) {
+  const f2 = m.port;
+  if (f2 != null && f2 !== 0) {
     b[at++] = 16;
-    at = putVarint(b, at, m.port);
+    at = putVarint(b, at, f2);
   }
   return at;
 }
@@ -533,36 +611,42 @@ export interface istio_workload_Locality {
 
 function s_istio_workload_Locality(m: istio_workload_Locality): number {
   let n = 0;
-  if (m.region != null && m.region !== '') {
-    const l = (S[sn++] = utf8Size(m.region));
+  const f1 = m.region;
+  if (f1 != null && f1 !== '') {
+    const l = (S[sn++] = utf8Size(f1));
     n += 1 + varintSize(l) + l;
   }
-  if (m.zone != null && m.zone !== '') {
-    const l = (S[sn++] = utf8Size(m.zone));
+  const f2 = m.zone;
+  if (f2 != null && f2 !== '') {
+    const l = (S[sn++] = utf8Size(f2));
     n += 1 + varintSize(l) + l;
   }
-  if (m.subzone != null && m.subzone !== '') {
-    const l = (S[sn++] = utf8Size(m.subzone));
+  const f3 = m.subzone;
+  if (f3 != null && f3 !== '') {
+    const l = (S[sn++] = utf8Size(f3));
     n += 1 + varintSize(l) + l;
   }
   return n;
 }
 
 function w_istio_workload_Locality(m: istio_workload_Locality, b: Buffer, at: number): number {
-  if (m.region != null && m.region !== '') {
+  const f1 = m.region;
+  if (f1 != null && f1 !== '') {
     b[at++] = 10;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.region, l);
+    at = putString(b, putVarint(b, at, l), f1, l);
   }
-  if (m.zone != null && m.zone !== '') {
+  const f2 = m.zone;
+  if (f2 != null && f2 !== '') {
     b[at++] = 18;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.zone, l);
+    at = putString(b, putVarint(b, at, l), f2, l);
   }
-  if (m.subzone != null && m.subzone !== '') {
+  const f3 = m.subzone;
+  if (f3 != null && f3 !== '') {
     b[at++] = 26;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.subzone, l);
+    at = putString(b, putVarint(b, at, l), f3, l);
   }
   return at;
 }
@@ -574,27 +658,31 @@ export interface istio_workload_Extension {
 
 function s_istio_workload_Extension(m: istio_workload_Extension): number {
   let n = 0;
-  if (m.name != null && m.name !== '') {
-    const l = (S[sn++] = utf8Size(m.name));
+  const f1 = m.name;
+  if (f1 != null && f1 !== '') {
+    const l = (S[sn++] = utf8Size(f1));
     n += 1 + varintSize(l) + l;
   }
-  if (m.config != null) {
+  const f2 = m.config;
+  if (f2 != null) {
     const e = sn++;
-    const l = (S[e] = s_google_protobuf_Any(m.config));
+    const l = (S[e] = s_google_protobuf_Any(f2));
     n += 1 + varintSize(l) + l;
   }
   return n;
 }
 
 function w_istio_workload_Extension(m: istio_workload_Extension, b: Buffer, at: number): number {
-  if (m.name != null && m.name !== '') {
+  const f1 = m.name;
+  if (f1 != null && f1 !== '') {
     b[at++] = 10;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.name, l);
+    at = putString(b, putVarint(b, at, l), f1, l);
   }
-  if (m.config != null) {
+  const f2 = m.config;
+  if (f2 != null) {
     b[at++] = 18;
-    at = w_google_protobuf_Any(m.config, b, putVarint(b, at, S[si++]!));
+    at = w_google_protobuf_Any(f2, b, putVarint(b, at, S[si++]!));
   }
   return at;
 }
@@ -606,23 +694,27 @@ export interface google_protobuf_Any {
 
 function s_google_protobuf_Any(m: google_protobuf_Any): number {
   let n = 0;
-  if (m.type_url != null && m.type_url !== '') {
-    const l = (S[sn++] = utf8Size(m.type_url));
+  const f1 = m.type_url;
+  if (f1 != null && f1 !== '') {
+    const l = (S[sn++] = utf8Size(f1));
     n += 1 + varintSize(l) + l;
   }
-  if (m.value != null && m.value.length > 0) n += 1 + varintSize(m.value.length) + m.value.length;
+  const f2 = m.value;
+  if (f2 != null && f2.length > 0) n += 1 + varintSize(f2.length) + f2.length;
   return n;
 }
 
 function w_google_protobuf_Any(m: google_protobuf_Any, b: Buffer, at: number): number {
-  if (m.type_url != null && m.type_url !== '') {
+  const f1 = m.type_url;
+  if (f1 != null && f1 !== '') {
     b[at++] = 10;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.type_url, l);
+    at = putString(b, putVarint(b, at, l), f1, l);
   }
-  if (m.value != null && m.value.length > 0) {
+  const f2 = m.value;
+  if (f2 != null && f2.length > 0) {
     b[at++] = 18;
-    at = putBytes(b, putVarint(b, at, m.value.length), m.value);
+    at = putBytes(b, putVarint(b, at, f2.length), f2);
   }
   return at;
 }
@@ -633,14 +725,16 @@ export interface google_protobuf_UInt32Value {
 
 function s_google_protobuf_UInt32Value(m: google_protobuf_UInt32Value): number {
   let n = 0;
-  if (m.value != null && m.value !== 0) n += 1 + varintSize(m.value);
+  const f1 = m.value;
+  if (f1 != null && f1 !== 0) n += 1 + varintSize(f1);
   return n;
 }
 
 function w_google_protobuf_UInt32Value(m: google_protobuf_UInt32Value, b: Buffer, at: number): number {
-  if (m.value != null && m.value !== 0) {
+  const f1 = m.value;
+  if (f1 != null && f1 !== 0) {
     b[at++] = 8;
-    at = putVarint(b, at, m.value);
+    at = putVarint(b, at, f1);
   }
   return at;
 }
@@ -664,16 +758,19 @@ export interface istio_workload_Service {
 
 function s_istio_workload_Service(m: istio_workload_Service): number {
   let n = 0;
-  if (m.name != null && m.name !== '') {
-    const l = (S[sn++] = utf8Size(m.name));
+  const f1 = m.name;
+  if (f1 != null && f1 !== '') {
+    const l = (S[sn++] = utf8Size(f1));
     n += 1 + varintSize(l) + l;
   }
-  if (m.namespace != null && m.namespace !== '') {
-    const l = (S[sn++] = utf8Size(m.namespace));
+  const f2 = m.namespace;
+  if (f2 != null && f2 !== '') {
+    const l = (S[sn++] = utf8Size(f2));
     n += 1 + varintSize(l) + l;
   }
-  if (m.hostname != null && m.hostname !== '') {
-    const l = (S[sn++] = utf8Size(m.hostname));
+  const f3 = m.hostname;
+  if (f3 != null && f3 !== '') {
+    const l = (S[sn++] = utf8Size(f3));
     n += 1 + varintSize(l) + l;
   }
   const f4 = m.addresses;
@@ -699,17 +796,20 @@ function s_istio_workload_Service(m: istio_workload_Service): number {
       n += 1 + varintSize(l) + l;
     }
   }
-  if (m.waypoint != null) {
+  const f7 = m.waypoint;
+  if (f7 != null) {
     const e = sn++;
-    const l = (S[e] = s_istio_workload_GatewayAddress(m.waypoint));
+    const l = (S[e] = s_istio_workload_GatewayAddress(f7));
     n += 1 + varintSize(l) + l;
   }
-  if (m.loadBalancing != null) {
+  const f8 = m.loadBalancing;
+  if (f8 != null) {
     const e = sn++;
-    const l = (S[e] = s_istio_workload_LoadBalancing(m.loadBalancing));
+    const l = (S[e] = s_istio_workload_LoadBalancing(f8));
     n += 1 + varintSize(l) + l;
   }
-  if (m.ipFamilies != null && m.ipFamilies !== 0) n += 1 + varintSize(m.ipFamilies);
+  const f9 = m.ipFamilies;
+  if (f9 != null && f9 !== 0) n += 1 + varintSize(f9);
   const f10 = m.extensions;
   if (f10 != null && f10.length > 0) {
     for (let i = 0; i < f10.length; i++) {
@@ -718,8 +818,10 @@ function s_istio_workload_Service(m: istio_workload_Service): number {
       n += 1 + varintSize(l) + l;
     }
   }
-  if (m.canonical === true) n += 1 + varintSize((m.canonical ? 1 : 0));
-  if (m.ingressUseWaypoint === true) n += 1 + varintSize((m.ingressUseWaypoint ? 1 : 0));
+  const f11 = m.canonical;
+  if (f11 === true) n += 1 + varintSize((f11 ? 1 : 0));
+  const f12 = m.ingressUseWaypoint;
+  if (f12 === true) n += 1 + varintSize((f12 ? 1 : 0));
   const f13 = m.weightedWaypoints;
   if (f13 != null && f13.length > 0) {
     for (let i = 0; i < f13.length; i++) {
@@ -728,25 +830,29 @@ function s_istio_workload_Service(m: istio_workload_Service): number {
       n += 1 + varintSize(l) + l;
     }
   }
-  if (m.visibility != null && m.visibility !== 0) n += 1 + varintSize(m.visibility);
+  const f14 = m.visibility;
+  if (f14 != null && f14 !== 0) n += 1 + varintSize(f14);
   return n;
 }
 
 function w_istio_workload_Service(m: istio_workload_Service, b: Buffer, at: number): number {
-  if (m.name != null && m.name !== '') {
+  const f1 = m.name;
+  if (f1 != null && f1 !== '') {
     b[at++] = 10;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.name, l);
+    at = putString(b, putVarint(b, at, l), f1, l);
   }
-  if (m.namespace != null && m.namespace !== '') {
+  const f2 = m.namespace;
+  if (f2 != null && f2 !== '') {
     b[at++] = 18;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.namespace, l);
+    at = putString(b, putVarint(b, at, l), f2, l);
   }
-  if (m.hostname != null && m.hostname !== '') {
+  const f3 = m.hostname;
+  if (f3 != null && f3 !== '') {
     b[at++] = 26;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.hostname, l);
+    at = putString(b, putVarint(b, at, l), f3, l);
   }
   const f4 = m.addresses;
   if (f4 != null && f4.length > 0) {
@@ -770,17 +876,20 @@ function w_istio_workload_Service(m: istio_workload_Service, b: Buffer, at: numb
       at = putString(b, putVarint(b, at, l), f6[i]!, l);
     }
   }
-  if (m.waypoint != null) {
+  const f7 = m.waypoint;
+  if (f7 != null) {
     b[at++] = 58;
-    at = w_istio_workload_GatewayAddress(m.waypoint, b, putVarint(b, at, S[si++]!));
+    at = w_istio_workload_GatewayAddress(f7, b, putVarint(b, at, S[si++]!));
   }
-  if (m.loadBalancing != null) {
+  const f8 = m.loadBalancing;
+  if (f8 != null) {
     b[at++] = 66;
-    at = w_istio_workload_LoadBalancing(m.loadBalancing, b, putVarint(b, at, S[si++]!));
+    at = w_istio_workload_LoadBalancing(f8, b, putVarint(b, at, S[si++]!));
   }
-  if (m.ipFamilies != null && m.ipFamilies !== 0) {
+  const f9 = m.ipFamilies;
+  if (f9 != null && f9 !== 0) {
     b[at++] = 72;
-    at = putVarint(b, at, m.ipFamilies);
+    at = putVarint(b, at, f9);
   }
   const f10 = m.extensions;
   if (f10 != null && f10.length > 0) {
@@ -789,13 +898,15 @@ function w_istio_workload_Service(m: istio_workload_Service, b: Buffer, at: numb
       at = w_istio_workload_Extension(f10[i] ?? EMPTY, b, putVarint(b, at, S[si++]!));
     }
   }
-  if (m.canonical === true) {
+  const f11 = m.canonical;
+  if (f11 === true) {
     b[at++] = 88;
-    at = putVarint(b, at, (m.canonical ? 1 : 0));
+    at = putVarint(b, at, (f11 ? 1 : 0));
   }
-  if (m.ingressUseWaypoint === true) {
+  const f12 = m.ingressUseWaypoint;
+  if (f12 === true) {
     b[at++] = 96;
-    at = putVarint(b, at, (m.ingressUseWaypoint ? 1 : 0));
+    at = putVarint(b, at, (f12 ? 1 : 0));
   }
   const f13 = m.weightedWaypoints;
   if (f13 != null && f13.length > 0) {
@@ -804,9 +915,10 @@ function w_istio_workload_Service(m: istio_workload_Service, b: Buffer, at: numb
       at = w_istio_workload_WeightedWaypoint(f13[i] ?? EMPTY, b, putVarint(b, at, S[si++]!));
     }
   }
-  if (m.visibility != null && m.visibility !== 0) {
+  const f14 = m.visibility;
+  if (f14 != null && f14 !== 0) {
     b[at++] = 112;
-    at = putVarint(b, at, m.visibility);
+    at = putVarint(b, at, f14);
   }
   return at;
 }
@@ -826,8 +938,10 @@ function s_istio_workload_LoadBalancing(m: istio_workload_LoadBalancing): number
     S[sn++] = p;
     n += 1 + varintSize(p) + p;
   }
-  if (m.mode != null && m.mode !== 0) n += 1 + varintSize(m.mode);
-  if (m.healthPolicy != null && m.healthPolicy !== 0) n += 1 + varintSize(m.healthPolicy);
+  const f2 = m.mode;
+  if (f2 != null && f2 !== 0) n += 1 + varintSize(f2);
+  const f3 = m.healthPolicy;
+  if (f3 != null && f3 !== 0) n += 1 + varintSize(f3);
   return n;
 }
 
@@ -838,13 +952,15 @@ function w_istio_workload_LoadBalancing(m: istio_workload_LoadBalancing, b: Buff
     at = putVarint(b, at, S[si++]!);
     for (let i = 0; i < f1.length; i++) at = putVarint(b, at, f1[i]!);
   }
-  if (m.mode != null && m.mode !== 0) {
+  const f2 = m.mode;
+  if (f2 != null && f2 !== 0) {
     b[at++] = 16;
-    at = putVarint(b, at, m.mode);
+    at = putVarint(b, at, f2);
   }
-  if (m.healthPolicy != null && m.healthPolicy !== 0) {
+  const f3 = m.healthPolicy;
+  if (f3 != null && f3 !== 0) {
     b[at++] = 24;
-    at = putVarint(b, at, m.healthPolicy);
+    at = putVarint(b, at, f3);
   }
   return at;
 }
@@ -856,23 +972,27 @@ export interface istio_workload_WeightedWaypoint {
 
 function s_istio_workload_WeightedWaypoint(m: istio_workload_WeightedWaypoint): number {
   let n = 0;
-  if (m.destination != null) {
+  const f1 = m.destination;
+  if (f1 != null) {
     const e = sn++;
-    const l = (S[e] = s_istio_workload_GatewayAddress(m.destination));
+    const l = (S[e] = s_istio_workload_GatewayAddress(f1));
     n += 1 + varintSize(l) + l;
   }
-  if (m.weight != null && m.weight !== 0) n += 1 + varintSize(m.weight);
+  const f2 = m.weight;
+  if (f2 != null && f2 !== 0) n += 1 + varintSize(f2);
   return n;
 }
 
 function w_istio_workload_WeightedWaypoint(m: istio_workload_WeightedWaypoint, b: Buffer, at: number): number {
-  if (m.destination != null) {
+  const f1 = m.destination;
+  if (f1 != null) {
     b[at++] = 10;
-    at = w_istio_workload_GatewayAddress(m.destination, b, putVarint(b, at, S[si++]!));
+    at = w_istio_workload_GatewayAddress(f1, b, putVarint(b, at, S[si++]!));
   }
-  if (m.weight != null && m.weight !== 0) {
+  const f2 = m.weight;
+  if (f2 != null && f2 !== 0) {
     b[at++] = 16;
-    at = putVarint(b, at, m.weight);
+    at = putVarint(b, at, f2);
   }
   return at;
 }
@@ -889,16 +1009,20 @@ export interface istio_security_Authorization {
 
 function s_istio_security_Authorization(m: istio_security_Authorization): number {
   let n = 0;
-  if (m.name != null && m.name !== '') {
-    const l = (S[sn++] = utf8Size(m.name));
+  const f1 = m.name;
+  if (f1 != null && f1 !== '') {
+    const l = (S[sn++] = utf8Size(f1));
     n += 1 + varintSize(l) + l;
   }
-  if (m.namespace != null && m.namespace !== '') {
-    const l = (S[sn++] = utf8Size(m.namespace));
+  const f2 = m.namespace;
+  if (f2 != null && f2 !== '') {
+    const l = (S[sn++] = utf8Size(f2));
     n += 1 + varintSize(l) + l;
   }
-  if (m.scope != null && m.scope !== 0) n += 1 + varintSize(m.scope);
-  if (m.action != null && m.action !== 0) n += 1 + varintSize(m.action);
+  const f3 = m.scope;
+  if (f3 != null && f3 !== 0) n += 1 + varintSize(f3);
+  const f4 = m.action;
+  if (f4 != null && f4 !== 0) n += 1 + varintSize(f4);
   const f5 = m.rules;
   if (f5 != null && f5.length > 0) {
     for (let i = 0; i < f5.length; i++) {
@@ -907,7 +1031,8 @@ function s_istio_security_Authorization(m: istio_security_Authorization): number
       n += 1 + varintSize(l) + l;
     }
   }
-  if (m.dryRun === true) n += 1 + varintSize((m.dryRun ? 1 : 0));
+  const f6 = m.dryRun;
+  if (f6 === true) n += 1 + varintSize((f6 ? 1 : 0));
   const f7 = m.extensions;
   if (f7 != null && f7.length > 0) {
     for (let i = 0; i < f7.length; i++) {
@@ -920,23 +1045,27 @@ function s_istio_security_Authorization(m: istio_security_Authorization): number
 }
 
 function w_istio_security_Authorization(m: istio_security_Authorization, b: Buffer, at: number): number {
-  if (m.name != null && m.name !== '') {
+  const f1 = m.name;
+  if (f1 != null && f1 !== '') {
     b[at++] = 10;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.name, l);
+    at = putString(b, putVarint(b, at, l), f1, l);
   }
-  if (m.namespace != null && m.namespace !== '') {
+  const f2 = m.namespace;
+  if (f2 != null && f2 !== '') {
     b[at++] = 18;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.namespace, l);
+    at = putString(b, putVarint(b, at, l), f2, l);
   }
-  if (m.scope != null && m.scope !== 0) {
+  const f3 = m.scope;
+  if (f3 != null && f3 !== 0) {
     b[at++] = 24;
-    at = putVarint(b, at, m.scope);
+    at = putVarint(b, at, f3);
   }
-  if (m.action != null && m.action !== 0) {
+  const f4 = m.action;
+  if (f4 != null && f4 !== 0) {
     b[at++] = 32;
-    at = putVarint(b, at, m.action);
+    at = putVarint(b, at, f4);
   }
   const f5 = m.rules;
   if (f5 != null && f5.length > 0) {
@@ -945,9 +1074,10 @@ function w_istio_security_Authorization(m: istio_security_Authorization, b: Buff
       at = w_istio_security_Rule(f5[i] ?? EMPTY, b, putVarint(b, at, S[si++]!));
     }
   }
-  if (m.dryRun === true) {
+  const f6 = m.dryRun;
+  if (f6 === true) {
     b[at++] = 48;
-    at = putVarint(b, at, (m.dryRun ? 1 : 0));
+    at = putVarint(b, at, (f6 ? 1 : 0));
   }
   const f7 = m.extensions;
   if (f7 != null && f7.length > 0) {
@@ -1240,45 +1370,53 @@ export interface istio_security_StringMatch {
 
 function s_istio_security_StringMatch(m: istio_security_StringMatch): number {
   let n = 0;
-  if (m.exact != null) {
-    const l = (S[sn++] = utf8Size(m.exact));
+  const f1 = m.exact;
+  if (f1 != null) {
+    const l = (S[sn++] = utf8Size(f1));
     n += 1 + varintSize(l) + l;
   }
-  if (m.prefix != null) {
-    const l = (S[sn++] = utf8Size(m.prefix));
+  const f2 = m.prefix;
+  if (f2 != null) {
+    const l = (S[sn++] = utf8Size(f2));
     n += 1 + varintSize(l) + l;
   }
-  if (m.suffix != null) {
-    const l = (S[sn++] = utf8Size(m.suffix));
+  const f3 = m.suffix;
+  if (f3 != null) {
+    const l = (S[sn++] = utf8Size(f3));
     n += 1 + varintSize(l) + l;
   }
-  if (m.presence != null) {
+  const f4 = m.presence;
+  if (f4 != null) {
     const e = sn++;
-    const l = (S[e] = s_google_protobuf_Empty(m.presence));
+    const l = (S[e] = s_google_protobuf_Empty(f4));
     n += 1 + varintSize(l) + l;
   }
   return n;
 }
 
 function w_istio_security_StringMatch(m: istio_security_StringMatch, b: Buffer, at: number): number {
-  if (m.exact != null) {
+  const f1 = m.exact;
+  if (f1 != null) {
     b[at++] = 10;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.exact, l);
+    at = putString(b, putVarint(b, at, l), f1, l);
   }
-  if (m.prefix != null) {
+  const f2 = m.prefix;
+  if (f2 != null) {
     b[at++] = 18;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.prefix, l);
+    at = putString(b, putVarint(b, at, l), f2, l);
   }
-  if (m.suffix != null) {
+  const f3 = m.suffix;
+  if (f3 != null) {
     b[at++] = 26;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.suffix, l);
+    at = putString(b, putVarint(b, at, l), f3, l);
   }
-  if (m.presence != null) {
+  const f4 = m.presence;
+  if (f4 != null) {
     b[at++] = 34;
-    at = w_google_protobuf_Empty(m.presence, b, putVarint(b, at, S[si++]!));
+    at = w_google_protobuf_Empty(f4, b, putVarint(b, at, S[si++]!));
   }
   return at;
 }
@@ -1301,19 +1439,23 @@ export interface istio_security_Address {
 
 function s_istio_security_Address(m: istio_security_Address): number {
   let n = 0;
-  if (m.address != null && m.address.length > 0) n += 1 + varintSize(m.address.length) + m.address.length;
-  if (m.length != null && m.length !== 0) n += 1 + varintSize(m.length);
+  const f1 = m.address;
+  if (f1 != null && f1.length > 0) n += 1 + varintSize(f1.length) + f1.length;
+  const f2 = m.length;
+  if (f2 != null && f2 !== 0) n += 1 + varintSize(f2);
   return n;
 }
 
 function w_istio_security_Address(m: istio_security_Address, b: Buffer, at: number): number {
-  if (m.address != null && m.address.length > 0) {
+  const f1 = m.address;
+  if (f1 != null && f1.length > 0) {
     b[at++] = 10;
-    at = putBytes(b, putVarint(b, at, m.address.length), m.address);
+    at = putBytes(b, putVarint(b, at, f1.length), f1);
   }
-  if (m.length != null && m.length !== 0) {
+  const f2 = m.length;
+  if (f2 != null && f2 !== 0) {
     b[at++] = 16;
-    at = putVarint(b, at, m.length);
+    at = putVarint(b, at, f2);
   }
   return at;
 }
@@ -1325,27 +1467,31 @@ export interface istio_security_ServiceAccountMatch {
 
 function s_istio_security_ServiceAccountMatch(m: istio_security_ServiceAccountMatch): number {
   let n = 0;
-  if (m.namespace != null && m.namespace !== '') {
-    const l = (S[sn++] = utf8Size(m.namespace));
+  const f1 = m.namespace;
+  if (f1 != null && f1 !== '') {
+    const l = (S[sn++] = utf8Size(f1));
     n += 1 + varintSize(l) + l;
   }
-  if (m.serviceAccount != null && m.serviceAccount !== '') {
-    const l = (S[sn++] = utf8Size(m.serviceAccount));
+  const f2 = m.serviceAccount;
+  if (f2 != null && f2 !== '') {
+    const l = (S[sn++] = utf8Size(f2));
     n += 1 + varintSize(l) + l;
   }
   return n;
 }
 
 function w_istio_security_ServiceAccountMatch(m: istio_security_ServiceAccountMatch, b: Buffer, at: number): number {
-  if (m.namespace != null && m.namespace !== '') {
+  const f1 = m.namespace;
+  if (f1 != null && f1 !== '') {
     b[at++] = 10;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.namespace, l);
+    at = putString(b, putVarint(b, at, l), f1, l);
   }
-  if (m.serviceAccount != null && m.serviceAccount !== '') {
+  const f2 = m.serviceAccount;
+  if (f2 != null && f2 !== '') {
     b[at++] = 18;
     const l = S[si++]!;
-    at = putString(b, putVarint(b, at, l), m.serviceAccount, l);
+    at = putString(b, putVarint(b, at, l), f2, l);
   }
   return at;
 }
@@ -1360,8 +1506,12 @@ export interface MessageCodec<T> {
 export const CODECS = {
   'istio.workload.Address': {
     size: (m: istio_workload_Address): number => {
-      sn = 0;
-      return s_istio_workload_Address(m);
+      for (;;) {
+        sn = 0;
+        const n = s_istio_workload_Address(m);
+        if (sn <= S.length) return n;
+        S = new Int32Array(2 * sn);
+      }
     },
     write: (m: istio_workload_Address, b: Buffer, at: number): number => {
       si = 0;
@@ -1370,8 +1520,12 @@ export const CODECS = {
   } as MessageCodec<istio_workload_Address>,
   'istio.security.Authorization': {
     size: (m: istio_security_Authorization): number => {
-      sn = 0;
-      return s_istio_security_Authorization(m);
+      for (;;) {
+        sn = 0;
+        const n = s_istio_security_Authorization(m);
+        if (sn <= S.length) return n;
+        S = new Int32Array(2 * sn);
+      }
     },
     write: (m: istio_security_Authorization, b: Buffer, at: number): number => {
       si = 0;

@@ -33,6 +33,8 @@ export function putContentVersion(b: Buffer, start: number, end: number, out: Bu
 export interface ScratchFrame {
   readonly bytes: Buffer;
   readonly nameLen: number;
+  /** Offset just past Resource.version's bytes. */
+  readonly versionEnd: number;
 }
 
 /**
@@ -81,7 +83,7 @@ export class ResourceFrameEncoder<T> {
     putContentVersion(b, msgAt, at, b, versionAt);
     b[at++] = 0x1a; // Resource.name
     at = putString(b, putVarint(b, at, nameLen), name, nameLen);
-    return { bytes: b.subarray(0, at), nameLen };
+    return { bytes: b.subarray(0, at), nameLen, versionEnd: versionAt + VERSION_LEN };
   }
 }
 

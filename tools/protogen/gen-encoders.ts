@@ -72,18 +72,22 @@ function emitType(t: protobuf.Type, out: string[]): void {
   const tag = (f: protobuf.Field, wt: number): number[] => tagBytes(f.id, wt);
   const putTag = (bytes: number[], ind: string): string => bytes.map((x) => `${ind}b[at++] = ${x};`).join('\n');
   for (const f of fields) {
-    const v = `m.${f.name}`;
     const k = kindOf(f);
+    // Each field is read once into a local: message objects come in several shapes, so every read is a
+    // polymorphic (or megamorphic) property lookup, and an absent field's lookup walks the prototype chain.
+    const v = `f${f.id}`;
+    sz.push(`  const ${v} = m.${f.name};`);
+    wr.push(`  const ${v} = m.${f.name};`);
     if (f instanceof protobuf.MapField) {
       const vt = ident(f.resolvedType as protobuf.Type);
       const tb = tag(f, 2);
-      sz.push(`  const f${f.id} = ${v};`, `  if (f${f.id} != null) {`, `    const ks = Object.keys(f${f.id});`,
+      sz.push(`  if (f${f.id} != null) {`, `    const ks = Object.keys(f${f.id});`,
         '    for (let i = 0; i < ks.length; i++) {',
         '      const e = sn++;', '      const kl = (S[sn++] = utf8Size(ks[i]!));', '      const vi = sn++;',
         `      const vl = (S[vi] = s_${vt}(f${f.id}[ks[i]!] ?? EMPTY));`,
         '      const el = (S[e] = 2 + varintSize(kl) + kl + varintSize(vl) + vl);',
         `      n += ${tb.length} + varintSize(el) + el;`, '    }', '  }');
-      wr.push(`  const f${f.id} = ${v};`, `  if (f${f.id} != null) {`, `    const ks = Object.keys(f${f.id});`,
+      wr.push(`  if (f${f.id} != null) {`, `    const ks = Object.keys(f${f.id});`,
         '    for (let i = 0; i < ks.length; i++) {', putTag(tb, '      '), '      at = putVarint(b, at, S[si++]!);',
         '      const kl = S[si++]!;', '      b[at++] = 10;', '      at = putString(b, putVarint(b, at, kl), ks[i]!, kl);',
         '      b[at++] = 18;', '      at = putVarint(b, at, S[si++]!);', `      at = w_${vt}(f${f.id}[ks[i]!] ?? EMPTY, b, at);`,
@@ -93,8 +97,8 @@ function emitType(t: protobuf.Type, out: string[]): void {
     const explicit = f.partOf !== null && f.partOf !== undefined; // oneof member or proto3 `optional`
     if (f.repeated) {
       const packed = k === 'varint' || k === 'enum';
-      sz.push(`  const f${f.id} = ${v};`, `  if (f${f.id} != null && f${f.id}.length > 0) {`);
-      wr.push(`  const f${f.id} = ${v};`, `  if (f${f.id} != null && f${f.id}.length > 0) {`);
+      sz.push(`  if (f${f.id} != null && f${f.id}.length > 0) {`);
+      wr.push(`  if (f${f.id} != null && f${f.id}.length > 0) {`);
       if (packed) {
         const tb = tag(f, 2);
         sz.push('    let p = 0;', `    for (let i = 0; i < f${f.id}.length; i++) p += varintSize(${num(f, `f${f.id}[i]!`)});`,
@@ -173,8 +177,12 @@ export function generateEncoders(wire: Wire, roots: readonly string[] = ROOTS): 
     '/* eslint-disable */',
     "import { putBytes, putString, putVarint, utf8Size, varintSize } from './pb-writer';",
     '',
-    '/** Lengths recorded by the size pass, read back in the same order by the write pass. */',
-    'const S: number[] = [];',
+    '/**',
+    ' * Lengths recorded by the size pass, read back in the same order by the write pass. A typed array',
+    ' * (a plain array filled out of order turns holey); a store past its end is dropped, so a size pass',
+    ' * that ran past it is repeated with a larger one.',
+    ' */',
+    'let S = new Int32Array(4096);',
     'let sn = 0;',
     'let si = 0;',
     'const EMPTY = Object.freeze({});',
@@ -187,7 +195,9 @@ export function generateEncoders(wire: Wire, roots: readonly string[] = ROOTS): 
   out.push('export const CODECS = {');
   for (const r of roots) {
     const t = wire.type(r);
-    out.push(`  '${r}': {`, `    size: (m: ${ident(t)}): number => {`, '      sn = 0;', `      return s_${ident(t)}(m);`, '    },');
+    out.push(`  '${r}': {`, `    size: (m: ${ident(t)}): number => {`, '      for (;;) {', '        sn = 0;',
+      `        const n = s_${ident(t)}(m);`, '        if (sn <= S.length) return n;', '        S = new Int32Array(2 * sn);', '      }',
+      '    },');
     out.push(`    write: (m: ${ident(t)}, b: Buffer, at: number): number => {`, '      si = 0;', `      return w_${ident(t)}(m, b, at);`, '    },');
     out.push(`  } as MessageCodec<${ident(t)}>,`);
   }
