@@ -137,8 +137,8 @@ t.test('a generated frame equals encodeResourceFrame over protobufjs bytes with 
     t.same(f.bytes, encodeResourceFrame(name, contentVersion(value), TYPE_ADDRESS, value), `case ${i}`);
     t.equal(f.nameLen, Buffer.byteLength(name));
   }
-  // A message larger than the initial scratch buffer grows it.
-  const big = { workload: { uid: 'u', authorizationPolicies: Array.from({ length: 2000 }, (_, i) => `ns/policy-${i}`) } };
+  // A message larger than the initial scratch buffer (64 KiB) and size stack (4,096 lengths) grows both.
+  const big = { workload: { uid: 'u', authorizationPolicies: Array.from({ length: 5000 }, (_, i) => `ns/policy-${i}`) } };
   const value = wire.Address.encode(big).finish();
   t.same(enc.encode('u', big).bytes, encodeResourceFrame('u', contentVersion(value), TYPE_ADDRESS, value));
 });
