@@ -32,7 +32,7 @@ import { generateLocal, type MeshContext } from '../../pkg/translate';
 import {
   CODECS, encodeDeltaResponse, encodeMessage, joinParts, loadWire, TYPE_ADDRESS, TYPE_AUTHORIZATION, type FramePart,
 } from '../../pkg/wire';
-import { entryFromBytes, ResourceCache, type CacheEntry } from '../../pkg/xds';
+import { entryFromBytes, ResourceCache, type CacheEntry, type TypeCommit } from '../../pkg/xds';
 import { writeMesh } from '../lib/mesh-gen';
 import type { Figure, ScenarioResult } from '../lib/types';
 
@@ -40,7 +40,8 @@ v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
 const mesh: MeshContext = {
-  clusterId: 'bench', network: '', trustDomain: 'cluster.local', domainSuffix: 'cluster.local', rootNamespace: 'istio-system',
+  clusterId: 'bench', network: '', trustDomain: 'cluster.local', domainSuffix: 'cluster.local',
+  rootNamespace: 'istio-system',
 };
 
 /** CPU µs (user + system) spent in fn. */
@@ -98,20 +99,27 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     // 1. Encode every resource: old path vs new path, interleaved.
     const oldPath = (): CacheEntry[] => {
       const out: CacheEntry[] = [];
-      for (const [name, msg] of addresses) out.push(entryFromBytes(TYPE_ADDRESS, name, wire.Address.encode(msg).finish(), addressAliases(msg)));
-      for (const [name, msg] of authorizations) out.push(entryFromBytes(TYPE_AUTHORIZATION, name, wire.Authorization.encode(msg).finish()));
+      for (const [name, msg] of addresses) {
+        out.push(entryFromBytes(TYPE_ADDRESS, name, wire.Address.encode(msg).finish(), addressAliases(msg)));
+      }
+      for (const [name, msg] of authorizations) {
+        out.push(entryFromBytes(TYPE_AUTHORIZATION, name, wire.Authorization.encode(msg).finish()));
+      }
       for (let k = 0; k < out.length; k++) out[k] = out[k]!.rehomed();
       return out;
     };
     const newPath = (): CacheEntry[] => {
       const enc = new Encoder(wire, types);
-      return [...enc.diff(TYPE_ADDRESS, addresses).upserts ?? [], ...enc.diff(TYPE_AUTHORIZATION, authorizations).upserts ?? []];
+      const upserts = (c: TypeCommit): readonly CacheEntry[] => c.upserts ?? [];
+      return [...upserts(enc.diff(TYPE_ADDRESS, addresses)), ...upserts(enc.diff(TYPE_AUTHORIZATION, authorizations))];
     };
     // Same entries either way (the old path is the reference).
     const a = oldPath();
     const b = newPath();
     let same = a.length === b.length;
-    for (let i = 0; same && i < a.length; i++) same = a[i]!.frame.equals(b[i]!.frame) && a[i]!.storedLength === b[i]!.storedLength;
+    for (let i = 0; same && i < a.length; i++) {
+      same = a[i]!.frame.equals(b[i]!.frame) && a[i]!.storedLength === b[i]!.storedLength;
+    }
     if (!same) throw new Error('new encode path produced different cache entries than the old one');
     const msgBytes: Buffer[] = [];
     for (const m of addresses.values()) msgBytes.push(encodeMessage(CODECS['istio.workload.Address'], m));
@@ -137,7 +145,9 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
         const buf = Buffer.allocUnsafe(1 << 16);
         for (const m of addresses.values()) c.write(m, buf, (c.size(m), 0));
       }) / addresses.size;
-      for (const [k, h] of Object.entries(hashes)) sample[`hash_${k}`] = cpuUs(() => { for (const x of msgBytes) h(x); }) / msgBytes.length;
+      for (const [k, h] of Object.entries(hashes)) {
+        sample[`hash_${k}`] = cpuUs(() => { for (const x of msgBytes) h(x); }) / msgBytes.length;
+      }
       if (r > 0) for (const [k, v] of Object.entries(sample)) runs[k]!.push(v); // round 0 warms the JIT
     }
     const o1 = stats(runs['old']!);
@@ -145,18 +155,22 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     figures.push({ name: 'encode_old_us_per_resource_min', value: o1.min, unit: 'us' });
     figures.push({ name: 'encode_old_us_per_resource_median', value: o1.median, unit: 'us' });
     figures.push({ name: 'encode_new_us_per_resource_min', value: n1.min, unit: 'us' });
-    figures.push({ name: 'encode_new_us_per_resource_median', value: n1.median, unit: 'us', target: { op: '<=', value: 1.3 } });
+    figures.push({ name: 'encode_new_us_per_resource_median', value: n1.median, unit: 'us',
+      target: { op: '<=', value: 1.3 } });
     figures.push({ name: 'encode_speedup_median', value: o1.median / n1.median, unit: 'x' });
     figures.push({ name: 'encode_message_only_us_median', value: stats(runs['msg_only']!).median, unit: 'us' });
     for (const k of Object.keys(hashes)) {
       figures.push({ name: `hash_${k}_us_median`, value: stats(runs[`hash_${k}`]!).median, unit: 'us' });
     }
-    notes.push(`${n} resources (${addresses.size} Addresses, mean message ${meanBytes.toFixed(0)} B); ${rounds} rounds after a warm-up round; CPU time`);
+    notes.push(`${n} resources (${addresses.size} Addresses, mean message ${meanBytes.toFixed(0)} B); ` +
+      `${rounds} rounds after a warm-up round; CPU time`);
 
     // 2. One change to a caught-up stream, and 3. the per-change path.
     const cache = new ResourceCache();
     const encoder = new Encoder(wire, types);
-    cache.commit([encoder.diff(TYPE_ADDRESS, delta.output.addresses), encoder.diff(TYPE_AUTHORIZATION, delta.output.authorizations)]);
+    cache.commit([
+      encoder.diff(TYPE_ADDRESS, delta.output.addresses), encoder.diff(TYPE_AUTHORIZATION, delta.output.authorizations),
+    ]);
     const changes = full ? 400 : 200;
     const phases: Record<string, number[]> = { apply: [], generate: [], encode: [], commit: [], respond: [] };
     const now = (): number => Number(process.hrtime.bigint()) / 1000;
@@ -165,7 +179,9 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
       const frames: FramePart[] = [];
       const removed: string[] = [];
       cache.forEachChangedSince(TYPE_ADDRESS, since, (c) => (typeof c === 'string' ? removed.push(c) : frames.push(c)));
-      return encodeDeltaResponse({ typeUrl: TYPE_ADDRESS, nonce: `7-${++nonce}`, systemVersionInfo: String(cache.seq), frames, removed });
+      const seq = String(cache.seq);
+      const id = `7-${++nonce}`;
+      return encodeDeltaResponse({ typeUrl: TYPE_ADDRESS, nonce: id, systemVersionInfo: seq, frames, removed });
     };
     // The same response as pkg/wire built it before (protobufjs Writer for the head, then one join): the baseline.
     const respondOld = (since: number): Buffer => {
@@ -184,7 +200,8 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     const oneChangeOld: number[] = [];
     for (let g = 1; g <= changes; g++) {
       const c = gen.churnPod(0, g);
-      const events = parseManifest(c.yaml, c.file).objects.map((x) => ({ type: 'upsert' as const, obj: x.obj, origin: x.origin }));
+      const events = parseManifest(c.yaml, c.file).objects
+        .map((x) => ({ type: 'upsert' as const, obj: x.obj, origin: x.origin }));
       const since = cache.seq;
       const t0 = now();
       pending = undefined;
@@ -193,8 +210,10 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
       delta = generateLocal({ snapshot: reg.snapshot(), mesh, previous: delta.output, changes: pending });
       const t2 = now();
       const commits = [
-        encoder.diff(TYPE_ADDRESS, delta.output.addresses, { changed: delta.changedAddresses, removed: delta.removedAddresses }),
-        encoder.diff(TYPE_AUTHORIZATION, delta.output.authorizations, { changed: delta.changedAuthorizations, removed: delta.removedAuthorizations }),
+        encoder.diff(TYPE_ADDRESS, delta.output.addresses,
+          { changed: delta.changedAddresses, removed: delta.removedAddresses }),
+        encoder.diff(TYPE_AUTHORIZATION, delta.output.authorizations,
+          { changed: delta.changedAuthorizations, removed: delta.removedAuthorizations }),
       ];
       const t3 = now();
       cache.commit(commits);
@@ -212,7 +231,8 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
       // The one-change figure proper: the same response built many times (CPU time, no timer per call).
       if (g % 20 === 0) {
         const reps = 20_000;
-        if (!respondOld(since).subarray(0, 40).equals(respond(since).subarray(0, 40))) throw new Error('responses differ');
+        const head = (r: Buffer): Buffer => r.subarray(0, 40);
+        if (!head(respondOld(since)).equals(head(respond(since)))) throw new Error('responses differ');
         oneChangeOld.push(cpuUs(() => { for (let i = 0; i < reps; i++) respondOld(since); }) / reps);
         oneChange.push(cpuUs(() => { for (let i = 0; i < reps; i++) respond(since); }) / reps);
       }
@@ -222,7 +242,8 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     figures.push({ name: 'one_change_caught_up_stream_old_us_median', value: oco.median, unit: 'us' });
     const oc = stats(oneChange);
     figures.push({ name: 'one_change_caught_up_stream_us_min', value: oc.min, unit: 'us' });
-    figures.push({ name: 'one_change_caught_up_stream_us_median', value: oc.median, unit: 'us', target: { op: '<=', value: 2.0 } });
+    figures.push({ name: 'one_change_caught_up_stream_us_median', value: oc.median, unit: 'us',
+      target: { op: '<=', value: 2.0 } });
     let total = 0;
     for (const [k, xs] of Object.entries(phases)) {
       const s = stats(xs);
@@ -230,9 +251,11 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
       figures.push({ name: `per_change_${k}_us_median`, value: s.median, unit: 'us' });
     }
     figures.push({ name: 'per_change_total_us_median', value: total, unit: 'us' });
-    notes.push(`one change = one churn pod moved to a new IP; per-change phases are wall time (hrtime) of ${phases['apply']!.length} changes after 20 warm-up ones`);
+    notes.push('one change = one churn pod moved to a new IP; per-change phases are wall time (hrtime) of ' +
+      `${phases['apply']!.length} changes after 20 warm-up ones`);
     notes.push(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} cores)`);
-    return { scenario: 'encode', params: { ...shape, rounds, changes, mode: o.mode, loadavg: os.loadavg() }, figures, notes };
+    const params = { ...shape, rounds, changes, mode: o.mode, loadavg: os.loadavg() };
+    return { scenario: 'encode', params, figures, notes };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -55,7 +55,9 @@ export class Encoder {
         const f = frames.encode(name, msg);
         upserts.push(entryFromFrame(f.bytes, aliasesOf(msg), f.nameLen, f.versionEnd));
       }
-      : (name: string, msg: object): void => void upserts.push(entryFromBytes(typeUrl, name, type.encode(msg).finish(), aliasesOf(msg)));
+      : (name: string, msg: object): void => {
+        upserts.push(entryFromBytes(typeUrl, name, type.encode(msg).finish(), aliasesOf(msg)));
+      };
     if (opts.extra) {
       for (const [name, make] of opts.extra.changed) encode(name, make());
       for (const name of opts.extra.removed) removes.push(name);

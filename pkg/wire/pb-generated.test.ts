@@ -20,7 +20,8 @@ const rnd = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) & 0x7ff
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
 const STRINGS = ['', 'a', 'ns-1/pod-7', 'Kubernetes//Pod/default/a', 'ü-é', '😀x', 'x'.repeat(200), '12', '3'];
 const UINTS = [0, 1, 127, 128, 16_383, 16_384, 2_097_152, 2 ** 31, 2 ** 32 - 1];
-const bytes = (): Buffer => Buffer.from(Array.from({ length: pick([0, 4, 16, 5, 200]) }, () => Math.floor(rnd() * 256)));
+const bytes = (): Buffer =>
+  Buffer.from(Array.from({ length: pick([0, 4, 16, 5, 200]) }, () => Math.floor(rnd() * 256)));
 
 /**
  * A random message in protobufjs object form covering every field kind the
@@ -65,8 +66,9 @@ function value(f: protobuf.Field, depth: number, mayBeDefault: boolean, defaults
     else if (f.type === 'string') v = pick(STRINGS);
     else if (f.type === 'bytes') v = bytes();
     else if (f.type === 'bool') v = rnd() < 0.5;
-    else if (f.type === 'uint32' || f.type === 'int32') v = pick(UINTS.filter((x) => f.type === 'uint32' || x < 2 ** 31));
-    else throw new Error(`unexpected ${f.type}`);
+    else if (f.type === 'uint32' || f.type === 'int32') {
+      v = pick(UINTS.filter((x) => f.type === 'uint32' || x < 2 ** 31));
+    } else throw new Error(`unexpected ${f.type}`);
     const isDefault = v === '' || v === 0 || v === false || (v instanceof Uint8Array && v.length === 0);
     if (mayBeDefault || !isDefault) return v;
   }
@@ -127,7 +129,7 @@ t.test('negative int32 enums take 10 bytes, like protobufjs and protoc', async (
   t.same(protocCanonical('istio.security.Authorization', 'istio/security/authorization.proto', ours), ours);
 });
 
-t.test('a generated frame equals encodeResourceFrame over protobufjs bytes with the SHA-256 content version', async (t) => {
+t.test('a generated frame equals encodeResourceFrame over protobufjs bytes with the SHA-256 version', async (t) => {
   const enc = new ResourceFrameEncoder(TYPE_ADDRESS, CODECS['istio.workload.Address']);
   for (let i = 0; i < 200; i++) {
     const m = randomMessage(wire.Address, 0, false);
@@ -138,7 +140,8 @@ t.test('a generated frame equals encodeResourceFrame over protobufjs bytes with 
     t.equal(f.nameLen, Buffer.byteLength(name));
   }
   // A message larger than the initial scratch buffer (64 KiB) and size stack (4,096 lengths) grows both.
-  const big = { workload: { uid: 'u', authorizationPolicies: Array.from({ length: 5000 }, (_, i) => `ns/policy-${i}`) } };
+  const policies = Array.from({ length: 5000 }, (_, i) => `ns/policy-${i}`);
+  const big = { workload: { uid: 'u', authorizationPolicies: policies } };
   const value = wire.Address.encode(big).finish();
   t.same(enc.encode('u', big).bytes, encodeResourceFrame('u', contentVersion(value), TYPE_ADDRESS, value));
 });

@@ -160,7 +160,9 @@ const MIN_PACKED_NAME = 24;
  * Workload.uid and Workload.name (istiod's shape): 342 of its 545 bytes at
  * 2,000 peers, so packing keeps ~230 B less per workload (43 MiB at 200k).
  */
-export function packFrame(f: Buffer, n = frameNameLength(f), vEnd = frameVersionRange(f)[1]): { bytes: Buffer; holes: number } | undefined {
+export function packFrame(
+  f: Buffer, n = frameNameLength(f), vEnd = frameVersionRange(f)[1],
+): { bytes: Buffer; holes: number } | undefined {
   if (f.length >= HOLE_SPAN) return undefined;
   if (n < MIN_PACKED_NAME) return undefined;
   const ns = f.length - n;
@@ -190,7 +192,9 @@ export function entryFromBytes(typeUrl: string, name: string, bytes: Uint8Array,
  * encoder's reused buffer), packed like rehomed() packs. The caller wrote the
  * frame and passes where its name length and version end are (no re-parse).
  */
-export function entryFromFrame(frame: Buffer, aliases: readonly string[], nameLen: number, versionEnd: number): CacheEntry {
+export function entryFromFrame(
+  frame: Buffer, aliases: readonly string[], nameLen: number, versionEnd: number,
+): CacheEntry {
   const p = packFrame(frame, nameLen, versionEnd);
   if (!p) {
     const copy = Buffer.allocUnsafe(frame.length);

@@ -19,6 +19,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import protobuf from 'protobufjs';
+// The schema loader only, not pkg/wire's front door: that loads the generated file this tool (re)writes.
 import { loadWire, type Wire } from '../../pkg/wire/schema';
 
 const VARINT = new Set(['uint32', 'int32', 'bool']);
@@ -64,7 +65,10 @@ function emitType(t: protobuf.Type, out: string[]): void {
         throw new Error(`${f.fullName}: map<${f.keyType}, ${f.type}> is not supported by the generator`);
       }
       out.push(`  ${f.name}?: Readonly<Record<string, ${tsType(f, kindOf(f))}>> | null;`);
-    } else out.push(`  ${f.name}?: ${f.repeated ? `readonly ${tsType(f, kindOf(f))}[]` : tsType(f, kindOf(f))} | null;`);
+    } else {
+      const el = tsType(f, kindOf(f));
+      out.push(`  ${f.name}?: ${f.repeated ? `readonly ${el}[]` : el} | null;`);
+    }
   }
   out.push('}', '');
   const sz: string[] = [];
@@ -89,8 +93,10 @@ function emitType(t: protobuf.Type, out: string[]): void {
         `      n += ${tb.length} + varintSize(el) + el;`, '    }', '  }');
       wr.push(`  if (f${f.id} != null) {`, `    const ks = Object.keys(f${f.id});`,
         '    for (let i = 0; i < ks.length; i++) {', putTag(tb, '      '), '      at = putVarint(b, at, S[si++]!);',
-        '      const kl = S[si++]!;', '      b[at++] = 10;', '      at = putString(b, putVarint(b, at, kl), ks[i]!, kl);',
-        '      b[at++] = 18;', '      at = putVarint(b, at, S[si++]!);', `      at = w_${vt}(f${f.id}[ks[i]!] ?? EMPTY, b, at);`,
+        '      const kl = S[si++]!;', '      b[at++] = 10;',
+        '      at = putString(b, putVarint(b, at, kl), ks[i]!, kl);',
+        '      b[at++] = 18;', '      at = putVarint(b, at, S[si++]!);',
+        `      at = w_${vt}(f${f.id}[ks[i]!] ?? EMPTY, b, at);`,
         '    }', '  }');
       continue;
     }
@@ -101,7 +107,8 @@ function emitType(t: protobuf.Type, out: string[]): void {
       wr.push(`  if (f${f.id} != null && f${f.id}.length > 0) {`);
       if (packed) {
         const tb = tag(f, 2);
-        sz.push('    let p = 0;', `    for (let i = 0; i < f${f.id}.length; i++) p += varintSize(${num(f, `f${f.id}[i]!`)});`,
+        sz.push('    let p = 0;',
+          `    for (let i = 0; i < f${f.id}.length; i++) p += varintSize(${num(f, `f${f.id}[i]!`)});`,
           '    S[sn++] = p;', `    n += ${tb.length} + varintSize(p) + p;`, '  }');
         wr.push(putTag(tb, '    '), '    at = putVarint(b, at, S[si++]!);',
           `    for (let i = 0; i < f${f.id}.length; i++) at = putVarint(b, at, ${num(f, `f${f.id}[i]!`)});`, '  }');
@@ -130,7 +137,8 @@ function emitType(t: protobuf.Type, out: string[]): void {
       const tb = tag(f, 2);
       sz.push(`  if (${v} != null) {`, '    const e = sn++;', `    const l = (S[e] = s_${mt}(${v}));`,
         `    n += ${tb.length} + varintSize(l) + l;`, '  }');
-      wr.push(`  if (${v} != null) {`, putTag(tb, '    '), `    at = w_${mt}(${v}, b, putVarint(b, at, S[si++]!));`, '  }');
+      wr.push(`  if (${v} != null) {`, putTag(tb, '    '),
+        `    at = w_${mt}(${v}, b, putVarint(b, at, S[si++]!));`, '  }');
       continue;
     }
     const set = explicit ? `${v} != null`
@@ -139,12 +147,15 @@ function emitType(t: protobuf.Type, out: string[]): void {
           : f.type === 'bool' ? `${v} === true` : `${v} != null && ${v} !== 0`;
     if (k === 'string') {
       const tb = tag(f, 2);
-      sz.push(`  if (${set}) {`, `    const l = (S[sn++] = utf8Size(${v}));`, `    n += ${tb.length} + varintSize(l) + l;`, '  }');
-      wr.push(`  if (${set}) {`, putTag(tb, '    '), '    const l = S[si++]!;', `    at = putString(b, putVarint(b, at, l), ${v}, l);`, '  }');
+      sz.push(`  if (${set}) {`, `    const l = (S[sn++] = utf8Size(${v}));`,
+        `    n += ${tb.length} + varintSize(l) + l;`, '  }');
+      wr.push(`  if (${set}) {`, putTag(tb, '    '), '    const l = S[si++]!;',
+        `    at = putString(b, putVarint(b, at, l), ${v}, l);`, '  }');
     } else if (k === 'bytes') {
       const tb = tag(f, 2);
       sz.push(`  if (${set}) n += ${tb.length} + varintSize(${v}.length) + ${v}.length;`);
-      wr.push(`  if (${set}) {`, putTag(tb, '    '), `    at = putBytes(b, putVarint(b, at, ${v}.length), ${v});`, '  }');
+      wr.push(`  if (${set}) {`, putTag(tb, '    '),
+        `    at = putBytes(b, putVarint(b, at, ${v}.length), ${v});`, '  }');
     } else {
       const tb = tag(f, 0);
       sz.push(`  if (${set}) n += ${tb.length} + varintSize(${num(f, v)});`);
@@ -152,8 +163,10 @@ function emitType(t: protobuf.Type, out: string[]): void {
     }
   }
   const used = sz.length > 0;
-  out.push(`function s_${id}(${used ? 'm' : '_m'}: ${id}): number {`, ...(used ? ['  let n = 0;', ...sz, '  return n;'] : ['  return 0;']), '}', '');
-  out.push(`function w_${id}(${used ? 'm' : '_m'}: ${id}, ${used ? 'b' : '_b'}: Buffer, at: number): number {`, ...wr, '  return at;', '}', '');
+  const body = used ? ['  let n = 0;', ...sz, '  return n;'] : ['  return 0;'];
+  out.push(`function s_${id}(${used ? 'm' : '_m'}: ${id}): number {`, ...body, '}', '');
+  const params = `${used ? 'm' : '_m'}: ${id}, ${used ? 'b' : '_b'}: Buffer, at: number`;
+  out.push(`function w_${id}(${params}): number {`, ...wr, '  return at;', '}', '');
 }
 
 /** Messages reachable from the roots, each once, in a stable order. */
@@ -190,15 +203,18 @@ export function generateEncoders(wire: Wire, roots: readonly string[] = ROOTS): 
   ];
   for (const t of reachable(wire, roots)) emitType(t, out);
   out.push('/** Sizes then writes one root message; `size` must be called right before its `write`. */');
-  out.push('export interface MessageCodec<T> {', '  size(m: T): number;', '  write(m: T, b: Buffer, at: number): number;', '}', '');
+  out.push('export interface MessageCodec<T> {', '  size(m: T): number;',
+    '  write(m: T, b: Buffer, at: number): number;', '}', '');
   out.push('/** Codecs by fully-qualified message name. */');
   out.push('export const CODECS = {');
   for (const r of roots) {
     const t = wire.type(r);
     out.push(`  '${r}': {`, `    size: (m: ${ident(t)}): number => {`, '      for (;;) {', '        sn = 0;',
-      `        const n = s_${ident(t)}(m);`, '        if (sn <= S.length) return n;', '        S = new Int32Array(2 * sn);', '      }',
+      `        const n = s_${ident(t)}(m);`, '        if (sn <= S.length) return n;',
+      '        S = new Int32Array(2 * sn);', '      }',
       '    },');
-    out.push(`    write: (m: ${ident(t)}, b: Buffer, at: number): number => {`, '      si = 0;', `      return w_${ident(t)}(m, b, at);`, '    },');
+    out.push(`    write: (m: ${ident(t)}, b: Buffer, at: number): number => {`, '      si = 0;',
+      `      return w_${ident(t)}(m, b, at);`, '    },');
     out.push(`  } as MessageCodec<${ident(t)}>,`);
   }
   out.push('};', '');
