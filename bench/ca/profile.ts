@@ -130,6 +130,18 @@ async function main(): Promise<void> {
     if (k.startsWith('idle') || k === 'start-up' || v < busy * 0.004) continue;
     console.log(`${((100 * v) / busy).toFixed(1).padStart(6)} %  ${k}`);
   }
+  // Self time per function (the leaf frame of each sample), for finding the next hot spot.
+  const self = new Map<string, number>();
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  prof.samples.forEach((id, i) => {
+    const f = byId.get(id)!.callFrame;
+    const k = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(dist|node:internal)\//, '')}`;
+    self.set(k, (self.get(k) ?? 0) + (prof.timeDeltas[i] ?? 0));
+  });
+  console.log('top self time (share of busy samples):');
+  for (const [k, v] of [...self].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, 30)) {
+    console.log(`${((100 * v) / busy).toFixed(1).padStart(6)} %  ${k}`);
+  }
 }
 
 main().catch((e) => {
