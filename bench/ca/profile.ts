@@ -28,7 +28,8 @@ function threadTicks(pid: number): Map<string, number> {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(tid, Number(f[11]) + Number(f[12]));
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      out.set(`${tid} ${comm}`, Number(f[11]) + Number(f[12]));
     } catch {
       // thread ended
     }
@@ -117,11 +118,16 @@ async function main(): Promise<void> {
   let total = 0;
   const mainTid = String(server.pid);
   let mainTicks = 0;
+  const byComm = new Map<string, number>();
   for (const [tid, end] of t1) {
     const d = end - (t0.get(tid) ?? 0);
     total += d;
-    if (tid === mainTid) mainTicks = d;
+    if (tid.split(' ')[0] === mainTid) mainTicks = d;
+    const comm = tid.slice(tid.indexOf(' ') + 1);
+    byComm.set(comm, (byComm.get(comm) ?? 0) + d);
   }
+  const perThread = [...byComm].filter(([, d]) => d > 0).map(([c, d]) => `${c} ${((d / hz) * 1e6 / issued).toFixed(0)}`);
+  console.log(`per thread name, us/cert: ${perThread.join(', ')}`);
   console.log(`${caKey} CA: ${issued} certificates; server CPU ${((total / hz) * 1e6 / issued).toFixed(0)} us/cert (main thread ${((mainTicks / hz) * 1e6 / issued).toFixed(0)}, other threads ${(((total - mainTicks) / hz) * 1e6 / issued).toFixed(0)})`);
   const cats = attribute(prof);
   const busy = [...cats].filter(([k]) => !k.startsWith('idle') && k !== 'start-up').reduce((a, [, v]) => a + v, 0);
