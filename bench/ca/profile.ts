@@ -2,7 +2,7 @@
 // --cpu-prof` with the scenario's load generator, then attributes the main
 // thread's samples per issued certificate (native crypto, our modules, grpc-js,
 // node http2/TLS, protobuf, GC) and reads every thread's CPU from /proc.
-//   flock /tmp/ambientd-bench.lock node dist/bench/ca/profile.js [sustainedSeconds] [rsa-2048|ec-p256]
+//   flock /tmp/ambientd-bench.lock node dist/bench/ca/profile.js [sustainedSeconds] [rsa-2048|ec-p256] [server.js|floor-server.js]
 // Sample times are wall-clock: on a loaded machine every share is inflated
 // alike, so read the shares, and the /proc figure for absolute CPU.
 import { spawn } from 'node:child_process';
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? 6);
   const caKey = process.argv[3] === 'ec-p256' ? 'ec-p256' : 'rsa-2048';
   const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ca-prof-'));
-  const server = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, path.join(__dirname, 'server.js'), caKey], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, path.join(__dirname, process.argv[4] ?? 'server.js'), caKey], { stdio: ['pipe', 'pipe', 'inherit'] });
   const ready = await new Promise<string>((resolve, reject) => {
     readline.createInterface({ input: server.stdout! }).once('line', resolve);
     server.once('exit', (c) => reject(new Error(`server exited ${c}`)));
