@@ -93,7 +93,7 @@ async function main(): Promise<void> {
     readline.createInterface({ input: server.stdout! }).once('line', resolve);
     server.once('exit', (c) => reject(new Error(`server exited ${c}`)));
   });
-  const cfg = { ...JSON.parse(ready), channels: 8, sustainedConcurrency: 64, sustainedSeconds: seconds, burstSize: 500, bursts: 1, csrs: 1000 };
+  const cfg = { ...JSON.parse(ready), channels: 8, sustainedConcurrency: 64, sustainedSeconds: seconds, burstSize: 500, bursts: 1, csrs: 1000, warmup: Number(process.env.BENCH_CA_WARMUP ?? 32) };
   // CPU is counted from the load's first phase mark, so start-up and key generation stay out.
   let t0: Map<string, number> | undefined;
   let t1: Map<string, number> | undefined;

@@ -114,7 +114,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   const full = opts.mode === 'full';
   const keys = caKeysFromEnv();
   const rounds = Number(process.env.BENCH_CA_ROUNDS ?? 3);
-  const load = { channels: 8, sustainedConcurrency: 64, sustainedSeconds: full ? 10 : 3, burstSize: 500, bursts: full ? 3 : 1, csrs: 1000 };
+  // Warm-up: 1,000 requests before the first phase (JIT of both servers; short runs otherwise count compilation).
+  const load = { channels: 8, sustainedConcurrency: 64, sustainedSeconds: full ? 10 : 3, burstSize: 500, bursts: full ? 3 : 1, csrs: 1000, warmup: 1000 };
   fs.mkdirSync(opts.logDir, { recursive: true });
   const loadBefore = loadAverage();
   const ossl = opensslSpeed(full ? 3 : 1, 2);
