@@ -58,17 +58,20 @@ export function cryptoPairFreshKey(caKey: CaKey): () => void {
   };
 }
 
+const IDENTITY = 'spiffe://cluster.local/ns/a/sa/b';
+
 /** Authority.sign (CSR parse + key import + verify, DER build, CA sign, PEM) on ztunnel-shaped CSRs. */
 export function signPath(caKey: CaKey): { run: () => void; close: () => void } {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ca-path-'));
-  const authority = Authority.open({ stateDir, trustDomain: 'cluster.local', selfSignedKeyAlgorithm: caKey, logger: createSilentLogger() });
+  const logger = createSilentLogger();
+  const authority = Authority.open({ stateDir, trustDomain: 'cluster.local', selfSignedKeyAlgorithm: caKey, logger });
   const csrs = Array.from({ length: 200 }, () => {
     const k = generateKeyPair('ec-p256');
-    return createCsr({ publicKey: k.publicKey, signer: createSigner(k.privateKey), uris: ['spiffe://cluster.local/ns/a/sa/b'] });
+    return createCsr({ publicKey: k.publicKey, signer: createSigner(k.privateKey), uris: [IDENTITY] });
   });
   let i = 0;
   return {
-    run: () => void authority.sign({ csrPem: csrs[i++ % csrs.length]!, identity: 'spiffe://cluster.local/ns/a/sa/b', ttlSeconds: 3600 }),
+    run: () => void authority.sign({ csrPem: csrs[i++ % csrs.length]!, identity: IDENTITY, ttlSeconds: 3600 }),
     close: () => fs.rmSync(stateDir, { recursive: true, force: true }),
   };
 }
@@ -135,7 +138,8 @@ export function opensslSpeed(seconds: number, runs: number): OpensslSpeed | unde
     let ecSign = 0;
     let ecVerify = 0;
     for (let i = 0; i < runs; i++) {
-      const out = execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'ignore'], timeout: (seconds * 4 + 30) * 1000 }).toString();
+      const timeout = (seconds * 4 + 30) * 1000;
+      const out = execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'ignore'], timeout }).toString();
       // -mr lines: +F2:<i>:2048:<sign/s>:<verify/s> (RSA) and +F4:<i>:256:<sign/s>:<verify/s> (ECDSA).
       const rsa = /^\+F2:\d+:2048:([\d.]+):([\d.]+)$/m.exec(out);
       const ec = /^\+F4:\d+:256:([\d.]+):([\d.]+)$/m.exec(out);

@@ -2,7 +2,8 @@
 // --cpu-prof` with the scenario's load generator, then attributes the main
 // thread's samples per issued certificate (native crypto, our modules, grpc-js,
 // node http2/TLS, protobuf, GC) and reads every thread's CPU from /proc.
-//   flock /tmp/ambientd-bench.lock node dist/bench/ca/profile.js [sustainedSeconds] [rsa-2048|ec-p256] [server.js|floor-server.js]
+//   flock /tmp/ambientd-bench.lock node dist/bench/ca/profile.js [sustainedSeconds] [rsa-2048|ec-p256] \
+//     [server.js|floor-server.js]   (BENCH_CA_WARMUP: requests before the measured phases)
 // Sample times are wall-clock: on a loaded machine every share is inflated
 // alike, so read the shares, and the /proc figure for absolute CPU.
 import { spawn } from 'node:child_process';
@@ -88,12 +89,17 @@ async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? 6);
   const caKey = process.argv[3] === 'ec-p256' ? 'ec-p256' : 'rsa-2048';
   const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ca-prof-'));
-  const server = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, path.join(__dirname, process.argv[4] ?? 'server.js'), caKey], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const script = path.join(__dirname, process.argv[4] ?? 'server.js');
+  const server = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, script, caKey],
+    { stdio: ['pipe', 'pipe', 'inherit'] });
   const ready = await new Promise<string>((resolve, reject) => {
     readline.createInterface({ input: server.stdout! }).once('line', resolve);
     server.once('exit', (c) => reject(new Error(`server exited ${c}`)));
   });
-  const cfg = { ...JSON.parse(ready), channels: 8, sustainedConcurrency: 64, sustainedSeconds: seconds, burstSize: 500, bursts: 1, csrs: 1000, warmup: Number(process.env.BENCH_CA_WARMUP ?? 32) };
+  const cfg = {
+    ...JSON.parse(ready), channels: 8, sustainedConcurrency: 64, sustainedSeconds: seconds, burstSize: 500, bursts: 1,
+    csrs: 1000, warmup: Number(process.env.BENCH_CA_WARMUP ?? 32),
+  };
   // CPU is counted from the load's first phase mark, so start-up and key generation stay out.
   let t0: Map<string, number> | undefined;
   let t1: Map<string, number> | undefined;
@@ -126,7 +132,8 @@ async function main(): Promise<void> {
     const comm = tid.slice(tid.indexOf(' ') + 1);
     byComm.set(comm, (byComm.get(comm) ?? 0) + d);
   }
-  const perThread = [...byComm].filter(([, d]) => d > 0).map(([c, d]) => `${c} ${((d / hz) * 1e6 / issued).toFixed(0)}`);
+  const perThread = [...byComm].filter(([, d]) => d > 0)
+    .map(([c, d]) => `${c} ${((d / hz) * 1e6 / issued).toFixed(0)}`);
   console.log(`per thread name, us/cert: ${perThread.join(', ')}`);
   console.log(`${caKey} CA: ${issued} certificates; server CPU ${((total / hz) * 1e6 / issued).toFixed(0)} us/cert (main thread ${((mainTicks / hz) * 1e6 / issued).toFixed(0)}, other threads ${(((total - mainTicks) / hz) * 1e6 / issued).toFixed(0)})`);
   const cats = attribute(prof);

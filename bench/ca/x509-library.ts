@@ -65,7 +65,9 @@ async function libraryIssuer(lib: Lib, caKey: CaKey) {
     new lib.BasicConstraintsExtension(false, undefined, true),
     aki,
   ];
-  const signingAlgorithm = caKey === 'rsa-2048' ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } : { name: 'ECDSA', hash: 'SHA-256' };
+  const signingAlgorithm = caKey === 'rsa-2048'
+    ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }
+    : { name: 'ECDSA', hash: 'SHA-256' };
   /** What Authority.sign does, through the library: parse + verify the CSR, build + sign the leaf, PEM. */
   return async (csrPem: string, uri: string): Promise<string> => {
     const csr = new lib.Pkcs10CertificateRequest(csrPem);
@@ -88,7 +90,10 @@ async function libraryIssuer(lib: Lib, caKey: CaKey) {
 }
 
 /** Alternating ~100 ms windows of the two paths (sequential awaits), CPU µs per certificate for each. */
-async function alternate(seconds: number, work: Record<string, () => Promise<unknown>>): Promise<Record<string, number>> {
+async function alternate(
+  seconds: number,
+  work: Record<string, () => Promise<unknown>>,
+): Promise<Record<string, number>> {
   const acc: Record<string, { cpu: number; n: number }> = {};
   for (const [k, f] of Object.entries(work)) {
     for (let i = 0; i < 50; i++) await f();
@@ -116,7 +121,8 @@ async function alternate(seconds: number, work: Record<string, () => Promise<unk
 function seeds(): string[] {
   return (['ec-p256', 'rsa-2048'] as const).map((a) => {
     const k = generateKeyPair(a);
-    return createCsr({ publicKey: k.publicKey, signer: createSigner(k.privateKey), uris: ['spiffe://cluster.local/ns/default/sa/fuzz'] });
+    const uris = ['spiffe://cluster.local/ns/default/sa/fuzz'];
+    return createCsr({ publicKey: k.publicKey, signer: createSigner(k.privateKey), uris });
   });
 }
 
@@ -124,10 +130,14 @@ async function fuzz(lib: Lib, cases: number): Promise<Record<string, number>> {
   const pems = seeds();
   const ders = pems.map((p) => decodePemBlocks(p)[0]!.der);
   const rng = new Rng(0xc5a1);
-  const r = { both_accept: 0, both_reject: 0, only_ours_accepts: 0, only_library_accepts: 0, ours_us: 0, library_us: 0 };
+  const r = {
+    both_accept: 0, both_reject: 0, only_ours_accepts: 0, only_library_accepts: 0, ours_us: 0, library_us: 0,
+  };
   for (let i = 0; i < cases; i++) {
     const k = rng.int(pems.length);
-    const input = rng.int(10) < 8 ? encodePem('CERTIFICATE REQUEST', mutateBytes(rng, ders[k]!, ders)) : mutateText(rng, pems[k]!, pems);
+    const input = rng.int(10) < 8
+      ? encodePem('CERTIFICATE REQUEST', mutateBytes(rng, ders[k]!, ders))
+      : mutateText(rng, pems[k]!, pems);
     let t0 = performance.now();
     let ours = true;
     try {
@@ -161,7 +171,9 @@ async function main(): Promise<void> {
   for (const caKey of ['ec-p256', 'rsa-2048'] as const) {
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'x509-lib-'));
     try {
-      const authority = Authority.open({ stateDir, trustDomain: 'cluster.local', selfSignedKeyAlgorithm: caKey, logger: createSilentLogger() });
+      const logger = createSilentLogger();
+      const trustDomain = 'cluster.local';
+      const authority = Authority.open({ stateDir, trustDomain, selfSignedKeyAlgorithm: caKey, logger });
       const uri = 'spiffe://cluster.local/ns/a/sa/b';
       const csrs = Array.from({ length: 200 }, () => {
         const k = generateKeyPair('ec-p256');

@@ -58,11 +58,14 @@ interface Round {
 }
 
 /** One server child (`script` with `args`) and one load-generator child; server CPU read at the phase marks. */
-async function measure(script: string, args: string[], load: Record<string, unknown>, logDir: string, tag: string): Promise<Round> {
+async function measure(
+  script: string, args: string[], load: Record<string, unknown>, logDir: string, tag: string,
+): Promise<Round> {
   const here = __dirname; // dist/bench/scenarios
   const serverLog = fs.openSync(path.join(logDir, `ca-server-${tag}.stderr.log`), 'w');
   const clientLog = fs.openSync(path.join(logDir, `ca-client-${tag}.stderr.log`), 'w');
-  const server = spawn(process.execPath, [path.join(here, '../ca', script), ...args], { stdio: ['pipe', 'pipe', serverLog] });
+  const server = spawn(process.execPath, [path.join(here, '../ca', script), ...args],
+    { stdio: ['pipe', 'pipe', serverLog] });
   let client: ChildProcess | undefined;
   try {
     const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -70,11 +73,14 @@ async function measure(script: string, args: string[], load: Record<string, unkn
       server.once('exit', (c) => reject(new Error(`${script} exited ${c} before ready`)));
     });
     const pid = server.pid!;
-    client = spawn(process.execPath, [path.join(here, '../ca/client.js'), JSON.stringify({ ...ready, ...load })], { stdio: ['ignore', 'pipe', clientLog] });
+    client = spawn(process.execPath, [path.join(here, '../ca/client.js'), JSON.stringify({ ...ready, ...load })],
+      { stdio: ['ignore', 'pipe', clientLog] });
     const marks: Record<string, { cpu: number; t: number }> = {};
     let result: Record<string, any> | undefined;
     await lines(client, (o) => {
-      if (o.event === 'phase-start' || o.event === 'phase-end') marks[`${o.event}:${o.phase}`] = { cpu: cpuSeconds(pid), t: performance.now() };
+      if (o.event === 'phase-start' || o.event === 'phase-end') {
+        marks[`${o.event}:${o.phase}`] = { cpu: cpuSeconds(pid), t: performance.now() };
+      }
       else if (o.event === 'result') result = o;
     });
     if (!result) throw new Error('client produced no result');
@@ -109,13 +115,20 @@ function caKeysFromEnv(): CaKey[] {
 }
 
 const SHORT: Record<CaKey, string> = { 'rsa-2048': 'rsa', 'ec-p256': 'ec' };
+// Issue 20 target 6.
+const AT_LEAST_HALF = { op: '>=', value: 0.5 } as const;
+const FIXED_COST = { op: '<=', value: 90 } as const;
+const DRAIN = { op: '<=', value: 1.5 } as const;
 
 export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Promise<ScenarioResult> {
   const full = opts.mode === 'full';
   const keys = caKeysFromEnv();
   const rounds = Number(process.env.BENCH_CA_ROUNDS ?? 3);
   // Warm-up: 1,000 requests before the first phase (JIT of both servers; short runs otherwise count compilation).
-  const load = { channels: 8, sustainedConcurrency: 64, sustainedSeconds: full ? 10 : 3, burstSize: 500, bursts: full ? 3 : 1, csrs: 1000, warmup: 1000 };
+  const load = {
+    channels: 8, sustainedConcurrency: 64, sustainedSeconds: full ? 10 : 3, burstSize: 500, bursts: full ? 3 : 1,
+    csrs: 1000, warmup: 1000,
+  };
   fs.mkdirSync(opts.logDir, { recursive: true });
   const loadBefore = loadAverage();
   const ossl = opensslSpeed(full ? 3 : 1, 2);
@@ -168,11 +181,14 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       { name: `${s}_ca_certificates_per_server_cpu_second_max`, value: max(rates), unit: 'cert/cpu-s' },
       { name: `${s}_ca_openssl_pair_ceiling`, value: opensslCeiling, unit: 'cert/cpu-s' },
       { name: `${s}_ca_node_pair_ceiling`, value: nodeCeiling, unit: 'cert/cpu-s' },
-      { name: `${s}_ca_fraction_of_ceiling_median`, value: median(rates) / ceiling, unit: 'ratio', target: { op: '>=', value: 0.5 } },
+      {
+        name: `${s}_ca_fraction_of_ceiling_median`, value: median(rates) / ceiling, unit: 'ratio',
+        target: AT_LEAST_HALF,
+      },
       { name: `${s}_ca_fraction_of_ceiling_best_round`, value: max(rates) / ceiling, unit: 'ratio' },
       { name: `${s}_ca_fresh_key_crypto_cpu_per_certificate`, value: fresh.cpuUs, unit: 'us' },
       { name: `${s}_ca_fresh_key_floor_fraction_of_ceiling`, value: 1e6 / fresh.cpuUs / ceiling, unit: 'ratio' },
-      { name: `${s}_ca_fixed_cost_per_request_median`, value: median(fixedUs), unit: 'us', target: { op: '<=', value: 90 } },
+      { name: `${s}_ca_fixed_cost_per_request_median`, value: median(fixedUs), unit: 'us', target: FIXED_COST },
       { name: `${s}_ca_fixed_cost_per_request_min`, value: min(fixedUs), unit: 'us' },
       { name: `${s}_ca_fixed_cost_above_transport_floor_median`, value: median(fixedUs) - median(floorUs), unit: 'us' },
       { name: `${s}_ca_sign_path_per_cpu_second`, value: signP.perCpuSecond, unit: 'cert/cpu-s' },
@@ -181,21 +197,44 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       { name: `${s}_ca_burst500_drain_min`, value: min(drain), unit: 'ms' },
       { name: `${s}_ca_burst500_drain_median`, value: median(drain), unit: 'ms' },
       { name: `${s}_ca_burst500_crypto_lower_bound`, value: lowerBoundMs, unit: 'ms' },
-      { name: `${s}_ca_burst500_drain_over_lower_bound_median`, value: median(drain) / lowerBoundMs, unit: 'ratio', target: { op: '<=', value: 1.5 } },
+      {
+        name: `${s}_ca_burst500_drain_over_lower_bound_median`, value: median(drain) / lowerBoundMs, unit: 'ratio',
+        target: DRAIN,
+      },
       { name: `${s}_ca_burst500_p99_median`, value: median(rs.map((x) => x.burstP99)), unit: 'ms' },
-      { name: `${s}_ca_sustained_certificates_per_second_median`, value: median(rs.map((x) => x.rate)), unit: 'cert/s' },
+      {
+        name: `${s}_ca_sustained_certificates_per_second_median`, value: median(rs.map((x) => x.rate)), unit: 'cert/s',
+      },
       { name: `${s}_ca_server_cores_median`, value: median(rs.map((x) => x.serverCores)), unit: 'cores' },
     );
-    notes.push(`${k}: per-round cert/server-CPU-s ${rates.map((x) => x.toFixed(0)).join(', ')}; burst-of-500 drains (ms) ${drain.map((x) => x.toFixed(0)).join(', ')}.`);
+    const list = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(', ');
+    notes.push(`${k}: per-round cert/server-CPU-s ${list(rates)}; burst-of-500 drains (ms) ${list(drain)}.`);
   }
   figures.push({ name: 'errors', value: errors, unit: 'count', target: { op: '<=', value: 0 } });
+  const oracle = ossl
+    ? ` Oracle: ${ossl.version}, \`${ossl.args}\`: RSA-2048 ${ossl.rsaSign.toFixed(0)} sign/s, ` +
+      `P-256 ${ossl.ecSign.toFixed(0)} sign/s, ${ossl.ecVerify.toFixed(0)} verify/s.`
+    : ' openssl speed was not available.';
   notes.push(
-    'Ceiling (the issue\'s): one P-256 CSR verify + one CA signature per certificate from `openssl speed` (fixed keys, OpenSSL\'s own loops, per CPU user-second, best of 2); *_node_pair_ceiling is the same pair through node:crypto (best 100 ms window). fraction_of_ceiling = certificates per server CPU-second (all threads, /proc, sustained phase; median of the rounds) / that ceiling.',
-    '*_fresh_key_crypto_cpu_per_certificate adds what no Node CA can skip: ztunnel sends a new P-256 key in every CSR, and importing it (node:crypto → OpenSSL 3 key object) costs about one more verify; *_fresh_key_floor_fraction_of_ceiling is the best fraction a Node CA with zero other cost could reach.',
-    'fixed_cost_per_request = server CPU per certificate − fresh-key crypto (same run): transport (TLS, HTTP/2, gRPC framing, protobuf), token check, CSR parse, certificate build, metrics. transport_floor_* is a bare node:http2 TLS server (bench/ca/floor-server.ts, no ambientd code per request) answering the same requests from the same client with a pre-encoded response of the real size; fixed_cost_above_transport_floor is what ambientd adds on top of it.',
-    'burst500_crypto_lower_bound = 500 / ceiling; drain = wall time from sending 500 CSRs at once to the last certificate (best burst of the round; the load generator shares the 2 cores).',
-    `sign_path_* is Authority.sign in-process (CSR parse + key import + verify, DER build, CA sign, PEM), alternating 100 ms windows with the pairs.${ossl ? ` Oracle: ${ossl.version}, \`${ossl.args}\`: RSA-2048 ${ossl.rsaSign.toFixed(0)} sign/s, P-256 ${ossl.ecSign.toFixed(0)} sign/s, ${ossl.ecVerify.toFixed(0)} verify/s.` : ' openssl speed was not available.'}`,
-    `${rounds} interleaved rounds (each CA key type, then the floor); min/median over rounds. Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}.`,
+    'Ceiling (the issue\'s): one P-256 CSR verify + one CA signature per certificate from `openssl speed` ' +
+      '(fixed keys, OpenSSL\'s own loops, per CPU user-second, best of 2); *_node_pair_ceiling is the same pair ' +
+      'through node:crypto (best 100 ms window). fraction_of_ceiling = certificates per server CPU-second (all ' +
+      'threads, /proc, sustained phase; median of the rounds) / that ceiling.',
+    '*_fresh_key_crypto_cpu_per_certificate adds what no Node CA can skip: ztunnel sends a new P-256 key in every ' +
+      'CSR, and importing it (node:crypto → OpenSSL 3 key object) costs about one more verify; ' +
+      '*_fresh_key_floor_fraction_of_ceiling is the best fraction a Node CA with zero other cost could reach.',
+    'fixed_cost_per_request = server CPU per certificate − fresh-key crypto (same run): transport (TLS, HTTP/2, ' +
+      'gRPC framing, protobuf), token check, CSR parse, certificate build, metrics. transport_floor_* is a bare ' +
+      'node:http2 TLS server (bench/ca/floor-server.ts, no ambientd code per request) answering the same requests ' +
+      'from the same client with a pre-encoded response of the real size; fixed_cost_above_transport_floor is what ' +
+      'ambientd adds on top of it.',
+    'burst500_crypto_lower_bound = 500 / ceiling; drain = wall time from sending 500 CSRs at once to the last ' +
+      'certificate (best burst of the round; the load generator shares the 2 cores).',
+    'sign_path_* is Authority.sign in-process (CSR parse + key import + verify, DER build, CA sign, PEM), ' +
+      `alternating 100 ms windows with the pairs.${oracle}`,
+    `${rounds} interleaved rounds (each CA key type, then the floor), after a ${load.warmup}-request warm-up; ` +
+      `min/median over rounds. Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}.`,
   );
-  return { scenario: 'ca', params: { caKeys: keys, csrKey: 'ECDSA P-256, ztunnel shape, ImpersonatedIdentity', rounds, ...load }, figures, notes };
+  const params = { caKeys: keys, csrKey: 'ECDSA P-256, ztunnel shape, ImpersonatedIdentity', rounds, ...load };
+  return { scenario: 'ca', params, figures, notes };
 }

@@ -19,7 +19,8 @@ function setup(keys: KeySet, cacheSize = 100) {
     getKey: (kid, alg) => (lookups++, keys.getKey(kid, alg)),
     generation: () => keys.generation(),
   };
-  const auth = new TokenAuthenticator({ issuers: [{ issuer: ISS, keys: counting, method: 'jwt' }], trustDomain: 'cluster.local', clock, cacheSize });
+  const issuers = [{ issuer: ISS, keys: counting, method: 'jwt' as const }];
+  const auth = new TokenAuthenticator({ issuers, trustDomain: 'cluster.local', clock, cacheSize });
   const token = (kid: string, key: crypto.KeyObject, over: Record<string, unknown> = {}) => {
     const s = Math.floor(c.nowMs / 1000);
     return signJwt({ alg: 'ES256', kid }, {
