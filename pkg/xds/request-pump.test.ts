@@ -14,6 +14,8 @@ const names = (prefix: string, n: number): string[] => Array.from({ length: n },
 type RigOptions = {
   namesPerTurn?: number; requestsPerTurn?: number; bytesPerTurn?: number; known?: boolean;
   namesPerSecond?: number; bytesPerSecond?: number;
+  /** Rates that held the stream back, in order; and a log shared by several rigs (`tag` per applied request). */
+  throttles?: string[]; order?: string[]; tag?: string;
 };
 /** The rates' clock: tests move it by hand. */
 let clock = 0;
@@ -25,7 +27,10 @@ function rig(o: RigOptions = {}) {
   let closed = false;
   const pump = new RequestPump({
     decode: (b) => scanDeltaRequest(REQ, b),
-    apply: (r) => applied.push(r),
+    apply: (r) => {
+      applied.push(r);
+      o.order?.push(o.tag ?? '');
+    },
     sliceable: () => o.known ?? true,
     closed: () => closed,
     read: { pauseReading: () => reads.push('pause'), resumeReading: () => reads.push('resume') },
@@ -35,6 +40,7 @@ function rig(o: RigOptions = {}) {
     namesPerSecond: o.namesPerSecond ?? 1e9,
     bytesPerSecond: o.bytesPerSecond ?? 1e12,
     now: () => clock,
+    onThrottle: (rate) => o.throttles?.push(rate),
     onDrained: () => drained++,
   });
   const count = (r: DeltaRequest): number => r.subscribe.length + r.unsubscribe.length;
@@ -157,4 +163,46 @@ t.test('OwedNames hands out the recorded lists oldest first, a slice at a time, 
   o.take(10, (n) => got.push(n));
   t.same(got, ['a', 'b', 'c', 'd', 'e']);
   t.equal(o.size, 0);
+});
+
+t.test('a stream over its sustained rate is held back once per wait, and each wait is reported', async (t) => {
+  const throttles: string[] = [];
+  const r = rig({ namesPerTurn: 1000, namesPerSecond: 2000, throttles });
+  r.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: names('a', 3000) }));
+  const applied = (): number => r.applied.reduce((n, s) => n + s.subscribe.length, 0);
+  await waitFor(() => applied() === 2000 && throttles.length > 0, { timeoutMs: 10_000, what: 'held back', intervalMs: 1 });
+  r.pump.push(enc({ typeUrl: TYPE_ADDRESS, responseNonce: 'ack' })); // arrives while waiting: no second report
+  t.same(throttles, ['names'], 'one report for the wait, by the rate that caused it');
+  clock += 1000;
+  await r.idle();
+  t.equal(applied(), 3000, 'the rest once the clock allows');
+  t.equal(r.applied.at(-1)!.responseNonce, 'ack', 'the request that arrived meanwhile, after them');
+
+  const bytes: string[] = [];
+  const b = rig({ bytesPerSecond: 1000, throttles: bytes });
+  for (let i = 0; i < 3; i++) b.pump.push(enc({ typeUrl: TYPE_ADDRESS, responseNonce: 'y'.repeat(600) }));
+  await waitFor(() => bytes.length > 0, { timeoutMs: 10_000, what: 'bytes held back', intervalMs: 1 });
+  t.same(bytes, ['bytes'], 'a byte flood is reported as the bytes rate');
+  t.equal(b.applied.length, 2, 'two 600-byte requests fit one second of 1,000 bytes (the second overdraws)');
+  clock += 10_000;
+  await b.idle();
+});
+
+t.test('a small request on another stream is not delayed behind a flood being applied or held back', async (t) => {
+  const order: string[] = [];
+  const flood = rig({ namesPerTurn: 500, namesPerSecond: 5000, order, tag: 'flood' });
+  const small = rig({ order, tag: 'small' });
+  flood.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: names('f', 20_000) }));
+  t.same(order, ['flood'], 'the flood gets one slice in the turn its message arrived');
+  small.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: ['Kubernetes//Pod/default/w-1'] }));
+  t.same(order, ['flood', 'small'], 'the small request is applied as it arrives, before the flood\'s next slice');
+  // The flood spends its second of names (10 slices), then waits for the clock.
+  await waitFor(() => flood.applied.length === 10 && !flood.pump.idle, {
+    timeoutMs: 10_000, what: 'flood held back by its rate', intervalMs: 1,
+  });
+  small.pump.push(enc({ typeUrl: TYPE_ADDRESS, responseNonce: 'ack-1' }));
+  t.equal(small.applied.length, 2, 'a request on another stream while the flood waits: applied at once');
+  t.equal(flood.applied.length, 10, 'and the flood did not move');
+  flood.close();
+  await flood.idle();
 });

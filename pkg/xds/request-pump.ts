@@ -37,9 +37,14 @@ export interface RequestPumpOptions {
   bytesPerSecond?: number;
   /** Monotonic milliseconds (the rates' clock). */
   now: () => number;
+  /** Called when the stream starts waiting for a rate (once per episode, not per message): a metric. */
+  onThrottle?: (rate: ThrottleRate) => void;
   /** Called when the queue drains after the client half-closed (see end()). */
   onDrained?: () => void;
 }
+
+/** Which sustained rate held a stream back (a bounded metric label). */
+export type ThrottleRate = 'names' | 'bytes';
 
 const NO_VERSIONS = InitialVersions.fromMap(new Map());
 
@@ -71,6 +76,8 @@ export class RequestPump {
   private refill = false;
   private paused = false;
   private ending = false;
+  /** Held back by a rate since the last work applied (one report per episode, however often the timer re-arms). */
+  private held = false;
   private readonly namesPerTurn: number;
   private readonly requestsPerTurn: number;
   private readonly bytesPerTurn: number;
@@ -123,9 +130,12 @@ export class RequestPump {
         this.startTurn();
         return;
       }
-      const wait = Math.max(this.nameRate.waitMs(), this.byteRate.waitMs());
+      const namesWait = this.nameRate.waitMs();
+      const wait = Math.max(namesWait, this.byteRate.waitMs());
       if (wait > 0) {
         this.pause();
+        if (!this.held) this.o.onThrottle?.(namesWait >= wait ? 'names' : 'bytes');
+        this.held = true;
         this.timer ??= setTimeout(() => {
           this.timer = undefined;
           this.drain();
@@ -134,6 +144,7 @@ export class RequestPump {
         return;
       }
       if (this.timer) return; // a push while throttled: the timer drains
+      this.held = false;
       this.startTurn();
       if (this.big) {
         this.o.apply(this.nextSlice(this.big));

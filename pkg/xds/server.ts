@@ -158,6 +158,7 @@ export class XdsServer {
       namesPerSecond: this.o.namesPerSecond,
       bytesPerSecond: this.o.bytesPerSecond,
       now: () => this.o.clock.monotonic(),
+      onThrottle: (rate) => this.o.metrics.throttled.inc({ rate }),
       onDrained: () => {
         // Client half-closed and everything it sent is applied: finish cleanly.
         if (!ended) sink.close(GrpcCode.OK, 'OK');
