@@ -16,6 +16,7 @@ type RigOptions = {
   namesPerSecond?: number; bytesPerSecond?: number;
   /** Rates that held the stream back, in order; and a log shared by several rigs (`tag` per applied request). */
   throttles?: string[]; order?: string[]; tag?: string;
+  defer?: () => boolean; maxDeferMs?: number;
 };
 /** The rates' clock: tests move it by hand. */
 let clock = 0;
@@ -41,6 +42,8 @@ function rig(o: RigOptions = {}) {
     bytesPerSecond: o.bytesPerSecond ?? 1e12,
     now: () => clock,
     onThrottle: (rate) => o.throttles?.push(rate),
+    defer: o.defer,
+    maxDeferMs: o.maxDeferMs,
     onDrained: () => drained++,
   });
   const count = (r: DeltaRequest): number => r.subscribe.length + r.unsubscribe.length;
@@ -205,4 +208,33 @@ t.test('a small request on another stream is not delayed behind a flood being ap
   t.equal(flood.applied.length, 10, 'and the flood did not move');
   flood.close();
   await flood.idle();
+});
+
+t.test('while a push is under way a large request\'s slices wait; small requests and the deadline do not', async (t) => {
+  let pushing = true;
+  let turns = 0;
+  const r = rig({ namesPerTurn: 100, defer: () => (turns++, pushing), maxDeferMs: 1000 });
+  r.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: names('f', 1000) }));
+  t.equal(r.applied.length, 1, 'the slice of the turn the request arrived');
+  await waitFor(() => turns >= 5, { timeoutMs: 10_000, what: 'five turns asking', intervalMs: 1 });
+  t.equal(r.applied.length, 1, 'no further slice while the push is under way');
+  const other = rig({ defer: () => true });
+  other.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: ['a'] }));
+  t.equal(other.applied.length, 1, 'a request that is not sliced is applied during a push');
+  pushing = false;
+  await r.idle();
+  t.equal(r.applied.reduce((n, s) => n + s.subscribe.length, 0), 1000, 'the rest once the push is done');
+  t.same(r.reads, ['pause', 'resume']);
+
+  let asked = 0;
+  const late = rig({ namesPerTurn: 100, defer: () => (asked++, true), maxDeferMs: 50 });
+  late.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: names('g', 300) }));
+  await waitFor(() => asked >= 2, { timeoutMs: 10_000, what: 'slices waiting', intervalMs: 1 });
+  t.equal(late.applied.length, 1, 'waiting');
+  // A push that never ends: each time maxDeferMs has passed, one slice moves.
+  clock += 50;
+  await waitFor(() => late.applied.length === 2, { timeoutMs: 10_000, what: 'second slice', intervalMs: 1 });
+  clock += 50;
+  await late.idle();
+  t.equal(late.applied.length, 3, 'every slice applied under constant pushing');
 });

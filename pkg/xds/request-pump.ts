@@ -37,6 +37,14 @@ export interface RequestPumpOptions {
   bytesPerSecond?: number;
   /** Monotonic milliseconds (the rates' clock). */
   now: () => number;
+  /**
+   * Is latency-sensitive work under way (a commit being fanned out to the streams)? Then the slices of a large
+   * request wait for a later turn, so a flood's bulk never sits between a change and the streams it goes to.
+   * Requests that are not sliced are never held by it.
+   */
+  defer?: () => boolean;
+  /** Longest a large request's slices wait on defer() in a row (ms, default 100): under constant churn they still move. */
+  maxDeferMs?: number;
   /** Called when the stream starts waiting for a rate (once per episode, not per message): a metric. */
   onThrottle?: (rate: ThrottleRate) => void;
   /** Called when the queue drains after the client half-closed (see end()). */
@@ -78,6 +86,9 @@ export class RequestPump {
   private ending = false;
   /** Held back by a rate since the last work applied (one report per episode, however often the timer re-arms). */
   private held = false;
+  /** When the current run of defer() waits began (undefined: not waiting). */
+  private deferredAt: number | undefined;
+  private readonly maxDeferMs: number;
   private readonly namesPerTurn: number;
   private readonly requestsPerTurn: number;
   private readonly bytesPerTurn: number;
@@ -90,6 +101,7 @@ export class RequestPump {
     this.namesPerTurn = Math.max(1, o.namesPerTurn ?? 512);
     this.requestsPerTurn = Math.max(1, o.requestsPerTurn ?? 64);
     this.bytesPerTurn = Math.max(1, o.bytesPerTurn ?? 64 * 1024);
+    this.maxDeferMs = o.maxDeferMs ?? 100;
     this.nameRate = new TokenBucket(o.namesPerSecond ?? 65_536, o.now);
     this.byteRate = new TokenBucket(o.bytesPerSecond ?? 8 * 1024 * 1024, o.now);
   }
@@ -145,6 +157,16 @@ export class RequestPump {
       }
       if (this.timer) return; // a push while throttled: the timer drains
       this.held = false;
+      if (this.big && this.o.defer?.()) {
+        const t = this.o.now();
+        this.deferredAt ??= t;
+        if (t - this.deferredAt < this.maxDeferMs) {
+          this.pause();
+          this.startTurn(); // its refill drains again next turn
+          return;
+        }
+      }
+      this.deferredAt = undefined;
       this.startTurn();
       if (this.big) {
         this.o.apply(this.nextSlice(this.big));
