@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     sliceable: () => true,
     closed: () => stream.isClosed,
     read: { pauseReading: () => undefined, resumeReading: () => undefined },
-    namesPerSecond: 1e12, bytesPerSecond: 1e15,
+    namesPerSecond: 1e12, bytesPerSecond: 1e15, workMsPerSecond: 1e9,
     now: () => performance.now(),
   });
   pump.push(Buffer.from(REQ.encode(REQ.fromObject({ typeUrl: TYPE_ADDRESS })).finish()));

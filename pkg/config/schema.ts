@@ -124,6 +124,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'Sustained request bytes per second one xDS stream may have applied (token bucket, one second of burst).',
   },
   {
+    path: 'xds.streamWorkMsPerSecond', kind: 'int', default: 50, min: 1, max: 1000,
+    env: ['AMBIENTD_XDS_STREAM_WORK_MS_PER_SECOND'],
+    help: 'Milliseconds per second of event-loop time one xDS stream\'s requests may take to apply (token bucket, '
+      + 'one second of burst; wall time, so a CPU-starved machine slows a flood further).',
+  },
+  {
     path: 'xds.maxRequestsBeforeAuth', kind: 'int', default: 64, min: 1, env: ['AMBIENTD_XDS_MAX_REQUESTS_BEFORE_AUTH'],
     help: 'Requests buffered per xDS stream while its authentication is pending; one more ends it RESOURCE_EXHAUSTED.',
   },

@@ -82,6 +82,7 @@ export interface XdsConfig {
   readonly streamBytesPerTurn: number;
   readonly streamNamesPerSecond: number;
   readonly streamBytesPerSecond: number;
+  readonly streamWorkMsPerSecond: number;
   readonly maxRequestsBeforeAuth: number;
 }
 

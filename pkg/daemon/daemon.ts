@@ -281,6 +281,7 @@ export class Daemon {
       authTimeoutMs: x.firstMessageTimeout, maxNamesPerStream: x.maxNamesPerStream,
       namesPerTurn: x.streamNamesPerTurn, requestsPerTurn: x.streamRequestsPerTurn, bytesPerTurn: x.streamBytesPerTurn,
       namesPerSecond: x.streamNamesPerSecond, bytesPerSecond: x.streamBytesPerSecond,
+      workMsPerSecond: x.streamWorkMsPerSecond,
       maxPendingRequests: x.maxRequestsBeforeAuth,
       repeatLogsPerSecond: cfg.log.repeatLimit,
       authenticate: (ctx) => this.auth.authenticator.authenticate(ctx),

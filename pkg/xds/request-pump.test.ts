@@ -17,6 +17,8 @@ type RigOptions = {
   /** Rates that held the stream back, in order; and a log shared by several rigs (`tag` per applied request). */
   throttles?: string[]; order?: string[]; tag?: string;
   defer?: () => boolean; maxDeferMs?: number;
+  /** Loop time per second, and how far each apply moves the clock (the work's measured cost). */
+  workMsPerSecond?: number; applyMs?: number;
 };
 /** The rates' clock: tests move it by hand. */
 let clock = 0;
@@ -30,6 +32,7 @@ function rig(o: RigOptions = {}) {
     decode: (b) => scanDeltaRequest(REQ, b),
     apply: (r) => {
       applied.push(r);
+      clock += o.applyMs ?? 0;
       o.order?.push(o.tag ?? '');
     },
     sliceable: () => o.known ?? true,
@@ -43,6 +46,7 @@ function rig(o: RigOptions = {}) {
     now: () => clock,
     onThrottle: (rate) => o.throttles?.push(rate),
     defer: o.defer,
+    workMsPerSecond: o.workMsPerSecond,
     maxDeferMs: o.maxDeferMs,
     onDrained: () => drained++,
   });
@@ -237,4 +241,21 @@ t.test('while a push is under way a large request\'s slices wait; small requests
   clock += 50;
   await late.idle();
   t.equal(late.applied.length, 3, 'every slice applied under constant pushing');
+});
+
+t.test('loop time: a stream whose requests take long to apply waits for its work budget, whatever their shape', async (t) => {
+  const throttles: string[] = [];
+  // Small requests that each take 10 ms (as a costly shape would): 50 ms a second allows five.
+  const r = rig({ workMsPerSecond: 50, applyMs: 10, throttles });
+  for (let i = 0; i < 8; i++) r.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: [`n-${i}`] }));
+  await waitFor(() => throttles.length > 0, { timeoutMs: 10_000, what: 'held back by loop time', intervalMs: 1 });
+  t.same(throttles, ['work'], 'reported as the work rate');
+  // Five from the burst; their 50 ms of clock refilled 2.5 ms, enough to start a sixth (a bucket may go negative).
+  t.equal(r.applied.length, 6, 'one second of budget: five 10 ms requests and one on what refilled');
+  const other = rig({ workMsPerSecond: 50 });
+  other.pump.push(enc({ typeUrl: TYPE_ADDRESS, responseNonce: 'ack' }));
+  t.equal(other.applied.length, 1, 'another stream\'s request is applied at once');
+  clock += 1000;
+  await r.idle();
+  t.equal(r.applied.length, 8, 'the rest once the clock allows');
 });

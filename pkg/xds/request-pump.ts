@@ -35,6 +35,13 @@ export interface RequestPumpOptions {
    */
   namesPerSecond?: number;
   bytesPerSecond?: number;
+  /**
+   * Milliseconds of event-loop time per second this stream's requests may take to apply (decode, strings, apply;
+   * measured with `now`), default 50: whatever a request's shape, one stream gets at most ~5 % of the loop for it
+   * (its answers and their garbage come on top, about as much again). Measured in wall time, so on a machine
+   * short of CPU the same work costs more of the budget and the stream slows down with it.
+   */
+  workMsPerSecond?: number;
   /** Monotonic milliseconds (the rates' clock). */
   now: () => number;
   /**
@@ -52,7 +59,7 @@ export interface RequestPumpOptions {
 }
 
 /** Which sustained rate held a stream back (a bounded metric label). */
-export type ThrottleRate = 'names' | 'bytes';
+export type ThrottleRate = 'work' | 'names' | 'bytes';
 
 const NO_VERSIONS = InitialVersions.fromMap(new Map());
 
@@ -95,6 +102,7 @@ export class RequestPump {
 
   private readonly nameRate: TokenBucket;
   private readonly byteRate: TokenBucket;
+  private readonly workRate: TokenBucket;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: RequestPumpOptions) {
@@ -104,6 +112,7 @@ export class RequestPump {
     this.maxDeferMs = o.maxDeferMs ?? 100;
     this.nameRate = new TokenBucket(o.namesPerSecond ?? 65_536, o.now);
     this.byteRate = new TokenBucket(o.bytesPerSecond ?? 8 * 1024 * 1024, o.now);
+    this.workRate = new TokenBucket(o.workMsPerSecond ?? 50, o.now);
   }
 
   /** One message from the client. Applied now if this turn's budget allows. */
@@ -143,10 +152,11 @@ export class RequestPump {
         return;
       }
       const namesWait = this.nameRate.waitMs();
-      const wait = Math.max(namesWait, this.byteRate.waitMs());
+      const workWait = this.workRate.waitMs();
+      const wait = Math.max(namesWait, workWait, this.byteRate.waitMs());
       if (wait > 0) {
         this.pause();
-        if (!this.held) this.o.onThrottle?.(namesWait >= wait ? 'names' : 'bytes');
+        if (!this.held) this.o.onThrottle?.(workWait >= wait ? 'work' : namesWait >= wait ? 'names' : 'bytes');
         this.held = true;
         this.timer ??= setTimeout(() => {
           this.timer = undefined;
@@ -168,37 +178,45 @@ export class RequestPump {
       }
       this.deferredAt = undefined;
       this.startTurn();
-      if (this.big) {
-        this.o.apply(this.nextSlice(this.big));
-        continue;
-      }
-      const msg = this.queue.shift()!;
-      this.bytes += msg.length;
-      this.byteRate.take(msg.length);
-      this.requests++;
-      const req = this.o.decode(msg);
-      if (!req) continue;
-      const count = req.subscribe.length + req.unsubscribe.length;
-      if (count + this.names <= this.namesPerTurn || !this.o.sliceable(req.request.typeUrl)) {
-        // initial_resource_versions is applied whole (once per type, rule 23) and counts against the turn.
-        this.names += count + req.request.initialResourceVersions.size;
-        this.nameRate.take(count);
-        const whole = req.request;
-        whole.subscribe = req.subscribe.strings(0, req.subscribe.length);
-        whole.unsubscribe = req.unsubscribe.strings(0, req.unsubscribe.length);
-        this.o.apply(whole);
-        continue;
-      }
-      this.big = req;
-      this.subAt = 0;
-      this.unsubAt = 0;
-      this.o.apply(this.nextSlice(req));
+      // Charged by the time it took (decode, strings, apply): what a request costs the loop, whatever its shape.
+      const t0 = this.o.now();
+      this.step();
+      this.workRate.take(this.o.now() - t0);
     }
     if (this.paused) {
       this.paused = false;
       this.o.read.resumeReading();
     }
     if (this.ending) this.o.onDrained?.();
+  }
+
+  /** Applies the next request, or the next slice of the large one. */
+  private step(): void {
+    if (this.big) {
+      this.o.apply(this.nextSlice(this.big));
+      return;
+    }
+    const msg = this.queue.shift()!;
+    this.bytes += msg.length;
+    this.byteRate.take(msg.length);
+    this.requests++;
+    const req = this.o.decode(msg);
+    if (!req) return;
+    const count = req.subscribe.length + req.unsubscribe.length;
+    if (count + this.names <= this.namesPerTurn || !this.o.sliceable(req.request.typeUrl)) {
+      // initial_resource_versions is applied whole (once per type, rule 23) and counts against the turn.
+      this.names += count + req.request.initialResourceVersions.size;
+      this.nameRate.take(count);
+      const whole = req.request;
+      whole.subscribe = req.subscribe.strings(0, req.subscribe.length);
+      whole.unsubscribe = req.unsubscribe.strings(0, req.unsubscribe.length);
+      this.o.apply(whole);
+      return;
+    }
+    this.big = req;
+    this.subAt = 0;
+    this.unsubAt = 0;
+    this.o.apply(this.nextSlice(req));
   }
 
   /** The budget is per turn: the first work of a turn arranges its refill on the next. */

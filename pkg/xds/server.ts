@@ -63,6 +63,8 @@ export interface XdsServerOptions {
   /** Sustained names and request bytes per second per stream (defaults 65,536 and 8 MiB; see RequestPump). */
   namesPerSecond?: number;
   bytesPerSecond?: number;
+  /** Milliseconds of event-loop time per second one stream's requests may take to apply (default 50). */
+  workMsPerSecond?: number;
 }
 
 /** Delta ADS over the transport's bidi calls with raw-bytes (de)serialisers: we encode/decode ourselves. */
@@ -170,6 +172,7 @@ export class XdsServer {
       bytesPerTurn: this.o.bytesPerTurn,
       namesPerSecond: this.o.namesPerSecond,
       bytesPerSecond: this.o.bytesPerSecond,
+      workMsPerSecond: this.o.workMsPerSecond,
       now: () => this.o.clock.monotonic(),
       onThrottle: (rate) => this.o.metrics.throttled.inc({ rate }),
       defer: () => this.pushing,
