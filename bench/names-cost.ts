@@ -14,7 +14,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Registry } from 'prom-client';
 import { loadWire, scanDeltaRequest, TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../pkg/wire';
-import { ResourceCache, entryFromBytes, XdsStream, RequestPump, createXdsMetrics, Subscription, OwedNames } from '../pkg/xds';
+import {
+  ResourceCache, entryFromBytes, XdsStream, RequestPump, createXdsMetrics, Subscription, OwedNames,
+} from '../pkg/xds';
 import { createSilentLogger } from '../pkg/log';
 import { systemClock, waitFor } from '../pkg/lifecycle';
 import { namesFloodRequest } from './lib/attacks';
@@ -75,7 +77,9 @@ async function main(): Promise<void> {
   // End to end through the server's path.
   const cache = new ResourceCache({});
   const ups = [];
-  for (let i = 0; i < 10_000; i++) ups.push(entryFromBytes(TYPE_ADDRESS, `Kubernetes//Pod/default/w-${i}`, Buffer.alloc(120, i & 255)));
+  for (let i = 0; i < 10_000; i++) {
+    ups.push(entryFromBytes(TYPE_ADDRESS, `Kubernetes//Pod/default/w-${i}`, Buffer.alloc(120, i & 255)));
+  }
   cache.commit([{ typeUrl: TYPE_ADDRESS, upserts: ups }]);
   let responses = 0;
   let closed = '';
@@ -118,7 +122,9 @@ async function main(): Promise<void> {
   if (closed) throw new Error(`stream closed: ${closed}`);
   const result = {
     scenario: 'names-cost',
-    machine: { cores: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, loadAverage: os.loadavg() },
+    machine: {
+      cores: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, loadAverage: os.loadavg(),
+    },
     params: { messages, namesPerMessage: PER, cacheEntries: 10_000 },
     figures,
     notes: ['process.cpuUsage (user+sys, GC threads included) divided by names; stages measured alone first'],

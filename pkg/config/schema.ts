@@ -109,7 +109,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'Requests one xDS stream has applied per event-loop turn.',
   },
   {
-    path: 'xds.streamBytesPerTurn', kind: 'int', default: 64 * 1024, min: 1, env: ['AMBIENTD_XDS_STREAM_BYTES_PER_TURN'],
+    path: 'xds.streamBytesPerTurn', kind: 'int', default: 64 * 1024, min: 1,
+    env: ['AMBIENTD_XDS_STREAM_BYTES_PER_TURN'],
     help: 'Request bytes one xDS stream has applied per event-loop turn (one larger message still applies).',
   },
   {

@@ -177,7 +177,8 @@ t.test('a stream over its sustained rate is held back once per wait, and each wa
   const r = rig({ namesPerTurn: 1000, namesPerSecond: 2000, throttles });
   r.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: names('a', 3000) }));
   const applied = (): number => r.applied.reduce((n, s) => n + s.subscribe.length, 0);
-  await waitFor(() => applied() === 2000 && throttles.length > 0, { timeoutMs: 10_000, what: 'held back', intervalMs: 1 });
+  const heldBack = (): boolean => applied() === 2000 && throttles.length > 0;
+  await waitFor(heldBack, { timeoutMs: 10_000, what: 'held back', intervalMs: 1 });
   r.pump.push(enc({ typeUrl: TYPE_ADDRESS, responseNonce: 'ack' })); // arrives while waiting: no second report
   t.same(throttles, ['names'], 'one report for the wait, by the rate that caused it');
   clock += 1000;
@@ -214,7 +215,7 @@ t.test('a small request on another stream is not delayed behind a flood being ap
   await flood.idle();
 });
 
-t.test('while a push is under way a large request\'s slices wait; small requests and the deadline do not', async (t) => {
+t.test('during a push a large request\'s slices wait; small requests and the deadline do not', async (t) => {
   let pushing = true;
   let turns = 0;
   const r = rig({ namesPerTurn: 100, defer: () => (turns++, pushing), maxDeferMs: 1000 });
@@ -243,7 +244,7 @@ t.test('while a push is under way a large request\'s slices wait; small requests
   t.equal(late.applied.length, 3, 'every slice applied under constant pushing');
 });
 
-t.test('loop time: a stream whose requests take long to apply waits for its work budget, whatever their shape', async (t) => {
+t.test('loop time: a stream whose requests take long to apply waits for its work budget', async (t) => {
   const throttles: string[] = [];
   // Small requests that each take 10 ms (as a costly shape would): 50 ms a second allows five.
   const r = rig({ workMsPerSecond: 50, applyMs: 10, throttles });

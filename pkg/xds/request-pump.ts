@@ -50,7 +50,7 @@ export interface RequestPumpOptions {
    * Requests that are not sliced are never held by it.
    */
   defer?: () => boolean;
-  /** Longest a large request's slices wait on defer() in a row (ms, default 100): under constant churn they still move. */
+  /** Longest a large request's slices wait on defer() in a row (ms, default 100): constant churn cannot starve them. */
   maxDeferMs?: number;
   /** Called when the stream starts waiting for a rate (once per episode, not per message): a metric. */
   onThrottle?: (rate: ThrottleRate) => void;
@@ -78,6 +78,11 @@ const NO_VERSIONS = InitialVersions.fromMap(new Map());
  * (the order a single request is applied in, rule 7). Applying the slices in
  * order leaves the same subscription as the whole request; each added name is
  * still answered (rule 9), possibly over several responses.
+ *
+ * Over seconds, three token buckets bound a stream: names, bytes and the
+ * event-loop time its requests took to apply (the last holds whatever the
+ * shape of the requests). While a commit is fanned out (defer), slices wait:
+ * a flood never sits between a change and the streams it goes to.
  */
 export class RequestPump {
   private readonly queue: Buffer[] = [];
