@@ -17,6 +17,8 @@ interface Config {
   burstSize: number;
   bursts: number;
   csrs: number;
+  /** Requests sent before the first phase (connections, JIT on both sides, token cache); default 4 per channel. */
+  warmup?: number;
 }
 
 type Client = grpc.Client & { CreateCertificate(r: CaRequest, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: CaResponse) => void): void };
@@ -59,8 +61,10 @@ async function main(): Promise<void> {
       });
     });
 
-  // Warm-up: connections, JIT, token cache.
-  await Promise.all(Array.from({ length: cfg.channels * 4 }, one));
+  // Warm-up: connections, JIT, token cache; in waves of sustainedConcurrency.
+  for (let left = cfg.warmup ?? cfg.channels * 4; left > 0; left -= cfg.sustainedConcurrency) {
+    await Promise.all(Array.from({ length: Math.min(left, cfg.sustainedConcurrency) }, one));
+  }
 
   let errors = 0;
   emit({ event: 'phase-start', phase: 'sustained' });

@@ -2,7 +2,8 @@
 // --cpu-prof` with the scenario's load generator, then attributes the main
 // thread's samples per issued certificate (native crypto, our modules, grpc-js,
 // node http2/TLS, protobuf, GC) and reads every thread's CPU from /proc.
-//   flock /tmp/ambientd-bench.lock node dist/bench/ca/profile.js [sustainedSeconds] [rsa-2048|ec-p256]
+//   flock /tmp/ambientd-bench.lock node dist/bench/ca/profile.js [sustainedSeconds] [rsa-2048|ec-p256] \
+//     [server.js|floor-server.js]   (BENCH_CA_WARMUP: requests before the measured phases)
 // Sample times are wall-clock: on a loaded machine every share is inflated
 // alike, so read the shares, and the /proc figure for absolute CPU.
 import { spawn } from 'node:child_process';
@@ -28,7 +29,8 @@ function threadTicks(pid: number): Map<string, number> {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(tid, Number(f[11]) + Number(f[12]));
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      out.set(`${tid} ${comm}`, Number(f[11]) + Number(f[12]));
     } catch {
       // thread ended
     }
@@ -87,12 +89,17 @@ async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? 6);
   const caKey = process.argv[3] === 'ec-p256' ? 'ec-p256' : 'rsa-2048';
   const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ca-prof-'));
-  const server = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, path.join(__dirname, 'server.js'), caKey], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const script = path.join(__dirname, process.argv[4] ?? 'server.js');
+  const server = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, script, caKey],
+    { stdio: ['pipe', 'pipe', 'inherit'] });
   const ready = await new Promise<string>((resolve, reject) => {
     readline.createInterface({ input: server.stdout! }).once('line', resolve);
     server.once('exit', (c) => reject(new Error(`server exited ${c}`)));
   });
-  const cfg = { ...JSON.parse(ready), channels: 8, sustainedConcurrency: 64, sustainedSeconds: seconds, burstSize: 500, bursts: 1, csrs: 1000 };
+  const cfg = {
+    ...JSON.parse(ready), channels: 8, sustainedConcurrency: 64, sustainedSeconds: seconds, burstSize: 500, bursts: 1,
+    csrs: 1000, warmup: Number(process.env.BENCH_CA_WARMUP ?? 32),
+  };
   // CPU is counted from the load's first phase mark, so start-up and key generation stay out.
   let t0: Map<string, number> | undefined;
   let t1: Map<string, number> | undefined;
@@ -117,17 +124,35 @@ async function main(): Promise<void> {
   let total = 0;
   const mainTid = String(server.pid);
   let mainTicks = 0;
+  const byComm = new Map<string, number>();
   for (const [tid, end] of t1) {
     const d = end - (t0.get(tid) ?? 0);
     total += d;
-    if (tid === mainTid) mainTicks = d;
+    if (tid.split(' ')[0] === mainTid) mainTicks = d;
+    const comm = tid.slice(tid.indexOf(' ') + 1);
+    byComm.set(comm, (byComm.get(comm) ?? 0) + d);
   }
+  const perThread = [...byComm].filter(([, d]) => d > 0)
+    .map(([c, d]) => `${c} ${((d / hz) * 1e6 / issued).toFixed(0)}`);
+  console.log(`per thread name, us/cert: ${perThread.join(', ')}`);
   console.log(`${caKey} CA: ${issued} certificates; server CPU ${((total / hz) * 1e6 / issued).toFixed(0)} us/cert (main thread ${((mainTicks / hz) * 1e6 / issued).toFixed(0)}, other threads ${(((total - mainTicks) / hz) * 1e6 / issued).toFixed(0)})`);
   const cats = attribute(prof);
   const busy = [...cats].filter(([k]) => !k.startsWith('idle') && k !== 'start-up').reduce((a, [, v]) => a + v, 0);
   console.log('main-thread share of busy samples (start-up excluded):');
   for (const [k, v] of [...cats].sort((a, b) => b[1] - a[1])) {
     if (k.startsWith('idle') || k === 'start-up' || v < busy * 0.004) continue;
+    console.log(`${((100 * v) / busy).toFixed(1).padStart(6)} %  ${k}`);
+  }
+  // Self time per function (the leaf frame of each sample), for finding the next hot spot.
+  const self = new Map<string, number>();
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  prof.samples.forEach((id, i) => {
+    const f = byId.get(id)!.callFrame;
+    const k = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(dist|node:internal)\//, '')}`;
+    self.set(k, (self.get(k) ?? 0) + (prof.timeDeltas[i] ?? 0));
+  });
+  console.log('top self time (share of busy samples):');
+  for (const [k, v] of [...self].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, 30)) {
     console.log(`${((100 * v) / busy).toFixed(1).padStart(6)} %  ${k}`);
   }
 }

@@ -10,6 +10,8 @@ export interface ScenarioResult {
   params: Record<string, unknown>;
   figures: Figure[];
   notes?: string[];
+  /** Raw per-round values and load averages behind the figures (kept in the JSON). */
+  detail?: Record<string, unknown>;
 }
 
 /** Raw data for the runner's charts (bench/results/*.png). */

@@ -21,6 +21,10 @@ import { ATTACKS } from '../lib/attacks';
  */
 export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Promise<ScenarioResult> {
   const full = opts.mode === 'full';
+  // ATTACK_ONLY=names_flood,nack_flood runs those attacks only (diagnosis; the daemon inherits the environment,
+  // so e.g. AMBIENTD_XDS_STREAM_NAMES_PER_SECOND compares a setting against the default in the same way).
+  const only = process.env.ATTACK_ONLY?.split(',').filter((x) => x);
+  const attacks = ATTACKS.filter((a) => !only || only.includes(a));
   const shape = full
     ? { workloads: 50_000, services: 1000, policies: 100 }
     : { workloads: 10_000, services: 200, policies: 20 };
@@ -70,7 +74,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     await phase(); // warm-up (JIT, first GCs), discarded
     const idleRss = sampleProc(daemon.pid).rssBytes / 1048576;
     figures.push({ name: 'idle_rss', value: idleRss, unit: 'MiB' });
-    for (const a of ATTACKS) {
+    for (const a of attacks) {
       const without = await phase();
       attacker.send({ cmd: 'start', attack: a });
       await attacker.next('started');
@@ -109,7 +113,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   return {
     scenario: 'attack',
     params: {
-      ...shape, ztunnels, changesPerPhase: changes, reconnectsPerPhase: reconnects, attacks: [...ATTACKS],
+      ...shape, ztunnels, changesPerPhase: changes, reconnectsPerPhase: reconnects, attacks,
       mode: opts.mode,
     },
     figures,

@@ -14,6 +14,7 @@ import { waitFor } from '../../pkg/lifecycle';
 import { spawnAmbientd, cleanEnv, MAIN_JS, type AmbientdProcess } from '../../e2e/ship/proc';
 import { GLOBAL_HOST, hboneClient, startMesh, workloadCert, type MeshFixture } from '../../e2e/eastwest/fixture';
 import { percentile, sampleProc } from '../lib/proc';
+import { roundTrips } from '../lib/round-trips';
 import type { Figure, ScenarioResult } from '../lib/types';
 
 const get = (port: number, p: string): Promise<number> => new Promise((resolve) => {
@@ -85,30 +86,7 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     // 2. Established path: 64-byte echo round trips through a tunnel vs. straight to the stand-in.
     for (const d of mesh.dests) d.behaviour = 'echo';
     const est = await c.connect(`${GLOBAL_HOST}:80`);
-    const rtt = async (w: (b: Buffer) => void, on: (f: (d: Buffer) => void) => void, n: number): Promise<number[]> => {
-      const out: number[] = [];
-      const msg = Buffer.alloc(64, 1);
-      let wait: (() => void) | undefined;
-      let got = 0;
-      on((d) => {
-        got += d.length;
-        if (got >= msg.length && wait) {
-          got -= msg.length;
-          const f = wait;
-          wait = undefined;
-          f();
-        }
-      });
-      for (let i = 0; i < n; i++) {
-        const t = performance.now();
-        await new Promise<void>((r) => {
-          wait = r;
-          w(msg);
-        });
-        out.push(performance.now() - t);
-      }
-      return out;
-    };
+    const rtt = roundTrips;
     const viaGw = await rtt((b) => est.stream.write(b), (f) => est.stream.on('data', f), RTTS);
     const direct = net.connect(15008, mesh.dests[0]!.ip);
     await new Promise((r) => direct.once('connect', r));

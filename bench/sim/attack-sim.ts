@@ -13,7 +13,7 @@ import { rawH2, grpcPrefix, type RawH2 } from '../../e2e/harness/h2-raw';
 import { TLS13_CIPHERS } from '../../pkg/transport';
 import { TYPE_ADDRESS } from '../lib/h2-ztunnel';
 import { encodeRequest, grpcFrame } from '../lib/pb';
-import type { AttackName } from '../lib/attacks';
+import { namesFloodRequest, type AttackName } from '../lib/attacks';
 
 
 interface Init { address: string; token: string }
@@ -102,19 +102,7 @@ function flood(src: string, first: Buffer, next: (i: number) => Buffer): () => R
 
 /** 350,000 9-character names per message (3.85 MB, under the 4 MiB receive limit). */
 function names(from: number): Buffer {
-  const type = Buffer.from(TYPE_ADDRESS);
-  const per = 350_000;
-  const out = Buffer.allocUnsafe(2 + type.length + per * 11);
-  let off = 0;
-  out[off++] = 0x12;
-  out[off++] = type.length;
-  off += type.copy(out, off);
-  for (let i = from; i < from + per; i++) {
-    out[off++] = 0x1a;
-    out[off++] = 9;
-    off += out.write(`n/${(i % 36 ** 7).toString(36).padStart(7, '0')}`, off, 'latin1');
-  }
-  return grpcFrame(out.subarray(0, off));
+  return grpcFrame(namesFloodRequest(from, 350_000));
 }
 
 function start(name: AttackName): () => Record<string, number> {

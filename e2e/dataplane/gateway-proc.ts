@@ -37,10 +37,11 @@ const portOf = (hostPort: string): number => Number(hostPort.slice(hostPort.last
 
 /**
  * Starts a gateway in c's control-plane namespace. Several gateways of one cluster need their own `name` (log
- * file) and their own listen, admin-listen and admin-debug-listen flags; get() follows the admin flags.
+ * file) and their own listen, admin-listen and admin-debug-listen flags; get() follows the admin flags. nodeArgs go
+ * to node before the script (diagnosis, e.g. --cpu-prof).
  */
 export async function startGateway(
-  c: RigCluster, o: { flags?: Record<string, string>; name?: string } = {},
+  c: RigCluster, o: { flags?: Record<string, string>; name?: string; nodeArgs?: string[] } = {},
 ): Promise<GatewayProc> {
   const flags: Record<string, string> = {
     'cluster-id': c.name,
@@ -56,7 +57,7 @@ export async function startGateway(
     'log-level': 'info',
     ...o.flags,
   };
-  const args = [MAIN_JS, 'eastwest', ...Object.entries(flags).map(([k, v]) => `--${k}=${v}`)];
+  const args = [...(o.nodeArgs ?? []), MAIN_JS, 'eastwest', ...Object.entries(flags).map(([k, v]) => `--${k}=${v}`)];
   const name = o.name ?? `eastwest-${c.name}`;
   const spawn = (): NetnsProc => spawnInNetns({ ns: c.cpNs, name, cmd: process.execPath, args, logDir: c.env.logDir });
   const adminPort = portOf(flags['admin-listen']!);

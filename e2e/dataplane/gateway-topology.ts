@@ -88,7 +88,9 @@ export interface GatewayPair extends Pair {
  * Two clusters on networks net-a and net-b; B exports `web` (two pods) behind its east-west gateway
  * (gateway-proc.ts), A runs a client.
  */
-export async function gatewayPair(rig: Rig, o: { nodePort?: boolean } = {}): Promise<GatewayPair> {
+export async function gatewayPair(
+  rig: Rig, o: { nodePort?: boolean; gatewayNodeArgs?: string[] } = {},
+): Promise<GatewayPair> {
   const a = await rig.cluster({ name: 'cluster-a', network: 'net-a' });
   const b = await rig.cluster({ name: 'cluster-b', network: 'net-b' });
   const edge = await addEdge(rig, b, ['net-a']);
@@ -96,7 +98,7 @@ export async function gatewayPair(rig: Rig, o: { nodePort?: boolean } = {}): Pro
   b.write('40-eastwest.yaml', eastWestObjects(b, edge, 'net-a', o));
   a.write('10-shop.yaml', SHOP_NS);
   a.write('50-peer-b.yaml', remoteFor(b, edge, a, o));
-  const gw = await startGateway(b);
+  const gw = await startGateway(b, { nodeArgs: o.gatewayNodeArgs });
   const web = [await addWebPod(b, 'web-b-0'), await addWebPod(b, 'web-b-1')];
   const client = await a.addPod({ name: 'client', namespace: 'shop', labels: { app: 'client' } });
   await gw.untilRoute(WEB_GLOBAL_HOST, web.length);

@@ -182,3 +182,22 @@ export async function legitimateZtunnel(
     },
   };
 }
+
+/**
+ * A DeltaDiscoveryRequest subscribing `count` names "n/<7 base-36 digits>" from `from` on (field 2 type_url,
+ * field 3 names; encoded by hand for speed): 11 bytes a name, so 350,000 are 3.85 MB, under the 4 MiB receive limit.
+ */
+export function subscribeMany(from: number, count: number): Buffer {
+  const type = Buffer.from(TYPE_ADDRESS);
+  const out = Buffer.allocUnsafe(2 + type.length + count * 11);
+  let off = 0;
+  out[off++] = 0x12;
+  out[off++] = type.length;
+  off += type.copy(out, off);
+  for (let i = from; i < from + count; i++) {
+    out[off++] = 0x1a;
+    out[off++] = 9;
+    off += out.write(`n/${i.toString(36).padStart(7, '0')}`, off, 'latin1');
+  }
+  return out.subarray(0, off);
+}

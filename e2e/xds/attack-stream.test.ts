@@ -2,7 +2,7 @@ import t from 'tap';
 import { loadWire, TYPE_ADDRESS } from '../../pkg/wire';
 import { GrpcCode } from '../../pkg/errors';
 import { waitFor } from '../../pkg/lifecycle';
-import { legitimateZtunnel, startAttackDaemon } from '../harness/attack-daemon';
+import { legitimateZtunnel, startAttackDaemon, subscribeMany } from '../harness/attack-daemon';
 
 /**
  * Issue 18 item 4: what one authenticated xDS stream can make the daemon
@@ -25,22 +25,6 @@ const wire = loadWire();
 
 function until<T>(cond: () => T | Promise<T>, what: string, timeoutMs = 30_000): Promise<T> {
   return waitFor(cond, { timeoutMs, what, intervalMs: 50 });
-}
-
-/** A DeltaDiscoveryRequest subscribing `count` names (field 2 type_url, field 3 names; encoded by hand for speed). */
-function subscribeMany(from: number, count: number): Buffer {
-  const type = Buffer.from(TYPE_ADDRESS);
-  const out = Buffer.allocUnsafe(2 + type.length + count * 11);
-  let off = 0;
-  out[off++] = 0x12;
-  out[off++] = type.length;
-  off += type.copy(out, off);
-  for (let i = from; i < from + count; i++) {
-    out[off++] = 0x1a;
-    out[off++] = 9;
-    off += out.write(`n/${i.toString(36).padStart(7, '0')}`, off, 'latin1');
-  }
-  return out.subarray(0, off);
 }
 
 function encode(req: Record<string, unknown>): Buffer {

@@ -15,6 +15,12 @@ export interface JsonWebKeySet {
 export interface KeySet {
   /** The key for `kid`/`alg`, or undefined. May refresh (rate-limited) when the kid is unknown. */
   getKey(kid: string | undefined, alg: JwtAlg): Promise<crypto.KeyObject | undefined>;
+  /**
+   * Changes whenever the set of keys changes (rotation, removal), so whatever
+   * was verified under an older generation is checked again. Cheap and
+   * synchronous; a set that refreshes may start a background reload here.
+   */
+  generation(): number;
 }
 
 interface ParsedKey {
@@ -66,6 +72,16 @@ export class StaticKeySet implements KeySet {
   async getKey(kid: string | undefined, alg: JwtAlg): Promise<crypto.KeyObject | undefined> {
     return select(this.keys, kid, alg);
   }
+  generation(): number {
+    return 0;
+  }
+}
+
+/** Identifies a key set's contents: kid, alg and public key of every entry. */
+function fingerprint(keys: readonly ParsedKey[]): string {
+  const h = crypto.createHash('sha256');
+  for (const k of keys) h.update(`${k.kid ?? ''}\0${k.alg}\0`).update(k.key.export({ type: 'spki', format: 'der' }));
+  return h.digest('base64');
 }
 
 export type JwksLoader = () => Promise<unknown>;
@@ -90,6 +106,8 @@ export interface RefreshingKeySetOptions {
  */
 export class RefreshingKeySet implements KeySet {
   private keys: ParsedKey[] = [];
+  private keysFingerprint = '';
+  private gen = 0;
   private loadedAt = -Infinity;
   private attemptedAt = -Infinity;
   private inflight: Promise<void> | undefined;
@@ -103,14 +121,29 @@ export class RefreshingKeySet implements KeySet {
 
   async getKey(kid: string | undefined, alg: JwtAlg): Promise<crypto.KeyObject | undefined> {
     const now = this.clock.monotonic();
-    const stale = now - this.loadedAt > (this.opts.maxAgeMs ?? 600_000);
     let key = select(this.keys, kid, alg);
-    if ((!key || stale) && now - this.attemptedAt >= (this.opts.minRefreshIntervalMs ?? 30_000)) {
+    // A reload already under way (e.g. started by generation()) is awaited, not skipped.
+    if ((!key || this.stale(now)) && (this.inflight !== undefined || this.mayAttempt(now))) {
       await this.reload();
       key = select(this.keys, kid, alg);
     }
     if (!key && this.loadedAt === -Infinity) throw authFailure('keys_unavailable', `no key set loaded from ${this.opts.source}`);
     return key;
+  }
+
+  /** Verifications cached by callers depend on it, so a stale set is refreshed in the background from here too. */
+  generation(): number {
+    const now = this.clock.monotonic();
+    if (this.stale(now) && this.mayAttempt(now)) void this.reload();
+    return this.gen;
+  }
+
+  private stale(now: number): boolean {
+    return now - this.loadedAt > (this.opts.maxAgeMs ?? 600_000);
+  }
+
+  private mayAttempt(now: number): boolean {
+    return now - this.attemptedAt >= (this.opts.minRefreshIntervalMs ?? 30_000);
   }
 
   /** Loads now (coalesced). Errors are logged; the previous set stays. */
@@ -120,6 +153,10 @@ export class RefreshingKeySet implements KeySet {
       this.inflight = (async () => {
         try {
           const keys = parseJwks(await this.opts.loader(), (why) => this.logger.warn({ source: this.opts.source }, `JWKS entry skipped: ${why}`));
+          const fp = fingerprint(keys);
+          // Nothing can have been verified against an empty set, so the first load is not a change.
+          if (fp !== this.keysFingerprint && this.keys.length > 0) this.gen++;
+          this.keysFingerprint = fp;
           this.keys = keys;
           this.loadedAt = this.clock.monotonic();
           this.logger.debug({ source: this.opts.source, keys: keys.length }, 'JWKS loaded');

@@ -2,8 +2,9 @@ import { systemClock } from '../lifecycle';
 import type { Clock } from '../lifecycle';
 import { parseSpiffeId } from '../x509';
 import type { KeySet } from './jwks';
-import { decodeJwt, SUPPORTED_ALGS, verifyJwsSignature } from './jwt';
+import { decodeJwt, MAX_TOKEN_BYTES, SUPPORTED_ALGS, verifyJwsSignature } from './jwt';
 import type { JwtAlg, JwtPayload } from './jwt';
+import { VerifiedTokenCache } from './token-cache';
 import { authFailure, header } from './types';
 import type { Authenticator, CallContext, CallerIdentity } from './types';
 
@@ -26,17 +27,9 @@ export interface TokenAuthenticatorOptions {
   trustDomain: string;
   /** Allowed clock skew for exp/nbf, seconds (default 30). */
   skewSeconds?: number;
-  /** Verified tokens remembered (default 10,000); each for at most cacheTtlMs (default 60 s). */
+  /** Verified tokens remembered (default 10,000), each until its exp or its issuer's keys change (token-cache.ts). */
   cacheSize?: number;
-  cacheTtlMs?: number;
   clock?: Clock;
-}
-
-interface Cached {
-  identity: CallerIdentity;
-  exp: number;
-  nbf: number;
-  until: number;
 }
 
 const SA_SUBJECT = /^system:serviceaccount:([^:]+):([^:]+)$/;
@@ -55,19 +48,20 @@ function k8sClaim(payload: JwtPayload, path: [string, string]): string | undefin
 /**
  * Bearer-token authentication, verified locally (no TokenReview round trip):
  * Kubernetes service-account JWTs and our own bootstrap tokens share this path.
- * A verified token is cached (keyed by the whole token, bounded, short-lived)
- * because ztunnel sends the same token on every CSR.
+ * A verified token is cached (VerifiedTokenCache: bounded, until exp or key
+ * rotation) because ztunnel sends the same token on every CSR.
  */
 export class TokenAuthenticator implements Authenticator {
   private readonly byIssuer: Map<string, TrustedIssuer>;
   private readonly clock: Clock;
   private readonly skewMs: number;
-  private readonly cache = new Map<string, Cached>();
+  private readonly cache: VerifiedTokenCache;
 
   constructor(private readonly opts: TokenAuthenticatorOptions) {
     this.byIssuer = new Map(opts.issuers.map((i) => [i.issuer, i]));
     this.clock = opts.clock ?? systemClock;
     this.skewMs = (opts.skewSeconds ?? 30) * 1000;
+    this.cache = new VerifiedTokenCache(opts.cacheSize ?? 10_000);
   }
 
   async authenticate(ctx: CallContext): Promise<CallerIdentity> {
@@ -80,8 +74,9 @@ export class TokenAuthenticator implements Authenticator {
 
   async verify(token: string): Promise<CallerIdentity> {
     const now = this.clock.now();
-    const hit = this.cache.get(token);
-    if (hit && now < hit.until) {
+    const cacheKey = token.length <= MAX_TOKEN_BYTES ? VerifiedTokenCache.keyOf(token) : undefined;
+    const hit = cacheKey === undefined ? undefined : this.cache.lookup(cacheKey, now);
+    if (hit) {
       this.checkTimes(hit.exp, hit.nbf, now);
       return hit.identity;
     }
@@ -92,6 +87,8 @@ export class TokenAuthenticator implements Authenticator {
     const iss = str(jwt.payload.iss);
     const trusted = iss ? this.byIssuer.get(iss) : undefined;
     if (!trusted) throw authFailure('wrong_issuer', `issuer ${String(iss).slice(0, 128)} not trusted`);
+    // Read before the lookup: a rotation that lands while we verify leaves the entry already stale.
+    const generation = trusted.keys.generation();
     const key = await trusted.keys.getKey(jwt.header.kid, alg as JwtAlg);
     if (!key) {
       const hint = trusted.unknownKeyHint ? `; ${trusted.unknownKeyHint}` : '';
@@ -139,21 +136,12 @@ export class TokenAuthenticator implements Authenticator {
     if (podUid) identity.podUid = podUid;
     if (nodeName) identity.nodeName = nodeName;
     Object.freeze(identity);
-    this.remember(token, { identity, exp, nbf, until: Math.min(exp, now + (this.opts.cacheTtlMs ?? 60_000)) });
+    if (cacheKey !== undefined) this.cache.store(cacheKey, { identity, exp, nbf, keys: trusted.keys, generation }, now);
     return identity;
   }
 
   private checkTimes(exp: number, nbf: number, now: number): void {
     if (now > exp + this.skewMs) throw authFailure('expired', `expired at ${new Date(exp).toISOString()}`);
     if (now + this.skewMs < nbf) throw authFailure('not_yet_valid', `not valid before ${new Date(nbf).toISOString()}`);
-  }
-
-  private remember(token: string, c: Cached): void {
-    const max = this.opts.cacheSize ?? 10_000;
-    if (max <= 0) return;
-    this.cache.delete(token);
-    this.cache.set(token, c);
-    // Map iteration is insertion order: the first entry is the oldest.
-    while (this.cache.size > max) this.cache.delete(this.cache.keys().next().value as string);
   }
 }

@@ -142,6 +142,35 @@ t.test('transport and stream limits: defaults, env, flags, validation', async (t
   }
 });
 
+t.test('per-stream request work: defaults, file < env < flags, validation', async (t) => {
+  const x = loadConfig({}).xds;
+  const turn = [x.streamNamesPerTurn, x.streamRequestsPerTurn, x.streamBytesPerTurn];
+  t.same(turn, [512, 64, 64 * 1024], 'per-turn defaults (the pump\'s own)');
+  t.same([x.streamNamesPerSecond, x.streamBytesPerSecond, x.maxRequestsBeforeAuth], [65_536, 8 * 1024 * 1024, 64]);
+  t.equal(x.streamWorkMsPerSecond, 50, 'loop time per stream: 5 %');
+  const c = loadConfig({
+    fileContent: 'xds:\n  streamNamesPerSecond: 1000\n  streamNamesPerTurn: 100\n  streamBytesPerSecond: 4096\n',
+    env: { AMBIENTD_XDS_STREAM_NAMES_PER_SECOND: '2000', AMBIENTD_XDS_MAX_REQUESTS_BEFORE_AUTH: '8' },
+    flags: {
+      'xds-stream-names-per-second': '3000', 'xds-stream-requests-per-turn': '4', 'xds-stream-work-ms-per-second': '20',
+    },
+  });
+  t.equal(c.xds.streamNamesPerSecond, 3000, 'a flag beats env and file');
+  t.equal(c.xds.streamNamesPerTurn, 100, 'file');
+  t.equal(c.xds.streamBytesPerSecond, 4096, 'file');
+  t.equal(c.xds.maxRequestsBeforeAuth, 8, 'env');
+  t.equal(c.xds.streamRequestsPerTurn, 4, 'flag');
+  t.equal(c.xds.streamWorkMsPerSecond, 20, 'flag');
+  try {
+    loadConfig({ flags: { 'xds-stream-names-per-turn': '0', 'xds-stream-bytes-per-second': '0' } });
+    t.fail('should throw');
+  } catch (e) {
+    const p = (e as ConfigError).problems;
+    t.ok(p.some((m) => /xds.streamNamesPerTurn .*must be at least 1/.test(m)), 'a zero turn budget is refused');
+    t.ok(p.some((m) => /xds.streamBytesPerSecond .*must be at least 1/.test(m)), 'a zero rate is refused');
+  }
+});
+
 t.test('eastwest: its own slice, ztunnel env names, every problem listed', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-ew-cfg-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

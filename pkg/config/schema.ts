@@ -97,6 +97,43 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'Resource names one xDS stream may subscribe to (all types together); over it the stream ends '
       + 'RESOURCE_EXHAUSTED.',
   },
+  // Work one authenticated xDS stream makes the server do (pkg/xds/request-pump.ts; docs/reliability.md).
+  {
+    path: 'xds.streamNamesPerTurn', kind: 'int', default: 512, min: 1, env: ['AMBIENTD_XDS_STREAM_NAMES_PER_TURN'],
+    help: 'Resource names (subscribe + unsubscribe) one xDS stream has applied per event-loop turn; a larger request '
+      + 'is applied in slices and the stream\'s reading pauses meanwhile.',
+  },
+  {
+    path: 'xds.streamRequestsPerTurn', kind: 'int', default: 64, min: 1,
+    env: ['AMBIENTD_XDS_STREAM_REQUESTS_PER_TURN'],
+    help: 'Requests one xDS stream has applied per event-loop turn.',
+  },
+  {
+    path: 'xds.streamBytesPerTurn', kind: 'int', default: 64 * 1024, min: 1,
+    env: ['AMBIENTD_XDS_STREAM_BYTES_PER_TURN'],
+    help: 'Request bytes one xDS stream has applied per event-loop turn (one larger message still applies).',
+  },
+  {
+    path: 'xds.streamNamesPerSecond', kind: 'int', default: 65_536, min: 1,
+    env: ['AMBIENTD_XDS_STREAM_NAMES_PER_SECOND'],
+    help: 'Sustained resource names per second one xDS stream may have applied (token bucket, one second of burst); '
+      + 'a reconnect\'s initial_resource_versions do not count.',
+  },
+  {
+    path: 'xds.streamBytesPerSecond', kind: 'int', default: 8 * 1024 * 1024, min: 1,
+    env: ['AMBIENTD_XDS_STREAM_BYTES_PER_SECOND'],
+    help: 'Sustained request bytes per second one xDS stream may have applied (token bucket, one second of burst).',
+  },
+  {
+    path: 'xds.streamWorkMsPerSecond', kind: 'int', default: 50, min: 1, max: 1000,
+    env: ['AMBIENTD_XDS_STREAM_WORK_MS_PER_SECOND'],
+    help: 'Milliseconds per second of event-loop time one xDS stream\'s requests may take to apply (token bucket, '
+      + 'one second of burst; wall time, so a CPU-starved machine slows a flood further).',
+  },
+  {
+    path: 'xds.maxRequestsBeforeAuth', kind: 'int', default: 64, min: 1, env: ['AMBIENTD_XDS_MAX_REQUESTS_BEFORE_AUTH'],
+    help: 'Requests buffered per xDS stream while its authentication is pending; one more ends it RESOURCE_EXHAUSTED.',
+  },
   {
     path: 'log.repeatLimit', kind: 'int', default: 5, min: 1, env: ['AMBIENTD_LOG_REPEAT_LIMIT'],
     help: 'Lines per second for warnings a caller can repeat (xDS authentication refusals server-wide; NACKs and '

@@ -76,6 +76,14 @@ export interface XdsConfig {
   /** ms */
   readonly receiveHoldTimeout: number;
   readonly maxNamesPerStream: number;
+  /** Per-stream request work (pkg/xds/request-pump.ts). */
+  readonly streamNamesPerTurn: number;
+  readonly streamRequestsPerTurn: number;
+  readonly streamBytesPerTurn: number;
+  readonly streamNamesPerSecond: number;
+  readonly streamBytesPerSecond: number;
+  readonly streamWorkMsPerSecond: number;
+  readonly maxRequestsBeforeAuth: number;
 }
 
 export interface CaConfig {

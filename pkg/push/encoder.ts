@@ -1,5 +1,5 @@
-import { TYPE_ADDRESS, type Wire } from '../wire';
-import { entryFromBytes, type CacheEntry, type TypeCommit } from '../xds';
+import { codecForTypeUrl, ResourceFrameEncoder, TYPE_ADDRESS, type Wire } from '../wire';
+import { entryFromBytes, entryFromFrame, type CacheEntry, type TypeCommit } from '../xds';
 import type protobuf from 'protobufjs';
 
 /** Message objects keyed by resource name, in protobufjs form; identity marks "unchanged". */
@@ -15,6 +15,8 @@ export class Encoder {
   private readonly prev = new Map<string, MessageMap>();
   /** Types whose `prev` is a private copy (the caller's map is live: mutated in place after diff). */
   private readonly owned = new Set<string>();
+  /** Per type: the generated encoder (pkg/wire/pb-generated.ts), or null for types without one (protobufjs). */
+  private readonly frames = new Map<string, ResourceFrameEncoder<object> | null>();
 
   constructor(private readonly wire: Wire, private readonly types: ReadonlyMap<string, protobuf.Type>) {}
 
@@ -42,17 +44,25 @@ export class Encoder {
     const prev = this.prev.get(typeUrl);
     const upserts: CacheEntry[] = [];
     const removes: string[] = [];
-    const encode = (name: string, msg: object): void => {
-      // Generators build messages in protobufjs form already (numeric enums, Uint8Array bytes), so they
-      // are encoded as they are: fromObject made a full copy of each, garbage by the 200k in a first sync.
-      const bytes = type.encode(msg).finish();
-      upserts.push(entryFromBytes(typeUrl, name, bytes, typeUrl === TYPE_ADDRESS ? addressAliases(msg) : NO_ALIASES));
-    };
+    const frames = this.frameEncoder(typeUrl);
+    const aliasesOf = typeUrl === TYPE_ADDRESS ? addressAliases : (): readonly string[] => NO_ALIASES;
+    // Generators build messages in protobufjs form already (numeric enums, Uint8Array bytes), so they
+    // are encoded as they are: fromObject made a full copy of each, garbage by the 200k in a first sync.
+    // A generated encoder writes the whole frame into its reused buffer and the entry copies it once;
+    // protobufjs (types without one) makes temporaries that compactFrames moves the frames away from.
+    const encode = frames
+      ? (name: string, msg: object): void => {
+        const f = frames.encode(name, msg);
+        upserts.push(entryFromFrame(f.bytes, aliasesOf(msg), f.nameLen, f.versionEnd));
+      }
+      : (name: string, msg: object): void => {
+        upserts.push(entryFromBytes(typeUrl, name, type.encode(msg).finish(), aliasesOf(msg)));
+      };
     if (opts.extra) {
       for (const [name, make] of opts.extra.changed) encode(name, make());
       for (const name of opts.extra.removed) removes.push(name);
     }
-    const done = (): TypeCommit => ({ typeUrl, upserts: compactFrames(upserts), removes });
+    const done = (): TypeCommit => ({ typeUrl, upserts: frames ? upserts : compactFrames(upserts), removes });
     if (hint && prev) {
       for (const name of hint.changed) {
         const msg = next.get(name);
@@ -82,6 +92,16 @@ export class Encoder {
       this.owned.delete(typeUrl);
     }
     return done();
+  }
+
+  private frameEncoder(typeUrl: string): ResourceFrameEncoder<object> | null {
+    let f = this.frames.get(typeUrl);
+    if (f === undefined) {
+      const codec = codecForTypeUrl(typeUrl);
+      f = codec ? new ResourceFrameEncoder(typeUrl, codec) : null;
+      this.frames.set(typeUrl, f);
+    }
+    return f;
   }
 
   get wireSchema(): Wire {

@@ -139,13 +139,50 @@ export interface DeltaResponseParts {
  * encoded once and each stream only appends its own nonce (withNonce).
  */
 export function encodeDeltaResponseBody(p: Omit<DeltaResponseParts, 'nonce'>): Buffer {
-  const head = protobuf.Writer.create();
-  if (p.systemVersionInfo) head.uint32(0x0a).string(p.systemVersionInfo);
-  head.uint32(0x22).string(p.typeUrl);
-  for (const r of p.removed) head.uint32(0x32).string(r);
-  const h = head.finish();
-  const hb = Buffer.from(h.buffer, h.byteOffset, h.byteLength);
-  return p.frames.length === 0 ? hb : joinParts([hb, ...p.frames]);
+  return p.frames.length === 0 ? encodeHead(p, undefined, 0) : joinWithHead(p, undefined);
+}
+
+const strField = (s: string): number => {
+  const n = Buffer.byteLength(s);
+  return 1 + varintLen(n) + n;
+};
+
+function putStrField(b: Buffer, at: number, tag: number, s: string): number {
+  b[at++] = tag;
+  const n = Buffer.byteLength(s);
+  at = putVarint(b, at, n);
+  return at + b.write(s, at, n, 'utf8');
+}
+
+/**
+ * The response's own fields (system_version_info=1, type_url=4, nonce=5,
+ * removed_resources=6) written into one buffer sized for them plus `tail`
+ * more bytes (the frames that follow, written by the caller), without protobufjs's Writer: a caught-up
+ * stream's response to one change is this head plus one frame, and the
+ * Writer's operation list and allocation were most of its cost.
+ */
+function encodeHead(p: Omit<DeltaResponseParts, 'nonce'>, nonce: string | undefined, tail: number): Buffer {
+  let n = strField(p.typeUrl);
+  if (p.systemVersionInfo) n += strField(p.systemVersionInfo);
+  if (nonce !== undefined) n += strField(nonce);
+  for (const r of p.removed) n += strField(r);
+  const b = Buffer.allocUnsafe(n + tail);
+  let at = 0;
+  if (p.systemVersionInfo) at = putStrField(b, at, 0x0a, p.systemVersionInfo);
+  at = putStrField(b, at, 0x22, p.typeUrl);
+  if (nonce !== undefined) at = putStrField(b, at, 0x2a, nonce);
+  for (const r of p.removed) at = putStrField(b, at, 0x32, r);
+  return b;
+}
+
+/** Head and frames in one buffer: one allocation, each frame copied once. */
+function joinWithHead(p: Omit<DeltaResponseParts, 'nonce'>, nonce: string | undefined): Buffer {
+  let tail = 0;
+  for (const f of p.frames) tail += f.length;
+  const out = encodeHead(p, nonce, tail);
+  let at = out.length - tail;
+  for (const f of p.frames) at += f.copy(out, at);
+  return out;
 }
 
 /**
@@ -174,16 +211,10 @@ export function withNonce(body: Buffer, nonce: string): Buffer {
  * is never one 100 MB buffer per stream.
  */
 export function encodeDeltaResponseParts(p: DeltaResponseParts): FramePart[] {
-  const head = protobuf.Writer.create();
-  if (p.systemVersionInfo) head.uint32(0x0a).string(p.systemVersionInfo);
-  head.uint32(0x22).string(p.typeUrl);
-  head.uint32(0x2a).string(p.nonce);
-  for (const r of p.removed) head.uint32(0x32).string(r);
-  const h = head.finish();
-  return [Buffer.from(h.buffer, h.byteOffset, h.byteLength), ...p.frames];
+  return [encodeHead(p, p.nonce, 0), ...p.frames];
 }
 
 /** The whole response as one buffer (field order on the wire does not matter to protobuf decoders). */
 export function encodeDeltaResponse(p: DeltaResponseParts): Buffer {
-  return joinParts(encodeDeltaResponseParts(p));
+  return joinWithHead(p, p.nonce);
 }

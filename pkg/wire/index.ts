@@ -8,3 +8,7 @@ export { structToPlain } from './struct';
 export { InitialVersions, SetDigest, fnv1a, fnv1aString } from './irv';
 export { decodeDeltaResponse, encodeDeltaRequest } from './response';
 export type { DeltaResponse } from './response';
+export { ResourceFrameEncoder, codecForTypeUrl, encodeMessage, putContentVersion, VERSION_LEN } from './resource-encoder';
+export type { ScratchFrame } from './resource-encoder';
+export { CODECS } from './pb-generated';
+export type { MessageCodec } from './pb-generated';

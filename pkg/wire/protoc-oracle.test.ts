@@ -1,6 +1,7 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { loadWire, TYPE_ADDRESS, encodeDeltaResponse, encodeDeltaResponseBody, withNonce, encodeResourceFrame, contentVersion, decodeDeltaRequest, decodeDeltaRequestSlow } from './index';
+import { CODECS, encodeMessage } from './index';
 
 // protoc is an independent implementation of the wire format: bytes we encode
 // must decode with protoc against the same .proto files, field by field.
@@ -140,4 +141,38 @@ t.test('contentVersion is the first 16 hex digits of SHA-256 (openssl as oracle)
   const hex = out.split(' ')[0]!;
   t.match(hex, /^[0-9a-f]{64}$/);
   t.equal(contentVersion(value), hex.slice(0, 16));
+});
+
+t.test('the generated encoders write the rich messages above exactly as protoc re-encodes them', async (t) => {
+  const workload = {
+    uid: 'Kubernetes//Pod/default/a', name: 'a', addresses: [Buffer.from([10, 0, 0, 1])], tunnelProtocol: 1,
+    networkGateway: { address: { network: 'net2', address: Buffer.from([192, 168, 1, 1]) }, hboneMtlsPort: 15008 },
+    services: { 'default/s.default.svc.cluster.local': { ports: [{ servicePort: 80, targetPort: 8080 }] } },
+    authorizationPolicies: ['default/p'], status: 1, locality: { region: 'r', zone: 'z' }, capacity: { value: 32 },
+    workloadType: 2,
+  };
+  const service = {
+    name: 's', hostname: 's.default.svc.cluster.local',
+    addresses: [{ address: Buffer.from([10, 96, 0, 1]), length: 0 }], ports: [{ servicePort: 80, appProtocol: 1 }],
+    loadBalancing: { routingPreference: [6, 1], mode: 2, healthPolicy: 1 },
+    canonical: true, subjectAltNames: ['spiffe://td/ns/x/sa/y'],
+  };
+  const match = {
+    notPrincipals: [{ presence: {} }, { exact: '' }], destinationPorts: [9090, 1],
+    sourceIps: [{ address: Buffer.from([10, 0, 0, 0]), length: 8 }],
+    serviceAccounts: [{ namespace: 'a', serviceAccount: 'b' }],
+  };
+  const rich: [string, string, object][] = [
+    ['istio.workload.Address', 'istio/workload/workload.proto', { workload }],
+    ['istio.workload.Address', 'istio/workload/workload.proto', { service }],
+    ['istio.security.Authorization', 'istio/security/authorization.proto',
+      { name: 'p', scope: 2, action: 1, rules: [{ clauses: [{ matches: [match] }] }] }],
+  ];
+  for (const [type, file, msg] of rich) {
+    const ours = encodeMessage(CODECS[type as keyof typeof CODECS], msg);
+    const text = decode(type, file, ours);
+    const back = execFileSync('protoc', [`-I${wire.protoDir}`, `--encode=${type}`, file], { input: text });
+    t.same(back, ours, `${type}: protoc's bytes`);
+    t.same(ours, Buffer.from(wire.type(type).encode(msg).finish()), `${type}: protobufjs's bytes`);
+  }
 });

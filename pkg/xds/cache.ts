@@ -1,7 +1,7 @@
 import type { InitialVersions } from '../wire';
 import { TypeTable, type CacheEntry } from './type-table';
 
-export { entryFromBytes } from './type-table';
+export { entryFromBytes, entryFromFrame } from './type-table';
 export type { CacheEntry } from './type-table';
 
 export interface TypeCommit {

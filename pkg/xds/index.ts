@@ -1,4 +1,4 @@
-export { ResourceCache, entryFromBytes } from './cache';
+export { ResourceCache, entryFromBytes, entryFromFrame } from './cache';
 export type { CacheEntry, TypeCommit, CommitMeta, Cursor } from './cache';
 export { Subscription } from './subscription';
 export { XdsStream } from './stream';
@@ -7,3 +7,6 @@ export { XdsServer, ADS_DELTA_PATH, metadataToRecord } from './server';
 export type { XdsServerOptions, XdsCallContext } from './server';
 export { createXdsMetrics, shortType } from './metrics';
 export type { XdsMetrics } from './metrics';
+export { RequestPump } from './request-pump';
+export type { RequestPumpOptions, ThrottleRate } from './request-pump';
+export { OwedNames } from './owed';

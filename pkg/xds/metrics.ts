@@ -29,6 +29,8 @@ export interface XdsMetrics {
   unknownTypes: Counter;
   /** Warnings dropped by a log rate limit (the event itself is counted by its own metric). */
   logSuppressed: Counter<'kind'>;
+  /** Times a stream's requests waited for its sustained name or byte rate (pkg/xds/request-pump.ts). */
+  throttled: Counter<'rate'>;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -56,6 +58,12 @@ export function createXdsMetrics(registry: Registry): XdsMetrics {
       name: 'ambientd_xds_log_lines_suppressed_total',
       help: 'xDS warnings not logged because of log.repeatLimit, by kind (the events have their own counters).',
       labelNames: ['kind'], registers,
+    }),
+    throttled: new Counter({
+      name: 'ambientd_xds_stream_throttled_total',
+      help: 'Times an xDS stream\'s requests waited for its sustained rate (xds.streamNamesPerSecond, '
+        + 'xds.streamBytesPerSecond), by rate.',
+      labelNames: ['rate'], registers,
     }),
     propagation: new FastHistogram({ name: 'ambientd_mesh_propagation_seconds', help: 'Time from a change at its origin (stamped by the originating daemon) to a local ztunnel ACKing it.', buckets: LATENCY_BUCKETS, registers }),
   };

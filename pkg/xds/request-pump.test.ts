@@ -14,6 +14,11 @@ const names = (prefix: string, n: number): string[] => Array.from({ length: n },
 type RigOptions = {
   namesPerTurn?: number; requestsPerTurn?: number; bytesPerTurn?: number; known?: boolean;
   namesPerSecond?: number; bytesPerSecond?: number;
+  /** Rates that held the stream back, in order; and a log shared by several rigs (`tag` per applied request). */
+  throttles?: string[]; order?: string[]; tag?: string;
+  defer?: () => boolean; maxDeferMs?: number;
+  /** Loop time per second, and how far each apply moves the clock (the work's measured cost). */
+  workMsPerSecond?: number; applyMs?: number;
 };
 /** The rates' clock: tests move it by hand. */
 let clock = 0;
@@ -25,7 +30,11 @@ function rig(o: RigOptions = {}) {
   let closed = false;
   const pump = new RequestPump({
     decode: (b) => scanDeltaRequest(REQ, b),
-    apply: (r) => applied.push(r),
+    apply: (r) => {
+      applied.push(r);
+      clock += o.applyMs ?? 0;
+      o.order?.push(o.tag ?? '');
+    },
     sliceable: () => o.known ?? true,
     closed: () => closed,
     read: { pauseReading: () => reads.push('pause'), resumeReading: () => reads.push('resume') },
@@ -35,6 +44,10 @@ function rig(o: RigOptions = {}) {
     namesPerSecond: o.namesPerSecond ?? 1e9,
     bytesPerSecond: o.bytesPerSecond ?? 1e12,
     now: () => clock,
+    onThrottle: (rate) => o.throttles?.push(rate),
+    defer: o.defer,
+    workMsPerSecond: o.workMsPerSecond,
+    maxDeferMs: o.maxDeferMs,
     onDrained: () => drained++,
   });
   const count = (r: DeltaRequest): number => r.subscribe.length + r.unsubscribe.length;
@@ -157,4 +170,93 @@ t.test('OwedNames hands out the recorded lists oldest first, a slice at a time, 
   o.take(10, (n) => got.push(n));
   t.same(got, ['a', 'b', 'c', 'd', 'e']);
   t.equal(o.size, 0);
+});
+
+t.test('a stream over its sustained rate is held back once per wait, and each wait is reported', async (t) => {
+  const throttles: string[] = [];
+  const r = rig({ namesPerTurn: 1000, namesPerSecond: 2000, throttles });
+  r.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: names('a', 3000) }));
+  const applied = (): number => r.applied.reduce((n, s) => n + s.subscribe.length, 0);
+  const heldBack = (): boolean => applied() === 2000 && throttles.length > 0;
+  await waitFor(heldBack, { timeoutMs: 10_000, what: 'held back', intervalMs: 1 });
+  r.pump.push(enc({ typeUrl: TYPE_ADDRESS, responseNonce: 'ack' })); // arrives while waiting: no second report
+  t.same(throttles, ['names'], 'one report for the wait, by the rate that caused it');
+  clock += 1000;
+  await r.idle();
+  t.equal(applied(), 3000, 'the rest once the clock allows');
+  t.equal(r.applied.at(-1)!.responseNonce, 'ack', 'the request that arrived meanwhile, after them');
+
+  const bytes: string[] = [];
+  const b = rig({ bytesPerSecond: 1000, throttles: bytes });
+  for (let i = 0; i < 3; i++) b.pump.push(enc({ typeUrl: TYPE_ADDRESS, responseNonce: 'y'.repeat(600) }));
+  await waitFor(() => bytes.length > 0, { timeoutMs: 10_000, what: 'bytes held back', intervalMs: 1 });
+  t.same(bytes, ['bytes'], 'a byte flood is reported as the bytes rate');
+  t.equal(b.applied.length, 2, 'two 600-byte requests fit one second of 1,000 bytes (the second overdraws)');
+  clock += 10_000;
+  await b.idle();
+});
+
+t.test('a small request on another stream is not delayed behind a flood being applied or held back', async (t) => {
+  const order: string[] = [];
+  const flood = rig({ namesPerTurn: 500, namesPerSecond: 5000, order, tag: 'flood' });
+  const small = rig({ order, tag: 'small' });
+  flood.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: names('f', 20_000) }));
+  t.same(order, ['flood'], 'the flood gets one slice in the turn its message arrived');
+  small.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: ['Kubernetes//Pod/default/w-1'] }));
+  t.same(order, ['flood', 'small'], 'the small request is applied as it arrives, before the flood\'s next slice');
+  // The flood spends its second of names (10 slices), then waits for the clock.
+  await waitFor(() => flood.applied.length === 10 && !flood.pump.idle, {
+    timeoutMs: 10_000, what: 'flood held back by its rate', intervalMs: 1,
+  });
+  small.pump.push(enc({ typeUrl: TYPE_ADDRESS, responseNonce: 'ack-1' }));
+  t.equal(small.applied.length, 2, 'a request on another stream while the flood waits: applied at once');
+  t.equal(flood.applied.length, 10, 'and the flood did not move');
+  flood.close();
+  await flood.idle();
+});
+
+t.test('during a push a large request\'s slices wait; small requests and the deadline do not', async (t) => {
+  let pushing = true;
+  let turns = 0;
+  const r = rig({ namesPerTurn: 100, defer: () => (turns++, pushing), maxDeferMs: 1000 });
+  r.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: names('f', 1000) }));
+  t.equal(r.applied.length, 1, 'the slice of the turn the request arrived');
+  await waitFor(() => turns >= 5, { timeoutMs: 10_000, what: 'five turns asking', intervalMs: 1 });
+  t.equal(r.applied.length, 1, 'no further slice while the push is under way');
+  const other = rig({ defer: () => true });
+  other.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: ['a'] }));
+  t.equal(other.applied.length, 1, 'a request that is not sliced is applied during a push');
+  pushing = false;
+  await r.idle();
+  t.equal(r.applied.reduce((n, s) => n + s.subscribe.length, 0), 1000, 'the rest once the push is done');
+  t.same(r.reads, ['pause', 'resume']);
+
+  let asked = 0;
+  const late = rig({ namesPerTurn: 100, defer: () => (asked++, true), maxDeferMs: 50 });
+  late.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: names('g', 300) }));
+  await waitFor(() => asked >= 2, { timeoutMs: 10_000, what: 'slices waiting', intervalMs: 1 });
+  t.equal(late.applied.length, 1, 'waiting');
+  // A push that never ends: each time maxDeferMs has passed, one slice moves.
+  clock += 50;
+  await waitFor(() => late.applied.length === 2, { timeoutMs: 10_000, what: 'second slice', intervalMs: 1 });
+  clock += 50;
+  await late.idle();
+  t.equal(late.applied.length, 3, 'every slice applied under constant pushing');
+});
+
+t.test('loop time: a stream whose requests take long to apply waits for its work budget', async (t) => {
+  const throttles: string[] = [];
+  // Small requests that each take 10 ms (as a costly shape would): 50 ms a second allows five.
+  const r = rig({ workMsPerSecond: 50, applyMs: 10, throttles });
+  for (let i = 0; i < 8; i++) r.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: [`n-${i}`] }));
+  await waitFor(() => throttles.length > 0, { timeoutMs: 10_000, what: 'held back by loop time', intervalMs: 1 });
+  t.same(throttles, ['work'], 'reported as the work rate');
+  // Five from the burst; their 50 ms of clock refilled 2.5 ms, enough to start a sixth (a bucket may go negative).
+  t.equal(r.applied.length, 6, 'one second of budget: five 10 ms requests and one on what refilled');
+  const other = rig({ workMsPerSecond: 50 });
+  other.pump.push(enc({ typeUrl: TYPE_ADDRESS, responseNonce: 'ack' }));
+  t.equal(other.applied.length, 1, 'another stream\'s request is applied at once');
+  clock += 1000;
+  await r.idle();
+  t.equal(r.applied.length, 8, 'the rest once the clock allows');
 });

@@ -35,11 +35,31 @@ export interface RequestPumpOptions {
    */
   namesPerSecond?: number;
   bytesPerSecond?: number;
+  /**
+   * Milliseconds of event-loop time per second this stream's requests may take to apply (decode, strings, apply;
+   * measured with `now`), default 50: whatever a request's shape, one stream gets at most ~5 % of the loop for it
+   * (its answers and their garbage come on top, about as much again). Measured in wall time, so on a machine
+   * short of CPU the same work costs more of the budget and the stream slows down with it.
+   */
+  workMsPerSecond?: number;
   /** Monotonic milliseconds (the rates' clock). */
   now: () => number;
+  /**
+   * Is latency-sensitive work under way (a commit being fanned out to the streams)? Then the slices of a large
+   * request wait for a later turn, so a flood's bulk never sits between a change and the streams it goes to.
+   * Requests that are not sliced are never held by it.
+   */
+  defer?: () => boolean;
+  /** Longest a large request's slices wait on defer() in a row (ms, default 100): constant churn cannot starve them. */
+  maxDeferMs?: number;
+  /** Called when the stream starts waiting for a rate (once per episode, not per message): a metric. */
+  onThrottle?: (rate: ThrottleRate) => void;
   /** Called when the queue drains after the client half-closed (see end()). */
   onDrained?: () => void;
 }
+
+/** Which sustained rate held a stream back (a bounded metric label). */
+export type ThrottleRate = 'work' | 'names' | 'bytes';
 
 const NO_VERSIONS = InitialVersions.fromMap(new Map());
 
@@ -58,6 +78,11 @@ const NO_VERSIONS = InitialVersions.fromMap(new Map());
  * (the order a single request is applied in, rule 7). Applying the slices in
  * order leaves the same subscription as the whole request; each added name is
  * still answered (rule 9), possibly over several responses.
+ *
+ * Over seconds, three token buckets bound a stream: names, bytes and the
+ * event-loop time its requests took to apply (the last holds whatever the
+ * shape of the requests). While a commit is fanned out (defer), slices wait:
+ * a flood never sits between a change and the streams it goes to.
  */
 export class RequestPump {
   private readonly queue: Buffer[] = [];
@@ -71,20 +96,28 @@ export class RequestPump {
   private refill = false;
   private paused = false;
   private ending = false;
+  /** Held back by a rate since the last work applied (one report per episode, however often the timer re-arms). */
+  private held = false;
+  /** When the current run of defer() waits began (undefined: not waiting). */
+  private deferredAt: number | undefined;
+  private readonly maxDeferMs: number;
   private readonly namesPerTurn: number;
   private readonly requestsPerTurn: number;
   private readonly bytesPerTurn: number;
 
   private readonly nameRate: TokenBucket;
   private readonly byteRate: TokenBucket;
+  private readonly workRate: TokenBucket;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: RequestPumpOptions) {
     this.namesPerTurn = Math.max(1, o.namesPerTurn ?? 512);
     this.requestsPerTurn = Math.max(1, o.requestsPerTurn ?? 64);
     this.bytesPerTurn = Math.max(1, o.bytesPerTurn ?? 64 * 1024);
+    this.maxDeferMs = o.maxDeferMs ?? 100;
     this.nameRate = new TokenBucket(o.namesPerSecond ?? 65_536, o.now);
     this.byteRate = new TokenBucket(o.bytesPerSecond ?? 8 * 1024 * 1024, o.now);
+    this.workRate = new TokenBucket(o.workMsPerSecond ?? 50, o.now);
   }
 
   /** One message from the client. Applied now if this turn's budget allows. */
@@ -123,9 +156,13 @@ export class RequestPump {
         this.startTurn();
         return;
       }
-      const wait = Math.max(this.nameRate.waitMs(), this.byteRate.waitMs());
+      const namesWait = this.nameRate.waitMs();
+      const workWait = this.workRate.waitMs();
+      const wait = Math.max(namesWait, workWait, this.byteRate.waitMs());
       if (wait > 0) {
         this.pause();
+        if (!this.held) this.o.onThrottle?.(workWait >= wait ? 'work' : namesWait >= wait ? 'names' : 'bytes');
+        this.held = true;
         this.timer ??= setTimeout(() => {
           this.timer = undefined;
           this.drain();
@@ -134,38 +171,57 @@ export class RequestPump {
         return;
       }
       if (this.timer) return; // a push while throttled: the timer drains
+      this.held = false;
+      if (this.big && this.o.defer?.()) {
+        const t = this.o.now();
+        this.deferredAt ??= t;
+        if (t - this.deferredAt < this.maxDeferMs) {
+          this.pause();
+          this.startTurn(); // its refill drains again next turn
+          return;
+        }
+      }
+      this.deferredAt = undefined;
       this.startTurn();
-      if (this.big) {
-        this.o.apply(this.nextSlice(this.big));
-        continue;
-      }
-      const msg = this.queue.shift()!;
-      this.bytes += msg.length;
-      this.byteRate.take(msg.length);
-      this.requests++;
-      const req = this.o.decode(msg);
-      if (!req) continue;
-      const count = req.subscribe.length + req.unsubscribe.length;
-      if (count + this.names <= this.namesPerTurn || !this.o.sliceable(req.request.typeUrl)) {
-        // initial_resource_versions is applied whole (once per type, rule 23) and counts against the turn.
-        this.names += count + req.request.initialResourceVersions.size;
-        this.nameRate.take(count);
-        const whole = req.request;
-        whole.subscribe = req.subscribe.strings(0, req.subscribe.length);
-        whole.unsubscribe = req.unsubscribe.strings(0, req.unsubscribe.length);
-        this.o.apply(whole);
-        continue;
-      }
-      this.big = req;
-      this.subAt = 0;
-      this.unsubAt = 0;
-      this.o.apply(this.nextSlice(req));
+      // Charged by the time it took (decode, strings, apply): what a request costs the loop, whatever its shape.
+      const t0 = this.o.now();
+      this.step();
+      this.workRate.take(this.o.now() - t0);
     }
     if (this.paused) {
       this.paused = false;
       this.o.read.resumeReading();
     }
     if (this.ending) this.o.onDrained?.();
+  }
+
+  /** Applies the next request, or the next slice of the large one. */
+  private step(): void {
+    if (this.big) {
+      this.o.apply(this.nextSlice(this.big));
+      return;
+    }
+    const msg = this.queue.shift()!;
+    this.bytes += msg.length;
+    this.byteRate.take(msg.length);
+    this.requests++;
+    const req = this.o.decode(msg);
+    if (!req) return;
+    const count = req.subscribe.length + req.unsubscribe.length;
+    if (count + this.names <= this.namesPerTurn || !this.o.sliceable(req.request.typeUrl)) {
+      // initial_resource_versions is applied whole (once per type, rule 23) and counts against the turn.
+      this.names += count + req.request.initialResourceVersions.size;
+      this.nameRate.take(count);
+      const whole = req.request;
+      whole.subscribe = req.subscribe.strings(0, req.subscribe.length);
+      whole.unsubscribe = req.unsubscribe.strings(0, req.unsubscribe.length);
+      this.o.apply(whole);
+      return;
+    }
+    this.big = req;
+    this.subAt = 0;
+    this.unsubAt = 0;
+    this.o.apply(this.nextSlice(req));
   }
 
   /** The budget is per turn: the first work of a turn arranges its refill on the next. */

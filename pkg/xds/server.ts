@@ -63,6 +63,8 @@ export interface XdsServerOptions {
   /** Sustained names and request bytes per second per stream (defaults 65,536 and 8 MiB; see RequestPump). */
   namesPerSecond?: number;
   bytesPerSecond?: number;
+  /** Milliseconds of event-loop time per second one stream's requests may take to apply (default 50). */
+  workMsPerSecond?: number;
 }
 
 /** Delta ADS over the transport's bidi calls with raw-bytes (de)serialisers: we encode/decode ourselves. */
@@ -73,14 +75,27 @@ export class XdsServer {
   private readonly unsubscribe: () => void;
   private readonly shared: SharedResponses;
   private readonly fanout: FanOut;
+  /** A commit is being fanned out: large requests' slices wait (RequestPump.defer), the push goes first. */
+  private pushing = false;
   /** Authentication refusals and malformed requests: at most repeatLogsPerSecond lines per second; all are counted. */
   private readonly refusalLog: LogLimiter;
 
   constructor(private readonly o: XdsServerOptions) {
     this.refusalLog = new LogLimiter(o.repeatLogsPerSecond ?? 5, () => o.clock.monotonic());
     this.shared = new SharedResponses(o.cache);
-    this.fanout = new FanOut(() => this.streams, o.fanoutBatch, { begin: () => this.shared.hold(), end: () => this.shared.release() });
-    this.unsubscribe = o.cache.onCommit(() => this.fanout.trigger());
+    const begin = (): void => {
+      this.pushing = true;
+      this.shared.hold();
+    };
+    const end = (): void => {
+      this.pushing = false;
+      this.shared.release();
+    };
+    this.fanout = new FanOut(() => this.streams, o.fanoutBatch, { begin, end });
+    this.unsubscribe = o.cache.onCommit(() => {
+      this.pushing = true; // from the commit on: the fan-out's first batch runs a turn later
+      this.fanout.trigger();
+    });
   }
 
   /** The service definition + handler to add to the daemon's gRPC server. */
@@ -157,7 +172,10 @@ export class XdsServer {
       bytesPerTurn: this.o.bytesPerTurn,
       namesPerSecond: this.o.namesPerSecond,
       bytesPerSecond: this.o.bytesPerSecond,
+      workMsPerSecond: this.o.workMsPerSecond,
       now: () => this.o.clock.monotonic(),
+      onThrottle: (rate) => this.o.metrics.throttled.inc({ rate }),
+      defer: () => this.pushing,
       onDrained: () => {
         // Client half-closed and everything it sent is applied: finish cleanly.
         if (!ended) sink.close(GrpcCode.OK, 'OK');

@@ -6,6 +6,7 @@
  */
 
 import type { OwedNames } from './owed';
+import { NameTable } from './name-table';
 
 /** What a request owes the client, filled in by apply. */
 export interface Owed {
@@ -19,7 +20,8 @@ export class Subscription {
   /** Rule 4: until any explicit subscribe, the client is legacy-wildcard. */
   private legacy = true;
   private explicitWildcard = false;
-  private readonly names = new Set<string>();
+  /** Bounded time per operation at any size (a flood may hold up to the name cap). */
+  private readonly names = new NameTable();
 
   get wildcard(): boolean {
     return this.legacy || this.explicitWildcard;

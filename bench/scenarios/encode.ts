@@ -1,0 +1,262 @@
+/**
+ * Encode cost per resource and the one-change path (issue 20, targets 1 and
+ * 2), in-process: the module under test is isolated the same way on both
+ * sides, old path and new path interleaved in the same run.
+ *
+ *  - encode: every Address and Authorization of a 10k-workload mesh
+ *    (bench/lib/mesh-gen.ts) to cache entries. Old path = what pkg/push's
+ *    Encoder did before (protobufjs reflective encode, SHA-256 createHash
+ *    version, encodeResourceFrame, then re-homing every frame); new path =
+ *    the Encoder now (generated encoders, one buffer, crypto.hash one-shot).
+ *  - hash_*: content-hash candidates over the same message bytes.
+ *  - one change to a caught-up stream: after one workload changed and was
+ *    committed, what the stream does to answer: the names changed since its
+ *    cursor, and the response bytes (serve + serialize).
+ *  - the per-change path: apply (registry), generate, encode, commit, respond.
+ *
+ * CPU time (process.cpuUsage) of loops over many items; min and median of
+ * interleaved rounds; the load average is recorded (neighbours share cores).
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+import protobuf from 'protobufjs';
+import { systemClock } from '../../pkg/lifecycle';
+import { createSilentLogger } from '../../pkg/log';
+import { addressAliases, Encoder } from '../../pkg/push';
+import { LocalRegistry, parseManifest, type ChangeSet } from '../../pkg/registry';
+import { generateLocal, type MeshContext } from '../../pkg/translate';
+import {
+  CODECS, encodeDeltaResponse, encodeMessage, joinParts, loadWire, TYPE_ADDRESS, TYPE_AUTHORIZATION, type FramePart,
+} from '../../pkg/wire';
+import { entryFromBytes, ResourceCache, type CacheEntry, type TypeCommit } from '../../pkg/xds';
+import { writeMesh } from '../lib/mesh-gen';
+import type { Figure, ScenarioResult } from '../lib/types';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+const mesh: MeshContext = {
+  clusterId: 'bench', network: '', trustDomain: 'cluster.local', domainSuffix: 'cluster.local',
+  rootNamespace: 'istio-system',
+};
+
+/** CPU µs (user + system) spent in fn. */
+function cpuUs(fn: () => void): number {
+  const c0 = process.cpuUsage();
+  fn();
+  const c = process.cpuUsage(c0);
+  return c.user + c.system;
+}
+
+const stats = (xs: number[]): { min: number; median: number } => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { min: s[0]!, median: s[Math.floor(s.length / 2)]! };
+};
+
+/** A non-cryptographic 64-bit candidate (two 32-bit multiply-xor lanes), as fast as plain JS gets. */
+function jsHash64(b: Uint8Array, start: number, end: number): string {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x9e3779b9;
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const k = b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+    h1 = Math.imul(h1 ^ k, 0x01000193);
+    h2 = Math.imul((h2 ^ k) + (h2 >>> 15), 0x5bd1e995);
+  }
+  for (; i < end; i++) {
+    h1 = Math.imul(h1 ^ b[i]!, 0x01000193);
+    h2 = Math.imul(h2 ^ b[i]!, 0x5bd1e995);
+  }
+  return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
+}
+
+export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult> {
+  const full = o.mode === 'full';
+  const shape = { workloads: 10_000, services: 200, policies: 20, churnPods: 1 };
+  const rounds = full ? 9 : 5;
+  const wire = loadWire();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-encode-'));
+  const figures: Figure[] = [];
+  const notes: string[] = [];
+  try {
+    // The mesh, parsed and translated once (not measured here: bench/scenarios/parse.ts and issue 20 target 3).
+    const gen = writeMesh(dir, shape);
+    const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
+    const objects = fs.readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()
+      .flatMap((f) => parseManifest(fs.readFileSync(path.join(dir, f), 'utf8'), f).objects);
+    reg.replaceSource('bench', objects);
+    let pending: ChangeSet | undefined;
+    reg.onChange((c) => (pending = c));
+    let delta = generateLocal({ snapshot: reg.snapshot(), mesh });
+    const { addresses, authorizations } = delta.output;
+    const n = addresses.size + authorizations.size;
+    const types = new Map([[TYPE_ADDRESS, wire.Address], [TYPE_AUTHORIZATION, wire.Authorization]]);
+
+    // 1. Encode every resource: old path vs new path, interleaved.
+    const oldPath = (): CacheEntry[] => {
+      const out: CacheEntry[] = [];
+      for (const [name, msg] of addresses) {
+        out.push(entryFromBytes(TYPE_ADDRESS, name, wire.Address.encode(msg).finish(), addressAliases(msg)));
+      }
+      for (const [name, msg] of authorizations) {
+        out.push(entryFromBytes(TYPE_AUTHORIZATION, name, wire.Authorization.encode(msg).finish()));
+      }
+      for (let k = 0; k < out.length; k++) out[k] = out[k]!.rehomed();
+      return out;
+    };
+    const newPath = (): CacheEntry[] => {
+      const enc = new Encoder(wire, types);
+      const upserts = (c: TypeCommit): readonly CacheEntry[] => c.upserts ?? [];
+      return [...upserts(enc.diff(TYPE_ADDRESS, addresses)), ...upserts(enc.diff(TYPE_AUTHORIZATION, authorizations))];
+    };
+    // Same entries either way (the old path is the reference).
+    const a = oldPath();
+    const b = newPath();
+    let same = a.length === b.length;
+    for (let i = 0; same && i < a.length; i++) {
+      same = a[i]!.frame.equals(b[i]!.frame) && a[i]!.storedLength === b[i]!.storedLength;
+    }
+    if (!same) throw new Error('new encode path produced different cache entries than the old one');
+    const msgBytes: Buffer[] = [];
+    for (const m of addresses.values()) msgBytes.push(encodeMessage(CODECS['istio.workload.Address'], m));
+    const meanBytes = msgBytes.reduce((s, x) => s + x.length, 0) / msgBytes.length;
+    const hashes: Record<string, (x: Buffer) => string> = {
+      sha256_createHash: (x) => crypto.createHash('sha256').update(x).digest().toString('hex', 0, 8),
+      sha256_oneshot: (x) => crypto.hash('sha256', x, 'hex').slice(0, 16),
+      sha1_oneshot: (x) => crypto.hash('sha1', x, 'hex').slice(0, 16),
+      md5_oneshot: (x) => crypto.hash('md5', x, 'hex').slice(0, 16),
+      js_64bit: (x) => jsHash64(x, 0, x.length),
+    };
+    const runs: Record<string, number[]> = { old: [], new: [], msg_only: [] };
+    for (const k of Object.keys(hashes)) runs[`hash_${k}`] = [];
+    for (let r = 0; r < rounds + 1; r++) {
+      const sample: Record<string, number> = {};
+      gc();
+      sample['old'] = cpuUs(() => void oldPath()) / n;
+      gc();
+      sample['new'] = cpuUs(() => void newPath()) / n;
+      gc();
+      sample['msg_only'] = cpuUs(() => {
+        const c = CODECS['istio.workload.Address'];
+        const buf = Buffer.allocUnsafe(1 << 16);
+        for (const m of addresses.values()) c.write(m, buf, (c.size(m), 0));
+      }) / addresses.size;
+      for (const [k, h] of Object.entries(hashes)) {
+        sample[`hash_${k}`] = cpuUs(() => { for (const x of msgBytes) h(x); }) / msgBytes.length;
+      }
+      if (r > 0) for (const [k, v] of Object.entries(sample)) runs[k]!.push(v); // round 0 warms the JIT
+    }
+    const o1 = stats(runs['old']!);
+    const n1 = stats(runs['new']!);
+    figures.push({ name: 'encode_old_us_per_resource_min', value: o1.min, unit: 'us' });
+    figures.push({ name: 'encode_old_us_per_resource_median', value: o1.median, unit: 'us' });
+    figures.push({ name: 'encode_new_us_per_resource_min', value: n1.min, unit: 'us' });
+    figures.push({ name: 'encode_new_us_per_resource_median', value: n1.median, unit: 'us',
+      target: { op: '<=', value: 1.3 } });
+    figures.push({ name: 'encode_speedup_median', value: o1.median / n1.median, unit: 'x' });
+    figures.push({ name: 'encode_message_only_us_median', value: stats(runs['msg_only']!).median, unit: 'us' });
+    for (const k of Object.keys(hashes)) {
+      figures.push({ name: `hash_${k}_us_median`, value: stats(runs[`hash_${k}`]!).median, unit: 'us' });
+    }
+    notes.push(`${n} resources (${addresses.size} Addresses, mean message ${meanBytes.toFixed(0)} B); ` +
+      `${rounds} rounds after a warm-up round; CPU time`);
+
+    // 2. One change to a caught-up stream, and 3. the per-change path.
+    const cache = new ResourceCache();
+    const encoder = new Encoder(wire, types);
+    cache.commit([
+      encoder.diff(TYPE_ADDRESS, delta.output.addresses), encoder.diff(TYPE_AUTHORIZATION, delta.output.authorizations),
+    ]);
+    const changes = full ? 400 : 200;
+    const phases: Record<string, number[]> = { apply: [], generate: [], encode: [], commit: [], respond: [] };
+    const now = (): number => Number(process.hrtime.bigint()) / 1000;
+    let nonce = 0;
+    const respond = (since: number): Buffer => {
+      const frames: FramePart[] = [];
+      const removed: string[] = [];
+      cache.forEachChangedSince(TYPE_ADDRESS, since, (c) => (typeof c === 'string' ? removed.push(c) : frames.push(c)));
+      const seq = String(cache.seq);
+      const id = `7-${++nonce}`;
+      return encodeDeltaResponse({ typeUrl: TYPE_ADDRESS, nonce: id, systemVersionInfo: seq, frames, removed });
+    };
+    // The same response as pkg/wire built it before (protobufjs Writer for the head, then one join): the baseline.
+    const respondOld = (since: number): Buffer => {
+      const frames: FramePart[] = [];
+      const removed: string[] = [];
+      cache.forEachChangedSince(TYPE_ADDRESS, since, (c) => (typeof c === 'string' ? removed.push(c) : frames.push(c)));
+      const head = protobuf.Writer.create();
+      head.uint32(0x0a).string(String(cache.seq));
+      head.uint32(0x22).string(TYPE_ADDRESS);
+      head.uint32(0x2a).string(`7-${++nonce}`);
+      for (const r of removed) head.uint32(0x32).string(r);
+      const h = head.finish();
+      return joinParts([Buffer.from(h.buffer, h.byteOffset, h.byteLength), ...frames]);
+    };
+    const oneChange: number[] = [];
+    const oneChangeOld: number[] = [];
+    for (let g = 1; g <= changes; g++) {
+      const c = gen.churnPod(0, g);
+      const events = parseManifest(c.yaml, c.file).objects
+        .map((x) => ({ type: 'upsert' as const, obj: x.obj, origin: x.origin }));
+      const since = cache.seq;
+      const t0 = now();
+      pending = undefined;
+      reg.applyEvents('bench', events);
+      const t1 = now();
+      delta = generateLocal({ snapshot: reg.snapshot(), mesh, previous: delta.output, changes: pending });
+      const t2 = now();
+      const commits = [
+        encoder.diff(TYPE_ADDRESS, delta.output.addresses,
+          { changed: delta.changedAddresses, removed: delta.removedAddresses }),
+        encoder.diff(TYPE_AUTHORIZATION, delta.output.authorizations,
+          { changed: delta.changedAuthorizations, removed: delta.removedAuthorizations }),
+      ];
+      const t3 = now();
+      cache.commit(commits);
+      const t4 = now();
+      const resp = respond(since);
+      const t5 = now();
+      if (resp.length < 100) throw new Error(`change ${g} produced no response (${resp.length} B)`);
+      if (g > 20) {
+        phases['apply']!.push(t1 - t0);
+        phases['generate']!.push(t2 - t1);
+        phases['encode']!.push(t3 - t2);
+        phases['commit']!.push(t4 - t3);
+        phases['respond']!.push(t5 - t4);
+      }
+      // The one-change figure proper: the same response built many times (CPU time, no timer per call).
+      if (g % 20 === 0) {
+        const reps = 20_000;
+        const head = (r: Buffer): Buffer => r.subarray(0, 40);
+        if (!head(respondOld(since)).equals(head(respond(since)))) throw new Error('responses differ');
+        oneChangeOld.push(cpuUs(() => { for (let i = 0; i < reps; i++) respondOld(since); }) / reps);
+        oneChange.push(cpuUs(() => { for (let i = 0; i < reps; i++) respond(since); }) / reps);
+      }
+    }
+    const oco = stats(oneChangeOld);
+    figures.push({ name: 'one_change_caught_up_stream_old_us_min', value: oco.min, unit: 'us' });
+    figures.push({ name: 'one_change_caught_up_stream_old_us_median', value: oco.median, unit: 'us' });
+    const oc = stats(oneChange);
+    figures.push({ name: 'one_change_caught_up_stream_us_min', value: oc.min, unit: 'us' });
+    figures.push({ name: 'one_change_caught_up_stream_us_median', value: oc.median, unit: 'us',
+      target: { op: '<=', value: 2.0 } });
+    let total = 0;
+    for (const [k, xs] of Object.entries(phases)) {
+      const s = stats(xs);
+      total += s.median;
+      figures.push({ name: `per_change_${k}_us_median`, value: s.median, unit: 'us' });
+    }
+    figures.push({ name: 'per_change_total_us_median', value: total, unit: 'us' });
+    notes.push('one change = one churn pod moved to a new IP; per-change phases are wall time (hrtime) of ' +
+      `${phases['apply']!.length} changes after 20 warm-up ones`);
+    notes.push(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} cores)`);
+    const params = { ...shape, rounds, changes, mode: o.mode, loadavg: os.loadavg() };
+    return { scenario: 'encode', params, figures, notes };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
