@@ -171,7 +171,8 @@ export class RefreshingKeySet implements KeySet {
       this.attemptedAt = this.clock.monotonic();
       this.inflight = (async () => {
         try {
-          const keys = await parseJwks(await this.opts.loader(), (why) => this.logger.warn({ source: this.opts.source }, `JWKS entry skipped: ${why}`));
+          const skip = (why: string): void => this.logger.warn({ source: this.opts.source }, `JWKS entry skipped: ${why}`);
+          const keys = await parseJwks(await this.opts.loader(), skip);
           const fp = fingerprint(keys);
           // Nothing can have been verified against an empty set, so the first load is not a change.
           if (fp !== this.keysFingerprint && this.keys.length > 0) this.gen++;

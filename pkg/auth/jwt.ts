@@ -54,7 +54,9 @@ function toAuthFailure(e: unknown, issuer: string): Error {
     return authFailure('malformed_token', msg);
   }
   if (e instanceof errors.JWSSignatureVerificationFailed) return authFailure('bad_signature', `${msg} (${issuer})`);
-  if (e instanceof errors.JOSEAlgNotAllowed || e instanceof errors.JOSENotSupported) return authFailure('unsupported_alg', msg);
+  if (e instanceof errors.JOSEAlgNotAllowed || e instanceof errors.JOSENotSupported) {
+    return authFailure('unsupported_alg', msg);
+  }
   if (e instanceof errors.JOSEError) return authFailure('malformed_token', msg);
   // Anything else comes from the crypto layer under a key that is ours: the signature did not check out.
   return authFailure('bad_signature', `${msg} (${issuer})`);
