@@ -47,16 +47,15 @@ function toAuthFailure(e: unknown, issuer: string): Error {
   const msg = (e as Error)?.message ?? String(e);
   if (e instanceof errors.JWTExpired) return authFailure('expired', msg);
   if (e instanceof errors.JWTClaimValidationFailed) {
-    if (e.reason === 'missing' || e.reason === 'invalid') return authFailure('malformed_token', msg);
-    if (e.claim === 'nbf') return authFailure('not_yet_valid', msg);
+    // An absent or non-string aud/iss is as wrong as a foreign one (as before jose).
     if (e.claim === 'aud') return authFailure('wrong_audience', msg);
     if (e.claim === 'iss') return authFailure('wrong_issuer', msg);
+    if (e.claim === 'nbf' && e.reason === 'check_failed') return authFailure('not_yet_valid', msg);
     return authFailure('malformed_token', msg);
   }
   if (e instanceof errors.JWSSignatureVerificationFailed) return authFailure('bad_signature', `${msg} (${issuer})`);
-  if (e instanceof errors.JOSEAlgNotAllowed || e instanceof errors.JOSENotSupported) {
-    return authFailure('unsupported_alg', msg);
-  }
+  if (e instanceof errors.JOSEAlgNotAllowed) return authFailure('unsupported_alg', msg);
+  // Everything else jose refuses (unknown "crit" extensions, b64=false, bad encodings) is not a JWT we accept.
   if (e instanceof errors.JOSEError) return authFailure('malformed_token', msg);
   // Anything else comes from the crypto layer under a key that is ours: the signature did not check out.
   return authFailure('bad_signature', `${msg} (${issuer})`);
