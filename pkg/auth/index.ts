@@ -10,8 +10,8 @@ export {
   permissionDenied,
 } from './types';
 export type { Authenticator, AuthFailureReason, AuthorizationFailureReason, CallContext, CallerIdentity, ImpersonationFailureReason, WorkloadPlacement } from './types';
-export { decodeJwt, signJwt, MAX_TOKEN_BYTES } from './jwt';
-export type { JwtAlg, JwtHeader } from './jwt';
+export { signJwt, MAX_TOKEN_BYTES, verifyJwt } from './jwt';
+export type { JwtAlg, JwtHeader, VerificationKey, VerifyJwtOptions } from './jwt';
 export { fileJwksLoader, httpsFetcher, parseJwks, RefreshingKeySet, StaticKeySet, urlJwksLoader } from './jwks';
 export type { Fetcher, JsonWebKeySet, JwksLoader, KeySet, RefreshingKeySetOptions } from './jwks';
 export { DEFAULT_AUDIENCE, TokenAuthenticator } from './token';

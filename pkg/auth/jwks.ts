@@ -1,10 +1,12 @@
-import * as crypto from 'node:crypto';
+import type * as crypto from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as https from 'node:https';
+import { calculateJwkThumbprint, importJWK } from 'jose';
+import type { JWK } from 'jose';
 import { systemClock } from '../lifecycle';
 import type { Clock } from '../lifecycle';
 import type { Logger } from '../log';
-import type { JwtAlg } from './jwt';
+import type { JwtAlg, VerificationKey } from './jwt';
 import { authFailure } from './types';
 
 export interface JsonWebKeySet {
@@ -14,7 +16,7 @@ export interface JsonWebKeySet {
 /** Where verification keys come from. `refresh` is the hook for an unknown kid. */
 export interface KeySet {
   /** The key for `kid`/`alg`, or undefined. May refresh (rate-limited) when the kid is unknown. */
-  getKey(kid: string | undefined, alg: JwtAlg): Promise<crypto.KeyObject | undefined>;
+  getKey(kid: string | undefined, alg: JwtAlg): Promise<VerificationKey | undefined>;
   /**
    * Changes whenever the set of keys changes (rotation, removal), so whatever
    * was verified under an older generation is checked again. Cheap and
@@ -25,30 +27,47 @@ export interface KeySet {
 
 interface ParsedKey {
   kid: string | undefined;
-  key: crypto.KeyObject;
+  key: VerificationKey;
   alg: JwtAlg;
+  /** RFC 7638 thumbprint of the public key. */
+  thumbprint: string;
 }
 
-function compatibleAlg(key: crypto.KeyObject): JwtAlg | undefined {
-  if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048) return 'RS256';
-  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256';
+/** RS256 needs RSA of at least 2048 bits (RFC 7518 §3.3); ES256 is P-256 only (§3.4). */
+function algFor(jwk: JWK): JwtAlg | undefined {
+  if (jwk.kty === 'RSA') return 'RS256';
+  if (jwk.kty === 'EC' && jwk.crv === 'P-256') return 'ES256';
   return undefined;
 }
 
-/** Public keys of a JWKS, item by item: unusable entries are skipped (and reported), never fatal. */
-export function parseJwks(set: unknown, onSkip?: (why: string) => void): ParsedKey[] {
+function keysOf(set: unknown): JsonWebKeySet['keys'] {
   const keys = (set as JsonWebKeySet | undefined)?.keys;
   if (!Array.isArray(keys)) throw new Error('JWKS has no keys array');
+  return keys;
+}
+
+async function parseKey(jwk: JsonWebKeySet['keys'][number]): Promise<ParsedKey> {
+  if (jwk.use !== undefined && jwk.use !== 'sig') throw new Error(`use=${jwk.use}`);
+  // Only public members go in: a JWKS that carries "d" must not turn into a private key here.
+  const { kty, n, e, crv, x, y } = jwk;
+  const pub: JWK = { kty, n, e, crv, x, y };
+  const alg = algFor(pub);
+  if (!alg || (jwk.alg !== undefined && jwk.alg !== alg)) {
+    throw new Error(`unsupported key ${kty ?? ''}/${crv ?? ''} alg=${jwk.alg ?? ''}`);
+  }
+  const key = await importJWK(pub, alg);
+  if (!('algorithm' in key)) throw new Error('not a public key');
+  const bits = (key.algorithm as { modulusLength?: number }).modulusLength;
+  if (alg === 'RS256' && (bits ?? 0) < 2048) throw new Error(`RSA key of ${bits ?? '?'} bits`);
+  return { kid: jwk.kid, key, alg, thumbprint: await calculateJwkThumbprint(pub) };
+}
+
+/** Public keys of a JWKS, item by item (imported by jose): unusable entries are skipped (and reported), never fatal. */
+export async function parseJwks(set: unknown, onSkip?: (why: string) => void): Promise<ParsedKey[]> {
   const out: ParsedKey[] = [];
-  for (const jwk of keys) {
+  for (const jwk of keysOf(set)) {
     try {
-      if (jwk.use !== undefined && jwk.use !== 'sig') throw new Error(`use=${jwk.use}`);
-      // Only public members go in: a JWKS that carries "d" must not turn into a private key here.
-      const { kty, n, e, crv, x, y } = jwk;
-      const key = crypto.createPublicKey({ key: { kty, n, e, crv, x, y } as crypto.JsonWebKey, format: 'jwk' });
-      const alg = compatibleAlg(key);
-      if (!alg || (jwk.alg !== undefined && jwk.alg !== alg)) throw new Error(`unsupported key ${kty}/${crv ?? ''} alg=${jwk.alg ?? ''}`);
-      out.push({ kid: jwk.kid, key, alg });
+      out.push(await parseKey(jwk));
     } catch (e) {
       onSkip?.(`key ${jwk?.kid ?? '?'}: ${(e as Error).message}`);
     }
@@ -56,7 +75,7 @@ export function parseJwks(set: unknown, onSkip?: (why: string) => void): ParsedK
   return out;
 }
 
-function select(keys: readonly ParsedKey[], kid: string | undefined, alg: JwtAlg): crypto.KeyObject | undefined {
+function select(keys: readonly ParsedKey[], kid: string | undefined, alg: JwtAlg): VerificationKey | undefined {
   if (kid !== undefined) return keys.find((k) => k.kid === kid && k.alg === alg)?.key;
   // No kid: only unambiguous when exactly one key fits the algorithm.
   const fit = keys.filter((k) => k.alg === alg);
@@ -65,23 +84,23 @@ function select(keys: readonly ParsedKey[], kid: string | undefined, alg: JwtAlg
 
 /** A fixed key set (e.g. the daemon's own bootstrap issuer). */
 export class StaticKeySet implements KeySet {
-  private readonly keys: ParsedKey[];
+  private readonly keys: Promise<ParsedKey[]>;
   constructor(jwks: JsonWebKeySet) {
+    // A set without a keys array fails here, synchronously; entries are imported on first use.
+    keysOf(jwks);
     this.keys = parseJwks(jwks);
   }
-  async getKey(kid: string | undefined, alg: JwtAlg): Promise<crypto.KeyObject | undefined> {
-    return select(this.keys, kid, alg);
+  async getKey(kid: string | undefined, alg: JwtAlg): Promise<VerificationKey | undefined> {
+    return select(await this.keys, kid, alg);
   }
   generation(): number {
     return 0;
   }
 }
 
-/** Identifies a key set's contents: kid, alg and public key of every entry. */
+/** Identifies a key set's contents: kid, alg and public-key thumbprint of every entry. */
 function fingerprint(keys: readonly ParsedKey[]): string {
-  const h = crypto.createHash('sha256');
-  for (const k of keys) h.update(`${k.kid ?? ''}\0${k.alg}\0`).update(k.key.export({ type: 'spki', format: 'der' }));
-  return h.digest('base64');
+  return keys.map((k) => `${k.kid ?? ''}\0${k.alg}\0${k.thumbprint}`).join('\n');
 }
 
 export type JwksLoader = () => Promise<unknown>;
@@ -119,7 +138,7 @@ export class RefreshingKeySet implements KeySet {
     this.logger = opts.logger.child({ component: 'jwks' });
   }
 
-  async getKey(kid: string | undefined, alg: JwtAlg): Promise<crypto.KeyObject | undefined> {
+  async getKey(kid: string | undefined, alg: JwtAlg): Promise<VerificationKey | undefined> {
     const now = this.clock.monotonic();
     let key = select(this.keys, kid, alg);
     // A reload already under way (e.g. started by generation()) is awaited, not skipped.
@@ -152,7 +171,8 @@ export class RefreshingKeySet implements KeySet {
       this.attemptedAt = this.clock.monotonic();
       this.inflight = (async () => {
         try {
-          const keys = parseJwks(await this.opts.loader(), (why) => this.logger.warn({ source: this.opts.source }, `JWKS entry skipped: ${why}`));
+          const skip = (why: string): void => this.logger.warn({ source: this.opts.source }, `JWKS entry skipped: ${why}`);
+          const keys = await parseJwks(await this.opts.loader(), skip);
           const fp = fingerprint(keys);
           // Nothing can have been verified against an empty set, so the first load is not a change.
           if (fp !== this.keysFingerprint && this.keys.length > 0) this.gen++;

@@ -1,11 +1,17 @@
 import * as crypto from 'node:crypto';
+import { decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import type { CryptoKey, JWTPayload, ProtectedHeaderParameters } from 'jose';
+import { DaemonError } from '../errors';
 import { authFailure } from './types';
 
 /** Kubernetes SA tokens are ~1 KiB; anything far larger is not one. */
 export const MAX_TOKEN_BYTES = 16 * 1024;
 
 export type JwtAlg = 'RS256' | 'ES256';
-export const SUPPORTED_ALGS: ReadonlySet<string> = new Set<JwtAlg>(['RS256', 'ES256']);
+export const SUPPORTED_ALGS: readonly JwtAlg[] = ['RS256', 'ES256'];
+
+/** A public key imported by jose (WebCrypto), usable for exactly one JwtAlg. */
+export type VerificationKey = CryptoKey;
 
 export interface JwtHeader {
   alg: string;
@@ -13,78 +19,80 @@ export interface JwtHeader {
   typ?: string;
 }
 
-export type JwtPayload = Record<string, unknown> & {
-  iss?: unknown;
-  sub?: unknown;
-  aud?: unknown;
-  exp?: unknown;
-  nbf?: unknown;
-  iat?: unknown;
-};
+export type JwtPayload = JWTPayload;
 
-export interface DecodedJwt {
-  header: JwtHeader;
-  payload: JwtPayload;
-  signingInput: Buffer;
-  signature: Buffer;
-}
-
-const B64URL = /^[A-Za-z0-9_-]*$/;
-
-function b64url(part: string, what: string): Buffer {
-  if (!B64URL.test(part)) throw authFailure('malformed_token', `${what} is not base64url`);
-  return Buffer.from(part, 'base64url');
-}
-
-function json(part: string, what: string): Record<string, unknown> {
-  let v: unknown;
-  try {
-    v = JSON.parse(b64url(part, what).toString('utf8'));
-  } catch (e) {
-    if ((e as { code?: string }).code?.startsWith('auth.')) throw e;
-    throw authFailure('malformed_token', `${what} is not JSON`);
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw authFailure('malformed_token', `${what} is not an object`);
-  return v as Record<string, unknown>;
-}
-
-/** Splits and decodes a compact JWS (RFC 7515 §7.1) without trusting any of it. */
-export function decodeJwt(token: string): DecodedJwt {
+/** The unverified header and claims: only for choosing the issuer and key. Never trusted on their own. */
+export function peekJwt(token: string): { header: ProtectedHeaderParameters; payload: JwtPayload } {
   if (token.length > MAX_TOKEN_BYTES) throw authFailure('malformed_token', 'token too large');
-  const parts = token.split('.');
-  if (parts.length !== 3) throw authFailure('malformed_token', 'not a compact JWS');
-  const header = json(parts[0]!, 'header');
-  if (typeof header.alg !== 'string') throw authFailure('malformed_token', 'header has no alg');
-  if (header.kid !== undefined && typeof header.kid !== 'string') throw authFailure('malformed_token', 'kid is not a string');
-  const payload = json(parts[1]!, 'payload') as JwtPayload;
-  return {
-    header: header as unknown as JwtHeader,
-    payload,
-    signingInput: Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii'),
-    signature: b64url(parts[2]!, 'signature'),
-  };
+  try {
+    return { header: decodeProtectedHeader(token), payload: decodeJwt(token) };
+  } catch (e) {
+    throw authFailure('malformed_token', `not a compact JWS with JSON header and claims (${(e as Error).message})`);
+  }
+}
+
+export interface VerifyJwtOptions {
+  issuer: string;
+  audiences: readonly string[];
+  skewSeconds: number;
+  /** Epoch ms. */
+  now: number;
+  /** The key for the token's kid/alg; throws an auth failure (unknown_kid, keys_unavailable) when there is none. */
+  resolveKey(kid: string | undefined, alg: JwtAlg): Promise<VerificationKey>;
+}
+
+/** jose's refusals onto our reasons (types.ts); the detail is logged, never returned to the caller. */
+function toAuthFailure(e: unknown, issuer: string): Error {
+  if (e instanceof DaemonError) return e;
+  const msg = (e as Error)?.message ?? String(e);
+  if (e instanceof errors.JWTExpired) return authFailure('expired', msg);
+  if (e instanceof errors.JWTClaimValidationFailed) {
+    // An absent or non-string aud/iss is as wrong as a foreign one (as before jose).
+    if (e.claim === 'aud') return authFailure('wrong_audience', msg);
+    if (e.claim === 'iss') return authFailure('wrong_issuer', msg);
+    if (e.claim === 'nbf' && e.reason === 'check_failed') return authFailure('not_yet_valid', msg);
+    return authFailure('malformed_token', msg);
+  }
+  if (e instanceof errors.JWSSignatureVerificationFailed) return authFailure('bad_signature', `${msg} (${issuer})`);
+  if (e instanceof errors.JOSEAlgNotAllowed) return authFailure('unsupported_alg', msg);
+  // Everything else jose refuses (unknown "crit" extensions, b64=false, bad encodings) is not a JWT we accept.
+  if (e instanceof errors.JOSEError) return authFailure('malformed_token', msg);
+  // Anything else comes from the crypto layer under a key that is ours: the signature did not check out.
+  return authFailure('bad_signature', `${msg} (${issuer})`);
 }
 
 /**
- * RS256 = RSASSA-PKCS1-v1_5 SHA-256; ES256 = ECDSA P-256 SHA-256 with the raw
- * r||s signature (RFC 7518 §3.4), hence ieee-p1363 encoding.
+ * Signature (RS256/ES256 only), iss, aud, exp (required) and nbf with skew, checked by jose's
+ * jwtVerify (RFC 7519 §7.2). Returns the verified claims.
  */
-export function verifyJwsSignature(alg: JwtAlg, key: crypto.KeyObject, input: Buffer, signature: Buffer): boolean {
+export async function verifyJwt(token: string, o: VerifyJwtOptions): Promise<JwtPayload> {
   try {
-    if (alg === 'ES256') {
-      if (signature.length !== 64) return false;
-      return crypto.verify('sha256', input, { key, dsaEncoding: 'ieee-p1363' }, signature);
-    }
-    return crypto.verify('sha256', input, key, signature);
-  } catch {
-    return false;
+    const { payload } = await jwtVerify(token, (h) => o.resolveKey(h.kid, h.alg as JwtAlg), {
+      algorithms: [...SUPPORTED_ALGS],
+      issuer: o.issuer,
+      audience: [...o.audiences],
+      clockTolerance: o.skewSeconds,
+      currentDate: new Date(o.now),
+      requiredClaims: ['exp'],
+    });
+    return payload;
+  } catch (e) {
+    throw toAuthFailure(e, o.issuer);
   }
 }
 
-export function signJwt(header: JwtHeader & { alg: JwtAlg }, payload: Record<string, unknown>, key: crypto.KeyObject): string {
+/** Issues our own tokens (bootstrap.ts) and test tokens; synchronous, unlike jose's SignJWT. */
+export function signJwt(
+  header: JwtHeader & { alg: JwtAlg },
+  payload: Record<string, unknown>,
+  key: crypto.KeyObject,
+): string {
   const h = Buffer.from(JSON.stringify(header)).toString('base64url');
   const p = Buffer.from(JSON.stringify(payload)).toString('base64url');
   const input = Buffer.from(`${h}.${p}`, 'ascii');
-  const sig = header.alg === 'ES256' ? crypto.sign('sha256', input, { key, dsaEncoding: 'ieee-p1363' }) : crypto.sign('sha256', input, key);
+  // ES256 signatures are raw r||s (RFC 7518 §3.4), hence ieee-p1363.
+  const sig = header.alg === 'ES256'
+    ? crypto.sign('sha256', input, { key, dsaEncoding: 'ieee-p1363' })
+    : crypto.sign('sha256', input, key);
   return `${h}.${p}.${sig.toString('base64url')}`;
 }

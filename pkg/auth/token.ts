@@ -2,7 +2,7 @@ import { systemClock } from '../lifecycle';
 import type { Clock } from '../lifecycle';
 import { parseSpiffeId } from '../x509';
 import type { KeySet } from './jwks';
-import { decodeJwt, MAX_TOKEN_BYTES, SUPPORTED_ALGS, verifyJwsSignature } from './jwt';
+import { MAX_TOKEN_BYTES, peekJwt, SUPPORTED_ALGS, verifyJwt } from './jwt';
 import type { JwtAlg, JwtPayload } from './jwt';
 import { VerifiedTokenCache } from './token-cache';
 import { authFailure, header } from './types';
@@ -55,12 +55,14 @@ export class TokenAuthenticator implements Authenticator {
   private readonly byIssuer: Map<string, TrustedIssuer>;
   private readonly clock: Clock;
   private readonly skewMs: number;
+  private readonly skewSeconds: number;
   private readonly cache: VerifiedTokenCache;
 
   constructor(private readonly opts: TokenAuthenticatorOptions) {
     this.byIssuer = new Map(opts.issuers.map((i) => [i.issuer, i]));
     this.clock = opts.clock ?? systemClock;
-    this.skewMs = (opts.skewSeconds ?? 30) * 1000;
+    this.skewSeconds = opts.skewSeconds ?? 30;
+    this.skewMs = this.skewSeconds * 1000;
     this.cache = new VerifiedTokenCache(opts.cacheSize ?? 10_000);
   }
 
@@ -80,34 +82,38 @@ export class TokenAuthenticator implements Authenticator {
       this.checkTimes(hit.exp, hit.nbf, now);
       return hit.identity;
     }
-    const jwt = decodeJwt(token);
+    const jwt = peekJwt(token);
     const alg = jwt.header.alg;
     // Checked before anything else: 'none' and HMAC (HS256 with a public key as secret) are classic forgeries.
-    if (!SUPPORTED_ALGS.has(alg)) throw authFailure('unsupported_alg', `alg ${alg.slice(0, 16)}`);
+    // (jose's `algorithms` enforces the same list; this keeps the refusal reason ahead of the issuer's.)
+    if (typeof alg !== 'string' || !(SUPPORTED_ALGS as readonly string[]).includes(alg)) {
+      throw authFailure('unsupported_alg', `alg ${String(alg).slice(0, 16)}`);
+    }
     const iss = str(jwt.payload.iss);
     const trusted = iss ? this.byIssuer.get(iss) : undefined;
     if (!trusted) throw authFailure('wrong_issuer', `issuer ${String(iss).slice(0, 128)} not trusted`);
     // Read before the lookup: a rotation that lands while we verify leaves the entry already stale.
     const generation = trusted.keys.generation();
-    const key = await trusted.keys.getKey(jwt.header.kid, alg as JwtAlg);
-    if (!key) {
-      const hint = trusted.unknownKeyHint ? `; ${trusted.unknownKeyHint}` : '';
-      throw authFailure('unknown_kid', `no ${alg} key ${jwt.header.kid ?? '(no kid)'} for ${iss}${hint}`);
-    }
-    if (!verifyJwsSignature(alg as JwtAlg, key, jwt.signingInput, jwt.signature)) throw authFailure('bad_signature', `signature check failed (${iss})`);
-
-    const p = jwt.payload;
-    // NumericDate (RFC 7519 §2): finite seconds. Absurd values (1e308) would overflow Date arithmetic.
+    const p = await verifyJwt(token, {
+      issuer: trusted.issuer,
+      audiences: trusted.audiences ?? [DEFAULT_AUDIENCE],
+      skewSeconds: this.skewSeconds,
+      now,
+      resolveKey: async (kid, keyAlg: JwtAlg) => {
+        const key = await trusted.keys.getKey(kid, keyAlg);
+        if (key) return key;
+        const hint = trusted.unknownKeyHint ? `; ${trusted.unknownKeyHint}` : '';
+        throw authFailure('unknown_kid', `no ${keyAlg} key ${kid ?? '(no kid)'} for ${trusted.issuer}${hint}`);
+      },
+    });
+    // NumericDate (RFC 7519 §2): jose checked exp/nbf are numbers; absurd values (1e308) would overflow
+    // Date arithmetic and keep a cache entry forever.
     const MAX_NUMERIC_DATE = 253402300799; // 9999-12-31T23:59:59Z
-    const badDate = (v: unknown): boolean => typeof v !== 'number' || !Number.isFinite(v) || Math.abs(v) > MAX_NUMERIC_DATE;
-    if (badDate(p.exp)) throw authFailure('malformed_token', 'exp missing or not a valid NumericDate');
+    const badDate = (v: unknown): boolean => typeof v !== 'number' || Math.abs(v) > MAX_NUMERIC_DATE;
+    if (badDate(p.exp)) throw authFailure('malformed_token', 'exp not a valid NumericDate');
     if (p.nbf !== undefined && badDate(p.nbf)) throw authFailure('malformed_token', 'nbf not a valid NumericDate');
     const exp = (p.exp as number) * 1000;
     const nbf = typeof p.nbf === 'number' ? p.nbf * 1000 : -Infinity;
-    this.checkTimes(exp, nbf, now);
-    const auds = Array.isArray(p.aud) ? p.aud : [p.aud];
-    const want = trusted.audiences ?? [DEFAULT_AUDIENCE];
-    if (!auds.some((a) => typeof a === 'string' && want.includes(a))) throw authFailure('wrong_audience', `aud ${JSON.stringify(p.aud)?.slice(0, 128)}`);
 
     const sub = str(p.sub) ?? '';
     const sm = SA_SUBJECT.exec(sub);
