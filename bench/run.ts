@@ -9,7 +9,7 @@ import { machineInfo } from './lib/proc';
 import type { ScenarioResult, ScenarioResultWithSeries, Series } from './lib/types';
 import { renderCharts } from './lib/chart';
 
-const SCENARIOS = ['xds', 'ca', 'mesh', 'churn', 'slow-consumer', 'attack', 'gateways', 'parse'] as const;
+const SCENARIOS = ['xds', 'ca', 'mesh', 'churn', 'slow-consumer', 'attack', 'gateways', 'parse', 'translate'] as const;
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);

@@ -92,6 +92,28 @@ export class CowMap<V> {
     return m;
   }
 
+  /**
+   * A map of `keys[i] -> values[i]` (keys distinct) with its table sized up
+   * front: the same table, in the same iteration order, that inserting them
+   * one by one with set() leaves (a doubling keeps each shard's insertion
+   * order), without re-hashing every entry at each doubling.
+   */
+  static fromEntries<V>(keys: readonly string[], values: readonly V[]): CowMap<V> {
+    let n = MIN_SHARDS;
+    // set() doubles before an insert that finds count >= n * TARGET_PER_SHARD.
+    while (n < MAX_SHARDS && keys.length > n * TARGET_PER_SHARD) n *= 2;
+    const m = new CowMap<V>();
+    const shards: (Map<string, V> | undefined)[] = new Array(n).fill(undefined);
+    for (let i = 0; i < keys.length; i++) {
+      const j = shardOf(keys[i]!, n);
+      (shards[j] ??= new Map()).set(keys[i]!, values[i]!);
+    }
+    m.shards = shards;
+    m.shared = new Array(n).fill(false);
+    m.count = keys.length;
+    return m;
+  }
+
   /** Number of shards in the table (grows with the map). */
   get shardCount(): number {
     return this.shards.length;
