@@ -9,6 +9,22 @@ import type { GatewayAddressMsg, LocalityMsg, MeshContext, PortListMsg, PortMsg 
  * gateways: thousands at most), rebuilt per generate call. Pods are never
  * indexed here, so a call stays cheap at 50k pods.
  */
+/**
+ * A pod's whole Workload.services map when it only depends on which
+ * Services select it (every port of theirs has a number targetPort), shared
+ * by those pods; null when a named port needs the pod's own resolution.
+ */
+export type SharedServices = Record<string, PortListMsg> | null;
+
+function sharedServices(selected: readonly SelectingService[]): SharedServices {
+  const out: Record<string, PortListMsg> = {};
+  for (const s of selected) {
+    if (!s.ports) return null;
+    out[s.key] = s.ports;
+  }
+  return out;
+}
+
 /** A selecting Service with what every workload lookup needs precomputed. */
 export interface SelectingService {
   svc: ServiceObj;
@@ -37,7 +53,7 @@ export interface TranslateContext {
   /** Pod key -> Services whose (not controller-managed) EndpointSlices list the Pod, sorted by name. */
   sliceServicesByPod: Map<string, SelectingService[]>;
   /** selectingByNs indexed by selector label (same order per namespace). */
-  selectingIndexByNs: Map<string, SelectorIndex<SelectingService>>;
+  selectingIndexByNs: Map<string, SelectorIndex<SelectingService, SharedServices>>;
   /** Keys "ns/name" of the selector AuthorizationPolicies a workload can reference (ALLOW/DENY, no targetRef). */
   policyIndexByNs: Map<string, SelectorIndex<string>>;
   /** Memo (filled on use): PeerAuthentication-derived keys of namespaces without selector PAs. */
@@ -110,9 +126,9 @@ export function buildContext(snapshot: RegistrySnapshot, mesh: MeshContext): Tra
       .map((svc) => selecting(svc, `${ns}/${svc.name}.${ns}.svc.${mesh.domainSuffix}`, Object.entries(svc.selector!)));
     if (sel.length > 0) selectingByNs.set(ns, sel);
   }
-  const selectingIndexByNs = new Map<string, SelectorIndex<SelectingService>>();
+  const selectingIndexByNs = new Map<string, SelectorIndex<SelectingService, SharedServices>>();
   for (const [ns, l] of selectingByNs) {
-    const idx = new SelectorIndex<SelectingService>();
+    const idx = new SelectorIndex<SelectingService, SharedServices>(sharedServices);
     for (const s of l) idx.add(s, s.selector);
     selectingIndexByNs.set(ns, idx);
   }

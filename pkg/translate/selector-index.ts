@@ -3,10 +3,12 @@ import type { StringMap } from '../model';
 type Selector = readonly (readonly [string, string])[];
 
 /** The items sharing one indexed label value, with their list of items precomputed. */
-interface Bucket<T> {
+interface Bucket<T, R> {
   selectors: Selector[];
   orders: number[];
   items: T[];
+  /** derive(items), once computed. */
+  derived?: R;
 }
 
 /**
@@ -18,14 +20,19 @@ interface Bucket<T> {
  * two that share its `app` label. match() returns items in insertion order,
  * exactly what a linear scan over the same list would return.
  */
-export class SelectorIndex<T> {
+export class SelectorIndex<T, R = never> {
   /** Empty selectors: they match every workload. */
   private readonly always: T[] = [];
   private readonly alwaysOrders: number[] = [];
   /** Indexed labels, and per label: its value -> the items whose selector has that pair. */
   private readonly labels: string[] = [];
-  private readonly byValue: Map<string, Bucket<T>>[] = [];
+  private readonly byValue: Map<string, Bucket<T, R>>[] = [];
   private count = 0;
+  /** The single bucket the last match() returned whole, if it did. */
+  private lastBucket: Bucket<T, R> | undefined;
+
+  /** `derive`: what matchDerived() maps a result to; it must depend on the items alone. */
+  constructor(private readonly derive?: (items: readonly T[]) => R) {}
 
   add(item: T, selector: Selector): void {
     const order = this.count++;
@@ -58,6 +65,7 @@ export class SelectorIndex<T> {
     let only: readonly T[] | undefined;
     let onlyOrders: readonly number[] = [];
     let merged: { order: number; item: T }[] | undefined;
+    this.lastBucket = undefined;
     if (this.always.length > 0) {
       only = this.always;
       onlyOrders = this.alwaysOrders;
@@ -73,8 +81,10 @@ export class SelectorIndex<T> {
       if (all && !only && !merged) {
         only = items;
         onlyOrders = orders;
+        this.lastBucket = b;
         continue;
       }
+      this.lastBucket = undefined;
       if (!merged) {
         merged = [];
         if (only) for (let j = 0; j < only.length; j++) merged.push({ order: onlyOrders[j]!, item: only[j]! });
@@ -88,6 +98,20 @@ export class SelectorIndex<T> {
     if (merged.length === 0) return undefined;
     merged.sort((a, b) => a.order - b.order);
     return merged.map((e) => e.item);
+  }
+
+  /**
+   * derive(match(labels)), or undefined when nothing matches. When the
+   * match is one whole bucket (the common case) the result is derived once
+   * and shared by every later call that matches the same bucket.
+   */
+  matchDerived(labels: StringMap): R | undefined {
+    const items = this.match(labels);
+    if (!items || !this.derive) return undefined;
+    const b = this.lastBucket;
+    if (!b) return this.derive(items);
+    if (!('derived' in b)) b.derived = this.derive(items);
+    return b.derived;
   }
 }
 

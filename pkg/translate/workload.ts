@@ -121,8 +121,14 @@ function services(
   /** Pods only: Services that list this pod in an EndpointSlice without selecting it (istiod's matchingServicesWithoutSelectors). */
   listedBy?: readonly SelectingService[],
 ): Record<string, PortListMsg> | undefined {
+  const idx = ctx.selectingIndexByNs.get(ns);
+  if (!resolve && !listedBy) {
+    // A pod that only Services with number target ports select: the map its peers share.
+    const shared = idx?.matchDerived(labels);
+    if (shared !== null) return shared;
+  }
   let out: Record<string, PortListMsg> | undefined;
-  const selected = ctx.selectingIndexByNs.get(ns)?.match(labels);
+  const selected = idx?.match(labels);
   if (selected) {
     out = {};
     for (let i = 0; i < selected.length; i++) out[selected[i]!.key] = servicePorts(selected[i]!, resolve, namedPorts);
