@@ -178,6 +178,7 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     const target = s.name === 'current' ? { target: { op: '<=' as const, value: 1.5 } } : {};
     figures.push({ name: `${tag}full_us_per_resource_min`, value: Math.min(...perRes), unit: 'µs', ...target });
     figures.push({ name: `${tag}full_us_per_resource_median`, value: median(perRes), unit: 'µs' });
+    figures.push({ name: `${tag}full_cpu_us_per_resource_min`, value: Math.min(...cpuPerRes), unit: 'µs' });
     figures.push({ name: `${tag}full_cpu_us_per_resource_median`, value: median(cpuPerRes), unit: 'µs' });
     figures.push({ name: `${tag}one_change_us_median`, value: median(s.change), unit: 'µs' });
     figures.push({ name: `${tag}one_change_us_p99`, value: pct(s.change, 0.99), unit: 'µs' });
@@ -186,6 +187,11 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
   if (r.equal !== undefined) {
     const [b, c] = [r.sides[0]!, r.sides[1]!];
     figures.push({ name: 'full_speedup_vs_baseline_median', value: median(b.full.map((f) => f.us)) / median(c.full.map((f) => f.us)), unit: 'x' });
+    figures.push({
+      name: 'full_cpu_speedup_vs_baseline_median',
+      value: median(b.full.map((f) => f.cpuUs)) / median(c.full.map((f) => f.cpuUs)),
+      unit: 'x',
+    });
     figures.push({ name: 'one_change_speedup_vs_baseline_median', value: median(b.change) / median(c.change), unit: 'x' });
     notes.push(`baseline ${baseline}: outputs ${r.equal ? 'equal' : 'DIFFER'}`);
     if (!r.equal) figures.push({ name: 'outputs_equal_baseline', value: 0, unit: 'bool', target: { op: '>=', value: 1 } });
