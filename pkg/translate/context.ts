@@ -58,6 +58,8 @@ export interface TranslateContext {
   policyIndexByNs: Map<string, SelectorIndex<string>>;
   /** Memo (filled on use): PeerAuthentication-derived keys of namespaces without selector PAs. */
   peerAuthKeysByNs: Map<string, readonly string[]>;
+  /** Memo (filled on use): "<cluster>//Pod/<ns>/", the start of every pod uid of a namespace (workloadUidForPod). */
+  podUidPrefixByNs: Map<string, string>;
   /** Memo (filled on use): the Locality of a Node object (null: none), shared by its pods. */
   localityByNode: WeakMap<object, LocalityMsg | null>;
 }
@@ -96,7 +98,7 @@ function gatewayAddress(gw: GatewayObj, network: string): GatewayAddressMsg | un
 function sources(snapshot: RegistrySnapshot, mesh: MeshContext): readonly unknown[] {
   return [
     snapshot.services, snapshot.authorizationPolicies, snapshot.peerAuthentications, snapshot.gateways,
-    snapshot.endpointSlices, mesh.domainSuffix, mesh.network, mesh.rootNamespace,
+    snapshot.endpointSlices, mesh.domainSuffix, mesh.network, mesh.rootNamespace, mesh.clusterId,
   ];
 }
 
@@ -170,7 +172,8 @@ export function buildContext(snapshot: RegistrySnapshot, mesh: MeshContext): Tra
   for (const l of sliceServicesByPod.values()) l.sort((a, b) => byName(a.svc, b.svc));
   return {
     snapshot, mesh, servicesByNs, selectingByNs, selectorPoliciesByNs, peerAuthsByNs, networkGateways, sliceServicesByPod,
-    selectingIndexByNs, policyIndexByNs, peerAuthKeysByNs: new Map(), localityByNode: new WeakMap(),
+    selectingIndexByNs, policyIndexByNs, peerAuthKeysByNs: new Map(), podUidPrefixByNs: new Map(),
+    localityByNode: new WeakMap(),
   };
 }
 
