@@ -7,20 +7,15 @@ import { LocalRegistry } from '../registry';
 import { generateLocal } from './index';
 import type { MeshContext } from './index';
 import { RandomWorld } from './testing/random';
-import { outputJson, rng, TESTDATA } from './testing/util';
+import { DEFAULT_MESH, outputJson, rng, TESTDATA } from './testing/util';
 
 // testdata/random-mesh.previous.json is the full translation of three seeded random meshes (400 random events each:
 // pods, services, policies, PeerAuthentications, WorkloadEntries, gateways, EndpointSlices) written by the
 // implementation before the issue #20 optimisations (main d36fbe6). The optimised path must print the very same JSON:
 // same resources, same fields, same key order. A deliberate change of translation semantics rewrites the file with
 // the JSON this test builds ({seed: outputJson(...)}), as for the other goldens.
-const mesh: MeshContext = {
-  clusterId: 'c1',
-  network: 'net-main',
-  trustDomain: 'cluster.local',
-  domainSuffix: 'cluster.local',
-  rootNamespace: 'istio-system',
-};
+// The incremental property test's mesh: a cluster id and a local network, so remote networks and gateways count.
+const mesh: MeshContext = { ...DEFAULT_MESH, clusterId: 'c1', network: 'net-main' };
 
 const previous = JSON.parse(readFileSync(path.join(TESTDATA, 'random-mesh.previous.json'), 'utf8')) as Record<string, unknown>;
 
