@@ -81,12 +81,21 @@ function podEvent(i: number, shape: MeshShape): RawObject {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name: 'churn-0', namespace: `ns-${s % 10}`, labels: { app: `app-${s}` } },
-    spec: { nodeName: `node-${i % 100}`, serviceAccountName: `app-${s}`, containers: [{ name: 'c', ports: [{ containerPort: 8080 }] }] },
+    spec: {
+      nodeName: `node-${i % 100}`,
+      serviceAccountName: `app-${s}`,
+      containers: [{ name: 'c', ports: [{ containerPort: 8080 }] }],
+    },
     status: { phase: 'Running', podIP: ipFor(0x200000 + i), conditions: [{ type: 'Ready', status: 'True' }] },
   };
 }
 
-async function child(shape: MeshShape, rounds: number, changes: number, baseline: string | undefined): Promise<ChildResult> {
+async function child(
+  shape: MeshShape,
+  rounds: number,
+  changes: number,
+  baseline: string | undefined,
+): Promise<ChildResult> {
   const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bench-translate-${process.pid}-`));
   let reg: LocalRegistry;
@@ -101,7 +110,8 @@ async function child(shape: MeshShape, rounds: number, changes: number, baseline
   ];
   if (baseline) {
     // A second build of the same module tree; its snapshot types are the same shapes.
-    const mod = (await import(path.resolve(baseline, 'pkg/translate/index.js'))) as { generateLocal: Generate; msgEqual: MsgEqual };
+    const file = path.resolve(baseline, 'pkg/translate/index.js');
+    const mod = (await import(file)) as { generateLocal: Generate; msgEqual: MsgEqual };
     impls.unshift({ name: 'baseline', generate: mod.generateLocal, eq: mod.msgEqual });
   }
   const sides: Side[] = impls.map((i) => ({ name: i.name, full: [], change: [] }));
@@ -154,7 +164,8 @@ const median = (l: number[]): number => {
   const s = [...l].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-const pct = (l: number[], p: number): number => [...l].sort((a, b) => a - b)[Math.min(l.length - 1, Math.floor(p * l.length))]!;
+const pct = (l: number[], p: number): number =>
+  [...l].sort((a, b) => a - b)[Math.min(l.length - 1, Math.floor(p * l.length))]!;
 
 export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult> {
   const shape: MeshShape = { workloads: 50_000, services: 1_000, policies: 100 };
@@ -165,7 +176,10 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
   const loadBefore = os.loadavg().map((l) => Math.round(l * 100) / 100);
   const out = execFileSync(
     process.execPath,
-    ['--expose-gc', '--max-old-space-size=3072', ...extra, __filename, 'child', JSON.stringify({ shape, rounds, changes, baseline })],
+    [
+      '--expose-gc', '--max-old-space-size=3072', ...extra,
+      __filename, 'child', JSON.stringify({ shape, rounds, changes, baseline }),
+    ],
     { maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'inherit'] },
   ).toString();
   const r = JSON.parse(out) as ChildResult;
@@ -186,19 +200,32 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
   }
   if (r.equal !== undefined) {
     const [b, c] = [r.sides[0]!, r.sides[1]!];
-    figures.push({ name: 'full_speedup_vs_baseline_median', value: median(b.full.map((f) => f.us)) / median(c.full.map((f) => f.us)), unit: 'x' });
+    figures.push({
+      name: 'full_speedup_vs_baseline_median',
+      value: median(b.full.map((f) => f.us)) / median(c.full.map((f) => f.us)),
+      unit: 'x',
+    });
     figures.push({
       name: 'full_cpu_speedup_vs_baseline_median',
       value: median(b.full.map((f) => f.cpuUs)) / median(c.full.map((f) => f.cpuUs)),
       unit: 'x',
     });
-    figures.push({ name: 'one_change_speedup_vs_baseline_median', value: median(b.change) / median(c.change), unit: 'x' });
+    figures.push({
+      name: 'one_change_speedup_vs_baseline_median',
+      value: median(b.change) / median(c.change),
+      unit: 'x',
+    });
     notes.push(`baseline ${baseline}: outputs ${r.equal ? 'equal' : 'DIFFER'}`);
-    if (!r.equal) figures.push({ name: 'outputs_equal_baseline', value: 0, unit: 'bool', target: { op: '>=', value: 1 } });
+    if (!r.equal) {
+      figures.push({ name: 'outputs_equal_baseline', value: 0, unit: 'bool', target: { op: '>=', value: 1 } });
+    }
   }
   return {
     scenario: 'translate',
-    params: { ...shape, rounds, changes, resources: r.resources, addresses: r.addresses, authorizations: r.authorizations, baseline: baseline ?? null },
+    params: {
+      ...shape, rounds, changes, resources: r.resources, addresses: r.addresses, authorizations: r.authorizations,
+      baseline: baseline ?? null,
+    },
     figures,
     notes,
   };

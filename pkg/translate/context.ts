@@ -141,7 +141,10 @@ export function buildContext(snapshot: RegistrySnapshot, mesh: MeshContext): Tra
   for (const [ns, l] of selectorPoliciesByNs) {
     const idx = new SelectorIndex<string>();
     // Only ALLOW/DENY policies without targetRef reach ztunnel (see convertAuthorizationPolicy).
-    for (const p of l) if (!p.hasTargetRef && (p.action === 'ALLOW' || p.action === 'DENY')) idx.add(`${p.namespace}/${p.name}`, Object.entries(p.selector!));
+    for (const p of l) {
+      if (p.hasTargetRef || (p.action !== 'ALLOW' && p.action !== 'DENY')) continue;
+      idx.add(`${p.namespace}/${p.name}`, Object.entries(p.selector!));
+    }
     policyIndexByNs.set(ns, idx);
   }
   const peerAuthsByNs = new Map<string, PeerAuthenticationObj[]>();
@@ -171,7 +174,8 @@ export function buildContext(snapshot: RegistrySnapshot, mesh: MeshContext): Tra
   });
   for (const l of sliceServicesByPod.values()) l.sort((a, b) => byName(a.svc, b.svc));
   return {
-    snapshot, mesh, servicesByNs, selectingByNs, selectorPoliciesByNs, peerAuthsByNs, networkGateways, sliceServicesByPod,
+    snapshot, mesh, servicesByNs, selectingByNs, selectorPoliciesByNs, peerAuthsByNs, networkGateways,
+    sliceServicesByPod,
     selectingIndexByNs, policyIndexByNs, peerAuthKeysByNs: new Map(), podUidPrefixByNs: new Map(),
     localityByNode: new WeakMap(),
   };

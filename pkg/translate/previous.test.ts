@@ -17,7 +17,8 @@ import { DEFAULT_MESH, outputJson, rng, TESTDATA } from './testing/util';
 // The incremental property test's mesh: a cluster id and a local network, so remote networks and gateways count.
 const mesh: MeshContext = { ...DEFAULT_MESH, clusterId: 'c1', network: 'net-main' };
 
-const previous = JSON.parse(readFileSync(path.join(TESTDATA, 'random-mesh.previous.json'), 'utf8')) as Record<string, unknown>;
+const previousFile = path.join(TESTDATA, 'random-mesh.previous.json');
+const previous = JSON.parse(readFileSync(previousFile, 'utf8')) as Record<string, unknown>;
 
 for (const seed of [7, 99, 2026]) {
   t.test(`seed ${seed}: full translation equals the previous implementation's`, async (t) => {

@@ -20,7 +20,8 @@ t.test('SelectorIndex.match equals a linear scan over random selectors and label
   let mismatches = 0;
   let multi = 0;
   for (let round = 0; round < 50; round++) {
-    const items = Array.from({ length: 1 + Math.floor(r() * 30) }, (_, i) => ({ name: `s${i}`, selector: labelsOf(3) }));
+    const n = 1 + Math.floor(r() * 30);
+    const items = Array.from({ length: n }, (_, i) => ({ name: `s${i}`, selector: labelsOf(3) }));
     const idx = new SelectorIndex<{ name: string; selector: StringMap }, string>((l) => l.map((i) => i.name).join());
     for (const i of items) idx.add(i, Object.entries(i.selector));
     for (let q = 0; q < 40; q++) {

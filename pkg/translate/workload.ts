@@ -109,7 +109,11 @@ function podPort(namedPorts: PodObj['namedPorts'], t: number | string): number |
  * One Service's Workload.services entry, target ports resolved for this
  * workload: by `resolve` (WorkloadEntries), else through a pod's named ports.
  */
-function servicePorts(s: SelectingService, resolve: Resolve | undefined, namedPorts: PodObj['namedPorts']): PortListMsg {
+function servicePorts(
+  s: SelectingService,
+  resolve: Resolve | undefined,
+  namedPorts: PodObj['namedPorts'],
+): PortListMsg {
   // Every targetPort a number: a pod's resolution cannot change it, so the shared entry is the answer.
   if (!resolve && s.ports) return s.ports;
   const ports: PortMsg[] = [];
@@ -201,7 +205,8 @@ function PodWorkload(this: WorkloadMsg, pod: PodObj, ctx: TranslateContext): voi
   this.namespace = ns;
   this.addresses = ips.length === 1 ? [ipToBytes(ips[0]!)!] : ips.map((ip) => ipToBytes(ip)!);
   if (net) this.network = net;
-  if (native || captured(labels, pod.annotations, nsLabels, pod.hostNetwork)) this.tunnelProtocol = TunnelProtocol.HBONE;
+  const hbone = native || captured(labels, pod.annotations, nsLabels, pod.hostNetwork);
+  if (hbone) this.tunnelProtocol = TunnelProtocol.HBONE;
   if (mesh.trustDomain && mesh.trustDomain !== 'cluster.local') this.trustDomain = mesh.trustDomain;
   if (pod.serviceAccount !== undefined) this.serviceAccount = pod.serviceAccount;
   // A workload on another network is reached through that network's east-west gateway; local ones directly.
