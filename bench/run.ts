@@ -9,7 +9,9 @@ import { machineInfo } from './lib/proc';
 import type { ScenarioResult, ScenarioResultWithSeries, Series } from './lib/types';
 import { renderCharts } from './lib/chart';
 
-const SCENARIOS = ['xds', 'ca', 'mesh', 'churn', 'slow-consumer', 'attack', 'gateways', 'parse', 'encode'] as const;
+const SCENARIOS = [
+  'xds', 'ca', 'mesh', 'churn', 'slow-consumer', 'attack', 'gateways', 'parse', 'encode', 'translate',
+] as const;
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);

@@ -54,3 +54,16 @@ t.test('thaw() of a grown frozen map shares its table until written, then diverg
   t.equal(g.has('k6'), false);
   t.equal(g.size, 10_000);
 });
+
+t.test('fromEntries() builds the table set() would, in the same iteration order', async (t) => {
+  for (const n of [0, 100, 4096, 4097, 20_000]) {
+    const keys = Array.from({ length: n }, (_, i) => `uid/${i * 7919}`);
+    const one = new CowMap<number>();
+    keys.forEach((k, i) => one.set(k, i));
+    const bulk = CowMap.fromEntries(keys, keys.map((_, i) => i));
+    t.equal(bulk.shardCount, one.shardCount, `${n} keys: same table size`);
+    t.same([...bulk.freeze().entries()], [...one.freeze().entries()], `${n} keys: same entries, same order`);
+    bulk.set('extra', -1);
+    t.equal(bulk.freeze().size, n + 1, `${n} keys: writable afterwards`);
+  }
+});

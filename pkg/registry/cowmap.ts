@@ -1,7 +1,8 @@
 /**
  * Copy-on-write sharded map: the registry mutates one of these, and freezing
- * it for a snapshot copies only the shard table, not the entries. After a
- * freeze, the first write to a shard clones just that shard, so a one-pod
+ * it for a snapshot shares the shard table (copied once, at the next write),
+ * never the entries. After a freeze, the first write to a shard clones just
+ * that shard, so a one-pod
  * change in a 50k-pod registry costs a few dozen map entries, not 50k.
  *
  * The shard table doubles as the map grows (at most TARGET_PER_SHARD entries
@@ -76,7 +77,15 @@ export class FrozenMap<V> implements ReadonlyMap<string, V> {
 /** The single writer's mutable side. */
 export class CowMap<V> {
   private shards: (Map<string, V> | undefined)[] = new Array(MIN_SHARDS).fill(undefined);
-  private shared: boolean[] = new Array(MIN_SHARDS).fill(false);
+  /**
+   * The table array itself is held by a frozen view (or is the one thawed
+   * from): copied once before the first write. Freezing and thawing thus
+   * cost O(1), not a pass over up to 64k shard slots per change.
+   */
+  private tableShared = false;
+  /** Shard i may be written in place iff owned[i] === epoch; freeze() bumps epoch, sharing every shard at once. */
+  private owned = new Uint32Array(MIN_SHARDS);
+  private epoch = 1;
   private count = 0;
   private frozen: FrozenMap<V> | undefined;
 
@@ -86,9 +95,33 @@ export class CowMap<V> {
 
   static fromShards<V>(shards: readonly (Map<string, V> | undefined)[], size: number): CowMap<V> {
     const m = new CowMap<V>();
-    m.shards = shards.slice();
-    m.shared = new Array(shards.length).fill(true);
+    // A frozen table is never written: share it, and own none of its shards (owned[] is all 0, epoch 1).
+    m.shards = shards as (Map<string, V> | undefined)[];
+    m.tableShared = true;
+    m.owned = new Uint32Array(shards.length);
     m.count = size;
+    return m;
+  }
+
+  /**
+   * A map of `keys[i] -> values[i]` (keys distinct) with its table sized up
+   * front: the same table, in the same iteration order, that inserting them
+   * one by one with set() leaves (a doubling keeps each shard's insertion
+   * order), without re-hashing every entry at each doubling.
+   */
+  static fromEntries<V>(keys: readonly string[], values: readonly V[]): CowMap<V> {
+    let n = MIN_SHARDS;
+    // set() doubles before an insert that finds count >= n * TARGET_PER_SHARD.
+    while (n < MAX_SHARDS && keys.length > n * TARGET_PER_SHARD) n *= 2;
+    const m = new CowMap<V>();
+    const shards: (Map<string, V> | undefined)[] = new Array(n).fill(undefined);
+    for (let i = 0; i < keys.length; i++) {
+      const j = shardOf(keys[i]!, n);
+      (shards[j] ??= new Map()).set(keys[i]!, values[i]!);
+    }
+    m.shards = shards;
+    m.owned = new Uint32Array(n).fill(m.epoch);
+    m.count = keys.length;
     return m;
   }
 
@@ -123,8 +156,9 @@ export class CowMap<V> {
   /** An immutable view of the current contents; cached until the next write. */
   freeze(): FrozenMap<V> {
     if (!this.frozen) {
-      this.frozen = new FrozenMap(this.shards.slice(), this.count);
-      this.shared.fill(true);
+      this.frozen = new FrozenMap(this.shards, this.count);
+      this.tableShared = true;
+      this.epoch++;
     }
     return this.frozen;
   }
@@ -140,21 +174,26 @@ export class CowMap<V> {
       });
     }
     this.shards = next;
-    this.shared = new Array(n).fill(false);
+    this.tableShared = false;
+    this.owned = new Uint32Array(n).fill(this.epoch);
     this.frozen = undefined;
   }
 
   private writable(i: number): Map<string, V> {
     this.frozen = undefined;
+    if (this.tableShared) {
+      this.shards = this.shards.slice();
+      this.tableShared = false;
+    }
     let m = this.shards[i];
     if (!m) {
       m = new Map();
       this.shards[i] = m;
-      this.shared[i] = false;
-    } else if (this.shared[i]) {
+      this.owned[i] = this.epoch;
+    } else if (this.owned[i] !== this.epoch) {
       m = new Map(m);
       this.shards[i] = m;
-      this.shared[i] = false;
+      this.owned[i] = this.epoch;
     }
     return m;
   }

@@ -1,19 +1,42 @@
 import { ipToBytes, LABEL } from '../model';
 import type { AuthorizationPolicyObj, GatewayObj, PeerAuthenticationObj, ServiceObj, StringMap } from '../model';
 import type { RegistrySnapshot } from '../registry';
-import type { GatewayAddressMsg, MeshContext } from './types';
+import { SelectorIndex } from './selector-index';
+import type { GatewayAddressMsg, LocalityMsg, MeshContext, PortListMsg, PortMsg } from './types';
 
 /**
  * Lookups derived from the small kinds of a snapshot (services, policies,
  * gateways: thousands at most), rebuilt per generate call. Pods are never
  * indexed here, so a call stays cheap at 50k pods.
  */
+/**
+ * A pod's whole Workload.services map when it only depends on which
+ * Services select it (every port of theirs has a number targetPort), shared
+ * by those pods; null when a named port needs the pod's own resolution.
+ */
+export type SharedServices = Record<string, PortListMsg> | null;
+
+function sharedServices(selected: readonly SelectingService[]): SharedServices {
+  const out: Record<string, PortListMsg> = {};
+  for (const s of selected) {
+    if (!s.ports) return null;
+    out[s.key] = s.ports;
+  }
+  return out;
+}
+
 /** A selecting Service with what every workload lookup needs precomputed. */
 export interface SelectingService {
   svc: ServiceObj;
   /** Workload.services key: "ns/hostname". */
   key: string;
   selector: [string, string][];
+  /**
+   * The Workload.services entry when every port's targetPort is a number (so
+   * it is the same for every workload), built once and shared by them; the
+   * messages are immutable once generated.
+   */
+  ports?: PortListMsg;
 }
 
 export interface TranslateContext {
@@ -29,6 +52,16 @@ export interface TranslateContext {
   networkGateways: Map<string, GatewayAddressMsg>;
   /** Pod key -> Services whose (not controller-managed) EndpointSlices list the Pod, sorted by name. */
   sliceServicesByPod: Map<string, SelectingService[]>;
+  /** selectingByNs indexed by selector label (same order per namespace). */
+  selectingIndexByNs: Map<string, SelectorIndex<SelectingService, SharedServices>>;
+  /** Keys "ns/name" of the selector AuthorizationPolicies a workload can reference (ALLOW/DENY, no targetRef). */
+  policyIndexByNs: Map<string, SelectorIndex<string>>;
+  /** Memo (filled on use): PeerAuthentication-derived keys of namespaces without selector PAs. */
+  peerAuthKeysByNs: Map<string, readonly string[]>;
+  /** Memo (filled on use): "<cluster>//Pod/<ns>/", the start of every pod uid of a namespace (workloadUidForPod). */
+  podUidPrefixByNs: Map<string, string>;
+  /** Memo (filled on use): the Locality of a Node object (null: none), shared by its pods. */
+  localityByNode: WeakMap<object, LocalityMsg | null>;
 }
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
@@ -63,7 +96,10 @@ function gatewayAddress(gw: GatewayObj, network: string): GatewayAddressMsg | un
 
 /** The snapshot maps (and mesh) a context's lookups are derived from. */
 function sources(snapshot: RegistrySnapshot, mesh: MeshContext): readonly unknown[] {
-  return [snapshot.services, snapshot.authorizationPolicies, snapshot.peerAuthentications, snapshot.gateways, snapshot.endpointSlices, mesh.domainSuffix, mesh.network];
+  return [
+    snapshot.services, snapshot.authorizationPolicies, snapshot.peerAuthentications, snapshot.gateways,
+    snapshot.endpointSlices, mesh.domainSuffix, mesh.network, mesh.rootNamespace, mesh.clusterId,
+  ];
 }
 
 /**
@@ -89,12 +125,28 @@ export function buildContext(snapshot: RegistrySnapshot, mesh: MeshContext): Tra
   for (const [ns, l] of servicesByNs) {
     const sel = l
       .filter((s) => s.selector && s.type !== 'ExternalName')
-      .map((svc) => ({ svc, key: `${ns}/${svc.name}.${ns}.svc.${mesh.domainSuffix}`, selector: Object.entries(svc.selector!) }));
+      .map((svc) => selecting(svc, `${ns}/${svc.name}.${ns}.svc.${mesh.domainSuffix}`, Object.entries(svc.selector!)));
     if (sel.length > 0) selectingByNs.set(ns, sel);
+  }
+  const selectingIndexByNs = new Map<string, SelectorIndex<SelectingService, SharedServices>>();
+  for (const [ns, l] of selectingByNs) {
+    const idx = new SelectorIndex<SelectingService, SharedServices>(sharedServices);
+    for (const s of l) idx.add(s, s.selector);
+    selectingIndexByNs.set(ns, idx);
   }
   const selectorPoliciesByNs = new Map<string, AuthorizationPolicyObj[]>();
   for (const p of snapshot.authorizationPolicies.values()) if (p.selector) push(selectorPoliciesByNs, p.namespace, p);
   for (const l of selectorPoliciesByNs.values()) l.sort(byName);
+  const policyIndexByNs = new Map<string, SelectorIndex<string>>();
+  for (const [ns, l] of selectorPoliciesByNs) {
+    const idx = new SelectorIndex<string>();
+    // Only ALLOW/DENY policies without targetRef reach ztunnel (see convertAuthorizationPolicy).
+    for (const p of l) {
+      if (p.hasTargetRef || (p.action !== 'ALLOW' && p.action !== 'DENY')) continue;
+      idx.add(`${p.namespace}/${p.name}`, Object.entries(p.selector!));
+    }
+    policyIndexByNs.set(ns, idx);
+  }
   const peerAuthsByNs = new Map<string, PeerAuthenticationObj[]>();
   for (const p of snapshot.peerAuthentications.values()) push(peerAuthsByNs, p.namespace, p);
   for (const l of peerAuthsByNs.values()) l.sort(byName);
@@ -113,7 +165,7 @@ export function buildContext(snapshot: RegistrySnapshot, mesh: MeshContext): Tra
     if (!es.podRefs || !es.serviceName) return;
     const svc = snapshot.services.get(`${es.namespace}/${es.serviceName}`);
     if (!svc || svc.type === 'ExternalName') return;
-    const entry: SelectingService = { svc, key: `${es.namespace}/${svc.name}.${es.namespace}.svc.${mesh.domainSuffix}`, selector: [] };
+    const entry = selecting(svc, `${es.namespace}/${svc.name}.${es.namespace}.svc.${mesh.domainSuffix}`, []);
     for (const p of es.podRefs) {
       const l = sliceServicesByPod.get(p);
       if (!l) sliceServicesByPod.set(p, [entry]);
@@ -121,7 +173,24 @@ export function buildContext(snapshot: RegistrySnapshot, mesh: MeshContext): Tra
     }
   });
   for (const l of sliceServicesByPod.values()) l.sort((a, b) => byName(a.svc, b.svc));
-  return { snapshot, mesh, servicesByNs, selectingByNs, selectorPoliciesByNs, peerAuthsByNs, networkGateways, sliceServicesByPod };
+  return {
+    snapshot, mesh, servicesByNs, selectingByNs, selectorPoliciesByNs, peerAuthsByNs, networkGateways,
+    sliceServicesByPod,
+    selectingIndexByNs, policyIndexByNs, peerAuthKeysByNs: new Map(), podUidPrefixByNs: new Map(),
+    localityByNode: new WeakMap(),
+  };
+}
+
+function selecting(svc: ServiceObj, key: string, selector: [string, string][]): SelectingService {
+  const s: SelectingService = { svc, key, selector };
+  const ports: PortMsg[] = [];
+  for (const p of svc.ports) {
+    if (typeof p.targetPort !== 'number') return s;
+    // What services() in workload.ts builds for a number targetPort: that number, whatever the workload.
+    ports.push({ servicePort: p.port, targetPort: p.targetPort });
+  }
+  s.ports = ports.length > 0 ? { ports } : {};
+  return s;
 }
 
 /** Kubernetes equality-based selector: every selector label present with the same value. */

@@ -1,10 +1,11 @@
 import { CowMap, FrozenMap } from '../registry';
-import type { StringMap } from '../model';
+import type { PodObj, StringMap } from '../model';
 import type { ChangeSet, RegistrySnapshot } from '../registry';
 import { convertAuthorizationPolicy } from './authz';
 import { buildContext, reuseContext, selectorMatches } from './context';
 import type { TranslateContext } from './context';
 import { msgEqual } from './equal';
+import { KeySet } from './key-set';
 import { convertPeerAuthentication, staticStrictKey, staticStrictPolicy } from './peerauth';
 import { buildEndpointSliceWorkloads } from './endpointslice';
 import { buildService } from './service';
@@ -24,8 +25,9 @@ class Writer<V> {
   readonly map: CowMap<V>;
   readonly changed = new Set<string>();
   readonly removed = new Set<string>();
-  constructor(private readonly prev: ReadonlyMap<string, V> | undefined) {
-    if (prev instanceof FrozenMap) this.map = (prev as FrozenMap<V>).thaw();
+  constructor(private readonly prev: ReadonlyMap<string, V> | undefined, start?: CowMap<V>) {
+    if (start) this.map = start;
+    else if (prev instanceof FrozenMap) this.map = (prev as FrozenMap<V>).thaw();
     else {
       this.map = new CowMap<V>();
       for (const [k, v] of prev ?? []) this.map.set(k, v);
@@ -57,6 +59,24 @@ function podWorkload(ctx: TranslateContext, key: string, addr: Writer<AddressMsg
   const pod = ctx.snapshot.pods.get(key);
   const w = pod ? buildPodWorkload(pod, ctx) : undefined;
   addr.put(workloadUidForPod(ctx.mesh.clusterId, ns, name), w ? { workload: w } : undefined);
+}
+
+/**
+ * Full generation: every pod's Address, as names and messages for
+ * CowMap.fromEntries. A workload's uid is the name podWorkload derives from
+ * the pod's key, and names never collide (each kind has its own prefix and
+ * unique keys), so nothing is compared: finish() computes the diff.
+ */
+function allPodWorkloads(ctx: TranslateContext): CowMap<AddressMsg> {
+  const names: string[] = [];
+  const msgs: AddressMsg[] = [];
+  ctx.snapshot.pods.forEach((p: PodObj) => {
+    const w = buildPodWorkload(p, ctx);
+    if (!w) return;
+    names.push(w.uid);
+    msgs.push({ workload: w });
+  });
+  return CowMap.fromEntries(names, msgs);
 }
 
 function weWorkload(ctx: TranslateContext, key: string, addr: Writer<AddressMsg>): void {
@@ -121,9 +141,8 @@ function peerAuthPolicies(ctx: TranslateContext, authz: Writer<AuthorizationMsg>
 
 function full(ctx: TranslateContext, prev: LocalOutput | undefined): LocalDelta {
   // Start from an empty map but diff against the previous output.
-  const addr = new Writer<AddressMsg>(undefined);
+  const addr = new Writer<AddressMsg>(undefined, allPodWorkloads(ctx));
   const authz = new Writer<AuthorizationMsg>(undefined);
-  ctx.snapshot.pods.forEach((_p, k) => podWorkload(ctx, k, addr));
   ctx.snapshot.workloadEntries.forEach((_w, k) => weWorkload(ctx, k, addr));
   for (const k of ctx.snapshot.services.keys()) service(ctx, k, addr);
   const uids = new Map<string, readonly string[]>();
@@ -143,10 +162,13 @@ function finish(
   const addresses = addrMap.freeze();
   const authorizations = authzMap.freeze();
   const diff = <V>(now: ReadonlyMap<string, V>, before: ReadonlyMap<string, V> | undefined) => {
+    // Nothing before: everything is new, and the frozen map's keys are that set.
+    if (!before) return { changed: new KeySet(now), removed: new Set<string>() };
     const changed = new Set<string>();
     const removed = new Set<string>();
-    for (const [k, v] of now) if (!before || !msgEqual(before.get(k), v)) changed.add(k);
-    for (const k of before?.keys() ?? []) if (!now.has(k)) removed.add(k);
+    // forEach: no iterator object or [k, v] pair per entry (50k of them at scale).
+    now.forEach((v, k) => !msgEqual(before.get(k), v) && changed.add(k));
+    before.forEach((_v, k) => !now.has(k) && removed.add(k));
     return { changed, removed };
   };
   const a = diff(addresses, prev?.addresses);

@@ -56,7 +56,18 @@ const isUnset = (m: MtlsMode | undefined): boolean => m === undefined || m === '
 const isLax = (m: MtlsMode | undefined): boolean => m === 'PERMISSIVE' || m === 'DISABLE';
 
 /** Keys of the PeerAuthentication-derived policies a workload must reference. */
-export function peerAuthKeysFor(ctx: TranslateContext, ns: string, labels: StringMap): string[] {
+export function peerAuthKeysFor(ctx: TranslateContext, ns: string, labels: StringMap): readonly string[] {
+  // Without selector PAs in the namespace the answer is the namespace's: computed once per context.
+  const memo = ctx.peerAuthKeysByNs.get(ns);
+  if (memo) return memo;
+  const pas = ctx.peerAuthsByNs.get(ns);
+  if (pas && ns !== ctx.mesh.rootNamespace && pas.some(hasSelector)) return workloadPeerAuthKeys(ctx, ns, labels);
+  const keys = workloadPeerAuthKeys(ctx, ns, labels);
+  ctx.peerAuthKeysByNs.set(ns, keys);
+  return keys;
+}
+
+function workloadPeerAuthKeys(ctx: TranslateContext, ns: string, labels: StringMap): string[] {
   const root = ctx.mesh.rootNamespace;
   const wlCfg =
     ns === root

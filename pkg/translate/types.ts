@@ -81,7 +81,7 @@ export interface WorkloadMsg {
   workloadName?: string;
   nativeTunnel?: boolean;
   services?: Record<string, PortListMsg>;
-  authorizationPolicies?: string[];
+  authorizationPolicies?: readonly string[];
   status?: number;
   clusterId?: string;
   locality?: LocalityMsg;

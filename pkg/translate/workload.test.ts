@@ -1,6 +1,9 @@
+import * as path from 'node:path';
 import t from 'tap';
 import type { PodObj } from '../model';
-import { appProtocol, podWorkloadName, stringMatch } from './index';
+import { appProtocol, generateLocal, podWorkloadName, stringMatch } from './index';
+import { loadFixture, TESTDATA } from './testing/util';
+import { sortKeys } from './workload';
 
 const pod = (p: Partial<PodObj>): PodObj => ({
   kind: 'Pod', name: 'p-abc', namespace: 'ns', labels: {}, annotations: {}, ips: [], serviceAccount: 'default',
@@ -36,4 +39,17 @@ t.test('string match forms', async (t) => {
   t.same(stringMatch('*.example'), { suffix: '.example' });
   t.same(stringMatch('team-*'), { prefix: 'team-' });
   t.same(stringMatch('exact'), { exact: 'exact' });
+});
+
+t.test('a pod workload is a plain object, fields in proto order', async (t) => {
+  const { registry, mesh } = loadFixture(path.join(TESTDATA, 'pod-basic.yaml'));
+  const out = generateLocal({ snapshot: registry.snapshot(), mesh }).output;
+  let pods = 0;
+  for (const a of out.addresses.values()) {
+    if (!('workload' in a) || !a.workload.uid.includes('//Pod/')) continue;
+    pods++;
+    t.equal(Object.getPrototypeOf(a.workload), Object.prototype, `${a.workload.uid}: prototype`);
+    t.same(Object.keys(a.workload), Object.keys(sortKeys(a.workload)), `${a.workload.uid}: key order`);
+  }
+  t.ok(pods > 0, `pods checked (${pods})`);
 });

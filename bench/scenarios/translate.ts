@@ -1,0 +1,237 @@
+/**
+ * Translation cost (issue #20 target 3): pkg/translate's generateLocal on a
+ * registry snapshot of the bench mesh (bench/lib/mesh-gen.ts; 50k workloads,
+ * 1k services, 100 policies in both modes, since the target is stated at
+ * 50k). Two figures: a full translation per resource (Addresses +
+ * Authorizations), and one changed pod (new IP) translated incrementally
+ * against the previous output.
+ *
+ * Runs in its own process (fresh heap, `--expose-gc`, a GC before each
+ * round so one round's garbage is not billed to the next; garbage made by a
+ * round is collected inside it and counted). TRANSLATE_BASELINE=<dist dir>
+ * names a second build of the modules (e.g. main's dist/) whose
+ * pkg/translate runs interleaved with this one on the same snapshot, checked
+ * to produce equal output; TRANSLATE_NODE_ARGS adds node flags to the
+ * measuring process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { systemClock } from '../../pkg/lifecycle';
+import { createSilentLogger } from '../../pkg/log';
+import { LocalRegistry, parseManifest } from '../../pkg/registry';
+import type { ChangeSet, RawObject, RegistrySnapshot } from '../../pkg/registry';
+import * as current from '../../pkg/translate';
+import type { LocalDelta, LocalOutput, MeshContext } from '../../pkg/translate';
+import { ipFor, writeMesh } from '../lib/mesh-gen';
+import type { MeshShape } from '../lib/mesh-gen';
+import type { Figure, ScenarioResult } from '../lib/types';
+
+type Generate = typeof current.generateLocal;
+type MsgEqual = typeof current.msgEqual;
+
+interface Side {
+  name: string;
+  full: { us: number; cpuUs: number }[];
+  change: number[];
+}
+
+interface ChildResult {
+  resources: number;
+  addresses: number;
+  authorizations: number;
+  sides: Side[];
+  equal: boolean | undefined;
+  loadAverage: number[];
+}
+
+const MESH: MeshContext = {
+  clusterId: 'Kubernetes',
+  network: '',
+  trustDomain: 'cluster.local',
+  domainSuffix: 'cluster.local',
+  rootNamespace: 'istio-system',
+};
+
+function loadRegistry(dir: string): LocalRegistry {
+  const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
+  const objs: { obj: RawObject; origin: string }[] = [];
+  for (const f of fs.readdirSync(dir).sort()) {
+    const p = parseManifest(fs.readFileSync(path.join(dir, f), 'utf8'), f);
+    if (p.errors.length > 0) throw new Error(`${f}: ${p.errors[0]!.reason}`);
+    objs.push(...p.objects);
+  }
+  reg.replaceSource('bench', objs);
+  return reg;
+}
+
+/** Every address and authorization equal (same names, msgEqual). */
+function sameOutput(a: LocalOutput, b: LocalOutput, eq: MsgEqual): boolean {
+  if (a.addresses.size !== b.addresses.size || a.authorizations.size !== b.authorizations.size) return false;
+  for (const [k, v] of a.addresses) if (!eq(v, b.addresses.get(k))) return false;
+  for (const [k, v] of a.authorizations) if (!eq(v, b.authorizations.get(k))) return false;
+  return true;
+}
+
+/** One churn pod (its own object, labels of an existing app) moved to a new IP: a Pod change as the daemon sees it. */
+function podEvent(i: number, shape: MeshShape): RawObject {
+  const s = i % shape.services;
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'churn-0', namespace: `ns-${s % 10}`, labels: { app: `app-${s}` } },
+    spec: {
+      nodeName: `node-${i % 100}`,
+      serviceAccountName: `app-${s}`,
+      containers: [{ name: 'c', ports: [{ containerPort: 8080 }] }],
+    },
+    status: { phase: 'Running', podIP: ipFor(0x200000 + i), conditions: [{ type: 'Ready', status: 'True' }] },
+  };
+}
+
+async function child(
+  shape: MeshShape,
+  rounds: number,
+  changes: number,
+  baseline: string | undefined,
+): Promise<ChildResult> {
+  const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bench-translate-${process.pid}-`));
+  let reg: LocalRegistry;
+  try {
+    writeMesh(dir, shape);
+    reg = loadRegistry(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const impls: { name: string; generate: Generate; eq: MsgEqual }[] = [
+    { name: 'current', generate: current.generateLocal, eq: current.msgEqual },
+  ];
+  if (baseline) {
+    // A second build of the same module tree; its snapshot types are the same shapes.
+    const file = path.resolve(baseline, 'pkg/translate/index.js');
+    const mod = (await import(file)) as { generateLocal: Generate; msgEqual: MsgEqual };
+    impls.unshift({ name: 'baseline', generate: mod.generateLocal, eq: mod.msgEqual });
+  }
+  const sides: Side[] = impls.map((i) => ({ name: i.name, full: [], change: [] }));
+  let snapshot: RegistrySnapshot = reg.snapshot();
+  const outs: LocalDelta[] = [];
+  // Interleaved: every round runs each side once, alternating which goes first.
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? impls.map((_, i) => i) : impls.map((_, i) => impls.length - 1 - i);
+    for (const i of order) {
+      gc();
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      const d = impls[i]!.generate({ snapshot, mesh: MESH });
+      const us = (performance.now() - t0) * 1000;
+      const c = process.cpuUsage(c0);
+      sides[i]!.full.push({ us, cpuUs: c.user + c.system });
+      outs[i] = d;
+    }
+  }
+  const first = outs[0]!.output;
+  const equal = impls.length > 1 ? sameOutput(outs[0]!.output, outs[1]!.output, current.msgEqual) : undefined;
+  // One pod changed at a time, each side from its own previous output.
+  let pending: ChangeSet | undefined;
+  reg.onChange((c) => (pending = c));
+  const prev = outs.map((d) => d.output);
+  for (let n = 0; n < changes; n++) {
+    pending = undefined;
+    reg.applyEvents('churn', [{ type: 'upsert', obj: podEvent(n, shape) }]);
+    if (!pending) throw new Error('pod change produced no ChangeSet');
+    snapshot = reg.snapshot();
+    for (let j = 0; j < impls.length; j++) {
+      const i = n % 2 === 0 ? j : impls.length - 1 - j;
+      const t0 = performance.now();
+      const d = impls[i]!.generate({ snapshot, mesh: MESH, previous: prev[i]!, changes: pending });
+      sides[i]!.change.push((performance.now() - t0) * 1000);
+      prev[i] = d.output;
+    }
+  }
+  return {
+    resources: first.addresses.size + first.authorizations.size,
+    addresses: first.addresses.size,
+    authorizations: first.authorizations.size,
+    sides,
+    equal,
+    loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
+  };
+}
+
+const median = (l: number[]): number => {
+  const s = [...l].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const pct = (l: number[], p: number): number =>
+  [...l].sort((a, b) => a - b)[Math.min(l.length - 1, Math.floor(p * l.length))]!;
+
+export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult> {
+  const shape: MeshShape = { workloads: 50_000, services: 1_000, policies: 100 };
+  const rounds = Number(process.env['TRANSLATE_ROUNDS'] ?? (o.mode === 'full' ? 9 : 5));
+  const changes = o.mode === 'full' ? 1000 : 300;
+  const baseline = process.env['TRANSLATE_BASELINE'];
+  const extra = (process.env['TRANSLATE_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
+  const loadBefore = os.loadavg().map((l) => Math.round(l * 100) / 100);
+  const out = execFileSync(
+    process.execPath,
+    [
+      '--expose-gc', '--max-old-space-size=3072', ...extra,
+      __filename, 'child', JSON.stringify({ shape, rounds, changes, baseline }),
+    ],
+    { maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'inherit'] },
+  ).toString();
+  const r = JSON.parse(out) as ChildResult;
+  const figures: Figure[] = [];
+  const notes: string[] = [`load average before ${loadBefore.join(' ')}, after ${r.loadAverage.join(' ')}`];
+  for (const s of r.sides) {
+    const tag = s.name === 'current' ? '' : `${s.name}_`;
+    const perRes = s.full.map((f) => f.us / r.resources);
+    const cpuPerRes = s.full.map((f) => f.cpuUs / r.resources);
+    const target = s.name === 'current' ? { target: { op: '<=' as const, value: 1.5 } } : {};
+    figures.push({ name: `${tag}full_us_per_resource_min`, value: Math.min(...perRes), unit: 'µs', ...target });
+    figures.push({ name: `${tag}full_us_per_resource_median`, value: median(perRes), unit: 'µs' });
+    figures.push({ name: `${tag}full_cpu_us_per_resource_min`, value: Math.min(...cpuPerRes), unit: 'µs' });
+    figures.push({ name: `${tag}full_cpu_us_per_resource_median`, value: median(cpuPerRes), unit: 'µs' });
+    figures.push({ name: `${tag}one_change_us_median`, value: median(s.change), unit: 'µs' });
+    figures.push({ name: `${tag}one_change_us_p99`, value: pct(s.change, 0.99), unit: 'µs' });
+    notes.push(`${s.name}: full rounds (ms) ${s.full.map((f) => (f.us / 1000).toFixed(1)).join(', ')}`);
+  }
+  if (r.equal !== undefined) {
+    const [b, c] = [r.sides[0]!, r.sides[1]!];
+    figures.push({
+      name: 'full_speedup_vs_baseline_median',
+      value: median(b.full.map((f) => f.us)) / median(c.full.map((f) => f.us)),
+      unit: 'x',
+    });
+    figures.push({
+      name: 'full_cpu_speedup_vs_baseline_median',
+      value: median(b.full.map((f) => f.cpuUs)) / median(c.full.map((f) => f.cpuUs)),
+      unit: 'x',
+    });
+    figures.push({
+      name: 'one_change_speedup_vs_baseline_median',
+      value: median(b.change) / median(c.change),
+      unit: 'x',
+    });
+    notes.push(`baseline ${baseline}: outputs ${r.equal ? 'equal' : 'DIFFER'}`);
+    if (!r.equal) {
+      figures.push({ name: 'outputs_equal_baseline', value: 0, unit: 'bool', target: { op: '>=', value: 1 } });
+    }
+  }
+  return {
+    scenario: 'translate',
+    params: {
+      ...shape, rounds, changes, resources: r.resources, addresses: r.addresses, authorizations: r.authorizations,
+      baseline: baseline ?? null,
+    },
+    figures,
+    notes,
+  };
+}
+
+if (require.main === module && process.argv[2] === 'child') {
+  const a = JSON.parse(process.argv[3]!) as { shape: MeshShape; rounds: number; changes: number; baseline?: string };
+  void child(a.shape, a.rounds, a.changes, a.baseline).then((res) => process.stdout.write(JSON.stringify(res)));
+}
