@@ -10,6 +10,11 @@ import type { ScenarioResult, ScenarioResultWithSeries, Series } from './lib/typ
 import { renderCharts } from './lib/chart';
 
 const SCENARIOS = ['xds', 'ca', 'mesh', 'churn', 'slow-consumer', 'attack', 'gateways', 'parse'] as const;
+/** Opt-in scenarios: run only when named (SCENARIO=<name>); a plain run says why each is left out. */
+const OPT_IN: Record<string, string> = {
+  istiod: 'opt-in: builds istiod\'s Go benchmarks from istio/istio (tools/istio/ensure.sh, ISTIO_SRC); '
+    + 'run `make bench-full SCENARIO=istiod`',
+};
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
@@ -20,6 +25,7 @@ async function main(): Promise<number> {
   const mode = (get('--mode') ?? 'quick') as 'quick' | 'full';
   const only = get('--scenario');
   const list = only ? [only] : [...SCENARIOS];
+  if (!only) for (const [name, why] of Object.entries(OPT_IN)) console.log(`# scenario ${name} skipped: ${why}`);
   const root = path.resolve(__dirname, '..', '..');
   const resultsDir = path.join(root, 'bench', 'results');
   const logDir = path.join(resultsDir, 'logs');
