@@ -9,9 +9,9 @@ import * as path from 'node:path';
 export interface IstiodBins { dir: string; xds: string; ca: string; xdsCwd: string }
 
 /** Finds or builds the binaries; a string is the reason they cannot be had (the scenario skips with it). */
-export function ensureIstiod(repoRoot: string): IstiodBins | string {
+export function ensureIstiod(repoRoot: string, env: NodeJS.ProcessEnv = process.env): IstiodBins | string {
   const script = path.join(repoRoot, 'tools', 'istio', 'ensure.sh');
-  const r = spawnSync('bash', [script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+  const r = spawnSync('bash', [script], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
   if (r.status !== 0) {
     const lines = (r.stderr ?? '').trim().split('\n').filter((l) => l.trim() !== '');
     const why = lines.filter((l) => l.startsWith('istio/ensure.sh:')).pop() ?? lines.pop() ?? `exit ${r.status}`;
