@@ -36,16 +36,9 @@ fi
 say() { echo "istio/ensure.sh: $*" >&2; }
 built() { [[ -x "$dir/bin/xds.test" && -x "$dir/bin/ca.test" && -f "$dir/.complete" ]]; }
 
-if [[ "${1:-}" == "--print" ]]; then
-  built && { echo "$dir"; exit 0; }
-  exit 1
-fi
-if built; then echo "$dir"; exit 0; fi
-
-mkdir -p "$dir"
-exec 9>"$dir/.lock"
-flock 9
-if built; then echo "$dir"; exit 0; fi
+# shellcheck source=../ensure-cache.sh
+. "$(dirname "$0")/../ensure-cache.sh"
+ensure_cached "$dir" "$dir" "${1:-}"
 
 manifest_of() { # the MANIFEST figure of an unpacked tree
   (cd "$1" && find . -type f | sed 's|^\./||' | LC_ALL=C sort > "$dir/.files" &&
