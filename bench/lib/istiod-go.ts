@@ -11,7 +11,9 @@ export interface IstiodBins { dir: string; xds: string; ca: string; xdsCwd: stri
 /** Finds or builds the binaries; a string is the reason they cannot be had (the scenario skips with it). */
 export function ensureIstiod(repoRoot: string, env: NodeJS.ProcessEnv = process.env): IstiodBins | string {
   const script = path.join(repoRoot, 'tools', 'istio', 'ensure.sh');
-  const r = spawnSync('bash', [script], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+  const r = spawnSync('bash', [script], {
+    env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20,
+  });
   if (r.status !== 0) {
     const lines = (r.stderr ?? '').trim().split('\n').filter((l) => l.trim() !== '');
     const why = lines.filter((l) => l.startsWith('istio/ensure.sh:')).pop() ?? lines.pop() ?? `exit ${r.status}`;
@@ -45,11 +47,13 @@ export function runGoBench(bin: string, cwd: string, bench: string, iterations: 
   const args = ['-test.run', '^$', '-test.bench', bench, '-test.benchtime', `${iterations}x`, '-test.benchmem',
     '-test.count', '1', '-test.timeout', '20m'];
   return new Promise((resolve, reject) => {
-    execFile(bin, args, { cwd, env: { ...process.env, GOMAXPROCS: '1' }, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    const opts = { cwd, env: { ...process.env, GOMAXPROCS: '1' }, maxBuffer: 16 << 20 };
+    execFile(bin, args, opts, (err, stdout, stderr) => {
       const got = parseGoBench(stdout);
       if (err || got.length === 0) {
         const tail = `${stdout}\n${stderr}`.trim().split('\n').slice(-5).join(' | ');
-        reject(new Error(`${path.basename(bin)} -test.bench ${bench}: ${err ? err.message.split('\n')[0] : 'no result'}: ${tail}`));
+        const why = err ? err.message.split('\n')[0] : 'no result';
+        reject(new Error(`${path.basename(bin)} -test.bench ${bench}: ${why}: ${tail}`));
         return;
       }
       resolve(got);

@@ -11,7 +11,10 @@ t.test("istiod's serviceentry-workloadentry shape translates to the 1,102 Addres
   t.same(reg.snapshot().rejected, [], 'every object accepted');
   const out = generateLocal({
     snapshot: reg.snapshot(),
-    mesh: { clusterId: 'Kubernetes', network: '', trustDomain: 'cluster.local', domainSuffix: 'cluster.local', rootNamespace: 'istio-system' },
+    mesh: {
+      clusterId: 'Kubernetes', network: '', trustDomain: 'cluster.local', domainSuffix: 'cluster.local',
+      rootNamespace: 'istio-system',
+    },
   }).output;
   const all = [...out.addresses.values()];
   const services = all.filter((a) => 'service' in a && a.service);
@@ -21,7 +24,10 @@ t.test("istiod's serviceentry-workloadentry shape translates to the 1,102 Addres
   t.equal(workloads.length, ISTIOD_SHAPE.instances + 1, 'one workload per WorkloadEntry and the STATIC endpoint');
   // WorkloadEntry random-j selects service-(j mod 100): ten workloads per service, as in istiod's benchmark.
   const perService = new Map<string, number>();
-  for (const w of workloads) for (const h of Object.keys(w.services ?? {})) perService.set(h, (perService.get(h) ?? 0) + 1);
-  t.equal(perService.get('default/service-7.default.svc.cluster.local'), ISTIOD_SHAPE.instances / ISTIOD_SHAPE.services);
+  for (const w of workloads) {
+    for (const h of Object.keys(w.services ?? {})) perService.set(h, (perService.get(h) ?? 0) + 1);
+  }
+  const perSvc = ISTIOD_SHAPE.instances / ISTIOD_SHAPE.services;
+  t.equal(perService.get('default/service-7.default.svc.cluster.local'), perSvc);
   t.equal(perService.get('default/proxy-service-instance.default.svc.cluster.local'), 1);
 });

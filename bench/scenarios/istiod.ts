@@ -63,7 +63,8 @@ const ROWS: RowDef[] = [
   { key: 'translate', what: 'translate the model into Address messages', unit: 'us',
     ambientd: (a) => a.translate.wallUs, ambientdCpu: (a) => a.translate.cpuUs,
     ambientdFrom: 'generateLocal, full, from the registry snapshot' },
-  { key: 'change_path', what: 'whole per-change path (registry event → generate → encode → commit → respond)', unit: 'us',
+  { key: 'change_path', unit: 'us',
+    what: 'whole per-change path (registry event → generate → encode → commit → respond)',
     ambientd: (a) => a.changePath.wallUs, ambientdCpu: (a) => a.changePath.cpuUs,
     ambientdFrom: 'LocalRegistry.applyEvents + incremental generateLocal + Encoder.diff + commit + flush' },
   { key: 'sign_rsa2048', what: 'CA sign path, RSA-2048 CA key, per s of one thread (in-process)', unit: 'per_s',
@@ -130,10 +131,14 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     const unit = d.unit === 'us' ? 'us' : 'signatures/s';
     if (i) figures.push({ name: `${d.key}_istiod`, value: i.best, unit });
     figures.push({ name: `${d.key}_ambientd`, value: a.best, unit });
-    figures.push({ name: `${d.key}_ambientd_cpu`, value: aCpu.best, unit: d.unit === 'us' ? 'us cpu' : 'signatures/cpu-s' });
-    if (ratio !== undefined) figures.push({ name: `${d.key}_ratio`, value: ratio, unit: 'x', target: { op: '>=', value: 1 } });
+    const cpuUnit = d.unit === 'us' ? 'us cpu' : 'signatures/cpu-s';
+    figures.push({ name: `${d.key}_ambientd_cpu`, value: aCpu.best, unit: cpuUnit });
+    if (ratio !== undefined) {
+      figures.push({ name: `${d.key}_ratio`, value: ratio, unit: 'x', target: { op: '>=', value: 1 } });
+    }
     return { key: d.key, what: d.what, unit, istiod: i ?? null, istiodFrom: d.istiodFrom ?? 'not isolated upstream',
-      ambientd: a, ambientdCpu: aCpu, ambientdFrom: d.ambientdFrom, ratio: ratio ?? null, ratioMedian: ratioMedian ?? null };
+      ambientd: a, ambientdCpu: aCpu, ambientdFrom: d.ambientdFrom,
+      ratio: ratio ?? null, ratioMedian: ratioMedian ?? null };
   });
   const perRes = (k: string): string => {
     const row = rows.find((x) => x.key === k)!;
@@ -142,14 +147,17 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
   };
   const notes = [
     `${amb[0]!.addresses} Address resources on ambientd's side, ${resources ?? '?'} in istiod's full generation; ` +
-      `full response ${amb[0]!.responseBytes} B (istiod ${go[0]!.get(GO.full)?.metrics['kb/msg'] ?? '?'} kB of resources)`,
+      `full response ${amb[0]!.responseBytes} B ` +
+      `(istiod ${go[0]!.get(GO.full)?.metrics['kb/msg'] ?? '?'} kB of resources)`,
     'min of rounds (median in bench/results/istiod.json); ratio > 1: ambientd ahead',
     '| what | istiod | ambientd | ambientd vs istiod |',
     '|---|---|---|---|',
     ...rows.map((x) => `| ${x.what} | ${x.istiod ? `${r3(x.istiod.best)} ${x.unit}` : '—'} | ` +
-      `${r3(x.ambientd.best)} ${x.unit} (cpu ${r3(x.ambientdCpu.best)}) | ${x.ratio === null ? '—' : `${r3(x.ratio)}×`} |`),
+      `${r3(x.ambientd.best)} ${x.unit} (cpu ${r3(x.ambientdCpu.best)}) | ` +
+      `${x.ratio === null ? '—' : `${r3(x.ratio)}×`} |`),
     `encode per resource: ${perRes('encode_all')}; translate per resource: ${perRes('translate')}`,
-    `istiod encode without the Resource frame (NewAddressInfo only): ${r3(Math.min(...go.map((g) => us(g, GO.encodeHash))))} us`,
+    'istiod encode without the Resource frame (NewAddressInfo only): ' +
+      `${r3(Math.min(...go.map((g) => us(g, GO.encodeHash))))} us`,
     `load average per round: ${load.map((l) => l.join('/')).join(', ')}`,
     `istiod binaries: ${path.basename(bins.dir)} (tools/istio/ensure.sh)`,
   ];

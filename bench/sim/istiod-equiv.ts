@@ -143,7 +143,9 @@ function main(): void {
   const encoder = new Encoder(wire, types);
   const c2 = new ResourceCache({});
   c2.commit([encoder.diff(TYPE_ADDRESS, built.output.addresses)]);
-  const pathStream = new XdsStream({ id: 'path', cache: c2, sink, logger, clock: systemClock, metrics, typeOrder: [TYPE_ADDRESS] });
+  const pathStream = new XdsStream({
+    id: 'path', cache: c2, sink, logger, clock: systemClock, metrics, typeOrder: [TYPE_ADDRESS],
+  });
   pathStream.onRequest(initial);
   pathStream.flush();
   let prev = built.output;
@@ -153,7 +155,8 @@ function main(): void {
     reg.applyEvents('bench', [{ type: 'upsert', obj: workloadEntry('random-0', 'random-0', ip) }]);
     const d = generateLocal({ snapshot: reg.snapshot(), mesh, previous: prev, changes: pending });
     prev = d.output;
-    c2.commit([encoder.diff(TYPE_ADDRESS, d.output.addresses, { changed: d.changedAddresses, removed: d.removedAddresses })]);
+    const hint = { changed: d.changedAddresses, removed: d.removedAddresses };
+    c2.commit([encoder.diff(TYPE_ADDRESS, d.output.addresses, hint)]);
     pathStream.flush();
   });
   pathStream.dispose();
