@@ -153,8 +153,14 @@ func BenchmarkAmbientdAddressEncode(b *testing.B) {
 	tt := wdsCases[0]
 	s, proxy := setupAndInitializeTest(b, tt)
 	wr := getWatchedResources(v3.AddressType, tt, s, proxy)
-	res, _, _ := s.Discovery.Generators[v3.AddressType].Generate(proxy, wr,
-		&model.PushRequest{Push: s.PushContext(), Forced: true})
+	gen := s.Discovery.Generators[v3.AddressType]
+	// As runBenchmarkCase: a first full push fills the watched resources, then the wildcard request's push.
+	_, _, _ = gen.Generate(proxy, wr, &model.PushRequest{Push: s.PushContext(), Forced: true})
+	res, _, _ := gen.Generate(proxy, wr, &model.PushRequest{Push: s.PushContext(), Forced: true,
+		Reason: model.NewReasonStats(model.ProxyRequest)})
+	if len(res) == 0 {
+		b.Fatal("no Address resources generated")
+	}
 	addrs := make([]*workloadapi.Address, 0, len(res))
 	for _, r := range res {
 		a := &workloadapi.Address{}
