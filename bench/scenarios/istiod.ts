@@ -138,7 +138,7 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     }
     return { key: d.key, what: d.what, unit, istiod: i ?? null, istiodFrom: d.istiodFrom ?? 'not isolated upstream',
       ambientd: a, ambientdCpu: aCpu, ambientdFrom: d.ambientdFrom,
-      ratio: ratio ?? null, ratioMedian: ratioMedian ?? null };
+      ratio: ratio ?? null, ratioMedian: ratioMedian ?? null, loadAverage: load };
   });
   const perRes = (k: string): string => {
     const row = rows.find((x) => x.key === k)!;
