@@ -12,6 +12,11 @@ import { renderCharts } from './lib/chart';
 const SCENARIOS = [
   'xds', 'ca', 'mesh', 'churn', 'slow-consumer', 'attack', 'gateways', 'parse', 'encode', 'translate',
 ] as const;
+/** Opt-in scenarios: run only when named (SCENARIO=<name>); a plain run says why each is left out. */
+const OPT_IN: Record<string, string> = {
+  istiod: 'opt-in: builds istiod\'s Go benchmarks from istio/istio (tools/istio/ensure.sh, ISTIO_SRC); '
+    + 'run `make bench-full SCENARIO=istiod`',
+};
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
@@ -22,6 +27,7 @@ async function main(): Promise<number> {
   const mode = (get('--mode') ?? 'quick') as 'quick' | 'full';
   const only = get('--scenario');
   const list = only ? [only] : [...SCENARIOS];
+  if (!only) for (const [name, why] of Object.entries(OPT_IN)) console.log(`# scenario ${name} skipped: ${why}`);
   const root = path.resolve(__dirname, '..', '..');
   const resultsDir = path.join(root, 'bench', 'results');
   const logDir = path.join(resultsDir, 'logs');

@@ -22,17 +22,9 @@ dir="$root/$kube_version"
 
 built() { [[ -x "$dir/kube-apiserver" && -x "$dir/etcd" && -f "$dir/.complete" ]]; }
 
-if [[ "${1:-}" == "--print" ]]; then
-  built && { echo "$dir"; exit 0; }
-  exit 1
-fi
-if built; then echo "$dir"; exit 0; fi
-
-mkdir -p "$dir"
-# One builder at a time (parallel CI steps / several sessions on the same machine).
-exec 9>"$dir/.lock"
-flock 9
-if built; then echo "$dir"; exit 0; fi
+# shellcheck source=../ensure-cache.sh
+. "$here/../ensure-cache.sh"
+ensure_cached "$dir" "$dir" "${1:-}"
 
 work="$dir/.work"
 rm -rf "$work" && mkdir -p "$work"

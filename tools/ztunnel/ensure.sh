@@ -33,16 +33,9 @@ if [[ -n "${ZTUNNEL_BIN:-}" ]]; then
   if [[ -x "$ZTUNNEL_BIN" ]] && "$ZTUNNEL_BIN" version >/dev/null 2>&1; then echo "$ZTUNNEL_BIN"; exit 0; fi
   say "ZTUNNEL_BIN=$ZTUNNEL_BIN is not a runnable ztunnel"; exit 1
 fi
-if [[ "${1:-}" == "--print" ]]; then
-  built && { echo "$bin"; exit 0; }
-  exit 1
-fi
-if built; then echo "$bin"; exit 0; fi
-
-mkdir -p "$dir"
-exec 9>"$dir/.lock"
-flock 9
-if built; then echo "$bin"; exit 0; fi
+# shellcheck source=../ensure-cache.sh
+. "$(dirname "$0")/../ensure-cache.sh"
+ensure_cached "$dir" "$bin" "${1:-}"
 
 # The source: ZTUNNEL_SRC, checked against the pin, or the copy cached earlier.
 src_cache="$dir/src"

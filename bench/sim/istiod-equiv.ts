@@ -1,0 +1,184 @@
+/**
+ * ambientd's side of the istiod scenario, in its own process: the same mesh
+ * shape as istiod's `serviceentry-workloadentry` benchmark (bench/lib/istiod-shape.ts),
+ * measured only through the public module APIs (pkg/registry, pkg/translate,
+ * pkg/push Encoder, pkg/xds ResourceCache + XdsStream, pkg/ca Authority), so
+ * an optimisation inside any of them shows up here unchanged.
+ *
+ * Usage: node dist/bench/sim/istiod-equiv.js '{"minMs":500}'  → one JSON object on stdout.
+ * Each figure: wall µs per operation (the loop's elapsed time / operations, like
+ * Go's ns/op) and process CPU µs per operation (process.cpuUsage over the same loop).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Registry } from 'prom-client';
+import { Authority } from '../../pkg/ca';
+import { systemClock } from '../../pkg/lifecycle';
+import { createSilentLogger } from '../../pkg/log';
+import { Encoder } from '../../pkg/push';
+import { LocalRegistry, type ChangeSet } from '../../pkg/registry';
+import { generateLocal, type MeshContext } from '../../pkg/translate';
+import { decodeDeltaRequest, loadWire, TYPE_ADDRESS, type FramePart } from '../../pkg/wire';
+import { createXdsMetrics, ResourceCache, XdsStream, type CacheEntry } from '../../pkg/xds';
+import { createCsr, createSigner, generateKeyPair } from '../../pkg/x509';
+import { ISTIOD_SHAPE, istiodShapeObjects, workloadEntry, instanceIp } from '../lib/istiod-shape';
+
+export interface OpFigure { wallUs: number; cpuUs: number; ops: number }
+export interface EquivResult {
+  addresses: number;
+  responseBytes: number;
+  oneResponseBytes: number;
+  translate: OpFigure;
+  encodeAll: OpFigure;
+  serveFull: OpFigure;
+  serveOne: OpFigure;
+  changePath: OpFigure;
+  signRsa2048: OpFigure;
+  signP256: OpFigure;
+}
+
+/** Runs `fn` (after a warm-up) until at least `minMs` have passed; per-operation wall and CPU time. */
+function measure(minMs: number, fn: () => void): OpFigure {
+  // Warm-up: JIT and caches, at least 5 operations and a quarter of the budget (capped at 300 ms).
+  const warmEnd = performance.now() + Math.min(300, minMs / 4);
+  for (let i = 0; i < 5 || performance.now() < warmEnd; i++) fn();
+  let ops = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let batch = 1;
+  while (performance.now() - t0 < minMs) {
+    for (let i = 0; i < batch; i++) fn();
+    ops += batch;
+    batch = Math.min(batch * 2, 1024);
+  }
+  const wall = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { wallUs: (wall * 1000) / ops, cpuUs: (cpu.user + cpu.system) / ops, ops };
+}
+
+const mesh: MeshContext = {
+  clusterId: 'Kubernetes', network: '', trustDomain: 'cluster.local', domainSuffix: 'cluster.local',
+  rootNamespace: 'istio-system',
+};
+
+function main(): void {
+  const cfg = JSON.parse(process.argv[2] ?? '{}') as { minMs?: number };
+  const minMs = cfg.minMs ?? 500;
+  const logger = createSilentLogger();
+  const wire = loadWire();
+  const reg = new LocalRegistry({ logger, clock: systemClock });
+  let pending: ChangeSet | undefined;
+  reg.onChange((c) => (pending = c));
+  reg.replaceSource('bench', istiodShapeObjects().map((obj) => ({ obj })));
+  const snapshot = reg.snapshot();
+  const built = generateLocal({ snapshot, mesh });
+  const addresses = built.output.addresses.size;
+  if (addresses !== ISTIOD_SHAPE.addresses) {
+    throw new Error(`the istiod shape translated to ${addresses} Address resources, want ${ISTIOD_SHAPE.addresses}`);
+  }
+  const types = new Map([[TYPE_ADDRESS, wire.Address]]);
+
+  // Translate: the registry snapshot into every Address message (full generation).
+  const translate = measure(minMs, () => void generateLocal({ snapshot, mesh }));
+  // Encode: every Address through a fresh Encoder (protobuf + content hash + frame).
+  let upserts: readonly CacheEntry[] = [];
+  const encodeAll = measure(minMs, () => {
+    upserts = new Encoder(wire, types).diff(TYPE_ADDRESS, built.output.addresses).upserts ?? [];
+  });
+
+  const cache = new ResourceCache({});
+  cache.commit([{ typeUrl: TYPE_ADDRESS, upserts }]);
+  const metrics = createXdsMetrics(new Registry());
+  const REQ = wire.DeltaDiscoveryRequest;
+  const initial = decodeDeltaRequest(REQ, Buffer.from(REQ.encode(REQ.fromObject({
+    node: { id: 'ztunnel~10.0.0.9~ztunnel-x.istio-system~istio-system.svc.cluster.local' },
+    typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: ['*'],
+  })).finish()));
+  let lastBytes = 0;
+  const sink = {
+    write(buf: Buffer | readonly FramePart[], done: () => void): void {
+      // Parts are written back to back by the transport (a response already serialized, not yet joined).
+      lastBytes = Buffer.isBuffer(buf) ? buf.length : buf.reduce((n, p) => n + p.length, 0);
+      done();
+    },
+    close(code: number, details: string): void {
+      throw new Error(`a measured stream was closed: ${code} ${details}`);
+    },
+  };
+  const streamOf = (id: string): XdsStream => new XdsStream({
+    id, cache, sink, logger, clock: systemClock, metrics, typeOrder: [TYPE_ADDRESS],
+  });
+  // Serve: a new wildcard client gets every pre-built Address in one serialized response.
+  let n = 0;
+  const serveFull = measure(minMs, () => {
+    const s = streamOf(`full-${n++}`);
+    s.onRequest(initial);
+    s.flush();
+    s.dispose();
+  });
+  const responseBytes = lastBytes;
+  if (responseBytes < addresses * 50) throw new Error(`full response of ${responseBytes} bytes is too small`);
+
+  // Serve one changed workload: two encodings of random-0 committed alternately to a caught-up stream.
+  const name = [...built.output.addresses.keys()].find((k) => k.endsWith('/random-0'));
+  const orig = name ? built.output.addresses.get(name) : undefined;
+  if (!name || !orig || !('workload' in orig) || !orig.workload) throw new Error('workload random-0 not generated');
+  const changed = { workload: { ...orig.workload, serviceAccount: 'random-changed' } };
+  const variants = [changed, orig].map((m) =>
+    new Encoder(wire, types).diff(TYPE_ADDRESS, new Map([[name, m]])).upserts![0]!);
+  const caught = streamOf('caught-up');
+  caught.onRequest(initial);
+  caught.flush();
+  let flip = 0;
+  const serveOne = measure(minMs, () => {
+    cache.commit([{ typeUrl: TYPE_ADDRESS, upserts: [variants[flip++ & 1]!] }]);
+    caught.flush();
+  });
+  caught.dispose();
+  const oneResponseBytes = lastBytes;
+  if (oneResponseBytes > 4096) throw new Error(`one change sent ${oneResponseBytes} bytes`);
+
+  // The whole per-change path: registry event, incremental generation, encode, commit, respond.
+  const encoder = new Encoder(wire, types);
+  const c2 = new ResourceCache({});
+  c2.commit([encoder.diff(TYPE_ADDRESS, built.output.addresses)]);
+  const pathStream = new XdsStream({
+    id: 'path', cache: c2, sink, logger, clock: systemClock, metrics, typeOrder: [TYPE_ADDRESS],
+  });
+  pathStream.onRequest(initial);
+  pathStream.flush();
+  let prev = built.output;
+  let gen = 0;
+  const changePath = measure(minMs, () => {
+    const ip = gen++ & 1 ? instanceIp(0) : '240.241.250.250';
+    reg.applyEvents('bench', [{ type: 'upsert', obj: workloadEntry('random-0', 'random-0', ip) }]);
+    const d = generateLocal({ snapshot: reg.snapshot(), mesh, previous: prev, changes: pending });
+    prev = d.output;
+    const hint = { changed: d.changedAddresses, removed: d.removedAddresses };
+    c2.commit([encoder.diff(TYPE_ADDRESS, d.output.addresses, hint)]);
+    pathStream.flush();
+  });
+  pathStream.dispose();
+
+  // CA sign path, in-process: a ztunnel-shaped P-256 CSR signed by an RSA-2048 and by a P-256 CA key.
+  const { privateKey, publicKey } = generateKeyPair('ec-p256');
+  const identity = 'spiffe://cluster.local/ns/default/sa/bench';
+  const csrPem = createCsr({ publicKey, signer: createSigner(privateKey), uris: [identity] });
+  const sign = (alg: 'rsa-2048' | 'ec-p256'): OpFigure => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), `istiod-equiv-${process.pid}-`));
+    try {
+      const ca = Authority.open({ stateDir, trustDomain: 'cluster.local', selfSignedKeyAlgorithm: alg, logger });
+      return measure(minMs, () => void ca.sign({ csrPem, identity, ttlSeconds: 3600 }));
+    } finally {
+      fs.rmSync(stateDir, { recursive: true, force: true });
+    }
+  };
+  const out: EquivResult = {
+    addresses, responseBytes, oneResponseBytes, translate, encodeAll, serveFull, serveOne, changePath,
+    signRsa2048: sign('rsa-2048'), signP256: sign('ec-p256'),
+  };
+  process.stdout.write(JSON.stringify(out));
+}
+
+if (require.main === module) main();
