@@ -6,6 +6,7 @@ import * as readline from 'node:readline';
 import type { Figure, ScenarioResult, Series } from '../lib/types';
 import { BENCH_CONNECTIONS_PER_SOURCE, MAIN } from '../lib/daemon-proc';
 import { SimProc } from '../lib/sim-proc';
+import { PeerShards } from '../lib/mesh-shards';
 import { linkFloor } from '../lib/link-floor';
 import { cpuPercent, percentile, sampleProc, type ProcSample } from '../lib/proc';
 import { NS, SERVICES, addressOf } from '../sim/mesh-sim';
@@ -180,17 +181,17 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
   fs.mkdirSync(opts.logDir, { recursive: true });
   const pki = makePki(path.join(dir, 'pki'));
   // Virtual peers and simulated ztunnels in two processes, so neither starves the other.
-  const simFile = path.join(__dirname, '..', 'sim', 'mesh-sim.js');
-  const sim = new SimProc(simFile, ['--max-old-space-size=4096'], ['peers']);
-  const zsim = new SimProc(simFile, ['--max-old-space-size=4096'], ['ztunnels']);
   const figures: Figure[] = [];
   const notes: string[] = [];
+  const simFile = path.join(__dirname, '..', 'sim', 'mesh-sim.js');
+  // MESH_PEERS_PER_SIM: peers per simulator process (default 4,000; smaller to exercise the split).
+  const sim = new PeerShards(simFile, n, Number(process.env['MESH_PEERS_PER_SIM'] ?? 4000));
+  const zsim = new SimProc(simFile, ['--max-old-space-size=4096'], ['ztunnels']);
   let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined;
   try {
-    await sim.next('ready');
     await zsim.next('ready');
-    sim.send({ cmd: 'serve', n, chain: pki.simChain, key: pki.simKey });
-    const serving = await sim.next('serving', 300_000);
+    const serving = await sim.serve(pki.simChain, pki.simKey);
+    if (sim.procs.length > 1) notes.push(`peers simulator: ${sim.procs.length} processes (open files: a listener and a connection per peer)`);
     const simPort = Number(serving.port);
     const reg = path.join(dir, 'registry');
     fs.mkdirSync(reg, { recursive: true });
@@ -205,7 +206,7 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
     const samples: ProcSample[] = [sampleProc(daemon.pid)];
     const simPeak = { peers: 0, ztunnels: 0 };
     const simPeaks = (): void => {
-      simPeak.peers = Math.max(simPeak.peers, sampleProc(sim.pid).rssBytes);
+      simPeak.peers = Math.max(simPeak.peers, sim.sample().rssBytes);
       simPeak.ztunnels = Math.max(simPeak.ztunnels, sampleProc(zsim.pid).rssBytes);
     };
     const sampler = setInterval(() => {
@@ -213,17 +214,21 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
       simPeaks();
     }, 1000);
     zsim.send({ cmd: 'ztunnels', k: ztunnels, address: `127.0.0.1:${daemon.port}`, rootCaPem: fs.readFileSync(pki.root, 'utf8'), token: daemon.token, expect: n * SERVICES });
-    const sync0 = { daemon: samples[0]!, peers: sampleProc(sim.pid), ztunnels: sampleProc(zsim.pid) };
+    const sync0 = { daemon: samples[0]!, peers: sim.sample(), ztunnels: sampleProc(zsim.pid) };
     const syncCpu = (): string => `daemon ${cpuPercent(sync0.daemon, sampleProc(daemon!.pid)).toFixed(0)} %, ` +
-      `peers simulator ${cpuPercent(sync0.peers, sampleProc(sim.pid)).toFixed(0)} %, ` +
+      `peers simulator ${cpuPercent(sync0.peers, sim.sample()).toFixed(0)} %, ` +
       `ztunnels simulator ${cpuPercent(sync0.ztunnels, sampleProc(zsim.pid)).toFixed(0)} % of one core`;
     const synced = await zsim.next('synced', full ? 900_000 : 300_000).catch(async (e: Error) => {
       // Which side was the bottleneck: how far each ztunnel got, and who was busy while it waited.
       zsim.send({ cmd: 'progress' });
       const held = await zsim.next('progress', 30_000).then((p) => (p.held as number[]).join(', ')).catch(() => '?');
+      sim.send({ cmd: 'progress' });
+      const linked = await sim.all('progress', 30_000)
+        .then((ps) => `${ps.reduce((a, p) => a + Number(p.linked), 0)} peers linked, accept errors ${ps.map((p) => JSON.stringify(p.acceptErrors)).join(' ')}`)
+        .catch(() => '?');
       const rss = `RSS daemon ${(sampleProc(daemon!.pid).rssBytes / 2 ** 20).toFixed(0)} MiB, simulators (peak) ` +
         `${(simPeak.peers / 2 ** 20).toFixed(0)} + ${(simPeak.ztunnels / 2 ** 20).toFixed(0)} MiB`;
-      throw new Error(`${e.message}; ztunnels hold ${held} of ${n * SERVICES}; CPU over the wait: ${syncCpu()}; ${rss}`);
+      throw new Error(`${e.message}; ztunnels hold ${held} of ${n * SERVICES}; ${linked}; CPU over the wait: ${syncCpu()}; ${rss}`);
     });
     figures.push({ name: 'first_full_sync', value: (Number(synced.at) - t0) / 1000, unit: 's', ...(big ? { target: { op: '<=', value: 120 } } : {}) });
     notes.push(`CPU during the first full sync: ${syncCpu()}`);
@@ -244,7 +249,13 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
     // Retained memory after a full GC, split the way V8 reports it (JS heap vs buffers vs the rest).
     const mem = await daemon.memory().catch(() => undefined);
     sim.send({ cmd: 'report' });
-    const rep = await sim.next('report');
+    const reps = await sim.all('report');
+    const rep = {
+      changes: reps.flatMap((r) => r.changes as [string, number][]).sort((x, y) => x[1] - y[1]),
+      replacements: reps.reduce((a, r) => a + Number(r.replacements), 0),
+      churnSends: reps.reduce((a, r) => a + Number(r.churnSends), 0),
+      memory: reps[0]!.memory,
+    };
     zsim.send({ cmd: 'report' });
     const zrep = await zsim.next('report');
     clearInterval(sampler);

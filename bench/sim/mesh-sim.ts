@@ -93,6 +93,9 @@ function peersMain(): void {
   const names = Array.from({ length: SERVICES }, (_, j) => Buffer.from(`${NS}/svc-${j}`));
   const ciName = Buffer.from('cluster');
   let n = 0;
+  /** This process serves peers [lo, hi) of n (bench/lib/mesh-shards.ts). */
+  let lo = 0;
+  let hi = 0;
   let origin0 = 0;
   /** Per peer, the services moved off the base bucket: service -> { pods, origin stamp }. */
   const moved = new Map<number, Map<number, { pods: number; origin: number }>>();
@@ -152,7 +155,7 @@ function peersMain(): void {
       if (peer < 0 && req.nodeId) {
         const m = /peering-sim-(\d+)\./.exec(req.nodeId);
         const i = m ? Number(m[1]) : -1;
-        if (!(i >= 0 && i < n)) return void st.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+        if (!(i >= lo && i < hi)) return void st.close(http2.constants.NGHTTP2_REFUSED_STREAM);
         peer = i;
         (streams.get(i) ?? streams.set(i, new Set()).get(i)!).add(st);
       }
@@ -167,12 +170,16 @@ function peersMain(): void {
   };
 
   const listeners: net.Server[] = [];
+  const acceptErrors = new Map<string, number>();
+  const progress = (): Msg => ({ linked: streams.size, acceptErrors: Object.fromEntries(acceptErrors) });
   let secure: http2.Http2SecureServer | undefined;
 
   process.on('message', (m: Msg) => {
     void (async () => {
       if (m.cmd === 'serve') {
         n = Number(m.n);
+        lo = Number(m.lo ?? 0);
+        hi = Number(m.hi ?? n);
         origin0 = Date.now();
         podCounts = new Uint16Array(n * SERVICES).fill(BASE_PODS);
         secure = http2.createSecureServer({
@@ -186,18 +193,23 @@ function peersMain(): void {
           // A bare listener per address; the one TLS server does the rest (one SecureContext for N peers).
           const l = net.createServer((sock) => void srv.emit('connection', sock));
           l.once('error', reject);
-          l.listen(port, addr, 4096, () => resolve((l.address() as net.AddressInfo).port));
+          l.listen(port, addr, 4096, () => {
+            l.off('error', reject);
+            // Accept failures (EMFILE: a listener and a connection per peer) are counted, not fatal.
+            l.on('error', (e: NodeJS.ErrnoException) => void acceptErrors.set(e.code ?? 'error', (acceptErrors.get(e.code ?? 'error') ?? 0) + 1));
+            resolve((l.address() as net.AddressInfo).port);
+          });
           listeners.push(l);
         });
-        const port = await listen(addressOf(0), 0);
-        for (let i = 1; i < n; i++) await listen(addressOf(i), port);
-        const first = (t: string): number => response(0, t, new Map()).length - 5;
+        const port = await listen(addressOf(lo), Number(m.port ?? 0));
+        for (let i = lo + 1; i < hi; i++) await listen(addressOf(i), port);
+        const first = (t: string): number => response(lo, t, new Map()).length - 5;
         // What one virtual peer sends on a first sync (the link floor receives as much per link).
         send({ ev: 'serving', port, firstSyncBytes: first(TYPE_FEDERATED_SERVICE) + first(TYPE_CLUSTER_INFO) });
       } else if (m.cmd === 'churn') {
         // One pod replaced per second per virtual cluster: count -1 then +1, bucket unchanged, nothing to send.
         timers.push(setInterval(() => {
-          for (let i = 0; i < n; i++) {
+          for (let i = lo; i < hi; i++) {
             const k = i * SERVICES + (replacements % SERVICES);
             const before = capacityBucket(podCounts[k]!);
             podCounts[k]!--;
@@ -214,6 +226,7 @@ function peersMain(): void {
           const i = (x * 7919) % n;
           const j = x % SERVICES;
           x++;
+          if (i < lo || i >= hi) return; // another shard's peer (every shard runs the same schedule)
           const k = i * SERVICES + j;
           podCounts[k] = podCounts[k] === BASE_PODS ? CROSSED_PODS : BASE_PODS;
           const mv = moved.get(i) ?? moved.set(i, new Map()).get(i)!;
@@ -223,8 +236,10 @@ function peersMain(): void {
           changes.push([splitName(i, j), wallNow()]);
           for (const s of streams.get(i) ?? []) s.write(frameResponse([entry], fsType, String(++nonce)));
         }, period));
+      } else if (m.cmd === 'progress') {
+        send({ ev: 'progress', ...progress() });
       } else if (m.cmd === 'report') {
-        send({ ev: 'report', changes, replacements, churnSends, memory: process.memoryUsage() });
+        send({ ev: 'report', changes, replacements, churnSends, memory: process.memoryUsage(), ...progress() });
       } else if (m.cmd === 'close') {
         for (const t of timers) clearInterval(t);
         for (const l of listeners) l.close();
