@@ -22,7 +22,8 @@ export class PeerShards {
     let port = 0;
     let firstSyncBytes = 0;
     for (let s = 0; s < this.procs.length; s++) {
-      this.procs[s]!.send({ cmd: 'serve', n: this.n, lo: s * per, hi: Math.min(this.n, (s + 1) * per), port, chain, key });
+      const range = { lo: s * per, hi: Math.min(this.n, (s + 1) * per) };
+      this.procs[s]!.send({ cmd: 'serve', n: this.n, ...range, port, chain, key });
       const r = await this.procs[s]!.next('serving', 300_000);
       if (s === 0) {
         port = Number(r.port);

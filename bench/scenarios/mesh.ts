@@ -16,15 +16,15 @@ import { createRootLogger } from '../../pkg/log';
 import { Daemon } from '../../pkg/daemon';
 
 /**
- * Multicluster peering at scale (issue 4, "Numbers"). A simulator process
- * serves N virtual peer control planes on distinct loopback addresses
- * (127.1.x.y, one gRPC server bound to all of them, the virtual cluster picked
- * from the peering client's node id), each exporting 100 global services, with
- * one pod replaced per second per virtual cluster (inside a capacity bucket, so
- * nothing is sent — the point of bucketing) plus a few bucket crossings per
- * second that must propagate. Simulated ztunnels (in the simulator process, so
- * one clock measures propagation) hold streams to the daemon, which runs alone
- * in its own process: `node dist/cmd/ambientd/main.js serve --config <file>`.
+ * Multicluster peering at scale (issue 4, "Numbers"; N = 10,000 in issue 20). Simulator processes
+ * (bench/sim/mesh-sim.ts) serve N virtual peer control planes on distinct loopback addresses
+ * (127.1.x.y, one TLS server per process behind a listener per address, split over processes of
+ * 4,000 peers: bench/lib/mesh-shards.ts; the virtual cluster picked from the peering client's node
+ * id), each exporting 100 global services, with one pod replaced per second per virtual cluster
+ * (inside a capacity bucket, so nothing is sent — the point of bucketing) plus a few bucket
+ * crossings per second that must propagate. Simulated ztunnels (another process on the same
+ * clock) hold streams to the daemon, which runs alone in its own process:
+ * `node dist/cmd/ambientd/main.js serve --config <file>`.
  */
 function makePki(dir: string): { daemonCa: string; simChain: string; simKey: string; root: string } {
   const certs = path.resolve(__dirname, '..', '..', '..', 'certs');

@@ -21,7 +21,9 @@ import * as net from 'node:net';
 import { TLS13_CIPHERS } from '../../pkg/transport';
 import { contentVersion, loadWire } from '../../pkg/wire';
 import { ADS_DELTA_PATH } from '../../pkg/xds';
-import { PEERING_PROTO, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, capacityBucket, peeringTypes } from '../../pkg/peering';
+import {
+  PEERING_PROTO, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, capacityBucket, peeringTypes,
+} from '../../pkg/peering';
 import { encodeRequest, grpcFrame } from '../lib/pb';
 import { ResponseScanner, frameResponse, lenField, parseRequestLite, resourceEntry, varintField } from '../lib/pb-peer';
 import { wallNow } from '../lib/sim-proc';
@@ -37,7 +39,8 @@ export function addressOf(i: number): string {
 }
 
 export function splitName(i: number, j: number): string {
-  return `sim-net-${i}/SplitHorizonWorkload/istio-gateways/istio-remote-peer-sim-${i}/${NS}/svc-${j}.${NS}.mesh.internal`;
+  const host = `svc-${j}.${NS}.mesh.internal`;
+  return `sim-net-${i}/SplitHorizonWorkload/istio-gateways/istio-remote-peer-sim-${i}/${NS}/${host}`;
 }
 
 type Msg = Record<string, unknown>;
@@ -84,7 +87,8 @@ function peersMain(): void {
       t = Buffer.from(FS.encode(FS.fromObject({
         name: `svc-${j}`, namespace: NS, hostname: `svc-${j}.${NS}.mesh.internal`,
         ports: [{ port: 80, targetPort: 8080, protocol: 'TCP', name: 'http', appProtocol: 'http' }],
-        subjectAltNames: [`spiffe://cluster.local/ns/${NS}/sa/svc-${j}`], capacity: capacityBucket(pods), scope: 'global',
+        subjectAltNames: [`spiffe://cluster.local/ns/${NS}/sa/svc-${j}`],
+        capacity: capacityBucket(pods), scope: 'global',
       })).finish());
       templates.set(k, t);
     }
@@ -108,7 +112,8 @@ function peersMain(): void {
     return { body, version: contentVersion(body) };
   };
   const ciOf = (i: number): { body: Buffer; version: string } => {
-    const body = Buffer.from(CI.encode(CI.fromObject({ clusterId: `sim-${i}`, network: `sim-net-${i}`, trustDomain: 'cluster.local', softwareVersion: 'sim' })).finish());
+    const ci = { clusterId: `sim-${i}`, network: `sim-net-${i}`, trustDomain: 'cluster.local', softwareVersion: 'sim' };
+    const body = Buffer.from(CI.encode(CI.fromObject(ci)).finish());
     return { body, version: contentVersion(body) };
   };
   let nonce = 0;
@@ -196,7 +201,10 @@ function peersMain(): void {
           l.listen(port, addr, 4096, () => {
             l.off('error', reject);
             // Accept failures (EMFILE: a listener and a connection per peer) are counted, not fatal.
-            l.on('error', (e: NodeJS.ErrnoException) => void acceptErrors.set(e.code ?? 'error', (acceptErrors.get(e.code ?? 'error') ?? 0) + 1));
+            l.on('error', (e: NodeJS.ErrnoException) => {
+              const code = e.code ?? 'error';
+              acceptErrors.set(code, (acceptErrors.get(code) ?? 0) + 1);
+            });
             resolve((l.address() as net.AddressInfo).port);
           });
           listeners.push(l);
@@ -288,20 +296,33 @@ class MeshZtunnel {
   full = false;
   readonly received: [string, number][] = [];
 
-  constructor(private readonly o: { address: string; rootCaPem: string; token: string; id: number; expect: number; onFull: () => void }) {
+  constructor(private readonly o: {
+    address: string; rootCaPem: string; token: string; id: number; expect: number; onFull: () => void;
+  }) {
     this.seen = new Uint8Array(o.expect);
-    this.session = http2.connect(`https://${o.address}`, { ca: o.rootCaPem, servername: 'istiod.istio-system.svc', minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS, maxSessionMemory: 1024 });
+    this.session = http2.connect(`https://${o.address}`, {
+      ca: o.rootCaPem, servername: 'istiod.istio-system.svc', minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS,
+      maxSessionMemory: 1024,
+    });
     this.session.on('error', () => undefined);
   }
 
   start(): void {
-    const st = this.session.request({ ':method': 'POST', ':path': ADS_DELTA_PATH, 'content-type': 'application/grpc', te: 'trailers', authorization: `Bearer ${this.o.token}`, clusterid: 'Kubernetes' });
+    const st = this.session.request({
+      ':method': 'POST', ':path': ADS_DELTA_PATH, 'content-type': 'application/grpc', te: 'trailers',
+      authorization: `Bearer ${this.o.token}`, clusterid: 'Kubernetes',
+    });
     this.stream = st;
     st.on('error', () => undefined);
-    const scanner = new ResponseScanner({ onName: (buf, s, e) => this.onName(buf, s, e), onMessage: (t, nonce) => this.onMessage(t, nonce) });
+    const scanner = new ResponseScanner({
+      onName: (buf, s, e) => this.onName(buf, s, e), onMessage: (t, nonce) => this.onMessage(t, nonce),
+    });
     st.on('data', (c: Buffer) => scanner.push(c));
-    for (const t of ['type.googleapis.com/istio.workload.Address', 'type.googleapis.com/istio.security.Authorization']) {
-      st.write(grpcFrame(encodeRequest({ typeUrl: t, nodeId: `ztunnel~10.0.0.${this.o.id + 1}~zt-${this.o.id}.istio-system~istio-system.svc.cluster.local`, namespace: 'istio-system' })));
+    const id = this.o.id;
+    const nodeId = `ztunnel~10.0.0.${id + 1}~zt-${id}.istio-system~istio-system.svc.cluster.local`;
+    const types = ['type.googleapis.com/istio.workload.Address', 'type.googleapis.com/istio.security.Authorization'];
+    for (const t of types) {
+      st.write(grpcFrame(encodeRequest({ typeUrl: t, nodeId, namespace: 'istio-system' })));
     }
   }
 
@@ -339,7 +360,8 @@ function ztunnelsMain(): void {
       const k = Number(m.k);
       for (let id = 0; id < k; id++) {
         const z = new MeshZtunnel({
-          address: String(m.address), rootCaPem: String(m.rootCaPem), token: String(m.token), id, expect: Number(m.expect),
+          address: String(m.address), rootCaPem: String(m.rootCaPem), token: String(m.token), id,
+          expect: Number(m.expect),
           onFull: () => void (++done === k && send({ ev: 'synced', at: Date.now() })),
         });
         z.start();
