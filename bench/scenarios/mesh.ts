@@ -44,7 +44,12 @@ function makePki(dir: string): { daemonCa: string; simChain: string; simKey: str
   };
 }
 
-function remoteGateways(n: number, port: number): string {
+/**
+ * The registry: namespaces and one istio-remote Gateway per virtual peer, in files of 2,000 Gateways
+ * (the file source rejects a file of more than 250,000 YAML nodes; a Gateway here is ~30).
+ */
+function remoteGateways(n: number, port: number): string[] {
+  const files: string[] = [];
   const out: string[] = [
     'apiVersion: v1\nkind: Namespace\nmetadata: { name: istio-system, labels: { topology.istio.io/network: net-local } }\n',
     `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${NS}, labels: { istio.io/dataplane-mode: ambient } }\n`,
@@ -58,8 +63,10 @@ spec:
   addresses: [{ type: IPAddress, value: ${addressOf(i)} }]
   listeners: [{ name: cross-network, port: 15008, protocol: HBONE }, { name: xds-tls, port: ${port}, protocol: TLS }]
 `);
+    if (out.length >= 2000) files.push(out.splice(0).join('---\n'));
   }
-  return out.join('---\n');
+  if (out.length) files.push(out.join('---\n'));
+  return files;
 }
 
 /** The daemon binary if it wires peering, else this file's stand-in runner (same Daemon, same config). */
@@ -195,7 +202,7 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
     const simPort = Number(serving.port);
     const reg = path.join(dir, 'registry');
     fs.mkdirSync(reg, { recursive: true });
-    fs.writeFileSync(path.join(reg, 'peers.yaml'), remoteGateways(n, simPort));
+    remoteGateways(n, simPort).forEach((text, k) => fs.writeFileSync(path.join(reg, `peers-${k}.yaml`), text));
     const t0 = Date.now();
     daemon = await startDaemon(dir, opts.logDir, {
       clusterId: 'bench-local', network: 'net-local', registry: { type: 'file', dir: reg },
