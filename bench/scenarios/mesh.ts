@@ -198,7 +198,8 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
   try {
     await zsim.next('ready');
     const serving = await sim.serve(pki.simChain, pki.simKey);
-    if (sim.procs.length > 1) notes.push(`peers simulator: ${sim.procs.length} processes (open files: a listener and a connection per peer)`);
+    const shards = sim.procs.length;
+    if (shards > 1) notes.push(`peers simulator: ${shards} processes (open files: a listener + a connection per peer)`);
     const simPort = Number(serving.port);
     const reg = path.join(dir, 'registry');
     fs.mkdirSync(reg, { recursive: true });
@@ -231,16 +232,35 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
       const held = await zsim.next('progress', 30_000).then((p) => (p.held as number[]).join(', ')).catch(() => '?');
       sim.send({ cmd: 'progress' });
       const linked = await sim.all('progress', 30_000)
-        .then((ps) => `${ps.reduce((a, p) => a + Number(p.linked), 0)} peers linked, accept errors ${ps.map((p) => JSON.stringify(p.acceptErrors)).join(' ')}`)
+        .then((ps) => `${ps.reduce((a, p) => a + Number(p.linked), 0)} peers linked, ` +
+          `accept errors ${ps.map((p) => JSON.stringify(p.acceptErrors)).join(' ')}`)
         .catch(() => '?');
       const rss = `RSS daemon ${(sampleProc(daemon!.pid).rssBytes / 2 ** 20).toFixed(0)} MiB, simulators (peak) ` +
         `${(simPeak.peers / 2 ** 20).toFixed(0)} + ${(simPeak.ztunnels / 2 ** 20).toFixed(0)} MiB`;
-      throw new Error(`${e.message}; ztunnels hold ${held} of ${n * SERVICES}; ${linked}; CPU over the wait: ${syncCpu()}; ${rss}`);
+      const where = `ztunnels hold ${held} of ${n * SERVICES}; ${linked}`;
+      throw new Error(`${e.message}; ${where}; CPU over the wait: ${syncCpu()}; ${rss}`);
     });
-    figures.push({ name: 'first_full_sync', value: (Number(synced.at) - t0) / 1000, unit: 's', ...(big ? { target: { op: '<=', value: 120 } } : {}) });
+    const syncTarget = big ? { target: { op: '<=' as const, value: 120 } } : {};
+    figures.push({ name: 'first_full_sync', value: (Number(synced.at) - t0) / 1000, unit: 's', ...syncTarget });
     notes.push(`CPU during the first full sync: ${syncCpu()}`);
     notes.push(`first full sync: ${n} peers x ${SERVICES} services = ${n * SERVICES} split-horizon workloads at each of ${ztunnels} ztunnels (from daemon start)`);
-    // Let start-up work (persistence, GC) settle before the steady window; a measurement window, not synchronisation.
+    // Start-up work the daemon still owes after the sync: every peer's state on disk (one file per peer,
+    // written one at a time with fsync; at N = 10,000 it ran on into the steady window). Reported, then
+    // excluded from the steady window by waiting for it (bounded: 600 s).
+    const peersDir = path.join(dir, 'state', 'peers');
+    const persisted = (): number =>
+      (fs.existsSync(peersDir) ? fs.readdirSync(peersDir).filter((f) => f.endsWith('.json')).length : 0);
+    const p0 = sampleProc(daemon.pid);
+    for (const until = Date.now() + 600_000; persisted() < n && Date.now() < until;) {
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const p1 = sampleProc(daemon.pid);
+    figures.push({ name: 'state_persisted', value: (Date.now() - t0) / 1000, unit: 's' });
+    figures.push({ name: 'persist_backlog_cpu', value: (p1.cpuMs - p0.cpuMs) / 1000, unit: 'CPU-s' });
+    const onDisk = ((Date.now() - t0) / 1000).toFixed(0);
+    notes.push(`peer state on disk: ${persisted()} of ${n} files ${onDisk} s after daemon ` +
+      `start; the daemon used ${((p1.cpuMs - p0.cpuMs) / 1000).toFixed(1)} CPU-s between the full sync and then`);
+    // Let GC settle before the steady window; a measurement window, not synchronisation.
     await new Promise((r) => setTimeout(r, 5000));
     // Steady state: pod churn only (inside capacity buckets, so nothing crosses the wire).
     sim.send({ cmd: 'churn' });
@@ -277,7 +297,9 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
     figures.push({ name: 'sim_ztunnels_peak_rss', value: simPeak.ztunnels / 2 ** 20, unit: 'MiB' });
     figures.push({ name: 'sim_peak_rss_per_peer', value: (simPeak.peers + simPeak.ztunnels) / n / 1024, unit: 'KiB' });
     // Issue 20: the bench's own simulator must fit in 4 GB at N = 10,000 (both processes' peaks).
-    figures.push({ name: 'sim_total_peak_rss', value: (simPeak.peers + simPeak.ztunnels) / 2 ** 20, unit: 'MiB', ...(big ? { target: { op: '<=', value: 4096 } } : {}) });
+    const simTarget = big ? { target: { op: '<=' as const, value: 4096 } } : {};
+    const simTotal = (simPeak.peers + simPeak.ztunnels) / 2 ** 20;
+    figures.push({ name: 'sim_total_peak_rss', value: simTotal, unit: 'MiB', ...simTarget });
     // Per (change, ztunnel): first receipt of the changed split-horizon workload after the change was sent.
     const lat: number[] = [];
     const changes = rep.changes as [string, number][];
@@ -289,8 +311,10 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
         if (t1 !== undefined) lat.push(t1 - t0);
       }
     }
-    figures.push({ name: 'steady_cpu', value: cpuPercent(a, b), unit: '% of one core', target: { op: '<=', value: big ? 25 : 10 } });
-    figures.push({ name: 'rss', value: b.rssBytes / 2 ** 20, unit: 'MiB', target: { op: '<=', value: big ? 2048 : 512 } });
+    const cpuTarget = { op: '<=' as const, value: big ? 25 : 10 };
+    figures.push({ name: 'steady_cpu', value: cpuPercent(a, b), unit: '% of one core', target: cpuTarget });
+    const rssTarget = { op: '<=' as const, value: big ? 2048 : 512 };
+    figures.push({ name: 'rss', value: b.rssBytes / 2 ** 20, unit: 'MiB', target: rssTarget });
     // The same process 15 s later (end of the crossings window): after a burst V8 shrinks its heap
     // some time after the last major GC, so one sample shows where in that curve the daemon was.
     figures.push({ name: 'rss_end', value: d.rssBytes / 2 ** 20, unit: 'MiB' });
