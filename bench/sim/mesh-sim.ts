@@ -27,6 +27,7 @@ import {
 import { encodeRequest, grpcFrame } from '../lib/pb';
 import { ResponseScanner, frameResponse, lenField, parseRequestLite, resourceEntry, varintField } from '../lib/pb-peer';
 import { wallNow } from '../lib/sim-proc';
+import { adsStream, ztunnelSession } from '../lib/h2-ztunnel';
 
 export const SERVICES = 100;
 export const NS = 'bench';
@@ -300,20 +301,12 @@ class MeshZtunnel {
     address: string; rootCaPem: string; token: string; id: number; expect: number; onFull: () => void;
   }) {
     this.seen = new Uint8Array(o.expect);
-    this.session = http2.connect(`https://${o.address}`, {
-      ca: o.rootCaPem, servername: 'istiod.istio-system.svc', minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS,
-      maxSessionMemory: 1024,
-    });
-    this.session.on('error', () => undefined);
+    this.session = ztunnelSession(o);
   }
 
   start(): void {
-    const st = this.session.request({
-      ':method': 'POST', ':path': ADS_DELTA_PATH, 'content-type': 'application/grpc', te: 'trailers',
-      authorization: `Bearer ${this.o.token}`, clusterid: 'Kubernetes',
-    });
+    const st = adsStream(this.session, this.o.token);
     this.stream = st;
-    st.on('error', () => undefined);
     const scanner = new ResponseScanner({
       onName: (buf, s, e) => this.onName(buf, s, e), onMessage: (t, nonce) => this.onMessage(t, nonce),
     });
