@@ -21,6 +21,26 @@ export interface SimOptions {
   session?: http2.ClientHttp2Session;
 }
 
+/** A ztunnel's TLS HTTP/2 session to the daemon (errors are the caller's to observe on its stream). */
+export function ztunnelSession(o: { address: string; rootCaPem: string; servername?: string }): http2.ClientHttp2Session {
+  const session = http2.connect(`https://${o.address}`, {
+    ca: o.rootCaPem, servername: o.servername ?? 'istiod.istio-system.svc', minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS,
+    maxSessionMemory: 1024,
+  });
+  session.on('error', () => undefined);
+  return session;
+}
+
+/** A delta ADS stream as ztunnel opens it (bearer token, cluster id). */
+export function adsStream(session: http2.ClientHttp2Session, token: string): http2.ClientHttp2Stream {
+  const st = session.request({
+    ':method': 'POST', ':path': PATH, 'content-type': 'application/grpc', te: 'trailers',
+    authorization: `Bearer ${token}`, clusterid: 'Kubernetes',
+  });
+  st.on('error', () => undefined);
+  return st;
+}
+
 let counter = 0;
 
 /** A ztunnel-shaped delta client on raw node:http2 framing. */
@@ -35,20 +55,13 @@ export class SimZtunnel {
   private readonly acks: Buffer[] = [];
 
   constructor(private readonly o: SimOptions) {
-    this.session = o.session ?? http2.connect(`https://${o.address}`, {
-      ca: o.rootCaPem, servername: o.servername ?? 'istiod.istio-system.svc', minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS,
-      maxSessionMemory: 1024,
-    });
-    this.session.on('error', () => undefined);
+    this.session = o.session ?? ztunnelSession(o);
+    if (o.session) this.session.on('error', () => undefined);
   }
 
   start(): void {
-    const st = this.session.request({
-      ':method': 'POST', ':path': PATH, 'content-type': 'application/grpc', te: 'trailers',
-      authorization: `Bearer ${this.o.token}`, clusterid: 'Kubernetes',
-    });
+    const st = adsStream(this.session, this.o.token);
     this.stream = st;
-    st.on('error', () => undefined);
     st.on('close', () => (this.closed = true));
     if (this.o.stuck) st.pause();
     st.on('data', (chunk: Buffer) => this.onData(chunk));

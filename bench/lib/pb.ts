@@ -14,7 +14,7 @@ export interface LiteResponse {
   bytes: number;
 }
 
-function varint(buf: Buffer, pos: { p: number }): number {
+export function varint(buf: Buffer, pos: { p: number }): number {
   let v = 0;
   let shift = 0;
   for (;;) {
@@ -25,7 +25,7 @@ function varint(buf: Buffer, pos: { p: number }): number {
   }
 }
 
-function skip(buf: Buffer, wire: number, pos: { p: number }): void {
+export function skip(buf: Buffer, wire: number, pos: { p: number }): void {
   if (wire === 0) varint(buf, pos);
   else if (wire === 2) pos.p += varint(buf, pos);
   else if (wire === 1) pos.p += 8;
@@ -76,7 +76,7 @@ export function parseResponse(buf: Buffer, wantNames = true): LiteResponse {
   return out;
 }
 
-function writeVarint(parts: number[], v: number): void {
+export function writeVarint(parts: number[], v: number): void {
   while (v >= 0x80) {
     parts.push((v & 0x7f) | 0x80);
     v = Math.floor(v / 128);

@@ -3,46 +3,29 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import * as grpc from '@grpc/grpc-js';
 import type { Figure, ScenarioResult, Series } from '../lib/types';
 import { BENCH_CONNECTIONS_PER_SOURCE, MAIN } from '../lib/daemon-proc';
-import { SimProc, wallNow } from '../lib/sim-proc';
+import { SimProc } from '../lib/sim-proc';
+import { PeerShards } from '../lib/mesh-shards';
 import { linkFloor } from '../lib/link-floor';
 import { cpuPercent, percentile, sampleProc, type ProcSample } from '../lib/proc';
-import * as http2 from 'node:http2';
-import { TLS13_CIPHERS } from '../../pkg/transport';
-import { encodeRequest, grpcFrame, parseResponse, type LiteResponse } from '../lib/pb';
-import { loadWire, type Wire } from '../../pkg/wire';
-import { contentVersion } from '../../pkg/wire';
-import { ADS_DELTA_PATH } from '../../pkg/xds';
-import { PEERING_PROTO, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, capacityBucket, peeringTypes, createPeering } from '../../pkg/peering';
+import { NS, SERVICES, addressOf } from '../sim/mesh-sim';
+import { createPeering } from '../../pkg/peering';
 import { loadConfig } from '../../pkg/config';
 import { createRootLogger } from '../../pkg/log';
 import { Daemon } from '../../pkg/daemon';
 
 /**
- * Multicluster peering at scale (issue 4, "Numbers"). A simulator process
- * serves N virtual peer control planes on distinct loopback addresses
- * (127.1.x.y, one gRPC server bound to all of them, the virtual cluster picked
- * from the peering client's node id), each exporting 100 global services, with
- * one pod replaced per second per virtual cluster (inside a capacity bucket, so
- * nothing is sent — the point of bucketing) plus a few bucket crossings per
- * second that must propagate. Simulated ztunnels (in the simulator process, so
- * one clock measures propagation) hold streams to the daemon, which runs alone
- * in its own process: `node dist/cmd/ambientd/main.js serve --config <file>`.
+ * Multicluster peering at scale (issue 4, "Numbers"; N = 10,000 in issue 20). Simulator processes
+ * (bench/sim/mesh-sim.ts) serve N virtual peer control planes on distinct loopback addresses
+ * (127.1.x.y, one TLS server per process behind a listener per address, split over processes of
+ * 4,000 peers: bench/lib/mesh-shards.ts; the virtual cluster picked from the peering client's node
+ * id), each exporting 100 global services, with one pod replaced per second per virtual cluster
+ * (inside a capacity bucket, so nothing is sent — the point of bucketing) plus a few bucket
+ * crossings per second that must propagate. Simulated ztunnels (another process on the same
+ * clock) hold streams to the daemon, which runs alone in its own process:
+ * `node dist/cmd/ambientd/main.js serve --config <file>`.
  */
-const SERVICES = 100;
-const NS = 'bench';
-const BASE_PODS = 40; // bucket 32; a crossing flips to 70 (bucket 64) and back
-
-function addressOf(i: number): string {
-  return `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
-}
-
-function splitName(i: number, j: number): string {
-  return `sim-net-${i}/SplitHorizonWorkload/istio-gateways/istio-remote-peer-sim-${i}/${NS}/svc-${j}.${NS}.mesh.internal`;
-}
-
 function makePki(dir: string): { daemonCa: string; simChain: string; simKey: string; root: string } {
   const certs = path.resolve(__dirname, '..', '..', '..', 'certs');
   // One shared root for the run; RSA 2048 is ample for a throwaway bench PKI.
@@ -61,7 +44,12 @@ function makePki(dir: string): { daemonCa: string; simChain: string; simKey: str
   };
 }
 
-function remoteGateways(n: number, port: number): string {
+/**
+ * The registry: namespaces and one istio-remote Gateway per virtual peer, in files of 2,000 Gateways
+ * (the file source rejects a file of more than 250,000 YAML nodes; a Gateway here is ~30).
+ */
+function remoteGateways(n: number, port: number): string[] {
+  const files: string[] = [];
   const out: string[] = [
     'apiVersion: v1\nkind: Namespace\nmetadata: { name: istio-system, labels: { topology.istio.io/network: net-local } }\n',
     `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${NS}, labels: { istio.io/dataplane-mode: ambient } }\n`,
@@ -75,8 +63,10 @@ spec:
   addresses: [{ type: IPAddress, value: ${addressOf(i)} }]
   listeners: [{ name: cross-network, port: 15008, protocol: HBONE }, { name: xds-tls, port: ${port}, protocol: TLS }]
 `);
+    if (out.length >= 2000) files.push(out.splice(0).join('---\n'));
   }
-  return out.join('---\n');
+  if (out.length) files.push(out.join('---\n'));
+  return files;
 }
 
 /** The daemon binary if it wires peering, else this file's stand-in runner (same Daemon, same config). */
@@ -192,24 +182,28 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
   const full = opts.mode === 'full';
   const ztunnels = full ? 8 : 4;
   const crossingsPerSec = 2;
+  // Issue 20 (target 8) states looser targets for N = 10,000 than issue 4 does for N = 2,000.
+  const big = n > 2000;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-bench-mesh-'));
   fs.mkdirSync(opts.logDir, { recursive: true });
   const pki = makePki(path.join(dir, 'pki'));
   // Virtual peers and simulated ztunnels in two processes, so neither starves the other.
-  const sim = new SimProc(__filename, ['--max-old-space-size=4096']);
-  const zsim = new SimProc(__filename, ['--max-old-space-size=4096']);
   const figures: Figure[] = [];
   const notes: string[] = [];
+  const simFile = path.join(__dirname, '..', 'sim', 'mesh-sim.js');
+  // MESH_PEERS_PER_SIM: peers per simulator process (default 4,000; smaller to exercise the split).
+  const sim = new PeerShards(simFile, n, Number(process.env['MESH_PEERS_PER_SIM'] ?? 4000));
+  const zsim = new SimProc(simFile, ['--max-old-space-size=4096'], ['ztunnels']);
   let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined;
   try {
-    await sim.next('ready');
     await zsim.next('ready');
-    sim.send({ cmd: 'serve', n, chain: pki.simChain, key: pki.simKey });
-    const serving = await sim.next('serving', 300_000);
+    const serving = await sim.serve(pki.simChain, pki.simKey);
+    const shards = sim.procs.length;
+    if (shards > 1) notes.push(`peers simulator: ${shards} processes (open files: a listener + a connection per peer)`);
     const simPort = Number(serving.port);
     const reg = path.join(dir, 'registry');
     fs.mkdirSync(reg, { recursive: true });
-    fs.writeFileSync(path.join(reg, 'peers.yaml'), remoteGateways(n, simPort));
+    remoteGateways(n, simPort).forEach((text, k) => fs.writeFileSync(path.join(reg, `peers-${k}.yaml`), text));
     const t0 = Date.now();
     daemon = await startDaemon(dir, opts.logDir, {
       clusterId: 'bench-local', network: 'net-local', registry: { type: 'file', dir: reg },
@@ -218,12 +212,55 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
     });
     notes.push(`daemon: ${daemon.cmd}`);
     const samples: ProcSample[] = [sampleProc(daemon.pid)];
-    const sampler = setInterval(() => samples.push(sampleProc(daemon!.pid)), 1000);
+    const simPeak = { peers: 0, ztunnels: 0 };
+    const simPeaks = (): void => {
+      simPeak.peers = Math.max(simPeak.peers, sim.sample().rssBytes);
+      simPeak.ztunnels = Math.max(simPeak.ztunnels, sampleProc(zsim.pid).rssBytes);
+    };
+    const sampler = setInterval(() => {
+      samples.push(sampleProc(daemon!.pid));
+      simPeaks();
+    }, 1000);
     zsim.send({ cmd: 'ztunnels', k: ztunnels, address: `127.0.0.1:${daemon.port}`, rootCaPem: fs.readFileSync(pki.root, 'utf8'), token: daemon.token, expect: n * SERVICES });
-    const synced = await zsim.next('synced', full ? 900_000 : 300_000);
-    figures.push({ name: 'first_full_sync', value: (Number(synced.at) - t0) / 1000, unit: 's' });
+    const sync0 = { daemon: samples[0]!, peers: sim.sample(), ztunnels: sampleProc(zsim.pid) };
+    const syncCpu = (): string => `daemon ${cpuPercent(sync0.daemon, sampleProc(daemon!.pid)).toFixed(0)} %, ` +
+      `peers simulator ${cpuPercent(sync0.peers, sim.sample()).toFixed(0)} %, ` +
+      `ztunnels simulator ${cpuPercent(sync0.ztunnels, sampleProc(zsim.pid)).toFixed(0)} % of one core`;
+    const synced = await zsim.next('synced', full ? 900_000 : 300_000).catch(async (e: Error) => {
+      // Which side was the bottleneck: how far each ztunnel got, and who was busy while it waited.
+      zsim.send({ cmd: 'progress' });
+      const held = await zsim.next('progress', 30_000).then((p) => (p.held as number[]).join(', ')).catch(() => '?');
+      sim.send({ cmd: 'progress' });
+      const linked = await sim.all('progress', 30_000)
+        .then((ps) => `${ps.reduce((a, p) => a + Number(p.linked), 0)} peers linked, ` +
+          `accept errors ${ps.map((p) => JSON.stringify(p.acceptErrors)).join(' ')}`)
+        .catch(() => '?');
+      const rss = `RSS daemon ${(sampleProc(daemon!.pid).rssBytes / 2 ** 20).toFixed(0)} MiB, simulators (peak) ` +
+        `${(simPeak.peers / 2 ** 20).toFixed(0)} + ${(simPeak.ztunnels / 2 ** 20).toFixed(0)} MiB`;
+      const where = `ztunnels hold ${held} of ${n * SERVICES}; ${linked}`;
+      throw new Error(`${e.message}; ${where}; CPU over the wait: ${syncCpu()}; ${rss}`);
+    });
+    const syncTarget = big ? { target: { op: '<=' as const, value: 120 } } : {};
+    figures.push({ name: 'first_full_sync', value: (Number(synced.at) - t0) / 1000, unit: 's', ...syncTarget });
+    notes.push(`CPU during the first full sync: ${syncCpu()}`);
     notes.push(`first full sync: ${n} peers x ${SERVICES} services = ${n * SERVICES} split-horizon workloads at each of ${ztunnels} ztunnels (from daemon start)`);
-    // Let start-up work (persistence, GC) settle before the steady window; a measurement window, not synchronisation.
+    // Start-up work the daemon still owes after the sync: every peer's state on disk (one file per peer,
+    // written one at a time with fsync; at N = 10,000 it ran on into the steady window). Reported, then
+    // excluded from the steady window by waiting for it (bounded: 600 s).
+    const peersDir = path.join(dir, 'state', 'peers');
+    const persisted = (): number =>
+      (fs.existsSync(peersDir) ? fs.readdirSync(peersDir).filter((f) => f.endsWith('.json')).length : 0);
+    const p0 = sampleProc(daemon.pid);
+    for (const until = Date.now() + 600_000; persisted() < n && Date.now() < until;) {
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const p1 = sampleProc(daemon.pid);
+    figures.push({ name: 'state_persisted', value: (Date.now() - t0) / 1000, unit: 's' });
+    figures.push({ name: 'persist_backlog_cpu', value: (p1.cpuMs - p0.cpuMs) / 1000, unit: 'CPU-s' });
+    const onDisk = ((Date.now() - t0) / 1000).toFixed(0);
+    notes.push(`peer state on disk: ${persisted()} of ${n} files ${onDisk} s after daemon ` +
+      `start; the daemon used ${((p1.cpuMs - p0.cpuMs) / 1000).toFixed(1)} CPU-s between the full sync and then`);
+    // Let GC settle before the steady window; a measurement window, not synchronisation.
     await new Promise((r) => setTimeout(r, 5000));
     // Steady state: pod churn only (inside capacity buckets, so nothing crosses the wire).
     sim.send({ cmd: 'churn' });
@@ -239,10 +276,30 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
     // Retained memory after a full GC, split the way V8 reports it (JS heap vs buffers vs the rest).
     const mem = await daemon.memory().catch(() => undefined);
     sim.send({ cmd: 'report' });
-    const rep = await sim.next('report');
+    const reps = await sim.all('report');
+    const rep = {
+      changes: reps.flatMap((r) => r.changes as [string, number][]).sort((x, y) => x[1] - y[1]),
+      replacements: reps.reduce((a, r) => a + Number(r.replacements), 0),
+      churnSends: reps.reduce((a, r) => a + Number(r.churnSends), 0),
+      memory: reps[0]!.memory,
+    };
     zsim.send({ cmd: 'report' });
     const zrep = await zsim.next('report');
     clearInterval(sampler);
+    simPeaks();
+    const memNote = (who: string, m: unknown): string => {
+      const u = m as NodeJS.MemoryUsage;
+      const mib = (x: number): string => (x / 2 ** 20).toFixed(0);
+      return `${who} rss ${mib(u.rss)} heap ${mib(u.heapUsed)}/${mib(u.heapTotal)} external ${mib(u.external)} MiB`;
+    };
+    notes.push(`simulators at the end: ${memNote('peers', rep.memory)}; ${memNote('ztunnels', zrep.memory)}`);
+    figures.push({ name: 'sim_peers_peak_rss', value: simPeak.peers / 2 ** 20, unit: 'MiB' });
+    figures.push({ name: 'sim_ztunnels_peak_rss', value: simPeak.ztunnels / 2 ** 20, unit: 'MiB' });
+    figures.push({ name: 'sim_peak_rss_per_peer', value: (simPeak.peers + simPeak.ztunnels) / n / 1024, unit: 'KiB' });
+    // Issue 20: the bench's own simulator must fit in 4 GB at N = 10,000 (both processes' peaks).
+    const simTarget = big ? { target: { op: '<=' as const, value: 4096 } } : {};
+    const simTotal = (simPeak.peers + simPeak.ztunnels) / 2 ** 20;
+    figures.push({ name: 'sim_total_peak_rss', value: simTotal, unit: 'MiB', ...simTarget });
     // Per (change, ztunnel): first receipt of the changed split-horizon workload after the change was sent.
     const lat: number[] = [];
     const changes = rep.changes as [string, number][];
@@ -254,8 +311,10 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
         if (t1 !== undefined) lat.push(t1 - t0);
       }
     }
-    figures.push({ name: 'steady_cpu', value: cpuPercent(a, b), unit: '% of one core', target: { op: '<=', value: 10 } });
-    figures.push({ name: 'rss', value: b.rssBytes / 2 ** 20, unit: 'MiB', target: { op: '<=', value: 512 } });
+    const cpuTarget = { op: '<=' as const, value: big ? 25 : 10 };
+    figures.push({ name: 'steady_cpu', value: cpuPercent(a, b), unit: '% of one core', target: cpuTarget });
+    const rssTarget = { op: '<=' as const, value: big ? 2048 : 512 };
+    figures.push({ name: 'rss', value: b.rssBytes / 2 ** 20, unit: 'MiB', target: rssTarget });
     // The same process 15 s later (end of the crossings window): after a burst V8 shrinks its heap
     // some time after the last major GC, so one sample shows where in that curve the daemon was.
     figures.push({ name: 'rss_end', value: d.rssBytes / 2 ** 20, unit: 'MiB' });
@@ -297,209 +356,6 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
   }
 }
 
-// ---------------------------------------------------------------- simulator
-
-/**
- * A ztunnel-shaped delta client (Address + Authorization wildcard, ACK every
- * response) that reassembles gRPC messages linearly: full syncs here are
- * several MB per response, and re-concatenating on every chunk is quadratic.
- */
-class MeshZtunnel {
-  private readonly session: http2.ClientHttp2Session;
-  private stream?: http2.ClientHttp2Stream;
-  private chunks: Buffer[] = [];
-  private have = 0;
-
-  constructor(private readonly o: { address: string; rootCaPem: string; token: string; id: number; onResponse: (r: LiteResponse) => void }) {
-    this.session = http2.connect(`https://${o.address}`, { ca: o.rootCaPem, servername: 'istiod.istio-system.svc', minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS, maxSessionMemory: 1024 });
-    this.session.on('error', () => undefined);
-  }
-
-  start(): void {
-    const st = this.session.request({ ':method': 'POST', ':path': ADS_DELTA_PATH, 'content-type': 'application/grpc', te: 'trailers', authorization: `Bearer ${this.o.token}`, clusterid: 'Kubernetes' });
-    this.stream = st;
-    st.on('error', () => undefined);
-    st.on('data', (c: Buffer) => this.onData(c));
-    for (const t of ['type.googleapis.com/istio.workload.Address', 'type.googleapis.com/istio.security.Authorization']) {
-      st.write(grpcFrame(encodeRequest({ typeUrl: t, nodeId: `ztunnel~10.0.0.${this.o.id + 1}~zt-${this.o.id}.istio-system~istio-system.svc.cluster.local`, namespace: 'istio-system' })));
-    }
-  }
-
-  private onData(c: Buffer): void {
-    this.chunks.push(c);
-    this.have += c.length;
-    for (;;) {
-      if (this.have < 5) return;
-      if (this.chunks[0]!.length < 5) this.chunks = [Buffer.concat(this.chunks)];
-      const len = this.chunks[0]!.readUInt32BE(1);
-      if (this.have < 5 + len) return;
-      const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.have);
-      const r = parseResponse(Buffer.from(all.subarray(5, 5 + len)), true);
-      const rest = all.subarray(5 + len);
-      this.chunks = rest.length ? [rest] : [];
-      this.have = rest.length;
-      this.stream?.write(grpcFrame(encodeRequest({ typeUrl: r.typeUrl, nonce: r.nonce })));
-      this.o.onResponse(r);
-    }
-  }
-
-  close(): void {
-    this.stream?.close();
-    this.session.close();
-  }
-}
-
-interface VCluster {
-  i: number;
-  pods: number[];
-  fs: { name: string; version: string; bytes: Uint8Array }[];
-  ci: { name: string; version: string; bytes: Uint8Array };
-  streams: Set<grpc.ServerDuplexStream<Buffer, Buffer>>;
-}
-
-function simMain(): void {
-  const wire: Wire = loadWire({ extraFiles: [PEERING_PROTO] });
-  const types = peeringTypes(wire);
-  const FS = types.get(TYPE_FEDERATED_SERVICE)!;
-  const CI = types.get(TYPE_CLUSTER_INFO)!;
-  const clusters: VCluster[] = [];
-  let server: grpc.Server | undefined;
-  const zts: MeshZtunnel[] = [];
-  const changes: [string, number][] = [];
-  const received: [string, number][][] = [];
-  let replacements = 0;
-  let churnSends = 0;
-  let nonce = 0;
-  const timers: NodeJS.Timeout[] = [];
-
-  const encodeFs = (j: number, pods: number): { name: string; version: string; bytes: Uint8Array } => {
-    const bytes = FS.encode(FS.fromObject({
-      name: `svc-${j}`, namespace: NS, hostname: `svc-${j}.${NS}.mesh.internal`, ports: [{ port: 80, targetPort: 8080, protocol: 'TCP', name: 'http', appProtocol: 'http' }],
-      subjectAltNames: [`spiffe://cluster.local/ns/${NS}/sa/svc-${j}`], capacity: capacityBucket(pods), scope: 'global', originTimeUnixMs: Date.now(),
-    })).finish();
-    return { name: `${NS}/svc-${j}`, version: contentVersion(bytes), bytes };
-  };
-  const encodeResponse = (typeUrl: string, res: { name: string; version: string; bytes: Uint8Array }[], removed: string[] = []): Uint8Array =>
-    wire.DeltaDiscoveryResponse.encode(wire.DeltaDiscoveryResponse.fromObject({
-      typeUrl, nonce: String(++nonce), systemVersionInfo: '', removedResources: removed,
-      resources: res.map((r) => ({ name: r.name, version: r.version, resource: { typeUrl, value: r.bytes } })),
-    })).finish();
-  const respond = (call: grpc.ServerDuplexStream<Buffer, Buffer>, typeUrl: string, res: { name: string; version: string; bytes: Uint8Array }[], removed: string[] = []): void => {
-    call.write(Buffer.from(encodeResponse(typeUrl, res, removed)));
-  };
-
-  const handle = (call: grpc.ServerDuplexStream<Buffer, Buffer>): void => {
-    let vc: VCluster | undefined;
-    call.on('data', (b: Buffer) => {
-      const req = wire.DeltaDiscoveryRequest.decode(b) as unknown as { typeUrl: string; responseNonce: string; node?: { id: string }; initialResourceVersions: Record<string, string> };
-      if (req.node?.id && !vc) {
-        const m = /peering-sim-(\d+)\./.exec(req.node.id);
-        vc = m ? clusters[Number(m[1])] : undefined;
-        if (!vc) return call.end();
-        vc.streams.add(call);
-      }
-      if (!vc || req.responseNonce) return; // ACK/NACK
-      const irv = req.initialResourceVersions ?? {};
-      if (req.typeUrl === TYPE_CLUSTER_INFO) respond(call, req.typeUrl, irv[vc.ci.name] === vc.ci.version ? [] : [vc.ci]);
-      else if (req.typeUrl === TYPE_FEDERATED_SERVICE) respond(call, req.typeUrl, vc.fs.filter((r) => irv[r.name] !== r.version));
-      else respond(call, req.typeUrl, []);
-    });
-    const gone = (): void => void vc?.streams.delete(call);
-    call.on('end', () => {
-      gone();
-      call.end();
-    });
-    call.on('error', gone);
-    call.on('close', gone);
-  };
-
-  process.on('message', (m: Record<string, unknown>) => {
-    void (async () => {
-      if (m.cmd === 'serve') {
-        const n = Number(m.n);
-        for (let i = 0; i < n; i++) {
-          const pods = Array.from({ length: SERVICES }, () => BASE_PODS);
-          const ciBytes = CI.encode(CI.fromObject({ clusterId: `sim-${i}`, network: `sim-net-${i}`, trustDomain: 'cluster.local', softwareVersion: 'sim' })).finish();
-          clusters.push({ i, pods, fs: pods.map((p, j) => encodeFs(j, p)), ci: { name: 'cluster', version: contentVersion(ciBytes), bytes: ciBytes }, streams: new Set() });
-        }
-        const raw = (b: Buffer): Buffer => b;
-        server = new grpc.Server({ 'grpc.max_concurrent_streams': 100_000, 'grpc.keepalive_permit_without_calls': 1 });
-        server.addService({ DeltaAggregatedResources: { path: ADS_DELTA_PATH, requestStream: true, responseStream: true, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } } as grpc.ServiceDefinition, { DeltaAggregatedResources: handle } as never);
-        const creds = grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(String(m.chain)), private_key: Buffer.from(String(m.key)) }], false);
-        const bind = (addr: string): Promise<number> => new Promise((res, rej) => server!.bindAsync(addr, creds, (e, p) => (e ? rej(e) : res(p))));
-        const port = await bind(`${addressOf(0)}:0`);
-        for (let i = 1; i < n; i++) await bind(`${addressOf(i)}:${port}`);
-        // What one virtual peer sends on a first sync (the link floor receives as much per link).
-        const firstSyncBytes = encodeResponse(TYPE_FEDERATED_SERVICE, clusters[0]!.fs).length + encodeResponse(TYPE_CLUSTER_INFO, [clusters[0]!.ci]).length;
-        process.send!({ ev: 'serving', port, firstSyncBytes });
-      } else if (m.cmd === 'ztunnels') {
-        const expect = Number(m.expect);
-        const seen: Set<string>[] = [];
-        let done = 0;
-        for (let k = 0; k < Number(m.k); k++) {
-          const held = new Set<string>();
-          seen.push(held);
-          const recv: [string, number][] = [];
-          received.push(recv);
-          let full = false;
-          const z = new MeshZtunnel({
-            address: String(m.address), rootCaPem: String(m.rootCaPem), token: String(m.token), id: k,
-            onResponse: (r) => {
-              const at = wallNow();
-              if (full && recv.length < 100_000) for (const name of r.names) recv.push([name, at]);
-              if (!full) for (const name of r.names) if (name.includes('/SplitHorizonWorkload/')) held.add(name);
-              if (!full && held.size >= expect) {
-                full = true;
-                if (++done === Number(m.k)) process.send!({ ev: 'synced', at: Date.now() });
-              }
-            },
-          });
-          z.start();
-          zts.push(z);
-          if (process.env['MESH_DEBUG']) { const tt = setInterval(() => { console.error(`zt${k} ${Date.now()} held=${held.size}`); if (full) clearInterval(tt); }, 2000); }
-        }
-      } else if (m.cmd === 'churn') {
-        // One pod replaced per second per virtual cluster: count -1 then +1, bucket unchanged, nothing to send.
-        timers.push(setInterval(() => {
-          for (const c of clusters) {
-            const j = replacements % SERVICES;
-            const before = capacityBucket(c.pods[j]!);
-            c.pods[j]!--;
-            c.pods[j]!++;
-            replacements++;
-            if (capacityBucket(c.pods[j]!) !== before) churnSends++;
-          }
-        }, 1000));
-      } else if (m.cmd === 'crossings') {
-        // Bucket crossings (32 <-> 64) that must propagate to every ztunnel.
-        const period = 1000 / Number(m.crossingsPerSec);
-        let x = 0;
-        timers.push(setInterval(() => {
-          const c = clusters[(x * 7919) % clusters.length]!;
-          const j = x % SERVICES;
-          x++;
-          c.pods[j] = c.pods[j] === BASE_PODS ? 70 : BASE_PODS;
-          const r = encodeFs(j, c.pods[j]!);
-          c.fs[j] = r;
-          changes.push([splitName(c.i, j), wallNow()]);
-          for (const s of c.streams) respond(s, TYPE_FEDERATED_SERVICE, [r]);
-        }, period));
-      } else if (m.cmd === 'report') {
-        process.send!({ ev: 'report', changes, received, replacements, churnSends });
-      } else if (m.cmd === 'close') {
-        for (const t of timers) clearInterval(t);
-        for (const z of zts) z.close();
-        server?.forceShutdown();
-        process.exit(0);
-      }
-    })().catch((e: Error) => {
-      console.error(`mesh simulator: ${e.stack ?? e.message}`);
-      process.exit(1);
-    });
-  });
-  process.send!({ ev: 'ready' });
-}
-
 /** Stand-in for `main.js serve` until cmd/ wires the peering layer (same Daemon, same config loader). */
 async function daemonMain(cfgFile: string): Promise<void> {
   const cfg = loadConfig({ file: cfgFile });
@@ -521,7 +377,5 @@ if (require.main === module) {
       console.error(e.stack ?? e.message);
       process.exit(1);
     });
-  } else if (process.send) {
-    simMain();
   }
 }

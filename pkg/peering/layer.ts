@@ -72,8 +72,16 @@ export class Peering implements PeeringLayer {
     this.contexts = new SecureContexts();
     this.admission = new Admission({ limit: tuning.dialConcurrency ?? DIAL_CONCURRENCY, holdMs: tuning.dialHoldMs ?? DIAL_HOLD_MS });
     // Stamps DataPlaneProgrammed when the ACK that programs a link arrives (not when someone reads it).
+    // Only a link whose data-plane state moved since the last check has a condition to stamp: re-deriving
+    // every waiting link's status at each 50 ms check cost ~100 statuses per peer in a first sync (issue 20).
     this.programming = new ProgrammingTracker(ctx, (links, plane) => {
-      for (const p of this.peers.values()) if (links.has(p.programming)) this.observe(p, plane);
+      for (const p of this.peers.values()) {
+        if (!links.has(p.programming)) continue;
+        const st = this.programming.state(p.programming, plane);
+        if (st === p.programming.checked) continue;
+        p.programming.checked = st;
+        this.observe(p, plane);
+      }
     });
     this.health = new GatewayHealth({
       onChange: () => this.onGatewayHealth(), now: () => ctx.clock.now(),

@@ -253,3 +253,26 @@ t.test('takeover: a flat peer\'s pods back the taken-over cluster.local name, li
   const off = new Held().apply(new Merger().merge({ ...base, peers: [flatPeer(2)] }, () => undefined));
   t.same(Object.keys((off.get('c1//Pod/shop/web-0') as { workload: { services: object } }).workload.services), ['shop/web.shop.mesh.internal']);
 });
+
+t.test('peers sharing one FederatedService object: incremental merges equal full merges as copies diverge and rejoin', async (t) => {
+  const { base, fsOf, peer } = mergeWorld();
+  // StringPool.share hands every peer with equal content the same object; the merger summarises them as one.
+  const shared = fsOf('web', 4);
+  const peers = ['c1', 'c2', 'c3'].map((c) => peer(c, []));
+  for (const p of peers) p.data.services.set('shop/web', shared);
+  const m = new Merger();
+  const held = new Held();
+  held.apply(m.merge({ ...base, peers }, () => undefined));
+  const steps: [number, object][] = [
+    [1, { ...shared, ports: [{ port: 80, targetPort: 9090 }, { port: 81 }], subjectAltNames: ['spiffe://cluster.local/ns/shop/sa/v2'] }],
+    [0, { ...shared, ports: [{ port: 80, targetPort: 7070 }] }],
+    [1, shared],
+    [0, shared],
+  ];
+  for (const [k, fs] of steps) {
+    peers[k]!.data.services.set('shop/web', fs as typeof shared);
+    const inc = m.merge({ ...base, peers }, () => undefined, new Map([[`c${k + 1}`, new Set(['shop/web'])]]));
+    t.ok(inc.changed, 'incremental');
+    t.equal(norm(held.apply(inc)), norm(new Held().apply(new Merger().merge({ ...base, peers }, () => undefined))), `after c${k + 1} changed`);
+  }
+});

@@ -13,6 +13,8 @@ export class LinkProgramming {
   mark?: { gen: number; seq: number };
   /** Set once local ztunnels ACKed a push carrying this link's synced data. */
   programmed = false;
+  /** The state its last coalesced check saw (the layer stamps conditions only when it moves). */
+  checked?: DataPlaneState;
 }
 
 /**

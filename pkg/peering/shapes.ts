@@ -73,7 +73,7 @@ export function vipAddr(mesh: MeshContext, slot: number): { network?: string; ad
   return mesh.network ? { network: mesh.network, address: slotToBytes(slot) } : { address: slotToBytes(slot) };
 }
 
-export function globalService(i: ShapeContext, g: { name: string; ns: string; local?: ExportedService }, remotes: { fs: FederatedServiceMsg }[], host: string, slot: number): ServiceMsg {
+export function globalService(i: ShapeContext, g: { name: string; ns: string; local?: ExportedService }, remotes: readonly { fs: FederatedServiceMsg }[], host: string, slot: number): ServiceMsg {
   const s: ServiceMsg = { name: g.name, namespace: g.ns, hostname: host, addresses: [vipAddr(i.mesh, slot)] };
   let ports: PortMsg[];
   if (g.local) {
