@@ -24,8 +24,8 @@ import {
   subjectKeyIdExtension,
 } from '../x509';
 import type { CertificateInfo, Signer } from '../x509';
-import { loadOrCreateSelfSigned, loadPluginCa } from './keymaterial';
-import type { KeyMaterial } from './keymaterial';
+import { loadOrCreateSelfSigned, loadPluginCa } from './key-material';
+import type { KeyMaterial } from './key-material';
 
 export const DEFAULT_WORKLOAD_TTL_SECONDS = 24 * 3600;
 export const DEFAULT_MAX_WORKLOAD_TTL_SECONDS = 90 * 24 * 3600;

@@ -12,7 +12,7 @@ import type { MeshContext } from '../translate';
 import { Authority, ServingIdentity } from '../ca';
 import { KubeClient, KubeSource, createKubeMetrics, resolveClientConfig, type KubeMetrics } from '../kube';
 import { ChangeAccumulator } from './changes';
-import { PushBuilder } from './build';
+import { PushBuilder } from './push-builder';
 import { kubeTokenIssuer, peerStatusWriter } from './kube-extras';
 import type { Component } from '../lifecycle';
 import type { TrustedIssuer } from '../auth';

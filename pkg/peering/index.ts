@@ -1,5 +1,5 @@
 import type { PeeringFactory } from '../daemon';
-import { Peering } from './layer';
+import { Peering } from './peering';
 import type { PeeringTuning } from './tuning';
 
 /** The daemon's peering layer (multicluster): `new Daemon(cfg, { ..., peering: createPeering })`. */
@@ -10,7 +10,7 @@ export function createPeeringWith(tuning: PeeringTuning): PeeringFactory {
   return (ctx) => new Peering(ctx, tuning);
 }
 
-export { Peering } from './layer';
+export { Peering } from './peering';
 export { peeringTypes } from './wire-types';
 export { DIAL_CONCURRENCY, DIAL_HOLD_MS } from './tuning';
 export type { PeeringTuning } from './tuning';

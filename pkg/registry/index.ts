@@ -6,9 +6,9 @@
  * one ChangeSet per batch that changed something. snapshot() is immutable
  * and cheap (copy-on-write shards).
  */
-export { LocalRegistry } from './store';
-export { FileSource } from './filesource';
-export type { FileSourceOptions } from './filesource';
+export { LocalRegistry } from './local-registry';
+export { FileSource } from './file-source';
+export type { FileSourceOptions } from './file-source';
 export { parseManifest, DEFAULT_PARSE_LIMITS } from './manifest';
 export type { ParsedFile, ParseLimits } from './manifest';
 export { ParserHost } from './parser-host';
@@ -20,4 +20,4 @@ export type { RawObject, NormaliseResult, Identity } from './normalize';
 export { SNAPSHOT_FIELD, snapshotGet } from './types';
 export type { RegistryEvent, Rejection, ChangeSet, RegistrySnapshot } from './types';
 export { deepEqual } from './validate';
-export { CowMap, FrozenMap } from './cowmap';
+export { CowMap, FrozenMap } from './cow-map';

@@ -6,8 +6,8 @@ import { buildContext, reuseContext, selectorMatches } from './context';
 import type { TranslateContext } from './context';
 import { msgEqual } from './equal';
 import { KeySet } from './key-set';
-import { convertPeerAuthentication, staticStrictKey, staticStrictPolicy } from './peerauth';
-import { buildEndpointSliceWorkloads } from './endpointslice';
+import { convertPeerAuthentication, staticStrictKey, staticStrictPolicy } from './peer-auth';
+import { buildEndpointSliceWorkloads } from './endpoint-slice';
 import { buildService } from './service';
 import {
   CONVERTED_PA_PREFIX,

@@ -8,9 +8,9 @@ export { buildContext, selectorMatches, EAST_WEST_CLASSES } from './context';
 export type { TranslateContext } from './context';
 export { buildPodWorkload, buildWorkloadEntryWorkload, podWorkloadName } from './workload';
 export { buildService, appProtocol } from './service';
-export { buildEndpointSliceWorkloads } from './endpointslice';
+export { buildEndpointSliceWorkloads } from './endpoint-slice';
 export { convertAuthorizationPolicy, stringMatch } from './authz';
-export { convertPeerAuthentication, peerAuthKeysFor, staticStrictPolicy, staticStrictKey } from './peerauth';
+export { convertPeerAuthentication, peerAuthKeysFor, staticStrictPolicy, staticStrictKey } from './peer-auth';
 export { msgEqual } from './equal';
 export {
   TunnelProtocol,

@@ -1,7 +1,7 @@
 import { ipToBytes, LABEL, ANNOTATION } from '../model';
 import type { PodObj, StringMap, WorkloadEntryObj } from '../model';
 import type { SelectingService, TranslateContext } from './context';
-import { peerAuthKeysFor } from './peerauth';
+import { peerAuthKeysFor } from './peer-auth';
 import {
   NetworkMode,
   TunnelProtocol,

@@ -1,6 +1,6 @@
 import type protobuf from 'protobufjs';
 import { structToPlain } from './struct';
-import { InitialVersions } from './irv';
+import { InitialVersions } from './initial-versions';
 
 export class WireError extends Error {
   constructor(readonly code: string, message: string) {

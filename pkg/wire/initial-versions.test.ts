@@ -1,5 +1,5 @@
 import t from 'tap';
-import { SetDigest } from './irv';
+import { SetDigest } from './initial-versions';
 
 t.test('SetDigest: order-independent, removable, and sensitive to how bytes split between name and version', (t) => {
   const pairs: [string, string][] = [['ns/a', 'v1'], ['ns/b', 'v2'], ['ns/ç', 'v3']];

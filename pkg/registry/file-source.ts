@@ -11,7 +11,7 @@ import { parseManifest, type ParsedFile } from './manifest';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits } from './manifest';
 import { ParserHost, type ParseOutcome } from './parser-host';
 import { createSourceMetrics, ProblemTable, type ProblemCode, type SourceHealth } from './source-health';
-import type { LocalRegistry } from './store';
+import type { LocalRegistry } from './local-registry';
 
 export interface FileSourceOptions {
   dir: string;

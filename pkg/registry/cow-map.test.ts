@@ -1,5 +1,5 @@
 import t from 'tap';
-import { CowMap } from './cowmap';
+import { CowMap } from './cow-map';
 
 t.test('the shard table grows with the map, so a write after a freeze clones a small shard', async (t) => {
   const m = new CowMap<number>();
