@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { BidiCall } from '../peering';
+import { PeerCall } from '../peering';
 import { decodeDeltaResponse, encodeDeltaRequest, TYPE_ADDRESS, type DeltaResponse, type Wire } from '../wire';
 import { ADS_DELTA_PATH } from '../xds';
 import type { AddressMsg } from '../translate';
@@ -42,7 +42,7 @@ const DECODE = { longs: Number, enums: Number, bytes: Buffer, defaults: false, o
  */
 export class Catalog {
   private readonly held = new Map<string, { version: string; msg: AddressMsg }>();
-  private call?: BidiCall;
+  private call?: PeerCall;
   private timer?: NodeJS.Timeout;
   private rebuild?: NodeJS.Immediate;
   private closed = false;
@@ -76,7 +76,7 @@ export class Catalog {
       return this.ended(`cannot read token or roots: ${(e as Error).message}`);
     }
     const ctx = tls.createSecureContext({ ca: roots, minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS });
-    const call: BidiCall = new BidiCall({
+    const call: PeerCall = new PeerCall({
       host: this.o.host, port: this.o.port, path: ADS_DELTA_PATH,
       headers: { authorization: `Bearer ${token}`, clusterid: this.o.clusterId },
       secureContext: ctx,
@@ -116,7 +116,7 @@ export class Catalog {
 
   private connected = false;
 
-  private up(call: BidiCall): void {
+  private up(call: PeerCall): void {
     if (this.connected || this.call !== call) return;
     this.connected = true;
     this.connects++;

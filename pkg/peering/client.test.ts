@@ -11,7 +11,7 @@ import { loadWire } from '../wire';
 import type { GatewayObj } from '../model';
 import { PeerClient, type PeerIdentityMaterial } from './client';
 import { SecureContexts } from './tls-context';
-import { BidiCall } from './h2call';
+import { PeerCall } from './peer-call';
 import { PeerPartition, StringPool } from './partition';
 import { peeringTypes } from './wire-types';
 import { validatePeerGateway } from './declare';
@@ -131,7 +131,7 @@ t.test('keepalive: a stall of our own event loop past the ping timeout does not 
   const contexts = new SecureContexts();
   let ended: string | undefined;
   let up = false;
-  const call = new BidiCall({
+  const call = new PeerCall({
     host: '127.0.0.1', port: ok.port, path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources',
     secureContext: contexts.get(meshRoot, identity), checkServerIdentity: () => undefined,
     maxMessageBytes: 1 << 20, keepaliveMs: 30, keepaliveTimeoutMs: 20,

@@ -7,7 +7,7 @@ import { decodeDeltaResponse, encodeDeltaRequest, type DeltaResponse, type Wire 
 import { ADS_DELTA_PATH } from '../xds';
 import type { PeerDecl } from './declare';
 import type { Admission } from './admission';
-import { BidiCall } from './h2call';
+import { PeerCall } from './peer-call';
 import type { PeerIdentityMaterial, SecureContexts } from './tls-context';
 import { DECODE_OPTS, type PeerPartition, type StringPool } from './partition';
 import { validateImported } from './validate';
@@ -94,7 +94,7 @@ function classify(code: number, details: string): TerminationReason {
  */
 export class PeerClient {
   readonly state: PeerClientState = { connected: false, synced: false, connects: 0, nacks: 0 };
-  private call?: BidiCall;
+  private call?: PeerCall;
   private timer?: NodeJS.Timeout;
   private closed = false;
   private readonly backoff: Backoff;
@@ -137,7 +137,7 @@ export class PeerClient {
       this.state.lastConnectedAt = this.o.clock.now();
       this.o.onStateChange();
     };
-    const call: BidiCall = new BidiCall({
+    const call: PeerCall = new PeerCall({
       host: value, port: xdsPort, path: ADS_DELTA_PATH,
       // SNI carries hostnames only (RFC 6066 §3); an IP peer gets none. The identity check below is what authenticates.
       sni: type === 'Hostname' && !net.isIP(value) ? value : undefined,

@@ -39,5 +39,5 @@ export type { EastWestSpec, Manifest, PeerLinkInfo } from './link';
 export { GatewayHealth, tcpProbe, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, WINDOW, FALL_OF, RISE } from './gateway-health';
 export type { Probe, ProbeTarget } from './gateway-health';
 export type { PeerGateway } from './declare';
-export { BidiCall } from './h2call';
-export type { BidiCallOptions } from './h2call';
+export { PeerCall } from './peer-call';
+export type { PeerCallOptions } from './peer-call';

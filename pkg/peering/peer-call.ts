@@ -13,7 +13,7 @@ import { MessageReader } from '../transport';
  * te: trailers, messages framed as 1 byte compressed flag + 4 byte big-endian
  * length, status in trailers (or in the headers of a trailers-only response).
  */
-export interface BidiCallOptions {
+export interface PeerCallOptions {
   host: string;
   port: number;
   /** Send SNI only for hostnames: RFC 6066 §3 forbids literal IPs in server_name (Node warns DEP0123). */
@@ -34,7 +34,7 @@ export interface BidiCallOptions {
   onEnd: (code: number, details: string) => void;
 }
 
-export class BidiCall {
+export class PeerCall {
   private readonly session: http2.ClientHttp2Session;
   private readonly stream: http2.ClientHttp2Stream;
   /** gRPC framing of the responses; a refused prefix ends the call. */
@@ -49,7 +49,7 @@ export class BidiCall {
   private ended = false;
   private keepalive?: NodeJS.Timeout;
 
-  constructor(private readonly o: BidiCallOptions) {
+  constructor(private readonly o: PeerCallOptions) {
     const authority = `https://${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}`;
     this.session = http2.connect(authority, {
       settings: { enablePush: false },
