@@ -33,3 +33,41 @@ t.test('CIDRs', async (t) => {
   t.equal(parseCidr('10.0.0.0/33'), undefined);
   t.equal(parseCidr('10.0.0.0/x'), undefined);
 });
+
+/** Colon-hex of 16 bytes with no compression: a form the URL parser accepts. */
+const fullHex = (b: Uint8Array): string =>
+  Array.from({ length: 8 }, (_, i) => ((b[2 * i]! << 8) | b[2 * i + 1]!).toString(16)).join(':');
+
+t.test('IPv6 text matches the WHATWG URL serializer for every zero-group pattern', async (t) => {
+  // RFC 5952 §4.2.3 and the URL standard's IPv6 serializer pick the same run (first longest, length ≥ 2).
+  // Groups such as 0xfd00 or 0x10 end in "0" next to a zero run: the case a text-based compressor gets wrong.
+  let checked = 0;
+  for (let mask = 0; mask < 256; mask++) {
+    for (const v of [0x1, 0x10, 0xa0, 0xfd00, 0xffff]) {
+      const b = Buffer.alloc(16);
+      for (let g = 0; g < 8; g++) if (mask & (1 << g)) b.writeUInt16BE(v, 2 * g);
+      const viaUrl = new URL(`http://[${fullHex(b)}]/`).hostname.slice(1, -1);
+      if (bytesToIp(b) !== viaUrl) t.fail(`${b.toString('hex')}: ${bytesToIp(b)} !== ${viaUrl}`);
+      checked++;
+    }
+  }
+  t.equal(checked, 256 * 5);
+});
+
+t.test('text form seen by alias keys, VIPs and collision keys', async (t) => {
+  const hex = (s: string): Buffer => Buffer.from(s, 'hex');
+  // The same text the former push/encoder ipToString wrote for these inputs.
+  t.equal(bytesToIp(Buffer.from([10, 96, 0, 1])), '10.96.0.1');
+  t.equal(bytesToIp(Buffer.from([240, 240, 1, 0])), '240.240.1.0');
+  t.equal(bytesToIp(hex('20010db8000000000000000000000001')), '2001:db8::1');
+  t.equal(bytesToIp(hex('00000000000000000000000000000001')), '::1');
+  t.equal(bytesToIp(hex('00010000000000000000000000000000')), '1::');
+  t.equal(bytesToIp(hex('20010db8000000000001000000000001')), '2001:db8::1:0:0:1');
+  t.equal(bytesToIp(hex('20010db8000100000001000100010001')), '2001:db8:1:0:1:1:1:1', 'a single zero group stays');
+  t.equal(bytesToIp(hex('00000000000000000000ffff01020304')), '::ffff:102:304', 'IPv4-mapped stays hex');
+  t.equal(bytesToIp(Buffer.from([1, 2, 3])), '010203', 'an invalid length shows its bytes');
+  // ipToString wrote these wrongly (it cut the first "0:0" substring, even inside "fd00"): fd0:0:1, "", fe8:0:1.
+  t.equal(bytesToIp(hex('fd000000000000000000000000000001')), 'fd00::1');
+  t.equal(bytesToIp(hex('00000000000000000000000000000000')), '::');
+  t.equal(bytesToIp(hex('fe800000000000000000000000000001')), 'fe80::1');
+});

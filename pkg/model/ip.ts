@@ -62,8 +62,17 @@ export function canonicalIp(ip: string): string | undefined {
   return bytesToIp(b);
 }
 
+/**
+ * Text form of a 4- or 16-byte address (the `ip` of `network/ip` alias and
+ * collision keys): IPv6 per RFC 5952 §4 (lower-case hex, no leading zeros, the
+ * first longest run of two or more zero groups shortened to `::`), the same
+ * text the WHATWG URL serializer writes, IPv4-mapped addresses included
+ * (`::ffff:102:304`). Any other length (never valid on the wire) is shown as
+ * hex so a log line or a collision key still names the bytes.
+ */
 export function bytesToIp(b: Uint8Array): string {
-  if (b.length === 4) return Array.from(b).join('.');
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  if (b.length !== 16) return Buffer.from(b).toString('hex');
   const h: string[] = [];
   for (let i = 0; i < 16; i += 2) h.push(((b[i]! << 8) | b[i + 1]!).toString(16));
   // RFC 5952: compress the longest run (>=2) of zero groups.

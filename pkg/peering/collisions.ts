@@ -1,4 +1,4 @@
-import { ipToString } from '../push';
+import { bytesToIp } from '../model';
 import type { WorkloadMsg } from '../translate';
 import type { Conflict } from './merge-types';
 
@@ -35,7 +35,7 @@ export class AddressOwners {
         if (!owner) continue;
         clash = {
           kind: 'WorkloadAddress', key: k, owners: [owner, `${cluster} ${uid}`],
-          reason: `${ipToString(b)} of ${cluster}/${w.namespace}/${w.name} collides with ${owner}`,
+          reason: `${bytesToIp(b)} of ${cluster}/${w.namespace}/${w.name} collides with ${owner}`,
         };
       }
       if (clash) {
@@ -56,4 +56,4 @@ export class AddressOwners {
 }
 
 /** `<network>/<ip>`: one address space per network (an empty network is the default one). */
-const key = (network: string | undefined, ip: Uint8Array): string => `${network ?? ''}/${ipToString(ip)}`;
+const key = (network: string | undefined, ip: Uint8Array): string => `${network ?? ''}/${bytesToIp(ip)}`;

@@ -1,7 +1,6 @@
-import { ipToString } from '../push';
 import { serviceHostname } from '../translate';
 import type { AddressMsg, ServiceMsg, WorkloadMsg } from '../translate';
-import { LABEL } from '../model';
+import { LABEL, bytesToIp } from '../model';
 import { isWorkload } from './export';
 import { GlobalKeyCopies } from './global-keys';
 import { allocateVips, slotOf, slotToBytes } from './vip';
@@ -281,7 +280,7 @@ export class Merger {
     }
     this.slots = allocateVips(hosts, reserved);
     const vips = new Map<string, string>();
-    for (const [h, s] of this.slots) vips.set(h, ipToString(slotToBytes(s)));
+    for (const [h, s] of this.slots) vips.set(h, bytesToIp(slotToBytes(s)));
 
     this.out = new Map<string, AddressMsg>();
     const out = this.out;

@@ -1,6 +1,7 @@
 import { codecForTypeUrl, ResourceFrameEncoder, TYPE_ADDRESS, type Wire } from '../wire';
 import { entryFromBytes, entryFromFrame, type CacheEntry, type TypeCommit } from '../xds';
 import type protobuf from 'protobufjs';
+import { bytesToIp } from '../model';
 
 /** Message objects keyed by resource name, in protobufjs form; identity marks "unchanged". */
 export type MessageMap = ReadonlyMap<string, object>;
@@ -129,22 +130,8 @@ const NO_ALIASES: readonly string[] = Object.freeze([]);
 export function addressAliases(msg: object): readonly string[] {
   const m = msg as { workload?: { network?: string; addresses?: Uint8Array[] }; service?: { addresses?: { network?: string; address?: Uint8Array }[] } };
   const out: string[] = [];
-  if (m.workload) for (const a of m.workload.addresses ?? []) out.push(`${m.workload.network ?? ''}/${ipToString(a)}`);
-  if (m.service) for (const a of m.service.addresses ?? []) if (a.address) out.push(`${a.network ?? ''}/${ipToString(a.address)}`);
+  if (m.workload) for (const a of m.workload.addresses ?? []) out.push(`${m.workload.network ?? ''}/${bytesToIp(a)}`);
+  if (m.service) for (const a of m.service.addresses ?? []) if (a.address) out.push(`${a.network ?? ''}/${bytesToIp(a.address)}`);
   // Most workloads of a large mesh (split-horizon ones) have no address: one shared empty list.
   return out.length ? out : NO_ALIASES;
-}
-
-export function ipToString(b: Uint8Array): string {
-  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  if (b.length === 16) {
-    const parts: string[] = [];
-    for (let i = 0; i < 16; i += 2) parts.push(((b[i]! << 8) | b[i + 1]!).toString(16));
-    // Compress the longest zero run, like Rust's/ztunnel's canonical text form.
-    const s = parts.join(':');
-    let best = '';
-    for (const m of s.matchAll(/(?:^|:)(0(?::0)+)(?::|$)/g)) if (m[1]!.length > best.length) best = m[1]!;
-    return best ? s.replace(best, '').replace(/:{3,}/, '::').replace(/^:(?!:)/, '::').replace(/(?<!:):$/, '::') : s;
-  }
-  return Buffer.from(b).toString('hex');
 }
