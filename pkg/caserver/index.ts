@@ -1,5 +1,5 @@
 export { callContextOf, createCaService } from './service';
 export type { CaService, CaServiceDeps } from './service';
-export { CA_SERVICE_PATH, caServiceClient, defaultProtoDir, loadCaService } from './proto';
+export { CA_SERVICE_PATH, caServiceClient, loadCaService } from './proto';
 export type { CaRequest, CaResponse } from './proto';
 export type { CaMetrics } from './metrics';

@@ -1,18 +1,6 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-
-/** The folder holding package.json, found by walking up (works from src and from dist/). */
-export function defaultProtoDir(from: string = __dirname): string {
-  let dir = from;
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'proto');
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`no package.json above ${from}`);
-    dir = up;
-  }
-}
+import { findProtoDir } from '../wire';
 
 export const CA_SERVICE_PATH = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
 
@@ -25,7 +13,7 @@ interface Loaded {
 const cache = new Map<string, Loaded>();
 
 /** Loads istio/v1/auth/citadel.proto once per proto dir (google/protobuf/struct.proto comes bundled with protobufjs). */
-export function loadCaService(protoDir: string = defaultProtoDir()): Loaded {
+export function loadCaService(protoDir: string = findProtoDir()): Loaded {
   let l = cache.get(protoDir);
   if (!l) {
     const pkgDef = protoLoader.loadSync('istio/v1/auth/citadel.proto', { ...LOADER_OPTIONS, includeDirs: [protoDir] });
