@@ -13,7 +13,7 @@ import { Authority, ServingIdentity } from '../ca';
 import { KubeClient, KubeSource, createKubeMetrics, resolveClientConfig, type KubeMetrics } from '../kube';
 import { ChangeAccumulator } from './changes';
 import { PushBuilder } from './push-builder';
-import { kubeTokenIssuer, peerStatusWriter } from './kube-extras';
+import { kubeTokenIssuer, peerStatusWriter } from './peer-status-writer';
 import type { Component } from '../lifecycle';
 import type { TrustedIssuer } from '../auth';
 import { buildAuth, buildTrustAnchors, type DaemonAuth } from './auth';

@@ -1,4 +1,4 @@
-import { LogLimiter } from './limiter';
+import { LogLimiter } from './log-limiter';
 import type { Logger } from './logger';
 
 export interface RateLimitedWarnOptions {

@@ -4,7 +4,7 @@ import { LABEL, bytesToIp } from '../model';
 import { isWorkload } from './export';
 import { GlobalKeyCopies } from './global-keys';
 import { allocateVips, slotOf, slotToBytes } from './vip';
-import { AddressOwners } from './collisions';
+import { AddressOwners } from './address-owners';
 import { Takeover } from './types';
 import {
   capacityShare, endpointGateways, flatPodWorkload, globalService, nodeGatewayAddresses, peerGatewayWorkloads,

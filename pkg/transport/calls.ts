@@ -2,11 +2,11 @@ import { EventEmitter } from 'node:events';
 import * as http2 from 'node:http2';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import type { ReceiveBudget } from './budget';
-import type { ChunkPool } from './chunks';
+import type { ReceiveBudget } from './receive-budget';
+import type { ChunkPool } from './chunk-pool';
 import type { RefusalReason, RefusalSink } from './limits';
 import { partBytes, type FramePart } from '../wire';
-import { MessageReader } from './reader';
+import { MessageReader } from './message-reader';
 
 /**
  * gRPC calls over one node:http2 stream (gRPC over HTTP/2, PROTOCOL-HTTP2.md):

@@ -7,8 +7,8 @@ import type { Logger } from '../log';
 import { BidiCall } from './calls';
 import { UnaryCall } from './unary-call';
 import type { RotatingServerCredentials } from './credentials';
-import { ReceiveBudget } from './budget';
-import { ChunkPool } from './chunks';
+import { ReceiveBudget } from './receive-budget';
+import { ChunkPool } from './chunk-pool';
 import { DEFAULT_TRANSPORT_LIMITS, type RefusalSink, type TransportLimits } from './limits';
 import { SessionGuard } from './session-guard';
 

@@ -1,7 +1,7 @@
 import { InitialVersions, type FramePart } from '../wire';
 import type { CacheEntry, Cursor, ResourceCache } from './cache';
 import { wildcardInitial } from './initial';
-import type { OwedNames } from './owed';
+import type { OwedNames } from './owed-names';
 import type { Subscription } from './subscription';
 
 const EMPTY_IRV = InitialVersions.fromMap(new Map());

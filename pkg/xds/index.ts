@@ -9,4 +9,4 @@ export { createXdsMetrics, shortType } from './metrics';
 export type { XdsMetrics } from './metrics';
 export { RequestPump } from './request-pump';
 export type { RequestPumpOptions, ThrottleRate } from './request-pump';
-export { OwedNames } from './owed';
+export { OwedNames } from './owed-names';

@@ -3,7 +3,7 @@ import { loadWire, scanDeltaRequest, TYPE_ADDRESS, type DeltaRequest } from '../
 import { waitFor } from '../lifecycle';
 import { RequestPump } from './request-pump';
 import { Subscription } from './subscription';
-import { OwedNames } from './owed';
+import { OwedNames } from './owed-names';
 
 const wire = loadWire();
 const REQ = wire.DeltaDiscoveryRequest;

@@ -4,7 +4,7 @@ import { LogLimiter, type Logger } from '../log';
 import type { Clock } from '../lifecycle';
 import type { ResourceCache } from './cache';
 import { Subscription } from './subscription';
-import { OwedNames } from './owed';
+import { OwedNames } from './owed-names';
 import { nextResponse, type TypeState } from './diff';
 import { shortType, type XdsMetrics } from './metrics';
 import type { SharedResponse, SharedResponses } from './fanout';

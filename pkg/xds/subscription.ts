@@ -5,7 +5,7 @@
  * "Incremental xDS"). Pure: no I/O, no clock.
  */
 
-import type { OwedNames } from './owed';
+import type { OwedNames } from './owed-names';
 import { NameTable } from './name-table';
 
 /** What a request owes the client, filled in by apply. */

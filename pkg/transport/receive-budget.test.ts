@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ReceiveBudget } from './budget';
+import { ReceiveBudget } from './receive-budget';
 
 t.test('reservations are granted in arrival order and never exceed the total', (t) => {
   const b = new ReceiveBudget(100, 10);

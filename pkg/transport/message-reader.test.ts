@@ -1,5 +1,5 @@
 import t from 'tap';
-import { MessageReader } from './reader';
+import { MessageReader } from './message-reader';
 
 function frame(msg: Buffer, compressed = false): Buffer {
   const f = Buffer.alloc(5 + msg.length);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { LogLimiter } from './limiter';
+import { LogLimiter } from './log-limiter';
 
 t.test('at most n lines per second; the dropped count rides on the next line let through', async (t) => {
   let now = 0;
