@@ -399,12 +399,7 @@ export class Peering implements PeeringLayer {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.closed = true;
-    this.health.close();
-    this.programming.close();
-    this.unsub?.();
-    this.writer.close();
-    this.admission.clear();
+    this.stopParts();
     for (const p of this.peers.values()) {
       p.client.close();
       if (p.partition.dirty && p.partition.lastSyncAt !== undefined) this.writer.saveNow(p.partition);
@@ -412,13 +407,18 @@ export class Peering implements PeeringLayer {
   }
 
   destroy(): void {
+    this.stopParts();
+    for (const p of this.peers.values()) p.client.close();
+  }
+
+  /** The teardown close() and destroy() share; they differ only in saving dirty partitions. */
+  private stopParts(): void {
     this.closed = true;
     this.health.close();
     this.programming.close();
     this.unsub?.();
     this.writer.close();
     this.admission.clear();
-    for (const p of this.peers.values()) p.client.close();
   }
 }
 
