@@ -131,7 +131,9 @@ export function addressAliases(msg: object): readonly string[] {
   const m = msg as { workload?: { network?: string; addresses?: Uint8Array[] }; service?: { addresses?: { network?: string; address?: Uint8Array }[] } };
   const out: string[] = [];
   if (m.workload) for (const a of m.workload.addresses ?? []) out.push(`${m.workload.network ?? ''}/${bytesToIp(a)}`);
-  if (m.service) for (const a of m.service.addresses ?? []) if (a.address) out.push(`${a.network ?? ''}/${bytesToIp(a.address)}`);
+  if (m.service) {
+    for (const a of m.service.addresses ?? []) if (a.address) out.push(`${a.network ?? ''}/${bytesToIp(a.address)}`);
+  }
   // Most workloads of a large mesh (split-horizon ones) have no address: one shared empty list.
   return out.length ? out : NO_ALIASES;
 }
