@@ -47,7 +47,7 @@ async function open(mode: Mode, port: number, id: PemFiles, ca: string): Promise
     await new Promise((r) => s.once('secureConnect', r));
     return { w: s, close: () => s.destroy() };
   }
-  // ztunnel's client settings (hbone-dataplane.md §1.5): 4 MiB stream, 16 MiB connection window, 1 MiB frames.
+  // ztunnel's client settings (src/proxy/h2/client.rs): 4 MiB stream, 16 MiB connection window, 1 MiB frames.
   const session = http2.connect(`https://127.0.0.1:${port}`, {
     ...opts, settings: { initialWindowSize: 4 << 20, maxFrameSize: 1 << 20, enablePush: false },
   });

@@ -2,7 +2,7 @@
  * The relay floors of the east-west gateway (bench/scenarios/dataplane.ts, bench/scenarios/relay-floor.ts): the
  * least a Node process can do per byte in the gateway's place, with no ambientd code on the data path.
  *  - h2:  node:http2 TLS server with the gateway's TLS and HTTP/2 settings (pkg/eastwest/server-options.ts,
- *         hbone-dataplane.md §1.5: TLS 1.3 AES-GCM, ALPN h2, client certificate required, 4 MiB stream and
+ *         docs/design/hbone.md: TLS 1.3 AES-GCM, ALPN h2, client certificate required, 4 MiB stream and
  *         16 MiB connection windows, 1 MiB frames); every CONNECT stream gets a plain TCP connection to the
  *         next destination of the list (round robin), 200 after the connect, then stream.pipe(socket) and
  *         socket.pipe(stream). No authority check, no routing, no metrics.

@@ -117,7 +117,8 @@ export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): Ch
 
   const peers = d.peers.peers ?? [];
   const pnow = Date.parse(d.peers.now ?? '') || now;
-  // A peer is declared by an istio-remote Gateway (peering-model.md §1.2); one the peering layer does not report is not connected.
+  // A peer is declared by an istio-remote Gateway (docs/design/peering-model.md); one the peering layer
+  // does not report is not connected.
   const reported = new Set(peers.map((p) => p.name));
   const unreported = (d.registryz.gateways ?? [])
     .filter((g) => g.gatewayClassName === 'istio-remote' && !reported.has(g.name) && !reported.has(g.key))

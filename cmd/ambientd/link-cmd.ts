@@ -11,7 +11,7 @@ import {
 
 /**
  * `ambientd expose` and `ambientd link` (Solo's `istioctl multicluster
- * expose|link`, peering-model.md §1.4): expose emits this cluster's
+ * expose|link`, docs/design/peering-model.md): expose emits this cluster's
  * east-west Gateway, link emits the istio-remote Gateway that imports from a
  * peer. Both print kubectl-applicable YAML, or with --write put it into the
  * file registry directory. Deterministic output, so running either twice

@@ -5,7 +5,7 @@ import { ip } from './netns';
 import { addWebPod, exportWeb, SHOP_NS, WEB_GLOBAL_HOST, type Pair } from './topologies';
 
 /**
- * Clusters on different networks (hbone-dataplane.md §5.2, multi-network example). Each cluster's pods and
+ * Clusters on different networks (docs/design/hbone.md, Test rig). Each cluster's pods and
  * control plane sit on its own network's bridge; nothing routes between bridges. A cluster that exports
  * services gets an edge: its control-plane namespace gains a leg on each consumer network, with
  *  - the "LoadBalancer" address: peers dial the east-west gateway there on 15008 and the daemon (exposed as

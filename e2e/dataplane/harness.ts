@@ -10,7 +10,7 @@ export { RigCluster, RigPod } from './cluster';
 export type { PodSpec } from './cluster';
 
 /**
- * The data-plane rig (hbone-dataplane.md §5): clusters of real processes in network namespaces, one
+ * The data-plane rig (docs/design/hbone.md, Test rig): clusters of real processes in network namespaces, one
  * unmodified ztunnel per pod. A Rig owns a Topology (namespaces, bridges), a work dir (registries, state,
  * tokens, logs) and a PKI with one root and an intermediate per cluster (certs/Makefile, as istio's
  * tools/certs). close() stops every process and removes the namespaces and, unless kept, the work dir.

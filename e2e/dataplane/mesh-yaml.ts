@@ -103,7 +103,7 @@ const ipAddresses = (o: { address: string; addresses?: string[] }): Obj[] =>
   (o.addresses ?? [o.address]).map((value) => ({ type: 'IPAddress', value }));
 
 /**
- * This cluster's istio-eastwest Gateway (what it tells peers about its data plane, peering-model.md §1.1).
+ * This cluster's istio-eastwest Gateway (what it tells peers about its data plane, docs/design/peering-model.md).
  * `address` is the gateway's address on the peers' networks (`addresses`: several gateways); peers dial it on
  * 15008 (HBONE) and on xdsPort (the daemon's peering port).
  */

@@ -2,7 +2,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 
 /**
- * Network namespaces for the data-plane rig (hbone-dataplane.md §5.2): every
+ * Network namespaces for the data-plane rig (docs/design/hbone.md, Test rig): every
  * namespace and bridge lives inside namespaces this module creates, with
  * addresses in 198.18.0.0/15 (RFC 2544, reserved for benchmarking), no default
  * route and no address in the root namespace. IP forwarding stays at the

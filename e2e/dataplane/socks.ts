@@ -2,7 +2,7 @@ import * as net from 'node:net';
 
 /**
  * A SOCKS5 CONNECT (RFC 1928) to an IPv4 target through ztunnel's listener (127.0.0.1:15080 in the pod's
- * namespace; hbone-dataplane.md §5.4): no authentication, IPv4 address type. ztunnel answers success before it
+ * namespace; ztunnel src/proxy/socks5.rs): no authentication, IPv4 address type. ztunnel answers success before it
  * dials the upstream, so a refused or failed upstream shows as EOF after the reply, never as a SOCKS error.
  * Resolves with the socket positioned after the reply.
  */

@@ -14,7 +14,7 @@ export function findZtunnel(): { bin: string } | { skip: string } {
   return typeof z === 'string' ? { skip: z } : { bin: z.path };
 }
 
-/** What a dedicated-mode ztunnel needs to find its control plane (hbone-dataplane.md §5.3). */
+/** What a dedicated-mode ztunnel needs to find its control plane (docs/design/hbone.md, Test rig). */
 export interface ControlPlaneRef {
   ip: string;
   clusterId: string;
@@ -54,7 +54,7 @@ export class Ztunnel {
       AUTH_TOKEN: o.tokenFile,
       CLUSTER_ID: o.cp.clusterId,
       NETWORK: o.network,
-      // Without TPROXY routing, spoofing the peer's source would send replies out of the namespace (§5.3).
+      // Without TPROXY routing, spoofing the peer's source would send replies out of the namespace.
       ENABLE_ORIG_SRC: 'false',
       UNSTABLE_ENABLE_SOCKS5: 'true',
       ISTIO_META_DNS_CAPTURE: 'false',
@@ -75,7 +75,7 @@ export class Ztunnel {
     });
   }
 
-  /** Readiness (15021) answers 200: first xDS responses in and listeners up (§5.5). */
+  /** Readiness (15021) answers 200: first xDS responses in and listeners up. */
   async waitReady(timeoutMs = 30_000): Promise<void> {
     await waitFor(async () => {
       if (this.proc.exitedAlready()) throw new Error(`ztunnel ${this.o.label} exited: ${this.proc.logTail(20)}`);
@@ -141,7 +141,7 @@ export interface ZtunnelOptions {
   extraEnv?: Record<string, string>;
 }
 
-/** The service a ztunnel holds under a hostname (config_dump shape, ztunnel-protocol.md §5.3). */
+/** The service a ztunnel holds under a hostname (its /config_dump `services` entry). */
 export function serviceByHost(d: ConfigDump, hostname: string): Record<string, any> | undefined {
   return d.services.find((s) => s.hostname === hostname);
 }

@@ -14,7 +14,7 @@ const idOf = (w: Record<string, any>): string =>
 
 /**
  * What a client ztunnel in a peer cluster needs to reach this gateway
- * (hbone-dataplane.md §2.1): the global service with the remote workloads'
+ * (docs/design/hbone.md, Double HBONE through a gateway): the global service with the remote workloads'
  * SANs, a split-horizon endpoint whose network_gateway resolves to a Workload
  * with the gateway's IP in the gateway's network, whose identity is the SAN
  * the gateway's certificate carries. The test then walks the path as ztunnel

@@ -246,7 +246,7 @@ export interface HboneClient {
   close(): void;
 }
 
-/** The outer half of double HBONE as ztunnel does it (hbone-dataplane.md §1.1–§1.2): mTLS, no SNI, h2, CONNECT. */
+/** The outer half of double HBONE as ztunnel does it (docs/design/hbone.md): mTLS, no SNI, h2, CONNECT. */
 export async function hboneClient(
   port: number, id: WorkloadCert | undefined, expectSan?: string, host = '127.0.0.1',
 ): Promise<HboneClient> {

@@ -88,7 +88,7 @@ t.test(`${TUNNELS} idle tunnels: RSS bounded, each still works, the gateway serv
   w.stream.end();
   warm.close();
   const before = rssOf(gw.p.child.pid!);
-  // ztunnel packs up to 100 streams per outer connection (hbone-dataplane.md §1.4).
+  // ztunnel packs up to 100 streams per outer connection (src/proxy/pool.rs).
   const clients: HboneClient[] = [];
   const streams: http2.ClientHttp2Stream[] = [];
   for (let i = 0; i < TUNNELS / 100; i++) {

@@ -43,7 +43,7 @@ async function main(ztunnel: string): Promise<void> {
   const root = path.join(a.dir, 'root.pem');
   fs.writeFileSync(root, a.daemon.authority.rootBundlePem());
   const token = path.join(a.dir, 'client-token');
-  fs.writeFileSync(token, a.token('demo', 'client')); // the workload's own account (hbone-dataplane.md §5.6)
+  fs.writeFileSync(token, a.token('demo', 'client')); // the workload's own account: the CA signs the token's identity
   const xds = `https://127.0.0.1:${a.daemon.grpcPort}`;
   const zt = spawn(ztunnel, [], {
     env: {

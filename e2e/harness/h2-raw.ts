@@ -150,7 +150,7 @@ export function rawH2(o: RawH2Options): Promise<RawH2> {
   });
 }
 
-/** A gRPC Length-Prefixed-Message header declaring `length` bytes (RFC-less: PROTOCOL-HTTP2.md). */
+/** A gRPC Length-Prefixed-Message header declaring `length` bytes (grpc/grpc doc/PROTOCOL-HTTP2.md). */
 export function grpcPrefix(length: number): Buffer {
   const b = Buffer.alloc(5);
   b.writeUInt32BE(length, 1);

@@ -9,7 +9,7 @@ import { waitFor } from '../../pkg/lifecycle';
 
 /**
  * A TypeScript delta-xDS client that behaves like ztunnel's (src/xds/client.rs,
- * ztunnel-protocol.md §3): node id `ztunnel~ip~pod.ns~ns.svc.cluster.local`,
+ * src/config.rs): node id `ztunnel~ip~pod.ns~ns.svc.cluster.local`,
  * initial Address then Authorization requests each with node, ACK per response,
  * NACK with error_detail code 0, state kept across reconnects and echoed in
  * initial_resource_versions, on-demand keys, bearer token + clusterid headers.
@@ -76,7 +76,7 @@ export class ZtunnelClient extends EventEmitter {
     });
     const creds = grpc.credentials.createFromSecureContext(ctx);
     // ztunnel's channel: 200 MiB receive limit, and an HTTP/2 PING every 30 s with a 10 s timeout
-    // (ztunnel-protocol.md §3.5). The PING is what ends a stream whose connection died without a
+    // (ztunnel src/tls/control.rs). The PING is what ends a stream whose connection died without a
     // close ever reaching this process (seen in e2e/chaos after a kill -9 of the daemon).
     const opts: grpc.ChannelOptions = {
       'grpc.max_receive_message_length': 200 * 1024 * 1024,
@@ -165,7 +165,7 @@ export class ZtunnelClient extends EventEmitter {
   }
 
   nack(typeUrl: string, nonce: string, message: string): void {
-    // ztunnel leaves code at 0 (ztunnel-protocol.md §2.5).
+    // ztunnel leaves code at 0 and lists `<name>: <reason>` in message.
     this.send({ typeUrl, responseNonce: nonce, errorDetail: { code: 0, message } });
   }
 

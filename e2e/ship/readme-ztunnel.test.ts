@@ -108,7 +108,7 @@ t.test(
     );
     t.ok(ready, 'ztunnel /healthz/ready answers 200');
 
-    // Dedicated mode asks for its certificate on its first connection (hbone-dataplane.md §5.5): one TLS
+    // Dedicated mode asks for its certificate on its first connection (ztunnel src/cert_fetcher.rs): one TLS
     // handshake on the inbound HBONE port, as the README says, is enough (it fails: we present no certificate).
     const hello = (): void =>
       void spawnSync('ip', ['netns', 'exec', ns, 'openssl', 's_client', '-connect', '127.0.0.1:15008', '-alpn', 'h2'], {

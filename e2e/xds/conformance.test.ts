@@ -3,7 +3,7 @@ import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../pkg/wire';
 import { startXdsFixture, type XdsFixture } from '../harness/xds-fixture';
 import type { ZtunnelClient } from '../harness/ztunnel-client';
 
-// One test per delta-xDS rule / bug class (xds-and-performance.md §3). Absence
+// One test per delta-xDS rule (docs/design/delta-xds-rules.md) or known bug class. Absence
 // of a response is shown without sleeping: a later marker change must arrive
 // as the very next response, proving nothing was sent in between.
 

@@ -9,8 +9,8 @@ type Obj = Record<string, unknown>;
 
 /**
  * Converts what the cache serves into the JSON shape of ztunnel's own
- * `/config_dump` (ztunnel-protocol.md §5.3; field names as in ztunnel's
- * local-config YAML, §6, and istioctl's ztunnel configdump types), so the two
+ * `/config_dump` (GET :15000/config_dump; camelCase field names as in ztunnel's
+ * local-config YAML and istioctl's ztunnel configdump types), so the two
  * can be diffed. Enum values use ztunnel's serde spellings.
  */
 export interface ZtunnelDump {
@@ -56,7 +56,10 @@ function portMap(ports: Obj[]): Record<string, number> {
   return out;
 }
 
-/** The ztunnel JSON for one Workload; trustDomain/serviceAccount/clusterId get ztunnel's xDS defaults (§1.6). */
+/**
+ * The ztunnel JSON for one Workload; trustDomain/serviceAccount/clusterId get ztunnel's defaults for empty
+ * values: cluster.local, default, Kubernetes.
+ */
 export function workloadJson(w: Obj): Obj {
   const out: Obj = {
     uid: str(w.uid),
@@ -169,7 +172,7 @@ export function policyJson(p: Obj): Obj {
     namespace: str(p.namespace),
     scope: enumName(SCOPE, p.scope),
     action: enumName(ACTION, p.action),
-    // rules -> clauses -> matches (ztunnel naming, ztunnel-protocol.md §1.3).
+    // rules -> clauses -> matches: ztunnel's names; istio's proto says groups -> rules -> matches, same wire.
     rules: arr(p.rules).map((r) => arr(r.clauses).map((c) => arr(c.matches).map(matchJson))),
     dryRun: Boolean(p.dryRun),
   };

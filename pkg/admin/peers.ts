@@ -1,7 +1,7 @@
 /**
  * The stable /debug/peers shape, normalised from whatever the peering layer's
  * status() returns (its type is `unknown[]` at the daemon boundary). Condition
- * names follow the peering model (peering-model.md §1.2, §8): Connected,
+ * names follow the peering model (docs/design/peering-model.md, Peer status): Connected,
  * Synced, DataPlaneProgrammed; Solo's names (PeerConnected, PeeringSucceeded,
  * PeerDataPlaneProgrammed, with or without the gloo.solo.io/ prefix) and
  * plain booleans are accepted too.

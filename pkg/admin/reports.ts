@@ -52,7 +52,7 @@ function identityJson(id: unknown): Obj | null {
 }
 
 /**
- * ztunnel node ids are `ztunnel~<ip>~<pod>.<ns>~<ns>.svc.<suffix>` (ztunnel-protocol.md §3.1); a peer
+ * ztunnel node ids are `ztunnel~<ip>~<pod>.<ns>~<ns>.svc.<suffix>` (ztunnel src/config.rs); a peer
  * daemon's importer sends `peering~0.0.0.0~peering-<our cluster>.<ns>~...` with its own cluster in
  * Node.cluster (pkg/peering client).
  */

@@ -3,8 +3,8 @@ import type { Registry } from 'prom-client';
 import type { DaemonConfig } from '../config';
 
 /**
- * Read-only views the admin surface needs, declared by the consumer
- * (style-anchors §4.3 "consumer-owned interfaces"): the Daemon satisfies them
+ * Read-only views the admin surface needs, declared by the consumer (as Go
+ * code declares interfaces where they are used): the Daemon satisfies them
  * structurally, so admin never imports daemon, xds, registry or ca internals
  * and can never call a mutating method by accident.
  */

@@ -59,7 +59,7 @@ function ttlOf(req: CaRequest): number {
 
 /**
  * istio.v1.auth.IstioCertificateService/CreateCertificate, as ztunnel calls it
- * (ztunnel-protocol.md §4.3; istiod security/pkg/server/ca/server.go):
+ * (ztunnel src/identity/caclient.rs; istiod security/pkg/server/ca/server.go):
  * authenticate → (impersonation check) → sign → [leaf, intermediates…, roots].
  * Refusals are opaque to the caller; the reason goes to the log and a metric label.
  */

@@ -7,7 +7,7 @@ import {
 /**
  * `ambientd eastwest`: the east-west gateway's own slice of settings (one
  * process per gateway). Env names follow ztunnel's where one exists
- * (ztunnel-protocol.md §5.1: XDS_ADDRESS, CA_ADDRESS, XDS_ROOT_CA, AUTH_TOKEN,
+ * (ztunnel src/config.rs: XDS_ADDRESS, CA_ADDRESS, XDS_ROOT_CA, AUTH_TOKEN,
  * ALT_XDS_HOSTNAME, CLUSTER_ID, NETWORK), then AMBIENTD_EASTWEST_*.
  */
 export interface EastwestConfig {

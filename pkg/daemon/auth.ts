@@ -126,7 +126,7 @@ export function buildAuth(i: BuildAuthInput): DaemonAuth {
 
 /**
  * Node metadata keys the daemon or istiod reads as strings (ztunnel sends
- * them as strings: ztunnel-protocol.md §3.1). Any other type is refused
+ * them as strings: ztunnel src/config.rs builds node metadata). Any other type is refused
  * rather than skipped, so a list or number cannot step around the
  * namespace check.
  */

@@ -1,7 +1,7 @@
 import { TYPE_ADDRESS } from '../wire';
 import type { StreamStatus } from '../xds';
 
-/** ztunnel node ids are `ztunnel~<ip>~<pod>.<ns>~<ns>.svc.<suffix>` (docs/reference ztunnel-protocol.md §3.1). */
+/** ztunnel node ids are `ztunnel~<ip>~<pod>.<ns>~<ns>.svc.<suffix>` (ztunnel src/config.rs). */
 export function isZtunnel(nodeId: string): boolean {
   return nodeId.startsWith('ztunnel~');
 }

@@ -8,7 +8,7 @@ import { parseSpiffeId } from '../x509';
  * accepted root: exactly one SPIFFE URI SAN, of a trust domain with roots
  * here, whose chain anchors in that trust domain's own roots (a peer's root
  * never vouches for our trust domain). As Envoy's and ztunnel's HBONE servers
- * do (hbone-dataplane.md §1.1, §3.2 item 2). `why` is for the log only.
+ * do (docs/design/hbone.md, TLS). `why` is for the log only.
  */
 export function authenticateCaller(socket: tls.TLSSocket, anchors: TrustAnchors): { caller: string } | { why: string } {
   if (!socket.authorized) return { why: `not authorized: ${String(socket.authorizationError)}` };

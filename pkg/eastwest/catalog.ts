@@ -36,7 +36,7 @@ const DECODE = { longs: Number, enums: Number, bytes: Buffer, defaults: false, o
  * The gateway's view of its cluster: a delta-xDS client of the local daemon in
  * the same role as a ztunnel (wildcard Address subscription, bearer token and
  * clusterid headers, ACK/NACK per response, initial_resource_versions on
- * reconnect; ztunnel-protocol.md §3). The only writer of the held resources;
+ * reconnect; ztunnel src/xds/client.rs). The only writer of the held resources;
  * each change becomes a new immutable RouteTable. A lost stream keeps the last
  * table (a failure is never a deletion) and reconnects with backoff.
  */

@@ -29,7 +29,7 @@ export interface GatewayPorts {
 }
 
 /**
- * `ambientd eastwest`: one east-west gateway (hbone-dataplane.md §3). Wires
+ * `ambientd eastwest`: one east-west gateway (docs/design/hbone.md). Wires
  * the certificate source (the daemon's CA), the catalog (the daemon's xDS),
  * the HBONE listener and the admin listeners; owns nothing else. Ready once it
  * holds a certificate and the first xDS state.

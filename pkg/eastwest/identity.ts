@@ -12,7 +12,7 @@ import { TLS13_CIPHERS } from '../transport';
 export interface GatewayIdentity {
   readonly certChainPem: string;
   readonly keyPem: string;
-  /** The last element of the CA response: the roots the mesh trusts (hbone-dataplane.md §1.1 chain layout). */
+  /** The last element of the CA response: the roots the mesh trusts (docs/design/hbone.md, TLS: chain layout). */
   readonly rootsPem: string;
   readonly spiffeId: string;
   /** ms since the epoch */
@@ -46,7 +46,7 @@ const CALL_TIMEOUT_MS = 10_000;
  * Fetches the gateway's certificate from the daemon's CA as a dedicated-mode
  * ztunnel does (bearer token of the gateway's own service account, clusterid
  * header, P-256 key, CSR with the SPIFFE URI; the CA issues the caller's
- * identity, hbone-dataplane.md §5.6 pitfall 1) and renews it at half of its
+ * identity, not the CSR's) and renews it at half of its
  * lifetime; a failed call is retried with backoff while the old one stays.
  */
 export class CertSource {

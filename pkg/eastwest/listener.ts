@@ -13,9 +13,9 @@ import { REFUSALS, RefusalLog, type RefusalReason } from './refusals';
 import { pickEndpoint, type RouteTable } from './routes';
 import { Tunnel, type TunnelEnd, type TunnelView } from './tunnel';
 
-/** The destination ztunnel's HBONE port: the gateway always dials it (§3.2 item 5). */
+/** The destination ztunnel's HBONE port: the gateway always dials it (docs/design/hbone.md). */
 export const HBONE_PORT = 15008;
-/** ztunnel's server PINGs every 10 s and drops a connection after 20 s without a pong (§1.5). */
+/** ztunnel's server PINGs every 10 s and drops a connection after 20 s without a pong. */
 const PING_EVERY_MS = 10_000;
 /**
  * Bytes queued toward a destination before pipe() pauses the caller's stream.
@@ -65,7 +65,7 @@ interface SessionState {
 }
 
 /**
- * The HBONE front door (hbone-dataplane.md §3.2): TLS 1.3 with ztunnel's
+ * The HBONE front door (docs/design/hbone.md, Gateway requirements): TLS 1.3 with ztunnel's
  * AES-GCM suites, ALPN h2 only, no SNI needed, a client certificate required
  * and checked twice (the TLS layer against every accepted root, then its
  * SPIFFE id's trust domain against that trust domain's own roots), then
@@ -239,7 +239,7 @@ export class HboneListener {
       else this.activeByEndpoint.set(t.uid, n);
     };
     const t0 = this.o.clock.monotonic();
-    // Plain TCP, no TLS: the bytes that follow are the caller's own inner HBONE session (§0 item 1).
+    // Plain TCP, no TLS: the bytes that follow are the caller's own inner HBONE session.
     // net.Socket hands its options to stream.Duplex, which reads writableHighWaterMark (@types/node omits it).
     const opts: net.TcpNetConnectOpts & { writableHighWaterMark: number } = {
       host: t.ip, port, allowHalfOpen: true, noDelay: true, writableHighWaterMark: DESTINATION_WRITE_BUFFER,
@@ -276,7 +276,7 @@ export class HboneListener {
         socket.destroy();
         return;
       }
-      // 200 only after the connect, without END_STREAM (§1.3, §3.2 item 6).
+      // 200 only after the connect, without END_STREAM, as ztunnel's inbound does.
       stream.respond({ ':status': 200 });
       const id = this.nextId++;
       const tunnel = new Tunnel(stream, socket, {
@@ -305,7 +305,7 @@ export class HboneListener {
     if (this.log.isLevelEnabled('debug')) this.log.debug({ ...t.view(), why }, 'tunnel closed');
   }
 
-  /** A non-200 answer with END_STREAM; the HTTP/2 connection stays up for its other streams (§3.2 item 6). */
+  /** A non-200 answer with END_STREAM; the HTTP/2 connection stays up for its other streams. */
   private answer(stream: http2.ServerHttp2Stream, reason: RefusalReason, fields: Record<string, unknown>): void {
     this.refuse(reason, fields);
     if (stream.destroyed || stream.closed || stream.headersSent) return;

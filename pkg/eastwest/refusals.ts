@@ -4,9 +4,10 @@ import type { Logger } from '../log';
  * Every way the gateway turns a caller away, with the HTTP status the outer
  * CONNECT stream gets (0: no status, the connection itself is closed, as
  * ztunnel does on a TLS or trust-domain failure). Statuses follow ztunnel's
- * inbound (hbone-dataplane.md §1.3, §3.2): 400 for a method other than CONNECT
- * or an authority that is not hostname:port, 503 for an unknown hostname or
- * port and a failed dial. The client treats every non-200 alike (§1.2).
+ * inbound (src/proxy/inbound.rs; docs/design/hbone.md, Inbound statuses): 400
+ * for a method other than CONNECT or an authority that is not hostname:port,
+ * 503 for an unknown hostname or port and a failed dial. The client treats
+ * every non-200 alike.
  */
 export const REFUSALS = {
   tls_handshake: 0,

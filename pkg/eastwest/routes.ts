@@ -11,7 +11,7 @@ import type { RefusalReason } from './refusals';
  */
 export interface Endpoint {
   readonly uid: string;
-  /** The pod IP the destination ztunnel accepts on (hbone-dataplane.md §3.2 item 5). */
+  /** The pod IP the destination ztunnel accepts on: it takes the socket's local address as the workload. */
   readonly ip: string;
   readonly healthy: boolean;
   readonly locality?: LocalityMsg;
@@ -42,7 +42,7 @@ const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a
 
 /**
  * Splits a CONNECT authority into host and port, as ztunnel does
- * (hbone-dataplane.md §1.2: a socket address first, else host and port both
+ * (src/proxy.rs: a socket address first, else host and port both
  * required): an IP authority is refused here because the gateway forwards by
  * service name only.
  */
@@ -189,8 +189,8 @@ function rank(ep: Endpoint, prefs: readonly number[], here: LocalityMsg | undefi
 /**
  * Picks one healthy endpoint: the service's load balancing first (STRICT keeps
  * only endpoints matching every preference, FAILOVER the best-ranked), then
- * the fewest open tunnels (Envoy's default LEAST_REQUEST for this cluster,
- * hbone-dataplane.md §3.1), ties broken at random.
+ * the fewest open tunnels (LEAST_REQUEST, the default istio leaves on the
+ * Envoy gateway's double-HBONE cluster: cluster_traffic_policy.go), ties broken at random.
  */
 export function pickEndpoint(
   route: Route, here: LocalityMsg | undefined, active: (uid: string) => number, random: () => number = Math.random,

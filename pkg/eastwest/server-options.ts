@@ -3,7 +3,7 @@ import type * as tls from 'node:tls';
 import type { TrustAnchors } from '../auth';
 import { TLS13_CIPHERS } from '../transport';
 
-/** ztunnel's HBONE settings (hbone-dataplane.md §1.5): 4 MiB stream, 16 MiB connection windows, 1 MiB frames. */
+/** ztunnel's HBONE settings (src/proxy/h2/server.rs): 4 MiB stream, 16 MiB connection windows, 1 MiB frames. */
 export const STREAM_WINDOW = 4 * 1024 * 1024;
 export const CONNECTION_WINDOW = 16 * 1024 * 1024;
 const MAX_FRAME = 1024 * 1024;
@@ -14,7 +14,10 @@ export interface ServingIdentity {
   keyPem: string;
 }
 
-/** TLS 1.3 only, ztunnel's AES-GCM suites and rustls's default key exchange order (§1.1); every accepted root. */
+/**
+ * TLS 1.3 only, ztunnel's AES-GCM suites and rustls's default key exchange order (docs/design/hbone.md, TLS);
+ * every accepted root.
+ */
 export function tlsOptions(id: ServingIdentity, anchors: TrustAnchors): tls.SecureContextOptions {
   return {
     cert: id.certChainPem, key: id.keyPem, ca: anchors.unionPem(),

@@ -30,10 +30,10 @@ export interface TunnelOptions {
 
 /**
  * One established outer CONNECT stream joined to its TCP connection to the
- * destination's :15008, relayed blind (hbone-dataplane.md §3.2 item 7):
+ * destination's :15008, relayed blind (docs/design/hbone.md, Gateway requirements):
  * END_STREAM from the caller becomes a FIN toward the destination and a FIN
  * from the destination becomes END_STREAM, each direction on its own, so one
- * finishing does not cut the other (§1.5 half-close). A TCP reset or error
+ * finishing does not cut the other (as ztunnel's half-close). A TCP reset or error
  * becomes RST_STREAM(CONNECT_ERROR) (RFC 9113 §8.5); a caller's RST_STREAM
  * closes the TCP connection. A slow reader stops the other side: the stream
  * is paused and node:http2 withholds WINDOW_UPDATE (HTTP/2 flow control), or

@@ -1,6 +1,6 @@
 /**
- * Bounded, coalescing admission for peer dials (house rule 5: every queue
- * bounded). At most `limit` links are between "dial" and "first sync done"
+ * Bounded, coalescing admission for peer dials (every queue an outsider
+ * can fill is bounded). At most `limit` links are between "dial" and "first sync done"
  * at once; the rest wait in FIFO order. Without it, N = 2,000 declared peers
  * are dialled in one go at start-up (or after a partition heals): 2,000 TLS
  * handshakes and first responses land together, every first sync completes

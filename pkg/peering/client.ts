@@ -168,7 +168,7 @@ export class PeerClient {
     this.awaiting = new Set(this.o.types);
     this.resyncOrigin = undefined;
     const ns = this.o.identityNamespace;
-    // The client name is Solo's `peering-<remote cluster>` (peering-model.md §3.1); who is dialling is in
+    // The client name is Solo's `peering-<remote cluster>` (docs/design/peering-model.md); who is dialling is in
     // Node.cluster and CLUSTER_ID, which the serving side shows with the SPIFFE id that authenticated us.
     const local = this.o.localCluster;
     const node = {

@@ -13,7 +13,7 @@ import type { EastWestGatewayMsg } from './types';
 /** Overrides the peer daemon's expected ns/sa (default cfg.peering.peerIdentity). */
 export const ANN_PEER_IDENTITY = 'peering.ambientd.io/peer-identity';
 
-/** One valid istio-remote Gateway: a peer this cluster dials and imports from (peering-model.md §1.2). */
+/** One valid istio-remote Gateway: a peer this cluster dials and imports from (docs/design/peering-model.md). */
 export interface PeerDecl {
   /** Gateway "ns/name". */
   readonly key: string;
@@ -88,7 +88,7 @@ export function localityOf(labels: StringMap): LocalityMsg | undefined {
 const isNodePort = (v: string | undefined): boolean => (v ?? '').toLowerCase() === 'nodeport';
 const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
-/** ValidatePeerGateway rules (peering-model.md §1.2) plus address and identity sanity. */
+/** Solo's ValidatePeerGateway rules (docs/design/peering-model.md, Peer gateway) plus address and identity sanity. */
 export function validatePeerGateway(
   gw: GatewayObj,
   opts: {

@@ -10,7 +10,7 @@ import {
 } from './types';
 import type { ClusterInfoMsg, FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg, ServicePortMsg } from './types';
 
-/** solo.io/service-scope values that export a service (peering-model.md §2.1). */
+/** solo.io/service-scope values that export a service (docs/design/peering-model.md). */
 const EXPORTED_SCOPES = new Set(['global', 'global-only']);
 
 /** The service's scope label wins over its namespace's; istio.io/global=true also exports. */

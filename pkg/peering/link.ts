@@ -7,8 +7,8 @@ import { localityOf, validatePeerGateway } from './declare';
 import { CLASS_REMOTE, DEFAULT_HBONE_PORT, DEFAULT_XDS_PORT, LISTENER_HBONE, LISTENER_XDS } from './types';
 
 /**
- * The shapes behind `ambientd expose` and `ambientd link` (peering-model.md
- * §1.1, §1.2, §1.4): the east-west Gateway a cluster publishes, and the
+ * The shapes behind `ambientd expose` and `ambientd link` (docs/design/peering-model.md,
+ * East-west gateway, Peer gateway, CLI flows): the east-west Gateway a cluster publishes, and the
  * istio-remote Gateway another cluster declares to import from it. Pure: the
  * CLI reads the inputs (config, a peer's debug documents or file) and writes
  * the output.
@@ -93,7 +93,7 @@ export interface PeerLinkInfo {
   addresses: GatewayAddressObj[];
   xdsPort: number;
   hbonePort: number;
-  /** Namespace and service account of the peer's east-west gateway (its data-plane identity, §5.3). */
+  /** Namespace and service account of the peer's east-west gateway (its data-plane identity). */
   gatewayNamespace: string;
   serviceAccount: string;
   locality?: LocalityMsg;

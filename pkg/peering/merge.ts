@@ -90,7 +90,8 @@ export class Merger {
     for (const n of remote.changed.keys()) remote.removed.delete(n);
   }
 
-  // Takeover (peering-model.md §2.1): local Service label, then Namespace, then what peers advertise, then global-only.
+  // Takeover (docs/design/peering-model.md): local Service label, then Namespace, then what peers advertise,
+  // then global-only.
   private takeover(i: MergeInput, g: Group): boolean {
     if (g.local && g.local.takeover !== Takeover.UNSET) return g.local.takeover === Takeover.TRUE;
     const nsV = i.snapshot.namespaces.get(g.ns)?.labels[LABEL.serviceTakeover];

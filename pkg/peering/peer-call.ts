@@ -9,7 +9,7 @@ import { MessageReader } from '../transport';
  * balancer, subchannel pools, channelz trackers and retry state — at N = 2,000
  * peers that was ~90 KiB more per link than a bare HTTP/2 session (measured,
  * see the peering bench notes). gRPC over HTTP/2 is small enough to speak
- * directly (PROTOCOL-HTTP2.md): POST with content-type application/grpc and
+ * directly (grpc/grpc doc/PROTOCOL-HTTP2.md): POST with content-type application/grpc and
  * te: trailers, messages framed as 1 byte compressed flag + 4 byte big-endian
  * length, status in trailers (or in the headers of a trailers-only response).
  */

@@ -33,7 +33,8 @@ export function loadBalancingFor(td: string): LoadBalancingMsg | undefined {
 }
 
 /**
- * istiod's split-horizon form (ztunnel-protocol.md §7.3), one per (peer gateway, global service).
+ * istiod's split-horizon form (ambient/multicluster.go createSplitHorizonWorkload), one per (peer gateway,
+ * global service).
  * The peer's first gateway keeps the plain form; each further gateway address is its own endpoint
  * (`<gateway name>` for a Gateway's first address, `<gateway name>@<address>` for the others).
  */
@@ -109,8 +110,8 @@ export function gatewayFor(i: ShapeContext, decl: PeerDecl, gw?: PeerGateway): G
 
 /**
  * The peer's gateway itself (address or hostname form), so ztunnel's
- * fetch_network_gateway resolves `network_gateway` (hbone-dataplane.md §2.1
- * (c): a Workload with that IP in the gateway's network, or that hostname and
+ * fetch_network_gateway resolves `network_gateway` (ztunnel src/state.rs: a
+ * Workload with that IP in the gateway's network, or that hostname and
  * namespace). Its identity — namespace of the istio-remote Gateway, the
  * gateway's service account — is the SAN the client expects of the gateway's
  * certificate (istiod convertGateway). One per declared gateway address (a peer may

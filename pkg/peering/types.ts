@@ -29,7 +29,7 @@ export const LISTENER_XDS = 'xds-tls';
 export const LISTENER_HBONE = 'cross-network';
 export const ANN_DATA_PLANE_TYPE = 'peering.solo.io/data-plane-service-type';
 export const ANN_PREFERRED_DATA_PLANE_TYPE = 'peering.solo.io/preferred-data-plane-service-type';
-/** Capacity buckets stop here (peering-model.md §3.2). */
+/** Capacity buckets (powers of two, rounded down) stop here, as Solo's exporter does. */
 export const MAX_CAPACITY = 2048;
 
 export interface ServicePortMsg {

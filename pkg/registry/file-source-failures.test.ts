@@ -10,7 +10,8 @@ import { createSilentLogger } from '../log';
 import { FileSource, LocalRegistry } from './index';
 import type { FileSourceOptions } from './index';
 
-// "A failure is never a deletion" (house rule 4, issue #18 items 1, 2, 5) for the directory source.
+// "A failure is never a deletion" (a source error keeps the last good state; issue #18 items 1, 2, 5)
+// for the directory source.
 
 const pod = (name: string, ip: string): string =>
   `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: default\n` +

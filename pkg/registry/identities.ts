@@ -21,7 +21,7 @@ function index(s: RegistrySnapshot): Map<string, Set<string>> {
 /**
  * SPIFFE ids of the pods scheduled on a node: the identities a node agent
  * (ztunnel) on that node may request certificates for (istiod's
- * impersonation check, reference §7.6).
+ * impersonation check, security/pkg/server/ca/node_auth.go).
  */
 export function identitiesOnNode(snapshot: RegistrySnapshot, nodeName: string, trustDomain: string): Set<string> {
   const out = new Set<string>();

@@ -5,7 +5,7 @@ import type { AuthorizationMsg, MatchMsg, RuleMsg, SecurityAddressMsg, ServiceAc
 
 /**
  * AuthorizationPolicy → istio.security.Authorization, istiod's
- * convertAuthorizationPolicy semantics (reference §7.4).
+ * convertAuthorizationPolicy semantics (istio pilot/pkg/serviceregistry/ambient/authorization.go).
  */
 
 /** `when` keys ztunnel can evaluate at L4; any other key is an HTTP attribute. */
@@ -19,7 +19,7 @@ export function stringMatch(v: string): StringMatchMsg {
   return { exact: v };
 }
 
-/** Principals are compared without the spiffe:// prefix (reference §1.4, §8 item 8). */
+/** ztunnel compares principals without the spiffe:// prefix (src/rbac.rs): a prefixed one never matches. */
 function principalMatch(v: string): StringMatchMsg {
   return stringMatch(v.startsWith('spiffe://') ? v.slice('spiffe://'.length) : v);
 }

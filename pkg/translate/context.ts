@@ -77,7 +77,7 @@ const HBONE_PORT = 15008;
 
 /**
  * The east-west gateway address for a network, as istiod's network gateway
- * (reference §7.1 network_gateway): IP → address{network, ip}, hostname →
+ * (istio pilot/pkg/serviceregistry/ambient/multicluster.go): IP → address{network, ip}, hostname →
  * hostname{ns, host}; hbone_mtls_port from the HBONE listener. Gateways are
  * ranked by namespace/name so the choice is deterministic.
  */

@@ -6,7 +6,7 @@ import type { AuthorizationMsg, RuleMsg } from './types';
 
 /**
  * PeerAuthentication → the L4 deny policies ztunnel enforces, following
- * istiod's ambient conversion (reference §7.4; istio
+ * istiod's ambient conversion (istio
  * pilot/pkg/serviceregistry/ambient/authorization.go, behaviour only):
  *  - a static `<root>/istio_converted_static_strict` DENY-plaintext policy,
  *    sent whenever any PeerAuthentication exists, referenced by workloads

@@ -23,7 +23,7 @@ export function appProtocol(appProto: string | undefined, name: string | undefin
 }
 
 /**
- * Load balancing, istiod's constructService (reference §7.2):
+ * Load balancing, istiod's constructService (pilot/pkg/serviceregistry/ambient/services.go):
  * internalTrafficPolicy Local → [NODE] STRICT; otherwise trafficDistribution
  * (annotation networking.istio.io/traffic-distribution, else spec) selects a
  * FAILOVER preference list; `Any` and unknown values leave it unset (spread).
@@ -46,7 +46,7 @@ function loadBalancing(svc: ServiceObj): LoadBalancingMsg | undefined {
           mode: LbMode.FAILOVER,
         };
         break;
-      // Solo's peering values (reference peering-model §2.6; their exact scope lists are inferred there).
+      // Solo's peering values: Solo documents the behaviour, not the scope lists; these lists are ours.
       case 'PreferNetwork':
         lb = { routingPreference: [LbScope.NETWORK], mode: LbMode.FAILOVER };
         break;

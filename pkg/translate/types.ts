@@ -15,7 +15,7 @@ export interface MeshContext {
   rootNamespace: string;
 }
 
-/** istio.workload enums (reference §1.1). Only values ztunnel accepts are ever emitted. */
+/** istio.workload enums (ztunnel proto/workload.proto). Only values ztunnel accepts are ever emitted. */
 export const TunnelProtocol = { NONE: 0, HBONE: 1 } as const;
 export const NetworkMode = { STANDARD: 0, HOST_NETWORK: 1 } as const;
 export const WorkloadStatus = { HEALTHY: 0, UNHEALTHY: 1 } as const;
@@ -25,7 +25,7 @@ export const IPFamilies = { AUTOMATIC: 0, IPV4_ONLY: 1, IPV6_ONLY: 2, DUAL: 3 } 
 export const LbScope = { REGION: 1, ZONE: 2, SUBZONE: 3, NODE: 4, CLUSTER: 5, NETWORK: 6 } as const;
 export const LbMode = { UNSPECIFIED_MODE: 0, STRICT: 1, FAILOVER: 2, PASSTHROUGH: 3 } as const;
 export const LbHealthPolicy = { ONLY_HEALTHY: 0, ALLOW_ALL: 1 } as const;
-/** istio.security enums (reference §1.2). */
+/** istio.security enums (ztunnel proto/authorization.proto). */
 export const AuthzScope = { GLOBAL: 0, NAMESPACE: 1, WORKLOAD_SELECTOR: 2 } as const;
 export const AuthzAction = { ALLOW: 0, DENY: 1 } as const;
 
@@ -187,7 +187,7 @@ export interface LocalDelta {
   removedAuthorizations: ReadonlySet<string>;
 }
 
-/** Resource names, exactly as ztunnel keys them (reference §7: names must equal keys). */
+/** Resource names as istiod forms them (pilot/pkg/model/service.go): a Workload's name is its uid. */
 export function workloadUidForPod(clusterId: string, ns: string, name: string): string {
   return `${clusterId}//Pod/${ns}/${name}`;
 }

@@ -14,7 +14,7 @@ import type { LocalityMsg, PortListMsg, PortMsg, WorkloadMsg } from './types';
 
 /**
  * Pod / WorkloadEntry → istio.workload.Workload with istiod's
- * podWorkloadBuilder semantics (reference §7.1).
+ * podWorkloadBuilder semantics (istio pilot/pkg/serviceregistry/ambient/workloads.go).
  */
 
 const TERMINAL = new Set(['Succeeded', 'Failed']);

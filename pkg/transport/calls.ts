@@ -9,7 +9,7 @@ import { partBytes, type FramePart } from '../wire';
 import { MessageReader } from './message-reader';
 
 /**
- * gRPC calls over one node:http2 stream (gRPC over HTTP/2, PROTOCOL-HTTP2.md):
+ * gRPC calls over one node:http2 stream (gRPC over HTTP/2, grpc/grpc doc/PROTOCOL-HTTP2.md):
  * requests are Length-Prefixed-Messages (1 byte compressed flag, 4 bytes
  * big-endian length, message); the response is HEADERS, messages, then
  * trailers carrying grpc-status / grpc-message (or "trailers-only": one HEADERS

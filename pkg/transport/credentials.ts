@@ -2,7 +2,7 @@ import type { SecureContextOptions } from 'node:tls';
 
 /**
  * ztunnel speaks TLS 1.3 only, with the two AES-GCM suites
- * (ztunnel-protocol.md §4.1); peers are ambientd daemons with the same stack.
+ * (ztunnel src/tls/lib.rs); peers are ambientd daemons with the same stack.
  */
 export const TLS13_CIPHERS = 'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256';
 

@@ -196,7 +196,7 @@ export class GrpcServer {
     this.guard.watchSession(session);
     // Server keepalive (grpc.keepalive_time_ms / _timeout_ms): a peer that stops answering
     // PINGs is dropped, so a dead ztunnel's stream does not linger. ztunnel pings us every
-    // 30 s too (ztunnel-protocol.md §3.5); node:http2 answers those itself.
+    // 30 s too (ztunnel src/tls/control.rs); node:http2 answers those itself.
     const every = this.o.keepaliveTimeMs ?? 30_000;
     const timeout = this.o.keepaliveTimeoutMs ?? 10_000;
     let timer: NodeJS.Timeout | undefined;

@@ -1,6 +1,6 @@
 /**
  * Reassembles gRPC Length-Prefixed-Messages (1 byte compressed flag, 4 bytes
- * big-endian length, message; PROTOCOL-HTTP2.md) from HTTP/2 DATA chunks.
+ * big-endian length, message; grpc/grpc doc/PROTOCOL-HTTP2.md) from HTTP/2 DATA chunks.
  * A large message arrives in many 16 KB chunks: they are collected in a list
  * and joined once when the message is complete — re-concatenating per chunk
  * is quadratic (a 2.4 MB reconnect request would copy ~180 MB). Shared by the

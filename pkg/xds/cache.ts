@@ -205,7 +205,8 @@ export class ResourceCache {
     if (since < t.floorSeq) return false;
     const seqs = t.logSeq;
     for (let i = firstAfter(seqs.length, (k) => seqs[k]!, since); i < seqs.length; i++) {
-      // Only the newest log record of a name counts: no duplicates (rule 15).
+      // Only the newest log record of a name counts: no name twice in a response
+      // (docs/design/delta-xds-rules.md rule 15).
       const cur = t.current(i);
       if (cur !== undefined) fn(cur);
     }

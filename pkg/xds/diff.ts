@@ -9,7 +9,7 @@ const EMPTY_IRV = InitialVersions.fromMap(new Map());
 /**
  * Subscribed names answered per response. Delta xDS lets a server answer a
  * request's names over several responses (each name is answered once it is
- * in one: rule 9); a slice bounds the event-loop time and the size of one
+ * in one: rule 9 of docs/design/delta-xds-rules.md); a slice bounds the event-loop time and the size of one
  * response (about a millisecond and ~6 KB of removed names), so a stream that
  * subscribed hundreds of thousands of names cannot hold the loop while other
  * streams wait.
@@ -102,7 +102,7 @@ export function nextResponse(cache: ResourceCache, st: TypeState): { frames: Fra
     }
     // Rule 13: a subscribed name that does not exist is answered in removed_resources.
     // ztunnel wakes an on-demand waiter only on a resource *named* by the key or
-    // the key in removed_resources (ztunnel-protocol.md §3.2), so an alias key is
+    // the key in removed_resources (ztunnel State::notify_on_demand), so an alias key is
     // also listed as removed — harmless to ztunnel, essential for the wake-up.
     if (!own) removeAbsent(key);
   };

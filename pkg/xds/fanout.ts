@@ -27,7 +27,7 @@ export interface SharedResponse {
  * sequence S receives exactly "every name of this type changed after S, as of
  * the current sequence" — the same bytes for every such stream. At one change
  * to N caught-up streams that is one build + one encode instead of N; each
- * stream only appends its nonce (rule 16: unique per stream).
+ * stream only appends its nonce (rule 16 in docs/design/delta-xds-rules.md: unique per stream).
  *
  * Valid for one cache sequence number: the first lookup after a commit drops
  * everything. Bounded: streams can only differ in S, and we keep at most

@@ -3,7 +3,7 @@ import type { CacheEntry, ResourceCache } from './cache';
 
 /**
  * The first response of a wildcard type on a (re)connected stream, against
- * what the client says it holds (reference §3.1 rule 22): entries it lacks or
+ * what the client says it holds (docs/design/delta-xds-rules.md rule 22): entries it lacks or
  * holds at another version are sent (22c: versions are content hashes, stable
  * across restarts and replicas, so an unchanged entry is skipped), names it
  * holds that no longer exist — and that no alias resolves — are removed (22b).

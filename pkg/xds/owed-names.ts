@@ -1,5 +1,5 @@
 /**
- * Names a stream owes an answer for (rule 9: every subscribed name, even a
+ * Names a stream owes an answer for (docs/design/delta-xds-rules.md rule 9: every subscribed name, even a
  * repeated one), kept as the requests' own name lists: recording a request
  * costs no per-name work, and a name listed twice is answered twice at worst
  * (within one response it is answered once: the response deduplicates).

@@ -75,7 +75,7 @@ const NO_VERSIONS = InitialVersions.fromMap(new Map());
  * valid request on its own: the first carries everything but the names past
  * the budget (node, nonce, NACK detail, initial_resource_versions); the others
  * carry only type_url and names, subscribe slices before unsubscribe slices
- * (the order a single request is applied in, rule 7). Applying the slices in
+ * (the order a single request is applied in, docs/design/delta-xds-rules.md rule 7). Applying the slices in
  * order leaves the same subscription as the whole request; each added name is
  * still answered (rule 9), possibly over several responses.
  *

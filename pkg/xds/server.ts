@@ -240,7 +240,7 @@ export class XdsServer {
         for (const b of pending.splice(0)) if (!ended) pump.push(b);
       },
       (err: unknown) => {
-        // Opaque to the caller, complete in the log (house rule 6).
+        // Opaque to the caller (it learns nothing to probe with), complete in the log.
         const reason = isDaemonError(err) ? err.message : (err as Error)?.message;
         const code = isDaemonError(err) ? err.grpcCode : GrpcCode.UNAUTHENTICATED;
         const pub = isDaemonError(err) ? err.publicMessage : 'authentication failed';

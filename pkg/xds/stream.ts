@@ -98,7 +98,7 @@ export class XdsStream {
         this.fail(GrpcCode.PERMISSION_DENIED, 'permission denied');
         return;
       }
-      this.node = req.node; // rule 2: only the first request is guaranteed to carry it
+      this.node = req.node; // rule 2 (docs/design/delta-xds-rules.md): only the first request surely has it
     }
     let st = this.types.get(req.typeUrl);
     // A type this stream already watches is one of typeOrder (checked when it was added).

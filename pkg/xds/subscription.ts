@@ -1,7 +1,7 @@
 /**
  * Per-type subscription state for one delta-xDS stream, applied exactly as the
  * xDS protocol text prescribes (rule numbers refer to
- * ../shared/reference/xds-and-performance.md §3.1, restating xds_protocol.rst
+ * docs/design/delta-xds-rules.md, restating Envoy's xds_protocol.rst
  * "Incremental xDS"). Pure: no I/O, no clock.
  */
 

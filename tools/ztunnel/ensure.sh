@@ -71,8 +71,8 @@ done
 
 work="$dir/build"
 rm -rf "$work" && cp -a "$src_cache" "$work"
-# The offline edits (reference: hbone-dataplane.md §5.1): the git-only tls-boring provider and its feature line,
-# and the FIPS paths in .cargo/config.toml. Nothing else changes.
+# The offline edits: Cargo resolves the git-only boring-rustls-provider (feature tls-boring) even with the feature
+# off, so drop it and its feature line, and the FIPS paths in .cargo/config.toml. Nothing else changes.
 sed -i -E '/^boring-rustls-provider *=/d; /^tls-boring *=/d' "$work/Cargo.toml"
 sed -i -E '/^BORING_BSSL_FIPS_/d' "$work/.cargo/config.toml"
 start=$(date +%s)
