@@ -74,27 +74,35 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     await phase(); // warm-up (JIT, first GCs), discarded
     const idleRss = sampleProc(daemon.pid).rssBytes / 1048576;
     figures.push({ name: 'idle_rss', value: idleRss, unit: 'MiB' });
-    for (const a of attacks) {
+    // `control` runs the same A/B pair with no attack at all: its ratios are this machine's A-vs-A noise for the
+    // same statistics, reported beside the attacks' ratios (no target).
+    for (const a of ['control', ...attacks] as const) {
+      const control = a === 'control';
       const without = await phase();
-      attacker.send({ cmd: 'start', attack: a });
-      await attacker.next('started');
+      if (!control) {
+        attacker.send({ cmd: 'start', attack: a });
+        await attacker.next('started');
+      }
       // Let the attack reach its steady pressure (a benchmark settle, not synchronisation in a test).
       await new Promise((r) => setTimeout(r, settleMs));
       const withA = await phase();
-      attacker.send({ cmd: 'stop' });
-      const stopped = await attacker.next('stopped', 60_000);
+      let stopped: { stats?: unknown } = { stats: 'no attack' };
+      if (!control) {
+        attacker.send({ cmd: 'stop' });
+        stopped = await attacker.next('stopped', 60_000);
+      }
       const pa = percentile(without.change, 99);
       const pb = percentile(withA.change, 99);
       const ra = Math.max(...without.reconnect);
       const rb = Math.max(...withA.reconnect);
       figures.push({ name: `${a}.change_p99_without`, value: pa, unit: 'ms' });
       figures.push({ name: `${a}.change_p99_with`, value: pb, unit: 'ms' });
-      const twice = { op: '<=' as const, value: 2 };
+      const twice = control ? undefined : { op: '<=' as const, value: 2 };
       figures.push({ name: `${a}.change_p99_ratio`, value: pa > 0 ? pb / pa : 0, unit: 'x', target: twice });
       figures.push({ name: `${a}.reconnect_without`, value: ra, unit: 'ms' });
       figures.push({ name: `${a}.reconnect_with`, value: rb, unit: 'ms' });
       figures.push({ name: `${a}.reconnect_ratio`, value: ra > 0 ? rb / ra : 0, unit: 'x', target: twice });
-      const rssTarget = { op: '<=' as const, value: 256 };
+      const rssTarget = control ? undefined : { op: '<=' as const, value: 256 };
       figures.push({ name: `${a}.rss_over_idle`, value: withA.rssMiB - idleRss, unit: 'MiB', target: rssTarget });
       const peak = `RSS peak ${withA.rssMiB.toFixed(0)} MiB (idle ${idleRss.toFixed(0)})`;
       notes.push(`${a}: attacker ${JSON.stringify(stopped.stats)}; ${peak}`);
