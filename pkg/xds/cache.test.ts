@@ -191,3 +191,28 @@ t.test('packed frames: names repeated inside the resource are stored once and wr
   }
   t.end();
 });
+
+t.test('on-demand aliases follow an entry across updates that keep, change and drop its addresses', (t) => {
+  const cache = new ResourceCache();
+  const put = (body: string, aliases: string[]): void => {
+    cache.commit([{ typeUrl: T, upserts: [entryFromBytes(T, 'ns/w', Buffer.from(body), aliases)] }]);
+  };
+  const other = entryFromBytes(T, 'ns/x', Buffer.from('x'), ['net/10.0.0.1']);
+  cache.commit([{ typeUrl: T, upserts: [other] }]);
+  put('v1', ['net/10.0.0.1', 'net/10.0.0.2']);
+  t.same(cache.resolve(T, 'net/10.0.0.2'), ['ns/w']);
+  // Same addresses, new content: the alias now leads to the new entry only (and still to ns/x for the shared one).
+  put('v2', ['net/10.0.0.1', 'net/10.0.0.2']);
+  t.same(cache.resolve(T, 'net/10.0.0.2'), ['ns/w']);
+  t.same([...cache.aliasTargets(T, 'net/10.0.0.2')!].map((e) => e.version), [cache.get(T, 'ns/w')!.version]);
+  t.same(cache.resolve(T, 'net/10.0.0.1').sort(), ['ns/w', 'ns/x']);
+  // A new address set: the dropped alias resolves to nothing of ns/w, the new one does.
+  put('v3', ['net/10.0.0.3']);
+  t.same(cache.resolve(T, 'net/10.0.0.2'), []);
+  t.equal(cache.aliasTargets(T, 'net/10.0.0.2'), undefined, 'an emptied alias leaves the index');
+  t.same(cache.resolve(T, 'net/10.0.0.3'), ['ns/w']);
+  t.same(cache.resolve(T, 'net/10.0.0.1'), ['ns/x']);
+  cache.commit([{ typeUrl: T, removes: ['ns/w'] }]);
+  t.same(cache.resolve(T, 'net/10.0.0.3'), []);
+  t.end();
+});

@@ -281,7 +281,7 @@ export class TypeTable {
     for (; old; prev = old, old = old.next) if (old.nameIs(f, ns, ne)) break;
     if (old?.versionIs(f, vs, ve)) return false;
     if (old) {
-      this.dropAliases(old);
+      this.moveAliases(old, e);
       this.unDigest(old);
       e.next = old.next;
       old.seq = -1;
@@ -296,7 +296,7 @@ export class TypeTable {
     if (prev) prev.next = e;
     else this.byHash.set(h, e);
     this.digest.addRanges(1, f, ns, ne, f, vs, ve);
-    this.addAliases(e);
+    if (!old) this.addAliases(e);
     this.logSeq.push(seq);
     this.logRef.push(e);
     return true;
@@ -332,6 +332,28 @@ export class TypeTable {
       let s = this.aliasIndex.get(a);
       if (!s) this.aliasIndex.set(a, (s = new Set()));
       s.add(e);
+    }
+  }
+
+  /**
+   * `next` replaces `prev` under the same name. A changed workload usually keeps its addresses, so when the alias
+   * lists are equal each set swaps one member in place: no set emptied, deleted from the index and made again.
+   */
+  private moveAliases(prev: CacheEntry, next: CacheEntry): void {
+    const a = prev.aliases;
+    const b = next.aliases;
+    let same = a.length === b.length;
+    for (let i = 0; same && i < a.length; i++) same = a[i] === b[i];
+    if (!same) {
+      this.dropAliases(prev);
+      this.addAliases(next);
+      return;
+    }
+    for (const key of a) {
+      const s = this.aliasIndex.get(key);
+      if (s) s.delete(prev);
+      if (s) s.add(next);
+      else this.aliasIndex.set(key, new Set([next]));
     }
   }
 
