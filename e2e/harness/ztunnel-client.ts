@@ -222,7 +222,7 @@ export class ZtunnelClient extends EventEmitter {
   }
 
   /** Waits (bounded) until pred holds. */
-  async until<T>(pred: () => T, what: string, timeoutMs = 10_000): Promise<T> {
+  async until<T>(pred: () => T, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
     return waitFor(pred, { timeoutMs, what });
   }
 

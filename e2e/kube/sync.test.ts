@@ -90,7 +90,7 @@ t.test('initial sync: every kind listed (paginated), CRD kinds reported missing 
   t.same(snap.rejected, [], 'no object rejected by the store');
   // A missing CRD's reflector re-polls discovery (state "listing" for the length of a poll), so read the
   // states once no poll is in flight rather than at an arbitrary instant.
-  const crdStates = (): string[] => {
+  const crdStates = (): (string | undefined)[] => {
     const states = Object.fromEntries(source.status().map((s) => [s.kind, s.state]));
     return [states.Gateway, states.AuthorizationPolicy, states.PeerAuthentication];
   };

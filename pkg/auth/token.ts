@@ -118,7 +118,9 @@ export class TokenAuthenticator implements Authenticator {
     const sub = str(p.sub) ?? '';
     const sm = SA_SUBJECT.exec(sub);
     if (!sm) throw authFailure('bad_subject', `subject ${sub.slice(0, 128)} is not a service account`);
-    const [, namespace, serviceAccount] = sm as unknown as [string, string, string];
+    // SA_SUBJECT has two capture groups, both required: a match always has them.
+    const namespace = sm[1]!;
+    const serviceAccount = sm[2]!;
     const kio = p['kubernetes.io'];
     const claimNs = typeof kio === 'object' && kio !== null ? str((kio as Record<string, unknown>).namespace) : undefined;
     if (claimNs !== undefined && claimNs !== namespace) throw authFailure('bad_subject', 'kubernetes.io namespace disagrees with sub');

@@ -124,7 +124,7 @@ t.test('CreateCertificate over gRPC/TLS 1.3 with the Authority’s own serving c
     t.equal(r.err?.code, grpc.status.INVALID_ARGUMENT, name);
   }
   const der = Buffer.from(first.csr.replace(/-----[^-]+-----|\s/g, ''), 'base64');
-  der[der.length - 2] ^= 0xff;
+  der[der.length - 2]! ^= 0xff;
   const badSig = await call(client, { csr: `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`, validity_duration: 0 }, webToken);
   t.equal(badSig.err?.code, grpc.status.INVALID_ARGUMENT, 'bad signature');
   const long = await call(client, { csr: csr().csr, validity_duration: 91 * 86400 }, webToken);

@@ -28,7 +28,7 @@ export interface Component {
 export async function waitFor<T>(
   cond: () => T | Promise<T>,
   opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
-): Promise<T> {
+): Promise<NonNullable<T>> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const intervalMs = opts.intervalMs ?? 5;
   const deadline = performance.now() + timeoutMs;

@@ -49,7 +49,7 @@ export interface GrpcServerOptions {
  */
 export function routeGrpcLogs(logger: Logger): void {
   const log = (...args: unknown[]): void => logger.debug({ component: 'grpc-js', msg: format(...args) }, 'grpc-js');
-  grpc.setLogger({ error: log, info: log, debug: log } as unknown as Console);
+  grpc.setLogger({ error: log, info: log, debug: log });
 }
 
 /**

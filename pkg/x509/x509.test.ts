@@ -56,12 +56,12 @@ t.test('refuses bad CSRs with stable codes and InvalidArgument', async (t) => {
   t.same(code(() => parseCsr(good + good)), { code: 'x509.csr_wrong_pem_type', grpcCode: 3 }, 'two CSRs');
   // Tamper with the last byte of the DER (inside the signature).
   const der = Buffer.from(good.replace(/-----[^-]+-----|\s/g, ''), 'base64');
-  der[der.length - 1] ^= 0x01;
+  der[der.length - 1]! ^= 0x01;
   const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
   t.same(code(() => parseCsr(tampered)), { code: 'x509.csr_bad_signature', grpcCode: 3 }, 'bad signature');
   // Change a byte of the public key: the signature no longer matches.
   const der2 = Buffer.from(good.replace(/-----[^-]+-----|\s/g, ''), 'base64');
-  der2[60] ^= 0x01;
+  der2[60]! ^= 0x01;
   const r = code(() => parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${der2.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`));
   t.ok(r.code === 'x509.csr_bad_signature' || r.code === 'x509.csr_unsupported_key', `modified key refused (${r.code})`);
   t.equal(r.grpcCode, 3);
