@@ -42,7 +42,7 @@ export async function startXdsFixture(opts: Partial<XdsServerOptions> & { maxTom
     authenticate: async (ctx) => {
       if (!opts.token) return { method: 'insecure' };
       const h = ctx.metadata['authorization']?.[0];
-      if (h !== `Bearer ${opts.token}`) throw new DaemonError('auth.bad_token', GrpcCode.UNAUTHENTICATED, 'token mismatch', 'authentication failed');
+      if (h !== `Bearer ${opts.token}`) throw new DaemonError('auth.bad_signature', GrpcCode.UNAUTHENTICATED, 'token mismatch', 'authentication failed');
       return { method: 'test' };
     },
     ...opts,

@@ -29,41 +29,15 @@ export interface WorkloadPlacement {
   identitiesOnNode(nodeName: string): ReadonlySet<string>;
 }
 
-/**
- * Every reason an authentication can fail. Bounded so it can be a metric label;
- * the caller only ever sees "authentication failed".
- */
-export const AUTH_FAILURE_REASONS = [
-  'no_credentials',
-  'malformed_token',
-  'unsupported_alg',
-  'unknown_kid',
-  'bad_signature',
-  'expired',
-  'not_yet_valid',
-  'wrong_audience',
-  'wrong_issuer',
-  'bad_subject',
-  'keys_unavailable',
-  'bad_peer_certificate',
-  'wrong_trust_domain',
-  /** The chain does not anchor in a root of the trust domain its SPIFFE id names. */
-  'untrusted_anchor',
-] as const;
-export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
-
-export const IMPERSONATION_FAILURE_REASONS = [
-  'impersonation_untrusted_caller',
-  'impersonation_bad_identity',
-  'impersonation_foreign_trust_domain',
-  'impersonation_no_node',
-  'impersonation_not_on_node',
-] as const;
-export type ImpersonationFailureReason = (typeof IMPERSONATION_FAILURE_REASONS)[number];
-
-/** Every PermissionDenied reason (bounded, for metric labels). */
-export const AUTHORIZATION_FAILURE_REASONS = [...IMPERSONATION_FAILURE_REASONS, 'node_namespace_mismatch'] as const;
-export type AuthorizationFailureReason = (typeof AUTHORIZATION_FAILURE_REASONS)[number];
+// The reason lists live in the project's one error catalogue (pkg/errors/codes.ts); re-exported here for
+// authentication's users.
+export {
+  AUTH_FAILURE_REASONS,
+  AUTHORIZATION_FAILURE_REASONS,
+  IMPERSONATION_FAILURE_REASONS,
+} from '../errors';
+export type { AuthFailureReason, AuthorizationFailureReason, ImpersonationFailureReason } from '../errors';
+import type { AuthFailureReason, AuthorizationFailureReason } from '../errors';
 
 export const AUTHENTICATION_FAILED = 'authentication failed';
 export const PERMISSION_DENIED = 'permission denied';

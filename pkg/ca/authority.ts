@@ -171,7 +171,7 @@ export class Authority {
   resolveTtl(ttlSeconds: number): number {
     const ttl = !Number.isFinite(ttlSeconds) || ttlSeconds <= 0 ? this.defaultTtl : Math.floor(ttlSeconds);
     if (ttl > this.maxTtlSeconds) {
-      throw new DaemonError('ca.ttl_too_long', GrpcCode.INVALID_ARGUMENT, `requested TTL ${ttl}s exceeds the maximum ${this.maxTtlSeconds}s`);
+      throw ttlTooLong(ttl, this.maxTtlSeconds);
     }
     return ttl;
   }
@@ -242,4 +242,11 @@ export class Authority {
       servingIssuedTotal: this.servingIssued,
     };
   }
+}
+
+/** The refusal of a certificate lifetime above the maximum (istio's server.go refuses too; it does not clamp). */
+export function ttlTooLong(ttlSeconds: number, maxSeconds: number): DaemonError {
+  return new DaemonError(
+    'ca.ttl_too_long', GrpcCode.INVALID_ARGUMENT, `requested TTL ${ttlSeconds}s exceeds the maximum ${maxSeconds}s`,
+  );
 }

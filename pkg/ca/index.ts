@@ -3,6 +3,7 @@ export {
   DEFAULT_MAX_WORKLOAD_TTL_SECONDS,
   DEFAULT_WORKLOAD_TTL_SECONDS,
   SELF_SIGNED_ROOT_TTL_SECONDS,
+  ttlTooLong,
 } from './authority';
 export type {
   AuthorityInfo,

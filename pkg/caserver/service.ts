@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type * as client from 'prom-client';
 import { authorizeImpersonation, DEFAULT_TRUSTED_NODE_ACCOUNTS } from '../auth';
 import type { Authenticator, CallContext, CallerIdentity, WorkloadPlacement } from '../auth';
-import type { Authority } from '../ca';
+import { ttlTooLong, type Authority } from '../ca';
 import { DaemonError, GrpcCode, isDaemonError } from '../errors';
 import { rateLimitedWarn, type Logger } from '../log';
 import { caMetrics } from './metrics';
@@ -85,7 +85,7 @@ export function createCaService(deps: CaServiceDeps): CaService {
     const identity = requested === undefined ? caller.spiffeId : authorizeImpersonation(caller, requested, deps.placement, trusted);
     const ttl = ttlOf(req);
     if (deps.maxTtlSeconds !== undefined && ttl > deps.maxTtlSeconds) {
-      throw new DaemonError('ca.ttl_too_long', GrpcCode.INVALID_ARGUMENT, `requested TTL ${ttl}s exceeds the maximum ${deps.maxTtlSeconds}s`);
+      throw ttlTooLong(ttl, deps.maxTtlSeconds);
     }
     const res = deps.authority.sign({ csrPem: req.csr, identity, ttlSeconds: ttl });
     if (res.csrUris.length > 0 && !res.csrUris.includes(identity)) {

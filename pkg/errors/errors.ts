@@ -1,3 +1,5 @@
+import type { ErrorCode } from './codes';
+
 /**
  * gRPC status codes, restated so modules that never touch grpc-js can still
  * say which status an error maps to (values from grpc's status.proto).
@@ -23,8 +25,6 @@ export const GrpcCode = {
 } as const;
 export type GrpcCodeValue = (typeof GrpcCode)[keyof typeof GrpcCode];
 
-/** Stable, greppable error codes: `<module>.<reason>`, e.g. `ca.csr_invalid`. */
-export type ErrorCode = string;
 
 /**
  * An error with a stable code, a gRPC status and (optionally) a message safe to

@@ -1,5 +1,5 @@
 import * as crypto from 'node:crypto';
-import { DaemonError, GrpcCode } from '../errors';
+import { DaemonError, GrpcCode, type CsrRefusalCode } from '../errors';
 import { bitString, children, ctx, DerError, decodeOid, expectTag, oid, readTlv, seq, set, slice, smallInt, Tag, value } from './der';
 import { subjectAltNameExtension } from './extensions';
 import type { Signer } from './keys';
@@ -25,7 +25,7 @@ export interface ParsedCsr {
   requestedUris: string[];
 }
 
-function invalid(code: string, message: string): DaemonError {
+function invalid(code: CsrRefusalCode, message: string): DaemonError {
   return new DaemonError(`x509.${code}`, GrpcCode.INVALID_ARGUMENT, message);
 }
 
