@@ -36,9 +36,9 @@ export interface DaemonAuth {
   bootstrap: BootstrapIssuer;
   caService: ServiceRegistration;
   /** istiod's xDS authz (pilot/pkg/xds/auth.go): caller namespace must equal node metadata NAMESPACE. */
-  checkNode(identity: unknown, node: NodeInfo): string | undefined;
+  checkNode(identity: CallerIdentity, node: NodeInfo): string | undefined;
   /** Which callers may watch which type URLs; the peering layer adds its own. */
-  authorizeType(identity: unknown, typeUrl: string): boolean;
+  authorizeType(identity: CallerIdentity, typeUrl: string): boolean;
   /** Public keys of our bootstrap issuer (served on the debug port). */
   jwks(): JsonWebKeySet;
 }
@@ -104,8 +104,7 @@ export function buildAuth(i: BuildAuthInput): DaemonAuth {
     authenticator,
     bootstrap,
     caService,
-    checkNode(identity, node) {
-      const id = identity as CallerIdentity;
+    checkNode(id, node) {
       const wrong = wrongTypedNodeMetadata(node.metadata);
       if (wrong) return wrong;
       const ns = node.metadata.NAMESPACE;
@@ -116,7 +115,7 @@ export function buildAuth(i: BuildAuthInput): DaemonAuth {
       return undefined;
     },
     authorizeType(identity, typeUrl) {
-      const extra = i.extraTypeAuthz?.(identity as CallerIdentity, typeUrl);
+      const extra = i.extraTypeAuthz?.(identity, typeUrl);
       if (extra !== undefined) return extra;
       return true;
     },

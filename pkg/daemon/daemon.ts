@@ -15,7 +15,7 @@ import { ChangeAccumulator } from './changes';
 import { PushBuilder } from './push-builder';
 import { kubeTokenIssuer, peerStatusWriter } from './peer-status-writer';
 import type { Component } from '../lifecycle';
-import type { TrustedIssuer } from '../auth';
+import type { CallerIdentity, TrustedIssuer } from '../auth';
 import { buildAuth, buildTrustAnchors, type DaemonAuth } from './auth';
 import { StartupError } from './errors';
 import { grpcServerOptions } from './grpc-options';
@@ -74,7 +74,7 @@ export class Daemon {
   readonly startedAt: number;
   authority!: Authority;
   serving!: ServingIdentity;
-  xds!: XdsServer;
+  xds!: XdsServer<CallerIdentity>;
   auth!: DaemonAuth;
   peering?: PeeringLayer;
   admin?: AdminLayer;

@@ -30,7 +30,8 @@ export interface XdsCallContext {
   remoteAddress?: string;
 }
 
-export interface XdsServerOptions {
+/** `Identity` is what `authenticate` resolves a caller to; the server only hands it back to the hooks below. */
+export interface XdsServerOptions<Identity = unknown> {
   wire: Wire;
   cache: ResourceCache;
   logger: Logger;
@@ -38,11 +39,11 @@ export interface XdsServerOptions {
   metrics: XdsMetrics;
   typeOrder: readonly string[];
   /** Resolves the caller's identity or throws (DaemonError with an opaque publicMessage). */
-  authenticate: (ctx: XdsCallContext) => Promise<unknown>;
+  authenticate: (ctx: XdsCallContext) => Promise<Identity>;
   /** May this identity watch this type? (ztunnels: workload types; peers: peering types). */
-  authorizeType?: (identity: unknown, typeUrl: string, node: NodeInfo | undefined) => boolean;
+  authorizeType?: (identity: Identity, typeUrl: string, node: NodeInfo | undefined) => boolean;
   /** Checks the first node against the identity (istiod: namespace must match NAMESPACE metadata). */
-  checkNode?: (identity: unknown, node: NodeInfo) => string | undefined;
+  checkNode?: (identity: Identity, node: NodeInfo) => string | undefined;
   onAck?: (s: XdsStream, typeUrl: string, latencyMs: number | undefined, originAt: number | undefined) => void;
   /** Requests buffered per stream while authentication is pending. */
   maxPendingRequests?: number;
@@ -68,7 +69,7 @@ export interface XdsServerOptions {
 }
 
 /** Delta ADS over the transport's bidi calls with raw-bytes (de)serialisers: we encode/decode ourselves. */
-export class XdsServer {
+export class XdsServer<Identity = unknown> {
   private readonly streams = new Set<XdsStream>();
   private nextId = 1;
   private draining = false;
@@ -80,7 +81,7 @@ export class XdsServer {
   /** Authentication refusals and malformed requests: at most repeatLogsPerSecond lines per second; all are counted. */
   private readonly refusalLog: LogLimiter;
 
-  constructor(private readonly o: XdsServerOptions) {
+  constructor(private readonly o: XdsServerOptions<Identity>) {
     this.refusalLog = new LogLimiter(o.repeatLogsPerSecond ?? 5, () => o.clock.monotonic());
     this.shared = new SharedResponses(o.cache);
     const begin = (): void => {
