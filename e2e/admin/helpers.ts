@@ -1,5 +1,5 @@
 import * as http from 'node:http';
-import type { PeeringFactory, PeeringLayer } from '../../pkg/daemon';
+import type { PeeringFactory, PeeringLayer, PeerStatus } from '../../pkg/peering';
 import type { AdminServer } from '../../pkg/admin';
 import type { Daemon } from '../../pkg/daemon';
 
@@ -105,7 +105,9 @@ export function stubPeering(initial: unknown[] = [], restored = true): StubPeeri
         start: async () => undefined,
         close: async () => undefined,
         destroy: () => undefined,
-        status: () => s.peers,
+        // The admin side normalises whatever a layer reports (older shapes too, e.g. conditions as a map); these
+        // stubs feed it such shapes on purpose, so they are passed through as the layer's declared type.
+        status: () => s.peers as PeerStatus[],
       };
       return layer;
     },

@@ -6,3 +6,4 @@ export type { OptionSpec } from './schema';
 export { optionsHelp } from './help';
 export { EASTWEST_OPTIONS, loadEastwestConfig, stripScheme } from './eastwest';
 export type { EastwestConfig } from './eastwest';
+export { VERSION } from './version';

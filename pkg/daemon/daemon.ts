@@ -21,7 +21,7 @@ import { StartupError } from './errors';
 import { grpcServerOptions } from './grpc-options';
 import { diffPaths, ensureWritableDir, servingDnsNames, servingIps } from './helpers';
 import { isZtunnel, ztunnelAcks } from './data-plane';
-import type { PeeringFactory, PeeringLayer } from './peering-hook';
+import type { PeeringFactory, PeeringLayer } from '../peering';
 
 export interface DaemonDeps {
   logger: Logger;
@@ -307,8 +307,7 @@ export class Daemon {
         // The Gateway's generation rides along so a spec bump re-stamps observedGeneration promptly.
         peers: () => {
           const gateways = this.registry.snapshot().gateways;
-          return (peering.status() as { gateway: string; conditions: { type: string; status: string; reason: string; message: string }[] }[])
-            .map((p) => ({ ...p, generation: gateways.get(p.gateway)?.generation ?? 0 }));
+          return peering.status().map((p) => ({ ...p, generation: gateways.get(p.gateway)?.generation ?? 0 }));
         },
       });
       await this.statusWriter.start();

@@ -2,7 +2,7 @@ import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../wire';
 import type { Encoder, PushBuildResult } from '../push';
 import type { ChangeSet, RegistrySnapshot } from '../registry';
 import { generateLocal, type LocalOutput, type MeshContext } from '../translate';
-import type { PeeringLayer } from './peering-hook';
+import type { PeeringLayer } from '../peering';
 
 export interface PushBuilderOptions {
   encoder: Encoder;

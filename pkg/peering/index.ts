@@ -1,4 +1,4 @@
-import type { PeeringFactory } from '../daemon';
+import type { PeeringFactory } from './contract';
 import { Peering } from './peering';
 import type { PeeringTuning } from './tuning';
 
@@ -41,3 +41,4 @@ export type { Probe, ProbeTarget } from './gateway-health';
 export type { PeerGateway } from './declare';
 export { PeerCall } from './peer-call';
 export type { PeerCallOptions } from './peer-call';
+export type { PeeringContext, PeeringLayer, PeeringBuildResult, PeeringFactory } from './contract';

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import type protobuf from 'protobufjs';
-import type { PeeringContext, PeeringLayer, PeeringBuildResult } from '../daemon';
-import { VERSION } from '../daemon';
+import { VERSION } from '../config';
+import type { PeeringContext, PeeringLayer, PeeringBuildResult } from './contract';
 import type { CallerIdentity } from '../auth';
 import type { RegistrySnapshot } from '../registry';
 import type { LocalOutput, MeshContext } from '../translate';

@@ -1,4 +1,4 @@
-import type { PeeringContext } from '../daemon';
+import type { PeeringContext } from './contract';
 import type { DataPlaneState } from './status';
 
 type Plane = ReturnType<NonNullable<PeeringContext['dataPlane']>>;

@@ -8,6 +8,10 @@ import type { RegistrySnapshot } from '../registry';
 import type { LocalOutput, MeshContext } from '../translate';
 import type { MessageMap } from '../push';
 import type { CallerIdentity } from '../auth';
+import type { PeerStatus } from './status';
+
+// The contract between the daemon (which composes) and the peering layer (which implements it): declared here,
+// beside its implementation, so pkg/peering never imports the composition root.
 
 /** What the daemon gives the peering layer. */
 export interface PeeringContext {
@@ -87,7 +91,7 @@ export interface PeeringLayer {
   close(): Promise<void>;
   destroy(): void;
   /** Read-only view for /debug/peers and `ambientd check`. */
-  status(): unknown[];
+  status(): PeerStatus[];
   /** A local ztunnel ACKed a response (DataPlaneProgrammed may now hold). */
   onDataPlaneAck?(): void;
 }
