@@ -235,10 +235,8 @@ export class Daemon {
     await this.source.start();
     if (this.source instanceof KubeSource) {
       // Like istiod's cache sync: serve once every kind has listed (bounded; readiness reports the rest).
-      const source = this.source;
-      const deadline = this.clock.monotonic() + cfg.registry.syncTimeout;
-      while (!source.synced() && this.clock.monotonic() < deadline) await new Promise((r) => setTimeout(r, 20));
-      if (!source.synced()) this.log.warn('Kubernetes registry not fully synced at start-up; serving what is listed so far');
+      const synced = await this.source.whenSynced(cfg.registry.syncTimeout);
+      if (!synced) this.log.warn('Kubernetes registry not fully synced at start-up; serving what is listed so far');
     }
     await this.peering?.start();
     // First state is built before the port opens, so no ztunnel ever sees a half-loaded mesh.

@@ -335,3 +335,32 @@ t.test('a relist that fails (5xx, 403, a broken page) keeps the last good set; o
   t.same(sink.keys('kube:Pod'), ['default/a', 'default/b', 'default/c', 'default/d'],
     'a successful list without e removes it');
 });
+
+t.test('whenSynced: resolves true once every kind has listed, false at its timeout, and at close', async (t) => {
+  const fake = new FakeApiServer();
+  await fake.start();
+  const api = new KubeClient({ server: fake.url, source: 'test' });
+  const gwPath = '/apis/gateway.networking.k8s.io/v1/gateways';
+  // The Gateway list fails (500) until allowed: the source cannot be synced before that.
+  const failing = { match: (r: { path: string }) => r.path === gwPath, status: 500, times: 1_000_000 };
+  fake.failures.push(failing);
+  const src = new KubeSource({
+    api, sink: new RecordingSink(), logger: captureLogger().logger, kinds: [KINDS.Namespace!, KINDS.Gateway!],
+    reflector: { backoff: { initialMs: 20, maxMs: 20 } },
+  });
+  t.teardown(async () => {
+    await src.close();
+    api.close();
+    await fake.close();
+  });
+  await src.start();
+  t.equal(await src.whenSynced(50), false, 'not synced within 50 ms while one kind cannot list');
+  // Its own timeout (60 s) would also resolve true by then: a 5 s race tells the two apart.
+  const waiting = src.whenSynced(60_000);
+  failing.times = 0;
+  let bound: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((r) => (bound = setTimeout(() => r('still waiting after 5 s'), 5000)));
+  t.equal(await Promise.race([waiting, late]), true, 'resolved by the last kind\'s first list, not by a timer');
+  clearTimeout(bound);
+  t.equal(await src.whenSynced(0), true, 'already synced: resolves at once');
+});

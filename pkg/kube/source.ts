@@ -51,6 +51,7 @@ export class KubeSource implements Component {
   private crdReflector?: Reflector;
   private readonly log: Logger;
   private started = false;
+  private readonly syncWaiters: (() => void)[] = [];
   private readonly api: KubeSourceOptions['api'];
   private readonly ownsApi: boolean;
 
@@ -59,7 +60,19 @@ export class KubeSource implements Component {
     this.ownsApi = opts.ownsApi ?? false;
     this.log = opts.logger.child({ component: 'kube' });
     const metrics = opts.metrics ?? createKubeMetrics(opts.metricsRegistry);
-    const common = { api: opts.api, sink: opts.sink, logger: opts.logger, metrics, ...opts.reflector };
+    // Every reflector reports its first complete list through markLoaded: that is when waiters on whenSynced()
+    // are checked (after the reflector has marked itself synced, hence the microtask).
+    const real = opts.sink;
+    const sink: RegistrySink = {
+      registerSource: (id) => real.registerSource(id),
+      replaceSource: (id, objs) => real.replaceSource(id, objs),
+      applyEvents: (id, evs) => real.applyEvents(id, evs),
+      markLoaded: (id) => {
+        real.markLoaded(id);
+        queueMicrotask(() => this.settleSyncWaiters());
+      },
+    };
+    const common = { api: opts.api, sink, logger: opts.logger, metrics, ...opts.reflector };
     this.reflectors = (opts.kinds ?? DEFAULT_KINDS).map((kind) => new Reflector({ ...common, kind }));
     const crdKinds = new Map(this.reflectors.filter((r) => r.kind.crd).map((r) => [crdName(r.kind), r]));
     if (crdKinds.size > 0 && opts.watchCrds !== false) {
@@ -92,6 +105,32 @@ export class KubeSource implements Component {
     return this.reflectors.every((r) => r.synced);
   }
 
+  /**
+   * Resolves true once every kind has listed, or with synced() after `timeoutMs` (or at close): istiod's
+   * WaitForCacheSync, bounded. Awaited, not polled.
+   */
+  whenSynced(timeoutMs: number): Promise<boolean> {
+    if (this.synced()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(this.synced());
+      };
+      const timer = setTimeout(() => {
+        const i = this.syncWaiters.indexOf(done);
+        if (i >= 0) this.syncWaiters.splice(i, 1);
+        resolve(this.synced());
+      }, timeoutMs);
+      timer.unref();
+      this.syncWaiters.push(done);
+    });
+  }
+
+  private settleSyncWaiters(force = false): void {
+    if (!force && !this.synced()) return;
+    for (const w of this.syncWaiters.splice(0)) w();
+  }
+
   status(): ReflectorStatus[] {
     const all = this.reflectors.map((r) => r.status());
     if (this.crdReflector) all.push(this.crdReflector.status());
@@ -99,11 +138,13 @@ export class KubeSource implements Component {
   }
 
   async close(): Promise<void> {
+    this.settleSyncWaiters(true);
     await Promise.all([...this.reflectors, ...(this.crdReflector ? [this.crdReflector] : [])].map((r) => r.close()));
     if (this.ownsApi) this.api.close();
   }
 
   destroy(): void {
+    this.settleSyncWaiters(true);
     for (const r of this.reflectors) r.destroy();
     this.crdReflector?.destroy();
     if (this.ownsApi) this.api.close();
