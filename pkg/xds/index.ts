@@ -8,5 +8,5 @@ export type { XdsServerOptions, XdsCallContext } from './server';
 export { createXdsMetrics, shortType } from './metrics';
 export type { XdsMetrics } from './metrics';
 export { RequestPump } from './request-pump';
-export type { RequestPumpOptions, ThrottleRate } from './request-pump';
+export type { PumpLimits, RequestPumpOptions, ThrottleRate } from './request-pump';
 export { OwedNames } from './owed-names';

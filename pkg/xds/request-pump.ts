@@ -6,16 +6,8 @@ export interface ReadControl {
   resumeReading(): void;
 }
 
-export interface RequestPumpOptions {
-  /** Validates one message, names left as bytes; undefined = refused (the caller ended the stream). */
-  decode: (msg: Buffer) => ScannedRequest | undefined;
-  /** Applies one request (or one slice of a large one) to the stream. */
-  apply: (req: DeltaRequest) => void;
-  /** May requests of this type be sliced? (Not an unknown type: each slice would be answered.) */
-  sliceable: (typeUrl: string) => boolean;
-  /** Has the stream ended? Queued work is dropped then. */
-  closed: () => boolean;
-  read: ReadControl;
+/** What one stream's requests may cost: per event-loop turn, and sustained (config: xds.stream*). */
+export interface PumpLimits {
   /** Resource names (subscribe + unsubscribe) applied per event-loop turn (default 512). */
   namesPerTurn?: number;
   /** Requests applied per event-loop turn (default 64). */
@@ -42,6 +34,18 @@ export interface RequestPumpOptions {
    * short of CPU the same work costs more of the budget and the stream slows down with it.
    */
   workMsPerSecond?: number;
+}
+
+export interface RequestPumpOptions extends PumpLimits {
+  /** Validates one message, names left as bytes; undefined = refused (the caller ended the stream). */
+  decode: (msg: Buffer) => ScannedRequest | undefined;
+  /** Applies one request (or one slice of a large one) to the stream. */
+  apply: (req: DeltaRequest) => void;
+  /** May requests of this type be sliced? (Not an unknown type: each slice would be answered.) */
+  sliceable: (typeUrl: string) => boolean;
+  /** Has the stream ended? Queued work is dropped then. */
+  closed: () => boolean;
+  read: ReadControl;
   /** Monotonic milliseconds (the rates' clock). */
   now: () => number;
   /**

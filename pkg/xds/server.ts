@@ -9,7 +9,7 @@ import type { ResourceCache } from './cache';
 import { XdsStream, type StreamSink, type StreamStatus } from './stream';
 import type { XdsMetrics } from './metrics';
 import { FanOut, SharedResponses } from './fanout';
-import { RequestPump } from './request-pump';
+import { RequestPump, type PumpLimits } from './request-pump';
 
 export const ADS_DELTA_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 
@@ -55,17 +55,8 @@ export interface XdsServerOptions<Identity = unknown> {
   maxNamesPerStream?: number;
   /** Lines per second: authentication refusals server-wide, NACKs and unknown types per stream (default 5). */
   repeatLogsPerSecond?: number;
-  /** Resource names one stream may have applied per event-loop turn (default 512; see RequestPump). */
-  namesPerTurn?: number;
-  /** Requests one stream may have applied per event-loop turn (default 64). */
-  requestsPerTurn?: number;
-  /** Request bytes one stream may have applied per event-loop turn (default 64 KiB). */
-  bytesPerTurn?: number;
-  /** Sustained names and request bytes per second per stream (defaults 65,536 and 8 MiB; see RequestPump). */
-  namesPerSecond?: number;
-  bytesPerSecond?: number;
-  /** Milliseconds of event-loop time per second one stream's requests may take to apply (default 50). */
-  workMsPerSecond?: number;
+  /** Per-stream request budgets (RequestPump's defaults where unset). */
+  streamLimits?: PumpLimits;
 }
 
 /** Delta ADS over the transport's bidi calls with raw-bytes (de)serialisers: we encode/decode ourselves. */
@@ -168,12 +159,7 @@ export class XdsServer<Identity = unknown> {
       sliceable: (typeUrl) => this.o.typeOrder.includes(typeUrl),
       closed: () => ended,
       read: call,
-      namesPerTurn: this.o.namesPerTurn,
-      requestsPerTurn: this.o.requestsPerTurn,
-      bytesPerTurn: this.o.bytesPerTurn,
-      namesPerSecond: this.o.namesPerSecond,
-      bytesPerSecond: this.o.bytesPerSecond,
-      workMsPerSecond: this.o.workMsPerSecond,
+      ...this.o.streamLimits,
       now: () => this.o.clock.monotonic(),
       onThrottle: (rate) => this.o.metrics.throttled.inc({ rate }),
       defer: () => this.pushing,
