@@ -355,12 +355,11 @@ t.test('whenSynced: resolves true once every kind has listed, false at its timeo
   });
   await src.start();
   t.equal(await src.whenSynced(50), false, 'not synced within 50 ms while one kind cannot list');
-  // Its own timeout (60 s) would also resolve true by then: a 5 s race tells the two apart.
-  const waiting = src.whenSynced(60_000);
+  // Its own timeout (60 s) would also resolve true: waiting (bounded, 5 s) for it to have resolved tells them apart.
+  let result: boolean | undefined;
+  void src.whenSynced(60_000).then((v) => (result = v));
   failing.times = 0;
-  let bound: NodeJS.Timeout | undefined;
-  const late = new Promise<string>((r) => (bound = setTimeout(() => r('still waiting after 5 s'), 5000)));
-  t.equal(await Promise.race([waiting, late]), true, 'resolved by the last kind\'s first list, not by a timer');
-  clearTimeout(bound);
+  await waitFor(() => result !== undefined, { timeoutMs: 5000, what: 'whenSynced resolved by the first list' });
+  t.equal(result, true, 'resolved by the last kind\'s first list, not by its timer');
   t.equal(await src.whenSynced(0), true, 'already synced: resolves at once');
 });
