@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import type protobuf from 'protobufjs';
 import { VERSION } from '../config';
 import type { PeeringContext, PeeringLayer, PeeringBuildResult } from './contract';
+import { authorizePeeringType, peerTrustDomains } from './peer-authz';
 import type { CallerIdentity } from '../auth';
 import type { RegistrySnapshot } from '../registry';
 import type { LocalOutput, MeshContext } from '../translate';
@@ -130,7 +131,7 @@ export class Peering implements PeeringLayer {
     const snapshot = this.ctx.snapshot();
     const cfg = this.ctx.cfg;
     const decls = declaredPeers(snapshot, {
-      localCluster: cfg.clusterId, localTrustDomain: cfg.trustDomain, peerIdentity: cfg.peering.peerIdentity, trustDomains: this.trustDomains(),
+      localCluster: cfg.clusterId, localTrustDomain: cfg.trustDomain, peerIdentity: cfg.peering.peerIdentity, trustDomains: peerTrustDomains(cfg),
     });
     this.reportDeclarations(decls);
     this.declarations = decls;
@@ -353,30 +354,9 @@ export class Peering implements PeeringLayer {
     return false;
   }
 
-  /** Peers may watch only peering types; nobody else may watch them. */
+  /** Peers may watch only peering types; nobody else may watch them (peer-authz.ts). */
   authorizeType(identity: CallerIdentity, typeUrl: string): boolean | undefined {
-    const peerType = this.exportTypes.has(typeUrl);
-    const isPeer = identity?.method === 'mtls' && this.allowedPeer(identity);
-    if (isPeer) {
-      if (!peerType) this.log.warn({ caller: identity.spiffeId, typeUrl }, 'peer identity asked for a ztunnel type; refused');
-      return peerType;
-    }
-    if (peerType) {
-      this.log.warn({ caller: identity?.spiffeId, method: identity?.method, typeUrl }, 'caller is not an allowed peer; peering type refused');
-      return false;
-    }
-    return undefined;
-  }
-
-  private allowedPeer(id: CallerIdentity): boolean {
-    // Links are one-way: a peer that dials us need not be declared here, so every trust domain with roots counts.
-    const tds = new Set(this.trustDomains());
-    return tds.has(id.trustDomain) && `${id.namespace}/${id.serviceAccount}` === this.ctx.cfg.peering.peerIdentity;
-  }
-
-  /** Our trust domain and every peer trust domain with configured roots (peering.trustBundles). */
-  private trustDomains(): string[] {
-    return [this.ctx.cfg.trustDomain, ...Object.keys(this.ctx.cfg.peering.trustBundles ?? {})];
+    return authorizePeeringType(identity, typeUrl, { peerTypes: this.exportTypes, cfg: this.ctx.cfg, log: this.log });
   }
 
   restored(): boolean {
