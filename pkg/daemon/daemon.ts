@@ -18,7 +18,7 @@ import type { Component } from '../lifecycle';
 import type { CallerIdentity, TrustedIssuer } from '../auth';
 import { buildAuth, buildTrustAnchors, type DaemonAuth } from './auth';
 import { StartupError } from './errors';
-import { grpcServerOptions } from './grpc-options';
+import { grpcServerOptions, xdsStreamOptions } from './grpc-options';
 import { diffPaths, ensureWritableDir, servingDnsNames, servingIps } from './helpers';
 import { isZtunnel, ztunnelAcks } from './data-plane';
 import type { PeeringFactory, PeeringLayer } from '../peering';
@@ -269,21 +269,13 @@ export class Daemon {
     this.grpc = new GrpcServer(grpcServerOptions(cfg, {
       credentials: this.credentials, logger: this.log, metrics: this.metrics, nofileSoftLimit: this.deps.nofileSoftLimit,
     }));
-    const x = cfg.xds;
     const grpc = this.grpc;
     receiveBudgetGauges(this.metrics, () => grpc.receiveBudget());
     this.xdsMetrics = createXdsMetrics(this.metrics);
     this.xds = new XdsServer({
       wire: this.wire, cache: this.cache, logger: this.log, clock: this.clock, metrics: this.xdsMetrics,
       typeOrder: [...types.keys()],
-      authTimeoutMs: x.firstMessageTimeout, maxNamesPerStream: x.maxNamesPerStream,
-      streamLimits: {
-        namesPerTurn: x.streamNamesPerTurn, requestsPerTurn: x.streamRequestsPerTurn, bytesPerTurn: x.streamBytesPerTurn,
-        namesPerSecond: x.streamNamesPerSecond, bytesPerSecond: x.streamBytesPerSecond,
-        workMsPerSecond: x.streamWorkMsPerSecond,
-      },
-      maxPendingRequests: x.maxRequestsBeforeAuth,
-      repeatLogsPerSecond: cfg.log.repeatLimit,
+      ...xdsStreamOptions(cfg),
       authenticate: (ctx) => this.auth.authenticator.authenticate(ctx),
       checkNode: (identity, node) => this.auth.checkNode(identity, node),
       authorizeType: (identity, typeUrl) => this.auth.authorizeType(identity, typeUrl),

@@ -3,6 +3,7 @@ import type { DaemonConfig } from '../config';
 import type { Logger } from '../log';
 import { transportRefusalCounter, type GrpcServerOptions, type RotatingServerCredentials } from '../transport';
 import { ConnectionAdmission, connectionLimit } from '../admission';
+import type { XdsServerOptions } from '../xds';
 
 /**
  * The gRPC port's options from the daemon's configuration: the transport limits (xds.*) and the connection cap.
@@ -28,5 +29,21 @@ export function grpcServerOptions(cfg: DaemonConfig, d: {
     },
     refused: transportRefusalCounter(d.metrics),
     admission: new ConnectionAdmission({ maxConnections: limit.max, metrics: d.metrics }),
+  };
+}
+
+/** The xDS server's per-stream limits from the configuration (xds.*, log.repeatLimit). */
+export function xdsStreamOptions(cfg: DaemonConfig): Pick<XdsServerOptions,
+  'authTimeoutMs' | 'maxNamesPerStream' | 'streamLimits' | 'maxPendingRequests' | 'repeatLogsPerSecond'> {
+  const x = cfg.xds;
+  return {
+    authTimeoutMs: x.firstMessageTimeout, maxNamesPerStream: x.maxNamesPerStream,
+    streamLimits: {
+      namesPerTurn: x.streamNamesPerTurn, requestsPerTurn: x.streamRequestsPerTurn, bytesPerTurn: x.streamBytesPerTurn,
+      namesPerSecond: x.streamNamesPerSecond, bytesPerSecond: x.streamBytesPerSecond,
+      workMsPerSecond: x.streamWorkMsPerSecond,
+    },
+    maxPendingRequests: x.maxRequestsBeforeAuth,
+    repeatLogsPerSecond: cfg.log.repeatLimit,
   };
 }
