@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type protobuf from 'protobufjs';
 import type { PeerData } from './merge';
 import { TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD } from './types';
-import type { ClusterInfoMsg, FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg } from './types';
+import { asDecoded, decodedAs, type ClusterInfoMsg, type FederatedServiceMsg, type PeerNodeMsg, type PeerWorkloadMsg } from './types';
 
 export const DECODE_OPTS: protobuf.IConversionOptions = { longs: Number, enums: Number, bytes: Buffer, defaults: false };
 
@@ -49,18 +49,18 @@ export class PeerPartition implements PeerData {
     m.set(name, version);
     switch (typeUrl) {
       case TYPE_CLUSTER_INFO:
-        this.clusterInfo = msg as unknown as ClusterInfoMsg;
+        this.clusterInfo = decodedAs<ClusterInfoMsg>(msg);
         break;
       case TYPE_FEDERATED_SERVICE:
-        this.services.set(name, msg as unknown as FederatedServiceMsg);
+        this.services.set(name, decodedAs<FederatedServiceMsg>(msg));
         this.changedServices.add(name);
         break;
       case TYPE_PEER_WORKLOAD:
-        this.workloads.set(name, msg as unknown as PeerWorkloadMsg);
+        this.workloads.set(name, decodedAs<PeerWorkloadMsg>(msg));
         this.structural = true;
         break;
       case TYPE_PEER_NODE:
-        this.nodes.set(name, msg as unknown as PeerNodeMsg);
+        this.nodes.set(name, decodedAs<PeerNodeMsg>(msg));
         this.structural = true;
         break;
     }
@@ -96,13 +96,13 @@ export class PeerPartition implements PeerData {
   private message(typeUrl: string, name: string): Record<string, unknown> | undefined {
     switch (typeUrl) {
       case TYPE_CLUSTER_INFO:
-        return this.clusterInfo as unknown as Record<string, unknown> | undefined;
+        return asDecoded(this.clusterInfo);
       case TYPE_FEDERATED_SERVICE:
-        return this.services.get(name) as unknown as Record<string, unknown> | undefined;
+        return asDecoded(this.services.get(name));
       case TYPE_PEER_WORKLOAD:
-        return this.workloads.get(name) as unknown as Record<string, unknown> | undefined;
+        return asDecoded(this.workloads.get(name));
       case TYPE_PEER_NODE:
-        return this.nodes.get(name) as unknown as Record<string, unknown> | undefined;
+        return asDecoded(this.nodes.get(name));
     }
     return undefined;
   }

@@ -108,3 +108,17 @@ export interface PeerNodeMsg {
   locality?: LocalityPb;
   originTimeUnixMs?: number;
 }
+
+/**
+ * The one place a decoded peering message gets its type. protobufjs's toObject (partition.ts DECODE_OPTS) yields
+ * plain objects of exactly the .proto's shape; the *Msg interfaces above restate that shape for TypeScript, which
+ * cannot see it, so the decoder's Record is given (and handed back as) the message type here, not at each use.
+ */
+export function decodedAs<T extends object>(m: Record<string, unknown>): T {
+  return m as unknown as T;
+}
+
+/** The reverse of decodedAs: a peering message as the plain object protobufjs's fromObject/encode take. */
+export function asDecoded(m: object | undefined): Record<string, unknown> | undefined {
+  return m as Record<string, unknown> | undefined;
+}

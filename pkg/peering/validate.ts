@@ -1,4 +1,4 @@
-import { MAX_CAPACITY, CLUSTER_INFO_NAME, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD } from './types';
+import { decodedAs, MAX_CAPACITY, CLUSTER_INFO_NAME, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD } from './types';
 import type { ClusterInfoMsg, FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg } from './types';
 
 /**
@@ -61,13 +61,13 @@ export function validatePeerNode(name: string, m: PeerNodeMsg): string | undefin
 export function validateImported(typeUrl: string, name: string, m: Record<string, unknown>, expect: { cluster: string }): string | undefined {
   switch (typeUrl) {
     case TYPE_FEDERATED_SERVICE:
-      return validateFederatedService(name, m as unknown as FederatedServiceMsg);
+      return validateFederatedService(name, decodedAs<FederatedServiceMsg>(m));
     case TYPE_CLUSTER_INFO:
-      return validateClusterInfo(name, m as unknown as ClusterInfoMsg, expect);
+      return validateClusterInfo(name, decodedAs<ClusterInfoMsg>(m), expect);
     case TYPE_PEER_WORKLOAD:
-      return validatePeerWorkload(name, m as unknown as PeerWorkloadMsg);
+      return validatePeerWorkload(name, decodedAs<PeerWorkloadMsg>(m));
     case TYPE_PEER_NODE:
-      return validatePeerNode(name, m as unknown as PeerNodeMsg);
+      return validatePeerNode(name, decodedAs<PeerNodeMsg>(m));
     default:
       return `unexpected type ${typeUrl}`;
   }
