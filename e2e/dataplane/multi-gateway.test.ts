@@ -7,7 +7,7 @@ import { serviceByHost, type ConfigDump } from './ztunnel';
 
 // Issue #21 item 1 end to end with real ztunnels: cluster B (net-b) is exposed to A (net-a) through TWO
 // east-west gateway processes, each on its own address of B's edge; A's istio-remote Gateway lists both
-// spec.addresses. A's daemon probes each gateway (pkg/peering/gateway-health.ts: TCP to 15008 and the xds
+// spec.addresses. A's daemon probes each gateway (pkg/peering/link/gateway-health.ts: TCP to 15008 and the xds
 // port every 500 ms, 6 of 8 failures withdraw, 3 passes restore) and offers A's ztunnel one split-horizon
 // endpoint per healthy gateway. Killing one gateway withdraws its endpoint; restarting it brings it back.
 const skip = Rig.unavailable();

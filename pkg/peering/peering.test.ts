@@ -9,7 +9,7 @@ import { systemClock } from '../lifecycle';
 import { generateLocal } from '../translate';
 import type { GatewayObj } from '../model';
 import { loadWire } from '../wire';
-import { PeerPartition, StringPool, DECODE_OPTS } from './partition';
+import { PeerPartition, StringPool, DECODE_OPTS } from './state';
 import { peeringTypes, PEERING_PROTO, TYPE_FEDERATED_SERVICE, validateImported } from './index';
 
 t.test('capacity buckets: round down to a power of two, cap 2048', async (t) => {

@@ -1,8 +1,8 @@
-import type { PeerClient } from './client';
-import type { PeerDecl, PeerDeclarations } from './declare';
-import type { GatewayHealth } from './gateway-health';
-import type { Conflict } from './merge-types';
-import type { PeerPartition } from './partition';
+import type { PeerClient } from './link';
+import type { PeerDecl, PeerDeclarations } from './core';
+import type { GatewayHealth } from './link';
+import type { Conflict } from './generate';
+import type { PeerPartition } from './state';
 import type { LinkProgramming, PlaneView, ProgrammingTracker } from './programming';
 import { ConditionClock, declarationStatus, peerStatus, type PeerStatus } from './status';
 

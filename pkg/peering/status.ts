@@ -1,7 +1,7 @@
-import type { PeerDecl, PeerDeclarations } from './declare';
-import type { PeerClientState } from './client';
-import type { PeerPartition } from './partition';
-import type { Conflict } from './merge-types';
+import type { PeerDecl, PeerDeclarations } from './core';
+import type { PeerClientState } from './link';
+import type { PeerPartition } from './state';
+import type { Conflict } from './generate';
 
 export type ConditionType = 'Connected' | 'Synced' | 'DataPlaneProgrammed';
 
@@ -14,7 +14,7 @@ export interface Condition {
   lastTransitionTime?: string;
 }
 
-export type { Conflict } from './merge-types';
+export type { Conflict } from './generate';
 
 /** Read-only view per peer (admin /debug/peers, `ambientd check`). */
 export interface PeerStatus {

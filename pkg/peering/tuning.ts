@@ -1,4 +1,4 @@
-import type { Probe } from './gateway-health';
+import type { Probe } from './link';
 
 /** Test/bench knobs (not configuration). */
 export interface PeeringTuning {

@@ -1,9 +1,9 @@
 import * as net from 'node:net';
-import { LABEL, ANNOTATION, ipToBytes } from '../model';
-import type { GatewayObj, ServiceObj, StringMap } from '../model';
-import type { RegistrySnapshot } from '../registry';
-import type { LocalityMsg } from '../translate';
-import { EAST_WEST_CLASSES } from '../translate';
+import { LABEL, ANNOTATION, ipToBytes } from '../../model';
+import type { GatewayObj, ServiceObj, StringMap } from '../../model';
+import type { RegistrySnapshot } from '../../registry';
+import type { LocalityMsg } from '../../translate';
+import { EAST_WEST_CLASSES } from '../../translate';
 import {
   ANN_DATA_PLANE_TYPE, ANN_PREFERRED_DATA_PLANE_TYPE, CLASS_REMOTE,
   DEFAULT_HBONE_PORT, DEFAULT_XDS_PORT, LISTENER_HBONE, LISTENER_XDS,

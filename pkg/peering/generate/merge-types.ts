@@ -1,8 +1,8 @@
-import type { RegistrySnapshot } from '../registry';
-import type { AddressMsg, LocalOutput, MeshContext } from '../translate';
-import type { PeerDecl } from './declare';
+import type { RegistrySnapshot } from '../../registry';
+import type { AddressMsg, LocalOutput, MeshContext } from '../../translate';
+import type { PeerDecl } from '../core';
 import type { ExportedService } from './export';
-import type { ClusterInfoMsg, FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg } from './types';
+import type { ClusterInfoMsg, FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg } from '../core';
 
 /** What the merger reads and what it returns (merge.ts). */
 

@@ -110,7 +110,7 @@ export interface PeerNodeMsg {
 }
 
 /**
- * The one place a decoded peering message gets its type. protobufjs's toObject (partition.ts DECODE_OPTS) yields
+ * The one place a decoded peering message gets its type. protobufjs's toObject (state/partition.ts DECODE_OPTS) yields
  * plain objects of exactly the .proto's shape; the *Msg interfaces above restate that shape for TypeScript, which
  * cannot see it, so the decoder's Record is given (and handed back as) the message type here, not at each use.
  */

@@ -1,8 +1,8 @@
 import t from 'tap';
-import { LocalRegistry } from '../registry';
-import { createSilentLogger } from '../log';
-import { systemClock } from '../lifecycle';
-import type { GatewayObj } from '../model';
+import { LocalRegistry } from '../../registry';
+import { createSilentLogger } from '../../log';
+import { systemClock } from '../../lifecycle';
+import type { GatewayObj } from '../../model';
 import { declaredPeers, eastWestService, localEastWest, nodeAddresses, validatePeerGateway } from './declare';
 
 // Pure declaration/export helpers over a real registry snapshot (objects go

@@ -1,18 +1,18 @@
-import { serviceHostname } from '../translate';
-import type { AddressMsg, ServiceMsg, WorkloadMsg } from '../translate';
-import { LABEL, bytesToIp } from '../model';
+import { serviceHostname } from '../../translate';
+import type { AddressMsg, ServiceMsg, WorkloadMsg } from '../../translate';
+import { LABEL, bytesToIp } from '../../model';
 import { isWorkload } from './export';
 import { GlobalKeyCopies } from './global-keys';
 import { allocateVips, slotOf, slotToBytes } from './vip';
 import { AddressOwners } from './address-owners';
-import { Takeover } from './types';
+import { Takeover } from '../core';
 import {
   capacityShare, endpointGateways, flatPodWorkload, globalService, nodeGatewayAddresses, peerGatewayWorkloads,
   splitHorizon, splitHorizonUid, vipAddr,
 } from './shapes';
 
 export { loadBalancingFor, nodeGatewayHost, splitHorizonUid } from './shapes';
-import type { FederatedServiceMsg, PeerWorkloadMsg } from './types';
+import type { FederatedServiceMsg, PeerWorkloadMsg } from '../core';
 import { type Group, type Remote, builtUids, dropRemote, setRemote, withdraw } from './merge-groups';
 import type { MergeDirty, MergeInput, MergeResult, PeerView, RemoteChanges } from './merge-types';
 

@@ -5,17 +5,17 @@ import * as http2 from 'node:http2';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { createSilentLogger } from '../log';
-import { systemClock, waitFor } from '../lifecycle';
-import { loadWire } from '../wire';
-import type { GatewayObj } from '../model';
+import { createSilentLogger } from '../../log';
+import { systemClock, waitFor } from '../../lifecycle';
+import { loadWire } from '../../wire';
+import type { GatewayObj } from '../../model';
 import { PeerClient, type PeerIdentityMaterial } from './client';
 import { SecureContexts } from './tls-context';
 import { PeerCall } from './peer-call';
-import { PeerPartition, StringPool } from './partition';
+import { PeerPartition, StringPool } from '../state';
 import { peeringTypes } from './wire-types';
-import { validatePeerGateway } from './declare';
-import { PEERING_PROTO, TYPE_CLUSTER_INFO } from './types';
+import { validatePeerGateway } from '../core';
+import { PEERING_PROTO, TYPE_CLUSTER_INFO } from '../core';
 import { Admission } from './admission';
 
 // A throwaway PKI: two unrelated roots, server leaves with the right and a wrong SPIFFE id, our client leaf.

@@ -1,14 +1,15 @@
 import t from 'tap';
-import { validatePeerGateway, Merger, exportedServices } from './index';
+import { Merger, exportedServices } from './index';
+import { validatePeerGateway } from '../core';
 import type { MergeResult } from './index';
-import { LocalRegistry } from '../registry';
-import { createSilentLogger } from '../log';
-import { systemClock } from '../lifecycle';
-import { generateLocal } from '../translate';
-import type { GatewayObj } from '../model';
-import { loadWire, TYPE_ADDRESS } from '../wire';
-import { Encoder } from '../push';
-import type { TypeCommit } from '../xds';
+import { LocalRegistry } from '../../registry';
+import { createSilentLogger } from '../../log';
+import { systemClock } from '../../lifecycle';
+import { generateLocal } from '../../translate';
+import type { GatewayObj } from '../../model';
+import { loadWire, TYPE_ADDRESS } from '../../wire';
+import { Encoder } from '../../push';
+import type { TypeCommit } from '../../xds';
 
 const gw = (o: Partial<GatewayObj>): GatewayObj => ({
   kind: 'Gateway', name: 'peer', namespace: 'istio-gateways', gatewayClassName: 'istio-remote', labels: { 'topology.istio.io/network': 'n1' }, annotations: {},

@@ -1,10 +1,10 @@
 import * as net from 'node:net';
-import { ANNOTATION, LABEL } from '../model';
-import type { GatewayAddressObj, GatewayObj, StringMap } from '../model';
-import type { LocalityMsg } from '../translate';
-import { EAST_WEST_CLASSES } from '../translate';
-import { localityOf, validatePeerGateway } from './declare';
-import { CLASS_REMOTE, DEFAULT_HBONE_PORT, DEFAULT_XDS_PORT, LISTENER_HBONE, LISTENER_XDS } from './types';
+import { ANNOTATION, LABEL } from '../../model';
+import type { GatewayAddressObj, GatewayObj, StringMap } from '../../model';
+import type { LocalityMsg } from '../../translate';
+import { EAST_WEST_CLASSES } from '../../translate';
+import { localityOf, validatePeerGateway } from '../core';
+import { CLASS_REMOTE, DEFAULT_HBONE_PORT, DEFAULT_XDS_PORT, LISTENER_HBONE, LISTENER_XDS } from '../core';
 
 /**
  * The shapes behind `ambientd expose` and `ambientd link` (docs/design/peering-model.md,

@@ -1,14 +1,14 @@
-import { LABEL, ANNOTATION } from '../model';
-import type { ServiceObj, StringMap } from '../model';
-import type { RegistrySnapshot } from '../registry';
-import { serviceHostname, WorkloadStatus } from '../translate';
-import type { LocalOutput, MeshContext, WorkloadMsg } from '../translate';
-import type { MessageMap } from '../push';
-import { localEastWest } from './declare';
+import { LABEL, ANNOTATION } from '../../model';
+import type { ServiceObj, StringMap } from '../../model';
+import type { RegistrySnapshot } from '../../registry';
+import { serviceHostname, WorkloadStatus } from '../../translate';
+import type { LocalOutput, MeshContext, WorkloadMsg } from '../../translate';
+import type { MessageMap } from '../../push';
+import { localEastWest } from '../core';
 import {
   CLUSTER_INFO_NAME, MAX_CAPACITY, Takeover, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD,
-} from './types';
-import type { ClusterInfoMsg, FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg, ServicePortMsg } from './types';
+} from '../core';
+import type { ClusterInfoMsg, FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg, ServicePortMsg } from '../core';
 
 /** solo.io/service-scope values that export a service (docs/design/peering-model.md). */
 const EXPORTED_SCOPES = new Set(['global', 'global-only']);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { waitFor } from '../lifecycle';
+import { waitFor } from '../../lifecycle';
 import { Admission } from './admission';
 
 t.test('at most `limit` owners at once, FIFO, coalescing re-asks, release frees a slot or drops a waiter', async (t) => {

@@ -1,16 +1,16 @@
 import * as grpc from '@grpc/grpc-js';
 import * as net from 'node:net';
 import type protobuf from 'protobufjs';
-import type { Logger } from '../log';
-import { Backoff, type Clock } from '../lifecycle';
-import { decodeDeltaResponse, encodeDeltaRequest, type DeltaResponse, type Wire } from '../wire';
-import { ADS_DELTA_PATH } from '../xds';
-import type { PeerDecl } from './declare';
+import type { Logger } from '../../log';
+import { Backoff, type Clock } from '../../lifecycle';
+import { decodeDeltaResponse, encodeDeltaRequest, type DeltaResponse, type Wire } from '../../wire';
+import { ADS_DELTA_PATH } from '../../xds';
+import type { PeerDecl } from '../core';
 import type { Admission } from './admission';
 import { PeerCall } from './peer-call';
 import type { PeerIdentityMaterial, SecureContexts } from './tls-context';
-import { DECODE_OPTS, type PeerPartition, type StringPool } from './partition';
-import { validateImported } from './validate';
+import { DECODE_OPTS, type PeerPartition, type StringPool } from '../state';
+import { validateImported } from '../core';
 
 /** Bounded termination reasons (metric label). */
 export const TERMINATION_REASONS = ['server_identity', 'tls', 'unauthenticated', 'permission_denied', 'unavailable', 'server_closed', 'protocol', 'error'] as const;

@@ -2,8 +2,8 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createSilentLogger } from '../log';
-import { waitFor } from '../lifecycle';
+import { createSilentLogger } from '../../log';
+import { waitFor } from '../../lifecycle';
 import { PeerPartition, peerFile } from './partition';
 import { PeerStateWriter } from './persist';
 

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type protobuf from 'protobufjs';
-import type { Logger } from '../log';
+import type { Logger } from '../../log';
 import { PeerPartition, peerFile, writeAtomic, writeAtomicAsync, type StringPool } from './partition';
-import { validateImported } from './validate';
+import { validateImported } from '../core';
 
 /**
  * Reads every persisted peer partition from `<stateDir>/peers/` (before the

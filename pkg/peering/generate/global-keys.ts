@@ -1,4 +1,4 @@
-import type { AddressMsg, WorkloadMsg } from '../translate';
+import type { AddressMsg, WorkloadMsg } from '../../translate';
 import { isWorkload } from './export';
 
 /**

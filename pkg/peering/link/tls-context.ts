@@ -1,5 +1,5 @@
 import * as tls from 'node:tls';
-import { TLS13_CIPHERS } from '../transport';
+import { TLS13_CIPHERS } from '../../transport';
 
 /** The daemon's client identity for dialling peers (and its mesh trust bundle). */
 export interface PeerIdentityMaterial {

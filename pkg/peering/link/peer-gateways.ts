@@ -1,4 +1,4 @@
-import type { PeerDecl } from './declare';
+import type { PeerDecl } from '../core';
 import type { ProbeTarget } from './gateway-health';
 
 /**

@@ -1,7 +1,7 @@
 import * as http2 from 'node:http2';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { MessageReader } from '../transport';
+import { MessageReader } from '../../transport';
 
 /**
  * One gRPC bidi stream over its own node:http2 session: the peer link without

@@ -1,8 +1,8 @@
-import type { PeerDecl } from './declare';
+import type { PeerDecl } from '../core';
 import type { ExportedService } from './export';
 import type { PeerView, RemoteChanges } from './merge-types';
 import { endpointGateways, splitHorizonUid } from './shapes';
-import type { FederatedServiceMsg } from './types';
+import type { FederatedServiceMsg } from '../core';
 
 /*
  * The merger's per-global-service state (merge.ts): a Group of Remotes, one per peer exporting

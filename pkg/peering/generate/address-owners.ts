@@ -1,5 +1,5 @@
-import { bytesToIp } from '../model';
-import type { WorkloadMsg } from '../translate';
+import { bytesToIp } from '../../model';
+import type { WorkloadMsg } from '../../translate';
 import type { Conflict } from './merge-types';
 
 /**

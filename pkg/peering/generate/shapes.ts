@@ -1,12 +1,12 @@
-import type { AddressMsg, GatewayAddressMsg, LoadBalancingMsg, MeshContext, PortMsg, ServiceMsg, WorkloadMsg } from '../translate';
-import { LbMode, LbScope, TunnelProtocol, WorkloadStatus, WorkloadType } from '../translate';
-import { ipToBytes } from '../model';
-import type { PeerDecl, PeerGateway } from './declare';
+import type { AddressMsg, GatewayAddressMsg, LoadBalancingMsg, MeshContext, PortMsg, ServiceMsg, WorkloadMsg } from '../../translate';
+import { LbMode, LbScope, TunnelProtocol, WorkloadStatus, WorkloadType } from '../../translate';
+import { ipToBytes } from '../../model';
+import type { PeerDecl, PeerGateway } from '../core';
 import type { ExportedService } from './export';
 import { trafficDistributionOf } from './export';
 import { slotToBytes } from './vip';
-import { DEFAULT_HBONE_PORT } from './types';
-import type { FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg } from './types';
+import { DEFAULT_HBONE_PORT } from '../core';
+import type { FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg } from '../core';
 
 /**
  * What imported data looks like to ztunnel: stateless builders for global

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { waitFor } from '../lifecycle';
+import { waitFor } from '../../lifecycle';
 import { FALL_OF, GatewayHealth, RISE, WINDOW } from './gateway-health';
 
 /** A probe that answers from a script, one outcome per probe, and counts the probes it answered. */
