@@ -26,7 +26,7 @@ import * as vm from 'node:vm';
 import protobuf from 'protobufjs';
 import { systemClock } from '../../pkg/lifecycle';
 import { createSilentLogger } from '../../pkg/log';
-import { addressAliases, Encoder } from '../../pkg/push';
+import { addressAliases, Encoder, fullDelta, pick } from '../../pkg/push';
 import { LocalRegistry, parseManifest, type ChangeSet } from '../../pkg/registry';
 import { generateLocal, type MeshContext } from '../../pkg/translate';
 import {
@@ -111,7 +111,10 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     const newPath = (): CacheEntry[] => {
       const enc = new Encoder(wire, types);
       const upserts = (c: TypeCommit): readonly CacheEntry[] => c.upserts ?? [];
-      return [...upserts(enc.diff(TYPE_ADDRESS, addresses)), ...upserts(enc.diff(TYPE_AUTHORIZATION, authorizations))];
+      return [
+        ...upserts(enc.encode(fullDelta(TYPE_ADDRESS, addresses))),
+        ...upserts(enc.encode(fullDelta(TYPE_AUTHORIZATION, authorizations))),
+      ];
     };
     // Same entries either way (the old path is the reference).
     const a = oldPath();
@@ -169,7 +172,8 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     const cache = new ResourceCache();
     const encoder = new Encoder(wire, types);
     cache.commit([
-      encoder.diff(TYPE_ADDRESS, delta.output.addresses), encoder.diff(TYPE_AUTHORIZATION, delta.output.authorizations),
+      encoder.encode(fullDelta(TYPE_ADDRESS, delta.output.addresses)),
+      encoder.encode(fullDelta(TYPE_AUTHORIZATION, delta.output.authorizations)),
     ]);
     const changes = full ? 400 : 200;
     const phases: Record<string, number[]> = { apply: [], generate: [], encode: [], commit: [], respond: [] };
@@ -210,10 +214,14 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
       delta = generateLocal({ snapshot: reg.snapshot(), mesh, previous: delta.output, changes: pending });
       const t2 = now();
       const commits = [
-        encoder.diff(TYPE_ADDRESS, delta.output.addresses,
-          { changed: delta.changedAddresses, removed: delta.removedAddresses }),
-        encoder.diff(TYPE_AUTHORIZATION, delta.output.authorizations,
-          { changed: delta.changedAuthorizations, removed: delta.removedAuthorizations }),
+        encoder.encode({
+          typeUrl: TYPE_ADDRESS, changed: pick(delta.changedAddresses, delta.output.addresses),
+          removed: delta.removedAddresses,
+        }),
+        encoder.encode({
+          typeUrl: TYPE_AUTHORIZATION, changed: pick(delta.changedAuthorizations, delta.output.authorizations),
+          removed: delta.removedAuthorizations,
+        }),
       ];
       const t3 = now();
       cache.commit(commits);

@@ -16,7 +16,7 @@ import { Registry } from 'prom-client';
 import { Authority } from '../../pkg/ca';
 import { systemClock } from '../../pkg/lifecycle';
 import { createSilentLogger } from '../../pkg/log';
-import { Encoder } from '../../pkg/push';
+import { Encoder, fullDelta, pick } from '../../pkg/push';
 import { LocalRegistry, type ChangeSet } from '../../pkg/registry';
 import { generateLocal, type MeshContext } from '../../pkg/translate';
 import { decodeDeltaRequest, loadWire, TYPE_ADDRESS, type FramePart } from '../../pkg/wire';
@@ -84,7 +84,7 @@ function main(): void {
   // Encode: every Address through a fresh Encoder (protobuf + content hash + frame).
   let upserts: readonly CacheEntry[] = [];
   const encodeAll = measure(minMs, () => {
-    upserts = new Encoder(wire, types).diff(TYPE_ADDRESS, built.output.addresses).upserts ?? [];
+    upserts = new Encoder(wire, types).encode(fullDelta(TYPE_ADDRESS, built.output.addresses)).upserts ?? [];
   });
 
   const cache = new ResourceCache({});
@@ -126,7 +126,7 @@ function main(): void {
   if (!name || !orig || !('workload' in orig) || !orig.workload) throw new Error('workload random-0 not generated');
   const changed = { workload: { ...orig.workload, serviceAccount: 'random-changed' } };
   const variants = [changed, orig].map((m) =>
-    new Encoder(wire, types).diff(TYPE_ADDRESS, new Map([[name, m]])).upserts![0]!);
+    new Encoder(wire, types).encode(fullDelta(TYPE_ADDRESS, new Map([[name, m]]))).upserts![0]!);
   const caught = streamOf('caught-up');
   caught.onRequest(initial);
   caught.flush();
@@ -142,7 +142,7 @@ function main(): void {
   // The whole per-change path: registry event, incremental generation, encode, commit, respond.
   const encoder = new Encoder(wire, types);
   const c2 = new ResourceCache({});
-  c2.commit([encoder.diff(TYPE_ADDRESS, built.output.addresses)]);
+  c2.commit([encoder.encode(fullDelta(TYPE_ADDRESS, built.output.addresses))]);
   const pathStream = new XdsStream({
     id: 'path', cache: c2, sink, logger, clock: systemClock, metrics, typeOrder: [TYPE_ADDRESS],
   });
@@ -155,8 +155,8 @@ function main(): void {
     reg.applyEvents('bench', [{ type: 'upsert', obj: workloadEntry('random-0', 'random-0', ip) }]);
     const d = generateLocal({ snapshot: reg.snapshot(), mesh, previous: prev, changes: pending });
     prev = d.output;
-    const hint = { changed: d.changedAddresses, removed: d.removedAddresses };
-    c2.commit([encoder.diff(TYPE_ADDRESS, d.output.addresses, hint)]);
+    const changed = pick(d.changedAddresses, d.output.addresses);
+    c2.commit([encoder.encode({ typeUrl: TYPE_ADDRESS, changed, removed: d.removedAddresses })]);
     pathStream.flush();
   });
   pathStream.dispose();

@@ -99,7 +99,7 @@ export function stubPeering(initial: unknown[] = [], restored = true): StubPeeri
     factory: () => {
       const layer: PeeringLayer = {
         exportTypes: new Map(),
-        build: ({ local }) => ({ addresses: local.addresses, authorizations: local.authorizations, exports: new Map() }),
+        build: ({ local }) => ({ deltas: local.deltas }),
         authorizeType: () => undefined,
         restored: () => s.restored,
         start: async () => undefined,

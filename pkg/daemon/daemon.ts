@@ -12,7 +12,7 @@ import type { MeshContext } from '../translate';
 import { Authority, ServingIdentity } from '../ca';
 import { KubeClient, KubeSource, createKubeMetrics, resolveClientConfig, type KubeMetrics } from '../kube';
 import { ChangeAccumulator } from './changes';
-import { PushBuilder } from './push-builder';
+import { pushPipeline } from './push-pipeline';
 import { kubeTokenIssuer, peerStatusWriter } from './peer-status-writer';
 import type { Component } from '../lifecycle';
 import type { CallerIdentity, TrustedIssuer } from '../auth';
@@ -212,7 +212,7 @@ export class Daemon {
       });
     }
     const types = new Map([[TYPE_ADDRESS, this.wire.Address], [TYPE_AUTHORIZATION, this.wire.Authorization], ...(this.peering?.exportTypes ?? [])]);
-    const builder = new PushBuilder({
+    const builder = pushPipeline({
       encoder: new Encoder(this.wire, types), peering: this.peering,
       snapshot: () => this.registry.snapshot(), mesh: () => this.mesh, takeChanges: () => this.changes.take(),
     });

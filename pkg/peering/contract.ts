@@ -5,8 +5,8 @@ import type { Logger } from '../log';
 import type { Clock } from '../lifecycle';
 import type { Wire } from '../wire';
 import type { RegistrySnapshot } from '../registry';
-import type { LocalOutput, MeshContext } from '../translate';
-import type { MessageMap } from '../push';
+import type { LocalGeneration, MeshContext } from '../translate';
+import type { Generation } from '../push';
 import type { CallerIdentity } from '../auth';
 import type { PeerStatus } from './status';
 
@@ -40,38 +40,20 @@ export interface PeeringContext {
   committedSeq?: () => number;
 }
 
-/** Output of one peering build step, inside the daemon's push. Pure with respect to its input + the layer's partitions. */
-export interface PeeringBuildResult {
-  /** What local ztunnels see (local output merged with imported data). */
-  addresses: MessageMap;
-  authorizations: MessageMap;
-  /** Resources served to peers, per type URL. */
-  exports: ReadonlyMap<string, MessageMap>;
-  /** Earliest origin time (wall-clock ms) of peer changes included since the last build. */
-  originAt?: number;
-  /**
-   * True when `addresses` IS the local output unchanged (no peers, nothing
-   * exported): the daemon can then encode only the generator's changed names.
-   */
-  passthrough?: boolean;
-  /**
-   * `addresses` is updated in place by later builds (no per-push copy): the
-   * encoder must keep its own copy to compare against.
-   */
-  live?: boolean;
-  /**
-   * `addresses` differs from the previous build's only in these names (an
-   * incremental merge: a bucket crossing touches one global service, not all
-   * N x S entries). Absent: compare everything.
-   */
-  addressHint?: { changed: ReadonlySet<string>; removed: ReadonlySet<string> };
-  /**
-   * Address resources kept outside `addresses` (split-horizon workloads: one
-   * per peer x global service, too many to keep as messages): the ones changed
-   * by this step, each made by its thunk when encoded, and the names withdrawn.
-   * Never in `addresses`.
-   */
-  extraAddresses?: { changed: ReadonlyMap<string, () => object>; removed: ReadonlySet<string> };
+/**
+ * Output of one peering build, inside the daemon's push: the Address and Authorization deltas local ztunnels
+ * get (the local deltas merged with imported data; with no peers and nothing exported, the local deltas
+ * themselves), then one delta per type served to peers (exportTypes' order). Every delta says what changed
+ * since the layer's own previous output (ResourceDelta's contract, pkg/push).
+ */
+export type PeeringBuildResult = Generation;
+
+export interface PeeringBuildInput {
+  snapshot: RegistrySnapshot;
+  mesh: MeshContext;
+  /** This build's local translation: its output (merged with peers' data) and its deltas. */
+  local: LocalGeneration;
+  full: boolean;
 }
 
 /** The peering layer as the daemon composes it. */
@@ -79,10 +61,10 @@ export interface PeeringLayer {
   /** Type URLs served to peers (push order) and their message types. */
   readonly exportTypes: ReadonlyMap<string, protobuf.Type>;
   /**
-   * `full`: the previous build's output may not have reached the encoder (it
-   * failed): merge from scratch, no hints.
+   * `full`: the previous build may not have reached the cache (it threw), or the mesh context changed: merge
+   * from scratch and return full deltas (ResourceDelta's contract).
    */
-  build(input: { snapshot: RegistrySnapshot; mesh: MeshContext; local: LocalOutput; full?: boolean }): PeeringBuildResult;
+  build(input: PeeringBuildInput): PeeringBuildResult;
   /** true/false to decide, undefined to defer to the default (ztunnel types allowed). */
   authorizeType(identity: CallerIdentity, typeUrl: string): boolean | undefined;
   /** Restored persisted peer state (gates /ready). */

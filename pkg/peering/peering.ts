@@ -1,16 +1,14 @@
 import * as fs from 'node:fs';
 import type protobuf from 'protobufjs';
 import { VERSION } from '../config';
-import type { PeeringContext, PeeringLayer, PeeringBuildResult } from './contract';
+import type { PeeringBuildInput, PeeringBuildResult, PeeringContext, PeeringLayer } from './contract';
 import { authorizePeeringType, peerTrustDomains } from './peer-authz';
 import type { CallerIdentity } from '../auth';
 import type { RegistrySnapshot } from '../registry';
-import type { LocalOutput, MeshContext } from '../translate';
 import { LABEL } from '../model';
 import { PeerClient, TERMINATION_REASONS } from './link';
 import { declaredPeers, type PeerDeclarations } from './core';
-import { Exporter, exportedServices } from './generate';
-import { Merger, type PeerView } from './generate';
+import { MergeStep, type PeerView } from './generate';
 import { createPeeringMetrics, type PeeringMetrics } from './metrics';
 import { PeerPartition, StringPool, peerFile } from './state';
 import type { PeerStatus } from './status';
@@ -37,8 +35,8 @@ export class Peering implements PeeringLayer {
   /** Restored partitions not yet claimed by a declared peer. */
   private readonly restoredParts = new Map<string, PeerPartition>();
   private declarations: PeerDeclarations = { peers: [], invalid: [], self: [], duplicates: [] };
-  private readonly exporter: Exporter;
-  private readonly merger = new Merger();
+  /** The generator behind build(): merge and exports. */
+  private readonly step: MergeStep;
   private readonly metrics: PeeringMetrics;
   private readonly log;
   private restoreDone = false;
@@ -55,8 +53,6 @@ export class Peering implements PeeringLayer {
   private readonly identityNs: string;
   /** Set when peers were added, removed or re-declared: the next merge is a full one. */
   private structural = true;
-  private lastLocal?: ReadonlyMap<string, object>;
-  private lastInputs?: { services: unknown; namespaces: unknown; mesh: string };
   /** Client TLS contexts shared by all peer links of one (roots, identity) generation. */
   readonly contexts: SecureContexts;
   /** Strings of imported resources, shared across peers (N peers send the same service names). */
@@ -66,7 +62,10 @@ export class Peering implements PeeringLayer {
 
   constructor(private readonly ctx: PeeringContext, private readonly tuning: PeeringTuning = {}) {
     this.exportTypes = peeringTypes(ctx.wire);
-    this.exporter = new Exporter({ version: VERSION, suffix: ctx.cfg.peering.discoverySuffix, now: () => ctx.clock.now() });
+    this.step = new MergeStep({
+      version: VERSION, suffix: ctx.cfg.peering.discoverySuffix, now: () => ctx.clock.now(),
+      defaultTrafficDistribution: ctx.cfg.peering.defaultTrafficDistribution,
+    });
     this.metrics = createPeeringMetrics(ctx.metrics);
     this.log = ctx.logger;
     this.identityNs = ctx.cfg.ca.identity.split('/')[0] || ctx.cfg.systemNamespace;
@@ -162,10 +161,9 @@ export class Peering implements PeeringLayer {
         this.programming.forget(cur.programming);
       }
       for (const t of PEERING_TYPES) if (!types.includes(t)) partition.clearType(t);
-      const peer: Peer = {
-        decl, flat, types, key, partition, client: undefined as unknown as PeerClient, programming: new LinkProgramming(),
-      };
-      peer.client = this.newClient(peer);
+      const fields = { decl, flat, types, key, partition, programming: new LinkProgramming() };
+      // The client's callbacks read the peer it belongs to; none runs before start(), below.
+      const peer: Peer = { ...fields, client: this.newClient(fields, () => peer) };
       this.peers.set(decl.cluster, peer);
       peer.client.start();
       push = true;
@@ -248,7 +246,7 @@ export class Peering implements PeeringLayer {
     this.reported = new Set(lines);
   }
 
-  private newClient(peer: Peer): PeerClient {
+  private newClient(peer: Omit<Peer, 'client'>, self: () => Peer): PeerClient {
     const cluster = peer.decl.cluster;
     const m = this.metrics;
     return new PeerClient({
@@ -264,7 +262,7 @@ export class Peering implements PeeringLayer {
       onChange: () => {
         this.updateResourceMetrics(peer);
         this.ctx.requestPush();
-        if (peer.client?.state.synced) this.writer.schedule();
+        if (self().client.state.synced) this.writer.schedule();
       },
       onSynced: () => {
         peer.programming.syncs++;
@@ -276,19 +274,20 @@ export class Peering implements PeeringLayer {
         this.writer.schedule();
         this.updateResourceMetrics(peer);
         this.ctx.requestPush();
-        this.observe(peer);
+        this.observe(self());
       },
       onStateChange: () => {
-        m.connected.set({ peer: cluster }, peer.client.state.connected ? 1 : 0);
-        if (!peer.client.state.synced) m.synced.set({ peer: cluster }, 0);
-        this.observe(peer);
+        const { state } = self().client;
+        m.connected.set({ peer: cluster }, state.connected ? 1 : 0);
+        if (!state.synced) m.synced.set({ peer: cluster }, 0);
+        this.observe(self());
       },
       onTermination: (reason) => m.terminations.inc({ peer: cluster, reason }),
       onResyncAge: (ms) => m.resyncAge.observe(ms / 1000),
     });
   }
 
-  private updateResourceMetrics(peer: Peer): void {
+  private updateResourceMetrics(peer: Pick<Peer, 'partition'>): void {
     const p = peer.partition;
     const r = this.metrics.resources;
     r.set({ peer: p.cluster, type: 'ClusterInfo' }, p.clusterInfo ? 1 : 0);
@@ -297,61 +296,35 @@ export class Peering implements PeeringLayer {
     r.set({ peer: p.cluster, type: 'PeerNode' }, p.nodes.size);
   }
 
-  build(input: { snapshot: RegistrySnapshot; mesh: MeshContext; local: LocalOutput; full?: boolean }): PeeringBuildResult {
-    const { snapshot, mesh, local } = input;
-    const cfg = this.ctx.cfg.peering;
-    const exported = exportedServices(snapshot, mesh);
-    const exports = this.exporter.build(snapshot, mesh, local, exported);
-    if (this.peers.size === 0 && exported.size === 0) {
-      // Nothing to merge: ztunnels see the local output as is. The next build
-      // with peers or exports starts from a full merge.
-      this.structural = true;
-      this.conflicts = new Map();
-      const withdrawn = this.merger.clear({ reset: input.full === true });
-      return { addresses: local.addresses, authorizations: local.authorizations, exports, passthrough: true, extraAddresses: withdrawn };
-    }
+  build(input: PeeringBuildInput): PeeringBuildResult {
+    const enableFlat = this.ctx.cfg.peering.enableFlatNetworks;
     const views: PeerView[] = [];
     let originAt: number | undefined;
-    // A full merge when anything but peers' FederatedServices changed (local output, services, namespaces, mesh, peer set).
-    const meshKey = JSON.stringify(mesh);
-    let full = input.full === true || this.structural || this.localChanged(local.addresses) || !this.lastInputs
-      || this.lastInputs.services !== snapshot.services || this.lastInputs.namespaces !== snapshot.namespaces || this.lastInputs.mesh !== meshKey;
+    let structural = this.structural;
     this.structural = false;
-    this.lastInputs = { services: snapshot.services, namespaces: snapshot.namespaces, mesh: meshKey };
     const dirty = new Map<string, Set<string>>();
-    // This build carries every synced link's data; the commit that follows it gets a seq above the mark.
-    this.programming.noteBuild([...this.peers.values()].map((p) => p.programming));
+    if (this.peers.size > 0) {
+      // This build carries every synced link's data; the commit that follows it gets a seq above the mark.
+      this.programming.noteBuild([...this.peers.values()].map((p) => p.programming));
+    }
     for (const p of [...this.peers.values()].sort((a, b) => (a.decl.cluster < b.decl.cluster ? -1 : 1))) {
-      // This build carries the peer's synced data; the commit that follows it gets a seq above `seq`.
-      const flat = cfg.enableFlatNetworks && p.decl.network === mesh.network;
+      const flat = enableFlat && p.decl.network === input.mesh.network;
       views.push({ decl: p.dataDecl ?? p.decl, data: p.partition, flat });
       const o = p.partition.takeOrigin();
       if (o !== undefined) originAt = Math.min(originAt ?? o, o);
-      if (p.partition.structural) full = true;
+      if (p.partition.structural) structural = true;
       if (p.partition.changedServices.size) dirty.set(p.decl.cluster, p.partition.changedServices);
       p.partition.changedServices = new Set();
       p.partition.structural = false;
     }
-    const res = this.merger.merge(
-      { snapshot, mesh, local, exported, peers: views, suffix: cfg.discoverySuffix, defaultTrafficDistribution: cfg.defaultTrafficDistribution },
-      (cluster, message) => this.log.error({ peer: cluster, conflict: message }, 'flat network address collision: the imported workload is not programmed (flat networks need unique pod and service CIDRs)'),
-      full ? undefined : dirty,
-      { live: true, reset: input.full === true },
-    );
-    this.conflicts = res.conflicts;
-    const out: PeeringBuildResult = { addresses: res.addresses, authorizations: local.authorizations, exports, live: true, extraAddresses: res.remote };
-    if (res.changed && res.removed) out.addressHint = { changed: res.changed, removed: res.removed };
-    if (originAt !== undefined) out.originAt = originAt;
-    return out;
-  }
-
-  /** Local output entries keep their identity when unchanged (translate's Writer), so identity tells. */
-  private localChanged(next: ReadonlyMap<string, object>): boolean {
-    const prev = this.lastLocal;
-    this.lastLocal = next;
-    if (!prev || prev.size !== next.size) return true;
-    for (const [k, v] of next) if (prev.get(k) !== v) return true;
-    return false;
+    const out = this.step.build({
+      ...input, peers: views, dirty: structural ? undefined : dirty,
+      onConflict: (cluster, message) => this.log.error({ peer: cluster, conflict: message },
+        'flat network address collision: the imported workload is not programmed '
+        + '(flat networks need unique pod and service CIDRs)'),
+    });
+    this.conflicts = out.conflicts;
+    return originAt === undefined ? { deltas: out.deltas } : { deltas: out.deltas, originAt };
   }
 
   /** Peers may watch only peering types; nobody else may watch them (peer-authz.ts). */

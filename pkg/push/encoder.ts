@@ -2,49 +2,25 @@ import { codecForTypeUrl, ResourceFrameEncoder, TYPE_ADDRESS, type Wire } from '
 import { entryFromBytes, entryFromFrame, type CacheEntry, type TypeCommit } from '../xds';
 import type protobuf from 'protobufjs';
 import { bytesToIp } from '../model';
-
-/** Message objects keyed by resource name, in protobufjs form; identity marks "unchanged". */
-export type MessageMap = ReadonlyMap<string, object>;
+import type { ResourceDelta } from './resource-delta';
 
 /**
- * Turns generator output into cache commits. Keeps the previous map per type
- * and encodes only entries whose object identity changed (generators reuse
- * unchanged objects); an entry whose bytes hash to the same version is dropped
- * by the cache, so no-op regenerations never reach a stream.
+ * Turns generators' deltas into cache commits: encodes exactly the messages a delta lists as changed and
+ * records its removes. It keeps no previous output: each generator says what changed since its own previous
+ * output (ResourceDelta); an upsert whose bytes hash to the version the cache holds is dropped by the cache, so
+ * an over-reported change never reaches a stream.
  */
 export class Encoder {
-  private readonly prev = new Map<string, MessageMap>();
-  /** Types whose `prev` is a private copy (the caller's map is live: mutated in place after diff). */
-  private readonly owned = new Set<string>();
   /** Per type: the generated encoder (pkg/wire/pb-generated.ts), or null for types without one (protobufjs). */
   private readonly frames = new Map<string, ResourceFrameEncoder<object> | null>();
 
   constructor(private readonly wire: Wire, private readonly types: ReadonlyMap<string, protobuf.Type>) {}
 
-  /**
-   * With `hint` (the generator's own changed/removed sets) only those names are
-   * looked at — O(changes) instead of O(resources) per push. Without it the
-   * maps are compared by identity.
-   *
-   * `live`: the caller keeps mutating `next` in place after this call (the
-   * peering merger's output), so identity can only be compared against a
-   * private copy: taken once on a full diff, then kept up to date from the
-   * hints. Without `live`, `next` itself becomes the previous map.
-   *
-   * `extra`: resources of the same type that the caller tracks itself and
-   * never puts in `next` (their messages are not kept): each changed one is
-   * made (the thunk), encoded and dropped, each removed name deleted, and none
-   * enters the previous map.
-   */
-  diff(
-    typeUrl: string, next: MessageMap, hint?: { changed: ReadonlySet<string>; removed: ReadonlySet<string> },
-    opts: { live?: boolean; extra?: { changed: ReadonlyMap<string, () => object>; removed: ReadonlySet<string> } } = {},
-  ): TypeCommit {
+  encode(delta: ResourceDelta): TypeCommit {
+    const { typeUrl } = delta;
     const type = this.types.get(typeUrl);
     if (!type) throw new Error(`no message type registered for ${typeUrl}`);
-    const prev = this.prev.get(typeUrl);
     const upserts: CacheEntry[] = [];
-    const removes: string[] = [];
     const frames = this.frameEncoder(typeUrl);
     const aliasesOf = typeUrl === TYPE_ADDRESS ? addressAliases : (): readonly string[] => NO_ALIASES;
     // Generators build messages in protobufjs form already (numeric enums, Uint8Array bytes), so they
@@ -59,40 +35,10 @@ export class Encoder {
       : (name: string, msg: object): void => {
         upserts.push(entryFromBytes(typeUrl, name, type.encode(msg).finish(), aliasesOf(msg)));
       };
-    if (opts.extra) {
-      for (const [name, make] of opts.extra.changed) encode(name, make());
-      for (const name of opts.extra.removed) removes.push(name);
-    }
-    const done = (): TypeCommit => ({ typeUrl, upserts: frames ? upserts : compactFrames(upserts), removes });
-    if (hint && prev) {
-      for (const name of hint.changed) {
-        const msg = next.get(name);
-        if (msg && prev.get(name) !== msg) encode(name, msg);
-      }
-      for (const name of hint.removed) if (!next.has(name)) removes.push(name);
-      if (opts.live) {
-        const own = this.owned.has(typeUrl) ? (prev as Map<string, object>) : new Map(prev);
-        for (const name of hint.changed) {
-          const msg = next.get(name);
-          if (msg) own.set(name, msg);
-        }
-        for (const name of hint.removed) if (!next.has(name)) own.delete(name);
-        this.prev.set(typeUrl, own);
-        this.owned.add(typeUrl);
-        return done();
-      }
-    } else {
-      for (const [name, msg] of next) if (!prev || prev.get(name) !== msg) encode(name, msg);
-      if (prev) for (const name of prev.keys()) if (!next.has(name)) removes.push(name);
-    }
-    if (opts.live) {
-      this.prev.set(typeUrl, new Map(next));
-      this.owned.add(typeUrl);
-    } else {
-      this.prev.set(typeUrl, next);
-      this.owned.delete(typeUrl);
-    }
-    return done();
+    // forEach: no iterator object or [k, v] pair per entry (200k of them in a first sync).
+    delta.changed.forEach((m, name) => encode(name, typeof m === 'function' ? m() : m));
+    const removes = [...delta.removed];
+    return { typeUrl, upserts: frames ? upserts : compactFrames(upserts), removes };
   }
 
   private frameEncoder(typeUrl: string): ResourceFrameEncoder<object> | null {

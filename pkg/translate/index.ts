@@ -4,6 +4,8 @@
  * semantics, in protobufjs plain-object form, full or incremental.
  */
 export { generateLocal } from './generate';
+export { LocalGenerator } from './local-generator';
+export type { LocalGeneration, LocalInput } from './local-generator';
 export { buildContext, selectorMatches, EAST_WEST_CLASSES } from './context';
 export type { TranslateContext } from './context';
 export { buildPodWorkload, buildWorkloadEntryWorkload, podWorkloadName } from './workload';

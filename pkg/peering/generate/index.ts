@@ -10,3 +10,6 @@ export { Merger, loadBalancingFor, nodeGatewayHost, splitHorizonUid } from './me
 export type { MergeInput, MergeResult, PeerData, PeerView } from './merge';
 export type { Conflict } from './merge-types';
 export { allocateVips, preferredSlot, slotToBytes } from './vip';
+export { MergeStep } from './merge-step';
+export type { MergeStepInput, MergeStepOptions } from './merge-step';
+export { AddressDeltas } from './address-deltas';

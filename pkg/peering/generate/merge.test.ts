@@ -8,7 +8,8 @@ import { systemClock } from '../../lifecycle';
 import { generateLocal } from '../../translate';
 import type { GatewayObj } from '../../model';
 import { loadWire, TYPE_ADDRESS } from '../../wire';
-import { Encoder } from '../../push';
+import { Encoder, MapDeltas, emptyDelta, fullDelta } from '../../push';
+import { AddressDeltas } from './address-deltas';
 import type { TypeCommit } from '../../xds';
 
 const gw = (o: Partial<GatewayObj>): GatewayObj => ({
@@ -147,7 +148,9 @@ t.test('merge results through a live Encoder commit what a full identity diff co
   const wire = loadWire();
   const types = new Map([[TYPE_ADDRESS, wire.Address]]);
   const live = new Encoder(wire, types);
+  const liveDeltas = new AddressDeltas();
   const oracle = new Encoder(wire, types);
+  const oracleDeltas = new MapDeltas(TYPE_ADDRESS);
   const m = new Merger();
   const held = new Held();
   let dirty = new Map<string, Set<string>>();
@@ -164,10 +167,10 @@ t.test('merge results through a live Encoder commit what a full identity diff co
     const r = m.merge({ ...base, peers }, () => undefined, dirty, { live: true });
     dirty = new Map();
     t.equal(r.changed !== undefined, expectHint, `${what}: ${expectHint ? 'incremental' : 'full'} merge`);
-    const a = live.diff(TYPE_ADDRESS, r.addresses, r.changed && r.removed ? { changed: r.changed, removed: r.removed } : undefined, { live: true, extra: r.remote });
+    const a = live.encode(liveDeltas.merged(r, false));
     // The oracle sees an independent copy of everything, and compares by identity.
     const all = held.apply(r);
-    const b = oracle.diff(TYPE_ADDRESS, new Map(all));
+    const b = oracle.encode(oracleDeltas.next(new Map(all), false));
     t.equal(commit(a), commit(b), `${what}: same upserts and removes`);
     t.equal((a.upserts?.length ?? 0) + (a.removes?.length ?? 0) > 0, what !== 'nothing changed', `${what}: ${what === 'nothing changed' ? 'nothing' : 'something'} to commit`);
     t.equal(norm(all), norm(fresh()), `${what}: same content as a fresh merge`);
@@ -192,9 +195,13 @@ t.test('merge results through a live Encoder commit what a full identity diff co
 
   // A build that threw after merging never reached the encoder: the daemon then asks for a reset merge.
   // Lost: c3's auth changed, c2's new service withdrawn. Then c1's cart changes.
-  const cache = applyCommit(new Map(), live.diff(TYPE_ADDRESS, new Map()));
+  const cache = applyCommit(new Map(), live.encode(emptyDelta(TYPE_ADDRESS)));
   const everything = new Encoder(wire, types);
-  applyCommit(cache, everything.diff(TYPE_ADDRESS, new Map(held.all(m.merge({ ...base, peers }, () => undefined, new Map(), { live: true })))));
+  // The layer's Address deltas emitted the committed state (split-horizon workloads come from Held here).
+  const everythingDeltas = new AddressDeltas();
+  const committed = m.merge({ ...base, peers }, () => undefined, new Map(), { live: true });
+  everythingDeltas.merged(committed, true);
+  applyCommit(cache, everything.encode(fullDelta(TYPE_ADDRESS, new Map(held.all(committed)))));
   touch(2, 'auth', fsOf('auth', 64));
   touch(0, 'new', undefined);
   m.merge({ ...base, peers }, () => undefined, dirty, { live: true }); // lost: never encoded
@@ -205,9 +212,9 @@ t.test('merge results through a live Encoder commit what a full identity diff co
   t.equal(rec.changed, undefined, 'recovery merge is full');
   t.ok(rec.remote.removed.has(SPLIT('c1', 'new')), 'the removal of the lost build is repeated');
   t.ok(rec.remote.changed.has(SPLIT('c3', 'auth')), 'the change of the lost build is rebuilt');
-  const got = applyCommit(new Map(cache), everything.diff(TYPE_ADDRESS, rec.addresses, undefined, { live: true, extra: rec.remote }));
+  const got = applyCommit(new Map(cache), everything.encode(everythingDeltas.merged(rec, true)));
   const want = new Map<string, string>();
-  applyCommit(want, new Encoder(wire, types).diff(TYPE_ADDRESS, fresh()));
+  applyCommit(want, new Encoder(wire, types).encode(fullDelta(TYPE_ADDRESS, fresh())));
   t.same([...got].sort(), [...want].sort(), 'after the reset the cache holds exactly what a fresh merge yields');
 
   // A live result is the merger's own map: the next merge updates it in place.

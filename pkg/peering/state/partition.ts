@@ -187,14 +187,20 @@ export class StringPool {
    * arrays), in place; bytes values are copied out of the received message
    * buffer so a 4-byte address does not pin a whole response.
    */
-  intern<T>(v: T): T {
-    if (typeof v === 'string') return this.str(v) as T;
-    if (ArrayBuffer.isView(v)) return Buffer.from(v as unknown as Uint8Array) as unknown as T; // a copy
+  intern<T extends object>(msg: T): T {
+    this.value(msg);
+    return msg;
+  }
+
+  private value(v: unknown): unknown {
+    if (typeof v === 'string') return this.str(v);
+    // Decoded bytes (DECODE_OPTS: bytes as Buffer) are Uint8Arrays; Buffer.from copies them.
+    if (v instanceof Uint8Array) return Buffer.from(v);
     if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) v[i] = this.intern(v[i]);
+      for (let i = 0; i < v.length; i++) v[i] = this.value(v[i]);
     } else if (v !== null && typeof v === 'object') {
       const o = v as Record<string, unknown>;
-      for (const k in o) o[k] = this.intern(o[k]);
+      for (const k in o) o[k] = this.value(o[k]);
     }
     return v;
   }
