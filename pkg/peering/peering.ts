@@ -6,22 +6,19 @@ import { authorizePeeringType, peerTrustDomains } from './peer-authz';
 import type { CallerIdentity } from '../auth';
 import type { RegistrySnapshot } from '../registry';
 import { LABEL } from '../model';
-import { PeerClient, TERMINATION_REASONS } from './link';
-import { declaredPeers, type PeerDeclarations } from './core';
-import { MergeStep, type PeerView } from './generate';
+import {
+  Admission, GatewayHealth, PeerClient, SecureContexts, TERMINATION_REASONS, dataDeclFor, peeringTypes, probeTargets,
+} from './link';
+import {
+  PEERING_TYPES, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD, declaredPeers,
+  type PeerDeclarations,
+} from './core';
+import { MergeStep, type Conflict, type PeerView } from './generate';
+import { PeerPartition, PeerStateWriter, StringPool, peerFile, restorePeerState } from './state';
 import { createPeeringMetrics, type PeeringMetrics } from './metrics';
-import { PeerPartition, StringPool, peerFile } from './state';
 import type { PeerStatus } from './status';
 import { StatusBook, type StatusPeer } from './status-book';
-import type { Conflict } from './generate';
-import { PeerStateWriter, restorePeerState } from './state';
-import { SecureContexts } from './link';
-import { Admission } from './link';
-import { GatewayHealth } from './link';
 import { LinkProgramming, ProgrammingTracker, type PlaneView } from './programming';
-import { dataDeclFor, probeTargets } from './link';
-import { PEERING_TYPES, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD } from './core';
-import { peeringTypes } from './link';
 import { DIAL_CONCURRENCY, DIAL_HOLD_MS, type PeeringTuning } from './tuning';
 
 interface Peer extends StatusPeer {

@@ -44,7 +44,9 @@ export class LocalGenerator {
     } else {
       const d = generateLocal({ snapshot, mesh, previous, changes });
       output = d.output;
-      address = { typeUrl: TYPE_ADDRESS, changed: pick(d.changedAddresses, output.addresses), removed: d.removedAddresses };
+      address = {
+        typeUrl: TYPE_ADDRESS, changed: pick(d.changedAddresses, output.addresses), removed: d.removedAddresses,
+      };
       authorization = {
         typeUrl: TYPE_AUTHORIZATION, changed: pick(d.changedAuthorizations, output.authorizations),
         removed: d.removedAuthorizations,

@@ -12,4 +12,3 @@ export type { Conflict } from './merge-types';
 export { allocateVips, preferredSlot, slotToBytes } from './vip';
 export { MergeStep } from './merge-step';
 export type { MergeStepInput, MergeStepOptions } from './merge-step';
-export { AddressDeltas } from './address-deltas';

@@ -7,8 +7,9 @@ import type { GatewayObj } from '../../model';
 import { loadWire, TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../wire';
 import { Encoder } from '../../push';
 import type { TypeCommit } from '../../xds';
-import { validatePeerGateway } from '../core';
-import { peeringTypes } from '../link';
+import {
+  MSG, PEERING_PROTO, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD, validatePeerGateway,
+} from '../core';
 import { MergeStep } from './merge-step';
 import type { PeerView } from './merge-types';
 
@@ -60,8 +61,12 @@ function apply(state: Map<string, string>, commits: readonly TypeCommit[]): Map<
 }
 
 t.test('the peering generator\'s deltas keep the cache equal to a fresh full build across every shape', async (t) => {
-  const wire = loadWire();
-  const types = new Map([[TYPE_ADDRESS, wire.Address], [TYPE_AUTHORIZATION, wire.Authorization], ...peeringTypes(wire)]);
+  const wire = loadWire({ extraFiles: [PEERING_PROTO] });
+  const types = new Map([
+    [TYPE_ADDRESS, wire.Address], [TYPE_AUTHORIZATION, wire.Authorization],
+    [TYPE_CLUSTER_INFO, wire.type(MSG.ClusterInfo)], [TYPE_FEDERATED_SERVICE, wire.type(MSG.FederatedService)],
+    [TYPE_PEER_WORKLOAD, wire.type(MSG.PeerWorkload)], [TYPE_PEER_NODE, wire.type(MSG.PeerNode)],
+  ]);
   const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
   let changes: ChangeSet | undefined;
   reg.onChange((c) => (changes = c));
@@ -83,7 +88,9 @@ t.test('the peering generator\'s deltas keep the cache equal to a fresh full bui
     const commits = out.deltas.map((d) => encoder.encode(d));
     apply(cache, commits);
     const freshLocal = new LocalGenerator().generate({ snapshot, mesh, changes: { byKind: new Map() } }, true);
-    const fresh = new MergeStep(opts).build({ snapshot, mesh, local: freshLocal, full: true, peers: o.peers, onConflict: () => {} });
+    const fresh = new MergeStep(opts).build({
+      snapshot, mesh, local: freshLocal, full: true, peers: o.peers, onConflict: () => {},
+    });
     const want = apply(new Map(), fresh.deltas.map((d) => new Encoder(wire, types).encode(d)));
     t.same([...cache].sort(), [...want].sort(), `${what}: the cache holds what a fresh full build yields`);
   };

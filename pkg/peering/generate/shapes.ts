@@ -1,4 +1,6 @@
-import type { AddressMsg, GatewayAddressMsg, LoadBalancingMsg, MeshContext, PortMsg, ServiceMsg, WorkloadMsg } from '../../translate';
+import type {
+  AddressMsg, GatewayAddressMsg, LoadBalancingMsg, MeshContext, PortMsg, ServiceMsg, WorkloadMsg,
+} from '../../translate';
 import { LbMode, LbScope, TunnelProtocol, WorkloadStatus, WorkloadType } from '../../translate';
 import { ipToBytes } from '../../model';
 import type { PeerDecl, PeerGateway } from '../core';

@@ -3,7 +3,9 @@ import * as path from 'node:path';
 import type protobuf from 'protobufjs';
 import type { PeerData } from '../generate';
 import { TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD } from '../core';
-import { asDecoded, decodedAs, type ClusterInfoMsg, type FederatedServiceMsg, type PeerNodeMsg, type PeerWorkloadMsg } from '../core';
+import {
+  asDecoded, decodedAs, type ClusterInfoMsg, type FederatedServiceMsg, type PeerNodeMsg, type PeerWorkloadMsg,
+} from '../core';
 
 export const DECODE_OPTS: protobuf.IConversionOptions = { longs: Number, enums: Number, bytes: Buffer, defaults: false };
 
