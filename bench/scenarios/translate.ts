@@ -4,7 +4,9 @@
  * 1k services, 100 policies in both modes, since the target is stated at
  * 50k). Two figures: a full translation per resource (Addresses +
  * Authorizations), and one changed pod (new IP) translated incrementally
- * against the previous output.
+ * against the previous output. Next to them in every round, the floor
+ * (bench/lib/translate-floor.ts): the same output messages allocated from
+ * precomputed values, GC included, and translate's ratio to it per round.
  *
  * Runs in its own process (fresh heap, `--expose-gc`, a GC before each
  * round so one round's garbage is not billed to the next; garbage made by a
@@ -25,6 +27,7 @@ import type { ChangeSet, RawObject, RegistrySnapshot } from '../../pkg/registry'
 import * as current from '../../pkg/translate';
 import type { LocalDelta, LocalOutput, MeshContext } from '../../pkg/translate';
 import { ipFor, writeMesh } from '../lib/mesh-gen';
+import { floorBuild, floorInput } from '../lib/translate-floor';
 import type { MeshShape } from '../lib/mesh-gen';
 import type { Figure, ScenarioResult } from '../lib/types';
 
@@ -116,21 +119,31 @@ async function child(
   }
   const sides: Side[] = impls.map((i) => ({ name: i.name, full: [], change: [] }));
   let snapshot: RegistrySnapshot = reg.snapshot();
+  // One untimed run per side (each starts warm), and the floor's template: this build's output.
+  for (const impl of impls) impl.generate({ snapshot, mesh: MESH });
+  const floor = floorInput(current.generateLocal({ snapshot, mesh: MESH }).output);
+  floorBuild(floor);
+  const floorSide: Side = { name: 'floor', full: [], change: [] };
   const outs: LocalDelta[] = [];
-  // Interleaved: every round runs each side once, alternating which goes first.
+  let kept: unknown;
+  // Interleaved: every round runs each side and the floor once, alternating which goes first.
+  const runs = impls.length + 1;
   for (let r = 0; r < rounds; r++) {
-    const order = r % 2 === 0 ? impls.map((_, i) => i) : impls.map((_, i) => impls.length - 1 - i);
-    for (const i of order) {
+    for (let j = 0; j < runs; j++) {
+      const i = r % 2 === 0 ? j : runs - 1 - j;
       gc();
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      const d = impls[i]!.generate({ snapshot, mesh: MESH });
+      // Each side's output stays alive until its next round, as the daemon keeps the previous output.
+      if (i === impls.length) kept = floorBuild(floor);
+      else outs[i] = impls[i]!.generate({ snapshot, mesh: MESH });
       const us = (performance.now() - t0) * 1000;
       const c = process.cpuUsage(c0);
-      sides[i]!.full.push({ us, cpuUs: c.user + c.system });
-      outs[i] = d;
+      (i === impls.length ? floorSide : sides[i]!).full.push({ us, cpuUs: c.user + c.system });
     }
   }
+  if (kept === undefined) throw new Error('no floor round');
+  kept = undefined;
   const first = outs[0]!.output;
   const equal = impls.length > 1 ? sameOutput(outs[0]!.output, outs[1]!.output, current.msgEqual) : undefined;
   // One pod changed at a time, each side from its own previous output.
@@ -154,7 +167,7 @@ async function child(
     resources: first.addresses.size + first.authorizations.size,
     addresses: first.addresses.size,
     authorizations: first.authorizations.size,
-    sides,
+    sides: [...sides, floorSide],
     equal,
     loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
   };
@@ -194,10 +207,18 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     figures.push({ name: `${tag}full_us_per_resource_median`, value: median(perRes), unit: 'µs' });
     figures.push({ name: `${tag}full_cpu_us_per_resource_min`, value: Math.min(...cpuPerRes), unit: 'µs' });
     figures.push({ name: `${tag}full_cpu_us_per_resource_median`, value: median(cpuPerRes), unit: 'µs' });
-    figures.push({ name: `${tag}one_change_us_median`, value: median(s.change), unit: 'µs' });
-    figures.push({ name: `${tag}one_change_us_p99`, value: pct(s.change, 0.99), unit: 'µs' });
+    if (s.change.length > 0) {
+      figures.push({ name: `${tag}one_change_us_median`, value: median(s.change), unit: 'µs' });
+      figures.push({ name: `${tag}one_change_us_p99`, value: pct(s.change, 0.99), unit: 'µs' });
+    }
     notes.push(`${s.name}: full rounds (ms) ${s.full.map((f) => (f.us / 1000).toFixed(1)).join(', ')}`);
   }
+  // Translation over the floor, per round (both ran in the same round, next to each other).
+  const cur = r.sides.find((s) => s.name === 'current')!;
+  const flo = r.sides.find((s) => s.name === 'floor')!;
+  const ratios = cur.full.map((f, i) => f.us / flo.full[i]!.us);
+  figures.push({ name: 'full_vs_floor_median', value: median(ratios), unit: 'x' });
+  figures.push({ name: 'full_vs_floor_min', value: Math.min(...ratios), unit: 'x' });
   if (r.equal !== undefined) {
     const [b, c] = [r.sides[0]!, r.sides[1]!];
     figures.push({
@@ -224,7 +245,7 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     scenario: 'translate',
     params: {
       ...shape, rounds, changes, resources: r.resources, addresses: r.addresses, authorizations: r.authorizations,
-      baseline: baseline ?? null,
+      baseline: baseline ?? null, nodeArgs: extra,
     },
     figures,
     notes,

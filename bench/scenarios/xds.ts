@@ -41,6 +41,9 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   const series: Series[] = [];
   try {
     const mem0 = await daemon.memory();
+    // Start-up cost (load, first translation and encode of the mesh) and RSS after it, with a full GC.
+    fig('daemon_start_cpu', sampleProc(daemon.pid).cpuMs, 'ms');
+    fig('daemon_start_rss', mem0.rss / 1048576, 'MiB');
 
     await floor.firstSync();
     // 1. First full sync to one fresh client.

@@ -62,6 +62,8 @@ export interface TranslateContext {
   podUidPrefixByNs: Map<string, string>;
   /** Memo (filled on use): the Locality of a Node object (null: none), shared by its pods. */
   localityByNode: WeakMap<object, LocalityMsg | null>;
+  /** Memo (filled on use): localityByNode by node name, for one `snapshot.nodes` map (a new one starts empty). */
+  localityByNodeName: Map<string, LocalityMsg | null>;
 }
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
@@ -112,7 +114,10 @@ export function reuseContext(snapshot: RegistrySnapshot, mesh: MeshContext, prev
   if (prev) {
     const a = sources(prev.snapshot, prev.mesh);
     const b = sources(snapshot, mesh);
-    if (a.every((x, i) => x === b[i])) return { ...prev, snapshot, mesh };
+    if (a.every((x, i) => x === b[i])) {
+      const localityByNodeName = prev.snapshot.nodes === snapshot.nodes ? prev.localityByNodeName : new Map();
+      return { ...prev, snapshot, mesh, localityByNodeName };
+    }
   }
   return buildContext(snapshot, mesh);
 }
@@ -177,7 +182,7 @@ export function buildContext(snapshot: RegistrySnapshot, mesh: MeshContext): Tra
     snapshot, mesh, servicesByNs, selectingByNs, selectorPoliciesByNs, peerAuthsByNs, networkGateways,
     sliceServicesByPod,
     selectingIndexByNs, policyIndexByNs, peerAuthKeysByNs: new Map(), podUidPrefixByNs: new Map(),
-    localityByNode: new WeakMap(),
+    localityByNode: new WeakMap(), localityByNodeName: new Map(),
   };
 }
 

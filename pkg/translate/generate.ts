@@ -68,14 +68,18 @@ function podWorkload(ctx: TranslateContext, key: string, addr: Writer<AddressMsg
  * unique keys), so nothing is compared: finish() computes the diff.
  */
 function allPodWorkloads(ctx: TranslateContext): CowMap<AddressMsg> {
-  const names: string[] = [];
-  const msgs: AddressMsg[] = [];
+  // Sized once (a pod without an Address leaves the tail unused, cut below) instead of grown by push.
+  const names = new Array<string>(ctx.snapshot.pods.size);
+  const msgs = new Array<AddressMsg>(ctx.snapshot.pods.size);
+  let n = 0;
   ctx.snapshot.pods.forEach((p: PodObj) => {
     const w = buildPodWorkload(p, ctx);
     if (!w) return;
-    names.push(w.uid);
-    msgs.push({ workload: w });
+    names[n] = w.uid;
+    msgs[n++] = { workload: w };
   });
+  names.length = n;
+  msgs.length = n;
   return CowMap.fromEntries(names, msgs);
 }
 

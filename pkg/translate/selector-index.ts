@@ -7,8 +7,9 @@ interface Bucket<T, R> {
   selectors: Selector[];
   orders: number[];
   items: T[];
-  /** derive(items), once computed. */
-  derived?: R;
+  /** derive(items), once `known`. Both set from the start, so every bucket keeps one object shape. */
+  derived: R | undefined;
+  known: boolean;
 }
 
 /**
@@ -49,7 +50,7 @@ export class SelectorIndex<T, R = never> {
     }
     const m = this.byValue[i]!;
     let b = m.get(first[1]);
-    if (!b) m.set(first[1], (b = { selectors: [], orders: [], items: [] }));
+    if (!b) m.set(first[1], (b = { selectors: [], orders: [], items: [], derived: undefined, known: false }));
     b.selectors.push(selector);
     b.orders.push(order);
     b.items.push(item);
@@ -110,7 +111,10 @@ export class SelectorIndex<T, R = never> {
     if (!items || !this.derive) return undefined;
     const b = this.lastBucket;
     if (!b) return this.derive(items);
-    if (!('derived' in b)) b.derived = this.derive(items);
+    if (!b.known) {
+      b.derived = this.derive(items);
+      b.known = true;
+    }
     return b.derived;
   }
 }

@@ -76,24 +76,34 @@ function locality(labels: StringMap | undefined): LocalityMsg | undefined {
   return Object.keys(l).length > 0 ? l : undefined;
 }
 
-/** A node's locality, built once per Node object and shared by the pods on it. */
+/**
+ * A node's locality, built once per Node object and shared by the pods on
+ * it; looked up by name in a memo that lives as long as the snapshot's node
+ * map (context.ts), so a pod costs one Map lookup.
+ */
 function nodeLocality(ctx: TranslateContext, nodeName: string | undefined): LocalityMsg | undefined {
   if (!nodeName) return undefined;
+  let loc = ctx.localityByNodeName.get(nodeName);
+  if (loc !== undefined) return loc ?? undefined;
   const node = ctx.snapshot.nodes.get(nodeName);
   if (!node) return undefined;
-  let loc = ctx.localityByNode.get(node);
+  loc = ctx.localityByNode.get(node);
   if (loc === undefined) ctx.localityByNode.set(node, (loc = locality(node.labels) ?? null));
+  ctx.localityByNodeName.set(nodeName, loc);
   return loc ?? undefined;
 }
 
 /**
- * workloadUidForPod from a per-namespace prefix: one concatenation per pod
- * instead of four (each a rope V8 flattens again when the uid is hashed).
+ * workloadUidForPod from a per-namespace prefix. join() builds one flat
+ * string; `prefix + name` (over 12 characters) builds a rope that V8
+ * flattens into a second string when the uid is first hashed, and the
+ * output keeps both (checked with %DebugPrint: CONS_ONE_BYTE_STRING_TYPE vs
+ * ONE_BYTE_STRING_TYPE).
  */
 function podUid(ctx: TranslateContext, ns: string, name: string): string {
   let prefix = ctx.podUidPrefixByNs.get(ns);
   if (prefix === undefined) ctx.podUidPrefixByNs.set(ns, (prefix = workloadUidForPod(ctx.mesh.clusterId, ns, '')));
-  return prefix + name;
+  return [prefix, name].join('');
 }
 
 type Resolve = (svcPortName: string | undefined, target: number | string) => number | undefined;
