@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import type { DaemonConfig } from '../config';
+import type { RegistrySnapshot } from '../registry';
+import type { MeshContext } from '../translate';
 import { StartupError } from './errors';
 
 /** Small pure helpers of the composition root (config diffing, serving names, the state dir check). */
@@ -33,4 +35,16 @@ export function servingIps(listen: string): string[] {
   const ips = new Set<string>(['127.0.0.1']);
   if (net.isIP(host) && host !== '0.0.0.0' && host !== '::') ips.add(host);
   return [...ips];
+}
+
+/** The mesh context; the network comes from config or the system namespace's topology label. */
+export function meshContext(cfg: DaemonConfig, snapshot: RegistrySnapshot): MeshContext {
+  const network = cfg.network || (snapshot.namespaces.get(cfg.systemNamespace)?.labels['topology.istio.io/network'] ?? '');
+  return {
+    clusterId: cfg.clusterId,
+    network,
+    trustDomain: cfg.trustDomain,
+    domainSuffix: cfg.domainSuffix,
+    rootNamespace: cfg.systemNamespace,
+  };
 }
