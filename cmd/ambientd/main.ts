@@ -204,7 +204,8 @@ async function serve(flags: Record<string, string>): Promise<number> {
         gc();
         gc();
       }
-      logger.info({ memory: process.memoryUsage(), before, gc: Boolean(gc), streams: daemon.xds.streamCount }, 'memory usage');
+      const streams = daemon.xds.streamCount;
+      logger.info({ memory: process.memoryUsage(), before, gc: Boolean(gc), streams }, 'memory usage');
     });
     process.on('SIGHUP', () => {
       daemon.reload().catch((err: unknown) => logger.error({ err }, 'reload failed'));

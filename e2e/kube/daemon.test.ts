@@ -83,7 +83,8 @@ t.before(async () => {
     },
   });
   daemon = await buildDaemon(cfg, {
-    logger: createSilentLogger(), metrics: new Registry(), wire: loadWire({ extraFiles: [PEERING_PROTO] }), peering: createPeering,
+    logger: createSilentLogger(), metrics: new Registry(), wire: loadWire({ extraFiles: [PEERING_PROTO] }),
+    peering: createPeering,
   });
   await daemon.start();
 });

@@ -3,9 +3,9 @@ import type { Logger } from '../log';
 import type { Clock } from '../lifecycle';
 import type { NodeInfo } from '../wire';
 import {
-  BootstrapIssuer, CompositeAuthenticator, InsecureAuthenticator, MtlsAuthenticator, RefreshingKeySet, TokenAuthenticator,
-  TrustDomainRoots, checkNodeMetadata, fileJwksLoader, urlJwksLoader, type Authenticator, type CallerIdentity,
-  type TrustAnchors, type TrustedIssuer, type JsonWebKeySet,
+  BootstrapIssuer, CompositeAuthenticator, InsecureAuthenticator, MtlsAuthenticator, RefreshingKeySet,
+  TokenAuthenticator, TrustDomainRoots, checkNodeMetadata, fileJwksLoader, urlJwksLoader, type Authenticator,
+  type CallerIdentity, type TrustAnchors, type TrustedIssuer, type JsonWebKeySet,
 } from '../auth';
 
 /**
@@ -55,7 +55,9 @@ export function buildAuth(i: BuildAuthInput): DaemonAuth {
   if (cfg.auth.jwksFile || cfg.auth.jwksUrl) {
     const loader = cfg.auth.jwksFile
       ? fileJwksLoader(cfg.auth.jwksFile)
-      : urlJwksLoader(/\/\.well-known\/|jwks/i.test(cfg.auth.jwksUrl) ? { jwksUri: cfg.auth.jwksUrl } : { issuer: cfg.auth.jwksUrl });
+      : urlJwksLoader(/\/\.well-known\/|jwks/i.test(cfg.auth.jwksUrl)
+        ? { jwksUri: cfg.auth.jwksUrl }
+        : { issuer: cfg.auth.jwksUrl });
     issuers.push({
       issuer: cfg.auth.issuer || cfg.auth.jwksUrl,
       audiences: cfg.auth.audiences,
@@ -64,12 +66,16 @@ export function buildAuth(i: BuildAuthInput): DaemonAuth {
     });
   }
   const token = new TokenAuthenticator({ issuers, trustDomain: cfg.trustDomain, clock });
-  const insecure = cfg.xds.insecure ? new InsecureAuthenticator({ trustDomain: cfg.trustDomain, namespace: cfg.systemNamespace }) : undefined;
+  const insecure = cfg.xds.insecure
+    ? new InsecureAuthenticator({ trustDomain: cfg.trustDomain, namespace: cfg.systemNamespace })
+    : undefined;
   // A client certificate must anchor in the roots of the trust domain its own
   // SPIFFE id names; from another trust domain only the peer daemon account is
   // accepted (nothing else of a foreign mesh has business on our xDS port).
   const authenticator = new CompositeAuthenticator({
-    mtls: new MtlsAuthenticator({ trustDomains: anchors.trustDomains(), anchors, foreignAccounts: [cfg.peering.peerIdentity] }),
+    mtls: new MtlsAuthenticator({
+      trustDomains: anchors.trustDomains(), anchors, foreignAccounts: [cfg.peering.peerIdentity],
+    }),
     token,
     insecure,
   });

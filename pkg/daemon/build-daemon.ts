@@ -82,7 +82,8 @@ export async function buildDaemon(cfg: DaemonConfig, deps: DaemonDeps): Promise<
     let anchors: TrustAnchors;
     try {
       const peerRoots = readTrustBundles('peering.trustBundles', cfg.peering.trustBundles);
-      anchors = buildTrustAnchors(cfg, peerRoots, () => authority.rootBundlePem(), () => serving.current().certChainPem);
+      const meshRoots = (): string => authority.rootBundlePem();
+      anchors = buildTrustAnchors(cfg, peerRoots, meshRoots, () => serving.current().certChainPem);
     } catch (e) {
       throw new StartupError((e as Error).message);
     }
@@ -149,7 +150,9 @@ function assemble(a: Assembly): Daemon {
 
   // Push pipeline: registry changes -> debounce -> generate -> encode -> cache.
   const changes = new ChangeAccumulator();
-  const types = new Map([[TYPE_ADDRESS, wire.Address], [TYPE_AUTHORIZATION, wire.Authorization], ...(peering?.exportTypes ?? [])]);
+  const types = new Map([
+    [TYPE_ADDRESS, wire.Address], [TYPE_AUTHORIZATION, wire.Authorization], ...(peering?.exportTypes ?? []),
+  ]);
   const builder = new PushBuilder({
     encoder: new Encoder(wire, types), peering,
     snapshot: () => registry.snapshot(), mesh: () => meshContext(cfg, registry.snapshot()),

@@ -121,7 +121,8 @@ export class Daemon {
   private async startComponents(): Promise<void> {
     for (const c of this.components) await c.start();
     const cfg = this.cfg;
-    this.log.info({ grpcPort: this.grpc.port, cluster: cfg.clusterId, trustDomain: cfg.trustDomain }, 'ambientd serving');
+    const serving = { grpcPort: this.grpc.port, cluster: cfg.clusterId, trustDomain: cfg.trustDomain };
+    this.log.info(serving, 'ambientd serving');
   }
 
   /**
@@ -148,7 +149,9 @@ export class Daemon {
         this.log.level = next.log.level;
         applied.push('log.level');
       }
-      if (needRestart.length) this.log.warn({ settings: needRestart }, 'reload: these settings change only after a restart');
+      if (needRestart.length) {
+        this.log.warn({ settings: needRestart }, 'reload: these settings change only after a restart');
+      }
     }
     if (this.source instanceof FileSource) await this.source.scan();
     this.log.info({ applied }, 'reloaded');

@@ -2,7 +2,9 @@ import * as fs from 'node:fs';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { PeerCall } from '../peering';
-import { decodeDeltaResponse, decodedAs, encodeDeltaRequest, TYPE_ADDRESS, type DeltaResponse, type Wire } from '../wire';
+import {
+  decodeDeltaResponse, decodedAs, encodeDeltaRequest, TYPE_ADDRESS, type DeltaResponse, type Wire,
+} from '../wire';
 import { ADS_DELTA_PATH } from '../xds';
 import type { AddressMsg } from '../translate';
 import { Backoff, type Clock } from '../lifecycle';
