@@ -44,7 +44,7 @@ t.test('every part exists once built, before start; components are listed in sta
   t.same(d.components.map((c) => c.name), ['serving-identity', 'registry-source', 'push', 'grpc']);
 });
 
-t.test('start opens the port once; close runs in reverse start order, once; admin starts last, closes first', async (t) => {
+t.test('one start opens the port; close runs in reverse order, once: admin starts last, closes first', async (t) => {
   const events: string[] = [];
   let daemon: Daemon | undefined;
   const d = await build(t, (dd) => {
