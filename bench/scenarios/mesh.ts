@@ -13,7 +13,7 @@ import { NS, SERVICES, addressOf } from '../sim/mesh-sim';
 import { createPeering } from '../../pkg/peering';
 import { loadConfig } from '../../pkg/config';
 import { createRootLogger } from '../../pkg/log';
-import { Daemon } from '../../pkg/daemon';
+import { buildDaemon } from '../../pkg/daemon';
 
 /**
  * Multicluster peering at scale (issue 4, "Numbers"; N = 10,000 in issue 20). Simulator processes
@@ -360,12 +360,12 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
 async function daemonMain(cfgFile: string): Promise<void> {
   const cfg = loadConfig({ file: cfgFile });
   const logger = createRootLogger({ level: 'info' });
-  const daemon = new Daemon(cfg, { logger, peering: createPeering });
+  const daemon = await buildDaemon(cfg, { logger, peering: createPeering });
   await daemon.start();
   if (process.env['MESH_DEBUG']) {
     setInterval(() => {
-      const d = daemon as unknown as { pusher: { pushes: number }; cache: { seq: number } };
-      console.error(`daemon ${Date.now()} pushes=${d.pusher.pushes} seq=${d.cache.seq} peersSynced=${(daemon.peering!.status() as { conditions: { status: string }[] }[]).filter((x) => x.conditions[1]?.status === 'True').length}`);
+      const synced = (daemon.peering?.status() ?? []).filter((x) => x.conditions[1]?.status === 'True').length;
+      console.error(`daemon ${Date.now()} seq=${daemon.cache.seq} peersSynced=${synced}`);
     }, 2000).unref();
   }
   process.on('SIGTERM', () => void daemon.close().then(() => process.exit(0)));

@@ -2,8 +2,8 @@
 import {
   ConfigError, loadConfig, optionsHelp, redactConfig, OPTIONS, flagName, type DaemonConfig,
 } from '../../pkg/config';
-import { createRootLogger } from '../../pkg/log';
-import { Daemon, StartupError, VERSION } from '../../pkg/daemon';
+import { createRootLogger, type Logger } from '../../pkg/log';
+import { buildDaemon, StartupError, VERSION, type Daemon } from '../../pkg/daemon';
 import { parseArgs } from './argv';
 import { tokenCreateCommand } from './token-cmd';
 import { checkArgsFromFlags, checkCommand } from './check-cmd';
@@ -150,14 +150,19 @@ async function serve(flags: Record<string, string>): Promise<number> {
   routeGrpcLogs(logger);
   const collectGarbage = applyRuntime(cfg.runtime, logger);
   logger.info({ config: redactConfig(cfg) }, 'effective configuration');
-  const daemon = new Daemon(cfg, {
-    logger,
-    reloadConfig: () => loadConfig({ flags, env: process.env, file }),
-    peering: createPeering,
-    admin: adminWithLogger(logger),
-    collectGarbage,
-    nofileSoftLimit: readNofile()?.soft,
-  });
+  let daemon: Daemon;
+  try {
+    daemon = await buildDaemon(cfg, {
+      logger,
+      reloadConfig: () => loadConfig({ flags, env: process.env, file }),
+      peering: createPeering,
+      admin: adminWithLogger(logger),
+      collectGarbage,
+      nofileSoftLimit: readNofile()?.soft,
+    });
+  } catch (e) {
+    return startFailed(e, logger);
+  }
   let stopping = false;
   const done = new Promise<number>((resolve) => {
     const stop = (sig: string): void => {
@@ -199,7 +204,8 @@ async function serve(flags: Record<string, string>): Promise<number> {
         gc();
         gc();
       }
-      logger.info({ memory: process.memoryUsage(), before, gc: Boolean(gc), streams: daemon.xds?.streamCount ?? 0 }, 'memory usage');
+      const streams = daemon.xds.streamCount;
+      logger.info({ memory: process.memoryUsage(), before, gc: Boolean(gc), streams }, 'memory usage');
     });
     process.on('SIGHUP', () => {
       daemon.reload().catch((err: unknown) => logger.error({ err }, 'reload failed'));
@@ -208,13 +214,17 @@ async function serve(flags: Record<string, string>): Promise<number> {
   try {
     await daemon.start();
   } catch (e) {
-    const msg = e instanceof StartupError ? e.message : (e as Error).message;
-    process.stderr.write(`ambientd: ${msg}\n`);
-    logger.error({ err: e }, 'start-up failed');
     daemon.destroy();
-    return EXIT_FAIL;
+    return startFailed(e, logger);
   }
   return done;
+}
+
+function startFailed(e: unknown, logger: Logger): number {
+  const msg = e instanceof StartupError ? e.message : (e as Error).message;
+  process.stderr.write(`ambientd: ${msg}\n`);
+  logger.error({ err: e }, 'start-up failed');
+  return EXIT_FAIL;
 }
 
 if (require.main === module) {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Registry } from 'prom-client';
 import { loadConfig } from '../../pkg/config';
 import { createSilentLogger, type Logger } from '../../pkg/log';
-import { Daemon, type DaemonDeps } from '../../pkg/daemon';
+import { buildDaemon, type Daemon, type DaemonDeps } from '../../pkg/daemon';
 import { testWire } from './xds-fixture';
 import { ZtunnelClient, type ZtunnelClientOptions } from './ztunnel-client';
 
@@ -44,7 +44,9 @@ export async function startDaemon(o: DaemonFixtureOptions = {}): Promise<DaemonF
       'registry-dir': registryDir, 'state-dir': stateDir, 'ca-root-key-type': 'ec', ...o.flags,
     },
   });
-  const daemon = new Daemon(cfg, { logger: o.logger ?? createSilentLogger(), metrics: new Registry(), wire: testWire(), ...o.deps });
+  const daemon = await buildDaemon(cfg, {
+    logger: o.logger ?? createSilentLogger(), metrics: new Registry(), wire: testWire(), ...o.deps,
+  });
   await daemon.start();
   const clients: ZtunnelClient[] = [];
   const token = (ns = 'istio-system', sa = 'ztunnel', node?: string): string =>

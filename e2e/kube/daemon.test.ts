@@ -21,7 +21,7 @@ import { Registry } from 'prom-client';
 import { parse as fromYaml, stringify as toYaml } from 'yaml';
 import { exposeCommand, linkCommand } from '../../cmd/ambientd/link-cmd';
 import { loadConfig } from '../../pkg/config';
-import { Daemon } from '../../pkg/daemon';
+import { buildDaemon, type Daemon } from '../../pkg/daemon';
 import type { KubeApi } from '../../pkg/kube';
 import { waitFor } from '../../pkg/lifecycle';
 import { createSilentLogger } from '../../pkg/log';
@@ -82,7 +82,10 @@ t.before(async () => {
       'cluster-id': 'c1', network: 'net1', 'ca-root-key-type': 'ec',
     },
   });
-  daemon = new Daemon(cfg, { logger: createSilentLogger(), metrics: new Registry(), wire: loadWire({ extraFiles: [PEERING_PROTO] }), peering: createPeering });
+  daemon = await buildDaemon(cfg, {
+    logger: createSilentLogger(), metrics: new Registry(), wire: loadWire({ extraFiles: [PEERING_PROTO] }),
+    peering: createPeering,
+  });
   await daemon.start();
 });
 

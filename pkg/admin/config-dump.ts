@@ -1,4 +1,5 @@
 import { bytesToIp } from '../model';
+import { decodeDeltaResponse } from '../wire';
 import type { CacheView, WireView } from './views';
 
 /** ztunnel's two type URLs (ztunnel src/xds/types.rs); admin does not import wire. */
@@ -180,8 +181,7 @@ export function policyJson(p: Obj): Obj {
 
 /** Decodes one cache frame (DeltaDiscoveryResponse field 2 = Resource) into its payload object. */
 function decodeFrame(wire: WireView, type: 'Address' | 'Authorization', frame: Uint8Array): Obj | undefined {
-  const resp = wire.DeltaDiscoveryResponse.decode(frame) as unknown as { resources?: { resource?: { value?: Uint8Array } }[] };
-  const value = resp.resources?.[0]?.resource?.value;
+  const value = decodeDeltaResponse(wire, frame).resources[0]?.resource?.value;
   if (!value) return undefined;
   const T = wire[type];
   return T.toObject(T.decode(value), { enums: Number, longs: Number, defaults: false, oneofs: false }) as Obj;

@@ -20,4 +20,6 @@ export { BootstrapIssuer, MAX_BOOTSTRAP_TTL_SECONDS } from './bootstrap';
 export type { BootstrapIssuerOptions, BootstrapTokenRequest } from './bootstrap';
 export { anchoredIn, MtlsAuthenticator, parsePemCertificates, TrustDomainRoots } from './mtls';
 export type { AnchorSet, MtlsAuthenticatorOptions, TrustAnchors } from './mtls';
+export { readTrustBundles } from './trust-bundles';
+export { checkNodeMetadata, wrongTypedNodeMetadata } from './node-metadata';
 export { authorizeImpersonation, authorizeNodeNamespace, CompositeAuthenticator, DEFAULT_TRUSTED_NODE_ACCOUNTS, InsecureAuthenticator } from './composite';

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import type { OptionSpec } from './schema';
 import {
-  ConfigError, checkTrustBundleFiles, deepFreeze, isLoopbackListen, resolveOptions, validListen, type LoadInput,
+  ConfigError, checkTrustBundleFiles, deepFreeze, isLoopbackListen, resolveConfig, validListen, type LoadInput,
 } from './load';
 
 /**
@@ -173,7 +173,7 @@ export const EASTWEST_OPTIONS: readonly OptionSpec[] = [
 /** defaults < file < env < flags, every problem listed; the result is deep-frozen. */
 export function loadEastwestConfig(input: LoadInput = {}): EastwestConfig {
   const problems: string[] = [];
-  const cfg = resolveOptions(EASTWEST_OPTIONS, input, problems) as unknown as EastwestConfig;
+  const cfg = resolveConfig<EastwestConfig>(EASTWEST_OPTIONS, input, problems);
   for (const l of cfg.listen) if (!validListen(l)) problems.push(`listen: "${l}" is not host:port`);
   if (cfg.listen.length === 0) problems.push('listen: at least one address is required');
   for (const [p, v] of [['admin.listen', cfg.admin.listen], ['admin.debugListen', cfg.admin.debugListen]] as const) {

@@ -214,14 +214,21 @@ export function resolveOptions(table: readonly OptionSpec[], input: LoadInput, p
 }
 
 /**
+ * resolveOptions, typed as the config its table defines (OPTIONS → DaemonConfig, EASTWEST_OPTIONS →
+ * EastwestConfig). Sound because the table is that type's definition: every path in it is set (its default
+ * first), each value coerced to its option's kind, and a setting outside the table is a problem, not a field.
+ */
+export function resolveConfig<T extends object>(table: readonly OptionSpec[], input: LoadInput, problems: string[]): T {
+  return resolveOptions(table, input, problems) as T;
+}
+
+/**
  * defaults < file < env < flags; every problem collected (one line each),
  * then a single ConfigError; the result is deep-frozen.
  */
 export function loadConfig(input: LoadInput = {}): DaemonConfig {
   const problems: string[] = [];
-  const out = resolveOptions(OPTIONS, input, problems);
-
-  const cfg = out as unknown as DaemonConfig;
+  const cfg = resolveConfig<DaemonConfig>(OPTIONS, input, problems);
   // Cross-field rules.
   for (const p of ['xds.listen', 'admin.metricsListen', 'admin.debugListen']) {
     const v = getPath(cfg, p) as string;
@@ -290,7 +297,7 @@ export function checkTrustBundleFiles(path: string, bundles: Readonly<Record<str
 
 /** The effective config with secrets replaced, for logs and /debug/configz. */
 export function redactConfig(cfg: DaemonConfig): Record<string, unknown> {
-  const copy = structuredClone(cfg) as unknown as Record<string, unknown>;
+  const copy: Record<string, unknown> = Object.fromEntries(Object.entries(structuredClone(cfg)));
   for (const o of OPTIONS) {
     if (o.secret && getPath(copy, o.path)) setPath(copy, o.path, '[redacted]');
   }

@@ -1,5 +1,7 @@
 export { Daemon } from './daemon';
-export type { DaemonDeps, DaemonAddresses, AdminLayer } from './daemon';
+export type { DaemonAddresses, AdminLayer, DaemonComponent, DaemonParts } from './daemon';
+export { buildDaemon } from './build-daemon';
+export type { DaemonDeps } from './build-daemon';
 export { StartupError } from './errors';
 export { VERSION } from '../config';
 export type { PeeringContext, PeeringLayer, PeeringBuildResult, PeeringFactory } from '../peering';

@@ -2,7 +2,9 @@ import * as fs from 'node:fs';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { PeerCall } from '../peering';
-import { decodeDeltaResponse, encodeDeltaRequest, TYPE_ADDRESS, type DeltaResponse, type Wire } from '../wire';
+import {
+  decodeDeltaResponse, decodedAs, encodeDeltaRequest, TYPE_ADDRESS, type DeltaResponse, type Wire,
+} from '../wire';
 import { ADS_DELTA_PATH } from '../xds';
 import type { AddressMsg } from '../translate';
 import { Backoff, type Clock } from '../lifecycle';
@@ -150,7 +152,7 @@ export class Catalog {
         continue;
       }
       try {
-        const msg = A.toObject(A.decode(r.resource.value), DECODE) as unknown as AddressMsg;
+        const msg = decodedAs<AddressMsg>(A.toObject(A.decode(r.resource.value), DECODE));
         this.held.set(r.name, { version: r.version, msg });
       } catch (e) {
         rejects.push(`${r.name}: ${(e as Error).message}`); // last good copy stays

@@ -1,7 +1,6 @@
-import * as fs from 'node:fs';
 import { Registry } from 'prom-client';
 import { stripScheme, type EastwestConfig } from '../config';
-import { TrustDomainRoots } from '../auth';
+import { readTrustBundles, TrustDomainRoots } from '../auth';
 import { loadWire, type Wire } from '../wire';
 import { systemClock, type Clock, type Component } from '../lifecycle';
 import type { Logger } from '../log';
@@ -53,8 +52,7 @@ export class EastWestGateway implements Component {
     this.clock = deps.clock ?? systemClock;
     this.registry = deps.metrics ?? new Registry();
     this.metrics = gatewayMetrics(this.registry, () => this.listener.bytes());
-    const extra = new Map<string, string>();
-    for (const [td, file] of Object.entries(cfg.trustBundles)) extra.set(td, fs.readFileSync(file, 'utf8'));
+    const extra = readTrustBundles('trustBundles', cfg.trustBundles);
     // Callers of our trust domain anchor in the mesh roots from the CA response; peers' in their bundles.
     const anchors = new TrustDomainRoots({ localTrustDomain: cfg.trustDomain, localRoots: () => this.roots, extra });
     const xds = splitHostPort(stripScheme(cfg.xds.address));

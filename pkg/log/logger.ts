@@ -52,14 +52,14 @@ export const REDACT_PATHS: readonly string[] = [
  * text (`,"k":v,...`); pino's own bindings() parses it the same way.
  */
 export function dedupeChildBindings(child: Logger): void {
-  const holder = child as unknown as Record<symbol, string>;
-  const text = holder[pino.symbols.chindingsSym];
-  if (!text) return;
+  // A symbol-keyed property pino's types do not declare: read and written through Reflect, checked to be text.
+  const text: unknown = Reflect.get(child, pino.symbols.chindingsSym);
+  if (typeof text !== 'string' || !text) return;
   const bound = JSON.parse(`{${text.slice(1)}}`) as Record<string, unknown>;
   const keys = Object.keys(bound);
   const pairs = keys.map((k) => `${JSON.stringify(k)}:${JSON.stringify(bound[k])}`);
   const once = pairs.length === 0 ? '' : `,${pairs.join(',')}`;
-  if (once !== text) holder[pino.symbols.chindingsSym] = once;
+  if (once !== text) Reflect.set(child, pino.symbols.chindingsSym, once);
 }
 
 export function createRootLogger(opts: LoggerOptions = {}): Logger {

@@ -5,7 +5,7 @@ import type { PeeringTuning } from './tuning';
 // The only front door of pkg/peering used outside it. Rooms: core/ (vocabulary), link/ (peer wire client),
 // state/ (peer partitions), generate/ (pure generators); the orchestrator (peering.ts) composes them.
 
-/** The daemon's peering layer (multicluster): `new Daemon(cfg, { ..., peering: createPeering })`. */
+/** The daemon's peering layer (multicluster): `buildDaemon(cfg, { ..., peering: createPeering })`. */
 export const createPeering: PeeringFactory = (ctx) => new Peering(ctx);
 
 /** Same, with test/bench timing knobs (backoff, persistence delay). */

@@ -1,13 +1,15 @@
 import type { Clock } from '../lifecycle';
 import type { Logger } from '../log';
 import { ALL_KINDS } from '../model';
-import type { Kind, ModelObj } from '../model';
+import type {
+  AuthorizationPolicyObj, EndpointSliceObj, GatewayObj, Kind, ModelObj, NamespaceObj, NodeObj, PeerAuthenticationObj,
+  PodObj, ServiceObj, WorkloadEntryObj,
+} from '../model';
 import { CowMap } from './cow-map';
 import { NamespaceIndex } from './namespace-index';
 import { identify, normalise } from './normalize';
 import type { RawObject } from './normalize';
 import type { ChangeSet, RegistryEvent, RegistrySnapshot, Rejection } from './types';
-import { SNAPSHOT_FIELD } from './types';
 import { deepEqual, StringPool } from './validate';
 
 interface SourceState {
@@ -171,15 +173,28 @@ export class LocalRegistry {
 
   snapshot(): RegistrySnapshot {
     if (this.cached) return this.cached;
-    const fields: Record<string, unknown> = {
+    this.cached = Object.freeze({
       version: this.version,
       rejected: this.rejected(),
       podsByNamespace: this.podsByNs.freeze(),
       workloadEntriesByNamespace: this.wesByNs.freeze(),
-    };
-    for (const k of ALL_KINDS) fields[SNAPSHOT_FIELD[k]] = this.maps.get(k)!.freeze();
-    this.cached = Object.freeze(fields) as unknown as RegistrySnapshot;
+      namespaces: this.frozen<NamespaceObj>('Namespace'),
+      services: this.frozen<ServiceObj>('Service'),
+      pods: this.frozen<PodObj>('Pod'),
+      workloadEntries: this.frozen<WorkloadEntryObj>('WorkloadEntry'),
+      nodes: this.frozen<NodeObj>('Node'),
+      authorizationPolicies: this.frozen<AuthorizationPolicyObj>('AuthorizationPolicy'),
+      peerAuthentications: this.frozen<PeerAuthenticationObj>('PeerAuthentication'),
+      gateways: this.frozen<GatewayObj>('Gateway'),
+      endpointSlices: this.frozen<EndpointSliceObj>('EndpointSlice'),
+    });
     return this.cached;
+  }
+
+  /** One kind's objects: an object is filed under fullKey(its kind, its key), so each map holds only that kind. */
+  private frozen<T extends ModelObj>(kind: T['kind']): ReadonlyMap<string, T> {
+    const all: ReadonlyMap<string, ModelObj> = this.maps.get(kind)!.freeze();
+    return all as ReadonlyMap<string, T>;
   }
 
   onChange(listener: (changes: ChangeSet) => void): () => void {

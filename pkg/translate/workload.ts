@@ -300,7 +300,11 @@ const ORDER: (keyof WorkloadMsg)[] = [
 ];
 
 export function sortKeys(w: WorkloadMsg): WorkloadMsg {
-  const out: Record<string, unknown> = {};
-  for (const k of ORDER) if (w[k] !== undefined) out[k] = w[k];
-  return out as unknown as WorkloadMsg;
+  const out: WorkloadMsg = { uid: w.uid };
+  for (const k of ORDER) if (w[k] !== undefined) copyField(out, w, k);
+  return out;
+}
+
+function copyField<K extends keyof WorkloadMsg>(to: WorkloadMsg, from: WorkloadMsg, k: K): void {
+  to[k] = from[k];
 }

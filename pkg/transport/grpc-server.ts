@@ -60,15 +60,19 @@ export function routeGrpcLogs(logger: Logger): void {
  */
 export interface ServiceRegistration {
   definition: grpc.ServiceDefinition;
-  implementation: grpc.UntypedServiceImplementation;
+  /** By method name; the definition says which shape each has (requestStream: a BidiHandler). */
+  implementation: Record<string, grpc.UntypedHandleCall | BidiHandler>;
 }
 
-interface Route {
-  kind: 'unary' | 'bidi';
+/** A bidi-streaming method as this server runs it: on its own BidiCall, not grpc-js's duplex stream. */
+export type BidiHandler = (call: BidiCall) => void;
+
+type Route = { kind: 'bidi'; handler: BidiHandler } | {
+  kind: 'unary';
   deserialize: (b: Buffer) => unknown;
   serialize: (v: unknown) => Buffer;
   handler: (...args: never[]) => void;
-}
+};
 
 /**
  * The daemon's one gRPC TLS port (xDS + CA, like istiod's 15012): a minimal
@@ -135,11 +139,12 @@ export class GrpcServer {
       const handler = s.implementation[name] ?? s.implementation[m.originalName ?? ''];
       if (!handler) throw new Error(`no implementation for ${m.path}`);
       if (m.requestStream !== m.responseStream) throw new Error(`${m.path}: only unary and bidi-streaming methods are supported`);
-      this.routes.set(m.path, {
-        kind: m.requestStream ? 'bidi' : 'unary',
+      // ServiceRegistration: a streaming method's handler is a BidiHandler, a unary one takes (call, callback).
+      this.routes.set(m.path, m.requestStream ? { kind: 'bidi', handler: handler as BidiHandler } : {
+        kind: 'unary',
         deserialize: m.requestDeserialize as (b: Buffer) => unknown,
         serialize: m.responseSerialize as (v: unknown) => Buffer,
-        handler: handler as Route['handler'],
+        handler,
       });
     }
   }
@@ -257,7 +262,7 @@ export class GrpcServer {
       refused: this.refused,
     };
     try {
-      if (route.kind === 'bidi') (route.handler as unknown as (c: BidiCall) => void)(new BidiCall(env));
+      if (route.kind === 'bidi') route.handler(new BidiCall(env));
       else new UnaryCall(env, route as never);
     } catch (e) {
       this.o.logger.error({ component: 'grpc', err: (e as Error).message }, 'gRPC handler threw');

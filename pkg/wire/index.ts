@@ -5,6 +5,7 @@ export type { DeltaResponseParts, FramePart } from './delta-codec';
 export { decodeDeltaRequest, decodeDeltaRequestSlow, scanDeltaRequest, NameList, WireError } from './request';
 export type { DeltaRequest, NodeInfo, ScannedRequest } from './request';
 export { structToPlain } from './struct';
+export { decodedAs } from './decoded';
 export { InitialVersions, SetDigest, fnv1a, fnv1aString } from './initial-versions';
 export { decodeDeltaResponse, encodeDeltaRequest } from './response';
 export type { DeltaResponse } from './response';

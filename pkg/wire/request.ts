@@ -1,5 +1,6 @@
 import type protobuf from 'protobufjs';
 import { structToPlain } from './struct';
+import { decodedAs } from './decoded';
 import { InitialVersions } from './initial-versions';
 
 export class WireError extends Error {
@@ -115,7 +116,7 @@ class Ranges {
 export function decodeDeltaRequestSlow(type: protobuf.Type, bytes: Uint8Array): DeltaRequest {
   let raw: RawRequest;
   try {
-    raw = type.decode(bytes) as unknown as RawRequest;
+    raw = decodedAs<RawRequest>(type.decode(bytes));
   } catch (e) {
     throw new WireError('xds.request_malformed', `cannot decode DeltaDiscoveryRequest: ${(e as Error).message}`);
   }
@@ -198,7 +199,7 @@ function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
     const e = r.bytesEnd();
     switch (field) {
       case 1: {
-        const n = Node.decode(b.subarray(r.p, e)) as unknown as { id?: string; cluster?: string; metadata?: unknown };
+        const n = decodedAs<{ id?: string; cluster?: string; metadata?: unknown }>(Node.decode(b.subarray(r.p, e)));
         req.node = { id: n.id ?? '', cluster: n.cluster ?? '', metadata: structToPlain(n.metadata) };
         r.p = e;
         break;
@@ -250,7 +251,7 @@ function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
       }
       case 6: req.responseNonce = r.str(e); break;
       case 7: {
-        const st = Status.decode(b.subarray(r.p, e)) as unknown as { code?: number; message?: string };
+        const st = decodedAs<{ code?: number; message?: string }>(Status.decode(b.subarray(r.p, e)));
         req.errorDetail = { code: st.code ?? 0, message: st.message ?? '' };
         r.p = e;
         break;

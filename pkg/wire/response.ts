@@ -1,4 +1,5 @@
 import type { Wire } from './schema';
+import { decodedAs } from './decoded';
 
 /** A DeltaDiscoveryResponse as a client reads it (the fields ztunnels, peers and the gateway use). */
 export interface DeltaResponse {
@@ -11,11 +12,11 @@ export interface DeltaResponse {
 
 /**
  * Decodes a response frame. protobufjs fills every scalar with its default and every repeated field with an
- * array (defaults sit on the message prototype), so the decoded message has this shape; the one cast is here.
+ * array (defaults sit on the message prototype), so the decoded message has this shape (decodedAs).
  * Throws on bytes that are not a DeltaDiscoveryResponse.
  */
-export function decodeDeltaResponse(wire: Wire, b: Uint8Array): DeltaResponse {
-  return wire.DeltaDiscoveryResponse.decode(b) as unknown as DeltaResponse;
+export function decodeDeltaResponse(wire: Pick<Wire, 'DeltaDiscoveryResponse'>, b: Uint8Array): DeltaResponse {
+  return decodedAs<DeltaResponse>(wire.DeltaDiscoveryResponse.decode(b));
 }
 
 /** Encodes a DeltaDiscoveryRequest from its plain (camelCase) form, as a client sends it. */

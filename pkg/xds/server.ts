@@ -105,8 +105,8 @@ export class XdsServer<Identity = unknown> {
         originalName: 'deltaAggregatedResources',
       },
     };
-    const implementation: grpc.UntypedServiceImplementation = {
-      DeltaAggregatedResources: ((call: BidiCall) => this.handle(call)) as unknown as grpc.UntypedHandleCall,
+    const implementation: ServiceRegistration['implementation'] = {
+      DeltaAggregatedResources: (call: BidiCall) => this.handle(call),
     };
     return { definition, implementation };
   }

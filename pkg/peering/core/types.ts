@@ -110,13 +110,11 @@ export interface PeerNodeMsg {
 }
 
 /**
- * The one place a decoded peering message gets its type. protobufjs's toObject (state/partition.ts DECODE_OPTS) yields
- * plain objects of exactly the .proto's shape; the *Msg interfaces above restate that shape for TypeScript, which
- * cannot see it, so the decoder's Record is given (and handed back as) the message type here, not at each use.
+ * A decoded peering message gets its type from pkg/wire's decodedAs, the one place any protobufjs decode result is
+ * typed (its comment says why the cast is sound): toObject (state/partition.ts DECODE_OPTS) yields plain objects of
+ * exactly the .proto's shape, which the *Msg interfaces above restate.
  */
-export function decodedAs<T extends object>(m: Record<string, unknown>): T {
-  return m as unknown as T;
-}
+export { decodedAs } from '../../wire';
 
 /** The reverse of decodedAs: a peering message as the plain object protobufjs's fromObject/encode take. */
 export function asDecoded(m: object | undefined): Record<string, unknown> | undefined {
