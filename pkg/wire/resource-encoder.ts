@@ -1,6 +1,6 @@
 import * as crypto from 'node:crypto';
 import { CODECS, type MessageCodec } from './generated';
-import { putUtf8Back, putVarintBack } from './pb-writer';
+import { putBytesBack, putUtf8Back, putVarintBack } from './pb-writer';
 
 /** Hex digits of a content version (contentVersion's length). */
 export const VERSION_LEN = 16;
@@ -54,11 +54,10 @@ export class ResourceFrameEncoder<T> {
 
   constructor(typeUrl: string, private readonly codec: MessageCodec<T>) {
     const url = Buffer.from(typeUrl, 'utf8');
-    this.typeUrlField = Buffer.alloc(url.length + 6);
-    const start = putVarintBack(this.typeUrlField, this.typeUrlField.length - url.length, url.length) - 1;
-    this.typeUrlField[start] = 0x0a; // Any.type_url
-    url.copy(this.typeUrlField, this.typeUrlField.length - url.length);
-    this.typeUrlField = this.typeUrlField.subarray(start);
+    const field = Buffer.alloc(url.length + 6); // tag (1) + length (≤ 5) + bytes
+    const start = putBytesBack(field, field.length, url) - 1;
+    field[start] = 0x0a; // Any.type_url
+    this.typeUrlField = field.subarray(start);
   }
 
   encode(name: string, msg: T): ScratchFrame {
