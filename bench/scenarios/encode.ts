@@ -9,6 +9,11 @@
  *    version, encodeResourceFrame, then re-homing every frame); new path =
  *    the Encoder now (generated encoders, one buffer, crypto.hash one-shot).
  *  - hash_*: content-hash candidates over the same message bytes.
+ *  - floor_*: the parts on their own, over the same Addresses: the frame
+ *    copy (a fresh buffer per encoded frame), pkg/xds's entryFromFrame on
+ *    encoded frames, the frame encoder without the entry, the message alone
+ *    on 200 cache-resident Addresses and on a compact deep copy (the cost of
+ *    the translator's heap layout), and hash + copy per round.
  *  - one change to a caught-up stream: after one workload changed and was
  *    committed, what the stream does to answer: the names changed since its
  *    cursor, and the response bytes (serve + serialize).
@@ -28,11 +33,12 @@ import { systemClock } from '../../pkg/lifecycle';
 import { createSilentLogger } from '../../pkg/log';
 import { addressAliases, Encoder, fullDelta, pick } from '../../pkg/push';
 import { LocalRegistry, parseManifest, type ChangeSet } from '../../pkg/registry';
-import { generateLocal, type MeshContext } from '../../pkg/translate';
+import { generateLocal, type AddressMsg, type MeshContext } from '../../pkg/translate';
 import {
-  CODECS, encodeDeltaResponse, encodeMessage, joinParts, loadWire, TYPE_ADDRESS, TYPE_AUTHORIZATION, type FramePart,
+  CODECS, encodeDeltaResponse, encodeMessage, joinParts, loadWire, ResourceFrameEncoder, TYPE_ADDRESS,
+  TYPE_AUTHORIZATION, type FramePart,
 } from '../../pkg/wire';
-import { entryFromBytes, ResourceCache, type CacheEntry, type TypeCommit } from '../../pkg/xds';
+import { entryFromBytes, entryFromFrame, ResourceCache, type CacheEntry, type TypeCommit } from '../../pkg/xds';
 import { writeMesh } from '../lib/mesh-gen';
 import type { Figure, ScenarioResult } from '../lib/types';
 
@@ -72,6 +78,21 @@ function jsHash64(b: Uint8Array, start: number, end: number): string {
     h2 = Math.imul(h2 ^ b[i]!, 0x5bd1e995);
   }
   return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
+}
+
+/**
+ * A candidate against cache misses, not shipped: touches the objects an Address points to (workload, its unique
+ * strings, address bytes, service keys) so a batch's loads overlap, before the batch is encoded.
+ */
+function touchAddress(m: AddressMsg): number {
+  if (!('workload' in m)) return 0;
+  const w = m.workload;
+  let x = (w.uid?.length ?? 0) + (w.name?.length ?? 0);
+  const a = w.addresses;
+  if (a != null && a.length > 0) x += a[0]![0] ?? 0;
+  const s = w.services;
+  if (s != null) for (const k in s) x += k.length;
+  return x;
 }
 
 export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult> {
@@ -134,8 +155,56 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
       md5_oneshot: (x) => crypto.hash('md5', x, 'hex').slice(0, 16),
       js_64bit: (x) => jsHash64(x, 0, x.length),
     };
+    // The floor parts, over the same Addresses: the frames already encoded (copied out of the scratch buffer).
+    const frameEnc = new ResourceFrameEncoder(TYPE_ADDRESS, CODECS['istio.workload.Address']);
+    const frames = [...addresses].map(([name, m]) => {
+      const f = frameEnc.encode(name, m);
+      return { bytes: Buffer.from(f.bytes), nameLen: f.nameLen, versionEnd: f.versionEnd };
+    });
+    const hot = [...addresses.values()].slice(0, 200);
+    // The same Addresses deep-copied in one go: the objects (and their strings and bytes) side by side in memory,
+    // where the translator's output is spread over the heap between its temporaries.
+    const msgs = [...addresses.values()];
+    const compact = structuredClone(msgs);
+    const floors: Record<string, () => number> = {
+      // the frame copy: a fresh buffer holding the frame, as a cache entry keeps it
+      copy: () => cpuUs(() => {
+        for (const f of frames) Buffer.allocUnsafe(f.bytes.length).set(f.bytes, 0);
+      }) / frames.length,
+      // the copy as pkg/xds makes it: entryFromFrame (packs the name's copies out, builds the entry)
+      entry: () => cpuUs(() => {
+        for (const f of frames) entryFromFrame(f.bytes, [], f.nameLen, f.versionEnd);
+      }) / frames.length,
+      // message + frame + hash, no entry: ResourceFrameEncoder alone
+      frame: () => cpuUs(() => { for (const [name, m] of addresses) frameEnc.encode(name, m); }) / addresses.size,
+      // the message alone over 200 Addresses, 51 times: what it costs when the objects are in the CPU cache
+      msg_hot: () => cpuUs(() => {
+        const c = CODECS['istio.workload.Address'];
+        const buf = Buffer.allocUnsafe(1 << 16);
+        for (let k = 0; k < 51; k++) for (const m of hot) c.writeBack(m, buf, buf.length);
+      }) / (51 * hot.length),
+      // the message alone, 8 at a time, each batch touched first (touchAddress)
+      msg_batched_touch: () => cpuUs(() => {
+        const c = CODECS['istio.workload.Address'];
+        const buf = Buffer.allocUnsafe(1 << 16);
+        let sink = 0;
+        for (let i = 0; i < msgs.length; i += 8) {
+          const e = Math.min(msgs.length, i + 8);
+          for (let j = i; j < e; j++) sink += touchAddress(msgs[j]!);
+          for (let j = i; j < e; j++) c.writeBack(msgs[j]!, buf, buf.length);
+        }
+        if (sink < 0) throw new Error('unreachable');
+      }) / msgs.length,
+      // the message alone over the compact copy: what the translator's heap layout costs in cache misses
+      msg_compact: () => cpuUs(() => {
+        const c = CODECS['istio.workload.Address'];
+        const buf = Buffer.allocUnsafe(1 << 16);
+        for (const m of compact) c.writeBack(m, buf, buf.length);
+      }) / compact.length,
+    };
     const runs: Record<string, number[]> = { old: [], new: [], msg_only: [] };
     for (const k of Object.keys(hashes)) runs[`hash_${k}`] = [];
+    for (const k of Object.keys(floors)) runs[`floor_${k}`] = [];
     for (let r = 0; r < rounds + 1; r++) {
       const sample: Record<string, number> = {};
       gc();
@@ -146,11 +215,12 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
       sample['msg_only'] = cpuUs(() => {
         const c = CODECS['istio.workload.Address'];
         const buf = Buffer.allocUnsafe(1 << 16);
-        for (const m of addresses.values()) c.write(m, buf, (c.size(m), 0));
+        for (const m of addresses.values()) c.writeBack(m, buf, buf.length);
       }) / addresses.size;
       for (const [k, h] of Object.entries(hashes)) {
         sample[`hash_${k}`] = cpuUs(() => { for (const x of msgBytes) h(x); }) / msgBytes.length;
       }
+      for (const [k, f] of Object.entries(floors)) sample[`floor_${k}`] = f();
       if (r > 0) for (const [k, v] of Object.entries(sample)) runs[k]!.push(v); // round 0 warms the JIT
     }
     const o1 = stats(runs['old']!);
@@ -164,6 +234,14 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     figures.push({ name: 'encode_message_only_us_median', value: stats(runs['msg_only']!).median, unit: 'us' });
     for (const k of Object.keys(hashes)) {
       figures.push({ name: `hash_${k}_us_median`, value: stats(runs[`hash_${k}`]!).median, unit: 'us' });
+    }
+    // The floor under the target, per round: the version hash (one-shot SHA-256 of the message bytes) plus the
+    // frame copy, both without any encoding; then the other parts on their own.
+    const floorSum = runs['hash_sha256_oneshot']!.map((h, i) => h + runs['floor_copy']![i]!);
+    figures.push({ name: 'floor_hash_plus_copy_us_median', value: stats(floorSum).median, unit: 'us' });
+    figures.push({ name: 'floor_hash_plus_copy_us_min', value: stats(floorSum).min, unit: 'us' });
+    for (const k of Object.keys(floors)) {
+      figures.push({ name: `floor_${k}_us_median`, value: stats(runs[`floor_${k}`]!).median, unit: 'us' });
     }
     notes.push(`${n} resources (${addresses.size} Addresses, mean message ${meanBytes.toFixed(0)} B); ` +
       `${rounds} rounds after a warm-up round; CPU time`);

@@ -11,7 +11,7 @@ import type { ResourceDelta } from './resource-delta';
  * an over-reported change never reaches a stream.
  */
 export class Encoder {
-  /** Per type: the generated encoder (pkg/wire/pb-generated.ts), or null for types without one (protobufjs). */
+  /** Per type: the generated encoder (pkg/wire/generated/), or null for types without one (protobufjs). */
   private readonly frames = new Map<string, ResourceFrameEncoder<object> | null>();
 
   constructor(private readonly wire: Wire, private readonly types: ReadonlyMap<string, protobuf.Type>) {}

@@ -11,5 +11,5 @@ export { decodeDeltaResponse, encodeDeltaRequest } from './response';
 export type { DeltaResponse } from './response';
 export { ResourceFrameEncoder, codecForTypeUrl, encodeMessage, putContentVersion, VERSION_LEN } from './resource-encoder';
 export type { ScratchFrame } from './resource-encoder';
-export { CODECS } from './pb-generated';
-export type { MessageCodec } from './pb-generated';
+export { CODECS } from './generated';
+export type { MessageCodec } from './generated';

@@ -1,7 +1,8 @@
 /**
- * The few primitives the generated encoders (pb-generated.ts) call. Sizes are
- * computed first, then bytes written straight into one buffer the caller
- * sized, so nothing is copied twice and no intermediate buffer exists
+ * The few primitives the generated encoders (pkg/wire/generated/) call. They
+ * write backwards: each puts its bytes so they end at a given offset and
+ * returns where they start, so a length prefix is written once the bytes it
+ * counts are in place, and nothing is sized first or copied twice
  * (protobufjs's Writer keeps a list of operations and allocates per finish).
  * Wire format: https://protobuf.dev/programming-guides/encoding/ (varints are
  * little-endian base-128; a negative int32 is sign-extended to 10 bytes).
@@ -51,25 +52,52 @@ export function utf8Size(s: string): number {
   return n;
 }
 
-/** Short ASCII strings are copied by a JS loop: below this a Buffer write's native call costs more. */
-const SHORT = 32;
-
-/** Writes s (n = utf8Size(s) bytes) at b[at]; returns the offset after it. */
-export function putString(b: Buffer, at: number, s: string, n: number): number {
-  if (n === s.length) {
-    if (n <= SHORT) {
-      for (let i = 0; i < n; i++) b[at + i] = s.charCodeAt(i);
-      return at + n;
-    }
-    return at + b.write(s, at, n, 'latin1');
+/** Writes n (varintSize(n) bytes) so it ends at b[at]; returns where it starts. */
+export function putVarintBack(b: Uint8Array, at: number, n: number): number {
+  if (n >= 0 && n < 0x80) {
+    b[at - 1] = n;
+    return at - 1;
   }
-  return at + b.write(s, at, n, 'utf8');
+  const start = at - varintSize(n);
+  putVarint(b, start, n);
+  return start;
 }
 
-/** Copies bytes v at b[at]; returns the offset after them. */
-export function putBytes(b: Buffer, at: number, v: Uint8Array): number {
+/**
+ * Writes s as UTF-8 so it ends at b[at]; returns where it starts. ASCII is
+ * copied by a JS loop (one scan: no separate length pass); the first
+ * non-ASCII unit switches to Buffer's UTF-8 writer for the whole string. A
+ * start below 0 (b too small) writes nothing there: the caller retries.
+ */
+export function putUtf8Back(b: Buffer, at: number, s: string): number {
+  const n = s.length;
+  const start = at - n;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return putUtf8Slow(b, at, s);
+    b[start + i] = c;
+  }
+  return start;
+}
+
+function putUtf8Slow(b: Buffer, at: number, s: string): number {
+  const n = utf8Size(s);
+  const start = at - n;
+  if (start >= 0) b.write(s, start, n, 'utf8');
+  return start;
+}
+
+/** A length-delimited string: its UTF-8 bytes, then (before them) their length. */
+export function putStringBack(b: Buffer, at: number, s: string): number {
+  const start = putUtf8Back(b, at, s);
+  return putVarintBack(b, start, at - start);
+}
+
+/** Length-delimited bytes: a copy of v, then (before it) its length. */
+export function putBytesBack(b: Uint8Array, at: number, v: Uint8Array): number {
   const n = v.length;
-  if (n <= 16) for (let i = 0; i < n; i++) b[at + i] = v[i]!;
-  else b.set(v, at);
-  return at + n;
+  const start = at - n;
+  if (n <= 16) for (let i = 0; i < n; i++) b[start + i] = v[i]!;
+  else if (start >= 0) b.set(v, start);
+  return putVarintBack(b, start, n);
 }

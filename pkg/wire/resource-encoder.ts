@@ -1,6 +1,6 @@
 import * as crypto from 'node:crypto';
-import { CODECS, type MessageCodec } from './pb-generated';
-import { putString, putVarint, utf8Size, varintSize } from './pb-writer';
+import { CODECS, type MessageCodec } from './generated';
+import { putBytesBack, putUtf8Back, putVarintBack } from './pb-writer';
 
 /** Hex digits of a content version (contentVersion's length). */
 export const VERSION_LEN = 16;
@@ -25,7 +25,8 @@ export const VERSION_LEN = 16;
  * overhead, which was most of the old hash cost.
  */
 export function putContentVersion(b: Buffer, start: number, end: number, out: Buffer, at: number): void {
-  const hex = crypto.hash('sha256', b.subarray(start, end), 'hex');
+  // A plain Uint8Array view: Buffer#subarray costs ~25 ns more per call (measured, node 20).
+  const hex = crypto.hash('sha256', new Uint8Array(b.buffer, b.byteOffset + start, end - start), 'hex');
   for (let i = 0; i < VERSION_LEN; i++) out[at + i] = hex.charCodeAt(i);
 }
 
@@ -40,59 +41,69 @@ export interface ScratchFrame {
 /**
  * Encodes Resource{version, resource: Any{type_url, value}, name} as a
  * DeltaDiscoveryResponse field-2 frame (encodeResourceFrame's layout) straight
- * from a message object: sizes first, then one pass writing the frame header,
- * the Resource and Any headers, the message itself and the name into one
- * reused buffer; the version (fixed length) is filled in last from the
- * message bytes already in place. Nothing is copied until the caller keeps
- * the frame.
+ * from a message object into one reused buffer, backwards (pb-writer.ts): the
+ * name, the message, the Any and Resource headers, each length written when
+ * the bytes it counts are in place; the version (fixed length) is filled in
+ * last from the message bytes. Nothing is copied until the caller keeps the
+ * frame.
  */
 export class ResourceFrameEncoder<T> {
   private scratch = Buffer.allocUnsafeSlow(64 * 1024);
-  private readonly typeUrl: Buffer;
+  /** Any.type_url's tag, length and bytes. */
+  private readonly typeUrlField: Buffer;
 
   constructor(typeUrl: string, private readonly codec: MessageCodec<T>) {
-    this.typeUrl = Buffer.from(typeUrl, 'utf8');
+    const url = Buffer.from(typeUrl, 'utf8');
+    const field = Buffer.alloc(url.length + 6); // tag (1) + length (≤ 5) + bytes
+    const start = putBytesBack(field, field.length, url) - 1;
+    field[start] = 0x0a; // Any.type_url
+    this.typeUrlField = field.subarray(start);
   }
 
   encode(name: string, msg: T): ScratchFrame {
-    const codec = this.codec;
-    const msgLen = codec.size(msg);
-    const nameLen = utf8Size(name);
-    const typeLen = this.typeUrl.length;
-    const anyLen = 1 + varintSize(typeLen) + typeLen + 1 + varintSize(msgLen) + msgLen;
-    const resLen = 2 + VERSION_LEN + 1 + varintSize(anyLen) + anyLen + 1 + varintSize(nameLen) + nameLen;
-    const total = 1 + varintSize(resLen) + resLen;
-    if (total > this.scratch.length) this.scratch = Buffer.allocUnsafeSlow(Math.max(total, 2 * this.scratch.length));
-    const b = this.scratch;
-    b[0] = 0x12; // DeltaDiscoveryResponse.resources
-    let at = putVarint(b, 1, resLen);
-    b[at++] = 0x0a; // Resource.version
-    b[at++] = VERSION_LEN;
-    const versionAt = at;
-    at += VERSION_LEN;
-    b[at++] = 0x12; // Resource.resource (Any)
-    at = putVarint(b, at, anyLen);
-    b[at++] = 0x0a; // Any.type_url
-    at = putVarint(b, at, typeLen);
-    at += this.typeUrl.copy(b, at);
-    b[at++] = 0x12; // Any.value
-    at = putVarint(b, at, msgLen);
-    const msgAt = at;
-    at = codec.write(msg, b, at);
-    if (at - msgAt !== msgLen) throw new Error(`encoder size mismatch: sized ${msgLen}, wrote ${at - msgAt}`);
-    putContentVersion(b, msgAt, at, b, versionAt);
-    b[at++] = 0x1a; // Resource.name
-    at = putString(b, putVarint(b, at, nameLen), name, nameLen);
-    return { bytes: b.subarray(0, at), nameLen, versionEnd: versionAt + VERSION_LEN };
+    for (;;) {
+      const b = this.scratch;
+      const end = b.length;
+      let at = putUtf8Back(b, end, name);
+      const nameLen = end - at;
+      at = putVarintBack(b, at, nameLen);
+      b[--at] = 0x1a; // Resource.name
+      const msgEnd = at;
+      at = this.codec.writeBack(msg, b, at);
+      const msgStart = at;
+      at = putVarintBack(b, at, msgEnd - msgStart);
+      b[--at] = 0x12; // Any.value
+      const t = this.typeUrlField;
+      at -= t.length;
+      if (at >= 0) b.set(t, at);
+      at = putVarintBack(b, at, msgEnd - at);
+      b[--at] = 0x12; // Resource.resource (Any)
+      at -= VERSION_LEN;
+      const versionAt = at;
+      b[--at] = VERSION_LEN;
+      b[--at] = 0x0a; // Resource.version
+      at = putVarintBack(b, at, end - at);
+      b[--at] = 0x12; // DeltaDiscoveryResponse.resources
+      if (at < 0) {
+        this.scratch = Buffer.allocUnsafeSlow(2 * (end - at));
+        continue;
+      }
+      putContentVersion(b, msgStart, msgEnd, b, versionAt);
+      return { bytes: b.subarray(at, end), nameLen, versionEnd: versionAt + VERSION_LEN - at };
+    }
   }
 }
 
+let scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
 /** The message bytes alone (tests, and callers that need a message outside a frame). */
 export function encodeMessage<T>(codec: MessageCodec<T>, msg: T): Buffer {
-  const n = codec.size(msg);
-  const b = Buffer.allocUnsafe(n);
-  codec.write(msg, b, 0);
-  return b;
+  for (;;) {
+    const end = scratch.length;
+    const start = codec.writeBack(msg, scratch, end);
+    if (start >= 0) return Buffer.from(scratch.subarray(start, end));
+    scratch = Buffer.allocUnsafeSlow(2 * (end - start));
+  }
 }
 
 /** Generated codecs by type URL (type.googleapis.com/<full name>); undefined for types without one. */

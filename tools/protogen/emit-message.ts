@@ -1,0 +1,149 @@
+/**
+ * One generated file per message for gen-encoders.ts: the message's
+ * interface (protobufjs object form) and w_<message>(m, b, at), which writes
+ * its fields backwards so they end at b[at] and returns where they start.
+ * Fields go last to first (and repeated elements and map entries last to
+ * first), so the bytes read forwards in field-number order, as protoc and
+ * protobufjs write them.
+ */
+import protobuf from 'protobufjs';
+
+const VARINT = new Set(['uint32', 'int32', 'bool']);
+
+export const ident = (t: protobuf.Type): string => t.fullName.replace(/^\./, '').replace(/\./g, '_');
+
+/** kebab-case file name (no extension): istio.workload.GatewayAddress → istio-workload-gateway-address. */
+export const fileOf = (t: protobuf.Type): string =>
+  t.fullName.replace(/^\./, '').replace(/([a-z0-9])([A-Z])/g, '$1-$2').replace(/\./g, '-').toLowerCase();
+
+/** An import of a message's interface and write function, wrapped when longer than a line may be. */
+export function importLine(t: protobuf.Type): string {
+  const line = `import { w_${ident(t)}, type ${ident(t)} } from './${fileOf(t)}';`;
+  return line.length <= 120 ? line : `import {\n  w_${ident(t)},\n  type ${ident(t)},\n} from './${fileOf(t)}';`;
+}
+
+/** Kind of a (non-map) field's element. */
+type Kind = 'string' | 'bytes' | 'varint' | 'enum' | 'message';
+function kindOf(f: protobuf.Field): Kind {
+  if (f.resolvedType && 'fields' in f.resolvedType) return 'message';
+  if (f.resolvedType) return 'enum';
+  if (f.type === 'string' || f.type === 'bytes') return f.type;
+  if (VARINT.has(f.type)) return 'varint';
+  throw new Error(`${f.fullName}: field type ${f.type} is not supported by the generator`);
+}
+
+const sorted = (t: protobuf.Type): protobuf.Field[] => [...t.fieldsArray].sort((a, b) => a.id - b.id);
+
+/** Message types t's fields refer to, each once, in field order. */
+export function messageDeps(t: protobuf.Type): protobuf.Type[] {
+  const out: protobuf.Type[] = [];
+  for (const f of sorted(t)) {
+    const rt = f.resolvedType;
+    if (rt instanceof protobuf.Type && !out.includes(rt)) out.push(rt);
+  }
+  return out;
+}
+
+const tsType = (f: protobuf.Field, k: Kind): string =>
+  k === 'string' ? 'string' : k === 'bytes' ? 'Uint8Array' : k === 'message' ? ident(f.resolvedType as protobuf.Type)
+    : f.type === 'bool' ? 'boolean' : 'number';
+
+/** Tag bytes of field id with a wire type, as backward stores (last byte first). */
+function putTag(id: number, wireType: number, ind: string): string[] {
+  let n = id * 8 + wireType;
+  const bytes: number[] = [];
+  while (n >= 0x80) {
+    bytes.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  bytes.push(n);
+  return bytes.reverse().map((x) => `${ind}b[--at] = ${x};`);
+}
+
+/** The value of a bool/number for varint writing. */
+const num = (f: protobuf.Field, v: string): string => (f.type === 'bool' ? `(${v} ? 1 : 0)` : v);
+
+/** A nested message's bytes then its length prefix (the caller adds the tag). */
+const nested = (mt: string, v: string, ind: string): string[] => [
+  `${ind}const e = at;`, `${ind}at = w_${mt}(${v}, b, at);`, `${ind}at = putVarintBack(b, at, e - at);`,
+];
+
+/** Backward writes of one field (read once into a local `f<id>`). */
+function emitField(f: protobuf.Field): string[] {
+  const k = kindOf(f);
+  const v = `f${f.id}`;
+  // Each field is read once into a local: message objects come in several shapes, so every read is a
+  // polymorphic (or megamorphic) property lookup, and an absent field's lookup walks the prototype chain.
+  const out = [`  const ${v} = m.${f.name};`];
+  if (f instanceof protobuf.MapField) {
+    const vt = ident(f.resolvedType as protobuf.Type);
+    out.push(`  if (${v} != null) {`, `    const ks = Object.keys(${v});`,
+      '    for (let i = ks.length - 1; i >= 0; i--) {', '      const k = ks[i]!;', '      const s = at;',
+      ...nested(vt, `${v}[k] ?? EMPTY`, '      '), '      b[--at] = 18;', '      at = putStringBack(b, at, k);',
+      '      b[--at] = 10;', '      at = putVarintBack(b, at, s - at);', ...putTag(f.id, 2, '      '), '    }', '  }');
+    return out;
+  }
+  if (f.repeated) {
+    out.push(`  if (${v} != null && ${v}.length > 0) {`);
+    if (k === 'varint' || k === 'enum') { // packed
+      out.push('    const e = at;',
+        `    for (let i = ${v}.length - 1; i >= 0; i--) at = putVarintBack(b, at, ${num(f, `${v}[i]!`)});`,
+        '    at = putVarintBack(b, at, e - at);', ...putTag(f.id, 2, '    '), '  }');
+      return out;
+    }
+    out.push(`    for (let i = ${v}.length - 1; i >= 0; i--) {`);
+    if (k === 'string') out.push(`      at = putStringBack(b, at, ${v}[i]!);`);
+    else if (k === 'bytes') out.push(`      at = putBytesBack(b, at, ${v}[i]!);`);
+    else out.push(...nested(ident(f.resolvedType as protobuf.Type), `${v}[i] ?? EMPTY`, '      '));
+    out.push(...putTag(f.id, 2, '      '), '    }', '  }');
+    return out;
+  }
+  if (k === 'message') {
+    out.push(`  if (${v} != null) {`, ...nested(ident(f.resolvedType as protobuf.Type), v, '    '),
+      ...putTag(f.id, 2, '    '), '  }');
+    return out;
+  }
+  const explicit = f.partOf !== null && f.partOf !== undefined; // oneof member or proto3 `optional`
+  const set = explicit ? `${v} != null`
+    : k === 'string' ? `${v} != null && ${v} !== ''`
+      : k === 'bytes' ? `${v} != null && ${v}.length > 0`
+        : f.type === 'bool' ? `${v} === true` : `${v} != null && ${v} !== 0`;
+  out.push(`  if (${set}) {`);
+  if (k === 'string') out.push(`    at = putStringBack(b, at, ${v});`, ...putTag(f.id, 2, '    '));
+  else if (k === 'bytes') out.push(`    at = putBytesBack(b, at, ${v});`, ...putTag(f.id, 2, '    '));
+  else out.push(`    at = putVarintBack(b, at, ${num(f, v)});`, ...putTag(f.id, 0, '    '));
+  out.push('  }');
+  return out;
+}
+
+/** The whole file for message t. */
+export function emitMessage(t: protobuf.Type, header: string): string {
+  const id = ident(t);
+  const fields = sorted(t);
+  const body: string[] = [];
+  for (let i = fields.length - 1; i >= 0; i--) body.push(...emitField(fields[i]!));
+  const text = body.join('\n');
+  const helpers = ['putBytesBack', 'putStringBack', 'putVarintBack'].filter((h) => text.includes(`${h}(`));
+  const out = [header, '/* eslint-disable */'];
+  if (helpers.length > 0) out.push(`import { ${helpers.join(', ')} } from '../pb-writer';`);
+  for (const d of messageDeps(t)) {
+    if (d !== t) out.push(importLine(d));
+  }
+  if (text.includes('EMPTY')) out.push('', '/** A map value or repeated element that is null: an empty message. */',
+    'const EMPTY = Object.freeze({});');
+  out.push('', `export interface ${id} {`);
+  for (const f of fields) {
+    const el = tsType(f, kindOf(f));
+    if (f instanceof protobuf.MapField) {
+      if (f.keyType !== 'string' || kindOf(f) !== 'message') {
+        throw new Error(`${f.fullName}: map<${f.keyType}, ${f.type}> is not supported by the generator`);
+      }
+      out.push(`  ${f.name}?: Readonly<Record<string, ${el}>> | null;`);
+    } else out.push(`  ${f.name}?: ${f.repeated ? `readonly ${el}[]` : el} | null;`);
+  }
+  const used = body.length > 0;
+  out.push('}', '', `/** Writes m's fields so they end at b[at]; returns where they start (${t.fullName.slice(1)}). */`,
+    `export function w_${id}(`, `  ${used ? 'm' : '_m'}: ${id}, ${used ? 'b' : '_b'}: Buffer, at: number,`,
+    '): number {', ...body, '  return at;', '}', '');
+  return out.join('\n');
+}
