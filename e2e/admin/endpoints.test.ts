@@ -125,7 +125,7 @@ t.test('every debug endpoint against a live daemon with a connected ztunnel', as
     t.ok((c.ca.expiresInSeconds as number) > 30 * 86400, 'self-signed root is long-lived');
     t.ok(((c.ca.issued as Obj).servingCertificates as number) >= 1);
     t.ok(c.serving.chain.length >= 1);
-    t.match(c.serving.chain[0]!.subjectAltName as string, /spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/istiod/);
+    t.match(c.serving.chain[0]!.subjectAltName, /spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/istiod/);
     t.notMatch(r.body, /PRIVATE KEY/);
     t.notMatch(r.body, /BEGIN/);
   });
@@ -168,7 +168,7 @@ t.test('a NACK shows up in syncz with its reason', async (t) => {
     return s.streams[0]?.types.find((x) => x.typeUrl === TYPE_AUTHORIZATION && x.lastNack);
   }, 'NACK visible');
   if (!st) throw new Error('unreachable: waitFor returned a falsy value');
-  t.match(st.lastNack!.message as string, /policy refused by test/);
+  t.match(st.lastNack!.message, /policy refused by test/);
   t.equal(st.acked, false, 'the latest push is not ACKed');
 });
 

@@ -62,7 +62,7 @@ export function truthFromFiles(wire: Wire, registryDir: string, cluster: string,
 }
 
 function roundTrip(t: Wire['Address'], m: unknown): Record<string, unknown> {
-  return t.toObject(t.decode(t.encode(m as never).finish()), DECODE) as Record<string, unknown>;
+  return t.toObject(t.decode(t.encode(m as never).finish()), DECODE);
 }
 
 /** Stable JSON: sorted keys, empty containers dropped (proto3 cannot tell them from absent). */

@@ -187,7 +187,7 @@ export class ZtunnelClient extends EventEmitter {
       }
       let value: Record<string, unknown>;
       try {
-        value = dec.toObject(dec.decode(r.resource.value), { longs: Number, enums: Number, bytes: Buffer, defaults: false, oneofs: true }) as Record<string, unknown>;
+        value = dec.toObject(dec.decode(r.resource.value), { longs: Number, enums: Number, bytes: Buffer, defaults: false, oneofs: true });
       } catch (e) {
         rejects.push(`${r.name}: ${(e as Error).message}`);
         continue;

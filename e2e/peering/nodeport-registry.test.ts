@@ -68,7 +68,7 @@ t.test('NodePort export reads the gateway Service nodePort and Node addresses fr
   });
   t.teardown(() => p.close());
   p.connect();
-  const nodes = (): Map<string, { value: Record<string, any> }> => p.held(TYPE_PEER_NODE) as Map<string, { value: Record<string, any> }>;
+  const nodes = (): Map<string, { value: Record<string, any> }> => p.held(TYPE_PEER_NODE);
   await until('two PeerNodes', () => nodes().size === 2);
   t.same([...nodes().keys()].sort(), ['node-1', 'node-2'], 'a node without an IP address is not exported');
   const n1 = nodes().get('node-1')!.value;

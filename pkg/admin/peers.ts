@@ -118,7 +118,7 @@ function counts(o: Obj): Record<string, number> {
   const out: Record<string, number> = {};
   const v = o.resources ?? o.counts;
   if (v && typeof v === 'object') for (const [k, n] of Object.entries(v as Obj)) if (typeof n === 'number') out[k] = n;
-  for (const k of ['services', 'workloads', 'nodes']) if (typeof o[k] === 'number') out[k] = o[k] as number;
+  for (const k of ['services', 'workloads', 'nodes']) if (typeof o[k] === 'number') out[k] = o[k];
   return out;
 }
 
@@ -131,7 +131,7 @@ function termination(v: unknown): PeerReport['lastTermination'] {
 export function normalisePeer(raw: unknown): PeerReport {
   const o = (raw && typeof raw === 'object' ? raw : {}) as Obj;
   const s = (k: string[]): string => {
-    for (const x of k) if (typeof o[x] === 'string') return o[x] as string;
+    for (const x of k) if (typeof o[x] === 'string') return o[x];
     return '';
   };
   return {

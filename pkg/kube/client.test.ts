@@ -142,7 +142,7 @@ t.test('line stream: lines split across chunks, multi-byte characters across chu
   t.same(got.flat(), ['{"a":1}', '{"b":"€"}', '{"c":3}']);
   const big = lineStream(Readable.from([Buffer.from('x'.repeat(100))]), () => {}, 10);
   await t.rejects(async () => {
-    for await (const _ of big.lines()) void _;
+    for await (const _ of big.lines()) _;
   }, /exceeds 10 bytes/);
 });
 

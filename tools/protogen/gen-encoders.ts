@@ -176,7 +176,7 @@ function reachable(wire: Wire, roots: readonly string[]): protobuf.Type[] {
     if (seen.has(t.fullName)) return;
     seen.set(t.fullName, t);
     for (const f of [...t.fieldsArray].sort((a, b) => a.id - b.id)) {
-      if (f.resolvedType && 'fields' in f.resolvedType) visit(f.resolvedType as protobuf.Type);
+      if (f.resolvedType && 'fields' in f.resolvedType) visit(f.resolvedType);
     }
   };
   for (const r of roots) visit(wire.type(r));
