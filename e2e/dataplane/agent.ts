@@ -136,7 +136,7 @@ const server = net.createServer({ allowHalfOpen: true }, (c) => {
       c.end('{"error":"bad request"}\n');
       return;
     }
-    handle(c, r).catch((e: Error) => c.end(`${JSON.stringify({ error: e.message })}\n`));
+    handle(c, r).catch((e: unknown) => c.end(`${JSON.stringify({ error: (e as Error).message })}\n`));
   };
   c.on('data', onData);
 });

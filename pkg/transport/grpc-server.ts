@@ -245,9 +245,9 @@ export class GrpcServer {
       });
     };
     const trailersOnly = (code: number, message: string): void => respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': message });
-    const ct = String(headers['content-type'] ?? '');
+    const ct = headers['content-type'] ?? '';
     if (headers[':method'] !== 'POST' || !ct.startsWith('application/grpc')) return void respond({ ':status': 415 });
-    const route = this.routes.get(String(headers[':path'] ?? ''));
+    const route = this.routes.get(headers[':path'] ?? '');
     if (!route) return void trailersOnly(grpc.status.UNIMPLEMENTED, `The server does not implement the method ${encodeURIComponent(String(headers[':path']))}`);
     const enc = headers['grpc-encoding'];
     if (enc !== undefined && enc !== 'identity') return void trailersOnly(grpc.status.UNIMPLEMENTED, 'only identity encoding is supported');

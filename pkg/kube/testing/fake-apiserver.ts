@@ -69,7 +69,7 @@ export class FakeApiServer {
   /** Create or update; returns the stored object (with resourceVersion). */
   put(path: string, obj: Obj): Obj {
     const meta = (obj.metadata ?? {}) as Obj;
-    const key = `${meta.namespace ?? ''}/${meta.name}`;
+    const key = `${(meta.namespace as string | undefined) ?? ''}/${meta.name as string}`;
     const coll = this.coll(path);
     const type = coll.has(key) ? 'MODIFIED' : 'ADDED';
     const stored = { ...obj, metadata: { ...meta, resourceVersion: String(++this.rv) } };
