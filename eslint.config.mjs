@@ -55,6 +55,23 @@ export default tseslint.config(
       // (195 findings: 162 tap callbacks, 33 handlers and start()).
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // A switch over a union names every member (or has a default), so a new member is a compile-time finding.
+      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
+      // A focused test would silently skip the rest of its file in CI (grpc-js bans it the same way).
+      'no-restricted-properties': ['error', { object: 't', property: 'only', message: 'focused test left in' }],
+    },
+  },
+  {
+    // House rule 5: configuration is read once, by pkg/config and cmd/; modules get their options passed in.
+    files: ['pkg/**/*.ts'],
+    ignores: ['pkg/config/**'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        { object: 't', property: 'only', message: 'focused test left in' },
+        { object: 'process', property: 'env', message: 'only pkg/config and cmd/ read the environment' },
+        { object: 'process', property: 'argv', message: 'only pkg/config and cmd/ read the command line' },
+      ],
     },
   },
   {
