@@ -185,7 +185,7 @@ async function serve(flags: Record<string, string>): Promise<number> {
           logger.info('stopped');
           resolve(EXIT_OK);
         },
-        (err) => {
+        (err: unknown) => {
           clearTimeout(deadline);
           logger.error({ err }, 'error during shutdown');
           resolve(EXIT_FAIL);

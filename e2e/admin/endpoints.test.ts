@@ -101,10 +101,10 @@ t.test('every debug endpoint against a live daemon with a connected ztunnel', as
     t.equal(d.ambientd.complete, true);
     // Independent oracle: the client's own decoded state.
     const held = [...z.held(TYPE_ADDRESS).keys()].sort();
-    const dumped = [...d.workloads.map((w) => w.uid as string), ...d.services.map((s) => `${s.namespace}/${s.hostname}`)].sort();
+    const dumped = [...d.workloads.map((w) => w.uid as string), ...d.services.map((s) => `${String(s.namespace)}/${String(s.hostname)}`)].sort();
     t.same(dumped, held, 'same Address names as the ztunnel holds');
     const heldPolicies = [...z.held(TYPE_AUTHORIZATION).keys()].sort();
-    t.same(d.policies.map((p) => `${p.namespace}/${p.name}`).sort(), heldPolicies, 'same Authorization names');
+    t.same(d.policies.map((p) => `${String(p.namespace)}/${String(p.name)}`).sort(), heldPolicies, 'same Authorization names');
     t.equal((await get(port, '/debug/config_dump?node=nope')).status, 404);
     t.equal((await get(port, '/debug/config_dump?node=')).status, 400);
     const all = (await get(port, '/debug/config_dump')).json<{ workloads: Obj[] }>();
@@ -125,7 +125,7 @@ t.test('every debug endpoint against a live daemon with a connected ztunnel', as
     t.ok((c.ca.expiresInSeconds as number) > 30 * 86400, 'self-signed root is long-lived');
     t.ok(((c.ca.issued as Obj).servingCertificates as number) >= 1);
     t.ok(c.serving.chain.length >= 1);
-    t.match(c.serving.chain[0]!.subjectAltName as string, /spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/istiod/);
+    t.match(c.serving.chain[0]!.subjectAltName, /spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/istiod/);
     t.notMatch(r.body, /PRIVATE KEY/);
     t.notMatch(r.body, /BEGIN/);
   });
@@ -168,7 +168,7 @@ t.test('a NACK shows up in syncz with its reason', async (t) => {
     return s.streams[0]?.types.find((x) => x.typeUrl === TYPE_AUTHORIZATION && x.lastNack);
   }, 'NACK visible');
   if (!st) throw new Error('unreachable: waitFor returned a falsy value');
-  t.match(st.lastNack!.message as string, /policy refused by test/);
+  t.match(st.lastNack!.message, /policy refused by test/);
   t.equal(st.acked, false, 'the latest push is not ACKed');
 });
 
@@ -235,9 +235,9 @@ t.test('close() is idempotent and does not wait for an idle keep-alive client; t
   t.equal((await get(admin.debugPort, '/healthz', {}, agent)).status, 200);
   t.equal((await get(admin.metricsPort, '/metrics', {}, agent)).status, 200);
   await Promise.all([admin.close(), admin.close()]);
-  const refused = await get(admin.debugPort, '/healthz').then(() => 'answered', (e: NodeJS.ErrnoException) => e.code);
+  const refused = await get(admin.debugPort, '/healthz').then(() => 'answered', (e: unknown) => (e as NodeJS.ErrnoException).code);
   t.equal(refused, 'ECONNREFUSED', 'debug port closed');
-  const refusedM = await get(admin.metricsPort, '/metrics').then(() => 'answered', (e: NodeJS.ErrnoException) => e.code);
+  const refusedM = await get(admin.metricsPort, '/metrics').then(() => 'answered', (e: unknown) => (e as NodeJS.ErrnoException).code);
   t.equal(refusedM, 'ECONNREFUSED', 'metrics port closed');
 });
 
@@ -259,6 +259,6 @@ t.test('destroy() drops open connections at once; a later close() resolves', asy
   admin.destroy();
   t.match(await ended, /ECONNRESET|socket hang up|response/, 'the hung request is cut off');
   await admin.close();
-  const refused = await get(admin.debugPort, '/healthz').then(() => 'answered', (e: NodeJS.ErrnoException) => e.code);
+  const refused = await get(admin.debugPort, '/healthz').then(() => 'answered', (e: unknown) => (e as NodeJS.ErrnoException).code);
   t.equal(refused, 'ECONNREFUSED');
 });

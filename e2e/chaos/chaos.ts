@@ -333,13 +333,14 @@ async function inject(kind: FaultKind, nodes: Node[], rng: Rng, faults: Record<F
       n.resumeTimer = setTimeout(() => n.proc.resume(), 200 + rng.int(1500));
       break;
     }
-    case 'daemon-kill-restart':
+    case 'daemon-kill-restart': {
       clearTimeout(n.resumeTimer);
       const t0 = performance.now();
       await n.proc.kill9();
       await n.proc.start();
       log(`chaos: ${n.name} kill -9 and restart (start #${n.proc.starts}, pid ${n.proc.child!.pid}, ready after ${Math.round(performance.now() - t0)} ms)`);
       break;
+    }
   }
   faults[kind]++;
 }

@@ -119,7 +119,7 @@ export class ClusterModel {
   private setPods(ns: Ns, app: string, p: PodSet): void {
     const file = `pods-${ns}-${app}.yaml`;
     this.pods.set(`${ns}/${app}`, p);
-    if (!p.ready.length) return this.remove(file);
+    if (!p.ready.length) return void this.remove(file);
     const nsIdx = NS_LIST.indexOf(ns);
     const appIdx = (NAMESPACES[ns] as readonly string[]).indexOf(app);
     const docs = p.ready.map((ready, i) => `apiVersion: v1
@@ -135,7 +135,7 @@ status: { phase: Running, podIP: 10.${this.index * 10 + nsIdx}.${appIdx}.${i + 1
     const file = `svc-${ns}-${app}.yaml`;
     if (!s) {
       this.svcs.delete(`${ns}/${app}`);
-      return this.remove(file);
+      return void this.remove(file);
     }
     this.svcs.set(`${ns}/${app}`, s);
     const nsIdx = NS_LIST.indexOf(ns);
@@ -155,7 +155,7 @@ spec:
     const file = `authz-${name}.yaml`;
     if (!p) {
       this.policies.delete(name);
-      return this.remove(file);
+      return void this.remove(file);
     }
     this.policies.set(name, p);
     const selector = p.app ? `\n  selector: { matchLabels: { app: ${p.app} } }` : '';

@@ -62,7 +62,7 @@ export function truthFromFiles(wire: Wire, registryDir: string, cluster: string,
 }
 
 function roundTrip(t: Wire['Address'], m: unknown): Record<string, unknown> {
-  return t.toObject(t.decode(t.encode(m as never).finish()), DECODE) as Record<string, unknown>;
+  return t.toObject(t.decode(t.encode(m as never).finish()), DECODE);
 }
 
 /** Stable JSON: sorted keys, empty containers dropped (proto3 cannot tell them from absent). */
@@ -102,8 +102,8 @@ function localPart(v: Record<string, unknown>): unknown {
  */
 export function checkAgainstTruth(self: ClusterTruth, peers: ClusterTruth[], served: Map<string, Held>): string[] {
   const bad: string[] = [];
-  const addr = served.get(TYPE_ADDRESS) ?? new Map();
-  const authz = served.get(TYPE_AUTHORIZATION) ?? new Map();
+  const addr: Held = served.get(TYPE_ADDRESS) ?? new Map();
+  const authz: Held = served.get(TYPE_AUTHORIZATION) ?? new Map();
   const tag = self.cluster;
   for (const [k, want] of self.addresses) {
     const got = addr.get(k);
@@ -153,8 +153,8 @@ const globalKey = (key: string): string => {
 export function compareHeld(tag: string, held: Map<string, Held>, fresh: Map<string, Held>, types: readonly string[]): string[] {
   const bad: string[] = [];
   for (const t of types) {
-    const h = held.get(t) ?? new Map();
-    const f = fresh.get(t) ?? new Map();
+    const h: Held = held.get(t) ?? new Map();
+    const f: Held = fresh.get(t) ?? new Map();
     const short = t.slice(t.lastIndexOf('.') + 1);
     for (const [k, v] of f) {
       const x = h.get(k);

@@ -169,12 +169,12 @@ export async function openAppConn(
           clearTimeout(timer);
           const line = buf.slice(0, nl);
           buf = buf.slice(nl + 1);
-          return resolve(line);
+          return void resolve(line);
         }
         if (ended) {
           clearTimeout(timer);
           const why = `${host}:${port} from ${agent.name}: connection closed before a reply (refused upstream)`;
-          return reject(new Error(why));
+          return void reject(new Error(why));
         }
         waiters.push(check);
       };

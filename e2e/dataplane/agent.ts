@@ -97,20 +97,20 @@ async function handle(c: net.Socket, r: Request): Promise<void> {
       const port = r.port ?? 0;
       const banner = r.banner ?? podName;
       if (!servers.has(port)) servers.set(port, await (r.http ? startHttpServer : startAppServer)({ port, banner }));
-      return reply({ ok: true, port: servers.get(port)!.port });
+      return void reply({ ok: true, port: servers.get(port)!.port });
     }
     case 'unserve': {
       const s = servers.get(r.port ?? 0);
       servers.delete(r.port ?? 0);
       await s?.close();
-      return reply({ ok: true });
+      return void reply({ ok: true });
     }
     case 'stats':
-      return reply(Object.fromEntries([...servers].map(([p, s]) => [p, s.stats()])));
+      return void reply(Object.fromEntries([...servers].map(([p, s]) => [p, s.stats()])));
     case 'load':
-      return reply(await runLoad(r.load!));
+      return void reply(await runLoad(r.load!));
     default:
-      return reply({ error: `unknown op ${r.op}` });
+      return void reply({ error: `unknown op ${r.op}` });
   }
 }
 
@@ -136,7 +136,7 @@ const server = net.createServer({ allowHalfOpen: true }, (c) => {
       c.end('{"error":"bad request"}\n');
       return;
     }
-    handle(c, r).catch((e: Error) => c.end(`${JSON.stringify({ error: e.message })}\n`));
+    handle(c, r).catch((e: unknown) => c.end(`${JSON.stringify({ error: (e as Error).message })}\n`));
   };
   c.on('data', onData);
 });

@@ -35,9 +35,9 @@ export async function startAppServer(o: { port: number; banner: string; host?: s
       s.removeListener('data', onHead);
       s.removeListener('end', onHeadEnd);
       const line = nl >= 0 ? head.subarray(0, nl).toString('latin1') : '';
-      if (line === 'sink') return sink(s, head.length - nl - 1);
+      if (line === 'sink') return void sink(s, head.length - nl - 1);
       const m = /^source (\d+)$/.exec(line);
-      if (m) return source(s, Number(m[1]));
+      if (m) return void source(s, Number(m[1]));
       echo(s, head);
     };
     const onHeadEnd = (): void => {

@@ -7,6 +7,7 @@ import * as y from './mesh-yaml';
 import { spawnInNetns, type NetnsProc } from './netns-proc';
 import type { Topology } from './netns';
 import { REPO_ROOT, Ztunnel, type ControlPlaneRef } from './ztunnel';
+import type { LooseJson } from '../harness/loose-json';
 
 const MAIN_JS = path.join(REPO_ROOT, 'dist', 'cmd', 'ambientd', 'main.js');
 
@@ -270,24 +271,24 @@ export class RigCluster {
     this.pods.set(s.name, pod);
     // An unregistered pod (registered later, to time propagation) has a ready ztunnel without its own workload.
     if (z && register) {
-      const own = (w: Record<string, any>): boolean => w.name === s.name && w.namespace === s.namespace;
+      const own = (w: LooseJson): boolean => w.name === s.name && w.namespace === s.namespace;
       await z.until('its own workload', (d) => d.workloads.some(own));
     }
     return pod;
   }
 
   /** GET on the daemon's debug port (inside its namespace). */
-  async debug(urlPath: string): Promise<any> {
+  async debug(urlPath: string): Promise<LooseJson> {
     const r = await this.cpAgent.get('127.0.0.1', 8080, urlPath);
     if (r.status !== 200) throw new Error(`ambientd ${this.name} ${urlPath}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
-    return JSON.parse(r.body);
+    return JSON.parse(r.body) as LooseJson;
   }
 
   /** Waits until the daemon's peering status for a peer cluster has a condition with status True. */
   async untilPeerCondition(peer: string, type: string, timeoutMs = 30_000): Promise<void> {
     await waitFor(async () => {
       const d = await this.debug('/debug/peers');
-      const p = ((d.peers ?? []) as Record<string, any>[]).find((x) => x.cluster === peer);
+      const p = ((d.peers ?? []) as LooseJson[]).find((x) => x.cluster === peer);
       return p?.conditions?.[type]?.status === 'True';
     }, { timeoutMs, intervalMs: 50, what: `${this.name}: peer ${peer} ${type}` });
   }

@@ -93,7 +93,7 @@ async function ready(g: GatewayProc, adminPort: number): Promise<void> {
   await waitFor(async () => {
     if (g.proc.exitedAlready()) throw new Error(`east-west gateway exited:\n${g.proc.logTail(30)}`);
     return (await g.get(adminPort, '/healthz/ready')).status === 200;
-  }, { timeoutMs: 60_000, intervalMs: 50, what: `east-west gateway of ${g.cluster.name} ready` }).catch((e: Error) => {
-    throw new Error(`${e.message}\n${g.proc.logTail(30)}`);
+  }, { timeoutMs: 60_000, intervalMs: 50, what: `east-west gateway of ${g.cluster.name} ready` }).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}\n${g.proc.logTail(30)}`);
   });
 }

@@ -72,7 +72,7 @@ export class Rig implements RigEnv {
     for (const n of networks) {
       await t.bridge(n);
       ips[n] = t.allocate(n);
-      await t.attach(ns, n, `eth${i++}`, [ips[n]!]);
+      await t.attach(ns, n, `eth${i++}`, [ips[n]]);
     }
     return { ns, ips };
   }

@@ -4,6 +4,7 @@ import { startGateway, type GatewayProc } from './gateway-proc';
 import * as y from './mesh-yaml';
 import { addWebPod, exportWeb, SHOP_NS, untilEndpoints, WEB_GLOBAL_HOST } from './topologies';
 import { serviceByHost, type ConfigDump } from './ztunnel';
+import type { LooseJson } from '../harness/loose-json';
 
 // Issue #21 item 1 end to end with real ztunnels: cluster B (net-b) is exposed to A (net-a) through TWO
 // east-west gateway processes, each on its own address of B's edge; A's istio-remote Gateway lists both
@@ -18,7 +19,7 @@ const BOUND_MS = 10_000;
 
 /** The gateway addresses of the split-horizon endpoints standing for B's `web` in A's ztunnel. */
 function splitHorizonVia(d: ConfigDump): string[] {
-  const eps = Object.values((serviceByHost(d, WEB_GLOBAL_HOST)?.endpoints ?? {}) as Record<string, any>);
+  const eps = Object.values((serviceByHost(d, WEB_GLOBAL_HOST)?.endpoints ?? {}) as LooseJson);
   const uids = new Set(eps.map((e) => e.workloadUid as string));
   return d.workloads.filter((w) => uids.has(w.uid) && w.network === 'net-b')
     .map((w) => String(w.networkGateway?.destination ?? '').replace(/^net-b\//, '')).sort();

@@ -3,6 +3,7 @@ import { Rig } from './harness';
 import { gatewayPair, NODE_PORT, nodePortHits } from './gateway-topology';
 import { untilEndpoints, WEB_GLOBAL_HOST } from './topologies';
 import { acceptedFrom } from './ztunnel';
+import type { LooseJson } from '../harness/loose-json';
 
 // Scenario 3 of issue #17: two clusters on different networks, A's pods reach B's through B's east-west
 // gateway (double HBONE), once with the gateway's LoadBalancer-style address and once through a node address
@@ -21,7 +22,7 @@ for (const nodePort of [false, true]) {
     await t.test('A\'s ztunnel reaches B only through a network gateway', async (t) => {
       vip = await untilEndpoints(client, WEB_GLOBAL_HOST, 1);
       const d = await client.ztunnel!.configDump();
-      const backs = (w: Record<string, any>): boolean => (w.services ?? []).includes(`shop/${WEB_GLOBAL_HOST}`);
+      const backs = (w: LooseJson): boolean => (w.services ?? []).includes(`shop/${WEB_GLOBAL_HOST}`);
       const sh = d.workloads.find((w) => backs(w) && w.network === 'net-b');
       t.ok(sh, 'a split-horizon workload for B');
       t.same(sh!.workloadIps ?? [], [], 'without addresses');

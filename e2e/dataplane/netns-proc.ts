@@ -46,7 +46,7 @@ export function spawnInNetns(o: {
   if (child.pid === undefined) throw new Error(`could not spawn ${o.name} in ${o.ns}`);
   const listeners: ((l: string) => void)[] = [];
   let partial = '';
-  child.stdout!.on('data', (b: Buffer) => {
+  child.stdout.on('data', (b: Buffer) => {
     log.write(b);
     if (listeners.length === 0) return;
     const s = partial + b.toString('utf8');
@@ -54,7 +54,7 @@ export function spawnInNetns(o: {
     partial = lines.pop() ?? '';
     for (const l of lines) for (const f of listeners) f(l);
   });
-  child.stderr!.pipe(log, { end: false });
+  child.stderr.pipe(log, { end: false });
   let done = false;
   const exited = new Promise<number | string>((resolve) => {
     child.on('exit', (code, sig) => {

@@ -45,7 +45,7 @@ t.test('namespaces on two bridges: isolated from the host and from each other', 
 
 t.test('a dead run\'s namespaces are removed by the next run', { skip }, async (t) => {
   // A pid that is certainly gone: a child that has exited and been reaped.
-  const dead = spawnSync('true').pid!;
+  const dead = spawnSync('true').pid;
   const stale = await Topology.create({ owner: dead, signals: false });
   await stale.addNetns(stale.nsName('leftover'));
   // Forget it without close(), as a crashed run would; the next Topology.create sweeps it.

@@ -144,7 +144,7 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
-main(process.argv.slice(2)).then((c) => process.exit(c), (e: Error) => {
-  process.stderr.write(`rig: ${e.stack ?? e.message}\n`);
+main(process.argv.slice(2)).then((c) => process.exit(c), (e: unknown) => {
+  process.stderr.write(`rig: ${(e as Error).stack ?? String(e)}\n`);
   process.exit(1);
 });

@@ -31,16 +31,16 @@ export function socksConnect(
       buf = Buffer.concat([buf, b]);
       if (stage === 0) {
         if (buf.length < 2) return;
-        if (buf[0] !== 5 || buf[1] !== 0) return fail(new Error(`socks: method refused (${buf[1]})`));
+        if (buf[0] !== 5 || buf[1] !== 0) return void fail(new Error(`socks: method refused (${buf[1]})`));
         buf = buf.subarray(2);
         stage = 1;
         s.write(Buffer.from([5, 1, 0, 1, ...octets, o.port >> 8, o.port & 0xff]));
       }
       if (stage === 1) {
         if (buf.length < 4) return;
-        if (buf[1] !== 0) return fail(new Error(`socks: connect refused (reply ${buf[1]})`));
+        if (buf[1] !== 0) return void fail(new Error(`socks: connect refused (reply ${buf[1]})`));
         const len = buf[3] === 1 ? 10 : buf[3] === 4 ? 22 : buf[3] === 3 ? 7 + (buf[4] ?? 0) : -1;
-        if (len < 0) return fail(new Error(`socks: bad address type ${buf[3]}`));
+        if (len < 0) return void fail(new Error(`socks: bad address type ${buf[3]}`));
         if (buf.length < len) return;
         clearTimeout(timer);
         s.removeListener('data', onData);

@@ -4,6 +4,7 @@ import { waitFor } from '../../pkg/lifecycle';
 import { findZtunnel as findHarnessZtunnel } from '../harness/ztunnel-bin';
 import type { Agent } from './agent-client';
 import { spawnInNetns, type NetnsProc } from './netns-proc';
+import type { LooseJson } from '../harness/loose-json';
 
 /** dist/e2e/dataplane → repository root. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -22,10 +23,10 @@ export interface ControlPlaneRef {
 }
 
 export interface ConfigDump {
-  workloads: Record<string, any>[];
-  services: Record<string, any>[];
-  policies: Record<string, any>[];
-  certificates?: Record<string, any>[];
+  workloads: LooseJson[];
+  services: LooseJson[];
+  policies: LooseJson[];
+  certificates?: LooseJson[];
 }
 
 /** One unmodified ztunnel in a pod's namespace, in dedicated mode for that pod's workload. */
@@ -81,8 +82,8 @@ export class Ztunnel {
       if (this.proc.exitedAlready()) throw new Error(`ztunnel ${this.o.label} exited: ${this.proc.logTail(20)}`);
       const r = await this.o.agent.get('127.0.0.1', 15021, '/healthz/ready');
       return r.status === 200;
-    }, { timeoutMs, intervalMs: 20, what: `ztunnel ${this.o.label} ready` }).catch((e: Error) => {
-      throw new Error(`${e.message}\n${this.proc.logTail(30)}`);
+    }, { timeoutMs, intervalMs: 20, what: `ztunnel ${this.o.label} ready` }).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}\n${this.proc.logTail(30)}`);
     });
   }
 
@@ -142,12 +143,12 @@ export interface ZtunnelOptions {
 }
 
 /** The service a ztunnel holds under a hostname (its /config_dump `services` entry). */
-export function serviceByHost(d: ConfigDump, hostname: string): Record<string, any> | undefined {
+export function serviceByHost(d: ConfigDump, hostname: string): LooseJson | undefined {
   return d.services.find((s) => s.hostname === hostname);
 }
 
 /** A service's VIP in a network ("network/ip" entries). */
-export function vipOf(svc: Record<string, any> | undefined, network: string): string | undefined {
+export function vipOf(svc: LooseJson | undefined, network: string): string | undefined {
   const v = (svc?.vips as string[] | undefined)?.find((x) => x.startsWith(`${network}/`));
   return v?.slice(network.length + 1);
 }

@@ -5,11 +5,12 @@ import { makePki, startCluster, held, until, remote, ns, eastWest } from '../pee
 import {
   CLUSTER, GLOBAL_HOST, NETWORK, hboneClient, readAll, runBase, startGatewayFixture, workloadCert,
 } from './fixture';
+import type { LooseJson } from '../harness/loose-json';
 
 const ADDRESS = 'type.googleapis.com/istio.workload.Address';
-const values = (z: ZtunnelClient): Record<string, any>[] =>
-  [...z.held(ADDRESS).values()].map((h) => h.value as Record<string, any>);
-const idOf = (w: Record<string, any>): string =>
+const values = (z: ZtunnelClient): LooseJson[] =>
+  [...z.held(ADDRESS).values()].map((h) => h.value as LooseJson);
+const idOf = (w: LooseJson): string =>
   `spiffe://${w.trustDomain || 'cluster.local'}/ns/${w.namespace}/sa/${w.serviceAccount}`;
 
 /**
@@ -48,7 +49,7 @@ t.test('a peer\'s ztunnel state leads to this gateway, whose certificate matches
   t.equal(gwAddr.hboneMtlsPort, b.hbonePort, 'HBONE port from the istio-remote Gateway');
   const gwIp = bytesToIp(gwAddr.address.address);
   // ztunnel's fetch_network_gateway: a Workload with that IP in that network.
-  const hasIp = (w: Record<string, any>): boolean => (w.addresses ?? []).some((x: Buffer) => bytesToIp(x) === gwIp);
+  const hasIp = (w: LooseJson): boolean => (w.addresses ?? []).some((x: Buffer) => bytesToIp(x) === gwIp);
   const gwWorkload = values(za)
     .find((v) => v.workload && v.workload.network === NETWORK && hasIp(v.workload))?.workload;
   t.ok(gwWorkload, 'the gateway resolves to a Workload in its network');
@@ -127,7 +128,7 @@ t.test('NodePort form: the same gateway through a node address and node port', a
   t.teardown(() => a.close());
   const za = a.ztunnel();
   za.connect();
-  const all = (): Record<string, any>[] => values(za);
+  const all = (): LooseJson[] => values(za);
   const split = await until('split-horizon endpoint via the node gateway', () => all()
     .find((v) => v.workload?.networkGateway?.hostname && v.workload.network === NETWORK));
   const gwHost = split!.workload.networkGateway.hostname;

@@ -273,7 +273,7 @@ export async function hboneClient(
     session.once('close', () => reject(new Error('session closed before connect')));
     // A refused handshake can destroy the session without a session event (node 20); the socket tells.
     socket?.once('close', () => reject(new Error('connection closed before SETTINGS')));
-    socket?.once('error', (e) => reject(e));
+    socket?.once('error', reject);
   }).catch((e: unknown) => {
     socket?.destroy();
     session.destroy();

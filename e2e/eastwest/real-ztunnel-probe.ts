@@ -7,6 +7,7 @@ import { bytesToIp } from '../../pkg/model';
 import { waitFor } from '../../pkg/lifecycle';
 import { makePki, ns, pods, remote, startCluster } from '../peering/harness';
 import { CLUSTER, NETWORK, startGatewayFixture } from './fixture';
+import type { LooseJson } from '../harness/loose-json';
 
 /**
  * Run inside a network namespace of its own (real-ztunnel.test.ts does that):
@@ -36,7 +37,7 @@ async function main(ztunnel: string): Promise<void> {
   });
   const z = a.ztunnel();
   z.connect();
-  const svc = await waitFor(() => z.held(ADDRESS).get('demo/echo.demo.mesh.internal')?.value as Record<string, any>, {
+  const svc = await waitFor(() => z.held(ADDRESS).get('demo/echo.demo.mesh.internal')?.value as LooseJson, {
     what: 'global service at A',
   });
   const vip = bytesToIp(svc.service.addresses[0].address);

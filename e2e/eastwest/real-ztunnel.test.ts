@@ -2,6 +2,7 @@ import t from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { findZtunnel } from '../harness/ztunnel-bin';
+import type { LooseJson } from '../harness/loose-json';
 
 /**
  * The outer leg of double HBONE with an unmodified ztunnel as the client
@@ -51,7 +52,7 @@ t.test('a real ztunnel reaches the pod through the gateway', { skip }, async (t)
   t.equal(code, 0, `probe exit (stderr: ${err.slice(-2000)})`);
   const line = out.split('\n').find((l) => l.startsWith('PROBE '));
   t.ok(line, 'probe reported');
-  const r = JSON.parse(line!.slice(6)) as Record<string, any>;
+  const r = JSON.parse(line!.slice(6)) as LooseJson;
   t.comment(JSON.stringify(r));
   t.equal(r.socksReply, 0, 'ztunnel accepted the SOCKS5 CONNECT to the global VIP');
   t.equal(r.tunnels, 1, 'the gateway established one tunnel (ztunnel got 200)');

@@ -13,7 +13,7 @@ t.test(`JWT authentication: ${CASES} mutated tokens, seed ${SEED}`, async (t) =>
   const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = (k: crypto.KeyObject, kid: string, alg: string): Record<string, unknown> => ({ ...k.export({ format: 'jwk' }), kid, alg, use: 'sig' });
-  const keys = new StaticKeySet({ keys: [jwk(ec.publicKey, 'ec1', 'ES256'), jwk(rsa.publicKey, 'rsa1', 'RS256')] } as never);
+  const keys = new StaticKeySet({ keys: [jwk(ec.publicKey, 'ec1', 'ES256'), jwk(rsa.publicKey, 'rsa1', 'RS256')] });
   const auth = new TokenAuthenticator({ issuers: [{ issuer: ISS, keys, method: 'jwt' }], trustDomain: 'cluster.local', cacheSize: 256 });
   const now = Math.floor(Date.now() / 1000);
   const payload = (ns: string, sa: string): Record<string, unknown> => ({
@@ -44,7 +44,7 @@ t.test(`JWT authentication: ${CASES} mutated tokens, seed ${SEED}`, async (t) =>
       // Claims mutated and properly re-signed: the claim checks must hold on their own.
       const p = payload(rng.pick(['istio-system', 'default', 'ns:x', '', 'a/b']), rng.pick(['ztunnel', 'sa', '', 'x:y']));
       const field = rng.pick(['iss', 'aud', 'sub', 'exp', 'nbf', 'kubernetes.io', 'iat', 'extra']);
-      (p as Record<string, unknown>)[field] = rng.pick<unknown>([undefined, null, 0, -1, 1e308, now - 7200, now + 7200, 'x', '', [], ['istio-ca'], {}, { namespace: 'other' }, ISS, 'system:serviceaccount:a:b:c', true]);
+      (p)[field] = rng.pick<unknown>([undefined, null, 0, -1, 1e308, now - 7200, now + 7200, 'x', '', [], ['istio-ca'], {}, { namespace: 'other' }, ISS, 'system:serviceaccount:a:b:c', true]);
       token = signJwt({ alg, kid: rng.chance(0.9) ? kid : rng.pick(['nope', '', 'rsa1', 'ec1']), typ: 'JWT' }, p, key);
       resigned = true;
     } else if (mode < 9) {

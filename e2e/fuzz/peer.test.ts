@@ -38,7 +38,7 @@ function verdict(typeUrl: string, name: string, bytes: Uint8Array): { reason: st
   const ty = types.get(typeUrl)!;
   let msg: Record<string, unknown>;
   try {
-    msg = ty.toObject(ty.decode(bytes), DECODE) as Record<string, unknown>;
+    msg = ty.toObject(ty.decode(bytes), DECODE);
   } catch (e) {
     return { reason: `decode: ${(e as Error).message}` };
   }

@@ -187,7 +187,7 @@ t.test(`delta-xDS requests over real gRPC: ${GRPC_CASES} mutated first requests 
   const snapshot = async (): Promise<string> => {
     const z = d.ztunnel();
     z.connect();
-    await z.until(() => z.acked.get(TYPE_ADDRESS) && z.acked.get(TYPE_AUTHORIZATION) && d.daemon.xds!.allInSync(), 'fresh ztunnel synced');
+    await z.until(() => z.acked.get(TYPE_ADDRESS) && z.acked.get(TYPE_AUTHORIZATION) && d.daemon.xds.allInSync(), 'fresh ztunnel synced');
     const s = canon([...z.state].map(([k, m]) => [k, [...m].map(([n, h]) => [n, h.value])]));
     z.close();
     return s;
@@ -229,8 +229,8 @@ t.test(`delta-xDS requests over real gRPC: ${GRPC_CASES} mutated first requests 
     // ACKed its latest response) and nothing new arrived across two checks; past 3 s it counts as hung.
     let lastSeen = -1;
     const poll = setInterval(() => {
-      if (performance.now() - t0 > 3000) return finish('hung');
-      if (responses > 0 && d.daemon.xds!.allInSync() && responses === lastSeen) quietChecks++;
+      if (performance.now() - t0 > 3000) return void finish('hung');
+      if (responses > 0 && d.daemon.xds.allInSync() && responses === lastSeen) quietChecks++;
       else quietChecks = 0;
       lastSeen = responses;
       if (quietChecks >= 2) finish('open-quiet');

@@ -162,7 +162,7 @@ export async function startAttackDaemon(
 export async function legitimateZtunnel(
   d: AttackDaemon,
   pods: number,
-): Promise<{ client: ZtunnelClient; intact(): string | undefined }> {
+): Promise<{ client: ZtunnelClient; intact: () => string | undefined }> {
   const client = d.ztunnel();
   client.connect();
   // Synced once every pod's workload is held (Address also carries services; those are not counted here).

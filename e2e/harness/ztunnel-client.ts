@@ -100,7 +100,7 @@ export class ZtunnelClient extends EventEmitter {
 
   held(typeUrl: string): Map<string, HeldResource> {
     let m = this.state.get(typeUrl);
-    if (!m) this.state.set(typeUrl, (m = new Map()));
+    if (!m) this.state.set(typeUrl, (m = new Map<string, HeldResource>()));
     return m;
   }
 
@@ -187,7 +187,7 @@ export class ZtunnelClient extends EventEmitter {
       }
       let value: Record<string, unknown>;
       try {
-        value = dec.toObject(dec.decode(r.resource.value), { longs: Number, enums: Number, bytes: Buffer, defaults: false, oneofs: true }) as Record<string, unknown>;
+        value = dec.toObject(dec.decode(r.resource.value), { longs: Number, enums: Number, bytes: Buffer, defaults: false, oneofs: true });
       } catch (e) {
         rejects.push(`${r.name}: ${(e as Error).message}`);
         continue;
@@ -275,6 +275,20 @@ export interface SocketStats {
   keepalivesSent: number;
 }
 
+/** The fields of grpc-js's channelz replies (grpc/channelz/v1/channelz.proto) that channelz() reads. */
+type Count = number | string;
+interface ChannelzTrace { events?: { description: string; timestamp?: { seconds: number; nanos: number } }[] }
+interface ChannelzCalls { calls_started: Count; calls_succeeded: Count; calls_failed: Count; trace?: ChannelzTrace }
+interface ChannelzReply {
+  channel?: { data: ChannelzCalls; subchannel_ref?: { subchannel_id: Count }[] };
+  subchannel?: { data: ChannelzCalls & { state?: { state: string } }; socket_ref?: { socket_id: Count; name: string }[] };
+  socket?: {
+    local?: { tcpip_address?: { port: number } };
+    data: Record<'streams_started' | 'streams_succeeded' | 'streams_failed' | 'messages_sent' | 'messages_received', Count>
+      & { keep_alives_sent?: Count };
+  };
+}
+
 /**
  * grpc-js's own account of a channel (its channelz handlers, called in
  * process): call counts and state-transition trace of the channel and its
@@ -282,9 +296,10 @@ export interface SocketStats {
  * failure reports and transport checks in tests.
  */
 function channelz(channelId: number): { text: string; sockets: SocketStats[] } {
-  const h = grpc.getChannelzHandlers() as unknown as Record<string, (call: { request: Record<string, unknown> }, cb: (err: unknown, v?: Record<string, any>) => void) => void>;
-  const get = (method: string, request: Record<string, unknown>): Record<string, any> | undefined => {
-    let out: Record<string, any> | undefined;
+  // The handlers are grpc-js server handlers; called in process with just the request they read.
+  const h = grpc.getChannelzHandlers() as unknown as Record<string, (call: { request: Record<string, unknown> }, cb: (err: unknown, v?: ChannelzReply) => void) => void>;
+  const get = (method: string, request: Record<string, unknown>): ChannelzReply | undefined => {
+    let out: ChannelzReply | undefined;
     h[method]!({ request }, (err, v) => (out = err ? undefined : v));
     return out;
   };
@@ -297,13 +312,13 @@ function channelz(channelId: number): { text: string; sockets: SocketStats[] } {
   for (const ref of ch.subchannel_ref ?? []) {
     const sc = get('GetSubchannel', { subchannel_id: ref.subchannel_id })?.subchannel;
     if (!sc) continue;
-    parts.push(`subchannel ${ref.subchannel_id} ${sc.data.state?.state}, calls ${sc.data.calls_started}/${sc.data.calls_succeeded}/${sc.data.calls_failed}; trace: ${trace(sc.data.trace)}`);
+    parts.push(`subchannel ${ref.subchannel_id} ${sc.data.state?.state ?? '?'}, calls ${sc.data.calls_started}/${sc.data.calls_succeeded}/${sc.data.calls_failed}; trace: ${trace(sc.data.trace)}`);
     for (const so of sc.socket_ref ?? []) {
       const k = get('GetSocket', { socket_id: so.socket_id })?.socket;
       if (!k) continue;
       const stats: SocketStats = { localPort: k.local?.tcpip_address?.port, keepalivesSent: Number(k.data.keep_alives_sent ?? 0) };
       sockets.push(stats);
-      parts.push(`socket ${so.name} local port ${stats.localPort}, streams ${k.data.streams_started}/${k.data.streams_succeeded}/${k.data.streams_failed}, messages sent ${k.data.messages_sent} received ${k.data.messages_received}, keepalives ${stats.keepalivesSent}`);
+      parts.push(`socket ${so.name} local port ${stats.localPort ?? '?'}, streams ${k.data.streams_started}/${k.data.streams_succeeded}/${k.data.streams_failed}, messages sent ${k.data.messages_sent} received ${k.data.messages_received}, keepalives ${stats.keepalivesSent}`);
     }
   }
   return { text: parts.join('; '), sockets };

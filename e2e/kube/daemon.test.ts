@@ -187,7 +187,7 @@ t.test('selector-less Service + EndpointSlice: its non-Pod endpoints become work
   t.equal(workload(z, uid('192.168.60.2'))!.status, 1, 'ready=false: UNHEALTHY');
   t.notOk(z.held(TYPE_ADDRESS).has(uid('10.1.0.99')), 'no slice workload for the Pod-backed endpoint');
   const podKey = 'c1//Pod/apps/legacy-0';
-  await z.until(() => (workload(z, podKey)?.services as object | undefined)?.hasOwnProperty(svcKey), 'listed pod gained the service', 30_000);
+  await z.until(() => Object.hasOwn(workload(z, podKey)?.services ?? {}, svcKey), 'listed pod gained the service', 30_000);
   t.same(
     (workload(z, podKey)!.services as Record<string, { ports?: { servicePort: number; targetPort: number }[] }>)[svcKey]?.ports?.map((p) => [p.servicePort, p.targetPort]),
     [[80, 8080]],
@@ -198,7 +198,7 @@ t.test('selector-less Service + EndpointSlice: its non-Pod endpoints become work
   await k.remove(admin, slice);
   await z.until(() => !z.held(TYPE_ADDRESS).has(uid('192.168.60.1')) && !z.held(TYPE_ADDRESS).has(uid('192.168.60.2')), 'slice delete propagated', 30_000);
   t.pass('deleting the slice withdrew its workloads');
-  await z.until(() => !(workload(z, podKey)?.services as object | undefined)?.hasOwnProperty(svcKey), 'pod lost the service with the slice', 30_000);
+  await z.until(() => !Object.hasOwn(workload(z, podKey)?.services ?? {}, svcKey), 'pod lost the service with the slice', 30_000);
   t.pass("the Pod's workload no longer lists the Service");
   await k.remove(admin, legacy);
   t.ok(z.held(TYPE_ADDRESS).has(svcKey), 'the service stays');
@@ -247,13 +247,13 @@ t.test('projected token: accepted by xDS and the CA (identity from the token); t
   t.match(text, /URI:spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/ztunnel/, 'identity from the projected token');
   t.notMatch(text, /spiffe:\/\/evil/, 'not from the CSR');
 
-  const refused = await createCertificate(bad).then(() => undefined, (e: grpc.ServiceError) => e);
+  const refused = await createCertificate(bad).then(() => undefined, (e: unknown) => e as grpc.ServiceError);
   t.ok(refused, 'CA refused the tampered token');
   t.equal(refused?.code, grpc.status.UNAUTHENTICATED, 'CA: UNAUTHENTICATED');
 
   // A token for another audience (the API server's own) is not a mesh credential.
   const wrongAud = await k.requestToken(admin, 'istio-system', 'ztunnel', { audiences: [ISSUER] });
-  const other = await createCertificate(wrongAud).then(() => undefined, (e: grpc.ServiceError) => e);
+  const other = await createCertificate(wrongAud).then(() => undefined, (e: unknown) => e as grpc.ServiceError);
   t.equal(other?.code, grpc.status.UNAUTHENTICATED, 'CA: wrong audience refused');
 
   const good = ztunnel(token);
@@ -295,7 +295,7 @@ t.test('istio-remote Gateway: peer conditions written back through the status su
       return cond('Connected')?.status === 'False' && cond('Synced') && cond('DataPlaneProgrammed') && cond('Connected')?.observedGeneration === live.metadata.generation;
     },
     { ...WAIT, intervalMs: 200, what: 'peer conditions on the Gateway status' },
-  ).catch((e: Error) => {
+  ).catch((e: unknown) => {
     t.comment(JSON.stringify({ live, peers: daemon.peering?.status() }));
     throw e;
   });

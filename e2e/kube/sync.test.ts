@@ -24,10 +24,10 @@ if (!skip) t.setTimeout(300_000);
 /** Feeds both the recorder (exact change accounting) and the real store (validation). */
 function tee(a: RegistrySink, b: RegistrySink): RegistrySink {
   return {
-    registerSource: (id) => (a.registerSource(id), b.registerSource(id)),
-    replaceSource: (id, objs) => (a.replaceSource(id, objs), b.replaceSource(id, objs)),
-    applyEvents: (id, evs) => (a.applyEvents(id, evs), b.applyEvents(id, evs)),
-    markLoaded: (id) => (a.markLoaded(id), b.markLoaded(id)),
+    registerSource: (id) => { a.registerSource(id); b.registerSource(id); },
+    replaceSource: (id, objs) => { a.replaceSource(id, objs); b.replaceSource(id, objs); },
+    applyEvents: (id, evs) => { a.applyEvents(id, evs); b.applyEvents(id, evs); },
+    markLoaded: (id) => { a.markLoaded(id); b.markLoaded(id); },
   };
 }
 
@@ -183,7 +183,7 @@ t.test('etcd compaction while disconnected → 410 → relist with only the real
   t.ok(rev > 0, `etcd compacted at revision ${rev}`);
   proxy.cut(false);
   await waitFor(() => podReflector().relistsGone > gones, { ...WAIT, what: '410 relist' });
-  await waitFor(() => rec.get('kube:Pod', 'apps/c-new') && !rec.get('kube:Pod', 'apps/c-2'), { ...WAIT, what: 'pods converged' }).catch((e: Error) => {
+  await waitFor(() => rec.get('kube:Pod', 'apps/c-new') && !rec.get('kube:Pod', 'apps/c-2'), { ...WAIT, what: 'pods converged' }).catch((e: unknown) => {
     t.comment(JSON.stringify({ status: podReflector(), pods: rec.keys('kube:Pod'), changes: rec.changes.slice(mark) }));
     throw e;
   });

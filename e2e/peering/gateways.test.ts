@@ -56,7 +56,7 @@ t.test('several gateways per peer: the data plane spreads over the healthy ones,
   await g2.stop();
   await until('gateway 2 withdrawn', () => !held(z, SPLIT('istio-remote-peer-cluster-a-2')), 10_000);
   t.equal(held(z, SPLIT('istio-remote-peer-cluster-a'))!.workload.capacity.value, 2);
-  await until('status shows it', () => b.peer('cluster-a')!.gateways!.find((g) => g.id.includes('cluster-a-2'))!.healthy === false);
+  await until('status shows it', () => !b.peer('cluster-a')!.gateways!.find((g) => g.id.includes('cluster-a-2'))!.healthy);
   await until('programmed via the healthy one', () => /via 1 of 2 gateways/.test(b.peer('cluster-a')!.conditions[2]!.message));
   type Doc = { peers: { name: string; gateways: { id: string; healthy: boolean; since: string | null }[] }[] };
   const doc = (await get(adminOf(b.daemon).debugPort, '/debug/peers')).json<Doc>();

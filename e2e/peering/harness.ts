@@ -10,6 +10,7 @@ import { startDaemon, type DaemonFixture } from '../harness/daemon-fixture';
 import type { ZtunnelClient } from '../harness/ztunnel-client';
 import { waitFor } from '../../pkg/lifecycle';
 import { createAdmin } from '../../pkg/admin';
+import type { LooseJson } from '../harness/loose-json';
 
 let wire: Wire | undefined;
 export function peeringWire(): Wire {
@@ -154,8 +155,8 @@ spec:
 `;
 }
 
-export function held(z: ZtunnelClient, name: string): Record<string, any> | undefined {
-  return z.held('type.googleapis.com/istio.workload.Address').get(name)?.value as Record<string, any> | undefined;
+export function held(z: ZtunnelClient, name: string): LooseJson | undefined {
+  return z.held('type.googleapis.com/istio.workload.Address').get(name)?.value;
 }
 
 export async function until<T>(what: string, cond: () => T, timeoutMs = 15_000): Promise<T> {

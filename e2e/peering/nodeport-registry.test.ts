@@ -2,6 +2,7 @@ import t from 'tap';
 import { TYPE_CLUSTER_INFO, TYPE_PEER_NODE } from '../../pkg/peering';
 import { ZtunnelClient } from '../harness/ztunnel-client';
 import { makePki, startCluster, ns, service, pods, eastWest, remote, held, until, peeringWire } from './harness';
+import type { LooseJson } from '../harness/loose-json';
 
 // NodePort data of the export comes from the registry: the east-west Gateway's
 // Service (spec.ports[].nodePort of the HBONE port) and the Nodes'
@@ -68,7 +69,7 @@ t.test('NodePort export reads the gateway Service nodePort and Node addresses fr
   });
   t.teardown(() => p.close());
   p.connect();
-  const nodes = (): Map<string, { value: Record<string, any> }> => p.held(TYPE_PEER_NODE) as Map<string, { value: Record<string, any> }>;
+  const nodes = (): Map<string, { value: LooseJson }> => p.held(TYPE_PEER_NODE);
   await until('two PeerNodes', () => nodes().size === 2);
   t.same([...nodes().keys()].sort(), ['node-1', 'node-2'], 'a node without an IP address is not exported');
   const n1 = nodes().get('node-1')!.value;

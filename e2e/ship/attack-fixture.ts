@@ -123,6 +123,8 @@ export function removals(z: ZtunnelClient): string[] {
   return z.received.flatMap((r) => r.removed.map((n) => `${r.typeUrl.split('.').pop()}:${n}`));
 }
 
+// The body is parsed JSON, or the text when it is not JSON (metrics): each test reads the form it asked for.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
 export function getJson(port: number, p: string, timeoutMs = 5000): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
     const req = http.get({ host: '127.0.0.1', port, path: p, timeout: timeoutMs, agent: false }, (res) => {

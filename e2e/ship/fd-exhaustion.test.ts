@@ -63,7 +63,7 @@ t.test(`fd exhaustion: ${FLOOD} idle TLS connections at RLIMIT_NOFILE ${NOFILE} 
   for (const f of ['mesh.yaml', 'policy.yaml']) fs.utimesSync(path.join(d.registryDir, f), new Date(), new Date());
   await z.until(() => z.held(TYPE_ADDRESS).has('c1//Pod/default/web-2'), 'the change arrives under the flood', 15_000);
   // A full scan after the flood began read everything (the periodic safety scan runs every second).
-  const syncz = await t.resolves(async () => {
+  await t.resolves(async () => {
     for (const deadline = Date.now() + 15_000; Date.now() < deadline;) {
       const r = await getJson(d.debugPort, '/debug/syncz');
       const src = r.body.sources?.[0];
@@ -72,7 +72,6 @@ t.test(`fd exhaustion: ${FLOOD} idle TLS connections at RLIMIT_NOFILE ${NOFILE} 
     }
     throw new Error('no full scan after the flood');
   });
-  void syncz;
   const after = (await getJson(d.debugPort, '/debug/syncz')).body.sources[0];
   t.match(after, { healthy: true, synced: true, problems: [] }, 'the source read every file under the flood');
   t.same(removals(z), [], 'the client was never told to remove anything');

@@ -41,8 +41,8 @@ function startMake(t: Test, viaTerminal: boolean): MakeRun {
   });
   const run: MakeRun = { child, state, lines: [], logs: [] };
   let buf = '';
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (d: string) => {
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => {
     buf += d;
     let i: number;
     while ((i = buf.indexOf('\n')) >= 0) {
@@ -53,7 +53,7 @@ function startMake(t: Test, viaTerminal: boolean): MakeRun {
       if (line.startsWith('{')) run.logs.push(JSON.parse(line) as Record<string, unknown>);
     }
   });
-  child.stderr!.resume();
+  child.stderr.resume();
   child.on('close', (code, signal) => (run.exit = { code, signal }));
   t.teardown(() => {
     for (const pid of processesUsing(state)) process.kill(pid, 'SIGKILL');
@@ -72,7 +72,7 @@ async function serving(r: MakeRun): Promise<Record<string, unknown>> {
     },
     { timeoutMs: 30_000, what: 'ambientd serving' },
   );
-  return line!;
+  return line;
 }
 
 t.test(

@@ -69,8 +69,8 @@ export function spawnAmbientd(args: readonly string[], o: SpawnOptions = {}): Am
   const plain: string[] = [];
   let err = '';
   let buf = '';
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (d: string) => {
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => {
     buf += d;
     let i: number;
     while ((i = buf.indexOf('\n')) >= 0) {
@@ -85,8 +85,8 @@ export function spawnAmbientd(args: readonly string[], o: SpawnOptions = {}): Am
       }
     }
   });
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (d: string) => (err += d));
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => (err += d));
   const p: AmbientdProcess = {
     child, logs, jsonLines, plain,
     stderr: () => err,

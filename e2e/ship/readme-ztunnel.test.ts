@@ -129,7 +129,7 @@ t.test(
         return undefined;
       },
       { timeoutMs: 60_000, what: `a certificate for ${FRONTEND} in ztunnel's config_dump` },
-    ))!;
+    ));
     t.ok(dump.workloads && dump.workloads.length > 0, "ztunnel holds the registry's workloads");
     const cert = dump.certificates!.find((c) => c.identity === FRONTEND)!;
     t.ok(cert.certChain && cert.certChain.length > 0, 'with its chain');

@@ -40,7 +40,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, maxReceiveBytes =
       seen.peer = call.getPeer();
       seen.cert = call.getAuthContext().sslPeerCertificate;
       const req = call.request as Buffer;
-      if (req.toString() === 'fail') return cb({ code: grpc.status.PERMISSION_DENIED, details: 'nein – not you' });
+      if (req.toString() === 'fail') return void cb({ code: grpc.status.PERMISSION_DENIED, details: 'nein – not you' });
       cb(null, Buffer.concat([Buffer.from('echo:'), req]));
     },
     Chat: (call: BidiCall) => {

@@ -184,7 +184,7 @@ function decodeFrame(wire: WireView, type: 'Address' | 'Authorization', frame: U
   const value = decodeDeltaResponse(wire, frame).resources[0]?.resource?.value;
   if (!value) return undefined;
   const T = wire[type];
-  return T.toObject(T.decode(value), { enums: Number, longs: Number, defaults: false, oneofs: false }) as Obj;
+  return T.toObject(T.decode(value), { enums: Number, longs: Number, defaults: false, oneofs: false });
 }
 
 /**

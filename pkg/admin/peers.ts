@@ -90,7 +90,7 @@ function findCondition(o: Obj, which: keyof PeerReport['conditions']): unknown {
   const names = ALIASES[which];
   const conds = o.conditions;
   if (Array.isArray(conds)) {
-    const c = conds.find((x) => x && typeof x === 'object' && names.includes(canon(String((x as Obj).type ?? ''))));
+    const c: unknown = conds.find((x) => x && typeof x === 'object' && names.includes(canon(text((x as Obj).type))));
     if (c) return c;
   } else if (conds && typeof conds === 'object') {
     for (const [k, v] of Object.entries(conds as Obj)) if (names.includes(canon(k))) return v;
@@ -99,16 +99,21 @@ function findCondition(o: Obj, which: keyof PeerReport['conditions']): unknown {
   return undefined;
 }
 
+/** A scalar field as text; absent, null or a nested object (which would print as "[object Object]") is ''. */
+function text(v: unknown): string {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' ? String(v) : '';
+}
+
 function conflicts(v: unknown): PeerConflict[] {
   if (!Array.isArray(v)) return [];
   return v.map((c) => {
     if (typeof c === 'string') return { kind: '', key: '', owners: [], reason: c };
     const o = (c ?? {}) as Obj;
     return {
-      kind: String(o.kind ?? o.type ?? ''),
-      key: String(o.key ?? o.address ?? o.name ?? ''),
+      kind: text(o.kind ?? o.type),
+      key: text(o.key ?? o.address ?? o.name),
       owners: Array.isArray(o.owners) ? o.owners.map(String) : [],
-      reason: String(o.reason ?? o.message ?? ''),
+      reason: text(o.reason ?? o.message),
     };
   });
 }
@@ -118,20 +123,20 @@ function counts(o: Obj): Record<string, number> {
   const out: Record<string, number> = {};
   const v = o.resources ?? o.counts;
   if (v && typeof v === 'object') for (const [k, n] of Object.entries(v as Obj)) if (typeof n === 'number') out[k] = n;
-  for (const k of ['services', 'workloads', 'nodes']) if (typeof o[k] === 'number') out[k] = o[k] as number;
+  for (const k of ['services', 'workloads', 'nodes']) if (typeof o[k] === 'number') out[k] = o[k];
   return out;
 }
 
 function termination(v: unknown): PeerReport['lastTermination'] {
   if (!v || typeof v !== 'object') return null;
   const o = v as Obj;
-  return { reason: String(o.reason ?? ''), message: String(o.message ?? ''), at: timeOf(o.at) };
+  return { reason: text(o.reason), message: text(o.message), at: timeOf(o.at) };
 }
 
 export function normalisePeer(raw: unknown): PeerReport {
   const o = (raw && typeof raw === 'object' ? raw : {}) as Obj;
   const s = (k: string[]): string => {
-    for (const x of k) if (typeof o[x] === 'string') return o[x] as string;
+    for (const x of k) if (typeof o[x] === 'string') return o[x];
     return '';
   };
   return {
@@ -152,7 +157,7 @@ export function normalisePeer(raw: unknown): PeerReport {
     lastTermination: termination(o.lastTermination),
     gateways: Array.isArray(o.gateways)
       ? o.gateways.filter((g): g is Obj => !!g && typeof g === 'object')
-        .map((g) => ({ id: String(g.id ?? ''), healthy: g.healthy !== false, since: timeOf(g.since) }))
+        .map((g) => ({ id: text(g.id), healthy: g.healthy !== false, since: timeOf(g.since) }))
       : [],
   };
 }

@@ -47,7 +47,7 @@ export function configz(d: AdminDaemonView): Obj {
 function identityJson(id: unknown): Obj | null {
   if (!id || typeof id !== 'object') return null;
   const o = id as Obj;
-  const pick = (k: string): string | null => (typeof o[k] === 'string' ? (o[k] as string) : null);
+  const pick = (k: string): string | null => (typeof o[k] === 'string' ? (o[k]) : null);
   return { spiffeId: pick('spiffeId'), method: pick('method'), namespace: pick('namespace'), serviceAccount: pick('serviceAccount'), nodeName: pick('nodeName') };
 }
 

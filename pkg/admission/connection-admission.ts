@@ -33,12 +33,14 @@ export class ConnectionAdmission implements ConnectionAdmissionHook {
   constructor(private readonly o: ConnectionAdmissionOptions) {
     const r = o.metrics;
     if (!r) return;
-    this.refused = (r.getSingleMetric(REFUSED) as Counter | undefined) ?? new Counter({
+    const refused = r.getSingleMetric(REFUSED);
+    this.refused = refused instanceof Counter ? refused : new Counter({
       name: REFUSED,
       help: 'Connections closed at accept because the port was at its connection cap (docs/reliability.md).',
       labelNames: ['port', 'reason'], registers: [r],
     });
-    this.max = (r.getSingleMetric(MAX) as Gauge | undefined) ?? new Gauge({
+    const max = r.getSingleMetric(MAX);
+    this.max = max instanceof Gauge ? max : new Gauge({
       name: MAX, help: 'Connection cap of the port (0 = none).', labelNames: ['port'], registers: [r],
     });
   }

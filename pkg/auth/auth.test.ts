@@ -270,7 +270,7 @@ t.test('mutated tokens fail only with auth.* Unauthenticated errors (seeded fuzz
   for (let i = 0; i < 600; i++) {
     const g = goods[i % 2]!;
     const pos = Math.floor(rnd() * g.length);
-    const tok = g.slice(0, pos) + alphabet[Math.floor(rnd() * alphabet.length)] + g.slice(pos + (rnd() < 0.5 ? 1 : 0));
+    const tok = g.slice(0, pos) + alphabet[Math.floor(rnd() * alphabet.length)]! + g.slice(pos + (rnd() < 0.5 ? 1 : 0));
     const r = await reason(auth.authenticate(bearer(tok)));
     if (r === 'accepted') { accepted++; t.comment(`accepted mutation at ${pos}/${g.length}: ${JSON.stringify(tok.slice(Math.max(0, pos - 3), pos + 3))} vs ${JSON.stringify(g.slice(Math.max(0, pos - 3), pos + 3))}`); }
     else if (!r.startsWith('auth.')) unexpected.push(`${i}: ${r}`);

@@ -60,7 +60,7 @@ export function authorizeImpersonation(
   try {
     requested = parseSpiffeId(requestedSpiffeId);
   } catch {
-    throw permissionDenied('impersonation_bad_identity', `requested identity ${String(requestedSpiffeId).slice(0, 256)} is not a workload SPIFFE id`);
+    throw permissionDenied('impersonation_bad_identity', `requested identity ${requestedSpiffeId.slice(0, 256)} is not a workload SPIFFE id`);
   }
   if (requested.trustDomain !== caller.trustDomain) {
     throw permissionDenied('impersonation_foreign_trust_domain', `${requested.uri} is outside trust domain ${caller.trustDomain}`);

@@ -192,7 +192,7 @@ export class RefreshingKeySet implements KeySet {
 }
 
 export function fileJwksLoader(file: string): JwksLoader {
-  return async () => JSON.parse(await fs.readFile(file, 'utf8'));
+  return async () => JSON.parse(await fs.readFile(file, 'utf8')) as unknown;
 }
 
 export type Fetcher = (url: string, init: { signal: AbortSignal; headers: Record<string, string> }) => Promise<{ ok: boolean; status: number; json(): Promise<unknown> }>;

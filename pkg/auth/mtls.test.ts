@@ -122,7 +122,7 @@ t.test('a client certificate must anchor in the roots of the trust domain its ow
   t.equal(await outcome(a.authenticate(ctx(bApp.detailed))), 'auth.wrong_trust_domain', 'only the peer daemon account from a foreign trust domain');
 
   // Forged links: a td-b identity from td-a's root with td-b's root spliced in as its issuer.
-  const forged = { ...bByA.detailed, issuerCertificate: { ...bByA.detailed.issuerCertificate, issuerCertificate: bOk.detailed.issuerCertificate.issuerCertificate } } as tls.DetailedPeerCertificate;
+  const forged = { ...bByA.detailed, issuerCertificate: { ...bByA.detailed.issuerCertificate, issuerCertificate: bOk.detailed.issuerCertificate.issuerCertificate } };
   t.equal(await outcome(a.authenticate(ctx(forged))), 'auth.untrusted_anchor', 'every link\'s signature is checked, not just the names');
   t.notOk(anchoredIn(forged, twoDomains().anchorsFor('td-b')!));
 });

@@ -51,27 +51,27 @@ function coerce(o: OptionSpec, raw: unknown, where: string, problems: string[]):
     case 'string':
       if (typeof raw === 'string') return raw;
       if (typeof raw === 'number') return String(raw);
-      return bad(`expected a string, got ${JSON.stringify(raw)}`);
+      return void bad(`expected a string, got ${JSON.stringify(raw)}`);
     case 'enum': {
       const s = String(raw);
-      return o.values!.includes(s) ? s : bad(`must be one of ${o.values!.join(', ')}, got "${s}"`);
+      return o.values!.includes(s) ? s : void bad(`must be one of ${o.values!.join(', ')}, got "${s}"`);
     }
     case 'bool':
       if (typeof raw === 'boolean') return raw;
       if (['true', '1', 'yes', 'on'].includes(String(raw).toLowerCase())) return true;
       if (['false', '0', 'no', 'off', ''].includes(String(raw).toLowerCase())) return false;
-      return bad(`expected true or false, got "${String(raw)}"`);
+      return void bad(`expected true or false, got "${String(raw)}"`);
     case 'int': {
       const n = typeof raw === 'number' ? raw : /^-?\d+$/.test(String(raw).trim()) ? Number(String(raw).trim()) : NaN;
-      if (!Number.isSafeInteger(n)) return bad(`expected an integer, got "${String(raw)}"`);
-      if (o.min !== undefined && n < o.min) return bad(`must be at least ${o.min}`);
-      if (o.max !== undefined && n > o.max) return bad(`must be at most ${o.max}`);
+      if (!Number.isSafeInteger(n)) return void bad(`expected an integer, got "${String(raw)}"`);
+      if (o.min !== undefined && n < o.min) return void bad(`must be at least ${o.min}`);
+      if (o.max !== undefined && n > o.max) return void bad(`must be at most ${o.max}`);
       return n;
     }
     case 'duration': {
       const n = typeof raw === 'number' ? raw : parseDuration(String(raw));
-      if (n === undefined || !Number.isFinite(n) || n < 0) return bad(`expected a duration like 100ms, 10s, 24h; got "${String(raw)}"`);
-      if (o.min !== undefined && n < o.min) return bad(`must be at least ${o.min} ms`);
+      if (n === undefined || !Number.isFinite(n) || n < 0) return void bad(`expected a duration like 100ms, 10s, 24h; got "${String(raw)}"`);
+      if (o.min !== undefined && n < o.min) return void bad(`must be at least ${o.min} ms`);
       return n;
     }
     case 'list':
@@ -81,15 +81,15 @@ function coerce(o: OptionSpec, raw: unknown, where: string, problems: string[]):
       const out: Record<string, string> = {};
       if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
         for (const [k, v] of Object.entries(raw)) {
-          if (typeof v !== 'string' && typeof v !== 'number') return bad(`${k}: expected a string, got ${JSON.stringify(v)}`);
+          if (typeof v !== 'string' && typeof v !== 'number') return void bad(`${k}: expected a string, got ${JSON.stringify(v)}`);
           out[k] = String(v);
         }
         return out;
       }
-      if (typeof raw !== 'string') return bad(`expected a mapping or "key=value,...", got ${JSON.stringify(raw)}`);
+      if (typeof raw !== 'string') return void bad(`expected a mapping or "key=value,...", got ${JSON.stringify(raw)}`);
       for (const part of raw.split(',').map((x) => x.trim()).filter(Boolean)) {
         const eq = part.indexOf('=');
-        if (eq <= 0) return bad(`"${part}" is not key=value`);
+        if (eq <= 0) return void bad(`"${part}" is not key=value`);
         out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
       }
       return out;

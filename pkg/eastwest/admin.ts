@@ -40,17 +40,17 @@ export class AdminServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse, debug: boolean): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!;
-    if (req.method !== 'GET') return send(res, 405, 'text/plain', 'method not allowed\n');
+    if (req.method !== 'GET') return void send(res, 405, 'text/plain', 'method not allowed\n');
     try {
       if (path === '/metrics' || path === '/stats/prometheus') {
-        return send(res, 200, this.r.metrics.contentType, await this.r.metrics.metrics());
+        return void send(res, 200, this.r.metrics.contentType, await this.r.metrics.metrics());
       }
       if (path === '/healthz/ready') {
         const s = this.r.ready();
-        return send(res, s.ready ? 200 : 503, 'text/plain', s.ready ? 'ready\n' : `not ready: ${s.why ?? ''}\n`);
+        return void send(res, s.ready ? 200 : 503, 'text/plain', s.ready ? 'ready\n' : `not ready: ${s.why ?? ''}\n`);
       }
       const d = debug ? this.r.debug[path] : undefined;
-      if (d) return send(res, 200, 'application/json', `${JSON.stringify(d(), null, 2)}\n`);
+      if (d) return void send(res, 200, 'application/json', `${JSON.stringify(d(), null, 2)}\n`);
       send(res, 404, 'text/plain', 'not found\n');
     } catch (e) {
       send(res, 500, 'text/plain', `${(e as Error).message}\n`);

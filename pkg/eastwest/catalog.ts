@@ -75,7 +75,7 @@ export class Catalog {
       token = fs.readFileSync(this.o.tokenFile, 'utf8').trim();
       roots = fs.readFileSync(this.o.rootCaFile, 'utf8');
     } catch (e) {
-      return this.ended(`cannot read token or roots: ${(e as Error).message}`);
+      return void this.ended(`cannot read token or roots: ${(e as Error).message}`);
     }
     const ctx = tls.createSecureContext({ ca: roots, minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS });
     const call: PeerCall = new PeerCall({
@@ -137,12 +137,12 @@ export class Catalog {
       const c = this.call;
       this.call = undefined;
       c?.cancel();
-      return this.ended(`undecodable response: ${(e as Error).message}`);
+      return void this.ended(`undecodable response: ${(e as Error).message}`);
     }
     if (resp.typeUrl !== TYPE_ADDRESS) {
       this.nacks++;
       const errorDetail = { code: 3, message: 'not requested' };
-      return this.send({ typeUrl: resp.typeUrl, responseNonce: resp.nonce, errorDetail });
+      return void this.send({ typeUrl: resp.typeUrl, responseNonce: resp.nonce, errorDetail });
     }
     const rejects: string[] = [];
     const A = this.o.wire.Address;

@@ -215,14 +215,14 @@ export class HboneListener {
     const authority = headers[':authority'];
     const fields = { caller: st.caller, authority };
     const method = headers[':method'];
-    if (method !== 'CONNECT') return this.answer(stream, 'method_not_allowed', { ...fields, method });
-    if (this.draining) return this.answer(stream, 'draining', fields);
+    if (method !== 'CONNECT') return void this.answer(stream, 'method_not_allowed', { ...fields, method });
+    if (this.draining) return void this.answer(stream, 'draining', fields);
     const r = this.o.routes().resolve(authority);
-    if (!r.ok) return this.answer(stream, r.reason, fields);
+    if (!r.ok) return void this.answer(stream, r.reason, fields);
     const open = this.tunnels.size + this.pending.size;
-    if (open >= this.o.limits.maxTunnels) return this.answer(stream, 'max_tunnels', fields);
+    if (open >= this.o.limits.maxTunnels) return void this.answer(stream, 'max_tunnels', fields);
     const ep = pickEndpoint(r.route, this.o.locality, (uid) => this.activeByEndpoint.get(uid) ?? 0);
-    if (!ep) return this.answer(stream, 'no_healthy_endpoint', fields);
+    if (!ep) return void this.answer(stream, 'no_healthy_endpoint', fields);
     this.dial(stream, { caller: st.caller, authority: authority!, uid: ep.uid, ip: ep.ip });
   }
 

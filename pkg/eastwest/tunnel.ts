@@ -70,13 +70,13 @@ export class Tunnel {
     socket.setTimeout(o.idleTimeoutMs, () => this.abort('idle_timeout'));
     socket.once('error', () => this.abort('destination_reset'));
     socket.once('close', (hadError) => {
-      if (hadError || !this.destinationDone) return this.abort('destination_reset');
+      if (hadError || !this.destinationDone) return void this.abort('destination_reset');
       this.maybeDone();
     });
     stream.once('error', () => this.abort('client_reset'));
     stream.once('close', () => {
       // Closed before both directions ended: the caller reset it (any RST code).
-      if (!(this.clientDone && this.destinationDone)) return this.abort('client_reset');
+      if (!(this.clientDone && this.destinationDone)) return void this.abort('client_reset');
       // Both directions ended: let the FIN already queued flush, then release the socket.
       if (!this.socket.destroyed) this.socket.destroySoon();
       this.maybeDone();

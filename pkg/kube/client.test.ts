@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
+import { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -81,7 +82,7 @@ t.test('in-cluster config from a service-account folder', async (t) => {
 t.test('client: mutual TLS, bearer token from a rotating file, Status errors parsed', async (t) => {
   const seen: { auth?: string; cn?: string; accept?: string }[] = [];
   const server = https.createServer({ key: read('server.key'), cert: read('server.crt'), ca: read('ca.crt'), requestCert: true, rejectUnauthorized: false }, (req, res) => {
-    const peer = (req.socket as import('node:tls').TLSSocket).getPeerCertificate();
+    const peer = req.socket instanceof TLSSocket ? req.socket.getPeerCertificate() : undefined;
     seen.push({ auth: req.headers.authorization, cn: String(peer?.subject?.CN ?? '') || undefined, accept: req.headers.accept });
     if (req.url === '/deny') {
       res.writeHead(403, { 'content-type': 'application/json' });

@@ -69,6 +69,7 @@ interface Named<T> {
   value?: T;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the field's type
 function pick<T>(list: unknown, name: string, field: string): T | undefined {
   if (!Array.isArray(list)) return undefined;
   const hit = (list as Named<T>[]).find((e) => e && e.name === name);

@@ -19,17 +19,17 @@ async function leaseServer() {
         res.writeHead(code, { 'content-type': 'application/json' });
         res.end(JSON.stringify(o));
       };
-      if (state.failAll) return send(503, { kind: 'Status', code: 503, reason: 'ServiceUnavailable', message: 'down' });
-      if (req.method === 'GET') return lease ? send(200, lease) : send(404, { kind: 'Status', code: 404, reason: 'NotFound', message: 'not found' });
+      if (state.failAll) return void send(503, { kind: 'Status', code: 503, reason: 'ServiceUnavailable', message: 'down' });
+      if (req.method === 'GET') return lease ? void send(200, lease) : void send(404, { kind: 'Status', code: 404, reason: 'NotFound', message: 'not found' });
       const o = JSON.parse(body) as { metadata: Record<string, unknown> };
       if (req.method === 'POST') {
-        if (lease) return send(409, { kind: 'Status', code: 409, reason: 'AlreadyExists', message: 'exists' });
+        if (lease) return void send(409, { kind: 'Status', code: 409, reason: 'AlreadyExists', message: 'exists' });
         lease = { ...o, metadata: { ...o.metadata, resourceVersion: String(++rv) } };
-        return send(201, lease);
+        return void send(201, lease);
       }
       state.puts++;
       if ((lease?.metadata as { resourceVersion?: string } | undefined)?.resourceVersion !== o.metadata.resourceVersion) {
-        return send(409, { kind: 'Status', code: 409, reason: 'Conflict', message: 'the object has been modified' });
+        return void send(409, { kind: 'Status', code: 409, reason: 'Conflict', message: 'the object has been modified' });
       }
       lease = { ...o, metadata: { ...o.metadata, resourceVersion: String(++rv) } };
       send(200, lease);

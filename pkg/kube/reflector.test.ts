@@ -177,7 +177,7 @@ t.test('429 with Retry-After and 5xx are retried with backoff', async (t) => {
 });
 
 t.test('stall detector: a silent watch is aborted and re-opened from the last RV', async (t) => {
-  const { fake, r, cap } = await setup(t, KINDS.Pod!, { stallMs: 150 });
+  const { fake, r, cap } = await setup(t, KINDS.Pod, { stallMs: 150 });
   fake.put(PODS, pod('a', '10.0.0.1'));
   fake.stallWatches = true;
   r.start();
@@ -192,7 +192,7 @@ t.test('stall detector: a silent watch is aborted and re-opened from the last RV
 });
 
 t.test('403 names the missing verb, resource and API group; retried', async (t) => {
-  const { fake, sink, r, cap } = await setup(t, KINDS.Gateway!);
+  const { fake, sink, r, cap } = await setup(t, KINDS.Gateway);
   const path = '/apis/gateway.networking.k8s.io/v1/gateways';
   fake.failures.push({ match: (q) => q.path === path, status: 403, reason: 'Forbidden', times: 2 });
   fake.put(path, { metadata: { name: 'g', namespace: 'ns' }, spec: {} });
@@ -244,7 +244,7 @@ t.test('CRD not installed: reported, kind marked loaded (empty), flows when the 
 });
 
 t.test('CRD deleted while watching: the kind empties in the store and waits for the CRD again', async (t) => {
-  const { fake, sink, r } = await setup(t, KINDS.PeerAuthentication!);
+  const { fake, sink, r } = await setup(t, KINDS.PeerAuthentication);
   const path = '/apis/security.istio.io/v1/peerauthentications';
   fake.put(path, { metadata: { name: 'strict', namespace: 'a' }, spec: { mtls: { mode: 'STRICT' } } });
   r.start();

@@ -317,7 +317,7 @@ export class Reflector {
       this.st.relistsGone++;
       this.metrics.relists.inc({ kind: k.kind, reason: 'gone' });
       this.metrics.errors.inc({ kind: k.kind, status: '410' });
-      this.log.info({ reason: (e as Error).message }, 'resourceVersion expired (410 Gone); relisting');
+      this.log.info({ reason: (e).message }, 'resourceVersion expired (410 Gone); relisting');
       return ++this.consecutiveGone > 2 ? this.backoff.next() : 0;
     }
     const status = e instanceof KubeApiError ? e.httpStatus : -1;

@@ -70,10 +70,10 @@ export class AfterBurst {
   private check(): void {
     this.timer = undefined;
     if (this.closed) return;
-    if (this.recent >= this.o.quietBelow) return this.arm();
+    if (this.recent >= this.o.quietBelow) return void this.arm();
     if (this.o.settled && !this.o.settled() && this.deferrals < (this.o.maxDeferrals ?? 6)) {
       this.deferrals++;
-      return this.arm();
+      return void this.arm();
     }
     this.units = 0;
     this.deferrals = 0;

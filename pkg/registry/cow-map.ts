@@ -76,7 +76,7 @@ export class FrozenMap<V> implements ReadonlyMap<string, V> {
 
 /** The single writer's mutable side. */
 export class CowMap<V> {
-  private shards: (Map<string, V> | undefined)[] = new Array(MIN_SHARDS).fill(undefined);
+  private shards: (Map<string, V> | undefined)[] = new Array<Map<string, V> | undefined>(MIN_SHARDS).fill(undefined);
   /**
    * The table array itself is held by a frozen view (or is the one thawed
    * from): copied once before the first write. Freezing and thawing thus
@@ -114,7 +114,7 @@ export class CowMap<V> {
     // set() doubles before an insert that finds count >= n * TARGET_PER_SHARD.
     while (n < MAX_SHARDS && keys.length > n * TARGET_PER_SHARD) n *= 2;
     const m = new CowMap<V>();
-    const shards: (Map<string, V> | undefined)[] = new Array(n).fill(undefined);
+    const shards: (Map<string, V> | undefined)[] = new Array<Map<string, V> | undefined>(n).fill(undefined);
     for (let i = 0; i < keys.length; i++) {
       const j = shardOf(keys[i]!, n);
       (shards[j] ??= new Map()).set(keys[i]!, values[i]!);
@@ -166,7 +166,7 @@ export class CowMap<V> {
   /** Doubles the table: every entry moves to a fresh, unshared shard (frozen views keep the old table). */
   private grow(): void {
     const n = this.shards.length * 2;
-    const next: (Map<string, V> | undefined)[] = new Array(n).fill(undefined);
+    const next: (Map<string, V> | undefined)[] = new Array<Map<string, V> | undefined>(n).fill(undefined);
     for (const s of this.shards) {
       s?.forEach((v, k) => {
         const i = shardOf(k, n);

@@ -239,7 +239,7 @@ export class FileSource implements Component {
   private watchDir(abs: string): void {
     if (this.closed || this.watchers.has(abs)) return;
     try {
-      const w = watch(abs, { persistent: false }, (_ev, name) => this.kick(name ? path.join(abs, name.toString()) : undefined));
+      const w = watch(abs, { persistent: false }, (_ev, name) => this.kick(name ? path.join(abs, name) : undefined));
       w.on('error', (err) => {
         this.log.warn({ err, dir: abs }, 'fs.watch failed; relying on the periodic scan');
         w.close();

@@ -253,7 +253,7 @@ export class LocalRegistry {
     for (const [id, other] of this.sources) if (other.objects.has(fk) && (next === undefined || id < next)) next = id;
     if (next !== undefined) {
       this.owner.set(fk, next);
-      this.setEffective(fk, this.sources.get(next)!.objects.get(fk)!);
+      this.setEffective(fk, this.sources.get(next)!.objects.get(fk));
       return;
     }
     this.owner.delete(fk);

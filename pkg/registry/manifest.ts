@@ -122,7 +122,7 @@ function addDocument(out: ParsedFile, v: unknown, origin: string): void {
     v.items.forEach((item, j) => out.objects.push({ obj: item as RawObject, origin: `${origin}.${j}` }));
     return;
   }
-  out.objects.push({ obj: v as RawObject, origin });
+  out.objects.push({ obj: v, origin });
 }
 
 /**

@@ -250,12 +250,12 @@ export class GrpcServer {
       });
     };
     const trailersOnly = (code: number, message: string): void => respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': message });
-    const ct = String(headers['content-type'] ?? '');
-    if (headers[':method'] !== 'POST' || !ct.startsWith('application/grpc')) return respond({ ':status': 415 });
-    const route = this.routes.get(String(headers[':path'] ?? ''));
-    if (!route) return trailersOnly(grpc.status.UNIMPLEMENTED, `The server does not implement the method ${encodeURIComponent(String(headers[':path']))}`);
+    const ct = headers['content-type'] ?? '';
+    if (headers[':method'] !== 'POST' || !ct.startsWith('application/grpc')) return void respond({ ':status': 415 });
+    const route = this.routes.get(headers[':path'] ?? '');
+    if (!route) return void trailersOnly(grpc.status.UNIMPLEMENTED, `The server does not implement the method ${encodeURIComponent(String(headers[':path']))}`);
     const enc = headers['grpc-encoding'];
-    if (enc !== undefined && enc !== 'identity') return trailersOnly(grpc.status.UNIMPLEMENTED, 'only identity encoding is supported');
+    if (enc !== undefined && enc !== 'identity') return void trailersOnly(grpc.status.UNIMPLEMENTED, 'only identity encoding is supported');
     const env = {
       stream, headers, maxReceiveBytes: this.o.maxReceiveBytes, budget: this.budget, chunks: this.chunks,
       firstMessageTimeoutMs: this.limits.firstMessageTimeoutMs, receiveHoldTimeoutMs: this.limits.receiveHoldTimeoutMs,

@@ -28,7 +28,7 @@ function ipBytes(ip: string): Buffer {
     const [head, tail] = s.split('::') as [string, string | undefined];
     const h = head ? head.split(':') : [];
     const t = tail !== undefined && tail ? tail.split(':') : [];
-    const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+    const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
     const out = Buffer.alloc(16);
     groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
     return out;

@@ -15,9 +15,9 @@ export function decodePemBlocks(text: string): PemBlock[] {
   let open: { type: string; bodyStart: number } | undefined;
   for (const m of text.matchAll(MARKER_RE)) {
     if (m[1] === 'BEGIN') {
-      open = { type: m[2]!, bodyStart: m.index! + m[0].length };
+      open = { type: m[2]!, bodyStart: m.index + m[0].length };
     } else if (open && m[2] === open.type) {
-      const body = text.slice(open.bodyStart, m.index!);
+      const body = text.slice(open.bodyStart, m.index);
       // Node's base64 decoder skips whitespace, so decoding the checked body
       // directly equals decoding it with whitespace stripped (one copy fewer).
       if (BODY_RE.test(body)) out.push({ type: open.type, der: Buffer.from(body, 'base64') });

@@ -69,7 +69,7 @@ export class FakeApiServer {
   /** Create or update; returns the stored object (with resourceVersion). */
   put(path: string, obj: Obj): Obj {
     const meta = (obj.metadata ?? {}) as Obj;
-    const key = `${meta.namespace ?? ''}/${meta.name}`;
+    const key = `${(meta.namespace as string | undefined) ?? ''}/${meta.name as string}`;
     const coll = this.coll(path);
     const type = coll.has(key) ? 'MODIFIED' : 'ADDED';
     const stored = { ...obj, metadata: { ...meta, resourceVersion: String(++this.rv) } };
@@ -134,11 +134,11 @@ export class FakeApiServer {
     const f = this.failures.find((x) => x.times > 0 && x.match(r));
     if (f) {
       f.times--;
-      return this.status(res, f.status, f.reason ?? 'Injected', `injected ${f.status}`, f.headers);
+      return void this.status(res, f.status, f.reason ?? 'Injected', `injected ${f.status}`, f.headers);
     }
-    if (this.missing.has(u.pathname)) return this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
-    if (u.searchParams.get('watch') === 'true') return this.watch(u, res);
-    return this.list(u, res);
+    if (this.missing.has(u.pathname)) return void this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
+    if (u.searchParams.get('watch') === 'true') return void this.watch(u, res);
+    return void this.list(u, res);
   }
 
   private list(u: URL, res: http.ServerResponse): void {
@@ -149,7 +149,7 @@ export class FakeApiServer {
     if (cont) {
       const tok = JSON.parse(Buffer.from(cont, 'base64').toString('utf8')) as { rv: number; offset: number };
       if (tok.rv < this.expireContinueBelowRv) {
-        return this.status(res, 410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.');
+        return void this.status(res, 410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.');
       }
       offset = tok.offset;
       snapRv = tok.rv;
@@ -170,7 +170,7 @@ export class FakeApiServer {
     const from = Number(u.searchParams.get('resourceVersion') ?? '0');
     if (from < this.compactedRv) {
       const msg = `too old resource version: ${from} (${this.compactedRv})`;
-      if (this.goneMode === 'status') return this.status(res, 410, 'Expired', msg);
+      if (this.goneMode === 'status') return void this.status(res, 410, 'Expired', msg);
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: msg, reason: 'Expired', code: 410 } }) + '\n');
       return;
