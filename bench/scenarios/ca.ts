@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import * as os from 'node:os';
-import { alternating, cryptoPair, cryptoPairFreshKey, opensslSpeed, signPath } from '../ca/crypto-floor';
+import { alternating, cryptoPair, cryptoPairFreshKey, opensslSpeed, signPath, singleOps } from '../ca/crypto-floor';
 import type { CaKey, WindowStats } from '../ca/crypto-floor';
 import type { Figure, ScenarioResult } from '../lib/types';
 
@@ -143,6 +143,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       p.close();
     }
   }
+  // Node's cost per single operation, to set against `openssl speed`'s for the same operation.
+  const ops = alternating(full ? 4 : 2, singleOps());
   // Interleaved rounds: every key type and the bare transport floor once per round.
   const byTarget: Record<string, Round[]> = { floor: [] };
   for (const k of keys) byTarget[k] = [];
@@ -159,6 +161,24 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     { name: 'transport_floor_cpu_per_request_median', value: median(floorUs), unit: 'us' },
   ];
   const notes: string[] = [];
+  const opUs = (n: string): number => 1e6 / ops[n]!.bestPerCpuSecond;
+  const opensslUs = (rate: number | undefined): number => (rate ? 1e6 / rate : NaN);
+  const opRows: Array<[string, string, number]> = [
+    ['p256_verify', 'p256_verify_fixed_key', opensslUs(ossl?.ecVerify)],
+    ['p256_key_import', 'p256_key_import', NaN],
+    ['p256_import_and_verify', 'p256_import_and_verify', opensslUs(ossl?.ecVerify)],
+    ['p256_sign', 'p256_sign', opensslUs(ossl?.ecSign)],
+    ['rsa2048_sign', 'rsa2048_sign', opensslUs(ossl?.rsaSign)],
+  ];
+  for (const [name, op, openssl] of opRows) {
+    figures.push({ name: `crypto_node_${name}_cpu_per_op_best`, value: opUs(op), unit: 'us' });
+    const medianUs = 1e6 / ops[op]!.medianPerCpuSecond;
+    figures.push({ name: `crypto_node_${name}_cpu_per_op_median`, value: medianUs, unit: 'us' });
+    if (Number.isFinite(openssl)) {
+      figures.push({ name: `crypto_openssl_${name}_cpu_per_op`, value: openssl, unit: 'us' });
+      figures.push({ name: `crypto_node_${name}_over_openssl`, value: opUs(op) - openssl, unit: 'us' });
+    }
+  }
   let errors = 0;
   for (const k of keys) {
     const s = SHORT[k];
@@ -207,6 +227,17 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       },
       { name: `${s}_ca_server_cores_median`, value: median(rs.map((x) => x.serverCores)), unit: 'cores' },
     );
+    // The best any CA on this transport could do here: the fresh-key crypto plus the bare transport, nothing else.
+    const floorLimitedUs = fresh.cpuUs + median(floorUs);
+    const floorLimitedMax = 1e6 / floorLimitedUs / ceiling;
+    figures.push(
+      { name: `${s}_ca_floor_limited_max_fraction_of_ceiling`, value: floorLimitedMax, unit: 'ratio' },
+      {
+        name: `${s}_ca_fraction_of_floor_limited_max_median`, value: median(rates) / ceiling / floorLimitedMax,
+        unit: 'ratio',
+      },
+      { name: `${s}_ca_burst500_floor_limited_bound`, value: (load.burstSize * floorLimitedUs) / 1000, unit: 'ms' },
+    );
     const list = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(', ');
     notes.push(`${k}: per-round cert/server-CPU-s ${list(rates)}; burst-of-500 drains (ms) ${list(drain)}.`);
   }
@@ -228,6 +259,14 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       'node:http2 TLS server (bench/ca/floor-server.ts, no ambientd code per request) answering the same requests ' +
       'from the same client with a pre-encoded response of the real size; fixed_cost_above_transport_floor is what ' +
       'ambientd adds on top of it.',
+    'floor_limited_max_fraction_of_ceiling = 1 / (fresh-key crypto + transport floor median) / ceiling: the ' +
+      'fraction a CA with no cost beyond those two floors would reach on this machine; ' +
+      'fraction_of_floor_limited_max = achieved / that. burst500_floor_limited_bound = 500 × (the same sum).',
+    'crypto_node_*: each operation alone through node:crypto (best 100 ms window, per CPU-s of this process), ' +
+      'next to `openssl speed` for the same operation (crypto_openssl_*, the ceiling\'s figures); *_over_openssl ' +
+      'is what a call through Node costs above OpenSSL\'s own loop. p256_key_import: a fresh P-256 point as JWK ' +
+      '(csr.ts\'s path; openssl speed has no counterpart); p256_import_and_verify: the import, then the first ' +
+      'verify with that key (what every ztunnel CSR costs).',
     'burst500_crypto_lower_bound = 500 / ceiling; drain = wall time from sending 500 CSRs at once to the last ' +
       'certificate (best burst of the round; the load generator shares the 2 cores).',
     'sign_path_* is Authority.sign in-process (CSR parse + key import + verify, DER build, CA sign, PEM), ' +
