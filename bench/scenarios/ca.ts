@@ -124,10 +124,13 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   const full = opts.mode === 'full';
   const keys = caKeysFromEnv();
   const rounds = Number(process.env.BENCH_CA_ROUNDS ?? 3);
-  // Warm-up: 1,000 requests before the first phase (JIT of both servers; short runs otherwise count compilation).
+  // Warm-up before the first phase, the same for every server (JIT; short runs otherwise count compilation).
+  // 1,000 was too few: measured on this machine (session 10, --trace-opt on the CA server), 64 TurboFan
+  // compilations still landed in the sustained window and V8's worker threads spent ~250 us per certificate
+  // compiling; after 6,000, 9 compilations and ~36 us. BENCH_CA_WARMUP overrides.
   const load = {
     channels: 8, sustainedConcurrency: 64, sustainedSeconds: full ? 10 : 3, burstSize: 500, bursts: full ? 3 : 1,
-    csrs: 1000, warmup: 1000,
+    csrs: 1000, warmup: Number(process.env.BENCH_CA_WARMUP ?? 5000),
   };
   fs.mkdirSync(opts.logDir, { recursive: true });
   const loadBefore = loadAverage();
