@@ -149,10 +149,12 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   // Node's cost per single operation, to set against `openssl speed`'s for the same operation.
   const ops = alternating(full ? 4 : 2, singleOps());
   // Interleaved rounds: every key type and the bare transport floor once per round.
-  const byTarget: Record<string, Round[]> = { floor: [] };
+  // Three rungs: the bare node:http2 floor, our transport with a canned answer (transport-server.ts), the real CA.
+  const byTarget: Record<string, Round[]> = { floor: [], transport: [] };
   for (const k of keys) byTarget[k] = [];
   for (let r = 0; r < rounds; r++) {
     for (const k of keys) byTarget[k]!.push(await measure('server.js', [k], load, opts.logDir, k));
+    byTarget.transport!.push(await measure('transport-server.js', [keys[0]!], load, opts.logDir, 'transport'));
     byTarget.floor!.push(await measure('floor-server.js', [], load, opts.logDir, 'floor'));
   }
   const loadAfter = loadAverage();
@@ -163,6 +165,12 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     { name: 'transport_floor_cpu_per_request_min', value: min(floorUs), unit: 'us' },
     { name: 'transport_floor_cpu_per_request_median', value: median(floorUs), unit: 'us' },
   ];
+  const oursUs = byTarget.transport!.map((x) => 1e6 / x.perCpuSecond);
+  figures.push(
+    { name: 'transport_ours_cpu_per_request_min', value: min(oursUs), unit: 'us' },
+    { name: 'transport_ours_cpu_per_request_median', value: median(oursUs), unit: 'us' },
+    { name: 'transport_ours_above_floor_median', value: median(oursUs.map((x, i) => x - floorUs[i]!)), unit: 'us' },
+  );
   const notes: string[] = [];
   const opUs = (n: string): number => 1e6 / ops[n]!.bestPerCpuSecond;
   const opensslUs = (rate: number | undefined): number => (rate ? 1e6 / rate : NaN);
@@ -214,6 +222,10 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       { name: `${s}_ca_fixed_cost_per_request_median`, value: median(fixedUs), unit: 'us', target: FIXED_COST },
       { name: `${s}_ca_fixed_cost_per_request_min`, value: min(fixedUs), unit: 'us' },
       { name: `${s}_ca_fixed_cost_above_transport_floor_median`, value: median(fixedUs) - median(floorUs), unit: 'us' },
+      {
+        name: `${s}_ca_service_above_our_transport_median`, unit: 'us',
+        value: median(rs.map((x, i) => 1e6 / x.perCpuSecond - oursUs[i]!)),
+      },
       { name: `${s}_ca_sign_path_per_cpu_second`, value: signP.perCpuSecond, unit: 'cert/cpu-s' },
       { name: `${s}_ca_sign_path_cpu_per_certificate`, value: signP.cpuUs, unit: 'us' },
       { name: `${s}_ca_sign_path_over_fresh_key_crypto`, value: signP.cpuUs - fresh.cpuUs, unit: 'us' },
@@ -261,7 +273,10 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       'gRPC framing, protobuf), token check, CSR parse, certificate build, metrics. transport_floor_* is a bare ' +
       'node:http2 TLS server (bench/ca/floor-server.ts, no ambientd code per request) answering the same requests ' +
       'from the same client with a pre-encoded response of the real size; fixed_cost_above_transport_floor is what ' +
-      'ambientd adds on top of it.',
+      'ambientd adds on top of it. transport_ours_* is ambientd\'s gRPC TLS server (pkg/transport + the CA ' +
+      'protobuf codec) answering with a chain made at start-up (bench/ca/transport-server.ts); ' +
+      '*_service_above_our_transport = the CA server − that, per round: token check, CSR parse + verify, ' +
+      'certificate build + signature, metrics (crypto included).',
     'floor_limited_max_fraction_of_ceiling = 1 / (fresh-key crypto + transport floor median) / ceiling: the ' +
       'fraction a CA with no cost beyond those two floors would reach on this machine; ' +
       'fraction_of_floor_limited_max = achieved / that. burst500_floor_limited_bound = 500 × (the same sum).',
@@ -274,8 +289,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       'certificate (best burst of the round; the load generator shares the 2 cores).',
     'sign_path_* is Authority.sign in-process (CSR parse + key import + verify, DER build, CA sign, PEM), ' +
       `alternating 100 ms windows with the pairs.${oracle}`,
-    `${rounds} interleaved rounds (each CA key type, then the floor), after a ${load.warmup}-request warm-up; ` +
-      `min/median over rounds. Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}.`,
+    `${rounds} interleaved rounds (each CA key type, our transport, then the floor), after a ` +
+      `${load.warmup}-request warm-up; min/median over rounds. Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}.`,
   );
   const params = { caKeys: keys, csrKey: 'ECDSA P-256, ztunnel shape, ImpersonatedIdentity', rounds, ...load };
   return { scenario: 'ca', params, figures, notes };
