@@ -12,6 +12,7 @@ import { Authority, ServingIdentity } from '../../pkg/ca';
 import { loadCaService } from '../../pkg/caserver';
 import type { CaResponse } from '../../pkg/caserver';
 import { createSilentLogger } from '../../pkg/log';
+import { runServer, serveUntilStopped } from './serve';
 import { GrpcServer, RotatingServerCredentials } from '../../pkg/transport';
 
 async function main(): Promise<void> {
@@ -35,19 +36,11 @@ async function main(): Promise<void> {
   const port = await server.start();
   const identities = Array.from({ length: 100 }, (_, i) => `spiffe://cluster.local/ns/ns${i % 10}/sa/sa${i}`);
   process.stdout.write(JSON.stringify({ port, root: authority.rootBundlePem(), token: 'unused', identities }) + '\n');
-  const stop = (): void => {
+  serveUntilStopped(() => {
     server.destroy();
     void identity.close();
     fs.rmSync(stateDir, { recursive: true, force: true });
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  process.stdin.on('end', stop); // parent gone
-  process.stdin.resume();
+  });
 }
 
-main().catch((e) => {
-  process.stderr.write(`bench ca transport server: ${(e as Error).stack}\n`);
-  process.exit(1);
-});
+runServer('bench ca transport server', main);
