@@ -58,6 +58,36 @@ export function cryptoPairFreshKey(caKey: CaKey): () => void {
   };
 }
 
+/**
+ * The single operations of the pairs above, each alone, so that Node's cost per call can be set against
+ * `openssl speed` for the same operation in the same run: a P-256 verify with a fixed key, the import of a
+ * fresh P-256 public key (JWK of the point, as csr.ts does it), a verify with a key imported just before
+ * (import + first use), and a CA signature of a certificate-sized TBS for each CA key type.
+ */
+export function singleOps(): Record<string, () => void> {
+  const data = crypto.randomBytes(250);
+  const tbs = crypto.randomBytes(600);
+  const fixed = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const fixedSig = crypto.sign('sha256', data, fixed.privateKey);
+  const keys = Array.from({ length: 256 }, () => {
+    const k = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    return { jwk: k.publicKey.export({ format: 'jwk' }), sig: crypto.sign('sha256', data, k.privateKey) };
+  });
+  const rsa = caPrivateKey('rsa-2048');
+  let i = 0;
+  let j = 0;
+  return {
+    p256_verify_fixed_key: () => void crypto.verify('sha256', data, fixed.publicKey, fixedSig),
+    p256_key_import: () => void crypto.createPublicKey({ key: keys[i++ % keys.length]!.jwk, format: 'jwk' }),
+    p256_import_and_verify: () => {
+      const k = keys[j++ % keys.length]!;
+      crypto.verify('sha256', data, crypto.createPublicKey({ key: k.jwk, format: 'jwk' }), k.sig);
+    },
+    p256_sign: () => void crypto.sign('sha256', tbs, fixed.privateKey),
+    rsa2048_sign: () => void crypto.sign('sha256', tbs, rsa),
+  };
+}
+
 const IDENTITY = 'spiffe://cluster.local/ns/a/sa/b';
 
 /** Authority.sign (CSR parse + key import + verify, DER build, CA sign, PEM) on ztunnel-shaped CSRs. */

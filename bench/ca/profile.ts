@@ -3,7 +3,8 @@
 // thread's samples per issued certificate (native crypto, our modules, grpc-js,
 // node http2/TLS, protobuf, GC) and reads every thread's CPU from /proc.
 //   flock /tmp/ambientd-bench.lock node dist/bench/ca/profile.js [sustainedSeconds] [rsa-2048|ec-p256] \
-//     [server.js|floor-server.js]   (BENCH_CA_WARMUP: requests before the measured phases)
+//     [server.js|floor-server.js]   (BENCH_CA_WARMUP: requests before the measured phases;
+//     BENCH_CA_PROFILE_DIR: keep the .cpuprofile there instead of a temporary directory)
 // Sample times are wall-clock: on a loaded machine every share is inflated
 // alike, so read the shares, and the /proc figure for absolute CPU.
 import { spawn } from 'node:child_process';
@@ -88,7 +89,8 @@ function attribute(p: Profile): Map<string, number> {
 async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? 6);
   const caKey = process.argv[3] === 'ec-p256' ? 'ec-p256' : 'rsa-2048';
-  const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ca-prof-'));
+  const keep = process.env.BENCH_CA_PROFILE_DIR;
+  const profDir = fs.mkdtempSync(path.join(keep ?? os.tmpdir(), 'ca-prof-'));
   const script = path.join(__dirname, process.argv[4] ?? 'server.js');
   const server = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, script, caKey],
     { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -118,7 +120,8 @@ async function main(): Promise<void> {
   const file = fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
   if (!file || !t0 || !t1) throw new Error('no profile or no phase marks');
   const prof = JSON.parse(fs.readFileSync(path.join(profDir, file), 'utf8')) as Profile;
-  fs.rmSync(profDir, { recursive: true, force: true });
+  if (keep) console.log(`profile kept in ${profDir}`);
+  else fs.rmSync(profDir, { recursive: true, force: true });
 
   const hz = 100; // USER_HZ on Linux
   let total = 0;

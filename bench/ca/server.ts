@@ -10,6 +10,7 @@ import { Authority, ServingIdentity } from '../../pkg/ca';
 import { createCaService } from '../../pkg/caserver';
 import { GrpcServer, RotatingServerCredentials } from '../../pkg/transport';
 import { createSilentLogger } from '../../pkg/log';
+import { runServer, serveUntilStopped } from './serve';
 
 async function main(): Promise<void> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ca-'));
@@ -30,19 +31,11 @@ async function main(): Promise<void> {
   const port = await server.start();
   const token = bootstrap.createBootstrapToken({ namespace: 'istio-system', serviceAccount: 'ztunnel', node: 'node-1', ttlSeconds: 3600 });
   process.stdout.write(JSON.stringify({ port, root: authority.rootBundlePem(), token, identities: [...onNode] }) + '\n');
-  const stop = () => {
+  serveUntilStopped(() => {
     server.destroy();
     void identity.close();
     fs.rmSync(stateDir, { recursive: true, force: true });
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  process.stdin.on('end', stop); // parent gone
-  process.stdin.resume();
+  });
 }
 
-main().catch((e) => {
-  process.stderr.write(`bench ca server: ${(e as Error).stack}\n`);
-  process.exit(1);
-});
+runServer('bench ca server', main);

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import * as os from 'node:os';
-import { alternating, cryptoPair, cryptoPairFreshKey, opensslSpeed, signPath } from '../ca/crypto-floor';
+import { alternating, cryptoPair, cryptoPairFreshKey, opensslSpeed, signPath, singleOps } from '../ca/crypto-floor';
 import type { CaKey, WindowStats } from '../ca/crypto-floor';
 import type { Figure, ScenarioResult } from '../lib/types';
 
@@ -124,10 +124,13 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   const full = opts.mode === 'full';
   const keys = caKeysFromEnv();
   const rounds = Number(process.env.BENCH_CA_ROUNDS ?? 3);
-  // Warm-up: 1,000 requests before the first phase (JIT of both servers; short runs otherwise count compilation).
+  // Warm-up before the first phase, the same for every server (JIT; short runs otherwise count compilation).
+  // 1,000 was too few: measured on this machine (session 10, --trace-opt on the CA server), 64 TurboFan
+  // compilations still landed in the sustained window and V8's worker threads spent ~250 us per certificate
+  // compiling; after 6,000, 9 compilations and ~36 us. BENCH_CA_WARMUP overrides.
   const load = {
     channels: 8, sustainedConcurrency: 64, sustainedSeconds: full ? 10 : 3, burstSize: 500, bursts: full ? 3 : 1,
-    csrs: 1000, warmup: 1000,
+    csrs: 1000, warmup: Number(process.env.BENCH_CA_WARMUP ?? 5000),
   };
   fs.mkdirSync(opts.logDir, { recursive: true });
   const loadBefore = loadAverage();
@@ -143,11 +146,15 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       p.close();
     }
   }
+  // Node's cost per single operation, to set against `openssl speed`'s for the same operation.
+  const ops = alternating(full ? 4 : 2, singleOps());
   // Interleaved rounds: every key type and the bare transport floor once per round.
-  const byTarget: Record<string, Round[]> = { floor: [] };
+  // Three rungs: the bare node:http2 floor, our transport with a canned answer (transport-server.ts), the real CA.
+  const byTarget: Record<string, Round[]> = { floor: [], transport: [] };
   for (const k of keys) byTarget[k] = [];
   for (let r = 0; r < rounds; r++) {
     for (const k of keys) byTarget[k]!.push(await measure('server.js', [k], load, opts.logDir, k));
+    byTarget.transport!.push(await measure('transport-server.js', [keys[0]!], load, opts.logDir, 'transport'));
     byTarget.floor!.push(await measure('floor-server.js', [], load, opts.logDir, 'floor'));
   }
   const loadAfter = loadAverage();
@@ -158,7 +165,31 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     { name: 'transport_floor_cpu_per_request_min', value: min(floorUs), unit: 'us' },
     { name: 'transport_floor_cpu_per_request_median', value: median(floorUs), unit: 'us' },
   ];
+  const oursUs = byTarget.transport!.map((x) => 1e6 / x.perCpuSecond);
+  figures.push(
+    { name: 'transport_ours_cpu_per_request_min', value: min(oursUs), unit: 'us' },
+    { name: 'transport_ours_cpu_per_request_median', value: median(oursUs), unit: 'us' },
+    { name: 'transport_ours_above_floor_median', value: median(oursUs.map((x, i) => x - floorUs[i]!)), unit: 'us' },
+  );
   const notes: string[] = [];
+  const opUs = (n: string): number => 1e6 / ops[n]!.bestPerCpuSecond;
+  const opensslUs = (rate: number | undefined): number => (rate ? 1e6 / rate : NaN);
+  const opRows: Array<[string, string, number]> = [
+    ['p256_verify', 'p256_verify_fixed_key', opensslUs(ossl?.ecVerify)],
+    ['p256_key_import', 'p256_key_import', NaN],
+    ['p256_import_and_verify', 'p256_import_and_verify', opensslUs(ossl?.ecVerify)],
+    ['p256_sign', 'p256_sign', opensslUs(ossl?.ecSign)],
+    ['rsa2048_sign', 'rsa2048_sign', opensslUs(ossl?.rsaSign)],
+  ];
+  for (const [name, op, openssl] of opRows) {
+    figures.push({ name: `crypto_node_${name}_cpu_per_op_best`, value: opUs(op), unit: 'us' });
+    const medianUs = 1e6 / ops[op]!.medianPerCpuSecond;
+    figures.push({ name: `crypto_node_${name}_cpu_per_op_median`, value: medianUs, unit: 'us' });
+    if (Number.isFinite(openssl)) {
+      figures.push({ name: `crypto_openssl_${name}_cpu_per_op`, value: openssl, unit: 'us' });
+      figures.push({ name: `crypto_node_${name}_over_openssl`, value: opUs(op) - openssl, unit: 'us' });
+    }
+  }
   let errors = 0;
   for (const k of keys) {
     const s = SHORT[k];
@@ -191,6 +222,10 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       { name: `${s}_ca_fixed_cost_per_request_median`, value: median(fixedUs), unit: 'us', target: FIXED_COST },
       { name: `${s}_ca_fixed_cost_per_request_min`, value: min(fixedUs), unit: 'us' },
       { name: `${s}_ca_fixed_cost_above_transport_floor_median`, value: median(fixedUs) - median(floorUs), unit: 'us' },
+      {
+        name: `${s}_ca_service_above_our_transport_median`, unit: 'us',
+        value: median(rs.map((x, i) => 1e6 / x.perCpuSecond - oursUs[i]!)),
+      },
       { name: `${s}_ca_sign_path_per_cpu_second`, value: signP.perCpuSecond, unit: 'cert/cpu-s' },
       { name: `${s}_ca_sign_path_cpu_per_certificate`, value: signP.cpuUs, unit: 'us' },
       { name: `${s}_ca_sign_path_over_fresh_key_crypto`, value: signP.cpuUs - fresh.cpuUs, unit: 'us' },
@@ -206,6 +241,17 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
         name: `${s}_ca_sustained_certificates_per_second_median`, value: median(rs.map((x) => x.rate)), unit: 'cert/s',
       },
       { name: `${s}_ca_server_cores_median`, value: median(rs.map((x) => x.serverCores)), unit: 'cores' },
+    );
+    // The best any CA on this transport could do here: the fresh-key crypto plus the bare transport, nothing else.
+    const floorLimitedUs = fresh.cpuUs + median(floorUs);
+    const floorLimitedMax = 1e6 / floorLimitedUs / ceiling;
+    figures.push(
+      { name: `${s}_ca_floor_limited_max_fraction_of_ceiling`, value: floorLimitedMax, unit: 'ratio' },
+      {
+        name: `${s}_ca_fraction_of_floor_limited_max_median`, value: median(rates) / ceiling / floorLimitedMax,
+        unit: 'ratio',
+      },
+      { name: `${s}_ca_burst500_floor_limited_bound`, value: (load.burstSize * floorLimitedUs) / 1000, unit: 'ms' },
     );
     const list = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(', ');
     notes.push(`${k}: per-round cert/server-CPU-s ${list(rates)}; burst-of-500 drains (ms) ${list(drain)}.`);
@@ -227,13 +273,24 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       'gRPC framing, protobuf), token check, CSR parse, certificate build, metrics. transport_floor_* is a bare ' +
       'node:http2 TLS server (bench/ca/floor-server.ts, no ambientd code per request) answering the same requests ' +
       'from the same client with a pre-encoded response of the real size; fixed_cost_above_transport_floor is what ' +
-      'ambientd adds on top of it.',
+      'ambientd adds on top of it. transport_ours_* is ambientd\'s gRPC TLS server (pkg/transport + the CA ' +
+      'protobuf codec) answering with a chain made at start-up (bench/ca/transport-server.ts); ' +
+      '*_service_above_our_transport = the CA server − that, per round: token check, CSR parse + verify, ' +
+      'certificate build + signature, metrics (crypto included).',
+    'floor_limited_max_fraction_of_ceiling = 1 / (fresh-key crypto + transport floor median) / ceiling: the ' +
+      'fraction a CA with no cost beyond those two floors would reach on this machine; ' +
+      'fraction_of_floor_limited_max = achieved / that. burst500_floor_limited_bound = 500 × (the same sum).',
+    'crypto_node_*: each operation alone through node:crypto (best 100 ms window, per CPU-s of this process), ' +
+      'next to `openssl speed` for the same operation (crypto_openssl_*, the ceiling\'s figures); *_over_openssl ' +
+      'is what a call through Node costs above OpenSSL\'s own loop. p256_key_import: a fresh P-256 point as JWK ' +
+      '(csr.ts\'s path; openssl speed has no counterpart); p256_import_and_verify: the import, then the first ' +
+      'verify with that key (what every ztunnel CSR costs).',
     'burst500_crypto_lower_bound = 500 / ceiling; drain = wall time from sending 500 CSRs at once to the last ' +
       'certificate (best burst of the round; the load generator shares the 2 cores).',
     'sign_path_* is Authority.sign in-process (CSR parse + key import + verify, DER build, CA sign, PEM), ' +
       `alternating 100 ms windows with the pairs.${oracle}`,
-    `${rounds} interleaved rounds (each CA key type, then the floor), after a ${load.warmup}-request warm-up; ` +
-      `min/median over rounds. Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}.`,
+    `${rounds} interleaved rounds (each CA key type, our transport, then the floor), after a ` +
+      `${load.warmup}-request warm-up; min/median over rounds. Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}.`,
   );
   const params = { caKeys: keys, csrKey: 'ECDSA P-256, ztunnel shape, ImpersonatedIdentity', rounds, ...load };
   return { scenario: 'ca', params, figures, notes };
