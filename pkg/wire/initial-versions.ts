@@ -9,8 +9,13 @@ export class InitialVersions implements Iterable<[string, string]> {
   private map?: Map<string, string>;
   private sum?: SetDigest;
 
-  /** offs holds 4 numbers per entry: nameStart, nameEnd, versionStart, versionEnd. */
-  constructor(readonly buf: Buffer, private readonly offs: Uint32Array, readonly size: number) {}
+  /**
+   * offs holds 4 numbers per entry: nameStart, nameEnd, versionStart, versionEnd. sum, when given, is
+   * the SetDigest of exactly those entries (the decoder computes it while it walks them).
+   */
+  constructor(readonly buf: Buffer, private readonly offs: Uint32Array, readonly size: number, sum?: SetDigest) {
+    this.sum = sum;
+  }
 
   static fromMap(m: Map<string, string>): InitialVersions {
     const iv = new InitialVersions(Buffer.alloc(0), new Uint32Array(0), m.size);
@@ -76,6 +81,96 @@ export class InitialVersions implements Iterable<[string, string]> {
   }
 }
 
+/** Offsets of the entries being collected, shared by every collector (see InitialVersionsCollector). */
+let scratch = new Uint32Array(4096);
+/** A scratch grown past this many numbers (64k entries, 1 MiB) is not kept for the next request. */
+const SCRATCH_KEEP = 4 * 65_536;
+
+/**
+ * Collects a request's initial_resource_versions while the decoder walks them: the entries' byte
+ * offsets and their SetDigest in the same pass (a second digest pass re-read ~1 MB per reconnect).
+ * Offsets go to one scratch array shared by all collectors and finish() copies them out exactly
+ * sized, so a request no longer grows and discards typed arrays as its entries arrive. The sharing
+ * is safe because a collector lives inside one synchronous decode call: created, fed and finished
+ * with nothing else running in between (an abandoned one, after a malformed request, holds nothing).
+ */
+export class InitialVersionsCollector {
+  /** Numbers written to the scratch (4 per entry). */
+  private n = 0;
+  private readonly sum = new SetDigest();
+
+  get size(): number {
+    return this.n / 4;
+  }
+
+  /** Adds the entry whose key is b[ks, ke) and value b[vs, ve). */
+  add(b: Buffer, ks: number, ke: number, vs: number, ve: number): void {
+    let o = scratch;
+    if (this.n + 4 > o.length) {
+      const grown = new Uint32Array(o.length * 2);
+      grown.set(o);
+      scratch = o = grown;
+    }
+    const n = this.n;
+    o[n] = ks;
+    o[n + 1] = ke;
+    o[n + 2] = vs;
+    o[n + 3] = ve;
+    this.n = n + 4;
+    this.sum.addBytes(b, ks, ke, vs, ve);
+  }
+
+  /**
+   * Reads the run of map entries (DeltaDiscoveryRequest field 5) that starts at b[p], as long as they
+   * have the common encoding: tag 0x2a, the entry's length, then key (0x0a) and value (0x12), each
+   * length a varint of one or two bytes, nothing else in the entry. Returns where the run stops: the
+   * end, or the first byte that is not such an entry, which the caller decodes the general way (and
+   * rejects if malformed). Nothing is read at or past `end`.
+   */
+  scanRun(b: Buffer, p: number, end: number): number {
+    for (;;) {
+      if (p >= end || b[p] !== 0x2a) return p;
+      const l = varint2(b, p + 1, end);
+      if (l < 0) return p;
+      const s = p + 1 + (l & 3);
+      const e = s + (l >>> 2);
+      if (e > end || s >= e || b[s] !== 0x0a) return p;
+      const k = varint2(b, s + 1, e);
+      if (k < 0) return p;
+      const ks = s + 1 + (k & 3);
+      const ke = ks + (k >>> 2);
+      if (ke >= e || b[ke] !== 0x12) return p;
+      const v = varint2(b, ke + 1, e);
+      if (v < 0) return p;
+      const vs = ke + 1 + (v & 3);
+      if (vs + (v >>> 2) !== e) return p;
+      this.add(b, ks, ke, vs, e);
+      p = e;
+    }
+  }
+
+  /** The collected entries of the request b (its offsets copied out of the scratch). */
+  finish(b: Buffer): InitialVersions {
+    const offs = scratch.slice(0, this.n);
+    if (scratch.length > SCRATCH_KEEP) scratch = new Uint32Array(4096);
+    return new InitialVersions(b, offs, this.n / 4, this.sum);
+  }
+}
+
+/**
+ * A varint of one or two bytes at b[p] (p < end): (value << 2) | its byte count, or -1 when it is
+ * longer or runs to `end`.
+ */
+function varint2(b: Buffer, p: number, end: number): number {
+  if (p >= end) return -1;
+  const c0 = b[p]!;
+  if (c0 < 0x80) return (c0 << 2) | 1;
+  if (p + 1 >= end) return -1;
+  const c1 = b[p + 1]!;
+  if (c1 >= 0x80) return -1;
+  return (((c0 & 0x7f) | (c1 << 7)) << 2) | 2;
+}
+
 /** 32-bit FNV-1a over a byte range: the cache's byte-level name index uses the same function. */
 export function fnv1a(b: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5;
@@ -102,8 +197,8 @@ export function fnv1aString(s: string): number {
 
 /**
  * An order-independent 64-bit digest of a set of (name, version) pairs: two
- * 32-bit lanes, each the sum mod 2^32 of a per-pair hash (FNV-1a-style passes
- * with different bases and multipliers over name, a separator and version,
+ * 32-bit lanes, each the sum mod 2^32 of a per-pair hash (two different
+ * word-at-a-time mixing steps over name, its length, version and its length,
  * finished with murmur3's fmix32). Sums, not XOR, so a pair listed twice does
  * not cancel out. Why: a reconnect storm after a daemon restart is thousands of
  * ztunnels each listing ~50k names whose versions are all current; equal
@@ -134,20 +229,30 @@ export class SetDigest {
   }
 
   private mix(sign: 1 | -1, nb: Uint8Array, ns: number, ne: number, vb: Uint8Array, vs: number, ve: number): void {
+    // Four bytes per step (little-endian words), then the 0-3 tail bytes and the length of the part, for
+    // the name and then the version; the length keeps ("ab","c") != ("a","bc") and "ab" != "ab\0".
     let h1 = 0x811c9dc5;
     let h2 = 0x2545f491;
-    for (let i = ns; i < ne; i++) {
-      const c = nb[i]!;
-      h1 = Math.imul(h1 ^ c, 0x01000193);
-      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    let i = ns;
+    for (; i + 4 <= ne; i += 4) {
+      const w = nb[i]! | (nb[i + 1]! << 8) | (nb[i + 2]! << 16) | (nb[i + 3]! << 24);
+      h1 = lane1(h1, w);
+      h2 = lane2(h2, w);
     }
-    h1 = Math.imul(h1 ^ 0xff, 0x01000193); // separator: ("ab","c") != ("a","bc")
-    h2 = Math.imul(h2 ^ 0xff, 0x5bd1e995);
-    for (let i = vs; i < ve; i++) {
-      const c = vb[i]!;
-      h1 = Math.imul(h1 ^ c, 0x01000193);
-      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    let t = 0;
+    for (let s = 0; i < ne; i++, s += 8) t |= nb[i]! << s;
+    h1 = lane1(lane1(h1, t), ne - ns);
+    h2 = lane2(lane2(h2, t), ne - ns);
+    i = vs;
+    for (; i + 4 <= ve; i += 4) {
+      const w = vb[i]! | (vb[i + 1]! << 8) | (vb[i + 2]! << 16) | (vb[i + 3]! << 24);
+      h1 = lane1(h1, w);
+      h2 = lane2(h2, w);
     }
+    t = 0;
+    for (let s = 0; i < ve; i++, s += 8) t |= vb[i]! << s;
+    h1 = lane1(lane1(h1, t), ve - vs);
+    h2 = lane2(lane2(h2, t), ve - vs);
     this.a = (this.a + sign * fmix32(h1)) >>> 0;
     this.b = (this.b + sign * fmix32(h2)) >>> 0;
   }
@@ -155,6 +260,21 @@ export class SetDigest {
   equals(o: SetDigest): boolean {
     return this.a === o.a && this.b === o.b;
   }
+}
+
+/** One step of murmur3_32's body (Appleby's MurmurHash3, public domain): mixes the 32-bit word w into h. */
+function lane1(h: number, w: number): number {
+  let k = Math.imul(w, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  h ^= Math.imul(k, 0x1b873593);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+/** The second lane: a multiply-xorshift step with murmur2's constant, independent of lane1. */
+function lane2(h: number, w: number): number {
+  h = Math.imul(h ^ w, 0x5bd1e995);
+  return h ^ (h >>> 15);
 }
 
 function fmix32(h: number): number {

@@ -1,6 +1,6 @@
 import type protobuf from 'protobufjs';
 import { structToPlain } from './struct';
-import { InitialVersions } from './initial-versions';
+import { InitialVersions, InitialVersionsCollector } from './initial-versions';
 
 export class WireError extends Error {
   constructor(readonly code: string, message: string) {
@@ -178,8 +178,7 @@ function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
   const req: DeltaRequest = { typeUrl: '', subscribe: [], unsubscribe: [], initialResourceVersions: EMPTY_IRV, responseNonce: '' };
   const sub = new Ranges();
   const unsub = new Ranges();
-  let offs: Uint32Array | undefined;
-  let nOffs = 0;
+  const irv = new InitialVersionsCollector();
   const r = new Reader(b);
   const Node = type.fields.node!.resolvedType as protobuf.Type;
   const Status = type.fields.errorDetail!.resolvedType as protobuf.Type;
@@ -235,18 +234,10 @@ function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
             r.p = fe;
           }
         }
-        if (!offs) offs = new Uint32Array(64);
-        else if (nOffs + 4 > offs.length) {
-          const grown = new Uint32Array(offs.length * 2);
-          grown.set(offs);
-          offs = grown;
-        }
-        offs[nOffs++] = ks;
-        offs[nOffs++] = ke;
-        offs[nOffs++] = vs;
-        offs[nOffs++] = ve;
-        r.p = e;
-        break;
+        irv.add(b, ks, ke, vs, ve);
+        // A reconnect lists its entries one after another: the rest of the run in one tight loop.
+        r.p = irv.scanRun(b, e, r.end);
+        continue;
       }
       case 6: req.responseNonce = r.str(e); break;
       case 7: {
@@ -260,7 +251,7 @@ function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
   }
   // Duplicate keys (protobuf map: last wins) are detected by the consumer's
   // byte-level match, which then falls back to toMap().
-  if (offs) req.initialResourceVersions = new InitialVersions(b, offs.subarray(0, nOffs), nOffs / 4);
+  if (irv.size > 0) req.initialResourceVersions = irv.finish(b);
   return { request: req, subscribe: sub.list(b), unsubscribe: unsub.list(b) };
 }
 
