@@ -44,7 +44,11 @@ export class InitialVersions implements Iterable<[string, string]> {
   digest(): SetDigest {
     if (!this.sum) {
       const d = new SetDigest();
-      this.forEachRaw((b, ns, ne, vs, ve) => d.addBytes(b, ns, ne, vs, ve));
+      if (this.raw) {
+        const v = viewOf(this.buf);
+        const o = this.offs;
+        for (let i = 0; i < 4 * this.size; i += 4) d.addView(1, v, o[i]!, o[i + 1]!, v, o[i + 2]!, o[i + 3]!);
+      } else this.forEachRaw((b, ns, ne, vs, ve) => d.addBytes(b, ns, ne, vs, ve));
       this.sum = d;
     }
     return this.sum;
@@ -98,13 +102,17 @@ export class InitialVersionsCollector {
   /** Numbers written to the scratch (4 per entry). */
   private n = 0;
   private readonly sum = new SetDigest();
+  private view?: DataView;
+
+  /** Collects entries of the request b. */
+  constructor(private readonly b: Buffer) {}
 
   get size(): number {
     return this.n / 4;
   }
 
   /** Adds the entry whose key is b[ks, ke) and value b[vs, ve). */
-  add(b: Buffer, ks: number, ke: number, vs: number, ve: number): void {
+  add(ks: number, ke: number, vs: number, ve: number): void {
     let o = scratch;
     if (this.n + 4 > o.length) {
       const grown = new Uint32Array(o.length * 2);
@@ -117,17 +125,19 @@ export class InitialVersionsCollector {
     o[n + 2] = vs;
     o[n + 3] = ve;
     this.n = n + 4;
-    this.sum.addBytes(b, ks, ke, vs, ve);
+    const v = (this.view ??= viewOf(this.b));
+    this.sum.addView(1, v, ks, ke, v, vs, ve);
   }
 
   /**
-   * Reads the run of map entries (DeltaDiscoveryRequest field 5) that starts at b[p], as long as they
+   * Reads the run of map entries (DeltaDiscoveryRequest field 5) that starts at byte p, as long as they
    * have the common encoding: tag 0x2a, the entry's length, then key (0x0a) and value (0x12), each
    * length a varint of one or two bytes, nothing else in the entry. Returns where the run stops: the
    * end, or the first byte that is not such an entry, which the caller decodes the general way (and
    * rejects if malformed). Nothing is read at or past `end`.
    */
-  scanRun(b: Buffer, p: number, end: number): number {
+  scanRun(p: number, end: number): number {
+    const b = this.b;
     for (;;) {
       if (p >= end || b[p] !== 0x2a) return p;
       const l = varint2(b, p + 1, end);
@@ -144,13 +154,14 @@ export class InitialVersionsCollector {
       if (v < 0) return p;
       const vs = ke + 1 + (v & 3);
       if (vs + (v >>> 2) !== e) return p;
-      this.add(b, ks, ke, vs, e);
+      this.add(ks, ke, vs, e);
       p = e;
     }
   }
 
-  /** The collected entries of the request b (its offsets copied out of the scratch). */
-  finish(b: Buffer): InitialVersions {
+  /** The collected entries (their offsets copied out of the scratch). */
+  finish(): InitialVersions {
+    const b = this.b;
     const offs = scratch.slice(0, this.n);
     if (scratch.length > SCRATCH_KEEP) scratch = new Uint32Array(4096);
     return new InitialVersions(b, offs, this.n / 4, this.sum);
@@ -213,44 +224,51 @@ export class SetDigest {
 
   /** Adds the pair whose name is buf[ns, ne) and version buf[vs, ve) (a request's bytes). */
   addBytes(buf: Uint8Array, ns: number, ne: number, vs: number, ve: number): void {
-    this.mix(1, buf, ns, ne, buf, vs, ve);
+    const v = viewOf(buf);
+    this.addView(1, v, ns, ne, v, vs, ve);
   }
 
   /** Adds (sign 1) or removes (sign -1) one pair; the name may come already encoded (the cache's index has it). */
   addPair(name: string | Uint8Array, version: string, sign: 1 | -1 = 1): void {
     const nb = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
     const vb = Buffer.from(version, 'utf8');
-    this.mix(sign, nb, 0, nb.length, vb, 0, vb.length);
+    this.addView(sign, viewOf(nb), 0, nb.length, viewOf(vb), 0, vb.length);
   }
 
   /** Adds (sign 1) or removes (sign -1) the pair whose name is nb[ns, ne) and version vb[vs, ve). */
   addRanges(sign: 1 | -1, nb: Uint8Array, ns: number, ne: number, vb: Uint8Array, vs: number, ve: number): void {
-    this.mix(sign, nb, ns, ne, vb, vs, ve);
+    const nv = viewOf(nb);
+    this.addView(sign, nv, ns, ne, vb === nb ? nv : viewOf(vb), vs, ve);
   }
 
-  private mix(sign: 1 | -1, nb: Uint8Array, ns: number, ne: number, vb: Uint8Array, vs: number, ve: number): void {
-    // Four bytes per step (little-endian words), then the 0-3 tail bytes and the length of the part, for
-    // the name and then the version; the length keeps ("ab","c") != ("a","bc") and "ab" != "ab\0".
+  /**
+   * Adds (sign 1) or removes (sign -1) the pair whose name is bytes [ns, ne) of nv and version bytes
+   * [vs, ve) of vv. Words are read through a DataView: one little-endian load per four bytes costs
+   * about half of four byte loads from a Uint8Array (measured on 1 MB of 96-byte entries).
+   */
+  addView(sign: 1 | -1, nv: DataView, ns: number, ne: number, vv: DataView, vs: number, ve: number): void {
+    // Four bytes per step, then the 0-3 tail bytes and the length of the part, for the name and then
+    // the version; the length keeps ("ab","c") != ("a","bc") and "ab" != "ab\0".
     let h1 = 0x811c9dc5;
     let h2 = 0x2545f491;
     let i = ns;
     for (; i + 4 <= ne; i += 4) {
-      const w = nb[i]! | (nb[i + 1]! << 8) | (nb[i + 2]! << 16) | (nb[i + 3]! << 24);
+      const w = nv.getInt32(i, true);
       h1 = lane1(h1, w);
       h2 = lane2(h2, w);
     }
     let t = 0;
-    for (let s = 0; i < ne; i++, s += 8) t |= nb[i]! << s;
+    for (let s = 0; i < ne; i++, s += 8) t |= nv.getUint8(i) << s;
     h1 = lane1(lane1(h1, t), ne - ns);
     h2 = lane2(lane2(h2, t), ne - ns);
     i = vs;
     for (; i + 4 <= ve; i += 4) {
-      const w = vb[i]! | (vb[i + 1]! << 8) | (vb[i + 2]! << 16) | (vb[i + 3]! << 24);
+      const w = vv.getInt32(i, true);
       h1 = lane1(h1, w);
       h2 = lane2(h2, w);
     }
     t = 0;
-    for (let s = 0; i < ve; i++, s += 8) t |= vb[i]! << s;
+    for (let s = 0; i < ve; i++, s += 8) t |= vv.getUint8(i) << s;
     h1 = lane1(lane1(h1, t), ve - vs);
     h2 = lane2(lane2(h2, t), ve - vs);
     this.a = (this.a + sign * fmix32(h1)) >>> 0;
@@ -275,6 +293,11 @@ function lane1(h: number, w: number): number {
 function lane2(h: number, w: number): number {
   h = Math.imul(h ^ w, 0x5bd1e995);
   return h ^ (h >>> 15);
+}
+
+/** A DataView over exactly the bytes of b (offsets into b are offsets into the view). */
+export function viewOf(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
 function fmix32(h: number): number {

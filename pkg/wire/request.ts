@@ -178,7 +178,7 @@ function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
   const req: DeltaRequest = { typeUrl: '', subscribe: [], unsubscribe: [], initialResourceVersions: EMPTY_IRV, responseNonce: '' };
   const sub = new Ranges();
   const unsub = new Ranges();
-  const irv = new InitialVersionsCollector();
+  const irv = new InitialVersionsCollector(b);
   const r = new Reader(b);
   const Node = type.fields.node!.resolvedType as protobuf.Type;
   const Status = type.fields.errorDetail!.resolvedType as protobuf.Type;
@@ -234,9 +234,9 @@ function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
             r.p = fe;
           }
         }
-        irv.add(b, ks, ke, vs, ve);
+        irv.add(ks, ke, vs, ve);
         // A reconnect lists its entries one after another: the rest of the run in one tight loop.
-        r.p = irv.scanRun(b, e, r.end);
+        r.p = irv.scanRun(e, r.end);
         continue;
       }
       case 6: req.responseNonce = r.str(e); break;
@@ -251,7 +251,7 @@ function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
   }
   // Duplicate keys (protobuf map: last wins) are detected by the consumer's
   // byte-level match, which then falls back to toMap().
-  if (irv.size > 0) req.initialResourceVersions = irv.finish(b);
+  if (irv.size > 0) req.initialResourceVersions = irv.finish();
   return { request: req, subscribe: sub.list(b), unsubscribe: unsub.list(b) };
 }
 
