@@ -183,6 +183,7 @@ function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
   const Node = type.fields.node!.resolvedType as protobuf.Type;
   const Status = type.fields.errorDetail!.resolvedType as protobuf.Type;
   while (r.p < r.end) {
+    const at = r.p;
     const tag = r.varint();
     // Tags are uint32 with a non-zero field number; bitwise ops would wrap larger values.
     if (tag > 0xffffffff || tag < 8) malformed(`invalid tag ${tag}`);
@@ -208,36 +209,32 @@ function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
       case 5: {
         // map<string,string> entry: key = 1, value = 2; missing fields default to "".
         // Recorded as byte offsets; strings are made only if someone asks. A
-        // reconnect lists ~50k entries, so the common shape (one-byte tags and
-        // lengths, key then value) is read inline; anything else takes the
-        // general loop.
+        // reconnect lists ~50k entries one after another: the run from this
+        // entry's tag on is read in one tight loop (InitialVersionsCollector);
+        // an entry in another encoding takes the general loop.
+        const q = irv.scanRun(at, r.end);
+        if (q > at) {
+          r.p = q;
+          continue;
+        }
         let ks = 0, ke = 0, vs = 0, ve = 0;
-        const p = r.p;
-        const kl = b[p + 1]!;
-        const vl = b[p + 3 + kl];
-        if (b[p] === 0x0a && kl < 0x80 && p + 2 + kl + 2 <= e && b[p + 2 + kl] === 0x12 && vl !== undefined && vl < 0x80 && p + 4 + kl + vl === e) {
-          ks = p + 2; ke = ks + kl; vs = ke + 2; ve = vs + vl;
-          r.p = e;
-        } else {
-          while (r.p < e) {
-            const t = r.varint();
-            if (t > 0xffffffff || t < 8) malformed(`invalid tag ${t}`);
-            if (t % 8 !== 2) {
-              r.skip(t % 8);
-              if (r.p > e) malformed('map entry field overruns the entry');
-              continue;
-            }
-            const fe = r.bytesEnd();
-            if (fe > e) malformed('map entry overruns');
-            if (Math.floor(t / 8) === 1) { ks = r.p; ke = fe; }
-            else if (Math.floor(t / 8) === 2) { vs = r.p; ve = fe; }
-            r.p = fe;
+        while (r.p < e) {
+          const t = r.varint();
+          if (t > 0xffffffff || t < 8) malformed(`invalid tag ${t}`);
+          if (t % 8 !== 2) {
+            r.skip(t % 8);
+            if (r.p > e) malformed('map entry field overruns the entry');
+            continue;
           }
+          const fe = r.bytesEnd();
+          if (fe > e) malformed('map entry overruns');
+          if (Math.floor(t / 8) === 1) { ks = r.p; ke = fe; }
+          else if (Math.floor(t / 8) === 2) { vs = r.p; ve = fe; }
+          r.p = fe;
         }
         irv.add(ks, ke, vs, ve);
-        // A reconnect lists its entries one after another: the rest of the run in one tight loop.
-        r.p = irv.scanRun(e, r.end);
-        continue;
+        r.p = e;
+        break;
       }
       case 6: req.responseNonce = r.str(e); break;
       case 7: {
