@@ -218,7 +218,9 @@ export class InitialVersionsCollector {
 
   /** The collected entries: as their run alone when they are one, else with their offsets. */
   finish(): InitialVersions {
-    if (this.oneRun && this.runEnd >= 0) return InitialVersions.ofRun(this.b, this.runStart, this.runEnd, this.n / 4, this.sum);
+    if (this.oneRun && this.runEnd >= 0) {
+      return InitialVersions.ofRun(this.b, this.runStart, this.runEnd, this.n / 4, this.sum);
+    }
     return new InitialVersions(this.b, this.copyOffsets(), this.n / 4, this.sum);
   }
 

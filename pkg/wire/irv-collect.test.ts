@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
-import { loadWire, TYPE_ADDRESS, decodeDeltaRequest, decodeDeltaRequestSlow, SetDigest, type DeltaRequest } from './index';
+import { loadWire, TYPE_ADDRESS, decodeDeltaRequest, decodeDeltaRequestSlow, SetDigest } from './index';
+import type { DeltaRequest } from './index';
 
 // The decoder reads runs of initial_resource_versions entries in their common encoding in one tight
 // loop (InitialVersionsCollector.scanRun) and computes their SetDigest as it goes; everything else
@@ -16,7 +17,8 @@ const varint = (n: number): number[] => {
   out.push(n);
   return out;
 };
-const ld = (field: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([(field << 3) | 2, ...varint(body.length)]), body]);
+const ld = (field: number, body: Buffer): Buffer =>
+  Buffer.concat([Buffer.from([(field << 3) | 2, ...varint(body.length)]), body]);
 const entry = (k: string, v: string): Buffer => ld(5, Buffer.concat([ld(1, Buffer.from(k)), ld(2, Buffer.from(v))]));
 
 /** The digest as a second pass over the decoded entries computes it (what digest() did before). */
@@ -38,23 +40,32 @@ t.test('entries of every length class, canonical or not, interleaved with other 
   let seed = 7;
   const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   // 1-, 2- and 3-byte varint lengths for keys, values and whole entries.
-  const str = (): string => 'x'.repeat([0, 5, 100, 126, 127, 128, 300, 16_383, 16_384, 20_000][Math.floor(rnd() * 10)]!) + Math.floor(rnd() * 1e6);
+  const lengths = [0, 5, 100, 126, 127, 128, 300, 16_383, 16_384, 20_000];
+  const str = (): string => 'x'.repeat(lengths[Math.floor(rnd() * lengths.length)]!) + Math.floor(rnd() * 1e6);
   for (let i = 0; i < 60; i++) {
     const parts: Buffer[] = [ld(2, Buffer.from(TYPE_ADDRESS))];
     const n = Math.floor(rnd() * 12);
     for (let j = 0; j < n; j++) {
       const r = rnd();
+      // the common encoding; value before key; an empty entry; ...
       if (r < 0.6) parts.push(entry(str(), str()));
-      else if (r < 0.7) parts.push(ld(5, Buffer.concat([ld(2, Buffer.from(str())), ld(1, Buffer.from(str()))]))); // value first
+      else if (r < 0.7) parts.push(ld(5, Buffer.concat([ld(2, Buffer.from(str())), ld(1, Buffer.from(str()))])));
       else if (r < 0.75) parts.push(ld(5, Buffer.alloc(0))); // empty entry: key and value ""
-      else if (r < 0.8) parts.push(ld(5, Buffer.concat([Buffer.from([0x18, 0x05]), ld(1, Buffer.from('k')), ld(2, Buffer.from('v'))]))); // unknown varint field
-      else if (r < 0.85) parts.push(Buffer.from([0x2a, 0x86, 0x00, 0x0a, 0x01, 0x61, 0x12, 0x01, 0x62])); // non-minimal entry length
+      else if (r < 0.8) {
+        // an unknown varint field inside the entry
+        parts.push(ld(5, Buffer.concat([Buffer.from([0x18, 0x05]), ld(1, Buffer.from('k')), ld(2, Buffer.from('v'))])));
+      }
+      else if (r < 0.85) {
+        // a non-minimal varint for the entry's length
+        parts.push(Buffer.from([0x2a, 0x86, 0x00, 0x0a, 0x01, 0x61, 0x12, 0x01, 0x62]));
+      }
       else if (r < 0.9) parts.push(ld(3, Buffer.from(str()))); // a subscribe name between entries
       else parts.push(ld(6, Buffer.from('nonce')));
     }
     const bytes = Buffer.concat(parts);
     const req = agree(t, bytes, `case ${i}`);
-    t.equal(req.initialResourceVersions.size, parts.filter((p) => p[0] === 0x2a).length, `case ${i}: every entry listed`);
+    const listed = parts.filter((p) => p[0] === 0x2a).length;
+    t.equal(req.initialResourceVersions.size, listed, `case ${i}: every entry listed`);
   }
 });
 
@@ -72,8 +83,9 @@ t.test('a 10k-entry reconnect: digest equals the set digest of the pairs, in any
   t.equal(req.initialResourceVersions.get('Kubernetes//Pod/ns-7/pod-9957'), 'v9957', 'earlier request unchanged');
 });
 
-t.test('truncated anywhere inside a run of entries: rejected, or (at an entry boundary) the shorter request', async (t) => {
-  const parts = [ld(2, Buffer.from(TYPE_ADDRESS)), entry('a', '1'), entry('b'.repeat(200), '2'), entry('c', 'x'.repeat(130))];
+t.test('truncated inside a run of entries: rejected, or (at an entry boundary) the shorter request', async (t) => {
+  const parts = [ld(2, Buffer.from(TYPE_ADDRESS)), entry('a', '1'), entry('b'.repeat(200), '2')];
+  parts.push(entry('c', 'x'.repeat(130)));
   const bytes = Buffer.concat(parts);
   const boundaries = new Set(parts.map((_, i) => Buffer.concat(parts.slice(0, i + 1)).length));
   for (let cut = 1; cut < bytes.length; cut++) {
