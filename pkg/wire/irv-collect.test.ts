@@ -110,3 +110,21 @@ t.test('malformed entries inside a run are rejected', async (t) => {
     t.throws(() => decodeDeltaRequest(T, b), { code: 'xds.request_malformed' }, what);
   }
 });
+
+t.test('the decoder\'s word-view digest equals the byte-load digest the cache uses, at any offset', async (t) => {
+  let seed = 11;
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const buf = Buffer.from(Array.from({ length: 4096 }, () => Math.floor(rnd() * 256)));
+  for (let i = 0; i < 300; i++) {
+    const ns = Math.floor(rnd() * 2000);
+    const ne = ns + Math.floor(rnd() * 40);
+    const vs = ne + Math.floor(rnd() * 3);
+    const ve = vs + Math.floor(rnd() * 20);
+    const viewed = new SetDigest();
+    const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    viewed.addView(1, v, ns, ne, v, vs, ve);
+    const loaded = new SetDigest();
+    loaded.addBytes(buf, ns, ne, vs, ve);
+    t.ok(viewed.equals(loaded), `pair ${i}`);
+  }
+});
