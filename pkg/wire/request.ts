@@ -1,7 +1,7 @@
 import type protobuf from 'protobufjs';
 import { structToPlain } from './struct';
 import { decodedAs } from './decoded';
-import { InitialVersions } from './initial-versions';
+import { InitialVersions, InitialVersionsCollector } from './initial-versions';
 
 export class WireError extends Error {
   constructor(readonly code: string, message: string) {
@@ -179,12 +179,12 @@ function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
   const req: DeltaRequest = { typeUrl: '', subscribe: [], unsubscribe: [], initialResourceVersions: EMPTY_IRV, responseNonce: '' };
   const sub = new Ranges();
   const unsub = new Ranges();
-  let offs: Uint32Array | undefined;
-  let nOffs = 0;
+  const irv = new InitialVersionsCollector(b);
   const r = new Reader(b);
   const Node = type.fields.node!.resolvedType as protobuf.Type;
   const Status = type.fields.errorDetail!.resolvedType as protobuf.Type;
   while (r.p < r.end) {
+    const at = r.p;
     const tag = r.varint();
     // Tags are uint32 with a non-zero field number; bitwise ops would wrap larger values.
     if (tag > 0xffffffff || tag < 8) malformed(`invalid tag ${tag}`);
@@ -210,42 +210,30 @@ function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
       case 5: {
         // map<string,string> entry: key = 1, value = 2; missing fields default to "".
         // Recorded as byte offsets; strings are made only if someone asks. A
-        // reconnect lists ~50k entries, so the common shape (one-byte tags and
-        // lengths, key then value) is read inline; anything else takes the
-        // general loop.
+        // reconnect lists ~50k entries one after another: the run from this
+        // entry's tag on is read in one tight loop (InitialVersionsCollector);
+        // an entry in another encoding takes the general loop.
+        const q = irv.scanRun(at, r.end);
+        if (q > at) {
+          r.p = q;
+          continue;
+        }
         let ks = 0, ke = 0, vs = 0, ve = 0;
-        const p = r.p;
-        const kl = b[p + 1]!;
-        const vl = b[p + 3 + kl];
-        if (b[p] === 0x0a && kl < 0x80 && p + 2 + kl + 2 <= e && b[p + 2 + kl] === 0x12 && vl !== undefined && vl < 0x80 && p + 4 + kl + vl === e) {
-          ks = p + 2; ke = ks + kl; vs = ke + 2; ve = vs + vl;
-          r.p = e;
-        } else {
-          while (r.p < e) {
-            const t = r.varint();
-            if (t > 0xffffffff || t < 8) malformed(`invalid tag ${t}`);
-            if (t % 8 !== 2) {
-              r.skip(t % 8);
-              if (r.p > e) malformed('map entry field overruns the entry');
-              continue;
-            }
-            const fe = r.bytesEnd();
-            if (fe > e) malformed('map entry overruns');
-            if (Math.floor(t / 8) === 1) { ks = r.p; ke = fe; }
-            else if (Math.floor(t / 8) === 2) { vs = r.p; ve = fe; }
-            r.p = fe;
+        while (r.p < e) {
+          const t = r.varint();
+          if (t > 0xffffffff || t < 8) malformed(`invalid tag ${t}`);
+          if (t % 8 !== 2) {
+            r.skip(t % 8);
+            if (r.p > e) malformed('map entry field overruns the entry');
+            continue;
           }
+          const fe = r.bytesEnd();
+          if (fe > e) malformed('map entry overruns');
+          if (Math.floor(t / 8) === 1) { ks = r.p; ke = fe; }
+          else if (Math.floor(t / 8) === 2) { vs = r.p; ve = fe; }
+          r.p = fe;
         }
-        if (!offs) offs = new Uint32Array(64);
-        else if (nOffs + 4 > offs.length) {
-          const grown = new Uint32Array(offs.length * 2);
-          grown.set(offs);
-          offs = grown;
-        }
-        offs[nOffs++] = ks;
-        offs[nOffs++] = ke;
-        offs[nOffs++] = vs;
-        offs[nOffs++] = ve;
+        irv.add(ks, ke, vs, ve);
         r.p = e;
         break;
       }
@@ -261,7 +249,7 @@ function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
   }
   // Duplicate keys (protobuf map: last wins) are detected by the consumer's
   // byte-level match, which then falls back to toMap().
-  if (offs) req.initialResourceVersions = new InitialVersions(b, offs.subarray(0, nOffs), nOffs / 4);
+  if (irv.size > 0) req.initialResourceVersions = irv.finish();
   return { request: req, subscribe: sub.list(b), unsubscribe: unsub.list(b) };
 }
 
