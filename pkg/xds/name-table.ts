@@ -54,7 +54,8 @@ export class NameTable implements ReadonlySet<string> {
   }
 
   has(name: string): boolean {
-    return this.hasBytes(utf8.buf, 0, utf8.encode(name));
+    const end = utf8.encode(name); // first: it may replace utf8.buf
+    return this.hasBytes(utf8.buf, 0, end);
   }
 
   hasBytes(b: Uint8Array, s: number, e: number): boolean {
@@ -65,7 +66,8 @@ export class NameTable implements ReadonlySet<string> {
 
   /** Adds a name; true if it was not there. */
   add(name: string): boolean {
-    return this.addBytes(utf8.buf, 0, utf8.encode(name));
+    const end = utf8.encode(name); // first: it may replace utf8.buf
+    return this.addBytes(utf8.buf, 0, end);
   }
 
   /** Adds the name whose UTF-8 bytes are b[s, e) (copied); true if it was not there. */
@@ -79,7 +81,8 @@ export class NameTable implements ReadonlySet<string> {
 
   /** Removes a name; true if it was there. */
   delete(name: string): boolean {
-    return this.deleteBytes(utf8.buf, 0, utf8.encode(name));
+    const end = utf8.encode(name); // first: it may replace utf8.buf
+    return this.deleteBytes(utf8.buf, 0, end);
   }
 
   deleteBytes(b: Uint8Array, s: number, e: number): boolean {

@@ -35,7 +35,10 @@ export class OwedNames {
 
   /** Records a request's list (strings, copied as bytes). */
   push(list: readonly string[]): void {
-    for (let i = 0; i < list.length; i++) this.pushBytes(utf8.buf, 0, utf8.encode(list[i]!));
+    for (let i = 0; i < list.length; i++) {
+      const end = utf8.encode(list[i]!); // first: it may replace utf8.buf
+      this.pushBytes(utf8.buf, 0, end);
+    }
   }
 
   /** Records one entry given as UTF-8 bytes b[s, e) (copied). */
