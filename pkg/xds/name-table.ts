@@ -54,6 +54,7 @@ export class NameTable implements ReadonlySet<string> {
   }
 
   has(name: string): boolean {
+    if (this.n === 0) return false; // most streams are wildcard: nothing to encode
     const end = utf8.encode(name); // first: it may replace utf8.buf
     return this.hasBytes(utf8.buf, 0, end);
   }
@@ -81,6 +82,7 @@ export class NameTable implements ReadonlySet<string> {
 
   /** Removes a name; true if it was there. */
   delete(name: string): boolean {
+    if (this.n === 0) return false;
     const end = utf8.encode(name); // first: it may replace utf8.buf
     return this.deleteBytes(utf8.buf, 0, end);
   }
