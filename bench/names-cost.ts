@@ -7,11 +7,12 @@
  * completes on the next turn) — against a cache of 10,000 workloads. Stages are
  * also timed alone. No sockets: what is measured is our code, not TLS.
  *
- *   node dist/bench/names-cost.js [messages=3]   → bench/results/names-cost.json
+ *   node --expose-gc dist/bench/names-cost.js [messages=3]   → bench/results/names-cost.json
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { Registry } from 'prom-client';
 import { loadWire, scanDeltaRequest, TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../pkg/wire';
 import {
@@ -65,14 +66,18 @@ async function main(): Promise<void> {
     for (const n of l) plain.add(n);
   });
   plain.clear();
-  const sub = new Subscription();
+  let sub: Subscription | undefined = new Subscription();
   const owed = { force: new OwedNames(), unsubNotify: new Set<string>() };
-  const table = slices((l) => sub.apply(l, [], owed));
+  const table = slices((l) => sub!.apply(l, [], owed));
   figures.apply_us_per_name = table.perName;
   figures.apply_worst_slice_cpu_ms = table.worstSliceMs;
   figures.plain_set_us_per_name = base.perName;
   figures.plain_set_worst_slice_cpu_ms = base.worstSliceMs;
   lists.length = 0;
+  // Nothing of the stages above stays live into the end-to-end phase (its collections are measured).
+  sub = undefined;
+  owed.force.clear();
+  (globalThis as { gc?: () => void }).gc?.();
 
   // End to end through the server's path.
   const cache = new ResourceCache({});
@@ -108,6 +113,16 @@ async function main(): Promise<void> {
   pump.push(Buffer.from(REQ.encode(REQ.fromObject({ typeUrl: TYPE_ADDRESS })).finish()));
   await waitFor(() => responses >= 1, { timeoutMs: 10_000, what: 'first response' });
   const r0 = responses;
+  // Garbage-collection pauses during the end-to-end phase (main thread): what a flood adds to other streams'
+  // latency. Minor = scavenge; major = mark-compact (its final atomic pause; incremental steps are not entries).
+  const pauses = { minor: [] as number[], major: [] as number[] };
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as { detail?: { kind?: number } }).detail?.kind;
+      (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR ? pauses.major : pauses.minor).push(e.duration);
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
   t = cpuUs();
   const wall = performance.now();
   for (const m of msgs) pump.push(m);
@@ -119,7 +134,27 @@ async function main(): Promise<void> {
   figures.end_to_end_us_per_name = (cpuUs() - t) / total;
   figures.end_to_end_wall_s = (performance.now() - wall) / 1000;
   figures.responses = responses - r0;
+  await new Promise((r) => setImmediate(r)); // the observer's last entries
+  obs.disconnect();
+  const sum = (a: number[]): number => a.reduce((x, y) => x + y, 0);
+  figures.gc_minor_count = pauses.minor.length;
+  figures.gc_minor_max_ms = Math.max(0, ...pauses.minor);
+  figures.gc_minor_total_ms = sum(pauses.minor);
+  figures.gc_major_count = pauses.major.length;
+  figures.gc_major_max_ms = Math.max(0, ...pauses.major);
+  figures.gc_major_total_ms = sum(pauses.major);
   if (closed) throw new Error(`stream closed: ${closed}`);
+  // What the collector walks while a stream holds every name (load-independent, unlike the pauses above):
+  // live heap after a full collection, and the CPU of that collection (main and helper threads).
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) {
+    gc();
+    t = cpuUs();
+    gc();
+    figures.full_gc_cpu_ms_holding_names = (cpuUs() - t) / 1000;
+    figures.heap_used_mib_holding_names = process.memoryUsage().heapUsed / 1048576;
+    figures.external_mib_holding_names = process.memoryUsage().external / 1048576;
+  }
   const result = {
     scenario: 'names-cost',
     machine: {

@@ -57,3 +57,38 @@ t.test('names spread over the shards: no shard holds much more than its share', 
   for (let i = 0; i < 200_000; i++) n.add(`n/${i.toString(36).padStart(7, '0')}`);
   t.ok(n.largestShard() < 4 * (200_000 / 256), `largest shard ${n.largestShard()} under 4× its share`);
 });
+
+t.test('names are held as bytes: string and byte forms agree, non-ASCII included', async (t) => {
+  const n = new NameTable();
+  const odd = ['ünïcode/名前', 'a', '', 'x'.repeat(3000), 'Kubernetes//Pod/default/w-1'];
+  for (const x of odd) t.equal(n.add(x), true, `added ${x.slice(0, 20)}`);
+  t.same([...n], odd, 'strings come back as given, in insertion order');
+  for (const x of odd) {
+    const b = Buffer.from(`..${x}..`);
+    t.equal(n.hasBytes(b, 2, b.length - 2), true, 'found by its UTF-8 bytes');
+    t.equal(n.addBytes(b, 2, b.length - 2), false, 'and not added twice');
+  }
+  const b = Buffer.from('ünïcode/名前');
+  t.equal(n.deleteBytes(b, 0, b.length), true);
+  t.notOk(n.has('ünïcode/名前'));
+  t.equal(n.size, odd.length - 1);
+});
+
+t.test('deletes and re-adds behave like a Set across rebuilds (order, size, membership)', async (t) => {
+  for (const total of [100, 20_000]) {
+    const n = new NameTable();
+    const ref = new Set<string>();
+    let seed = 7;
+    const rnd = (k: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % k);
+    let differ = 0;
+    for (let i = 0; i < 6 * total; i++) {
+      const x = `ns/name-${rnd(total)}`;
+      if (rnd(3) === 0) differ += n.delete(x) === ref.delete(x) ? 0 : 1;
+      else differ += n.add(x) === (!ref.has(x) && ref.add(x) !== undefined) ? 0 : 1;
+    }
+    t.equal(differ, 0, `${total}: every add and delete reports what a Set reports`);
+    t.equal(n.size, ref.size, `${total}: same size`);
+    if (n.largestShard() === n.size) t.same([...n], [...ref], `${total}: same insertion order (unsplit)`);
+    else t.same([...n].sort(), [...ref].sort(), `${total}: same names (split)`);
+  }
+});

@@ -260,3 +260,17 @@ t.test('loop time: a stream whose requests take long to apply waits for its work
   await r.idle();
   t.equal(r.applied.length, 8, 'the rest once the clock allows');
 });
+
+t.test('OwedNames keeps many and long names across its chunks, oldest first', async (t) => {
+  const o = new OwedNames();
+  const long = 'L'.repeat(70_000);
+  const list = [...names('Kubernetes//Pod/default/w-', 20_000), long, 'ü/名', '*', 'end'];
+  o.push(list);
+  t.equal(o.size, list.length);
+  const got: string[] = [];
+  while (o.size > 0) o.take(512, (n) => got.push(n));
+  t.same(got, list.filter((n) => n !== '*'), 'every name back, in order, "*" not handed on');
+  o.push(['again']);
+  o.take(10, (n) => got.push(n));
+  t.equal(got[got.length - 1], 'again', 'usable after draining');
+});

@@ -7,6 +7,7 @@
 
 import type { OwedNames } from './owed-names';
 import { NameTable } from './name-table';
+import { utf8 } from './name-shard';
 
 /** What a request owes the client, filled in by apply. */
 export interface Owed {
@@ -40,9 +41,10 @@ export class Subscription {
    * Applies one request's lists. Subscribe first, then unsubscribe (rule 7:
    * "*" in both on the first request means "nothing"; applied the other way
    * round a wildcard would survive). What the request owes goes into `owed`
-   * (null: nothing is owed beyond the first response). One Set operation per
-   * name, no per-name allocation: a request may carry
-   * hundreds of thousands of names (xds.maxReceiveBytes / ~11 bytes a name).
+   * (null: nothing is owed beyond the first response). Each name is encoded
+   * to UTF-8 once and copied as bytes into the table and the owed names; no
+   * per-name allocation: a request may carry hundreds of thousands of names
+   * (xds.maxReceiveBytes / ~11 bytes a name), and neither keeps a string.
    * Returns how many subscribe entries were names (not "*").
    */
   apply(subscribe: readonly string[], unsubscribe: readonly string[], owed: Owed | null): number {
@@ -54,16 +56,18 @@ export class Subscription {
       // replaced by the explicit flag below.
       this.legacy = false;
       const names = this.names;
+      const force = owed?.force;
       for (let i = 0; i < subscribe.length; i++) {
         const n = subscribe[i]!;
+        const end = utf8.encode(n);
+        force?.pushBytes(utf8.buf, 0, end); // rule 9: even a repeated subscribe gets an answer
         if (n === '*') {
           this.explicitWildcard = true;
           continue;
         }
-        names.add(n);
+        names.addBytes(utf8.buf, 0, end);
         added++;
       }
-      owed?.force.push(subscribe); // rule 9: even a repeated subscribe gets an answer
     }
     for (let i = 0; i < unsubscribe.length; i++) {
       const n = unsubscribe[i]!;
