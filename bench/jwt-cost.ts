@@ -51,7 +51,11 @@ function subjects(alg: Alg, impls: Array<[string, AuthModule]>): Subject[] {
   const now = Math.floor(Date.now() / 1000);
   // A Kubernetes service-account token's shape (what ztunnel presents).
   const claims = {
-    iss: ISS, aud: ['istio-ca'], sub: 'system:serviceaccount:istio-system:ztunnel', iat: now, nbf: now - 1,
+    iss: ISS,
+    aud: ['istio-ca'],
+    sub: 'system:serviceaccount:istio-system:ztunnel',
+    iat: now,
+    nbf: now - 1,
     exp: now + 3600,
     'kubernetes.io': { namespace: 'istio-system', pod: { name: 'ztunnel-abc', uid: 'u1' }, node: { name: 'node-a' } },
   };
@@ -112,7 +116,10 @@ async function main(): Promise<void> {
   for (const [s, xs] of samples) {
     const round1 = (x: number): number => Math.round(x * 10) / 10;
     figures[`${s.alg}_${s.name}_cpu_per_verify`] = {
-      unit: 'µs', min: round1(Math.min(...xs)), median: round1(median(xs)), samples: xs.map(round1),
+      unit: 'µs',
+      min: round1(Math.min(...xs)),
+      median: round1(median(xs)),
+      samples: xs.map(round1),
     };
   }
   for (const alg of ['RS256', 'ES256'] as const) {
@@ -120,23 +127,33 @@ async function main(): Promise<void> {
     const cur = get('current')!;
     const b = get('baseline');
     const floor = get('floor_crypto_verify')!;
-    console.log(`${alg}: current ${cur} µs/verify, floor ${floor} µs (×${(cur / floor).toFixed(2)})` +
-      (b === undefined ? '' : `, baseline ${b} µs (current/baseline ×${(cur / b).toFixed(2)})`) +
-      `; cache hit ${get('current_cache_hit')} µs` +
-      (b === undefined ? '' : ` (baseline ${get('baseline_cache_hit')})`));
+    console.log(
+      `${alg}: current ${cur} µs/verify, floor ${floor} µs (×${(cur / floor).toFixed(2)})` +
+        (b === undefined ? '' : `, baseline ${b} µs (current/baseline ×${(cur / b).toFixed(2)})`) +
+        `; cache hit ${get('current_cache_hit')} µs` +
+        (b === undefined ? '' : ` (baseline ${get('baseline_cache_hit')})`),
+    );
   }
   const result = {
     scenario: 'jwt-cost',
     parameters: { verifies, rounds, baseline: base ?? null },
     machine: {
-      cores: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, loadAverage: os.loadavg(),
+      cores: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      node: process.version,
+      loadAverage: os.loadavg(),
     },
     figures,
   };
   const out = path.join(__dirname, '..', '..', 'bench', 'results', 'jwt-cost.json');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
-  console.log(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} → ${out}`);
+  console.log(
+    `load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')} → ${out}`,
+  );
 }
 
 main().catch((e: unknown) => {

@@ -16,7 +16,13 @@ import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks
 import { Registry } from 'prom-client';
 import { loadWire, scanDeltaRequest, TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../pkg/wire';
 import {
-  ResourceCache, entryFromBytes, XdsStream, RequestPump, createXdsMetrics, Subscription, OwedNames,
+  ResourceCache,
+  entryFromBytes,
+  XdsStream,
+  RequestPump,
+  createXdsMetrics,
+  Subscription,
+  OwedNames,
 } from '../pkg/xds';
 import { createSilentLogger } from '../pkg/log';
 import { systemClock, waitFor } from '../pkg/lifecycle';
@@ -89,8 +95,13 @@ async function main(): Promise<void> {
   let responses = 0;
   let closed = '';
   const stream = new XdsStream({
-    id: '1', cache, logger: createSilentLogger(), clock: systemClock, metrics: createXdsMetrics(new Registry()),
-    typeOrder: [TYPE_ADDRESS, TYPE_AUTHORIZATION], maxNames: 10 * total,
+    id: '1',
+    cache,
+    logger: createSilentLogger(),
+    clock: systemClock,
+    metrics: createXdsMetrics(new Registry()),
+    typeOrder: [TYPE_ADDRESS, TYPE_AUTHORIZATION],
+    maxNames: 10 * total,
     sink: {
       write(_buf, done) {
         responses++;
@@ -107,7 +118,9 @@ async function main(): Promise<void> {
     sliceable: () => true,
     closed: () => stream.isClosed,
     read: { pauseReading: () => undefined, resumeReading: () => undefined },
-    namesPerSecond: 1e12, bytesPerSecond: 1e15, workMsPerSecond: 1e9,
+    namesPerSecond: 1e12,
+    bytesPerSecond: 1e15,
+    workMsPerSecond: 1e9,
     now: () => performance.now(),
   });
   pump.push(Buffer.from(REQ.encode(REQ.fromObject({ typeUrl: TYPE_ADDRESS })).finish()));
@@ -129,7 +142,9 @@ async function main(): Promise<void> {
   // Every name answered: ANSWER_SLICE names a response.
   const owedNow = (): number => stream.status().types[0]?.explicitNames ?? 0;
   await waitFor(() => pump.idle && owedNow() === total && responses - r0 >= Math.ceil(total / 512), {
-    timeoutMs: 600_000, what: 'every name applied and answered', intervalMs: 5,
+    timeoutMs: 600_000,
+    what: 'every name applied and answered',
+    intervalMs: 5,
   });
   figures.end_to_end_us_per_name = (cpuUs() - t) / total;
   figures.end_to_end_wall_s = (performance.now() - wall) / 1000;
@@ -158,7 +173,10 @@ async function main(): Promise<void> {
   const result = {
     scenario: 'names-cost',
     machine: {
-      cores: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, loadAverage: os.loadavg(),
+      cores: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      node: process.version,
+      loadAverage: os.loadavg(),
     },
     params: { messages, namesPerMessage: PER, cacheEntries: 10_000 },
     figures,

@@ -10,12 +10,22 @@ import type { ScenarioResult, ScenarioResultWithSeries, Series } from './lib/typ
 import { renderCharts } from './lib/chart';
 
 const SCENARIOS = [
-  'xds', 'ca', 'mesh', 'churn', 'slow-consumer', 'attack', 'gateways', 'parse', 'encode', 'translate',
+  'xds',
+  'ca',
+  'mesh',
+  'churn',
+  'slow-consumer',
+  'attack',
+  'gateways',
+  'parse',
+  'encode',
+  'translate',
 ] as const;
 /** Opt-in scenarios: run only when named (SCENARIO=<name>); a plain run says why each is left out. */
 const OPT_IN: Record<string, string> = {
-  istiod: 'opt-in: builds istiod\'s Go benchmarks from istio/istio (tools/istio/ensure.sh, ISTIO_SRC); '
-    + 'run `make bench-full SCENARIO=istiod`',
+  istiod:
+    "opt-in: builds istiod's Go benchmarks from istio/istio (tools/istio/ensure.sh, ISTIO_SRC); " +
+    'run `make bench-full SCENARIO=istiod`',
 };
 
 async function main(): Promise<number> {
@@ -41,7 +51,9 @@ async function main(): Promise<number> {
       misses++;
       continue;
     }
-    const mod = (await import(file)) as { run: (o: { mode: 'quick' | 'full'; logDir: string }) => Promise<ScenarioResult> };
+    const mod = (await import(file)) as {
+      run: (o: { mode: 'quick' | 'full'; logDir: string }) => Promise<ScenarioResult>;
+    };
     console.log(`# scenario ${name} (${mode})`);
     const started = new Date().toISOString();
     let result: ScenarioResult;
@@ -71,11 +83,18 @@ async function main(): Promise<number> {
     // Raw samples go to the chart only; the JSON keeps the figures.
     const { series: _omit, ...plain } = withSeries;
     void _omit;
-    fs.writeFileSync(path.join(resultsDir, `${name}.json`), JSON.stringify({ ...plain, mode, started, finished: new Date().toISOString(), machine: machineInfo() }, null, 2) + '\n');
+    fs.writeFileSync(
+      path.join(resultsDir, `${name}.json`),
+      JSON.stringify({ ...plain, mode, started, finished: new Date().toISOString(), machine: machineInfo() }, null, 2) +
+        '\n',
+    );
   }
   const seriesDir = path.join(resultsDir, 'chart-data');
   if (fs.existsSync(seriesDir)) {
-    for (const f of fs.readdirSync(seriesDir).filter((x) => x.endsWith('.series.json')).sort()) {
+    for (const f of fs
+      .readdirSync(seriesDir)
+      .filter((x) => x.endsWith('.series.json'))
+      .sort()) {
       try {
         series.push(...(JSON.parse(fs.readFileSync(path.join(seriesDir, f), 'utf8')) as Series[]));
       } catch {
@@ -89,7 +108,10 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then((c) => process.exit(c), (e) => {
-  console.error(e);
-  process.exit(1);
-});
+main().then(
+  (c) => process.exit(c),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

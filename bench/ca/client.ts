@@ -21,7 +21,14 @@ interface Config {
   warmup?: number;
 }
 
-type Client = grpc.Client & { CreateCertificate(r: CaRequest, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: CaResponse) => void): void };
+type Client = grpc.Client & {
+  CreateCertificate(
+    r: CaRequest,
+    md: grpc.Metadata,
+    o: grpc.CallOptions,
+    cb: (e: grpc.ServiceError | null, r?: CaResponse) => void,
+  ): void;
+};
 
 function emit(o: object): void {
   process.stdout.write(JSON.stringify(o) + '\n');
@@ -36,12 +43,19 @@ async function main(): Promise<void> {
   const cfg = JSON.parse(process.argv[2]!) as Config;
   const csrs = Array.from({ length: cfg.csrs }, (_, i) => {
     const { privateKey, publicKey } = generateKeyPair('ec-p256');
-    return createCsr({ publicKey, signer: createSigner(privateKey), uris: [cfg.identities[i % cfg.identities.length]!] });
+    return createCsr({
+      publicKey,
+      signer: createSigner(privateKey),
+      uris: [cfg.identities[i % cfg.identities.length]!],
+    });
   });
   const Ctor = caServiceClient();
   const creds = grpc.credentials.createSsl(Buffer.from(cfg.root));
   // One connection per simulated ztunnel (a local subchannel pool stops grpc-js sharing them).
-  const clients = Array.from({ length: cfg.channels }, () => new Ctor(`127.0.0.1:${cfg.port}`, creds, { 'grpc.use_local_subchannel_pool': 1 }) as unknown as Client);
+  const clients = Array.from(
+    { length: cfg.channels },
+    () => new Ctor(`127.0.0.1:${cfg.port}`, creds, { 'grpc.use_local_subchannel_pool': 1 }) as unknown as Client,
+  );
   const md = new grpc.Metadata();
   md.set('authorization', `Bearer ${cfg.token}`);
   let seq = 0;
@@ -51,7 +65,11 @@ async function main(): Promise<void> {
       const req: CaRequest = {
         csr: csrs[i % csrs.length]!,
         validity_duration: 86400,
-        metadata: { fields: { ImpersonatedIdentity: { stringValue: cfg.identities[i % cfg.identities.length]!, kind: 'stringValue' } } },
+        metadata: {
+          fields: {
+            ImpersonatedIdentity: { stringValue: cfg.identities[i % cfg.identities.length]!, kind: 'stringValue' },
+          },
+        },
       };
       const t0 = performance.now();
       clients[i % clients.length]!.CreateCertificate(req, md, { deadline: Date.now() + 30_000 }, (e, r) => {
@@ -110,7 +128,14 @@ async function main(): Promise<void> {
   emit({
     event: 'result',
     sustained,
-    burst: { size: cfg.burstSize, bursts: cfg.bursts, p50: percentile(burstLat, 50), p99: percentile(burstLat, 99), max: burstLat[burstLat.length - 1], wallMs: burstWall },
+    burst: {
+      size: cfg.burstSize,
+      bursts: cfg.bursts,
+      p50: percentile(burstLat, 50),
+      p99: percentile(burstLat, 99),
+      max: burstLat[burstLat.length - 1],
+      wallMs: burstWall,
+    },
     errors,
   });
   clients.forEach((c) => c.close());

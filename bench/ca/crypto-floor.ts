@@ -135,17 +135,22 @@ export function alternating(seconds: number, work: Record<string, () => void>): 
       if (cpu > 0) a.rates.push(n / cpu);
     }
   }
-  return Object.fromEntries(names.map((n) => {
-    const a = acc[n]!;
-    const sorted = [...a.rates].sort((x, y) => x - y);
-    return [n, {
-      bestPerCpuSecond: sorted[sorted.length - 1] ?? NaN,
-      medianPerCpuSecond: sorted[Math.floor(sorted.length / 2)] ?? NaN,
-      perCpuSecond: a.n / a.cpu,
-      perWallSecond: a.n / a.wall,
-      cpuUs: (a.cpu * 1e6) / a.n,
-    }];
-  }));
+  return Object.fromEntries(
+    names.map((n) => {
+      const a = acc[n]!;
+      const sorted = [...a.rates].sort((x, y) => x - y);
+      return [
+        n,
+        {
+          bestPerCpuSecond: sorted[sorted.length - 1] ?? NaN,
+          medianPerCpuSecond: sorted[Math.floor(sorted.length / 2)] ?? NaN,
+          perCpuSecond: a.n / a.cpu,
+          perWallSecond: a.n / a.wall,
+          cpuUs: (a.cpu * 1e6) / a.n,
+        },
+      ];
+    }),
+  );
 }
 
 export interface OpensslSpeed {
@@ -178,7 +183,9 @@ export function opensslSpeed(seconds: number, runs: number): OpensslSpeed | unde
       ecSign = Math.max(ecSign, Number(ec[1]));
       ecVerify = Math.max(ecVerify, Number(ec[2]));
     }
-    const version = execFileSync('openssl', ['version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const version = execFileSync('openssl', ['version'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
     return { rsaSign, ecSign, ecVerify, version, args: `openssl ${args.filter((a) => a !== '-mr').join(' ')}` };
   } catch {
     return undefined;

@@ -75,7 +75,8 @@ function attribute(p: Profile): Map<string, number> {
       const f = byId.get(cur)!.callFrame;
       k ??= category(f);
       // Module loading and the server's main() (CA key generation, TLS set-up) are start-up, not per-certificate work.
-      if (/run_main_module/.test(f.url) || (f.functionName === 'main' && /bench\/ca\/server\.js$/.test(f.url))) startUp = true;
+      if (/run_main_module/.test(f.url) || (f.functionName === 'main' && /bench\/ca\/server\.js$/.test(f.url)))
+        startUp = true;
     }
     const c = startUp ? 'start-up' : (k ?? `other: ${byId.get(id)!.callFrame.functionName || '(anonymous)'}`);
     memo.set(id, c);
@@ -92,22 +93,31 @@ async function main(): Promise<void> {
   const keep = process.env.BENCH_CA_PROFILE_DIR;
   const profDir = fs.mkdtempSync(path.join(keep ?? os.tmpdir(), 'ca-prof-'));
   const script = path.join(__dirname, process.argv[4] ?? 'server.js');
-  const server = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, script, caKey],
-    { stdio: ['pipe', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, script, caKey], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const ready = await new Promise<string>((resolve, reject) => {
-    readline.createInterface({ input: server.stdout! }).once('line', resolve);
+    readline.createInterface({ input: server.stdout }).once('line', resolve);
     server.once('exit', (c) => reject(new Error(`server exited ${c}`)));
   });
   const cfg = {
-    ...JSON.parse(ready), channels: 8, sustainedConcurrency: 64, sustainedSeconds: seconds, burstSize: 500, bursts: 1,
-    csrs: 1000, warmup: Number(process.env.BENCH_CA_WARMUP ?? 32),
+    ...JSON.parse(ready),
+    channels: 8,
+    sustainedConcurrency: 64,
+    sustainedSeconds: seconds,
+    burstSize: 500,
+    bursts: 1,
+    csrs: 1000,
+    warmup: Number(process.env.BENCH_CA_WARMUP ?? 32),
   };
   // CPU is counted from the load's first phase mark, so start-up and key generation stay out.
   let t0: Map<string, number> | undefined;
   let t1: Map<string, number> | undefined;
   let issued = 0;
-  const client = spawn(process.execPath, [path.join(__dirname, 'client.js'), JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  readline.createInterface({ input: client.stdout! }).on('line', (l) => {
+  const client = spawn(process.execPath, [path.join(__dirname, 'client.js'), JSON.stringify(cfg)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  readline.createInterface({ input: client.stdout }).on('line', (l) => {
     const o = JSON.parse(l) as { event: string; phase?: string; done?: number };
     if (o.event === 'phase-start' && o.phase === 'sustained') t0 = threadTicks(server.pid!);
     if (o.event === 'phase-end') issued += o.done ?? 0;
@@ -135,10 +145,13 @@ async function main(): Promise<void> {
     const comm = tid.slice(tid.indexOf(' ') + 1);
     byComm.set(comm, (byComm.get(comm) ?? 0) + d);
   }
-  const perThread = [...byComm].filter(([, d]) => d > 0)
-    .map(([c, d]) => `${c} ${((d / hz) * 1e6 / issued).toFixed(0)}`);
+  const perThread = [...byComm]
+    .filter(([, d]) => d > 0)
+    .map(([c, d]) => `${c} ${(((d / hz) * 1e6) / issued).toFixed(0)}`);
   console.log(`per thread name, us/cert: ${perThread.join(', ')}`);
-  console.log(`${caKey} CA: ${issued} certificates; server CPU ${((total / hz) * 1e6 / issued).toFixed(0)} us/cert (main thread ${((mainTicks / hz) * 1e6 / issued).toFixed(0)}, other threads ${(((total - mainTicks) / hz) * 1e6 / issued).toFixed(0)})`);
+  console.log(
+    `${caKey} CA: ${issued} certificates; server CPU ${(((total / hz) * 1e6) / issued).toFixed(0)} us/cert (main thread ${(((mainTicks / hz) * 1e6) / issued).toFixed(0)}, other threads ${((((total - mainTicks) / hz) * 1e6) / issued).toFixed(0)})`,
+  );
   const cats = attribute(prof);
   const busy = [...cats].filter(([k]) => !k.startsWith('idle') && k !== 'start-up').reduce((a, [, v]) => a + v, 0);
   console.log('main-thread share of busy samples (start-up excluded):');
@@ -155,7 +168,10 @@ async function main(): Promise<void> {
     self.set(k, (self.get(k) ?? 0) + (prof.timeDeltas[i] ?? 0));
   });
   console.log('top self time (share of busy samples):');
-  for (const [k, v] of [...self].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, 30)) {
+  for (const [k, v] of [...self]
+    .filter(([k]) => !k.startsWith('(idle)'))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 30)) {
     console.log(`${((100 * v) / busy).toFixed(1).padStart(6)} %  ${k}`);
   }
 }

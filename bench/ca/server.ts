@@ -18,19 +18,44 @@ async function main(): Promise<void> {
   const caKey = process.argv[2] === 'ec-p256' ? 'ec-p256' : 'rsa-2048';
   const authority = Authority.open({ stateDir, trustDomain: 'cluster.local', selfSignedKeyAlgorithm: caKey, logger });
   const bootstrap = BootstrapIssuer.open({ stateDir, trustDomain: 'cluster.local' });
-  const authenticator = new CompositeAuthenticator({ token: new TokenAuthenticator({ issuers: [bootstrap.trustedIssuer()], trustDomain: 'cluster.local' }) });
+  const authenticator = new CompositeAuthenticator({
+    token: new TokenAuthenticator({ issuers: [bootstrap.trustedIssuer()], trustDomain: 'cluster.local' }),
+  });
   // Shared-mode ztunnel: every impersonated identity is placed on the caller's node.
   const onNode = new Set(Array.from({ length: 100 }, (_, i) => `spiffe://cluster.local/ns/ns${i % 10}/sa/sa${i}`));
-  const svc = createCaService({ authority, authenticator, placement: { identitiesOnNode: () => onNode }, logger, registry: new promClient.Registry() });
+  const svc = createCaService({
+    authority,
+    authenticator,
+    placement: { identitiesOnNode: () => onNode },
+    logger,
+    registry: new promClient.Registry(),
+  });
   const identity = new ServingIdentity({ authority, request: { ipAddresses: ['127.0.0.1'] }, logger });
   await identity.start();
   const cert = identity.current();
-  const credentials = new RotatingServerCredentials({ certChainPem: cert.certChainPem, keyPem: cert.keyPem, trustBundlePem: authority.rootBundlePem() });
-  const server = new GrpcServer({ listen: '127.0.0.1:0', credentials, logger, maxReceiveBytes: 4 * 1024 * 1024, maxSessionMemoryMb: 64 });
+  const credentials = new RotatingServerCredentials({
+    certChainPem: cert.certChainPem,
+    keyPem: cert.keyPem,
+    trustBundlePem: authority.rootBundlePem(),
+  });
+  const server = new GrpcServer({
+    listen: '127.0.0.1:0',
+    credentials,
+    logger,
+    maxReceiveBytes: 4 * 1024 * 1024,
+    maxSessionMemoryMb: 64,
+  });
   server.addService(svc);
   const port = await server.start();
-  const token = bootstrap.createBootstrapToken({ namespace: 'istio-system', serviceAccount: 'ztunnel', node: 'node-1', ttlSeconds: 3600 });
-  process.stdout.write(JSON.stringify({ port, root: authority.rootBundlePem(), token, identities: [...onNode] }) + '\n');
+  const token = bootstrap.createBootstrapToken({
+    namespace: 'istio-system',
+    serviceAccount: 'ztunnel',
+    node: 'node-1',
+    ttlSeconds: 3600,
+  });
+  process.stdout.write(
+    JSON.stringify({ port, root: authority.rootBundlePem(), token, identities: [...onNode] }) + '\n',
+  );
   serveUntilStopped(() => {
     server.destroy();
     void identity.close();

@@ -27,10 +27,16 @@ async function main(): Promise<void> {
   const response: CaResponse = { cert_chain: [leaf, authority.rootBundlePem()] };
   const CreateCertificate: grpc.handleUnaryCall<unknown, CaResponse> = (_call, callback) => callback(null, response);
   const credentials = new RotatingServerCredentials({
-    certChainPem: cert.certChainPem, keyPem: cert.keyPem, trustBundlePem: authority.rootBundlePem(),
+    certChainPem: cert.certChainPem,
+    keyPem: cert.keyPem,
+    trustBundlePem: authority.rootBundlePem(),
   });
   const server = new GrpcServer({
-    listen: '127.0.0.1:0', credentials, logger, maxReceiveBytes: 4 * 1024 * 1024, maxSessionMemoryMb: 64,
+    listen: '127.0.0.1:0',
+    credentials,
+    logger,
+    maxReceiveBytes: 4 * 1024 * 1024,
+    maxSessionMemoryMb: 64,
   });
   server.addService({ definition: loadCaService().definition, implementation: { CreateCertificate } });
   const port = await server.start();

@@ -54,10 +54,11 @@ function loadLib(): Lib {
 type CaKey = 'rsa-2048' | 'ec-p256';
 
 async function libraryIssuer(lib: Lib, caKey: CaKey) {
-  const algo = caKey === 'rsa-2048'
-    ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 }
-    : { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const keys = (await crypto.webcrypto.subtle.generateKey(algo, false, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const algo =
+    caKey === 'rsa-2048'
+      ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 }
+      : { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const keys = await crypto.webcrypto.subtle.generateKey(algo, false, ['sign', 'verify']);
   const aki = await lib.AuthorityKeyIdentifierExtension.create(keys.publicKey);
   const constant = [
     new lib.KeyUsagesExtension(lib.KeyUsageFlags.digitalSignature | lib.KeyUsageFlags.keyEncipherment, true),
@@ -65,9 +66,8 @@ async function libraryIssuer(lib: Lib, caKey: CaKey) {
     new lib.BasicConstraintsExtension(false, undefined, true),
     aki,
   ];
-  const signingAlgorithm = caKey === 'rsa-2048'
-    ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }
-    : { name: 'ECDSA', hash: 'SHA-256' };
+  const signingAlgorithm =
+    caKey === 'rsa-2048' ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } : { name: 'ECDSA', hash: 'SHA-256' };
   /** What Authority.sign does, through the library: parse + verify the CSR, build + sign the leaf, PEM. */
   return async (csrPem: string, uri: string): Promise<string> => {
     const csr = new lib.Pkcs10CertificateRequest(csrPem);
@@ -82,8 +82,11 @@ async function libraryIssuer(lib: Lib, caKey: CaKey) {
       signingAlgorithm,
       publicKey: csr.publicKey,
       signingKey: keys.privateKey,
-      extensions: [new lib.SubjectAlternativeNameExtension([{ type: 'url', value: uri }], true), ...constant,
-        await lib.SubjectKeyIdentifierExtension.create(csr.publicKey)],
+      extensions: [
+        new lib.SubjectAlternativeNameExtension([{ type: 'url', value: uri }], true),
+        ...constant,
+        await lib.SubjectKeyIdentifierExtension.create(csr.publicKey),
+      ],
     });
     return cert.toString('pem');
   };
@@ -131,13 +134,19 @@ async function fuzz(lib: Lib, cases: number): Promise<Record<string, number>> {
   const ders = pems.map((p) => decodePemBlocks(p)[0]!.der);
   const rng = new Rng(0xc5a1);
   const r = {
-    both_accept: 0, both_reject: 0, only_ours_accepts: 0, only_library_accepts: 0, ours_us: 0, library_us: 0,
+    both_accept: 0,
+    both_reject: 0,
+    only_ours_accepts: 0,
+    only_library_accepts: 0,
+    ours_us: 0,
+    library_us: 0,
   };
   for (let i = 0; i < cases; i++) {
     const k = rng.int(pems.length);
-    const input = rng.int(10) < 8
-      ? encodePem('CERTIFICATE REQUEST', mutateBytes(rng, ders[k]!, ders))
-      : mutateText(rng, pems[k]!, pems);
+    const input =
+      rng.int(10) < 8
+        ? encodePem('CERTIFICATE REQUEST', mutateBytes(rng, ders[k]!, ders))
+        : mutateText(rng, pems[k]!, pems);
     let t0 = performance.now();
     let ours = true;
     try {

@@ -8,11 +8,19 @@ function ensureGnuplot(): boolean {
   if (spawnSync('gnuplot', ['--version']).status === 0) return true;
   const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
   try {
-    execFileSync(sudo[0] ?? 'apt-get', [...(sudo.length ? ['apt-get'] : []), 'install', '-y', '-qq', '--no-install-recommends', 'gnuplot-nox'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    execFileSync(
+      sudo[0] ?? 'apt-get',
+      [...(sudo.length ? ['apt-get'] : []), 'install', '-y', '-qq', '--no-install-recommends', 'gnuplot-nox'],
+      { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } },
+    );
   } catch {
     try {
       execFileSync(sudo[0] ?? 'apt-get', [...(sudo.length ? ['apt-get'] : []), 'update', '-qq'], { stdio: 'ignore' });
-      execFileSync(sudo[0] ?? 'apt-get', [...(sudo.length ? ['apt-get'] : []), 'install', '-y', '-qq', '--no-install-recommends', 'gnuplot-nox'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+      execFileSync(
+        sudo[0] ?? 'apt-get',
+        [...(sudo.length ? ['apt-get'] : []), 'install', '-y', '-qq', '--no-install-recommends', 'gnuplot-nox'],
+        { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } },
+      );
     } catch {
       return false;
     }
@@ -45,16 +53,35 @@ export function renderCharts(series: Series[], outDir: string): string | undefin
       fs.writeFileSync(f, v.map((x, j) => `${x} ${(j + 1) / v.length}`).join('\n') + '\n');
       plots.push(`'${f}' using 1:2 with lines lw 2 title '${s.label.replace(/'/g, '')}'`);
     });
-    script.push('set title "propagation latency CDF"', 'set logscale x', 'set xlabel "ms (log)"', 'set ylabel "fraction"', 'set yrange [0:1]', `plot ${plots.join(', ')}`, 'unset logscale x', 'set yrange [*:*]');
+    script.push(
+      'set title "propagation latency CDF"',
+      'set logscale x',
+      'set xlabel "ms (log)"',
+      'set ylabel "fraction"',
+      'set yrange [0:1]',
+      `plot ${plots.join(', ')}`,
+      'unset logscale x',
+      'set yrange [*:*]',
+    );
   }
-  for (const [group, title, ylabel] of [[cpu, 'daemon CPU vs peers', '% of one core'], [rss, 'daemon RSS vs peers', 'MiB']] as const) {
+  for (const [group, title, ylabel] of [
+    [cpu, 'daemon CPU vs peers', '% of one core'],
+    [rss, 'daemon RSS vs peers', 'MiB'],
+  ] as const) {
     if (!group.length) continue;
     const p = group.map((s, i) => {
       const f = path.join(dataDir, `${title.replace(/\W+/g, '-')}-${i}.dat`);
       fs.writeFileSync(f, (s.values as [number, number][]).map(([x, y]) => `${x} ${y}`).join('\n') + '\n');
       return `'${f}' using 1:2 with linespoints lw 2 pt 7 title '${s.label.replace(/'/g, '')}'`;
     });
-    script.push(`set title "${title}"`, 'set xlabel "peered clusters"', `set ylabel "${ylabel}"`, 'set xrange [0:*]', 'set yrange [0:*]', `plot ${p.join(', ')}`);
+    script.push(
+      `set title "${title}"`,
+      'set xlabel "peered clusters"',
+      `set ylabel "${ylabel}"`,
+      'set xrange [0:*]',
+      'set yrange [0:*]',
+      `plot ${p.join(', ')}`,
+    );
   }
   script.push('unset multiplot');
   const sf = path.join(dataDir, 'bench.gp');

@@ -9,7 +9,16 @@ import { wallNow } from './sim-proc';
  * the new one created, as a rolling Deployment does. Every new uid is tracked
  * by the simulator so each ztunnel receipt is a latency sample.
  */
-export async function churn(o: { reg: string; sim: SimProc; ratePerSec: number; seconds: number; slots: number; cluster: string; services: number; startGen: number }): Promise<number> {
+export async function churn(o: {
+  reg: string;
+  sim: SimProc;
+  ratePerSec: number;
+  seconds: number;
+  slots: number;
+  cluster: string;
+  services: number;
+  startGen: number;
+}): Promise<number> {
   const total = Math.round(o.ratePerSec * o.seconds);
   const interval = 1000 / o.ratePerSec;
   const start = performance.now();
@@ -23,7 +32,10 @@ export async function churn(o: { reg: string; sim: SimProc; ratePerSec: number; 
     const ns = `ns-${s % 10}`;
     const name = `churn-${slot}-g${gen}`;
     o.sim.send({ cmd: 'track', uid: `${o.cluster}//Pod/${ns}/${name}`, t0: wallNow() });
-    writeAtomic(path.join(o.reg, `churn-${slot}.yaml`), podYaml(ns, name, `app-${s}`, ipFor(0x300000 + (gen % 0xfffff)), `node-${slot % 100}`));
+    writeAtomic(
+      path.join(o.reg, `churn-${slot}.yaml`),
+      podYaml(ns, name, `app-${s}`, ipFor(0x300000 + (gen % 0xfffff)), `node-${slot % 100}`),
+    );
   }
   return total;
 }

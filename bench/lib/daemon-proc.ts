@@ -30,8 +30,12 @@ const BUILD = path.resolve(__dirname, '..', '..');
 export const MAIN = path.join(BUILD, 'cmd', 'ambientd', 'main.js');
 
 export async function startDaemonProc(o: {
-  dir: string; config: Record<string, unknown>; logDir: string; name?: string;
-  extraArgs?: string[]; nodeArgs?: string[];
+  dir: string;
+  config: Record<string, unknown>;
+  logDir: string;
+  name?: string;
+  extraArgs?: string[];
+  nodeArgs?: string[];
   /** Run under `taskset -c cpus` (bench/lib/pin.ts). */
   cpus?: string;
 }): Promise<DaemonProc> {
@@ -40,7 +44,23 @@ export async function startDaemonProc(o: {
   const cfgFile = path.join(o.dir, 'ambientd.yaml');
   fs.writeFileSync(cfgFile, JSON.stringify({ stateDir, log: { level: 'warn' }, ...o.config }, null, 2));
   // Mint the token first: the issuer key is created once in the state dir and the daemon reuses it.
-  const token = execFileSync('node', [MAIN, 'token', 'create', '--state-dir', stateDir, '--namespace', 'istio-system', '--service-account', 'ztunnel', '--ttl', '24h'], { encoding: 'utf8' }).trim();
+  const token = execFileSync(
+    'node',
+    [
+      MAIN,
+      'token',
+      'create',
+      '--state-dir',
+      stateDir,
+      '--namespace',
+      'istio-system',
+      '--service-account',
+      'ztunnel',
+      '--ttl',
+      '24h',
+    ],
+    { encoding: 'utf8' },
+  ).trim();
   const logFile = path.join(o.logDir, `${o.name ?? 'daemon'}.log`);
   fs.mkdirSync(o.logDir, { recursive: true });
   const log = fs.createWriteStream(logFile);
@@ -48,8 +68,8 @@ export async function startDaemonProc(o: {
   const nodeArgs = ['--expose-gc', ...(o.nodeArgs ?? []), MAIN, 'serve', '--config', cfgFile, '--log-level', 'info'];
   const run = pinnedCommand('node', [...nodeArgs, ...(o.extraArgs ?? [])], o.cpus);
   const proc = spawn(run.cmd, run.args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stderr!.pipe(log);
-  const rl = readline.createInterface({ input: proc.stdout! });
+  proc.stderr.pipe(log);
+  const rl = readline.createInterface({ input: proc.stdout });
   const lineWaiters: ((j: Record<string, unknown>) => boolean)[] = [];
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`daemon did not start; see ${logFile}`)), 120_000);
@@ -58,7 +78,7 @@ export async function startDaemonProc(o: {
       log.write(line + '\n');
       try {
         const j = JSON.parse(line) as { msg?: string; port?: number; grpcPort?: number };
-        for (let i = lineWaiters.length - 1; i >= 0; i--) if (lineWaiters[i]!(j as Record<string, unknown>)) lineWaiters.splice(i, 1);
+        for (let i = lineWaiters.length - 1; i >= 0; i--) if (lineWaiters[i]!(j)) lineWaiters.splice(i, 1);
         if (j.msg === 'gRPC TLS server listening') grpcPort = j.port ?? 0;
         if (j.msg === 'ambientd serving') {
           clearTimeout(timer);
@@ -76,7 +96,13 @@ export async function startDaemonProc(o: {
   const ca = path.join(stateDir, 'ca');
   const rootFile = fs.existsSync(path.join(ca, 'root-cert.pem')) ? path.join(ca, 'root-cert.pem') : findRoot(stateDir);
   return {
-    proc, pid: proc.pid!, grpcPort: port, rootCaPem: fs.readFileSync(rootFile, 'utf8'), token, stateDir, logFile,
+    proc,
+    pid: proc.pid!,
+    grpcPort: port,
+    rootCaPem: fs.readFileSync(rootFile, 'utf8'),
+    token,
+    stateDir,
+    logFile,
     memory: () =>
       new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('no memory report from daemon')), 30_000);
@@ -91,7 +117,7 @@ export async function startDaemonProc(o: {
       }),
     stop: () =>
       new Promise((resolve) => {
-        if (proc.exitCode !== null) return resolve(proc.exitCode);
+        if (proc.exitCode !== null) return void resolve(proc.exitCode);
         proc.once('exit', (code) => resolve(code));
         proc.kill('SIGTERM');
       }),

@@ -38,7 +38,8 @@ export interface BulkPhase {
 
 async function bulk(p: BulkPath, bytes: number): Promise<number> {
   const r = (await p.c.agent.load({ kind: 'bulk', host: p.vip, port: 80, bytes, streams: 1 })) as {
-    ms: number; received: number;
+    ms: number;
+    received: number;
   };
   if (r.received !== bytes) throw new Error(`bulk: the app counted ${r.received} of ${bytes} bytes`);
   return (bytes * 8) / (r.ms * 1000);
@@ -48,7 +49,11 @@ async function bulk(p: BulkPath, bytes: number): Promise<number> {
 const podPids = (pods: RigPod[]): number[] => pods.flatMap((p) => [p.ztunnel!.proc.pid, p.agent.proc!.pid]);
 
 async function measured(
-  kind: BulkRun['path'], p: BulkPath, bytes: number, relayPid: number | undefined, web: RigPod[],
+  kind: BulkRun['path'],
+  p: BulkPath,
+  bytes: number,
+  relayPid: number | undefined,
+  web: RigPod[],
 ): Promise<BulkRun> {
   const zPid = p.c.ztunnel!.proc.pid;
   const pids = [p.c.agent.proc!.pid, zPid, ...(relayPid === undefined ? [] : [relayPid]), ...podPids(web)];
@@ -70,20 +75,35 @@ async function measured(
  */
 export async function startBareRelay(b: RigCluster, caDir: string, web: RigPod[], workDir: string): Promise<NetnsProc> {
   const dir = fs.mkdtempSync(path.join(workDir, 'relay-floor-'));
-  const leaf = mintLeaf(dir, 'relay', { cert: path.join(caDir, 'ca-cert.pem'), key: path.join(caDir, 'ca-key.pem') },
-    GATEWAY_SPIFFE, fs.readFileSync(path.join(caDir, 'cert-chain.pem'), 'utf8'));
+  const leaf = mintLeaf(
+    dir,
+    'relay',
+    { cert: path.join(caDir, 'ca-cert.pem'), key: path.join(caDir, 'ca-key.pem') },
+    GATEWAY_SPIFFE,
+    fs.readFileSync(path.join(caDir, 'cert-chain.pem'), 'utf8'),
+  );
   const cfg = {
-    mode: 'h2', listen: '0.0.0.0:15008', cert: leaf.cert, key: leaf.key, ca: path.join(caDir, 'root-cert.pem'),
+    mode: 'h2',
+    listen: '0.0.0.0:15008',
+    cert: leaf.cert,
+    key: leaf.key,
+    ca: path.join(caDir, 'root-cert.pem'),
     destinations: web.map((p) => `${p.ip}:15008`),
   };
   const proc = spawnInNetns({
-    ns: b.cpNs, name: 'relay-floor-h2', cmd: process.execPath, args: [RELAY_FLOOR_JS, JSON.stringify(cfg)],
+    ns: b.cpNs,
+    name: 'relay-floor-h2',
+    cmd: process.execPath,
+    args: [RELAY_FLOOR_JS, JSON.stringify(cfg)],
     logDir: b.env.logDir,
   });
-  await waitFor(() => {
-    if (proc.exitedAlready()) throw new Error(`relay floor exited:\n${proc.logTail(20)}`);
-    return proc.logTail(5).includes('"ev":"ready"');
-  }, { timeoutMs: 20_000, intervalMs: 20, what: 'bare relay listening' });
+  await waitFor(
+    () => {
+      if (proc.exitedAlready()) throw new Error(`relay floor exited:\n${proc.logTail(20)}`);
+      return proc.logTail(5).includes('"ev":"ready"');
+    },
+    { timeoutMs: 20_000, intervalMs: 20, what: 'bare relay listening' },
+  );
   return proc;
 }
 
@@ -101,8 +121,15 @@ async function warm(p: BulkPath): Promise<void> {
  * X / D; the target is judged on the median over the gateway's pairs.
  */
 export async function bulkPhase(o: {
-  direct: BulkPath; viaGateway: BulkPath; gw: GatewayProc; b: RigCluster; caDir: string; web: RigPod[];
-  workDir: string; bytes: number; pairsPerPath: number;
+  direct: BulkPath;
+  viaGateway: BulkPath;
+  gw: GatewayProc;
+  b: RigCluster;
+  caDir: string;
+  web: RigPod[];
+  workDir: string;
+  bytes: number;
+  pairsPerPath: number;
 }): Promise<BulkPhase> {
   const rounds: BulkPhase['rounds'] = [];
   const loadStart = os.loadavg();
@@ -164,7 +191,10 @@ function summarise(rounds: BulkPhase['rounds'], loadStart: number[]): BulkPhase 
   figures.push({ name: 'bulk_gateway', value: med(gw.map((r) => r.x.mbps)), unit: 'Mbit/s' });
   figures.push({ name: 'bulk_bare_h2_relay', value: med(bare.map((r) => r.x.mbps)), unit: 'Mbit/s' });
   figures.push({
-    name: 'bulk_ratio_gateway_vs_direct', value: med(ratios(gw)), unit: 'x', target: { op: '>=', value: 0.5 },
+    name: 'bulk_ratio_gateway_vs_direct',
+    value: med(ratios(gw)),
+    unit: 'x',
+    target: { op: '>=', value: 0.5 },
   });
   figures.push({ name: 'bulk_ratio_gateway_vs_direct_min', value: Math.min(...ratios(gw)), unit: 'x' });
   figures.push({ name: 'bulk_ratio_bare_h2_relay_vs_direct', value: med(ratios(bare)), unit: 'x' });
@@ -174,11 +204,13 @@ function summarise(rounds: BulkPhase['rounds'], loadStart: number[]): BulkPhase 
   figures.push({ name: 'bare_h2_relay_cpu_per_gb', value: med(cpu(bare)), unit: 'CPU s/GB' });
   figures.push({ name: 'gateway_cpu_vs_bare_h2_relay', value: med(cpu(gw)) / med(cpu(bare)), unit: 'x' });
   figures.push({
-    name: 'client_ztunnel_cpu_per_gb_double_hbone', value: med(gw.map((r) => r.x.clientZtunnelCpuPerGb)),
+    name: 'client_ztunnel_cpu_per_gb_double_hbone',
+    value: med(gw.map((r) => r.x.clientZtunnelCpuPerGb)),
     unit: 'CPU s/GB',
   });
   figures.push({
-    name: 'client_ztunnel_cpu_per_gb_direct', value: med(rounds.map((r) => r.direct.clientZtunnelCpuPerGb)),
+    name: 'client_ztunnel_cpu_per_gb_direct',
+    value: med(rounds.map((r) => r.direct.clientZtunnelCpuPerGb)),
     unit: 'CPU s/GB',
   });
   const pathCpu = (rs: BulkRun[]): number => med(rs.map((r) => r.pathCpuPerGb));
@@ -189,16 +221,20 @@ function summarise(rounds: BulkPhase['rounds'], loadStart: number[]): BulkPhase 
   // CPU-bound on a machine of its own, throughput is about cores / (CPU per byte): the ratio the wall clock
   // approaches on a quiet machine, and one that neighbours' load hardly moves.
   figures.push({
-    name: 'bulk_ratio_gateway_vs_direct_cpu_model', value: pathCpu(direct) / pathCpu(gw.map((r) => r.x)), unit: 'x',
+    name: 'bulk_ratio_gateway_vs_direct_cpu_model',
+    value: pathCpu(direct) / pathCpu(gw.map((r) => r.x)),
+    unit: 'x',
   });
   figures.push({
-    name: 'bulk_ratio_bare_h2_relay_vs_direct_cpu_model', value: pathCpu(direct) / pathCpu(bare.map((r) => r.x)),
+    name: 'bulk_ratio_bare_h2_relay_vs_direct_cpu_model',
+    value: pathCpu(direct) / pathCpu(bare.map((r) => r.x)),
     unit: 'x',
   });
   const f = (x: number): string => x.toFixed(2);
   const notes = [
-    `bulk pairs (X/direct ratio, X CPU-s/GB, load1): ${rounds.map((r) =>
-      `${r.x.path} ${f(r.ratio)} ${f(r.x.relayCpuPerGb!)} ${f(r.x.load1)}`).join('; ')}`,
+    `bulk pairs (X/direct ratio, X CPU-s/GB, load1): ${rounds
+      .map((r) => `${r.x.path} ${f(r.ratio)} ${f(r.x.relayCpuPerGb!)} ${f(r.x.load1)}`)
+      .join('; ')}`,
     `bulk phase load average at start ${loadStart.map(f).join(' ')}, at end ${os.loadavg().map(f).join(' ')}`,
   ];
   return { figures, notes, rounds };

@@ -11,8 +11,29 @@ export function istiodServingCert(tag: string): { dir: string; key: string; cert
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ambientd-bench-${tag}-`));
   const key = path.join(dir, 'key.pem');
   const cert = path.join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=istiod',
-    '-addext', 'subjectAltName=DNS:istiod.istio-system.svc', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=istiod',
+      '-addext',
+      'subjectAltName=DNS:istiod.istio-system.svc',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
   return { dir, key, cert };
 }
 

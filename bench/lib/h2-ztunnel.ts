@@ -22,9 +22,16 @@ export interface SimOptions {
 }
 
 /** A ztunnel's TLS HTTP/2 session to the daemon (errors are the caller's to observe on its stream). */
-export function ztunnelSession(o: { address: string; rootCaPem: string; servername?: string }): http2.ClientHttp2Session {
+export function ztunnelSession(o: {
+  address: string;
+  rootCaPem: string;
+  servername?: string;
+}): http2.ClientHttp2Session {
   const session = http2.connect(`https://${o.address}`, {
-    ca: o.rootCaPem, servername: o.servername ?? 'istiod.istio-system.svc', minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS,
+    ca: o.rootCaPem,
+    servername: o.servername ?? 'istiod.istio-system.svc',
+    minVersion: 'TLSv1.3',
+    ciphers: TLS13_CIPHERS,
     maxSessionMemory: 1024,
   });
   session.on('error', () => undefined);
@@ -34,8 +41,12 @@ export function ztunnelSession(o: { address: string; rootCaPem: string; serverna
 /** A delta ADS stream as ztunnel opens it (bearer token, cluster id). */
 export function adsStream(session: http2.ClientHttp2Session, token: string): http2.ClientHttp2Stream {
   const st = session.request({
-    ':method': 'POST', ':path': PATH, 'content-type': 'application/grpc', te: 'trailers',
-    authorization: `Bearer ${token}`, clusterid: 'Kubernetes',
+    ':method': 'POST',
+    ':path': PATH,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+    authorization: `Bearer ${token}`,
+    clusterid: 'Kubernetes',
   });
   st.on('error', () => undefined);
   return st;
@@ -66,7 +77,15 @@ export class SimZtunnel {
     if (this.o.stuck) st.pause();
     st.on('data', (chunk: Buffer) => this.onData(chunk));
     for (const t of [TYPE_ADDRESS, TYPE_AUTHORIZATION]) {
-      const req = this.o.initial?.get(t) ?? grpcFrame(encodeRequest({ typeUrl: t, nodeId: `ztunnel~10.0.0.${this.id % 250}~zt-${this.id}.istio-system~istio-system.svc.cluster.local`, namespace: 'istio-system' }));
+      const req =
+        this.o.initial?.get(t) ??
+        grpcFrame(
+          encodeRequest({
+            typeUrl: t,
+            nodeId: `ztunnel~10.0.0.${this.id % 250}~zt-${this.id}.istio-system~istio-system.svc.cluster.local`,
+            namespace: 'istio-system',
+          }),
+        );
       st.write(req);
     }
   }

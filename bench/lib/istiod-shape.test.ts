@@ -7,12 +7,18 @@ import { ISTIOD_SHAPE, istiodShapeObjects } from './istiod-shape';
 
 t.test("istiod's serviceentry-workloadentry shape translates to the 1,102 Addresses istiod serves", async (t) => {
   const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
-  reg.replaceSource('bench', istiodShapeObjects().map((obj) => ({ obj })));
+  reg.replaceSource(
+    'bench',
+    istiodShapeObjects().map((obj) => ({ obj })),
+  );
   t.same(reg.snapshot().rejected, [], 'every object accepted');
   const out = generateLocal({
     snapshot: reg.snapshot(),
     mesh: {
-      clusterId: 'Kubernetes', network: '', trustDomain: 'cluster.local', domainSuffix: 'cluster.local',
+      clusterId: 'Kubernetes',
+      network: '',
+      trustDomain: 'cluster.local',
+      domainSuffix: 'cluster.local',
       rootNamespace: 'istio-system',
     },
   }).output;

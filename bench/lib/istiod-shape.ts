@@ -22,14 +22,18 @@ const ns = 'default';
 
 function service(name: string, app: string, vip: string): RawObject {
   return {
-    apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns },
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: ns },
     spec: { clusterIP: vip, selector: { app }, ports: PORTS },
   };
 }
 
 export function workloadEntry(name: string, app: string, address: string, sa = 'random'): RawObject {
   return {
-    apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name, namespace: ns },
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'WorkloadEntry',
+    metadata: { name, namespace: ns },
     spec: { serviceAccount: sa, address, labels: { app } },
   };
 }

@@ -18,12 +18,21 @@ export interface LinkFloor {
 /** Opens `links` mTLS HTTP/2 links that each receive `responseBytes`, in a process of their own, and reports their memory. */
 export async function linkFloor(o: { links: number; responseBytes: number }): Promise<LinkFloor> {
   const { dir, key, cert } = istiodServingCert('links');
-  const proc = new SimProc(path.join(__dirname, '..', 'sim', 'link-floor.js'), ['--expose-gc'], [key, cert, String(o.links), String(o.responseBytes)]);
+  const proc = new SimProc(
+    path.join(__dirname, '..', 'sim', 'link-floor.js'),
+    ['--expose-gc'],
+    [key, cert, String(o.links), String(o.responseBytes)],
+  );
   try {
     await proc.next('ready');
     proc.send({ cmd: 'run' });
     const r = await proc.next('floor', 600_000);
-    return { perLinkKiB: Number(r.perLinkKiB), heapPerLinkKiB: Number(r.heapPerLinkKiB), totalMiB: Number(r.totalMiB), baseMiB: Number(r.baseMiB) };
+    return {
+      perLinkKiB: Number(r.perLinkKiB),
+      heapPerLinkKiB: Number(r.heapPerLinkKiB),
+      totalMiB: Number(r.totalMiB),
+      baseMiB: Number(r.baseMiB),
+    };
   } finally {
     proc.close();
     fs.rmSync(dir, { recursive: true, force: true });

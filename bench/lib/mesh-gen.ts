@@ -29,17 +29,30 @@ export function ipFor(i: number): string {
   return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 }
 
-export function writeMesh(dir: string, shape: MeshShape): { churnPod: (i: number, gen: number) => { file: string; yaml: string; uid: string } } {
+export function writeMesh(
+  dir: string,
+  shape: MeshShape,
+): { churnPod: (i: number, gen: number) => { file: string; yaml: string; uid: string } } {
   fs.mkdirSync(dir, { recursive: true });
   const nss = shape.namespaces ?? 10;
   const docs: string[] = [];
-  for (let n = 0; n < nss; n++) docs.push(`apiVersion: v1\nkind: Namespace\nmetadata: { name: ns-${n}, labels: { istio.io/dataplane-mode: ambient } }\n`);
-  for (let n = 0; n < 100; n++) docs.push(`apiVersion: v1\nkind: Node\nmetadata: { name: node-${n}, labels: { topology.kubernetes.io/region: r${n % 3}, topology.kubernetes.io/zone: z${n % 9} } }\n`);
+  for (let n = 0; n < nss; n++)
+    docs.push(
+      `apiVersion: v1\nkind: Namespace\nmetadata: { name: ns-${n}, labels: { istio.io/dataplane-mode: ambient } }\n`,
+    );
+  for (let n = 0; n < 100; n++)
+    docs.push(
+      `apiVersion: v1\nkind: Node\nmetadata: { name: node-${n}, labels: { topology.kubernetes.io/region: r${n % 3}, topology.kubernetes.io/zone: z${n % 9} } }\n`,
+    );
   for (let s = 0; s < shape.services; s++) {
-    docs.push(`apiVersion: v1\nkind: Service\nmetadata: { name: svc-${s}, namespace: ns-${s % nss} }\nspec: { clusterIP: 172.${16 + ((s >> 16) & 15)}.${(s >> 8) & 255}.${s & 255}, selector: { app: app-${s} }, ports: [{ name: http, port: 80, targetPort: 8080 }] }\n`);
+    docs.push(
+      `apiVersion: v1\nkind: Service\nmetadata: { name: svc-${s}, namespace: ns-${s % nss} }\nspec: { clusterIP: 172.${16 + ((s >> 16) & 15)}.${(s >> 8) & 255}.${s & 255}, selector: { app: app-${s} }, ports: [{ name: http, port: 80, targetPort: 8080 }] }\n`,
+    );
   }
   for (let p = 0; p < shape.policies; p++) {
-    docs.push(`apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: pol-${p}, namespace: ns-${p % nss} }\nspec: { selector: { matchLabels: { app: app-${p} } }, action: ALLOW, rules: [{ from: [{ source: { namespaces: [ns-${(p + 1) % nss}] } }], to: [{ operation: { ports: ["8080"] } }] }] }\n`);
+    docs.push(
+      `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: pol-${p}, namespace: ns-${p % nss} }\nspec: { selector: { matchLabels: { app: app-${p} } }, action: ALLOW, rules: [{ from: [{ source: { namespaces: [ns-${(p + 1) % nss}] } }], to: [{ operation: { ports: ["8080"] } }] }] }\n`,
+    );
   }
   fs.writeFileSync(path.join(dir, 'base.yaml'), docs.join('---\n'));
   const chunk = 5000;
@@ -56,7 +69,11 @@ export function writeMesh(dir: string, shape: MeshShape): { churnPod: (i: number
     const ns = `ns-${s % nss}`;
     const name = `churn-${i}`;
     // Each generation moves the pod to a new IP: a real change for every ztunnel.
-    return { file: churnFile(i), yaml: podYaml(ns, name, `app-${s}`, ipFor(0x200000 + ((i * 251 + gen) % 0xfffff)), `node-${i % 100}`), uid: `${ns}/${name}` };
+    return {
+      file: churnFile(i),
+      yaml: podYaml(ns, name, `app-${s}`, ipFor(0x200000 + ((i * 251 + gen) % 0xfffff)), `node-${i % 100}`),
+      uid: `${ns}/${name}`,
+    };
   };
   for (let i = 0; i < (shape.churnPods ?? 0); i++) {
     const c = churnPod(i, 0);

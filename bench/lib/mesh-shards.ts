@@ -10,7 +10,11 @@ import { sampleProc, type ProcSample } from './proc';
 export class PeerShards {
   readonly procs: SimProc[] = [];
 
-  constructor(file: string, private readonly n: number, perShard = 4000) {
+  constructor(
+    file: string,
+    private readonly n: number,
+    perShard = 4000,
+  ) {
     const shards = Math.max(1, Math.ceil(n / perShard));
     for (let s = 0; s < shards; s++) this.procs.push(new SimProc(file, ['--max-old-space-size=4096'], ['peers']));
   }

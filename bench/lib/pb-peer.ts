@@ -107,10 +107,12 @@ export class ResponseScanner {
   private typeUrl = '';
   private nonce = '';
 
-  constructor(private readonly o: {
-    onName: (buf: Buffer, start: number, end: number) => void;
-    onMessage: (typeUrl: string, nonce: string) => void;
-  }) {}
+  constructor(
+    private readonly o: {
+      onName: (buf: Buffer, start: number, end: number) => void;
+      onMessage: (typeUrl: string, nonce: string) => void;
+    },
+  ) {}
 
   push(chunk: Buffer): void {
     const buf = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;

@@ -94,7 +94,16 @@ function field(tag: number, body: Buffer): Buffer {
 const s = (x: string): Buffer => Buffer.from(x, 'utf8');
 
 /** DeltaDiscoveryRequest: node(1){id=1, metadata(3) NAMESPACE}, type_url(2), subscribe(3), irv(5), nonce(6), error_detail(7). */
-export function encodeRequest(r: { typeUrl: string; nodeId?: string; namespace?: string; nonce?: string; subscribe?: string[]; unsubscribe?: string[]; irv?: Iterable<[string, string]>; nack?: string }): Buffer {
+export function encodeRequest(r: {
+  typeUrl: string;
+  nodeId?: string;
+  namespace?: string;
+  nonce?: string;
+  subscribe?: string[];
+  unsubscribe?: string[];
+  irv?: Iterable<[string, string]>;
+  nack?: string;
+}): Buffer {
   const parts: Buffer[] = [];
   if (r.nodeId) {
     const md = r.namespace

@@ -25,9 +25,27 @@ const openssl = (args: string[]): void => void execFileSync('openssl', args, { s
 export function makeCa(dir: string): PemFiles {
   const key = path.join(dir, 'ca-key.pem');
   const cert = path.join(dir, 'ca-cert.pem');
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/O=bench relay floor CA', '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-keyout', key, '-out', cert]);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/O=bench relay floor CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
   return { cert, key };
 }
 
@@ -41,12 +59,48 @@ export function mintLeaf(dir: string, name: string, ca: PemFiles, spiffe: string
   const leaf = path.join(dir, `${name}-leaf.pem`);
   const ext = path.join(dir, `${name}.ext`);
   const cert = path.join(dir, `${name}-cert.pem`);
-  fs.writeFileSync(ext, [`subjectAltName=critical,URI:${spiffe}`, 'basicConstraints=critical,CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=serverAuth,clientAuth', ''].join('\n'));
-  openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/O=bench',
-    '-keyout', key, '-out', csr]);
-  openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-days', '1',
-    '-extfile', ext, '-out', leaf]);
+  fs.writeFileSync(
+    ext,
+    [
+      `subjectAltName=critical,URI:${spiffe}`,
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth,clientAuth',
+      '',
+    ].join('\n'),
+  );
+  openssl([
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-subj',
+    '/O=bench',
+    '-keyout',
+    key,
+    '-out',
+    csr,
+  ]);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.cert,
+    '-CAkey',
+    ca.key,
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    ext,
+    '-out',
+    leaf,
+  ]);
   fs.writeFileSync(cert, fs.readFileSync(leaf, 'utf8') + chainPem);
   return { cert, key };
 }

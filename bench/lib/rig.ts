@@ -18,22 +18,40 @@ export interface XdsRig {
 
 /** `xds` settings override the rig's (e.g. the attack scenario keeps the default per-source connection limit). */
 export async function startXdsRig(o: {
-  name: string; logDir: string; shape: MeshShape; xds?: Record<string, unknown>; pin?: Pinning;
+  name: string;
+  logDir: string;
+  shape: MeshShape;
+  xds?: Record<string, unknown>;
+  pin?: Pinning;
 }): Promise<XdsRig> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ambientd-bench-${o.name}-`));
   const reg = path.join(dir, 'registry');
   const mesh = writeMesh(reg, o.shape);
   const daemon = await startDaemonProc({
-    dir, logDir: o.logDir, name: `${o.name}-daemon`, cpus: o.pin?.server,
+    dir,
+    logDir: o.logDir,
+    name: `${o.name}-daemon`,
+    cpus: o.pin?.server,
     // Diagnosis only (e.g. BENCH_DAEMON_NODE_ARGS=--cpu-prof); figures are taken without it.
     nodeArgs: process.env.BENCH_DAEMON_NODE_ARGS ? process.env.BENCH_DAEMON_NODE_ARGS.split(' ') : undefined,
-    config: { clusterId: 'bench', registry: { type: 'file', dir: reg }, xds: { listen: '127.0.0.1:0', maxConnectionsPerSource: BENCH_CONNECTIONS_PER_SOURCE, ...o.xds }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' } },
+    config: {
+      clusterId: 'bench',
+      registry: { type: 'file', dir: reg },
+      xds: { listen: '127.0.0.1:0', maxConnectionsPerSource: BENCH_CONNECTIONS_PER_SOURCE, ...o.xds },
+      admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' },
+    },
   });
   const sim = new SimProc(path.join(__dirname, '..', 'sim', 'xds-sim.js'), [], [], o.pin?.clients);
   await sim.next('ready');
-  sim.send({ cmd: 'init', init: { address: `127.0.0.1:${daemon.grpcPort}`, rootCaPem: daemon.rootCaPem, token: daemon.token } });
+  sim.send({
+    cmd: 'init',
+    init: { address: `127.0.0.1:${daemon.grpcPort}`, rootCaPem: daemon.rootCaPem, token: daemon.token },
+  });
   return {
-    reg, mesh, daemon, sim,
+    reg,
+    mesh,
+    daemon,
+    sim,
     async close() {
       sim.close();
       await daemon.stop();

@@ -3,7 +3,10 @@
  * back, repeat. Returns each round trip's latency (ms). `on` subscribes to the path's incoming data once.
  */
 export async function roundTrips(
-  write: (b: Buffer) => void, on: (f: (d: Buffer) => void) => void, n: number, size = 64,
+  write: (b: Buffer) => void,
+  on: (f: (d: Buffer) => void) => void,
+  n: number,
+  size = 64,
 ): Promise<number[]> {
   const out: number[] = [];
   const msg = Buffer.alloc(size, 0x45);

@@ -33,7 +33,13 @@ export class SimProc {
     if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0]!);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`simulator: no "${ev}" within ${timeoutMs} ms`)), timeoutMs);
-      this.waiters.push({ ev, resolve: (m) => { clearTimeout(timer); resolve(m); } });
+      this.waiters.push({
+        ev,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      });
     });
   }
 

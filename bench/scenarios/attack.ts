@@ -33,7 +33,10 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   const reconnects = full ? 10 : 5;
   const settleMs = full ? 3000 : 1500;
   const rig = await startXdsRig({
-    name: 'attack', logDir: opts.logDir, shape: { ...shape, churnPods: 1 }, xds: { maxConnectionsPerSource: 128 },
+    name: 'attack',
+    logDir: opts.logDir,
+    shape: { ...shape, churnPods: 1 },
+    xds: { maxConnectionsPerSource: 128 },
   });
   const { reg, mesh, daemon, sim } = rig;
   const attacker = new SimProc(path.join(__dirname, '..', 'sim', 'attack-sim.js'));
@@ -110,10 +113,15 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       await new Promise((r) => setTimeout(r, settleMs));
     }
     clearInterval(rssTimer);
-    const load = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+    const load = os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ');
     notes.push(`load average at the end: ${load} (${os.cpus().length} cores, shared)`);
-    notes.push('change p99 = every ztunnel\'s receipt of a single pod change, from the file write; reconnect = one '
-      + 'ztunnel presenting the full state it holds, until both types are answered (max of the phase)');
+    notes.push(
+      "change p99 = every ztunnel's receipt of a single pod change, from the file write; reconnect = one " +
+        'ztunnel presenting the full state it holds, until both types are answered (max of the phase)',
+    );
   } finally {
     attacker.close();
     await rig.close();
@@ -121,7 +129,11 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   return {
     scenario: 'attack',
     params: {
-      ...shape, ztunnels, changesPerPhase: changes, reconnectsPerPhase: reconnects, attacks,
+      ...shape,
+      ztunnels,
+      changesPerPhase: changes,
+      reconnectsPerPhase: reconnects,
+      attacks,
       mode: opts.mode,
     },
     figures,

@@ -30,7 +30,10 @@ function cpuSeconds(pid: number): number {
 }
 
 function loadAverage(): string {
-  return os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  return os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 }
 
 function lines(child: ChildProcess, onLine: (o: Record<string, unknown>) => void): Promise<void> {
@@ -59,13 +62,18 @@ interface Round {
 
 /** One server child (`script` with `args`) and one load-generator child; server CPU read at the phase marks. */
 async function measure(
-  script: string, args: string[], load: Record<string, unknown>, logDir: string, tag: string,
+  script: string,
+  args: string[],
+  load: Record<string, unknown>,
+  logDir: string,
+  tag: string,
 ): Promise<Round> {
   const here = __dirname; // dist/bench/scenarios
   const serverLog = fs.openSync(path.join(logDir, `ca-server-${tag}.stderr.log`), 'w');
   const clientLog = fs.openSync(path.join(logDir, `ca-client-${tag}.stderr.log`), 'w');
-  const server = spawn(process.execPath, [path.join(here, '../ca', script), ...args],
-    { stdio: ['pipe', 'pipe', serverLog] });
+  const server = spawn(process.execPath, [path.join(here, '../ca', script), ...args], {
+    stdio: ['pipe', 'pipe', serverLog],
+  });
   let client: ChildProcess | undefined;
   try {
     const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -73,15 +81,15 @@ async function measure(
       server.once('exit', (c) => reject(new Error(`${script} exited ${c} before ready`)));
     });
     const pid = server.pid!;
-    client = spawn(process.execPath, [path.join(here, '../ca/client.js'), JSON.stringify({ ...ready, ...load })],
-      { stdio: ['ignore', 'pipe', clientLog] });
+    client = spawn(process.execPath, [path.join(here, '../ca/client.js'), JSON.stringify({ ...ready, ...load })], {
+      stdio: ['ignore', 'pipe', clientLog],
+    });
     const marks: Record<string, { cpu: number; t: number }> = {};
     let result: Record<string, any> | undefined;
     await lines(client, (o) => {
       if (o.event === 'phase-start' || o.event === 'phase-end') {
         marks[`${o.event}:${o.phase}`] = { cpu: cpuSeconds(pid), t: performance.now() };
-      }
-      else if (o.event === 'result') result = o;
+      } else if (o.event === 'result') result = o;
     });
     if (!result) throw new Error('client produced no result');
     const s0 = marks['phase-start:sustained']!;
@@ -129,8 +137,13 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   // compilations still landed in the sustained window and V8's worker threads spent ~250 us per certificate
   // compiling; after 6,000, 9 compilations and ~36 us. BENCH_CA_WARMUP overrides.
   const load = {
-    channels: 8, sustainedConcurrency: 64, sustainedSeconds: full ? 10 : 3, burstSize: 500, bursts: full ? 3 : 1,
-    csrs: 1000, warmup: Number(process.env.BENCH_CA_WARMUP ?? 5000),
+    channels: 8,
+    sustainedConcurrency: 64,
+    sustainedSeconds: full ? 10 : 3,
+    burstSize: 500,
+    bursts: full ? 3 : 1,
+    csrs: 1000,
+    warmup: Number(process.env.BENCH_CA_WARMUP ?? 5000),
   };
   fs.mkdirSync(opts.logDir, { recursive: true });
   const loadBefore = loadAverage();
@@ -213,7 +226,9 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       { name: `${s}_ca_openssl_pair_ceiling`, value: opensslCeiling, unit: 'cert/cpu-s' },
       { name: `${s}_ca_node_pair_ceiling`, value: nodeCeiling, unit: 'cert/cpu-s' },
       {
-        name: `${s}_ca_fraction_of_ceiling_median`, value: median(rates) / ceiling, unit: 'ratio',
+        name: `${s}_ca_fraction_of_ceiling_median`,
+        value: median(rates) / ceiling,
+        unit: 'ratio',
         target: AT_LEAST_HALF,
       },
       { name: `${s}_ca_fraction_of_ceiling_best_round`, value: max(rates) / ceiling, unit: 'ratio' },
@@ -223,7 +238,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       { name: `${s}_ca_fixed_cost_per_request_min`, value: min(fixedUs), unit: 'us' },
       { name: `${s}_ca_fixed_cost_above_transport_floor_median`, value: median(fixedUs) - median(floorUs), unit: 'us' },
       {
-        name: `${s}_ca_service_above_our_transport_median`, unit: 'us',
+        name: `${s}_ca_service_above_our_transport_median`,
+        unit: 'us',
         value: median(rs.map((x, i) => 1e6 / x.perCpuSecond - oursUs[i]!)),
       },
       { name: `${s}_ca_sign_path_per_cpu_second`, value: signP.perCpuSecond, unit: 'cert/cpu-s' },
@@ -233,12 +249,16 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       { name: `${s}_ca_burst500_drain_median`, value: median(drain), unit: 'ms' },
       { name: `${s}_ca_burst500_crypto_lower_bound`, value: lowerBoundMs, unit: 'ms' },
       {
-        name: `${s}_ca_burst500_drain_over_lower_bound_median`, value: median(drain) / lowerBoundMs, unit: 'ratio',
+        name: `${s}_ca_burst500_drain_over_lower_bound_median`,
+        value: median(drain) / lowerBoundMs,
+        unit: 'ratio',
         target: DRAIN,
       },
       { name: `${s}_ca_burst500_p99_median`, value: median(rs.map((x) => x.burstP99)), unit: 'ms' },
       {
-        name: `${s}_ca_sustained_certificates_per_second_median`, value: median(rs.map((x) => x.rate)), unit: 'cert/s',
+        name: `${s}_ca_sustained_certificates_per_second_median`,
+        value: median(rs.map((x) => x.rate)),
+        unit: 'cert/s',
       },
       { name: `${s}_ca_server_cores_median`, value: median(rs.map((x) => x.serverCores)), unit: 'cores' },
     );
@@ -248,7 +268,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     figures.push(
       { name: `${s}_ca_floor_limited_max_fraction_of_ceiling`, value: floorLimitedMax, unit: 'ratio' },
       {
-        name: `${s}_ca_fraction_of_floor_limited_max_median`, value: median(rates) / ceiling / floorLimitedMax,
+        name: `${s}_ca_fraction_of_floor_limited_max_median`,
+        value: median(rates) / ceiling / floorLimitedMax,
         unit: 'ratio',
       },
       { name: `${s}_ca_burst500_floor_limited_bound`, value: (load.burstSize * floorLimitedUs) / 1000, unit: 'ms' },
@@ -262,8 +283,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       `P-256 ${ossl.ecSign.toFixed(0)} sign/s, ${ossl.ecVerify.toFixed(0)} verify/s.`
     : ' openssl speed was not available.';
   notes.push(
-    'Ceiling (the issue\'s): one P-256 CSR verify + one CA signature per certificate from `openssl speed` ' +
-      '(fixed keys, OpenSSL\'s own loops, per CPU user-second, best of 2); *_node_pair_ceiling is the same pair ' +
+    "Ceiling (the issue's): one P-256 CSR verify + one CA signature per certificate from `openssl speed` " +
+      "(fixed keys, OpenSSL's own loops, per CPU user-second, best of 2); *_node_pair_ceiling is the same pair " +
       'through node:crypto (best 100 ms window). fraction_of_ceiling = certificates per server CPU-second (all ' +
       'threads, /proc, sustained phase; median of the rounds) / that ceiling.',
     '*_fresh_key_crypto_cpu_per_certificate adds what no Node CA can skip: ztunnel sends a new P-256 key in every ' +
@@ -273,7 +294,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       'gRPC framing, protobuf), token check, CSR parse, certificate build, metrics. transport_floor_* is a bare ' +
       'node:http2 TLS server (bench/ca/floor-server.ts, no ambientd code per request) answering the same requests ' +
       'from the same client with a pre-encoded response of the real size; fixed_cost_above_transport_floor is what ' +
-      'ambientd adds on top of it. transport_ours_* is ambientd\'s gRPC TLS server (pkg/transport + the CA ' +
+      "ambientd adds on top of it. transport_ours_* is ambientd's gRPC TLS server (pkg/transport + the CA " +
       'protobuf codec) answering with a chain made at start-up (bench/ca/transport-server.ts); ' +
       '*_service_above_our_transport = the CA server − that, per round: token check, CSR parse + verify, ' +
       'certificate build + signature, metrics (crypto included).',
@@ -281,9 +302,9 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       'fraction a CA with no cost beyond those two floors would reach on this machine; ' +
       'fraction_of_floor_limited_max = achieved / that. burst500_floor_limited_bound = 500 × (the same sum).',
     'crypto_node_*: each operation alone through node:crypto (best 100 ms window, per CPU-s of this process), ' +
-      'next to `openssl speed` for the same operation (crypto_openssl_*, the ceiling\'s figures); *_over_openssl ' +
-      'is what a call through Node costs above OpenSSL\'s own loop. p256_key_import: a fresh P-256 point as JWK ' +
-      '(csr.ts\'s path; openssl speed has no counterpart); p256_import_and_verify: the import, then the first ' +
+      "next to `openssl speed` for the same operation (crypto_openssl_*, the ceiling's figures); *_over_openssl " +
+      "is what a call through Node costs above OpenSSL's own loop. p256_key_import: a fresh P-256 point as JWK " +
+      "(csr.ts's path; openssl speed has no counterpart); p256_import_and_verify: the import, then the first " +
       'verify with that key (what every ztunnel CSR costs).',
     'burst500_crypto_lower_bound = 500 / ceiling; drain = wall time from sending 500 CSRs at once to the last ' +
       'certificate (best burst of the round; the load generator shares the 2 cores).',

@@ -22,12 +22,28 @@ import { untilEndpoints, WEB_GLOBAL_HOST } from '../../e2e/dataplane/topologies'
  */
 const SIZES = {
   quick: {
-    bulkMiB: 128, rounds: 6, latRounds: 5, chunksPerRound: 2, rr: 2000, fresh: 150, connSeconds: 4,
-    connConcurrency: 4, hold: 500, propagation: 8,
+    bulkMiB: 128,
+    rounds: 6,
+    latRounds: 5,
+    chunksPerRound: 2,
+    rr: 2000,
+    fresh: 150,
+    connSeconds: 4,
+    connConcurrency: 4,
+    hold: 500,
+    propagation: 8,
   },
   full: {
-    bulkMiB: 512, rounds: 10, latRounds: 9, chunksPerRound: 2, rr: 5400, fresh: 400, connSeconds: 10,
-    connConcurrency: 8, hold: 2000, propagation: 20,
+    bulkMiB: 512,
+    rounds: 10,
+    latRounds: 9,
+    chunksPerRound: 2,
+    rr: 5400,
+    fresh: 400,
+    connSeconds: 10,
+    connConcurrency: 8,
+    hold: 2000,
+    propagation: 20,
   },
 };
 
@@ -80,8 +96,15 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     // 1. Bulk throughput, one flow, in direct/X pairs; X is the gateway or, in the same run, the bare node:http2
     //    relay in its place (its floor: bench/sim/relay-floor.ts). See bench/lib/dataplane-bulk.ts.
     const bp = await bulkPhase({
-      direct: paths.direct, viaGateway: paths.gateway, gw, b, caDir: rig.caDir(b.name), web, workDir: rig.workDir,
-      bytes: size.bulkMiB << 20, pairsPerPath: size.rounds,
+      direct: paths.direct,
+      viaGateway: paths.gateway,
+      gw,
+      b,
+      caDir: rig.caDir(b.name),
+      web,
+      workDir: rig.workDir,
+      bytes: size.bulkMiB << 20,
+      pairsPerPath: size.rounds,
     });
     figures.push(...bp.figures);
     notes.push(...bp.notes);
@@ -100,8 +123,10 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     for (let round = 0; round < size.latRounds; round++) {
       const r = { direct: [] as number[], gateway: [] as number[] };
       for (let c = 0; c < size.chunksPerRound; c++) {
-        const order = (round * size.chunksPerRound + c) % 2 === 0 ? ['direct', 'gateway'] as const
-          : ['gateway', 'direct'] as const;
+        const order =
+          (round * size.chunksPerRound + c) % 2 === 0
+            ? (['direct', 'gateway'] as const)
+            : (['gateway', 'direct'] as const);
         for (const k of order) {
           r[k].push(...(await rr(paths[k].c, paths[k].vip, perChunk(size.rr), false)));
           fresh[k].push(...(await rr(paths[k].c, paths[k].vip, perChunk(size.fresh), true)));
@@ -111,7 +136,10 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       est.gateway.push(...r.gateway);
       addedP99.push(percentile(r.gateway, 99) - percentile(r.direct, 99));
     }
-    for (const [name, s] of [['established', est], ['new', fresh]] as const) {
+    for (const [name, s] of [
+      ['established', est],
+      ['new', fresh],
+    ] as const) {
       for (const p of [50, 99]) {
         figures.push({ name: `${name}_p${p}_direct`, value: percentile(s.direct, p), unit: 'ms' });
         figures.push({ name: `${name}_p${p}_gateway`, value: percentile(s.gateway, p), unit: 'ms' });
@@ -121,20 +149,34 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       }
     }
     figures.push({
-      name: 'established_p99_added_by_gateway', value: median(addedP99), unit: 'ms', target: { op: '<=', value: 0.5 },
+      name: 'established_p99_added_by_gateway',
+      value: median(addedP99),
+      unit: 'ms',
+      target: { op: '<=', value: 0.5 },
     });
     figures.push({ name: 'established_p99_added_by_gateway_min', value: Math.min(...addedP99), unit: 'ms' });
     detail.establishedP99AddedPerRound = addedP99;
-    notes.push(`established p99 added by the gateway per round (ms): ${addedP99.map((x) => x.toFixed(3)).join(' ')}`
-      + ` (${perChunk(size.rr) * size.chunksPerRound} samples per path and round); load average now `
-      + os.loadavg().map((x) => x.toFixed(2)).join(' '));
-    series.push({ chart: 'latency-cdf', label: 'dataplane: new connection + 64 B echo via gateway',
-      values: fresh.gateway });
+    notes.push(
+      `established p99 added by the gateway per round (ms): ${addedP99.map((x) => x.toFixed(3)).join(' ')}` +
+        ` (${perChunk(size.rr) * size.chunksPerRound} samples per path and round); load average now ` +
+        os
+          .loadavg()
+          .map((x) => x.toFixed(2))
+          .join(' '),
+    );
+    series.push({
+      chart: 'latency-cdf',
+      label: 'dataplane: new connection + 64 B echo via gateway',
+      values: fresh.gateway,
+    });
 
     // 3. New connections per second through the gateway (connect, banner, close), and direct for reference.
     for (const k of ['gateway', 'direct'] as const) {
       const r = (await paths[k].c.agent.load({
-        kind: 'connrate', host: paths[k].vip, port: 80, durationMs: size.connSeconds * 1000,
+        kind: 'connrate',
+        host: paths[k].vip,
+        port: 80,
+        durationMs: size.connSeconds * 1000,
         concurrency: size.connConcurrency,
       })) as { ok: number; failed: number; ms: number };
       figures.push({ name: `new_connections_per_s_${k}`, value: (r.ok * 1000) / r.ms, unit: 'conn/s' });
@@ -151,7 +193,9 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     await client.agent.load({ kind: 'release' });
     if (open < size.hold) notes.push(`only ${open} of ${size.hold} tunnels open at the RSS sample`);
     figures.push({
-      name: 'gateway_rss_per_tunnel', value: (rss1 - rss0) / 1024 / size.hold, unit: 'KiB',
+      name: 'gateway_rss_per_tunnel',
+      value: (rss1 - rss0) / 1024 / size.hold,
+      unit: 'KiB',
       target: { op: '<=', value: 64 },
     });
     figures.push({ name: 'gateway_rss_with_tunnels', value: rss1 / 1048576, unit: 'MiB' });
@@ -161,12 +205,17 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     const samples = await propagation(a, b, client, size.propagation);
     figures.push({ name: 'propagation_scale_in_b_to_first_conn_from_a_p50', value: median(samples), unit: 'ms' });
     figures.push({ name: 'propagation_scale_in_b_to_first_conn_from_a_max', value: Math.max(...samples), unit: 'ms' });
-    series.push({ chart: 'latency-cdf', label: 'dataplane: pod added in B -> first connection from A',
-      values: samples });
+    series.push({
+      chart: 'latency-cdf',
+      label: 'dataplane: pod added in B -> first connection from A',
+      values: samples,
+    });
     notes.push(`propagation samples (ms): ${samples.map((x) => x.toFixed(0)).join(' ')}`);
-    notes.push('paths: direct = pod in B -> B pods (single HBONE); '
-      + 'gateway = pod in A -> B gateway -> B pods (double HBONE); '
-      + 'every ztunnel with ZTUNNEL_WORKER_THREADS=1; all processes share the same cores');
+    notes.push(
+      'paths: direct = pod in B -> B pods (single HBONE); ' +
+        'gateway = pod in A -> B gateway -> B pods (double HBONE); ' +
+        'every ztunnel with ZTUNNEL_WORKER_THREADS=1; all processes share the same cores',
+    );
     ok = true;
   } finally {
     await rig.close({ keep: !ok });
@@ -182,15 +231,23 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
  * and A's ztunnel is seen without the endpoint before the next sample.
  */
 async function propagation(a: RigCluster, b: RigCluster, client: RigPod, n: number): Promise<number[]> {
-  const svc = (vip: string): string => y.service({
-    name: 'web2', namespace: 'shop', clusterIP: vip, labels: { 'solo.io/service-scope': 'global' },
-    ports: [{ name: 'tcp-echo', port: 80, targetPort: 8080 }],
-  });
+  const svc = (vip: string): string =>
+    y.service({
+      name: 'web2',
+      namespace: 'shop',
+      clusterIP: vip,
+      labels: { 'solo.io/service-scope': 'global' },
+      ports: [{ name: 'tcp-echo', port: 80, targetPort: 8080 }],
+    });
   a.write('20-web2.yaml', svc(a.nextVip()));
   b.write('20-web2.yaml', svc(b.nextVip()));
   const host = 'web2.shop.mesh.internal';
   const pod = await b.addPod({
-    name: 'web2-0', namespace: 'shop', labels: { app: 'web2' }, serve: [8080], register: false,
+    name: 'web2-0',
+    namespace: 'shop',
+    labels: { app: 'web2' },
+    serve: [8080],
+    register: false,
   });
   const vip = await untilEndpoints(client, host, 0);
   const out: number[] = [];

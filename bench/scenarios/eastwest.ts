@@ -17,21 +17,31 @@ import { percentile, sampleProc } from '../lib/proc';
 import { roundTrips } from '../lib/round-trips';
 import type { Figure, ScenarioResult } from '../lib/types';
 
-const get = (port: number, p: string): Promise<number> => new Promise((resolve) => {
-  http.get({ host: '127.0.0.1', port, path: p }, (r) => {
-    r.resume();
-    resolve(r.statusCode ?? 0);
-  }).on('error', () => resolve(0));
-});
+const get = (port: number, p: string): Promise<number> =>
+  new Promise((resolve) => {
+    http
+      .get({ host: '127.0.0.1', port, path: p }, (r) => {
+        r.resume();
+        resolve(r.statusCode ?? 0);
+      })
+      .on('error', () => resolve(0));
+  });
 
 async function startGateway(mesh: MeshFixture): Promise<{ p: AmbientdProcess; hbone: number }> {
   const g = mesh.gatewayFlags;
   const file = path.join(mesh.daemon.dir, 'eastwest.yaml');
-  fs.writeFileSync(file, JSON.stringify({
-    clusterId: g['cluster-id'], network: g.network, identity: g.identity, listen: [g.listen],
-    xds: { address: g['xds-address'], rootCa: g['xds-root-ca'], authToken: g['xds-auth-token'] },
-    admin: { listen: '127.0.0.1:0', debugListen: '127.0.0.1:0' }, log: { level: 'warn' },
-  }));
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      clusterId: g['cluster-id'],
+      network: g.network,
+      identity: g.identity,
+      listen: [g.listen],
+      xds: { address: g['xds-address'], rootCa: g['xds-root-ca'], authToken: g['xds-auth-token'] },
+      admin: { listen: '127.0.0.1:0', debugListen: '127.0.0.1:0' },
+      log: { level: 'warn' },
+    }),
+  );
   // Diagnosis only (e.g. BENCH_EASTWEST_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"); figures are taken without it.
   const extra = (process.env.BENCH_EASTWEST_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const command = extra.length ? [process.execPath, ...extra, MAIN_JS] : undefined;
@@ -87,21 +97,31 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     for (const d of mesh.dests) d.behaviour = 'echo';
     const est = await c.connect(`${GLOBAL_HOST}:80`);
     const rtt = roundTrips;
-    const viaGw = await rtt((b) => est.stream.write(b), (f) => est.stream.on('data', f), RTTS);
+    const viaGw = await rtt(
+      (b) => est.stream.write(b),
+      (f) => est.stream.on('data', f),
+      RTTS,
+    );
     const direct = net.connect(15008, mesh.dests[0]!.ip);
     await new Promise((r) => direct.once('connect', r));
     direct.setNoDelay(true);
-    const straight = await rtt((b) => direct.write(b), (f) => direct.on('data', f), RTTS);
+    const straight = await rtt(
+      (b) => direct.write(b),
+      (f) => direct.on('data', f),
+      RTTS,
+    );
     direct.destroy();
     const p = (v: number[], q: number): number => percentile(v, q);
     figures.push({ name: 'established_rtt_p50', value: p(viaGw, 50), unit: 'ms' });
     figures.push({ name: 'established_rtt_p99', value: p(viaGw, 99), unit: 'ms' });
     figures.push({ name: 'direct_rtt_p99', value: p(straight, 99), unit: 'ms' });
     figures.push({
-      name: 'established_added_p99', value: p(viaGw, 99) - p(straight, 99), unit: 'ms',
+      name: 'established_added_p99',
+      value: p(viaGw, 99) - p(straight, 99),
+      unit: 'ms',
       target: { op: '<=', value: 0.5 },
     });
-    notes.push('added latency: the client side pays TLS and HTTP/2 here too; an upper bound of the gateway\'s share');
+    notes.push("added latency: the client side pays TLS and HTTP/2 here too; an upper bound of the gateway's share");
 
     // 3. New tunnels: CONNECT → 200 (includes the dial to the pod), 100 in flight per connection.
     const lat: number[] = [];
@@ -111,12 +131,14 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     for (let i = 0; i < TUNNELS / 100; i++) {
       const cc = await hboneClient(gw.hbone, id, mesh.gatewaySpiffe);
       held.push(cc);
-      await Promise.all(Array.from({ length: 100 }, async () => {
-        const t = performance.now();
-        const r = await cc.connect(`${GLOBAL_HOST}:80`);
-        if (r.status !== 200) throw new Error(`CONNECT: ${r.status}`);
-        lat.push(performance.now() - t);
-      }));
+      await Promise.all(
+        Array.from({ length: 100 }, async () => {
+          const t = performance.now();
+          const r = await cc.connect(`${GLOBAL_HOST}:80`);
+          if (r.status !== 200) throw new Error(`CONNECT: ${r.status}`);
+          lat.push(performance.now() - t);
+        }),
+      );
     }
     const rate = TUNNELS / ((performance.now() - t1) / 1000);
     const rss1 = sampleProc(pid).rssBytes;

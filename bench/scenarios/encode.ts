@@ -35,8 +35,15 @@ import { addressAliases, Encoder, fullDelta, pick } from '../../pkg/push';
 import { LocalRegistry, parseManifest, type ChangeSet } from '../../pkg/registry';
 import { generateLocal, type AddressMsg, type MeshContext } from '../../pkg/translate';
 import {
-  CODECS, encodeDeltaResponse, encodeMessage, joinParts, loadWire, ResourceFrameEncoder, TYPE_ADDRESS,
-  TYPE_AUTHORIZATION, type FramePart,
+  CODECS,
+  encodeDeltaResponse,
+  encodeMessage,
+  joinParts,
+  loadWire,
+  ResourceFrameEncoder,
+  TYPE_ADDRESS,
+  TYPE_AUTHORIZATION,
+  type FramePart,
 } from '../../pkg/wire';
 import { entryFromBytes, entryFromFrame, ResourceCache, type CacheEntry, type TypeCommit } from '../../pkg/xds';
 import { writeMesh } from '../lib/mesh-gen';
@@ -46,7 +53,10 @@ v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
 const mesh: MeshContext = {
-  clusterId: 'bench', network: '', trustDomain: 'cluster.local', domainSuffix: 'cluster.local',
+  clusterId: 'bench',
+  network: '',
+  trustDomain: 'cluster.local',
+  domainSuffix: 'cluster.local',
   rootNamespace: 'istio-system',
 };
 
@@ -107,7 +117,10 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     // The mesh, parsed and translated once (not measured here: bench/scenarios/parse.ts and issue 20 target 3).
     const gen = writeMesh(dir, shape);
     const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
-    const objects = fs.readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()
+    const objects = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.yaml'))
+      .sort()
       .flatMap((f) => parseManifest(fs.readFileSync(path.join(dir, f), 'utf8'), f).objects);
     reg.replaceSource('bench', objects);
     let pending: ChangeSet | undefined;
@@ -115,7 +128,10 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     let delta = generateLocal({ snapshot: reg.snapshot(), mesh });
     const { addresses, authorizations } = delta.output;
     const n = addresses.size + authorizations.size;
-    const types = new Map([[TYPE_ADDRESS, wire.Address], [TYPE_AUTHORIZATION, wire.Authorization]]);
+    const types = new Map([
+      [TYPE_ADDRESS, wire.Address],
+      [TYPE_AUTHORIZATION, wire.Authorization],
+    ]);
 
     // 1. Encode every resource: old path vs new path, interleaved.
     const oldPath = (): CacheEntry[] => {
@@ -168,39 +184,48 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     const compact = structuredClone(msgs);
     const floors: Record<string, () => number> = {
       // the frame copy: a fresh buffer holding the frame, as a cache entry keeps it
-      copy: () => cpuUs(() => {
-        for (const f of frames) Buffer.allocUnsafe(f.bytes.length).set(f.bytes, 0);
-      }) / frames.length,
+      copy: () =>
+        cpuUs(() => {
+          for (const f of frames) Buffer.allocUnsafe(f.bytes.length).set(f.bytes, 0);
+        }) / frames.length,
       // the copy as pkg/xds makes it: entryFromFrame (packs the name's copies out, builds the entry)
-      entry: () => cpuUs(() => {
-        for (const f of frames) entryFromFrame(f.bytes, [], f.nameLen, f.versionEnd);
-      }) / frames.length,
+      entry: () =>
+        cpuUs(() => {
+          for (const f of frames) entryFromFrame(f.bytes, [], f.nameLen, f.versionEnd);
+        }) / frames.length,
       // message + frame + hash, no entry: ResourceFrameEncoder alone
-      frame: () => cpuUs(() => { for (const [name, m] of addresses) frameEnc.encode(name, m); }) / addresses.size,
+      frame: () =>
+        cpuUs(() => {
+          for (const [name, m] of addresses) frameEnc.encode(name, m);
+        }) / addresses.size,
       // the message alone over 200 Addresses, 51 times: what it costs when the objects are in the CPU cache
-      msg_hot: () => cpuUs(() => {
-        const c = CODECS['istio.workload.Address'];
-        const buf = Buffer.allocUnsafe(1 << 16);
-        for (let k = 0; k < 51; k++) for (const m of hot) c.writeBack(m, buf, buf.length);
-      }) / (51 * hot.length),
+      msg_hot: () =>
+        cpuUs(() => {
+          const c = CODECS['istio.workload.Address'];
+          const buf = Buffer.allocUnsafe(1 << 16);
+          for (let k = 0; k < 51; k++) for (const m of hot) c.writeBack(m, buf, buf.length);
+        }) /
+        (51 * hot.length),
       // the message alone, 8 at a time, each batch touched first (touchAddress)
-      msg_batched_touch: () => cpuUs(() => {
-        const c = CODECS['istio.workload.Address'];
-        const buf = Buffer.allocUnsafe(1 << 16);
-        let sink = 0;
-        for (let i = 0; i < msgs.length; i += 8) {
-          const e = Math.min(msgs.length, i + 8);
-          for (let j = i; j < e; j++) sink += touchAddress(msgs[j]!);
-          for (let j = i; j < e; j++) c.writeBack(msgs[j]!, buf, buf.length);
-        }
-        if (sink < 0) throw new Error('unreachable');
-      }) / msgs.length,
+      msg_batched_touch: () =>
+        cpuUs(() => {
+          const c = CODECS['istio.workload.Address'];
+          const buf = Buffer.allocUnsafe(1 << 16);
+          let sink = 0;
+          for (let i = 0; i < msgs.length; i += 8) {
+            const e = Math.min(msgs.length, i + 8);
+            for (let j = i; j < e; j++) sink += touchAddress(msgs[j]!);
+            for (let j = i; j < e; j++) c.writeBack(msgs[j]!, buf, buf.length);
+          }
+          if (sink < 0) throw new Error('unreachable');
+        }) / msgs.length,
       // the message alone over the compact copy: what the translator's heap layout costs in cache misses
-      msg_compact: () => cpuUs(() => {
-        const c = CODECS['istio.workload.Address'];
-        const buf = Buffer.allocUnsafe(1 << 16);
-        for (const m of compact) c.writeBack(m, buf, buf.length);
-      }) / compact.length,
+      msg_compact: () =>
+        cpuUs(() => {
+          const c = CODECS['istio.workload.Address'];
+          const buf = Buffer.allocUnsafe(1 << 16);
+          for (const m of compact) c.writeBack(m, buf, buf.length);
+        }) / compact.length,
     };
     const runs: Record<string, number[]> = { old: [], new: [], msg_only: [] };
     for (const k of Object.keys(hashes)) runs[`hash_${k}`] = [];
@@ -212,13 +237,17 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
       gc();
       sample['new'] = cpuUs(() => void newPath()) / n;
       gc();
-      sample['msg_only'] = cpuUs(() => {
-        const c = CODECS['istio.workload.Address'];
-        const buf = Buffer.allocUnsafe(1 << 16);
-        for (const m of addresses.values()) c.writeBack(m, buf, buf.length);
-      }) / addresses.size;
+      sample['msg_only'] =
+        cpuUs(() => {
+          const c = CODECS['istio.workload.Address'];
+          const buf = Buffer.allocUnsafe(1 << 16);
+          for (const m of addresses.values()) c.writeBack(m, buf, buf.length);
+        }) / addresses.size;
       for (const [k, h] of Object.entries(hashes)) {
-        sample[`hash_${k}`] = cpuUs(() => { for (const x of msgBytes) h(x); }) / msgBytes.length;
+        sample[`hash_${k}`] =
+          cpuUs(() => {
+            for (const x of msgBytes) h(x);
+          }) / msgBytes.length;
       }
       for (const [k, f] of Object.entries(floors)) sample[`floor_${k}`] = f();
       if (r > 0) for (const [k, v] of Object.entries(sample)) runs[k]!.push(v); // round 0 warms the JIT
@@ -228,8 +257,12 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     figures.push({ name: 'encode_old_us_per_resource_min', value: o1.min, unit: 'us' });
     figures.push({ name: 'encode_old_us_per_resource_median', value: o1.median, unit: 'us' });
     figures.push({ name: 'encode_new_us_per_resource_min', value: n1.min, unit: 'us' });
-    figures.push({ name: 'encode_new_us_per_resource_median', value: n1.median, unit: 'us',
-      target: { op: '<=', value: 1.3 } });
+    figures.push({
+      name: 'encode_new_us_per_resource_median',
+      value: n1.median,
+      unit: 'us',
+      target: { op: '<=', value: 1.3 },
+    });
     figures.push({ name: 'encode_speedup_median', value: o1.median / n1.median, unit: 'x' });
     figures.push({ name: 'encode_message_only_us_median', value: stats(runs['msg_only']!).median, unit: 'us' });
     for (const k of Object.keys(hashes)) {
@@ -243,8 +276,10 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     for (const k of Object.keys(floors)) {
       figures.push({ name: `floor_${k}_us_median`, value: stats(runs[`floor_${k}`]!).median, unit: 'us' });
     }
-    notes.push(`${n} resources (${addresses.size} Addresses, mean message ${meanBytes.toFixed(0)} B); ` +
-      `${rounds} rounds after a warm-up round; CPU time`);
+    notes.push(
+      `${n} resources (${addresses.size} Addresses, mean message ${meanBytes.toFixed(0)} B); ` +
+        `${rounds} rounds after a warm-up round; CPU time`,
+    );
 
     // 2. One change to a caught-up stream, and 3. the per-change path.
     const cache = new ResourceCache();
@@ -282,8 +317,11 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     const oneChangeOld: number[] = [];
     for (let g = 1; g <= changes; g++) {
       const c = gen.churnPod(0, g);
-      const events = parseManifest(c.yaml, c.file).objects
-        .map((x) => ({ type: 'upsert' as const, obj: x.obj, origin: x.origin }));
+      const events = parseManifest(c.yaml, c.file).objects.map((x) => ({
+        type: 'upsert' as const,
+        obj: x.obj,
+        origin: x.origin,
+      }));
       const since = cache.seq;
       const t0 = now();
       pending = undefined;
@@ -293,11 +331,13 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
       const t2 = now();
       const commits = [
         encoder.encode({
-          typeUrl: TYPE_ADDRESS, changed: pick(delta.changedAddresses, delta.output.addresses),
+          typeUrl: TYPE_ADDRESS,
+          changed: pick(delta.changedAddresses, delta.output.addresses),
           removed: delta.removedAddresses,
         }),
         encoder.encode({
-          typeUrl: TYPE_AUTHORIZATION, changed: pick(delta.changedAuthorizations, delta.output.authorizations),
+          typeUrl: TYPE_AUTHORIZATION,
+          changed: pick(delta.changedAuthorizations, delta.output.authorizations),
           removed: delta.removedAuthorizations,
         }),
       ];
@@ -319,8 +359,16 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
         const reps = 20_000;
         const head = (r: Buffer): Buffer => r.subarray(0, 40);
         if (!head(respondOld(since)).equals(head(respond(since)))) throw new Error('responses differ');
-        oneChangeOld.push(cpuUs(() => { for (let i = 0; i < reps; i++) respondOld(since); }) / reps);
-        oneChange.push(cpuUs(() => { for (let i = 0; i < reps; i++) respond(since); }) / reps);
+        oneChangeOld.push(
+          cpuUs(() => {
+            for (let i = 0; i < reps; i++) respondOld(since);
+          }) / reps,
+        );
+        oneChange.push(
+          cpuUs(() => {
+            for (let i = 0; i < reps; i++) respond(since);
+          }) / reps,
+        );
       }
     }
     const oco = stats(oneChangeOld);
@@ -328,8 +376,12 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     figures.push({ name: 'one_change_caught_up_stream_old_us_median', value: oco.median, unit: 'us' });
     const oc = stats(oneChange);
     figures.push({ name: 'one_change_caught_up_stream_us_min', value: oc.min, unit: 'us' });
-    figures.push({ name: 'one_change_caught_up_stream_us_median', value: oc.median, unit: 'us',
-      target: { op: '<=', value: 2.0 } });
+    figures.push({
+      name: 'one_change_caught_up_stream_us_median',
+      value: oc.median,
+      unit: 'us',
+      target: { op: '<=', value: 2.0 },
+    });
     let total = 0;
     for (const [k, xs] of Object.entries(phases)) {
       const s = stats(xs);
@@ -337,9 +389,16 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
       figures.push({ name: `per_change_${k}_us_median`, value: s.median, unit: 'us' });
     }
     figures.push({ name: 'per_change_total_us_median', value: total, unit: 'us' });
-    notes.push('one change = one churn pod moved to a new IP; per-change phases are wall time (hrtime) of ' +
-      `${phases['apply']!.length} changes after 20 warm-up ones`);
-    notes.push(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} cores)`);
+    notes.push(
+      'one change = one churn pod moved to a new IP; per-change phases are wall time (hrtime) of ' +
+        `${phases['apply']!.length} changes after 20 warm-up ones`,
+    );
+    notes.push(
+      `load average ${os
+        .loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')} (${os.cpus().length} cores)`,
+    );
     const params = { ...shape, rounds, changes, mode: o.mode, loadavg: os.loadavg() };
     return { scenario: 'encode', params, figures, notes };
   } finally {

@@ -59,16 +59,22 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     await g1.start();
     await g2.start();
     const a = await startCluster({
-      name: 'cluster-a', network: 'net-a', pki: pki.dir,
+      name: 'cluster-a',
+      network: 'net-a',
+      pki: pki.dir,
       files: {
-        'ns.yaml': ns('shop', { 'solo.io/service-scope': 'global' }), 'svc.yaml': service('web', 'shop'),
+        'ns.yaml': ns('shop', { 'solo.io/service-scope': 'global' }),
+        'svc.yaml': service('web', 'shop'),
         'pods.yaml': pods('web', 'shop', 4, '10.1'),
       },
     });
     close.unshift(() => a.close());
     // The shipped probe interval and thresholds; only the loss is added.
     const b = await startCluster({
-      name: 'cluster-b', network: 'net-b', pki: pki.dir, tuning: { probe: lossy },
+      name: 'cluster-b',
+      network: 'net-b',
+      pki: pki.dir,
+      tuning: { probe: lossy },
       files: {
         'ns.yaml': ns('shop'),
         'gw1.yaml': remote({ cluster: 'cluster-a', network: 'net-a', port: a.port, hbone: g1.port }),
@@ -122,13 +128,20 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     return {
       scenario: 'gateways',
       params: {
-        rounds, steadyMs, probeLoss: LOSS, probeIntervalMs: PROBE_INTERVAL_MS, window: WINDOW, fallOf: FALL_OF,
-        rise: RISE, withdrawSeconds: withdraw.map(ms3), restoreSeconds: restore.map(ms3),
+        rounds,
+        steadyMs,
+        probeLoss: LOSS,
+        probeIntervalMs: PROBE_INTERVAL_MS,
+        window: WINDOW,
+        fallOf: FALL_OF,
+        rise: RISE,
+        withdrawSeconds: withdraw.map(ms3),
+        restoreSeconds: restore.map(ms3),
       },
       figures,
       notes: [
-        'failure = the gateway\'s listener closed; withdrawn/restored = the simulated ztunnel no longer holds / '
-          + 'holds its endpoint again',
+        "failure = the gateway's listener closed; withdrawn/restored = the simulated ztunnel no longer holds / " +
+          'holds its endpoint again',
         `every probe outcome independently lost with p=${LOSS} (injected on top of the real TCP probe, seeded PRNG)`,
       ],
     };

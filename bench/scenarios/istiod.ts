@@ -48,33 +48,72 @@ const us = (g: Map<string, GoBench>, name: string): number => (g.get(name)?.nsPe
 const perS = (g: Map<string, GoBench>, name: string): number => 1e9 / (g.get(name)?.nsPerOp ?? NaN);
 
 const ROWS: RowDef[] = [
-  { key: 'serve_full', what: 'serve the pre-built Addresses to a new wildcard client (+ serialize)', unit: 'us',
-    istiod: (g) => us(g, GO.full), istiodFrom: GO.full,
-    ambientd: (a) => a.serveFull.wallUs, ambientdCpu: (a) => a.serveFull.cpuUs,
-    ambientdFrom: 'XdsStream initial wildcard request → one DeltaDiscoveryResponse from the ResourceCache' },
-  { key: 'encode_all', what: 'encode every resource (protobuf + content hash (+ frame: ambientd))', unit: 'us',
-    istiod: (g) => us(g, GO.encode), istiodFrom: `${GO.encode} (model.NewAddressInfo: MessageToAny + xxhash)`,
-    ambientd: (a) => a.encodeAll.wallUs, ambientdCpu: (a) => a.encodeAll.cpuUs,
-    ambientdFrom: 'a fresh push Encoder.diff over every Address' },
-  { key: 'serve_one', what: 'serve one changed workload (+ serialize)', unit: 'us',
-    istiod: (g) => us(g, GO.incr), istiodFrom: GO.incr,
-    ambientd: (a) => a.serveOne.wallUs, ambientdCpu: (a) => a.serveOne.cpuUs,
-    ambientdFrom: 'ResourceCache.commit of one pre-encoded entry + caught-up XdsStream.flush' },
-  { key: 'translate', what: 'translate the model into Address messages', unit: 'us',
-    ambientd: (a) => a.translate.wallUs, ambientdCpu: (a) => a.translate.cpuUs,
-    ambientdFrom: 'generateLocal, full, from the registry snapshot' },
-  { key: 'change_path', unit: 'us',
+  {
+    key: 'serve_full',
+    what: 'serve the pre-built Addresses to a new wildcard client (+ serialize)',
+    unit: 'us',
+    istiod: (g) => us(g, GO.full),
+    istiodFrom: GO.full,
+    ambientd: (a) => a.serveFull.wallUs,
+    ambientdCpu: (a) => a.serveFull.cpuUs,
+    ambientdFrom: 'XdsStream initial wildcard request → one DeltaDiscoveryResponse from the ResourceCache',
+  },
+  {
+    key: 'encode_all',
+    what: 'encode every resource (protobuf + content hash (+ frame: ambientd))',
+    unit: 'us',
+    istiod: (g) => us(g, GO.encode),
+    istiodFrom: `${GO.encode} (model.NewAddressInfo: MessageToAny + xxhash)`,
+    ambientd: (a) => a.encodeAll.wallUs,
+    ambientdCpu: (a) => a.encodeAll.cpuUs,
+    ambientdFrom: 'a fresh push Encoder.diff over every Address',
+  },
+  {
+    key: 'serve_one',
+    what: 'serve one changed workload (+ serialize)',
+    unit: 'us',
+    istiod: (g) => us(g, GO.incr),
+    istiodFrom: GO.incr,
+    ambientd: (a) => a.serveOne.wallUs,
+    ambientdCpu: (a) => a.serveOne.cpuUs,
+    ambientdFrom: 'ResourceCache.commit of one pre-encoded entry + caught-up XdsStream.flush',
+  },
+  {
+    key: 'translate',
+    what: 'translate the model into Address messages',
+    unit: 'us',
+    ambientd: (a) => a.translate.wallUs,
+    ambientdCpu: (a) => a.translate.cpuUs,
+    ambientdFrom: 'generateLocal, full, from the registry snapshot',
+  },
+  {
+    key: 'change_path',
+    unit: 'us',
     what: 'whole per-change path (registry event → generate → encode → commit → respond)',
-    ambientd: (a) => a.changePath.wallUs, ambientdCpu: (a) => a.changePath.cpuUs,
-    ambientdFrom: 'LocalRegistry.applyEvents + incremental generateLocal + Encoder.diff + commit + flush' },
-  { key: 'sign_rsa2048', what: 'CA sign path, RSA-2048 CA key, per s of one thread (in-process)', unit: 'per_s',
-    istiod: (g) => perS(g, GO.rsa), istiodFrom: `${GO.rsa} (IstioCA.Sign)`,
-    ambientd: (a) => 1e6 / a.signRsa2048.wallUs, ambientdCpu: (a) => 1e6 / a.signRsa2048.cpuUs,
-    ambientdFrom: 'Authority.sign (pkg/ca)' },
-  { key: 'sign_p256', what: 'CA sign path, P-256 CA key, per s of one thread (in-process)', unit: 'per_s',
-    istiod: (g) => perS(g, GO.p256), istiodFrom: `${GO.p256} (IstioCA.Sign)`,
-    ambientd: (a) => 1e6 / a.signP256.wallUs, ambientdCpu: (a) => 1e6 / a.signP256.cpuUs,
-    ambientdFrom: 'Authority.sign (pkg/ca)' },
+    ambientd: (a) => a.changePath.wallUs,
+    ambientdCpu: (a) => a.changePath.cpuUs,
+    ambientdFrom: 'LocalRegistry.applyEvents + incremental generateLocal + Encoder.diff + commit + flush',
+  },
+  {
+    key: 'sign_rsa2048',
+    what: 'CA sign path, RSA-2048 CA key, per s of one thread (in-process)',
+    unit: 'per_s',
+    istiod: (g) => perS(g, GO.rsa),
+    istiodFrom: `${GO.rsa} (IstioCA.Sign)`,
+    ambientd: (a) => 1e6 / a.signRsa2048.wallUs,
+    ambientdCpu: (a) => 1e6 / a.signRsa2048.cpuUs,
+    ambientdFrom: 'Authority.sign (pkg/ca)',
+  },
+  {
+    key: 'sign_p256',
+    what: 'CA sign path, P-256 CA key, per s of one thread (in-process)',
+    unit: 'per_s',
+    istiod: (g) => perS(g, GO.p256),
+    istiodFrom: `${GO.p256} (IstioCA.Sign)`,
+    ambientd: (a) => 1e6 / a.signP256.wallUs,
+    ambientdCpu: (a) => 1e6 / a.signP256.cpuUs,
+    ambientdFrom: 'Authority.sign (pkg/ca)',
+  },
 ];
 
 async function istiodRound(b: IstiodBins, it: Iters): Promise<Map<string, GoBench>> {
@@ -97,15 +136,22 @@ function ambientdRound(minMs: number): EquivResult {
 }
 
 const stat = (xs: number[], better: 'low' | 'high') => ({
-  best: better === 'low' ? Math.min(...xs) : Math.max(...xs), median: percentile(xs, 50), rounds: xs,
+  best: better === 'low' ? Math.min(...xs) : Math.max(...xs),
+  median: percentile(xs, 50),
+  rounds: xs,
 });
 const r3 = (x: number): number => (Number.isFinite(x) ? Number(x.toPrecision(4)) : x);
 
 export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult> {
   const size = SIZES[o.mode];
   const repoRoot = path.resolve(__dirname, '..', '..', '..');
-  const params = { mode: o.mode, rounds: size.rounds, ambientdMinMs: size.minMs, goIterations: size.iters,
-    shape: `${CASE} (100 services × 4 ports, 1,000 WorkloadEntries, as Kubernetes Services)` };
+  const params = {
+    mode: o.mode,
+    rounds: size.rounds,
+    ambientdMinMs: size.minMs,
+    goIterations: size.iters,
+    shape: `${CASE} (100 services × 4 ports, 1,000 WorkloadEntries, as Kubernetes Services)`,
+  };
   const bins = ensureIstiod(repoRoot);
   if (typeof bins === 'string') return { scenario: 'istiod', params, figures: [], notes: [`skipped: ${bins}`] };
   const go: Map<string, GoBench>[] = [];
@@ -136,14 +182,26 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     if (ratio !== undefined) {
       figures.push({ name: `${d.key}_ratio`, value: ratio, unit: 'x', target: { op: '>=', value: 1 } });
     }
-    return { key: d.key, what: d.what, unit, istiod: i ?? null, istiodFrom: d.istiodFrom ?? 'not isolated upstream',
-      ambientd: a, ambientdCpu: aCpu, ambientdFrom: d.ambientdFrom,
-      ratio: ratio ?? null, ratioMedian: ratioMedian ?? null, loadAverage: load };
+    return {
+      key: d.key,
+      what: d.what,
+      unit,
+      istiod: i ?? null,
+      istiodFrom: d.istiodFrom ?? 'not isolated upstream',
+      ambientd: a,
+      ambientdCpu: aCpu,
+      ambientdFrom: d.ambientdFrom,
+      ratio: ratio ?? null,
+      ratioMedian: ratioMedian ?? null,
+      loadAverage: load,
+    };
   });
   const perRes = (k: string): string => {
     const row = rows.find((x) => x.key === k)!;
-    return `${r3(row.ambientd.best / amb[0]!.addresses)} µs/resource` +
-      (row.istiod ? ` (istiod ${r3(row.istiod.best / amb[0]!.addresses)})` : '');
+    return (
+      `${r3(row.ambientd.best / amb[0]!.addresses)} µs/resource` +
+      (row.istiod ? ` (istiod ${r3(row.istiod.best / amb[0]!.addresses)})` : '')
+    );
   };
   const notes = [
     `${amb[0]!.addresses} Address resources on ambientd's side, ${resources ?? '?'} in istiod's full generation; ` +
@@ -152,9 +210,12 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     'min of rounds (median in bench/results/istiod.json); ratio > 1: ambientd ahead',
     '| what | istiod | ambientd | ambientd vs istiod |',
     '|---|---|---|---|',
-    ...rows.map((x) => `| ${x.what} | ${x.istiod ? `${r3(x.istiod.best)} ${x.unit}` : '—'} | ` +
-      `${r3(x.ambientd.best)} ${x.unit} (cpu ${r3(x.ambientdCpu.best)}) | ` +
-      `${x.ratio === null ? '—' : `${r3(x.ratio)}×`} |`),
+    ...rows.map(
+      (x) =>
+        `| ${x.what} | ${x.istiod ? `${r3(x.istiod.best)} ${x.unit}` : '—'} | ` +
+        `${r3(x.ambientd.best)} ${x.unit} (cpu ${r3(x.ambientdCpu.best)}) | ` +
+        `${x.ratio === null ? '—' : `${r3(x.ratio)}×`} |`,
+    ),
     `encode per resource: ${perRes('encode_all')}; translate per resource: ${perRes('translate')}`,
     'istiod encode with a discovery.Resource frame marshalled too (MessageToAny): ' +
       `${r3(Math.min(...go.map((g) => us(g, GO.encodeFramed))))} us`,

@@ -11,10 +11,27 @@ import { createSilentLogger } from '../../pkg/log';
 import { LocalRegistry } from '../../pkg/registry';
 
 async function main(): Promise<void> {
-  const cfg = JSON.parse(fs.readFileSync(process.argv[2]!, 'utf8')) as { server: string; ca: string; cert: string; key: string };
-  const api = new KubeClient({ server: cfg.server, ca: fs.readFileSync(cfg.ca), cert: fs.readFileSync(cfg.cert), key: fs.readFileSync(cfg.key), source: 'bench' });
+  const cfg = JSON.parse(fs.readFileSync(process.argv[2]!, 'utf8')) as {
+    server: string;
+    ca: string;
+    cert: string;
+    key: string;
+  };
+  const api = new KubeClient({
+    server: cfg.server,
+    ca: fs.readFileSync(cfg.ca),
+    cert: fs.readFileSync(cfg.cert),
+    key: fs.readFileSync(cfg.key),
+    source: 'bench',
+  });
   const store = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
-  const source = new KubeSource({ api, sink: store, logger: createSilentLogger(), kinds: DEFAULT_KINDS.filter((k) => !k.crd), watchCrds: false });
+  const source = new KubeSource({
+    api,
+    sink: store,
+    logger: createSilentLogger(),
+    kinds: DEFAULT_KINDS.filter((k) => !k.crd),
+    watchCrds: false,
+  });
   const say = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + '\n');
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
@@ -28,7 +45,14 @@ async function main(): Promise<void> {
     const syncMs = performance.now() - t0;
     gc?.();
     const snap = store.snapshot();
-    say({ phase: 'synced', syncMs, pods: snap.pods.size, services: snap.services.size, rejected: snap.rejected.length, heapUsed: process.memoryUsage().heapUsed });
+    say({
+      phase: 'synced',
+      syncMs,
+      pods: snap.pods.size,
+      services: snap.services.size,
+      rejected: snap.rejected.length,
+      heapUsed: process.memoryUsage().heapUsed,
+    });
   }
   await source.close();
   api.close();

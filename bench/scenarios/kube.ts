@@ -55,8 +55,18 @@ function podBody(ns: string, name: string, app: string, node: string) {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, namespace: ns, labels: { app, version: 'v1', 'pod-template-hash': 'abc123' }, annotations: { 'prometheus.io/scrape': 'true' } },
-    spec: { nodeName: node, serviceAccountName: app, containers: [container('main', 8080), container('sidecar', 9090)], volumes: [{ name: 'config', configMap: { name: `${app}-config` } }] },
+    metadata: {
+      name,
+      namespace: ns,
+      labels: { app, version: 'v1', 'pod-template-hash': 'abc123' },
+      annotations: { 'prometheus.io/scrape': 'true' },
+    },
+    spec: {
+      nodeName: node,
+      serviceAccountName: app,
+      containers: [container('main', 8080), container('sidecar', 9090)],
+      volumes: [{ name: 'config', configMap: { name: `${app}-config` } }],
+    },
   };
 }
 
@@ -67,23 +77,42 @@ const podNs = (size: Size, i: number): string => `ns-${(i % size.services) % siz
 async function populate(api: KubeApi, size: Size): Promise<void> {
   const nsName = (i: number) => `ns-${i % size.namespaces}`;
   const nsOfPod = (i: number) => podNs(size, i);
-  await pool(size.namespaces, 8, (i) => api.json('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: `ns-${i}` } } }));
+  await pool(size.namespaces, 8, (i) =>
+    api.json('POST', '/api/v1/namespaces', {
+      body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: `ns-${i}` } },
+    }),
+  );
   await pool(size.nodes, 8, (i) =>
-    api.json('POST', '/api/v1/nodes', { body: { apiVersion: 'v1', kind: 'Node', metadata: { name: `node-${i}`, labels: { 'topology.kubernetes.io/zone': `z${i % 3}` } } } }),
+    api.json('POST', '/api/v1/nodes', {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: `node-${i}`, labels: { 'topology.kubernetes.io/zone': `z${i % 3}` } },
+      },
+    }),
   );
   await pool(size.services, 16, (i) =>
     api.json('POST', `/api/v1/namespaces/${nsName(i)}/services`, {
-      body: { apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${i}` }, spec: { selector: { app: `app-${i}` }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } },
+      body: {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: `svc-${i}` },
+        spec: { selector: { app: `app-${i}` }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+      },
     }),
   );
   // Two requests per pod (the API server drops status on create); 64 in flight keeps etcd's batches full without a 429 storm.
   await pool(size.pods, 64, async (i) => {
     const ns = nsOfPod(i);
     const name = `pod-${i}`;
-    await api.json('POST', `/api/v1/namespaces/${ns}/pods`, { body: podBody(ns, name, `app-${i % size.services}`, `node-${i % size.nodes}`) });
+    await api.json('POST', `/api/v1/namespaces/${ns}/pods`, {
+      body: podBody(ns, name, `app-${i % size.services}`, `node-${i % size.nodes}`),
+    });
     const ip = podIp(i, 0);
     await api.json('PATCH', `/api/v1/namespaces/${ns}/pods/${name}/status`, {
-      body: { status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], conditions: [{ type: 'Ready', status: 'True' }] } },
+      body: {
+        status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], conditions: [{ type: 'Ready', status: 'True' }] },
+      },
       contentType: 'application/merge-patch+json',
     });
   });
@@ -92,9 +121,19 @@ async function populate(api: KubeApi, size: Size): Promise<void> {
 /** Phase 1: the registry half of the daemon alone (kube-daemon.js) lists everything once. */
 async function initialSync(cluster: TestCluster, logDir: string, notes: string[]): Promise<Figure[]> {
   const cfgFile = cluster.file('bench-client.json');
-  fs.writeFileSync(cfgFile, JSON.stringify({ server: cluster.url, ca: cluster.file('ca.crt'), cert: cluster.file('admin.crt'), key: cluster.file('admin.key') }));
+  fs.writeFileSync(
+    cfgFile,
+    JSON.stringify({
+      server: cluster.url,
+      ca: cluster.file('ca.crt'),
+      cert: cluster.file('admin.crt'),
+      key: cluster.file('admin.key'),
+    }),
+  );
   const log = fs.openSync(path.join(logDir, 'kube-daemon.log'), 'w');
-  const child = spawn(process.execPath, ['--expose-gc', path.join(__dirname, 'kube-daemon.js'), cfgFile], { stdio: ['pipe', 'pipe', log] });
+  const child = spawn(process.execPath, ['--expose-gc', path.join(__dirname, 'kube-daemon.js'), cfgFile], {
+    stdio: ['pipe', 'pipe', log],
+  });
   fs.closeSync(log);
   // The child's stdout speaks the ready/go/synced protocol of kube-daemon.ts.
   const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
@@ -115,14 +154,20 @@ async function initialSync(cluster: TestCluster, logDir: string, notes: string[]
       { name: 'initial_sync_ms', value: Number(synced.syncMs), unit: 'ms' },
       { name: 'daemon_rss_after_sync_mb', value: after.rssBytes / 2 ** 20, unit: 'MiB' },
       { name: 'daemon_rss_peak_mb', value: hwm ? Number(hwm[1]) / 1024 : NaN, unit: 'MiB' },
-      { name: 'daemon_rss_growth_per_pod', value: (after.rssBytes - before.rssBytes) / Math.max(1, pods), unit: 'bytes' },
+      {
+        name: 'daemon_rss_growth_per_pod',
+        value: (after.rssBytes - before.rssBytes) / Math.max(1, pods),
+        unit: 'bytes',
+      },
       { name: 'daemon_heap_used_after_gc_mb', value: Number(synced.heapUsed) / 2 ** 20, unit: 'MiB' },
       { name: 'daemon_sync_cpu_ms', value: after.cpuMs - before.cpuMs, unit: 'ms' },
       { name: 'pods_in_store', value: pods, unit: 'count' },
       { name: 'services_in_store', value: Number(synced.services), unit: 'count' },
     ];
     if (Number(synced.rejected) > 0) notes.push(`${synced.rejected} objects rejected by the store`);
-    notes.push('initial sync: daemon = KubeClient + 5 reflectors (Namespace, Node, Service, EndpointSlice, Pod; page size 500) + LocalRegistry, in its own process; apiserver and etcd are separate processes on the same 2 cores');
+    notes.push(
+      'initial sync: daemon = KubeClient + 5 reflectors (Namespace, Node, Service, EndpointSlice, Pod; page size 500) + LocalRegistry, in its own process; apiserver and etcd are separate processes on the same 2 cores',
+    );
     return figures;
   } finally {
     child.stdin!.end();
@@ -135,16 +180,22 @@ async function daemonPipeline(logFile: string): Promise<{ debounceMs: number; bu
   const m = /"metrics":"127\.0\.0\.1:(\d+)"/.exec(fs.readFileSync(logFile, 'utf8'));
   if (!m) return { debounceMs: NaN, buildMs: NaN, pushes: NaN };
   const text = await new Promise<string>((resolve, reject) => {
-    http.get(`http://127.0.0.1:${m[1]}/metrics`, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
+    http
+      .get(`http://127.0.0.1:${m[1]}/metrics`, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
   }).catch(() => '');
   const num = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
   const mean = (h: string) => (1000 * num(`${h}_sum`)) / num(`${h}_count`);
-  return { debounceMs: mean('pilot_debounce_time'), buildMs: mean('pilot_pushcontext_init_seconds'), pushes: num('pilot_debounce_time_count') };
+  return {
+    debounceMs: mean('pilot_debounce_time'),
+    buildMs: mean('pilot_pushcontext_init_seconds'),
+    pushes: num('pilot_debounce_time_count'),
+  };
 }
 
 /**
@@ -163,7 +214,12 @@ async function daemonPipeline(logFile: string): Promise<{ debounceMs: number; bu
  *  - write → ztunnel: from just before the PATCH is sent, so it includes
  *    the apiserver's own write path (also reported alone as write ack).
  */
-async function steady(o: { cluster: TestCluster; admin: KubeApi; size: Size; logDir: string }): Promise<{ figures: Figure[]; notes: string[]; series: Series[] }> {
+async function steady(o: {
+  cluster: TestCluster;
+  admin: KubeApi;
+  size: Size;
+  logDir: string;
+}): Promise<{ figures: Figure[]; notes: string[]; series: Series[] }> {
   const { cluster, admin, size } = o;
   const MAX_IN_FLIGHT = 64;
   const create = async (p: string, body: object) =>
@@ -171,23 +227,42 @@ async function steady(o: { cluster: TestCluster; admin: KubeApi; size: Size; log
       if (!(e instanceof KubeApiError && e.httpStatus === 409)) throw e;
     });
   await create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'istio-system' } });
-  await create('/api/v1/namespaces/istio-system/serviceaccounts', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'ztunnel' } });
+  await create('/api/v1/namespaces/istio-system/serviceaccounts', {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name: 'ztunnel' },
+  });
   const token = await requestToken(admin, 'istio-system', 'ztunnel', { audiences: ['istio-ca'] });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-bench-kube-'));
   const kubeconfig = path.join(dir, 'kubeconfig.json');
-  fs.writeFileSync(kubeconfig, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'bench',
-    clusters: [{ name: 'bench', cluster: { server: cluster.url, 'certificate-authority': cluster.file('ca.crt') } }],
-    users: [{ name: 'admin', user: { 'client-certificate': cluster.file('admin.crt'), 'client-key': cluster.file('admin.key') } }],
-    contexts: [{ name: 'bench', context: { cluster: 'bench', user: 'admin' } }],
-  }));
+  fs.writeFileSync(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': 'bench',
+      clusters: [{ name: 'bench', cluster: { server: cluster.url, 'certificate-authority': cluster.file('ca.crt') } }],
+      users: [
+        {
+          name: 'admin',
+          user: { 'client-certificate': cluster.file('admin.crt'), 'client-key': cluster.file('admin.key') },
+        },
+      ],
+      contexts: [{ name: 'bench', context: { cluster: 'bench', user: 'admin' } }],
+    }),
+  );
   const daemon = await startDaemonProc({
-    dir, logDir: o.logDir, name: 'kube-steady-daemon',
+    dir,
+    logDir: o.logDir,
+    name: 'kube-steady-daemon',
     // Diagnosis only (e.g. BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"), as in the xds/churn rigs; figures are taken without it.
     nodeArgs: process.env.BENCH_DAEMON_NODE_ARGS ? process.env.BENCH_DAEMON_NODE_ARGS.split(' ') : undefined,
     config: {
-      clusterId: 'Kubernetes', registry: { type: 'kubernetes', kubeconfig, syncTimeout: '600s' }, ca: { rootKeyType: 'ec' },
-      xds: { listen: '127.0.0.1:0', maxConnectionsPerSource: BENCH_CONNECTIONS_PER_SOURCE }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' },
+      clusterId: 'Kubernetes',
+      registry: { type: 'kubernetes', kubeconfig, syncTimeout: '600s' },
+      ca: { rootKeyType: 'ec' },
+      xds: { listen: '127.0.0.1:0', maxConnectionsPerSource: BENCH_CONNECTIONS_PER_SOURCE },
+      admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' },
     },
   });
   const sent = new Map<string, number>();
@@ -204,14 +279,24 @@ async function steady(o: { cluster: TestCluster; admin: KubeApi; size: Size; log
   const servername = 'istiod.istio-system.svc';
   const session = http2.connect(`https://127.0.0.1:${daemon.grpcPort}`, {
     createConnection: () => {
-      const sock = tls.connect({ host: '127.0.0.1', port: daemon.grpcPort, ca: daemon.rootCaPem, servername, ALPNProtocols: ['h2'], minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS });
+      const sock = tls.connect({
+        host: '127.0.0.1',
+        port: daemon.grpcPort,
+        ca: daemon.rootCaPem,
+        servername,
+        ALPNProtocols: ['h2'],
+        minVersion: 'TLSv1.3',
+        ciphers: TLS13_CIPHERS,
+      });
       sock.setNoDelay(true);
       return sock;
     },
   });
   session.on('error', () => undefined);
   const sim = new SimZtunnel({
-    address: `127.0.0.1:${daemon.grpcPort}`, rootCaPem: daemon.rootCaPem, session,
+    address: `127.0.0.1:${daemon.grpcPort}`,
+    rootCaPem: daemon.rootCaPem,
+    session,
     token,
     onResponse: (_c, r, at) => {
       if (r.typeUrl !== TYPE_ADDRESS) return;
@@ -234,18 +319,29 @@ async function steady(o: { cluster: TestCluster; admin: KubeApi; size: Size; log
   const sampler = setInterval(() => (rssPeak.v = Math.max(rssPeak.v, sampleProc(daemon.pid).rssBytes)), 250);
   try {
     sim.start();
-    await waitFor(() => sim.firstAt.has(TYPE_ADDRESS), { timeoutMs: 300_000, intervalMs: 50, what: 'initial Address push' });
+    await waitFor(() => sim.firstAt.has(TYPE_ADDRESS), {
+      timeoutMs: 300_000,
+      intervalMs: 50,
+      what: 'initial Address push',
+    });
     const initialResources = sim.resources;
     // The reference watch, from the current resourceVersion so it sees only the changes below.
-    const list = await admin.json<{ metadata: { resourceVersion: string } }>('GET', '/api/v1/pods', { query: { limit: 1 } });
-    const ws = await admin.stream('/api/v1/pods', { query: { watch: 1, resourceVersion: list.metadata.resourceVersion } });
+    const list = await admin.json<{ metadata: { resourceVersion: string } }>('GET', '/api/v1/pods', {
+      query: { limit: 1 },
+    });
+    const ws = await admin.stream('/api/v1/pods', {
+      query: { watch: 1, resourceVersion: list.metadata.resourceVersion },
+    });
     watch = ws;
     const gen1 = '10.1'; // generation-1 IPs are 10.1xx.* (podIp), generation 0 are 10.0.*
     void (async () => {
       for await (const batch of ws.lines()) {
         const at = performance.now();
         for (const line of batch) {
-          const ev = JSON.parse(line) as { type: string; object: { metadata: { name: string; namespace: string }; status?: { podIP?: string } } };
+          const ev = JSON.parse(line) as {
+            type: string;
+            object: { metadata: { name: string; namespace: string }; status?: { podIP?: string } };
+          };
           if (ev.type !== 'MODIFIED' || !ev.object.status?.podIP?.startsWith(gen1)) continue;
           const uid = `Kubernetes//Pod/${ev.object.metadata.namespace}/${ev.object.metadata.name}`;
           if (watched.has(uid)) continue;
@@ -303,15 +399,24 @@ async function steady(o: { cluster: TestCluster; admin: KubeApi; size: Size; log
     const issuedS = (performance.now() - start) / 1000;
     await Promise.all(writes);
     // Deliveries still in flight: wait (bounded) until every acknowledged change has arrived.
-    await waitFor(() => sent.size === 0, { timeoutMs: 10_000, intervalMs: 5, what: 'last deliveries' }).catch(() => undefined);
-    await waitFor(() => watched.size >= lat.length, { timeoutMs: 5_000, intervalMs: 5, what: 'reference watch' }).catch(() => undefined);
+    await waitFor(() => sent.size === 0, { timeoutMs: 10_000, intervalMs: 5, what: 'last deliveries' }).catch(
+      () => undefined,
+    );
+    await waitFor(() => watched.size >= lat.length, { timeoutMs: 5_000, intervalMs: 5, what: 'reference watch' }).catch(
+      () => undefined,
+    );
     const b = sampleProc(daemon.pid);
     fs.writeFileSync(path.join(o.logDir, 'kube-steady-changes.json'), JSON.stringify([...trace]));
     const pipeline = await daemonPipeline(daemon.logFile);
     const delivered = lat.length / Math.max(1, total - errors);
     const figures: Figure[] = [
       { name: 'steady_watch_to_ztunnel_p50_ms', value: percentile(fromWatch, 50), unit: 'ms' },
-      { name: 'steady_watch_to_ztunnel_p99_ms', value: percentile(fromWatch, 99), unit: 'ms', target: { op: '<=', value: 50 } },
+      {
+        name: 'steady_watch_to_ztunnel_p99_ms',
+        value: percentile(fromWatch, 99),
+        unit: 'ms',
+        target: { op: '<=', value: 50 },
+      },
       { name: 'steady_watch_to_ztunnel_max_ms', value: fromWatch.length ? Math.max(...fromWatch) : NaN, unit: 'ms' },
       { name: 'steady_watch_matched', value: fromWatch.length / Math.max(1, lat.length), unit: 'fraction' },
       { name: 'steady_write_to_ztunnel_p50_ms', value: percentile(lat, 50), unit: 'ms' },
@@ -320,7 +425,12 @@ async function steady(o: { cluster: TestCluster; admin: KubeApi; size: Size; log
       { name: 'steady_changes', value: total - errors, unit: 'count' },
       { name: 'steady_write_errors', value: errors, unit: 'count' },
       // The figures hold "at 100 changes/s" only if the load generator got the writes out that fast (an overloaded apiserver slows it: at most 64 in flight).
-      { name: 'steady_rate_issued', value: total / issuedS, unit: 'changes/s', target: { op: '>=', value: 0.95 * size.steadyRatePerS } },
+      {
+        name: 'steady_rate_issued',
+        value: total / issuedS,
+        unit: 'changes/s',
+        target: { op: '>=', value: 0.95 * size.steadyRatePerS },
+      },
       { name: 'steady_write_ack_p50_ms', value: percentile(ack, 50), unit: 'ms' },
       { name: 'steady_write_ack_p99_ms', value: percentile(ack, 99), unit: 'ms' },
       { name: 'steady_daemon_cpu', value: cpuPercent(a, b), unit: '% of one core' },
@@ -333,11 +443,21 @@ async function steady(o: { cluster: TestCluster; admin: KubeApi; size: Size; log
     ];
     const notes = [
       `steady: the daemon binary (registry.type kubernetes) + 1 simulated ztunnel (delta xDS); ${total} pod IP changes through the pods/status subresource at ${size.steadyRatePerS}/s for ${size.steadySeconds} s, each pod changed once; ` +
-        'watch_to_ztunnel = a reference pod watch in the load generator sees the change -> the ztunnel receives a response naming that workload (the daemon\'s part); write_to_ztunnel = just before the apiserver PATCH is sent -> same receipt (includes the apiserver/etcd write, alone in write_ack_*); CPU/RSS of the daemon process over the window',
+        "watch_to_ztunnel = a reference pod watch in the load generator sees the change -> the ztunnel receives a response naming that workload (the daemon's part); write_to_ztunnel = just before the apiserver PATCH is sent -> same receipt (includes the apiserver/etcd write, alone in write_ack_*); CPU/RSS of the daemon process over the window",
       `steady: machine load average (1 min) at the end of the window: ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores (apiserver, etcd, the daemon and this load generator share them)`,
       `steady: initial Address push carried ${initialResources} resources (${size.pods} pods + ${size.services} services expected); ${stalls} write(s) waited for one of ${MAX_IN_FLIGHT} slots`,
     ];
-    return { figures, notes, series: [{ chart: 'latency-cdf', label: `kube: ${size.steadyRatePerS} pod changes/s, watch event -> ztunnel`, values: fromWatch.map((v) => Math.max(v, 0.1)) }] }; // log-x chart: a receipt before the reference watch's (negative) plots at 0.1 ms
+    return {
+      figures,
+      notes,
+      series: [
+        {
+          chart: 'latency-cdf',
+          label: `kube: ${size.steadyRatePerS} pod changes/s, watch event -> ztunnel`,
+          values: fromWatch.map((v) => Math.max(v, 0.1)),
+        },
+      ],
+    }; // log-x chart: a receipt before the reference watch's (negative) plots at 0.1 ms
   } finally {
     watch?.abort();
     clearInterval(sampler);
@@ -351,7 +471,8 @@ async function steady(o: { cluster: TestCluster; admin: KubeApi; size: Size; log
 export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Promise<ScenarioResultWithSeries> {
   const size = SIZES[opts.mode];
   const bins = findBinaries();
-  if (typeof bins === 'string') return { scenario: 'kube', params: { ...size }, figures: [], notes: [`skipped: ${bins}`] };
+  if (typeof bins === 'string')
+    return { scenario: 'kube', params: { ...size }, figures: [], notes: [`skipped: ${bins}`] };
   const cluster = await TestCluster.start(bins);
   const notes: string[] = [];
   try {
@@ -362,7 +483,13 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     const figures = await initialSync(cluster, opts.logDir, notes);
     figures.push({ name: 'populate_s', value: populateS, unit: 's' });
     const st = await steady({ cluster, admin, size, logDir: opts.logDir });
-    return { scenario: 'kube', params: { ...size, kubeApiserver: path.basename(bins.dir) }, figures: [...figures, ...st.figures], notes: [...notes, ...st.notes], series: st.series };
+    return {
+      scenario: 'kube',
+      params: { ...size, kubeApiserver: path.basename(bins.dir) },
+      figures: [...figures, ...st.figures],
+      notes: [...notes, ...st.notes],
+      series: st.series,
+    };
   } finally {
     await cluster.stop();
   }

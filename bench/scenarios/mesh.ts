@@ -29,13 +29,38 @@ import { buildDaemon } from '../../pkg/daemon';
 function makePki(dir: string): { daemonCa: string; simChain: string; simKey: string; root: string } {
   const certs = path.resolve(__dirname, '..', '..', '..', 'certs');
   // One shared root for the run; RSA 2048 is ample for a throwaway bench PKI.
-  execFileSync('make', ['-s', '-C', certs, `OUT=${dir}`, 'ROOTCA_KEYSZ=2048', 'INTERMEDIATE_KEYSZ=2048', 'daemon-cacerts', 'sim-cacerts'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(
+    'make',
+    ['-s', '-C', certs, `OUT=${dir}`, 'ROOTCA_KEYSZ=2048', 'INTERMEDIATE_KEYSZ=2048', 'daemon-cacerts', 'sim-cacerts'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   const d = path.join(dir, 'sim');
   const run = (args: string[]): void => void execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   run(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', path.join(d, 'leaf-key.pem')]);
   run(['req', '-new', '-key', path.join(d, 'leaf-key.pem'), '-subj', '/O=bench', '-out', path.join(d, 'leaf.csr')]);
-  fs.writeFileSync(path.join(d, 'leaf.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=URI:spiffe://cluster.local/ns/istio-system/sa/istiod\n');
-  run(['x509', '-req', '-in', path.join(d, 'leaf.csr'), '-CA', path.join(d, 'ca-cert.pem'), '-CAkey', path.join(d, 'ca-key.pem'), '-set_serial', '7', '-days', '2', '-sha256', '-extfile', path.join(d, 'leaf.ext'), '-out', path.join(d, 'leaf.pem')]);
+  fs.writeFileSync(
+    path.join(d, 'leaf.ext'),
+    'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=URI:spiffe://cluster.local/ns/istio-system/sa/istiod\n',
+  );
+  run([
+    'x509',
+    '-req',
+    '-in',
+    path.join(d, 'leaf.csr'),
+    '-CA',
+    path.join(d, 'ca-cert.pem'),
+    '-CAkey',
+    path.join(d, 'ca-key.pem'),
+    '-set_serial',
+    '7',
+    '-days',
+    '2',
+    '-sha256',
+    '-extfile',
+    path.join(d, 'leaf.ext'),
+    '-out',
+    path.join(d, 'leaf.pem'),
+  ]);
   return {
     daemonCa: path.join(dir, 'daemon'),
     simChain: fs.readFileSync(path.join(d, 'leaf.pem'), 'utf8') + fs.readFileSync(path.join(d, 'ca-cert.pem'), 'utf8'),
@@ -72,18 +97,53 @@ spec:
 /** The daemon binary if it wires peering, else this file's stand-in runner (same Daemon, same config). */
 function daemonCommand(cfgFile: string): string[] {
   const main = fs.readFileSync(MAIN, 'utf8');
-  if (!process.env['MESH_STANDIN'] && /createPeering|peering:\s*create/.test(main)) return [MAIN, 'serve', '--config', cfgFile, '--log-level', 'info'];
+  if (!process.env['MESH_STANDIN'] && /createPeering|peering:\s*create/.test(main))
+    return [MAIN, 'serve', '--config', cfgFile, '--log-level', 'info'];
   return [__filename, 'daemon', cfgFile];
 }
 
-interface MemoryReport { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; before?: MemoryReport }
+interface MemoryReport {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+  before?: MemoryReport;
+}
 
-async function startDaemon(dir: string, logDir: string, config: Record<string, unknown>): Promise<{ pid: number; port: number; token: string; stop: () => Promise<void>; cmd: string; memory: () => Promise<MemoryReport> }> {
+async function startDaemon(
+  dir: string,
+  logDir: string,
+  config: Record<string, unknown>,
+): Promise<{
+  pid: number;
+  port: number;
+  token: string;
+  stop: () => Promise<void>;
+  cmd: string;
+  memory: () => Promise<MemoryReport>;
+}> {
   const stateDir = path.join(dir, 'state');
   fs.mkdirSync(stateDir, { recursive: true });
   const cfgFile = path.join(dir, 'ambientd.yaml');
   fs.writeFileSync(cfgFile, JSON.stringify({ stateDir, ...config }, null, 2));
-  const token = execFileSync('node', [MAIN, 'token', 'create', '--state-dir', stateDir, '--namespace', 'istio-system', '--service-account', 'ztunnel', '--ttl', '24h'], { encoding: 'utf8' }).trim();
+  const token = execFileSync(
+    'node',
+    [
+      MAIN,
+      'token',
+      'create',
+      '--state-dir',
+      stateDir,
+      '--namespace',
+      'istio-system',
+      '--service-account',
+      'ztunnel',
+      '--ttl',
+      '24h',
+    ],
+    { encoding: 'utf8' },
+  ).trim();
   const cmd = daemonCommand(cfgFile);
   const log = fs.createWriteStream(path.join(logDir, 'mesh-daemon.log'));
   // Node flags as the product ships them (deploy/: none), so RSS is what a deployment sees; a
@@ -93,17 +153,27 @@ async function startDaemon(dir: string, logDir: string, config: Record<string, u
   // as shipped.
   // MESH_NODE_ARGS adds diagnostics flags, e.g. --heapsnapshot-signal=SIGUSR1.
   const extra = (process.env['MESH_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
-  const proc = spawn('node', ['--expose-gc', ...extra, ...(process.env['MESH_PROF'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/meshprof'] : []), ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(
+    'node',
+    [
+      '--expose-gc',
+      ...extra,
+      ...(process.env['MESH_PROF'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/meshprof'] : []),
+      ...cmd,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const memWaiters: ((m: MemoryReport) => void)[] = [];
-  proc.stderr!.pipe(log);
-  const rl = readline.createInterface({ input: proc.stdout! });
+  proc.stderr.pipe(log);
+  const rl = readline.createInterface({ input: proc.stdout });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('daemon did not start')), 180_000);
     rl.on('line', (line) => {
       log.write(line + '\n');
       try {
         const j = JSON.parse(line) as { msg?: string; grpcPort?: number; memory?: MemoryReport; before?: MemoryReport };
-        if (j.msg === 'memory usage' && j.memory) memWaiters.splice(0).forEach((w) => w({ ...j.memory!, before: j.before }));
+        if (j.msg === 'memory usage' && j.memory)
+          memWaiters.splice(0).forEach((w) => w({ ...j.memory!, before: j.before }));
         if (j.msg === 'ambientd serving') {
           clearTimeout(timer);
           resolve(j.grpcPort ?? 0);
@@ -118,20 +188,25 @@ async function startDaemon(dir: string, logDir: string, config: Record<string, u
     });
   });
   return {
-    pid: proc.pid!, port, token, cmd: cmd[0] === MAIN ? 'main.js serve' : 'bench stand-in runner (main.js does not wire peering yet)',
-    stop: () => new Promise<void>((resolve) => {
-      if (proc.exitCode !== null) return resolve();
-      proc.once('exit', () => resolve());
-      proc.kill('SIGTERM');
-    }),
-    memory: () => new Promise<MemoryReport>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('daemon did not report memory')), 60_000);
-      memWaiters.push((m) => {
-        clearTimeout(timer);
-        resolve(m);
-      });
-      proc.kill('SIGUSR2');
-    }),
+    pid: proc.pid!,
+    port,
+    token,
+    cmd: cmd[0] === MAIN ? 'main.js serve' : 'bench stand-in runner (main.js does not wire peering yet)',
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null) return void resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+    memory: () =>
+      new Promise<MemoryReport>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('daemon did not report memory')), 60_000);
+        memWaiters.push((m) => {
+          clearTimeout(timer);
+          resolve(m);
+        });
+        proc.kill('SIGUSR2');
+      }),
   };
 }
 
@@ -159,7 +234,10 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     { chart: 'scale-cpu', label: 'steady CPU', values: points.map((p) => [p.n, p.cpu] as [number, number]) },
     { chart: 'scale-rss', label: 'RSS', values: points.map((p) => [p.n, p.rss] as [number, number]) },
   ];
-  main.notes = [...(main.notes ?? []), `scale points (peers: steady CPU %, RSS MiB): ${points.map((p) => `${p.n}: ${p.cpu.toFixed(2)} %, ${p.rss.toFixed(0)} MiB`).join('; ')}`];
+  main.notes = [
+    ...(main.notes ?? []),
+    `scale points (peers: steady CPU %, RSS MiB): ${points.map((p) => `${p.n}: ${p.cpu.toFixed(2)} %, ${p.rss.toFixed(0)} MiB`).join('; ')}`,
+  ];
   return withLinkFloor(main);
 }
 
@@ -174,11 +252,18 @@ async function withLinkFloor(r: ScenarioResult): Promise<ScenarioResult> {
   r.figures.push({ name: 'link_floor_per_link', value: lf.perLinkKiB, unit: 'KiB' });
   r.figures.push({ name: 'link_floor_heap_per_link', value: lf.heapPerLinkKiB, unit: 'KiB' });
   r.figures.push({ name: 'link_floor_process_base', value: lf.baseMiB, unit: 'MiB' });
-  r.notes = [...(r.notes ?? []), `link floor: ${p.peers} bare mTLS HTTP/2 links, each after a ${p.firstSyncBytes}-byte first sync, cost ${lf.totalMiB.toFixed(0)} MiB of RSS (${lf.perLinkKiB.toFixed(1)} KiB per link, ${lf.heapPerLinkKiB.toFixed(1)} KiB of it JS heap) in a process that holds nothing else (no ambientd code)`];
+  r.notes = [
+    ...(r.notes ?? []),
+    `link floor: ${p.peers} bare mTLS HTTP/2 links, each after a ${p.firstSyncBytes}-byte first sync, cost ${lf.totalMiB.toFixed(0)} MiB of RSS (${lf.perLinkKiB.toFixed(1)} KiB per link, ${lf.heapPerLinkKiB.toFixed(1)} KiB of it JS heap) in a process that holds nothing else (no ambientd code)`,
+  ];
   return r;
 }
 
-async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number, windowMs: number): Promise<ScenarioResult> {
+async function runAt(
+  opts: { mode: 'quick' | 'full'; logDir: string },
+  n: number,
+  windowMs: number,
+): Promise<ScenarioResult> {
   const full = opts.mode === 'full';
   const ztunnels = full ? 8 : 4;
   const crossingsPerSec = 2;
@@ -206,9 +291,13 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
     remoteGateways(n, simPort).forEach((text, k) => fs.writeFileSync(path.join(reg, `peers-${k}.yaml`), text));
     const t0 = Date.now();
     daemon = await startDaemon(dir, opts.logDir, {
-      clusterId: 'bench-local', network: 'net-local', registry: { type: 'file', dir: reg },
-      xds: { listen: '127.0.0.1:0', maxConnectionsPerSource: BENCH_CONNECTIONS_PER_SOURCE }, admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' },
-      ca: { dir: pki.daemonCa }, log: { level: 'warn' },
+      clusterId: 'bench-local',
+      network: 'net-local',
+      registry: { type: 'file', dir: reg },
+      xds: { listen: '127.0.0.1:0', maxConnectionsPerSource: BENCH_CONNECTIONS_PER_SOURCE },
+      admin: { metricsListen: '127.0.0.1:0', debugListen: '127.0.0.1:0' },
+      ca: { dir: pki.daemonCa },
+      log: { level: 'warn' },
     });
     notes.push(`daemon: ${daemon.cmd}`);
     const samples: ProcSample[] = [sampleProc(daemon.pid)];
@@ -221,21 +310,37 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
       samples.push(sampleProc(daemon!.pid));
       simPeaks();
     }, 1000);
-    zsim.send({ cmd: 'ztunnels', k: ztunnels, address: `127.0.0.1:${daemon.port}`, rootCaPem: fs.readFileSync(pki.root, 'utf8'), token: daemon.token, expect: n * SERVICES });
+    zsim.send({
+      cmd: 'ztunnels',
+      k: ztunnels,
+      address: `127.0.0.1:${daemon.port}`,
+      rootCaPem: fs.readFileSync(pki.root, 'utf8'),
+      token: daemon.token,
+      expect: n * SERVICES,
+    });
     const sync0 = { daemon: samples[0]!, peers: sim.sample(), ztunnels: sampleProc(zsim.pid) };
-    const syncCpu = (): string => `daemon ${cpuPercent(sync0.daemon, sampleProc(daemon!.pid)).toFixed(0)} %, ` +
+    const syncCpu = (): string =>
+      `daemon ${cpuPercent(sync0.daemon, sampleProc(daemon!.pid)).toFixed(0)} %, ` +
       `peers simulator ${cpuPercent(sync0.peers, sim.sample()).toFixed(0)} %, ` +
       `ztunnels simulator ${cpuPercent(sync0.ztunnels, sampleProc(zsim.pid)).toFixed(0)} % of one core`;
     const synced = await zsim.next('synced', full ? 900_000 : 300_000).catch(async (e: Error) => {
       // Which side was the bottleneck: how far each ztunnel got, and who was busy while it waited.
       zsim.send({ cmd: 'progress' });
-      const held = await zsim.next('progress', 30_000).then((p) => (p.held as number[]).join(', ')).catch(() => '?');
-      sim.send({ cmd: 'progress' });
-      const linked = await sim.all('progress', 30_000)
-        .then((ps) => `${ps.reduce((a, p) => a + Number(p.linked), 0)} peers linked, ` +
-          `accept errors ${ps.map((p) => JSON.stringify(p.acceptErrors)).join(' ')}`)
+      const held = await zsim
+        .next('progress', 30_000)
+        .then((p) => (p.held as number[]).join(', '))
         .catch(() => '?');
-      const rss = `RSS daemon ${(sampleProc(daemon!.pid).rssBytes / 2 ** 20).toFixed(0)} MiB, simulators (peak) ` +
+      sim.send({ cmd: 'progress' });
+      const linked = await sim
+        .all('progress', 30_000)
+        .then(
+          (ps) =>
+            `${ps.reduce((a, p) => a + Number(p.linked), 0)} peers linked, ` +
+            `accept errors ${ps.map((p) => JSON.stringify(p.acceptErrors)).join(' ')}`,
+        )
+        .catch(() => '?');
+      const rss =
+        `RSS daemon ${(sampleProc(daemon!.pid).rssBytes / 2 ** 20).toFixed(0)} MiB, simulators (peak) ` +
         `${(simPeak.peers / 2 ** 20).toFixed(0)} + ${(simPeak.ztunnels / 2 ** 20).toFixed(0)} MiB`;
       const where = `ztunnels hold ${held} of ${n * SERVICES}; ${linked}`;
       throw new Error(`${e.message}; ${where}; CPU over the wait: ${syncCpu()}; ${rss}`);
@@ -243,13 +348,15 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
     const syncTarget = big ? { target: { op: '<=' as const, value: 120 } } : {};
     figures.push({ name: 'first_full_sync', value: (Number(synced.at) - t0) / 1000, unit: 's', ...syncTarget });
     notes.push(`CPU during the first full sync: ${syncCpu()}`);
-    notes.push(`first full sync: ${n} peers x ${SERVICES} services = ${n * SERVICES} split-horizon workloads at each of ${ztunnels} ztunnels (from daemon start)`);
+    notes.push(
+      `first full sync: ${n} peers x ${SERVICES} services = ${n * SERVICES} split-horizon workloads at each of ${ztunnels} ztunnels (from daemon start)`,
+    );
     // Start-up work the daemon still owes after the sync: every peer's state on disk (one file per peer,
     // written one at a time with fsync; at N = 10,000 it ran on into the steady window). Reported, then
     // excluded from the steady window by waiting for it (bounded: 600 s).
     const peersDir = path.join(dir, 'state', 'peers');
     const persisted = (): number =>
-      (fs.existsSync(peersDir) ? fs.readdirSync(peersDir).filter((f) => f.endsWith('.json')).length : 0);
+      fs.existsSync(peersDir) ? fs.readdirSync(peersDir).filter((f) => f.endsWith('.json')).length : 0;
     const p0 = sampleProc(daemon.pid);
     for (const until = Date.now() + 600_000; persisted() < n && Date.now() < until;) {
       await new Promise((r) => setTimeout(r, 500));
@@ -258,8 +365,10 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
     figures.push({ name: 'state_persisted', value: (Date.now() - t0) / 1000, unit: 's' });
     figures.push({ name: 'persist_backlog_cpu', value: (p1.cpuMs - p0.cpuMs) / 1000, unit: 'CPU-s' });
     const onDisk = ((Date.now() - t0) / 1000).toFixed(0);
-    notes.push(`peer state on disk: ${persisted()} of ${n} files ${onDisk} s after daemon ` +
-      `start; the daemon used ${((p1.cpuMs - p0.cpuMs) / 1000).toFixed(1)} CPU-s between the full sync and then`);
+    notes.push(
+      `peer state on disk: ${persisted()} of ${n} files ${onDisk} s after daemon ` +
+        `start; the daemon used ${((p1.cpuMs - p0.cpuMs) / 1000).toFixed(1)} CPU-s between the full sync and then`,
+    );
     // Let GC settle before the steady window; a measurement window, not synchronisation.
     await new Promise((r) => setTimeout(r, 5000));
     // Steady state: pod churn only (inside capacity buckets, so nothing crosses the wire).
@@ -302,7 +411,7 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
     figures.push({ name: 'sim_total_peak_rss', value: simTotal, unit: 'MiB', ...simTarget });
     // Per (change, ztunnel): first receipt of the changed split-horizon workload after the change was sent.
     const lat: number[] = [];
-    const changes = rep.changes as [string, number][];
+    const changes = rep.changes;
     for (const recv of zrep.received as [string, number][][]) {
       const byName = new Map<string, number[]>();
       for (const [n, at] of recv) (byName.get(n) ?? byName.set(n, []).get(n)!).push(at);
@@ -332,22 +441,44 @@ async function runAt(opts: { mode: 'quick' | 'full'; logDir: string }, n: number
         figures.push({ name: 'pre_gc_external', value: mib(mem.before.external), unit: 'MiB' });
       }
     }
-    figures.push({ name: 'peak_rss', value: Math.max(...samples.map((s) => s.rssBytes), b.rssBytes) / 2 ** 20, unit: 'MiB' });
+    figures.push({
+      name: 'peak_rss',
+      value: Math.max(...samples.map((s) => s.rssBytes), b.rssBytes) / 2 ** 20,
+      unit: 'MiB',
+    });
     figures.push({ name: 'cpu_during_crossings', value: cpuPercent(c, d), unit: '% of one core' });
     figures.push({ name: 'propagation_p50', value: percentile(lat, 50), unit: 'ms' });
     figures.push({ name: 'propagation_p99', value: percentile(lat, 99), unit: 'ms', target: { op: '<=', value: 100 } });
     figures.push({ name: 'propagation_samples', value: lat.length, unit: 'changes' });
     figures.push({ name: 'churn_pod_replacements', value: Number(rep.replacements), unit: 'pods' });
     figures.push({ name: 'churn_updates_sent', value: Number(rep.churnSends), unit: 'resources' });
-    notes.push(`steady window ${windowMs / 1000}s: ${n} pod replacements/s (inside capacity buckets: nothing sent); then ${windowMs / 1000}s with ${crossingsPerSec} bucket crossings/s on top (propagation, cpu_during_crossings)`);
-    notes.push('propagation = simulator change (FederatedService sent) -> each simulated ztunnel first receives the split-horizon workload; peers and ztunnels in two simulator processes, matched on wall-clock time');
+    notes.push(
+      `steady window ${windowMs / 1000}s: ${n} pod replacements/s (inside capacity buckets: nothing sent); then ${windowMs / 1000}s with ${crossingsPerSec} bucket crossings/s on top (propagation, cpu_during_crossings)`,
+    );
+    notes.push(
+      'propagation = simulator change (FederatedService sent) -> each simulated ztunnel first receives the split-horizon workload; peers and ztunnels in two simulator processes, matched on wall-clock time',
+    );
     if (!full) notes.push('quick mode runs N = 200; the targets are stated for N = 2,000 (make bench-full)');
     const series: Series[] = [
       { chart: 'latency-cdf', label: `mesh: ${n} peers -> ${ztunnels} ztunnels`, values: lat },
       { chart: 'scale-cpu', label: 'steady CPU', values: [[n, cpuPercent(a, b)]] },
       { chart: 'scale-rss', label: 'RSS', values: [[n, b.rssBytes / 2 ** 20]] },
     ];
-    return { scenario: 'mesh', params: { peers: n, servicesPerPeer: SERVICES, ztunnels, crossingsPerSec, windowMs, mode: opts.mode, firstSyncBytes: Number(serving.firstSyncBytes) }, figures, notes, series } as ScenarioResult;
+    return {
+      scenario: 'mesh',
+      params: {
+        peers: n,
+        servicesPerPeer: SERVICES,
+        ztunnels,
+        crossingsPerSec,
+        windowMs,
+        mode: opts.mode,
+        firstSyncBytes: Number(serving.firstSyncBytes),
+      },
+      figures,
+      notes,
+      series,
+    } as ScenarioResult;
   } finally {
     sim.close();
     zsim.close();

@@ -12,7 +12,12 @@ import { ParserHost, parseManifest } from '../../pkg/registry';
 import type { Figure, ScenarioResult } from '../lib/types';
 
 type Shape = 'pods' | 'flat';
-interface Sample { ms: number; stallMs: number; peakMiB: number; outcome: string }
+interface Sample {
+  ms: number;
+  stallMs: number;
+  peakMiB: number;
+  outcome: string;
+}
 
 function pod(i: number): string {
   return `apiVersion: v1
@@ -66,21 +71,28 @@ async function child(shape: Shape, mb: number, mode: 'inline' | 'worker'): Promi
 
 export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult> {
   const cases: [Shape, number, 'inline' | 'worker'][] = [
-    ['pods', 1, 'inline'], ['pods', 1, 'worker'], ['flat', 30, 'worker'],
+    ['pods', 1, 'inline'],
+    ['pods', 1, 'worker'],
+    ['flat', 30, 'worker'],
     ...(o.mode === 'full' ? [['flat', 1, 'inline'] as [Shape, number, 'inline']] : []),
   ];
   const figures: Figure[] = [];
   const notes: string[] = [];
   for (const [shape, mb, mode] of cases) {
-    const out = execFileSync(process.execPath, [__filename, 'child', shape, String(mb), mode],
-      { maxBuffer: 1 << 20 }).toString();
+    const out = execFileSync(process.execPath, [__filename, 'child', shape, String(mb), mode], {
+      maxBuffer: 1 << 20,
+    }).toString();
     const s = JSON.parse(out) as Sample;
     const k = `${shape}_${mb}mb_${mode}`;
     figures.push({ name: `${k}_ms`, value: s.ms, unit: 'ms' });
     // The point of the worker: the daemon's event loop keeps serving while a file parses.
     const stallTarget = mode === 'worker' ? { op: '<=' as const, value: 250 } : undefined;
-    figures.push({ name: `${k}_loop_stall_ms`, value: s.stallMs, unit: 'ms',
-      ...(stallTarget ? { target: stallTarget } : {}) });
+    figures.push({
+      name: `${k}_loop_stall_ms`,
+      value: s.stallMs,
+      unit: 'ms',
+      ...(stallTarget ? { target: stallTarget } : {}),
+    });
     figures.push({ name: `${k}_peak_rss_mib`, value: s.peakMiB, unit: 'MiB' });
     notes.push(`${k}: ${s.outcome}`);
   }

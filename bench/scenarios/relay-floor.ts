@@ -37,8 +37,15 @@ interface Conn {
 /** A TLS connection (tls modes) or a CONNECT stream on an HTTP/2 connection (h2 modes) through the relay. */
 async function open(mode: Mode, port: number, id: PemFiles, ca: string): Promise<Conn> {
   const opts = {
-    host: '127.0.0.1', port, cert: fs.readFileSync(id.cert), key: fs.readFileSync(id.key), ca: fs.readFileSync(ca),
-    minVersion: 'TLSv1.3' as const, ciphers: CIPHERS, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined,
+    host: '127.0.0.1',
+    port,
+    cert: fs.readFileSync(id.cert),
+    key: fs.readFileSync(id.key),
+    ca: fs.readFileSync(ca),
+    minVersion: 'TLSv1.3' as const,
+    ciphers: CIPHERS,
+    ALPNProtocols: ['h2'],
+    checkServerIdentity: () => undefined,
   };
   if (mode.startsWith('tls')) {
     const s = tls.connect(opts);
@@ -49,10 +56,11 @@ async function open(mode: Mode, port: number, id: PemFiles, ca: string): Promise
   }
   // ztunnel's client settings (src/proxy/h2/client.rs): 4 MiB stream, 16 MiB connection window, 1 MiB frames.
   const session = http2.connect(`https://127.0.0.1:${port}`, {
-    ...opts, settings: { initialWindowSize: 4 << 20, maxFrameSize: 1 << 20, enablePush: false },
+    ...opts,
+    settings: { initialWindowSize: 4 << 20, maxFrameSize: 1 << 20, enablePush: false },
   });
   session.on('error', () => undefined);
-  session.on('connect', (_s, sock) => (sock as net.Socket).setNoDelay(true));
+  session.on('connect', (_s, sock) => sock.setNoDelay(true));
   const st = session.request({ ':method': 'CONNECT', ':authority': 'sink.bench.mesh.internal:80' });
   st.on('error', () => undefined);
   await new Promise((r) => st.once('response', r));
@@ -114,7 +122,12 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
   try {
     for (const mode of MODES) {
       relays[mode] = await startLocalRelay({
-        mode, listen: '127.0.0.1:0', cert: server.cert, key: server.key, ca: ca.cert, destinations: [dest],
+        mode,
+        listen: '127.0.0.1:0',
+        cert: server.cert,
+        key: server.key,
+        ca: ca.cert,
+        destinations: [dest],
       });
     }
     const once = async (mode: Mode, n: number): Promise<{ cpuS: number; secs: number }> => {
@@ -152,23 +165,31 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
   }
   figures.push({ name: 'h2_vs_tls_relay_cpu', value: med(cpu.h2) / med(cpu.tls), unit: 'x' });
   figures.push({
-    name: 'gateway_vs_h2_relay_rtt_p99_added', unit: 'ms',
+    name: 'gateway_vs_h2_relay_rtt_p99_added',
+    unit: 'ms',
     value: percentile(rtts.gateway, 99) - percentile(rtts.h2, 99),
   });
   figures.push({ name: 'gateway_vs_h2_relay_cpu', value: med(cpu.gateway) / med(cpu.h2), unit: 'x' });
   figures.push({
-    name: 'gateway_vs_tls_batched_relay_cpu', value: med(cpu.gateway) / med(cpu['tls-batched']), unit: 'x',
+    name: 'gateway_vs_tls_batched_relay_cpu',
+    value: med(cpu.gateway) / med(cpu['tls-batched']),
+    unit: 'x',
   });
   const f = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(' ');
   return {
-    scenario: 'relay-floor', params: { ...size, mode: o.mode }, figures,
+    scenario: 'relay-floor',
+    params: { ...size, mode: o.mode },
+    figures,
     notes: [
       `per round CPU-s/GB, ${MODES.map((m) => `${m}: ${f(cpu[m])}`).join('; ')}`,
       'one flow, client -> relay -> discard server on loopback; the client and the sink share this process',
     ],
     detail: {
-      cpuPerGb: cpu, gbps, rttP99PerMode: Object.fromEntries(MODES.map((m) => [m, percentile(rtts[m], 99)])),
-      loadAverageAtStart: loadStart, loadAverageAtEnd: os.loadavg(),
+      cpuPerGb: cpu,
+      gbps,
+      rttP99PerMode: Object.fromEntries(MODES.map((m) => [m, percentile(rtts[m], 99)])),
+      loadAverageAtStart: loadStart,
+      loadAverageAtEnd: os.loadavg(),
     },
   };
 }

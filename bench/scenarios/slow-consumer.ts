@@ -18,7 +18,9 @@ import { churn } from '../lib/churn';
  */
 export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Promise<ScenarioResult> {
   const full = opts.mode === 'full';
-  const shape = full ? { workloads: 50_000, services: 1000, policies: 100 } : { workloads: 10_000, services: 200, policies: 20 };
+  const shape = full
+    ? { workloads: 50_000, services: 1000, policies: 100 }
+    : { workloads: 10_000, services: 200, policies: 20 };
   const streams = full ? 100 : 20;
   const rounds = full ? 4 : 3;
   const seconds = full ? 10 : 8; // per phase; 2 phases per round
@@ -32,7 +34,16 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     await connectStreams(sim, streams);
     let gen = 1;
     const phase = async (): Promise<number[]> => {
-      gen += await churn({ reg, sim, ratePerSec: rate, seconds, slots, cluster: 'bench', services: shape.services, startGen: gen });
+      gen += await churn({
+        reg,
+        sim,
+        ratePerSec: rate,
+        seconds,
+        slots,
+        cluster: 'bench',
+        services: shape.services,
+        startGen: gen,
+      });
       await new Promise((r) => setTimeout(r, 500)); // tail window for in-flight deliveries, not synchronisation
       sim.send({ cmd: 'report' });
       return (await sim.next('report')).lat as number[];
@@ -71,16 +82,30 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     const pa2 = percentile(pool(a.slice(half)), 99);
     figures.push({ name: 'p99_without_stuck_client', value: pa, unit: 'ms' });
     figures.push({ name: 'p99_with_stuck_client', value: pb, unit: 'ms' });
-    figures.push({ name: 'p99_change', value: pa > 0 ? (100 * (pb - pa)) / pa : 0, unit: '%', target: { op: '<=', value: 10 } });
+    figures.push({
+      name: 'p99_change',
+      value: pa > 0 ? (100 * (pb - pa)) / pa : 0,
+      unit: '%',
+      target: { op: '<=', value: 10 },
+    });
     figures.push({ name: 'p99_noise_a_vs_a', value: pa1 > 0 ? (100 * Math.abs(pa2 - pa1)) / pa1 : 0, unit: '%' });
     figures.push({ name: 'p50_without_stuck_client', value: percentile(pool(a), 50), unit: 'ms' });
     figures.push({ name: 'p50_with_stuck_client', value: percentile(pool(b), 50), unit: 'ms' });
     figures.push({ name: 'samples_per_side', value: Math.min(pool(a).length, pool(b).length), unit: 'deliveries' });
     figures.push({ name: 'heap_before', value: h0, unit: 'MiB' });
     figures.push({ name: 'heap_after', value: h1, unit: 'MiB' });
-    figures.push({ name: 'heap_growth_with_stuck_client', value: heapGrowth, unit: 'MiB', target: { op: '<=', value: 32 } });
-    notes.push(`per-round p99 (ms), A/B: ${a.map((x, i) => `${percentile(x, 99).toFixed(1)}/${percentile(b[i]!, 99).toFixed(1)}`).join('  ')}`);
-    notes.push('heap = JS heap + external after a full GC in the daemon; growth = largest rise across one B phase; the stuck client asked for the full state and never read it (bounded by one in-flight response + HTTP/2 flow control)');
+    figures.push({
+      name: 'heap_growth_with_stuck_client',
+      value: heapGrowth,
+      unit: 'MiB',
+      target: { op: '<=', value: 32 },
+    });
+    notes.push(
+      `per-round p99 (ms), A/B: ${a.map((x, i) => `${percentile(x, 99).toFixed(1)}/${percentile(b[i]!, 99).toFixed(1)}`).join('  ')}`,
+    );
+    notes.push(
+      'heap = JS heap + external after a full GC in the daemon; growth = largest rise across one B phase; the stuck client asked for the full state and never read it (bounded by one in-flight response + HTTP/2 flow control)',
+    );
   } finally {
     await rig.close();
   }

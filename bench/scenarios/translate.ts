@@ -190,8 +190,12 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
   const out = execFileSync(
     process.execPath,
     [
-      '--expose-gc', '--max-old-space-size=3072', ...extra,
-      __filename, 'child', JSON.stringify({ shape, rounds, changes, baseline }),
+      '--expose-gc',
+      '--max-old-space-size=3072',
+      ...extra,
+      __filename,
+      'child',
+      JSON.stringify({ shape, rounds, changes, baseline }),
     ],
     { maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'inherit'] },
   ).toString();
@@ -244,8 +248,14 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
   return {
     scenario: 'translate',
     params: {
-      ...shape, rounds, changes, resources: r.resources, addresses: r.addresses, authorizations: r.authorizations,
-      baseline: baseline ?? null, nodeArgs: extra,
+      ...shape,
+      rounds,
+      changes,
+      resources: r.resources,
+      addresses: r.addresses,
+      authorizations: r.authorizations,
+      baseline: baseline ?? null,
+      nodeArgs: extra,
     },
     figures,
     notes,

@@ -17,7 +17,9 @@ import { describePinning, pinningFromEnv, pinSelf } from '../lib/pin';
  */
 export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Promise<ScenarioResultWithSeries> {
   const full = opts.mode === 'full';
-  const shape = full ? { workloads: 50_000, services: 1000, policies: 100 } : { workloads: 10_000, services: 200, policies: 20 };
+  const shape = full
+    ? { workloads: 50_000, services: 1000, policies: 100 }
+    : { workloads: 10_000, services: 200, policies: 20 };
   // Diagnosis knobs (figures for the record are taken without them): XDS_STREAMS, XDS_CHANGES.
   const streams = Number(process.env['XDS_STREAMS'] ?? 0) || (full ? 1000 : 200);
   const changes = Number(process.env['XDS_CHANGES'] ?? 0) || (full ? 30 : 20);
@@ -70,7 +72,12 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     // CPU per change with one stream: the fixed part (watch, parse, translate, encode once, one write).
     const cpuOneStream = (sampleProc(daemon.pid).cpuMs - i0.cpuMs) / 40;
     figures.push({ name: 'idle_single_change_p50', value: percentile(idle, 50), unit: 'ms' });
-    figures.push({ name: 'idle_single_change_p99', value: percentile(idle, 99), unit: 'ms', target: { op: '<=', value: 20 } });
+    figures.push({
+      name: 'idle_single_change_p99',
+      value: percentile(idle, 99),
+      unit: 'ms',
+      target: { op: '<=', value: 20 },
+    });
 
     // 2. Reconnect storm: N clients presenting the state they hold; then the same against the floor,
     // interleaved, `rounds` times (each later round first closes the previous round's N clients).
@@ -87,7 +94,10 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       const c1 = sampleProc(daemon.pid);
       const k1 = sampleProc(sim.pid);
       stormD.push({
-        ms: Number(storm.ms), resent: Number(storm.resources), cpu: c1.cpuMs - c0.cpuMs, client: k1.cpuMs - k0.cpuMs,
+        ms: Number(storm.ms),
+        resent: Number(storm.resources),
+        cpu: c1.cpuMs - c0.cpuMs,
+        client: k1.cpuMs - k0.cpuMs,
         failed: Number(storm.failed),
       });
       if (r === 0) {
@@ -195,12 +205,18 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     floor.close();
   }
   const loadEnd = os.loadavg();
-  notes.push(`${rounds} interleaved rounds (daemon, then floor); figures are medians, *_min the best round; `
-    + describePinning(pin));
+  notes.push(
+    `${rounds} interleaved rounds (daemon, then floor); figures are medians, *_min the best round; ` +
+      describePinning(pin),
+  );
   const loads = (l: number[]): string => l.map((x) => x.toFixed(2)).join('/');
   notes.push(`load average (1/5/15 min) at start ${loads(load0)}, at end ${loads(loadEnd)}`);
-  notes.push('transport floor = a bare node:http2 TLS 1.3 server (no ambientd code) writing one pre-encoded response to the same simulated ztunnels; its latency is measured from the write command, so it excludes the file watcher, parse and push pipeline');
-  notes.push(`transport floor storm = the same bare server receiving ${streams} reconnects that each list ${shape.workloads + shape.services} names in initial_resource_versions, answering each with an empty response and matching nothing`);
+  notes.push(
+    'transport floor = a bare node:http2 TLS 1.3 server (no ambientd code) writing one pre-encoded response to the same simulated ztunnels; its latency is measured from the write command, so it excludes the file watcher, parse and push pipeline',
+  );
+  notes.push(
+    `transport floor storm = the same bare server receiving ${streams} reconnects that each list ${shape.workloads + shape.services} names in initial_resource_versions, answering each with an empty response and matching nothing`,
+  );
   const params = { ...shape, streams, changes, rounds, pinned: describePinning(pin), mode: opts.mode };
   return { scenario: 'xds', params, figures, notes, series };
 }

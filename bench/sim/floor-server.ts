@@ -67,14 +67,26 @@ function requestType(b: Buffer): string {
 }
 
 function stateFrames(): Buffer[] {
-  return Array.from({ length: stateSize }, (_, i) => encodeResourceFrame(`floor/ns-${i % 50}/pod-${i}`, 'v1', TYPE_ADDRESS, Buffer.from(`workload ${i}`.padEnd(200, '.'))));
+  return Array.from({ length: stateSize }, (_, i) =>
+    encodeResourceFrame(
+      `floor/ns-${i % 50}/pod-${i}`,
+      'v1',
+      TYPE_ADDRESS,
+      Buffer.from(`workload ${i}`.padEnd(200, '.')),
+    ),
+  );
 }
 
 const streams: { st: http2.ServerHttp2Stream; id: number; n: number }[] = [];
 let nextId = 0;
 const server = http2.createSecureServer({
-  key: fs.readFileSync(keyFile!), cert: fs.readFileSync(certFile!), minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS,
-  ALPNProtocols: ['h2'], allowHTTP1: false, maxSessionMemory: 512,
+  key: fs.readFileSync(keyFile!),
+  cert: fs.readFileSync(certFile!),
+  minVersion: 'TLSv1.3',
+  ciphers: TLS13_CIPHERS,
+  ALPNProtocols: ['h2'],
+  allowHTTP1: false,
+  maxSessionMemory: 512,
   settings: { maxConcurrentStreams: 100_000, enablePush: false },
 });
 server.on('stream', (st) => {
@@ -90,7 +102,17 @@ server.on('stream', (st) => {
       if (!type || answered.has(type)) return; // an ACK
       answered.add(type);
       const full = stateSize > 0 && s.id === 1 && type === TYPE_ADDRESS;
-      st.write(grpcMessage(encodeDeltaResponse({ typeUrl: type, nonce: `${s.id}-${++s.n}`, systemVersionInfo: '1', frames: full ? stateFrames() : [], removed: [] })));
+      st.write(
+        grpcMessage(
+          encodeDeltaResponse({
+            typeUrl: type,
+            nonce: `${s.id}-${++s.n}`,
+            systemVersionInfo: '1',
+            frames: full ? stateFrames() : [],
+            removed: [],
+          }),
+        ),
+      );
     },
   });
   st.on('data', (chunk: Buffer) => reader.push(chunk));
@@ -101,8 +123,18 @@ server.listen(0, '127.0.0.1', () => process.send!({ ev: 'ready', port: (server.a
 process.on('message', (m: { cmd: string; uid?: string }) => {
   if (m.cmd === 'cast') {
     const c0 = cpuMs();
-    const frame = encodeResourceFrame(m.uid!, `v-${m.uid}`, TYPE_ADDRESS, Buffer.from(`workload ${m.uid}`.padEnd(300, '.')));
-    const body = encodeDeltaResponseBody({ typeUrl: TYPE_ADDRESS, systemVersionInfo: '2', frames: [frame], removed: [] });
+    const frame = encodeResourceFrame(
+      m.uid!,
+      `v-${m.uid}`,
+      TYPE_ADDRESS,
+      Buffer.from(`workload ${m.uid}`.padEnd(300, '.')),
+    );
+    const body = encodeDeltaResponseBody({
+      typeUrl: TYPE_ADDRESS,
+      systemVersionInfo: '2',
+      frames: [frame],
+      removed: [],
+    });
     const write = (s: (typeof streams)[number]): void => {
       if (s.st.destroyed) return;
       // As the daemon writes a fan-out: one corked write of prefix, shared body and nonce, no copies.

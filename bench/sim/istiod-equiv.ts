@@ -24,7 +24,11 @@ import { createXdsMetrics, ResourceCache, XdsStream, type CacheEntry } from '../
 import { createCsr, createSigner, generateKeyPair } from '../../pkg/x509';
 import { ISTIOD_SHAPE, istiodShapeObjects, workloadEntry, instanceIp } from '../lib/istiod-shape';
 
-export interface OpFigure { wallUs: number; cpuUs: number; ops: number }
+export interface OpFigure {
+  wallUs: number;
+  cpuUs: number;
+  ops: number;
+}
 export interface EquivResult {
   addresses: number;
   responseBytes: number;
@@ -58,7 +62,10 @@ function measure(minMs: number, fn: () => void): OpFigure {
 }
 
 const mesh: MeshContext = {
-  clusterId: 'Kubernetes', network: '', trustDomain: 'cluster.local', domainSuffix: 'cluster.local',
+  clusterId: 'Kubernetes',
+  network: '',
+  trustDomain: 'cluster.local',
+  domainSuffix: 'cluster.local',
   rootNamespace: 'istio-system',
 };
 
@@ -70,7 +77,10 @@ function main(): void {
   const reg = new LocalRegistry({ logger, clock: systemClock });
   let pending: ChangeSet | undefined;
   reg.onChange((c) => (pending = c));
-  reg.replaceSource('bench', istiodShapeObjects().map((obj) => ({ obj })));
+  reg.replaceSource(
+    'bench',
+    istiodShapeObjects().map((obj) => ({ obj })),
+  );
   const snapshot = reg.snapshot();
   const built = generateLocal({ snapshot, mesh });
   const addresses = built.output.addresses.size;
@@ -91,10 +101,18 @@ function main(): void {
   cache.commit([{ typeUrl: TYPE_ADDRESS, upserts }]);
   const metrics = createXdsMetrics(new Registry());
   const REQ = wire.DeltaDiscoveryRequest;
-  const initial = decodeDeltaRequest(REQ, Buffer.from(REQ.encode(REQ.fromObject({
-    node: { id: 'ztunnel~10.0.0.9~ztunnel-x.istio-system~istio-system.svc.cluster.local' },
-    typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: ['*'],
-  })).finish()));
+  const initial = decodeDeltaRequest(
+    REQ,
+    Buffer.from(
+      REQ.encode(
+        REQ.fromObject({
+          node: { id: 'ztunnel~10.0.0.9~ztunnel-x.istio-system~istio-system.svc.cluster.local' },
+          typeUrl: TYPE_ADDRESS,
+          resourceNamesSubscribe: ['*'],
+        }),
+      ).finish(),
+    ),
+  );
   let lastBytes = 0;
   const sink = {
     write(buf: Buffer | readonly FramePart[], done: () => void): void {
@@ -106,9 +124,16 @@ function main(): void {
       throw new Error(`a measured stream was closed: ${code} ${details}`);
     },
   };
-  const streamOf = (id: string): XdsStream => new XdsStream({
-    id, cache, sink, logger, clock: systemClock, metrics, typeOrder: [TYPE_ADDRESS],
-  });
+  const streamOf = (id: string): XdsStream =>
+    new XdsStream({
+      id,
+      cache,
+      sink,
+      logger,
+      clock: systemClock,
+      metrics,
+      typeOrder: [TYPE_ADDRESS],
+    });
   // Serve: a new wildcard client gets every pre-built Address in one serialized response.
   let n = 0;
   const serveFull = measure(minMs, () => {
@@ -125,8 +150,9 @@ function main(): void {
   const orig = name ? built.output.addresses.get(name) : undefined;
   if (!name || !orig || !('workload' in orig) || !orig.workload) throw new Error('workload random-0 not generated');
   const changed = { workload: { ...orig.workload, serviceAccount: 'random-changed' } };
-  const variants = [changed, orig].map((m) =>
-    new Encoder(wire, types).encode(fullDelta(TYPE_ADDRESS, new Map([[name, m]]))).upserts![0]!);
+  const variants = [changed, orig].map(
+    (m) => new Encoder(wire, types).encode(fullDelta(TYPE_ADDRESS, new Map([[name, m]]))).upserts![0]!,
+  );
   const caught = streamOf('caught-up');
   caught.onRequest(initial);
   caught.flush();
@@ -144,7 +170,13 @@ function main(): void {
   const c2 = new ResourceCache({});
   c2.commit([encoder.encode(fullDelta(TYPE_ADDRESS, built.output.addresses))]);
   const pathStream = new XdsStream({
-    id: 'path', cache: c2, sink, logger, clock: systemClock, metrics, typeOrder: [TYPE_ADDRESS],
+    id: 'path',
+    cache: c2,
+    sink,
+    logger,
+    clock: systemClock,
+    metrics,
+    typeOrder: [TYPE_ADDRESS],
   });
   pathStream.onRequest(initial);
   pathStream.flush();
@@ -175,8 +207,16 @@ function main(): void {
     }
   };
   const out: EquivResult = {
-    addresses, responseBytes, oneResponseBytes, translate, encodeAll, serveFull, serveOne, changePath,
-    signRsa2048: sign('rsa-2048'), signP256: sign('ec-p256'),
+    addresses,
+    responseBytes,
+    oneResponseBytes,
+    translate,
+    encodeAll,
+    serveFull,
+    serveOne,
+    changePath,
+    signRsa2048: sign('rsa-2048'),
+    signP256: sign('ec-p256'),
   };
   process.stdout.write(JSON.stringify(out));
 }

@@ -24,7 +24,13 @@ import { sampleProc } from '../lib/proc';
 const [keyFile, certFile, linksArg, bytesArg, role] = process.argv.slice(2);
 
 function serve(): void {
-  const server = http2.createSecureServer({ key: fs.readFileSync(keyFile!), cert: fs.readFileSync(certFile!), minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS, allowHTTP1: false });
+  const server = http2.createSecureServer({
+    key: fs.readFileSync(keyFile!),
+    cert: fs.readFileSync(certFile!),
+    minVersion: 'TLSv1.3',
+    ciphers: TLS13_CIPHERS,
+    allowHTTP1: false,
+  });
   const size = Number(bytesArg);
   const msg = Buffer.alloc(5 + size, 0x61);
   msg[0] = 0;
@@ -50,24 +56,46 @@ async function measure(): Promise<void> {
   const srv = fork(__filename, [keyFile!, certFile!, linksArg!, bytesArg!, 'server'], { stdio: 'inherit' });
   const port = await new Promise<number>((resolve) => srv.once('message', (m: { port: number }) => resolve(m.port)));
   const cert = fs.readFileSync(certFile!);
-  const ctx = tls.createSecureContext({ ca: cert, cert, key: fs.readFileSync(keyFile!), minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS });
+  const ctx = tls.createSecureContext({
+    ca: cert,
+    cert,
+    key: fs.readFileSync(keyFile!),
+    minVersion: 'TLSv1.3',
+    ciphers: TLS13_CIPHERS,
+  });
   const request = Buffer.from([0, 0, 0, 0, 2, 0x12, 0]);
   const held: unknown[] = [];
-  const open = (): Promise<void> => new Promise((resolve, reject) => {
-    const session = http2.connect(`https://127.0.0.1:${port}`, {
-      createConnection: () => tls.connect({ host: '127.0.0.1', port, secureContext: ctx, servername: 'istiod.istio-system.svc', ALPNProtocols: ['h2'] }),
+  const open = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const session = http2.connect(`https://127.0.0.1:${port}`, {
+        createConnection: () =>
+          tls.connect({
+            host: '127.0.0.1',
+            port,
+            secureContext: ctx,
+            servername: 'istiod.istio-system.svc',
+            ALPNProtocols: ['h2'],
+          }),
+      });
+      session.on('error', reject);
+      const st = session.request(
+        {
+          ':method': 'POST',
+          ':path': '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        },
+        { endStream: false },
+      );
+      st.write(request);
+      let got = 0;
+      st.on('data', (d: Buffer) => {
+        got += d.length;
+        if (got >= 5 + size) resolve();
+      });
+      st.on('error', reject);
+      held.push(session, st);
     });
-    session.on('error', reject);
-    const st = session.request({ ':method': 'POST', ':path': '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources', 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false });
-    st.write(request);
-    let got = 0;
-    st.on('data', (d: Buffer) => {
-      got += d.length;
-      if (got >= 5 + size) resolve();
-    });
-    st.on('error', reject);
-    held.push(session, st);
-  });
   process.send!({ ev: 'ready' });
   await new Promise<void>((resolve) => process.once('message', () => resolve()));
   gc();
@@ -86,7 +114,14 @@ async function measure(): Promise<void> {
   gc();
   const r1 = rss();
   const h1 = process.memoryUsage().heapUsed;
-  process.send!({ ev: 'floor', perLinkKiB: (r1 - r0) / links / 1024, heapPerLinkKiB: (h1 - h0) / links / 1024, totalMiB: (r1 - r0) / 2 ** 20, baseMiB: r0 / 2 ** 20, links: held.length / 2 });
+  process.send!({
+    ev: 'floor',
+    perLinkKiB: (r1 - r0) / links / 1024,
+    heapPerLinkKiB: (h1 - h0) / links / 1024,
+    totalMiB: (r1 - r0) / 2 ** 20,
+    baseMiB: r0 / 2 ** 20,
+    links: held.length / 2,
+  });
   srv.kill();
   process.exit(0);
 }

@@ -22,7 +22,11 @@ import { TLS13_CIPHERS } from '../../pkg/transport';
 import { contentVersion, loadWire } from '../../pkg/wire';
 import { ADS_DELTA_PATH } from '../../pkg/xds';
 import {
-  PEERING_PROTO, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, capacityBucket, peeringTypes,
+  PEERING_PROTO,
+  TYPE_CLUSTER_INFO,
+  TYPE_FEDERATED_SERVICE,
+  capacityBucket,
+  peeringTypes,
 } from '../../pkg/peering';
 import { encodeRequest, grpcFrame } from '../lib/pb';
 import { ResponseScanner, frameResponse, lenField, parseRequestLite, resourceEntry, varintField } from '../lib/pb-peer';
@@ -85,12 +89,19 @@ function peersMain(): void {
     const k = `${j}/${capacityBucket(pods)}`;
     let t = templates.get(k);
     if (!t) {
-      t = Buffer.from(FS.encode(FS.fromObject({
-        name: `svc-${j}`, namespace: NS, hostname: `svc-${j}.${NS}.mesh.internal`,
-        ports: [{ port: 80, targetPort: 8080, protocol: 'TCP', name: 'http', appProtocol: 'http' }],
-        subjectAltNames: [`spiffe://cluster.local/ns/${NS}/sa/svc-${j}`],
-        capacity: capacityBucket(pods), scope: 'global',
-      })).finish());
+      t = Buffer.from(
+        FS.encode(
+          FS.fromObject({
+            name: `svc-${j}`,
+            namespace: NS,
+            hostname: `svc-${j}.${NS}.mesh.internal`,
+            ports: [{ port: 80, targetPort: 8080, protocol: 'TCP', name: 'http', appProtocol: 'http' }],
+            subjectAltNames: [`spiffe://cluster.local/ns/${NS}/sa/svc-${j}`],
+            capacity: capacityBucket(pods),
+            scope: 'global',
+          }),
+        ).finish(),
+      );
       templates.set(k, t);
     }
     return t;
@@ -156,18 +167,21 @@ function peersMain(): void {
       set.delete(st);
       if (!set.size) streams.delete(peer);
     };
-    st.on('data', framer((b) => {
-      const req = parseRequestLite(b);
-      if (peer < 0 && req.nodeId) {
-        const m = /peering-sim-(\d+)\./.exec(req.nodeId);
-        const i = m ? Number(m[1]) : -1;
-        if (!(i >= lo && i < hi)) return void st.close(http2.constants.NGHTTP2_REFUSED_STREAM);
-        peer = i;
-        (streams.get(i) ?? streams.set(i, new Set()).get(i)!).add(st);
-      }
-      if (peer < 0 || req.responseNonce) return; // ACK/NACK
-      st.write(response(peer, req.typeUrl, req.irv));
-    }));
+    st.on(
+      'data',
+      framer((b) => {
+        const req = parseRequestLite(b);
+        if (peer < 0 && req.nodeId) {
+          const m = /peering-sim-(\d+)\./.exec(req.nodeId);
+          const i = m ? Number(m[1]) : -1;
+          if (!(i >= lo && i < hi)) return void st.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+          peer = i;
+          (streams.get(i) ?? streams.set(i, new Set()).get(i)!).add(st);
+        }
+        if (peer < 0 || req.responseNonce) return; // ACK/NACK
+        st.write(response(peer, req.typeUrl, req.irv));
+      }),
+    );
     st.on('end', () => {
       gone();
       if (!st.closed) st.end();
@@ -189,27 +203,32 @@ function peersMain(): void {
         origin0 = Date.now();
         podCounts = new Uint16Array(n * SERVICES).fill(BASE_PODS);
         secure = http2.createSecureServer({
-          cert: String(m.chain), key: String(m.key), minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS, allowHTTP1: false,
+          cert: String(m.chain),
+          key: String(m.key),
+          minVersion: 'TLSv1.3',
+          ciphers: TLS13_CIPHERS,
+          allowHTTP1: false,
         });
         secure.on('stream', onStream);
         secure.on('sessionError', () => undefined);
         secure.on('tlsClientError', () => undefined);
         const srv = secure;
-        const listen = (addr: string, port: number): Promise<number> => new Promise((resolve, reject) => {
-          // A bare listener per address; the one TLS server does the rest (one SecureContext for N peers).
-          const l = net.createServer((sock) => void srv.emit('connection', sock));
-          l.once('error', reject);
-          l.listen(port, addr, 4096, () => {
-            l.off('error', reject);
-            // Accept failures (EMFILE: a listener and a connection per peer) are counted, not fatal.
-            l.on('error', (e: NodeJS.ErrnoException) => {
-              const code = e.code ?? 'error';
-              acceptErrors.set(code, (acceptErrors.get(code) ?? 0) + 1);
+        const listen = (addr: string, port: number): Promise<number> =>
+          new Promise((resolve, reject) => {
+            // A bare listener per address; the one TLS server does the rest (one SecureContext for N peers).
+            const l = net.createServer((sock) => void srv.emit('connection', sock));
+            l.once('error', reject);
+            l.listen(port, addr, 4096, () => {
+              l.off('error', reject);
+              // Accept failures (EMFILE: a listener and a connection per peer) are counted, not fatal.
+              l.on('error', (e: NodeJS.ErrnoException) => {
+                const code = e.code ?? 'error';
+                acceptErrors.set(code, (acceptErrors.get(code) ?? 0) + 1);
+              });
+              resolve((l.address() as net.AddressInfo).port);
             });
-            resolve((l.address() as net.AddressInfo).port);
+            listeners.push(l);
           });
-          listeners.push(l);
-        });
         const port = await listen(addressOf(lo), Number(m.port ?? 0));
         for (let i = lo + 1; i < hi; i++) await listen(addressOf(i), port);
         const first = (t: string): number => response(lo, t, new Map()).length - 5;
@@ -217,34 +236,38 @@ function peersMain(): void {
         send({ ev: 'serving', port, firstSyncBytes: first(TYPE_FEDERATED_SERVICE) + first(TYPE_CLUSTER_INFO) });
       } else if (m.cmd === 'churn') {
         // One pod replaced per second per virtual cluster: count -1 then +1, bucket unchanged, nothing to send.
-        timers.push(setInterval(() => {
-          for (let i = lo; i < hi; i++) {
-            const k = i * SERVICES + (replacements % SERVICES);
-            const before = capacityBucket(podCounts[k]!);
-            podCounts[k]!--;
-            podCounts[k]!++;
-            replacements++;
-            if (capacityBucket(podCounts[k]!) !== before) churnSends++;
-          }
-        }, 1000));
+        timers.push(
+          setInterval(() => {
+            for (let i = lo; i < hi; i++) {
+              const k = i * SERVICES + (replacements % SERVICES);
+              const before = capacityBucket(podCounts[k]!);
+              podCounts[k]!--;
+              podCounts[k]!++;
+              replacements++;
+              if (capacityBucket(podCounts[k]!) !== before) churnSends++;
+            }
+          }, 1000),
+        );
       } else if (m.cmd === 'crossings') {
         // Bucket crossings (32 <-> 64) that must propagate to every ztunnel.
         const period = 1000 / Number(m.crossingsPerSec);
         let x = 0;
-        timers.push(setInterval(() => {
-          const i = (x * 7919) % n;
-          const j = x % SERVICES;
-          x++;
-          if (i < lo || i >= hi) return; // another shard's peer (every shard runs the same schedule)
-          const k = i * SERVICES + j;
-          podCounts[k] = podCounts[k] === BASE_PODS ? CROSSED_PODS : BASE_PODS;
-          const mv = moved.get(i) ?? moved.set(i, new Map()).get(i)!;
-          mv.set(j, { pods: podCounts[k]!, origin: Date.now() });
-          const r = fsOf(i, j);
-          const entry = resourceEntry(fsAny, names[j]!, r.version, r.body);
-          changes.push([splitName(i, j), wallNow()]);
-          for (const s of streams.get(i) ?? []) s.write(frameResponse([entry], fsType, String(++nonce)));
-        }, period));
+        timers.push(
+          setInterval(() => {
+            const i = (x * 7919) % n;
+            const j = x % SERVICES;
+            x++;
+            if (i < lo || i >= hi) return; // another shard's peer (every shard runs the same schedule)
+            const k = i * SERVICES + j;
+            podCounts[k] = podCounts[k] === BASE_PODS ? CROSSED_PODS : BASE_PODS;
+            const mv = moved.get(i) ?? moved.set(i, new Map()).get(i)!;
+            mv.set(j, { pods: podCounts[k], origin: Date.now() });
+            const r = fsOf(i, j);
+            const entry = resourceEntry(fsAny, names[j]!, r.version, r.body);
+            changes.push([splitName(i, j), wallNow()]);
+            for (const s of streams.get(i) ?? []) s.write(frameResponse([entry], fsType, String(++nonce)));
+          }, period),
+        );
       } else if (m.cmd === 'progress') {
         send({ ev: 'progress', ...progress() });
       } else if (m.cmd === 'report') {
@@ -297,9 +320,16 @@ class MeshZtunnel {
   full = false;
   readonly received: [string, number][] = [];
 
-  constructor(private readonly o: {
-    address: string; rootCaPem: string; token: string; id: number; expect: number; onFull: () => void;
-  }) {
+  constructor(
+    private readonly o: {
+      address: string;
+      rootCaPem: string;
+      token: string;
+      id: number;
+      expect: number;
+      onFull: () => void;
+    },
+  ) {
     this.seen = new Uint8Array(o.expect);
     this.session = ztunnelSession(o);
   }
@@ -308,7 +338,8 @@ class MeshZtunnel {
     const st = adsStream(this.session, this.o.token);
     this.stream = st;
     const scanner = new ResponseScanner({
-      onName: (buf, s, e) => this.onName(buf, s, e), onMessage: (t, nonce) => this.onMessage(t, nonce),
+      onName: (buf, s, e) => this.onName(buf, s, e),
+      onMessage: (t, nonce) => this.onMessage(t, nonce),
     });
     st.on('data', (c: Buffer) => scanner.push(c));
     const id = this.o.id;
@@ -353,7 +384,10 @@ function ztunnelsMain(): void {
       const k = Number(m.k);
       for (let id = 0; id < k; id++) {
         const z = new MeshZtunnel({
-          address: String(m.address), rootCaPem: String(m.rootCaPem), token: String(m.token), id,
+          address: String(m.address),
+          rootCaPem: String(m.rootCaPem),
+          token: String(m.token),
+          id,
           expect: Number(m.expect),
           onFull: () => void (++done === k && send({ ev: 'synced', at: Date.now() })),
         });

@@ -33,7 +33,11 @@ const dial = (): net.Socket => {
   const d = split(cfg.destinations[next++ % cfg.destinations.length]!);
   // 256 KiB: the gateway's DESTINATION_WRITE_BUFFER (pkg/eastwest/listener.ts); stream.Duplex reads the option.
   const o: net.TcpNetConnectOpts & { writableHighWaterMark: number } = {
-    host: d.host, port: d.port, noDelay: true, allowHalfOpen: true, writableHighWaterMark: 256 * 1024,
+    host: d.host,
+    port: d.port,
+    noDelay: true,
+    allowHalfOpen: true,
+    writableHighWaterMark: 256 * 1024,
   };
   return net.connect(o);
 };
@@ -63,16 +67,28 @@ function batchedPipe(src: stream.Readable, dst: net.Socket): void {
 }
 
 const tlsOpts: tls.TlsOptions = {
-  cert: fs.readFileSync(cfg.cert), key: fs.readFileSync(cfg.key), ca: fs.readFileSync(cfg.ca),
-  minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers: 'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256',
-  ecdhCurve: 'X25519:P-256:P-384', requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'],
+  cert: fs.readFileSync(cfg.cert),
+  key: fs.readFileSync(cfg.key),
+  ca: fs.readFileSync(cfg.ca),
+  minVersion: 'TLSv1.3',
+  maxVersion: 'TLSv1.3',
+  ciphers: 'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256',
+  ecdhCurve: 'X25519:P-256:P-384',
+  requestCert: true,
+  rejectUnauthorized: true,
+  ALPNProtocols: ['h2'],
 };
 
 function h2Server(): net.Server {
   const server = http2.createSecureServer({
-    ...tlsOpts, allowHTTP1: false, maxSessionMemory: 48,
+    ...tlsOpts,
+    allowHTTP1: false,
+    maxSessionMemory: 48,
     settings: {
-      maxConcurrentStreams: 100, initialWindowSize: 4 << 20, maxFrameSize: 1 << 20, maxHeaderListSize: 64 << 10,
+      maxConcurrentStreams: 100,
+      initialWindowSize: 4 << 20,
+      maxFrameSize: 1 << 20,
+      maxHeaderListSize: 64 << 10,
       enablePush: false,
     },
   });
@@ -94,7 +110,13 @@ function h2Server(): net.Server {
       stream.respond({ ':status': 200 });
       if (cfg.mode === 'gateway') {
         new Tunnel(stream, socket, {
-          id: next, caller: '', authority: '', endpoint: '', openedAt: 0, idleTimeoutMs: 3_600_000, onEnd: () => 0,
+          id: next,
+          caller: '',
+          authority: '',
+          endpoint: '',
+          openedAt: 0,
+          idleTimeoutMs: 3_600_000,
+          onEnd: () => 0,
         });
         return;
       }

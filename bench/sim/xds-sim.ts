@@ -13,7 +13,11 @@
 import { SimZtunnel, TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../lib/h2-ztunnel';
 import { encodeRequest, grpcFrame } from '../lib/pb';
 
-interface Init { address: string; rootCaPem: string; token: string }
+interface Init {
+  address: string;
+  rootCaPem: string;
+  token: string;
+}
 const wall = (t: number): number => performance.timeOrigin + t;
 
 let init: Init | undefined;
@@ -23,7 +27,10 @@ let heldAuthz: Map<string, string> | undefined;
 /** The client whose responses define `held`. */
 let holder: number | undefined;
 
-function track(m: Map<string, string> | undefined, r: { names: string[]; versions: string[]; removed: string[] }): Map<string, string> {
+function track(
+  m: Map<string, string> | undefined,
+  r: { names: string[]; versions: string[]; removed: string[] },
+): Map<string, string> {
   const out = m ?? new Map<string, string>();
   r.names.forEach((nm, j) => out.set(nm, r.versions[j]!));
   for (const nm of r.removed) out.delete(nm);
@@ -32,7 +39,7 @@ function track(m: Map<string, string> | undefined, r: { names: string[]; version
 let expectUid: string | undefined;
 let gotTimes: number[] = [];
 let gotClients = new Set<number>();
-let stuckIds = new Set<number>();
+const stuckIds = new Set<number>();
 /** uid -> wall-clock ms the change was made (churn tracking); every receipt is a latency sample. */
 const tracked = new Map<string, number>();
 let trackedLat: number[] = [];
@@ -65,15 +72,38 @@ async function connect(n: number, withState: boolean, stuck: boolean, countFaile
   if (withState && held) {
     // One encoded reconnect request shared by all clients (they hold the same state).
     initial = new Map([
-      [TYPE_ADDRESS, grpcFrame(encodeRequest({ typeUrl: TYPE_ADDRESS, nodeId: 'ztunnel~10.0.0.1~zt.istio-system~istio-system.svc.cluster.local', namespace: 'istio-system', irv: held }))],
-      [TYPE_AUTHORIZATION, grpcFrame(encodeRequest({ typeUrl: TYPE_AUTHORIZATION, nodeId: 'ztunnel~10.0.0.1~zt.istio-system~istio-system.svc.cluster.local', namespace: 'istio-system', irv: heldAuthz ?? [] }))],
+      [
+        TYPE_ADDRESS,
+        grpcFrame(
+          encodeRequest({
+            typeUrl: TYPE_ADDRESS,
+            nodeId: 'ztunnel~10.0.0.1~zt.istio-system~istio-system.svc.cluster.local',
+            namespace: 'istio-system',
+            irv: held,
+          }),
+        ),
+      ],
+      [
+        TYPE_AUTHORIZATION,
+        grpcFrame(
+          encodeRequest({
+            typeUrl: TYPE_AUTHORIZATION,
+            nodeId: 'ztunnel~10.0.0.1~zt.istio-system~istio-system.svc.cluster.local',
+            namespace: 'istio-system',
+            irv: heldAuthz ?? [],
+          }),
+        ),
+      ],
     ]);
   }
   const batch: SimZtunnel[] = [];
   const wantFull = !withState && !held;
   for (let i = 0; i < n; i++) {
     const c = new SimZtunnel({
-      ...init!, initial, stuck, wantNames: true,
+      ...init!,
+      initial,
+      stuck,
+      wantNames: true,
       onResponse: (cl, r, at) => {
         if (wantFull && holder === undefined) holder = cl.id;
         // The first full-sync client keeps what it holds current, as a ztunnel does, so a
@@ -111,40 +141,49 @@ async function connect(n: number, withState: boolean, stuck: boolean, countFaile
   send({ ev: 'connected', n, ms: last - t0, resources, failed: batch.length - ok.length });
 }
 
-process.on('message', (m: {
-  cmd: string; n?: number; withState?: boolean; stuck?: boolean; countFailed?: boolean; uid?: string; init?: Init;
-}) => {
-  if (m.cmd === 'init') init = m.init;
-  else if (m.cmd === 'connect') void connect(m.n!, m.withState ?? false, m.stuck ?? false, m.countFailed ?? false);
-  else if (m.cmd === 'expect') {
-    expectUid = m.uid;
-    gotTimes = [];
-    gotClients = new Set();
-    // The runner makes the change only after this: on a loaded machine the daemon's push could
-    // otherwise reach our sockets before this IPC message, and that receipt would be missed.
-    send({ ev: 'expecting', uid: m.uid });
-  } else if (m.cmd === 'track') {
-    const mm = m as unknown as { uid: string; t0: number };
-    tracked.set(mm.uid, mm.t0);
-    if (tracked.size > 100_000) tracked.delete(tracked.keys().next().value!);
-  } else if (m.cmd === 'report') {
-    send({ ev: 'report', lat: trackedLat, clients: clients.filter((c) => !c.closed).length });
-    trackedLat = [];
-    tracked.clear();
-  } else if (m.cmd === 'closeStuck') {
-    const stuck = clients.filter((c) => stuckIds.has(c.id) && !c.closed);
-    for (const c of stuck) c.close();
-    send({ ev: 'stuckClosed', n: stuck.length });
-  } else if (m.cmd === 'closeLast') {
-    const last = clients.filter((c) => !c.closed).slice(-m.n!);
-    for (const c of last) {
-      c.close();
-      c.closed = true; // at once: the 'got' count must not wait for a client that is going away
+process.on(
+  'message',
+  (m: {
+    cmd: string;
+    n?: number;
+    withState?: boolean;
+    stuck?: boolean;
+    countFailed?: boolean;
+    uid?: string;
+    init?: Init;
+  }) => {
+    if (m.cmd === 'init') init = m.init;
+    else if (m.cmd === 'connect') void connect(m.n!, m.withState ?? false, m.stuck ?? false, m.countFailed ?? false);
+    else if (m.cmd === 'expect') {
+      expectUid = m.uid;
+      gotTimes = [];
+      gotClients = new Set();
+      // The runner makes the change only after this: on a loaded machine the daemon's push could
+      // otherwise reach our sockets before this IPC message, and that receipt would be missed.
+      send({ ev: 'expecting', uid: m.uid });
+    } else if (m.cmd === 'track') {
+      const mm = m as unknown as { uid: string; t0: number };
+      tracked.set(mm.uid, mm.t0);
+      if (tracked.size > 100_000) tracked.delete(tracked.keys().next().value!);
+    } else if (m.cmd === 'report') {
+      send({ ev: 'report', lat: trackedLat, clients: clients.filter((c) => !c.closed).length });
+      trackedLat = [];
+      tracked.clear();
+    } else if (m.cmd === 'closeStuck') {
+      const stuck = clients.filter((c) => stuckIds.has(c.id) && !c.closed);
+      for (const c of stuck) c.close();
+      send({ ev: 'stuckClosed', n: stuck.length });
+    } else if (m.cmd === 'closeLast') {
+      const last = clients.filter((c) => !c.closed).slice(-m.n!);
+      for (const c of last) {
+        c.close();
+        c.closed = true; // at once: the 'got' count must not wait for a client that is going away
+      }
+      send({ ev: 'lastClosed', n: last.length });
+    } else if (m.cmd === 'close') {
+      for (const c of clients) c.close();
+      process.exit(0);
     }
-    send({ ev: 'lastClosed', n: last.length });
-  } else if (m.cmd === 'close') {
-    for (const c of clients) c.close();
-    process.exit(0);
-  }
-});
+  },
+);
 send({ ev: 'ready' });

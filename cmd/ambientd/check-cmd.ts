@@ -45,7 +45,10 @@ interface SourceDoc {
 
 interface PeerDoc {
   name: string;
-  conditions: Record<'Connected' | 'Synced' | 'DataPlaneProgrammed', { status: string; reason: string; message: string }>;
+  conditions: Record<
+    'Connected' | 'Synced' | 'DataPlaneProgrammed',
+    { status: string; reason: string; message: string }
+  >;
   lastSyncTime: string | null;
   stale: boolean;
   conflicts: { kind: string; key: string; owners?: string[]; reason: string }[];
@@ -65,7 +68,8 @@ const TIMEOUT_MS = 5000;
 const DAY = 86_400_000;
 
 const shortType = (t: string): string => t.replace(/^.*[./]/, '');
-const list = (xs: string[], max = 3): string => (xs.length <= max ? xs.join('; ') : `${xs.slice(0, max).join('; ')}; … (+${xs.length - max} more)`);
+const list = (xs: string[], max = 3): string =>
+  xs.length <= max ? xs.join('; ') : `${xs.slice(0, max).join('; ')}; … (+${xs.length - max} more)`;
 
 /** Pure: documents in, one result per check out. */
 export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): CheckResult[] {
@@ -73,17 +77,25 @@ export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): Ch
   const staleMs = (opts.staleSeconds ?? DEFAULT_STALE_SECONDS) * 1000;
 
   const ready = d.ready.status === 200 && d.ready.body.ready === true;
-  out.push({ name: 'daemon ready', ok: ready, reason: ready ? 'serving' : `not ready: ${list(d.ready.body.reasons ?? [`HTTP ${d.ready.status}`])}` });
+  out.push({
+    name: 'daemon ready',
+    ok: ready,
+    reason: ready ? 'serving' : `not ready: ${list(d.ready.body.reasons ?? [`HTTP ${d.ready.status}`])}`,
+  });
 
   const rejected = d.registryz.rejected ?? [];
   const configOk = typeof d.configz.config === 'object' && d.configz.config !== null && rejected.length === 0;
-  const objects = Object.entries(d.registryz.counts ?? {}).filter(([k]) => k !== 'rejected').reduce((n, [, v]) => n + v, 0);
+  const objects = Object.entries(d.registryz.counts ?? {})
+    .filter(([k]) => k !== 'rejected')
+    .reduce((n, [, v]) => n + v, 0);
   out.push({
     name: 'config valid',
     ok: configOk,
     reason: rejected.length
       ? `${rejected.length} registry object(s) rejected: ${list(rejected.map((r) => `${r.kind} ${r.key}: ${r.reason}`))}`
-      : configOk ? `effective configuration loaded; ${objects} registry objects, none rejected` : 'effective configuration missing from /debug/configz',
+      : configOk
+        ? `effective configuration loaded; ${objects} registry objects, none rejected`
+        : 'effective configuration missing from /debug/configz',
   });
 
   // A source that cannot read something keeps its last good objects (docs/reliability.md); say what and why.
@@ -92,12 +104,15 @@ export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): Ch
   out.push({
     name: 'registry sources readable',
     ok: sick.length === 0,
-    reason: sick.length === 0
-      ? `${sources.length} source(s) read in full`
-      : list(sick.flatMap((x) => [
-        ...(x.synced ? [] : [`${x.source} never read in full`]),
-        ...x.problems.map((p) => `${p.path}: ${p.reason} (last good objects kept)`),
-      ])),
+    reason:
+      sick.length === 0
+        ? `${sources.length} source(s) read in full`
+        : list(
+            sick.flatMap((x) => [
+              ...(x.synced ? [] : [`${x.source} never read in full`]),
+              ...x.problems.map((p) => `${p.path}: ${p.reason} (last good objects kept)`),
+            ]),
+          ),
   });
 
   const now = Date.parse(d.certz.now ?? '') || Date.now();
@@ -122,7 +137,10 @@ export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): Ch
   const reported = new Set(peers.map((p) => p.name));
   const unreported = (d.registryz.gateways ?? [])
     .filter((g) => g.gatewayClassName === 'istio-remote' && !reported.has(g.name) && !reported.has(g.key))
-    .map((g) => `${g.key} declared but ${d.peers.enabled ? 'not reported by the peering layer' : 'peering is not enabled in this daemon'}`);
+    .map(
+      (g) =>
+        `${g.key} declared but ${d.peers.enabled ? 'not reported by the peering layer' : 'peering is not enabled in this daemon'}`,
+    );
   if (!peers.length && !unreported.length) {
     const why = d.peers.enabled ? 'no peers declared' : 'single-cluster mode (no peering layer)';
     out.push({ name: 'peers connected and synced', ok: true, reason: why });
@@ -160,7 +178,11 @@ export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): Ch
       reason: stale.length ? list(stale) : `no peer data older than ${Math.round(staleMs / 1000)}s without refresh`,
     });
     const conflicts = peers.flatMap((p) => p.conflicts.map((c) => conflictLine(p.name, c)));
-    out.push({ name: 'no flat-mode address conflicts', ok: conflicts.length === 0, reason: conflicts.length ? list(conflicts) : 'none detected' });
+    out.push({
+      name: 'no flat-mode address conflicts',
+      ok: conflicts.length === 0,
+      reason: conflicts.length ? list(conflicts) : 'none detected',
+    });
   }
 
   out.push(linkCheck(d));
@@ -171,14 +193,17 @@ export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): Ch
   out.push({
     name: 'ztunnels ACKed the latest push',
     ok: lagging.length === 0,
-    reason: lagging.length === 0
-      ? `${streams.length} xDS client(s) (${zt} ztunnel) in sync`
-      : list(lagging.map((s) => {
-        const nack = s.types.find((t) => t.lastNack && !t.acked);
-        const open = s.types.filter((t) => !t.acked).map((t) => shortType(t.typeUrl));
-        if (nack) return `${s.nodeId} NACKed ${shortType(nack.typeUrl)}: ${nack.lastNack!.message}`;
-        return `${s.nodeId} has not ACKed ${open.length ? open.join(', ') : `${s.pendingCommits} pending commit(s)`}`;
-      })),
+    reason:
+      lagging.length === 0
+        ? `${streams.length} xDS client(s) (${zt} ztunnel) in sync`
+        : list(
+            lagging.map((s) => {
+              const nack = s.types.find((t) => t.lastNack && !t.acked);
+              const open = s.types.filter((t) => !t.acked).map((t) => shortType(t.typeUrl));
+              if (nack) return `${s.nodeId} NACKed ${shortType(nack.typeUrl)}: ${nack.lastNack!.message}`;
+              return `${s.nodeId} has not ACKed ${open.length ? open.join(', ') : `${s.pendingCommits} pending commit(s)`}`;
+            }),
+          ),
   });
   return out;
 }
@@ -202,9 +227,11 @@ function linkCheck(d: CheckDocs): CheckResult {
   const problems: string[] = [];
   // Importing needs no east-west Gateway; being imported from does (peers' link and data plane use it).
   if (!eastWest.length && inbound.length) {
-    problems.push('no east-west Gateway: peers cannot link to this cluster; run '
-      + '`ambientd expose --address <reachable address> --write` (file registry) '
-      + 'or `ambientd expose | kubectl apply -f -`');
+    problems.push(
+      'no east-west Gateway: peers cannot link to this cluster; run ' +
+        '`ambientd expose --address <reachable address> --write` (file registry) ' +
+        'or `ambientd expose | kubectl apply -f -`',
+    );
   }
   for (const p of d.peers.peers ?? []) {
     const c = p.conditions.Connected;
@@ -213,8 +240,11 @@ function linkCheck(d: CheckDocs): CheckResult {
     problems.push(`${p.name} is Invalid (${c.message}); regenerate it with ${fix}`);
   }
   const oneWay = inbound.filter((c) => !linked.has(c));
-  const notes = oneWay.map((c) => `${c} imports from this cluster but is not imported from (one-way); `
-    + `to link back: \`ambientd link --from <${c} debug URL> --write\``);
+  const notes = oneWay.map(
+    (c) =>
+      `${c} imports from this cluster but is not imported from (one-way); ` +
+      `to link back: \`ambientd link --from <${c} debug URL> --write\``,
+  );
   if (problems.length) return { name: 'peers linked', ok: false, reason: list([...problems, ...notes]) };
   const ew = eastWest.length ? `east-west Gateway ${eastWest.map((g) => g.key).join(', ')}` : 'no east-west Gateway';
   const base = `${ew}; ${remotes.length} peer(s) declared`;
@@ -234,12 +264,20 @@ export function conflictLine(peer: string, c: PeerDoc['conflicts'][number]): str
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, path: string) {
+  constructor(
+    readonly status: number,
+    path: string,
+  ) {
     super(status === 401 ? `${path}: 401 unauthorized (missing or wrong --token)` : `${path}: HTTP ${status}`);
   }
 }
 
-async function fetchJson(base: string, path: string, token: string | undefined, allow: number[] = [200]): Promise<{ status: number; body: unknown }> {
+async function fetchJson(
+  base: string,
+  path: string,
+  token: string | undefined,
+  allow: number[] = [200],
+): Promise<{ status: number; body: unknown }> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   const res = await fetch(`${base}${path}`, { headers, signal: AbortSignal.timeout(TIMEOUT_MS) });
@@ -272,7 +310,11 @@ async function fetchDocs(base: string, token: string | undefined): Promise<Check
  * times (bounded, ~1 s in all) before declaring a client behind.
  */
 async function settleSync(base: string, token: string | undefined, docs: CheckDocs): Promise<void> {
-  for (let i = 0; i < 5 && (docs.syncz.streams ?? []).some((s) => !s.inSync && !s.types.some((t) => t.lastNack && !t.acked)); i++) {
+  for (
+    let i = 0;
+    i < 5 && (docs.syncz.streams ?? []).some((s) => !s.inSync && !s.types.some((t) => t.lastNack && !t.acked));
+    i++
+  ) {
     await new Promise((r) => setTimeout(r, 200));
     docs.syncz = (await fetchJson(base, '/debug/syncz', token)).body as CheckDocs['syncz'];
   }
@@ -300,7 +342,8 @@ export function checkArgsFromFlags(flags: Record<string, string>, envToken?: str
   let staleSeconds: number | undefined;
   if (flags['stale-seconds'] !== undefined) {
     staleSeconds = Number(flags['stale-seconds']);
-    if (!Number.isFinite(staleSeconds) || staleSeconds < 0) return `--stale-seconds must be a non-negative number, got "${flags['stale-seconds']}"`;
+    if (!Number.isFinite(staleSeconds) || staleSeconds < 0)
+      return `--stale-seconds must be a non-negative number, got "${flags['stale-seconds']}"`;
   }
   const debugUrl = flags['debug-url'] ?? DEFAULT_DEBUG_URL;
   if (!/^https?:\/\/[^/]+/.test(debugUrl)) return `--debug-url must be an http(s) URL, got "${debugUrl}"`;

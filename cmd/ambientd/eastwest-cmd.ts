@@ -48,10 +48,13 @@ export async function eastwestCommand(flags: Record<string, string>, env: NodeJS
         return;
       }
       stopping = true;
-      gw.close().then(() => resolve(0), (err: unknown) => {
-        logger.error({ err }, 'error during drain');
-        resolve(1);
-      });
+      gw.close().then(
+        () => resolve(0),
+        (err: unknown) => {
+          logger.error({ err }, 'error during drain');
+          resolve(1);
+        },
+      );
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));

@@ -5,8 +5,14 @@ import type { DaemonConfig } from '../../pkg/config';
 import type { GatewayObj } from '../../pkg/model';
 import { normalise, parseManifest } from '../../pkg/registry';
 import {
-  eastWestGateways, eastWestManifest, linkGateway, parseAddresses, peerInfoFromEastWest,
-  DEFAULT_EAST_WEST_NAME, DEFAULT_GATEWAY_NAMESPACE, type Manifest,
+  eastWestGateways,
+  eastWestManifest,
+  linkGateway,
+  parseAddresses,
+  peerInfoFromEastWest,
+  DEFAULT_EAST_WEST_NAME,
+  DEFAULT_GATEWAY_NAMESPACE,
+  type Manifest,
 } from '../../pkg/peering';
 
 /**
@@ -20,7 +26,14 @@ import {
 
 /** Flags these commands own; the rest are daemon settings (loadConfig). */
 export const EXPOSE_FLAGS = [
-  'address', 'namespace', 'name', 'xds-port', 'hbone-port', 'region', 'zone', 'write',
+  'address',
+  'namespace',
+  'name',
+  'xds-port',
+  'hbone-port',
+  'region',
+  'zone',
+  'write',
 ] as const;
 export const LINK_FLAGS = ['from', 'token', 'address', 'write'] as const;
 
@@ -48,8 +61,10 @@ function emit(m: Manifest, cfg: DaemonConfig, write: boolean, io: CmdIo, what: s
     return 0;
   }
   if (cfg.registry.type !== 'file') {
-    io.err.write(`--write needs the file registry (registry.type is ${cfg.registry.type}); `
-      + 'pipe the YAML to kubectl apply -f - instead\n');
+    io.err.write(
+      `--write needs the file registry (registry.type is ${cfg.registry.type}); ` +
+        'pipe the YAML to kubectl apply -f - instead\n',
+    );
     return 2;
   }
   const file = path.join(cfg.registry.dir, `${m.metadata.name}.yaml`);
@@ -74,7 +89,7 @@ function emit(m: Manifest, cfg: DaemonConfig, write: boolean, io: CmdIo, what: s
 
 export function exposeCommand(cfg: DaemonConfig, flags: Record<string, string>, io: CmdIo): number {
   if (!cfg.network) {
-    io.err.write('expose: this cluster\'s network is unknown; set --network (or network: in the config file)\n');
+    io.err.write("expose: this cluster's network is unknown; set --network (or network: in the config file)\n");
     return 2;
   }
   const xdsPort = port(flags['xds-port'], 'xds-port', listenPort(cfg.xds.listen) ?? 15012);
@@ -87,10 +102,15 @@ export function exposeCommand(cfg: DaemonConfig, flags: Record<string, string>, 
   }
   const locality = flags.region || flags.zone ? { region: flags.region, zone: flags.zone } : undefined;
   const m = eastWestManifest({
-    name: flags.name ?? DEFAULT_EAST_WEST_NAME, namespace: flags.namespace ?? DEFAULT_GATEWAY_NAMESPACE,
-    cluster: cfg.clusterId, network: cfg.network, trustDomain: cfg.trustDomain,
+    name: flags.name ?? DEFAULT_EAST_WEST_NAME,
+    namespace: flags.namespace ?? DEFAULT_GATEWAY_NAMESPACE,
+    cluster: cfg.clusterId,
+    network: cfg.network,
+    trustDomain: cfg.trustDomain,
     addresses: flags.address ? parseAddresses(flags.address) : undefined,
-    xdsPort: xdsPort as number, hbonePort: hbonePort as number, locality,
+    xdsPort: xdsPort as number,
+    hbonePort: hbonePort as number,
+    locality,
   });
   return emit(m, cfg, flags.write === 'true', io, 'east-west Gateway');
 }
@@ -117,13 +137,16 @@ async function readPeer(from: string, token: string | undefined): Promise<PeerDo
   if (/^https?:\/\//.test(from)) {
     const base = from.replace(/\/+$/, '');
     const [configz, registryz] = await Promise.all([
-      fetchJson(base, '/debug/configz', token), fetchJson(base, '/debug/registryz', token),
+      fetchJson(base, '/debug/configz', token),
+      fetchJson(base, '/debug/registryz', token),
     ]);
     const c = (configz.config ?? {}) as Obj;
     const str = (v: unknown): string | undefined => (typeof v === 'string' && v ? v : undefined);
     return {
       gateways: (Array.isArray(registryz.gateways) ? registryz.gateways : []) as GatewayObj[],
-      cluster: str(c.clusterId), network: str(c.network), trustDomain: str(c.trustDomain),
+      cluster: str(c.clusterId),
+      network: str(c.network),
+      trustDomain: str(c.trustDomain),
     };
   }
   const parsed = parseManifest(fs.readFileSync(from, 'utf8'), from);
@@ -164,7 +187,9 @@ export async function linkCommand(cfg: DaemonConfig, flags: Record<string, strin
   }
   if (flags.address) info.addresses = parseAddresses(flags.address);
   const r = linkGateway(info, {
-    cluster: cfg.clusterId, trustDomain: cfg.trustDomain, peerIdentity: cfg.peering.peerIdentity,
+    cluster: cfg.clusterId,
+    trustDomain: cfg.trustDomain,
+    peerIdentity: cfg.peering.peerIdentity,
     trustDomains: [cfg.trustDomain, ...Object.keys(cfg.peering.trustBundles ?? {})],
   });
   if ('reason' in r) {

@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 import {
-  ConfigError, loadConfig, optionsHelp, redactConfig, OPTIONS, flagName, type DaemonConfig,
+  ConfigError,
+  loadConfig,
+  optionsHelp,
+  redactConfig,
+  OPTIONS,
+  flagName,
+  type DaemonConfig,
 } from '../../pkg/config';
 import { createRootLogger, type Logger } from '../../pkg/log';
 import { buildDaemon, StartupError, VERSION, type Daemon } from '../../pkg/daemon';
@@ -37,7 +43,11 @@ Exit codes: 0 clean shutdown, 1 failure, 2 invalid configuration.
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const booleans = new Set(OPTIONS.filter((o) => o.kind === 'bool').map(flagName).concat(['help', 'write']));
+  const booleans = new Set(
+    OPTIONS.filter((o) => o.kind === 'bool')
+      .map(flagName)
+      .concat(['help', 'write']),
+  );
   const { positionals, flags } = parseArgs(argv, booleans);
   const cmd = positionals[0];
   if (cmd === 'version' || flags.version === 'true') {
@@ -45,13 +55,15 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (cmd === 'eastwest') return eastwestCommand(flags, process.env);
-  if (!cmd || flags.help === 'true' && cmd !== 'serve') {
+  if (!cmd || (flags.help === 'true' && cmd !== 'serve')) {
     process.stdout.write(USAGE);
     return cmd || flags.help === 'true' ? EXIT_OK : EXIT_CONFIG;
   }
   if (cmd === 'serve') {
     if (flags.help === 'true') {
-      process.stdout.write(`${USAGE}\nSettings (flag, env, default; precedence defaults < file < env < flags):\n${optionsHelp()}\n`);
+      process.stdout.write(
+        `${USAGE}\nSettings (flag, env, default; precedence defaults < file < env < flags):\n${optionsHelp()}\n`,
+      );
       return EXIT_OK;
     }
     return serve(flags);

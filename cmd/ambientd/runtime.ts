@@ -34,7 +34,10 @@ export function applyRuntime(
     void gc({ type: 'major', execution: 'async' }).then(() => {
       const after = process.memoryUsage();
       const mib = (n: number): number => Math.round(n / 2 ** 20);
-      log.info({ heapUsedMiB: [mib(before.heapUsed), mib(after.heapUsed)], rssMiB: [mib(before.rss), mib(after.rss)] }, 'full collection after a burst of pushes');
+      log.info(
+        { heapUsedMiB: [mib(before.heapUsed), mib(after.heapUsed)], rssMiB: [mib(before.rss), mib(after.rss)] },
+        'full collection after a burst of pushes',
+      );
     });
   };
 }

@@ -18,7 +18,11 @@ t.test('token create prints a token the daemon’s verifier accepts', async (t) 
   t.teardown(() => fs.rmSync(stateDir, { recursive: true, force: true }));
   const out = collect();
   const err = collect();
-  const rc = await tokenCreateCommand({ stateDir, namespace: 'vm', serviceAccount: 'db', node: 'vm-1', ttl: '1h' }, out.stream, err.stream);
+  const rc = await tokenCreateCommand(
+    { stateDir, namespace: 'vm', serviceAccount: 'db', node: 'vm-1', ttl: '1h' },
+    out.stream,
+    err.stream,
+  );
   t.equal(rc, 0);
   const line = out.text();
   t.match(line, /^[\w-]+\.[\w-]+\.[\w-]+\n$/, 'one JWT on one line');
@@ -32,7 +36,14 @@ t.test('token create prints a token the daemon’s verifier accepts', async (t) 
   t.equal(payload.exp - payload.iat, 3600, '--ttl 1h');
 
   const bad = collect();
-  t.equal(await tokenCreateCommand({ stateDir, namespace: 'vm', serviceAccount: 'db', ttl: 'forever' }, collect().stream, bad.stream), 2);
+  t.equal(
+    await tokenCreateCommand(
+      { stateDir, namespace: 'vm', serviceAccount: 'db', ttl: 'forever' },
+      collect().stream,
+      bad.stream,
+    ),
+    2,
+  );
   t.match(bad.text(), /invalid --ttl/);
   t.equal(parseTtlSeconds('30m'), 1800);
   t.equal(parseTtlSeconds('7d'), 604800);

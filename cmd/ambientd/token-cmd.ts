@@ -43,7 +43,10 @@ export async function tokenCreateCommand(
   err: NodeJS.WritableStream = process.stderr,
 ): Promise<number> {
   try {
-    const issuerOpts: { stateDir: string; trustDomain: string; issuer?: string } = { stateDir: args.stateDir, trustDomain: args.trustDomain ?? 'cluster.local' };
+    const issuerOpts: { stateDir: string; trustDomain: string; issuer?: string } = {
+      stateDir: args.stateDir,
+      trustDomain: args.trustDomain ?? 'cluster.local',
+    };
     if (args.issuer) issuerOpts.issuer = args.issuer;
     const issuer = BootstrapIssuer.open(issuerOpts);
     const req: { namespace: string; serviceAccount: string; ttlSeconds: number; node?: string } = {
@@ -77,7 +80,10 @@ async function getJson(url: string, token: string | undefined): Promise<unknown>
  * not answer gives no warning: the token may be meant for one not started yet.
  */
 export async function daemonKeyWarning(
-  debugUrl: string, token: string | undefined, kid: string, stateDir: string,
+  debugUrl: string,
+  token: string | undefined,
+  kid: string,
+  stateDir: string,
 ): Promise<string | undefined> {
   let kids: string[];
   try {
@@ -94,7 +100,9 @@ export async function daemonKeyWarning(
   } catch {
     // configz may need a debug token we do not have; the key ids still say enough.
   }
-  return `the daemon at ${debugUrl} verifies bootstrap tokens with key ${kids.join(', ') || '(none)'}${theirs}, ` +
+  return (
+    `the daemon at ${debugUrl} verifies bootstrap tokens with key ${kids.join(', ') || '(none)'}${theirs}, ` +
     `but this token is signed by key ${kid} from ${stateDir}: it will refuse it. ` +
-    'Pass --state-dir (or --config) naming the daemon\'s state directory.';
+    "Pass --state-dir (or --config) naming the daemon's state directory."
+  );
 }

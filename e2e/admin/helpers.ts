@@ -60,7 +60,12 @@ export interface HttpResult {
 }
 
 /** Plain GET on loopback (no keep-alive, so closing servers is never held up). */
-export function get(port: number, path: string, headers: Record<string, string> = {}, agent: http.Agent | false = false): Promise<HttpResult> {
+export function get(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+  agent: http.Agent | false = false,
+): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = http.get({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
       const chunks: Buffer[] = [];

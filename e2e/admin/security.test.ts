@@ -35,8 +35,14 @@ t.test('no endpoint and no log line carries a private key or a token', async (t)
   const debugToken = `dbg-${crypto.randomBytes(16).toString('hex')}`;
   const wrongToken = `wrong-${crypto.randomBytes(16).toString('hex')}`;
   // A private key planted in the registry too, inside an object kind ambientd does not know.
-  const planted = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const secretYaml = `apiVersion: v1\nkind: Secret\nmetadata: { name: tls, namespace: default }\nstringData:\n  tls.key: |\n${planted.split('\n').map((l) => `    ${l}`).join('\n')}\n`;
+  const planted = crypto
+    .generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    .privateKey.export({ type: 'pkcs8', format: 'pem' })
+    .toString();
+  const secretYaml = `apiVersion: v1\nkind: Secret\nmetadata: { name: tls, namespace: default }\nstringData:\n  tls.key: |\n${planted
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n')}\n`;
   const f = await startDaemon({
     files: { 'mesh.yaml': MESH, 'secret.yaml': secretYaml },
     logger,
@@ -45,7 +51,11 @@ t.test('no endpoint and no log line carries a private key or a token', async (t)
   });
   t.teardown(() => f.close());
   const bootstrapToken = f.token();
-  const otherToken = f.daemon.auth.bootstrap.createBootstrapToken({ namespace: 'default', serviceAccount: 'web', ttlSeconds: 600 });
+  const otherToken = f.daemon.auth.bootstrap.createBootstrapToken({
+    namespace: 'default',
+    serviceAccount: 'web',
+    ttlSeconds: 600,
+  });
   const z = f.ztunnel({ token: bootstrapToken });
   z.connect();
   await z.until(() => z.held(TYPE_ADDRESS).size > 0 && z.acked.get(TYPE_AUTHORIZATION), 'ztunnel synced');
@@ -53,7 +63,14 @@ t.test('no endpoint and no log line carries a private key or a token', async (t)
   const admin = adminOf(f.daemon);
   const auth = { authorization: `Bearer ${debugToken}` };
   const bodies: Record<string, string> = {};
-  for (const p of ['/ready', '/healthz', '/.well-known/jwks.json', '/debug', ...DEBUG_ROUTES, `/debug/config_dump?node=${encodeURIComponent(z.nodeId)}`]) {
+  for (const p of [
+    '/ready',
+    '/healthz',
+    '/.well-known/jwks.json',
+    '/debug',
+    ...DEBUG_ROUTES,
+    `/debug/config_dump?node=${encodeURIComponent(z.nodeId)}`,
+  ]) {
     const r = await get(admin.debugPort, p, auth);
     t.equal(r.status, 200, `${p} answers`);
     bodies[p] = r.body;
@@ -67,7 +84,10 @@ t.test('no endpoint and no log line carries a private key or a token', async (t)
   const keys = [f.daemon.serving.current().keyPem, ...keyFiles(f.stateDir), planted];
   t.ok(keys.length >= 3, `planted/known private keys: ${keys.length}`);
   const needles: [string, string][] = [
-    ['debug token', debugToken], ['wrong presented token', wrongToken], ['bootstrap token', bootstrapToken], ['other bootstrap token', otherToken],
+    ['debug token', debugToken],
+    ['wrong presented token', wrongToken],
+    ['bootstrap token', bootstrapToken],
+    ['other bootstrap token', otherToken],
     ...keys.flatMap((k, i) => pemNeedles(k).map((n): [string, string] => [`private key #${i}`, n])),
   ];
   // Flush pino before reading the log.
@@ -84,7 +104,11 @@ t.test('no endpoint and no log line carries a private key or a token', async (t)
 });
 
 t.test('the debug port enforces the bearer token; probes, JWKS and metrics stay open', async (t) => {
-  const f = await startDaemon({ files: { 'mesh.yaml': MESH }, flags: { 'admin-debug-token': 's3cret-token' }, deps: { admin: createAdmin } });
+  const f = await startDaemon({
+    files: { 'mesh.yaml': MESH },
+    flags: { 'admin-debug-token': 's3cret-token' },
+    deps: { admin: createAdmin },
+  });
   t.teardown(() => f.close());
   const { debugPort, metricsPort } = adminOf(f.daemon);
   for (const p of DEBUG_ROUTES) {
@@ -96,7 +120,11 @@ t.test('the debug port enforces the bearer token; probes, JWKS and metrics stay 
     t.equal((await get(debugPort, p, { authorization: 's3cret-token' })).status, 401, `${p} without the Bearer scheme`);
   }
   t.equal((await get(debugPort, '/debug/syncz', { authorization: 'Bearer s3cret-token' })).status, 200);
-  t.equal((await get(debugPort, '/debug/syncz', { authorization: 'bearer s3cret-token' })).status, 200, 'scheme is case-insensitive (RFC 7235)');
+  t.equal(
+    (await get(debugPort, '/debug/syncz', { authorization: 'bearer s3cret-token' })).status,
+    200,
+    'scheme is case-insensitive (RFC 7235)',
+  );
   t.equal((await get(debugPort, '/ready')).status, 200);
   t.equal((await get(debugPort, '/healthz')).status, 200);
   t.equal((await get(debugPort, '/.well-known/jwks.json')).status, 200);
@@ -123,8 +151,14 @@ t.test('binding the debug port off loopback without a token is a configuration e
     t.type(err, ConfigError, listen);
     t.match((err as ConfigError).problems.join('\n'), /admin\.debugListen: .*requires admin\.debugToken/);
   }
-  t.doesNotThrow(() => loadConfig({ flags: { ...base, 'admin-debug-listen': '0.0.0.0:8080', 'admin-debug-token': 'x' } }), 'allowed with a token');
-  t.doesNotThrow(() => loadConfig({ flags: { ...base, 'admin-debug-listen': '127.0.0.2:8080' } }), 'any 127/8 address is loopback');
+  t.doesNotThrow(
+    () => loadConfig({ flags: { ...base, 'admin-debug-listen': '0.0.0.0:8080', 'admin-debug-token': 'x' } }),
+    'allowed with a token',
+  );
+  t.doesNotThrow(
+    () => loadConfig({ flags: { ...base, 'admin-debug-listen': '127.0.0.2:8080' } }),
+    'any 127/8 address is loopback',
+  );
 });
 
 t.test('bearerMatches', async (t) => {

@@ -19,7 +19,13 @@ t.test('oracle catches lost updates, stale values and ghosts', async (t) => {
     const reg = path.join(dir, name);
     fs.mkdirSync(reg);
     const m = new ClusterModel(i, reg);
-    m.writeStatic({ 'ns.yaml': [namespaceYaml('istio-system'), namespaceYaml('shop', { 'solo.io/service-scope': 'global' }), namespaceYaml('local')].join('---\n') });
+    m.writeStatic({
+      'ns.yaml': [
+        namespaceYaml('istio-system'),
+        namespaceYaml('shop', { 'solo.io/service-scope': 'global' }),
+        namespaceYaml('local'),
+      ].join('---\n'),
+    });
     m.seed();
     const rng = new Rng(7 + i);
     for (let k = 0; k < 20; k++) m.step(rng);
@@ -37,16 +43,26 @@ t.test('oracle catches lost updates, stale values and ghosts', async (t) => {
     for (const [key, ready] of y.exported) {
       const [ns, name] = key.split('/') as [string, string];
       const cap = ready <= 0 ? 0 : 2 ** Math.floor(Math.log2(ready));
-      addr.set(`${y.network}/SplitHorizonWorkload/istio-gateways/istio-remote-peer-${y.cluster}/${ns}/${name}.${ns}.mesh.internal`, { value: { workload: cap ? { capacity: { value: cap } } : { status: 1 } } });
-      addr.set(`${ns}/${name}.${ns}.mesh.internal`, { value: { service: { hostname: `${name}.${ns}.mesh.internal` } } });
+      addr.set(
+        `${y.network}/SplitHorizonWorkload/istio-gateways/istio-remote-peer-${y.cluster}/${ns}/${name}.${ns}.mesh.internal`,
+        { value: { workload: cap ? { capacity: { value: cap } } : { status: 1 } } },
+      );
+      addr.set(`${ns}/${name}.${ns}.mesh.internal`, {
+        value: { service: { hostname: `${name}.${ns}.mesh.internal` } },
+      });
     }
     for (const key of x.exported.keys()) {
       const [ns, name] = key.split('/') as [string, string];
-      addr.set(`${ns}/${name}.${ns}.mesh.internal`, { value: { service: { hostname: `${name}.${ns}.mesh.internal` } } });
+      addr.set(`${ns}/${name}.${ns}.mesh.internal`, {
+        value: { service: { hostname: `${name}.${ns}.mesh.internal` } },
+      });
     }
     const authz = new Map<string, { value: Record<string, unknown> }>();
     for (const [k, v] of x.authorizations) authz.set(k, { value: decode(v) });
-    return new Map([[TYPE_ADDRESS, addr], [TYPE_AUTHORIZATION, authz]]);
+    return new Map([
+      [TYPE_ADDRESS, addr],
+      [TYPE_AUTHORIZATION, authz],
+    ]);
   };
   t.same(checkAgainstTruth(x, [y], served()), [], 'the truth itself passes');
   const lost = served();

@@ -12,7 +12,12 @@ import { ClusterModel, Rng, namespaceYaml } from './model';
 import { truthFromFiles, checkAgainstTruth, compareHeld, type ClusterTruth } from './oracle';
 import { checkStateFiles } from './state-files';
 
-export const FAULT_KINDS = ['ztunnel-stream-drop', 'peer-connection-drop', 'daemon-pause', 'daemon-kill-restart'] as const;
+export const FAULT_KINDS = [
+  'ztunnel-stream-drop',
+  'peer-connection-drop',
+  'daemon-pause',
+  'daemon-kill-restart',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface ChaosOptions {
@@ -87,7 +92,19 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const rootCaPem = fs.readFileSync(path.join(pki.dir, 'root-cert.pem'), 'utf8');
   const faults = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
   const churn: Record<string, number> = {};
-  const result: ChaosResult = { seed: o.seed, cycles: 0, faults, totalFaults: 0, churn, settles: 0, mismatches: 0, problems: [], stateFilesChecked: 0, leftoverTempFiles: [], dir };
+  const result: ChaosResult = {
+    seed: o.seed,
+    cycles: 0,
+    faults,
+    totalFaults: 0,
+    churn,
+    settles: 0,
+    mismatches: 0,
+    problems: [],
+    stateFilesChecked: 0,
+    leftoverTempFiles: [],
+    dir,
+  };
   const nodes: Node[] = [];
   let supervisor: NodeJS.Timeout | undefined;
   /** What kept the mesh from quiet at the last check (reported if a settle times out). */
@@ -103,22 +120,44 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       const registryDir = path.join(ndir, 'registry');
       fs.mkdirSync(registryDir, { recursive: true });
       const proc = new DaemonProc({
-        name: c.name, dir: ndir, xdsPort: ports[i]!.xds, debugPort: ports[i]!.debug,
+        name: c.name,
+        dir: ndir,
+        xdsPort: ports[i]!.xds,
+        debugPort: ports[i]!.debug,
         config: {
-          clusterId: c.name, network: c.network,
+          clusterId: c.name,
+          network: c.network,
           xds: { listen: `127.0.0.1:${ports[i]!.xds}` },
           admin: { metricsListen: `127.0.0.1:${ports[i]!.metrics}`, debugListen: `127.0.0.1:${ports[i]!.debug}` },
           registry: { type: 'file', dir: registryDir },
           ca: { dir: path.join(pki.dir, c.name) },
         },
       });
-      nodes.push({ index: i, name: c.name, network: c.network, proc, relay, model: new ClusterModel(i, registryDir), registryDir, zt: [], ztOpts: [] });
+      nodes.push({
+        index: i,
+        name: c.name,
+        network: c.network,
+        proc,
+        relay,
+        model: new ClusterModel(i, registryDir),
+        registryDir,
+        zt: [],
+        ztOpts: [],
+      });
     }
     for (const n of nodes) {
       n.model.writeStatic({
-        'namespaces.yaml': [namespaceYaml('istio-system'), namespaceYaml('istio-gateways'), namespaceYaml('shop', { 'solo.io/service-scope': 'global' }), namespaceYaml('local')].join('---\n'),
+        'namespaces.yaml': [
+          namespaceYaml('istio-system'),
+          namespaceYaml('istio-gateways'),
+          namespaceYaml('shop', { 'solo.io/service-scope': 'global' }),
+          namespaceYaml('local'),
+        ].join('---\n'),
         'eastwest.yaml': eastWest({ network: n.network, cluster: n.name }),
-        'peers.yaml': nodes.filter((p) => p !== n).map((p) => remote({ cluster: p.name, network: p.network, port: p.relay.port })).join('---\n'),
+        'peers.yaml': nodes
+          .filter((p) => p !== n)
+          .map((p) => remote({ cluster: p.name, network: p.network, port: p.relay.port }))
+          .join('---\n'),
       });
       n.model.seed();
       n.proc.mintToken();
@@ -126,13 +165,22 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const tStart = performance.now();
     await Promise.all(nodes.map((n) => n.proc.start()));
     log(`chaos: three daemons ready in ${Math.round(performance.now() - tStart)} ms`);
-    log(`chaos: seed ${o.seed}; daemons ${nodes.map((n) => `${n.name}=127.0.0.1:${n.proc.spec.xdsPort} (pid ${n.proc.child!.pid})`).join(', ')}; work dir ${dir}`);
+    log(
+      `chaos: seed ${o.seed}; daemons ${nodes.map((n) => `${n.name}=127.0.0.1:${n.proc.spec.xdsPort} (pid ${n.proc.child!.pid})`).join(', ')}; work dir ${dir}`,
+    );
     const zPer = o.ztunnelsPerDaemon ?? 2;
     for (const n of nodes) {
       for (let j = 0; j < zPer; j++) {
         const opts: ZtunnelClientOptions = {
-          wire, address: `127.0.0.1:${n.proc.spec.xdsPort}`, rootCaPem, serverName: 'istiod.istio-system.svc', token: n.proc.token,
-          clusterId: n.name, podName: `ztunnel-${n.index}-${j}`, instanceIp: `10.250.${n.index}.${j + 1}`, nodeName: `node-${j}`,
+          wire,
+          address: `127.0.0.1:${n.proc.spec.xdsPort}`,
+          rootCaPem,
+          serverName: 'istiod.istio-system.svc',
+          token: n.proc.token,
+          clusterId: n.name,
+          podName: `ztunnel-${n.index}-${j}`,
+          instanceIp: `10.250.${n.index}.${j + 1}`,
+          nodeName: `node-${j}`,
         };
         const z = new ZtunnelClient(opts);
         z.connect();
@@ -176,10 +224,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     supervisor = undefined;
     for (const n of nodes) for (const z of n.zt) z.close();
     await Promise.all(nodes.map((n) => n.proc.stop()));
-    const sf = checkStateFiles(wire, nodes.map((n) => ({ name: n.name, stateDir: n.proc.stateDir, logFile: n.proc.logFile })));
+    const sf = checkStateFiles(
+      wire,
+      nodes.map((n) => ({ name: n.name, stateDir: n.proc.stateDir, logFile: n.proc.logFile })),
+    );
     result.stateFilesChecked = sf.checked;
     result.leftoverTempFiles = sf.leftovers;
-    for (const l of sf.leftovers) log(`chaos: leftover temp file (a write interrupted by kill -9, never cleaned up): ${l}`);
+    for (const l of sf.leftovers)
+      log(`chaos: leftover temp file (a write interrupted by kill -9, never cleaned up): ${l}`);
     if (sf.problems.length) {
       result.mismatches += sf.problems.length;
       result.problems.push(...sf.problems);
@@ -213,21 +265,25 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     quietWhy = 'not checked yet';
     try {
       let reported = false;
-      await waitFor(async () => {
-        if (!(await meshQuiet())) {
-          // A settle normally takes about a second; one that drags says once what it is waiting for.
-          if (!reported && performance.now() - t0 > 10_000) {
-            reported = true;
-            log(`chaos: settle after cycle ${cycle} still waiting after 10 s: ${quietWhy.slice(0, 400)}`);
+      await waitFor(
+        async () => {
+          if (!(await meshQuiet())) {
+            // A settle normally takes about a second; one that drags says once what it is waiting for.
+            if (!reported && performance.now() - t0 > 10_000) {
+              reported = true;
+              log(`chaos: settle after cycle ${cycle} still waiting after 10 s: ${quietWhy.slice(0, 400)}`);
+            }
+            return false;
           }
-          return false;
-        }
-        last = await verify(truths);
-        return last.length === 0;
-      }, { timeoutMs: o.settleTimeoutMs ?? 90_000, intervalMs: 250, what: 'settle' });
+          last = await verify(truths);
+          return last.length === 0;
+        },
+        { timeoutMs: o.settleTimeoutMs ?? 90_000, intervalMs: 250, what: 'settle' },
+      );
     } catch {
       /* the last verification's lines are the mismatches; if it never ran, say what kept the mesh from quiet */
-      if (last.length === 1 && last[0]!.startsWith('mesh never reported')) last = [`${last[0]} (last seen: ${quietWhy})`];
+      if (last.length === 1 && last[0]!.startsWith('mesh never reported'))
+        last = [`${last[0]} (last seen: ${quietWhy})`];
     }
     result.settles++;
     const ms = Math.round(performance.now() - t0);
@@ -237,7 +293,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       log(`chaos: settle after cycle ${cycle}: ${last.length} MISMATCHES (${ms} ms)`);
       for (const l of last.slice(0, 50)) log(`  ${l}`);
     } else {
-      log(`chaos: settle after cycle ${cycle}: ok in ${ms} ms (${truths.map((t) => `${t.cluster} ${t.addresses.size} local addresses, ${t.exported.size} exported`).join('; ')})`);
+      log(
+        `chaos: settle after cycle ${cycle}: ok in ${ms} ms (${truths.map((t) => `${t.cluster} ${t.addresses.size} local addresses, ${t.exported.size} exported`).join('; ')})`,
+      );
     }
   }
 
@@ -251,13 +309,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         const c = n.zt[z]!;
         // The daemon's side of the same stream, if it has one.
         const sz = await n.proc.debug<SynczDoc>('/debug/syncz');
-        const server = sz ? `${sz.streams.length} streams; for it or without a node yet: ${JSON.stringify(sz.streams.filter((s) => s.nodeId === c.nodeId || !s.nodeId)).slice(0, 800)}` : 'no syncz';
+        const server = sz
+          ? `${sz.streams.length} streams; for it or without a node yet: ${JSON.stringify(sz.streams.filter((s) => s.nodeId === c.nodeId || !s.nodeId)).slice(0, 800)}`
+          : 'no syncz';
         const ports = c.sockets().flatMap((k) => (k.localPort === undefined ? [] : [k.localPort]));
-        return not(`${n.name} ztunnel-${z} (${c.nodeId}): status ${JSON.stringify(c.status)}, ACKed ${TYPES.map((t) => c.acked.get(t) ?? 0).join('/')}; ${c.diagnose()}; daemon streams for it: ${server}; sockets: ${kernelSockets(ports)}`);
+        return not(
+          `${n.name} ztunnel-${z} (${c.nodeId}): status ${JSON.stringify(c.status)}, ACKed ${TYPES.map((t) => c.acked.get(t) ?? 0).join('/')}; ${c.diagnose()}; daemon streams for it: ${server}; sockets: ${kernelSockets(ports)}`,
+        );
       }
       const peers = await n.proc.debug<PeersDoc>('/debug/peers');
-      if (!peers || peers.peers.length !== nodes.length - 1) return not(`${n.name} lists ${peers?.peers.length ?? 'no'} peers`);
-      const peer = peers.peers.find((p) => p.conditions.Connected?.status !== 'True' || p.conditions.Synced?.status !== 'True');
+      if (!peers || peers.peers.length !== nodes.length - 1)
+        return not(`${n.name} lists ${peers?.peers.length ?? 'no'} peers`);
+      const peer = peers.peers.find(
+        (p) => p.conditions.Connected?.status !== 'True' || p.conditions.Synced?.status !== 'True',
+      );
       if (peer) return not(`${n.name} peer ${JSON.stringify(peer).slice(0, 600)}`);
       const sz = await n.proc.debug<SynczDoc>('/debug/syncz');
       const lagging = sz?.streams.find((s) => !s.inSync);
@@ -272,16 +337,29 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   async function verify(truths: ClusterTruth[]): Promise<string[]> {
     const bad: string[] = [];
     for (const n of nodes) {
-      const fresh = new ZtunnelClient({ ...n.ztOpts[0]!, podName: `fresh-${n.index}`, instanceIp: `10.251.${n.index}.1` });
+      const fresh = new ZtunnelClient({
+        ...n.ztOpts[0]!,
+        podName: `fresh-${n.index}`,
+        instanceIp: `10.251.${n.index}.1`,
+      });
       try {
         fresh.connect();
-        await waitFor(async () => {
-          if (fresh.status) throw new Error(`fresh stream ended: ${fresh.status.details}`);
-          if (TYPES.some((t) => !fresh.acked.get(t))) return false;
-          const sz = await n.proc.debug<SynczDoc>('/debug/syncz');
-          return sz?.streams.find((s) => s.nodeId === fresh.nodeId)?.inSync === true;
-        }, { timeoutMs: 10_000, intervalMs: 20, what: `fresh ztunnel on ${n.name} in sync` });
-        bad.push(...checkAgainstTruth(truths[n.index]!, truths.filter((_, i) => i !== n.index), fresh.state));
+        await waitFor(
+          async () => {
+            if (fresh.status) throw new Error(`fresh stream ended: ${fresh.status.details}`);
+            if (TYPES.some((t) => !fresh.acked.get(t))) return false;
+            const sz = await n.proc.debug<SynczDoc>('/debug/syncz');
+            return sz?.streams.find((s) => s.nodeId === fresh.nodeId)?.inSync === true;
+          },
+          { timeoutMs: 10_000, intervalMs: 20, what: `fresh ztunnel on ${n.name} in sync` },
+        );
+        bad.push(
+          ...checkAgainstTruth(
+            truths[n.index]!,
+            truths.filter((_, i) => i !== n.index),
+            fresh.state,
+          ),
+        );
         n.zt.forEach((z, j) => bad.push(...compareHeld(`${n.name} ztunnel-${j}`, z.state, fresh.state, TYPES)));
       } catch (e) {
         bad.push(`${n.name}: ${(e as Error).message}`);
@@ -312,7 +390,13 @@ function pickFault(rng: Rng): FaultKind {
   return 'daemon-kill-restart';
 }
 
-async function inject(kind: FaultKind, nodes: Node[], rng: Rng, faults: Record<FaultKind, number>, log: (l: string) => void): Promise<void> {
+async function inject(
+  kind: FaultKind,
+  nodes: Node[],
+  rng: Rng,
+  faults: Record<FaultKind, number>,
+  log: (l: string) => void,
+): Promise<void> {
   const n = rng.pick(nodes);
   switch (kind) {
     case 'ztunnel-stream-drop': {
@@ -338,7 +422,9 @@ async function inject(kind: FaultKind, nodes: Node[], rng: Rng, faults: Record<F
       const t0 = performance.now();
       await n.proc.kill9();
       await n.proc.start();
-      log(`chaos: ${n.name} kill -9 and restart (start #${n.proc.starts}, pid ${n.proc.child!.pid}, ready after ${Math.round(performance.now() - t0)} ms)`);
+      log(
+        `chaos: ${n.name} kill -9 and restart (start #${n.proc.starts}, pid ${n.proc.child!.pid}, ready after ${Math.round(performance.now() - t0)} ms)`,
+      );
       break;
     }
   }

@@ -56,7 +56,10 @@ export class ClusterModel {
   private readonly svcs = new Map<string, Svc>();
   private readonly policies = new Map<string, Policy>();
 
-  constructor(readonly index: number, readonly registryDir: string) {}
+  constructor(
+    readonly index: number,
+    readonly registryDir: string,
+  ) {}
 
   /** Static files: namespaces, the local east-west Gateway and istio-remote Gateways for the peers. */
   writeStatic(files: Record<string, string>): void {
@@ -122,12 +125,14 @@ export class ClusterModel {
     if (!p.ready.length) return void this.remove(file);
     const nsIdx = NS_LIST.indexOf(ns);
     const appIdx = (NAMESPACES[ns] as readonly string[]).indexOf(app);
-    const docs = p.ready.map((ready, i) => `apiVersion: v1
+    const docs = p.ready.map(
+      (ready, i) => `apiVersion: v1
 kind: Pod
 metadata: { name: ${app}-g${p.gen}-${i}, namespace: ${ns}, labels: { app: ${app} } }
 spec: { serviceAccountName: ${app}, nodeName: node-${i % 2}, containers: [{ name: c, ports: [{ containerPort: 8080 }] }] }
 status: { phase: Running, podIP: 10.${this.index * 10 + nsIdx}.${appIdx}.${i + 1}, conditions: [{ type: Ready, status: "${ready ? 'True' : 'False'}" }] }
-`);
+`,
+    );
     this.write(file, docs.join('---\n'));
   }
 
@@ -141,14 +146,17 @@ status: { phase: Running, podIP: 10.${this.index * 10 + nsIdx}.${appIdx}.${i + 1
     const nsIdx = NS_LIST.indexOf(ns);
     const appIdx = (NAMESPACES[ns] as readonly string[]).indexOf(app);
     const labels = s.scope ? { 'solo.io/service-scope': s.scope } : {};
-    this.write(file, `apiVersion: v1
+    this.write(
+      file,
+      `apiVersion: v1
 kind: Service
 metadata: { name: ${app}, namespace: ${ns}, labels: ${JSON.stringify(labels)} }
 spec:
   clusterIP: 10.96.${nsIdx}.${appIdx + 1}
   selector: { app: ${app} }
   ports: [{ name: http, port: 80, targetPort: 8080 }]
-`);
+`,
+    );
   }
 
   private setPolicy(name: string, p: Policy | undefined): void {
@@ -159,7 +167,9 @@ spec:
     }
     this.policies.set(name, p);
     const selector = p.app ? `\n  selector: { matchLabels: { app: ${p.app} } }` : '';
-    this.write(file, `apiVersion: security.istio.io/v1
+    this.write(
+      file,
+      `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: ${name}, namespace: ${p.ns} }
 spec:${selector}
@@ -167,7 +177,8 @@ spec:${selector}
   rules:
   - from: [{ source: { principals: ["${p.principal}"] } }]
     to: [{ operation: { ports: ["${p.port}"] } }]
-`);
+`,
+    );
   }
 
   /** Write-then-rename so the daemon's watcher never reads a half-written file. */

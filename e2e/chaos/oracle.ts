@@ -28,7 +28,13 @@ export const DECODE = { longs: Number, enums: Number, bytes: Buffer, defaults: f
 export const SUFFIX = 'mesh.internal';
 
 export function meshFor(cluster: string, network: string): MeshContext {
-  return { clusterId: cluster, network, trustDomain: 'cluster.local', domainSuffix: 'cluster.local', rootNamespace: 'istio-system' };
+  return {
+    clusterId: cluster,
+    network,
+    trustDomain: 'cluster.local',
+    domainSuffix: 'cluster.local',
+    rootNamespace: 'istio-system',
+  };
 }
 
 /** Reads the registry dir the way FileSource does (one source per visible .yaml file) and translates it in full. */
@@ -76,7 +82,12 @@ function norm(v: unknown): unknown {
     const o: Record<string, unknown> = {};
     for (const k of Object.keys(v).sort()) {
       const x = norm((v as Record<string, unknown>)[k]);
-      if (x === undefined || (Array.isArray(x) && !x.length) || (x && typeof x === 'object' && !Array.isArray(x) && !Object.keys(x).length)) continue;
+      if (
+        x === undefined ||
+        (Array.isArray(x) && !x.length) ||
+        (x && typeof x === 'object' && !Array.isArray(x) && !Object.keys(x).length)
+      )
+        continue;
       o[k] = x;
     }
     return o;
@@ -108,7 +119,8 @@ export function checkAgainstTruth(self: ClusterTruth, peers: ClusterTruth[], ser
   for (const [k, want] of self.addresses) {
     const got = addr.get(k);
     if (!got) bad.push(`${tag}: lost local address ${k}`);
-    else if (canon(localPart(got.value)) !== want) bad.push(`${tag}: address ${k} differs: served ${canon(localPart(got.value))} want ${want}`);
+    else if (canon(localPart(got.value)) !== want)
+      bad.push(`${tag}: address ${k} differs: served ${canon(localPart(got.value))} want ${want}`);
   }
   // Imported: split-horizon workloads per peer-exported service, global services per exported hostname.
   const split = new Map<string, number>();
@@ -120,20 +132,26 @@ export function checkAgainstTruth(self: ClusterTruth, peers: ClusterTruth[], ser
     gateways.add(`${p.cluster}/NetworkGateway/istio-gateways/istio-remote-peer-${p.cluster}`);
     for (const [key, ready] of p.exported) {
       const [ns, name] = key.split('/') as [string, string];
-      split.set(`${p.network}/SplitHorizonWorkload/istio-gateways/istio-remote-peer-${p.cluster}/${ns}/${name}.${ns}.${SUFFIX}`, capacityBucket(ready));
+      split.set(
+        `${p.network}/SplitHorizonWorkload/istio-gateways/istio-remote-peer-${p.cluster}/${ns}/${name}.${ns}.${SUFFIX}`,
+        capacityBucket(ready),
+      );
       globals.add(globalKey(key));
     }
   }
   for (const [k, cap] of split) {
     const got = addr.get(k)?.value.workload as { capacity?: { value?: number }; status?: number } | undefined;
     if (!got) bad.push(`${tag}: lost imported workload ${k}`);
-    else if ((got.capacity?.value ?? 0) !== cap) bad.push(`${tag}: imported ${k} capacity ${got.capacity?.value ?? 0} want ${cap}`);
-    else if ((got.status === WorkloadStatus.UNHEALTHY) !== (cap === 0)) bad.push(`${tag}: imported ${k} status ${got.status ?? 0} with capacity ${cap}`);
+    else if ((got.capacity?.value ?? 0) !== cap)
+      bad.push(`${tag}: imported ${k} capacity ${got.capacity?.value ?? 0} want ${cap}`);
+    else if ((got.status === WorkloadStatus.UNHEALTHY) !== (cap === 0))
+      bad.push(`${tag}: imported ${k} status ${got.status ?? 0} with capacity ${cap}`);
   }
   for (const k of globals) if (!addr.get(k)?.value.service) bad.push(`${tag}: lost global service ${k}`);
   for (const k of gateways) if (!addr.get(k)?.value.workload) bad.push(`${tag}: lost peer gateway ${k}`);
   for (const k of addr.keys()) {
-    if (!self.addresses.has(k) && !split.has(k) && !globals.has(k) && !gateways.has(k)) bad.push(`${tag}: ghost address ${k}`);
+    if (!self.addresses.has(k) && !split.has(k) && !globals.has(k) && !gateways.has(k))
+      bad.push(`${tag}: ghost address ${k}`);
   }
   for (const [k, want] of self.authorizations) {
     const got = authz.get(k);
@@ -150,7 +168,12 @@ const globalKey = (key: string): string => {
 };
 
 /** Held state of a long-lived ztunnel against a fresh one on the same daemon: no lost update, no ghost. */
-export function compareHeld(tag: string, held: Map<string, Held>, fresh: Map<string, Held>, types: readonly string[]): string[] {
+export function compareHeld(
+  tag: string,
+  held: Map<string, Held>,
+  fresh: Map<string, Held>,
+  types: readonly string[],
+): string[] {
   const bad: string[] = [];
   for (const t of types) {
     const h: Held = held.get(t) ?? new Map();

@@ -14,11 +14,17 @@ export const MAIN_JS = path.join(REPO_ROOT, 'dist/cmd/ambientd/main.js');
  * no two come back equal.
  */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<net.Server>((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => resolve(s));
-  })));
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const s = net.createServer();
+          s.once('error', reject);
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
+  );
   const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   return ports;
@@ -52,7 +58,10 @@ export class DaemonProc {
     this.cfgFile = path.join(spec.dir, 'ambientd.json');
     this.logFile = path.join(spec.dir, 'daemon.log');
     fs.mkdirSync(this.stateDir, { recursive: true });
-    fs.writeFileSync(this.cfgFile, JSON.stringify({ ...spec.config, stateDir: this.stateDir, log: { level: 'warn' } }, null, 2));
+    fs.writeFileSync(
+      this.cfgFile,
+      JSON.stringify({ ...spec.config, stateDir: this.stateDir, log: { level: 'warn' } }, null, 2),
+    );
   }
 
   get up(): boolean {
@@ -61,23 +70,50 @@ export class DaemonProc {
 
   /** Mints a ztunnel bootstrap token from the state dir's issuer key (created here once, reused by the daemon). */
   mintToken(): string {
-    this.token = execFileSync('env', ['-u', 'NODE_OPTIONS', process.execPath, MAIN_JS, 'token', 'create', '--state-dir', this.stateDir,
-      '--namespace', 'istio-system', '--service-account', 'ztunnel', '--ttl', '24h'], { encoding: 'utf8' }).trim();
+    this.token = execFileSync(
+      'env',
+      [
+        '-u',
+        'NODE_OPTIONS',
+        process.execPath,
+        MAIN_JS,
+        'token',
+        'create',
+        '--state-dir',
+        this.stateDir,
+        '--namespace',
+        'istio-system',
+        '--service-account',
+        'ztunnel',
+        '--ttl',
+        '24h',
+      ],
+      { encoding: 'utf8' },
+    ).trim();
     return this.token;
   }
 
   async start(timeoutMs = 60_000): Promise<void> {
     const fd = fs.openSync(this.logFile, 'a');
     const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, MAIN_JS, 'serve', '--config', this.cfgFile], {
-      cwd: REPO_ROOT, stdio: ['ignore', fd, fd], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      cwd: REPO_ROOT,
+      stdio: ['ignore', fd, fd],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     });
     fs.closeSync(fd);
     this.child = child;
     this.paused = false;
     this.starts++;
     let exited: string | undefined;
-    child.once('exit', (code, sig) => (exited = `${this.spec.name} exited (${code ?? sig}) during start-up; see ${this.logFile}`));
-    await waitFor(async () => exited !== undefined || this.ready(), { timeoutMs, what: `${this.spec.name} ready`, intervalMs: 50 });
+    child.once(
+      'exit',
+      (code, sig) => (exited = `${this.spec.name} exited (${code ?? sig}) during start-up; see ${this.logFile}`),
+    );
+    await waitFor(async () => exited !== undefined || this.ready(), {
+      timeoutMs,
+      what: `${this.spec.name} ready`,
+      intervalMs: 50,
+    });
     if (exited) throw new Error(exited);
   }
 

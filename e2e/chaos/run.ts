@@ -12,7 +12,9 @@ async function main(argv: string[]): Promise<number> {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!a.startsWith('--')) continue;
-    const [k, v] = a.includes('=') ? (a.slice(2).split('=', 2) as [string, string]) : [a.slice(2), argv[i + 1]?.startsWith('--') === false ? argv[++i]! : 'true'];
+    const [k, v] = a.includes('=')
+      ? (a.slice(2).split('=', 2) as [string, string])
+      : [a.slice(2), argv[i + 1]?.startsWith('--') === false ? argv[++i]! : 'true'];
     flags.set(k, v);
   }
   const cycles = Number(flags.get('cycles') ?? 1000);
@@ -23,15 +25,22 @@ async function main(argv: string[]): Promise<number> {
   }
   process.stdout.write(`chaos: seed ${seed} (reproduce with --seed ${seed} --cycles ${cycles})\n`);
   const r = await runChaos({
-    cycles, seed,
+    cycles,
+    seed,
     settleEvery: Number(flags.get('settle-every') ?? 100),
     faultRate: flags.has('fault-rate') ? Number(flags.get('fault-rate')) : undefined,
     keepDir: flags.has('keep'),
     log: (l) => process.stdout.write(`${l}\n`),
   });
-  process.stdout.write(`chaos: churn steps by kind: ${Object.entries(r.churn).map(([k, v]) => `${k}=${v}`).join(', ')}\n`);
+  process.stdout.write(
+    `chaos: churn steps by kind: ${Object.entries(r.churn)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')}\n`,
+  );
   process.stdout.write(`chaos: faults by kind: ${FAULT_KINDS.map((k) => `${k}=${r.faults[k]}`).join(', ')}\n`);
-  process.stdout.write(`chaos: ${r.settles} settles checked against the ground truth; ${r.stateFilesChecked} state files loaded; ${r.leftoverTempFiles.length} leftover temp files\n`);
+  process.stdout.write(
+    `chaos: ${r.settles} settles checked against the ground truth; ${r.stateFilesChecked} state files loaded; ${r.leftoverTempFiles.length} leftover temp files\n`,
+  );
   if (flags.has('keep')) process.stdout.write(`chaos: work dir kept at ${r.dir}\n`);
   process.stdout.write(`chaos: ${r.cycles} cycles, ${r.totalFaults} faults, ${r.mismatches} mismatches\n`);
   return r.mismatches === 0 ? 0 : 1;

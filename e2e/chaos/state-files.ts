@@ -11,7 +11,10 @@ import type { Wire } from '../../pkg/wire';
  * JSON.parse. No stray temp files may remain. Each daemon's log must not
  * report a corrupt peer state file on any of its restarts.
  */
-export function checkStateFiles(wire: Wire, daemons: { name: string; stateDir: string; logFile: string }[]): { checked: number; problems: string[]; leftovers: string[] } {
+export function checkStateFiles(
+  wire: Wire,
+  daemons: { name: string; stateDir: string; logFile: string }[],
+): { checked: number; problems: string[]; leftovers: string[] } {
   const decoders = peeringTypes(wire);
   const problems: string[] = [];
   /** Temp files a kill -9 left behind mid-write: harmless to loading (restore reads *.json only) but never cleaned up. */
@@ -44,7 +47,8 @@ export function checkStateFiles(wire: Wire, daemons: { name: string; stateDir: s
     }
     const logText = fs.existsSync(d.logFile) ? fs.readFileSync(d.logFile, 'utf8') : '';
     for (const line of logText.split('\n')) {
-      if (/persisted peer state is unreadable|corrupt/i.test(line)) problems.push(`${d.name} log: ${line.slice(0, 300)}`);
+      if (/persisted peer state is unreadable|corrupt/i.test(line))
+        problems.push(`${d.name} log: ${line.slice(0, 300)}`);
     }
   }
   return { checked, problems, leftovers };

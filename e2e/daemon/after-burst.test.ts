@@ -7,24 +7,39 @@ import { TYPE_ADDRESS } from '../../pkg/wire';
 
 /** n ready pods in an ambient namespace: a first push of n workloads. */
 function manyPods(n: number): string {
-  const docs = ['apiVersion: v1\nkind: Namespace\nmetadata: { name: big, labels: { istio.io/dataplane-mode: ambient } }\n'];
+  const docs = [
+    'apiVersion: v1\nkind: Namespace\nmetadata: { name: big, labels: { istio.io/dataplane-mode: ambient } }\n',
+  ];
   for (let i = 0; i < n; i++) {
-    docs.push(`apiVersion: v1\nkind: Pod\nmetadata: { name: p-${i}, namespace: big }\nspec: { nodeName: n1, containers: [{ name: c }] }\nstatus: { phase: Running, podIP: 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}, conditions: [{ type: Ready, status: "True" }] }\n`);
+    docs.push(
+      `apiVersion: v1\nkind: Pod\nmetadata: { name: p-${i}, namespace: big }\nspec: { nodeName: n1, containers: [{ name: c }] }\nstatus: { phase: Running, podIP: 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}, conditions: [{ type: Ready, status: "True" }] }\n`,
+    );
   }
   return docs.join('---\n');
 }
 
-t.test('after a first sync of runtime.gcBurstResources or more the daemon asks for one full collection once pushes go quiet', async (t) => {
-  let calls = 0;
-  const f = await startDaemon({ files: { 'big.yaml': manyPods(2_100) }, flags: { 'runtime-gc-after-burst': '50ms', 'runtime-gc-burst-resources': '2000' }, deps: { collectGarbage: () => void calls++ } });
-  t.teardown(() => f.close());
-  await waitFor(() => calls > 0, { timeoutMs: 20_000, what: 'a collection after the burst' });
-  t.equal(calls, 1, 'one collection for the burst');
-});
+t.test(
+  'after a first sync of runtime.gcBurstResources or more the daemon asks for one full collection once pushes go quiet',
+  async (t) => {
+    let calls = 0;
+    const f = await startDaemon({
+      files: { 'big.yaml': manyPods(2_100) },
+      flags: { 'runtime-gc-after-burst': '50ms', 'runtime-gc-burst-resources': '2000' },
+      deps: { collectGarbage: () => void calls++ },
+    });
+    t.teardown(() => f.close());
+    await waitFor(() => calls > 0, { timeoutMs: 20_000, what: 'a collection after the burst' });
+    t.equal(calls, 1, 'one collection for the burst');
+  },
+);
 
 t.test('no collection is scheduled for a daemon whose pushes stay small', async (t) => {
   let calls = 0;
-  const f = await startDaemon({ files: { 'small.yaml': manyPods(50) }, flags: { 'runtime-gc-after-burst': '1ms', 'runtime-gc-burst-resources': '2000' }, deps: { collectGarbage: () => void calls++ } });
+  const f = await startDaemon({
+    files: { 'small.yaml': manyPods(50) },
+    flags: { 'runtime-gc-after-burst': '1ms', 'runtime-gc-burst-resources': '2000' },
+    deps: { collectGarbage: () => void calls++ },
+  });
   t.teardown(() => f.close());
   // Three more pushes, each waited for through the served state; none adds up to a burst.
   for (let k = 0; k < 3; k++) {
@@ -44,5 +59,9 @@ t.test('the runtime hook runs a real full collection: an unreachable object is g
   await new Promise<void>((r) => setImmediate(r)); // WeakRef targets survive until the current job ends
   collect!();
   await waitFor(() => ref!.deref() === undefined, { timeoutMs: 10_000, what: 'the object to be collected' });
-  t.equal(applyRuntime({ heapGrowthPercent: 0, gcAfterBurst: 0, gcBurstResources: 1 }, createSilentLogger()), undefined, 'gcAfterBurst 0: no hook');
+  t.equal(
+    applyRuntime({ heapGrowthPercent: 0, gcAfterBurst: 0, gcBurstResources: 1 }, createSilentLogger()),
+    undefined,
+    'gcAfterBurst 0: no hook',
+  );
 });

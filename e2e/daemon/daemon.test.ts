@@ -38,7 +38,10 @@ t.test('a ztunnel gets the translated mesh from the file registry, and edits wit
   t.teardown(() => f.close());
   const z = f.ztunnel();
   z.connect();
-  await z.until(() => z.held(TYPE_ADDRESS).has('c1//Pod/default/web-1') && z.received.some((r) => r.typeUrl === TYPE_AUTHORIZATION), 'initial sync');
+  await z.until(
+    () => z.held(TYPE_ADDRESS).has('c1//Pod/default/web-1') && z.received.some((r) => r.typeUrl === TYPE_AUTHORIZATION),
+    'initial sync',
+  );
   const w = z.held(TYPE_ADDRESS).get('c1//Pod/default/web-1')!.value.workload as Record<string, unknown>;
   t.equal(w.namespace, 'default');
   t.equal(w.serviceAccount, 'web');
@@ -47,12 +50,22 @@ t.test('a ztunnel gets the translated mesh from the file registry, and edits wit
   t.same(Object.keys(w.services as object), ['default/web.default.svc.cluster.local']);
   t.ok(z.held(TYPE_ADDRESS).has('default/web.default.svc.cluster.local'), 'service named ns/hostname');
   f.write('mesh.yaml', podYaml('10.0.0.6'));
-  await z.until(() => {
-    const h = z.held(TYPE_ADDRESS).get('c1//Pod/default/web-1');
-    return h && ((h.value.workload as { addresses: Buffer[] }).addresses[0]![3] === 6);
-  }, 'edit propagated', 5000);
+  await z.until(
+    () => {
+      const h = z.held(TYPE_ADDRESS).get('c1//Pod/default/web-1');
+      return h && (h.value.workload as { addresses: Buffer[] }).addresses[0]![3] === 6;
+    },
+    'edit propagated',
+    5000,
+  );
   f.remove('mesh.yaml');
-  await z.until(() => !z.held(TYPE_ADDRESS).has('c1//Pod/default/web-1') && !z.held(TYPE_ADDRESS).has('default/web.default.svc.cluster.local'), 'deletion propagated', 5000);
+  await z.until(
+    () =>
+      !z.held(TYPE_ADDRESS).has('c1//Pod/default/web-1') &&
+      !z.held(TYPE_ADDRESS).has('default/web.default.svc.cluster.local'),
+    'deletion propagated',
+    5000,
+  );
   t.pass('add, edit and delete reached the ztunnel');
 });
 
@@ -74,32 +87,74 @@ t.test('xDS callers: no credentials → Unauthenticated; token namespace must ma
   t.equal(other.status!.code, grpc.status.PERMISSION_DENIED);
 });
 
-t.test('the CA on the same port signs an openssl CSR for the caller identity; openssl verifies the chain', async (t) => {
-  const f = await startDaemon({ files: { 'mesh.yaml': MESH } });
-  t.teardown(() => f.close());
-  const dir = fs.mkdtempSync(path.join(f.dir, 'csr-'));
-  execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(dir, 'k.pem'), '-subj', '/', '-addext', 'subjectAltName=URI:spiffe://evil/ns/x/sa/y', '-out', path.join(dir, 'r.csr')], { stdio: 'ignore' });
-  const csr = fs.readFileSync(path.join(dir, 'r.csr'), 'utf8');
-  const root = f.daemon.authority.rootBundlePem();
-  const creds = grpc.credentials.createFromSecureContext(tls.createSecureContext({ ca: root, minVersion: 'TLSv1.3' }));
-  const client = new grpc.Client(`127.0.0.1:${f.daemon.grpcPort}`, creds, { 'grpc.ssl_target_name_override': 'istiod.istio-system.svc' });
-  t.teardown(() => client.close());
-  const Req = f.daemon.wire.type('istio.v1.auth.IstioCertificateRequest');
-  const Resp = f.daemon.wire.type('istio.v1.auth.IstioCertificateResponse');
-  const md = new grpc.Metadata();
-  md.set('authorization', `Bearer ${f.token('default', 'web')}`);
-  const resp = await new Promise<{ certChain: string[] }>((resolve, reject) =>
-    client.makeUnaryRequest('/istio.v1.auth.IstioCertificateService/CreateCertificate',
-      (o: object) => Buffer.from(Req.encode(Req.fromObject(o)).finish()),
-      (b: Buffer) => Resp.toObject(Resp.decode(b)) as { certChain: string[] },
-      { csr, validityDuration: 3600 }, md, (err, v) => (err ? reject(err) : resolve(v!))));
-  t.ok(resp.certChain.length >= 2, 'leaf + root bundle');
-  fs.writeFileSync(path.join(dir, 'leaf.pem'), resp.certChain[0]!);
-  fs.writeFileSync(path.join(dir, 'root.pem'), resp.certChain[resp.certChain.length - 1]!);
-  fs.writeFileSync(path.join(dir, 'mid.pem'), resp.certChain.slice(1, -1).join('') || resp.certChain[resp.certChain.length - 1]!);
-  const verify = execFileSync('openssl', ['verify', '-CAfile', path.join(dir, 'root.pem'), '-untrusted', path.join(dir, 'mid.pem'), path.join(dir, 'leaf.pem')]).toString();
-  t.match(verify, /OK/);
-  const text = execFileSync('openssl', ['x509', '-noout', '-text', '-in', path.join(dir, 'leaf.pem')]).toString();
-  t.match(text, /URI:spiffe:\/\/cluster.local\/ns\/default\/sa\/web/, 'identity from the token, not the CSR');
-  t.notMatch(text, /spiffe:\/\/evil/);
-});
+t.test(
+  'the CA on the same port signs an openssl CSR for the caller identity; openssl verifies the chain',
+  async (t) => {
+    const f = await startDaemon({ files: { 'mesh.yaml': MESH } });
+    t.teardown(() => f.close());
+    const dir = fs.mkdtempSync(path.join(f.dir, 'csr-'));
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        path.join(dir, 'k.pem'),
+        '-subj',
+        '/',
+        '-addext',
+        'subjectAltName=URI:spiffe://evil/ns/x/sa/y',
+        '-out',
+        path.join(dir, 'r.csr'),
+      ],
+      { stdio: 'ignore' },
+    );
+    const csr = fs.readFileSync(path.join(dir, 'r.csr'), 'utf8');
+    const root = f.daemon.authority.rootBundlePem();
+    const creds = grpc.credentials.createFromSecureContext(
+      tls.createSecureContext({ ca: root, minVersion: 'TLSv1.3' }),
+    );
+    const client = new grpc.Client(`127.0.0.1:${f.daemon.grpcPort}`, creds, {
+      'grpc.ssl_target_name_override': 'istiod.istio-system.svc',
+    });
+    t.teardown(() => client.close());
+    const Req = f.daemon.wire.type('istio.v1.auth.IstioCertificateRequest');
+    const Resp = f.daemon.wire.type('istio.v1.auth.IstioCertificateResponse');
+    const md = new grpc.Metadata();
+    md.set('authorization', `Bearer ${f.token('default', 'web')}`);
+    const resp = await new Promise<{ certChain: string[] }>((resolve, reject) =>
+      client.makeUnaryRequest(
+        '/istio.v1.auth.IstioCertificateService/CreateCertificate',
+        (o: object) => Buffer.from(Req.encode(Req.fromObject(o)).finish()),
+        (b: Buffer) => Resp.toObject(Resp.decode(b)) as { certChain: string[] },
+        { csr, validityDuration: 3600 },
+        md,
+        (err, v) => (err ? reject(err) : resolve(v!)),
+      ),
+    );
+    t.ok(resp.certChain.length >= 2, 'leaf + root bundle');
+    fs.writeFileSync(path.join(dir, 'leaf.pem'), resp.certChain[0]!);
+    fs.writeFileSync(path.join(dir, 'root.pem'), resp.certChain[resp.certChain.length - 1]!);
+    fs.writeFileSync(
+      path.join(dir, 'mid.pem'),
+      resp.certChain.slice(1, -1).join('') || resp.certChain[resp.certChain.length - 1]!,
+    );
+    const verify = execFileSync('openssl', [
+      'verify',
+      '-CAfile',
+      path.join(dir, 'root.pem'),
+      '-untrusted',
+      path.join(dir, 'mid.pem'),
+      path.join(dir, 'leaf.pem'),
+    ]).toString();
+    t.match(verify, /OK/);
+    const text = execFileSync('openssl', ['x509', '-noout', '-text', '-in', path.join(dir, 'leaf.pem')]).toString();
+    t.match(text, /URI:spiffe:\/\/cluster.local\/ns\/default\/sa\/web/, 'identity from the token, not the CSR');
+    t.notMatch(text, /spiffe:\/\/evil/);
+  },
+);

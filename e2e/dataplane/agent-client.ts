@@ -9,12 +9,19 @@ const AGENT_JS = path.join(__dirname, 'agent.js');
 /** The test's handle on one namespace's agent (agent.ts). */
 export class Agent {
   /** `proc` is absent for an agent another process started (the rig CLI's `call`). */
-  constructor(readonly name: string, readonly sock: string, readonly proc?: NetnsProc) {}
+  constructor(
+    readonly name: string,
+    readonly sock: string,
+    readonly proc?: NetnsProc,
+  ) {}
 
   static async start(o: { ns: string; name: string; workDir: string; logDir: string }): Promise<Agent> {
     const sock = path.join(o.workDir, `${o.name}.sock`);
     const proc = spawnInNetns({
-      ns: o.ns, name: `agent-${o.name}`, cmd: process.execPath, args: [AGENT_JS, '--sock', sock, '--name', o.name],
+      ns: o.ns,
+      name: `agent-${o.name}`,
+      cmd: process.execPath,
+      args: [AGENT_JS, '--sock', sock, '--name', o.name],
       logDir: o.logDir,
     });
     await new Promise<void>((resolve, reject) => {
@@ -79,7 +86,12 @@ export class Agent {
     const s = await this.dial(host, port);
     return new Promise((resolve, reject) => {
       const opts: http.RequestOptions = {
-        host, port, path: urlPath, method: 'GET', createConnection: () => s, timeout: timeoutMs,
+        host,
+        port,
+        path: urlPath,
+        method: 'GET',
+        createConnection: () => s,
+        timeout: timeoutMs,
         headers: { connection: 'close' },
       };
       const req = http.request(opts, (res) => {
@@ -135,7 +147,10 @@ export interface AppConn {
 }
 
 export async function openAppConn(
-  agent: Agent, host: string, port: number, o: { timeoutMs?: number; plain?: boolean } = {},
+  agent: Agent,
+  host: string,
+  port: number,
+  o: { timeoutMs?: number; plain?: boolean } = {},
 ): Promise<AppConn> {
   const timeoutMs = o.timeoutMs ?? 10_000;
   const s = await agent.dial(host, port, { socks: !o.plain });

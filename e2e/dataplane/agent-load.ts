@@ -21,7 +21,9 @@ const CHUNK = Buffer.alloc(256 * 1024, 0x62);
 
 /** Connects through SOCKS5 and reads the app's banner line; rejects on EOF before it (a refused upstream). */
 export async function openApp(
-  host: string, port: number, timeoutMs = 10_000,
+  host: string,
+  port: number,
+  timeoutMs = 10_000,
 ): Promise<{ s: net.Socket; banner: string }> {
   const s = await socksConnect({ host, port, timeoutMs });
   s.setNoDelay(true);

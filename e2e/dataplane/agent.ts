@@ -70,13 +70,13 @@ async function dial(c: net.Socket, r: Request): Promise<void> {
     up = r.socks
       ? await socksConnect({ host, port })
       : await new Promise<net.Socket>((resolve, reject) => {
-        const s = net.connect({ host, port, allowHalfOpen: true }, () => {
-          s.removeListener('error', reject);
-          resolve(s);
+          const s = net.connect({ host, port, allowHalfOpen: true }, () => {
+            s.removeListener('error', reject);
+            resolve(s);
+          });
+          s.once('error', reject);
+          s.setTimeout(10_000, () => s.destroy(new Error('connect timeout')));
         });
-        s.once('error', reject);
-        s.setTimeout(10_000, () => s.destroy(new Error('connect timeout')));
-      });
   } catch (e) {
     c.end(`err ${(e as Error).message.replace(/\n/g, ' ')}\n`);
     return;

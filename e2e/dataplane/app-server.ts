@@ -111,9 +111,10 @@ export async function startHttpServer(o: { port: number; banner: string }): Prom
   return {
     port: (server.address() as net.AddressInfo).port,
     stats: () => ({ open: 0, accepted }),
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

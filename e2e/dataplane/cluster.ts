@@ -154,10 +154,10 @@ export class RigCluster {
     fs.mkdirSync(path.join(dir, 'tokens'), { recursive: true });
     const agent = await Agent.start({ ns: cpNs, name: `${o.name}-cp`, workDir: env.workDir, logDir: env.logDir });
     const c = new RigCluster(env, o, index, cpNs, cpIp, agent, dir);
-    c.write('00-system.yaml', y.join([
-      y.namespace('istio-system', { 'topology.istio.io/network': o.network }),
-      y.namespace('istio-gateways'),
-    ]));
+    c.write(
+      '00-system.yaml',
+      y.join([y.namespace('istio-system', { 'topology.istio.io/network': o.network }), y.namespace('istio-gateways')]),
+    );
     await c.startDaemon();
     return c;
   }
@@ -194,7 +194,11 @@ export class RigCluster {
     };
     const args = [MAIN_JS, 'serve', ...Object.entries(flags).map(([k, v]) => `--${k}=${v}`)];
     const proc = spawnInNetns({
-      ns: this.cpNs, name: `ambientd-${this.name}`, cmd: process.execPath, args, logDir: this.env.logDir,
+      ns: this.cpNs,
+      name: `ambientd-${this.name}`,
+      cmd: process.execPath,
+      args,
+      logDir: this.env.logDir,
     });
     this.daemon = proc;
     await new Promise<void>((resolve, reject) => {
@@ -232,10 +236,18 @@ export class RigCluster {
   /** The Pod's registry entry (also used to put a stopped pod back). */
   registerPod(p: RigPod): void {
     const s = p.spec;
-    this.write(podFile(s), y.pod({
-      name: s.name, namespace: s.namespace, ip: p.ip, sa: podSa(s), labels: s.labels ?? { app: s.name },
-      node: s.node, containerPorts: s.containerPorts,
-    }));
+    this.write(
+      podFile(s),
+      y.pod({
+        name: s.name,
+        namespace: s.namespace,
+        ip: p.ip,
+        sa: podSa(s),
+        labels: s.labels ?? { app: s.name },
+        node: s.node,
+        containerPorts: s.containerPorts,
+      }),
+    );
   }
 
   unregisterPod(p: RigPod): void {
@@ -250,8 +262,22 @@ export class RigCluster {
     const ip = t.allocate(this.bridge);
     await t.attach(ns, this.bridge, 'eth0', [ip]);
     for (const port of s.captureInbound ?? []) {
-      await iptables(ns, ['-t', 'nat', '-A', 'PREROUTING', '-i', 'eth0', '-p', 'tcp', '--dport', String(port),
-        '-j', 'REDIRECT', '--to-ports', '15006']);
+      await iptables(ns, [
+        '-t',
+        'nat',
+        '-A',
+        'PREROUTING',
+        '-i',
+        'eth0',
+        '-p',
+        'tcp',
+        '--dport',
+        String(port),
+        '-j',
+        'REDIRECT',
+        '--to-ports',
+        '15006',
+      ]);
     }
     const agent = await Agent.start({ ns, name: label, workDir: this.env.workDir, logDir: this.env.logDir });
     for (const port of s.serve ?? []) await agent.serve(port, s.name);
@@ -262,9 +288,18 @@ export class RigCluster {
     if (register) this.registerPod(pod0);
     if (withZtunnel) {
       z = await Ztunnel.start({
-        bin: this.env.ztunnelBin, ns, label, agent, cp: this.cpRef(), namespace: s.namespace, podName: s.name,
-        serviceAccount: podSa(s), network: this.network, tokenFile: this.tokenFile(s.namespace, podSa(s)),
-        workDir: this.env.workDir, logDir: this.env.logDir,
+        bin: this.env.ztunnelBin,
+        ns,
+        label,
+        agent,
+        cp: this.cpRef(),
+        namespace: s.namespace,
+        podName: s.name,
+        serviceAccount: podSa(s),
+        network: this.network,
+        tokenFile: this.tokenFile(s.namespace, podSa(s)),
+        workDir: this.env.workDir,
+        logDir: this.env.logDir,
       });
     }
     const pod = new RigPod(this, s, ns, ip, agent, z);
@@ -286,11 +321,14 @@ export class RigCluster {
 
   /** Waits until the daemon's peering status for a peer cluster has a condition with status True. */
   async untilPeerCondition(peer: string, type: string, timeoutMs = 30_000): Promise<void> {
-    await waitFor(async () => {
-      const d = await this.debug('/debug/peers');
-      const p = ((d.peers ?? []) as LooseJson[]).find((x) => x.cluster === peer);
-      return p?.conditions?.[type]?.status === 'True';
-    }, { timeoutMs, intervalMs: 50, what: `${this.name}: peer ${peer} ${type}` });
+    await waitFor(
+      async () => {
+        const d = await this.debug('/debug/peers');
+        const p = ((d.peers ?? []) as LooseJson[]).find((x) => x.cluster === peer);
+        return p?.conditions?.[type]?.status === 'True';
+      },
+      { timeoutMs, intervalMs: 50, what: `${this.name}: peer ${peer} ${type}` },
+    );
   }
 
   async close(): Promise<void> {
@@ -304,5 +342,7 @@ async function iptables(ns: string, args: string[]): Promise<void> {
   const { execFile } = await import('node:child_process');
   await new Promise<void>((resolve, reject) =>
     execFile('ip', ['netns', 'exec', ns, 'iptables', ...args], (e, _o, err) =>
-      (e ? reject(new Error(`iptables ${args.join(' ')}: ${err}`)) : resolve())));
+      e ? reject(new Error(`iptables ${args.join(' ')}: ${err}`)) : resolve(),
+    ),
+  );
 }

@@ -21,7 +21,7 @@ async function answers(client: RigPod, vip: string, n: number): Promise<string[]
   return out;
 }
 
-t.test('failover between A\'s local endpoint and B\'s behind the gateway (PreferNetwork)', { skip }, async (t) => {
+t.test("failover between A's local endpoint and B's behind the gateway (PreferNetwork)", { skip }, async (t) => {
   const rig = await Rig.create({ tag: 'failover' });
   t.teardown(() => rig.close({ keep: !t.passing() }));
   const { a, b, client, web, gw } = await gatewayPair(rig);
@@ -43,7 +43,10 @@ t.test('failover between A\'s local endpoint and B\'s behind the gateway (Prefer
     a.unregisterPod(local);
     await untilEndpoints(client, WEB_GLOBAL_HOST, 1);
     const got = await answers(client, vip, 10);
-    t.ok(got.every((x) => x === 'web-b-0' || x === 'web-b-1'), `answered by B only: ${got.join(', ')}`);
+    t.ok(
+      got.every((x) => x === 'web-b-0' || x === 'web-b-1'),
+      `answered by B only: ${got.join(', ')}`,
+    );
   });
 
   await t.test('the local endpoint comes back: traffic returns to it', async (t) => {
@@ -52,7 +55,7 @@ t.test('failover between A\'s local endpoint and B\'s behind the gateway (Prefer
     t.same([...new Set(await answers(client, vip, 10))], ['web-a-0']);
   });
 
-  await t.test('B\'s endpoints go away and come back: the local client is unaffected', async (t) => {
+  await t.test("B's endpoints go away and come back: the local client is unaffected", async (t) => {
     for (const w of web) b.unregisterPod(w);
     await untilEndpoints(client, WEB_GLOBAL_HOST, 1);
     t.same([...new Set(await answers(client, vip, 5))], ['web-a-0'], 'B gone: still local');
@@ -62,6 +65,9 @@ t.test('failover between A\'s local endpoint and B\'s behind the gateway (Prefer
     a.unregisterPod(local);
     await untilEndpoints(client, WEB_GLOBAL_HOST, 1);
     const got = await answers(client, vip, 5);
-    t.ok(got.every((x) => x.startsWith('web-b-')), `B back and A gone: answered by B (${got.join(', ')})`);
+    t.ok(
+      got.every((x) => x.startsWith('web-b-')),
+      `B back and A gone: answered by B (${got.join(', ')})`,
+    );
   });
 });

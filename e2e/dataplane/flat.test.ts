@@ -18,11 +18,19 @@ t.test('flat network: pod in A → *.mesh.internal → pod in B directly', { ski
   const a = await rig.cluster({ name: 'cluster-a', network: 'flat-net' });
   const b = await rig.cluster({ name: 'cluster-b', network: 'flat-net' });
   const shop = y.namespace('shop', { 'istio.io/dataplane-mode': 'ambient' });
-  b.write('10-shop.yaml', y.join([
-    shop,
-    y.service({ name: 'web', namespace: 'shop', clusterIP: b.nextVip(), labels: { 'solo.io/service-scope': 'global' },
-      ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
-  ]));
+  b.write(
+    '10-shop.yaml',
+    y.join([
+      shop,
+      y.service({
+        name: 'web',
+        namespace: 'shop',
+        clusterIP: b.nextVip(),
+        labels: { 'solo.io/service-scope': 'global' },
+        ports: [{ name: 'http', port: 80, targetPort: 8080 }],
+      }),
+    ]),
+  );
   a.write('10-shop.yaml', shop);
   a.write('50-peer-b.yaml', y.remoteGateway({ cluster: 'cluster-b', network: 'flat-net', address: b.cpIp }));
   const webB = await b.addPod({ name: 'web-b-0', namespace: 'shop', labels: { app: 'web' }, serve: [8080] });
@@ -30,13 +38,17 @@ t.test('flat network: pod in A → *.mesh.internal → pod in B directly', { ski
   const host = 'web.shop.mesh.internal';
 
   let vip = '';
-  await t.test('A\'s ztunnel holds the global service with B\'s pod as a direct endpoint', async (t) => {
-    const d = await client.ztunnel!.until(`${host} with B's pod`, (d) => {
-      const s = serviceByHost(d, host);
-      return s && Object.keys(s.endpoints ?? {}).length === 1 ? d : undefined;
-    }, 30_000);
+  await t.test("A's ztunnel holds the global service with B's pod as a direct endpoint", async (t) => {
+    const d = await client.ztunnel!.until(
+      `${host} with B's pod`,
+      (d) => {
+        const s = serviceByHost(d, host);
+        return s && Object.keys(s.endpoints ?? {}).length === 1 ? d : undefined;
+      },
+      30_000,
+    );
     const w = d.workloads.find((x) => x.name === 'web-b-0')!;
-    t.ok(w, 'B\'s pod is a workload in A\'s ztunnel');
+    t.ok(w, "B's pod is a workload in A's ztunnel");
     t.same(w.workloadIps, [webB.ip], 'with its pod IP (flat: no gateway)');
     t.equal(w.network, 'flat-net');
     t.equal(w.clusterId, 'cluster-b');
@@ -45,15 +57,18 @@ t.test('flat network: pod in A → *.mesh.internal → pod in B directly', { ski
     t.ok(vip, 'a VIP for the global service');
   });
 
-  await t.test('traffic lands on B\'s pod, mTLS between A\'s and B\'s identities under one root', async (t) => {
+  await t.test("traffic lands on B's pod, mTLS between A's and B's identities under one root", async (t) => {
     const c = await client.open(vip, 80);
     t.equal(c.banner, 'web-b-0');
     t.equal(await c.echo('across clusters'), 'across clusters');
     t.ok(await c.finish());
     const m = await webB.ztunnel!.metrics();
-    t.ok(acceptedFrom(m, 'spiffe://cluster.local/ns/shop/sa/client'), 'B\'s ztunnel saw A\'s client identity');
+    t.ok(acceptedFrom(m, 'spiffe://cluster.local/ns/shop/sa/client'), "B's ztunnel saw A's client identity");
     // Each side's chain: leaf, its own cluster's intermediate; the same root in both trust stores.
-    for (const [pod, c] of [[client, a], [webB, b]] as const) {
+    for (const [pod, c] of [
+      [client, a],
+      [webB, b],
+    ] as const) {
       const cert = ((await pod.ztunnel!.configDump()).certificates ?? []).find((x) => x.state === 'Available')!;
       const fp = (der: Buffer): string => new crypto.X509Certificate(der).fingerprint256;
       const pem = (x: { pem: string }): string => fp(Buffer.from(x.pem, 'base64'));
@@ -71,6 +86,6 @@ t.test('flat network: pod in A → *.mesh.internal → pod in B directly', { ski
       const r = await client.reach(vip, 80);
       if (r.banner) seen.add(r.banner);
     }
-    t.same([...seen].sort(), ['web-b-0', 'web-b-1'], 'connections spread over both of B\'s pods');
+    t.same([...seen].sort(), ['web-b-0', 'web-b-1'], "connections spread over both of B's pods");
   });
 });

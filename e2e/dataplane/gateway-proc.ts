@@ -41,7 +41,8 @@ const portOf = (hostPort: string): number => Number(hostPort.slice(hostPort.last
  * to node before the script (diagnosis, e.g. --cpu-prof).
  */
 export async function startGateway(
-  c: RigCluster, o: { flags?: Record<string, string>; name?: string; nodeArgs?: string[] } = {},
+  c: RigCluster,
+  o: { flags?: Record<string, string>; name?: string; nodeArgs?: string[] } = {},
 ): Promise<GatewayProc> {
   const flags: Record<string, string> = {
     'cluster-id': c.name,
@@ -70,12 +71,17 @@ export async function startGateway(
     get,
     metrics: async () => (await get(adminPort, '/metrics')).body,
     async untilRoute(hostname, n, timeoutMs = 30_000) {
-      await waitFor(async () => {
-        const routes = JSON.parse((await get(debugPort, '/debug/routes')).body) as
-          { hostname: string; endpoints: { healthy: boolean }[] }[];
-        const r = routes.find((x) => x.hostname === hostname);
-        return (r?.endpoints.filter((e) => e.healthy).length ?? 0) === n;
-      }, { timeoutMs, intervalMs: 25, what: `${n} endpoint(s) of ${hostname} in ${c.name}'s gateway` });
+      await waitFor(
+        async () => {
+          const routes = JSON.parse((await get(debugPort, '/debug/routes')).body) as {
+            hostname: string;
+            endpoints: { healthy: boolean }[];
+          }[];
+          const r = routes.find((x) => x.hostname === hostname);
+          return (r?.endpoints.filter((e) => e.healthy).length ?? 0) === n;
+        },
+        { timeoutMs, intervalMs: 25, what: `${n} endpoint(s) of ${hostname} in ${c.name}'s gateway` },
+      );
     },
     stop: (graceMs = 20_000) => g.proc.stop(graceMs),
     async restart() {
@@ -90,10 +96,13 @@ export async function startGateway(
 
 /** Ready = a certificate held and the first xDS state in (the gateway's /healthz/ready). */
 async function ready(g: GatewayProc, adminPort: number): Promise<void> {
-  await waitFor(async () => {
-    if (g.proc.exitedAlready()) throw new Error(`east-west gateway exited:\n${g.proc.logTail(30)}`);
-    return (await g.get(adminPort, '/healthz/ready')).status === 200;
-  }, { timeoutMs: 60_000, intervalMs: 50, what: `east-west gateway of ${g.cluster.name} ready` }).catch((e: unknown) => {
+  await waitFor(
+    async () => {
+      if (g.proc.exitedAlready()) throw new Error(`east-west gateway exited:\n${g.proc.logTail(30)}`);
+      return (await g.get(adminPort, '/healthz/ready')).status === 200;
+    },
+    { timeoutMs: 60_000, intervalMs: 50, what: `east-west gateway of ${g.cluster.name} ready` },
+  ).catch((e: unknown) => {
     throw new Error(`${(e as Error).message}\n${g.proc.logTail(30)}`);
   });
 }

@@ -37,8 +37,26 @@ export async function addEdge(rig: Rig, c: RigCluster, consumers: string[]): Pro
     edge.lb[n] = lb;
     edge.node[n] = node;
     // kube-proxy's NodePort: a connection to node:31008 lands on the gateway's 15008 in this namespace.
-    await ip(['netns', 'exec', c.cpNs, 'iptables', '-t', 'nat', '-A', 'PREROUTING', '-d', node, '-p', 'tcp', '--dport',
-      String(NODE_PORT), '-j', 'REDIRECT', '--to-ports', '15008']);
+    await ip([
+      'netns',
+      'exec',
+      c.cpNs,
+      'iptables',
+      '-t',
+      'nat',
+      '-A',
+      'PREROUTING',
+      '-d',
+      node,
+      '-p',
+      'tcp',
+      '--dport',
+      String(NODE_PORT),
+      '-j',
+      'REDIRECT',
+      '--to-ports',
+      '15008',
+    ]);
   }
   return edge;
 }
@@ -53,17 +71,26 @@ export async function nodePortHits(c: RigCluster): Promise<number> {
 
 /** The exporter's side of peering: its istio-eastwest Gateway and, for NodePort, the Service and Nodes. */
 export function eastWestObjects(c: RigCluster, edge: Edge, consumer: string, o: { nodePort?: boolean } = {}): string {
-  const docs = [y.eastWestGateway({
-    cluster: c.name, network: c.network, address: edge.lb[consumer]!,
-    annotations: o.nodePort ? { 'peering.solo.io/data-plane-service-type': 'NodePort' } : {},
-  })];
+  const docs = [
+    y.eastWestGateway({
+      cluster: c.name,
+      network: c.network,
+      address: edge.lb[consumer]!,
+      annotations: o.nodePort ? { 'peering.solo.io/data-plane-service-type': 'NodePort' } : {},
+    }),
+  ];
   if (o.nodePort) {
-    docs.push(y.service({
-      name: 'istio-eastwest', namespace: 'istio-gateways', clusterIP: c.nextVip(), type: 'NodePort',
-      labels: { 'gateway.networking.k8s.io/gateway-name': 'istio-eastwest' },
-      selector: { 'gateway.networking.k8s.io/gateway-name': 'istio-eastwest' },
-      ports: [{ name: 'tls-hbone', port: 15008, targetPort: 15008, nodePort: NODE_PORT }],
-    }));
+    docs.push(
+      y.service({
+        name: 'istio-eastwest',
+        namespace: 'istio-gateways',
+        clusterIP: c.nextVip(),
+        type: 'NodePort',
+        labels: { 'gateway.networking.k8s.io/gateway-name': 'istio-eastwest' },
+        selector: { 'gateway.networking.k8s.io/gateway-name': 'istio-eastwest' },
+        ports: [{ name: 'tls-hbone', port: 15008, targetPort: 15008, nodePort: NODE_PORT }],
+      }),
+    );
     docs.push(y.node(`${c.name}-node-1`, edge.node[consumer]!));
   }
   return y.join(docs);
@@ -71,10 +98,15 @@ export function eastWestObjects(c: RigCluster, edge: Edge, consumer: string, o: 
 
 /** The consumer's side: an istio-remote Gateway naming the exporter's edge. */
 export function remoteFor(
-  exporter: RigCluster, edge: Edge, consumer: RigCluster, o: { nodePort?: boolean } = {},
+  exporter: RigCluster,
+  edge: Edge,
+  consumer: RigCluster,
+  o: { nodePort?: boolean } = {},
 ): string {
   return y.remoteGateway({
-    cluster: exporter.name, network: exporter.network, address: edge.lb[consumer.network]!,
+    cluster: exporter.name,
+    network: exporter.network,
+    address: edge.lb[consumer.network]!,
     annotations: o.nodePort ? { 'peering.solo.io/preferred-data-plane-service-type': 'nodeport' } : {},
   });
 }
@@ -89,7 +121,8 @@ export interface GatewayPair extends Pair {
  * (gateway-proc.ts), A runs a client.
  */
 export async function gatewayPair(
-  rig: Rig, o: { nodePort?: boolean; gatewayNodeArgs?: string[] } = {},
+  rig: Rig,
+  o: { nodePort?: boolean; gatewayNodeArgs?: string[] } = {},
 ): Promise<GatewayPair> {
   const a = await rig.cluster({ name: 'cluster-a', network: 'net-a' });
   const b = await rig.cluster({ name: 'cluster-b', network: 'net-b' });

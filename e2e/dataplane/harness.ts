@@ -48,8 +48,19 @@ export class Rig implements RigEnv {
     const dir = path.join(this.pkiDir, cluster);
     if (!fs.existsSync(path.join(dir, 'cert-chain.pem'))) {
       // 2048-bit RSA root and intermediates: quick to make; the workload leaves are P-256 either way.
-      execFileSync('make', ['-s', '-C', path.join(REPO_ROOT, 'certs'), `OUT=${this.pkiDir}`, 'ROOTCA_KEYSZ=2048',
-        'INTERMEDIATE_KEYSZ=2048', `${cluster}-cacerts`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      execFileSync(
+        'make',
+        [
+          '-s',
+          '-C',
+          path.join(REPO_ROOT, 'certs'),
+          `OUT=${this.pkiDir}`,
+          'ROOTCA_KEYSZ=2048',
+          'INTERMEDIATE_KEYSZ=2048',
+          `${cluster}-cacerts`,
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
     }
     return dir;
   }

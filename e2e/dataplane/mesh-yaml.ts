@@ -29,10 +29,14 @@ export function service(o: {
   trafficDistribution?: string;
 }): string {
   return doc({
-    apiVersion: 'v1', kind: 'Service',
+    apiVersion: 'v1',
+    kind: 'Service',
     metadata: { name: o.name, namespace: o.namespace, labels: o.labels ?? {} },
     spec: {
-      type: o.type ?? 'ClusterIP', clusterIP: o.clusterIP, selector: o.selector ?? { app: o.name }, ports: o.ports,
+      type: o.type ?? 'ClusterIP',
+      clusterIP: o.clusterIP,
+      selector: o.selector ?? { app: o.name },
+      ports: o.ports,
       ...(o.trafficDistribution ? { trafficDistribution: o.trafficDistribution } : {}),
     },
   });
@@ -49,7 +53,8 @@ export function pod(o: {
   ready?: boolean;
 }): string {
   return doc({
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name: o.name, namespace: o.namespace, labels: o.labels },
     spec: {
       ...(o.node ? { nodeName: o.node } : {}),
@@ -57,15 +62,24 @@ export function pod(o: {
       containers: [{ name: 'app', ports: o.containerPorts ?? [] }],
     },
     status: {
-      phase: 'Running', podIP: o.ip, conditions: [{ type: 'Ready', status: o.ready === false ? 'False' : 'True' }],
+      phase: 'Running',
+      podIP: o.ip,
+      conditions: [{ type: 'Ready', status: o.ready === false ? 'False' : 'True' }],
     },
   });
 }
 
 export function node(name: string, internalIp: string): string {
   return doc({
-    apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name } },
-    status: { addresses: [{ type: 'Hostname', address: name }, { type: 'InternalIP', address: internalIp }] },
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name, labels: { 'kubernetes.io/hostname': name } },
+    status: {
+      addresses: [
+        { type: 'Hostname', address: name },
+        { type: 'InternalIP', address: internalIp },
+      ],
+    },
   });
 }
 
@@ -86,7 +100,8 @@ export function authorizationPolicy(o: {
   if (Object.keys(source).length > 0) rule.from = [{ source }];
   if (o.ports) rule.to = [{ operation: { ports: o.ports } }];
   return doc({
-    apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy',
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
     metadata: { name: o.name, namespace: o.namespace },
     spec: { ...(o.selector ? { selector: { matchLabels: o.selector } } : {}), action: o.action, rules: [rule] },
   });
@@ -94,8 +109,10 @@ export function authorizationPolicy(o: {
 
 export function peerAuthentication(o: { name: string; namespace: string; mode: 'STRICT' | 'PERMISSIVE' }): string {
   return doc({
-    apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication',
-    metadata: { name: o.name, namespace: o.namespace }, spec: { mtls: { mode: o.mode } },
+    apiVersion: 'security.istio.io/v1',
+    kind: 'PeerAuthentication',
+    metadata: { name: o.name, namespace: o.namespace },
+    spec: { mtls: { mode: o.mode } },
   });
 }
 
@@ -116,9 +133,11 @@ export function eastWestGateway(o: {
   annotations?: Record<string, string>;
 }): string {
   return doc({
-    apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway',
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'Gateway',
     metadata: {
-      name: 'istio-eastwest', namespace: 'istio-gateways',
+      name: 'istio-eastwest',
+      namespace: 'istio-gateways',
       labels: {
         'topology.istio.io/network': o.network,
         'topology.istio.io/cluster': o.cluster,
@@ -151,9 +170,11 @@ export function remoteGateway(o: {
   annotations?: Record<string, string>;
 }): string {
   return doc({
-    apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway',
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'Gateway',
     metadata: {
-      name: `istio-remote-peer-${o.cluster}`, namespace: 'istio-gateways',
+      name: `istio-remote-peer-${o.cluster}`,
+      namespace: 'istio-gateways',
       labels: { 'topology.istio.io/network': o.network, 'topology.istio.io/cluster': o.cluster },
       annotations: { 'gateway.istio.io/service-account': 'istio-eastwest', ...o.annotations },
     },

@@ -21,8 +21,10 @@ const BOUND_MS = 10_000;
 function splitHorizonVia(d: ConfigDump): string[] {
   const eps = Object.values((serviceByHost(d, WEB_GLOBAL_HOST)?.endpoints ?? {}) as LooseJson);
   const uids = new Set(eps.map((e) => e.workloadUid as string));
-  return d.workloads.filter((w) => uids.has(w.uid) && w.network === 'net-b')
-    .map((w) => String(w.networkGateway?.destination ?? '').replace(/^net-b\//, '')).sort();
+  return d.workloads
+    .filter((w) => uids.has(w.uid) && w.network === 'net-b')
+    .map((w) => String(w.networkGateway?.destination ?? '').replace(/^net-b\//, ''))
+    .sort();
 }
 
 /** Tunnels a gateway process has relayed since it started. */
@@ -59,19 +61,25 @@ t.test('two east-west gateways for one peer: both used, one fails and returns', 
   a.write('10-shop.yaml', SHOP_NS);
   a.write('50-peer-b.yaml', y.remoteGateway(both));
   // Each gateway listens on its own address only, so stopping one leaves nothing on its 15008.
-  const gws = await Promise.all(lbs.map((lb, i) => startGateway(b, {
-    name: `eastwest-${b.name}-${i}`,
-    flags: {
-      listen: `${lb}:15008`, 'admin-listen': `127.0.0.1:${15020 + i}`, 'admin-debug-listen': `127.0.0.1:${15000 + i}`,
-    },
-  })));
+  const gws = await Promise.all(
+    lbs.map((lb, i) =>
+      startGateway(b, {
+        name: `eastwest-${b.name}-${i}`,
+        flags: {
+          listen: `${lb}:15008`,
+          'admin-listen': `127.0.0.1:${15020 + i}`,
+          'admin-debug-listen': `127.0.0.1:${15000 + i}`,
+        },
+      }),
+    ),
+  );
   await addWebPod(b, 'web-b-0');
   const client = await a.addPod({ name: 'client', namespace: 'shop', labels: { app: 'client' } });
   for (const g of gws) await g.untilRoute(WEB_GLOBAL_HOST, 1);
   const vip = await untilEndpoints(client, WEB_GLOBAL_HOST, 2);
   const z = client.ztunnel!;
 
-  await t.test('A\'s ztunnel has one split-horizon endpoint per gateway, and both carry traffic', async (t) => {
+  await t.test("A's ztunnel has one split-horizon endpoint per gateway, and both carry traffic", async (t) => {
     t.same(splitHorizonVia(await z.configDump()), [...lbs].sort(), 'one endpoint through each gateway address');
     const before = await Promise.all(gws.map(tunnels));
     // ztunnel picks among endpoints of equal rank and capacity at random: with two, the chance that 20
@@ -79,7 +87,10 @@ t.test('two east-west gateways for one peer: both used, one fails and returns', 
     const n = 20;
     for (let i = 0; i < n; i++) await roundTrip(t, client, vip, i);
     const per = (await Promise.all(gws.map(tunnels))).map((x, i) => x - before[i]!);
-    t.ok(per.every((x) => x > 0), `both gateways relayed connections (${per.join(' + ')} of ${n})`);
+    t.ok(
+      per.every((x) => x > 0),
+      `both gateways relayed connections (${per.join(' + ')} of ${n})`,
+    );
     t.equal(per[0]! + per[1]!, n, 'every connection went through exactly one of them');
   });
 
@@ -91,14 +102,18 @@ t.test('two east-west gateways for one peer: both used, one fails and returns', 
     const ms = Date.now() - started;
     t.ok(ms <= BOUND_MS, `withdrawn from A's ztunnel ${ms} ms after the kill`);
     const d = await z.configDump();
-    t.notOk(d.workloads.some((w) => w.networkGateway?.destination === `net-b/${lbs[0]}`),
-      'no workload in A\'s ztunnel goes through the dead gateway');
-    t.ok(d.workloads.some((w) => (w.workloadIps ?? []).includes(lbs[0])),
-      'the gateway\'s own workload stays declared (only the data-plane use is withdrawn)');
+    t.notOk(
+      d.workloads.some((w) => w.networkGateway?.destination === `net-b/${lbs[0]}`),
+      "no workload in A's ztunnel goes through the dead gateway",
+    );
+    t.ok(
+      d.workloads.some((w) => (w.workloadIps ?? []).includes(lbs[0])),
+      "the gateway's own workload stays declared (only the data-plane use is withdrawn)",
+    );
     const before = await tunnels(gws[1]!);
     const n = 10;
     for (let i = 0; i < n; i++) await roundTrip(t, client, vip, i);
-    t.equal(await tunnels(gws[1]!) - before, n, `all ${n} new connections went through the other gateway`);
+    t.equal((await tunnels(gws[1]!)) - before, n, `all ${n} new connections went through the other gateway`);
   });
 
   await t.test('the gateway restarts: its endpoint returns and it carries traffic again', async (t) => {

@@ -19,7 +19,7 @@ for (const nodePort of [false, true]) {
     const { b, client, web, edge, gw } = await gatewayPair(rig, { nodePort });
 
     let vip = '';
-    await t.test('A\'s ztunnel reaches B only through a network gateway', async (t) => {
+    await t.test("A's ztunnel reaches B only through a network gateway", async (t) => {
       vip = await untilEndpoints(client, WEB_GLOBAL_HOST, 1);
       const d = await client.ztunnel!.configDump();
       const backs = (w: LooseJson): boolean => (w.services ?? []).includes(`shop/${WEB_GLOBAL_HOST}`);
@@ -34,17 +34,20 @@ for (const nodePort of [false, true]) {
         t.same(nodes.ports, { 15008: NODE_PORT }, 'HBONE port → nodePort');
         const nodeUid = Object.values(nodes.endpoints as Record<string, { workloadUid: string }>)[0]!.workloadUid;
         const nodeWl = d.workloads.find((w) => w.uid === nodeUid)!;
-        t.same(nodeWl.workloadIps, [edge.node['net-a']], 'the node address on A\'s network');
-        t.equal(nodeWl.serviceAccount, 'istio-eastwest', 'node workloads carry the gateway\'s identity');
+        t.same(nodeWl.workloadIps, [edge.node['net-a']], "the node address on A's network");
+        t.equal(nodeWl.serviceAccount, 'istio-eastwest', "node workloads carry the gateway's identity");
       } else {
         const byAddress = { destination: `net-b/${edge.lb['net-a']}`, hboneMtlsPort: 15008 };
         t.same(sh!.networkGateway, byAddress, 'gateway by address');
       }
-      t.equal(sh!.capacity, 2, 'capacity = B\'s two pods');
-      t.notOk(d.workloads.some((w) => w.name?.startsWith('web-b')), 'B\'s pods themselves are not in A');
+      t.equal(sh!.capacity, 2, "capacity = B's two pods");
+      t.notOk(
+        d.workloads.some((w) => w.name?.startsWith('web-b')),
+        "B's pods themselves are not in A",
+      );
       const svc = d.services.find((s) => s.hostname === WEB_GLOBAL_HOST)!;
       const sans = (svc.subjectAltNames ?? []) as string[];
-      t.ok(sans.includes('spiffe://cluster.local/ns/shop/sa/web'), 'inner SANs: B\'s workload identity');
+      t.ok(sans.includes('spiffe://cluster.local/ns/shop/sa/web'), "inner SANs: B's workload identity");
       // The direct path does not exist: B's pod IPs are on a network A's namespace has no route to.
       const direct = await client.reach(web[0]!.ip, 8080, { plain: true });
       t.notOk(direct.banner, `no direct route to B's pods (${direct.error})`);
@@ -60,15 +63,17 @@ for (const nodePort of [false, true]) {
         seen.add(c.banner);
         t.ok(await c.finish(), 'closed on both sides');
       }
-      t.same([...seen].sort(), ['web-b-0', 'web-b-1'], 'the gateway spreads connections over B\'s pods');
+      t.same([...seen].sort(), ['web-b-0', 'web-b-1'], "the gateway spreads connections over B's pods");
       const tunnels = /^ambientd_eastwest_tunnels_total(?:\{[^}]*\})? (\d+)/m.exec(await gw.metrics());
       t.ok(tunnels && Number(tunnels[1]) >= opened, `the gateway relayed every connection (${tunnels?.[1]} tunnels)`);
       const hits = await nodePortHits(b);
       if (nodePort) t.ok(hits > 0, `connections came in through node:${NODE_PORT} (${hits})`);
       else t.equal(hits, 0, 'nothing came in through the node port');
       const m = await web[0]!.ztunnel!.metrics();
-        t.ok(acceptedFrom(m, 'spiffe://cluster.local/ns/shop/sa/client'),
-        'B\'s ztunnel authenticated A\'s client itself (inner mTLS), not the gateway');
+      t.ok(
+        acceptedFrom(m, 'spiffe://cluster.local/ns/shop/sa/client'),
+        "B's ztunnel authenticated A's client itself (inner mTLS), not the gateway",
+      );
       for (const w of web) t.equal((await w.agent.stats())['8080']!.open, 0, `nothing left open on ${w.name}`);
     });
   });

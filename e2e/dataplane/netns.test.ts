@@ -34,8 +34,9 @@ t.test('namespaces on two bridges: isolated from the host and from each other', 
   }
   // A TCP connect to a closed port: "refused" proves the peer answered, "unreachable" that no route exists.
   const probe = (from: string, to: string): string =>
-    spawnSync('ip', ['netns', 'exec', from, 'timeout', '5', 'bash', '-c', `exec 3<>/dev/tcp/${to}/9`],
-      { encoding: 'utf8' }).stderr;
+    spawnSync('ip', ['netns', 'exec', from, 'timeout', '5', 'bash', '-c', `exec 3<>/dev/tcp/${to}/9`], {
+      encoding: 'utf8',
+    }).stderr;
   t.match(probe(x, ipY), /refused/i, 'same bridge: the peer answers');
   t.match(probe(x, ipZ), /unreachable/i, 'other bridge: no route (nothing forwards between bridges)');
   await topo.close();
@@ -43,7 +44,7 @@ t.test('namespaces on two bridges: isolated from the host and from each other', 
   t.same(left, [], 'close() removed every namespace');
 });
 
-t.test('a dead run\'s namespaces are removed by the next run', { skip }, async (t) => {
+t.test("a dead run's namespaces are removed by the next run", { skip }, async (t) => {
   // A pid that is certainly gone: a child that has exited and been reaped.
   const dead = spawnSync('true').pid;
   const stale = await Topology.create({ owner: dead, signals: false });
@@ -52,8 +53,15 @@ t.test('a dead run\'s namespaces are removed by the next run', { skip }, async (
   const fresh = await Topology.create({ signals: false });
   t.teardown(() => fresh.close());
   const names = await listNetns();
-  t.notOk(names.some((n) => n.startsWith(stale.prefix)), `${stale.prefix}* removed`);
+  t.notOk(
+    names.some((n) => n.startsWith(stale.prefix)),
+    `${stale.prefix}* removed`,
+  );
   t.ok(names.includes(fresh.switchNs), 'the live run keeps its own');
   const swept = await removeStaleRigs();
-  t.same(swept.filter((n) => n.startsWith(fresh.prefix)), [], 'a live owner\'s namespaces are never swept');
+  t.same(
+    swept.filter((n) => n.startsWith(fresh.prefix)),
+    [],
+    "a live owner's namespaces are never swept",
+  );
 });

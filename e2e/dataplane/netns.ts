@@ -56,13 +56,19 @@ function pidAlive(pid: number): boolean {
 
 export async function listNetns(): Promise<string[]> {
   const out = await ip(['netns', 'list']);
-  return out.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.length > 0);
+  return out
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.length > 0);
 }
 
 /** Processes inside a namespace (by `ip netns pids`). */
 export async function netnsPids(name: string): Promise<number[]> {
   try {
-    return (await ip(['netns', 'pids', name])).split('\n').map(Number).filter((n) => n > 0);
+    return (await ip(['netns', 'pids', name]))
+      .split('\n')
+      .map(Number)
+      .filter((n) => n > 0);
   } catch {
     return [];
   }

@@ -13,16 +13,28 @@ t.test('one cluster: service VIP over HBONE, named target port, STRICT, ALLOW an
   t.teardown(() => rig.close({ keep: !t.passing() }));
   const a = await rig.cluster({ name: 'cluster-a', network: 'net-a' });
   const vip = a.nextVip();
-  a.write('10-shop.yaml', y.join([
-    y.namespace('shop', { 'istio.io/dataplane-mode': 'ambient' }),
-    y.namespace('other', { 'istio.io/dataplane-mode': 'ambient' }),
-    y.service({
-      name: 'web', namespace: 'shop', clusterIP: vip,
-      ports: [{ name: 'http', port: 80, targetPort: 'http-api' }, { name: 'admin', port: 9090, targetPort: 9090 }],
-    }),
-  ]));
+  a.write(
+    '10-shop.yaml',
+    y.join([
+      y.namespace('shop', { 'istio.io/dataplane-mode': 'ambient' }),
+      y.namespace('other', { 'istio.io/dataplane-mode': 'ambient' }),
+      y.service({
+        name: 'web',
+        namespace: 'shop',
+        clusterIP: vip,
+        ports: [
+          { name: 'http', port: 80, targetPort: 'http-api' },
+          { name: 'admin', port: 9090, targetPort: 9090 },
+        ],
+      }),
+    ]),
+  );
   const web = await a.addPod({
-    name: 'web-0', namespace: 'shop', labels: { app: 'web' }, serve: [8080, 9090], captureInbound: [8080],
+    name: 'web-0',
+    namespace: 'shop',
+    labels: { app: 'web' },
+    serve: [8080, 9090],
+    captureInbound: [8080],
     containerPorts: [{ name: 'http-api', containerPort: 8080 }, { containerPort: 9090 }],
   });
   const client = await a.addPod({ name: 'client', namespace: 'shop', labels: { app: 'client' } });
@@ -48,16 +60,18 @@ t.test('one cluster: service VIP over HBONE, named target port, STRICT, ALLOW an
     t.same(ep.port, { 80: 8080, 9090: 9090 }, 'http-api resolved to 8080 for this pod');
   });
 
-  await t.test('pod → VIP:80 reaches web-0:8080 over HBONE with the client\'s own identity', async (t) => {
+  await t.test("pod → VIP:80 reaches web-0:8080 over HBONE with the client's own identity", async (t) => {
     const c = await client.open(vip, 80);
     t.equal(c.banner, 'web-0');
     t.equal(await c.echo('hello over hbone'), 'hello over hbone');
     t.ok(await c.finish(), 'both sides closed after the client half-closed');
     const d = await client.ztunnel!.until('a certificate', (d) => d.certificates?.find((x) => x.state === 'Available'));
-    t.equal(d.identity, 'spiffe://cluster.local/ns/shop/sa/client', 'dedicated mode: the pod\'s own identity');
+    t.equal(d.identity, 'spiffe://cluster.local/ns/shop/sa/client', "dedicated mode: the pod's own identity");
     const m = await web.ztunnel!.metrics();
-    t.ok(acceptedFrom(m, 'spiffe://cluster.local/ns/shop/sa/client'),
-      'the destination ztunnel accepted it over mTLS from the client identity');
+    t.ok(
+      acceptedFrom(m, 'spiffe://cluster.local/ns/shop/sa/client'),
+      'the destination ztunnel accepted it over mTLS from the client identity',
+    );
   });
 
   await t.test('STRICT: plaintext to the pod is refused, HBONE still works', async (t) => {
@@ -66,8 +80,10 @@ t.test('one cluster: service VIP over HBONE, named target port, STRICT, ALLOW an
     t.equal(before.banner, 'web-0', 'plaintext accepted before STRICT');
     a.write('20-strict.yaml', y.peerAuthentication({ name: 'default', namespace: 'istio-system', mode: 'STRICT' }));
     await web.ztunnel!.until('STRICT policy on web-0', (d) =>
-      (d.workloads.find((w) => w.name === 'web-0')?.authorizationPolicies ?? [])
-        .includes('istio-system/istio_converted_static_strict'));
+      (d.workloads.find((w) => w.name === 'web-0')?.authorizationPolicies ?? []).includes(
+        'istio-system/istio_converted_static_strict',
+      ),
+    );
     const after = await legacy.reach(web.ip, 8080, { plain: true });
     t.notOk(after.banner, `plaintext refused under STRICT (${after.error})`);
     t.equal((await client.reach(vip, 80)).banner, 'web-0', 'mTLS traffic unaffected');
@@ -75,10 +91,16 @@ t.test('one cluster: service VIP over HBONE, named target port, STRICT, ALLOW an
 
   await t.test('ALLOW: only the listed principal gets through', async (t) => {
     t.equal((await intruder.reach(vip, 80)).banner, 'web-0', 'intruder allowed before the policy');
-    a.write('30-allow.yaml', y.authorizationPolicy({
-      name: 'web-from-client', namespace: 'shop', action: 'ALLOW', selector: { app: 'web' },
-      principals: [client.principal],
-    }));
+    a.write(
+      '30-allow.yaml',
+      y.authorizationPolicy({
+        name: 'web-from-client',
+        namespace: 'shop',
+        action: 'ALLOW',
+        selector: { app: 'web' },
+        principals: [client.principal],
+      }),
+    );
     await web.ztunnel!.until('ALLOW policy', (d) => d.policies.some((p) => p.name === 'web-from-client'));
     const denied = await intruder.reach(vip, 80);
     t.notOk(denied.banner, `intruder refused (${denied.error})`);
@@ -87,10 +109,17 @@ t.test('one cluster: service VIP over HBONE, named target port, STRICT, ALLOW an
 
   await t.test('DENY: a port denied to the client, the other port still open', async (t) => {
     t.equal((await client.reach(vip, 9090)).banner, 'web-0', '9090 open before the policy');
-    a.write('40-deny.yaml', y.authorizationPolicy({
-      name: 'no-admin', namespace: 'shop', action: 'DENY', selector: { app: 'web' },
-      principals: [client.principal], ports: ['9090'],
-    }));
+    a.write(
+      '40-deny.yaml',
+      y.authorizationPolicy({
+        name: 'no-admin',
+        namespace: 'shop',
+        action: 'DENY',
+        selector: { app: 'web' },
+        principals: [client.principal],
+        ports: ['9090'],
+      }),
+    );
     await web.ztunnel!.until('DENY policy', (d) => d.policies.some((p) => p.name === 'no-admin'));
     const denied = await client.reach(vip, 9090);
     t.notOk(denied.banner, `9090 refused (${denied.error})`);

@@ -41,10 +41,13 @@ t.test('restarts during traffic: daemons, a draining gateway, a crashed gateway'
       // restart is reached from A. The gateway picks endpoints, so only a new pod's banner proves it.
       const fresh = await addWebPod(b, `web-b-${pods.length}`);
       pods.push(fresh);
-      const seen = await waitFor(async () => {
-        const r = await client.reach(vip, 80);
-        return r.banner === fresh.name;
-      }, { timeoutMs: 30_000, intervalMs: 20, what: `a connection from A landing on ${fresh.name}` });
+      const seen = await waitFor(
+        async () => {
+          const r = await client.reach(vip, 80);
+          return r.banner === fresh.name;
+        },
+        { timeoutMs: 30_000, intervalMs: 20, what: `a connection from A landing on ${fresh.name}` },
+      );
       t.ok(seen, `reached ${fresh.name}, added after the restart`);
       t.ok(await held.finish(), 'the held connection closes cleanly');
     });
@@ -55,19 +58,28 @@ t.test('restarts during traffic: daemons, a draining gateway, a crashed gateway'
     t.equal(await held.echo('before'), 'before');
     const exited = gw.stop(30_000);
     // Draining: no new tunnels are accepted (the new connection is refused) …
-    await waitFor(async () => (await gw.get(15020, '/healthz/ready').catch(() => ({ status: 0 }))).status !== 200,
-      { timeoutMs: 10_000, intervalMs: 20, what: 'the gateway draining' });
+    await waitFor(async () => (await gw.get(15020, '/healthz/ready').catch(() => ({ status: 0 }))).status !== 200, {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      what: 'the gateway draining',
+    });
     t.notOk((await client.reach(vip, 80)).banner, 'a new connection is refused while the gateway drains');
     // … while the open one keeps working until it ends.
     t.equal(await held.echo('draining'), 'draining', 'the established connection works during the drain');
     t.ok(await held.finish(), 'and closes cleanly');
     t.equal(await exited, 0, 'the gateway exits 0 once its last tunnel is done');
     await gw.restart();
-    await waitFor(async () => (await client.reach(vip, 80)).banner !== undefined,
-      { timeoutMs: 30_000, intervalMs: 20, what: 'a new connection through the new gateway' });
+    await waitFor(async () => (await client.reach(vip, 80)).banner !== undefined, {
+      timeoutMs: 30_000,
+      intervalMs: 20,
+      what: 'a new connection through the new gateway',
+    });
     t.pass('new connections succeed through the new gateway');
-    await waitFor(async () => (await openCount(pods)) === 0,
-      { timeoutMs: 10_000, intervalMs: 50, what: 'no open app connection' });
+    await waitFor(async () => (await openCount(pods)) === 0, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      what: 'no open app connection',
+    });
     t.pass('nothing left open at the apps');
   });
 
@@ -79,12 +91,18 @@ t.test('restarts during traffic: daemons, a draining gateway, a crashed gateway'
     await gw.proc.exited;
     for (const h of held) t.ok(await h.endedByPeer(15_000), 'the client side saw the connection end');
     for (const h of held) h.close();
-    await waitFor(async () => (await openCount(pods)) === 0,
-      { timeoutMs: 15_000, intervalMs: 50, what: 'apps see the end' });
+    await waitFor(async () => (await openCount(pods)) === 0, {
+      timeoutMs: 15_000,
+      intervalMs: 50,
+      what: 'apps see the end',
+    });
     t.pass('the destination side ended too: nothing half-open');
     await gw.restart();
-    await waitFor(async () => (await client.reach(vip, 80)).banner !== undefined,
-      { timeoutMs: 30_000, intervalMs: 20, what: 'a new connection through the restarted gateway' });
+    await waitFor(async () => (await client.reach(vip, 80)).banner !== undefined, {
+      timeoutMs: 30_000,
+      intervalMs: 20,
+      what: 'a new connection through the restarted gateway',
+    });
     t.pass('new connections succeed once the gateway is back');
   });
 });

@@ -124,8 +124,11 @@ async function down(): Promise<number> {
     process.kill(s.pid, 'SIGTERM');
     // The owner tears its rig down on SIGTERM; its state file disappears when it is done. An owner that does not
     // finish in time is left to removeStaleRigs below.
-    await waitFor(() => !fs.existsSync(stateFile(s.pid)), { timeoutMs: 20_000, intervalMs: 100, what: 'rig owner exit' })
-      .catch(() => undefined);
+    await waitFor(() => !fs.existsSync(stateFile(s.pid)), {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      what: 'rig owner exit',
+    }).catch(() => undefined);
   }
   const removed = await removeStaleRigs();
   process.stdout.write(`rig: down${removed.length ? ` (removed ${removed.length} leftover namespaces)` : ''}\n`);
@@ -136,7 +139,7 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === 'up') {
     const i = rest.indexOf('--mode');
-    return up(i >= 0 ? rest[i + 1] ?? '' : 'gateway');
+    return up(i >= 0 ? (rest[i + 1] ?? '') : 'gateway');
   }
   if (cmd === 'call' && rest.length === 3) return call(rest[0]!, rest[1]!, Number(rest[2]));
   if (cmd === 'down') return down();
@@ -144,7 +147,10 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
-main(process.argv.slice(2)).then((c) => process.exit(c), (e: unknown) => {
-  process.stderr.write(`rig: ${(e as Error).stack ?? String(e)}\n`);
-  process.exit(1);
-});
+main(process.argv.slice(2)).then(
+  (c) => process.exit(c),
+  (e: unknown) => {
+    process.stderr.write(`rig: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);

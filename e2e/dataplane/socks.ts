@@ -6,9 +6,12 @@ import * as net from 'node:net';
  * dials the upstream, so a refused or failed upstream shows as EOF after the reply, never as a SOCKS error.
  * Resolves with the socket positioned after the reply.
  */
-export function socksConnect(
-  o: { host: string; port: number; proxyPort?: number; timeoutMs?: number },
-): Promise<net.Socket> {
+export function socksConnect(o: {
+  host: string;
+  port: number;
+  proxyPort?: number;
+  timeoutMs?: number;
+}): Promise<net.Socket> {
   const octets = o.host.split('.').map(Number);
   if (octets.length !== 4 || octets.some((x) => !(x >= 0 && x <= 255))) {
     return Promise.reject(new Error(`socks: ${o.host} is not an IPv4 address`));

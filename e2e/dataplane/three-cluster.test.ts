@@ -16,7 +16,10 @@ t.test('three clusters: A reaches a service exported by both B and C', { skip },
   const a = await rig.cluster({ name: 'cluster-a', network: 'net-a' });
   a.write('10-shop.yaml', SHOP_NS);
   const exporters: { c: RigCluster; pod: RigPod; gw: GatewayProc }[] = [];
-  for (const [name, network] of [['cluster-b', 'net-b'], ['cluster-c', 'net-c']] as const) {
+  for (const [name, network] of [
+    ['cluster-b', 'net-b'],
+    ['cluster-c', 'net-c'],
+  ] as const) {
     const c = await rig.cluster({ name, network });
     const edge = await addEdge(rig, c, ['net-a']);
     exportWeb(c);
@@ -48,7 +51,7 @@ t.test('three clusters: A reaches a service exported by both B and C', { skip },
     t.same([...seen].sort(), ['web-b-0', 'web-c-0']);
   });
 
-  await t.test('B\'s endpoints go away: everything goes to C; B comes back', async (t) => {
+  await t.test("B's endpoints go away: everything goes to C; B comes back", async (t) => {
     const [b, c] = exporters;
     b!.c.unregisterPod(b!.pod);
     await untilEndpoints(client, WEB_GLOBAL_HOST, 1);

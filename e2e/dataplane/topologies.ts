@@ -9,14 +9,23 @@ export const WEB_GLOBAL_HOST = 'web.shop.mesh.internal';
 /** A global `web` Service (port 80 → 8080; 8081 for the HTTP demo app) in a cluster's registry. */
 export function exportWeb(c: RigCluster, extra: string[] = []): string {
   const vip = c.nextVip();
-  c.write('10-shop.yaml', y.join([
-    SHOP_NS,
-    y.service({
-      name: 'web', namespace: 'shop', clusterIP: vip, labels: { 'solo.io/service-scope': 'global' },
-      ports: [{ name: 'tcp-echo', port: 80, targetPort: 8080 }, { name: 'http', port: 8081, targetPort: 8081 }],
-    }),
-    ...extra,
-  ]));
+  c.write(
+    '10-shop.yaml',
+    y.join([
+      SHOP_NS,
+      y.service({
+        name: 'web',
+        namespace: 'shop',
+        clusterIP: vip,
+        labels: { 'solo.io/service-scope': 'global' },
+        ports: [
+          { name: 'tcp-echo', port: 80, targetPort: 8080 },
+          { name: 'http', port: 8081, targetPort: 8081 },
+        ],
+      }),
+      ...extra,
+    ]),
+  );
   return vip;
 }
 
@@ -29,10 +38,14 @@ export async function addWebPod(c: RigCluster, name: string, o: { register?: boo
 
 /** Waits until a pod's ztunnel holds the service with n endpoints; returns the VIP in the pod's network. */
 export async function untilEndpoints(pod: RigPod, host: string, n: number, timeoutMs = 30_000): Promise<string> {
-  const d = await pod.ztunnel!.until(`${host} with ${n} endpoint(s)`, (d) => {
-    const s = serviceByHost(d, host);
-    return s && Object.keys(s.endpoints ?? {}).length === n ? d : undefined;
-  }, timeoutMs);
+  const d = await pod.ztunnel!.until(
+    `${host} with ${n} endpoint(s)`,
+    (d) => {
+      const s = serviceByHost(d, host);
+      return s && Object.keys(s.endpoints ?? {}).length === n ? d : undefined;
+    },
+    timeoutMs,
+  );
   const vip = vipOf(serviceByHost(d, host), pod.cluster.network);
   if (!vip) throw new Error(`${host} has no VIP in ${pod.cluster.network}`);
   return vip;

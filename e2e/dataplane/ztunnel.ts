@@ -34,7 +34,11 @@ export class Ztunnel {
   proc: NetnsProc;
   private readonly env: Record<string, string>;
 
-  private constructor(private readonly o: ZtunnelOptions, proc: NetnsProc, env: Record<string, string>) {
+  private constructor(
+    private readonly o: ZtunnelOptions,
+    proc: NetnsProc,
+    env: Record<string, string>,
+  ) {
     this.proc = proc;
     this.env = env;
   }
@@ -72,17 +76,26 @@ export class Ztunnel {
 
   private static spawn(o: ZtunnelOptions, env: Record<string, string>, dir: string): NetnsProc {
     return spawnInNetns({
-      ns: o.ns, name: `ztunnel-${o.label}`, cmd: o.bin, args: ['proxy', 'ztunnel'], env, cwd: dir, logDir: o.logDir,
+      ns: o.ns,
+      name: `ztunnel-${o.label}`,
+      cmd: o.bin,
+      args: ['proxy', 'ztunnel'],
+      env,
+      cwd: dir,
+      logDir: o.logDir,
     });
   }
 
   /** Readiness (15021) answers 200: first xDS responses in and listeners up. */
   async waitReady(timeoutMs = 30_000): Promise<void> {
-    await waitFor(async () => {
-      if (this.proc.exitedAlready()) throw new Error(`ztunnel ${this.o.label} exited: ${this.proc.logTail(20)}`);
-      const r = await this.o.agent.get('127.0.0.1', 15021, '/healthz/ready');
-      return r.status === 200;
-    }, { timeoutMs, intervalMs: 20, what: `ztunnel ${this.o.label} ready` }).catch((e: unknown) => {
+    await waitFor(
+      async () => {
+        if (this.proc.exitedAlready()) throw new Error(`ztunnel ${this.o.label} exited: ${this.proc.logTail(20)}`);
+        const r = await this.o.agent.get('127.0.0.1', 15021, '/healthz/ready');
+        return r.status === 200;
+      },
+      { timeoutMs, intervalMs: 20, what: `ztunnel ${this.o.label} ready` },
+    ).catch((e: unknown) => {
       throw new Error(`${(e as Error).message}\n${this.proc.logTail(30)}`);
     });
   }
@@ -97,14 +110,17 @@ export class Ztunnel {
   async until<T>(what: string, cond: (d: ConfigDump) => T | undefined | false, timeoutMs = 20_000): Promise<T> {
     let last: ConfigDump | undefined;
     try {
-      return await waitFor(async (): Promise<T> => {
-        last = await this.configDump();
-        return cond(last) as T;
-      }, { timeoutMs, intervalMs: 25, what: `${what} in ztunnel ${this.o.label}'s config_dump` });
+      return await waitFor(
+        async (): Promise<T> => {
+          last = await this.configDump();
+          return cond(last) as T;
+        },
+        { timeoutMs, intervalMs: 25, what: `${what} in ztunnel ${this.o.label}'s config_dump` },
+      );
     } catch (e) {
       const summary = last
-        ? ` (holds workloads ${last.workloads.map((w) => w.uid).join(', ')}; `
-          + `services ${last.services.map((s) => s.hostname).join(', ')})`
+        ? ` (holds workloads ${last.workloads.map((w) => w.uid).join(', ')}; ` +
+          `services ${last.services.map((s) => s.hostname).join(', ')})`
         : '';
       throw new Error(`${(e as Error).message}${summary}`);
     }
@@ -155,6 +171,12 @@ export function vipOf(svc: LooseJson | undefined, network: string): string | und
 
 /** Whether a ztunnel's metrics count a connection it accepted as destination from this SPIFFE id. */
 export function acceptedFrom(metrics: string, spiffeId: string): boolean {
-  return metrics.split('\n').some((l) => l.startsWith('istio_tcp_connections_opened_total{')
-    && l.includes('reporter="destination"') && l.includes(`source_principal="${spiffeId}"`));
+  return metrics
+    .split('\n')
+    .some(
+      (l) =>
+        l.startsWith('istio_tcp_connections_opened_total{') &&
+        l.includes('reporter="destination"') &&
+        l.includes(`source_principal="${spiffeId}"`),
+    );
 }

@@ -5,7 +5,13 @@ import * as tls from 'node:tls';
 import { waitFor } from '../../pkg/lifecycle';
 import { createTestPki } from '../harness/pki';
 import {
-  GLOBAL_HOST, hboneClient, readAll, startGatewayFixture, type GatewayFixture, type HboneClient, type WorkloadCert,
+  GLOBAL_HOST,
+  hboneClient,
+  readAll,
+  startGatewayFixture,
+  type GatewayFixture,
+  type HboneClient,
+  type WorkloadCert,
 } from './fixture';
 
 /**
@@ -30,7 +36,8 @@ t.before(async () => {
   f = await startGatewayFixture({
     trustBundles: { 'peer.td': peer.rootCertFile },
     flags: {
-      'limits-handshake-timeout': '1s', 'limits-session-idle-timeout': '1s',
+      'limits-handshake-timeout': '1s',
+      'limits-session-idle-timeout': '1s',
       'limits-max-connections': String(MAX_CONNECTIONS),
     },
   });
@@ -107,8 +114,14 @@ t.test('malformed CONNECT: 400, the connection stays up for other streams', asyn
   const authority = `${GLOBAL_HOST}:80`;
   t.same(await ask({ ':method': 'GET', ':path': '/', ':authority': authority }), BAD_REQUEST, 'GET');
   t.same(await ask({ ':method': 'POST', ':path': '/x', ':authority': authority }), BAD_REQUEST, 'POST');
-  const bad = [GLOBAL_HOST, `${GLOBAL_HOST}:`, `${GLOBAL_HOST}:0`, `${GLOBAL_HOST}:70000`, 'bad_host!:80',
-    `${GLOBAL_HOST}:80:80`];
+  const bad = [
+    GLOBAL_HOST,
+    `${GLOBAL_HOST}:`,
+    `${GLOBAL_HOST}:0`,
+    `${GLOBAL_HOST}:70000`,
+    'bad_host!:80',
+    `${GLOBAL_HOST}:80:80`,
+  ];
   for (const a of bad) {
     t.same(await ask({ ':method': 'CONNECT', ':authority': a }), BAD_REQUEST, `authority ${JSON.stringify(a)}`);
   }
@@ -117,7 +130,12 @@ t.test('malformed CONNECT: 400, the connection stays up for other streams', asyn
   // Not HTTP/2 at all after a good handshake: the connection is closed, nothing else.
   const id = f.workloadCert('demo', 'client');
   const s = tls.connect({
-    host: '127.0.0.1', port: f.hbonePort, ALPNProtocols: ['h2'], ca: id.rootsPem, cert: id.certChainPem, key: id.keyPem,
+    host: '127.0.0.1',
+    port: f.hbonePort,
+    ALPNProtocols: ['h2'],
+    ca: id.rootsPem,
+    cert: id.certChainPem,
+    key: id.keyPem,
     checkServerIdentity: () => undefined,
   });
   s.on('error', () => undefined);
@@ -130,7 +148,9 @@ t.test('malformed CONNECT: 400, the connection stays up for other streams', asyn
 
 t.test('unknown or non-exported authority: 503', async (t) => {
   const before = {
-    h: await refusals('unknown_host'), n: await refusals('not_exported'), p: await refusals('unknown_port'),
+    h: await refusals('unknown_host'),
+    n: await refusals('not_exported'),
+    p: await refusals('unknown_port'),
   };
   const dials = f.dests.reduce((n, d) => n + d.accepted, 0);
   const connect = (a: string): Promise<{ status: number; after: number }> =>
@@ -142,7 +162,11 @@ t.test('unknown or non-exported authority: 503', async (t) => {
   t.equal(await refusals('unknown_host'), before.h + 2);
   t.equal(await refusals('not_exported'), before.n + 1);
   t.equal(await refusals('unknown_port'), before.p + 1);
-  t.equal(f.dests.reduce((n, d) => n + d.accepted, 0), dials + 4, 'no dial for a refused stream (only the 4 valid)');
+  t.equal(
+    f.dests.reduce((n, d) => n + d.accepted, 0),
+    dials + 4,
+    'no dial for a refused stream (only the 4 valid)',
+  );
   await canaryAlive(t);
 });
 
@@ -164,17 +188,29 @@ t.test('unauthenticated caller: the handshake fails, nothing is answered', async
 t.test('foreign-trust callers are refused; a configured peer trust domain is accepted', async (t) => {
   const hs = await refusals('tls_handshake');
   const ut = await refusals('untrusted_caller');
-  t.equal(await attempt(leaf(foreign, 'foreign', 'spiffe://cluster.local/ns/demo/sa/client')), 'closed',
-    'unknown root, local trust domain');
+  t.equal(
+    await attempt(leaf(foreign, 'foreign', 'spiffe://cluster.local/ns/demo/sa/client')),
+    'closed',
+    'unknown root, local trust domain',
+  );
   await waitFor(async () => (await refusals('tls_handshake')) > hs, { what: 'tls_handshake counted' });
-  t.equal(await attempt(leaf(peer, 'impostor', 'spiffe://cluster.local/ns/demo/sa/client')), 'closed',
-    'peer root vouching for our trust domain');
-  t.equal(await attempt(leaf(peer, 'third', 'spiffe://third.td/ns/demo/sa/client')), 'closed',
-    'trust domain not accepted');
+  t.equal(
+    await attempt(leaf(peer, 'impostor', 'spiffe://cluster.local/ns/demo/sa/client')),
+    'closed',
+    'peer root vouching for our trust domain',
+  );
+  t.equal(
+    await attempt(leaf(peer, 'third', 'spiffe://third.td/ns/demo/sa/client')),
+    'closed',
+    'trust domain not accepted',
+  );
   t.equal(await attempt(leaf(peer, 'nospiffe', 'https://example.com/x')), 'closed', 'no SPIFFE id');
   await waitFor(async () => (await refusals('untrusted_caller')) >= ut + 3, { what: 'untrusted_caller counted' });
-  t.equal(await attempt(leaf(peer, 'peer', 'spiffe://peer.td/ns/demo/sa/client')), 200,
-    'peer trust domain with its own root');
+  t.equal(
+    await attempt(leaf(peer, 'peer', 'spiffe://peer.td/ns/demo/sa/client')),
+    200,
+    'peer trust domain with its own root',
+  );
   await canaryAlive(t);
 });
 
@@ -189,7 +225,8 @@ t.test('slowloris on 15008: silent and trickling connections are closed at the h
     socks.push(s);
   }
   await waitFor(() => socks.every((s) => s.destroyed || s.readableEnded), {
-    timeoutMs: 15_000, what: 'slow connections closed',
+    timeoutMs: 15_000,
+    what: 'slow connections closed',
   });
   await waitFor(async () => (await refusals('handshake_timeout')) >= before + 40, {
     what: 'handshake_timeout counted',
@@ -246,4 +283,3 @@ t.test('a destination that resets, or is down', async (t) => {
   t.equal((await readAll(ok.stream)).toString(), 'again');
   await canaryAlive(t);
 });
-

@@ -3,13 +3,19 @@ import { bytesToIp } from '../../pkg/model';
 import type { ZtunnelClient } from '../harness/ztunnel-client';
 import { makePki, startCluster, held, until, remote, ns, eastWest } from '../peering/harness';
 import {
-  CLUSTER, GLOBAL_HOST, NETWORK, hboneClient, readAll, runBase, startGatewayFixture, workloadCert,
+  CLUSTER,
+  GLOBAL_HOST,
+  NETWORK,
+  hboneClient,
+  readAll,
+  runBase,
+  startGatewayFixture,
+  workloadCert,
 } from './fixture';
 import type { LooseJson } from '../harness/loose-json';
 
 const ADDRESS = 'type.googleapis.com/istio.workload.Address';
-const values = (z: ZtunnelClient): LooseJson[] =>
-  [...z.held(ADDRESS).values()].map((h) => h.value as LooseJson);
+const values = (z: ZtunnelClient): LooseJson[] => [...z.held(ADDRESS).values()].map((h) => h.value as LooseJson);
 const idOf = (w: LooseJson): string =>
   `spiffe://${w.trustDomain || 'cluster.local'}/ns/${w.namespace}/sa/${w.serviceAccount}`;
 
@@ -26,11 +32,13 @@ t.setTimeout(240_000);
 const pki = makePki(['cluster-a', CLUSTER]);
 t.teardown(() => pki.cleanup());
 
-t.test('a peer\'s ztunnel state leads to this gateway, whose certificate matches', async (t) => {
+t.test("a peer's ztunnel state leads to this gateway, whose certificate matches", async (t) => {
   const b = await startGatewayFixture({ pki: pki.dir, identity: 'istio-gateways/istio-eastwest' });
   t.teardown(() => b.close());
   const a = await startCluster({
-    name: 'cluster-a', network: 'net-a', pki: pki.dir,
+    name: 'cluster-a',
+    network: 'net-a',
+    pki: pki.dir,
     files: {
       'ns.yaml': ns('demo'),
       'peer-b.yaml': remote({ cluster: CLUSTER, network: NETWORK, port: b.daemon.daemon.grpcPort, hbone: b.hbonePort }),
@@ -41,20 +49,22 @@ t.test('a peer\'s ztunnel state leads to this gateway, whose certificate matches
   za.connect();
 
   const svc = (await until('A sees the global service', () => held(za, `demo/${GLOBAL_HOST}`)))!.service;
-  t.same(svc.subjectAltNames, ['spiffe://cluster.local/ns/demo/sa/echo'], 'inner-tunnel SANs: B\'s workloads');
-  const split = await until('A sees B\'s split-horizon endpoint', () => values(za)
-    .find((v) => v.workload?.networkGateway && v.workload.network === NETWORK));
+  t.same(svc.subjectAltNames, ['spiffe://cluster.local/ns/demo/sa/echo'], "inner-tunnel SANs: B's workloads");
+  const split = await until("A sees B's split-horizon endpoint", () =>
+    values(za).find((v) => v.workload?.networkGateway && v.workload.network === NETWORK),
+  );
   const gwAddr = split!.workload.networkGateway;
   t.equal(gwAddr.address.network, NETWORK);
   t.equal(gwAddr.hboneMtlsPort, b.hbonePort, 'HBONE port from the istio-remote Gateway');
   const gwIp = bytesToIp(gwAddr.address.address);
   // ztunnel's fetch_network_gateway: a Workload with that IP in that network.
   const hasIp = (w: LooseJson): boolean => (w.addresses ?? []).some((x: Buffer) => bytesToIp(x) === gwIp);
-  const gwWorkload = values(za)
-    .find((v) => v.workload && v.workload.network === NETWORK && hasIp(v.workload))?.workload;
+  const gwWorkload = values(za).find(
+    (v) => v.workload && v.workload.network === NETWORK && hasIp(v.workload),
+  )?.workload;
   t.ok(gwWorkload, 'the gateway resolves to a Workload in its network');
   const expected = idOf(gwWorkload);
-  t.equal(expected, b.gatewaySpiffe, 'the SAN ztunnel expects is the gateway\'s identity');
+  t.equal(expected, b.gatewaySpiffe, "the SAN ztunnel expects is the gateway's identity");
   t.notOk(gwWorkload.services && Object.keys(gwWorkload.services).length, 'the gateway is no service endpoint');
 
   // The outer tunnel as A's ztunnel opens it: A's workload cert, the expected gateway SAN.
@@ -65,8 +75,12 @@ t.test('a peer\'s ztunnel state leads to this gateway, whose certificate matches
   const { status, stream } = await c.connect(`${svc.hostname}:${port}`);
   t.equal(status, 200, 'CONNECT <global hostname>:<service port> accepted');
   stream.end('ping');
-  t.equal((await readAll(stream)).toString(), 'ping', 'reached B\'s pod stand-in and back');
-  t.equal(b.dests.reduce((n, d) => n + d.accepted, 0), 1, 'one TCP connection to a pod\'s :15008');
+  t.equal((await readAll(stream)).toString(), 'ping', "reached B's pod stand-in and back");
+  t.equal(
+    b.dests.reduce((n, d) => n + d.accepted, 0),
+    1,
+    "one TCP connection to a pod's :15008",
+  );
   c.close();
 
   // Unlinking the peer withdraws the gateway workload with the rest.
@@ -102,10 +116,14 @@ t.test('NodePort form: the same gateway through a node address and node port', a
   const nodeIp = `${base}.7.1`;
   const NODE_PORT = 31008;
   const b = await startGatewayFixture({
-    pki: pki.dir, base, identity: 'istio-gateways/istio-eastwest',
+    pki: pki.dir,
+    base,
+    identity: 'istio-gateways/istio-eastwest',
     files: {
       'ew.yaml': eastWest({
-        network: NETWORK, cluster: CLUSTER, annotations: { 'peering.solo.io/data-plane-service-type': 'nodeport' },
+        network: NETWORK,
+        cluster: CLUSTER,
+        annotations: { 'peering.solo.io/data-plane-service-type': 'nodeport' },
       }),
       'ew-svc.yaml': ewService(NODE_PORT),
       'nodes.yaml': nodeObj('node-1', nodeIp),
@@ -116,11 +134,15 @@ t.test('NodePort form: the same gateway through a node address and node port', a
   t.teardown(() => b.close());
   t.same(b.gateway.ports!.hbone.slice(1), [NODE_PORT]);
   const a = await startCluster({
-    name: 'cluster-a', network: 'net-a', pki: pki.dir,
+    name: 'cluster-a',
+    network: 'net-a',
+    pki: pki.dir,
     files: {
       'ns.yaml': ns('demo'),
       'peer-b.yaml': remote({
-        cluster: CLUSTER, network: NETWORK, port: b.daemon.daemon.grpcPort,
+        cluster: CLUSTER,
+        network: NETWORK,
+        port: b.daemon.daemon.grpcPort,
         annotations: { 'peering.solo.io/preferred-data-plane-service-type': 'nodeport' },
       }),
     },
@@ -129,8 +151,9 @@ t.test('NodePort form: the same gateway through a node address and node port', a
   const za = a.ztunnel();
   za.connect();
   const all = (): LooseJson[] => values(za);
-  const split = await until('split-horizon endpoint via the node gateway', () => all()
-    .find((v) => v.workload?.networkGateway?.hostname && v.workload.network === NETWORK));
+  const split = await until('split-horizon endpoint via the node gateway', () =>
+    all().find((v) => v.workload?.networkGateway?.hostname && v.workload.network === NETWORK),
+  );
   const gwHost = split!.workload.networkGateway.hostname;
   // ztunnel's hostname form: a Service with that hostname, its endpoints' port mapping for hbone_mtls_port.
   const svc = await until('node gateway service', () => held(za, `${gwHost.namespace}/${gwHost.hostname}`));
@@ -139,8 +162,9 @@ t.test('NodePort form: the same gateway through a node address and node port', a
   const nodeW = await until('node workload', () => all().find((v) => v.workload?.services?.[key]));
   const w = nodeW!.workload;
   const ip = bytesToIp(w.addresses[0]);
-  const port = w.services[`${gwHost.namespace}/${gwHost.hostname}`].ports
-    .find((p: { servicePort: number }) => p.servicePort === split!.workload.networkGateway.hboneMtlsPort).targetPort;
+  const port = w.services[`${gwHost.namespace}/${gwHost.hostname}`].ports.find(
+    (p: { servicePort: number }) => p.servicePort === split!.workload.networkGateway.hboneMtlsPort,
+  ).targetPort;
   t.same([ip, port], [nodeIp, NODE_PORT], 'ztunnel dials <node-ip>:<nodePort>');
   const expected = idOf(w);
   t.equal(expected, b.gatewaySpiffe, 'the node workload carries the gateway identity');

@@ -44,7 +44,10 @@ export class DestStandIn {
   finsSeen = 0;
   bytesIn = 0;
 
-  constructor(readonly ip: string, public behaviour: DestBehaviour = 'echo') {}
+  constructor(
+    readonly ip: string,
+    public behaviour: DestBehaviour = 'echo',
+  ) {}
 
   private accept(s: net.Socket): void {
     this.accepted++;
@@ -151,7 +154,9 @@ export async function startMesh(o: GatewayFixtureOptions = {}): Promise<MeshFixt
   const n = o.pods ?? 2;
   const [idNs, idSa] = (o.identity ?? 'istio-system/istio-eastwest').split('/') as [string, string];
   const daemon = await startCluster({
-    name: CLUSTER, network: NETWORK, ...(o.pki ? { pki: o.pki } : {}),
+    name: CLUSTER,
+    network: NETWORK,
+    ...(o.pki ? { pki: o.pki } : {}),
     files: {
       'demo.yaml': [
         ns('demo'),
@@ -175,17 +180,29 @@ export async function startMesh(o: GatewayFixtureOptions = {}): Promise<MeshFixt
   const tokenFile = path.join(dir, 'eastwest-token');
   fs.writeFileSync(tokenFile, daemon.token(idNs, idSa));
   const gatewayFlags: Record<string, string> = {
-    'cluster-id': CLUSTER, network: NETWORK,
-    listen: '127.0.0.1:0', 'admin-listen': '127.0.0.1:0', 'admin-debug-listen': '127.0.0.1:0',
+    'cluster-id': CLUSTER,
+    network: NETWORK,
+    listen: '127.0.0.1:0',
+    'admin-listen': '127.0.0.1:0',
+    'admin-debug-listen': '127.0.0.1:0',
     identity: `${idNs}/${idSa}`,
-    'xds-address': `127.0.0.1:${daemon.daemon.grpcPort}`, 'xds-root-ca': rootFile, 'xds-auth-token': tokenFile,
+    'xds-address': `127.0.0.1:${daemon.daemon.grpcPort}`,
+    'xds-root-ca': rootFile,
+    'xds-auth-token': tokenFile,
     ...(o.trustBundles
-      ? { 'trust-bundles': Object.entries(o.trustBundles).map(([k, v]) => `${k}=${v}`).join(',') }
+      ? {
+          'trust-bundles': Object.entries(o.trustBundles)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(','),
+        }
       : {}),
     ...o.flags,
   };
   return {
-    daemon, base, dests, gatewayFlags,
+    daemon,
+    base,
+    dests,
+    gatewayFlags,
     gatewaySpiffe: `spiffe://cluster.local/ns/${idNs}/sa/${idSa}`,
     async close() {
       for (const d of dests) d.close();
@@ -200,12 +217,18 @@ export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promis
   const cfg = loadEastwestConfig({ flags: mesh.gatewayFlags });
   const registry = new Registry();
   const gateway = new EastWestGateway(cfg, {
-    logger: o.logger ?? createSilentLogger(), metrics: registry, ...(o.destPort ? { destinationPort: o.destPort } : {}),
+    logger: o.logger ?? createSilentLogger(),
+    metrics: registry,
+    ...(o.destPort ? { destinationPort: o.destPort } : {}),
   });
   await gateway.start();
   await gateway.whenReady(20_000);
   const f: GatewayFixture = {
-    daemon, gateway, registry, base, dests,
+    daemon,
+    gateway,
+    registry,
+    base,
+    dests,
     hbonePort: gateway.ports!.hbone[0]!,
     gatewaySpiffe: mesh.gatewaySpiffe,
     workloadCert: (wns, sa) => workloadCert(daemon, wns, sa),
@@ -229,7 +252,9 @@ export function workloadCert(d: DaemonFixture, wns: string, sa: string, td = 'cl
   const csrPem = createCsr({ publicKey, signer: createSigner(privateKey), uris: [id] });
   const chain = d.daemon.authority.sign({ csrPem, identity: id, ttlSeconds: 3600 }).certChain;
   return {
-    certChainPem: chain.slice(0, -1).join(''), keyPem: privateKeyToPem(privateKey), rootsPem: chain[chain.length - 1]!,
+    certChainPem: chain.slice(0, -1).join(''),
+    keyPem: privateKeyToPem(privateKey),
+    rootsPem: chain[chain.length - 1]!,
   };
 }
 
@@ -248,22 +273,30 @@ export interface HboneClient {
 
 /** The outer half of double HBONE as ztunnel does it (docs/design/hbone.md): mTLS, no SNI, h2, CONNECT. */
 export async function hboneClient(
-  port: number, id: WorkloadCert | undefined, expectSan?: string, host = '127.0.0.1',
+  port: number,
+  id: WorkloadCert | undefined,
+  expectSan?: string,
+  host = '127.0.0.1',
 ): Promise<HboneClient> {
   let serverSans: string[] = [];
   let socket: tls.TLSSocket | undefined;
   const session = http2.connect(`https://${host}:${port}`, {
     settings: { enablePush: false, initialWindowSize: 4 * 1024 * 1024 },
-    createConnection: () => (socket = tls.connect({
-      host, port, ALPNProtocols: ['h2'], minVersion: 'TLSv1.3',
-      ca: id?.rootsPem, rejectUnauthorized: id !== undefined,
-      ...(id?.certChainPem ? { cert: id.certChainPem, key: id.keyPem } : {}),
-      checkServerIdentity: (_h, cert) => {
-        serverSans = uriSans(cert);
-        if (!expectSan || serverSans.includes(expectSan)) return undefined;
-        return new Error(`want ${expectSan}, got ${serverSans.join(',')}`);
-      },
-    })),
+    createConnection: () =>
+      (socket = tls.connect({
+        host,
+        port,
+        ALPNProtocols: ['h2'],
+        minVersion: 'TLSv1.3',
+        ca: id?.rootsPem,
+        rejectUnauthorized: id !== undefined,
+        ...(id?.certChainPem ? { cert: id.certChainPem, key: id.keyPem } : {}),
+        checkServerIdentity: (_h, cert) => {
+          serverSans = uriSans(cert);
+          if (!expectSan || serverSans.includes(expectSan)) return undefined;
+          return new Error(`want ${expectSan}, got ${serverSans.join(',')}`);
+        },
+      })),
   });
   session.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {

@@ -6,7 +6,13 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { waitFor } from '../../pkg/lifecycle';
 import {
-  startGatewayFixture, hboneClient, readAll, GLOBAL_HOST, LOCAL_HOST, type DestStandIn, type GatewayFixture,
+  startGatewayFixture,
+  hboneClient,
+  readAll,
+  GLOBAL_HOST,
+  LOCAL_HOST,
+  type DestStandIn,
+  type GatewayFixture,
 } from './fixture';
 
 /** The gateway's relay, end to end: real daemon, real TLS, real TCP to pod stand-ins on <pod-ip>:15008. */
@@ -19,16 +25,18 @@ t.teardown(async () => f?.close());
 
 const get = (port: number, path: string): Promise<{ status: number; body: string }> =>
   new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
   });
 
 /** The stand-in that accepted a connection since `before` (accept counts per stand-in). */
 const newDest = async (before: number[]): Promise<DestStandIn> =>
-  (await waitFor(() => f.dests.find((d, i) => d.accepted > before[i]!), { what: 'destination connection' }));
+  await waitFor(() => f.dests.find((d, i) => d.accepted > before[i]!), { what: 'destination connection' });
 
 t.test('a trusted caller reaches an exported service; bytes relayed both ways', async (t) => {
   const id = f.workloadCert('demo', 'client');
@@ -111,12 +119,15 @@ t.test('large transfers both ways respect flow control', async (t) => {
   pump();
   // Wait until the caller is held back and nothing more moves toward the paused destination.
   let last = -1;
-  await waitFor(() => {
-    const now = f.gateway.tunnelCount ? sent : -2;
-    const settled = blocked && now === last;
-    last = now;
-    return settled;
-  }, { timeoutMs: 20_000, intervalMs: 200, what: 'the caller blocked by flow control' });
+  await waitFor(
+    () => {
+      const now = f.gateway.tunnelCount ? sent : -2;
+      const settled = blocked && now === last;
+      last = now;
+      return settled;
+    },
+    { timeoutMs: 20_000, intervalMs: 200, what: 'the caller blocked by flow control' },
+  );
   t.ok(sent < TOTAL, `caller held back at ${sent} of ${TOTAL} bytes`);
   t.ok(sent <= 32 * 1024 * 1024, 'at most the HTTP/2 windows and socket buffers in flight');
   // Let it go: everything arrives, intact.
@@ -128,7 +139,8 @@ t.test('large transfers both ways respect flow control', async (t) => {
   });
   sock.resume();
   await waitFor(() => sock.readableEnded && gotBytes === TOTAL, {
-    timeoutMs: 60_000, what: 'all bytes and the FIN at the destination',
+    timeoutMs: 60_000,
+    what: 'all bytes and the FIN at the destination',
   });
   t.equal(got.digest('hex'), sentHash.digest('hex'), 'caller → destination: 64 MiB intact');
 
@@ -170,16 +182,25 @@ t.test('metrics, debug listing and readiness', async (t) => {
   t.match(tunnels.tunnels[0]!.endpoint, new RegExp(`^${f.base.replace(/\./g, '\\.')}\\.0\\.\\d+:15008$`));
   type Routes = { hostname: string; endpoints: unknown[] }[];
   const routes = JSON.parse((await get(ports.debug, '/debug/routes')).body) as Routes;
-  t.same(routes.map((r) => [r.hostname, r.endpoints.length]), [[GLOBAL_HOST, 2]], 'only the exported service');
+  t.same(
+    routes.map((r) => [r.hostname, r.endpoints.length]),
+    [[GLOBAL_HOST, 2]],
+    'only the exported service',
+  );
   t.equal((await get(ports.admin, '/debug/tunnels')).status, 404, 'debug routes only on the loopback debug port');
   t.equal((await get(ports.admin, '/healthz/ready')).status, 200);
   const scrape = (await get(ports.admin, '/metrics')).body;
   for (const name of [
-    'ambientd_eastwest_connections_total', 'ambientd_eastwest_tunnels_total', 'ambientd_eastwest_tunnels_open 1',
+    'ambientd_eastwest_connections_total',
+    'ambientd_eastwest_tunnels_total',
+    'ambientd_eastwest_tunnels_open 1',
     'ambientd_eastwest_tunnel_bytes_total{direction="to_destination"}',
     'ambientd_eastwest_refusals_total{reason="unknown_host"}',
-    'ambientd_eastwest_dial_duration_seconds_bucket', 'ambientd_eastwest_ready 1', 'ambientd_eastwest_xds_connected 1',
-  ]) t.ok(scrape.includes(name), name);
+    'ambientd_eastwest_dial_duration_seconds_bucket',
+    'ambientd_eastwest_ready 1',
+    'ambientd_eastwest_xds_connected 1',
+  ])
+    t.ok(scrape.includes(name), name);
   if (fs.existsSync('/usr/bin/promtool')) {
     const out = execFileSync('/usr/bin/promtool', ['check', 'metrics'], { input: scrape, encoding: 'utf8' });
     t.equal(out.trim(), '', 'promtool finds nothing to lint');
@@ -213,4 +234,3 @@ t.test('drain: no new tunnels, open ones finish, then the gateway stops', async 
   await waitFor(() => closed, { timeoutMs: 10_000, what: 'drain finished once the tunnel ended' });
   t.equal(f.gateway.tunnelCount, 0);
 });
-

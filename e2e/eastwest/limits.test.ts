@@ -38,9 +38,12 @@ t.test('tunnels beyond limits.maxTunnels are refused with 503, the rest keep wor
   for (let i = 0; i < 2; i++) {
     const c = await hboneClient(f.hbonePort, id, f.gatewaySpiffe);
     clients.push(c);
-    opened.push(...await Promise.all(Array.from({ length: 50 }, () => c.connect(`${GLOBAL_HOST}:80`))));
+    opened.push(...(await Promise.all(Array.from({ length: 50 }, () => c.connect(`${GLOBAL_HOST}:80`)))));
   }
-  t.ok(opened.every((o) => o.status === 200), '100 tunnels open');
+  t.ok(
+    opened.every((o) => o.status === 200),
+    '100 tunnels open',
+  );
   const extra = await clients[0]!.connect(`${GLOBAL_HOST}:80`);
   t.equal(extra.status, 503, 'the 101st is refused');
   t.equal(await f.metric('ambientd_eastwest_refusals_total', { reason: 'max_tunnels' }), 1);

@@ -23,20 +23,26 @@ const rssOf = (pid: number): number => {
   return Number(m![1]) * 1024;
 };
 
-const get = (port: number, p: string): Promise<{ status: number; body: string }> => new Promise((resolve, reject) => {
-  http.get({ host: '127.0.0.1', port, path: p }, (res) => {
-    let body = '';
-    res.on('data', (c: Buffer) => (body += c.toString()));
-    res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-  }).on('error', reject);
-});
+const get = (port: number, p: string): Promise<{ status: number; body: string }> =>
+  new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: p }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
 
 /** Config file for the settings with a file form; the rest stay flags (both paths of the option table). */
 function writeConfig(mesh: MeshFixture, extra: Record<string, unknown>): { file: string; flags: string[] } {
   const g = mesh.gatewayFlags;
   const file = path.join(mesh.daemon.dir, 'eastwest.yaml');
   const cfg = {
-    clusterId: g['cluster-id'], network: g.network, identity: g.identity, listen: [g.listen],
+    clusterId: g['cluster-id'],
+    network: g.network,
+    identity: g.identity,
+    listen: [g.listen],
     xds: { address: g['xds-address'], rootCa: g['xds-root-ca'], authToken: g['xds-auth-token'] },
     ...extra,
   };
@@ -64,14 +70,26 @@ async function startGateway(mesh: MeshFixture, extra: Record<string, unknown>): 
 t.test('--help lists every setting; a bad config exits 2 naming each problem', async (t) => {
   const help = await runAmbientd(['eastwest', '--help'], { env: cleanEnv() });
   t.equal(help.exit.code, 0);
-  const flags = ['--listen', '--xds-address', '--xds-root-ca', '--xds-auth-token', '--identity',
-    '--limits-idle-timeout', '--drain-deadline'];
+  const flags = [
+    '--listen',
+    '--xds-address',
+    '--xds-root-ca',
+    '--xds-auth-token',
+    '--identity',
+    '--limits-idle-timeout',
+    '--drain-deadline',
+  ];
   for (const flag of flags) t.match(help.stdout, flag, flag);
   const args = ['eastwest', '--listen', 'nope', '--identity', 'x', '--no-such', '1'];
   const bad = await runAmbientd(args, { env: cleanEnv() });
   t.equal(bad.exit.code, 2);
-  const problems = ['listen: "nope" is not host:port', 'identity: "x" is not ns/sa', 'xds.rootCa: required',
-    'xds.authToken: required', '--no-such: unknown flag'];
+  const problems = [
+    'listen: "nope" is not host:port',
+    'identity: "x" is not ns/sa',
+    'xds.rootCa: required',
+    'xds.authToken: required',
+    '--no-such: unknown flag',
+  ];
   for (const p of problems) t.match(bad.stderr, p, p);
 });
 
@@ -143,5 +161,8 @@ t.test('SIGTERM: not ready, open tunnels keep working until the drain deadline, 
   const exit = await gw.p.waitExit(15_000);
   t.same(exit, { code: 0, signal: null }, 'exit 0 after the deadline');
   await waitFor(() => stream.closed, { what: 'the remaining tunnel cut at the deadline' });
-  t.ok(gw.p.logs.some((l) => l.msg === 'stopped'), 'logged its stop');
+  t.ok(
+    gw.p.logs.some((l) => l.msg === 'stopped'),
+    'logged its stop',
+  );
 });

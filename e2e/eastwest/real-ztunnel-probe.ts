@@ -24,14 +24,19 @@ const DEST_PORT = 25008; // the ztunnel holds 15008 in this namespace
 async function main(ztunnel: string): Promise<void> {
   const pki = makePki(['cluster-a', CLUSTER]);
   const b = await startGatewayFixture({
-    pki: pki.dir, identity: 'istio-gateways/istio-eastwest', destPort: DEST_PORT,
+    pki: pki.dir,
+    identity: 'istio-gateways/istio-eastwest',
+    destPort: DEST_PORT,
     flags: { 'admin-listen': '127.0.0.1:0' },
   });
   for (const d of b.dests) d.behaviour = 'manual';
   const a = await startCluster({
-    name: 'cluster-a', network: 'net-a', pki: pki.dir,
+    name: 'cluster-a',
+    network: 'net-a',
+    pki: pki.dir,
     files: {
-      'ns.yaml': ns('demo'), 'client.yaml': pods('client', 'demo', 1, '127.31'),
+      'ns.yaml': ns('demo'),
+      'client.yaml': pods('client', 'demo', 1, '127.31'),
       'peer-b.yaml': remote({ cluster: CLUSTER, network: NETWORK, port: b.daemon.daemon.grpcPort, hbone: b.hbonePort }),
     },
   });
@@ -48,10 +53,21 @@ async function main(ztunnel: string): Promise<void> {
   const xds = `https://127.0.0.1:${a.daemon.grpcPort}`;
   const zt = spawn(ztunnel, [], {
     env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin', PROXY_MODE: 'dedicated', PROXY_WORKLOAD_INFO: 'demo/client-0/client',
-      NETWORK: 'net-a', CLUSTER_ID: 'cluster-a', XDS_ADDRESS: xds, CA_ADDRESS: xds, XDS_ROOT_CA: root, CA_ROOT_CA: root,
-      ALT_XDS_HOSTNAME: 'istiod.istio-system.svc', ALT_CA_HOSTNAME: 'istiod.istio-system.svc', AUTH_TOKEN: token,
-      ENABLE_ORIG_SRC: 'false', UNSTABLE_ENABLE_SOCKS5: 'true', ISTIO_META_DNS_CAPTURE: 'false',
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      PROXY_MODE: 'dedicated',
+      PROXY_WORKLOAD_INFO: 'demo/client-0/client',
+      NETWORK: 'net-a',
+      CLUSTER_ID: 'cluster-a',
+      XDS_ADDRESS: xds,
+      CA_ADDRESS: xds,
+      XDS_ROOT_CA: root,
+      CA_ROOT_CA: root,
+      ALT_XDS_HOSTNAME: 'istiod.istio-system.svc',
+      ALT_CA_HOSTNAME: 'istiod.istio-system.svc',
+      AUTH_TOKEN: token,
+      ENABLE_ORIG_SRC: 'false',
+      UNSTABLE_ENABLE_SOCKS5: 'true',
+      ISTIO_META_DNS_CAPTURE: 'false',
       ZTUNNEL_WORKER_THREADS: '1',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -59,12 +75,15 @@ async function main(ztunnel: string): Promise<void> {
   let log = '';
   zt.stdout.on('data', (d: Buffer) => (log += d.toString()));
   zt.stderr.on('data', (d: Buffer) => (log += d.toString()));
-  const ready = (): Promise<boolean> => new Promise((resolve) => {
-    http.get({ host: '127.0.0.1', port: 15021, path: '/healthz/ready' }, (r) => {
-      r.resume();
-      resolve(r.statusCode === 200);
-    }).on('error', () => resolve(false));
-  });
+  const ready = (): Promise<boolean> =>
+    new Promise((resolve) => {
+      http
+        .get({ host: '127.0.0.1', port: 15021, path: '/healthz/ready' }, (r) => {
+          r.resume();
+          resolve(r.statusCode === 200);
+        })
+        .on('error', () => resolve(false));
+    });
   await waitFor(ready, { timeoutMs: 20_000, intervalMs: 50, what: 'ztunnel ready' });
   // SOCKS5 (RFC 1928): no auth, CONNECT VIP:80.
   const s = net.connect(15080, '127.0.0.1');
@@ -76,14 +95,22 @@ async function main(ztunnel: string): Promise<void> {
   const reply = (await new Promise<Buffer>((r) => s.once('data', r)))[1];
   s.write('hello');
   const got = (): Buffer => Buffer.concat(b.dests.flatMap((d) => d.received));
-  await waitFor(() => got().length >= 5, { timeoutMs: 15_000, what: 'bytes at the pod stand-in' })
-    .catch(() => undefined); // reported below as what arrived
+  await waitFor(() => got().length >= 5, { timeoutMs: 15_000, what: 'bytes at the pod stand-in' }).catch(
+    () => undefined,
+  ); // reported below as what arrived
   const counted = await b.registry.getSingleMetric('ambientd_eastwest_refusals_total')!.get();
   const refusals = counted.values.filter((v) => v.value > 0);
   const out = {
-    vip, socksReply: reply, received: got().length, firstBytes: got().subarray(0, 3).toString('hex'),
-    tunnels: await b.metric('ambientd_eastwest_tunnels_total'), refusals: refusals.map((v) => v.labels.reason),
-    ztunnelErrors: log.split('\n').filter((l) => /\t(error|warn)\t/.test(l)).slice(-5),
+    vip,
+    socksReply: reply,
+    received: got().length,
+    firstBytes: got().subarray(0, 3).toString('hex'),
+    tunnels: await b.metric('ambientd_eastwest_tunnels_total'),
+    refusals: refusals.map((v) => v.labels.reason),
+    ztunnelErrors: log
+      .split('\n')
+      .filter((l) => /\t(error|warn)\t/.test(l))
+      .slice(-5),
   };
   process.stdout.write(`PROBE ${JSON.stringify(out)}\n`);
   zt.kill('SIGKILL');
@@ -95,8 +122,11 @@ async function main(ztunnel: string): Promise<void> {
 }
 
 if (require.main === module) {
-  main(process.argv[2]!).then(() => process.exit(0), (e: unknown) => {
-    process.stderr.write(`probe failed: ${(e as Error).stack ?? String(e)}\n`);
-    process.exit(1);
-  });
+  main(process.argv[2]!).then(
+    () => process.exit(0),
+    (e: unknown) => {
+      process.stderr.write(`probe failed: ${(e as Error).stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -25,9 +25,13 @@ function hasIp(): boolean {
 const zt = findZtunnel();
 const bin = typeof zt === 'string' ? undefined : zt.path;
 const root = process.getuid?.() === 0;
-const skip = !root ? 'needs root (network namespaces)'
-  : !hasIp() ? 'needs the ip command (Debian package iproute2)'
-    : typeof zt === 'string' ? zt : false;
+const skip = !root
+  ? 'needs root (network namespaces)'
+  : !hasIp()
+    ? 'needs the ip command (Debian package iproute2)'
+    : typeof zt === 'string'
+      ? zt
+      : false;
 
 t.test('a real ztunnel reaches the pod through the gateway', { skip }, async (t) => {
   const nsName = `ewzt${process.pid}`;

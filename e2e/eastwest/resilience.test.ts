@@ -19,7 +19,8 @@ t.test('the certificate is renewed before expiry; new handshakes get the new one
   const { status, stream } = await c1.connect(`${GLOBAL_HOST}:80`);
   t.equal(status, 200);
   await waitFor(async () => (await f.metric('ambientd_eastwest_cert_expiry_timestamp_seconds')) > first, {
-    timeoutMs: 10_000, what: 'a renewed certificate',
+    timeoutMs: 10_000,
+    what: 'a renewed certificate',
   });
   const c2 = await hboneClient(f.hbonePort, f.workloadCert('demo', 'client'), f.gatewaySpiffe);
   t.teardown(() => c2.close());
@@ -50,12 +51,16 @@ t.test('the daemon goes away: routes are kept, tunnels and new CONNECTs still wo
   // The daemon comes back (same state, same port): the gateway reconnects and follows changes again.
   const port = f.daemon.daemon.grpcPort;
   const back = await startCluster({
-    name: CLUSTER, network: NETWORK, stateDir: f.daemon.stateDir, registryDir: f.daemon.registryDir,
+    name: CLUSTER,
+    network: NETWORK,
+    stateDir: f.daemon.stateDir,
+    registryDir: f.daemon.registryDir,
     flags: { 'xds-listen': `127.0.0.1:${port}` },
   });
   t.teardown(() => back.close());
   await waitFor(async () => (await f.metric('ambientd_eastwest_xds_connected')) === 1, {
-    timeoutMs: 20_000, what: 'xDS stream re-established',
+    timeoutMs: 20_000,
+    what: 'xDS stream re-established',
   });
   back.write('more.yaml', pods('echo', 'demo', 3, f.base, { prefix: 'more' }));
   await waitFor(() => (f.gateway.routes().get(GLOBAL_HOST)?.endpoints.length ?? 0) === 5, {

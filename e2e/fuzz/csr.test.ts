@@ -25,7 +25,22 @@ function opensslCsrs(): string[] {
       const key = path.join(dir, `${name}.key`);
       const csr = path.join(dir, `${name}.csr`);
       execFileSync('openssl', ['genpkey', ...args, '-out', key], { stdio: 'ignore' });
-      execFileSync('openssl', ['req', '-new', '-key', key, '-subj', '/O=fuzz', '-addext', 'subjectAltName=URI:spiffe://cluster.local/ns/default/sa/fuzz', '-out', csr], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-new',
+          '-key',
+          key,
+          '-subj',
+          '/O=fuzz',
+          '-addext',
+          'subjectAltName=URI:spiffe://cluster.local/ns/default/sa/fuzz',
+          '-out',
+          csr,
+        ],
+        { stdio: 'ignore' },
+      );
       out.push(fs.readFileSync(csr, 'utf8'));
     }
     return out;
@@ -54,7 +69,11 @@ t.test(`CSR parse/verify: ${CASES} mutated openssl CSRs, seed ${SEED}`, async (t
     const mode = rng.int(10);
     if (mode < 7) input = encodePem('CERTIFICATE REQUEST', mutateBytes(rng, ders[k]!, ders));
     else if (mode < 9) input = mutateText(rng, pems[k]!, pems);
-    else input = encodePem(rng.pick(['CERTIFICATE', 'NEW CERTIFICATE REQUEST', 'PRIVATE KEY']), mutateBytes(rng, ders[k]!, ders));
+    else
+      input = encodePem(
+        rng.pick(['CERTIFICATE', 'NEW CERTIFICATE REQUEST', 'PRIVATE KEY']),
+        mutateBytes(rng, ders[k]!, ders),
+      );
     const t0 = performance.now();
     try {
       const parsed = parseCsr(input);
@@ -62,17 +81,34 @@ t.test(`CSR parse/verify: ${CASES} mutated openssl CSRs, seed ${SEED}`, async (t
       if (!spkis.has(parsed.spki.toString('hex'))) forged.push(`case ${i}`);
       out.add('accepted');
     } catch (e) {
-      if (e instanceof DaemonError && e.code.startsWith('x509.') && e.grpcCode === GrpcCode.INVALID_ARGUMENT && e.message.length > 0) out.add(e.code);
-      else if (unclear.length < 10) unclear.push(`case ${i}: ${(e as Error)?.constructor?.name} ${(e as Error)?.message}`);
+      if (
+        e instanceof DaemonError &&
+        e.code.startsWith('x509.') &&
+        e.grpcCode === GrpcCode.INVALID_ARGUMENT &&
+        e.message.length > 0
+      )
+        out.add(e.code);
+      else if (unclear.length < 10)
+        unclear.push(`case ${i}: ${(e as Error)?.constructor?.name} ${(e as Error)?.message}`);
       else out.add('unclear');
     }
     out.time(`case ${i}`, performance.now() - t0);
   }
   const heap1 = process.memoryUsage().heapUsed;
-  t.comment(`outcomes: ${out.summary()}; slowest ${out.maxCaseMs.toFixed(1)} ms (${out.slowest}); heap ${(heap0 / 1e6).toFixed(0)} -> ${(heap1 / 1e6).toFixed(0)} MB`);
+  t.comment(
+    `outcomes: ${out.summary()}; slowest ${out.maxCaseMs.toFixed(1)} ms (${out.slowest}); heap ${(heap0 / 1e6).toFixed(0)} -> ${(heap1 / 1e6).toFixed(0)} MB`,
+  );
   t.equal(out.total() + unclear.length, CASES, 'every case ran');
-  t.same(unclear, [], 'every rejection is a DaemonError x509.* with INVALID_ARGUMENT and a message (never a crash or a bare error)');
-  t.same(forged, [], 'every accepted mutant still has an original key (only unsigned bytes such as PEM framing changed)');
+  t.same(
+    unclear,
+    [],
+    'every rejection is a DaemonError x509.* with INVALID_ARGUMENT and a message (never a crash or a bare error)',
+  );
+  t.same(
+    forged,
+    [],
+    'every accepted mutant still has an original key (only unsigned bytes such as PEM framing changed)',
+  );
   t.ok(out.counts.size >= 4, `several distinct rejection codes (${[...out.counts.keys()].join(', ')})`);
   t.ok(out.maxCaseMs < CASE_BOUND_MS, 'no case hung');
   t.ok(heap1 < heapBound(heap0), 'heap bounded');

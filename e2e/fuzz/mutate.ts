@@ -35,7 +35,9 @@ function mutateOnce(rng: Rng, b: Buffer, corpus: readonly Uint8Array[]): Buffer 
     }
     case 2: {
       const i = at();
-      const ins = Buffer.from(Array.from({ length: 1 + rng.int(8) }, () => (rng.chance(0.5) ? rng.pick(MAGIC) : rng.int(256))));
+      const ins = Buffer.from(
+        Array.from({ length: 1 + rng.int(8) }, () => (rng.chance(0.5) ? rng.pick(MAGIC) : rng.int(256))),
+      );
       return Buffer.concat([b.subarray(0, i), ins, b.subarray(i)]);
     }
     case 3: {
@@ -84,7 +86,12 @@ function mutateOnce(rng: Rng, b: Buffer, corpus: readonly Uint8Array[]): Buffer 
 
 /** Text mutation: byte-level mutation of the UTF-8 (decoded back lossily) or a structural edit of lines. */
 export function mutateText(rng: Rng, src: string, corpus: readonly string[] = []): string {
-  if (rng.chance(0.5)) return mutateBytes(rng, Buffer.from(src), corpus.map((c) => Buffer.from(c))).toString('utf8');
+  if (rng.chance(0.5))
+    return mutateBytes(
+      rng,
+      Buffer.from(src),
+      corpus.map((c) => Buffer.from(c)),
+    ).toString('utf8');
   const lines = src.split('\n');
   const i = rng.int(lines.length);
   switch (rng.int(6)) {
@@ -103,7 +110,10 @@ export function mutateText(rng: Rng, src: string, corpus: readonly string[] = []
       break;
     }
     case 4:
-      lines[i] = lines[i]!.replace(/: .*/, `: ${rng.pick(['', '~', 'null', '[]', '{}', '-1', '99999999999999999999', '"x"', '&a [*a]', '!!binary AA==', 'true', '0x10', '1e400', '"\\u0000"'])}`);
+      lines[i] = lines[i]!.replace(
+        /: .*/,
+        `: ${rng.pick(['', '~', 'null', '[]', '{}', '-1', '99999999999999999999', '"x"', '&a [*a]', '!!binary AA==', 'true', '0x10', '1e400', '"\\u0000"'])}`,
+      );
       break;
     default:
       lines[i] = lines[i]!.slice(0, rng.int(lines[i]!.length + 1));
@@ -133,7 +143,10 @@ export class Outcomes {
     return n;
   }
   summary(): string {
-    return [...this.counts].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`).join(', ');
+    return [...this.counts]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ');
   }
 }
 

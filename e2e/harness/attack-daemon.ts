@@ -45,8 +45,8 @@ export interface AttackDaemon {
 
 /** Pods in one ambient namespace: what a ztunnel must keep holding throughout an attack. */
 export function meshYaml(pods: number): string {
-  const ns = 'apiVersion: v1\nkind: Namespace\n'
-    + 'metadata: { name: default, labels: { istio.io/dataplane-mode: ambient } }';
+  const ns =
+    'apiVersion: v1\nkind: Namespace\n' + 'metadata: { name: default, labels: { istio.io/dataplane-mode: ambient } }';
   const docs = [ns];
   for (let i = 0; i < pods; i++) {
     docs.push(`apiVersion: v1
@@ -86,8 +86,19 @@ export async function startAttackDaemon(
   fs.mkdirSync(registryDir, { recursive: true });
   fs.writeFileSync(path.join(registryDir, 'mesh.yaml'), meshYaml(o.pods ?? 20));
   // The issuer key is created in the state dir by the first command; the daemon reuses it.
-  const mint = [MAIN_JS, 'token', 'create', '--state-dir', stateDir, '--namespace', 'istio-system',
-    '--service-account', 'ztunnel', '--ttl', '1h'];
+  const mint = [
+    MAIN_JS,
+    'token',
+    'create',
+    '--state-dir',
+    stateDir,
+    '--namespace',
+    'istio-system',
+    '--service-account',
+    'ztunnel',
+    '--ttl',
+    '1h',
+  ];
   const token = execFileSync(process.execPath, mint, { encoding: 'utf8', env: cleanEnv() }).trim();
   const args = ['serve', ...loopbackFlags(stateDir, registryDir), '--log-level=info', ...(o.flags ?? [])];
   const proc = spawnAmbientd(args);
@@ -112,7 +123,13 @@ export async function startAttackDaemon(
   const wire = loadWire();
   let stallMax = 0;
   const d: AttackDaemon = {
-    proc, pid, grpcPort, metricsPort, debugPort, rootCaPem, token,
+    proc,
+    pid,
+    grpcPort,
+    metricsPort,
+    debugPort,
+    rootCaPem,
+    token,
     ready: async () => (await get(debugPort, '/ready')).status === 200,
     async metrics() {
       const body = (await get(metricsPort, '/metrics')).body;
@@ -127,13 +144,17 @@ export async function startAttackDaemon(
       return v;
     },
     async metric(name, labels = {}) {
-      const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',');
+      const want = Object.entries(labels)
+        .map(([k, v]) => `${k}="${v}"`)
+        .join(',');
       const prefix = want ? `${name}{${want}} ` : `${name} `;
       const line = (await d.metrics()).split('\n').find((l) => l.startsWith(prefix));
       return line ? Number(line.slice(prefix.length)) : 0;
     },
     async metricSum(name) {
-      return (await d.metrics()).split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+      return (await d.metrics())
+        .split('\n')
+        .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
         .reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
     },
     rssMiB() {
@@ -143,7 +164,11 @@ export async function startAttackDaemon(
     logBytes: () => proc.logs.reduce((a, l) => a + JSON.stringify(l).length + 1, 0) + proc.stderr().length,
     ztunnel(co = {}) {
       const c = new ZtunnelClient({
-        wire, address: `127.0.0.1:${grpcPort}`, rootCaPem, serverName: 'istiod.istio-system.svc', token,
+        wire,
+        address: `127.0.0.1:${grpcPort}`,
+        rootCaPem,
+        serverName: 'istiod.istio-system.svc',
+        token,
         clusterId: 'c1',
         ...co,
       });
@@ -166,8 +191,10 @@ export async function legitimateZtunnel(
   const client = d.ztunnel();
   client.connect();
   // Synced once every pod's workload is held (Address also carries services; those are not counted here).
-  await waitFor(() => [...client.held(TYPE_ADDRESS).keys()].filter((k) => k.includes('/Pod/')).length >= pods,
-    { timeoutMs: 30_000, what: `ztunnel holds ${pods} pods` });
+  await waitFor(() => [...client.held(TYPE_ADDRESS).keys()].filter((k) => k.includes('/Pod/')).length >= pods, {
+    timeoutMs: 30_000,
+    what: `ztunnel holds ${pods} pods`,
+  });
   const before = new Map([...client.state].map(([t, m]) => [t, new Set(m.keys())]));
   return {
     client,

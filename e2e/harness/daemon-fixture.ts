@@ -40,19 +40,31 @@ export async function startDaemon(o: DaemonFixtureOptions = {}): Promise<DaemonF
   for (const [f, y] of Object.entries(o.files ?? {})) fs.writeFileSync(path.join(registryDir, f), y);
   const cfg = loadConfig({
     flags: {
-      'cluster-id': 'c1', 'xds-listen': '127.0.0.1:0', 'admin-metrics-listen': '127.0.0.1:0', 'admin-debug-listen': '127.0.0.1:0',
-      'registry-dir': registryDir, 'state-dir': stateDir, 'ca-root-key-type': 'ec', ...o.flags,
+      'cluster-id': 'c1',
+      'xds-listen': '127.0.0.1:0',
+      'admin-metrics-listen': '127.0.0.1:0',
+      'admin-debug-listen': '127.0.0.1:0',
+      'registry-dir': registryDir,
+      'state-dir': stateDir,
+      'ca-root-key-type': 'ec',
+      ...o.flags,
     },
   });
   const daemon = await buildDaemon(cfg, {
-    logger: o.logger ?? createSilentLogger(), metrics: new Registry(), wire: testWire(), ...o.deps,
+    logger: o.logger ?? createSilentLogger(),
+    metrics: new Registry(),
+    wire: testWire(),
+    ...o.deps,
   });
   await daemon.start();
   const clients: ZtunnelClient[] = [];
   const token = (ns = 'istio-system', sa = 'ztunnel', node?: string): string =>
     daemon.auth.bootstrap.createBootstrapToken({ namespace: ns, serviceAccount: sa, node, ttlSeconds: 3600 });
   return {
-    daemon, dir, registryDir, stateDir,
+    daemon,
+    dir,
+    registryDir,
+    stateDir,
     write(file, yaml) {
       // Write-then-rename so the watcher never sees a half-written file.
       const tmp = path.join(registryDir, `.${file}.tmp`);
@@ -65,8 +77,13 @@ export async function startDaemon(o: DaemonFixtureOptions = {}): Promise<DaemonF
     token,
     ztunnel(co = {}) {
       const c = new ZtunnelClient({
-        wire: daemon.wire, address: `127.0.0.1:${daemon.grpcPort}`, rootCaPem: daemon.authority.rootBundlePem(),
-        serverName: 'istiod.istio-system.svc', token: token(), clusterId: 'c1', ...co,
+        wire: daemon.wire,
+        address: `127.0.0.1:${daemon.grpcPort}`,
+        rootCaPem: daemon.authority.rootBundlePem(),
+        serverName: 'istiod.istio-system.svc',
+        token: token(),
+        clusterId: 'c1',
+        ...co,
       });
       clients.push(c);
       return c;

@@ -67,9 +67,12 @@ function headerBlock(extra: Record<string, string>): Buffer {
   const parts: Buffer[] = [
     Buffer.from([0x83]), // :method POST (static index 3)
     Buffer.from([0x87]), // :scheme https (static index 7)
-    Buffer.from([0x04]), str(ADS_DELTA_PATH), // :path, literal without indexing, name index 4
-    Buffer.from([0x01]), str('istiod.istio-system.svc'), // :authority, name index 1
-    Buffer.from([0x0f, 0x10]), str('application/grpc'), // content-type, name index 31
+    Buffer.from([0x04]),
+    str(ADS_DELTA_PATH), // :path, literal without indexing, name index 4
+    Buffer.from([0x01]),
+    str('istiod.istio-system.svc'), // :authority, name index 1
+    Buffer.from([0x0f, 0x10]),
+    str('application/grpc'), // content-type, name index 31
   ];
   for (const [k, v] of Object.entries({ te: 'trailers', ...extra })) parts.push(Buffer.from([0x00]), str(k), str(v));
   return Buffer.concat(parts);
@@ -80,13 +83,21 @@ export function rawH2(o: RawH2Options): Promise<RawH2> {
     const tcp = net.connect({ host: '127.0.0.1', port: o.port, localAddress: o.localAddress });
     tcp.on('error', () => undefined);
     const socket = tls.connect({
-      socket: tcp, ALPNProtocols: ['h2'], rejectUnauthorized: false, servername: 'istiod.istio-system.svc',
+      socket: tcp,
+      ALPNProtocols: ['h2'],
+      rejectUnauthorized: false,
+      servername: 'istiod.istio-system.svc',
       minVersion: 'TLSv1.3',
     });
     let nextId = 1;
     let inbuf: Buffer = Buffer.alloc(0);
     const c: RawH2 = {
-      socket, resets: new Map(), responded: new Set(), goaway: false, closed: false, openedAt: performance.now(),
+      socket,
+      resets: new Map(),
+      responded: new Set(),
+      goaway: false,
+      closed: false,
+      openedAt: performance.now(),
       headerOnly(n, extra = {}) {
         const block = headerBlock(extra);
         const ids: number[] = [];
@@ -132,8 +143,10 @@ export function rawH2(o: RawH2Options): Promise<RawH2> {
         const id = inbuf.readUInt32BE(5) & 0x7fffffff;
         const payload = inbuf.subarray(9, 9 + len);
         inbuf = inbuf.subarray(9 + len);
-        if (type === 0x4 && !(flags & 0x1)) socket.write(frame(0x4, 0x1, 0, Buffer.alloc(0))); // SETTINGS ACK
-        else if (type === 0x6 && !(flags & 0x1)) socket.write(frame(0x6, 0x1, 0, payload)); // PING ACK
+        if (type === 0x4 && !(flags & 0x1))
+          socket.write(frame(0x4, 0x1, 0, Buffer.alloc(0))); // SETTINGS ACK
+        else if (type === 0x6 && !(flags & 0x1))
+          socket.write(frame(0x6, 0x1, 0, payload)); // PING ACK
         else if (type === 0x3) {
           const code = payload.readUInt32BE(0);
           c.resets.set(code, (c.resets.get(code) ?? 0) + 1);

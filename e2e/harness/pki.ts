@@ -13,7 +13,11 @@ export interface TestPki {
   rootCertFile: string;
   rootKeyFile: string;
   /** Issues a leaf with the given SANs (e.g. ['DNS:localhost','IP:127.0.0.1','URI:spiffe://…']). */
-  leaf(name: string, sans: string[], opts?: { ca?: boolean }): { certPem: string; keyPem: string; certFile: string; keyFile: string };
+  leaf(
+    name: string,
+    sans: string[],
+    opts?: { ca?: boolean },
+  ): { certPem: string; keyPem: string; certFile: string; keyFile: string };
   cleanup(): void;
 }
 
@@ -26,8 +30,27 @@ export function createTestPki(opts: { prefix?: string; rootCn?: string } = {}): 
   const rootKeyFile = path.join(dir, 'root-key.pem');
   const rootCertFile = path.join(dir, 'root-cert.pem');
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', rootKeyFile], dir);
-  openssl(['req', '-x509', '-new', '-key', rootKeyFile, '-sha256', '-days', '2', '-subj', `/O=ambientd-test/CN=${opts.rootCn ?? 'Test Root'}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', rootCertFile], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      rootKeyFile,
+      '-sha256',
+      '-days',
+      '2',
+      '-subj',
+      `/O=ambientd-test/CN=${opts.rootCn ?? 'Test Root'}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      '-out',
+      rootCertFile,
+    ],
+    dir,
+  );
   let serial = 1;
   return {
     dir,
@@ -48,9 +71,34 @@ export function createTestPki(opts: { prefix?: string; rootCn?: string } = {}): 
       ];
       if (sans.length) ext.push(`subjectAltName=${sans.join(',')}`);
       fs.writeFileSync(extFile, ext.join('\n') + '\n');
-      openssl(['x509', '-req', '-in', csrFile, '-CA', rootCertFile, '-CAkey', rootKeyFile, '-set_serial', String(1000 + serial++),
-        '-days', '1', '-sha256', '-extfile', extFile, '-out', certFile], dir);
-      return { certPem: fs.readFileSync(certFile, 'utf8'), keyPem: fs.readFileSync(keyFile, 'utf8'), certFile, keyFile };
+      openssl(
+        [
+          'x509',
+          '-req',
+          '-in',
+          csrFile,
+          '-CA',
+          rootCertFile,
+          '-CAkey',
+          rootKeyFile,
+          '-set_serial',
+          String(1000 + serial++),
+          '-days',
+          '1',
+          '-sha256',
+          '-extfile',
+          extFile,
+          '-out',
+          certFile,
+        ],
+        dir,
+      );
+      return {
+        certPem: fs.readFileSync(certFile, 'utf8'),
+        keyPem: fs.readFileSync(keyFile, 'utf8'),
+        certFile,
+        keyFile,
+      };
     },
     cleanup() {
       fs.rmSync(dir, { recursive: true, force: true });

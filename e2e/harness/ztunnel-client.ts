@@ -171,10 +171,14 @@ export class ZtunnelClient extends EventEmitter {
 
   private onResponse(b: Buffer): void {
     const resp = this.o.wire.DeltaDiscoveryResponse.decode(b) as unknown as {
-      typeUrl: string; nonce: string; removedResources: string[];
+      typeUrl: string;
+      nonce: string;
+      removedResources: string[];
       resources: { name: string; version: string; resource?: { typeUrl: string; value: Uint8Array } }[];
     };
-    const dec = this.decoders.get(resp.typeUrl) ?? (resp.typeUrl.startsWith('type.googleapis.com/') ? this.lookup(resp.typeUrl) : undefined);
+    const dec =
+      this.decoders.get(resp.typeUrl) ??
+      (resp.typeUrl.startsWith('type.googleapis.com/') ? this.lookup(resp.typeUrl) : undefined);
     const held = this.held(resp.typeUrl);
     const rejects: string[] = [];
     const seen = new Set<string>();
@@ -187,7 +191,13 @@ export class ZtunnelClient extends EventEmitter {
       }
       let value: Record<string, unknown>;
       try {
-        value = dec.toObject(dec.decode(r.resource.value), { longs: Number, enums: Number, bytes: Buffer, defaults: false, oneofs: true });
+        value = dec.toObject(dec.decode(r.resource.value), {
+          longs: Number,
+          enums: Number,
+          bytes: Buffer,
+          defaults: false,
+          oneofs: true,
+        });
       } catch (e) {
         rejects.push(`${r.name}: ${(e as Error).message}`);
         continue;
@@ -202,7 +212,13 @@ export class ZtunnelClient extends EventEmitter {
       held.set(r.name, { version: r.version, value });
     }
     for (const n of resp.removedResources) held.delete(n);
-    const rec: ReceivedResponse = { typeUrl: resp.typeUrl, nonce: resp.nonce, names: resp.resources.map((r) => r.name), removed: resp.removedResources, at: performance.now() };
+    const rec: ReceivedResponse = {
+      typeUrl: resp.typeUrl,
+      nonce: resp.nonce,
+      names: resp.resources.map((r) => r.name),
+      removed: resp.removedResources,
+      at: performance.now(),
+    };
     this.received.push(rec);
     if (this.o.autoAck !== false) {
       if (rejects.length) this.nack(resp.typeUrl, resp.nonce, rejects.join('; '));
@@ -229,7 +245,8 @@ export class ZtunnelClient extends EventEmitter {
   /** For failure reports: the channel's connectivity state, the stream's age and what it has received. */
   diagnose(): string {
     const state = grpc.connectivityState[this.client.getChannel().getConnectivityState(false)];
-    const age = this.openedAt === undefined ? 'no stream' : `stream open ${Math.round(performance.now() - this.openedAt)} ms`;
+    const age =
+      this.openedAt === undefined ? 'no stream' : `stream open ${Math.round(performance.now() - this.openedAt)} ms`;
     return `channel ${state}, ${age}, ${this.received.length} responses; channelz: ${channelz(this.channelId).text}`;
   }
 
@@ -277,15 +294,27 @@ export interface SocketStats {
 
 /** The fields of grpc-js's channelz replies (grpc/channelz/v1/channelz.proto) that channelz() reads. */
 type Count = number | string;
-interface ChannelzTrace { events?: { description: string; timestamp?: { seconds: number; nanos: number } }[] }
-interface ChannelzCalls { calls_started: Count; calls_succeeded: Count; calls_failed: Count; trace?: ChannelzTrace }
+interface ChannelzTrace {
+  events?: { description: string; timestamp?: { seconds: number; nanos: number } }[];
+}
+interface ChannelzCalls {
+  calls_started: Count;
+  calls_succeeded: Count;
+  calls_failed: Count;
+  trace?: ChannelzTrace;
+}
 interface ChannelzReply {
   channel?: { data: ChannelzCalls; subchannel_ref?: { subchannel_id: Count }[] };
-  subchannel?: { data: ChannelzCalls & { state?: { state: string } }; socket_ref?: { socket_id: Count; name: string }[] };
+  subchannel?: {
+    data: ChannelzCalls & { state?: { state: string } };
+    socket_ref?: { socket_id: Count; name: string }[];
+  };
   socket?: {
     local?: { tcpip_address?: { port: number } };
-    data: Record<'streams_started' | 'streams_succeeded' | 'streams_failed' | 'messages_sent' | 'messages_received', Count>
-      & { keep_alives_sent?: Count };
+    data: Record<
+      'streams_started' | 'streams_succeeded' | 'streams_failed' | 'messages_sent' | 'messages_received',
+      Count
+    > & { keep_alives_sent?: Count };
   };
 }
 
@@ -297,28 +326,47 @@ interface ChannelzReply {
  */
 function channelz(channelId: number): { text: string; sockets: SocketStats[] } {
   // The handlers are grpc-js server handlers; called in process with just the request they read.
-  const h = grpc.getChannelzHandlers() as unknown as Record<string, (call: { request: Record<string, unknown> }, cb: (err: unknown, v?: ChannelzReply) => void) => void>;
+  const h = grpc.getChannelzHandlers() as unknown as Record<
+    string,
+    (call: { request: Record<string, unknown> }, cb: (err: unknown, v?: ChannelzReply) => void) => void
+  >;
   const get = (method: string, request: Record<string, unknown>): ChannelzReply | undefined => {
     let out: ChannelzReply | undefined;
     h[method]!({ request }, (err, v) => (out = err ? undefined : v));
     return out;
   };
-  const trace = (t: { events?: { description: string; timestamp?: { seconds: number; nanos: number } }[] } | undefined): string =>
-    (t?.events ?? []).map((e) => `${e.timestamp ? new Date(e.timestamp.seconds * 1000 + e.timestamp.nanos / 1e6).toISOString().slice(11, 23) : '?'} ${e.description}`).join(' | ');
+  const trace = (
+    t: { events?: { description: string; timestamp?: { seconds: number; nanos: number } }[] } | undefined,
+  ): string =>
+    (t?.events ?? [])
+      .map(
+        (e) =>
+          `${e.timestamp ? new Date(e.timestamp.seconds * 1000 + e.timestamp.nanos / 1e6).toISOString().slice(11, 23) : '?'} ${e.description}`,
+      )
+      .join(' | ');
   const sockets: SocketStats[] = [];
   const ch = get('GetChannel', { channel_id: channelId })?.channel;
   if (!ch) return { text: 'no channelz entry', sockets };
-  const parts = [`calls ${ch.data.calls_started}/${ch.data.calls_succeeded}/${ch.data.calls_failed} (started/ok/failed); trace: ${trace(ch.data.trace)}`];
+  const parts = [
+    `calls ${ch.data.calls_started}/${ch.data.calls_succeeded}/${ch.data.calls_failed} (started/ok/failed); trace: ${trace(ch.data.trace)}`,
+  ];
   for (const ref of ch.subchannel_ref ?? []) {
     const sc = get('GetSubchannel', { subchannel_id: ref.subchannel_id })?.subchannel;
     if (!sc) continue;
-    parts.push(`subchannel ${ref.subchannel_id} ${sc.data.state?.state ?? '?'}, calls ${sc.data.calls_started}/${sc.data.calls_succeeded}/${sc.data.calls_failed}; trace: ${trace(sc.data.trace)}`);
+    parts.push(
+      `subchannel ${ref.subchannel_id} ${sc.data.state?.state ?? '?'}, calls ${sc.data.calls_started}/${sc.data.calls_succeeded}/${sc.data.calls_failed}; trace: ${trace(sc.data.trace)}`,
+    );
     for (const so of sc.socket_ref ?? []) {
       const k = get('GetSocket', { socket_id: so.socket_id })?.socket;
       if (!k) continue;
-      const stats: SocketStats = { localPort: k.local?.tcpip_address?.port, keepalivesSent: Number(k.data.keep_alives_sent ?? 0) };
+      const stats: SocketStats = {
+        localPort: k.local?.tcpip_address?.port,
+        keepalivesSent: Number(k.data.keep_alives_sent ?? 0),
+      };
       sockets.push(stats);
-      parts.push(`socket ${so.name} local port ${stats.localPort ?? '?'}, streams ${k.data.streams_started}/${k.data.streams_succeeded}/${k.data.streams_failed}, messages sent ${k.data.messages_sent} received ${k.data.messages_received}, keepalives ${stats.keepalivesSent}`);
+      parts.push(
+        `socket ${so.name} local port ${stats.localPort ?? '?'}, streams ${k.data.streams_started}/${k.data.streams_succeeded}/${k.data.streams_failed}, messages sent ${k.data.messages_sent} received ${k.data.messages_received}, keepalives ${stats.keepalivesSent}`,
+      );
     }
   }
   return { text: parts.join('; '), sockets };

@@ -24,8 +24,9 @@ export function findBinaries(): KubeBinaries | string {
   const r = spawnSync('bash', [path.join(REPO_ROOT, 'tools/kube/ensure.sh'), '--print'], { encoding: 'utf8' });
   const dir = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !dir) {
-    return 'kube-apiserver/etcd not built: `make test` builds them with tools/kube/ensure.sh ' +
-      '(needs Go; 10-20 min cold)';
+    return (
+      'kube-apiserver/etcd not built: `make test` builds them with tools/kube/ensure.sh ' + '(needs Go; 10-20 min cold)'
+    );
   }
   return { dir, apiserver: path.join(dir, 'kube-apiserver'), etcd: path.join(dir, 'etcd') };
 }
@@ -45,13 +46,39 @@ function openssl(args: string[], cwd: string): void {
 /** Per-run PKI with openssl: one CA, the serving cert, an admin (system:masters) client cert, the SA signing key. */
 function makePki(dir: string): void {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=ambientd-e2e-ca'], dir);
+  openssl(
+    ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=ambientd-e2e-ca'],
+    dir,
+  );
   const leaf = (name: string, subj: string, ext: string) => {
     fs.writeFileSync(path.join(dir, `${name}.ext`), ext);
     openssl(['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subj], dir);
-    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-out', `${name}.crt`, '-extfile', `${name}.ext`], dir);
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-days',
+        '2',
+        '-out',
+        `${name}.crt`,
+        '-extfile',
+        `${name}.ext`,
+      ],
+      dir,
+    );
   };
-  leaf('apiserver', '/CN=kube-apiserver', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n');
+  leaf(
+    'apiserver',
+    '/CN=kube-apiserver',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n',
+  );
   leaf('admin', '/O=system:masters/CN=e2e-admin', 'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n');
   leaf('nobody', '/CN=e2e-nobody', 'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n');
   openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
@@ -133,7 +160,11 @@ export class TestCluster {
       { stdio: ['ignore', log, log] },
     );
     fs.closeSync(log);
-    await waitFor(async () => (await httpGet(`${this.etcdUrl}/health`)).includes('"health":"true"'), { timeoutMs: 30_000, intervalMs: 100, what: `etcd health (log ${this.file('etcd.log')})` });
+    await waitFor(async () => (await httpGet(`${this.etcdUrl}/health`)).includes('"health":"true"'), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: `etcd health (log ${this.file('etcd.log')})`,
+    });
   }
 
   private async startApiserver(): Promise<void> {
@@ -161,7 +192,8 @@ export class TestCluster {
       `--cert-dir=${this.file('certs')}`,
       '--v=0',
     ];
-    if (this.opts.noWatchCache?.length) args.push(`--watch-cache-sizes=${this.opts.noWatchCache.map((r) => `${r}#0`).join(',')}`);
+    if (this.opts.noWatchCache?.length)
+      args.push(`--watch-cache-sizes=${this.opts.noWatchCache.map((r) => `${r}#0`).join(',')}`);
     this.api = spawn(this.bins.apiserver, args, { stdio: ['ignore', log, log] });
     fs.closeSync(log);
     const admin = this.adminClient();
@@ -174,7 +206,13 @@ export class TestCluster {
 
   /** Client config for a cert pair made by makePki ('admin', 'nobody'). */
   certConfig(name: string): KubeClientConfig {
-    return { server: this.url, ca: fs.readFileSync(this.file('ca.crt')), cert: fs.readFileSync(this.file(`${name}.crt`)), key: fs.readFileSync(this.file(`${name}.key`)), source: `e2e ${name}` };
+    return {
+      server: this.url,
+      ca: fs.readFileSync(this.file('ca.crt')),
+      cert: fs.readFileSync(this.file(`${name}.crt`)),
+      key: fs.readFileSync(this.file(`${name}.key`)),
+      source: `e2e ${name}`,
+    };
   }
 
   tokenConfig(token: string): KubeClientConfig {
@@ -204,7 +242,9 @@ export class TestCluster {
 
   /** Compacts etcd at its current revision through the v3 JSON gateway; returns the revision. */
   async compactEtcd(): Promise<number> {
-    const range = JSON.parse(await httpPost(`${this.etcdUrl}/v3/kv/range`, { key: Buffer.from('/').toString('base64') })) as { header: { revision: string } };
+    const range = JSON.parse(
+      await httpPost(`${this.etcdUrl}/v3/kv/range`, { key: Buffer.from('/').toString('base64') }),
+    ) as { header: { revision: string } };
     const revision = Number(range.header.revision);
     await httpPost(`${this.etcdUrl}/v3/kv/compaction`, { revision: String(revision), physical: true });
     return revision;
@@ -219,7 +259,11 @@ export class TestCluster {
 
   tailLog(name: 'apiserver' | 'etcd', lines = 30): string {
     try {
-      return fs.readFileSync(this.file(`${name}.log`), 'utf8').split('\n').slice(-lines).join('\n');
+      return fs
+        .readFileSync(this.file(`${name}.log`), 'utf8')
+        .split('\n')
+        .slice(-lines)
+        .join('\n');
     } catch {
       return '';
     }

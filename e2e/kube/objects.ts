@@ -68,7 +68,10 @@ export async function waitCrdsEstablished(api: KubeApi, names: string[]): Promis
   for (const n of names) {
     await waitFor(
       async () => {
-        const crd = await api.json<{ status?: { conditions?: { type: string; status: string }[] } }>('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${n}`);
+        const crd = await api.json<{ status?: { conditions?: { type: string; status: string }[] } }>(
+          'GET',
+          `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${n}`,
+        );
         return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
       },
       { timeoutMs: 30_000, intervalMs: 100, what: `CRD ${n} established` },
@@ -83,21 +86,31 @@ export async function requestToken(
   sa: string,
   opts: { audiences: string[]; pod?: { name: string; uid: string }; expirationSeconds?: number },
 ): Promise<string> {
-  const tr = await api.json<{ status: { token: string } }>('POST', `/api/v1/namespaces/${namespace}/serviceaccounts/${sa}/token`, {
-    body: {
-      apiVersion: 'authentication.k8s.io/v1',
-      kind: 'TokenRequest',
-      spec: {
-        audiences: opts.audiences,
-        expirationSeconds: opts.expirationSeconds ?? 3600,
-        ...(opts.pod ? { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: opts.pod.name, uid: opts.pod.uid } } : {}),
+  const tr = await api.json<{ status: { token: string } }>(
+    'POST',
+    `/api/v1/namespaces/${namespace}/serviceaccounts/${sa}/token`,
+    {
+      body: {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: {
+          audiences: opts.audiences,
+          expirationSeconds: opts.expirationSeconds ?? 3600,
+          ...(opts.pod
+            ? { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: opts.pod.name, uid: opts.pod.uid } }
+            : {}),
+        },
       },
     },
-  });
+  );
   return tr.status.token;
 }
 
-export const ns = (name: string, labels: Record<string, string> = {}) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+export const ns = (name: string, labels: Record<string, string> = {}) => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name, labels },
+});
 
 export const node = (name: string, ip: string, labels: Record<string, string> = {}) => ({
   apiVersion: 'v1',
@@ -113,17 +126,35 @@ export const service = (namespace: string, name: string, app: string, labels: Re
   spec: { selector: { app }, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] },
 });
 
-export const pod = (namespace: string, name: string, app: string, nodeName: string, labels: Record<string, string> = {}) => ({
+export const pod = (
+  namespace: string,
+  name: string,
+  app: string,
+  nodeName: string,
+  labels: Record<string, string> = {},
+) => ({
   apiVersion: 'v1',
   kind: 'Pod',
   metadata: { name, namespace, labels: { app, ...labels } },
-  spec: { nodeName, serviceAccountName: 'default', containers: [{ name: 'app', image: 'app:1', ports: [{ containerPort: 8080 }] }] },
+  spec: {
+    nodeName,
+    serviceAccountName: 'default',
+    containers: [{ name: 'app', image: 'app:1', ports: [{ containerPort: 8080 }] }],
+  },
 });
 
 /** Pods get an IP only from a kubelet; the tests play kubelet through the status subresource. */
 export async function setPodRunning(api: KubeApi, p: Obj, ip: string): Promise<Obj> {
   return api.json<Obj>('PATCH', objectPath(p) + '/status', {
-    body: { status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], hostIP: '192.0.2.1', conditions: [{ type: 'Ready', status: 'True' }] } },
+    body: {
+      status: {
+        phase: 'Running',
+        podIP: ip,
+        podIPs: [{ ip }],
+        hostIP: '192.0.2.1',
+        conditions: [{ type: 'Ready', status: 'True' }],
+      },
+    },
     contentType: 'application/merge-patch+json',
   });
 }
@@ -144,7 +175,10 @@ export const remoteGateway = (namespace: string, name: string, address: string) 
     name,
     namespace,
     labels: { 'topology.istio.io/network': 'net-b', 'topology.istio.io/cluster': 'cluster-b' },
-    annotations: { 'gateway.istio.io/service-account': 'istio-eastwest', 'gateway.istio.io/trust-domain': 'cluster.local' },
+    annotations: {
+      'gateway.istio.io/service-account': 'istio-eastwest',
+      'gateway.istio.io/trust-domain': 'cluster.local',
+    },
   },
   spec: {
     gatewayClassName: 'istio-remote',
@@ -160,7 +194,11 @@ export const authorizationPolicy = (namespace: string, name: string, app: string
   apiVersion: 'security.istio.io/v1',
   kind: 'AuthorizationPolicy',
   metadata: { name, namespace },
-  spec: { selector: { matchLabels: { app } }, action: 'ALLOW', rules: [{ from: [{ source: { principals: ['cluster.local/ns/a/sa/b'] } }] }] },
+  spec: {
+    selector: { matchLabels: { app } },
+    action: 'ALLOW',
+    rules: [{ from: [{ source: { principals: ['cluster.local/ns/a/sa/b'] } }] }],
+  },
 });
 
 export const peerAuthentication = (namespace: string, name: string) => ({

@@ -15,34 +15,58 @@ export interface FakePeer {
   close(): Promise<void>;
 }
 
-export async function startFakePeer(material: { certChainPem: string; keyPem: string; trustBundlePem: string }): Promise<FakePeer> {
+export async function startFakePeer(material: {
+  certChainPem: string;
+  keyPem: string;
+  trustBundlePem: string;
+}): Promise<FakePeer> {
   const wire = peeringWire();
   const types = peeringTypes(wire);
   const cache = new ResourceCache({});
   const logger = createSilentLogger();
   const nacks: { typeUrl: string; message: string }[] = [];
   const xds = new XdsServer({
-    wire, cache, logger, clock: systemClock, metrics: createXdsMetrics(new Registry()), typeOrder: PEERING_TYPES,
+    wire,
+    cache,
+    logger,
+    clock: systemClock,
+    metrics: createXdsMetrics(new Registry()),
+    typeOrder: PEERING_TYPES,
     authenticate: async () => ({ method: 'test' }),
   });
   // Observe NACKs the way a server sees them: requests carrying error_detail.
   const svc = xds.service();
-  const impl = svc.implementation['DeltaAggregatedResources'] as (call: { on: (ev: string, cb: (b: Buffer) => void) => void }) => void;
+  const impl = svc.implementation['DeltaAggregatedResources'] as (call: {
+    on: (ev: string, cb: (b: Buffer) => void) => void;
+  }) => void;
   svc.implementation['DeltaAggregatedResources'] = ((call: { on: (ev: string, cb: (b: Buffer) => void) => void }) => {
     call.on('data', (b: Buffer) => {
-      const r = wire.DeltaDiscoveryRequest.decode(b) as unknown as { typeUrl: string; errorDetail?: { message: string } };
+      const r = wire.DeltaDiscoveryRequest.decode(b) as unknown as {
+        typeUrl: string;
+        errorDetail?: { message: string };
+      };
       if (r.errorDetail) nacks.push({ typeUrl: r.typeUrl, message: r.errorDetail.message });
     });
     impl(call);
   }) as never;
-  const grpc = new GrpcServer({ listen: '127.0.0.1:0', logger, maxReceiveBytes: 4 << 20, maxSessionMemoryMb: 64, credentials: new RotatingServerCredentials(material) });
+  const grpc = new GrpcServer({
+    listen: '127.0.0.1:0',
+    logger,
+    maxReceiveBytes: 4 << 20,
+    maxSessionMemoryMb: 64,
+    credentials: new RotatingServerCredentials(material),
+  });
   grpc.addService(svc);
   const port = await grpc.start();
   return {
-    port, cache, nacks,
+    port,
+    cache,
+    nacks,
     put(typeUrl, resources) {
       const t = types.get(typeUrl)!;
-      const upserts = Object.entries(resources).map(([name, o]) => entryFromBytes(typeUrl, name, t.encode(t.fromObject(o)).finish()));
+      const upserts = Object.entries(resources).map(([name, o]) =>
+        entryFromBytes(typeUrl, name, t.encode(t.fromObject(o)).finish()),
+      );
       cache.commit([{ typeUrl, upserts, removes: [] }], { at: performance.now() });
     },
     async close() {

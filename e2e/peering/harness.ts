@@ -21,12 +21,29 @@ export function peeringWire(): Wire {
 export function makePki(clusters: string[]): { dir: string; cleanup: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-peering-pki-'));
   const certsDir = path.join(path.dirname(findProtoDir()), 'certs');
-  execFileSync('make', ['-s', '-C', certsDir, `OUT=${dir}`, 'ROOTCA_KEYSZ=2048', 'INTERMEDIATE_KEYSZ=2048', ...clusters.map((c) => `${c}-cacerts`)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(
+    'make',
+    [
+      '-s',
+      '-C',
+      certsDir,
+      `OUT=${dir}`,
+      'ROOTCA_KEYSZ=2048',
+      'INTERMEDIATE_KEYSZ=2048',
+      ...clusters.map((c) => `${c}-cacerts`),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** A leaf signed by a cluster intermediate with the given SANs (for fake peers). */
-export function leafFrom(pkiDir: string, cluster: string, name: string, sans: string[]): { certChainPem: string; keyPem: string } {
+export function leafFrom(
+  pkiDir: string,
+  cluster: string,
+  name: string,
+  sans: string[],
+): { certChainPem: string; keyPem: string } {
   const d = path.join(pkiDir, cluster);
   const key = path.join(d, `${name}-key.pem`);
   const csr = path.join(d, `${name}.csr`);
@@ -35,9 +52,33 @@ export function leafFrom(pkiDir: string, cluster: string, name: string, sans: st
   const run = (args: string[]): void => void execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   run(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]);
   run(['req', '-new', '-key', key, '-subj', '/O=ambientd-test', '-out', csr]);
-  fs.writeFileSync(ext, `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${sans.join(',')}\n`);
-  run(['x509', '-req', '-in', csr, '-CA', path.join(d, 'ca-cert.pem'), '-CAkey', path.join(d, 'ca-key.pem'), '-set_serial', String(Date.now()), '-days', '1', '-sha256', '-extfile', ext, '-out', crt]);
-  return { certChainPem: fs.readFileSync(crt, 'utf8') + fs.readFileSync(path.join(d, 'ca-cert.pem'), 'utf8'), keyPem: fs.readFileSync(key, 'utf8') };
+  fs.writeFileSync(
+    ext,
+    `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${sans.join(',')}\n`,
+  );
+  run([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    path.join(d, 'ca-cert.pem'),
+    '-CAkey',
+    path.join(d, 'ca-key.pem'),
+    '-set_serial',
+    String(Date.now()),
+    '-days',
+    '1',
+    '-sha256',
+    '-extfile',
+    ext,
+    '-out',
+    crt,
+  ]);
+  return {
+    certChainPem: fs.readFileSync(crt, 'utf8') + fs.readFileSync(path.join(d, 'ca-cert.pem'), 'utf8'),
+    keyPem: fs.readFileSync(key, 'utf8'),
+  };
 }
 
 export interface ClusterOptions {
@@ -66,13 +107,18 @@ export interface Cluster extends DaemonFixture {
 export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const f = await startDaemon({
     flags: {
-      'cluster-id': o.name, network: o.network, 'ca-root-key-type': 'ec', ...(o.pki ? { 'ca-dir': path.join(o.pki, o.name) } : {}), ...o.flags,
+      'cluster-id': o.name,
+      network: o.network,
+      'ca-root-key-type': 'ec',
+      ...(o.pki ? { 'ca-dir': path.join(o.pki, o.name) } : {}),
+      ...o.flags,
     },
     files: { 'system.yaml': ns('istio-system'), ...o.files },
     stateDir: o.stateDir,
     registryDir: o.registryDir,
     deps: {
-      wire: peeringWire(), peering: createPeeringWith({ backoff: { initialMs: 50, maxMs: 500 }, saveDelayMs: 20, ...o.tuning }),
+      wire: peeringWire(),
+      peering: createPeeringWith({ backoff: { initialMs: 50, maxMs: 500 }, saveDelayMs: 20, ...o.tuning }),
       ...(o.admin ? { admin: createAdmin } : {}),
     },
   });
@@ -94,7 +140,17 @@ metadata: { name: ${name}, labels: ${JSON.stringify({ 'istio.io/dataplane-mode':
 `;
 }
 
-export function service(name: string, namespace: string, o: { labels?: Record<string, string>; annotations?: Record<string, string>; clusterIP?: string; port?: number; targetPort?: number } = {}): string {
+export function service(
+  name: string,
+  namespace: string,
+  o: {
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    clusterIP?: string;
+    port?: number;
+    targetPort?: number;
+  } = {},
+): string {
   return `apiVersion: v1
 kind: Service
 metadata: { name: ${name}, namespace: ${namespace}, labels: ${JSON.stringify(o.labels ?? {})}, annotations: ${JSON.stringify(o.annotations ?? {})} }
@@ -106,7 +162,13 @@ spec:
 }
 
 /** n ready pods app=<app>, IPs base.x.y (base like "10.1"). */
-export function pods(app: string, namespace: string, n: number, base: string, o: { sa?: string; ready?: boolean; prefix?: string } = {}): string {
+export function pods(
+  app: string,
+  namespace: string,
+  n: number,
+  base: string,
+  o: { sa?: string; ready?: boolean; prefix?: string } = {},
+): string {
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
     const ip = `${base}.${Math.floor(i / 250)}.${(i % 250) + 1}`;
@@ -120,7 +182,12 @@ status: { phase: Running, podIP: ${ip}, conditions: [{ type: Ready, status: "${o
   return out.join('---\n');
 }
 
-export function eastWest(o: { network: string; cluster: string; address?: string; annotations?: Record<string, string> }): string {
+export function eastWest(o: {
+  network: string;
+  cluster: string;
+  address?: string;
+  annotations?: Record<string, string>;
+}): string {
   return `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata:
@@ -138,7 +205,16 @@ spec:
 }
 
 /** istio-remote Gateway pointing at a peer daemon on 127.0.0.1:<port>. */
-export function remote(o: { cluster: string; network: string; port: number; address?: string; labels?: Record<string, string>; annotations?: Record<string, string>; name?: string; hbone?: number }): string {
+export function remote(o: {
+  cluster: string;
+  network: string;
+  port: number;
+  address?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  name?: string;
+  hbone?: number;
+}): string {
   return `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata:

@@ -24,7 +24,9 @@ const condOf = (c: Cluster, cluster: string, type: string) => c.peer(cluster)?.c
 
 async function exporter(): Promise<Cluster> {
   return startCluster({
-    name: 'cluster-a', network: 'net-a', pki: pki.dir,
+    name: 'cluster-a',
+    network: 'net-a',
+    pki: pki.dir,
     files: {
       'ns.yaml': ns('shop', { 'solo.io/service-scope': 'global' }),
       'ew.yaml': eastWest({ network: 'net-a', cluster: 'cluster-a' }),
@@ -34,73 +36,97 @@ async function exporter(): Promise<Cluster> {
   });
 }
 
-type PeerDoc = { name: string; conditions: Record<string, { status: string; reason: string; lastTransitionTime: string | null }> };
+type PeerDoc = {
+  name: string;
+  conditions: Record<string, { status: string; reason: string; lastTransitionTime: string | null }>;
+};
 
-t.test('DataPlaneProgrammed is True only once the peer synced and local ztunnels ACKed; transitions are stamped', async (t) => {
-  const a = await exporter();
-  t.teardown(() => a.close());
-  const dead = await closedPort();
-  const b = await startCluster({
-    name: 'cluster-b', network: 'net-b', pki: pki.dir, admin: true,
-    files: {
-      'ns.yaml': ns('shop'),
-      'peer-a.yaml': remote({ cluster: 'cluster-a', network: 'net-a', port: a.port }),
-      'peer-x.yaml': remote({ cluster: 'cluster-x', network: 'net-x', port: dead }),
-    },
-  });
-  t.teardown(() => b.close());
+t.test(
+  'DataPlaneProgrammed is True only once the peer synced and local ztunnels ACKed; transitions are stamped',
+  async (t) => {
+    const a = await exporter();
+    t.teardown(() => a.close());
+    const dead = await closedPort();
+    const b = await startCluster({
+      name: 'cluster-b',
+      network: 'net-b',
+      pki: pki.dir,
+      admin: true,
+      files: {
+        'ns.yaml': ns('shop'),
+        'peer-a.yaml': remote({ cluster: 'cluster-a', network: 'net-a', port: a.port }),
+        'peer-x.yaml': remote({ cluster: 'cluster-x', network: 'net-x', port: dead }),
+      },
+    });
+    t.teardown(() => b.close());
 
-  await until('B synced with A', () => condOf(b, 'cluster-a', 'Synced')?.status === 'True');
-  t.match(condOf(b, 'cluster-a', 'DataPlaneProgrammed'), { status: 'Unknown', reason: 'NoZtunnels' }, 'synced, but no ztunnel holds it');
+    await until('B synced with A', () => condOf(b, 'cluster-a', 'Synced')?.status === 'True');
+    t.match(
+      condOf(b, 'cluster-a', 'DataPlaneProgrammed'),
+      { status: 'Unknown', reason: 'NoZtunnels' },
+      'synced, but no ztunnel holds it',
+    );
 
-  // A ztunnel that receives but does not ACK yet.
-  const z = b.ztunnel({ autoAck: false });
-  z.connect();
-  await until('ztunnel received A\'s endpoint', () => held(z, SPLIT));
-  t.match(condOf(b, 'cluster-a', 'DataPlaneProgrammed'), { status: 'False', reason: 'Pending' }, 'not ACKed: not programmed');
+    // A ztunnel that receives but does not ACK yet.
+    const z = b.ztunnel({ autoAck: false });
+    z.connect();
+    await until("ztunnel received A's endpoint", () => held(z, SPLIT));
+    t.match(
+      condOf(b, 'cluster-a', 'DataPlaneProgrammed'),
+      { status: 'False', reason: 'Pending' },
+      'not ACKed: not programmed',
+    );
 
-  const ackedAt = Date.now();
-  for (const type of [TYPE_ADDRESS, TYPE_AUTHORIZATION]) {
-    const last = [...z.received].reverse().find((r) => r.typeUrl === type);
-    if (last) z.ack(type, last.nonce);
-  }
-  await until('programmed after the ACK', () => condOf(b, 'cluster-a', 'DataPlaneProgrammed')?.status === 'True');
-  const dp = condOf(b, 'cluster-a', 'DataPlaneProgrammed')!;
-  t.equal(dp.reason, 'Programmed');
-  const at = (s?: string) => Date.parse(s ?? '');
-  t.ok(at(dp.lastTransitionTime) >= ackedAt, 'DataPlaneProgrammed turned True after the ACK, not before');
-  const connected = condOf(b, 'cluster-a', 'Connected')!;
-  const synced = condOf(b, 'cluster-a', 'Synced')!;
-  t.ok(at(connected.lastTransitionTime) <= at(synced.lastTransitionTime), 'Connected before Synced');
-  t.ok(at(synced.lastTransitionTime) < ackedAt, 'Synced stamped when it synced, not when read');
+    const ackedAt = Date.now();
+    for (const type of [TYPE_ADDRESS, TYPE_AUTHORIZATION]) {
+      const last = [...z.received].reverse().find((r) => r.typeUrl === type);
+      if (last) z.ack(type, last.nonce);
+    }
+    await until('programmed after the ACK', () => condOf(b, 'cluster-a', 'DataPlaneProgrammed')?.status === 'True');
+    const dp = condOf(b, 'cluster-a', 'DataPlaneProgrammed')!;
+    t.equal(dp.reason, 'Programmed');
+    const at = (s?: string) => Date.parse(s ?? '');
+    t.ok(at(dp.lastTransitionTime) >= ackedAt, 'DataPlaneProgrammed turned True after the ACK, not before');
+    const connected = condOf(b, 'cluster-a', 'Connected')!;
+    const synced = condOf(b, 'cluster-a', 'Synced')!;
+    t.ok(at(connected.lastTransitionTime) <= at(synced.lastTransitionTime), 'Connected before Synced');
+    t.ok(at(synced.lastTransitionTime) < ackedAt, 'Synced stamped when it synced, not when read');
 
-  // /debug/peers carries every condition's lastTransitionTime; the unreachable peer overclaims nothing.
-  const port = adminOf(b.daemon).debugPort;
-  const doc = (await get(port, '/debug/peers')).json<{ peers: PeerDoc[] }>();
-  const x = doc.peers.find((p) => p.name === 'istio-gateways/istio-remote-peer-cluster-x')!;
-  t.ok(x, 'unreachable peer listed');
-  t.equal(x.conditions.Connected!.status, 'False');
-  t.not(x.conditions.Synced!.status, 'True');
-  t.match(x.conditions.DataPlaneProgrammed, { status: 'False', reason: 'NotSynced' });
-  for (const p of doc.peers) {
-    for (const [type, c] of Object.entries(p.conditions)) t.ok(c.lastTransitionTime && at(c.lastTransitionTime) > 0, `${p.name} ${type}: lastTransitionTime`);
-  }
-  const aDoc = doc.peers.find((p) => p.name === 'istio-gateways/istio-remote-peer-cluster-a')!;
-  t.equal(aDoc.conditions.DataPlaneProgrammed!.lastTransitionTime, dp.lastTransitionTime, 'same stamp on every read');
+    // /debug/peers carries every condition's lastTransitionTime; the unreachable peer overclaims nothing.
+    const port = adminOf(b.daemon).debugPort;
+    const doc = (await get(port, '/debug/peers')).json<{ peers: PeerDoc[] }>();
+    const x = doc.peers.find((p) => p.name === 'istio-gateways/istio-remote-peer-cluster-x')!;
+    t.ok(x, 'unreachable peer listed');
+    t.equal(x.conditions.Connected!.status, 'False');
+    t.not(x.conditions.Synced!.status, 'True');
+    t.match(x.conditions.DataPlaneProgrammed, { status: 'False', reason: 'NotSynced' });
+    for (const p of doc.peers) {
+      for (const [type, c] of Object.entries(p.conditions))
+        t.ok(c.lastTransitionTime && at(c.lastTransitionTime) > 0, `${p.name} ${type}: lastTransitionTime`);
+    }
+    const aDoc = doc.peers.find((p) => p.name === 'istio-gateways/istio-remote-peer-cluster-a')!;
+    t.equal(aDoc.conditions.DataPlaneProgrammed!.lastTransitionTime, dp.lastTransitionTime, 'same stamp on every read');
 
-  // Pointed at an address where nothing answers, the link is new and nothing is programmed through it.
-  b.write('peer-a.yaml', remote({ cluster: 'cluster-a', network: 'net-a', port: dead }));
-  await until('re-declared peer not programmed', () => condOf(b, 'cluster-a', 'DataPlaneProgrammed')?.status === 'False');
-  t.match(condOf(b, 'cluster-a', 'DataPlaneProgrammed'), { reason: 'NotSynced' });
-});
+    // Pointed at an address where nothing answers, the link is new and nothing is programmed through it.
+    b.write('peer-a.yaml', remote({ cluster: 'cluster-a', network: 'net-a', port: dead }));
+    await until(
+      're-declared peer not programmed',
+      () => condOf(b, 'cluster-a', 'DataPlaneProgrammed')?.status === 'False',
+    );
+    t.match(condOf(b, 'cluster-a', 'DataPlaneProgrammed'), { reason: 'NotSynced' });
+  },
+);
 
-const count = (text: string, metric: string): number => Number(new RegExp(`^${metric}_count(?:\\{\\})? (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+const count = (text: string, metric: string): number =>
+  Number(new RegExp(`^${metric}_count(?:\\{\\})? (\\d+)`, 'm').exec(text)?.[1] ?? 0);
 
 t.test('propagation counts live changes only; a resync records its data age in its own metric', async (t) => {
   const a = await exporter();
   t.teardown(() => a.close());
   const b = await startCluster({
-    name: 'cluster-b', network: 'net-b', pki: pki.dir,
+    name: 'cluster-b',
+    network: 'net-b',
+    pki: pki.dir,
     files: { 'ns.yaml': ns('shop'), 'peer-a.yaml': remote({ cluster: 'cluster-a', network: 'net-a', port: a.port }) },
   });
   t.teardown(() => b.close());

@@ -79,34 +79,57 @@ export async function startAttackDaemon(t: Test, o: AttackDaemonOptions = {}): P
   }
   const args = ['serve', ...loopbackFlags(stateDir, registryDir), ...(o.extraFlags ?? [])];
   // `ulimit -n N` sets the soft and the hard limit; exec keeps the pid (the daemon's).
-  const command = o.nofile ? ['bash', '-c', `ulimit -n ${o.nofile} && exec "$@"`, 'ambientd', process.execPath,
-    MAIN_JS] : undefined;
+  const command = o.nofile
+    ? ['bash', '-c', `ulimit -n ${o.nofile} && exec "$@"`, 'ambientd', process.execPath, MAIN_JS]
+    : undefined;
   const p = spawnAmbientd(args, { ...(command ? { command } : {}), ...(o.user ?? {}) });
   t.teardown(() => p.kill());
   const serving = await p.waitMsg('ambientd serving', o.serveTimeoutMs ?? 30_000);
   const admin = await p.waitMsg('admin servers listening', 15_000);
   const portOf = (hp: unknown): number => Number(String(hp).slice(String(hp).lastIndexOf(':') + 1));
   return {
-    p, dir, stateDir, registryDir, args, command,
-    port: serving.grpcPort as number, debugPort: portOf(admin.debug), metricsPort: portOf(admin.metrics),
+    p,
+    dir,
+    stateDir,
+    registryDir,
+    args,
+    command,
+    port: serving.grpcPort as number,
+    debugPort: portOf(admin.debug),
+    metricsPort: portOf(admin.metrics),
   };
 }
 
 export async function mintToken(stateDir: string): Promise<string> {
-  const r = await runAmbientd(['token', 'create', '--state-dir', stateDir, '--namespace', 'istio-system',
-    '--service-account', 'ztunnel']);
+  const r = await runAmbientd([
+    'token',
+    'create',
+    '--state-dir',
+    stateDir,
+    '--namespace',
+    'istio-system',
+    '--service-account',
+    'ztunnel',
+  ]);
   if (r.exit.code !== 0) throw new Error(`token create failed: ${r.stderr}`);
   return r.stdout.trim();
 }
 
 /** A ztunnel-like client, connected and synced (it holds web-1 and both policies). */
-export async function connectZtunnel(t: Test, d: AttackDaemon,
-  extra: Partial<ZtunnelClientOptions> = {}): Promise<ZtunnelClient> {
+export async function connectZtunnel(
+  t: Test,
+  d: AttackDaemon,
+  extra: Partial<ZtunnelClientOptions> = {},
+): Promise<ZtunnelClient> {
   const z = new ZtunnelClient({
-    wire: testWire(), address: `127.0.0.1:${d.port}`, rootCaPem: fs.readFileSync(path.join(d.stateDir,
-      'ca/root-cert.pem'), 'utf8'),
-    serverName: 'istiod.istio-system.svc', token: await mintToken(d.stateDir), clusterId: 'c1',
-      podName: 'ztunnel-attack', ...extra,
+    wire: testWire(),
+    address: `127.0.0.1:${d.port}`,
+    rootCaPem: fs.readFileSync(path.join(d.stateDir, 'ca/root-cert.pem'), 'utf8'),
+    serverName: 'istiod.istio-system.svc',
+    token: await mintToken(d.stateDir),
+    clusterId: 'c1',
+    podName: 'ztunnel-attack',
+    ...extra,
   });
   t.teardown(() => z.close());
   z.connect();
@@ -114,8 +137,10 @@ export async function connectZtunnel(t: Test, d: AttackDaemon,
 }
 
 export async function untilSynced(z: ZtunnelClient): Promise<void> {
-  await z.until(() => z.held(TYPE_ADDRESS).has('c1//Pod/default/web-1') && z.held(TYPE_AUTHORIZATION).size >= 2,
-    'initial sync');
+  await z.until(
+    () => z.held(TYPE_ADDRESS).has('c1//Pod/default/web-1') && z.held(TYPE_AUTHORIZATION).size >= 2,
+    'initial sync',
+  );
 }
 
 /** Every resource name the client was ever told to remove (none is the pass condition). */

@@ -19,22 +19,33 @@ const FLOOD = 400;
 async function flood(n: number, port: number): Promise<{ open: tls.TLSSocket[]; refused: number }> {
   const open: tls.TLSSocket[] = [];
   let refused = 0;
-  await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve) => {
-    const s = tls.connect({ host: '127.0.0.1', port, ALPNProtocols: ['h2'], rejectUnauthorized: false,
-      servername: 'istiod.istio-system.svc' });
-    let done = false;
-    const finish = (ok: boolean): void => {
-      if (done) return;
-      done = true;
-      if (ok) open.push(s);
-      else refused++;
-      resolve();
-    };
-    s.once('secureConnect', () => finish(true));
-    s.once('close', () => finish(false));
-    s.on('error', () => undefined);
-    s.setTimeout(20_000, () => s.destroy());
-  })));
+  await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<void>((resolve) => {
+          const s = tls.connect({
+            host: '127.0.0.1',
+            port,
+            ALPNProtocols: ['h2'],
+            rejectUnauthorized: false,
+            servername: 'istiod.istio-system.svc',
+          });
+          let done = false;
+          const finish = (ok: boolean): void => {
+            if (done) return;
+            done = true;
+            if (ok) open.push(s);
+            else refused++;
+            resolve();
+          };
+          s.once('secureConnect', () => finish(true));
+          s.once('close', () => finish(false));
+          s.on('error', () => undefined);
+          s.setTimeout(20_000, () => s.destroy());
+        }),
+    ),
+  );
   return { open, refused };
 }
 
@@ -42,7 +53,8 @@ t.test(`fd exhaustion: ${FLOOD} idle TLS connections at RLIMIT_NOFILE ${NOFILE} 
   // The flood comes from one address, so the per-source limit (xds.maxConnectionsPerSource, tested in
   // e2e/xds/attack-transport) would refuse it first; it is lifted here so the descriptor cap is what is tested.
   const d = await startAttackDaemon(t, {
-    nofile: NOFILE, extraFlags: [`--runtime-fd-reserve=${RESERVE}`, '--xds-max-connections-per-source=100000'],
+    nofile: NOFILE,
+    extraFlags: [`--runtime-fd-reserve=${RESERVE}`, '--xds-max-connections-per-source=100000'],
   });
   const cap = d.p.logs.find((l) => l.msg === 'gRPC connection cap');
   t.equal(cap?.maxConnections, NOFILE - RESERVE, 'cap derived from the limit the daemon really has');
@@ -53,8 +65,10 @@ t.test(`fd exhaustion: ${FLOOD} idle TLS connections at RLIMIT_NOFILE ${NOFILE} 
 
   const f = await flood(FLOOD, d.port);
   t.teardown(() => f.open.forEach((s) => s.destroy()));
-  t.ok(f.refused >= FLOOD - (NOFILE - RESERVE),
-    `connections over the cap refused at accept (${f.refused} of ${FLOOD})`);
+  t.ok(
+    f.refused >= FLOOD - (NOFILE - RESERVE),
+    `connections over the cap refused at accept (${f.refused} of ${FLOOD})`,
+  );
   t.ok(f.open.length <= NOFILE - RESERVE, `at most the cap held open (${f.open.length})`);
 
   // The registry changes and every file is re-read while the flood is held.

@@ -88,14 +88,22 @@ export function spawnAmbientd(args: readonly string[], o: SpawnOptions = {}): Am
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d: string) => (err += d));
   const p: AmbientdProcess = {
-    child, logs, jsonLines, plain,
+    child,
+    logs,
+    jsonLines,
+    plain,
     stderr: () => err,
     waitLog(pred, what, timeoutMs = 15_000, from = 0) {
-      return bounded(() => {
-        for (let i = from; i < logs.length; i++) if (pred(logs[i]!)) return logs[i]!;
-        if (p.exit) throw new Error(`process exited (${JSON.stringify(p.exit)}) before ${what}; stderr: ${err.trim()}`);
-        return undefined;
-      }, timeoutMs, what);
+      return bounded(
+        () => {
+          for (let i = from; i < logs.length; i++) if (pred(logs[i]!)) return logs[i]!;
+          if (p.exit)
+            throw new Error(`process exited (${JSON.stringify(p.exit)}) before ${what}; stderr: ${err.trim()}`);
+          return undefined;
+        },
+        timeoutMs,
+        what,
+      );
     },
     waitMsg(msg, timeoutMs, from) {
       return p.waitLog((l) => l.msg === msg, `log "${msg}"`, timeoutMs, from);
@@ -121,7 +129,10 @@ export function spawnAmbientd(args: readonly string[], o: SpawnOptions = {}): Am
  */
 function bounded<T>(cond: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const deadline = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+    const deadline = setTimeout(
+      () => finish(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+      timeoutMs,
+    );
     const tick = setInterval(check, 5);
     function finish(e?: Error, v?: T): void {
       clearTimeout(deadline);
@@ -144,11 +155,20 @@ function bounded<T>(cond: () => T | undefined, timeoutMs: number, what: string):
 }
 
 /** Runs the CLI to completion (bounded) and returns exit + output. */
-export async function runAmbientd(args: readonly string[], o: SpawnOptions = {}, timeoutMs = 15_000): Promise<{ exit: Exit; stdout: string; stderr: string; proc: AmbientdProcess }> {
+export async function runAmbientd(
+  args: readonly string[],
+  o: SpawnOptions = {},
+  timeoutMs = 15_000,
+): Promise<{ exit: Exit; stdout: string; stderr: string; proc: AmbientdProcess }> {
   const proc = spawnAmbientd(args, o);
   try {
     const exit = await proc.waitExit(timeoutMs);
-    return { exit, stdout: [...proc.plain, ...proc.logs.map((l) => JSON.stringify(l))].join('\n'), stderr: proc.stderr(), proc };
+    return {
+      exit,
+      stdout: [...proc.plain, ...proc.logs.map((l) => JSON.stringify(l))].join('\n'),
+      stderr: proc.stderr(),
+      proc,
+    };
   } finally {
     proc.kill();
   }
@@ -157,8 +177,13 @@ export async function runAmbientd(args: readonly string[], o: SpawnOptions = {},
 /** Flags that keep a daemon on loopback, ephemeral ports and the given dirs. */
 export function loopbackFlags(stateDir: string, registryDir: string): string[] {
   return [
-    '--cluster-id=c1', '--xds-listen=127.0.0.1:0', '--admin-metrics-listen=127.0.0.1:0', '--admin-debug-listen=127.0.0.1:0',
-    `--state-dir=${stateDir}`, `--registry-dir=${registryDir}`, '--ca-root-key-type=ec',
+    '--cluster-id=c1',
+    '--xds-listen=127.0.0.1:0',
+    '--admin-metrics-listen=127.0.0.1:0',
+    '--admin-debug-listen=127.0.0.1:0',
+    `--state-dir=${stateDir}`,
+    `--registry-dir=${registryDir}`,
+    '--ca-root-key-type=ec',
   ];
 }
 

@@ -116,7 +116,7 @@ t.test(
         timeout: 5000,
         stdio: ['pipe', 'ignore', 'ignore'],
       });
-    const dump = (await waitFor(
+    const dump = await waitFor(
       () => {
         const r = nsGet('http://127.0.0.1:15000/config_dump');
         if (r.status !== 200) return undefined;
@@ -129,7 +129,7 @@ t.test(
         return undefined;
       },
       { timeoutMs: 60_000, what: `a certificate for ${FRONTEND} in ztunnel's config_dump` },
-    ));
+    );
     t.ok(dump.workloads && dump.workloads.length > 0, "ztunnel holds the registry's workloads");
     const cert = dump.certificates!.find((c) => c.identity === FRONTEND)!;
     t.ok(cert.certChain && cert.certChain.length > 0, 'with its chain');

@@ -54,8 +54,10 @@ t.test('garbage overwrite, symlink escape, duplicates, wrong-type node metadata'
 
   await t.test('a symlink leaving the directory is refused with a reason', async (t) => {
     fs.symlinkSync(path.join(outside, 'evil.yaml'), path.join(d.registryDir, 'evil.yaml'));
-    const p = await until(async () => (await problems(d.debugPort)).find((x) => x.path === 'evil.yaml'),
-      'refusal reported');
+    const p = await until(
+      async () => (await problems(d.debugPort)).find((x) => x.path === 'evil.yaml'),
+      'refusal reported',
+    );
     t.match(p, { code: 'symlink', reason: /leaves the registry directory/ });
     fs.writeFileSync(path.join(d.registryDir, 'probe2.yaml'), pod('probe2', '10.0.2.2'));
     await z.until(() => z.held(TYPE_ADDRESS).has('c1//Pod/default/probe2'), 'probe2 served');
@@ -69,14 +71,19 @@ t.test('garbage overwrite, symlink escape, duplicates, wrong-type node metadata'
       const rz = (await getJson(d.debugPort, '/debug/registryz')).body;
       return rz.rejected.find((x: { key: string }) => x.key === 'default/w0');
     }, 'conflict reported');
-    t.match(r, { kind: 'Pod', origin: 'file:zz-dup.yaml',
-      reason: /duplicate: also supplied by file:zz-dup.yaml; file:pods.yaml wins/ });
+    t.match(r, {
+      kind: 'Pod',
+      origin: 'file:zz-dup.yaml',
+      reason: /duplicate: also supplied by file:zz-dup.yaml; file:pods.yaml wins/,
+    });
     const addr = z.held(TYPE_ADDRESS).get('c1//Pod/default/w0')!.value as { workload?: { addresses?: Buffer[] } };
     t.same([...(addr.workload?.addresses?.[0] ?? [])], [10, 0, 1, 1], 'pods.yaml copy in force');
     const check = await runAmbientd(['check', `--debug-url=http://127.0.0.1:${d.debugPort}`]);
     t.match(check.stdout, /duplicate: also supplied by file:zz-dup\.yaml/);
-    t.ok(d.p.logs.some((l) => l.msg === 'object supplied by more than one source; the first wins' && l.level === 40),
-      'logged at warn');
+    t.ok(
+      d.p.logs.some((l) => l.msg === 'object supplied by more than one source; the first wins' && l.level === 40),
+      'logged at warn',
+    );
     fs.rmSync(path.join(d.registryDir, 'zz-dup.yaml'));
   });
 
@@ -88,10 +95,16 @@ t.test('garbage overwrite, symlink escape, duplicates, wrong-type node metadata'
       t.equal(bad.held(TYPE_ADDRESS).size, 0, 'nothing served');
       bad.close();
     }
-    t.ok(d.p.logs.some((l) => l.msg === 'xDS node refused' && /NAMESPACE must be a string/.test(String(l.reason))),
-      'reason logged');
+    t.ok(
+      d.p.logs.some((l) => l.msg === 'xDS node refused' && /NAMESPACE must be a string/.test(String(l.reason))),
+      'reason logged',
+    );
   });
-  t.same(removals(z).filter((n) => !/probe|w0/.test(n)), [], 'the connected client lost nothing it had');
+  t.same(
+    removals(z).filter((n) => !/probe|w0/.test(n)),
+    [],
+    'the connected client lost nothing it had',
+  );
   t.equal(z.held(TYPE_AUTHORIZATION).size, authz);
 });
 
@@ -117,8 +130,14 @@ t.test('EACCES on a directory and on a file withdraws nothing; reported until re
     const ps = await problems(d.debugPort);
     return ps.some((x) => x.path === 'sub') && ps.some((x) => x.path === 'policy.yaml') ? ps : undefined;
   }, 'both reported');
-  t.match(both.find((x) => x.path === 'sub'), { code: 'dir', reason: /EACCES/ });
-  t.match(both.find((x) => x.path === 'policy.yaml'), { code: 'read', reason: /EACCES/ });
+  t.match(
+    both.find((x) => x.path === 'sub'),
+    { code: 'dir', reason: /EACCES/ },
+  );
+  t.match(
+    both.find((x) => x.path === 'policy.yaml'),
+    { code: 'read', reason: /EACCES/ },
+  );
   fs.writeFileSync(path.join(d.registryDir, 'probe.yaml'), pod('probe', '10.0.4.9'));
   await z.until(() => z.held(TYPE_ADDRESS).has('c1//Pod/default/probe'), 'probe served');
   t.same(removals(z), [], 'nothing withdrawn');

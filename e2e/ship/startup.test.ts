@@ -27,11 +27,17 @@ function registry(dir: string): string {
 t.test('bad configuration: exit 2, every problem on its own line', async (t) => {
   const dir = tempDir(t);
   const cfg = path.join(dir, 'config.yaml');
-  fs.writeFileSync(cfg, [
-    'log:', '  level: loud', 'xds:', '  listen: bogus', 'drainDeadline: soon', 'notASetting: 1', '',
-  ].join('\n'));
+  fs.writeFileSync(
+    cfg,
+    ['log:', '  level: loud', 'xds:', '  listen: bogus', 'drainDeadline: soon', 'notASetting: 1', ''].join('\n'),
+  );
   // No --xds-listen flag here: it would override the file's bad value.
-  const r = await runAmbientd(['serve', `--config=${cfg}`, `--state-dir=${path.join(dir, 'state')}`, '--no-such-flag=1']);
+  const r = await runAmbientd([
+    'serve',
+    `--config=${cfg}`,
+    `--state-dir=${path.join(dir, 'state')}`,
+    '--no-such-flag=1',
+  ]);
   t.equal(r.exit.code, 2, 'exit 2');
   const lines = r.stderr.trimEnd().split('\n');
   t.match(lines[0], /^ambientd: invalid configuration \(5 problems\):$/, 'header counts the problems');
@@ -43,7 +49,11 @@ t.test('bad configuration: exit 2, every problem on its own line', async (t) => 
     ['duration', /^drainDeadline \(file\): expected a duration/],
     ['unknown key', /^notASetting \(file\): unknown setting/],
     ['unknown flag', /^--no-such-flag: unknown flag/],
-  ] as const) t.ok(problems.some((p) => re.test(p)), `${what} reported: ${re}`);
+  ] as const)
+    t.ok(
+      problems.some((p) => re.test(p)),
+      `${what} reported: ${re}`,
+    );
   t.equal(r.stdout, '', 'nothing logged: the daemon never started');
   t.notOk(fs.existsSync(path.join(dir, 'state')), 'no state directory created');
 });
@@ -54,7 +64,11 @@ t.test('port already in use: one clear line, exit 1', async (t) => {
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
   t.teardown(() => blocker.close());
   const port = (blocker.address() as net.AddressInfo).port;
-  const r = await runAmbientd(['serve', ...loopbackFlags(path.join(dir, 'state'), registry(dir)), `--xds-listen=127.0.0.1:${port}`]);
+  const r = await runAmbientd([
+    'serve',
+    ...loopbackFlags(path.join(dir, 'state'), registry(dir)),
+    `--xds-listen=127.0.0.1:${port}`,
+  ]);
   oneClearLine(t, r, new RegExp(`^ambientd: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
 });
 
@@ -66,7 +80,8 @@ t.test('unreadable CA directory: one clear line, exit 1', async (t) => {
   if (who) fs.chownSync(state, who.uid, who.gid);
   const ca = path.join(dir, 'cacerts');
   fs.mkdirSync(ca);
-  for (const f of ['ca-cert.pem', 'ca-key.pem', 'root-cert.pem', 'cert-chain.pem']) fs.writeFileSync(path.join(ca, f), 'not read\n');
+  for (const f of ['ca-cert.pem', 'ca-key.pem', 'root-cert.pem', 'cert-chain.pem'])
+    fs.writeFileSync(path.join(ca, f), 'not read\n');
   fs.chmodSync(ca, 0o000);
   t.teardown(() => fs.chmodSync(ca, 0o700));
   const asNobody = who ? { ...who, ...readableInstall() } : {};

@@ -46,7 +46,10 @@ function verifyRoot(t: Test, unit: Map<string, string[]>): string {
   fs.mkdirSync(path.join(root, 'etc/systemd/system'), { recursive: true });
   fs.copyFileSync(UNIT, path.join(root, 'etc/systemd/system/ambientd.service'));
   fs.mkdirSync(path.join(root, 'usr/lib/systemd'), { recursive: true });
-  fs.cpSync('/usr/lib/systemd/system', path.join(root, 'usr/lib/systemd/system'), { recursive: true, verbatimSymlinks: true });
+  fs.cpSync('/usr/lib/systemd/system', path.join(root, 'usr/lib/systemd/system'), {
+    recursive: true,
+    verbatimSymlinks: true,
+  });
   fs.mkdirSync(path.join(root, 'usr/bin'), { recursive: true });
   fs.symlinkSync('usr/bin', path.join(root, 'bin'));
   for (const k of ['ExecStart', 'ExecReload']) {
@@ -77,13 +80,25 @@ t.test('the unit carries the hardening the issue asks for', async (t) => {
   const one = (k: string): string | undefined => unit.get(k)?.at(-1);
   t.ok(one('DynamicUser') === 'yes' || !!one('User'), 'own user (DynamicUser)');
   for (const [k, v] of [
-    ['StateDirectory', 'ambientd'], ['ConfigurationDirectory', 'ambientd'], ['Restart', 'on-failure'],
-    ['ProtectSystem', 'strict'], ['ProtectHome', 'yes'], ['PrivateTmp', 'yes'], ['NoNewPrivileges', 'yes'],
-    ['CapabilityBoundingSet', ''], ['MemoryDenyWriteExecute', 'no'], ['RestartPreventExitStatus', '2'],
-  ] as const) t.equal(one(k), v, `${k}=${v}`);
+    ['StateDirectory', 'ambientd'],
+    ['ConfigurationDirectory', 'ambientd'],
+    ['Restart', 'on-failure'],
+    ['ProtectSystem', 'strict'],
+    ['ProtectHome', 'yes'],
+    ['PrivateTmp', 'yes'],
+    ['NoNewPrivileges', 'yes'],
+    ['CapabilityBoundingSet', ''],
+    ['MemoryDenyWriteExecute', 'no'],
+    ['RestartPreventExitStatus', '2'],
+  ] as const)
+    t.equal(one(k), v, `${k}=${v}`);
   t.ok(unit.get('SystemCallFilter')?.includes('@system-service'), 'SystemCallFilter=@system-service');
   t.match(one('RestrictAddressFamilies') ?? '', /^AF_INET AF_INET6/, 'RestrictAddressFamilies');
-  t.match(one('ExecStart') ?? '', /^\/opt\/ambientd\/node_modules\/\.bin\/ambientd serve --config=\/etc\/ambientd\/config\.yaml$/, 'ExecStart is the installed package bin');
+  t.match(
+    one('ExecStart') ?? '',
+    /^\/opt\/ambientd\/node_modules\/\.bin\/ambientd serve --config=\/etc\/ambientd\/config\.yaml$/,
+    'ExecStart is the installed package bin',
+  );
 });
 
 t.test('the README quotes the current systemd-analyze security exposure score', async (t) => {
@@ -96,27 +111,34 @@ t.test('the README quotes the current systemd-analyze security exposure score', 
   t.match(readme, `exposure level for ambientd.service: ${m[1]} ${m[2]}`, 'README quotes this score');
 });
 
-t.test('MemoryDenyWriteExecute stays off: node aborts under the kernel\'s MDWE policy and runs only --jitless', async (t) => {
-  // PR_SET_MDWE (Linux >= 6.3) with PR_MDWE_REFUSE_EXEC_GAIN is the policy
-  // MemoryDenyWriteExecute= enforces (systemd uses it when the kernel has it,
-  // seccomp otherwise, which also refuses mprotect(PROT_EXEC)). python3's
-  // ctypes is the only way to call prctl without a compiler here.
-  const py = `
+t.test(
+  "MemoryDenyWriteExecute stays off: node aborts under the kernel's MDWE policy and runs only --jitless",
+  async (t) => {
+    // PR_SET_MDWE (Linux >= 6.3) with PR_MDWE_REFUSE_EXEC_GAIN is the policy
+    // MemoryDenyWriteExecute= enforces (systemd uses it when the kernel has it,
+    // seccomp otherwise, which also refuses mprotect(PROT_EXEC)). python3's
+    // ctypes is the only way to call prctl without a compiler here.
+    const py = `
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
 if libc.prctl(65, 1, 0, 0, 0) != 0:
     print("unsupported", ctypes.get_errno()); sys.exit(77)
 os.execv(sys.argv[1], sys.argv[1:])
 `;
-  const run = (nodeArgs: string[]): ReturnType<typeof spawnSync> =>
-    spawnSync('python3', ['-c', py, process.execPath, ...nodeArgs], { encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH ?? '' } });
-  const jit = run(['-e', 'let s = 0; for (let i = 0; i < 1e6; i++) s += i; console.log(s)']);
-  if (jit.error || jit.status === 77) {
-    t.skip(`cannot apply PR_SET_MDWE here (${jit.error?.message ?? String(jit.stdout).trim()})`, () => undefined);
-    return;
-  }
-  t.not(jit.status, 0, 'node with its JIT does not survive MDWE');
-  t.match(String(jit.stderr), /SetPermissions|Fatal/, 'V8 fails changing page permissions');
-  const jitless = run(['--jitless', '-e', 'console.log("ok")']);
-  t.equal(jitless.status, 0, '--jitless runs under MDWE');
-});
+    const run = (nodeArgs: string[]): ReturnType<typeof spawnSync> =>
+      spawnSync('python3', ['-c', py, process.execPath, ...nodeArgs], {
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: { PATH: process.env.PATH ?? '' },
+      });
+    const jit = run(['-e', 'let s = 0; for (let i = 0; i < 1e6; i++) s += i; console.log(s)']);
+    if (jit.error || jit.status === 77) {
+      t.skip(`cannot apply PR_SET_MDWE here (${jit.error?.message ?? String(jit.stdout).trim()})`, () => undefined);
+      return;
+    }
+    t.not(jit.status, 0, 'node with its JIT does not survive MDWE');
+    t.match(String(jit.stderr), /SetPermissions|Fatal/, 'V8 fails changing page permissions');
+    const jitless = run(['--jitless', '-e', 'console.log("ok")']);
+    t.equal(jitless.status, 0, '--jitless runs under MDWE');
+  },
+);

@@ -52,18 +52,25 @@ t.test('attacks by an authenticated stream', async (t) => {
     const perMessage = 350_000; // 11 bytes a name: 3.85 MB, under the 4 MiB receive limit
     for (let i = 0; i < 8_050_000; i += perMessage) greedy.sendBytes(subscribeMany(i, perMessage));
     let rssMax = rss0;
-    await until(() => {
-      rssMax = Math.max(rssMax, d.rssMiB());
-      return greedy.status;
-    }, 'greedy stream ended', 120_000);
+    await until(
+      () => {
+        rssMax = Math.max(rssMax, d.rssMiB());
+        return greedy.status;
+      },
+      'greedy stream ended',
+      120_000,
+    );
     t.equal(greedy.status!.code, GrpcCode.RESOURCE_EXHAUSTED, 'RESOURCE_EXHAUSTED');
     t.match(greedy.status!.details, /too many subscribed resource names \(\d+ > 1000000\)/, 'with a clear message');
     t.equal(await d.metric('ambientd_xds_stream_resets_total', { reason: 'too_many_names' }), 1, 'counted');
     const grew = rssMax - rss0;
     t.ok(grew < 400, `RSS grew ${grew.toFixed(0)} MiB at most (bound 400 MiB; 8 M names cost ~680 MiB unbounded)`);
     const stall = await loopStallMs();
-    t.ok(stall < STALL_BOUND_MS, `the daemon's event loop stalled ${stall.toFixed(0)} ms at most `
-      + `(bound ${STALL_BOUND_MS} ms; a 350k-name request applied in one turn stalled it for seconds)`);
+    t.ok(
+      stall < STALL_BOUND_MS,
+      `the daemon's event loop stalled ${stall.toFixed(0)} ms at most ` +
+        `(bound ${STALL_BOUND_MS} ms; a 350k-name request applied in one turn stalled it for seconds)`,
+    );
     greedy.close();
     await healthy(t);
   });

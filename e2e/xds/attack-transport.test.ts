@@ -18,11 +18,14 @@ import { grpcPrefix, rawH2, type RawH2 } from '../harness/h2-raw';
 
 const PODS = 20;
 const FLAGS = [
-  '--xds-tls-handshake-timeout=1s', '--xds-preface-timeout=1s', '--xds-idle-timeout=1s',
+  '--xds-tls-handshake-timeout=1s',
+  '--xds-preface-timeout=1s',
+  '--xds-idle-timeout=1s',
   '--xds-first-message-timeout=2s',
   // The hold deadline stays at its default: the reconnect below must not depend on this machine's load to finish in
   // 2 s (e2e/xds/receive-budget.test.ts covers a reservation that expires).
-  '--xds-max-connections-per-source=16', '--xds-max-concurrent-streams=100',
+  '--xds-max-connections-per-source=16',
+  '--xds-max-concurrent-streams=100',
 ];
 const REFUSALS = 'ambientd_grpc_refusals_total';
 const wire = loadWire();
@@ -112,10 +115,14 @@ t.test('attacks on the transport', async (t) => {
     const flooder = await rawH2({ port: d.grpcPort, localAddress: '127.0.0.7' });
     flooder.headerOnly(2000, auth);
     let rssMax = rss0;
-    await until(async () => {
-      rssMax = Math.max(rssMax, d.rssMiB());
-      return (await d.metric(REFUSALS, { reason: 'first_message_timeout' })) - fmt0 >= 1500;
-    }, '1,500 first-message deadlines counted', 30_000);
+    await until(
+      async () => {
+        rssMax = Math.max(rssMax, d.rssMiB());
+        return (await d.metric(REFUSALS, { reason: 'first_message_timeout' })) - fmt0 >= 1500;
+      },
+      '1,500 first-message deadlines counted',
+      30_000,
+    );
     const elapsed = performance.now() - opened;
     t.ok(elapsed < 2000 + 5000, `header-only streams ended ${elapsed.toFixed(0)} ms after opening (deadline 2 s)`);
     await waitFor(() => flooder.closed, { timeoutMs: 10_000, what: 'the flooder is disconnected' });
@@ -152,7 +159,10 @@ t.test('attacks on the transport', async (t) => {
     const id0 = await d.metric(REFUSALS, { reason: 'idle_timeout' });
     const idle = await connectAll(8, '127.0.0.5', d.grpcPort);
     await waitFor(() => idle.every((c) => c.closed), { timeoutMs: 15_000, what: 'idle sessions closed' });
-    t.ok(idle.every((c) => c.goaway), 'each got GOAWAY first');
+    t.ok(
+      idle.every((c) => c.goaway),
+      'each got GOAWAY first',
+    );
     const worst = Math.max(...idle.map((c) => c.closedAt! - c.openedAt));
     t.ok(worst < 1000 + 5000, `closed within ${worst.toFixed(0)} ms (idle timeout 1 s)`);
     await until(async () => (await d.metric(REFUSALS, { reason: 'idle_timeout' })) - id0 >= 8, 'idle timeouts counted');
@@ -171,7 +181,10 @@ t.test('attacks on the transport', async (t) => {
     const other = await rawH2({ port: d.grpcPort, localAddress: '127.0.0.8' });
     t.notOk(other.closed, 'another source address still connects');
     other.destroy();
-    t.ok(held.every((c) => !c.closed), 'the admitted 16 keep their connections');
+    t.ok(
+      held.every((c) => !c.closed),
+      'the admitted 16 keep their connections',
+    );
     for (const c of held) c.destroy();
     // Their slots come back once they are gone.
     const again = await until(async () => {

@@ -17,7 +17,10 @@ async function fixture(t: { teardown(fn: () => unknown): void }, opts = {}): Pro
 }
 
 async function synced(c: ZtunnelClient): Promise<void> {
-  await c.until(() => c.received.some((r) => r.typeUrl === A) && c.received.some((r) => r.typeUrl === Z), 'initial responses');
+  await c.until(
+    () => c.received.some((r) => r.typeUrl === A) && c.received.some((r) => r.typeUrl === Z),
+    'initial responses',
+  );
 }
 
 t.test('empty initial wildcard requests are answered for both types, Address first', async (t) => {
@@ -35,14 +38,24 @@ t.test('initial wildcard push carries full state; Address before Authorization',
   const f = await fixture(t);
   f.cache.commit([
     { typeUrl: Z, upserts: [f.policy('default', 'p1')] },
-    { typeUrl: A, upserts: [f.workload('c//Pod/default/a', '10.0.0.1'), f.service('default', 'svc.default.svc.cluster.local', '10.96.0.1')] },
+    {
+      typeUrl: A,
+      upserts: [
+        f.workload('c//Pod/default/a', '10.0.0.1'),
+        f.service('default', 'svc.default.svc.cluster.local', '10.96.0.1'),
+      ],
+    },
   ]);
   const c = f.client();
   c.connect();
   await synced(c);
   t.same(c.received[0]!.names.sort(), ['c//Pod/default/a', 'default/svc.default.svc.cluster.local']);
   t.same(c.received[1]!.names, ['default/p1']);
-  t.equal((c.held(A).get('c//Pod/default/a')!.value.workload as { uid: string }).uid, 'c//Pod/default/a', 'resource named by uid');
+  t.equal(
+    (c.held(A).get('c//Pod/default/a')!.value.workload as { uid: string }).uid,
+    'c//Pod/default/a',
+    'resource named by uid',
+  );
 });
 
 t.test('a change is pushed as a delta; a deletion as removed_resources; pure ACKs get no response', async (t) => {
@@ -69,7 +82,11 @@ t.test('nonces are unique per stream and no name appears twice in a response', a
   c.connect();
   await synced(c);
   for (let i = 0; i < 20; i++) f.cache.commit([{ typeUrl: A, upserts: [f.workload('u/x', `10.0.1.${i}`)] }]);
-  await c.until(() => c.held(A).get('u/x') && (c.held(A).get('u/x')!.value.workload as { addresses: Buffer[] }).addresses[0]![3] === 19, 'last version');
+  await c.until(
+    () =>
+      c.held(A).get('u/x') && (c.held(A).get('u/x')!.value.workload as { addresses: Buffer[] }).addresses[0]![3] === 19,
+    'last version',
+  );
   const nonces = c.received.map((r) => r.nonce);
   t.equal(new Set(nonces).size, nonces.length, 'unique nonces');
   for (const r of c.received) t.equal(new Set(r.names).size, r.names.length, 'no duplicates');
@@ -77,13 +94,24 @@ t.test('nonces are unique per stream and no name appears twice in a response', a
 
 t.test('reconnect with initial_resource_versions: unchanged skipped, changed resent, deleted removed', async (t) => {
   const f = await fixture(t);
-  f.cache.commit([{ typeUrl: A, upserts: [f.workload('u/keep', '10.0.0.1'), f.workload('u/change', '10.0.0.2'), f.workload('u/gone', '10.0.0.3')] }]);
+  f.cache.commit([
+    {
+      typeUrl: A,
+      upserts: [f.workload('u/keep', '10.0.0.1'), f.workload('u/change', '10.0.0.2'), f.workload('u/gone', '10.0.0.3')],
+    },
+  ]);
   const c = f.client();
   c.connect();
   await synced(c);
   c.disconnect();
   await c.until(() => f.xds.streamCount === 0, 'stream closed');
-  f.cache.commit([{ typeUrl: A, upserts: [f.workload('u/change', '10.0.0.22'), f.workload('u/new', '10.0.0.4')], removes: ['u/gone'] }]);
+  f.cache.commit([
+    {
+      typeUrl: A,
+      upserts: [f.workload('u/change', '10.0.0.22'), f.workload('u/new', '10.0.0.4')],
+      removes: ['u/gone'],
+    },
+  ]);
   const before = c.received.length;
   c.connect();
   await c.until(() => c.received.filter((_r, i) => i >= before).length >= 2, 'reconnect responses');
@@ -96,7 +124,12 @@ t.test('reconnect with initial_resource_versions: unchanged skipped, changed res
 
 t.test('subscribe * and unsubscribe * on the first request means nothing; on-demand keys answer by name', async (t) => {
   const f = await fixture(t);
-  f.cache.commit([{ typeUrl: A, upserts: [f.workload('c//Pod/ns/p', '10.0.0.5'), f.service('ns', 'h.ns.svc.cluster.local', '10.96.0.9')] }]);
+  f.cache.commit([
+    {
+      typeUrl: A,
+      upserts: [f.workload('c//Pod/ns/p', '10.0.0.5'), f.service('ns', 'h.ns.svc.cluster.local', '10.96.0.9')],
+    },
+  ]);
   const c = f.client({ onDemand: true });
   c.connect();
   await synced(c);
@@ -116,7 +149,12 @@ t.test('subscribe * and unsubscribe * on the first request means nothing; on-dem
   c.demand('/10.0.0.77');
   await c.until(() => c.received.length >= 6, 'missing key');
   t.same(c.received[5]!.removed, ['/10.0.0.77']);
-  f.cache.commit([{ typeUrl: A, upserts: [f.workload('c//Pod/ns/late', '10.0.0.77'), f.workload('c//Pod/ns/unrelated', '10.0.0.78')] }]);
+  f.cache.commit([
+    {
+      typeUrl: A,
+      upserts: [f.workload('c//Pod/ns/late', '10.0.0.77'), f.workload('c//Pod/ns/unrelated', '10.0.0.78')],
+    },
+  ]);
   await c.until(() => c.received.length >= 7, 'late arrival pushed');
   t.same(c.received[6]!.names, ['c//Pod/ns/late'], 'remembered subscription fires; unrelated not sent');
 });
@@ -170,29 +208,32 @@ t.test('explicit * is wildcard; wildcard plus a name, unsubscribing the name rep
   t.same(c.received[3]!.names, ['u/2']);
 });
 
-t.test('bad input: no type_url → InvalidArgument; unknown type answered empty; garbage request bytes → InvalidArgument', async (t) => {
-  const f = await fixture(t);
-  const c1 = f.client({ types: [] });
-  c1.connect();
-  c1.send({ typeUrl: '' });
-  await c1.until(() => c1.status, 'status');
-  t.equal(c1.status!.code, 3, 'INVALID_ARGUMENT');
-  const c2 = f.client({ types: ['type.googleapis.com/some.Unknown'] });
-  c2.connect();
-  await c2.until(() => c2.received.length >= 1, 'unknown type answered');
-  t.equal(c2.received[0]!.typeUrl, 'type.googleapis.com/some.Unknown');
-  t.same(c2.received[0]!.names, []);
-  const c3 = f.client({ types: [] });
-  c3.connect();
-  c3.sendBytes(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]));
-  await c3.until(() => c3.status, 'status');
-  t.equal(c3.status!.code, 3);
-  // The server is fine afterwards.
-  const ok = f.client();
-  ok.connect();
-  await synced(ok);
-  t.pass('server still serves');
-});
+t.test(
+  'bad input: no type_url → InvalidArgument; unknown type answered empty; garbage request bytes → InvalidArgument',
+  async (t) => {
+    const f = await fixture(t);
+    const c1 = f.client({ types: [] });
+    c1.connect();
+    c1.send({ typeUrl: '' });
+    await c1.until(() => c1.status, 'status');
+    t.equal(c1.status!.code, 3, 'INVALID_ARGUMENT');
+    const c2 = f.client({ types: ['type.googleapis.com/some.Unknown'] });
+    c2.connect();
+    await c2.until(() => c2.received.length >= 1, 'unknown type answered');
+    t.equal(c2.received[0]!.typeUrl, 'type.googleapis.com/some.Unknown');
+    t.same(c2.received[0]!.names, []);
+    const c3 = f.client({ types: [] });
+    c3.connect();
+    c3.sendBytes(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]));
+    await c3.until(() => c3.status, 'status');
+    t.equal(c3.status!.code, 3);
+    // The server is fine afterwards.
+    const ok = f.client();
+    ok.connect();
+    await synced(ok);
+    t.pass('server still serves');
+  },
+);
 
 t.test('a request over the receive limit is rejected and the daemon stays fine', async (t) => {
   const f = await fixture(t, { maxReceiveBytes: 64 * 1024 });
@@ -242,7 +283,8 @@ t.test('a stuck client is reset once it pins too many tombstones; its reconnect 
   // Freeze this stream's cursor by never letting it flush: hold a write in flight.
   const s = [...(f.xds as unknown as { streams: Set<{ flush(): void; inFlight: boolean }> }).streams][0]!;
   s.inFlight = true;
-  for (let i = 0; i < 3000; i++) f.cache.commit([{ typeUrl: A, upserts: [f.workload(`u/${i}`, '10.1.0.1')], removes: i > 0 ? [`u/${i - 1}`] : [] }]);
+  for (let i = 0; i < 3000; i++)
+    f.cache.commit([{ typeUrl: A, upserts: [f.workload(`u/${i}`, '10.1.0.1')], removes: i > 0 ? [`u/${i - 1}`] : [] }]);
   s.inFlight = false;
   s.flush();
   await stuck.until(() => stuck.status, 'stream reset');
@@ -254,30 +296,40 @@ t.test('a stuck client is reset once it pins too many tombstones; its reconnect 
   t.pass('resynced');
 });
 
-t.test('fan-out: wildcard streams share one encoded body yet each gets its own nonce and exactly the coalesced diff; an on-demand stream only its key', async (t) => {
-  const f = await fixture(t);
-  f.cache.commit([{ typeUrl: A, upserts: [f.workload('u/x', '10.0.2.1'), f.workload('u/y', '10.0.2.2'), f.workload('u/z', '10.0.2.3')] }]);
-  const wild = [f.client(), f.client(), f.client()];
-  const od = f.client({ onDemand: true });
-  for (const c of [...wild, od]) c.connect();
-  for (const c of [...wild, od]) await synced(c);
-  od.demand('u/z');
-  await od.until(() => od.held(A).has('u/z'), 'on-demand key');
-  const before = [...wild, od].map((c) => c.received.length);
-  // Rapid commits: streams may see them in different batches; each must end at the cache's state.
-  for (let i = 0; i < 10; i++) f.cache.commit([{ typeUrl: A, upserts: [f.workload('u/x', `10.0.3.${i}`)] }]);
-  f.cache.commit([{ typeUrl: A, removes: ['u/y'] }]);
-  f.cache.commit([{ typeUrl: A, upserts: [f.workload('u/z', '10.0.2.33')] }]);
-  const xAt = (c: ZtunnelClient): number | undefined => (c.held(A).get('u/x')?.value.workload as { addresses: Buffer[] } | undefined)?.addresses[0]?.[3];
-  const zAt = (c: ZtunnelClient): number | undefined => (c.held(A).get('u/z')?.value.workload as { addresses: Buffer[] } | undefined)?.addresses[0]?.[3];
-  for (const c of wild) await c.until(() => xAt(c) === 9 && !c.held(A).has('u/y') && zAt(c) === 33, 'final state');
-  await od.until(() => zAt(od) === 33, 'on-demand update');
-  for (const c of wild) {
-    t.same([...c.held(A).keys()].sort(), ['u/x', 'u/z'], 'wildcard stream holds exactly the cache');
-    for (const r of c.received) t.equal(new Set(r.names).size, r.names.length, 'no name twice in one response');
-  }
-  const nonces = [...wild, od].flatMap((c) => c.received.map((r) => r.nonce));
-  t.equal(new Set(nonces).size, nonces.length, 'every response has its own nonce, across streams too');
-  const odNames = od.received.slice(before[3]).flatMap((r) => [...r.names, ...r.removed]);
-  t.same([...new Set(odNames)], ['u/z'], 'the on-demand stream got only its key');
-});
+t.test(
+  'fan-out: wildcard streams share one encoded body yet each gets its own nonce and exactly the coalesced diff; an on-demand stream only its key',
+  async (t) => {
+    const f = await fixture(t);
+    f.cache.commit([
+      {
+        typeUrl: A,
+        upserts: [f.workload('u/x', '10.0.2.1'), f.workload('u/y', '10.0.2.2'), f.workload('u/z', '10.0.2.3')],
+      },
+    ]);
+    const wild = [f.client(), f.client(), f.client()];
+    const od = f.client({ onDemand: true });
+    for (const c of [...wild, od]) c.connect();
+    for (const c of [...wild, od]) await synced(c);
+    od.demand('u/z');
+    await od.until(() => od.held(A).has('u/z'), 'on-demand key');
+    const before = [...wild, od].map((c) => c.received.length);
+    // Rapid commits: streams may see them in different batches; each must end at the cache's state.
+    for (let i = 0; i < 10; i++) f.cache.commit([{ typeUrl: A, upserts: [f.workload('u/x', `10.0.3.${i}`)] }]);
+    f.cache.commit([{ typeUrl: A, removes: ['u/y'] }]);
+    f.cache.commit([{ typeUrl: A, upserts: [f.workload('u/z', '10.0.2.33')] }]);
+    const xAt = (c: ZtunnelClient): number | undefined =>
+      (c.held(A).get('u/x')?.value.workload as { addresses: Buffer[] } | undefined)?.addresses[0]?.[3];
+    const zAt = (c: ZtunnelClient): number | undefined =>
+      (c.held(A).get('u/z')?.value.workload as { addresses: Buffer[] } | undefined)?.addresses[0]?.[3];
+    for (const c of wild) await c.until(() => xAt(c) === 9 && !c.held(A).has('u/y') && zAt(c) === 33, 'final state');
+    await od.until(() => zAt(od) === 33, 'on-demand update');
+    for (const c of wild) {
+      t.same([...c.held(A).keys()].sort(), ['u/x', 'u/z'], 'wildcard stream holds exactly the cache');
+      for (const r of c.received) t.equal(new Set(r.names).size, r.names.length, 'no name twice in one response');
+    }
+    const nonces = [...wild, od].flatMap((c) => c.received.map((r) => r.nonce));
+    t.equal(new Set(nonces).size, nonces.length, 'every response has its own nonce, across streams too');
+    const odNames = od.received.slice(before[3]).flatMap((r) => [...r.names, ...r.removed]);
+    t.same([...new Set(odNames)], ['u/z'], 'the on-demand stream got only its key');
+  },
+);

@@ -35,17 +35,35 @@ async function setup(t: { teardown(fn: () => unknown): void }, limits?: { receiv
   const pki = createTestPki();
   t.teardown(() => pki.cleanup());
   const leaf = pki.leaf('server', ['DNS:localhost', 'IP:127.0.0.1']);
-  const creds = new RotatingServerCredentials({ certChainPem: leaf.certPem, keyPem: leaf.keyPem, trustBundlePem: pki.rootCertPem });
+  const creds = new RotatingServerCredentials({
+    certChainPem: leaf.certPem,
+    keyPem: leaf.keyPem,
+    trustBundlePem: pki.rootCertPem,
+  });
   // Room for one 600 kB message at a time (the cap never drops below one maximal message).
   const refusals: string[] = [];
   const server = new GrpcServer({
-    listen: '127.0.0.1:0', logger: createSilentLogger(), maxReceiveBytes: 1 << 20, maxSessionMemoryMb: 16, credentials: creds,
-    maxBufferedReceiveBytes: 1, limits, refused: (r) => refusals.push(r),
+    listen: '127.0.0.1:0',
+    logger: createSilentLogger(),
+    maxReceiveBytes: 1 << 20,
+    maxSessionMemoryMb: 16,
+    credentials: creds,
+    maxBufferedReceiveBytes: 1,
+    limits,
+    refused: (r) => refusals.push(r),
   });
   const received: { call: number; msg: Buffer }[] = [];
   let calls = 0;
   const definition: grpc.ServiceDefinition = {
-    Sink: { path: PATH, requestStream: true, responseStream: true, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw },
+    Sink: {
+      path: PATH,
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: raw,
+      requestDeserialize: raw,
+      responseSerialize: raw,
+      responseDeserialize: raw,
+    },
   };
   const implementation = {
     Sink: (call: BidiCall) => {
@@ -86,7 +104,11 @@ t.test('a large message waits for room while another is being received, then bot
   t.ok(server.receiveBudget().inUse <= server.receiveBudget().total, 'never over the cap');
   sa.write(fa.subarray(300_000)); // A completes → its room goes to B
   await waitFor(() => received.length === 2, { timeoutMs: 10_000 });
-  t.same(received.map((r) => r.call), [1, 2], 'A first, then B');
+  t.same(
+    received.map((r) => r.call),
+    [1, 2],
+    'A first, then B',
+  );
   t.ok(received[0]!.msg.equals(a), 'A byte for byte');
   t.ok(received[1]!.msg.equals(b), 'B byte for byte');
   await waitFor(() => server.receiveBudget().inUse === 0 && server.receiveBudget().queued === 0, { timeoutMs: 5000 });

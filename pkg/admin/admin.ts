@@ -10,9 +10,21 @@ import type { AdminDaemonView } from './views';
 
 function makeApp(log: Logger) {
   // Request logging is ours (debug level): Prometheus scrapes every few seconds would flood info.
-  const app = Fastify({ loggerInstance: log, logController: new LogController({ disableRequestLogging: true }), forceCloseConnections: 'idle' });
+  const app = Fastify({
+    loggerInstance: log,
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: 'idle',
+  });
   app.addHook('onResponse', async (req, reply) => {
-    req.log.debug({ method: req.method, url: req.url.replace(/\?.*$/, ''), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'admin request');
+    req.log.debug(
+      {
+        method: req.method,
+        url: req.url.replace(/\?.*$/, ''),
+        statusCode: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'admin request',
+    );
   });
   // Internal errors are logged in full; the caller gets no internals.
   app.setErrorHandler((err: { statusCode?: number; message?: string }, req, reply) => {
@@ -44,7 +56,10 @@ export class AdminServer {
   metricsPort = 0;
   debugPort = 0;
 
-  constructor(private readonly daemon: AdminDaemonView, opts: AdminOptions = {}) {
+  constructor(
+    private readonly daemon: AdminDaemonView,
+    opts: AdminOptions = {},
+  ) {
     this.log = (opts.logger ?? createSilentLogger()).child({ component: 'admin' });
   }
 
@@ -60,7 +75,10 @@ export class AdminServer {
 
     const debug = makeApp(this.log);
     await debug.register(healthPlugin, {
-      readiness: () => d.readiness(), clock: d.clock, startedAt: d.startedAt, jwks: () => d.auth.jwks(),
+      readiness: () => d.readiness(),
+      clock: d.clock,
+      startedAt: d.startedAt,
+      jwks: () => d.auth.jwks(),
     });
     await debug.register(debugPlugin, { daemon: d, token: cfg.debugToken, logger: this.log });
     this.debugApp = debug;
@@ -71,7 +89,14 @@ export class AdminServer {
     admission.attach(debug.server, 'debug');
     this.metricsPort = await listen(metrics, cfg.metricsListen);
     this.debugPort = await listen(debug, cfg.debugListen);
-    this.log.info({ metrics: `${parseListen(cfg.metricsListen).host}:${this.metricsPort}`, debug: `${parseListen(cfg.debugListen).host}:${this.debugPort}`, debugAuth: cfg.debugToken ? 'bearer' : 'none' }, 'admin servers listening');
+    this.log.info(
+      {
+        metrics: `${parseListen(cfg.metricsListen).host}:${this.metricsPort}`,
+        debug: `${parseListen(cfg.debugListen).host}:${this.debugPort}`,
+        debugAuth: cfg.debugToken ? 'bearer' : 'none',
+      },
+      'admin servers listening',
+    );
   }
 
   close(): Promise<void> {

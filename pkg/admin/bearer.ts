@@ -10,7 +10,10 @@ import type { Logger } from '../log';
  */
 export function bearerMatches(header: string | undefined, token: string): boolean {
   const m = /^Bearer[ \t]+(\S+)\s*$/i.exec(header ?? '');
-  const presented = crypto.createHash('sha256').update(m?.[1] ?? '').digest();
+  const presented = crypto
+    .createHash('sha256')
+    .update(m?.[1] ?? '')
+    .digest();
   const expected = crypto.createHash('sha256').update(token).digest();
   return crypto.timingSafeEqual(presented, expected) && m !== null;
 }
@@ -20,7 +23,10 @@ export function bearerHook(token: string, log: Logger) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     const header = req.headers.authorization;
     if (bearerMatches(header, token)) return undefined;
-    log.warn({ remoteAddress: req.ip, url: req.url, why: header ? 'wrong or malformed bearer token' : 'no bearer token' }, 'debug request refused');
+    log.warn(
+      { remoteAddress: req.ip, url: req.url, why: header ? 'wrong or malformed bearer token' : 'no bearer token' },
+      'debug request refused',
+    );
     // Returning the reply ends the request here (fastify async-hook rule).
     return reply.code(401).header('www-authenticate', 'Bearer realm="ambientd-debug"').send({ error: 'unauthorized' });
   };

@@ -36,7 +36,10 @@ const APP_TUNNEL = ['NONE', 'PROXY'];
 const enumName = (table: readonly string[], v: unknown): string => table[Number(v ?? 0)] ?? String(v);
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 const arr = (v: unknown): Obj[] => (Array.isArray(v) ? (v as Obj[]) : []);
-const ip = (b: unknown): string => (b instanceof Uint8Array && (b.length === 4 || b.length === 16) ? bytesToIp(b) : `<invalid ${b instanceof Uint8Array ? b.length : 0}-byte address>`);
+const ip = (b: unknown): string =>
+  b instanceof Uint8Array && (b.length === 4 || b.length === 16)
+    ? bytesToIp(b)
+    : `<invalid ${b instanceof Uint8Array ? b.length : 0}-byte address>`;
 
 function networkAddress(a: Obj): string {
   return `${str(a.network)}/${ip(a.address)}`;
@@ -105,7 +108,8 @@ export function serviceJson(s: Obj): Obj {
   const cidrVips: string[] = [];
   for (const a of arr(s.addresses)) {
     const full = a.address instanceof Uint8Array ? a.address.length * 8 : 32;
-    if (a.length !== undefined && a.length !== null && Number(a.length) !== full) cidrVips.push(`${networkAddress(a)}/${Number(a.length)}`);
+    if (a.length !== undefined && a.length !== null && Number(a.length) !== full)
+      cidrVips.push(`${networkAddress(a)}/${Number(a.length)}`);
     else vips.push(networkAddress(a));
   }
   const out: Obj = {
@@ -124,7 +128,11 @@ export function serviceJson(s: Obj): Obj {
   const wp = gateway(s.waypoint);
   if (wp) out.waypoint = wp;
   const ww = arr(s.weightedWaypoints);
-  if (ww.length) out.weightedWaypoints = ww.map((x) => ({ destination: gateway(x.destination)?.destination ?? '', weight: Number(x.weight ?? 0) }));
+  if (ww.length)
+    out.weightedWaypoints = ww.map((x) => ({
+      destination: gateway(x.destination)?.destination ?? '',
+      weight: Number(x.weight ?? 0),
+    }));
   if (s.loadBalancing) {
     const lb = s.loadBalancing as Obj;
     out.loadBalancer = {
@@ -226,7 +234,10 @@ export function buildConfigDump(wire: WireView, cache: CacheView, names?: Readon
     const p = decodeFrame(wire, 'Authorization', e.frame);
     if (p) policies.push(policyJson(p));
   }
-  const by = (k: (o: Obj) => string) => (a: Obj, b: Obj): number => (k(a) < k(b) ? -1 : k(a) > k(b) ? 1 : 0);
+  const by =
+    (k: (o: Obj) => string) =>
+    (a: Obj, b: Obj): number =>
+      k(a) < k(b) ? -1 : k(a) > k(b) ? 1 : 0;
   workloads.sort(by((w) => str(w.uid)));
   const svcList = [...services.values()].sort(by((s) => `${str(s.namespace)}/${str(s.hostname)}`));
   policies.sort(by((p) => `${str(p.namespace)}/${str(p.name)}`));

@@ -12,8 +12,14 @@ export interface DebugPluginOptions {
 }
 
 export const DEBUG_ROUTES = [
-  '/debug/registryz', '/debug/configz', '/debug/syncz', '/debug/config_dump', '/debug/peers',
-  '/debug/certz', '/debug/connections', '/debug/jwks',
+  '/debug/registryz',
+  '/debug/configz',
+  '/debug/syncz',
+  '/debug/config_dump',
+  '/debug/peers',
+  '/debug/certz',
+  '/debug/connections',
+  '/debug/jwks',
 ] as const;
 
 /** The JSON debug documents (docs/admin.md). Encapsulated: its auth hook does not leak to the probes. */

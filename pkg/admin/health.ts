@@ -20,7 +20,10 @@ export const healthPlugin: FastifyPluginAsync<HealthPluginOptions> = async (app,
     return reply.code(r.ready ? 200 : 503).send({ ready: r.ready, reasons: r.reasons });
   });
   // Liveness: the event loop answers.
-  app.get('/healthz', async () => ({ status: 'ok', uptimeSeconds: Math.floor((opts.clock.now() - opts.startedAt) / 1000) }));
+  app.get('/healthz', async () => ({
+    status: 'ok',
+    uptimeSeconds: Math.floor((opts.clock.now() - opts.startedAt) / 1000),
+  }));
   // The bootstrap issuer's public JWKS (verifiers of ambientd-minted tokens).
   app.get('/.well-known/jwks.json', async () => opts.jwks());
 };

@@ -13,8 +13,9 @@ export function ensureAdminMetrics(registry: Registry, authority: AuthorityView,
   if (xds && !registry.getSingleMetric('ambientd_peer_inbound_streams')) {
     new Gauge({
       name: 'ambientd_peer_inbound_streams',
-      help: 'Open xDS streams from peer daemons importing from us, by the dialling cluster (self-reported) '
-        + 'and the SPIFFE id that authenticated it. Series exist only while such a stream is open.',
+      help:
+        'Open xDS streams from peer daemons importing from us, by the dialling cluster (self-reported) ' +
+        'and the SPIFFE id that authenticated it. Series exist only while such a stream is open.',
       labelNames: ['cluster', 'spiffe_id'],
       registers: [registry],
       collect(this: Gauge<'cluster' | 'spiffe_id'>): void {
@@ -47,7 +48,13 @@ export function ensureAdminMetrics(registry: Registry, authority: AuthorityView,
       registers: [registry],
       collect(this: Gauge): void {
         const i = authority.info();
-        this.set(Math.min(i.signingCert.notAfter, ...i.intermediates.map((c) => c.notAfter), ...i.roots.map((r) => r.notAfter)) / 1000);
+        this.set(
+          Math.min(
+            i.signingCert.notAfter,
+            ...i.intermediates.map((c) => c.notAfter),
+            ...i.roots.map((r) => r.notAfter),
+          ) / 1000,
+        );
       },
     });
   }

@@ -75,7 +75,8 @@ function timeOf(v: unknown): string | null {
 }
 
 function condition(raw: unknown): PeerCondition {
-  if (raw === undefined || raw === null) return { status: 'Unknown', reason: 'NotReported', message: '', lastTransitionTime: null };
+  if (raw === undefined || raw === null)
+    return { status: 'Unknown', reason: 'NotReported', message: '', lastTransitionTime: null };
   if (typeof raw !== 'object') return { status: statusOf(raw), reason: '', message: '', lastTransitionTime: null };
   const o = raw as Obj;
   return {
@@ -101,7 +102,9 @@ function findCondition(o: Obj, which: keyof PeerReport['conditions']): unknown {
 
 /** A scalar field as text; absent, null or a nested object (which would print as "[object Object]") is ''. */
 function text(v: unknown): string {
-  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' ? String(v) : '';
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint'
+    ? String(v)
+    : '';
 }
 
 function conflicts(v: unknown): PeerConflict[] {
@@ -156,8 +159,9 @@ export function normalisePeer(raw: unknown): PeerReport {
     conflicts: conflicts(o.conflicts),
     lastTermination: termination(o.lastTermination),
     gateways: Array.isArray(o.gateways)
-      ? o.gateways.filter((g): g is Obj => !!g && typeof g === 'object')
-        .map((g) => ({ id: text(g.id), healthy: g.healthy !== false, since: timeOf(g.since) }))
+      ? o.gateways
+          .filter((g): g is Obj => !!g && typeof g === 'object')
+          .map((g) => ({ id: text(g.id), healthy: g.healthy !== false, since: timeOf(g.since) }))
       : [],
   };
 }

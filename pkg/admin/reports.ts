@@ -12,7 +12,8 @@ import type { AdminDaemonView, CertSummaryView, RegistrySnapshotView, StreamStat
  */
 
 type Obj = Record<string, unknown>;
-const iso = (ms: number | undefined): string | null => (ms === undefined || !Number.isFinite(ms) || ms <= 0 ? null : new Date(ms).toISOString());
+const iso = (ms: number | undefined): string | null =>
+  ms === undefined || !Number.isFinite(ms) || ms <= 0 ? null : new Date(ms).toISOString();
 
 function sortedEntries(m: ReadonlyMap<string, unknown>): Obj[] {
   return [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, v]) => ({ key, ...(v as Obj) }));
@@ -25,9 +26,15 @@ export function registryz(s: RegistrySnapshotView): Obj {
   return {
     version: s.version,
     counts: {
-      namespaces: s.namespaces.size, services: s.services.size, pods: s.pods.size, workloadEntries: s.workloadEntries.size,
-      nodes: s.nodes.size, authorizationPolicies: s.authorizationPolicies.size, peerAuthentications: s.peerAuthentications.size,
-      gateways: s.gateways.size, rejected: s.rejected.length,
+      namespaces: s.namespaces.size,
+      services: s.services.size,
+      pods: s.pods.size,
+      workloadEntries: s.workloadEntries.size,
+      nodes: s.nodes.size,
+      authorizationPolicies: s.authorizationPolicies.size,
+      peerAuthentications: s.peerAuthentications.size,
+      gateways: s.gateways.size,
+      rejected: s.rejected.length,
     },
     namespaces: sortedEntries(s.namespaces),
     nodes: sortedEntries(s.nodes),
@@ -47,8 +54,14 @@ export function configz(d: AdminDaemonView): Obj {
 function identityJson(id: unknown): Obj | null {
   if (!id || typeof id !== 'object') return null;
   const o = id as Obj;
-  const pick = (k: string): string | null => (typeof o[k] === 'string' ? (o[k]) : null);
-  return { spiffeId: pick('spiffeId'), method: pick('method'), namespace: pick('namespace'), serviceAccount: pick('serviceAccount'), nodeName: pick('nodeName') };
+  const pick = (k: string): string | null => (typeof o[k] === 'string' ? o[k] : null);
+  return {
+    spiffeId: pick('spiffeId'),
+    method: pick('method'),
+    namespace: pick('namespace'),
+    serviceAccount: pick('serviceAccount'),
+    nodeName: pick('nodeName'),
+  };
 }
 
 /**
@@ -77,40 +90,46 @@ function inSync(s: StreamStatusView): boolean {
 
 export function syncz(d: AdminDaemonView): Obj {
   const now = d.clock.now();
-  const streams = [...d.xds.status()].sort((a, b) => a.connectedAt - b.connectedAt).map((s) => ({
-    id: s.id,
-    nodeId: s.nodeId,
-    kind: clientKind(s.nodeId),
-    clusterId: clusterOf(s),
-    identity: identityJson(s.identity),
-    connectedAt: iso(s.connectedAt),
-    pendingWrite: s.pendingWrite,
-    pendingCommits: s.pendingCommits,
-    inSync: inSync(s),
-    types: s.types.map((t) => ({
-      typeUrl: t.typeUrl,
-      wildcard: t.wildcard,
-      explicitNames: t.explicitNames,
-      lastNonceSent: t.lastNonceSent,
-      lastNonceAcked: t.lastNonceAcked,
-      acked: t.lastNonceSent === t.lastNonceAcked,
-      lastSentAt: iso(t.lastSentAt),
-      lastAckedAt: iso(t.lastAckedAt),
-      lastNack: t.lastNack ? { nonce: t.lastNack.nonce, message: t.lastNack.message, at: iso(t.lastNack.at) } : null,
-      responses: t.responses,
-      acks: t.acks,
-      nacks: t.nacks,
-      sentSeq: t.sentSeq,
-    })),
-  }));
+  const streams = [...d.xds.status()]
+    .sort((a, b) => a.connectedAt - b.connectedAt)
+    .map((s) => ({
+      id: s.id,
+      nodeId: s.nodeId,
+      kind: clientKind(s.nodeId),
+      clusterId: clusterOf(s),
+      identity: identityJson(s.identity),
+      connectedAt: iso(s.connectedAt),
+      pendingWrite: s.pendingWrite,
+      pendingCommits: s.pendingCommits,
+      inSync: inSync(s),
+      types: s.types.map((t) => ({
+        typeUrl: t.typeUrl,
+        wildcard: t.wildcard,
+        explicitNames: t.explicitNames,
+        lastNonceSent: t.lastNonceSent,
+        lastNonceAcked: t.lastNonceAcked,
+        acked: t.lastNonceSent === t.lastNonceAcked,
+        lastSentAt: iso(t.lastSentAt),
+        lastAckedAt: iso(t.lastAckedAt),
+        lastNack: t.lastNack ? { nonce: t.lastNack.nonce, message: t.lastNack.message, at: iso(t.lastNack.at) } : null,
+        responses: t.responses,
+        acks: t.acks,
+        nacks: t.nacks,
+        sentSeq: t.sentSeq,
+      })),
+    }));
   const sources = (d.sources?.() ?? []).map((h) => ({
-    source: h.source, healthy: h.healthy, synced: h.synced, lastFullScanAt: iso(h.lastFullScanAt ?? undefined),
+    source: h.source,
+    healthy: h.healthy,
+    synced: h.synced,
+    lastFullScanAt: iso(h.lastFullScanAt ?? undefined),
     problems: h.problems.map((p) => ({ path: p.path, code: p.code, reason: p.reason, since: iso(p.since) })),
   }));
   return { now: iso(now), cacheSeq: d.cache.seq, streams, sources };
 }
 
-export type ConfigDumpResult = { status: 200; body: ZtunnelDump & { ambientd: Obj } } | { status: 400 | 404; body: Obj };
+export type ConfigDumpResult =
+  { status: 200; body: ZtunnelDump & { ambientd: Obj } } | { status: 400 | 404; body: Obj };
 
 /**
  * What a ztunnel holds, reconstructed from the cache it is served from. For a
@@ -123,11 +142,21 @@ export function configDump(d: AdminDaemonView, node: string | undefined): Config
   const meta: Obj = { cacheSeq: d.cache.seq, node: node ?? null };
   if (node !== undefined) {
     if (!node) return { status: 400, body: { error: 'node must not be empty' } };
-    const matches = d.xds.status().filter((s) => s.nodeId === node).sort((a, b) => b.connectedAt - a.connectedAt);
+    const matches = d.xds
+      .status()
+      .filter((s) => s.nodeId === node)
+      .sort((a, b) => b.connectedAt - a.connectedAt);
     const s = matches[0];
     if (!s) return { status: 404, body: { error: 'no xDS stream for that node id', node } };
     const wildcard = s.types.length > 0 && s.types.every((t) => t.wildcard);
-    Object.assign(meta, { streamId: s.id, connectedAt: iso(s.connectedAt), inSync: inSync(s), pendingCommits: s.pendingCommits, wildcard, complete: wildcard });
+    Object.assign(meta, {
+      streamId: s.id,
+      connectedAt: iso(s.connectedAt),
+      inSync: inSync(s),
+      pendingCommits: s.pendingCommits,
+      wildcard,
+      complete: wildcard,
+    });
   } else {
     Object.assign(meta, { streamId: null, inSync: null, wildcard: true, complete: true });
   }
@@ -142,8 +171,12 @@ export function peers(d: AdminDaemonView): { now: string | null; enabled: boolea
 
 function certJson(c: CertSummaryView, now: number): Obj {
   return {
-    subject: c.subject, serialHex: c.serialHex, notBefore: iso(c.notBefore), notAfter: iso(c.notAfter),
-    fingerprint256: c.fingerprint256, expiresInSeconds: Math.floor((c.notAfter - now) / 1000),
+    subject: c.subject,
+    serialHex: c.serialHex,
+    notBefore: iso(c.notBefore),
+    notAfter: iso(c.notAfter),
+    fingerprint256: c.fingerprint256,
+    expiresInSeconds: Math.floor((c.notAfter - now) / 1000),
   };
 }
 
@@ -153,10 +186,14 @@ function chainSummary(pem: string, now: number): Obj[] {
   return blocks.map((b) => {
     const x = new crypto.X509Certificate(b);
     return {
-      subject: (x.subject ?? '').replace(/\n/g, ', '), issuer: (x.issuer ?? '').replace(/\n/g, ', '), serialHex: x.serialNumber,
-      notBefore: new Date(x.validFrom).toISOString(), notAfter: new Date(x.validTo).toISOString(),
+      subject: (x.subject ?? '').replace(/\n/g, ', '),
+      issuer: (x.issuer ?? '').replace(/\n/g, ', '),
+      serialHex: x.serialNumber,
+      notBefore: new Date(x.validFrom).toISOString(),
+      notAfter: new Date(x.validTo).toISOString(),
       expiresInSeconds: Math.floor((Date.parse(x.validTo) - now) / 1000),
-      subjectAltName: x.subjectAltName ?? null, fingerprint256: x.fingerprint256,
+      subjectAltName: x.subjectAltName ?? null,
+      fingerprint256: x.fingerprint256,
     };
   });
 }
@@ -170,7 +207,10 @@ export function certz(d: AdminDaemonView): Obj {
   return {
     now: iso(now),
     ca: {
-      mode: i.mode, source: i.source, trustDomain: i.trustDomain, signingKey: i.signingKey,
+      mode: i.mode,
+      source: i.source,
+      trustDomain: i.trustDomain,
+      signingKey: i.signingKey,
       signingCert: certJson(i.signingCert, now),
       roots: i.roots.map((c) => certJson(c, now)),
       intermediates: i.intermediates.map((c) => certJson(c, now)),
@@ -179,7 +219,9 @@ export function certz(d: AdminDaemonView): Obj {
       issued: { workloadCertificates: i.issuedTotal, servingCertificates: i.servingIssuedTotal },
     },
     serving: {
-      notBefore: iso(serving.notBefore), notAfter: iso(serving.notAfter), renewAt: iso(d.serving.renewAt?.()),
+      notBefore: iso(serving.notBefore),
+      notAfter: iso(serving.notAfter),
+      renewAt: iso(d.serving.renewAt?.()),
       chain: chainSummary(serving.certChainPem, now),
     },
   };
@@ -188,16 +230,29 @@ export function certz(d: AdminDaemonView): Obj {
 export function connections(d: AdminDaemonView): Obj {
   const now = d.clock.now();
   const xds = d.xds.status().map((s) => ({
-    id: s.id, nodeId: s.nodeId, kind: clientKind(s.nodeId), clusterId: clusterOf(s),
-    identity: identityJson(s.identity), connectedAt: iso(s.connectedAt),
+    id: s.id,
+    nodeId: s.nodeId,
+    kind: clientKind(s.nodeId),
+    clusterId: clusterOf(s),
+    identity: identityJson(s.identity),
+    connectedAt: iso(s.connectedAt),
     connectedSeconds: Math.max(0, Math.floor((now - s.connectedAt) / 1000)),
     types: s.types.map((t) => t.typeUrl),
   }));
-  const outbound = peers(d).peers.map((p) => ({ peer: p.name, address: p.address, connected: p.conditions.Connected.status === 'True' }));
-  // Peers dialling us (their importers): who they say they are, and the identity that authenticated them.
-  const inbound = xds.filter((c) => c.kind === 'peer').map((c) => ({
-    id: c.id, clusterId: c.clusterId, spiffeId: c.identity?.spiffeId ?? null, connectedAt: c.connectedAt,
+  const outbound = peers(d).peers.map((p) => ({
+    peer: p.name,
+    address: p.address,
+    connected: p.conditions.Connected.status === 'True',
   }));
+  // Peers dialling us (their importers): who they say they are, and the identity that authenticated them.
+  const inbound = xds
+    .filter((c) => c.kind === 'peer')
+    .map((c) => ({
+      id: c.id,
+      clusterId: c.clusterId,
+      spiffeId: c.identity?.spiffeId ?? null,
+      connectedAt: c.connectedAt,
+    }));
   const byKind: Record<string, number> = {};
   for (const c of xds) byKind[c.kind] = (byKind[c.kind] ?? 0) + 1;
   return { now: iso(now), total: xds.length, byKind, xds, peers: outbound, inboundPeers: inbound };

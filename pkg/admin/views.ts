@@ -51,7 +51,11 @@ export interface TypeStatusView {
 export interface StreamStatusView {
   readonly id: string;
   readonly nodeId: string;
-  readonly node?: { readonly id: string; readonly cluster: string; readonly metadata: Readonly<Record<string, unknown>> };
+  readonly node?: {
+    readonly id: string;
+    readonly cluster: string;
+    readonly metadata: Readonly<Record<string, unknown>>;
+  };
   readonly identity?: unknown;
   readonly connectedAt: number;
   readonly pendingWrite: boolean;

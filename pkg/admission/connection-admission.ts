@@ -34,15 +34,25 @@ export class ConnectionAdmission implements ConnectionAdmissionHook {
     const r = o.metrics;
     if (!r) return;
     const refused = r.getSingleMetric(REFUSED);
-    this.refused = refused instanceof Counter ? refused : new Counter({
-      name: REFUSED,
-      help: 'Connections closed at accept because the port was at its connection cap (docs/reliability.md).',
-      labelNames: ['port', 'reason'], registers: [r],
-    });
+    this.refused =
+      refused instanceof Counter
+        ? refused
+        : new Counter({
+            name: REFUSED,
+            help: 'Connections closed at accept because the port was at its connection cap (docs/reliability.md).',
+            labelNames: ['port', 'reason'],
+            registers: [r],
+          });
     const max = r.getSingleMetric(MAX);
-    this.max = max instanceof Gauge ? max : new Gauge({
-      name: MAX, help: 'Connection cap of the port (0 = none).', labelNames: ['port'], registers: [r],
-    });
+    this.max =
+      max instanceof Gauge
+        ? max
+        : new Gauge({
+            name: MAX,
+            help: 'Connection cap of the port (0 = none).',
+            labelNames: ['port'],
+            registers: [r],
+          });
   }
 
   get maxConnections(): number {

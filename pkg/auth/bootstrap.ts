@@ -83,10 +83,18 @@ export class BootstrapIssuer {
     try {
       key = crypto.createPrivateKey(fs.readFileSync(file));
     } catch {
-      throw new DaemonError('auth.bootstrap_key_invalid', GrpcCode.FAILED_PRECONDITION, `${file} is not a usable private key`);
+      throw new DaemonError(
+        'auth.bootstrap_key_invalid',
+        GrpcCode.FAILED_PRECONDITION,
+        `${file} is not a usable private key`,
+      );
     }
     if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-      throw new DaemonError('auth.bootstrap_key_invalid', GrpcCode.FAILED_PRECONDITION, `${file} is not an ECDSA P-256 key`);
+      throw new DaemonError(
+        'auth.bootstrap_key_invalid',
+        GrpcCode.FAILED_PRECONDITION,
+        `${file} is not an ECDSA P-256 key`,
+      );
     }
     return new BootstrapIssuer(opts, key);
   }
@@ -95,7 +103,11 @@ export class BootstrapIssuer {
     // Validate through the SPIFFE grammar so we never mint a token that cannot authenticate.
     parseSpiffeId(`spiffe://x/ns/${req.namespace}/sa/${req.serviceAccount}`);
     if (!Number.isFinite(req.ttlSeconds) || req.ttlSeconds <= 0 || req.ttlSeconds > MAX_BOOTSTRAP_TTL_SECONDS) {
-      throw new DaemonError('auth.bootstrap_bad_ttl', GrpcCode.INVALID_ARGUMENT, `ttl must be 1..${MAX_BOOTSTRAP_TTL_SECONDS} seconds`);
+      throw new DaemonError(
+        'auth.bootstrap_bad_ttl',
+        GrpcCode.INVALID_ARGUMENT,
+        `ttl must be 1..${MAX_BOOTSTRAP_TTL_SECONDS} seconds`,
+      );
     }
     const now = Math.floor(this.clock.now() / 1000);
     const k8s: Record<string, unknown> = { namespace: req.namespace, serviceaccount: { name: req.serviceAccount } };
@@ -129,7 +141,8 @@ export class BootstrapIssuer {
   trustedIssuer(audiences: readonly string[] = [DEFAULT_AUDIENCE]): TrustedIssuer {
     // A token minted against another state directory carries another key id:
     // the hint names the directory whose key this daemon verifies with.
-    const unknownKeyHint = `this daemon's bootstrap tokens are signed by key ${this.kid} in ` +
+    const unknownKeyHint =
+      `this daemon's bootstrap tokens are signed by key ${this.kid} in ` +
       `${path.join(this.stateDir, 'bootstrap', KEY_FILE)}: mint them with ` +
       `\`ambientd token create --state-dir ${this.stateDir} ...\` (or --config with the daemon's config file)`;
     return { issuer: this.issuer, audiences, keys: new StaticKeySet(this.jwks()), method: 'bootstrap', unknownKeyHint };

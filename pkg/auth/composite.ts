@@ -12,7 +12,13 @@ export class InsecureAuthenticator implements Authenticator {
     const ns = opts.namespace ?? 'istio-system';
     const sa = opts.serviceAccount ?? 'ztunnel';
     const id = parseSpiffeId(`spiffe://${opts.trustDomain}/ns/${ns}/sa/${sa}`);
-    const identity: CallerIdentity = { spiffeId: id.uri, trustDomain: id.trustDomain, namespace: ns, serviceAccount: sa, method: 'insecure' };
+    const identity: CallerIdentity = {
+      spiffeId: id.uri,
+      trustDomain: id.trustDomain,
+      namespace: ns,
+      serviceAccount: sa,
+      method: 'insecure',
+    };
     if (opts.nodeName) identity.nodeName = opts.nodeName;
     this.identity = Object.freeze(identity);
   }
@@ -54,16 +60,25 @@ export function authorizeImpersonation(
   if (requestedSpiffeId === caller.spiffeId) return caller.spiffeId;
   const account = `${caller.namespace}/${caller.serviceAccount}`;
   if (!trustedNodeAccounts.includes(account)) {
-    throw permissionDenied('impersonation_untrusted_caller', `${account} may not request ${requestedSpiffeId.slice(0, 256)}`);
+    throw permissionDenied(
+      'impersonation_untrusted_caller',
+      `${account} may not request ${requestedSpiffeId.slice(0, 256)}`,
+    );
   }
   let requested;
   try {
     requested = parseSpiffeId(requestedSpiffeId);
   } catch {
-    throw permissionDenied('impersonation_bad_identity', `requested identity ${requestedSpiffeId.slice(0, 256)} is not a workload SPIFFE id`);
+    throw permissionDenied(
+      'impersonation_bad_identity',
+      `requested identity ${requestedSpiffeId.slice(0, 256)} is not a workload SPIFFE id`,
+    );
   }
   if (requested.trustDomain !== caller.trustDomain) {
-    throw permissionDenied('impersonation_foreign_trust_domain', `${requested.uri} is outside trust domain ${caller.trustDomain}`);
+    throw permissionDenied(
+      'impersonation_foreign_trust_domain',
+      `${requested.uri} is outside trust domain ${caller.trustDomain}`,
+    );
   }
   if (!caller.nodeName) throw permissionDenied('impersonation_no_node', `${account} token carries no node claim`);
   if (!placement.identitiesOnNode(caller.nodeName).has(requested.uri)) {
@@ -81,6 +96,9 @@ export function authorizeNodeNamespace(caller: CallerIdentity, nodeNamespace: st
   if (nodeNamespace === undefined || nodeNamespace === '') return;
   if (caller.method === 'insecure') return;
   if (nodeNamespace !== caller.namespace) {
-    throw permissionDenied('node_namespace_mismatch', `caller ${caller.spiffeId} claims node namespace ${nodeNamespace.slice(0, 128)}`);
+    throw permissionDenied(
+      'node_namespace_mismatch',
+      `caller ${caller.spiffeId} claims node namespace ${nodeNamespace.slice(0, 128)}`,
+    );
   }
 }

@@ -9,7 +9,15 @@ export {
   authFailure,
   permissionDenied,
 } from './types';
-export type { Authenticator, AuthFailureReason, AuthorizationFailureReason, CallContext, CallerIdentity, ImpersonationFailureReason, WorkloadPlacement } from './types';
+export type {
+  Authenticator,
+  AuthFailureReason,
+  AuthorizationFailureReason,
+  CallContext,
+  CallerIdentity,
+  ImpersonationFailureReason,
+  WorkloadPlacement,
+} from './types';
 export { signJwt, MAX_TOKEN_BYTES, verifyJwt } from './jwt';
 export type { JwtAlg, JwtHeader, VerificationKey, VerifyJwtOptions } from './jwt';
 export { fileJwksLoader, httpsFetcher, parseJwks, RefreshingKeySet, StaticKeySet, urlJwksLoader } from './jwks';
@@ -22,4 +30,10 @@ export { anchoredIn, MtlsAuthenticator, parsePemCertificates, TrustDomainRoots }
 export type { AnchorSet, MtlsAuthenticatorOptions, TrustAnchors } from './mtls';
 export { readTrustBundles } from './trust-bundles';
 export { checkNodeMetadata, wrongTypedNodeMetadata } from './node-metadata';
-export { authorizeImpersonation, authorizeNodeNamespace, CompositeAuthenticator, DEFAULT_TRUSTED_NODE_ACCOUNTS, InsecureAuthenticator } from './composite';
+export {
+  authorizeImpersonation,
+  authorizeNodeNamespace,
+  CompositeAuthenticator,
+  DEFAULT_TRUSTED_NODE_ACCOUNTS,
+  InsecureAuthenticator,
+} from './composite';

@@ -146,7 +146,8 @@ export class RefreshingKeySet implements KeySet {
       await this.reload();
       key = select(this.keys, kid, alg);
     }
-    if (!key && this.loadedAt === -Infinity) throw authFailure('keys_unavailable', `no key set loaded from ${this.opts.source}`);
+    if (!key && this.loadedAt === -Infinity)
+      throw authFailure('keys_unavailable', `no key set loaded from ${this.opts.source}`);
     return key;
   }
 
@@ -171,7 +172,8 @@ export class RefreshingKeySet implements KeySet {
       this.attemptedAt = this.clock.monotonic();
       this.inflight = (async () => {
         try {
-          const skip = (why: string): void => this.logger.warn({ source: this.opts.source }, `JWKS entry skipped: ${why}`);
+          const skip = (why: string): void =>
+            this.logger.warn({ source: this.opts.source }, `JWKS entry skipped: ${why}`);
           const keys = await parseJwks(await this.opts.loader(), skip);
           const fp = fingerprint(keys);
           // Nothing can have been verified against an empty set, so the first load is not a change.
@@ -181,7 +183,10 @@ export class RefreshingKeySet implements KeySet {
           this.loadedAt = this.clock.monotonic();
           this.logger.debug({ source: this.opts.source, keys: keys.length }, 'JWKS loaded');
         } catch (e) {
-          this.logger.warn({ source: this.opts.source, err: (e as Error).message }, 'JWKS load failed; keeping the previous keys');
+          this.logger.warn(
+            { source: this.opts.source, err: (e as Error).message },
+            'JWKS load failed; keeping the previous keys',
+          );
         } finally {
           this.inflight = undefined;
         }
@@ -195,18 +200,30 @@ export function fileJwksLoader(file: string): JwksLoader {
   return async () => JSON.parse(await fs.readFile(file, 'utf8')) as unknown;
 }
 
-export type Fetcher = (url: string, init: { signal: AbortSignal; headers: Record<string, string> }) => Promise<{ ok: boolean; status: number; json(): Promise<unknown> }>;
+export type Fetcher = (
+  url: string,
+  init: { signal: AbortSignal; headers: Record<string, string> },
+) => Promise<{ ok: boolean; status: number; json(): Promise<unknown> }>;
 
 /**
  * Loads a JWKS from `jwksUri`, or discovers it from `<issuer>/.well-known/openid-configuration`
  * (what the Kubernetes API server publishes for service-account tokens).
  */
-export function urlJwksLoader(opts: { issuer?: string; jwksUri?: string; fetcher?: Fetcher; timeoutMs?: number; headers?: Record<string, string> }): JwksLoader {
+export function urlJwksLoader(opts: {
+  issuer?: string;
+  jwksUri?: string;
+  fetcher?: Fetcher;
+  timeoutMs?: number;
+  headers?: Record<string, string>;
+}): JwksLoader {
   const fetcher: Fetcher = opts.fetcher ?? ((url, init) => fetch(url, init));
   const get = async (url: string): Promise<unknown> => {
     const signal = AbortSignal.timeout(opts.timeoutMs ?? 5000);
     // kube-apiserver serves /openid/v1/jwks as application/jwk-set+json and answers 406 without it.
-    const res = await fetcher(url, { signal, headers: { accept: 'application/jwk-set+json, application/json', ...(opts.headers ?? {}) } });
+    const res = await fetcher(url, {
+      signal,
+      headers: { accept: 'application/jwk-set+json, application/json', ...(opts.headers ?? {}) },
+    });
     if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`);
     return res.json();
   };
@@ -214,7 +231,9 @@ export function urlJwksLoader(opts: { issuer?: string; jwksUri?: string; fetcher
     let uri = opts.jwksUri;
     if (!uri) {
       if (!opts.issuer) throw new Error('neither jwksUri nor issuer configured');
-      const disco = (await get(`${opts.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`)) as { jwks_uri?: unknown };
+      const disco = (await get(`${opts.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`)) as {
+        jwks_uri?: unknown;
+      };
       if (typeof disco.jwks_uri !== 'string') throw new Error('discovery document has no jwks_uri');
       uri = disco.jwks_uri;
     }
@@ -227,25 +246,38 @@ export function urlJwksLoader(opts: { issuer?: string; jwksUri?: string; fetcher
  * issuers such as the Kubernetes API server whose certificate is not publicly
  * trusted. Bodies are capped (a JWKS is a few KiB).
  */
-export function httpsFetcher(tlsOpts: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; maxBytes?: number } = {}): Fetcher {
+export function httpsFetcher(
+  tlsOpts: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; maxBytes?: number } = {},
+): Fetcher {
   const maxBytes = tlsOpts.maxBytes ?? 1024 * 1024;
   return (url, init) =>
     new Promise((resolve, reject) => {
-      const req = https.get(url, { ca: tlsOpts.ca, cert: tlsOpts.cert, key: tlsOpts.key, headers: init.headers, signal: init.signal, minVersion: 'TLSv1.2' }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > maxBytes) req.destroy(new Error(`response from ${url} exceeds ${maxBytes} bytes`));
-          else chunks.push(c);
-        });
-        res.on('end', () => {
-          const body = Buffer.concat(chunks).toString('utf8');
-          const status = res.statusCode ?? 0;
-          resolve({ ok: status >= 200 && status < 300, status, json: async () => JSON.parse(body) as unknown });
-        });
-        res.on('error', reject);
-      });
+      const req = https.get(
+        url,
+        {
+          ca: tlsOpts.ca,
+          cert: tlsOpts.cert,
+          key: tlsOpts.key,
+          headers: init.headers,
+          signal: init.signal,
+          minVersion: 'TLSv1.2',
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > maxBytes) req.destroy(new Error(`response from ${url} exceeds ${maxBytes} bytes`));
+            else chunks.push(c);
+          });
+          res.on('end', () => {
+            const body = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            resolve({ ok: status >= 200 && status < 300, status, json: async () => JSON.parse(body) as unknown });
+          });
+          res.on('error', reject);
+        },
+      );
       req.on('error', reject);
     });
 }

@@ -91,8 +91,9 @@ export function signJwt(
   const p = Buffer.from(JSON.stringify(payload)).toString('base64url');
   const input = Buffer.from(`${h}.${p}`, 'ascii');
   // ES256 signatures are raw r||s (RFC 7518 §3.4), hence ieee-p1363.
-  const sig = header.alg === 'ES256'
-    ? crypto.sign('sha256', input, { key, dsaEncoding: 'ieee-p1363' })
-    : crypto.sign('sha256', input, key);
+  const sig =
+    header.alg === 'ES256'
+      ? crypto.sign('sha256', input, { key, dsaEncoding: 'ieee-p1363' })
+      : crypto.sign('sha256', input, key);
   return `${h}.${p}.${sig.toString('base64url')}`;
 }

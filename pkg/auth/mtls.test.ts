@@ -22,16 +22,68 @@ const read = (n: string): string => fs.readFileSync(f(n), 'utf8');
 let serial = 1;
 
 function root(name: string): void {
-  ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f(`${name}.key`), '-subj', `/O=${name}`, '-days', '1',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', f(`${name}.pem`));
+  ossl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    f(`${name}.key`),
+    '-subj',
+    `/O=${name}`,
+    '-days',
+    '1',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+    '-out',
+    f(`${name}.pem`),
+  );
 }
 function signed(name: string, issuer: string, ext: string): void {
-  ossl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f(`${name}.key`), '-subj', `/O=${name}`, '-out', f(`${name}.csr`));
+  ossl(
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    f(`${name}.key`),
+    '-subj',
+    `/O=${name}`,
+    '-out',
+    f(`${name}.csr`),
+  );
   fs.writeFileSync(f(`${name}.ext`), ext);
-  ossl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${issuer}.pem`), '-CAkey', f(`${issuer}.key`), '-set_serial', String(serial++), '-days', '1', '-sha256', '-extfile', f(`${name}.ext`), '-out', f(`${name}.pem`));
+  ossl(
+    'x509',
+    '-req',
+    '-in',
+    f(`${name}.csr`),
+    '-CA',
+    f(`${issuer}.pem`),
+    '-CAkey',
+    f(`${issuer}.key`),
+    '-set_serial',
+    String(serial++),
+    '-days',
+    '1',
+    '-sha256',
+    '-extfile',
+    f(`${name}.ext`),
+    '-out',
+    f(`${name}.pem`),
+  );
 }
 const CA_EXT = 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n';
-const leafExt = (uri: string): string => `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=URI:${uri}\n`;
+const leafExt = (uri: string): string =>
+  `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=URI:${uri}\n`;
 const PEER_B = 'spiffe://td-b/ns/istio-system/sa/istiod';
 const APP_A = 'spiffe://td-a/ns/shop/sa/web';
 
@@ -57,15 +109,33 @@ interface Seen {
 async function handshake(ca: string, certPem: string, keyPem: string): Promise<Seen> {
   return new Promise((resolve, reject) => {
     const server = tls.createServer(
-      { key: read('a-ok.key'), cert: chain('a-ok', 'int-a'), ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' },
+      {
+        key: read('a-ok.key'),
+        cert: chain('a-ok', 'int-a'),
+        ca,
+        requestCert: true,
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.3',
+      },
       (sock) => {
-        resolve({ detailed: sock.getPeerCertificate(true), plain: sock.getPeerCertificate(), authorized: sock.authorized });
+        resolve({
+          detailed: sock.getPeerCertificate(true),
+          plain: sock.getPeerCertificate(),
+          authorized: sock.authorized,
+        });
         sock.end();
         server.close();
       },
     );
     server.listen(0, '127.0.0.1', () => {
-      const c = tls.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, cert: certPem, key: keyPem, rejectUnauthorized: false, minVersion: 'TLSv1.3' });
+      const c = tls.connect({
+        host: '127.0.0.1',
+        port: (server.address() as AddressInfo).port,
+        cert: certPem,
+        key: keyPem,
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.3',
+      });
       c.on('data', () => undefined);
       c.on('error', () => undefined);
       c.on('close', () => c.destroy());
@@ -87,7 +157,12 @@ async function outcome(p: Promise<unknown>): Promise<string> {
 
 const UNION = read('root-a.pem') + read('root-b.pem');
 const twoDomains = (localIssuers?: string): TrustDomainRoots =>
-  new TrustDomainRoots({ localTrustDomain: 'td-a', localRoots: () => read('root-a.pem'), localIssuers: localIssuers ? () => localIssuers : undefined, extra: new Map([['td-b', read('root-b.pem')]]) });
+  new TrustDomainRoots({
+    localTrustDomain: 'td-a',
+    localRoots: () => read('root-a.pem'),
+    localIssuers: localIssuers ? () => localIssuers : undefined,
+    extra: new Map([['td-b', read('root-b.pem')]]),
+  });
 const authn = (anchors: TrustDomainRoots): MtlsAuthenticator =>
   new MtlsAuthenticator({ trustDomains: anchors.trustDomains(), anchors, foreignAccounts: ['istio-system/istiod'] });
 
@@ -99,8 +174,19 @@ t.test('TrustDomainRoots: the local trust domain is the mesh bundle; others as c
   t.equal(r.rootsFor('td-c'), undefined, 'no roots for an unconfigured trust domain');
   t.equal(parsePemCertificates(r.unionPem()).length, 2, 'TLS verifies against the union');
   t.equal(r.unionFingerprints().size, 2);
-  t.throws(() => new TrustDomainRoots({ localTrustDomain: 'td-a', localRoots: () => '', extra: new Map([['td-a', read('root-b.pem')]]) }), /always uses the mesh trust bundle/);
-  t.throws(() => new TrustDomainRoots({ localTrustDomain: 'td-a', localRoots: () => '', extra: new Map([['td-b', 'junk']]) }), /no PEM certificate/);
+  t.throws(
+    () =>
+      new TrustDomainRoots({
+        localTrustDomain: 'td-a',
+        localRoots: () => '',
+        extra: new Map([['td-a', read('root-b.pem')]]),
+      }),
+    /always uses the mesh trust bundle/,
+  );
+  t.throws(
+    () => new TrustDomainRoots({ localTrustDomain: 'td-a', localRoots: () => '', extra: new Map([['td-b', 'junk']]) }),
+    /no PEM certificate/,
+  );
 });
 
 t.test('a client certificate must anchor in the roots of the trust domain its own SPIFFE id names', async (t) => {
@@ -109,28 +195,58 @@ t.test('a client certificate must anchor in the roots of the trust domain its ow
   t.ok(bOk.authorized, 'TLS accepts it (union)');
   t.equal(await outcome(a.authenticate(ctx(bOk.detailed))), `ok ${PEER_B}`, 'td-b peer under td-b root: accepted');
   const aOk = await handshake(UNION, chain('a-ok', 'int-a'), read('a-ok.key'));
-  t.equal(await outcome(a.authenticate(ctx(aOk.detailed))), `ok ${APP_A}`, 'local identity under the local root: accepted');
+  t.equal(
+    await outcome(a.authenticate(ctx(aOk.detailed))),
+    `ok ${APP_A}`,
+    'local identity under the local root: accepted',
+  );
 
   const bByA = await handshake(UNION, chain('b-by-a', 'int-a'), read('b-by-a.key'));
   t.ok(bByA.authorized, 'TLS alone would accept it (td-a root is in the union)');
-  t.equal(await outcome(a.authenticate(ctx(bByA.detailed))), 'auth.untrusted_anchor', 'td-a root does not vouch for a td-b identity');
+  t.equal(
+    await outcome(a.authenticate(ctx(bByA.detailed))),
+    'auth.untrusted_anchor',
+    'td-a root does not vouch for a td-b identity',
+  );
   const aByB = await handshake(UNION, chain('a-by-b', 'int-b'), read('a-by-b.key'));
   t.ok(aByB.authorized);
-  t.equal(await outcome(a.authenticate(ctx(aByB.detailed))), 'auth.untrusted_anchor', 'td-b root does not vouch for a td-a identity');
+  t.equal(
+    await outcome(a.authenticate(ctx(aByB.detailed))),
+    'auth.untrusted_anchor',
+    'td-b root does not vouch for a td-a identity',
+  );
 
   const bApp = await handshake(UNION, chain('b-app', 'int-b'), read('b-app.key'));
-  t.equal(await outcome(a.authenticate(ctx(bApp.detailed))), 'auth.wrong_trust_domain', 'only the peer daemon account from a foreign trust domain');
+  t.equal(
+    await outcome(a.authenticate(ctx(bApp.detailed))),
+    'auth.wrong_trust_domain',
+    'only the peer daemon account from a foreign trust domain',
+  );
 
   // Forged links: a td-b identity from td-a's root with td-b's root spliced in as its issuer.
-  const forged = { ...bByA.detailed, issuerCertificate: { ...bByA.detailed.issuerCertificate, issuerCertificate: bOk.detailed.issuerCertificate.issuerCertificate } };
-  t.equal(await outcome(a.authenticate(ctx(forged))), 'auth.untrusted_anchor', 'every link\'s signature is checked, not just the names');
+  const forged = {
+    ...bByA.detailed,
+    issuerCertificate: {
+      ...bByA.detailed.issuerCertificate,
+      issuerCertificate: bOk.detailed.issuerCertificate.issuerCertificate,
+    },
+  };
+  t.equal(
+    await outcome(a.authenticate(ctx(forged))),
+    'auth.untrusted_anchor',
+    "every link's signature is checked, not just the names",
+  );
   t.notOk(anchoredIn(forged, twoDomains().anchorsFor('td-b')!));
 });
 
 t.test('without the issuer chain (leaf only): fail closed unless the leaf alone proves it', async (t) => {
   const a = authn(twoDomains());
   const bOk = await handshake(UNION, chain('b-ok', 'int-b'), read('b-ok.key'));
-  t.equal(await outcome(a.authenticate(ctx(bOk.plain))), 'auth.untrusted_anchor', 'an intermediate the server cannot see: refused');
+  t.equal(
+    await outcome(a.authenticate(ctx(bOk.plain))),
+    'auth.untrusted_anchor',
+    'an intermediate the server cannot see: refused',
+  );
   const bDirect = await handshake(UNION, chain('b-direct'), read('b-direct.key'));
   t.equal(await outcome(a.authenticate(ctx(bDirect.plain))), `ok ${PEER_B}`, 'a leaf signed by a td-b root: accepted');
   const bByA = await handshake(UNION, chain('b-by-a', 'int-a'), read('b-by-a.key'));
@@ -138,7 +254,11 @@ t.test('without the issuer chain (leaf only): fail closed unless the leaf alone 
   // The local trust domain also counts our own issuing CA certificates as anchors.
   const aOk = await handshake(UNION, chain('a-ok', 'int-a'), read('a-ok.key'));
   t.equal(await outcome(a.authenticate(ctx(aOk.plain))), 'auth.untrusted_anchor', 'without knowing our intermediate');
-  t.equal(await outcome(authn(twoDomains(chain('a-ok', 'int-a'))).authenticate(ctx(aOk.plain))), `ok ${APP_A}`, 'with our own issuing chain');
+  t.equal(
+    await outcome(authn(twoDomains(chain('a-ok', 'int-a'))).authenticate(ctx(aOk.plain))),
+    `ok ${APP_A}`,
+    'with our own issuing chain',
+  );
 });
 
 t.test('one trust domain only: unchanged (TLS verification suffices, no chain needed)', async (t) => {

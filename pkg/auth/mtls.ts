@@ -56,17 +56,20 @@ export class TrustDomainRoots implements TrustAnchors {
   private readonly extra = new Map<string, { pem: string; anchors: AnchorSet }>();
   private local?: { pem: string; issuers: string; anchors: AnchorSet; union: string; unionFp: Set<string> };
 
-  constructor(private readonly o: {
-    localTrustDomain: string;
-    /** The mesh trust bundle (PEM roots). */
-    localRoots: () => string;
-    /** Our own issuing chain (PEM; non-CA certificates in it are ignored). */
-    localIssuers?: () => string;
-    /** trust domain → PEM roots. */
-    extra?: ReadonlyMap<string, string>;
-  }) {
+  constructor(
+    private readonly o: {
+      localTrustDomain: string;
+      /** The mesh trust bundle (PEM roots). */
+      localRoots: () => string;
+      /** Our own issuing chain (PEM; non-CA certificates in it are ignored). */
+      localIssuers?: () => string;
+      /** trust domain → PEM roots. */
+      extra?: ReadonlyMap<string, string>;
+    },
+  ) {
     for (const [td, pem] of o.extra ?? []) {
-      if (td === o.localTrustDomain) throw new Error(`trust domain ${td} is the local one; it always uses the mesh trust bundle`);
+      if (td === o.localTrustDomain)
+        throw new Error(`trust domain ${td} is the local one; it always uses the mesh trust bundle`);
       this.extra.set(td, { pem, anchors: anchorSet(parsePemCertificates(pem)) });
     }
   }
@@ -79,7 +82,9 @@ export class TrustDomainRoots implements TrustAnchors {
     const roots = pem ? parsePemCertificates(pem) : [];
     const own = issuers ? parsePemCertificates(issuers).filter((c) => c.ca) : [];
     const anchors = anchorSet([...roots, ...own]);
-    const union = [pem, ...[...this.extra.values()].map((e) => e.pem)].map((p) => (p.endsWith('\n') || p === '' ? p : `${p}\n`)).join('');
+    const union = [pem, ...[...this.extra.values()].map((e) => e.pem)]
+      .map((p) => (p.endsWith('\n') || p === '' ? p : `${p}\n`))
+      .join('');
     const unionFp = new Set<string>(roots.map((c) => c.fingerprint256));
     for (const e of this.extra.values()) for (const f of e.anchors.fingerprints) unionFp.add(f);
     this.local = { pem, issuers, anchors, union, unionFp };
@@ -126,7 +131,8 @@ function chainOf(cert: PeerCertificate | DetailedPeerCertificate): X509Certifica
   return out;
 }
 
-const issuedBy = (c: X509Certificate, issuer: X509Certificate): boolean => issuer.ca && c.checkIssued(issuer) && c.verify(issuer.publicKey);
+const issuedBy = (c: X509Certificate, issuer: X509Certificate): boolean =>
+  issuer.ca && c.checkIssued(issuer) && c.verify(issuer.publicKey);
 
 /**
  * True when the presented chain anchors in `anchors`: every link up to the
@@ -204,12 +210,22 @@ export class MtlsAuthenticator implements Authenticator {
     } catch {
       throw authFailure('bad_peer_certificate', 'client certificate URI SAN is not a workload SPIFFE id');
     }
-    if (!this.trustDomains.has(id.trustDomain)) throw authFailure('wrong_trust_domain', `trust domain ${id.trustDomain} not accepted`);
+    if (!this.trustDomains.has(id.trustDomain))
+      throw authFailure('wrong_trust_domain', `trust domain ${id.trustDomain} not accepted`);
     if (this.foreign && id.trustDomain !== this.local && !this.foreign.has(`${id.namespace}/${id.serviceAccount}`)) {
-      throw authFailure('wrong_trust_domain', `${id.uri}: only peer daemon accounts are accepted from trust domain ${id.trustDomain}`);
+      throw authFailure(
+        'wrong_trust_domain',
+        `${id.uri}: only peer daemon accounts are accepted from trust domain ${id.trustDomain}`,
+      );
     }
     if (this.opts.anchors) this.checkAnchor(cert, id.trustDomain, id.uri);
-    return Object.freeze({ spiffeId: id.uri, trustDomain: id.trustDomain, namespace: id.namespace, serviceAccount: id.serviceAccount, method: 'mtls' as const });
+    return Object.freeze({
+      spiffeId: id.uri,
+      trustDomain: id.trustDomain,
+      namespace: id.namespace,
+      serviceAccount: id.serviceAccount,
+      method: 'mtls' as const,
+    });
   }
 
   private checkAnchor(cert: PeerCertificate | DetailedPeerCertificate, td: string, uri: string): void {
@@ -228,6 +244,7 @@ export class MtlsAuthenticator implements Authenticator {
       }
     }
     if (subset) return;
-    if (!anchoredIn(cert, own)) throw authFailure('untrusted_anchor', `${uri} does not chain to a root of trust domain ${td}`);
+    if (!anchoredIn(cert, own))
+      throw authFailure('untrusted_anchor', `${uri} does not chain to a root of trust domain ${td}`);
   }
 }

@@ -6,15 +6,21 @@ import type { CallerIdentity } from './types';
  * rather than skipped, so a list or number cannot step around the
  * namespace check.
  */
-const STRING_NODE_METADATA = ['NAMESPACE', 'NAME', 'NODE_NAME', 'CLUSTER_ID', 'SERVICE_ACCOUNT',
-  'INSTANCE_IPS'] as const;
+const STRING_NODE_METADATA = [
+  'NAMESPACE',
+  'NAME',
+  'NODE_NAME',
+  'CLUSTER_ID',
+  'SERVICE_ACCOUNT',
+  'INSTANCE_IPS',
+] as const;
 
 export function wrongTypedNodeMetadata(metadata: Readonly<Record<string, unknown>>): string | undefined {
   for (const k of STRING_NODE_METADATA) {
     const v = metadata[k];
     if (v === undefined || typeof v === 'string') continue;
-    const what = v === null ? 'null' : Array.isArray(v) ? 'a list'
-      : typeof v === 'object' ? 'a struct' : `a ${typeof v}`;
+    const what =
+      v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a struct' : `a ${typeof v}`;
     return `node metadata ${k} must be a string, got ${what}`;
   }
   return undefined;
@@ -26,7 +32,8 @@ export function wrongTypedNodeMetadata(metadata: Readonly<Record<string, unknown
  * Returns why the node is refused, or undefined.
  */
 export function checkNodeMetadata(
-  identity: CallerIdentity, metadata: Readonly<Record<string, unknown>>,
+  identity: CallerIdentity,
+  metadata: Readonly<Record<string, unknown>>,
 ): string | undefined {
   const wrong = wrongTypedNodeMetadata(metadata);
   if (wrong) return wrong;

@@ -23,10 +23,19 @@ function setup(keys: KeySet, cacheSize = 100) {
   const auth = new TokenAuthenticator({ issuers, trustDomain: 'cluster.local', clock, cacheSize });
   const token = (kid: string, key: crypto.KeyObject, over: Record<string, unknown> = {}) => {
     const s = Math.floor(c.nowMs / 1000);
-    return signJwt({ alg: 'ES256', kid }, {
-      iss: ISS, sub: 'system:serviceaccount:istio-system:ztunnel', aud: ['istio-ca'], iat: s, exp: s + 600,
-      'kubernetes.io': { namespace: 'istio-system', node: { name: 'node-a' } }, ...over,
-    }, key);
+    return signJwt(
+      { alg: 'ES256', kid },
+      {
+        iss: ISS,
+        sub: 'system:serviceaccount:istio-system:ztunnel',
+        aud: ['istio-ca'],
+        iat: s,
+        exp: s + 600,
+        'kubernetes.io': { namespace: 'istio-system', node: { name: 'node-a' } },
+        ...over,
+      },
+      key,
+    );
   };
   const outcome = async (tok: string): Promise<string> => {
     try {
@@ -87,7 +96,11 @@ t.test('key rotation and removal drop cached verifications', async (t) => {
   let loads = 0;
   const c = { mono: 1_000_000 };
   const keys = new RefreshingKeySet({
-    loader: async () => (loads++, served), source: 'test', logger, minRefreshIntervalMs: 30_000, maxAgeMs: 600_000,
+    loader: async () => (loads++, served),
+    source: 'test',
+    logger,
+    minRefreshIntervalMs: 30_000,
+    maxAgeMs: 600_000,
     clock: { now: () => Date.UTC(2026, 0, 1), monotonic: () => c.mono },
   });
   const s = setup(keys);

@@ -122,8 +122,10 @@ export class TokenAuthenticator implements Authenticator {
     const namespace = sm[1]!;
     const serviceAccount = sm[2]!;
     const kio = p['kubernetes.io'];
-    const claimNs = typeof kio === 'object' && kio !== null ? str((kio as Record<string, unknown>).namespace) : undefined;
-    if (claimNs !== undefined && claimNs !== namespace) throw authFailure('bad_subject', 'kubernetes.io namespace disagrees with sub');
+    const claimNs =
+      typeof kio === 'object' && kio !== null ? str((kio as Record<string, unknown>).namespace) : undefined;
+    if (claimNs !== undefined && claimNs !== namespace)
+      throw authFailure('bad_subject', 'kubernetes.io namespace disagrees with sub');
     let spiffeId: string;
     try {
       spiffeId = parseSpiffeId(`spiffe://${this.opts.trustDomain}/ns/${namespace}/sa/${serviceAccount}`).uri;

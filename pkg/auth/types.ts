@@ -31,11 +31,7 @@ export interface WorkloadPlacement {
 
 // The reason lists live in the project's one error catalogue (pkg/errors/codes.ts); re-exported here for
 // authentication's users.
-export {
-  AUTH_FAILURE_REASONS,
-  AUTHORIZATION_FAILURE_REASONS,
-  IMPERSONATION_FAILURE_REASONS,
-} from '../errors';
+export { AUTH_FAILURE_REASONS, AUTHORIZATION_FAILURE_REASONS, IMPERSONATION_FAILURE_REASONS } from '../errors';
 export type { AuthFailureReason, AuthorizationFailureReason, ImpersonationFailureReason } from '../errors';
 import type { AuthFailureReason, AuthorizationFailureReason } from '../errors';
 

@@ -26,7 +26,18 @@ function opensslCsr(keyArgs = ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curv
   const n = `csr${csrN++}`;
   ossl(['genpkey', ...keyArgs, '-out', `${n}.key`]);
   // The CSR asks for another identity: the CA must ignore CSR SANs.
-  ossl(['req', '-new', '-key', `${n}.key`, '-subj', '/', '-addext', 'subjectAltName=critical,URI:spiffe://evil/ns/x/sa/y', '-out', `${n}.csr`]);
+  ossl([
+    'req',
+    '-new',
+    '-key',
+    `${n}.key`,
+    '-subj',
+    '/',
+    '-addext',
+    'subjectAltName=critical,URI:spiffe://evil/ns/x/sa/y',
+    '-out',
+    `${n}.csr`,
+  ]);
   return fs.readFileSync(path.join(dir, `${n}.csr`), 'utf8');
 }
 /** openssl verify with the last element as CA file and the middle ones as untrusted intermediates. */
@@ -76,7 +87,11 @@ t.test('self-signed root: persisted 0600, reused on restart, leaf verifies with 
   t.match(verifyChain(res.certChain), /leaf.pem: OK/);
   const text = certText(res.certChain[0]!);
   t.match(text, /Subject: *\n/, 'empty subject');
-  t.match(text, /X509v3 Subject Alternative Name: critical\s+URI:spiffe:\/\/cluster\.local\/ns\/default\/sa\/bookinfo\s*\n/, 'one critical URI SAN from the identity, not the CSR');
+  t.match(
+    text,
+    /X509v3 Subject Alternative Name: critical\s+URI:spiffe:\/\/cluster\.local\/ns\/default\/sa\/bookinfo\s*\n/,
+    'one critical URI SAN from the identity, not the CSR',
+  );
   t.notMatch(text, /evil/);
   t.match(text, /X509v3 Key Usage: critical\s+Digital Signature, Key Encipherment/);
   t.match(text, /Extended Key Usage:\s+TLS Web Server Authentication, TLS Web Client Authentication/);
@@ -95,33 +110,62 @@ t.test('self-signed root: persisted 0600, reused on restart, leaf verifies with 
 });
 
 t.test('TTL rules and RSA CSRs', async (t) => {
-  const a = Authority.open({ stateDir: path.join(dir, 'state-ec'), trustDomain: 'td.example', selfSignedKeyAlgorithm: 'ec-p256', maxTtlSeconds: 7 * 86400, logger });
+  const a = Authority.open({
+    stateDir: path.join(dir, 'state-ec'),
+    trustDomain: 'td.example',
+    selfSignedKeyAlgorithm: 'ec-p256',
+    maxTtlSeconds: 7 * 86400,
+    logger,
+  });
   t.equal(a.info().signingKey, 'ECDSA-P256');
   const now = Date.now();
   const dflt = a.sign({ csrPem: opensslCsr(), identity: 'spiffe://td.example/ns/a/sa/b', ttlSeconds: 0 });
   t.ok(Math.abs(opensslDate(dflt.certChain[0]!, 'enddate') - (now + 86400e3)) < 5_000, 'ttl 0 → 24 h');
   t.match(verifyChain(dflt.certChain), /OK/);
-  t.equal(codeOf(() => a.sign({ csrPem: opensslCsr(), identity: 'spiffe://td.example/ns/a/sa/b', ttlSeconds: 8 * 86400 })), 'ca.ttl_too_long');
-  const rsa = a.sign({ csrPem: opensslCsr(['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']), identity: 'spiffe://td.example/ns/a/sa/b', ttlSeconds: 60 });
+  t.equal(
+    codeOf(() => a.sign({ csrPem: opensslCsr(), identity: 'spiffe://td.example/ns/a/sa/b', ttlSeconds: 8 * 86400 })),
+    'ca.ttl_too_long',
+  );
+  const rsa = a.sign({
+    csrPem: opensslCsr(['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']),
+    identity: 'spiffe://td.example/ns/a/sa/b',
+    ttlSeconds: 60,
+  });
   t.match(verifyChain(rsa.certChain), /OK/, 'RSA CSR signed');
-  t.equal(codeOf(() => a.sign({ csrPem: 'nope', identity: 'spiffe://td.example/ns/a/sa/b', ttlSeconds: 60 })), 'x509.csr_not_pem');
-  t.equal(codeOf(() => a.sign({ csrPem: opensslCsr(), identity: 'not-spiffe', ttlSeconds: 60 })), 'x509.bad_spiffe_id');
+  t.equal(
+    codeOf(() => a.sign({ csrPem: 'nope', identity: 'spiffe://td.example/ns/a/sa/b', ttlSeconds: 60 })),
+    'x509.csr_not_pem',
+  );
+  t.equal(
+    codeOf(() => a.sign({ csrPem: opensslCsr(), identity: 'not-spiffe', ttlSeconds: 60 })),
+    'x509.bad_spiffe_id',
+  );
 });
 
 t.test('plug-in CA from make -C certs: root → intermediate → leaf, clamp, multi-root bundle', async (t) => {
   const pki = path.join(dir, 'pki');
   // RSA-4096 is the default (checked on the recipe below without paying for the keygen);
   // the real run uses 2048-bit keys so the suite stays fast on a shared 2-core machine.
-  const dry = execFileSync('make', ['-n', '-C', path.join(REPO, 'certs'), `OUT=${pki}-dry`, 'c1-cacerts'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  const dry = execFileSync('make', ['-n', '-C', path.join(REPO, 'certs'), `OUT=${pki}-dry`, 'c1-cacerts'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).toString();
   t.match(dry, new RegExp(`genrsa -out ${pki}-dry/root-key.pem 4096`), 'root defaults to RSA 4096');
   t.match(dry, new RegExp(`genrsa -out ${pki}-dry/c1/ca-key.pem 4096`), 'intermediate defaults to RSA 4096');
   const small = ['ROOTCA_KEYSZ=2048', 'INTERMEDIATE_KEYSZ=2048'];
-  execFileSync('make', ['-s', '-C', path.join(REPO, 'certs'), `OUT=${pki}`, ...small, 'root-ca', 'c1-cacerts'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync('make', ['-s', '-C', path.join(REPO, 'certs'), `OUT=${pki}`, ...small, 'root-ca', 'c1-cacerts'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const plug = path.join(pki, 'c1');
-  for (const f of ['ca-cert.pem', 'ca-key.pem', 'root-cert.pem', 'cert-chain.pem']) t.ok(fs.existsSync(path.join(plug, f)), f);
+  for (const f of ['ca-cert.pem', 'ca-key.pem', 'root-cert.pem', 'cert-chain.pem'])
+    t.ok(fs.existsSync(path.join(plug, f)), f);
   t.match(ossl(['x509', '-in', path.join(plug, 'ca-cert.pem'), '-noout', '-text']), /CA:TRUE, pathlen:0/);
 
-  const a = Authority.open({ stateDir: path.join(dir, 'unused'), pluginDir: plug, trustDomain: 'cluster.local', logger });
+  const a = Authority.open({
+    stateDir: path.join(dir, 'unused'),
+    pluginDir: plug,
+    trustDomain: 'cluster.local',
+    logger,
+  });
   t.equal(a.info().mode, 'plugin');
   t.equal(fs.existsSync(path.join(dir, 'unused', 'ca')), false, 'no self-signed root when plugged');
   const res = a.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 3600 });
@@ -130,19 +174,57 @@ t.test('plug-in CA from make -C certs: root → intermediate → leaf, clamp, mu
   t.match(verifyChain(res.certChain), /leaf.pem: OK/);
 
   // Clamp: a 1-day intermediate cannot issue a 7-day leaf beyond its own expiry.
-  execFileSync('make', ['-s', '-C', path.join(REPO, 'certs'), `OUT=${pki}`, ...small, 'INTERMEDIATE_DAYS=1', 'short-cacerts'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const short = Authority.open({ stateDir: path.join(dir, 'unused'), pluginDir: path.join(pki, 'short'), trustDomain: 'cluster.local', logger });
+  execFileSync(
+    'make',
+    ['-s', '-C', path.join(REPO, 'certs'), `OUT=${pki}`, ...small, 'INTERMEDIATE_DAYS=1', 'short-cacerts'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const short = Authority.open({
+    stateDir: path.join(dir, 'unused'),
+    pluginDir: path.join(pki, 'short'),
+    trustDomain: 'cluster.local',
+    logger,
+  });
   const clamped = short.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 7 * 86400 });
-  t.equal(opensslDate(clamped.certChain[0]!, 'enddate'), opensslDate(fs.readFileSync(path.join(pki, 'short', 'ca-cert.pem'), 'utf8'), 'enddate'), 'NotAfter clamped to the signing cert');
+  t.equal(
+    opensslDate(clamped.certChain[0]!, 'enddate'),
+    opensslDate(fs.readFileSync(path.join(pki, 'short', 'ca-cert.pem'), 'utf8'), 'enddate'),
+    'NotAfter clamped to the signing cert',
+  );
   t.match(verifyChain(clamped.certChain), /OK/);
 
   // Root rotation: the bundle holds two roots; both come back in the last element.
   const rot = path.join(dir, 'rotating');
   fs.mkdirSync(rot);
-  for (const f of ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem']) fs.copyFileSync(path.join(plug, f), path.join(rot, f));
-  ossl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'new-root.key', '-subj', '/O=New Root', '-days', '10', '-out', 'new-root.pem']);
-  fs.writeFileSync(path.join(rot, 'root-cert.pem'), fs.readFileSync(path.join(dir, 'new-root.pem'), 'utf8') + fs.readFileSync(path.join(plug, 'root-cert.pem'), 'utf8'));
-  const r = Authority.open({ stateDir: path.join(dir, 'unused'), pluginDir: rot, trustDomain: 'cluster.local', logger });
+  for (const f of ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem'])
+    fs.copyFileSync(path.join(plug, f), path.join(rot, f));
+  ossl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'new-root.key',
+    '-subj',
+    '/O=New Root',
+    '-days',
+    '10',
+    '-out',
+    'new-root.pem',
+  ]);
+  fs.writeFileSync(
+    path.join(rot, 'root-cert.pem'),
+    fs.readFileSync(path.join(dir, 'new-root.pem'), 'utf8') + fs.readFileSync(path.join(plug, 'root-cert.pem'), 'utf8'),
+  );
+  const r = Authority.open({
+    stateDir: path.join(dir, 'unused'),
+    pluginDir: rot,
+    trustDomain: 'cluster.local',
+    logger,
+  });
   t.equal(r.info().roots.length, 2);
   const rc = r.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 60 });
   t.equal(rc.certChain.length, 3);
@@ -152,19 +234,30 @@ t.test('plug-in CA from make -C certs: root → intermediate → leaf, clamp, mu
   // A key that does not match the cert is refused at load.
   const bad = path.join(dir, 'badplug');
   fs.mkdirSync(bad);
-  for (const f of ['ca-cert.pem', 'root-cert.pem', 'cert-chain.pem']) fs.copyFileSync(path.join(plug, f), path.join(bad, f));
+  for (const f of ['ca-cert.pem', 'root-cert.pem', 'cert-chain.pem'])
+    fs.copyFileSync(path.join(plug, f), path.join(bad, f));
   fs.copyFileSync(path.join(pki, 'short', 'ca-key.pem'), path.join(bad, 'ca-key.pem'));
-  t.equal(codeOf(() => Authority.open({ stateDir: dir, pluginDir: bad, trustDomain: 'cluster.local', logger })), 'ca.plugin_invalid');
+  t.equal(
+    codeOf(() => Authority.open({ stateDir: dir, pluginDir: bad, trustDomain: 'cluster.local', logger })),
+    'ca.plugin_invalid',
+  );
   // A chain that does not reach the bundle is refused.
   fs.copyFileSync(path.join(plug, 'ca-key.pem'), path.join(bad, 'ca-key.pem'));
   fs.copyFileSync(path.join(dir, 'new-root.pem'), path.join(bad, 'root-cert.pem'));
   fs.rmSync(path.join(bad, 'cert-chain.pem'));
-  t.equal(codeOf(() => Authority.open({ stateDir: dir, pluginDir: bad, trustDomain: 'cluster.local', logger })), 'ca.plugin_invalid');
+  t.equal(
+    codeOf(() => Authority.open({ stateDir: dir, pluginDir: bad, trustDomain: 'cluster.local', logger })),
+    'ca.plugin_invalid',
+  );
 });
 
 t.test('serving certificate and its renewal', async (t) => {
   const a = Authority.open({ stateDir: path.join(dir, 'state'), trustDomain: 'cluster.local', logger });
-  const sid = new ServingIdentity({ authority: a, request: { dnsNames: ['ambientd.local'], ipAddresses: ['127.0.0.1', '::1'] }, logger });
+  const sid = new ServingIdentity({
+    authority: a,
+    request: { dnsNames: ['ambientd.local'], ipAddresses: ['127.0.0.1', '::1'] },
+    logger,
+  });
   t.teardown(() => sid.close());
   await sid.start();
   const first = sid.current();
@@ -178,7 +271,10 @@ t.test('serving certificate and its renewal', async (t) => {
   t.match(verifyChain([first.certChainPem, first.rootBundlePem]), /OK/);
   const life = first.notAfter - first.notBefore;
   const at = sid.renewAt()!;
-  t.ok(at >= first.notBefore + 0.5 * life - 1000 && at <= first.notBefore + 0.8 * life + 1000, 'renewal scheduled at 50–80 % of lifetime');
+  t.ok(
+    at >= first.notBefore + 0.5 * life - 1000 && at <= first.notBefore + 0.8 * life + 1000,
+    'renewal scheduled at 50–80 % of lifetime',
+  );
   const rotated = new Promise((resolve) => sid.once('rotated', resolve));
   sid.rotate();
   const second = (await rotated) as typeof first;

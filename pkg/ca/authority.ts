@@ -102,7 +102,13 @@ export interface AuthorityInfo {
 }
 
 function summary(c: CertificateInfo): CertSummary {
-  return { subject: c.subject, serialHex: c.serialHex, notBefore: c.notBefore, notAfter: c.notAfter, fingerprint256: c.x509.fingerprint256 };
+  return {
+    subject: c.subject,
+    serialHex: c.serialHex,
+    notBefore: c.notBefore,
+    notAfter: c.notAfter,
+    fingerprint256: c.x509.fingerprint256,
+  };
 }
 
 /**
@@ -157,7 +163,13 @@ export class Authority {
         });
     const a = new Authority(opts, material);
     a.logger.info(
-      { mode: material.mode, source: material.source, signingKey: a.signer.description, roots: material.roots.length, intermediates: material.intermediates.length },
+      {
+        mode: material.mode,
+        source: material.source,
+        signingKey: a.signer.description,
+        roots: material.roots.length,
+        intermediates: material.intermediates.length,
+      },
       'certificate authority loaded',
     );
     return a;
@@ -184,12 +196,18 @@ export class Authority {
     const { der, notAfter, serial } = this.issue(csr.spki, { uris: [id.uri] }, ttl);
     this.issued++;
     return {
-      certChain: [certificateToPem(der), ...this.chainTail], notAfter, serialHex: serial.toString('hex').toUpperCase(),
+      certChain: [certificateToPem(der), ...this.chainTail],
+      notAfter,
+      serialHex: serial.toString('hex').toUpperCase(),
       csrUris: csr.requestedUris,
     };
   }
 
-  private issue(spki: Buffer, san: { uris?: readonly string[]; dnsNames?: readonly string[]; ipAddresses?: readonly string[] }, ttlSeconds: number) {
+  private issue(
+    spki: Buffer,
+    san: { uris?: readonly string[]; dnsNames?: readonly string[]; ipAddresses?: readonly string[] },
+    ttlSeconds: number,
+  ) {
     const now = this.clock.now();
     // NotAfter never outlives the signing certificate (istio clamps the same way).
     const notAfter = Math.min(now + ttlSeconds * 1000, this.material.signingCert.notAfter);
@@ -224,8 +242,17 @@ export class Authority {
     const { der, notAfter } = this.issue(spki, { uris: [uri], dnsNames, ipAddresses }, ttl);
     this.servingIssued++;
     const certChainPem = [certificateToPem(der), ...this.material.intermediates.map((c) => c.pem)].join('');
-    this.logger.info({ uri, dnsNames, ipAddresses, notAfter: new Date(notAfter).toISOString() }, 'issued serving certificate');
-    return { certChainPem, keyPem: privateKeyToPem(privateKey), rootBundlePem: this.rootBundle, notBefore: this.clock.now() - BACKDATE_MS, notAfter };
+    this.logger.info(
+      { uri, dnsNames, ipAddresses, notAfter: new Date(notAfter).toISOString() },
+      'issued serving certificate',
+    );
+    return {
+      certChainPem,
+      keyPem: privateKeyToPem(privateKey),
+      rootBundlePem: this.rootBundle,
+      notBefore: this.clock.now() - BACKDATE_MS,
+      notAfter,
+    };
   }
 
   /** Public facts only: never key material. */
@@ -247,6 +274,8 @@ export class Authority {
 /** The refusal of a certificate lifetime above the maximum (istio's server.go refuses too; it does not clamp). */
 export function ttlTooLong(ttlSeconds: number, maxSeconds: number): DaemonError {
   return new DaemonError(
-    'ca.ttl_too_long', GrpcCode.INVALID_ARGUMENT, `requested TTL ${ttlSeconds}s exceeds the maximum ${maxSeconds}s`,
+    'ca.ttl_too_long',
+    GrpcCode.INVALID_ARGUMENT,
+    `requested TTL ${ttlSeconds}s exceeds the maximum ${maxSeconds}s`,
   );
 }

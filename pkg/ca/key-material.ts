@@ -106,7 +106,8 @@ export function loadOrCreateSelfSigned(opts: SelfSignedOptions): KeyMaterial {
   const root = parseCertificatesPem(readText(certFile))[0]!;
   const key = loadPrivateKey(readText(path.join(dir, ROOT_KEY)));
   if (!root.x509.checkPrivateKey(key)) throw invalid(`${dir}: root key does not match root certificate`);
-  if (root.notAfter <= opts.now) opts.logger.error({ notAfter: new Date(root.notAfter).toISOString() }, 'self-signed root has expired');
+  if (root.notAfter <= opts.now)
+    opts.logger.error({ notAfter: new Date(root.notAfter).toISOString() }, 'self-signed root has expired');
   return { mode: 'self-signed', source: dir, signingCert: root, signingKey: key, intermediates: [], roots: [root] };
 }
 

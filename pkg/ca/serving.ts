@@ -62,7 +62,10 @@ export class ServingIdentity extends EventEmitter implements Component {
     if (this.closed || !this.cert) return;
     const { min, max } = this.opts.renewFraction ?? { min: 0.5, max: 0.8 };
     const life = this.cert.notAfter - this.cert.notBefore;
-    const at = delayOverride !== undefined ? this.clock.now() + delayOverride : this.cert.notBefore + life * (min + (max - min) * this.random());
+    const at =
+      delayOverride !== undefined
+        ? this.clock.now() + delayOverride
+        : this.cert.notBefore + life * (min + (max - min) * this.random());
     // Never spin: even a cert already past its renewal point waits a second.
     this.nextAt = Math.max(at, this.clock.now() + 1000);
     this.arm();

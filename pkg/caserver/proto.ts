@@ -4,7 +4,13 @@ import { findProtoDir } from '../wire';
 
 export const CA_SERVICE_PATH = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
 
-const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
+const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
 
 interface Loaded {
   definition: grpc.ServiceDefinition;

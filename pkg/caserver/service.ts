@@ -32,10 +32,14 @@ const IMPERSONATED_IDENTITY = 'ImpersonatedIdentity';
 const REFUSAL_LOGS_PER_SECOND = 20;
 
 /** grpc-js Metadata → lower-cased header → string values (binary -bin headers as base64). */
-export function callContextOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): CallContext {
+export function callContextOf(
+  call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
+): CallContext {
   const metadata: Record<string, string[]> = {};
   for (const [k, vs] of Object.entries(call.metadata.toJSON())) {
-    metadata[k.toLowerCase()] = (vs as Array<string | Buffer>).map((v) => (typeof v === 'string' ? v : v.toString('base64')));
+    metadata[k.toLowerCase()] = (vs as Array<string | Buffer>).map((v) =>
+      typeof v === 'string' ? v : v.toString('base64'),
+    );
   }
   const ctx: CallContext = { metadata, remoteAddress: call.getPeer() };
   const cert = call.getAuthContext()?.sslPeerCertificate;
@@ -74,7 +78,8 @@ export function createCaService(deps: CaServiceDeps): CaService {
   const warnRefusal = rateLimitedWarn(logger, { perSecond, suppressedMsg: 'CSR refusal log lines suppressed' });
   const logRefusal = (fields: object): void => warnRefusal(fields, 'CSR refused');
   const logOtherIdentity = rateLimitedWarn(logger, {
-    perSecond, suppressedMsg: 'identity mismatch log lines suppressed',
+    perSecond,
+    suppressedMsg: 'identity mismatch log lines suppressed',
   });
 
   async function handle(call: grpc.ServerUnaryCall<CaRequest, CaResponse>): Promise<CaResponse> {
@@ -82,7 +87,8 @@ export function createCaService(deps: CaServiceDeps): CaService {
     const caller: CallerIdentity = await deps.authenticator.authenticate(ctx);
     const req = call.request;
     const requested = requestedIdentity(req);
-    const identity = requested === undefined ? caller.spiffeId : authorizeImpersonation(caller, requested, deps.placement, trusted);
+    const identity =
+      requested === undefined ? caller.spiffeId : authorizeImpersonation(caller, requested, deps.placement, trusted);
     const ttl = ttlOf(req);
     if (deps.maxTtlSeconds !== undefined && ttl > deps.maxTtlSeconds) {
       throw ttlTooLong(ttl, deps.maxTtlSeconds);
@@ -93,13 +99,24 @@ export function createCaService(deps: CaServiceDeps): CaService {
       // caller wanted something else: typically a dedicated-mode ztunnel started
       // with a node token instead of its workload's own token.
       const asked = res.csrUris.join(', ');
-      logOtherIdentity({ requested: res.csrUris, issued: identity, caller: caller.spiffeId, method: caller.method },
+      logOtherIdentity(
+        { requested: res.csrUris, issued: identity, caller: caller.spiffeId, method: caller.method },
         `CSR asks for ${asked} but the caller's credentials name ${identity}: issued ${identity} ` +
-        '(without ImpersonatedIdentity the certificate carries the caller\'s identity; a dedicated-mode ztunnel ' +
-        'needs the workload\'s own token)');
+          "(without ImpersonatedIdentity the certificate carries the caller's identity; a dedicated-mode ztunnel " +
+          "needs the workload's own token)",
+      );
     }
     if (logger.isLevelEnabled('debug')) {
-      logger.debug({ caller: caller.spiffeId, method: caller.method, identity, serial: res.serialHex, notAfter: new Date(res.notAfter).toISOString() }, 'certificate issued');
+      logger.debug(
+        {
+          caller: caller.spiffeId,
+          method: caller.method,
+          identity,
+          serial: res.serialHex,
+          notAfter: new Date(res.notAfter).toISOString(),
+        },
+        'certificate issued',
+      );
     }
     return { cert_chain: res.certChain };
   }
@@ -121,12 +138,15 @@ export function createCaService(deps: CaServiceDeps): CaService {
           callback({ code: e.grpcCode as number as grpc.status, details: e.publicMessage });
         } else {
           metrics.refusals.inc({ reason: 'internal' });
-          logger.error({ err: e instanceof Error ? e.message : String(e), peer: call.getPeer() }, 'CSR handling failed');
+          logger.error(
+            { err: e instanceof Error ? e.message : String(e), peer: call.getPeer() },
+            'CSR handling failed',
+          );
           callback({ code: grpc.status.INTERNAL, details: 'internal error' });
         }
       },
     );
   };
 
-  return { definition, implementation: { CreateCertificate } as grpc.UntypedServiceImplementation };
+  return { definition, implementation: { CreateCertificate } };
 }

@@ -34,12 +34,18 @@ t.test('every problem is listed, one per line', async (t) => {
   } catch (e) {
     t.ok(e instanceof ConfigError);
     const p = (e as ConfigError).problems;
-    t.ok(p.some((x) => /^bogus \(file\): unknown setting/.test(x)), 'unknown file key');
+    t.ok(
+      p.some((x) => /^bogus \(file\): unknown setting/.test(x)),
+      'unknown file key',
+    );
     t.ok(p.some((x) => /xds.maxReceiveBytes \(file\): expected an integer/.test(x)));
     t.ok(p.some((x) => /xds.debounceMax \(env PILOT_DEBOUNCE_MAX\)/.test(x)));
     t.ok(p.some((x) => /log.level \(flag --log-level\): must be one of/.test(x)));
     t.ok(p.some((x) => /--no-such-flag: unknown flag/.test(x)));
-    t.ok(p.some((x) => /xds.insecure: refused because xds.listen/.test(x)), 'insecure refused off loopback');
+    t.ok(
+      p.some((x) => /xds.insecure: refused because xds.listen/.test(x)),
+      'insecure refused off loopback',
+    );
     t.ok(p.length >= 6);
   }
 });
@@ -72,16 +78,53 @@ t.test('peering.trustBundles: file mapping, env and flag forms; every bad entry 
   const ossl = (...args: string[]): void => void execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const ca = path.join(dir, 'ca.pem');
   const leaf = path.join(dir, 'leaf.pem');
-  ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(dir, 'ca-key.pem'), '-subj', '/CN=root-b', '-days', '1',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-out', ca);
-  ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(dir, 'leaf-key.pem'), '-subj', '/CN=leaf', '-days', '1',
-    '-addext', 'basicConstraints=critical,CA:FALSE', '-out', leaf);
+  ossl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    path.join(dir, 'ca-key.pem'),
+    '-subj',
+    '/CN=root-b',
+    '-days',
+    '1',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-out',
+    ca,
+  );
+  ossl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    path.join(dir, 'leaf-key.pem'),
+    '-subj',
+    '/CN=leaf',
+    '-days',
+    '1',
+    '-addext',
+    'basicConstraints=critical,CA:FALSE',
+    '-out',
+    leaf,
+  );
   fs.writeFileSync(path.join(dir, 'junk.pem'), 'not a certificate\n');
 
   const c = loadConfig({ fileContent: `peering:\n  trustBundles:\n    td-b.example: ${ca}\n` });
   t.same(c.peering.trustBundles, { 'td-b.example': ca }, 'trust-domain keys with dots are data, not setting paths');
   t.ok(Object.isFrozen(c.peering.trustBundles));
-  t.same(loadConfig({ env: { AMBIENTD_PEERING_TRUST_BUNDLES: `td-b=${ca}, td-c=${ca}` } }).peering.trustBundles, { 'td-b': ca, 'td-c': ca });
+  t.same(loadConfig({ env: { AMBIENTD_PEERING_TRUST_BUNDLES: `td-b=${ca}, td-c=${ca}` } }).peering.trustBundles, {
+    'td-b': ca,
+    'td-c': ca,
+  });
   t.same(loadConfig({ flags: { 'peering-trust-bundles': `td-b=${ca}` } }).peering.trustBundles, { 'td-b': ca });
   t.same(loadConfig({}).peering.trustBundles, {}, 'none by default');
 
@@ -103,12 +146,30 @@ t.test('peering.trustBundles: file mapping, env and flag forms; every bad entry 
   } catch (e) {
     t.ok(e instanceof ConfigError);
     const p = (e as ConfigError).problems;
-    t.ok(p.some((x) => /trustBundles\["td-a"\]: the local trust domain always uses the mesh trust bundle/.test(x)), 'local td refused');
-    t.ok(p.some((x) => /trustBundles\["td-missing"\]: cannot read .*ENOENT/.test(x)), 'unreadable file');
-    t.ok(p.some((x) => /trustBundles\["td-junk"\]: .* holds no PEM certificate/.test(x)), 'not PEM');
-    t.ok(p.some((x) => /trustBundles\["td-leaf"\]: .* is not a CA certificate/.test(x)), 'not a CA');
-    t.ok(p.some((x) => /trustBundles\["bad\/td"\]: "bad\/td" is not a valid trust domain/.test(x)), 'bad key');
-    t.ok(p.some((x) => /trustBundles\["td-empty"\]: a PEM file path is required/.test(x)), 'empty path');
+    t.ok(
+      p.some((x) => /trustBundles\["td-a"\]: the local trust domain always uses the mesh trust bundle/.test(x)),
+      'local td refused',
+    );
+    t.ok(
+      p.some((x) => /trustBundles\["td-missing"\]: cannot read .*ENOENT/.test(x)),
+      'unreadable file',
+    );
+    t.ok(
+      p.some((x) => /trustBundles\["td-junk"\]: .* holds no PEM certificate/.test(x)),
+      'not PEM',
+    );
+    t.ok(
+      p.some((x) => /trustBundles\["td-leaf"\]: .* is not a CA certificate/.test(x)),
+      'not a CA',
+    );
+    t.ok(
+      p.some((x) => /trustBundles\["bad\/td"\]: "bad\/td" is not a valid trust domain/.test(x)),
+      'bad key',
+    );
+    t.ok(
+      p.some((x) => /trustBundles\["td-empty"\]: a PEM file path is required/.test(x)),
+      'empty path',
+    );
     t.equal(p.length, 6, 'one line per problem');
   }
   t.throws(() => loadConfig({ env: { AMBIENTD_PEERING_TRUST_BUNDLES: 'td-b' } }), /is not key=value/);
@@ -117,7 +178,13 @@ t.test('peering.trustBundles: file mapping, env and flag forms; every bad entry 
 t.test('transport and stream limits: defaults, env, flags, validation', async (t) => {
   const d = loadConfig({});
   const x = d.xds;
-  const deadlines = [x.tlsHandshakeTimeout, x.prefaceTimeout, x.idleTimeout, x.firstMessageTimeout, x.receiveHoldTimeout];
+  const deadlines = [
+    x.tlsHandshakeTimeout,
+    x.prefaceTimeout,
+    x.idleTimeout,
+    x.firstMessageTimeout,
+    x.receiveHoldTimeout,
+  ];
   t.same(deadlines, [10_000, 10_000, 60_000, 10_000, 10_000], 'deadlines');
   const caps = [x.maxConcurrentStreams, x.maxConnectionsPerSource, x.receiveBudgetBytes, x.maxNamesPerStream];
   t.same([...caps, d.log.repeatLimit], [100, 128, 64 * 1024 * 1024, 1_000_000, 5], 'caps');
@@ -135,24 +202,35 @@ t.test('transport and stream limits: defaults, env, flags, validation', async (t
     t.fail('should throw');
   } catch (e) {
     const p = (e as ConfigError).problems;
-    t.ok(p.some((x) => /xds.idleTimeout .*must be at least 1 ms/.test(x)), 'a zero deadline is refused');
-    t.ok(p.some((x) => /xds.maxConcurrentStreams .*must be at least 1/.test(x)), 'a zero cap is refused');
+    t.ok(
+      p.some((x) => /xds.idleTimeout .*must be at least 1 ms/.test(x)),
+      'a zero deadline is refused',
+    );
+    t.ok(
+      p.some((x) => /xds.maxConcurrentStreams .*must be at least 1/.test(x)),
+      'a zero cap is refused',
+    );
     const budget = /xds.receiveBudgetBytes: must be at least xds.maxReceiveBytes/;
-    t.ok(p.some((x) => budget.test(x)), 'budget below one message');
+    t.ok(
+      p.some((x) => budget.test(x)),
+      'budget below one message',
+    );
   }
 });
 
 t.test('per-stream request work: defaults, file < env < flags, validation', async (t) => {
   const x = loadConfig({}).xds;
   const turn = [x.streamNamesPerTurn, x.streamRequestsPerTurn, x.streamBytesPerTurn];
-  t.same(turn, [512, 64, 64 * 1024], 'per-turn defaults (the pump\'s own)');
+  t.same(turn, [512, 64, 64 * 1024], "per-turn defaults (the pump's own)");
   t.same([x.streamNamesPerSecond, x.streamBytesPerSecond, x.maxRequestsBeforeAuth], [65_536, 8 * 1024 * 1024, 64]);
   t.equal(x.streamWorkMsPerSecond, 50, 'loop time per stream: 5 %');
   const c = loadConfig({
     fileContent: 'xds:\n  streamNamesPerSecond: 1000\n  streamNamesPerTurn: 100\n  streamBytesPerSecond: 4096\n',
     env: { AMBIENTD_XDS_STREAM_NAMES_PER_SECOND: '2000', AMBIENTD_XDS_MAX_REQUESTS_BEFORE_AUTH: '8' },
     flags: {
-      'xds-stream-names-per-second': '3000', 'xds-stream-requests-per-turn': '4', 'xds-stream-work-ms-per-second': '20',
+      'xds-stream-names-per-second': '3000',
+      'xds-stream-requests-per-turn': '4',
+      'xds-stream-work-ms-per-second': '20',
     },
   });
   t.equal(c.xds.streamNamesPerSecond, 3000, 'a flag beats env and file');
@@ -166,8 +244,14 @@ t.test('per-stream request work: defaults, file < env < flags, validation', asyn
     t.fail('should throw');
   } catch (e) {
     const p = (e as ConfigError).problems;
-    t.ok(p.some((m) => /xds.streamNamesPerTurn .*must be at least 1/.test(m)), 'a zero turn budget is refused');
-    t.ok(p.some((m) => /xds.streamBytesPerSecond .*must be at least 1/.test(m)), 'a zero rate is refused');
+    t.ok(
+      p.some((m) => /xds.streamNamesPerTurn .*must be at least 1/.test(m)),
+      'a zero turn budget is refused',
+    );
+    t.ok(
+      p.some((m) => /xds.streamBytesPerSecond .*must be at least 1/.test(m)),
+      'a zero rate is refused',
+    );
   }
 });
 
@@ -192,11 +276,22 @@ t.test('eastwest: its own slice, ztunnel env names, every problem listed', async
   t.equal(c.limits.maxConcurrentStreams, 100);
   t.ok(Object.isFrozen(c.limits));
   try {
-    loadEastwestConfig({ flags: { listen: 'x', 'admin-debug-listen': '0.0.0.0:15000', 'limits-max-concurrent-streams': '10' } });
+    loadEastwestConfig({
+      flags: { listen: 'x', 'admin-debug-listen': '0.0.0.0:15000', 'limits-max-concurrent-streams': '10' },
+    });
     t.fail('should throw');
   } catch (e) {
     const p = (e as ConfigError).problems;
-    for (const re of [/listen: "x" is not host:port/, /admin.debugListen: .* is not a loopback/, /maxConcurrentStreams .*at least 100/,
-      /xds.rootCa: required/, /xds.authToken: required/]) t.ok(p.some((x) => re.test(x)), String(re));
+    for (const re of [
+      /listen: "x" is not host:port/,
+      /admin.debugListen: .* is not a loopback/,
+      /maxConcurrentStreams .*at least 100/,
+      /xds.rootCa: required/,
+      /xds.authToken: required/,
+    ])
+      t.ok(
+        p.some((x) => re.test(x)),
+        String(re),
+      );
   }
 });

@@ -1,7 +1,13 @@
 import * as fs from 'node:fs';
 import type { OptionSpec } from './schema';
 import {
-  ConfigError, checkTrustBundleFiles, deepFreeze, isLoopbackListen, resolveConfig, validListen, type LoadInput,
+  ConfigError,
+  checkTrustBundleFiles,
+  deepFreeze,
+  isLoopbackListen,
+  resolveConfig,
+  validListen,
+  type LoadInput,
 } from './load';
 
 /**
@@ -57,115 +63,197 @@ export interface EastwestConfig {
 
 export const EASTWEST_OPTIONS: readonly OptionSpec[] = [
   {
-    path: 'clusterId', kind: 'string', default: 'Kubernetes', env: ['CLUSTER_ID'],
+    path: 'clusterId',
+    kind: 'string',
+    default: 'Kubernetes',
+    env: ['CLUSTER_ID'],
     help: 'Cluster id of the local daemon (sent as the clusterid header; local endpoints carry it).',
   },
   {
-    path: 'network', kind: 'string', default: '', env: ['NETWORK'],
-    help: 'The gateway\'s network: endpoints are the workloads of this network (empty: workloads without a '
-      + 'network gateway).',
+    path: 'network',
+    kind: 'string',
+    default: '',
+    env: ['NETWORK'],
+    help:
+      "The gateway's network: endpoints are the workloads of this network (empty: workloads without a " +
+      'network gateway).',
   },
   {
-    path: 'trustDomain', kind: 'string', default: 'cluster.local', env: ['TRUST_DOMAIN'],
-    help: 'Local SPIFFE trust domain (the certificate\'s and accepted callers\').',
+    path: 'trustDomain',
+    kind: 'string',
+    default: 'cluster.local',
+    env: ['TRUST_DOMAIN'],
+    help: "Local SPIFFE trust domain (the certificate's and accepted callers').",
   },
   {
-    path: 'domainSuffix', kind: 'string', default: 'cluster.local', env: ['DOMAIN_SUFFIX', 'CLUSTER_DOMAIN'],
+    path: 'domainSuffix',
+    kind: 'string',
+    default: 'cluster.local',
+    env: ['DOMAIN_SUFFIX', 'CLUSTER_DOMAIN'],
     help: 'Kubernetes DNS suffix: <svc>.<ns>.svc.<suffix> authorities resolve to the exported service.',
   },
   {
-    path: 'discoverySuffix', kind: 'string', default: 'mesh.internal', env: ['PEERING_DISCOVERY_SUFFIX'],
+    path: 'discoverySuffix',
+    kind: 'string',
+    default: 'mesh.internal',
+    env: ['PEERING_DISCOVERY_SUFFIX'],
     help: 'Suffix of global hostnames (<svc>.<ns>.<suffix>).',
   },
   {
-    path: 'identity', kind: 'string', default: 'istio-system/istio-eastwest', env: ['AMBIENTD_EASTWEST_IDENTITY'],
+    path: 'identity',
+    kind: 'string',
+    default: 'istio-system/istio-eastwest',
+    env: ['AMBIENTD_EASTWEST_IDENTITY'],
     help: 'ns/sa of the gateway; the token must be for this account.',
   },
   {
-    path: 'locality', kind: 'string', default: '', env: ['AMBIENTD_EASTWEST_LOCALITY'],
+    path: 'locality',
+    kind: 'string',
+    default: '',
+    env: ['AMBIENTD_EASTWEST_LOCALITY'],
     help: 'region/zone/subzone of the gateway (services with PreferClose/PreferRegion pick endpoints near it).',
   },
   {
-    path: 'listen', kind: 'list', default: ['0.0.0.0:15008'], env: ['AMBIENTD_EASTWEST_LISTEN'],
+    path: 'listen',
+    kind: 'list',
+    default: ['0.0.0.0:15008'],
+    env: ['AMBIENTD_EASTWEST_LISTEN'],
     help: 'HBONE listen addresses (comma-separated); add <node-ip>:<node-port> for the NodePort form.',
   },
   {
-    path: 'xds.address', kind: 'string', default: '127.0.0.1:15012', env: ['XDS_ADDRESS'],
-    help: 'The local daemon\'s xDS address (host:port or https://host:port).',
+    path: 'xds.address',
+    kind: 'string',
+    default: '127.0.0.1:15012',
+    env: ['XDS_ADDRESS'],
+    help: "The local daemon's xDS address (host:port or https://host:port).",
   },
   {
-    path: 'xds.caAddress', kind: 'string', default: '', env: ['CA_ADDRESS'],
-    help: 'The local daemon\'s CA address; empty = xds.address.',
+    path: 'xds.caAddress',
+    kind: 'string',
+    default: '',
+    env: ['CA_ADDRESS'],
+    help: "The local daemon's CA address; empty = xds.address.",
   },
   {
-    path: 'xds.rootCa', kind: 'string', default: '', env: ['XDS_ROOT_CA', 'CA_ROOT_CA'],
-    help: 'PEM file with the roots of the daemon\'s serving certificate (the mesh root: '
-      + '<stateDir>/ca/root-cert.pem).',
+    path: 'xds.rootCa',
+    kind: 'string',
+    default: '',
+    env: ['XDS_ROOT_CA', 'CA_ROOT_CA'],
+    help:
+      "PEM file with the roots of the daemon's serving certificate (the mesh root: " + '<stateDir>/ca/root-cert.pem).',
   },
   {
-    path: 'xds.serverName', kind: 'string', default: 'istiod.istio-system.svc',
+    path: 'xds.serverName',
+    kind: 'string',
+    default: 'istiod.istio-system.svc',
     env: ['ALT_XDS_HOSTNAME', 'ALT_CA_HOSTNAME'],
-    help: 'DNS name checked on the daemon\'s serving certificate.',
+    help: "DNS name checked on the daemon's serving certificate.",
   },
   {
-    path: 'xds.authToken', kind: 'string', default: '', env: ['AUTH_TOKEN'],
-    help: 'File holding the gateway\'s service-account token (ambientd token create --namespace istio-system '
-      + '--service-account istio-eastwest).',
+    path: 'xds.authToken',
+    kind: 'string',
+    default: '',
+    env: ['AUTH_TOKEN'],
+    help:
+      "File holding the gateway's service-account token (ambientd token create --namespace istio-system " +
+      '--service-account istio-eastwest).',
   },
   {
-    path: 'certTtl', kind: 'duration', default: 24 * 3600_000, env: ['SECRET_TTL'],
+    path: 'certTtl',
+    kind: 'duration',
+    default: 24 * 3600_000,
+    env: ['SECRET_TTL'],
     help: 'Requested certificate lifetime; renewed at half of the granted lifetime.',
   },
   {
-    path: 'trustBundles', kind: 'map', default: {}, env: ['AMBIENTD_PEERING_TRUST_BUNDLES'],
+    path: 'trustBundles',
+    kind: 'map',
+    default: {},
+    env: ['AMBIENTD_PEERING_TRUST_BUNDLES'],
     help: 'Roots per peer trust domain: <trust domain>=<PEM file>; callers of these trust domains are accepted.',
   },
   {
-    path: 'limits.maxConnections', kind: 'int', default: 4096, min: 1, env: ['AMBIENTD_EASTWEST_MAX_CONNECTIONS'],
+    path: 'limits.maxConnections',
+    kind: 'int',
+    default: 4096,
+    min: 1,
+    env: ['AMBIENTD_EASTWEST_MAX_CONNECTIONS'],
     help: 'Open TCP connections on the HBONE port (more are closed at accept).',
   },
   {
-    path: 'limits.maxTunnels', kind: 'int', default: 16384, min: 1, env: ['AMBIENTD_EASTWEST_MAX_TUNNELS'],
+    path: 'limits.maxTunnels',
+    kind: 'int',
+    default: 16384,
+    min: 1,
+    env: ['AMBIENTD_EASTWEST_MAX_TUNNELS'],
     help: 'Open tunnels (CONNECT streams) across all connections; more are answered 503.',
   },
   {
-    path: 'limits.maxConcurrentStreams', kind: 'int', default: 100, min: 100, max: 10000,
+    path: 'limits.maxConcurrentStreams',
+    kind: 'int',
+    default: 100,
+    min: 100,
+    max: 10000,
     env: ['AMBIENTD_EASTWEST_MAX_STREAMS'],
     help: 'HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection (ztunnel packs up to 100).',
   },
   {
-    path: 'limits.handshakeTimeout', kind: 'duration', default: 10_000, env: ['AMBIENTD_EASTWEST_HANDSHAKE_TIMEOUT'],
+    path: 'limits.handshakeTimeout',
+    kind: 'duration',
+    default: 10_000,
+    env: ['AMBIENTD_EASTWEST_HANDSHAKE_TIMEOUT'],
     help: 'TCP accept to completed TLS handshake; slower connections are closed.',
   },
   {
-    path: 'limits.dialTimeout', kind: 'duration', default: 10_000, env: ['AMBIENTD_EASTWEST_DIAL_TIMEOUT'],
+    path: 'limits.dialTimeout',
+    kind: 'duration',
+    default: 10_000,
+    env: ['AMBIENTD_EASTWEST_DIAL_TIMEOUT'],
     help: 'TCP connect to <endpoint>:15008 (ztunnel uses 10 s); then 503.',
   },
   {
-    path: 'limits.idleTimeout', kind: 'duration', default: 3_600_000, env: ['AMBIENTD_EASTWEST_IDLE_TIMEOUT'],
+    path: 'limits.idleTimeout',
+    kind: 'duration',
+    default: 3_600_000,
+    env: ['AMBIENTD_EASTWEST_IDLE_TIMEOUT'],
     help: 'A tunnel with no bytes either way for this long is closed (Envoy tcp_proxy default 1 h).',
   },
   {
-    path: 'limits.sessionIdleTimeout', kind: 'duration', default: 600_000,
+    path: 'limits.sessionIdleTimeout',
+    kind: 'duration',
+    default: 600_000,
     env: ['AMBIENTD_EASTWEST_SESSION_IDLE_TIMEOUT'],
-    help: 'An HTTP/2 connection without a tunnel for this long gets GOAWAY (ztunnel releases unused ones after '
-      + '5 min).',
+    help:
+      'An HTTP/2 connection without a tunnel for this long gets GOAWAY (ztunnel releases unused ones after ' +
+      '5 min).',
   },
   {
-    path: 'admin.listen', kind: 'string', default: '0.0.0.0:15020', env: ['AMBIENTD_EASTWEST_ADMIN_LISTEN'],
+    path: 'admin.listen',
+    kind: 'string',
+    default: '0.0.0.0:15020',
+    env: ['AMBIENTD_EASTWEST_ADMIN_LISTEN'],
     help: 'GET /metrics (Prometheus) and /healthz/ready.',
   },
   {
-    path: 'admin.debugListen', kind: 'string', default: '127.0.0.1:15000', env: ['AMBIENTD_EASTWEST_DEBUG_LISTEN'],
+    path: 'admin.debugListen',
+    kind: 'string',
+    default: '127.0.0.1:15000',
+    env: ['AMBIENTD_EASTWEST_DEBUG_LISTEN'],
     help: 'GET /debug/tunnels and /debug/routes; must be loopback.',
   },
   {
-    path: 'log.level', kind: 'enum', default: 'info',
-    values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], env: ['AMBIENTD_LOG_LEVEL'],
+    path: 'log.level',
+    kind: 'enum',
+    default: 'info',
+    values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+    env: ['AMBIENTD_LOG_LEVEL'],
     help: 'Log level.',
   },
   {
-    path: 'drainDeadline', kind: 'duration', default: 30_000, env: ['TERMINATION_DRAIN_DURATION'],
+    path: 'drainDeadline',
+    kind: 'duration',
+    default: 30_000,
+    env: ['TERMINATION_DRAIN_DURATION'],
     help: 'On SIGTERM: no new tunnels; open ones may finish until this deadline, then they are closed.',
   },
 ];
@@ -176,7 +264,10 @@ export function loadEastwestConfig(input: LoadInput = {}): EastwestConfig {
   const cfg = resolveConfig<EastwestConfig>(EASTWEST_OPTIONS, input, problems);
   for (const l of cfg.listen) if (!validListen(l)) problems.push(`listen: "${l}" is not host:port`);
   if (cfg.listen.length === 0) problems.push('listen: at least one address is required');
-  for (const [p, v] of [['admin.listen', cfg.admin.listen], ['admin.debugListen', cfg.admin.debugListen]] as const) {
+  for (const [p, v] of [
+    ['admin.listen', cfg.admin.listen],
+    ['admin.debugListen', cfg.admin.debugListen],
+  ] as const) {
     if (!validListen(v)) problems.push(`${p}: "${v}" is not host:port`);
   }
   if (!isLoopbackListen(cfg.admin.debugListen)) {
@@ -191,7 +282,10 @@ export function loadEastwestConfig(input: LoadInput = {}): EastwestConfig {
     problems.push(`trustDomain: "${cfg.trustDomain}" is not a valid trust domain`);
   }
   if (cfg.locality.split('/').length > 3) problems.push(`locality: "${cfg.locality}" is not region/zone/subzone`);
-  for (const [p, f] of [['xds.rootCa', cfg.xds.rootCa], ['xds.authToken', cfg.xds.authToken]] as const) {
+  for (const [p, f] of [
+    ['xds.rootCa', cfg.xds.rootCa],
+    ['xds.authToken', cfg.xds.authToken],
+  ] as const) {
     if (!f) problems.push(`${p}: required`);
     else if (!readable(f)) problems.push(`${p}: cannot read ${f}`);
   }

@@ -9,9 +9,13 @@ export function optionsHelp(table: readonly OptionSpec[] = OPTIONS): string {
     const def = Array.isArray(o.default)
       ? o.default.join(',')
       : o.kind === 'map'
-        ? Object.entries(o.default as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(',')
+        ? Object.entries(o.default as Record<string, string>)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(',')
         : String(o.default);
-    lines.push(`  --${flagName(o)}=<${o.kind === 'enum' ? o.values!.join('|') : o.kind === 'map' ? 'key=value,...' : o.kind}>`);
+    lines.push(
+      `  --${flagName(o)}=<${o.kind === 'enum' ? o.values!.join('|') : o.kind === 'map' ? 'key=value,...' : o.kind}>`,
+    );
     lines.push(`      ${o.help} (default: ${o.secret ? '""' : JSON.stringify(def)})${env}`);
   }
   return lines.join('\n');

@@ -34,7 +34,16 @@ export function parseDuration(v: string): number | undefined {
   let total = 0;
   let matched = 0;
   let m: RegExpExecArray | null;
-  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  const unit: Record<string, number> = {
+    ns: 1e-6,
+    us: 1e-3,
+    µs: 1e-3,
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+    d: 86_400_000,
+  };
   while ((m = re.exec(s)) !== null) {
     total += Number(m[1]) * unit[m[2]!]!;
     matched = re.lastIndex;
@@ -70,24 +79,32 @@ function coerce(o: OptionSpec, raw: unknown, where: string, problems: string[]):
     }
     case 'duration': {
       const n = typeof raw === 'number' ? raw : parseDuration(String(raw));
-      if (n === undefined || !Number.isFinite(n) || n < 0) return void bad(`expected a duration like 100ms, 10s, 24h; got "${String(raw)}"`);
+      if (n === undefined || !Number.isFinite(n) || n < 0)
+        return void bad(`expected a duration like 100ms, 10s, 24h; got "${String(raw)}"`);
       if (o.min !== undefined && n < o.min) return void bad(`must be at least ${o.min} ms`);
       return n;
     }
     case 'list':
       if (Array.isArray(raw)) return raw.map(String);
-      return String(raw).split(',').map((x) => x.trim()).filter(Boolean);
+      return String(raw)
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
     case 'map': {
       const out: Record<string, string> = {};
       if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
         for (const [k, v] of Object.entries(raw)) {
-          if (typeof v !== 'string' && typeof v !== 'number') return void bad(`${k}: expected a string, got ${JSON.stringify(v)}`);
+          if (typeof v !== 'string' && typeof v !== 'number')
+            return void bad(`${k}: expected a string, got ${JSON.stringify(v)}`);
           out[k] = String(v);
         }
         return out;
       }
       if (typeof raw !== 'string') return void bad(`expected a mapping or "key=value,...", got ${JSON.stringify(raw)}`);
-      for (const part of raw.split(',').map((x) => x.trim()).filter(Boolean)) {
+      for (const part of raw
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)) {
         const eq = part.indexOf('=');
         if (eq <= 0) return void bad(`"${part}" is not key=value`);
         out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
@@ -146,7 +163,11 @@ export function validListen(v: string): boolean {
  * defaults < file < env < flags for one option table, every problem appended
  * to `problems` (one line each); the caller adds cross-field rules.
  */
-export function resolveOptions(table: readonly OptionSpec[], input: LoadInput, problems: string[]): Record<string, unknown> {
+export function resolveOptions(
+  table: readonly OptionSpec[],
+  input: LoadInput,
+  problems: string[],
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const o of table) setPath(out, o.path, structuredClone(o.default));
 
@@ -180,7 +201,8 @@ export function resolveOptions(table: readonly OptionSpec[], input: LoadInput, p
     collectPaths(fileObj, '', paths);
     for (const p of paths) {
       if (maps.some((m) => p.startsWith(`${m}.`))) continue;
-      if (p && !known.has(p) && ![...known].some((k) => k.startsWith(`${p}.`))) problems.push(`${p} (file): unknown setting`);
+      if (p && !known.has(p) && ![...known].some((k) => k.startsWith(`${p}.`)))
+        problems.push(`${p} (file): unknown setting`);
     }
     for (const o of table) {
       const v = getPath(fileObj, o.path);
@@ -243,10 +265,13 @@ export function loadConfig(input: LoadInput = {}): DaemonConfig {
   if (cfg.xds.receiveBudgetBytes < cfg.xds.maxReceiveBytes) {
     problems.push('xds.receiveBudgetBytes: must be at least xds.maxReceiveBytes (one largest message must fit)');
   }
-  if (cfg.xds.debounceMax < cfg.xds.debounceAfter) problems.push('xds.debounceMax: must not be shorter than xds.debounceAfter');
+  if (cfg.xds.debounceMax < cfg.xds.debounceAfter)
+    problems.push('xds.debounceMax: must not be shorter than xds.debounceAfter');
   if (cfg.ca.maxTtl < cfg.ca.defaultTtl) problems.push('ca.maxTtl: must not be shorter than ca.defaultTtl');
-  if (!/^[A-Za-z0-9.-]+$/.test(cfg.trustDomain)) problems.push(`trustDomain: "${cfg.trustDomain}" is not a valid trust domain`);
-  for (const a of cfg.ca.trustedNodeAccounts) if (!/^[^/]+\/[^/]+$/.test(a)) problems.push(`ca.trustedNodeAccounts: "${a}" is not ns/sa`);
+  if (!/^[A-Za-z0-9.-]+$/.test(cfg.trustDomain))
+    problems.push(`trustDomain: "${cfg.trustDomain}" is not a valid trust domain`);
+  for (const a of cfg.ca.trustedNodeAccounts)
+    if (!/^[^/]+\/[^/]+$/.test(a)) problems.push(`ca.trustedNodeAccounts: "${a}" is not ns/sa`);
   for (const p of ['ca.identity', 'peering.peerIdentity']) {
     const v = getPath(cfg, p) as string;
     if (!/^[^/]+\/[^/]+$/.test(v)) problems.push(`${p}: "${v}" is not ns/sa`);
@@ -267,11 +292,17 @@ function checkTrustBundles(cfg: DaemonConfig, problems: string[]): void {
 }
 
 /** One trust-bundle map (trust domain → PEM file): each file readable and holding CA certificates only. */
-export function checkTrustBundleFiles(path: string, bundles: Readonly<Record<string, string>>, localTd: string, problems: string[]): void {
+export function checkTrustBundleFiles(
+  path: string,
+  bundles: Readonly<Record<string, string>>,
+  localTd: string,
+  problems: string[],
+): void {
   for (const [td, file] of Object.entries(bundles)) {
     const where = `${path}[${JSON.stringify(td)}]`;
     if (!/^[A-Za-z0-9.-]+$/.test(td)) problems.push(`${where}: "${td}" is not a valid trust domain`);
-    else if (td === localTd) problems.push(`${where}: the local trust domain always uses the mesh trust bundle; remove this entry`);
+    else if (td === localTd)
+      problems.push(`${where}: the local trust domain always uses the mesh trust bundle; remove this entry`);
     if (!file) {
       problems.push(`${where}: a PEM file path is required`);
       continue;

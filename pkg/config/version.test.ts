@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { VERSION } from './version';
 
-t.test('VERSION is package.json\'s version (the CLI, peers\' ClusterInfo and the package must agree)', (t) => {
+t.test("VERSION is package.json's version (the CLI, peers' ClusterInfo and the package must agree)", (t) => {
   // Compiled to dist/pkg/config/: package.json is three folders up, in the source tree two.
   const up = [path.join(__dirname, '..', '..', '..'), path.join(__dirname, '..', '..')];
   const file = up.map((d) => path.join(d, 'package.json')).find((f) => fs.existsSync(f));

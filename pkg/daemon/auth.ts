@@ -3,9 +3,21 @@ import type { Logger } from '../log';
 import type { Clock } from '../lifecycle';
 import type { NodeInfo } from '../wire';
 import {
-  BootstrapIssuer, CompositeAuthenticator, InsecureAuthenticator, MtlsAuthenticator, RefreshingKeySet,
-  TokenAuthenticator, TrustDomainRoots, checkNodeMetadata, fileJwksLoader, urlJwksLoader, type Authenticator,
-  type CallerIdentity, type TrustAnchors, type TrustedIssuer, type JsonWebKeySet,
+  BootstrapIssuer,
+  CompositeAuthenticator,
+  InsecureAuthenticator,
+  MtlsAuthenticator,
+  RefreshingKeySet,
+  TokenAuthenticator,
+  TrustDomainRoots,
+  checkNodeMetadata,
+  fileJwksLoader,
+  urlJwksLoader,
+  type Authenticator,
+  type CallerIdentity,
+  type TrustAnchors,
+  type TrustedIssuer,
+  type JsonWebKeySet,
 } from '../auth';
 
 /**
@@ -14,10 +26,16 @@ import {
  * peering.trustBundles (readTrustBundles).
  */
 export function buildTrustAnchors(
-  cfg: DaemonConfig, peerRoots: ReadonlyMap<string, string>, meshRoots: () => string, ownChain?: () => string,
+  cfg: DaemonConfig,
+  peerRoots: ReadonlyMap<string, string>,
+  meshRoots: () => string,
+  ownChain?: () => string,
 ): TrustAnchors {
   return new TrustDomainRoots({
-    localTrustDomain: cfg.trustDomain, localRoots: meshRoots, localIssuers: ownChain, extra: peerRoots,
+    localTrustDomain: cfg.trustDomain,
+    localRoots: meshRoots,
+    localIssuers: ownChain,
+    extra: peerRoots,
   });
 }
 
@@ -55,9 +73,11 @@ export function buildAuth(i: BuildAuthInput): DaemonAuth {
   if (cfg.auth.jwksFile || cfg.auth.jwksUrl) {
     const loader = cfg.auth.jwksFile
       ? fileJwksLoader(cfg.auth.jwksFile)
-      : urlJwksLoader(/\/\.well-known\/|jwks/i.test(cfg.auth.jwksUrl)
-        ? { jwksUri: cfg.auth.jwksUrl }
-        : { issuer: cfg.auth.jwksUrl });
+      : urlJwksLoader(
+          /\/\.well-known\/|jwks/i.test(cfg.auth.jwksUrl)
+            ? { jwksUri: cfg.auth.jwksUrl }
+            : { issuer: cfg.auth.jwksUrl },
+        );
     issuers.push({
       issuer: cfg.auth.issuer || cfg.auth.jwksUrl,
       audiences: cfg.auth.audiences,
@@ -74,7 +94,9 @@ export function buildAuth(i: BuildAuthInput): DaemonAuth {
   // accepted (nothing else of a foreign mesh has business on our xDS port).
   const authenticator = new CompositeAuthenticator({
     mtls: new MtlsAuthenticator({
-      trustDomains: anchors.trustDomains(), anchors, foreignAccounts: [cfg.peering.peerIdentity],
+      trustDomains: anchors.trustDomains(),
+      anchors,
+      foreignAccounts: [cfg.peering.peerIdentity],
     }),
     token,
     insecure,

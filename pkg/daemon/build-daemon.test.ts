@@ -27,7 +27,9 @@ async function build(t: Test, admin?: (d: Daemon) => AdminLayer): Promise<Daemon
   fs.mkdirSync(path.join(dir, 'registry'));
   const cfg = loadConfig({
     flags: {
-      'xds-listen': '127.0.0.1:0', 'registry-dir': path.join(dir, 'registry'), 'state-dir': path.join(dir, 'state'),
+      'xds-listen': '127.0.0.1:0',
+      'registry-dir': path.join(dir, 'registry'),
+      'state-dir': path.join(dir, 'state'),
       'ca-root-key-type': 'ec',
     },
   });
@@ -41,7 +43,10 @@ t.test('every part exists once built, before start; components are listed in sta
   t.match(d.serving.current().certChainPem, /BEGIN CERTIFICATE/, 'first serving certificate issued');
   t.same(d.xds.status(), [], 'xDS server built, no streams');
   t.equal(d.grpcPort, 0, 'port not open before start');
-  t.same(d.components.map((c) => c.name), ['serving-identity', 'registry-source', 'push', 'grpc']);
+  t.same(
+    d.components.map((c) => c.name),
+    ['serving-identity', 'registry-source', 'push', 'grpc'],
+  );
 });
 
 t.test('one start opens the port; close runs in reverse order, once: admin starts last, closes first', async (t) => {

@@ -47,7 +47,9 @@ export interface DaemonDeps {
 
 /** prom-client defaults whose names break Prometheus naming rules (removed after registration). */
 const MISNAMED_DEFAULT_GAUGES = [
-  'nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total',
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
 ];
 
 /**
@@ -67,7 +69,9 @@ export async function buildDaemon(cfg: DaemonConfig, deps: DaemonDeps): Promise<
   const authority = openAuthority(cfg, clock, logger);
   const [idNs, idSa] = cfg.ca.identity.split('/') as [string, string];
   const serving = new ServingIdentity({
-    authority, logger, clock,
+    authority,
+    logger,
+    clock,
     request: {
       dnsNames: servingDnsNames(cfg),
       ipAddresses: servingIps(cfg.xds.listen),
@@ -95,8 +99,19 @@ export async function buildDaemon(cfg: DaemonConfig, deps: DaemonDeps): Promise<
       if (iss) extraIssuers.push(iss);
     }
     return assemble({
-      cfg, deps, logger, clock, metrics, wire: deps.wire ?? loadWire(), startedAt,
-      authority, serving, registry, anchors, source, extraIssuers,
+      cfg,
+      deps,
+      logger,
+      clock,
+      metrics,
+      wire: deps.wire ?? loadWire(),
+      startedAt,
+      authority,
+      serving,
+      registry,
+      anchors,
+      source,
+      extraIssuers,
     });
   } catch (e) {
     source?.source.destroy();
@@ -138,7 +153,11 @@ function assemble(a: Assembly): Daemon {
   // The peering layer asks for pushes and reads what ztunnels hold; both are built below and only
   // called once the daemon runs.
   const peering: PeeringLayer | undefined = deps.peering?.({
-    cfg, logger: logger.child({ component: 'peering' }), clock, metrics, wire,
+    cfg,
+    logger: logger.child({ component: 'peering' }),
+    clock,
+    metrics,
+    wire,
     snapshot: () => registry.snapshot(),
     onRegistryChange: (cb) => registry.onChange(() => cb()),
     identity: material,
@@ -151,28 +170,47 @@ function assemble(a: Assembly): Daemon {
   // Push pipeline: registry changes -> debounce -> generate -> encode -> cache.
   const changes = new ChangeAccumulator();
   const types = new Map([
-    [TYPE_ADDRESS, wire.Address], [TYPE_AUTHORIZATION, wire.Authorization], ...(peering?.exportTypes ?? []),
+    [TYPE_ADDRESS, wire.Address],
+    [TYPE_AUTHORIZATION, wire.Authorization],
+    ...(peering?.exportTypes ?? []),
   ]);
   const builder = pushPipeline({
-    encoder: new Encoder(wire, types), peering,
-    snapshot: () => registry.snapshot(), mesh: () => meshContext(cfg, registry.snapshot()),
+    encoder: new Encoder(wire, types),
+    peering,
+    snapshot: () => registry.snapshot(),
+    mesh: () => meshContext(cfg, registry.snapshot()),
     takeChanges: () => changes.take(),
   });
   const collect = deps.collectGarbage;
-  const burst = collect && cfg.runtime.gcAfterBurst > 0 ? new AfterBurst({
-    threshold: cfg.runtime.gcBurstResources, quietBelow: 1_000, quietMs: cfg.runtime.gcAfterBurst, run: collect,
-    settled: () => xds.allInSync(),
-  }) : undefined;
+  const burst =
+    collect && cfg.runtime.gcAfterBurst > 0
+      ? new AfterBurst({
+          threshold: cfg.runtime.gcBurstResources,
+          quietBelow: 1_000,
+          quietMs: cfg.runtime.gcAfterBurst,
+          run: collect,
+          settled: () => xds.allInSync(),
+        })
+      : undefined;
   const pusher = new Pusher({
     committed: burst && ((n) => burst.note(n)),
-    cache, logger, clock, registry: metrics,
-    debounceAfterMs: cfg.xds.debounceAfter, debounceMaxMs: cfg.xds.debounceMax, debounceMode: cfg.xds.debounceMode,
+    cache,
+    logger,
+    clock,
+    registry: metrics,
+    debounceAfterMs: cfg.xds.debounceAfter,
+    debounceMaxMs: cfg.xds.debounceMax,
+    debounceMode: cfg.xds.debounceMode,
     build: () => builder.build(),
   });
 
   // Authentication for xDS and CA callers (in-cluster: the service-account issuer too).
   const auth = buildAuth({
-    extraIssuers: a.extraIssuers, cfg, logger, clock, anchors,
+    extraIssuers: a.extraIssuers,
+    cfg,
+    logger,
+    clock,
+    anchors,
     extraTypeAuthz: peering ? (id, t) => peering.authorizeType(id, t) : undefined,
   });
 
@@ -181,13 +219,22 @@ function assemble(a: Assembly): Daemon {
   // authenticator then checks each caller's anchor against its own trust domain.
   const serverMaterial = () => ({ ...material(), trustBundlePem: anchors.unionPem() });
   const credentials = new RotatingServerCredentials(serverMaterial());
-  const grpc = new GrpcServer(grpcServerOptions(cfg, {
-    credentials, logger, metrics, nofileSoftLimit: deps.nofileSoftLimit,
-  }));
+  const grpc = new GrpcServer(
+    grpcServerOptions(cfg, {
+      credentials,
+      logger,
+      metrics,
+      nofileSoftLimit: deps.nofileSoftLimit,
+    }),
+  );
   receiveBudgetGauges(metrics, () => grpc.receiveBudget());
   const xdsMetrics = createXdsMetrics(metrics);
   const xds: XdsServer<CallerIdentity> = new XdsServer({
-    wire, cache, logger, clock, metrics: xdsMetrics,
+    wire,
+    cache,
+    logger,
+    clock,
+    metrics: xdsMetrics,
     typeOrder: [...types.keys()],
     ...xdsStreamOptions(cfg),
     authenticate: (ctx) => auth.authenticator.authenticate(ctx),
@@ -200,22 +247,31 @@ function assemble(a: Assembly): Daemon {
   });
   grpc.addService(xds.service());
   registerCaService(grpc, {
-    authority, authenticator: auth.caAuthenticator,
+    authority,
+    authenticator: auth.caAuthenticator,
     placement: { identitiesOnNode: (node: string) => identitiesOnNode(registry.snapshot(), node, cfg.trustDomain) },
-    trustedNodeAccounts: cfg.ca.trustedNodeAccounts, maxTtlSeconds: Math.round(cfg.ca.maxTtl / 1000),
-    logger, registry: metrics,
+    trustedNodeAccounts: cfg.ca.trustedNodeAccounts,
+    maxTtlSeconds: Math.round(cfg.ca.maxTtl / 1000),
+    logger,
+    registry: metrics,
   });
 
   const kube = a.source.kube;
-  const statusWriter = kube && peering ? peerStatusWriter({
-    api: kube.api, logger: logger.child({ component: 'gateway-status' }), clock, metrics: kube.metrics,
-    namespace: cfg.systemNamespace,
-    // The Gateway's generation rides along so a spec bump re-stamps observedGeneration promptly.
-    peers: () => {
-      const gateways = registry.snapshot().gateways;
-      return peering.status().map((p) => ({ ...p, generation: gateways.get(p.gateway)?.generation ?? 0 }));
-    },
-  }) : undefined;
+  const statusWriter =
+    kube && peering
+      ? peerStatusWriter({
+          api: kube.api,
+          logger: logger.child({ component: 'gateway-status' }),
+          clock,
+          metrics: kube.metrics,
+          namespace: cfg.systemNamespace,
+          // The Gateway's generation rides along so a spec bump re-stamps observedGeneration promptly.
+          peers: () => {
+            const gateways = registry.snapshot().gateways;
+            return peering.status().map((p) => ({ ...p, generation: gateways.get(p.gateway)?.generation ?? 0 }));
+          },
+        })
+      : undefined;
 
   const source = a.source.source;
   const components: DaemonComponent[] = [
@@ -252,10 +308,28 @@ function assemble(a: Assembly): Daemon {
   function onRotate(): void {
     credentials.update(serverMaterial());
   }
-  return new Daemon({
-    cfg, logger, clock, metrics, wire, startedAt: a.startedAt, cache, registry, authority, serving, auth, xds, grpc,
-    source, peering, components, reloadConfig: deps.reloadConfig,
-  }, deps.admin);
+  return new Daemon(
+    {
+      cfg,
+      logger,
+      clock,
+      metrics,
+      wire,
+      startedAt: a.startedAt,
+      cache,
+      registry,
+      authority,
+      serving,
+      auth,
+      xds,
+      grpc,
+      source,
+      peering,
+      components,
+      reloadConfig: deps.reloadConfig,
+    },
+    deps.admin,
+  );
 }
 
 function named(name: string, c: Component): DaemonComponent {
@@ -284,7 +358,10 @@ function sourceComponent(cfg: DaemonConfig, source: FileSource | KubeSource, log
  * no ztunnel ever sees a half-loaded mesh (the registry and peering components started before this one).
  */
 function pushComponent(
-  registry: LocalRegistry, changes: ChangeAccumulator, pusher: Pusher, burst: AfterBurst | undefined,
+  registry: LocalRegistry,
+  changes: ChangeAccumulator,
+  pusher: Pusher,
+  burst: AfterBurst | undefined,
 ): DaemonComponent {
   let unsubscribe: (() => void) | undefined;
   const stop = (): void => {
@@ -316,7 +393,9 @@ function processMetrics(metrics: Registry, clock: Clock, startedAt: number): voi
   // same names without the suffix stay; their sum over `type` is the same number.
   for (const name of MISNAMED_DEFAULT_GAUGES) metrics.removeSingleMetric(name);
   new Gauge({
-    name: 'istiod_uptime_seconds', help: 'Current istiod server uptime in seconds', registers: [metrics],
+    name: 'istiod_uptime_seconds',
+    help: 'Current istiod server uptime in seconds',
+    registers: [metrics],
     collect(this: Gauge): void {
       this.set((clock.now() - startedAt) / 1000);
     },
@@ -326,10 +405,14 @@ function processMetrics(metrics: Registry, clock: Clock, startedAt: number): voi
 function openAuthority(cfg: DaemonConfig, clock: Clock, logger: Logger): Authority {
   try {
     return Authority.open({
-      stateDir: cfg.stateDir, pluginDir: cfg.ca.dir || undefined, trustDomain: cfg.trustDomain,
+      stateDir: cfg.stateDir,
+      pluginDir: cfg.ca.dir || undefined,
+      trustDomain: cfg.trustDomain,
       selfSignedKeyAlgorithm: cfg.ca.rootKeyType === 'ec' ? 'ec-p256' : 'rsa-2048',
-      defaultTtlSeconds: Math.round(cfg.ca.defaultTtl / 1000), maxTtlSeconds: Math.round(cfg.ca.maxTtl / 1000),
-      clock, logger,
+      defaultTtlSeconds: Math.round(cfg.ca.defaultTtl / 1000),
+      maxTtlSeconds: Math.round(cfg.ca.maxTtl / 1000),
+      clock,
+      logger,
     });
   } catch (e) {
     const from = cfg.ca.dir ? ` from ${cfg.ca.dir}` : '';
@@ -338,33 +421,47 @@ function openAuthority(cfg: DaemonConfig, clock: Clock, logger: Logger): Authori
 }
 
 function registrySource(
-  cfg: DaemonConfig, registry: LocalRegistry, d: { logger: Logger; clock: Clock; metrics: Registry },
+  cfg: DaemonConfig,
+  registry: LocalRegistry,
+  d: { logger: Logger; clock: Clock; metrics: Registry },
 ): RegistrySource {
   if (cfg.registry.type === 'file') {
     const r = cfg.registry;
     return {
       source: new FileSource({
-        dir: path.resolve(r.dir), registry, logger: d.logger.child({ component: 'file-source' }),
-        clock: d.clock, metrics: d.metrics, maxFileBytes: r.maxFileBytes,
+        dir: path.resolve(r.dir),
+        registry,
+        logger: d.logger.child({ component: 'file-source' }),
+        clock: d.clock,
+        metrics: d.metrics,
+        maxFileBytes: r.maxFileBytes,
         parseLimits: { maxNodes: r.maxNodes, maxAliases: r.maxAliases, maxDepth: r.maxDepth },
-        parseTimeoutMs: r.parseTimeout, parserHeapMb: r.parserHeapMb,
+        parseTimeoutMs: r.parseTimeout,
+        parserHeapMb: r.parserHeapMb,
       }),
     };
   }
   let api: KubeClient;
   try {
-    api = new KubeClient(resolveClientConfig({
-      kubeconfig: cfg.registry.kubeconfig || undefined,
-      context: cfg.registry.context || undefined,
-      inCluster: cfg.registry.apiHost ? { host: cfg.registry.apiHost, port: cfg.registry.apiPort } : undefined,
-    }), d.clock);
+    api = new KubeClient(
+      resolveClientConfig({
+        kubeconfig: cfg.registry.kubeconfig || undefined,
+        context: cfg.registry.context || undefined,
+        inCluster: cfg.registry.apiHost ? { host: cfg.registry.apiHost, port: cfg.registry.apiPort } : undefined,
+      }),
+      d.clock,
+    );
   } catch (e) {
     throw new StartupError(`registry: kubernetes: ${(e as Error).message}`);
   }
   // One metrics object shared by the source, the lease and the status writer (registering twice throws).
   const metrics = createKubeMetrics(d.metrics);
   const source = new KubeSource({
-    api, sink: registry, logger: d.logger.child({ component: 'kube-source' }), metrics, ownsApi: true,
+    api,
+    sink: registry,
+    logger: d.logger.child({ component: 'kube-source' }),
+    metrics,
+    ownsApi: true,
   });
   return { source, kube: { api, metrics } };
 }

@@ -171,7 +171,10 @@ export class Daemon {
   readiness(): { ready: boolean; reasons: string[] } {
     const reasons: string[] = [];
     if (!this.registry.isLoaded()) {
-      const problems = this.sources().flatMap((h) => h.problems).slice(0, 3).map((p) => `${p.path}: ${p.reason}`);
+      const problems = this.sources()
+        .flatMap((h) => h.problems)
+        .slice(0, 3)
+        .map((p) => `${p.path}: ${p.reason}`);
       reasons.push(problems.length ? `registry not loaded (${problems.join('; ')})` : 'registry not loaded');
     }
     if (!this.grpc.port) reasons.push('gRPC server not listening');

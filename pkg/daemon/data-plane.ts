@@ -12,7 +12,8 @@ export function isZtunnel(nodeId: string): boolean {
  * A ztunnel that has not asked for Address yet holds nothing (seq 0).
  */
 export function ztunnelAcks(
-  seq: number, streams: readonly StreamStatus[],
+  seq: number,
+  streams: readonly StreamStatus[],
 ): { seq: number; ackedSeq?: number; ztunnels: number } {
   let acked: number | undefined;
   let ztunnels = 0;

@@ -10,22 +10,37 @@ import type { XdsServerOptions } from '../xds';
  * The cap sits below RLIMIT_NOFILE (runtime.fdReserve) so a flood is refused at accept before the registry scan,
  * a state write or a certificate read meets EMFILE.
  */
-export function grpcServerOptions(cfg: DaemonConfig, d: {
-  credentials: RotatingServerCredentials; logger: Logger; metrics: Registry; nofileSoftLimit?: number;
-}): GrpcServerOptions {
+export function grpcServerOptions(
+  cfg: DaemonConfig,
+  d: {
+    credentials: RotatingServerCredentials;
+    logger: Logger;
+    metrics: Registry;
+    nofileSoftLimit?: number;
+  },
+): GrpcServerOptions {
   const limit = connectionLimit({
-    softNofile: d.nofileSoftLimit, reserve: cfg.runtime.fdReserve, configured: cfg.runtime.maxConnections,
+    softNofile: d.nofileSoftLimit,
+    reserve: cfg.runtime.fdReserve,
+    configured: cfg.runtime.maxConnections,
   });
   d.logger.info({ maxConnections: limit.max, basis: limit.basis }, 'gRPC connection cap');
   const x = cfg.xds;
   return {
-    listen: x.listen, credentials: d.credentials, logger: d.logger,
-    maxReceiveBytes: x.maxReceiveBytes, maxSessionMemoryMb: x.maxSessionMemoryMb,
+    listen: x.listen,
+    credentials: d.credentials,
+    logger: d.logger,
+    maxReceiveBytes: x.maxReceiveBytes,
+    maxSessionMemoryMb: x.maxSessionMemoryMb,
     maxBufferedReceiveBytes: x.receiveBudgetBytes,
     limits: {
-      tlsHandshakeTimeoutMs: x.tlsHandshakeTimeout, prefaceTimeoutMs: x.prefaceTimeout, idleTimeoutMs: x.idleTimeout,
-      maxConcurrentStreams: x.maxConcurrentStreams, firstMessageTimeoutMs: x.firstMessageTimeout,
-      maxConnectionsPerSource: x.maxConnectionsPerSource, receiveHoldTimeoutMs: x.receiveHoldTimeout,
+      tlsHandshakeTimeoutMs: x.tlsHandshakeTimeout,
+      prefaceTimeoutMs: x.prefaceTimeout,
+      idleTimeoutMs: x.idleTimeout,
+      maxConcurrentStreams: x.maxConcurrentStreams,
+      firstMessageTimeoutMs: x.firstMessageTimeout,
+      maxConnectionsPerSource: x.maxConnectionsPerSource,
+      receiveHoldTimeoutMs: x.receiveHoldTimeout,
     },
     refused: transportRefusalCounter(d.metrics),
     admission: new ConnectionAdmission({ maxConnections: limit.max, metrics: d.metrics }),
@@ -33,14 +48,22 @@ export function grpcServerOptions(cfg: DaemonConfig, d: {
 }
 
 /** The xDS server's per-stream limits from the configuration (xds.*, log.repeatLimit). */
-export function xdsStreamOptions(cfg: DaemonConfig): Pick<XdsServerOptions,
-  'authTimeoutMs' | 'maxNamesPerStream' | 'streamLimits' | 'maxPendingRequests' | 'repeatLogsPerSecond'> {
+export function xdsStreamOptions(
+  cfg: DaemonConfig,
+): Pick<
+  XdsServerOptions,
+  'authTimeoutMs' | 'maxNamesPerStream' | 'streamLimits' | 'maxPendingRequests' | 'repeatLogsPerSecond'
+> {
   const x = cfg.xds;
   return {
-    authTimeoutMs: x.firstMessageTimeout, maxNamesPerStream: x.maxNamesPerStream,
+    authTimeoutMs: x.firstMessageTimeout,
+    maxNamesPerStream: x.maxNamesPerStream,
     streamLimits: {
-      namesPerTurn: x.streamNamesPerTurn, requestsPerTurn: x.streamRequestsPerTurn, bytesPerTurn: x.streamBytesPerTurn,
-      namesPerSecond: x.streamNamesPerSecond, bytesPerSecond: x.streamBytesPerSecond,
+      namesPerTurn: x.streamNamesPerTurn,
+      requestsPerTurn: x.streamRequestsPerTurn,
+      bytesPerTurn: x.streamBytesPerTurn,
+      namesPerSecond: x.streamNamesPerSecond,
+      bytesPerSecond: x.streamBytesPerSecond,
       workMsPerSecond: x.streamWorkMsPerSecond,
     },
     maxPendingRequests: x.maxRequestsBeforeAuth,

@@ -3,14 +3,24 @@ import * as crypto from 'node:crypto';
 import type { Logger } from '../log';
 import type { Clock, Component } from '../lifecycle';
 import { RefreshingKeySet, type TrustedIssuer } from '../auth';
-import { GatewayStatusWriter, KubeJwksProvider, LeaderElector, type KubeApi, type KubeMetrics, type PeerGatewayStatus } from '../kube';
+import {
+  GatewayStatusWriter,
+  KubeJwksProvider,
+  LeaderElector,
+  type KubeApi,
+  type KubeMetrics,
+  type PeerGatewayStatus,
+} from '../kube';
 
 /**
  * In-cluster extras (issue 8): the service-account issuer and keys discovered
  * from the API server, so ztunnel's projected tokens verify locally; and
  * istio-remote Gateway status written back by the Lease holder.
  */
-export async function kubeTokenIssuer(api: KubeApi, o: { audiences: readonly string[]; logger: Logger; clock: Clock }): Promise<TrustedIssuer | undefined> {
+export async function kubeTokenIssuer(
+  api: KubeApi,
+  o: { audiences: readonly string[]; logger: Logger; clock: Clock },
+): Promise<TrustedIssuer | undefined> {
   try {
     const provider = await KubeJwksProvider.create(api, { logger: o.logger, clock: o.clock });
     const keys = new RefreshingKeySet({
@@ -24,7 +34,10 @@ export async function kubeTokenIssuer(api: KubeApi, o: { audiences: readonly str
     });
     return { issuer: provider.issuer, audiences: o.audiences, keys, method: 'jwt' };
   } catch (e) {
-    o.logger.warn({ err: (e as Error).message }, 'service-account issuer discovery failed; Kubernetes tokens will be refused until configured (auth.jwksUrl/jwksFile)');
+    o.logger.warn(
+      { err: (e as Error).message },
+      'service-account issuer discovery failed; Kubernetes tokens will be refused until configured (auth.jwksUrl/jwksFile)',
+    );
     return undefined;
   }
 }
@@ -45,7 +58,12 @@ export function peerStatusWriter(o: {
 }): Component {
   const metrics = o.metrics;
   const election = new LeaderElector({
-    api: o.api, namespace: o.namespace, name: 'ambientd-peer-status', logger: o.logger, clock: o.clock, metrics,
+    api: o.api,
+    namespace: o.namespace,
+    name: 'ambientd-peer-status',
+    logger: o.logger,
+    clock: o.clock,
+    metrics,
     identity: `${os.hostname()}-${crypto.randomBytes(4).toString('hex')}`,
   });
   const listeners = new Set<() => void>();
@@ -60,15 +78,26 @@ export function peerStatusWriter(o: {
   }, 1000);
   poll.unref();
   const writer = new GatewayStatusWriter({
-    api: o.api, logger: o.logger, clock: o.clock, metrics, election,
+    api: o.api,
+    logger: o.logger,
+    clock: o.clock,
+    metrics,
+    election,
     provider: {
       peers: (): PeerGatewayStatus[] =>
         o.peers().map((p) => {
           const [ns, name] = p.gateway.split('/') as [string, string];
           // 0 (unknown) = the writer uses the live object's metadata.generation.
           return {
-            gatewayNamespace: ns, gatewayName: name, generation: p.generation ?? 0,
-            conditions: p.conditions.map((c) => ({ type: c.type, status: c.status as 'True' | 'False' | 'Unknown', reason: c.reason, message: c.message })),
+            gatewayNamespace: ns,
+            gatewayName: name,
+            generation: p.generation ?? 0,
+            conditions: p.conditions.map((c) => ({
+              type: c.type,
+              status: c.status as 'True' | 'False' | 'Unknown',
+              reason: c.reason,
+              message: c.message,
+            })),
           };
         }),
       onChange: (cb: () => void) => listeners.add(cb),

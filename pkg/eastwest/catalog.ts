@@ -3,7 +3,12 @@ import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { PeerCall } from '../peering';
 import {
-  decodeDeltaResponse, decodedAs, encodeDeltaRequest, TYPE_ADDRESS, type DeltaResponse, type Wire,
+  decodeDeltaResponse,
+  decodedAs,
+  encodeDeltaRequest,
+  TYPE_ADDRESS,
+  type DeltaResponse,
+  type Wire,
 } from '../wire';
 import { ADS_DELTA_PATH } from '../xds';
 import type { AddressMsg } from '../translate';
@@ -57,7 +62,9 @@ export class Catalog {
 
   constructor(private readonly o: CatalogOptions) {
     this.backoff = new Backoff({
-      initialMs: o.backoff?.initialMs ?? 200, maxMs: o.backoff?.maxMs ?? 15_000, jitter: 0.3,
+      initialMs: o.backoff?.initialMs ?? 200,
+      maxMs: o.backoff?.maxMs ?? 15_000,
+      jitter: 0.3,
     });
     this.log = o.logger.child({ component: 'eastwest-xds' });
   }
@@ -79,7 +86,9 @@ export class Catalog {
     }
     const ctx = tls.createSecureContext({ ca: roots, minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS });
     const call: PeerCall = new PeerCall({
-      host: this.o.host, port: this.o.port, path: ADS_DELTA_PATH,
+      host: this.o.host,
+      port: this.o.port,
+      path: ADS_DELTA_PATH,
       headers: { authorization: `Bearer ${token}`, clusterid: this.o.clusterId },
       secureContext: ctx,
       // Chain verified against the roots first; then the DNS name, as ztunnel's ALT_XDS_HOSTNAME.
@@ -108,11 +117,15 @@ export class Catalog {
         id: `ztunnel~0.0.0.0~${sa}.${ns}~${ns}.svc.cluster.local`,
         metadata: {
           fields: {
-            NAMESPACE: { stringValue: ns }, NAME: { stringValue: sa }, CLUSTER_ID: { stringValue: this.o.clusterId },
+            NAMESPACE: { stringValue: ns },
+            NAME: { stringValue: sa },
+            CLUSTER_ID: { stringValue: this.o.clusterId },
           },
         },
       },
-      typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: [], initialResourceVersions: irv,
+      typeUrl: TYPE_ADDRESS,
+      resourceNamesSubscribe: [],
+      initialResourceVersions: irv,
     });
   }
 
@@ -181,7 +194,10 @@ export class Catalog {
 
   private build(): void {
     this.rebuild = undefined;
-    this.table = buildRouteTable([...this.held.values()].map((h) => h.msg), this.o.routes);
+    this.table = buildRouteTable(
+      [...this.held.values()].map((h) => h.msg),
+      this.o.routes,
+    );
     this.o.onTable(this.table);
   }
 
@@ -192,7 +208,9 @@ export class Catalog {
     if (this.closed) return;
     const delay = this.backoff.next();
     (was ? this.log.warn.bind(this.log) : this.log.debug.bind(this.log))(
-      { message: message.slice(0, 500), retryInMs: delay }, 'xDS stream ended; keeping the last routes');
+      { message: message.slice(0, 500), retryInMs: delay },
+      'xDS stream ended; keeping the last routes',
+    );
     this.timer = setTimeout(() => this.connect(), delay);
     this.timer.unref?.();
   }

@@ -47,7 +47,10 @@ export class EastWestGateway implements Component {
   private closed?: Promise<void>;
   ports?: GatewayPorts;
 
-  constructor(private readonly cfg: EastwestConfig, deps: GatewayDeps) {
+  constructor(
+    private readonly cfg: EastwestConfig,
+    deps: GatewayDeps,
+  ) {
     this.log = deps.logger.child({ component: 'eastwest' });
     this.clock = deps.clock ?? systemClock;
     this.registry = deps.metrics ?? new Registry();
@@ -59,26 +62,45 @@ export class EastWestGateway implements Component {
     const ca = splitHostPort(stripScheme(cfg.xds.caAddress || cfg.xds.address));
     this.cert = new CertSource({
       address: `${ca.host.includes(':') ? `[${ca.host}]` : ca.host}:${ca.port}`,
-      serverName: cfg.xds.serverName, rootCaFile: cfg.xds.rootCa, tokenFile: cfg.xds.authToken,
-      clusterId: cfg.clusterId, trustDomain: cfg.trustDomain, identity: cfg.identity, ttlMs: cfg.certTtl,
-      clock: this.clock, logger: this.log,
+      serverName: cfg.xds.serverName,
+      rootCaFile: cfg.xds.rootCa,
+      tokenFile: cfg.xds.authToken,
+      clusterId: cfg.clusterId,
+      trustDomain: cfg.trustDomain,
+      identity: cfg.identity,
+      ttlMs: cfg.certTtl,
+      clock: this.clock,
+      logger: this.log,
       onRotate: (id) => this.rotated(id),
     });
     const locality = parseLocality(cfg.locality);
     this.listener = new HboneListener({
-      limits: cfg.limits, anchors, routes: () => this.catalog.table,
-      metrics: this.metrics, clock: this.clock, logger: this.log,
+      limits: cfg.limits,
+      anchors,
+      routes: () => this.catalog.table,
+      metrics: this.metrics,
+      clock: this.clock,
+      logger: this.log,
       ...(locality ? { locality } : {}),
       ...(deps.destinationPort ? { destinationPort: deps.destinationPort } : {}),
     });
     this.catalog = new Catalog({
-      wire: deps.wire ?? loadWire(), host: xds.host, port: xds.port, serverName: cfg.xds.serverName,
-      rootCaFile: cfg.xds.rootCa, tokenFile: cfg.xds.authToken, clusterId: cfg.clusterId, identity: cfg.identity,
+      wire: deps.wire ?? loadWire(),
+      host: xds.host,
+      port: xds.port,
+      serverName: cfg.xds.serverName,
+      rootCaFile: cfg.xds.rootCa,
+      tokenFile: cfg.xds.authToken,
+      clusterId: cfg.clusterId,
+      identity: cfg.identity,
       routes: {
-        network: cfg.network, clusterId: cfg.clusterId,
-        domainSuffix: cfg.domainSuffix, discoverySuffix: cfg.discoverySuffix,
+        network: cfg.network,
+        clusterId: cfg.clusterId,
+        domainSuffix: cfg.domainSuffix,
+        discoverySuffix: cfg.discoverySuffix,
       },
-      clock: this.clock, logger: this.log,
+      clock: this.clock,
+      logger: this.log,
       onTable: (t) => this.tableChanged(t),
       onConnected: (up) => this.metrics.xdsConnected.set(up ? 1 : 0),
     });
@@ -87,7 +109,8 @@ export class EastWestGateway implements Component {
       ready: () => this.readiness(),
       debug: {
         '/debug/tunnels': () => ({
-          open: this.listener.tunnelCount, connections: this.listener.sessionCount,
+          open: this.listener.tunnelCount,
+          connections: this.listener.sessionCount,
           tunnels: this.listener.listTunnels(),
         }),
         '/debug/routes': () => routesView(this.catalog.table),
@@ -181,7 +204,9 @@ export class EastWestGateway implements Component {
 
 function routesView(t: RouteTable): unknown {
   return [...t.routes.values()].map((r) => ({
-    hostname: r.hostname, namespace: r.namespace, ports: [...r.ports].sort((a, b) => a - b),
+    hostname: r.hostname,
+    namespace: r.namespace,
+    ports: [...r.ports].sort((a, b) => a - b),
     endpoints: r.endpoints.map((e) => ({ uid: e.uid, ip: e.ip, healthy: e.healthy })),
   }));
 }

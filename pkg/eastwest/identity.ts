@@ -62,7 +62,9 @@ export class CertSource {
 
   constructor(private readonly o: CertSourceOptions) {
     this.backoff = new Backoff({
-      initialMs: o.backoff?.initialMs ?? 500, maxMs: o.backoff?.maxMs ?? 30_000, jitter: 0.2,
+      initialMs: o.backoff?.initialMs ?? 500,
+      maxMs: o.backoff?.maxMs ?? 30_000,
+      jitter: 0.2,
     });
     this.log = o.logger.child({ component: 'eastwest-cert' });
   }
@@ -154,7 +156,10 @@ export class CertSource {
     const chain = res.cert_chain ?? [];
     if (chain.length < 2) throw new Error(`CA returned ${chain.length} PEM element(s); want leaf, …, roots`);
     const leaf = new X509Certificate(chain[0]!);
-    const uris = (leaf.subjectAltName ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+    const uris = (leaf.subjectAltName ?? '')
+      .split(', ')
+      .filter((s) => s.startsWith('URI:'))
+      .map((s) => s.slice(4));
     if (!uris.includes(spiffeId)) {
       // The CA issues the token's account: a token for another account yields another identity (pitfall 1).
       const got = uris.join(',') || 'no URI SAN';

@@ -242,7 +242,11 @@ export class HboneListener {
     // Plain TCP, no TLS: the bytes that follow are the caller's own inner HBONE session.
     // net.Socket hands its options to stream.Duplex, which reads writableHighWaterMark (@types/node omits it).
     const opts: net.TcpNetConnectOpts & { writableHighWaterMark: number } = {
-      host: t.ip, port, allowHalfOpen: true, noDelay: true, writableHighWaterMark: DESTINATION_WRITE_BUFFER,
+      host: t.ip,
+      port,
+      allowHalfOpen: true,
+      noDelay: true,
+      writableHighWaterMark: DESTINATION_WRITE_BUFFER,
     };
     const socket = net.connect(opts);
     this.pending.add(socket);
@@ -280,7 +284,11 @@ export class HboneListener {
       stream.respond({ ':status': 200 });
       const id = this.nextId++;
       const tunnel = new Tunnel(stream, socket, {
-        id, caller: t.caller, authority: t.authority, endpoint, openedAt: this.o.clock.now(),
+        id,
+        caller: t.caller,
+        authority: t.authority,
+        endpoint,
+        openedAt: this.o.clock.now(),
         idleTimeoutMs: this.o.limits.idleTimeout,
         onEnd: (tn, why) => this.ended(tn, id, why, release),
       });

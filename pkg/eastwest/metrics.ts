@@ -20,14 +20,16 @@ export interface GatewayMetrics {
 }
 
 export function gatewayMetrics(
-  registry: client.Registry, live: () => { toDestination: number; toClient: number },
+  registry: client.Registry,
+  live: () => { toDestination: number; toClient: number },
 ): GatewayMetrics {
   const registers = [registry];
   let reported = { toDestination: 0, toClient: 0 };
   const bytes = new client.Counter({
     name: 'ambientd_eastwest_tunnel_bytes_total',
     help: 'Bytes relayed, by direction (to_destination: caller to endpoint; to_client: endpoint to caller).',
-    labelNames: ['direction'], registers,
+    labelNames: ['direction'],
+    registers,
     // Counted from the sockets at scrape time, so a long-lived tunnel's bytes show before it closes.
     collect() {
       const now = live();
@@ -44,36 +46,49 @@ export function gatewayMetrics(
   const refusals = new client.Counter({
     name: 'ambientd_eastwest_refusals_total',
     help: 'Connections or CONNECT streams refused, by reason.',
-    labelNames: ['reason'], registers,
+    labelNames: ['reason'],
+    registers,
   });
   for (const r of REFUSAL_REASONS) refusals.inc({ reason: r }, 0);
   return {
     connectionsAccepted: new client.Counter({
       name: 'ambientd_eastwest_connections_total',
-      help: 'TLS connections accepted on the HBONE port (handshake done, caller trusted).', registers,
+      help: 'TLS connections accepted on the HBONE port (handshake done, caller trusted).',
+      registers,
     }),
     connectionsOpen: new client.Gauge({
-      name: 'ambientd_eastwest_connections_open', help: 'Open TCP connections on the HBONE port.', registers,
+      name: 'ambientd_eastwest_connections_open',
+      help: 'Open TCP connections on the HBONE port.',
+      registers,
     }),
     tunnelsOpened: new client.Counter({
-      name: 'ambientd_eastwest_tunnels_total', help: 'Tunnels established (200 sent).', registers,
+      name: 'ambientd_eastwest_tunnels_total',
+      help: 'Tunnels established (200 sent).',
+      registers,
     }),
     tunnelsOpen: new client.Gauge({ name: 'ambientd_eastwest_tunnels_open', help: 'Tunnels open now.', registers }),
     bytes,
     refusals,
     dialSeconds: new client.Histogram({
-      name: 'ambientd_eastwest_dial_duration_seconds', help: 'TCP connect to <endpoint>:15008, successful or not.',
-      buckets: DIAL_BUCKETS, registers,
+      name: 'ambientd_eastwest_dial_duration_seconds',
+      help: 'TCP connect to <endpoint>:15008, successful or not.',
+      buckets: DIAL_BUCKETS,
+      registers,
     }),
     xdsConnected: new client.Gauge({
-      name: 'ambientd_eastwest_xds_connected', help: '1 while the xDS stream to the daemon is up.', registers,
+      name: 'ambientd_eastwest_xds_connected',
+      help: '1 while the xDS stream to the daemon is up.',
+      registers,
     }),
     certExpiry: new client.Gauge({
       name: 'ambientd_eastwest_cert_expiry_timestamp_seconds',
-      help: 'notAfter of the gateway\'s current certificate.', registers,
+      help: "notAfter of the gateway's current certificate.",
+      registers,
     }),
     ready: new client.Gauge({
-      name: 'ambientd_eastwest_ready', help: '1 once a certificate is held and the first xDS sync is done.', registers,
+      name: 'ambientd_eastwest_ready',
+      help: '1 once a certificate is held and the first xDS sync is done.',
+      registers,
     }),
   };
 }

@@ -42,7 +42,11 @@ export class RefusalLog {
   private logged = 0;
   private suppressed = 0;
 
-  constructor(private readonly log: Logger, private readonly now: () => number, private readonly perSecond = 20) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly now: () => number,
+    private readonly perSecond = 20,
+  ) {}
 
   refused(reason: RefusalReason, fields: Record<string, unknown>): void {
     const t = this.now();

@@ -35,8 +35,7 @@ export interface RouteContext {
 }
 
 export type Resolution =
-  | { ok: true; route: Route; port: number; host: string }
-  | { ok: false; reason: RefusalReason; host?: string };
+  { ok: true; route: Route; port: number; host: string } | { ok: false; reason: RefusalReason; host?: string };
 
 const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
@@ -124,7 +123,10 @@ export function buildRouteTable(addresses: Iterable<AddressMsg>, ctx: RouteConte
     const ns = s.namespace ?? '';
     const ports = new Set((s.ports ?? []).map((p) => p.servicePort ?? 0).filter((p) => p > 0));
     const r: Route = {
-      hostname: host, namespace: ns, ports, endpoints: eps,
+      hostname: host,
+      namespace: ns,
+      ports,
+      endpoints: eps,
       ...(s.loadBalancing ? { loadBalancing: s.loadBalancing } : {}),
     };
     routes.set(host, r);
@@ -193,7 +195,10 @@ function rank(ep: Endpoint, prefs: readonly number[], here: LocalityMsg | undefi
  * Envoy gateway's double-HBONE cluster: cluster_traffic_policy.go), ties broken at random.
  */
 export function pickEndpoint(
-  route: Route, here: LocalityMsg | undefined, active: (uid: string) => number, random: () => number = Math.random,
+  route: Route,
+  here: LocalityMsg | undefined,
+  active: (uid: string) => number,
+  random: () => number = Math.random,
 ): Endpoint | undefined {
   let pool = route.endpoints.filter((e) => e.healthy);
   const lb = route.loadBalancing;

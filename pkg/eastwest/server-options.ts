@@ -20,15 +20,20 @@ export interface ServingIdentity {
  */
 export function tlsOptions(id: ServingIdentity, anchors: TrustAnchors): tls.SecureContextOptions {
   return {
-    cert: id.certChainPem, key: id.keyPem, ca: anchors.unionPem(),
-    minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS,
+    cert: id.certChainPem,
+    key: id.keyPem,
+    ca: anchors.unionPem(),
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    ciphers: TLS13_CIPHERS,
     ecdhCurve: 'X25519:P-256:P-384',
   };
 }
 
 /** The HBONE server: client certificate required, ALPN h2 only (no HTTP/1 fallback), bounded handshakes. */
 export function serverOptions(
-  id: ServingIdentity, anchors: TrustAnchors,
+  id: ServingIdentity,
+  anchors: TrustAnchors,
   limits: { handshakeTimeout: number; maxConcurrentStreams: number },
 ): http2.SecureServerOptions {
   return {

@@ -49,7 +49,9 @@ export class Tunnel {
   private corked = false;
 
   constructor(
-    readonly stream: http2.ServerHttp2Stream, readonly socket: net.Socket, private readonly o: TunnelOptions,
+    readonly stream: http2.ServerHttp2Stream,
+    readonly socket: net.Socket,
+    private readonly o: TunnelOptions,
   ) {
     stream.once('end', () => {
       this.clientDone = true;
@@ -145,10 +147,15 @@ export class Tunnel {
 
   view(): TunnelView {
     return {
-      id: this.o.id, caller: this.o.caller, authority: this.o.authority, endpoint: this.o.endpoint,
+      id: this.o.id,
+      caller: this.o.caller,
+      authority: this.o.authority,
+      endpoint: this.o.endpoint,
       openedAt: this.o.openedAt,
-      bytesToDestination: this.bytesToDestination, bytesToClient: this.bytesToClient,
-      clientDone: this.clientDone, destinationDone: this.destinationDone,
+      bytesToDestination: this.bytesToDestination,
+      bytesToClient: this.bytesToClient,
+      clientDone: this.clientDone,
+      destinationDone: this.destinationDone,
     };
   }
 

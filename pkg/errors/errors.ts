@@ -25,7 +25,6 @@ export const GrpcCode = {
 } as const;
 export type GrpcCodeValue = (typeof GrpcCode)[keyof typeof GrpcCode];
 
-
 /**
  * An error with a stable code, a gRPC status and (optionally) a message safe to
  * show the caller. Authentication/authorization failures set `publicMessage` to

@@ -22,7 +22,23 @@ function pki(dir: string): void {
   ] as const) {
     fs.writeFileSync(path.join(dir, `${name}.ext`), ext);
     run(['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subj]);
-    run(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-out', `${name}.crt`, '-extfile', `${name}.ext`]);
+    run([
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-out',
+      `${name}.crt`,
+      '-extfile',
+      `${name}.ext`,
+    ]);
   }
 }
 
@@ -37,8 +53,18 @@ t.test('kubeconfig: context selection, data vs file (relative to the kubeconfig)
     kind: 'Config',
     'current-context': 'a',
     clusters: [
-      { name: 'ca', cluster: { server: 'https://127.0.0.1:6443/', 'certificate-authority-data': read('ca.crt').toString('base64') } },
-      { name: 'cb', cluster: { server: 'https://127.0.0.1:7443', 'certificate-authority': 'ca.crt', 'tls-server-name': 'kubernetes' } },
+      {
+        name: 'ca',
+        cluster: { server: 'https://127.0.0.1:6443/', 'certificate-authority-data': read('ca.crt').toString('base64') },
+      },
+      {
+        name: 'cb',
+        cluster: {
+          server: 'https://127.0.0.1:7443',
+          'certificate-authority': 'ca.crt',
+          'tls-server-name': 'kubernetes',
+        },
+      },
     ],
     users: [
       { name: 'ua', user: { 'client-certificate': 'client.crt', 'client-key': 'client.key' } },
@@ -76,30 +102,60 @@ t.test('in-cluster config from a service-account folder', async (t) => {
   t.equal(c.server, 'https://[fd00::1]:443', 'IPv6 host bracketed');
   t.equal(c.tokenFile, path.join(sa, 'token'));
   t.throws(() => inClusterConfig({ host: '', port: 443, serviceAccountDir: sa }), /KUBERNETES_SERVICE_HOST/);
-  t.throws(() => inClusterConfig({ host: '10.0.0.1', port: 443, serviceAccountDir: path.join(dir, 'missing') }), /not readable/);
+  t.throws(
+    () => inClusterConfig({ host: '10.0.0.1', port: 443, serviceAccountDir: path.join(dir, 'missing') }),
+    /not readable/,
+  );
 });
 
 t.test('client: mutual TLS, bearer token from a rotating file, Status errors parsed', async (t) => {
   const seen: { auth?: string; cn?: string; accept?: string }[] = [];
-  const server = https.createServer({ key: read('server.key'), cert: read('server.crt'), ca: read('ca.crt'), requestCert: true, rejectUnauthorized: false }, (req, res) => {
-    const peer = req.socket instanceof TLSSocket ? req.socket.getPeerCertificate() : undefined;
-    seen.push({ auth: req.headers.authorization, cn: String(peer?.subject?.CN ?? '') || undefined, accept: req.headers.accept });
-    if (req.url === '/deny') {
-      res.writeHead(403, { 'content-type': 'application/json' });
-      return res.end(JSON.stringify({ kind: 'Status', status: 'Failure', reason: 'Forbidden', code: 403, message: 'pods is forbidden: User "x" cannot list resource "pods"' }));
-    }
-    if (req.url === '/busy') {
-      res.writeHead(429, { 'retry-after': '3' });
-      return res.end('slow down');
-    }
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ ok: true }));
-  });
+  const server = https.createServer(
+    {
+      key: read('server.key'),
+      cert: read('server.crt'),
+      ca: read('ca.crt'),
+      requestCert: true,
+      rejectUnauthorized: false,
+    },
+    (req, res) => {
+      const peer = req.socket instanceof TLSSocket ? req.socket.getPeerCertificate() : undefined;
+      seen.push({
+        auth: req.headers.authorization,
+        cn: String(peer?.subject?.CN ?? '') || undefined,
+        accept: req.headers.accept,
+      });
+      if (req.url === '/deny') {
+        res.writeHead(403, { 'content-type': 'application/json' });
+        return res.end(
+          JSON.stringify({
+            kind: 'Status',
+            status: 'Failure',
+            reason: 'Forbidden',
+            code: 403,
+            message: 'pods is forbidden: User "x" cannot list resource "pods"',
+          }),
+        );
+      }
+      if (req.url === '/busy') {
+        res.writeHead(429, { 'retry-after': '3' });
+        return res.end('slow down');
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: true }));
+    },
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise<void>((r) => server.close(() => r())));
   const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  const mtls = new KubeClient({ server: url, ca: read('ca.crt'), cert: read('client.crt'), key: read('client.key'), source: 't' });
+  const mtls = new KubeClient({
+    server: url,
+    ca: read('ca.crt'),
+    cert: read('client.crt'),
+    key: read('client.key'),
+    source: 't',
+  });
   t.teardown(() => mtls.close());
   t.same(await mtls.json('GET', '/ok'), { ok: true });
   t.equal(seen.at(-1)!.cn, 'alice', 'client certificate presented');
@@ -137,7 +193,12 @@ t.test('client: mutual TLS, bearer token from a rotating file, Status errors par
 
 t.test('line stream: lines split across chunks, multi-byte characters across chunks, bound enforced', async (t) => {
   const euro = Buffer.from('€');
-  const chunks = [Buffer.from('{"a":1}\n{"b":"'), euro.subarray(0, 1), Buffer.concat([euro.subarray(1), Buffer.from('"}\n\n{"c":')]), Buffer.from('3}\n')];
+  const chunks = [
+    Buffer.from('{"a":1}\n{"b":"'),
+    euro.subarray(0, 1),
+    Buffer.concat([euro.subarray(1), Buffer.from('"}\n\n{"c":')]),
+    Buffer.from('3}\n'),
+  ];
   const got: string[][] = [];
   for await (const lines of lineStream(Readable.from(chunks), () => {}, 1024).lines()) got.push(lines);
   t.same(got.flat(), ['{"a":1}', '{"b":"€"}', '{"c":3}']);
@@ -149,14 +210,59 @@ t.test('line stream: lines split across chunks, multi-byte characters across chu
 
 t.test('mergeConditions keeps other types, preserves transition time while status holds', async (t) => {
   const existing = [
-    { type: 'Accepted', status: 'True' as const, reason: 'Accepted', message: 'ok', lastTransitionTime: '2026-01-01T00:00:00Z', observedGeneration: 3 },
-    { type: 'Connected', status: 'True' as const, reason: 'Connected', message: 'up', lastTransitionTime: '2026-01-02T00:00:00Z', observedGeneration: 3 },
+    {
+      type: 'Accepted',
+      status: 'True' as const,
+      reason: 'Accepted',
+      message: 'ok',
+      lastTransitionTime: '2026-01-01T00:00:00Z',
+      observedGeneration: 3,
+    },
+    {
+      type: 'Connected',
+      status: 'True' as const,
+      reason: 'Connected',
+      message: 'up',
+      lastTransitionTime: '2026-01-02T00:00:00Z',
+      observedGeneration: 3,
+    },
   ];
   const now = Date.parse('2026-02-01T10:00:00.123Z');
-  const merged = mergeConditions(existing, [{ type: 'Connected', status: 'True', reason: 'Connected', message: 'still up' }, { type: 'Synced', status: 'False', reason: 'Pending', message: 'x' }], 4, now);
+  const merged = mergeConditions(
+    existing,
+    [
+      { type: 'Connected', status: 'True', reason: 'Connected', message: 'still up' },
+      { type: 'Synced', status: 'False', reason: 'Pending', message: 'x' },
+    ],
+    4,
+    now,
+  );
   t.same(merged[0], existing[0], 'foreign condition untouched');
-  t.same(merged[1], { type: 'Connected', status: 'True', reason: 'Connected', message: 'still up', observedGeneration: 4, lastTransitionTime: '2026-01-02T00:00:00Z' });
-  t.same(merged[2], { type: 'Synced', status: 'False', reason: 'Pending', message: 'x', observedGeneration: 4, lastTransitionTime: '2026-02-01T10:00:00Z' });
-  const flipped = mergeConditions(merged, [{ type: 'Connected', status: 'False', reason: 'Pending', message: 'down' }], 4, now);
-  t.equal(flipped.find((c) => c.type === 'Connected')!.lastTransitionTime, '2026-02-01T10:00:00Z', 'status change moves the transition time');
+  t.same(merged[1], {
+    type: 'Connected',
+    status: 'True',
+    reason: 'Connected',
+    message: 'still up',
+    observedGeneration: 4,
+    lastTransitionTime: '2026-01-02T00:00:00Z',
+  });
+  t.same(merged[2], {
+    type: 'Synced',
+    status: 'False',
+    reason: 'Pending',
+    message: 'x',
+    observedGeneration: 4,
+    lastTransitionTime: '2026-02-01T10:00:00Z',
+  });
+  const flipped = mergeConditions(
+    merged,
+    [{ type: 'Connected', status: 'False', reason: 'Pending', message: 'down' }],
+    4,
+    now,
+  );
+  t.equal(
+    flipped.find((c) => c.type === 'Connected')!.lastTransitionTime,
+    '2026-02-01T10:00:00Z',
+    'status change moves the transition time',
+  );
 });

@@ -57,12 +57,22 @@ function grpcFor(status: number) {
 }
 
 /** Builds the KubeApiError for a non-2xx response, using the Status body when there is one. */
-export function apiErrorFrom(method: string, path: string, status: number, headers: http.IncomingHttpHeaders, body: Buffer): KubeApiError {
+export function apiErrorFrom(
+  method: string,
+  path: string,
+  status: number,
+  headers: http.IncomingHttpHeaders,
+  body: Buffer,
+): KubeApiError {
   let message = body.toString('utf8').slice(0, 500).trim();
   let reason: string | undefined;
   let retryAfterMs: number | undefined;
   try {
-    const st = JSON.parse(body.toString('utf8')) as { message?: string; reason?: string; details?: { retryAfterSeconds?: number } };
+    const st = JSON.parse(body.toString('utf8')) as {
+      message?: string;
+      reason?: string;
+      details?: { retryAfterSeconds?: number };
+    };
     if (st.message) message = st.message;
     if (st.reason) reason = st.reason;
     if (st.details?.retryAfterSeconds) retryAfterMs = st.details.retryAfterSeconds * 1000;
@@ -71,7 +81,14 @@ export function apiErrorFrom(method: string, path: string, status: number, heade
   }
   const ra = headers['retry-after'];
   if (typeof ra === 'string' && /^\d+$/.test(ra)) retryAfterMs = Number(ra) * 1000;
-  return new KubeApiError(`${method} ${path}: HTTP ${status}${reason ? ` ${reason}` : ''}: ${message}`, status, method, path, reason, retryAfterMs);
+  return new KubeApiError(
+    `${method} ${path}: HTTP ${status}${reason ? ` ${reason}` : ''}: ${message}`,
+    status,
+    method,
+    path,
+    reason,
+    retryAfterMs,
+  );
 }
 
 /** The narrow surface the reflector, status writer, lease and JWKS code use; fakes implement it too. */
@@ -158,7 +175,13 @@ export class KubeClient implements KubeApi {
     return h;
   }
 
-  private open(method: string, fullPath: string, headers: Record<string, string>, body: Buffer | undefined, signal?: AbortSignal): Promise<http.IncomingMessage> & { req?: http.ClientRequest } {
+  private open(
+    method: string,
+    fullPath: string,
+    headers: Record<string, string>,
+    body: Buffer | undefined,
+    signal?: AbortSignal,
+  ): Promise<http.IncomingMessage> & { req?: http.ClientRequest } {
     let req: http.ClientRequest | undefined;
     const p = new Promise<http.IncomingMessage>((resolve, reject) => {
       req = this.mod.request(
@@ -187,7 +210,9 @@ export class KubeClient implements KubeApi {
     const extra: Record<string, string> = {};
     if (opts.accept) extra.accept = opts.accept;
     if (opts.body !== undefined) {
-      body = Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));
+      body = Buffer.isBuffer(opts.body)
+        ? opts.body
+        : Buffer.from(typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));
       extra['content-type'] = opts.contentType ?? 'application/json';
     }
     const timeout = AbortSignal.timeout(opts.timeoutMs ?? 60_000);
@@ -206,11 +231,15 @@ export class KubeClient implements KubeApi {
 
   async json<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const res = await this.request(method, path, opts);
-    if (res.status < 200 || res.status >= 300) throw apiErrorFrom(method, buildPath(path, opts.query), res.status, res.headers, res.body);
+    if (res.status < 200 || res.status >= 300)
+      throw apiErrorFrom(method, buildPath(path, opts.query), res.status, res.headers, res.body);
     return JSON.parse(res.body.toString('utf8')) as T;
   }
 
-  async stream(path: string, opts: { query?: Query; signal?: AbortSignal; maxLineBytes?: number } = {}): Promise<LineStream> {
+  async stream(
+    path: string,
+    opts: { query?: Query; signal?: AbortSignal; maxLineBytes?: number } = {},
+  ): Promise<LineStream> {
     const fullPath = buildPath(path, opts.query);
     const ac = new AbortController();
     const signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
@@ -237,7 +266,12 @@ export class KubeClient implements KubeApi {
 }
 
 /** Splits a readable into newline-delimited lines, bounded by maxLineBytes. */
-export function lineStream(src: AsyncIterable<unknown>, abort: () => void, maxLineBytes: number, label = 'stream'): LineStream {
+export function lineStream(
+  src: AsyncIterable<unknown>,
+  abort: () => void,
+  maxLineBytes: number,
+  label = 'stream',
+): LineStream {
   return {
     abort,
     async *lines() {

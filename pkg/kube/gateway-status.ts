@@ -62,20 +62,33 @@ const rfc3339 = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOStri
  * their lastTransitionTime while their status is unchanged (metav1.Condition
  * semantics, as apimachinery's meta.SetStatusCondition does).
  */
-export function mergeConditions(existing: MetaCondition[], ours: PeerCondition[], generation: number, nowMs: number): MetaCondition[] {
+export function mergeConditions(
+  existing: MetaCondition[],
+  ours: PeerCondition[],
+  generation: number,
+  nowMs: number,
+): MetaCondition[] {
   const byType = new Map(existing.map((c) => [c.type, c]));
   const out = existing.filter((c) => !ours.some((o) => o.type === c.type));
   for (const o of ours) {
     const prev = byType.get(o.type);
     const ltt = prev && prev.status === o.status && prev.lastTransitionTime ? prev.lastTransitionTime : rfc3339(nowMs);
-    out.push({ type: o.type, status: o.status, reason: o.reason, message: o.message, observedGeneration: generation, lastTransitionTime: ltt });
+    out.push({
+      type: o.type,
+      status: o.status,
+      reason: o.reason,
+      message: o.message,
+      observedGeneration: generation,
+      lastTransitionTime: ltt,
+    });
   }
   return out;
 }
 
 function sameConditions(a: MetaCondition[], b: MetaCondition[]): boolean {
   if (a.length !== b.length) return false;
-  const key = (c: MetaCondition) => JSON.stringify([c.type, c.status, c.reason, c.message, c.observedGeneration ?? null, c.lastTransitionTime ?? null]);
+  const key = (c: MetaCondition) =>
+    JSON.stringify([c.type, c.status, c.reason, c.message, c.observedGeneration ?? null, c.lastTransitionTime ?? null]);
   const sa = a.map(key).sort();
   const sb = b.map(key).sort();
   return sa.every((x, i) => x === sb[i]);
@@ -144,7 +157,10 @@ export class GatewayStatusWriter implements Component {
           if (this.closed) break;
           await this.writeOne(p).catch((e: unknown) => {
             this.metrics.statusWrites.inc({ result: 'error' });
-            this.log.warn({ gateway: `${p.gatewayNamespace}/${p.gatewayName}`, err: (e as Error).message }, 'gateway status write failed; will retry');
+            this.log.warn(
+              { gateway: `${p.gatewayNamespace}/${p.gatewayName}`, err: (e as Error).message },
+              'gateway status write failed; will retry',
+            );
             this.written.delete(`${p.gatewayNamespace}/${p.gatewayName}`);
             this.retryLater();
           });
@@ -182,7 +198,12 @@ export class GatewayStatusWriter implements Component {
       }
       const existing = gw.status?.conditions ?? [];
       // A provider that does not track generations (0) gets the live object's.
-      const merged = mergeConditions(existing, p.conditions, p.generation || gw.metadata?.generation || 0, this.clock.now());
+      const merged = mergeConditions(
+        existing,
+        p.conditions,
+        p.generation || gw.metadata?.generation || 0,
+        this.clock.now(),
+      );
       if (sameConditions(existing, merged)) {
         this.written.set(key, fp);
         this.metrics.statusWrites.inc({ result: 'unchanged' });
@@ -201,7 +222,10 @@ export class GatewayStatusWriter implements Component {
       }
       this.written.set(key, fp);
       this.metrics.statusWrites.inc({ result: 'written' });
-      this.log.info({ gateway: key, conditions: p.conditions.map((c) => `${c.type}=${c.status}`) }, 'peer gateway status written');
+      this.log.info(
+        { gateway: key, conditions: p.conditions.map((c) => `${c.type}=${c.status}`) },
+        'peer gateway status written',
+      );
       return;
     }
     throw new KubeApiError(`PATCH ${path}: conflict three times in a row`, 409, 'PATCH', path);

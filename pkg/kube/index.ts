@@ -1,4 +1,10 @@
-export { inClusterConfig, loadKubeconfig, kubeconfigFromObject, resolveClientConfig, SERVICE_ACCOUNT_DIR } from './config';
+export {
+  inClusterConfig,
+  loadKubeconfig,
+  kubeconfigFromObject,
+  resolveClientConfig,
+  SERVICE_ACCOUNT_DIR,
+} from './config';
 export type { KubeClientConfig, InClusterOptions, ClientConfigOptions } from './config';
 export { KubeClient, KubeApiError, apiErrorFrom, buildPath, lineStream } from './client';
 export type { KubeApi, KubeResponse, LineStream, Query, RequestOptions } from './client';

@@ -28,7 +28,8 @@ export const JWKS_PATH = '/openid/v1/jwks';
  */
 export async function discoverServiceAccountIssuer(api: KubeApi): Promise<ServiceAccountIssuer> {
   const doc = await api.json<{ issuer?: string; jwks_uri?: string }>('GET', OIDC_DISCOVERY_PATH, { timeoutMs: 15_000 });
-  if (!doc.issuer) throw new DaemonError('kube.oidc_invalid', GrpcCode.FAILED_PRECONDITION, `${OIDC_DISCOVERY_PATH} has no issuer`);
+  if (!doc.issuer)
+    throw new DaemonError('kube.oidc_invalid', GrpcCode.FAILED_PRECONDITION, `${OIDC_DISCOVERY_PATH} has no issuer`);
   return { issuer: doc.issuer, jwksUri: doc.jwks_uri ?? '' };
 }
 
@@ -74,7 +75,9 @@ export class KubeJwksProvider implements JwksProvider {
     if (this.clock.monotonic() - this.fetchedAt > (this.opts.maxAgeMs ?? 600_000)) {
       // Serve the old keys if the refresh fails: the API server being briefly
       // unreachable must not fail every token verification.
-      await this.refresh().catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'JWKS refresh failed; keeping the cached keys'));
+      await this.refresh().catch((e: unknown) =>
+        this.log.warn({ err: (e as Error).message }, 'JWKS refresh failed; keeping the cached keys'),
+      );
     }
     return this.keys;
   }
@@ -89,8 +92,12 @@ export class KubeJwksProvider implements JwksProvider {
     this.inflight ??= (async () => {
       try {
         // The API server answers 406 unless jwk-set+json is acceptable.
-        const doc = await this.api.json<{ keys?: JsonWebKey[] }>('GET', JWKS_PATH, { timeoutMs: 15_000, accept: 'application/jwk-set+json, application/json' });
-        if (!Array.isArray(doc.keys)) throw new DaemonError('kube.jwks_invalid', GrpcCode.UNAVAILABLE, `${JWKS_PATH} has no keys array`);
+        const doc = await this.api.json<{ keys?: JsonWebKey[] }>('GET', JWKS_PATH, {
+          timeoutMs: 15_000,
+          accept: 'application/jwk-set+json, application/json',
+        });
+        if (!Array.isArray(doc.keys))
+          throw new DaemonError('kube.jwks_invalid', GrpcCode.UNAVAILABLE, `${JWKS_PATH} has no keys array`);
         this.keys = doc.keys;
         this.fetchedAt = this.clock.monotonic();
         this.log.debug({ kids: doc.keys.map((k) => (k as { kid?: string }).kid) }, 'service-account keys fetched');

@@ -28,10 +28,38 @@ export const KINDS: Readonly<Record<string, KindSpec>> = {
   Service: { kind: 'Service', group: '', version: 'v1', plural: 'services', namespaced: true, crd: false },
   Pod: { kind: 'Pod', group: '', version: 'v1', plural: 'pods', namespaced: true, crd: false },
   Node: { kind: 'Node', group: '', version: 'v1', plural: 'nodes', namespaced: false, crd: false },
-  EndpointSlice: { kind: 'EndpointSlice', group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespaced: true, crd: false },
-  Gateway: { kind: 'Gateway', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gateways', namespaced: true, crd: true },
-  AuthorizationPolicy: { kind: 'AuthorizationPolicy', group: 'security.istio.io', version: 'v1', plural: 'authorizationpolicies', namespaced: true, crd: true },
-  PeerAuthentication: { kind: 'PeerAuthentication', group: 'security.istio.io', version: 'v1', plural: 'peerauthentications', namespaced: true, crd: true },
+  EndpointSlice: {
+    kind: 'EndpointSlice',
+    group: 'discovery.k8s.io',
+    version: 'v1',
+    plural: 'endpointslices',
+    namespaced: true,
+    crd: false,
+  },
+  Gateway: {
+    kind: 'Gateway',
+    group: 'gateway.networking.k8s.io',
+    version: 'v1',
+    plural: 'gateways',
+    namespaced: true,
+    crd: true,
+  },
+  AuthorizationPolicy: {
+    kind: 'AuthorizationPolicy',
+    group: 'security.istio.io',
+    version: 'v1',
+    plural: 'authorizationpolicies',
+    namespaced: true,
+    crd: true,
+  },
+  PeerAuthentication: {
+    kind: 'PeerAuthentication',
+    group: 'security.istio.io',
+    version: 'v1',
+    plural: 'peerauthentications',
+    namespaced: true,
+    crd: true,
+  },
 };
 
 /** The default watched set, in the order reflectors start (namespaces first: others refer to them). */
@@ -49,7 +77,18 @@ export const DEFAULT_KINDS: readonly KindSpec[] = [
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-const META_KEEP = ['name', 'namespace', 'uid', 'labels', 'annotations', 'resourceVersion', 'generation', 'ownerReferences', 'deletionTimestamp', 'creationTimestamp'];
+const META_KEEP = [
+  'name',
+  'namespace',
+  'uid',
+  'labels',
+  'annotations',
+  'resourceVersion',
+  'generation',
+  'ownerReferences',
+  'deletionTimestamp',
+  'creationTimestamp',
+];
 /** Written by `kubectl apply`; a full copy of the object, never needed for translation. */
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
@@ -111,7 +150,8 @@ function slimEndpointSlice(o: Obj, out: Obj): void {
     const ee: Obj = {};
     if (e.addresses !== undefined) ee.addresses = e.addresses;
     if (isObj(e.conditions) && e.conditions.ready !== undefined) ee.conditions = { ready: e.conditions.ready };
-    if (isObj(e.targetRef)) ee.targetRef = { kind: e.targetRef.kind, name: e.targetRef.name, namespace: e.targetRef.namespace };
+    if (isObj(e.targetRef))
+      ee.targetRef = { kind: e.targetRef.kind, name: e.targetRef.name, namespace: e.targetRef.namespace };
     return ee;
   });
 }

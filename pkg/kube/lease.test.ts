@@ -19,8 +19,12 @@ async function leaseServer() {
         res.writeHead(code, { 'content-type': 'application/json' });
         res.end(JSON.stringify(o));
       };
-      if (state.failAll) return void send(503, { kind: 'Status', code: 503, reason: 'ServiceUnavailable', message: 'down' });
-      if (req.method === 'GET') return lease ? void send(200, lease) : void send(404, { kind: 'Status', code: 404, reason: 'NotFound', message: 'not found' });
+      if (state.failAll)
+        return void send(503, { kind: 'Status', code: 503, reason: 'ServiceUnavailable', message: 'down' });
+      if (req.method === 'GET')
+        return lease
+          ? void send(200, lease)
+          : void send(404, { kind: 'Status', code: 404, reason: 'NotFound', message: 'not found' });
       const o = JSON.parse(body) as { metadata: Record<string, unknown> };
       if (req.method === 'POST') {
         if (lease) return void send(409, { kind: 'Status', code: 409, reason: 'AlreadyExists', message: 'exists' });
@@ -28,8 +32,15 @@ async function leaseServer() {
         return void send(201, lease);
       }
       state.puts++;
-      if ((lease?.metadata as { resourceVersion?: string } | undefined)?.resourceVersion !== o.metadata.resourceVersion) {
-        return void send(409, { kind: 'Status', code: 409, reason: 'Conflict', message: 'the object has been modified' });
+      if (
+        (lease?.metadata as { resourceVersion?: string } | undefined)?.resourceVersion !== o.metadata.resourceVersion
+      ) {
+        return void send(409, {
+          kind: 'Status',
+          code: 409,
+          reason: 'Conflict',
+          message: 'the object has been modified',
+        });
       }
       lease = { ...o, metadata: { ...o.metadata, resourceVersion: String(++rv) } };
       send(200, lease);
@@ -49,7 +60,8 @@ const FAST = { leaseDurationMs: 600, renewDeadlineMs: 400, retryPeriodMs: 50 };
 t.test('one leader; a crashed leader is replaced only after the lease duration; lost renewals step down', async (t) => {
   const srv = await leaseServer();
   const api = new KubeClient({ server: srv.url, source: 't' });
-  const mk = (identity: string) => new LeaderElector({ api, namespace: 'istio-system', name: 'l', identity, logger: createSilentLogger(), ...FAST });
+  const mk = (identity: string) =>
+    new LeaderElector({ api, namespace: 'istio-system', name: 'l', identity, logger: createSilentLogger(), ...FAST });
   const a = mk('a');
   const b = mk('b');
   t.teardown(async () => {
@@ -85,7 +97,17 @@ t.test('close() releases the lease so a peer takes over at once', async (t) => {
   const srv = await leaseServer();
   const api = new KubeClient({ server: srv.url, source: 't' });
   // A long lease: only a release explains a quick takeover.
-  const mk = (identity: string) => new LeaderElector({ api, namespace: 'istio-system', name: 'l', identity, logger: createSilentLogger(), leaseDurationMs: 60_000, renewDeadlineMs: 40_000, retryPeriodMs: 50 });
+  const mk = (identity: string) =>
+    new LeaderElector({
+      api,
+      namespace: 'istio-system',
+      name: 'l',
+      identity,
+      logger: createSilentLogger(),
+      leaseDurationMs: 60_000,
+      renewDeadlineMs: 40_000,
+      retryPeriodMs: 50,
+    });
   const a = mk('a');
   const b = mk('b');
   t.teardown(async () => {

@@ -99,16 +99,20 @@ export class LeaderElector implements Component {
       const forbidden = e instanceof KubeApiError && e.httpStatus === 403;
       this.log[forbidden ? 'error' : 'warn'](
         { err: (e as Error).message },
-        forbidden ? 'RBAC: may not get/create/update leases in this namespace; cannot elect a status writer' : 'lease attempt failed',
+        forbidden
+          ? 'RBAC: may not get/create/update leases in this namespace; cannot elect a status writer'
+          : 'lease attempt failed',
       );
     }
     // A round still in flight when close()/destroy() ran must not revive leadership.
     if (this.closed) return;
     const now = this.clock.monotonic();
     if (ok) this.lastRenew = now;
-    if (this.leader && !ok && now - this.lastRenew > (this.opts.renewDeadlineMs ?? 10_000)) this.setLeader(false, 'renew deadline passed');
+    if (this.leader && !ok && now - this.lastRenew > (this.opts.renewDeadlineMs ?? 10_000))
+      this.setLeader(false, 'renew deadline passed');
     else if (ok && !this.leader) this.setLeader(true, 'acquired');
-    else if (!ok && this.leader && this.observed && this.observed.holder !== this.opts.identity) this.setLeader(false, 'lease taken');
+    else if (!ok && this.leader && this.observed && this.observed.holder !== this.opts.identity)
+      this.setLeader(false, 'lease taken');
     this.schedule();
   }
 
@@ -128,14 +132,22 @@ export class LeaderElector implements Component {
     const seconds = Math.round(this.durationMs / 1000);
     let lease: Lease;
     try {
-      lease = await this.opts.api.json<Lease>('GET', `${this.path}/${this.opts.name}`, { timeoutMs: this.opts.renewDeadlineMs ?? 10_000 });
+      lease = await this.opts.api.json<Lease>('GET', `${this.path}/${this.opts.name}`, {
+        timeoutMs: this.opts.renewDeadlineMs ?? 10_000,
+      });
     } catch (e) {
       if (!(e instanceof KubeApiError) || e.httpStatus !== 404) throw e;
       const fresh: Lease = {
         apiVersion: 'coordination.k8s.io/v1',
         kind: 'Lease',
         metadata: { name: this.opts.name, namespace: this.opts.namespace },
-        spec: { holderIdentity: me, leaseDurationSeconds: seconds, acquireTime: microTime(nowWall), renewTime: microTime(nowWall), leaseTransitions: 0 },
+        spec: {
+          holderIdentity: me,
+          leaseDurationSeconds: seconds,
+          acquireTime: microTime(nowWall),
+          renewTime: microTime(nowWall),
+          leaseTransitions: 0,
+        },
       };
       try {
         await this.opts.api.json('POST', this.path, { body: fresh });
@@ -160,12 +172,15 @@ export class LeaderElector implements Component {
         holderIdentity: me,
         leaseDurationSeconds: seconds,
         renewTime: microTime(nowWall),
-        acquireTime: holder === me ? spec.acquireTime ?? microTime(nowWall) : microTime(nowWall),
-        leaseTransitions: holder === me ? spec.leaseTransitions ?? 0 : (spec.leaseTransitions ?? 0) + 1,
+        acquireTime: holder === me ? (spec.acquireTime ?? microTime(nowWall)) : microTime(nowWall),
+        leaseTransitions: holder === me ? (spec.leaseTransitions ?? 0) : (spec.leaseTransitions ?? 0) + 1,
       },
     };
     try {
-      const saved = await this.opts.api.json<Lease>('PUT', `${this.path}/${this.opts.name}`, { body: next, timeoutMs: this.opts.renewDeadlineMs ?? 10_000 });
+      const saved = await this.opts.api.json<Lease>('PUT', `${this.path}/${this.opts.name}`, {
+        body: next,
+        timeoutMs: this.opts.renewDeadlineMs ?? 10_000,
+      });
       this.observed = { record: JSON.stringify(saved.spec ?? next.spec), holder: me, at: nowMono };
       return true;
     } catch (e) {
@@ -186,7 +201,10 @@ export class LeaderElector implements Component {
       if (lease.spec?.holderIdentity === this.opts.identity) {
         const now = microTime(this.clock.now());
         await this.opts.api.json('PUT', `${this.path}/${this.opts.name}`, {
-          body: { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now } },
+          body: {
+            ...lease,
+            spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now },
+          },
           timeoutMs: 5_000,
         });
       }

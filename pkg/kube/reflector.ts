@@ -86,7 +86,16 @@ export class Reflector {
     this.metrics = opts.metrics ?? createKubeMetrics();
     this.random = opts.random ?? Math.random;
     this.backoff = new Backoff({ initialMs: 500, maxMs: 30_000, jitter: 0.5, random: this.random, ...opts.backoff });
-    this.st = { kind: opts.kind.kind, state: 'idle', synced: false, lists: 0, relistsGone: 0, watchesOpened: 0, stalls: 0, events: 0 };
+    this.st = {
+      kind: opts.kind.kind,
+      state: 'idle',
+      synced: false,
+      lists: 0,
+      relistsGone: 0,
+      watchesOpened: 0,
+      stalls: 0,
+      events: 0,
+    };
   }
 
   get kind(): KindSpec {
@@ -164,7 +173,10 @@ export class Reflector {
     for (;;) {
       let page: { metadata?: { continue?: string; resourceVersion?: string }; items?: Obj[] };
       try {
-        page = await this.opts.api.json('GET', path, { query: { limit: this.opts.pageSize ?? 500, continue: cont }, signal: this.signal() });
+        page = await this.opts.api.json('GET', path, {
+          query: { limit: this.opts.pageSize ?? 500, continue: cont },
+          signal: this.signal(),
+        });
       } catch (e) {
         // An expired continue token (etcd compacted past the snapshot) means the
         // pages so far are from a lost snapshot: start the list over.
@@ -249,7 +261,10 @@ export class Reflector {
       if (stalled && !this.closed) {
         this.st.stalls++;
         this.metrics.errors.inc({ kind: k.kind, status: 'stall' });
-        this.log.warn({ stallMs, resourceVersion: this.rv }, 'watch stalled (no event or bookmark); reconnecting from the last resourceVersion');
+        this.log.warn(
+          { stallMs, resourceVersion: this.rv },
+          'watch stalled (no event or bookmark); reconnecting from the last resourceVersion',
+        );
         return got;
       }
       throw e;
@@ -293,8 +308,15 @@ export class Reflector {
         case 'ERROR': {
           flush();
           const st = obj as { code?: number; reason?: string; message?: string };
-          if (st.code === 410 || st.reason === 'Expired' || st.reason === 'Gone') throw new GoneError(st.message ?? 'resourceVersion too old');
-          throw new KubeApiError(`watch ${k.kind}: ${st.reason ?? ''} ${st.message ?? ''}`.trim(), st.code ?? 500, 'GET', collectionPath(k), st.reason);
+          if (st.code === 410 || st.reason === 'Expired' || st.reason === 'Gone')
+            throw new GoneError(st.message ?? 'resourceVersion too old');
+          throw new KubeApiError(
+            `watch ${k.kind}: ${st.reason ?? ''} ${st.message ?? ''}`.trim(),
+            st.code ?? 500,
+            'GET',
+            collectionPath(k),
+            st.reason,
+          );
         }
         default:
           this.log.warn({ type: ev.type }, 'unknown watch event type ignored');
@@ -317,7 +339,7 @@ export class Reflector {
       this.st.relistsGone++;
       this.metrics.relists.inc({ kind: k.kind, reason: 'gone' });
       this.metrics.errors.inc({ kind: k.kind, status: '410' });
-      this.log.info({ reason: (e).message }, 'resourceVersion expired (410 Gone); relisting');
+      this.log.info({ reason: e.message }, 'resourceVersion expired (410 Gone); relisting');
       return ++this.consecutiveGone > 2 ? this.backoff.next() : 0;
     }
     const status = e instanceof KubeApiError ? e.httpStatus : -1;
@@ -338,7 +360,10 @@ export class Reflector {
       this.rv = undefined;
       if (!this.reportedMissing) {
         this.reportedMissing = true;
-        this.log.warn({ crd: crdName(k) }, `CRD ${crdName(k)} (${k.group}/${k.version}) is not installed; ${k.kind} objects will flow once it is`);
+        this.log.warn(
+          { crd: crdName(k) },
+          `CRD ${crdName(k)} (${k.group}/${k.version}) is not installed; ${k.kind} objects will flow once it is`,
+        );
         // Not installed means none exist: the store drops what the kind had (the
         // CRD was deleted) and does not wait for the kind to become ready.
         this.opts.sink.replaceSource(this.sourceId, []);

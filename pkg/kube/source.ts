@@ -17,7 +17,10 @@ export interface KubeSourceOptions {
   metrics?: KubeMetrics;
   kinds?: readonly KindSpec[];
   /** Tuning shared by every reflector (page size, watch timeout, stall, backoff). */
-  reflector?: Pick<ReflectorOptions, 'pageSize' | 'watchTimeoutSeconds' | 'stallMs' | 'backoff' | 'crdPollMaxMs' | 'yieldEveryMs' | 'random'>;
+  reflector?: Pick<
+    ReflectorOptions,
+    'pageSize' | 'watchTimeoutSeconds' | 'stallMs' | 'backoff' | 'crdPollMaxMs' | 'yieldEveryMs' | 'random'
+  >;
   /**
    * Watch CustomResourceDefinitions so a CRD-backed kind starts the moment its
    * CRD is Established (default true). Without it (or without RBAC for it) the

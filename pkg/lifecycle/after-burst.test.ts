@@ -73,7 +73,15 @@ t.test('a quiet window waits for the tail to settle, at most maxDeferrals window
   const ft = fakeTime();
   let runs = 0;
   let settled = false;
-  const b = new AfterBurst({ timers: ft.timers, threshold: 100, quietBelow: 20, quietMs: 1000, run: () => runs++, settled: () => settled, maxDeferrals: 3 });
+  const b = new AfterBurst({
+    timers: ft.timers,
+    threshold: 100,
+    quietBelow: 20,
+    quietMs: 1000,
+    run: () => runs++,
+    settled: () => settled,
+    maxDeferrals: 3,
+  });
   b.note(200);
   ft.advance(2500);
   t.equal(runs, 0, 'quiet, but the tail is still being written: no run');

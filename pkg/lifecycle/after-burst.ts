@@ -21,7 +21,10 @@ interface Timers {
   clearTimeout(h: unknown): void;
 }
 
-const nodeTimers: Timers = { setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+const nodeTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
 
 /**
  * Calls `run` once after a burst of work has ended: at least `threshold` units

@@ -58,7 +58,16 @@ t.test('rateLimitedWarn: at most perSecond lines a window, then one line countin
   const lines = cap.lines().map((l) => JSON.parse(l) as Line);
   t.same(
     lines.map((l) => [l.msg, l.i ?? l.suppressed]),
-    [['refused', 0], ['refused', 1], ['refused', 2], ['dropped', 3], ['refused', 6]],
+    [
+      ['refused', 0],
+      ['refused', 1],
+      ['refused', 2],
+      ['dropped', 3],
+      ['refused', 6],
+    ],
   );
-  t.ok(lines.every((l) => l.level === 40), 'all at warn level');
+  t.ok(
+    lines.every((l) => l.level === 40),
+    'all at warn level',
+  );
 });

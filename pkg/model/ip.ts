@@ -78,11 +78,17 @@ export function bytesToIp(b: Uint8Array): string {
   // RFC 5952: compress the longest run (>=2) of zero groups.
   let best = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (h[i] !== '0') { i++; continue; }
+  for (let i = 0; i < 8;) {
+    if (h[i] !== '0') {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && h[j] === '0') j++;
-    if (j - i > bestLen && j - i >= 2) { best = i; bestLen = j - i; }
+    if (j - i > bestLen && j - i >= 2) {
+      best = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   if (best < 0) return h.join(':');

@@ -14,11 +14,16 @@ export interface PeeringAuthzInput {
  * account over mTLS, from our trust domain or one with configured roots) only peering types, anyone else no
  * peering type. undefined: not peering's to decide (the daemon's default applies).
  */
-export function authorizePeeringType(identity: CallerIdentity, typeUrl: string, i: PeeringAuthzInput): boolean | undefined {
+export function authorizePeeringType(
+  identity: CallerIdentity,
+  typeUrl: string,
+  i: PeeringAuthzInput,
+): boolean | undefined {
   const peerType = i.peerTypes.has(typeUrl);
   const isPeer = identity?.method === 'mtls' && allowedPeer(identity, i.cfg);
   if (isPeer) {
-    if (!peerType) i.log.warn({ caller: identity.spiffeId, typeUrl }, 'peer identity asked for a ztunnel type; refused');
+    if (!peerType)
+      i.log.warn({ caller: identity.spiffeId, typeUrl }, 'peer identity asked for a ztunnel type; refused');
     return peerType;
   }
   if (peerType) {

@@ -7,10 +7,22 @@ import type { CallerIdentity } from '../auth';
 import type { RegistrySnapshot } from '../registry';
 import { LABEL } from '../model';
 import {
-  Admission, GatewayHealth, PeerClient, SecureContexts, TERMINATION_REASONS, dataDeclFor, peeringTypes, probeTargets,
+  Admission,
+  GatewayHealth,
+  PeerClient,
+  SecureContexts,
+  TERMINATION_REASONS,
+  dataDeclFor,
+  peeringTypes,
+  probeTargets,
 } from './link';
 import {
-  PEERING_TYPES, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD, declaredPeers,
+  PEERING_TYPES,
+  TYPE_CLUSTER_INFO,
+  TYPE_FEDERATED_SERVICE,
+  TYPE_PEER_NODE,
+  TYPE_PEER_WORKLOAD,
+  declaredPeers,
   type PeerDeclarations,
 } from './core';
 import { MergeStep, type Conflict, type PeerView } from './generate';
@@ -57,17 +69,25 @@ export class Peering implements PeeringLayer {
   /** Shared by every peer client: bounded concurrent dials/first syncs. */
   readonly admission: Admission;
 
-  constructor(private readonly ctx: PeeringContext, private readonly tuning: PeeringTuning = {}) {
+  constructor(
+    private readonly ctx: PeeringContext,
+    private readonly tuning: PeeringTuning = {},
+  ) {
     this.exportTypes = peeringTypes(ctx.wire);
     this.step = new MergeStep({
-      version: VERSION, suffix: ctx.cfg.peering.discoverySuffix, now: () => ctx.clock.now(),
+      version: VERSION,
+      suffix: ctx.cfg.peering.discoverySuffix,
+      now: () => ctx.clock.now(),
       defaultTrafficDistribution: ctx.cfg.peering.defaultTrafficDistribution,
     });
     this.metrics = createPeeringMetrics(ctx.metrics);
     this.log = ctx.logger;
     this.identityNs = ctx.cfg.ca.identity.split('/')[0] || ctx.cfg.systemNamespace;
     this.contexts = new SecureContexts();
-    this.admission = new Admission({ limit: tuning.dialConcurrency ?? DIAL_CONCURRENCY, holdMs: tuning.dialHoldMs ?? DIAL_HOLD_MS });
+    this.admission = new Admission({
+      limit: tuning.dialConcurrency ?? DIAL_CONCURRENCY,
+      holdMs: tuning.dialHoldMs ?? DIAL_HOLD_MS,
+    });
     // Stamps DataPlaneProgrammed when the ACK that programs a link arrives (not when someone reads it).
     // Only a link whose data-plane state moved since the last check has a condition to stamp: re-deriving
     // every waiting link's status at each 50 ms check cost ~100 statuses per peer in a first sync (issue 20).
@@ -81,19 +101,25 @@ export class Peering implements PeeringLayer {
       }
     });
     this.health = new GatewayHealth({
-      onChange: () => this.onGatewayHealth(), now: () => ctx.clock.now(),
-      probe: tuning.probe, intervalMs: tuning.probeIntervalMs,
+      onChange: () => this.onGatewayHealth(),
+      now: () => ctx.clock.now(),
+      probe: tuning.probe,
+      intervalMs: tuning.probeIntervalMs,
     });
     this.book = new StatusBook(this.health, this.programming);
     this.writer = new PeerStateWriter({
-      stateDir: ctx.cfg.stateDir, types: this.exportTypes, log: this.log, delayMs: tuning.saveDelayMs ?? 1000,
-      due: () => [...this.peers.values()].filter((p) => p.partition.dirty && p.client.state.synced).map((p) => p.partition),
+      stateDir: ctx.cfg.stateDir,
+      types: this.exportTypes,
+      log: this.log,
+      delayMs: tuning.saveDelayMs ?? 1000,
+      due: () =>
+        [...this.peers.values()].filter((p) => p.partition.dirty && p.client.state.synced).map((p) => p.partition),
       current: (p) => this.peers.get(p.cluster)?.partition === p,
       // Unlinked while its file was being written: remove it again. Re-linked meanwhile (a new
       // partition holds the cluster): keep the series and rewrite the file from the new partition.
       onStale: (cluster) => {
         const live = this.peers.get(cluster);
-        if (!live) return this.forget(cluster);
+        if (!live) return void this.forget(cluster);
         live.partition.dirty = true;
         this.writer.schedule();
       },
@@ -110,7 +136,8 @@ export class Peering implements PeeringLayer {
     if (this.restoreDone) return;
     this.restore();
     this.restoreDone = true;
-    if (this.ctx.cfg.peering.disableLegacyMulticluster) this.log.info('DISABLE_LEGACY_MULTICLUSTER: no-op, ambientd has no remote-kubeconfig discovery');
+    if (this.ctx.cfg.peering.disableLegacyMulticluster)
+      this.log.info('DISABLE_LEGACY_MULTICLUSTER: no-op, ambientd has no remote-kubeconfig discovery');
     this.reconcile();
     this.unsub = this.ctx.onRegistryChange(() => this.reconcile());
   }
@@ -127,7 +154,10 @@ export class Peering implements PeeringLayer {
     const snapshot = this.ctx.snapshot();
     const cfg = this.ctx.cfg;
     const decls = declaredPeers(snapshot, {
-      localCluster: cfg.clusterId, localTrustDomain: cfg.trustDomain, peerIdentity: cfg.peering.peerIdentity, trustDomains: peerTrustDomains(cfg),
+      localCluster: cfg.clusterId,
+      localTrustDomain: cfg.trustDomain,
+      peerIdentity: cfg.peering.peerIdentity,
+      trustDomains: peerTrustDomains(cfg),
     });
     this.reportDeclarations(decls);
     this.declarations = decls;
@@ -236,8 +266,10 @@ export class Peering implements PeeringLayer {
     for (const l of lines) {
       if (this.reported.has(l)) continue;
       const [kind, key, extra] = l.split('|');
-      if (kind === 'invalid') this.log.warn({ gateway: key, reason: extra }, 'invalid istio-remote Gateway; not dialled');
-      else if (kind === 'self') this.log.info({ gateway: key }, 'istio-remote Gateway names the local cluster; ignored');
+      if (kind === 'invalid')
+        this.log.warn({ gateway: key, reason: extra }, 'invalid istio-remote Gateway; not dialled');
+      else if (kind === 'self')
+        this.log.info({ gateway: key }, 'istio-remote Gateway names the local cluster; ignored');
       else this.log.warn({ gateway: key, cluster: extra }, 'second istio-remote Gateway for the same cluster; ignored');
     }
     this.reported = new Set(lines);
@@ -247,15 +279,24 @@ export class Peering implements PeeringLayer {
     const cluster = peer.decl.cluster;
     const m = this.metrics;
     return new PeerClient({
-      decl: peer.decl, partition: peer.partition, types: peer.types, decoders: this.exportTypes, wire: this.ctx.wire,
-      localCluster: this.ctx.cfg.clusterId, identityNamespace: this.identityNs,
+      decl: peer.decl,
+      partition: peer.partition,
+      types: peer.types,
+      decoders: this.exportTypes,
+      wire: this.ctx.wire,
+      localCluster: this.ctx.cfg.clusterId,
+      identityNamespace: this.identityNs,
       identity: () => this.ctx.identity(),
       // The mesh trust bundle holds every root we accept (plug-in cacerts root-cert.pem or our own root).
       // Only the roots of the peer's own trust domain (a declaration without roots is never dialled;
       // the mesh bundle stays the fallback so an empty CA list can never mean Node's public roots).
       rootsFor: (td) => this.ctx.rootsFor?.(td) ?? this.ctx.identity().trustBundlePem,
-      contexts: this.contexts, pool: this.pool, admission: this.admission,
-      logger: this.log, clock: this.ctx.clock, backoff: this.tuning.backoff,
+      contexts: this.contexts,
+      pool: this.pool,
+      admission: this.admission,
+      logger: this.log,
+      clock: this.ctx.clock,
+      backoff: this.tuning.backoff,
       onChange: () => {
         this.updateResourceMetrics(peer);
         this.ctx.requestPush();
@@ -265,7 +306,10 @@ export class Peering implements PeeringLayer {
         peer.programming.syncs++;
         m.synced.set({ peer: cluster }, 1);
         m.lastSync.set({ peer: cluster }, this.ctx.clock.now() / 1000);
-        this.log.info({ peer: cluster, services: peer.partition.services.size, workloads: peer.partition.workloads.size }, `peer ${cluster} synced (${peer.partition.services.size} services)`);
+        this.log.info(
+          { peer: cluster, services: peer.partition.services.size, workloads: peer.partition.workloads.size },
+          `peer ${cluster} synced (${peer.partition.services.size} services)`,
+        );
         // Persisted in the background, coalesced with every other peer synced meanwhile: a
         // synchronous write + fsync per peer stalled the loop ~19 s at N = 2,000 (mesh bench).
         this.writer.schedule();
@@ -315,10 +359,15 @@ export class Peering implements PeeringLayer {
       p.partition.structural = false;
     }
     const out = this.step.build({
-      ...input, peers: views, dirty: structural ? undefined : dirty,
-      onConflict: (cluster, message) => this.log.error({ peer: cluster, conflict: message },
-        'flat network address collision: the imported workload is not programmed '
-        + '(flat networks need unique pod and service CIDRs)'),
+      ...input,
+      peers: views,
+      dirty: structural ? undefined : dirty,
+      onConflict: (cluster, message) =>
+        this.log.error(
+          { peer: cluster, conflict: message },
+          'flat network address collision: the imported workload is not programmed ' +
+            '(flat networks need unique pod and service CIDRs)',
+        ),
     });
     this.conflicts = out.conflicts;
     return originAt === undefined ? { deltas: out.deltas } : { deltas: out.deltas, originAt };
@@ -334,7 +383,12 @@ export class Peering implements PeeringLayer {
   }
 
   status(): PeerStatus[] {
-    return this.book.list(this.peers.values(), (c) => this.conflicts.get(c) ?? [], this.declarations, this.ctx.clock.now());
+    return this.book.list(
+      this.peers.values(),
+      (c) => this.conflicts.get(c) ?? [],
+      this.declarations,
+      this.ctx.clock.now(),
+    );
   }
 
   /** Stamps a peer's conditions at the moment its state changes (lastTransitionTime is the event's time). */

@@ -24,7 +24,10 @@ export interface StatusPeer {
 export class StatusBook {
   private readonly clock = new ConditionClock();
 
-  constructor(private readonly health: GatewayHealth, private readonly programming: ProgrammingTracker) {}
+  constructor(
+    private readonly health: GatewayHealth,
+    private readonly programming: ProgrammingTracker,
+  ) {}
 
   /** One peer's status, its conditions stamped at `now`. */
   peer(p: StatusPeer, conflicts: Conflict[], now: number, plane?: PlaneView): PeerStatus {
@@ -37,8 +40,12 @@ export class StatusBook {
   }
 
   /** Every linked peer (sorted by cluster), then every refused declaration; forgets transitions of the rest. */
-  list(peers: Iterable<StatusPeer>, conflictsOf: (cluster: string) => Conflict[], declarations: PeerDeclarations,
-    now: number): PeerStatus[] {
+  list(
+    peers: Iterable<StatusPeer>,
+    conflictsOf: (cluster: string) => Conflict[],
+    declarations: PeerDeclarations,
+    now: number,
+  ): PeerStatus[] {
     const out: PeerStatus[] = [];
     const plane = this.programming.planeOnce();
     for (const p of [...peers].sort((a, b) => (a.decl.cluster < b.decl.cluster ? -1 : 1))) {

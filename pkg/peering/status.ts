@@ -60,12 +60,21 @@ type C = Omit<Condition, 'type' | 'lastTransitionTime'>;
 const cond = (status: Condition['status'], reason: string, message: string): C => ({ status, reason, message });
 
 function dataPlaneCondition(
-  decl: PeerDecl, flat: boolean, p: PeerPartition, conflicts: Conflict[], dp: DataPlaneState, gws: GatewayHealthView[],
+  decl: PeerDecl,
+  flat: boolean,
+  p: PeerPartition,
+  conflicts: Conflict[],
+  dp: DataPlaneState,
+  gws: GatewayHealthView[],
 ): C {
-  if (dp === 'never-synced') return cond('False', 'NotSynced', 'nothing programmed: the peer has not synced on this link');
+  if (dp === 'never-synced')
+    return cond('False', 'NotSynced', 'nothing programmed: the peer has not synced on this link');
   if (decl.nodePort && p.nodes.size === 0) {
-    return cond('False', 'NoNodes', 'peer sent no NodePort node workloads '
-      + '(is its east-west gateway in NodePort mode?)');
+    return cond(
+      'False',
+      'NoNodes',
+      'peer sent no NodePort node workloads ' + '(is its east-west gateway in NodePort mode?)',
+    );
   }
   if (flat && conflicts.length) {
     return cond('False', 'AddressConflict', `${conflicts.length} imported workloads collide with existing addresses`);
@@ -83,8 +92,7 @@ function dataPlaneCondition(
   else if (declared > 1) {
     const list = used.map((g) => `${g.address.value}:${g.hbonePort}`).join(', ');
     via = `via ${used.length} of ${declared} gateways: ${list} (HBONE)`;
-  }
-  else via = `via ${decl.address.value}:${decl.hbonePort} (HBONE)`;
+  } else via = `via ${decl.address.value}:${decl.hbonePort} (HBONE)`;
   return cond('True', 'Programmed', `ACKed by local ztunnels; ${via}`);
 }
 
@@ -95,7 +103,12 @@ interface GatewayHealthView {
 }
 
 export function peerStatus(
-  decl: PeerDecl, flat: boolean, p: PeerPartition, s: PeerClientState, conflicts: Conflict[], dp: DataPlaneState,
+  decl: PeerDecl,
+  flat: boolean,
+  p: PeerPartition,
+  s: PeerClientState,
+  conflicts: Conflict[],
+  dp: DataPlaneState,
   gws: GatewayHealthView[] = [],
 ): PeerStatus {
   const term = s.lastTermination;
@@ -105,7 +118,11 @@ export function peerStatus(
       type: 'Connected',
       ...(s.connected
         ? cond('True', 'Connected', `xDS stream to ${s.endpoint ?? `${decl.address.value}:${decl.xdsPort}`} is up`)
-        : { status: 'False', reason: term ? reasonName(term.reason) : 'Pending', message: term ? term.message : 'not connected to peer' }),
+        : {
+            status: 'False',
+            reason: term ? reasonName(term.reason) : 'Pending',
+            message: term ? term.message : 'not connected to peer',
+          }),
     },
     {
       type: 'Synced',
@@ -118,10 +135,20 @@ export function peerStatus(
     { type: 'DataPlaneProgrammed', ...dataPlaneCondition(decl, flat, p, conflicts, dp, gws) },
   ];
   const out: PeerStatus = {
-    gateway: decl.key, cluster: decl.cluster, network: decl.network, address: `${decl.address.value}:${decl.xdsPort}`,
-    mode: decl.nodePort ? 'nodeport' : flat ? 'flat' : 'gateway', conditions,
-    services: p.services.size, workloads: p.workloads.size, nodes: p.nodes.size, stale, conflicts,
-    nacks: s.nacks, connects: s.connects, received: p.received,
+    gateway: decl.key,
+    cluster: decl.cluster,
+    network: decl.network,
+    address: `${decl.address.value}:${decl.xdsPort}`,
+    mode: decl.nodePort ? 'nodeport' : flat ? 'flat' : 'gateway',
+    conditions,
+    services: p.services.size,
+    workloads: p.workloads.size,
+    nodes: p.nodes.size,
+    stale,
+    conflicts,
+    nacks: s.nacks,
+    connects: s.connects,
+    received: p.received,
   };
   if (p.lastSyncAt !== undefined) out.lastSyncTime = new Date(p.lastSyncAt).toISOString();
   if (term) out.lastTermination = { reason: term.reason, message: term.message, at: new Date(term.at).toISOString() };
@@ -137,7 +164,10 @@ export function peerStatus(
 }
 
 function reasonName(r: string): string {
-  return r.split('_').map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
+  return r
+    .split('_')
+    .map((w) => w[0]!.toUpperCase() + w.slice(1))
+    .join('');
 }
 
 const all = (status: Condition['status'], reason: string, message: string): Condition[] =>
@@ -148,10 +178,17 @@ const why = (r?: string): string => (r ? ` (${r})` : '');
 export function declarationStatus(d: PeerDeclarations): PeerStatus[] {
   return [
     ...d.invalid.map((i) => ({ gateway: i.key, cluster: i.cluster, conditions: all('False', 'Invalid', i.reason) })),
-    ...d.self.map((k) => ({ gateway: k, conditions: all('False', 'LocalCluster', 'the Gateway names the local cluster; ignored') })),
+    ...d.self.map((k) => ({
+      gateway: k,
+      conditions: all('False', 'LocalCluster', 'the Gateway names the local cluster; ignored'),
+    })),
     ...d.duplicates.map((x) => ({
-      gateway: x.key, cluster: x.cluster,
-      conditions: all('False', 'Duplicate', `cluster ${x.cluster} is already declared by ${x.kept}${why(x.reason)}; ignored`,
+      gateway: x.key,
+      cluster: x.cluster,
+      conditions: all(
+        'False',
+        'Duplicate',
+        `cluster ${x.cluster} is already declared by ${x.kept}${why(x.reason)}; ignored`,
       ),
     })),
   ];

@@ -14,7 +14,10 @@ export class Encoder {
   /** Per type: the generated encoder (pkg/wire/generated/), or null for types without one (protobufjs). */
   private readonly frames = new Map<string, ResourceFrameEncoder<object> | null>();
 
-  constructor(private readonly wire: Wire, private readonly types: ReadonlyMap<string, protobuf.Type>) {}
+  constructor(
+    private readonly wire: Wire,
+    private readonly types: ReadonlyMap<string, protobuf.Type>,
+  ) {}
 
   encode(delta: ResourceDelta): TypeCommit {
     const { typeUrl } = delta;
@@ -29,12 +32,12 @@ export class Encoder {
     // protobufjs (types without one) makes temporaries that compactFrames moves the frames away from.
     const encode = frames
       ? (name: string, msg: object): void => {
-        const f = frames.encode(name, msg);
-        upserts.push(entryFromFrame(f.bytes, aliasesOf(msg), f.nameLen, f.versionEnd));
-      }
+          const f = frames.encode(name, msg);
+          upserts.push(entryFromFrame(f.bytes, aliasesOf(msg), f.nameLen, f.versionEnd));
+        }
       : (name: string, msg: object): void => {
-        upserts.push(entryFromBytes(typeUrl, name, type.encode(msg).finish(), aliasesOf(msg)));
-      };
+          upserts.push(entryFromBytes(typeUrl, name, type.encode(msg).finish(), aliasesOf(msg)));
+        };
     // forEach: no iterator object or [k, v] pair per entry (200k of them in a first sync).
     delta.changed.forEach((m, name) => encode(name, typeof m === 'function' ? m() : m));
     const removes = [...delta.removed];
@@ -74,7 +77,10 @@ function compactFrames(upserts: CacheEntry[]): CacheEntry[] {
 const NO_ALIASES: readonly string[] = Object.freeze([]);
 
 export function addressAliases(msg: object): readonly string[] {
-  const m = msg as { workload?: { network?: string; addresses?: Uint8Array[] }; service?: { addresses?: { network?: string; address?: Uint8Array }[] } };
+  const m = msg as {
+    workload?: { network?: string; addresses?: Uint8Array[] };
+    service?: { addresses?: { network?: string; address?: Uint8Array }[] };
+  };
   const out: string[] = [];
   if (m.workload) for (const a of m.workload.addresses ?? []) out.push(`${m.workload.network ?? ''}/${bytesToIp(a)}`);
   if (m.service) {

@@ -10,12 +10,19 @@ import { MapDeltas, UnconfirmedRemovals, diffMaps, fullDelta, type ResourceDelta
 const T = 'type.googleapis.com/test.Item';
 const EXPORT = 'type.googleapis.com/test.Export';
 const root = protobuf.Root.fromJSON({
-  nested: { test: { nested: {
-    Item: { fields: { v: { type: 'string', id: 1 } } },
-    Export: { fields: { v: { type: 'string', id: 1 } } },
-  } } },
+  nested: {
+    test: {
+      nested: {
+        Item: { fields: { v: { type: 'string', id: 1 } } },
+        Export: { fields: { v: { type: 'string', id: 1 } } },
+      },
+    },
+  },
 });
-const types = new Map([[T, root.lookupType('test.Item')], [EXPORT, root.lookupType('test.Export')]]);
+const types = new Map([
+  [T, root.lookupType('test.Item')],
+  [EXPORT, root.lookupType('test.Export')],
+]);
 const encoder = (): Encoder => new Encoder(loadWire(), types);
 
 /** A cache as name -> version after applying commits (removes first, as ResourceCache applies a commit). */
@@ -59,22 +66,34 @@ class FakeLocal {
   }
 }
 
-interface In { set: Record<string, string>; del: string[]; mesh: string; boom?: boolean }
+interface In {
+  set: Record<string, string>;
+  del: string[];
+  mesh: string;
+  boom?: boolean;
+}
 
 function world(merge?: (i: In, l: Generation, full: boolean) => Generation) {
   const local = new FakeLocal();
   let next: In = { set: {}, del: [], mesh: 'm1' };
   const b = new PushBuilder<In, Generation>({
-    encoder: encoder(), input: () => next, contextKey: (i) => i.mesh,
+    encoder: encoder(),
+    input: () => next,
+    contextKey: (i) => i.mesh,
     local: (i, full) => local.generate(i, full),
-    merge: merge && ((i, l, full) => {
-      if (i.boom) throw new Error('merge failed');
-      return merge(i, l, full);
-    }),
+    merge:
+      merge &&
+      ((i, l, full) => {
+        if (i.boom) throw new Error('merge failed');
+        return merge(i, l, full);
+      }),
   });
   const cache = new Map<string, string>();
   const w = {
-    b, local, cache, originAt: undefined as number | undefined,
+    b,
+    local,
+    cache,
+    originAt: undefined as number | undefined,
     push: (i: Partial<In>): TypeCommit[] => {
       next = { set: {}, del: [], mesh: 'm1', ...i };
       const r = b.build();
@@ -140,17 +159,23 @@ t.test('a changed context key asks for a full build once', async (t) => {
 
 t.test('exports: a full-map generator is diffed by identity, removals follow', async (t) => {
   const exp = new MapDeltas(EXPORT);
-  let exported = new Map<string, object>([['s1', { v: 's1' }], ['s2', { v: 's2' }]]);
+  let exported = new Map<string, object>([
+    ['s1', { v: 's1' }],
+    ['s2', { v: 's2' }],
+  ]);
   const w = world((_i, l, full) => ({ deltas: [...l.deltas, exp.next(exported, full)], originAt: 7 }));
   const exportCache = new Map<string, string>();
   const step = (i: Partial<In>): TypeCommit => {
     const commits = w.push(i);
-    t.equal(w.originAt, 7, 'the merge step\'s origin stamp is passed on');
+    t.equal(w.originAt, 7, "the merge step's origin stamp is passed on");
     apply(exportCache, commits, EXPORT);
     return commits[1]!;
   };
   t.same(names(step({})), ['s1', 's2']);
-  exported = new Map([['s1', exported.get('s1')!], ['s3', { v: 's3' }]]);
+  exported = new Map([
+    ['s1', exported.get('s1')!],
+    ['s3', { v: 's3' }],
+  ]);
   const c = step({});
   t.same(names(c), ['s3'], 'an unchanged object is not re-encoded');
   t.same([...exportCache.keys()].sort(), ['s1', 's3'], 's2 removed');
@@ -158,7 +183,17 @@ t.test('exports: a full-map generator is diffed by identity, removals follow', a
 
 t.test('diffMaps and fullDelta', async (t) => {
   const a = { v: 'a' };
-  const d = diffMaps(T, new Map([['a', a], ['b', { v: 'b' }]]), new Map([['a', a], ['c', { v: 'c' }]]));
+  const d = diffMaps(
+    T,
+    new Map([
+      ['a', a],
+      ['b', { v: 'b' }],
+    ]),
+    new Map([
+      ['a', a],
+      ['c', { v: 'c' }],
+    ]),
+  );
   t.same([...d.changed.keys()], ['c']);
   t.same([...d.removed], ['b']);
   const f = fullDelta(T, new Map([['a', a]]), ['a', 'b'], ['z']);

@@ -42,10 +42,31 @@ export class Pusher {
 
   constructor(private readonly o: PusherOptions) {
     const registers = [o.registry];
-    this.debounceTime = new Histogram({ name: 'pilot_debounce_time', help: 'Delay in seconds between the first config enters debouncing and the merged push request is pushed into the push queue.', buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 10], registers });
-    this.initTime = new Histogram({ name: 'pilot_pushcontext_init_seconds', help: 'Total time in seconds Pilot takes to init pushContext.', buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers });
-    this.failures = new Counter({ name: 'ambientd_push_failures_total', help: 'Pushes whose build failed (the last good state stays served).', registers });
-    this.debouncer = new Debouncer({ after: o.debounceAfterMs, max: o.debounceMaxMs, mode: o.debounceMode, clock: o.clock, timers: o.timers, fire: () => this.push() });
+    this.debounceTime = new Histogram({
+      name: 'pilot_debounce_time',
+      help: 'Delay in seconds between the first config enters debouncing and the merged push request is pushed into the push queue.',
+      buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 10],
+      registers,
+    });
+    this.initTime = new Histogram({
+      name: 'pilot_pushcontext_init_seconds',
+      help: 'Total time in seconds Pilot takes to init pushContext.',
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    });
+    this.failures = new Counter({
+      name: 'ambientd_push_failures_total',
+      help: 'Pushes whose build failed (the last good state stays served).',
+      registers,
+    });
+    this.debouncer = new Debouncer({
+      after: o.debounceAfterMs,
+      max: o.debounceMaxMs,
+      mode: o.debounceMode,
+      clock: o.clock,
+      timers: o.timers,
+      fire: () => this.push(),
+    });
   }
 
   /** Something changed upstream; a push will follow within the debounce bounds. */

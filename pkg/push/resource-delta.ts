@@ -90,9 +90,10 @@ export class MapDeltas {
   next(map: MessageMap, full: boolean): ResourceDelta {
     this.unconfirmed.begin(full);
     const prev = this.prev;
-    const d = full || !prev
-      ? fullDelta(this.typeUrl, map, prev?.keys() ?? [], this.unconfirmed.values())
-      : diffMaps(this.typeUrl, prev, map);
+    const d =
+      full || !prev
+        ? fullDelta(this.typeUrl, map, prev?.keys() ?? [], this.unconfirmed.values())
+        : diffMaps(this.typeUrl, prev, map);
     this.unconfirmed.record(d.removed);
     this.prev = map;
     return d;

@@ -60,7 +60,10 @@ t.test('fromEntries() builds the table set() would, in the same iteration order'
     const keys = Array.from({ length: n }, (_, i) => `uid/${i * 7919}`);
     const one = new CowMap<number>();
     keys.forEach((k, i) => one.set(k, i));
-    const bulk = CowMap.fromEntries(keys, keys.map((_, i) => i));
+    const bulk = CowMap.fromEntries(
+      keys,
+      keys.map((_, i) => i),
+    );
     t.equal(bulk.shardCount, one.shardCount, `${n} keys: same table size`);
     t.same([...bulk.freeze().entries()], [...one.freeze().entries()], `${n} keys: same entries, same order`);
     bulk.set('extra', -1);

@@ -139,7 +139,8 @@ export class CowMap<V> {
   }
 
   set(key: string, value: V): void {
-    if (this.count >= this.shards.length * TARGET_PER_SHARD && this.shards.length < MAX_SHARDS && !this.has(key)) this.grow();
+    if (this.count >= this.shards.length * TARGET_PER_SHARD && this.shards.length < MAX_SHARDS && !this.has(key))
+      this.grow();
     const m = this.writable(shardOf(key, this.shards.length));
     if (!m.has(key)) this.count++;
     m.set(key, value);

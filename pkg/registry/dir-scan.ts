@@ -94,8 +94,8 @@ async function walk(root: string, realRoot: string, abs: string, out: DirListing
     else if (r.kind === 'failed') out.failed.set(frel, r.reason);
     else if (r.kind === 'refused') out.refused.set(frel, r.reason);
     // Listed but gone at stat (removed mid-scan, or a dangling link): kept this round, settled by the next listing.
-    else if (r.kind === 'absent') out.failed.set(frel,
-      'listed but not found (removed mid-scan, or a dangling symlink)');
+    else if (r.kind === 'absent')
+      out.failed.set(frel, 'listed but not found (removed mid-scan, or a dangling symlink)');
   }
 }
 
@@ -110,7 +110,10 @@ export type StatResult =
 /** Where a symlink's target leaves the registry directory, the refusal; else undefined. */
 function escapes(root: string, realRoot: string, abs: string, target: string): StatResult | undefined {
   if (inside(realRoot, target)) return undefined;
-  return { kind: 'refused', reason: `symlink leaves the registry directory (${path.relative(root, abs)} -> ${target})` };
+  return {
+    kind: 'refused',
+    reason: `symlink leaves the registry directory (${path.relative(root, abs)} -> ${target})`,
+  };
 }
 
 /** What a stat names: a regular file (read at `readPath`), a directory, or something else. */
@@ -163,9 +166,7 @@ export function statFileSync(root: string, realRoot: string, abs: string): StatR
 }
 
 export type ReadResult =
-  | { kind: 'text'; text: string }
-  | { kind: 'too-big'; size: number }
-  | { kind: 'failed'; reason: string };
+  { kind: 'text'; text: string } | { kind: 'too-big'; size: number } | { kind: 'failed'; reason: string };
 
 /**
  * Reads a manifest without following a symlink in its last component

@@ -16,8 +16,8 @@ import type { FileSourceOptions } from './index';
 const pod = (name: string, ip: string): string =>
   `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: default\n` +
   `spec:\n  nodeName: n1\nstatus:\n  podIP: ${ip}\n`;
-const pods = (n: number, prefix = 'p'): string => Array.from({ length: n }, (_, i) => pod(`${prefix}${i}`,
-  `10.0.0.${i + 1}`)).join('---\n');
+const pods = (n: number, prefix = 'p'): string =>
+  Array.from({ length: n }, (_, i) => pod(`${prefix}${i}`, `10.0.0.${i + 1}`)).join('---\n');
 
 async function setup(t: Test, files: Record<string, string>, extra: Partial<FileSourceOptions> = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'ambientd-fsf-'));
@@ -31,8 +31,15 @@ async function setup(t: Test, files: Record<string, string>, extra: Partial<File
   }
   const registry = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
   const metrics = new Registry();
-  const src = new FileSource({ dir, registry, logger: createSilentLogger(), clock: systemClock, pollIntervalMs: 50,
-    metrics, ...extra });
+  const src = new FileSource({
+    dir,
+    registry,
+    logger: createSilentLogger(),
+    clock: systemClock,
+    pollIntervalMs: 50,
+    metrics,
+    ...extra,
+  });
   t.teardown(() => src.close());
   await src.start();
   return { dir, registry, src, metrics };
@@ -58,20 +65,25 @@ t.test('a file overwritten with garbage keeps its objects; the source reports th
   await waitFor(() => registry.snapshot().pods.size === 2, { timeoutMs: 5000, what: 'shrunk by a good read' });
 });
 
-t.test('a file truncated before it is rewritten keeps its objects; one left empty is withdrawn a poll later',
+t.test(
+  'a file truncated before it is rewritten keeps its objects; one left empty is withdrawn a poll later',
   async (t) => {
-  const { dir, registry, src } = await setup(t, { 'a.yaml': pods(3) }, { pollIntervalMs: 200 });
-  writeFileSync(path.join(dir, 'a.yaml'), ''); // what O_TRUNC shows a reader before the new bytes land
-  await src.scan();
-  t.equal(registry.snapshot().pods.size, 3, 'a moment of emptiness withdraws nothing');
-  t.match(src.health().problems, [{ path: 'a.yaml', code: 'read', reason: /empty/ }]);
-  writeFileSync(path.join(dir, 'a.yaml'), randomBytes(4096));
-  await waitFor(() => src.health().problems.some((p) => p.code === 'parse'), { timeoutMs: 5000, what: 'garbage seen' });
-  t.equal(registry.snapshot().pods.size, 3, 'still kept: the garbage is a parse failure');
-  writeFileSync(path.join(dir, 'a.yaml'), '');
-  await waitFor(() => registry.snapshot().pods.size === 0, { timeoutMs: 5000, what: 'emptiness that held still' });
-  t.ok(src.health().healthy, 'an empty file that stays empty is a successful read');
-});
+    const { dir, registry, src } = await setup(t, { 'a.yaml': pods(3) }, { pollIntervalMs: 200 });
+    writeFileSync(path.join(dir, 'a.yaml'), ''); // what O_TRUNC shows a reader before the new bytes land
+    await src.scan();
+    t.equal(registry.snapshot().pods.size, 3, 'a moment of emptiness withdraws nothing');
+    t.match(src.health().problems, [{ path: 'a.yaml', code: 'read', reason: /empty/ }]);
+    writeFileSync(path.join(dir, 'a.yaml'), randomBytes(4096));
+    await waitFor(() => src.health().problems.some((p) => p.code === 'parse'), {
+      timeoutMs: 5000,
+      what: 'garbage seen',
+    });
+    t.equal(registry.snapshot().pods.size, 3, 'still kept: the garbage is a parse failure');
+    writeFileSync(path.join(dir, 'a.yaml'), '');
+    await waitFor(() => registry.snapshot().pods.size === 0, { timeoutMs: 5000, what: 'emptiness that held still' });
+    t.ok(src.health().healthy, 'an empty file that stays empty is a successful read');
+  },
+);
 
 /**
  * Makes `sub` unlistable. Root ignores permission bits, so as root the listing call itself fails with EACCES:
@@ -131,8 +143,11 @@ t.test('a path that becomes a directory is no manifest: the listing withdraws it
   rmSync(path.join(dir, 'a.yaml'));
   mkdirSync(path.join(dir, 'a.yaml')); // a directory where the file was: not a file, listing says so
   await src.scan();
-  t.equal(registry.snapshot().pods.size, 0,
-    'a listing that names no such file removes it (a directory is not a manifest)');
+  t.equal(
+    registry.snapshot().pods.size,
+    0,
+    'a listing that names no such file removes it (a directory is not a manifest)',
+  );
   rmSync(path.join(dir, 'a.yaml'), { recursive: true });
   writeFileSync(path.join(dir, 'a.yaml'), pods(2));
   await src.scan();
@@ -150,11 +165,16 @@ t.test('symlinks: in-tree links are read, links leaving the directory are refuse
   await src.scan();
   t.same(podNames(registry), ['default/a'], 'the escaping link is not followed');
   t.match(src.health().problems, [{ path: 'evil.yaml', code: 'symlink', reason: /leaves the registry directory/ }]);
-  t.ok(registry.snapshot().rejected.some((r) => r.key === 'default/a' && /duplicate/.test(r.reason)),
-    'the in-tree link supplies the same pod as its target: a reported duplicate');
+  t.ok(
+    registry.snapshot().rejected.some((r) => r.key === 'default/a' && /duplicate/.test(r.reason)),
+    'the in-tree link supplies the same pod as its target: a reported duplicate',
+  );
   rmSync(path.join(dir, 'evil.yaml'));
   await src.scan();
-  t.notOk(src.health().problems.some((p) => p.code === 'symlink'), 'refusal clears once the link is gone');
+  t.notOk(
+    src.health().problems.some((p) => p.code === 'symlink'),
+    'refusal clears once the link is gone',
+  );
 });
 
 t.test('duplicates across files: the first file by name wins, whatever the order of writes; reported', async (t) => {
@@ -162,48 +182,68 @@ t.test('duplicates across files: the first file by name wins, whatever the order
   writeFileSync(path.join(dir, 'a.yaml'), pod('x', '10.0.0.1'));
   await waitFor(() => registry.snapshot().rejected.length === 1, { timeoutMs: 5000, what: 'conflict' });
   t.same(registry.snapshot().pods.get('default/x')?.ips, ['10.0.0.1'], 'a.yaml sorts first and wins');
-  t.match(registry.snapshot().rejected, [{ kind: 'Pod', key: 'default/x', origin: 'file:b.yaml',
-    reason: /file:a.yaml wins/ }]);
+  t.match(registry.snapshot().rejected, [
+    { kind: 'Pod', key: 'default/x', origin: 'file:b.yaml', reason: /file:a.yaml wins/ },
+  ]);
   rmSync(path.join(dir, 'a.yaml'));
   await waitFor(() => registry.snapshot().rejected.length === 0, { timeoutMs: 5000, what: 'resolved' });
   t.same(registry.snapshot().pods.get('default/x')?.ips, ['10.0.0.2'], 'b.yaml takes over');
 });
 
-t.test('parse limits: an over-limit file is rejected alone with a reason and keeps its last good objects',
+t.test(
+  'parse limits: an over-limit file is rejected alone with a reason and keeps its last good objects',
   async (t) => {
-  const { dir, registry, src } = await setup(t, { 'a.yaml': pods(2), 'b.yaml': pods(1, 'q') }, {
-    parseLimits: { maxNodes: 5_000, maxAliases: 3, maxDepth: 64 },
-  });
-  const cases: [string, RegExp][] = [
-    [`items:\n${'- a\n'.repeat(10_000)}`, /more than 5000 YAML nodes/],
-    [`a: &x [1]\nb: [*x, *x, *x, *x]\n`, /more than 3 aliases/],
-    [`${'['.repeat(100)}${']'.repeat(100)}\n`, /nested deeper than 64/],
-    [`${'- '.repeat(100)}x\n`, /nested deeper than 64/],
-  ];
-  for (const [text, why] of cases) {
-    writeFileSync(path.join(dir, 'a.yaml'), text);
-    await waitFor(() => src.health().problems.some((p) => why.test(p.reason)), { timeoutMs: 10_000,
-      what: `refusal ${why}` });
-    t.same(podNames(registry), ['default/p0', 'default/p1', 'default/q0'], `kept under ${why}`);
-    t.ok(registry.snapshot().rejected.some((r) => r.origin === 'a.yaml' && why.test(r.reason)),
-      'rejection with the reason');
-  }
-  writeFileSync(path.join(dir, 'b.yaml'), pods(2, 'q'));
-  await waitFor(() => registry.snapshot().pods.size === 4, { timeoutMs: 5000, what: 'other files still load' });
-});
+    const { dir, registry, src } = await setup(
+      t,
+      { 'a.yaml': pods(2), 'b.yaml': pods(1, 'q') },
+      {
+        parseLimits: { maxNodes: 5_000, maxAliases: 3, maxDepth: 64 },
+      },
+    );
+    const cases: [string, RegExp][] = [
+      [`items:\n${'- a\n'.repeat(10_000)}`, /more than 5000 YAML nodes/],
+      [`a: &x [1]\nb: [*x, *x, *x, *x]\n`, /more than 3 aliases/],
+      [`${'['.repeat(100)}${']'.repeat(100)}\n`, /nested deeper than 64/],
+      [`${'- '.repeat(100)}x\n`, /nested deeper than 64/],
+    ];
+    for (const [text, why] of cases) {
+      writeFileSync(path.join(dir, 'a.yaml'), text);
+      await waitFor(() => src.health().problems.some((p) => why.test(p.reason)), {
+        timeoutMs: 10_000,
+        what: `refusal ${why}`,
+      });
+      t.same(podNames(registry), ['default/p0', 'default/p1', 'default/q0'], `kept under ${why}`);
+      t.ok(
+        registry.snapshot().rejected.some((r) => r.origin === 'a.yaml' && why.test(r.reason)),
+        'rejection with the reason',
+      );
+    }
+    writeFileSync(path.join(dir, 'b.yaml'), pods(2, 'q'));
+    await waitFor(() => registry.snapshot().pods.size === 4, { timeoutMs: 5000, what: 'other files still load' });
+  },
+);
 
 t.test('time budget: the parser worker is replaced, the file rejected, the source goes on', async (t) => {
-  const { dir, registry, src } = await setup(t, { 'a.yaml': pods(2) }, {
-    parseTimeoutMs: 300, parseLimits: { maxNodes: 50_000_000 },
-  });
+  const { dir, registry, src } = await setup(
+    t,
+    { 'a.yaml': pods(2) },
+    {
+      parseTimeoutMs: 300,
+      parseLimits: { maxNodes: 50_000_000 },
+    },
+  );
   // ~8 MB flat list: well over 300 ms in the YAML library.
   writeFileSync(path.join(dir, 'a.yaml'), `items:\n${'- a\n'.repeat(2_000_000)}`);
-  await waitFor(() => src.health().problems.some((p) => /longer than 300 ms/.test(p.reason)), { timeoutMs: 20_000,
-    what: 'budget refusal' });
+  await waitFor(() => src.health().problems.some((p) => /longer than 300 ms/.test(p.reason)), {
+    timeoutMs: 20_000,
+    what: 'budget refusal',
+  });
   t.equal(registry.snapshot().pods.size, 2, 'kept');
   writeFileSync(path.join(dir, 'a.yaml'), pods(3));
-  await waitFor(() => registry.snapshot().pods.size === 3, { timeoutMs: 10_000,
-    what: 'a new worker parses the next version' });
+  await waitFor(() => registry.snapshot().pods.size === 3, {
+    timeoutMs: 10_000,
+    what: 'a new worker parses the next version',
+  });
   t.ok(src.health().healthy);
 });
 

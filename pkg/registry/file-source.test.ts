@@ -8,7 +8,8 @@ import { createSilentLogger } from '../log';
 import { FileSource, LocalRegistry, parseManifest } from './index';
 import type { ChangeSet } from './index';
 
-const ns = (name: string, extra = ''): string => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n${extra}`;
+const ns = (name: string, extra = ''): string =>
+  `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n${extra}`;
 const pod = (name: string, ip: string): string =>
   `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: default\nspec:\n  nodeName: n1\nstatus:\n  podIP: ${ip}\n`;
 
@@ -39,8 +40,14 @@ t.test('parseManifest: multi-document YAML and kubectl List output', async (t) =
     'kind: [unclosed',
   ].join('\n');
   const p = parseManifest(text, 'f.yaml');
-  t.same(p.objects.map((o) => o.origin), ['f.yaml#0', 'f.yaml#2.0', 'f.yaml#2.1']);
-  t.same(p.objects.map((o) => (o.obj['metadata'] as { name: string }).name), ['a', 'b', 'c']);
+  t.same(
+    p.objects.map((o) => o.origin),
+    ['f.yaml#0', 'f.yaml#2.0', 'f.yaml#2.1'],
+  );
+  t.same(
+    p.objects.map((o) => (o.obj['metadata'] as { name: string }).name),
+    ['a', 'b', 'c'],
+  );
   t.equal(p.errors.length, 1);
   t.match(p.errors[0], { origin: 'f.yaml#3', reason: /YAML does not parse/ });
 });
@@ -82,22 +89,43 @@ t.test('bad document rejected with file+index+reason; last good version stays', 
   t.same(s.namespaces.get('a')?.labels, { x: 'y' });
 });
 
-t.test('EndpointSlice from a file: accepted; a malformed IP rejects that slice alone and the last good one stays', async (t) => {
-  const slice = (ip: string): string =>
-    `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: ext-1\n  namespace: default\n  labels:\n    kubernetes.io/service-name: ext\naddressType: IPv4\nports:\n- name: http\n  port: 8080\nendpoints:\n- addresses: [${ip}]\n`;
-  const { dir, registry } = await setup(t, { 'm.yaml': `${slice('192.168.1.10')}---\n${pod('p1', '10.0.0.1')}` });
-  t.same(registry.snapshot().endpointSlices.get('default/ext-1')?.endpoints.map((e) => e.addresses), [['192.168.1.10']]);
-  writeFileSync(path.join(dir, 'm.yaml'), `${slice('192.168.1.999')}---\n${pod('p1', '10.0.0.2')}`);
-  await waitFor(() => registry.snapshot().rejected.length === 1, { timeoutMs: 5000 });
-  const s = registry.snapshot();
-  t.match(s.rejected[0], { kind: 'EndpointSlice', key: 'default/ext-1', origin: 'm.yaml#0', reason: /endpoints\[0\]\.addresses\[0\]: "192\.168\.1\.999" is not a valid IP/ });
-  t.same(s.endpointSlices.get('default/ext-1')?.endpoints[0]?.addresses, ['192.168.1.10'], 'last good slice in force');
-  t.same(s.pods.get('default/p1')?.ips, ['10.0.0.2'], 'the other document still applied');
-});
+t.test(
+  'EndpointSlice from a file: accepted; a malformed IP rejects that slice alone and the last good one stays',
+  async (t) => {
+    const slice = (ip: string): string =>
+      `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: ext-1\n  namespace: default\n  labels:\n    kubernetes.io/service-name: ext\naddressType: IPv4\nports:\n- name: http\n  port: 8080\nendpoints:\n- addresses: [${ip}]\n`;
+    const { dir, registry } = await setup(t, { 'm.yaml': `${slice('192.168.1.10')}---\n${pod('p1', '10.0.0.1')}` });
+    t.same(
+      registry
+        .snapshot()
+        .endpointSlices.get('default/ext-1')
+        ?.endpoints.map((e) => e.addresses),
+      [['192.168.1.10']],
+    );
+    writeFileSync(path.join(dir, 'm.yaml'), `${slice('192.168.1.999')}---\n${pod('p1', '10.0.0.2')}`);
+    await waitFor(() => registry.snapshot().rejected.length === 1, { timeoutMs: 5000 });
+    const s = registry.snapshot();
+    t.match(s.rejected[0], {
+      kind: 'EndpointSlice',
+      key: 'default/ext-1',
+      origin: 'm.yaml#0',
+      reason: /endpoints\[0\]\.addresses\[0\]: "192\.168\.1\.999" is not a valid IP/,
+    });
+    t.same(
+      s.endpointSlices.get('default/ext-1')?.endpoints[0]?.addresses,
+      ['192.168.1.10'],
+      'last good slice in force',
+    );
+    t.same(s.pods.get('default/p1')?.ips, ['10.0.0.2'], 'the other document still applied');
+  },
+);
 
 t.test('YAML that does not parse: other documents and the last good version survive', async (t) => {
   const { dir, registry } = await setup(t, { 'm.yaml': `${ns('a')}---\n${pod('p1', '10.0.0.1')}` });
-  writeFileSync(path.join(dir, 'm.yaml'), `${ns('a', '  labels:\n    x: y\n')}---\napiVersion: v1\nkind: Pod\nmetadata: {name: [p1\n`);
+  writeFileSync(
+    path.join(dir, 'm.yaml'),
+    `${ns('a', '  labels:\n    x: y\n')}---\napiVersion: v1\nkind: Pod\nmetadata: {name: [p1\n`,
+  );
   await waitFor(() => registry.snapshot().rejected.length === 1, { timeoutMs: 5000 });
   const s = registry.snapshot();
   t.match(s.rejected[0], { origin: 'm.yaml#1', reason: /YAML does not parse/ });
@@ -105,7 +133,9 @@ t.test('YAML that does not parse: other documents and the last good version surv
   t.same(s.namespaces.get('a')?.labels, { x: 'y' }, 'valid document applied');
   // Fixing the file clears the error and applies the whole file again.
   writeFileSync(path.join(dir, 'm.yaml'), ns('a'));
-  await waitFor(() => registry.snapshot().rejected.length === 0 && !registry.snapshot().pods.has('default/p1'), { timeoutMs: 5000 });
+  await waitFor(() => registry.snapshot().rejected.length === 0 && !registry.snapshot().pods.has('default/p1'), {
+    timeoutMs: 5000,
+  });
   t.same([...registry.snapshot().pods.keys()], [], 'recovered: the fixed file no longer has the pod');
 });
 

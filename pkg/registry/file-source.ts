@@ -5,7 +5,13 @@ import type { Registry } from 'prom-client';
 import type { Clock, Component } from '../lifecycle';
 import type { Logger } from '../log';
 import {
-  listTree, MANIFEST_EXTENSIONS, readBounded, readBoundedSync, statFileSync, underFailed, type ListedFile,
+  listTree,
+  MANIFEST_EXTENSIONS,
+  readBounded,
+  readBoundedSync,
+  statFileSync,
+  underFailed,
+  type ListedFile,
 } from './dir-scan';
 import { parseManifest, type ParsedFile } from './manifest';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits } from './manifest';
@@ -100,7 +106,10 @@ export class FileSource implements Component {
     this.loaderId = `file-source:${this.dir}`;
     this.limits = { ...DEFAULT_PARSE_LIMITS, ...opts.parseLimits };
     this.parser = new ParserHost({
-      logger: this.log, limits: opts.parseLimits, timeoutMs: opts.parseTimeoutMs, heapMb: opts.parserHeapMb,
+      logger: this.log,
+      limits: opts.parseLimits,
+      timeoutMs: opts.parseTimeoutMs,
+      heapMb: opts.parserHeapMb,
     });
     this.problems = new ProblemTable('file', createSourceMetrics(opts.metrics), () => this.clock.now());
     this.problems.init();
@@ -120,8 +129,11 @@ export class FileSource implements Component {
 
   health(): SourceHealth {
     return {
-      source: this.loaderId, healthy: this.problems.size === 0, synced: this.synced,
-      lastFullScanAt: this.lastFullScanAt, problems: this.problems.list(),
+      source: this.loaderId,
+      healthy: this.problems.size === 0,
+      synced: this.synced,
+      lastFullScanAt: this.lastFullScanAt,
+      problems: this.problems.list(),
     };
   }
 
@@ -341,9 +353,10 @@ export class FileSource implements Component {
       this.registry.reportParseErrors(id, [{ origin: rel, reason }]);
       return true;
     }
-    const outcome = small && read.text.length <= INLINE_MAX_BYTES
-      ? this.parseInline(rel, read.text)
-      : await this.parser.parse(rel, read.text);
+    const outcome =
+      small && read.text.length <= INLINE_MAX_BYTES
+        ? this.parseInline(rel, read.text)
+        : await this.parser.parse(rel, read.text);
     if (this.closed) return true;
     if (!outcome.ok) {
       this.report(rel, 'limit', outcome.reason);
@@ -366,7 +379,10 @@ export class FileSource implements Component {
         parsed.objects.map((o) => ({ type: 'upsert' as const, obj: o.obj, origin: o.origin })),
       );
     }
-    this.log.info({ file: rel, objects: parsed.objects.length, parseErrors: parsed.errors.length }, 'manifest file loaded');
+    this.log.info(
+      { file: rel, objects: parsed.objects.length, parseErrors: parsed.errors.length },
+      'manifest file loaded',
+    );
     return true;
   }
 }

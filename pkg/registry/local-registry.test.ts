@@ -16,7 +16,11 @@ const pod = (name: string, ip: unknown, extra: Record<string, unknown> = {}): Ra
   apiVersion: 'v1',
   kind: 'Pod',
   metadata: { name, namespace: 'default', labels: { app: name } },
-  spec: { nodeName: 'node-1', serviceAccountName: `sa-${name}`, containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 8080 }] }] },
+  spec: {
+    nodeName: 'node-1',
+    serviceAccountName: `sa-${name}`,
+    containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 8080 }] }],
+  },
   status: { phase: 'Running', podIP: ip, conditions: [{ type: 'Ready', status: 'True' }] },
   ...extra,
 });
@@ -42,14 +46,25 @@ t.test('normalises pods into compact objects', async (t) => {
 
 t.test('Service port out of range is rejected alone; last good version stays', async (t) => {
   const { reg, changes } = newRegistry();
-  reg.replaceSource('s', [{ obj: svc('web', 80), origin: 'f.yaml#0' }, { obj: pod('a', '10.0.0.1'), origin: 'f.yaml#1' }]);
+  reg.replaceSource('s', [
+    { obj: svc('web', 80), origin: 'f.yaml#0' },
+    { obj: pod('a', '10.0.0.1'), origin: 'f.yaml#1' },
+  ]);
   t.equal(changes.length, 1);
-  reg.replaceSource('s', [{ obj: svc('web', 70000), origin: 'f.yaml#0' }, { obj: pod('a', '10.0.0.2'), origin: 'f.yaml#1' }]);
+  reg.replaceSource('s', [
+    { obj: svc('web', 70000), origin: 'f.yaml#0' },
+    { obj: pod('a', '10.0.0.2'), origin: 'f.yaml#1' },
+  ]);
   const s = reg.snapshot();
   t.equal(s.services.get('default/web')?.ports[0]?.port, 80, 'last good Service kept');
   t.same(s.pods.get('default/a')?.ips, ['10.0.0.2'], 'the other object still updated');
   t.equal(s.rejected.length, 1);
-  t.match(s.rejected[0], { kind: 'Service', key: 'default/web', origin: 'f.yaml#0', reason: /spec\.ports\[0\]\.port: 70000 is out of range/ });
+  t.match(s.rejected[0], {
+    kind: 'Service',
+    key: 'default/web',
+    origin: 'f.yaml#0',
+    reason: /spec\.ports\[0\]\.port: 70000 is out of range/,
+  });
   t.same([...changes[1]!.byKind.keys()], ['Pod'], 'only the pod changed');
 });
 
@@ -58,7 +73,9 @@ t.test('Pod with a malformed IP is rejected with a reason', async (t) => {
   reg.applyEvents('s', [{ type: 'upsert', obj: pod('bad', '10.0.0.300'), origin: 'x#2' }]);
   const s = reg.snapshot();
   t.equal(s.pods.size, 0);
-  t.match(s.rejected, [{ kind: 'Pod', key: 'default/bad', origin: 'x#2', reason: /status\.podIP: "10\.0\.0\.300" is not a valid IP/ }]);
+  t.match(s.rejected, [
+    { kind: 'Pod', key: 'default/bad', origin: 'x#2', reason: /status\.podIP: "10\.0\.0\.300" is not a valid IP/ },
+  ]);
   // A later good version clears the rejection.
   reg.applyEvents('s', [{ type: 'upsert', obj: pod('bad', '10.0.0.3') }]);
   t.equal(reg.snapshot().rejected.length, 0);
@@ -74,7 +91,12 @@ t.test('wrong types and missing names are rejected', async (t) => {
     { obj: { apiVersion: 'v1', kind: 'Service', metadata: { name: 'Bad_Name' } }, origin: 'a#3' },
   ]);
   const reasons = reg.snapshot().rejected.map((r) => r.reason);
-  t.match(reasons, [/metadata\.name: is required/, /metadata\.labels\.a: must be a string/, /spec\.ports: must be a list/, /not a valid object name/]);
+  t.match(reasons, [
+    /metadata\.name: is required/,
+    /metadata\.labels\.a: must be a string/,
+    /spec\.ports: must be a list/,
+    /not a valid object name/,
+  ]);
 });
 
 t.test('unchanged re-ingest produces no ChangeSet', async (t) => {
@@ -87,7 +109,14 @@ t.test('unchanged re-ingest produces no ChangeSet', async (t) => {
   t.equal(changes.length, 1);
   t.equal(reg.snapshot().version, v, 'version unchanged');
   // Irrelevant fields (dropped by normalisation) do not count as a change either.
-  reg.applyEvents('s', [{ type: 'upsert', obj: pod('a', '10.0.0.1', { metadata: { name: 'a', namespace: 'default', labels: { app: 'a' }, resourceVersion: '99' } }) }]);
+  reg.applyEvents('s', [
+    {
+      type: 'upsert',
+      obj: pod('a', '10.0.0.1', {
+        metadata: { name: 'a', namespace: 'default', labels: { app: 'a' }, resourceVersion: '99' },
+      }),
+    },
+  ]);
   t.equal(changes.length, 1);
 });
 
@@ -115,31 +144,40 @@ t.test('replaceSource deletes what the source no longer owns; other sources unaf
   t.same([...reg.snapshot().pods.keys()], ['default/p1']);
 });
 
-t.test('two sources with the same object: the first by id wins whatever the write order; a conflict is reported',
+t.test(
+  'two sources with the same object: the first by id wins whatever the write order; a conflict is reported',
   async (t) => {
-  const { reg } = newRegistry();
-  reg.replaceSource('b', [{ obj: pod('p', '10.0.0.2') }]);
-  reg.replaceSource('a', [{ obj: pod('p', '10.0.0.1') }]);
-  t.same(reg.snapshot().pods.get('default/p')?.ips, ['10.0.0.1'], 'a sorts first: it wins although b wrote first');
-  reg.replaceSource('b', [{ obj: pod('p', '10.0.0.3') }]);
-  t.same(reg.snapshot().pods.get('default/p')?.ips, ['10.0.0.1'], 'a later write by b does not take over');
-  t.match(reg.snapshot().rejected, [{ kind: 'Pod', key: 'default/p', origin: 'b',
-    reason: /duplicate: also supplied by b; a wins/ }]);
-  reg.removeSource('a');
-  t.same(reg.snapshot().pods.get('default/p')?.ips, ['10.0.0.3'], 'withdrawal falls back to the other copy');
-  t.same(reg.snapshot().rejected, [], 'conflict resolved');
-});
+    const { reg } = newRegistry();
+    reg.replaceSource('b', [{ obj: pod('p', '10.0.0.2') }]);
+    reg.replaceSource('a', [{ obj: pod('p', '10.0.0.1') }]);
+    t.same(reg.snapshot().pods.get('default/p')?.ips, ['10.0.0.1'], 'a sorts first: it wins although b wrote first');
+    reg.replaceSource('b', [{ obj: pod('p', '10.0.0.3') }]);
+    t.same(reg.snapshot().pods.get('default/p')?.ips, ['10.0.0.1'], 'a later write by b does not take over');
+    t.match(reg.snapshot().rejected, [
+      { kind: 'Pod', key: 'default/p', origin: 'b', reason: /duplicate: also supplied by b; a wins/ },
+    ]);
+    reg.removeSource('a');
+    t.same(reg.snapshot().pods.get('default/p')?.ips, ['10.0.0.3'], 'withdrawal falls back to the other copy');
+    t.same(reg.snapshot().rejected, [], 'conflict resolved');
+  },
+);
 
 t.test('the same object twice in one source: the first document wins, the second is rejected', async (t) => {
   const { reg } = newRegistry();
-  reg.replaceSource('a', [{ obj: pod('p', '10.0.0.1'), origin: 'f#0' }, { obj: pod('p', '10.0.0.2'), origin: 'f#1' }]);
+  reg.replaceSource('a', [
+    { obj: pod('p', '10.0.0.1'), origin: 'f#0' },
+    { obj: pod('p', '10.0.0.2'), origin: 'f#1' },
+  ]);
   t.same(reg.snapshot().pods.get('default/p')?.ips, ['10.0.0.1']);
   t.match(reg.snapshot().rejected, [{ kind: 'Pod', key: 'default/p', origin: 'f#1', reason: /same source: f#0 wins/ }]);
 });
 
 t.test('snapshots are immutable and share structure', async (t) => {
   const { reg } = newRegistry();
-  reg.replaceSource('s', Array.from({ length: 500 }, (_, i) => ({ obj: pod(`p${i}`, `10.0.${i >> 8}.${i & 255}`) })));
+  reg.replaceSource(
+    's',
+    Array.from({ length: 500 }, (_, i) => ({ obj: pod(`p${i}`, `10.0.${i >> 8}.${i & 255}`) })),
+  );
   const s1 = reg.snapshot();
   t.equal(reg.snapshot(), s1, 'cached while nothing changes');
   reg.applyEvents('s', [{ type: 'upsert', obj: pod('p0', '10.9.9.9') }]);
@@ -188,7 +226,10 @@ t.test('kinds normalise the peering-relevant fields', async (t) => {
           namespace: 'istio-gateways',
           generation: 7,
           labels: { 'topology.istio.io/network': 'net1' },
-          annotations: { 'peering.solo.io/data-plane-service-type': 'nodeport', 'kubectl.kubernetes.io/last-applied-configuration': '{}' },
+          annotations: {
+            'peering.solo.io/data-plane-service-type': 'nodeport',
+            'kubectl.kubernetes.io/last-applied-configuration': '{}',
+          },
         },
         spec: {
           gatewayClassName: 'istio-eastwest',
@@ -205,7 +246,14 @@ t.test('kinds normalise the peering-relevant fields', async (t) => {
         spec: { mtls: { mode: 'STRICT' }, portLevelMtls: { '8080': { mode: 'PERMISSIVE' } } },
       },
     },
-    { obj: { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'bad' }, spec: { mtls: { mode: 'ON' } } } },
+    {
+      obj: {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'PeerAuthentication',
+        metadata: { name: 'bad' },
+        spec: { mtls: { mode: 'ON' } },
+      },
+    },
   ]);
   const s = reg.snapshot();
   t.same(s.gateways.get('istio-gateways/istio-eastwest'), {
@@ -231,10 +279,17 @@ t.test('pods-by-namespace index follows adds and deletes, copy-on-write per snap
     (p['metadata'] as Record<string, unknown>)['namespace'] = ns;
     return p;
   };
-  reg.replaceSource('s', [{ obj: inNs('a', 'x', '10.0.0.1') }, { obj: inNs('b', 'x', '10.0.0.2') }, { obj: inNs('c', 'y', '10.0.0.3') }]);
+  reg.replaceSource('s', [
+    { obj: inNs('a', 'x', '10.0.0.1') },
+    { obj: inNs('b', 'x', '10.0.0.2') },
+    { obj: inNs('c', 'y', '10.0.0.3') },
+  ]);
   const s1 = reg.snapshot();
   t.same([...s1.podsByNamespace!.get('x')!].sort(), ['x/a', 'x/b']);
-  reg.applyEvents('s', [{ type: 'delete', obj: inNs('a', 'x', '') }, { type: 'upsert', obj: inNs('d', 'z', '10.0.0.4') }]);
+  reg.applyEvents('s', [
+    { type: 'delete', obj: inNs('a', 'x', '') },
+    { type: 'upsert', obj: inNs('d', 'z', '10.0.0.4') },
+  ]);
   reg.applyEvents('s', [{ type: 'upsert', obj: inNs('b', 'x', '10.0.0.9') }]);
   const s2 = reg.snapshot();
   t.same([...s2.podsByNamespace!.get('x')!], ['x/b']);

@@ -2,8 +2,17 @@ import type { Clock } from '../lifecycle';
 import type { Logger } from '../log';
 import { ALL_KINDS } from '../model';
 import type {
-  AuthorizationPolicyObj, EndpointSliceObj, GatewayObj, Kind, ModelObj, NamespaceObj, NodeObj, PeerAuthenticationObj,
-  PodObj, ServiceObj, WorkloadEntryObj,
+  AuthorizationPolicyObj,
+  EndpointSliceObj,
+  GatewayObj,
+  Kind,
+  ModelObj,
+  NamespaceObj,
+  NodeObj,
+  PeerAuthenticationObj,
+  PodObj,
+  ServiceObj,
+  WorkloadEntryObj,
 } from '../model';
 import { CowMap } from './cow-map';
 import { NamespaceIndex } from './namespace-index';
@@ -137,7 +146,10 @@ export class LocalRegistry {
       } else if (r.status === 'unknown') {
         this.warnUnknown(r.kind, ev.origin);
       } else {
-        rejections.set(r.key ? r.kind + sep + r.key : `#${ev.origin ?? ''}`, this.rejection(r.kind, r.key, ev.origin, r.reason));
+        rejections.set(
+          r.key ? r.kind + sep + r.key : `#${ev.origin ?? ''}`,
+          this.rejection(r.kind, r.key, ev.origin, r.reason),
+        );
       }
     }
     this.setRejections(src, rejections);
@@ -262,7 +274,10 @@ export class LocalRegistry {
 
   /** Recomputes the conflict record of one object from the sources that hold it now. */
   private noteConflict(fk: string): void {
-    const holders = [...this.sources].filter(([, s]) => s.objects.has(fk)).map(([id]) => id).sort();
+    const holders = [...this.sources]
+      .filter(([, s]) => s.objects.has(fk))
+      .map(([id]) => id)
+      .sort();
     const old = this.conflicts.get(fk);
     if (holders.length < 2) {
       if (old) {
@@ -279,8 +294,10 @@ export class LocalRegistry {
     const r = this.rejection(fk.slice(0, i), fk.slice(i + 1), losers.join(','), reason);
     this.conflicts.set(fk, r);
     this.rejectionsDirty = true;
-    this.log.warn({ kind: r.kind, key: r.key, winner, losers },
-      'object supplied by more than one source; the first wins');
+    this.log.warn(
+      { kind: r.kind, key: r.key, winner, losers },
+      'object supplied by more than one source; the first wins',
+    );
   }
 
   private setEffective(fk: string, o: ModelObj | undefined): void {

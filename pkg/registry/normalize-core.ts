@@ -42,7 +42,11 @@ const NODE_ADDRESS_TYPES = new Set(['InternalIP', 'ExternalIP']);
 
 export function normNode(m: Meta): NodeObj {
   const md = obj(m.raw['metadata'], 'metadata')!;
-  const out: { -readonly [K in keyof NodeObj]: NodeObj[K] } = { kind: 'Node', name: m.name, labels: strMap(md['labels'], 'metadata.labels', (k) => NODE_LABELS.has(k)) };
+  const out: { -readonly [K in keyof NodeObj]: NodeObj[K] } = {
+    kind: 'Node',
+    name: m.name,
+    labels: strMap(md['labels'], 'metadata.labels', (k) => NODE_LABELS.has(k)),
+  };
   const addresses: { type: 'InternalIP' | 'ExternalIP'; address: string }[] = [];
   for (const [i, a] of arr(m.status['addresses'], 'status.addresses').entries()) {
     const path = `status.addresses[${i}]`;
@@ -53,7 +57,8 @@ export function normNode(m: Meta): NodeObj {
     // topology labels every workload on it takes its locality from.
     const address = canonicalIp(str(ao['address'], `${path}.address`) ?? '');
     if (address === undefined) continue;
-    if (!addresses.some((x) => x.type === type && x.address === address)) addresses.push({ type: type as 'InternalIP' | 'ExternalIP', address });
+    if (!addresses.some((x) => x.type === type && x.address === address))
+      addresses.push({ type: type as 'InternalIP' | 'ExternalIP', address });
   }
   if (addresses.length > 0) out.addresses = addresses;
   return out;
@@ -159,7 +164,12 @@ export function normPod(m: Meta): PodObj {
       const po = obj(p, path) ?? fail(path, 'must be an object');
       const cp = port(po['containerPort'], `${path}.containerPort`) ?? fail(`${path}.containerPort`, 'is required');
       const name = str(po['name'], `${path}.name`);
-      if (name) namedPorts.push({ name: m.intern(name), port: cp, protocol: m.intern(str(po['protocol'], `${path}.protocol`) ?? 'TCP') });
+      if (name)
+        namedPorts.push({
+          name: m.intern(name),
+          port: cp,
+          protocol: m.intern(str(po['protocol'], `${path}.protocol`) ?? 'TCP'),
+        });
     });
   });
   let ready = false;
@@ -187,7 +197,9 @@ export function normPod(m: Meta): PodObj {
     annotations: strMap(md['annotations'], 'metadata.annotations', keepPodAnnotation),
     ips,
     serviceAccount: m.intern(
-      str(s['serviceAccountName'], 'spec.serviceAccountName') || str(s['serviceAccount'], 'spec.serviceAccount') || 'default',
+      str(s['serviceAccountName'], 'spec.serviceAccountName') ||
+        str(s['serviceAccount'], 'spec.serviceAccount') ||
+        'default',
     ),
     hostNetwork: bool(s['hostNetwork'], 'spec.hostNetwork') ?? false,
     phase: m.intern(str(st['phase'], 'status.phase') ?? ''),
@@ -227,7 +239,8 @@ export function normWorkloadEntry(m: Meta): WorkloadEntryObj {
   if (addr) {
     const c = canonicalIp(addr);
     if (c !== undefined) out.address = c;
-    else if (/^[\d.]+$/.test(addr) || addr.includes(':') || !HOSTNAME.test(addr)) fail('spec.address', `"${addr}" is not a valid IP address or hostname`);
+    else if (/^[\d.]+$/.test(addr) || addr.includes(':') || !HOSTNAME.test(addr))
+      fail('spec.address', `"${addr}" is not a valid IP address or hostname`);
     else out.address = addr;
   }
   const net = str(s['network'], 'spec.network');

@@ -15,10 +15,31 @@ import { arr, fail, obj, port, reqStr, str, strList, strMap } from './validate';
 import type { Raw } from './validate';
 
 const SOURCE_FIELDS = [
-  'trustDomains', 'notTrustDomains', 'principals', 'notPrincipals', 'requestPrincipals', 'notRequestPrincipals', 'namespaces', 'notNamespaces',
-  'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks', 'serviceAccounts', 'notServiceAccounts',
+  'trustDomains',
+  'notTrustDomains',
+  'principals',
+  'notPrincipals',
+  'requestPrincipals',
+  'notRequestPrincipals',
+  'namespaces',
+  'notNamespaces',
+  'ipBlocks',
+  'notIpBlocks',
+  'remoteIpBlocks',
+  'notRemoteIpBlocks',
+  'serviceAccounts',
+  'notServiceAccounts',
 ] as const;
-const OPERATION_FIELDS = ['ports', 'notPorts', 'hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const;
+const OPERATION_FIELDS = [
+  'ports',
+  'notPorts',
+  'hosts',
+  'notHosts',
+  'methods',
+  'notMethods',
+  'paths',
+  'notPaths',
+] as const;
 
 function pickLists<F extends string>(o: Raw, fields: readonly F[], path: string): Partial<Record<F, string[]>> {
   const out: Partial<Record<F, string[]>> = {};
@@ -58,7 +79,8 @@ export function normAuthorizationPolicy(m: Meta): AuthorizationPolicyObj {
         const lists = pickLists(op, OPERATION_FIELDS, `${rp}.to[${ti}].operation`);
         for (const f of ['ports', 'notPorts'] as const) {
           lists[f]?.forEach((p, i) => {
-            if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535) fail(`${rp}.to[${ti}].operation.${f}[${i}]`, `"${p}" is not a valid port`);
+            if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535)
+              fail(`${rp}.to[${ti}].operation.${f}[${i}]`, `"${p}" is not a valid port`);
           });
         }
         return lists;
@@ -133,7 +155,10 @@ export function normPeerAuthentication(m: Meta): PeerAuthenticationObj {
 function addresses(v: unknown, path: string): GatewayAddressObj[] {
   return arr(v, path).map((a, i) => {
     const ao = obj(a, `${path}[${i}]`) ?? fail(`${path}[${i}]`, 'must be an object');
-    return { type: str(ao['type'], `${path}[${i}].type`) || 'IPAddress', value: reqStr(ao['value'], `${path}[${i}].value`) };
+    return {
+      type: str(ao['type'], `${path}[${i}].type`) || 'IPAddress',
+      value: reqStr(ao['value'], `${path}[${i}].value`),
+    };
   });
 }
 

@@ -3,8 +3,12 @@ import { createSilentLogger } from '../log';
 import { ParserHost } from './index';
 
 t.test('a file that exhausts the worker heap is rejected; the next file parses in a new worker', async (t) => {
-  const host = new ParserHost({ logger: createSilentLogger(), heapMb: 48, timeoutMs: 60_000,
-    limits: { maxNodes: 100_000_000 } });
+  const host = new ParserHost({
+    logger: createSilentLogger(),
+    heapMb: 48,
+    timeoutMs: 60_000,
+    limits: { maxNodes: 100_000_000 },
+  });
   t.teardown(() => host.close());
   // ~250k-item flat list per MB costs ~200 MB of CST per MB (manifest.ts): 4 MB cannot fit in 48 MiB.
   const big = await host.parse('big.yaml', `items:\n${'- a\n'.repeat(1_000_000)}`);
@@ -18,7 +22,11 @@ t.test('parses queue one at a time and answer in order', async (t) => {
   const host = new ParserHost({ logger: createSilentLogger() });
   t.teardown(() => host.close());
   const names = ['a', 'b', 'c'];
-  const out = await Promise.all(names.map((n) => host.parse(`${n}.yaml`,
-    `kind: Namespace\napiVersion: v1\nmetadata: {name: ${n}}\n`)));
-  t.same(out.map((o) => (o.ok ? (o.parsed.objects[0]!.obj['metadata'] as { name: string }).name : o.reason)), names);
+  const out = await Promise.all(
+    names.map((n) => host.parse(`${n}.yaml`, `kind: Namespace\napiVersion: v1\nmetadata: {name: ${n}}\n`)),
+  );
+  t.same(
+    out.map((o) => (o.ok ? (o.parsed.objects[0]!.obj['metadata'] as { name: string }).name : o.reason)),
+    names,
+  );
 });

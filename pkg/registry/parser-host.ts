@@ -66,9 +66,11 @@ export class ParserHost {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     this.pending++;
-    const run = this.chain.then(() => this.runOne(name, text)).finally(() => {
-      if (--this.pending === 0) this.idleSoon();
-    });
+    const run = this.chain
+      .then(() => this.runOne(name, text))
+      .finally(() => {
+        if (--this.pending === 0) this.idleSoon();
+      });
     this.chain = run.catch(() => undefined);
     return run;
   }
@@ -108,8 +110,10 @@ export class ParserHost {
     const id = this.nextId++;
     return new Promise<ParseOutcome>((resolve) => {
       const timer = setTimeout(() => {
-        this.log.warn({ file: name, timeoutMs: this.timeoutMs },
-          'manifest parse over its time budget; parser restarted');
+        this.log.warn(
+          { file: name, timeoutMs: this.timeoutMs },
+          'manifest parse over its time budget; parser restarted',
+        );
         this.replace(w);
         settle({ ok: false, reason: `file rejected: parsing took longer than ${this.timeoutMs} ms` });
       }, this.timeoutMs);
@@ -136,24 +140,28 @@ export class ParserHost {
     // Compiled next to this file (dist/pkg/registry/parse-worker.js).
     const w = new Worker(path.join(__dirname, 'parse-worker.js'), {
       resourceLimits: { maxOldGenerationSizeMb: this.heapMb, maxYoungGenerationSizeMb: 32, stackSizeMb: 4 },
-      stdout: false, stderr: false,
+      stdout: false,
+      stderr: false,
     });
-    this.ready.set(w, new Promise<boolean>((resolve) => {
-      const t = setTimeout(() => {
-        this.log.warn({ startupMs: STARTUP_MS }, 'manifest parser did not start in time; parser restarted');
-        this.replace(w);
-        resolve(false);
-      }, STARTUP_MS);
-      w.once('message', () => {
-        clearTimeout(t);
-        w.unref();
-        resolve(true);
-      });
-      w.once('exit', () => {
-        clearTimeout(t);
-        resolve(false);
-      });
-    }));
+    this.ready.set(
+      w,
+      new Promise<boolean>((resolve) => {
+        const t = setTimeout(() => {
+          this.log.warn({ startupMs: STARTUP_MS }, 'manifest parser did not start in time; parser restarted');
+          this.replace(w);
+          resolve(false);
+        }, STARTUP_MS);
+        w.once('message', () => {
+          clearTimeout(t);
+          w.unref();
+          resolve(true);
+        });
+        w.once('exit', () => {
+          clearTimeout(t);
+          resolve(false);
+        });
+      }),
+    );
     w.on('message', (r: ParseReply | { ready: true }) => {
       if (!('id' in r) || this.current?.id !== r.id) return;
       this.current.settle(r.ok ? { ok: true, parsed: r.parsed } : { ok: false, reason: r.reason });
@@ -161,8 +169,10 @@ export class ParserHost {
     w.on('error', (err: Error & { code?: string }) => {
       // ERR_WORKER_OUT_OF_MEMORY when the heap cap was hit; the thread is gone either way.
       const oom = err.code === 'ERR_WORKER_OUT_OF_MEMORY';
-      this.log.warn({ err, heapMb: this.heapMb },
-        oom ? 'manifest parser ran out of memory; parser restarted' : 'manifest parser failed');
+      this.log.warn(
+        { err, heapMb: this.heapMb },
+        oom ? 'manifest parser ran out of memory; parser restarted' : 'manifest parser failed',
+      );
       if (this.worker === w) this.worker = undefined;
       this.restarts++;
       const reason = oom

@@ -39,17 +39,20 @@ export function createSourceMetrics(registry: Registry | undefined): SourceMetri
     healthy: new Gauge({
       name: 'ambientd_registry_source_healthy',
       help: '1 when the registry source read everything on its last attempt, else 0.',
-      labelNames: ['source'], registers: [registry],
+      labelNames: ['source'],
+      registers: [registry],
     }),
     problems: new Gauge({
       name: 'ambientd_registry_source_problems',
       help: 'Paths the registry source currently cannot read or refuses, by problem code.',
-      labelNames: ['source', 'code'], registers: [registry],
+      labelNames: ['source', 'code'],
+      registers: [registry],
     }),
     failures: new Counter({
       name: 'ambientd_registry_read_failures_total',
       help: 'Registry reads that failed or were refused (objects kept), by problem code.',
-      labelNames: ['source', 'code'], registers: [registry],
+      labelNames: ['source', 'code'],
+      registers: [registry],
     }),
   };
 }
@@ -58,8 +61,11 @@ export function createSourceMetrics(registry: Registry | undefined): SourceMetri
 export class ProblemTable {
   private readonly byPath = new Map<string, SourceProblem>();
 
-  constructor(private readonly source: string, private readonly metrics: SourceMetrics | undefined,
-    private readonly now: () => number) {}
+  constructor(
+    private readonly source: string,
+    private readonly metrics: SourceMetrics | undefined,
+    private readonly now: () => number,
+  ) {}
 
   set(p: string, code: ProblemCode, reason: string): boolean {
     const old = this.byPath.get(p);

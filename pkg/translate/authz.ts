@@ -1,7 +1,14 @@
 import { parseCidr } from '../model';
 import type { AuthorizationPolicyObj, AuthzRule } from '../model';
 import { AuthzAction, AuthzScope } from './types';
-import type { AuthorizationMsg, MatchMsg, RuleMsg, SecurityAddressMsg, ServiceAccountMatchMsg, StringMatchMsg } from './types';
+import type {
+  AuthorizationMsg,
+  MatchMsg,
+  RuleMsg,
+  SecurityAddressMsg,
+  ServiceAccountMatchMsg,
+  StringMatchMsg,
+} from './types';
 
 /**
  * AuthorizationPolicy → istio.security.Authorization, istiod's
@@ -65,15 +72,28 @@ function convertRule(rule: AuthzRule, ns: string): { rule: RuleMsg; l7: boolean 
   let l7 = false;
   const clauses: RuleMsg['clauses'] = [];
   const to = rule.to.map((op) => {
-    if (op.hosts?.length || op.notHosts?.length || op.methods?.length || op.notMethods?.length || op.paths?.length || op.notPaths?.length) l7 = true;
+    if (
+      op.hosts?.length ||
+      op.notHosts?.length ||
+      op.methods?.length ||
+      op.notMethods?.length ||
+      op.paths?.length ||
+      op.notPaths?.length
+    )
+      l7 = true;
     return match({ destinationPorts: ports(op.ports), notDestinationPorts: ports(op.notPorts) });
   });
   if (to.length > 0) clauses.push({ matches: to });
   const from = rule.from.map((s) => {
     if (
-      s.remoteIpBlocks?.length || s.notRemoteIpBlocks?.length || s.requestPrincipals?.length ||
-      s.notRequestPrincipals?.length || s.trustDomains?.length || s.notTrustDomains?.length
-    ) l7 = true;
+      s.remoteIpBlocks?.length ||
+      s.notRemoteIpBlocks?.length ||
+      s.requestPrincipals?.length ||
+      s.notRequestPrincipals?.length ||
+      s.trustDomains?.length ||
+      s.notTrustDomains?.length
+    )
+      l7 = true;
     return match({
       sourceIps: ips(s.ipBlocks),
       notSourceIps: ips(s.notIpBlocks),
@@ -116,7 +136,10 @@ function convertRule(rule: AuthzRule, ns: string): { rule: RuleMsg; l7: boolean 
  * Returns undefined for policies ztunnel must not see: targetRef policies
  * (waypoint-only) and AUDIT/CUSTOM actions.
  */
-export function convertAuthorizationPolicy(ap: AuthorizationPolicyObj, rootNamespace: string): AuthorizationMsg | undefined {
+export function convertAuthorizationPolicy(
+  ap: AuthorizationPolicyObj,
+  rootNamespace: string,
+): AuthorizationMsg | undefined {
   if (ap.hasTargetRef) return undefined;
   if (ap.action !== 'ALLOW' && ap.action !== 'DENY') return undefined;
   const action = ap.action === 'DENY' ? AuthzAction.DENY : AuthzAction.ALLOW;

@@ -99,8 +99,15 @@ function gatewayAddress(gw: GatewayObj, network: string): GatewayAddressMsg | un
 /** The snapshot maps (and mesh) a context's lookups are derived from. */
 function sources(snapshot: RegistrySnapshot, mesh: MeshContext): readonly unknown[] {
   return [
-    snapshot.services, snapshot.authorizationPolicies, snapshot.peerAuthentications, snapshot.gateways,
-    snapshot.endpointSlices, mesh.domainSuffix, mesh.network, mesh.rootNamespace, mesh.clusterId,
+    snapshot.services,
+    snapshot.authorizationPolicies,
+    snapshot.peerAuthentications,
+    snapshot.gateways,
+    snapshot.endpointSlices,
+    mesh.domainSuffix,
+    mesh.network,
+    mesh.rootNamespace,
+    mesh.clusterId,
   ];
 }
 
@@ -110,7 +117,11 @@ function sources(snapshot: RegistrySnapshot, mesh: MeshContext): readonly unknow
  * that kind changes) and the mesh fields they read are equal: under pod
  * churn this skips re-indexing every service and policy on each push.
  */
-export function reuseContext(snapshot: RegistrySnapshot, mesh: MeshContext, prev: TranslateContext | undefined): TranslateContext {
+export function reuseContext(
+  snapshot: RegistrySnapshot,
+  mesh: MeshContext,
+  prev: TranslateContext | undefined,
+): TranslateContext {
   if (prev) {
     const a = sources(prev.snapshot, prev.mesh);
     const b = sources(snapshot, mesh);
@@ -179,10 +190,20 @@ export function buildContext(snapshot: RegistrySnapshot, mesh: MeshContext): Tra
   });
   for (const l of sliceServicesByPod.values()) l.sort((a, b) => byName(a.svc, b.svc));
   return {
-    snapshot, mesh, servicesByNs, selectingByNs, selectorPoliciesByNs, peerAuthsByNs, networkGateways,
+    snapshot,
+    mesh,
+    servicesByNs,
+    selectingByNs,
+    selectorPoliciesByNs,
+    peerAuthsByNs,
+    networkGateways,
     sliceServicesByPod,
-    selectingIndexByNs, policyIndexByNs, peerAuthKeysByNs: new Map(), podUidPrefixByNs: new Map(),
-    localityByNode: new WeakMap(), localityByNodeName: new Map(),
+    selectingIndexByNs,
+    policyIndexByNs,
+    peerAuthKeysByNs: new Map(),
+    podUidPrefixByNs: new Map(),
+    localityByNode: new WeakMap(),
+    localityByNodeName: new Map(),
   };
 }
 

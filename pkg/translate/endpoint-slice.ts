@@ -2,7 +2,7 @@ import { ipToBytes } from '../model';
 import type { EndpointSliceObj } from '../model';
 import type { TranslateContext } from './context';
 import { NetworkMode, serviceResourceName, WorkloadStatus, workloadUidForEndpoint } from './types';
-import type { PortListMsg, PortMsg, WorkloadMsg } from './types';
+import type { PortMsg, WorkloadMsg } from './types';
 import { sortKeys } from './workload';
 
 /**
@@ -44,7 +44,7 @@ export function buildEndpointSliceWorkloads(slice: EndpointSliceObj, ctx: Transl
       name: slice.name,
       namespace: slice.namespace,
       addresses: ep.addresses.map((a) => ipToBytes(a)!),
-      services: { [svcKey]: (ports.length > 0 ? { ports: ports.map((p) => ({ ...p })) } : {}) as PortListMsg },
+      services: { [svcKey]: ports.length > 0 ? { ports: ports.map((p) => ({ ...p })) } : {} },
       networkMode: NetworkMode.HOST_NETWORK,
     };
     if (mesh.network) w.network = mesh.network;

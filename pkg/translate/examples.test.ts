@@ -16,14 +16,22 @@ const Authorization = root.lookupType('istio.security.Authorization');
 
 async function load(t: Test, dir: string, mesh: MeshContext) {
   const registry = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
-  const src = new FileSource({ dir: path.join(REPO_ROOT, dir), registry, logger: createSilentLogger(), clock: systemClock });
+  const src = new FileSource({
+    dir: path.join(REPO_ROOT, dir),
+    registry,
+    logger: createSilentLogger(),
+    clock: systemClock,
+  });
   await src.start();
   t.teardown(() => src.close());
   t.same(registry.snapshot().rejected, [], `${dir}: nothing rejected`);
   const out = generateLocal({ snapshot: registry.snapshot(), mesh }).output;
   for (const [k, m] of out.addresses) {
     t.equal(Address.verify(m), null, `${k} verifies`);
-    t.ok(msgEqual(Address.toObject(Address.decode(Address.encode(m).finish()), { enums: Number }), m), `${k} round-trips`);
+    t.ok(
+      msgEqual(Address.toObject(Address.decode(Address.encode(m).finish()), { enums: Number }), m),
+      `${k} round-trips`,
+    );
   }
   for (const [k, m] of out.authorizations) t.equal(Authorization.verify(m), null, `${k} verifies`);
   return { registry, out };
@@ -50,12 +58,16 @@ t.test('examples/default/mesh', async (t) => {
     return a.workload;
   };
   const catalog = wl('bookstore', 'catalog-5d8b9c7f4-fghij');
-  t.same(catalog.services?.['bookstore/catalog.bookstore.svc.cluster.local'], {
-    ports: [
-      { servicePort: 8080, targetPort: 3000 },
-      { servicePort: 9000, targetPort: 9000 },
-    ],
-  }, 'named targetPort resolved');
+  t.same(
+    catalog.services?.['bookstore/catalog.bookstore.svc.cluster.local'],
+    {
+      ports: [
+        { servicePort: 8080, targetPort: 3000 },
+        { servicePort: 9000, targetPort: 9000 },
+      ],
+    },
+    'named targetPort resolved',
+  );
   t.same(catalog.authorizationPolicies, ['bookstore/catalog-from-frontend', `istio-system/${STATIC_STRICT_POLICY}`]);
   t.equal(catalog.tunnelProtocol, 1, 'ambient namespace → HBONE');
   t.same(catalog.locality, { region: 'eu-west1', zone: 'eu-west1-a' });

@@ -25,7 +25,10 @@ class Writer<V> {
   readonly map: CowMap<V>;
   readonly changed = new Set<string>();
   readonly removed = new Set<string>();
-  constructor(private readonly prev: ReadonlyMap<string, V> | undefined, start?: CowMap<V>) {
+  constructor(
+    private readonly prev: ReadonlyMap<string, V> | undefined,
+    start?: CowMap<V>,
+  ) {
     if (start) this.map = start;
     else if (prev instanceof FrozenMap) this.map = (prev as FrozenMap<V>).thaw();
     else {
@@ -130,7 +133,11 @@ function policy(ctx: TranslateContext, key: string, authz: Writer<AuthorizationM
 }
 
 /** All PeerAuthentication-derived policies: few, and each depends on its namespace's and the root's PAs. */
-function peerAuthPolicies(ctx: TranslateContext, authz: Writer<AuthorizationMsg>, prev: ReadonlyMap<string, AuthorizationMsg> | undefined): void {
+function peerAuthPolicies(
+  ctx: TranslateContext,
+  authz: Writer<AuthorizationMsg>,
+  prev: ReadonlyMap<string, AuthorizationMsg> | undefined,
+): void {
   const root = ctx.mesh.rootNamespace;
   const want = new Map<string, AuthorizationMsg>();
   // istiod sends the static strict policy whenever any PeerAuthentication exists.

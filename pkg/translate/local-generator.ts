@@ -40,15 +40,22 @@ export class LocalGenerator {
       output = generateLocal({ snapshot, mesh }).output;
       address = fullDelta(TYPE_ADDRESS, output.addresses, previous?.addresses.keys() ?? [], ua.values());
       authorization = fullDelta(
-        TYPE_AUTHORIZATION, output.authorizations, previous?.authorizations.keys() ?? [], uz.values());
+        TYPE_AUTHORIZATION,
+        output.authorizations,
+        previous?.authorizations.keys() ?? [],
+        uz.values(),
+      );
     } else {
       const d = generateLocal({ snapshot, mesh, previous, changes });
       output = d.output;
       address = {
-        typeUrl: TYPE_ADDRESS, changed: pick(d.changedAddresses, output.addresses), removed: d.removedAddresses,
+        typeUrl: TYPE_ADDRESS,
+        changed: pick(d.changedAddresses, output.addresses),
+        removed: d.removedAddresses,
       };
       authorization = {
-        typeUrl: TYPE_AUTHORIZATION, changed: pick(d.changedAuthorizations, output.authorizations),
+        typeUrl: TYPE_AUTHORIZATION,
+        changed: pick(d.changedAuthorizations, output.authorizations),
         removed: d.removedAuthorizations,
       };
     }

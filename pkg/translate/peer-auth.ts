@@ -38,7 +38,10 @@ function hasSelector(pa: PeerAuthenticationObj): boolean {
 function oldest(l: PeerAuthenticationObj[]): PeerAuthenticationObj | undefined {
   let best: PeerAuthenticationObj | undefined;
   for (const p of l) {
-    if (!best) { best = p; continue; }
+    if (!best) {
+      best = p;
+      continue;
+    }
     const a = p.creationTimestamp ?? '';
     const b = best.creationTimestamp ?? '';
     if (a < b || (a === b && p.name < best.name)) best = p;
@@ -96,9 +99,13 @@ function parentStrict(ctx: TranslateContext, ns: string): boolean {
 }
 
 /** The converted form of a selector PA with port-level mTLS, or undefined when none is needed. */
-export function convertPeerAuthentication(ctx: TranslateContext, pa: PeerAuthenticationObj): AuthorizationMsg | undefined {
+export function convertPeerAuthentication(
+  ctx: TranslateContext,
+  pa: PeerAuthenticationObj,
+): AuthorizationMsg | undefined {
   const root = ctx.mesh.rootNamespace;
-  if (pa.namespace === root || !hasSelector(pa) || !pa.portLevelMtls || Object.keys(pa.portLevelMtls).length === 0) return undefined;
+  if (pa.namespace === root || !hasSelector(pa) || !pa.portLevelMtls || Object.keys(pa.portLevelMtls).length === 0)
+    return undefined;
   const parent = parentStrict(ctx, pa.namespace);
   const mode = pa.mode;
   // The mode in force on ports without an override.
@@ -111,7 +118,9 @@ export function convertPeerAuthentication(ctx: TranslateContext, pa: PeerAuthent
     if (isStrict(portMode)) {
       // Already covered when the rest of the workload is STRICT.
       if (effectiveStrict) continue;
-      strictPortRules.push({ clauses: [{ matches: [{ notPrincipals: [{ presence: {} }], destinationPorts: [port] }] }] });
+      strictPortRules.push({
+        clauses: [{ matches: [{ notPrincipals: [{ presence: {} }], destinationPorts: [port] }] }],
+      });
     } else if (isLax(portMode)) {
       if (!effectiveStrict) continue;
       exemptions.push({ clauses: [{ matches: [{ notDestinationPorts: [port] }] }] });

@@ -27,16 +27,19 @@ function check(t: Test, out: LocalOutput, label: string): void {
       failures.push(`${name}: verify: ${err}`);
       return;
     }
-    const bytes = type.encode(msg as protobuf.Message).finish();
+    const bytes = type.encode(msg).finish();
     const back = type.toObject(type.decode(bytes), { enums: Number, longs: Number });
-    if (!msgEqual(back, msg)) failures.push(`${name}: round trip differs: ${JSON.stringify(back)} vs ${JSON.stringify(msg)}`);
+    if (!msgEqual(back, msg))
+      failures.push(`${name}: round trip differs: ${JSON.stringify(back)} vs ${JSON.stringify(msg)}`);
   };
   for (const [k, m] of out.addresses) roundTrip(Address, k, m);
   for (const [k, m] of out.authorizations) roundTrip(Authorization, k, m);
   t.same(failures, [], `${label}: ${n} messages verify and round-trip`);
 }
 
-for (const f of readdirSync(TESTDATA).filter((n) => n.endsWith('.yaml')).sort()) {
+for (const f of readdirSync(TESTDATA)
+  .filter((n) => n.endsWith('.yaml'))
+  .sort()) {
   t.test(`fixture ${f}`, async (t) => {
     const { registry, mesh } = loadFixture(path.join(TESTDATA, f));
     check(t, generateLocal({ snapshot: registry.snapshot(), mesh }).output, f);
@@ -46,10 +49,19 @@ for (const f of readdirSync(TESTDATA).filter((n) => n.endsWith('.yaml')).sort())
 t.test('random world', async (t) => {
   const world = new RandomWorld(rng(99));
   const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
-  reg.applyEvents('s', Array.from({ length: 300 }, () => ({ ...world.event(), type: 'upsert' as const })));
+  reg.applyEvents(
+    's',
+    Array.from({ length: 300 }, () => ({ ...world.event(), type: 'upsert' as const })),
+  );
   const out = generateLocal({
     snapshot: reg.snapshot(),
-    mesh: { clusterId: 'c1', network: 'net-main', trustDomain: 'example.org', domainSuffix: 'cluster.local', rootNamespace: 'istio-system' },
+    mesh: {
+      clusterId: 'c1',
+      network: 'net-main',
+      trustDomain: 'example.org',
+      domainSuffix: 'cluster.local',
+      rootNamespace: 'istio-system',
+    },
   }).output;
   t.ok(out.addresses.size > 20);
   check(t, out, 'random');

@@ -57,13 +57,22 @@ t.test('matchDerived shares one result per whole-bucket match', async (t) => {
 });
 
 t.test('KeySet is the keys of its map', async (t) => {
-  const m = new Map([['a', 1], ['b', 2]]);
+  const m = new Map([
+    ['a', 1],
+    ['b', 2],
+  ]);
   const s = new KeySet(m);
   t.equal(s.size, 2);
   t.ok(s.has('a'));
   t.notOk(s.has('c'));
   t.same([...s], ['a', 'b']);
-  t.same([...s.entries()], [['a', 'a'], ['b', 'b']]);
+  t.same(
+    [...s.entries()],
+    [
+      ['a', 'a'],
+      ['b', 'b'],
+    ],
+  );
   const seen: string[] = [];
   s.forEach((v) => seen.push(v));
   t.same(seen, ['a', 'b']);

@@ -6,8 +6,19 @@ import { loadFixture, TESTDATA } from './testing/util';
 import { sortKeys } from './workload';
 
 const pod = (p: Partial<PodObj>): PodObj => ({
-  kind: 'Pod', name: 'p-abc', namespace: 'ns', labels: {}, annotations: {}, ips: [], serviceAccount: 'default',
-  hostNetwork: false, phase: 'Running', ready: true, deleting: false, namedPorts: [], ...p,
+  kind: 'Pod',
+  name: 'p-abc',
+  namespace: 'ns',
+  labels: {},
+  annotations: {},
+  ips: [],
+  serviceAccount: 'default',
+  hostNetwork: false,
+  phase: 'Running',
+  ready: true,
+  deleting: false,
+  namedPorts: [],
+  ...p,
 });
 
 t.test('workload name heuristics (istiod GetWorkloadMetaFromPod)', async (t) => {
@@ -15,13 +26,42 @@ t.test('workload name heuristics (istiod GetWorkloadMetaFromPod)', async (t) => 
   t.equal(podWorkloadName(pod({})), 'p-abc', 'no owner → pod name');
   t.equal(podWorkloadName(pod({ owner: { kind: 'StatefulSet', name: 'db' } })), 'p-abc', 'not generated → pod name');
   t.equal(podWorkloadName(pod({ ...gen, owner: { kind: 'StatefulSet', name: 'db' } })), 'db');
-  t.equal(podWorkloadName(pod({ ...gen, owner: { kind: 'ReplicaSet', name: 'web-5d8f' }, labels: { 'pod-template-hash': '5d8f' } })), 'web');
-  t.equal(podWorkloadName(pod({ ...gen, owner: { kind: 'ReplicaSet', name: 'web-5d8f' } })), 'web-5d8f', 'bare ReplicaSet');
-  t.equal(podWorkloadName(pod({ ...gen, owner: { kind: 'ReplicaSet', name: 'ro-77c' }, labels: { 'rollouts-pod-template-hash': '77c' } })), 'ro');
-  t.equal(podWorkloadName(pod({ ...gen, owner: { kind: 'ReplicationController', name: 'dc-1' }, labels: { deploymentconfig: 'dc' } })), 'dc');
-  t.equal(podWorkloadName(pod({ ...gen, owner: { kind: 'Job', name: 'report-28901234' } })), 'report', 'CronJob from timestamp suffix');
+  t.equal(
+    podWorkloadName(
+      pod({ ...gen, owner: { kind: 'ReplicaSet', name: 'web-5d8f' }, labels: { 'pod-template-hash': '5d8f' } }),
+    ),
+    'web',
+  );
+  t.equal(
+    podWorkloadName(pod({ ...gen, owner: { kind: 'ReplicaSet', name: 'web-5d8f' } })),
+    'web-5d8f',
+    'bare ReplicaSet',
+  );
+  t.equal(
+    podWorkloadName(
+      pod({ ...gen, owner: { kind: 'ReplicaSet', name: 'ro-77c' }, labels: { 'rollouts-pod-template-hash': '77c' } }),
+    ),
+    'ro',
+  );
+  t.equal(
+    podWorkloadName(
+      pod({ ...gen, owner: { kind: 'ReplicationController', name: 'dc-1' }, labels: { deploymentconfig: 'dc' } }),
+    ),
+    'dc',
+  );
+  t.equal(
+    podWorkloadName(pod({ ...gen, owner: { kind: 'Job', name: 'report-28901234' } })),
+    'report',
+    'CronJob from timestamp suffix',
+  );
   t.equal(podWorkloadName(pod({ ...gen, owner: { kind: 'Job', name: 'migrate-1' } })), 'migrate-1', 'plain Job');
-  t.equal(podWorkloadName(pod({ ...gen, owner: { kind: 'Job', name: 'j-1' }, labels: { 'service.istio.io/workload-name': 'w' } })), 'w', 'label override');
+  t.equal(
+    podWorkloadName(
+      pod({ ...gen, owner: { kind: 'Job', name: 'j-1' }, labels: { 'service.istio.io/workload-name': 'w' } }),
+    ),
+    'w',
+    'label override',
+  );
 });
 
 t.test('app protocol from appProtocol or port-name prefix', async (t) => {
@@ -30,7 +70,11 @@ t.test('app protocol from appProtocol or port-name prefix', async (t) => {
   t.equal(appProtocol(undefined, 'grpc-api'), 3);
   t.equal(appProtocol('HTTP', 'tcp'), 1, 'appProtocol wins, case-insensitive');
   t.equal(appProtocol('kubernetes.io/h2c', undefined), 2);
-  t.equal(appProtocol(undefined, 'tcp-db'), 0, 'TCP is left UNKNOWN (only HTTP/HTTP2/GRPC are mapped, the values istiod uses)');
+  t.equal(
+    appProtocol(undefined, 'tcp-db'),
+    0,
+    'TCP is left UNKNOWN (only HTTP/HTTP2/GRPC are mapped, the values istiod uses)',
+  );
   t.equal(appProtocol(undefined, undefined), 0);
 });
 

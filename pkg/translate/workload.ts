@@ -31,7 +31,12 @@ function captured(labels: StringMap, annotations: StringMap, ns: StringMap | und
 }
 
 /** The workload's network: explicit (WorkloadEntry spec) > own label > namespace label > the mesh's. */
-export function workloadNetwork(ctx: TranslateContext, labels: StringMap, ns: StringMap | undefined, explicit?: string): string {
+export function workloadNetwork(
+  ctx: TranslateContext,
+  labels: StringMap,
+  ns: StringMap | undefined,
+  explicit?: string,
+): string {
   return explicit || labels[LABEL.network] || ns?.[LABEL.network] || ctx.mesh.network;
 }
 
@@ -56,7 +61,8 @@ export function podWorkloadName(pod: PodObj): string {
   if (o.kind === 'ReplicaSet') {
     for (const l of ['pod-template-hash', 'rollouts-pod-template-hash']) {
       const hash = pod.labels[l];
-      if (hash && o.name.endsWith(hash)) return o.name.endsWith(`-${hash}`) ? o.name.slice(0, -(hash.length + 1)) : o.name;
+      if (hash && o.name.endsWith(hash))
+        return o.name.endsWith(`-${hash}`) ? o.name.slice(0, -(hash.length + 1)) : o.name;
     }
   }
   if (o.kind === 'ReplicationController' && pod.labels['deploymentconfig']) return pod.labels['deploymentconfig'];
@@ -271,11 +277,17 @@ export function buildWorkloadEntryWorkload(we: WorkloadEntryObj, ctx: TranslateC
   w.canonicalRevision = canonicalRevision(labels);
   w.workloadType = WorkloadType.POD;
   w.workloadName = we.name;
-  const svcs = services(ctx, ns, labels, (name, t) => {
-    if (name && we.ports[name] !== undefined) return we.ports[name];
-    if (typeof t === 'number') return t;
-    return we.ports[t];
-  }, []);
+  const svcs = services(
+    ctx,
+    ns,
+    labels,
+    (name, t) => {
+      if (name && we.ports[name] !== undefined) return we.ports[name];
+      if (typeof t === 'number') return t;
+      return we.ports[t];
+    },
+    [],
+  );
   if (svcs) w.services = svcs;
   const pols = policies(ctx, ns, labels);
   if (pols) w.authorizationPolicies = pols;
@@ -294,9 +306,30 @@ export function buildWorkloadEntryWorkload(we: WorkloadEntryObj, ctx: TranslateC
 
 /** Proto field order, so messages built along different code paths look identical when printed. */
 const ORDER: (keyof WorkloadMsg)[] = [
-  'uid', 'name', 'namespace', 'addresses', 'hostname', 'network', 'tunnelProtocol', 'trustDomain', 'serviceAccount',
-  'waypoint', 'networkGateway', 'node', 'canonicalName', 'canonicalRevision', 'workloadType', 'workloadName',
-  'nativeTunnel', 'services', 'authorizationPolicies', 'status', 'clusterId', 'locality', 'networkMode', 'capacity',
+  'uid',
+  'name',
+  'namespace',
+  'addresses',
+  'hostname',
+  'network',
+  'tunnelProtocol',
+  'trustDomain',
+  'serviceAccount',
+  'waypoint',
+  'networkGateway',
+  'node',
+  'canonicalName',
+  'canonicalRevision',
+  'workloadType',
+  'workloadName',
+  'nativeTunnel',
+  'services',
+  'authorizationPolicies',
+  'status',
+  'clusterId',
+  'locality',
+  'networkMode',
+  'capacity',
 ];
 
 export function sortKeys(w: WorkloadMsg): WorkloadMsg {

@@ -164,7 +164,10 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
   private checkPrefix(compressed: boolean, len: number): boolean {
     if (len > this.env.maxReceiveBytes) {
       // grpc-js's wording.
-      this.finish(grpc.status.RESOURCE_EXHAUSTED, `Received message larger than max (${len} vs. ${this.env.maxReceiveBytes})`);
+      this.finish(
+        grpc.status.RESOURCE_EXHAUSTED,
+        `Received message larger than max (${len} vs. ${this.env.maxReceiveBytes})`,
+      );
       return false;
     }
     if (compressed) {
@@ -262,7 +265,10 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
     if (this.stream.destroyed || this.stream.closed) return false;
     this.headersSent = true;
     try {
-      this.stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' }, { waitForTrailers: true });
+      this.stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' },
+        { waitForTrailers: true },
+      );
     } catch {
       return false; // session torn down under us; 'close' follows
     }

@@ -67,12 +67,14 @@ export interface ServiceRegistration {
 /** A bidi-streaming method as this server runs it: on its own BidiCall, not grpc-js's duplex stream. */
 export type BidiHandler = (call: BidiCall) => void;
 
-type Route = { kind: 'bidi'; handler: BidiHandler } | {
-  kind: 'unary';
-  deserialize: (b: Buffer) => unknown;
-  serialize: (v: unknown) => Buffer;
-  handler: (...args: never[]) => void;
-};
+type Route =
+  | { kind: 'bidi'; handler: BidiHandler }
+  | {
+      kind: 'unary';
+      deserialize: (b: Buffer) => unknown;
+      serialize: (v: unknown) => Buffer;
+      handler: (...args: never[]) => void;
+    };
 
 /**
  * The daemon's one gRPC TLS port (xDS + CA, like istiod's 15012): a minimal
@@ -138,14 +140,20 @@ export class GrpcServer {
     for (const [name, m] of Object.entries(s.definition)) {
       const handler = s.implementation[name] ?? s.implementation[m.originalName ?? ''];
       if (!handler) throw new Error(`no implementation for ${m.path}`);
-      if (m.requestStream !== m.responseStream) throw new Error(`${m.path}: only unary and bidi-streaming methods are supported`);
+      if (m.requestStream !== m.responseStream)
+        throw new Error(`${m.path}: only unary and bidi-streaming methods are supported`);
       // ServiceRegistration: a streaming method's handler is a BidiHandler, a unary one takes (call, callback).
-      this.routes.set(m.path, m.requestStream ? { kind: 'bidi', handler: handler as BidiHandler } : {
-        kind: 'unary',
-        deserialize: m.requestDeserialize as (b: Buffer) => unknown,
-        serialize: m.responseSerialize as (v: unknown) => Buffer,
-        handler,
-      });
+      this.routes.set(
+        m.path,
+        m.requestStream
+          ? { kind: 'bidi', handler: handler as BidiHandler }
+          : {
+              kind: 'unary',
+              deserialize: m.requestDeserialize as (b: Buffer) => unknown,
+              serialize: m.responseSerialize as (v: unknown) => Buffer,
+              handler,
+            },
+      );
     }
   }
 
@@ -249,16 +257,32 @@ export class GrpcServer {
         }
       });
     };
-    const trailersOnly = (code: number, message: string): void => respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': message });
+    const trailersOnly = (code: number, message: string): void =>
+      respond({
+        ':status': 200,
+        'content-type': 'application/grpc',
+        'grpc-status': String(code),
+        'grpc-message': message,
+      });
     const ct = headers['content-type'] ?? '';
     if (headers[':method'] !== 'POST' || !ct.startsWith('application/grpc')) return void respond({ ':status': 415 });
     const route = this.routes.get(headers[':path'] ?? '');
-    if (!route) return void trailersOnly(grpc.status.UNIMPLEMENTED, `The server does not implement the method ${encodeURIComponent(String(headers[':path']))}`);
+    if (!route)
+      return void trailersOnly(
+        grpc.status.UNIMPLEMENTED,
+        `The server does not implement the method ${encodeURIComponent(String(headers[':path']))}`,
+      );
     const enc = headers['grpc-encoding'];
-    if (enc !== undefined && enc !== 'identity') return void trailersOnly(grpc.status.UNIMPLEMENTED, 'only identity encoding is supported');
+    if (enc !== undefined && enc !== 'identity')
+      return void trailersOnly(grpc.status.UNIMPLEMENTED, 'only identity encoding is supported');
     const env = {
-      stream, headers, maxReceiveBytes: this.o.maxReceiveBytes, budget: this.budget, chunks: this.chunks,
-      firstMessageTimeoutMs: this.limits.firstMessageTimeoutMs, receiveHoldTimeoutMs: this.limits.receiveHoldTimeoutMs,
+      stream,
+      headers,
+      maxReceiveBytes: this.o.maxReceiveBytes,
+      budget: this.budget,
+      chunks: this.chunks,
+      firstMessageTimeoutMs: this.limits.firstMessageTimeoutMs,
+      receiveHoldTimeoutMs: this.limits.receiveHoldTimeoutMs,
       refused: this.refused,
     };
     try {
@@ -275,7 +299,9 @@ export class GrpcServer {
     if (this.closed) return;
     this.closed = true;
     this.detach();
-    const serverClosed = new Promise<void>((resolve) => (this.started ? this.server.close(() => resolve()) : resolve()));
+    const serverClosed = new Promise<void>((resolve) =>
+      this.started ? this.server.close(() => resolve()) : resolve(),
+    );
     for (const s of this.sessions) s.close();
     const bound = new Promise<void>((resolve) => setTimeout(resolve, this.o.closeTimeoutMs ?? 5000).unref());
     await Promise.race([serverClosed, bound]);

@@ -62,14 +62,16 @@ export function transportRefusalCounter(registry: Registry): RefusalSink {
 /** The receive budget at scrape time: bytes reserved by large messages being received, and calls queued for room. */
 export function receiveBudgetGauges(registry: Registry, read: () => { inUse: number; queued: number }): void {
   new Gauge({
-    name: 'ambientd_grpc_receive_budget_bytes', help: 'Bytes of large request messages reserved while being received.',
+    name: 'ambientd_grpc_receive_budget_bytes',
+    help: 'Bytes of large request messages reserved while being received.',
     registers: [registry],
     collect(this: Gauge): void {
       this.set(read().inUse);
     },
   });
   new Gauge({
-    name: 'ambientd_grpc_receive_budget_queued_calls', help: 'Calls paused until the receive budget has room.',
+    name: 'ambientd_grpc_receive_budget_queued_calls',
+    help: 'Calls paused until the receive budget has room.',
     registers: [registry],
     collect(this: Gauge): void {
       this.set(read().queued);

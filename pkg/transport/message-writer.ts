@@ -78,7 +78,8 @@ export class MessageWriter {
     if (parts.length <= FEW_PARTS) {
       stream.cork();
       stream.write(prefix);
-      for (let i = 0; i < parts.length; i++) stream.write(partBytes(parts[i]!), i === parts.length - 1 ? done : undefined);
+      for (let i = 0; i < parts.length; i++)
+        stream.write(partBytes(parts[i]!), i === parts.length - 1 ? done : undefined);
       stream.uncork();
       return;
     }
@@ -112,7 +113,11 @@ export class MessageWriter {
   }
 
   /** The next chunk of `parts` from index `start`: pooled and copied into, or one part as is when it alone fills a chunk. */
-  private fill(parts: readonly FramePart[], start: number, pool: ChunkPool): { chunk: { bytes: Buffer; end: number }; pooled?: Buffer } {
+  private fill(
+    parts: readonly FramePart[],
+    start: number,
+    pool: ChunkPool,
+  ): { chunk: { bytes: Buffer; end: number }; pooled?: Buffer } {
     let i = start;
     let bytes = 0;
     while (i < parts.length && bytes + parts[i]!.length <= pool.size) bytes += parts[i++]!.length;

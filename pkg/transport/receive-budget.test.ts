@@ -4,9 +4,18 @@ import { ReceiveBudget } from './receive-budget';
 t.test('reservations are granted in arrival order and never exceed the total', (t) => {
   const b = new ReceiveBudget(100, 10);
   const granted: string[] = [];
-  t.ok(b.reserve(60, () => granted.push('x')), 'fits: granted at once');
-  t.notOk(b.reserve(50, () => granted.push('big')), 'does not fit: queued');
-  t.notOk(b.reserve(20, () => granted.push('small')), 'would fit, but waits behind the earlier request');
+  t.ok(
+    b.reserve(60, () => granted.push('x')),
+    'fits: granted at once',
+  );
+  t.notOk(
+    b.reserve(50, () => granted.push('big')),
+    'does not fit: queued',
+  );
+  t.notOk(
+    b.reserve(20, () => granted.push('small')),
+    'would fit, but waits behind the earlier request',
+  );
   t.equal(b.queued, 2);
   b.release(60);
   t.same(granted, ['big', 'small'], 'both admitted, in order');

@@ -1,6 +1,12 @@
 import t from 'tap';
 import {
-  CODECS, contentVersion, encodeMessage, encodeResourceFrame, loadWire, ResourceFrameEncoder, TYPE_ADDRESS,
+  CODECS,
+  contentVersion,
+  encodeMessage,
+  encodeResourceFrame,
+  loadWire,
+  ResourceFrameEncoder,
+  TYPE_ADDRESS,
 } from './index';
 import { putBytesBack, putStringBack, putVarintBack } from './pb-writer';
 
@@ -15,9 +21,21 @@ const delimited = (body: Buffer): Buffer => {
 };
 
 const SAMPLES = [
-  '', 'a', 'ascii-only/name', 'ü', 'x'.repeat(127) + 'é', 'é' + 'x'.repeat(200), '😀', 'a😀b',
-  '\ud800', 'x\udc00y', // lone surrogates: U+FFFD (3 bytes), as Buffer and protobufjs write them
-  'x'.repeat(127), 'x'.repeat(128), 'x'.repeat(16_383), 'x'.repeat(16_384), '\u007f\u0080\u07ff\u0800\uffff',
+  '',
+  'a',
+  'ascii-only/name',
+  'ü',
+  'x'.repeat(127) + 'é',
+  'é' + 'x'.repeat(200),
+  '😀',
+  'a😀b',
+  '\ud800',
+  'x\udc00y', // lone surrogates: U+FFFD (3 bytes), as Buffer and protobufjs write them
+  'x'.repeat(127),
+  'x'.repeat(128),
+  'x'.repeat(16_383),
+  'x'.repeat(16_384),
+  '\u007f\u0080\u07ff\u0800\uffff',
 ];
 
 t.test('putStringBack writes UTF-8 with its length in front, ending where it was asked to', async (t) => {
@@ -40,7 +58,10 @@ t.test('putBytesBack and putVarintBack at the copy and varint size boundaries', 
   for (const n of [0, 127, 128, 16_383, 16_384, 2 ** 21, 2 ** 28, 2 ** 32 - 1, -1, -(2 ** 31)]) {
     const b = Buffer.alloc(16);
     const start = putVarintBack(b, 16, n);
-    const want = wire.root.lookupType('google.protobuf.Int32Value').encode({ value: n | 0 }).finish();
+    const want = wire.root
+      .lookupType('google.protobuf.Int32Value')
+      .encode({ value: n | 0 })
+      .finish();
     if (n >= 0 && n < 2 ** 31) t.same(b.subarray(start), Buffer.from(want.subarray(1)), `varint ${n}`);
     else if (n < 0) t.equal(16 - start, 10, `negative ${n} takes 10 bytes`);
     else t.equal(16 - start, 5, `${n} takes 5 bytes`);
@@ -62,9 +83,13 @@ t.test('sub-messages across the 1- to 2-byte length boundary and empty fields eq
   for (let len = 100; len <= 140; len++) {
     const msg = {
       workload: {
-        uid: 'u'.repeat(len), namespace: 'é'.repeat(1 + (len % 7)), addresses: [new Uint8Array(0)],
+        uid: 'u'.repeat(len),
+        namespace: 'é'.repeat(1 + (len % 7)),
+        addresses: [new Uint8Array(0)],
         services: { ['k'.repeat(len)]: { ports: [{}, { servicePort: len }] }, '': {} },
-        authorizationPolicies: ['', 'p'], locality: {}, capacity: {},
+        authorizationPolicies: ['', 'p'],
+        locality: {},
+        capacity: {},
       },
     };
     const ours = encodeMessage(CODECS['istio.workload.Address'], msg);

@@ -72,7 +72,8 @@ export function encodeResourceFrame(name: string, version: string, typeUrl: stri
   const versionLen = Buffer.byteLength(version);
   const typeLen = Buffer.byteLength(typeUrl);
   const anyLen = 1 + varintLen(typeLen) + typeLen + 1 + varintLen(value.length) + value.length;
-  const resLen = 1 + varintLen(versionLen) + versionLen + 1 + varintLen(anyLen) + anyLen + 1 + varintLen(nameLen) + nameLen;
+  const resLen =
+    1 + varintLen(versionLen) + versionLen + 1 + varintLen(anyLen) + anyLen + 1 + varintLen(nameLen) + nameLen;
   const b = Buffer.allocUnsafe(1 + varintLen(resLen) + resLen);
   let at = 0;
   b[at++] = 0x12; // DeltaDiscoveryResponse.resources

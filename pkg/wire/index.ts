@@ -1,6 +1,18 @@
 export { loadWire, findProtoDir, TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_PREFIX } from './schema';
 export type { Wire } from './schema';
-export { encodeResourceFrame, encodeDeltaResponse, encodeDeltaResponseParts, encodeDeltaResponseBody, withNonce, nonceField, contentVersion, partBytes, joinParts, frameVersionRange, frameNameLength } from './delta-codec';
+export {
+  encodeResourceFrame,
+  encodeDeltaResponse,
+  encodeDeltaResponseParts,
+  encodeDeltaResponseBody,
+  withNonce,
+  nonceField,
+  contentVersion,
+  partBytes,
+  joinParts,
+  frameVersionRange,
+  frameNameLength,
+} from './delta-codec';
 export type { DeltaResponseParts, FramePart } from './delta-codec';
 export { decodeDeltaRequest, decodeDeltaRequestSlow, scanDeltaRequest, NameList, WireError } from './request';
 export type { DeltaRequest, NodeInfo, ScannedRequest } from './request';
@@ -9,7 +21,13 @@ export { decodedAs } from './decoded';
 export { InitialVersions, SetDigest, fnv1a, fnv1aString } from './initial-versions';
 export { decodeDeltaResponse, encodeDeltaRequest } from './response';
 export type { DeltaResponse } from './response';
-export { ResourceFrameEncoder, codecForTypeUrl, encodeMessage, putContentVersion, VERSION_LEN } from './resource-encoder';
+export {
+  ResourceFrameEncoder,
+  codecForTypeUrl,
+  encodeMessage,
+  putContentVersion,
+  VERSION_LEN,
+} from './resource-encoder';
 export type { ScratchFrame } from './resource-encoder';
 export { CODECS } from './generated';
 export type { MessageCodec } from './generated';

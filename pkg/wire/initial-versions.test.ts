@@ -2,7 +2,11 @@ import t from 'tap';
 import { SetDigest } from './initial-versions';
 
 t.test('SetDigest: order-independent, removable, and sensitive to how bytes split between name and version', (t) => {
-  const pairs: [string, string][] = [['ns/a', 'v1'], ['ns/b', 'v2'], ['ns/ç', 'v3']];
+  const pairs: [string, string][] = [
+    ['ns/a', 'v1'],
+    ['ns/b', 'v2'],
+    ['ns/ç', 'v3'],
+  ];
   const fwd = new SetDigest();
   for (const [n, v] of pairs) fwd.addPair(n, v);
   const rev = new SetDigest();

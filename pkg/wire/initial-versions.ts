@@ -21,7 +21,12 @@ export class InitialVersions implements Iterable<[string, string]> {
    * offs holds 4 numbers per entry: nameStart, nameEnd, versionStart, versionEnd. sum, when given, is
    * the SetDigest of exactly those entries (the decoder computes it while it walks them).
    */
-  constructor(readonly buf: Buffer, offs: Uint32Array, readonly size: number, sum?: SetDigest) {
+  constructor(
+    readonly buf: Buffer,
+    offs: Uint32Array,
+    readonly size: number,
+    sum?: SetDigest,
+  ) {
     this.offs = offs;
     this.sum = sum;
     this.bytes = offs.length > 0;

@@ -50,16 +50,16 @@ t.test('entries of every length class, canonical or not, interleaved with other 
       // the common encoding; value before key; an empty entry; ...
       if (r < 0.6) parts.push(entry(str(), str()));
       else if (r < 0.7) parts.push(ld(5, Buffer.concat([ld(2, Buffer.from(str())), ld(1, Buffer.from(str()))])));
-      else if (r < 0.75) parts.push(ld(5, Buffer.alloc(0))); // empty entry: key and value ""
+      else if (r < 0.75)
+        parts.push(ld(5, Buffer.alloc(0))); // empty entry: key and value ""
       else if (r < 0.8) {
         // an unknown varint field inside the entry
         parts.push(ld(5, Buffer.concat([Buffer.from([0x18, 0x05]), ld(1, Buffer.from('k')), ld(2, Buffer.from('v'))])));
-      }
-      else if (r < 0.85) {
+      } else if (r < 0.85) {
         // a non-minimal varint for the entry's length
         parts.push(Buffer.from([0x2a, 0x86, 0x00, 0x0a, 0x01, 0x61, 0x12, 0x01, 0x62]));
-      }
-      else if (r < 0.9) parts.push(ld(3, Buffer.from(str()))); // a subscribe name between entries
+      } else if (r < 0.9)
+        parts.push(ld(3, Buffer.from(str()))); // a subscribe name between entries
       else parts.push(ld(6, Buffer.from('nonce')));
     }
     const bytes = Buffer.concat(parts);
@@ -111,7 +111,7 @@ t.test('malformed entries inside a run are rejected', async (t) => {
   }
 });
 
-t.test('the decoder\'s word-view digest equals the byte-load digest the cache uses, at any offset', async (t) => {
+t.test("the decoder's word-view digest equals the byte-load digest the cache uses, at any offset", async (t) => {
   let seed = 11;
   const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   const buf = Buffer.from(Array.from({ length: 4096 }, () => Math.floor(rnd() * 256)));

@@ -2,8 +2,16 @@ import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import protobuf from 'protobufjs';
 import {
-  CODECS, codecForTypeUrl, contentVersion, encodeMessage, encodeResourceFrame, loadWire, ResourceFrameEncoder,
-  TYPE_ADDRESS, TYPE_AUTHORIZATION, type MessageCodec,
+  CODECS,
+  codecForTypeUrl,
+  contentVersion,
+  encodeMessage,
+  encodeResourceFrame,
+  loadWire,
+  ResourceFrameEncoder,
+  TYPE_ADDRESS,
+  TYPE_AUTHORIZATION,
+  type MessageCodec,
 } from './index';
 
 // The generated encoders against two independent implementations: protobufjs's
@@ -16,7 +24,7 @@ const ROOTS: [string, MessageCodec<object>, string][] = [
 ];
 
 let seed = 7;
-const rnd = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff) / 0x7fffffff);
+const rnd = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff) / 0x7fffffff;
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
 const STRINGS = ['', 'a', 'ns-1/pod-7', 'Kubernetes//Pod/default/a', 'ü-é', '😀x', 'x'.repeat(200), '12', '3'];
 const UINTS = [0, 1, 127, 128, 16_383, 16_384, 2_097_152, 2 ** 31, 2 ** 32 - 1];
@@ -47,7 +55,8 @@ function randomMessage(type: protobuf.Type, depth: number, defaults: boolean): R
       // protoc's text format prints map entries sorted by key, so its re-encoding is sorted too: keys go in
       // that order here (no integer-like keys, which JS objects enumerate first).
       const keys = [...new Set(Array.from({ length: Math.floor(rnd() * 4) }, () => pick(STRINGS)))]
-        .filter((k) => !/^\d+$/.test(k)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+        .filter((k) => !/^\d+$/.test(k))
+        .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
       m[f.name] = Object.fromEntries(keys.map((k) => [k, fv()]));
     } else if (f.repeated) {
       m[f.name] = Array.from({ length: Math.floor(rnd() * 4) }, () => value(f, depth, true, defaults));
@@ -96,7 +105,7 @@ t.test('generated encoders equal protobufjs byte for byte on random default-free
   }
 });
 
-t.test('explicit defaults are omitted (proto3) and the message still decodes equal to protobufjs\'s', async (t) => {
+t.test("explicit defaults are omitted (proto3) and the message still decodes equal to protobufjs's", async (t) => {
   for (const [name, codec] of ROOTS) {
     const type = wire.type(name);
     let shorter = 0;

@@ -4,7 +4,10 @@ import { decodedAs } from './decoded';
 import { InitialVersions, InitialVersionsCollector } from './initial-versions';
 
 export class WireError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'WireError';
   }
@@ -67,7 +70,7 @@ export class NameList {
     const end = Math.min(to, this.length);
     const out: string[] = [];
     const o = this.offs;
-    for (let i = Math.max(0, from); i < end; i++) out.push(this.b.toString('utf8', o[2 * i]!, o[2 * i + 1]!));
+    for (let i = Math.max(0, from); i < end; i++) out.push(this.b.toString('utf8', o[2 * i], o[2 * i + 1]));
     return out;
   }
 }
@@ -86,7 +89,10 @@ export interface ScannedRequest {
  */
 export function scanDeltaRequest(type: protobuf.Type, bytes: Uint8Array): ScannedRequest {
   try {
-    return fastDecode(type, Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    return fastDecode(
+      type,
+      Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    );
   } catch (e) {
     if (e instanceof WireError) throw e;
     throw new WireError('xds.request_malformed', `cannot decode DeltaDiscoveryRequest: ${(e as Error).message}`);
@@ -141,7 +147,10 @@ function malformed(why: string): never {
 
 class Reader {
   p = 0;
-  constructor(readonly b: Buffer, readonly end: number = b.length) {}
+  constructor(
+    readonly b: Buffer,
+    readonly end: number = b.length,
+  ) {}
   varint(): number {
     let v = 0;
     let mul = 1;
@@ -176,7 +185,13 @@ class Reader {
 }
 
 function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
-  const req: DeltaRequest = { typeUrl: '', subscribe: [], unsubscribe: [], initialResourceVersions: EMPTY_IRV, responseNonce: '' };
+  const req: DeltaRequest = {
+    typeUrl: '',
+    subscribe: [],
+    unsubscribe: [],
+    initialResourceVersions: EMPTY_IRV,
+    responseNonce: '',
+  };
   const sub = new Ranges();
   const unsub = new Ranges();
   const irv = new InitialVersionsCollector(b);
@@ -204,9 +219,17 @@ function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
         r.p = e;
         break;
       }
-      case 2: req.typeUrl = r.str(e); break;
-      case 3: sub.add(r.p, e); r.p = e; break;
-      case 4: unsub.add(r.p, e); r.p = e; break;
+      case 2:
+        req.typeUrl = r.str(e);
+        break;
+      case 3:
+        sub.add(r.p, e);
+        r.p = e;
+        break;
+      case 4:
+        unsub.add(r.p, e);
+        r.p = e;
+        break;
       case 5: {
         // map<string,string> entry: key = 1, value = 2; missing fields default to "".
         // Recorded as byte offsets; strings are made only if someone asks. A
@@ -218,7 +241,10 @@ function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
           r.p = q;
           continue;
         }
-        let ks = 0, ke = 0, vs = 0, ve = 0;
+        let ks = 0,
+          ke = 0,
+          vs = 0,
+          ve = 0;
         while (r.p < e) {
           const t = r.varint();
           if (t > 0xffffffff || t < 8) malformed(`invalid tag ${t}`);
@@ -229,15 +255,22 @@ function fastDecode(type: protobuf.Type, b: Buffer): ScannedRequest {
           }
           const fe = r.bytesEnd();
           if (fe > e) malformed('map entry overruns');
-          if (Math.floor(t / 8) === 1) { ks = r.p; ke = fe; }
-          else if (Math.floor(t / 8) === 2) { vs = r.p; ve = fe; }
+          if (Math.floor(t / 8) === 1) {
+            ks = r.p;
+            ke = fe;
+          } else if (Math.floor(t / 8) === 2) {
+            vs = r.p;
+            ve = fe;
+          }
           r.p = fe;
         }
         irv.add(ks, ke, vs, ve);
         r.p = e;
         break;
       }
-      case 6: req.responseNonce = r.str(e); break;
+      case 6:
+        req.responseNonce = r.str(e);
+        break;
       case 7: {
         const st = decodedAs<{ code?: number; message?: string }>(Status.decode(b.subarray(r.p, e)));
         req.errorDetail = { code: st.code ?? 0, message: st.message ?? '' };

@@ -52,7 +52,10 @@ export class ResourceFrameEncoder<T> {
   /** Any.type_url's tag, length and bytes. */
   private readonly typeUrlField: Buffer;
 
-  constructor(typeUrl: string, private readonly codec: MessageCodec<T>) {
+  constructor(
+    typeUrl: string,
+    private readonly codec: MessageCodec<T>,
+  ) {
     const url = Buffer.from(typeUrl, 'utf8');
     const field = Buffer.alloc(url.length + 6); // tag (1) + length (≤ 5) + bytes
     const start = putBytesBack(field, field.length, url) - 1;

@@ -1,6 +1,23 @@
 import * as crypto from 'node:crypto';
 import { DaemonError, GrpcCode } from '../errors';
-import { bitString, children, ctx, decodeOid, expectTag, oid, readTlv, seq, set, slice, smallInt, Tag, time, tlv, unsignedInt, value } from './der';
+import {
+  bitString,
+  children,
+  ctx,
+  decodeOid,
+  expectTag,
+  oid,
+  readTlv,
+  seq,
+  set,
+  slice,
+  smallInt,
+  Tag,
+  time,
+  tlv,
+  unsignedInt,
+  value,
+} from './der';
 import { keyIdFromSpki } from './extensions';
 import type { Signer } from './keys';
 import { OID } from './oids';

@@ -1,6 +1,21 @@
 import * as crypto from 'node:crypto';
 import { DaemonError, GrpcCode, type CsrRefusalCode } from '../errors';
-import { bitString, children, ctx, DerError, decodeOid, expectTag, oid, readTlv, seq, set, slice, smallInt, Tag, value } from './der';
+import {
+  bitString,
+  children,
+  ctx,
+  DerError,
+  decodeOid,
+  expectTag,
+  oid,
+  readTlv,
+  seq,
+  set,
+  slice,
+  smallInt,
+  Tag,
+  value,
+} from './der';
 import { subjectAltNameExtension } from './extensions';
 import type { Signer } from './keys';
 import { HASH_OIDS, OID } from './oids';
@@ -43,15 +58,23 @@ function pssParams(buf: Buffer, params: ReturnType<typeof readTlv> | undefined):
   if (params) {
     for (const c of children(buf, expectTag(params, Tag.SEQUENCE, 'PSS params'))) {
       const inner = children(buf, c)[0];
-      if (c.tag === 0xa0) hash = HASH_OIDS[decodeOid(buf, children(buf, expectTag(inner, Tag.SEQUENCE, 'hash'))[0]!)] ?? 'unknown';
+      if (c.tag === 0xa0)
+        hash = HASH_OIDS[decodeOid(buf, children(buf, expectTag(inner, Tag.SEQUENCE, 'hash'))[0]!)] ?? 'unknown';
       else if (c.tag === 0xa1) {
         const mgf = children(buf, expectTag(inner, Tag.SEQUENCE, 'mgf'));
         if (decodeOid(buf, mgf[0]!) !== OID.mgf1) mgfHash = 'unknown';
-        else mgfHash = HASH_OIDS[decodeOid(buf, children(buf, expectTag(mgf[1], Tag.SEQUENCE, 'mgf hash'))[0]!)] ?? 'unknown';
-      } else if (c.tag === 0xa2) saltLength = value(buf, expectTag(inner, Tag.INTEGER, 'salt')).readUIntBE(0, Math.min(4, inner!.end - inner!.valueStart));
+        else
+          mgfHash =
+            HASH_OIDS[decodeOid(buf, children(buf, expectTag(mgf[1], Tag.SEQUENCE, 'mgf hash'))[0]!)] ?? 'unknown';
+      } else if (c.tag === 0xa2)
+        saltLength = value(buf, expectTag(inner, Tag.INTEGER, 'salt')).readUIntBE(
+          0,
+          Math.min(4, inner!.end - inner!.valueStart),
+        );
     }
   }
-  if (hash === 'sha1' || hash === 'unknown' || mgfHash !== hash) throw invalid('csr_unsupported_algorithm', 'unsupported RSA-PSS parameters');
+  if (hash === 'sha1' || hash === 'unknown' || mgfHash !== hash)
+    throw invalid('csr_unsupported_algorithm', 'unsupported RSA-PSS parameters');
   return { hash, keyTypes: ['rsa', 'rsa-pss'], pss: { saltLength } };
 }
 
@@ -59,14 +82,22 @@ function signatureCheck(buf: Buffer, algId: ReturnType<typeof readTlv>): SigChec
   const parts = children(buf, expectTag(algId, Tag.SEQUENCE, 'AlgorithmIdentifier'));
   const alg = decodeOid(buf, parts[0]!);
   switch (alg) {
-    case OID.ecdsaWithSha256: return { hash: 'sha256', keyTypes: ['ec'] };
-    case OID.ecdsaWithSha384: return { hash: 'sha384', keyTypes: ['ec'] };
-    case OID.ecdsaWithSha512: return { hash: 'sha512', keyTypes: ['ec'] };
-    case OID.sha256WithRsa: return { hash: 'sha256', keyTypes: ['rsa'] };
-    case OID.sha384WithRsa: return { hash: 'sha384', keyTypes: ['rsa'] };
-    case OID.sha512WithRsa: return { hash: 'sha512', keyTypes: ['rsa'] };
-    case OID.rsassaPss: return pssParams(buf, parts[1]);
-    default: throw invalid('csr_unsupported_algorithm', `unsupported CSR signature algorithm ${alg}`);
+    case OID.ecdsaWithSha256:
+      return { hash: 'sha256', keyTypes: ['ec'] };
+    case OID.ecdsaWithSha384:
+      return { hash: 'sha384', keyTypes: ['ec'] };
+    case OID.ecdsaWithSha512:
+      return { hash: 'sha512', keyTypes: ['ec'] };
+    case OID.sha256WithRsa:
+      return { hash: 'sha256', keyTypes: ['rsa'] };
+    case OID.sha384WithRsa:
+      return { hash: 'sha384', keyTypes: ['rsa'] };
+    case OID.sha512WithRsa:
+      return { hash: 'sha512', keyTypes: ['rsa'] };
+    case OID.rsassaPss:
+      return pssParams(buf, parts[1]);
+    default:
+      throw invalid('csr_unsupported_algorithm', `unsupported CSR signature algorithm ${alg}`);
   }
 }
 
@@ -104,7 +135,10 @@ function classifyKey(key: crypto.KeyObject): { keyType: CsrKeyType; keyBits: num
   if ((t === 'rsa' || t === 'rsa-pss') && d.modulusLength && d.modulusLength >= 2048 && d.modulusLength <= 4096) {
     return { keyType: t, keyBits: d.modulusLength };
   }
-  throw invalid('csr_unsupported_key', `unsupported CSR key ${t ?? 'unknown'} ${d.namedCurve ?? d.modulusLength ?? ''}`);
+  throw invalid(
+    'csr_unsupported_key',
+    `unsupported CSR key ${t ?? 'unknown'} ${d.namedCurve ?? d.modulusLength ?? ''}`,
+  );
 }
 
 /**
@@ -119,7 +153,10 @@ export function parseCsr(pem: string): ParsedCsr {
   if (blocks.length === 0) throw invalid('csr_not_pem', 'CSR is not PEM');
   const block = blocks[0]!;
   if (blocks.length > 1 || (block.type !== 'CERTIFICATE REQUEST' && block.type !== 'NEW CERTIFICATE REQUEST')) {
-    throw invalid('csr_wrong_pem_type', `expected one CERTIFICATE REQUEST block, got ${blocks.map((b) => b.type).join(',')}`);
+    throw invalid(
+      'csr_wrong_pem_type',
+      `expected one CERTIFICATE REQUEST block, got ${blocks.map((b) => b.type).join(',')}`,
+    );
   }
   const buf = block.der;
   let cri, spki, check, sig, attrs;
@@ -157,7 +194,9 @@ export function parseCsr(pem: string): ParsedCsr {
   }
   let ok = false;
   try {
-    const key = check.pss ? { key: publicKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: check.pss.saltLength } : publicKey;
+    const key = check.pss
+      ? { key: publicKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: check.pss.saltLength }
+      : publicKey;
     ok = crypto.verify(check.hash, slice(buf, cri), key, sig);
   } catch {
     ok = false;
@@ -205,7 +244,12 @@ function requestedUris(buf: Buffer, attrs: ReturnType<typeof readTlv>): string[]
  * request holding a critical URI SAN. Used by benchmarks and by callers of our
  * own (e.g. renewal clients); tests use openssl as the independent oracle.
  */
-export function createCsr(opts: { publicKey: crypto.KeyObject; signer: Signer; uris?: string[]; dnsNames?: string[] }): string {
+export function createCsr(opts: {
+  publicKey: crypto.KeyObject;
+  signer: Signer;
+  uris?: string[];
+  dnsNames?: string[];
+}): string {
   const spki = opts.publicKey.export({ type: 'spki', format: 'der' });
   const san = subjectAltNameExtension({ uris: opts.uris ?? [], dnsNames: opts.dnsNames ?? [] }, true);
   const attrs = ctx(0, true, seq(oid(OID.extensionRequest), set(seq(san))));

@@ -91,5 +91,7 @@ export function keyIdFromSpki(spki: Buffer): Buffer {
   const bits = children(spki, outer)[1]!;
   const key = value(spki, bits).subarray(1);
   // One-shot crypto.hash (Node ≥ 20.12) skips the Hash object; same digest.
-  return typeof crypto.hash === 'function' ? crypto.hash('sha1', key, 'buffer') : crypto.createHash('sha1').update(key).digest();
+  return typeof crypto.hash === 'function'
+    ? crypto.hash('sha1', key, 'buffer')
+    : crypto.createHash('sha1').update(key).digest();
 }

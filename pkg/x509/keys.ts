@@ -49,11 +49,23 @@ export function createSigner(key: crypto.KeyObject): Signer {
     const curve = key.asymmetricKeyDetails?.namedCurve;
     // RFC 5758 §3.2: ECDSA AlgorithmIdentifiers omit parameters entirely.
     if (curve === 'prime256v1') {
-      return { algorithmIdentifier: seq(oid(OID.ecdsaWithSha256)), description: 'ECDSA-P256', sign: (d) => crypto.sign('sha256', d, key) };
+      return {
+        algorithmIdentifier: seq(oid(OID.ecdsaWithSha256)),
+        description: 'ECDSA-P256',
+        sign: (d) => crypto.sign('sha256', d, key),
+      };
     }
     if (curve === 'secp384r1') {
-      return { algorithmIdentifier: seq(oid(OID.ecdsaWithSha384)), description: 'ECDSA-P384', sign: (d) => crypto.sign('sha384', d, key) };
+      return {
+        algorithmIdentifier: seq(oid(OID.ecdsaWithSha384)),
+        description: 'ECDSA-P384',
+        sign: (d) => crypto.sign('sha384', d, key),
+      };
     }
   }
-  throw new DaemonError('x509.unsupported_ca_key', GrpcCode.FAILED_PRECONDITION, `unsupported signing key type ${type ?? 'unknown'}`);
+  throw new DaemonError(
+    'x509.unsupported_ca_key',
+    GrpcCode.FAILED_PRECONDITION,
+    `unsupported signing key type ${type ?? 'unknown'}`,
+  );
 }

@@ -15,7 +15,8 @@ const SEGMENT = /^[A-Za-z0-9._~!$&'()*+,;=:@%-]+$/;
 const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
 
 export function parseSpiffeId(uri: string): SpiffeId {
-  const bad = (why: string) => new DaemonError('x509.bad_spiffe_id', GrpcCode.INVALID_ARGUMENT, `invalid SPIFFE id: ${why}`);
+  const bad = (why: string) =>
+    new DaemonError('x509.bad_spiffe_id', GrpcCode.INVALID_ARGUMENT, `invalid SPIFFE id: ${why}`);
   if (typeof uri !== 'string' || uri.length > 2048) throw bad('not a string or too long');
   if (!uri.startsWith('spiffe://')) throw bad('missing spiffe:// scheme');
   const parts = uri.slice('spiffe://'.length).split('/');

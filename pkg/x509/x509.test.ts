@@ -4,7 +4,16 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createCsr, createSigner, generateKeyPair, parseCsr, parseSpiffeId, randomSerial, splitPemCertificates, MAX_CSR_BYTES } from './index';
+import {
+  createCsr,
+  createSigner,
+  generateKeyPair,
+  parseCsr,
+  parseSpiffeId,
+  randomSerial,
+  splitPemCertificates,
+  MAX_CSR_BYTES,
+} from './index';
 import { decodeOid, oid, readTlv, seq, time, tlv } from './der';
 
 const OPENSSL = '/usr/bin/openssl';
@@ -18,7 +27,19 @@ function ossl(args: string[], input?: string, bytes?: Buffer): string {
 /** A CSR the way ztunnel shapes it, made by openssl (the independent oracle). */
 function opensslCsr(name: string, keyArgs: string[], extra: string[] = []): string {
   ossl(['genpkey', ...keyArgs, '-out', `${name}.key`]);
-  ossl(['req', '-new', '-key', `${name}.key`, '-subj', '/', '-addext', 'subjectAltName=critical,URI:spiffe://cluster.local/ns/a/sa/b', ...extra, '-out', `${name}.csr`]);
+  ossl([
+    'req',
+    '-new',
+    '-key',
+    `${name}.key`,
+    '-subj',
+    '/',
+    '-addext',
+    'subjectAltName=critical,URI:spiffe://cluster.local/ns/a/sa/b',
+    ...extra,
+    '-out',
+    `${name}.csr`,
+  ]);
   return fs.readFileSync(path.join(dir, `${name}.csr`), 'utf8');
 }
 
@@ -40,7 +61,20 @@ t.test('accepts openssl CSRs of every supported key type', async (t) => {
   const rsa = parseCsr(opensslCsr('rsa', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']));
   t.equal(rsa.keyType, 'rsa');
   t.equal(rsa.keyBits, 2048);
-  ossl(['req', '-new', '-key', 'rsa.key', '-subj', '/', '-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:32', '-out', 'pss.csr']);
+  ossl([
+    'req',
+    '-new',
+    '-key',
+    'rsa.key',
+    '-subj',
+    '/',
+    '-sigopt',
+    'rsa_padding_mode:pss',
+    '-sigopt',
+    'rsa_pss_saltlen:32',
+    '-out',
+    'pss.csr',
+  ]);
   t.equal(parseCsr(fs.readFileSync(path.join(dir, 'pss.csr'), 'utf8')).keyType, 'rsa', 'RSA-PSS signed CSR verifies');
   // The SPKI handed to the certificate builder is exactly the CSR's key.
   const pub = crypto.createPublicKey(fs.readFileSync(path.join(dir, 'p256.key')));
@@ -49,39 +83,82 @@ t.test('accepts openssl CSRs of every supported key type', async (t) => {
 
 t.test('refuses bad CSRs with stable codes and InvalidArgument', async (t) => {
   const good = opensslCsr('p256b', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']);
-  t.same(code(() => parseCsr('hello')), { code: 'x509.csr_not_pem', grpcCode: 3 }, 'not PEM');
-  t.same(code(() => parseCsr('')), { code: 'x509.csr_not_pem', grpcCode: 3 }, 'empty');
+  t.same(
+    code(() => parseCsr('hello')),
+    { code: 'x509.csr_not_pem', grpcCode: 3 },
+    'not PEM',
+  );
+  t.same(
+    code(() => parseCsr('')),
+    { code: 'x509.csr_not_pem', grpcCode: 3 },
+    'empty',
+  );
   ossl(['req', '-x509', '-key', 'p256b.key', '-subj', '/CN=x', '-days', '1', '-out', 'self.pem']);
-  t.same(code(() => parseCsr(fs.readFileSync(path.join(dir, 'self.pem'), 'utf8'))), { code: 'x509.csr_wrong_pem_type', grpcCode: 3 }, 'certificate instead of CSR');
-  t.same(code(() => parseCsr(good + good)), { code: 'x509.csr_wrong_pem_type', grpcCode: 3 }, 'two CSRs');
+  t.same(
+    code(() => parseCsr(fs.readFileSync(path.join(dir, 'self.pem'), 'utf8'))),
+    { code: 'x509.csr_wrong_pem_type', grpcCode: 3 },
+    'certificate instead of CSR',
+  );
+  t.same(
+    code(() => parseCsr(good + good)),
+    { code: 'x509.csr_wrong_pem_type', grpcCode: 3 },
+    'two CSRs',
+  );
   // Tamper with the last byte of the DER (inside the signature).
   const der = Buffer.from(good.replace(/-----[^-]+-----|\s/g, ''), 'base64');
   der[der.length - 1]! ^= 0x01;
   const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
-  t.same(code(() => parseCsr(tampered)), { code: 'x509.csr_bad_signature', grpcCode: 3 }, 'bad signature');
+  t.same(
+    code(() => parseCsr(tampered)),
+    { code: 'x509.csr_bad_signature', grpcCode: 3 },
+    'bad signature',
+  );
   // Change a byte of the public key: the signature no longer matches.
   const der2 = Buffer.from(good.replace(/-----[^-]+-----|\s/g, ''), 'base64');
   der2[60]! ^= 0x01;
-  const r = code(() => parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${der2.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`));
-  t.ok(r.code === 'x509.csr_bad_signature' || r.code === 'x509.csr_unsupported_key', `modified key refused (${r.code})`);
+  const r = code(() =>
+    parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${der2.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`),
+  );
+  t.ok(
+    r.code === 'x509.csr_bad_signature' || r.code === 'x509.csr_unsupported_key',
+    `modified key refused (${r.code})`,
+  );
   t.equal(r.grpcCode, 3);
   const noise = crypto.randomBytes(1024 * 1024).toString('base64');
-  t.same(code(() => parseCsr(noise)), { code: 'x509.csr_too_large', grpcCode: 3 }, '1 MB of noise');
+  t.same(
+    code(() => parseCsr(noise)),
+    { code: 'x509.csr_too_large', grpcCode: 3 },
+    '1 MB of noise',
+  );
   t.ok(MAX_CSR_BYTES <= 64 * 1024);
   const garbage = `-----BEGIN CERTIFICATE REQUEST-----\n${crypto.randomBytes(300).toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
-  t.same(code(() => parseCsr(garbage)), { code: 'x509.csr_malformed', grpcCode: 3 }, 'random DER');
+  t.same(
+    code(() => parseCsr(garbage)),
+    { code: 'x509.csr_malformed', grpcCode: 3 },
+    'random DER',
+  );
   const small = opensslCsr('rsa1024', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024']);
-  t.same(code(() => parseCsr(small)), { code: 'x509.csr_unsupported_key', grpcCode: 3 }, 'RSA-1024');
+  t.same(
+    code(() => parseCsr(small)),
+    { code: 'x509.csr_unsupported_key', grpcCode: 3 },
+    'RSA-1024',
+  );
   const ed = opensslCsr('ed', ['-algorithm', 'ED25519']);
   const edr = code(() => parseCsr(ed));
-  t.ok(edr.code === 'x509.csr_unsupported_algorithm' || edr.code === 'x509.csr_unsupported_key', `Ed25519 refused (${edr.code})`);
+  t.ok(
+    edr.code === 'x509.csr_unsupported_algorithm' || edr.code === 'x509.csr_unsupported_key',
+    `Ed25519 refused (${edr.code})`,
+  );
 });
 
 t.test('createCsr output verifies with openssl', async (t) => {
   const { privateKey, publicKey } = generateKeyPair('ec-p256');
   const pem = createCsr({ publicKey, signer: createSigner(privateKey), uris: ['spiffe://td/ns/n/sa/s'] });
   fs.writeFileSync(path.join(dir, 'own.csr'), pem);
-  const text = execFileSync(OPENSSL, ['req', '-in', 'own.csr', '-noout', '-verify', '-text'], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
+  const text = execFileSync(OPENSSL, ['req', '-in', 'own.csr', '-noout', '-verify', '-text'], {
+    cwd: dir,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  }).toString();
   t.match(text, /Subject Alternative Name: critical\s+URI:spiffe:\/\/td\/ns\/n\/sa\/s/);
   t.equal(parseCsr(pem).keyType, 'ec-p256');
 });
@@ -90,13 +167,26 @@ t.test('requestedUris: the URI SANs the CSR asks for, read next to other names a
   // openssl shapes the request as ztunnel does (extensionRequest → subjectAltName), plus DNS/IP names
   // and a second extension.
   ossl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'uris.key']);
-  ossl(['req', '-new', '-key', 'uris.key', '-subj', '/CN=x', '-addext',
+  ossl([
+    'req',
+    '-new',
+    '-key',
+    'uris.key',
+    '-subj',
+    '/CN=x',
+    '-addext',
     'subjectAltName=DNS:a.example,URI:spiffe://cluster.local/ns/bookstore/sa/frontend,' +
       'IP:10.0.0.1,URI:spiffe://td/ns/n/sa/s',
-    '-addext', 'keyUsage=digitalSignature', '-out', 'uris.csr']);
-  t.same(parseCsr(fs.readFileSync(path.join(dir, 'uris.csr'), 'utf8')).requestedUris,
+    '-addext',
+    'keyUsage=digitalSignature',
+    '-out',
+    'uris.csr',
+  ]);
+  t.same(
+    parseCsr(fs.readFileSync(path.join(dir, 'uris.csr'), 'utf8')).requestedUris,
     ['spiffe://cluster.local/ns/bookstore/sa/frontend', 'spiffe://td/ns/n/sa/s'],
-    'both URIs, in order; DNS and IP names skipped');
+    'both URIs, in order; DNS and IP names skipped',
+  );
   ossl(['req', '-new', '-key', 'uris.key', '-subj', '/CN=x', '-out', 'none.csr']);
   t.same(parseCsr(fs.readFileSync(path.join(dir, 'none.csr'), 'utf8')).requestedUris, [], 'no extensionRequest: none');
   const { privateKey, publicKey } = generateKeyPair('ec-p256');
@@ -106,15 +196,41 @@ t.test('requestedUris: the URI SANs the CSR asks for, read next to other names a
 
 t.test('SPIFFE ids follow ztunnel’s five-segment rule', async (t) => {
   t.same(parseSpiffeId('spiffe://cluster.local/ns/default/sa/bookinfo'), {
-    uri: 'spiffe://cluster.local/ns/default/sa/bookinfo', trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'bookinfo',
+    uri: 'spiffe://cluster.local/ns/default/sa/bookinfo',
+    trustDomain: 'cluster.local',
+    namespace: 'default',
+    serviceAccount: 'bookinfo',
   });
-  for (const bad of ['spiffe://td/ns/a', 'http://td/ns/a/sa/b', 'spiffe://td/ns/a/sa/b/extra', 'spiffe://td/xs/a/sa/b', 'spiffe://TD/ns/a/sa/b', 'spiffe://td/ns//sa/b']) {
+  for (const bad of [
+    'spiffe://td/ns/a',
+    'http://td/ns/a/sa/b',
+    'spiffe://td/ns/a/sa/b/extra',
+    'spiffe://td/xs/a/sa/b',
+    'spiffe://TD/ns/a/sa/b',
+    'spiffe://td/ns//sa/b',
+  ]) {
     t.equal(code(() => parseSpiffeId(bad)).code, 'x509.bad_spiffe_id', bad);
   }
 });
 
 t.test('splitPemCertificates yields newline-terminated single blocks', async (t) => {
-  ossl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'a.key', '-subj', '/CN=a', '-days', '1', '-out', 'a.pem']);
+  ossl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'a.key',
+    '-subj',
+    '/CN=a',
+    '-days',
+    '1',
+    '-out',
+    'a.pem',
+  ]);
   const one = fs.readFileSync(path.join(dir, 'a.pem'), 'utf8');
   const parts = splitPemCertificates(one.trimEnd() + '\r\n' + one);
   t.equal(parts.length, 2);
@@ -123,8 +239,18 @@ t.test('splitPemCertificates yields newline-terminated single blocks', async (t)
 
 t.test('mutated CSRs fail only with x509.* InvalidArgument errors (seeded fuzz)', async (t) => {
   const { privateKey, publicKey } = generateKeyPair('ec-p256');
-  const base = Buffer.from(createCsr({ publicKey, signer: createSigner(privateKey), uris: ['spiffe://td/ns/n/sa/s'] }).replace(/-----[^-]+-----|\s/g, ''), 'base64');
-  const rsaPem = opensslCsr('fuzzrsa', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'], ['-sigopt', 'rsa_padding_mode:pss']);
+  const base = Buffer.from(
+    createCsr({ publicKey, signer: createSigner(privateKey), uris: ['spiffe://td/ns/n/sa/s'] }).replace(
+      /-----[^-]+-----|\s/g,
+      '',
+    ),
+    'base64',
+  );
+  const rsaPem = opensslCsr(
+    'fuzzrsa',
+    ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'],
+    ['-sigopt', 'rsa_padding_mode:pss'],
+  );
   const rsaBase = Buffer.from(rsaPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
   // Small deterministic PRNG (mulberry32) so failures reproduce.
   let seed = 0x5eed;
@@ -142,14 +268,20 @@ t.test('mutated CSRs fail only with x509.* InvalidArgument errors (seeded fuzz)'
     const kind = Math.floor(rnd() * 3);
     if (kind === 0) der[Math.floor(rnd() * der.length)] = Math.floor(rnd() * 256);
     else if (kind === 1) der = der.subarray(0, Math.floor(rnd() * der.length));
-    else der = Buffer.concat([der.subarray(0, Math.floor(rnd() * der.length)), Buffer.from([Math.floor(rnd() * 256)]), der.subarray(Math.floor(rnd() * der.length))]);
+    else
+      der = Buffer.concat([
+        der.subarray(0, Math.floor(rnd() * der.length)),
+        Buffer.from([Math.floor(rnd() * 256)]),
+        der.subarray(Math.floor(rnd() * der.length)),
+      ]);
     const pem = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
     try {
       parseCsr(pem);
       accepted++;
     } catch (e) {
       const err = e as { code?: string; grpcCode?: number };
-      if (!err.code?.startsWith('x509.csr_') || err.grpcCode !== 3) unexpected.push(`${i}: ${String(err.code)} ${(e as Error).message}`);
+      if (!err.code?.startsWith('x509.csr_') || err.grpcCode !== 3)
+        unexpected.push(`${i}: ${String(err.code)} ${(e as Error).message}`);
     }
   }
   t.same(unexpected.slice(0, 5), [], 'every refusal is a stable x509.csr_* InvalidArgument');
@@ -160,15 +292,42 @@ t.test('mutated CSRs fail only with x509.* InvalidArgument errors (seeded fuzz)'
 t.test('PEM framing: labels must pair, bodies must be base64, surrounding text is ignored', async (t) => {
   const good = opensslCsr('pem', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']);
   const body = good.replace(/-----[^-]+-----/g, '').trim();
-  t.equal(parseCsr(`subject=/\nissuer text\n${good}trailing words\n`).keyType, 'ec-p256', 'openssl-style preamble and trailer');
+  t.equal(
+    parseCsr(`subject=/\nissuer text\n${good}trailing words\n`).keyType,
+    'ec-p256',
+    'openssl-style preamble and trailer',
+  );
   t.equal(parseCsr(good.replace(/\n/g, '\r\n')).keyType, 'ec-p256', 'CRLF');
-  t.equal(code(() => parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${body}\n-----END CERTIFICATE-----\n`)).code, 'x509.csr_not_pem', 'mismatched END label');
-  t.equal(code(() => parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${body}!\n-----END CERTIFICATE REQUEST-----\n`)).code, 'x509.csr_not_pem', 'non-base64 body');
-  t.equal(code(() => parseCsr('-----BEGIN A-----\n'.repeat(3000))).code, 'x509.csr_not_pem', 'thousands of unterminated BEGIN lines');
+  t.equal(
+    code(() => parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${body}\n-----END CERTIFICATE-----\n`)).code,
+    'x509.csr_not_pem',
+    'mismatched END label',
+  );
+  t.equal(
+    code(() => parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${body}!\n-----END CERTIFICATE REQUEST-----\n`)).code,
+    'x509.csr_not_pem',
+    'non-base64 body',
+  );
+  t.equal(
+    code(() => parseCsr('-----BEGIN A-----\n'.repeat(3000))).code,
+    'x509.csr_not_pem',
+    'thousands of unterminated BEGIN lines',
+  );
 });
 
 t.test('OID and TLV codec agree with openssl asn1parse and with themselves', async (t) => {
-  const oids = ['1.2.840.10045.2.1', '1.2.840.113549.1.1.11', '2.5.29.17', '0.0', '1.39', '2.999.1', '2.5.4.3', '1.3.6.1.4.1.11129.2.4.2', '2.25.329800735698586629295641978511506172918', '1.2.9007199254740993'];
+  const oids = [
+    '1.2.840.10045.2.1',
+    '1.2.840.113549.1.1.11',
+    '2.5.29.17',
+    '0.0',
+    '1.39',
+    '2.999.1',
+    '2.5.4.3',
+    '1.3.6.1.4.1.11129.2.4.2',
+    '2.25.329800735698586629295641978511506172918',
+    '1.2.9007199254740993',
+  ];
   for (const dotted of oids) {
     const der = oid(dotted);
     t.equal(decodeOid(der, readTlv(der, 0)), dotted, `round trip ${dotted}`);
@@ -176,7 +335,10 @@ t.test('OID and TLV codec agree with openssl asn1parse and with themselves', asy
     // openssl prints the dotted form for OIDs it has no name for, else the short name; both are fine, the DER must parse.
     t.match(parsed, /OBJECT/, `openssl parses ${dotted}`);
   }
-  t.equal(ossl(['asn1parse', '-inform', 'DER'], undefined, oid('1.2.840.10045.2.1')).trim().split(':').pop(), 'id-ecPublicKey');
+  t.equal(
+    ossl(['asn1parse', '-inform', 'DER'], undefined, oid('1.2.840.10045.2.1')).trim().split(':').pop(),
+    'id-ecPublicKey',
+  );
   for (const bad of [Buffer.from([6, 0]), Buffer.from([6, 1, 0x80]), Buffer.from([6, 2, 0x2a, 0x86])]) {
     t.throws(() => decodeOid(bad, readTlv(bad, 0)), /OBJECT IDENTIFIER|OID/, `refuses ${bad.toString('hex')}`);
   }

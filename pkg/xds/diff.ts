@@ -56,7 +56,10 @@ export interface TypeState {
  * Advances the cursor and the held-name set. undefined = the cursor fell off
  * the log (the caller resets the stream).
  */
-export function nextResponse(cache: ResourceCache, st: TypeState): { frames: FramePart[]; removed: string[]; since: number } | undefined {
+export function nextResponse(
+  cache: ResourceCache,
+  st: TypeState,
+): { frames: FramePart[]; removed: string[]; since: number } | undefined {
   // The entries themselves: the transport copies each into its output (no per-resource Buffer here).
   const frames: FramePart[] = [];
   const removed: string[] = [];
@@ -140,7 +143,7 @@ export function nextResponse(cache: ResourceCache, st: TypeState): { frames: Fra
       if (wildcard || st.held?.has(c) || st.sub.has(c)) remove(c);
       return;
     }
-    if (wildcard) return add(c);
+    if (wildcard) return void add(c);
     const name = c.name;
     if (st.held?.has(name) || st.sub.has(name) || c.aliases.some((a) => st.sub.has(a))) add(c);
   });

@@ -19,14 +19,22 @@ t.test('SharedResponses keeps small bodies until the next commit, large ones onl
   t.equal(lone.empty, false);
   const joined = joinParts(lone.body);
   t.equal(lone.body.length, 1, 'a small body is one buffer (fan-out writes it without a copy)');
-  t.ok(joined.includes(Buffer.from('body-ns/a')) && joined.includes(Buffer.from('body-ns/b')), 'the body carries both resources');
+  t.ok(
+    joined.includes(Buffer.from('body-ns/a')) && joined.includes(Buffer.from('body-ns/b')),
+    'the body carries both resources',
+  );
   t.equal(shared.get(T, 0), lone, 'the next stream at the same cursor shares it');
   shared.hold();
   shared.release();
   t.equal(shared.get(T, 0), lone, 'the end of a pass keeps small bodies');
   // A large body (a stream catching up on the whole table).
   const big = new ResourceCache();
-  big.commit([{ typeUrl: T, upserts: Array.from({ length: 300 }, (_, i) => entryFromBytes(T, `ns/w-${i}`, Buffer.alloc(400, 1))) }]);
+  big.commit([
+    {
+      typeUrl: T,
+      upserts: Array.from({ length: 300 }, (_, i) => entryFromBytes(T, `ns/w-${i}`, Buffer.alloc(400, 1))),
+    },
+  ]);
   const bigShared = new SharedResponses(big);
   const first = bigShared.get(T, 0)!;
   t.ok(first.body.length > 1, 'large: head + frames');
@@ -55,20 +63,31 @@ t.test('SharedResponses drops its memo when a commit lands mid-pass', (t) => {
   t.end();
 });
 
-t.test('a large shared body is the head plus the cache\'s own frames (no joined copy), and decodes as one response', async (t) => {
-  const names = Array.from({ length: 300 }, (_, i) => `ns/w-${i}`);
-  const cache = new ResourceCache();
-  cache.commit([{ typeUrl: T, upserts: names.map((n) => entryFromBytes(T, n, Buffer.alloc(400, n.length))) }]);
-  const r = new SharedResponses(cache).get(T, 0)!;
-  t.equal(r.body.length, 1 + names.length, 'head, then one part per resource');
-  t.ok(names.every((n, i) => r.body[i + 1] === cache.get(T, n)), 'the parts are the cache entries themselves (each writes its frame where the transport copies it)');
-  const wire = await loadWire();
-  const resp = wire.DeltaDiscoveryResponse.decode(joinParts([...r.body, nonceField('n-7')])) as unknown as { typeUrl: string; nonce: string; systemVersionInfo: string; resources: { name: string }[] };
-  t.equal(resp.typeUrl, T);
-  t.equal(resp.nonce, 'n-7');
-  t.equal(resp.systemVersionInfo, String(cache.seq));
-  t.same(resp.resources.map((x) => x.name).sort(), [...names].sort());
-});
+t.test(
+  "a large shared body is the head plus the cache's own frames (no joined copy), and decodes as one response",
+  async (t) => {
+    const names = Array.from({ length: 300 }, (_, i) => `ns/w-${i}`);
+    const cache = new ResourceCache();
+    cache.commit([{ typeUrl: T, upserts: names.map((n) => entryFromBytes(T, n, Buffer.alloc(400, n.length))) }]);
+    const r = new SharedResponses(cache).get(T, 0)!;
+    t.equal(r.body.length, 1 + names.length, 'head, then one part per resource');
+    t.ok(
+      names.every((n, i) => r.body[i + 1] === cache.get(T, n)),
+      'the parts are the cache entries themselves (each writes its frame where the transport copies it)',
+    );
+    const wire = await loadWire();
+    const resp = wire.DeltaDiscoveryResponse.decode(joinParts([...r.body, nonceField('n-7')])) as unknown as {
+      typeUrl: string;
+      nonce: string;
+      systemVersionInfo: string;
+      resources: { name: string }[];
+    };
+    t.equal(resp.typeUrl, T);
+    t.equal(resp.nonce, 'n-7');
+    t.equal(resp.systemVersionInfo, String(cache.seq));
+    t.same(resp.resources.map((x) => x.name).sort(), [...names].sort());
+  },
+);
 
 t.test('FanOut brackets each pass with begin/end, across batches and after close', async (t) => {
   const events: string[] = [];
@@ -84,7 +103,11 @@ t.test('FanOut brackets each pass with begin/end, across batches and after close
   });
   fan.trigger();
   await ended;
-  t.same(events, ['begin', 's0', 's1', 's2', 's3', 's4', 'end'], 'one begin before the first batch, one end after the last');
+  t.same(
+    events,
+    ['begin', 's0', 's1', 's2', 's3', 's4', 'end'],
+    'one begin before the first batch, one end after the last',
+  );
   // A pass cut short by close() still ends (the memo must not outlive a closed server).
   events.length = 0;
   const ended2 = new Promise<void>((r) => (done = r));

@@ -77,7 +77,11 @@ export class SharedResponses {
     for (const f of frames) bytes += f.length;
     const parts = { typeUrl, systemVersionInfo: String(cache.seq), removed };
     const r: SharedResponse = {
-      body: empty ? EMPTY : bytes <= JOIN_MAX ? [encodeDeltaResponseBody({ ...parts, frames })] : [encodeDeltaResponseBody({ ...parts, frames: [] }), ...frames],
+      body: empty
+        ? EMPTY
+        : bytes <= JOIN_MAX
+          ? [encodeDeltaResponseBody({ ...parts, frames })]
+          : [encodeDeltaResponseBody({ ...parts, frames: [] }), ...frames],
       empty,
       commitAt: empty ? undefined : cache.oldestCommitAfter(since)?.at,
       originAt: empty ? undefined : cache.earliestOriginAfter(since),

@@ -11,7 +11,11 @@ import type { CacheEntry, ResourceCache } from './cache';
  * the client lacks something. A repeated map key (protobuf keeps the last
  * value) takes the exact, string-keyed path.
  */
-export function wildcardInitial(cache: ResourceCache, typeUrl: string, irv: InitialVersions): { send: CacheEntry[]; remove: string[] } {
+export function wildcardInitial(
+  cache: ResourceCache,
+  typeUrl: string,
+  irv: InitialVersions,
+): { send: CacheEntry[]; remove: string[] } {
   const send: CacheEntry[] = [];
   const remove: string[] = [];
   const gone = (n: string): boolean => cache.resolve(typeUrl, n).length === 0;

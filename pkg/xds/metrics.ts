@@ -38,34 +38,86 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5,
 export function createXdsMetrics(registry: Registry): XdsMetrics {
   const registers = [registry];
   return {
-    clients: new Gauge({ name: 'pilot_xds', help: 'Number of endpoints connected to this pilot using XDS.', labelNames: ['version'], registers }),
-    pushes: new Counter({ name: 'pilot_xds_pushes', help: 'Pilot build and send errors for lds, rds, cds and eds.', labelNames: ['type'], registers }),
-    pushTime: new Histogram({ name: 'pilot_xds_push_time', help: 'Total time in seconds Pilot takes to push lds, rds, cds and eds.', labelNames: ['type'], buckets: LATENCY_BUCKETS, registers }),
-    sendTime: new FastHistogram({ name: 'pilot_xds_send_time', help: 'Total time in seconds Pilot takes to send generated configuration.', buckets: LATENCY_BUCKETS, registers }),
-    convergence: new FastHistogram({ name: 'pilot_proxy_convergence_time', help: 'Delay in seconds between config change and a proxy receiving all required configuration.', buckets: LATENCY_BUCKETS, registers }),
-    rejects: new Counter({ name: 'pilot_total_xds_rejects', help: 'Total number of XDS responses from pilot rejected by proxy.', labelNames: ['type'], registers }),
-    expiredNonce: new Counter({ name: 'pilot_xds_expired_nonce', help: 'Total number of XDS requests with an expired nonce.', labelNames: ['type'], registers }),
-    pendingResets: new Counter({ name: 'ambientd_xds_stream_resets_total', help: 'xDS streams reset by the server, by reason.', labelNames: ['reason'], registers }),
+    clients: new Gauge({
+      name: 'pilot_xds',
+      help: 'Number of endpoints connected to this pilot using XDS.',
+      labelNames: ['version'],
+      registers,
+    }),
+    pushes: new Counter({
+      name: 'pilot_xds_pushes',
+      help: 'Pilot build and send errors for lds, rds, cds and eds.',
+      labelNames: ['type'],
+      registers,
+    }),
+    pushTime: new Histogram({
+      name: 'pilot_xds_push_time',
+      help: 'Total time in seconds Pilot takes to push lds, rds, cds and eds.',
+      labelNames: ['type'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    sendTime: new FastHistogram({
+      name: 'pilot_xds_send_time',
+      help: 'Total time in seconds Pilot takes to send generated configuration.',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    convergence: new FastHistogram({
+      name: 'pilot_proxy_convergence_time',
+      help: 'Delay in seconds between config change and a proxy receiving all required configuration.',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    rejects: new Counter({
+      name: 'pilot_total_xds_rejects',
+      help: 'Total number of XDS responses from pilot rejected by proxy.',
+      labelNames: ['type'],
+      registers,
+    }),
+    expiredNonce: new Counter({
+      name: 'pilot_xds_expired_nonce',
+      help: 'Total number of XDS requests with an expired nonce.',
+      labelNames: ['type'],
+      registers,
+    }),
+    pendingResets: new Counter({
+      name: 'ambientd_xds_stream_resets_total',
+      help: 'xDS streams reset by the server, by reason.',
+      labelNames: ['reason'],
+      registers,
+    }),
     authRefusals: new Counter({
-      name: 'ambientd_xds_auth_refusals_total', help: 'xDS streams refused at authentication, by reason code.',
-      labelNames: ['reason'], registers,
+      name: 'ambientd_xds_auth_refusals_total',
+      help: 'xDS streams refused at authentication, by reason code.',
+      labelNames: ['reason'],
+      registers,
     }),
     unknownTypes: new Counter({
-      name: 'ambientd_xds_unknown_type_requests_total', help: 'xDS requests for a type URL this server does not serve.',
+      name: 'ambientd_xds_unknown_type_requests_total',
+      help: 'xDS requests for a type URL this server does not serve.',
       registers,
     }),
     logSuppressed: new Counter({
       name: 'ambientd_xds_log_lines_suppressed_total',
       help: 'xDS warnings not logged because of log.repeatLimit, by kind (the events have their own counters).',
-      labelNames: ['kind'], registers,
+      labelNames: ['kind'],
+      registers,
     }),
     throttled: new Counter({
       name: 'ambientd_xds_stream_throttled_total',
-      help: 'Times an xDS stream\'s requests waited for its sustained rate (xds.streamNamesPerSecond, '
-        + 'xds.streamBytesPerSecond), by rate.',
-      labelNames: ['rate'], registers,
+      help:
+        "Times an xDS stream's requests waited for its sustained rate (xds.streamNamesPerSecond, " +
+        'xds.streamBytesPerSecond), by rate.',
+      labelNames: ['rate'],
+      registers,
     }),
-    propagation: new FastHistogram({ name: 'ambientd_mesh_propagation_seconds', help: 'Time from a change at its origin (stamped by the originating daemon) to a local ztunnel ACKing it.', buckets: LATENCY_BUCKETS, registers }),
+    propagation: new FastHistogram({
+      name: 'ambientd_mesh_propagation_seconds',
+      help: 'Time from a change at its origin (stamped by the originating daemon) to a local ztunnel ACKing it.',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
   };
 }
 
@@ -105,7 +157,13 @@ export class FastHistogram implements Observer {
     this.count++;
   }
 
-  get(): { name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: { labels: Record<string, string | number>; value: number; metricName: string }[] } {
+  get(): {
+    name: string;
+    help: string;
+    type: 'histogram';
+    aggregator: 'sum';
+    values: { labels: Record<string, string | number>; value: number; metricName: string }[];
+  } {
     const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
     let acc = 0;
     for (let i = 0; i < this.bounds.length; i++) {

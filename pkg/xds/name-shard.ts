@@ -144,7 +144,7 @@ export class NameShard {
     for (let k = 0; k < this.count; k++) {
       const n = this.len[k]!;
       if (n < 0) continue;
-      this.arena.copy(arena, at, this.off[k]!, this.off[k]! + n);
+      this.arena.copy(arena, at, this.off[k], this.off[k]! + n);
       off[j] = at;
       len[j] = n;
       hash[j] = this.hash[k]!;
@@ -174,7 +174,7 @@ export class NameShard {
   *strings(): IterableIterator<string> {
     for (let k = 0; k < this.count; k++) {
       const n = this.len[k]!;
-      if (n >= 0) yield this.arena.toString('utf8', this.off[k]!, this.off[k]! + n);
+      if (n >= 0) yield this.arena.toString('utf8', this.off[k], this.off[k]! + n);
     }
   }
 }

@@ -27,12 +27,21 @@ t.test('past the split: the same set of names, exact size, membership and delete
   for (const x of all.slice(0, 1000)) t.equal(n.add(x), false, 'no duplicate after the split') || t.bailout();
   t.equal(n.size, 30_000);
   t.same([...n].sort(), [...all].sort(), 'iteration yields every name once');
-  t.ok(all.every((x) => n.has(x)), 'every name is found');
+  t.ok(
+    all.every((x) => n.has(x)),
+    'every name is found',
+  );
   t.notOk(n.has('Kubernetes//Pod/default/w-30000'));
   for (const x of all.slice(0, 15_000)) n.delete(x);
   t.equal(n.size, 15_000);
-  t.notOk(all.slice(0, 15_000).some((x) => n.has(x)), 'deleted names are gone');
-  t.ok(all.slice(15_000).every((x) => n.has(x)), 'the others stay');
+  t.notOk(
+    all.slice(0, 15_000).some((x) => n.has(x)),
+    'deleted names are gone',
+  );
+  t.ok(
+    all.slice(15_000).every((x) => n.has(x)),
+    'the others stay',
+  );
   t.equal([...n.values()].length, 15_000);
   n.clear();
   t.equal(n.size, 0);
@@ -79,7 +88,7 @@ t.test('deletes and re-adds behave like a Set across rebuilds (order, size, memb
     const n = new NameTable();
     const ref = new Set<string>();
     let seed = 7;
-    const rnd = (k: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % k);
+    const rnd = (k: number): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % k;
     let differ = 0;
     for (let i = 0; i < 6 * total; i++) {
       const x = `ns/name-${rnd(total)}`;

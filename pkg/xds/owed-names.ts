@@ -50,7 +50,7 @@ export class OwedNames {
       const size = Math.max(want, e - s);
       c = { bytes: Buffer.allocUnsafe(size), ends: new Int32Array(Math.max(16, size >> 3)), n: 0, at: 0 };
       this.chunks.push(c);
-      return this.write(c, 0, b, s, e);
+      return void this.write(c, 0, b, s, e);
     }
     this.write(c, top, b, s, e);
   }

@@ -12,13 +12,21 @@ const names = (prefix: string, n: number): string[] => Array.from({ length: n },
 
 /** A pump over a recording stream: every applied request (or slice), pause/resume calls, the drain. */
 type RigOptions = {
-  namesPerTurn?: number; requestsPerTurn?: number; bytesPerTurn?: number; known?: boolean;
-  namesPerSecond?: number; bytesPerSecond?: number;
+  namesPerTurn?: number;
+  requestsPerTurn?: number;
+  bytesPerTurn?: number;
+  known?: boolean;
+  namesPerSecond?: number;
+  bytesPerSecond?: number;
   /** Rates that held the stream back, in order; and a log shared by several rigs (`tag` per applied request). */
-  throttles?: string[]; order?: string[]; tag?: string;
-  defer?: () => boolean; maxDeferMs?: number;
+  throttles?: string[];
+  order?: string[];
+  tag?: string;
+  defer?: () => boolean;
+  maxDeferMs?: number;
   /** Loop time per second, and how far each apply moves the clock (the work's measured cost). */
-  workMsPerSecond?: number; applyMs?: number;
+  workMsPerSecond?: number;
+  applyMs?: number;
 };
 /** The rates' clock: tests move it by hand. */
 let clock = 0;
@@ -52,7 +60,10 @@ function rig(o: RigOptions = {}) {
   });
   const count = (r: DeltaRequest): number => r.subscribe.length + r.unsubscribe.length;
   return {
-    pump, applied, reads, count,
+    pump,
+    applied,
+    reads,
+    count,
     drained: () => drained,
     close: () => (closed = true),
     idle: () => waitFor(() => pump.idle, { timeoutMs: 10_000, what: 'pump drained', intervalMs: 1 }),
@@ -63,7 +74,10 @@ t.test('a request over the turn budget is applied in slices; the subscription is
   const sub = names('Kubernetes//Pod/default/w-', 10_000);
   const unsub = ['*', ...names('Kubernetes//Pod/default/w-', 2_500)];
   const msg = enc({
-    typeUrl: TYPE_ADDRESS, responseNonce: 'n-7', resourceNamesSubscribe: ['*', ...sub], resourceNamesUnsubscribe: unsub,
+    typeUrl: TYPE_ADDRESS,
+    responseNonce: 'n-7',
+    resourceNamesSubscribe: ['*', ...sub],
+    resourceNamesUnsubscribe: unsub,
     node: { id: 'z' },
   });
   const r = rig({ namesPerTurn: 1000 });
@@ -74,7 +88,10 @@ t.test('a request over the turn budget is applied in slices; the subscription is
   await r.idle();
   t.same(r.reads, ['pause', 'resume'], 'resumed once everything is applied');
   t.equal(r.applied.length, Math.ceil((sub.length + 1 + unsub.length) / 1000), 'every name applied once, in slices');
-  t.ok(r.applied.every((s) => r.count(s) <= 1000), 'no slice over the budget');
+  t.ok(
+    r.applied.every((s) => r.count(s) <= 1000),
+    'no slice over the budget',
+  );
   const [first, ...rest] = r.applied;
   t.equal(first!.responseNonce, 'n-7', 'the first slice carries the nonce');
   t.equal(first!.node?.id, 'z', 'and the node');
@@ -102,7 +119,11 @@ t.test('many small requests: at most requestsPerTurn per turn, in arrival order'
   t.equal(r.applied.length, 8, 'eight applied in the first turn');
   t.equal(r.pump.queued, 42, 'the rest wait');
   await r.idle();
-  t.same(r.applied.map((q) => q.responseNonce), names('n-', 50), 'all applied, in order');
+  t.same(
+    r.applied.map((q) => q.responseNonce),
+    names('n-', 50),
+    'all applied, in order',
+  );
   t.same(r.reads, ['pause', 'resume']);
 });
 
@@ -141,7 +162,11 @@ t.test('half-close: drained only after the last slice; a closed stream drops wha
   t.equal(r.drained(), 0, 'not drained while slices wait');
   await r.idle();
   t.equal(r.drained(), 1, 'drained once');
-  t.equal(r.applied.reduce((n, s) => n + s.subscribe.length, 0), 1000, 'every name applied first');
+  t.equal(
+    r.applied.reduce((n, s) => n + s.subscribe.length, 0),
+    1000,
+    'every name applied first',
+  );
 
   const c = rig({ namesPerTurn: 100 });
   c.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: names('a', 1000) }));
@@ -203,10 +228,12 @@ t.test('a small request on another stream is not delayed behind a flood being ap
   flood.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: names('f', 20_000) }));
   t.same(order, ['flood'], 'the flood gets one slice in the turn its message arrived');
   small.pump.push(enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: ['Kubernetes//Pod/default/w-1'] }));
-  t.same(order, ['flood', 'small'], 'the small request is applied as it arrives, before the flood\'s next slice');
+  t.same(order, ['flood', 'small'], "the small request is applied as it arrives, before the flood's next slice");
   // The flood spends its second of names (10 slices), then waits for the clock.
   await waitFor(() => flood.applied.length === 10 && !flood.pump.idle, {
-    timeoutMs: 10_000, what: 'flood held back by its rate', intervalMs: 1,
+    timeoutMs: 10_000,
+    what: 'flood held back by its rate',
+    intervalMs: 1,
   });
   small.pump.push(enc({ typeUrl: TYPE_ADDRESS, responseNonce: 'ack-1' }));
   t.equal(small.applied.length, 2, 'a request on another stream while the flood waits: applied at once');
@@ -215,7 +242,7 @@ t.test('a small request on another stream is not delayed behind a flood being ap
   await flood.idle();
 });
 
-t.test('during a push a large request\'s slices wait; small requests and the deadline do not', async (t) => {
+t.test("during a push a large request's slices wait; small requests and the deadline do not", async (t) => {
   let pushing = true;
   let turns = 0;
   const r = rig({ namesPerTurn: 100, defer: () => (turns++, pushing), maxDeferMs: 1000 });
@@ -228,7 +255,11 @@ t.test('during a push a large request\'s slices wait; small requests and the dea
   t.equal(other.applied.length, 1, 'a request that is not sliced is applied during a push');
   pushing = false;
   await r.idle();
-  t.equal(r.applied.reduce((n, s) => n + s.subscribe.length, 0), 1000, 'the rest once the push is done');
+  t.equal(
+    r.applied.reduce((n, s) => n + s.subscribe.length, 0),
+    1000,
+    'the rest once the push is done',
+  );
   t.same(r.reads, ['pause', 'resume']);
 
   let asked = 0;
@@ -255,7 +286,7 @@ t.test('loop time: a stream whose requests take long to apply waits for its work
   t.equal(r.applied.length, 6, 'one second of budget: five 10 ms requests and one on what refilled');
   const other = rig({ workMsPerSecond: 50 });
   other.pump.push(enc({ typeUrl: TYPE_ADDRESS, responseNonce: 'ack' }));
-  t.equal(other.applied.length, 1, 'another stream\'s request is applied at once');
+  t.equal(other.applied.length, 1, "another stream's request is applied at once");
   clock += 1000;
   await r.idle();
   t.equal(r.applied.length, 8, 'the rest once the clock allows');
@@ -269,7 +300,11 @@ t.test('OwedNames keeps many and long names across its chunks, oldest first', as
   t.equal(o.size, list.length);
   const got: string[] = [];
   while (o.size > 0) o.take(512, (n) => got.push(n));
-  t.same(got, list.filter((n) => n !== '*'), 'every name back, in order, "*" not handed on');
+  t.same(
+    got,
+    list.filter((n) => n !== '*'),
+    'every name back, in order, "*" not handed on',
+  );
   o.push(['again']);
   o.take(10, (n) => got.push(n));
   t.equal(got[got.length - 1], 'again', 'usable after draining');

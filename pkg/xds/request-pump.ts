@@ -287,6 +287,6 @@ class TokenBucket {
     const t = this.now();
     this.tokens = Math.min(this.rate, this.tokens + ((t - this.at) * this.rate) / 1000);
     this.at = t;
-    return this.tokens > 0 ? 0 : Math.ceil((1 - this.tokens) * 1000 / this.rate);
+    return this.tokens > 0 ? 0 : Math.ceil(((1 - this.tokens) * 1000) / this.rate);
   }
 }

@@ -124,7 +124,7 @@ export class XdsServer<Identity = unknown> {
     const maxPending = this.o.maxPendingRequests ?? 64;
     const sink: StreamSink = {
       write: (buf, done) => {
-        if (ended) return done();
+        if (ended) return void done();
         call.write(buf, () => done());
       },
       close: (code, details) => {
@@ -171,8 +171,9 @@ export class XdsServer<Identity = unknown> {
     });
     call.on('data', (buf: Buffer) => {
       if (ended) return;
-      if (stream) return pump.push(buf);
-      if (pending.length >= maxPending) return fail(GrpcCode.RESOURCE_EXHAUSTED, 'too many requests before authentication');
+      if (stream) return void pump.push(buf);
+      if (pending.length >= maxPending)
+        return void fail(GrpcCode.RESOURCE_EXHAUSTED, 'too many requests before authentication');
       pending.push(buf);
     });
     call.on('end', () => {

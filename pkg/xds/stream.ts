@@ -1,4 +1,12 @@
-import { encodeDeltaResponse, encodeDeltaResponseParts, nonceField, partBytes, type DeltaRequest, type FramePart, type NodeInfo } from '../wire';
+import {
+  encodeDeltaResponse,
+  encodeDeltaResponseParts,
+  nonceField,
+  partBytes,
+  type DeltaRequest,
+  type FramePart,
+  type NodeInfo,
+} from '../wire';
 import { GrpcCode } from '../errors';
 import { LogLimiter, type Logger } from '../log';
 import type { Clock } from '../lifecycle';
@@ -121,9 +129,21 @@ export class XdsStream {
     const first = !st;
     if (!st) {
       st = {
-        typeUrl: req.typeUrl, sub: new Subscription(), cursor: null, initial: null, force: new OwedNames(),
-        unsubNotify: new Set(), held: null, mustRespond: true, nonceSent: '', nonceAcked: '',
-        responses: 0, acks: 0, nacks: 0, label, pushes: this.o.metrics.pushes.labels({ type: label }),
+        typeUrl: req.typeUrl,
+        sub: new Subscription(),
+        cursor: null,
+        initial: null,
+        force: new OwedNames(),
+        unsubNotify: new Set(),
+        held: null,
+        mustRespond: true,
+        nonceSent: '',
+        nonceAcked: '',
+        responses: 0,
+        acks: 0,
+        nacks: 0,
+        label,
+        pushes: this.o.metrics.pushes.labels({ type: label }),
       };
       this.types.set(req.typeUrl, st);
     }
@@ -132,7 +152,11 @@ export class XdsStream {
       if (req.errorDetail) {
         // Rule 17: a NACK is detected by error_detail's presence; ztunnel leaves code 0.
         st.nacks++;
-        st.lastNack = { nonce: req.responseNonce, message: req.errorDetail.message.slice(0, 4096), at: this.o.clock.now() };
+        st.lastNack = {
+          nonce: req.responseNonce,
+          message: req.errorDetail.message.slice(0, 4096),
+          at: this.o.clock.now(),
+        };
         this.o.metrics.rejects.inc({ type: label });
         const line = this.nackLog.take();
         if (line) {
@@ -193,7 +217,15 @@ export class XdsStream {
     if (this.inFlight) return false; // the write callback flushes
     const seq = this.o.cache.seq;
     for (const st of this.types.values()) {
-      if (st.cursor === null || st.cursor.seq !== seq || st.cursor.expired || st.mustRespond || st.force.size > 0 || st.unsubNotify.size > 0) return true;
+      if (
+        st.cursor === null ||
+        st.cursor.seq !== seq ||
+        st.cursor.expired ||
+        st.mustRespond ||
+        st.force.size > 0 ||
+        st.unsubNotify.size > 0
+      )
+        return true;
     }
     return false;
   }
@@ -259,7 +291,13 @@ export class XdsStream {
 
   private send(st: TypeState, frames: FramePart[], removed: string[], since: number): void {
     const nonce = this.nextNonce();
-    const parts = encodeDeltaResponseParts({ typeUrl: st.typeUrl, nonce, systemVersionInfo: String(this.o.cache.seq), frames, removed });
+    const parts = encodeDeltaResponseParts({
+      typeUrl: st.typeUrl,
+      nonce,
+      systemVersionInfo: String(this.o.cache.seq),
+      frames,
+      removed,
+    });
     const buf = parts.length === 1 ? partBytes(parts[0]!) : parts;
     const commitAt = since >= 0 ? this.o.cache.oldestCommitAfter(since)?.at : undefined;
     const originAt = since >= 0 ? this.o.cache.earliestOriginAfter(since) : undefined;
@@ -276,7 +314,13 @@ export class XdsStream {
     return `${this.id}-${++this.nonceCounter}`; // rule 16: unique per stream
   }
 
-  private write(st: TypeState, nonce: string, buf: Buffer | readonly FramePart[], commitAt: number | undefined, originAt: number | undefined): void {
+  private write(
+    st: TypeState,
+    nonce: string,
+    buf: Buffer | readonly FramePart[],
+    commitAt: number | undefined,
+    originAt: number | undefined,
+  ): void {
     const started = this.o.clock.monotonic();
     st.nonceSent = nonce;
     st.sentAt = this.o.clock.now();
@@ -339,16 +383,31 @@ export class XdsStream {
       const sentSeq = st.cursor?.seq ?? 0;
       if (sentSeq < minSeq) minSeq = sentSeq;
       types.push({
-        typeUrl: st.typeUrl, wildcard: st.sub.wildcard, explicitNames: st.sub.explicitNames.size,
-        lastNonceSent: st.nonceSent, lastNonceAcked: st.nonceAcked, lastSentAt: st.sentAt, lastAckedAt: st.ackedAt,
-        lastNack: st.lastNack, responses: st.responses, acks: st.acks, nacks: st.nacks, sentSeq,
+        typeUrl: st.typeUrl,
+        wildcard: st.sub.wildcard,
+        explicitNames: st.sub.explicitNames.size,
+        lastNonceSent: st.nonceSent,
+        lastNonceAcked: st.nonceAcked,
+        lastSentAt: st.sentAt,
+        lastAckedAt: st.ackedAt,
+        lastNack: st.lastNack,
+        responses: st.responses,
+        acks: st.acks,
+        nacks: st.nacks,
+        sentSeq,
         // Caught up (latest nonce ACKed): the client holds everything up to the cursor.
         ackedSeq: st.nonceSent === st.nonceAcked ? sentSeq : (st.ackedSeq ?? 0),
       });
     }
     return {
-      id: this.id, nodeId: this.nodeId, node: this.node, identity: this.o.identity, connectedAt: this.connectedAt,
-      pendingWrite: this.inFlight, pendingCommits: this.o.cache.seq - minSeq, types,
+      id: this.id,
+      nodeId: this.nodeId,
+      node: this.node,
+      identity: this.o.identity,
+      connectedAt: this.connectedAt,
+      pendingWrite: this.inFlight,
+      pendingCommits: this.o.cache.seq - minSeq,
+      types,
     };
   }
 }

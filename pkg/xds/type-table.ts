@@ -1,4 +1,13 @@
-import { contentVersion, encodeResourceFrame, fnv1a, fnv1aString, frameNameLength, frameVersionRange, SetDigest, type FramePart } from '../wire';
+import {
+  contentVersion,
+  encodeResourceFrame,
+  fnv1a,
+  fnv1aString,
+  frameNameLength,
+  frameVersionRange,
+  SetDigest,
+  type FramePart,
+} from '../wire';
 
 /**
  * One cached resource, and its place in its type's table. The frame (the
@@ -129,7 +138,9 @@ export class CacheEntry implements FramePart {
 
   /** This entry, or (if a table holds it already) a copy that no table holds: an entry is linked into one table only. */
   unlinked(): CacheEntry {
-    return this.seq === 0 ? this : new CacheEntry(this.store, this.offset, this.stored, this.aliases, this.nameLen, this.holes);
+    return this.seq === 0
+      ? this
+      : new CacheEntry(this.store, this.offset, this.stored, this.aliases, this.nameLen, this.holes);
   }
 
   /**
@@ -161,7 +172,9 @@ const MIN_PACKED_NAME = 24;
  * 2,000 peers, so packing keeps ~230 B less per workload (43 MiB at 200k).
  */
 export function packFrame(
-  f: Buffer, n = frameNameLength(f), vEnd = frameVersionRange(f)[1],
+  f: Buffer,
+  n = frameNameLength(f),
+  vEnd = frameVersionRange(f)[1],
 ): { bytes: Buffer; holes: number } | undefined {
   if (f.length >= HOLE_SPAN) return undefined;
   if (n < MIN_PACKED_NAME) return undefined;
@@ -183,7 +196,12 @@ export function packFrame(
 }
 
 /** Builds a cache entry from a message's encoded bytes; the version is a content hash. */
-export function entryFromBytes(typeUrl: string, name: string, bytes: Uint8Array, aliases: readonly string[] = []): CacheEntry {
+export function entryFromBytes(
+  typeUrl: string,
+  name: string,
+  bytes: Uint8Array,
+  aliases: readonly string[] = [],
+): CacheEntry {
   return CacheEntry.of(encodeResourceFrame(name, contentVersion(bytes), typeUrl, bytes), aliases);
 }
 
@@ -193,7 +211,10 @@ export function entryFromBytes(typeUrl: string, name: string, bytes: Uint8Array,
  * frame and passes where its name length and version end are (no re-parse).
  */
 export function entryFromFrame(
-  frame: Buffer, aliases: readonly string[], nameLen: number, versionEnd: number,
+  frame: Buffer,
+  aliases: readonly string[],
+  nameLen: number,
+  versionEnd: number,
 ): CacheEntry {
   const p = packFrame(frame, nameLen, versionEnd);
   if (!p) {

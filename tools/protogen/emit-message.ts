@@ -14,7 +14,11 @@ export const ident = (t: protobuf.Type): string => t.fullName.replace(/^\./, '')
 
 /** kebab-case file name (no extension): istio.workload.GatewayAddress → istio-workload-gateway-address. */
 export const fileOf = (t: protobuf.Type): string =>
-  t.fullName.replace(/^\./, '').replace(/([a-z0-9])([A-Z])/g, '$1-$2').replace(/\./g, '-').toLowerCase();
+  t.fullName
+    .replace(/^\./, '')
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .replace(/\./g, '-')
+    .toLowerCase();
 
 /** An import of a message's interface and write function, wrapped when longer than a line may be. */
 export function importLine(t: protobuf.Type): string {
@@ -45,8 +49,15 @@ export function messageDeps(t: protobuf.Type): protobuf.Type[] {
 }
 
 const tsType = (f: protobuf.Field, k: Kind): string =>
-  k === 'string' ? 'string' : k === 'bytes' ? 'Uint8Array' : k === 'message' ? ident(f.resolvedType as protobuf.Type)
-    : f.type === 'bool' ? 'boolean' : 'number';
+  k === 'string'
+    ? 'string'
+    : k === 'bytes'
+      ? 'Uint8Array'
+      : k === 'message'
+        ? ident(f.resolvedType as protobuf.Type)
+        : f.type === 'bool'
+          ? 'boolean'
+          : 'number';
 
 /** Tag bytes of field id with a wire type, as backward stores (last byte first). */
 function putTag(id: number, wireType: number, ind: string): string[] {
@@ -65,7 +76,9 @@ const num = (f: protobuf.Field, v: string): string => (f.type === 'bool' ? `(${v
 
 /** A nested message's bytes then its length prefix (the caller adds the tag). */
 const nested = (mt: string, v: string, ind: string): string[] => [
-  `${ind}const e = at;`, `${ind}at = w_${mt}(${v}, b, at);`, `${ind}at = putVarintBack(b, at, e - at);`,
+  `${ind}const e = at;`,
+  `${ind}at = w_${mt}(${v}, b, at);`,
+  `${ind}at = putVarintBack(b, at, e - at);`,
 ];
 
 /** Backward writes of one field (read once into a local `f<id>`). */
@@ -77,18 +90,34 @@ function emitField(f: protobuf.Field): string[] {
   const out = [`  const ${v} = m.${f.name};`];
   if (f instanceof protobuf.MapField) {
     const vt = ident(f.resolvedType as protobuf.Type);
-    out.push(`  if (${v} != null) {`, `    const ks = Object.keys(${v});`,
-      '    for (let i = ks.length - 1; i >= 0; i--) {', '      const k = ks[i]!;', '      const s = at;',
-      ...nested(vt, `${v}[k] ?? EMPTY`, '      '), '      b[--at] = 18;', '      at = putStringBack(b, at, k);',
-      '      b[--at] = 10;', '      at = putVarintBack(b, at, s - at);', ...putTag(f.id, 2, '      '), '    }', '  }');
+    out.push(
+      `  if (${v} != null) {`,
+      `    const ks = Object.keys(${v});`,
+      '    for (let i = ks.length - 1; i >= 0; i--) {',
+      '      const k = ks[i]!;',
+      '      const s = at;',
+      ...nested(vt, `${v}[k] ?? EMPTY`, '      '),
+      '      b[--at] = 18;',
+      '      at = putStringBack(b, at, k);',
+      '      b[--at] = 10;',
+      '      at = putVarintBack(b, at, s - at);',
+      ...putTag(f.id, 2, '      '),
+      '    }',
+      '  }',
+    );
     return out;
   }
   if (f.repeated) {
     out.push(`  if (${v} != null && ${v}.length > 0) {`);
-    if (k === 'varint' || k === 'enum') { // packed
-      out.push('    const e = at;',
+    if (k === 'varint' || k === 'enum') {
+      // packed
+      out.push(
+        '    const e = at;',
         `    for (let i = ${v}.length - 1; i >= 0; i--) at = putVarintBack(b, at, ${num(f, `${v}[i]!`)});`,
-        '    at = putVarintBack(b, at, e - at);', ...putTag(f.id, 2, '    '), '  }');
+        '    at = putVarintBack(b, at, e - at);',
+        ...putTag(f.id, 2, '    '),
+        '  }',
+      );
       return out;
     }
     out.push(`    for (let i = ${v}.length - 1; i >= 0; i--) {`);
@@ -99,15 +128,24 @@ function emitField(f: protobuf.Field): string[] {
     return out;
   }
   if (k === 'message') {
-    out.push(`  if (${v} != null) {`, ...nested(ident(f.resolvedType as protobuf.Type), v, '    '),
-      ...putTag(f.id, 2, '    '), '  }');
+    out.push(
+      `  if (${v} != null) {`,
+      ...nested(ident(f.resolvedType as protobuf.Type), v, '    '),
+      ...putTag(f.id, 2, '    '),
+      '  }',
+    );
     return out;
   }
   const explicit = f.partOf !== null && f.partOf !== undefined; // oneof member or proto3 `optional`
-  const set = explicit ? `${v} != null`
-    : k === 'string' ? `${v} != null && ${v} !== ''`
-      : k === 'bytes' ? `${v} != null && ${v}.length > 0`
-        : f.type === 'bool' ? `${v} === true` : `${v} != null && ${v} !== 0`;
+  const set = explicit
+    ? `${v} != null`
+    : k === 'string'
+      ? `${v} != null && ${v} !== ''`
+      : k === 'bytes'
+        ? `${v} != null && ${v}.length > 0`
+        : f.type === 'bool'
+          ? `${v} === true`
+          : `${v} != null && ${v} !== 0`;
   out.push(`  if (${set}) {`);
   if (k === 'string') out.push(`    at = putStringBack(b, at, ${v});`, ...putTag(f.id, 2, '    '));
   else if (k === 'bytes') out.push(`    at = putBytesBack(b, at, ${v});`, ...putTag(f.id, 2, '    '));
@@ -129,8 +167,12 @@ export function emitMessage(t: protobuf.Type, header: string): string {
   for (const d of messageDeps(t)) {
     if (d !== t) out.push(importLine(d));
   }
-  if (text.includes('EMPTY')) out.push('', '/** A map value or repeated element that is null: an empty message. */',
-    'const EMPTY = Object.freeze({});');
+  if (text.includes('EMPTY'))
+    out.push(
+      '',
+      '/** A map value or repeated element that is null: an empty message. */',
+      'const EMPTY = Object.freeze({});',
+    );
   out.push('', `export interface ${id} {`);
   for (const f of fields) {
     const el = tsType(f, kindOf(f));
@@ -142,8 +184,17 @@ export function emitMessage(t: protobuf.Type, header: string): string {
     } else out.push(`  ${f.name}?: ${f.repeated ? `readonly ${el}[]` : el} | null;`);
   }
   const used = body.length > 0;
-  out.push('}', '', `/** Writes m's fields so they end at b[at]; returns where they start (${t.fullName.slice(1)}). */`,
-    `export function w_${id}(`, `  ${used ? 'm' : '_m'}: ${id}, ${used ? 'b' : '_b'}: Buffer, at: number,`,
-    '): number {', ...body, '  return at;', '}', '');
+  out.push(
+    '}',
+    '',
+    `/** Writes m's fields so they end at b[at]; returns where they start (${t.fullName.slice(1)}). */`,
+    `export function w_${id}(`,
+    `  ${used ? 'm' : '_m'}: ${id}, ${used ? 'b' : '_b'}: Buffer, at: number,`,
+    '): number {',
+    ...body,
+    '  return at;',
+    '}',
+    '',
+  );
   return out.join('\n');
 }

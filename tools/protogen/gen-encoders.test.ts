@@ -9,7 +9,10 @@ t.test('the checked-in generated encoders match what the generator makes from pr
   const repo = path.dirname(wire.protoDir);
   const files = generateEncoders(wire);
   const stale = 'run node dist/tools/protogen/gen-encoders.js';
-  const checkedIn = fs.readdirSync(path.join(repo, GENERATED_DIR)).map((f) => `${GENERATED_DIR}/${f}`).sort();
+  const checkedIn = fs
+    .readdirSync(path.join(repo, GENERATED_DIR))
+    .map((f) => `${GENERATED_DIR}/${f}`)
+    .sort();
   t.same(checkedIn, [...files.keys()].sort(), `the files in ${GENERATED_DIR} (${stale})`);
   for (const [rel, text] of files) {
     const file = path.join(repo, rel);
@@ -21,7 +24,11 @@ t.test('every generated file stays within the house limits (≤ 400 lines, lines
   for (const [rel, text] of generateEncoders(loadWire())) {
     const lines = text.split('\n');
     t.ok(lines.length <= 400, `${rel}: ${lines.length} lines`);
-    t.same(lines.filter((l) => l.length > 120), [], `${rel}: no line over 120 characters`);
+    t.same(
+      lines.filter((l) => l.length > 120),
+      [],
+      `${rel}: no line over 120 characters`,
+    );
   }
 });
 

@@ -61,16 +61,26 @@ function checkAcyclic(types: readonly protobuf.Type[]): void {
 }
 
 function indexFile(wire: Wire, roots: readonly string[]): string {
-  const out = [HEADER, `// Roots: ${roots.join(', ')}. Regenerate: node dist/tools/protogen/gen-encoders.js`,
-    '/* eslint-disable */'];
+  const out = [
+    HEADER,
+    `// Roots: ${roots.join(', ')}. Regenerate: node dist/tools/protogen/gen-encoders.js`,
+    '/* eslint-disable */',
+  ];
   for (const r of roots) out.push(importLine(wire.type(r)));
-  out.push('', '/**',
+  out.push(
+    '',
+    '/**',
     ' * Writes one root message backwards: its bytes end at b[end], and the return value is where they start.',
     ' * A negative start means b was too small by that many bytes (stores below 0 are dropped by the typed',
     ' * array, and the helpers that call native code skip them): the caller retries with a larger buffer.',
     ' */',
-    'export interface MessageCodec<T> {', '  writeBack(m: T, b: Buffer, end: number): number;', '}', '',
-    '/** Codecs by fully-qualified message name. */', 'export const CODECS = {');
+    'export interface MessageCodec<T> {',
+    '  writeBack(m: T, b: Buffer, end: number): number;',
+    '}',
+    '',
+    '/** Codecs by fully-qualified message name. */',
+    'export const CODECS = {',
+  );
   for (const r of roots) {
     const id = ident(wire.type(r));
     out.push(`  '${r}': {`, `    writeBack: w_${id},`, `  } as MessageCodec<${id}>,`);

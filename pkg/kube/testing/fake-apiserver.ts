@@ -96,7 +96,10 @@ export class FakeApiServer {
 
   /** Sends a BOOKMARK at the current RV to every open watch on path. */
   bookmark(path: string, kind: string, apiVersion: string): void {
-    const line = JSON.stringify({ type: 'BOOKMARK', object: { kind, apiVersion, metadata: { resourceVersion: String(this.rv) } } });
+    const line = JSON.stringify({
+      type: 'BOOKMARK',
+      object: { kind, apiVersion, metadata: { resourceVersion: String(this.rv) } },
+    });
     for (const w of this.watchers) if (w.path === path) w.res.write(line + '\n');
   }
 
@@ -122,7 +125,13 @@ export class FakeApiServer {
     for (const w of this.watchers) if (w.path === path && !this.stallWatches) w.res.write(line + '\n');
   }
 
-  private status(res: http.ServerResponse, code: number, reason: string, message: string, headers: Record<string, string> = {}): void {
+  private status(
+    res: http.ServerResponse,
+    code: number,
+    reason: string,
+    message: string,
+    headers: Record<string, string> = {},
+  ): void {
     res.writeHead(code, { 'content-type': 'application/json', ...headers });
     res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message }));
   }
@@ -136,7 +145,8 @@ export class FakeApiServer {
       f.times--;
       return void this.status(res, f.status, f.reason ?? 'Injected', `injected ${f.status}`, f.headers);
     }
-    if (this.missing.has(u.pathname)) return void this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
+    if (this.missing.has(u.pathname))
+      return void this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
     if (u.searchParams.get('watch') === 'true') return void this.watch(u, res);
     return void this.list(u, res);
   }
@@ -149,21 +159,38 @@ export class FakeApiServer {
     if (cont) {
       const tok = JSON.parse(Buffer.from(cont, 'base64').toString('utf8')) as { rv: number; offset: number };
       if (tok.rv < this.expireContinueBelowRv) {
-        return void this.status(res, 410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.');
+        return void this.status(
+          res,
+          410,
+          'Expired',
+          'The provided continue parameter is too old to display a consistent list result.',
+        );
       }
       offset = tok.offset;
       snapRv = tok.rv;
     }
     // The fake serves the live set for later pages; tests that care keep it stable while listing.
-    const all = [...this.coll(u.pathname).values()].sort((a, b) => JSON.stringify(a.metadata).localeCompare(JSON.stringify(b.metadata)));
+    const all = [...this.coll(u.pathname).values()].sort((a, b) =>
+      JSON.stringify(a.metadata).localeCompare(JSON.stringify(b.metadata)),
+    );
     const items = limit > 0 ? all.slice(offset, offset + limit) : all.slice(offset);
-    const next = limit > 0 && offset + limit < all.length ? Buffer.from(JSON.stringify({ rv: snapRv, offset: offset + limit })).toString('base64') : undefined;
+    const next =
+      limit > 0 && offset + limit < all.length
+        ? Buffer.from(JSON.stringify({ rv: snapRv, offset: offset + limit })).toString('base64')
+        : undefined;
     const stripped = items.map((o) => {
       const { kind: _k, apiVersion: _a, ...rest } = o;
       return rest;
     });
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: String(snapRv), continue: next }, items: stripped }));
+    res.end(
+      JSON.stringify({
+        kind: 'List',
+        apiVersion: 'v1',
+        metadata: { resourceVersion: String(snapRv), continue: next },
+        items: stripped,
+      }),
+    );
   }
 
   private watch(u: URL, res: http.ServerResponse): void {
@@ -172,7 +199,12 @@ export class FakeApiServer {
       const msg = `too old resource version: ${from} (${this.compactedRv})`;
       if (this.goneMode === 'status') return void this.status(res, 410, 'Expired', msg);
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: msg, reason: 'Expired', code: 410 } }) + '\n');
+      res.end(
+        JSON.stringify({
+          type: 'ERROR',
+          object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: msg, reason: 'Expired', code: 410 },
+        }) + '\n',
+      );
       return;
     }
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
@@ -181,7 +213,8 @@ export class FakeApiServer {
     this.watchers.add(w);
     res.on('close', () => this.watchers.delete(w));
     if (this.stallWatches) return;
-    for (const h of this.history) if (h.path === u.pathname && h.rv > from) res.write(JSON.stringify({ type: h.type, object: h.obj }) + '\n');
+    for (const h of this.history)
+      if (h.path === u.pathname && h.rv > from) res.write(JSON.stringify({ type: h.type, object: h.obj }) + '\n');
     const ms = this.watchLifetimeMs ?? Number(u.searchParams.get('timeoutSeconds') ?? '0') * 1000;
     if (ms > 0) {
       const t = setTimeout(() => res.end(), ms);

@@ -40,9 +40,11 @@ export class RecordingSink implements RegistrySink {
     const next = new Map(objects.map((o) => [keyOf(o.obj), o.obj]));
     for (const [k, o] of next) {
       const prev = cur.get(k);
-      if (!prev || JSON.stringify(prev) !== JSON.stringify(o)) this.changes.push({ sourceId: id, type: 'upsert', key: k, via: 'replace' });
+      if (!prev || JSON.stringify(prev) !== JSON.stringify(o))
+        this.changes.push({ sourceId: id, type: 'upsert', key: k, via: 'replace' });
     }
-    for (const k of cur.keys()) if (!next.has(k)) this.changes.push({ sourceId: id, type: 'delete', key: k, via: 'replace' });
+    for (const k of cur.keys())
+      if (!next.has(k)) this.changes.push({ sourceId: id, type: 'delete', key: k, via: 'replace' });
     this.state.set(id, next);
   }
 

@@ -5,8 +5,13 @@ import type { RegistrySnapshot } from '../../registry';
 import type { LocalityMsg } from '../../translate';
 import { EAST_WEST_CLASSES } from '../../translate';
 import {
-  ANN_DATA_PLANE_TYPE, ANN_PREFERRED_DATA_PLANE_TYPE, CLASS_REMOTE,
-  DEFAULT_HBONE_PORT, DEFAULT_XDS_PORT, LISTENER_HBONE, LISTENER_XDS,
+  ANN_DATA_PLANE_TYPE,
+  ANN_PREFERRED_DATA_PLANE_TYPE,
+  CLASS_REMOTE,
+  DEFAULT_HBONE_PORT,
+  DEFAULT_XDS_PORT,
+  LISTENER_HBONE,
+  LISTENER_XDS,
 } from './types';
 import type { EastWestGatewayMsg } from './types';
 
@@ -98,7 +103,8 @@ export function validatePeerGateway(
     trustDomains?: readonly string[];
   },
 ): PeerDecl | { reason: string; cluster?: string } {
-  if (gw.gatewayClassName !== CLASS_REMOTE) return { reason: `gatewayClassName is ${gw.gatewayClassName}, not ${CLASS_REMOTE}` };
+  if (gw.gatewayClassName !== CLASS_REMOTE)
+    return { reason: `gatewayClassName is ${gw.gatewayClassName}, not ${CLASS_REMOTE}` };
   const network = gw.labels[LABEL.network] ?? '';
   if (!network) return { reason: `label ${LABEL.network} is required` };
   const cluster = gw.labels[LABEL.cluster] || network;
@@ -110,7 +116,10 @@ export function validatePeerGateway(
   }
   const nodePort = isNodePort(gw.annotations[ANN_PREFERRED_DATA_PLANE_TYPE]);
   if (nodePort && (!gw.annotations[ANNOTATION.gatewayServiceAccount] || !gw.labels[LABEL.cluster])) {
-    return { cluster, reason: `${ANN_PREFERRED_DATA_PLANE_TYPE}=nodeport needs the ${ANNOTATION.gatewayServiceAccount} annotation and the ${LABEL.cluster} label` };
+    return {
+      cluster,
+      reason: `${ANN_PREFERRED_DATA_PLANE_TYPE}=nodeport needs the ${ANNOTATION.gatewayServiceAccount} annotation and the ${LABEL.cluster} label`,
+    };
   }
   const addresses: PeerDecl['address'][] = [];
   for (const [i, a] of gw.addresses.entries()) {
@@ -157,8 +166,14 @@ export function validatePeerGateway(
   const key = decl.key;
   const gateways: PeerGateway[] = addresses.map((a, index) => {
     const g: PeerGateway = {
-      id: `${key}|${a.value}`, key, gatewayName: gw.name, gatewayNamespace: gw.namespace, index, address: a,
-      xdsPort: decl.xdsPort, hbonePort: decl.hbonePort,
+      id: `${key}|${a.value}`,
+      key,
+      gatewayName: gw.name,
+      gatewayNamespace: gw.namespace,
+      index,
+      address: a,
+      xdsPort: decl.xdsPort,
+      hbonePort: decl.hbonePort,
     };
     return decl.locality ? { ...g, locality: decl.locality } : g;
   });
@@ -265,7 +280,9 @@ export function nodeAddresses(snapshot: RegistrySnapshot): EastWestNode[] {
  * nodePort is the gateway Service's spec.ports[].nodePort for the HBONE
  * listener port, and the nodes are the registry's Nodes (nodeAddresses).
  */
-export function localEastWest(snapshot: RegistrySnapshot): { msg: EastWestGatewayMsg; nodes: EastWestNode[] } | undefined {
+export function localEastWest(
+  snapshot: RegistrySnapshot,
+): { msg: EastWestGatewayMsg; nodes: EastWestNode[] } | undefined {
   const gws = [...snapshot.gateways.values()].filter((g) => EAST_WEST_CLASSES.has(g.gatewayClassName));
   if (gws.length === 0) return undefined;
   gws.sort((a, b) => cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
@@ -273,7 +290,9 @@ export function localEastWest(snapshot: RegistrySnapshot): { msg: EastWestGatewa
   const msg: EastWestGatewayMsg = { name: gw.name, namespace: gw.namespace };
   const addr = gw.addresses[0] ?? gw.statusAddresses[0];
   if (addr) msg.address = addr.value;
-  const hbone = gw.listeners.find((l) => l.protocol.toUpperCase() === 'HBONE' || l.name === LISTENER_HBONE || l.port === DEFAULT_HBONE_PORT);
+  const hbone = gw.listeners.find(
+    (l) => l.protocol.toUpperCase() === 'HBONE' || l.name === LISTENER_HBONE || l.port === DEFAULT_HBONE_PORT,
+  );
   msg.hbonePort = hbone?.port ?? DEFAULT_HBONE_PORT;
   const xds = gw.listeners.find((l) => l.name === LISTENER_XDS || l.port === DEFAULT_XDS_PORT);
   msg.xdsPort = xds?.port ?? DEFAULT_XDS_PORT;
@@ -281,7 +300,9 @@ export function localEastWest(snapshot: RegistrySnapshot): { msg: EastWestGatewa
   let nodes: EastWestNode[] = [];
   if (isNodePort(gw.annotations[ANN_DATA_PLANE_TYPE])) {
     msg.nodePort = true;
-    const port = eastWestService(snapshot, gw)?.ports.find((p) => p.port === msg.hbonePort && (p.protocol || 'TCP').toUpperCase() === 'TCP');
+    const port = eastWestService(snapshot, gw)?.ports.find(
+      (p) => p.port === msg.hbonePort && (p.protocol || 'TCP').toUpperCase() === 'TCP',
+    );
     if (port?.nodePort) msg.hboneNodePort = port.nodePort;
     nodes = nodeAddresses(snapshot);
   }

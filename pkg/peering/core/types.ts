@@ -17,7 +17,12 @@ export const TYPE_FEDERATED_SERVICE = `type.googleapis.com/${MSG.FederatedServic
 export const TYPE_PEER_WORKLOAD = `type.googleapis.com/${MSG.PeerWorkload}`;
 export const TYPE_PEER_NODE = `type.googleapis.com/${MSG.PeerNode}`;
 /** Push order: the cluster descriptor first, then services, then per-pod/per-node data. */
-export const PEERING_TYPES: readonly string[] = [TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_WORKLOAD, TYPE_PEER_NODE];
+export const PEERING_TYPES: readonly string[] = [
+  TYPE_CLUSTER_INFO,
+  TYPE_FEDERATED_SERVICE,
+  TYPE_PEER_WORKLOAD,
+  TYPE_PEER_NODE,
+];
 export const CLUSTER_INFO_NAME = 'cluster';
 
 export const Takeover = { UNSET: 0, TRUE: 1, FALSE: 2 } as const;

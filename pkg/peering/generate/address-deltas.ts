@@ -21,9 +21,12 @@ export class AddressDeltas {
   local(addresses: MessageMap, delta: ResourceDelta, withdrawn: RemoteChanges, full: boolean): ResourceDelta {
     this.unconfirmed.begin(full);
     const last = this.last;
-    const own = full || !last
-      ? fullDelta(TYPE_ADDRESS, addresses, last?.map.keys() ?? [], this.unconfirmed.values())
-      : last.kind === 'local' ? delta : diffMaps(TYPE_ADDRESS, last.map, addresses);
+    const own =
+      full || !last
+        ? fullDelta(TYPE_ADDRESS, addresses, last?.map.keys() ?? [], this.unconfirmed.values())
+        : last.kind === 'local'
+          ? delta
+          : diffMaps(TYPE_ADDRESS, last.map, addresses);
     this.unconfirmed.record(own.removed);
     this.last = { kind: 'local', map: addresses };
     return withRemote(own, withdrawn);
@@ -52,9 +55,10 @@ export class AddressDeltas {
       }
       own = { typeUrl: TYPE_ADDRESS, changed, removed };
     } else {
-      own = full || !last
-        ? fullDelta(TYPE_ADDRESS, res.addresses, last?.map.keys() ?? [], this.unconfirmed.values())
-        : diffMaps(TYPE_ADDRESS, last.map, res.addresses);
+      own =
+        full || !last
+          ? fullDelta(TYPE_ADDRESS, res.addresses, last?.map.keys() ?? [], this.unconfirmed.values())
+          : diffMaps(TYPE_ADDRESS, last.map, res.addresses);
       this.last = { kind: 'merged', map: new Map(res.addresses) };
     }
     this.unconfirmed.record(own.removed);

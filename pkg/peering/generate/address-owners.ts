@@ -34,7 +34,9 @@ export class AddressOwners {
         const owner = this.owner.get(k);
         if (!owner) continue;
         clash = {
-          kind: 'WorkloadAddress', key: k, owners: [owner, `${cluster} ${uid}`],
+          kind: 'WorkloadAddress',
+          key: k,
+          owners: [owner, `${cluster} ${uid}`],
           reason: `${bytesToIp(b)} of ${cluster}/${w.namespace}/${w.name} collides with ${owner}`,
         };
       }

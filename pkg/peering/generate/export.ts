@@ -6,7 +6,13 @@ import type { LocalOutput, MeshContext, WorkloadMsg } from '../../translate';
 import type { MessageMap } from '../../push';
 import { localEastWest } from '../core';
 import {
-  CLUSTER_INFO_NAME, MAX_CAPACITY, Takeover, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD,
+  CLUSTER_INFO_NAME,
+  MAX_CAPACITY,
+  Takeover,
+  TYPE_CLUSTER_INFO,
+  TYPE_FEDERATED_SERVICE,
+  TYPE_PEER_NODE,
+  TYPE_PEER_WORKLOAD,
 } from '../core';
 import type { ClusterInfoMsg, FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg, ServicePortMsg } from '../core';
 
@@ -14,7 +20,10 @@ import type { ClusterInfoMsg, FederatedServiceMsg, PeerNodeMsg, PeerWorkloadMsg,
 const EXPORTED_SCOPES = new Set(['global', 'global-only']);
 
 /** The service's scope label wins over its namespace's; istio.io/global=true also exports. */
-export function serviceScope(svc: { labels: StringMap }, nsLabels: StringMap | undefined): { scope: string; exported: boolean } {
+export function serviceScope(
+  svc: { labels: StringMap },
+  nsLabels: StringMap | undefined,
+): { scope: string; exported: boolean } {
   const scope = svc.labels[LABEL.serviceScope] ?? nsLabels?.[LABEL.serviceScope] ?? '';
   if (EXPORTED_SCOPES.has(scope)) return { scope, exported: true };
   if (svc.labels[LABEL.istioGlobal] === 'true') return { scope: 'global', exported: true };
@@ -57,7 +66,10 @@ export function exportedServices(snapshot: RegistrySnapshot, mesh: MeshContext):
     const s = serviceScope(svc, nsLabels);
     if (!s.exported) continue;
     out.set(`${svc.namespace}/${serviceHostname(svc.name, svc.namespace, mesh.domainSuffix)}`, {
-      svc, key: `${svc.namespace}/${svc.name}`, scope: s.scope, takeover: explicitTakeover(svc, nsLabels),
+      svc,
+      key: `${svc.namespace}/${svc.name}`,
+      scope: s.scope,
+      takeover: explicitTakeover(svc, nsLabels),
     });
   }
   return out;
@@ -72,7 +84,8 @@ export function isWorkload(a: object): a is { workload: WorkloadMsg } {
   return (a as { workload?: unknown }).workload !== undefined;
 }
 
-const spiffe = (w: WorkloadMsg): string => `spiffe://${w.trustDomain || 'cluster.local'}/ns/${w.namespace ?? ''}/sa/${w.serviceAccount || 'default'}`;
+const spiffe = (w: WorkloadMsg): string =>
+  `spiffe://${w.trustDomain || 'cluster.local'}/ns/${w.namespace ?? ''}/sa/${w.serviceAccount || 'default'}`;
 
 /**
  * Pure export generators with identity memoisation: an unchanged message keeps
@@ -87,7 +100,12 @@ export class Exporter {
 
   constructor(private readonly o: { version: string; suffix: string; now: () => number }) {}
 
-  build(snapshot: RegistrySnapshot, mesh: MeshContext, local: LocalOutput, exported: Map<string, ExportedService>): Map<string, MessageMap> {
+  build(
+    snapshot: RegistrySnapshot,
+    mesh: MeshContext,
+    local: LocalOutput,
+    exported: Map<string, ExportedService>,
+  ): Map<string, MessageMap> {
     const now = this.o.now();
     // One pass over local workloads: readiness counts, SANs and (flat) per-pod data.
     const ready = new Map<string, number>();
@@ -142,14 +160,20 @@ export class Exporter {
       msg.scope = e.scope;
       if (e.takeover) msg.takeover = e.takeover;
       const wp = svc.labels['istio.io/use-waypoint'];
-      if (wp && wp !== 'none') msg.waypoint = { name: wp, namespace: svc.labels['istio.io/use-waypoint-namespace'] || svc.namespace };
+      if (wp && wp !== 'none')
+        msg.waypoint = { name: wp, namespace: svc.labels['istio.io/use-waypoint-namespace'] || svc.namespace };
       nextServices.set(e.key, this.memo(this.services.get(e.key), msg, now));
       fsMap.set(e.key, nextServices.get(e.key)!.msg);
     }
     this.services = nextServices;
 
     const ew = localEastWest(snapshot);
-    const ci: ClusterInfoMsg = { clusterId: mesh.clusterId, network: mesh.network, trustDomain: mesh.trustDomain, softwareVersion: this.o.version };
+    const ci: ClusterInfoMsg = {
+      clusterId: mesh.clusterId,
+      network: mesh.network,
+      trustDomain: mesh.trustDomain,
+      softwareVersion: this.o.version,
+    };
     if (ew) ci.eastWestGateway = ew.msg;
     this.clusterInfo = this.memo(this.clusterInfo, ci, now);
 
@@ -176,16 +200,30 @@ export class Exporter {
     ]);
   }
 
-  private peerWorkload(w: WorkloadMsg, hits: string[], exported: Map<string, ExportedService>, now: number): PeerWorkloadMsg {
+  private peerWorkload(
+    w: WorkloadMsg,
+    hits: string[],
+    exported: Map<string, ExportedService>,
+    now: number,
+  ): PeerWorkloadMsg {
     const sig = hits.join(',');
     const prev = this.podMemo.get(w);
     if (prev && prev.sig === sig) return prev.msg;
     const services: Record<string, { ports?: { servicePort?: number; targetPort?: number }[] }> = {};
     for (const k of hits) {
       const ports = w.services![k]!.ports;
-      services[exported.get(k)!.key] = ports && ports.length ? { ports: ports.map((p) => ({ servicePort: p.servicePort, targetPort: p.targetPort })) } : {};
+      services[exported.get(k)!.key] =
+        ports && ports.length
+          ? { ports: ports.map((p) => ({ servicePort: p.servicePort, targetPort: p.targetPort })) }
+          : {};
     }
-    const msg: PeerWorkloadMsg = { name: w.name ?? w.uid, namespace: w.namespace ?? '', addresses: w.addresses, services, ready: w.status !== WorkloadStatus.UNHEALTHY };
+    const msg: PeerWorkloadMsg = {
+      name: w.name ?? w.uid,
+      namespace: w.namespace ?? '',
+      addresses: w.addresses,
+      services,
+      ready: w.status !== WorkloadStatus.UNHEALTHY,
+    };
     if (w.serviceAccount) msg.serviceAccount = w.serviceAccount;
     if (w.trustDomain) msg.trustDomain = w.trustDomain;
     if (w.locality) msg.locality = w.locality;
@@ -199,7 +237,11 @@ export class Exporter {
   }
 
   /** Reuses the previous object when only the origin stamp would differ. */
-  private memo<T extends { originTimeUnixMs?: number }>(prev: { sig: string; msg: T } | undefined, msg: T, now: number): { sig: string; msg: T } {
+  private memo<T extends { originTimeUnixMs?: number }>(
+    prev: { sig: string; msg: T } | undefined,
+    msg: T,
+    now: number,
+  ): { sig: string; msg: T } {
     const sig = JSON.stringify(msg);
     if (prev && prev.sig === sig) return prev;
     msg.originTimeUnixMs = now;

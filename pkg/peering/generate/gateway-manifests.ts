@@ -44,7 +44,11 @@ const typed = (a: GatewayAddressObj): GatewayAddressObj => ({ type: a.type || ad
 
 /** Parses "a,b" (IPs or hostnames) into Gateway addresses. */
 export function parseAddresses(list: string): GatewayAddressObj[] {
-  return list.split(',').map((s) => s.trim()).filter(Boolean).map((value) => ({ type: addrType(value), value }));
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((value) => ({ type: addrType(value), value }));
 }
 
 function localityLabels(l?: LocalityMsg): StringMap {
@@ -75,7 +79,9 @@ export function eastWestManifest(s: EastWestSpec): Manifest {
       name: s.name ?? DEFAULT_EAST_WEST_NAME,
       namespace: s.namespace ?? DEFAULT_GATEWAY_NAMESPACE,
       labels: {
-        [LABEL.network]: s.network, [LABEL.cluster]: s.cluster, [LABEL.exposeIstiod]: String(xdsPort),
+        [LABEL.network]: s.network,
+        [LABEL.cluster]: s.cluster,
+        [LABEL.exposeIstiod]: String(xdsPort),
         ...localityLabels(s.locality),
       },
       // Read by `link --from <this file>`: the peer verifies our daemon against this trust domain's roots.
@@ -105,7 +111,8 @@ export interface PeerLinkInfo {
  * (the peer daemon's configured cluster id and trust domain).
  */
 export function peerInfoFromEastWest(
-  gw: GatewayObj, fallback: { cluster?: string; network?: string; trustDomain?: string } = {},
+  gw: GatewayObj,
+  fallback: { cluster?: string; network?: string; trustDomain?: string } = {},
 ): PeerLinkInfo | { reason: string } {
   const key = `${gw.namespace}/${gw.name}`;
   if (!EAST_WEST_CLASSES.has(gw.gatewayClassName)) {
@@ -122,7 +129,9 @@ export function peerInfoFromEastWest(
   const xds = ls.find((l) => l.name === LISTENER_XDS) ?? ls.find((l) => l.port === DEFAULT_XDS_PORT);
   const hbone = ls.find((l) => l.name === LISTENER_HBONE) ?? ls.find((l) => l.protocol.toUpperCase() === 'HBONE');
   const info: PeerLinkInfo = {
-    cluster, network, trustDomain,
+    cluster,
+    network,
+    trustDomain,
     // spec first; status (what Kubernetes assigned a LoadBalancer) when spec has none.
     addresses: [...(gw.addresses.length ? gw.addresses : gw.statusAddresses)],
     xdsPort: xds?.port ?? DEFAULT_XDS_PORT,
@@ -137,7 +146,8 @@ export function peerInfoFromEastWest(
 
 /** The east-west Gateways of a list, in ns/name order (the first is what a single-gateway peer uses). */
 export function eastWestGateways(gws: Iterable<GatewayObj>): GatewayObj[] {
-  return [...gws].filter((g) => EAST_WEST_CLASSES.has(g.gatewayClassName))
+  return [...gws]
+    .filter((g) => EAST_WEST_CLASSES.has(g.gatewayClassName))
     .sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1));
 }
 
@@ -146,11 +156,14 @@ export const remoteGatewayName = (cluster: string): string => `istio-remote-peer
 /** The istio-remote Gateway for a peer (the `istioctl multicluster link` shape), as a registry object. */
 export function remoteGateway(info: PeerLinkInfo): GatewayObj {
   return {
-    kind: 'Gateway', name: remoteGatewayName(info.cluster), namespace: info.gatewayNamespace,
+    kind: 'Gateway',
+    name: remoteGatewayName(info.cluster),
+    namespace: info.gatewayNamespace,
     gatewayClassName: CLASS_REMOTE,
     labels: { [LABEL.network]: info.network, [LABEL.cluster]: info.cluster, ...localityLabels(info.locality) },
     annotations: {
-      [ANNOTATION.gatewayServiceAccount]: info.serviceAccount, [ANNOTATION.gatewayTrustDomain]: info.trustDomain,
+      [ANNOTATION.gatewayServiceAccount]: info.serviceAccount,
+      [ANNOTATION.gatewayTrustDomain]: info.trustDomain,
     },
     addresses: info.addresses.map(typed),
     statusAddresses: [],
@@ -191,7 +204,9 @@ export function linkGateway(
   }
   const gw = remoteGateway(info);
   const r = validatePeerGateway(gw, {
-    localTrustDomain: local.trustDomain, peerIdentity: local.peerIdentity, trustDomains: local.trustDomains,
+    localTrustDomain: local.trustDomain,
+    peerIdentity: local.peerIdentity,
+    trustDomains: local.trustDomains,
   });
   if (!('key' in r)) return { status: 'Invalid', reason: r.reason };
   return { manifest: remoteManifest(gw), gateway: gw };

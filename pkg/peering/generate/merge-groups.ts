@@ -79,7 +79,11 @@ function tally(g: Group, fs: FederatedServiceMsg, d: number): void {
 
 /** The remote of `cluster` with these inputs (an existing one keeps its memo), counted in `kinds`. */
 export function setRemote(
-  g: Group, cluster: string, prev: Remote | undefined, peer: PeerView, fs: FederatedServiceMsg,
+  g: Group,
+  cluster: string,
+  prev: Remote | undefined,
+  peer: PeerView,
+  fs: FederatedServiceMsg,
 ): void {
   const cur = g.remotes.get(cluster);
   if (cur) tally(g, cur.fs, -1); // before adopt() overwrites cur.fs (prev may be cur)

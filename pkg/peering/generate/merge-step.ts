@@ -65,15 +65,28 @@ export class MergeStep {
     const meshKey = JSON.stringify(mesh);
     const last = this.lastInputs;
     const localChanged = local.address.changed.size > 0 || local.address.removed.size > 0;
-    const fullMerge = full || !i.dirty || localChanged || !last || last.services !== snapshot.services
-      || last.namespaces !== snapshot.namespaces || last.mesh !== meshKey;
+    const fullMerge =
+      full ||
+      !i.dirty ||
+      localChanged ||
+      !last ||
+      last.services !== snapshot.services ||
+      last.namespaces !== snapshot.namespaces ||
+      last.mesh !== meshKey;
     this.lastInputs = { services: snapshot.services, namespaces: snapshot.namespaces, mesh: meshKey };
     const res = this.merger.merge(
       {
-        snapshot, mesh, local: local.output, exported, peers: i.peers, suffix: this.o.suffix,
+        snapshot,
+        mesh,
+        local: local.output,
+        exported,
+        peers: i.peers,
+        suffix: this.o.suffix,
         defaultTrafficDistribution: this.o.defaultTrafficDistribution,
       },
-      i.onConflict, fullMerge ? undefined : i.dirty, { live: true, reset: full },
+      i.onConflict,
+      fullMerge ? undefined : i.dirty,
+      { live: true, reset: full },
     );
     const address = this.addresses.merged(res, full);
     return { deltas: [address, local.authorization, ...exports], conflicts: res.conflicts };

@@ -7,8 +7,15 @@ import { allocateVips, slotOf, slotToBytes } from './vip';
 import { AddressOwners } from './address-owners';
 import { Takeover } from '../core';
 import {
-  capacityShare, endpointGateways, flatPodWorkload, globalService, nodeGatewayAddresses, peerGatewayWorkloads,
-  splitHorizon, splitHorizonUid, vipAddr,
+  capacityShare,
+  endpointGateways,
+  flatPodWorkload,
+  globalService,
+  nodeGatewayAddresses,
+  peerGatewayWorkloads,
+  splitHorizon,
+  splitHorizonUid,
+  vipAddr,
 } from './shapes';
 
 export { loadBalancingFor, nodeGatewayHost, splitHorizonUid } from './shapes';
@@ -50,13 +57,26 @@ export class Merger {
    * threw before the encoder): every split-horizon workload is rebuilt and every
    * removal since the last committed result is repeated.
    */
-  merge(i: MergeInput, onConflict: (cluster: string, message: string) => void, dirty?: MergeDirty, opts: { live?: boolean; reset?: boolean } = {}): MergeResult {
+  merge(
+    i: MergeInput,
+    onConflict: (cluster: string, message: string) => void,
+    dirty?: MergeDirty,
+    opts: { live?: boolean; reset?: boolean } = {},
+  ): MergeResult {
     if (!opts.reset) this.unconfirmed = new Set();
     const remote: RemoteChanges = { changed: new Map(), removed: new Set() };
     let res: MergeResult | undefined;
     if (dirty && this.last && !opts.reset) {
       const hint = this.incremental(i, dirty, remote);
-      if (hint) res = { addresses: opts.live ? this.out : new Map(this.out), conflicts: this.last.conflicts, vips: this.last.vips, changed: hint.changed, removed: hint.removed, remote };
+      if (hint)
+        res = {
+          addresses: opts.live ? this.out : new Map(this.out),
+          conflicts: this.last.conflicts,
+          vips: this.last.vips,
+          changed: hint.changed,
+          removed: hint.removed,
+          remote,
+        };
     }
     if (!res) {
       res = this.full(i, onConflict, remote, opts.reset === true);
@@ -130,7 +150,11 @@ export class Merger {
    * new inputs already (full() rebuilds them) and `remote.removed` the
    * workloads of withdrawn services.
    */
-  private incremental(i: MergeInput, dirty: MergeDirty, remote: RemoteChanges): { changed: Set<string>; removed: Set<string> } | undefined {
+  private incremental(
+    i: MergeInput,
+    dirty: MergeDirty,
+    remote: RemoteChanges,
+  ): { changed: Set<string>; removed: Set<string> } | undefined {
     const views = new Map(i.peers.map((p) => [p.decl.cluster, p]));
     const touched = new Map<Group, string[]>();
     for (const [cluster, keys] of dirty) {
@@ -182,7 +206,10 @@ export class Merger {
   }
 
   /** Names one global service produces (its hostname, the keys its endpoints list, and the service entries). */
-  private names(i: MergeInput, g: Group): { host: string; svcKeys: string[]; gsig: string; takeoverHost?: string; serviceKeys: string[] } {
+  private names(
+    i: MergeInput,
+    g: Group,
+  ): { host: string; svcKeys: string[]; gsig: string; takeoverHost?: string; serviceKeys: string[] } {
     const host = `${g.name}.${g.ns}.${i.suffix}`;
     const takeoverHost = g.takeover ? serviceHostname(g.name, g.ns, i.mesh.domainSuffix) : undefined;
     const globalKey = `${g.ns}/${host}`;
@@ -194,10 +221,22 @@ export class Merger {
   }
 
   /** The global service (+ takeover alias without a local Service) into this.out; returns their keys. */
-  private emitServices(i: MergeInput, g: Group, n: ReturnType<Merger['names']>, nextServices: Map<string, { sig: string; msg: { service: ServiceMsg } }>): string[] {
+  private emitServices(
+    i: MergeInput,
+    g: Group,
+    n: ReturnType<Merger['names']>,
+    nextServices: Map<string, { sig: string; msg: { service: ServiceMsg } }>,
+  ): string[] {
     const sMsg = globalService(i, g, this.summarised(g), n.host, this.slots.get(n.host)!);
     const keys = [this.keep(nextServices, n.serviceKeys[0]!, sMsg)];
-    if (n.serviceKeys.length > 1) keys.push(this.keep(nextServices, n.serviceKeys[1]!, { ...sMsg, hostname: n.takeoverHost!, addresses: [vipAddr(i.mesh, this.slots.get(n.takeoverHost!)!)] }));
+    if (n.serviceKeys.length > 1)
+      keys.push(
+        this.keep(nextServices, n.serviceKeys[1]!, {
+          ...sMsg,
+          hostname: n.takeoverHost!,
+          addresses: [vipAddr(i.mesh, this.slots.get(n.takeoverHost!)!)],
+        }),
+      );
     return keys;
   }
 
@@ -227,7 +266,12 @@ export class Merger {
   }
 
   /** Emits one global service (+ takeover service) into this.out and its per-peer endpoints into `sink`. */
-  private emit(i: MergeInput, g: Group, nextServices: Map<string, { sig: string; msg: { service: ServiceMsg } }>, sink: RemoteChanges): void {
+  private emit(
+    i: MergeInput,
+    g: Group,
+    nextServices: Map<string, { sig: string; msg: { service: ServiceMsg } }>,
+    sink: RemoteChanges,
+  ): void {
     const n = this.names(i, g);
     this.emitServices(i, g, n, nextServices);
     for (const r of this.ordered(g)) {
@@ -240,7 +284,12 @@ export class Merger {
     }
   }
 
-  private full(i: MergeInput, onConflict: (cluster: string, message: string) => void, sink: RemoteChanges, reset: boolean): MergeResult {
+  private full(
+    i: MergeInput,
+    onConflict: (cluster: string, message: string) => void,
+    sink: RemoteChanges,
+    reset: boolean,
+  ): MergeResult {
     const { mesh, suffix } = i;
     const previous = this.groups;
     const groups = new Map<string, Group>();
@@ -249,7 +298,8 @@ export class Merger {
       if (!g) groups.set(k, (g = { ns, name, remotes: new Map(), takeover: false, kinds: new Map() }));
       return g;
     };
-    for (const e of i.exported.values()) group(`${e.svc.namespace}/${e.svc.name}`, e.svc.namespace, e.svc.name).local = e;
+    for (const e of i.exported.values())
+      group(`${e.svc.namespace}/${e.svc.name}`, e.svc.namespace, e.svc.name).local = e;
     for (const p of i.peers) {
       for (const fs of p.data.services.values()) {
         const k = `${fs.namespace}/${fs.name}`;
@@ -277,7 +327,8 @@ export class Merger {
     for (const g of groups.values()) {
       g.takeover = this.takeover(i, g);
       hosts.push(`${g.name}.${g.ns}.${suffix}`);
-      if (g.takeover && !i.snapshot.services.has(`${g.ns}/${g.name}`)) hosts.push(serviceHostname(g.name, g.ns, mesh.domainSuffix));
+      if (g.takeover && !i.snapshot.services.has(`${g.ns}/${g.name}`))
+        hosts.push(serviceHostname(g.name, g.ns, mesh.domainSuffix));
     }
     this.slots = allocateVips(hosts, reserved);
     const vips = new Map<string, string>();
@@ -291,7 +342,11 @@ export class Merger {
     const flatOut: [string, { workload: WorkloadMsg }, string][] = [];
 
     for (const g of groups.values()) {
-      if (g.local) extraKeys.set(`${g.ns}/${serviceHostname(g.name, g.ns, mesh.domainSuffix)}`, `${g.ns}/${g.name}.${g.ns}.${suffix}`);
+      if (g.local)
+        extraKeys.set(
+          `${g.ns}/${serviceHostname(g.name, g.ns, mesh.domainSuffix)}`,
+          `${g.ns}/${g.name}.${g.ns}.${suffix}`,
+        );
       this.emit(i, g, nextServices, sink);
     }
     // Endpoints of (peer, service) pairs that are gone (or, after a reset, replaced by fresh objects).
@@ -352,8 +407,12 @@ export class Merger {
    * A peer's gateways as ztunnel resolves network_gateway, memoised by content: NodePort mode, the node-gateway
    * service and node workloads; address or hostname mode, one workload per gateway address.
    */
-  private gateways(i: MergeInput, peer: PeerView, out: Map<string, AddressMsg>,
-    next: Map<string, { sig: string; msg: AddressMsg }>): void {
+  private gateways(
+    i: MergeInput,
+    peer: PeerView,
+    out: Map<string, AddressMsg>,
+    next: Map<string, { sig: string; msg: AddressMsg }>,
+  ): void {
     const addresses: Iterable<[string, AddressMsg]> = peer.decl.nodePort
       ? nodeGatewayAddresses(peer.decl, peer.data.nodes.values(), i.mesh.rootNamespace, i.suffix)
       : peerGatewayWorkloads(peer.decl).map(([key, w]): [string, AddressMsg] => [key, { workload: w }]);

@@ -1,5 +1,11 @@
 import type {
-  AddressMsg, GatewayAddressMsg, LoadBalancingMsg, MeshContext, PortMsg, ServiceMsg, WorkloadMsg,
+  AddressMsg,
+  GatewayAddressMsg,
+  LoadBalancingMsg,
+  MeshContext,
+  PortMsg,
+  ServiceMsg,
+  WorkloadMsg,
 } from '../../translate';
 import { LbMode, LbScope, TunnelProtocol, WorkloadStatus, WorkloadType } from '../../translate';
 import { ipToBytes } from '../../model';
@@ -28,7 +34,10 @@ export function loadBalancingFor(td: string): LoadBalancingMsg | undefined {
     case 'PreferRegion':
       return { routingPreference: [LbScope.NETWORK, LbScope.REGION], mode: LbMode.FAILOVER };
     case 'PreferClose':
-      return { routingPreference: [LbScope.NETWORK, LbScope.REGION, LbScope.ZONE, LbScope.SUBZONE], mode: LbMode.FAILOVER };
+      return {
+        routingPreference: [LbScope.NETWORK, LbScope.REGION, LbScope.ZONE, LbScope.SUBZONE],
+        mode: LbMode.FAILOVER,
+      };
     default:
       return undefined; // Any: no preference
   }
@@ -76,14 +85,28 @@ export function vipAddr(mesh: MeshContext, slot: number): { network?: string; ad
   return mesh.network ? { network: mesh.network, address: slotToBytes(slot) } : { address: slotToBytes(slot) };
 }
 
-export function globalService(i: ShapeContext, g: { name: string; ns: string; local?: ExportedService }, remotes: readonly { fs: FederatedServiceMsg }[], host: string, slot: number): ServiceMsg {
+export function globalService(
+  i: ShapeContext,
+  g: { name: string; ns: string; local?: ExportedService },
+  remotes: readonly { fs: FederatedServiceMsg }[],
+  host: string,
+  slot: number,
+): ServiceMsg {
   const s: ServiceMsg = { name: g.name, namespace: g.ns, hostname: host, addresses: [vipAddr(i.mesh, slot)] };
   let ports: PortMsg[];
   if (g.local) {
-    ports = g.local.svc.ports.map((p) => (typeof p.targetPort === 'number' ? { servicePort: p.port, targetPort: p.targetPort } : { servicePort: p.port }));
+    ports = g.local.svc.ports.map((p) =>
+      typeof p.targetPort === 'number' ? { servicePort: p.port, targetPort: p.targetPort } : { servicePort: p.port },
+    );
   } else {
     const byPort = new Map<number, PortMsg>();
-    for (const { fs } of remotes) for (const p of fs.ports ?? []) if (!byPort.has(p.port)) byPort.set(p.port, p.targetPort ? { servicePort: p.port, targetPort: p.targetPort } : { servicePort: p.port });
+    for (const { fs } of remotes)
+      for (const p of fs.ports ?? [])
+        if (!byPort.has(p.port))
+          byPort.set(
+            p.port,
+            p.targetPort ? { servicePort: p.port, targetPort: p.targetPort } : { servicePort: p.port },
+          );
     ports = [...byPort.values()].sort((a, b) => a.servicePort! - b.servicePort!);
   }
   if (ports.length) s.ports = ports;
@@ -102,7 +125,11 @@ export function globalService(i: ShapeContext, g: { name: string; ns: string; lo
 }
 
 export function gatewayFor(i: ShapeContext, decl: PeerDecl, gw?: PeerGateway): GatewayAddressMsg {
-  if (decl.nodePort) return { hostname: { namespace: i.mesh.rootNamespace, hostname: nodeGatewayHost(decl, i.suffix) }, hboneMtlsPort: DEFAULT_HBONE_PORT };
+  if (decl.nodePort)
+    return {
+      hostname: { namespace: i.mesh.rootNamespace, hostname: nodeGatewayHost(decl, i.suffix) },
+      hboneMtlsPort: DEFAULT_HBONE_PORT,
+    };
   const g = gw ?? { address: decl.address, gatewayNamespace: decl.gatewayNamespace, hbonePort: decl.hbonePort };
   if (g.address.type === 'Hostname') {
     return { hostname: { namespace: g.gatewayNamespace, hostname: g.address.value }, hboneMtlsPort: g.hbonePort };
@@ -141,7 +168,10 @@ export function peerGatewayWorkloads(decl: PeerDecl): [string, WorkloadMsg][] {
 }
 
 /** The `services` map of a split-horizon workload: every global key, with the peer service's ports. */
-export function splitHorizonServices(fs: FederatedServiceMsg, svcKeys: readonly string[]): Record<string, { ports?: PortMsg[] }> {
+export function splitHorizonServices(
+  fs: FederatedServiceMsg,
+  svcKeys: readonly string[],
+): Record<string, { ports?: PortMsg[] }> {
   const ports: PortMsg[] = (fs.ports ?? []).map((p) => ({ servicePort: p.port, targetPort: p.targetPort || p.port }));
   const services: Record<string, { ports?: PortMsg[] }> = {};
   for (const k of svcKeys) services[k] = ports.length ? { ports } : {};
@@ -153,14 +183,25 @@ export function splitHorizonServices(fs: FederatedServiceMsg, svcKeys: readonly 
  * absent): no addresses, `capacity` the peer's share on that gateway, locality the gateway's.
  */
 export function splitHorizon(
-  i: ShapeContext, peer: { decl: PeerDecl }, fs: FederatedServiceMsg, host: string, svcKeys: string[],
-  gw?: PeerGateway, capacity = fs.capacity ?? 0,
+  i: ShapeContext,
+  peer: { decl: PeerDecl },
+  fs: FederatedServiceMsg,
+  host: string,
+  svcKeys: string[],
+  gw?: PeerGateway,
+  capacity = fs.capacity ?? 0,
 ): WorkloadMsg {
   const { decl } = peer;
   const uid = splitHorizonUid(decl, fs.namespace, host, gw);
   const w: WorkloadMsg = {
-    uid, name: uid, namespace: fs.namespace, network: decl.network, tunnelProtocol: TunnelProtocol.HBONE,
-    networkGateway: gatewayFor(i, decl, gw), services: splitHorizonServices(fs, svcKeys), clusterId: decl.cluster,
+    uid,
+    name: uid,
+    namespace: fs.namespace,
+    network: decl.network,
+    tunnelProtocol: TunnelProtocol.HBONE,
+    networkGateway: gatewayFor(i, decl, gw),
+    services: splitHorizonServices(fs, svcKeys),
+    clusterId: decl.cluster,
   };
   if (capacity) w.capacity = { value: capacity };
   else w.status = WorkloadStatus.UNHEALTHY;
@@ -175,7 +216,10 @@ export function splitHorizon(
  * hostnames; `extraKeys` adds the keys a peer service's pods also back (its taken-over cluster.local name).
  */
 export function flatPodWorkload(
-  pw: PeerWorkloadMsg, decl: PeerDecl, network: string, suffix: string,
+  pw: PeerWorkloadMsg,
+  decl: PeerDecl,
+  network: string,
+  suffix: string,
   extraKeys?: (ns: string, name: string) => string[],
 ): WorkloadMsg {
   const uid = `${decl.cluster}//Pod/${pw.namespace}/${pw.name}`;
@@ -207,17 +251,38 @@ export function flatPodWorkload(
  * NodePort mode: the peer's gateway is a hostname service backed by its node
  * addresses (HBONE nodePort). Yields the service first, then one workload per node.
  */
-export function* nodeGatewayAddresses(decl: PeerDecl, nodes: Iterable<PeerNodeMsg>, rootNamespace: string, suffix: string): Generator<[string, AddressMsg]> {
+export function* nodeGatewayAddresses(
+  decl: PeerDecl,
+  nodes: Iterable<PeerNodeMsg>,
+  rootNamespace: string,
+  suffix: string,
+): Generator<[string, AddressMsg]> {
   const list = [...nodes];
   if (list.length === 0) return;
   const host = nodeGatewayHost(decl, suffix);
   const key = `${rootNamespace}/${host}`;
   let nodePort = 0;
   for (const n of list) nodePort ||= n.hboneNodePort ?? 0;
-  yield [key, { service: { name: `node.${decl.gatewayServiceAccount}`, namespace: rootNamespace, hostname: host, ports: [{ servicePort: DEFAULT_HBONE_PORT, targetPort: nodePort }] } }];
+  yield [
+    key,
+    {
+      service: {
+        name: `node.${decl.gatewayServiceAccount}`,
+        namespace: rootNamespace,
+        hostname: host,
+        ports: [{ servicePort: DEFAULT_HBONE_PORT, targetPort: nodePort }],
+      },
+    },
+  ];
   for (const n of list) {
     const uid = `${decl.cluster}//Node/${n.name}`;
-    const w: WorkloadMsg = { uid, name: n.name, namespace: decl.gatewayNamespace, addresses: n.addresses ?? [], network: decl.network };
+    const w: WorkloadMsg = {
+      uid,
+      name: n.name,
+      namespace: decl.gatewayNamespace,
+      addresses: n.addresses ?? [],
+      network: decl.network,
+    };
     if (decl.trustDomain !== 'cluster.local') w.trustDomain = decl.trustDomain;
     w.serviceAccount = decl.gatewayServiceAccount;
     w.services = { [key]: { ports: [{ servicePort: DEFAULT_HBONE_PORT, targetPort: n.hboneNodePort ?? nodePort }] } };

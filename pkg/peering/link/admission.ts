@@ -26,7 +26,7 @@ export class Admission {
 
   /** Runs `start` now if a slot is free, else when one frees up. An owner already admitted is not admitted twice. */
   admit(owner: object, start: () => void): void {
-    if (this.active.has(owner)) return start(); // it holds a slot already (a retry inside its turn)
+    if (this.active.has(owner)) return void start(); // it holds a slot already (a retry inside its turn)
     // Coalesce: an owner already waiting keeps its place in line (Map.set on a present key keeps the order).
     this.waiting.set(owner, start);
     this.pump();

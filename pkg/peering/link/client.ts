@@ -13,7 +13,16 @@ import { DECODE_OPTS, type PeerPartition, type StringPool } from '../state';
 import { validateImported } from '../core';
 
 /** Bounded termination reasons (metric label). */
-export const TERMINATION_REASONS = ['server_identity', 'tls', 'unauthenticated', 'permission_denied', 'unavailable', 'server_closed', 'protocol', 'error'] as const;
+export const TERMINATION_REASONS = [
+  'server_identity',
+  'tls',
+  'unauthenticated',
+  'permission_denied',
+  'unavailable',
+  'server_closed',
+  'protocol',
+  'error',
+] as const;
 export type TerminationReason = (typeof TERMINATION_REASONS)[number];
 
 export type { PeerIdentityMaterial } from './tls-context';
@@ -67,10 +76,13 @@ export interface PeerClientState {
 
 /** Extracts URI SANs as Node renders them ("DNS:a, URI:spiffe://..."). */
 export function uriSans(cert: { subjectaltname?: string }): string[] {
-  return (cert.subjectaltname ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => {
-    const v = s.slice(4);
-    return v.startsWith('"') ? (JSON.parse(v) as string) : v;
-  });
+  return (cert.subjectaltname ?? '')
+    .split(', ')
+    .filter((s) => s.startsWith('URI:'))
+    .map((s) => {
+      const v = s.slice(4);
+      return v.startsWith('"') ? (JSON.parse(v) as string) : v;
+    });
 }
 
 function classify(code: number, details: string): TerminationReason {
@@ -106,7 +118,11 @@ export class PeerClient {
   private readonly log: Logger;
 
   constructor(private readonly o: PeerClientOptions) {
-    this.backoff = new Backoff({ initialMs: o.backoff?.initialMs ?? 200, maxMs: o.backoff?.maxMs ?? 15_000, jitter: 0.3 });
+    this.backoff = new Backoff({
+      initialMs: o.backoff?.initialMs ?? 200,
+      maxMs: o.backoff?.maxMs ?? 15_000,
+      jitter: 0.3,
+    });
     this.log = o.logger.child({ peer: o.decl.cluster });
   }
 
@@ -125,7 +141,10 @@ export class PeerClient {
     if (this.closed) return this.o.admission?.release(this);
     const expected = this.o.decl.peerSpiffeId;
     const ep = this.endpoints();
-    const { address: { value, type }, xdsPort } = ep[this.next % ep.length]!;
+    const {
+      address: { value, type },
+      xdsPort,
+    } = ep[this.next % ep.length]!;
     this.state.endpoint = `${value}:${xdsPort}`;
     let established = false;
     // Headers of a 200 response, or (if a server skips them) the first message, mark the link up.
@@ -138,7 +157,9 @@ export class PeerClient {
       this.o.onStateChange();
     };
     const call: PeerCall = new PeerCall({
-      host: value, port: xdsPort, path: ADS_DELTA_PATH,
+      host: value,
+      port: xdsPort,
+      path: ADS_DELTA_PATH,
       // SNI carries hostnames only (RFC 6066 §3); an IP peer gets none. The identity check below is what authenticates.
       sni: type === 'Hostname' && !net.isIP(value) ? value : undefined,
       // Only the peer trust domain's roots may sign its serving chain.
@@ -146,7 +167,9 @@ export class PeerClient {
       // The chain is verified against the peer trust domain's roots by TLS; the name check is the SPIFFE id, not the dialled host.
       checkServerIdentity: (cert) => {
         const uris = uriSans(cert);
-        return uris.length === 1 && uris[0] === expected ? undefined : new Error(`peer identity mismatch: want ${expected}, got ${uris.join(',') || 'no URI SAN'}`);
+        return uris.length === 1 && uris[0] === expected
+          ? undefined
+          : new Error(`peer identity mismatch: want ${expected}, got ${uris.join(',') || 'no URI SAN'}`);
       },
       maxMessageBytes: 256 * 1024 * 1024,
       keepaliveMs: 30_000,
@@ -175,11 +198,20 @@ export class PeerClient {
       id: `peering~0.0.0.0~peering-${this.o.decl.cluster}.${ns}~${ns}.svc.cluster.local`,
       cluster: local,
       metadata: {
-        fields: { NAMESPACE: { stringValue: ns }, CLUSTER_ID: { stringValue: local }, PEERING: { stringValue: 'true' } },
+        fields: {
+          NAMESPACE: { stringValue: ns },
+          CLUSTER_ID: { stringValue: local },
+          PEERING: { stringValue: 'true' },
+        },
       },
     };
     for (const t of this.o.types) {
-      this.send({ node, typeUrl: t, resourceNamesSubscribe: ['*'], initialResourceVersions: this.o.partition.versions(t) });
+      this.send({
+        node,
+        typeUrl: t,
+        resourceNamesSubscribe: ['*'],
+        initialResourceVersions: this.o.partition.versions(t),
+      });
     }
   }
 
@@ -277,7 +309,10 @@ export class PeerClient {
   private nack(typeUrl: string, nonce: string, message: string): void {
     this.state.nacks++;
     this.state.lastNack = message.slice(0, 2000);
-    this.log.warn({ typeUrl, rejected: this.state.lastNack }, 'peer sent invalid resources; NACKed, keeping last good copies');
+    this.log.warn(
+      { typeUrl, rejected: this.state.lastNack },
+      'peer sent invalid resources; NACKed, keeping last good copies',
+    );
     this.send({ typeUrl, responseNonce: nonce, errorDetail: { code: grpc.status.INVALID_ARGUMENT, message } });
   }
 
@@ -292,7 +327,10 @@ export class PeerClient {
     this.o.onTermination(reason);
     this.o.onStateChange();
     const delay = this.backoff.next();
-    (wasConnected ? this.log.warn.bind(this.log) : this.log.debug.bind(this.log))({ reason, message: this.state.lastTermination.message, retryInMs: delay }, 'peer stream ended; keeping last-known data');
+    (wasConnected ? this.log.warn.bind(this.log) : this.log.debug.bind(this.log))(
+      { reason, message: this.state.lastTermination.message, retryInMs: delay },
+      'peer stream ended; keeping last-known data',
+    );
     this.timer = setTimeout(() => this.connect(), delay);
     this.timer.unref?.();
   }

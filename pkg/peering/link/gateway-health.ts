@@ -35,17 +35,18 @@ export interface ProbeTarget {
 export type Probe = (host: string, ports: readonly number[], timeoutMs: number) => Promise<boolean>;
 
 export const tcpProbe: Probe = async (host, ports, timeoutMs) => {
-  const one = (port: number): Promise<boolean> => new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    const done = (ok: boolean): void => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
+  const one = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const s = net.connect({ host, port });
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        s.destroy();
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      s.once('connect', () => done(true));
+      s.once('error', () => done(false));
+    });
   return (await Promise.all(ports.map(one))).every(Boolean);
 };
 

@@ -41,7 +41,8 @@ export class PeerCall {
   private readonly reader = new MessageReader({
     check: (compressed, len) => {
       if (compressed) this.fail(grpc.status.INTERNAL, 'compressed message without negotiated encoding');
-      else if (len > this.o.maxMessageBytes) this.fail(grpc.status.RESOURCE_EXHAUSTED, `message of ${len} bytes exceeds ${this.o.maxMessageBytes}`);
+      else if (len > this.o.maxMessageBytes)
+        this.fail(grpc.status.RESOURCE_EXHAUSTED, `message of ${len} bytes exceeds ${this.o.maxMessageBytes}`);
       return !this.ended;
     },
     message: (msg) => void (this.ended || this.o.onMessage(msg)),
@@ -53,30 +54,39 @@ export class PeerCall {
     const authority = `https://${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}`;
     this.session = http2.connect(authority, {
       settings: { enablePush: false },
-      createConnection: () => tls.connect({
-        host: o.host, port: o.port, secureContext: o.secureContext, ALPNProtocols: ['h2'],
-        ...(o.sni ? { servername: o.sni } : {}),
-        // Chain verification (rejectUnauthorized) happens first; the name check is the SPIFFE id.
-        checkServerIdentity: (_host, cert) => o.checkServerIdentity(cert),
-      }),
+      createConnection: () =>
+        tls.connect({
+          host: o.host,
+          port: o.port,
+          secureContext: o.secureContext,
+          ALPNProtocols: ['h2'],
+          ...(o.sni ? { servername: o.sni } : {}),
+          // Chain verification (rejectUnauthorized) happens first; the name check is the SPIFFE id.
+          checkServerIdentity: (_host, cert) => o.checkServerIdentity(cert),
+        }),
     });
     this.session.on('error', (e: NodeJS.ErrnoException) => this.end(grpc.status.UNAVAILABLE, e.message));
     this.session.on('goaway', (code) => this.end(grpc.status.UNAVAILABLE, `server sent GOAWAY (code ${code})`));
     this.session.on('close', () => this.end(grpc.status.UNAVAILABLE, 'connection closed'));
     this.stream = this.session.request({
       ...o.headers,
-      ':method': 'POST', ':path': o.path, 'content-type': 'application/grpc', te: 'trailers',
+      ':method': 'POST',
+      ':path': o.path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
     });
     this.stream.on('response', (h) => {
       const status = Number(h[':status']);
-      if (status !== 200) return this.end(grpc.status.UNAVAILABLE, `HTTP status ${status}`);
-      if (h['grpc-status'] !== undefined) return this.trailers(h); // trailers-only response
+      if (status !== 200) return void this.end(grpc.status.UNAVAILABLE, `HTTP status ${status}`);
+      if (h['grpc-status'] !== undefined) return void this.trailers(h); // trailers-only response
       this.o.onEstablished();
     });
     this.stream.on('data', (c: Buffer) => this.reader.push(c));
     this.stream.on('trailers', (h) => this.trailers(h));
     this.stream.on('error', (e: Error) => this.end(grpc.status.UNAVAILABLE, e.message));
-    this.stream.on('close', () => this.end(grpc.status.UNAVAILABLE, `stream closed (HTTP/2 code ${this.stream.rstCode ?? 0})`));
+    this.stream.on('close', () =>
+      this.end(grpc.status.UNAVAILABLE, `stream closed (HTTP/2 code ${this.stream.rstCode ?? 0})`),
+    );
     this.keepalive = setInterval(() => this.ping(), o.keepaliveMs);
     this.keepalive.unref?.();
   }
@@ -93,7 +103,7 @@ export class PeerCall {
       const due = Date.now() + this.o.keepaliveTimeoutMs;
       timer = setTimeout(() => {
         if (acked || this.ended) return;
-        if (Date.now() - due > this.o.keepaliveTimeoutMs / 2) return arm();
+        if (Date.now() - due > this.o.keepaliveTimeoutMs / 2) return void arm();
         setImmediate(() => {
           if (!acked) this.fail(grpc.status.UNAVAILABLE, 'keepalive ping not acknowledged');
         });

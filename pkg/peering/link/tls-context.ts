@@ -28,7 +28,13 @@ export class SecureContexts {
     // Keyed by the roots' text: trust domains with the same bundle share a context.
     let ctx = this.gen.contexts.get(roots);
     if (!ctx) {
-      ctx = tls.createSecureContext({ ca: roots, cert: id.certChainPem, key: id.keyPem, minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS });
+      ctx = tls.createSecureContext({
+        ca: roots,
+        cert: id.certChainPem,
+        key: id.keyPem,
+        minVersion: 'TLSv1.3',
+        ciphers: TLS13_CIPHERS,
+      });
       this.gen.contexts.set(roots, ctx);
       this.created++;
     }

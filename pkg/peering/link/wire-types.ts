@@ -1,7 +1,12 @@
 import type protobuf from 'protobufjs';
 import { loadWire, type Wire } from '../../wire';
 import {
-  MSG, PEERING_PROTO, TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD,
+  MSG,
+  PEERING_PROTO,
+  TYPE_CLUSTER_INFO,
+  TYPE_FEDERATED_SERVICE,
+  TYPE_PEER_NODE,
+  TYPE_PEER_WORKLOAD,
 } from '../core';
 
 /** Message types of our type URLs, from the daemon's wire if it loaded peering.proto, else loaded alongside it. */

@@ -4,10 +4,20 @@ import type protobuf from 'protobufjs';
 import type { PeerData } from '../generate';
 import { TYPE_CLUSTER_INFO, TYPE_FEDERATED_SERVICE, TYPE_PEER_NODE, TYPE_PEER_WORKLOAD } from '../core';
 import {
-  asDecoded, decodedAs, type ClusterInfoMsg, type FederatedServiceMsg, type PeerNodeMsg, type PeerWorkloadMsg,
+  asDecoded,
+  decodedAs,
+  type ClusterInfoMsg,
+  type FederatedServiceMsg,
+  type PeerNodeMsg,
+  type PeerWorkloadMsg,
 } from '../core';
 
-export const DECODE_OPTS: protobuf.IConversionOptions = { longs: Number, enums: Number, bytes: Buffer, defaults: false };
+export const DECODE_OPTS: protobuf.IConversionOptions = {
+  longs: Number,
+  enums: Number,
+  bytes: Buffer,
+  defaults: false,
+};
 
 /**
  * One peer's imported data. Its client is the only writer; the merge reads it
@@ -45,7 +55,13 @@ export class PeerPartition implements PeerData {
    * costs a Buffer object plus a pool slab share per resource (~0.5 KiB at
    * 100 services x 2,000 peers); persistence re-encodes the decoded form.
    */
-  apply(typeUrl: string, name: string, version: string, msg: Record<string, unknown>, origin = (msg as { originTimeUnixMs?: number }).originTimeUnixMs): void {
+  apply(
+    typeUrl: string,
+    name: string,
+    version: string,
+    msg: Record<string, unknown>,
+    origin = (msg as { originTimeUnixMs?: number }).originTimeUnixMs,
+  ): void {
     let m = this.held.get(typeUrl);
     if (!m) this.held.set(typeUrl, (m = new Map()));
     m.set(name, version);
@@ -126,9 +142,20 @@ export class PeerPartition implements PeerData {
   }
 
   /** Rebuilds a partition from its file; throws on any corruption (the caller reports and ignores it). */
-  static deserialise(text: string, decoders: ReadonlyMap<string, protobuf.Type>, validate: (t: string, n: string, m: Record<string, unknown>) => string | undefined, pool?: StringPool): PeerPartition {
-    const j = JSON.parse(text) as { format?: number; cluster?: unknown; lastSyncAt?: unknown; types?: Record<string, Record<string, [string, string]>> };
-    if (j.format !== 1 || typeof j.cluster !== 'string' || !j.types || typeof j.types !== 'object') throw new Error('not a peer state file (format 1)');
+  static deserialise(
+    text: string,
+    decoders: ReadonlyMap<string, protobuf.Type>,
+    validate: (t: string, n: string, m: Record<string, unknown>) => string | undefined,
+    pool?: StringPool,
+  ): PeerPartition {
+    const j = JSON.parse(text) as {
+      format?: number;
+      cluster?: unknown;
+      lastSyncAt?: unknown;
+      types?: Record<string, Record<string, [string, string]>>;
+    };
+    if (j.format !== 1 || typeof j.cluster !== 'string' || !j.types || typeof j.types !== 'object')
+      throw new Error('not a peer state file (format 1)');
     const p = new PeerPartition(j.cluster);
     if (typeof j.lastSyncAt === 'number') p.lastSyncAt = j.lastSyncAt;
     for (const [t, m] of Object.entries(j.types)) {

@@ -19,7 +19,10 @@ t.test('a write that an unlink raced reports the partition as stale', async (t) 
   const checks: boolean[] = [];
   const stale: string[] = [];
   const w = new PeerStateWriter({
-    stateDir: dir, types: new Map(), log: createSilentLogger(), delayMs: 0,
+    stateDir: dir,
+    types: new Map(),
+    log: createSilentLogger(),
+    delayMs: 0,
     due: () => (p.dirty ? [p] : []),
     // Still linked when the write starts; unlinked by the time it has finished.
     current: () => {
@@ -48,8 +51,13 @@ t.test('a write of a partition still linked is kept', async (t) => {
   p.dirty = true;
   const stale: string[] = [];
   const w = new PeerStateWriter({
-    stateDir: dir, types: new Map(), log: createSilentLogger(), delayMs: 0,
-    due: () => (p.dirty ? [p] : []), current: () => true, onStale: (c) => stale.push(c),
+    stateDir: dir,
+    types: new Map(),
+    log: createSilentLogger(),
+    delayMs: 0,
+    due: () => (p.dirty ? [p] : []),
+    current: () => true,
+    onStale: (c) => stale.push(c),
   });
   t.teardown(() => w.close());
   w.schedule();

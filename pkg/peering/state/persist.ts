@@ -40,10 +40,18 @@ export function restorePeerState(
   for (const f of files.sort()) {
     const file = path.join(dir, f);
     try {
-      const p = PeerPartition.deserialise(fs.readFileSync(file, 'utf8'), types, (t, n, m) => validateImported(t, n, m, { cluster: decodeURIComponent(f.slice(0, -5)) }), pool);
+      const p = PeerPartition.deserialise(
+        fs.readFileSync(file, 'utf8'),
+        types,
+        (t, n, m) => validateImported(t, n, m, { cluster: decodeURIComponent(f.slice(0, -5)) }),
+        pool,
+      );
       if (peerFile(stateDir, p.cluster) !== file) throw new Error(`file name does not match cluster ${p.cluster}`);
       parts.set(p.cluster, p);
-      log.info({ peer: p.cluster, services: p.services.size, workloads: p.workloads.size }, 'restored persisted peer data');
+      log.info(
+        { peer: p.cluster, services: p.services.size, workloads: p.workloads.size },
+        'restored persisted peer data',
+      );
     } catch (e) {
       const reason = (e as Error).message.slice(0, 300);
       problems.push({ file, reason });
@@ -93,7 +101,7 @@ export class PeerStateWriter {
   }
 
   private flush(): void {
-    if (this.saving) return this.schedule();
+    if (this.saving) return void this.schedule();
     const due = this.o.due();
     if (due.length === 0) return;
     this.saving = true;
@@ -108,7 +116,10 @@ export class PeerStateWriter {
           if (!this.o.current(p)) this.o.onStale(p.cluster);
         } catch (e) {
           p.dirty = true;
-          this.o.log.error({ peer: p.cluster, err: (e as Error).message }, 'cannot persist peer state (kept in memory)');
+          this.o.log.error(
+            { peer: p.cluster, err: (e as Error).message },
+            'cannot persist peer state (kept in memory)',
+          );
         }
       }
       this.saving = false;

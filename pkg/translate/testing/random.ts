@@ -40,7 +40,9 @@ export class RandomWorld {
     if (this.chance(0.9)) status['podIP'] = `10.0.${Math.floor(this.r() * 4)}.${1 + Math.floor(this.r() * 250)}`;
     const spec: Record<string, unknown> = {
       serviceAccountName: this.pick(['default', 'sa1']),
-      containers: [{ name: 'c', ports: [{ name: this.pick(['http', 'web']), containerPort: this.pick([8080, 9090]) }] }],
+      containers: [
+        { name: 'c', ports: [{ name: this.pick(['http', 'web']), containerPort: this.pick([8080, 9090]) }] },
+      ],
     };
     if (this.chance(0.8)) spec['nodeName'] = this.pick(this.nodes);
     return {
@@ -73,7 +75,12 @@ export class RandomWorld {
     };
     if (this.chance(0.85)) spec['selector'] = { app: this.pick(this.apps) };
     if (this.chance(0.3)) spec['trafficDistribution'] = this.pick(['PreferClose', 'PreferSameNode']);
-    return { apiVersion: 'v1', kind: 'Service', metadata: { name: `s${Math.floor(this.r() * 8)}`, namespace: this.pick(this.namespaces) }, spec };
+    return {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: `s${Math.floor(this.r() * 8)}`, namespace: this.pick(this.namespaces) },
+      spec,
+    };
   }
 
   authorizationPolicy(): RawObject {
@@ -83,7 +90,14 @@ export class RandomWorld {
     if (this.chance(0.8)) {
       spec['rules'] = [
         {
-          from: [{ source: { namespaces: [this.pick(this.namespaces)], ...(this.chance(0.3) ? { requestPrincipals: ['*'] } : {}) } }],
+          from: [
+            {
+              source: {
+                namespaces: [this.pick(this.namespaces)],
+                ...(this.chance(0.3) ? { requestPrincipals: ['*'] } : {}),
+              },
+            },
+          ],
           to: [{ operation: { ports: ['80'] } }],
         },
       ];
@@ -99,7 +113,8 @@ export class RandomWorld {
   peerAuthentication(): RawObject {
     const spec: Record<string, unknown> = { mtls: { mode: this.pick(['STRICT', 'PERMISSIVE', 'UNSET', 'DISABLE']) } };
     if (this.chance(0.5)) spec['selector'] = { matchLabels: { app: this.pick(this.apps) } };
-    if (this.chance(0.4)) spec['portLevelMtls'] = { [String(this.pick([8080, 9090]))]: { mode: this.pick(['STRICT', 'PERMISSIVE']) } };
+    if (this.chance(0.4))
+      spec['portLevelMtls'] = { [String(this.pick([8080, 9090]))]: { mode: this.pick(['STRICT', 'PERMISSIVE']) } };
     return {
       apiVersion: 'security.istio.io/v1',
       kind: 'PeerAuthentication',
@@ -112,7 +127,11 @@ export class RandomWorld {
     return {
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'Gateway',
-      metadata: { name: `g${Math.floor(this.r() * 2)}`, namespace: 'istio-gateways', labels: { 'topology.istio.io/network': this.pick(['net-main', 'net-2', 'net-3']) } },
+      metadata: {
+        name: `g${Math.floor(this.r() * 2)}`,
+        namespace: 'istio-gateways',
+        labels: { 'topology.istio.io/network': this.pick(['net-main', 'net-2', 'net-3']) },
+      },
       spec: {
         gatewayClassName: 'istio-eastwest',
         addresses: [{ value: `172.18.0.${1 + Math.floor(this.r() * 9)}` }],
@@ -132,7 +151,11 @@ export class RandomWorld {
     return {
       apiVersion: 'discovery.k8s.io/v1',
       kind: 'EndpointSlice',
-      metadata: { name: `es${Math.floor(this.r() * 4)}`, namespace: this.pick(this.namespaces), labels: { 'kubernetes.io/service-name': `s${Math.floor(this.r() * 8)}` } },
+      metadata: {
+        name: `es${Math.floor(this.r() * 4)}`,
+        namespace: this.pick(this.namespaces),
+        labels: { 'kubernetes.io/service-name': `s${Math.floor(this.r() * 8)}` },
+      },
       addressType: 'IPv4',
       ports: [{ name: this.pick(['http', 'other']), port: this.pick([8080, 9090]) }],
       endpoints,
@@ -142,8 +165,16 @@ export class RandomWorld {
   /** One random upsert (or, one time in five, a delete of a like-named object). */
   event(): RegistryEvent {
     const makers = [
-      () => this.pod(), () => this.pod(), () => this.pod(), () => this.service(), () => this.namespace(), () => this.node(),
-      () => this.authorizationPolicy(), () => this.peerAuthentication(), () => this.workloadEntry(), () => this.gateway(),
+      () => this.pod(),
+      () => this.pod(),
+      () => this.pod(),
+      () => this.service(),
+      () => this.namespace(),
+      () => this.node(),
+      () => this.authorizationPolicy(),
+      () => this.peerAuthentication(),
+      () => this.workloadEntry(),
+      () => this.gateway(),
       () => this.endpointSlice(),
     ];
     const obj = this.pick(makers)();

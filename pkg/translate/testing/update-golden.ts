@@ -8,8 +8,13 @@ import * as path from 'node:path';
 import { generateLocal } from '../generate';
 import { loadFixture, outputJson, TESTDATA } from './util';
 
-for (const f of readdirSync(TESTDATA).filter((n) => n.endsWith('.yaml')).sort()) {
+for (const f of readdirSync(TESTDATA)
+  .filter((n) => n.endsWith('.yaml'))
+  .sort()) {
   const { registry, mesh } = loadFixture(path.join(TESTDATA, f));
   const out = generateLocal({ snapshot: registry.snapshot(), mesh }).output;
-  writeFileSync(path.join(TESTDATA, f.replace(/\.yaml$/, '.golden.json')), `${JSON.stringify(outputJson(out), null, 2)}\n`);
+  writeFileSync(
+    path.join(TESTDATA, f.replace(/\.yaml$/, '.golden.json')),
+    `${JSON.stringify(outputJson(out), null, 2)}\n`,
+  );
 }

@@ -43,7 +43,8 @@ export function loadFixture(file: string): { registry: LocalRegistry; mesh: Mesh
 
 /** JSON-friendly form: Buffers of 4/16 bytes become "ip:<addr>", maps become sorted objects. */
 export function toJsonable(v: unknown): unknown {
-  if (v instanceof Uint8Array) return v.length === 4 || v.length === 16 ? `ip:${bytesToIp(v)}` : `bytes:${Buffer.from(v).toString('hex')}`;
+  if (v instanceof Uint8Array)
+    return v.length === 4 || v.length === 16 ? `ip:${bytesToIp(v)}` : `bytes:${Buffer.from(v).toString('hex')}`;
   if (Array.isArray(v)) return v.map(toJsonable);
   if (v instanceof Map) {
     const o: Record<string, unknown> = {};
