@@ -298,8 +298,8 @@ t.test('concurrent first starts agree on one self-signed root', async (t) => {
           const c = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
           let out = '';
           let err = '';
-          c.stdout.on('data', (d) => (out += d));
-          c.stderr.on('data', (d) => (err += d));
+          c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          c.stderr.on('data', (d: Buffer) => (err += d.toString()));
           c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(err))));
         }),
     ),

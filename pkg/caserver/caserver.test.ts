@@ -264,7 +264,7 @@ t.test('CreateCertificate over gRPC/TLS 1.3 with the Authority’s own serving c
   t.notMatch(text, /PRIVATE/);
   // promtool exits 3 for lint findings, 1 for a parse error. The only findings allowed
   // are the istio-compatible citadel_* counter names (istiod exports them without _total).
-  const lint = spawnSync('promtool', ['check', 'metrics'], { input: text });
+  const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
   t.ok(lint.status === 0 || lint.status === 3, `promtool parses the exposition (exit ${lint.status})`);
   const findings = `${lint.stdout}${lint.stderr}`.split('\n').filter((l) => l.trim() !== '');
   t.same(

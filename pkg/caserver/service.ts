@@ -3,11 +3,32 @@ import type * as client from 'prom-client';
 import { authorizeImpersonation, DEFAULT_TRUSTED_NODE_ACCOUNTS } from '../auth';
 import type { Authenticator, CallContext, CallerIdentity, WorkloadPlacement } from '../auth';
 import { ttlTooLong, type Authority } from '../ca';
-import { DaemonError, GrpcCode, isDaemonError } from '../errors';
+import { DaemonError, GrpcCode, isDaemonError, type GrpcCodeValue } from '../errors';
 import { rateLimitedWarn, type Logger } from '../log';
 import { caMetrics } from './metrics';
 import { loadCaService } from './proto';
 import type { CaRequest, CaResponse } from './proto';
+
+/** pkg/errors' gRPC codes as grpc-js's enum (the same status.proto values; the Record keeps the list complete). */
+const GRPC_STATUS: Record<GrpcCodeValue, grpc.status> = {
+  [GrpcCode.OK]: grpc.status.OK,
+  [GrpcCode.CANCELLED]: grpc.status.CANCELLED,
+  [GrpcCode.UNKNOWN]: grpc.status.UNKNOWN,
+  [GrpcCode.INVALID_ARGUMENT]: grpc.status.INVALID_ARGUMENT,
+  [GrpcCode.DEADLINE_EXCEEDED]: grpc.status.DEADLINE_EXCEEDED,
+  [GrpcCode.NOT_FOUND]: grpc.status.NOT_FOUND,
+  [GrpcCode.ALREADY_EXISTS]: grpc.status.ALREADY_EXISTS,
+  [GrpcCode.PERMISSION_DENIED]: grpc.status.PERMISSION_DENIED,
+  [GrpcCode.RESOURCE_EXHAUSTED]: grpc.status.RESOURCE_EXHAUSTED,
+  [GrpcCode.FAILED_PRECONDITION]: grpc.status.FAILED_PRECONDITION,
+  [GrpcCode.ABORTED]: grpc.status.ABORTED,
+  [GrpcCode.OUT_OF_RANGE]: grpc.status.OUT_OF_RANGE,
+  [GrpcCode.UNIMPLEMENTED]: grpc.status.UNIMPLEMENTED,
+  [GrpcCode.INTERNAL]: grpc.status.INTERNAL,
+  [GrpcCode.UNAVAILABLE]: grpc.status.UNAVAILABLE,
+  [GrpcCode.DATA_LOSS]: grpc.status.DATA_LOSS,
+  [GrpcCode.UNAUTHENTICATED]: grpc.status.UNAUTHENTICATED,
+};
 
 export interface CaServiceDeps {
   authority: Authority;
@@ -135,7 +156,7 @@ export function createCaService(deps: CaServiceDeps): CaService {
           metrics.refusals.inc({ reason: e.code });
           if (e.grpcCode === GrpcCode.UNAUTHENTICATED) metrics.authFailures.inc();
           logRefusal({ reason: e.code, detail: e.message, peer: call.getPeer() });
-          callback({ code: e.grpcCode as number as grpc.status, details: e.publicMessage });
+          callback({ code: GRPC_STATUS[e.grpcCode], details: e.publicMessage });
         } else {
           metrics.refusals.inc({ reason: 'internal' });
           logger.error(

@@ -205,7 +205,7 @@ export class ConditionClock {
 
   stamp(key: string, conditions: Condition[], now: number): Condition[] {
     let m = this.seen.get(key);
-    if (!m) this.seen.set(key, (m = new Map()));
+    if (!m) this.seen.set(key, (m = new Map<ConditionType, { status: string; at: number }>()));
     for (const c of conditions) {
       const was = m.get(c.type);
       if (!was || was.status !== c.status) m.set(c.type, { status: c.status, at: now });

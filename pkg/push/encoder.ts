@@ -2,7 +2,7 @@ import { codecForTypeUrl, ResourceFrameEncoder, TYPE_ADDRESS, type Wire } from '
 import { entryFromBytes, entryFromFrame, type CacheEntry, type TypeCommit } from '../xds';
 import type protobuf from 'protobufjs';
 import { bytesToIp } from '../model';
-import type { ResourceDelta } from './resource-delta';
+import type { MessageSource, ResourceDelta } from './resource-delta';
 
 /**
  * Turns generators' deltas into cache commits: encodes exactly the messages a delta lists as changed and
@@ -39,7 +39,7 @@ export class Encoder {
           upserts.push(entryFromBytes(typeUrl, name, type.encode(msg).finish(), aliasesOf(msg)));
         };
     // forEach: no iterator object or [k, v] pair per entry (200k of them in a first sync).
-    delta.changed.forEach((m, name) => encode(name, typeof m === 'function' ? m() : m));
+    delta.changed.forEach((m, name) => encode(name, isThunk(m) ? m() : m));
     const removes = [...delta.removed];
     return { typeUrl, upserts: frames ? upserts : compactFrames(upserts), removes };
   }
@@ -88,4 +88,9 @@ export function addressAliases(msg: object): readonly string[] {
   }
   // Most workloads of a large mesh (split-horizon ones) have no address: one shared empty list.
   return out.length ? out : NO_ALIASES;
+}
+
+/** A message source that makes its message when called (resource-delta.ts: MessageSource). */
+function isThunk(m: MessageSource): m is () => object {
+  return typeof m === 'function';
 }

@@ -126,7 +126,8 @@ export function reuseContext(
     const a = sources(prev.snapshot, prev.mesh);
     const b = sources(snapshot, mesh);
     if (a.every((x, i) => x === b[i])) {
-      const localityByNodeName = prev.snapshot.nodes === snapshot.nodes ? prev.localityByNodeName : new Map();
+      const localityByNodeName =
+        prev.snapshot.nodes === snapshot.nodes ? prev.localityByNodeName : new Map<string, LocalityMsg | null>();
       return { ...prev, snapshot, mesh, localityByNodeName };
     }
   }

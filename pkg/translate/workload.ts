@@ -194,6 +194,8 @@ function policies(ctx: TranslateContext, ns: string, labels: StringMap): readonl
  */
 export function buildPodWorkload(pod: PodObj, ctx: TranslateContext): WorkloadMsg | undefined {
   if (pod.ips.length === 0 || TERMINAL.has(pod.phase)) return undefined;
+  // Reflect.construct returns any; PodWorkload fills `this: WorkloadMsg` (see its comment).
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- typed by PodWorkload's `this`
   const w: WorkloadMsg = Reflect.construct(PodWorkload, [pod, ctx]);
   return w;
 }
@@ -338,6 +340,7 @@ export function sortKeys(w: WorkloadMsg): WorkloadMsg {
   return out;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- K ties to[k] to from[k]'s type
 function copyField<K extends keyof WorkloadMsg>(to: WorkloadMsg, from: WorkloadMsg, k: K): void {
   to[k] = from[k];
 }

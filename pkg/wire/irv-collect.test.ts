@@ -41,7 +41,7 @@ t.test('entries of every length class, canonical or not, interleaved with other 
   const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   // 1-, 2- and 3-byte varint lengths for keys, values and whole entries.
   const lengths = [0, 5, 100, 126, 127, 128, 300, 16_383, 16_384, 20_000];
-  const str = (): string => 'x'.repeat(lengths[Math.floor(rnd() * lengths.length)]!) + Math.floor(rnd() * 1e6);
+  const str = (): string => 'x'.repeat(lengths[Math.floor(rnd() * lengths.length)]!) + String(Math.floor(rnd() * 1e6));
   for (let i = 0; i < 60; i++) {
     const parts: Buffer[] = [ld(2, Buffer.from(TYPE_ADDRESS))];
     const n = Math.floor(rnd() * 12);

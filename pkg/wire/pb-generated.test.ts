@@ -143,7 +143,7 @@ t.test('a generated frame equals encodeResourceFrame over protobufjs bytes with 
   for (let i = 0; i < 200; i++) {
     const m = randomMessage(wire.Address, 0, false);
     const value = wire.Address.encode(m).finish();
-    const name = pick(STRINGS) + i;
+    const name = pick(STRINGS) + String(i);
     const f = enc.encode(name, m);
     t.same(f.bytes, encodeResourceFrame(name, contentVersion(value), TYPE_ADDRESS, value), `case ${i}`);
     t.equal(f.nameLen, Buffer.byteLength(name));

@@ -25,6 +25,7 @@ export interface RegistrableMetricValues {
 
 declare module 'prom-client' {
   // Merges into prom-client's `class Registry` (same type parameters, as declaration merging requires).
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the name must be prom-client's for the merge
   interface Registry<BoundRegistryContentType extends RegistryContentType = PrometheusContentType> {
     registerMetric(metric: RegistrableMetric): void;
   }

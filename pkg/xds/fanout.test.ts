@@ -75,7 +75,7 @@ t.test(
       names.every((n, i) => r.body[i + 1] === cache.get(T, n)),
       'the parts are the cache entries themselves (each writes its frame where the transport copies it)',
     );
-    const wire = await loadWire();
+    const wire = loadWire();
     const resp = wire.DeltaDiscoveryResponse.decode(joinParts([...r.body, nonceField('n-7')])) as unknown as {
       typeUrl: string;
       nonce: string;

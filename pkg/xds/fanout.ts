@@ -87,7 +87,7 @@ export class SharedResponses {
       originAt: empty ? undefined : cache.earliestOriginAfter(since),
     };
     if ((this.holding || bytes <= JOIN_MAX) && this.entries < this.maxEntries) {
-      if (!byType) this.memo.set(typeUrl, (byType = new Map()));
+      if (!byType) this.memo.set(typeUrl, (byType = new Map<number, SharedResponse>()));
       byType.set(since, r);
       this.entries++;
     }

@@ -272,7 +272,7 @@ export class XdsServer<Identity = unknown> {
 export function metadataToRecord(md: grpc.Metadata): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const [k, v] of Object.entries(md.getMap())) {
-    const all = md.get(k).map((x) => (Buffer.isBuffer(x) ? x.toString('utf8') : String(x)));
+    const all = md.get(k).map((x) => (Buffer.isBuffer(x) ? x.toString('utf8') : x));
     out[k.toLowerCase()] = all.length ? all : [String(v)];
   }
   return out;

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as net from 'node:net';
 import type protobuf from 'protobufjs';
 import type { Logger } from '../../log';
+import { GrpcCode } from '../../errors';
 import { Backoff, type Clock } from '../../lifecycle';
 import { decodeDeltaResponse, encodeDeltaRequest, type DeltaResponse, type Wire } from '../../wire';
 import { ADS_DELTA_PATH } from '../../xds';
@@ -87,12 +88,12 @@ export function uriSans(cert: { subjectaltname?: string }): string[] {
 
 function classify(code: number, details: string): TerminationReason {
   if (/peer identity/i.test(details)) return 'server_identity';
-  if (code === grpc.status.UNAUTHENTICATED) return 'unauthenticated';
-  if (code === grpc.status.PERMISSION_DENIED) return 'permission_denied';
-  if (code === grpc.status.OK) return 'server_closed';
+  if (code === GrpcCode.UNAUTHENTICATED) return 'unauthenticated';
+  if (code === GrpcCode.PERMISSION_DENIED) return 'permission_denied';
+  if (code === GrpcCode.OK) return 'server_closed';
   if (/certificate|self.signed|verify|handshake|alert|tls|ssl/i.test(details)) return 'tls';
-  if (code === grpc.status.UNAVAILABLE) return 'unavailable';
-  if (code === grpc.status.INVALID_ARGUMENT) return 'protocol';
+  if (code === GrpcCode.UNAVAILABLE) return 'unavailable';
+  if (code === GrpcCode.INVALID_ARGUMENT) return 'protocol';
   return 'error';
 }
 

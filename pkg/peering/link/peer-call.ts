@@ -82,7 +82,7 @@ export class PeerCall {
       this.o.onEstablished();
     });
     this.stream.on('data', (c: Buffer) => this.reader.push(c));
-    this.stream.on('trailers', (h) => this.trailers(h));
+    this.stream.on('trailers', (h: http2.IncomingHttpHeaders) => this.trailers(h));
     this.stream.on('error', (e: Error) => this.end(grpc.status.UNAVAILABLE, e.message));
     this.stream.on('close', () =>
       this.end(grpc.status.UNAVAILABLE, `stream closed (HTTP/2 code ${this.stream.rstCode ?? 0})`),

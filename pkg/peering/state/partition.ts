@@ -63,7 +63,7 @@ export class PeerPartition implements PeerData {
     origin = (msg as { originTimeUnixMs?: number }).originTimeUnixMs,
   ): void {
     let m = this.held.get(typeUrl);
-    if (!m) this.held.set(typeUrl, (m = new Map()));
+    if (!m) this.held.set(typeUrl, (m = new Map<string, string>()));
     m.set(name, version);
     switch (typeUrl) {
       case TYPE_CLUSTER_INFO:
