@@ -92,7 +92,8 @@ export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): Ch
     name: 'config valid',
     ok: configOk,
     reason: rejected.length
-      ? `${rejected.length} registry object(s) rejected: ${list(rejected.map((r) => `${r.kind} ${r.key}: ${r.reason}`))}`
+      ? `${rejected.length} registry object(s) rejected: ` +
+        list(rejected.map((r) => `${r.kind} ${r.key}: ${r.reason}`))
       : configOk
         ? `effective configuration loaded; ${objects} registry objects, none rejected`
         : 'effective configuration missing from /debug/configz',
@@ -123,10 +124,12 @@ export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): Ch
   } else {
     const days = Math.floor((expiresAt - now) / DAY);
     const ok = expiresAt - now > CA_MIN_VALIDITY_DAYS * DAY;
+    const short = ok ? '' : `, less than ${CA_MIN_VALIDITY_DAYS}`;
+    const expiry = `${new Date(expiresAt).toISOString()} (${days} days${short})`;
     out.push({
       name: 'CA material',
       ok,
-      reason: `${d.certz.ca?.mode ?? 'unknown'} CA, ${roots.length} root(s); earliest expiry ${new Date(expiresAt).toISOString()} (${days} days${ok ? '' : `, less than ${CA_MIN_VALIDITY_DAYS}`})`,
+      reason: `${d.certz.ca?.mode ?? 'unknown'} CA, ${roots.length} root(s); earliest expiry ${expiry}`,
     });
   }
 
@@ -135,12 +138,10 @@ export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): Ch
   // A peer is declared by an istio-remote Gateway (docs/design/peering-model.md); one the peering layer
   // does not report is not connected.
   const reported = new Set(peers.map((p) => p.name));
+  const unreportedWhy = d.peers.enabled ? 'not reported by the peering layer' : 'peering is not enabled in this daemon';
   const unreported = (d.registryz.gateways ?? [])
     .filter((g) => g.gatewayClassName === 'istio-remote' && !reported.has(g.name) && !reported.has(g.key))
-    .map(
-      (g) =>
-        `${g.key} declared but ${d.peers.enabled ? 'not reported by the peering layer' : 'peering is not enabled in this daemon'}`,
-    );
+    .map((g) => `${g.key} declared but ${unreportedWhy}`);
   if (!peers.length && !unreported.length) {
     const why = d.peers.enabled ? 'no peers declared' : 'single-cluster mode (no peering layer)';
     out.push({ name: 'peers connected and synced', ok: true, reason: why });
@@ -201,7 +202,8 @@ export function evaluate(d: CheckDocs, opts: { staleSeconds?: number } = {}): Ch
               const nack = s.types.find((t) => t.lastNack && !t.acked);
               const open = s.types.filter((t) => !t.acked).map((t) => shortType(t.typeUrl));
               if (nack) return `${s.nodeId} NACKed ${shortType(nack.typeUrl)}: ${nack.lastNack!.message}`;
-              return `${s.nodeId} has not ACKed ${open.length ? open.join(', ') : `${s.pendingCommits} pending commit(s)`}`;
+              const what = open.length ? open.join(', ') : `${s.pendingCommits} pending commit(s)`;
+              return `${s.nodeId} has not ACKed ${what}`;
             }),
           ),
   });

@@ -542,9 +542,8 @@ t.test('mutated tokens fail only with auth.* Unauthenticated errors (seeded fuzz
     const r = await reason(auth.authenticate(bearer(tok)));
     if (r === 'accepted') {
       accepted++;
-      t.comment(
-        `accepted mutation at ${pos}/${g.length}: ${JSON.stringify(tok.slice(Math.max(0, pos - 3), pos + 3))} vs ${JSON.stringify(g.slice(Math.max(0, pos - 3), pos + 3))}`,
-      );
+      const around = (s: string): string => JSON.stringify(s.slice(Math.max(0, pos - 3), pos + 3));
+      t.comment(`accepted mutation at ${pos}/${g.length}: ${around(tok)} vs ${around(g)}`);
     } else if (!r.startsWith('auth.')) unexpected.push(`${i}: ${r}`);
   }
   t.same(unexpected.slice(0, 5), [], 'every refusal is an opaque auth.* Unauthenticated');

@@ -83,7 +83,8 @@ function signed(name: string, issuer: string, ext: string): void {
 }
 const CA_EXT = 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n';
 const leafExt = (uri: string): string =>
-  `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=URI:${uri}\n`;
+  'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n' +
+  `extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=URI:${uri}\n`;
 const PEER_B = 'spiffe://td-b/ns/istio-system/sa/istiod';
 const APP_A = 'spiffe://td-a/ns/shop/sa/web';
 

@@ -288,7 +288,8 @@ t.test('concurrent first starts agree on one self-signed root', async (t) => {
   const script = `
     const { Authority } = require(${JSON.stringify(path.join(__dirname, 'index.js'))});
     const { createSilentLogger } = require(${JSON.stringify(path.join(__dirname, '../log/index.js'))});
-    const a = Authority.open({ stateDir: ${JSON.stringify(stateDir)}, trustDomain: 'cluster.local', selfSignedKeyAlgorithm: 'ec-p256', logger: createSilentLogger() });
+    const a = Authority.open({ stateDir: ${JSON.stringify(stateDir)}, trustDomain: 'cluster.local',
+      selfSignedKeyAlgorithm: 'ec-p256', logger: createSilentLogger() });
     process.stdout.write(a.info().roots[0].fingerprint256);`;
   const { spawn } = await import('node:child_process');
   const runs = await Promise.all(

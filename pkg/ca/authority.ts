@@ -179,7 +179,10 @@ export class Authority {
     return this.rootBundle;
   }
 
-  /** Effective TTL: ≤ 0 → default; above the maximum → ca.ttl_too_long (istio server.go refuses, it does not clamp). */
+  /**
+   * Effective TTL: ≤ 0 → default; above the maximum → ca.ttl_too_long (istio server.go refuses, it does not
+   * clamp).
+   */
   resolveTtl(ttlSeconds: number): number {
     const ttl = !Number.isFinite(ttlSeconds) || ttlSeconds <= 0 ? this.defaultTtl : Math.floor(ttlSeconds);
     if (ttl > this.maxTtlSeconds) {

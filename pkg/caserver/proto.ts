@@ -18,7 +18,9 @@ interface Loaded {
 }
 const cache = new Map<string, Loaded>();
 
-/** Loads istio/v1/auth/citadel.proto once per proto dir (google/protobuf/struct.proto comes bundled with protobufjs). */
+/**
+ * Loads istio/v1/auth/citadel.proto once per proto dir (google/protobuf/struct.proto comes bundled with protobufjs).
+ */
 export function loadCaService(protoDir: string = findProtoDir()): Loaded {
   let l = cache.get(protoDir);
   if (!l) {

@@ -240,7 +240,7 @@ export function resolveOptions(
  * EastwestConfig). Sound because the table is that type's definition: every path in it is set (its default
  * first), each value coerced to its option's kind, and a setting outside the table is a problem, not a field.
  */
-// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names T: a typed cast, see above
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- a typed cast, see above
 export function resolveConfig<T extends object>(table: readonly OptionSpec[], input: LoadInput, problems: string[]): T {
   return resolveOptions(table, input, problems) as T;
 }

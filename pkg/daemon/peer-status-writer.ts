@@ -36,7 +36,8 @@ export async function kubeTokenIssuer(
   } catch (e) {
     o.logger.warn(
       { err: (e as Error).message },
-      'service-account issuer discovery failed; Kubernetes tokens will be refused until configured (auth.jwksUrl/jwksFile)',
+      'service-account issuer discovery failed; ' +
+        'Kubernetes tokens will be refused until configured (auth.jwksUrl/jwksFile)',
     );
     return undefined;
   }

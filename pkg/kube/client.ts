@@ -170,7 +170,8 @@ export class KubeClient implements KubeApi {
     const tok = this.bearer();
     if (tok) h.authorization = `Bearer ${tok}`;
     else if (this.config.username) {
-      h.authorization = `Basic ${Buffer.from(`${this.config.username}:${this.config.password ?? ''}`).toString('base64')}`;
+      const basic = `${this.config.username}:${this.config.password ?? ''}`;
+      h.authorization = `Basic ${Buffer.from(basic).toString('base64')}`;
     }
     return h;
   }

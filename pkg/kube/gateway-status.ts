@@ -184,7 +184,9 @@ export class GatewayStatusWriter implements Component {
     const key = `${p.gatewayNamespace}/${p.gatewayName}`;
     const fp = JSON.stringify([p.generation, p.conditions.map((c) => [c.type, c.status, c.reason, c.message])]);
     if (this.written.get(key) === fp) return;
-    const path = `/apis/gateway.networking.k8s.io/v1/namespaces/${encodeURIComponent(p.gatewayNamespace)}/gateways/${encodeURIComponent(p.gatewayName)}/status`;
+    const path =
+      `/apis/gateway.networking.k8s.io/v1/namespaces/${encodeURIComponent(p.gatewayNamespace)}` +
+      `/gateways/${encodeURIComponent(p.gatewayName)}/status`;
     for (let attempt = 0; attempt < 3; attempt++) {
       let gw: GatewayObj;
       try {

@@ -348,11 +348,14 @@ export class Reflector {
     if (status === 403) {
       this.st.state = 'forbidden';
       const group = k.group || '(core)';
+      const resource = k.group ? `${k.plural}.${k.group}` : k.plural;
       this.log.error(
         { verb: phase, resource: k.plural, apiGroup: k.group, err: (e as Error).message },
-        `RBAC: ambientd may not ${phase} ${k.plural} in API group "${group}" — grant verbs get/list/watch on ${k.plural}${k.group ? `.${k.group}` : ''} in its ClusterRole; retrying with backoff`,
+        `RBAC: ambientd may not ${phase} ${k.plural} in API group "${group}" — ` +
+          `grant verbs get/list/watch on ${resource} in its ClusterRole; retrying with backoff`,
       );
-      this.st.lastError = `forbidden: missing permission "${phase}" on resource "${k.plural}" in API group "${k.group}"`;
+      const where = `on resource "${k.plural}" in API group "${k.group}"`;
+      this.st.lastError = `forbidden: missing permission "${phase}" ${where}`;
       return this.backoff.next();
     }
     if (status === 404 && k.crd) {

@@ -27,7 +27,10 @@ export interface KubeSourceOptions {
    * reflector still polls with capped backoff.
    */
   watchCrds?: boolean;
-  /** close()/destroy() also close `api` (its keep-alive agent). Leave false when the status writer, lease or JWKS share it. */
+  /**
+   * close()/destroy() also close `api` (its keep-alive agent). Leave false when the status writer, lease or JWKS share
+   * it.
+   */
   ownsApi?: boolean;
 }
 

@@ -44,7 +44,9 @@ export class Pusher {
     const registers = [o.registry];
     this.debounceTime = new Histogram({
       name: 'pilot_debounce_time',
-      help: 'Delay in seconds between the first config enters debouncing and the merged push request is pushed into the push queue.',
+      help:
+        'Delay in seconds between the first config enters debouncing ' +
+        'and the merged push request is pushed into the push queue.',
       buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 10],
       registers,
     });

@@ -11,7 +11,8 @@ import type { ChangeSet } from './index';
 const ns = (name: string, extra = ''): string =>
   `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n${extra}`;
 const pod = (name: string, ip: string): string =>
-  `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: default\nspec:\n  nodeName: n1\nstatus:\n  podIP: ${ip}\n`;
+  `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: default\n` +
+  `spec:\n  nodeName: n1\nstatus:\n  podIP: ${ip}\n`;
 
 async function setup(t: Test, files: Record<string, string>) {
   const dir = mkdtempSync(path.join(tmpdir(), 'ambientd-fs-'));
@@ -35,7 +36,9 @@ t.test('parseManifest: multi-document YAML and kubectl List output', async (t) =
     '---',
     '# only a comment',
     '---',
-    'apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: b}\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: c}\n',
+    'apiVersion: v1\nkind: List\nitems:\n' +
+      '- apiVersion: v1\n  kind: Namespace\n  metadata: {name: b}\n' +
+      '- apiVersion: v1\n  kind: Namespace\n  metadata: {name: c}\n',
     '---',
     'kind: [unclosed',
   ].join('\n');
@@ -93,7 +96,9 @@ t.test(
   'EndpointSlice from a file: accepted; a malformed IP rejects that slice alone and the last good one stays',
   async (t) => {
     const slice = (ip: string): string =>
-      `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: ext-1\n  namespace: default\n  labels:\n    kubernetes.io/service-name: ext\naddressType: IPv4\nports:\n- name: http\n  port: 8080\nendpoints:\n- addresses: [${ip}]\n`;
+      'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n' +
+      'metadata:\n  name: ext-1\n  namespace: default\n  labels:\n    kubernetes.io/service-name: ext\n' +
+      `addressType: IPv4\nports:\n- name: http\n  port: 8080\nendpoints:\n- addresses: [${ip}]\n`;
     const { dir, registry } = await setup(t, { 'm.yaml': `${slice('192.168.1.10')}---\n${pod('p1', '10.0.0.1')}` });
     t.same(
       registry

@@ -59,7 +59,8 @@ export function normEndpointSlice(m: Meta): EndpointSliceObj {
     if (podBacked) {
       const name = str(ref['name'], `${path}.targetRef.name`);
       const ns = str(ref['namespace'], `${path}.targetRef.namespace`) || m.namespace;
-      // Same namespace only: a Service's workloads live in its namespace (istiod's Service lookup is by the slice's namespace too).
+      // Same namespace only: a Service's workloads live in its namespace (istiod's Service lookup is by the slice's
+      // namespace too).
       if (!controllerManaged && name && ns === m.namespace) podRefs.add(`${m.namespace}/${name}`);
       return;
     }

@@ -8,7 +8,9 @@ import { deepFreeze, Invalid, isObj, namespaceName, obj, objectName, str } from 
 
 export type RawObject = Record<string, unknown>;
 
-/** Which API group each supported kind must come from (so e.g. an Istio networking Gateway is not a Gateway API one). */
+/**
+ * Which API group each supported kind must come from (so e.g. an Istio networking Gateway is not a Gateway API one).
+ */
 const GROUPS: Record<Kind, readonly string[]> = {
   Namespace: [''],
   Service: [''],

@@ -152,7 +152,8 @@ t.test(
       t.same(sorted(d.changedAddresses), [uid('192.168.0.3')], 'only the new endpoint is new');
     }
 
-    // The Service is half of the input: renaming its port drops the slice's port mapping; deleting it withdraws everything.
+    // The Service is half of the input: renaming its port drops the slice's port mapping; deleting it withdraws
+    // everything.
     const cur = generateLocal({ snapshot: reg.snapshot(), mesh }).output;
     reg.applyEvents('s', [{ type: 'upsert', obj: { ...svc, spec: { ports: [{ name: 'web', port: 80 }] } } }]);
     const renamed = generateLocal({ snapshot: reg.snapshot(), mesh, previous: cur, changes: pending! });

@@ -4,7 +4,9 @@ import type { TranslateContext } from './context';
 import { AppProtocol, IPFamilies, LbHealthPolicy, LbMode, LbScope, serviceHostname } from './types';
 import type { LoadBalancingMsg, NetworkAddressMsg, PortMsg, ServiceMsg } from './types';
 
-/** Service port → ztunnel AppProtocol hint from appProtocol, else the port-name prefix (Istio's protocol selection). */
+/**
+ * Service port → ztunnel AppProtocol hint from appProtocol, else the port-name prefix (Istio's protocol selection).
+ */
 export function appProtocol(appProto: string | undefined, name: string | undefined): number {
   const fromName = name ? name.split('-')[0] : undefined;
   const p = (appProto ?? fromName ?? '').toLowerCase();

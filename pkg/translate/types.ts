@@ -196,7 +196,9 @@ export function workloadUidForWorkloadEntry(clusterId: string, ns: string, name:
   return `${clusterId}/networking.istio.io/WorkloadEntry/${ns}/${name}`;
 }
 
-/** istiod's uid for a workload built from an EndpointSlice endpoint: keyed by the endpoint's first address as written. */
+/**
+ * istiod's uid for a workload built from an EndpointSlice endpoint: keyed by the endpoint's first address as written.
+ */
 export function workloadUidForEndpoint(clusterId: string, ns: string, slice: string, address: string): string {
   return `${clusterId}/discovery.k8s.io/EndpointSlice/${ns}/${slice}/${address}`;
 }

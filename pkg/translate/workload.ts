@@ -148,7 +148,10 @@ function services(
   labels: StringMap,
   resolve: Resolve | undefined,
   namedPorts: PodObj['namedPorts'],
-  /** Pods only: Services that list this pod in an EndpointSlice without selecting it (istiod's matchingServicesWithoutSelectors). */
+  /**
+   * Pods only: Services that list this pod in an EndpointSlice without selecting it (istiod's
+   * matchingServicesWithoutSelectors).
+   */
   listedBy?: readonly SelectingService[],
 ): Record<string, PortListMsg> | undefined {
   const idx = ctx.selectingIndexByNs.get(ns);

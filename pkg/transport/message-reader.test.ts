@@ -10,7 +10,8 @@ function frame(msg: Buffer, compressed = false): Buffer {
 }
 
 t.test(
-  'messages split at every kind of boundary (inside the prefix, inside the body, several per chunk) arrive whole and in order',
+  'messages split at every kind of boundary (inside the prefix, inside the body, several per chunk) ' +
+    'arrive whole and in order',
   (t) => {
     const msgs = [Buffer.alloc(0), Buffer.from('a'), Buffer.alloc(70_000, 7), Buffer.from('tail')];
     const stream = Buffer.concat(msgs.map((m) => frame(m)));

@@ -112,7 +112,10 @@ export class MessageWriter {
     next();
   }
 
-  /** The next chunk of `parts` from index `start`: pooled and copied into, or one part as is when it alone fills a chunk. */
+  /**
+   * The next chunk of `parts` from index `start`: pooled and copied into, or one part as is when it alone fills a
+   * chunk.
+   */
   private fill(
     parts: readonly FramePart[],
     start: number,

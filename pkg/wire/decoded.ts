@@ -11,7 +11,7 @@ import type protobuf from 'protobufjs';
  * shape. Use it only on a value straight out of decode()/toObject() of the message T describes, with T's optional
  * fields matching what those options can leave out.
  */
-// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names T: a typed cast, see above
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- a typed cast, see above
 export function decodedAs<T extends object>(decoded: protobuf.Message | Record<string, unknown>): T {
   return decoded as T;
 }

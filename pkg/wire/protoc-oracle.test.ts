@@ -194,7 +194,11 @@ t.test('a shared response body plus a per-stream nonce decodes with protoc like 
 });
 
 t.test('a protoc-encoded DeltaDiscoveryRequest (ztunnel NACK shape) decodes with our codec', async (t) => {
-  const text = `type_url: "${TYPE_ADDRESS}"\nresponse_nonce: "abc"\nerror_detail { message: "u1: bad" }\ninitial_resource_versions { key: "a" value: "v1" }\nnode { id: "ztunnel~1.1.1.1~p.ns~ns.svc.cluster.local" metadata { fields { key: "NAMESPACE" value { string_value: "istio-system" } } } }\n`;
+  const text =
+    `type_url: "${TYPE_ADDRESS}"\nresponse_nonce: "abc"\nerror_detail { message: "u1: bad" }\n` +
+    'initial_resource_versions { key: "a" value: "v1" }\n' +
+    'node { id: "ztunnel~1.1.1.1~p.ns~ns.svc.cluster.local" ' +
+    'metadata { fields { key: "NAMESPACE" value { string_value: "istio-system" } } } }\n';
   const bytes = execFileSync(
     'protoc',
     [

@@ -107,7 +107,8 @@ t.test('refuses bad CSRs with stable codes and InvalidArgument', async (t) => {
   // Tamper with the last byte of the DER (inside the signature).
   const der = Buffer.from(good.replace(/-----[^-]+-----|\s/g, ''), 'base64');
   der[der.length - 1]! ^= 0x01;
-  const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+  const tampered =
+    `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n` + '-----END CERTIFICATE REQUEST-----\n';
   t.same(
     code(() => parseCsr(tampered)),
     { code: 'x509.csr_bad_signature', grpcCode: 3 },
@@ -131,7 +132,9 @@ t.test('refuses bad CSRs with stable codes and InvalidArgument', async (t) => {
     '1 MB of noise',
   );
   t.ok(MAX_CSR_BYTES <= 64 * 1024);
-  const garbage = `-----BEGIN CERTIFICATE REQUEST-----\n${crypto.randomBytes(300).toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+  const garbage =
+    `-----BEGIN CERTIFICATE REQUEST-----\n${crypto.randomBytes(300).toString('base64')}\n` +
+    '-----END CERTIFICATE REQUEST-----\n';
   t.same(
     code(() => parseCsr(garbage)),
     { code: 'x509.csr_malformed', grpcCode: 3 },
@@ -332,7 +335,8 @@ t.test('OID and TLV codec agree with openssl asn1parse and with themselves', asy
     const der = oid(dotted);
     t.equal(decodeOid(der, readTlv(der, 0)), dotted, `round trip ${dotted}`);
     const parsed = ossl(['asn1parse', '-inform', 'DER', '-i'], undefined, der);
-    // openssl prints the dotted form for OIDs it has no name for, else the short name; both are fine, the DER must parse.
+    // openssl prints the dotted form for OIDs it has no name for, else the short name; both are fine, the DER must
+    // parse.
     t.match(parsed, /OBJECT/, `openssl parses ${dotted}`);
   }
   t.equal(

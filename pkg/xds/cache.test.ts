@@ -198,7 +198,8 @@ t.test(
   'entries hold no name or version strings: both are read back from the frame, across varint boundaries and UTF-8',
   (t) => {
     const cache = new ResourceCache();
-    const names = ['a', 'ns/'.padEnd(127, 'x'), 'ns/'.padEnd(128, 'y'), 'ns/'.padEnd(300, 'z'), 'ns/ünïcødé-名前'];
+    const unicode = 'ns/ünïcødé-名前';
+    const names = ['a', 'ns/'.padEnd(127, 'x'), 'ns/'.padEnd(128, 'y'), 'ns/'.padEnd(300, 'z'), unicode];
     const bodies = [0, 1, 127, 128, 20_000].map((n) => Buffer.alloc(n, 7));
     const pairs = names.flatMap((n) => bodies.map((b, i) => [`${n}-${i}`, b] as const));
     cache.commit([{ typeUrl: T, upserts: pairs.map(([n, b]) => entryFromBytes(T, n, b)) }]);

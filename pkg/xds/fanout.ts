@@ -54,7 +54,10 @@ export class SharedResponses {
     private readonly maxEntries = 64,
   ) {}
 
-  /** The shared response for wildcard streams of `typeUrl` that sent up to `since`; undefined = the cursor fell off the log. */
+  /**
+   * The shared response for wildcard streams of `typeUrl` that sent up to `since`; undefined = the cursor fell off the
+   * log.
+   */
   get(typeUrl: string, since: number): SharedResponse | undefined {
     const cache = this.cache;
     if (cache.seq !== this.seq) {

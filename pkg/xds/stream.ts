@@ -22,7 +22,10 @@ export type { StreamStatus, TypeStatus } from './status';
 
 /** Where a stream's responses go; the gRPC adapter implements it. */
 export interface StreamSink {
-  /** Writes one encoded response (whole, or as parts to send back to back); `done` fires when the transport has taken it. */
+  /**
+   * Writes one encoded response (whole, or as parts to send back to back); `done` fires when the transport has taken
+   * it.
+   */
   write(buf: Buffer | readonly FramePart[], done: () => void): void;
   /** Ends the stream with a gRPC status. */
   close(code: number, details: string): void;

@@ -136,7 +136,9 @@ export class CacheEntry implements FramePart {
     return [s, this.stored - this.nameLen, this.stored, vs, ve];
   }
 
-  /** This entry, or (if a table holds it already) a copy that no table holds: an entry is linked into one table only. */
+  /**
+   * This entry, or (if a table holds it already) a copy that no table holds: an entry is linked into one table only.
+   */
   unlinked(): CacheEntry {
     return this.seq === 0
       ? this

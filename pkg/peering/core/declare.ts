@@ -118,7 +118,9 @@ export function validatePeerGateway(
   if (nodePort && (!gw.annotations[ANNOTATION.gatewayServiceAccount] || !gw.labels[LABEL.cluster])) {
     return {
       cluster,
-      reason: `${ANN_PREFERRED_DATA_PLANE_TYPE}=nodeport needs the ${ANNOTATION.gatewayServiceAccount} annotation and the ${LABEL.cluster} label`,
+      reason:
+        `${ANN_PREFERRED_DATA_PLANE_TYPE}=nodeport needs the ${ANNOTATION.gatewayServiceAccount} annotation ` +
+        `and the ${LABEL.cluster} label`,
     };
   }
   const addresses: PeerDecl['address'][] = [];

@@ -52,7 +52,8 @@ function leaf(ca: string, name: string, sans: string): { cert: string; key: stri
   run(['req', '-new', '-key', f(`${name}-key.pem`), '-subj', `/O=${name}`, '-out', f(`${name}.csr`)]);
   fs.writeFileSync(
     f(`${name}.ext`),
-    `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${sans}\n`,
+    'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n' +
+      `extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${sans}\n`,
   );
   run([
     'x509',
@@ -84,7 +85,8 @@ const identity: PeerIdentityMaterial = { certChainPem: client.cert, keyPem: clie
 
 /**
  * A minimal peer xDS endpoint: mTLS against the mesh root, answers the stream with gRPC response headers;
- * with `answer`, also one empty ClusterInfo response to the first request (enough for a ClusterInfo-only client to sync).
+ * with `answer`, also one empty ClusterInfo response to the first request (enough for a ClusterInfo-only client to
+ * sync).
  */
 async function server(
   t: Test,
@@ -206,7 +208,10 @@ t.test(
     t.equal(wrongId.state.lastTermination!.reason, 'server_identity', 'right root, wrong SPIFFE id: refused');
     t.match(
       wrongId.state.lastTermination!.message,
-      /want spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/istiod, got spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/rogue/,
+      new RegExp(
+        'want spiffe://cluster\\.local/ns/istio-system/sa/istiod, ' +
+          'got spiffe://cluster\\.local/ns/istio-system/sa/rogue',
+      ),
     );
     t.equal(contexts.created, 1, 'three links, one context');
     // The server chain is checked against the roots of the peer's trust domain only.

@@ -161,11 +161,13 @@ export class PeerClient {
       host: value,
       port: xdsPort,
       path: ADS_DELTA_PATH,
-      // SNI carries hostnames only (RFC 6066 §3); an IP peer gets none. The identity check below is what authenticates.
+      // SNI carries hostnames only (RFC 6066 section 3); an IP peer gets none. The identity check below is
+      // what authenticates.
       sni: type === 'Hostname' && !net.isIP(value) ? value : undefined,
       // Only the peer trust domain's roots may sign its serving chain.
       secureContext: this.o.contexts.get(this.o.rootsFor(this.o.decl.trustDomain), this.o.identity()),
-      // The chain is verified against the peer trust domain's roots by TLS; the name check is the SPIFFE id, not the dialled host.
+      // The chain is verified against the peer trust domain's roots by TLS; the name check is the SPIFFE id, not the
+      // dialled host.
       checkServerIdentity: (cert) => {
         const uris = uriSans(cert);
         return uris.length === 1 && uris[0] === expected

@@ -20,7 +20,9 @@ export class SecureContexts {
   private gen?: { cert: string; key: string; contexts: Map<string, tls.SecureContext> };
   created = 0;
 
-  /** Context for dialling a peer: `roots` (its trust domain's bundle) as the only CAs, `id` as our client certificate. */
+  /**
+   * Context for dialling a peer: `roots` (its trust domain's bundle) as the only CAs, `id` as our client certificate.
+   */
   get(roots: string, id: PeerIdentityMaterial): tls.SecureContext {
     if (!this.gen || this.gen.cert !== id.certChainPem || this.gen.key !== id.keyPem) {
       this.gen = { cert: id.certChainPem, key: id.keyPem, contexts: new Map() };

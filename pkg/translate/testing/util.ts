@@ -66,7 +66,10 @@ export function outputJson(out: LocalOutput): { addresses: unknown; authorizatio
   };
 }
 
-/** protobufjs root for our wire schema, resolving `istio/...` imports against proto/ (and google/* from protobufjs' bundled copies when absent). */
+/**
+ * protobufjs root for our wire schema, resolving `istio/...` imports against proto/ (and google/* from protobufjs'
+ * bundled copies when absent).
+ */
 export function loadProtoRoot(): protobuf.Root {
   const protoDir = path.join(REPO_ROOT, 'proto');
   const root = new protobuf.Root();
