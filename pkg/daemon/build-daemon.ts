@@ -1,4 +1,3 @@
-import * as path from 'node:path';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { DaemonConfig } from '../config';
 import type { Logger } from '../log';
@@ -7,10 +6,9 @@ import { loadWire, TYPE_ADDRESS, TYPE_AUTHORIZATION, type Wire } from '../wire';
 import { ResourceCache, XdsServer, createXdsMetrics } from '../xds';
 import { GrpcServer, RotatingServerCredentials, receiveBudgetGauges } from '../transport';
 import { Encoder, Pusher } from '../push';
-import { LocalRegistry, FileSource, identitiesOnNode } from '../registry';
+import { LocalRegistry, identitiesOnNode } from '../registry';
 import { Authority, ServingIdentity } from '../ca';
 import { registerCaService } from '../caserver';
-import { KubeClient, KubeSource, createKubeMetrics, resolveClientConfig, type KubeMetrics } from '../kube';
 import { readTrustBundles, type CallerIdentity, type TrustAnchors, type TrustedIssuer } from '../auth';
 import type { PeeringFactory, PeeringLayer } from '../peering';
 import { ChangeAccumulator } from './changes';
@@ -22,6 +20,7 @@ import { grpcServerOptions, xdsStreamOptions } from './grpc-options';
 import { ensureWritableDir, meshContext, servingDnsNames, servingIps } from './helpers';
 import { isZtunnel, ztunnelAcks } from './data-plane';
 import { Daemon, type AdminLayer, type DaemonComponent } from './daemon';
+import { registrySource, sourceComponent, type RegistrySource } from './registry-source';
 
 export interface DaemonDeps {
   logger: Logger;
@@ -118,12 +117,6 @@ export async function buildDaemon(cfg: DaemonConfig, deps: DaemonDeps): Promise<
     serving.destroy();
     throw e;
   }
-}
-
-interface RegistrySource {
-  source: FileSource | KubeSource;
-  /** In-cluster: the API client and the metrics shared by the source, the lease and the status writer. */
-  kube?: { api: KubeClient; metrics: KubeMetrics };
 }
 
 interface Assembly {
@@ -336,23 +329,6 @@ function named(name: string, c: Component): DaemonComponent {
   return { name, start: () => c.start(), close: () => c.close(), destroy: () => c.destroy() };
 }
 
-/** The registry source; in-cluster, start resolves once every kind has listed (bounded by registry.syncTimeout). */
-function sourceComponent(cfg: DaemonConfig, source: FileSource | KubeSource, logger: Logger): DaemonComponent {
-  return {
-    name: 'registry-source',
-    async start() {
-      await source.start();
-      if (source instanceof KubeSource) {
-        // Like istiod's cache sync: serve once every kind has listed (bounded; readiness reports the rest).
-        const synced = await source.whenSynced(cfg.registry.syncTimeout);
-        if (!synced) logger.warn('Kubernetes registry not fully synced at start-up; serving what is listed so far');
-      }
-    },
-    close: () => source.close(),
-    destroy: () => source.destroy(),
-  };
-}
-
 /**
  * Registry changes feed the pusher from start on; the first state is built at start, before the port opens, so
  * no ztunnel ever sees a half-loaded mesh (the registry and peering components started before this one).
@@ -418,50 +394,4 @@ function openAuthority(cfg: DaemonConfig, clock: Clock, logger: Logger): Authori
     const from = cfg.ca.dir ? ` from ${cfg.ca.dir}` : '';
     throw new StartupError(`cannot load CA material${from}: ${(e as Error).message}`);
   }
-}
-
-function registrySource(
-  cfg: DaemonConfig,
-  registry: LocalRegistry,
-  d: { logger: Logger; clock: Clock; metrics: Registry },
-): RegistrySource {
-  if (cfg.registry.type === 'file') {
-    const r = cfg.registry;
-    return {
-      source: new FileSource({
-        dir: path.resolve(r.dir),
-        registry,
-        logger: d.logger.child({ component: 'file-source' }),
-        clock: d.clock,
-        metrics: d.metrics,
-        maxFileBytes: r.maxFileBytes,
-        parseLimits: { maxNodes: r.maxNodes, maxAliases: r.maxAliases, maxDepth: r.maxDepth },
-        parseTimeoutMs: r.parseTimeout,
-        parserHeapMb: r.parserHeapMb,
-      }),
-    };
-  }
-  let api: KubeClient;
-  try {
-    api = new KubeClient(
-      resolveClientConfig({
-        kubeconfig: cfg.registry.kubeconfig || undefined,
-        context: cfg.registry.context || undefined,
-        inCluster: cfg.registry.apiHost ? { host: cfg.registry.apiHost, port: cfg.registry.apiPort } : undefined,
-      }),
-      d.clock,
-    );
-  } catch (e) {
-    throw new StartupError(`registry: kubernetes: ${(e as Error).message}`);
-  }
-  // One metrics object shared by the source, the lease and the status writer (registering twice throws).
-  const metrics = createKubeMetrics(d.metrics);
-  const source = new KubeSource({
-    api,
-    sink: registry,
-    logger: d.logger.child({ component: 'kube-source' }),
-    metrics,
-    ownsApi: true,
-  });
-  return { source, kube: { api, metrics } };
 }
