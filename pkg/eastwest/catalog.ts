@@ -2,14 +2,7 @@ import * as fs from 'node:fs';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { PeerCall } from '../peering';
-import {
-  decodeDeltaResponse,
-  decodedAs,
-  encodeDeltaRequest,
-  TYPE_ADDRESS,
-  type DeltaResponse,
-  type Wire,
-} from '../wire';
+import { readDeltaResponse, decodedAs, encodeDeltaRequest, TYPE_ADDRESS, type Wire } from '../wire';
 import { ADS_DELTA_PATH } from '../xds';
 import type { AddressMsg } from '../translate';
 import { Backoff, type Clock } from '../lifecycle';
@@ -142,16 +135,20 @@ export class Catalog {
     this.call?.write(encodeDeltaRequest(this.o.wire, req));
   }
 
+  /** Forgets the current call and cancels it (its stream cannot be trusted any more). */
+  private cancelCall(): void {
+    const c = this.call;
+    this.call = undefined;
+    c?.cancel();
+  }
+
   private onResponse(b: Buffer): void {
-    let resp: DeltaResponse;
-    try {
-      resp = decodeDeltaResponse(this.o.wire, b);
-    } catch (e) {
-      const c = this.call;
-      this.call = undefined;
-      c?.cancel();
-      return void this.ended(`undecodable response: ${(e as Error).message}`);
+    const read = readDeltaResponse(this.o.wire, b);
+    if (!read.ok) {
+      this.cancelCall();
+      return void this.ended(read.reason);
     }
+    const resp = read.resp;
     if (resp.typeUrl !== TYPE_ADDRESS) {
       this.nacks++;
       const errorDetail = { code: 3, message: 'not requested' };

@@ -19,7 +19,7 @@ export type { DeltaRequest, NodeInfo, ScannedRequest } from './request';
 export { structToPlain } from './struct';
 export { decodedAs } from './decoded';
 export { InitialVersions, SetDigest, fnv1a, fnv1aString } from './initial-versions';
-export { decodeDeltaResponse, encodeDeltaRequest } from './response';
+export { decodeDeltaResponse, encodeDeltaRequest, readDeltaResponse } from './response';
 export type { DeltaResponse } from './response';
 export {
   ResourceFrameEncoder,

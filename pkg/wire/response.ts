@@ -19,6 +19,21 @@ export function decodeDeltaResponse(wire: Pick<Wire, 'DeltaDiscoveryResponse'>, 
   return decodedAs<DeltaResponse>(wire.DeltaDiscoveryResponse.decode(b));
 }
 
+/**
+ * A client's reading of one response frame: the response, or why the bytes are not one. A client that cannot read
+ * a response cannot tell what it was sent, so the peer and gateway clients end the call on `ok: false`.
+ */
+export function readDeltaResponse(
+  wire: Pick<Wire, 'DeltaDiscoveryResponse'>,
+  b: Uint8Array,
+): { ok: true; resp: DeltaResponse } | { ok: false; reason: string } {
+  try {
+    return { ok: true, resp: decodeDeltaResponse(wire, b) };
+  } catch (e) {
+    return { ok: false, reason: `undecodable response: ${(e as Error).message}` };
+  }
+}
+
 /** Encodes a DeltaDiscoveryRequest from its plain (camelCase) form, as a client sends it. */
 export function encodeDeltaRequest(wire: Wire, req: Record<string, unknown>): Uint8Array {
   const w = wire.DeltaDiscoveryRequest;

@@ -4,7 +4,7 @@ import type protobuf from 'protobufjs';
 import type { Logger } from '../../log';
 import { GrpcCode } from '../../errors';
 import { Backoff, type Clock } from '../../lifecycle';
-import { decodeDeltaResponse, encodeDeltaRequest, type DeltaResponse, type Wire } from '../../wire';
+import { readDeltaResponse, encodeDeltaRequest, type Wire } from '../../wire';
 import { ADS_DELTA_PATH } from '../../xds';
 import type { PeerDecl } from '../core';
 import type { Admission } from './admission';
@@ -236,17 +236,21 @@ export class PeerClient {
     this.call?.write(encodeDeltaRequest(this.o.wire, req));
   }
 
+  /** Forgets the current call and cancels it (its stream cannot be trusted any more). */
+  private cancelCall(): void {
+    const c = this.call;
+    this.call = undefined;
+    c?.cancel();
+  }
+
   private onResponse(b: Buffer): void {
-    let resp: DeltaResponse;
-    try {
-      resp = decodeDeltaResponse(this.o.wire, b);
-    } catch (e) {
-      const c = this.call;
-      this.call = undefined;
-      c?.cancel();
-      this.terminated('protocol', `undecodable response: ${(e as Error).message}`);
+    const read = readDeltaResponse(this.o.wire, b);
+    if (!read.ok) {
+      this.cancelCall();
+      this.terminated('protocol', read.reason);
       return;
     }
+    const resp = read.resp;
     const type = this.o.decoders.get(resp.typeUrl);
     if (!type || !this.o.types.includes(resp.typeUrl)) {
       this.nack(resp.typeUrl, resp.nonce, `type ${resp.typeUrl} was not requested`);
