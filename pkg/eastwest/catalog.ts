@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { PeerCall } from '../peering';
-import { readDeltaResponse, decodedAs, encodeDeltaRequest, TYPE_ADDRESS, type Wire } from '../wire';
+import { readDeltaResponse, decodedAs, TYPE_ADDRESS, type Wire } from '../wire';
 import { ADS_DELTA_PATH } from '../xds';
 import type { AddressMsg } from '../translate';
 import { Backoff, type Clock } from '../lifecycle';
@@ -132,20 +132,16 @@ export class Catalog {
   }
 
   private send(req: Record<string, unknown>): void {
-    this.call?.write(encodeDeltaRequest(this.o.wire, req));
-  }
-
-  /** Forgets the current call and cancels it (its stream cannot be trusted any more). */
-  private cancelCall(): void {
-    const c = this.call;
-    this.call = undefined;
-    c?.cancel();
+    this.call?.request(this.o.wire, req);
   }
 
   private onResponse(b: Buffer): void {
     const read = readDeltaResponse(this.o.wire, b);
     if (!read.ok) {
-      this.cancelCall();
+      // Forget the call before cancelling it: its stream cannot be trusted any more.
+      const c = this.call;
+      this.call = undefined;
+      c?.cancel();
       return void this.ended(read.reason);
     }
     const resp = read.resp;

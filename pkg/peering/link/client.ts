@@ -4,7 +4,7 @@ import type protobuf from 'protobufjs';
 import type { Logger } from '../../log';
 import { GrpcCode } from '../../errors';
 import { Backoff, type Clock } from '../../lifecycle';
-import { readDeltaResponse, encodeDeltaRequest, type Wire } from '../../wire';
+import { readDeltaResponse, type Wire } from '../../wire';
 import { ADS_DELTA_PATH } from '../../xds';
 import type { PeerDecl } from '../core';
 import type { Admission } from './admission';
@@ -233,20 +233,16 @@ export class PeerClient {
   }
 
   private send(req: Record<string, unknown>): void {
-    this.call?.write(encodeDeltaRequest(this.o.wire, req));
-  }
-
-  /** Forgets the current call and cancels it (its stream cannot be trusted any more). */
-  private cancelCall(): void {
-    const c = this.call;
-    this.call = undefined;
-    c?.cancel();
+    this.call?.request(this.o.wire, req);
   }
 
   private onResponse(b: Buffer): void {
     const read = readDeltaResponse(this.o.wire, b);
     if (!read.ok) {
-      this.cancelCall();
+      // Forget the call before cancelling it: its stream cannot be trusted any more.
+      const c = this.call;
+      this.call = undefined;
+      c?.cancel();
       this.terminated('protocol', read.reason);
       return;
     }

@@ -2,6 +2,7 @@ import * as http2 from 'node:http2';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { MessageReader } from '../../transport';
+import { encodeDeltaRequest, type Wire } from '../../wire';
 
 /**
  * One gRPC bidi stream over its own node:http2 session: the peer link without
@@ -142,6 +143,11 @@ export class PeerCall {
     frame.writeUInt32BE(message.length, 1);
     frame.set(message, 5);
     this.stream.write(frame);
+  }
+
+  /** Writes a DeltaDiscoveryRequest given in its plain (camelCase) form. */
+  request(wire: Wire, req: Record<string, unknown>): void {
+    this.write(encodeDeltaRequest(wire, req));
   }
 
   /** Ends the call from our side and reports it (a protocol error we detected). */
