@@ -101,7 +101,7 @@ async function main(): Promise<void> {
     server.once('exit', (c) => reject(new Error(`server exited ${c}`)));
   });
   const cfg = {
-    ...JSON.parse(ready),
+    ...(JSON.parse(ready) as Record<string, unknown>),
     channels: 8,
     sustainedConcurrency: 64,
     sustainedSeconds: seconds,
@@ -176,7 +176,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
-  process.stderr.write(`ca profile: ${(e as Error).stack}\n`);
+main().catch((e: unknown) => {
+  process.stderr.write(`ca profile: ${e instanceof Error ? e.stack : String(e)}\n`);
   process.exit(1);
 });

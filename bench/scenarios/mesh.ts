@@ -285,7 +285,7 @@ async function runAt(
     const serving = await sim.serve(pki.simChain, pki.simKey);
     const shards = sim.procs.length;
     if (shards > 1) notes.push(`peers simulator: ${shards} processes (open files: a listener + a connection per peer)`);
-    const simPort = Number(serving.port);
+    const simPort = serving.port;
     const reg = path.join(dir, 'registry');
     fs.mkdirSync(reg, { recursive: true });
     remoteGateways(n, simPort).forEach((text, k) => fs.writeFileSync(path.join(reg, `peers-${k}.yaml`), text));
@@ -323,7 +323,7 @@ async function runAt(
       `daemon ${cpuPercent(sync0.daemon, sampleProc(daemon!.pid)).toFixed(0)} %, ` +
       `peers simulator ${cpuPercent(sync0.peers, sim.sample()).toFixed(0)} %, ` +
       `ztunnels simulator ${cpuPercent(sync0.ztunnels, sampleProc(zsim.pid)).toFixed(0)} % of one core`;
-    const synced = await zsim.next('synced', full ? 900_000 : 300_000).catch(async (e: Error) => {
+    const synced = await zsim.next('synced', full ? 900_000 : 300_000).catch(async (e: unknown) => {
       // Which side was the bottleneck: how far each ztunnel got, and who was busy while it waited.
       zsim.send({ cmd: 'progress' });
       const held = await zsim
@@ -343,7 +343,8 @@ async function runAt(
         `RSS daemon ${(sampleProc(daemon!.pid).rssBytes / 2 ** 20).toFixed(0)} MiB, simulators (peak) ` +
         `${(simPeak.peers / 2 ** 20).toFixed(0)} + ${(simPeak.ztunnels / 2 ** 20).toFixed(0)} MiB`;
       const where = `ztunnels hold ${held} of ${n * SERVICES}; ${linked}`;
-      throw new Error(`${e.message}; ${where}; CPU over the wait: ${syncCpu()}; ${rss}`);
+      const why = e instanceof Error ? e.message : String(e);
+      throw new Error(`${why}; ${where}; CPU over the wait: ${syncCpu()}; ${rss}`);
     });
     const syncTarget = big ? { target: { op: '<=' as const, value: 120 } } : {};
     figures.push({ name: 'first_full_sync', value: (Number(synced.at) - t0) / 1000, unit: 's', ...syncTarget });
@@ -450,8 +451,8 @@ async function runAt(
     figures.push({ name: 'propagation_p50', value: percentile(lat, 50), unit: 'ms' });
     figures.push({ name: 'propagation_p99', value: percentile(lat, 99), unit: 'ms', target: { op: '<=', value: 100 } });
     figures.push({ name: 'propagation_samples', value: lat.length, unit: 'changes' });
-    figures.push({ name: 'churn_pod_replacements', value: Number(rep.replacements), unit: 'pods' });
-    figures.push({ name: 'churn_updates_sent', value: Number(rep.churnSends), unit: 'resources' });
+    figures.push({ name: 'churn_pod_replacements', value: rep.replacements, unit: 'pods' });
+    figures.push({ name: 'churn_updates_sent', value: rep.churnSends, unit: 'resources' });
     notes.push(
       `steady window ${windowMs / 1000}s: ${n} pod replacements/s (inside capacity buckets: nothing sent); then ${windowMs / 1000}s with ${crossingsPerSec} bucket crossings/s on top (propagation, cpu_during_crossings)`,
     );
@@ -473,7 +474,7 @@ async function runAt(
         crossingsPerSec,
         windowMs,
         mode: opts.mode,
-        firstSyncBytes: Number(serving.firstSyncBytes),
+        firstSyncBytes: serving.firstSyncBytes,
       },
       figures,
       notes,
@@ -504,8 +505,8 @@ async function daemonMain(cfgFile: string): Promise<void> {
 
 if (require.main === module) {
   if (process.argv[2] === 'daemon') {
-    daemonMain(process.argv[3]!).catch((e: Error) => {
-      console.error(e.stack ?? e.message);
+    daemonMain(process.argv[3]!).catch((e: unknown) => {
+      console.error(e instanceof Error ? (e.stack ?? e.message) : e);
       process.exit(1);
     });
   }

@@ -52,7 +52,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     sim.send({ cmd: 'connect', n: 1, withState: false });
     const first = await sim.next('connected');
     figures.push({ name: 'first_full_sync', value: Number(first.ms), unit: 'ms', target: { op: '<=', value: 1000 } });
-    notes.push(`first sync carried ${first.resources} resources`);
+    notes.push(`first sync carried ${Number(first.resources)} resources`);
 
     // 1b. Single changes to an otherwise idle daemon (one client): the debounce
     // defaults must keep this under 20 ms at p99 (#2 point 6). Changes are spaced
