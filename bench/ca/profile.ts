@@ -150,7 +150,9 @@ async function main(): Promise<void> {
     .map(([c, d]) => `${c} ${(((d / hz) * 1e6) / issued).toFixed(0)}`);
   console.log(`per thread name, us/cert: ${perThread.join(', ')}`);
   console.log(
-    `${caKey} CA: ${issued} certificates; server CPU ${(((total / hz) * 1e6) / issued).toFixed(0)} us/cert (main thread ${(((mainTicks / hz) * 1e6) / issued).toFixed(0)}, other threads ${((((total - mainTicks) / hz) * 1e6) / issued).toFixed(0)})`,
+    `${caKey} CA: ${issued} certificates; server CPU ${(((total / hz) * 1e6) / issued).toFixed(0)} us/cert ` +
+      `(main thread ${(((mainTicks / hz) * 1e6) / issued).toFixed(0)}, ` +
+      `other threads ${((((total - mainTicks) / hz) * 1e6) / issued).toFixed(0)})`,
   );
   const cats = attribute(prof);
   const busy = [...cats].filter(([k]) => !k.startsWith('idle') && k !== 'start-up').reduce((a, [, v]) => a + v, 0);

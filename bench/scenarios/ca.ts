@@ -323,7 +323,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     'sign_path_* is Authority.sign in-process (CSR parse + key import + verify, DER build, CA sign, PEM), ' +
       `alternating 100 ms windows with the pairs.${oracle}`,
     `${rounds} interleaved rounds (each CA key type, our transport, then the floor), after a ` +
-      `${load.warmup}-request warm-up; min/median over rounds. Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}.`,
+      `${load.warmup}-request warm-up; min/median over rounds. ` +
+      `Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}.`,
   );
   const params = { caKeys: keys, csrKey: 'ECDSA P-256, ztunnel shape, ImpersonatedIdentity', rounds, ...load };
   return { scenario: 'ca', params, figures, notes };
