@@ -14,6 +14,7 @@
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as auth from '../pkg/auth';
@@ -100,8 +101,9 @@ async function main(): Promise<void> {
   const rounds = Number(arg('rounds') ?? 5);
   const impls: Array<[string, AuthModule]> = [['current', auth]];
   const base = arg('baseline');
-  // A build chosen at run time, hence require rather than an import.
-  if (base) impls.push(['baseline', require(path.resolve(base, 'pkg/auth/index.js')) as AuthModule]);
+  // A build chosen at run time, hence a require (Node's createRequire) rather than an import.
+  const load = createRequire(__filename);
+  if (base) impls.push(['baseline', load(path.resolve(base, 'pkg/auth/index.js')) as AuthModule]);
   const all = [...subjects('RS256', impls), ...subjects('ES256', impls)];
   for (const s of all) await cpuPerVerify(s, Math.min(200, verifies)); // warm-up (JIT, key import)
   const samples = new Map<Subject, number[]>(all.map((s) => [s, []]));

@@ -188,7 +188,7 @@ async function main(): Promise<void> {
   stream.dispose();
 }
 
-main().catch((e) => {
+main().catch((e: unknown) => {
   console.error(e);
   process.exit(1);
 });

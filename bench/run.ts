@@ -110,7 +110,7 @@ async function main(): Promise<number> {
 
 main().then(
   (c) => process.exit(c),
-  (e) => {
+  (e: unknown) => {
     console.error(e);
     process.exit(1);
   },

@@ -141,7 +141,7 @@ async function main(): Promise<void> {
   clients.forEach((c) => c.close());
 }
 
-main().catch((e) => {
-  process.stderr.write(`bench ca client: ${(e as Error).stack}\n`);
+main().catch((e: unknown) => {
+  process.stderr.write(`bench ca client: ${e instanceof Error ? e.stack : String(e)}\n`);
   process.exit(1);
 });

@@ -101,7 +101,7 @@ async function main(): Promise<void> {
     server.once('exit', (c) => reject(new Error(`server exited ${c}`)));
   });
   const cfg = {
-    ...JSON.parse(ready),
+    ...(JSON.parse(ready) as Record<string, unknown>),
     channels: 8,
     sustainedConcurrency: 64,
     sustainedSeconds: seconds,
@@ -150,7 +150,9 @@ async function main(): Promise<void> {
     .map(([c, d]) => `${c} ${(((d / hz) * 1e6) / issued).toFixed(0)}`);
   console.log(`per thread name, us/cert: ${perThread.join(', ')}`);
   console.log(
-    `${caKey} CA: ${issued} certificates; server CPU ${(((total / hz) * 1e6) / issued).toFixed(0)} us/cert (main thread ${(((mainTicks / hz) * 1e6) / issued).toFixed(0)}, other threads ${((((total - mainTicks) / hz) * 1e6) / issued).toFixed(0)})`,
+    `${caKey} CA: ${issued} certificates; server CPU ${(((total / hz) * 1e6) / issued).toFixed(0)} us/cert ` +
+      `(main thread ${(((mainTicks / hz) * 1e6) / issued).toFixed(0)}, ` +
+      `other threads ${((((total - mainTicks) / hz) * 1e6) / issued).toFixed(0)})`,
   );
   const cats = attribute(prof);
   const busy = [...cats].filter(([k]) => !k.startsWith('idle') && k !== 'start-up').reduce((a, [, v]) => a + v, 0);
@@ -176,7 +178,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
-  process.stderr.write(`ca profile: ${(e as Error).stack}\n`);
+main().catch((e: unknown) => {
+  process.stderr.write(`ca profile: ${e instanceof Error ? e.stack : String(e)}\n`);
   process.exit(1);
 });

@@ -15,8 +15,8 @@ export function serveUntilStopped(cleanup: () => void): void {
 
 /** Runs a server's async main; a failure is reported on stderr under `name` and exits 1. */
 export function runServer(name: string, main: () => Promise<void>): void {
-  main().catch((e) => {
-    process.stderr.write(`${name}: ${(e as Error).stack}\n`);
+  main().catch((e: unknown) => {
+    process.stderr.write(`${name}: ${e instanceof Error ? e.stack : String(e)}\n`);
     process.exit(1);
   });
 }

@@ -206,7 +206,7 @@ async function main(): Promise<void> {
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 }
 
-main().catch((e) => {
-  process.stderr.write(`x509-library: ${(e as Error).stack}\n`);
+main().catch((e: unknown) => {
+  process.stderr.write(`x509-library: ${e instanceof Error ? e.stack : String(e)}\n`);
   process.exit(1);
 });

@@ -15,7 +15,10 @@ export interface LinkFloor {
   baseMiB: number;
 }
 
-/** Opens `links` mTLS HTTP/2 links that each receive `responseBytes`, in a process of their own, and reports their memory. */
+/**
+ * Opens `links` mTLS HTTP/2 links that each receive `responseBytes`, in a process of their own, and reports their
+ * memory.
+ */
 export async function linkFloor(o: { links: number; responseBytes: number }): Promise<LinkFloor> {
   const { dir, key, cert } = istiodServingCert('links');
   const proc = new SimProc(

@@ -42,16 +42,24 @@ export function writeMesh(
     );
   for (let n = 0; n < 100; n++)
     docs.push(
-      `apiVersion: v1\nkind: Node\nmetadata: { name: node-${n}, labels: { topology.kubernetes.io/region: r${n % 3}, topology.kubernetes.io/zone: z${n % 9} } }\n`,
+      `apiVersion: v1\nkind: Node\n` +
+        `metadata: { name: node-${n}, ` +
+        `labels: { topology.kubernetes.io/region: r${n % 3}, topology.kubernetes.io/zone: z${n % 9} } }\n`,
     );
   for (let s = 0; s < shape.services; s++) {
     docs.push(
-      `apiVersion: v1\nkind: Service\nmetadata: { name: svc-${s}, namespace: ns-${s % nss} }\nspec: { clusterIP: 172.${16 + ((s >> 16) & 15)}.${(s >> 8) & 255}.${s & 255}, selector: { app: app-${s} }, ports: [{ name: http, port: 80, targetPort: 8080 }] }\n`,
+      `apiVersion: v1\nkind: Service\nmetadata: { name: svc-${s}, namespace: ns-${s % nss} }\n` +
+        `spec: { clusterIP: 172.${16 + ((s >> 16) & 15)}.${(s >> 8) & 255}.${s & 255}, ` +
+        `selector: { app: app-${s} }, ports: [{ name: http, port: 80, targetPort: 8080 }] }\n`,
     );
   }
   for (let p = 0; p < shape.policies; p++) {
     docs.push(
-      `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: pol-${p}, namespace: ns-${p % nss} }\nspec: { selector: { matchLabels: { app: app-${p} } }, action: ALLOW, rules: [{ from: [{ source: { namespaces: [ns-${(p + 1) % nss}] } }], to: [{ operation: { ports: ["8080"] } }] }] }\n`,
+      `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n` +
+        `metadata: { name: pol-${p}, namespace: ns-${p % nss} }\n` +
+        `spec: { selector: { matchLabels: { app: app-${p} } }, action: ALLOW, ` +
+        `rules: [{ from: [{ source: { namespaces: [ns-${(p + 1) % nss}] } }], ` +
+        `to: [{ operation: { ports: ["8080"] } }] }] }\n`,
     );
   }
   fs.writeFileSync(path.join(dir, 'base.yaml'), docs.join('---\n'));

@@ -93,7 +93,10 @@ function field(tag: number, body: Buffer): Buffer {
 
 const s = (x: string): Buffer => Buffer.from(x, 'utf8');
 
-/** DeltaDiscoveryRequest: node(1){id=1, metadata(3) NAMESPACE}, type_url(2), subscribe(3), irv(5), nonce(6), error_detail(7). */
+/**
+ * DeltaDiscoveryRequest: node(1){id=1, metadata(3) NAMESPACE}, type_url(2), subscribe(3), irv(5), nonce(6),
+ * error_detail(7).
+ */
 export function encodeRequest(r: {
   typeUrl: string;
   nodeId?: string;

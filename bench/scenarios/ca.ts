@@ -36,14 +36,24 @@ function loadAverage(): string {
     .join(' ');
 }
 
-function lines(child: ChildProcess, onLine: (o: Record<string, unknown>) => void): Promise<void> {
+/** The load generator's final line (bench/ca/client.ts): the fields a round reads. */
+interface ClientResult {
+  sustained: { rate: number; done: number };
+  burst: { wallMs: number[]; p99: number };
+  errors: number;
+}
+
+/** One JSON line of bench/ca/client.ts: a phase mark, or (event 'result') the final result. */
+type ClientLine = { event: 'phase-start' | 'phase-end'; phase: string } | ({ event: 'result' } & ClientResult);
+
+function lines(child: ChildProcess, onLine: (o: ClientLine) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const rl = readline.createInterface({ input: child.stdout! });
     rl.on('line', (l) => {
       try {
-        onLine(JSON.parse(l) as Record<string, unknown>);
+        onLine(JSON.parse(l) as ClientLine);
       } catch (e) {
-        reject(e);
+        reject(e instanceof Error ? e : new Error(String(e)));
       }
     });
     child.on('exit', (code) => (code === 0 || code === null ? resolve() : reject(new Error(`child exited ${code}`))));
@@ -77,7 +87,9 @@ async function measure(
   let client: ChildProcess | undefined;
   try {
     const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      readline.createInterface({ input: server.stdout! }).once('line', (l) => resolve(JSON.parse(l)));
+      readline
+        .createInterface({ input: server.stdout! })
+        .once('line', (l) => resolve(JSON.parse(l) as Record<string, unknown>));
       server.once('exit', (c) => reject(new Error(`${script} exited ${c} before ready`)));
     });
     const pid = server.pid!;
@@ -85,7 +97,7 @@ async function measure(
       stdio: ['ignore', 'pipe', clientLog],
     });
     const marks: Record<string, { cpu: number; t: number }> = {};
-    let result: Record<string, any> | undefined;
+    let result: ClientResult | undefined;
     await lines(client, (o) => {
       if (o.event === 'phase-start' || o.event === 'phase-end') {
         marks[`${o.event}:${o.phase}`] = { cpu: cpuSeconds(pid), t: performance.now() };
@@ -95,12 +107,12 @@ async function measure(
     const s0 = marks['phase-start:sustained']!;
     const s1 = marks['phase-end:sustained']!;
     return {
-      rate: result.sustained.rate as number,
+      rate: result.sustained.rate,
       perCpuSecond: result.sustained.done / Math.max(1e-9, s1.cpu - s0.cpu),
       serverCores: (s1.cpu - s0.cpu) / ((s1.t - s0.t) / 1000),
-      burstWallMs: Math.min(...(result.burst.wallMs as number[])),
-      burstP99: result.burst.p99 as number,
-      errors: result.errors as number,
+      burstWallMs: Math.min(...result.burst.wallMs),
+      burstP99: result.burst.p99,
+      errors: result.errors,
     };
   } finally {
     client?.kill('SIGTERM');
@@ -311,7 +323,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     'sign_path_* is Authority.sign in-process (CSR parse + key import + verify, DER build, CA sign, PEM), ' +
       `alternating 100 ms windows with the pairs.${oracle}`,
     `${rounds} interleaved rounds (each CA key type, our transport, then the floor), after a ` +
-      `${load.warmup}-request warm-up; min/median over rounds. Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}.`,
+      `${load.warmup}-request warm-up; min/median over rounds. ` +
+      `Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}.`,
   );
   const params = { caKeys: keys, csrKey: 'ECDSA P-256, ztunnel shape, ImpersonatedIdentity', rounds, ...load };
   return { scenario: 'ca', params, figures, notes };

@@ -73,7 +73,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       });
     }
     notes.push(
-      `${streams} simulated ztunnels; ${shape.workloads} pods; each rate for ${seconds} s; latency = file write -> ztunnel receives the new pod`,
+      `${streams} simulated ztunnels; ${shape.workloads} pods; each rate for ${seconds} s; ` +
+        `latency = file write -> ztunnel receives the new pod`,
     );
     const load = os
       .loadavg()

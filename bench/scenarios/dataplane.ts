@@ -15,8 +15,9 @@ import { untilEndpoints, WEB_GLOBAL_HOST } from '../../e2e/dataplane/topologies'
  *  - direct: a client pod in B → B's pods, ztunnel → ztunnel (single HBONE);
  *  - gateway: a client pod in A → web.shop.mesh.internal → B's gateway → B's pods (double HBONE).
  * For bulk, the gateway's floor too: a bare node:http2 relay swapped into its place, in the same run
- * (bench/lib/dataplane-bulk.ts; `rounds` = direct/X pairs per X). Every load run happens inside the client pod's namespace (its agent, e2e/dataplane/agent-load.ts), through
- * the pod's ztunnel's SOCKS5 listener, against the rig's app (echo / sink). CPU and RSS come from /proc.
+ * (bench/lib/dataplane-bulk.ts; `rounds` = direct/X pairs per X). Every load run happens inside the client pod's
+ * namespace (its agent, e2e/dataplane/agent-load.ts), through the pod's ztunnel's SOCKS5 listener, against the rig's
+ * app (echo / sink). CPU and RSS come from /proc.
  * Propagation is measured at the data plane: a pod of a global service registered in B → the first successful
  * connection from A that the new pod answers.
  */

@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   api.close();
 }
 
-main().catch((e) => {
-  process.stderr.write(String((e as Error).stack) + '\n');
+main().catch((e: unknown) => {
+  process.stderr.write(String(e instanceof Error ? e.stack : e) + '\n');
   process.exit(1);
 });

@@ -101,7 +101,8 @@ async function populate(api: KubeApi, size: Size): Promise<void> {
       },
     }),
   );
-  // Two requests per pod (the API server drops status on create); 64 in flight keeps etcd's batches full without a 429 storm.
+  // Two requests per pod (the API server drops status on create); 64 in flight keeps etcd's batches full without a
+  // 429 storm.
   await pool(size.pods, 64, async (i) => {
     const ns = nsOfPod(i);
     const name = `pod-${i}`;
@@ -166,7 +167,10 @@ async function initialSync(cluster: TestCluster, logDir: string, notes: string[]
     ];
     if (Number(synced.rejected) > 0) notes.push(`${synced.rejected} objects rejected by the store`);
     notes.push(
-      'initial sync: daemon = KubeClient + 5 reflectors (Namespace, Node, Service, EndpointSlice, Pod; page size 500) + LocalRegistry, in its own process; apiserver and etcd are separate processes on the same 2 cores',
+      'initial sync: daemon = KubeClient + 5 reflectors ' +
+        '(Namespace, Node, Service, EndpointSlice, Pod; page size 500) ' +
+        '+ LocalRegistry, in its own process; ' +
+        'apiserver and etcd are separate processes on the same 2 cores',
     );
     return figures;
   } finally {
@@ -255,7 +259,8 @@ async function steady(o: {
     dir,
     logDir: o.logDir,
     name: 'kube-steady-daemon',
-    // Diagnosis only (e.g. BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"), as in the xds/churn rigs; figures are taken without it.
+    // Diagnosis only (e.g. BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"), as in the xds/churn rigs;
+    // figures are taken without it.
     nodeArgs: process.env.BENCH_DAEMON_NODE_ARGS ? process.env.BENCH_DAEMON_NODE_ARGS.split(' ') : undefined,
     config: {
       clusterId: 'Kubernetes',
@@ -275,7 +280,8 @@ async function steady(o: {
   const fromWatch: number[] = [];
   const ack: number[] = [];
   let errors = 0;
-  // ztunnel's gRPC client (tonic) sets TCP_NODELAY; so does this one, or Nagle + delayed ACK would add up to 40 ms to its ACKs.
+  // ztunnel's gRPC client (tonic) sets TCP_NODELAY; so does this one, or Nagle + delayed ACK would add up to 40 ms to
+  // its ACKs.
   const servername = 'istiod.istio-system.svc';
   const session = http2.connect(`https://127.0.0.1:${daemon.grpcPort}`, {
     createConnection: () => {
@@ -424,7 +430,8 @@ async function steady(o: {
       { name: 'steady_delivered', value: delivered, unit: 'fraction', target: { op: '>=', value: 0.99 } },
       { name: 'steady_changes', value: total - errors, unit: 'count' },
       { name: 'steady_write_errors', value: errors, unit: 'count' },
-      // The figures hold "at 100 changes/s" only if the load generator got the writes out that fast (an overloaded apiserver slows it: at most 64 in flight).
+      // The figures hold "at 100 changes/s" only if the load generator got the writes out that fast (an overloaded
+      // apiserver slows it: at most 64 in flight).
       {
         name: 'steady_rate_issued',
         value: total / issuedS,
@@ -442,10 +449,20 @@ async function steady(o: {
       { name: 'steady_daemon_pushes', value: pipeline.pushes, unit: 'count' },
     ];
     const notes = [
-      `steady: the daemon binary (registry.type kubernetes) + 1 simulated ztunnel (delta xDS); ${total} pod IP changes through the pods/status subresource at ${size.steadyRatePerS}/s for ${size.steadySeconds} s, each pod changed once; ` +
-        "watch_to_ztunnel = a reference pod watch in the load generator sees the change -> the ztunnel receives a response naming that workload (the daemon's part); write_to_ztunnel = just before the apiserver PATCH is sent -> same receipt (includes the apiserver/etcd write, alone in write_ack_*); CPU/RSS of the daemon process over the window",
-      `steady: machine load average (1 min) at the end of the window: ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores (apiserver, etcd, the daemon and this load generator share them)`,
-      `steady: initial Address push carried ${initialResources} resources (${size.pods} pods + ${size.services} services expected); ${stalls} write(s) waited for one of ${MAX_IN_FLIGHT} slots`,
+      `steady: the daemon binary (registry.type kubernetes) + 1 simulated ztunnel (delta xDS); ` +
+        `${total} pod IP changes through the pods/status subresource ` +
+        `at ${size.steadyRatePerS}/s for ${size.steadySeconds} s, ` +
+        `each pod changed once; ` +
+        'watch_to_ztunnel = a reference pod watch in the load generator sees the change ' +
+        "-> the ztunnel receives a response naming that workload (the daemon's part); " +
+        'write_to_ztunnel = just before the apiserver PATCH is sent ' +
+        '-> same receipt (includes the apiserver/etcd write, alone in write_ack_*); ' +
+        'CPU/RSS of the daemon process over the window',
+      `steady: machine load average (1 min) at the end of the window: ${os.loadavg()[0]!.toFixed(1)} ` +
+        `on ${os.cpus().length} cores (apiserver, etcd, the daemon and this load generator share them)`,
+      `steady: initial Address push carried ${initialResources} resources ` +
+        `(${size.pods} pods + ${size.services} services expected); ` +
+        `${stalls} write(s) waited for one of ${MAX_IN_FLIGHT} slots`,
     ];
     return {
       figures,

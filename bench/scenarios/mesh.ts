@@ -40,7 +40,9 @@ function makePki(dir: string): { daemonCa: string; simChain: string; simKey: str
   run(['req', '-new', '-key', path.join(d, 'leaf-key.pem'), '-subj', '/O=bench', '-out', path.join(d, 'leaf.csr')]);
   fs.writeFileSync(
     path.join(d, 'leaf.ext'),
-    'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=URI:spiffe://cluster.local/ns/istio-system/sa/istiod\n',
+    'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n' +
+      'extendedKeyUsage=serverAuth,clientAuth\n' +
+      'subjectAltName=URI:spiffe://cluster.local/ns/istio-system/sa/istiod\n',
   );
   run([
     'x509',
@@ -76,18 +78,23 @@ function makePki(dir: string): { daemonCa: string; simChain: string; simKey: str
 function remoteGateways(n: number, port: number): string[] {
   const files: string[] = [];
   const out: string[] = [
-    'apiVersion: v1\nkind: Namespace\nmetadata: { name: istio-system, labels: { topology.istio.io/network: net-local } }\n',
+    'apiVersion: v1\nkind: Namespace\n' +
+      'metadata: { name: istio-system, labels: { topology.istio.io/network: net-local } }\n',
     `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${NS}, labels: { istio.io/dataplane-mode: ambient } }\n`,
   ];
   for (let i = 0; i < n; i++) {
-    out.push(`apiVersion: gateway.networking.k8s.io/v1
+    out.push(
+      `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
-metadata: { name: istio-remote-peer-sim-${i}, namespace: istio-gateways, labels: { topology.istio.io/network: sim-net-${i}, topology.istio.io/cluster: sim-${i} }, annotations: { gateway.istio.io/service-account: istio-eastwest } }
+metadata: { name: istio-remote-peer-sim-${i}, namespace: istio-gateways, ` +
+        `labels: { topology.istio.io/network: sim-net-${i}, topology.istio.io/cluster: sim-${i} }, ` +
+        `annotations: { gateway.istio.io/service-account: istio-eastwest } }
 spec:
   gatewayClassName: istio-remote
   addresses: [{ type: IPAddress, value: ${addressOf(i)} }]
   listeners: [{ name: cross-network, port: 15008, protocol: HBONE }, { name: xds-tls, port: ${port}, protocol: TLS }]
-`);
+`,
+    );
     if (out.length >= 2000) files.push(out.splice(0).join('---\n'));
   }
   if (out.length) files.push(out.join('---\n'));
@@ -236,7 +243,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   ];
   main.notes = [
     ...(main.notes ?? []),
-    `scale points (peers: steady CPU %, RSS MiB): ${points.map((p) => `${p.n}: ${p.cpu.toFixed(2)} %, ${p.rss.toFixed(0)} MiB`).join('; ')}`,
+    `scale points (peers: steady CPU %, RSS MiB): ` +
+      points.map((p) => `${p.n}: ${p.cpu.toFixed(2)} %, ${p.rss.toFixed(0)} MiB`).join('; '),
   ];
   return withLinkFloor(main);
 }
@@ -254,7 +262,10 @@ async function withLinkFloor(r: ScenarioResult): Promise<ScenarioResult> {
   r.figures.push({ name: 'link_floor_process_base', value: lf.baseMiB, unit: 'MiB' });
   r.notes = [
     ...(r.notes ?? []),
-    `link floor: ${p.peers} bare mTLS HTTP/2 links, each after a ${p.firstSyncBytes}-byte first sync, cost ${lf.totalMiB.toFixed(0)} MiB of RSS (${lf.perLinkKiB.toFixed(1)} KiB per link, ${lf.heapPerLinkKiB.toFixed(1)} KiB of it JS heap) in a process that holds nothing else (no ambientd code)`,
+    `link floor: ${p.peers} bare mTLS HTTP/2 links, each after a ${p.firstSyncBytes}-byte first sync, ` +
+      `cost ${lf.totalMiB.toFixed(0)} MiB of RSS ` +
+      `(${lf.perLinkKiB.toFixed(1)} KiB per link, ${lf.heapPerLinkKiB.toFixed(1)} KiB of it JS heap) ` +
+      `in a process that holds nothing else (no ambientd code)`,
   ];
   return r;
 }
@@ -285,7 +296,7 @@ async function runAt(
     const serving = await sim.serve(pki.simChain, pki.simKey);
     const shards = sim.procs.length;
     if (shards > 1) notes.push(`peers simulator: ${shards} processes (open files: a listener + a connection per peer)`);
-    const simPort = Number(serving.port);
+    const simPort = serving.port;
     const reg = path.join(dir, 'registry');
     fs.mkdirSync(reg, { recursive: true });
     remoteGateways(n, simPort).forEach((text, k) => fs.writeFileSync(path.join(reg, `peers-${k}.yaml`), text));
@@ -323,7 +334,7 @@ async function runAt(
       `daemon ${cpuPercent(sync0.daemon, sampleProc(daemon!.pid)).toFixed(0)} %, ` +
       `peers simulator ${cpuPercent(sync0.peers, sim.sample()).toFixed(0)} %, ` +
       `ztunnels simulator ${cpuPercent(sync0.ztunnels, sampleProc(zsim.pid)).toFixed(0)} % of one core`;
-    const synced = await zsim.next('synced', full ? 900_000 : 300_000).catch(async (e: Error) => {
+    const synced = await zsim.next('synced', full ? 900_000 : 300_000).catch(async (e: unknown) => {
       // Which side was the bottleneck: how far each ztunnel got, and who was busy while it waited.
       zsim.send({ cmd: 'progress' });
       const held = await zsim
@@ -343,13 +354,15 @@ async function runAt(
         `RSS daemon ${(sampleProc(daemon!.pid).rssBytes / 2 ** 20).toFixed(0)} MiB, simulators (peak) ` +
         `${(simPeak.peers / 2 ** 20).toFixed(0)} + ${(simPeak.ztunnels / 2 ** 20).toFixed(0)} MiB`;
       const where = `ztunnels hold ${held} of ${n * SERVICES}; ${linked}`;
-      throw new Error(`${e.message}; ${where}; CPU over the wait: ${syncCpu()}; ${rss}`);
+      const why = e instanceof Error ? e.message : String(e);
+      throw new Error(`${why}; ${where}; CPU over the wait: ${syncCpu()}; ${rss}`);
     });
     const syncTarget = big ? { target: { op: '<=' as const, value: 120 } } : {};
     figures.push({ name: 'first_full_sync', value: (Number(synced.at) - t0) / 1000, unit: 's', ...syncTarget });
     notes.push(`CPU during the first full sync: ${syncCpu()}`);
     notes.push(
-      `first full sync: ${n} peers x ${SERVICES} services = ${n * SERVICES} split-horizon workloads at each of ${ztunnels} ztunnels (from daemon start)`,
+      `first full sync: ${n} peers x ${SERVICES} services = ${n * SERVICES} ` +
+        `split-horizon workloads at each of ${ztunnels} ztunnels (from daemon start)`,
     );
     // Start-up work the daemon still owes after the sync: every peer's state on disk (one file per peer,
     // written one at a time with fsync; at N = 10,000 it ran on into the steady window). Reported, then
@@ -450,13 +463,17 @@ async function runAt(
     figures.push({ name: 'propagation_p50', value: percentile(lat, 50), unit: 'ms' });
     figures.push({ name: 'propagation_p99', value: percentile(lat, 99), unit: 'ms', target: { op: '<=', value: 100 } });
     figures.push({ name: 'propagation_samples', value: lat.length, unit: 'changes' });
-    figures.push({ name: 'churn_pod_replacements', value: Number(rep.replacements), unit: 'pods' });
-    figures.push({ name: 'churn_updates_sent', value: Number(rep.churnSends), unit: 'resources' });
+    figures.push({ name: 'churn_pod_replacements', value: rep.replacements, unit: 'pods' });
+    figures.push({ name: 'churn_updates_sent', value: rep.churnSends, unit: 'resources' });
     notes.push(
-      `steady window ${windowMs / 1000}s: ${n} pod replacements/s (inside capacity buckets: nothing sent); then ${windowMs / 1000}s with ${crossingsPerSec} bucket crossings/s on top (propagation, cpu_during_crossings)`,
+      `steady window ${windowMs / 1000}s: ${n} pod replacements/s (inside capacity buckets: nothing sent); ` +
+        `then ${windowMs / 1000}s with ${crossingsPerSec} bucket crossings/s on top ` +
+        `(propagation, cpu_during_crossings)`,
     );
     notes.push(
-      'propagation = simulator change (FederatedService sent) -> each simulated ztunnel first receives the split-horizon workload; peers and ztunnels in two simulator processes, matched on wall-clock time',
+      'propagation = simulator change (FederatedService sent) ' +
+        '-> each simulated ztunnel first receives the split-horizon workload; ' +
+        'peers and ztunnels in two simulator processes, matched on wall-clock time',
     );
     if (!full) notes.push('quick mode runs N = 200; the targets are stated for N = 2,000 (make bench-full)');
     const series: Series[] = [
@@ -473,7 +490,7 @@ async function runAt(
         crossingsPerSec,
         windowMs,
         mode: opts.mode,
-        firstSyncBytes: Number(serving.firstSyncBytes),
+        firstSyncBytes: serving.firstSyncBytes,
       },
       figures,
       notes,
@@ -504,8 +521,8 @@ async function daemonMain(cfgFile: string): Promise<void> {
 
 if (require.main === module) {
   if (process.argv[2] === 'daemon') {
-    daemonMain(process.argv[3]!).catch((e: Error) => {
-      console.error(e.stack ?? e.message);
+    daemonMain(process.argv[3]!).catch((e: unknown) => {
+      console.error(e instanceof Error ? (e.stack ?? e.message) : e);
       process.exit(1);
     });
   }

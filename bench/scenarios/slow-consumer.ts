@@ -101,10 +101,14 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       target: { op: '<=', value: 32 },
     });
     notes.push(
-      `per-round p99 (ms), A/B: ${a.map((x, i) => `${percentile(x, 99).toFixed(1)}/${percentile(b[i]!, 99).toFixed(1)}`).join('  ')}`,
+      `per-round p99 (ms), A/B: ` +
+        a.map((x, i) => `${percentile(x, 99).toFixed(1)}/${percentile(b[i]!, 99).toFixed(1)}`).join('  '),
     );
     notes.push(
-      'heap = JS heap + external after a full GC in the daemon; growth = largest rise across one B phase; the stuck client asked for the full state and never read it (bounded by one in-flight response + HTTP/2 flow control)',
+      'heap = JS heap + external after a full GC in the daemon; ' +
+        'growth = largest rise across one B phase; ' +
+        'the stuck client asked for the full state and never read it ' +
+        '(bounded by one in-flight response + HTTP/2 flow control)',
     );
   } finally {
     await rig.close();

@@ -52,7 +52,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     sim.send({ cmd: 'connect', n: 1, withState: false });
     const first = await sim.next('connected');
     figures.push({ name: 'first_full_sync', value: Number(first.ms), unit: 'ms', target: { op: '<=', value: 1000 } });
-    notes.push(`first sync carried ${first.resources} resources`);
+    notes.push(`first sync carried ${Number(first.resources)} resources`);
 
     // 1b. Single changes to an otherwise idle daemon (one client): the debounce
     // defaults must keep this under 20 ms at p99 (#2 point 6). Changes are spaced
@@ -212,10 +212,16 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   const loads = (l: number[]): string => l.map((x) => x.toFixed(2)).join('/');
   notes.push(`load average (1/5/15 min) at start ${loads(load0)}, at end ${loads(loadEnd)}`);
   notes.push(
-    'transport floor = a bare node:http2 TLS 1.3 server (no ambientd code) writing one pre-encoded response to the same simulated ztunnels; its latency is measured from the write command, so it excludes the file watcher, parse and push pipeline',
+    'transport floor = a bare node:http2 TLS 1.3 server (no ambientd code) ' +
+      'writing one pre-encoded response to the same simulated ztunnels; ' +
+      'its latency is measured from the write command, ' +
+      'so it excludes the file watcher, parse and push pipeline',
   );
   notes.push(
-    `transport floor storm = the same bare server receiving ${streams} reconnects that each list ${shape.workloads + shape.services} names in initial_resource_versions, answering each with an empty response and matching nothing`,
+    `transport floor storm = the same bare server ` +
+      `receiving ${streams} reconnects that each list ${shape.workloads + shape.services} ` +
+      `names in initial_resource_versions, ` +
+      `answering each with an empty response and matching nothing`,
   );
   const params = { ...shape, streams, changes, rounds, pinned: describePinning(pin), mode: opts.mode };
   return { scenario: 'xds', params, figures, notes, series };

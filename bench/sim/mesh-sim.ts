@@ -277,8 +277,8 @@ function peersMain(): void {
         for (const l of listeners) l.close();
         process.exit(0);
       }
-    })().catch((e: Error) => {
-      console.error(`mesh simulator (peers): ${e.stack ?? e.message}`);
+    })().catch((e: unknown) => {
+      console.error(`mesh simulator (peers): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       process.exit(1);
     });
   });

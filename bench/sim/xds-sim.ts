@@ -5,7 +5,8 @@
  *     (countFailed: streams the server ends before both first responses are counted in failed, not awaited)
  *   {cmd:'closeStuck'}                       → closes every stuck client: {ev:'stuckClosed', n}
  *   {cmd:'closeLast', n}                     → closes the n most recently connected clients: {ev:'lastClosed', n}
- *   {cmd:'expect', uid}                      → {ev:'expecting'}; then per client receipt of uid: {ev:'got', uid, times[]} once all have it
+ *   {cmd:'expect', uid}                      → {ev:'expecting'}; then per client receipt of uid:
+ *                                              {ev:'got', uid, times[]} once all have it
  *   {cmd:'close'}                            → exits
  * Times are wall-clock ms with sub-ms precision (performance.timeOrigin + now),
  * comparable across processes.

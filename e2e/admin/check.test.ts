@@ -146,7 +146,11 @@ t.test(
     t.equal(r.code, 1, r.text);
     t.match(
       r.text,
-      /^✗ peers connected and synced: istio-system\/istio-remote-peer-net2 declared but peering is not enabled in this daemon/m,
+      new RegExp(
+        /^✗ peers connected and synced: istio-system\/istio-remote-peer-net2 /.source +
+          /declared but peering is not enabled in this daemon/.source,
+        'm',
+      ),
     );
     // [stub peering] a layer that does not (yet) report the declared peer.
     const g = await startDaemon({
@@ -158,7 +162,11 @@ t.test(
     t.equal(s.code, 1);
     t.match(
       s.text,
-      /^✗ peers connected and synced: istio-system\/istio-remote-peer-net2 declared but not reported by the peering layer/m,
+      new RegExp(
+        /^✗ peers connected and synced: istio-system\/istio-remote-peer-net2 /.source +
+          /declared but not reported by the peering layer/.source,
+        'm',
+      ),
     );
   },
 );
@@ -197,7 +205,11 @@ t.test('[stub peering] an Invalid istio-remote Gateway fails "peers linked" and 
   t.equal(r.code, 1);
   t.match(
     r.text,
-    /^✗ peers linked: istio-gateways\/istio-remote-peer-c4 is Invalid \(spec\.addresses is required\); regenerate it with `ambientd link --from <peer debug URL> --write`$/m,
+    new RegExp(
+      /^✗ peers linked: istio-gateways\/istio-remote-peer-c4 is Invalid \(spec\.addresses is required\); /.source +
+        /regenerate it with `ambientd link --from <peer debug URL> --write`$/.source,
+      'm',
+    ),
   );
 });
 
@@ -223,7 +235,12 @@ t.test('[stub peering] a conflict that names both owners is printed with them', 
   t.equal(r.code, 1);
   t.match(
     r.text,
-    /^✗ no flat-mode address conflicts: istio-remote-peer-c3: WorkloadAddress net1\/10\.0\.0\.5 held by local c1\/\/Pod\/default\/web-1, refused to c3 c3\/\/Pod\/shop\/api-0$/m,
+    new RegExp(
+      /^✗ no flat-mode address conflicts: istio-remote-peer-c3: /.source +
+        /WorkloadAddress net1\/10\.0\.0\.5 held by local c1\/\/Pod\/default\/web-1, /.source +
+        /refused to c3 c3\/\/Pod\/shop\/api-0$/.source,
+      'm',
+    ),
   );
 });
 

@@ -93,7 +93,11 @@ t.test(
     const scrape = (await get(adminOf(a.daemon).metricsPort, '/metrics')).body;
     t.match(
       scrape,
-      /^ambientd_peer_inbound_streams\{cluster="cluster-b",spiffe_id="spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/istiod"\} 1$/m,
+      new RegExp(
+        /^ambientd_peer_inbound_streams\{cluster="cluster-b",/.source +
+          /spiffe_id="spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/istiod"\} 1$/.source,
+        'm',
+      ),
     );
 
     // A second peer declared at a closed loopback port: never connects.

@@ -64,7 +64,8 @@ t.test(
   'promtool check metrics on a live scrape after a ztunnel connected and got pushes',
   { skip: !fs.existsSync(PROMTOOL) && 'promtool not installed (make sysdeps)' },
   async (t) => {
-    // The real peering layer with one declared peer that never answers (port 9 on 127.0.0.3 is closed), so peer series exist.
+    // The real peering layer with one declared peer that never answers (port 9 on 127.0.0.3 is closed), so peer
+    // series exist.
     const f = await startDaemon({
       files: {
         'mesh.yaml': MESH,

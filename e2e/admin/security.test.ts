@@ -39,10 +39,13 @@ t.test('no endpoint and no log line carries a private key or a token', async (t)
     .generateKeyPairSync('ec', { namedCurve: 'P-256' })
     .privateKey.export({ type: 'pkcs8', format: 'pem' })
     .toString();
-  const secretYaml = `apiVersion: v1\nkind: Secret\nmetadata: { name: tls, namespace: default }\nstringData:\n  tls.key: |\n${planted
+  const keyBlock = planted
     .split('\n')
     .map((l) => `    ${l}`)
-    .join('\n')}\n`;
+    .join('\n');
+  const secretYaml =
+    `apiVersion: v1\nkind: Secret\nmetadata: { name: tls, namespace: default }\n` +
+    `stringData:\n  tls.key: |\n${keyBlock}\n`;
   const f = await startDaemon({
     files: { 'mesh.yaml': MESH, 'secret.yaml': secretYaml },
     logger,

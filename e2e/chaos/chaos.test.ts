@@ -44,7 +44,8 @@ t.test('oracle catches lost updates, stale values and ghosts', async (t) => {
       const [ns, name] = key.split('/') as [string, string];
       const cap = ready <= 0 ? 0 : 2 ** Math.floor(Math.log2(ready));
       addr.set(
-        `${y.network}/SplitHorizonWorkload/istio-gateways/istio-remote-peer-${y.cluster}/${ns}/${name}.${ns}.mesh.internal`,
+        `${y.network}/SplitHorizonWorkload/istio-gateways/istio-remote-peer-${y.cluster}` +
+          `/${ns}/${name}.${ns}.mesh.internal`,
         { value: { workload: cap ? { capacity: { value: cap } } : { status: 1 } } },
       );
       addr.set(`${ns}/${name}.${ns}.mesh.internal`, {

@@ -166,7 +166,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     await Promise.all(nodes.map((n) => n.proc.start()));
     log(`chaos: three daemons ready in ${Math.round(performance.now() - tStart)} ms`);
     log(
-      `chaos: seed ${o.seed}; daemons ${nodes.map((n) => `${n.name}=127.0.0.1:${n.proc.spec.xdsPort} (pid ${n.proc.child!.pid})`).join(', ')}; work dir ${dir}`,
+      `chaos: seed ${o.seed}; daemons ` +
+        nodes.map((n) => `${n.name}=127.0.0.1:${n.proc.spec.xdsPort} (pid ${n.proc.child!.pid})`).join(', ') +
+        `; work dir ${dir}`,
     );
     const zPer = o.ztunnelsPerDaemon ?? 2;
     for (const n of nodes) {
@@ -294,12 +296,19 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       for (const l of last.slice(0, 50)) log(`  ${l}`);
     } else {
       log(
-        `chaos: settle after cycle ${cycle}: ok in ${ms} ms (${truths.map((t) => `${t.cluster} ${t.addresses.size} local addresses, ${t.exported.size} exported`).join('; ')})`,
+        `chaos: settle after cycle ${cycle}: ok in ${ms} ms (` +
+          truths
+            .map((t) => `${t.cluster} ${t.addresses.size} local addresses, ${t.exported.size} exported`)
+            .join('; ') +
+          ')',
       );
     }
   }
 
-  /** Every peer Connected+Synced, every long-lived ztunnel streaming, every xDS stream ACKed and with nothing pending. */
+  /**
+   * Every peer Connected+Synced, every long-lived ztunnel streaming, every xDS stream ACKed and with nothing
+   * pending.
+   */
   async function meshQuiet(): Promise<boolean> {
     const not = (why: string): false => ((quietWhy = why), false);
     for (const n of nodes) {
@@ -309,12 +318,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         const c = n.zt[z]!;
         // The daemon's side of the same stream, if it has one.
         const sz = await n.proc.debug<SynczDoc>('/debug/syncz');
+        const mine = sz?.streams.filter((s) => s.nodeId === c.nodeId || !s.nodeId);
         const server = sz
-          ? `${sz.streams.length} streams; for it or without a node yet: ${JSON.stringify(sz.streams.filter((s) => s.nodeId === c.nodeId || !s.nodeId)).slice(0, 800)}`
+          ? `${sz.streams.length} streams; for it or without a node yet: ${JSON.stringify(mine).slice(0, 800)}`
           : 'no syncz';
         const ports = c.sockets().flatMap((k) => (k.localPort === undefined ? [] : [k.localPort]));
         return not(
-          `${n.name} ztunnel-${z} (${c.nodeId}): status ${JSON.stringify(c.status)}, ACKed ${TYPES.map((t) => c.acked.get(t) ?? 0).join('/')}; ${c.diagnose()}; daemon streams for it: ${server}; sockets: ${kernelSockets(ports)}`,
+          `${n.name} ztunnel-${z} (${c.nodeId}): status ${JSON.stringify(c.status)}, ` +
+            `ACKed ${TYPES.map((t) => c.acked.get(t) ?? 0).join('/')}; ${c.diagnose()}; ` +
+            `daemon streams for it: ${server}; sockets: ${kernelSockets(ports)}`,
         );
       }
       const peers = await n.proc.debug<PeersDoc>('/debug/peers');
@@ -423,7 +435,8 @@ async function inject(
       await n.proc.kill9();
       await n.proc.start();
       log(
-        `chaos: ${n.name} kill -9 and restart (start #${n.proc.starts}, pid ${n.proc.child!.pid}, ready after ${Math.round(performance.now() - t0)} ms)`,
+        `chaos: ${n.name} kill -9 and restart ` +
+          `(start #${n.proc.starts}, pid ${n.proc.child!.pid}, ready after ${Math.round(performance.now() - t0)} ms)`,
       );
       break;
     }

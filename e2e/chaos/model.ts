@@ -126,11 +126,14 @@ export class ClusterModel {
     const nsIdx = NS_LIST.indexOf(ns);
     const appIdx = (NAMESPACES[ns] as readonly string[]).indexOf(app);
     const docs = p.ready.map(
-      (ready, i) => `apiVersion: v1
+      (ready, i) =>
+        `apiVersion: v1
 kind: Pod
 metadata: { name: ${app}-g${p.gen}-${i}, namespace: ${ns}, labels: { app: ${app} } }
-spec: { serviceAccountName: ${app}, nodeName: node-${i % 2}, containers: [{ name: c, ports: [{ containerPort: 8080 }] }] }
-status: { phase: Running, podIP: 10.${this.index * 10 + nsIdx}.${appIdx}.${i + 1}, conditions: [{ type: Ready, status: "${ready ? 'True' : 'False'}" }] }
+spec: { serviceAccountName: ${app}, nodeName: node-${i % 2}, ` +
+        `containers: [{ name: c, ports: [{ containerPort: 8080 }] }] }
+status: { phase: Running, podIP: 10.${this.index * 10 + nsIdx}.${appIdx}.${i + 1}, ` +
+        `conditions: [{ type: Ready, status: "${ready ? 'True' : 'False'}" }] }
 `,
     );
     this.write(file, docs.join('---\n'));

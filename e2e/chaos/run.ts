@@ -39,7 +39,8 @@ async function main(argv: string[]): Promise<number> {
   );
   process.stdout.write(`chaos: faults by kind: ${FAULT_KINDS.map((k) => `${k}=${r.faults[k]}`).join(', ')}\n`);
   process.stdout.write(
-    `chaos: ${r.settles} settles checked against the ground truth; ${r.stateFilesChecked} state files loaded; ${r.leftoverTempFiles.length} leftover temp files\n`,
+    `chaos: ${r.settles} settles checked against the ground truth; ` +
+      `${r.stateFilesChecked} state files loaded; ${r.leftoverTempFiles.length} leftover temp files\n`,
   );
   if (flags.has('keep')) process.stdout.write(`chaos: work dir kept at ${r.dir}\n`);
   process.stdout.write(`chaos: ${r.cycles} cycles, ${r.totalFaults} faults, ${r.mismatches} mismatches\n`);

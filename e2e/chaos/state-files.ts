@@ -17,7 +17,10 @@ export function checkStateFiles(
 ): { checked: number; problems: string[]; leftovers: string[] } {
   const decoders = peeringTypes(wire);
   const problems: string[] = [];
-  /** Temp files a kill -9 left behind mid-write: harmless to loading (restore reads *.json only) but never cleaned up. */
+  /**
+   * Temp files a kill -9 left behind mid-write: harmless to loading (restore reads *.json only) but never cleaned
+   * up.
+   */
   const leftovers: string[] = [];
   let checked = 0;
   for (const d of daemons) {

@@ -12,7 +12,10 @@ function manyPods(n: number): string {
   ];
   for (let i = 0; i < n; i++) {
     docs.push(
-      `apiVersion: v1\nkind: Pod\nmetadata: { name: p-${i}, namespace: big }\nspec: { nodeName: n1, containers: [{ name: c }] }\nstatus: { phase: Running, podIP: 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}, conditions: [{ type: Ready, status: "True" }] }\n`,
+      `apiVersion: v1\nkind: Pod\nmetadata: { name: p-${i}, namespace: big }\n` +
+        `spec: { nodeName: n1, containers: [{ name: c }] }\n` +
+        `status: { phase: Running, podIP: 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}, ` +
+        `conditions: [{ type: Ready, status: "True" }] }\n`,
     );
   }
   return docs.join('---\n');

@@ -10,7 +10,10 @@ import { Rng, mutateBytes, mutateText, Outcomes, heapBound, CASE_BOUND_MS } from
 const SEED = 0xc5a1;
 const CASES = 10_000;
 
-/** CSRs made by openssl (the independent oracle for "valid"): RSA 2048, EC P-256 and P-384, Ed25519 (unsupported key). */
+/**
+ * CSRs made by openssl (the independent oracle for "valid"): RSA 2048, EC P-256 and P-384, Ed25519 (unsupported
+ * key).
+ */
 function opensslCsrs(): string[] {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-fuzz-csr-'));
   try {
@@ -96,7 +99,8 @@ t.test(`CSR parse/verify: ${CASES} mutated openssl CSRs, seed ${SEED}`, async (t
   }
   const heap1 = process.memoryUsage().heapUsed;
   t.comment(
-    `outcomes: ${out.summary()}; slowest ${out.maxCaseMs.toFixed(1)} ms (${out.slowest}); heap ${(heap0 / 1e6).toFixed(0)} -> ${(heap1 / 1e6).toFixed(0)} MB`,
+    `outcomes: ${out.summary()}; slowest ${out.maxCaseMs.toFixed(1)} ms (${out.slowest}); ` +
+      `heap ${(heap0 / 1e6).toFixed(0)} -> ${(heap1 / 1e6).toFixed(0)} MB`,
   );
   t.equal(out.total() + unclear.length, CASES, 'every case ran');
   t.same(

@@ -157,7 +157,8 @@ t.test(`JWT authentication: ${CASES} mutated tokens, seed ${SEED}`, async (t) =>
   }
   const heap1 = process.memoryUsage().heapUsed;
   t.comment(
-    `outcomes: ${out.summary()}; slowest ${out.maxCaseMs.toFixed(1)} ms (${out.slowest}); heap ${(heap0 / 1e6).toFixed(0)} -> ${(heap1 / 1e6).toFixed(0)} MB`,
+    `outcomes: ${out.summary()}; slowest ${out.maxCaseMs.toFixed(1)} ms (${out.slowest}); ` +
+      `heap ${(heap0 / 1e6).toFixed(0)} -> ${(heap1 / 1e6).toFixed(0)} MB`,
   );
   t.equal(out.total() + unclear.length, CASES, 'every case ran');
   // Known bug (reported, pkg/auth is not ours): a signed token whose nbf/exp is beyond the Date range (1e308)

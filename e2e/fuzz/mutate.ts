@@ -84,6 +84,24 @@ function mutateOnce(rng: Rng, b: Buffer, corpus: readonly Uint8Array[]): Buffer 
   }
 }
 
+/** YAML scalars a text mutation swaps in for a value: empty, null, collections, anchors, tags, odd numbers. */
+const ODD_SCALARS = [
+  '',
+  '~',
+  'null',
+  '[]',
+  '{}',
+  '-1',
+  '99999999999999999999',
+  '"x"',
+  '&a [*a]',
+  '!!binary AA==',
+  'true',
+  '0x10',
+  '1e400',
+  '"\\u0000"',
+];
+
 /** Text mutation: byte-level mutation of the UTF-8 (decoded back lossily) or a structural edit of lines. */
 export function mutateText(rng: Rng, src: string, corpus: readonly string[] = []): string {
   if (rng.chance(0.5))
@@ -110,10 +128,7 @@ export function mutateText(rng: Rng, src: string, corpus: readonly string[] = []
       break;
     }
     case 4:
-      lines[i] = lines[i]!.replace(
-        /: .*/,
-        `: ${rng.pick(['', '~', 'null', '[]', '{}', '-1', '99999999999999999999', '"x"', '&a [*a]', '!!binary AA==', 'true', '0x10', '1e400', '"\\u0000"'])}`,
-      );
+      lines[i] = lines[i]!.replace(/: .*/, `: ${rng.pick(ODD_SCALARS)}`);
       break;
     default:
       lines[i] = lines[i]!.slice(0, rng.int(lines[i]!.length + 1));

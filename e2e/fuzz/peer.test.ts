@@ -125,7 +125,9 @@ t.test(
     }
     const heap1 = process.memoryUsage().heapUsed;
     t.comment(
-      `outcomes: ${out.summary().slice(0, 1500)}; slowest ${out.maxCaseMs.toFixed(1)} ms; heap ${(heap0 / 1e6).toFixed(0)} -> ${(heap1 / 1e6).toFixed(0)} MB`,
+      `outcomes: ${out.summary().slice(0, 1500)}; ` +
+        `slowest ${out.maxCaseMs.toFixed(1)} ms; ` +
+        `heap ${(heap0 / 1e6).toFixed(0)} -> ${(heap1 / 1e6).toFixed(0)} MB`,
     );
     t.same(bad.slice(0, 20), [], 'no throw; every rejection has a reason; valid items are never rejected');
     t.ok(out.counts.size >= 6, 'several distinct rejection reasons');
@@ -147,7 +149,8 @@ t.test(
 );
 
 t.test(
-  `peer resources over a real peering stream: ${NET_BATCHES * PER_BATCH} mutated FederatedServices to a live daemon, seed ${SEED + 1}`,
+  `peer resources over a real peering stream: ${NET_BATCHES * PER_BATCH} ` +
+    `mutated FederatedServices to a live daemon, seed ${SEED + 1}`,
   async (t) => {
     const pki = makePki(['cluster-a', 'cluster-f']);
     t.teardown(() => pki.cleanup());

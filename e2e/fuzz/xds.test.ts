@@ -40,7 +40,10 @@ const node = (id: string): Record<string, unknown> => ({
   },
 });
 
-/** Valid requests of every shape ztunnel sends: initial (with versions), ACK, NACK, on-demand, unsubscribe, unknown type. */
+/**
+ * Valid requests of every shape ztunnel sends: initial (with versions), ACK, NACK, on-demand, unsubscribe, unknown
+ * type.
+ */
 function corpus(irv: Record<string, string>): Buffer[] {
   const id = 'ztunnel~10.0.0.9~z.istio-system~istio-system.svc.cluster.local';
   return [
@@ -211,10 +214,13 @@ t.test(`delta-xDS requests in-process: ${CASES} streams of mutated requests, see
         if (protocAccepts(b)) out.add('decoder-disagreement:protobufjs-stricter-than-protoc');
         else
           lenient.push(
-            `case ${caseNo}: fast decoder accepts bytes protoc and protobufjs reject (${slow.message.slice(0, 80)}): ${b.toString('hex').slice(0, 120)}`,
+            `case ${caseNo}: fast decoder accepts bytes protoc and protobufjs reject ` +
+              `(${slow.message.slice(0, 80)})` +
+              `: ${b.toString('hex').slice(0, 120)}`,
           );
       } else if (check && !sameDecode(req, slow as DeltaRequest)) {
-        // protobufjs reads a known field even when its wire type is wrong; protoc and the fast decoder skip it as unknown.
+        // protobufjs reads a known field even when its wire type is wrong; protoc and the fast decoder skip it as
+        // unknown.
         out.add('decoder-disagreement:protobufjs-wire-type-mismatch');
       }
       try {
@@ -250,7 +256,8 @@ t.test(`delta-xDS requests in-process: ${CASES} streams of mutated requests, see
   const heap1 = process.memoryUsage().heapUsed;
   t.comment(`outcomes: ${out.summary().slice(0, 2000)}`);
   t.comment(
-    `slowest ${out.maxCaseMs.toFixed(1)} ms (${out.slowest}); heap ${(heap0 / 1e6).toFixed(0)} -> ${(heap1 / 1e6).toFixed(0)} MB`,
+    `slowest ${out.maxCaseMs.toFixed(1)} ms (${out.slowest}); ` +
+      `heap ${(heap0 / 1e6).toFixed(0)} -> ${(heap1 / 1e6).toFixed(0)} MB`,
   );
   t.same(
     bad.slice(0, 20),
@@ -292,9 +299,13 @@ t.test(
         'ns.yaml':
           'apiVersion: v1\nkind: Namespace\nmetadata: { name: shop, labels: { istio.io/dataplane-mode: ambient } }\n',
         'svc.yaml':
-          'apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: shop }\nspec: { clusterIP: 10.96.0.10, selector: { app: web }, ports: [{ name: http, port: 80, targetPort: 8080 }] }\n',
+          'apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: shop }\n' +
+          'spec: { clusterIP: 10.96.0.10, selector: { app: web }, ' +
+          'ports: [{ name: http, port: 80, targetPort: 8080 }] }\n',
         'pod.yaml':
-          'apiVersion: v1\nkind: Pod\nmetadata: { name: web-0, namespace: shop, labels: { app: web } }\nspec: { serviceAccountName: web }\nstatus: { phase: Running, podIP: 10.1.0.1, conditions: [{ type: Ready, status: "True" }] }\n',
+          'apiVersion: v1\nkind: Pod\nmetadata: { name: web-0, namespace: shop, labels: { app: web } }\n' +
+          'spec: { serviceAccountName: web }\n' +
+          'status: { phase: Running, podIP: 10.1.0.1, conditions: [{ type: Ready, status: "True" }] }\n',
       },
     });
     t.teardown(() => d.close());

@@ -131,7 +131,8 @@ t.test(
     const heap1 = process.memoryUsage().heapUsed;
     t.comment(`outcomes: ${out.summary().slice(0, 1500)}`);
     t.comment(
-      `slowest ${out.maxCaseMs.toFixed(1)} ms (${out.slowest}); heap ${(heap0 / 1e6).toFixed(0)} -> ${(heap1 / 1e6).toFixed(0)} MB`,
+      `slowest ${out.maxCaseMs.toFixed(1)} ms (${out.slowest}); ` +
+        `heap ${(heap0 / 1e6).toFixed(0)} -> ${(heap1 / 1e6).toFixed(0)} MB`,
     );
     t.same(unclear, [], 'nothing thrown; every parse error and rejection carries a reason');
     t.same(lostGood.slice(0, 20), [], 'base objects and last good versions are kept');

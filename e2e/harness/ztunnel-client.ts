@@ -33,7 +33,10 @@ export interface ZtunnelClientOptions {
   /** Client cert for mTLS callers (peers, renewals). */
   clientCertPem?: string;
   clientKeyPem?: string;
-  /** HTTP/2 PING interval while a stream is open, and how long to wait for its ACK (default 30 s / 10 s, as ztunnel). */
+  /**
+   * HTTP/2 PING interval while a stream is open, and how long to wait for its ACK (default 30 s / 10 s, as
+   * ztunnel).
+   */
   keepaliveMs?: number;
   keepaliveTimeoutMs?: number;
   /** Extra types to subscribe (wildcard) after Address and Authorization; or replace them. */
@@ -95,7 +98,9 @@ export class ZtunnelClient extends EventEmitter {
 
   get nodeId(): string {
     const ns = this.o.podNamespace ?? 'istio-system';
-    return `ztunnel~${this.o.instanceIp ?? '1.1.1.1'}~${this.o.podName ?? 'ztunnel-test'}.${ns}~${ns}.svc.cluster.local`;
+    return (
+      `ztunnel~${this.o.instanceIp ?? '1.1.1.1'}~${this.o.podName ?? 'ztunnel-test'}.${ns}` + `~${ns}.svc.cluster.local`
+    );
   }
 
   held(typeUrl: string): Map<string, HeldResource> {
@@ -339,22 +344,25 @@ function channelz(channelId: number): { text: string; sockets: SocketStats[] } {
     t: { events?: { description: string; timestamp?: { seconds: number; nanos: number } }[] } | undefined,
   ): string =>
     (t?.events ?? [])
-      .map(
-        (e) =>
-          `${e.timestamp ? new Date(e.timestamp.seconds * 1000 + e.timestamp.nanos / 1e6).toISOString().slice(11, 23) : '?'} ${e.description}`,
-      )
+      .map((e) => {
+        const at = e.timestamp ? new Date(e.timestamp.seconds * 1000 + e.timestamp.nanos / 1e6) : undefined;
+        return `${at ? at.toISOString().slice(11, 23) : '?'} ${e.description}`;
+      })
       .join(' | ');
   const sockets: SocketStats[] = [];
   const ch = get('GetChannel', { channel_id: channelId })?.channel;
   if (!ch) return { text: 'no channelz entry', sockets };
   const parts = [
-    `calls ${ch.data.calls_started}/${ch.data.calls_succeeded}/${ch.data.calls_failed} (started/ok/failed); trace: ${trace(ch.data.trace)}`,
+    `calls ${ch.data.calls_started}/${ch.data.calls_succeeded}/${ch.data.calls_failed} (started/ok/failed); ` +
+      `trace: ${trace(ch.data.trace)}`,
   ];
   for (const ref of ch.subchannel_ref ?? []) {
     const sc = get('GetSubchannel', { subchannel_id: ref.subchannel_id })?.subchannel;
     if (!sc) continue;
     parts.push(
-      `subchannel ${ref.subchannel_id} ${sc.data.state?.state ?? '?'}, calls ${sc.data.calls_started}/${sc.data.calls_succeeded}/${sc.data.calls_failed}; trace: ${trace(sc.data.trace)}`,
+      `subchannel ${ref.subchannel_id} ${sc.data.state?.state ?? '?'}, ` +
+        `calls ${sc.data.calls_started}/${sc.data.calls_succeeded}/${sc.data.calls_failed}; ` +
+        `trace: ${trace(sc.data.trace)}`,
     );
     for (const so of sc.socket_ref ?? []) {
       const k = get('GetSocket', { socket_id: so.socket_id })?.socket;
@@ -365,7 +373,10 @@ function channelz(channelId: number): { text: string; sockets: SocketStats[] } {
       };
       sockets.push(stats);
       parts.push(
-        `socket ${so.name} local port ${stats.localPort ?? '?'}, streams ${k.data.streams_started}/${k.data.streams_succeeded}/${k.data.streams_failed}, messages sent ${k.data.messages_sent} received ${k.data.messages_received}, keepalives ${stats.keepalivesSent}`,
+        `socket ${so.name} local port ${stats.localPort ?? '?'}, ` +
+          `streams ${k.data.streams_started}/${k.data.streams_succeeded}/${k.data.streams_failed}, ` +
+          `messages sent ${k.data.messages_sent} received ${k.data.messages_received}, ` +
+          `keepalives ${stats.keepalivesSent}`,
       );
     }
   }

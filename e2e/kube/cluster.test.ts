@@ -397,7 +397,8 @@ t.test('projected token verified via issuer discovery + JWKS; forged ones refuse
   const payload = JSON.parse(Buffer.from(b, 'base64url').toString()) as Obj;
   const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const sign = (hdr: Obj, pl: Obj) => {
-    const input = `${Buffer.from(JSON.stringify(hdr)).toString('base64url')}.${Buffer.from(JSON.stringify(pl)).toString('base64url')}`;
+    const b64 = (o: Obj): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const input = `${b64(hdr)}.${b64(pl)}`;
     return `${input}.${crypto.sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`;
   };
   await t.rejects(auth.verify(sign({ alg: 'RS256', kid: header.kid }, payload)), 'same kid, foreign key: refused');
@@ -405,7 +406,8 @@ t.test('projected token verified via issuer discovery + JWKS; forged ones refuse
     auth.verify(sign({ alg: 'RS256', kid: 'made-up' }, payload)),
     'unknown kid (forces a JWKS refresh): refused',
   );
-  const tampered = `${h}.${Buffer.from(JSON.stringify({ ...payload, sub: 'system:serviceaccount:istio-system:istiod' })).toString('base64url')}.${token.split('.')[2]}`;
+  const changed = { ...payload, sub: 'system:serviceaccount:istio-system:istiod' };
+  const tampered = `${h}.${Buffer.from(JSON.stringify(changed)).toString('base64url')}.${token.split('.')[2]}`;
   await t.rejects(auth.verify(tampered), 'real signature over a changed subject: refused');
   const wrongAud = await k.requestToken(admin, 'istio-system', 'ztunnel', { audiences: ['not-istio-ca'] });
   await t.rejects(auth.verify(wrongAud), 'genuine token for another audience: refused');

@@ -54,7 +54,9 @@ export function leafFrom(
   run(['req', '-new', '-key', key, '-subj', '/O=ambientd-test', '-out', csr]);
   fs.writeFileSync(
     ext,
-    `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${sans.join(',')}\n`,
+    `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n` +
+      `extendedKeyUsage=serverAuth,clientAuth\n` +
+      `subjectAltName=${sans.join(',')}\n`,
   );
   run([
     'x509',
@@ -151,14 +153,17 @@ export function service(
     targetPort?: number;
   } = {},
 ): string {
-  return `apiVersion: v1
+  return (
+    `apiVersion: v1
 kind: Service
-metadata: { name: ${name}, namespace: ${namespace}, labels: ${JSON.stringify(o.labels ?? {})}, annotations: ${JSON.stringify(o.annotations ?? {})} }
+metadata: { name: ${name}, namespace: ${namespace}, labels: ${JSON.stringify(o.labels ?? {})}, ` +
+    `annotations: ${JSON.stringify(o.annotations ?? {})} }
 spec:
   clusterIP: ${o.clusterIP ?? '10.96.0.10'}
   selector: { app: ${name} }
   ports: [{ name: http, port: ${o.port ?? 80}, targetPort: ${o.targetPort ?? 8080} }]
-`;
+`
+  );
 }
 
 /** n ready pods app=<app>, IPs base.x.y (base like "10.1"). */
@@ -172,12 +177,15 @@ export function pods(
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
     const ip = `${base}.${Math.floor(i / 250)}.${(i % 250) + 1}`;
-    out.push(`apiVersion: v1
+    out.push(
+      `apiVersion: v1
 kind: Pod
 metadata: { name: ${o.prefix ?? app}-${i}, namespace: ${namespace}, labels: { app: ${app} } }
 spec: { serviceAccountName: ${o.sa ?? app}, containers: [{ name: c, ports: [{ containerPort: 8080 }] }] }
-status: { phase: Running, podIP: ${ip}, conditions: [{ type: Ready, status: "${o.ready === false ? 'False' : 'True'}" }] }
-`);
+status: { phase: Running, podIP: ${ip}, ` +
+        `conditions: [{ type: Ready, status: "${o.ready === false ? 'False' : 'True'}" }] }
+`,
+    );
   }
   return out.join('---\n');
 }
@@ -188,12 +196,14 @@ export function eastWest(o: {
   address?: string;
   annotations?: Record<string, string>;
 }): string {
-  return `apiVersion: gateway.networking.k8s.io/v1
+  return (
+    `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata:
   name: istio-eastwest
   namespace: istio-gateways
-  labels: { topology.istio.io/network: ${o.network}, topology.istio.io/cluster: ${o.cluster}, istio.io/expose-istiod: "15012" }
+  labels: { topology.istio.io/network: ${o.network}, topology.istio.io/cluster: ${o.cluster}, ` +
+    `istio.io/expose-istiod: "15012" }
   annotations: ${JSON.stringify(o.annotations ?? {})}
 spec:
   gatewayClassName: istio-eastwest
@@ -201,7 +211,8 @@ spec:
   listeners:
   - { name: cross-network, port: 15008, protocol: HBONE, tls: { mode: Passthrough } }
   - { name: xds-tls, port: 15012, protocol: TLS, tls: { mode: Passthrough } }
-`;
+`
+  );
 }
 
 /** istio-remote Gateway pointing at a peer daemon on 127.0.0.1:<port>. */
@@ -215,12 +226,13 @@ export function remote(o: {
   name?: string;
   hbone?: number;
 }): string {
+  const labels = { 'topology.istio.io/network': o.network, 'topology.istio.io/cluster': o.cluster, ...o.labels };
   return `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata:
   name: ${o.name ?? `istio-remote-peer-${o.cluster}`}
   namespace: istio-gateways
-  labels: ${JSON.stringify({ 'topology.istio.io/network': o.network, 'topology.istio.io/cluster': o.cluster, ...o.labels })}
+  labels: ${JSON.stringify(labels)}
   annotations: ${JSON.stringify({ 'gateway.istio.io/service-account': 'istio-eastwest', ...o.annotations })}
 spec:
   gatewayClassName: istio-remote

@@ -154,7 +154,12 @@ t.test('expose + link connect two clusters (file mode), idempotently; check poin
   await checkCommand({ debugUrl: debugUrl(a), output: 'text' }, cap.stream);
   t.match(
     cap.text,
-    /^✓ peers linked: east-west Gateway istio-gateways\/istio-eastwest; 0 peer\(s\) declared; cluster-b imports from this cluster but is not imported from \(one-way\); to link back: `ambientd link --from <cluster-b debug URL> --write`$/m,
+    new RegExp(
+      /^✓ peers linked: east-west Gateway istio-gateways\/istio-eastwest; 0 peer\(s\) declared; /.source +
+        /cluster-b imports from this cluster but is not imported from \(one-way\); /.source +
+        /to link back: `ambientd link --from <cluster-b debug URL> --write`$/.source,
+      'm',
+    ),
   );
   // Without its east-west Gateway, A's check fails and says to run expose.
   fs.rmSync(ewFile);
@@ -165,5 +170,12 @@ t.test('expose + link connect two clusters (file mode), idempotently; check poin
   const cap2 = new Capture();
   const code = await checkCommand({ debugUrl: debugUrl(a), output: 'text' }, cap2.stream);
   t.equal(code, 1);
-  t.match(cap2.text, /^✗ peers linked: no east-west Gateway: peers cannot link to this cluster; run `ambientd expose/m);
+  t.match(
+    cap2.text,
+    new RegExp(
+      /^✗ peers linked: no east-west Gateway: /.source +
+        /peers cannot link to this cluster; run `ambientd expose/.source,
+      'm',
+    ),
+  );
 });

@@ -91,10 +91,13 @@ t.test("NodePort mode: the gateway is a hostname backed by the peer's node addre
         cluster: 'cluster-a',
         annotations: { 'peering.solo.io/data-plane-service-type': 'NodePort' },
       }),
-      // NodePort data comes from the registry: the gateway's Service (HBONE port's nodePort) and the Nodes' InternalIPs.
-      'ew-svc.yaml': `apiVersion: v1
+      // NodePort data comes from the registry: the gateway's Service (HBONE port's nodePort) and the Nodes'
+      // InternalIPs.
+      'ew-svc.yaml':
+        `apiVersion: v1
 kind: Service
-metadata: { name: istio-eastwest, namespace: istio-gateways, labels: { gateway.networking.k8s.io/gateway-name: istio-eastwest } }
+metadata: { name: istio-eastwest, namespace: istio-gateways, ` +
+        `labels: { gateway.networking.k8s.io/gateway-name: istio-eastwest } }
 spec:
   type: NodePort
   clusterIP: 10.96.0.99

@@ -14,9 +14,11 @@ t.teardown(() => pki.cleanup());
 
 /** The Service istio renders for the east-west Gateway (same name, gateway-name label). */
 function ewService(o: { hboneNodePort: number; owner?: string; name?: string }): string {
-  return `apiVersion: v1
+  return (
+    `apiVersion: v1
 kind: Service
-metadata: { name: ${o.name ?? 'istio-eastwest'}, namespace: istio-gateways, labels: { gateway.networking.k8s.io/gateway-name: ${o.owner ?? 'istio-eastwest'} } }
+metadata: { name: ${o.name ?? 'istio-eastwest'}, namespace: istio-gateways, ` +
+    `labels: { gateway.networking.k8s.io/gateway-name: ${o.owner ?? 'istio-eastwest'} } }
 spec:
   type: NodePort
   clusterIP: 10.96.0.99
@@ -25,7 +27,8 @@ spec:
   - { name: status-port, port: 15021, nodePort: 30021 }
   - { name: tls-hbone, port: 15008, nodePort: ${o.hboneNodePort} }
   - { name: tls-xds, port: 15012, nodePort: 31012 }
-`;
+`
+  );
 }
 
 function node(

@@ -25,7 +25,8 @@ function dirs(): { root: string; registry: string; state: string } {
 }
 
 t.test(
-  'disconnect keeps last-known data; reconnect applies changes made during the outage; an unchanged reconnect resends nothing',
+  'disconnect keeps last-known data; ' +
+    'reconnect applies changes made during the outage; an unchanged reconnect resends nothing',
   async (t) => {
     const ad = dirs();
     t.teardown(() => fs.rmSync(ad.root, { recursive: true, force: true }));
@@ -170,7 +171,9 @@ t.test(
     // Corrupt file: reported and ignored.
     fs.writeFileSync(
       peerFile(bd.state, 'cluster-a'),
-      '{"format":1,"cluster":"cluster-a","types":{"type.googleapis.com/ambientd.peering.v1.FederatedService":{"x/y":["v","!!!notbase64 but decodes to junk"]}}}',
+      '{"format":1,"cluster":"cluster-a",' +
+        '"types":{"type.googleapis.com/ambientd.peering.v1.FederatedService":{' +
+        '"x/y":["v","!!!notbase64 but decodes to junk"]}}}',
     );
     fs.writeFileSync(path.join(bd.state, 'peers', 'garbage.json'), '{not json');
     const b2 = await startCluster({

@@ -171,7 +171,8 @@ t.test('server side: a certificate must anchor in the roots of the trust domain 
 });
 
 t.test(
-  "client side: a server anchored in the wrong trust domain's root is refused; a trust domain without roots is never dialled",
+  "client side: a server anchored in the wrong trust domain's root is refused; " +
+    'a trust domain without roots is never dialled',
   async (t) => {
     // Claims the td-a peer identity but chains to td-b's root.
     const wrong = await startFakePeer({

@@ -113,7 +113,8 @@ t.test(
 );
 
 t.test(
-  "the installed tarball: `ambientd version`, then the systemd unit's ExecStart with the example config serves; SIGTERM → exit 0",
+  'the installed tarball: `ambientd version`, ' +
+    "then the systemd unit's ExecStart with the example config serves; SIGTERM → exit 0",
   async (t) => {
     const bin = path.join(prefix, 'node_modules/.bin/ambientd');
     const cwd = tempDir(t); // nowhere near the repository: protos must come from the package

@@ -149,7 +149,8 @@ t.test('a second signal during the drain exits at once (code 1)', async (t) => {
 });
 
 t.test(
-  'SIGHUP: an invalid config is rejected whole and the running one kept; a valid one applies log.level live and reports restart-only settings',
+  'SIGHUP: an invalid config is rejected whole and the running one kept; ' +
+    'a valid one applies log.level live and reports restart-only settings',
   async (t) => {
     const yaml = (level: string, debounceMax: string, extra = ''): string =>
       `log:\n  level: ${level}\nxds:\n  debounceMax: ${debounceMax}\n${extra}`;

@@ -297,7 +297,9 @@ t.test('a stuck client is reset once it pins too many tombstones; its reconnect 
 });
 
 t.test(
-  'fan-out: wildcard streams share one encoded body yet each gets its own nonce and exactly the coalesced diff; an on-demand stream only its key',
+  'fan-out: wildcard streams share one encoded body yet ' +
+    'each gets its own nonce and exactly the coalesced diff; ' +
+    'an on-demand stream only its key',
   async (t) => {
     const f = await fixture(t);
     f.cache.commit([

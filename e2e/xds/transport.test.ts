@@ -71,7 +71,10 @@ async function setup(
       seen.peer = call.getPeer();
       seen.cert = call.getAuthContext().sslPeerCertificate;
       const req = call.request as Buffer;
-      if (req.toString() === 'fail') return void cb({ code: grpc.status.PERMISSION_DENIED, details: 'nein – not you' });
+      if (req.toString() === 'fail') {
+        cb({ code: grpc.status.PERMISSION_DENIED, details: 'nein – not you' });
+        return;
+      }
       cb(null, Buffer.concat([Buffer.from('echo:'), req]));
     },
     Chat: (call: BidiCall) => {
