@@ -1,7 +1,8 @@
 // @ts-check
 // eslint 9 flat config: typescript-eslint's strict type-checked preset over every TypeScript file tsconfig.json
 // compiles (cmd, pkg, e2e, bench, tools). Layout is prettier's job (.prettierrc, printWidth 120); the one
-// stylistic rule here is max-len, for the strings and comments prettier does not wrap. Counts in the comments are findings over the tree when the setting was chosen (2026-12-06).
+// stylistic rule here is max-len, for the strings and comments prettier does not wrap. Counts in the comments are
+// findings over the tree when the setting was chosen (2026-12-06).
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
