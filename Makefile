@@ -29,6 +29,8 @@ sysdeps:
 build: deps
 	@echo "ambientd: compiling TypeScript (tsc; up to a minute)"
 	$(NODE_BIN)/tsc -p tsconfig.json
+	@# tsc never deletes: drop outputs whose source is gone (a moved file's stale x.js shadows its new x/ folder).
+	@find dist -name '*.js' | while read -r f; do s="$${f#dist/}"; [ -f "$${s%.js}.ts" ] || rm -f "$$f" "$$f.map"; done
 	@chmod +x dist/cmd/ambientd/main.js
 
 # The daemon on the embedded default mesh (examples/default), state in .state (RUN_STATE), after minting a node
