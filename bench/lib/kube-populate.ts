@@ -77,7 +77,8 @@ export async function populate(api: KubeApi, size: Size): Promise<void> {
       },
     }),
   );
-  // Two requests per pod (the API server drops status on create); 64 in flight keeps etcd's batches full without a 429 storm.
+  // Two requests per pod (the API server drops status on create); 64 in flight keeps etcd's batches full
+  // without a 429 storm.
   await pool(size.pods, 64, async (i) => {
     const ns = nsOfPod(i);
     const name = `pod-${i}`;

@@ -26,7 +26,8 @@ export function makePki(dir: string): { daemonCa: string; simChain: string; simK
   run(['req', '-new', '-key', path.join(d, 'leaf-key.pem'), '-subj', '/O=bench', '-out', path.join(d, 'leaf.csr')]);
   fs.writeFileSync(
     path.join(d, 'leaf.ext'),
-    'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=URI:spiffe://cluster.local/ns/istio-system/sa/istiod\n',
+    'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n' +
+      'extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=URI:spiffe://cluster.local/ns/istio-system/sa/istiod\n',
   );
   run([
     'x509',
@@ -62,18 +63,23 @@ export function makePki(dir: string): { daemonCa: string; simChain: string; simK
 export function remoteGateways(n: number, port: number): string[] {
   const files: string[] = [];
   const out: string[] = [
-    'apiVersion: v1\nkind: Namespace\nmetadata: { name: istio-system, labels: { topology.istio.io/network: net-local } }\n',
+    'apiVersion: v1\nkind: Namespace\n' +
+      'metadata: { name: istio-system, labels: { topology.istio.io/network: net-local } }\n',
     `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${NS}, labels: { istio.io/dataplane-mode: ambient } }\n`,
   ];
   for (let i = 0; i < n; i++) {
-    out.push(`apiVersion: gateway.networking.k8s.io/v1
+    out.push(
+      `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
-metadata: { name: istio-remote-peer-sim-${i}, namespace: istio-gateways, labels: { topology.istio.io/network: sim-net-${i}, topology.istio.io/cluster: sim-${i} }, annotations: { gateway.istio.io/service-account: istio-eastwest } }
+metadata: { name: istio-remote-peer-sim-${i}, namespace: istio-gateways, ` +
+        `labels: { topology.istio.io/network: sim-net-${i}, topology.istio.io/cluster: sim-${i} }, ` +
+        `annotations: { gateway.istio.io/service-account: istio-eastwest } }
 spec:
   gatewayClassName: istio-remote
   addresses: [{ type: IPAddress, value: ${addressOf(i)} }]
   listeners: [{ name: cross-network, port: 15008, protocol: HBONE }, { name: xds-tls, port: ${port}, protocol: TLS }]
-`);
+`,
+    );
     if (out.length >= 2000) files.push(out.splice(0).join('---\n'));
   }
   if (out.length) files.push(out.join('---\n'));

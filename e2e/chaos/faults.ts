@@ -68,7 +68,8 @@ export async function inject(
       await n.proc.kill9();
       await n.proc.start();
       log(
-        `chaos: ${n.name} kill -9 and restart (start #${n.proc.starts}, pid ${n.proc.child!.pid}, ready after ${Math.round(performance.now() - t0)} ms)`,
+        `chaos: ${n.name} kill -9 and restart (start #${n.proc.starts}, pid ${n.proc.child!.pid}, ` +
+          `ready after ${Math.round(performance.now() - t0)} ms)`,
       );
       break;
     }
