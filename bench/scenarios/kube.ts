@@ -9,7 +9,6 @@
 // Needs the binaries from tools/kube/ensure.sh (skips with a note otherwise).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -24,100 +23,9 @@ import { requestToken } from '../../e2e/kube/objects';
 import { BENCH_CONNECTIONS_PER_SOURCE, startDaemonProc } from '../lib/daemon-proc';
 import { SimZtunnel, TYPE_ADDRESS } from '../lib/h2-ztunnel';
 import { cpuPercent, percentile, sampleProc } from '../lib/proc';
+import { daemonPipeline } from '../lib/daemon-pipeline';
+import { podIp, podNs, populate, SIZES, type Size } from '../lib/kube-populate';
 import type { Figure, ScenarioResultWithSeries, Series } from '../lib/types';
-
-const SIZES = {
-  quick: { pods: 5_000, services: 200, namespaces: 20, nodes: 20, steadyRatePerS: 100, steadySeconds: 20 },
-  full: { pods: 50_000, services: 1_000, namespaces: 50, nodes: 100, steadyRatePerS: 100, steadySeconds: 30 },
-} as const;
-type Size = (typeof SIZES)[keyof typeof SIZES];
-
-/** Runs `fn` over 0..n-1 with `width` requests in flight. */
-async function pool(n: number, width: number, fn: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < n) await fn(next++);
-    }),
-  );
-}
-
-/** A pod shaped like a real Deployment's: two containers, env, mounts, resources (the daemon keeps a fraction). */
-function podBody(ns: string, name: string, app: string, node: string) {
-  const container = (cname: string, port: number) => ({
-    name: cname,
-    image: `registry.local/${app}/${cname}:1.2.3`,
-    ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }],
-    env: Array.from({ length: 5 }, (_, i) => ({ name: `ENV_${i}`, value: `value-${i}-${app}` })),
-    resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } },
-    volumeMounts: [{ name: 'config', mountPath: '/etc/config' }],
-  });
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      name,
-      namespace: ns,
-      labels: { app, version: 'v1', 'pod-template-hash': 'abc123' },
-      annotations: { 'prometheus.io/scrape': 'true' },
-    },
-    spec: {
-      nodeName: node,
-      serviceAccountName: app,
-      containers: [container('main', 8080), container('sidecar', 9090)],
-      volumes: [{ name: 'config', configMap: { name: `${app}-config` } }],
-    },
-  };
-}
-
-/** Pod i's IP in generation g (0 = populate, 1 = the steady phase's change): distinct per pod and generation. */
-const podIp = (i: number, g: number): string => `10.${g * 100 + ((i >> 16) & 255)}.${(i >> 8) & 255}.${i & 255}`;
-const podNs = (size: Size, i: number): string => `ns-${(i % size.services) % size.namespaces}`;
-
-async function populate(api: KubeApi, size: Size): Promise<void> {
-  const nsName = (i: number) => `ns-${i % size.namespaces}`;
-  const nsOfPod = (i: number) => podNs(size, i);
-  await pool(size.namespaces, 8, (i) =>
-    api.json('POST', '/api/v1/namespaces', {
-      body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: `ns-${i}` } },
-    }),
-  );
-  await pool(size.nodes, 8, (i) =>
-    api.json('POST', '/api/v1/nodes', {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Node',
-        metadata: { name: `node-${i}`, labels: { 'topology.kubernetes.io/zone': `z${i % 3}` } },
-      },
-    }),
-  );
-  await pool(size.services, 16, (i) =>
-    api.json('POST', `/api/v1/namespaces/${nsName(i)}/services`, {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Service',
-        metadata: { name: `svc-${i}` },
-        spec: { selector: { app: `app-${i}` }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
-      },
-    }),
-  );
-  // Two requests per pod (the API server drops status on create); 64 in flight keeps etcd's batches full without a
-  // 429 storm.
-  await pool(size.pods, 64, async (i) => {
-    const ns = nsOfPod(i);
-    const name = `pod-${i}`;
-    await api.json('POST', `/api/v1/namespaces/${ns}/pods`, {
-      body: podBody(ns, name, `app-${i % size.services}`, `node-${i % size.nodes}`),
-    });
-    const ip = podIp(i, 0);
-    await api.json('PATCH', `/api/v1/namespaces/${ns}/pods/${name}/status`, {
-      body: {
-        status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], conditions: [{ type: 'Ready', status: 'True' }] },
-      },
-      contentType: 'application/merge-patch+json',
-    });
-  });
-}
 
 /** Phase 1: the registry half of the daemon alone (kube-daemon.js) lists everything once. */
 async function initialSync(cluster: TestCluster, logDir: string, notes: string[]): Promise<Figure[]> {
@@ -167,39 +75,14 @@ async function initialSync(cluster: TestCluster, logDir: string, notes: string[]
     ];
     if (Number(synced.rejected) > 0) notes.push(`${synced.rejected} objects rejected by the store`);
     notes.push(
-      'initial sync: daemon = KubeClient + 5 reflectors ' +
-        '(Namespace, Node, Service, EndpointSlice, Pod; page size 500) ' +
-        '+ LocalRegistry, in its own process; ' +
-        'apiserver and etcd are separate processes on the same 2 cores',
+      'initial sync: daemon = KubeClient + 5 reflectors (Namespace, Node, Service, EndpointSlice, Pod; page size 500)' +
+        ' + LocalRegistry, in its own process; apiserver and etcd are separate processes on the same 2 cores',
     );
     return figures;
   } finally {
     child.stdin!.end();
     await new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r())));
   }
-}
-
-/** Mean debounce wait and build time of the daemon's pushes, from its Prometheus endpoint (address from its log). */
-async function daemonPipeline(logFile: string): Promise<{ debounceMs: number; buildMs: number; pushes: number }> {
-  const m = /"metrics":"127\.0\.0\.1:(\d+)"/.exec(fs.readFileSync(logFile, 'utf8'));
-  if (!m) return { debounceMs: NaN, buildMs: NaN, pushes: NaN };
-  const text = await new Promise<string>((resolve, reject) => {
-    http
-      .get(`http://127.0.0.1:${m[1]}/metrics`, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  }).catch(() => '');
-  const num = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
-  const mean = (h: string) => (1000 * num(`${h}_sum`)) / num(`${h}_count`);
-  return {
-    debounceMs: mean('pilot_debounce_time'),
-    buildMs: mean('pilot_pushcontext_init_seconds'),
-    pushes: num('pilot_debounce_time_count'),
-  };
 }
 
 /**
@@ -280,8 +163,8 @@ async function steady(o: {
   const fromWatch: number[] = [];
   const ack: number[] = [];
   let errors = 0;
-  // ztunnel's gRPC client (tonic) sets TCP_NODELAY; so does this one, or Nagle + delayed ACK would add up to 40 ms to
-  // its ACKs.
+  // ztunnel's gRPC client (tonic) sets TCP_NODELAY; so does this one, or Nagle + delayed ACK would add up to 40 ms
+  // to its ACKs.
   const servername = 'istiod.istio-system.svc';
   const session = http2.connect(`https://127.0.0.1:${daemon.grpcPort}`, {
     createConnection: () => {
@@ -449,20 +332,17 @@ async function steady(o: {
       { name: 'steady_daemon_pushes', value: pipeline.pushes, unit: 'count' },
     ];
     const notes = [
-      `steady: the daemon binary (registry.type kubernetes) + 1 simulated ztunnel (delta xDS); ` +
-        `${total} pod IP changes through the pods/status subresource ` +
-        `at ${size.steadyRatePerS}/s for ${size.steadySeconds} s, ` +
-        `each pod changed once; ` +
-        'watch_to_ztunnel = a reference pod watch in the load generator sees the change ' +
-        "-> the ztunnel receives a response naming that workload (the daemon's part); " +
-        'write_to_ztunnel = just before the apiserver PATCH is sent ' +
-        '-> same receipt (includes the apiserver/etcd write, alone in write_ack_*); ' +
-        'CPU/RSS of the daemon process over the window',
-      `steady: machine load average (1 min) at the end of the window: ${os.loadavg()[0]!.toFixed(1)} ` +
-        `on ${os.cpus().length} cores (apiserver, etcd, the daemon and this load generator share them)`,
-      `steady: initial Address push carried ${initialResources} resources ` +
-        `(${size.pods} pods + ${size.services} services expected); ` +
-        `${stalls} write(s) waited for one of ${MAX_IN_FLIGHT} slots`,
+      `steady: the daemon binary (registry.type kubernetes) + 1 simulated ztunnel (delta xDS); ${total} pod IP ` +
+        `changes through the pods/status subresource at ${size.steadyRatePerS}/s for ${size.steadySeconds} s, ` +
+        'each pod changed once; ' +
+        'watch_to_ztunnel = a reference pod watch in the load generator sees the change -> the ztunnel receives a ' +
+        "response naming that workload (the daemon's part); write_to_ztunnel = just before the apiserver PATCH is " +
+        'sent -> same receipt (includes the apiserver/etcd write, alone in write_ack_*); CPU/RSS of the daemon ' +
+        'process over the window',
+      `steady: machine load average (1 min) at the end of the window: ${os.loadavg()[0]!.toFixed(1)} on ` +
+        `${os.cpus().length} cores (apiserver, etcd, the daemon and this load generator share them)`,
+      `steady: initial Address push carried ${initialResources} resources (${size.pods} pods + ` +
+        `${size.services} services expected); ${stalls} write(s) waited for one of ${MAX_IN_FLIGHT} slots`,
     ];
     return {
       figures,

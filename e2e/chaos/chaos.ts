@@ -11,14 +11,9 @@ import { Relay } from '../harness/relay';
 import { ClusterModel, Rng, namespaceYaml } from './model';
 import { truthFromFiles, checkAgainstTruth, compareHeld, type ClusterTruth } from './oracle';
 import { checkStateFiles } from './state-files';
+import { FAULT_KINDS, inject, pickFault, type FaultKind, type Node } from './faults';
 
-export const FAULT_KINDS = [
-  'ztunnel-stream-drop',
-  'peer-connection-drop',
-  'daemon-pause',
-  'daemon-kill-restart',
-] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+export { FAULT_KINDS, type FaultKind };
 
 export interface ChaosOptions {
   cycles: number;
@@ -57,19 +52,6 @@ const CLUSTERS = [
   { name: 'chaos-c', network: 'net-c' },
 ];
 const TYPES = [TYPE_ADDRESS, TYPE_AUTHORIZATION] as const;
-
-interface Node {
-  index: number;
-  name: string;
-  network: string;
-  proc: DaemonProc;
-  relay: Relay;
-  model: ClusterModel;
-  registryDir: string;
-  zt: ZtunnelClient[];
-  ztOpts: ZtunnelClientOptions[];
-  resumeTimer?: NodeJS.Timeout;
-}
 
 interface SynczDoc {
   streams: { nodeId: string; inSync: boolean }[];
@@ -318,15 +300,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         const c = n.zt[z]!;
         // The daemon's side of the same stream, if it has one.
         const sz = await n.proc.debug<SynczDoc>('/debug/syncz');
-        const mine = sz?.streams.filter((s) => s.nodeId === c.nodeId || !s.nodeId);
         const server = sz
-          ? `${sz.streams.length} streams; for it or without a node yet: ${JSON.stringify(mine).slice(0, 800)}`
+          ? `${sz.streams.length} streams; for it or without a node yet: ` +
+            JSON.stringify(sz.streams.filter((s) => s.nodeId === c.nodeId || !s.nodeId)).slice(0, 800)
           : 'no syncz';
         const ports = c.sockets().flatMap((k) => (k.localPort === undefined ? [] : [k.localPort]));
         return not(
-          `${n.name} ztunnel-${z} (${c.nodeId}): status ${JSON.stringify(c.status)}, ` +
-            `ACKed ${TYPES.map((t) => c.acked.get(t) ?? 0).join('/')}; ${c.diagnose()}; ` +
-            `daemon streams for it: ${server}; sockets: ${kernelSockets(ports)}`,
+          `${n.name} ztunnel-${z} (${c.nodeId}): status ${JSON.stringify(c.status)}, ACKed ` +
+            `${TYPES.map((t) => c.acked.get(t) ?? 0).join('/')}; ${c.diagnose()}; daemon streams for it: ${server}; ` +
+            `sockets: ${kernelSockets(ports)}`,
         );
       }
       const peers = await n.proc.debug<PeersDoc>('/debug/peers');
@@ -392,54 +374,4 @@ function kernelSockets(ports: readonly number[]): string {
   } catch (e) {
     return `ss failed: ${(e as Error).message.split('\n')[0]}`;
   }
-}
-
-function pickFault(rng: Rng): FaultKind {
-  const r = rng.next();
-  if (r < 0.4) return 'ztunnel-stream-drop';
-  if (r < 0.7) return 'peer-connection-drop';
-  if (r < 0.88) return 'daemon-pause';
-  return 'daemon-kill-restart';
-}
-
-async function inject(
-  kind: FaultKind,
-  nodes: Node[],
-  rng: Rng,
-  faults: Record<FaultKind, number>,
-  log: (l: string) => void,
-): Promise<void> {
-  const n = rng.pick(nodes);
-  switch (kind) {
-    case 'ztunnel-stream-drop': {
-      // The ztunnel restarts its xDS stream, echoing its held versions (initial_resource_versions).
-      const z = n.zt[rng.int(n.zt.length)]!;
-      z.disconnect();
-      z.connect();
-      break;
-    }
-    case 'peer-connection-drop':
-      // Both peers' connections to this daemon are cut at the TCP level.
-      n.relay.drop();
-      break;
-    case 'daemon-pause': {
-      if (n.proc.paused) return inject('peer-connection-drop', nodes, rng, faults, log);
-      n.proc.pause();
-      clearTimeout(n.resumeTimer);
-      n.resumeTimer = setTimeout(() => n.proc.resume(), 200 + rng.int(1500));
-      break;
-    }
-    case 'daemon-kill-restart': {
-      clearTimeout(n.resumeTimer);
-      const t0 = performance.now();
-      await n.proc.kill9();
-      await n.proc.start();
-      log(
-        `chaos: ${n.name} kill -9 and restart ` +
-          `(start #${n.proc.starts}, pid ${n.proc.child!.pid}, ready after ${Math.round(performance.now() - t0)} ms)`,
-      );
-      break;
-    }
-  }
-  faults[kind]++;
 }

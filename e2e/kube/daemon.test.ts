@@ -6,139 +6,33 @@
  *    client (add, pod IP change through status, delete);
  *  - ztunnel's projected token (audience istio-ca) verifies against the
  *    issuer + JWKS the daemon discovered from the API server, for xDS and for
- *    the CA (leaf carries the token's identity); a tampered one is refused;
- *  - an istio-remote Gateway gets peer conditions written back through the
- *    status subresource by the Lease holder, at the Gateway's generation.
+ *    the CA (leaf carries the token's identity); a tampered one is refused.
+ * Set-up in daemon-fixture.ts; the peering side (Gateway status, expose/link) in daemon-peering.test.ts.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
-import { Registry } from 'prom-client';
-import { parse as fromYaml, stringify as toYaml } from 'yaml';
-import { exposeCommand, linkCommand } from '../../cmd/ambientd/link-cmd';
-import { loadConfig } from '../../pkg/config';
-import { buildDaemon, type Daemon } from '../../pkg/daemon';
-import type { KubeApi } from '../../pkg/kube';
-import { waitFor } from '../../pkg/lifecycle';
-import { createSilentLogger } from '../../pkg/log';
-import { createPeering, PEERING_PROTO } from '../../pkg/peering';
-import { loadWire, TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../pkg/wire';
-import { ZtunnelClient } from '../harness/ztunnel-client';
-import { findBinaries, freePort, ISSUER, REPO_ROOT, TestCluster } from './harness';
+import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../pkg/wire';
+import { ISSUER } from './harness';
 import * as k from './objects';
+import {
+  admin,
+  daemon,
+  dir,
+  ipOf,
+  type Obj,
+  skip,
+  tamper,
+  useKubeDaemon,
+  workload,
+  ztunnel,
+  ztunnelToken,
+} from './daemon-fixture';
 
-const bins = findBinaries();
-const skip = typeof bins === 'string' ? bins : false;
-const WAIT = { timeoutMs: 45_000, intervalMs: 20 };
-// Starting etcd + kube-apiserver on a shared 2-core machine can take a while: raise tap's 30 s file timeout.
-if (!skip) t.setTimeout(300_000);
-
-type Obj = Record<string, unknown>;
-
-// Set by t.before (definite assignment: every test below is skipped when it did not run).
-let cluster!: TestCluster;
-let admin!: KubeApi;
-let daemon!: Daemon;
-let dir!: string;
-const clients: ZtunnelClient[] = [];
-
-t.before(async () => {
-  if (typeof bins === 'string') return;
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-kube-daemon-'));
-  cluster = await TestCluster.start(bins);
-  admin = cluster.adminClient();
-
-  // The manifests' identity and RBAC, the CRDs the daemon watches, and ztunnel's ServiceAccount
-  // (no controller-manager here, so nothing creates service accounts for us).
-  for (const f of ['00-namespace.yaml', '10-rbac.yaml'])
-    await k.applyFile(admin, path.join(REPO_ROOT, 'deploy/kubernetes', f));
-  await k.applyFile(admin, path.join(REPO_ROOT, 'e2e/kube/fixtures/crds.yaml'));
-  await k.waitCrdsEstablished(admin, [
-    'gateways.gateway.networking.k8s.io',
-    'authorizationpolicies.security.istio.io',
-    'peerauthentications.security.istio.io',
-  ]);
-  await k.apply(admin, {
-    apiVersion: 'v1',
-    kind: 'ServiceAccount',
-    metadata: { name: 'ztunnel', namespace: 'istio-system' },
-  });
-  await k.apply(admin, k.ns('apps', { 'istio.io/dataplane-mode': 'ambient' }));
-  await k.apply(admin, k.ns('istio-gateways'));
-
-  // A kubeconfig as an operator would write it for the istiod ServiceAccount (CA by file, bearer token).
-  const token = await k.requestToken(admin, 'istio-system', 'istiod', { audiences: [ISSUER] });
-  const kubeconfig = path.join(dir, 'kubeconfig');
-  fs.writeFileSync(
-    kubeconfig,
-    toYaml({
-      apiVersion: 'v1',
-      kind: 'Config',
-      'current-context': 'e2e',
-      clusters: [{ name: 'e2e', cluster: { server: cluster.url, 'certificate-authority': cluster.file('ca.crt') } }],
-      users: [{ name: 'istiod', user: { token } }],
-      contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: 'istiod' } }],
-    }),
-  );
-  const cfg = loadConfig({
-    flags: {
-      'registry-type': 'kubernetes',
-      'registry-kubeconfig': kubeconfig,
-      'xds-listen': '127.0.0.1:0',
-      'admin-metrics-listen': '127.0.0.1:0',
-      'admin-debug-listen': '127.0.0.1:0',
-      'state-dir': path.join(dir, 'state'),
-      'cluster-id': 'c1',
-      network: 'net1',
-      'ca-root-key-type': 'ec',
-    },
-  });
-  daemon = await buildDaemon(cfg, {
-    logger: createSilentLogger(),
-    metrics: new Registry(),
-    wire: loadWire({ extraFiles: [PEERING_PROTO] }),
-    peering: createPeering,
-  });
-  await daemon.start();
-});
-
-// One teardown, in reverse order of start-up (and safe after a partial setup).
-t.teardown(async () => {
-  for (const c of clients) c.close();
-  await daemon?.close();
-  await cluster?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function ztunnel(token: string): ZtunnelClient {
-  const c = new ZtunnelClient({
-    wire: daemon.wire,
-    address: `127.0.0.1:${daemon.grpcPort}`,
-    rootCaPem: daemon.authority.rootBundlePem(),
-    serverName: 'istiod.istio-system.svc',
-    token,
-    clusterId: 'c1',
-  });
-  clients.push(c);
-  return c;
-}
-
-/** ztunnel's own projected token: istio-system/ztunnel, audience istio-ca, signed by the API server. */
-const ztunnelToken = () => k.requestToken(admin, 'istio-system', 'ztunnel', { audiences: ['istio-ca'] });
-
-/** Same header and payload, one signature character changed (still valid base64url). */
-function tamper(jwt: string): string {
-  const [h, p, s] = jwt.split('.') as [string, string, string];
-  const i = Math.floor(s.length / 2);
-  return `${h}.${p}.${s.slice(0, i)}${s[i] === 'A' ? 'B' : 'A'}${s.slice(i + 1)}`;
-}
-
-const workload = (z: ZtunnelClient, key: string) => z.held(TYPE_ADDRESS).get(key)?.value.workload as Obj | undefined;
-const ipOf = (w: Obj | undefined) => [...((w?.addresses as Buffer[] | undefined)?.[0] ?? [])].join('.');
+useKubeDaemon();
 
 t.test(
   'pods and services written through the API reach a connected ztunnel: add, IP change, delete',
@@ -383,133 +277,3 @@ t.test(
     );
   },
 );
-
-t.test('istio-remote Gateway: peer conditions written back through the status subresource', { skip }, async (t) => {
-  const closed = await freePort();
-  const gw = {
-    apiVersion: 'gateway.networking.k8s.io/v1',
-    kind: 'Gateway',
-    metadata: {
-      name: 'istio-remote-peer-c2',
-      namespace: 'istio-gateways',
-      labels: { 'topology.istio.io/network': 'net2', 'topology.istio.io/cluster': 'c2' },
-      annotations: {
-        'gateway.istio.io/service-account': 'istio-eastwest',
-        'gateway.istio.io/trust-domain': 'cluster.local',
-      },
-    },
-    spec: {
-      gatewayClassName: 'istio-remote',
-      addresses: [{ type: 'IPAddress', value: '127.0.0.1' }],
-      listeners: [
-        { name: 'cross-network', port: 15008, protocol: 'HBONE', tls: { mode: 'Passthrough' } },
-        { name: 'xds-tls', port: closed, protocol: 'TLS', tls: { mode: 'Passthrough' } },
-      ],
-    },
-  };
-  const applied = await k.apply(admin, gw);
-  const generation = (applied.metadata as { generation: number }).generation;
-  type Cond = { type: string; status: string; reason: string; message: string; observedGeneration?: number };
-  const read = async () =>
-    admin.json<{ metadata: { generation: number }; status?: { conditions?: Cond[] } }>('GET', k.objectPath(gw));
-  let live = await read();
-  const cond = (type: string) => live.status?.conditions?.find((c) => c.type === type);
-  await waitFor(
-    async () => {
-      live = await read();
-      return (
-        cond('Connected')?.status === 'False' &&
-        cond('Synced') &&
-        cond('DataPlaneProgrammed') &&
-        cond('Connected')?.observedGeneration === live.metadata.generation
-      );
-    },
-    { ...WAIT, intervalMs: 200, what: 'peer conditions on the Gateway status' },
-  ).catch((e: unknown) => {
-    t.comment(JSON.stringify({ live, peers: daemon.peering?.status() }));
-    throw e;
-  });
-  t.equal(live.metadata.generation, generation, 'spec untouched by the daemon');
-  t.equal(cond('Connected')!.status, 'False', 'nothing listens on the xds-tls port');
-  t.not(cond('Synced')!.status, 'True', 'never synced');
-  t.ok(cond('DataPlaneProgrammed'), 'DataPlaneProgrammed present');
-  for (const c of live.status!.conditions!) {
-    t.equal(c.observedGeneration, generation, `${c.type}: observedGeneration = the Gateway's generation`);
-    t.ok(c.reason && c.message, `${c.type}: reason and message set`);
-  }
-  t.comment(JSON.stringify(live.status!.conditions!.map((c) => `${c.type}=${c.status} ${c.reason}: ${c.message}`)));
-  const lease = await admin.json<{ spec: { holderIdentity?: string } }>(
-    'GET',
-    '/apis/coordination.k8s.io/v1/namespaces/istio-system/leases/ambientd-peer-status',
-  );
-  t.ok(lease.spec.holderIdentity, 'written by the Lease holder');
-});
-
-// Regression: the Gateway's metadata.generation is part of the peer status the writer fingerprints, so a
-// spec bump that leaves the peer state alone re-stamps observedGeneration promptly (not at the 60 s resync).
-
-t.test(
-  'istio-remote Gateway: a spec change that leaves the peer state alone still moves observedGeneration',
-  { skip },
-  async (t) => {
-    const path = '/apis/gateway.networking.k8s.io/v1/namespaces/istio-gateways/gateways/istio-remote-peer-c2';
-    type G = {
-      metadata: { generation: number };
-      spec: Obj;
-      status?: { conditions?: { type: string; observedGeneration?: number }[] };
-    };
-    const before = await admin.json<G>('GET', path);
-    t.ok(before.status?.conditions?.length, 'conditions written earlier');
-    // A field the peering layer does not read (it uses addresses, the two listener ports, labels and annotations).
-    const bumped = await admin.json<G>('PATCH', path, {
-      body: {
-        spec: {
-          listeners: (before.spec.listeners as Obj[]).map((l) => ({
-            ...l,
-            allowedRoutes: { namespaces: { from: 'Same' } },
-          })),
-        },
-      },
-      contentType: 'application/merge-patch+json',
-    });
-    t.equal(bumped.metadata.generation, before.metadata.generation + 1, 'spec change bumped the generation');
-    // The peer status is polled every second; a generation-aware writer re-stamps within about a second.
-    const followed = await waitFor(
-      async () =>
-        (await admin.json<G>('GET', path)).status?.conditions?.every(
-          (c) => c.observedGeneration === bumped.metadata.generation,
-        ),
-      { timeoutMs: 5_000, intervalMs: 200, what: 'observedGeneration follows the spec change' },
-    ).then(
-      () => true,
-      () => false,
-    );
-    t.ok(followed, 'conditions re-stamped with the new generation');
-  },
-);
-
-t.test('ambientd expose / link YAML applies to the API server and declares a peer there', { skip }, async (t) => {
-  // expose in Kubernetes mode: no address yet (the LoadBalancer assigns it); link --from that file with --address.
-  const out: string[] = [];
-  const io = { out: { write: (s: string) => out.push(s) } as unknown as NodeJS.WritableStream, err: process.stderr };
-  const peerCfg = { ...daemon.cfg, clusterId: 'c3', network: 'net3' };
-  t.equal(exposeCommand(peerCfg, { namespace: 'istio-gateways', name: 'eastwest-c3' }, io), 0);
-  const ew = fromYaml(out.join('')) as Obj;
-  t.notOk((ew.spec as Obj).addresses, 'no address before the LoadBalancer has one');
-  await k.apply(admin, ew);
-  const file = path.join(dir, 'c3-eastwest.yaml');
-  fs.writeFileSync(file, out.join(''));
-  out.length = 0;
-  t.equal(await linkCommand(daemon.cfg, { from: file, address: '127.0.0.1' }, io), 0);
-  const remote = fromYaml(out.join('')) as Obj;
-  t.equal((remote.metadata as Obj).name, 'istio-remote-peer-c3');
-  await k.apply(admin, remote);
-  // The daemon (in Kubernetes mode) picks it up from the API server and reports the peer.
-  const declared = (): boolean =>
-    ((daemon.peering?.status() as { gateway: string }[] | undefined) ?? []).some(
-      (p) => p.gateway === 'istio-gateways/istio-remote-peer-c3',
-    );
-  await waitFor(declared, { ...WAIT, what: 'peer declared through the API server' });
-  await admin.json('DELETE', k.objectPath(remote));
-  await admin.json('DELETE', k.objectPath(ew));
-});
