@@ -1,5 +1,6 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { FastifyPluginAsync } from 'fastify';
+import { chainNotAfter } from '../ca';
 import type { AuthorityView, XdsView } from './views';
 import { clientKind, clusterOf } from './reports';
 
@@ -47,14 +48,7 @@ export function ensureAdminMetrics(registry: Registry, authority: AuthorityView,
       help: 'Unix seconds when the CA signing certificate chain expires (earliest element).',
       registers: [registry],
       collect(this: Gauge): void {
-        const i = authority.info();
-        this.set(
-          Math.min(
-            i.signingCert.notAfter,
-            ...i.intermediates.map((c) => c.notAfter),
-            ...i.roots.map((r) => r.notAfter),
-          ) / 1000,
-        );
+        this.set(chainNotAfter(authority.info()) / 1000);
       },
     });
   }

@@ -84,6 +84,18 @@ export function clusterOf(s: StreamStatusView): string | null {
   return s.node?.cluster || (typeof meta === 'string' && meta ? meta : null);
 }
 
+/** The fields /debug/syncz and /debug/connections both show first for an xDS stream. */
+function streamHead(s: StreamStatusView) {
+  return {
+    id: s.id,
+    nodeId: s.nodeId,
+    kind: clientKind(s.nodeId),
+    clusterId: clusterOf(s),
+    identity: identityJson(s.identity),
+    connectedAt: iso(s.connectedAt),
+  };
+}
+
 function inSync(s: StreamStatusView): boolean {
   return s.pendingCommits === 0 && !s.pendingWrite && s.types.every((t) => t.lastNonceSent === t.lastNonceAcked);
 }
@@ -93,12 +105,7 @@ export function syncz(d: AdminDaemonView): Obj {
   const streams = [...d.xds.status()]
     .sort((a, b) => a.connectedAt - b.connectedAt)
     .map((s) => ({
-      id: s.id,
-      nodeId: s.nodeId,
-      kind: clientKind(s.nodeId),
-      clusterId: clusterOf(s),
-      identity: identityJson(s.identity),
-      connectedAt: iso(s.connectedAt),
+      ...streamHead(s),
       pendingWrite: s.pendingWrite,
       pendingCommits: s.pendingCommits,
       inSync: inSync(s),
@@ -230,12 +237,7 @@ export function certz(d: AdminDaemonView): Obj {
 export function connections(d: AdminDaemonView): Obj {
   const now = d.clock.now();
   const xds = d.xds.status().map((s) => ({
-    id: s.id,
-    nodeId: s.nodeId,
-    kind: clientKind(s.nodeId),
-    clusterId: clusterOf(s),
-    identity: identityJson(s.identity),
-    connectedAt: iso(s.connectedAt),
+    ...streamHead(s),
     connectedSeconds: Math.max(0, Math.floor((now - s.connectedAt) / 1000)),
     types: s.types.map((t) => t.typeUrl),
   }));

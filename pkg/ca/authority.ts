@@ -101,6 +101,15 @@ export interface AuthorityInfo {
   servingIssuedTotal: number;
 }
 
+/** When the CA's signing chain stops being usable: the earliest notAfter of signing cert, intermediates and roots. */
+export function chainNotAfter(i: {
+  readonly signingCert: { readonly notAfter: number };
+  readonly intermediates: readonly { readonly notAfter: number }[];
+  readonly roots: readonly { readonly notAfter: number }[];
+}): number {
+  return Math.min(i.signingCert.notAfter, ...i.intermediates.map((c) => c.notAfter), ...i.roots.map((r) => r.notAfter));
+}
+
 function summary(c: CertificateInfo): CertSummary {
   return {
     subject: c.subject,

@@ -1,5 +1,5 @@
 import * as client from 'prom-client';
-import type { Authority } from '../ca';
+import { chainNotAfter, type Authority } from '../ca';
 
 export interface CaMetrics {
   csr: client.Counter;
@@ -81,14 +81,7 @@ export function caMetrics(registry: client.Registry, authority: Authority): CaMe
         help: 'Unix seconds when the CA signing certificate chain expires (earliest element).',
         registers,
         collect() {
-          const i = authority.info();
-          this.set(
-            Math.min(
-              i.signingCert.notAfter,
-              ...i.intermediates.map((c) => c.notAfter),
-              ...i.roots.map((r) => r.notAfter),
-            ) / 1000,
-          );
+          this.set(chainNotAfter(authority.info()) / 1000);
         },
       }),
   );

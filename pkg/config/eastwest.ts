@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import type { OptionSpec } from './schema';
+import { LOG_LEVEL_OPTION, type OptionSpec } from './schema';
 import {
   ConfigError,
   checkTrustBundleFiles,
@@ -241,14 +241,7 @@ export const EASTWEST_OPTIONS: readonly OptionSpec[] = [
     env: ['AMBIENTD_EASTWEST_DEBUG_LISTEN'],
     help: 'GET /debug/tunnels and /debug/routes; must be loopback.',
   },
-  {
-    path: 'log.level',
-    kind: 'enum',
-    default: 'info',
-    values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
-    env: ['AMBIENTD_LOG_LEVEL'],
-    help: 'Log level.',
-  },
+  LOG_LEVEL_OPTION,
   {
     path: 'drainDeadline',
     kind: 'duration',

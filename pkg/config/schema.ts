@@ -14,6 +14,16 @@ import { XDS_OPTIONS } from './xds-options';
 
 export type { Kind, OptionSpec } from './option-spec';
 
+/** The log level, the same setting for the daemon and the east-west gateway. */
+export const LOG_LEVEL_OPTION: OptionSpec = {
+  path: 'log.level',
+  kind: 'enum',
+  default: 'info',
+  values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+  env: ['AMBIENTD_LOG_LEVEL'],
+  help: 'Log level.',
+};
+
 export const OPTIONS: readonly OptionSpec[] = [
   {
     path: 'clusterId',
@@ -57,14 +67,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: ['AMBIENTD_STATE_DIR', 'STATE_DIRECTORY'],
     help: 'Directory for persisted CA keys, peer state and tokens.',
   },
-  {
-    path: 'log.level',
-    kind: 'enum',
-    default: 'info',
-    values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
-    env: ['AMBIENTD_LOG_LEVEL'],
-    help: 'Log level.',
-  },
+  LOG_LEVEL_OPTION,
   ...REGISTRY_OPTIONS,
   ...XDS_OPTIONS,
   {
