@@ -29,6 +29,25 @@ export const BENCH_CONNECTIONS_PER_SOURCE = 100_000;
 const BUILD = path.resolve(__dirname, '..', '..');
 export const MAIN = path.join(BUILD, 'cmd', 'ambientd', 'main.js');
 
+/**
+ * Writes a daemon's config file (`stateDir` under dir, then `config`) and mints a ztunnel node token with the
+ * daemon's own CLI. The token comes first: the issuer key is created once in the state dir and the daemon reuses it.
+ */
+export function prepareDaemonDir(
+  dir: string,
+  config: Record<string, unknown>,
+): { stateDir: string; cfgFile: string; token: string } {
+  const stateDir = path.join(dir, 'state');
+  fs.mkdirSync(stateDir, { recursive: true });
+  const cfgFile = path.join(dir, 'ambientd.yaml');
+  fs.writeFileSync(cfgFile, JSON.stringify({ stateDir, ...config }, null, 2));
+  const tokenArgs = ['token', 'create', '--state-dir', stateDir, '--namespace', 'istio-system'];
+  const token = execFileSync('node', [MAIN, ...tokenArgs, '--service-account', 'ztunnel', '--ttl', '24h'], {
+    encoding: 'utf8',
+  }).trim();
+  return { stateDir, cfgFile, token };
+}
+
 export async function startDaemonProc(o: {
   dir: string;
   config: Record<string, unknown>;
@@ -39,28 +58,7 @@ export async function startDaemonProc(o: {
   /** Run under `taskset -c cpus` (bench/lib/pin.ts). */
   cpus?: string;
 }): Promise<DaemonProc> {
-  const stateDir = path.join(o.dir, 'state');
-  fs.mkdirSync(stateDir, { recursive: true });
-  const cfgFile = path.join(o.dir, 'ambientd.yaml');
-  fs.writeFileSync(cfgFile, JSON.stringify({ stateDir, log: { level: 'warn' }, ...o.config }, null, 2));
-  // Mint the token first: the issuer key is created once in the state dir and the daemon reuses it.
-  const token = execFileSync(
-    'node',
-    [
-      MAIN,
-      'token',
-      'create',
-      '--state-dir',
-      stateDir,
-      '--namespace',
-      'istio-system',
-      '--service-account',
-      'ztunnel',
-      '--ttl',
-      '24h',
-    ],
-    { encoding: 'utf8' },
-  ).trim();
+  const { stateDir, cfgFile, token } = prepareDaemonDir(o.dir, { log: { level: 'warn' }, ...o.config });
   const logFile = path.join(o.logDir, `${o.name ?? 'daemon'}.log`);
   fs.mkdirSync(o.logDir, { recursive: true });
   const log = fs.createWriteStream(logFile);

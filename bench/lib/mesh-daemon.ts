@@ -6,7 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { MAIN } from './daemon-proc';
+import { MAIN, prepareDaemonDir } from './daemon-proc';
 import { NS, addressOf } from '../sim/mesh-sim';
 
 /** mesh.ts run as `node mesh.js daemon <config>`: the stand-in runner (same Daemon, same config). */
@@ -115,27 +115,7 @@ export async function startDaemon(
   cmd: string;
   memory: () => Promise<MemoryReport>;
 }> {
-  const stateDir = path.join(dir, 'state');
-  fs.mkdirSync(stateDir, { recursive: true });
-  const cfgFile = path.join(dir, 'ambientd.yaml');
-  fs.writeFileSync(cfgFile, JSON.stringify({ stateDir, ...config }, null, 2));
-  const token = execFileSync(
-    'node',
-    [
-      MAIN,
-      'token',
-      'create',
-      '--state-dir',
-      stateDir,
-      '--namespace',
-      'istio-system',
-      '--service-account',
-      'ztunnel',
-      '--ttl',
-      '24h',
-    ],
-    { encoding: 'utf8' },
-  ).trim();
+  const { cfgFile, token } = prepareDaemonDir(dir, config);
   const cmd = daemonCommand(cfgFile);
   const log = fs.createWriteStream(path.join(logDir, 'mesh-daemon.log'));
   // Node flags as the product ships them (deploy/: none), so RSS is what a deployment sees; a
