@@ -18,7 +18,8 @@ export { decodeDeltaRequest, decodeDeltaRequestSlow, scanDeltaRequest, NameList,
 export type { DeltaRequest, NodeInfo, ScannedRequest } from './request';
 export { structToPlain } from './struct';
 export { decodedAs } from './decoded';
-export { InitialVersions, SetDigest, fnv1a, fnv1aString } from './initial-versions';
+export { InitialVersions } from './initial-versions';
+export { SetDigest, fnv1a, fnv1aString } from './set-digest';
 export { decodeDeltaResponse, encodeDeltaRequest, readDeltaResponse } from './response';
 export type { DeltaResponse } from './response';
 export {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { SetDigest } from './initial-versions';
+import { SetDigest } from './set-digest';
 
 t.test('SetDigest: order-independent, removable, and sensitive to how bytes split between name and version', (t) => {
   const pairs: [string, string][] = [
