@@ -16,7 +16,8 @@ import { OwedNames } from './owed-names';
 import { nextResponse, type TypeState } from './diff';
 import { shortType, type XdsMetrics } from './metrics';
 import type { SharedResponse, SharedResponses } from './fanout';
-import type { StreamStatus, TypeStatus } from './status';
+import type { StreamStatus } from './status';
+import { buildStreamStatus } from './stream-status';
 
 export type { StreamStatus, TypeStatus } from './status';
 
@@ -380,37 +381,15 @@ export class XdsStream {
   }
 
   status(): StreamStatus {
-    let minSeq = this.o.cache.seq;
-    const types: TypeStatus[] = [];
-    for (const st of this.types.values()) {
-      const sentSeq = st.cursor?.seq ?? 0;
-      if (sentSeq < minSeq) minSeq = sentSeq;
-      types.push({
-        typeUrl: st.typeUrl,
-        wildcard: st.sub.wildcard,
-        explicitNames: st.sub.explicitNames.size,
-        lastNonceSent: st.nonceSent,
-        lastNonceAcked: st.nonceAcked,
-        lastSentAt: st.sentAt,
-        lastAckedAt: st.ackedAt,
-        lastNack: st.lastNack,
-        responses: st.responses,
-        acks: st.acks,
-        nacks: st.nacks,
-        sentSeq,
-        // Caught up (latest nonce ACKed): the client holds everything up to the cursor.
-        ackedSeq: st.nonceSent === st.nonceAcked ? sentSeq : (st.ackedSeq ?? 0),
-      });
-    }
-    return {
+    return buildStreamStatus({
       id: this.id,
       nodeId: this.nodeId,
       node: this.node,
       identity: this.o.identity,
       connectedAt: this.connectedAt,
       pendingWrite: this.inFlight,
-      pendingCommits: this.o.cache.seq - minSeq,
-      types,
-    };
+      cacheSeq: this.o.cache.seq,
+      types: this.types.values(),
+    });
   }
 }
