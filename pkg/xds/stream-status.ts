@@ -1,19 +1,12 @@
-import type { NodeInfo } from '../wire';
 import type { TypeState } from './diff';
 import type { StreamStatus, TypeStatus } from './status';
 
 /** What a stream knows about itself, as explicit input for its /debug/syncz view. */
-export interface StreamStatusInput {
-  id: string;
-  nodeId: string;
-  node?: NodeInfo;
-  identity?: unknown;
-  connectedAt: number;
-  pendingWrite: boolean;
+export type StreamStatusInput = Omit<StreamStatus, 'pendingCommits' | 'types'> & {
   /** The cache's current seq. */
   cacheSeq: number;
   types: Iterable<TypeState>;
-}
+};
 
 /** Builds a stream's read-only status (pure): per-type protocol state plus commits not yet sent. */
 export function buildStreamStatus(s: StreamStatusInput): StreamStatus {
