@@ -3,6 +3,7 @@ import { Backoff, type BackoffOptions } from '../lifecycle';
 import { KubeApiError, type KubeApi } from './client';
 import { collectionPath, crdName, slim, sourceIdOf, type KindSpec } from './kinds';
 import { createKubeMetrics, type KubeMetrics } from './metrics';
+import { decodeWatchLines, GoneError } from './watch-events';
 
 type Obj = Record<string, unknown>;
 
@@ -51,8 +52,6 @@ export interface ReflectorOptions {
   yieldEveryMs?: number;
   random?: () => number;
 }
-
-class GoneError extends Error {}
 
 /**
  * A client-go-style reflector for one kind: paginated list → replaceSource,
@@ -277,52 +276,15 @@ export class Reflector {
   /** Applies one chunk's events as one batch; the resourceVersion advances only after the sink took them. */
   private applyLines(lines: string[]): void {
     const k = this.opts.kind;
-    const events: { type: 'upsert' | 'delete'; obj: Obj }[] = [];
-    let rv = this.rv;
-    const flush = () => {
-      if (events.length > 0) this.opts.sink.applyEvents(this.sourceId, events.splice(0));
-      this.rv = rv;
-    };
-    for (const line of lines) {
-      let ev: { type?: string; object?: Obj };
-      try {
-        ev = JSON.parse(line) as typeof ev;
-      } catch {
-        flush();
-        throw new KubeApiError(`watch ${k.kind}: undecodable event`, 0, 'GET', collectionPath(k));
-      }
-      const obj = ev.object ?? {};
-      const objRv = (obj.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
-      switch (ev.type) {
-        case 'ADDED':
-        case 'MODIFIED':
-        case 'DELETED':
-          events.push({ type: ev.type === 'DELETED' ? 'delete' : 'upsert', obj: slim(k, obj) });
-          this.st.events++;
-          this.metrics.events.inc({ kind: k.kind, type: ev.type });
-          if (objRv) rv = objRv;
-          break;
-        case 'BOOKMARK':
-          if (objRv) rv = objRv;
-          break;
-        case 'ERROR': {
-          flush();
-          const st = obj as { code?: number; reason?: string; message?: string };
-          if (st.code === 410 || st.reason === 'Expired' || st.reason === 'Gone')
-            throw new GoneError(st.message ?? 'resourceVersion too old');
-          throw new KubeApiError(
-            `watch ${k.kind}: ${st.reason ?? ''} ${st.message ?? ''}`.trim(),
-            st.code ?? 500,
-            'GET',
-            collectionPath(k),
-            st.reason,
-          );
-        }
-        default:
-          this.log.warn({ type: ev.type }, 'unknown watch event type ignored');
-      }
+    const chunk = decodeWatchLines(k, lines, this.rv);
+    for (const type of chunk.types) {
+      this.st.events++;
+      this.metrics.events.inc({ kind: k.kind, type });
     }
-    flush();
+    for (const type of chunk.unknownTypes) this.log.warn({ type }, 'unknown watch event type ignored');
+    if (chunk.events.length > 0) this.opts.sink.applyEvents(this.sourceId, chunk.events);
+    this.rv = chunk.rv;
+    if (chunk.error) throw chunk.error;
     this.consecutiveGone = 0;
     this.backoff.reset();
   }

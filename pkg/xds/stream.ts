@@ -16,7 +16,9 @@ import { OwedNames } from './owed-names';
 import { nextResponse, type TypeState } from './diff';
 import { shortType, type XdsMetrics } from './metrics';
 import type { SharedResponse, SharedResponses } from './fanout';
-import type { StreamStatus, TypeStatus } from './status';
+import type { StreamStatus } from './status';
+import { buildStreamStatus } from './stream-status';
+import { ReplyRecorder } from './reply-recorder';
 
 export type { StreamStatus, TypeStatus } from './status';
 
@@ -55,9 +57,6 @@ export interface StreamOptions {
   repeatLogsPerSecond?: number;
 }
 
-/** How much of a NACK's error_detail goes into one log line (the debug view keeps 4 KiB). */
-const NACK_LOG_CHARS = 512;
-
 /**
  * One delta-ADS stream: subscription bookkeeping, ACK/NACK, and turning cache
  * changes into at most one response per type per flush. A slow client costs
@@ -74,7 +73,7 @@ export class XdsStream {
   private closed = false;
   private nonceCounter = 0;
   private readonly log: Logger;
-  private readonly nackLog: LogLimiter;
+  private readonly replies: ReplyRecorder;
   private readonly unknownLog: LogLimiter;
 
   constructor(private readonly o: StreamOptions) {
@@ -82,7 +81,13 @@ export class XdsStream {
     this.connectedAt = o.clock.now();
     this.log = o.logger.child({ streamId: o.id });
     const now = (): number => o.clock.monotonic();
-    this.nackLog = new LogLimiter(o.repeatLogsPerSecond ?? 5, now);
+    this.replies = new ReplyRecorder({
+      log: this.log,
+      clock: o.clock,
+      metrics: o.metrics,
+      nackLogsPerSecond: o.repeatLogsPerSecond ?? 5,
+      onAck: (typeUrl, latency, originAt) => o.onAck?.(this, typeUrl, latency, originAt),
+    });
     this.unknownLog = new LogLimiter(o.repeatLogsPerSecond ?? 5, now);
   }
 
@@ -150,39 +155,7 @@ export class XdsStream {
       };
       this.types.set(req.typeUrl, st);
     }
-    if (req.responseNonce) {
-      const now = this.o.clock.monotonic();
-      if (req.errorDetail) {
-        // Rule 17: a NACK is detected by error_detail's presence; ztunnel leaves code 0.
-        st.nacks++;
-        st.lastNack = {
-          nonce: req.responseNonce,
-          message: req.errorDetail.message.slice(0, 4096),
-          at: this.o.clock.now(),
-        };
-        this.o.metrics.rejects.inc({ type: label });
-        const line = this.nackLog.take();
-        if (line) {
-          const error = st.lastNack.message.slice(0, NACK_LOG_CHARS);
-          this.log.warn({ typeUrl: req.typeUrl, nonce: req.responseNonce.slice(0, 64), error, ...line }, 'xDS NACK');
-        } else {
-          this.o.metrics.logSuppressed.inc({ kind: 'nack' });
-        }
-      } else if (req.responseNonce === st.nonceSent) {
-        st.acks++;
-        st.nonceAcked = req.responseNonce;
-        st.ackedAt = this.o.clock.now();
-        st.ackedSeq = st.sentSeq;
-        const latency = st.sentCommitAt !== undefined ? now - st.sentCommitAt : undefined;
-        if (latency !== undefined) this.o.metrics.convergence.observe(latency / 1000);
-        this.o.onAck?.(this, req.typeUrl, latency, st.sentOriginAt);
-        st.sentCommitAt = undefined;
-        st.sentOriginAt = undefined;
-      } else {
-        // Not the latest nonce: counted, but (rule 19) its subscription changes still apply.
-        this.o.metrics.expiredNonce.inc({ type: label });
-      }
-    }
+    if (req.responseNonce) this.replies.record(st, req, label);
     // Rule 23: initial_resource_versions only counts on the first request of a type;
     // later requests owe answers for what they add (force) and unsubscribe under wildcard.
     const added = st.sub.apply(req.subscribe, req.unsubscribe, first ? null : st);
@@ -380,37 +353,15 @@ export class XdsStream {
   }
 
   status(): StreamStatus {
-    let minSeq = this.o.cache.seq;
-    const types: TypeStatus[] = [];
-    for (const st of this.types.values()) {
-      const sentSeq = st.cursor?.seq ?? 0;
-      if (sentSeq < minSeq) minSeq = sentSeq;
-      types.push({
-        typeUrl: st.typeUrl,
-        wildcard: st.sub.wildcard,
-        explicitNames: st.sub.explicitNames.size,
-        lastNonceSent: st.nonceSent,
-        lastNonceAcked: st.nonceAcked,
-        lastSentAt: st.sentAt,
-        lastAckedAt: st.ackedAt,
-        lastNack: st.lastNack,
-        responses: st.responses,
-        acks: st.acks,
-        nacks: st.nacks,
-        sentSeq,
-        // Caught up (latest nonce ACKed): the client holds everything up to the cursor.
-        ackedSeq: st.nonceSent === st.nonceAcked ? sentSeq : (st.ackedSeq ?? 0),
-      });
-    }
-    return {
+    return buildStreamStatus({
       id: this.id,
       nodeId: this.nodeId,
       node: this.node,
       identity: this.o.identity,
       connectedAt: this.connectedAt,
       pendingWrite: this.inFlight,
-      pendingCommits: this.o.cache.seq - minSeq,
-      types,
-    };
+      cacheSeq: this.o.cache.seq,
+      types: this.types.values(),
+    });
   }
 }
