@@ -30,6 +30,7 @@ import { createPeeringMetrics, type PeeringMetrics } from './metrics';
 import type { PeerStatus } from './status';
 import { StatusBook } from './status-book';
 import { type Peer, type PeerClientDeps, newPeerClient } from './new-peer-client';
+import { reportDeclarations } from './report-declarations';
 import { LinkProgramming, ProgrammingTracker, type PlaneView } from './programming';
 import { DIAL_CONCURRENCY, DIAL_HOLD_MS, type PeeringTuning } from './tuning';
 
@@ -169,7 +170,7 @@ export class Peering implements PeeringLayer {
       peerIdentity: cfg.peering.peerIdentity,
       trustDomains: peerTrustDomains(cfg),
     });
-    this.reportDeclarations(decls);
+    this.reported = reportDeclarations(this.log, this.reported, decls);
     this.declarations = decls;
     const network = this.localNetwork(snapshot);
     let push = network !== this.lastNetwork && this.lastNetwork !== undefined;
@@ -265,24 +266,6 @@ export class Peering implements PeeringLayer {
     for (const g of [this.metrics.connected, this.metrics.synced, this.metrics.lastSync]) g.remove({ peer: cluster });
     for (const t of PEERING_TYPES) this.metrics.resources.remove({ peer: cluster, type: t.split('.').pop()! });
     this.conflicts.delete(cluster);
-  }
-
-  private reportDeclarations(d: PeerDeclarations): void {
-    const lines = [
-      ...d.invalid.map((i) => `invalid|${i.key}|${i.reason}`),
-      ...d.self.map((k) => `self|${k}`),
-      ...d.duplicates.map((x) => `dup|${x.key}|${x.cluster}`),
-    ];
-    for (const l of lines) {
-      if (this.reported.has(l)) continue;
-      const [kind, key, extra] = l.split('|');
-      if (kind === 'invalid')
-        this.log.warn({ gateway: key, reason: extra }, 'invalid istio-remote Gateway; not dialled');
-      else if (kind === 'self')
-        this.log.info({ gateway: key }, 'istio-remote Gateway names the local cluster; ignored');
-      else this.log.warn({ gateway: key, cluster: extra }, 'second istio-remote Gateway for the same cluster; ignored');
-    }
-    this.reported = new Set(lines);
   }
 
   build(input: PeeringBuildInput): PeeringBuildResult {
