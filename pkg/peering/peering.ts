@@ -9,7 +9,6 @@ import { LABEL } from '../model';
 import {
   Admission,
   GatewayHealth,
-  PeerClient,
   SecureContexts,
   TERMINATION_REASONS,
   dataDeclFor,
@@ -29,14 +28,11 @@ import { MergeStep, type Conflict, type PeerView } from './generate';
 import { PeerPartition, PeerStateWriter, StringPool, peerFile, restorePeerState } from './state';
 import { createPeeringMetrics, type PeeringMetrics } from './metrics';
 import type { PeerStatus } from './status';
-import { StatusBook, type StatusPeer } from './status-book';
+import { StatusBook } from './status-book';
+import { type Peer, type PeerClientDeps, newPeerClient } from './new-peer-client';
+import { reportDeclarations } from './report-declarations';
 import { LinkProgramming, ProgrammingTracker, type PlaneView } from './programming';
 import { DIAL_CONCURRENCY, DIAL_HOLD_MS, type PeeringTuning } from './tuning';
-
-interface Peer extends StatusPeer {
-  types: string[];
-  key: string;
-}
 
 export class Peering implements PeeringLayer {
   readonly exportTypes: ReadonlyMap<string, protobuf.Type>;
@@ -68,10 +64,12 @@ export class Peering implements PeeringLayer {
   private readonly pool = new StringPool();
   /** Shared by every peer client: bounded concurrent dials/first syncs. */
   readonly admission: Admission;
+  /** What every peer's client reads from this layer (new-peer-client.ts). */
+  private readonly clientDeps: PeerClientDeps;
 
   constructor(
     private readonly ctx: PeeringContext,
-    private readonly tuning: PeeringTuning = {},
+    tuning: PeeringTuning = {},
   ) {
     this.exportTypes = peeringTypes(ctx.wire);
     this.step = new MergeStep({
@@ -124,6 +122,19 @@ export class Peering implements PeeringLayer {
         this.writer.schedule();
       },
     });
+    this.clientDeps = {
+      ctx,
+      tuning,
+      metrics: this.metrics,
+      log: this.log,
+      exportTypes: this.exportTypes,
+      identityNs: this.identityNs,
+      contexts: this.contexts,
+      pool: this.pool,
+      admission: this.admission,
+      writer: this.writer,
+      observe: (p) => this.observe(p),
+    };
   }
 
   private localNetwork(snapshot: RegistrySnapshot): string {
@@ -159,7 +170,7 @@ export class Peering implements PeeringLayer {
       peerIdentity: cfg.peering.peerIdentity,
       trustDomains: peerTrustDomains(cfg),
     });
-    this.reportDeclarations(decls);
+    this.reported = reportDeclarations(this.log, this.reported, decls);
     this.declarations = decls;
     const network = this.localNetwork(snapshot);
     let push = network !== this.lastNetwork && this.lastNetwork !== undefined;
@@ -190,7 +201,7 @@ export class Peering implements PeeringLayer {
       for (const t of PEERING_TYPES) if (!types.includes(t)) partition.clearType(t);
       const fields = { decl, flat, types, key, partition, programming: new LinkProgramming() };
       // The client's callbacks read the peer it belongs to; none runs before start(), below.
-      const peer: Peer = { ...fields, client: this.newClient(fields, () => peer) };
+      const peer: Peer = { ...fields, client: newPeerClient(this.clientDeps, fields, () => peer) };
       this.peers.set(decl.cluster, peer);
       peer.client.start();
       push = true;
@@ -255,86 +266,6 @@ export class Peering implements PeeringLayer {
     for (const g of [this.metrics.connected, this.metrics.synced, this.metrics.lastSync]) g.remove({ peer: cluster });
     for (const t of PEERING_TYPES) this.metrics.resources.remove({ peer: cluster, type: t.split('.').pop()! });
     this.conflicts.delete(cluster);
-  }
-
-  private reportDeclarations(d: PeerDeclarations): void {
-    const lines = [
-      ...d.invalid.map((i) => `invalid|${i.key}|${i.reason}`),
-      ...d.self.map((k) => `self|${k}`),
-      ...d.duplicates.map((x) => `dup|${x.key}|${x.cluster}`),
-    ];
-    for (const l of lines) {
-      if (this.reported.has(l)) continue;
-      const [kind, key, extra] = l.split('|');
-      if (kind === 'invalid')
-        this.log.warn({ gateway: key, reason: extra }, 'invalid istio-remote Gateway; not dialled');
-      else if (kind === 'self')
-        this.log.info({ gateway: key }, 'istio-remote Gateway names the local cluster; ignored');
-      else this.log.warn({ gateway: key, cluster: extra }, 'second istio-remote Gateway for the same cluster; ignored');
-    }
-    this.reported = new Set(lines);
-  }
-
-  private newClient(peer: Omit<Peer, 'client'>, self: () => Peer): PeerClient {
-    const cluster = peer.decl.cluster;
-    const m = this.metrics;
-    return new PeerClient({
-      decl: peer.decl,
-      partition: peer.partition,
-      types: peer.types,
-      decoders: this.exportTypes,
-      wire: this.ctx.wire,
-      localCluster: this.ctx.cfg.clusterId,
-      identityNamespace: this.identityNs,
-      identity: () => this.ctx.identity(),
-      // The mesh trust bundle holds every root we accept (plug-in cacerts root-cert.pem or our own root).
-      // Only the roots of the peer's own trust domain (a declaration without roots is never dialled;
-      // the mesh bundle stays the fallback so an empty CA list can never mean Node's public roots).
-      rootsFor: (td) => this.ctx.rootsFor?.(td) ?? this.ctx.identity().trustBundlePem,
-      contexts: this.contexts,
-      pool: this.pool,
-      admission: this.admission,
-      logger: this.log,
-      clock: this.ctx.clock,
-      backoff: this.tuning.backoff,
-      onChange: () => {
-        this.updateResourceMetrics(peer);
-        this.ctx.requestPush();
-        if (self().client.state.synced) this.writer.schedule();
-      },
-      onSynced: () => {
-        peer.programming.syncs++;
-        m.synced.set({ peer: cluster }, 1);
-        m.lastSync.set({ peer: cluster }, this.ctx.clock.now() / 1000);
-        this.log.info(
-          { peer: cluster, services: peer.partition.services.size, workloads: peer.partition.workloads.size },
-          `peer ${cluster} synced (${peer.partition.services.size} services)`,
-        );
-        // Persisted in the background, coalesced with every other peer synced meanwhile: a
-        // synchronous write + fsync per peer stalled the loop ~19 s at N = 2,000 (mesh bench).
-        this.writer.schedule();
-        this.updateResourceMetrics(peer);
-        this.ctx.requestPush();
-        this.observe(self());
-      },
-      onStateChange: () => {
-        const { state } = self().client;
-        m.connected.set({ peer: cluster }, state.connected ? 1 : 0);
-        if (!state.synced) m.synced.set({ peer: cluster }, 0);
-        this.observe(self());
-      },
-      onTermination: (reason) => m.terminations.inc({ peer: cluster, reason }),
-      onResyncAge: (ms) => m.resyncAge.observe(ms / 1000),
-    });
-  }
-
-  private updateResourceMetrics(peer: Pick<Peer, 'partition'>): void {
-    const p = peer.partition;
-    const r = this.metrics.resources;
-    r.set({ peer: p.cluster, type: 'ClusterInfo' }, p.clusterInfo ? 1 : 0);
-    r.set({ peer: p.cluster, type: 'FederatedService' }, p.services.size);
-    r.set({ peer: p.cluster, type: 'PeerWorkload' }, p.workloads.size);
-    r.set({ peer: p.cluster, type: 'PeerNode' }, p.nodes.size);
   }
 
   build(input: PeeringBuildInput): PeeringBuildResult {

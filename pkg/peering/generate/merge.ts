@@ -6,22 +6,21 @@ import { GlobalKeyCopies } from './global-keys';
 import { allocateVips, slotOf, slotToBytes } from './vip';
 import { AddressOwners } from './address-owners';
 import { Takeover } from '../core';
+import { globalService, vipAddr } from './shapes';
 import {
-  capacityShare,
-  endpointGateways,
-  flatPodWorkload,
-  globalService,
-  nodeGatewayAddresses,
-  peerGatewayWorkloads,
-  splitHorizon,
-  splitHorizonUid,
-  vipAddr,
-} from './shapes';
+  type GlobalNames,
+  type ServiceMemo,
+  emitGateways,
+  emitRemote,
+  flatWorkload,
+  globalNames,
+  keepService,
+} from './emit-remote';
 
 export { loadBalancingFor, nodeGatewayHost, splitHorizonUid } from './shapes';
 import type { FederatedServiceMsg, PeerWorkloadMsg } from '../core';
-import { type Group, type Remote, builtUids, dropRemote, setRemote, withdraw } from './merge-groups';
-import type { MergeDirty, MergeInput, MergeResult, PeerView, RemoteChanges } from './merge-types';
+import { type Group, type Remote, dropRemote, setRemote, withdraw } from './merge-groups';
+import type { MergeDirty, MergeInput, MergeResult, RemoteChanges } from './merge-types';
 
 export type { MergeDirty, MergeInput, MergeResult, PeerData, PeerView, RemoteChanges } from './merge-types';
 
@@ -187,12 +186,12 @@ export class Merger {
     const removed = new Set<string>();
     for (const [g, clusters] of touched) {
       const before = new Map<string, AddressMsg | undefined>();
-      const n = this.names(i, g);
+      const n = globalNames(i, g);
       for (const k of n.serviceKeys) before.set(k, this.out.get(k));
       this.emitServices(i, g, n, this.services);
       for (const cluster of clusters) {
         const r = g.remotes.get(cluster);
-        if (r) this.emitRemote(i, r, n, remote);
+        if (r) emitRemote(i, r, n, remote);
       }
       // Memoised services keep their identity, so only real changes are hinted.
       for (const [k, old] of before) {
@@ -205,33 +204,13 @@ export class Merger {
     return { changed, removed };
   }
 
-  /** Names one global service produces (its hostname, the keys its endpoints list, and the service entries). */
-  private names(
-    i: MergeInput,
-    g: Group,
-  ): { host: string; svcKeys: string[]; gsig: string; takeoverHost?: string; serviceKeys: string[] } {
-    const host = `${g.name}.${g.ns}.${i.suffix}`;
-    const takeoverHost = g.takeover ? serviceHostname(g.name, g.ns, i.mesh.domainSuffix) : undefined;
-    const globalKey = `${g.ns}/${host}`;
-    const svcKeys = [globalKey];
-    if (takeoverHost) svcKeys.push(`${g.ns}/${takeoverHost}`);
-    const serviceKeys = [globalKey];
-    if (takeoverHost && !i.snapshot.services.has(`${g.ns}/${g.name}`)) serviceKeys.push(`${g.ns}/${takeoverHost}`);
-    return { host, svcKeys, gsig: svcKeys.join(','), takeoverHost, serviceKeys };
-  }
-
   /** The global service (+ takeover alias without a local Service) into this.out; returns their keys. */
-  private emitServices(
-    i: MergeInput,
-    g: Group,
-    n: ReturnType<Merger['names']>,
-    nextServices: Map<string, { sig: string; msg: { service: ServiceMsg } }>,
-  ): string[] {
+  private emitServices(i: MergeInput, g: Group, n: GlobalNames, nextServices: ServiceMemo): string[] {
     const sMsg = globalService(i, g, this.summarised(g), n.host, this.slots.get(n.host)!);
-    const keys = [this.keep(nextServices, n.serviceKeys[0]!, sMsg)];
+    const keys = [keepService(this.services, nextServices, this.out, n.serviceKeys[0]!, sMsg)];
     if (n.serviceKeys.length > 1)
       keys.push(
-        this.keep(nextServices, n.serviceKeys[1]!, {
+        keepService(this.services, nextServices, this.out, n.serviceKeys[1]!, {
           ...sMsg,
           hostname: n.takeoverHost!,
           addresses: [vipAddr(i.mesh, this.slots.get(n.takeoverHost!)!)],
@@ -240,39 +219,9 @@ export class Merger {
     return keys;
   }
 
-  /**
-   * One peer's split-horizon endpoint of a global service, built only when its
-   * inputs changed; the message goes to `sink` and is not kept.
-   */
-  private emitRemote(i: MergeInput, r: Remote, n: ReturnType<Merger['names']>, sink: RemoteChanges): void {
-    const { peer, fs } = r;
-    if (r.builtFs === fs && r.builtDecl === peer.decl && r.builtGsig === n.gsig && r.builtHost === n.host) return;
-    const was = builtUids(r);
-    r.builtFs = fs;
-    r.builtDecl = peer.decl;
-    r.builtGsig = n.gsig;
-    r.builtHost = r.builtHost === n.host ? r.builtHost : n.host;
-    const { host, svcKeys } = n;
-    // One endpoint per (healthy) gateway of the peer, the peer's capacity shared between them.
-    const gws = endpointGateways(peer.decl);
-    const share = capacityShare(fs.capacity ?? 0, gws.length);
-    const now = new Set<string>();
-    for (const gw of gws) {
-      const uid = splitHorizonUid(peer.decl, fs.namespace, host, gw);
-      now.add(uid);
-      sink.changed.set(uid, () => ({ workload: splitHorizon(i, peer, fs, host, svcKeys, gw, share) }));
-    }
-    for (const u of was) if (!now.has(u)) sink.removed.add(u);
-  }
-
   /** Emits one global service (+ takeover service) into this.out and its per-peer endpoints into `sink`. */
-  private emit(
-    i: MergeInput,
-    g: Group,
-    nextServices: Map<string, { sig: string; msg: { service: ServiceMsg } }>,
-    sink: RemoteChanges,
-  ): void {
-    const n = this.names(i, g);
+  private emit(i: MergeInput, g: Group, nextServices: ServiceMemo, sink: RemoteChanges): void {
+    const n = globalNames(i, g);
     this.emitServices(i, g, n, nextServices);
     for (const r of this.ordered(g)) {
       if (r.peer.flat) {
@@ -280,7 +229,7 @@ export class Merger {
         withdraw(r, sink);
         continue;
       }
-      this.emitRemote(i, r, n, sink);
+      emitRemote(i, r, n, sink);
     }
   }
 
@@ -363,65 +312,18 @@ export class Merger {
     for (const peer of i.peers) {
       if (peer.flat) {
         for (const pw of peer.data.workloads.values()) {
-          const w = this.flatWorkload(i, peer, pw);
+          const w = flatWorkload(i, this.groups, this.flatMemo, peer, pw);
           if (w) flatOut.push([w.workload.uid, w, peer.decl.cluster]);
         }
       }
     }
     const nextNodes = new Map<string, { sig: string; msg: AddressMsg }>();
-    for (const peer of i.peers) if (peer.decl.nodePort || !peer.flat) this.gateways(i, peer, out, nextNodes);
+    for (const peer of i.peers)
+      if (peer.decl.nodePort || !peer.flat) emitGateways(i, peer, out, this.nodeMemo, nextNodes);
     this.nodeMemo = nextNodes;
     const { accepted, conflicts } = owners.admitFlat(flatOut, this.reported, onConflict);
     for (const [uid, a] of accepted) out.set(uid, a);
     if (this.reported.size > 10_000) this.reported.clear();
     return { addresses: new Map(out), conflicts, vips, remote: sink };
-  }
-
-  private keep(next: Map<string, { sig: string; msg: { service: ServiceMsg } }>, key: string, s: ServiceMsg): string {
-    const sig = JSON.stringify(s);
-    const prev = this.services.get(key);
-    const m = prev && prev.sig === sig ? prev : { sig, msg: { service: s } };
-    next.set(key, m);
-    this.out.set(key, m.msg);
-    return key;
-  }
-
-  private flatWorkload(i: MergeInput, peer: PeerView, pw: PeerWorkloadMsg): { workload: WorkloadMsg } | undefined {
-    // A taken-over service's pods also back its cluster.local name, as network peers' endpoints do (splitHorizon).
-    const takeover = (ns: string, name: string): string[] =>
-      this.groups.get(`${ns}/${name}`)?.takeover ? [`${ns}/${serviceHostname(name, ns, i.mesh.domainSuffix)}`] : [];
-    const keys: string[] = [];
-    for (const k of Object.keys(pw.services ?? {}).sort()) {
-      const [ns, name] = k.split('/') as [string, string];
-      keys.push(`${ns}/${name}.${ns}.${i.suffix}`, ...takeover(ns, name));
-    }
-    const sig = `${peer.decl.cluster}|${i.mesh.network}|${JSON.stringify(peer.decl.locality ?? {})}|${keys.join(',')}`;
-    const prev = this.flatMemo.get(pw);
-    if (prev && prev.sig === sig) return prev.msg;
-    const msg = { workload: flatPodWorkload(pw, peer.decl, i.mesh.network, i.suffix, takeover) };
-    this.flatMemo.set(pw, { sig, msg });
-    return msg;
-  }
-
-  /**
-   * A peer's gateways as ztunnel resolves network_gateway, memoised by content: NodePort mode, the node-gateway
-   * service and node workloads; address or hostname mode, one workload per gateway address.
-   */
-  private gateways(
-    i: MergeInput,
-    peer: PeerView,
-    out: Map<string, AddressMsg>,
-    next: Map<string, { sig: string; msg: AddressMsg }>,
-  ): void {
-    const addresses: Iterable<[string, AddressMsg]> = peer.decl.nodePort
-      ? nodeGatewayAddresses(peer.decl, peer.data.nodes.values(), i.mesh.rootNamespace, i.suffix)
-      : peerGatewayWorkloads(peer.decl).map(([key, w]): [string, AddressMsg] => [key, { workload: w }]);
-    for (const [key, a] of addresses) {
-      const sig = JSON.stringify(a);
-      const prev = this.nodeMemo.get(key);
-      const m = prev && prev.sig === sig ? prev : { sig, msg: a };
-      next.set(key, m);
-      out.set(key, m.msg);
-    }
   }
 }
