@@ -5,15 +5,17 @@
  *
  *  - encode: every Address and Authorization of a 10k-workload mesh
  *    (bench/lib/mesh-gen.ts) to cache entries. Old path = what pkg/push's
- *    Encoder did before (protobufjs reflective encode, SHA-256 createHash
- *    version, encodeResourceFrame, then re-homing every frame); new path =
- *    the Encoder now (generated encoders, one buffer, crypto.hash one-shot).
- *  - hash_*: content-hash candidates over the same message bytes.
- *  - floor_*: the parts on their own, over the same Addresses: the frame
- *    copy (a fresh buffer per encoded frame), pkg/xds's entryFromFrame on
- *    encoded frames, the frame encoder without the entry, the message alone
- *    on 200 cache-resident Addresses and on a compact deep copy (the cost of
- *    the translator's heap layout), and hash + copy per round.
+ *    Encoder did first (protobufjs reflective encode, SHA-256 createHash
+ *    version, encodeResourceFrame, then re-homing every frame); prev = the
+ *    Encoder before entries were written in place (generated encoders into a
+ *    scratch buffer, then an entry that copies the frame and searches it for
+ *    the name); new path = the Encoder now (batches touched first, frames
+ *    written where their entries keep them, the name's copies marked by the
+ *    encoder).
+ *  - hash_* and floor_* (encode-floors.ts): content-hash candidates over the
+ *    same message bytes, and the parts on their own over the same Addresses,
+ *    including the floor of reading the input (every field of the
+ *    translator's objects loaded, nothing written).
  *  - one change to a caught-up stream: after one workload changed and was
  *    committed, what the stream does to answer: the names changed since its
  *    cursor, and the response bytes (serve + serialize).
@@ -22,7 +24,6 @@
  * CPU time (process.cpuUsage) of loops over many items; min and median of
  * interleaved rounds; the load average is recorded (neighbours share cores).
  */
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -33,20 +34,20 @@ import { systemClock } from '../../pkg/lifecycle';
 import { createSilentLogger } from '../../pkg/log';
 import { addressAliases, Encoder, fullDelta, pick } from '../../pkg/push';
 import { LocalRegistry, parseManifest, type ChangeSet } from '../../pkg/registry';
-import { generateLocal, type AddressMsg, type MeshContext } from '../../pkg/translate';
+import { generateLocal, type MeshContext } from '../../pkg/translate';
 import {
   CODECS,
   encodeDeltaResponse,
   encodeMessage,
   joinParts,
   loadWire,
-  ResourceFrameEncoder,
   TYPE_ADDRESS,
   TYPE_AUTHORIZATION,
   type FramePart,
 } from '../../pkg/wire';
-import { entryFromBytes, entryFromFrame, ResourceCache, type CacheEntry, type TypeCommit } from '../../pkg/xds';
+import { entryFromBytes, ResourceCache, type CacheEntry, type TypeCommit } from '../../pkg/xds';
 import { writeMesh } from '../lib/mesh-gen';
+import { cpuUs, floorParts, HASHES, prevPath } from './encode-floors';
 import type { Figure, ScenarioResult } from '../lib/types';
 
 v8.setFlagsFromString('--expose-gc');
@@ -60,50 +61,10 @@ const mesh: MeshContext = {
   rootNamespace: 'istio-system',
 };
 
-/** CPU µs (user + system) spent in fn. */
-function cpuUs(fn: () => void): number {
-  const c0 = process.cpuUsage();
-  fn();
-  const c = process.cpuUsage(c0);
-  return c.user + c.system;
-}
-
 const stats = (xs: number[]): { min: number; median: number } => {
   const s = [...xs].sort((a, b) => a - b);
   return { min: s[0]!, median: s[Math.floor(s.length / 2)]! };
 };
-
-/** A non-cryptographic 64-bit candidate (two 32-bit multiply-xor lanes), as fast as plain JS gets. */
-function jsHash64(b: Uint8Array, start: number, end: number): string {
-  let h1 = 0x811c9dc5;
-  let h2 = 0x9e3779b9;
-  let i = start;
-  for (; i + 4 <= end; i += 4) {
-    const k = b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
-    h1 = Math.imul(h1 ^ k, 0x01000193);
-    h2 = Math.imul((h2 ^ k) + (h2 >>> 15), 0x5bd1e995);
-  }
-  for (; i < end; i++) {
-    h1 = Math.imul(h1 ^ b[i]!, 0x01000193);
-    h2 = Math.imul(h2 ^ b[i]!, 0x5bd1e995);
-  }
-  return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
-}
-
-/**
- * A candidate against cache misses, not shipped: touches the objects an Address points to (workload, its unique
- * strings, address bytes, service keys) so a batch's loads overlap, before the batch is encoded.
- */
-function touchAddress(m: AddressMsg): number {
-  if (!('workload' in m)) return 0;
-  const w = m.workload;
-  let x = (w.uid?.length ?? 0) + (w.name?.length ?? 0);
-  const a = w.addresses;
-  if (a != null && a.length > 0) x += a[0]![0] ?? 0;
-  const s = w.services;
-  if (s != null) for (const k in s) x += k.length;
-  return x;
-}
 
 export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult> {
   const full = o.mode === 'full';
@@ -153,81 +114,24 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
         ...upserts(enc.encode(fullDelta(TYPE_AUTHORIZATION, authorizations))),
       ];
     };
-    // Same entries either way (the old path is the reference).
+    // Same entries every way (the old path is the reference): frames, and the bytes each entry stores (packing).
     const a = oldPath();
-    const b = newPath();
-    let same = a.length === b.length;
-    for (let i = 0; same && i < a.length; i++) {
-      same = a[i]!.frame.equals(b[i]!.frame) && a[i]!.storedLength === b[i]!.storedLength;
+    for (const [what, b] of [
+      ['new', newPath()],
+      ['prev', prevPath(addresses, authorizations)],
+    ] as const) {
+      let same = a.length === b.length;
+      for (let i = 0; same && i < a.length; i++) {
+        same = a[i]!.frame.equals(b[i]!.frame) && a[i]!.storedLength === b[i]!.storedLength;
+      }
+      if (!same) throw new Error(`${what} encode path produced different cache entries than the old one`);
     }
-    if (!same) throw new Error('new encode path produced different cache entries than the old one');
     const msgBytes: Buffer[] = [];
     for (const m of addresses.values()) msgBytes.push(encodeMessage(CODECS['istio.workload.Address'], m));
     const meanBytes = msgBytes.reduce((s, x) => s + x.length, 0) / msgBytes.length;
-    const hashes: Record<string, (x: Buffer) => string> = {
-      sha256_createHash: (x) => crypto.createHash('sha256').update(x).digest().toString('hex', 0, 8),
-      sha256_oneshot: (x) => crypto.hash('sha256', x, 'hex').slice(0, 16),
-      sha1_oneshot: (x) => crypto.hash('sha1', x, 'hex').slice(0, 16),
-      md5_oneshot: (x) => crypto.hash('md5', x, 'hex').slice(0, 16),
-      js_64bit: (x) => jsHash64(x, 0, x.length),
-    };
-    // The floor parts, over the same Addresses: the frames already encoded (copied out of the scratch buffer).
-    const frameEnc = new ResourceFrameEncoder(TYPE_ADDRESS, CODECS['istio.workload.Address']);
-    const frames = [...addresses].map(([name, m]) => {
-      const f = frameEnc.encode(name, m);
-      return { bytes: Buffer.from(f.bytes), nameLen: f.nameLen, versionEnd: f.versionEnd };
-    });
-    const hot = [...addresses.values()].slice(0, 200);
-    // The same Addresses deep-copied in one go: the objects (and their strings and bytes) side by side in memory,
-    // where the translator's output is spread over the heap between its temporaries.
-    const msgs = [...addresses.values()];
-    const compact = structuredClone(msgs);
-    const floors: Record<string, () => number> = {
-      // the frame copy: a fresh buffer holding the frame, as a cache entry keeps it
-      copy: () =>
-        cpuUs(() => {
-          for (const f of frames) Buffer.allocUnsafe(f.bytes.length).set(f.bytes, 0);
-        }) / frames.length,
-      // the copy as pkg/xds makes it: entryFromFrame (packs the name's copies out, builds the entry)
-      entry: () =>
-        cpuUs(() => {
-          for (const f of frames) entryFromFrame(f.bytes, [], f.nameLen, f.versionEnd);
-        }) / frames.length,
-      // message + frame + hash, no entry: ResourceFrameEncoder alone
-      frame: () =>
-        cpuUs(() => {
-          for (const [name, m] of addresses) frameEnc.encode(name, m);
-        }) / addresses.size,
-      // the message alone over 200 Addresses, 51 times: what it costs when the objects are in the CPU cache
-      msg_hot: () =>
-        cpuUs(() => {
-          const c = CODECS['istio.workload.Address'];
-          const buf = Buffer.allocUnsafe(1 << 16);
-          for (let k = 0; k < 51; k++) for (const m of hot) c.writeBack(m, buf, buf.length);
-        }) /
-        (51 * hot.length),
-      // the message alone, 8 at a time, each batch touched first (touchAddress)
-      msg_batched_touch: () =>
-        cpuUs(() => {
-          const c = CODECS['istio.workload.Address'];
-          const buf = Buffer.allocUnsafe(1 << 16);
-          let sink = 0;
-          for (let i = 0; i < msgs.length; i += 8) {
-            const e = Math.min(msgs.length, i + 8);
-            for (let j = i; j < e; j++) sink += touchAddress(msgs[j]!);
-            for (let j = i; j < e; j++) c.writeBack(msgs[j]!, buf, buf.length);
-          }
-          if (sink < 0) throw new Error('unreachable');
-        }) / msgs.length,
-      // the message alone over the compact copy: what the translator's heap layout costs in cache misses
-      msg_compact: () =>
-        cpuUs(() => {
-          const c = CODECS['istio.workload.Address'];
-          const buf = Buffer.allocUnsafe(1 << 16);
-          for (const m of compact) c.writeBack(m, buf, buf.length);
-        }) / compact.length,
-    };
-    const runs: Record<string, number[]> = { old: [], new: [], msg_only: [] };
+    const hashes = HASHES;
+    const floors = floorParts(addresses);
+    const runs: Record<string, number[]> = { old: [], prev: [], new: [], msg_only: [] };
     for (const k of Object.keys(hashes)) runs[`hash_${k}`] = [];
     for (const k of Object.keys(floors)) runs[`floor_${k}`] = [];
     for (let r = 0; r < rounds + 1; r++) {
@@ -236,6 +140,8 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
       sample['old'] = cpuUs(() => void oldPath()) / n;
       gc();
       sample['new'] = cpuUs(() => void newPath()) / n;
+      gc();
+      sample['prev'] = cpuUs(() => void prevPath(addresses, authorizations)) / n;
       gc();
       sample['msg_only'] =
         cpuUs(() => {
@@ -256,6 +162,9 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     const n1 = stats(runs['new']!);
     figures.push({ name: 'encode_old_us_per_resource_min', value: o1.min, unit: 'us' });
     figures.push({ name: 'encode_old_us_per_resource_median', value: o1.median, unit: 'us' });
+    const p1 = stats(runs['prev']!);
+    figures.push({ name: 'encode_prev_us_per_resource_min', value: p1.min, unit: 'us' });
+    figures.push({ name: 'encode_prev_us_per_resource_median', value: p1.median, unit: 'us' });
     figures.push({ name: 'encode_new_us_per_resource_min', value: n1.min, unit: 'us' });
     figures.push({
       name: 'encode_new_us_per_resource_median',
@@ -264,6 +173,7 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
       target: { op: '<=', value: 1.3 },
     });
     figures.push({ name: 'encode_speedup_median', value: o1.median / n1.median, unit: 'x' });
+    figures.push({ name: 'encode_speedup_vs_prev_median', value: p1.median / n1.median, unit: 'x' });
     figures.push({ name: 'encode_message_only_us_median', value: stats(runs['msg_only']!).median, unit: 'us' });
     for (const k of Object.keys(hashes)) {
       figures.push({ name: `hash_${k}_us_median`, value: stats(runs[`hash_${k}`]!).median, unit: 'us' });
@@ -273,8 +183,14 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     const floorSum = runs['hash_sha256_oneshot']!.map((h, i) => h + runs['floor_copy']![i]!);
     figures.push({ name: 'floor_hash_plus_copy_us_median', value: stats(floorSum).median, unit: 'us' });
     figures.push({ name: 'floor_hash_plus_copy_us_min', value: stats(floorSum).min, unit: 'us' });
+    // What no encoder of these objects can go below: reading them, plus the content hash of the bytes.
+    const readHash = runs['hash_sha256_oneshot']!.map((h, i) => h + runs['floor_read']![i]!);
+    figures.push({ name: 'floor_read_plus_hash_us_median', value: stats(readHash).median, unit: 'us' });
+    figures.push({ name: 'floor_read_plus_hash_us_min', value: stats(readHash).min, unit: 'us' });
     for (const k of Object.keys(floors)) {
-      figures.push({ name: `floor_${k}_us_median`, value: stats(runs[`floor_${k}`]!).median, unit: 'us' });
+      const f = stats(runs[`floor_${k}`]!);
+      figures.push({ name: `floor_${k}_us_median`, value: f.median, unit: 'us' });
+      figures.push({ name: `floor_${k}_us_min`, value: f.min, unit: 'us' });
     }
     notes.push(
       `${n} resources (${addresses.size} Addresses, mean message ${meanBytes.toFixed(0)} B); ` +

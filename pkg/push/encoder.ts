@@ -1,8 +1,16 @@
 import { codecForTypeUrl, ResourceFrameEncoder, TYPE_ADDRESS, type Wire } from '../wire';
-import { entryFromBytes, entryFromFrame, type CacheEntry, type TypeCommit } from '../xds';
+import { entryFromBytes, type CacheEntry, type TypeCommit } from '../xds';
 import type protobuf from 'protobufjs';
 import { bytesToIp } from '../model';
+import { EntrySlab } from './entry-slab';
 import type { MessageSource, ResourceDelta } from './resource-delta';
+
+/**
+ * Messages encoded per batch, each batch touched first (ResourceFrameEncoder.touch): the translator's objects are
+ * spread over the heap, and loading a batch's object graphs back to back lets their cache misses overlap where the
+ * encoder would take them one after another (docs/design/encode-floor.md: floor_msg_batched_touch).
+ */
+const BATCH = 8;
 
 /**
  * Turns generators' deltas into cache commits: encodes exactly the messages a delta lists as changed and
@@ -13,6 +21,12 @@ import type { MessageSource, ResourceDelta } from './resource-delta';
 export class Encoder {
   /** Per type: the generated encoder (pkg/wire/generated/), or null for types without one (protobufjs). */
   private readonly frames = new Map<string, ResourceFrameEncoder<object> | null>();
+  /** Where the generated encoders write entries (no copy per entry). */
+  private readonly slab = new EntrySlab();
+  private readonly batchNames: string[] = [];
+  private readonly batchMsgs: object[] = [];
+  /** Checksum of the batches' touches: where the reads go, so they are not optimised away. */
+  touched = 0;
 
   constructor(
     private readonly wire: Wire,
@@ -28,18 +42,36 @@ export class Encoder {
     const aliasesOf = typeUrl === TYPE_ADDRESS ? addressAliases : (): readonly string[] => NO_ALIASES;
     // Generators build messages in protobufjs form already (numeric enums, Uint8Array bytes), so they
     // are encoded as they are: fromObject made a full copy of each, garbage by the 200k in a first sync.
-    // A generated encoder writes the whole frame into its reused buffer and the entry copies it once;
+    // A generated encoder writes each frame where its entry keeps it (EntrySlab), BATCH messages at a time;
     // protobufjs (types without one) makes temporaries that compactFrames moves the frames away from.
-    const encode = frames
-      ? (name: string, msg: object): void => {
-          const f = frames.encode(name, msg);
-          upserts.push(entryFromFrame(f.bytes, aliasesOf(msg), f.nameLen, f.versionEnd));
+    if (frames) {
+      const names = this.batchNames;
+      const msgs = this.batchMsgs;
+      let n = 0;
+      const flush = (): void => {
+        let x = 0;
+        for (let i = 0; i < n; i++) x += frames.touch(msgs[i]!);
+        this.touched ^= x;
+        for (let i = 0; i < n; i++) {
+          const msg = msgs[i]!;
+          upserts.push(this.slab.write(frames, names[i]!, msg, aliasesOf(msg)));
         }
-      : (name: string, msg: object): void => {
-          upserts.push(entryFromBytes(typeUrl, name, type.encode(msg).finish(), aliasesOf(msg)));
-        };
-    // forEach: no iterator object or [k, v] pair per entry (200k of them in a first sync).
-    delta.changed.forEach((m, name) => encode(name, isThunk(m) ? m() : m));
+        n = 0;
+      };
+      // forEach: no iterator object or [k, v] pair per entry (200k of them in a first sync).
+      delta.changed.forEach((m, name) => {
+        names[n] = name;
+        msgs[n] = isThunk(m) ? m() : m;
+        if (++n === BATCH) flush();
+      });
+      flush();
+      msgs.fill(EMPTY_MSG); // keep no message alive past the call
+    } else {
+      delta.changed.forEach((m, name) => {
+        const msg = isThunk(m) ? m() : m;
+        upserts.push(entryFromBytes(typeUrl, name, type.encode(msg).finish(), aliasesOf(msg)));
+      });
+    }
     const removes = [...delta.removed];
     return { typeUrl, upserts: frames ? upserts : compactFrames(upserts), removes };
   }
@@ -72,6 +104,8 @@ function compactFrames(upserts: CacheEntry[]): CacheEntry[] {
   for (let k = 0; k < upserts.length; k++) upserts[k] = upserts[k]!.rehomed();
   return upserts;
 }
+
+const EMPTY_MSG = Object.freeze({});
 
 /** On-demand keys for an Address: `network/ip` per workload IP or service VIP (istiod's aliases). */
 const NO_ALIASES: readonly string[] = Object.freeze([]);

@@ -31,4 +31,5 @@ export {
 } from './resource-encoder';
 export type { ScratchFrame } from './resource-encoder';
 export { CODECS } from './generated';
+export { NameMarks } from './pb-writer';
 export type { MessageCodec } from './generated';

@@ -101,3 +101,25 @@ export function putBytesBack(b: Uint8Array, at: number, v: Uint8Array): number {
   else if (start >= 0) b.set(v, start);
   return putVarintBack(b, start, n);
 }
+
+/**
+ * Where a frame writer put copies of one string (the resource name) while writing backwards: the generated
+ * writers mark the start of each name field (gen-encoders.ts NAME_FIELDS) whose value is `name`. Later marks
+ * are lower offsets, so `first` < `second`; -1 = none. More than two copies keep the lowest two.
+ */
+export class NameMarks {
+  name = '';
+  first = -1;
+  second = -1;
+
+  reset(name: string): void {
+    this.name = name;
+    this.first = -1;
+    this.second = -1;
+  }
+
+  mark(at: number): void {
+    this.second = this.first;
+    this.first = at;
+  }
+}

@@ -1,6 +1,6 @@
 import * as crypto from 'node:crypto';
 import { CODECS, type MessageCodec } from './generated';
-import { putBytesBack, putUtf8Back, putVarintBack } from './pb-writer';
+import { NameMarks, putBytesBack, putUtf8Back, putVarintBack } from './pb-writer';
 
 /** Hex digits of a content version (contentVersion's length). */
 export const VERSION_LEN = 16;
@@ -36,21 +36,32 @@ export interface ScratchFrame {
   readonly nameLen: number;
   /** Offset just past Resource.version's bytes. */
   readonly versionEnd: number;
+  /** Offsets of up to two copies of the name inside the resource (name fields), -1 = none; hole1 < hole2. */
+  readonly hole1: number;
+  readonly hole2: number;
 }
 
 /**
  * Encodes Resource{version, resource: Any{type_url, value}, name} as a
  * DeltaDiscoveryResponse field-2 frame (encodeResourceFrame's layout) straight
- * from a message object into one reused buffer, backwards (pb-writer.ts): the
- * name, the message, the Any and Resource headers, each length written when
- * the bytes it counts are in place; the version (fixed length) is filled in
- * last from the message bytes. Nothing is copied until the caller keeps the
- * frame.
+ * from a message object, backwards (pb-writer.ts): the name, the message, the
+ * Any and Resource headers, each length written when the bytes it counts are
+ * in place; the version (fixed length) is filled in last from the message
+ * bytes. writeFrame writes into the caller's buffer (e.g. where the frame is
+ * kept: no copy at all); encode into one reused scratch buffer. While writing
+ * the message, the generated writer marks where it put copies of the name
+ * (NameMarks), so the cache can pack them out without searching.
  */
 export class ResourceFrameEncoder<T> {
   private scratch = Buffer.allocUnsafeSlow(64 * 1024);
   /** Any.type_url's tag, length and bytes. */
   private readonly typeUrlField: Buffer;
+  private readonly marks = new NameMarks();
+  /** The last frame writeFrame wrote, offsets relative to its start: see ScratchFrame. */
+  nameLen = 0;
+  versionEnd = 0;
+  hole1 = -1;
+  hole2 = -1;
 
   constructor(
     typeUrl: string,
@@ -63,36 +74,59 @@ export class ResourceFrameEncoder<T> {
     this.typeUrlField = field.subarray(start);
   }
 
+  /** Reads msg's fields without writing (MessageCodec.touch): a batch touched first has its cache misses overlap. */
+  touch(msg: T): number {
+    return this.codec.touch(msg);
+  }
+
+  /**
+   * Writes the frame so it ends at b[end] and returns where it starts, its layout in this encoder's fields
+   * (nameLen, versionEnd, hole1, hole2). A negative start means b was too small (nothing at or above `end` is
+   * touched; bytes below it may be): retry with more room.
+   */
+  writeFrame(name: string, msg: T, b: Buffer, end: number): number {
+    let at = putUtf8Back(b, end, name);
+    const nameLen = end - at;
+    at = putVarintBack(b, at, nameLen);
+    b[--at] = 0x1a; // Resource.name
+    const msgEnd = at;
+    const marks = this.marks;
+    marks.reset(name);
+    at = this.codec.writeBack(msg, b, at, marks);
+    const msgStart = at;
+    at = putVarintBack(b, at, msgEnd - msgStart);
+    b[--at] = 0x12; // Any.value
+    const t = this.typeUrlField;
+    at -= t.length;
+    if (at >= 0) b.set(t, at);
+    at = putVarintBack(b, at, msgEnd - at);
+    b[--at] = 0x12; // Resource.resource (Any)
+    at -= VERSION_LEN;
+    const versionAt = at;
+    b[--at] = VERSION_LEN;
+    b[--at] = 0x0a; // Resource.version
+    at = putVarintBack(b, at, end - at);
+    b[--at] = 0x12; // DeltaDiscoveryResponse.resources
+    if (at < 0) return at;
+    putContentVersion(b, msgStart, msgEnd, b, versionAt);
+    this.nameLen = nameLen;
+    this.versionEnd = versionAt + VERSION_LEN - at;
+    this.hole1 = marks.first < 0 ? -1 : marks.first - at;
+    this.hole2 = marks.second < 0 ? -1 : marks.second - at;
+    return at;
+  }
+
   encode(name: string, msg: T): ScratchFrame {
     for (;;) {
       const b = this.scratch;
       const end = b.length;
-      let at = putUtf8Back(b, end, name);
-      const nameLen = end - at;
-      at = putVarintBack(b, at, nameLen);
-      b[--at] = 0x1a; // Resource.name
-      const msgEnd = at;
-      at = this.codec.writeBack(msg, b, at);
-      const msgStart = at;
-      at = putVarintBack(b, at, msgEnd - msgStart);
-      b[--at] = 0x12; // Any.value
-      const t = this.typeUrlField;
-      at -= t.length;
-      if (at >= 0) b.set(t, at);
-      at = putVarintBack(b, at, msgEnd - at);
-      b[--at] = 0x12; // Resource.resource (Any)
-      at -= VERSION_LEN;
-      const versionAt = at;
-      b[--at] = VERSION_LEN;
-      b[--at] = 0x0a; // Resource.version
-      at = putVarintBack(b, at, end - at);
-      b[--at] = 0x12; // DeltaDiscoveryResponse.resources
+      const at = this.writeFrame(name, msg, b, end);
       if (at < 0) {
         this.scratch = Buffer.allocUnsafeSlow(2 * (end - at));
         continue;
       }
-      putContentVersion(b, msgStart, msgEnd, b, versionAt);
-      return { bytes: b.subarray(at, end), nameLen, versionEnd: versionAt + VERSION_LEN - at };
+      const { nameLen, versionEnd, hole1, hole2 } = this;
+      return { bytes: b.subarray(at, end), nameLen, versionEnd, hole1, hole2 };
     }
   }
 }

@@ -1,8 +1,9 @@
 import type { InitialVersions } from '../wire';
-import { TypeTable, type CacheEntry } from './type-table';
+import type { CacheEntry } from './cache-entry';
+import { TypeTable } from './type-table';
 
-export { entryFromBytes, entryFromFrame } from './type-table';
-export type { CacheEntry } from './type-table';
+export { entryFromBytes, entryFromFrame, entryInPlace } from './cache-entry';
+export type { CacheEntry } from './cache-entry';
 
 export interface TypeCommit {
   readonly typeUrl: string;

@@ -1,4 +1,4 @@
-export { ResourceCache, entryFromBytes, entryFromFrame } from './cache';
+export { ResourceCache, entryFromBytes, entryFromFrame, entryInPlace } from './cache';
 export type { CacheEntry, TypeCommit, CommitMeta, Cursor } from './cache';
 export { Subscription } from './subscription';
 export { XdsStream } from './stream';

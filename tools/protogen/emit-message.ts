@@ -21,9 +21,11 @@ export const fileOf = (t: protobuf.Type): string =>
     .toLowerCase();
 
 /** An import of a message's interface and write function, wrapped when longer than a line may be. */
-export function importLine(t: protobuf.Type): string {
-  const line = `import { w_${ident(t)}, type ${ident(t)} } from './${fileOf(t)}';`;
-  return line.length <= 120 ? line : `import {\n  w_${ident(t)},\n  type ${ident(t)},\n} from './${fileOf(t)}';`;
+export function importLine(t: protobuf.Type, touch = false): string {
+  const id = ident(t);
+  const names = [...(touch ? [`p_${id}`] : []), `r_${id}`, `w_${id}`, `type ${id}`];
+  const line = `import { ${names.join(', ')} } from './${fileOf(t)}';`;
+  return line.length <= 120 ? line : `import {\n${names.map((x) => `  ${x},\n`).join('')}} from './${fileOf(t)}';`;
 }
 
 /** Kind of a (non-map) field's element. */
@@ -75,14 +77,32 @@ function putTag(id: number, wireType: number, ind: string): string[] {
 const num = (f: protobuf.Field, v: string): string => (f.type === 'bool' ? `(${v} ? 1 : 0)` : v);
 
 /** A nested message's bytes then its length prefix (the caller adds the tag). */
-const nested = (mt: string, v: string, ind: string): string[] => [
+const nested = (mt: string, v: string, ind: string, extra = ''): string[] => [
   `${ind}const e = at;`,
-  `${ind}at = w_${mt}(${v}, b, at);`,
+  `${ind}at = w_${mt}(${v}, b, at${extra});`,
   `${ind}at = putVarintBack(b, at, e - at);`,
 ];
 
+/**
+ * Which string fields may hold the resource name (their start offsets go to the caller's NameMarks, so the cache
+ * entry can leave those copies out without searching the frame), and which messages lead to one (they pass the
+ * NameMarks on).
+ */
+export interface NameFieldPlan {
+  readonly fields: ReadonlySet<string>;
+  readonly carriers: ReadonlySet<string>;
+}
+
+export const NO_NAME_FIELDS: NameFieldPlan = { fields: new Set(), carriers: new Set() };
+
+const full = (x: { fullName: string }): string => x.fullName.replace(/^\./, '');
+
+/** The nested write call's extra argument: the NameMarks, for messages that lead to a name field. */
+const marksArg = (f: protobuf.Field, plan: NameFieldPlan): string =>
+  f.resolvedType instanceof protobuf.Type && plan.carriers.has(full(f.resolvedType)) ? ', nm' : '';
+
 /** Backward writes of one field (read once into a local `f<id>`). */
-function emitField(f: protobuf.Field): string[] {
+function emitField(f: protobuf.Field, plan: NameFieldPlan): string[] {
   const k = kindOf(f);
   const v = `f${f.id}`;
   // Each field is read once into a local: message objects come in several shapes, so every read is a
@@ -96,7 +116,7 @@ function emitField(f: protobuf.Field): string[] {
       '    for (let i = ks.length - 1; i >= 0; i--) {',
       '      const k = ks[i]!;',
       '      const s = at;',
-      ...nested(vt, `${v}[k] ?? EMPTY`, '      '),
+      ...nested(vt, `${v}[k] ?? EMPTY`, '      ', marksArg(f, plan)),
       '      b[--at] = 18;',
       '      at = putStringBack(b, at, k);',
       '      b[--at] = 10;',
@@ -123,14 +143,14 @@ function emitField(f: protobuf.Field): string[] {
     out.push(`    for (let i = ${v}.length - 1; i >= 0; i--) {`);
     if (k === 'string') out.push(`      at = putStringBack(b, at, ${v}[i]!);`);
     else if (k === 'bytes') out.push(`      at = putBytesBack(b, at, ${v}[i]!);`);
-    else out.push(...nested(ident(f.resolvedType as protobuf.Type), `${v}[i] ?? EMPTY`, '      '));
+    else out.push(...nested(ident(f.resolvedType as protobuf.Type), `${v}[i] ?? EMPTY`, '      ', marksArg(f, plan)));
     out.push(...putTag(f.id, 2, '      '), '    }', '  }');
     return out;
   }
   if (k === 'message') {
     out.push(
       `  if (${v} != null) {`,
-      ...nested(ident(f.resolvedType as protobuf.Type), v, '    '),
+      ...nested(ident(f.resolvedType as protobuf.Type), v, '    ', marksArg(f, plan)),
       ...putTag(f.id, 2, '    '),
       '  }',
     );
@@ -147,25 +167,99 @@ function emitField(f: protobuf.Field): string[] {
           ? `${v} === true`
           : `${v} != null && ${v} !== 0`;
   out.push(`  if (${set}) {`);
-  if (k === 'string') out.push(`    at = putStringBack(b, at, ${v});`, ...putTag(f.id, 2, '    '));
+  if (k === 'string' && plan.fields.has(full(f))) {
+    out.push(
+      `    const s = at;`,
+      `    at = putUtf8Back(b, at, ${v});`,
+      `    if (nm !== undefined && ${v} === nm.name) nm.mark(at);`,
+      '    at = putVarintBack(b, at, s - at);',
+      ...putTag(f.id, 2, '    '),
+    );
+  } else if (k === 'string') out.push(`    at = putStringBack(b, at, ${v});`, ...putTag(f.id, 2, '    '));
   else if (k === 'bytes') out.push(`    at = putBytesBack(b, at, ${v});`, ...putTag(f.id, 2, '    '));
   else out.push(`    at = putVarintBack(b, at, ${num(f, v)});`, ...putTag(f.id, 0, '    '));
   out.push('  }');
   return out;
 }
 
+/**
+ * Reads of one field for p_<message>, the touch a batch gets before it is encoded (pkg/push Encoder): only the
+ * path to the name fields (messages that lead to one) and the leaf objects a resource does not share with others
+ * (its name strings, byte arrays, map keys), so a batch's touches are short and their cache misses overlap.
+ */
+function touchField(f: protobuf.Field, plan: NameFieldPlan): string[] {
+  const k = kindOf(f);
+  const v = `f${f.id}`;
+  const load = `  const ${v} = m.${f.name};`;
+  if (f instanceof protobuf.MapField) return [load, `  if (${v} != null) for (const k in ${v}) x += k.length;`];
+  if (k === 'bytes' && f.repeated) {
+    return [
+      load,
+      `  if (${v} != null) for (let i = 0; i < ${v}.length; i++) if (${v}[i]!.length > 0) x += ${v}[i]![0]!;`,
+    ];
+  }
+  if (k === 'bytes') return [load, `  if (${v} != null && ${v}.length > 0) x += ${v}[0]!;`];
+  if (k === 'string' && !f.repeated && plan.fields.has(full(f))) return [load, `  if (${v} != null) x += ${v}.length;`];
+  if (k === 'message' && !f.repeated && plan.carriers.has(full(f.resolvedType as protobuf.Type))) {
+    return [load, `  if (${v} != null) x += p_${ident(f.resolvedType as protobuf.Type)}(${v});`];
+  }
+  return [];
+}
+
+/**
+ * Reads of one field for r_<message>: every value loaded, nested messages, repeated elements and map entries
+ * followed, a string's length (its header) and a byte array's first byte read; nothing written.
+ */
+function readField(f: protobuf.Field): string[] {
+  const k = kindOf(f);
+  const v = `f${f.id}`;
+  const out = [`  const ${v} = m.${f.name};`];
+  const el = (y: string, ind: string): string =>
+    k === 'message'
+      ? `${ind}if (${y} != null) x += r_${ident(f.resolvedType as protobuf.Type)}(${y});`
+      : k === 'string'
+        ? `${ind}x += ${y}.length;`
+        : k === 'bytes'
+          ? `${ind}if (${y}.length > 0) x += ${y}[0]!;`
+          : `${ind}if (${y}) x++;`;
+  if (f instanceof protobuf.MapField) {
+    out.push(`  if (${v} != null) {`, `    for (const k in ${v}) {`, '      x += k.length;');
+    out.push(`      const y = ${v}[k];`, el('y', '      '), '    }', '  }');
+  } else if (f.repeated) {
+    out.push(`  if (${v} != null) {`, `    for (let i = 0; i < ${v}.length; i++) {`);
+    out.push(`      const y = ${v}[i]!;`, el('y', '      '), '    }', '  }');
+  } else if (k === 'message') out.push(el(v, '  '));
+  else if (k === 'string') out.push(`  if (${v} != null) x += ${v}.length;`);
+  else if (k === 'bytes') out.push(`  if (${v} != null && ${v}.length > 0) x += ${v}[0]!;`);
+  else out.push(el(v, '  '));
+  return out;
+}
+
 /** The whole file for message t. */
-export function emitMessage(t: protobuf.Type, header: string): string {
+export function emitMessage(
+  t: protobuf.Type,
+  header: string,
+  plan: NameFieldPlan = NO_NAME_FIELDS,
+  root = false,
+): string {
   const id = ident(t);
   const fields = sorted(t);
   const body: string[] = [];
-  for (let i = fields.length - 1; i >= 0; i--) body.push(...emitField(fields[i]!));
+  for (let i = fields.length - 1; i >= 0; i--) body.push(...emitField(fields[i]!, plan));
+  const read: string[] = [];
+  for (const f of fields) read.push(...readField(f));
+  const touch: string[] = [];
+  for (const f of fields) touch.push(...touchField(f, plan));
   const text = body.join('\n');
-  const helpers = ['putBytesBack', 'putStringBack', 'putVarintBack'].filter((h) => text.includes(`${h}(`));
+  const helpers = ['putBytesBack', 'putStringBack', 'putUtf8Back', 'putVarintBack'].filter((h) =>
+    text.includes(`${h}(`),
+  );
+  const carrier = plan.carriers.has(full(t));
+  if (carrier) helpers.push('type NameMarks');
   const out = [header, '/* eslint-disable */'];
   if (helpers.length > 0) out.push(`import { ${helpers.join(', ')} } from '../pb-writer';`);
   for (const d of messageDeps(t)) {
-    if (d !== t) out.push(importLine(d));
+    if (d !== t) out.push(importLine(d, plan.carriers.has(full(d))));
   }
   if (text.includes('EMPTY'))
     out.push(
@@ -188,13 +282,30 @@ export function emitMessage(t: protobuf.Type, header: string): string {
     '}',
     '',
     `/** Writes m's fields so they end at b[at]; returns where they start (${t.fullName.slice(1)}). */`,
+    ...(carrier
+      ? ['// Where it writes nm.name into a name field (gen-encoders.ts NAME_FIELDS), it marks the offset in nm.']
+      : []),
     `export function w_${id}(`,
-    `  ${used ? 'm' : '_m'}: ${id}, ${used ? 'b' : '_b'}: Buffer, at: number,`,
+    `  ${used ? 'm' : '_m'}: ${id}, ${used ? 'b' : '_b'}: Buffer, at: number,${carrier ? ' nm?: NameMarks,' : ''}`,
     '): number {',
     ...body,
     '  return at;',
     '}',
     '',
+    `/** Reads every field of m without writing (loads its object graph); returns a checksum of what it read. */`,
+    `export function r_${id}(${used ? 'm' : '_m'}: ${id}): number {`,
+    ...(used ? ['  let x = 0;', ...read, '  return x;'] : ['  return 0;']),
+    '}',
+    '',
   );
+  if (root || carrier) {
+    out.push(
+      "/** Touches m's objects before it is encoded (emit-message.ts touchField); returns a checksum. */",
+      `export function p_${id}(${touch.length ? 'm' : '_m'}: ${id}): number {`,
+      ...(touch.length ? ['  let x = 0;', ...touch, '  return x;'] : ['  return 0;']),
+      '}',
+      '',
+    );
+  }
   return out.join('\n');
 }

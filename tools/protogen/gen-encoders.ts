@@ -25,9 +25,16 @@ import * as path from 'node:path';
 import protobuf from 'protobufjs';
 // The schema loader only, not pkg/wire's front door: that loads the generated files this tool (re)writes.
 import { loadWire, type Wire } from '../../pkg/wire/schema';
-import { emitMessage, fileOf, ident, importLine, messageDeps } from './emit-message';
+import { emitMessage, fileOf, ident, importLine, messageDeps, type NameFieldPlan } from './emit-message';
 
 const ROOTS = ['istio.workload.Address', 'istio.security.Authorization'];
+
+/**
+ * String fields that may hold a copy of the resource name: an Address's name is its workload's uid, and a
+ * split-horizon workload carries it as its name too (istiod's shape; pkg/xds packFrame leaves up to two copies
+ * out of the cached frame). The frame encoder learns where it wrote them instead of searching the frame.
+ */
+const NAME_FIELDS = ['istio.workload.Workload.uid', 'istio.workload.Workload.name'];
 
 export const GENERATED_DIR = 'pkg/wire/generated';
 
@@ -60,14 +67,41 @@ function checkAcyclic(types: readonly protobuf.Type[]): void {
   for (const t of types) visit(t, [t.fullName]);
 }
 
+const full = (t: protobuf.Type): string => t.fullName.slice(1);
+
+/** The name fields and every message that leads to one (through any field, repeated or map). */
+function namePlan(types: readonly protobuf.Type[], fields: readonly string[]): NameFieldPlan {
+  const carriers = new Set<string>();
+  for (const f of fields) {
+    const i = f.lastIndexOf('.');
+    const t = types.find((x) => x.fullName === `.${f.slice(0, i)}`);
+    if (!t?.fields[f.slice(i + 1)] || t.fields[f.slice(i + 1)]!.type !== 'string') {
+      throw new Error(`name field ${f} is not a string field of a generated message`);
+    }
+    carriers.add(f.slice(0, i));
+  }
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const t of types) {
+      const id = t.fullName.slice(1);
+      if (!carriers.has(id) && messageDeps(t).some((d) => carriers.has(d.fullName.slice(1)))) {
+        carriers.add(id);
+        grew = true;
+      }
+    }
+  }
+  return { fields: new Set(fields), carriers };
+}
+
 function indexFile(wire: Wire, roots: readonly string[]): string {
   const out = [
     HEADER,
     `// Roots: ${roots.join(', ')}. Regenerate: node dist/tools/protogen/gen-encoders.js`,
     '/* eslint-disable */',
   ];
-  for (const r of roots) out.push(importLine(wire.type(r)));
+  for (const r of roots) out.push(importLine(wire.type(r), true));
   out.push(
+    "import type { NameMarks } from '../pb-writer';",
     '',
     '/**',
     ' * Writes one root message backwards: its bytes end at b[end], and the return value is where they start.',
@@ -75,7 +109,12 @@ function indexFile(wire: Wire, roots: readonly string[]): string {
     ' * array, and the helpers that call native code skip them): the caller retries with a larger buffer.',
     ' */',
     'export interface MessageCodec<T> {',
-    '  writeBack(m: T, b: Buffer, end: number): number;',
+    '  /** Copies of marks.name written into name fields (gen-encoders.ts NAME_FIELDS) are marked in marks. */',
+    '  writeBack(m: T, b: Buffer, end: number, marks?: NameMarks): number;',
+    '  /** Loads the objects of m a resource does not share (emit-message.ts touchField); a checksum. */',
+    '  touch(m: T): number;',
+    '  /** Reads every field of m without writing (the floor of reading the input); a checksum. */',
+    '  read(m: T): number;',
     '}',
     '',
     '/** Codecs by fully-qualified message name. */',
@@ -83,18 +122,31 @@ function indexFile(wire: Wire, roots: readonly string[]): string {
   );
   for (const r of roots) {
     const id = ident(wire.type(r));
-    out.push(`  '${r}': {`, `    writeBack: w_${id},`, `  } as MessageCodec<${id}>,`);
+    out.push(
+      `  '${r}': {`,
+      `    writeBack: w_${id},`,
+      `    touch: p_${id},`,
+      `    read: r_${id},`,
+      `  } as MessageCodec<${id}>,`,
+    );
   }
   out.push('};', '');
   return out.join('\n');
 }
 
 /** Every generated file: path (relative to the repository) → text. */
-export function generateEncoders(wire: Wire, roots: readonly string[] = ROOTS): Map<string, string> {
+export function generateEncoders(
+  wire: Wire,
+  roots: readonly string[] = ROOTS,
+  nameFields: readonly string[] = roots === ROOTS ? NAME_FIELDS : [],
+): Map<string, string> {
   const types = reachable(wire, roots);
   checkAcyclic(types);
+  const plan = namePlan(types, nameFields);
   const files = new Map<string, string>();
-  for (const t of types) files.set(`${GENERATED_DIR}/${fileOf(t)}.ts`, emitMessage(t, HEADER));
+  for (const t of types) {
+    files.set(`${GENERATED_DIR}/${fileOf(t)}.ts`, emitMessage(t, HEADER, plan, roots.includes(full(t))));
+  }
   files.set(`${GENERATED_DIR}/index.ts`, indexFile(wire, roots));
   return files;
 }

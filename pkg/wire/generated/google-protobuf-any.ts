@@ -23,3 +23,13 @@ export function w_google_protobuf_Any(
   }
   return at;
 }
+
+/** Reads every field of m without writing (loads its object graph); returns a checksum of what it read. */
+export function r_google_protobuf_Any(m: google_protobuf_Any): number {
+  let x = 0;
+  const f1 = m.type_url;
+  if (f1 != null) x += f1.length;
+  const f2 = m.value;
+  if (f2 != null && f2.length > 0) x += f2[0]!;
+  return x;
+}

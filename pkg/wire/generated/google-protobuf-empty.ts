@@ -10,3 +10,8 @@ export function w_google_protobuf_Empty(
 ): number {
   return at;
 }
+
+/** Reads every field of m without writing (loads its object graph); returns a checksum of what it read. */
+export function r_google_protobuf_Empty(_m: google_protobuf_Empty): number {
+  return 0;
+}

@@ -17,3 +17,11 @@ export function w_google_protobuf_UInt32Value(
   }
   return at;
 }
+
+/** Reads every field of m without writing (loads its object graph); returns a checksum of what it read. */
+export function r_google_protobuf_UInt32Value(m: google_protobuf_UInt32Value): number {
+  let x = 0;
+  const f1 = m.value;
+  if (f1) x++;
+  return x;
+}

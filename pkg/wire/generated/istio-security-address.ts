@@ -23,3 +23,13 @@ export function w_istio_security_Address(
   }
   return at;
 }
+
+/** Reads every field of m without writing (loads its object graph); returns a checksum of what it read. */
+export function r_istio_security_Address(m: istio_security_Address): number {
+  let x = 0;
+  const f1 = m.address;
+  if (f1 != null && f1.length > 0) x += f1[0]!;
+  const f2 = m.length;
+  if (f2) x++;
+  return x;
+}

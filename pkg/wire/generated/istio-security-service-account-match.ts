@@ -23,3 +23,13 @@ export function w_istio_security_ServiceAccountMatch(
   }
   return at;
 }
+
+/** Reads every field of m without writing (loads its object graph); returns a checksum of what it read. */
+export function r_istio_security_ServiceAccountMatch(m: istio_security_ServiceAccountMatch): number {
+  let x = 0;
+  const f1 = m.namespace;
+  if (f1 != null) x += f1.length;
+  const f2 = m.serviceAccount;
+  if (f2 != null) x += f2.length;
+  return x;
+}

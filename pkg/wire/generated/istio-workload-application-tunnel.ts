@@ -23,3 +23,13 @@ export function w_istio_workload_ApplicationTunnel(
   }
   return at;
 }
+
+/** Reads every field of m without writing (loads its object graph); returns a checksum of what it read. */
+export function r_istio_workload_ApplicationTunnel(m: istio_workload_ApplicationTunnel): number {
+  let x = 0;
+  const f1 = m.protocol;
+  if (f1) x++;
+  const f2 = m.port;
+  if (f2) x++;
+  return x;
+}

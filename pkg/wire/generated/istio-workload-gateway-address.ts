@@ -2,10 +2,15 @@
 /* eslint-disable */
 import { putVarintBack } from '../pb-writer';
 import {
+  r_istio_workload_NamespacedHostname,
   w_istio_workload_NamespacedHostname,
   type istio_workload_NamespacedHostname,
 } from './istio-workload-namespaced-hostname';
-import { w_istio_workload_NetworkAddress, type istio_workload_NetworkAddress } from './istio-workload-network-address';
+import {
+  r_istio_workload_NetworkAddress,
+  w_istio_workload_NetworkAddress,
+  type istio_workload_NetworkAddress,
+} from './istio-workload-network-address';
 
 export interface istio_workload_GatewayAddress {
   hostname?: istio_workload_NamespacedHostname | null;
@@ -37,4 +42,16 @@ export function w_istio_workload_GatewayAddress(
     b[--at] = 10;
   }
   return at;
+}
+
+/** Reads every field of m without writing (loads its object graph); returns a checksum of what it read. */
+export function r_istio_workload_GatewayAddress(m: istio_workload_GatewayAddress): number {
+  let x = 0;
+  const f1 = m.hostname;
+  if (f1 != null) x += r_istio_workload_NamespacedHostname(f1);
+  const f2 = m.address;
+  if (f2 != null) x += r_istio_workload_NetworkAddress(f2);
+  const f3 = m.hboneMtlsPort;
+  if (f3) x++;
+  return x;
 }

@@ -31,3 +31,20 @@ export function w_istio_workload_LoadBalancing(
   }
   return at;
 }
+
+/** Reads every field of m without writing (loads its object graph); returns a checksum of what it read. */
+export function r_istio_workload_LoadBalancing(m: istio_workload_LoadBalancing): number {
+  let x = 0;
+  const f1 = m.routingPreference;
+  if (f1 != null) {
+    for (let i = 0; i < f1.length; i++) {
+      const y = f1[i]!;
+      if (y) x++;
+    }
+  }
+  const f2 = m.mode;
+  if (f2) x++;
+  const f3 = m.healthPolicy;
+  if (f3) x++;
+  return x;
+}

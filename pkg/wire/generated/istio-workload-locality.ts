@@ -29,3 +29,15 @@ export function w_istio_workload_Locality(
   }
   return at;
 }
+
+/** Reads every field of m without writing (loads its object graph); returns a checksum of what it read. */
+export function r_istio_workload_Locality(m: istio_workload_Locality): number {
+  let x = 0;
+  const f1 = m.region;
+  if (f1 != null) x += f1.length;
+  const f2 = m.zone;
+  if (f2 != null) x += f2.length;
+  const f3 = m.subzone;
+  if (f3 != null) x += f3.length;
+  return x;
+}

@@ -29,3 +29,15 @@ export function w_istio_workload_NetworkAddress(
   }
   return at;
 }
+
+/** Reads every field of m without writing (loads its object graph); returns a checksum of what it read. */
+export function r_istio_workload_NetworkAddress(m: istio_workload_NetworkAddress): number {
+  let x = 0;
+  const f1 = m.network;
+  if (f1 != null) x += f1.length;
+  const f2 = m.address;
+  if (f2 != null && f2.length > 0) x += f2[0]!;
+  const f3 = m.length;
+  if (f3) x++;
+  return x;
+}

@@ -29,3 +29,15 @@ export function w_istio_workload_Port(
   }
   return at;
 }
+
+/** Reads every field of m without writing (loads its object graph); returns a checksum of what it read. */
+export function r_istio_workload_Port(m: istio_workload_Port): number {
+  let x = 0;
+  const f1 = m.servicePort;
+  if (f1) x++;
+  const f2 = m.targetPort;
+  if (f2) x++;
+  const f3 = m.appProtocol;
+  if (f3) x++;
+  return x;
+}
