@@ -116,6 +116,8 @@ export function floorParts(addresses: ReadonlyMap<string, AddressMsg>): Record<s
     msg_compact: () => per(() => compact.forEach((m) => c.writeBack(m, buf, buf.length)), compact.length),
     // reading the input: every field of the translator's objects loaded (the generated read), nothing written
     read: () => per(() => msgs.forEach((m) => (sink ^= c.read(m))), msgs.length),
+    // the on-demand aliases of each Address (network/ip strings), part of every entry the Encoder makes
+    aliases: () => per(() => msgs.forEach((m) => (sink ^= addressAliases(m).length)), msgs.length),
     // the same reads over the compact copy: the reads' own compute, without the layout's misses
     read_compact: () => per(() => compact.forEach((m) => (sink ^= c.read(m))), compact.length),
   };
