@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import t from 'tap';
 import { loadWire, TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../wire';
 import { entryFromBytes, ResourceCache, type CacheEntry } from '../xds';
@@ -12,15 +13,17 @@ const types = new Map([
   [TYPE_AUTHORIZATION, wire.Authorization],
 ]);
 
-/** mulberry32: a seeded PRNG, so a failure reproduces. */
+/** Deterministic numbers in [0, 1) from a SHA-256 chain, so a failure reproduces from its seed. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
+  let block = crypto.createHash('sha256').update(`entry-slab ${seed}`).digest();
+  let at = 0;
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+    if (at + 4 > block.length) {
+      block = crypto.createHash('sha256').update(block).digest();
+      at = 0;
+    }
+    at += 4;
+    return block.readUInt32LE(at - 4) / 2 ** 32;
   };
 }
 
