@@ -9,6 +9,7 @@ import { UnaryCall } from './unary-call';
 import type { RotatingServerCredentials } from './credentials';
 import { ReceiveBudget } from './receive-budget';
 import { ChunkPool } from './chunk-pool';
+import { ReceivePool } from './receive-pool';
 import { DEFAULT_TRANSPORT_LIMITS, type RefusalSink, type TransportLimits } from './limits';
 import { SessionGuard } from './session-guard';
 
@@ -97,6 +98,8 @@ export class GrpcServer {
   private readonly refused: RefusalSink;
   /** Reused buffers for chunked writes (full syncs), shared by every call. */
   private readonly chunks = new ChunkPool();
+  /** Reused buffers for request messages that span chunks (reconnects), shared by every call. */
+  private readonly receivePool = new ReceivePool();
   private boundPort = 0;
   private started = false;
   private closed = false;
@@ -281,6 +284,7 @@ export class GrpcServer {
       maxReceiveBytes: this.o.maxReceiveBytes,
       budget: this.budget,
       chunks: this.chunks,
+      receivePool: this.receivePool,
       firstMessageTimeoutMs: this.limits.firstMessageTimeoutMs,
       receiveHoldTimeoutMs: this.limits.receiveHoldTimeoutMs,
       refused: this.refused,
