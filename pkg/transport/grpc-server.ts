@@ -99,13 +99,16 @@ export class GrpcServer {
   /** Reused buffers for chunked writes (full syncs), shared by every call. */
   private readonly chunks = new ChunkPool();
   /** Reused buffers for request messages that span chunks (reconnects), shared by every call. */
-  private readonly receivePool = new ReceivePool();
+  private readonly receivePool: ReceivePool;
   private boundPort = 0;
   private started = false;
   private closed = false;
 
   constructor(private readonly o: GrpcServerOptions) {
     this.budget = new ReceiveBudget(Math.max(o.maxBufferedReceiveBytes ?? 64 * 1024 * 1024, o.maxReceiveBytes + 5));
+    // As many idle bytes as the budget lets be received at once: a storm's messages complete about that many at a
+    // time (measured: ~60 leased at once under the 64 MiB default), and a smaller pool missed half its takes.
+    this.receivePool = new ReceivePool({ maxIdleBytes: this.budget.total });
     this.limits = { ...DEFAULT_TRANSPORT_LIMITS, ...o.limits };
     this.refused = o.refused ?? (() => undefined);
     this.guard = new SessionGuard(this.limits, this.refused);

@@ -31,7 +31,7 @@ export interface ReceivePoolOptions {
   minBytes?: number;
   /** Largest pooled size (default 4 MiB, the default receive limit): larger messages bypass the pool. */
   maxBytes?: number;
-  /** Bytes of idle buffers kept (default 16 MiB). */
+  /** Bytes of idle buffers kept (default 16 MiB; the gRPC server keeps as many as its receive budget). */
   maxIdleBytes?: number;
 }
 
