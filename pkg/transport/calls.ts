@@ -4,6 +4,7 @@ import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { ReceiveBudget } from './receive-budget';
 import type { ChunkPool } from './chunk-pool';
+import { UNPOOLED, type MessageLease, type ReceivePool } from './receive-pool';
 import type { RefusalReason, RefusalSink } from './limits';
 import type { FramePart } from '../wire';
 import { MessageReader } from './message-reader';
@@ -39,6 +40,8 @@ export interface CallEnv {
   budget?: ReceiveBudget;
   /** Server-wide reusable chunks for joining many parts. */
   chunks: ChunkPool;
+  /** Server-wide reusable buffers for request messages that span chunks (absent = fresh buffers). */
+  receivePool?: ReceivePool;
   /** The first request message must arrive within this long (ms; absent = no deadline). */
   firstMessageTimeoutMs?: number;
   /** A budget reservation expires unless its message arrives within this long (ms; absent = never). */
@@ -88,23 +91,27 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
     this.stream = env.stream;
     this.metadata = metadataFromHeaders(env.headers);
     this.writer = new MessageWriter({ stream: env.stream, pool: env.chunks, stopped: () => this.finished });
-    this.reader = new MessageReader({
-      check: (compressed, len) => this.checkPrefix(compressed, len),
-      // A call finished mid-chunk (a handler ended it) reads no further messages.
-      message: (msg) => {
-        if (!this.gotFirst) {
-          this.gotFirst = true;
-          this.clearDeadline();
-        }
-        if (!this.finished) this.onMessage(msg);
+    this.reader = new MessageReader(
+      {
+        check: (compressed, len) => this.checkPrefix(compressed, len),
+        // A call finished mid-chunk (a handler ended it) reads no further messages.
+        message: (msg, lease = UNPOOLED) => {
+          if (!this.gotFirst) {
+            this.gotFirst = true;
+            this.clearDeadline();
+          }
+          if (!this.finished) this.onMessage(msg, lease);
+          else lease.release();
+        },
+        collecting: (total) => {
+          const budget = this.env.budget;
+          if (budget && total > budget.threshold) this.unmetered = total;
+        },
+        progress: (have) => this.earn(have),
+        joined: () => this.releaseBudget(),
       },
-      collecting: (total) => {
-        const budget = this.env.budget;
-        if (budget && total > budget.threshold) this.unmetered = total;
-      },
-      progress: (have) => this.earn(have),
-      joined: () => this.releaseBudget(),
-    });
+      env.receivePool,
+    );
     const first = env.firstMessageTimeoutMs;
     if (first) this.arm(first, 'first_message_timeout', 'no request message in time');
     this.stream.on('data', (chunk: Buffer) => this.reader.push(chunk));
@@ -153,7 +160,8 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
     return this.finished;
   }
 
-  protected abstract onMessage(msg: Buffer): void;
+  /** One request message; `lease` is released once nothing reads its bytes any more (receive-pool.ts). */
+  protected abstract onMessage(msg: Buffer, lease: MessageLease): void;
   protected abstract onClientEnd(): void;
 
   /**
@@ -324,13 +332,14 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
 }
 
 /**
- * A bidirectional-streaming call: 'data' (one request message, raw bytes),
+ * A bidirectional-streaming call: 'data' (one request message, raw bytes, and the MessageLease the
+ * listener releases when done with them; a listener that ignores it only costs a GC),
  * 'end' (client half-closed), 'cancelled' (gone before a status was sent),
  * 'close' (stream closed). The handler writes messages and finishes with a status.
  */
 export class BidiCall extends BaseCall {
-  protected onMessage(msg: Buffer): void {
-    this.emit('data', msg);
+  protected onMessage(msg: Buffer, lease: MessageLease): void {
+    if (!this.emit('data', msg, lease)) lease.release();
   }
 
   protected onClientEnd(): void {

@@ -9,6 +9,7 @@ import { UnaryCall } from './unary-call';
 import type { RotatingServerCredentials } from './credentials';
 import { ReceiveBudget } from './receive-budget';
 import { ChunkPool } from './chunk-pool';
+import { ReceivePool } from './receive-pool';
 import { DEFAULT_TRANSPORT_LIMITS, type RefusalSink, type TransportLimits } from './limits';
 import { SessionGuard } from './session-guard';
 
@@ -97,12 +98,17 @@ export class GrpcServer {
   private readonly refused: RefusalSink;
   /** Reused buffers for chunked writes (full syncs), shared by every call. */
   private readonly chunks = new ChunkPool();
+  /** Reused buffers for request messages that span chunks (reconnects), shared by every call. */
+  private readonly receivePool: ReceivePool;
   private boundPort = 0;
   private started = false;
   private closed = false;
 
   constructor(private readonly o: GrpcServerOptions) {
     this.budget = new ReceiveBudget(Math.max(o.maxBufferedReceiveBytes ?? 64 * 1024 * 1024, o.maxReceiveBytes + 5));
+    // As many idle bytes as the budget lets be received at once: a storm's messages complete about that many at a
+    // time (measured: ~60 leased at once under the 64 MiB default), and a smaller pool missed half its takes.
+    this.receivePool = new ReceivePool({ maxIdleBytes: this.budget.total });
     this.limits = { ...DEFAULT_TRANSPORT_LIMITS, ...o.limits };
     this.refused = o.refused ?? (() => undefined);
     this.guard = new SessionGuard(this.limits, this.refused);
@@ -281,6 +287,7 @@ export class GrpcServer {
       maxReceiveBytes: this.o.maxReceiveBytes,
       budget: this.budget,
       chunks: this.chunks,
+      receivePool: this.receivePool,
       firstMessageTimeoutMs: this.limits.firstMessageTimeoutMs,
       receiveHoldTimeoutMs: this.limits.receiveHoldTimeoutMs,
       refused: this.refused,

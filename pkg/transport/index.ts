@@ -6,6 +6,8 @@ export { BidiCall, metadataFromHeaders } from './calls';
 export { UnaryCall } from './unary-call';
 export { MessageReader } from './message-reader';
 export type { MessageReaderHandlers } from './message-reader';
+export { ReceivePool, UNPOOLED } from './receive-pool';
+export type { MessageLease, ReceivePoolOptions } from './receive-pool';
 export type { CallIdentity } from './calls';
 export { DEFAULT_TRANSPORT_LIMITS, receiveBudgetGauges, transportRefusalCounter } from './limits';
 export type { RefusalReason, RefusalSink, TransportLimits } from './limits';

@@ -1,3 +1,5 @@
+import type { MessageLease, ReceivePool } from './receive-pool';
+
 /**
  * Reassembles gRPC Length-Prefixed-Messages (1 byte compressed flag, 4 bytes
  * big-endian length, message; grpc/grpc doc/PROTOCOL-HTTP2.md) from HTTP/2 DATA chunks.
@@ -5,12 +7,18 @@
  * and joined once when the message is complete — re-concatenating per chunk
  * is quadratic (a 2.4 MB reconnect request would copy ~180 MB). Shared by the
  * server's calls, the peer client, and the benchmark's simulated clients.
+ * Given a ReceivePool, a message that spans chunks is joined into a pooled
+ * buffer, delivered with the lease its consumer releases (receive-pool.ts).
  */
 export interface MessageReaderHandlers {
   /** Every message prefix, before its body is collected; false = stop reading (the caller ended the call). */
   check(compressed: boolean, length: number): boolean;
-  /** One complete message (a view into the received bytes). */
-  message(msg: Buffer): void;
+  /**
+   * One complete message (a view into the received bytes). With a pool, `lease` is set when the bytes are
+   * a pooled buffer: the consumer releases it once nothing reads them any more (a missed release only
+   * costs a GC). Without one the bytes are the consumer's.
+   */
+  message(msg: Buffer, lease?: MessageLease): void;
   /** An incomplete message of `total` bytes (prefix included) starts being collected. */
   collecting?(total: number): void;
   /** Bytes of the incomplete message collected so far (prefix included), after each chunk. */
@@ -26,7 +34,10 @@ export class MessageReader {
   private need = 0;
   private stopped = false;
 
-  constructor(private readonly h: MessageReaderHandlers) {}
+  constructor(
+    private readonly h: MessageReaderHandlers,
+    private readonly pool?: ReceivePool,
+  ) {}
 
   push(chunk: Buffer): void {
     if (this.stopped) return;
@@ -37,10 +48,18 @@ export class MessageReader {
         if (this.need > 5) this.h.progress?.(this.have);
         return;
       }
-      chunk = Buffer.concat(this.parts, this.have);
-      this.parts = [];
-      this.have = 0;
-      this.h.joined?.();
+      const pooled = this.need > 5 ? this.pool?.take(this.need - 5) : undefined;
+      if (pooled) {
+        chunk = this.joinInto(pooled.buf, chunk);
+        this.h.joined?.();
+        this.h.message(pooled.buf.subarray(0, this.need - 5), pooled.lease);
+        if (this.stopped) return;
+      } else {
+        chunk = Buffer.concat(this.parts, this.have);
+        this.parts = [];
+        this.have = 0;
+        this.h.joined?.();
+      }
     }
     let buf = chunk;
     while (buf.length >= 5) {
@@ -64,6 +83,30 @@ export class MessageReader {
         if (!this.stopped) this.h.progress?.(this.have);
       }
     }
+  }
+
+  /**
+   * Copies the collected message's body (its prefix already checked) into `into`; returns what of the
+   * last chunk follows it (a view of that chunk, never of `into`, which the consumer may hand back).
+   */
+  private joinInto(into: Buffer, last: Buffer): Buffer {
+    const parts = this.parts;
+    let skip = 5;
+    let at = 0;
+    for (let i = 0; i < parts.length - 1; i++) {
+      const p = parts[i]!;
+      if (skip >= p.length) skip -= p.length;
+      else {
+        at += p.copy(into, at, skip);
+        skip = 0;
+      }
+    }
+    // The message ends in the last chunk: all before it held less than `need`.
+    const end = last.length - (this.have - this.need);
+    last.copy(into, at, skip, end);
+    this.parts = [];
+    this.have = 0;
+    return last.subarray(end);
   }
 
   /** Reads nothing more (what was collected is dropped). */

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { BaseCall, type CallEnv } from './calls';
+import type { MessageLease } from './receive-pool';
 
 type UnaryCallback = (err: { code?: number; details?: string; message?: string } | null, value?: unknown) => void;
 type UnaryHandler = (call: UnaryCall, callback: UnaryCallback) => void;
@@ -23,9 +24,10 @@ export class UnaryCall extends BaseCall {
     this.on('cancelled', () => (this.cancelled = true));
   }
 
-  protected onMessage(msg: Buffer): void {
+  protected onMessage(msg: Buffer, lease: MessageLease): void {
     this.count++;
     this.message = Buffer.from(msg);
+    lease.release(); // copied
   }
 
   protected onClientEnd(): void {

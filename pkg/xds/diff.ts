@@ -1,4 +1,5 @@
 import { InitialVersions, type FramePart } from '../wire';
+import type { MessageLease } from '../transport';
 import type { CacheEntry, Cursor, ResourceCache } from './cache';
 import { wildcardInitial } from './initial';
 import type { OwedNames } from './owed-names';
@@ -23,6 +24,8 @@ export interface TypeState {
   cursor: Cursor | null;
   /** initial_resource_versions of the first request, consumed by the first response. */
   initial: InitialVersions | null;
+  /** The hold on the request bytes `initial` reads, released once it is consumed (or the stream ends). */
+  initialLease?: MessageLease;
   /** Names that must be answered in the next responses (rules 9, 13). */
   readonly force: OwedNames;
   /** Names unsubscribed while still wildcard (rule 10). */

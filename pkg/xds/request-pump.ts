@@ -1,4 +1,5 @@
 import { InitialVersions, type DeltaRequest, type ScannedRequest } from '../wire';
+import { UNPOOLED, type MessageLease } from '../transport';
 
 /** Reading control of one call: pausing stops consuming its data, so HTTP/2 flow control holds the sender. */
 export interface ReadControl {
@@ -39,8 +40,11 @@ export interface PumpLimits {
 export interface RequestPumpOptions extends PumpLimits {
   /** Validates one message, names left as bytes; undefined = refused (the caller ended the stream). */
   decode: (msg: Buffer) => ScannedRequest | undefined;
-  /** Applies one request (or one slice of a large one) to the stream. */
-  apply: (req: DeltaRequest) => void;
+  /**
+   * Applies one request (or one slice of a large one) to the stream. What it keeps that reads the
+   * message's bytes past the call (initial_resource_versions) takes its own hold: `lease.share()`.
+   */
+  apply: (req: DeltaRequest, lease: MessageLease) => void;
   /** May requests of this type be sliced? (Not an unknown type: each slice would be answered.) */
   sliceable: (typeUrl: string) => boolean;
   /** Has the stream ended? Queued work is dropped then. */
@@ -89,9 +93,10 @@ const NO_VERSIONS = InitialVersions.fromMap(new Map());
  * a flood never sits between a change and the streams it goes to.
  */
 export class RequestPump {
-  private readonly queue: Buffer[] = [];
-  /** The request being applied in slices, and how far. */
+  private readonly queue: { msg: Buffer; lease: MessageLease }[] = [];
+  /** The request being applied in slices, how far, and the hold on its bytes (released after its last slice). */
   private big: ScannedRequest | null = null;
+  private bigLease: MessageLease = UNPOOLED;
   private subAt = 0;
   private unsubAt = 0;
   private names = 0;
@@ -124,9 +129,12 @@ export class RequestPump {
     this.workRate = new TokenBucket(o.workMsPerSecond ?? 50, o.now);
   }
 
-  /** One message from the client. Applied now if this turn's budget allows. */
-  push(msg: Buffer): void {
-    this.queue.push(msg);
+  /**
+   * One message from the client. Applied now if this turn's budget allows. The pump releases `lease`
+   * once it has made what it needs of the bytes (strings, the applied request), or drops the message.
+   */
+  push(msg: Buffer, lease: MessageLease = UNPOOLED): void {
+    this.queue.push({ msg, lease });
     if (this.queue.length === 1 && this.big === null) this.drain();
   }
 
@@ -149,8 +157,9 @@ export class RequestPump {
   private drain(): void {
     while (!this.idle) {
       if (this.o.closed()) {
+        for (const q of this.queue) q.lease.release();
         this.queue.length = 0;
-        this.big = null;
+        this.endBig();
         clearTimeout(this.timer);
         this.timer = undefined;
         break;
@@ -202,15 +211,16 @@ export class RequestPump {
   /** Applies the next request, or the next slice of the large one. */
   private step(): void {
     if (this.big) {
-      this.o.apply(this.nextSlice(this.big));
+      this.o.apply(this.nextSlice(this.big), UNPOOLED);
+      if (this.big === null) this.endBig();
       return;
     }
-    const msg = this.queue.shift()!;
+    const { msg, lease } = this.queue.shift()!;
     this.bytes += msg.length;
     this.byteRate.take(msg.length);
     this.requests++;
     const req = this.o.decode(msg);
-    if (!req) return;
+    if (!req) return void lease.release();
     const count = req.subscribe.length + req.unsubscribe.length;
     if (count + this.names <= this.namesPerTurn || !this.o.sliceable(req.request.typeUrl)) {
       // initial_resource_versions is applied whole (once per type, rule 23) and counts against the turn.
@@ -219,13 +229,24 @@ export class RequestPump {
       const whole = req.request;
       whole.subscribe = req.subscribe.strings(0, req.subscribe.length);
       whole.unsubscribe = req.unsubscribe.strings(0, req.unsubscribe.length);
-      this.o.apply(whole);
+      this.o.apply(whole, lease);
+      lease.release();
       return;
     }
     this.big = req;
+    this.bigLease = lease;
     this.subAt = 0;
     this.unsubAt = 0;
-    this.o.apply(this.nextSlice(req));
+    // The first slice carries initial_resource_versions: its holder may share the lease.
+    this.o.apply(this.nextSlice(req), lease);
+    if (this.big === null) this.endBig();
+  }
+
+  /** The sliced request is done or dropped: its names were made into strings, its bytes are not read again. */
+  private endBig(): void {
+    this.big = null;
+    this.bigLease.release();
+    this.bigLease = UNPOOLED;
   }
 
   /** The budget is per turn: the first work of a turn arranges its refill on the next. */

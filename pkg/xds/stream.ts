@@ -7,6 +7,7 @@ import {
   type FramePart,
   type NodeInfo,
 } from '../wire';
+import type { MessageLease } from '../transport';
 import { GrpcCode } from '../errors';
 import { LogLimiter, type Logger } from '../log';
 import type { Clock } from '../lifecycle';
@@ -99,8 +100,11 @@ export class XdsStream {
     return this.o.identity;
   }
 
-  /** Handles one decoded request (already authenticated at stream level). */
-  onRequest(req: DeltaRequest): void {
+  /**
+   * Handles one decoded request (already authenticated at stream level). `lease` holds the request's
+   * bytes: what is kept that reads them (initial_resource_versions, until the first response) shares it.
+   */
+  onRequest(req: DeltaRequest, lease?: MessageLease): void {
     if (this.closed) return;
     if (!req.typeUrl) {
       // Rule 3: on ADS a request without type_url is an error.
@@ -161,6 +165,7 @@ export class XdsStream {
     const added = st.sub.apply(req.subscribe, req.unsubscribe, first ? null : st);
     if (first && req.initialResourceVersions.size > 0) {
       st.initial = req.initialResourceVersions;
+      if (lease && st.initial.raw) st.initialLease = lease.share();
       if (!st.sub.wildcard) st.sub.adoptInitialVersions(st.initial.keys());
     }
     // Bounded per stream: one request can add at most what fits in one message (xds.maxReceiveBytes).
@@ -254,6 +259,7 @@ export class XdsStream {
         continue;
       }
       const out = nextResponse(this.o.cache, st);
+      if (st.initial === null) releaseInitial(st);
       if (!out) {
         this.fail(GrpcCode.UNAVAILABLE, 'client fell too far behind; reconnect to resync');
         return;
@@ -333,7 +339,11 @@ export class XdsStream {
   dispose(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const st of this.types.values()) if (st.cursor) this.o.cache.closeCursor(st.cursor);
+    for (const st of this.types.values()) {
+      if (st.cursor) this.o.cache.closeCursor(st.cursor);
+      st.initial = null;
+      releaseInitial(st);
+    }
     this.o.onClose?.(this);
   }
 
@@ -364,4 +374,10 @@ export class XdsStream {
       types: this.types.values(),
     });
   }
+}
+
+/** initial_resource_versions was consumed (or dropped): the request bytes it read may be reused. */
+function releaseInitial(st: TypeState): void {
+  st.initialLease?.release();
+  st.initialLease = undefined;
 }

@@ -1,0 +1,115 @@
+/**
+ * Reusable buffers for request messages that arrive in many HTTP/2 DATA chunks.
+ *
+ * Why: a reconnecting ztunnel's first request is ~1.1 MB at 10k names (3.5 MB at 50k). Joined into a
+ * fresh buffer each, a storm of 200 reconnects allocated ~200 MB of ArrayBuffers that V8 reclaims only
+ * by full Mark-Compacts of the daemon's whole heap (docs/design/reconnect-storm-cpu.md: 9 of them per
+ * storm, "external memory pressure"). A buffer handed back here is filled by the next message instead.
+ *
+ * Lifetime: the request's bytes are read after the transport delivered them (decoded names, the
+ * initial_resource_versions a stream keeps until its first response), so only the consumer knows when
+ * it is done. Each message comes with a MessageLease; the buffer returns to the pool once every hold
+ * on it is released. A hold never released costs only what a fresh buffer costs (V8 collects it with
+ * its lease); a buffer is never handed out again while a hold remains.
+ *
+ * Bounded: sizes are powers of two from minBytes to maxBytes (a larger message bypasses the pool) and
+ * at most maxIdleBytes of returned buffers are kept; one given back beyond that is left to the GC.
+ * Single writer: the event loop.
+ */
+export interface MessageLease {
+  /** Another hold on the same bytes, released on its own (throws if this hold was already released). */
+  share(): MessageLease;
+  /** Gives this hold up. Idempotent. Its bytes must not be read afterwards. */
+  release(): void;
+}
+
+/** A message that owns its bytes (not pooled): holding or releasing it changes nothing. */
+export const UNPOOLED: MessageLease = { share: () => UNPOOLED, release: () => undefined };
+
+export interface ReceivePoolOptions {
+  /** Smallest pooled size (default 64 KiB): smaller messages are cheap to allocate. */
+  minBytes?: number;
+  /** Largest pooled size (default 4 MiB, the default receive limit): larger messages bypass the pool. */
+  maxBytes?: number;
+  /** Bytes of idle buffers kept (default 16 MiB; the gRPC server keeps as many as its receive budget). */
+  maxIdleBytes?: number;
+}
+
+/** One pooled buffer and the number of holds on it. */
+class Slot {
+  holds = 0;
+  constructor(
+    readonly buf: Buffer,
+    readonly cls: number,
+    /** Where the slot goes when its last hold is released. */
+    readonly home: (s: Slot) => void,
+  ) {}
+}
+
+class Hold implements MessageLease {
+  private released = false;
+
+  constructor(private readonly slot: Slot) {
+    slot.holds++;
+  }
+
+  share(): MessageLease {
+    if (this.released) throw new Error('message lease shared after release');
+    return new Hold(this.slot);
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    if (--this.slot.holds === 0) this.slot.home(this.slot);
+  }
+}
+
+export class ReceivePool {
+  private readonly minShift: number;
+  private readonly maxShift: number;
+  private readonly maxIdleBytes: number;
+  private readonly free: Slot[][] = [];
+  private idle = 0;
+  /** Buffers allocated because none of the size was free, and takes served from the free lists. */
+  allocated = 0;
+  reused = 0;
+
+  constructor(o: ReceivePoolOptions = {}) {
+    this.minShift = Math.ceil(Math.log2(Math.max(1, o.minBytes ?? 64 * 1024)));
+    this.maxShift = Math.max(this.minShift, Math.ceil(Math.log2(Math.max(1, o.maxBytes ?? 4 * 1024 * 1024))));
+    this.maxIdleBytes = o.maxIdleBytes ?? 16 * 1024 * 1024;
+    for (let s = this.minShift; s <= this.maxShift; s++) this.free.push([]);
+  }
+
+  /**
+   * A buffer of at least `bytes` (its first `bytes` are the message's) and the first hold on it, or
+   * undefined when the size is outside the pooled range (the caller allocates).
+   */
+  take(bytes: number): { buf: Buffer; lease: MessageLease } | undefined {
+    if (bytes > 2 ** this.maxShift) return undefined;
+    const cls = Math.max(0, Math.ceil(Math.log2(Math.max(1, bytes))) - this.minShift);
+    let slot = this.free[cls]!.pop();
+    if (slot) {
+      this.idle -= slot.buf.length;
+      this.reused++;
+    } else {
+      this.allocated++;
+      // One backing store per buffer, not a slice of Node's shared 8 KiB slabs.
+      slot = new Slot(Buffer.allocUnsafeSlow(2 ** (cls + this.minShift)), cls, this.giveBack);
+    }
+    return { buf: slot.buf, lease: new Hold(slot) };
+  }
+
+  /** The last hold on a slot was released. */
+  private readonly giveBack = (slot: Slot): void => {
+    if (this.idle + slot.buf.length > this.maxIdleBytes) return;
+    this.idle += slot.buf.length;
+    this.free[slot.cls]!.push(slot);
+  };
+
+  /** Bytes of idle buffers held for reuse. */
+  get idleBytes(): number {
+    return this.idle;
+  }
+}
