@@ -2,6 +2,7 @@ import { ipToBytes, LABEL } from '../model';
 import type { AuthorizationPolicyObj, GatewayObj, PeerAuthenticationObj, ServiceObj, StringMap } from '../model';
 import type { RegistrySnapshot } from '../registry';
 import { SelectorIndex } from './selector-index';
+import { workloadUidForPod } from './types';
 import type { GatewayAddressMsg, LocalityMsg, MeshContext, PortListMsg, PortMsg } from './types';
 
 /**
@@ -39,6 +40,36 @@ export interface SelectingService {
   ports?: PortListMsg;
 }
 
+/**
+ * What every workload of one namespace reads from its Namespace object and
+ * the context's per-namespace indexes, gathered once per namespace: a pod
+ * then costs one Map lookup by its (interned) namespace name instead of one
+ * per index. Valid as long as the snapshot's namespace map and the context's
+ * sources are the ones it was built from (reuseContext drops the memo otherwise).
+ */
+export interface NamespaceInfo {
+  readonly labels: StringMap | undefined;
+  /** "<cluster>//Pod/<ns>/": the start of every pod uid of the namespace (workloadUidForPod). */
+  readonly podUidPrefix: string;
+  readonly services: SelectorIndex<SelectingService, SharedServices> | undefined;
+  readonly policies: SelectorIndex<string> | undefined;
+}
+
+/** The NamespaceInfo of `ns`, built on first use. */
+export function namespaceInfo(ctx: TranslateContext, ns: string): NamespaceInfo {
+  let info = ctx.namespaceInfo.get(ns);
+  if (info === undefined) {
+    info = {
+      labels: ctx.snapshot.namespaces.get(ns)?.labels,
+      podUidPrefix: workloadUidForPod(ctx.mesh.clusterId, ns, ''),
+      services: ctx.selectingIndexByNs.get(ns),
+      policies: ctx.policyIndexByNs.get(ns),
+    };
+    ctx.namespaceInfo.set(ns, info);
+  }
+  return info;
+}
+
 export interface TranslateContext {
   snapshot: RegistrySnapshot;
   mesh: MeshContext;
@@ -58,8 +89,10 @@ export interface TranslateContext {
   policyIndexByNs: Map<string, SelectorIndex<string>>;
   /** Memo (filled on use): PeerAuthentication-derived keys of namespaces without selector PAs. */
   peerAuthKeysByNs: Map<string, readonly string[]>;
-  /** Memo (filled on use): "<cluster>//Pod/<ns>/", the start of every pod uid of a namespace (workloadUidForPod). */
-  podUidPrefixByNs: Map<string, string>;
+  /** The root namespace's selector AuthorizationPolicies, which every workload outside it is also matched against. */
+  rootPolicyIndex: SelectorIndex<string> | undefined;
+  /** Memo (filled on use, one lookup per workload): what a workload reads from its namespace, by namespace name. */
+  namespaceInfo: Map<string, NamespaceInfo>;
   /** Memo (filled on use): the Locality of a Node object (null: none), shared by its pods. */
   localityByNode: WeakMap<object, LocalityMsg | null>;
   /** Memo (filled on use): localityByNode by node name, for one `snapshot.nodes` map (a new one starts empty). */
@@ -128,7 +161,10 @@ export function reuseContext(
     if (a.every((x, i) => x === b[i])) {
       const localityByNodeName =
         prev.snapshot.nodes === snapshot.nodes ? prev.localityByNodeName : new Map<string, LocalityMsg | null>();
-      return { ...prev, snapshot, mesh, localityByNodeName };
+      // A NamespaceInfo holds the Namespace's labels: a new namespace map starts afresh.
+      const nsInfo =
+        prev.snapshot.namespaces === snapshot.namespaces ? prev.namespaceInfo : new Map<string, NamespaceInfo>();
+      return { ...prev, snapshot, mesh, localityByNodeName, namespaceInfo: nsInfo };
     }
   }
   return buildContext(snapshot, mesh);
@@ -202,7 +238,8 @@ export function buildContext(snapshot: RegistrySnapshot, mesh: MeshContext): Tra
     selectingIndexByNs,
     policyIndexByNs,
     peerAuthKeysByNs: new Map(),
-    podUidPrefixByNs: new Map(),
+    rootPolicyIndex: policyIndexByNs.get(mesh.rootNamespace),
+    namespaceInfo: new Map(),
     localityByNode: new WeakMap(),
     localityByNodeName: new Map(),
   };

@@ -1,15 +1,9 @@
 import { ipToBytes, LABEL, ANNOTATION } from '../model';
 import type { PodObj, StringMap, WorkloadEntryObj } from '../model';
-import type { SelectingService, TranslateContext } from './context';
+import { namespaceInfo } from './context';
+import type { NamespaceInfo, SelectingService, TranslateContext } from './context';
 import { peerAuthKeysFor } from './peer-auth';
-import {
-  NetworkMode,
-  TunnelProtocol,
-  WorkloadStatus,
-  WorkloadType,
-  workloadUidForPod,
-  workloadUidForWorkloadEntry,
-} from './types';
+import { NetworkMode, TunnelProtocol, WorkloadStatus, WorkloadType, workloadUidForWorkloadEntry } from './types';
 import type { LocalityMsg, PortListMsg, PortMsg, WorkloadMsg } from './types';
 
 /**
@@ -100,17 +94,13 @@ function nodeLocality(ctx: TranslateContext, nodeName: string | undefined): Loca
 }
 
 /**
- * workloadUidForPod from a per-namespace prefix. join() builds one flat
+ * workloadUidForPod from the namespace's prefix. join() builds one flat
  * string; `prefix + name` (over 12 characters) builds a rope that V8
  * flattens into a second string when the uid is first hashed, and the
  * output keeps both (checked with %DebugPrint: CONS_ONE_BYTE_STRING_TYPE vs
  * ONE_BYTE_STRING_TYPE).
  */
-function podUid(ctx: TranslateContext, ns: string, name: string): string {
-  let prefix = ctx.podUidPrefixByNs.get(ns);
-  if (prefix === undefined) ctx.podUidPrefixByNs.set(ns, (prefix = workloadUidForPod(ctx.mesh.clusterId, ns, '')));
-  return [prefix, name].join('');
-}
+const podUid = (info: NamespaceInfo, name: string): string => [info.podUidPrefix, name].join('');
 
 type Resolve = (svcPortName: string | undefined, target: number | string) => number | undefined;
 
@@ -143,8 +133,7 @@ function servicePorts(
 
 /** services map: selected Services in the same namespace, keyed "ns/hostname", ports resolved for this workload. */
 function services(
-  ctx: TranslateContext,
-  ns: string,
+  info: NamespaceInfo,
   labels: StringMap,
   resolve: Resolve | undefined,
   namedPorts: PodObj['namedPorts'],
@@ -154,7 +143,7 @@ function services(
    */
   listedBy?: readonly SelectingService[],
 ): Record<string, PortListMsg> | undefined {
-  const idx = ctx.selectingIndexByNs.get(ns);
+  const idx = info.services;
   if (!resolve && !listedBy) {
     // A pod that only Services with number target ports select: the map its peers share.
     const shared = idx?.matchDerived(labels);
@@ -174,11 +163,15 @@ function services(
 }
 
 /** WORKLOAD_SELECTOR AuthorizationPolicies (own or root namespace) + PeerAuthentication-derived keys, sorted. */
-function policies(ctx: TranslateContext, ns: string, labels: StringMap): readonly string[] | undefined {
-  const root = ctx.mesh.rootNamespace;
+function policies(
+  ctx: TranslateContext,
+  ns: string,
+  info: NamespaceInfo,
+  labels: StringMap,
+): readonly string[] | undefined {
   // One namespace's keys come sorted ("ns/" + names in name order) and may be a shared array.
-  const own = ctx.policyIndexByNs.get(ns)?.match(labels);
-  const fromRoot = ns !== root ? ctx.policyIndexByNs.get(root)?.match(labels) : undefined;
+  const own = info.policies?.match(labels);
+  const fromRoot = ns !== ctx.mesh.rootNamespace ? ctx.rootPolicyIndex?.match(labels) : undefined;
   const pa = peerAuthKeysFor(ctx, ns, labels);
   const parts = (own ? 1 : 0) + (fromRoot ? 1 : 0) + (pa.length > 0 ? 1 : 0);
   if (parts === 0) return undefined;
@@ -217,11 +210,12 @@ function PodWorkload(this: WorkloadMsg, pod: PodObj, ctx: TranslateContext): voi
   const { mesh } = ctx;
   const ns = pod.namespace;
   const labels = pod.labels;
-  const nsLabels = ctx.snapshot.namespaces.get(ns)?.labels;
+  const info = namespaceInfo(ctx, ns);
+  const nsLabels = info.labels;
   const net = workloadNetwork(ctx, labels, nsLabels);
   const native = labels[LABEL.tunnel] === 'http';
   const ips = pod.ips;
-  this.uid = podUid(ctx, ns, pod.name);
+  this.uid = podUid(info, pod.name);
   this.name = pod.name;
   this.namespace = ns;
   this.addresses = ips.length === 1 ? [ipToBytes(ips[0]!)!] : ips.map((ip) => ipToBytes(ip)!);
@@ -243,9 +237,9 @@ function PodWorkload(this: WorkloadMsg, pod: PodObj, ctx: TranslateContext): voi
   this.workloadName = wlName;
   if (native) this.nativeTunnel = true;
   const listedBy = ctx.sliceServicesByPod.size > 0 ? ctx.sliceServicesByPod.get(`${ns}/${pod.name}`) : undefined;
-  const svcs = services(ctx, ns, labels, undefined, pod.namedPorts, listedBy);
+  const svcs = services(info, labels, undefined, pod.namedPorts, listedBy);
   if (svcs) this.services = svcs;
-  const pols = policies(ctx, ns, labels);
+  const pols = policies(ctx, ns, info, labels);
   if (pols) this.authorizationPolicies = pols;
   if (!pod.ready || pod.deleting) this.status = WorkloadStatus.UNHEALTHY;
   if (mesh.clusterId) this.clusterId = mesh.clusterId;
@@ -260,7 +254,8 @@ export function buildWorkloadEntryWorkload(we: WorkloadEntryObj, ctx: TranslateC
   const { mesh } = ctx;
   const ns = we.namespace;
   const labels = we.labels;
-  const nsLabels = ctx.snapshot.namespaces.get(ns)?.labels;
+  const info = namespaceInfo(ctx, ns);
+  const nsLabels = info.labels;
   const net = workloadNetwork(ctx, labels, nsLabels, we.network);
   const w: WorkloadMsg = {
     uid: workloadUidForWorkloadEntry(mesh.clusterId, ns, we.name),
@@ -283,8 +278,7 @@ export function buildWorkloadEntryWorkload(we: WorkloadEntryObj, ctx: TranslateC
   w.workloadType = WorkloadType.POD;
   w.workloadName = we.name;
   const svcs = services(
-    ctx,
-    ns,
+    info,
     labels,
     (name, t) => {
       if (name && we.ports[name] !== undefined) return we.ports[name];
@@ -294,7 +288,7 @@ export function buildWorkloadEntryWorkload(we: WorkloadEntryObj, ctx: TranslateC
     [],
   );
   if (svcs) w.services = svcs;
-  const pols = policies(ctx, ns, labels);
+  const pols = policies(ctx, ns, info, labels);
   if (pols) w.authorizationPolicies = pols;
   if (mesh.clusterId) w.clusterId = mesh.clusterId;
   if (we.locality) {
