@@ -2,7 +2,6 @@ import { ipToBytes, LABEL } from '../model';
 import type { AuthorizationPolicyObj, GatewayObj, PeerAuthenticationObj, ServiceObj, StringMap } from '../model';
 import type { RegistrySnapshot } from '../registry';
 import { SelectorIndex } from './selector-index';
-import { workloadUidForPod } from './types';
 import type { GatewayAddressMsg, LocalityMsg, MeshContext, PortListMsg, PortMsg } from './types';
 
 /**
@@ -42,10 +41,11 @@ export interface SelectingService {
 
 /**
  * What every workload of one namespace reads from its Namespace object and
- * the context's per-namespace indexes, gathered once per namespace: a pod
- * then costs one Map lookup by its (interned) namespace name instead of one
- * per index. Valid as long as the snapshot's namespace map and the context's
- * sources are the ones it was built from (reuseContext drops the memo otherwise).
+ * the context's per-namespace indexes, gathered once per namespace
+ * (selection.ts builds it): a pod then costs one Map lookup by its
+ * (interned) namespace name instead of one per index. Valid while the
+ * snapshot's namespace map and the context's sources are the ones it was
+ * built from (reuseContext drops the memo otherwise).
  */
 export interface NamespaceInfo {
   readonly labels: StringMap | undefined;
@@ -53,21 +53,22 @@ export interface NamespaceInfo {
   readonly podUidPrefix: string;
   readonly services: SelectorIndex<SelectingService, SharedServices> | undefined;
   readonly policies: SelectorIndex<string> | undefined;
+  /**
+   * The one label a workload's Service and policy selection depends on
+   * here (every selector of the namespace's Services, its own and the
+   * root's selector policies tests that label alone, and no selector
+   * PeerAuthentication applies); '' when none does; null when the
+   * selection depends on more than one label.
+   */
+  readonly selectionLabel: string | null;
+  /** Memo (filled on use): the selection by that label's value (undefined: label absent). */
+  readonly selections: Map<string | undefined, Selection>;
 }
 
-/** The NamespaceInfo of `ns`, built on first use. */
-export function namespaceInfo(ctx: TranslateContext, ns: string): NamespaceInfo {
-  let info = ctx.namespaceInfo.get(ns);
-  if (info === undefined) {
-    info = {
-      labels: ctx.snapshot.namespaces.get(ns)?.labels,
-      podUidPrefix: workloadUidForPod(ctx.mesh.clusterId, ns, ''),
-      services: ctx.selectingIndexByNs.get(ns),
-      policies: ctx.policyIndexByNs.get(ns),
-    };
-    ctx.namespaceInfo.set(ns, info);
-  }
-  return info;
+/** A workload's Workload.services map and authorization_policies list, shared by the workloads that have them. */
+export interface Selection {
+  readonly services: Record<string, PortListMsg> | undefined;
+  readonly policies: readonly string[] | undefined;
 }
 
 export interface TranslateContext {
