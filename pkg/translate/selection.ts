@@ -40,6 +40,25 @@ export function namespaceInfo(ctx: TranslateContext, ns: string): NamespaceInfo 
 }
 
 /**
+ * Shared pieces are frozen once, when first built: every workload holding
+ * them sees a write as a TypeError (strict mode) instead of a change to its
+ * peers' messages. Nothing downstream writes output messages (push, peering
+ * and xds read them); this makes that a checked fact for the shared ones.
+ */
+function freezeServices(m: Record<string, PortListMsg> | undefined): Record<string, PortListMsg> | undefined {
+  if (m === undefined || Object.isFrozen(m)) return m;
+  for (const k in m) {
+    const l = m[k]!;
+    if (l.ports) for (const p of l.ports) Object.freeze(p);
+    Object.freeze(l.ports);
+    Object.freeze(l);
+  }
+  return Object.freeze(m);
+}
+
+const freezeList = (l: readonly string[] | undefined): readonly string[] | undefined => l && Object.freeze(l);
+
+/**
  * A pod's selection when it depends on one label's value only: looked up
  * by that value, built by the general path on first use, then shared by
  * every pod of the namespace with that value (one keyed load and one Map
@@ -62,7 +81,7 @@ export function sharedSelection(
     const svcs = info.services?.matchDerived(labels);
     // null: a named target port, resolved per pod.
     if (svcs === null) return undefined;
-    sel = { services: svcs, policies: policies(ctx, ns, info, labels) };
+    sel = Object.freeze({ services: freezeServices(svcs), policies: freezeList(policies(ctx, ns, info, labels)) });
     info.selections.set(value, sel);
   }
   return sel;
