@@ -15,6 +15,7 @@
  * made.
  */
 import { CowMap } from '../../pkg/registry';
+import type { RegistrySnapshot } from '../../pkg/registry';
 import type { AddressMsg, AuthorizationMsg, LocalOutput } from '../../pkg/translate';
 
 type Make = (s: object) => unknown;
@@ -73,4 +74,25 @@ function build(p: Part): unknown {
 /** The timed part: every message made and put in its frozen output map. */
 export function floorBuild(f: FloorInput): unknown[] {
   return [build(f.addresses), build(f.authorizations)];
+}
+
+/**
+ * The other floor: reading the inputs. Every pod of the snapshot visited in
+ * the order a translation visits them (the snapshot map's forEach), each
+ * field a pod's Workload is built from read once (strings to their last
+ * character, labels by the keys a translation tests), nothing built. With
+ * floorBuild this bounds a translation from below: it must read these and
+ * make those.
+ */
+export function inputsRead(snapshot: RegistrySnapshot): number {
+  let h = 0;
+  snapshot.pods.forEach((p) => {
+    const l = p.labels;
+    const ip = p.ips[0] ?? '';
+    h += p.name.charCodeAt(p.name.length - 1) + p.namespace.length + ip.charCodeAt(ip.length - 1);
+    h += (l['app'] ?? '').length + (l['topology.istio.io/network'] ?? '').length + (l['version'] ?? '').length;
+    h += (p.nodeName ?? '').length + p.serviceAccount.length + p.phase.length + (p.ready ? 1 : 0);
+    h += p.annotations['ambient.istio.io/redirection'] === undefined ? 0 : 1;
+  });
+  return h;
 }

@@ -6,7 +6,9 @@
  * Authorizations), and one changed pod (new IP) translated incrementally
  * against the previous output. Next to them in every round, the floor
  * (bench/lib/translate-floor.ts): the same output messages allocated from
- * precomputed values, GC included, and translate's ratio to it per round.
+ * precomputed values, GC included, and translate's ratio to it per round;
+ * and the inputs floor: every pod's fields a translation reads, read once
+ * in the same order (docs/design/translate-floor.md).
  *
  * Runs in its own process (fresh heap, `--expose-gc`, a GC before each
  * round so one round's garbage is not billed to the next; garbage made by a
@@ -27,7 +29,7 @@ import type { ChangeSet, RawObject, RegistrySnapshot } from '../../pkg/registry'
 import * as current from '../../pkg/translate';
 import type { LocalDelta, LocalOutput, MeshContext } from '../../pkg/translate';
 import { ipFor, writeMesh } from '../lib/mesh-gen';
-import { floorBuild, floorInput } from '../lib/translate-floor';
+import { floorBuild, floorInput, inputsRead } from '../lib/translate-floor';
 import type { MeshShape } from '../lib/mesh-gen';
 import type { Figure, ScenarioResult } from '../lib/types';
 
@@ -124,10 +126,12 @@ async function child(
   const floor = floorInput(current.generateLocal({ snapshot, mesh: MESH }).output);
   floorBuild(floor);
   const floorSide: Side = { name: 'floor', full: [], change: [] };
+  const inputsSide: Side = { name: 'inputs', full: [], change: [] };
   const outs: LocalDelta[] = [];
   let kept: unknown;
-  // Interleaved: every round runs each side and the floor once, alternating which goes first.
-  const runs = impls.length + 1;
+  // Interleaved: every round runs each side, the floor and the inputs read once, alternating which goes first.
+  const runs = impls.length + 2;
+  let sum = 0;
   for (let r = 0; r < rounds; r++) {
     for (let j = 0; j < runs; j++) {
       const i = r % 2 === 0 ? j : runs - 1 - j;
@@ -136,13 +140,15 @@ async function child(
       const t0 = performance.now();
       // Each side's output stays alive until its next round, as the daemon keeps the previous output.
       if (i === impls.length) kept = floorBuild(floor);
+      else if (i === impls.length + 1) sum += inputsRead(snapshot);
       else outs[i] = impls[i]!.generate({ snapshot, mesh: MESH });
       const us = (performance.now() - t0) * 1000;
       const c = process.cpuUsage(c0);
-      (i === impls.length ? floorSide : sides[i]!).full.push({ us, cpuUs: c.user + c.system });
+      const side = i === impls.length ? floorSide : i === impls.length + 1 ? inputsSide : sides[i]!;
+      side.full.push({ us, cpuUs: c.user + c.system });
     }
   }
-  if (kept === undefined) throw new Error('no floor round');
+  if (kept === undefined || sum === 0) throw new Error('no floor or inputs round');
   kept = undefined;
   const first = outs[0]!.output;
   const equal = impls.length > 1 ? sameOutput(outs[0]!.output, outs[1]!.output, current.msgEqual) : undefined;
@@ -167,7 +173,7 @@ async function child(
     resources: first.addresses.size + first.authorizations.size,
     addresses: first.addresses.size,
     authorizations: first.authorizations.size,
-    sides: [...sides, floorSide],
+    sides: [...sides, floorSide, inputsSide],
     equal,
     loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
   };
@@ -223,6 +229,12 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
   const ratios = cur.full.map((f, i) => f.us / flo.full[i]!.us);
   figures.push({ name: 'full_vs_floor_median', value: median(ratios), unit: 'x' });
   figures.push({ name: 'full_vs_floor_min', value: Math.min(...ratios), unit: 'x' });
+  // Both floors together (same round): what a translation cannot go below without a different output or input form.
+  const inp = r.sides.find((s) => s.name === 'inputs')!;
+  const both = flo.full.map((f, i) => (f.us + inp.full[i]!.us) / r.resources);
+  figures.push({ name: 'floor_plus_inputs_us_per_resource_median', value: median(both), unit: 'µs' });
+  const overBoth = cur.full.map((f, i) => f.us / r.resources / both[i]!);
+  figures.push({ name: 'full_vs_floor_plus_inputs_median', value: median(overBoth), unit: 'x' });
   if (r.equal !== undefined) {
     const [b, c] = [r.sides[0]!, r.sides[1]!];
     figures.push({

@@ -39,6 +39,38 @@ export interface SelectingService {
   ports?: PortListMsg;
 }
 
+/**
+ * What every workload of one namespace reads from its Namespace object and
+ * the context's per-namespace indexes, gathered once per namespace
+ * (selection.ts builds it): a pod then costs one Map lookup by its
+ * (interned) namespace name instead of one per index. Valid while the
+ * snapshot's namespace map and the context's sources are the ones it was
+ * built from (reuseContext drops the memo otherwise).
+ */
+export interface NamespaceInfo {
+  readonly labels: StringMap | undefined;
+  /** "<cluster>//Pod/<ns>/": the start of every pod uid of the namespace (workloadUidForPod). */
+  readonly podUidPrefix: string;
+  readonly services: SelectorIndex<SelectingService, SharedServices> | undefined;
+  readonly policies: SelectorIndex<string> | undefined;
+  /**
+   * The one label a workload's Service and policy selection depends on
+   * here (every selector of the namespace's Services, its own and the
+   * root's selector policies tests that label alone, and no selector
+   * PeerAuthentication applies); '' when none does; null when the
+   * selection depends on more than one label.
+   */
+  readonly selectionLabel: string | null;
+  /** Memo (filled on use): the selection by that label's value (undefined: label absent). */
+  readonly selections: Map<string | undefined, Selection>;
+}
+
+/** A workload's Workload.services map and authorization_policies list, shared by the workloads that have them. */
+export interface Selection {
+  readonly services: Record<string, PortListMsg> | undefined;
+  readonly policies: readonly string[] | undefined;
+}
+
 export interface TranslateContext {
   snapshot: RegistrySnapshot;
   mesh: MeshContext;
@@ -58,8 +90,10 @@ export interface TranslateContext {
   policyIndexByNs: Map<string, SelectorIndex<string>>;
   /** Memo (filled on use): PeerAuthentication-derived keys of namespaces without selector PAs. */
   peerAuthKeysByNs: Map<string, readonly string[]>;
-  /** Memo (filled on use): "<cluster>//Pod/<ns>/", the start of every pod uid of a namespace (workloadUidForPod). */
-  podUidPrefixByNs: Map<string, string>;
+  /** The root namespace's selector AuthorizationPolicies, which every workload outside it is also matched against. */
+  rootPolicyIndex: SelectorIndex<string> | undefined;
+  /** Memo (filled on use, one lookup per workload): what a workload reads from its namespace, by namespace name. */
+  namespaceInfo: Map<string, NamespaceInfo>;
   /** Memo (filled on use): the Locality of a Node object (null: none), shared by its pods. */
   localityByNode: WeakMap<object, LocalityMsg | null>;
   /** Memo (filled on use): localityByNode by node name, for one `snapshot.nodes` map (a new one starts empty). */
@@ -128,7 +162,10 @@ export function reuseContext(
     if (a.every((x, i) => x === b[i])) {
       const localityByNodeName =
         prev.snapshot.nodes === snapshot.nodes ? prev.localityByNodeName : new Map<string, LocalityMsg | null>();
-      return { ...prev, snapshot, mesh, localityByNodeName };
+      // A NamespaceInfo holds the Namespace's labels: a new namespace map starts afresh.
+      const nsInfo =
+        prev.snapshot.namespaces === snapshot.namespaces ? prev.namespaceInfo : new Map<string, NamespaceInfo>();
+      return { ...prev, snapshot, mesh, localityByNodeName, namespaceInfo: nsInfo };
     }
   }
   return buildContext(snapshot, mesh);
@@ -202,7 +239,8 @@ export function buildContext(snapshot: RegistrySnapshot, mesh: MeshContext): Tra
     selectingIndexByNs,
     policyIndexByNs,
     peerAuthKeysByNs: new Map(),
-    podUidPrefixByNs: new Map(),
+    rootPolicyIndex: policyIndexByNs.get(mesh.rootNamespace),
+    namespaceInfo: new Map(),
     localityByNode: new WeakMap(),
     localityByNodeName: new Map(),
   };

@@ -58,13 +58,17 @@ const isStrict = (m: MtlsMode | undefined): boolean => m === 'STRICT';
 const isUnset = (m: MtlsMode | undefined): boolean => m === undefined || m === 'UNSET';
 const isLax = (m: MtlsMode | undefined): boolean => m === 'PERMISSIVE' || m === 'DISABLE';
 
+/** Whether peerAuthKeysFor depends on a workload's labels in `ns` (a selector PeerAuthentication there). */
+export function peerAuthKeysDependOnLabels(ctx: TranslateContext, ns: string): boolean {
+  return ns !== ctx.mesh.rootNamespace && (ctx.peerAuthsByNs.get(ns)?.some(hasSelector) ?? false);
+}
+
 /** Keys of the PeerAuthentication-derived policies a workload must reference. */
 export function peerAuthKeysFor(ctx: TranslateContext, ns: string, labels: StringMap): readonly string[] {
   // Without selector PAs in the namespace the answer is the namespace's: computed once per context.
   const memo = ctx.peerAuthKeysByNs.get(ns);
   if (memo) return memo;
-  const pas = ctx.peerAuthsByNs.get(ns);
-  if (pas && ns !== ctx.mesh.rootNamespace && pas.some(hasSelector)) return workloadPeerAuthKeys(ctx, ns, labels);
+  if (peerAuthKeysDependOnLabels(ctx, ns)) return workloadPeerAuthKeys(ctx, ns, labels);
   const keys = workloadPeerAuthKeys(ctx, ns, labels);
   ctx.peerAuthKeysByNs.set(ns, keys);
   return keys;

@@ -29,6 +29,8 @@ export class SelectorIndex<T, R = never> {
   private readonly labels: string[] = [];
   private readonly byValue: Map<string, Bucket<T, R>>[] = [];
   private count = 0;
+  /** Some selector has more than one label. */
+  private multiLabel = false;
   /** The single bucket the last match() returned whole, if it did. */
   private lastBucket: Bucket<T, R> | undefined;
 
@@ -37,6 +39,7 @@ export class SelectorIndex<T, R = never> {
 
   add(item: T, selector: Selector): void {
     const order = this.count++;
+    if (selector.length > 1) this.multiLabel = true;
     const first = selector[0];
     if (!first) {
       this.always.push(item);
@@ -54,6 +57,17 @@ export class SelectorIndex<T, R = never> {
     b.selectors.push(selector);
     b.orders.push(order);
     b.items.push(item);
+  }
+
+  /**
+   * The one label every selector tests, when each selector is a single
+   * label and all name the same one (match() then depends on that label's
+   * value alone); '' when no selector tests any label (match() is the same
+   * for every workload); null otherwise.
+   */
+  soleLabel(): string | null {
+    if (this.multiLabel || this.labels.length > 1) return null;
+    return this.labels[0] ?? '';
   }
 
   /**

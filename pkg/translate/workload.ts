@@ -1,16 +1,9 @@
 import { ipToBytes, LABEL, ANNOTATION } from '../model';
 import type { PodObj, StringMap, WorkloadEntryObj } from '../model';
-import type { SelectingService, TranslateContext } from './context';
-import { peerAuthKeysFor } from './peer-auth';
-import {
-  NetworkMode,
-  TunnelProtocol,
-  WorkloadStatus,
-  WorkloadType,
-  workloadUidForPod,
-  workloadUidForWorkloadEntry,
-} from './types';
-import type { LocalityMsg, PortListMsg, PortMsg, WorkloadMsg } from './types';
+import type { NamespaceInfo, TranslateContext } from './context';
+import { namespaceInfo, policies, services, sharedSelection } from './selection';
+import { NetworkMode, TunnelProtocol, WorkloadStatus, WorkloadType, workloadUidForWorkloadEntry } from './types';
+import type { LocalityMsg, WorkloadMsg } from './types';
 
 /**
  * Pod / WorkloadEntry → istio.workload.Workload with istiod's
@@ -100,96 +93,13 @@ function nodeLocality(ctx: TranslateContext, nodeName: string | undefined): Loca
 }
 
 /**
- * workloadUidForPod from a per-namespace prefix. join() builds one flat
+ * workloadUidForPod from the namespace's prefix. join() builds one flat
  * string; `prefix + name` (over 12 characters) builds a rope that V8
  * flattens into a second string when the uid is first hashed, and the
  * output keeps both (checked with %DebugPrint: CONS_ONE_BYTE_STRING_TYPE vs
  * ONE_BYTE_STRING_TYPE).
  */
-function podUid(ctx: TranslateContext, ns: string, name: string): string {
-  let prefix = ctx.podUidPrefixByNs.get(ns);
-  if (prefix === undefined) ctx.podUidPrefixByNs.set(ns, (prefix = workloadUidForPod(ctx.mesh.clusterId, ns, '')));
-  return [prefix, name].join('');
-}
-
-type Resolve = (svcPortName: string | undefined, target: number | string) => number | undefined;
-
-/** A pod's named target port: the last container port of that name (what a Map built from the list holds). */
-function podPort(namedPorts: PodObj['namedPorts'], t: number | string): number | undefined {
-  if (typeof t === 'number') return t;
-  for (let i = namedPorts.length - 1; i >= 0; i--) if (namedPorts[i]!.name === t) return namedPorts[i]!.port;
-  return undefined;
-}
-
-/**
- * One Service's Workload.services entry, target ports resolved for this
- * workload: by `resolve` (WorkloadEntries), else through a pod's named ports.
- */
-function servicePorts(
-  s: SelectingService,
-  resolve: Resolve | undefined,
-  namedPorts: PodObj['namedPorts'],
-): PortListMsg {
-  // Every targetPort a number: a pod's resolution cannot change it, so the shared entry is the answer.
-  if (!resolve && s.ports) return s.ports;
-  const ports: PortMsg[] = [];
-  for (const p of s.svc.ports) {
-    const target = resolve ? resolve(p.name, p.targetPort) : podPort(namedPorts, p.targetPort);
-    if (target === undefined) continue; // unresolvable named port: dropped, as istiod does
-    ports.push({ servicePort: p.port, targetPort: target });
-  }
-  return ports.length > 0 ? { ports } : {};
-}
-
-/** services map: selected Services in the same namespace, keyed "ns/hostname", ports resolved for this workload. */
-function services(
-  ctx: TranslateContext,
-  ns: string,
-  labels: StringMap,
-  resolve: Resolve | undefined,
-  namedPorts: PodObj['namedPorts'],
-  /**
-   * Pods only: Services that list this pod in an EndpointSlice without selecting it (istiod's
-   * matchingServicesWithoutSelectors).
-   */
-  listedBy?: readonly SelectingService[],
-): Record<string, PortListMsg> | undefined {
-  const idx = ctx.selectingIndexByNs.get(ns);
-  if (!resolve && !listedBy) {
-    // A pod that only Services with number target ports select: the map its peers share.
-    const shared = idx?.matchDerived(labels);
-    if (shared !== null) return shared;
-  }
-  let out: Record<string, PortListMsg> | undefined;
-  const selected = idx?.match(labels);
-  if (selected) {
-    out = {};
-    for (let i = 0; i < selected.length; i++) out[selected[i]!.key] = servicePorts(selected[i]!, resolve, namedPorts);
-  }
-  // Already selected: the slice adds nothing.
-  if (listedBy) {
-    for (const s of listedBy) if (!out?.[s.key]) (out ??= {})[s.key] = servicePorts(s, resolve, namedPorts);
-  }
-  return out;
-}
-
-/** WORKLOAD_SELECTOR AuthorizationPolicies (own or root namespace) + PeerAuthentication-derived keys, sorted. */
-function policies(ctx: TranslateContext, ns: string, labels: StringMap): readonly string[] | undefined {
-  const root = ctx.mesh.rootNamespace;
-  // One namespace's keys come sorted ("ns/" + names in name order) and may be a shared array.
-  const own = ctx.policyIndexByNs.get(ns)?.match(labels);
-  const fromRoot = ns !== root ? ctx.policyIndexByNs.get(root)?.match(labels) : undefined;
-  const pa = peerAuthKeysFor(ctx, ns, labels);
-  const parts = (own ? 1 : 0) + (fromRoot ? 1 : 0) + (pa.length > 0 ? 1 : 0);
-  if (parts === 0) return undefined;
-  if (parts === 1) return own ?? fromRoot ?? pa;
-  const keys = [...(own ?? []), ...(fromRoot ?? []), ...pa].sort();
-  // A PA-derived key can repeat a policy's.
-  let n = 1;
-  for (let i = 1; i < keys.length; i++) if (keys[i] !== keys[n - 1]) keys[n++] = keys[i]!;
-  keys.length = n;
-  return keys;
-}
+const podUid = (info: NamespaceInfo, name: string): string => [info.podUidPrefix, name].join('');
 
 /**
  * Workloads assign their fields in proto field order (the ORDER list below),
@@ -217,11 +127,12 @@ function PodWorkload(this: WorkloadMsg, pod: PodObj, ctx: TranslateContext): voi
   const { mesh } = ctx;
   const ns = pod.namespace;
   const labels = pod.labels;
-  const nsLabels = ctx.snapshot.namespaces.get(ns)?.labels;
+  const info = namespaceInfo(ctx, ns);
+  const nsLabels = info.labels;
   const net = workloadNetwork(ctx, labels, nsLabels);
   const native = labels[LABEL.tunnel] === 'http';
   const ips = pod.ips;
-  this.uid = podUid(ctx, ns, pod.name);
+  this.uid = podUid(info, pod.name);
   this.name = pod.name;
   this.namespace = ns;
   this.addresses = ips.length === 1 ? [ipToBytes(ips[0]!)!] : ips.map((ip) => ipToBytes(ip)!);
@@ -243,9 +154,10 @@ function PodWorkload(this: WorkloadMsg, pod: PodObj, ctx: TranslateContext): voi
   this.workloadName = wlName;
   if (native) this.nativeTunnel = true;
   const listedBy = ctx.sliceServicesByPod.size > 0 ? ctx.sliceServicesByPod.get(`${ns}/${pod.name}`) : undefined;
-  const svcs = services(ctx, ns, labels, undefined, pod.namedPorts, listedBy);
+  const shared = listedBy === undefined ? sharedSelection(ctx, ns, info, labels) : undefined;
+  const svcs = shared ? shared.services : services(info, labels, undefined, pod.namedPorts, listedBy);
   if (svcs) this.services = svcs;
-  const pols = policies(ctx, ns, labels);
+  const pols = shared ? shared.policies : policies(ctx, ns, info, labels);
   if (pols) this.authorizationPolicies = pols;
   if (!pod.ready || pod.deleting) this.status = WorkloadStatus.UNHEALTHY;
   if (mesh.clusterId) this.clusterId = mesh.clusterId;
@@ -260,7 +172,8 @@ export function buildWorkloadEntryWorkload(we: WorkloadEntryObj, ctx: TranslateC
   const { mesh } = ctx;
   const ns = we.namespace;
   const labels = we.labels;
-  const nsLabels = ctx.snapshot.namespaces.get(ns)?.labels;
+  const info = namespaceInfo(ctx, ns);
+  const nsLabels = info.labels;
   const net = workloadNetwork(ctx, labels, nsLabels, we.network);
   const w: WorkloadMsg = {
     uid: workloadUidForWorkloadEntry(mesh.clusterId, ns, we.name),
@@ -283,8 +196,7 @@ export function buildWorkloadEntryWorkload(we: WorkloadEntryObj, ctx: TranslateC
   w.workloadType = WorkloadType.POD;
   w.workloadName = we.name;
   const svcs = services(
-    ctx,
-    ns,
+    info,
     labels,
     (name, t) => {
       if (name && we.ports[name] !== undefined) return we.ports[name];
@@ -294,7 +206,7 @@ export function buildWorkloadEntryWorkload(we: WorkloadEntryObj, ctx: TranslateC
     [],
   );
   if (svcs) w.services = svcs;
-  const pols = policies(ctx, ns, labels);
+  const pols = policies(ctx, ns, info, labels);
   if (pols) w.authorizationPolicies = pols;
   if (mesh.clusterId) w.clusterId = mesh.clusterId;
   if (we.locality) {
