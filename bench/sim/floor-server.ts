@@ -126,18 +126,19 @@ server.on('stream', (st) => {
 server.on('sessionError', () => undefined);
 server.listen(0, '127.0.0.1', () => process.send!({ ev: 'ready', port: (server.address() as { port: number }).port }));
 
-/** As the daemon writes a fan-out: one corked write of prefix, shared body and nonce, no copies. */
+/**
+ * As the daemon writes a fan-out (XdsStream.sendShared): one buffer per stream — gRPC prefix, the shared body,
+ * this stream's nonce field — and one write.
+ */
 function writeShared(s: (typeof streams)[number], body: Buffer): void {
   if (s.st.destroyed) return;
   const nonce = nonceField(`${s.id}-${++s.n}`);
-  const prefix = Buffer.allocUnsafe(5);
-  prefix[0] = 0;
-  prefix.writeUInt32BE(body.length + nonce.length, 1);
-  s.st.cork();
-  s.st.write(prefix);
-  s.st.write(body);
-  s.st.write(nonce);
-  s.st.uncork();
+  const msg = Buffer.allocUnsafe(5 + body.length + nonce.length);
+  msg[0] = 0;
+  msg.writeUInt32BE(body.length + nonce.length, 1);
+  body.copy(msg, 5);
+  nonce.copy(msg, 5 + body.length);
+  s.st.write(msg);
 }
 
 /** A response body (no nonce) of one resource padded so that body + a typical nonce field is `bytes` long. */
