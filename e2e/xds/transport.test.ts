@@ -325,17 +325,26 @@ t.test(
   },
 );
 
+/** A bidi call (4 MiB receive limit) that sends `command` and waits for `n` messages back. */
+async function chat(
+  t: { teardown(fn: () => unknown): void },
+  command: string,
+  n: number,
+): Promise<{ call: grpc.ClientDuplexStream<Buffer, Buffer>; got: Buffer[] }> {
+  const { client } = await setup(t, 4 << 20);
+  const call = client().makeBidiStreamRequest(BIDI, raw, raw);
+  const got: Buffer[] = [];
+  call.on('data', (m: Buffer) => got.push(m));
+  call.on('error', () => undefined);
+  call.write(Buffer.from(command));
+  await waitFor(() => got.length === n, { timeoutMs: 10_000 });
+  return { call, got };
+}
+
 t.test(
   'a message given as many parts arrives whole and in order, and a write issued behind it does not interleave',
   async (t) => {
-    const { client } = await setup(t, 4 << 20);
-    const c = client();
-    const call = c.makeBidiStreamRequest(BIDI, raw, raw);
-    const got: Buffer[] = [];
-    call.on('data', (m: Buffer) => got.push(m));
-    call.on('error', () => undefined);
-    call.write(Buffer.from('parts'));
-    await waitFor(() => got.length === 2, { timeoutMs: 10_000 });
+    const { call, got } = await chat(t, 'parts', 2);
     const expected = Buffer.concat(Array.from({ length: 5000 }, (_, i) => Buffer.alloc(500, i & 0xff)));
     t.equal(got[0]!.length, expected.length, '2.5 MB: more than one chunk');
     t.ok(got[0]!.equals(expected), 'byte for byte');
@@ -347,14 +356,7 @@ t.test(
 t.test(
   'messages written behind prefix room arrive whole, in order, also when queued behind a chunked one',
   async (t) => {
-    const { client } = await setup(t, 4 << 20);
-    const c = client();
-    const call = c.makeBidiStreamRequest(BIDI, raw, raw);
-    const got: Buffer[] = [];
-    call.on('data', (m: Buffer) => got.push(m));
-    call.on('error', () => undefined);
-    call.write(Buffer.from('framed'));
-    await waitFor(() => got.length === 4, { timeoutMs: 10_000 });
+    const { call, got } = await chat(t, 'framed', 4);
     t.equal(got[0]!.length, 5000 * 500, 'the chunked message first');
     t.same(
       got.slice(1).map((b) => b.toString()),
