@@ -39,6 +39,10 @@ async function main(): Promise<number> {
   const mode = (get('--mode') ?? 'quick') as 'quick' | 'full';
   const only = get('--scenario');
   const resultName = only ? get('--result') : undefined;
+  if (resultName !== undefined && !/^[\w.-]+$/.test(resultName)) {
+    console.log(`--result takes a file name (letters, digits, . _ -), not "${resultName}"`);
+    return 1;
+  }
   const list = only ? [only] : [...SCENARIOS];
   if (!only) for (const [name, why] of Object.entries(OPT_IN)) console.log(`# scenario ${name} skipped: ${why}`);
   const root = path.resolve(__dirname, '..', '..');
