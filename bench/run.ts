@@ -2,6 +2,8 @@
  * `make bench` / `make bench-full` / `make bench SCENARIO=<name>`: runs
  * scenarios, writes bench/results/<scenario>.json (machine, parameters, every
  * figure with unit and target), and prints one PASS/MISS line per figure.
+ * `--result <name>` (with --scenario) writes bench/results/<name>.json instead: a
+ * variant run by knobs (e.g. xds at 1,000 streams pinned) keeps its own record.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -36,6 +38,11 @@ async function main(): Promise<number> {
   };
   const mode = (get('--mode') ?? 'quick') as 'quick' | 'full';
   const only = get('--scenario');
+  const resultName = only ? get('--result') : undefined;
+  if (resultName !== undefined && !/^[\w.-]+$/.test(resultName)) {
+    console.log(`--result takes a file name (letters, digits, . _ -), not "${resultName}"`);
+    return 1;
+  }
   const list = only ? [only] : [...SCENARIOS];
   if (!only) for (const [name, why] of Object.entries(OPT_IN)) console.log(`# scenario ${name} skipped: ${why}`);
   const root = path.resolve(__dirname, '..', '..');
@@ -79,12 +86,15 @@ async function main(): Promise<number> {
     // Series are kept per scenario so a single-scenario run redraws the chart with the others' latest data.
     const seriesDir = path.join(resultsDir, 'chart-data');
     fs.mkdirSync(seriesDir, { recursive: true });
-    fs.writeFileSync(path.join(seriesDir, `${name}.series.json`), JSON.stringify(withSeries.series ?? []));
+    fs.writeFileSync(
+      path.join(seriesDir, `${resultName ?? name}.series.json`),
+      JSON.stringify(withSeries.series ?? []),
+    );
     // Raw samples go to the chart only; the JSON keeps the figures.
     const { series: _omit, ...plain } = withSeries;
     void _omit;
     fs.writeFileSync(
-      path.join(resultsDir, `${name}.json`),
+      path.join(resultsDir, `${resultName ?? name}.json`),
       JSON.stringify({ ...plain, mode, started, finished: new Date().toISOString(), machine: machineInfo() }, null, 2) +
         '\n',
     );

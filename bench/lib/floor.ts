@@ -53,6 +53,11 @@ export interface Floor {
   storm(n: number): Promise<{ ms: number; failed: number; serverCpuMs: number; clientCpuMs: number }>;
   /** `changes` broadcasts to every connected stream (`streams` of them). */
   fanout(changes: number, streams: number): Promise<FloorFanout>;
+  /**
+   * The churn floor: every connected stream gets a message of each traced size at its offset ([ms, bytes], what
+   * one daemon client received in a phase); server CPU ms over max(trace, windowMs) and that window's length.
+   */
+  replay(trace: [number, number][], windowMs: number): Promise<{ cpuMs: number; ms: number }>;
   close(): void;
 }
 
@@ -110,6 +115,11 @@ export async function startFloor(o: { batch?: number; stateSize?: number; pin?: 
       const s1 = sampleProc(sim.pid);
       const perStream = (ms: number): number => (ms / changes / streams) * 1000;
       return { lat, last, cpuPerStreamUs: perStream(c1 - c0), clientCpuPerStreamUs: perStream(s1.cpuMs - s0.cpuMs) };
+    },
+    async replay(trace, windowMs) {
+      srv.send({ cmd: 'replay', trace, windowMs });
+      const r = await srv.next('replayed', windowMs + 120_000);
+      return { cpuMs: Number(r.cpuMs), ms: Number(r.ms) };
     },
     close() {
       sim.close();

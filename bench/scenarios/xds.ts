@@ -196,6 +196,9 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     const cores = os.cpus().length;
     const clientUs = med(fanF.map((x) => x.clientCpuPerStreamUs));
     fig('fanout_cpu_bound_all_streams', ((med(fpu) + clientUs) * (streams + 1)) / 1000 / cores, 'ms');
+    // Pinned, each side has one core of its own: the last stream cannot have the message before the slower side
+    // (the floor server's CPU, or the simulated clients' on their core) has spent its CPU on every stream.
+    if (pin) fig('fanout_cpu_bound_pinned', (Math.max(med(fpu), clientUs) * (streams + 1)) / 1000, 'ms');
     const fanPairs = marg.map((x, i) => `${x.toFixed(1)}/${fpu[i]!.toFixed(1)}`);
     notes.push(`fan-out rounds (daemon marginal us / floor us per stream): ${fanPairs.join(' ')}`);
     notes.push('latency = file write -> simulated ztunnel receives the change (includes the file watcher and parse)');

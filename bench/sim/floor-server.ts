@@ -8,7 +8,13 @@
  * measure receipt exactly as they do against the daemon, so the figure is what
  * this machine's Node TLS + HTTP/2 stack costs for one message to N streams
  * while the clients share the cores: a lower bound for the daemon's fan-out.
+ * {cmd:'replay', trace} is the churn scenario's floor: `trace` lists what one
+ * daemon client received in a churn phase as [ms from the phase start, message
+ * bytes]; the server writes a pre-encoded message of each size to every stream
+ * at the same offsets, so it pushes the same number of messages of the same
+ * sizes at the same rate to the same number of streams.
  * IPC: → {ev:'ready', port}; {cmd:'cast', uid} → {ev:'cast', cpuMs};
+ *      {cmd:'replay', trace, windowMs} → {ev:'replayed', cpuMs, ms};
  *      {cmd:'cpu'} → {ev:'cpu', cpuMs}; {cmd:'close'} exits.
  */
 import * as fs from 'node:fs';
@@ -120,8 +126,71 @@ server.on('stream', (st) => {
 server.on('sessionError', () => undefined);
 server.listen(0, '127.0.0.1', () => process.send!({ ev: 'ready', port: (server.address() as { port: number }).port }));
 
-process.on('message', (m: { cmd: string; uid?: string }) => {
-  if (m.cmd === 'cast') {
+/**
+ * As the daemon writes a fan-out (XdsStream.sendShared): one buffer per stream — gRPC prefix, the shared body,
+ * this stream's nonce field — and one write.
+ */
+function writeShared(s: (typeof streams)[number], body: Buffer): void {
+  if (s.st.destroyed) return;
+  const nonce = nonceField(`${s.id}-${++s.n}`);
+  const msg = Buffer.allocUnsafe(5 + body.length + nonce.length);
+  msg[0] = 0;
+  msg.writeUInt32BE(body.length + nonce.length, 1);
+  body.copy(msg, 5);
+  nonce.copy(msg, 5 + body.length);
+  s.st.write(msg);
+}
+
+/** A response body (no nonce) of one resource padded so that body + a typical nonce field is `bytes` long. */
+function bodyOfSize(bytes: number, k: number): Buffer {
+  const target = Math.max(0, bytes - nonceField(`${streams.length}-${k}`).length);
+  let pad = target;
+  let body: Buffer = Buffer.alloc(0);
+  // The padding's own length varints move the total by a byte or two: converge in a few steps.
+  for (let i = 0; i < 4; i++) {
+    const name = `floor//Pod/ns/replay-${k}`;
+    const frame = encodeResourceFrame(name, `v-${k}`, TYPE_ADDRESS, Buffer.alloc(Math.max(0, pad), 46));
+    body = encodeDeltaResponseBody({
+      typeUrl: TYPE_ADDRESS,
+      systemVersionInfo: String(k),
+      frames: [frame],
+      removed: [],
+    });
+    if (body.length === target || pad <= 0) break;
+    pad += target - body.length;
+  }
+  return body;
+}
+
+/**
+ * Writes a pre-encoded message of each traced size to every stream at the traced offsets (all bodies are
+ * encoded before the clock starts); reports this process's CPU over the window (at least `windowMs`, the
+ * daemon's measured phase, so both CPU shares are over the same length) and its length.
+ */
+function replay(trace: [number, number][], windowMs: number): void {
+  const bodies = trace.map(([, bytes], k) => bodyOfSize(bytes, k));
+  const c0 = cpuMs();
+  const t0 = performance.now();
+  let k = 0;
+  const step = (): void => {
+    const now = performance.now() - t0;
+    while (k < trace.length && trace[k]![0] <= now) {
+      for (const s of streams) writeShared(s, bodies[k]!);
+      k++;
+    }
+    if (k < trace.length) {
+      setTimeout(step, Math.max(0, trace[k]![0] - (performance.now() - t0))); // the trace's pacing
+      return;
+    }
+    const report = (): void => void process.send!({ ev: 'replayed', cpuMs: cpuMs() - c0, ms: performance.now() - t0 });
+    setTimeout(report, Math.max(0, windowMs - (performance.now() - t0))); // the end of the measured window
+  };
+  step();
+}
+
+process.on('message', (m: { cmd: string; uid?: string; trace?: [number, number][]; windowMs?: number }) => {
+  if (m.cmd === 'replay') replay(m.trace!, m.windowMs ?? 0);
+  else if (m.cmd === 'cast') {
     const c0 = cpuMs();
     const frame = encodeResourceFrame(
       m.uid!,
@@ -135,19 +204,7 @@ process.on('message', (m: { cmd: string; uid?: string }) => {
       frames: [frame],
       removed: [],
     });
-    const write = (s: (typeof streams)[number]): void => {
-      if (s.st.destroyed) return;
-      // As the daemon writes a fan-out: one corked write of prefix, shared body and nonce, no copies.
-      const nonce = nonceField(`${s.id}-${++s.n}`);
-      const prefix = Buffer.allocUnsafe(5);
-      prefix[0] = 0;
-      prefix.writeUInt32BE(body.length + nonce.length, 1);
-      s.st.cork();
-      s.st.write(prefix);
-      s.st.write(body);
-      s.st.write(nonce);
-      s.st.uncork();
-    };
+    const write = (s: (typeof streams)[number]): void => writeShared(s, body);
     if (batch <= 0) {
       for (const s of streams) write(s);
       setImmediate(() => process.send!({ ev: 'cast', cpuMs: cpuMs() - c0 }));

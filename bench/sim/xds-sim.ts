@@ -7,6 +7,10 @@
  *   {cmd:'closeLast', n}                     → closes the n most recently connected clients: {ev:'lastClosed', n}
  *   {cmd:'expect', uid}                      → {ev:'expecting'}; then per client receipt of uid:
  *                                              {ev:'got', uid, times[]} once all have it
+ *   {cmd:'record'}                           → {ev:'recording'}; from now on the first live client's responses
+ *                                              are recorded as [ms since record, bytes] (the churn floor replays them)
+ *   {cmd:'report'}                           → {ev:'report', lat[], clients, trace[]}: tracked latencies and the
+ *                                              recorded trace since the last report (both cleared)
  *   {cmd:'close'}                            → exits
  * Times are wall-clock ms with sub-ms precision (performance.timeOrigin + now),
  * comparable across processes.
@@ -44,12 +48,15 @@ const stuckIds = new Set<number>();
 /** uid -> wall-clock ms the change was made (churn tracking); every receipt is a latency sample. */
 const tracked = new Map<string, number>();
 let trackedLat: number[] = [];
+/** {cmd:'record'}: the recorded client's id, the start (performance.now()) and its responses as [ms, bytes]. */
+let recording: { id: number; t0: number; trace: [number, number][] } | undefined;
 
 function send(m: object): void {
   process.send!(m);
 }
 
-function onResponse(c: SimZtunnel, r: { typeUrl: string; names: string[] }, at: number): void {
+function onResponse(c: SimZtunnel, r: { typeUrl: string; names: string[]; bytes: number }, at: number): void {
+  if (recording?.id === c.id) recording.trace.push([at - recording.t0, r.bytes]);
   if (tracked.size && r.typeUrl === TYPE_ADDRESS) {
     for (const n of r.names) {
       const t0 = tracked.get(n);
@@ -166,10 +173,16 @@ process.on(
       const mm = m as unknown as { uid: string; t0: number };
       tracked.set(mm.uid, mm.t0);
       if (tracked.size > 100_000) tracked.delete(tracked.keys().next().value!);
+    } else if (m.cmd === 'record') {
+      const c = clients.find((x) => !x.closed && !stuckIds.has(x.id));
+      recording = c && { id: c.id, t0: performance.now(), trace: [] };
+      send({ ev: 'recording', id: c?.id });
     } else if (m.cmd === 'report') {
-      send({ ev: 'report', lat: trackedLat, clients: clients.filter((c) => !c.closed).length });
+      const trace = recording?.trace ?? [];
+      send({ ev: 'report', lat: trackedLat, clients: clients.filter((c) => !c.closed).length, trace });
       trackedLat = [];
       tracked.clear();
+      recording = undefined;
     } else if (m.cmd === 'closeStuck') {
       const stuck = clients.filter((c) => stuckIds.has(c.id) && !c.closed);
       for (const c of stuck) c.close();

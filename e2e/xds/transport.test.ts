@@ -1,7 +1,13 @@
 import t from 'tap';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { GrpcServer, RotatingServerCredentials, type BidiCall, type UnaryCall } from '../../pkg/transport';
+import {
+  GRPC_PREFIX_BYTES,
+  GrpcServer,
+  RotatingServerCredentials,
+  type BidiCall,
+  type UnaryCall,
+} from '../../pkg/transport';
 import { createSilentLogger } from '../../pkg/log';
 import { waitFor } from '../../pkg/lifecycle';
 import { createTestPki } from '../harness/pki';
@@ -79,6 +85,14 @@ async function setup(
     },
     Chat: (call: BidiCall) => {
       call.on('data', (m: Buffer) => {
+        if (m.toString() === 'framed') {
+          // A chunked message, then two built behind the prefix room (queued behind it), then a plain one.
+          call.write(Array.from({ length: 5000 }, (_, i) => Buffer.alloc(500, i & 0xff)));
+          for (const text of ['framed-1', 'framed-2'])
+            call.writeFramed(Buffer.concat([Buffer.alloc(GRPC_PREFIX_BYTES, 0xee), Buffer.from(text)]));
+          call.write(Buffer.from('after'));
+          return;
+        }
         if (m.toString() === 'parts') {
           // A message as many parts (chunked on the way out), then a small one right behind it.
           const parts = Array.from({ length: 5000 }, (_, i) => Buffer.alloc(500, i & 0xff));
@@ -311,21 +325,44 @@ t.test(
   },
 );
 
+/** A bidi call (4 MiB receive limit) that sends `command` and waits for `n` messages back. */
+async function chat(
+  t: { teardown(fn: () => unknown): void },
+  command: string,
+  n: number,
+): Promise<{ call: grpc.ClientDuplexStream<Buffer, Buffer>; got: Buffer[] }> {
+  const { client } = await setup(t, 4 << 20);
+  const call = client().makeBidiStreamRequest(BIDI, raw, raw);
+  const got: Buffer[] = [];
+  call.on('data', (m: Buffer) => got.push(m));
+  call.on('error', () => undefined);
+  call.write(Buffer.from(command));
+  await waitFor(() => got.length === n, { timeoutMs: 10_000 });
+  return { call, got };
+}
+
 t.test(
   'a message given as many parts arrives whole and in order, and a write issued behind it does not interleave',
   async (t) => {
-    const { client } = await setup(t, 4 << 20);
-    const c = client();
-    const call = c.makeBidiStreamRequest(BIDI, raw, raw);
-    const got: Buffer[] = [];
-    call.on('data', (m: Buffer) => got.push(m));
-    call.on('error', () => undefined);
-    call.write(Buffer.from('parts'));
-    await waitFor(() => got.length === 2, { timeoutMs: 10_000 });
+    const { call, got } = await chat(t, 'parts', 2);
     const expected = Buffer.concat(Array.from({ length: 5000 }, (_, i) => Buffer.alloc(500, i & 0xff)));
     t.equal(got[0]!.length, expected.length, '2.5 MB: more than one chunk');
     t.ok(got[0]!.equals(expected), 'byte for byte');
     t.equal(got[1]!.toString(), 'after');
+    call.end();
+  },
+);
+
+t.test(
+  'messages written behind prefix room arrive whole, in order, also when queued behind a chunked one',
+  async (t) => {
+    const { call, got } = await chat(t, 'framed', 4);
+    t.equal(got[0]!.length, 5000 * 500, 'the chunked message first');
+    t.same(
+      got.slice(1).map((b) => b.toString()),
+      ['framed-1', 'framed-2', 'after'],
+      'prefix room filled in place (grpc-js parsed the lengths), order kept',
+    );
     call.end();
   },
 );

@@ -292,6 +292,15 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
     this.writer.write(msg, cb);
   }
 
+  /** Writes one message built behind GRPC_PREFIX_BYTES of room (MessageWriter.writeFramed); `cb` on take-up. */
+  writeFramed(frame: Buffer, cb?: () => void): void {
+    if (this.finished || !this.ensureHeaders()) {
+      cb?.();
+      return;
+    }
+    this.writer.writeFramed(frame, cb);
+  }
+
   /** Ends the call with a status (OK = clean end). Idempotent. */
   finish(code: number, details: string): void {
     if (this.finished) return;

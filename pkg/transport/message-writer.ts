@@ -2,6 +2,9 @@ import type * as http2 from 'node:http2';
 import type { ChunkPool } from './chunk-pool';
 import { partBytes, type FramePart } from '../wire';
 
+/** A gRPC Length-Prefixed-Message's prefix: 1 byte compressed flag, 4 bytes big-endian length. */
+export const GRPC_PREFIX_BYTES = 5;
+
 /** Up to this many parts are written as they are (corked); more are joined into chunks. */
 const FEW_PARTS = 4;
 
@@ -29,7 +32,7 @@ export interface MessageWriterOptions {
 export class MessageWriter {
   /** A chunked message is being written; later writes wait here (bounded by the caller: one response in flight). */
   private chunking = false;
-  private waitingWrites: { msg: Buffer | readonly FramePart[]; cb?: () => void }[] = [];
+  private waitingWrites: { msg: Buffer | readonly FramePart[]; cb?: () => void; framed?: boolean }[] = [];
 
   constructor(private readonly o: MessageWriterOptions) {}
 
@@ -91,7 +94,10 @@ export class MessageWriter {
       this.chunking = false;
       done?.();
       const queued = this.waitingWrites.splice(0);
-      for (const w of queued) this.write(w.msg, w.cb);
+      for (const w of queued) {
+        if (w.framed) this.writeFramed(w.msg as Buffer, w.cb);
+        else this.write(w.msg, w.cb);
+      }
     };
     const next = (): void => {
       if (stream.destroyed || this.o.stopped()) {
@@ -110,6 +116,26 @@ export class MessageWriter {
       });
     };
     next();
+  }
+
+  /**
+   * Writes one message built with GRPC_PREFIX_BYTES reserved in front of it (`frame` = room for the prefix, then
+   * the message): the prefix is filled in place and the buffer handed to HTTP/2 as it is — one Writable write, no
+   * copy, no allocation here. A fan-out's per-stream response (shared body + this stream's nonce) is built that way.
+   * The buffer belongs to the transport from now on. Same order and `cb` semantics as write().
+   */
+  writeFramed(frame: Buffer, cb?: () => void): void {
+    if (this.o.stopped()) {
+      cb?.();
+      return;
+    }
+    if (this.chunking) {
+      this.waitingWrites.push({ msg: frame, cb, framed: true });
+      return;
+    }
+    frame[0] = 0;
+    frame.writeUInt32BE(frame.length - GRPC_PREFIX_BYTES, 1);
+    this.o.stream.write(frame, cb);
   }
 
   /**

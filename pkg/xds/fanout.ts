@@ -1,4 +1,4 @@
-import { encodeDeltaResponseBody, type FramePart } from '../wire';
+import { encodeDeltaResponseBody, nonceField, type FramePart } from '../wire';
 import type { CacheEntry, ResourceCache } from './cache';
 
 /**
@@ -122,6 +122,36 @@ export class SharedResponses {
 }
 
 const EMPTY: readonly FramePart[] = Object.freeze([]);
+
+/**
+ * One stream's fan-out response as a single buffer: `headroom` bytes left for the transport's frame prefix, the
+ * shared body, then this stream's nonce as DeltaDiscoveryResponse field 5 (tag 0x2a, one length byte: nonces are
+ * "<stream id>-<counter>", ASCII and far below 128 bytes; longer ones take the general encoder). Field order does
+ * not matter to a protobuf parser, and the body carries no nonce, so body + field 5 is the whole message.
+ */
+export function sharedFrame(body: Buffer, nonce: string, headroom: number): Buffer {
+  const n = nonce.length;
+  if (n > 127) return sharedFrameSlow(body, nonce, headroom);
+  const out = Buffer.allocUnsafe(headroom + body.length + 2 + n);
+  let at = headroom + body.copy(out, headroom);
+  out[at++] = 0x2a;
+  out[at++] = n;
+  // ASCII by construction (digits and '-'); a non-ASCII character would still be written as its UTF-8 bytes.
+  for (let i = 0; i < n; i++) {
+    const c = nonce.charCodeAt(i);
+    if (c > 0x7f) return sharedFrameSlow(body, nonce, headroom);
+    out[at++] = c;
+  }
+  return out;
+}
+
+function sharedFrameSlow(body: Buffer, nonce: string, headroom: number): Buffer {
+  const field = nonceField(nonce);
+  const out = Buffer.allocUnsafe(headroom + body.length + field.length);
+  body.copy(out, headroom);
+  field.copy(out, headroom + body.length);
+  return out;
+}
 
 /** What the fan-out loop needs from a stream. */
 export interface Flushable {

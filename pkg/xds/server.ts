@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import { UNPOOLED, type BidiCall, type MessageLease, type ServiceRegistration } from '../transport';
+import { GRPC_PREFIX_BYTES, UNPOOLED, type BidiCall, type MessageLease, type ServiceRegistration } from '../transport';
 import type { DetailedPeerCertificate } from 'node:tls';
 import { scanDeltaRequest, type NodeInfo, type ScannedRequest, type Wire } from '../wire';
 import { GrpcCode, isDaemonError } from '../errors';
@@ -130,6 +130,11 @@ export class XdsServer<Identity = unknown> {
         if (ended) return void done();
         call.write(buf, () => done());
       },
+      writeFramed: (frame, done) => {
+        if (ended) return void done();
+        call.writeFramed(frame, done);
+      },
+      headroom: GRPC_PREFIX_BYTES,
       close: (code, details) => {
         if (ended) return;
         ended = true;

@@ -16,7 +16,7 @@ import { Subscription } from './subscription';
 import { OwedNames } from './owed-names';
 import { nextResponse, type TypeState } from './diff';
 import { shortType, type XdsMetrics } from './metrics';
-import type { SharedResponse, SharedResponses } from './fanout';
+import { sharedFrame, type SharedResponse, type SharedResponses } from './fanout';
 import type { StreamStatus } from './status';
 import { buildStreamStatus } from './stream-status';
 import { ReplyRecorder } from './reply-recorder';
@@ -32,6 +32,13 @@ export interface StreamSink {
   write(buf: Buffer | readonly FramePart[], done: () => void): void;
   /** Ends the stream with a gRPC status. */
   close(code: number, details: string): void;
+  /**
+   * Optional: writes one whole response built with `headroom` bytes reserved in front of it for the transport's
+   * framing (filled there, no copy); the buffer is the sink's from then on. Fan-out responses use it.
+   */
+  writeFramed?(frame: Buffer, done: () => void): void;
+  /** Bytes writeFramed needs in front of a message. */
+  readonly headroom?: number;
 }
 
 export interface StreamOptions {
@@ -76,6 +83,8 @@ export class XdsStream {
   private readonly log: Logger;
   private readonly replies: ReplyRecorder;
   private readonly unknownLog: LogLimiter;
+  /** When the response in flight was handed to the sink (monotonic ms), for the send-time histogram. */
+  private writeStarted = 0;
 
   constructor(private readonly o: StreamOptions) {
     this.id = o.id;
@@ -286,10 +295,21 @@ export class XdsStream {
     this.write(st, nonce, buf, commitAt, originAt);
   }
 
-  /** A fan-out response: the shared body plus this stream's nonce. */
+  /**
+   * A fan-out response: the shared body plus this stream's nonce. A joined body goes out as one buffer built with
+   * the transport's prefix room (one allocation and one copy per stream, no parts list); a body kept as parts (a
+   * large catch-up) as those parts and the nonce field.
+   */
   private sendShared(st: TypeState, r: SharedResponse): void {
     const nonce = this.nextNonce();
-    this.write(st, nonce, [...r.body, nonceField(nonce)], r.commitAt, r.originAt);
+    const sink = this.o.sink;
+    const body = r.body;
+    if (body.length === 1 && sink.writeFramed && Buffer.isBuffer(body[0])) {
+      this.record(st, nonce, r.commitAt, r.originAt);
+      sink.writeFramed(sharedFrame(body[0], nonce, sink.headroom ?? 0), this.written);
+      return;
+    }
+    this.write(st, nonce, [...body, nonceField(nonce)], r.commitAt, r.originAt);
   }
 
   private nextNonce(): string {
@@ -303,7 +323,13 @@ export class XdsStream {
     commitAt: number | undefined,
     originAt: number | undefined,
   ): void {
-    const started = this.o.clock.monotonic();
+    this.record(st, nonce, commitAt, originAt);
+    this.o.sink.write(buf, this.written);
+  }
+
+  /** Bookkeeping for the response about to be handed to the sink; from here one response is in flight. */
+  private record(st: TypeState, nonce: string, commitAt: number | undefined, originAt: number | undefined): void {
+    this.writeStarted = this.o.clock.monotonic();
     st.nonceSent = nonce;
     st.sentAt = this.o.clock.now();
     st.responses++;
@@ -312,15 +338,17 @@ export class XdsStream {
     st.sentSeq = st.cursor?.seq ?? 0;
     st.pushes.inc();
     this.inFlight = true;
-    this.o.sink.write(buf, () => {
-      this.inFlight = false;
-      this.o.metrics.sendTime.observe((this.o.clock.monotonic() - started) / 1000);
-      if (this.closed) return;
-      // Owed names go out a slice per response and a response per turn, whenever the transport calls back.
-      if (this.owesSlices()) this.schedule();
-      else this.flush();
-    });
   }
+
+  /** The sink took the response in flight (one closure per stream, not per write). */
+  private readonly written = (): void => {
+    this.inFlight = false;
+    this.o.metrics.sendTime.observe((this.o.clock.monotonic() - this.writeStarted) / 1000);
+    if (this.closed) return;
+    // Owed names go out a slice per response and a response per turn, whenever the transport calls back.
+    if (this.owesSlices()) this.schedule();
+    else this.flush();
+  };
 
   private sendUnknown(typeUrl: string): void {
     const nonce = `${this.id}-${++this.nonceCounter}`;
