@@ -4,25 +4,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  authorityKeyIdExtension,
-  basicConstraintsExtension,
-  buildCertificate,
-  buildName,
-  certificateToPem,
-  createSigner,
-  emptyName,
-  extKeyUsageExtension,
-  generateKeyPair,
-  keyIdFromSpki,
-  KeyUsageBit,
-  keyUsageExtension,
-  LeafTemplate,
-  NameAttr,
-  OID,
-  subjectAltNameExtension,
-  subjectKeyIdExtension,
-} from './index';
+import * as x509 from './index';
 import type { KeyAlgorithm, Signer } from './index';
 
 const OPENSSL = '/usr/bin/openssl';
@@ -30,43 +12,43 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leaf-template-test-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function caOf(alg: KeyAlgorithm) {
-  const { privateKey } = generateKeyPair(alg);
-  const signer = createSigner(privateKey);
-  const issuer = buildName([[NameAttr.O, `ca-${alg}`]]);
+  const { privateKey } = x509.generateKeyPair(alg);
+  const signer = x509.createSigner(privateKey);
+  const issuer = x509.buildName([[x509.NameAttr.O, `ca-${alg}`]]);
   const keyId = crypto.randomBytes(20);
   const extensions = [
-    keyUsageExtension([KeyUsageBit.digitalSignature, KeyUsageBit.keyEncipherment]),
-    extKeyUsageExtension([OID.serverAuth, OID.clientAuth]),
-    basicConstraintsExtension(false),
-    authorityKeyIdExtension(keyId),
+    x509.keyUsageExtension([x509.KeyUsageBit.digitalSignature, x509.KeyUsageBit.keyEncipherment]),
+    x509.extKeyUsageExtension([x509.OID.serverAuth, x509.OID.clientAuth]),
+    x509.basicConstraintsExtension(false),
+    x509.authorityKeyIdExtension(keyId),
   ];
   return { privateKey, signer, issuer, extensions };
 }
 
-/** The same leaf through buildCertificate(), the general encoder the template must match byte for byte. */
+/** The same leaf through x509.buildCertificate(), the general encoder the template must match byte for byte. */
 function reference(
   ca: ReturnType<typeof caOf>,
   signer: Signer,
   f: { serial: Buffer; notBefore: number; notAfter: number; spki: Buffer; san: Buffer },
 ): Buffer {
-  return buildCertificate({
+  return x509.buildCertificate({
     serial: f.serial,
     issuer: ca.issuer,
-    subject: emptyName(),
+    subject: x509.emptyName(),
     notBefore: f.notBefore,
     notAfter: f.notAfter,
     spki: f.spki,
     signer,
-    extensions: [f.san, ...ca.extensions, subjectKeyIdExtension(keyIdFromSpki(f.spki))],
+    extensions: [f.san, ...ca.extensions, x509.subjectKeyIdExtension(x509.keyIdFromSpki(f.spki))],
   });
 }
 
-t.test('a template leaf is byte for byte what buildCertificate writes', async (t) => {
+t.test('a template leaf is byte for byte what x509.buildCertificate writes', async (t) => {
   // RSA PKCS#1 v1.5 signatures are deterministic, so even the signed certificates must be equal.
   const ca = caOf('rsa-2048');
-  const template = new LeafTemplate({ issuer: ca.issuer, signer: ca.signer, extensions: ca.extensions });
-  const leafKey = generateKeyPair('ec-p256').publicKey.export({ type: 'spki', format: 'der' });
-  const rsaLeafKey = generateKeyPair('rsa-2048').publicKey.export({ type: 'spki', format: 'der' });
+  const template = new x509.LeafTemplate({ issuer: ca.issuer, signer: ca.signer, extensions: ca.extensions });
+  const leafKey = x509.generateKeyPair('ec-p256').publicKey.export({ type: 'spki', format: 'der' });
+  const rsaLeafKey = x509.generateKeyPair('rsa-2048').publicKey.export({ type: 'spki', format: 'der' });
   const now = Date.parse('2026-12-06T12:00:00Z');
   const cases = [
     // A serial with the top bit set needs the INTEGER's leading 0x00; leading zero bytes are dropped.
@@ -76,7 +58,7 @@ t.test('a template leaf is byte for byte what buildCertificate writes', async (t
     { serial: Buffer.from('40' + '01'.repeat(15), 'hex'), spki: leafKey, notAfter: Date.parse('2051-01-01T00:00:00Z') },
   ];
   for (const c of cases) {
-    const san = subjectAltNameExtension(
+    const san = x509.subjectAltNameExtension(
       { uris: ['spiffe://cluster.local/ns/default/sa/' + 'x'.repeat(200)], dnsNames: ['a.example'] },
       true,
     );
@@ -90,7 +72,7 @@ t.test('template leaves verify with openssl under RSA and P-256 CA keys', async 
     const ca = caOf(alg);
     // A self-signed CA certificate with the same subject, so openssl can check the leaf's signature.
     const caSpki = crypto.createPublicKey(ca.privateKey).export({ type: 'spki', format: 'der' });
-    const root = buildCertificate({
+    const root = x509.buildCertificate({
       issuer: ca.issuer,
       subject: ca.issuer,
       notBefore: Date.now() - 60_000,
@@ -98,21 +80,21 @@ t.test('template leaves verify with openssl under RSA and P-256 CA keys', async 
       spki: caSpki,
       signer: ca.signer,
       extensions: [
-        basicConstraintsExtension(true),
-        keyUsageExtension([KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign]),
-        subjectKeyIdExtension(keyIdFromSpki(caSpki)),
+        x509.basicConstraintsExtension(true),
+        x509.keyUsageExtension([x509.KeyUsageBit.keyCertSign, x509.KeyUsageBit.cRLSign]),
+        x509.subjectKeyIdExtension(x509.keyIdFromSpki(caSpki)),
       ],
     });
-    const template = new LeafTemplate({ issuer: ca.issuer, signer: ca.signer, extensions: [] });
+    const template = new x509.LeafTemplate({ issuer: ca.issuer, signer: ca.signer, extensions: [] });
     const leaf = template.build({
       serial: crypto.randomBytes(16),
       notBefore: Date.now() - 60_000,
       notAfter: Date.now() + 600_000,
-      spki: generateKeyPair('ec-p256').publicKey.export({ type: 'spki', format: 'der' }),
-      san: subjectAltNameExtension({ uris: ['spiffe://cluster.local/ns/a/sa/b'] }, true),
+      spki: x509.generateKeyPair('ec-p256').publicKey.export({ type: 'spki', format: 'der' }),
+      san: x509.subjectAltNameExtension({ uris: ['spiffe://cluster.local/ns/a/sa/b'] }, true),
     });
-    fs.writeFileSync(path.join(dir, `root-${alg}.pem`), certificateToPem(root));
-    fs.writeFileSync(path.join(dir, `leaf-${alg}.pem`), certificateToPem(leaf));
+    fs.writeFileSync(path.join(dir, `root-${alg}.pem`), x509.certificateToPem(root));
+    fs.writeFileSync(path.join(dir, `leaf-${alg}.pem`), x509.certificateToPem(leaf));
     const out = execFileSync(OPENSSL, ['verify', '-CAfile', `root-${alg}.pem`, `leaf-${alg}.pem`], { cwd: dir });
     t.match(out.toString(), /: OK/, `${alg} CA`);
   }
