@@ -4,7 +4,12 @@
 // metrics. Its CPU per request minus the floor's is what our transport adds; the real server minus this one is
 // what the CA service adds (token check, CSR parse and verify, certificate build and signature, metrics).
 // Prints {port, root, token, identities} like the other servers.
+// BENCH_CA_TRANSPORT_CRYPTO=1 adds the CA's crypto to each answer — parse and verify the request's CSR
+// (pkg/x509 parseCsr: fresh-key import + verify) and one CA signature over a leaf-sized TBS — so
+// (this − the canned answer) is the fresh-key crypto as it costs in place, between requests, and
+// (server.js − this) is everything else the CA service does.
 import type * as grpc from '@grpc/grpc-js';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,6 +17,7 @@ import { Authority, ServingIdentity } from '../../pkg/ca';
 import { loadCaService } from '../../pkg/caserver';
 import type { CaResponse } from '../../pkg/caserver';
 import { createSilentLogger } from '../../pkg/log';
+import { createSigner, generateKeyPair, parseCsr } from '../../pkg/x509';
 import { runServer, serveUntilStopped } from './serve';
 import { GrpcServer, RotatingServerCredentials } from '../../pkg/transport';
 
@@ -25,7 +31,16 @@ async function main(): Promise<void> {
   const cert = identity.current();
   const leaf = authority.issueServingCert({ uri: 'spiffe://cluster.local/ns/ns0/sa/sa0' }).certChainPem;
   const response: CaResponse = { cert_chain: [leaf, authority.rootBundlePem()] };
-  const CreateCertificate: grpc.handleUnaryCall<unknown, CaResponse> = (_call, callback) => callback(null, response);
+  const withCrypto = process.env.BENCH_CA_TRANSPORT_CRYPTO === '1';
+  const signer = createSigner(generateKeyPair(caKey).privateKey);
+  const tbs = crypto.randomBytes(650); // a P-256 leaf's TBSCertificate is ~600-700 bytes
+  const CreateCertificate: grpc.handleUnaryCall<{ csr: string }, CaResponse> = (call, callback) => {
+    if (withCrypto) {
+      parseCsr(call.request.csr);
+      signer.sign(tbs);
+    }
+    callback(null, response);
+  };
   const credentials = new RotatingServerCredentials({
     certChainPem: cert.certChainPem,
     keyPem: cert.keyPem,

@@ -77,11 +77,13 @@ async function measure(
   load: Record<string, unknown>,
   logDir: string,
   tag: string,
+  env: Record<string, string> = {},
 ): Promise<Round> {
   const here = __dirname; // dist/bench/scenarios
   const serverLog = fs.openSync(path.join(logDir, `ca-server-${tag}.stderr.log`), 'w');
   const clientLog = fs.openSync(path.join(logDir, `ca-client-${tag}.stderr.log`), 'w');
   const server = spawn(process.execPath, [path.join(here, '../ca', script), ...args], {
+    env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', serverLog],
   });
   let client: ChildProcess | undefined;
@@ -176,9 +178,19 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   // Interleaved rounds: every key type and the bare transport floor once per round.
   // Three rungs: the bare node:http2 floor, our transport with a canned answer (transport-server.ts), the real CA.
   const byTarget: Record<string, Round[]> = { floor: [], transport: [] };
-  for (const k of keys) byTarget[k] = [];
+  for (const k of keys) {
+    byTarget[k] = [];
+    byTarget[`crypto-${k}`] = [];
+  }
+  // Per key type a fourth rung: our transport with the canned answer plus the CA's crypto per request (CSR
+  // parse + fresh-key import + verify, one CA signature; BENCH_CA_TRANSPORT_CRYPTO in transport-server.ts).
+  const withCrypto = { BENCH_CA_TRANSPORT_CRYPTO: '1' };
   for (let r = 0; r < rounds; r++) {
-    for (const k of keys) byTarget[k]!.push(await measure('server.js', [k], load, opts.logDir, k));
+    for (const k of keys) {
+      byTarget[k]!.push(await measure('server.js', [k], load, opts.logDir, k));
+      const rung = await measure('transport-server.js', [k], load, opts.logDir, `crypto-${k}`, withCrypto);
+      byTarget[`crypto-${k}`]!.push(rung);
+    }
     byTarget.transport!.push(await measure('transport-server.js', [keys[0]!], load, opts.logDir, 'transport'));
     byTarget.floor!.push(await measure('floor-server.js', [], load, opts.logDir, 'floor'));
   }
@@ -274,6 +286,25 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       },
       { name: `${s}_ca_server_cores_median`, value: median(rs.map((x) => x.serverCores)), unit: 'cores' },
     );
+    // The same crypto measured in place (the rung with crypto − our transport, per round), and what is left above it.
+    const withCryptoUs = byTarget[`crypto-${k}`]!.map((x) => 1e6 / x.perCpuSecond);
+    const inPlaceUs = withCryptoUs.map((x, i) => x - oursUs[i]!);
+    const inPlaceLimitedUs = median(inPlaceUs) + median(floorUs);
+    figures.push(
+      { name: `${s}_ca_transport_with_crypto_cpu_per_request_median`, value: median(withCryptoUs), unit: 'us' },
+      { name: `${s}_ca_crypto_in_place_median`, value: median(inPlaceUs), unit: 'us' },
+      { name: `${s}_ca_crypto_in_place_over_loops`, value: median(inPlaceUs) - fresh.cpuUs, unit: 'us' },
+      {
+        name: `${s}_ca_service_above_crypto_in_place_median`,
+        value: median(rs.map((x, i) => 1e6 / x.perCpuSecond - withCryptoUs[i]!)),
+        unit: 'us',
+      },
+      {
+        name: `${s}_ca_in_place_floor_limited_max_fraction_of_ceiling`,
+        value: 1e6 / inPlaceLimitedUs / ceiling,
+        unit: 'ratio',
+      },
+    );
     // The best any CA on this transport could do here: the fresh-key crypto plus the bare transport, nothing else.
     const floorLimitedUs = fresh.cpuUs + median(floorUs);
     const floorLimitedMax = 1e6 / floorLimitedUs / ceiling;
@@ -318,11 +349,17 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       "is what a call through Node costs above OpenSSL's own loop. p256_key_import: a fresh P-256 point as JWK " +
       "(csr.ts's path; openssl speed has no counterpart); p256_import_and_verify: the import, then the first " +
       'verify with that key (what every ztunnel CSR costs).',
+    "*_ca_transport_with_crypto_*: our transport with the canned answer plus, per request, the CA's crypto " +
+      '(parseCsr of the request: PEM/DER walk, fresh-key import, verify; one CA signature over 650 bytes). ' +
+      '*_crypto_in_place = that − transport_ours, per round: the crypto as it costs between requests in the ' +
+      'server (against *_fresh_key_crypto from the loops: *_crypto_in_place_over_loops); ' +
+      '*_service_above_crypto_in_place = the CA server − that rung: token check, certificate build, PEM, ' +
+      'metrics; *_in_place_floor_limited_max = 1 / (crypto in place + transport floor) / ceiling.',
     'burst500_crypto_lower_bound = 500 / ceiling; drain = wall time from sending 500 CSRs at once to the last ' +
       'certificate (best burst of the round; the load generator shares the 2 cores).',
     'sign_path_* is Authority.sign in-process (CSR parse + key import + verify, DER build, CA sign, PEM), ' +
       `alternating 100 ms windows with the pairs.${oracle}`,
-    `${rounds} interleaved rounds (each CA key type, our transport, then the floor), after a ` +
+    `${rounds} interleaved rounds (each CA key type and its crypto rung, our transport, then the floor), after a ` +
       `${load.warmup}-request warm-up; min/median over rounds. ` +
       `Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}.`,
   );

@@ -132,3 +132,19 @@ t.test('key rotation and removal drop cached verifications', async (t) => {
   t.equal(await s.outcome(tok2), 'accepted');
   t.equal(s.lookups(), n, 'kept across a failed reload');
 });
+
+t.test('the remembered last token only saves its digest: evicted or expired entries are verified again', async (t) => {
+  const s = setup(new StaticKeySet({ keys: [jwk(ec.publicKey, 'e1')] }), 1);
+  const [a, b] = ['a', 'b'].map((n) => s.token('e1', ec.privateKey, { jti: n })) as [string, string];
+  t.equal(await s.outcome(a), 'accepted');
+  t.equal(await s.outcome(b), 'accepted', 'b evicts a');
+  t.equal(await s.outcome(b), 'accepted');
+  t.equal(s.lookups(), 2, 'the repeat of b is served from the cache');
+  t.equal(await s.outcome(a), 'accepted');
+  t.equal(s.lookups(), 3, 'a, evicted, is verified again');
+  t.equal(await s.outcome(b), 'accepted');
+  t.equal(s.lookups(), 4, 'b, evicted by a, is verified again');
+  s.c.nowMs += 600_000 + 31_000;
+  t.equal(await s.outcome(b), 'auth.expired', 'the same token, repeated past exp + skew: refused');
+  t.equal(await s.outcome(b), 'auth.expired', 'and again');
+});

@@ -57,6 +57,8 @@ export class TokenAuthenticator implements Authenticator {
   private readonly skewMs: number;
   private readonly skewSeconds: number;
   private readonly cache: VerifiedTokenCache;
+  /** The last token seen and its cache key: a shared-mode ztunnel sends the same token with every CSR. */
+  private last: { token: string; key: string } | undefined;
 
   constructor(private readonly opts: TokenAuthenticatorOptions) {
     this.byIssuer = new Map(opts.issuers.map((i) => [i.issuer, i]));
@@ -76,7 +78,7 @@ export class TokenAuthenticator implements Authenticator {
 
   async verify(token: string): Promise<CallerIdentity> {
     const now = this.clock.now();
-    const cacheKey = token.length <= MAX_TOKEN_BYTES ? VerifiedTokenCache.keyOf(token) : undefined;
+    const cacheKey = token.length <= MAX_TOKEN_BYTES ? this.cacheKeyOf(token) : undefined;
     const hit = cacheKey === undefined ? undefined : this.cache.lookup(cacheKey, now);
     if (hit) {
       this.checkTimes(hit.exp, hit.nbf, now);
@@ -148,6 +150,17 @@ export class TokenAuthenticator implements Authenticator {
     Object.freeze(identity);
     if (cacheKey !== undefined) this.cache.store(cacheKey, { identity, exp, nbf, keys: trusted.keys, generation }, now);
     return identity;
+  }
+
+  /**
+   * The SHA-256 cache key, remembered for the last token: a repeat costs a string comparison, not a digest.
+   * Only the key is remembered — lookup() still checks the entry's exp and its key set's generation.
+   */
+  private cacheKeyOf(token: string): string {
+    if (this.last?.token === token) return this.last.key;
+    const key = VerifiedTokenCache.keyOf(token);
+    this.last = { token, key };
+    return key;
   }
 
   private checkTimes(exp: number, nbf: number, now: number): void {

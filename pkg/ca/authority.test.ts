@@ -309,3 +309,20 @@ t.test('concurrent first starts agree on one self-signed root', async (t) => {
   t.equal(fs.readdirSync(stateDir).filter((f) => f.startsWith('.ca-')).length, 0, 'no temp dirs left behind');
   t.equal(Authority.open({ stateDir, trustDomain: 'cluster.local', logger }).info().roots[0]!.fingerprint256, runs[0]);
 });
+
+t.test('a new CA key gets a new leaf template: certificates chain to the new CA only', async (t) => {
+  // CA rotation replaces the Authority (key material is immutable per instance); its pre-encoded leaf
+  // template (issuer, AKI, signature algorithm) must come from the new key, not from the one before it.
+  const stateDir = path.join(dir, 'rotation');
+  const before = Authority.open({ stateDir, trustDomain: 'cluster.local', selfSignedKeyAlgorithm: 'rsa-2048', logger });
+  const old = before.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 3600 });
+  t.match(verifyChain(old.certChain), /OK/, 'issued under the first CA');
+  fs.rmSync(path.join(stateDir, 'ca'), { recursive: true, force: true });
+  const after = Authority.open({ stateDir, trustDomain: 'cluster.local', selfSignedKeyAlgorithm: 'ec-p256', logger });
+  t.not(after.rootBundlePem(), before.rootBundlePem(), 'a different root');
+  const fresh = after.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 3600 });
+  t.match(verifyChain(fresh.certChain), /leaf.pem: OK/, 'issued after rotation chains to the new CA');
+  t.match(certText(fresh.certChain[0]!), /Signature Algorithm: ecdsa-with-SHA256/, "signed with the new CA's key");
+  t.throws(() => verifyChain([fresh.certChain[0]!, before.rootBundlePem()]), 'does not chain to the old CA');
+  t.match(verifyChain(old.certChain), /OK/, 'the earlier certificate still chains to its own CA');
+});

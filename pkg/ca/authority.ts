@@ -6,22 +6,19 @@ import type { Logger } from '../log';
 import {
   authorityKeyIdExtension,
   basicConstraintsExtension,
-  buildCertificate,
   certificateToPem,
   createSigner,
-  emptyName,
   extKeyUsageExtension,
   generateKeyPair,
-  keyIdFromSpki,
   KeyUsageBit,
   keyUsageExtension,
+  LeafTemplate,
   OID,
   parseCsr,
   parseSpiffeId,
   privateKeyToPem,
   randomSerial,
   subjectAltNameExtension,
-  subjectKeyIdExtension,
 } from '../x509';
 import type { CertificateInfo, Signer } from '../x509';
 import { loadOrCreateSelfSigned, loadPluginCa } from './key-material';
@@ -135,7 +132,7 @@ export class Authority {
   readonly maxTtlSeconds: number;
   private readonly chainTail: string[];
   private readonly rootBundle: string;
-  private readonly leafExtensions: Buffer[];
+  private readonly leaves: LeafTemplate;
   private issued = 0;
   private servingIssued = 0;
 
@@ -149,12 +146,17 @@ export class Authority {
     this.signer = createSigner(material.signingKey);
     this.rootBundle = material.roots.map((r) => r.pem).join('');
     this.chainTail = [...material.intermediates.map((c) => c.pem), this.rootBundle];
-    this.leafExtensions = [
-      keyUsageExtension([KeyUsageBit.digitalSignature, KeyUsageBit.keyEncipherment]),
-      extKeyUsageExtension([OID.serverAuth, OID.clientAuth]),
-      basicConstraintsExtension(false),
-      authorityKeyIdExtension(material.signingCert.subjectKeyId),
-    ];
+    // Encoded once per CA key (material is immutable; a new CA key is a new Authority, so a new template).
+    this.leaves = new LeafTemplate({
+      issuer: material.signingCert.subjectDer,
+      signer: this.signer,
+      extensions: [
+        keyUsageExtension([KeyUsageBit.digitalSignature, KeyUsageBit.keyEncipherment]),
+        extKeyUsageExtension([OID.serverAuth, OID.clientAuth]),
+        basicConstraintsExtension(false),
+        authorityKeyIdExtension(material.signingCert.subjectKeyId),
+      ],
+    });
   }
 
   /** Loads the plug-in CA if configured, else loads or creates the self-signed root. */
@@ -224,20 +226,13 @@ export class Authority {
     // NotAfter never outlives the signing certificate (istio clamps the same way).
     const notAfter = Math.min(now + ttlSeconds * 1000, this.material.signingCert.notAfter);
     const serial = randomSerial();
-    const der = buildCertificate({
+    const der = this.leaves.build({
       serial,
-      issuer: this.material.signingCert.subjectDer,
-      subject: emptyName(),
       notBefore: now - BACKDATE_MS,
       notAfter,
       spki,
-      signer: this.signer,
-      extensions: [
-        // Empty subject ⇒ the SAN extension must be critical (RFC 5280 §4.2.1.6).
-        subjectAltNameExtension(san, true),
-        ...this.leafExtensions,
-        subjectKeyIdExtension(keyIdFromSpki(spki)),
-      ],
+      // Empty subject ⇒ the SAN extension must be critical (RFC 5280 §4.2.1.6).
+      san: subjectAltNameExtension(san, true),
     });
     return { der, serial, notAfter: Math.floor(notAfter / 1000) * 1000 };
   }

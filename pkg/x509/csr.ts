@@ -7,6 +7,7 @@ import {
   DerError,
   decodeOid,
   expectTag,
+  nullValue,
   oid,
   readTlv,
   seq,
@@ -16,6 +17,7 @@ import {
   Tag,
   value,
 } from './der';
+import type { Tlv } from './der';
 import { subjectAltNameExtension } from './extensions';
 import type { Signer } from './keys';
 import { HASH_OIDS, OID } from './oids';
@@ -78,7 +80,19 @@ function pssParams(buf: Buffer, params: ReturnType<typeof readTlv> | undefined):
   return { hash, keyTypes: ['rsa', 'rsa-pss'], pss: { saltLength } };
 }
 
-function signatureCheck(buf: Buffer, algId: ReturnType<typeof readTlv>): SigCheck {
+/** Whether the TLV `t` of `buf` is exactly the DER `encoded` (compared in place, nothing decoded or copied). */
+function isEncoded(buf: Buffer, t: Tlv, encoded: Buffer): boolean {
+  return t.end - t.start === encoded.length && buf.compare(encoded, 0, encoded.length, t.start, t.end) === 0;
+}
+
+/** The AlgorithmIdentifiers ztunnel and openssl write, matched byte for byte before any OID is decoded. */
+const COMMON_ALGORITHMS: ReadonlyArray<readonly [Buffer, SigCheck]> = [
+  [seq(oid(OID.ecdsaWithSha256)), Object.freeze({ hash: 'sha256', keyTypes: Object.freeze(['ec']) })],
+  [seq(oid(OID.sha256WithRsa), nullValue()), Object.freeze({ hash: 'sha256', keyTypes: Object.freeze(['rsa']) })],
+];
+
+function signatureCheck(buf: Buffer, algId: Tlv): SigCheck {
+  for (const [der, check] of COMMON_ALGORITHMS) if (isEncoded(buf, algId, der)) return check;
   const parts = children(buf, expectTag(algId, Tag.SEQUENCE, 'AlgorithmIdentifier'));
   const alg = decodeOid(buf, parts[0]!);
   switch (alg) {
@@ -101,10 +115,29 @@ function signatureCheck(buf: Buffer, algId: ReturnType<typeof readTlv>): SigChec
   }
 }
 
-const EC_CURVES: Record<string, { crv: string; keyType: CsrKeyType; bits: number; coord: number }> = {
-  '1.2.840.10045.3.1.7': { crv: 'P-256', keyType: 'ec-p256', bits: 256, coord: 32 },
+interface EcCurve {
+  crv: string;
+  keyType: CsrKeyType;
+  bits: number;
+  coord: number;
+}
+const OID_EC_PUBLIC_KEY = '1.2.840.10045.2.1';
+const OID_P256 = '1.2.840.10045.3.1.7';
+const EC_CURVES: Record<string, EcCurve> = {
+  [OID_P256]: { crv: 'P-256', keyType: 'ec-p256', bits: 256, coord: 32 },
   '1.3.132.0.34': { crv: 'P-384', keyType: 'ec-p384', bits: 384, coord: 48 },
 };
+
+/**
+ * Every uncompressed P-256 SubjectPublicKeyInfo starts with these 27 bytes (SEQUENCE, AlgorithmIdentifier
+ * {id-ecPublicKey, prime256v1}, BIT STRING header, no unused bits, 0x04) and has 64 more: X ‖ Y.
+ */
+const P256_SPKI_PREFIX = Buffer.concat([
+  Buffer.from([Tag.SEQUENCE, 0x59, Tag.SEQUENCE, 0x13]),
+  oid(OID_EC_PUBLIC_KEY),
+  oid(OID_P256),
+  Buffer.from([Tag.BIT_STRING, 0x42, 0x00, 0x04]),
+]);
 
 /**
  * Uncompressed P-256/P-384 keys (what ztunnel and openssl send) imported as a
@@ -113,14 +146,25 @@ const EC_CURVES: Record<string, { crv: string; keyType: CsrKeyType; bits: number
  * Import still checks the point is on the curve. Anything else → undefined.
  */
 function ecKeyFromSpki(spki: Buffer): { key: crypto.KeyObject; keyType: CsrKeyType; keyBits: number } | undefined {
+  if (
+    spki.length === P256_SPKI_PREFIX.length + 64 &&
+    spki.compare(P256_SPKI_PREFIX, 0, P256_SPKI_PREFIX.length, 0, P256_SPKI_PREFIX.length) === 0
+  ) {
+    return ecKeyFromPoint(spki.subarray(P256_SPKI_PREFIX.length), EC_CURVES[OID_P256]!);
+  }
   const [algT, bitsT] = children(spki, readTlv(spki, 0));
   const alg = children(spki, expectTag(algT, Tag.SEQUENCE, 'AlgorithmIdentifier'));
-  if (decodeOid(spki, alg[0]!) !== '1.2.840.10045.2.1' || alg[1]?.tag !== Tag.OID) return undefined;
+  if (decodeOid(spki, alg[0]!) !== OID_EC_PUBLIC_KEY || alg[1]?.tag !== Tag.OID) return undefined;
   const curve = EC_CURVES[decodeOid(spki, alg[1])];
   const bits = value(spki, expectTag(bitsT, Tag.BIT_STRING, 'subjectPublicKey'));
   if (!curve || bits.length !== 2 + 2 * curve.coord || bits[0] !== 0 || bits[1] !== 0x04) return undefined;
-  const x = bits.subarray(2, 2 + curve.coord).toString('base64url');
-  const y = bits.subarray(2 + curve.coord).toString('base64url');
+  return ecKeyFromPoint(bits.subarray(2), curve);
+}
+
+/** X ‖ Y of an uncompressed point (the 0x04 already checked) → a public KeyObject through the JWK import. */
+function ecKeyFromPoint(xy: Buffer, curve: EcCurve): { key: crypto.KeyObject; keyType: CsrKeyType; keyBits: number } {
+  const x = xy.subarray(0, curve.coord).toString('base64url');
+  const y = xy.subarray(curve.coord).toString('base64url');
   const key = crypto.createPublicKey({ key: { kty: 'EC', crv: curve.crv, x, y }, format: 'jwk' });
   return { key, keyType: curve.keyType, keyBits: curve.bits };
 }
@@ -205,6 +249,14 @@ export function parseCsr(pem: string): ParsedCsr {
   return { spki: spkiDer, publicKey, keyType, keyBits, requestedUris: attrs ? requestedUris(buf, attrs) : [] };
 }
 
+const OID_EXTENSION_REQUEST = oid(OID.extensionRequest);
+const OID_SUBJECT_ALT_NAME = oid(OID.subjectAltName);
+
+/** `t` is the OID `dotted` (`encoded` is its DER): a byte comparison first, the decoder (and its checks) otherwise. */
+function isOid(buf: Buffer, t: Tlv, encoded: Buffer, dotted: string): boolean {
+  return isEncoded(buf, t, encoded) || decodeOid(buf, t) === dotted;
+}
+
 /** GeneralName uniformResourceIdentifier: [6] IMPLICIT IA5String (RFC 5280 §4.2.1.6). */
 const GENERAL_NAME_URI = 0x86;
 
@@ -220,11 +272,11 @@ function requestedUris(buf: Buffer, attrs: ReturnType<typeof readTlv>): string[]
     if (attrs.tag !== 0xa0) return out;
     for (const attr of children(buf, attrs)) {
       const [type, values] = children(buf, expectTag(attr, Tag.SEQUENCE, 'Attribute'));
-      if (decodeOid(buf, type!) !== OID.extensionRequest) continue;
+      if (!isOid(buf, type!, OID_EXTENSION_REQUEST, OID.extensionRequest)) continue;
       for (const exts of children(buf, expectTag(values, Tag.SET, 'values'))) {
         for (const ext of children(buf, expectTag(exts, Tag.SEQUENCE, 'Extensions'))) {
           const parts = children(buf, expectTag(ext, Tag.SEQUENCE, 'Extension'));
-          if (decodeOid(buf, parts[0]!) !== OID.subjectAltName) continue;
+          if (!isOid(buf, parts[0]!, OID_SUBJECT_ALT_NAME, OID.subjectAltName)) continue;
           const octetString = expectTag(parts[parts.length - 1], Tag.OCTET_STRING, 'extnValue');
           const names = readTlv(buf, octetString.valueStart, octetString.end);
           for (const n of children(buf, expectTag(names, Tag.SEQUENCE, 'GeneralNames'))) {

@@ -137,6 +137,23 @@ function lengthOfLength(n: number): number {
   return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x1000000 ? 4 : 5;
 }
 
+/** Bytes a TLV header (tag + length octets) takes for `len` content bytes. */
+export function headerLength(len: number): number {
+  return 1 + lengthOfLength(len);
+}
+
+/** Writes a TLV header for `len` content bytes at `offset`; returns the offset of the first content byte. */
+export function writeHeader(out: Buffer, offset: number, tag: number, len: number): number {
+  const ll = lengthOfLength(len);
+  out[offset] = tag;
+  if (ll === 1) out[offset + 1] = len;
+  else {
+    out[offset + 1] = 0x80 | (ll - 1);
+    for (let i = ll - 1, v = len; i >= 1; i--, v = Math.floor(v / 256)) out[offset + 1 + i] = v & 0xff;
+  }
+  return offset + 1 + ll;
+}
+
 /**
  * One allocation per TLV: header and every part are copied once into a buffer
  * of the final size (concatenating [tag], [length] and a concatenated body
@@ -145,15 +162,8 @@ function lengthOfLength(n: number): number {
 export function tlv(tag: number, ...parts: Buffer[]): Buffer {
   let len = 0;
   for (const p of parts) len += p.length;
-  const ll = lengthOfLength(len);
-  const out = Buffer.allocUnsafe(1 + ll + len);
-  out[0] = tag;
-  if (ll === 1) out[1] = len;
-  else {
-    out[1] = 0x80 | (ll - 1);
-    for (let i = ll - 1, v = len; i >= 1; i--, v = Math.floor(v / 256)) out[1 + i] = v & 0xff;
-  }
-  let p = 1 + ll;
+  const out = Buffer.allocUnsafe(headerLength(len) + len);
+  let p = writeHeader(out, 0, tag, len);
   for (const part of parts) p += part.copy(out, p);
   return out;
 }

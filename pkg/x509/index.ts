@@ -27,6 +27,8 @@ export {
 export type { SanSpec } from './extensions';
 export { createSigner, generateKeyPair, loadPrivateKey, privateKeyToPem } from './keys';
 export type { KeyAlgorithm, Signer } from './keys';
+export { LeafTemplate } from './leaf-template';
+export type { LeafFields, LeafTemplateSpec } from './leaf-template';
 export { OID } from './oids';
 export { decodePemBlocks, encodePem, splitPemCertificates } from './pem';
 export type { PemBlock } from './pem';
