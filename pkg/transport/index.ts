@@ -7,5 +7,5 @@ export { UnaryCall } from './unary-call';
 export { MessageReader } from './message-reader';
 export type { MessageReaderHandlers } from './message-reader';
 export type { CallIdentity } from './calls';
-export { DEFAULT_TRANSPORT_LIMITS, receiveBudgetGauges, transportRefusalCounter } from './limits';
+export { DEFAULT_HTTP2_WINDOW, DEFAULT_TRANSPORT_LIMITS, receiveBudgetGauges, transportRefusalCounter } from './limits';
 export type { RefusalReason, RefusalSink, TransportLimits } from './limits';
