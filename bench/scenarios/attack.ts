@@ -4,15 +4,20 @@ import type { Figure, ScenarioResult } from '../lib/types';
 import { writeAtomic } from '../lib/mesh-gen';
 import { SimProc, wallNow } from '../lib/sim-proc';
 import { connectStreams, startXdsRig } from '../lib/rig';
-import { sampleProc } from '../lib/proc';
+import { cpuPercent, sampleProc } from '../lib/proc';
 import { ATTACKS } from '../lib/attacks';
 import { abFigures, pooledPercentile } from '../lib/ab-rounds';
 
-/** What one phase measured: every ztunnel's receipt of each change (ms), each reconnect (ms), RSS peak (MiB). */
+/**
+ * What one phase measured: every ztunnel's receipt of each change (ms), each reconnect (ms), RSS peak (MiB), and
+ * the CPU (% of one core) of the daemon and of the attacker process over the phase.
+ */
 interface Phase {
   change: number[];
   reconnect: number[];
   rssMiB: number;
+  daemonCpu: number;
+  attackerCpu: number;
 }
 
 /**
@@ -57,6 +62,9 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   });
   const { reg, mesh, daemon, sim } = rig;
   const attacker = new SimProc(path.join(__dirname, '..', 'sim', 'attack-sim.js'));
+  // Diagnosis: ATTACK_NICE=19 runs the attacker at a lower CPU priority, telling the daemon's cost of an attack
+  // apart from the attacker process taking a share of the machine's cores (an attacker elsewhere takes none).
+  if (process.env.ATTACK_NICE) os.setPriority(attacker.pid, Number(process.env.ATTACK_NICE));
   const figures: Figure[] = [];
   const notes: string[] = [];
   const detail: Record<string, unknown> = {};
@@ -71,7 +79,9 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     const rssTimer = setInterval(() => (rssMax = Math.max(rssMax, sampleProc(daemon.pid).rssBytes)), 100);
     /** One phase: `changes` single changes (every ztunnel's receipt is a sample), then `reconnects` reconnects. */
     const phase = async (): Promise<Phase> => {
-      rssMax = sampleProc(daemon.pid).rssBytes;
+      const d0 = sampleProc(daemon.pid);
+      const a0 = sampleProc(attacker.pid);
+      rssMax = d0.rssBytes;
       const change: number[] = [];
       for (let k = 0; k < changes; k++) {
         const c = mesh.churnPod(0, gen++);
@@ -90,7 +100,14 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
         sim.send({ cmd: 'closeLast', n: 1 });
         await sim.next('lastClosed');
       }
-      return { change, reconnect, rssMiB: rssMax / 1048576 };
+      const daemonCpu = cpuPercent(d0, sampleProc(daemon.pid));
+      return {
+        change,
+        reconnect,
+        rssMiB: rssMax / 1048576,
+        daemonCpu,
+        attackerCpu: cpuPercent(a0, sampleProc(attacker.pid)),
+      };
     };
     /** Phase B: the attack started and at its steady pressure, measured, stopped, and what it left cleared. */
     const attacked = async (a: string): Promise<{ p: Phase; stats: unknown }> => {
@@ -144,6 +161,11 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       const peak = Math.max(...B.map((p) => p.rssMiB));
       const rssTarget = control ? undefined : { op: '<=' as const, value: 256 };
       figures.push({ name: `${a}.rss_over_idle`, value: peak - idleRss, unit: 'MiB', target: rssTarget });
+      // Where a slower B comes from: the daemon's own work, or the attacker process taking a share of the 2 cores.
+      const mean = (xs: number[]): number => xs.reduce((x, y) => x + y, 0) / xs.length;
+      figures.push({ name: `${a}.daemon_cpu_without`, value: mean(A.map((p) => p.daemonCpu)), unit: '%' });
+      figures.push({ name: `${a}.daemon_cpu_with`, value: mean(B.map((p) => p.daemonCpu)), unit: '%' });
+      figures.push({ name: `${a}.attacker_cpu_with`, value: mean(B.map((p) => p.attackerCpu)), unit: '%' });
       const ratios = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(' ');
       const rss = `RSS peak ${peak.toFixed(0)} MiB (idle ${idleRss.toFixed(0)})`;
       notes.push(
