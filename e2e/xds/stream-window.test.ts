@@ -1,10 +1,10 @@
 import t from 'tap';
 import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
-import { DEFAULT_HTTP2_WINDOW, GrpcServer, RotatingServerCredentials, type BidiCall } from '../../pkg/transport';
+import { DEFAULT_HTTP2_WINDOW, GrpcServer, type BidiCall } from '../../pkg/transport';
 import { createSilentLogger } from '../../pkg/log';
 import { waitFor } from '../../pkg/lifecycle';
-import { createTestPki } from '../harness/pki';
+import { rawMethod, testServerCredentials } from '../harness/grpc-server-fixture';
 
 /**
  * The HTTP/2 receive window grows only once a stream of the connection
@@ -16,7 +16,6 @@ import { createTestPki } from '../harness/pki';
  * call UNAUTHENTICATED.
  */
 
-const raw = (b: Buffer): Buffer => b;
 const PATH = '/test.Svc/Sink';
 const WINDOW = 1536 * 1024;
 
@@ -28,35 +27,18 @@ function framed(len: number): Buffer {
 }
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
-  const pki = createTestPki();
-  t.teardown(() => pki.cleanup());
-  const leaf = pki.leaf('server', ['DNS:localhost', 'IP:127.0.0.1']);
-  const creds = new RotatingServerCredentials({
-    certChainPem: leaf.certPem,
-    keyPem: leaf.keyPem,
-    trustBundlePem: pki.rootCertPem,
-  });
+  const { pki, credentials } = testServerCredentials(t);
   const server = new GrpcServer({
     listen: '127.0.0.1:0',
     logger: createSilentLogger(),
     maxReceiveBytes: 4 << 20,
     maxSessionMemoryMb: 16,
-    credentials: creds,
+    credentials,
     limits: { authenticatedWindowBytes: WINDOW },
   });
   const calls: BidiCall[] = [];
   const received: number[] = [];
-  const definition: grpc.ServiceDefinition = {
-    Sink: {
-      path: PATH,
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: raw,
-      requestDeserialize: raw,
-      responseSerialize: raw,
-      responseDeserialize: raw,
-    },
-  };
+  const definition: grpc.ServiceDefinition = { Sink: rawMethod(PATH) };
   const implementation = {
     Sink: (call: BidiCall) => {
       if (call.metadata.get('authorization')[0] !== 'Bearer good')
