@@ -9,7 +9,7 @@ import { rawMethod, testServerCredentials } from '../harness/grpc-server-fixture
 /**
  * The HTTP/2 receive window grows only once a stream of the connection
  * presented valid credentials (TransportLimits.authenticatedWindowBytes): an
- * authenticated client then puts a whole ~1 MB request in flight while the
+ * authenticated client then puts 900 kB of a request in flight while the
  * server reads nothing — no WINDOW_UPDATE round trip per 64 KiB — and an
  * unauthenticated one keeps HTTP/2's 65,535 bytes. The handler here plays the
  * xDS server's part: it calls `authenticated()` on a good token, else ends the
@@ -73,11 +73,11 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
   /** A PING round trip: every frame the server sent before its PING ACK has been processed by the client. */
   const roundTrip = (session: http2.ClientHttp2Session): Promise<void> =>
     new Promise((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
-  return { calls, received, connect, open, roundTrip };
+  return { server, calls, received, connect, open, roundTrip };
 }
 
-t.test('an authenticated connection gets the larger window: 1 MB crosses while the server reads nothing', async (t) => {
-  const { calls, received, connect, open, roundTrip } = await setup(t);
+t.test('an authenticated connection gets the larger window: 900 kB cross while the server reads nothing', async (t) => {
+  const { server, calls, received, connect, open, roundTrip } = await setup(t);
   const session = connect();
   const s = open(session, 'good');
   await waitFor(() => session.remoteSettings.initialWindowSize === WINDOW, {
@@ -88,14 +88,20 @@ t.test('an authenticated connection gets the larger window: 1 MB crosses while t
   t.ok(session.state.remoteWindowSize! >= WINDOW, `connection window ${session.state.remoteWindowSize} ≥ ${WINDOW}`);
   const msg = framed(1_200_000);
   let flushed = false;
-  s.write(msg, () => (flushed = true));
+  s.write(msg.subarray(0, 900_000), () => (flushed = true));
   // The write completes only once every byte went out, which within a stream window of 65,535 bytes would take
-  // ~18 WINDOW_UPDATEs — and the server reads nothing (paused), so it sends none.
-  await waitFor(() => flushed, { timeoutMs: 10_000, what: '1.2 MB written with the server not reading' });
+  // ~14 WINDOW_UPDATEs — and the server reads nothing (paused), so it sends none.
+  await waitFor(() => flushed, { timeoutMs: 10_000, what: '900 kB written with the server not reading' });
   t.equal(received.length, 0, 'the server has read nothing yet');
+  t.equal(server.receiveBudget().inUse, 0, 'nothing reserved before the call reads');
   calls[0]!.resumeReading();
+  // The larger window changes no accounting: once read, the message (over 256 KiB) reserves its whole length.
+  await waitFor(() => server.receiveBudget().inUse === msg.length, { timeoutMs: 10_000, what: 'reserved' });
+  t.pass('the incomplete message holds a reservation of its declared length');
+  s.write(msg.subarray(900_000));
   await waitFor(() => received.length === 1, { timeoutMs: 10_000, what: 'message delivered' });
   t.equal(received[0], 1_200_000, 'the whole message arrived');
+  await waitFor(() => server.receiveBudget().inUse === 0, { timeoutMs: 5000, what: 'reservation returned' });
   s.close();
 });
 
