@@ -18,6 +18,17 @@ export class SessionGuard {
     private readonly refused: RefusalSink,
   ) {}
 
+  /**
+   * An accepted connection from `ip`, before any Socket exists for it
+   * (accept-filter.ts): true = refuse it (over the per-source limit; counted).
+   * The admitted ones are counted by admitSocket.
+   */
+  refuseFrom(ip: string): boolean {
+    if ((this.perSource.get(ip) ?? 0) < this.limits.maxConnectionsPerSource) return false;
+    this.refused('per_source_limit');
+    return true;
+  }
+
   /** Accepted TCP socket, before TLS: false = closed (over the per-source limit). */
   admitSocket(socket: Socket): boolean {
     const ip = socket.remoteAddress ?? 'unknown';
