@@ -32,3 +32,8 @@ export function rawMethod(path: string, stream = true): grpc.MethodDefinition<Bu
     responseDeserialize: raw,
   };
 }
+
+/** Request headers of a gRPC call to `path` (gRPC over HTTP/2: POST, application/grpc, te: trailers), plus `extra`. */
+export function grpcRequestHeaders(path: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...extra };
+}

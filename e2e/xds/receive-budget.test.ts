@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { GrpcServer, type BidiCall } from '../../pkg/transport';
 import { createSilentLogger } from '../../pkg/log';
 import { waitFor } from '../../pkg/lifecycle';
-import { rawMethod, testServerCredentials } from '../harness/grpc-server-fixture';
+import { grpcRequestHeaders, rawMethod, testServerCredentials } from '../harness/grpc-server-fixture';
 
 /**
  * The server-wide receive budget on the real transport: a large message that
@@ -61,7 +61,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, limits?: { receiv
   session.on('error', () => undefined);
   t.teardown(() => session.destroy());
   const open = (): http2.ClientHttp2Stream => {
-    const s = session.request({ ':method': 'POST', ':path': PATH, 'content-type': 'application/grpc', te: 'trailers' });
+    const s = session.request(grpcRequestHeaders(PATH));
     s.on('error', () => undefined);
     s.on('data', () => undefined);
     return s;

@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_HTTP2_WINDOW, GrpcServer, type BidiCall } from '../../pkg/transport';
 import { createSilentLogger } from '../../pkg/log';
 import { waitFor } from '../../pkg/lifecycle';
-import { rawMethod, testServerCredentials } from '../harness/grpc-server-fixture';
+import { grpcRequestHeaders, rawMethod, testServerCredentials } from '../harness/grpc-server-fixture';
 
 /**
  * The HTTP/2 receive window grows only once a stream of the connection
@@ -59,13 +59,7 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
     return s;
   };
   const open = (session: http2.ClientHttp2Session, token: string): http2.ClientHttp2Stream => {
-    const s = session.request({
-      ':method': 'POST',
-      ':path': PATH,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-      authorization: `Bearer ${token}`,
-    });
+    const s = session.request(grpcRequestHeaders(PATH, { authorization: `Bearer ${token}` }));
     s.on('error', () => undefined);
     s.on('data', () => undefined);
     return s;
