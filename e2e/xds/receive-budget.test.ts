@@ -1,10 +1,10 @@
 import t from 'tap';
 import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
-import { GrpcServer, RotatingServerCredentials, type BidiCall } from '../../pkg/transport';
+import { GrpcServer, type BidiCall } from '../../pkg/transport';
 import { createSilentLogger } from '../../pkg/log';
 import { waitFor } from '../../pkg/lifecycle';
-import { createTestPki } from '../harness/pki';
+import { grpcRequestHeaders, rawMethod, testServerCredentials } from '../harness/grpc-server-fixture';
 
 /**
  * The server-wide receive budget on the real transport: a large message that
@@ -14,7 +14,6 @@ import { createTestPki } from '../harness/pki';
  * that holds or waits for room goes away.
  */
 
-const raw = (b: Buffer): Buffer => b;
 const PATH = '/test.Svc/Sink';
 const MSG = 600_000;
 
@@ -32,14 +31,7 @@ function framed(msg: Buffer): Buffer {
 }
 
 async function setup(t: { teardown(fn: () => unknown): void }, limits?: { receiveHoldTimeoutMs: number }) {
-  const pki = createTestPki();
-  t.teardown(() => pki.cleanup());
-  const leaf = pki.leaf('server', ['DNS:localhost', 'IP:127.0.0.1']);
-  const creds = new RotatingServerCredentials({
-    certChainPem: leaf.certPem,
-    keyPem: leaf.keyPem,
-    trustBundlePem: pki.rootCertPem,
-  });
+  const { pki, credentials: creds } = testServerCredentials(t);
   // Room for one 600 kB message at a time (the cap never drops below one maximal message).
   const refusals: string[] = [];
   const server = new GrpcServer({
@@ -54,17 +46,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, limits?: { receiv
   });
   const received: { call: number; msg: Buffer }[] = [];
   let calls = 0;
-  const definition: grpc.ServiceDefinition = {
-    Sink: {
-      path: PATH,
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: raw,
-      requestDeserialize: raw,
-      responseSerialize: raw,
-      responseDeserialize: raw,
-    },
-  };
+  const definition: grpc.ServiceDefinition = { Sink: rawMethod(PATH) };
   const implementation = {
     Sink: (call: BidiCall) => {
       const id = ++calls;
@@ -79,7 +61,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, limits?: { receiv
   session.on('error', () => undefined);
   t.teardown(() => session.destroy());
   const open = (): http2.ClientHttp2Stream => {
-    const s = session.request({ ':method': 'POST', ':path': PATH, 'content-type': 'application/grpc', te: 'trailers' });
+    const s = session.request(grpcRequestHeaders(PATH));
     s.on('error', () => undefined);
     s.on('data', () => undefined);
     return s;

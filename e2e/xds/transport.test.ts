@@ -1,16 +1,11 @@
 import t from 'tap';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import {
-  GRPC_PREFIX_BYTES,
-  GrpcServer,
-  RotatingServerCredentials,
-  type BidiCall,
-  type UnaryCall,
-} from '../../pkg/transport';
+import { GRPC_PREFIX_BYTES, GrpcServer, type BidiCall, type UnaryCall } from '../../pkg/transport';
 import { createSilentLogger } from '../../pkg/log';
 import { waitFor } from '../../pkg/lifecycle';
 import { createTestPki } from '../harness/pki';
+import { rawMethod, testServerCredentials } from '../harness/grpc-server-fixture';
 
 /**
  * The node:http2 gRPC server against grpc-js's client (an independent
@@ -34,14 +29,7 @@ async function setup(
   maxReceiveBytes = 1024,
   keepalive?: { keepaliveTimeMs: number; keepaliveTimeoutMs: number },
 ) {
-  const pki = createTestPki();
-  t.teardown(() => pki.cleanup());
-  const leaf = pki.leaf('server', ['DNS:localhost', 'IP:127.0.0.1']);
-  const creds = new RotatingServerCredentials({
-    certChainPem: leaf.certPem,
-    keyPem: leaf.keyPem,
-    trustBundlePem: pki.rootCertPem,
-  });
+  const { pki, credentials: creds } = testServerCredentials(t);
   const server = new GrpcServer({
     listen: '127.0.0.1:0',
     logger: createSilentLogger(),
@@ -51,26 +39,7 @@ async function setup(
     ...keepalive,
   });
   const seen: Seen = {};
-  const definition: grpc.ServiceDefinition = {
-    Echo: {
-      path: UNARY,
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: raw,
-      requestDeserialize: raw,
-      responseSerialize: raw,
-      responseDeserialize: raw,
-    },
-    Chat: {
-      path: BIDI,
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: raw,
-      requestDeserialize: raw,
-      responseSerialize: raw,
-      responseDeserialize: raw,
-    },
-  };
+  const definition: grpc.ServiceDefinition = { Echo: rawMethod(UNARY, false), Chat: rawMethod(BIDI) };
   const implementation = {
     Echo: (call: UnaryCall, cb: (e: { code: number; details: string } | null, v?: Buffer) => void) => {
       seen.metadata = call.metadata.getMap();

@@ -295,3 +295,13 @@ t.test('eastwest: its own slice, ztunnel env names, every problem listed', async
       );
   }
 });
+
+t.test('xds.authenticatedWindowBytes: default 1 MiB, env and flag, bounded to 65535 – 16 MiB', async (t) => {
+  t.equal(loadConfig({}).xds.authenticatedWindowBytes, 1024 * 1024, 'default');
+  const env = { AMBIENTD_XDS_AUTHENTICATED_WINDOW_BYTES: '4194304' };
+  t.equal(loadConfig({ env }).xds.authenticatedWindowBytes, 4 << 20, 'env');
+  const flags = { 'xds-authenticated-window-bytes': '65535' };
+  t.equal(loadConfig({ flags }).xds.authenticatedWindowBytes, 65_535, 'flag (65535 = never raised)');
+  t.throws(() => loadConfig({ env: { AMBIENTD_XDS_AUTHENTICATED_WINDOW_BYTES: '1000' } }), /at least 65535/);
+  t.throws(() => loadConfig({ env: { AMBIENTD_XDS_AUTHENTICATED_WINDOW_BYTES: '16777217' } }), /at most 16777216/);
+});

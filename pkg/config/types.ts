@@ -75,6 +75,8 @@ export interface XdsConfig {
   readonly receiveBudgetBytes: number;
   /** ms */
   readonly receiveHoldTimeout: number;
+  /** bytes; HTTP/2 window of an authenticated connection */
+  readonly authenticatedWindowBytes: number;
   readonly maxNamesPerStream: number;
   /** Per-stream request work (pkg/xds/request-pump.ts). */
   readonly streamNamesPerTurn: number;

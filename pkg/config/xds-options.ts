@@ -136,6 +136,18 @@ export const XDS_OPTIONS: readonly OptionSpec[] = [
     help: 'A receive-budget reservation expires (the call is ended) unless its message arrives within this long.',
   },
   {
+    path: 'xds.authenticatedWindowBytes',
+    kind: 'int',
+    default: 1024 * 1024,
+    min: 65_535,
+    max: 16 * 1024 * 1024,
+    env: ['AMBIENTD_XDS_AUTHENTICATED_WINDOW_BYTES'],
+    help:
+      'HTTP/2 receive window (per stream and per connection) of a connection once one of its streams presented ' +
+      'valid credentials; before that HTTP/2 default 65535 applies. Also the most one paused stream can have in ' +
+      'flight. 65535 = never raised.',
+  },
+  {
     path: 'xds.maxNamesPerStream',
     kind: 'int',
     default: 1_000_000,

@@ -41,6 +41,7 @@ export function grpcServerOptions(
       firstMessageTimeoutMs: x.firstMessageTimeout,
       maxConnectionsPerSource: x.maxConnectionsPerSource,
       receiveHoldTimeoutMs: x.receiveHoldTimeout,
+      authenticatedWindowBytes: x.authenticatedWindowBytes,
     },
     refused: transportRefusalCounter(d.metrics),
     admission: new ConnectionAdmission({ maxConnections: limit.max, metrics: d.metrics }),

@@ -48,6 +48,8 @@ export interface CallEnv {
   receiveHoldTimeoutMs?: number;
   /** Told when this call is closed by a deadline. */
   refused?: RefusalSink;
+  /** The handler verified this call's credentials (the server widens the session's receive window). */
+  authenticated?: () => void;
 }
 
 /** What handlers may ask about the caller (the grpc-js surface our services use). */
@@ -142,6 +144,14 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
     if (!socket || !socket.authorized) return {};
     const cert = socket.getPeerCertificate(true);
     return { transportSecurityType: 'ssl', sslPeerCertificate: cert.raw ? cert : undefined };
+  }
+
+  /**
+   * The handler verified this call's credentials: the transport may trust its
+   * connection with a larger receive window (TransportLimits.authenticatedWindowBytes).
+   */
+  authenticated(): void {
+    this.env.authenticated?.();
   }
 
   /** Stops consuming this call's data (HTTP/2 flow control holds the sender); a chunk already read is delivered. */

@@ -10,5 +10,5 @@ export type { MessageReaderHandlers } from './message-reader';
 export { ReceivePool, UNPOOLED } from './receive-pool';
 export type { MessageLease, ReceivePoolOptions } from './receive-pool';
 export type { CallIdentity } from './calls';
-export { DEFAULT_TRANSPORT_LIMITS, receiveBudgetGauges, transportRefusalCounter } from './limits';
+export { DEFAULT_HTTP2_WINDOW, DEFAULT_TRANSPORT_LIMITS, receiveBudgetGauges, transportRefusalCounter } from './limits';
 export type { RefusalReason, RefusalSink, TransportLimits } from './limits';

@@ -23,7 +23,17 @@ export interface TransportLimits {
   maxConnectionsPerSource: number;
   /** A receive-budget reservation expires if its message has not fully arrived within this long (ms). */
   receiveHoldTimeoutMs: number;
+  /**
+   * HTTP/2 receive window (SETTINGS_INITIAL_WINDOW_SIZE per stream, and the
+   * connection window) of a session once one of its streams presented valid
+   * credentials. Until then a session keeps HTTP/2's default 65,535 bytes
+   * (RFC 9113 §6.9.2), so an unauthenticated caller can put no more in flight.
+   */
+  authenticatedWindowBytes: number;
 }
+
+/** HTTP/2's initial window (RFC 9113 §6.9.2): what every session starts with. */
+export const DEFAULT_HTTP2_WINDOW = 65_535;
 
 export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   tlsHandshakeTimeoutMs: 10_000,
@@ -33,6 +43,7 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   firstMessageTimeoutMs: 10_000,
   maxConnectionsPerSource: 128,
   receiveHoldTimeoutMs: 10_000,
+  authenticatedWindowBytes: 1024 * 1024,
 };
 
 /** Why the transport closed something an outsider held (bounded label values). */

@@ -1,6 +1,6 @@
 import * as http2 from 'node:http2';
 import type { Socket } from 'node:net';
-import type { RefusalSink, TransportLimits } from './limits';
+import { DEFAULT_HTTP2_WINDOW, type RefusalSink, type TransportLimits } from './limits';
 
 /**
  * Connection-level bounds of the gRPC TLS port (see TransportLimits): how
@@ -17,6 +17,17 @@ export class SessionGuard {
     private readonly limits: TransportLimits,
     private readonly refused: RefusalSink,
   ) {}
+
+  /**
+   * An accepted connection from `ip`, before any Socket exists for it
+   * (accept-filter.ts): true = refuse it (over the per-source limit; counted).
+   * The admitted ones are counted by admitSocket.
+   */
+  refuseFrom(ip: string): boolean {
+    if ((this.perSource.get(ip) ?? 0) < this.limits.maxConnectionsPerSource) return false;
+    this.refused('per_source_limit');
+    return true;
+  }
 
   /** Accepted TCP socket, before TLS: false = closed (over the per-source limit). */
   admitSocket(socket: Socket): boolean {
@@ -48,7 +59,7 @@ export class SessionGuard {
    * idleTimeoutMs.
    */
   watchSession(session: http2.ServerHttp2Session): void {
-    const st: SessionState = { streams: 0, timer: undefined, settled: false };
+    const st: SessionState = { streams: 0, timer: undefined, settled: false, widened: false };
     this.open.set(session, st);
     const clear = (): void => {
       if (st.timer) clearTimeout(st.timer);
@@ -94,6 +105,30 @@ export class SessionGuard {
     return true;
   }
 
+  /**
+   * A stream of this session presented valid credentials: the session's
+   * receive window grows to authenticatedWindowBytes, once. SETTINGS
+   * INITIAL_WINDOW_SIZE resizes every stream window of the session, open ones
+   * included (RFC 9113 §6.9.2), and a WINDOW_UPDATE on stream 0 the
+   * connection window, so a ~1 MB reconnect request crosses in about one
+   * round trip instead of one per 64 KiB. Node replenishes a stream's window
+   * only as the call reads (a paused call holds the sender), so the window is
+   * also the most a stream can have in flight while its call waits for
+   * receive budget.
+   */
+  widenWindow(session: http2.Http2Session): void {
+    const st = this.open.get(session);
+    const w = this.limits.authenticatedWindowBytes;
+    if (!st || st.widened || w <= DEFAULT_HTTP2_WINDOW || session.destroyed || session.closed) return;
+    st.widened = true;
+    try {
+      session.settings({ initialWindowSize: w });
+      session.setLocalWindowSize(w);
+    } catch {
+      /* session torn down under us */
+    }
+  }
+
   private armIdle(session: http2.Http2Session, st: SessionState): void {
     if (st.timer) clearTimeout(st.timer);
     st.timer = setTimeout(() => {
@@ -115,4 +150,6 @@ interface SessionState {
   timer: NodeJS.Timeout | undefined;
   /** The client's SETTINGS arrived. */
   settled: boolean;
+  /** The receive window was raised (a stream authenticated). */
+  widened: boolean;
 }

@@ -216,6 +216,7 @@ export class XdsServer<Identity = unknown> {
     authenticated.then(
       (identity) => {
         if (ended) return;
+        call.authenticated(); // the transport may now give this connection a larger receive window
         stream = new XdsStream({
           id,
           cache: this.o.cache,
