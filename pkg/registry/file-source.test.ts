@@ -6,6 +6,7 @@ import type { Test } from 'tap';
 import { systemClock, waitFor } from '../lifecycle';
 import { createSilentLogger } from '../log';
 import { FileSource, LocalRegistry, parseManifest } from './index';
+import { safetyScanDelay } from './scan-schedule';
 import type { ChangeSet } from './index';
 
 const ns = (name: string, extra = ''): string =>
@@ -189,4 +190,10 @@ t.test('missing directory at start: not loaded (never synced, reported), loaded 
   t.same([...registry.snapshot().namespaces.keys()], ['a'], 'picked up by the periodic scan');
   await waitFor(() => registry.isLoaded(), { timeoutMs: 5000, what: 'loaded' });
   t.match(src.health(), { healthy: true, synced: true, problems: [] });
+});
+
+t.test('safety scan: its share of wall time stays bounded as the directory grows', async (t) => {
+  t.equal(safetyScanDelay(1000, 3), 1000, 'a quick scan keeps the configured period');
+  t.equal(safetyScanDelay(1000, 450), 9000, 'a 450 ms scan (10k files) waits 20× its duration');
+  t.equal(safetyScanDelay(100, 0), 100);
 });

@@ -18,6 +18,7 @@ import { DEFAULT_PARSE_LIMITS, type ParseLimits } from './manifest';
 import { ParserHost, type ParseOutcome } from './parser-host';
 import { createSourceMetrics, ProblemTable, type ProblemCode, type SourceHealth } from './source-health';
 import type { LocalRegistry } from './local-registry';
+import { safetyScanDelay } from './scan-schedule';
 
 export interface FileSourceOptions {
   dir: string;
@@ -123,7 +124,19 @@ export class FileSource implements Component {
    */
   async start(): Promise<void> {
     await this.scan();
-    this.pollTimer = setInterval(() => this.kick(), this.pollMs);
+  }
+
+  /** Arms the next safety scan, `pollMs` or SCAN_DUTY_FACTOR × the last full scan's duration away. */
+  private schedulePoll(lastScanMs: number): void {
+    if (this.closed) return;
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer = setTimeout(
+      () => {
+        this.pollTimer = undefined;
+        this.kick();
+      },
+      safetyScanDelay(this.pollMs, lastScanMs),
+    );
     this.pollTimer.unref();
   }
 
@@ -146,11 +159,13 @@ export class FileSource implements Component {
     this.scanning = (async () => {
       do {
         this.rescan = false;
+        const startedAt = this.clock.monotonic();
         try {
           await this.scanOnce();
         } catch (err) {
           this.log.error({ err }, 'manifest scan failed');
         }
+        this.schedulePoll(this.clock.monotonic() - startedAt);
       } while (this.rescan && !this.closed);
     })();
     try {
@@ -176,7 +191,7 @@ export class FileSource implements Component {
     this.closed = true;
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
-    if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.pollTimer) clearTimeout(this.pollTimer);
     if (this.settleTimer) clearTimeout(this.settleTimer);
     this.pollTimer = this.settleTimer = undefined;
   }
