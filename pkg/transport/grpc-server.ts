@@ -14,6 +14,12 @@ import { DEFAULT_TRANSPORT_LIMITS, type RefusalSink, type TransportLimits } from
 import { SessionGuard } from './session-guard';
 import { refuseAtAccept } from './accept-filter';
 
+/**
+ * A receive pool that served no take for this long is emptied: it keeps up to the receive budget (64 MiB by
+ * default) of idle buffers after a reconnect storm, which is worth keeping only while storms continue.
+ */
+const RECEIVE_POOL_TRIM_MS = 10_000;
+
 export interface GrpcServerOptions {
   /** host:port; port 0 picks a free one. */
   listen: string;
@@ -101,6 +107,8 @@ export class GrpcServer {
   private readonly chunks = new ChunkPool();
   /** Reused buffers for request messages that span chunks (reconnects), shared by every call. */
   private readonly receivePool: ReceivePool;
+  /** Empties the receive pool after a period with no reconnect traffic (RECEIVE_POOL_TRIM_MS). */
+  private trimTimer: NodeJS.Timeout | undefined;
   private boundPort = 0;
   private started = false;
   private closed = false;
@@ -182,6 +190,8 @@ export class GrpcServer {
       });
     });
     this.started = true;
+    this.trimTimer = setInterval(() => this.receivePool.trimIfQuiet(), RECEIVE_POOL_TRIM_MS);
+    this.trimTimer.unref();
     this.o.logger.info({ component: 'grpc', listen: this.o.listen, port: this.boundPort }, 'gRPC TLS server listening');
     return this.boundPort;
   }
@@ -323,6 +333,8 @@ export class GrpcServer {
   destroy(): void {
     this.closed = true;
     this.detach();
+    if (this.trimTimer) clearInterval(this.trimTimer);
+    this.trimTimer = undefined;
     for (const s of this.sessions) s.destroy();
     this.sessions.clear();
     if (this.server.listening) this.server.close();

@@ -138,3 +138,20 @@ t.test('streams sharing a pool: every message intact until its holder releases i
   t.ok(pool.reused > 0, 'buffers were reused');
   t.end();
 });
+
+t.test('trimIfQuiet: idle buffers stay while takes continue, and go after a quiet period', async (t) => {
+  const pool = new ReceivePool({ minBytes: 1024, maxBytes: 4096, maxIdleBytes: 1 << 20 });
+  const a = pool.take(3000)!;
+  const b = pool.take(1000)!;
+  a.lease.release();
+  b.lease.release();
+  t.equal(pool.idleBytes, 4096 + 1024, 'both buffers idle in the pool');
+  t.equal(pool.trimIfQuiet(), 0, 'takes since the last trim: kept');
+  t.equal(pool.idleBytes, 4096 + 1024);
+  t.equal(pool.trimIfQuiet(), 4096 + 1024, 'no take since the last trim: dropped');
+  t.equal(pool.idleBytes, 0);
+  const c = pool.take(3000)!;
+  t.equal(pool.allocated, 3, 'a take after the trim allocates afresh');
+  c.lease.release();
+  t.equal(pool.idleBytes, 4096, 'and the pool refills as before');
+});

@@ -71,6 +71,8 @@ export class ReceivePool {
   private readonly maxIdleBytes: number;
   private readonly free: Slot[][] = [];
   private idle = 0;
+  /** Takes since the last trimIfQuiet(). */
+  private takesSinceTrim = 0;
   /** Buffers allocated because none of the size was free, and takes served from the free lists. */
   allocated = 0;
   reused = 0;
@@ -88,6 +90,7 @@ export class ReceivePool {
    */
   take(bytes: number): { buf: Buffer; lease: MessageLease } | undefined {
     if (bytes > 2 ** this.maxShift) return undefined;
+    this.takesSinceTrim++;
     const cls = Math.max(0, Math.ceil(Math.log2(Math.max(1, bytes))) - this.minShift);
     let slot = this.free[cls]!.pop();
     if (slot) {
@@ -107,6 +110,20 @@ export class ReceivePool {
     this.idle += slot.buf.length;
     this.free[slot.cls]!.push(slot);
   };
+
+  /**
+   * Drops every idle buffer if nothing was taken since the previous call, so a storm's buffers (up to maxIdleBytes)
+   * do not stay resident once the storm is over; a caller runs it on a period. Returns the bytes dropped.
+   */
+  trimIfQuiet(): number {
+    const quiet = this.takesSinceTrim === 0;
+    this.takesSinceTrim = 0;
+    if (!quiet) return 0;
+    const dropped = this.idle;
+    for (const list of this.free) list.length = 0;
+    this.idle = 0;
+    return dropped;
+  }
 
   /** Bytes of idle buffers held for reuse. */
   get idleBytes(): number {
