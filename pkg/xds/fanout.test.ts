@@ -91,7 +91,7 @@ t.test(
 
 t.test('FanOut brackets each pass with begin/end, across batches and after close', async (t) => {
   const events: string[] = [];
-  const streams = Array.from({ length: 5 }, (_, i) => ({ flush: () => events.push(`s${i}`) }));
+  const streams = Array.from({ length: 5 }, (_, i) => ({ subscribed: true, flush: () => events.push(`s${i}`) }));
   let done!: () => void;
   const ended = new Promise<void>((r) => (done = r));
   const fan = new FanOut(() => streams, 2, {
@@ -115,4 +115,21 @@ t.test('FanOut brackets each pass with begin/end, across batches and after close
   fan.close();
   await ended2;
   t.same(events, ['end'], 'closed before the first batch: end only, no flush');
+});
+
+t.test('FanOut: streams that never named a type take no place in a batch', async (t) => {
+  const events: string[] = [];
+  const idle = Array.from({ length: 1000 }, () => ({ subscribed: false, flush: () => events.push('idle') }));
+  const live = { subscribed: true, flush: () => events.push('live') };
+  let done!: () => void;
+  const ended = new Promise<void>((r) => (done = r));
+  const fan = new FanOut(() => [...idle, live], 32, {
+    // A marker one turn after the pass begins: a stream flushed after it waited behind another batch.
+    begin: () => setImmediate(() => events.push('next turn')),
+    end: () => done(),
+  });
+  fan.trigger();
+  await ended;
+  await new Promise<void>((r) => setImmediate(r));
+  t.same(events, ['live', 'next turn'], 'the subscribed stream alone, in the first batch, not 32 batches later');
 });

@@ -101,6 +101,11 @@ export class XdsStream {
     this.unknownLog = new LogLimiter(o.repeatLogsPerSecond ?? 5, now);
   }
 
+  /** Whether a request named a type yet (the fan-out skips a stream that has none). */
+  get subscribed(): boolean {
+    return this.types.size > 0;
+  }
+
   get nodeId(): string {
     return this.node?.id ?? '';
   }
