@@ -141,6 +141,8 @@ t.test('streams sharing a pool: every message intact until its holder releases i
 
 t.test('trimIfQuiet: idle buffers stay while takes continue, and go after a quiet period', async (t) => {
   const pool = new ReceivePool({ minBytes: 1024, maxBytes: 4096, maxIdleBytes: 1 << 20 });
+  // A message in flight all along (2 KiB class), so the pool keeps what comes back.
+  t.ok(pool.take(2000), 'another message in flight');
   const a = pool.take(3000)!;
   const b = pool.take(1000)!;
   a.lease.release();
@@ -151,7 +153,23 @@ t.test('trimIfQuiet: idle buffers stay while takes continue, and go after a quie
   t.equal(pool.trimIfQuiet(), 4096 + 1024, 'no take since the last trim: dropped');
   t.equal(pool.idleBytes, 0);
   const c = pool.take(3000)!;
-  t.equal(pool.allocated, 3, 'a take after the trim allocates afresh');
+  t.equal(pool.allocated, 4, 'a take after the trim allocates afresh');
   c.lease.release();
   t.equal(pool.idleBytes, 4096, 'and the pool refills as before');
+});
+
+t.test('when the last leased buffer comes back, the idle ones go too: an idle server holds none', (t) => {
+  const pool = new ReceivePool({ minBytes: 1024, maxBytes: 4096, maxIdleBytes: 1 << 20 });
+  const a = pool.take(3000)!;
+  const b = pool.take(3000)!;
+  a.lease.release();
+  t.equal(pool.idleBytes, 4096, 'kept while another buffer is out');
+  const c = pool.take(3000)!;
+  t.equal(c.buf.buffer, a.buf.buffer, 'and reused');
+  c.lease.release();
+  b.lease.release();
+  t.equal(pool.idleBytes, 0, 'none out: every idle buffer dropped');
+  pool.take(3000)!.lease.release();
+  t.equal(pool.allocated, 3, 'the next message allocates afresh');
+  t.end();
 });

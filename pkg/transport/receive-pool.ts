@@ -14,6 +14,9 @@
  *
  * Bounded: sizes are powers of two from minBytes to maxBytes (a larger message bypasses the pool) and
  * at most maxIdleBytes of returned buffers are kept; one given back beyond that is left to the GC.
+ * Idle buffers are kept only while some buffer is still leased: when the last one comes back (a storm is
+ * over), every idle buffer is dropped, so an idle daemon holds none (measured: a 200-client storm left
+ * ~37 MB idle, which read as ~185 KiB of idle memory per stream in the xds bench).
  * Single writer: the event loop.
  */
 export interface MessageLease {
@@ -71,6 +74,8 @@ export class ReceivePool {
   private readonly maxIdleBytes: number;
   private readonly free: Slot[][] = [];
   private idle = 0;
+  /** Slots handed out and not yet given back by their last holder. */
+  private out = 0;
   /** Takes since the last trimIfQuiet(). */
   private takesSinceTrim = 0;
   /** Buffers allocated because none of the size was free, and takes served from the free lists. */
@@ -101,11 +106,16 @@ export class ReceivePool {
       // One backing store per buffer, not a slice of Node's shared 8 KiB slabs.
       slot = new Slot(Buffer.allocUnsafeSlow(2 ** (cls + this.minShift)), cls, this.giveBack);
     }
+    this.out++;
     return { buf: slot.buf, lease: new Hold(slot) };
   }
 
   /** The last hold on a slot was released. */
   private readonly giveBack = (slot: Slot): void => {
+    if (--this.out === 0) {
+      this.dropIdle();
+      return;
+    }
     if (this.idle + slot.buf.length > this.maxIdleBytes) return;
     this.idle += slot.buf.length;
     this.free[slot.cls]!.push(slot);
@@ -118,7 +128,10 @@ export class ReceivePool {
   trimIfQuiet(): number {
     const quiet = this.takesSinceTrim === 0;
     this.takesSinceTrim = 0;
-    if (!quiet) return 0;
+    return quiet ? this.dropIdle() : 0;
+  }
+
+  private dropIdle(): number {
     const dropped = this.idle;
     for (const list of this.free) list.length = 0;
     this.idle = 0;

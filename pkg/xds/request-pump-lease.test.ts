@@ -50,6 +50,8 @@ function rig(namesPerTurn = 1 << 20, keep?: (req: DeltaRequest, lease: MessageLe
 
 t.test('a whole request: its buffer goes back once applied; a holder that shares keeps it', (t) => {
   const pool = new ReceivePool({ minBytes: 1024 });
+  // Another stream's message stays in flight: the pool keeps what comes back (it drops all once none is out).
+  t.ok(pool.take(1), 'another message in flight');
   const irv = Object.fromEntries(names('Kubernetes//Pod/default/w-', 200).map((n) => [n, 'v1']));
   const msg = enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: ['*'], initialResourceVersions: irv });
   let kept: MessageLease | undefined;
@@ -70,6 +72,8 @@ t.test('a whole request: its buffer goes back once applied; a holder that shares
 
 t.test('a sliced request holds its bytes until the last slice; a malformed one releases at once', async (t) => {
   const pool = new ReceivePool({ minBytes: 1024 });
+  // Another stream's message stays in flight: the pool keeps what comes back (it drops all once none is out).
+  t.ok(pool.take(1), 'another message in flight');
   const sub = names('Kubernetes//Pod/default/w-', 3000);
   const msg = enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: sub });
   const r = rig(1000);
@@ -95,6 +99,8 @@ t.test('a sliced request holds its bytes until the last slice; a malformed one r
 
 t.test('a stream that ends drops what waits and releases it', async (t) => {
   const pool = new ReceivePool({ minBytes: 1024, maxIdleBytes: 1 << 30 });
+  // Another stream's message stays in flight: the pool keeps what comes back (it drops all once none is out).
+  t.ok(pool.take(1), 'another message in flight');
   const r = rig(1000);
   const big = pooled(pool, enc({ typeUrl: TYPE_ADDRESS, resourceNamesSubscribe: names('a-', 2500) }));
   const queued = [1, 2, 3].map((i) => pooled(pool, enc({ typeUrl: TYPE_ADDRESS, responseNonce: `n-${i}` })));
