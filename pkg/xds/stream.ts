@@ -12,8 +12,7 @@ import { GrpcCode } from '../errors';
 import { LogLimiter, type Logger } from '../log';
 import type { Clock } from '../lifecycle';
 import type { ResourceCache } from './cache';
-import { Subscription } from './subscription';
-import { OwedNames } from './owed-names';
+import { newTypeState, owesResponse, owesSlices, subscribedNames } from './type-states';
 import { nextResponse, type TypeState } from './diff';
 import { shortType, type XdsMetrics } from './metrics';
 import { sharedFrame, type SharedResponse, type SharedResponses } from './fanout';
@@ -154,23 +153,7 @@ export class XdsStream {
     }
     const first = !st;
     if (!st) {
-      st = {
-        typeUrl: req.typeUrl,
-        sub: new Subscription(),
-        cursor: null,
-        initial: null,
-        force: new OwedNames(),
-        unsubNotify: new Set(),
-        held: null,
-        mustRespond: true,
-        nonceSent: '',
-        nonceAcked: '',
-        responses: 0,
-        acks: 0,
-        nacks: 0,
-        label,
-        pushes: this.o.metrics.pushes.labels({ type: label }),
-      };
+      st = newTypeState(req.typeUrl, label, this.o.metrics.pushes.labels({ type: label }));
       this.types.set(req.typeUrl, st);
     }
     if (req.responseNonce) this.replies.record(st, req, label);
@@ -185,7 +168,7 @@ export class XdsStream {
     // Bounded per stream: one request can add at most what fits in one message (xds.maxReceiveBytes).
     // Names owed an answer are bounded too: a client that re-subscribes the same names
     // without reading its responses would otherwise grow them without growing the set.
-    const names = Math.max(this.subscribedNames(), st.force.size);
+    const names = Math.max(subscribedNames(this.types.values()), st.force.size);
     const cap = this.o.maxNames ?? 1_000_000;
     if (names > cap) {
       this.o.metrics.pendingResets.inc({ reason: 'too_many_names' });
@@ -197,38 +180,8 @@ export class XdsStream {
     if (!first && added > 0) st.mustRespond = true;
     if (!st.sub.wildcard && st.held === null) st.held = new Set();
     // A plain ACK of a caught-up stream owes nothing: skip the flush turn.
-    if (this.owesResponse()) this.schedule();
-  }
-
-  /** Explicit names held across this stream's types (O(types)). */
-  private subscribedNames(): number {
-    let n = 0;
-    for (const st of this.types.values()) n += st.sub.explicitNames.size;
-    return n;
-  }
-
-  /** Is there anything flush() could send now? (Checked per request; O(types).) */
-  private owesResponse(): boolean {
-    if (this.inFlight) return false; // the write callback flushes
-    const seq = this.o.cache.seq;
-    for (const st of this.types.values()) {
-      if (
-        st.cursor === null ||
-        st.cursor.seq !== seq ||
-        st.cursor.expired ||
-        st.mustRespond ||
-        st.force.size > 0 ||
-        st.unsubNotify.size > 0
-      )
-        return true;
-    }
-    return false;
-  }
-
-  /** Are names still owed from a large subscription (answered ANSWER_SLICE per response)? O(types). */
-  private owesSlices(): boolean {
-    for (const st of this.types.values()) if (st.force.size > 0 || st.unsubNotify.size > 0) return true;
-    return false;
+    // While a write is outstanding its callback flushes.
+    if (!this.inFlight && owesResponse(this.types.values(), this.o.cache.seq)) this.schedule();
   }
 
   /** Called by the server when the cache committed new changes. */
@@ -351,7 +304,7 @@ export class XdsStream {
     this.o.metrics.sendTime.observe((this.o.clock.monotonic() - this.writeStarted) / 1000);
     if (this.closed) return;
     // Owed names go out a slice per response and a response per turn, whenever the transport calls back.
-    if (this.owesSlices()) this.schedule();
+    if (owesSlices(this.types.values())) this.schedule();
     else this.flush();
   };
 
