@@ -4,18 +4,10 @@ import * as path from 'node:path';
 import type { Registry } from 'prom-client';
 import type { Clock, Component } from '../lifecycle';
 import type { Logger } from '../log';
-import {
-  listTree,
-  MANIFEST_EXTENSIONS,
-  readBounded,
-  readBoundedSync,
-  statFileSync,
-  underFailed,
-  type ListedFile,
-} from './dir-scan';
-import { parseManifest, type ParsedFile } from './manifest';
+import { listTree, MANIFEST_EXTENSIONS, statFileSync, underFailed, type ListedFile } from './dir-scan';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits } from './manifest';
-import { ParserHost, type ParseOutcome } from './parser-host';
+import { ParserHost } from './parser-host';
+import { parseManifestText, readManifest } from './manifest-read';
 import { createSourceMetrics, ProblemTable, type ProblemCode, type SourceHealth } from './source-health';
 import type { LocalRegistry } from './local-registry';
 import { safetyScanDelay } from './scan-schedule';
@@ -41,15 +33,6 @@ export interface FileSourceOptions {
 
 /** Coalesces a burst of fs.watch events (editors write several times) into one scan. */
 const WATCH_SETTLE_MS = 1;
-/**
- * A file this small is read synchronously and parsed on the event loop (under
- * the same limits): at most ~4,000 YAML nodes, a few ms of parse, while the
- * worker's round trips (thread pool reads, postMessage both ways, each waiting
- * for a loop wake-up) added ~50 ms to a one-pod edit's file-write -> ztunnel
- * latency on this 2-core host (bench churn p50 64 ms vs 8 ms). Larger files
- * go to the parser worker.
- */
-const INLINE_MAX_BYTES = 16 * 1024;
 
 /**
  * Feeds the registry from a directory tree of Kubernetes manifests. Each file
@@ -321,15 +304,6 @@ export class FileSource implements Component {
     }
   }
 
-  private parseInline(rel: string, text: string): ParseOutcome {
-    try {
-      const parsed: ParsedFile = parseManifest(text, rel, this.limits);
-      return { ok: true, parsed };
-    } catch (e) {
-      return { ok: false, reason: `parser failed: ${(e as Error).message}` };
-    }
-  }
-
   private report(rel: string, code: ProblemCode, reason: string): void {
     if (!this.problems.set(rel, code, reason)) return;
     this.log.warn({ file: rel, code, reason }, 'registry source problem; last good objects kept');
@@ -341,10 +315,7 @@ export class FileSource implements Component {
    */
   private async load(rel: string, file: ListedFile): Promise<boolean> {
     const id = `file:${rel}`;
-    const small = file.size <= INLINE_MAX_BYTES;
-    const read = small
-      ? readBoundedSync(file.readPath, this.maxBytes)
-      : await readBounded(file.readPath, this.maxBytes);
+    const read = await readManifest(file, this.maxBytes);
     if (read.kind === 'failed') {
       this.report(rel, 'read', read.reason);
       return false;
@@ -368,10 +339,7 @@ export class FileSource implements Component {
       this.registry.reportParseErrors(id, [{ origin: rel, reason }]);
       return true;
     }
-    const outcome =
-      small && read.text.length <= INLINE_MAX_BYTES
-        ? this.parseInline(rel, read.text)
-        : await this.parser.parse(rel, read.text);
+    const outcome = await parseManifestText(rel, file, read.text, this.limits, this.parser);
     if (this.closed) return true;
     if (!outcome.ok) {
       this.report(rel, 'limit', outcome.reason);
