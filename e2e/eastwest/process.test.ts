@@ -97,7 +97,12 @@ t.test(`${TUNNELS} idle tunnels: RSS bounded, each still works, the gateway serv
   const mesh = await startMesh();
   t.teardown(() => mesh.close());
   const gw = await startGateway(mesh, { limits: { maxConnections: 64 } });
-  t.teardown(() => gw.p.kill());
+  // Killed and reaped before the mesh closes (teardowns run last-registered first): the gateway's sessions with
+  // the daemon are gone by then, whatever the machine's load.
+  t.teardown(async () => {
+    gw.p.kill();
+    await gw.p.waitExit();
+  });
   const id = workloadCert(mesh.daemon, 'demo', 'client');
   // Warm up one tunnel first, so the baseline includes the code paths and one TLS session.
   const warm = await hboneClient(gw.hbone, id, mesh.gatewaySpiffe);
@@ -143,7 +148,12 @@ t.test('SIGTERM: not ready, open tunnels keep working until the drain deadline, 
   const mesh = await startMesh();
   t.teardown(() => mesh.close());
   const gw = await startGateway(mesh, { drainDeadline: '2s' });
-  t.teardown(() => gw.p.kill());
+  // Killed and reaped before the mesh closes (teardowns run last-registered first): the gateway's sessions with
+  // the daemon are gone by then, whatever the machine's load.
+  t.teardown(async () => {
+    gw.p.kill();
+    await gw.p.waitExit();
+  });
   const id = workloadCert(mesh.daemon, 'demo', 'client');
   const c = await hboneClient(gw.hbone, id, mesh.gatewaySpiffe);
   t.teardown(() => c.close());

@@ -92,7 +92,8 @@ export async function startDaemon(o: DaemonFixtureOptions = {}): Promise<DaemonF
       for (const c of clients) c.close();
       await daemon.close();
       // The fixture's own dir only: a state or registry dir the caller passed lives elsewhere and is the caller's.
-      fs.rmSync(dir, { recursive: true, force: true });
+      // Retried: a file still being closed by a child process makes one pass fail with ENOTEMPTY or EBUSY.
+      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
     },
   };
 }
