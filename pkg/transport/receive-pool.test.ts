@@ -158,7 +158,7 @@ t.test('trimIfQuiet: idle buffers stay while takes continue, and go after a quie
   t.equal(pool.idleBytes, 4096, 'and the pool refills as before');
 });
 
-t.test('when the last leased buffer comes back, the idle ones go too: an idle server holds none', (t) => {
+t.test('when the last leased buffer comes back, only it stays idle, until a quiet trim', (t) => {
   const pool = new ReceivePool({ minBytes: 1024, maxBytes: 4096, maxIdleBytes: 1 << 20 });
   const a = pool.take(3000)!;
   const b = pool.take(3000)!;
@@ -166,10 +166,39 @@ t.test('when the last leased buffer comes back, the idle ones go too: an idle se
   t.equal(pool.idleBytes, 4096, 'kept while another buffer is out');
   const c = pool.take(3000)!;
   t.equal(c.buf.buffer, a.buf.buffer, 'and reused');
+  const d = pool.take(1000)!;
+  d.lease.release();
+  t.equal(pool.idleBytes, 1024, 'idle while buffers are out');
   c.lease.release();
   b.lease.release();
-  t.equal(pool.idleBytes, 0, 'none out: every idle buffer dropped');
+  t.equal(pool.idleBytes, 4096, 'none out: the other idle buffers dropped, the last one returned kept');
+  const e = pool.take(3000)!;
+  t.equal(e.buf.buffer, b.buf.buffer, 'the kept buffer serves the next message');
+  e.lease.release();
+  t.equal(pool.trimIfQuiet(), 0, 'a take since the last trim: kept');
+  t.equal(pool.trimIfQuiet(), 4096, 'no take since: dropped, an idle server holds none');
+  t.equal(pool.idleBytes, 0);
   pool.take(3000)!.lease.release();
-  t.equal(pool.allocated, 3, 'the next message allocates afresh');
+  t.equal(pool.allocated, 4, 'the next message after the trim allocates afresh');
+  t.end();
+});
+
+t.test('a storm served one message at a time reuses one buffer', (t) => {
+  const pool = new ReceivePool({ minBytes: 64 * KiB, maxBytes: 4096 * KiB, maxIdleBytes: 64 * 1024 * KiB });
+  for (let i = 0; i < 50; i++) {
+    const m = pool.take(1100 * KiB + i)!;
+    m.buf.fill(i & 0xff, 0, 1100 * KiB);
+    m.lease.release();
+  }
+  t.equal(pool.allocated, 1, 'one allocation for 50 serial 1.1 MB messages');
+  t.equal(pool.reused, 49);
+  t.equal(pool.idleBytes, 2048 * KiB, 'one 2 MiB buffer idle between storms');
+  t.end();
+});
+
+t.test('a buffer larger than the idle budget is not kept when it comes back last', (t) => {
+  const pool = new ReceivePool({ minBytes: 1024, maxBytes: 8192, maxIdleBytes: 4096 });
+  pool.take(8000)!.lease.release();
+  t.equal(pool.idleBytes, 0, 'over maxIdleBytes: left to the GC');
   t.end();
 });
