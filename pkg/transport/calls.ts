@@ -111,6 +111,8 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
         },
         progress: (have) => this.earn(have),
         joined: () => this.releaseBudget(),
+        // A message over the budget's threshold fills a pooled buffer only once granted (not while it waits).
+        mayFill: () => this.unmetered === 0 && this.waitingGrant === null,
       },
       env.receivePool,
     );

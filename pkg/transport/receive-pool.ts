@@ -14,8 +14,8 @@
  *
  * Bounded: sizes are powers of two from minBytes to maxBytes (a larger message bypasses the pool) and
  * at most maxIdleBytes of returned buffers are kept; one given back beyond that is left to the GC.
- * Idle buffers are kept only while some buffer is still leased: when the last one comes back, every other
- * idle buffer is dropped and that one alone is kept, until the owner's trimIfQuiet() finds no take since its
+ * Idle buffers are kept only while some buffer is still leased: when the last one comes back, one idle
+ * buffer per size class is kept and the others are dropped, until the owner's trimIfQuiet() finds no take since its
  * previous call. Why: keeping every buffer of a 200-client storm left ~37 MB idle (~185 KiB of idle memory
  * per stream in the xds bench), but dropping all of them made the pool useless when requests are handled
  * one at a time (one core, each message decoded and released before the next is joined): instrumented,
@@ -117,10 +117,11 @@ export class ReceivePool {
   /** The last hold on a slot was released. */
   private readonly giveBack = (slot: Slot): void => {
     if (--this.out === 0) {
-      // Nothing leased: keep only this buffer, for the next message of a storm served one at a time.
-      this.dropIdle();
-      if (slot.buf.length > this.maxIdleBytes) return;
-      this.idle = slot.buf.length;
+      // Nothing leased: keep one buffer per size class, for the next messages of a storm served one at a time
+      // (its requests alternate between classes, e.g. one type's 1.1 MB list and another's smaller one).
+      this.keepOnePerClass();
+      if (this.free[slot.cls]!.length > 0 || this.idle + slot.buf.length > this.maxIdleBytes) return;
+      this.idle += slot.buf.length;
       this.free[slot.cls]!.push(slot);
       return;
     }
@@ -137,6 +138,12 @@ export class ReceivePool {
     const quiet = this.takesSinceTrim === 0;
     this.takesSinceTrim = 0;
     return quiet ? this.dropIdle() : 0;
+  }
+
+  private keepOnePerClass(): void {
+    for (const list of this.free) {
+      while (list.length > 1) this.idle -= list.pop()!.buf.length;
+    }
   }
 
   private dropIdle(): number {
