@@ -46,3 +46,41 @@ t.test('concurrent large reconnects, each with its own stale entry, are each ans
     }
   }
 });
+
+t.test('concurrent large reconnects holding the current state get nothing resent', async (t) => {
+  const f = await startXdsFixture();
+  t.teardown(() => f.close());
+  const uid = (i: number): string => `Kubernetes//Pod/default/workload-with-a-longer-name-${i}`;
+  const ip = (i: number, gen = 0): string => `10.${gen}.${(i >> 8) & 255}.${i & 255}`;
+  f.cache.commit([{ typeUrl: A, upserts: Array.from({ length: WORKLOADS }, (_, i) => f.workload(uid(i), ip(i))) }]);
+  const clients = Array.from({ length: CLIENTS }, () => f.client());
+  for (const c of clients) c.connect();
+  for (const c of clients) await c.until(() => c.held(A).size === WORKLOADS, 'first sync');
+  for (let wave = 1; wave <= 3; wave++) {
+    for (const c of clients) c.disconnect();
+    await clients[0]!.until(() => f.xds.streamCount === 0, 'streams closed');
+    const before = clients.map((c) => c.received.length);
+    for (const c of clients) c.connect();
+    await clients[0]!.until(() => f.xds.streamCount === CLIENTS, 'streams open');
+    // A barrier, not a sleep: one workload changes after the reconnects; whether a stream matched its
+    // initial versions before or after this commit, the only Address it may receive is this one.
+    f.cache.commit([{ typeUrl: A, upserts: [f.workload(uid(wave), ip(wave, wave))] }]);
+    for (const [k, c] of clients.entries()) {
+      await c.until(
+        () => c.received.slice(before[k]).some((x) => x.typeUrl === A && x.names.includes(uid(wave))),
+        `wave ${wave} client ${k}: the change`,
+      );
+      const got = c.received.slice(before[k]).filter((x) => x.typeUrl === A);
+      t.same(
+        got.flatMap((x) => x.names),
+        [uid(wave)],
+        `wave ${wave} client ${k}: nothing of the ${WORKLOADS} current workloads resent`,
+      );
+      t.same(
+        got.flatMap((x) => x.removed),
+        [],
+        'nothing removed',
+      );
+    }
+  }
+});
