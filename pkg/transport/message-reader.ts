@@ -26,8 +26,9 @@ export interface MessageReaderHandlers {
   /** The bytes being collected were joined (the message, or its prefix, is complete). */
   joined?(): void;
   /**
-   * With a pool: whether the message being collected may be copied into a pooled buffer before it is
-   * complete (e.g. the receive budget has granted it). Without this handler it always may.
+   * With a pool: whether the message being collected may be copied into a pooled buffer (of its full
+   * length) before it is complete, e.g. because the receive budget reserved its bytes. Without this
+   * handler it always may.
    */
   mayFill?(): boolean;
 }
