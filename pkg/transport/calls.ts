@@ -111,6 +111,10 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
         },
         progress: (have) => this.earn(have),
         joined: () => this.releaseBudget(),
+        // Only a message the budget has granted fills a pooled buffer before it is complete: the buffer is
+        // then bytes the budget reserved. A smaller one (under the threshold) is joined when complete, so a
+        // caller that declares a length and sends little holds no more than it sent.
+        mayFill: () => this.reserved > 0,
       },
       env.receivePool,
     );

@@ -25,6 +25,12 @@ export interface MessageReaderHandlers {
   progress?(have: number): void;
   /** The bytes being collected were joined (the message, or its prefix, is complete). */
   joined?(): void;
+  /**
+   * With a pool: whether the message being collected may be copied into a pooled buffer (of its full
+   * length) before it is complete, e.g. because the receive budget reserved its bytes. Without this
+   * handler it always may.
+   */
+  mayFill?(): boolean;
 }
 
 export class MessageReader {
@@ -33,6 +39,13 @@ export class MessageReader {
   /** Bytes the collected parts must reach before anything can be read (5 = just the prefix). */
   private need = 0;
   private stopped = false;
+  /**
+   * The pooled buffer the message being collected is copied into as it arrives (parts is then empty):
+   * its DATA chunks are dropped at once instead of being held until the message is complete. Held
+   * for a whole message (~100 ms in a storm), they outlived V8's young generation, were promoted,
+   * and only a Mark-Compact of the whole heap freed them (docs/design/reconnect-storm-cpu.md).
+   */
+  private into: { buf: Buffer; lease: MessageLease } | undefined;
 
   constructor(
     private readonly h: MessageReaderHandlers,
@@ -41,11 +54,30 @@ export class MessageReader {
 
   push(chunk: Buffer): void {
     if (this.stopped) return;
-    if (this.parts.length > 0) {
+    if (this.into) {
+      const into = this.into;
+      const want = this.need - this.have;
+      if (chunk.length < want) {
+        chunk.copy(into.buf, this.have - 5);
+        this.have += chunk.length;
+        this.h.progress?.(this.have);
+        return;
+      }
+      chunk.copy(into.buf, this.have - 5, 0, want);
+      this.into = undefined;
+      this.have = 0;
+      this.h.joined?.();
+      this.h.message(into.buf.subarray(0, this.need - 5), into.lease);
+      if (this.stopped) return;
+      chunk = chunk.subarray(want);
+    } else if (this.parts.length > 0) {
       this.parts.push(chunk);
       this.have += chunk.length;
       if (this.have < this.need) {
-        if (this.need > 5) this.h.progress?.(this.have);
+        if (this.need > 5) {
+          this.h.progress?.(this.have);
+          if (!this.stopped && this.pool && (this.h.mayFill?.() ?? true)) this.startFilling();
+        }
         return;
       }
       const pooled = this.need > 5 ? this.pool?.take(this.need - 5) : undefined;
@@ -109,10 +141,29 @@ export class MessageReader {
     return last.subarray(end);
   }
 
+  /** Copies what was collected of an incomplete message into a pooled buffer, if one of its size is pooled. */
+  private startFilling(): void {
+    const pooled = this.pool!.take(this.need - 5);
+    if (!pooled) return;
+    let skip = 5;
+    let at = 0;
+    for (const p of this.parts) {
+      if (skip >= p.length) skip -= p.length;
+      else {
+        at += p.copy(pooled.buf, at, skip);
+        skip = 0;
+      }
+    }
+    this.parts = [];
+    this.into = pooled;
+  }
+
   /** Reads nothing more (what was collected is dropped). */
   stop(): void {
     this.stopped = true;
     this.parts = [];
     this.have = 0;
+    this.into?.lease.release();
+    this.into = undefined;
   }
 }

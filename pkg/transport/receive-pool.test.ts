@@ -158,7 +158,7 @@ t.test('trimIfQuiet: idle buffers stay while takes continue, and go after a quie
   t.equal(pool.idleBytes, 4096, 'and the pool refills as before');
 });
 
-t.test('when the last leased buffer comes back, the idle ones go too: an idle server holds none', (t) => {
+t.test('when the last leased buffer comes back, only it stays idle, until a quiet trim', (t) => {
   const pool = new ReceivePool({ minBytes: 1024, maxBytes: 4096, maxIdleBytes: 1 << 20 });
   const a = pool.take(3000)!;
   const b = pool.take(3000)!;
@@ -166,10 +166,86 @@ t.test('when the last leased buffer comes back, the idle ones go too: an idle se
   t.equal(pool.idleBytes, 4096, 'kept while another buffer is out');
   const c = pool.take(3000)!;
   t.equal(c.buf.buffer, a.buf.buffer, 'and reused');
+  const d = pool.take(1000)!;
+  d.lease.release();
+  t.equal(pool.idleBytes, 1024, 'idle while buffers are out');
   c.lease.release();
   b.lease.release();
-  t.equal(pool.idleBytes, 0, 'none out: every idle buffer dropped');
+  t.equal(pool.idleBytes, 4096 + 1024, 'none out: one buffer per size class kept');
+  const e = pool.take(3000)!;
+  t.ok(e.buf.buffer === a.buf.buffer || e.buf.buffer === b.buf.buffer, 'a kept buffer serves the next message');
+  e.lease.release();
+  t.equal(pool.trimIfQuiet(), 0, 'a take since the last trim: kept');
+  t.equal(pool.trimIfQuiet(), 4096 + 1024, 'no take since: dropped, an idle server holds none');
+  t.equal(pool.idleBytes, 0);
   pool.take(3000)!.lease.release();
-  t.equal(pool.allocated, 3, 'the next message allocates afresh');
+  t.equal(pool.allocated, 4, 'the next message after the trim allocates afresh');
+  t.end();
+});
+
+t.test('a storm served one message at a time reuses one buffer', (t) => {
+  const pool = new ReceivePool({ minBytes: 64 * KiB, maxBytes: 4096 * KiB, maxIdleBytes: 64 * 1024 * KiB });
+  for (let i = 0; i < 50; i++) {
+    const m = pool.take(1100 * KiB + i)!;
+    m.buf.fill(i & 0xff, 0, 1100 * KiB);
+    m.lease.release();
+  }
+  t.equal(pool.allocated, 1, 'one allocation for 50 serial 1.1 MB messages');
+  t.equal(pool.reused, 49);
+  t.equal(pool.idleBytes, 2048 * KiB, 'one 2 MiB buffer idle between storms');
+  t.end();
+});
+
+t.test('serial messages alternating between two size classes reuse one buffer of each', (t) => {
+  const pool = new ReceivePool({ minBytes: 64 * KiB, maxBytes: 4096 * KiB, maxIdleBytes: 64 * 1024 * KiB });
+  for (let i = 0; i < 20; i++) pool.take(i % 2 === 0 ? 1100 * KiB : 300 * KiB)!.lease.release();
+  t.equal(pool.allocated, 2, 'one per class');
+  t.equal(pool.reused, 18);
+  t.equal(pool.idleBytes, 2048 * KiB + 512 * KiB);
+  const held = [1, 2, 3].map(() => pool.take(1100 * KiB)!);
+  for (const h of held) h.lease.release();
+  t.equal(pool.idleBytes, 2048 * KiB + 512 * KiB, 'after a burst, one per class again');
+  t.end();
+});
+
+t.test('a buffer larger than the idle budget is not kept when it comes back last', (t) => {
+  const pool = new ReceivePool({ minBytes: 1024, maxBytes: 8192, maxIdleBytes: 4096 });
+  pool.take(8000)!.lease.release();
+  t.equal(pool.idleBytes, 0, 'over maxIdleBytes: left to the GC');
+  t.end();
+});
+
+t.test('a message is copied into its pooled buffer as it arrives, once the handler lets it fill', (t) => {
+  const pool = new ReceivePool({ minBytes: 64 * KiB, maxBytes: 1024 * KiB });
+  let may = false;
+  const got: Buffer[] = [];
+  const r = new MessageReader(
+    { check: () => true, mayFill: () => may, message: (m, l) => (got.push(Buffer.from(m)), l?.release()) },
+    pool,
+  );
+  const msg = pattern(3, 1, 500 * KiB);
+  const bytes = frame(msg);
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < bytes.length; at += 16 * KiB) chunks.push(Buffer.from(bytes.subarray(at, at + 16 * KiB)));
+  for (let i = 0; i < 5; i++) r.push(chunks[i]!);
+  t.equal(pool.allocated, 0, 'nothing taken while the handler says no (e.g. waiting for the receive budget)');
+  may = true;
+  for (let i = 5; i < chunks.length; i++) {
+    r.push(chunks[i]!);
+    if (i < chunks.length - 1) chunks[i]!.fill(0xee);
+    if (i === 5) for (let k = 0; k < 5; k++) chunks[k]!.fill(0xee);
+  }
+  t.equal(pool.allocated, 1, 'one buffer, taken while the message was incomplete');
+  t.equal(got.length, 1);
+  t.ok(got[0]!.equals(msg), 'intact although every chunk was overwritten right after it was pushed: none was kept');
+
+  // A reader stopped mid-message gives its buffer back.
+  chunks[0]!.fill(0).writeUInt32BE(300 * KiB, 1);
+  const r3 = new MessageReader({ check: () => true, message: () => t.fail('no message') }, pool);
+  r3.push(chunks[0]!);
+  r3.push(chunks[1]!);
+  t.equal(pool.idleBytes, 0, 'leased while filling');
+  r3.stop();
+  t.equal(pool.idleBytes, 512 * KiB, 'stop() released it');
   t.end();
 });

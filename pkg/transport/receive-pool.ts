@@ -14,9 +14,13 @@
  *
  * Bounded: sizes are powers of two from minBytes to maxBytes (a larger message bypasses the pool) and
  * at most maxIdleBytes of returned buffers are kept; one given back beyond that is left to the GC.
- * Idle buffers are kept only while some buffer is still leased: when the last one comes back (a storm is
- * over), every idle buffer is dropped, so an idle daemon holds none (measured: a 200-client storm left
- * ~37 MB idle, which read as ~185 KiB of idle memory per stream in the xds bench).
+ * Idle buffers are kept only while some buffer is still leased: when the last one comes back, one idle
+ * buffer per size class is kept and the others are dropped, until the owner's trimIfQuiet() finds no take since its
+ * previous call. Why: keeping every buffer of a 200-client storm left ~37 MB idle (~185 KiB of idle memory
+ * per stream in the xds bench), but dropping all of them made the pool useless when requests are handled
+ * one at a time (one core, each message decoded and released before the next is joined): instrumented,
+ * 400 takes in two storms, 0 reused, each a fresh power-of-two buffer (2 MiB for a 1.1 MB request), twice
+ * the external bytes Buffer.concat allocates and so more Mark-Compacts (docs/design/reconnect-storm-cpu.md).
  * Single writer: the event loop.
  */
 export interface MessageLease {
@@ -113,7 +117,12 @@ export class ReceivePool {
   /** The last hold on a slot was released. */
   private readonly giveBack = (slot: Slot): void => {
     if (--this.out === 0) {
-      this.dropIdle();
+      // Nothing leased: keep one buffer per size class, for the next messages of a storm served one at a time
+      // (its requests alternate between classes, e.g. one type's 1.1 MB list and another's smaller one).
+      this.keepOnePerClass();
+      if (this.free[slot.cls]!.length > 0 || this.idle + slot.buf.length > this.maxIdleBytes) return;
+      this.idle += slot.buf.length;
+      this.free[slot.cls]!.push(slot);
       return;
     }
     if (this.idle + slot.buf.length > this.maxIdleBytes) return;
@@ -129,6 +138,12 @@ export class ReceivePool {
     const quiet = this.takesSinceTrim === 0;
     this.takesSinceTrim = 0;
     return quiet ? this.dropIdle() : 0;
+  }
+
+  private keepOnePerClass(): void {
+    for (const list of this.free) {
+      while (list.length > 1) this.idle -= list.pop()!.buf.length;
+    }
   }
 
   private dropIdle(): number {
