@@ -135,7 +135,8 @@ function PodWorkload(this: WorkloadMsg, pod: PodObj, ctx: TranslateContext): voi
   this.uid = podUid(info, pod.name);
   this.name = pod.name;
   this.namespace = ns;
-  this.addresses = ips.length === 1 ? [ipToBytes(ips[0]!)!] : ips.map((ip) => ipToBytes(ip)!);
+  // The registry's bytes (PodObj.ipBytes) when it kept them: no Buffer and array per pod and translation.
+  this.addresses = pod.ipBytes ?? (ips.length === 1 ? [ipToBytes(ips[0]!)!] : ips.map((ip) => ipToBytes(ip)!));
   if (net) this.network = net;
   const hbone = native || captured(labels, pod.annotations, nsLabels, pod.hostNetwork);
   if (hbone) this.tunnelProtocol = TunnelProtocol.HBONE;
