@@ -32,6 +32,7 @@ import * as current from '../../pkg/translate';
 import type { LocalDelta, LocalOutput, MeshContext } from '../../pkg/translate';
 import { ipFor, writeMesh } from '../lib/mesh-gen';
 import { floorBuild, floorInput, inputsRead } from '../lib/translate-floor';
+import { encodePods, verifyEncoded } from '../lib/translate-encoded';
 import type { MeshShape } from '../lib/mesh-gen';
 import type { Figure, ScenarioResult } from '../lib/types';
 
@@ -47,6 +48,9 @@ interface Side {
 }
 
 interface ChildResult {
+  pods: number;
+  /** Pods whose prototype bytes (bench/lib/translate-encoded.ts) differ from the real encoder's. */
+  encodedBad: number;
   /** Kubernetes objects the registry is loaded from. */
   objects: number;
   resources: number;
@@ -158,10 +162,17 @@ async function child(
   floorBuild(floor);
   const floorSide: Side = { name: 'floor', full: [], change: [], load: [] };
   const inputsSide: Side = { name: 'inputs', full: [], change: [], load: [] };
+  // The pre-encoded design's prototype (pods only): one untimed run to warm it and to check its bytes.
+  const encodedSide: Side = { name: 'encoded', full: [], change: [], load: [] };
+  const pods = snapshot.pods.size;
+  const encodedBad = verifyEncoded(
+    encodePods(snapshot, MESH),
+    current.generateLocal({ snapshot, mesh: MESH }).output.addresses,
+  );
   const outs: LocalDelta[] = [];
   let kept: unknown;
   // Interleaved: every round runs each side, the floor and the inputs read once, alternating which goes first.
-  const runs = impls.length + 2;
+  const runs = impls.length + 3;
   let sum = 0;
   for (let r = 0; r < rounds; r++) {
     for (let j = 0; j < runs; j++) {
@@ -172,10 +183,11 @@ async function child(
       // Each side's output stays alive until its next round, as the daemon keeps the previous output.
       if (i === impls.length) kept = floorBuild(floor);
       else if (i === impls.length + 1) sum += inputsRead(snapshot);
+      else if (i === impls.length + 2) kept = encodePods(snapshot, MESH);
       else outs[i] = impls[i]!.generate({ snapshot, mesh: MESH });
       const us = (performance.now() - t0) * 1000;
       const c = process.cpuUsage(c0);
-      const side = i === impls.length ? floorSide : i === impls.length + 1 ? inputsSide : sides[i]!;
+      const side = [...sides, floorSide, inputsSide, encodedSide][i]!;
       side.full.push({ us, cpuUs: c.user + c.system });
     }
   }
@@ -205,7 +217,9 @@ async function child(
     resources: first.addresses.size + first.authorizations.size,
     addresses: first.addresses.size,
     authorizations: first.authorizations.size,
-    sides: [...sides, floorSide, inputsSide],
+    sides: [...sides, floorSide, inputsSide, encodedSide],
+    pods,
+    encodedBad,
     equal,
     loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
   };
@@ -272,6 +286,17 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
   figures.push({ name: 'floor_plus_inputs_us_per_resource_median', value: median(both), unit: 'µs' });
   const overBoth = cur.full.map((f, i) => f.us / r.resources / both[i]!);
   figures.push({ name: 'full_vs_floor_plus_inputs_median', value: median(overBoth), unit: 'x' });
+  // The pre-encoded prototype covers pods only: per pod, next to translate's per resource (same rounds).
+  const enc = r.sides.find((s) => s.name === 'encoded')!;
+  const encPerPod = enc.full.map((f) => f.cpuUs / r.pods);
+  figures.push({ name: 'encoded_prototype_cpu_us_per_pod_min', value: Math.min(...encPerPod), unit: 'µs' });
+  figures.push({ name: 'encoded_prototype_cpu_us_per_pod_median', value: median(encPerPod), unit: 'µs' });
+  figures.push({
+    name: 'encoded_prototype_pods_differing',
+    value: r.encodedBad,
+    unit: 'pods',
+    target: { op: '<=', value: 0 },
+  });
   if (r.equal !== undefined) {
     const [b, c] = [r.sides[0]!, r.sides[1]!];
     figures.push({
