@@ -96,29 +96,35 @@ const NONE: readonly Buffer[] = [];
 /** A canonical dotted quad (what the registry keeps) as a 32-bit number; -1 for anything else. */
 function parseV4(ip: string): number {
   let v = 0;
-  let part = 0;
-  let dots = 0;
-  for (let i = 0; i < ip.length; i++) {
-    const c = ip.charCodeAt(i);
-    if (c === 46) {
-      v = v * 256 + part;
-      part = 0;
-      dots++;
-    } else if (c >= 48 && c <= 57) part = part * 10 + c - 48;
-    else return -1;
+  let at = 0;
+  for (let octet = 0; octet < 4; octet++) {
+    const end = octet < 3 ? ip.indexOf('.', at) : ip.length;
+    if (end <= at) return -1;
+    let n = 0;
+    for (let i = at; i < end; i++) {
+      const d = ip.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) return -1;
+      n = n * 10 + d;
+    }
+    if (n > 255) return -1;
+    v = v * 256 + n;
+    at = end + 1;
   }
-  return dots === 3 && part < 256 ? v * 256 + part : -1;
+  return v;
 }
 
-const varintLen = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : 3);
+/** Every length this prototype writes fits two varint bytes (a pod's Address is far below 16 KiB). */
+const varintLen = (n: number): number => (n < 0x80 ? 1 : 2);
 
 function putVarint(b: Buffer, at: number, n: number): number {
-  while (n >= 0x80) {
-    b[at++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
+  if (n < 0x80) {
+    b[at] = n;
+    return at + 1;
   }
-  b[at++] = n;
-  return at;
+  if (n >= 0x4000) throw new RangeError(`length ${n} needs more than two varint bytes`);
+  b[at] = (n & 0x7f) | 0x80;
+  b[at + 1] = n >>> 7;
+  return at + 2;
 }
 
 function copy(b: Buffer, at: number, src: Buffer): number {
@@ -130,8 +136,8 @@ function copy(b: Buffer, at: number, src: Buffer): number {
 
 /** An ASCII string field (Kubernetes names are): tag, length, characters. */
 function putAscii(b: Buffer, at: number, tag: number, s: string): number {
-  at = tag > 0x7f ? putVarint(b, at, tag) : ((b[at] = tag), at + 1);
-  at = putVarint(b, at, s.length);
+  b[at] = tag; // one byte: fields 1-15
+  at = putVarint(b, at + 1, s.length);
   for (let i = 0; i < s.length; i++) b[at + i] = s.charCodeAt(i);
   return at + s.length;
 }
