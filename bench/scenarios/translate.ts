@@ -8,7 +8,9 @@
  * (bench/lib/translate-floor.ts): the same output messages allocated from
  * precomputed values, GC included, and translate's ratio to it per round;
  * and the inputs floor: every pod's fields a translation reads, read once
- * in the same order (docs/design/translate-floor.md).
+ * in the same order (docs/design/translate-floor.md). And the registry load
+ * (normalising every object) per side, since a translation reuses what
+ * normalisation derived (pod IP bytes): work moved there is reported there.
  *
  * Runs in its own process (fresh heap, `--expose-gc`, a GC before each
  * round so one round's garbage is not billed to the next; garbage made by a
@@ -30,6 +32,7 @@ import * as current from '../../pkg/translate';
 import type { LocalDelta, LocalOutput, MeshContext } from '../../pkg/translate';
 import { ipFor, writeMesh } from '../lib/mesh-gen';
 import { floorBuild, floorInput, inputsRead } from '../lib/translate-floor';
+import { encodePods, verifyEncoded } from '../lib/translate-encoded';
 import type { MeshShape } from '../lib/mesh-gen';
 import type { Figure, ScenarioResult } from '../lib/types';
 
@@ -40,9 +43,16 @@ interface Side {
   name: string;
   full: { us: number; cpuUs: number }[];
   change: number[];
+  /** CPU µs of loading the registry (normalising every object), per round. */
+  load: number[];
 }
 
 interface ChildResult {
+  pods: number;
+  /** Pods whose prototype bytes (bench/lib/translate-encoded.ts) differ from the real encoder's. */
+  encodedBad: number;
+  /** Kubernetes objects the registry is loaded from. */
+  objects: number;
   resources: number;
   addresses: number;
   authorizations: number;
@@ -50,6 +60,9 @@ interface ChildResult {
   equal: boolean | undefined;
   loadAverage: number[];
 }
+
+/** Rounds of loading the registry per side (each normalises all ~51k objects). */
+const LOAD_ROUNDS = 3;
 
 const MESH: MeshContext = {
   clusterId: 'Kubernetes',
@@ -59,14 +72,22 @@ const MESH: MeshContext = {
   rootNamespace: 'istio-system',
 };
 
-function loadRegistry(dir: string): LocalRegistry {
-  const reg = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
-  const objs: { obj: RawObject; origin: string }[] = [];
+type Objects = { obj: RawObject; origin: string }[];
+type Registry = typeof LocalRegistry;
+
+function readObjects(dir: string): Objects {
+  const objs: Objects = [];
   for (const f of fs.readdirSync(dir).sort()) {
     const p = parseManifest(fs.readFileSync(path.join(dir, f), 'utf8'), f);
     if (p.errors.length > 0) throw new Error(`${f}: ${p.errors[0]!.reason}`);
     objs.push(...p.objects);
   }
+  return objs;
+}
+
+/** A registry of `objs`: every object normalised (pods' IPs parsed to bytes) and stored. */
+function loadRegistry(Reg: Registry, objs: Objects): LocalRegistry {
+  const reg = new Reg({ logger: createSilentLogger(), clock: systemClock });
   reg.replaceSource('bench', objs);
   return reg;
 }
@@ -103,34 +124,55 @@ async function child(
 ): Promise<ChildResult> {
   const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bench-translate-${process.pid}-`));
-  let reg: LocalRegistry;
+  let objs: Objects;
   try {
     writeMesh(dir, shape);
-    reg = loadRegistry(dir);
+    objs = readObjects(dir);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  const impls: { name: string; generate: Generate; eq: MsgEqual }[] = [
-    { name: 'current', generate: current.generateLocal, eq: current.msgEqual },
+  const reg = loadRegistry(LocalRegistry, objs);
+  const impls: { name: string; generate: Generate; eq: MsgEqual; registry: Registry }[] = [
+    { name: 'current', generate: current.generateLocal, eq: current.msgEqual, registry: LocalRegistry },
   ];
   if (baseline) {
     // A second build of the same module tree; its snapshot types are the same shapes.
     const file = path.resolve(baseline, 'pkg/translate/index.js');
     const mod = (await import(file)) as { generateLocal: Generate; msgEqual: MsgEqual };
-    impls.unshift({ name: 'baseline', generate: mod.generateLocal, eq: mod.msgEqual });
+    const regMod = (await import(path.resolve(baseline, 'pkg/registry/index.js'))) as { LocalRegistry: Registry };
+    impls.unshift({ name: 'baseline', generate: mod.generateLocal, eq: mod.msgEqual, registry: regMod.LocalRegistry });
   }
-  const sides: Side[] = impls.map((i) => ({ name: i.name, full: [], change: [] }));
+  const sides: Side[] = impls.map((i) => ({ name: i.name, full: [], change: [], load: [] }));
+  // Normalising the same objects with each side's registry (what a translation reuses from it, e.g. pod IP bytes,
+  // is paid here once per object change): interleaved rounds, CPU time, GC included.
+  for (let r = 0; r < LOAD_ROUNDS; r++) {
+    for (let j = 0; j < impls.length; j++) {
+      const i = r % 2 === 0 ? j : impls.length - 1 - j;
+      gc();
+      const c0 = process.cpuUsage();
+      loadRegistry(impls[i]!.registry, objs);
+      const c = process.cpuUsage(c0);
+      sides[i]!.load.push(c.user + c.system);
+    }
+  }
   let snapshot: RegistrySnapshot = reg.snapshot();
   // One untimed run per side (each starts warm), and the floor's template: this build's output.
   for (const impl of impls) impl.generate({ snapshot, mesh: MESH });
   const floor = floorInput(current.generateLocal({ snapshot, mesh: MESH }).output);
   floorBuild(floor);
-  const floorSide: Side = { name: 'floor', full: [], change: [] };
-  const inputsSide: Side = { name: 'inputs', full: [], change: [] };
+  const floorSide: Side = { name: 'floor', full: [], change: [], load: [] };
+  const inputsSide: Side = { name: 'inputs', full: [], change: [], load: [] };
+  // The pre-encoded design's prototype (pods only): one untimed run to warm it and to check its bytes.
+  const encodedSide: Side = { name: 'encoded', full: [], change: [], load: [] };
+  const pods = snapshot.pods.size;
+  const encodedBad = verifyEncoded(
+    encodePods(snapshot, MESH),
+    current.generateLocal({ snapshot, mesh: MESH }).output.addresses,
+  );
   const outs: LocalDelta[] = [];
   let kept: unknown;
   // Interleaved: every round runs each side, the floor and the inputs read once, alternating which goes first.
-  const runs = impls.length + 2;
+  const runs = impls.length + 3;
   let sum = 0;
   for (let r = 0; r < rounds; r++) {
     for (let j = 0; j < runs; j++) {
@@ -141,10 +183,11 @@ async function child(
       // Each side's output stays alive until its next round, as the daemon keeps the previous output.
       if (i === impls.length) kept = floorBuild(floor);
       else if (i === impls.length + 1) sum += inputsRead(snapshot);
+      else if (i === impls.length + 2) kept = encodePods(snapshot, MESH);
       else outs[i] = impls[i]!.generate({ snapshot, mesh: MESH });
       const us = (performance.now() - t0) * 1000;
       const c = process.cpuUsage(c0);
-      const side = i === impls.length ? floorSide : i === impls.length + 1 ? inputsSide : sides[i]!;
+      const side = [...sides, floorSide, inputsSide, encodedSide][i]!;
       side.full.push({ us, cpuUs: c.user + c.system });
     }
   }
@@ -170,10 +213,13 @@ async function child(
     }
   }
   return {
+    objects: objs.length,
     resources: first.addresses.size + first.authorizations.size,
     addresses: first.addresses.size,
     authorizations: first.authorizations.size,
-    sides: [...sides, floorSide, inputsSide],
+    sides: [...sides, floorSide, inputsSide, encodedSide],
+    pods,
+    encodedBad,
     equal,
     loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
   };
@@ -217,6 +263,11 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     figures.push({ name: `${tag}full_us_per_resource_median`, value: median(perRes), unit: 'µs' });
     figures.push({ name: `${tag}full_cpu_us_per_resource_min`, value: Math.min(...cpuPerRes), unit: 'µs' });
     figures.push({ name: `${tag}full_cpu_us_per_resource_median`, value: median(cpuPerRes), unit: 'µs' });
+    if (s.load.length > 0) {
+      const load = s.load.map((us) => us / r.objects);
+      figures.push({ name: `${tag}registry_load_cpu_us_per_object_min`, value: Math.min(...load), unit: 'µs' });
+      figures.push({ name: `${tag}registry_load_cpu_us_per_object_median`, value: median(load), unit: 'µs' });
+    }
     if (s.change.length > 0) {
       figures.push({ name: `${tag}one_change_us_median`, value: median(s.change), unit: 'µs' });
       figures.push({ name: `${tag}one_change_us_p99`, value: pct(s.change, 0.99), unit: 'µs' });
@@ -235,6 +286,17 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
   figures.push({ name: 'floor_plus_inputs_us_per_resource_median', value: median(both), unit: 'µs' });
   const overBoth = cur.full.map((f, i) => f.us / r.resources / both[i]!);
   figures.push({ name: 'full_vs_floor_plus_inputs_median', value: median(overBoth), unit: 'x' });
+  // The pre-encoded prototype covers pods only: per pod, next to translate's per resource (same rounds).
+  const enc = r.sides.find((s) => s.name === 'encoded')!;
+  const encPerPod = enc.full.map((f) => f.cpuUs / r.pods);
+  figures.push({ name: 'encoded_prototype_cpu_us_per_pod_min', value: Math.min(...encPerPod), unit: 'µs' });
+  figures.push({ name: 'encoded_prototype_cpu_us_per_pod_median', value: median(encPerPod), unit: 'µs' });
+  figures.push({
+    name: 'encoded_prototype_pods_differing',
+    value: r.encodedBad,
+    unit: 'pods',
+    target: { op: '<=', value: 0 },
+  });
   if (r.equal !== undefined) {
     const [b, c] = [r.sides[0]!, r.sides[1]!];
     figures.push({

@@ -83,6 +83,15 @@ export interface PodObj {
   /** Only the annotations translation reads (see registry normalise). */
   readonly annotations: StringMap;
   readonly ips: readonly string[];
+  /**
+   * `ips` as 4/16-byte addresses, same order (Workload.addresses), when the
+   * registry's normalisation made them (it parses every IP to bytes to
+   * canonicalise it). Non-enumerable: derived from `ips`, so object equality,
+   * printing and copies see the fields above only; a copy without it is
+   * translated from `ips`. Shared by every translation of this object: never
+   * written.
+   */
+  readonly ipBytes?: readonly Buffer[];
   readonly nodeName?: string;
   readonly serviceAccount: string;
   readonly hostNetwork: boolean;

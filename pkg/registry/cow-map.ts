@@ -18,9 +18,16 @@ const MIN_SHARDS = 128;
 const MAX_SHARDS = 1 << 16;
 const TARGET_PER_SHARD = 32;
 
-function hashOf(key: string): number {
-  // FNV-1a, 32 bit.
-  let h = 0x811c9dc5;
+const FNV_OFFSET = 0x811c9dc5;
+
+/**
+ * The shard hash of a key (FNV-1a, 32 bit). Continued from `seed`, the
+ * keyHash of a prefix, it hashes prefix + key: keyHash(b, keyHash(a)) ===
+ * keyHash(a + b), so keys sharing a prefix are hashed over their own
+ * characters only (CowMap.fromEntries' `hashes`).
+ */
+export function keyHash(key: string, seed: number = FNV_OFFSET): number {
+  let h = seed;
   for (let i = 0; i < key.length; i++) {
     h ^= key.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
@@ -29,7 +36,7 @@ function hashOf(key: string): number {
 }
 
 /** Shard index of `key` in a table of `n` shards (a power of two). */
-const shardOf = (key: string, n: number): number => hashOf(key) & (n - 1);
+const shardOf = (key: string, n: number): number => keyHash(key) & (n - 1);
 
 /** Immutable view handed out in snapshots. */
 export class FrozenMap<V> implements ReadonlyMap<string, V> {
@@ -107,16 +114,18 @@ export class CowMap<V> {
    * A map of `keys[i] -> values[i]` (keys distinct) with its table sized up
    * front: the same table, in the same iteration order, that inserting them
    * one by one with set() leaves (a doubling keeps each shard's insertion
-   * order), without re-hashing every entry at each doubling.
+   * order), without re-hashing every entry at each doubling. `hashes`, when
+   * given, holds keyHash(keys[i]) for every i (computed by a caller that
+   * hashed a shared prefix once).
    */
-  static fromEntries<V>(keys: readonly string[], values: readonly V[]): CowMap<V> {
+  static fromEntries<V>(keys: readonly string[], values: readonly V[], hashes?: ArrayLike<number>): CowMap<V> {
     let n = MIN_SHARDS;
     // set() doubles before an insert that finds count >= n * TARGET_PER_SHARD.
     while (n < MAX_SHARDS && keys.length > n * TARGET_PER_SHARD) n *= 2;
     const m = new CowMap<V>();
     const shards: (Map<string, V> | undefined)[] = new Array<Map<string, V> | undefined>(n).fill(undefined);
     for (let i = 0; i < keys.length; i++) {
-      const j = shardOf(keys[i]!, n);
+      const j = hashes ? hashes[i]! & (n - 1) : shardOf(keys[i]!, n);
       (shards[j] ??= new Map()).set(keys[i]!, values[i]!);
     }
     m.shards = shards;

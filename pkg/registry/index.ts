@@ -20,4 +20,4 @@ export type { RawObject, NormaliseResult, Identity } from './normalize';
 export { SNAPSHOT_FIELD, snapshotGet } from './types';
 export type { RegistryEvent, Rejection, ChangeSet, RegistrySnapshot } from './types';
 export { deepEqual } from './validate';
-export { CowMap, FrozenMap } from './cow-map';
+export { CowMap, FrozenMap, keyHash } from './cow-map';

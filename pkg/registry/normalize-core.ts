@@ -1,4 +1,4 @@
-import { canonicalIp, LABEL } from '../model';
+import { bytesToIp, canonicalIp, ipToBytes, LABEL } from '../model';
 import type {
   ContainerPortObj,
   NamespaceObj,
@@ -28,6 +28,11 @@ function ip(v: string, path: string): string {
   const c = canonicalIp(v);
   if (c === undefined) fail(path, `"${v}" is not a valid IP address`);
   return c;
+}
+
+/** An IP's 4/16 bytes; canonicalIp(v) is bytesToIp of them. */
+function ipBytes(v: string, path: string): Buffer {
+  return ipToBytes(v) ?? fail(path, `"${v}" is not a valid IP address`);
 }
 
 export function normNamespace(m: Meta): NamespaceObj {
@@ -144,17 +149,27 @@ export function normPod(m: Meta): PodObj {
   const s = m.spec;
   const st = m.status;
   const ips: string[] = [];
+  // Canonicalising an IP parses it to bytes: kept (ipBytes) for every translation of the pod.
+  const bytes: Buffer[] = [];
   const podIPs = arr(st['podIPs'], 'status.podIPs');
   podIPs.forEach((p, i) => {
     const po = obj(p, `status.podIPs[${i}]`) ?? fail(`status.podIPs[${i}]`, 'must be an object');
     const v = reqStr(po['ip'], `status.podIPs[${i}].ip`);
-    const c = ip(v, `status.podIPs[${i}].ip`);
-    if (!ips.includes(c)) ips.push(c);
+    const b = ipBytes(v, `status.podIPs[${i}].ip`);
+    const c = bytesToIp(b);
+    if (!ips.includes(c)) {
+      ips.push(c);
+      bytes.push(b);
+    }
   });
   const podIP = str(st['podIP'], 'status.podIP');
   if (podIP) {
-    const c = ip(podIP, 'status.podIP');
-    if (!ips.includes(c)) ips.unshift(c);
+    const b = ipBytes(podIP, 'status.podIP');
+    const c = bytesToIp(b);
+    if (!ips.includes(c)) {
+      ips.unshift(c);
+      bytes.unshift(b);
+    }
   }
   const namedPorts: ContainerPortObj[] = [];
   arr(s['containers'], 'spec.containers').forEach((c, ci) => {
@@ -212,6 +227,8 @@ export function normPod(m: Meta): PodObj {
   if (owner) out.owner = owner;
   const gn = str(md['generateName'], 'metadata.generateName');
   if (gn) out.generateName = m.intern(gn);
+  // Not enumerable (see PodObj.ipBytes): registry equality and the object's printed form are unchanged.
+  Object.defineProperty(out, 'ipBytes', { value: Object.freeze(bytes) });
   return out;
 }
 

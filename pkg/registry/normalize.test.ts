@@ -133,6 +133,24 @@ t.test('Pod keeps only what translation needs', async (t) => {
   });
 });
 
+t.test('Pod: ipBytes are the canonical ips as bytes, same order, frozen and not enumerable', async (t) => {
+  const p = ok({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p' },
+    status: { podIP: '10.0.0.9', podIPs: [{ ip: 'fd00::0001' }, { ip: '10.0.0.2' }, { ip: '10.0.0.2' }] },
+  }).obj;
+  if (p.kind !== 'Pod') throw new Error('not a Pod');
+  t.same(p.ips, ['10.0.0.9', 'fd00::1', '10.0.0.2'], 'podIP first, duplicates dropped');
+  t.same(
+    p.ipBytes?.map((b) => b.toString('hex')),
+    ['0a000009', 'fd000000000000000000000000000001', '0a000002'],
+  );
+  t.ok(Object.isFrozen(p.ipBytes), 'frozen: shared by every translation');
+  t.notOk(Object.keys(p).includes('ipBytes'), 'not enumerable');
+  t.notOk(Object.getOwnPropertyDescriptor(p, 'ipBytes')?.writable, 'not writable');
+});
+
 t.test('EndpointSlice: keeps the Service name, ports and the endpoints no Pod backs', async (t) => {
   const es = (extra: Record<string, unknown>) => ({
     apiVersion: 'discovery.k8s.io/v1',

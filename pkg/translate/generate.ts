@@ -1,4 +1,4 @@
-import { CowMap, FrozenMap } from '../registry';
+import { CowMap, FrozenMap, keyHash } from '../registry';
 import type { PodObj, StringMap } from '../model';
 import type { ChangeSet, RegistrySnapshot } from '../registry';
 import { convertAuthorizationPolicy } from './authz';
@@ -6,6 +6,7 @@ import { buildContext, reuseContext, selectorMatches } from './context';
 import type { TranslateContext } from './context';
 import { msgEqual } from './equal';
 import { KeySet } from './key-set';
+import { namespaceInfo } from './selection';
 import { convertPeerAuthentication, staticStrictKey, staticStrictPolicy } from './peer-auth';
 import { buildEndpointSliceWorkloads } from './endpoint-slice';
 import { buildService } from './service';
@@ -74,16 +75,20 @@ function allPodWorkloads(ctx: TranslateContext): CowMap<AddressMsg> {
   // Sized once (a pod without an Address leaves the tail unused, cut below) instead of grown by push.
   const names = new Array<string>(ctx.snapshot.pods.size);
   const msgs = new Array<AddressMsg>(ctx.snapshot.pods.size);
+  // Shard hashes of the uids, over each pod's name from its namespace's prefix hash: the prefix (most of a uid)
+  // is hashed once per namespace, not once per pod.
+  const hashes = new Uint32Array(ctx.snapshot.pods.size);
   let n = 0;
   ctx.snapshot.pods.forEach((p: PodObj) => {
     const w = buildPodWorkload(p, ctx);
     if (!w) return;
     names[n] = w.uid;
+    hashes[n] = keyHash(p.name, namespaceInfo(ctx, p.namespace).podUidHash);
     msgs[n++] = { workload: w };
   });
   names.length = n;
   msgs.length = n;
-  return CowMap.fromEntries(names, msgs);
+  return CowMap.fromEntries(names, msgs, hashes);
 }
 
 function weWorkload(ctx: TranslateContext, key: string, addr: Writer<AddressMsg>): void {

@@ -1,4 +1,5 @@
 import type { PodObj, StringMap } from '../model';
+import { keyHash } from '../registry';
 import type { NamespaceInfo, SelectingService, Selection, TranslateContext } from './context';
 import { peerAuthKeysDependOnLabels, peerAuthKeysFor } from './peer-auth';
 import { workloadUidForPod } from './types';
@@ -26,9 +27,11 @@ export function namespaceInfo(ctx: TranslateContext, ns: string): NamespaceInfo 
       }
       label = l;
     }
+    const podUidPrefix = workloadUidForPod(ctx.mesh.clusterId, ns, '');
     info = {
       labels: ctx.snapshot.namespaces.get(ns)?.labels,
-      podUidPrefix: workloadUidForPod(ctx.mesh.clusterId, ns, ''),
+      podUidPrefix,
+      podUidHash: keyHash(podUidPrefix),
       services,
       policies,
       selectionLabel: peerAuthKeysDependOnLabels(ctx, ns) ? null : label,

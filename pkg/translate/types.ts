@@ -66,7 +66,7 @@ export interface WorkloadMsg {
   uid: string;
   name?: string;
   namespace?: string;
-  addresses?: Buffer[];
+  addresses?: readonly Buffer[];
   hostname?: string;
   network?: string;
   tunnelProtocol?: number;

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import t from 'tap';
 import type { PodObj } from '../model';
-import { appProtocol, generateLocal, podWorkloadName, stringMatch } from './index';
+import { appProtocol, generateLocal, msgEqual, podWorkloadName, stringMatch } from './index';
 import { loadFixture, TESTDATA } from './testing/util';
 import { sortKeys } from './workload';
 
@@ -96,4 +96,28 @@ t.test('a pod workload is a plain object, fields in proto order', async (t) => {
     t.same(Object.keys(a.workload), Object.keys(sortKeys(a.workload)), `${a.workload.uid}: key order`);
   }
   t.ok(pods > 0, `pods checked (${pods})`);
+});
+
+t.test("a pod's addresses are the registry's bytes; a copy without them translates the same", async (t) => {
+  const { registry, mesh } = loadFixture(path.join(TESTDATA, 'pod-basic.yaml'));
+  const snapshot = registry.snapshot();
+  const out = generateLocal({ snapshot, mesh }).output;
+  let shared = 0;
+  snapshot.pods.forEach((p) => {
+    const a = out.addresses.get(`${mesh.clusterId}//Pod/${p.namespace}/${p.name}`);
+    if (!a || !('workload' in a) || !p.ipBytes) return;
+    t.equal(a.workload.addresses, p.ipBytes, `${p.name}: the registry's array, not a copy`);
+    shared++;
+  });
+  t.ok(shared > 0, `pods with registry bytes (${shared})`);
+  // A spread copy has no ipBytes (not enumerable): translated from `ips`, to equal messages.
+  const copies = new Map<string, PodObj>();
+  snapshot.pods.forEach((p, k) => copies.set(k, { ...p }));
+  t.notOk(
+    [...copies.values()].some((p) => p.ipBytes),
+    'copies lack ipBytes',
+  );
+  const again = generateLocal({ snapshot: { ...snapshot, pods: copies }, mesh }).output;
+  t.equal(again.addresses.size, out.addresses.size);
+  for (const [k, a] of out.addresses) t.ok(msgEqual(again.addresses.get(k), a), k);
 });

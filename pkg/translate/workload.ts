@@ -93,13 +93,16 @@ function nodeLocality(ctx: TranslateContext, nodeName: string | undefined): Loca
 }
 
 /**
- * workloadUidForPod from the namespace's prefix. join() builds one flat
- * string; `prefix + name` (over 12 characters) builds a rope that V8
- * flattens into a second string when the uid is first hashed, and the
- * output keeps both (checked with %DebugPrint: CONS_ONE_BYTE_STRING_TYPE vs
- * ONE_BYTE_STRING_TYPE).
+ * workloadUidForPod from the namespace's prefix. `prefix + name` makes a rope
+ * (ConsString) that V8 flattens when the uid is first hashed (CowMap's shard
+ * hash); the scavenger then replaces the rope by its flat string
+ * (short-cutting a cons whose second half is empty), so the output keeps one
+ * string. Measured against [prefix, name].join(''), which builds the flat
+ * string at once but through the array join builtin: retained memory the
+ * same after a GC, translation faster (bench scenario translate, A/B in one
+ * run; docs/design/translate-floor.md).
  */
-const podUid = (info: NamespaceInfo, name: string): string => [info.podUidPrefix, name].join('');
+const podUid = (info: NamespaceInfo, name: string): string => info.podUidPrefix + name;
 
 /**
  * Workloads assign their fields in proto field order (the ORDER list below),
@@ -135,7 +138,8 @@ function PodWorkload(this: WorkloadMsg, pod: PodObj, ctx: TranslateContext): voi
   this.uid = podUid(info, pod.name);
   this.name = pod.name;
   this.namespace = ns;
-  this.addresses = ips.length === 1 ? [ipToBytes(ips[0]!)!] : ips.map((ip) => ipToBytes(ip)!);
+  // The registry's bytes (PodObj.ipBytes) when it kept them: no Buffer and array per pod and translation.
+  this.addresses = pod.ipBytes ?? (ips.length === 1 ? [ipToBytes(ips[0]!)!] : ips.map((ip) => ipToBytes(ip)!));
   if (net) this.network = net;
   const hbone = native || captured(labels, pod.annotations, nsLabels, pod.hostNetwork);
   if (hbone) this.tunnelProtocol = TunnelProtocol.HBONE;

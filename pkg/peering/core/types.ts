@@ -93,7 +93,7 @@ export interface PortMappingsMsg {
 export interface PeerWorkloadMsg {
   name: string;
   namespace: string;
-  addresses?: Buffer[];
+  addresses?: readonly Buffer[];
   serviceAccount?: string;
   trustDomain?: string;
   services?: Record<string, PortMappingsMsg>;
