@@ -24,7 +24,8 @@ export interface CommitMeta {
   originAt?: number;
 }
 
-export type CacheListener = (seq: number, typeUrls: ReadonlySet<string>) => void;
+/** Told the new seq after each commit that changed something (streams then read what changed since theirs). */
+export type CacheListener = (seq: number) => void;
 
 /** Result of matching a client's initial_resource_versions against the cache. */
 export interface InitialMatch {
@@ -95,22 +96,32 @@ export class ResourceCache {
 
   /** Applies one batch atomically (one seq) and notifies streams. */
   commit(changes: readonly TypeCommit[], meta?: CommitMeta): number {
-    const touched = new Set<string>();
+    // No per-commit set of touched types: a one-resource push is the common commit, and its cost is the
+    // serve-one row of the istiod bench (docs/design/serve-one.md).
+    let touched = false;
     const next = this.seqNo + 1;
-    for (const c of changes) {
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i]!;
       const t = this.table(c.typeUrl);
-      for (const e of c.upserts ?? []) if (t.upsert(e, next)) touched.add(c.typeUrl);
-      for (const name of c.removes ?? []) if (t.remove(name, next)) touched.add(c.typeUrl);
+      const ups = c.upserts;
+      if (ups) for (let j = 0; j < ups.length; j++) if (t.upsert(ups[j]!, next)) touched = true;
+      const rms = c.removes;
+      if (rms) for (let j = 0; j < rms.length; j++) if (t.remove(rms[j]!, next)) touched = true;
     }
-    if (touched.size === 0) return this.seqNo;
+    if (!touched) return this.seqNo;
     this.seqNo = next;
     if (meta) {
       this.commitLog.push({ seq: next, meta });
       if (this.commitLog.length > 4096) this.commitLog.splice(0, 1024);
     }
-    for (const typeUrl of touched) this.maybeCompact(this.table(typeUrl));
-    for (const l of this.listeners) l(this.seqNo, touched);
-    return this.seqNo;
+    // The tables this commit changed end their log with its seq (a table listed twice is checked twice: the check
+    // is a comparison when nothing is due).
+    for (let i = 0; i < changes.length; i++) {
+      const t = this.table(changes[i]!.typeUrl);
+      if (t.logSeq[t.logSeq.length - 1] === next) this.maybeCompact(t);
+    }
+    for (const l of this.listeners) l(next);
+    return next;
   }
 
   /** The oldest commit after `since` (what a response covering (since, seq] has waited longest for). */
@@ -214,6 +225,37 @@ export class ResourceCache {
     return true;
   }
 
+  /**
+   * forEachChangedSince for a wildcard subscriber: appends every live entry changed after `since` to `frames` and
+   * every name deleted after it to `removed`, with no callback per record. The log holds one current record per
+   * live name (an entry is current only under the seq it was linked with), so no entry is appended twice; a name
+   * removed, re-added and removed again in one commit leaves two current tombstone records, so `removed` is
+   * deduplicated when it holds more than one name (rule 15).
+   */
+  collectChangedSince(typeUrl: string, since: number, frames: CacheEntry[], removed: string[]): boolean {
+    const t = this.tables.get(typeUrl);
+    if (!t) return true;
+    if (since < t.floorSeq) return false;
+    const seqs = t.logSeq;
+    const refs = t.logRef;
+    let lo = 0;
+    let hi = seqs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (seqs[mid]! <= since) lo = mid + 1;
+      else hi = mid;
+    }
+    const removedFrom = removed.length;
+    for (let i = lo; i < seqs.length; i++) {
+      const ref = refs[i]!;
+      if (typeof ref !== 'string') {
+        if (ref.seq === seqs[i]) frames.push(ref);
+      } else if (t.tombs.get(ref) === seqs[i]) removed.push(ref);
+    }
+    if (removed.length - removedFrom > 1) dedupeTail(removed, removedFrom);
+    return true;
+  }
+
   openCursor(seq: number): Cursor {
     const c: Cursor = { seq, expired: false };
     this.cursors.add(c);
@@ -275,4 +317,17 @@ export class ResourceCache {
     t.logRef = refs;
     if (floor > t.floorSeq) t.floorSeq = floor;
   }
+}
+
+/** Drops repeated names from list[from..], keeping the first of each (in place). */
+function dedupeTail(list: string[], from: number): void {
+  const seen = new Set<string>();
+  let w = from;
+  for (let i = from; i < list.length; i++) {
+    const n = list[i]!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    list[w++] = n;
+  }
+  list.length = w;
 }

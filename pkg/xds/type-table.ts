@@ -4,6 +4,16 @@ import { CacheEntry } from './cache-entry';
 /** fnv1a folded into V8's small-integer range, so Map keys stay unboxed. */
 const smiHash = (b: Uint8Array, start: number, end: number): number => fnv1a(b, start, end) & 0x3fffffff;
 
+/**
+ * Whether a[as, ae) equals b[bs, be): names and versions are tens of bytes, where a byte loop costs less than
+ * Buffer.compare's call into C++.
+ */
+function rangeEquals(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): boolean {
+  if (ae - as !== be - bs) return false;
+  for (let i = as, j = bs; i < ae; i++, j++) if (a[i] !== b[j]) return false;
+  return true;
+}
+
 /** smiHash of a string's UTF-8 bytes. */
 const smiHashStr = (s: string): number => fnv1aString(s) & 0x3fffffff;
 
@@ -59,15 +69,21 @@ export class TypeTable {
   upsert(incoming: CacheEntry, seq: number): boolean {
     // An entry object is linked into one table only (its seq/next are that table's).
     const e = incoming.unlinked();
+    // One view and one parse per entry involved (its key): the name and version compares and the digest reuse it.
     const [f, ns, ne, vs, ve] = e.key();
     const h = smiHash(f, ns, ne);
     let prev: CacheEntry | undefined;
     let old = this.byHash.get(h);
-    for (; old; prev = old, old = old.next) if (old.nameIs(f, ns, ne)) break;
-    if (old?.versionIs(f, vs, ve)) return false;
+    let ok: ReturnType<CacheEntry['key']> | undefined;
+    for (; old; prev = old, old = old.next) {
+      ok = old.key();
+      if (rangeEquals(ok[0], ok[1], ok[2], f, ns, ne)) break;
+    }
     if (old) {
+      const [os, ons, one, ovs, ove] = ok!;
+      if (rangeEquals(os, ovs, ove, f, vs, ve)) return false;
       this.moveAliases(old, e);
-      this.unDigest(old);
+      this.digest.addRanges(-1, os, ons, one, os, ovs, ove);
       e.next = old.next;
       old.seq = -1;
       old.next = undefined;
