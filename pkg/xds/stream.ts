@@ -1,8 +1,7 @@
 import {
   encodeDeltaResponse,
-  encodeDeltaResponseParts,
   nonceField,
-  partBytes,
+  ResponseHeads,
   type DeltaRequest,
   type FramePart,
   type NodeInfo,
@@ -82,11 +81,14 @@ export class XdsStream {
   private readonly log: Logger;
   private readonly replies: ReplyRecorder;
   private readonly unknownLog: LogLimiter;
+  /** Response heads with this stream's nonce prefix (rule 16: `<id>-<n>`, unique per stream). */
+  private readonly heads: ResponseHeads;
   /** When the response in flight was handed to the sink (monotonic ms), for the send-time histogram. */
   private writeStarted = 0;
 
   constructor(private readonly o: StreamOptions) {
     this.id = o.id;
+    this.heads = new ResponseHeads(`${o.id}-`);
     this.connectedAt = o.clock.now();
     this.log = o.logger.child({ streamId: o.id });
     const now = (): number => o.clock.monotonic();
@@ -239,15 +241,11 @@ export class XdsStream {
   }
 
   private send(st: TypeState, frames: FramePart[], removed: string[], since: number): void {
-    const nonce = this.nextNonce();
-    const parts = encodeDeltaResponseParts({
-      typeUrl: st.typeUrl,
-      nonce,
-      systemVersionInfo: String(this.o.cache.seq),
-      frames,
-      removed,
-    });
-    const buf = parts.length === 1 ? partBytes(parts[0]!) : parts;
+    // The head's constant fields are encoded once per stream (ResponseHeads); the frames follow it uncopied.
+    const nonceNo = ++this.nonceCounter;
+    const nonce = this.heads.nonce(nonceNo);
+    const head = this.heads.encode(st.typeUrl, this.o.cache.seq, nonceNo, removed);
+    const buf = frames.length === 0 ? head : [head, ...frames];
     const commitAt = since >= 0 ? this.o.cache.oldestCommitAfter(since)?.at : undefined;
     const originAt = since >= 0 ? this.o.cache.earliestOriginAfter(since) : undefined;
     this.write(st, nonce, buf, commitAt, originAt);
@@ -271,7 +269,7 @@ export class XdsStream {
   }
 
   private nextNonce(): string {
-    return `${this.id}-${++this.nonceCounter}`; // rule 16: unique per stream
+    return this.heads.nonce(++this.nonceCounter); // rule 16: unique per stream
   }
 
   private write(
@@ -309,7 +307,7 @@ export class XdsStream {
   };
 
   private sendUnknown(typeUrl: string): void {
-    const nonce = `${this.id}-${++this.nonceCounter}`;
+    const nonce = this.nextNonce();
     const buf = encodeDeltaResponse({ typeUrl, nonce, frames: [], removed: [] });
     // Bounded: answered only for spontaneous requests; written even while another is in flight.
     this.o.sink.write(buf, () => undefined);
