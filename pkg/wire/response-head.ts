@@ -36,10 +36,12 @@ export class ResponseHeads {
     b[0] = 0x0a;
     b[1] = vd;
     let at = putDigits(b, 2, version, vd);
-    at += type.copy(b, at);
+    b.set(type, at); // TypedArray set: Buffer.copy goes through two JS layers first
+    at += type.length;
     b[at++] = 0x2a;
     at = putVarint(b, at, nonceLen);
-    at += this.prefix.copy(b, at);
+    b.set(this.prefix, at);
+    at += this.prefix.length;
     at = putDigits(b, at, nonceNo, nd);
     for (let i = 0; i < removed.length; i++) {
       const r = removed[i]!;

@@ -182,7 +182,7 @@ export class ResourceCache {
     if (!t) return [];
     const out: string[] = [];
     if (t.get(key)) out.push(key);
-    const s = t.aliasIndex.get(key);
+    const s = t.aliasTargets(key);
     if (s) {
       for (const e of s) {
         const n = e.name;
@@ -193,8 +193,8 @@ export class ResourceCache {
   }
 
   /** Entries that list `key` among their aliases (may include the entry named `key`); undefined when none. */
-  aliasTargets(typeUrl: string, key: string): ReadonlySet<CacheEntry> | undefined {
-    return this.tables.get(typeUrl)?.aliasIndex.get(key);
+  aliasTargets(typeUrl: string, key: string): Iterable<CacheEntry> | undefined {
+    return this.tables.get(typeUrl)?.aliasTargets(key);
   }
 
   *entries(typeUrl: string): IterableIterator<CacheEntry> {
