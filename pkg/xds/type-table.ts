@@ -14,6 +14,10 @@ function rangeEquals(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: n
   return true;
 }
 
+/** b[start, end) as text. */
+const utf8Text = (b: Uint8Array, start: number, end: number): string =>
+  Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('utf8');
+
 /** smiHash of a string's UTF-8 bytes. */
 const smiHashStr = (s: string): number => fnv1aString(s) & 0x3fffffff;
 
@@ -92,7 +96,7 @@ export class TypeTable {
       old.seq = -1;
       old.next = undefined;
     } else {
-      if (this.tombs.size > 0) this.tombs.delete(f.toString('utf8', ns, ne)); // resurrected (or new)
+      if (this.tombs.size > 0) this.tombs.delete(utf8Text(f, ns, ne)); // resurrected (or new)
       e.next = undefined;
       this.live++;
     }
