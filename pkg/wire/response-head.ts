@@ -79,20 +79,26 @@ function putVarint(b: Buffer, at: number, n: number): number {
 
 /** Decimal digits of a non-negative safe integer (String(n).length). */
 function digits(n: number): number {
-  let d = 1;
-  while (n >= 10) {
-    n = Math.floor(n / 10);
-    d++;
+  if (n < 0x80000000) {
+    let d = 1;
+    for (let m = n | 0; m >= 10; m = (m / 10) | 0) d++;
+    return d;
   }
-  return d;
+  return String(n).length;
 }
 
-/** Writes n's `d` decimal digits at `at`; returns the end. */
+/** Writes n's `d` decimal digits at `at`; returns the end. Integer steps below 2^31 (the usual seq and nonce). */
 function putDigits(b: Buffer, at: number, n: number, d: number): number {
   const end = at + d;
+  if (n >= 0x80000000) {
+    b.write(String(n), at, d, 'latin1');
+    return end;
+  }
+  let m = n | 0;
   for (let i = end - 1; i >= at; i--) {
-    b[i] = 0x30 + (n % 10);
-    n = Math.floor(n / 10);
+    const q = (m / 10) | 0;
+    b[i] = 0x30 + m - q * 10;
+    m = q;
   }
   return end;
 }
