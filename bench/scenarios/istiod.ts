@@ -79,6 +79,14 @@ const ROWS: RowDef[] = [
     ambientdFrom: 'ResourceCache.commit of one pre-encoded entry + caught-up XdsStream.flush',
   },
   {
+    key: 'serve_one_floor',
+    what: "serve one's floor in Node (one Map.set + one response-sized buffer to the sink)",
+    unit: 'us',
+    ambientd: (a) => a.serveOneFloor.wallUs,
+    ambientdCpu: (a) => a.serveOneFloor.cpuUs,
+    ambientdFrom: 'Map.set of the changed entry + Buffer.allocUnsafe + the frame copied + sink.write',
+  },
+  {
     key: 'translate',
     what: 'translate the model into Address messages',
     unit: 'us',
