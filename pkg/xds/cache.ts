@@ -118,7 +118,9 @@ export class ResourceCache {
     // is a comparison when nothing is due).
     for (let i = 0; i < changes.length; i++) {
       const t = this.table(changes[i]!.typeUrl);
-      if (t.logSeq[t.logSeq.length - 1] === next) this.maybeCompact(t);
+      if (t.logSeq[t.logSeq.length - 1] !== next) continue;
+      t.pairs.settle();
+      this.maybeCompact(t);
     }
     for (const l of this.listeners) l(next);
     return next;
@@ -150,7 +152,7 @@ export class ResourceCache {
     // Fast path: the client holds exactly the current set (same count, same
     // digest of all pairs) — the usual storm after a restart. One sequential
     // pass over the request; otherwise the exact per-name match below.
-    if (irv.raw && irv.size === t.size && irv.digest().equals(t.digest)) {
+    if (irv.raw && irv.size === t.size && irv.digest().equals(t.pairs.value)) {
       out.current = irv.size;
       return out;
     }

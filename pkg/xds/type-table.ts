@@ -1,5 +1,6 @@
-import { fnv1a, fnv1aString, SetDigest } from '../wire';
+import { fnv1a, fnv1aString } from '../wire';
 import { CacheEntry } from './cache-entry';
+import { TableDigest } from './table-digest';
 
 /** fnv1a folded into V8's small-integer range, so Map keys stay unboxed. */
 const smiHash = (b: Uint8Array, start: number, end: number): number => fnv1a(b, start, end) & 0x3fffffff;
@@ -34,8 +35,8 @@ export class TypeTable {
   /** Deleted names -> seq of the deletion, until every cursor has passed it. */
   readonly tombs = new Map<string, number>();
   matchStamp = 0;
-  /** Digest of every (name, version) held: the reconnect fast path (SetDigest). */
-  readonly digest = new SetDigest();
+  /** Digest of every (name, version) held: the reconnect fast path (SetDigest), folded in lazily. */
+  readonly pairs = new TableDigest();
   /** The change log as two parallel arrays (seq ascending). */
   logSeq: number[] = [];
   logRef: (CacheEntry | string)[] = [];
@@ -77,7 +78,7 @@ export class TypeTable {
   upsert(incoming: CacheEntry, seq: number): boolean {
     // An entry object is linked into one table only (its seq/next are that table's).
     const e = incoming.unlinked();
-    // One view and one parse per entry involved (its key): the name and version compares and the digest reuse it.
+    // One view and one parse per entry involved (its key): the name and version compares reuse it.
     const [f, ns, ne, vs, ve] = e.key();
     const h = smiHash(f, ns, ne);
     let prev: CacheEntry | undefined;
@@ -88,10 +89,10 @@ export class TypeTable {
       if (rangeEquals(ok[0], ok[1], ok[2], f, ns, ne)) break;
     }
     if (old) {
-      const [os, ons, one, ovs, ove] = ok!;
+      const [os, , , ovs, ove] = ok!;
       if (rangeEquals(os, ovs, ove, f, vs, ve)) return false;
       this.moveAliases(old, e);
-      this.digest.addRanges(-1, os, ons, one, os, ovs, ove);
+      this.pairs.unlinking(old, seq);
       e.next = old.next;
       old.seq = -1;
       old.next = undefined;
@@ -104,7 +105,7 @@ export class TypeTable {
     // In place of the old entry, or (a new name) at the end of the chain: prev is its last entry.
     if (prev) prev.next = e;
     else this.byHash.set(h, e);
-    this.digest.addRanges(1, f, ns, ne, f, vs, ve);
+    this.pairs.linked(e, seq);
     if (!old) this.addAliases(e);
     this.logSeq.push(seq);
     this.logRef.push(e);
@@ -118,7 +119,7 @@ export class TypeTable {
     for (; e; prev = e, e = e.next) if (e.nameEquals(name)) break;
     if (!e) return false;
     this.dropAliases(e);
-    this.unDigest(e);
+    this.pairs.unlinking(e, seq);
     if (prev) prev.next = e.next;
     else if (e.next) this.byHash.set(h, e.next);
     else this.byHash.delete(h);
@@ -129,11 +130,6 @@ export class TypeTable {
     this.logSeq.push(seq);
     this.logRef.push(name);
     return true;
-  }
-
-  private unDigest(e: CacheEntry): void {
-    const [s, ns, ne, vs, ve] = e.key();
-    this.digest.addRanges(-1, s, ns, ne, s, vs, ve);
   }
 
   /** Entries that list `key` among their aliases; undefined when none. */
