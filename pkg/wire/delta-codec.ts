@@ -23,9 +23,12 @@ export function contentVersion(bytes: Uint8Array): string {
   return crypto.createHash('sha256').update(bytes).digest().toString('hex', 0, 8);
 }
 
-const varintLen = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
+/** Bytes a protobuf varint of n takes (n < 2^35). */
+export const varintLen = (n: number): number =>
+  n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
 
-function putVarint(b: Buffer, at: number, n: number): number {
+/** Writes n as a protobuf varint at `at`; returns the end. */
+export function putVarint(b: Buffer, at: number, n: number): number {
   while (n >= 0x80) {
     b[at++] = (n & 0x7f) | 0x80;
     n >>>= 7;

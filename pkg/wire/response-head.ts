@@ -1,3 +1,5 @@
+import { putVarint, varintLen } from './delta-codec';
+
 /**
  * The head of one stream's DeltaDiscoveryResponses: system_version_info (1) = the cache seq in decimal, type_url (4),
  * nonce (5) = `<prefix><n>` and removed_resources (6), in that order: the bytes encodeDeltaResponseParts writes for
@@ -64,17 +66,6 @@ export class ResponseHeads {
     }
     return f;
   }
-}
-
-const varintLen = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
-
-function putVarint(b: Buffer, at: number, n: number): number {
-  while (n >= 0x80) {
-    b[at++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
-  }
-  b[at++] = n;
-  return at;
 }
 
 /** Decimal digits of a non-negative safe integer (String(n).length). */
