@@ -35,7 +35,8 @@ export interface TypeState {
   mustRespond: boolean;
   nonceSent: string;
   nonceAcked: string;
-  sentAt?: number;
+  /** Monotonic ms when nonceSent went to the sink (the status view turns it into wall time when read). */
+  sentMono?: number;
   ackedAt?: number;
   /** Timing of the response identified by nonceSent. */
   sentCommitAt?: number;

@@ -285,9 +285,12 @@ export class XdsStream {
 
   /** Bookkeeping for the response about to be handed to the sink; from here one response is in flight. */
   private record(st: TypeState, nonce: string, commitAt: number | undefined, originAt: number | undefined): void {
-    this.writeStarted = this.o.clock.monotonic();
+    // One clock read per response: the send-time metric's start and the status view's last-sent time (kept
+    // monotonic; stream-status converts it to wall time when read).
+    const now = this.o.clock.monotonic();
+    this.writeStarted = now;
     st.nonceSent = nonce;
-    st.sentAt = this.o.clock.now();
+    st.sentMono = now;
     st.responses++;
     st.sentCommitAt = commitAt;
     st.sentOriginAt = originAt;
@@ -356,6 +359,7 @@ export class XdsStream {
       pendingWrite: this.inFlight,
       cacheSeq: this.o.cache.seq,
       types: this.types.values(),
+      wallOffset: this.o.clock.now() - this.o.clock.monotonic(),
     });
   }
 }
