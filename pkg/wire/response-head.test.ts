@@ -52,3 +52,12 @@ t.test('ResponseHeads leaves room for the tail', (t) => {
   t.ok(roomy.subarray(0, bare.length).equals(bare));
   t.end();
 });
+
+t.test('ResponseHeads leaves room in front for a frame prefix', (t) => {
+  const heads = new ResponseHeads('s-');
+  const bare = heads.encode(TYPE_ADDRESS, 5, 6, ['ns/gone']);
+  const framed = heads.encode(TYPE_ADDRESS, 5, 6, ['ns/gone'], 40, 5);
+  t.equal(framed.length, 5 + bare.length + 40);
+  t.ok(framed.subarray(5, 5 + bare.length).equals(bare));
+  t.end();
+});

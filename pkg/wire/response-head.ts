@@ -23,8 +23,11 @@ export class ResponseHeads {
     return this.prefixText + String(nonceNo);
   }
 
-  /** The head fields, followed by room for `tail` more bytes (left unwritten). */
-  encode(typeUrl: string, version: number, nonceNo: number, removed: readonly string[], tail = 0): Buffer {
+  /**
+   * The head fields, after `lead` bytes of room (for a transport's frame prefix) and followed by room for `tail`
+   * more bytes (both left unwritten).
+   */
+  encode(typeUrl: string, version: number, nonceNo: number, removed: readonly string[], tail = 0, lead = 0): Buffer {
     const type = this.typeField(typeUrl);
     const vd = digits(version);
     const nd = digits(nonceNo);
@@ -34,10 +37,10 @@ export class ResponseHeads {
       const r = Buffer.byteLength(removed[i]!);
       n += 1 + varintLen(r) + r;
     }
-    const b = Buffer.allocUnsafe(n + tail);
-    b[0] = 0x0a;
-    b[1] = vd;
-    let at = putDigits(b, 2, version, vd);
+    const b = Buffer.allocUnsafe(lead + n + tail);
+    b[lead] = 0x0a;
+    b[lead + 1] = vd;
+    let at = putDigits(b, lead + 2, version, vd);
     b.set(type, at); // TypedArray set: Buffer.copy goes through two JS layers first
     at += type.length;
     b[at++] = 0x2a;

@@ -33,13 +33,20 @@ const metrics = createXdsMetrics(new Registry());
 const request = (o: Record<string, unknown>): ReturnType<typeof decodeDeltaRequest> =>
   decodeDeltaRequest(REQ, Buffer.from(REQ.encode(REQ.fromObject(o)).finish()));
 
-/** A stream over the cache whose client applies every response as ztunnel does and checks each. */
-function client(t: Test, cache: ResourceCache, id: string, subscribe: string[]) {
+/**
+ * A stream over the cache whose client applies every response as ztunnel does and checks each. `headroom`: the
+ * sink also takes whole responses built behind that many bytes of prefix room (writeFramed, as the transport does).
+ */
+function client(t: Test, cache: ResourceCache, id: string, subscribe: string[], headroom?: number) {
   const held = new Map<string, Map<string, string>>(TYPES.map((u) => [u, new Map()]));
   const responses: DeltaResponse[] = [];
+  const raw: Buffer[] = [];
+  const wholes = { count: 0 };
   const sink = {
     write(buf: Buffer | readonly FramePart[], done: () => void): void {
-      const r = decodeDeltaResponse(wire, Buffer.isBuffer(buf) ? buf : joinParts(buf));
+      const bytes = Buffer.isBuffer(buf) ? buf : joinParts(buf);
+      raw.push(bytes);
+      const r = decodeDeltaResponse(wire, bytes);
       responses.push(r);
       const seen = new Set<string>();
       for (const n of [...r.resources.map((x) => x.name), ...r.removedResources]) {
@@ -55,9 +62,20 @@ function client(t: Test, cache: ResourceCache, id: string, subscribe: string[]) 
       t.fail(`${id} closed: ${code} ${details}`);
     },
   };
-  const stream = new XdsStream({ id, cache, sink, logger, clock: systemClock, metrics, typeOrder: TYPES });
+  const framed =
+    headroom === undefined
+      ? sink
+      : {
+          ...sink,
+          headroom,
+          writeFramed(frame: Buffer, done: () => void): void {
+            wholes.count++;
+            sink.write(frame.subarray(headroom), done);
+          },
+        };
+  const stream = new XdsStream({ id, cache, sink: framed, logger, clock: systemClock, metrics, typeOrder: TYPES });
   for (const typeUrl of TYPES) stream.onRequest(request({ typeUrl, resourceNamesSubscribe: subscribe }));
-  return { stream, held, responses };
+  return { stream, held, responses, raw, wholes };
 }
 
 /** What the cache holds, per type, as name -> version. */
@@ -86,9 +104,12 @@ t.test('caught-up wildcard responses equal the general path and leave the client
   cache.commit(TYPES.flatMap((u) => NAMES.slice(0, 12).map((n) => put(u, n))));
   const wild = client(t, cache, 'wild', ['*']);
   const named = client(t, cache, 'named', NAMES);
+  // The same stream id (so the same nonces) through a sink taking whole responses behind prefix room.
+  const framed = client(t, cache, 'wild', ['*'], 5);
   const flush = (): void => {
     wild.stream.flush();
     named.stream.flush();
+    framed.stream.flush();
   };
   flush();
   const rand = rng(20);
@@ -131,6 +152,12 @@ t.test('caught-up wildcard responses equal the general path and leave the client
           `-${[...r.removedResources].sort().join(',')}`,
       );
   t.same(later(wild.responses), later(named.responses), 'the same changes, in the same responses');
+  t.equal(framed.wholes.count, framed.raw.length, 'every (small) response went out built whole');
+  t.equal(framed.raw.length, wild.raw.length, 'as many responses built whole as in parts');
+  t.ok(
+    framed.raw.every((b, i) => b.equals(wild.raw[i]!)),
+    'responses built whole behind prefix room are byte for byte the ones sent in parts',
+  );
   t.ok(wild.responses.length > 1_000, `many responses compared (${wild.responses.length})`);
   t.end();
 });

@@ -64,6 +64,13 @@ export interface StreamOptions {
 }
 
 /**
+ * Resource bytes up to which a response is built as one buffer for StreamSink.writeFramed; larger ones go as parts
+ * (a full sync is chunked by the transport, never one large buffer). The transport copies messages up to 4 KiB into
+ * one buffer itself (pkg/transport message-writer SMALL_MESSAGE), so this moves that copy here.
+ */
+const FRAMED_MAX_BYTES = 4096;
+
+/**
  * One delta-ADS stream: subscription bookkeeping, ACK/NACK, and turning cache
  * changes into at most one response per type per flush. A slow client costs
  * one cursor per type: while a write is outstanding nothing else is queued,
@@ -244,11 +251,24 @@ export class XdsStream {
     // The head's constant fields are encoded once per stream (ResponseHeads); the frames follow it uncopied.
     const nonceNo = ++this.nonceCounter;
     const nonce = this.heads.nonce(nonceNo);
-    const head = this.heads.encode(st.typeUrl, this.o.cache.seq, nonceNo, removed);
-    const buf = frames.length === 0 ? head : [head, ...frames];
     const commitAt = since >= 0 ? this.o.cache.oldestCommitAfter(since)?.at : undefined;
     const originAt = since >= 0 ? this.o.cache.earliestOriginAfter(since) : undefined;
-    this.write(st, nonce, buf, commitAt, originAt);
+    const sink = this.o.sink;
+    let bytes = 0;
+    for (let i = 0; i < frames.length; i++) bytes += frames[i]!.length;
+    if (sink.writeFramed && bytes <= FRAMED_MAX_BYTES) {
+      // A small response is built whole behind the transport's prefix room: one allocation, the frames copied once
+      // (the transport would copy a small message into one buffer anyway), no head Buffer and no parts list.
+      const lead = sink.headroom ?? 0;
+      const b = this.heads.encode(st.typeUrl, this.o.cache.seq, nonceNo, removed, bytes, lead);
+      let at = b.length - bytes;
+      for (let i = 0; i < frames.length; i++) at += frames[i]!.copy(b, at);
+      this.record(st, nonce, commitAt, originAt);
+      sink.writeFramed(b, this.written);
+      return;
+    }
+    const head = this.heads.encode(st.typeUrl, this.o.cache.seq, nonceNo, removed);
+    this.write(st, nonce, frames.length === 0 ? head : [head, ...frames], commitAt, originAt);
   }
 
   /**
