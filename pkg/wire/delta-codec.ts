@@ -23,9 +23,12 @@ export function contentVersion(bytes: Uint8Array): string {
   return crypto.createHash('sha256').update(bytes).digest().toString('hex', 0, 8);
 }
 
-const varintLen = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
+/** Bytes a protobuf varint of n takes (n < 2^35). */
+export const varintLen = (n: number): number =>
+  n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
 
-function putVarint(b: Buffer, at: number, n: number): number {
+/** Writes n as a protobuf varint at `at`; returns the end. */
+export function putVarint(b: Buffer, at: number, n: number): number {
   while (n >= 0x80) {
     b[at++] = (n & 0x7f) | 0x80;
     n >>>= 7;
@@ -143,16 +146,32 @@ export function encodeDeltaResponseBody(p: Omit<DeltaResponseParts, 'nonce'>): B
   return p.frames.length === 0 ? encodeHead(p, undefined, 0) : joinWithHead(p, undefined);
 }
 
+/** Strings up to this length are measured and written by a JS loop when ASCII (type URL, nonce, version). */
+const SHORT = 128;
+
+/** UTF-8 byte length of s: s.length for a short ASCII string (no call into C++), else Buffer.byteLength. */
+function utf8Length(s: string): number {
+  if (s.length > SHORT) return Buffer.byteLength(s);
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s);
+  return s.length;
+}
+
 const strField = (s: string): number => {
-  const n = Buffer.byteLength(s);
+  const n = utf8Length(s);
   return 1 + varintLen(n) + n;
 };
 
+/**
+ * A length-delimited string field. The head of a one-change response is three short ASCII strings, where
+ * Buffer.byteLength and Buffer.write (two C++ calls each) cost more than a byte loop.
+ */
 function putStrField(b: Buffer, at: number, tag: number, s: string): number {
   b[at++] = tag;
-  const n = Buffer.byteLength(s);
+  const n = utf8Length(s);
   at = putVarint(b, at, n);
-  return at + b.write(s, at, n, 'utf8');
+  if (n !== s.length || n > SHORT) return at + b.write(s, at, n, 'utf8');
+  for (let i = 0; i < n; i++) b[at + i] = s.charCodeAt(i);
+  return at + n;
 }
 
 /**

@@ -120,11 +120,23 @@ export class CacheEntry implements FramePart {
     return y - x === end - start && s.compare(b, start, end, x, y) === 0;
   }
 
-  /** The stored bytes and where the name and the version sit in them (hashing, digests). */
-  key(): [s: Buffer, ns: number, ne: number, vs: number, ve: number] {
-    const s = this.bytes();
-    const [vs, ve] = frameVersionRange(s);
-    return [s, this.stored - this.nameLen, this.stored, vs, ve];
+  /**
+   * The stored bytes and where the name and the version sit in them (hashing, digests). A plain Uint8Array view and
+   * the version's place read inline (frameVersionRange's steps): a commit reads two keys, and Buffer.from's checks
+   * and the parse's tuples were a tenth of a one-change commit (docs/design/serve-one.md).
+   */
+  key(): [s: Uint8Array, ns: number, ne: number, vs: number, ve: number] {
+    const s = new Uint8Array(this.store, this.offset, this.stored);
+    let at = 1; // past the frame's tag: its length, then Resource.version's tag, length and bytes
+    while (s[at++]! >= 0x80);
+    at++;
+    let len = 0;
+    for (let shift = 0; ; shift += 7) {
+      const c = s[at++]!;
+      len += (c & 0x7f) * 2 ** shift;
+      if (c < 0x80) break;
+    }
+    return [s, this.stored - this.nameLen, this.stored, at, at + len];
   }
 
   /**

@@ -24,7 +24,8 @@ export interface CommitMeta {
   originAt?: number;
 }
 
-export type CacheListener = (seq: number, typeUrls: ReadonlySet<string>) => void;
+/** Told the new seq after each commit that changed something (streams then read what changed since theirs). */
+export type CacheListener = (seq: number) => void;
 
 /** Result of matching a client's initial_resource_versions against the cache. */
 export interface InitialMatch {
@@ -95,22 +96,34 @@ export class ResourceCache {
 
   /** Applies one batch atomically (one seq) and notifies streams. */
   commit(changes: readonly TypeCommit[], meta?: CommitMeta): number {
-    const touched = new Set<string>();
+    // No per-commit set of touched types: a one-resource push is the common commit, and its cost is the
+    // serve-one row of the istiod bench (docs/design/serve-one.md).
+    let touched = false;
     const next = this.seqNo + 1;
-    for (const c of changes) {
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i]!;
       const t = this.table(c.typeUrl);
-      for (const e of c.upserts ?? []) if (t.upsert(e, next)) touched.add(c.typeUrl);
-      for (const name of c.removes ?? []) if (t.remove(name, next)) touched.add(c.typeUrl);
+      const ups = c.upserts;
+      if (ups) for (let j = 0; j < ups.length; j++) if (t.upsert(ups[j]!, next)) touched = true;
+      const rms = c.removes;
+      if (rms) for (let j = 0; j < rms.length; j++) if (t.remove(rms[j]!, next)) touched = true;
     }
-    if (touched.size === 0) return this.seqNo;
+    if (!touched) return this.seqNo;
     this.seqNo = next;
     if (meta) {
       this.commitLog.push({ seq: next, meta });
       if (this.commitLog.length > 4096) this.commitLog.splice(0, 1024);
     }
-    for (const typeUrl of touched) this.maybeCompact(this.table(typeUrl));
-    for (const l of this.listeners) l(this.seqNo, touched);
-    return this.seqNo;
+    // The tables this commit changed end their log with its seq (a table listed twice is checked twice: the check
+    // is a comparison when nothing is due).
+    for (let i = 0; i < changes.length; i++) {
+      const t = this.table(changes[i]!.typeUrl);
+      if (t.logSeq[t.logSeq.length - 1] !== next) continue;
+      t.pairs.settle();
+      this.maybeCompact(t);
+    }
+    for (const l of this.listeners) l(next);
+    return next;
   }
 
   /** The oldest commit after `since` (what a response covering (since, seq] has waited longest for). */
@@ -139,7 +152,7 @@ export class ResourceCache {
     // Fast path: the client holds exactly the current set (same count, same
     // digest of all pairs) — the usual storm after a restart. One sequential
     // pass over the request; otherwise the exact per-name match below.
-    if (irv.raw && irv.size === t.size && irv.digest().equals(t.digest)) {
+    if (irv.raw && irv.size === t.size && irv.digest().equals(t.pairs.value)) {
       out.current = irv.size;
       return out;
     }
@@ -171,7 +184,7 @@ export class ResourceCache {
     if (!t) return [];
     const out: string[] = [];
     if (t.get(key)) out.push(key);
-    const s = t.aliasIndex.get(key);
+    const s = t.aliasTargets(key);
     if (s) {
       for (const e of s) {
         const n = e.name;
@@ -182,8 +195,8 @@ export class ResourceCache {
   }
 
   /** Entries that list `key` among their aliases (may include the entry named `key`); undefined when none. */
-  aliasTargets(typeUrl: string, key: string): ReadonlySet<CacheEntry> | undefined {
-    return this.tables.get(typeUrl)?.aliasIndex.get(key);
+  aliasTargets(typeUrl: string, key: string): Iterable<CacheEntry> | undefined {
+    return this.tables.get(typeUrl)?.aliasTargets(key);
   }
 
   *entries(typeUrl: string): IterableIterator<CacheEntry> {
@@ -211,6 +224,37 @@ export class ResourceCache {
       const cur = t.current(i);
       if (cur !== undefined) fn(cur);
     }
+    return true;
+  }
+
+  /**
+   * forEachChangedSince for a wildcard subscriber: appends every live entry changed after `since` to `frames` and
+   * every name deleted after it to `removed`, with no callback per record. The log holds one current record per
+   * live name (an entry is current only under the seq it was linked with), so no entry is appended twice; a name
+   * removed, re-added and removed again in one commit leaves two current tombstone records, so `removed` is
+   * deduplicated when it holds more than one name (rule 15).
+   */
+  collectChangedSince(typeUrl: string, since: number, frames: CacheEntry[], removed: string[]): boolean {
+    const t = this.tables.get(typeUrl);
+    if (!t) return true;
+    if (since < t.floorSeq) return false;
+    const seqs = t.logSeq;
+    const refs = t.logRef;
+    let lo = 0;
+    let hi = seqs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (seqs[mid]! <= since) lo = mid + 1;
+      else hi = mid;
+    }
+    const removedFrom = removed.length;
+    for (let i = lo; i < seqs.length; i++) {
+      const ref = refs[i]!;
+      if (typeof ref !== 'string') {
+        if (ref.seq === seqs[i]) frames.push(ref);
+      } else if (t.tombs.get(ref) === seqs[i]) removed.push(ref);
+    }
+    if (removed.length - removedFrom > 1) dedupeTail(removed, removedFrom);
     return true;
   }
 
@@ -275,4 +319,17 @@ export class ResourceCache {
     t.logRef = refs;
     if (floor > t.floorSeq) t.floorSeq = floor;
   }
+}
+
+/** Drops repeated names from list[from..], keeping the first of each (in place). */
+function dedupeTail(list: string[], from: number): void {
+  const seen = new Set<string>();
+  let w = from;
+  for (let i = from; i < list.length; i++) {
+    const n = list[i]!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    list[w++] = n;
+  }
+  list.length = w;
 }

@@ -35,7 +35,8 @@ export interface TypeState {
   mustRespond: boolean;
   nonceSent: string;
   nonceAcked: string;
-  sentAt?: number;
+  /** Monotonic ms when nonceSent went to the sink (the status view turns it into wall time when read). */
+  sentMono?: number;
   ackedAt?: number;
   /** Timing of the response identified by nonceSent. */
   sentCommitAt?: number;
@@ -63,6 +64,9 @@ export function nextResponse(
   cache: ResourceCache,
   st: TypeState,
 ): { frames: FramePart[]; removed: string[]; since: number } | undefined {
+  if (st.cursor !== null && st.sub.wildcard && st.held === null && st.force.size === 0 && st.unsubNotify.size === 0) {
+    return caughtUpWildcard(cache, st, st.cursor);
+  }
   // The entries themselves: the transport copies each into its output (no per-resource Buffer here).
   const frames: FramePart[] = [];
   const removed: string[] = [];
@@ -164,5 +168,23 @@ export function nextResponse(
     else remove(n);
   }
   st.cursor.seq = cache.seq;
+  return { frames, removed, since };
+}
+
+/**
+ * nextResponse for the usual push: a wildcard type whose first response went out and that owes no names. Its
+ * response is exactly the log since the cursor (every change sent, every deletion removed), so the general path's
+ * dedupe sets and per-name checks have nothing to do: the cache appends straight into the response's lists.
+ */
+function caughtUpWildcard(
+  cache: ResourceCache,
+  st: TypeState,
+  cursor: Cursor,
+): { frames: FramePart[]; removed: string[]; since: number } | undefined {
+  const since = cursor.seq;
+  const frames: CacheEntry[] = [];
+  const removed: string[] = [];
+  if (!cache.collectChangedSince(st.typeUrl, since, frames, removed)) return undefined;
+  cursor.seq = cache.seq;
   return { frames, removed, since };
 }

@@ -6,6 +6,8 @@ export type StreamStatusInput = Omit<StreamStatus, 'pendingCommits' | 'types'> &
   /** The cache's current seq. */
   cacheSeq: number;
   types: Iterable<TypeState>;
+  /** Wall minus monotonic clock now: turns the monotonic send times into wall times. */
+  wallOffset: number;
 };
 
 /** Builds a stream's read-only status (pure): per-type protocol state plus commits not yet sent. */
@@ -21,7 +23,7 @@ export function buildStreamStatus(s: StreamStatusInput): StreamStatus {
       explicitNames: st.sub.explicitNames.size,
       lastNonceSent: st.nonceSent,
       lastNonceAcked: st.nonceAcked,
-      lastSentAt: st.sentAt,
+      lastSentAt: st.sentMono === undefined ? undefined : Math.round(st.sentMono + s.wallOffset),
       lastAckedAt: st.ackedAt,
       lastNack: st.lastNack,
       responses: st.responses,

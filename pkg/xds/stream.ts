@@ -1,8 +1,7 @@
 import {
   encodeDeltaResponse,
-  encodeDeltaResponseParts,
   nonceField,
-  partBytes,
+  ResponseHeads,
   type DeltaRequest,
   type FramePart,
   type NodeInfo,
@@ -65,6 +64,13 @@ export interface StreamOptions {
 }
 
 /**
+ * Resource bytes up to which a response is built as one buffer for StreamSink.writeFramed; larger ones go as parts
+ * (a full sync is chunked by the transport, never one large buffer). The transport copies messages up to 4 KiB into
+ * one buffer itself (pkg/transport message-writer SMALL_MESSAGE), so this moves that copy here.
+ */
+const FRAMED_MAX_BYTES = 4096;
+
+/**
  * One delta-ADS stream: subscription bookkeeping, ACK/NACK, and turning cache
  * changes into at most one response per type per flush. A slow client costs
  * one cursor per type: while a write is outstanding nothing else is queued,
@@ -82,11 +88,14 @@ export class XdsStream {
   private readonly log: Logger;
   private readonly replies: ReplyRecorder;
   private readonly unknownLog: LogLimiter;
+  /** Response heads with this stream's nonce prefix (rule 16: `<id>-<n>`, unique per stream). */
+  private readonly heads: ResponseHeads;
   /** When the response in flight was handed to the sink (monotonic ms), for the send-time histogram. */
   private writeStarted = 0;
 
   constructor(private readonly o: StreamOptions) {
     this.id = o.id;
+    this.heads = new ResponseHeads(`${o.id}-`);
     this.connectedAt = o.clock.now();
     this.log = o.logger.child({ streamId: o.id });
     const now = (): number => o.clock.monotonic();
@@ -239,18 +248,27 @@ export class XdsStream {
   }
 
   private send(st: TypeState, frames: FramePart[], removed: string[], since: number): void {
-    const nonce = this.nextNonce();
-    const parts = encodeDeltaResponseParts({
-      typeUrl: st.typeUrl,
-      nonce,
-      systemVersionInfo: String(this.o.cache.seq),
-      frames,
-      removed,
-    });
-    const buf = parts.length === 1 ? partBytes(parts[0]!) : parts;
+    // The head's constant fields are encoded once per stream (ResponseHeads); the frames follow it uncopied.
+    const nonceNo = ++this.nonceCounter;
+    const nonce = this.heads.nonce(nonceNo);
     const commitAt = since >= 0 ? this.o.cache.oldestCommitAfter(since)?.at : undefined;
     const originAt = since >= 0 ? this.o.cache.earliestOriginAfter(since) : undefined;
-    this.write(st, nonce, buf, commitAt, originAt);
+    const sink = this.o.sink;
+    let bytes = 0;
+    for (let i = 0; i < frames.length; i++) bytes += frames[i]!.length;
+    if (sink.writeFramed && bytes <= FRAMED_MAX_BYTES) {
+      // A small response is built whole behind the transport's prefix room: one allocation, the frames copied once
+      // (the transport would copy a small message into one buffer anyway), no head Buffer and no parts list.
+      const lead = sink.headroom ?? 0;
+      const b = this.heads.encode(st.typeUrl, this.o.cache.seq, nonceNo, removed, bytes, lead);
+      let at = b.length - bytes;
+      for (let i = 0; i < frames.length; i++) at += frames[i]!.copy(b, at);
+      this.record(st, nonce, commitAt, originAt);
+      sink.writeFramed(b, this.written);
+      return;
+    }
+    const head = this.heads.encode(st.typeUrl, this.o.cache.seq, nonceNo, removed);
+    this.write(st, nonce, frames.length === 0 ? head : [head, ...frames], commitAt, originAt);
   }
 
   /**
@@ -271,7 +289,7 @@ export class XdsStream {
   }
 
   private nextNonce(): string {
-    return `${this.id}-${++this.nonceCounter}`; // rule 16: unique per stream
+    return this.heads.nonce(++this.nonceCounter); // rule 16: unique per stream
   }
 
   private write(
@@ -287,9 +305,12 @@ export class XdsStream {
 
   /** Bookkeeping for the response about to be handed to the sink; from here one response is in flight. */
   private record(st: TypeState, nonce: string, commitAt: number | undefined, originAt: number | undefined): void {
-    this.writeStarted = this.o.clock.monotonic();
+    // One clock read per response: the send-time metric's start and the status view's last-sent time (kept
+    // monotonic; stream-status converts it to wall time when read).
+    const now = this.o.clock.monotonic();
+    this.writeStarted = now;
     st.nonceSent = nonce;
-    st.sentAt = this.o.clock.now();
+    st.sentMono = now;
     st.responses++;
     st.sentCommitAt = commitAt;
     st.sentOriginAt = originAt;
@@ -309,7 +330,7 @@ export class XdsStream {
   };
 
   private sendUnknown(typeUrl: string): void {
-    const nonce = `${this.id}-${++this.nonceCounter}`;
+    const nonce = this.nextNonce();
     const buf = encodeDeltaResponse({ typeUrl, nonce, frames: [], removed: [] });
     // Bounded: answered only for spontaneous requests; written even while another is in flight.
     this.o.sink.write(buf, () => undefined);
@@ -358,6 +379,7 @@ export class XdsStream {
       pendingWrite: this.inFlight,
       cacheSeq: this.o.cache.seq,
       types: this.types.values(),
+      wallOffset: this.o.clock.now() - this.o.clock.monotonic(),
     });
   }
 }

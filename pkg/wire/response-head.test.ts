@@ -1,0 +1,63 @@
+import t from 'tap';
+import { encodeDeltaResponseParts, partBytes } from './delta-codec';
+import { loadWire, TYPE_ADDRESS } from './schema';
+import { ResponseHeads } from './response-head';
+
+const wire = loadWire();
+
+t.test('ResponseHeads writes the bytes encodeDeltaResponseParts writes for the same strings', (t) => {
+  const cases: { prefix: string; typeUrl: string; version: number; nonceNo: number; removed: string[] }[] = [
+    { prefix: 'caught-up-', typeUrl: TYPE_ADDRESS, version: 1, nonceNo: 1, removed: [] },
+    { prefix: 's-', typeUrl: TYPE_ADDRESS, version: 0, nonceNo: 9, removed: ['ns/a'] },
+    { prefix: 's-', typeUrl: TYPE_ADDRESS, version: 10, nonceNo: 10, removed: ['ns/ç', 'x'.repeat(300)] },
+    { prefix: 'ztunnel-é-', typeUrl: 'type.example/é', version: 2 ** 40 + 7, nonceNo: 123_456_789, removed: [] },
+    // A nonce past 127 bytes: its length is a two-byte varint.
+    { prefix: 'p'.repeat(130), typeUrl: 'type.example/' + 't'.repeat(200), version: 99, nonceNo: 100, removed: [] },
+  ];
+  for (const c of cases) {
+    const heads = new ResponseHeads(c.prefix);
+    const nonce = heads.nonce(c.nonceNo);
+    t.equal(nonce, `${c.prefix}${c.nonceNo}`);
+    const want = partBytes(
+      encodeDeltaResponseParts({
+        typeUrl: c.typeUrl,
+        nonce,
+        systemVersionInfo: String(c.version),
+        frames: [],
+        removed: c.removed,
+      })[0]!,
+    );
+    const got = heads.encode(c.typeUrl, c.version, c.nonceNo, c.removed);
+    t.same([...got], [...want], `${c.prefix.slice(0, 12)} v${c.version} n${c.nonceNo}: same bytes`);
+    // Twice through the cached type field, and the decoder reads back what was meant.
+    const again = heads.encode(c.typeUrl, c.version, c.nonceNo, c.removed);
+    t.ok(again.equals(got));
+    const msg = wire.DeltaDiscoveryResponse.toObject(wire.DeltaDiscoveryResponse.decode(got)) as Record<
+      string,
+      unknown
+    >;
+    t.equal(msg.systemVersionInfo, String(c.version));
+    t.equal(msg.typeUrl, c.typeUrl);
+    t.equal(msg.nonce, nonce);
+    t.same(msg.removedResources ?? [], c.removed);
+  }
+  t.end();
+});
+
+t.test('ResponseHeads leaves room for the tail', (t) => {
+  const heads = new ResponseHeads('s-');
+  const bare = heads.encode(TYPE_ADDRESS, 5, 6, []);
+  const roomy = heads.encode(TYPE_ADDRESS, 5, 6, [], 40);
+  t.equal(roomy.length, bare.length + 40);
+  t.ok(roomy.subarray(0, bare.length).equals(bare));
+  t.end();
+});
+
+t.test('ResponseHeads leaves room in front for a frame prefix', (t) => {
+  const heads = new ResponseHeads('s-');
+  const bare = heads.encode(TYPE_ADDRESS, 5, 6, ['ns/gone']);
+  const framed = heads.encode(TYPE_ADDRESS, 5, 6, ['ns/gone'], 40, 5);
+  t.equal(framed.length, 5 + bare.length + 40);
+  t.ok(framed.subarray(5, 5 + bare.length).equals(bare));
+  t.end();
+});

@@ -1,0 +1,98 @@
+import { putVarint, varintLen } from './delta-codec';
+
+/**
+ * The head of one stream's DeltaDiscoveryResponses: system_version_info (1) = the cache seq in decimal, type_url (4),
+ * nonce (5) = `<prefix><n>` and removed_resources (6), in that order: the bytes encodeDeltaResponseParts writes for
+ * the same strings (response-head.test.ts). The type URL's field and the nonce prefix are encoded once per stream, and
+ * the two numbers are written as digits, so a one-change response's head costs one allocation and no string
+ * encoding: with the strings it was about a fifth of serving one change (docs/design/serve-one.md).
+ */
+export class ResponseHeads {
+  private readonly prefix: Buffer;
+  private readonly prefixText: string;
+  /** type URL -> its encoded field; one per type the stream serves (typeOrder), made on first use. */
+  private readonly typeFields = new Map<string, Buffer>();
+
+  constructor(noncePrefix: string) {
+    this.prefixText = noncePrefix;
+    this.prefix = Buffer.from(noncePrefix, 'utf8');
+  }
+
+  /** The nonce `encode(…, nonceNo, …)` writes, as a string (what the stream matches ACKs against). */
+  nonce(nonceNo: number): string {
+    return this.prefixText + String(nonceNo);
+  }
+
+  /**
+   * The head fields, after `lead` bytes of room (for a transport's frame prefix) and followed by room for `tail`
+   * more bytes (both left unwritten).
+   */
+  encode(typeUrl: string, version: number, nonceNo: number, removed: readonly string[], tail = 0, lead = 0): Buffer {
+    const type = this.typeField(typeUrl);
+    const vd = digits(version);
+    const nd = digits(nonceNo);
+    const nonceLen = this.prefix.length + nd;
+    let n = 2 + vd + type.length + 1 + varintLen(nonceLen) + nonceLen;
+    for (let i = 0; i < removed.length; i++) {
+      const r = Buffer.byteLength(removed[i]!);
+      n += 1 + varintLen(r) + r;
+    }
+    const b = Buffer.allocUnsafe(lead + n + tail);
+    b[lead] = 0x0a;
+    b[lead + 1] = vd;
+    let at = putDigits(b, lead + 2, version, vd);
+    b.set(type, at); // TypedArray set: Buffer.copy goes through two JS layers first
+    at += type.length;
+    b[at++] = 0x2a;
+    at = putVarint(b, at, nonceLen);
+    b.set(this.prefix, at);
+    at += this.prefix.length;
+    at = putDigits(b, at, nonceNo, nd);
+    for (let i = 0; i < removed.length; i++) {
+      const r = removed[i]!;
+      b[at++] = 0x32;
+      const len = Buffer.byteLength(r);
+      at = putVarint(b, at, len);
+      at += b.write(r, at, len, 'utf8');
+    }
+    return b;
+  }
+
+  private typeField(typeUrl: string): Buffer {
+    let f = this.typeFields.get(typeUrl);
+    if (!f) {
+      const len = Buffer.byteLength(typeUrl);
+      f = Buffer.allocUnsafe(1 + varintLen(len) + len);
+      f[0] = 0x22;
+      f.write(typeUrl, putVarint(f, 1, len), 'utf8');
+      this.typeFields.set(typeUrl, f);
+    }
+    return f;
+  }
+}
+
+/** Decimal digits of a non-negative safe integer (String(n).length). */
+function digits(n: number): number {
+  if (n < 0x80000000) {
+    let d = 1;
+    for (let m = n | 0; m >= 10; m = (m / 10) | 0) d++;
+    return d;
+  }
+  return String(n).length;
+}
+
+/** Writes n's `d` decimal digits at `at`; returns the end. Integer steps below 2^31 (the usual seq and nonce). */
+function putDigits(b: Buffer, at: number, n: number, d: number): number {
+  const end = at + d;
+  if (n >= 0x80000000) {
+    b.write(String(n), at, d, 'latin1');
+    return end;
+  }
+  let m = n | 0;
+  for (let i = end - 1; i >= at; i--) {
+    const q = (m / 10) | 0;
+    b[i] = 0x30 + m - q * 10;
+    m = q;
+  }
+  return end;
+}
