@@ -9,7 +9,7 @@ export function generateKeyPair(alg: KeyAlgorithm): { privateKey: crypto.KeyObje
   // Generated as DER and imported again, so no KeyObject we hand out shares its key's mutex with node's key
   // generation job: on node 20.20 a GC that collected that job while such a key was being read (export, or
   // asymmetricKeyDetails) deadlocked the process — seen twice in the bench's load generator and its own process
-  // (gdb: ~KeyGenJob waiting on the mutex GetEcKeyDetail / ExportJWKEcKey held; docs/design/ca-floors.md §6).
+  // (gdb: ~KeyGenJob waiting on the mutex GetEcKeyDetail / ExportJWKEcKey held; docs/design/ca-floors.md section 6).
   const publicKeyEncoding = { type: 'spki', format: 'der' } as const;
   const privateKeyEncoding = { type: 'pkcs8', format: 'der' } as const;
   const der: Buffer = alg.startsWith('rsa-')
