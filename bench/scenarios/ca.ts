@@ -82,7 +82,9 @@ async function measure(
   const here = __dirname; // dist/bench/scenarios
   const serverLog = fs.openSync(path.join(logDir, `ca-server-${tag}.stderr.log`), 'w');
   const clientLog = fs.openSync(path.join(logDir, `ca-client-${tag}.stderr.log`), 'w');
-  const server = spawn(process.execPath, [path.join(here, '../ca', script), ...args], {
+  // A script name is one of this build's bench/ca servers; an absolute path is another build's (BENCH_CA_BASELINE).
+  const file = path.isAbsolute(script) ? script : path.join(here, '../ca', script);
+  const server = spawn(process.execPath, [file, ...args], {
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', serverLog],
   });
@@ -185,8 +187,17 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   // Per key type a fourth rung: our transport with the canned answer plus the CA's crypto per request (CSR
   // parse + fresh-key import + verify, one CA signature; BENCH_CA_TRANSPORT_CRYPTO in transport-server.ts).
   const withCrypto = { BENCH_CA_TRANSPORT_CRYPTO: '1' };
+  // BENCH_CA_BASELINE=<dist dir of another build> (e.g. main's): its CA server runs in every round beside this
+  // build's, same client and load, so before/after is measured in the same run (`*_baseline_*`, `*_vs_baseline`).
+  const baselineDir = process.env.BENCH_CA_BASELINE;
+  const baselineServer = baselineDir ? path.resolve(baselineDir, 'bench', 'ca', 'server.js') : undefined;
+  if (baselineServer && !fs.existsSync(baselineServer)) throw new Error(`BENCH_CA_BASELINE: no ${baselineServer}`);
+  for (const k of keys) byTarget[`baseline-${k}`] = [];
   for (let r = 0; r < rounds; r++) {
     for (const k of keys) {
+      if (baselineServer) {
+        byTarget[`baseline-${k}`]!.push(await measure(baselineServer, [k], load, opts.logDir, `baseline-${k}`));
+      }
       byTarget[k]!.push(await measure('server.js', [k], load, opts.logDir, k));
       const rung = await measure('transport-server.js', [k], load, opts.logDir, `crypto-${k}`, withCrypto);
       byTarget[`crypto-${k}`]!.push(rung);
@@ -202,6 +213,13 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     { name: 'transport_floor_cpu_per_request_min', value: min(floorUs), unit: 'us' },
     { name: 'transport_floor_cpu_per_request_median', value: median(floorUs), unit: 'us' },
   ];
+  // The same burst of 500 against the bare floor server: no CA work at all, so its drain is what the transport
+  // and the load generator alone take on these 2 cores (a burst drain can be no shorter).
+  const floorDrain = floor.map((x) => x.burstWallMs);
+  figures.push(
+    { name: 'transport_floor_burst500_drain_min', value: min(floorDrain), unit: 'ms' },
+    { name: 'transport_floor_burst500_drain_median', value: median(floorDrain), unit: 'ms' },
+  );
   const oursUs = byTarget.transport!.map((x) => 1e6 / x.perCpuSecond);
   figures.push(
     { name: 'transport_ours_cpu_per_request_min', value: min(oursUs), unit: 'us' },
@@ -278,6 +296,11 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
         unit: 'ratio',
         target: DRAIN,
       },
+      {
+        name: `${s}_ca_burst500_transport_floor_drain_over_lower_bound_median`,
+        value: median(floorDrain) / lowerBoundMs,
+        unit: 'ratio',
+      },
       { name: `${s}_ca_burst500_p99_median`, value: median(rs.map((x) => x.burstP99)), unit: 'ms' },
       {
         name: `${s}_ca_sustained_certificates_per_second_median`,
@@ -317,6 +340,29 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       },
       { name: `${s}_ca_burst500_floor_limited_bound`, value: (load.burstSize * floorLimitedUs) / 1000, unit: 'ms' },
     );
+    const base = byTarget[`baseline-${k}`]!;
+    if (base.length > 0) {
+      const baseRates = base.map((x) => x.perCpuSecond);
+      const baseDrain = base.map((x) => x.burstWallMs);
+      figures.push(
+        { name: `${s}_ca_baseline_certificates_per_server_cpu_second_min`, value: min(baseRates), unit: 'cert/cpu-s' },
+        {
+          name: `${s}_ca_baseline_certificates_per_server_cpu_second_median`,
+          value: median(baseRates),
+          unit: 'cert/cpu-s',
+        },
+        { name: `${s}_ca_baseline_fraction_of_ceiling_median`, value: median(baseRates) / ceiling, unit: 'ratio' },
+        {
+          name: `${s}_ca_baseline_fixed_cost_per_request_median`,
+          unit: 'us',
+          value: median(baseRates.map((x) => 1e6 / x)) - inproc[`${s}_freshJwk`]!.cpuUs,
+        },
+        { name: `${s}_ca_baseline_burst500_drain_median`, value: median(baseDrain), unit: 'ms' },
+        // Per round, this build's certificates per server CPU-s over the baseline's (measured back to back).
+        { name: `${s}_ca_vs_baseline_median`, value: median(rates.map((x, i) => x / baseRates[i]!)), unit: 'ratio' },
+        { name: `${s}_ca_vs_baseline_min`, value: min(rates.map((x, i) => x / baseRates[i]!)), unit: 'ratio' },
+      );
+    }
     const list = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(', ');
     notes.push(`${k}: per-round cert/server-CPU-s ${list(rates)}; burst-of-500 drains (ms) ${list(drain)}.`);
   }

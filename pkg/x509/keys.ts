@@ -6,10 +6,22 @@ import { OID } from './oids';
 export type KeyAlgorithm = 'rsa-2048' | 'rsa-3072' | 'rsa-4096' | 'ec-p256' | 'ec-p384';
 
 export function generateKeyPair(alg: KeyAlgorithm): { privateKey: crypto.KeyObject; publicKey: crypto.KeyObject } {
-  if (alg.startsWith('rsa-')) {
-    return crypto.generateKeyPairSync('rsa', { modulusLength: Number(alg.slice(4)) });
-  }
-  return crypto.generateKeyPairSync('ec', { namedCurve: alg === 'ec-p384' ? 'P-384' : 'P-256' });
+  // Generated as DER and imported again, so no KeyObject we hand out shares its key's mutex with node's key
+  // generation job: on node 20.20 a GC that collected that job while such a key was being read (export, or
+  // asymmetricKeyDetails) deadlocked the process — seen twice in the bench's load generator and its own process
+  // (gdb: ~KeyGenJob waiting on the mutex GetEcKeyDetail / ExportJWKEcKey held; docs/design/ca-floors.md section 6).
+  const publicKeyEncoding = { type: 'spki', format: 'der' } as const;
+  const privateKeyEncoding = { type: 'pkcs8', format: 'der' } as const;
+  const der: Buffer = alg.startsWith('rsa-')
+    ? crypto.generateKeyPairSync('rsa', { modulusLength: Number(alg.slice(4)), publicKeyEncoding, privateKeyEncoding })
+        .privateKey
+    : crypto.generateKeyPairSync('ec', {
+        namedCurve: alg === 'ec-p384' ? 'P-384' : 'P-256',
+        publicKeyEncoding,
+        privateKeyEncoding,
+      }).privateKey;
+  const key = crypto.createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  return { privateKey: key, publicKey: crypto.createPublicKey(key) };
 }
 
 /** PKCS#8 PEM, the form ztunnel and rustls expect for private keys. */
