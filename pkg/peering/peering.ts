@@ -335,6 +335,8 @@ export class Peering implements PeeringLayer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.stopParts();
+    // A background write under way finishes first: saveNow writes the same temp file.
+    await this.writer.settled();
     for (const p of this.peers.values()) {
       p.client.close();
       if (p.partition.dirty && p.partition.lastSyncAt !== undefined) this.writer.saveNow(p.partition);

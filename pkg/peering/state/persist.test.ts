@@ -65,3 +65,45 @@ t.test('a write of a partition still linked is kept', async (t) => {
   t.notOk(p.dirty);
   t.same(stale, []);
 });
+
+// Shutdown closes the writer while a background write may be under way, then saves synchronously; the process
+// exits right after. settled() waits for that write, so no `<file>.tmp-<pid>` is left behind (the chaos test
+// found one after a graceful stop).
+t.test('settled() waits for the background write under way when the writer is closed', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-persist-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const p = new PeerPartition('cluster-z');
+  p.dirty = true;
+  // Wrapped: a promise resolved with a promise would adopt it, and this test must see settled() itself.
+  let closed!: (s: { settled: Promise<void> }) => void;
+  const closing = new Promise<{ settled: Promise<void> }>((resolve) => (closed = resolve));
+  const w = new PeerStateWriter({
+    stateDir: dir,
+    types: new Map(),
+    log: createSilentLogger(),
+    delayMs: 0,
+    due: () => {
+      // Closed right after the write starts (a microtask runs after flush() has started it).
+      queueMicrotask(() => {
+        w.close();
+        closed({ settled: w.settled() });
+      });
+      return p.dirty ? [p] : [];
+    },
+    current: () => true,
+    onStale: () => undefined,
+  });
+  // The writer's timer is unref'd: this one keeps the process alive until the write is done (bounded).
+  const alive = setTimeout(() => undefined, 5000);
+  t.teardown(() => clearTimeout(alive));
+  w.schedule();
+  await (
+    await closing
+  ).settled;
+  t.ok(fs.existsSync(peerFile(dir, 'cluster-z')), 'the write under way finished');
+  t.same(
+    fs.readdirSync(path.join(dir, 'peers')).filter((f) => f.includes('.tmp-')),
+    [],
+    'no temp file left',
+  );
+});

@@ -87,6 +87,8 @@ export class PeerStateWriter {
   private timer?: NodeJS.Timeout;
   private saving = false;
   private closed = false;
+  /** The background write under way, if any. */
+  private inFlight?: Promise<void>;
 
   constructor(private readonly o: PeerStateWriterOptions) {}
 
@@ -105,7 +107,7 @@ export class PeerStateWriter {
     const due = this.o.due();
     if (due.length === 0) return;
     this.saving = true;
-    void (async () => {
+    this.inFlight = (async () => {
       for (const p of due) {
         if (this.closed) break;
         if (!this.o.current(p)) continue; // unlinked meanwhile
@@ -123,7 +125,22 @@ export class PeerStateWriter {
         }
       }
       this.saving = false;
+      this.inFlight = undefined;
     })();
+  }
+
+  /**
+   * Resolves once the background write under way (if any) has finished its current file, or after `timeoutMs`
+   * (a disk that does not answer must not hold shutdown). Shutdown awaits it before saveNow: both write
+   * `<file>.tmp-<pid>`, and a process that exits mid-write leaves that temp file behind.
+   */
+  async settled(timeoutMs = 5000): Promise<void> {
+    const w = this.inFlight;
+    if (!w) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([w, late]);
+    clearTimeout(timer);
   }
 
   /** Writes `p` now, synchronously (shutdown). */
