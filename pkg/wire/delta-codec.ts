@@ -1,5 +1,6 @@
 import * as crypto from 'node:crypto';
 import protobuf from 'protobufjs';
+import { putVarint, utf8Size, varintSize } from './pb-writer';
 
 /**
  * Hand-assembled encoders for the two hot messages. Each Resource is encoded
@@ -21,20 +22,6 @@ import protobuf from 'protobufjs';
  */
 export function contentVersion(bytes: Uint8Array): string {
   return crypto.createHash('sha256').update(bytes).digest().toString('hex', 0, 8);
-}
-
-/** Bytes a protobuf varint of n takes (n < 2^35). */
-export const varintLen = (n: number): number =>
-  n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
-
-/** Writes n as a protobuf varint at `at`; returns the end. */
-export function putVarint(b: Buffer, at: number, n: number): number {
-  while (n >= 0x80) {
-    b[at++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
-  }
-  b[at++] = n;
-  return at;
 }
 
 function readVarint(b: Uint8Array, at: number): [number, number] {
@@ -74,10 +61,10 @@ export function encodeResourceFrame(name: string, version: string, typeUrl: stri
   const nameLen = Buffer.byteLength(name);
   const versionLen = Buffer.byteLength(version);
   const typeLen = Buffer.byteLength(typeUrl);
-  const anyLen = 1 + varintLen(typeLen) + typeLen + 1 + varintLen(value.length) + value.length;
+  const anyLen = 1 + varintSize(typeLen) + typeLen + 1 + varintSize(value.length) + value.length;
   const resLen =
-    1 + varintLen(versionLen) + versionLen + 1 + varintLen(anyLen) + anyLen + 1 + varintLen(nameLen) + nameLen;
-  const b = Buffer.allocUnsafe(1 + varintLen(resLen) + resLen);
+    1 + varintSize(versionLen) + versionLen + 1 + varintSize(anyLen) + anyLen + 1 + varintSize(nameLen) + nameLen;
+  const b = Buffer.allocUnsafe(1 + varintSize(resLen) + resLen);
   let at = 0;
   b[at++] = 0x12; // DeltaDiscoveryResponse.resources
   at = putVarint(b, at, resLen);
@@ -149,16 +136,12 @@ export function encodeDeltaResponseBody(p: Omit<DeltaResponseParts, 'nonce'>): B
 /** Strings up to this length are measured and written by a JS loop when ASCII (type URL, nonce, version). */
 const SHORT = 128;
 
-/** UTF-8 byte length of s: s.length for a short ASCII string (no call into C++), else Buffer.byteLength. */
-function utf8Length(s: string): number {
-  if (s.length > SHORT) return Buffer.byteLength(s);
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s);
-  return s.length;
-}
+/** UTF-8 byte length of s: counted in JS for a short string (no call into C++), else Buffer.byteLength. */
+const utf8Length = (s: string): number => (s.length > SHORT ? Buffer.byteLength(s) : utf8Size(s));
 
 const strField = (s: string): number => {
   const n = utf8Length(s);
-  return 1 + varintLen(n) + n;
+  return 1 + varintSize(n) + n;
 };
 
 /**

@@ -1,4 +1,4 @@
-import { putVarint, varintLen } from './delta-codec';
+import { putVarint, varintSize } from './pb-writer';
 
 /**
  * The head of one stream's DeltaDiscoveryResponses: system_version_info (1) = the cache seq in decimal, type_url (4),
@@ -32,10 +32,10 @@ export class ResponseHeads {
     const vd = digits(version);
     const nd = digits(nonceNo);
     const nonceLen = this.prefix.length + nd;
-    let n = 2 + vd + type.length + 1 + varintLen(nonceLen) + nonceLen;
+    let n = 2 + vd + type.length + 1 + varintSize(nonceLen) + nonceLen;
     for (let i = 0; i < removed.length; i++) {
       const r = Buffer.byteLength(removed[i]!);
-      n += 1 + varintLen(r) + r;
+      n += 1 + varintSize(r) + r;
     }
     const b = Buffer.allocUnsafe(lead + n + tail);
     b[lead] = 0x0a;
@@ -62,7 +62,7 @@ export class ResponseHeads {
     let f = this.typeFields.get(typeUrl);
     if (!f) {
       const len = Buffer.byteLength(typeUrl);
-      f = Buffer.allocUnsafe(1 + varintLen(len) + len);
+      f = Buffer.allocUnsafe(1 + varintSize(len) + len);
       f[0] = 0x22;
       f.write(typeUrl, putVarint(f, 1, len), 'utf8');
       this.typeFields.set(typeUrl, f);
