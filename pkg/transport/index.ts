@@ -5,7 +5,7 @@ export type { GrpcServerOptions, ServiceRegistration } from './grpc-server';
 export { BidiCall, metadataFromHeaders } from './calls';
 export { UnaryCall } from './unary-call';
 export { MessageReader } from './message-reader';
-export { GRPC_PREFIX_BYTES } from './message-writer';
+export { GRPC_PREFIX_BYTES, SMALL_MESSAGE } from './message-writer';
 export type { MessageReaderHandlers } from './message-reader';
 export { ReceivePool, UNPOOLED } from './receive-pool';
 export type { MessageLease, ReceivePoolOptions } from './receive-pool';

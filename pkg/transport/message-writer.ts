@@ -15,7 +15,7 @@ const FEW_PARTS = 4;
  * the fan-out memo's keying (not isolated): the xds bench's fanout_marginal_vs_floor went from
  * 1.25x to 1.10x of the bare node:http2 floor, pinned, on a loaded machine (bench/results/xds.json).
  */
-const SMALL_MESSAGE = 4096;
+export const SMALL_MESSAGE = 4096;
 
 export interface MessageWriterOptions {
   stream: http2.ServerHttp2Stream;

@@ -6,7 +6,7 @@ import {
   type FramePart,
   type NodeInfo,
 } from '../wire';
-import type { MessageLease } from '../transport';
+import { SMALL_MESSAGE, type MessageLease } from '../transport';
 import { GrpcCode } from '../errors';
 import { LogLimiter, type Logger } from '../log';
 import type { Clock } from '../lifecycle';
@@ -65,10 +65,10 @@ export interface StreamOptions {
 
 /**
  * Resource bytes up to which a response is built as one buffer for StreamSink.writeFramed; larger ones go as parts
- * (a full sync is chunked by the transport, never one large buffer). The transport copies messages up to 4 KiB into
- * one buffer itself (pkg/transport message-writer SMALL_MESSAGE), so this moves that copy here.
+ * (a full sync is chunked by the transport, never one large buffer). The transport copies messages up to this size
+ * into one buffer itself, so this moves that copy here: the same threshold.
  */
-const FRAMED_MAX_BYTES = 4096;
+const FRAMED_MAX_BYTES = SMALL_MESSAGE;
 
 /**
  * One delta-ADS stream: subscription bookkeeping, ACK/NACK, and turning cache
