@@ -16,7 +16,7 @@ import { refuseAtAccept } from './accept-filter';
 
 /**
  * A receive pool that served no take for this long is emptied. While messages are leased it keeps up to the
- * receive budget (64 MiB by default) of idle buffers, and one buffer (≤ 4 MiB) once none is leased: worth
+ * receive budget (64 MiB by default) of idle buffers, and one buffer per size class once none is leased: worth
  * keeping while a storm continues (a 200-client storm sends a request every few ms), not at idle.
  */
 const RECEIVE_POOL_TRIM_MS = 1_000;
