@@ -120,8 +120,9 @@ export function addressAliases(msg: object): readonly string[] {
   if (m.service) {
     for (const a of m.service.addresses ?? []) if (a.address) out.push(`${a.network ?? ''}/${bytesToIp(a.address)}`);
   }
-  // Most workloads of a large mesh (split-horizon ones) have no address: one shared empty list.
-  return out.length ? out : NO_ALIASES;
+  // Most workloads of a large mesh (split-horizon ones) have no address: one shared empty list. Otherwise a
+  // copy of exactly its length: push grows a backing store to 17 slots, and the cache entry keeps the list.
+  return out.length ? out.slice() : NO_ALIASES;
 }
 
 /** A message source that makes its message when called (resource-delta.ts: MessageSource). */

@@ -144,6 +144,9 @@ function keepPodAnnotation(k: string): boolean {
   return k.startsWith('ambient.istio.io/') || k.startsWith('networking.istio.io/') || k === 'istio.io/dataplane-mode';
 }
 
+/** Most pods name no container port: one shared empty list. */
+const NO_PORTS: readonly ContainerPortObj[] = Object.freeze([]);
+
 export function normPod(m: Meta): PodObj {
   const md = obj(m.raw['metadata'], 'metadata')!;
   const s = m.spec;
@@ -210,7 +213,8 @@ export function normPod(m: Meta): PodObj {
     namespace: m.namespace,
     labels: strMap(md['labels'], 'metadata.labels', undefined, m.intern),
     annotations: strMap(md['annotations'], 'metadata.annotations', keepPodAnnotation),
-    ips,
+    // Copies of exactly their length: push grows a backing store to 17 slots, kept for the pod's lifetime.
+    ips: ips.slice(),
     serviceAccount: m.intern(
       str(s['serviceAccountName'], 'spec.serviceAccountName') ||
         str(s['serviceAccount'], 'spec.serviceAccount') ||
@@ -220,7 +224,7 @@ export function normPod(m: Meta): PodObj {
     phase: m.intern(str(st['phase'], 'status.phase') ?? ''),
     ready,
     deleting: md['deletionTimestamp'] !== undefined && md['deletionTimestamp'] !== null,
-    namedPorts,
+    namedPorts: namedPorts.length ? namedPorts.slice() : NO_PORTS,
   };
   const node = str(s['nodeName'], 'spec.nodeName');
   if (node) out.nodeName = m.intern(node);
@@ -228,7 +232,7 @@ export function normPod(m: Meta): PodObj {
   const gn = str(md['generateName'], 'metadata.generateName');
   if (gn) out.generateName = m.intern(gn);
   // Not enumerable (see PodObj.ipBytes): registry equality and the object's printed form are unchanged.
-  Object.defineProperty(out, 'ipBytes', { value: Object.freeze(bytes) });
+  Object.defineProperty(out, 'ipBytes', { value: Object.freeze(bytes.slice()) });
   return out;
 }
 

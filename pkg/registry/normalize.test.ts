@@ -151,6 +151,22 @@ t.test('Pod: ipBytes are the canonical ips as bytes, same order, frozen and not 
   t.notOk(Object.getOwnPropertyDescriptor(p, 'ipBytes')?.writable, 'not writable');
 });
 
+t.test('Pod: an empty map or port list is one shared frozen value, not one per pod', async (t) => {
+  const pod = (name: string, annotations: Record<string, string>) => {
+    const o = ok({ apiVersion: 'v1', kind: 'Pod', metadata: { name, annotations }, spec: { containers: [{}] } }).obj;
+    if (o.kind !== 'Pod') throw new Error('not a Pod');
+    return o;
+  };
+  const a = pod('a', {});
+  const b = pod('b', { 'kubectl.kubernetes.io/restartedAt': 'x' });
+  t.equal(a.annotations, b.annotations, 'none kept in either: the same object');
+  t.equal(a.labels, b.labels, 'no labels: the same object');
+  t.ok(Object.isFrozen(a.annotations), 'frozen: no pod can write into another');
+  t.equal(a.namedPorts, b.namedPorts, 'no named port: the same list');
+  t.ok(Object.isFrozen(a.namedPorts));
+  t.same(pod('c', { 'istio.io/dataplane-mode': 'none' }).annotations, { 'istio.io/dataplane-mode': 'none' });
+});
+
 t.test('EndpointSlice: keeps the Service name, ports and the endpoints no Pod backs', async (t) => {
   const es = (extra: Record<string, unknown>) => ({
     apiVersion: 'discovery.k8s.io/v1',

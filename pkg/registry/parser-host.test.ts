@@ -1,4 +1,6 @@
 import t from 'tap';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { createSilentLogger } from '../log';
 import { ParserHost } from './index';
 
@@ -29,4 +31,21 @@ t.test('parses queue one at a time and answer in order', async (t) => {
     out.map((o) => (o.ok ? (o.parsed.objects[0]!.obj['metadata'] as { name: string }).name : o.reason)),
     names,
   );
+});
+
+t.test('the queue does not keep the last parsed file once its caller has dropped it', async (t) => {
+  // A full collection on demand: V8's own gc function, exposed for this test only.
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const host = new ParserHost({ logger: createSilentLogger() });
+  t.teardown(() => host.close());
+  const parsed = await (async (): Promise<WeakRef<object>> => {
+    const o = await host.parse('a.yaml', 'apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n');
+    if (!o.ok) throw new Error(o.reason);
+    return new WeakRef(o.parsed);
+  })();
+  // A WeakRef's target stays alive until the job that made it ends: collect on a later turn.
+  await new Promise((r) => setImmediate(r));
+  gc();
+  t.equal(parsed.deref(), undefined, 'nothing the host holds reaches the parsed objects');
 });

@@ -65,23 +65,28 @@ export function strList(v: unknown, path: string): string[] | undefined {
   });
 }
 
+/** The map of no keys, shared: most pods keep no annotation, and every object of a 50k-pod registry stays. */
+const EMPTY_MAP: Readonly<Record<string, string>> = Object.freeze({});
+
 /** A string→string map (labels, annotations, selectors). Keys are sorted so equal maps compare equal. */
 export function strMap(
   v: unknown,
   path: string,
   keep?: (k: string) => boolean,
   intern?: (s: string) => string,
-): Record<string, string> {
+): Readonly<Record<string, string>> {
   const o = obj(v, path);
+  if (!o) return EMPTY_MAP;
   const out: Record<string, string> = {};
-  if (!o) return out;
+  let n = 0;
   for (const k of Object.keys(o).sort()) {
     if (keep && !keep(k)) continue;
     const val = o[k];
     if (typeof val !== 'string') fail(`${path}.${k}`, `must be a string, got ${typeName(val)}`);
     out[k] = intern ? intern(val) : val;
+    n++;
   }
-  return out;
+  return n ? out : EMPTY_MAP;
 }
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
