@@ -121,12 +121,12 @@ function peersMain(): void {
   const fsOf = (i: number, j: number): { body: Buffer; version: string } => {
     const m = moved.get(i)?.get(j);
     const body = Buffer.concat([template(j, m?.pods ?? BASE_PODS), varintField(11, m?.origin ?? origin0 + i)]);
-    return { body, version: contentVersion(body) };
+    return { body, version: contentVersion(`${NS}/svc-${j}`, body) };
   };
   const ciOf = (i: number): { body: Buffer; version: string } => {
     const ci = { clusterId: `sim-${i}`, network: `sim-net-${i}`, trustDomain: 'cluster.local', softwareVersion: 'sim' };
     const body = Buffer.from(CI.encode(CI.fromObject(ci)).finish());
-    return { body, version: contentVersion(body) };
+    return { body, version: contentVersion('cluster', body) };
   };
   let nonce = 0;
   let replacements = 0;

@@ -107,12 +107,12 @@ t.test('a frame whose name or message outgrows the scratch buffer is encoded aga
   for (const [name, m] of cases) {
     const value = wire.Address.encode(m).finish();
     const f = enc.encode(name, m);
-    t.same(f.bytes, encodeResourceFrame(name, contentVersion(value), TYPE_ADDRESS, value), `${f.bytes.length} B`);
+    t.same(f.bytes, encodeResourceFrame(name, contentVersion(name, value), TYPE_ADDRESS, value), `${f.bytes.length} B`);
     t.equal(f.nameLen, Buffer.byteLength(name));
     t.same(encodeMessage(CODECS['istio.workload.Address'], m), Buffer.from(value), 'the message alone');
   }
   // The same encoder, now with a large buffer, still writes small frames exactly.
   const small = { workload: { uid: 'a', name: 'b' } };
   const v = wire.Address.encode(small).finish();
-  t.same(enc.encode('a', small).bytes, encodeResourceFrame('a', contentVersion(v), TYPE_ADDRESS, v));
+  t.same(enc.encode('a', small).bytes, encodeResourceFrame('a', contentVersion('a', v), TYPE_ADDRESS, v));
 });

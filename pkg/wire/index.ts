@@ -2,6 +2,7 @@ export { loadWire, findProtoDir, TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_PREFIX }
 export type { Wire } from './schema';
 export {
   encodeResourceFrame,
+  encodeContentFrame,
   encodeDeltaResponse,
   encodeDeltaResponseParts,
   encodeDeltaResponseBody,

@@ -73,8 +73,8 @@ export class InitialVersions implements Iterable<[string, string]> {
   }
 
   /**
-   * The order-independent digest of every (name, version) pair (see
-   * SetDigest): one sequential pass over the request bytes, no lookups.
+   * The order-independent digest of every version listed (see SetDigest: a
+   * version covers its name): one sequential pass over the request bytes, no lookups.
    */
   digest(): SetDigest {
     if (!this.sum) {
@@ -82,8 +82,8 @@ export class InitialVersions implements Iterable<[string, string]> {
       if (this.raw) {
         const v = viewOf(this.buf);
         const o = this.offsets();
-        for (let i = 0; i < 4 * this.size; i += 4) d.addView(1, v, o[i]!, o[i + 1]!, v, o[i + 2]!, o[i + 3]!);
-      } else this.forEachRaw((b, ns, ne, vs, ve) => d.addBytes(b, ns, ne, vs, ve));
+        for (let i = 0; i < 4 * this.size; i += 4) d.addView(v, o[i + 2]!, o[i + 3]!);
+      } else this.forEachRaw((b, _ns, _ne, vs, ve) => d.addBytes(1, b, vs, ve));
       this.sum = d;
     }
     return this.sum;
@@ -181,8 +181,7 @@ export class InitialVersionsCollector {
     o[n + 3] = ve;
     this.n = n + 4;
     if (!this.digesting) return;
-    const v = (this.view ??= viewOf(this.b));
-    this.sum.addView(1, v, ks, ke, v, vs, ve);
+    this.sum.addView((this.view ??= viewOf(this.b)), vs, ve);
   }
 
   /**

@@ -145,14 +145,14 @@ t.test('a generated frame equals encodeResourceFrame over protobufjs bytes with 
     const value = wire.Address.encode(m).finish();
     const name = pick(STRINGS) + String(i);
     const f = enc.encode(name, m);
-    t.same(f.bytes, encodeResourceFrame(name, contentVersion(value), TYPE_ADDRESS, value), `case ${i}`);
+    t.same(f.bytes, encodeResourceFrame(name, contentVersion(name, value), TYPE_ADDRESS, value), `case ${i}`);
     t.equal(f.nameLen, Buffer.byteLength(name));
   }
   // A message larger than the initial scratch buffer (64 KiB) and size stack (4,096 lengths) grows both.
   const policies = Array.from({ length: 5000 }, (_, i) => `ns/policy-${i}`);
   const big = { workload: { uid: 'u', authorizationPolicies: policies } };
   const value = wire.Address.encode(big).finish();
-  t.same(enc.encode('u', big).bytes, encodeResourceFrame('u', contentVersion(value), TYPE_ADDRESS, value));
+  t.same(enc.encode('u', big).bytes, encodeResourceFrame('u', contentVersion('u', value), TYPE_ADDRESS, value));
 });
 
 t.test('codecs are found by type URL; other types have none', async (t) => {

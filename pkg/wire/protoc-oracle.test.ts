@@ -114,7 +114,7 @@ t.test('Address(Service) and Authorization decode with protoc', async (t) => {
 
 t.test('hand-assembled DeltaDiscoveryResponse (shared resource frames) decodes with protoc', async (t) => {
   const value = wire.Address.encode(wire.Address.fromObject({ workload: { uid: 'u1', name: 'n' } })).finish();
-  const version = contentVersion(value);
+  const version = contentVersion('u1', value);
   const frame = encodeResourceFrame('u1', version, TYPE_ADDRESS, value);
   const resp = encodeDeltaResponse({
     typeUrl: TYPE_ADDRESS,
@@ -167,7 +167,7 @@ t.test('resource frames with multi-byte lengths and UTF-8 names decode with prot
 
 t.test('a shared response body plus a per-stream nonce decodes with protoc like the one-shot encoding', async (t) => {
   const value = wire.Address.encode(wire.Address.fromObject({ workload: { uid: 'u2', name: 'm' } })).finish();
-  const frame = encodeResourceFrame('u2', contentVersion(value), TYPE_ADDRESS, value);
+  const frame = encodeResourceFrame('u2', contentVersion('u2', value), TYPE_ADDRESS, value);
   const parts = { typeUrl: TYPE_ADDRESS, systemVersionInfo: '9', frames: [frame], removed: ['gone/3'] };
   const body = encodeDeltaResponseBody(parts);
   const pristine = Buffer.from(body);
@@ -251,15 +251,26 @@ t.test(
 );
 
 t.test(
-  'contentVersion is the first 16 hex digits of SHA-256 (openssl as oracle): versions persisted before stay valid',
+  "contentVersion is the first 16 hex digits of SHA-256 (openssl as oracle) of Any.value's and Resource.name's fields",
   async (t) => {
     const value = wire.Address.encode(
       wire.Address.fromObject({ workload: { uid: 'u1', name: 'n', namespace: 'ns' } }),
     ).finish();
-    const out = execFileSync('openssl', ['dgst', '-sha256', '-r'], { input: Buffer.from(value) }).toString();
-    const hex = out.split(' ')[0]!;
+    const name = 'Kubernetes//Pod/ns/n';
+    // Any.value (field 2, length-delimited) then Resource.name (field 3): tag, one-byte length, bytes.
+    const covered = Buffer.concat([
+      Buffer.from([0x12, value.length]),
+      value,
+      Buffer.from([0x1a, name.length]),
+      Buffer.from(name),
+    ]);
+    const sha = (b: Buffer): string =>
+      execFileSync('openssl', ['dgst', '-sha256', '-r'], { input: b }).toString().split(' ')[0]!;
+    const hex = sha(covered);
     t.match(hex, /^[0-9a-f]{64}$/);
-    t.equal(contentVersion(value), hex.slice(0, 16));
+    t.equal(contentVersion(name, value), hex.slice(0, 16));
+    t.not(contentVersion(name, value), sha(Buffer.from(value)).slice(0, 16), 'not the hash of the body alone');
+    t.not(contentVersion('Kubernetes//Pod/ns/m', value), contentVersion(name, value), 'the same body, another name');
   },
 );
 

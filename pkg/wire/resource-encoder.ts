@@ -6,9 +6,20 @@ import { NameMarks, putBytesBack, putUtf8Back, putVarintBack } from './pb-writer
 export const VERSION_LEN = 16;
 
 /**
- * Writes the content version of b[start, end) as 16 hex digits at out[at]:
- * the first 8 bytes of its SHA-256, the same string contentVersion() gives,
- * so versions persisted before stay valid.
+ * Writes the content version of a resource at out[at] as 16 hex digits: the
+ * first 8 bytes of the SHA-256 of b[start, end), which must be the resource's
+ * Any.value field followed by its Resource.name field (tag, length and bytes
+ * of each), as they sit at the end of its frame (encodeResourceFrame's layout).
+ *
+ * Why the name is covered: no two names of a type then share a version, so
+ * the reconnect digest (SetDigest) hashes a client's versions alone, not its
+ * names (docs/design/reconnect-storm-cpu.md). Both fields carry their length,
+ * so (body, name) pairs never hash the same bytes. The type URL is left out:
+ * versions are only ever compared within one type (a client lists its
+ * versions per type, the cache keeps a table per type). Versions made before
+ * the name was covered (the body's hash alone) differ from these, so a client
+ * is sent each resource once after the upgrade, and the versions it lists
+ * from then on match.
  *
  * Why SHA-256 and not a faster non-cryptographic 64-bit hash: the version is
  * all that tells a client (and the cache, which drops an upsert whose version
@@ -96,6 +107,7 @@ export class ResourceFrameEncoder<T> {
     const msgStart = at;
     at = putVarintBack(b, at, msgEnd - msgStart);
     b[--at] = 0x12; // Any.value
+    const covered = at; // the version covers Any.value's field and Resource.name's (putContentVersion)
     const t = this.typeUrlField;
     at -= t.length;
     if (at >= 0) b.set(t, at);
@@ -108,7 +120,7 @@ export class ResourceFrameEncoder<T> {
     at = putVarintBack(b, at, end - at);
     b[--at] = 0x12; // DeltaDiscoveryResponse.resources
     if (at < 0) return at;
-    putContentVersion(b, msgStart, msgEnd, b, versionAt);
+    putContentVersion(b, covered, end, b, versionAt);
     this.nameLen = nameLen;
     this.versionEnd = versionAt + VERSION_LEN - at;
     this.hole1 = marks.first < 0 ? -1 : marks.first - at;

@@ -23,101 +23,80 @@ export function fnv1aString(s: string): number {
 }
 
 /**
- * An order-independent 64-bit digest of a set of (name, version) pairs: two
- * 32-bit lanes, each the sum mod 2^32 of a per-pair hash (two different
- * word-at-a-time mixing steps over name, its length, version and its length,
- * finished with murmur3's fmix32). Sums, not XOR, so a pair listed twice does
- * not cancel out. Why: a reconnect storm after a daemon restart is thousands of
- * ztunnels each listing ~50k names whose versions are all current; equal
- * digests and equal counts let the cache answer "nothing changed" from one
- * sequential pass over the request instead of 50k random lookups. A digest
- * mismatch falls back to the exact per-name match, so the digest only ever
- * shortcuts the all-equal case (a false match needs a 64-bit collision).
+ * An order-independent 64-bit digest of a set of resource versions: two 32-bit
+ * lanes, each the sum mod 2^32 of a per-version hash (two different
+ * word-at-a-time mixing steps over the version's bytes, seeded with its length,
+ * finished with murmur3's fmix32). Sums, not XOR, so a version listed twice
+ * does not cancel out. Why: a reconnect storm after a daemon restart is
+ * thousands of ztunnels each listing ~50k names whose versions are all
+ * current; equal digests and equal counts let the cache answer "nothing
+ * changed" from one sequential pass over the request instead of 50k random
+ * lookups. A digest mismatch falls back to the exact per-name match, so the
+ * digest only ever shortcuts the all-equal case.
+ *
+ * Only versions are hashed, not names: a version is a content hash that covers
+ * its resource's name (pkg/wire/resource-encoder.ts putContentVersion), so no
+ * two names of a type share a version, and a client that holds each version it
+ * lists under the name it was sent with holds exactly the current set when its
+ * versions are the current ones. A false match needs a 64-bit collision (of
+ * the digest, or of two versions). Reading the 16-byte version alone is about
+ * a third of the bytes of name and version (docs/design/reconnect-storm-cpu.md).
  */
 export class SetDigest {
   a = 0;
   b = 0;
 
-  /** Adds the pair whose name is buf[ns, ne) and version buf[vs, ve) (a request's bytes). */
-  addBytes(buf: Uint8Array, ns: number, ne: number, vs: number, ve: number): void {
-    this.mixBytes(1, buf, ns, ne, buf, vs, ve);
+  /** Adds (sign 1) or removes (sign -1) the version b[vs, ve), read with byte loads (one at a time: the cache). */
+  addBytes(sign: 1 | -1, b: Uint8Array, vs: number, ve: number): void {
+    const n = ve - vs;
+    let h1 = 0x811c9dc5 ^ n;
+    let h2 = 0x2545f491 ^ n;
+    let i = vs;
+    for (; i + 4 <= ve; i += 4) {
+      const w = b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+      h1 = lane1(h1, w);
+      h2 = lane2(h2, w);
+    }
+    if (i < ve) {
+      let t = 0;
+      for (let s = 0; i < ve; i++, s += 8) t |= b[i]! << s;
+      h1 = lane1(h1, t);
+      h2 = lane2(h2, t);
+    }
+    this.a = (this.a + sign * fmix32(h1)) >>> 0;
+    this.b = (this.b + sign * fmix32(h2)) >>> 0;
   }
 
-  /** Adds (sign 1) or removes (sign -1) one pair; the name may come already encoded (the cache's index has it). */
-  addPair(name: string | Uint8Array, version: string, sign: 1 | -1 = 1): void {
-    const nb = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
+  /** Adds (sign 1) or removes (sign -1) one version. */
+  addVersion(version: string, sign: 1 | -1 = 1): void {
     const vb = Buffer.from(version, 'utf8');
-    this.mixBytes(sign, nb, 0, nb.length, vb, 0, vb.length);
-  }
-
-  /** Adds (sign 1) or removes (sign -1) the pair whose name is nb[ns, ne) and version vb[vs, ve). */
-  addRanges(sign: 1 | -1, nb: Uint8Array, ns: number, ne: number, vb: Uint8Array, vs: number, ve: number): void {
-    this.mixBytes(sign, nb, ns, ne, vb, vs, ve);
+    this.addBytes(sign, vb, 0, vb.length);
   }
 
   /**
-   * addView's function with byte loads: no DataView to allocate for one pair (the cache adds and
-   * removes pairs one at a time). The decoder's digest is checked equal to this one in the tests.
+   * addBytes's function over the version bytes [vs, ve) of a DataView (a whole request: the decoder). One
+   * little-endian load per four bytes costs about half of four byte loads from a Uint8Array (measured on 1 MB
+   * of 96-byte entries).
    */
-  private mixBytes(sign: 1 | -1, nb: Uint8Array, ns: number, ne: number, vb: Uint8Array, vs: number, ve: number): void {
-    let h1 = 0x811c9dc5;
-    let h2 = 0x2545f491;
-    let i = ns;
-    for (; i + 4 <= ne; i += 4) {
-      const w = nb[i]! | (nb[i + 1]! << 8) | (nb[i + 2]! << 16) | (nb[i + 3]! << 24);
-      h1 = lane1(h1, w);
-      h2 = lane2(h2, w);
-    }
-    let t = 0;
-    for (let s = 0; i < ne; i++, s += 8) t |= nb[i]! << s;
-    h1 = lane1(lane1(h1, t), ne - ns);
-    h2 = lane2(lane2(h2, t), ne - ns);
-    i = vs;
+  addView(v: DataView, vs: number, ve: number): void {
+    // The length seeds both lanes, so "ab" != "ab\0" although the 0-3 tail bytes are read as one zero-padded word.
+    const n = ve - vs;
+    let h1 = 0x811c9dc5 ^ n;
+    let h2 = 0x2545f491 ^ n;
+    let i = vs;
     for (; i + 4 <= ve; i += 4) {
-      const w = vb[i]! | (vb[i + 1]! << 8) | (vb[i + 2]! << 16) | (vb[i + 3]! << 24);
+      const w = v.getInt32(i, true);
       h1 = lane1(h1, w);
       h2 = lane2(h2, w);
     }
-    t = 0;
-    for (let s = 0; i < ve; i++, s += 8) t |= vb[i]! << s;
-    h1 = lane1(lane1(h1, t), ve - vs);
-    h2 = lane2(lane2(h2, t), ve - vs);
-    this.a = (this.a + sign * fmix32(h1)) >>> 0;
-    this.b = (this.b + sign * fmix32(h2)) >>> 0;
-  }
-
-  /**
-   * Adds (sign 1) or removes (sign -1) the pair whose name is bytes [ns, ne) of nv and version bytes
-   * [vs, ve) of vv. Words are read through a DataView: one little-endian load per four bytes costs
-   * about half of four byte loads from a Uint8Array (measured on 1 MB of 96-byte entries).
-   */
-  addView(sign: 1 | -1, nv: DataView, ns: number, ne: number, vv: DataView, vs: number, ve: number): void {
-    // Four bytes per step, then the 0-3 tail bytes and the length of the part, for the name and then
-    // the version; the length keeps ("ab","c") != ("a","bc") and "ab" != "ab\0".
-    let h1 = 0x811c9dc5;
-    let h2 = 0x2545f491;
-    let i = ns;
-    for (; i + 4 <= ne; i += 4) {
-      const w = nv.getInt32(i, true);
-      h1 = lane1(h1, w);
-      h2 = lane2(h2, w);
+    if (i < ve) {
+      let t = 0;
+      for (let s = 0; i < ve; i++, s += 8) t |= v.getUint8(i) << s;
+      h1 = lane1(h1, t);
+      h2 = lane2(h2, t);
     }
-    let t = 0;
-    for (let s = 0; i < ne; i++, s += 8) t |= nv.getUint8(i) << s;
-    h1 = lane1(lane1(h1, t), ne - ns);
-    h2 = lane2(lane2(h2, t), ne - ns);
-    i = vs;
-    for (; i + 4 <= ve; i += 4) {
-      const w = vv.getInt32(i, true);
-      h1 = lane1(h1, w);
-      h2 = lane2(h2, w);
-    }
-    t = 0;
-    for (let s = 0; i < ve; i++, s += 8) t |= vv.getUint8(i) << s;
-    h1 = lane1(lane1(h1, t), ve - vs);
-    h2 = lane2(lane2(h2, t), ve - vs);
-    this.a = (this.a + sign * fmix32(h1)) >>> 0;
-    this.b = (this.b + sign * fmix32(h2)) >>> 0;
+    this.a = (this.a + fmix32(h1)) >>> 0;
+    this.b = (this.b + fmix32(h2)) >>> 0;
   }
 
   equals(o: SetDigest): boolean {

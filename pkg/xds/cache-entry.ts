@@ -1,4 +1,4 @@
-import { contentVersion, encodeResourceFrame, frameNameLength, frameVersionRange, type FramePart } from '../wire';
+import { encodeContentFrame, frameNameLength, frameVersionRange, type FramePart } from '../wire';
 
 /**
  * One cached resource, and its place in its type's table. The frame (the
@@ -16,6 +16,10 @@ import { contentVersion, encodeResourceFrame, frameNameLength, frameVersionRange
  * FramePart: writers copy it straight into their output (copy), and `frame`
  * makes the bytes on demand. Resource.name is the frame's last field and is
  * never left out, so the name is always the last `nameLen` stored bytes.
+ *
+ * The version is the content hash putContentVersion writes (entryFromBytes, or a frame a
+ * ResourceFrameEncoder wrote): it covers the name, so no two entries of a table share one, which the
+ * reconnect digest relies on (SetDigest hashes versions alone).
  *
  * `seq`, `stamp` and `next` belong to the one table that holds the entry: an
  * update links a new entry in place of the old one (same hash chain), so an
@@ -200,19 +204,20 @@ export function packFrame(
   return { bytes: out, holes: i1 + i2 * HOLE_SPAN };
 }
 
-/** Builds a cache entry from a message's encoded bytes; the version is a content hash. */
+/** Builds a cache entry from a message's encoded bytes; the version is its content hash (covering the name). */
 export function entryFromBytes(
   typeUrl: string,
   name: string,
   bytes: Uint8Array,
   aliases: readonly string[] = [],
 ): CacheEntry {
-  return CacheEntry.of(encodeResourceFrame(name, contentVersion(bytes), typeUrl, bytes), aliases);
+  return CacheEntry.of(encodeContentFrame(name, typeUrl, bytes), aliases);
 }
 
 /**
  * A cache entry holding its own copy of a complete frame (e.g. one in an
- * encoder's reused buffer), packed like rehomed() packs. The caller wrote the
+ * encoder's reused buffer; its version a content hash, as ResourceFrameEncoder
+ * writes it), packed like rehomed() packs. The caller wrote the
  * frame and passes where its name length and version end are (no re-parse),
  * and where it wrote copies of the name (hole1 < hole2, -1 = none; no search);
  * without hole1 the frame is searched as packFrame does.
@@ -262,11 +267,11 @@ function holeCount(len: number, n: number, h1: number, h2: number): 0 | 1 | 2 {
 }
 
 /**
- * A cache entry over b[start, end), a frame its writer gives up (it never
- * writes those bytes again): packed in place where packFrame's rules allow,
- * with the name's copies at frame offsets h1 < h2 (-1 = none) as the writer
- * marked them. The stored bytes keep ending at `end`: the entry's
- * storedLength says where they start.
+ * A cache entry over b[start, end), a frame its writer (a ResourceFrameEncoder:
+ * the version is a content hash) gives up (it never writes those bytes again):
+ * packed in place where packFrame's rules allow, with the name's copies at
+ * frame offsets h1 < h2 (-1 = none) as the writer marked them. The stored
+ * bytes keep ending at `end`: the entry's storedLength says where they start.
  */
 export function entryInPlace(
   b: Buffer,

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { ResourceCache, entryFromBytes } from './cache';
+import { createHash } from 'node:crypto';
 import { contentVersion, InitialVersions } from '../wire';
 
 const T = 'type.googleapis.com/istio.workload.Address';
@@ -96,29 +97,42 @@ t.test('matchInitial: the all-current set is answered as current; any difference
   const names = Array.from({ length: 200 }, (_, i) => `ns/w-${i}`);
   cache.commit([{ typeUrl: T, upserts: names.map((n, i) => entryFromBytes(T, n, Buffer.from(`b${i}`))) }]);
   const held: [string, string][] = names.map((n) => [n, cache.get(T, n)!.version]);
-  const shuffled = [...held].reverse();
-  const same = cache.matchInitial(T, rawIrv(shuffled));
+  const shuffled = rawIrv([...held].reverse());
+  // Answered from the digests alone: no per-name walk (the exact match's forEachRaw) for the current set.
+  shuffled.forEachRaw = (): void => void t.fail('the all-current set walked name by name');
+  const same = cache.matchInitial(T, shuffled);
   t.same(
     { current: same.current, changed: same.changed.length, missing: same.missing.length, duplicate: same.duplicate },
     { current: 200, changed: 0, missing: 0, duplicate: false },
     'any order',
   );
-  // Two names' versions swapped: same multiset of versions, different pairs.
-  const swapped = held.map(([n, v], i): [string, string] =>
-    i === 0 ? [n, held[1]![1]] : i === 1 ? [n, held[0]![1]] : [n, v],
-  );
+  // Two resources swapped bodies since the client's sync: it lists each name with the version of the body the
+  // other has now. Had versions covered the bodies alone, the multiset of versions would be the current one.
+  const swapped = new ResourceCache();
+  const body = (i: number): Buffer => Buffer.from(i === 0 ? 'b1' : i === 1 ? 'b0' : `b${i}`);
+  swapped.commit([{ typeUrl: T, upserts: names.map((n, i) => entryFromBytes(T, n, body(i))) }]);
   t.same(
-    cache
-      .matchInitial(T, rawIrv(swapped))
+    swapped
+      .matchInitial(T, rawIrv(held))
       .changed.map((e) => e.name)
       .sort(),
     ['ns/w-0', 'ns/w-1'],
+    'bodies swapped between two names',
   );
-  // Same count, one name replaced by a name the server does not have.
-  const other = held.map(([n, v], i): [string, string] => (i === 5 ? ['ns/else', v] : [n, v]));
+  // Same count, one name the server no longer has (listed at its own version) in place of one it lacks.
+  const gone = entryFromBytes(T, 'ns/else', Buffer.from('b5'));
+  const other = held.map(([n, v], i): [string, string] => (i === 5 ? ['ns/else', gone.version] : [n, v]));
   const m = cache.matchInitial(T, rawIrv(other));
   t.same(m.missing, ['ns/else']);
   t.equal(m.current, 199);
+  // Versions from before they covered the name (the body's hash alone) all differ: one full resend.
+  const legacy = names.map((n, i): [string, string] => [
+    n,
+    createHash('sha256').update(`b${i}`).digest('hex').slice(0, 16),
+  ]);
+  t.equal(cache.matchInitial(T, rawIrv(legacy)).changed.length, 200, 'old-format versions: every entry resent');
+  // What no digest of versions can see: a version listed under a name it was not sent for (every version covers
+  // its name, so only a client misreporting what it holds does that; it then misleads no one but itself).
   // One pair listed twice in place of another: sums do not cancel.
   const dup = held.map(([n, v], i): [string, string] => (i === 7 ? held[8]! : [n, v]));
   t.equal(cache.matchInitial(T, rawIrv(dup)).duplicate, true);
@@ -207,9 +221,9 @@ t.test(
     for (const [n, b] of pairs) {
       const e = cache.get(T, n);
       t.equal(e?.name, n, `name of ${n.length}-char ${n.slice(0, 8)}… with a ${b.length}-byte body`);
-      t.equal(e?.version, contentVersion(b));
+      t.equal(e?.version, contentVersion(n, b));
     }
-    const m = cache.matchInitial(T, rawIrv(pairs.map(([n, b]) => [n, contentVersion(b)])));
+    const m = cache.matchInitial(T, rawIrv(pairs.map(([n, b]) => [n, contentVersion(n, b)])));
     t.same([m.current, m.changed.length, m.missing.length], [pairs.length, 0, 0], 'matched by bytes');
     const stale = cache.matchInitial(
       T,
@@ -235,10 +249,10 @@ t.test('one entry object committed to two caches is linked into each on its own'
   a.commit([{ typeUrl: T, upserts: [entryFromBytes(T, 'ns/shared', Buffer.from('v2'))] }]);
   t.equal(
     b.get(T, 'ns/shared')?.version,
-    contentVersion(Buffer.from('v1')),
+    contentVersion('ns/shared', Buffer.from('v1')),
     'an update in one cache does not touch the other',
   );
-  t.equal(a.get(T, 'ns/shared')?.version, contentVersion(Buffer.from('v2')));
+  t.equal(a.get(T, 'ns/shared')?.version, contentVersion('ns/shared', Buffer.from('v2')));
   const seen: string[] = [];
   t.ok(b.forEachChangedSince(T, 0, (c) => void seen.push(typeof c === 'string' ? `-${c}` : c.name)));
   t.same(seen, ['ns/shared'], "b's log holds only its own commit");
@@ -273,10 +287,10 @@ t.test('packed frames: names repeated inside the resource are stored once and wr
       out.subarray(3, 3 + plain.length).equals(plain.frame) && out[2] === 0xee && out[3 + plain.length] === 0xee,
       `${label}: copy() writes exactly the frame at the offset`,
     );
-    t.same([packed.name, packed.version], [name, contentVersion(body)]);
+    t.same([packed.name, packed.version], [name, contentVersion(name, body)]);
     cache.commit([{ typeUrl: T, upserts: [packed] }]);
     t.equal(cache.get(T, name), packed, `${label}: found by name`);
-    const m = cache.matchInitial(T, rawIrv([[name, contentVersion(body)]]));
+    const m = cache.matchInitial(T, rawIrv([[name, contentVersion(name, body)]]));
     t.same([m.current, m.changed.length], [1, 0], `${label}: matched by bytes`);
     t.ok(cache.commit([{ typeUrl: T, removes: [name] }]) > 0 && cache.get(T, name) === undefined, `${label}: removed`);
   }

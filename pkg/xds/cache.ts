@@ -150,8 +150,9 @@ export class ResourceCache {
       return out;
     }
     // Fast path: the client holds exactly the current set (same count, same
-    // digest of all pairs) — the usual storm after a restart. One sequential
-    // pass over the request; otherwise the exact per-name match below.
+    // digest of all versions; each version covers its name) — the usual storm
+    // after a restart. One sequential pass over the request; otherwise the
+    // exact per-name match below.
     if (irv.raw && irv.size === t.size && irv.digest().equals(t.pairs.value)) {
       out.current = irv.size;
       return out;

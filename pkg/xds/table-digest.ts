@@ -5,12 +5,13 @@ import type { CacheEntry } from './cache-entry';
 const BATCH = 1024;
 
 /**
- * One type's SetDigest of every (name, version) it holds, kept up to date lazily. Only a reconnecting client reads
- * it (ResourceCache.matchInitial), while every commit changes it, so a linked or unlinked entry is only noted here,
- * and the pairs are hashed when the digest is read or once BATCH have waited (at the end of a commit, never inside
- * one). An entry linked and replaced between two folds is never hashed at all: a resource that changes repeatedly
- * costs one hash in and one out per fold, not two per change (about a tenth of a one-change commit:
- * docs/design/serve-one.md). The result is the same digest as hashing every change at once (type-table.test.ts).
+ * One type's SetDigest of every version it holds (each covers its name: see SetDigest), kept up to date lazily.
+ * Only a reconnecting client reads it (ResourceCache.matchInitial), while every commit changes it, so a linked or
+ * unlinked entry is only noted here, and the versions are hashed when the digest is read or once BATCH have waited
+ * (at the end of a commit, never inside one). An entry linked and replaced between two folds is never hashed at all:
+ * a resource that changes repeatedly costs one hash in and one out per fold, not two per change (about a tenth of a
+ * one-change commit: docs/design/serve-one.md). The result is the same digest as hashing every change at once
+ * (type-table.test.ts).
  */
 export class TableDigest {
   private readonly sum = new SetDigest();
@@ -49,13 +50,13 @@ export class TableDigest {
 
   private fold(): void {
     for (const e of this.drops) {
-      const [s, ns, ne, vs, ve] = e.key();
-      this.sum.addRanges(-1, s, ns, ne, s, vs, ve);
+      const [s, , , vs, ve] = e.key();
+      this.sum.addBytes(-1, s, vs, ve);
     }
     for (const e of this.adds) {
       if (e.seq < 0) continue;
-      const [s, ns, ne, vs, ve] = e.key();
-      this.sum.addRanges(1, s, ns, ne, s, vs, ve);
+      const [s, , , vs, ve] = e.key();
+      this.sum.addBytes(1, s, vs, ve);
     }
     this.adds = [];
     this.drops = [];

@@ -6,7 +6,7 @@ import { TypeTable } from './type-table';
 /** The digest made from scratch over what the table holds: what the lazily folded one must equal. */
 function fresh(table: TypeTable): SetDigest {
   const d = new SetDigest();
-  for (const e of table.entries()) d.addPair(e.name, e.version);
+  for (const e of table.entries()) d.addVersion(e.version);
   return d;
 }
 

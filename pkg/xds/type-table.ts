@@ -35,7 +35,7 @@ export class TypeTable {
   /** Deleted names -> seq of the deletion, until every cursor has passed it. */
   readonly tombs = new Map<string, number>();
   matchStamp = 0;
-  /** Digest of every (name, version) held: the reconnect fast path (SetDigest), folded in lazily. */
+  /** Digest of every version held (each covers its name): the reconnect fast path (SetDigest), folded in lazily. */
   readonly pairs = new TableDigest();
   /** The change log as two parallel arrays (seq ascending). */
   logSeq: number[] = [];
