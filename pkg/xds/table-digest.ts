@@ -37,8 +37,10 @@ export class TableDigest {
 
   /** `e` is about to be replaced or removed (called before its seq is cleared), at `seq`. */
   unlinking(e: CacheEntry, seq: number): void {
-    // Linked after the last fold: it is only in `adds`, where its cleared seq makes the fold skip it.
+    // Linked after the last fold: it is only in `adds`, where its cleared seq makes the fold skip it; when it is the
+    // last one added (a resource changing again and again) it leaves `adds`, which then holds no replaced entry.
     if (e.seq <= this.foldedAt) this.drops.push(e);
+    else if (this.adds[this.adds.length - 1] === e) this.adds.pop();
     this.lastSeq = seq;
   }
 
@@ -49,13 +51,13 @@ export class TableDigest {
 
   private fold(): void {
     for (const e of this.drops) {
-      const [s, ns, ne, vs, ve] = e.key();
-      this.sum.addRanges(-1, s, ns, ne, s, vs, ve);
+      const k = e.key();
+      this.sum.addRanges(-1, k[0], k[1], k[2], k[0], k[3], k[4]);
     }
     for (const e of this.adds) {
       if (e.seq < 0) continue;
-      const [s, ns, ne, vs, ve] = e.key();
-      this.sum.addRanges(1, s, ns, ne, s, vs, ve);
+      const k = e.key();
+      this.sum.addRanges(1, k[0], k[1], k[2], k[0], k[3], k[4]);
     }
     this.adds = [];
     this.drops = [];

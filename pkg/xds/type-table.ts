@@ -78,8 +78,12 @@ export class TypeTable {
   upsert(incoming: CacheEntry, seq: number): boolean {
     // An entry object is linked into one table only (its seq/next are that table's).
     const e = incoming.unlinked();
-    // One view and one parse per entry involved (its key): the name and version compares reuse it.
-    const [f, ns, ne, vs, ve] = e.key();
+    // One view and one parse per entry involved (its key): the name and version compares reuse it. The key is read
+    // by index, not destructured (destructuring runs the array iterator protocol).
+    const k = e.key();
+    const f = k[0];
+    const ns = k[1];
+    const ne = k[2];
     const h = smiHash(f, ns, ne);
     let prev: CacheEntry | undefined;
     let old = this.byHash.get(h);
@@ -88,9 +92,9 @@ export class TypeTable {
       ok = old.key();
       if (rangeEquals(ok[0], ok[1], ok[2], f, ns, ne)) break;
     }
+    const logEnd = this.logRef.length - 1;
     if (old) {
-      const [os, , , ovs, ove] = ok!;
-      if (rangeEquals(os, ovs, ove, f, vs, ve)) return false;
+      if (rangeEquals(ok![0], ok![3], ok![4], f, k[3], k[4])) return false;
       this.moveAliases(old, e);
       this.pairs.unlinking(old, seq);
       e.next = old.next;
@@ -107,6 +111,14 @@ export class TypeTable {
     else this.byHash.set(h, e);
     this.pairs.linked(e, seq);
     if (!old) this.addAliases(e);
+    if (old && logEnd >= 0 && this.logRef[logEnd] === old) {
+      // The log's last record is the replaced entry's, now superseded (no reader would use it: compaction drops
+      // such records): the new record takes its place. A resource changing again and again, with nothing else
+      // between, then grows no log, and the log keeps no replaced entry alive until the next compaction.
+      this.logSeq[logEnd] = seq;
+      this.logRef[logEnd] = e;
+      return true;
+    }
     this.logSeq.push(seq);
     this.logRef.push(e);
     return true;
