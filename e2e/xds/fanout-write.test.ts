@@ -63,31 +63,41 @@ t.test('fan-out: every grpc-js stream gets the shared body and its own nonce, by
   await waitFor(() => clients.every((c) => c.got.length >= 2), { timeoutMs: 10_000, what: 'initial responses' });
   // Sizes from a few bytes to more than one HTTP/2 DATA frame (16 KiB) and more than one TLS record.
   const sizes = [0, 1, 200, 4000, 5000, 20_000, 70_000];
-  for (const [i, size] of sizes.entries()) {
-    const before = clients.map((c) => c.got.length);
-    const entry = f.workload(`u/c${i}`, `10.0.1.${i}`, { name: 'x'.repeat(size) });
-    f.cache.commit([{ typeUrl: A, upserts: [entry], removes: i === 0 ? ['u/b'] : [] }]);
-    await waitFor(() => clients.every((c, k) => c.got.length > before[k]!), { timeoutMs: 10_000, what: `push ${i}` });
-    const msgs = clients.map((c, k) => c.got[before[k]!]!);
-    const dec = msgs.map((m) => decode(f.wire, m));
-    // The cache entry is DeltaDiscoveryResponse field 2 as encoded once: decoded alone, it is the expected resource.
-    const frame = joinParts([entry]);
-    const expected = decode(f.wire, frame).resources;
-    for (const [k, d] of dec.entries()) {
-      t.equal(d.typeUrl, A);
-      t.equal(d.systemVersionInfo, String(f.cache.seq));
-      t.same(d.resources, expected, 'the resource, name, version and body');
-      t.same(d.removedResources, i === 0 ? ['u/b'] : []);
-      t.ok(msgs[k]!.includes(frame), 'the entry bytes as the cache holds them');
+  // A commit of two changes goes through the fan-out memo (one body shared, each stream's nonce last); a commit of
+  // one change to a caught-up stream is answered from the commit itself (XdsStream.sendOne: head, then the frame).
+  for (const shared of [true, false]) {
+    for (const [i, size] of sizes.entries()) {
+      const before = clients.map((c) => c.got.length);
+      const entry = f.workload(`u/c${i}-${shared}`, `10.0.1.${i}`, { name: 'x'.repeat(size) });
+      const also = shared ? [f.workload(`u/d${i}`, `10.0.2.${i}`)] : [];
+      const removes = i === 0 && shared ? ['u/b'] : [];
+      f.cache.commit([{ typeUrl: A, upserts: [entry, ...also], removes }]);
+      await waitFor(() => clients.every((c, k) => c.got.length > before[k]!), { timeoutMs: 10_000, what: `push ${i}` });
+      const msgs = clients.map((c, k) => c.got[before[k]!]!);
+      const dec = msgs.map((m) => decode(f.wire, m));
+      // The cache entry is DeltaDiscoveryResponse field 2 as encoded once: decoded alone, it is the expected resource.
+      const frame = joinParts([entry]);
+      const expected = decode(f.wire, joinParts([entry, ...also])).resources;
+      for (const [k, d] of dec.entries()) {
+        t.equal(d.typeUrl, A);
+        t.equal(d.systemVersionInfo, String(f.cache.seq));
+        t.same(d.resources, expected, 'the resources, name, version and body');
+        t.same(d.removedResources, removes);
+        t.ok(msgs[k]!.includes(frame), 'the entry bytes as the cache holds them');
+      }
+      t.equal(new Set(dec.map((d) => d.nonce)).size, clients.length, 'one nonce per stream');
+      if (!shared) {
+        for (const m of msgs) t.ok(m.subarray(m.length - frame.length).equals(frame), `size ${size}: the frame last`);
+        continue;
+      }
+      // The message is the shared body followed by field 5 (the nonce): strip it and every stream's bytes agree.
+      const bodies = msgs.map((m, k) => {
+        const n = Buffer.byteLength(dec[k]!.nonce);
+        t.same([...m.subarray(m.length - n - 2, m.length - n)], [0x2a, n], 'nonce field last');
+        return m.subarray(0, m.length - n - 2);
+      });
+      for (const b of bodies) t.ok(b.equals(bodies[0]!), `size ${size}: shared body identical on every stream`);
     }
-    t.equal(new Set(dec.map((d) => d.nonce)).size, clients.length, 'one nonce per stream');
-    // The message is the shared body followed by field 5 (the nonce): strip it and every stream's bytes agree.
-    const bodies = msgs.map((m, k) => {
-      const n = Buffer.byteLength(dec[k]!.nonce);
-      t.same([...m.subarray(m.length - n - 2, m.length - n)], [0x2a, n], 'nonce field last');
-      return m.subarray(0, m.length - n - 2);
-    });
-    for (const b of bodies) t.ok(b.equals(bodies[0]!), `size ${size}: shared body identical on every stream`);
   }
 });
 

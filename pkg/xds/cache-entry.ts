@@ -143,6 +143,15 @@ export class CacheEntry implements FramePart {
     return [s, this.stored - this.nameLen, this.stored, at, at + len];
   }
 
+  /** The stored bytes as a plain view (no Buffer): the name is its last `nameLength` bytes. */
+  view(): Uint8Array {
+    return new Uint8Array(this.store, this.offset, this.stored);
+  }
+
+  get nameLength(): number {
+    return this.nameLen;
+  }
+
   /**
    * This entry, or (if a table holds it already) a copy that no table holds: an entry is linked into one table only.
    */
@@ -302,4 +311,29 @@ export function strEqualsBytes(s: string, b: Uint8Array, start: number, end: num
     if (c !== b[start + i]) return false;
   }
   return s.length === n;
+}
+
+/** Where the version starts in stored frame bytes s (past the frame's tag and length, Resource.version's tag). */
+function versionLengthAt(s: Uint8Array): number {
+  let at = 1;
+  while (s[at++]! >= 0x80);
+  return at + 1;
+}
+
+/**
+ * Whether two stored frames (views) carry the same version: the version's length varint and bytes compared as one
+ * range, read inline as key() reads them (no tuple per compare).
+ */
+export function sameVersion(a: Uint8Array, b: Uint8Array): boolean {
+  let i = versionLengthAt(a);
+  let j = versionLengthAt(b);
+  let len = 0;
+  for (let shift = 0; ; shift += 7) {
+    const c = a[i++]!;
+    if (c !== b[j++]) return false;
+    len += (c & 0x7f) * 2 ** shift;
+    if (c < 0x80) break;
+  }
+  for (const end = i + len; i < end; i++, j++) if (a[i] !== b[j]) return false;
+  return true;
 }

@@ -79,6 +79,14 @@ export class ResourceCache {
   private readonly maxTombstones: number;
   /** Recent commits (bounded ring) so streams can time what they deliver. */
   private readonly commitLog: { seq: number; meta: CommitMeta }[] = [];
+  /**
+   * The last commit, when it made exactly one change (one log record): its table, type, record and meta. A stream
+   * caught up to the commit before it owes exactly that record (soleChange): no log search, no lists.
+   */
+  private soleTable: TypeTable | undefined = undefined;
+  private soleType = '';
+  private soleRef: CacheEntry | string = '';
+  private soleMetaOf: CommitMeta | undefined = undefined;
 
   constructor(opts: ResourceCacheOptions = {}) {
     this.maxTombstones = opts.maxTombstones ?? 100_000;
@@ -98,18 +106,45 @@ export class ResourceCache {
   commit(changes: readonly TypeCommit[], meta?: CommitMeta): number {
     // No per-commit set of touched types: a one-resource push is the common commit, and its cost is the
     // serve-one row of the istiod bench (docs/design/serve-one.md).
-    let touched = false;
+    // Each change that took effect appended one log record; the last one's table and type are kept for soleChange.
+    let records = 0;
+    let last: TypeTable | undefined;
+    let lastType = '';
     const next = this.seqNo + 1;
     for (let i = 0; i < changes.length; i++) {
       const c = changes[i]!;
       const t = this.table(c.typeUrl);
       const ups = c.upserts;
-      if (ups) for (let j = 0; j < ups.length; j++) if (t.upsert(ups[j]!, next)) touched = true;
+      if (ups) {
+        for (let j = 0; j < ups.length; j++) {
+          if (!t.upsert(ups[j]!, next)) continue;
+          records++;
+          last = t;
+          lastType = c.typeUrl;
+        }
+      }
       const rms = c.removes;
-      if (rms) for (let j = 0; j < rms.length; j++) if (t.remove(rms[j]!, next)) touched = true;
+      if (rms) {
+        for (let j = 0; j < rms.length; j++) {
+          if (!t.remove(rms[j]!, next)) continue;
+          records++;
+          last = t;
+          lastType = c.typeUrl;
+        }
+      }
     }
-    if (!touched) return this.seqNo;
+    if (last === undefined) return this.seqNo;
     this.seqNo = next;
+    if (records === 1) {
+      this.soleTable = last;
+      this.soleType = lastType;
+      this.soleRef = last.logRef[last.logRef.length - 1]!; // read before compaction rewrites the log
+      this.soleMetaOf = meta;
+    } else {
+      this.soleTable = undefined;
+      this.soleRef = '';
+      this.soleMetaOf = undefined;
+    }
     if (meta) {
       this.commitLog.push({ seq: next, meta });
       if (this.commitLog.length > 4096) this.commitLog.splice(0, 1024);
@@ -124,6 +159,24 @@ export class ResourceCache {
     }
     for (const l of this.listeners) l(next);
     return next;
+  }
+
+  /**
+   * What a stream of `typeUrl` whose cursor is `since` has not been sent, when that is exactly the last commit and it
+   * made one change: the entry it linked (its current record), or the name it removed; null when that change was to
+   * another type (nothing owed for this one). undefined otherwise: the caller reads the log (collectChangedSince),
+   * which gives the same answer (caught-up.test.ts), and reports a cursor that fell off it.
+   */
+  soleChange(typeUrl: string, since: number): CacheEntry | string | null | undefined {
+    const t = this.soleTable;
+    if (t === undefined || since !== this.seqNo - 1) return undefined;
+    if (typeUrl !== this.soleType) return null;
+    return since < t.floorSeq ? undefined : this.soleRef;
+  }
+
+  /** The meta of the commit soleChange answers from: oldestCommitAfter(seq - 1), and its originAt. */
+  get soleMeta(): CommitMeta | undefined {
+    return this.soleMetaOf;
   }
 
   /** The oldest commit after `since` (what a response covering (since, seq] has waited longest for). */

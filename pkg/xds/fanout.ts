@@ -68,13 +68,11 @@ export class SharedResponses {
     let byType = this.memo.get(typeUrl);
     const hit = byType?.get(since);
     if (hit) return hit;
-    const frames: FramePart[] = [];
+    // The log since the cursor, as a caught-up wildcard stream's own response reads it: one record per live name,
+    // and a name removed twice in one commit (removed, re-added, removed) listed once (rule 15).
+    const frames: CacheEntry[] = [];
     const removed: string[] = [];
-    const ok = cache.forEachChangedSince(typeUrl, since, (c: CacheEntry | string) => {
-      if (typeof c === 'string') removed.push(c);
-      else frames.push(c);
-    });
-    if (!ok) return undefined;
+    if (!cache.collectChangedSince(typeUrl, since, frames, removed)) return undefined;
     const empty = frames.length === 0 && removed.length === 0;
     let bytes = 0;
     for (const f of frames) bytes += f.length;

@@ -10,7 +10,7 @@ import { SMALL_MESSAGE, type MessageLease } from '../transport';
 import { GrpcCode } from '../errors';
 import { LogLimiter, type Logger } from '../log';
 import type { Clock } from '../lifecycle';
-import type { ResourceCache } from './cache';
+import type { CacheEntry, ResourceCache } from './cache';
 import { newTypeState, owesResponse, owesSlices, subscribedNames } from './type-states';
 import { nextResponse, type TypeState } from './diff';
 import { shortType, type XdsMetrics } from './metrics';
@@ -69,6 +69,9 @@ export interface StreamOptions {
  * into one buffer itself, so this moves that copy here: the same threshold.
  */
 const FRAMED_MAX_BYTES = SMALL_MESSAGE;
+
+/** No removed names (sendOne's entry response): one shared empty list. */
+const NO_NAMES: readonly string[] = Object.freeze([]);
 
 /**
  * One delta-ADS stream: subscription bookkeeping, ACK/NACK, and turning cache
@@ -222,6 +225,18 @@ export class XdsStream {
       const quiet = st.force.size === 0 && st.unsubNotify.size === 0 && !st.mustRespond;
       // Nothing committed since this type's last response and nothing owed: the common case for ACKs.
       if (quiet && st.cursor !== null && st.cursor.seq === seq) continue;
+      if (quiet && st.cursor !== null && st.held === null && st.sub.wildcard) {
+        // Caught up to the commit before the last, which made one change: that change is the response, straight
+        // from the commit (before the fan-out memo: one stream's head plus the one frame, and no body to build).
+        const one = this.o.cache.soleChange(typeUrl, st.cursor.seq);
+        if (one !== undefined) {
+          st.cursor.seq = seq;
+          if (one === null) continue;
+          this.sendOne(st, one);
+          if (this.inFlight) return;
+          continue;
+        }
+      }
       if (quiet && st.cursor !== null && st.held === null && st.sub.wildcard && this.o.shared) {
         const r = this.o.shared.get(typeUrl, st.cursor.seq);
         if (!r) {
@@ -242,17 +257,56 @@ export class XdsStream {
       }
       if (out.frames.length === 0 && out.removed.length === 0 && !st.mustRespond) continue;
       st.mustRespond = false;
-      this.send(st, out.frames, out.removed, out.since);
+      const since = out.since;
+      const cache = this.o.cache;
+      this.send(
+        st,
+        out.frames,
+        out.removed,
+        since >= 0 ? cache.oldestCommitAfter(since)?.at : undefined,
+        since >= 0 ? cache.earliestOriginAfter(since) : undefined,
+      );
       if (this.inFlight) return; // one response in flight at a time: backpressure
     }
   }
 
-  private send(st: TypeState, frames: FramePart[], removed: string[], since: number): void {
+  /**
+   * The response for the last commit's one change (ResourceCache.soleChange): the bytes send() writes for the same
+   * entry or removal, without the lists; its timing is that commit's (oldestCommitAfter(seq - 1) is that commit).
+   */
+  private sendOne(st: TypeState, one: CacheEntry | string): void {
+    const cache = this.o.cache;
+    const meta = cache.soleMeta;
+    if (typeof one === 'string') {
+      this.send(st, [], [one], meta?.at, meta?.originAt); // a removal: no frame to place
+      return;
+    }
+    const nonceNo = ++this.nonceCounter;
+    const nonce = this.heads.nonce(nonceNo);
+    const sink = this.o.sink;
+    const bytes = one.length;
+    if (sink.writeFramed && bytes <= FRAMED_MAX_BYTES) {
+      // As in send(): one buffer behind the transport's prefix room, the frame copied once (into its tail).
+      const b = this.heads.encode(st.typeUrl, cache.seq, nonceNo, NO_NAMES, bytes, sink.headroom ?? 0);
+      one.copy(b, b.length - bytes);
+      this.record(st, nonce, meta?.at, meta?.originAt);
+      sink.writeFramed(b, this.written);
+      return;
+    }
+    const head = this.heads.encode(st.typeUrl, cache.seq, nonceNo, NO_NAMES);
+    this.write(st, nonce, [head, one], meta?.at, meta?.originAt);
+  }
+
+  private send(
+    st: TypeState,
+    frames: FramePart[],
+    removed: string[],
+    commitAt: number | undefined,
+    originAt: number | undefined,
+  ): void {
     // The head's constant fields are encoded once per stream (ResponseHeads); the frames follow it uncopied.
     const nonceNo = ++this.nonceCounter;
     const nonce = this.heads.nonce(nonceNo);
-    const commitAt = since >= 0 ? this.o.cache.oldestCommitAfter(since)?.at : undefined;
-    const originAt = since >= 0 ? this.o.cache.earliestOriginAfter(since) : undefined;
     const sink = this.o.sink;
     let bytes = 0;
     for (let i = 0; i < frames.length; i++) bytes += frames[i]!.length;

@@ -38,8 +38,10 @@ export class TableDigest {
 
   /** `e` is about to be replaced or removed (called before its seq is cleared), at `seq`. */
   unlinking(e: CacheEntry, seq: number): void {
-    // Linked after the last fold: it is only in `adds`, where its cleared seq makes the fold skip it.
+    // Linked after the last fold: it is only in `adds`, where its cleared seq makes the fold skip it; when it is the
+    // last one added (a resource changing again and again) it leaves `adds`, which then holds no replaced entry.
     if (e.seq <= this.foldedAt) this.drops.push(e);
+    else if (this.adds[this.adds.length - 1] === e) this.adds.pop();
     this.lastSeq = seq;
   }
 
@@ -50,13 +52,13 @@ export class TableDigest {
 
   private fold(): void {
     for (const e of this.drops) {
-      const [s, , , vs, ve] = e.key();
-      this.sum.addBytes(-1, s, vs, ve);
+      const k = e.key();
+      this.sum.addBytes(-1, k[0], k[3], k[4]);
     }
     for (const e of this.adds) {
       if (e.seq < 0) continue;
-      const [s, , , vs, ve] = e.key();
-      this.sum.addBytes(1, s, vs, ve);
+      const k = e.key();
+      this.sum.addBytes(1, k[0], k[3], k[4]);
     }
     this.adds = [];
     this.drops = [];

@@ -1,5 +1,5 @@
 import { fnv1a, fnv1aString } from '../wire';
-import { CacheEntry } from './cache-entry';
+import { CacheEntry, sameVersion } from './cache-entry';
 import { TableDigest } from './table-digest';
 
 /** fnv1a folded into V8's small-integer range, so Map keys stay unboxed. */
@@ -78,19 +78,22 @@ export class TypeTable {
   upsert(incoming: CacheEntry, seq: number): boolean {
     // An entry object is linked into one table only (its seq/next are that table's).
     const e = incoming.unlinked();
-    // One view and one parse per entry involved (its key): the name and version compares reuse it.
-    const [f, ns, ne, vs, ve] = e.key();
+    // One view per entry involved, compared in place: the name is each view's tail, the version read inline
+    // (sameVersion); no key tuples (about a tenth of the upsert, docs/design/serve-one.md).
+    const f = e.view();
+    const ne = f.length;
+    const ns = ne - e.nameLength;
     const h = smiHash(f, ns, ne);
     let prev: CacheEntry | undefined;
     let old = this.byHash.get(h);
-    let ok: ReturnType<CacheEntry['key']> | undefined;
+    let ov: Uint8Array | undefined;
     for (; old; prev = old, old = old.next) {
-      ok = old.key();
-      if (rangeEquals(ok[0], ok[1], ok[2], f, ns, ne)) break;
+      ov = old.view();
+      if (rangeEquals(ov, ov.length - old.nameLength, ov.length, f, ns, ne)) break;
     }
+    const logEnd = this.logRef.length - 1;
     if (old) {
-      const [os, , , ovs, ove] = ok!;
-      if (rangeEquals(os, ovs, ove, f, vs, ve)) return false;
+      if (sameVersion(ov!, f)) return false;
       this.moveAliases(old, e);
       this.pairs.unlinking(old, seq);
       e.next = old.next;
@@ -107,6 +110,14 @@ export class TypeTable {
     else this.byHash.set(h, e);
     this.pairs.linked(e, seq);
     if (!old) this.addAliases(e);
+    if (old && logEnd >= 0 && this.logRef[logEnd] === old) {
+      // The log's last record is the replaced entry's, now superseded (no reader would use it: compaction drops
+      // such records): the new record takes its place. A resource changing again and again, with nothing else
+      // between, then grows no log, and the log keeps no replaced entry alive until the next compaction.
+      this.logSeq[logEnd] = seq;
+      this.logRef[logEnd] = e;
+      return true;
+    }
     this.logSeq.push(seq);
     this.logRef.push(e);
     return true;
