@@ -12,7 +12,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 STATE="${RUN_STATE:-.state}"
 CONFIG=examples/default/ambientd.yaml
-cli() { node dist/cmd/ambientd/main.js "$@"; }
+# bin/ambientd: node with the CLI's own node options (its shebang); it execs node, so $! below is the daemon.
+cli() { bin/ambientd "$@"; }
 
 mkdir -p "$STATE"
 abs="$(cd "$STATE" && pwd)"
@@ -33,7 +34,7 @@ echo "ambientd: starting the daemon ($CONFIG, state $abs); ready when it logs \"
 # so a connection flood meets the cap before the daemon's own file reads fail.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 set -m
-node dist/cmd/ambientd/main.js serve --config "$CONFIG" --state-dir "$STATE" "$@" &
+bin/ambientd serve --config "$CONFIG" --state-dir "$STATE" "$@" &
 pid=$!
 set +m
 forwarded=0

@@ -2,6 +2,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { shebangNodeFlags } from '../../cmd/ambientd/node-flags';
 import { pinnedCommand } from './pin';
 
 /** The real daemon binary as its own process, so its CPU and RSS are measured alone. */
@@ -48,6 +49,15 @@ export function prepareDaemonDir(
   return { stateDir, cfgFile, token };
 }
 
+/**
+ * node's options for a bench daemon: --expose-gc (memory()), then the options the CLI ships with (its shebang,
+ * cmd/ambientd/node-flags.ts) so the bench measures what ships, then a rig's diagnosis options, which win (V8
+ * keeps an option's last value).
+ */
+export function daemonNodeArgs(extra: readonly string[] = []): string[] {
+  return ['--expose-gc', ...shebangNodeFlags(MAIN), ...extra];
+}
+
 export async function startDaemonProc(o: {
   dir: string;
   config: Record<string, unknown>;
@@ -63,7 +73,7 @@ export async function startDaemonProc(o: {
   fs.mkdirSync(o.logDir, { recursive: true });
   const log = fs.createWriteStream(logFile);
   // cpus: under `taskset -c cpus`, which execs node (same pid, so /proc figures are the daemon's).
-  const nodeArgs = ['--expose-gc', ...(o.nodeArgs ?? []), MAIN, 'serve', '--config', cfgFile, '--log-level', 'info'];
+  const nodeArgs = [...daemonNodeArgs(o.nodeArgs), MAIN, 'serve', '--config', cfgFile, '--log-level', 'info'];
   const run = pinnedCommand('node', [...nodeArgs, ...(o.extraArgs ?? [])], o.cpus);
   const proc = spawn(run.cmd, run.args, { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stderr.pipe(log);

@@ -2,11 +2,14 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { shebangNodeFlags } from '../../cmd/ambientd/node-flags';
 import { waitFor } from '../../pkg/lifecycle';
 
 /** The repository root (this file runs from dist/e2e/chaos/). */
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
 export const MAIN_JS = path.join(REPO_ROOT, 'dist/cmd/ambientd/main.js');
+/** The node options the CLI ships with (its shebang): the daemons run as a user's would. */
+const DAEMON_NODE_FLAGS = shebangNodeFlags(MAIN_JS);
 
 /**
  * Free loopback ports (bind 0, read, close): a daemon must keep its ports
@@ -95,11 +98,15 @@ export class DaemonProc {
 
   async start(timeoutMs = 60_000): Promise<void> {
     const fd = fs.openSync(this.logFile, 'a');
-    const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, MAIN_JS, 'serve', '--config', this.cfgFile], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', fd, fd],
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    });
+    const child = spawn(
+      'env',
+      ['-u', 'NODE_OPTIONS', process.execPath, ...DAEMON_NODE_FLAGS, MAIN_JS, 'serve', '--config', this.cfgFile],
+      {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', fd, fd],
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      },
+    );
     fs.closeSync(fd);
     this.child = child;
     this.paused = false;

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BootstrapIssuer } from '../../pkg/auth';
+import { shebangNodeFlags } from '../../cmd/ambientd/node-flags';
 import { waitFor } from '../../pkg/lifecycle';
 import { Agent, openAppConn, type AppConn } from './agent-client';
 import * as y from './mesh-yaml';
@@ -192,7 +193,13 @@ export class RigCluster {
       'log-level': 'info',
       ...this.o.flags,
     };
-    const args = [MAIN_JS, 'serve', ...Object.entries(flags).map(([k, v]) => `--${k}=${v}`)];
+    // The node options the CLI ships with (its shebang): the daemon runs as a user's would.
+    const args = [
+      ...shebangNodeFlags(MAIN_JS),
+      MAIN_JS,
+      'serve',
+      ...Object.entries(flags).map(([k, v]) => `--${k}=${v}`),
+    ];
     const proc = spawnInNetns({
       ns: this.cpNs,
       name: `ambientd-${this.name}`,

@@ -6,7 +6,8 @@ import { TYPE_ADDRESS } from '../../pkg/wire';
 import { testWire } from '../harness/xds-fixture';
 import { ZtunnelClient } from '../harness/ztunnel-client';
 import { duplicateKeys } from '../../pkg/log/testing/json-keys';
-import { REPO_ROOT, runAmbientd, spawnAmbientd, tempDir } from './proc';
+import { shebangNodeFlags } from '../../cmd/ambientd/node-flags';
+import { MAIN_JS, REPO_ROOT, nodeOptionsOf, runAmbientd, spawnAmbientd, tempDir } from './proc';
 
 /** The CLI as the README calls it from a checkout. */
 const BIN = [path.join(REPO_ROOT, 'bin/ambientd')];
@@ -47,6 +48,11 @@ t.test(
     });
     t.teardown(() => p.kill());
     const up = await p.waitMsg('ambientd serving');
+    t.same(
+      nodeOptionsOf(p.child.pid!),
+      shebangNodeFlags(MAIN_JS),
+      "bin/ambientd runs node with the CLI's shebang options",
+    );
     const debug = `--admin-debug-listen=${(await p.waitMsg('admin servers listening')).debug as string}`;
     const root = fs.readFileSync(path.join(cwd, '.state/ca/root-cert.pem'), 'utf8');
     const connect = (token: string): ZtunnelClient => {

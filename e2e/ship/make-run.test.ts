@@ -8,7 +8,8 @@ import { waitFor } from '../../pkg/lifecycle';
 import { duplicateKeys } from '../../pkg/log/testing/json-keys';
 import { testWire } from '../harness/xds-fixture';
 import { ZtunnelClient } from '../harness/ztunnel-client';
-import { REPO_ROOT, cleanEnv, processesUsing, tempDir } from './proc';
+import { shebangNodeFlags } from '../../cmd/ambientd/node-flags';
+import { MAIN_JS, REPO_ROOT, cleanEnv, nodeOptionsOf, processesUsing, tempDir } from './proc';
 
 /**
  * `make run` as a user runs it (the recipe, tools/run-daemon.sh, the CLI), on ephemeral loopback ports
@@ -80,6 +81,9 @@ t.test(
   async (t) => {
     const r = startMake(t, false);
     const up = await serving(r);
+    const daemons = processesUsing(r.state);
+    t.equal(daemons.length, 1, 'one daemon');
+    t.same(nodeOptionsOf(daemons[0]!), shebangNodeFlags(MAIN_JS), "the daemon runs with the CLI's shebang options");
     const plain = r.lines.filter((l) => l.startsWith('ambientd:'));
     t.match(plain[0], `node ${r.state}/ztunnel-token (istio-system/ztunnel)`, 'names the node token file');
     t.match(

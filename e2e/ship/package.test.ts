@@ -3,7 +3,18 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { MINI_MESH, REPO_ROOT, cleanEnv, runAmbientd, spawnAmbientd, tempDir, unprivileged } from './proc';
+import { shebangNodeFlags } from '../../cmd/ambientd/node-flags';
+import {
+  MAIN_JS,
+  MINI_MESH,
+  REPO_ROOT,
+  cleanEnv,
+  nodeOptionsOf,
+  runAmbientd,
+  spawnAmbientd,
+  tempDir,
+  unprivileged,
+} from './proc';
 
 /**
  * One `npm pack` of the working tree and one `npm install --prefix` of the
@@ -104,8 +115,8 @@ t.test(
     );
     t.match(
       fs.readFileSync(path.join(app, 'dist/cmd/ambientd/main.js'), 'utf8'),
-      /^#!\/usr\/bin\/env node\n/,
-      'bin has a node shebang',
+      /^#!\/usr\/bin\/env -S node --initial-old-space-size=\d+\n/,
+      'bin has a node shebang with the old generation floor (docs/design/reconnect-storm-cpu.md)',
     );
     const pkg = JSON.parse(fs.readFileSync(path.join(app, 'package.json'), 'utf8')) as { bin: Record<string, string> };
     t.same(pkg.bin, { ambientd: 'dist/cmd/ambientd/main.js' }, 'bin points at the compiled CLI');
@@ -163,6 +174,8 @@ t.test(
     t.teardown(() => p.kill());
     const serving = await p.waitMsg('ambientd serving', 20_000);
     t.equal(serving.cluster, 'cluster-vm', 'the example config was used');
+    // The kernel runs the bin's `#!/usr/bin/env -S node <options>`: the daemon has the options the CLI ships with.
+    t.same(nodeOptionsOf(p.child.pid!), shebangNodeFlags(MAIN_JS), "the npm bin runs node with the shebang's options");
     t.ok(fs.existsSync(path.join(state, 'ca/root-cert.pem')), 'state went to $STATE_DIRECTORY');
     p.signal('SIGTERM');
     t.same(await p.waitExit(15_000), { code: 0, signal: null }, 'exit 0');
@@ -242,6 +255,12 @@ t.test(
     const p = spawnAmbientd(args, { command: [process.execPath], cwd: rebase(spec.workdir), env, ...asUser });
     t.teardown(() => p.kill());
     await p.waitMsg('ambientd serving', 20_000);
+    // An exec-form ENTRYPOINT has no shell to read the shebang: it repeats the options, and must agree.
+    t.same(
+      nodeOptionsOf(p.child.pid!),
+      shebangNodeFlags(path.join(imageRoot, 'app/dist/cmd/ambientd/main.js')),
+      "ENTRYPOINT runs node with the CLI's shebang options",
+    );
     t.ok(fs.existsSync(path.join(state, 'ca/root-cert.pem')), 'CA state written to the state volume');
     t.same(
       changed(before, snapshot(imageRoot, state)),

@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { shebangNodeFlags } from '../../cmd/ambientd/node-flags';
 
 /** The repository root (this file runs from dist/e2e/ship/). */
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
@@ -41,7 +42,7 @@ export interface SpawnOptions {
   env?: Record<string, string>;
   uid?: number;
   gid?: number;
-  /** The command line: defaults to `node <repo>/dist/cmd/ambientd/main.js`. */
+  /** The command line: defaults to `node <the CLI's shebang options> <repo>/dist/cmd/ambientd/main.js`. */
   command?: readonly string[];
 }
 
@@ -57,7 +58,7 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
  * daemon runs exactly as in production; env exec()s, so the pid is the daemon's.
  */
 export function spawnAmbientd(args: readonly string[], o: SpawnOptions = {}): AmbientdProcess {
-  const command = o.command ?? [process.execPath, MAIN_JS];
+  const command = o.command ?? [process.execPath, ...shebangNodeFlags(MAIN_JS), MAIN_JS];
   const child = spawn('env', ['-u', 'NODE_OPTIONS', ...command, ...args], {
     cwd: o.cwd ?? REPO_ROOT,
     env: o.env ?? cleanEnv(),
@@ -250,6 +251,18 @@ status: { phase: Running, podIP: 10.0.0.5, conditions: [{ type: Ready, status: "
  * Processes whose command line has `arg` as one of its words (a temp state dir, say): how a test finds
  * the daemon tools/run-daemon.sh started in a process group of its own, to make sure nothing outlives it.
  */
+/**
+ * The node options a running daemon was started with: its command line between node and the script, which is
+ * main.js or, through the npm bin, the bin's path (`env`, `sh` and the kernel's shebang handling all exec, so
+ * the pid a test spawned is node's by then).
+ */
+export function nodeOptionsOf(pid: number): string[] {
+  const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  const script = argv.findIndex((a, i) => i > 0 && !a.startsWith('-'));
+  if (!/(^|\/)node$/.test(argv[0]!) || script < 1) throw new Error(`pid ${pid} is not node: ${argv.join(' ')}`);
+  return argv.slice(1, script);
+}
+
 export function processesUsing(arg: string): number[] {
   const pids: number[] = [];
   for (const d of fs.readdirSync('/proc')) {
