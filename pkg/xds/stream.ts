@@ -275,26 +275,10 @@ export class XdsStream {
    * entry or removal, without the lists; its timing is that commit's (oldestCommitAfter(seq - 1) is that commit).
    */
   private sendOne(st: TypeState, one: CacheEntry | string): void {
-    const cache = this.o.cache;
-    const meta = cache.soleMeta;
-    if (typeof one === 'string') {
+    const meta = this.o.cache.soleMeta;
+    if (typeof one === 'string')
       this.send(st, [], [one], meta?.at, meta?.originAt); // a removal: no frame to place
-      return;
-    }
-    const nonceNo = ++this.nonceCounter;
-    const nonce = this.heads.nonce(nonceNo);
-    const sink = this.o.sink;
-    const bytes = one.length;
-    if (sink.writeFramed && bytes <= FRAMED_MAX_BYTES) {
-      // As in send(): one buffer behind the transport's prefix room, the frame copied once (into its tail).
-      const b = this.heads.encode(st.typeUrl, cache.seq, nonceNo, NO_NAMES, bytes, sink.headroom ?? 0);
-      one.copy(b, b.length - bytes);
-      this.record(st, nonce, meta?.at, meta?.originAt);
-      sink.writeFramed(b, this.written);
-      return;
-    }
-    const head = this.heads.encode(st.typeUrl, cache.seq, nonceNo, NO_NAMES);
-    this.write(st, nonce, [head, one], meta?.at, meta?.originAt);
+    else this.place(st, NO_NAMES, one, one.length, meta?.at, meta?.originAt);
   }
 
   private send(
@@ -304,25 +288,42 @@ export class XdsStream {
     commitAt: number | undefined,
     originAt: number | undefined,
   ): void {
-    // The head's constant fields are encoded once per stream (ResponseHeads); the frames follow it uncopied.
+    let bytes = 0;
+    for (let i = 0; i < frames.length; i++) bytes += frames[i]!.length;
+    this.place(st, removed, frames, bytes, commitAt, originAt);
+  }
+
+  /**
+   * Writes this stream's head (its constant fields encoded once per stream: ResponseHeads) and then the frames,
+   * `bytes` in all: one frame (sendOne) or a list (send), a union so that no array is made for one frame.
+   */
+  private place(
+    st: TypeState,
+    removed: readonly string[],
+    frames: FramePart | readonly FramePart[],
+    bytes: number,
+    commitAt: number | undefined,
+    originAt: number | undefined,
+  ): void {
     const nonceNo = ++this.nonceCounter;
     const nonce = this.heads.nonce(nonceNo);
     const sink = this.o.sink;
-    let bytes = 0;
-    for (let i = 0; i < frames.length; i++) bytes += frames[i]!.length;
     if (sink.writeFramed && bytes <= FRAMED_MAX_BYTES) {
       // A small response is built whole behind the transport's prefix room: one allocation, the frames copied once
       // (the transport would copy a small message into one buffer anyway), no head Buffer and no parts list.
       const lead = sink.headroom ?? 0;
       const b = this.heads.encode(st.typeUrl, this.o.cache.seq, nonceNo, removed, bytes, lead);
       let at = b.length - bytes;
-      for (let i = 0; i < frames.length; i++) at += frames[i]!.copy(b, at);
+      if (!isList(frames)) frames.copy(b, at);
+      else for (let i = 0; i < frames.length; i++) at += frames[i]!.copy(b, at);
       this.record(st, nonce, commitAt, originAt);
       sink.writeFramed(b, this.written);
       return;
     }
+    // Otherwise the head goes as its own buffer, the frames after it uncopied.
     const head = this.heads.encode(st.typeUrl, this.o.cache.seq, nonceNo, removed);
-    this.write(st, nonce, frames.length === 0 ? head : [head, ...frames], commitAt, originAt);
+    const parts = !isList(frames) ? [head, frames] : frames.length === 0 ? head : [head, ...frames];
+    this.write(st, nonce, parts, commitAt, originAt);
   }
 
   /**
@@ -442,4 +443,9 @@ export class XdsStream {
 function releaseInitial(st: TypeState): void {
   st.initialLease?.release();
   st.initialLease = undefined;
+}
+
+/** One frame or a list of them (Array.isArray does not narrow a readonly array's union). */
+function isList(frames: FramePart | readonly FramePart[]): frames is readonly FramePart[] {
+  return Array.isArray(frames);
 }
