@@ -1,43 +1,20 @@
-import {
-  encodeDeltaResponse,
-  nonceField,
-  ResponseHeads,
-  type DeltaRequest,
-  type FramePart,
-  type NodeInfo,
-} from '../wire';
-import { SMALL_MESSAGE, type MessageLease } from '../transport';
+import type { DeltaRequest, NodeInfo } from '../wire';
+import type { MessageLease } from '../transport';
 import { GrpcCode } from '../errors';
 import { LogLimiter, type Logger } from '../log';
 import type { Clock } from '../lifecycle';
-import type { CacheEntry, ResourceCache } from './cache';
+import type { ResourceCache } from './cache';
 import { newTypeState, owesResponse, owesSlices, subscribedNames } from './type-states';
 import { nextResponse, type TypeState } from './diff';
 import { shortType, type XdsMetrics } from './metrics';
-import { sharedFrame, type SharedResponse, type SharedResponses } from './fanout';
+import type { SharedResponses } from './fanout';
+import { ResponseWriter, type StreamSink } from './response-writer';
 import type { StreamStatus } from './status';
 import { buildStreamStatus } from './stream-status';
 import { ReplyRecorder } from './reply-recorder';
 
 export type { StreamStatus, TypeStatus } from './status';
-
-/** Where a stream's responses go; the gRPC adapter implements it. */
-export interface StreamSink {
-  /**
-   * Writes one encoded response (whole, or as parts to send back to back); `done` fires when the transport has taken
-   * it.
-   */
-  write(buf: Buffer | readonly FramePart[], done: () => void): void;
-  /** Ends the stream with a gRPC status. */
-  close(code: number, details: string): void;
-  /**
-   * Optional: writes one whole response built with `headroom` bytes reserved in front of it for the transport's
-   * framing (filled there, no copy); the buffer is the sink's from then on. Fan-out responses use it.
-   */
-  writeFramed?(frame: Buffer, done: () => void): void;
-  /** Bytes writeFramed needs in front of a message. */
-  readonly headroom?: number;
-}
+export type { StreamSink } from './response-writer';
 
 export interface StreamOptions {
   id: string;
@@ -64,16 +41,6 @@ export interface StreamOptions {
 }
 
 /**
- * Resource bytes up to which a response is built as one buffer for StreamSink.writeFramed; larger ones go as parts
- * (a full sync is chunked by the transport, never one large buffer). The transport copies messages up to this size
- * into one buffer itself, so this moves that copy here: the same threshold.
- */
-const FRAMED_MAX_BYTES = SMALL_MESSAGE;
-
-/** No removed names (sendOne's entry response): one shared empty list. */
-const NO_NAMES: readonly string[] = Object.freeze([]);
-
-/**
  * One delta-ADS stream: subscription bookkeeping, ACK/NACK, and turning cache
  * changes into at most one response per type per flush. A slow client costs
  * one cursor per type: while a write is outstanding nothing else is queued,
@@ -84,21 +51,24 @@ export class XdsStream {
   readonly connectedAt: number;
   node?: NodeInfo;
   private readonly types = new Map<string, TypeState>();
-  private inFlight = false;
   private scheduled = false;
   private closed = false;
-  private nonceCounter = 0;
   private readonly log: Logger;
   private readonly replies: ReplyRecorder;
   private readonly unknownLog: LogLimiter;
-  /** Response heads with this stream's nonce prefix (rule 16: `<id>-<n>`, unique per stream). */
-  private readonly heads: ResponseHeads;
-  /** When the response in flight was handed to the sink (monotonic ms), for the send-time histogram. */
-  private writeStarted = 0;
+  /** The response side: nonces, the response in flight, the sent bookkeeping. */
+  private readonly out: ResponseWriter;
 
   constructor(private readonly o: StreamOptions) {
     this.id = o.id;
-    this.heads = new ResponseHeads(`${o.id}-`);
+    this.out = new ResponseWriter({
+      id: o.id,
+      cache: o.cache,
+      sink: o.sink,
+      clock: o.clock,
+      metrics: o.metrics,
+      onWritten: this.afterWrite,
+    });
     this.connectedAt = o.clock.now();
     this.log = o.logger.child({ streamId: o.id });
     const now = (): number => o.clock.monotonic();
@@ -155,7 +125,7 @@ export class XdsStream {
       const line = this.unknownLog.take();
       if (line) this.log.warn({ typeUrl: req.typeUrl.slice(0, 200), ...line }, 'request for unknown type URL');
       else this.o.metrics.logSuppressed.inc({ kind: 'unknown_type' });
-      if (!req.responseNonce) this.sendUnknown(req.typeUrl);
+      if (!req.responseNonce) this.out.sendUnknown(req.typeUrl);
       return;
     }
     if (this.o.authorizeType && !this.o.authorizeType(req.typeUrl, this.node)) {
@@ -193,7 +163,7 @@ export class XdsStream {
     if (!st.sub.wildcard && st.held === null) st.held = new Set();
     // A plain ACK of a caught-up stream owes nothing: skip the flush turn.
     // While a write is outstanding its callback flushes.
-    if (!this.inFlight && owesResponse(this.types.values(), this.o.cache.seq)) this.schedule();
+    if (!this.out.inFlight && owesResponse(this.types.values(), this.o.cache.seq)) this.schedule();
   }
 
   /** Called by the server when the cache committed new changes. */
@@ -212,7 +182,7 @@ export class XdsStream {
 
   /** Sends at most one response per type, in push order, while the transport has room. */
   flush(): void {
-    if (this.closed || this.inFlight) return;
+    if (this.closed || this.out.inFlight) return;
     const seq = this.o.cache.seq;
     for (const typeUrl of this.o.typeOrder) {
       const st = this.types.get(typeUrl);
@@ -232,8 +202,8 @@ export class XdsStream {
         if (one !== undefined) {
           st.cursor.seq = seq;
           if (one === null) continue;
-          this.sendOne(st, one);
-          if (this.inFlight) return;
+          this.out.sendOne(st, one);
+          if (this.out.inFlight) return;
           continue;
         }
       }
@@ -245,8 +215,8 @@ export class XdsStream {
         }
         st.cursor.seq = seq;
         if (r.empty) continue;
-        this.sendShared(st, r);
-        if (this.inFlight) return;
+        this.out.sendShared(st, r);
+        if (this.out.inFlight) return;
         continue;
       }
       const out = nextResponse(this.o.cache, st);
@@ -259,136 +229,23 @@ export class XdsStream {
       st.mustRespond = false;
       const since = out.since;
       const cache = this.o.cache;
-      this.send(
+      this.out.send(
         st,
         out.frames,
         out.removed,
         since >= 0 ? cache.oldestCommitAfter(since)?.at : undefined,
         since >= 0 ? cache.earliestOriginAfter(since) : undefined,
       );
-      if (this.inFlight) return; // one response in flight at a time: backpressure
+      if (this.out.inFlight) return; // one response in flight at a time: backpressure
     }
   }
 
-  /**
-   * The response for the last commit's one change (ResourceCache.soleChange): the bytes send() writes for the same
-   * entry or removal, without the lists; its timing is that commit's (oldestCommitAfter(seq - 1) is that commit).
-   */
-  private sendOne(st: TypeState, one: CacheEntry | string): void {
-    const cache = this.o.cache;
-    const meta = cache.soleMeta;
-    if (typeof one === 'string') {
-      this.send(st, [], [one], meta?.at, meta?.originAt); // a removal: no frame to place
-      return;
-    }
-    const nonceNo = ++this.nonceCounter;
-    const nonce = this.heads.nonce(nonceNo);
-    const sink = this.o.sink;
-    const bytes = one.length;
-    if (sink.writeFramed && bytes <= FRAMED_MAX_BYTES) {
-      // As in send(): one buffer behind the transport's prefix room, the frame copied once (into its tail).
-      const b = this.heads.encode(st.typeUrl, cache.seq, nonceNo, NO_NAMES, bytes, sink.headroom ?? 0);
-      one.copy(b, b.length - bytes);
-      this.record(st, nonce, meta?.at, meta?.originAt);
-      sink.writeFramed(b, this.written);
-      return;
-    }
-    const head = this.heads.encode(st.typeUrl, cache.seq, nonceNo, NO_NAMES);
-    this.write(st, nonce, [head, one], meta?.at, meta?.originAt);
-  }
-
-  private send(
-    st: TypeState,
-    frames: FramePart[],
-    removed: string[],
-    commitAt: number | undefined,
-    originAt: number | undefined,
-  ): void {
-    // The head's constant fields are encoded once per stream (ResponseHeads); the frames follow it uncopied.
-    const nonceNo = ++this.nonceCounter;
-    const nonce = this.heads.nonce(nonceNo);
-    const sink = this.o.sink;
-    let bytes = 0;
-    for (let i = 0; i < frames.length; i++) bytes += frames[i]!.length;
-    if (sink.writeFramed && bytes <= FRAMED_MAX_BYTES) {
-      // A small response is built whole behind the transport's prefix room: one allocation, the frames copied once
-      // (the transport would copy a small message into one buffer anyway), no head Buffer and no parts list.
-      const lead = sink.headroom ?? 0;
-      const b = this.heads.encode(st.typeUrl, this.o.cache.seq, nonceNo, removed, bytes, lead);
-      let at = b.length - bytes;
-      for (let i = 0; i < frames.length; i++) at += frames[i]!.copy(b, at);
-      this.record(st, nonce, commitAt, originAt);
-      sink.writeFramed(b, this.written);
-      return;
-    }
-    const head = this.heads.encode(st.typeUrl, this.o.cache.seq, nonceNo, removed);
-    this.write(st, nonce, frames.length === 0 ? head : [head, ...frames], commitAt, originAt);
-  }
-
-  /**
-   * A fan-out response: the shared body plus this stream's nonce. A joined body goes out as one buffer built with
-   * the transport's prefix room (one allocation and one copy per stream, no parts list); a body kept as parts (a
-   * large catch-up) as those parts and the nonce field.
-   */
-  private sendShared(st: TypeState, r: SharedResponse): void {
-    const nonce = this.nextNonce();
-    const sink = this.o.sink;
-    const body = r.body;
-    if (body.length === 1 && sink.writeFramed && Buffer.isBuffer(body[0])) {
-      this.record(st, nonce, r.commitAt, r.originAt);
-      sink.writeFramed(sharedFrame(body[0], nonce, sink.headroom ?? 0), this.written);
-      return;
-    }
-    this.write(st, nonce, [...body, nonceField(nonce)], r.commitAt, r.originAt);
-  }
-
-  private nextNonce(): string {
-    return this.heads.nonce(++this.nonceCounter); // rule 16: unique per stream
-  }
-
-  private write(
-    st: TypeState,
-    nonce: string,
-    buf: Buffer | readonly FramePart[],
-    commitAt: number | undefined,
-    originAt: number | undefined,
-  ): void {
-    this.record(st, nonce, commitAt, originAt);
-    this.o.sink.write(buf, this.written);
-  }
-
-  /** Bookkeeping for the response about to be handed to the sink; from here one response is in flight. */
-  private record(st: TypeState, nonce: string, commitAt: number | undefined, originAt: number | undefined): void {
-    // One clock read per response: the send-time metric's start and the status view's last-sent time (kept
-    // monotonic; stream-status converts it to wall time when read).
-    const now = this.o.clock.monotonic();
-    this.writeStarted = now;
-    st.nonceSent = nonce;
-    st.sentMono = now;
-    st.responses++;
-    st.sentCommitAt = commitAt;
-    st.sentOriginAt = originAt;
-    st.sentSeq = st.cursor?.seq ?? 0;
-    st.pushes.inc();
-    this.inFlight = true;
-  }
-
-  /** The sink took the response in flight (one closure per stream, not per write). */
-  private readonly written = (): void => {
-    this.inFlight = false;
-    this.o.metrics.sendTime.observe((this.o.clock.monotonic() - this.writeStarted) / 1000);
+  /** The sink took the response in flight: owed names go out a slice per response and a response per turn. */
+  private readonly afterWrite = (): void => {
     if (this.closed) return;
-    // Owed names go out a slice per response and a response per turn, whenever the transport calls back.
     if (owesSlices(this.types.values())) this.schedule();
     else this.flush();
   };
-
-  private sendUnknown(typeUrl: string): void {
-    const nonce = this.nextNonce();
-    const buf = encodeDeltaResponse({ typeUrl, nonce, frames: [], removed: [] });
-    // Bounded: answered only for spontaneous requests; written even while another is in flight.
-    this.o.sink.write(buf, () => undefined);
-  }
 
   private fail(code: number, details: string): void {
     if (this.closed) return;
@@ -430,7 +287,7 @@ export class XdsStream {
       node: this.node,
       identity: this.o.identity,
       connectedAt: this.connectedAt,
-      pendingWrite: this.inFlight,
+      pendingWrite: this.out.inFlight,
       cacheSeq: this.o.cache.seq,
       types: this.types.values(),
       wallOffset: this.o.clock.now() - this.o.clock.monotonic(),
