@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
  * in dist/cmd/ambientd/main.js): `#!/usr/bin/env -S node <options>`. That line is their one source of truth: the
  * npm bin (and so the systemd unit) runs it through the kernel, bin/ambientd and tools/run-daemon.sh read it with
  * the shell, and the bench and the e2e fixtures read it here, so what they run is what ships. The container's
- * ENTRYPOINT repeats them (an exec-form ENTRYPOINT has no shell); e2e/ship/node-flags.test.ts checks they agree.
+ * ENTRYPOINT repeats them (an exec-form ENTRYPOINT has no shell); e2e/ship/package.test.ts checks they agree.
  * They are V8 options node accepts only on its own command line (not in NODE_OPTIONS, not at run time).
  */
 export function shebangNodeFlags(file: string): string[] {
