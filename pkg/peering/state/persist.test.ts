@@ -93,17 +93,18 @@ t.test('settled() waits for the background write under way when the writer is cl
     current: () => true,
     onStale: () => undefined,
   });
-  // The writer's timer is unref'd: this one keeps the process alive until the write is done (bounded).
-  const alive = setTimeout(() => undefined, 5000);
-  t.teardown(() => clearTimeout(alive));
+  // settled() itself is what is waited for: what is on disk is read the moment it resolves. The writer's timer is
+  // unref'd, so the test polls for that reading (waitFor's timers keep the process alive, bounded).
+  let seen: { file: boolean; temps: string[] } | undefined;
+  void closing.then(async (c) => {
+    await c.settled;
+    seen = {
+      file: fs.existsSync(peerFile(dir, 'cluster-z')),
+      temps: fs.readdirSync(path.join(dir, 'peers')).filter((f) => f.includes('.tmp-')),
+    };
+  });
   w.schedule();
-  await (
-    await closing
-  ).settled;
-  t.ok(fs.existsSync(peerFile(dir, 'cluster-z')), 'the write under way finished');
-  t.same(
-    fs.readdirSync(path.join(dir, 'peers')).filter((f) => f.includes('.tmp-')),
-    [],
-    'no temp file left',
-  );
+  const after = await waitFor(() => seen, { timeoutMs: 5000, what: 'settled() after close()' });
+  t.ok(after.file, 'the write under way finished');
+  t.same(after.temps, [], 'no temp file left');
 });
