@@ -94,6 +94,7 @@ t.test('entries written in place equal the search-based ones over a random mesh'
         g.name === w.name &&
         g.version === w.version &&
         g.length === w.length &&
+        g.nameHash === w.nameHash &&
         JSON.stringify(g.aliases) === JSON.stringify(w.aliases);
       if (!ok) {
         t.fail(`seed ${seed}: entry ${i} (${w.name}) differs`);
@@ -121,6 +122,7 @@ t.test('packing saves what the search-based entry saves when the name is only in
     t.ok(g!.frame.equals(w!.frame), `${what}: same frame`);
     t.equal(g!.storedLength, w!.storedLength, `${what}: same stored bytes`);
     t.equal(g!.name, name, `${what}: name`);
+    t.equal(g!.nameHash, w!.nameHash, `${what}: the name's hash (the cache's index key)`);
   }
 });
 
@@ -157,4 +159,17 @@ t.test('entries stay intact as later frames fill and replace slabs, and the cach
   cache.commit([{ typeUrl: TYPE_ADDRESS, upserts: all[1]![0], removes: [] }]);
   const one = all[1]![1][5]!;
   t.equal(cache.get(TYPE_ADDRESS, one.name)?.version, one.version, 'the cache finds an entry by its name');
+  // ASCII names (the encoder hashes them as it copies them in): found by name, replaced in place by a new version.
+  const ascii = new Map<string, object>();
+  for (let i = 0; i < 50; i++) ascii.set(`Kubernetes//Pod/ns/w-${i}`, { workload: { uid: `u${i}`, name: `w-${i}` } });
+  cache.commit([{ typeUrl: TYPE_ADDRESS, upserts: enc.encode(fullDelta(TYPE_ADDRESS, ascii)).upserts }]);
+  const size = cache.size(TYPE_ADDRESS);
+  for (const [name] of ascii) ascii.set(name, { workload: { uid: 'changed', name } });
+  const next = enc.encode(fullDelta(TYPE_ADDRESS, ascii)).upserts!;
+  cache.commit([{ typeUrl: TYPE_ADDRESS, upserts: next }]);
+  t.equal(cache.size(TYPE_ADDRESS), size, 'each replaced its predecessor');
+  t.ok(
+    next.every((e) => cache.get(TYPE_ADDRESS, e.name) === e),
+    'each found by its name',
+  );
 });

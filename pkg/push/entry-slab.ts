@@ -23,7 +23,7 @@ export class EntrySlab {
       const end = this.top;
       const start = enc.writeFrame(name, msg, this.slab, end);
       if (start >= 0) {
-        const e = entryInPlace(this.slab, start, end, aliases, enc.nameLen, enc.hole1, enc.hole2);
+        const e = entryInPlace(this.slab, start, end, aliases, enc.nameLen, enc.hole1, enc.hole2, enc.nameHash);
         this.last = end - start;
         this.top = end - e.storedLength;
         return e;

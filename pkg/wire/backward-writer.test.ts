@@ -5,6 +5,8 @@ import {
   encodeMessage,
   encodeResourceFrame,
   loadWire,
+  nameHash,
+  nameHashString,
   ResourceFrameEncoder,
   TYPE_ADDRESS,
 } from './index';
@@ -115,4 +117,21 @@ t.test('a frame whose name or message outgrows the scratch buffer is encoded aga
   const small = { workload: { uid: 'a', name: 'b' } };
   const v = wire.Address.encode(small).finish();
   t.same(enc.encode('a', small).bytes, encodeResourceFrame('a', contentVersion('a', v), TYPE_ADDRESS, v));
+});
+
+t.test("the frame encoder's nameHash is nameHash of the name's bytes, as nameHashString hashes the name", async (t) => {
+  const enc = new ResourceFrameEncoder(TYPE_ADDRESS, CODECS['istio.workload.Address']);
+  const m = { workload: { uid: 'u' } };
+  for (const name of SAMPLES) {
+    const f = enc.encode(name, m);
+    const b = f.bytes;
+    const want = nameHash(b, b.length - f.nameLen, b.length);
+    const label = JSON.stringify(name.slice(0, 12));
+    t.equal(f.nameHash, want, label);
+    t.equal(enc.nameHash, want, `${label}: the encoder's field`);
+    t.equal(nameHashString(name), want, `${label}: from the string`);
+    t.ok(want >= 0 && want <= 0x3fffffff, `${label}: a small integer`);
+  }
+  // Distinct names hash apart here (the table still compares bytes on a shared hash).
+  t.not(enc.encode('a', m).nameHash, enc.encode('b', m).nameHash);
 });

@@ -21,7 +21,8 @@ export { ResponseHeads } from './response-head';
 export { structToPlain } from './struct';
 export { decodedAs } from './decoded';
 export { InitialVersions } from './initial-versions';
-export { SetDigest, fnv1a, fnv1aString } from './set-digest';
+export { SetDigest } from './set-digest';
+export { nameHash, nameHashString } from './name-hash';
 export { decodeDeltaResponse, encodeDeltaRequest, readDeltaResponse } from './response';
 export type { DeltaResponse } from './response';
 export {

@@ -1,27 +1,3 @@
-/** 32-bit FNV-1a over a byte range: the cache's byte-level name index uses the same function. */
-export function fnv1a(b: Uint8Array, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) {
-    h ^= b[i]!;
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/** fnv1a of a string's UTF-8 bytes, without encoding an ASCII string. */
-export function fnv1aString(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 0x7f) {
-      const b = Buffer.from(s, 'utf8');
-      return fnv1a(b, 0, b.length);
-    }
-    h = Math.imul(h ^ c, 0x01000193);
-  }
-  return h >>> 0;
-}
-
 /**
  * An order-independent 64-bit digest of a set of resource versions: two 32-bit
  * lanes, each the sum mod 2^32 of a per-version hash (two different

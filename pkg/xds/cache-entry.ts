@@ -1,4 +1,4 @@
-import { encodeContentFrame, frameNameLength, frameVersionRange, type FramePart } from '../wire';
+import { encodeContentFrame, frameNameLength, frameVersionRange, nameHash, type FramePart } from '../wire';
 
 /**
  * One cached resource, and its place in its type's table. The frame (the
@@ -42,12 +42,19 @@ export class CacheEntry implements FramePart {
     readonly aliases: readonly string[],
     /** Byte length of the name: the stored bytes end with it (and each hole is one copy of it). */
     private readonly nameLen: number,
+    /**
+     * nameHash (pkg/wire) of the name: its table's index key. Written by whoever wrote the name (the frame encoder
+     * hashes it while copying it in), so a commit does not hash names (docs/design/serve-one.md, fifth pass).
+     */
+    readonly nameHash: number,
     /** Packed frames: hole offsets in the frame, first + second * 2^15 (0 = not packed). */
     private readonly holes = 0,
   ) {}
 
   static of(frame: Uint8Array, aliases: readonly string[]): CacheEntry {
-    return new CacheEntry(frame.buffer, frame.byteOffset, frame.length, aliases, frameNameLength(frame));
+    const n = frameNameLength(frame);
+    const hash = nameHash(frame, frame.length - n, frame.length);
+    return new CacheEntry(frame.buffer, frame.byteOffset, frame.length, aliases, n, hash);
   }
 
   /** The frame's length on the wire. */
@@ -158,7 +165,7 @@ export class CacheEntry implements FramePart {
   unlinked(): CacheEntry {
     return this.seq === 0
       ? this
-      : new CacheEntry(this.store, this.offset, this.stored, this.aliases, this.nameLen, this.holes);
+      : new CacheEntry(this.store, this.offset, this.stored, this.aliases, this.nameLen, this.nameHash, this.holes);
   }
 
   /**
@@ -171,9 +178,10 @@ export class CacheEntry implements FramePart {
     const p = packFrame(f);
     if (!p) {
       const copy = Buffer.from(f);
-      return new CacheEntry(copy.buffer, copy.byteOffset, copy.length, this.aliases, this.nameLen);
+      return new CacheEntry(copy.buffer, copy.byteOffset, copy.length, this.aliases, this.nameLen, this.nameHash);
     }
-    return new CacheEntry(p.bytes.buffer, p.bytes.byteOffset, p.bytes.length, this.aliases, this.nameLen, p.holes);
+    const b = p.bytes;
+    return new CacheEntry(b.buffer, b.byteOffset, b.length, this.aliases, this.nameLen, this.nameHash, p.holes);
   }
 }
 
@@ -240,12 +248,13 @@ export function entryFromFrame(
   hole2 = -1,
 ): CacheEntry {
   const p = hole1 === undefined ? packFrame(frame, nameLen, versionEnd) : packAt(frame, nameLen, hole1, hole2);
+  const hash = nameHash(frame, frame.length - nameLen, frame.length);
   if (!p) {
     const copy = Buffer.allocUnsafe(frame.length);
     frame.copy(copy, 0);
-    return new CacheEntry(copy.buffer, copy.byteOffset, copy.length, aliases, nameLen);
+    return new CacheEntry(copy.buffer, copy.byteOffset, copy.length, aliases, nameLen, hash);
   }
-  return new CacheEntry(p.bytes.buffer, p.bytes.byteOffset, p.bytes.length, aliases, nameLen, p.holes);
+  return new CacheEntry(p.bytes.buffer, p.bytes.byteOffset, p.bytes.length, aliases, nameLen, hash, p.holes);
 }
 
 /** packFrame with the name's copies at known offsets h1 < h2 (-1 = none) in the frame. */
@@ -280,7 +289,8 @@ function holeCount(len: number, n: number, h1: number, h2: number): 0 | 1 | 2 {
  * the version is a content hash) gives up (it never writes those bytes again):
  * packed in place where packFrame's rules allow, with the name's copies at
  * frame offsets h1 < h2 (-1 = none) as the writer marked them. The stored
- * bytes keep ending at `end`: the entry's storedLength says where they start.
+ * bytes keep ending at `end`: the entry's storedLength says where they start. `hash` is the name's nameHash (the
+ * writer's, ResourceFrameEncoder.nameHash).
  */
 export function entryInPlace(
   b: Buffer,
@@ -290,15 +300,16 @@ export function entryInPlace(
   nameLen: number,
   h1: number,
   h2: number,
+  hash: number,
 ): CacheEntry {
   const n = nameLen;
   const k = holeCount(end - start, n, h1, h2);
-  if (k === 0) return new CacheEntry(b.buffer, b.byteOffset + start, end - start, aliases, n);
+  if (k === 0) return new CacheEntry(b.buffer, b.byteOffset + start, end - start, aliases, n, hash);
   // Close the holes by moving what precedes them up (copyWithin is a memmove): the tail after the last stays.
   if (k === 2) b.copyWithin(start + h1 + 2 * n, start + h1 + n, start + h2);
   b.copyWithin(start + k * n, start, start + h1);
   const ps = start + k * n;
-  return new CacheEntry(b.buffer, b.byteOffset + ps, end - ps, aliases, n, k === 1 ? h1 : h1 + h2 * HOLE_SPAN);
+  return new CacheEntry(b.buffer, b.byteOffset + ps, end - ps, aliases, n, hash, k === 1 ? h1 : h1 + h2 * HOLE_SPAN);
 }
 
 /** Does the ASCII/UTF-8 string s equal bytes b[start, end)? */

@@ -1,9 +1,6 @@
-import { fnv1a, fnv1aString } from '../wire';
+import { nameHash, nameHashString } from '../wire';
 import { CacheEntry, sameVersion } from './cache-entry';
 import { TableDigest } from './table-digest';
-
-/** fnv1a folded into V8's small-integer range, so Map keys stay unboxed. */
-const smiHash = (b: Uint8Array, start: number, end: number): number => fnv1a(b, start, end) & 0x3fffffff;
 
 /**
  * Whether a[as, ae) equals b[bs, be): names and versions are tens of bytes, where a byte loop costs less than
@@ -19,9 +16,6 @@ function rangeEquals(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: n
 const utf8Text = (b: Uint8Array, start: number, end: number): string =>
   Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('utf8');
 
-/** smiHash of a string's UTF-8 bytes. */
-const smiHashStr = (s: string): number => fnv1aString(s) & 0x3fffffff;
-
 /**
  * One type's resources, indexed by the hash of their name bytes only (no
  * name strings: see CacheEntry). The change log is two parallel arrays; a
@@ -29,7 +23,7 @@ const smiHashStr = (s: string): number => fnv1aString(s) & 0x3fffffff;
  * until it is replaced or removed) or, for a deletion, to the name.
  */
 export class TypeTable {
-  /** hash(name bytes) -> entry chain. */
+  /** nameHash(name bytes) -> entry chain. */
   readonly byHash = new Map<number, CacheEntry>();
   private live = 0;
   /** Deleted names -> seq of the deletion, until every cursor has passed it. */
@@ -54,12 +48,12 @@ export class TypeTable {
   }
 
   get(name: string): CacheEntry | undefined {
-    for (let e = this.byHash.get(smiHashStr(name)); e; e = e.next) if (e.nameEquals(name)) return e;
+    for (let e = this.byHash.get(nameHashString(name)); e; e = e.next) if (e.nameEquals(name)) return e;
     return undefined;
   }
 
   findBytes(b: Uint8Array, ns: number, ne: number): CacheEntry | undefined {
-    for (let e = this.byHash.get(smiHash(b, ns, ne)); e; e = e.next) if (e.nameIs(b, ns, ne)) return e;
+    for (let e = this.byHash.get(nameHash(b, ns, ne)); e; e = e.next) if (e.nameIs(b, ns, ne)) return e;
     return undefined;
   }
 
@@ -83,7 +77,7 @@ export class TypeTable {
     const f = e.view();
     const ne = f.length;
     const ns = ne - e.nameLength;
-    const h = smiHash(f, ns, ne);
+    const h = e.nameHash; // written with the name (CacheEntry.nameHash): no pass over the name here
     let prev: CacheEntry | undefined;
     let old = this.byHash.get(h);
     let ov: Uint8Array | undefined;
@@ -124,7 +118,7 @@ export class TypeTable {
   }
 
   remove(name: string, seq: number): boolean {
-    const h = smiHashStr(name);
+    const h = nameHashString(name);
     let prev: CacheEntry | undefined;
     let e = this.byHash.get(h);
     for (; e; prev = e, e = e.next) if (e.nameEquals(name)) break;
