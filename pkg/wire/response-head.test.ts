@@ -61,3 +61,25 @@ t.test('ResponseHeads leaves room in front for a frame prefix', (t) => {
   t.ok(framed.subarray(5, 5 + bare.length).equals(bare));
   t.end();
 });
+
+t.test('ResponseHeads.isNonce(text, n) is text === nonce(n), and false for n = 0', (t) => {
+  const prefixes = ['s-', 'caught-up-', 's-1', 'ztunnel-é-', ''];
+  const numbers = [0, 1, 2, 9, 10, 12, 99, 100, 112, 123_456_789, 2 ** 31 - 1, 2 ** 31, 2 ** 40 + 7];
+  let checked = 0;
+  for (const prefix of prefixes) {
+    const heads = new ResponseHeads(prefix);
+    const texts = ['', prefix, `${prefix}0`, `${prefix}01`, `${prefix}1 `, ` ${prefix}1`, `x${prefix.slice(1)}1`];
+    for (const m of numbers) texts.push(heads.nonce(m), `${heads.nonce(m)}0`, heads.nonce(m).slice(1));
+    for (const other of prefixes) texts.push(`${other}12`, `${other}112`);
+    for (const n of numbers) {
+      for (const text of texts) {
+        const want = n !== 0 && text === heads.nonce(n);
+        if (heads.isNonce(text, n) !== want) t.fail(`prefix ${JSON.stringify(prefix)} n ${n}: ${JSON.stringify(text)}`);
+        checked++;
+      }
+      t.ok(n === 0 || heads.isNonce(heads.nonce(n), n), `${JSON.stringify(prefix)} ${n}: its own nonce`);
+    }
+  }
+  t.ok(checked > 1000, `${checked} pairs`);
+  t.end();
+});

@@ -18,9 +18,27 @@ export class ResponseHeads {
     this.prefix = Buffer.from(noncePrefix, 'utf8');
   }
 
-  /** The nonce `encode(…, nonceNo, …)` writes, as a string (what the stream matches ACKs against). */
+  /** The nonce `encode(…, nonceNo, …)` writes, as a string. */
   nonce(nonceNo: number): string {
     return this.prefixText + String(nonceNo);
+  }
+
+  /**
+   * Whether `text` is nonce(nonceNo), read in place: a stream keeps the number of the nonce it sent last and matches
+   * an ACK's response_nonce against it, so no nonce string is made per response. False for nonceNo 0 (none sent).
+   */
+  isNonce(text: string, nonceNo: number): boolean {
+    if (nonceNo === 0) return false;
+    if (nonceNo >= 0x80000000) return text === this.nonce(nonceNo);
+    const p = this.prefixText;
+    if (text.length !== p.length + digits(nonceNo) || !text.startsWith(p)) return false;
+    let m = nonceNo;
+    for (let i = text.length - 1; i >= p.length; i--) {
+      const q = (m / 10) | 0;
+      if (text.charCodeAt(i) !== 0x30 + m - q * 10) return false;
+      m = q;
+    }
+    return true;
   }
 
   /**

@@ -33,8 +33,12 @@ export interface TypeState {
   /** Names the client holds; tracked only for non-wildcard subscriptions. */
   held: Set<string> | null;
   mustRespond: boolean;
-  nonceSent: string;
-  nonceAcked: string;
+  /**
+   * The number n of the nonce of the last response sent (`<stream id>-<n>`, ResponseWriter) and of the last one
+   * ACKed; 0 = none. Numbers, not strings: no nonce string is made per response (ResponseWriter.isNonce).
+   */
+  nonceSent: number;
+  nonceAcked: number;
   /** Monotonic ms when nonceSent went to the sink (the status view turns it into wall time when read). */
   sentMono?: number;
   ackedAt?: number;

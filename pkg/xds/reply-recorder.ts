@@ -15,6 +15,8 @@ export interface ReplyRecorderOptions {
   nackLogsPerSecond: number;
   /** Called when the latest response of a type is ACKed. */
   onAck: (typeUrl: string, latencyMs: number | undefined, originAt: number | undefined) => void;
+  /** Whether a response_nonce is the stream's nonce number n (ResponseWriter.isNonce; false for 0). */
+  isNonce: (text: string, n: number) => boolean;
 }
 
 /** One stream's ACK/NACK accounting: a request's response_nonce and error_detail against a type's state. */
@@ -44,9 +46,9 @@ export class ReplyRecorder {
       } else {
         this.o.metrics.logSuppressed.inc({ kind: 'nack' });
       }
-    } else if (req.responseNonce === st.nonceSent) {
+    } else if (this.o.isNonce(req.responseNonce, st.nonceSent)) {
       st.acks++;
-      st.nonceAcked = req.responseNonce;
+      st.nonceAcked = st.nonceSent;
       st.ackedAt = this.o.clock.now();
       st.ackedSeq = st.sentSeq;
       const latency = st.sentCommitAt !== undefined ? now - st.sentCommitAt : undefined;

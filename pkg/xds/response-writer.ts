@@ -62,6 +62,16 @@ export class ResponseWriter {
     this.heads = new ResponseHeads(`${o.id}-`);
   }
 
+  /** Whether `text` is the nonce of this stream's response number n (false for 0): how ACKs are matched. */
+  isNonce(text: string, n: number): boolean {
+    return this.heads.isNonce(text, n);
+  }
+
+  /** The nonce of this stream's response number n as sent; '' for 0 (none). */
+  nonceText(n: number): string {
+    return n === 0 ? '' : this.heads.nonce(n);
+  }
+
   /** A response was handed to the sink and the sink has not called back yet. */
   get inFlight(): boolean {
     return this.pending;
@@ -96,20 +106,21 @@ export class ResponseWriter {
    * large catch-up) as those parts and the nonce field.
    */
   sendShared(st: TypeState, r: SharedResponse): void {
-    const nonce = this.nextNonce();
+    const nonceNo = ++this.nonceCounter; // rule 16: unique per stream
+    const nonce = this.heads.nonce(nonceNo);
     const sink = this.o.sink;
     const body = r.body;
     if (body.length === 1 && sink.writeFramed && Buffer.isBuffer(body[0])) {
-      this.record(st, nonce, r.commitAt, r.originAt);
+      this.record(st, nonceNo, r.commitAt, r.originAt);
       sink.writeFramed(sharedFrame(body[0], nonce, sink.headroom ?? 0), this.written);
       return;
     }
-    this.write(st, nonce, [...body, nonceField(nonce)], r.commitAt, r.originAt);
+    this.write(st, nonceNo, [...body, nonceField(nonce)], r.commitAt, r.originAt);
   }
 
   /** An empty answer to a request for a type this server does not serve. */
   sendUnknown(typeUrl: string): void {
-    const nonce = this.nextNonce();
+    const nonce = this.heads.nonce(++this.nonceCounter); // rule 16: unique per stream
     const buf = encodeDeltaResponse({ typeUrl, nonce, frames: [], removed: [] });
     // Bounded: answered only for spontaneous requests; written even while another is in flight.
     this.o.sink.write(buf, () => undefined);
@@ -127,8 +138,7 @@ export class ResponseWriter {
     commitAt: number | undefined,
     originAt: number | undefined,
   ): void {
-    const nonceNo = ++this.nonceCounter;
-    const nonce = this.heads.nonce(nonceNo);
+    const nonceNo = ++this.nonceCounter; // rule 16: unique per stream
     const sink = this.o.sink;
     if (sink.writeFramed && bytes <= FRAMED_MAX_BYTES) {
       // A small response is built whole behind the transport's prefix room: one allocation, the frames copied once
@@ -138,38 +148,34 @@ export class ResponseWriter {
       let at = b.length - bytes;
       if (!isList(frames)) frames.copy(b, at);
       else for (let i = 0; i < frames.length; i++) at += frames[i]!.copy(b, at);
-      this.record(st, nonce, commitAt, originAt);
+      this.record(st, nonceNo, commitAt, originAt);
       sink.writeFramed(b, this.written);
       return;
     }
     // Otherwise the head goes as its own buffer, the frames after it uncopied.
     const head = this.heads.encode(st.typeUrl, this.o.cache.seq, nonceNo, removed);
     const parts = !isList(frames) ? [head, frames] : frames.length === 0 ? head : [head, ...frames];
-    this.write(st, nonce, parts, commitAt, originAt);
-  }
-
-  private nextNonce(): string {
-    return this.heads.nonce(++this.nonceCounter); // rule 16: unique per stream
+    this.write(st, nonceNo, parts, commitAt, originAt);
   }
 
   private write(
     st: TypeState,
-    nonce: string,
+    nonceNo: number,
     buf: Buffer | readonly FramePart[],
     commitAt: number | undefined,
     originAt: number | undefined,
   ): void {
-    this.record(st, nonce, commitAt, originAt);
+    this.record(st, nonceNo, commitAt, originAt);
     this.o.sink.write(buf, this.written);
   }
 
   /** Bookkeeping for the response about to be handed to the sink; from here one response is in flight. */
-  private record(st: TypeState, nonce: string, commitAt: number | undefined, originAt: number | undefined): void {
+  private record(st: TypeState, nonceNo: number, commitAt: number | undefined, originAt: number | undefined): void {
     // One clock read per response: the send-time metric's start and the status view's last-sent time (kept
     // monotonic; stream-status converts it to wall time when read).
     const now = this.o.clock.monotonic();
     this.writeStarted = now;
-    st.nonceSent = nonce;
+    st.nonceSent = nonceNo;
     st.sentMono = now;
     st.responses++;
     st.sentCommitAt = commitAt;

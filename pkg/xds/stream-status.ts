@@ -8,6 +8,8 @@ export type StreamStatusInput = Omit<StreamStatus, 'pendingCommits' | 'types'> &
   types: Iterable<TypeState>;
   /** Wall minus monotonic clock now: turns the monotonic send times into wall times. */
   wallOffset: number;
+  /** A nonce number as the stream sent it ('' for 0: none). */
+  nonceText: (n: number) => string;
 };
 
 /** Builds a stream's read-only status (pure): per-type protocol state plus commits not yet sent. */
@@ -21,8 +23,8 @@ export function buildStreamStatus(s: StreamStatusInput): StreamStatus {
       typeUrl: st.typeUrl,
       wildcard: st.sub.wildcard,
       explicitNames: st.sub.explicitNames.size,
-      lastNonceSent: st.nonceSent,
-      lastNonceAcked: st.nonceAcked,
+      lastNonceSent: s.nonceText(st.nonceSent),
+      lastNonceAcked: s.nonceText(st.nonceAcked),
       lastSentAt: st.sentMono === undefined ? undefined : Math.round(st.sentMono + s.wallOffset),
       lastAckedAt: st.ackedAt,
       lastNack: st.lastNack,

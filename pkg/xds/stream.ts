@@ -78,6 +78,7 @@ export class XdsStream {
       metrics: o.metrics,
       nackLogsPerSecond: o.repeatLogsPerSecond ?? 5,
       onAck: (typeUrl, latency, originAt) => o.onAck?.(this, typeUrl, latency, originAt),
+      isNonce: (text, n) => this.out.isNonce(text, n),
     });
     this.unknownLog = new LogLimiter(o.repeatLogsPerSecond ?? 5, now);
   }
@@ -276,7 +277,7 @@ export class XdsStream {
 
   /** True when every type's latest response has been ACKed. */
   get inSync(): boolean {
-    for (const st of this.types.values()) if (st.nonceSent && st.nonceSent !== st.nonceAcked) return false;
+    for (const st of this.types.values()) if (st.nonceSent !== 0 && st.nonceSent !== st.nonceAcked) return false;
     return true;
   }
 
@@ -291,6 +292,7 @@ export class XdsStream {
       cacheSeq: this.o.cache.seq,
       types: this.types.values(),
       wallOffset: this.o.clock.now() - this.o.clock.monotonic(),
+      nonceText: (n) => this.out.nonceText(n),
     });
   }
 }
