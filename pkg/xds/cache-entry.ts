@@ -10,7 +10,10 @@ import { encodeContentFrame, frameNameLength, frameVersionRange, nameHash, type 
  * cost ~230 B of heap per resource (heap snapshot, 400 peers).
  *
  * The frame is held as backing store + offset + length rather than as a
- * Buffer (a Buffer is a ~90 B heap object of its own). It may be stored
+ * Buffer (a Buffer is a ~90 B heap object of its own). The store is a
+ * DataView over the whole backing store, one shared by every entry written
+ * into it (storeView), so comparing two entries' names or versions reads them
+ * where they are, four bytes at a time, with no view made per compare. It may be stored
  * packed (see packFrame): up to two copies of the name inside the resource
  * are left out and put back when the frame is written. An entry is itself a
  * FramePart: writers copy it straight into their output (copy), and `frame`
@@ -34,7 +37,8 @@ export class CacheEntry implements FramePart {
   next: CacheEntry | undefined = undefined;
 
   constructor(
-    private readonly store: ArrayBufferLike,
+    /** The whole backing store (storeView: offset 0, shared); the stored bytes are [offset, offset + stored). */
+    private readonly store: DataView,
     private readonly offset: number,
     /** Stored (possibly packed) length. */
     private readonly stored: number,
@@ -54,7 +58,7 @@ export class CacheEntry implements FramePart {
   static of(frame: Uint8Array, aliases: readonly string[]): CacheEntry {
     const n = frameNameLength(frame);
     const hash = nameHash(frame, frame.length - n, frame.length);
-    return new CacheEntry(frame.buffer, frame.byteOffset, frame.length, aliases, n, hash);
+    return new CacheEntry(storeView(frame.buffer), frame.byteOffset, frame.length, aliases, n, hash);
   }
 
   /** The frame's length on the wire. */
@@ -69,7 +73,7 @@ export class CacheEntry implements FramePart {
 
   /** The stored bytes (a view). */
   private bytes(): Buffer {
-    return Buffer.from(this.store, this.offset, this.stored);
+    return Buffer.from(this.store.buffer, this.offset, this.stored);
   }
 
   /** Writes the frame into target at targetStart; returns its length (Buffer.copy's contract). */
@@ -132,31 +136,55 @@ export class CacheEntry implements FramePart {
   }
 
   /**
-   * The stored bytes and where the name and the version sit in them (hashing, digests). A plain Uint8Array view and
-   * the version's place read inline (frameVersionRange's steps): a commit reads two keys, and Buffer.from's checks
-   * and the parse's tuples were a tenth of a one-change commit (docs/design/serve-one.md).
+   * A view holding the stored bytes and where the name and the version sit in it (digests): the shared store view,
+   * the version's place read inline (frameVersionRange's steps, no Buffer).
    */
   key(): [s: Uint8Array, ns: number, ne: number, vs: number, ve: number] {
-    const s = new Uint8Array(this.store, this.offset, this.stored);
-    let at = 1; // past the frame's tag: its length, then Resource.version's tag, length and bytes
-    while (s[at++]! >= 0x80);
-    at++;
+    const s = this.store;
+    let i = this.versionLengthAt();
     let len = 0;
     for (let shift = 0; ; shift += 7) {
-      const c = s[at++]!;
+      const c = s.getUint8(i++);
       len += (c & 0x7f) * 2 ** shift;
       if (c < 0x80) break;
     }
-    return [s, this.stored - this.nameLen, this.stored, at, at + len];
+    const end = this.offset + this.stored;
+    return [new Uint8Array(s.buffer), end - this.nameLen, end, i, i + len];
   }
 
-  /** The stored bytes as a plain view (no Buffer): the name is its last `nameLength` bytes. */
-  view(): Uint8Array {
-    return new Uint8Array(this.store, this.offset, this.stored);
+  /**
+   * Whether o's name is this one's, compared in the two stores four bytes at a time (a byte loop over two views made
+   * per compare was over a tenth of serving one change, docs/design/serve-one.md).
+   */
+  sameName(o: CacheEntry): boolean {
+    const n = this.nameLen;
+    if (o.nameLen !== n) return false;
+    const end = this.offset + this.stored;
+    return rangeEquals(this.store, end - n, o.store, o.offset + o.stored - n, n);
   }
 
-  get nameLength(): number {
-    return this.nameLen;
+  /** Whether o carries this one's version: the version's length varint and bytes compared as one range. */
+  sameVersion(o: CacheEntry): boolean {
+    const a = this.store;
+    const b = o.store;
+    let i = this.versionLengthAt();
+    let j = o.versionLengthAt();
+    let len = 0;
+    for (let shift = 0; ; shift += 7) {
+      const c = a.getUint8(i++);
+      if (c !== b.getUint8(j++)) return false;
+      len += (c & 0x7f) * 2 ** shift;
+      if (c < 0x80) break;
+    }
+    return rangeEquals(a, i, b, j, len);
+  }
+
+  /** Where the version's length starts in the store (past the frame's tag and length, Resource.version's tag). */
+  private versionLengthAt(): number {
+    const s = this.store;
+    let at = this.offset + 1;
+    while (s.getUint8(at++) >= 0x80);
+    return at + 1;
   }
 
   /**
@@ -177,11 +205,12 @@ export class CacheEntry implements FramePart {
     const f = this.frame;
     const p = packFrame(f);
     if (!p) {
-      const copy = Buffer.from(f);
-      return new CacheEntry(copy.buffer, copy.byteOffset, copy.length, this.aliases, this.nameLen, this.nameHash);
+      const c = Buffer.from(f);
+      return new CacheEntry(storeView(c.buffer), c.byteOffset, c.length, this.aliases, this.nameLen, this.nameHash);
     }
     const b = p.bytes;
-    return new CacheEntry(b.buffer, b.byteOffset, b.length, this.aliases, this.nameLen, this.nameHash, p.holes);
+    const s = storeView(b.buffer);
+    return new CacheEntry(s, b.byteOffset, b.length, this.aliases, this.nameLen, this.nameHash, p.holes);
   }
 }
 
@@ -252,9 +281,10 @@ export function entryFromFrame(
   if (!p) {
     const copy = Buffer.allocUnsafe(frame.length);
     frame.copy(copy, 0);
-    return new CacheEntry(copy.buffer, copy.byteOffset, copy.length, aliases, nameLen, hash);
+    return new CacheEntry(storeView(copy.buffer), copy.byteOffset, copy.length, aliases, nameLen, hash);
   }
-  return new CacheEntry(p.bytes.buffer, p.bytes.byteOffset, p.bytes.length, aliases, nameLen, hash, p.holes);
+  const b = p.bytes;
+  return new CacheEntry(storeView(b.buffer), b.byteOffset, b.length, aliases, nameLen, hash, p.holes);
 }
 
 /** packFrame with the name's copies at known offsets h1 < h2 (-1 = none) in the frame. */
@@ -304,12 +334,13 @@ export function entryInPlace(
 ): CacheEntry {
   const n = nameLen;
   const k = holeCount(end - start, n, h1, h2);
-  if (k === 0) return new CacheEntry(b.buffer, b.byteOffset + start, end - start, aliases, n, hash);
+  const s = storeView(b.buffer);
+  if (k === 0) return new CacheEntry(s, b.byteOffset + start, end - start, aliases, n, hash);
   // Close the holes by moving what precedes them up (copyWithin is a memmove): the tail after the last stays.
   if (k === 2) b.copyWithin(start + h1 + 2 * n, start + h1 + n, start + h2);
   b.copyWithin(start + k * n, start, start + h1);
   const ps = start + k * n;
-  return new CacheEntry(b.buffer, b.byteOffset + ps, end - ps, aliases, n, hash, k === 1 ? h1 : h1 + h2 * HOLE_SPAN);
+  return new CacheEntry(s, b.byteOffset + ps, end - ps, aliases, n, hash, k === 1 ? h1 : h1 + h2 * HOLE_SPAN);
 }
 
 /** Does the ASCII/UTF-8 string s equal bytes b[start, end)? */
@@ -324,27 +355,32 @@ export function strEqualsBytes(s: string, b: Uint8Array, start: number, end: num
   return s.length === n;
 }
 
-/** Where the version starts in stored frame bytes s (past the frame's tag and length, Resource.version's tag). */
-function versionLengthAt(s: Uint8Array): number {
-  let at = 1;
-  while (s[at++]! >= 0x80);
-  return at + 1;
+/** The last store storeView made a view of, and that view. */
+let lastStore: ArrayBufferLike | undefined;
+let lastView: DataView = new DataView(new ArrayBuffer(0));
+
+/**
+ * A DataView over the whole of `store`, the same one for consecutive calls with the same store: entries are made in
+ * runs over one backing store (an EntrySlab's slab, Node's buffer pool while rehomed() copies), so such a run shares
+ * one view, and an entry costs no more than the ArrayBuffer reference it held before.
+ */
+function storeView(store: ArrayBufferLike): DataView {
+  if (store !== lastStore) {
+    lastStore = store;
+    lastView = new DataView(store);
+  }
+  return lastView;
 }
 
 /**
- * Whether two stored frames (views) carry the same version: the version's length varint and bytes compared as one
- * range, read inline as key() reads them (no tuple per compare).
+ * Whether a[as, as + n) equals b[bs, bs + n): four bytes per read (DataView reads are compiled inline; names are
+ * tens of bytes, where this is ~3x a byte loop and Buffer.compare's call into C++ costs more than either).
  */
-export function sameVersion(a: Uint8Array, b: Uint8Array): boolean {
-  let i = versionLengthAt(a);
-  let j = versionLengthAt(b);
-  let len = 0;
-  for (let shift = 0; ; shift += 7) {
-    const c = a[i++]!;
-    if (c !== b[j++]) return false;
-    len += (c & 0x7f) * 2 ** shift;
-    if (c < 0x80) break;
-  }
-  for (const end = i + len; i < end; i++, j++) if (a[i] !== b[j]) return false;
+function rangeEquals(a: DataView, as: number, b: DataView, bs: number, n: number): boolean {
+  let i = as;
+  let j = bs;
+  const end = as + n;
+  for (const end4 = end - 3; i < end4; i += 4, j += 4) if (a.getInt32(i) !== b.getInt32(j)) return false;
+  for (; i < end; i++, j++) if (a.getUint8(i) !== b.getUint8(j)) return false;
   return true;
 }

@@ -1,20 +1,6 @@
 import { nameHash, nameHashString } from '../wire';
-import { CacheEntry, sameVersion } from './cache-entry';
+import { CacheEntry } from './cache-entry';
 import { TableDigest } from './table-digest';
-
-/**
- * Whether a[as, ae) equals b[bs, be): names and versions are tens of bytes, where a byte loop costs less than
- * Buffer.compare's call into C++.
- */
-function rangeEquals(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): boolean {
-  if (ae - as !== be - bs) return false;
-  for (let i = as, j = bs; i < ae; i++, j++) if (a[i] !== b[j]) return false;
-  return true;
-}
-
-/** b[start, end) as text. */
-const utf8Text = (b: Uint8Array, start: number, end: number): string =>
-  Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('utf8');
 
 /**
  * One type's resources, indexed by the hash of their name bytes only (no
@@ -72,29 +58,22 @@ export class TypeTable {
   upsert(incoming: CacheEntry, seq: number): boolean {
     // An entry object is linked into one table only (its seq/next are that table's).
     const e = incoming.unlinked();
-    // One view per entry involved, compared in place: the name is each view's tail, the version read inline
-    // (sameVersion); no key tuples (about a tenth of the upsert, docs/design/serve-one.md).
-    const f = e.view();
-    const ne = f.length;
-    const ns = ne - e.nameLength;
-    const h = e.nameHash; // written with the name (CacheEntry.nameHash): no pass over the name here
+    // The hash was written with the name (CacheEntry.nameHash); names and versions are compared where the entries
+    // hold them (sameName, sameVersion: no view, no key tuple; docs/design/serve-one.md).
+    const h = e.nameHash;
     let prev: CacheEntry | undefined;
     let old = this.byHash.get(h);
-    let ov: Uint8Array | undefined;
-    for (; old; prev = old, old = old.next) {
-      ov = old.view();
-      if (rangeEquals(ov, ov.length - old.nameLength, ov.length, f, ns, ne)) break;
-    }
+    for (; old; prev = old, old = old.next) if (old.sameName(e)) break;
     const logEnd = this.logRef.length - 1;
     if (old) {
-      if (sameVersion(ov!, f)) return false;
+      if (old.sameVersion(e)) return false;
       this.moveAliases(old, e);
       this.pairs.unlinking(old, seq);
       e.next = old.next;
       old.seq = -1;
       old.next = undefined;
     } else {
-      if (this.tombs.size > 0) this.tombs.delete(utf8Text(f, ns, ne)); // resurrected (or new)
+      if (this.tombs.size > 0) this.tombs.delete(e.name); // resurrected (or new)
       e.next = undefined;
       this.live++;
     }
