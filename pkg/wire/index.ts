@@ -17,7 +17,7 @@ export {
 export type { DeltaResponseParts, FramePart } from './delta-codec';
 export { decodeDeltaRequest, decodeDeltaRequestSlow, scanDeltaRequest, NameList, WireError } from './request';
 export type { DeltaRequest, NodeInfo, ScannedRequest } from './request';
-export { ResponseHeads } from './response-head';
+export { ResponseHead, ResponseHeads } from './response-head';
 export { structToPlain } from './struct';
 export { decodedAs } from './decoded';
 export { InitialVersions } from './initial-versions';

@@ -27,10 +27,11 @@ t.test('ResponseHeads writes the bytes encodeDeltaResponseParts writes for the s
         removed: c.removed,
       })[0]!,
     );
-    const got = heads.encode(c.typeUrl, c.version, c.nonceNo, c.removed);
+    const head = heads.forType(c.typeUrl);
+    const got = head.encode(c.version, c.nonceNo, c.removed);
     t.same([...got], [...want], `${c.prefix.slice(0, 12)} v${c.version} n${c.nonceNo}: same bytes`);
-    // Twice through the cached type field, and the decoder reads back what was meant.
-    const again = heads.encode(c.typeUrl, c.version, c.nonceNo, c.removed);
+    // Twice through the template, and the decoder reads back what was meant.
+    const again = head.encode(c.version, c.nonceNo, c.removed);
     t.ok(again.equals(got));
     const msg = wire.DeltaDiscoveryResponse.toObject(wire.DeltaDiscoveryResponse.decode(got)) as Record<
       string,
@@ -45,18 +46,18 @@ t.test('ResponseHeads writes the bytes encodeDeltaResponseParts writes for the s
 });
 
 t.test('ResponseHeads leaves room for the tail', (t) => {
-  const heads = new ResponseHeads('s-');
-  const bare = heads.encode(TYPE_ADDRESS, 5, 6, []);
-  const roomy = heads.encode(TYPE_ADDRESS, 5, 6, [], 40);
+  const head = new ResponseHeads('s-').forType(TYPE_ADDRESS);
+  const bare = head.encode(5, 6, []);
+  const roomy = head.encode(5, 6, [], 40);
   t.equal(roomy.length, bare.length + 40);
   t.ok(roomy.subarray(0, bare.length).equals(bare));
   t.end();
 });
 
 t.test('ResponseHeads leaves room in front for a frame prefix', (t) => {
-  const heads = new ResponseHeads('s-');
-  const bare = heads.encode(TYPE_ADDRESS, 5, 6, ['ns/gone']);
-  const framed = heads.encode(TYPE_ADDRESS, 5, 6, ['ns/gone'], 40, 5);
+  const head = new ResponseHeads('s-').forType(TYPE_ADDRESS);
+  const bare = head.encode(5, 6, ['ns/gone']);
+  const framed = head.encode(5, 6, ['ns/gone'], 40, 5);
   t.equal(framed.length, 5 + bare.length + 40);
   t.ok(framed.subarray(5, 5 + bare.length).equals(bare));
   t.end();
@@ -81,5 +82,33 @@ t.test('ResponseHeads.isNonce(text, n) is text === nonce(n), and false for n = 0
     }
   }
   t.ok(checked > 1000, `${checked} pairs`);
+  t.end();
+});
+
+t.test('one ResponseHead, as nonces and versions gain digits, writes what encodeDeltaResponseParts writes', (t) => {
+  // A 125-byte prefix: the nonce's length crosses 127 (a two-byte varint) as the nonce gains digits.
+  for (const prefix of ['s-', 'p'.repeat(125)]) {
+    const heads = new ResponseHeads(prefix);
+    const head = heads.forType(TYPE_ADDRESS);
+    let wrong = 0;
+    let n = 0;
+    for (const nonceNo of [1, 9, 10, 11, 99, 100, 101, 999, 1000, 12_345, 2 ** 31 - 1, 2 ** 31, 7, 2 ** 33]) {
+      for (const version of [0, 9, 10, 123_456]) {
+        const removed = nonceNo % 2 === 0 ? ['ns/gone'] : [];
+        const want = partBytes(
+          encodeDeltaResponseParts({
+            typeUrl: TYPE_ADDRESS,
+            nonce: heads.nonce(nonceNo),
+            systemVersionInfo: String(version),
+            frames: [],
+            removed,
+          })[0]!,
+        );
+        if (!head.encode(version, nonceNo, removed).equals(want)) wrong++;
+        n++;
+      }
+    }
+    t.equal(wrong, 0, `prefix of ${prefix.length}: ${n} heads`);
+  }
   t.end();
 });

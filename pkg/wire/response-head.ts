@@ -1,24 +1,19 @@
 import { putVarint, varintSize } from './pb-writer';
 
 /**
- * The head of one stream's DeltaDiscoveryResponses: system_version_info (1) = the cache seq in decimal, type_url (4),
- * nonce (5) = `<prefix><n>` and removed_resources (6), in that order: the bytes encodeDeltaResponseParts writes for
- * the same strings (response-head.test.ts). The type URL's field and the nonce prefix are encoded once per stream, and
- * the two numbers are written as digits, so a one-change response's head costs one allocation and no string
- * encoding: with the strings it was about a fifth of serving one change (docs/design/serve-one.md).
+ * One stream's nonces, `<prefix><n>` (rule 16: unique per stream), and its response heads per type (forType). The
+ * stream keeps nonce numbers, not strings (isNonce matches an ACK against a number).
  */
 export class ResponseHeads {
   private readonly prefix: Buffer;
   private readonly prefixText: string;
-  /** type URL -> its encoded field; one per type the stream serves (typeOrder), made on first use. */
-  private readonly typeFields = new Map<string, Buffer>();
 
   constructor(noncePrefix: string) {
     this.prefixText = noncePrefix;
     this.prefix = Buffer.from(noncePrefix, 'utf8');
   }
 
-  /** The nonce `encode(…, nonceNo, …)` writes, as a string. */
+  /** The nonce a head's `encode(…, nonceNo, …)` writes, as a string. */
   nonce(nonceNo: number): string {
     return this.prefixText + String(nonceNo);
   }
@@ -41,16 +36,47 @@ export class ResponseHeads {
     return true;
   }
 
+  /** The heads of this stream's responses of one type (the stream keeps one per type it serves). */
+  forType(typeUrl: string): ResponseHead {
+    return new ResponseHead(typeUrl, this.prefix);
+  }
+}
+
+/**
+ * The head of one stream's DeltaDiscoveryResponses of one type: system_version_info (1) = the cache seq in decimal,
+ * type_url (4), nonce (5) = `<prefix><n>` and removed_resources (6), in that order: the bytes
+ * encodeDeltaResponseParts writes for the same strings (response-head.test.ts). Everything between the version's
+ * digits and the nonce's is a template made once per stream and type (and again when the nonce gains a digit), so
+ * a head is one allocation, one copy and the two numbers' digits: with the strings it was about a fifth of serving
+ * one change, with a copy each for the type URL field and the nonce prefix a twentieth (docs/design/serve-one.md).
+ */
+export class ResponseHead {
+  /** type_url's field, nonce's tag and length, the nonce prefix: for nonces of `templateDigits` digits. */
+  private template: Buffer = Buffer.alloc(0);
+  private templateDigits = 0;
+  private readonly typeField: Buffer;
+
+  constructor(
+    typeUrl: string,
+    private readonly prefix: Buffer,
+  ) {
+    const len = Buffer.byteLength(typeUrl);
+    const f = Buffer.allocUnsafe(1 + varintSize(len) + len);
+    f[0] = 0x22;
+    f.write(typeUrl, putVarint(f, 1, len), 'utf8');
+    this.typeField = f;
+  }
+
   /**
    * The head fields, after `lead` bytes of room (for a transport's frame prefix) and followed by room for `tail`
    * more bytes (both left unwritten).
    */
-  encode(typeUrl: string, version: number, nonceNo: number, removed: readonly string[], tail = 0, lead = 0): Buffer {
-    const type = this.typeField(typeUrl);
+  encode(version: number, nonceNo: number, removed: readonly string[], tail = 0, lead = 0): Buffer {
     const vd = digits(version);
     const nd = digits(nonceNo);
-    const nonceLen = this.prefix.length + nd;
-    let n = 2 + vd + type.length + 1 + varintSize(nonceLen) + nonceLen;
+    if (nd !== this.templateDigits) this.remake(nd);
+    const tpl = this.template;
+    let n = 2 + vd + tpl.length + nd;
     for (let i = 0; i < removed.length; i++) {
       const r = Buffer.byteLength(removed[i]!);
       n += 1 + varintSize(r) + r;
@@ -59,13 +85,8 @@ export class ResponseHeads {
     b[lead] = 0x0a;
     b[lead + 1] = vd;
     let at = putDigits(b, lead + 2, version, vd);
-    b.set(type, at); // TypedArray set: Buffer.copy goes through two JS layers first
-    at += type.length;
-    b[at++] = 0x2a;
-    at = putVarint(b, at, nonceLen);
-    b.set(this.prefix, at);
-    at += this.prefix.length;
-    at = putDigits(b, at, nonceNo, nd);
+    b.set(tpl, at); // TypedArray set: Buffer.copy goes through two JS layers first
+    at = putDigits(b, at + tpl.length, nonceNo, nd);
     for (let i = 0; i < removed.length; i++) {
       const r = removed[i]!;
       b[at++] = 0x32;
@@ -76,16 +97,16 @@ export class ResponseHeads {
     return b;
   }
 
-  private typeField(typeUrl: string): Buffer {
-    let f = this.typeFields.get(typeUrl);
-    if (!f) {
-      const len = Buffer.byteLength(typeUrl);
-      f = Buffer.allocUnsafe(1 + varintSize(len) + len);
-      f[0] = 0x22;
-      f.write(typeUrl, putVarint(f, 1, len), 'utf8');
-      this.typeFields.set(typeUrl, f);
-    }
-    return f;
+  /** The template for nonces of `nd` digits: the nonce's length (prefix + digits) is in it. */
+  private remake(nd: number): void {
+    const type = this.typeField;
+    const nonceLen = this.prefix.length + nd;
+    const t = Buffer.allocUnsafe(type.length + 1 + varintSize(nonceLen) + this.prefix.length);
+    type.copy(t, 0);
+    t[type.length] = 0x2a;
+    this.prefix.copy(t, putVarint(t, type.length + 1, nonceLen));
+    this.template = t;
+    this.templateDigits = nd;
   }
 }
 

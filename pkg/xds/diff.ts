@@ -1,4 +1,4 @@
-import { InitialVersions, type FramePart } from '../wire';
+import { InitialVersions, type FramePart, type ResponseHead } from '../wire';
 import type { MessageLease } from '../transport';
 import type { CacheEntry, Cursor, ResourceCache } from './cache';
 import { wildcardInitial } from './initial';
@@ -39,6 +39,8 @@ export interface TypeState {
    */
   nonceSent: number;
   nonceAcked: number;
+  /** This stream's response heads for the type (ResponseWriter makes them for the type's first response). */
+  head: ResponseHead | null;
   /** Monotonic ms when nonceSent went to the sink (the status view turns it into wall time when read). */
   sentMono?: number;
   ackedAt?: number;

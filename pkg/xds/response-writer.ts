@@ -127,7 +127,7 @@ export class ResponseWriter {
   }
 
   /**
-   * Writes this stream's head (its constant fields encoded once per stream: ResponseHeads) and then the frames,
+   * Writes this stream's head (its constant fields encoded once per stream and type: ResponseHead) and the frames,
    * `bytes` in all: one frame (sendOne) or a list (send), a union so that no array is made for one frame.
    */
   private place(
@@ -139,12 +139,13 @@ export class ResponseWriter {
     originAt: number | undefined,
   ): void {
     const nonceNo = ++this.nonceCounter; // rule 16: unique per stream
+    const head = st.head ?? (st.head = this.heads.forType(st.typeUrl));
     const sink = this.o.sink;
     if (sink.writeFramed && bytes <= FRAMED_MAX_BYTES) {
       // A small response is built whole behind the transport's prefix room: one allocation, the frames copied once
       // (the transport would copy a small message into one buffer anyway), no head Buffer and no parts list.
       const lead = sink.headroom ?? 0;
-      const b = this.heads.encode(st.typeUrl, this.o.cache.seq, nonceNo, removed, bytes, lead);
+      const b = head.encode(this.o.cache.seq, nonceNo, removed, bytes, lead);
       let at = b.length - bytes;
       if (!isList(frames)) frames.copy(b, at);
       else for (let i = 0; i < frames.length; i++) at += frames[i]!.copy(b, at);
@@ -153,8 +154,8 @@ export class ResponseWriter {
       return;
     }
     // Otherwise the head goes as its own buffer, the frames after it uncopied.
-    const head = this.heads.encode(st.typeUrl, this.o.cache.seq, nonceNo, removed);
-    const parts = !isList(frames) ? [head, frames] : frames.length === 0 ? head : [head, ...frames];
+    const h = head.encode(this.o.cache.seq, nonceNo, removed);
+    const parts = !isList(frames) ? [h, frames] : frames.length === 0 ? h : [h, ...frames];
     this.write(st, nonceNo, parts, commitAt, originAt);
   }
 

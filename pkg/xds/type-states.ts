@@ -18,6 +18,7 @@ export function newTypeState(typeUrl: string, label: string, pushes: TypeState['
     mustRespond: true,
     nonceSent: 0,
     nonceAcked: 0,
+    head: null,
     responses: 0,
     acks: 0,
     nacks: 0,
