@@ -76,30 +76,36 @@ export class CacheEntry implements FramePart {
     return Buffer.from(this.store.buffer, this.offset, this.stored);
   }
 
-  /** Writes the frame into target at targetStart; returns its length (Buffer.copy's contract). */
+  /**
+   * Writes the frame into target at targetStart; returns its length (Buffer.copy's contract). Each piece is a plain
+   * Uint8Array view (compiled inline), not a Buffer: Buffer.from's checks and Buffer#subarray were a quarter of
+   * serving one change through writeFramed (docs/design/serve-one.md, fifth pass).
+   */
   copy(target: Uint8Array, targetStart: number): number {
-    const s = this.bytes();
+    const buf = this.store.buffer;
+    const o = this.offset;
+    const len = this.stored;
     if (this.holes === 0) {
-      target.set(s, targetStart);
-      return s.length;
+      target.set(new Uint8Array(buf, o, len), targetStart);
+      return len;
     }
     const n = this.nameLen;
-    const name = s.subarray(s.length - n);
+    const name = new Uint8Array(buf, o + len - n, n);
     const h1 = this.holes % HOLE_SPAN;
     const h2 = Math.floor(this.holes / HOLE_SPAN);
     let at = targetStart;
-    target.set(s.subarray(0, h1), at);
+    target.set(new Uint8Array(buf, o, h1), at);
     target.set(name, (at += h1));
     at += n;
     let from = h1;
     if (h2 > 0) {
-      target.set(s.subarray(h1, h2 - n), at);
+      target.set(new Uint8Array(buf, o + h1, h2 - n - h1), at);
       target.set(name, (at += h2 - n - h1));
       at += n;
       from = h2 - n;
     }
-    target.set(s.subarray(from), at);
-    return at + (s.length - from) - targetStart;
+    target.set(new Uint8Array(buf, o + from, len - from), at);
+    return at + (len - from) - targetStart;
   }
 
   get frame(): Buffer {
