@@ -35,6 +35,11 @@ export class CacheEntry implements FramePart {
   stamp = 0;
   /** Next entry whose name has the same hash (chained). */
   next: CacheEntry | undefined = undefined;
+  /**
+   * Some alias of it resolves to more than one entry (its table's alias index holds it in a set). Stays set when
+   * such a set shrinks again: it only sends a replacement through the slower path (TypeTable.moveAliases).
+   */
+  sharedAlias = false;
 
   constructor(
     /** The whole backing store (storeView: offset 0, shared); the stored bytes are [offset, offset + stored). */

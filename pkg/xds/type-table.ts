@@ -21,11 +21,13 @@ export class TypeTable {
   logSeq: number[] = [];
   logRef: (CacheEntry | string)[] = [];
   /**
-   * Alias -> the entry it resolves to, or a set when it resolves to more than one. Most aliases name one resource
-   * (a workload's address), and swapping that entry on an update is one Map.set, where a one-member Set cost a
-   * delete and an add (with the new entry's identity hash): ~120 ns of a one-change commit.
+   * Alias -> the name hash (byHash key) of the one entry it resolves to, or the set of entries when it resolves to
+   * more than one (in the order they were added: a replaced entry's successor goes last). An entry replaced under its
+   * name with the same aliases leaves a one-entry alias as it is (its chain has not changed): most updates of a
+   * workload keep its addresses, and a Map.get + Map.set per alias was ~5 % of serving one change
+   * (docs/design/serve-one.md, fifth pass).
    */
-  private readonly aliasIndex = new Map<string, CacheEntry | Set<CacheEntry>>();
+  private readonly aliasIndex = new Map<string, number | Set<CacheEntry>>();
   /** Changes older than this have been compacted away (tombstones pruned). */
   floorSeq = 0;
 
@@ -67,7 +69,6 @@ export class TypeTable {
     const logEnd = this.logRef.length - 1;
     if (old) {
       if (old.sameVersion(e)) return false;
-      this.moveAliases(old, e);
       this.pairs.unlinking(old, seq);
       e.next = old.next;
       old.seq = -1;
@@ -82,7 +83,9 @@ export class TypeTable {
     if (prev) prev.next = e;
     else this.byHash.set(h, e);
     this.pairs.linked(e, seq);
-    if (!old) this.addAliases(e);
+    // After linking: the chain holds the new entry and no longer the old one (what the alias index reads).
+    if (old) this.moveAliases(old, e);
+    else this.addAliases(e);
     if (old && logEnd >= 0 && this.logRef[logEnd] === old) {
       // The log's last record is the replaced entry's, now superseded (no reader would use it: compaction drops
       // such records): the new record takes its place. A resource changing again and again, with nothing else
@@ -102,11 +105,11 @@ export class TypeTable {
     let e = this.byHash.get(h);
     for (; e; prev = e, e = e.next) if (e.nameEquals(name)) break;
     if (!e) return false;
-    this.dropAliases(e);
     this.pairs.unlinking(e, seq);
     if (prev) prev.next = e.next;
     else if (e.next) this.byHash.set(h, e.next);
     else this.byHash.delete(h);
+    this.dropAliases(e);
     e.seq = -1;
     e.next = undefined;
     this.live--;
@@ -119,22 +122,40 @@ export class TypeTable {
   /** Entries that list `key` among their aliases; undefined when none. */
   aliasTargets(key: string): Iterable<CacheEntry> | undefined {
     const v = this.aliasIndex.get(key);
-    return v instanceof CacheEntry ? [v] : v;
+    if (typeof v !== 'number') return v;
+    const e = this.aliasOwner(v, key, undefined);
+    return e && [e];
   }
 
-  addAliases(e: CacheEntry): void {
+  /** The entry of chain h other than `except` that lists alias `key`. */
+  private aliasOwner(h: number, key: string, except: CacheEntry | undefined): CacheEntry | undefined {
+    for (let e = this.byHash.get(h); e; e = e.next) if (e !== except && e.aliases.includes(key)) return e;
+    return undefined;
+  }
+
+  /** Indexes the aliases of `e`, which is linked. */
+  private addAliases(e: CacheEntry): void {
+    const h = e.nameHash;
     for (const a of e.aliases) {
       const v = this.aliasIndex.get(a);
-      if (v === undefined) this.aliasIndex.set(a, e);
-      else if (v instanceof CacheEntry) {
-        if (v !== e) this.aliasIndex.set(a, new Set([v, e]));
-      } else v.add(e);
+      if (v === undefined) this.aliasIndex.set(a, h);
+      else if (typeof v === 'number') {
+        const x = this.aliasOwner(v, a, e);
+        if (x === undefined) continue; // e's own (the alias twice in its list)
+        x.sharedAlias = true;
+        e.sharedAlias = true;
+        this.aliasIndex.set(a, new Set([x, e]));
+      } else {
+        v.add(e);
+        e.sharedAlias = true;
+      }
     }
   }
 
   /**
-   * `next` replaces `prev` under the same name. A changed workload usually keeps its addresses, so when the alias
-   * lists are equal each alias swaps one member in place: nothing emptied, deleted from the index and made again.
+   * `next` has replaced `prev` under the same name (linked in its place). A changed workload usually keeps its
+   * addresses: then an alias naming one entry already holds the name's hash, and only aliases naming several
+   * entries (sharedAlias) change, each moving to the new entry at the end of its set (where add() puts it).
    */
   private moveAliases(prev: CacheEntry, next: CacheEntry): void {
     const a = prev.aliases;
@@ -146,28 +167,31 @@ export class TypeTable {
       this.addAliases(next);
       return;
     }
+    if (!prev.sharedAlias) return;
+    next.sharedAlias = true;
     for (const key of a) {
       const v = this.aliasIndex.get(key);
-      if (v === prev || v === undefined) this.aliasIndex.set(key, next);
-      else if (v instanceof CacheEntry) this.aliasIndex.set(key, new Set([v, next]));
-      else {
+      if (v instanceof Set) {
         v.delete(prev);
         v.add(next);
       }
     }
   }
 
-  dropAliases(e: CacheEntry): void {
+  /** Takes the aliases of `e`, replaced or removed (no longer in its chain), out of the index. */
+  private dropAliases(e: CacheEntry): void {
     for (const a of e.aliases) {
       const v = this.aliasIndex.get(a);
       if (v === undefined) continue;
-      if (v instanceof CacheEntry) {
-        if (v === e) this.aliasIndex.delete(a);
+      if (typeof v === 'number') {
+        // A hash: one entry lists the alias. Not e when another entry of its chain does (a set of two was just made
+        // one by an earlier copy of the alias in e's list).
+        if (v === e.nameHash && this.aliasOwner(v, a, e) === undefined) this.aliasIndex.delete(a);
         continue;
       }
       v.delete(e);
       // Back to the one-entry form when one is left (the set's only member).
-      if (v.size === 1) for (const only of v) this.aliasIndex.set(a, only);
+      if (v.size === 1) for (const only of v) this.aliasIndex.set(a, only.nameHash);
       else if (v.size === 0) this.aliasIndex.delete(a);
     }
   }
