@@ -12,6 +12,7 @@ import { createCsr, createSigner, generateKeyPair, privateKeyToPem } from '../..
 import { waitFor } from '../../pkg/lifecycle';
 import type { DaemonFixture } from '../harness/daemon-fixture';
 import { ns, pods, service, startCluster } from '../peering/harness';
+import { runBase } from './loopback-slice';
 
 /**
  * An east-west gateway against a real in-process daemon, and the parts a test
@@ -24,10 +25,7 @@ export const CLUSTER = 'cb';
 export const GLOBAL_HOST = 'echo.demo.mesh.internal';
 export const LOCAL_HOST = 'echo.demo.svc.cluster.local';
 
-/** 127.<a>: a slice of loopback for this run's pod IPs (127.<a>.0.<i>; other runs pick other slices). */
-export function runBase(): string {
-  return `127.${20 + ((process.pid + Math.floor(Math.random() * 1000)) % 230)}`;
-}
+export { runBase } from './loopback-slice';
 
 /**
  * echo: writes back what arrives, ends after the caller's FIN; manual: the test drives the socket (last());
