@@ -248,10 +248,6 @@ status: { phase: Running, podIP: 10.0.0.5, conditions: [{ type: Ready, status: "
 `;
 
 /**
- * Processes whose command line has `arg` as one of its words (a temp state dir, say): how a test finds
- * the daemon tools/run-daemon.sh started in a process group of its own, to make sure nothing outlives it.
- */
-/**
  * The node options a running daemon was started with: its command line between node and the script, which is
  * main.js or, through the npm bin, the bin's path (`env`, `sh` and the kernel's shebang handling all exec, so
  * the pid a test spawned is node's by then).
@@ -263,6 +259,10 @@ export function nodeOptionsOf(pid: number): string[] {
   return argv.slice(1, script);
 }
 
+/**
+ * Processes whose command line has `arg` as one of its words (a temp state dir, say): how a test finds
+ * the daemon tools/run-daemon.sh started in a process group of its own, to make sure nothing outlives it.
+ */
 export function processesUsing(arg: string): number[] {
   const pids: number[] = [];
   for (const d of fs.readdirSync('/proc')) {
