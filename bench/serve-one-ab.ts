@@ -25,8 +25,9 @@ import * as translate from '../pkg/translate';
 import * as wire from '../pkg/wire';
 import * as xds from '../pkg/xds';
 import * as shape from './lib/istiod-shape';
+import { serveSetup } from './lib/serve-one-setup';
 
-/** The modules the loop is built from, from one build. */
+/** The modules the loop is built from, from one build (the setup's code is this build's: bench/lib/serve-one-setup). */
 interface Build {
   lifecycle: Pick<typeof lifecycle, 'systemClock'>;
   log: Pick<typeof log, 'createSilentLogger'>;
@@ -63,38 +64,23 @@ function serveOneLoop(b: Build, framed: boolean): (n: number) => void {
   );
   const addresses = b.translate.generateLocal({ snapshot: reg.snapshot(), mesh }).output.addresses;
   const types = new Map([[TYPE, w.Address]]);
-  const cache = new b.xds.ResourceCache({});
-  cache.commit([
-    { typeUrl: TYPE, upserts: new b.push.Encoder(w, types).encode(b.push.fullDelta(TYPE, addresses)).upserts },
-  ]);
+  const upserts = new b.push.Encoder(w, types).encode(b.push.fullDelta(TYPE, addresses)).upserts ?? [];
   const metrics = b.xds.createXdsMetrics(new Registry());
-  const REQ = w.DeltaDiscoveryRequest;
-  const initial = b.wire.decodeDeltaRequest(
-    REQ,
-    Buffer.from(
-      REQ.encode(
-        REQ.fromObject({ node: { id: 'ztunnel~10.0.0.9' }, typeUrl: TYPE, resourceNamesSubscribe: ['*'] }),
-      ).finish(),
-    ),
-  );
   const sink: xds.StreamSink = framed
     ? { write: (_b, done) => done(), close: fail, headroom: 5, writeFramed: (_b, done) => done() }
     : { write: (_b, done) => done(), close: fail };
-  const streamOf = (id: string): xds.XdsStream =>
-    new b.xds.XdsStream({ id, cache, sink, logger, clock, metrics, typeOrder: [TYPE] });
+  const { cache, initial, streamOf, variants } = serveSetup(b, {
+    wire: w,
+    addresses,
+    upserts,
+    stream: { sink, logger, clock, metrics },
+  });
   for (let i = 0; i < 300; i++) {
     const s = streamOf(`full-${i}`);
     s.onRequest(initial);
     s.flush();
     s.dispose();
   }
-  const name = [...addresses.keys()].find((k) => k.endsWith('/random-0'));
-  const orig = name ? addresses.get(name) : undefined;
-  if (!name || !orig || !('workload' in orig) || !orig.workload) throw new Error('workload random-0 not generated');
-  const changed = { workload: { ...orig.workload, serviceAccount: 'random-changed' } };
-  const variants = [changed, orig].map(
-    (m) => new b.push.Encoder(w, types).encode(b.push.fullDelta(TYPE, new Map([[name, m]]))).upserts![0]!,
-  );
   const caught = streamOf('caught-up');
   caught.onRequest(initial);
   caught.flush();

@@ -23,6 +23,7 @@ import { decodeDeltaRequest, loadWire, TYPE_ADDRESS, type FramePart } from '../.
 import { createXdsMetrics, ResourceCache, XdsStream, type CacheEntry } from '../../pkg/xds';
 import { createCsr, createSigner, generateKeyPair } from '../../pkg/x509';
 import { ISTIOD_SHAPE, istiodShapeObjects, workloadEntry, instanceIp } from '../lib/istiod-shape';
+import { serveSetup } from '../lib/serve-one-setup';
 
 export interface OpFigure {
   wallUs: number;
@@ -99,22 +100,7 @@ function main(): void {
     upserts = new Encoder(wire, types).encode(fullDelta(TYPE_ADDRESS, built.output.addresses)).upserts ?? [];
   });
 
-  const cache = new ResourceCache({});
-  cache.commit([{ typeUrl: TYPE_ADDRESS, upserts }]);
   const metrics = createXdsMetrics(new Registry());
-  const REQ = wire.DeltaDiscoveryRequest;
-  const initial = decodeDeltaRequest(
-    REQ,
-    Buffer.from(
-      REQ.encode(
-        REQ.fromObject({
-          node: { id: 'ztunnel~10.0.0.9~ztunnel-x.istio-system~istio-system.svc.cluster.local' },
-          typeUrl: TYPE_ADDRESS,
-          resourceNamesSubscribe: ['*'],
-        }),
-      ).finish(),
-    ),
-  );
   let lastBytes = 0;
   const sink = {
     write(buf: Buffer | readonly FramePart[], done: () => void): void {
@@ -126,16 +112,10 @@ function main(): void {
       throw new Error(`a measured stream was closed: ${code} ${details}`);
     },
   };
-  const streamOf = (id: string): XdsStream =>
-    new XdsStream({
-      id,
-      cache,
-      sink,
-      logger,
-      clock: systemClock,
-      metrics,
-      typeOrder: [TYPE_ADDRESS],
-    });
+  const { cache, initial, streamOf, name, variants } = serveSetup(
+    { push: { Encoder, fullDelta }, wire: { decodeDeltaRequest, TYPE_ADDRESS }, xds: { ResourceCache, XdsStream } },
+    { wire, addresses: built.output.addresses, upserts, stream: { sink, logger, clock: systemClock, metrics } },
+  );
   // Serve: a new wildcard client gets every pre-built Address in one serialized response.
   let n = 0;
   const serveFull = measure(minMs, () => {
@@ -148,13 +128,6 @@ function main(): void {
   if (responseBytes < addresses * 50) throw new Error(`full response of ${responseBytes} bytes is too small`);
 
   // Serve one changed workload: two encodings of random-0 committed alternately to a caught-up stream.
-  const name = [...built.output.addresses.keys()].find((k) => k.endsWith('/random-0'));
-  const orig = name ? built.output.addresses.get(name) : undefined;
-  if (!name || !orig || !('workload' in orig) || !orig.workload) throw new Error('workload random-0 not generated');
-  const changed = { workload: { ...orig.workload, serviceAccount: 'random-changed' } };
-  const variants = [changed, orig].map(
-    (m) => new Encoder(wire, types).encode(fullDelta(TYPE_ADDRESS, new Map([[name, m]]))).upserts![0]!,
-  );
   const caught = streamOf('caught-up');
   caught.onRequest(initial);
   caught.flush();
