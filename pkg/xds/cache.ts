@@ -89,8 +89,8 @@ export class ResourceCache {
   private soleMetaOf: CommitMeta | undefined = undefined;
 
   /** The table table() returned last, and its type. */
-  private lastType: string | undefined = undefined;
-  private lastTable: TypeTable | undefined = undefined;
+  private memoType: string | undefined = undefined;
+  private memoTable: TypeTable | undefined = undefined;
 
   constructor(opts: ResourceCacheOptions = {}) {
     this.maxTombstones = opts.maxTombstones ?? 100_000;
@@ -103,11 +103,11 @@ export class ResourceCache {
   private table(typeUrl: string): TypeTable {
     // The last type asked for first: a commit asks twice per type, and most commits are of one type (a Map lookup
     // per ask was ~3 % of serving one change, docs/design/serve-one.md).
-    if (typeUrl === this.lastType) return this.lastTable!;
+    if (typeUrl === this.memoType) return this.memoTable!;
     let t = this.tables.get(typeUrl);
     if (!t) this.tables.set(typeUrl, (t = new TypeTable()));
-    this.lastType = typeUrl;
-    this.lastTable = t;
+    this.memoType = typeUrl;
+    this.memoTable = t;
     return t;
   }
 
@@ -123,24 +123,14 @@ export class ResourceCache {
     for (let i = 0; i < changes.length; i++) {
       const c = changes[i]!;
       const t = this.table(c.typeUrl);
+      const before = records;
       const ups = c.upserts;
-      if (ups) {
-        for (let j = 0; j < ups.length; j++) {
-          if (!t.upsert(ups[j]!, next)) continue;
-          records++;
-          last = t;
-          lastType = c.typeUrl;
-        }
-      }
+      if (ups) for (let j = 0; j < ups.length; j++) if (t.upsert(ups[j]!, next)) records++;
       const rms = c.removes;
-      if (rms) {
-        for (let j = 0; j < rms.length; j++) {
-          if (!t.remove(rms[j]!, next)) continue;
-          records++;
-          last = t;
-          lastType = c.typeUrl;
-        }
-      }
+      if (rms) for (let j = 0; j < rms.length; j++) if (t.remove(rms[j]!, next)) records++;
+      if (records === before) continue;
+      last = t;
+      lastType = c.typeUrl;
     }
     if (last === undefined) return this.seqNo;
     this.seqNo = next;
