@@ -1,4 +1,5 @@
 import { encodeContentFrame, frameNameLength, frameVersionRange, nameHash, type FramePart } from '../wire';
+import type { SetDigest } from '../wire';
 
 /**
  * One cached resource, and its place in its type's table. The frame (the
@@ -147,10 +148,10 @@ export class CacheEntry implements FramePart {
   }
 
   /**
-   * A view holding the stored bytes and where the name and the version sit in it (digests): the shared store view,
-   * the version's place read inline (frameVersionRange's steps, no Buffer).
+   * Adds (sign 1) or removes (sign -1) this entry's version to a set digest (TableDigest), read where the store holds
+   * it: a version covers its name, so the digest reads no name (SetDigest).
    */
-  key(): [s: Uint8Array, ns: number, ne: number, vs: number, ve: number] {
+  digestVersion(d: SetDigest, sign: 1 | -1): void {
     const s = this.store;
     let i = this.versionLengthAt();
     let len = 0;
@@ -159,8 +160,7 @@ export class CacheEntry implements FramePart {
       len += (c & 0x7f) * 2 ** shift;
       if (c < 0x80) break;
     }
-    const end = this.offset + this.stored;
-    return [new Uint8Array(s.buffer), end - this.nameLen, end, i, i + len];
+    d.addView(s, i, i + len, sign);
   }
 
   /**

@@ -51,15 +51,8 @@ export class TableDigest {
   }
 
   private fold(): void {
-    for (const e of this.drops) {
-      const k = e.key();
-      this.sum.addBytes(-1, k[0], k[3], k[4]);
-    }
-    for (const e of this.adds) {
-      if (e.seq < 0) continue;
-      const k = e.key();
-      this.sum.addBytes(1, k[0], k[3], k[4]);
-    }
+    for (const e of this.drops) e.digestVersion(this.sum, -1);
+    for (const e of this.adds) if (e.seq >= 0) e.digestVersion(this.sum, 1);
     this.adds = [];
     this.drops = [];
     this.foldedAt = this.lastSeq;
