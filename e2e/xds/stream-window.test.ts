@@ -8,16 +8,20 @@ import { grpcRequestHeaders, rawMethod, testServerCredentials } from '../harness
 
 /**
  * The HTTP/2 receive window grows only once a stream of the connection
- * presented valid credentials (TransportLimits.authenticatedWindowBytes): an
- * authenticated client then puts 900 kB of a request in flight while the
- * server reads nothing — no WINDOW_UPDATE round trip per 64 KiB — and an
- * unauthenticated one keeps HTTP/2's 65,535 bytes. The handler here plays the
- * xDS server's part: it calls `authenticated()` on a good token, else ends the
- * call UNAUTHENTICATED.
+ * presented valid credentials and holds receive budget for a large message
+ * (TransportLimits.authenticatedWindowBytes): an authenticated client then puts
+ * 900 kB of a request in flight while the server reads nothing — no
+ * WINDOW_UPDATE round trip per 64 KiB. An unauthenticated one, and an
+ * authenticated one whose call waits for budget, keep HTTP/2's 65,535 bytes.
+ * The handler here plays the xDS server's part: it calls `authenticated()` on a
+ * good token, else ends the call UNAUTHENTICATED.
  */
 
 const PATH = '/test.Svc/Sink';
 const WINDOW = 1536 * 1024;
+const MSG = 1_200_000;
+/** Past the budget's threshold (64 KiB): a message this far in reserves its whole length. */
+const EARNED = 100_000;
 
 function framed(len: number): Buffer {
   const f = Buffer.alloc(5 + len, 9);
@@ -26,12 +30,13 @@ function framed(len: number): Buffer {
   return f;
 }
 
-async function setup(t: { teardown(fn: () => unknown): void }) {
+async function setup(t: { teardown(fn: () => unknown): void }, o: { budget?: number } = {}) {
   const { pki, credentials } = testServerCredentials(t);
   const server = new GrpcServer({
     listen: '127.0.0.1:0',
     logger: createSilentLogger(),
-    maxReceiveBytes: 4 << 20,
+    maxReceiveBytes: o.budget ? MSG : 4 << 20,
+    maxBufferedReceiveBytes: o.budget,
     maxSessionMemoryMb: 16,
     credentials,
     limits: { authenticatedWindowBytes: WINDOW },
@@ -44,7 +49,6 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
       if (call.metadata.get('authorization')[0] !== 'Bearer good')
         return void call.finish(grpc.status.UNAUTHENTICATED, 'authentication failure');
       calls.push(call);
-      call.pauseReading(); // reads nothing until the test says so: whatever crosses must fit the window
       call.authenticated();
       call.on('data', (m: Buffer) => received.push(m.length));
     },
@@ -70,33 +74,62 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
   return { server, calls, received, connect, open, roundTrip };
 }
 
-t.test('an authenticated connection gets the larger window: 900 kB cross while the server reads nothing', async (t) => {
+t.test('an authenticated call granted budget gets the larger window: 900 kB cross while the server reads nothing', async (t) => {
   const { server, calls, received, connect, open, roundTrip } = await setup(t);
   const session = connect();
   const s = open(session, 'good');
+  const msg = framed(MSG);
+  s.write(msg.subarray(0, 1000));
+  await waitFor(() => calls.length === 1, { timeoutMs: 5000, what: 'call authenticated' });
+  await roundTrip(session);
+  t.equal(session.remoteSettings.initialWindowSize, DEFAULT_HTTP2_WINDOW, 'credentials alone widen nothing');
+  s.write(msg.subarray(1000, EARNED));
+  // Past the threshold the message reserves its whole length, and the authenticated call's connection widens.
+  await waitFor(() => server.receiveBudget().inUse === msg.length, { timeoutMs: 10_000, what: 'reserved' });
+  calls[0]!.pauseReading(); // from here the server reads nothing: whatever crosses must fit the window
   await waitFor(() => session.remoteSettings.initialWindowSize === WINDOW, {
     timeoutMs: 5000,
     what: 'SETTINGS_INITIAL_WINDOW_SIZE raised',
   });
   await roundTrip(session); // the connection-level WINDOW_UPDATE was sent before the PING ACK
-  t.ok(session.state.remoteWindowSize! >= WINDOW, `connection window ${session.state.remoteWindowSize} ≥ ${WINDOW}`);
-  const msg = framed(1_200_000);
+  t.ok(session.state.remoteWindowSize! >= WINDOW - EARNED, `connection window ${session.state.remoteWindowSize}`);
   let flushed = false;
-  s.write(msg.subarray(0, 900_000), () => (flushed = true));
+  s.write(msg.subarray(EARNED, EARNED + 900_000), () => (flushed = true));
   // The write completes only once every byte went out, which within a stream window of 65,535 bytes would take
   // ~14 WINDOW_UPDATEs — and the server reads nothing (paused), so it sends none.
   await waitFor(() => flushed, { timeoutMs: 10_000, what: '900 kB written with the server not reading' });
-  t.equal(received.length, 0, 'the server has read nothing yet');
-  t.equal(server.receiveBudget().inUse, 0, 'nothing reserved before the call reads');
+  t.equal(received.length, 0, 'the server has read nothing of it yet');
   calls[0]!.resumeReading();
-  // The larger window changes no accounting: once read, the message (over 256 KiB) reserves its whole length.
-  await waitFor(() => server.receiveBudget().inUse === msg.length, { timeoutMs: 10_000, what: 'reserved' });
-  t.pass('the incomplete message holds a reservation of its declared length');
-  s.write(msg.subarray(900_000));
+  s.write(msg.subarray(EARNED + 900_000));
   await waitFor(() => received.length === 1, { timeoutMs: 10_000, what: 'message delivered' });
-  t.equal(received[0], 1_200_000, 'the whole message arrived');
+  t.equal(received[0], MSG, 'the whole message arrived');
   await waitFor(() => server.receiveBudget().inUse === 0, { timeoutMs: 5000, what: 'reservation returned' });
   s.close();
+});
+
+t.test('an authenticated call waiting for budget keeps the default window until it is granted', async (t) => {
+  // Room for one message at a time: B waits while A is being received.
+  const { server, received, connect, open, roundTrip } = await setup(t, { budget: MSG + 5 });
+  const a = connect();
+  const b = connect();
+  const sa = open(a, 'good');
+  const sb = open(b, 'good');
+  const fa = framed(MSG);
+  const fb = framed(MSG);
+  sa.write(fa.subarray(0, EARNED));
+  await waitFor(() => a.remoteSettings.initialWindowSize === WINDOW, { timeoutMs: 5000, what: 'A widened' });
+  sb.write(fb.subarray(0, EARNED));
+  await waitFor(() => server.receiveBudget().queued === 1, { timeoutMs: 5000, what: 'B waits for room' });
+  await roundTrip(b);
+  t.equal(b.remoteSettings.initialWindowSize, DEFAULT_HTTP2_WINDOW, 'B, waiting, keeps the 65,535 stream window');
+  t.ok(b.state.remoteWindowSize! <= DEFAULT_HTTP2_WINDOW, 'nor is its connection window raised');
+  sa.write(fa.subarray(EARNED)); // A completes: its room goes to B, and B widens
+  await waitFor(() => b.remoteSettings.initialWindowSize === WINDOW, { timeoutMs: 5000, what: 'B widened' });
+  sb.write(fb.subarray(EARNED));
+  await waitFor(() => received.length === 2, { timeoutMs: 10_000, what: 'both delivered' });
+  t.same(received, [MSG, MSG], 'both messages whole');
+  sa.close();
+  sb.close();
 });
 
 t.test('an unauthenticated connection keeps the HTTP/2 default window', async (t) => {
@@ -117,7 +150,7 @@ t.test('an unauthenticated connection keeps the HTTP/2 default window', async (t
 t.test('widening is per connection: a second, unauthenticated connection stays at the default', async (t) => {
   const { connect, open, roundTrip } = await setup(t);
   const good = connect();
-  open(good, 'good');
+  open(good, 'good').write(framed(MSG).subarray(0, EARNED));
   await waitFor(() => good.remoteSettings.initialWindowSize === WINDOW, { timeoutMs: 5000, what: 'raised' });
   const other = connect();
   const s = open(other, 'bad');

@@ -124,8 +124,8 @@ export const XDS_OPTIONS: readonly OptionSpec[] = [
     min: 1024,
     env: ['AMBIENTD_XDS_RECEIVE_BUDGET_BYTES'],
     help:
-      'Bytes of large request messages (over 256 KiB) being received at once, across all calls; a call reserves ' +
-      'its message only after 256 KiB of it arrived. At least xds.maxReceiveBytes.',
+      'Bytes of large request messages (over 64 KiB) being received at once, across all calls; a call reserves ' +
+      'its message only after 64 KiB of it arrived. At least xds.maxReceiveBytes.',
   },
   {
     path: 'xds.receiveHoldTimeout',
@@ -144,8 +144,8 @@ export const XDS_OPTIONS: readonly OptionSpec[] = [
     env: ['AMBIENTD_XDS_AUTHENTICATED_WINDOW_BYTES'],
     help:
       'HTTP/2 receive window (per stream and per connection) of a connection once one of its streams presented ' +
-      'valid credentials; before that HTTP/2 default 65535 applies. Also the most one paused stream can have in ' +
-      'flight. 65535 = never raised.',
+      'valid credentials and was granted receive budget for a large message; before that HTTP/2 default 65535 ' +
+      'applies. 65535 = never raised.',
   },
   {
     path: 'xds.maxNamesPerStream',

@@ -48,8 +48,11 @@ export interface CallEnv {
   receiveHoldTimeoutMs?: number;
   /** Told when this call is closed by a deadline. */
   refused?: RefusalSink;
-  /** The handler verified this call's credentials (the server widens the session's receive window). */
-  authenticated?: () => void;
+  /**
+   * This call is authenticated and holds a receive-budget reservation: the server widens the session's receive
+   * window (TransportLimits.authenticatedWindowBytes).
+   */
+  widenWindow?: () => void;
 }
 
 /** What handlers may ask about the caller (the grpc-js surface our services use). */
@@ -87,6 +90,8 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
   private clientEnded = false;
   /** The handler paused reading: the budget's grant must not resume. */
   private handlerPaused = false;
+  /** The handler verified this call's credentials (authenticated()). */
+  private authed = false;
 
   constructor(protected readonly env: CallEnv) {
     super();
@@ -151,11 +156,16 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
   }
 
   /**
-   * The handler verified this call's credentials: the transport may trust its
-   * connection with a larger receive window (TransportLimits.authenticatedWindowBytes).
+   * The handler verified this call's credentials: once the call also holds a receive-budget reservation (a large
+   * message being received, bytes the budget has room for), its connection gets the larger receive window
+   * (TransportLimits.authenticatedWindowBytes). Not before: a call waiting for room holds whatever its client had
+   * in flight when it paused, and in a storm of 1,000 reconnects those chunks, held for seconds, outlive the
+   * young generation; V8 then runs a full Mark-Compact per 64 MB of them ("external memory pressure"),
+   * docs/design/reconnect-storm-cpu.md, session 15.
    */
   authenticated(): void {
-    this.env.authenticated?.();
+    this.authed = true;
+    if (this.reserved > 0) this.env.widenWindow?.();
   }
 
   /** Stops consuming this call's data (HTTP/2 flow control holds the sender); a chunk already read is delivered. */
@@ -220,6 +230,7 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
   private admit(budget: ReceiveBudget, bytes: number): void {
     const hold = (): void => {
       this.reserved = bytes;
+      if (this.authed) this.env.widenWindow?.();
       const holdMs = this.env.receiveHoldTimeoutMs;
       if (holdMs) this.arm(holdMs, 'receive_stalled', 'request message not received in time');
     };

@@ -306,7 +306,7 @@ export class GrpcServer {
       firstMessageTimeoutMs: this.limits.firstMessageTimeoutMs,
       receiveHoldTimeoutMs: this.limits.receiveHoldTimeoutMs,
       refused: this.refused,
-      authenticated: () => stream.session && this.guard.widenWindow(stream.session),
+      widenWindow: () => stream.session && this.guard.widenWindow(stream.session),
     };
     try {
       if (route.kind === 'bidi') route.handler(new BidiCall(env));

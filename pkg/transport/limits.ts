@@ -26,8 +26,9 @@ export interface TransportLimits {
   /**
    * HTTP/2 receive window (SETTINGS_INITIAL_WINDOW_SIZE per stream, and the
    * connection window) of a session once one of its streams presented valid
-   * credentials. Until then a session keeps HTTP/2's default 65,535 bytes
-   * (RFC 9113 §6.9.2), so an unauthenticated caller can put no more in flight.
+   * credentials and was granted receive budget for a large message. Until then
+   * a session keeps HTTP/2's default 65,535 bytes (RFC 9113 §6.9.2), so an
+   * unauthenticated caller, or one waiting for room, can put no more in flight.
    */
   authenticatedWindowBytes: number;
 }

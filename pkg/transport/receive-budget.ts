@@ -15,12 +15,17 @@
 export class ReceiveBudget {
   private used = 0;
   private readonly waiting: { bytes: number; grant: () => void }[] = [];
-  /** Messages this small are never metered: they fit in one HTTP/2 window. */
+  /**
+   * Messages this small are never metered, and a larger one reserves once this much of it arrived: about one
+   * HTTP/2 default window, what any caller can have in flight anyway. Also about what a call waiting for room
+   * holds; at 256 KiB, a storm of 1,000 reconnects held ~300 MB of chunks that way, promoted and freed only by
+   * full Mark-Compacts (docs/design/reconnect-storm-cpu.md, session 15).
+   */
   readonly threshold: number;
 
   constructor(
     readonly total: number,
-    threshold = 256 * 1024,
+    threshold = 64 * 1024,
   ) {
     this.threshold = Math.min(threshold, total);
   }

@@ -106,15 +106,15 @@ export class SessionGuard {
   }
 
   /**
-   * A stream of this session presented valid credentials: the session's
+   * A stream of this session presented valid credentials and holds receive
+   * budget for a large message (BaseCall.authenticated): the session's
    * receive window grows to authenticatedWindowBytes, once. SETTINGS
    * INITIAL_WINDOW_SIZE resizes every stream window of the session, open ones
    * included (RFC 9113 §6.9.2), and a WINDOW_UPDATE on stream 0 the
    * connection window, so a ~1 MB reconnect request crosses in about one
    * round trip instead of one per 64 KiB. Node replenishes a stream's window
-   * only as the call reads (a paused call holds the sender), so the window is
-   * also the most a stream can have in flight while its call waits for
-   * receive budget.
+   * only as the call reads (a paused call holds the sender), so a session
+   * not widened has at most 64 KiB per stream in flight while its call waits.
    */
   widenWindow(session: http2.Http2Session): void {
     const st = this.open.get(session);
