@@ -116,7 +116,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     const sd = stormD.map((x) => x.cpu);
     const sf = stormF.map((x) => x.serverCpuMs);
     const stormRatio = stormD.map((x, i) => x.cpu / Math.max(1, stormF[i]!.serverCpuMs));
-    fig('reconnect_storm_duration', med(stormD.map((x) => x.ms)), 'ms', 5000);
+    // Quick: 5 s for 200 ztunnels; full: issue 20 target 4, 10 s for 1,000 ztunnels holding 51k names each.
+    fig('reconnect_storm_duration', med(stormD.map((x) => x.ms)), 'ms', full ? 10_000 : 5000);
     fig('reconnect_storm_duration_min', min(stormD.map((x) => x.ms)), 'ms');
     fig('reconnect_storm_resources_resent', Math.max(...stormD.map((x) => x.resent)), 'resources', streams);
     // Streams the server ended before their first responses (deadlines under load): must be none.
