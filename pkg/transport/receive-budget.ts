@@ -18,8 +18,9 @@ export class ReceiveBudget {
   /**
    * Messages this small are never metered, and a larger one reserves once this much of it arrived: about one
    * HTTP/2 default window, what any caller can have in flight anyway. Also about what a call waiting for room
-   * holds; at 256 KiB, a storm of 1,000 reconnects held ~300 MB of chunks that way, promoted and freed only by
-   * full Mark-Compacts (docs/design/reconnect-storm-cpu.md, session 15).
+   * holds, promoted and freed only by a full Mark-Compact: at 256 KiB (and the window then widened at
+   * authentication), such chunks started 21 of a 1,000-reconnect storm's 25 marking cycles
+   * (docs/design/reconnect-storm-cpu.md, session 15).
    */
   readonly threshold: number;
 
