@@ -74,38 +74,41 @@ async function setup(t: { teardown(fn: () => unknown): void }, o: { budget?: num
   return { server, calls, received, connect, open, roundTrip };
 }
 
-t.test('an authenticated call granted budget gets the larger window: 900 kB cross while the server reads nothing', async (t) => {
-  const { server, calls, received, connect, open, roundTrip } = await setup(t);
-  const session = connect();
-  const s = open(session, 'good');
-  const msg = framed(MSG);
-  s.write(msg.subarray(0, 1000));
-  await waitFor(() => calls.length === 1, { timeoutMs: 5000, what: 'call authenticated' });
-  await roundTrip(session);
-  t.equal(session.remoteSettings.initialWindowSize, DEFAULT_HTTP2_WINDOW, 'credentials alone widen nothing');
-  s.write(msg.subarray(1000, EARNED));
-  // Past the threshold the message reserves its whole length, and the authenticated call's connection widens.
-  await waitFor(() => server.receiveBudget().inUse === msg.length, { timeoutMs: 10_000, what: 'reserved' });
-  calls[0]!.pauseReading(); // from here the server reads nothing: whatever crosses must fit the window
-  await waitFor(() => session.remoteSettings.initialWindowSize === WINDOW, {
-    timeoutMs: 5000,
-    what: 'SETTINGS_INITIAL_WINDOW_SIZE raised',
-  });
-  await roundTrip(session); // the connection-level WINDOW_UPDATE was sent before the PING ACK
-  t.ok(session.state.remoteWindowSize! >= WINDOW - EARNED, `connection window ${session.state.remoteWindowSize}`);
-  let flushed = false;
-  s.write(msg.subarray(EARNED, EARNED + 900_000), () => (flushed = true));
-  // The write completes only once every byte went out, which within a stream window of 65,535 bytes would take
-  // ~14 WINDOW_UPDATEs — and the server reads nothing (paused), so it sends none.
-  await waitFor(() => flushed, { timeoutMs: 10_000, what: '900 kB written with the server not reading' });
-  t.equal(received.length, 0, 'the server has read nothing of it yet');
-  calls[0]!.resumeReading();
-  s.write(msg.subarray(EARNED + 900_000));
-  await waitFor(() => received.length === 1, { timeoutMs: 10_000, what: 'message delivered' });
-  t.equal(received[0], MSG, 'the whole message arrived');
-  await waitFor(() => server.receiveBudget().inUse === 0, { timeoutMs: 5000, what: 'reservation returned' });
-  s.close();
-});
+t.test(
+  'an authenticated call granted budget gets the larger window: 900 kB cross while the server reads nothing',
+  async (t) => {
+    const { server, calls, received, connect, open, roundTrip } = await setup(t);
+    const session = connect();
+    const s = open(session, 'good');
+    const msg = framed(MSG);
+    s.write(msg.subarray(0, 1000));
+    await waitFor(() => calls.length === 1, { timeoutMs: 5000, what: 'call authenticated' });
+    await roundTrip(session);
+    t.equal(session.remoteSettings.initialWindowSize, DEFAULT_HTTP2_WINDOW, 'credentials alone widen nothing');
+    s.write(msg.subarray(1000, EARNED));
+    // Past the threshold the message reserves its whole length, and the authenticated call's connection widens.
+    await waitFor(() => server.receiveBudget().inUse === msg.length, { timeoutMs: 10_000, what: 'reserved' });
+    calls[0]!.pauseReading(); // from here the server reads nothing: whatever crosses must fit the window
+    await waitFor(() => session.remoteSettings.initialWindowSize === WINDOW, {
+      timeoutMs: 5000,
+      what: 'SETTINGS_INITIAL_WINDOW_SIZE raised',
+    });
+    await roundTrip(session); // the connection-level WINDOW_UPDATE was sent before the PING ACK
+    t.ok(session.state.remoteWindowSize! >= WINDOW - EARNED, `connection window ${session.state.remoteWindowSize}`);
+    let flushed = false;
+    s.write(msg.subarray(EARNED, EARNED + 900_000), () => (flushed = true));
+    // The write completes only once every byte went out, which within a stream window of 65,535 bytes would take
+    // ~14 WINDOW_UPDATEs — and the server reads nothing (paused), so it sends none.
+    await waitFor(() => flushed, { timeoutMs: 10_000, what: '900 kB written with the server not reading' });
+    t.equal(received.length, 0, 'the server has read nothing of it yet');
+    calls[0]!.resumeReading();
+    s.write(msg.subarray(EARNED + 900_000));
+    await waitFor(() => received.length === 1, { timeoutMs: 10_000, what: 'message delivered' });
+    t.equal(received[0], MSG, 'the whole message arrived');
+    await waitFor(() => server.receiveBudget().inUse === 0, { timeoutMs: 5000, what: 'reservation returned' });
+    s.close();
+  },
+);
 
 t.test('an authenticated call waiting for budget keeps the default window until it is granted', async (t) => {
   // Room for one message at a time: B waits while A is being received.
