@@ -79,10 +79,14 @@ t.test('one cluster: service VIP over HBONE, named target port, STRICT, ALLOW an
     const before = await legacy.reach(web.ip, 8080, { plain: true });
     t.equal(before.banner, 'web-0', 'plaintext accepted before STRICT');
     a.write('20-strict.yaml', y.peerAuthentication({ name: 'default', namespace: 'istio-system', mode: 'STRICT' }));
-    await web.ztunnel!.until('STRICT policy on web-0', (d) =>
-      (d.workloads.find((w) => w.name === 'web-0')?.authorizationPolicies ?? []).includes(
-        'istio-system/istio_converted_static_strict',
-      ),
+    // The workload's reference (Address) and the policy itself (Authorization) arrive on different types, in
+    // either order; ztunnel enforces the reference only once it holds the policy.
+    await web.ztunnel!.until(
+      'STRICT policy on web-0, and the policy itself',
+      (d) =>
+        (d.workloads.find((w) => w.name === 'web-0')?.authorizationPolicies ?? []).includes(
+          'istio-system/istio_converted_static_strict',
+        ) && d.policies.some((p) => p.name === 'istio_converted_static_strict'),
     );
     const after = await legacy.reach(web.ip, 8080, { plain: true });
     t.notOk(after.banner, `plaintext refused under STRICT (${after.error})`);
