@@ -145,7 +145,7 @@ export const XDS_OPTIONS: readonly OptionSpec[] = [
     help:
       'HTTP/2 receive window (per stream and per connection) of a connection once one of its streams presented ' +
       'valid credentials and was granted receive budget for a large message; before that HTTP/2 default 65535 ' +
-      'applies. 65535 = never raised.',
+      'applies. Also the most a paused stream of a widened connection can have in flight. 65535 = never raised.',
   },
   {
     path: 'xds.maxNamesPerStream',
