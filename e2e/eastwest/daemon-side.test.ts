@@ -2,16 +2,8 @@ import t from 'tap';
 import { bytesToIp } from '../../pkg/model';
 import type { ZtunnelClient } from '../harness/ztunnel-client';
 import { makePki, startCluster, held, until, remote, ns, eastWest } from '../peering/harness';
-import {
-  CLUSTER,
-  GLOBAL_HOST,
-  NETWORK,
-  hboneClient,
-  readAll,
-  runBase,
-  startGatewayFixture,
-  workloadCert,
-} from './fixture';
+import { CLUSTER, GLOBAL_HOST, NETWORK, hboneClient, readAll, startGatewayFixture, workloadCert } from './fixture';
+import { runBase } from './loopback-slice';
 import type { LooseJson } from '../harness/loose-json';
 
 const ADDRESS = 'type.googleapis.com/istio.workload.Address';

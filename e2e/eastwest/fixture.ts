@@ -25,8 +25,6 @@ export const CLUSTER = 'cb';
 export const GLOBAL_HOST = 'echo.demo.mesh.internal';
 export const LOCAL_HOST = 'echo.demo.svc.cluster.local';
 
-export { runBase } from './loopback-slice';
-
 /**
  * echo: writes back what arrives, ends after the caller's FIN; manual: the test drives the socket (last());
  * discard: counts what arrives (bytesIn) and keeps nothing, ends after the caller's FIN (bench).

@@ -165,7 +165,12 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
    */
   authenticated(): void {
     this.authed = true;
-    if (this.reserved > 0) this.env.widenWindow?.();
+    this.widenIfDue();
+  }
+
+  /** The window rule (authenticated(), above), checked when either of its two conditions becomes true. */
+  private widenIfDue(): void {
+    if (this.authed && this.reserved > 0) this.env.widenWindow?.();
   }
 
   /** Stops consuming this call's data (HTTP/2 flow control holds the sender); a chunk already read is delivered. */
@@ -230,7 +235,7 @@ export abstract class BaseCall extends EventEmitter implements CallIdentity {
   private admit(budget: ReceiveBudget, bytes: number): void {
     const hold = (): void => {
       this.reserved = bytes;
-      if (this.authed) this.env.widenWindow?.();
+      this.widenIfDue();
       const holdMs = this.env.receiveHoldTimeoutMs;
       if (holdMs) this.arm(holdMs, 'receive_stalled', 'request message not received in time');
     };
