@@ -15,8 +15,8 @@
 
 /** Starting (and smallest) table; below ~4k entries iteration order is that of a fixed 128-shard table. */
 const MIN_SHARDS = 128;
-const MAX_SHARDS = 1 << 16;
-const TARGET_PER_SHARD = 32;
+export const MAX_SHARDS = 1 << 16;
+export const TARGET_PER_SHARD = 32;
 
 const FNV_OFFSET = 0x811c9dc5;
 
@@ -36,7 +36,7 @@ export function keyHash(key: string, seed: number = FNV_OFFSET): number {
 }
 
 /** Shard index of `key` in a table of `n` shards (a power of two). */
-const shardOf = (key: string, n: number): number => keyHash(key) & (n - 1);
+export const shardOf = (key: string, n: number): number => keyHash(key) & (n - 1);
 
 /** Immutable view handed out in snapshots. */
 export class FrozenMap<V> implements ReadonlyMap<string, V> {
@@ -73,6 +73,14 @@ export class FrozenMap<V> implements ReadonlyMap<string, V> {
 
   [Symbol.iterator](): MapIterator<[string, V]> {
     return this.entries();
+  }
+
+  /**
+   * The shard table, read only: shard i holds the keys whose shardOf(key, table.length) is i (ShardTable.mapFrom
+   * builds a table of the same layout without hashing).
+   */
+  get table(): readonly (ReadonlyMap<string, V> | undefined)[] {
+    return this.shards;
   }
 
   /** A writable copy that shares every shard until it is written to. */

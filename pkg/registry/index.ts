@@ -21,3 +21,4 @@ export { SNAPSHOT_FIELD, snapshotGet } from './types';
 export type { RegistryEvent, Rejection, ChangeSet, RegistrySnapshot } from './types';
 export { deepEqual } from './validate';
 export { CowMap, FrozenMap, keyHash } from './cow-map';
+export { ShardTable, ShardTableWriter } from './shard-table';
