@@ -4,8 +4,10 @@
  * every Address and Authorization of a translation's output it makes one
  * message object of the same shape (the same own keys in the same order, the
  * Address wrapper too) whose fields are copied from precomputed values, and
- * puts them into the same output container (CowMap.fromEntries, frozen) under
- * precomputed names. Sub-objects (address bytes, services maps, policy lists,
+ * puts them into the same output container under precomputed names: the pods'
+ * Addresses into a ShardTable of the translation's layout (each shard's keys
+ * array copied, its values array filled), the other Addresses and the
+ * Authorizations into CowMap.fromEntries, frozen. Sub-objects (address bytes, services maps, policy lists,
  * rules) are shared with the template, so this is a lower bound: translate
  * also has to build the strings and sub-objects the floor is given.
  *
@@ -14,9 +16,10 @@
  * final map in one step, the cheapest way a JS object of that shape can be
  * made.
  */
-import { CowMap } from '../../pkg/registry';
+import { CowMap, keyHash, ShardTable } from '../../pkg/registry';
 import type { RegistrySnapshot } from '../../pkg/registry';
-import type { AddressMsg, AuthorizationMsg, LocalOutput } from '../../pkg/translate';
+import { AddressTable } from '../../pkg/translate';
+import type { AddressMsg, AuthorizationMsg, LocalOutput, PodAddress } from '../../pkg/translate';
 
 type Make = (s: object) => unknown;
 
@@ -26,7 +29,15 @@ interface Part {
   makers: Make[];
 }
 
+/** The pods' part of an AddressTable: per pod its shard, and each shard's keys as the translation left them. */
+interface PodPart extends Part {
+  prefix: string;
+  shardOf: number[];
+  keys: (string[] | undefined)[];
+}
+
 export interface FloorInput {
+  pods: PodPart | undefined;
   addresses: Part;
   authorizations: Part;
 }
@@ -48,8 +59,30 @@ function maker(cache: Map<string, Make>, keys: string[], wrap: string | undefine
 /** Precomputes names, field sources and one literal maker per message of `out`. */
 export function floorInput(out: LocalOutput): FloorInput {
   const cache = new Map<string, Make>();
+  const table = out.addresses instanceof AddressTable ? out.addresses : undefined;
+  let pods: PodPart | undefined;
+  if (table) {
+    const n = table.pods.shardCount;
+    pods = {
+      prefix: table.podPrefix,
+      names: [],
+      sources: [],
+      makers: [],
+      shardOf: [],
+      keys: new Array<string[] | undefined>(n).fill(undefined),
+    };
+    const p = pods;
+    table.pods.forEach((a: PodAddress, key: string) => {
+      const i = keyHash(key) & (n - 1);
+      (p.keys[i] ??= []).push(key);
+      p.names.push(key);
+      p.shardOf.push(i);
+      p.sources.push(a.workload);
+      p.makers.push(maker(cache, Object.keys(a.workload), 'workload'));
+    });
+  }
   const addresses: Part = { names: [], sources: [], makers: [] };
-  out.addresses.forEach((a: AddressMsg, name: string) => {
+  (table ? table.rest : out.addresses).forEach((a: AddressMsg, name: string) => {
     const [wrap, msg] = 'workload' in a ? ['workload', a.workload] : ['service', a.service];
     addresses.names.push(name);
     addresses.sources.push(msg);
@@ -61,7 +94,7 @@ export function floorInput(out: LocalOutput): FloorInput {
     authorizations.sources.push(m);
     authorizations.makers.push(maker(cache, Object.keys(m), undefined));
   });
-  return { addresses, authorizations };
+  return { pods, addresses, authorizations };
 }
 
 function build(p: Part): unknown {
@@ -71,9 +104,19 @@ function build(p: Part): unknown {
   return CowMap.fromEntries(p.names, msgs).freeze();
 }
 
+/** The pods' table: each shard's keys array copied and its values array filled, in the translation's order. */
+function buildPods(p: PodPart): ShardTable<PodAddress> {
+  const vals = p.keys.map((k) => (k ? new Array<PodAddress>(0) : undefined));
+  for (let i = 0; i < p.names.length; i++) vals[p.shardOf[i]!]!.push(p.makers[i]!(p.sources[i]!) as PodAddress);
+  const shards = p.keys.map((k, i) => (k ? { keys: k.slice(), vals: vals[i]! } : undefined));
+  return new ShardTable(shards, p.names.length);
+}
+
 /** The timed part: every message made and put in its frozen output map. */
 export function floorBuild(f: FloorInput): unknown[] {
-  return [build(f.addresses), build(f.authorizations)];
+  const rest = build(f.addresses) as ReturnType<CowMap<AddressMsg>['freeze']>;
+  const addresses = f.pods ? new AddressTable(f.pods.prefix, buildPods(f.pods), rest) : rest;
+  return [addresses, build(f.authorizations)];
 }
 
 /**

@@ -51,8 +51,6 @@ export interface NamespaceInfo {
   readonly labels: StringMap | undefined;
   /** "<cluster>//Pod/<ns>/": the start of every pod uid of the namespace (workloadUidForPod). */
   readonly podUidPrefix: string;
-  /** keyHash(podUidPrefix): a pod uid's shard hash continues from it over the pod's name (generate.ts). */
-  readonly podUidHash: number;
   readonly services: SelectorIndex<SelectingService, SharedServices> | undefined;
   readonly policies: SelectorIndex<string> | undefined;
   /**

@@ -1,12 +1,12 @@
-import { CowMap, FrozenMap, keyHash } from '../registry';
-import type { PodObj, StringMap } from '../model';
+import { CowMap, FrozenMap } from '../registry';
+import type { StringMap } from '../model';
+import { AddressTableWriter } from './address-table';
 import type { ChangeSet, RegistrySnapshot } from '../registry';
 import { convertAuthorizationPolicy } from './authz';
 import { buildContext, reuseContext, selectorMatches } from './context';
 import type { TranslateContext } from './context';
 import { msgEqual } from './equal';
 import { KeySet } from './key-set';
-import { namespaceInfo } from './selection';
 import { convertPeerAuthentication, staticStrictKey, staticStrictPolicy } from './peer-auth';
 import { buildEndpointSliceWorkloads } from './endpoint-slice';
 import { buildService } from './service';
@@ -21,22 +21,30 @@ import {
 import type { AddressMsg, AuthorizationMsg, LocalDelta, LocalOutput, MeshContext } from './types';
 import { buildPodWorkload, buildWorkloadEntryWorkload, workloadNetwork } from './workload';
 
+/** The writable side of an output map: a CowMap, or an AddressTableWriter for Addresses. */
+interface MapWriter<V> {
+  get(key: string): V | undefined;
+  set(key: string, v: V): void;
+  delete(key: string): boolean;
+  freeze(): ReadonlyMap<string, V>;
+}
+
+/** A CowMap starting from `prev` (shared until written when it is a FrozenMap). */
+function thawMap<V>(prev: ReadonlyMap<string, V> | undefined): CowMap<V> {
+  if (prev instanceof FrozenMap) return (prev as FrozenMap<V>).thaw();
+  const m = new CowMap<V>();
+  prev?.forEach((v, k) => m.set(k, v));
+  return m;
+}
+
 /** Accumulates one generation's writes against the previous output and records the diff. */
 class Writer<V> {
-  readonly map: CowMap<V>;
   readonly changed = new Set<string>();
   readonly removed = new Set<string>();
   constructor(
     private readonly prev: ReadonlyMap<string, V> | undefined,
-    start?: CowMap<V>,
-  ) {
-    if (start) this.map = start;
-    else if (prev instanceof FrozenMap) this.map = (prev as FrozenMap<V>).thaw();
-    else {
-      this.map = new CowMap<V>();
-      for (const [k, v] of prev ?? []) this.map.set(k, v);
-    }
-  }
+    readonly map: MapWriter<V>,
+  ) {}
   /** Sets (or with undefined, removes) one resource, recording only real differences. */
   put(key: string, v: V | undefined): void {
     const old = this.map.get(key);
@@ -66,29 +74,15 @@ function podWorkload(ctx: TranslateContext, key: string, addr: Writer<AddressMsg
 }
 
 /**
- * Full generation: every pod's Address, as names and messages for
- * CowMap.fromEntries. A workload's uid is the name podWorkload derives from
- * the pod's key, and names never collide (each kind has its own prefix and
+ * Full generation: every pod's Address, in a table keyed by the pod's registry key (AddressTable). A workload's
+ * uid is the name podWorkload derives from that key, and names never collide (each kind has its own prefix and
  * unique keys), so nothing is compared: finish() computes the diff.
  */
-function allPodWorkloads(ctx: TranslateContext): CowMap<AddressMsg> {
-  // Sized once (a pod without an Address leaves the tail unused, cut below) instead of grown by push.
-  const names = new Array<string>(ctx.snapshot.pods.size);
-  const msgs = new Array<AddressMsg>(ctx.snapshot.pods.size);
-  // Shard hashes of the uids, over each pod's name from its namespace's prefix hash: the prefix (most of a uid)
-  // is hashed once per namespace, not once per pod.
-  const hashes = new Uint32Array(ctx.snapshot.pods.size);
-  let n = 0;
-  ctx.snapshot.pods.forEach((p: PodObj) => {
+function allPodWorkloads(ctx: TranslateContext): AddressTableWriter {
+  return AddressTableWriter.forPods(ctx.mesh.clusterId, ctx.snapshot.pods, (p) => {
     const w = buildPodWorkload(p, ctx);
-    if (!w) return;
-    names[n] = w.uid;
-    hashes[n] = keyHash(p.name, namespaceInfo(ctx, p.namespace).podUidHash);
-    msgs[n++] = { workload: w };
+    return w ? { workload: w } : undefined;
   });
-  names.length = n;
-  msgs.length = n;
-  return CowMap.fromEntries(names, msgs, hashes);
 }
 
 function weWorkload(ctx: TranslateContext, key: string, addr: Writer<AddressMsg>): void {
@@ -158,7 +152,7 @@ function peerAuthPolicies(
 function full(ctx: TranslateContext, prev: LocalOutput | undefined): LocalDelta {
   // Start from an empty map but diff against the previous output.
   const addr = new Writer<AddressMsg>(undefined, allPodWorkloads(ctx));
-  const authz = new Writer<AuthorizationMsg>(undefined);
+  const authz = new Writer<AuthorizationMsg>(undefined, new CowMap());
   ctx.snapshot.workloadEntries.forEach((_w, k) => weWorkload(ctx, k, addr));
   for (const k of ctx.snapshot.services.keys()) service(ctx, k, addr);
   const uids = new Map<string, readonly string[]>();
@@ -169,8 +163,8 @@ function full(ctx: TranslateContext, prev: LocalOutput | undefined): LocalDelta 
 }
 
 function finish(
-  addrMap: CowMap<AddressMsg>,
-  authzMap: CowMap<AuthorizationMsg>,
+  addrMap: MapWriter<AddressMsg>,
+  authzMap: MapWriter<AuthorizationMsg>,
   endpointSliceUids: ReadonlyMap<string, readonly string[]>,
   prev: LocalOutput | undefined,
   ctx: TranslateContext,
@@ -254,8 +248,8 @@ export function generateLocal(input: {
   let everyWorkload = false;
   let remoteNetworks = false;
   let paChanged = false;
-  const addr = new Writer<AddressMsg>(previous.addresses);
-  const authz = new Writer<AuthorizationMsg>(previous.authorizations);
+  const addr = new Writer<AddressMsg>(previous.addresses, AddressTableWriter.from(mesh.clusterId, previous.addresses));
+  const authz = new Writer<AuthorizationMsg>(previous.authorizations, thawMap(previous.authorizations));
   const nsOf = (key: string): string => key.slice(0, key.indexOf('/'));
 
   for (const [kind, keys] of changes.byKind) {

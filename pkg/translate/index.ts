@@ -4,6 +4,8 @@
  * semantics, in protobufjs plain-object form, full or incremental.
  */
 export { generateLocal } from './generate';
+export { AddressTable } from './address-table';
+export type { PodAddress } from './address-table';
 export { LocalGenerator } from './local-generator';
 export type { LocalGeneration, LocalInput } from './local-generator';
 export { buildContext, selectorMatches, EAST_WEST_CLASSES } from './context';

@@ -1,5 +1,4 @@
 import type { PodObj, StringMap } from '../model';
-import { keyHash } from '../registry';
 import type { NamespaceInfo, SelectingService, Selection, TranslateContext } from './context';
 import { peerAuthKeysDependOnLabels, peerAuthKeysFor } from './peer-auth';
 import { workloadUidForPod } from './types';
@@ -27,11 +26,9 @@ export function namespaceInfo(ctx: TranslateContext, ns: string): NamespaceInfo 
       }
       label = l;
     }
-    const podUidPrefix = workloadUidForPod(ctx.mesh.clusterId, ns, '');
     info = {
       labels: ctx.snapshot.namespaces.get(ns)?.labels,
-      podUidPrefix,
-      podUidHash: keyHash(podUidPrefix),
+      podUidPrefix: workloadUidForPod(ctx.mesh.clusterId, ns, ''),
       services,
       policies,
       selectionLabel: peerAuthKeysDependOnLabels(ctx, ns) ? null : label,
