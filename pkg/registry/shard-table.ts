@@ -6,17 +6,31 @@ export interface Shard<V> {
   readonly vals: V[];
 }
 
+type Shards<V> = readonly (Shard<V> | undefined)[];
+
+/** The value of `key` in `shards`, found by its CowMap shard and a scan of that shard. */
+function lookup<V>(shards: Shards<V>, key: string): V | undefined {
+  const s = shards[shardOf(key, shards.length)];
+  if (!s) return undefined;
+  const j = s.keys.indexOf(key);
+  return j < 0 ? undefined : s.vals[j];
+}
+
+/** Whether `shards` hold `key`. */
+const holds = <V>(shards: Shards<V>, key: string): boolean =>
+  shards[shardOf(key, shards.length)]?.keys.includes(key) ?? false;
+
 /**
  * An immutable map held as two arrays per shard, keys and values, laid out like the FrozenMap it was built from:
  * mapFrom() walks that map's shards and appends to the same shard here, so building hashes no key and inserts into
  * no hash table. Why: a full translation put 50k pod Addresses into shard Maps, and the Map.set alone (hash table
  * growth, its garbage) cost ~0.3 µs of ~2.2 µs per pod (docs/design/translate-floor.md, session 16). A lookup hashes
- * the key (keyHash, as CowMap does) and scans its shard: at most ~TARGET_PER_SHARD keys on average, compared by
- * length before content. Iteration is in shard order, each shard in insertion order.
+ * the key (keyHash, as CowMap does) and scans its shard: at most ~TARGET_PER_SHARD keys on average. Iteration is in
+ * shard order, each shard in insertion order.
  */
 export class ShardTable<V> implements ReadonlyMap<string, V> {
   constructor(
-    private readonly shards: readonly (Shard<V> | undefined)[],
+    private readonly shards: Shards<V>,
     readonly size: number,
   ) {}
 
@@ -62,14 +76,11 @@ export class ShardTable<V> implements ReadonlyMap<string, V> {
   }
 
   get(key: string): V | undefined {
-    const s = this.shards[shardOf(key, this.shards.length)];
-    if (!s) return undefined;
-    const j = s.keys.indexOf(key);
-    return j < 0 ? undefined : s.vals[j];
+    return lookup(this.shards, key);
   }
 
   has(key: string): boolean {
-    return this.shards[shardOf(key, this.shards.length)]?.keys.includes(key) ?? false;
+    return holds(this.shards, key);
   }
 
   forEach(cb: (value: V, key: string, map: ReadonlyMap<string, V>) => void): void {
@@ -132,10 +143,7 @@ export class ShardTableWriter<V> {
   }
 
   get(key: string): V | undefined {
-    const s = this.shards[shardOf(key, this.shards.length)];
-    if (!s) return undefined;
-    const j = s.keys.indexOf(key);
-    return j < 0 ? undefined : s.vals[j];
+    return lookup(this.shards, key);
   }
 
   set(key: string, value: V): void {
@@ -154,9 +162,10 @@ export class ShardTableWriter<V> {
 
   delete(key: string): boolean {
     const i = shardOf(key, this.shards.length);
-    if (!(this.shards[i]?.keys.includes(key) ?? false)) return false;
+    // The index is the same in the shard's copy that writable() may make.
+    const j = this.shards[i]?.keys.indexOf(key) ?? -1;
+    if (j < 0) return false;
     const s = this.writable(i);
-    const j = s.keys.indexOf(key);
     s.keys.splice(j, 1);
     s.vals.splice(j, 1);
     this.count--;
@@ -164,7 +173,7 @@ export class ShardTableWriter<V> {
   }
 
   has(key: string): boolean {
-    return this.shards[shardOf(key, this.shards.length)]?.keys.includes(key) ?? false;
+    return holds(this.shards, key);
   }
 
   /** The current contents, immutable; cached until the next write. */
