@@ -155,9 +155,14 @@ async function child(
       sides[i]!.load.push(c.user + c.system);
     }
   }
-  let snapshot: RegistrySnapshot = reg.snapshot();
+  // Each side translates a snapshot made by its own build's registry from the same objects: a build may recognise
+  // its registry's classes (generate.ts takes the registry's FrozenMap by instanceof), and another build's would
+  // send it down a slower path.
+  const regs = impls.map((i) => (i.registry === LocalRegistry ? reg : loadRegistry(i.registry, objs)));
+  const snapshots: RegistrySnapshot[] = regs.map((r) => r.snapshot());
+  const snapshot: RegistrySnapshot = reg.snapshot();
   // One untimed run per side (each starts warm), and the floor's template: this build's output.
-  for (const impl of impls) impl.generate({ snapshot, mesh: MESH });
+  impls.forEach((impl, i) => impl.generate({ snapshot: snapshots[i]!, mesh: MESH }));
   const floor = floorInput(current.generateLocal({ snapshot, mesh: MESH }).output);
   floorBuild(floor);
   const floorSide: Side = { name: 'floor', full: [], change: [], load: [] };
@@ -184,7 +189,7 @@ async function child(
       if (i === impls.length) kept = floorBuild(floor);
       else if (i === impls.length + 1) sum += inputsRead(snapshot);
       else if (i === impls.length + 2) kept = encodePods(snapshot, MESH);
-      else outs[i] = impls[i]!.generate({ snapshot, mesh: MESH });
+      else outs[i] = impls[i]!.generate({ snapshot: snapshots[i]!, mesh: MESH });
       const us = (performance.now() - t0) * 1000;
       const c = process.cpuUsage(c0);
       const side = [...sides, floorSide, inputsSide, encodedSide][i]!;
@@ -195,19 +200,29 @@ async function child(
   kept = undefined;
   const first = outs[0]!.output;
   const equal = impls.length > 1 ? sameOutput(outs[0]!.output, outs[1]!.output, current.msgEqual) : undefined;
-  // One pod changed at a time, each side from its own previous output.
-  let pending: ChangeSet | undefined;
-  reg.onChange((c) => (pending = c));
+  // One pod changed at a time, each side from its own previous output, in its own registry (sides of one build share
+  // one, which gets each event once).
+  const pending = new Map<LocalRegistry, ChangeSet>();
+  const distinct = [...new Set(regs)];
+  for (const r of distinct) r.onChange((c) => pending.set(r, c));
   const prev = outs.map((d) => d.output);
   for (let n = 0; n < changes; n++) {
-    pending = undefined;
-    reg.applyEvents('churn', [{ type: 'upsert', obj: podEvent(n, shape) }]);
-    if (!pending) throw new Error('pod change produced no ChangeSet');
-    snapshot = reg.snapshot();
+    pending.clear();
+    for (const r of distinct) {
+      r.applyEvents('churn', [{ type: 'upsert', obj: podEvent(n, shape) }]);
+      if (!pending.has(r)) throw new Error('pod change produced no ChangeSet');
+    }
     for (let j = 0; j < impls.length; j++) {
       const i = n % 2 === 0 ? j : impls.length - 1 - j;
+      const r = regs[i]!;
+      const snapshot = r.snapshot();
       const t0 = performance.now();
-      const d = impls[i]!.generate({ snapshot, mesh: MESH, previous: prev[i]!, changes: pending });
+      const d = impls[i]!.generate({
+        snapshot,
+        mesh: MESH,
+        previous: prev[i]!,
+        changes: pending.get(r)!,
+      });
       sides[i]!.change.push((performance.now() - t0) * 1000);
       prev[i] = d.output;
     }
