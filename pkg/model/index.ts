@@ -26,5 +26,10 @@ export type {
   ModelObj,
   StringListMatch,
 } from './types';
-export { LABEL, ANNOTATION } from './labels';
+import { LABEL as LABELS, ANNOTATION as ANNOTATIONS } from './labels';
+// Exported as values, not re-exported: tsc compiles `export { X } from` to a getter on this module, and every use of
+// a named import elsewhere reads it again (`model_1.LABEL`), so translation called the getter for each label of
+// each pod (2.9 % of a full translation's samples, docs/design/translate-floor.md, session 16).
+export const LABEL = LABELS;
+export const ANNOTATION = ANNOTATIONS;
 export { ipToBytes, bytesToIp, canonicalIp, parseCidr } from './ip';
