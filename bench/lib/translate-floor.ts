@@ -7,8 +7,9 @@
  * puts them into the same output container under precomputed names: the pods'
  * Addresses into a ShardTable of the translation's layout (each shard's keys
  * array copied, its values array filled), the other Addresses and the
- * Authorizations into CowMap.fromEntries, frozen. Sub-objects (address bytes, services maps, policy lists,
- * rules) are shared with the template, so this is a lower bound: translate
+ * Authorizations into CowMap.fromEntries, frozen. Sub-objects (address bytes,
+ * services maps, policy lists, rules) are shared with the template, so this
+ * is a lower bound: translate
  * also has to build the strings and sub-objects the floor is given.
  *
  * Each distinct shape gets a function with one object literal, compiled once

@@ -215,10 +215,10 @@ async function child(
     for (let j = 0; j < impls.length; j++) {
       const i = n % 2 === 0 ? j : impls.length - 1 - j;
       const r = regs[i]!;
-      const snapshot = r.snapshot();
+      const snap = r.snapshot();
       const t0 = performance.now();
       const d = impls[i]!.generate({
-        snapshot,
+        snapshot: snap,
         mesh: MESH,
         previous: prev[i]!,
         changes: pending.get(r)!,

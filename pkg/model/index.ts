@@ -1,4 +1,6 @@
 /** Compact model objects shared by registry, translation and peering, plus IP byte helpers. */
+import { LABEL as LABELS, ANNOTATION as ANNOTATIONS } from './labels';
+
 export { ALL_KINDS, CLUSTER_SCOPED, objectKey } from './types';
 export type {
   Kind,
@@ -26,7 +28,6 @@ export type {
   ModelObj,
   StringListMatch,
 } from './types';
-import { LABEL as LABELS, ANNOTATION as ANNOTATIONS } from './labels';
 // Exported as values, not re-exported: tsc compiles `export { X } from` to a getter on this module, and every use of
 // a named import elsewhere reads it again (`model_1.LABEL`), so translation called the getter for each label of
 // each pod (2.9 % of a full translation's samples, docs/design/translate-floor.md, session 16).
