@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Rig } from './harness';
 import * as y from './mesh-yaml';
-import { acceptedFrom, serviceByHost, vipOf } from './ztunnel';
+import { acceptedFrom, enforces, serviceByHost, vipOf } from './ztunnel';
 
 // Scenario 1 of issue #17: one cluster, unmodified ztunnels in dedicated mode, one per pod namespace.
 const skip = Rig.unavailable();
@@ -79,14 +79,8 @@ t.test('one cluster: service VIP over HBONE, named target port, STRICT, ALLOW an
     const before = await legacy.reach(web.ip, 8080, { plain: true });
     t.equal(before.banner, 'web-0', 'plaintext accepted before STRICT');
     a.write('20-strict.yaml', y.peerAuthentication({ name: 'default', namespace: 'istio-system', mode: 'STRICT' }));
-    // The workload's reference (Address) and the policy itself (Authorization) arrive on different types, in
-    // either order; ztunnel enforces the reference only once it holds the policy.
-    await web.ztunnel!.until(
-      'STRICT policy on web-0, and the policy itself',
-      (d) =>
-        (d.workloads.find((w) => w.name === 'web-0')?.authorizationPolicies ?? []).includes(
-          'istio-system/istio_converted_static_strict',
-        ) && d.policies.some((p) => p.name === 'istio_converted_static_strict'),
+    await web.ztunnel!.until('STRICT policy on web-0, and the policy itself', (d) =>
+      enforces(d, 'web-0', 'istio-system', 'istio_converted_static_strict'),
     );
     const after = await legacy.reach(web.ip, 8080, { plain: true });
     t.notOk(after.banner, `plaintext refused under STRICT (${after.error})`);
@@ -105,7 +99,9 @@ t.test('one cluster: service VIP over HBONE, named target port, STRICT, ALLOW an
         principals: [client.principal],
       }),
     );
-    await web.ztunnel!.until('ALLOW policy', (d) => d.policies.some((p) => p.name === 'web-from-client'));
+    await web.ztunnel!.until('ALLOW policy on web-0, and the policy itself', (d) =>
+      enforces(d, 'web-0', 'shop', 'web-from-client'),
+    );
     const denied = await intruder.reach(vip, 80);
     t.notOk(denied.banner, `intruder refused (${denied.error})`);
     t.equal((await client.reach(vip, 80)).banner, 'web-0', 'client still allowed');
@@ -124,7 +120,9 @@ t.test('one cluster: service VIP over HBONE, named target port, STRICT, ALLOW an
         ports: ['9090'],
       }),
     );
-    await web.ztunnel!.until('DENY policy', (d) => d.policies.some((p) => p.name === 'no-admin'));
+    await web.ztunnel!.until('DENY policy on web-0, and the policy itself', (d) =>
+      enforces(d, 'web-0', 'shop', 'no-admin'),
+    );
     const denied = await client.reach(vip, 9090);
     t.notOk(denied.banner, `9090 refused (${denied.error})`);
     t.equal((await client.reach(vip, 80)).banner, 'web-0', '80 still allowed');

@@ -163,6 +163,16 @@ export function serviceByHost(d: ConfigDump, hostname: string): LooseJson | unde
   return d.services.find((s) => s.hostname === hostname);
 }
 
+/**
+ * Whether a ztunnel's dump holds what it needs to enforce the AuthorizationPolicy `ns/name` on `workload`: the
+ * workload lists it (Address) and the policy itself is there (Authorization). The two arrive on different types, and
+ * ztunnel skips a listed policy it does not hold (src/state.rs, assert_rbac), so a test waits for both.
+ */
+export function enforces(d: ConfigDump, workload: string, ns: string, name: string): boolean {
+  const listed = (d.workloads.find((w) => w.name === workload)?.authorizationPolicies as string[] | undefined) ?? [];
+  return listed.includes(`${ns}/${name}`) && d.policies.some((p) => p.namespace === ns && p.name === name);
+}
+
 /** A service's VIP in a network ("network/ip" entries). */
 export function vipOf(svc: LooseJson | undefined, network: string): string | undefined {
   const v = (svc?.vips as string[] | undefined)?.find((x) => x.startsWith(`${network}/`));
