@@ -17,7 +17,7 @@
  * final map in one step, the cheapest way a JS object of that shape can be
  * made.
  */
-import { CowMap, keyHash, ShardTable } from '../../pkg/registry';
+import { CowMap, shardOf, ShardTable } from '../../pkg/registry';
 import type { RegistrySnapshot } from '../../pkg/registry';
 import { AddressTable } from '../../pkg/translate';
 import type { AddressMsg, AuthorizationMsg, LocalOutput, PodAddress } from '../../pkg/translate';
@@ -74,7 +74,7 @@ export function floorInput(out: LocalOutput): FloorInput {
     };
     const p = pods;
     table.pods.forEach((a: PodAddress, key: string) => {
-      const i = keyHash(key) & (n - 1);
+      const i = shardOf(key, n);
       (p.keys[i] ??= []).push(key);
       p.names.push(key);
       p.shardOf.push(i);

@@ -14,7 +14,7 @@
  */
 
 /** Starting (and smallest) table; below ~4k entries iteration order is that of a fixed 128-shard table. */
-const MIN_SHARDS = 128;
+export const MIN_SHARDS = 128;
 export const MAX_SHARDS = 1 << 16;
 export const TARGET_PER_SHARD = 32;
 

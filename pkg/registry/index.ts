@@ -20,5 +20,5 @@ export type { RawObject, NormaliseResult, Identity } from './normalize';
 export { SNAPSHOT_FIELD, snapshotGet } from './types';
 export type { RegistryEvent, Rejection, ChangeSet, RegistrySnapshot } from './types';
 export { deepEqual } from './validate';
-export { CowMap, FrozenMap, keyHash } from './cow-map';
+export { CowMap, FrozenMap, keyHash, shardOf } from './cow-map';
 export { ShardTable, ShardTableWriter } from './shard-table';

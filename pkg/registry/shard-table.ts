@@ -1,4 +1,4 @@
-import { FrozenMap, MAX_SHARDS, shardOf, TARGET_PER_SHARD } from './cow-map';
+import { FrozenMap, MAX_SHARDS, MIN_SHARDS, shardOf, TARGET_PER_SHARD } from './cow-map';
 
 /** One shard: its keys and their values, index for index. */
 export interface Shard<V> {
@@ -129,7 +129,7 @@ export class ShardTableWriter<V> {
   }
 
   /** An empty table of `n` shards (a power of two). */
-  static empty<V>(n = 128): ShardTableWriter<V> {
+  static empty<V>(n = MIN_SHARDS): ShardTableWriter<V> {
     return new ShardTableWriter<V>(new Array<Shard<V> | undefined>(n).fill(undefined), 0);
   }
 
