@@ -52,6 +52,17 @@ export class LeafTemplate {
 
   /** Encodes and signs one leaf. Returns the certificate's DER. */
   build(f: LeafFields): Buffer {
+    const tbs = this.encodeTbs(f);
+    return this.assemble(tbs, this.signer.sign(tbs));
+  }
+
+  /** build(), with the signature computed on the thread pool (Signer.signAsync); the same bytes. */
+  async buildAsync(f: LeafFields): Promise<Buffer> {
+    const tbs = this.encodeTbs(f);
+    return this.assemble(tbs, await this.signer.signAsync(tbs));
+  }
+
+  private encodeTbs(f: LeafFields): Buffer {
     const serial = serialContent(f.serial);
     const serialLen = headerLength(serial.length + serial.pad) + serial.length + serial.pad;
     const nb = time(f.notBefore);
@@ -88,13 +99,16 @@ export class LeafTemplate {
     p += f.san.copy(tbs, p);
     p += this.constantExtensions.copy(tbs, p);
     ski.copy(tbs, p);
+    return tbs;
+  }
 
-    const sig = this.signer.sign(tbs);
+  /** Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }. */
+  private assemble(tbs: Buffer, sig: Buffer): Buffer {
     // BIT STRING: one leading octet of unused bits (0), then the signature.
     const bitsInner = 1 + sig.length;
     const certInner = tbs.length + this.algorithmIdentifier.length + headerLength(bitsInner) + bitsInner;
     const cert = Buffer.allocUnsafe(headerLength(certInner) + certInner);
-    p = writeHeader(cert, 0, Tag.SEQUENCE, certInner);
+    let p = writeHeader(cert, 0, Tag.SEQUENCE, certInner);
     p += tbs.copy(cert, p);
     p += this.algorithmIdentifier.copy(cert, p);
     p = writeHeader(cert, p, Tag.BIT_STRING, bitsInner);
