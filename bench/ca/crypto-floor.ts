@@ -41,19 +41,31 @@ export function cryptoPair(caKey: CaKey): () => void {
   };
 }
 
-/** The same pair with the CSR's fresh P-256 key imported first (as pkg/x509 csr.ts does it, JWK of the point). */
-export function cryptoPairFreshKey(caKey: CaKey): () => void {
+/** 0x04 ‖ X ‖ Y of a P-256 public key: the tail of its 91-byte SPKI. */
+function rawPoint(publicKey: crypto.KeyObject): Buffer {
+  return publicKey.export({ type: 'spki', format: 'der' }).subarray(26);
+}
+
+const P256 = { name: 'ECDSA', namedCurve: 'P-256' };
+
+/** A fresh P-256 public key imported the way pkg/x509 csr.ts does it: WebCrypto's raw import of the point. */
+async function importPoint(point: Buffer): Promise<crypto.KeyObject> {
+  return crypto.KeyObject.from(await crypto.subtle.importKey('raw', point, P256, false, ['verify']));
+}
+
+/** The same pair with the CSR's fresh P-256 key imported first (as pkg/x509 csr.ts does it: raw point). */
+export function cryptoPairFreshKey(caKey: CaKey): () => Promise<void> {
   const ca = caPrivateKey(caKey);
   const cri = crypto.randomBytes(250);
   const tbs = crypto.randomBytes(600);
   const keys = Array.from({ length: 256 }, () => {
     const k = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    return { jwk: k.publicKey.export({ format: 'jwk' }), sig: crypto.sign('sha256', cri, k.privateKey) };
+    return { point: rawPoint(k.publicKey), sig: crypto.sign('sha256', cri, k.privateKey) };
   });
   let i = 0;
-  return () => {
+  return async () => {
     const k = keys[i++ % keys.length]!;
-    crypto.verify('sha256', cri, crypto.createPublicKey({ key: k.jwk, format: 'jwk' }), k.sig);
+    crypto.verify('sha256', cri, await importPoint(k.point), k.sig);
     crypto.sign('sha256', tbs, ca);
   };
 }
@@ -61,27 +73,27 @@ export function cryptoPairFreshKey(caKey: CaKey): () => void {
 /**
  * The single operations of the pairs above, each alone, so that Node's cost per call can be set against
  * `openssl speed` for the same operation in the same run: a P-256 verify with a fixed key, the import of a
- * fresh P-256 public key (JWK of the point, as csr.ts does it), a verify with a key imported just before
+ * fresh P-256 public key (raw point, as csr.ts does it), a verify with a key imported just before
  * (import + first use), and a CA signature of a certificate-sized TBS for each CA key type.
  */
-export function singleOps(): Record<string, () => void> {
+export function singleOps(): Record<string, () => void | Promise<void>> {
   const data = crypto.randomBytes(250);
   const tbs = crypto.randomBytes(600);
   const fixed = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const fixedSig = crypto.sign('sha256', data, fixed.privateKey);
   const keys = Array.from({ length: 256 }, () => {
     const k = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    return { jwk: k.publicKey.export({ format: 'jwk' }), sig: crypto.sign('sha256', data, k.privateKey) };
+    return { point: rawPoint(k.publicKey), sig: crypto.sign('sha256', data, k.privateKey) };
   });
   const rsa = caPrivateKey('rsa-2048');
   let i = 0;
   let j = 0;
   return {
     p256_verify_fixed_key: () => void crypto.verify('sha256', data, fixed.publicKey, fixedSig),
-    p256_key_import: () => void crypto.createPublicKey({ key: keys[i++ % keys.length]!.jwk, format: 'jwk' }),
-    p256_import_and_verify: () => {
+    p256_key_import: async () => void (await importPoint(keys[i++ % keys.length]!.point)),
+    p256_import_and_verify: async () => {
       const k = keys[j++ % keys.length]!;
-      crypto.verify('sha256', data, crypto.createPublicKey({ key: k.jwk, format: 'jwk' }), k.sig);
+      crypto.verify('sha256', data, await importPoint(k.point), k.sig);
     },
     p256_sign: () => void crypto.sign('sha256', tbs, fixed.privateKey),
     rsa2048_sign: () => void crypto.sign('sha256', tbs, rsa),
@@ -90,8 +102,11 @@ export function singleOps(): Record<string, () => void> {
 
 const IDENTITY = 'spiffe://cluster.local/ns/a/sa/b';
 
-/** Authority.sign (CSR parse + key import + verify, DER build, CA sign, PEM) on ztunnel-shaped CSRs. */
-export function signPath(caKey: CaKey): { run: () => void; close: () => void } {
+/**
+ * Authority.sign (CSR parse + key import + verify, DER build, CA sign, PEM) on ztunnel-shaped CSRs, one at a
+ * time: an RSA signature runs on the thread pool, whose CPU the windows count (process.cpuUsage covers all threads).
+ */
+export function signPath(caKey: CaKey): { run: () => Promise<void>; close: () => void } {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ca-path-'));
   const logger = createSilentLogger();
   const authority = Authority.open({ stateDir, trustDomain: 'cluster.local', selfSignedKeyAlgorithm: caKey, logger });
@@ -101,18 +116,24 @@ export function signPath(caKey: CaKey): { run: () => void; close: () => void } {
   });
   let i = 0;
   return {
-    run: () => void authority.sign({ csrPem: csrs[i++ % csrs.length]!, identity: IDENTITY, ttlSeconds: 3600 }),
+    run: async () => {
+      await authority.sign({ csrPem: csrs[i++ % csrs.length]!, identity: IDENTITY, ttlSeconds: 3600 });
+    },
     close: () => fs.rmSync(stateDir, { recursive: true, force: true }),
   };
 }
 
 /**
  * Runs the workloads in alternating ~100 ms windows of this process so all of
- * them see the same machine load. Per-window rates are per CPU second of this process.
+ * them see the same machine load. Per-window rates are per CPU second of this process (all its threads).
+ * A workload that returns a promise runs one operation at a time.
  */
-export function alternating(seconds: number, work: Record<string, () => void>): Record<string, WindowStats> {
+export async function alternating(
+  seconds: number,
+  work: Record<string, () => void | Promise<void>>,
+): Promise<Record<string, WindowStats>> {
   const names = Object.keys(work);
-  for (const n of names) for (let i = 0; i < 20; i++) work[n]!(); // warm-up (JIT, lazy OpenSSL init)
+  for (const n of names) for (let i = 0; i < 20; i++) await work[n]!(); // warm-up (JIT, lazy OpenSSL init)
   const acc = Object.fromEntries(names.map((n) => [n, { cpu: 0, wall: 0, n: 0, rates: [] as number[] }]));
   const end = performance.now() + seconds * 1000;
   while (performance.now() < end) {
@@ -124,7 +145,8 @@ export function alternating(seconds: number, work: Record<string, () => void>): 
       const until = t0 + 100;
       let n = 0;
       while (performance.now() < until) {
-        fn();
+        const pending = fn();
+        if (pending) await pending;
         n++;
       }
       const c = process.cpuUsage(c0);

@@ -150,7 +150,7 @@ async function fuzz(lib: Lib, cases: number): Promise<Record<string, number>> {
     let t0 = performance.now();
     let ours = true;
     try {
-      parseCsr(input);
+      await parseCsr(input);
     } catch {
       ours = false;
     }

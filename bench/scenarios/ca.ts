@@ -169,14 +169,14 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
   for (const k of keys) {
     const p = signPath(k);
     try {
-      const r = alternating(full ? 6 : 3, { pair: cryptoPair(k), fresh: cryptoPairFreshKey(k), path: p.run });
+      const r = await alternating(full ? 6 : 3, { pair: cryptoPair(k), fresh: cryptoPairFreshKey(k), path: p.run });
       for (const [n, s] of Object.entries(r)) inproc[`${SHORT[k]}_${n}`] = s;
     } finally {
       p.close();
     }
   }
   // Node's cost per single operation, to set against `openssl speed`'s for the same operation.
-  const ops = alternating(full ? 4 : 2, singleOps());
+  const ops = await alternating(full ? 4 : 2, singleOps());
   // Interleaved rounds: every key type and the bare transport floor once per round.
   // Three rungs: the bare node:http2 floor, our transport with a canned answer (transport-server.ts), the real CA.
   const byTarget: Record<string, Round[]> = { floor: [], transport: [] };

@@ -63,7 +63,7 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
   const gw = await startGateway(mesh);
   const pid = gw.p.child.pid!;
   try {
-    const id = workloadCert(mesh.daemon, 'demo', 'bench');
+    const id = await workloadCert(mesh.daemon, 'demo', 'bench');
     const c = await hboneClient(gw.hbone, id, mesh.gatewaySpiffe);
 
     // 1. Bulk: one tunnel, caller → pod, as fast as flow control allows.

@@ -64,6 +64,22 @@ function measure(minMs: number, fn: () => void): OpFigure {
   return { wallUs: (wall * 1000) / ops, cpuUs: (cpu.user + cpu.system) / ops, ops };
 }
 
+/** measure() for an asynchronous operation, one at a time; CPU counts every thread of the process. */
+async function measureAsync(minMs: number, fn: () => Promise<void>): Promise<OpFigure> {
+  const warmEnd = performance.now() + Math.min(300, minMs / 4);
+  for (let i = 0; i < 5 || performance.now() < warmEnd; i++) await fn();
+  let ops = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  while (performance.now() - t0 < minMs) {
+    await fn();
+    ops++;
+  }
+  const wall = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { wallUs: (wall * 1000) / ops, cpuUs: (cpu.user + cpu.system) / ops, ops };
+}
+
 const mesh: MeshContext = {
   clusterId: 'Kubernetes',
   network: '',
@@ -72,7 +88,7 @@ const mesh: MeshContext = {
   rootNamespace: 'istio-system',
 };
 
-function main(): void {
+async function main(): Promise<void> {
   const cfg = JSON.parse(process.argv[2] ?? '{}') as { minMs?: number };
   const minMs = cfg.minMs ?? 500;
   const logger = createSilentLogger();
@@ -185,11 +201,11 @@ function main(): void {
   const { privateKey, publicKey } = generateKeyPair('ec-p256');
   const identity = 'spiffe://cluster.local/ns/default/sa/bench';
   const csrPem = createCsr({ publicKey, signer: createSigner(privateKey), uris: [identity] });
-  const sign = (alg: 'rsa-2048' | 'ec-p256'): OpFigure => {
+  const sign = async (alg: 'rsa-2048' | 'ec-p256'): Promise<OpFigure> => {
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), `istiod-equiv-${process.pid}-`));
     try {
       const ca = Authority.open({ stateDir, trustDomain: 'cluster.local', selfSignedKeyAlgorithm: alg, logger });
-      return measure(minMs, () => void ca.sign({ csrPem, identity, ttlSeconds: 3600 }));
+      return await measureAsync(minMs, async () => void (await ca.sign({ csrPem, identity, ttlSeconds: 3600 })));
     } finally {
       fs.rmSync(stateDir, { recursive: true, force: true });
     }
@@ -204,10 +220,14 @@ function main(): void {
     serveOne,
     serveOneFloor,
     changePath,
-    signRsa2048: sign('rsa-2048'),
-    signP256: sign('ec-p256'),
+    signRsa2048: await sign('rsa-2048'),
+    signP256: await sign('ec-p256'),
   };
   process.stdout.write(JSON.stringify(out));
 }
 
-if (require.main === module) main();
+if (require.main === module)
+  main().catch((e: unknown) => {
+    process.stderr.write(`istiod-equiv: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exit(1);
+  });

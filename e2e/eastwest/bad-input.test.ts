@@ -41,7 +41,7 @@ t.before(async () => {
       'limits-max-connections': String(MAX_CONNECTIONS),
     },
   });
-  const id = f.workloadCert('demo', 'canary');
+  const id = await f.workloadCert('demo', 'canary');
   meshRoots = id.rootsPem;
   const c = await hboneClient(f.hbonePort, id, f.gatewaySpiffe);
   const { status, stream } = await c.connect(`${GLOBAL_HOST}:80`);
@@ -71,7 +71,7 @@ async function refusals(reason: string): Promise<number> {
 
 /** Answer to one CONNECT (or other method) on a fresh trusted connection, then a valid one on the same connection. */
 async function ask(headers: http2.OutgoingHttpHeaders): Promise<{ status: number; after: number }> {
-  const c = await hboneClient(f.hbonePort, f.workloadCert('demo', 'client'), f.gatewaySpiffe);
+  const c = await hboneClient(f.hbonePort, await f.workloadCert('demo', 'client'), f.gatewaySpiffe);
   try {
     const s = c.session.request(headers, { endStream: false });
     s.on('error', () => undefined);
@@ -128,7 +128,7 @@ t.test('malformed CONNECT: 400, the connection stays up for other streams', asyn
   t.equal(await refusals('method_not_allowed'), before.m + 2);
   t.equal(await refusals('bad_authority'), before.a + 6);
   // Not HTTP/2 at all after a good handshake: the connection is closed, nothing else.
-  const id = f.workloadCert('demo', 'client');
+  const id = await f.workloadCert('demo', 'client');
   const s = tls.connect({
     host: '127.0.0.1',
     port: f.hbonePort,
@@ -234,7 +234,7 @@ t.test('slowloris on 15008: silent and trickling connections are closed at the h
   for (const s of socks) s.destroy();
   // After the handshake, a connection that opens no tunnel gets GOAWAY at the session idle deadline.
   const idle = await refusals('session_idle');
-  const c = await hboneClient(f.hbonePort, f.workloadCert('demo', 'client'), f.gatewaySpiffe);
+  const c = await hboneClient(f.hbonePort, await f.workloadCert('demo', 'client'), f.gatewaySpiffe);
   let goaway = false;
   c.session.once('goaway', () => (goaway = true));
   await waitFor(() => goaway || c.session.closed, { timeoutMs: 10_000, what: 'GOAWAY to an idle connection' });
@@ -256,13 +256,13 @@ t.test('connections beyond the limit are closed at accept', async (t) => {
   });
   for (const s of socks) s.destroy();
   await waitFor(() => f.metric('ambientd_eastwest_connections_open').then((n) => n <= 2), { what: 'sockets released' });
-  t.equal(await attempt(f.workloadCert('demo', 'client')), 200, 'a new caller is served again');
+  t.equal(await attempt(await f.workloadCert('demo', 'client')), 200, 'a new caller is served again');
   await canaryAlive(t);
 });
 
 t.test('a destination that resets, or is down', async (t) => {
   for (const d of f.dests) d.behaviour = 'reset';
-  const c = await hboneClient(f.hbonePort, f.workloadCert('demo', 'client'), f.gatewaySpiffe);
+  const c = await hboneClient(f.hbonePort, await f.workloadCert('demo', 'client'), f.gatewaySpiffe);
   t.teardown(() => c.close());
   const { status, stream } = await c.connect(`${GLOBAL_HOST}:80`);
   t.equal(status, 200, 'connected');

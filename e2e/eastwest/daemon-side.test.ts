@@ -60,7 +60,7 @@ t.test("a peer's ztunnel state leads to this gateway, whose certificate matches"
   t.notOk(gwWorkload.services && Object.keys(gwWorkload.services).length, 'the gateway is no service endpoint');
 
   // The outer tunnel as A's ztunnel opens it: A's workload cert, the expected gateway SAN.
-  const id = workloadCert(a, 'demo', 'client');
+  const id = await workloadCert(a, 'demo', 'client');
   const c = await hboneClient(gwAddr.hboneMtlsPort, id, expected);
   t.same(c.serverSans, [expected]);
   const port = svc.ports[0].servicePort;
@@ -161,7 +161,7 @@ t.test('NodePort form: the same gateway through a node address and node port', a
   const expected = idOf(w);
   t.equal(expected, b.gatewaySpiffe, 'the node workload carries the gateway identity');
 
-  const c = await hboneClient(port, workloadCert(a, 'demo', 'client'), expected, ip);
+  const c = await hboneClient(port, await workloadCert(a, 'demo', 'client'), expected, ip);
   t.teardown(() => c.close());
   const { status, stream } = await c.connect(`${GLOBAL_HOST}:80`);
   t.equal(status, 200);

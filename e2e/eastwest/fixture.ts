@@ -112,7 +112,7 @@ export interface GatewayFixture {
   hbonePort: number;
   gatewaySpiffe: string;
   /** A certificate of ns/sa signed by the daemon's CA. */
-  workloadCert(ns: string, sa: string): WorkloadCert;
+  workloadCert(ns: string, sa: string): Promise<WorkloadCert>;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   close(): Promise<void>;
 }
@@ -242,11 +242,16 @@ export async function startGatewayFixture(o: GatewayFixtureOptions = {}): Promis
 }
 
 /** A workload certificate from a daemon's CA, laid out as ztunnel reads the CA response. */
-export function workloadCert(d: DaemonFixture, wns: string, sa: string, td = 'cluster.local'): WorkloadCert {
+export async function workloadCert(
+  d: DaemonFixture,
+  wns: string,
+  sa: string,
+  td = 'cluster.local',
+): Promise<WorkloadCert> {
   const { privateKey, publicKey } = generateKeyPair('ec-p256');
   const id = `spiffe://${td}/ns/${wns}/sa/${sa}`;
   const csrPem = createCsr({ publicKey, signer: createSigner(privateKey), uris: [id] });
-  const chain = d.daemon.authority.sign({ csrPem, identity: id, ttlSeconds: 3600 }).certChain;
+  const chain = (await d.daemon.authority.sign({ csrPem, identity: id, ttlSeconds: 3600 })).certChain;
   return {
     certChainPem: chain.slice(0, -1).join(''),
     keyPem: privateKeyToPem(privateKey),

@@ -39,7 +39,7 @@ const newDest = async (before: number[]): Promise<DestStandIn> =>
   await waitFor(() => f.dests.find((d, i) => d.accepted > before[i]!), { what: 'destination connection' });
 
 t.test('a trusted caller reaches an exported service; bytes relayed both ways', async (t) => {
-  const id = f.workloadCert('demo', 'client');
+  const id = await f.workloadCert('demo', 'client');
   const c = await hboneClient(f.hbonePort, id, f.gatewaySpiffe);
   t.same(c.serverSans, [f.gatewaySpiffe], 'the gateway presents its own SPIFFE id');
   const tls = c.session.socket as import('node:tls').TLSSocket;
@@ -68,7 +68,7 @@ async function manualTunnel(t: Test) {
   t.teardown(() => {
     for (const d of f.dests) d.behaviour = 'echo';
   });
-  const c = await hboneClient(f.hbonePort, f.workloadCert('demo', 'client'), f.gatewaySpiffe);
+  const c = await hboneClient(f.hbonePort, await f.workloadCert('demo', 'client'), f.gatewaySpiffe);
   t.teardown(() => c.close());
   const before = f.dests.map((d) => d.accepted);
   const { status, stream } = await c.connect(`${GLOBAL_HOST}:80`);
@@ -168,7 +168,7 @@ t.test('large transfers both ways respect flow control', async (t) => {
 });
 
 t.test('metrics, debug listing and readiness', async (t) => {
-  const c = await hboneClient(f.hbonePort, f.workloadCert('demo', 'client'), f.gatewaySpiffe);
+  const c = await hboneClient(f.hbonePort, await f.workloadCert('demo', 'client'), f.gatewaySpiffe);
   t.teardown(() => c.close());
   const { status, stream } = await c.connect(`${GLOBAL_HOST}:80`);
   t.equal(status, 200);
@@ -210,7 +210,7 @@ t.test('metrics, debug listing and readiness', async (t) => {
 
 t.test('drain: no new tunnels, open ones finish, then the gateway stops', async (t) => {
   for (const d of f.dests) d.behaviour = 'manual';
-  const c = await hboneClient(f.hbonePort, f.workloadCert('demo', 'client'), f.gatewaySpiffe);
+  const c = await hboneClient(f.hbonePort, await f.workloadCert('demo', 'client'), f.gatewaySpiffe);
   t.teardown(() => c.close());
   const before = f.dests.map((d) => d.accepted);
   const { status, stream } = await c.connect(`${GLOBAL_HOST}:80`);

@@ -9,7 +9,7 @@ t.setTimeout(120_000);
 t.test('a tunnel without bytes either way is closed at the idle timeout; an active one is not', async (t) => {
   const f = await startGatewayFixture({ flags: { 'limits-idle-timeout': '600ms' } });
   t.teardown(() => f.close());
-  const c = await hboneClient(f.hbonePort, f.workloadCert('demo', 'client'), f.gatewaySpiffe);
+  const c = await hboneClient(f.hbonePort, await f.workloadCert('demo', 'client'), f.gatewaySpiffe);
   t.teardown(() => c.close());
   const idle = await c.connect(`${GLOBAL_HOST}:80`);
   const busy = await c.connect(`${GLOBAL_HOST}:80`);
@@ -31,7 +31,7 @@ t.test('a tunnel without bytes either way is closed at the idle timeout; an acti
 t.test('tunnels beyond limits.maxTunnels are refused with 503, the rest keep working', async (t) => {
   const f = await startGatewayFixture({ flags: { 'limits-max-tunnels': '100' } });
   t.teardown(() => f.close());
-  const id = f.workloadCert('demo', 'client');
+  const id = await f.workloadCert('demo', 'client');
   const clients: HboneClient[] = [];
   t.teardown(() => clients.forEach((c) => c.close()));
   const opened = [];

@@ -103,7 +103,7 @@ t.test(`${TUNNELS} idle tunnels: RSS bounded, each still works, the gateway serv
     gw.p.kill();
     await gw.p.waitExit();
   });
-  const id = workloadCert(mesh.daemon, 'demo', 'client');
+  const id = await workloadCert(mesh.daemon, 'demo', 'client');
   // Warm up one tunnel first, so the baseline includes the code paths and one TLS session.
   const warm = await hboneClient(gw.hbone, id, mesh.gatewaySpiffe);
   const w = await warm.connect(`${GLOBAL_HOST}:80`);
@@ -154,7 +154,7 @@ t.test('SIGTERM: not ready, open tunnels keep working until the drain deadline, 
     gw.p.kill();
     await gw.p.waitExit();
   });
-  const id = workloadCert(mesh.daemon, 'demo', 'client');
+  const id = await workloadCert(mesh.daemon, 'demo', 'client');
   const c = await hboneClient(gw.hbone, id, mesh.gatewaySpiffe);
   t.teardown(() => c.close());
   const { status, stream } = await c.connect(`${GLOBAL_HOST}:80`);

@@ -14,7 +14,7 @@ t.test('the certificate is renewed before expiry; new handshakes get the new one
   const f = await startGatewayFixture({ flags: { 'cert-ttl': '4s' } });
   t.teardown(() => f.close());
   const first = await f.metric('ambientd_eastwest_cert_expiry_timestamp_seconds');
-  const c1 = await hboneClient(f.hbonePort, f.workloadCert('demo', 'client'), f.gatewaySpiffe);
+  const c1 = await hboneClient(f.hbonePort, await f.workloadCert('demo', 'client'), f.gatewaySpiffe);
   t.teardown(() => c1.close());
   const { status, stream } = await c1.connect(`${GLOBAL_HOST}:80`);
   t.equal(status, 200);
@@ -22,7 +22,7 @@ t.test('the certificate is renewed before expiry; new handshakes get the new one
     timeoutMs: 10_000,
     what: 'a renewed certificate',
   });
-  const c2 = await hboneClient(f.hbonePort, f.workloadCert('demo', 'client'), f.gatewaySpiffe);
+  const c2 = await hboneClient(f.hbonePort, await f.workloadCert('demo', 'client'), f.gatewaySpiffe);
   t.teardown(() => c2.close());
   t.not(serial(c2.session), serial(c1.session), 'a new handshake presents the renewed certificate');
   t.same(c2.serverSans, [f.gatewaySpiffe], 'same identity');
@@ -33,7 +33,7 @@ t.test('the certificate is renewed before expiry; new handshakes get the new one
 t.test('the daemon goes away: routes are kept, tunnels and new CONNECTs still work', async (t) => {
   const f = await startGatewayFixture();
   t.teardown(() => f.close());
-  const c = await hboneClient(f.hbonePort, f.workloadCert('demo', 'client'), f.gatewaySpiffe);
+  const c = await hboneClient(f.hbonePort, await f.workloadCert('demo', 'client'), f.gatewaySpiffe);
   t.teardown(() => c.close());
   const open = await c.connect(`${GLOBAL_HOST}:80`);
   t.equal(open.status, 200);

@@ -55,9 +55,9 @@ function opensslDate(pem: string, which: 'startdate' | 'enddate'): number {
   const out = ossl(['x509', '-in', write('d.pem', pem), '-noout', `-${which}`]);
   return Date.parse(out.split('=')[1]!.trim());
 }
-function codeOf(fn: () => unknown): string | undefined {
+async function codeOf(fn: () => unknown): Promise<string | undefined> {
   try {
-    fn();
+    await fn();
   } catch (e) {
     return (e as { code?: string }).code;
   }
@@ -78,7 +78,7 @@ t.test('self-signed root: persisted 0600, reused on restart, leaf verifies with 
   t.ok(days > 3640 && days < 3660, `root lives ~10 years (${days.toFixed(0)} days)`);
 
   const before = Date.now();
-  const res = a.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 3600 });
+  const res = await a.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 3600 });
   t.equal(res.certChain.length, 2, 'self-signed chain is [leaf, root]');
   for (const pem of res.certChain) {
     t.ok(pem.endsWith('\n'), 'newline-terminated');
@@ -119,27 +119,51 @@ t.test('TTL rules and RSA CSRs', async (t) => {
   });
   t.equal(a.info().signingKey, 'ECDSA-P256');
   const now = Date.now();
-  const dflt = a.sign({ csrPem: opensslCsr(), identity: 'spiffe://td.example/ns/a/sa/b', ttlSeconds: 0 });
+  const dflt = await a.sign({ csrPem: opensslCsr(), identity: 'spiffe://td.example/ns/a/sa/b', ttlSeconds: 0 });
   t.ok(Math.abs(opensslDate(dflt.certChain[0]!, 'enddate') - (now + 86400e3)) < 5_000, 'ttl 0 → 24 h');
   t.match(verifyChain(dflt.certChain), /OK/);
   t.equal(
-    codeOf(() => a.sign({ csrPem: opensslCsr(), identity: 'spiffe://td.example/ns/a/sa/b', ttlSeconds: 8 * 86400 })),
+    await codeOf(() =>
+      a.sign({ csrPem: opensslCsr(), identity: 'spiffe://td.example/ns/a/sa/b', ttlSeconds: 8 * 86400 }),
+    ),
     'ca.ttl_too_long',
   );
-  const rsa = a.sign({
+  const rsa = await a.sign({
     csrPem: opensslCsr(['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']),
     identity: 'spiffe://td.example/ns/a/sa/b',
     ttlSeconds: 60,
   });
   t.match(verifyChain(rsa.certChain), /OK/, 'RSA CSR signed');
   t.equal(
-    codeOf(() => a.sign({ csrPem: 'nope', identity: 'spiffe://td.example/ns/a/sa/b', ttlSeconds: 60 })),
+    await codeOf(() => a.sign({ csrPem: 'nope', identity: 'spiffe://td.example/ns/a/sa/b', ttlSeconds: 60 })),
     'x509.csr_not_pem',
   );
   t.equal(
-    codeOf(() => a.sign({ csrPem: opensslCsr(), identity: 'not-spiffe', ttlSeconds: 60 })),
+    await codeOf(() => a.sign({ csrPem: opensslCsr(), identity: 'not-spiffe', ttlSeconds: 60 })),
     'x509.bad_spiffe_id',
   );
+});
+
+t.test('signatures in progress are bounded: beyond the cap a request is refused with ca.busy', async (t) => {
+  const stateDir = path.join(dir, 'busy');
+  const a = Authority.open({ stateDir, trustDomain: 'cluster.local', logger, maxPendingSignatures: 2 });
+  const csr = opensslCsr();
+  // sign() counts a request before its first await, so the third call sees two in progress.
+  const first = [
+    a.sign({ csrPem: csr, identity: ID, ttlSeconds: 60 }),
+    a.sign({ csrPem: csr, identity: ID, ttlSeconds: 60 }),
+  ];
+  const third = a.sign({ csrPem: csr, identity: ID, ttlSeconds: 60 });
+  await t.rejects(third, { code: 'ca.busy', grpcCode: 8 }, 'the third is refused with RESOURCE_EXHAUSTED');
+  for (const r of await Promise.all(first))
+    t.match(verifyChain(r.certChain), /leaf.pem: OK/, 'the first two are issued');
+  const after = await a.sign({ csrPem: csr, identity: ID, ttlSeconds: 60 });
+  t.match(verifyChain(after.certChain), /leaf.pem: OK/, 'a request after they finished is served');
+  // A refused CSR frees its place too.
+  await t.rejects(a.sign({ csrPem: 'nope', identity: ID, ttlSeconds: 60 }), { code: 'x509.csr_not_pem' });
+  await t.rejects(a.sign({ csrPem: 'nope', identity: ID, ttlSeconds: 60 }), { code: 'x509.csr_not_pem' });
+  t.ok(await a.sign({ csrPem: csr, identity: ID, ttlSeconds: 60 }), 'places are released after failures');
+  t.equal(a.info().issuedTotal, 4, 'four certificates issued');
 });
 
 t.test('plug-in CA from make -C certs: root → intermediate → leaf, clamp, multi-root bundle', async (t) => {
@@ -168,7 +192,7 @@ t.test('plug-in CA from make -C certs: root → intermediate → leaf, clamp, mu
   });
   t.equal(a.info().mode, 'plugin');
   t.equal(fs.existsSync(path.join(dir, 'unused', 'ca')), false, 'no self-signed root when plugged');
-  const res = a.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 3600 });
+  const res = await a.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 3600 });
   t.equal(res.certChain.length, 3, '[leaf, intermediate, root]');
   t.equal(res.certChain[1], fs.readFileSync(path.join(plug, 'ca-cert.pem'), 'utf8'));
   t.match(verifyChain(res.certChain), /leaf.pem: OK/);
@@ -185,7 +209,7 @@ t.test('plug-in CA from make -C certs: root → intermediate → leaf, clamp, mu
     trustDomain: 'cluster.local',
     logger,
   });
-  const clamped = short.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 7 * 86400 });
+  const clamped = await short.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 7 * 86400 });
   t.equal(
     opensslDate(clamped.certChain[0]!, 'enddate'),
     opensslDate(fs.readFileSync(path.join(pki, 'short', 'ca-cert.pem'), 'utf8'), 'enddate'),
@@ -226,7 +250,7 @@ t.test('plug-in CA from make -C certs: root → intermediate → leaf, clamp, mu
     logger,
   });
   t.equal(r.info().roots.length, 2);
-  const rc = r.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 60 });
+  const rc = await r.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 60 });
   t.equal(rc.certChain.length, 3);
   t.equal(rc.certChain[2]!.match(/BEGIN CERTIFICATE/g)!.length, 2, 'root bundle keeps every root');
   t.match(verifyChain(rc.certChain), /OK/);
@@ -238,7 +262,7 @@ t.test('plug-in CA from make -C certs: root → intermediate → leaf, clamp, mu
     fs.copyFileSync(path.join(plug, f), path.join(bad, f));
   fs.copyFileSync(path.join(pki, 'short', 'ca-key.pem'), path.join(bad, 'ca-key.pem'));
   t.equal(
-    codeOf(() => Authority.open({ stateDir: dir, pluginDir: bad, trustDomain: 'cluster.local', logger })),
+    await codeOf(() => Authority.open({ stateDir: dir, pluginDir: bad, trustDomain: 'cluster.local', logger })),
     'ca.plugin_invalid',
   );
   // A chain that does not reach the bundle is refused.
@@ -246,7 +270,7 @@ t.test('plug-in CA from make -C certs: root → intermediate → leaf, clamp, mu
   fs.copyFileSync(path.join(dir, 'new-root.pem'), path.join(bad, 'root-cert.pem'));
   fs.rmSync(path.join(bad, 'cert-chain.pem'));
   t.equal(
-    codeOf(() => Authority.open({ stateDir: dir, pluginDir: bad, trustDomain: 'cluster.local', logger })),
+    await codeOf(() => Authority.open({ stateDir: dir, pluginDir: bad, trustDomain: 'cluster.local', logger })),
     'ca.plugin_invalid',
   );
 });
@@ -315,12 +339,12 @@ t.test('a new CA key gets a new leaf template: certificates chain to the new CA 
   // template (issuer, AKI, signature algorithm) must come from the new key, not from the one before it.
   const stateDir = path.join(dir, 'rotation');
   const before = Authority.open({ stateDir, trustDomain: 'cluster.local', selfSignedKeyAlgorithm: 'rsa-2048', logger });
-  const old = before.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 3600 });
+  const old = await before.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 3600 });
   t.match(verifyChain(old.certChain), /OK/, 'issued under the first CA');
   fs.rmSync(path.join(stateDir, 'ca'), { recursive: true, force: true });
   const after = Authority.open({ stateDir, trustDomain: 'cluster.local', selfSignedKeyAlgorithm: 'ec-p256', logger });
   t.not(after.rootBundlePem(), before.rootBundlePem(), 'a different root');
-  const fresh = after.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 3600 });
+  const fresh = await after.sign({ csrPem: opensslCsr(), identity: ID, ttlSeconds: 3600 });
   t.match(verifyChain(fresh.certChain), /leaf.pem: OK/, 'issued after rotation chains to the new CA');
   t.match(certText(fresh.certChain[0]!), /Signature Algorithm: ecdsa-with-SHA256/, "signed with the new CA's key");
   t.throws(() => verifyChain([fresh.certChain[0]!, before.rootBundlePem()]), 'does not chain to the old CA');

@@ -1,4 +1,5 @@
 import * as net from 'node:net';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { DaemonError, GrpcCode } from '../errors';
 import { systemClock } from '../lifecycle';
 import type { Clock } from '../lifecycle';
@@ -20,13 +21,19 @@ import {
   randomSerial,
   subjectAltNameExtension,
 } from '../x509';
-import type { CertificateInfo, Signer } from '../x509';
+import type { CertificateInfo, LeafFields, Signer } from '../x509';
 import { loadOrCreateSelfSigned, loadPluginCa } from './key-material';
 import type { KeyMaterial } from './key-material';
 
 export const DEFAULT_WORKLOAD_TTL_SECONDS = 24 * 3600;
 export const DEFAULT_MAX_WORKLOAD_TTL_SECONDS = 90 * 24 * 3600;
 export const SELF_SIGNED_ROOT_TTL_SECONDS = 10 * 365 * 24 * 3600;
+/**
+ * Workload certificates being signed at once (their crypto may wait on libuv's thread pool; see Authority.sign).
+ * ~4 KiB each (CSR, key, TBS); a request beyond it is refused with ca.busy (RESOURCE_EXHAUSTED), which
+ * ztunnel retries with backoff.
+ */
+export const DEFAULT_MAX_PENDING_SIGNATURES = 1024;
 /** istio backdates NotBefore to absorb clock skew between CA and workloads (generate_cert.go). */
 const BACKDATE_MS = 2 * 60_000;
 
@@ -39,6 +46,8 @@ export interface AuthorityOptions {
   selfSignedKeyAlgorithm?: 'rsa-2048' | 'ec-p256';
   defaultTtlSeconds?: number;
   maxTtlSeconds?: number;
+  /** Default DEFAULT_MAX_PENDING_SIGNATURES. */
+  maxPendingSignatures?: number;
   clock?: Clock;
   logger: Logger;
 }
@@ -133,6 +142,8 @@ export class Authority {
   private readonly chainTail: string[];
   private readonly rootBundle: string;
   private readonly leaves: LeafTemplate;
+  private readonly maxPending: number;
+  private pending = 0;
   private issued = 0;
   private servingIssued = 0;
 
@@ -143,6 +154,7 @@ export class Authority {
     this.logger = opts.logger.child({ component: 'ca' });
     this.defaultTtl = opts.defaultTtlSeconds ?? DEFAULT_WORKLOAD_TTL_SECONDS;
     this.maxTtlSeconds = opts.maxTtlSeconds ?? DEFAULT_MAX_WORKLOAD_TTL_SECONDS;
+    this.maxPending = opts.maxPendingSignatures ?? DEFAULT_MAX_PENDING_SIGNATURES;
     this.signer = createSigner(material.signingKey);
     this.rootBundle = material.roots.map((r) => r.pem).join('');
     this.chainTail = [...material.intermediates.map((c) => c.pem), this.rootBundle];
@@ -202,39 +214,60 @@ export class Authority {
     return ttl;
   }
 
-  /** Signs a workload CSR for `identity`. Throws DaemonError (InvalidArgument) for bad CSRs, identities or TTLs. */
-  sign(req: SignRequest): SignResult {
+  /**
+   * Signs a workload CSR for `identity`. Rejects with a DaemonError: InvalidArgument for bad CSRs, identities or
+   * TTLs, ResourceExhausted (ca.busy) while maxPendingSignatures are in progress.
+   *
+   * A request that arrives with others (or while others are in progress) hands its CSR check and signature to
+   * libuv's thread pool, so the event loop serves the others meanwhile and a burst uses every core; one that
+   * arrives alone runs them inline, because the hand-off costs CPU (~10-50 µs per operation, pkg/x509
+   * Signer.signAsync).
+   */
+  async sign(req: SignRequest): Promise<SignResult> {
     const ttl = this.resolveTtl(req.ttlSeconds);
     const id = parseSpiffeId(req.identity);
-    const csr = parseCsr(req.csrPem);
-    const { der, notAfter, serial } = this.issue(csr.spki, { uris: [id.uri] }, ttl);
-    this.issued++;
-    return {
-      certChain: [certificateToPem(der), ...this.chainTail],
-      notAfter,
-      serialHex: serial.toString('hex').toUpperCase(),
-      csrUris: csr.requestedUris,
-    };
+    if (this.pending >= this.maxPending) {
+      throw new DaemonError('ca.busy', GrpcCode.RESOURCE_EXHAUSTED, `${this.pending} certificates being signed`);
+    }
+    this.pending++;
+    try {
+      // Requests read from the network together have their handlers run in the same I/O phase: after one turn
+      // of the event loop they have all counted themselves, and if any did, each hands its crypto to the pool.
+      await nextTurn();
+      const overlap = this.pending > 1;
+      const csr = await parseCsr(req.csrPem, overlap ? 'pool' : 'inline');
+      const leaf = this.leafFields(csr.spki, { uris: [id.uri] }, ttl);
+      const der = overlap ? await this.leaves.buildAsync(leaf.fields) : this.leaves.build(leaf.fields);
+      this.issued++;
+      return {
+        certChain: [certificateToPem(der), ...this.chainTail],
+        notAfter: leaf.notAfter,
+        serialHex: leaf.fields.serial.toString('hex').toUpperCase(),
+        csrUris: csr.requestedUris,
+      };
+    } finally {
+      this.pending--;
+    }
   }
 
-  private issue(
+  /** The fields of a leaf for `spki` issued now; `notAfter` as the certificate states it (whole seconds). */
+  private leafFields(
     spki: Buffer,
     san: { uris?: readonly string[]; dnsNames?: readonly string[]; ipAddresses?: readonly string[] },
     ttlSeconds: number,
-  ) {
+  ): { fields: LeafFields; notAfter: number } {
     const now = this.clock.now();
     // NotAfter never outlives the signing certificate (istio clamps the same way).
     const notAfter = Math.min(now + ttlSeconds * 1000, this.material.signingCert.notAfter);
-    const serial = randomSerial();
-    const der = this.leaves.build({
-      serial,
+    const fields = {
+      serial: randomSerial(),
       notBefore: now - BACKDATE_MS,
       notAfter,
       spki,
       // Empty subject ⇒ the SAN extension must be critical (RFC 5280 §4.2.1.6).
       san: subjectAltNameExtension(san, true),
-    });
-    return { der, serial, notAfter: Math.floor(notAfter / 1000) * 1000 };
+    };
+    return { fields, notAfter: Math.floor(notAfter / 1000) * 1000 };
   }
 
   /** A fresh P-256 key and certificate for the daemon's own TLS listeners and peering client. */
@@ -246,11 +279,12 @@ export class Authority {
     const ttl = Math.min(req.ttlSeconds ?? DEFAULT_WORKLOAD_TTL_SECONDS, this.maxTtlSeconds);
     const { privateKey, publicKey } = generateKeyPair('ec-p256');
     const spki = publicKey.export({ type: 'spki', format: 'der' });
-    const { der, notAfter } = this.issue(spki, { uris: [uri], dnsNames, ipAddresses }, ttl);
+    const leaf = this.leafFields(spki, { uris: [uri], dnsNames, ipAddresses }, ttl);
+    const der = this.leaves.build(leaf.fields);
     this.servingIssued++;
     const certChainPem = [certificateToPem(der), ...this.material.intermediates.map((c) => c.pem)].join('');
     this.logger.info(
-      { uri, dnsNames, ipAddresses, notAfter: new Date(notAfter).toISOString() },
+      { uri, dnsNames, ipAddresses, notAfter: new Date(leaf.notAfter).toISOString() },
       'issued serving certificate',
     );
     return {
@@ -258,7 +292,7 @@ export class Authority {
       keyPem: privateKeyToPem(privateKey),
       rootBundlePem: this.rootBundle,
       notBefore: this.clock.now() - BACKDATE_MS,
-      notAfter,
+      notAfter: leaf.notAfter,
     };
   }
 

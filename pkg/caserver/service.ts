@@ -114,7 +114,7 @@ export function createCaService(deps: CaServiceDeps): CaService {
     if (deps.maxTtlSeconds !== undefined && ttl > deps.maxTtlSeconds) {
       throw ttlTooLong(ttl, deps.maxTtlSeconds);
     }
-    const res = deps.authority.sign({ csrPem: req.csr, identity, ttlSeconds: ttl });
+    const res = await deps.authority.sign({ csrPem: req.csr, identity, ttlSeconds: ttl });
     if (res.csrUris.length > 0 && !res.csrUris.includes(identity)) {
       // istiod does the same (the identity comes from the credentials), but the
       // caller wanted something else: typically a dedicated-mode ztunnel started

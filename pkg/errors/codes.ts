@@ -57,6 +57,7 @@ export type ErrorCode =
   | 'auth.bootstrap_key_invalid'
   | 'auth.bootstrap_bad_ttl'
   | 'ca.ttl_too_long'
+  | 'ca.busy'
   | 'ca.bad_metadata'
   | 'ca.plugin_invalid'
   | 'kube.config_invalid'

@@ -139,18 +139,24 @@ const P256_SPKI_PREFIX = Buffer.concat([
   Buffer.from([Tag.BIT_STRING, 0x42, 0x00, 0x04]),
 ]);
 
+type ImportedKey = { key: crypto.KeyObject; keyType: CsrKeyType; keyBits: number };
+
 /**
- * Uncompressed P-256/P-384 keys (what ztunnel and openssl send) imported as a
- * JWK: OpenSSL 3's DER decoder costs more than the signature check itself
- * (~2.3x a P-256 verify here), the JWK path about the same as one verify.
- * Import still checks the point is on the curve. Anything else → undefined.
+ * Uncompressed P-256/P-384 keys (what ztunnel and openssl send) imported from
+ * the raw point through WebCrypto. OpenSSL 3's DER decoder costs more than the
+ * signature check itself (~2.3x a P-256 verify here); the JWK import runs
+ * EC_KEY_check_key, whose order check is one more scalar multiplication
+ * (docs/design/ca-floors.md sections 3 and 8). The raw import still refuses a
+ * point that is not on the curve or is the point at infinity (x509.test.ts),
+ * which for these cofactor-1 curves is the whole public-key validation (SEC 1
+ * v2 section 3.2.2.1). Anything else → undefined.
  */
-function ecKeyFromSpki(spki: Buffer): { key: crypto.KeyObject; keyType: CsrKeyType; keyBits: number } | undefined {
+async function ecKeyFromSpki(spki: Buffer): Promise<ImportedKey | undefined> {
   if (
     spki.length === P256_SPKI_PREFIX.length + 64 &&
     spki.compare(P256_SPKI_PREFIX, 0, P256_SPKI_PREFIX.length, 0, P256_SPKI_PREFIX.length) === 0
   ) {
-    return ecKeyFromPoint(spki.subarray(P256_SPKI_PREFIX.length), EC_CURVES[OID_P256]!);
+    return ecKeyFromPoint(spki.subarray(P256_SPKI_PREFIX.length - 1), EC_CURVES[OID_P256]!);
   }
   const [algT, bitsT] = children(spki, readTlv(spki, 0));
   const alg = children(spki, expectTag(algT, Tag.SEQUENCE, 'AlgorithmIdentifier'));
@@ -158,15 +164,14 @@ function ecKeyFromSpki(spki: Buffer): { key: crypto.KeyObject; keyType: CsrKeyTy
   const curve = EC_CURVES[decodeOid(spki, alg[1])];
   const bits = value(spki, expectTag(bitsT, Tag.BIT_STRING, 'subjectPublicKey'));
   if (!curve || bits.length !== 2 + 2 * curve.coord || bits[0] !== 0 || bits[1] !== 0x04) return undefined;
-  return ecKeyFromPoint(bits.subarray(2), curve);
+  return ecKeyFromPoint(bits.subarray(1), curve);
 }
 
-/** X ‖ Y of an uncompressed point (the 0x04 already checked) → a public KeyObject through the JWK import. */
-function ecKeyFromPoint(xy: Buffer, curve: EcCurve): { key: crypto.KeyObject; keyType: CsrKeyType; keyBits: number } {
-  const x = xy.subarray(0, curve.coord).toString('base64url');
-  const y = xy.subarray(curve.coord).toString('base64url');
-  const key = crypto.createPublicKey({ key: { kty: 'EC', crv: curve.crv, x, y }, format: 'jwk' });
-  return { key, keyType: curve.keyType, keyBits: curve.bits };
+/** 0x04 ‖ X ‖ Y (already checked) → a public KeyObject; rejects when the point is not on the curve. */
+async function ecKeyFromPoint(point: Buffer, curve: EcCurve): Promise<ImportedKey> {
+  const algorithm = { name: 'ECDSA', namedCurve: curve.crv };
+  const cryptoKey = await crypto.subtle.importKey('raw', point, algorithm, false, ['verify']);
+  return { key: crypto.KeyObject.from(cryptoKey), keyType: curve.keyType, keyBits: curve.bits };
 }
 
 function classifyKey(key: crypto.KeyObject): { keyType: CsrKeyType; keyBits: number } {
@@ -185,12 +190,17 @@ function classifyKey(key: crypto.KeyObject): { keyType: CsrKeyType; keyBits: num
   );
 }
 
-/**
- * Parses a PEM PKCS#10 request (RFC 2986) and verifies its self-signature
- * natively. The subject and requested extensions are deliberately ignored: the
- * identity comes from authentication (istio security/pkg/server/ca/server.go).
- */
-export function parseCsr(pem: string): ParsedCsr {
+/** What the checks and the certificate need from a request, found without any crypto. */
+interface CsrParts {
+  buf: Buffer;
+  cri: Tlv;
+  spki: Buffer;
+  check: SigCheck;
+  sig: Buffer;
+  attrs: Tlv | undefined;
+}
+
+function decodeCsr(pem: string): CsrParts {
   if (typeof pem !== 'string' || pem.length === 0) throw invalid('csr_not_pem', 'CSR is empty');
   if (pem.length > MAX_CSR_BYTES) throw invalid('csr_too_large', `CSR exceeds ${MAX_CSR_BYTES} bytes`);
   const blocks = decodePemBlocks(pem);
@@ -203,32 +213,57 @@ export function parseCsr(pem: string): ParsedCsr {
     );
   }
   const buf = block.der;
-  let cri, spki, check, sig, attrs;
   try {
     const outer = expectTag(readTlv(buf, 0), Tag.SEQUENCE, 'CertificationRequest');
     if (outer.end !== buf.length) throw new DerError('trailing bytes');
     const [criT, algT, sigT] = children(buf, outer);
-    cri = expectTag(criT, Tag.SEQUENCE, 'CertificationRequestInfo');
+    const cri = expectTag(criT, Tag.SEQUENCE, 'CertificationRequestInfo');
     const criParts = children(buf, cri);
     const version = value(buf, expectTag(criParts[0], Tag.INTEGER, 'version'));
     if (version.length !== 1 || version[0] !== 0) throw new DerError('unsupported CSR version');
     expectTag(criParts[1], Tag.SEQUENCE, 'subject');
-    spki = expectTag(criParts[2], Tag.SEQUENCE, 'SubjectPublicKeyInfo');
-    attrs = criParts[3];
-    check = signatureCheck(buf, algT!);
+    const spki = expectTag(criParts[2], Tag.SEQUENCE, 'SubjectPublicKeyInfo');
+    const check = signatureCheck(buf, algT!);
     const sigBits = value(buf, expectTag(sigT, Tag.BIT_STRING, 'signature'));
     if (sigBits.length < 2 || sigBits[0] !== 0) throw new DerError('bad signature bit string');
-    sig = sigBits.subarray(1);
+    return { buf, cri, spki: Buffer.from(slice(buf, spki)), check, sig: sigBits.subarray(1), attrs: criParts[3] };
   } catch (e) {
     if (e instanceof DaemonError) throw e;
     throw invalid('csr_malformed', `CSR DER is malformed: ${(e as Error).message}`);
   }
-  const spkiDer = Buffer.from(slice(buf, spki));
+}
+
+/** Where parseCsr runs the signature check: on the event loop, or on libuv's thread pool (see Signer.signAsync). */
+export type VerifyOn = 'inline' | 'pool';
+
+/** crypto.verify, inline or through its callback form on the thread pool; false for any failure. */
+function verify(on: VerifyOn, check: SigCheck, data: Buffer, publicKey: crypto.KeyObject, sig: Buffer) {
+  const key = check.pss
+    ? { key: publicKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: check.pss.saltLength }
+    : publicKey;
+  return new Promise<boolean>((resolve) => {
+    try {
+      if (on === 'inline') resolve(crypto.verify(check.hash, data, key, sig));
+      else crypto.verify(check.hash, data, key, sig, (err, ok) => resolve(!err && ok));
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
+/**
+ * Parses a PEM PKCS#10 request (RFC 2986) and verifies its self-signature
+ * natively, on the event loop or (`verifyOn` 'pool') on the thread pool. The
+ * subject and requested extensions are deliberately ignored: the identity comes
+ * from authentication (istio security/pkg/server/ca/server.go).
+ */
+export async function parseCsr(pem: string, verifyOn: VerifyOn = 'inline'): Promise<ParsedCsr> {
+  const { buf, cri, spki, check, sig, attrs } = decodeCsr(pem);
   let publicKey: crypto.KeyObject;
-  let fast: { key: crypto.KeyObject; keyType: CsrKeyType; keyBits: number } | undefined;
+  let fast: ImportedKey | undefined;
   try {
-    fast = ecKeyFromSpki(spkiDer);
-    publicKey = fast?.key ?? crypto.createPublicKey({ key: spkiDer, format: 'der', type: 'spki' });
+    fast = await ecKeyFromSpki(spki);
+    publicKey = fast?.key ?? crypto.createPublicKey({ key: spki, format: 'der', type: 'spki' });
   } catch {
     throw invalid('csr_unsupported_key', 'CSR public key could not be parsed');
   }
@@ -236,17 +271,10 @@ export function parseCsr(pem: string): ParsedCsr {
   if (!check.keyTypes.includes(publicKey.asymmetricKeyType ?? '')) {
     throw invalid('csr_bad_signature', 'CSR signature algorithm does not match its key');
   }
-  let ok = false;
-  try {
-    const key = check.pss
-      ? { key: publicKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: check.pss.saltLength }
-      : publicKey;
-    ok = crypto.verify(check.hash, slice(buf, cri), key, sig);
-  } catch {
-    ok = false;
+  if (!(await verify(verifyOn, check, slice(buf, cri), publicKey, sig))) {
+    throw invalid('csr_bad_signature', 'CSR signature does not verify');
   }
-  if (!ok) throw invalid('csr_bad_signature', 'CSR signature does not verify');
-  return { spki: spkiDer, publicKey, keyType, keyBits, requestedUris: attrs ? requestedUris(buf, attrs) : [] };
+  return { spki, publicKey, keyType, keyBits, requestedUris: attrs ? requestedUris(buf, attrs) : [] };
 }
 
 const OID_EXTENSION_REQUEST = oid(OID.extensionRequest);

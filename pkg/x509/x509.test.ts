@@ -43,9 +43,9 @@ function opensslCsr(name: string, keyArgs: string[], extra: string[] = []): stri
   return fs.readFileSync(path.join(dir, `${name}.csr`), 'utf8');
 }
 
-function code(fn: () => unknown): { code?: string; grpcCode?: number } {
+async function code(fn: () => unknown): Promise<{ code?: string; grpcCode?: number }> {
   try {
-    fn();
+    await fn();
   } catch (e) {
     const err = e as { code?: string; grpcCode?: number };
     return { code: err.code, grpcCode: err.grpcCode };
@@ -54,11 +54,13 @@ function code(fn: () => unknown): { code?: string; grpcCode?: number } {
 }
 
 t.test('accepts openssl CSRs of every supported key type', async (t) => {
-  const p256 = parseCsr(opensslCsr('p256', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']));
+  const p256 = await parseCsr(opensslCsr('p256', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']));
   t.equal(p256.keyType, 'ec-p256');
-  const p384 = parseCsr(opensslCsr('p384', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384'], ['-sha384']));
+  const p384 = await parseCsr(
+    opensslCsr('p384', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384'], ['-sha384']),
+  );
   t.equal(p384.keyType, 'ec-p384');
-  const rsa = parseCsr(opensslCsr('rsa', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']));
+  const rsa = await parseCsr(opensslCsr('rsa', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']));
   t.equal(rsa.keyType, 'rsa');
   t.equal(rsa.keyBits, 2048);
   ossl([
@@ -75,7 +77,11 @@ t.test('accepts openssl CSRs of every supported key type', async (t) => {
     '-out',
     'pss.csr',
   ]);
-  t.equal(parseCsr(fs.readFileSync(path.join(dir, 'pss.csr'), 'utf8')).keyType, 'rsa', 'RSA-PSS signed CSR verifies');
+  t.equal(
+    (await parseCsr(fs.readFileSync(path.join(dir, 'pss.csr'), 'utf8'))).keyType,
+    'rsa',
+    'RSA-PSS signed CSR verifies',
+  );
   // The SPKI handed to the certificate builder is exactly the CSR's key.
   const pub = crypto.createPublicKey(fs.readFileSync(path.join(dir, 'p256.key')));
   t.same(p256.spki, pub.export({ type: 'spki', format: 'der' }));
@@ -83,41 +89,25 @@ t.test('accepts openssl CSRs of every supported key type', async (t) => {
 
 t.test('refuses bad CSRs with stable codes and InvalidArgument', async (t) => {
   const good = opensslCsr('p256b', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']);
-  t.same(
-    code(() => parseCsr('hello')),
-    { code: 'x509.csr_not_pem', grpcCode: 3 },
-    'not PEM',
-  );
-  t.same(
-    code(() => parseCsr('')),
-    { code: 'x509.csr_not_pem', grpcCode: 3 },
-    'empty',
-  );
+  t.same(await code(() => parseCsr('hello')), { code: 'x509.csr_not_pem', grpcCode: 3 }, 'not PEM');
+  t.same(await code(() => parseCsr('')), { code: 'x509.csr_not_pem', grpcCode: 3 }, 'empty');
   ossl(['req', '-x509', '-key', 'p256b.key', '-subj', '/CN=x', '-days', '1', '-out', 'self.pem']);
   t.same(
-    code(() => parseCsr(fs.readFileSync(path.join(dir, 'self.pem'), 'utf8'))),
+    await code(() => parseCsr(fs.readFileSync(path.join(dir, 'self.pem'), 'utf8'))),
     { code: 'x509.csr_wrong_pem_type', grpcCode: 3 },
     'certificate instead of CSR',
   );
-  t.same(
-    code(() => parseCsr(good + good)),
-    { code: 'x509.csr_wrong_pem_type', grpcCode: 3 },
-    'two CSRs',
-  );
+  t.same(await code(() => parseCsr(good + good)), { code: 'x509.csr_wrong_pem_type', grpcCode: 3 }, 'two CSRs');
   // Tamper with the last byte of the DER (inside the signature).
   const der = Buffer.from(good.replace(/-----[^-]+-----|\s/g, ''), 'base64');
   der[der.length - 1]! ^= 0x01;
   const tampered =
     `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n` + '-----END CERTIFICATE REQUEST-----\n';
-  t.same(
-    code(() => parseCsr(tampered)),
-    { code: 'x509.csr_bad_signature', grpcCode: 3 },
-    'bad signature',
-  );
+  t.same(await code(() => parseCsr(tampered)), { code: 'x509.csr_bad_signature', grpcCode: 3 }, 'bad signature');
   // Change a byte of the public key: the signature no longer matches.
   const der2 = Buffer.from(good.replace(/-----[^-]+-----|\s/g, ''), 'base64');
   der2[60]! ^= 0x01;
-  const r = code(() =>
+  const r = await code(() =>
     parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${der2.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`),
   );
   t.ok(
@@ -126,32 +116,67 @@ t.test('refuses bad CSRs with stable codes and InvalidArgument', async (t) => {
   );
   t.equal(r.grpcCode, 3);
   const noise = crypto.randomBytes(1024 * 1024).toString('base64');
-  t.same(
-    code(() => parseCsr(noise)),
-    { code: 'x509.csr_too_large', grpcCode: 3 },
-    '1 MB of noise',
-  );
+  t.same(await code(() => parseCsr(noise)), { code: 'x509.csr_too_large', grpcCode: 3 }, '1 MB of noise');
   t.ok(MAX_CSR_BYTES <= 64 * 1024);
   const garbage =
     `-----BEGIN CERTIFICATE REQUEST-----\n${crypto.randomBytes(300).toString('base64')}\n` +
     '-----END CERTIFICATE REQUEST-----\n';
-  t.same(
-    code(() => parseCsr(garbage)),
-    { code: 'x509.csr_malformed', grpcCode: 3 },
-    'random DER',
-  );
+  t.same(await code(() => parseCsr(garbage)), { code: 'x509.csr_malformed', grpcCode: 3 }, 'random DER');
   const small = opensslCsr('rsa1024', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024']);
-  t.same(
-    code(() => parseCsr(small)),
-    { code: 'x509.csr_unsupported_key', grpcCode: 3 },
-    'RSA-1024',
-  );
+  t.same(await code(() => parseCsr(small)), { code: 'x509.csr_unsupported_key', grpcCode: 3 }, 'RSA-1024');
   const ed = opensslCsr('ed', ['-algorithm', 'ED25519']);
-  const edr = code(() => parseCsr(ed));
+  const edr = await code(() => parseCsr(ed));
   t.ok(
     edr.code === 'x509.csr_unsupported_algorithm' || edr.code === 'x509.csr_unsupported_key',
     `Ed25519 refused (${edr.code})`,
   );
+});
+
+t.test('the signature check on the thread pool accepts and refuses what the inline one does', async (t) => {
+  const good = [
+    opensslCsr('pool-p256', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']),
+    opensslCsr('pool-p384', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384'], ['-sha384']),
+    opensslCsr('pool-rsa', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']),
+  ];
+  ossl([
+    'req',
+    '-new',
+    '-key',
+    'pool-rsa.key',
+    '-subj',
+    '/',
+    '-sigopt',
+    'rsa_padding_mode:pss',
+    '-out',
+    'pool-pss.csr',
+  ]);
+  good.push(fs.readFileSync(path.join(dir, 'pool-pss.csr'), 'utf8'));
+  for (const pem of good) {
+    const [inline, pool] = [await parseCsr(pem, 'inline'), await parseCsr(pem, 'pool')];
+    t.same([pool.keyType, pool.keyBits, pool.spki], [inline.keyType, inline.keyBits, inline.spki], inline.keyType);
+    const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    der[der.length - 1]! ^= 0x01; // inside the signature
+    const bad = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+    t.same(await code(() => parseCsr(bad, 'pool')), { code: 'x509.csr_bad_signature', grpcCode: 3 }, 'tampered');
+  }
+});
+
+t.test('a P-256 key whose point is not on the curve is refused before any signature check', async (t) => {
+  const { privateKey, publicKey } = generateKeyPair('ec-p256');
+  const pem = createCsr({ publicKey, signer: createSigner(privateKey), uris: ['spiffe://td/ns/n/sa/s'] });
+  const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  // The SPKI's point is 0x04 ‖ X ‖ Y; flipping Y's last bit leaves the point off the curve (y² = x³ − 3x + b has
+  // only ±Y, and Y ^ 1 is -Y mod p only for Y = (p ± 1) / 2).
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const at = der.indexOf(spki);
+  t.ok(at > 0, 'the SPKI is in the request');
+  der[at + spki.length - 1]! ^= 0x01;
+  const off = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+  t.same(await code(() => parseCsr(off)), { code: 'x509.csr_unsupported_key', grpcCode: 3 }, 'off-curve point');
+  // The point at infinity has no uncompressed form; an all-zero X ‖ Y is not on the curve either.
+  der.fill(0, at + spki.length - 64, at + spki.length);
+  const zeros = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+  t.same(await code(() => parseCsr(zeros)), { code: 'x509.csr_unsupported_key', grpcCode: 3 }, '(0, 0)');
 });
 
 t.test('createCsr output verifies with openssl', async (t) => {
@@ -163,7 +188,7 @@ t.test('createCsr output verifies with openssl', async (t) => {
     stdio: ['pipe', 'pipe', 'pipe'],
   }).toString();
   t.match(text, /Subject Alternative Name: critical\s+URI:spiffe:\/\/td\/ns\/n\/sa\/s/);
-  t.equal(parseCsr(pem).keyType, 'ec-p256');
+  t.equal((await parseCsr(pem)).keyType, 'ec-p256');
 });
 
 t.test('requestedUris: the URI SANs the CSR asks for, read next to other names and extensions', async (t) => {
@@ -186,15 +211,19 @@ t.test('requestedUris: the URI SANs the CSR asks for, read next to other names a
     'uris.csr',
   ]);
   t.same(
-    parseCsr(fs.readFileSync(path.join(dir, 'uris.csr'), 'utf8')).requestedUris,
+    (await parseCsr(fs.readFileSync(path.join(dir, 'uris.csr'), 'utf8'))).requestedUris,
     ['spiffe://cluster.local/ns/bookstore/sa/frontend', 'spiffe://td/ns/n/sa/s'],
     'both URIs, in order; DNS and IP names skipped',
   );
   ossl(['req', '-new', '-key', 'uris.key', '-subj', '/CN=x', '-out', 'none.csr']);
-  t.same(parseCsr(fs.readFileSync(path.join(dir, 'none.csr'), 'utf8')).requestedUris, [], 'no extensionRequest: none');
+  t.same(
+    (await parseCsr(fs.readFileSync(path.join(dir, 'none.csr'), 'utf8'))).requestedUris,
+    [],
+    'no extensionRequest: none',
+  );
   const { privateKey, publicKey } = generateKeyPair('ec-p256');
   const own = createCsr({ publicKey, signer: createSigner(privateKey), uris: ['spiffe://a/ns/b/sa/c'] });
-  t.same(parseCsr(own).requestedUris, ['spiffe://a/ns/b/sa/c'], 'our own createCsr');
+  t.same((await parseCsr(own)).requestedUris, ['spiffe://a/ns/b/sa/c'], 'our own createCsr');
 });
 
 t.test('SPIFFE ids follow ztunnel’s five-segment rule', async (t) => {
@@ -212,7 +241,7 @@ t.test('SPIFFE ids follow ztunnel’s five-segment rule', async (t) => {
     'spiffe://TD/ns/a/sa/b',
     'spiffe://td/ns//sa/b',
   ]) {
-    t.equal(code(() => parseSpiffeId(bad)).code, 'x509.bad_spiffe_id', bad);
+    t.equal((await code(() => parseSpiffeId(bad))).code, 'x509.bad_spiffe_id', bad);
   }
 });
 
@@ -279,7 +308,7 @@ t.test('mutated CSRs fail only with x509.* InvalidArgument errors (seeded fuzz)'
       ]);
     const pem = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
     try {
-      parseCsr(pem);
+      await parseCsr(pem);
       accepted++;
     } catch (e) {
       const err = e as { code?: string; grpcCode?: number };
@@ -296,23 +325,24 @@ t.test('PEM framing: labels must pair, bodies must be base64, surrounding text i
   const good = opensslCsr('pem', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']);
   const body = good.replace(/-----[^-]+-----/g, '').trim();
   t.equal(
-    parseCsr(`subject=/\nissuer text\n${good}trailing words\n`).keyType,
+    (await parseCsr(`subject=/\nissuer text\n${good}trailing words\n`)).keyType,
     'ec-p256',
     'openssl-style preamble and trailer',
   );
-  t.equal(parseCsr(good.replace(/\n/g, '\r\n')).keyType, 'ec-p256', 'CRLF');
+  t.equal((await parseCsr(good.replace(/\n/g, '\r\n'))).keyType, 'ec-p256', 'CRLF');
   t.equal(
-    code(() => parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${body}\n-----END CERTIFICATE-----\n`)).code,
+    (await code(() => parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${body}\n-----END CERTIFICATE-----\n`))).code,
     'x509.csr_not_pem',
     'mismatched END label',
   );
   t.equal(
-    code(() => parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${body}!\n-----END CERTIFICATE REQUEST-----\n`)).code,
+    (await code(() => parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${body}!\n-----END CERTIFICATE REQUEST-----\n`)))
+      .code,
     'x509.csr_not_pem',
     'non-base64 body',
   );
   t.equal(
-    code(() => parseCsr('-----BEGIN A-----\n'.repeat(3000))).code,
+    (await code(() => parseCsr('-----BEGIN A-----\n'.repeat(3000)))).code,
     'x509.csr_not_pem',
     'thousands of unterminated BEGIN lines',
   );
