@@ -104,7 +104,7 @@ const IDENTITY = 'spiffe://cluster.local/ns/a/sa/b';
 
 /**
  * Authority.sign (CSR parse + key import + verify, DER build, CA sign, PEM) on ztunnel-shaped CSRs, one at a
- * time: an RSA signature runs on the thread pool, whose CPU the windows count (process.cpuUsage covers all threads).
+ * time, so each runs as a lone request does: its crypto inline (the pool is for requests that overlap).
  */
 export function signPath(caKey: CaKey): { run: () => Promise<void>; close: () => void } {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ca-path-'));
