@@ -21,6 +21,22 @@ export function sampleProc(pid: number): ProcSample {
   return { at: performance.now(), cpuMs: (utime + stime) * TICK_MS, rssBytes: rss ? Number(rss[1]) * 1024 : 0 };
 }
 
+/**
+ * CPU seconds of the live threads of `pid` at nanosecond resolution (the first field of each
+ * /proc/<pid>/task/<tid>/schedstat), for phases too short for the 10 ms ticks of /proc/<pid>/stat.
+ */
+export function threadCpuSeconds(pid: number): number {
+  let ns = 0;
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended
+    }
+  }
+  return ns / 1e9;
+}
+
 /** Percent of one core used between two samples. */
 export function cpuPercent(a: ProcSample, b: ProcSample): number {
   const wall = b.at - a.at;

@@ -13,6 +13,7 @@ import * as os from 'node:os';
 import { alternating, cryptoPair, cryptoPairFreshKey, opensslSpeed, signPath, singleOps } from '../ca/crypto-floor';
 import type { CaKey, WindowStats } from '../ca/crypto-floor';
 import type { Figure, ScenarioResult } from '../lib/types';
+import { threadCpuSeconds } from '../lib/proc';
 
 const CLK_TCK = (() => {
   try {
@@ -27,22 +28,6 @@ function cpuSeconds(pid: number): number {
   // Fields after the parenthesised comm; utime and stime are fields 14 and 15.
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-}
-
-/**
- * CPU seconds of the live threads of `pid` at nanosecond resolution (the first field of each
- * /proc/<pid>/task/<tid>/schedstat), for phases too short for the 10 ms ticks of /proc/<pid>/stat.
- */
-function threadCpuSeconds(pid: number): number {
-  let ns = 0;
-  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread ended
-    }
-  }
-  return ns / 1e9;
 }
 
 function loadAverage(): string {
