@@ -6,7 +6,7 @@
 // Prints {port, root, token, identities} like the other servers.
 // BENCH_CA_TRANSPORT_CRYPTO=1 adds the CA's crypto to each answer — parse and verify the request's CSR
 // (pkg/x509 parseCsr: fresh-key import + verify) and one CA signature over a leaf-sized TBS, both inline (the
-// cheapest form: Authority.sign may hand them to the thread pool, which costs CPU and counts as its own) — so
+// cheapest form: Authority.sign may hand them to its signing threads, which costs CPU and counts as its own) — so
 // (this − the canned answer) is the fresh-key crypto as it costs in place, between requests, and
 // (server.js − this) is everything else the CA service does.
 import type * as grpc from '@grpc/grpc-js';
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const signer = createSigner(generateKeyPair(caKey).privateKey);
   const tbs = crypto.randomBytes(650); // a P-256 leaf's TBSCertificate is ~600-700 bytes
   const caCrypto = async (csr: string): Promise<void> => {
-    await parseCsr(csr, 'inline');
+    await parseCsr(csr);
     signer.sign(tbs);
   };
   const CreateCertificate: grpc.handleUnaryCall<{ csr: string }, CaResponse> = (call, callback) => {

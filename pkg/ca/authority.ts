@@ -1,4 +1,5 @@
 import * as net from 'node:net';
+import * as os from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { DaemonError, GrpcCode } from '../errors';
 import { systemClock } from '../lifecycle';
@@ -15,21 +16,23 @@ import {
   keyUsageExtension,
   LeafTemplate,
   OID,
-  parseCsr,
+  checkCsrProof,
   parseSpiffeId,
   privateKeyToPem,
   randomSerial,
+  readCsr,
   subjectAltNameExtension,
 } from '../x509';
 import type { CertificateInfo, LeafFields, Signer } from '../x509';
 import { loadOrCreateSelfSigned, loadPluginCa } from './key-material';
 import type { KeyMaterial } from './key-material';
+import { SigningPool } from './signing-pool';
 
 export const DEFAULT_WORKLOAD_TTL_SECONDS = 24 * 3600;
 export const DEFAULT_MAX_WORKLOAD_TTL_SECONDS = 90 * 24 * 3600;
 export const SELF_SIGNED_ROOT_TTL_SECONDS = 10 * 365 * 24 * 3600;
 /**
- * Workload certificates being signed at once (their crypto may wait on libuv's thread pool; see Authority.sign).
+ * Workload certificates being signed at once (their crypto may wait for a signing thread; see Authority.sign).
  * ~4 KiB each (CSR, key, TBS); a request beyond it is refused with ca.busy (RESOURCE_EXHAUSTED), which
  * ztunnel retries with backoff.
  */
@@ -48,6 +51,11 @@ export interface AuthorityOptions {
   maxTtlSeconds?: number;
   /** Default DEFAULT_MAX_PENDING_SIGNATURES. */
   maxPendingSignatures?: number;
+  /**
+   * Threads that check CSRs and sign while others are in progress (SigningPool); 0 = always on the event loop.
+   * Default: the cores node may use (os.availableParallelism()), at most 4.
+   */
+  signingThreads?: number;
   clock?: Clock;
   logger: Logger;
 }
@@ -144,6 +152,7 @@ export class Authority {
   private readonly leaves: LeafTemplate;
   private readonly maxPending: number;
   private pending = 0;
+  private readonly workers: SigningPool | undefined;
   private issued = 0;
   private servingIssued = 0;
 
@@ -156,6 +165,9 @@ export class Authority {
     this.maxTtlSeconds = opts.maxTtlSeconds ?? DEFAULT_MAX_WORKLOAD_TTL_SECONDS;
     this.maxPending = opts.maxPendingSignatures ?? DEFAULT_MAX_PENDING_SIGNATURES;
     this.signer = createSigner(material.signingKey);
+    const threads = opts.signingThreads ?? Math.min(4, os.availableParallelism());
+    this.workers =
+      threads > 0 ? new SigningPool({ key: material.signingKey, threads, logger: this.logger }) : undefined;
     this.rootBundle = material.roots.map((r) => r.pem).join('');
     this.chainTail = [...material.intermediates.map((c) => c.pem), this.rootBundle];
     // Encoded once per CA key (material is immutable; a new CA key is a new Authority, so a new template).
@@ -198,6 +210,15 @@ export class Authority {
     return a;
   }
 
+  /** Stops the signing threads; a sign() still waiting for one fails with ca.signer_failed. Idempotent. */
+  async close(): Promise<void> {
+    await this.workers?.close();
+  }
+
+  destroy(): void {
+    this.workers?.destroy();
+  }
+
   rootBundlePem(): string {
     return this.rootBundle;
   }
@@ -218,10 +239,9 @@ export class Authority {
    * Signs a workload CSR for `identity`. Rejects with a DaemonError: InvalidArgument for bad CSRs, identities or
    * TTLs, ResourceExhausted (ca.busy) while maxPendingSignatures are in progress.
    *
-   * A request that arrives with others (or while others are in progress) hands its CSR check and signature to
-   * libuv's thread pool, so the event loop serves the others meanwhile and a burst uses every core; one that
-   * arrives alone runs them inline, because the hand-off costs CPU (~10-50 µs per operation, pkg/x509
-   * Signer.signAsync).
+   * A request that arrives with others (or while others are in progress) has its CSR check and signature done
+   * by a signing thread (SigningPool), so the event loop serves the others meanwhile and a burst uses every
+   * core; one that arrives alone runs them inline, because the hand-off costs CPU and latency.
    */
   async sign(req: SignRequest): Promise<SignResult> {
     const ttl = this.resolveTtl(req.ttlSeconds);
@@ -232,12 +252,19 @@ export class Authority {
     this.pending++;
     try {
       // Requests read from the network together have their handlers run in the same I/O phase: after one turn
-      // of the event loop they have all counted themselves, and if any did, each hands its crypto to the pool.
+      // of the event loop they have all counted themselves, and if any did, each hands its crypto to a signing thread.
       await nextTurn();
-      const overlap = this.pending > 1;
-      const csr = await parseCsr(req.csrPem, overlap ? 'pool' : 'inline');
+      const csr = readCsr(req.csrPem);
       const leaf = this.leafFields(csr.spki, { uris: [id.uri] }, ttl);
-      const der = overlap ? await this.leaves.buildAsync(leaf.fields) : this.leaves.build(leaf.fields);
+      let der: Buffer;
+      if (this.pending > 1 && this.workers) {
+        // The thread checks the proof first and signs only if it holds.
+        const tbs = this.leaves.tbs(leaf.fields);
+        der = this.leaves.certificate(tbs, await this.workers.sign({ proof: csr.proof, tbs }));
+      } else {
+        await checkCsrProof(csr.proof);
+        der = this.leaves.build(leaf.fields);
+      }
       this.issued++;
       return {
         certChain: [certificateToPem(der), ...this.chainTail],

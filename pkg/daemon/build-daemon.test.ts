@@ -45,7 +45,7 @@ t.test('every part exists once built, before start; components are listed in sta
   t.equal(d.grpcPort, 0, 'port not open before start');
   t.same(
     d.components.map((c) => c.name),
-    ['serving-identity', 'registry-source', 'push', 'grpc'],
+    ['ca', 'serving-identity', 'registry-source', 'push', 'grpc'],
   );
 });
 

@@ -115,6 +115,7 @@ export async function buildDaemon(cfg: DaemonConfig, deps: DaemonDeps): Promise<
   } catch (e) {
     source?.source.destroy();
     serving.destroy();
+    authority.destroy();
     throw e;
   }
 }
@@ -268,6 +269,13 @@ function assemble(a: Assembly): Daemon {
 
   const source = a.source.source;
   const components: DaemonComponent[] = [
+    // First, so closed last: its signing threads outlive every caller (they start on first use).
+    {
+      name: 'ca',
+      start: async () => undefined,
+      close: () => a.authority.close(),
+      destroy: () => a.authority.destroy(),
+    },
     // Its first certificate was issued in buildDaemon (start() is idempotent); renewals run until close.
     named('serving-identity', serving),
     sourceComponent(cfg, source, logger),

@@ -58,6 +58,7 @@ export type ErrorCode =
   | 'auth.bootstrap_bad_ttl'
   | 'ca.ttl_too_long'
   | 'ca.busy'
+  | 'ca.signer_failed'
   | 'ca.bad_metadata'
   | 'ca.plugin_invalid'
   | 'kube.config_invalid'

@@ -46,7 +46,7 @@ function invalid(code: CsrRefusalCode, message: string): DaemonError {
   return new DaemonError(`x509.${code}`, GrpcCode.INVALID_ARGUMENT, message);
 }
 
-interface SigCheck {
+export interface SigCheck {
   hash: string;
   keyTypes: readonly string[];
   pss?: { saltLength: number };
@@ -233,32 +233,52 @@ function decodeCsr(pem: string): CsrParts {
   }
 }
 
-/** Where parseCsr runs the signature check: on the event loop, or on libuv's thread pool (see Signer.signAsync). */
-export type VerifyOn = 'inline' | 'pool';
-
-/** crypto.verify, inline or through its callback form on the thread pool; false for any failure. */
-function verify(on: VerifyOn, check: SigCheck, data: Buffer, publicKey: crypto.KeyObject, sig: Buffer) {
-  const key = check.pss
-    ? { key: publicKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: check.pss.saltLength }
-    : publicKey;
-  return new Promise<boolean>((resolve) => {
-    try {
-      if (on === 'inline') resolve(crypto.verify(check.hash, data, key, sig));
-      else crypto.verify(check.hash, data, key, sig, (err, ok) => resolve(!err && ok));
-    } catch {
-      resolve(false);
-    }
-  });
+/**
+ * What proves a request's key is held: the signed CertificationRequestInfo, its signature and how to check it.
+ * Plain data (Uint8Arrays and strings), so it crosses to a worker thread as it is (structured clone turns a
+ * Buffer into a Uint8Array).
+ */
+export interface CsrProof {
+  /** DER SubjectPublicKeyInfo. */
+  spki: Uint8Array;
+  /** The CertificationRequestInfo, as signed. */
+  signed: Uint8Array;
+  signature: Uint8Array;
+  check: SigCheck;
 }
 
-/**
- * Parses a PEM PKCS#10 request (RFC 2986) and verifies its self-signature
- * natively, on the event loop or (`verifyOn` 'pool') on the thread pool. The
- * subject and requested extensions are deliberately ignored: the identity comes
- * from authentication (istio security/pkg/server/ca/server.go).
- */
-export async function parseCsr(pem: string, verifyOn: VerifyOn = 'inline'): Promise<ParsedCsr> {
+/** A request decoded without any crypto: what the certificate needs, and the proof still to be checked. */
+export interface CsrRequest {
+  /** DER SubjectPublicKeyInfo, copied into the certificate unchanged. */
+  spki: Buffer;
+  /** URI SANs the extensionRequest asks for (ParsedCsr.requestedUris). */
+  requestedUris: string[];
+  proof: CsrProof;
+}
+
+/** The request's key, imported and checked against the proof (checkCsrProof). */
+export interface CsrKey {
+  publicKey: crypto.KeyObject;
+  keyType: CsrKeyType;
+  keyBits: number;
+}
+
+/** Decodes a PEM PKCS#10 request (RFC 2986) without checking its signature; refusals as parseCsr's. */
+export function readCsr(pem: string): CsrRequest {
   const { buf, cri, spki, check, sig, attrs } = decodeCsr(pem);
+  return {
+    spki,
+    requestedUris: attrs ? requestedUris(buf, attrs) : [],
+    proof: { spki, signed: slice(buf, cri), signature: sig, check },
+  };
+}
+
+const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.length));
+
+/** Imports the request's key and verifies its self-signature on this thread; refusals as parseCsr's. */
+export async function checkCsrProof(proof: CsrProof): Promise<CsrKey> {
+  const spki = asBuffer(proof.spki);
+  const { check } = proof;
   let publicKey: crypto.KeyObject;
   let fast: ImportedKey | undefined;
   try {
@@ -271,10 +291,29 @@ export async function parseCsr(pem: string, verifyOn: VerifyOn = 'inline'): Prom
   if (!check.keyTypes.includes(publicKey.asymmetricKeyType ?? '')) {
     throw invalid('csr_bad_signature', 'CSR signature algorithm does not match its key');
   }
-  if (!(await verify(verifyOn, check, slice(buf, cri), publicKey, sig))) {
-    throw invalid('csr_bad_signature', 'CSR signature does not verify');
+  const key = check.pss
+    ? { key: publicKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: check.pss.saltLength }
+    : publicKey;
+  let ok = false;
+  try {
+    ok = crypto.verify(check.hash, asBuffer(proof.signed), key, asBuffer(proof.signature));
+  } catch {
+    ok = false;
   }
-  return { spki, publicKey, keyType, keyBits, requestedUris: attrs ? requestedUris(buf, attrs) : [] };
+  if (!ok) throw invalid('csr_bad_signature', 'CSR signature does not verify');
+  return { publicKey, keyType, keyBits };
+}
+
+/**
+ * Parses a PEM PKCS#10 request (RFC 2986) and verifies its self-signature
+ * natively, on this thread. The subject and requested extensions are
+ * deliberately ignored: the identity comes from authentication (istio
+ * security/pkg/server/ca/server.go).
+ */
+export async function parseCsr(pem: string): Promise<ParsedCsr> {
+  const req = readCsr(pem);
+  const key = await checkCsrProof(req.proof);
+  return { spki: req.spki, ...key, requestedUris: req.requestedUris };
 }
 
 const OID_EXTENSION_REQUEST = oid(OID.extensionRequest);

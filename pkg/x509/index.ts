@@ -1,7 +1,7 @@
 // The only module that builds or parses X.509 structures. DER is assembled in
 // JS and signed natively with node:crypto (pure-JS RSA is ~60x slower).
-export { parseCsr, createCsr, MAX_CSR_BYTES } from './csr';
-export type { ParsedCsr, CsrKeyType, VerifyOn } from './csr';
+export { checkCsrProof, parseCsr, readCsr, createCsr, MAX_CSR_BYTES } from './csr';
+export type { CsrKey, CsrProof, CsrRequest, ParsedCsr, CsrKeyType, SigCheck } from './csr';
 export {
   buildCertificate,
   buildName,

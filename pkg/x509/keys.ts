@@ -47,14 +47,6 @@ export interface Signer {
   readonly algorithmIdentifier: Buffer;
   readonly description: string;
   sign(data: Buffer): Buffer;
-  /**
-   * The same signature computed on libuv's thread pool (node:crypto's callback form), for a caller with other
-   * work to overlap: the event loop goes on meanwhile and a burst of signatures uses every core. The hand-off
-   * costs CPU (measured on the 2-core bench machine, node 20, CPU of all threads per signature, one in flight /
-   * eight: ~40 / ~8 µs on a ~26 µs P-256 signature, ~50 / ~20-40 µs on a ~255 µs RSA-2048 one), so a caller
-   * with nothing to overlap calls sign().
-   */
-  signAsync(data: Buffer): Promise<Buffer>;
 }
 
 function nativeSigner(algorithmIdentifier: Buffer, description: string, hash: string, key: crypto.KeyObject): Signer {
@@ -62,10 +54,6 @@ function nativeSigner(algorithmIdentifier: Buffer, description: string, hash: st
     algorithmIdentifier,
     description,
     sign: (d) => crypto.sign(hash, d, key),
-    signAsync: (d) =>
-      new Promise((resolve, reject) => {
-        crypto.sign(hash, d, key, (err, sig) => (err ? reject(err) : resolve(sig)));
-      }),
   };
 }
 

@@ -52,17 +52,15 @@ export class LeafTemplate {
 
   /** Encodes and signs one leaf. Returns the certificate's DER. */
   build(f: LeafFields): Buffer {
-    const tbs = this.encodeTbs(f);
-    return this.assemble(tbs, this.signer.sign(tbs));
+    const tbs = this.tbs(f);
+    return this.certificate(tbs, this.signer.sign(tbs));
   }
 
-  /** build(), with the signature computed on the thread pool (Signer.signAsync); the same bytes. */
-  async buildAsync(f: LeafFields): Promise<Buffer> {
-    const tbs = this.encodeTbs(f);
-    return this.assemble(tbs, await this.signer.signAsync(tbs));
-  }
-
-  private encodeTbs(f: LeafFields): Buffer {
+  /**
+   * The TBSCertificate build() signs, for a caller that has it signed elsewhere (pkg/ca's signing workers, with
+   * the same CA key) and then calls certificate().
+   */
+  tbs(f: LeafFields): Buffer {
     const serial = serialContent(f.serial);
     const serialLen = headerLength(serial.length + serial.pad) + serial.length + serial.pad;
     const nb = time(f.notBefore);
@@ -103,7 +101,8 @@ export class LeafTemplate {
   }
 
   /** Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }. */
-  private assemble(tbs: Buffer, sig: Buffer): Buffer {
+  /** The certificate's DER from tbs() and its signature by this template's CA key. */
+  certificate(tbs: Buffer, sig: Buffer): Buffer {
     // BIT STRING: one leading octet of unused bits (0), then the signature.
     const bitsInner = 1 + sig.length;
     const certInner = tbs.length + this.algorithmIdentifier.length + headerLength(bitsInner) + bitsInner;
