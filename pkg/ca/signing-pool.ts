@@ -43,7 +43,8 @@ const failed = (message: string, grpcCode: 13 | 14 = GrpcCode.UNAVAILABLE): Daem
  *
  * A thread that exits or does not answer a batch in time fails that thread's jobs with ca.signer_failed
  * (UNAVAILABLE: ztunnel retries) and is replaced on the next use. Threads are unref'd: an idle pool never keeps
- * the process alive; a batch in flight does, through its deadline timer.
+ * the process alive; a batch in flight does, through its deadline timer. The queue has no cap of its own: its
+ * one caller, Authority.sign, admits at most maxPendingSignatures at once.
  */
 export class SigningPool {
   private readonly threads: Array<Thread | undefined>;
