@@ -6,7 +6,8 @@
 //     [server.js|floor-server.js]   (BENCH_CA_WARMUP: requests before the measured phases;
 //     BENCH_CA_PROFILE_DIR: keep the .cpuprofile there instead of a temporary directory)
 // Sample times are wall-clock: on a loaded machine every share is inflated
-// alike, so read the shares, and the /proc figure for absolute CPU.
+// alike, so read the shares, and the /proc figure for absolute CPU. `--cpu-prof` profiles the CA's signing
+// threads too (each writes its own profile, not read here), which inflates the other threads' /proc figure.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -48,7 +49,10 @@ function category(f: ProfileNode['callFrame']): string | undefined {
   if (fn === '(program)') return 'native, unattributed';
   if (fn === 'signOneShot') return 'crypto: CA signature';
   if (fn === 'verifyOneShot') return 'crypto: CSR signature verify';
-  if (fn === 'getKeyObjectHandleFromJwk' || fn === 'createPublicKey') return 'crypto: CSR key import';
+  // The CSR key import: JWK (before session 17), then WebCrypto's raw import (pkg/x509 csr.ts).
+  if (['getKeyObjectHandleFromJwk', 'createPublicKey', 'importKey', 'ecImportKey'].includes(fn)) {
+    return 'crypto: CSR key import';
+  }
   if (fn === 'randomFillSync' || fn === 'randomBytes') return 'crypto: random';
   if (/crypto\/hash/.test(url) || fn === 'createHash' || fn === 'hash') return 'crypto: hash';
   const ours = /\/(pkg\/[^/]+)\//.exec(url);
