@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import type { DaemonConfig } from '../config';
 import type { Logger } from '../log';
 import { AfterBurst, systemClock, type Clock, type Component } from '../lifecycle';
@@ -7,7 +7,7 @@ import { ResourceCache, XdsServer, createXdsMetrics } from '../xds';
 import { GrpcServer, RotatingServerCredentials, receiveBudgetGauges } from '../transport';
 import { Encoder, Pusher } from '../push';
 import { LocalRegistry, identitiesOnNode } from '../registry';
-import { Authority, ServingIdentity } from '../ca';
+import { ServingIdentity, type Authority } from '../ca';
 import { registerCaService } from '../caserver';
 import { readTrustBundles, type CallerIdentity, type TrustAnchors, type TrustedIssuer } from '../auth';
 import type { PeeringFactory, PeeringLayer } from '../peering';
@@ -21,6 +21,8 @@ import { ensureWritableDir, meshContext, servingDnsNames, servingIps } from './h
 import { isZtunnel, ztunnelAcks } from './data-plane';
 import { Daemon, type AdminLayer, type DaemonComponent } from './daemon';
 import { registrySource, sourceComponent, type RegistrySource } from './registry-source';
+import { processMetrics } from './process-metrics';
+import { caComponent, openAuthority } from './ca-component';
 
 export interface DaemonDeps {
   logger: Logger;
@@ -43,13 +45,6 @@ export interface DaemonDeps {
   /** Soft RLIMIT_NOFILE of this process (cmd/ reads it); the gRPC connection cap is derived from it. */
   nofileSoftLimit?: number;
 }
-
-/** prom-client defaults whose names break Prometheus naming rules (removed after registration). */
-const MISNAMED_DEFAULT_GAUGES = [
-  'nodejs_active_handles_total',
-  'nodejs_active_requests_total',
-  'nodejs_active_resources_total',
-];
 
 /**
  * Builds a complete daemon: every part constructed, nothing started (Daemon.start starts the components in
@@ -269,13 +264,7 @@ function assemble(a: Assembly): Daemon {
 
   const source = a.source.source;
   const components: DaemonComponent[] = [
-    // First, so closed last: its signing threads outlive every caller (they start on first use).
-    {
-      name: 'ca',
-      start: async () => undefined,
-      close: () => a.authority.close(),
-      destroy: () => a.authority.destroy(),
-    },
+    caComponent(a.authority),
     // Its first certificate was issued in buildDaemon (start() is idempotent); renewals run until close.
     named('serving-identity', serving),
     sourceComponent(cfg, source, logger),
@@ -368,38 +357,4 @@ function pushComponent(
     },
     destroy: stop,
   };
-}
-
-function processMetrics(metrics: Registry, clock: Clock, startedAt: number): void {
-  collectDefaultMetrics({ register: metrics });
-  // prom-client also exports the sums of nodejs_active_{handles,requests,resources} as gauges named
-  // *_total, a suffix Prometheus reserves for counters (promtool lint). The labelled gauges of the
-  // same names without the suffix stay; their sum over `type` is the same number.
-  for (const name of MISNAMED_DEFAULT_GAUGES) metrics.removeSingleMetric(name);
-  new Gauge({
-    name: 'istiod_uptime_seconds',
-    help: 'Current istiod server uptime in seconds',
-    registers: [metrics],
-    collect(this: Gauge): void {
-      this.set((clock.now() - startedAt) / 1000);
-    },
-  });
-}
-
-function openAuthority(cfg: DaemonConfig, clock: Clock, logger: Logger): Authority {
-  try {
-    return Authority.open({
-      stateDir: cfg.stateDir,
-      pluginDir: cfg.ca.dir || undefined,
-      trustDomain: cfg.trustDomain,
-      selfSignedKeyAlgorithm: cfg.ca.rootKeyType === 'ec' ? 'ec-p256' : 'rsa-2048',
-      defaultTtlSeconds: Math.round(cfg.ca.defaultTtl / 1000),
-      maxTtlSeconds: Math.round(cfg.ca.maxTtl / 1000),
-      clock,
-      logger,
-    });
-  } catch (e) {
-    const from = cfg.ca.dir ? ` from ${cfg.ca.dir}` : '';
-    throw new StartupError(`cannot load CA material${from}: ${(e as Error).message}`);
-  }
 }
