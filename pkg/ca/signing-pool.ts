@@ -20,7 +20,7 @@ export interface SigningPoolOptions {
 }
 
 interface Waiter {
-  resolve: (signature: Buffer) => void;
+  resolve: (signature: Uint8Array) => void;
   reject: (e: Error) => void;
 }
 
@@ -63,7 +63,7 @@ export class SigningPool {
   }
 
   /** The job's signature once its proof checks out; rejects with the proof's refusal or ca.signer_failed. */
-  sign(job: SigningJob): Promise<Buffer> {
+  sign(job: SigningJob): Promise<Uint8Array> {
     if (this.closed) return Promise.reject(failed('signing threads closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ job, waiter: { resolve, reject } });
@@ -145,7 +145,8 @@ export class SigningPool {
       this.idleTimer = undefined;
       if (this.backlog > 0) return;
       // Out of the array first: a job arriving before they have exited starts new threads instead.
-      const idle = this.threads.splice(0, this.threads.length, ...this.threads.map(() => undefined));
+      const idle = [...this.threads];
+      this.threads.fill(undefined);
       for (const t of idle) void t?.worker.terminate();
     }, this.o.idleMs ?? 60_000);
     this.idleTimer.unref();
@@ -183,7 +184,7 @@ export class SigningPool {
 }
 
 function settle(w: Waiter, o: SigningOutcome | undefined): void {
-  if (o && 'signature' in o) w.resolve(Buffer.from(o.signature.buffer, o.signature.byteOffset, o.signature.length));
+  if (o && 'signature' in o) w.resolve(o.signature);
   else if (o && 'refused' in o) w.reject(new DaemonError(o.refused.code, o.refused.grpcCode, o.refused.message));
   else w.reject(failed(o ? `signing failed: ${o.failed}` : 'no answer for a job', GrpcCode.INTERNAL));
 }

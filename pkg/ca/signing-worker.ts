@@ -15,8 +15,7 @@ async function run(batch: SigningBatch): Promise<SigningOutcome[]> {
   for (const job of batch.jobs) {
     try {
       await checkCsrProof(job.proof);
-      const tbs = Buffer.from(job.tbs.buffer, job.tbs.byteOffset, job.tbs.length);
-      out.push({ signature: signer.sign(tbs) });
+      out.push({ signature: signer.sign(job.tbs) });
     } catch (e) {
       out.push(
         isDaemonError(e)

@@ -273,11 +273,12 @@ export function readCsr(pem: string): CsrRequest {
   };
 }
 
-const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.length));
-
 /** Imports the request's key and verifies its self-signature on this thread; refusals as parseCsr's. */
 export async function checkCsrProof(proof: CsrProof): Promise<CsrKey> {
-  const spki = asBuffer(proof.spki);
+  // The DER walk below reads Buffers; after a structured clone this is a Uint8Array (node:crypto takes either).
+  const spki = Buffer.isBuffer(proof.spki)
+    ? proof.spki
+    : Buffer.from(proof.spki.buffer, proof.spki.byteOffset, proof.spki.length);
   const { check } = proof;
   let publicKey: crypto.KeyObject;
   let fast: ImportedKey | undefined;
@@ -296,7 +297,7 @@ export async function checkCsrProof(proof: CsrProof): Promise<CsrKey> {
     : publicKey;
   let ok = false;
   try {
-    ok = crypto.verify(check.hash, asBuffer(proof.signed), key, asBuffer(proof.signature));
+    ok = crypto.verify(check.hash, proof.signed, key, proof.signature);
   } catch {
     ok = false;
   }

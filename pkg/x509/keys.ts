@@ -46,7 +46,7 @@ export function loadPrivateKey(pem: string | Buffer): crypto.KeyObject {
 export interface Signer {
   readonly algorithmIdentifier: Buffer;
   readonly description: string;
-  sign(data: Buffer): Buffer;
+  sign(data: Uint8Array): Buffer;
 }
 
 function nativeSigner(algorithmIdentifier: Buffer, description: string, hash: string, key: crypto.KeyObject): Signer {

@@ -100,9 +100,11 @@ export class LeafTemplate {
     return tbs;
   }
 
-  /** Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }. */
-  /** The certificate's DER from tbs() and its signature by this template's CA key. */
-  certificate(tbs: Buffer, sig: Buffer): Buffer {
+  /**
+   * The certificate's DER from tbs() and its signature by this template's CA key:
+   * Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }.
+   */
+  certificate(tbs: Buffer, sig: Uint8Array): Buffer {
     // BIT STRING: one leading octet of unused bits (0), then the signature.
     const bitsInner = 1 + sig.length;
     const certInner = tbs.length + this.algorithmIdentifier.length + headerLength(bitsInner) + bitsInner;
@@ -112,7 +114,7 @@ export class LeafTemplate {
     p += this.algorithmIdentifier.copy(cert, p);
     p = writeHeader(cert, p, Tag.BIT_STRING, bitsInner);
     cert[p++] = 0;
-    sig.copy(cert, p);
+    cert.set(sig, p);
     return cert;
   }
 }
