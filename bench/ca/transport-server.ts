@@ -5,8 +5,8 @@
 // what the CA service adds (token check, CSR parse and verify, certificate build and signature, metrics).
 // Prints {port, root, token, identities} like the other servers.
 // BENCH_CA_TRANSPORT_CRYPTO=1 adds the CA's crypto to each answer — parse and verify the request's CSR
-// (pkg/x509 parseCsr: fresh-key import + verify) and one CA signature over a leaf-sized TBS, both inline (the
-// cheapest form: Authority.sign may hand them to its signing threads, which costs CPU and counts as its own) — so
+// (pkg/x509 parseCsr: fresh-key import + verify) and one CA signature over a leaf-sized TBS, both inline (as for a
+// request that arrives alone; Authority.sign hands overlapping ones to its signing threads) — so
 // (this − the canned answer) is the fresh-key crypto as it costs in place, between requests, and
 // (server.js − this) is everything else the CA service does.
 import type * as grpc from '@grpc/grpc-js';

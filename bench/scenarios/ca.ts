@@ -418,7 +418,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     'floor_limited_max_fraction_of_ceiling = 1 / (fresh-key crypto + transport floor median) / ceiling: the ' +
       'fraction a CA with no cost beyond those two floors would reach on this machine; ' +
       'fraction_of_floor_limited_max = achieved / that. burst500_floor_limited_bound = 500 × (the same sum): a ' +
-      "bound for one core only (Authority.sign overlaps a burst's crypto on the thread pool). " +
+      "bound for one core only (Authority.sign overlaps a burst's crypto on its signing threads). " +
       "burst500_two_core_floor_bound = max(the floor server's drain, (its burst CPU, server and load generator " +
       'together, + 500 × fresh-key crypto) / cores): no CA on this transport and this machine drains faster.',
     'crypto_node_*: each operation alone through node:crypto (best 100 ms window, per CPU-s of this process), ' +
@@ -428,7 +428,7 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       'import, then the first verify with that key (what every ztunnel CSR costs).',
     "*_ca_transport_with_crypto_*: our transport with the canned answer plus, per request, the CA's crypto " +
       '(parseCsr of the request: PEM/DER walk, fresh-key import, verify; one CA signature over 650 bytes; both ' +
-      'inline, the cheapest form). ' +
+      'inline, as for a request that arrives alone). ' +
       '*_crypto_in_place = that − transport_ours, per round: the crypto as it costs between requests in the ' +
       'server (against *_fresh_key_crypto from the loops: *_crypto_in_place_over_loops); ' +
       '*_service_above_crypto_in_place = the CA server − that rung: token check, certificate build, PEM, ' +
