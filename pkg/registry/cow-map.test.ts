@@ -1,5 +1,5 @@
 import t from 'tap';
-import { CowMap, keyHash } from './cow-map';
+import { CowMap } from './cow-map';
 
 t.test('the shard table grows with the map, so a write after a freeze clones a small shard', async (t) => {
   const m = new CowMap<number>();
@@ -69,23 +69,4 @@ t.test('fromEntries() builds the table set() would, in the same iteration order'
     bulk.set('extra', -1);
     t.equal(bulk.freeze().size, n + 1, `${n} keys: writable afterwards`);
   }
-});
-
-t.test('keyHash continues from a prefix hash; fromEntries with those hashes builds the same map', async (t) => {
-  const prefix = 'Kubernetes//Pod/ns-1/';
-  const seed = keyHash(prefix);
-  for (const name of ['', 'a', 'pod-0', 'app-17-5d8f9c-x2k4q']) {
-    t.equal(keyHash(name, seed), keyHash(prefix + name), JSON.stringify(name));
-  }
-  const names = Array.from({ length: 5000 }, (_, i) => `pod-${i * 7919}`);
-  const keys = names.map((n) => prefix + n);
-  const values = keys.map((_, i) => i);
-  const plain = CowMap.fromEntries(keys, values).freeze();
-  const hashed = CowMap.fromEntries(
-    keys,
-    values,
-    Uint32Array.from(names, (n) => keyHash(n, seed)),
-  ).freeze();
-  t.same([...hashed.entries()], [...plain.entries()], 'same entries, same order');
-  t.equal(hashed.get(keys[4321]!), 4321, 'found by get()');
 });

@@ -20,14 +20,9 @@ export const TARGET_PER_SHARD = 32;
 
 const FNV_OFFSET = 0x811c9dc5;
 
-/**
- * The shard hash of a key (FNV-1a, 32 bit). Continued from `seed`, the
- * keyHash of a prefix, it hashes prefix + key: keyHash(b, keyHash(a)) ===
- * keyHash(a + b), so keys sharing a prefix are hashed over their own
- * characters only (CowMap.fromEntries' `hashes`).
- */
-export function keyHash(key: string, seed: number = FNV_OFFSET): number {
-  let h = seed;
+/** The shard hash of a key (FNV-1a, 32 bit). */
+export function keyHash(key: string): number {
+  let h = FNV_OFFSET;
   for (let i = 0; i < key.length; i++) {
     h ^= key.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
@@ -122,18 +117,16 @@ export class CowMap<V> {
    * A map of `keys[i] -> values[i]` (keys distinct) with its table sized up
    * front: the same table, in the same iteration order, that inserting them
    * one by one with set() leaves (a doubling keeps each shard's insertion
-   * order), without re-hashing every entry at each doubling. `hashes`, when
-   * given, holds keyHash(keys[i]) for every i (computed by a caller that
-   * hashed a shared prefix once).
+   * order), without re-hashing every entry at each doubling.
    */
-  static fromEntries<V>(keys: readonly string[], values: readonly V[], hashes?: ArrayLike<number>): CowMap<V> {
+  static fromEntries<V>(keys: readonly string[], values: readonly V[]): CowMap<V> {
     let n = MIN_SHARDS;
     // set() doubles before an insert that finds count >= n * TARGET_PER_SHARD.
     while (n < MAX_SHARDS && keys.length > n * TARGET_PER_SHARD) n *= 2;
     const m = new CowMap<V>();
     const shards: (Map<string, V> | undefined)[] = new Array<Map<string, V> | undefined>(n).fill(undefined);
     for (let i = 0; i < keys.length; i++) {
-      const j = hashes ? hashes[i]! & (n - 1) : shardOf(keys[i]!, n);
+      const j = shardOf(keys[i]!, n);
       (shards[j] ??= new Map()).set(keys[i]!, values[i]!);
     }
     m.shards = shards;
