@@ -340,6 +340,11 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
         value: 1e6 / inPlaceLimitedUs / ceiling,
         unit: 'ratio',
       },
+      {
+        name: `${s}_ca_fraction_of_in_place_max_per_round_median`,
+        value: median(rs.map((x, i) => ((inPlaceUs[i]! + floorUs[i]!) * x.perCpuSecond) / 1e6)),
+        unit: 'ratio',
+      },
     );
     // The best any CA on this transport could do here: the fresh-key crypto plus the bare transport, nothing else.
     const floorLimitedUs = fresh.cpuUs + median(floorUs);
@@ -432,7 +437,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
       '*_crypto_in_place = that − transport_ours, per round: the crypto as it costs between requests in the ' +
       'server (against *_fresh_key_crypto from the loops: *_crypto_in_place_over_loops); ' +
       '*_service_above_crypto_in_place = the CA server − that rung: token check, certificate build, PEM, ' +
-      'metrics; *_in_place_floor_limited_max = 1 / (crypto in place + transport floor) / ceiling.',
+      'metrics; *_in_place_floor_limited_max = 1 / (crypto in place + transport floor) / ceiling; ' +
+      '*_fraction_of_in_place_max_per_round = the CA server against that maximum within each round (median).',
     'burst500_crypto_lower_bound = 500 / ceiling; drain = wall time from sending 500 CSRs at once to the last ' +
       'certificate (best burst of the round; the load generator shares the 2 cores).',
     'sign_path_* is Authority.sign in-process (CSR parse + key import + verify, DER build, CA sign, PEM), one ' +
