@@ -1,34 +1,11 @@
 // One round of the ca scenario (bench/scenarios/ca.ts): a CA bench server child and the load generator
 // (client.ts), with the server's CPU read from /proc at the load's phase marks.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { threadCpuSeconds } from '../lib/proc';
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the parenthesised comm; utime and stime are fields 14 and 15.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-}
-
-export function loadAverage(): string {
-  return os
-    .loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ');
-}
+import { sampleProc, threadCpuSeconds } from '../lib/proc';
 
 /** The load generator's final line (bench/ca/client.ts): the fields a round reads. */
 interface ClientResult {
@@ -101,7 +78,7 @@ export async function measureRound(
     await lines(client, (o) => {
       if (o.event === 'phase-start' || o.event === 'phase-end') {
         marks[`${o.event}:${o.phase}`] = {
-          cpu: cpuSeconds(pid),
+          cpu: sampleProc(pid).cpuMs / 1000,
           both: threadCpuSeconds(pid) + threadCpuSeconds(client!.pid!),
           t: performance.now(),
         };

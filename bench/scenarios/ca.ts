@@ -10,8 +10,15 @@ import * as path from 'node:path';
 import { alternating, cryptoPair, cryptoPairFreshKey, opensslSpeed, signPath, singleOps } from '../ca/crypto-floor';
 import type { CaKey, WindowStats } from '../ca/crypto-floor';
 import type { Figure, ScenarioResult } from '../lib/types';
-import { loadAverage, measureRound } from '../ca/measure-round';
+import { measureRound } from '../ca/measure-round';
 import type { Round } from '../ca/measure-round';
+
+function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+}
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const min = (xs: number[]): number => Math.min(...xs);
