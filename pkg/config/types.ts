@@ -60,6 +60,8 @@ export interface XdsConfig {
   /** ms */
   readonly debounceMax: number;
   readonly debounceMode: 'leading' | 'quiet';
+  /** Percent of the event loop pushes may keep busy (over 1 s) before later ones wait; 0 = no budget. */
+  readonly pushBudgetPercent: number;
   readonly insecure: boolean;
   readonly maxTombstones: number;
   /** ms */

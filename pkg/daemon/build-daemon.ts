@@ -190,6 +190,7 @@ function assemble(a: Assembly): Daemon {
     debounceAfterMs: cfg.xds.debounceAfter,
     debounceMaxMs: cfg.xds.debounceMax,
     debounceMode: cfg.xds.debounceMode,
+    budgetShare: cfg.xds.pushBudgetPercent / 100,
     build: () => builder.build(),
   });
 
@@ -234,6 +235,8 @@ function assemble(a: Assembly): Daemon {
       if (isZtunnel(s.nodeId)) peering?.onDataPlaneAck?.();
     },
   });
+  // A push's budget is charged until its fan-out pass has written it to every stream (docs/design/push-budget.md).
+  xds.onFanoutEnd(() => pusher.settled());
   grpc.addService(xds.service());
   registerCaService(grpc, {
     authority,

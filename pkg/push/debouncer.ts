@@ -1,4 +1,5 @@
 import type { Clock } from '../lifecycle';
+import type { PushBudget } from './push-budget';
 
 /**
  * - `quiet`: istiod's debounce (discovery.go debounce()) exactly: the first
@@ -39,13 +40,17 @@ export interface DebounceOptions {
   mode?: DebounceMode;
   clock: Clock;
   timers?: DebounceTimers;
+  /** Spaces pushes under churn (PushBudget); the wait it asks for never exceeds `max`. Default none. */
+  budget?: PushBudget;
   fire: () => void;
 }
 
 /**
  * Coalesces change notifications into pushes (see DebounceMode). Only one
  * push runs at a time: `fire` is synchronous, and events during it are merged
- * into the next one by the caller's accumulator.
+ * into the next one by the caller's accumulator. With a budget, a batch that
+ * the debounce would push also waits until the budget allows it (or until it
+ * is `max` old); the owner reports each push's end with settled().
  */
 export class Debouncer {
   private timer: unknown;
@@ -66,6 +71,9 @@ export class Debouncer {
 
   /** Monotonic time of the first event of the batch being fired (for latency metrics). */
   batchFirstAt = 0;
+  /** The batch being fired waited for the budget (for metrics). */
+  batchPaced = false;
+  private paced = false;
 
   /** Records an event. */
   poke(): void {
@@ -75,7 +83,7 @@ export class Debouncer {
     if (!this.pending) {
       this.pending = true;
       this.firstAt = now;
-      if (this.mode === 'leading' && now - this.lastFireAt >= this.o.after) {
+      if (this.mode === 'leading' && now - this.lastFireAt >= this.o.after && this.budgetWait(now) === 0) {
         // setImmediate, not a synchronous push: a watch chunk or file scan that
         // delivers several events in this turn still becomes one push.
         this.immediate = this.timers.setImmediate(() => {
@@ -98,16 +106,40 @@ export class Debouncer {
     const now = this.o.clock.monotonic();
     const quiet = now - this.lastAt;
     const age = now - this.firstAt;
-    if (quiet >= this.o.after || age >= this.o.max) {
+    const wait = quiet >= this.o.after ? this.budgetWait(now) : 0;
+    if ((quiet >= this.o.after && wait === 0) || age >= this.o.max) {
       this.fire();
       return;
     }
-    this.arm(Math.min(this.o.after - quiet, this.o.max - age));
+    this.arm(Math.min(Math.max(this.o.after - quiet, wait), this.o.max - age));
+  }
+
+  /** Ms the budget asks the pending batch to wait (0 without a budget); marks the batch paced when > 0. */
+  private budgetWait(now: number): number {
+    const wait = this.o.budget ? this.o.budget.wait(now) : 0;
+    if (wait > 0) this.paced = true;
+    return wait;
+  }
+
+  /**
+   * The last push finished its work (PushBudget.settled). A batch waiting on the budget is checked again on the
+   * next turn, not inside the caller's own callback.
+   */
+  settled(): void {
+    if (!this.o.budget || this.closed) return;
+    this.o.budget.settled(this.o.clock.monotonic());
+    if (this.pending && this.paced && this.immediate === undefined) {
+      if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+      this.arm(0);
+    }
   }
 
   private fire(): void {
     this.pending = false;
     this.batchFirstAt = this.firstAt;
+    this.batchPaced = this.paced;
+    this.paced = false;
+    this.o.budget?.started(this.o.clock.monotonic());
     try {
       this.o.fire();
     } finally {

@@ -1,6 +1,7 @@
 export { Pusher } from './pusher';
 export type { PusherOptions, PushBuildResult } from './pusher';
 export { Debouncer, nodeTimers } from './debouncer';
+export { PushBudget } from './push-budget';
 export type { DebounceMode, DebounceOptions, DebounceTimers } from './debouncer';
 export { Encoder, addressAliases } from './encoder';
 export { PushBuilder } from './push-builder';

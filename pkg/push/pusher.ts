@@ -3,6 +3,7 @@ import type { Logger } from '../log';
 import type { Clock } from '../lifecycle';
 import type { ResourceCache, TypeCommit } from '../xds';
 import { Debouncer, type DebounceMode, type DebounceTimers } from './debouncer';
+import { PushBudget } from './push-budget';
 
 export interface PushBuildResult {
   commits: TypeCommit[];
@@ -19,6 +20,11 @@ export interface PusherOptions {
   debounceMaxMs: number;
   /** See DebounceMode; default `leading`. */
   debounceMode?: DebounceMode;
+  /**
+   * Share of the event loop (0–1, over a 1 s window) that pushes may keep busy before later ones are spaced out
+   * (PushBudget); 0 or unset = none. A push's cost runs from its start to settled().
+   */
+  budgetShare?: number;
   /** Timer functions for the debouncer (tests); default Node's. */
   timers?: DebounceTimers;
   /** Snapshot + pure generators + encode; called once per debounced push. */
@@ -37,6 +43,7 @@ export class Pusher {
   private readonly debounceTime: Histogram;
   private readonly initTime: Histogram;
   private readonly failures: Counter;
+  private readonly paced: Counter;
   private closed = false;
   pushes = 0;
 
@@ -61,12 +68,18 @@ export class Pusher {
       help: 'Pushes whose build failed (the last good state stays served).',
       registers,
     });
+    this.paced = new Counter({
+      name: 'ambientd_push_paced_total',
+      help: 'Pushes that waited for the push budget (xds.pushBudgetPercent) after their debounce had ended.',
+      registers,
+    });
     this.debouncer = new Debouncer({
       after: o.debounceAfterMs,
       max: o.debounceMaxMs,
       mode: o.debounceMode,
       clock: o.clock,
       timers: o.timers,
+      budget: o.budgetShare ? new PushBudget(o.budgetShare, o.clock.monotonic()) : undefined,
       fire: () => this.push(),
     });
   }
@@ -76,9 +89,15 @@ export class Pusher {
     if (!this.closed) this.debouncer.poke();
   }
 
+  /** The last push's work is done (in the daemon: its fan-out pass ended); the budget charges its duration. */
+  settled(): void {
+    if (!this.closed) this.debouncer.settled();
+  }
+
   /** Builds and commits right now (start-up, tests). */
   pushNow(): void {
     this.debouncer.batchFirstAt = this.o.clock.monotonic();
+    this.debouncer.batchPaced = false;
     this.push();
   }
 
@@ -87,6 +106,7 @@ export class Pusher {
     const firstEvent = this.debouncer.batchFirstAt;
     const t0 = this.o.clock.monotonic();
     this.debounceTime.observe((t0 - firstEvent) / 1000);
+    if (this.debouncer.batchPaced) this.paced.inc();
     let result: PushBuildResult;
     try {
       result = this.o.build();
@@ -94,11 +114,16 @@ export class Pusher {
       // Keep serving the last good state; the error is loud in logs and metrics.
       this.failures.inc();
       this.o.logger.error({ component: 'push', err: e }, 'push build failed; keeping last good state');
+      this.debouncer.settled(); // nothing goes out
       return;
     }
     const t1 = this.o.clock.monotonic();
     this.initTime.observe((t1 - t0) / 1000);
-    this.o.cache.commit(result.commits, { at: firstEvent, originAt: result.originAt });
+    const seq = this.o.cache.seq;
+    // A commit that changed nothing notifies no stream, so no fan-out pass will report this push's end.
+    if (this.o.cache.commit(result.commits, { at: firstEvent, originAt: result.originAt }) === seq) {
+      this.debouncer.settled();
+    }
     this.pushes++;
     if (this.o.committed) {
       let n = 0;

@@ -69,6 +69,7 @@ export class XdsServer<Identity = unknown> {
   private readonly fanout: FanOut;
   /** A commit is being fanned out: large requests' slices wait (RequestPump.defer), the push goes first. */
   private pushing = false;
+  private readonly passEnded = new Set<() => void>();
   /** Authentication refusals and malformed requests: at most repeatLogsPerSecond lines per second; all are counted. */
   private readonly refusalLog: LogLimiter;
   /** The streams' parent logger: one child for all of them (a child per stream was ~2 % of a reconnect storm). */
@@ -85,12 +86,22 @@ export class XdsServer<Identity = unknown> {
     const end = (): void => {
       this.pushing = false;
       this.shared.release();
+      for (const l of this.passEnded) l();
     };
     this.fanout = new FanOut(() => this.streams, o.fanoutBatch, { begin, end });
     this.unsubscribe = o.cache.onCommit(() => {
       this.pushing = true; // from the commit on: the fan-out's first batch runs a turn later
       this.fanout.trigger();
     });
+  }
+
+  /**
+   * Told each time a fan-out pass ends: every stream subscribed when the commit landed has been handed its
+   * response (FanOut). The daemon charges a push's budget up to here. Returns the unsubscribe.
+   */
+  onFanoutEnd(l: () => void): () => void {
+    this.passEnded.add(l);
+    return () => this.passEnded.delete(l);
   }
 
   /** The service definition + handler to add to the daemon's gRPC server. */

@@ -1,0 +1,59 @@
+import t, { type Test } from 'tap';
+import { Registry } from 'prom-client';
+import { TYPE_ADDRESS } from '../../pkg/wire';
+import { startDaemon, type DaemonFixture } from '../harness/daemon-fixture';
+
+const NS = 'apiVersion: v1\nkind: Namespace\nmetadata: { name: churn, labels: { istio.io/dataplane-mode: ambient } }\n';
+
+/** One ready pod whose IP encodes `gen`, so each write is a change. */
+function pod(gen: number): string {
+  return (
+    `apiVersion: v1\nkind: Pod\nmetadata: { name: p, namespace: churn }\n` +
+    `spec: { nodeName: n1, containers: [{ name: c }] }\n` +
+    `status: { phase: Running, podIP: 10.1.${(gen >> 8) & 255}.${gen & 255}, ` +
+    `conditions: [{ type: Ready, status: "True" }] }\n`
+  );
+}
+
+/** `n` changes, each written once the ztunnel holds the previous one; returns the paced-push count. */
+async function changes(t: Test, budget: string, n: number): Promise<number> {
+  const metrics = new Registry();
+  const f: DaemonFixture = await startDaemon({
+    files: { 'ns.yaml': NS, 'pod.yaml': pod(0) },
+    flags: { 'xds-push-budget-percent': budget },
+    deps: { metrics },
+  });
+  t.teardown(() => f.close());
+  const c = f.ztunnel();
+  c.connect();
+  const uid = 'c1//Pod/churn/p';
+  const ipOf = (): string | undefined => {
+    const w = c.held(TYPE_ADDRESS).get(uid)?.value.workload as { addresses?: Buffer[] } | undefined;
+    return w?.addresses?.[0] ? [...w.addresses[0]].join('.') : undefined;
+  };
+  await c.until(() => ipOf() === '10.1.0.0', 'the first pod');
+  for (let g = 1; g <= n; g++) {
+    f.write('pod.yaml', pod(g));
+    await c.until(() => ipOf() === `10.1.${(g >> 8) & 255}.${g & 255}`, `change ${g}`);
+  }
+  const text = await metrics.getSingleMetricAsString('ambientd_push_paced_total');
+  const m = /^ambientd_push_paced_total (\d+)$/m.exec(text);
+  t.ok(m, 'the paced-push counter is exported');
+  return Number(m![1]);
+}
+
+t.test('each fan-out settles its push: sequential changes under a full budget never wait for it', async (t) => {
+  // A push that was never settled would hold the next one until debounceMax and count as paced.
+  t.equal(await changes(t, '100', 20), 0);
+});
+
+t.test('a 1 % budget spaces sequential changes out, and every change still arrives', async (t) => {
+  // 50 pushes, each at least a fan-out turn long, spend far more than 1 % of the ~1 s they take plus the 10 ms cap.
+  const paced = await changes(t, '1', 50);
+  t.ok(paced > 0, `${paced} pushes waited for the budget`);
+});
+
+t.test('the budget is off at 0 and out of range above 100', async (t) => {
+  t.equal(await changes(t, '0', 5), 0);
+  await t.rejects(startDaemon({ flags: { 'xds-push-budget-percent': '101' } }), /pushBudgetPercent/);
+});

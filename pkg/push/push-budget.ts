@@ -1,0 +1,59 @@
+/**
+ * A share of the event loop that pushes may keep busy, as a token bucket of loop milliseconds: it fills at
+ * `share` ms per ms up to `share × windowMs`, and each push spends what it took, from its start until its
+ * owner says it settled (in the daemon: the end of the xDS fan-out pass that wrote the push to every stream).
+ *
+ * Why: at 100 changes/s with 200 ztunnels one push per change costs the daemon ~80 % of a core, against the
+ * seed's 10–30 % (issue 20 target 5; docs/design/push-budget.md). A push that goes out after a quiet period is
+ * never delayed (the bucket is full); under churn, pushes are spaced so that over a window they keep the loop
+ * busy for at most `share` of the time, each one carrying every change that arrived meanwhile. The Debouncer
+ * caps the wait at its `max`, so latency stays bounded when a single push costs more than the budget allows.
+ */
+export class PushBudget {
+  private readonly cap: number;
+  private credit: number;
+  private filledAt: number;
+  /** Start of the push not yet settled; -1 = none. */
+  private startedAt = -1;
+
+  constructor(
+    private readonly share: number,
+    now: number,
+    windowMs = 1000,
+  ) {
+    if (!(share > 0 && share <= 1)) throw new RangeError(`push budget share must be in (0, 1], got ${share}`);
+    this.cap = share * windowMs;
+    this.credit = this.cap;
+    this.filledAt = now;
+  }
+
+  /**
+   * Ms from `now` until a push may start: 0 = now; Infinity while a push has not settled (its cost is not known
+   * yet, and the next one would share the loop with it).
+   */
+  wait(now: number): number {
+    if (this.startedAt >= 0) return Infinity;
+    this.fill(now);
+    // Whole ms (timers' resolution), and a debt within rounding error is none: a wait of 1e-13 ms would re-arm a
+    // timer that finds the same debt again.
+    return this.credit > -1e-6 ? 0 : Math.ceil(-this.credit / this.share);
+  }
+
+  /** A push starts now. A previous one that never settled is charged nothing more. */
+  started(now: number): void {
+    this.startedAt = now;
+  }
+
+  /** The push that started last has finished its work: its duration is spent. No-op when none is running. */
+  settled(now: number): void {
+    if (this.startedAt < 0) return;
+    this.fill(now);
+    this.credit -= Math.max(0, now - this.startedAt);
+    this.startedAt = -1;
+  }
+
+  private fill(now: number): void {
+    if (now > this.filledAt) this.credit = Math.min(this.cap, this.credit + (now - this.filledAt) * this.share);
+    this.filledAt = now;
+  }
+}
