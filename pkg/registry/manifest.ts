@@ -1,6 +1,7 @@
 import { Lexer, parseAllDocuments } from 'yaml';
 import type { RawObject } from './normalize';
 import { isObj } from './validate';
+import { loadPlainYaml } from './yaml-fast';
 
 /**
  * Pure manifest parsing (runs inside the parser worker, see parse-worker.ts):
@@ -36,14 +37,22 @@ export const JSON_NODE_FACTOR = 10;
 /** Raised for a file over a limit: the whole file is rejected with this reason. */
 export class LimitError extends Error {}
 
+/** A plain scalar that the core schema reads as null: as a key, the two parsers name it differently. */
+const NULL_SOURCE = /^(?:~|[Nn]ull|NULL)?$/;
+
 /**
  * One pass of the YAML lexer (no tree is built: ~1 µs and no memory per
  * token) that stops at the first limit crossed. Block depth is estimated from
  * the line's indentation plus the block indicators (`-`, `?`, `:`) on it, which
  * is never below the real depth, so a legitimate manifest (depth ~15,
  * indentation ~40) is far from the default.
+ *
+ * Returns whether the file is plain: none of the constructs on which js-yaml
+ * (yaml-fast.ts) and the `yaml` library, both accepting a file, build different
+ * values: anchors, aliases, tags, directives, explicit `?` keys, keys that are
+ * empty or null, and keys that are collections (yaml-fast.test.ts).
  */
-export function checkYamlLimits(text: string, limits: ParseLimits): void {
+export function checkYamlLimits(text: string, limits: ParseLimits): boolean {
   let nodes = 0;
   let aliases = 0;
   let flow = 0;
@@ -51,10 +60,14 @@ export function checkYamlLimits(text: string, limits: ParseLimits): void {
   let lineIndicators = 0;
   let atLineStart = true;
   let scalarSource = false;
+  let plain = true;
+  // What a `:` would close: 1 = an empty or null key (a key position, or a null-like plain scalar), 2 = a collection.
+  let keyEnd = 1;
   for (const tok of new Lexer().lex(text)) {
     // The lexer emits a plain or block scalar as "\x1f" followed by its source text.
     if (scalarSource) {
       scalarSource = false;
+      keyEnd = NULL_SOURCE.test(tok) ? 1 : 0;
       continue;
     }
     const c = tok.charCodeAt(0);
@@ -62,32 +75,47 @@ export function checkYamlLimits(text: string, limits: ParseLimits): void {
       atLineStart = true;
       indent = 0;
       lineIndicators = 0;
+      keyEnd = 1;
       continue;
     }
-    if (c === 0x20 /* space */ && atLineStart) {
-      indent = tok.length;
+    if (c === 0x20 /* space */) {
+      if (atLineStart) indent = tok.length;
       continue;
     }
     atLineStart = false;
+    let next = 0;
     if (tok === '[' || tok === '{') {
       flow++;
       nodes++;
+      next = 1;
     } else if (tok === ']' || tok === '}') {
       flow = Math.max(0, flow - 1);
+      next = 2;
+    } else if (tok === ',') {
+      next = 1;
     } else if (tok === '-' || tok === '?' || tok === ':') {
       lineIndicators++;
+      if (tok === '?' || (tok === ':' && keyEnd !== 0)) plain = false;
+      next = tok === '-' ? 1 : 0;
     } else if (c === 0x2a /* * */) {
       if (++aliases > limits.maxAliases) throw new LimitError(`more than ${limits.maxAliases} aliases`);
       nodes++;
+      plain = false;
+    } else if (c === 0x26 /* & */ || c === 0x21 /* ! */ || c === 0x25 /* % */) {
+      plain = false; // anchor, tag, directive
     } else if (c === 0x1f /* scalar */) {
       scalarSource = true;
       nodes++;
     } else if (c === 0x22 || c === 0x27 /* quoted scalar */) {
       nodes++;
+    } else if (c === 0x23 /* # comment */) {
+      next = keyEnd;
     }
+    keyEnd = next;
     if (nodes > limits.maxNodes) throw new LimitError(`more than ${limits.maxNodes} YAML nodes`);
     if (flow + indent + lineIndicators > limits.maxDepth) throw new LimitError(`nested deeper than ${limits.maxDepth}`);
   }
+  return plain;
 }
 
 /** The same limits over a parsed JSON value (iterative: a deep value cannot overflow the stack). */
@@ -133,6 +161,7 @@ function addDocument(out: ParsedFile, v: unknown, origin: string): void {
 export function parseManifest(text: string, name: string, limits: ParseLimits = DEFAULT_PARSE_LIMITS): ParsedFile {
   const out: ParsedFile = { objects: [], errors: [] };
   const isJson = name.toLowerCase().endsWith('.json');
+  let plain: boolean;
   try {
     if (isJson) {
       // JSON is YAML too, but JSON.parse is ~50x faster than the YAML parser.
@@ -147,11 +176,26 @@ export function parseManifest(text: string, name: string, limits: ParseLimits = 
       addDocument(out, v, `${name}#0`);
       return out;
     }
-    checkYamlLimits(text, limits);
+    plain = checkYamlLimits(text, limits);
   } catch (e) {
     if (!(e instanceof LimitError)) throw e;
     return { objects: [], errors: [{ origin: name, reason: `file rejected: ${e.message}` }] };
   }
+  const fast = plain ? loadPlainYaml(text) : undefined;
+  if (fast) {
+    fast.forEach((v, i) => addDocument(out, v, `${name}#${i}`));
+    return out;
+  }
+  return parseYamlDocuments(text, name, limits, out);
+}
+
+/** The `yaml` library's reading of a file: one error per document that does not parse, the others' objects. */
+export function parseYamlDocuments(
+  text: string,
+  name: string,
+  limits: ParseLimits,
+  out: ParsedFile = { objects: [], errors: [] },
+): ParsedFile {
   const docs = parseAllDocuments(text, { prettyErrors: false });
   const list = Array.isArray(docs) ? docs : [docs];
   list.forEach((doc, i) => {
