@@ -149,6 +149,17 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     await rig.close();
     floor.close();
   }
-  const params = { ...shape, streams, seconds, rates, rounds, pinned: describePinning(pin), mode: opts.mode };
+  // The daemon inherits the environment: AMBIENTD_PUSH_BUDGET_PERCENT sets its push budget (default 0, off).
+  const pushBudgetPercent = Number(process.env['AMBIENTD_PUSH_BUDGET_PERCENT'] ?? 0);
+  const params = {
+    ...shape,
+    streams,
+    seconds,
+    rates,
+    rounds,
+    pinned: describePinning(pin),
+    pushBudgetPercent,
+    mode: opts.mode,
+  };
   return { scenario: 'churn', params, figures, notes, series };
 }

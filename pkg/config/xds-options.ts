@@ -53,7 +53,7 @@ export const XDS_OPTIONS: readonly OptionSpec[] = [
   {
     path: 'xds.pushBudgetPercent',
     kind: 'int',
-    default: 15,
+    default: 0,
     min: 0,
     max: 100,
     env: ['AMBIENTD_PUSH_BUDGET_PERCENT'],
@@ -61,7 +61,7 @@ export const XDS_OPTIONS: readonly OptionSpec[] = [
       'Percent of the event loop (averaged over 1 s) that pushes may keep busy, each counted from its start until ' +
       'its fan-out has written every stream. Under churn, later pushes wait for the budget and carry every change ' +
       'made meanwhile; no change waits longer than debounceMax for it, and a push after a quiet period never ' +
-      'waits. 0 = no budget: every change is pushed as soon as the debounce allows.',
+      'waits. 0 (the default) = no budget: every change is pushed as soon as the debounce allows.',
   },
   {
     path: 'xds.insecure',
