@@ -1,11 +1,7 @@
 import t from 'tap';
-import { Registry } from 'prom-client';
-import { createSilentLogger } from '../log';
-import { ResourceCache, entryFromBytes } from '../xds';
 import { Debouncer } from './debouncer';
 import { FakeTime } from './fake-time';
 import { PushBudget } from './push-budget';
-import { Pusher } from './pusher';
 
 t.test('PushBudget: a full bucket lets a push start at once; a spent one asks for the time to refill', async (t) => {
   const b = new PushBudget(0.2, 0); // 200 ms of loop time per 1 s window
@@ -120,64 +116,4 @@ t.test('Debouncer with a budget: a push that never settles holds the next one fo
   t.same(fired, [0, 60], 'at max');
   d.close();
   t.equal(time.pendingTimers, 0);
-});
-
-function pusherRig(changes: boolean, cost: number) {
-  const time = new FakeTime();
-  const cache = new ResourceCache();
-  const registry = new Registry();
-  let builds = 0;
-  const pusher = new Pusher({
-    cache,
-    logger: createSilentLogger(),
-    clock: time.clock,
-    registry,
-    timers: time,
-    debounceAfterMs: 5,
-    debounceMaxMs: 50,
-    budgetShare: 0.2,
-    build: () => {
-      builds++;
-      time.now += cost;
-      const n = changes ? builds : 1;
-      return {
-        commits: [{ typeUrl: 'type.test/T', upserts: [entryFromBytes('type.test/T', 'r', Buffer.from([n]), [])] }],
-      };
-    },
-  });
-  return { time, cache, pusher, registry, builds: () => builds };
-}
-
-t.test('Pusher: the budget is charged until settled(); paced pushes are counted', async (t) => {
-  const { time, pusher, registry, builds } = pusherRig(true, 150);
-  for (let i = 0; i < 3; i++) {
-    pusher.notify();
-    time.endTurn();
-    time.advance(6);
-    pusher.settled(); // the daemon calls this when the fan-out pass ends
-  }
-  // 200 − 156 = 44 ms left after the first push; 44 + 0.2 × 156 − 156 < 0 after the second.
-  t.equal(builds(), 2, 'the third change waits: two pushes of ~156 ms overspent the 200 ms window');
-  time.advance(50);
-  t.equal(builds(), 3, 'until it is max old');
-  t.match(await registry.getSingleMetricAsString('ambientd_push_paced_total'), /ambientd_push_paced_total 1\b/);
-  pusher.close();
-});
-
-t.test('Pusher: a commit that changes nothing settles at once (no fan-out will report it)', async (t) => {
-  const { time, cache, pusher, builds } = pusherRig(false, 1);
-  pusher.notify();
-  time.endTurn();
-  pusher.settled(); // the first commit changed the cache: its fan-out ends
-  const seq = cache.seq;
-  time.advance(6);
-  pusher.notify(); // the same bytes again: the cache drops them and tells no stream
-  time.endTurn();
-  t.equal(builds(), 2);
-  t.equal(cache.seq, seq, 'nothing committed');
-  time.advance(6);
-  pusher.notify();
-  time.endTurn();
-  t.equal(builds(), 3, 'pushed at the end of its turn, not held for max by a push nobody will settle');
-  pusher.close();
 });

@@ -5,7 +5,8 @@ import { ResourceCache, entryFromBytes } from '../xds';
 import { FakeTime } from './fake-time';
 import { Pusher } from './pusher';
 
-function rig(mode?: 'leading' | 'quiet') {
+/** A pusher whose builds each take `cost` ms of fake time and change the resource (or, with changes false, not). */
+function rig(o: { mode?: 'leading' | 'quiet'; budgetShare?: number; cost?: number; changes?: boolean } = {}) {
   const time = new FakeTime();
   const cache = new ResourceCache();
   let builds = 0;
@@ -18,14 +19,16 @@ function rig(mode?: 'leading' | 'quiet') {
     timers: time,
     debounceAfterMs: 5,
     debounceMaxMs: 50,
-    debounceMode: mode,
+    debounceMode: o.mode,
+    budgetShare: o.budgetShare,
     build: () => {
       builds++;
+      time.now += o.cost ?? 0;
       return {
         commits: [
           {
             typeUrl: 'type.test/T',
-            upserts: [entryFromBytes('type.test/T', 'r', Buffer.from([builds]), [])],
+            upserts: [entryFromBytes('type.test/T', 'r', Buffer.from([o.changes === false ? 1 : builds]), [])],
             removes: [],
           },
         ],
@@ -52,7 +55,7 @@ t.test(
 );
 
 t.test('quiet (istiod): the same change waits for the quiet period', async (t) => {
-  const { time, pusher, builds } = rig('quiet');
+  const { time, pusher, builds } = rig({ mode: 'quiet' });
   pusher.notify();
   time.endTurn();
   t.equal(builds(), 0);
@@ -67,4 +70,38 @@ t.test('close() drops a pending push', async (t) => {
   pusher.close();
   time.advance(100);
   t.equal(builds(), 0);
+});
+
+t.test('the push budget is charged until settled(); paced pushes are counted', async (t) => {
+  const { time, pusher, registry, builds } = rig({ budgetShare: 0.2, cost: 150 });
+  for (let i = 0; i < 3; i++) {
+    pusher.notify();
+    time.endTurn();
+    time.advance(6);
+    pusher.settled(); // the daemon calls this when the fan-out pass ends
+  }
+  // 200 − 156 = 44 ms left after the first push; 44 + 0.2 × 156 − 156 < 0 after the second.
+  t.equal(builds(), 2, 'the third change waits: two pushes of ~156 ms overspent the 200 ms window');
+  time.advance(50);
+  t.equal(builds(), 3, 'until it is max old');
+  t.match(await registry.getSingleMetricAsString('ambientd_push_paced_total'), /ambientd_push_paced_total 1\b/);
+  pusher.close();
+});
+
+t.test('with a budget, a commit that changes nothing settles at once (no fan-out will report it)', async (t) => {
+  const { time, cache, pusher, builds } = rig({ budgetShare: 0.2, cost: 1, changes: false });
+  pusher.notify();
+  time.endTurn();
+  pusher.settled(); // the first commit changed the cache: its fan-out ends
+  const seq = cache.seq;
+  time.advance(6);
+  pusher.notify(); // the same bytes again: the cache drops them and tells no stream
+  time.endTurn();
+  t.equal(builds(), 2);
+  t.equal(cache.seq, seq, 'nothing committed');
+  time.advance(6);
+  pusher.notify();
+  time.endTurn();
+  t.equal(builds(), 3, 'pushed at the end of its turn, not held for max by a push nobody will settle');
+  pusher.close();
 });
