@@ -118,6 +118,67 @@ export function checkYamlLimits(text: string, limits: ParseLimits): boolean {
   return plain;
 }
 
+/** Characters after which a `:` closes an empty key, or (`]`, `}`) a collection key. */
+const EMPTY_KEY_BEFORE = new Set([-1, 0x0a, 0x0d, 0x7b, 0x5b, 0x2c, 0x2d]); // start, \n, \r, {, [, ",", -
+/** Characters that end a plain word going backwards from a `:` (a quoted scalar may end right before one). */
+// space, tab, \n, \r, { [ ] } , " '
+const WORD_START = new Set([0x20, 0x09, 0x0a, 0x0d, 0x7b, 0x5b, 0x5d, 0x7d, 0x2c, 0x22, 0x27]);
+
+/**
+ * Whether checkYamlLimits would pass `text` and call it plain, decided from characters alone (~1 µs for a one-object
+ * file, against ~40 µs for the lexer, and ~140 µs inside a daemon under churn: docs/design/push-budget.md). It
+ * answers false whenever it cannot tell, and the caller runs the lexer; true only from upper bounds of what the lexer
+ * counts:
+ * - nodes: at most one per character;
+ * - aliases: none without a `*`;
+ * - depth: the lexer's flow + indentation + indicators on the line is at most every `[`/`{` in the file, plus the
+ *   deepest leading whitespace of any line, plus every `-`, `?` and `:` in the file;
+ * - plain: no `&`, `*`, `!`, `%` or `?` anywhere; and before each `:` (the lexer's indicators are among them) neither
+ *   an empty key, a `]` or `}`, nor a word the core schema reads as null.
+ * yaml-fast.test.ts checks the implication over the corpus and random text.
+ */
+export function plainWithinLimits(text: string, limits: ParseLimits): boolean {
+  if (text.length > limits.maxNodes) return false;
+  let opens = 0;
+  let indicators = 0;
+  let indent = 0;
+  let maxIndent = 0;
+  let lineStart = true;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x0a) {
+      lineStart = true;
+      indent = 0;
+      continue;
+    }
+    if (lineStart && (c === 0x20 || c === 0x09)) {
+      if (++indent > maxIndent) maxIndent = indent;
+      continue;
+    }
+    lineStart = false;
+    if (c === 0x26 || c === 0x2a || c === 0x21 || c === 0x25 || c === 0x3f) return false; // & * ! % ?
+    if (c === 0x5b || c === 0x7b) opens++;
+    else if (c === 0x2d) indicators++;
+    else if (c === 0x3a) {
+      indicators++;
+      if (nullOrCollectionKeyBefore(text, i)) return false;
+    }
+  }
+  return maxIndent + opens + indicators <= limits.maxDepth;
+}
+
+/** Might the `:` at text[colon] close an empty key, a collection key or a null-like plain scalar? */
+function nullOrCollectionKeyBefore(text: string, colon: number): boolean {
+  let j = colon - 1;
+  while (j >= 0 && (text.charCodeAt(j) === 0x20 || text.charCodeAt(j) === 0x09)) j--;
+  const c = j < 0 ? -1 : text.charCodeAt(j);
+  if (EMPTY_KEY_BEFORE.has(c) || c === 0x5d || c === 0x7d) return true; // ... ] }
+  if (c === 0x22 || c === 0x27) return false; // a quoted key: none of the null forms ends with a quote
+  let k = j;
+  while (k >= 0 && !WORD_START.has(text.charCodeAt(k))) k--;
+  return NULL_SOURCE.test(text.slice(k + 1, j + 1));
+}
+
 /** The same limits over a parsed JSON value (iterative: a deep value cannot overflow the stack). */
 export function checkValueLimits(v: unknown, limits: ParseLimits): void {
   let nodes = 0;
@@ -176,7 +237,7 @@ export function parseManifest(text: string, name: string, limits: ParseLimits = 
       addDocument(out, v, `${name}#0`);
       return out;
     }
-    plain = checkYamlLimits(text, limits);
+    plain = plainWithinLimits(text, limits) || checkYamlLimits(text, limits);
   } catch (e) {
     if (!(e instanceof LimitError)) throw e;
     return { objects: [], errors: [{ origin: name, reason: `file rejected: ${e.message}` }] };

@@ -2,8 +2,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
-import { writeMesh } from '../../bench/lib/mesh-gen';
-import { checkYamlLimits, DEFAULT_PARSE_LIMITS, parseManifest, parseYamlDocuments } from './manifest';
+import { podYaml, writeMesh } from '../../bench/lib/mesh-gen';
+import {
+  checkYamlLimits,
+  DEFAULT_PARSE_LIMITS,
+  LimitError,
+  parseManifest,
+  parseYamlDocuments,
+  plainWithinLimits,
+  type ParseLimits,
+} from './manifest';
 import { loadPlainYaml } from './yaml-fast';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
@@ -154,4 +162,83 @@ t.test('a file js-yaml refuses keeps its per-document errors and its good docume
   );
   t.equal(parsed.errors.length, 1);
   t.match(parsed.errors[0]!, { origin: 'f.yaml#1', reason: /^YAML does not parse/ });
+});
+
+/** Pieces of YAML syntax and near misses, for random text (a fixed seed: the same strings every run). */
+const PIECES = [
+  'a',
+  'b c',
+  'null',
+  '~',
+  'Null',
+  'NULL',
+  ':',
+  ': ',
+  '-',
+  '- ',
+  '[',
+  ']',
+  '{',
+  '}',
+  ',',
+  ' ',
+  '  ',
+  '\n',
+];
+PIECES.push('\n  ', '\t', '"', "'", '"q"', '# c', '|', '>', '?', '&x', '*x', '!t', '%', '---', '...', '1', '0x1', '.5');
+PIECES.push('http://h:1/p', '::1', '\r\n', 'a-b', 'a:b', '|-', '>+', '@', '`', '\\', '#');
+
+function* randomTexts(n: number): Generator<string> {
+  let seed = 0x2545f491;
+  const next = (m: number): number => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % m;
+  };
+  for (let i = 0; i < n; i++) {
+    let text = '';
+    const len = 1 + next(40);
+    for (let k = 0; k < len; k++) text += PIECES[next(PIECES.length)]!;
+    yield text;
+  }
+}
+
+/** checkYamlLimits' verdict: 'plain', 'not plain' or 'rejected' (a limit). */
+function lexerVerdict(text: string, limits: ParseLimits): string {
+  try {
+    return checkYamlLimits(text, limits) ? 'plain' : 'not plain';
+  } catch (e) {
+    if (e instanceof LimitError) return 'rejected';
+    throw e;
+  }
+}
+
+t.test('plainWithinLimits says plain only where the lexer passes the file and calls it plain', async (t) => {
+  const tight: ParseLimits = { maxNodes: 60, maxAliases: 1, maxDepth: 12 };
+  let accepted = 0;
+  let checked = 0;
+  const texts = [...corpus().map((f) => f.text), ...randomTexts(300_000)];
+  for (const text of texts) {
+    for (const limits of [DEFAULT_PARSE_LIMITS, tight]) {
+      if (!plainWithinLimits(text, limits)) continue;
+      accepted++;
+      const v = lexerVerdict(text, limits);
+      checked++;
+      if (v !== 'plain') t.fail(`${JSON.stringify(text)}: the lexer says ${v}`);
+    }
+  }
+  t.ok(accepted > 2_000, `${accepted} texts accepted without the lexer, each checked against it`);
+  t.equal(checked, accepted);
+  t.ok(
+    plainWithinLimits(podYaml('ns-1', 'churn-1-g5', 'app-1', '10.48.0.5', 'node-1'), DEFAULT_PARSE_LIMITS),
+    'a one-pod edit skips the lexer',
+  );
+  for (const y of ['a: &x 1\n', 'a: *x\n', '~: a\n', '[a]: b\n', '{a: 1}: c\n', '- : a\n', 'x: {b: 1, : a}\n']) {
+    t.notOk(plainWithinLimits(y, DEFAULT_PARSE_LIMITS), JSON.stringify(y));
+  }
+  t.notOk(
+    plainWithinLimits('a:\n' + '  '.repeat(300) + 'b\n', DEFAULT_PARSE_LIMITS),
+    'deep indentation: left to the lexer',
+  );
 });

@@ -11,7 +11,8 @@ import jsyaml from 'js-yaml';
  *
  * Equal output is shown by pkg/registry/yaml-fast.test.ts over the repository's manifests and a corpus of scalar and
  * structure forms. Where the two differ when both accept a file, the caller does not ask for this path
- * (manifest.ts checkYamlLimits: anchors, aliases, tags, directives, explicit `?` keys, null keys, collection keys).
+ * (manifest.ts checkYamlLimits: anchors, aliases, tags, directives, explicit `?` keys, null keys, collection keys;
+ * plainWithinLimits decides the same from characters alone for most small files, or leaves it to the lexer).
  */
 
 // The `yaml` library's core schema tests (yaml 2.9.1 dist/schema/common/null.js, core/bool.js, core/int.js,
