@@ -234,9 +234,8 @@ function assemble(a: Assembly): Daemon {
       if (originAt !== undefined) xdsMetrics.propagation.observe(Math.max(0, clock.now() - originAt) / 1000);
       if (isZtunnel(s.nodeId)) peering?.onDataPlaneAck?.();
     },
+    onFanoutEnd: () => pusher.settled(),
   });
-  // A push's budget is charged until its fan-out pass has written it to every stream (docs/design/push-budget.md).
-  xds.onFanoutEnd(() => pusher.settled());
   grpc.addService(xds.service());
   registerCaService(grpc, {
     authority,

@@ -45,6 +45,11 @@ export interface XdsServerOptions<Identity = unknown> {
   /** Checks the first node against the identity (istiod: namespace must match NAMESPACE metadata). */
   checkNode?: (identity: Identity, node: NodeInfo) => string | undefined;
   onAck?: (s: XdsStream, typeUrl: string, latencyMs: number | undefined, originAt: number | undefined) => void;
+  /**
+   * Told each time a fan-out pass ends: every stream subscribed when the commit landed has been handed its response
+   * (FanOut). The daemon charges a push's budget up to here (docs/design/push-budget.md).
+   */
+  onFanoutEnd?: () => void;
   /** Requests buffered per stream while authentication is pending. */
   maxPendingRequests?: number;
   /** Streams written per event-loop turn when a commit fans out (default 32). */
@@ -69,7 +74,6 @@ export class XdsServer<Identity = unknown> {
   private readonly fanout: FanOut;
   /** A commit is being fanned out: large requests' slices wait (RequestPump.defer), the push goes first. */
   private pushing = false;
-  private readonly passEnded = new Set<() => void>();
   /** Authentication refusals and malformed requests: at most repeatLogsPerSecond lines per second; all are counted. */
   private readonly refusalLog: LogLimiter;
   /** The streams' parent logger: one child for all of them (a child per stream was ~2 % of a reconnect storm). */
@@ -86,22 +90,13 @@ export class XdsServer<Identity = unknown> {
     const end = (): void => {
       this.pushing = false;
       this.shared.release();
-      for (const l of this.passEnded) l();
+      o.onFanoutEnd?.();
     };
     this.fanout = new FanOut(() => this.streams, o.fanoutBatch, { begin, end });
     this.unsubscribe = o.cache.onCommit(() => {
       this.pushing = true; // from the commit on: the fan-out's first batch runs a turn later
       this.fanout.trigger();
     });
-  }
-
-  /**
-   * Told each time a fan-out pass ends: every stream subscribed when the commit landed has been handed its
-   * response (FanOut). The daemon charges a push's budget up to here. Returns the unsubscribe.
-   */
-  onFanoutEnd(l: () => void): () => void {
-    this.passEnded.add(l);
-    return () => this.passEnded.delete(l);
   }
 
   /** The service definition + handler to add to the daemon's gRPC server. */
