@@ -120,8 +120,10 @@ export function checkYamlLimits(text: string, limits: ParseLimits): boolean {
 
 /** Characters after which a `:` closes an empty key, or (`]`, `}`) a collection key. */
 const EMPTY_KEY_BEFORE = new Set([-1, 0x0a, 0x0d, 0x7b, 0x5b, 0x2c, 0x2d]); // start, \n, \r, {, [, ",", -
-/** Characters that end a plain word going backwards from a `:` (a quoted scalar may end right before one). */
-// space, tab, \n, \r, { [ ] } , " '
+/**
+ * Characters that end a plain word going backwards from a `:` (a quoted scalar may end right before one):
+ * space, tab, \n, \r, { [ ] } , " '.
+ */
 const WORD_START = new Set([0x20, 0x09, 0x0a, 0x0d, 0x7b, 0x5b, 0x5d, 0x7d, 0x2c, 0x22, 0x27]);
 
 /**
@@ -162,7 +164,9 @@ export function plainWithinLimits(text: string, limits: ParseLimits): boolean {
     else if (c === 0x3a) {
       indicators++;
       if (nullOrCollectionKeyBefore(text, i)) return false;
-    }
+    } else continue;
+    // Past the bound: the lexer decides, without this scan reading the rest of the file first.
+    if (maxIndent + opens + indicators > limits.maxDepth) return false;
   }
   return maxIndent + opens + indicators <= limits.maxDepth;
 }
@@ -176,7 +180,8 @@ function nullOrCollectionKeyBefore(text: string, colon: number): boolean {
   if (c === 0x22 || c === 0x27) return false; // a quoted key: none of the null forms ends with a quote
   let k = j;
   while (k >= 0 && !WORD_START.has(text.charCodeAt(k))) k--;
-  return NULL_SOURCE.test(text.slice(k + 1, j + 1));
+  // The null forms are at most 4 characters: a longer word is not one, and needs no slice.
+  return j - k <= 4 && NULL_SOURCE.test(text.slice(k + 1, j + 1));
 }
 
 /** The same limits over a parsed JSON value (iterative: a deep value cannot overflow the stack). */

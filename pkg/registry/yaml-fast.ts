@@ -27,23 +27,23 @@ const FLOAT_EXP = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/;
 const FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/;
 
 /** js-yaml hands a resolver null for an empty node (`a:`). */
-const text = (d: string | null): string => d ?? '';
+const orEmpty = (d: string | null): string => d ?? '';
 
 const CORE = jsyaml.FAILSAFE_SCHEMA.extend({
   implicit: [
     new jsyaml.Type('tag:yaml.org,2002:null', {
       kind: 'scalar',
-      resolve: (d: string | null) => NULL.test(text(d)),
+      resolve: (d: string | null) => NULL.test(orEmpty(d)),
       construct: () => null,
     }),
     new jsyaml.Type('tag:yaml.org,2002:bool', {
       kind: 'scalar',
-      resolve: (d: string | null) => BOOL.test(text(d)),
+      resolve: (d: string | null) => BOOL.test(orEmpty(d)),
       construct: (d: string) => d[0] === 't' || d[0] === 'T',
     }),
     new jsyaml.Type('tag:yaml.org,2002:int', {
       kind: 'scalar',
-      resolve: (d: string | null) => INT_OCT.test(text(d)) || INT.test(text(d)) || INT_HEX.test(text(d)),
+      resolve: (d: string | null) => INT_OCT.test(orEmpty(d)) || INT.test(orEmpty(d)) || INT_HEX.test(orEmpty(d)),
       construct: (d: string) =>
         INT_OCT.test(d)
           ? parseInt(d.substring(2), 8)
@@ -53,7 +53,7 @@ const CORE = jsyaml.FAILSAFE_SCHEMA.extend({
     }),
     new jsyaml.Type('tag:yaml.org,2002:float', {
       kind: 'scalar',
-      resolve: (d: string | null) => FLOAT_NAN.test(text(d)) || FLOAT_EXP.test(text(d)) || FLOAT.test(text(d)),
+      resolve: (d: string | null) => FLOAT_NAN.test(orEmpty(d)) || FLOAT_EXP.test(orEmpty(d)) || FLOAT.test(orEmpty(d)),
       construct: (d: string) =>
         FLOAT_NAN.test(d)
           ? d.slice(-3).toLowerCase() === 'nan'
