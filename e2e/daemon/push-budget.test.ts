@@ -15,8 +15,25 @@ function pod(gen: number): string {
   );
 }
 
-/** `n` changes, each written once the ztunnel holds the previous one; returns the paced-push count. */
-async function changes(t: Test, budget: string, n: number): Promise<number> {
+/** `n` ready pods p-0.. in the churn namespace, one file. */
+function pods(n: number): string {
+  const docs: string[] = [];
+  for (let i = 0; i < n; i++) {
+    docs.push(
+      `apiVersion: v1\nkind: Pod\nmetadata: { name: p-${i}, namespace: churn }\n` +
+        `spec: { nodeName: n1, containers: [{ name: c }] }\n` +
+        `status: { phase: Running, podIP: 10.2.${(i >> 8) & 255}.${i & 255}, ` +
+        `conditions: [{ type: Ready, status: "True" }] }\n`,
+    );
+  }
+  return docs.join('---\n');
+}
+
+/**
+ * `n` changes, each written once the ztunnel holds the previous one, after one push of `bulk` pods when given;
+ * returns the paced-push count.
+ */
+async function changes(t: Test, budget: string, n: number, bulk = 0): Promise<number> {
   const metrics = new Registry();
   const f: DaemonFixture = await startDaemon({
     files: { 'ns.yaml': NS, 'pod.yaml': pod(0) },
@@ -32,6 +49,10 @@ async function changes(t: Test, budget: string, n: number): Promise<number> {
     return w?.addresses?.[0] ? [...w.addresses[0]].join('.') : undefined;
   };
   await c.until(() => ipOf() === '10.1.0.0', 'the first pod');
+  if (bulk > 0) {
+    f.write('bulk.yaml', pods(bulk));
+    await c.until(() => c.held(TYPE_ADDRESS).size > bulk, `the ${bulk} pods`, 60_000);
+  }
   for (let g = 1; g <= n; g++) {
     f.write('pod.yaml', pod(g));
     await c.until(() => ipOf() === `10.1.${(g >> 8) & 255}.${g & 255}`, `change ${g}`);
@@ -48,8 +69,9 @@ t.test('each fan-out settles its push: sequential changes under a full budget ne
 });
 
 t.test('a 1 % budget spaces sequential changes out, and every change still arrives', async (t) => {
-  // 50 pushes, each at least a fan-out turn long, spend far more than 1 % of the ~1 s they take plus the 10 ms cap.
-  const paced = await changes(t, '1', 50);
+  // A 1 % budget holds 10 ms of loop time. Building, encoding and writing 5,000 Addresses takes longer than that
+  // (~5 µs a resource to encode alone), so the change after that push waits for the budget.
+  const paced = await changes(t, '1', 5, 5000);
   t.ok(paced > 0, `${paced} pushes waited for the budget`);
 });
 
