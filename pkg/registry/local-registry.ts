@@ -259,10 +259,14 @@ export class LocalRegistry {
 
   private remove(sourceId: string, src: SourceState, fk: string): void {
     if (!src.objects.delete(fk)) return;
-    if (this.conflicts.has(fk)) this.noteConflict(fk);
+    // put() records a conflict whenever a second source holds an object, so without one no other source holds
+    // it and the pass over every source (one per manifest file) is skipped.
+    const shared = this.conflicts.has(fk);
+    if (shared) this.noteConflict(fk);
     if (this.owner.get(fk) !== sourceId) return;
     let next: string | undefined;
-    for (const [id, other] of this.sources) if (other.objects.has(fk) && (next === undefined || id < next)) next = id;
+    if (shared)
+      for (const [id, other] of this.sources) if (other.objects.has(fk) && (next === undefined || id < next)) next = id;
     if (next !== undefined) {
       this.owner.set(fk, next);
       this.setEffective(fk, this.sources.get(next)!.objects.get(fk));
