@@ -5,6 +5,7 @@ import type { Logger } from '../log';
 import type { Clock } from '../lifecycle';
 import type { Wire } from '../wire';
 import type { RegistrySnapshot } from '../registry';
+import type { Kind } from '../model';
 import type { LocalGeneration, MeshContext } from '../translate';
 import type { Generation } from '../push';
 import type { CallerIdentity } from '../auth';
@@ -22,8 +23,8 @@ export interface PeeringContext {
   wire: Wire;
   /** Latest registry snapshot (Gateways declare peers and the local east-west gateway). */
   snapshot: () => RegistrySnapshot;
-  /** Subscribe to registry changes (to re-read peer declarations). */
-  onRegistryChange: (cb: () => void) => () => void;
+  /** Subscribe to registry changes (to re-read peer declarations); the callback gets the kinds that changed. */
+  onRegistryChange: (cb: (kinds: ReadonlySet<Kind>) => void) => () => void;
   /** The daemon's current serving identity (client cert for dialling peers) and trust bundle. */
   identity: () => { certChainPem: string; keyPem: string; trustBundlePem: string };
   /** Roots that may sign a peer's serving certificate, by the peer's trust domain (undefined: none configured). */

@@ -5,7 +5,7 @@ import type { PeeringBuildInput, PeeringBuildResult, PeeringContext, PeeringLaye
 import { authorizePeeringType, peerTrustDomains } from './peer-authz';
 import type { CallerIdentity } from '../auth';
 import type { RegistrySnapshot } from '../registry';
-import { LABEL } from '../model';
+import { LABEL, type Kind } from '../model';
 import {
   Admission,
   GatewayHealth,
@@ -33,6 +33,13 @@ import { type Peer, type PeerClientDeps, newPeerClient } from './new-peer-client
 import { reportDeclarations } from './report-declarations';
 import { LinkProgramming, ProgrammingTracker, type PlaneView } from './programming';
 import { DIAL_CONCURRENCY, DIAL_HOLD_MS, type PeeringTuning } from './tuning';
+
+/**
+ * The kinds reconcile() reads: declaredPeers reads Gateways, the Services named like them and Nodes; localNetwork
+ * reads the system Namespace. A change of only other kinds (Pods under churn) cannot change a declaration, and
+ * skipping it spares each such change a registry snapshot and a pass over the Gateways.
+ */
+const DECLARING_KINDS: ReadonlySet<Kind> = new Set<Kind>(['Gateway', 'Service', 'Node', 'Namespace']);
 
 export class Peering implements PeeringLayer {
   readonly exportTypes: ReadonlyMap<string, protobuf.Type>;
@@ -150,7 +157,9 @@ export class Peering implements PeeringLayer {
     if (this.ctx.cfg.peering.disableLegacyMulticluster)
       this.log.info('DISABLE_LEGACY_MULTICLUSTER: no-op, ambientd has no remote-kubeconfig discovery');
     this.reconcile();
-    this.unsub = this.ctx.onRegistryChange(() => this.reconcile());
+    this.unsub = this.ctx.onRegistryChange((kinds) => {
+      if ([...kinds].some((k) => DECLARING_KINDS.has(k))) this.reconcile();
+    });
   }
 
   private restore(): void {
@@ -159,7 +168,7 @@ export class Peering implements PeeringLayer {
     this.restoreProblems.push(...r.problems);
   }
 
-  /** Registry changed: re-read istio-remote Gateways; (re)connect, update or unlink peers. */
+  /** Registry changed (one of DECLARING_KINDS): re-read istio-remote Gateways; (re)connect, update or unlink peers. */
   private reconcile(): void {
     if (this.closed) return;
     const snapshot = this.ctx.snapshot();
