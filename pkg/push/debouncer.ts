@@ -40,10 +40,20 @@ export interface DebounceOptions {
   mode?: DebounceMode;
   clock: Clock;
   timers?: DebounceTimers;
-  /** Spaces pushes under churn (PushBudget); the wait it asks for never exceeds `max`. Default none. */
+  /**
+   * Spaces pushes under churn (PushBudget); the wait it asks for never exceeds `max`, and a held batch goes out
+   * once PROBE_AFTERS × `after` pass without another change arriving (PushBudget.missed). Default none.
+   */
   budget?: PushBudget;
   fire: () => void;
 }
+
+/**
+ * A batch held by the budget goes out (and holding turns off for a while) when no further change arrived within
+ * this many quiet periods of its latest one: at 100 changes/s and the default 5 ms that is 15 ms, past the next
+ * change's due time, while a change that waits for the previous one to arrive everywhere loses at most 15 ms.
+ */
+export const PROBE_AFTERS = 3;
 
 /**
  * Coalesces change notifications into pushes (see DebounceMode). Only one
@@ -74,11 +84,15 @@ export class Debouncer {
   /** The batch being fired waited for the budget (for metrics). */
   batchPaced = false;
   private paced = false;
+  /** Whether a change arrived after the pending batch was first held by the budget. */
+  private gained = false;
+  private held = false;
 
   /** Records an event. */
   poke(): void {
     if (this.closed) return;
     const now = this.o.clock.monotonic();
+    if (this.held) this.gained = true;
     this.lastAt = now;
     if (!this.pending) {
       this.pending = true;
@@ -114,10 +128,26 @@ export class Debouncer {
     this.arm(Math.min(Math.max(this.o.after - quiet, wait), this.o.max - age));
   }
 
-  /** Ms the budget asks the pending batch to wait (0 without a budget); marks the batch paced when > 0. */
+  /**
+   * Ms the budget asks the pending batch to wait (0 without a budget); marks the batch paced when > 0. Until a
+   * further change arrives, the wait ends PROBE_AFTERS quiet periods after the batch's latest change: then the
+   * batch goes out and the budget hears it missed.
+   */
   private budgetWait(now: number): number {
-    const wait = this.o.budget ? this.o.budget.wait(now) : 0;
-    if (wait > 0) this.paced = true;
+    const b = this.o.budget;
+    const wait = b ? b.wait(now) : 0;
+    if (!b || wait <= 0) return 0;
+    this.held = true;
+    if (!this.gained) {
+      const left = this.lastAt + PROBE_AFTERS * Math.max(1, this.o.after) - now;
+      if (left <= 0) {
+        b.missed(now);
+        return 0;
+      }
+      this.paced = true;
+      return Math.min(wait, left);
+    }
+    this.paced = true;
     return wait;
   }
 
@@ -138,7 +168,8 @@ export class Debouncer {
     this.pending = false;
     this.batchFirstAt = this.firstAt;
     this.batchPaced = this.paced;
-    this.paced = false;
+    if (this.held && this.gained) this.o.budget?.paid();
+    this.paced = this.held = this.gained = false;
     this.o.budget?.started(this.o.clock.monotonic());
     try {
       this.o.fire();

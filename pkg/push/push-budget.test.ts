@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Debouncer } from './debouncer';
+import { Debouncer, PROBE_AFTERS } from './debouncer';
 import { FakeTime } from './fake-time';
 import { PushBudget } from './push-budget';
 
@@ -110,10 +110,79 @@ t.test('Debouncer with a budget: a push that never settles holds the next one fo
   time.endTurn();
   time.advance(10);
   d.poke();
-  time.advance(49.9);
+  time.advance(4);
+  d.poke(); // churn: a further change arrives while the batch is held, so holding pays and goes on
+  time.advance(45.9);
   t.same(fired, [0], 'waiting on the unsettled push');
   time.advance(0.1);
   t.same(fired, [0, 60], 'at max');
   d.close();
   t.equal(time.pendingTimers, 0);
+});
+
+t.test('PushBudget: misses turn holding off for a window, doubling while they repeat; paid() resets', async (t) => {
+  const b = new PushBudget(0.1, 0); // 100 ms of loop time per 1 s window
+  b.started(0);
+  b.settled(300); // 100 + 30 − 300 = −170 ms: in debt
+  t.ok(b.wait(300) > 0, 'in debt: holds');
+  b.missed(300);
+  t.equal(b.wait(300), 0, 'after a miss: off');
+  t.equal(b.wait(1299), 0, 'off for one window');
+  b.started(1300);
+  b.settled(1800); // spend again: in debt at 1,800
+  t.ok(b.wait(1800) > 0, 'holding is back after the window');
+  b.missed(1800);
+  t.equal(b.wait(3799), 0, 'a second miss in a row: off for two windows');
+  t.ok(b.wait(3800) > 0, 'and back after them');
+  b.paid();
+  b.missed(3800);
+  b.missed(3800);
+  t.ok(b.wait(3800) > 0, 'after a hold that gained, two misses in a row are tolerated');
+  b.missed(3800);
+  t.equal(b.wait(4799), 0, 'the third turns holding off, for one window again');
+  b.started(4800);
+  b.settled(4900); // spend again: in debt
+  t.ok(b.wait(4900) > 0, 'and holding is back after it');
+  for (let i = 0; i < 10; i++) b.missed(5000);
+  b.started(68_000);
+  b.settled(68_999); // in debt again
+  t.equal(b.wait(68_999), 0, 'ten misses in a row: off for 64 windows, not 1,024');
+  t.ok(b.wait(69_000) > 0, 'holding again after them');
+});
+
+t.test('Debouncer with a budget: a change that waits for the previous one to arrive is seldom held', async (t) => {
+  // A closed loop: each change is made 2 ms after the previous push settled; each push keeps the loop 20 ms, so
+  // the loop is busy ~90 % of the time against a 10 % budget. Holding merges nothing here.
+  const time = new FakeTime();
+  const budget = new PushBudget(0.1, 0);
+  const delays: { at: number; delay: number }[] = [];
+  const d: Debouncer = new Debouncer({
+    after: 5,
+    max: 50,
+    clock: time.clock,
+    timers: time,
+    budget,
+    fire: () => {
+      delays.push({ at: time.now, delay: time.now - d.batchFirstAt });
+      time.setTimeout(() => {
+        d.settled();
+        time.setTimeout(() => d.poke(), 2);
+      }, 20);
+    },
+  });
+  d.poke();
+  time.advance(20_000);
+  d.close();
+  const held = delays.filter((x) => x.delay > 0);
+  t.ok(delays.length > 800, `one push per change, back to back: ${delays.length} in 20 s`);
+  t.ok(
+    held.every((x) => x.delay <= PROBE_AFTERS * 5),
+    `a held change waits at most ${PROBE_AFTERS} quiet periods: ${held.map((x) => x.delay).join(', ')} ms`,
+  );
+  t.ok(held.length >= 1 && held.length <= 6, `held ${held.length} of ${delays.length} (misses back off 1, 2, 4, 8 s)`);
+  const gaps = held.slice(1).map((x, i) => x.at - held[i]!.at);
+  t.ok(
+    gaps.every((g, i) => g >= 1000 * 2 ** i),
+    `each miss keeps holding off twice as long: gaps ${gaps.slice(0, 8).join(', ')} ms`,
+  );
 });

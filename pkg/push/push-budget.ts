@@ -8,9 +8,31 @@
  * never delayed (the bucket is full); under churn, pushes are spaced so that over a window they keep the loop
  * busy for at most `share` of the time, each one carrying every change that arrived meanwhile. The Debouncer
  * caps the wait at its `max`, so latency stays bounded when a single push costs more than the budget allows.
+ *
+ * Holding a batch only pays when more changes arrive while it waits. When each change waits for the previous one to
+ * arrive everywhere (a closed loop, e.g. the xds bench's fan-out), none does, and the wait is pure delay. So the
+ * Debouncer holds a batch for at most a probe slice until another change arrives; a batch that gained nothing in
+ * it reports missed(). A miss with no gain since holding was last off, or the MISSES_TOLERATED-th in a row, turns
+ * holding off for `windowMs`, twice as long after each further such miss (up to OFF_MAX_WINDOWS windows); paid() (a
+ * held batch that gained a change) resets that back-off.
  */
+/** The longest holding stays off after repeated misses, in windows. */
+export const OFF_MAX_WINDOWS = 64;
+
+/**
+ * Misses in a row that turn holding off once a hold has gained: under open churn a change is sometimes later than
+ * the probe slice (the loop was busy writing a fan-out), and one such gap should not end the pacing.
+ */
+export const MISSES_TOLERATED = 3;
+
 export class PushBudget {
   private readonly cap: number;
+  /** Holding is off until then (after a miss). */
+  private offUntil = -Infinity;
+  /** How long the next miss turns holding off. */
+  private offFor: number;
+  /** Misses left before holding turns off (MISSES_TOLERATED after a hold that gained; 0 = the next one does). */
+  private trust = 0;
   private credit: number;
   private filledAt: number;
   /** Start of the push not yet settled; -1 = none. */
@@ -19,12 +41,13 @@ export class PushBudget {
   constructor(
     private readonly share: number,
     now: number,
-    windowMs = 1000,
+    private readonly windowMs = 1000,
   ) {
     if (!(share > 0 && share <= 1)) throw new RangeError(`push budget share must be in (0, 1], got ${share}`);
     this.cap = share * windowMs;
     this.credit = this.cap;
     this.filledAt = now;
+    this.offFor = windowMs;
   }
 
   /**
@@ -32,11 +55,30 @@ export class PushBudget {
    * yet, and the next one would share the loop with it).
    */
   wait(now: number): number {
+    if (now < this.offUntil) return 0;
     if (this.startedAt >= 0) return Infinity;
     this.fill(now);
     // Whole ms (timers' resolution), and a debt within rounding error is none: a wait of 1e-13 ms would re-arm a
     // timer that finds the same debt again.
     return this.credit > -1e-6 ? 0 : Math.ceil(-this.credit / this.share);
+  }
+
+  /**
+   * A held batch gained no change within its probe slice. Holding turns off for a while (see the class comment)
+   * once MISSES_TOLERATED misses came in a row since the last hold that gained, or at the first miss when none
+   * gained since holding was last turned off.
+   */
+  missed(now: number): void {
+    if (--this.trust > 0) return;
+    this.trust = 0;
+    this.offUntil = now + this.offFor;
+    this.offFor = Math.min(this.offFor * 2, OFF_MAX_WINDOWS * this.windowMs);
+  }
+
+  /** A held batch gained a change while it waited: misses are tolerated again, and the back-off is one window. */
+  paid(): void {
+    this.trust = MISSES_TOLERATED;
+    this.offFor = this.windowMs;
   }
 
   /** A push starts now. A previous one that never settled is charged nothing more. */
