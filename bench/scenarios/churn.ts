@@ -5,6 +5,7 @@ import { cpuPercent, percentile, sampleProc } from '../lib/proc';
 import { churn } from '../lib/churn';
 import { startFloor } from '../lib/floor';
 import { describePinning, pinningFromEnv, pinSelf } from '../lib/pin';
+import { loadConfig } from '../../pkg/config';
 
 /**
  * Local pod churn (issue 6): W pods, pod replacements at 1, 10 and 100 per
@@ -149,8 +150,8 @@ export async function run(opts: { mode: 'quick' | 'full'; logDir: string }): Pro
     await rig.close();
     floor.close();
   }
-  // The daemon inherits the environment: AMBIENTD_PUSH_BUDGET_PERCENT sets its push budget (default 0, off).
-  const pushBudgetPercent = Number(process.env['AMBIENTD_PUSH_BUDGET_PERCENT'] ?? 0);
+  // The daemon inherits the environment: its push budget is the default unless AMBIENTD_PUSH_BUDGET_PERCENT sets it.
+  const pushBudgetPercent = loadConfig({ env: process.env }).xds.pushBudgetPercent;
   const params = {
     ...shape,
     streams,

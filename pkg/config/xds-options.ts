@@ -53,15 +53,16 @@ export const XDS_OPTIONS: readonly OptionSpec[] = [
   {
     path: 'xds.pushBudgetPercent',
     kind: 'int',
-    default: 0,
+    default: 15,
     min: 0,
     max: 100,
     env: ['AMBIENTD_PUSH_BUDGET_PERCENT'],
     help:
       'Percent of the event loop (averaged over 1 s) that pushes may keep busy, each counted from its start until ' +
       'its fan-out has written every stream. Under churn, later pushes wait for the budget and carry every change ' +
-      'made meanwhile; no change waits longer than debounceMax for it, and a push after a quiet period never ' +
-      'waits. 0 (the default) = no budget: every change is pushed as soon as the debounce allows.',
+      'made meanwhile; no change waits longer than debounceMax for it, a push after a quiet period never waits, ' +
+      'and a held push that gains no change within 3 × debounceAfter goes out and turns holding off for a while. ' +
+      '0 = no budget: every change is pushed as soon as the debounce allows.',
   },
   {
     path: 'xds.insecure',
