@@ -1,3 +1,12 @@
+/** The longest holding stays off after repeated misses, in windows. */
+export const OFF_MAX_WINDOWS = 64;
+
+/**
+ * Misses in a row that turn holding off once a hold has gained: under open churn a change is sometimes later than
+ * the probe slice (the loop was busy writing a fan-out), and one such gap should not end the pacing.
+ */
+export const MISSES_TOLERATED = 3;
+
 /**
  * A share of the event loop that pushes may keep busy, as a token bucket of loop milliseconds: it fills at
  * `share` ms per ms up to `share × windowMs`, and each push spends what it took, from its start until its
@@ -16,15 +25,6 @@
  * holding off for `windowMs`, twice as long after each further such miss (up to OFF_MAX_WINDOWS windows); paid() (a
  * held batch that gained a change) resets that back-off.
  */
-/** The longest holding stays off after repeated misses, in windows. */
-export const OFF_MAX_WINDOWS = 64;
-
-/**
- * Misses in a row that turn holding off once a hold has gained: under open churn a change is sometimes later than
- * the probe slice (the loop was busy writing a fan-out), and one such gap should not end the pacing.
- */
-export const MISSES_TOLERATED = 3;
-
 export class PushBudget {
   private readonly cap: number;
   /** Holding is off until then (after a miss). */
