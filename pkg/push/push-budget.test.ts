@@ -25,22 +25,20 @@ t.test('PushBudget: a full bucket lets a push start at once; a spent one asks fo
   t.throws(() => new PushBudget(1.5, 0), RangeError);
 });
 
+/** A leading debouncer (after 5 ms, max 50 ms) on `time` with `budget`. */
+function budgeted(time: FakeTime, budget: PushBudget | undefined, fire: () => void): Debouncer {
+  return new Debouncer({ after: 5, max: 50, clock: time.clock, timers: time, budget, fire });
+}
+
 /** A leading debouncer whose pushes each take `cost` ms of (fake) time and settle at their end. */
 function churn(budget: PushBudget | undefined, cost: number, every: number, ms: number) {
   const time = new FakeTime();
   const pushes: { at: number; firstAt: number; paced: boolean }[] = [];
-  const d: Debouncer = new Debouncer({
-    after: 5,
-    max: 50,
-    clock: time.clock,
-    timers: time,
-    budget,
-    fire: () => {
-      pushes.push({ at: time.now, firstAt: d.batchFirstAt, paced: d.batchPaced });
-      time.now += 1; // build and commit
-      // The fan-out writes the streams over later turns (pkg/xds FanOut) and ends `cost` ms after the start.
-      time.setTimeout(() => d.settled(), cost - 1);
-    },
+  const d = budgeted(time, budget, () => {
+    pushes.push({ at: time.now, firstAt: d.batchFirstAt, paced: d.batchPaced });
+    time.now += 1; // build and commit
+    // The fan-out writes the streams over later turns (pkg/xds FanOut) and ends `cost` ms after the start.
+    time.setTimeout(() => d.settled(), cost - 1);
   });
   for (let at = 0; at < ms; at += every) {
     time.advance(at - time.now);
@@ -73,17 +71,10 @@ t.test('Debouncer with a budget: churn is spaced to the budget, and no change wa
 t.test('Debouncer with a budget: a change after a quiet period goes out at once', async (t) => {
   const time = new FakeTime();
   const fired: number[] = [];
-  const d: Debouncer = new Debouncer({
-    after: 5,
-    max: 50,
-    clock: time.clock,
-    timers: time,
-    budget: new PushBudget(0.2, 0),
-    fire: () => {
-      fired.push(time.now);
-      time.now += 30;
-      time.setImmediate(() => d.settled());
-    },
+  const d = budgeted(time, new PushBudget(0.2, 0), () => {
+    fired.push(time.now);
+    time.now += 30;
+    time.setImmediate(() => d.settled());
   });
   d.poke();
   time.endTurn();
@@ -98,14 +89,7 @@ t.test('Debouncer with a budget: a change after a quiet period goes out at once'
 t.test('Debouncer with a budget: a push that never settles holds the next one for max, not longer', async (t) => {
   const time = new FakeTime();
   const fired: number[] = [];
-  const d = new Debouncer({
-    after: 5,
-    max: 50,
-    clock: time.clock,
-    timers: time,
-    budget: new PushBudget(0.2, 0),
-    fire: () => fired.push(time.now),
-  });
+  const d = budgeted(time, new PushBudget(0.2, 0), () => fired.push(time.now));
   d.poke();
   time.endTurn();
   time.advance(10);
@@ -156,19 +140,12 @@ t.test('Debouncer with a budget: a change that waits for the previous one to arr
   const time = new FakeTime();
   const budget = new PushBudget(0.1, 0);
   const delays: { at: number; delay: number }[] = [];
-  const d: Debouncer = new Debouncer({
-    after: 5,
-    max: 50,
-    clock: time.clock,
-    timers: time,
-    budget,
-    fire: () => {
-      delays.push({ at: time.now, delay: time.now - d.batchFirstAt });
-      time.setTimeout(() => {
-        d.settled();
-        time.setTimeout(() => d.poke(), 2);
-      }, 20);
-    },
+  const d = budgeted(time, budget, () => {
+    delays.push({ at: time.now, delay: time.now - d.batchFirstAt });
+    time.setTimeout(() => {
+      d.settled();
+      time.setTimeout(() => d.poke(), 2);
+    }, 20);
   });
   d.poke();
   time.advance(20_000);
