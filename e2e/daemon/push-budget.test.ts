@@ -31,9 +31,9 @@ function pods(n: number): string {
 
 /**
  * `n` changes, each written once the ztunnel holds the previous one, after one push of `bulk` pods when given;
- * returns the paced-push count.
+ * returns the paced-push count and how often holding was turned off.
  */
-async function changes(t: Test, budget: string, n: number, bulk = 0): Promise<number> {
+async function changes(t: Test, budget: string, n: number, bulk = 0): Promise<{ paced: number; off: number }> {
   const metrics = new Registry();
   const f: DaemonFixture = await startDaemon({
     files: { 'ns.yaml': NS, 'pod.yaml': pod(0) },
@@ -57,28 +57,33 @@ async function changes(t: Test, budget: string, n: number, bulk = 0): Promise<nu
     f.write('pod.yaml', pod(g));
     await c.until(() => ipOf() === `10.1.${(g >> 8) & 255}.${g & 255}`, `change ${g}`);
   }
-  const text = await metrics.getSingleMetricAsString('ambientd_push_paced_total');
-  const m = /^ambientd_push_paced_total (\d+)$/m.exec(text);
-  t.ok(m, 'the paced-push counter is exported');
-  return Number(m![1]);
+  const counter = async (name: string): Promise<number> => {
+    const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(await metrics.getSingleMetricAsString(name));
+    t.ok(m, `${name} is exported`);
+    return Number(m![1]);
+  };
+  return { paced: await counter('ambientd_push_paced_total'), off: await counter('ambientd_push_budget_off_total') };
 }
 
 t.test('each fan-out settles its push: sequential changes under a full budget never wait for it', async (t) => {
   // A push that was never settled would hold the next one until debounceMax and count as paced.
-  t.equal(await changes(t, '100', 20), 0);
+  const { paced, off } = await changes(t, '100', 20);
+  t.equal(paced, 0);
+  t.equal(off, 0, 'nothing was held, so holding was never turned off');
 });
 
 t.test('a 1 % budget holds the change after an expensive push, not every sequential change; all arrive', async (t) => {
   // A 1 % budget holds 10 ms of loop time. Building, encoding and writing 5,000 Addresses takes longer than that
   // (~5 µs a resource to encode alone), so the change after that push waits for the budget.
-  const paced = await changes(t, '1', 20, 5000);
+  const { paced, off } = await changes(t, '1', 20, 5000);
   t.ok(paced > 0, `${paced} pushes waited for the budget`);
+  t.ok(off > 0, `holding was turned off ${off} times (ambientd_push_budget_off_total)`);
   // Each change here waits for the previous one to arrive, so no hold gains a change: after the first miss
   // holding is off for 1 s, then 2, 4, 8 s (PushBudget.missed), not one hold per change as the debt would ask.
   t.ok(paced < 10, `${paced} of 20 sequential changes were held`);
 });
 
 t.test('the budget is off at 0 and out of range above 100', async (t) => {
-  t.equal(await changes(t, '0', 5), 0);
+  t.equal((await changes(t, '0', 5)).paced, 0);
   await t.rejects(startDaemon({ flags: { 'xds-push-budget-percent': '101' } }), /pushBudgetPercent/);
 });

@@ -105,7 +105,8 @@ t.test('Debouncer with a budget: a push that never settles holds the next one fo
 });
 
 t.test('PushBudget: misses turn holding off for a window, doubling while they repeat; paid() resets', async (t) => {
-  const b = new PushBudget(0.1, 0); // 100 ms of loop time per 1 s window
+  let offs = 0;
+  const b = new PushBudget(0.1, 0, 1000, () => offs++); // 100 ms of loop time per 1 s window
   b.started(0);
   b.settled(300); // 100 + 30 − 300 = −170 ms: in debt
   t.ok(b.wait(300) > 0, 'in debt: holds');
@@ -132,6 +133,7 @@ t.test('PushBudget: misses turn holding off for a window, doubling while they re
   b.settled(68_999); // in debt again
   t.equal(b.wait(68_999), 0, 'ten misses in a row: off for 64 windows, not 1,024');
   t.ok(b.wait(69_000) > 0, 'holding again after them');
+  t.equal(offs, 13, 'onOff once per turn-off: 2, then 1 after paid(), then 10');
 });
 
 t.test('Debouncer with a budget: a change that waits for the previous one to arrive is seldom held', async (t) => {

@@ -42,6 +42,8 @@ export class PushBudget {
     private readonly share: number,
     now: number,
     private readonly windowMs = 1000,
+    /** Called each time misses turn holding off (a metric). */
+    private readonly onOff?: () => void,
   ) {
     if (!(share > 0 && share <= 1)) throw new RangeError(`push budget share must be in (0, 1], got ${share}`);
     this.cap = share * windowMs;
@@ -71,6 +73,7 @@ export class PushBudget {
   missed(now: number): void {
     if (--this.trust > 0) return;
     this.trust = 0;
+    this.onOff?.();
     this.offUntil = now + this.offFor;
     this.offFor = Math.min(this.offFor * 2, OFF_MAX_WINDOWS * this.windowMs);
   }

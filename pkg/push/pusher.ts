@@ -73,13 +73,20 @@ export class Pusher {
       help: 'Pushes that waited for the push budget (xds.pushBudgetPercent) after their debounce had ended.',
       registers,
     });
+    const off = new Counter({
+      name: 'ambientd_push_budget_off_total',
+      help:
+        'Times the push budget stopped holding pushes for a while because held pushes gained no change (changes ' +
+        'that each wait for the previous one to arrive, or gaps in churn).',
+      registers,
+    });
     this.debouncer = new Debouncer({
       after: o.debounceAfterMs,
       max: o.debounceMaxMs,
       mode: o.debounceMode,
       clock: o.clock,
       timers: o.timers,
-      budget: o.budgetShare ? new PushBudget(o.budgetShare, o.clock.monotonic()) : undefined,
+      budget: o.budgetShare ? new PushBudget(o.budgetShare, o.clock.monotonic(), 1000, () => off.inc()) : undefined,
       fire: () => this.push(),
     });
   }
