@@ -83,16 +83,16 @@ export class Debouncer {
   batchFirstAt = 0;
   /** The batch being fired waited for the budget (for metrics). */
   batchPaced = false;
+  /** The pending batch is (or was) held by the budget. */
   private paced = false;
   /** Whether a change arrived after the pending batch was first held by the budget. */
   private gained = false;
-  private held = false;
 
   /** Records an event. */
   poke(): void {
     if (this.closed) return;
     const now = this.o.clock.monotonic();
-    if (this.held) this.gained = true;
+    if (this.paced) this.gained = true;
     this.lastAt = now;
     if (!this.pending) {
       this.pending = true;
@@ -137,18 +137,17 @@ export class Debouncer {
     const b = this.o.budget;
     const wait = b ? b.wait(now) : 0;
     if (!b || wait <= 0) return 0;
-    this.held = true;
+    let hold = wait;
     if (!this.gained) {
       const left = this.lastAt + PROBE_AFTERS * Math.max(1, this.o.after) - now;
       if (left <= 0) {
         b.missed(now);
         return 0;
       }
-      this.paced = true;
-      return Math.min(wait, left);
+      hold = Math.min(wait, left);
     }
     this.paced = true;
-    return wait;
+    return hold;
   }
 
   /**
@@ -168,8 +167,8 @@ export class Debouncer {
     this.pending = false;
     this.batchFirstAt = this.firstAt;
     this.batchPaced = this.paced;
-    if (this.held && this.gained) this.o.budget?.paid();
-    this.paced = this.held = this.gained = false;
+    if (this.paced && this.gained) this.o.budget?.paid();
+    this.paced = this.gained = false;
     this.o.budget?.started(this.o.clock.monotonic());
     try {
       this.o.fire();

@@ -82,6 +82,8 @@ t.test('the push budget is charged until settled(); paced pushes are counted', a
   }
   // 200 − 156 = 44 ms left after the first push; 44 + 0.2 × 156 − 156 < 0 after the second.
   t.equal(builds(), 2, 'the third change waits: two pushes of ~156 ms overspent the 200 ms window');
+  // No further change arrives while it is held, so the probe releases it 15 ms after it came (debouncer.ts
+  // PROBE_AFTERS), before it is max old.
   time.advance(50);
   t.equal(builds(), 3, 'until it is max old');
   t.match(await registry.getSingleMetricAsString('ambientd_push_paced_total'), /ambientd_push_paced_total 1\b/);
