@@ -1,7 +1,7 @@
 import { Lexer, parseAllDocuments } from 'yaml';
 import type { RawObject } from './normalize';
 import { isObj } from './validate';
-import { loadPlainYaml } from './yaml-fast';
+import { CORE_NULL, loadPlainYaml } from './yaml-fast';
 
 /**
  * Pure manifest parsing (runs inside the parser worker, see parse-worker.ts):
@@ -37,9 +37,6 @@ export const JSON_NODE_FACTOR = 10;
 /** Raised for a file over a limit: the whole file is rejected with this reason. */
 export class LimitError extends Error {}
 
-/** A plain scalar that the core schema reads as null: as a key, the two parsers name it differently. */
-const NULL_SOURCE = /^(?:~|[Nn]ull|NULL)?$/;
-
 /**
  * One pass of the YAML lexer (no tree is built: ~1 µs and no memory per
  * token) that stops at the first limit crossed. Block depth is estimated from
@@ -67,7 +64,7 @@ export function checkYamlLimits(text: string, limits: ParseLimits): boolean {
     // The lexer emits a plain or block scalar as "\x1f" followed by its source text.
     if (scalarSource) {
       scalarSource = false;
-      keyEnd = NULL_SOURCE.test(tok) ? 1 : 0;
+      keyEnd = CORE_NULL.test(tok) ? 1 : 0; // a null key: the two parsers name it differently
       continue;
     }
     const c = tok.charCodeAt(0);
@@ -181,7 +178,7 @@ function nullOrCollectionKeyBefore(text: string, colon: number): boolean {
   let k = j;
   while (k >= 0 && !WORD_START.has(text.charCodeAt(k))) k--;
   // The null forms are at most 4 characters: a longer word is not one, and needs no slice.
-  return j - k <= 4 && NULL_SOURCE.test(text.slice(k + 1, j + 1));
+  return j - k <= 4 && CORE_NULL.test(text.slice(k + 1, j + 1));
 }
 
 /** The same limits over a parsed JSON value (iterative: a deep value cannot overflow the stack). */

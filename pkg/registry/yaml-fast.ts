@@ -17,7 +17,8 @@ import jsyaml from 'js-yaml';
 
 // The `yaml` library's core schema tests (yaml 2.9.1 dist/schema/common/null.js, core/bool.js, core/int.js,
 // core/float.js), in its order: int before float, octal and hex besides decimal.
-const NULL = /^(?:~|[Nn]ull|NULL)?$/;
+/** A plain scalar the core schema reads as null (also manifest.ts's rule for keys the two parsers name differently). */
+export const CORE_NULL = /^(?:~|[Nn]ull|NULL)?$/;
 const BOOL = /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/;
 const INT_OCT = /^0o[0-7]+$/;
 const INT = /^[-+]?[0-9]+$/;
@@ -26,24 +27,30 @@ const FLOAT_NAN = /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/;
 const FLOAT_EXP = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/;
 const FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/;
 
-/** js-yaml hands a resolver null for an empty node (`a:`). */
-const orEmpty = (d: string | null): string => d ?? '';
+/** A resolver that accepts a scalar any of `tests` matches; js-yaml hands it null for an empty node (`a:`). */
+function matchesAny(...tests: RegExp[]): (d: string | null) => boolean {
+  return (d) => {
+    const s = d ?? '';
+    for (const re of tests) if (re.test(s)) return true;
+    return false;
+  };
+}
 
 const CORE = jsyaml.FAILSAFE_SCHEMA.extend({
   implicit: [
     new jsyaml.Type('tag:yaml.org,2002:null', {
       kind: 'scalar',
-      resolve: (d: string | null) => NULL.test(orEmpty(d)),
+      resolve: matchesAny(CORE_NULL),
       construct: () => null,
     }),
     new jsyaml.Type('tag:yaml.org,2002:bool', {
       kind: 'scalar',
-      resolve: (d: string | null) => BOOL.test(orEmpty(d)),
+      resolve: matchesAny(BOOL),
       construct: (d: string) => d[0] === 't' || d[0] === 'T',
     }),
     new jsyaml.Type('tag:yaml.org,2002:int', {
       kind: 'scalar',
-      resolve: (d: string | null) => INT_OCT.test(orEmpty(d)) || INT.test(orEmpty(d)) || INT_HEX.test(orEmpty(d)),
+      resolve: matchesAny(INT_OCT, INT, INT_HEX),
       construct: (d: string) =>
         INT_OCT.test(d)
           ? parseInt(d.substring(2), 8)
@@ -53,7 +60,7 @@ const CORE = jsyaml.FAILSAFE_SCHEMA.extend({
     }),
     new jsyaml.Type('tag:yaml.org,2002:float', {
       kind: 'scalar',
-      resolve: (d: string | null) => FLOAT_NAN.test(orEmpty(d)) || FLOAT_EXP.test(orEmpty(d)) || FLOAT.test(orEmpty(d)),
+      resolve: matchesAny(FLOAT_NAN, FLOAT_EXP, FLOAT),
       construct: (d: string) =>
         FLOAT_NAN.test(d)
           ? d.slice(-3).toLowerCase() === 'nan'
