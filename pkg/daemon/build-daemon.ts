@@ -148,7 +148,7 @@ function assemble(a: Assembly): Daemon {
     metrics,
     wire,
     snapshot: () => registry.snapshot(),
-    onRegistryChange: (cb) => registry.onChange((c) => cb(new Set(c.byKind.keys()))),
+    onRegistryChange: (cb) => registry.onChange((c) => cb(c.byKind.keys())),
     identity: material,
     rootsFor: (td) => anchors.rootsFor(td),
     requestPush: () => pusher.notify(),

@@ -24,7 +24,7 @@ export interface PeeringContext {
   /** Latest registry snapshot (Gateways declare peers and the local east-west gateway). */
   snapshot: () => RegistrySnapshot;
   /** Subscribe to registry changes (to re-read peer declarations); the callback gets the kinds that changed. */
-  onRegistryChange: (cb: (kinds: ReadonlySet<Kind>) => void) => () => void;
+  onRegistryChange: (cb: (kinds: Iterable<Kind>) => void) => () => void;
   /** The daemon's current serving identity (client cert for dialling peers) and trust bundle. */
   identity: () => { certChainPem: string; keyPem: string; trustBundlePem: string };
   /** Roots that may sign a peer's serving certificate, by the peer's trust domain (undefined: none configured). */

@@ -158,7 +158,11 @@ export class Peering implements PeeringLayer {
       this.log.info('DISABLE_LEGACY_MULTICLUSTER: no-op, ambientd has no remote-kubeconfig discovery');
     this.reconcile();
     this.unsub = this.ctx.onRegistryChange((kinds) => {
-      if ([...kinds].some((k) => DECLARING_KINDS.has(k))) this.reconcile();
+      for (const k of kinds) {
+        if (!DECLARING_KINDS.has(k)) continue;
+        this.reconcile();
+        return;
+      }
     });
   }
 

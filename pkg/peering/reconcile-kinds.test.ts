@@ -48,7 +48,7 @@ t.test('peer declarations are re-read on Gateway changes, not on Pod churn', asy
       snapshots++;
       return registry.snapshot();
     },
-    onRegistryChange: (cb) => registry.onChange((c) => cb(new Set(c.byKind.keys()))),
+    onRegistryChange: (cb) => registry.onChange((c) => cb(c.byKind.keys())),
     identity: () => ({ certChainPem: '', keyPem: '', trustBundlePem: '' }),
     requestPush: () => undefined,
   });
