@@ -270,6 +270,10 @@ t.test("during a push a large request's slices wait; small requests and the dead
   // A push that never ends: each time maxDeferMs has passed, one slice moves.
   clock += 50;
   await waitFor(() => late.applied.length === 2, { timeoutMs: 10_000, what: 'second slice', intervalMs: 1 });
+  // The third slice's wait starts at the pump's next defer() call, which may come on a later turn than the second
+  // slice (after its turn's name budget): advancing the clock before it would start that wait at the new time.
+  const askedAfterSecond = asked;
+  await waitFor(() => asked > askedAfterSecond, { timeoutMs: 10_000, what: 'third slice waiting', intervalMs: 1 });
   clock += 50;
   await late.idle();
   t.equal(late.applied.length, 3, 'every slice applied under constant pushing');
