@@ -12,6 +12,19 @@ import * as path from 'node:path';
 
 export const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
+/**
+ * What a watch event's path under `root` can be, by its name alone (no I/O): a manifest file; a directory
+ * ('maybe-dir': a name without an extension, which only a listing can tell); or nothing to read (outside the root,
+ * hidden — an editor's or an atomic writer's temporary file — or another extension).
+ */
+export function watchedPathKind(root: string, abs: string): 'manifest' | 'maybe-dir' | 'ignored' {
+  const rel = path.relative(root, abs);
+  if (rel.startsWith('..') || path.basename(abs).startsWith('.')) return 'ignored';
+  const ext = path.extname(abs);
+  if (MANIFEST_EXTENSIONS.has(ext.toLowerCase())) return 'manifest';
+  return ext ? 'ignored' : 'maybe-dir';
+}
+
 export interface ListedFile {
   /** ino:size:mtime:ctime of the file read (the link target for an in-tree symlink). */
   stamp: string;

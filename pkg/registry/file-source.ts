@@ -4,10 +4,11 @@ import * as path from 'node:path';
 import type { Registry } from 'prom-client';
 import type { Clock, Component } from '../lifecycle';
 import type { Logger } from '../log';
-import { listTree, MANIFEST_EXTENSIONS, statFileSync, underFailed, type ListedFile } from './dir-scan';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits } from './manifest';
 import { ParserHost } from './parser-host';
-import { parseManifestText, readManifest } from './manifest-read';
+import { isSmallManifest } from './manifest-read';
+import { ManifestLoader } from './manifest-loader';
+import { listTree, statFileSync, underFailed, watchedPathKind, type ListedFile } from './dir-scan';
 import { createSourceMetrics, ProblemTable, type ProblemCode, type SourceHealth } from './source-health';
 import type { LocalRegistry } from './local-registry';
 import { safetyScanDelay } from './scan-schedule';
@@ -29,7 +30,30 @@ export interface FileSourceOptions {
   parseTimeoutMs?: number;
   /** Heap cap of the parser worker (MiB); default 512. */
   parserHeapMb?: number;
+  /**
+   * Where edits of small files wait to be applied (the daemon's pusher): they are read, parsed and applied when the
+   * gate drains them, right before its next snapshot. Absent: applied as soon as their watch events settle.
+   */
+  gate?: IngestGate;
+  /** A gate that has not drained within this long (ms) is not waited for: the source applies the edits. Default 250. */
+  gateWaitMs?: number;
 }
+
+/**
+ * Work a source parks until the next push (Pusher.defer). `defer` says work is pending; the gate calls `drain`
+ * (synchronously, once) before its next snapshot. Under churn the pusher holds pushes, so the edits of that wait are
+ * read and parsed one after another instead of one per watch event: back to back, the parser and the registry stay
+ * in the CPU's caches (docs/design/push-budget.md, "Edits applied at the push").
+ */
+export interface IngestGate {
+  defer(drain: () => void): void;
+}
+
+/**
+ * FileSourceOptions.gateWaitMs's default: above the default `xds.debounceMax` (50 ms), the longest the pusher holds
+ * a batch, so the gate drains first.
+ */
+const GATE_WAIT_MS = 250;
 
 /** Coalesces a burst of fs.watch events (editors write several times) into one scan. */
 const WATCH_SETTLE_MS = 1;
@@ -52,15 +76,10 @@ export class FileSource implements Component {
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly pollMs: number;
-  private readonly maxBytes: number;
   private readonly loaderId: string;
   private readonly parser: ParserHost;
-  private readonly limits: ParseLimits;
   private readonly problems: ProblemTable;
-  /** rel path -> when an empty version (that stamp) of a file that had objects was first read. */
-  private readonly emptySeen = new Map<string, { stamp: string; at: number }>();
-  /** rel path -> stamp of the version last processed (read and parsed, or rejected whole). */
-  private readonly stamps = new Map<string, string>();
+  private readonly loader: ManifestLoader;
   /**
    * One non-recursive watcher per directory: Node 20's recursive fs.watch on
    * Linux misses or delays events for files replaced by rename (measured:
@@ -71,6 +90,11 @@ export class FileSource implements Component {
   private pollTimer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
   private readonly dirty = new Set<string>();
+  /** Settled edits waiting for the gate (absolute paths), and the timer that stops waiting for it. */
+  private readonly deferred = new Set<string>();
+  private deferTimer: NodeJS.Timeout | undefined;
+  private readonly gate: IngestGate | undefined;
+  private readonly gateWaitMs: number;
   private fullPending = false;
   private scanning: Promise<void> | undefined;
   private rescan = false;
@@ -83,12 +107,12 @@ export class FileSource implements Component {
   constructor(opts: FileSourceOptions) {
     this.dir = path.resolve(opts.dir);
     this.registry = opts.registry;
+    this.gate = opts.gate;
+    this.gateWaitMs = opts.gateWaitMs ?? GATE_WAIT_MS;
     this.log = opts.logger.child({ component: 'file-source' });
     this.clock = opts.clock;
     this.pollMs = opts.pollIntervalMs ?? 1000;
-    this.maxBytes = opts.maxFileBytes ?? 32 * 1024 * 1024;
     this.loaderId = `file-source:${this.dir}`;
-    this.limits = { ...DEFAULT_PARSE_LIMITS, ...opts.parseLimits };
     this.parser = new ParserHost({
       logger: this.log,
       limits: opts.parseLimits,
@@ -97,6 +121,18 @@ export class FileSource implements Component {
     });
     this.problems = new ProblemTable('file', createSourceMetrics(opts.metrics), () => this.clock.now());
     this.problems.init();
+    this.loader = new ManifestLoader({
+      registry: this.registry,
+      log: this.log,
+      clock: this.clock,
+      parser: this.parser,
+      limits: { ...DEFAULT_PARSE_LIMITS, ...opts.parseLimits },
+      maxBytes: opts.maxFileBytes ?? 32 * 1024 * 1024,
+      emptyHoldMs: this.pollMs,
+      problems: this.problems,
+      report: (rel, code, reason) => this.report(rel, code, reason),
+      closed: () => this.closed,
+    });
     this.registry.registerSource(this.loaderId);
   }
 
@@ -176,7 +212,8 @@ export class FileSource implements Component {
     this.watchers.clear();
     if (this.pollTimer) clearTimeout(this.pollTimer);
     if (this.settleTimer) clearTimeout(this.settleTimer);
-    this.pollTimer = this.settleTimer = undefined;
+    if (this.deferTimer) clearTimeout(this.deferTimer);
+    this.pollTimer = this.settleTimer = this.deferTimer = undefined;
   }
 
   /**
@@ -200,17 +237,14 @@ export class FileSource implements Component {
       } else {
         const files = [...this.dirty];
         this.dirty.clear();
-        void this.scanFiles(files);
+        if (this.gate) this.defer(files);
+        else void this.scanFiles(files);
       }
     }, WATCH_SETTLE_MS);
     this.settleTimer.unref();
   }
 
-  /**
-   * Re-checks just these paths. Anything that is not plainly a readable file
-   * (a directory, a path that is gone, an error) falls back to a full scan:
-   * only a listing can prove a file was removed.
-   */
+  /** Re-checks just these paths (changed(): what is not plainly a readable file asks for a full scan). */
   private async scanFiles(files: string[]): Promise<void> {
     if (this.scanning) {
       // A full scan is running; it will see these changes or rescan after.
@@ -220,22 +254,8 @@ export class FileSource implements Component {
     this.scanning = (async () => {
       for (const abs of files) {
         if (this.closed) return;
-        const rel = path.relative(this.dir, abs);
-        if (rel.startsWith('..') || path.basename(abs).startsWith('.')) continue;
-        if (!MANIFEST_EXTENSIONS.has(path.extname(abs).toLowerCase())) {
-          this.fullPending ||= !path.extname(abs); // maybe a directory
-          continue;
-        }
-        if (!this.realRoot) {
-          this.fullPending = true;
-          continue;
-        }
-        const r = statFileSync(this.dir, this.realRoot, abs);
-        if (r?.kind !== 'file') {
-          this.fullPending = true;
-          continue;
-        }
-        if (this.stamps.get(rel) !== r.file.stamp) await this.load(rel, r.file);
+        const c = this.changed(abs);
+        if (c) await this.loader.load(c.rel, c.file);
       }
     })();
     try {
@@ -245,6 +265,67 @@ export class FileSource implements Component {
     }
     if (this.fullPending || this.rescan) this.kick();
   }
+
+  /**
+   * The manifest file at `abs` when it changed since it was last processed; undefined otherwise. Anything that is
+   * not plainly a readable file (a directory, a path that is gone, an error) asks for a full scan: only a listing
+   * can prove a file was removed.
+   */
+  private changed(abs: string): { rel: string; file: ListedFile } | undefined {
+    if (!this.wanted(abs)) return undefined;
+    const rel = path.relative(this.dir, abs);
+    if (!this.realRoot) {
+      this.fullPending = true;
+      return undefined;
+    }
+    const r = statFileSync(this.dir, this.realRoot, abs);
+    if (r?.kind !== 'file') {
+      this.fullPending = true;
+      return undefined;
+    }
+    return this.loader.isCurrent(rel, r.file.stamp) ? undefined : { rel, file: r.file };
+  }
+
+  /** Whether a watch event's path can be a manifest file (no I/O); one that may be a directory asks for a full scan. */
+  private wanted(abs: string): boolean {
+    const kind = watchedPathKind(this.dir, abs);
+    if (kind === 'maybe-dir') this.fullPending = true;
+    return kind === 'manifest';
+  }
+
+  /** Settled edits go to the gate; the ones it cannot name as manifests are dropped (or ask for a full scan). */
+  private defer(files: string[]): void {
+    for (const abs of files) if (this.wanted(abs)) this.deferred.add(abs);
+    if (this.fullPending) this.kick();
+    if (this.deferred.size === 0) return;
+    this.deferTimer ??= setTimeout(this.drain, this.gateWaitMs);
+    this.deferTimer.unref();
+    this.gate!.defer(this.drain);
+  }
+
+  /**
+   * Applies the deferred edits now (the gate, or gateWaitMs later): small files are read, parsed and applied here,
+   * synchronously; larger ones take the parser worker as a settled watch event does. While a scan runs, it is
+   * asked to run again instead (it may have passed these files already).
+   */
+  private readonly drain = (): void => {
+    if (this.deferTimer) clearTimeout(this.deferTimer);
+    this.deferTimer = undefined;
+    if (this.closed || this.deferred.size === 0) return;
+    const files = [...this.deferred];
+    this.deferred.clear();
+    if (this.scanning) {
+      this.rescan = true;
+      return;
+    }
+    const later: string[] = [];
+    for (const abs of files) {
+      const c = this.changed(abs);
+      if (c && !(isSmallManifest(c.file) && this.loader.loadSmall(c.rel, c.file))) later.push(abs);
+    }
+    if (later.length > 0) void this.scanFiles(later);
+    else if (this.fullPending) this.kick();
+  };
 
   private watchDir(abs: string): void {
     if (this.closed || this.watchers.has(abs)) return;
@@ -279,14 +360,13 @@ export class FileSource implements Component {
     // copy takes over before the old one is withdrawn, so nothing flaps.
     for (const [rel, file] of listing.files) {
       if (this.closed) return;
-      if (this.stamps.get(rel) === file.stamp) continue;
-      if (!(await this.load(rel, file))) complete = false;
+      if (this.loader.isCurrent(rel, file.stamp)) continue;
+      if (!(await this.loader.load(rel, file))) complete = false;
     }
-    for (const rel of [...this.stamps.keys()]) {
+    for (const rel of this.loader.known()) {
       // Kept: still listed, or under a directory that could not be listed this round.
       if (listing.files.has(rel) || underFailed(rel, listing.failed)) continue;
-      this.stamps.delete(rel);
-      this.emptySeen.delete(rel);
+      this.loader.forget(rel);
       if (listing.refused.has(rel)) {
         this.log.warn({ file: rel, reason: listing.refused.get(rel) }, 'manifest file refused; its objects withdrawn');
       } else {
@@ -307,67 +387,5 @@ export class FileSource implements Component {
   private report(rel: string, code: ProblemCode, reason: string): void {
     if (!this.problems.set(rel, code, reason)) return;
     this.log.warn({ file: rel, code, reason }, 'registry source problem; last good objects kept');
-  }
-
-  /**
-   * Reads and parses one file. Returns false when it could not be read (its
-   * stamp is not recorded, so the next scan retries it).
-   */
-  private async load(rel: string, file: ListedFile): Promise<boolean> {
-    const id = `file:${rel}`;
-    const read = await readManifest(file, this.maxBytes);
-    if (read.kind === 'failed') {
-      this.report(rel, 'read', read.reason);
-      return false;
-    }
-    if (read.kind === 'text' && read.text.trim() === '' && this.registry.sourceSize(id) > 0) {
-      // A writer that truncates before writing (O_TRUNC: editors, shell redirection) shows an
-      // empty file for a moment: emptiness withdraws the file's objects only once it held still
-      // for a poll interval; until then it is a 'read' problem and the file is read again.
-      const seen = this.emptySeen.get(rel);
-      if (seen?.stamp !== file.stamp) this.emptySeen.set(rel, { stamp: file.stamp, at: this.clock.now() });
-      if (!seen || seen.stamp !== file.stamp || this.clock.now() - seen.at < this.pollMs) {
-        this.report(rel, 'read', 'empty; its objects stay until it is still empty a poll interval later');
-        return false;
-      }
-    }
-    this.emptySeen.delete(rel);
-    this.stamps.set(rel, file.stamp);
-    if (read.kind === 'too-big') {
-      const reason = `file rejected: larger than ${this.maxBytes} bytes (${read.size})`;
-      this.report(rel, 'limit', reason);
-      this.registry.reportParseErrors(id, [{ origin: rel, reason }]);
-      return true;
-    }
-    const outcome = await parseManifestText(rel, file, read.text, this.limits, this.parser);
-    if (this.closed) return true;
-    if (!outcome.ok) {
-      this.report(rel, 'limit', outcome.reason);
-      this.registry.reportParseErrors(id, [{ origin: rel, reason: outcome.reason }]);
-      return true;
-    }
-    const parsed = outcome.parsed;
-    this.registry.reportParseErrors(id, parsed.errors);
-    if (parsed.errors.length === 0) {
-      this.problems.clear(rel);
-      this.registry.replaceSource(id, parsed.objects);
-    } else {
-      // A document that does not parse could have been any object: withdraw
-      // nothing until the file parses again, only apply the valid documents.
-      const limit = parsed.errors.some((e) => e.origin === rel);
-      const first = parsed.errors.slice(0, 3).map((e) => `${e.origin}: ${e.reason}`);
-      this.report(rel, limit ? 'limit' : 'parse', first.join('; '));
-      this.registry.applyEvents(
-        id,
-        parsed.objects.map((o) => ({ type: 'upsert' as const, obj: o.obj, origin: o.origin })),
-      );
-    }
-    // debug, not info: under churn every change is a file load, and one line each was ~8 % of the daemon's CPU
-    // (churn bench, 100 changes/s); problems are reported above at warn whatever the level.
-    this.log.debug(
-      { file: rel, objects: parsed.objects.length, parseErrors: parsed.errors.length },
-      'manifest file loaded',
-    );
-    return true;
   }
 }

@@ -8,7 +8,7 @@
  */
 export { LocalRegistry } from './local-registry';
 export { FileSource } from './file-source';
-export type { FileSourceOptions } from './file-source';
+export type { FileSourceOptions, IngestGate } from './file-source';
 export { parseManifest, DEFAULT_PARSE_LIMITS } from './manifest';
 export type { ParsedFile, ParseLimits } from './manifest';
 export { ParserHost } from './parser-host';

@@ -12,11 +12,14 @@ import type { ParserHost, ParseOutcome } from './parser-host';
  */
 const INLINE_MAX_BYTES = 16 * 1024;
 
+/** Whether `file` is read (readManifest) and parsed (parseSmallManifest) on the event loop. */
+export function isSmallManifest(file: ListedFile): boolean {
+  return file.size <= INLINE_MAX_BYTES;
+}
+
 /** A manifest's text, read in place when it is small, else through the thread pool; never past `maxBytes`. */
 export function readManifest(file: ListedFile, maxBytes: number): ReadResult | Promise<ReadResult> {
-  return file.size <= INLINE_MAX_BYTES
-    ? readBoundedSync(file.readPath, maxBytes)
-    : readBounded(file.readPath, maxBytes);
+  return isSmallManifest(file) ? readBoundedSync(file.readPath, maxBytes) : readBounded(file.readPath, maxBytes);
 }
 
 /** Parses a manifest's text: on the event loop when it is small, else in the parser worker (same limits). */
@@ -27,7 +30,16 @@ export async function parseManifestText(
   limits: ParseLimits,
   parser: ParserHost,
 ): Promise<ParseOutcome> {
-  if (file.size > INLINE_MAX_BYTES || text.length > INLINE_MAX_BYTES) return parser.parse(rel, text);
+  if (!isSmallManifest(file)) return parser.parse(rel, text);
+  return parseSmallManifest(rel, text, limits) ?? parser.parse(rel, text);
+}
+
+/**
+ * Parses a small manifest's text on the event loop; undefined when the text grew past the inline size since the
+ * file was listed (it then goes to the parser worker, parseManifestText).
+ */
+export function parseSmallManifest(rel: string, text: string, limits: ParseLimits): ParseOutcome | undefined {
+  if (text.length > INLINE_MAX_BYTES) return undefined;
   try {
     return { ok: true, parsed: parseManifest(text, rel, limits) };
   } catch (e) {
