@@ -20,7 +20,7 @@ import { grpcServerOptions, xdsStreamOptions } from './grpc-options';
 import { ensureWritableDir, meshContext, servingDnsNames, servingIps } from './helpers';
 import { isZtunnel, ztunnelAcks } from './data-plane';
 import { Daemon, type AdminLayer, type DaemonComponent } from './daemon';
-import { registrySource, sourceComponent, type RegistrySource } from './registry-source';
+import { registrySource, sourceComponent, type GateRelay, type RegistrySource } from './registry-source';
 import { processMetrics } from './process-metrics';
 import { caComponent, openAuthority } from './ca-component';
 
@@ -271,7 +271,7 @@ function assemble(a: Assembly): Daemon {
     named('serving-identity', serving),
     sourceComponent(cfg, source, logger),
     ...(peering ? [named('peering', peering)] : []),
-    pushComponent(registry, changes, pusher, burst),
+    pushComponent(registry, changes, pusher, burst, a.source.gate),
     {
       name: 'grpc',
       async start() {
@@ -330,16 +330,19 @@ function named(name: string, c: Component): DaemonComponent {
 
 /**
  * Registry changes feed the pusher from start on; the first state is built at start, before the port opens, so
- * no ztunnel ever sees a half-loaded mesh (the registry and peering components started before this one).
+ * no ztunnel ever sees a half-loaded mesh (the registry and peering components started before this one). From then
+ * until close, a file source's edits wait for the next push (`gate`, FileSourceOptions.gate).
  */
 function pushComponent(
   registry: LocalRegistry,
   changes: ChangeAccumulator,
   pusher: Pusher,
   burst: AfterBurst | undefined,
+  gate: GateRelay | undefined,
 ): DaemonComponent {
   let unsubscribe: (() => void) | undefined;
   const stop = (): void => {
+    gate?.connect(undefined);
     unsubscribe?.();
     unsubscribe = undefined;
     burst?.close();
@@ -353,6 +356,7 @@ function pushComponent(
         pusher.notify();
       });
       pusher.pushNow();
+      gate?.connect(pusher);
     },
     async close() {
       stop();

@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import type { DaemonConfig } from '../config';
 import type { Clock } from '../lifecycle';
 import type { Logger } from '../log';
-import { FileSource, type LocalRegistry } from '../registry';
+import { FileSource, type IngestGate, type LocalRegistry } from '../registry';
 import { KubeClient, KubeSource, createKubeMetrics, resolveClientConfig, type KubeMetrics } from '../kube';
 import type { DaemonComponent } from './daemon';
 import { StartupError } from './errors';
@@ -13,6 +13,25 @@ export interface RegistrySource {
   source: FileSource | KubeSource;
   /** In-cluster: the API client and the metrics shared by the source, the lease and the status writer. */
   kube?: { api: KubeClient; metrics: KubeMetrics };
+  /** A file source's gate: the push component connects the pusher to it while it runs. */
+  gate?: GateRelay;
+}
+
+/**
+ * The file source's IngestGate: the pusher while the push component runs (edits are applied at the next push);
+ * before it starts and after it closes, each edit is applied at once, as without a gate.
+ */
+export class GateRelay implements IngestGate {
+  private target: IngestGate | undefined;
+
+  connect(target: IngestGate | undefined): void {
+    this.target = target;
+  }
+
+  defer(drain: () => void): void {
+    if (this.target) this.target.defer(drain);
+    else drain();
+  }
 }
 
 /** Constructs the source (no I/O yet); a kubeconfig that cannot be resolved is a StartupError. */
@@ -23,8 +42,11 @@ export function registrySource(
 ): RegistrySource {
   if (cfg.registry.type === 'file') {
     const r = cfg.registry;
+    const gate = new GateRelay();
     return {
+      gate,
       source: new FileSource({
+        gate,
         dir: path.resolve(r.dir),
         registry,
         logger: d.logger.child({ component: 'file-source' }),

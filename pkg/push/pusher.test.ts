@@ -107,3 +107,41 @@ t.test('with a budget, a commit that changes nothing settles at once (no fan-out
   t.equal(builds(), 3, 'pushed at the end of its turn, not held for max by a push nobody will settle');
   pusher.close();
 });
+
+t.test('defer(): the drain runs once, before the build, and what it changes is in that push', async (t) => {
+  const { time, pusher, builds } = rig({ mode: 'quiet' });
+  const seen: string[] = [];
+  const drain = (): void => {
+    seen.push(`drain before build ${builds() + 1}`);
+    pusher.notify(); // the registry's change notice for what the drain applied
+  };
+  pusher.defer(drain);
+  pusher.defer(drain); // the same source again before the push: one drain
+  time.endTurn();
+  t.equal(builds(), 0, 'a deferred change is a change for the debounce: the quiet period first');
+  time.advance(5);
+  t.equal(builds(), 1);
+  t.same(seen, ['drain before build 1']);
+  time.advance(50);
+  t.equal(builds(), 1, "the drain's own notice asked for no second push");
+  pusher.defer(drain);
+  time.advance(5);
+  t.same(seen, ['drain before build 1', 'drain before build 2'], 'a later deferral drains at the next push');
+  pusher.close();
+  let after = 0;
+  pusher.defer(() => after++);
+  t.equal(after, 1, 'once closed, a deferral drains at once');
+});
+
+t.test('defer(): a drain that throws is logged; the other drains and the push go on', async (t) => {
+  const { time, pusher, builds } = rig();
+  let ran = 0;
+  pusher.defer(() => {
+    throw new Error('unreadable');
+  });
+  pusher.defer(() => ran++);
+  time.endTurn();
+  t.equal(ran, 1);
+  t.equal(builds(), 1);
+  pusher.close();
+});

@@ -45,6 +45,9 @@ export class Pusher {
   private readonly failures: Counter;
   private readonly paced: Counter;
   private closed = false;
+  /** Sources' parked work (defer()), run at the start of the next push; changes made meanwhile belong to it. */
+  private readonly drains = new Set<() => void>();
+  private draining = false;
   pushes = 0;
 
   constructor(private readonly o: PusherOptions) {
@@ -91,14 +94,52 @@ export class Pusher {
     });
   }
 
-  /** Something changed upstream; a push will follow within the debounce bounds. */
+  /**
+   * Something changed upstream; a push will follow within the debounce bounds. Not while the push's own drains run
+   * (defer()): what they change is in that push.
+   */
   notify(): void {
-    if (!this.closed) this.debouncer.poke();
+    if (!this.closed && !this.draining) this.debouncer.poke();
+  }
+
+  /**
+   * A source has changes to apply (pkg/registry IngestGate): `drain` runs once, at the start of the next push and
+   * before its snapshot, so the changes that arrive while a push is held are applied one after another, then pushed
+   * together. Counts as a change for the debounce now. Once closed, drained at once.
+   */
+  defer(drain: () => void): void {
+    if (this.closed) {
+      drain();
+      return;
+    }
+    this.drains.add(drain);
+    this.notify();
   }
 
   /** The last push's work is done (in the daemon: its fan-out pass ended); the budget charges its duration. */
   settled(): void {
     if (!this.closed) this.debouncer.settled();
+  }
+
+  /** Runs the parked drains (defer()); one that throws is logged and the others still run. */
+  private runDrains(): void {
+    if (this.drains.size === 0) return;
+    const list = [...this.drains];
+    this.drains.clear();
+    this.draining = true;
+    try {
+      for (const drain of list) {
+        try {
+          drain();
+        } catch (e) {
+          this.o.logger.error({ component: 'push', err: e }, 'applying a source change failed');
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+    // Parked while draining: not in this push.
+    if (this.drains.size > 0) this.debouncer.poke();
   }
 
   /** Builds and commits right now (start-up, tests). */
@@ -114,6 +155,9 @@ export class Pusher {
     const t0 = this.o.clock.monotonic();
     this.debounceTime.observe((t0 - firstEvent) / 1000);
     if (this.debouncer.batchPaced) this.paced.inc();
+    this.runDrains();
+    // The build's own time, without the sources' parked work.
+    const tb = this.o.clock.monotonic();
     let result: PushBuildResult;
     try {
       result = this.o.build();
@@ -125,7 +169,7 @@ export class Pusher {
       return;
     }
     const t1 = this.o.clock.monotonic();
-    this.initTime.observe((t1 - t0) / 1000);
+    this.initTime.observe((t1 - tb) / 1000);
     const seq = this.o.cache.seq;
     // A commit that changed nothing notifies no stream, so no fan-out pass will report this push's end.
     if (this.o.cache.commit(result.commits, { at: firstEvent, originAt: result.originAt }) === seq) {
