@@ -22,6 +22,7 @@ const SCENARIOS = [
   'parse',
   'encode',
   'translate',
+  'ingest',
 ] as const;
 /** Opt-in scenarios: run only when named (SCENARIO=<name>); a plain run says why each is left out. */
 const OPT_IN: Record<string, string> = {
