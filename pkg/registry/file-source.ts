@@ -68,7 +68,9 @@ const WATCH_SETTLE_MS = 1;
  * that cannot be read, parsed as a whole, or is over a limit keeps its last
  * good objects and is reported in health() until it reads again. Only a
  * successful listing that no longer names a file removes its objects.
- * Parsing runs in a worker thread (ParserHost) under limits and a budget.
+ * Small files are read and parsed on the event loop, larger ones in a worker
+ * thread (ParserHost), under the same limits. With a gate, a small file's edit
+ * is applied when the gate drains it (FileSourceOptions.gate).
  */
 export class FileSource implements Component {
   private readonly dir: string;
