@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Registry } from 'prom-client';
 import { loadConfig } from '../config';
+import { waitFor } from '../lifecycle';
 import { createSilentLogger } from '../log';
 import { loadWire } from '../wire';
 import { buildDaemon } from './build-daemon';
@@ -80,4 +81,31 @@ t.test('close on a daemon that was built but never started resolves', async (t) 
   const d = await build(t);
   await d.close();
   t.pass('closed');
+});
+
+t.test('a file edit is applied inside the push that commits it: the file source waits for the pusher', async (t) => {
+  const d = await build(t);
+  t.teardown(() => d.destroy());
+  await d.start();
+  // Each registry change: had the cache committed by the end of the synchronous work it belongs to? Applied at the
+  // push (the gate), the commit follows in the same call stack; applied by the file source itself (its settle
+  // timer), the push comes on a later turn.
+  const committedWith: boolean[] = [];
+  const off = d.registry.onChange(() => {
+    const at = d.cache.seq;
+    process.nextTick(() => committedWith.push(d.cache.seq > at));
+  });
+  t.teardown(off);
+  const dir = d.cfg.registry.type === 'file' ? d.cfg.registry.dir : '';
+  for (const [i, ip] of ['10.9.0.1', '10.9.0.2', '10.9.0.3'].entries()) {
+    fs.writeFileSync(
+      path.join(dir, 'edit.yaml'),
+      'apiVersion: v1\nkind: Namespace\nmetadata: { name: edits, labels: { istio.io/dataplane-mode: ambient } }\n' +
+        '---\napiVersion: v1\nkind: Pod\nmetadata: { name: p, namespace: edits }\n' +
+        `spec: { nodeName: n1 }\nstatus: { phase: Running, podIP: ${ip} }\n`,
+    );
+    await waitFor(() => committedWith.length > i, { timeoutMs: 5000, what: `edit ${i + 1} applied` });
+  }
+  t.same(committedWith, [true, true, true], 'every edit was committed in the push that applied it');
+  await d.close();
 });
