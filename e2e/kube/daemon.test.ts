@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
+import { waitFor } from '../../pkg/lifecycle';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../pkg/wire';
 import { ISSUER } from './harness';
 import * as k from './objects';
@@ -27,6 +28,7 @@ import {
   skip,
   tamper,
   useKubeDaemon,
+  WAIT,
   workload,
   ztunnel,
   ztunnelToken,
@@ -275,5 +277,28 @@ t.test(
       good.received.some((r) => r.typeUrl === TYPE_ADDRESS),
       'and served addresses',
     );
+  },
+);
+
+t.test(
+  'a watch event is applied inside the push that commits it: the Kubernetes source waits for the pusher',
+  { skip },
+  async (t) => {
+    // The registry change that gives the pod its IP: had the cache committed by the end of the synchronous work it
+    // belongs to? Parked with the pusher (ParkedSink), the commit follows in the same call stack; applied as the
+    // watch chunk arrived, the push comes on a later turn.
+    const committedWith: boolean[] = [];
+    const off = daemon.registry.onChange((c) => {
+      if (!c.byKind.get('Pod')?.has('apps/gate-0')) return;
+      if (daemon.registry.snapshot().pods.get('apps/gate-0')?.ips[0] !== '10.1.0.20') return;
+      const at = daemon.cache.seq;
+      process.nextTick(() => committedWith.push(daemon.cache.seq > at));
+    });
+    t.teardown(off);
+    const p = k.pod('apps', 'gate-0', 'web', 'node-1');
+    await k.setPodRunning(admin, await k.apply(admin, p), '10.1.0.20');
+    await waitFor(() => committedWith.length > 0, { ...WAIT, what: 'the IP change applied' });
+    t.same(committedWith, [true], 'committed in the push that applied it');
+    await k.remove(admin, p);
   },
 );

@@ -331,18 +331,19 @@ function named(name: string, c: Component): DaemonComponent {
 /**
  * Registry changes feed the pusher from start on; the first state is built at start, before the port opens, so
  * no ztunnel ever sees a half-loaded mesh (the registry and peering components started before this one). From then
- * until close, a file source's edits wait for the next push (`gate`, FileSourceOptions.gate).
+ * until close, the source's file edits and watch events wait for the next push (`gate`: FileSourceOptions.gate,
+ * ParkedSink).
  */
 function pushComponent(
   registry: LocalRegistry,
   changes: ChangeAccumulator,
   pusher: Pusher,
   burst: AfterBurst | undefined,
-  gate: GateRelay | undefined,
+  gate: GateRelay,
 ): DaemonComponent {
   let unsubscribe: (() => void) | undefined;
   const stop = (): void => {
-    gate?.connect(undefined);
+    gate.connect(undefined);
     unsubscribe?.();
     unsubscribe = undefined;
     burst?.close();
@@ -356,7 +357,7 @@ function pushComponent(
         pusher.notify();
       });
       pusher.pushNow();
-      gate?.connect(pusher);
+      gate.connect(pusher);
     },
     async close() {
       stop();

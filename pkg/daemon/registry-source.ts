@@ -7,19 +7,20 @@ import { FileSource, type IngestGate, type LocalRegistry } from '../registry';
 import { KubeClient, KubeSource, createKubeMetrics, resolveClientConfig, type KubeMetrics } from '../kube';
 import type { DaemonComponent } from './daemon';
 import { StartupError } from './errors';
+import { ParkedSink } from './parked-sink';
 
 /** The registry source buildDaemon constructs from registry.*: a directory of manifests or a Kubernetes API. */
 export interface RegistrySource {
   source: FileSource | KubeSource;
   /** In-cluster: the API client and the metrics shared by the source, the lease and the status writer. */
   kube?: { api: KubeClient; metrics: KubeMetrics };
-  /** A file source's gate: the push component connects the pusher to it while it runs. */
-  gate?: GateRelay;
+  /** The source's gate (file edits, Kubernetes watch events): the push component connects the pusher while it runs. */
+  gate: GateRelay;
 }
 
 /**
- * The file source's IngestGate: the pusher while the push component runs (edits are applied at the next push);
- * before it starts and after it closes, each edit is applied at once, as without a gate.
+ * The registry source's IngestGate: the pusher while the push component runs (edits and watch events are applied at
+ * the next push); before it starts and after it closes, each is applied at once, as without a gate.
  */
 export class GateRelay implements IngestGate {
   private target: IngestGate | undefined;
@@ -74,14 +75,15 @@ export function registrySource(
   }
   // One metrics object shared by the source, the lease and the status writer (registering twice throws).
   const metrics = createKubeMetrics(d.metrics);
+  const gate = new GateRelay();
   const source = new KubeSource({
     api,
-    sink: registry,
+    sink: new ParkedSink(registry, gate),
     logger: d.logger.child({ component: 'kube-source' }),
     metrics,
     ownsApi: true,
   });
-  return { source, kube: { api, metrics } };
+  return { source, kube: { api, metrics }, gate };
 }
 
 /** The registry source; in-cluster, start resolves once every kind has listed (bounded by registry.syncTimeout). */
