@@ -36,8 +36,21 @@ export async function startDaemon(o: DaemonFixtureOptions = {}): Promise<DaemonF
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ambientd-e2e-'));
   const registryDir = o.registryDir ?? path.join(dir, 'registry');
   const stateDir = o.stateDir ?? path.join(dir, 'state');
-  fs.mkdirSync(registryDir, { recursive: true });
-  for (const [f, y] of Object.entries(o.files ?? {})) fs.writeFileSync(path.join(registryDir, f), y);
+  let daemon: Daemon;
+  try {
+    fs.mkdirSync(registryDir, { recursive: true });
+    for (const [f, y] of Object.entries(o.files ?? {})) fs.writeFileSync(path.join(registryDir, f), y);
+    daemon = await started(o, registryDir, stateDir);
+  } catch (e) {
+    // A fixture that did not start (a refused setting, a port in use) leaves no directory behind.
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+    throw e;
+  }
+  return fixture(daemon, dir, registryDir, stateDir);
+}
+
+/** Builds and starts the daemon; one that fails to start is destroyed before the error goes on. */
+async function started(o: DaemonFixtureOptions, registryDir: string, stateDir: string): Promise<Daemon> {
   const cfg = loadConfig({
     flags: {
       'cluster-id': 'c1',
@@ -56,7 +69,17 @@ export async function startDaemon(o: DaemonFixtureOptions = {}): Promise<DaemonF
     wire: testWire(),
     ...o.deps,
   });
-  await daemon.start();
+  try {
+    await daemon.start();
+  } catch (e) {
+    daemon.destroy();
+    throw e;
+  }
+  return daemon;
+}
+
+/** What a test holds of a started daemon; close() removes the fixture's own directory. */
+function fixture(daemon: Daemon, dir: string, registryDir: string, stateDir: string): DaemonFixture {
   const clients: ZtunnelClient[] = [];
   const token = (ns = 'istio-system', sa = 'ztunnel', node?: string): string =>
     daemon.auth.bootstrap.createBootstrapToken({ namespace: ns, serviceAccount: sa, node, ttlSeconds: 3600 });
