@@ -323,7 +323,7 @@ export class FileSource implements Component {
     const later: string[] = [];
     for (const abs of files) {
       const c = this.changed(abs);
-      if (c && !(isSmallManifest(c.file) && this.loader.loadSmall(c.rel, c.file))) later.push(abs);
+      if (c && (!isSmallManifest(c.file) || this.loader.loadSmall(c.rel, c.file) === undefined)) later.push(abs);
     }
     if (later.length > 0) void this.scanFiles(later);
     else if (this.fullPending) this.kick();

@@ -1,8 +1,8 @@
 import type { Clock } from '../lifecycle';
 import type { Logger } from '../log';
-import { readBoundedSync, type ListedFile, type ReadResult } from './dir-scan';
+import { readBounded, readBoundedSync, type ListedFile, type ReadResult } from './dir-scan';
 import type { ParseLimits } from './manifest';
-import { parseManifestText, parseSmallManifest, readManifest } from './manifest-read';
+import { isSmallManifest, parseSmallManifest } from './manifest-read';
 import type { ParserHost, ParseOutcome } from './parser-host';
 import type { ProblemCode, ProblemTable } from './source-health';
 import type { LocalRegistry } from './local-registry';
@@ -53,30 +53,32 @@ export class ManifestLoader {
 
   /**
    * Reads and parses one file. Returns false when it could not be read (its
-   * stamp is not recorded, so the next scan retries it).
+   * stamp is not recorded, so the next scan retries it). A small file is read
+   * and parsed on the event loop (loadSmall), a larger one through the thread
+   * pool and the parser worker.
    */
   async load(rel: string, file: ListedFile): Promise<boolean> {
-    const read = await readManifest(file, this.o.maxBytes);
+    const inline = isSmallManifest(file) ? this.loadSmall(rel, file) : undefined;
+    if (inline !== undefined) return inline;
+    const read = await readBounded(file.readPath, this.o.maxBytes);
     const admitted = this.admit(rel, file, read);
     if (typeof admitted === 'boolean') return admitted;
-    const outcome = await parseManifestText(rel, file, admitted.text, this.o.limits, this.o.parser);
+    const outcome = await this.o.parser.parse(rel, admitted.text);
     if (!this.o.closed()) this.apply(rel, outcome);
     return true;
   }
 
   /**
-   * load() on the event loop, for a small file (isSmallManifest); false, with nothing done, when its text turned
-   * out too large to parse here (load() then takes it).
+   * load() without leaving the event loop, for a small file (isSmallManifest); undefined, with nothing done, when
+   * its text grew past the inline size since it was listed (load() then takes the worker).
    */
-  loadSmall(rel: string, file: ListedFile): boolean {
+  loadSmall(rel: string, file: ListedFile): boolean | undefined {
     const read = readBoundedSync(file.readPath, this.o.maxBytes);
     let outcome: ParseOutcome | undefined;
-    if (read.kind === 'text') {
-      outcome = parseSmallManifest(rel, read.text, this.o.limits);
-      if (!outcome) return false; // it grew past the inline size since it was listed
-    }
+    if (read.kind === 'text' && !(outcome = parseSmallManifest(rel, read.text, this.o.limits))) return undefined;
     const admitted = this.admit(rel, file, read);
-    if (typeof admitted !== 'boolean' && outcome) this.apply(rel, outcome);
+    if (typeof admitted === 'boolean') return admitted;
+    this.apply(rel, outcome!);
     return true;
   }
 

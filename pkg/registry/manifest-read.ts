@@ -1,6 +1,6 @@
-import { readBounded, readBoundedSync, type ListedFile, type ReadResult } from './dir-scan';
+import type { ListedFile } from './dir-scan';
 import { parseManifest, type ParseLimits } from './manifest';
-import type { ParserHost, ParseOutcome } from './parser-host';
+import type { ParseOutcome } from './parser-host';
 
 /**
  * A file this small is read synchronously and parsed on the event loop (under
@@ -12,31 +12,14 @@ import type { ParserHost, ParseOutcome } from './parser-host';
  */
 const INLINE_MAX_BYTES = 16 * 1024;
 
-/** Whether `file` is read (readManifest) and parsed (parseSmallManifest) on the event loop. */
+/** Whether `file` is read (readBoundedSync) and parsed (parseSmallManifest) on the event loop. */
 export function isSmallManifest(file: ListedFile): boolean {
   return file.size <= INLINE_MAX_BYTES;
 }
 
-/** A manifest's text, read in place when it is small, else through the thread pool; never past `maxBytes`. */
-export function readManifest(file: ListedFile, maxBytes: number): ReadResult | Promise<ReadResult> {
-  return isSmallManifest(file) ? readBoundedSync(file.readPath, maxBytes) : readBounded(file.readPath, maxBytes);
-}
-
-/** Parses a manifest's text: on the event loop when it is small, else in the parser worker (same limits). */
-export async function parseManifestText(
-  rel: string,
-  file: ListedFile,
-  text: string,
-  limits: ParseLimits,
-  parser: ParserHost,
-): Promise<ParseOutcome> {
-  if (!isSmallManifest(file)) return parser.parse(rel, text);
-  return parseSmallManifest(rel, text, limits) ?? parser.parse(rel, text);
-}
-
 /**
  * Parses a small manifest's text on the event loop; undefined when the text grew past the inline size since the
- * file was listed (it then goes to the parser worker, parseManifestText).
+ * file was listed (it then goes to the parser worker).
  */
 export function parseSmallManifest(rel: string, text: string, limits: ParseLimits): ParseOutcome | undefined {
   if (text.length > INLINE_MAX_BYTES) return undefined;
