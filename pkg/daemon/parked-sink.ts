@@ -1,5 +1,5 @@
 import type { RegistrySink } from '../kube';
-import type { IngestGate } from '../registry';
+import { ParkedWork, type IngestGate } from '../registry';
 
 type Events = Parameters<RegistrySink['applyEvents']>[1];
 
@@ -14,46 +14,42 @@ type Events = Parameters<RegistrySink['applyEvents']>[1];
  */
 export class ParkedSink implements RegistrySink {
   private parked: [string, Events][] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private readonly work: ParkedWork;
 
   constructor(
     private readonly real: RegistrySink,
-    private readonly gate: IngestGate,
-    private readonly waitMs = 250,
-  ) {}
+    gate: IngestGate,
+    waitMs?: number,
+  ) {
+    this.work = new ParkedWork(gate, () => this.applyParked(), waitMs);
+  }
 
   registerSource(sourceId: string): void {
     this.real.registerSource(sourceId);
   }
 
   replaceSource(sourceId: string, objects: Parameters<RegistrySink['replaceSource']>[1]): void {
-    this.drain();
+    this.work.drain();
     this.real.replaceSource(sourceId, objects);
   }
 
   applyEvents(sourceId: string, events: Events): void {
     if (events.length === 0) return;
     this.parked.push([sourceId, events]);
-    if (!this.timer) {
-      this.timer = setTimeout(this.drain, this.waitMs);
-      this.timer.unref();
-    }
     // Every chunk is a change for the debounce (the push budget's probe counts them).
-    this.gate.defer(this.drain);
+    this.work.parked();
   }
 
   markLoaded(sourceId: string): void {
-    this.drain();
+    this.work.drain();
     this.real.markLoaded(sourceId);
   }
 
-  /** Applies the parked events now, in arrival order (the gate, a list, or `waitMs` after the first). */
-  readonly drain = (): void => {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+  /** Applies the parked events in arrival order. */
+  private applyParked(): void {
     if (this.parked.length === 0) return;
     const list = this.parked;
     this.parked = [];
     for (const [id, events] of list) this.real.applyEvents(id, events);
-  };
+  }
 }

@@ -12,6 +12,7 @@ import { listTree, statFileSync, underFailed, watchedPathKind, type ListedFile }
 import { createSourceMetrics, ProblemTable, type ProblemCode, type SourceHealth } from './source-health';
 import type { LocalRegistry } from './local-registry';
 import { safetyScanDelay } from './scan-schedule';
+import { ParkedWork, type IngestGate } from './ingest-gate';
 
 export interface FileSourceOptions {
   dir: string;
@@ -35,25 +36,9 @@ export interface FileSourceOptions {
    * gate drains them, right before its next snapshot. Absent: applied as soon as their watch events settle.
    */
   gate?: IngestGate;
-  /** A gate that has not drained within this long (ms) is not waited for: the source applies the edits. Default 250. */
+  /** A gate that has not drained within this long (ms) is not waited for: the source applies them (GATE_WAIT_MS). */
   gateWaitMs?: number;
 }
-
-/**
- * Work a source parks until the next push (Pusher.defer). `defer` says work is pending; the gate calls `drain`
- * (synchronously, once) before its next snapshot. Under churn the pusher holds pushes, so the edits of that wait are
- * read and parsed one after another instead of one per watch event: back to back, the parser and the registry stay
- * in the CPU's caches (docs/design/push-budget.md, "Edits applied at the push").
- */
-export interface IngestGate {
-  defer(drain: () => void): void;
-}
-
-/**
- * FileSourceOptions.gateWaitMs's default: above the default `xds.debounceMax` (50 ms), the longest the pusher holds
- * a batch, so the gate drains first.
- */
-const GATE_WAIT_MS = 250;
 
 /** Coalesces a burst of fs.watch events (editors write several times) into one scan. */
 const WATCH_SETTLE_MS = 1;
@@ -92,11 +77,9 @@ export class FileSource implements Component {
   private pollTimer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
   private readonly dirty = new Set<string>();
-  /** Settled edits waiting for the gate (absolute paths), and the timer that stops waiting for it. */
+  /** Settled edits waiting for the gate (absolute paths). */
   private readonly deferred = new Set<string>();
-  private deferTimer: NodeJS.Timeout | undefined;
-  private readonly gate: IngestGate | undefined;
-  private readonly gateWaitMs: number;
+  private readonly parking: ParkedWork | undefined;
   private fullPending = false;
   private scanning: Promise<void> | undefined;
   private rescan = false;
@@ -109,8 +92,7 @@ export class FileSource implements Component {
   constructor(opts: FileSourceOptions) {
     this.dir = path.resolve(opts.dir);
     this.registry = opts.registry;
-    this.gate = opts.gate;
-    this.gateWaitMs = opts.gateWaitMs ?? GATE_WAIT_MS;
+    this.parking = opts.gate && new ParkedWork(opts.gate, () => this.applyDeferred(), opts.gateWaitMs);
     this.log = opts.logger.child({ component: 'file-source' });
     this.clock = opts.clock;
     this.pollMs = opts.pollIntervalMs ?? 1000;
@@ -214,8 +196,8 @@ export class FileSource implements Component {
     this.watchers.clear();
     if (this.pollTimer) clearTimeout(this.pollTimer);
     if (this.settleTimer) clearTimeout(this.settleTimer);
-    if (this.deferTimer) clearTimeout(this.deferTimer);
-    this.pollTimer = this.settleTimer = this.deferTimer = undefined;
+    this.parking?.close();
+    this.pollTimer = this.settleTimer = undefined;
   }
 
   /**
@@ -237,16 +219,17 @@ export class FileSource implements Component {
         this.dirty.clear();
         void this.scan();
       } else {
-        const files = [...this.dirty];
+        // By name first (no I/O): a hidden or non-manifest path is not read, and with a gate asks for no push.
+        const files = [...this.dirty].filter((abs) => this.wanted(abs));
         this.dirty.clear();
-        if (this.gate) this.defer(files);
+        if (this.parking) this.defer(files, this.parking);
         else void this.scanFiles(files);
       }
     }, WATCH_SETTLE_MS);
     this.settleTimer.unref();
   }
 
-  /** Re-checks just these paths (changed(): what is not plainly a readable file asks for a full scan). */
+  /** Re-checks just these wanted() paths (changed(): what is not plainly a readable file asks for a full scan). */
   private async scanFiles(files: string[]): Promise<void> {
     if (this.scanning) {
       // A full scan is running; it will see these changes or rescan after.
@@ -269,12 +252,11 @@ export class FileSource implements Component {
   }
 
   /**
-   * The manifest file at `abs` when it changed since it was last processed; undefined otherwise. Anything that is
-   * not plainly a readable file (a directory, a path that is gone, an error) asks for a full scan: only a listing
-   * can prove a file was removed.
+   * The manifest file at `abs` (a wanted() path) when it changed since it was last processed; undefined otherwise.
+   * Anything that is not plainly a readable file (a directory, a path that is gone, an error) asks for a full scan:
+   * only a listing can prove a file was removed.
    */
   private changed(abs: string): { rel: string; file: ListedFile } | undefined {
-    if (!this.wanted(abs)) return undefined;
     const rel = path.relative(this.dir, abs);
     if (!this.realRoot) {
       this.fullPending = true;
@@ -295,24 +277,19 @@ export class FileSource implements Component {
     return kind === 'manifest';
   }
 
-  /** Settled edits go to the gate; the ones it cannot name as manifests are dropped (or ask for a full scan). */
-  private defer(files: string[]): void {
-    for (const abs of files) if (this.wanted(abs)) this.deferred.add(abs);
+  /** Settled edits (wanted() paths) go to the gate. */
+  private defer(files: string[], parking: ParkedWork): void {
+    for (const abs of files) this.deferred.add(abs);
     if (this.fullPending) this.kick();
-    if (this.deferred.size === 0) return;
-    this.deferTimer ??= setTimeout(this.drain, this.gateWaitMs);
-    this.deferTimer.unref();
-    this.gate!.defer(this.drain);
+    if (this.deferred.size > 0) parking.parked();
   }
 
   /**
-   * Applies the deferred edits now (the gate, or gateWaitMs later): small files are read, parsed and applied here,
-   * synchronously; larger ones take the parser worker as a settled watch event does. While a scan runs, it is
-   * asked to run again instead (it may have passed these files already).
+   * Applies the deferred edits (the gate drained them, or gateWaitMs passed): small files are read, parsed and
+   * applied here, synchronously; larger ones take the parser worker as a settled watch event does. While a scan
+   * runs, it is asked to run again instead (it may have passed these files already).
    */
-  private readonly drain = (): void => {
-    if (this.deferTimer) clearTimeout(this.deferTimer);
-    this.deferTimer = undefined;
+  private applyDeferred(): void {
     if (this.closed || this.deferred.size === 0) return;
     const files = [...this.deferred];
     this.deferred.clear();
@@ -327,7 +304,7 @@ export class FileSource implements Component {
     }
     if (later.length > 0) void this.scanFiles(later);
     else if (this.fullPending) this.kick();
-  };
+  }
 
   private watchDir(abs: string): void {
     if (this.closed || this.watchers.has(abs)) return;

@@ -8,7 +8,9 @@
  */
 export { LocalRegistry } from './local-registry';
 export { FileSource } from './file-source';
-export type { FileSourceOptions, IngestGate } from './file-source';
+export type { FileSourceOptions } from './file-source';
+export { ParkedWork } from './ingest-gate';
+export type { IngestGate } from './ingest-gate';
 export { parseManifest, DEFAULT_PARSE_LIMITS } from './manifest';
 export type { ParsedFile, ParseLimits } from './manifest';
 export { ParserHost } from './parser-host';
