@@ -1,7 +1,7 @@
 import { codecForTypeUrl, ResourceFrameEncoder, TYPE_ADDRESS, type Wire } from '../wire';
-import { entryFromBytes, type CacheEntry, type TypeCommit } from '../xds';
+import { entryFromBytes, type AliasSource, type CacheEntry, type TypeCommit } from '../xds';
 import type protobuf from 'protobufjs';
-import { bytesToIp } from '../model';
+import { addressAliasesFromFrame } from './address-aliases';
 import { EntrySlab } from './entry-slab';
 import type { MessageSource, ResourceDelta } from './resource-delta';
 
@@ -39,7 +39,8 @@ export class Encoder {
     if (!type) throw new Error(`no message type registered for ${typeUrl}`);
     const upserts: CacheEntry[] = [];
     const frames = this.frameEncoder(typeUrl);
-    const aliasesOf = typeUrl === TYPE_ADDRESS ? addressAliases : (): readonly string[] => NO_ALIASES;
+    // An Address's on-demand keys are read from its frame when a table first needs them (addressAliasesFromFrame).
+    const aliases: AliasSource = typeUrl === TYPE_ADDRESS ? addressAliasesFromFrame : NO_ALIASES;
     // Generators build messages in protobufjs form already (numeric enums, Uint8Array bytes), so they
     // are encoded as they are: fromObject made a full copy of each, garbage by the 200k in a first sync.
     // A generated encoder writes each frame where its entry keeps it (EntrySlab), BATCH messages at a time;
@@ -54,7 +55,7 @@ export class Encoder {
         this.touched ^= x;
         for (let i = 0; i < n; i++) {
           const msg = msgs[i]!;
-          upserts.push(this.slab.write(frames, names[i]!, msg, aliasesOf(msg)));
+          upserts.push(this.slab.write(frames, names[i]!, msg, aliases));
         }
         n = 0;
       };
@@ -69,7 +70,7 @@ export class Encoder {
     } else {
       delta.changed.forEach((m, name) => {
         const msg = isThunk(m) ? m() : m;
-        upserts.push(entryFromBytes(typeUrl, name, type.encode(msg).finish(), aliasesOf(msg)));
+        upserts.push(entryFromBytes(typeUrl, name, type.encode(msg).finish(), aliases));
       });
     }
     const removes = [...delta.removed];
@@ -106,24 +107,7 @@ function compactFrames(upserts: CacheEntry[]): CacheEntry[] {
 }
 
 const EMPTY_MSG = Object.freeze({});
-
-/** On-demand keys for an Address: `network/ip` per workload IP or service VIP (istiod's aliases). */
 const NO_ALIASES: readonly string[] = Object.freeze([]);
-
-export function addressAliases(msg: object): readonly string[] {
-  const m = msg as {
-    workload?: { network?: string; addresses?: Uint8Array[] };
-    service?: { addresses?: { network?: string; address?: Uint8Array }[] };
-  };
-  const out: string[] = [];
-  if (m.workload) for (const a of m.workload.addresses ?? []) out.push(`${m.workload.network ?? ''}/${bytesToIp(a)}`);
-  if (m.service) {
-    for (const a of m.service.addresses ?? []) if (a.address) out.push(`${a.network ?? ''}/${bytesToIp(a.address)}`);
-  }
-  // Most workloads of a large mesh (split-horizon ones) have no address: one shared empty list. Otherwise a
-  // copy of exactly its length: push grows a backing store to 17 slots, and the cache entry keeps the list.
-  return out.length ? out.slice() : NO_ALIASES;
-}
 
 /** A message source that makes its message when called (resource-delta.ts: MessageSource). */
 function isThunk(m: MessageSource): m is () => object {

@@ -2,7 +2,8 @@ import * as crypto from 'node:crypto';
 import t from 'tap';
 import { loadWire, TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../wire';
 import { entryFromBytes, ResourceCache, type CacheEntry } from '../xds';
-import { addressAliases, Encoder } from './encoder';
+import { addressAliases } from './address-aliases';
+import { Encoder } from './encoder';
 import { fullDelta } from './resource-delta';
 
 // Entries written in place with the encoder's name marks must be the entries the search-based path made before:

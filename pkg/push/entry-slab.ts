@@ -1,5 +1,5 @@
 import type { ResourceFrameEncoder } from '../wire';
-import { entryInPlace, type CacheEntry } from '../xds';
+import { entryInPlace, type AliasSource, type CacheEntry } from '../xds';
 
 /** Node's buffer pool size: slabs retain memory as its pool does (a slab lives while one of its entries does). */
 const SLAB = 8 * 1024;
@@ -17,7 +17,7 @@ export class EntrySlab {
   /** Length of the last frame written: less room than that starts a new slab instead of a wasted try. */
   private last = 0;
 
-  write<T>(enc: ResourceFrameEncoder<T>, name: string, msg: T, aliases: readonly string[]): CacheEntry {
+  write<T>(enc: ResourceFrameEncoder<T>, name: string, msg: T, aliases: AliasSource): CacheEntry {
     if (this.top < this.last) this.fresh(SLAB);
     for (;;) {
       const end = this.top;

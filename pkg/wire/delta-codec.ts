@@ -1,4 +1,5 @@
 import protobuf from 'protobufjs';
+import { forEachLenField, readVarint } from './pb-reader';
 import { putVarint, utf8Size, varintSize } from './pb-writer';
 import { putContentVersion, VERSION_LEN } from './resource-encoder';
 
@@ -25,15 +26,6 @@ export function contentVersion(name: string, value: Uint8Array): string {
   return f.toString('latin1', a, b);
 }
 
-function readVarint(b: Uint8Array, at: number): [number, number] {
-  let n = 0;
-  for (let shift = 0; ; shift += 7) {
-    const c = b[at++]!;
-    n += (c & 0x7f) * 2 ** shift;
-    if (c < 0x80) return [n, at];
-  }
-}
-
 /**
  * Where Resource.version sits in a frame from encodeResourceFrame (our own
  * bytes, not input: no bounds checks): after the frame's tag and length, the
@@ -43,6 +35,17 @@ export function frameVersionRange(f: Uint8Array): [number, number] {
   const [, body] = readVarint(f, 1);
   const [len, at] = readVarint(f, body + 1);
   return [at, at + len];
+}
+
+/** Where Any.value's bytes are in a frame from encodeResourceFrame: [start, end) (empty when it has none). */
+export function frameValueRange(f: Uint8Array): [number, number] {
+  const [, vEnd] = frameVersionRange(f);
+  const [anyLen, anyStart] = readVarint(f, vEnd + 1);
+  let range: [number, number] = [anyStart, anyStart];
+  forEachLenField(f, anyStart, anyStart + anyLen, (field, s, e) => {
+    if (field === 2) range = [s, e];
+  });
+  return range;
 }
 
 /** Length of Resource.name in a frame from encodeResourceFrame: its last field, after version and resource. */

@@ -13,6 +13,7 @@ export {
   joinParts,
   frameVersionRange,
   frameNameLength,
+  frameValueRange,
 } from './delta-codec';
 export type { DeltaResponseParts, FramePart } from './delta-codec';
 export { decodeDeltaRequest, decodeDeltaRequestSlow, scanDeltaRequest, NameList, WireError } from './request';
@@ -35,4 +36,5 @@ export {
 export type { ScratchFrame } from './resource-encoder';
 export { CODECS } from './generated';
 export { NameMarks } from './pb-writer';
+export { forEachLenField } from './pb-reader';
 export type { MessageCodec } from './generated';

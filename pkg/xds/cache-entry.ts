@@ -1,5 +1,12 @@
 import { encodeContentFrame, frameNameLength, frameVersionRange, nameHash, type FramePart } from '../wire';
 import type { SetDigest } from '../wire';
+import { HOLE_SPAN, holeCount, packAt, packFrame } from './pack-frame';
+
+/** Reads a resource's on-demand lookup keys from its frame (the whole frame, as `CacheEntry.frame` gives it). */
+export type AliasReader = (frame: Buffer) => readonly string[];
+
+/** An entry's on-demand lookup keys, or the reader that makes them when they are first asked for. */
+export type AliasSource = readonly string[] | AliasReader;
 
 /**
  * One cached resource, and its place in its type's table. The frame (the
@@ -48,8 +55,8 @@ export class CacheEntry implements FramePart {
     private readonly offset: number,
     /** Stored (possibly packed) length. */
     private readonly stored: number,
-    /** On-demand lookup keys that resolve to this entry (e.g. "network/ip"). */
-    readonly aliases: readonly string[],
+    /** Its on-demand lookup keys (`aliases`), or the reader that gives them from the frame when first asked. */
+    private aliasSrc: AliasSource,
     /** Byte length of the name: the stored bytes end with it (and each hole is one copy of it). */
     private readonly nameLen: number,
     /**
@@ -61,7 +68,19 @@ export class CacheEntry implements FramePart {
     private readonly holes = 0,
   ) {}
 
-  static of(frame: Uint8Array, aliases: readonly string[]): CacheEntry {
+  /**
+   * On-demand lookup keys that resolve to this entry (e.g. "network/ip"), read by its AliasReader on first use and
+   * kept. Tables ask once a client made an on-demand request of their type (TypeTable.aliasTargets).
+   */
+  get aliases(): readonly string[] {
+    const a = this.aliasSrc;
+    if (typeof a !== 'function') return a;
+    const made = a(this.frame);
+    this.aliasSrc = made;
+    return made;
+  }
+
+  static of(frame: Uint8Array, aliases: AliasSource): CacheEntry {
     const n = frameNameLength(frame);
     const hash = nameHash(frame, frame.length - n, frame.length);
     return new CacheEntry(storeView(frame.buffer), frame.byteOffset, frame.length, aliases, n, hash);
@@ -204,7 +223,7 @@ export class CacheEntry implements FramePart {
   unlinked(): CacheEntry {
     return this.seq === 0
       ? this
-      : new CacheEntry(this.store, this.offset, this.stored, this.aliases, this.nameLen, this.nameHash, this.holes);
+      : new CacheEntry(this.store, this.offset, this.stored, this.aliasSrc, this.nameLen, this.nameHash, this.holes);
   }
 
   /**
@@ -217,48 +236,12 @@ export class CacheEntry implements FramePart {
     const p = packFrame(f);
     if (!p) {
       const c = Buffer.from(f);
-      return new CacheEntry(storeView(c.buffer), c.byteOffset, c.length, this.aliases, this.nameLen, this.nameHash);
+      return new CacheEntry(storeView(c.buffer), c.byteOffset, c.length, this.aliasSrc, this.nameLen, this.nameHash);
     }
     const b = p.bytes;
     const s = storeView(b.buffer);
-    return new CacheEntry(s, b.byteOffset, b.length, this.aliases, this.nameLen, this.nameHash, p.holes);
+    return new CacheEntry(s, b.byteOffset, b.length, this.aliasSrc, this.nameLen, this.nameHash, p.holes);
   }
-}
-
-/** Hole offsets are below 2^15: packFrame leaves larger frames as they are. */
-const HOLE_SPAN = 0x8000;
-/** Names shorter than this are not worth a hole. */
-const MIN_PACKED_NAME = 24;
-
-/**
- * Leaves out up to two copies of the resource name found inside the resource
- * (the frame keeps its last field, Resource.name, so the bytes can be put
- * back). A split-horizon workload carries its uid as Resource.name,
- * Workload.uid and Workload.name (istiod's shape): 342 of its 545 bytes at
- * 2,000 peers, so packing keeps ~230 B less per workload (43 MiB at 200k).
- */
-export function packFrame(
-  f: Buffer,
-  n = frameNameLength(f),
-  vEnd = frameVersionRange(f)[1],
-): { bytes: Buffer; holes: number } | undefined {
-  if (f.length >= HOLE_SPAN) return undefined;
-  if (n < MIN_PACKED_NAME) return undefined;
-  const ns = f.length - n;
-  const name = f.subarray(ns);
-  const i1 = f.indexOf(name, vEnd);
-  if (i1 < 0 || i1 + n > ns - 1) return undefined;
-  let i2 = f.indexOf(name, i1 + n);
-  if (i2 + n > ns - 1) i2 = -1; // only the trailing Resource.name itself
-  const out = Buffer.allocUnsafe(f.length - (i2 < 0 ? 1 : 2) * n);
-  let at = f.copy(out, 0, 0, i1);
-  if (i2 < 0) {
-    f.copy(out, at, i1 + n);
-    return { bytes: out, holes: i1 };
-  }
-  at += f.copy(out, at, i1 + n, i2);
-  f.copy(out, at, i2 + n);
-  return { bytes: out, holes: i1 + i2 * HOLE_SPAN };
 }
 
 /** Builds a cache entry from a message's encoded bytes; the version is its content hash (covering the name). */
@@ -266,7 +249,7 @@ export function entryFromBytes(
   typeUrl: string,
   name: string,
   bytes: Uint8Array,
-  aliases: readonly string[] = [],
+  aliases: AliasSource = [],
 ): CacheEntry {
   return CacheEntry.of(encodeContentFrame(name, typeUrl, bytes), aliases);
 }
@@ -281,7 +264,7 @@ export function entryFromBytes(
  */
 export function entryFromFrame(
   frame: Buffer,
-  aliases: readonly string[],
+  aliases: AliasSource,
   nameLen: number,
   versionEnd: number,
   hole1?: number,
@@ -298,33 +281,6 @@ export function entryFromFrame(
   return new CacheEntry(storeView(b.buffer), b.byteOffset, b.length, aliases, nameLen, hash, p.holes);
 }
 
-/** packFrame with the name's copies at known offsets h1 < h2 (-1 = none) in the frame. */
-function packAt(f: Buffer, n: number, h1: number, h2: number): { bytes: Buffer; holes: number } | undefined {
-  const k = holeCount(f.length, n, h1, h2);
-  if (k === 0) return undefined;
-  const out = Buffer.allocUnsafe(f.length - k * n);
-  let at = f.copy(out, 0, 0, h1);
-  if (k === 1) {
-    f.copy(out, at, h1 + n);
-    return { bytes: out, holes: h1 };
-  }
-  at += f.copy(out, at, h1 + n, h2);
-  f.copy(out, at, h2 + n);
-  return { bytes: out, holes: h1 + h2 * HOLE_SPAN };
-}
-
-/**
- * How many of the copies at h1 < h2 (-1 = none) packFrame's rules leave out of a frame of length len whose name
- * is n bytes: none for large frames or short names; a copy must lie inside the resource, before the trailing
- * Resource.name's tag (so only the frame head precedes h1, a copy never overlaps another).
- */
-function holeCount(len: number, n: number, h1: number, h2: number): 0 | 1 | 2 {
-  if (len >= HOLE_SPAN || n < MIN_PACKED_NAME || h1 <= 0) return 0;
-  const ns = len - n;
-  if (h1 + n > ns - 1) return 0;
-  return h2 >= h1 + n && h2 + n <= ns - 1 ? 2 : 1;
-}
-
 /**
  * A cache entry over b[start, end), a frame its writer (a ResourceFrameEncoder:
  * the version is a content hash) gives up (it never writes those bytes again):
@@ -337,7 +293,7 @@ export function entryInPlace(
   b: Buffer,
   start: number,
   end: number,
-  aliases: readonly string[],
+  aliases: AliasSource,
   nameLen: number,
   h1: number,
   h2: number,

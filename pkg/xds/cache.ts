@@ -3,7 +3,7 @@ import type { CacheEntry } from './cache-entry';
 import { TypeTable } from './type-table';
 
 export { entryFromBytes, entryFromFrame, entryInPlace } from './cache-entry';
-export type { CacheEntry } from './cache-entry';
+export type { AliasReader, AliasSource, CacheEntry } from './cache-entry';
 
 export interface TypeCommit {
   readonly typeUrl: string;

@@ -1,5 +1,5 @@
 export { ResourceCache, entryFromBytes, entryFromFrame, entryInPlace } from './cache';
-export type { CacheEntry, TypeCommit, CommitMeta, Cursor } from './cache';
+export type { AliasReader, AliasSource, CacheEntry, TypeCommit, CommitMeta, Cursor } from './cache';
 export { Subscription } from './subscription';
 export { XdsStream } from './stream';
 export type { StreamSink, StreamStatus, TypeStatus } from './stream';

@@ -28,6 +28,12 @@ export class TypeTable {
    * (docs/design/serve-one.md, fifth pass).
    */
   private readonly aliasIndex = new Map<string, number | Set<CacheEntry>>();
+  /**
+   * Whether aliasIndex is kept. It is built on the first aliasTargets call, from the live entries in the order the
+   * log linked them (each set's order: see aliasIndex), and kept from then on. Until then no entry's aliases are
+   * read, so entries made with an AliasReader never make them: wildcard clients (ztunnel's default) ask for none.
+   */
+  private indexing = false;
   /** Changes older than this have been compacted away (tombstones pruned). */
   floorSeq = 0;
 
@@ -121,6 +127,7 @@ export class TypeTable {
 
   /** Entries that list `key` among their aliases; undefined when none. */
   aliasTargets(key: string): Iterable<CacheEntry> | undefined {
+    if (!this.indexing) this.startIndexing();
     const v = this.aliasIndex.get(key);
     if (typeof v !== 'number') return v;
     const e = this.aliasOwner(v, key, undefined);
@@ -133,8 +140,22 @@ export class TypeTable {
     return undefined;
   }
 
+  /**
+   * Indexes every live entry, each once, in the order it was linked: the log holds one current record per live
+   * entry, in link order (compaction keeps current records in order), which is the order the index kept from the
+   * start would hold them in.
+   */
+  private startIndexing(): void {
+    this.indexing = true;
+    for (let i = 0; i < this.logRef.length; i++) {
+      const cur = this.current(i);
+      if (cur !== undefined && typeof cur !== 'string') this.addAliases(cur);
+    }
+  }
+
   /** Indexes the aliases of `e`, which is linked. */
   private addAliases(e: CacheEntry): void {
+    if (!this.indexing) return;
     const h = e.nameHash;
     for (const a of e.aliases) {
       const v = this.aliasIndex.get(a);
@@ -158,6 +179,7 @@ export class TypeTable {
    * entries (sharedAlias) change, each moving to the new entry at the end of its set (where add() puts it).
    */
   private moveAliases(prev: CacheEntry, next: CacheEntry): void {
+    if (!this.indexing) return;
     const a = prev.aliases;
     const b = next.aliases;
     let same = a.length === b.length;
@@ -180,6 +202,7 @@ export class TypeTable {
 
   /** Takes the aliases of `e`, replaced or removed (no longer in its chain), out of the index. */
   private dropAliases(e: CacheEntry): void {
+    if (!this.indexing) return;
     for (const a of e.aliases) {
       const v = this.aliasIndex.get(a);
       if (v === undefined) continue;
