@@ -12,27 +12,38 @@
  * (normalising every object) per side, since a translation reuses what
  * normalisation derived (pod IP bytes): work moved there is reported there.
  *
- * Runs in its own process (fresh heap, `--expose-gc`, a GC before each
- * round so one round's garbage is not billed to the next; garbage made by a
- * round is collected inside it and counted). TRANSLATE_BASELINE=<dist dir>
+ * Two more sides price the design that translates straight to bytes
+ * (docs/design/encode-floor.md): `encode`, pkg/push's Encoder over this
+ * round's translation (what a full push adds to it), and `encoded_hashed`,
+ * the prototype with each pod's content hash (what it would leave the
+ * encoder: the hash, and the entry).
+ *
+ * Runs in its own process (fresh heap, `--expose-gc`). Each side's run is
+ * measured the second time it runs after a GC: the first run after gc()
+ * carries V8's recovery from the forced collection (bench/scenarios/encode.ts
+ * `settled`); garbage made by the measured run is collected inside it and
+ * counted). TRANSLATE_BASELINE=<dist dir>
  * names a second build of the modules (e.g. main's dist/) whose
  * pkg/translate runs interleaved with this one on the same snapshot, checked
  * to produce equal output; TRANSLATE_NODE_ARGS adds node flags to the
  * measuring process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
  */
 import { execFileSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { systemClock } from '../../pkg/lifecycle';
 import { createSilentLogger } from '../../pkg/log';
+import { Encoder, fullDelta } from '../../pkg/push';
 import { LocalRegistry, parseManifest } from '../../pkg/registry';
 import type { ChangeSet, RawObject, RegistrySnapshot } from '../../pkg/registry';
 import * as current from '../../pkg/translate';
+import { loadWire, TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../pkg/wire';
 import type { LocalDelta, LocalOutput, MeshContext } from '../../pkg/translate';
 import { ipFor, writeMesh } from '../lib/mesh-gen';
 import { floorBuild, floorInput, inputsRead } from '../lib/translate-floor';
-import { encodePods, verifyEncoded } from '../lib/translate-encoded';
+import { encodePods, verifyEncoded, type EncodedOutput } from '../lib/translate-encoded';
 import type { MeshShape } from '../lib/mesh-gen';
 import type { Figure, ScenarioResult } from '../lib/types';
 
@@ -174,26 +185,51 @@ async function child(
     encodePods(snapshot, MESH),
     current.generateLocal({ snapshot, mesh: MESH }).output.addresses,
   );
+  const encodeSide: Side = { name: 'encode', full: [], change: [], load: [] };
+  const hashedSide: Side = { name: 'encoded_hashed', full: [], change: [], load: [] };
+  const wire = loadWire();
+  const encoder = new Encoder(
+    wire,
+    new Map([
+      [TYPE_ADDRESS, wire.Address],
+      [TYPE_AUTHORIZATION, wire.Authorization],
+    ]),
+  );
+  const cur = impls.length - 1; // this build's side
   const outs: LocalDelta[] = [];
   let kept: unknown;
-  // Interleaved: every round runs each side, the floor and the inputs read once, alternating which goes first.
-  const runs = impls.length + 3;
+  // Interleaved: every round runs each side, the floor and the inputs read once, the prototype, the encode of this
+  // build's latest translation and the prototype with its hashes, alternating which goes first.
+  const all = [...sides, floorSide, inputsSide, encodedSide, encodeSide, hashedSide];
   let sum = 0;
+  const runSide = (i: number): void => {
+    // Each side's output stays alive until its next run, as the daemon keeps the previous output.
+    if (i === impls.length) kept = floorBuild(floor);
+    else if (i === impls.length + 1) sum += inputsRead(snapshot);
+    else if (i === impls.length + 2) kept = encodePods(snapshot, MESH);
+    else if (i === impls.length + 3) {
+      const o = (outs[cur] ?? current.generateLocal({ snapshot, mesh: MESH })).output;
+      kept = [
+        encoder.encode(fullDelta(TYPE_ADDRESS, o.addresses)),
+        encoder.encode(fullDelta(TYPE_AUTHORIZATION, o.authorizations)),
+      ];
+    } else if (i === impls.length + 4) {
+      const p = encodePods(snapshot, MESH);
+      sum += hashPods(p);
+      kept = p;
+    } else outs[i] = impls[i]!.generate({ snapshot: snapshots[i]!, mesh: MESH });
+  };
   for (let r = 0; r < rounds; r++) {
-    for (let j = 0; j < runs; j++) {
-      const i = r % 2 === 0 ? j : runs - 1 - j;
+    for (let j = 0; j < all.length; j++) {
+      const i = r % 2 === 0 ? j : all.length - 1 - j;
       gc();
+      runSide(i);
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      // Each side's output stays alive until its next round, as the daemon keeps the previous output.
-      if (i === impls.length) kept = floorBuild(floor);
-      else if (i === impls.length + 1) sum += inputsRead(snapshot);
-      else if (i === impls.length + 2) kept = encodePods(snapshot, MESH);
-      else outs[i] = impls[i]!.generate({ snapshot: snapshots[i]!, mesh: MESH });
+      runSide(i);
       const us = (performance.now() - t0) * 1000;
       const c = process.cpuUsage(c0);
-      const side = [...sides, floorSide, inputsSide, encodedSide][i]!;
-      side.full.push({ us, cpuUs: c.user + c.system });
+      all[i]!.full.push({ us, cpuUs: c.user + c.system });
     }
   }
   if (kept === undefined || sum === 0) throw new Error('no floor or inputs round');
@@ -232,12 +268,23 @@ async function child(
     resources: first.addresses.size + first.authorizations.size,
     addresses: first.addresses.size,
     authorizations: first.authorizations.size,
-    sides: [...sides, floorSide, inputsSide, encodedSide],
+    sides: all,
     pods,
     encodedBad,
     equal,
     loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
   };
+}
+
+/** Each pod's content hash over its prototype bytes (one SHA-256 call, as putContentVersion makes it). */
+function hashPods(p: EncodedOutput): number {
+  let x = 0;
+  const { arena, offsets } = p;
+  for (let i = 0; i < offsets.length; i += 2) {
+    const view = new Uint8Array(arena.buffer, arena.byteOffset + offsets[i]!, offsets[i + 1]! - offsets[i]!);
+    x ^= crypto.hash('sha256', view, 'hex').charCodeAt(0);
+  }
+  return x + 1;
 }
 
 const median = (l: number[]): number => {
@@ -306,6 +353,14 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
   const encPerPod = enc.full.map((f) => f.cpuUs / r.pods);
   figures.push({ name: 'encoded_prototype_cpu_us_per_pod_min', value: Math.min(...encPerPod), unit: 'µs' });
   figures.push({ name: 'encoded_prototype_cpu_us_per_pod_median', value: median(encPerPod), unit: 'µs' });
+  // A full push today (translate + encode, per resource) against the prototype with its hashes (per pod), same rounds.
+  const encSide = r.sides.find((s) => s.name === 'encode')!;
+  const both2 = cur.full.map((f, i) => (f.cpuUs + encSide.full[i]!.cpuUs) / r.resources);
+  figures.push({ name: 'translate_plus_encode_cpu_us_per_resource_median', value: median(both2), unit: 'µs' });
+  figures.push({ name: 'translate_plus_encode_cpu_us_per_resource_min', value: Math.min(...both2), unit: 'µs' });
+  const hashed = r.sides.find((s) => s.name === 'encoded_hashed')!.full.map((f) => f.cpuUs / r.pods);
+  figures.push({ name: 'encoded_hashed_cpu_us_per_pod_median', value: median(hashed), unit: 'µs' });
+  figures.push({ name: 'encoded_hashed_cpu_us_per_pod_min', value: Math.min(...hashed), unit: 'µs' });
   figures.push({
     name: 'encoded_prototype_pods_differing',
     value: r.encodedBad,
