@@ -18,11 +18,12 @@
  * the prototype with each pod's content hash (what it would leave the
  * encoder: the hash, and the entry).
  *
- * Runs in its own process (fresh heap, `--expose-gc`). Each side's run is
- * measured the second time it runs after a GC: the first run after gc()
+ * Runs in its own process (fresh heap, `--expose-gc`). Each side's full run
+ * is measured the second time it runs after a GC: the first run after gc()
  * carries V8's recovery from the forced collection (bench/scenarios/encode.ts
  * `settled`); garbage made by the measured run is collected inside it and
- * counted). TRANSLATE_BASELINE=<dist dir>
+ * counted. The registry loads are still measured right after a GC (their
+ * figures compare builds, not a target). TRANSLATE_BASELINE=<dist dir>
  * names a second build of the modules (e.g. main's dist/) whose
  * pkg/translate runs interleaved with this one on the same snapshot, checked
  * to produce equal output; TRANSLATE_NODE_ARGS adds node flags to the

@@ -1,9 +1,9 @@
 import { bytesToIp } from '../model';
 import { forEachLenField, frameValueRange } from '../wire';
 
-/** On-demand keys for an Address: `network/ip` per workload IP or service VIP (istiod's aliases). */
 const NO_ALIASES: readonly string[] = Object.freeze([]);
 
+/** On-demand keys for an Address: `network/ip` per workload IP or service VIP (istiod's aliases). */
 export function addressAliases(msg: object): readonly string[] {
   const m = msg as {
     workload?: { network?: string; addresses?: Uint8Array[] };
@@ -39,7 +39,7 @@ export function addressAliasesFromFrame(frame: Buffer): readonly string[] {
       });
     }
   });
-  return out.length ? out : NO_ALIASES;
+  return out.length ? out.slice() : NO_ALIASES; // exactly its length, as addressAliases: the entry keeps it
 }
 
 function workloadAliases(b: Buffer, start: number, end: number, out: string[]): void {
