@@ -101,6 +101,25 @@ const full = (x: { fullName: string }): string => x.fullName.replace(/^\./, '');
 const marksArg = (f: protobuf.Field, plan: NameFieldPlan): string =>
   f.resolvedType instanceof protobuf.Type && plan.carriers.has(full(f.resolvedType)) ? ', nm' : '';
 
+const indent = (lines: string[], ind: string): string[] => lines.map((l) => ind + l);
+
+/**
+ * A repeated or map field's writes behind its FrozenFieldCache (`c<id>`, pkg/wire/frozen-field-cache.ts): a
+ * deep-frozen value written before is copied as its bytes; otherwise `loop` writes it and its bytes are kept when it
+ * is deep-frozen. Not for fields that lead to a name field: their copies of the name must be marked where written.
+ */
+function cached(f: protobuf.Field, v: string, loop: string[]): string[] {
+  return [
+    `    const c = c${f.id}.get(${v});`,
+    '    if (c !== undefined) at = putRawBack(b, at, c);',
+    '    else {',
+    '      const end = at;',
+    ...indent(loop, '      '),
+    `      c${f.id}.keep(${v}, b, at, end);`,
+    '    }',
+  ];
+}
+
 /** Backward writes of one field (read once into a local `f<id>`). */
 function emitField(f: protobuf.Field, plan: NameFieldPlan): string[] {
   const k = kindOf(f);
@@ -110,21 +129,20 @@ function emitField(f: protobuf.Field, plan: NameFieldPlan): string[] {
   const out = [`  const ${v} = m.${f.name};`];
   if (f instanceof protobuf.MapField) {
     const vt = ident(f.resolvedType as protobuf.Type);
-    out.push(
-      `  if (${v} != null) {`,
-      `    const ks = Object.keys(${v});`,
-      '    for (let i = ks.length - 1; i >= 0; i--) {',
-      '      const k = ks[i]!;',
-      '      const s = at;',
-      ...nested(vt, `${v}[k] ?? EMPTY`, '      ', marksArg(f, plan)),
-      '      b[--at] = 18;',
-      '      at = putStringBack(b, at, k);',
-      '      b[--at] = 10;',
-      '      at = putVarintBack(b, at, s - at);',
-      ...putTag(f.id, 2, '      '),
-      '    }',
-      '  }',
-    );
+    const loop = [
+      `const ks = Object.keys(${v});`,
+      'for (let i = ks.length - 1; i >= 0; i--) {',
+      '  const k = ks[i]!;',
+      '  const s = at;',
+      ...nested(vt, `${v}[k] ?? EMPTY`, '  ', marksArg(f, plan)),
+      '  b[--at] = 18;',
+      '  at = putStringBack(b, at, k);',
+      '  b[--at] = 10;',
+      '  at = putVarintBack(b, at, s - at);',
+      ...putTag(f.id, 2, '  '),
+      '}',
+    ];
+    out.push(`  if (${v} != null) {`, ...(marksArg(f, plan) ? indent(loop, '    ') : cached(f, v, loop)), '  }');
     return out;
   }
   if (f.repeated) {
@@ -140,9 +158,13 @@ function emitField(f: protobuf.Field, plan: NameFieldPlan): string[] {
       );
       return out;
     }
+    if (k === 'string') {
+      const loop = [`for (let i = ${v}.length - 1; i >= 0; i--) {`, `  at = putStringBack(b, at, ${v}[i]!);`];
+      out.push(...cached(f, v, [...loop, ...putTag(f.id, 2, '  '), '}']), '  }');
+      return out;
+    }
     out.push(`    for (let i = ${v}.length - 1; i >= 0; i--) {`);
-    if (k === 'string') out.push(`      at = putStringBack(b, at, ${v}[i]!);`);
-    else if (k === 'bytes') out.push(`      at = putBytesBack(b, at, ${v}[i]!);`);
+    if (k === 'bytes') out.push(`      at = putBytesBack(b, at, ${v}[i]!);`);
     else out.push(...nested(ident(f.resolvedType as protobuf.Type), `${v}[i] ?? EMPTY`, '      ', marksArg(f, plan)));
     out.push(...putTag(f.id, 2, '      '), '    }', '  }');
     return out;
@@ -261,12 +283,20 @@ export function emitMessage(
   for (const d of messageDeps(t)) {
     if (d !== t) out.push(importLine(d, plan.carriers.has(full(d))));
   }
+  const caches = fields.filter((f) => text.includes(`c${f.id}.get(`));
+  if (caches.length > 0) {
+    out.push("import { FrozenFieldCache, putRawBack } from '../frozen-field-cache';");
+  }
   if (text.includes('EMPTY'))
     out.push(
       '',
       '/** A map value or repeated element that is null: an empty message. */',
       'const EMPTY = Object.freeze({});',
     );
+  if (caches.length > 0) {
+    out.push('', '/** Bytes of deep-frozen values of its repeated and map fields (FrozenFieldCache). */');
+    for (const f of caches) out.push(`const c${f.id} = new FrozenFieldCache();`);
+  }
   out.push('', `export interface ${id} {`);
   for (const f of fields) {
     const el = tsType(f, kindOf(f));

@@ -27,9 +27,13 @@ import {
   w_istio_workload_WeightedWaypoint,
   type istio_workload_WeightedWaypoint,
 } from './istio-workload-weighted-waypoint';
+import { FrozenFieldCache, putRawBack } from '../frozen-field-cache';
 
 /** A map value or repeated element that is null: an empty message. */
 const EMPTY = Object.freeze({});
+
+/** Bytes of deep-frozen values of its repeated and map fields (FrozenFieldCache). */
+const c6 = new FrozenFieldCache();
 
 export interface istio_workload_Service {
   name?: string | null;
@@ -106,9 +110,15 @@ export function w_istio_workload_Service(
   }
   const f6 = m.subjectAltNames;
   if (f6 != null && f6.length > 0) {
-    for (let i = f6.length - 1; i >= 0; i--) {
-      at = putStringBack(b, at, f6[i]!);
-      b[--at] = 50;
+    const c = c6.get(f6);
+    if (c !== undefined) at = putRawBack(b, at, c);
+    else {
+      const end = at;
+      for (let i = f6.length - 1; i >= 0; i--) {
+        at = putStringBack(b, at, f6[i]!);
+        b[--at] = 50;
+      }
+      c6.keep(f6, b, at, end);
     }
   }
   const f5 = m.ports;

@@ -31,9 +31,14 @@ import {
   w_google_protobuf_UInt32Value,
   type google_protobuf_UInt32Value,
 } from './google-protobuf-uint32-value';
+import { FrozenFieldCache, putRawBack } from '../frozen-field-cache';
 
 /** A map value or repeated element that is null: an empty message. */
 const EMPTY = Object.freeze({});
+
+/** Bytes of deep-frozen values of its repeated and map fields (FrozenFieldCache). */
+const c16 = new FrozenFieldCache();
+const c22 = new FrozenFieldCache();
 
 export interface istio_workload_Workload {
   name?: string | null;
@@ -111,19 +116,25 @@ export function w_istio_workload_Workload(
   }
   const f22 = m.services;
   if (f22 != null) {
-    const ks = Object.keys(f22);
-    for (let i = ks.length - 1; i >= 0; i--) {
-      const k = ks[i]!;
-      const s = at;
-      const e = at;
-      at = w_istio_workload_PortList(f22[k] ?? EMPTY, b, at);
-      at = putVarintBack(b, at, e - at);
-      b[--at] = 18;
-      at = putStringBack(b, at, k);
-      b[--at] = 10;
-      at = putVarintBack(b, at, s - at);
-      b[--at] = 1;
-      b[--at] = 178;
+    const c = c22.get(f22);
+    if (c !== undefined) at = putRawBack(b, at, c);
+    else {
+      const end = at;
+      const ks = Object.keys(f22);
+      for (let i = ks.length - 1; i >= 0; i--) {
+        const k = ks[i]!;
+        const s = at;
+        const e = at;
+        at = w_istio_workload_PortList(f22[k] ?? EMPTY, b, at);
+        at = putVarintBack(b, at, e - at);
+        b[--at] = 18;
+        at = putStringBack(b, at, k);
+        b[--at] = 10;
+        at = putVarintBack(b, at, s - at);
+        b[--at] = 1;
+        b[--at] = 178;
+      }
+      c22.keep(f22, b, at, end);
     }
   }
   const f21 = m.hostname;
@@ -163,10 +174,16 @@ export function w_istio_workload_Workload(
   }
   const f16 = m.authorizationPolicies;
   if (f16 != null && f16.length > 0) {
-    for (let i = f16.length - 1; i >= 0; i--) {
-      at = putStringBack(b, at, f16[i]!);
-      b[--at] = 1;
-      b[--at] = 130;
+    const c = c16.get(f16);
+    if (c !== undefined) at = putRawBack(b, at, c);
+    else {
+      const end = at;
+      for (let i = f16.length - 1; i >= 0; i--) {
+        at = putStringBack(b, at, f16[i]!);
+        b[--at] = 1;
+        b[--at] = 130;
+      }
+      c16.keep(f16, b, at, end);
     }
   }
   const f14 = m.nativeTunnel;
