@@ -1,6 +1,7 @@
 /**
  * One field's encoded bytes per deep-frozen value, for the generated writers (tools/protogen/emit-message.ts): a
- * frozen object and everything it holds cannot change, so its field bytes written once are its bytes for good. The
+ * frozen object of plain data (message objects have no accessors) and everything it holds cannot change, so its
+ * field bytes written once are its bytes for good. The
  * translator shares one frozen `services` map and one frozen policy list among all the pods a selection covers
  * (pkg/translate/selection.ts), so each Workload writes them as one copy instead of field by field.
  *
