@@ -137,6 +137,12 @@ t.test('CRDs installed after start: their kinds flow without a restart', { skip 
     { ...WAIT, what: 'CRD kinds flowing' },
   );
   t.same(rec.keys('kube:Gateway'), ['istio-gateways/peer-b']);
+  // The list hands its items to the sink before the watch request is answered (pkg/kube/reflector.ts: 'watching'
+  // is set once the watch stream opens), so the gateway can be seen while its reflector is still 'listing'.
+  const gatewayState = (): string | undefined => source.status().find((s) => s.kind === 'Gateway')?.state;
+  await waitFor(() => gatewayState() === 'watching', { ...WAIT, what: 'the Gateway watch open' }).catch(
+    () => undefined,
+  );
   const states = Object.fromEntries(source.status().map((s) => [s.kind, s.state]));
   t.equal(states.Gateway, 'watching');
   t.equal(store.snapshot().gateways.size, 1, 'store took the gateway');
