@@ -37,12 +37,18 @@ export function frameVersionRange(f: Uint8Array): [number, number] {
   return [at, at + len];
 }
 
+/** Where Resource.resource (the Any) sits in a frame from encodeResourceFrame: after the version. */
+function frameAnyRange(f: Uint8Array): [number, number] {
+  const [, vEnd] = frameVersionRange(f);
+  const [len, at] = readVarint(f, vEnd + 1);
+  return [at, at + len];
+}
+
 /** Where Any.value's bytes are in a frame from encodeResourceFrame: [start, end) (empty when it has none). */
 export function frameValueRange(f: Uint8Array): [number, number] {
-  const [, vEnd] = frameVersionRange(f);
-  const [anyLen, anyStart] = readVarint(f, vEnd + 1);
+  const [anyStart, anyEnd] = frameAnyRange(f);
   let range: [number, number] = [anyStart, anyStart];
-  forEachLenField(f, anyStart, anyStart + anyLen, (field, s, e) => {
+  forEachLenField(f, anyStart, anyEnd, (field, s, e) => {
     if (field === 2) range = [s, e];
   });
   return range;
@@ -50,9 +56,7 @@ export function frameValueRange(f: Uint8Array): [number, number] {
 
 /** Length of Resource.name in a frame from encodeResourceFrame: its last field, after version and resource. */
 export function frameNameLength(f: Uint8Array): number {
-  const [, vEnd] = frameVersionRange(f);
-  const [anyLen, anyStart] = readVarint(f, vEnd + 1);
-  return readVarint(f, anyStart + anyLen + 1)[0];
+  return readVarint(f, frameAnyRange(f)[1] + 1)[0];
 }
 
 /**
