@@ -62,17 +62,20 @@ const mesh: MeshContext = {
 };
 
 /**
- * CPU µs of fn's second run after a full GC; the first run is not measured. Measured on the Encoder path (a
- * harness looping it over this mesh, session 23): the run right after gc() cost 2.3–2.5× the same run in a loop
- * with no forced GC (CPU median 6.5–6.9 against 2.7–2.9 µs per resource, wall 4.0 against 2.7), while the second
- * run after gc() cost what the loop did (2.8–2.9). So the figure of a part is its steady cost on a heap at its
- * working size, as in a daemon's pushes, not V8's recovery from a forced collection.
+ * What `run` returns the second time it runs after a full GC; the first run is not measured. Measured on the
+ * Encoder path (a harness looping it over this mesh, session 23): the run right after gc() cost 2.3–2.5× the same
+ * run in a loop with no forced GC (CPU median 6.5–6.9 against 2.7–2.9 µs per resource, wall 4.0 against 2.7), while
+ * the second run after gc() cost what the loop did (2.8–2.9). So the figure of a part is its steady cost on a heap
+ * at its working size, as in a daemon's pushes, not V8's recovery from a forced collection.
  */
-const settled = (fn: () => void): number => {
+const settled = <T>(run: () => T): T => {
   gc();
-  fn();
-  return cpuUs(fn);
+  run();
+  return run();
 };
+
+/** CPU µs of fn, settled. */
+const settledCpu = (fn: () => void): number => settled(() => cpuUs(fn));
 
 const stats = (xs: number[]): { min: number; median: number } => {
   const s = [...xs].sort((a, b) => a - b);
@@ -149,20 +152,16 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     for (const k of Object.keys(floors)) runs[`floor_${k}`] = [];
     for (let r = 0; r < rounds + 1; r++) {
       const sample: Record<string, number> = {};
-      sample['old'] = settled(() => void oldPath()) / n;
-      sample['new'] = settled(() => void newPath()) / n;
-      sample['prev'] = settled(() => void prevPath(addresses, authorizations)) / n;
+      sample['old'] = settledCpu(() => void oldPath()) / n;
+      sample['new'] = settledCpu(() => void newPath()) / n;
+      sample['prev'] = settledCpu(() => void prevPath(addresses, authorizations)) / n;
       const c = CODECS['istio.workload.Address'];
       const buf = Buffer.allocUnsafe(1 << 16);
-      sample['msg_only'] = settled(() => addresses.forEach((m) => c.writeBack(m, buf, buf.length))) / addresses.size;
+      sample['msg_only'] = settledCpu(() => addresses.forEach((m) => c.writeBack(m, buf, buf.length))) / addresses.size;
       for (const [k, h] of Object.entries(hashes)) {
-        sample[`hash_${k}`] = settled(() => msgBytes.forEach((x) => h(x))) / msgBytes.length;
+        sample[`hash_${k}`] = settledCpu(() => msgBytes.forEach((x) => h(x))) / msgBytes.length;
       }
-      for (const [k, f] of Object.entries(floors)) {
-        gc();
-        f();
-        sample[`floor_${k}`] = f();
-      }
+      for (const [k, f] of Object.entries(floors)) sample[`floor_${k}`] = settled(f);
       if (r > 0) for (const [k, v] of Object.entries(sample)) runs[k]!.push(v); // round 0 warms the JIT
     }
     const o1 = stats(runs['old']!);

@@ -209,7 +209,7 @@ async function child(
     else if (i === impls.length + 1) sum += inputsRead(snapshot);
     else if (i === impls.length + 2) kept = encodePods(snapshot, MESH);
     else if (i === impls.length + 3) {
-      const o = (outs[cur] ?? current.generateLocal({ snapshot, mesh: MESH })).output;
+      const o = outs[cur]!.output; // this build's side runs before this one in the first round
       kept = [
         encoder.encode(fullDelta(TYPE_ADDRESS, o.addresses)),
         encoder.encode(fullDelta(TYPE_AUTHORIZATION, o.authorizations)),
