@@ -1,0 +1,98 @@
+/**
+ * The encoder's part of the design bench/lib/translate-encoded.ts prototypes
+ * (docs/design/encode-floor.md): over the Address messages a translation
+ * wrote into its arena, each pod's frame, content version and cache entry,
+ * made with pkg/wire's and pkg/xds's own pieces, and the check that the
+ * design's entries are the Encoder's, frame for frame.
+ */
+import { addressAliasesFromFrame } from '../../pkg/push';
+import type { RegistrySnapshot } from '../../pkg/registry';
+import type { AddressMsg, MeshContext } from '../../pkg/translate';
+import { nameHash, putContentVersion, TYPE_ADDRESS, VERSION_LEN } from '../../pkg/wire';
+import { entryInPlace, type CacheEntry } from '../../pkg/xds';
+import {
+  encodePods,
+  MSG,
+  MSG_END,
+  putVarint,
+  SLOTS,
+  UID,
+  verifyEncoded,
+  type EncodedOutput,
+} from './translate-encoded';
+
+/** Any.type_url's tag, length and bytes. */
+const TYPE_URL_FIELD = Buffer.concat([Buffer.from([0x0a, TYPE_ADDRESS.length]), Buffer.from(TYPE_ADDRESS, 'latin1')]);
+
+/** Writes n < 16384 as a varint ending at b[end]; where it starts. */
+function putVarintBack(b: Buffer, end: number, n: number): number {
+  if (n < 0x80) {
+    b[end - 1] = n;
+    return end - 1;
+  }
+  b[end - 2] = (n & 0x7f) | 0x80;
+  b[end - 1] = n >>> 7;
+  return end - 2;
+}
+
+/**
+ * What the Encoder would have left to do in that design, over the messages the prototype wrote: each pod's frame
+ * made around its message where it lies (ResourceFrameEncoder's layout: the head written back from the message,
+ * Resource.name after it, copied from the uid inside the message), its content version (putContentVersion, the one
+ * SHA-256 call), its name's hash, and its cache entry kept in place (entryInPlace, the uid's copy left out as the
+ * frame encoder's mark would have it).
+ */
+export function entriesFromEncoded(out: EncodedOutput): CacheEntry[] {
+  const entries: CacheEntry[] = [];
+  const { arena, at } = out;
+  const prefixLen = out.uidPrefix.length;
+  const t = TYPE_URL_FIELD;
+  out.names.forEach((i, key) => {
+    const s = SLOTS * i;
+    const ms = at[s + MSG]!;
+    const me = at[s + MSG_END]!;
+    const uid = at[s + UID]!;
+    const nameLen = prefixLen + key.length; // the uid, ASCII (Kubernetes names)
+    let end = me;
+    arena[end++] = 0x1a; // Resource.name
+    end = putVarint(arena, end, nameLen);
+    for (let k = 0; k < nameLen; k++) arena[end + k] = arena[uid + k]!;
+    end += nameLen;
+    let h = putVarintBack(arena, ms, me - ms);
+    arena[--h] = 0x12; // Any.value
+    const covered = h;
+    h -= t.length;
+    for (let k = 0; k < t.length; k++) arena[h + k] = t[k]!;
+    h = putVarintBack(arena, h, me - h);
+    arena[--h] = 0x12; // Resource.resource (Any)
+    h -= VERSION_LEN;
+    const versionAt = h;
+    arena[--h] = VERSION_LEN;
+    arena[--h] = 0x0a; // Resource.version
+    h = putVarintBack(arena, h, end - h);
+    arena[--h] = 0x12; // DeltaDiscoveryResponse.resources
+    putContentVersion(arena, covered, end, arena, versionAt);
+    const hash = nameHash(arena, end - nameLen, end);
+    entries.push(entryInPlace(arena, h, end, addressAliasesFromFrame, nameLen, uid - h, -1, hash));
+  });
+  return entries;
+}
+
+/**
+ * Pods the design gets wrong (0: none): a prototype message that differs from the real encoder's encoding of the
+ * translation's Address (verifyEncoded), and an entry made from the prototype's output whose frame differs from the
+ * Encoder's entry of the same name in `ref` (or that `ref` lacks).
+ */
+export function designDiffering(
+  snapshot: RegistrySnapshot,
+  mesh: MeshContext,
+  addresses: ReadonlyMap<string, AddressMsg>,
+  ref: readonly CacheEntry[],
+): number {
+  const frames = new Map(ref.map((e) => [e.name, e.frame]));
+  const mine = entriesFromEncoded(encodePods(snapshot, mesh));
+  return (
+    verifyEncoded(encodePods(snapshot, mesh), addresses) +
+    mine.filter((e) => !frames.get(e.name)?.equals(e.frame)).length
+  );
+}
