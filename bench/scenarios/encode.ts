@@ -16,6 +16,11 @@
  *    same message bytes, and the parts on their own over the same Addresses,
  *    including the floor of reading the input (every field of the
  *    translator's objects loaded, nothing written).
+ *  - design_*: the design that translates straight to bytes, priced on the
+ *    same mesh (bench/lib/translate-encoded.ts): its translation (every pod's
+ *    Address message written into an arena) and what it leaves the encoder
+ *    (each pod's frame made around its message, content version, cache
+ *    entry), checked frame for frame against the Encoder's entries.
  *  - one change to a caught-up stream: after one workload changed and was
  *    committed, what the stream does to answer: the names changed since its
  *    cursor, and the response bytes (serve + serialize).
@@ -47,6 +52,8 @@ import {
 } from '../../pkg/wire';
 import { entryFromBytes, ResourceCache, type CacheEntry, type TypeCommit } from '../../pkg/xds';
 import { writeMesh } from '../lib/mesh-gen';
+import { designDiffering, entriesFromEncoded } from '../lib/encoded-entries';
+import { encodePods } from '../lib/translate-encoded';
 import { cpuUs, floorParts, HASHES, prevPath } from './encode-floors';
 import type { Figure, ScenarioResult } from '../lib/types';
 
@@ -146,8 +153,19 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     for (const m of addresses.values()) msgBytes.push(encodeMessage(CODECS['istio.workload.Address'], m));
     const meanBytes = msgBytes.reduce((s, x) => s + x.length, 0) / msgBytes.length;
     const hashes = HASHES;
-    const floors = floorParts(addresses);
-    const runs: Record<string, number[]> = { old: [], prev: [], new: [], msg_only: [] };
+    const floors = floorParts(addresses, wire);
+    // The design's pods, on the snapshot translated above; its entries must be the Encoder's, frame for frame.
+    const snapshot = reg.snapshot();
+    const pods = encodePods(snapshot, mesh).names.size;
+    const designBad = designDiffering(snapshot, mesh, addresses, newPath());
+    const runs: Record<string, number[]> = {
+      old: [],
+      prev: [],
+      new: [],
+      msg_only: [],
+      design_translate: [],
+      design_encode: [],
+    };
     for (const k of Object.keys(hashes)) runs[`hash_${k}`] = [];
     for (const k of Object.keys(floors)) runs[`floor_${k}`] = [];
     for (let r = 0; r < rounds + 1; r++) {
@@ -162,6 +180,10 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
         sample[`hash_${k}`] = settledCpu(() => msgBytes.forEach((x) => h(x))) / msgBytes.length;
       }
       for (const [k, f] of Object.entries(floors)) sample[`floor_${k}`] = settled(f);
+      sample['design_translate'] = settledCpu(() => void encodePods(snapshot, mesh)) / pods;
+      // entriesFromEncoded frames each message in place: each of its two runs takes a fresh output, made untimed.
+      const outs = [encodePods(snapshot, mesh), encodePods(snapshot, mesh)];
+      sample['design_encode'] = settledCpu(() => void entriesFromEncoded(outs.pop()!)) / pods;
       if (r > 0) for (const [k, v] of Object.entries(sample)) runs[k]!.push(v); // round 0 warms the JIT
     }
     const o1 = stats(runs['old']!);
@@ -198,6 +220,13 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
       figures.push({ name: `floor_${k}_us_median`, value: f.median, unit: 'us' });
       figures.push({ name: `floor_${k}_us_min`, value: f.min, unit: 'us' });
     }
+    // The design that translates to bytes: what it leaves the encoder (target 1's part) and its translation.
+    for (const k of ['design_encode', 'design_translate']) {
+      const f = stats(runs[k]!);
+      figures.push({ name: `${k}_us_per_pod_median`, value: f.median, unit: 'us' });
+      figures.push({ name: `${k}_us_per_pod_min`, value: f.min, unit: 'us' });
+    }
+    figures.push({ name: 'design_pods_differing', value: designBad, unit: 'pods', target: { op: '<=', value: 0 } });
     notes.push(
       `${n} resources (${addresses.size} Addresses, mean message ${meanBytes.toFixed(0)} B); ` +
         `${rounds} rounds after a warm-up round; CPU time`,
