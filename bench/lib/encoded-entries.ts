@@ -8,32 +8,16 @@
 import { addressAliasesFromFrame } from '../../pkg/push';
 import type { RegistrySnapshot } from '../../pkg/registry';
 import type { AddressMsg, MeshContext } from '../../pkg/translate';
-import { nameHash, putContentVersion, TYPE_ADDRESS, VERSION_LEN } from '../../pkg/wire';
+import * as wire from '../../pkg/wire';
 import { entryInPlace, type CacheEntry } from '../../pkg/xds';
-import {
-  encodePods,
-  MSG,
-  MSG_END,
-  putVarint,
-  SLOTS,
-  UID,
-  verifyEncoded,
-  type EncodedOutput,
-} from './translate-encoded';
+import { encodePods, MSG, MSG_END, SLOTS, UID, verifyEncoded, type EncodedOutput } from './translate-encoded';
+
+const { TYPE_ADDRESS, VERSION_LEN } = wire;
+// Bound once (as pb-forward.ts says): product code importing these from their own files calls no getter either.
+const { nameHash, putContentVersion, putVarint, putVarintBack } = wire;
 
 /** Any.type_url's tag, length and bytes. */
 const TYPE_URL_FIELD = Buffer.concat([Buffer.from([0x0a, TYPE_ADDRESS.length]), Buffer.from(TYPE_ADDRESS, 'latin1')]);
-
-/** Writes n < 16384 as a varint ending at b[end]; where it starts. */
-function putVarintBack(b: Buffer, end: number, n: number): number {
-  if (n < 0x80) {
-    b[end - 1] = n;
-    return end - 1;
-  }
-  b[end - 2] = (n & 0x7f) | 0x80;
-  b[end - 1] = n >>> 7;
-  return end - 2;
-}
 
 /**
  * What the Encoder would have left to do in that design, over the messages the prototype wrote: each pod's frame

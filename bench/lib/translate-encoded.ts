@@ -1,61 +1,48 @@
 /**
- * A measured prototype of the design docs/design/translate-floor.md names
- * to pass issue #20 target 3: translating pods straight to their encoded
- * Address bytes. Per generation, the fields many pods share are encoded
- * once per group (a namespace and its selection label's value: namespace,
- * service account, canonical name/revision, policies, cluster id, services)
- * and per node (locality), by the real translator (pkg/translate's
- * buildPodWorkload on the group's first pod) and the real encoder
- * (pkg/wire CODECS). Per pod only its own fields (name, address, node,
- * workload name, uid, status) are written between those pieces, into one
- * arena, with room around each message for its frame (encoded-entries.ts
- * makes the frame there, no copy). The pass over the pods is a full
- * translation's (ShardTable.mapFrom over the registry's pod shards, each
- * shard touched first), and its output is the arena, three offsets per pod
- * and the registry key → index table (no key hashed). Session 24 measured it
- * from its session-12 form (a loop over a copied pod array, a name map that
- * hashed every uid) at 1.9–2.2 µs per pod down to 1.2–1.3 (50k workloads).
+ * A measured prototype of the design docs/design/encode-floor.md names to
+ * pass issue #20 targets 1 and 3 together: translating pods straight to
+ * their encoded Address messages, with no message object in between.
  *
- * It covers the pods of meshes whose per-group fields depend on the group
- * alone (the bench mesh: the service account and canonical names follow the
- * app label); verifyEncoded checks every pod's bytes equal the real encoder's
- * encoding of the translation's message, so a mesh outside that shape fails
- * the check rather than passing silently. Services, policies and other
- * kinds are not in it: pods are 98 % of the resources at 50k workloads.
+ * Per pod it computes what pkg/translate's PodWorkload computes and writes
+ * the fields as it goes, in field-number order, into one arena, with room
+ * around each message for its frame (encoded-entries.ts makes the frame
+ * there, no copy). What many pods share is encoded once: the Service and
+ * policy selection (pkg/translate's shared Selection, per namespace and
+ * selecting label value) as the bytes of its two fields, a node's locality,
+ * and the mesh's constant fields. A pod outside that path (listed by an
+ * EndpointSlice, selected on several labels, a named target port, host
+ * network, another network) is built by buildPodWorkload and written by the
+ * generated encoder, then copied in: the prototype covers every pod.
+ *
+ * The pass over the pods is a full translation's (ShardTable.mapFrom over
+ * the registry's pod shards, each shard touched first); the output is the
+ * arena, three offsets per pod and the registry key -> index table (no key
+ * hashed). verifyEncoded checks every pod's message against the real
+ * encoder's encoding of the real translation's. Services, policies and
+ * other kinds are not in it: pods are 98 % of the resources at 50k
+ * workloads. Session 24 measured it from its session-12 form (a loop over
+ * a copied pod array, a name map hashing every uid, groups keyed on the
+ * bench mesh's app label) at 1.9-2.2 µs per pod down to ~1.3.
  */
-import { ipToBytes, type PodObj } from '../../pkg/model';
+import { ANNOTATION, ipToBytes, LABEL, type PodObj, type StringMap } from '../../pkg/model';
 import { FrozenMap, ShardTable } from '../../pkg/registry';
 import type { RegistrySnapshot } from '../../pkg/registry';
-import { buildContext, buildPodWorkload, workloadUidForPod } from '../../pkg/translate';
-import type { AddressMsg, MeshContext, TranslateContext, WorkloadMsg } from '../../pkg/translate';
-import { CODECS } from '../../pkg/wire';
+import {
+  buildContext,
+  buildPodWorkload,
+  namespaceInfo,
+  podWorkloadName,
+  sharedSelection,
+  TunnelProtocol,
+  workloadUidForPod,
+  WorkloadType,
+} from '../../pkg/translate';
+import type { AddressMsg, MeshContext, Selection, TranslateContext, WorkloadMsg } from '../../pkg/translate';
+import { CODECS, NameMarks } from '../../pkg/wire';
+import { copy, parseV4, putChars, putStr, putVarint, strField, varintSize } from './pb-forward';
 
 const ADDRESS = CODECS['istio.workload.Address'];
 const TERMINAL = new Set(['Succeeded', 'Failed']);
-
-/** The encoded fields of a group, split where a pod's own fields go (field-number order). */
-interface Group {
-  /** 2 namespace */
-  ns: Buffer;
-  /** 4-8: network, tunnel protocol, trust domain, service account, waypoint */
-  a: Buffer;
-  /** 10-12: canonical name and revision, workload type */
-  b: Buffer;
-  /** 14-16: native tunnel, authorization policies */
-  c: Buffer;
-  /** 18-19: cluster id, network gateway */
-  d: Buffer;
-  /** 21-23: hostname, services, application tunnel */
-  e: Buffer;
-  /** "<cluster>//Pod/<ns>/" as bytes, the start of every uid */
-  uidPrefix: Buffer;
-  uidPrefixText: string;
-}
-
-interface NsGroups {
-  label: string;
-  byValue: Map<string | undefined, Group>;
-}
 
 /** Per pod, three offsets into the arena (EncodedOutput.at): its Address message's start and end, ... */
 export const MSG = 0;
@@ -81,184 +68,138 @@ export interface EncodedOutput {
   names: ShardTable<number>;
   /** A pod's resource name (its uid) is this prefix + its registry key. */
   uidPrefix: string;
+  /** Pods written by the general path (built, then encoded by the generated encoder). */
+  generalPods: number;
 }
 
 const scratch = Buffer.allocUnsafe(1 << 16);
 
-/** The encoding of an Address holding only `fields` of w: those fields' bytes after the 2-3 byte wrapper header. */
-// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- K ties to[k] to from[k]'s type
-function copyField<K extends keyof WorkloadMsg>(to: WorkloadMsg, from: WorkloadMsg, k: K): void {
-  to[k] = from[k];
-}
-
-function fieldsOf(w: WorkloadMsg, keys: readonly (keyof WorkloadMsg)[]): Buffer {
-  // An empty uid is not encoded (proto3 default).
-  const part: WorkloadMsg = { uid: '' };
-  for (const k of keys) if (w[k] !== undefined) copyField(part, w, k);
-  const start = ADDRESS.writeBack({ workload: part }, scratch, scratch.length);
-  // Skip Address.workload's tag and length varint.
-  let at = start + 1;
+/** The fields of w (an Address's Workload, uid empty) as bytes, without the Address and Workload headers. */
+function fieldsOf(w: WorkloadMsg): Buffer {
+  const start = ADDRESS.writeBack({ workload: w }, scratch, scratch.length);
+  let at = start + 1; // Address.workload's tag, then its length varint
   while (scratch[at]! & 0x80) at++;
   return Buffer.from(scratch.subarray(at + 1));
 }
 
-function group(w: WorkloadMsg, uidPrefixText: string): Group {
-  return {
-    ns: fieldsOf(w, ['namespace']),
-    a: fieldsOf(w, ['network', 'tunnelProtocol', 'trustDomain', 'serviceAccount', 'waypoint']),
-    b: fieldsOf(w, ['canonicalName', 'canonicalRevision', 'workloadType']),
-    c: fieldsOf(w, ['nativeTunnel', 'authorizationPolicies']),
-    d: fieldsOf(w, ['clusterId', 'networkGateway']),
-    e: fieldsOf(w, ['hostname', 'services']),
-    uidPrefix: Buffer.from(uidPrefixText, 'latin1'),
-    uidPrefixText,
-  };
+/** A shared selection's two fields as bytes: authorization_policies (16) and services (22). */
+interface SelectionBytes {
+  readonly policies: Buffer;
+  readonly services: Buffer;
 }
 
-const NONE: readonly Buffer[] = [];
-
-/** A canonical dotted quad (what the registry keeps) as a 32-bit number, in one pass; -1 for anything else. */
-function parseV4(ip: string): number {
-  let v = 0;
-  let n = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < ip.length; i++) {
-    const c = ip.charCodeAt(i);
-    if (c === 0x2e) {
-      if (digits === 0 || n > 255 || ++dots > 3) return -1;
-      v = v * 256 + n;
-      n = 0;
-      digits = 0;
-    } else {
-      const d = c - 48;
-      if (d < 0 || d > 9) return -1;
-      n = n * 10 + d;
-      digits++;
-    }
-  }
-  return dots === 3 && digits > 0 && n <= 255 ? v * 256 + n : -1;
-}
-
-/** Every length this prototype writes fits two varint bytes (a pod's Address is far below 16 KiB). */
-const varintLen = (n: number): number => (n < 0x80 ? 1 : 2);
-
-export function putVarint(b: Buffer, at: number, n: number): number {
-  if (n < 0x80) {
-    b[at] = n;
-    return at + 1;
-  }
-  if (n >= 0x4000) throw new RangeError(`length ${n} needs more than two varint bytes`);
-  b[at] = (n & 0x7f) | 0x80;
-  b[at + 1] = n >>> 7;
-  return at + 2;
-}
-
-function copy(b: Buffer, at: number, src: Buffer): number {
-  const n = src.length;
-  if (n <= 24) for (let i = 0; i < n; i++) b[at + i] = src[i]!;
-  else b.set(src, at);
-  return at + n;
-}
-
-/** An ASCII string field (Kubernetes names are): tag, length, characters. */
-function putAscii(b: Buffer, at: number, tag: number, s: string): number {
-  b[at] = tag; // one byte: fields 1-15
-  at = putVarint(b, at + 1, s.length);
-  for (let i = 0; i < s.length; i++) b[at + i] = s.charCodeAt(i);
-  return at + s.length;
-}
-
-const strField = (tagLen: number, s: string): number => tagLen + varintLen(s.length) + s.length;
+/** Whether a pod's traffic is captured (pkg/translate's `captured`, host network excluded before). */
+const captured = (labels: StringMap, annotations: StringMap, ns: StringMap | undefined): boolean =>
+  annotations[ANNOTATION.redirection] === 'enabled' ||
+  (labels[LABEL.dataplaneMode] !== 'none' &&
+    (labels[LABEL.dataplaneMode] === 'ambient' || ns?.[LABEL.dataplaneMode] === 'ambient'));
 
 /** The first loads of each pod, over a shard before it is written (as translate's touchPod, ShardTable.mapFrom). */
 const touchPod = (p: PodObj): number =>
   p.name.length + p.ips.length + (p.ips[0]?.length ?? 0) + (p.labels['app']?.length ?? 0);
 
-/** One generation's arena and group pieces; write() encodes one pod after the other into the arena. */
+const NONE: readonly Buffer[] = [];
+const EMPTY = Buffer.alloc(0);
+
+/** One generation's arena and shared pieces; write() encodes one pod after the other into the arena. */
 class PodBytesWriter {
   arena: Buffer;
   at = 0;
   count = 0;
-  readonly at6: Uint32Array;
-  private readonly byNs = new Map<string, NsGroups>();
-  private readonly byNode = new Map<string, Buffer>();
+  general = 0;
+  readonly offsets: Uint32Array;
+  private readonly selections = new Map<Selection, SelectionBytes>();
+  private readonly localities = new Map<string, Buffer>();
+  private readonly marks = new NameMarks();
+  /** The mesh's constant fields: trust domain (6), workload type POD (12), cluster id (18). */
+  private readonly trust: Buffer;
+  private readonly type = fieldsOf({ uid: '', workloadType: WorkloadType.POD });
+  private readonly cluster: Buffer;
+  private readonly hbone = fieldsOf({ uid: '', tunnelProtocol: TunnelProtocol.HBONE });
+  private readonly native = fieldsOf({ uid: '', nativeTunnel: true });
 
   constructor(
     private readonly ctx: TranslateContext,
     n: number,
   ) {
     this.arena = Buffer.allocUnsafe(n * 320);
-    this.at6 = new Uint32Array(SLOTS * n);
+    this.offsets = new Uint32Array(SLOTS * n);
+    const { trustDomain, clusterId } = ctx.mesh;
+    this.trust = trustDomain && trustDomain !== 'cluster.local' ? fieldsOf({ uid: '', trustDomain }) : EMPTY;
+    this.cluster = clusterId ? fieldsOf({ uid: '', clusterId }) : EMPTY;
   }
 
   /** Writes p's Address into the arena: its index, or undefined for a pod that has none. */
   write(p: PodObj): number | undefined {
     if (p.ips.length === 0 || TERMINAL.has(p.phase)) return undefined;
-    let nsg = this.byNs.get(p.namespace);
-    if (nsg === undefined) {
-      // The bench mesh selects on `app` alone (translate's NamespaceInfo.selectionLabel).
-      nsg = { label: 'app', byValue: new Map() };
-      this.byNs.set(p.namespace, nsg);
+    const ctx = this.ctx;
+    const ns = p.namespace;
+    const labels = p.labels;
+    const info = namespaceInfo(ctx, ns);
+    const listed = ctx.sliceServicesByPod.size > 0 && ctx.sliceServicesByPod.has(`${ns}/${p.name}`);
+    const sel = listed || p.hostNetwork ? undefined : sharedSelection(ctx, ns, info, labels);
+    const net = labels[LABEL.network] || info.labels?.[LABEL.network] || ctx.mesh.network;
+    if (sel === undefined || net !== ctx.mesh.network) return this.built(p);
+    let sb = this.selections.get(sel);
+    if (sb === undefined) {
+      sb = {
+        policies: fieldsOf({ uid: '', authorizationPolicies: sel.policies }),
+        services: fieldsOf({ uid: '', services: sel.services }),
+      };
+      this.selections.set(sel, sb);
     }
-    const value = p.labels[nsg.label];
-    let g = nsg.byValue.get(value);
     const node = p.nodeName;
-    let loc = node === undefined ? undefined : this.byNode.get(node);
-    if (g === undefined || (node !== undefined && loc === undefined)) {
-      const w = buildPodWorkload(p, this.ctx)!;
-      if (g === undefined) {
-        g = group(w, w.uid.slice(0, w.uid.length - p.name.length));
-        nsg.byValue.set(value, g);
-      }
-      if (node !== undefined && loc === undefined) {
-        loc = fieldsOf(w, ['locality', 'networkMode']);
-        this.byNode.set(node, loc);
-      }
+    let loc = node ? this.localities.get(node) : EMPTY;
+    if (loc === undefined) {
+      loc = fieldsOf({ uid: '', locality: buildPodWorkload(p, ctx)!.locality });
+      this.localities.set(node!, loc);
     }
     const name = p.name;
-    // One IPv4 address (the bench mesh's pods) is parsed from its string, one load from the pod; the registry's
-    // bytes (PodObj.ipBytes) are three (array, Buffer, backing store), and a profile put a third of this
-    // function on those loads.
+    const native = labels[LABEL.tunnel] === 'http';
+    const hbone = native || captured(labels, p.annotations, info.labels);
+    const sa = p.serviceAccount;
+    const wl = podWorkloadName(p);
+    const canon = labels[LABEL.canonicalName] || labels[LABEL.k8sAppName] || labels[LABEL.app] || wl;
+    const rev = labels[LABEL.canonicalRevision] || labels[LABEL.k8sAppVersion] || labels[LABEL.version] || 'latest';
+    // One IPv4 address is parsed from its string, one load from the pod; the registry's bytes (PodObj.ipBytes) are
+    // three (array, Buffer, backing store), and a profile put a third of this function on those loads.
     const v4 = p.ips.length === 1 ? parseV4(p.ips[0]!) : -1;
     const bytes = v4 >= 0 ? NONE : (p.ipBytes ?? p.ips.map((ip) => ipToBytes(ip)!));
     const unhealthy = !p.ready || p.deleting;
-    const uidLen = g.uidPrefix.length + name.length;
+    const prefix = info.podUidPrefix;
+    const uidLen = prefix.length + name.length;
     let addrLen = v4 >= 0 ? 6 : 0;
-    for (let i = 0; i < bytes.length; i++) addrLen += 2 + bytes[i]!.length; // tag, length (< 128), bytes
+    for (let k = 0; k < bytes.length; k++) addrLen += 2 + bytes[k]!.length; // tag, length (< 128), bytes
     const body =
-      strField(1, name) +
-      g.ns.length +
+      strField(name) +
+      strField(ns) +
       addrLen +
-      g.a.length +
-      (node === undefined ? 0 : strField(1, node)) +
-      g.b.length +
-      strField(1, name) +
-      g.c.length +
+      strField(net) +
+      (hbone ? this.hbone.length : 0) +
+      this.trust.length +
+      strField(sa) +
+      strField(node) +
+      strField(canon) +
+      strField(rev) +
+      this.type.length +
+      strField(wl) +
+      (native ? this.native.length : 0) +
+      sb.policies.length +
       (unhealthy ? 3 : 0) +
-      g.d.length +
+      this.cluster.length +
       2 +
-      varintLen(uidLen) +
+      varintSize(uidLen) +
       uidLen +
-      g.e.length +
-      (loc?.length ?? 0);
-    const room = HEAD_ROOM + 1 + varintLen(body) + body + 3 + uidLen;
-    let arena = this.arena;
-    let at = this.at;
-    if (at + room > arena.length) {
-      const next = Buffer.allocUnsafe(arena.length * 2);
-      arena.copy(next, 0, 0, at);
-      this.arena = arena = next;
-    }
-    const i = this.count++;
-    const o = this.at6;
-    const s = SLOTS * i;
-    at += HEAD_ROOM;
-    o[s + MSG] = at;
+      sb.services.length +
+      loc.length;
+    let at = this.reserve(HEAD_ROOM + 1 + varintSize(body) + body + 3 + uidLen);
+    const arena = this.arena;
+    const s = SLOTS * this.count;
+    this.offsets[s + MSG] = at;
     arena[at++] = 0x0a; // Address.workload
     at = putVarint(arena, at, body);
-    at = putAscii(arena, at, 0x0a, name); // 1 name
-    at = copy(arena, at, g.ns);
+    at = putStr(arena, at, 0x0a, name); // 1 name
+    at = putStr(arena, at, 0x12, ns); // 2 namespace
     if (v4 >= 0) {
       arena[at++] = 0x1a; // 3 addresses
       arena[at++] = 4;
@@ -273,29 +214,64 @@ class PodBytesWriter {
       arena[at++] = ip.length;
       at = copy(arena, at, ip);
     }
-    at = copy(arena, at, g.a);
-    if (node !== undefined) at = putAscii(arena, at, 0x4a, node); // 9 node
-    at = copy(arena, at, g.b);
-    at = putAscii(arena, at, 0x6a, name); // 13 workload_name
-    at = copy(arena, at, g.c);
+    at = putStr(arena, at, 0x22, net); // 4 network
+    if (hbone) at = copy(arena, at, this.hbone); // 5 tunnel_protocol
+    at = copy(arena, at, this.trust); // 6 trust_domain
+    at = putStr(arena, at, 0x3a, sa); // 7 service_account
+    at = putStr(arena, at, 0x4a, node); // 9 node
+    at = putStr(arena, at, 0x52, canon); // 10 canonical_name
+    at = putStr(arena, at, 0x5a, rev); // 11 canonical_revision
+    at = copy(arena, at, this.type); // 12 workload_type
+    at = putStr(arena, at, 0x6a, wl); // 13 workload_name
+    if (native) at = copy(arena, at, this.native); // 14 native_tunnel
+    at = copy(arena, at, sb.policies); // 16 authorization_policies
     if (unhealthy) {
       arena[at++] = 0x88; // 17 status = UNHEALTHY
       arena[at++] = 0x01;
       arena[at++] = 0x01;
     }
-    at = copy(arena, at, g.d);
+    at = copy(arena, at, this.cluster); // 18 cluster_id
     arena[at++] = 0xa2; // 20 uid
     arena[at++] = 0x01;
     at = putVarint(arena, at, uidLen);
-    o[s + UID] = at;
-    at = copy(arena, at, g.uidPrefix);
-    for (let k = 0; k < name.length; k++) arena[at + k] = name.charCodeAt(k);
-    at += name.length;
-    at = copy(arena, at, g.e);
-    if (loc !== undefined) at = copy(arena, at, loc);
-    o[s + MSG_END] = at;
-    this.at = at + 3 + uidLen;
-    return i;
+    this.offsets[s + UID] = at;
+    at = putChars(arena, putChars(arena, at, prefix), name);
+    at = copy(arena, at, sb.services); // 22 services
+    at = copy(arena, at, loc); // 24 locality
+    return this.done(at, uidLen);
+  }
+
+  /** A pod outside the shared path: the real translation's Workload, written by the generated encoder. */
+  private built(p: PodObj): number | undefined {
+    const w = buildPodWorkload(p, this.ctx);
+    if (!w) return undefined;
+    this.general++;
+    this.marks.reset(w.uid);
+    const start = ADDRESS.writeBack({ workload: w }, scratch, scratch.length, this.marks);
+    const len = scratch.length - start;
+    let at = this.reserve(HEAD_ROOM + len + 3 + w.uid.length);
+    const s = SLOTS * this.count;
+    this.offsets[s + MSG] = at;
+    this.offsets[s + UID] = at + this.marks.first - start;
+    at = copy(this.arena, at, scratch.subarray(start));
+    return this.done(at, w.uid.length);
+  }
+
+  /** Room for `room` more bytes; where the next message starts (after its head room). */
+  private reserve(room: number): number {
+    if (this.at + room > this.arena.length) {
+      const next = Buffer.allocUnsafe(Math.max(2 * this.arena.length, this.at + room));
+      this.arena.copy(next, 0, 0, this.at);
+      this.arena = next;
+    }
+    return this.at + HEAD_ROOM;
+  }
+
+  /** Records the message's end and leaves room after it for Resource.name's field. */
+  private done(end: number, uidLen: number): number {
+    this.offsets[SLOTS * this.count + MSG_END] = end;
+    this.at = end + 3 + uidLen;
+    return this.count++;
   }
 }
 
@@ -311,9 +287,10 @@ export function encodePods(snapshot: RegistrySnapshot, mesh: MeshContext): Encod
   const names = ShardTable.mapFrom(pods as FrozenMap<PodObj>, (p) => w.write(p), touchPod);
   return {
     arena: w.arena,
-    at: w.at6,
+    at: w.offsets,
     names,
     uidPrefix: workloadUidForPod(mesh.clusterId, '', '').slice(0, -1),
+    generalPods: w.general,
   };
 }
 

@@ -35,6 +35,6 @@ export {
 } from './resource-encoder';
 export type { ScratchFrame } from './resource-encoder';
 export { CODECS } from './generated';
-export { NameMarks } from './pb-writer';
+export { NameMarks, putVarint, putVarintBack, varintSize } from './pb-writer';
 export { forEachLenField } from './pb-reader';
 export type { MessageCodec } from './generated';
