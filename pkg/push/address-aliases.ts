@@ -45,9 +45,12 @@ export function addressAliasesFromFrame(frame: Buffer): readonly string[] {
 function workloadAliases(b: Buffer, start: number, end: number, out: string[]): void {
   let network = '';
   const ips: string[] = [];
+  // Fields 3 and 4 come before the rest (field-number order, forEachLenField): the walk ends at the first past
+  // them, before the services map and the policies (most of a Workload's bytes).
   forEachLenField(b, start, end, (f, s, e) => {
     if (f === 3) ips.push(bytesToIp(b.subarray(s, e)));
     else if (f === 4) network = b.toString('utf8', s, e);
+    else if (f > 4) return false;
   });
   for (const ip of ips) out.push(`${network}/${ip}`);
 }

@@ -27,7 +27,21 @@ t.test("the Encoder's Address entries read addressAliases of their message from 
   const v6 = Buffer.from('fd000000000000000000000000000002', 'hex');
   const long = 'Kubernetes//Pod/apps/a-name-long-enough-for-its-copies-to-be-packed-out';
   const msgs = new Map<string, object>([
-    ['w/two-ips', { workload: { uid: 'w/two-ips', network: 'net-a', addresses: [ip(10, 1, 2, 3), v6] } }],
+    // Fields on both sides of addresses (3) and network (4): the frame reader stops only past them.
+    [
+      'w/two-ips',
+      {
+        workload: {
+          uid: 'w/two-ips',
+          name: 'p',
+          namespace: 'apps',
+          network: 'net-a',
+          addresses: [ip(10, 1, 2, 3), v6],
+          tunnelProtocol: 1,
+          serviceAccount: 'sa',
+        },
+      },
+    ],
     ['w/no-network', { workload: { uid: 'w/no-network', name: 'p', addresses: [ip(10, 9, 9, 9)] } }],
     ['w/none', { workload: { uid: 'w/none', name: 'p', network: 'net-a' } }],
     // The uid as Workload.name too: the entry is stored packed, and its frame is put back together to be read.

@@ -16,13 +16,15 @@ export function readVarint(b: Uint8Array, at: number): [number, number] {
 
 /**
  * Calls visit(field, start, end) for each length-delimited field of the message in b[start, end), in the order
- * the bytes hold them; other wire types are skipped.
+ * the bytes hold them; other wire types are skipped. A visit that returns false ends the walk: this process
+ * writes fields in field-number order (the generated writers, checked against protoc), so a reader that wants the
+ * first few fields stops at the first number past them.
  */
 export function forEachLenField(
   b: Uint8Array,
   start: number,
   end: number,
-  visit: (field: number, start: number, end: number) => void,
+  visit: (field: number, start: number, end: number) => unknown,
 ): void {
   let at = start;
   while (at < end) {
@@ -30,7 +32,7 @@ export function forEachLenField(
     const wt = tag & 7;
     if (wt === 2) {
       const [len, s] = readVarint(b, p);
-      visit(Math.floor(tag / 8), s, s + len);
+      if (visit(Math.floor(tag / 8), s, s + len) === false) return;
       at = s + len;
     } else if (wt === 0) at = readVarint(b, p)[1];
     else if (wt === 1) at = p + 8;
