@@ -5,9 +5,9 @@ import t from 'tap';
 import { systemClock } from '../../pkg/lifecycle';
 import { createSilentLogger } from '../../pkg/log';
 import { Encoder, fullDelta } from '../../pkg/push';
-import { FileSource, LocalRegistry, parseManifest, type RegistrySnapshot } from '../../pkg/registry';
+import { LocalRegistry, parseManifest, type RegistrySnapshot } from '../../pkg/registry';
 import { generateLocal, type MeshContext } from '../../pkg/translate';
-import { loadFixture, REPO_ROOT, TESTDATA } from '../../pkg/translate/testing/util';
+import { loadFixture, loadMeshDir, TESTDATA } from '../../pkg/translate/testing/util';
 import { loadWire, TYPE_ADDRESS } from '../../pkg/wire';
 import { designDiffering } from './encoded-entries';
 import { writeMesh } from './mesh-gen';
@@ -50,15 +50,8 @@ for (const [dir, clusterId, network] of [
   ['examples/two-cluster/cluster-b/mesh', 'cluster-b', 'net-b'],
 ] as const) {
   t.test(dir, async (t) => {
-    const registry = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
-    const src = new FileSource({
-      dir: path.join(REPO_ROOT, dir),
-      registry,
-      logger: createSilentLogger(),
-      clock: systemClock,
-    });
-    await src.start();
-    t.teardown(() => src.close());
+    const { registry, source } = await loadMeshDir(dir);
+    t.teardown(() => source.close());
     const mesh = {
       clusterId,
       network,

@@ -1,12 +1,8 @@
-import * as path from 'node:path';
 import t from 'tap';
 import type { Test } from 'tap';
-import { systemClock } from '../lifecycle';
-import { createSilentLogger } from '../log';
-import { FileSource, LocalRegistry } from '../registry';
 import { generateLocal, msgEqual, STATIC_STRICT_POLICY } from './index';
 import type { MeshContext, WorkloadMsg } from './index';
-import { loadProtoRoot, REPO_ROOT } from './testing/util';
+import { loadMeshDir, loadProtoRoot } from './testing/util';
 
 // The shipped example meshes load without a single rejection and translate
 // into messages the wire schema accepts.
@@ -15,15 +11,8 @@ const Address = root.lookupType('istio.workload.Address');
 const Authorization = root.lookupType('istio.security.Authorization');
 
 async function load(t: Test, dir: string, mesh: MeshContext) {
-  const registry = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
-  const src = new FileSource({
-    dir: path.join(REPO_ROOT, dir),
-    registry,
-    logger: createSilentLogger(),
-    clock: systemClock,
-  });
-  await src.start();
-  t.teardown(() => src.close());
+  const { registry, source } = await loadMeshDir(dir);
+  t.teardown(() => source.close());
   t.same(registry.snapshot().rejected, [], `${dir}: nothing rejected`);
   const out = generateLocal({ snapshot: registry.snapshot(), mesh }).output;
   for (const [k, m] of out.addresses) {

@@ -4,7 +4,7 @@ import * as protobuf from 'protobufjs';
 import { systemClock } from '../../lifecycle';
 import { createSilentLogger } from '../../log';
 import { bytesToIp } from '../../model';
-import { LocalRegistry, parseManifest } from '../../registry';
+import { FileSource, LocalRegistry, parseManifest } from '../../registry';
 import type { RawObject } from '../../registry';
 import type { LocalOutput, MeshContext } from '../types';
 
@@ -20,6 +20,22 @@ export const DEFAULT_MESH: MeshContext = {
   domainSuffix: 'cluster.local',
   rootNamespace: 'istio-system',
 };
+
+/**
+ * A registry loaded from a directory of manifests in the repository (e.g. a shipped example mesh), through the
+ * FileSource the daemon uses; close the source when done.
+ */
+export async function loadMeshDir(dir: string): Promise<{ registry: LocalRegistry; source: FileSource }> {
+  const registry = new LocalRegistry({ logger: createSilentLogger(), clock: systemClock });
+  const source = new FileSource({
+    dir: path.join(REPO_ROOT, dir),
+    registry,
+    logger: createSilentLogger(),
+    clock: systemClock,
+  });
+  await source.start();
+  return { registry, source };
+}
 
 /**
  * Loads a fixture: multi-document YAML of Kubernetes objects; an optional
