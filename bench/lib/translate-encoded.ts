@@ -20,9 +20,10 @@
  * hashed). verifyEncoded checks every pod's message against the real
  * encoder's encoding of the real translation's. Services, policies and
  * other kinds are not in it: pods are 98 % of the resources at 50k
- * workloads. Session 24 measured it from its session-12 form (a loop over
- * a copied pod array, a name map hashing every uid, groups keyed on the
- * bench mesh's app label) at 1.9-2.2 µs per pod down to ~1.3.
+ * workloads. Its session-12 form (a loop over a copied pod array, a name
+ * map hashing every uid, groups keyed on the bench mesh's app label) cost
+ * 1.8-2.4 µs per pod at 50k; this one 1.44-1.55 (docs/design/encode-floor.md,
+ * session 24).
  */
 import { ANNOTATION, ipToBytes, LABEL, type PodObj, type StringMap } from '../../pkg/model';
 import { FrozenMap, ShardTable } from '../../pkg/registry';
