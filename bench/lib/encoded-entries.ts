@@ -8,29 +8,22 @@
 import { addressAliasesFromFrame } from '../../pkg/push';
 import type { RegistrySnapshot } from '../../pkg/registry';
 import type { AddressMsg, MeshContext } from '../../pkg/translate';
-import * as wire from '../../pkg/wire';
+import { CODECS, nameHash, ResourceFrameEncoder, TYPE_ADDRESS } from '../../pkg/wire';
 import { entryInPlace, type CacheEntry } from '../../pkg/xds';
+import { putVarint } from './pb-forward';
 import { encodePods, MSG, MSG_END, SLOTS, UID, verifyEncoded, type EncodedOutput } from './translate-encoded';
 
-const { TYPE_ADDRESS, VERSION_LEN } = wire;
-// Bound once (as pb-forward.ts says): product code importing these from their own files calls no getter either.
-const { nameHash, putContentVersion, putVarint, putVarintBack } = wire;
-
-/** Any.type_url's tag, length and bytes. */
-const TYPE_URL_FIELD = Buffer.concat([Buffer.from([0x0a, TYPE_ADDRESS.length]), Buffer.from(TYPE_ADDRESS, 'latin1')]);
-
 /**
- * What the Encoder would have left to do in that design, over the messages the prototype wrote: each pod's frame
- * made around its message where it lies (ResourceFrameEncoder's layout: the head written back from the message,
- * Resource.name after it, copied from the uid inside the message), its content version (putContentVersion, the one
- * SHA-256 call), its name's hash, and its cache entry kept in place (entryInPlace, the uid's copy left out as the
- * frame encoder's mark would have it).
+ * What the Encoder would have left to do in that design, over the messages the prototype wrote: each pod's
+ * Resource.name after its message, copied from the uid inside it; the frame's head before it and its content version
+ * (ResourceFrameEncoder.writeHead, the Encoder's own, with the one SHA-256 call); its name's hash; and its cache
+ * entry kept in place (entryInPlace, the uid's copy left out as the frame encoder's mark would have it).
  */
 export function entriesFromEncoded(out: EncodedOutput): CacheEntry[] {
   const entries: CacheEntry[] = [];
+  const enc = new ResourceFrameEncoder(TYPE_ADDRESS, CODECS['istio.workload.Address']);
   const { arena, at } = out;
   const prefixLen = out.uidPrefix.length;
-  const t = TYPE_URL_FIELD;
   out.names.forEach((i, key) => {
     const s = SLOTS * i;
     const ms = at[s + MSG]!;
@@ -42,22 +35,9 @@ export function entriesFromEncoded(out: EncodedOutput): CacheEntry[] {
     end = putVarint(arena, end, nameLen);
     for (let k = 0; k < nameLen; k++) arena[end + k] = arena[uid + k]!;
     end += nameLen;
-    let h = putVarintBack(arena, ms, me - ms);
-    arena[--h] = 0x12; // Any.value
-    const covered = h;
-    h -= t.length;
-    for (let k = 0; k < t.length; k++) arena[h + k] = t[k]!;
-    h = putVarintBack(arena, h, me - h);
-    arena[--h] = 0x12; // Resource.resource (Any)
-    h -= VERSION_LEN;
-    const versionAt = h;
-    arena[--h] = VERSION_LEN;
-    arena[--h] = 0x0a; // Resource.version
-    h = putVarintBack(arena, h, end - h);
-    arena[--h] = 0x12; // DeltaDiscoveryResponse.resources
-    putContentVersion(arena, covered, end, arena, versionAt);
+    const start = enc.writeHead(arena, ms, me, end);
     const hash = nameHash(arena, end - nameLen, end);
-    entries.push(entryInPlace(arena, h, end, addressAliasesFromFrame, nameLen, uid - h, -1, hash));
+    entries.push(entryInPlace(arena, start, end, addressAliasesFromFrame, nameLen, uid - start, -1, hash));
   });
   return entries;
 }

@@ -107,9 +107,23 @@ export class ResourceFrameEncoder<T> {
     const msgEnd = at;
     const marks = this.marks;
     marks.reset(name);
-    at = this.codec.writeBack(msg, b, at, marks);
-    const msgStart = at;
-    at = putVarintBack(b, at, msgEnd - msgStart);
+    at = this.writeHead(b, this.codec.writeBack(msg, b, msgEnd, marks), msgEnd, end);
+    if (at < 0) return at;
+    this.nameLen = nameLen;
+    this.hole1 = marks.first < 0 ? -1 : marks.first - at;
+    this.hole2 = marks.second < 0 ? -1 : marks.second - at;
+    return at;
+  }
+
+  /**
+   * Writes the frame's head before a message already at b[msgStart, msgEnd), which Resource.name's field follows up
+   * to b[end]: the Any.value and Any headers, the type URL, the version (the content hash, putContentVersion) and the
+   * frame's tag and length. Returns where the frame starts and sets versionEnd; a negative start means b was too
+   * small (no version written). writeFrame writes the message and the name first; a caller holding both already
+   * (bench/lib/encoded-entries.ts) frames them where they lie.
+   */
+  writeHead(b: Buffer, msgStart: number, msgEnd: number, end: number): number {
+    let at = putVarintBack(b, msgStart, msgEnd - msgStart);
     b[--at] = 0x12; // Any.value
     const covered = at; // the version covers Any.value's field and Resource.name's (putContentVersion)
     const t = this.typeUrlField;
@@ -125,10 +139,7 @@ export class ResourceFrameEncoder<T> {
     b[--at] = 0x12; // DeltaDiscoveryResponse.resources
     if (at < 0) return at;
     putContentVersion(b, covered, end, b, versionAt);
-    this.nameLen = nameLen;
     this.versionEnd = versionAt + VERSION_LEN - at;
-    this.hole1 = marks.first < 0 ? -1 : marks.first - at;
-    this.hole2 = marks.second < 0 ? -1 : marks.second - at;
     return at;
   }
 
