@@ -15,7 +15,9 @@
  *  - hash_* and floor_* (encode-floors.ts): content-hash candidates over the
  *    same message bytes, and the parts on their own over the same Addresses,
  *    including the floor of reading the input (every field of the
- *    translator's objects loaded, nothing written).
+ *    translator's objects loaded, nothing written), and floor_object_contract:
+ *    that read plus design_encode, what any encoder that takes message
+ *    objects pays before it writes a message byte.
  *  - design_*: the design that translates straight to bytes, priced on the
  *    same mesh (bench/lib/translate-encoded.ts): its translation (every pod's
  *    Address message written into an arena) and what it leaves the encoder
@@ -215,6 +217,12 @@ export async function run(o: { mode: 'quick' | 'full' }): Promise<ScenarioResult
     const readHash = runs['hash_sha256_oneshot']!.map((h, i) => h + runs['floor_read']![i]!);
     figures.push({ name: 'floor_read_plus_hash_us_median', value: stats(readHash).median, unit: 'us' });
     figures.push({ name: 'floor_read_plus_hash_us_min', value: stats(readHash).min, unit: 'us' });
+    // The floor of any encoder that takes message objects, per round: reading every field of them (floor_read), plus
+    // what framing bytes already written costs (design_encode: frame head, name, version hash, entry in place, per
+    // pod), with no message byte written at all.
+    const objectFloor = runs['floor_read']!.map((f, i) => f + runs['design_encode']![i]!);
+    figures.push({ name: 'floor_object_contract_us_median', value: stats(objectFloor).median, unit: 'us' });
+    figures.push({ name: 'floor_object_contract_us_min', value: stats(objectFloor).min, unit: 'us' });
     for (const k of Object.keys(floors)) {
       const f = stats(runs[`floor_${k}`]!);
       figures.push({ name: `floor_${k}_us_median`, value: f.median, unit: 'us' });
