@@ -23,7 +23,10 @@
  * workloads. Its session-12 form (a loop over a copied pod array, a name
  * map hashing every uid, groups keyed on the bench mesh's app label) cost
  * 1.8-2.4 µs per pod at 50k; this one 1.44-1.55 (docs/design/encode-floor.md,
- * session 24).
+ * session 24), 1.69 in session 25. Its output has no value per pod, which a
+ * product output needs: built in the product (branch design/pod-bytes), the
+ * translation measured 1.9-2.45 µs per resource and a full push at 50k cost
+ * more than today's (encode-floor.md, session 25).
  */
 import { ANNOTATION, ipToBytes, LABEL, type PodObj, type StringMap } from '../../pkg/model';
 import { FrozenMap, ShardTable } from '../../pkg/registry';
