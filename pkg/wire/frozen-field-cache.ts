@@ -33,10 +33,3 @@ function deepFrozen(v: object, depth: number): boolean {
   }
   return true;
 }
-
-/** Writes raw bytes so they end at b[at]; returns where they start (below 0: b too small, nothing written). */
-export function putRawBack(b: Uint8Array, at: number, raw: Uint8Array): number {
-  const start = at - raw.length;
-  if (start >= 0) b.set(raw, start);
-  return start;
-}

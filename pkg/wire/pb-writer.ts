@@ -93,13 +93,22 @@ export function putStringBack(b: Buffer, at: number, s: string): number {
   return putVarintBack(b, start, at - start);
 }
 
+/**
+ * Raw bytes written so they end at b[at]; returns where they start (below 0: b too small, nothing written). A loop
+ * for short pieces: TypedArray#set's call costs more than copying a few bytes.
+ */
+export function putRawBack(b: Uint8Array, at: number, raw: Uint8Array): number {
+  const n = raw.length;
+  const start = at - n;
+  if (start < 0) return start;
+  if (n <= 16) for (let i = 0; i < n; i++) b[start + i] = raw[i]!;
+  else b.set(raw, start);
+  return start;
+}
+
 /** Length-delimited bytes: a copy of v, then (before it) its length. */
 export function putBytesBack(b: Uint8Array, at: number, v: Uint8Array): number {
-  const n = v.length;
-  const start = at - n;
-  if (n <= 16) for (let i = 0; i < n; i++) b[start + i] = v[i]!;
-  else if (start >= 0) b.set(v, start);
-  return putVarintBack(b, start, n);
+  return putVarintBack(b, putRawBack(b, at, v), v.length);
 }
 
 /**

@@ -273,7 +273,7 @@ export function emitMessage(
   const touch: string[] = [];
   for (const f of fields) touch.push(...touchField(f, plan));
   const text = body.join('\n');
-  const helpers = ['putBytesBack', 'putStringBack', 'putUtf8Back', 'putVarintBack'].filter((h) =>
+  const helpers = ['putBytesBack', 'putRawBack', 'putStringBack', 'putUtf8Back', 'putVarintBack'].filter((h) =>
     text.includes(`${h}(`),
   );
   const carrier = plan.carriers.has(full(t));
@@ -285,7 +285,7 @@ export function emitMessage(
   }
   const caches = fields.filter((f) => text.includes(`c${f.id}.get(`));
   if (caches.length > 0) {
-    out.push("import { FrozenFieldCache, putRawBack } from '../frozen-field-cache';");
+    out.push("import { FrozenFieldCache } from '../frozen-field-cache';");
   }
   if (text.includes('EMPTY'))
     out.push(
