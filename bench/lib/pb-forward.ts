@@ -37,26 +37,3 @@ export function putChars(b: Buffer, at: number, s: string): number {
   for (let i = 0; i < s.length; i++) b[at + i] = s.charCodeAt(i);
   return at + s.length;
 }
-
-/** A canonical dotted quad (what the registry keeps) as a 32-bit number, in one pass; -1 for anything else. */
-export function parseV4(ip: string): number {
-  let v = 0;
-  let n = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < ip.length; i++) {
-    const c = ip.charCodeAt(i);
-    if (c === 0x2e) {
-      if (digits === 0 || n > 255 || ++dots > 3) return -1;
-      v = v * 256 + n;
-      n = 0;
-      digits = 0;
-    } else {
-      const d = c - 48;
-      if (d < 0 || d > 9) return -1;
-      n = n * 10 + d;
-      digits++;
-    }
-  }
-  return dots === 3 && digits > 0 && n <= 255 ? v * 256 + n : -1;
-}

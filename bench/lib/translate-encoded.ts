@@ -28,7 +28,7 @@
  * translation measured 1.9-2.45 µs per resource and a full push at 50k cost
  * more than today's (encode-floor.md, session 25).
  */
-import { ANNOTATION, ipToBytes, LABEL, type PodObj, type StringMap } from '../../pkg/model';
+import { ANNOTATION, ipToBytes, ipv4Value, LABEL, type PodObj, type StringMap } from '../../pkg/model';
 import { FrozenMap, ShardTable } from '../../pkg/registry';
 import type { RegistrySnapshot } from '../../pkg/registry';
 import {
@@ -43,7 +43,7 @@ import {
 } from '../../pkg/translate';
 import type { AddressMsg, MeshContext, Selection, TranslateContext, WorkloadMsg } from '../../pkg/translate';
 import { CODECS, NameMarks } from '../../pkg/wire';
-import { copy, parseV4, putChars, putStr, putVarint, strField, varintSize } from './pb-forward';
+import { copy, putChars, putStr, putVarint, strField, varintSize } from './pb-forward';
 
 const ADDRESS = CODECS['istio.workload.Address'];
 const TERMINAL = new Set(['Succeeded', 'Failed']);
@@ -167,7 +167,7 @@ class PodBytesWriter {
     const rev = labels[LABEL.canonicalRevision] || labels[LABEL.k8sAppVersion] || labels[LABEL.version] || 'latest';
     // One IPv4 address is parsed from its string, one load from the pod; the registry's bytes (PodObj.ipBytes) are
     // three (array, Buffer, backing store), and a profile put a third of this function on those loads.
-    const v4 = p.ips.length === 1 ? parseV4(p.ips[0]!) : -1;
+    const v4 = p.ips.length === 1 ? ipv4Value(p.ips[0]!) : -1;
     const bytes = v4 >= 0 ? NONE : (p.ipBytes ?? p.ips.map((ip) => ipToBytes(ip)!));
     const unhealthy = !p.ready || p.deleting;
     const prefix = info.podUidPrefix;

@@ -33,4 +33,4 @@ export type {
 // each pod (2.9 % of a full translation's samples, docs/design/translate-floor.md, session 16).
 export const LABEL = LABELS;
 export const ANNOTATION = ANNOTATIONS;
-export { ipToBytes, bytesToIp, canonicalIp, parseCidr } from './ip';
+export { ipToBytes, ipv4Value, bytesToIp, canonicalIp, parseCidr } from './ip';

@@ -31,27 +31,37 @@ export function ipToBytes(ip: string): Buffer | undefined {
   return out;
 }
 
-/** Hot path (every pod IP is translated): strict dotted-quad, no leading zeros. */
-function parseV4(ip: string): Buffer | undefined {
-  const out = Buffer.allocUnsafe(4);
-  let part = 0;
+/**
+ * A strict dotted quad (no leading zeros) as its 32-bit value, in one pass and with no allocation; -1 for anything
+ * else. Hot path: every pod IP the registry normalises, and the bytes prototype (bench/lib/translate-encoded.ts).
+ */
+export function ipv4Value(ip: string): number {
+  let v = 0;
   let val = 0;
   let digits = 0;
+  let dots = 0;
   for (let i = 0; i < ip.length; i++) {
     const c = ip.charCodeAt(i);
     if (c === 46) {
-      if (digits === 0 || part === 3) return undefined;
-      out[part++] = val;
+      if (digits === 0 || dots === 3) return -1;
+      v = v * 256 + val;
+      dots++;
       val = 0;
       digits = 0;
     } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && val === 0) return undefined; // leading zero
+      if (digits > 0 && val === 0) return -1; // leading zero
       val = val * 10 + (c - 48);
-      if (++digits > 3 || val > 255) return undefined;
-    } else return undefined;
+      if (++digits > 3 || val > 255) return -1;
+    } else return -1;
   }
-  if (part !== 3 || digits === 0) return undefined;
-  out[3] = val;
+  return dots === 3 && digits > 0 ? v * 256 + val : -1;
+}
+
+function parseV4(ip: string): Buffer | undefined {
+  const v = ipv4Value(ip);
+  if (v < 0) return undefined;
+  const out = Buffer.allocUnsafe(4);
+  out.writeUInt32BE(v, 0);
   return out;
 }
 
